@@ -1,0 +1,133 @@
+"""The 468-point face mesh on a rotated face crop, and the optional iris refinement.
+
+Crop rules are MediaPipe 0.10.21's: a detection becomes a square 1.5x its long side, rotated so
+the detector's eye keypoints are level (``face_detection_front_detection_to_roi.pbtxt``); landmarks
+become the next frame's crop the same way with mesh points 33 and 263 as the eye line
+(``face_landmark_landmarks_to_roi.pbtxt``). The crop is sampled like ImageToTensorCalculator on the
+CPU: bilinear, replicated border, crop corners on pixel corners. Iris crops follow
+``iris_landmark_landmarks_to_roi.pbtxt`` (2.3x the eye-corner span; the subject's left eye is
+mirrored because the model only knows right eyes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_detector import Detection
+from livecam.analysis.runtime import ModelSession, load_model
+
+PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
+ROI_SCALE = 1.5
+IRIS_ROI_SCALE = 2.3
+
+
+@dataclass(frozen=True)
+class Roi:
+    """A square crop in frame pixels: centre, side and rotation (radians, clockwise on screen)."""
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    def crop_matrix(self, n: int, mirror: bool = False) -> np.ndarray:
+        """2x3 affine from n x n crop pixels to frame pixels (crop corner (0, 0) = rect corner)."""
+        c, s = np.cos(self.rotation), np.sin(self.rotation)
+        k = self.size / n
+        m = np.array([[c * k, -s * k, 0.0], [s * k, c * k, 0.0]])
+        m[:, 2] = np.array([self.cx, self.cy]) - m[:, :2] @ np.array([n / 2.0, n / 2.0])
+        if mirror:  # crop column u samples rect column n - u
+            m = m @ np.array([[-1.0, 0.0, n], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+        return m
+
+    def box(self) -> np.ndarray:
+        """Axis-aligned bounds of the rotated square: x0, y0, x1, y1."""
+        half = 0.5 * self.size * (abs(np.cos(self.rotation)) + abs(np.sin(self.rotation)))
+        return np.array([self.cx - half, self.cy - half, self.cx + half, self.cy + half])
+
+
+def _rotation(p0: np.ndarray, p1: np.ndarray) -> float:
+    # DetectionsToRectsCalculator: target angle 0 minus the angle of p0->p1 with y pointing up.
+    return float(-np.arctan2(-(p1[1] - p0[1]), p1[0] - p0[0]))
+
+
+def _square(box: np.ndarray, rotation: float, scale: float) -> Roi:
+    # RectTransformationCalculator with square_long: the long side, then the scale.
+    w, h = box[2] - box[0], box[3] - box[1]
+    return Roi(float(box[0] + w / 2), float(box[1] + h / 2), float(max(w, h) * scale), rotation)
+
+
+def roi_from_detection(det: Detection) -> Roi:
+    return _square(det.box, _rotation(det.keypoints[0], det.keypoints[1]), ROI_SCALE)
+
+
+def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
+    xy = landmarks[:, :2]
+    box = np.concatenate([xy.min(0), xy.max(0)])
+    rotation = _rotation(xy[regions.RIGHT_EYE_OUTER], xy[regions.LEFT_EYE_OUTER])
+    return _square(box, rotation, ROI_SCALE)
+
+
+def _eye_roi(landmarks: np.ndarray, start: int, end: int) -> Roi:
+    p0, p1 = landmarks[start, :2], landmarks[end, :2]
+    box = np.concatenate([np.minimum(p0, p1), np.maximum(p0, p1)])
+    return _square(box, _rotation(p0, p1), IRIS_ROI_SCALE)
+
+
+def _project(points: np.ndarray, m: np.ndarray, n: int, size: float) -> np.ndarray:
+    """Crop-pixel (x, y, z) -> frame pixels; z scales like x (LandmarkProjectionCalculator)."""
+    out = np.empty_like(points, dtype=np.float32)
+    out[:, :2] = points[:, :2] @ m[:, :2].T + m[:, 2]
+    out[:, 2] = points[:, 2] * (size / n)
+    return out
+
+
+class FaceLandmarker:
+    """Runs the face mesh (and, when asked, the iris model) on crops of a BGR frame."""
+
+    def __init__(self, provider: str = "auto", threads: int = 1) -> None:
+        self.session = load_model("face_landmark", provider=provider, threads=threads)
+        self.n = int(self.session.input_shape[1])
+        names = [o["name"] for o in self.session.spec["outputs"]]
+        self._i_mesh, self._i_flag = names.index("landmarks"), names.index("face_flag")
+        self._provider, self._threads = provider, threads
+        self._iris: ModelSession | None = None
+
+    @property
+    def iris_session(self) -> ModelSession:
+        if self._iris is None:  # opened on first use: most effects never ask for irises
+            self._iris = load_model("iris_landmark", provider=self._provider, threads=self._threads)
+        return self._iris
+
+    def crop(self, image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """One warpAffine straight from the full frame: the n x n RGB crop and its crop->frame matrix."""
+        m = roi.crop_matrix(n, mirror)
+        patch = cv2.warpAffine(image_bgr, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REPLICATE)
+        return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), m
+
+    def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+        """(468, 3) landmarks in frame pixels and the face-presence score (0..1) for one crop."""
+        rgb, m = self.crop(image_bgr, roi, self.n)
+        outputs = self.session.run(self.session.normalize(rgb))
+        presence = float(1.0 / (1.0 + np.exp(-float(outputs[self._i_flag].reshape(-1)[0]))))
+        mesh = outputs[self._i_mesh].reshape(-1, 3)
+        return _project(mesh, m, self.n, roi.size), presence
+
+    def iris(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(10, 3) iris points in frame pixels: centre then 4 edge points, subject's right eye first."""
+        session = self.iris_session
+        n = int(session.input_shape[1])
+        names = [o["name"] for o in session.spec["outputs"]]
+        i_iris = names.index("iris")
+        out = []
+        for start, end, mirror in ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER, False),
+                                   (regions.LEFT_EYE_INNER, regions.LEFT_EYE_OUTER, True)):
+            roi = _eye_roi(landmarks, start, end)
+            rgb, m = self.crop(image_bgr, roi, n, mirror)
+            points = session.run(session.normalize(rgb))[i_iris].reshape(-1, 3)
+            out.append(_project(points, m, n, roi.size))
+        return np.concatenate(out)

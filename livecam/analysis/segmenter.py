@@ -1,0 +1,42 @@
+"""Person segmentation with MediaPipe's selfie models (general 256x256, landscape 144x256)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livecam.analysis.runtime import load_model
+
+MODEL_NAMES = {"general": "selfie_segmentation", "landscape": "selfie_segmentation_landscape"}
+
+
+class Segmenter:
+    """Runs one selfie model; ``predict`` returns the person probability at model resolution."""
+
+    def __init__(self, model: str = "landscape", provider: str = "auto", threads: int = 1) -> None:
+        if model not in MODEL_NAMES:
+            raise ValueError(f"Unknown segmentation model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
+        self.model = model
+        self.session = load_model(MODEL_NAMES[model], provider=provider, threads=threads)
+        _, self.height, self.width, _ = self.session.input_shape
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    def shrink(self, image_bgr: np.ndarray) -> np.ndarray:
+        # INTER_AREA: the frame is always larger than the model input, and area averaging avoids aliasing.
+        return cv2.resize(image_bgr, (self.width, self.height), interpolation=cv2.INTER_AREA)
+
+    def to_tensor(self, small_bgr: np.ndarray) -> np.ndarray:
+        return self.session.normalize(cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB))
+
+    def preprocess(self, image_bgr: np.ndarray) -> np.ndarray:
+        return self.to_tensor(self.shrink(image_bgr))
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        out = self.session.run(tensor)[0]
+        return np.clip(out.reshape(self.height, self.width), 0.0, 1.0)
+
+    def predict(self, image_bgr: np.ndarray) -> np.ndarray:
+        """float32 (model_h, model_w) person probability in 0..1."""
+        return self.infer(self.preprocess(image_bgr))

@@ -1,0 +1,200 @@
+"""``livecam bench``: per-stage milliseconds on a real clip, LiveCam against a mediapipe-style baseline.
+
+Each configuration processes the same frames (a real clip scaled to the size, looped to the frame
+count). Stages: decode (read + scale; on the capture thread in live use, so not part of the
+processing total), then everything the pipeline reports (pre-processing, inference, refinement,
+each effect), then output conversion (BGR → I420, what a v4l2 virtual camera consumes). The
+baseline is what the mediapipe selfie-segmentation example does: the same model, the mask
+upsampled in float, a full-resolution GaussianBlur and a numpy float blend.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+from livecam import settings as S
+from livecam.analysis.segmenter import Segmenter
+from livecam.resources import background_images, demo_clip_path
+
+# Effect name → settings changes on top of the defaults (everything else off).
+EFFECT_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
+    "blur": {"background": {"mode": "blur", "blur": 60}},
+    "image": {"background": {"mode": "image"}},
+    "touch_up": {"background": {"mode": "off"}, "touch_up": {"strength": 60}},
+    "low_light": {"background": {"mode": "off"}, "low_light": {"mode": "auto", "denoise": 50}},
+    "swap": {"background": {"mode": "off"}, "avatar": {"mode": "swap"}},
+    "animate": {"background": {"mode": "blur"}, "avatar": {"mode": "animate"}},
+}
+STAGE_NAMES = {"background": "composite"}
+
+
+def default_clip() -> Path:
+    data = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
+    for name in ("lp_s18_room_landscape.mp4", "lp_d9_webcam_room.mp4"):
+        if (data / name).is_file():
+            return data / name
+    return demo_clip_path()
+
+
+def default_background() -> str:
+    return str(background_images()[0])
+
+
+def default_avatar() -> str:
+    return str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "mpl_grace_hopper.jpg")
+
+
+def frames_from(clip: Path, size: tuple[int, int], count: int) -> Iterator[tuple[np.ndarray, float]]:
+    """(frame, decode_ms) pairs: the clip decoded, scaled to ``size``, looped to ``count`` frames."""
+    cap = cv2.VideoCapture(str(clip))
+    n = 0
+    try:
+        while n < count:
+            t0 = time.perf_counter()
+            ok, frame = cap.read()
+            if not ok:
+                cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                ok, frame = cap.read()
+                if not ok:
+                    raise RuntimeError(f"cannot decode {clip}")
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+            yield frame, (time.perf_counter() - t0) * 1e3
+            n += 1
+    finally:
+        cap.release()
+
+
+def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provider: str, threads: int) -> dict:
+    totals = [r["total"] for r in rows]
+    stages = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in rows[0] if k != "total"}
+    return {
+        "resolution": resolution,
+        "effect": effect,
+        "median_ms": round(statistics.median(totals), 3),
+        "p95_ms": round(float(np.percentile(totals, 95)), 3),
+        "fps": round(1000.0 / statistics.median(totals), 1),
+        "stages": {k: round(v, 3) for k, v in stages.items()},
+        "provider": provider,
+        "threads": threads,
+        "frames": len(rows),
+    }
+
+
+def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
+    from livecam.pipeline import Pipeline
+
+    changes = {k: dict(v) for k, v in EFFECT_CONFIGS[effect].items()}
+    if effect == "image":
+        changes["background"]["image"] = default_background()
+    if effect in ("swap", "animate"):
+        changes["avatar"]["photo"] = default_avatar()
+    changes["runtime"] = {"provider": provider, "threads": threads}
+    settings = S.update(S.Settings(), **changes)
+    pipeline = Pipeline(settings)
+    if pipeline.problems():
+        raise RuntimeError("; ".join(pipeline.problems()))
+    rows = []
+    for i, (frame, decode_ms) in enumerate(frames_from(clip, size, frames + 10)):
+        out = pipeline.process(frame)
+        t0 = time.perf_counter()
+        cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)
+        conv = (time.perf_counter() - t0) * 1e3
+        if i < 10:  # warm-up: first inferences allocate
+            continue
+        row = {STAGE_NAMES.get(k, k): v for k, v in pipeline.last_timings.items()}
+        row["output_conversion"] = conv
+        row["total"] = row.get("total", 0.0) + conv
+        row["decode"] = decode_ms
+        rows.append(row)
+    providers = sorted(set(pipeline.providers().values())) or ["none"]
+    pipeline.close()
+    return _summary(rows, f"{size[0]}x{size[1]}", effect, ",".join(providers), threads)
+
+
+def bench_baseline(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
+    seg = Segmenter("landscape", provider, threads)
+    background = cv2.imread(default_background()) if effect == "image" else None
+    if background is not None:
+        background = cv2.resize(background, size).astype(np.float32)
+    rows = []
+    for i, (frame, decode_ms) in enumerate(frames_from(clip, size, frames + 10)):
+        t0 = time.perf_counter()
+        tensor = seg.preprocess(frame)
+        t1 = time.perf_counter()
+        raw = seg.infer(tensor)
+        t2 = time.perf_counter()
+        mask = cv2.resize(raw, size)[..., None]
+        t3 = time.perf_counter()
+        bg = cv2.GaussianBlur(frame, (55, 55), 0).astype(np.float32) if background is None else background
+        out = (frame.astype(np.float32) * mask + bg * (1.0 - mask)).astype(np.uint8)
+        t4 = time.perf_counter()
+        cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)
+        t5 = time.perf_counter()
+        if i < 10:
+            continue
+        ms = lambda a, b: (b - a) * 1e3  # noqa: E731
+        rows.append({
+            "preprocess": ms(t0, t1), "inference": ms(t1, t2), "refine": ms(t2, t3),
+            "composite": ms(t3, t4), "output_conversion": ms(t4, t5), "decode": decode_ms, "total": ms(t0, t5),
+        })
+    return _summary(rows, f"{size[0]}x{size[1]}", effect, seg.provider, threads)
+
+
+def run(args: argparse.Namespace) -> dict:
+    cv2.setNumThreads(args.threads)
+    clip = Path(args.clip) if args.clip else default_clip()
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    effects = [e.strip() for e in args.effects.split(",") if e.strip()]
+    unknown = [e for e in effects if e not in EFFECT_CONFIGS]
+    if unknown:
+        raise SystemExit(f"livecam bench: unknown effect {unknown[0]!r}; choose from {', '.join(EFFECT_CONFIGS)}.")
+    results, baseline, skipped = [], [], []
+    for size in sizes:
+        for effect in effects:
+            try:
+                results.append(bench_livecam(clip, size, effect, args.frames, args.provider, args.threads))
+            except (ImportError, RuntimeError, ValueError) as exc:
+                skipped.append(f"{effect} @ {size[0]}x{size[1]}: {exc}")
+                continue
+            if not args.no_baseline and effect in ("blur", "image"):
+                baseline.append(bench_baseline(clip, size, effect, args.frames, args.provider, args.threads))
+    return {"clip": str(clip), "frames": args.frames, "results": results, "baseline": baseline, "skipped": skipped}
+
+
+def print_table(report: dict) -> None:
+    print(f"clip: {report['clip']}  frames per row: {report['frames']}")
+    base = {(b["resolution"], b["effect"]): b for b in report["baseline"]}
+    stage_order = ["decode", "low_light", "preprocess", "inference", "refine", "faces", "touch_up", "avatar",
+                   "composite", "badge", "output_conversion"]
+    for group, rows in (("LiveCam", report["results"]), ("baseline (mediapipe-style)", report["baseline"])):
+        print(f"\n{group}")
+        print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'fps':>6}  provider/threads  stages (median ms)")
+        for r in rows:
+            stages = " ".join(f"{k}={r['stages'][k]:.2f}" for k in stage_order if k in r["stages"])
+            prov = r["provider"].replace("ExecutionProvider", "")
+            print(f"{r['resolution']:>10} {r['effect']:>9} {r['median_ms']:8.2f} {r['p95_ms']:8.2f} {r['fps']:6.1f}  "
+                  f"{prov}/{r['threads']}  {stages}")
+    if base:
+        print("\nspeed-up over baseline (median total, same run)")
+        for r in report["results"]:
+            b = base.get((r["resolution"], r["effect"]))
+            if b:
+                print(f"{r['resolution']:>10} {r['effect']:>9}  {b['median_ms'] / r['median_ms']:.2f}x")
+    for s in report["skipped"]:
+        print(f"skipped: {s}")
+
+
+def main(args: argparse.Namespace) -> int:
+    report = run(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_table(report)
+    return 0

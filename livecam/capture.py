@@ -1,0 +1,503 @@
+"""Frame sources: a camera, a looping video file or a still image, each on its own thread.
+
+Every source keeps only its newest frame. ``latest(after)`` hands out the newest frame newer than
+``after`` (or, after a timeout, whatever is newest), so a slow consumer skips frames instead of
+falling behind: latency cannot grow. Each frame keeps its capture time (``time.monotonic()``).
+
+A camera that is missing, busy or unplugged never raises into the pipeline: the source shows a
+"camera disconnected - retrying" card at about 2 fps and reopens the camera with exponential
+back-off, waiting on an Event so it neither spins a core nor delays ``close()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from livecam.settings import CaptureSettings
+from livecam.types import Frame
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only, hence no dash
+PLACEHOLDER_FPS = 2.0
+BACKOFF_START = 0.5
+BACKOFF_MAX = 8.0
+READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
+
+
+class CaptureError(RuntimeError):
+    """A source cannot be opened at all (missing or unreadable file); the message says what to do."""
+
+
+class FrameClock:
+    """Ticks at a fixed rate on the monotonic clock, waiting on ``stop`` so a close is never delayed.
+
+    When the caller falls behind by more than one period the clock restarts from now instead of
+    bursting to catch up: a late frame is simply late, the next ones are not crammed together.
+    """
+
+    def __init__(self, fps: float, stop: threading.Event) -> None:
+        self.period = 1.0 / fps
+        self._stop = stop
+        self._next = time.monotonic()
+
+    def wait(self) -> bool:
+        """Wait for the next tick; False once ``stop`` is set."""
+        self._next += self.period
+        delay = self._next - time.monotonic()
+        if delay < -self.period:
+            self._next = time.monotonic()
+            delay = 0.0
+        if delay > 0:
+            return not self._stop.wait(delay)
+        return not self._stop.is_set()
+
+
+def cover_fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Scale ``image`` to cover ``width`` x ``height`` and crop the centre: no bars, no stretching."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = max(width / w, height / h)
+    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    scaled = cv2.resize(image, (sw, sh), interpolation=interp)
+    x, y = (sw - width) // 2, (sh - height) // 2
+    return np.ascontiguousarray(scaled[y : y + height, x : x + width])
+
+
+def placeholder_image(width: int, height: int, text: str = PLACEHOLDER_TEXT) -> np.ndarray:
+    """A dark card with ``text`` centred in light grey."""
+    image = np.full((height, width, 3), 32, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), _ = cv2.getTextSize(text, font, 1.0, 2)
+    scale = max(0.3, min(2.0, 0.8 * width / tw))
+    thickness = max(1, round(2 * scale))
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thickness)
+    origin = ((width - tw) // 2, (height + th) // 2)
+    cv2.putText(image, text, origin, font, scale, (220, 220, 220), thickness, cv2.LINE_AA)
+    return image
+
+
+class FrameSource:
+    """Base of all sources: a worker thread publishes frames, ``latest()`` hands out the newest.
+
+    Subclasses implement ``_run()`` (the thread body; it must return once ``self._stop`` is set)
+    and call ``_publish(image)``. Use as a context manager, or call ``start()`` and ``close()``.
+    """
+
+    def __init__(self, width: int, height: int, fps: float, description: str) -> None:
+        self._size = (int(width), int(height))
+        self._fps = float(fps)
+        self._description = description
+        self._error: str | None = None
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._count = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- public API
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of every frame this source delivers."""
+        return self._size
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def error(self) -> str | None:
+        """The last plain-language problem (e.g. camera unplugged), or None while all is well."""
+        return self._error
+
+    def start(self) -> FrameSource:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._guarded_run, name=f"capture: {self._description}", daemon=True)
+            self._thread.start()
+        return self
+
+    def latest(self, after: int = -1, timeout: float = 1.0) -> Frame:
+        """The newest frame with ``index > after``, waiting up to ``timeout`` s for one.
+
+        If nothing newer arrives in time the newest frame is returned anyway (possibly a
+        placeholder); if the source has produced nothing at all yet, a placeholder is made.
+        Never queues: frames the caller was too slow for are skipped.
+        """
+        with self._cond:
+            self._cond.wait_for(
+                lambda: (self._frame is not None and self._frame.index > after) or self._stop.is_set(), timeout
+            )
+            if self._frame is not None:
+                return self._frame
+        return self._publish(placeholder_image(*self._size, "waiting for video"), placeholder=True)
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5.0)
+        self._release()
+
+    def __enter__(self) -> FrameSource:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- for subclasses
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Free what the thread used; called after the thread has stopped."""
+
+    def _publish(self, image: np.ndarray, placeholder: bool = False) -> Frame:
+        with self._cond:
+            self._count += 1
+            frame = Frame(image=image, index=self._count, t=time.monotonic(), placeholder=placeholder)
+            self._frame = frame
+            self._cond.notify_all()
+        return frame
+
+    def _guarded_run(self) -> None:
+        try:
+            self._run()
+        except Exception as exc:  # a source thread must never die silently and leave the pipeline waiting
+            self._error = f"{self._description} stopped unexpectedly ({exc}); restart LiveCam."
+            log.exception("%s", self._error)
+            self._publish(placeholder_image(*self._size, "video source failed"), placeholder=True)
+
+
+def _open_cv_camera(device: int | str) -> Any:
+    return cv2.VideoCapture(device)
+
+
+class CameraSource(FrameSource):
+    """A webcam by index (``0``) or device path (``/dev/video0``).
+
+    Asks for MJPG (most USB cameras only reach 720p30 compressed), the requested size and fps, and
+    a one-frame driver buffer. Frames of another size (the camera picked its nearest mode) are
+    cover-fitted to the requested size so the rest of the pipeline sees one fixed size.
+    ``opener`` builds the ``cv2.VideoCapture``-like object; tests pass a fake one.
+    """
+
+    def __init__(
+        self,
+        index_or_device: int | str,
+        width: int = 1280,
+        height: int = 720,
+        fps: float = 30,
+        opener: Callable[[int | str], Any] = _open_cv_camera,
+    ) -> None:
+        self.device = index_or_device
+        name = f"Camera {index_or_device}"
+        super().__init__(width, height, fps, name)
+        self._opener = opener
+        self._cap: Any = None
+        self._placeholder = placeholder_image(width, height)
+        self.open_attempts = 0  # for tests and `livecam doctor`: how often the camera was (re)opened
+
+    def _open(self) -> Any:
+        self.open_attempts += 1
+        try:
+            cap = self._opener(self.device)
+        except Exception as exc:  # backends raise cv2.error or OSError for vanished devices
+            log.debug("%s: open failed: %s", self.description, exc)
+            return None
+        if cap is None or not cap.isOpened():
+            if cap is not None:
+                cap.release()
+            return None
+        width, height = self._size
+        # FOURCC first: V4L2 only offers the large sizes once MJPG is chosen.
+        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+        cap.set(cv2.CAP_PROP_FPS, self._fps)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a deep driver queue would hand us old frames
+        return cap
+
+    def _run(self) -> None:
+        delay = BACKOFF_START
+        while not self._stop.is_set():
+            self._cap = self._open()
+            if self._cap is not None and self._stream():
+                delay = BACKOFF_START  # it delivered frames, so the next outage starts afresh
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+            if self._stop.is_set():
+                return
+            self._wait_with_placeholder(delay)
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    def _stream(self) -> bool:
+        """Read until the camera fails or the source closes; True if any frame came through."""
+        got_any = False
+        failures = 0
+        width, height = self._size
+        while not self._stop.is_set():
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                failures += 1
+                if failures >= READ_FAILURES_BEFORE_RECONNECT:
+                    break
+                continue
+            failures = 0
+            if not got_any:
+                got_any = True
+                if self._error:
+                    log.info("%s is back.", self.description)
+                self._error = None
+            if image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+            self._publish(cover_fit(image, width, height))
+        if got_any and not self._stop.is_set():
+            self._report(
+                f"{self.description} stopped sending frames (unplugged?); "
+                "LiveCam shows a placeholder and keeps retrying."
+            )
+        return got_any
+
+    def _report(self, sentence: str) -> None:
+        if self._error != sentence:
+            log.warning("%s", sentence)
+        self._error = sentence
+
+    def _wait_with_placeholder(self, delay: float) -> None:
+        if self._error is None:
+            self._report(
+                f"{self.description} is not available (unplugged or in use by another app); "
+                "LiveCam shows a placeholder and keeps retrying."
+            )
+        deadline = time.monotonic() + delay
+        while not self._stop.is_set():
+            self._publish(self._placeholder.copy(), placeholder=True)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stop.wait(min(remaining, 1.0 / PLACEHOLDER_FPS)):
+                return
+
+    def _release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class VideoFileSource(FrameSource):
+    """A video file, looping by default, cover-fitted to the requested size (no bars, no stretch).
+
+    ``realtime=True`` paces frames to the file's own fps, like a camera; ``realtime=False`` decodes
+    as fast as it can (the consumer still only ever sees the newest frame). ``width``/``height`` of
+    0 keep the file's own size. For offline rendering use :func:`iter_video_frames` instead.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int = 0,
+        height: int = 0,
+        fps: float = 0,
+        loop: bool = True,
+        realtime: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self._cap = _open_video(self.path)
+        file_fps = self._cap.get(cv2.CAP_PROP_FPS)
+        ok, first = self._cap.read()
+        if not ok or first is None:
+            self._cap.release()
+            raise CaptureError(f"Video file {self.path} has no readable frames; pass another video or a camera index.")
+        h, w = first.shape[:2]
+        width, height = (width or w, height or h)
+        rate = file_fps if 1 <= file_fps <= 240 else (fps or 30)
+        super().__init__(width, height, rate, f"video {self.path.name}")
+        self.loop = loop
+        self.realtime = realtime
+        self.finished = False  # True once a non-looping file has played to its end
+        self._first = first
+
+    def _run(self) -> None:
+        clock = FrameClock(self._fps, self._stop)
+        width, height = self._size
+        image = self._first
+        while not self._stop.is_set():
+            if image is None:
+                ok, image = self._cap.read()
+                if not ok or image is None:
+                    if not self.loop:
+                        self.finished = True
+                        return
+                    image = self._rewind()
+                    if image is None:
+                        self._error = f"Video file {self.path} stopped decoding; pass another video."
+                        log.warning("%s", self._error)
+                        return
+            self._publish(cover_fit(image, width, height))
+            image = None
+            if self.realtime and not clock.wait():
+                return
+
+    def _rewind(self) -> np.ndarray | None:
+        # Seeking to 0 is unreliable for some containers; reopening always works.
+        self._cap.release()
+        self._cap = _open_video(self.path)
+        ok, image = self._cap.read()
+        return image if ok else None
+
+    def _release(self) -> None:
+        self._cap.release()
+
+
+class ImageSource(FrameSource):
+    """A still image repeated at ``fps``, each copy a new frame with a fresh index and time."""
+
+    def __init__(self, path: str | Path, width: int = 0, height: int = 0, fps: float = 30) -> None:
+        self.path = Path(path)
+        image = read_image(self.path)
+        h, w = image.shape[:2]
+        width, height = (width or w, height or h)
+        super().__init__(width, height, fps, f"image {self.path.name}")
+        self._image = cover_fit(image, width, height)
+
+    def _run(self) -> None:
+        clock = FrameClock(self._fps, self._stop)
+        while True:
+            # A copy each time: effects may draw into the frame they get.
+            self._publish(self._image.copy())
+            if not clock.wait():
+                return
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _missing(path: Path) -> CaptureError:
+    return CaptureError(f"Video file {path} does not exist; pass a camera index like 0 or a video/image path.")
+
+
+def _open_video(path: Path) -> Any:
+    if not path.is_file():
+        raise _missing(path)
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        cap.release()
+        raise CaptureError(
+            f"Video file {path} cannot be opened (damaged or an unsupported format); convert it to MP4 (H.264)."
+        )
+    return cap
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an image as BGR; raises CaptureError with a plain sentence when it cannot."""
+    if not path.is_file():
+        raise CaptureError(f"Image file {path} does not exist; pass a camera index like 0 or a video/image path.")
+    # imdecode from bytes instead of imread: imread cannot open non-ASCII paths on Windows.
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise CaptureError(f"Image file {path} cannot be read (damaged or not an image); pass a JPEG or PNG file.")
+    return image
+
+
+def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+    """Every frame of a video file once, in order, as BGR (cover-fitted to ``size`` if given).
+
+    For offline rendering and benchmarks, where no frame may be skipped.
+    """
+    cap = _open_video(Path(path))
+    try:
+        while True:
+            ok, image = cap.read()
+            if not ok or image is None:
+                return
+            yield cover_fit(image, *size) if size else image
+    finally:
+        cap.release()
+
+
+def demo_clip_path() -> Path:
+    """``livecam/assets/demo/demo.mp4`` in an installed wheel, else ``assets/demo/demo.mp4`` in a checkout."""
+    package = Path(__file__).resolve().parent
+    candidates = (package / "assets" / "demo" / "demo.mp4", package.parent / "assets" / "demo" / "demo.mp4")
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return candidates[1]
+
+
+def _first_working_camera() -> int | str | None:
+    from livecam.devices import list_cameras
+
+    for cam in list_cameras():
+        device = cam["path"] or cam["index"]
+        cap = _open_cv_camera(device)
+        try:
+            if cap.isOpened() and cap.read()[0]:
+                return device
+        finally:
+            cap.release()
+    return None
+
+
+def _demo_source(settings: CaptureSettings) -> VideoFileSource:
+    path = demo_clip_path()
+    if not path.is_file():
+        raise CaptureError(
+            f"No camera was found and the demo clip {path} is missing; connect a camera or pass a video/image path."
+        )
+    return VideoFileSource(path, settings.width, settings.height, settings.fps)
+
+
+def open_source(settings: CaptureSettings) -> FrameSource:
+    """Build the source ``settings.source`` names (not yet started; ``with`` or ``start()`` starts it).
+
+    "auto": the first camera that delivers a frame, else the demo clip; "demo": the demo clip;
+    digits: a camera index; ``/dev/video*``: a camera device; otherwise a video or image file.
+    """
+    source = str(settings.source).strip()
+    w, h, fps = settings.width, settings.height, settings.fps
+    if source == "auto":
+        device = _first_working_camera()
+        if device is not None:
+            return CameraSource(device, w, h, fps)
+        log.info("No camera found; showing the demo clip.")
+        return _demo_source(settings)
+    if source == "demo":
+        return _demo_source(settings)
+    if source.isdigit():
+        return CameraSource(int(source), w, h, fps)
+    if source.startswith("/dev/video"):
+        return CameraSource(source, w, h, fps)
+    path = Path(source).expanduser()
+    suffix = path.suffix.lower()
+    if not path.exists():
+        if suffix in IMAGE_EXTENSIONS:
+            raise CaptureError(f"Image file {path} does not exist; pass a camera index like 0 or a video/image path.")
+        raise _missing(path)
+    if suffix in IMAGE_EXTENSIONS:
+        return ImageSource(path, w, h, fps)
+    if suffix in VIDEO_EXTENSIONS:
+        return VideoFileSource(path, w, h, fps)
+    raise CaptureError(
+        f"{path} is neither a video ({', '.join(VIDEO_EXTENSIONS)}) nor an image ({', '.join(IMAGE_EXTENSIONS)}); "
+        "pass a camera index like 0 or a video/image path."
+    )

@@ -1,0 +1,274 @@
+"""Find cameras and virtual-camera devices without opening anything heavy.
+
+On Linux everything comes from sysfs: reading ``/sys/class/video4linux`` is instant and never
+grabs a camera another app is using. v4l2loopback devices are told apart from real cameras by the
+``max_openers``/``buffers`` attributes only that driver creates. Elsewhere there is no such
+listing, so cameras are probed briefly with OpenCV and the virtual camera is OBS's.
+
+``SYSFS_ROOT`` and ``DEV_ROOT`` are module constants so tests can point them at a fake tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SYSFS_ROOT = Path("/sys")
+DEV_ROOT = Path("/dev")
+LIVECAM_LABEL = "LiveCam"
+MODPROBE_FIX = 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
+RELOAD_FIX = f"sudo modprobe -r v4l2loopback && {MODPROBE_FIX}"
+OBS_FIX = "install OBS Studio and start its Virtual Camera once"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+
+
+def _v4l2_nodes(sysfs: Path) -> list[dict[str, Any]]:
+    """Every /dev/videoN that sysfs knows, sorted by N."""
+    base = sysfs / "class" / "video4linux"
+    nodes = []
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.startswith("video") or not entry.name[5:].isdigit():
+            continue
+        index = _read(entry / "index")
+        nodes.append(
+            {
+                "number": int(entry.name[5:]),
+                "sysfs": entry,
+                "name": _read(entry / "name") or entry.name,
+                # UVC cameras add a second node (index 1) for metadata; only index 0 gives pictures.
+                "index": int(index) if index and index.isdigit() else 0,
+                "loopback": (entry / "max_openers").exists() or (entry / "buffers").exists(),
+            }
+        )
+    return sorted(nodes, key=lambda n: n["number"])
+
+
+def _is_linux() -> bool:
+    return platform.system() == "Linux"
+
+
+def list_cameras(max_index: int = 8) -> list[dict[str, Any]]:
+    """Real cameras as ``{"index", "path", "name"}``; ``index`` is what OpenCV and ``--source`` take.
+
+    Linux reads sysfs (v4l2loopback devices and metadata nodes are skipped); other systems probe
+    OpenCV indices ``0..max_index-1`` and stop at the first that does not open, because probing a
+    missing index can take a second on Windows.
+    """
+    if _is_linux():
+        return [
+            {"index": n["number"], "path": str(DEV_ROOT / f"video{n['number']}"), "name": n["name"]}
+            for n in _v4l2_nodes(SYSFS_ROOT)
+            if not n["loopback"] and n["index"] == 0
+        ]
+    import cv2
+
+    found = []
+    for index in range(max_index):
+        cap = cv2.VideoCapture(index)
+        try:
+            if not cap.isOpened():
+                break
+            found.append({"index": index, "path": "", "name": f"Camera {index}"})
+        finally:
+            cap.release()
+    return found
+
+
+def _param_list(sysfs: Path, name: str) -> list[str]:
+    text = _read(sysfs / "module" / "v4l2loopback" / "parameters" / name)
+    return [p.strip() for p in text.split(",")] if text else []
+
+
+def _exclusive_caps(sysfs: Path, loopback_numbers: list[int]) -> dict[int, bool | None]:
+    """Device number -> its exclusive_caps module setting (None when it cannot be told).
+
+    The module keeps one array entry per device in creation order; ``video_nr`` says which entry
+    belongs to which /dev/videoN. Devices numbered automatically (-1) are matched in order, and
+    devices added later with v4l2loopback-ctl have no entry at all.
+    """
+    caps = [c.upper() in ("Y", "1") for c in _param_list(sysfs, "exclusive_caps")]
+    nrs = []
+    for v in _param_list(sysfs, "video_nr"):
+        try:
+            nrs.append(int(v))
+        except ValueError:
+            nrs.append(-1)
+    result: dict[int, bool | None] = {}
+    unmatched = [n for n in loopback_numbers if n not in nrs]
+    auto_slots = [i for i, v in enumerate(nrs) if v < 0] if nrs else list(range(len(caps)))
+    for number in loopback_numbers:
+        if number in nrs:
+            slot = nrs.index(number)
+        else:
+            pos = unmatched.index(number)
+            slot = auto_slots[pos] if pos < len(auto_slots) else None
+        result[number] = caps[slot] if slot is not None and slot < len(caps) else None
+    return result
+
+
+def list_virtual_cameras() -> list[dict[str, Any]]:
+    """v4l2loopback devices as ``{"path", "label", "exclusive_caps", "ready"}`` (Linux; [] elsewhere).
+
+    ``exclusive_caps`` is True/False, or None when the module does not say for that device;
+    ``ready`` means the device node exists and this user may write to it.
+    """
+    if not _is_linux():
+        return []
+    loops = [n for n in _v4l2_nodes(SYSFS_ROOT) if n["loopback"]]
+    caps = _exclusive_caps(SYSFS_ROOT, [n["number"] for n in loops])
+    result = []
+    for n in loops:
+        path = DEV_ROOT / f"video{n['number']}"
+        result.append(
+            {
+                "path": str(path),
+                "label": n["name"],
+                "exclusive_caps": caps[n["number"]],
+                "ready": path.exists() and os.access(path, os.W_OK),
+            }
+        )
+    return result
+
+
+def find_livecam_device(label: str = LIVECAM_LABEL) -> str | None:
+    """Path of the v4l2loopback device whose card label is ``label``, or None."""
+    for cam in list_virtual_cameras():
+        if cam["label"].strip() == label:
+            return cam["path"]
+    return None
+
+
+def virtual_camera_label(path: str) -> str | None:
+    """The card label of a v4l2loopback device path, for descriptions; None when unknown."""
+    for cam in list_virtual_cameras():
+        if cam["path"] == path:
+            return cam["label"]
+    return None
+
+
+# ---------------------------------------------------------------- doctor
+
+
+def _camera_lines() -> list[tuple[str, str]]:
+    cams = list_cameras()
+    if not cams:
+        return [
+            ("warn", "No camera found; LiveCam shows the demo clip until one is plugged in (or pass a video file).")
+        ]
+    names = "; ".join(f"{c['index']}: {c['name']}" + (f" ({c['path']})" if c["path"] else "") for c in cams)
+    noun = "camera" if len(cams) == 1 else "cameras"
+    return [("ok", f"Found {len(cams)} {noun}: {names}.")]
+
+
+def _virtual_camera_lines() -> list[tuple[str, str]]:
+    if not _is_linux():
+        return [("info", f"LiveCam sends video through OBS Studio's virtual camera; {OBS_FIX}.")]
+    cams = list_virtual_cameras()
+    if not cams:
+        return [
+            (
+                "error",
+                "No virtual camera: the v4l2loopback module is not loaded; install v4l2loopback "
+                f"(e.g. sudo apt install v4l2loopback-dkms) and run: {MODPROBE_FIX}",
+            )
+        ]
+    ours = [c for c in cams if c["label"].strip() == LIVECAM_LABEL]
+    if not ours:
+        others = ", ".join(f"{c['path']} ({c['label']})" for c in cams)
+        return [
+            (
+                "warn",
+                f'No v4l2loopback device is labelled "{LIVECAM_LABEL}" (found {others}); LiveCam will use '
+                f"{cams[0]['path']}, or reload the module with: {RELOAD_FIX}",
+            )
+        ]
+    lines = []
+    for cam in ours:
+        where = f"Virtual camera {cam['path']} ({cam['label']})"
+        if not Path(cam["path"]).exists():
+            lines.append(
+                ("error", f"{where} is in sysfs but {cam['path']} is missing; reload the module with: {RELOAD_FIX}")
+            )
+        elif not cam["ready"]:
+            lines.append(
+                (
+                    "error",
+                    f"{where} exists but you may not write to it; run sudo usermod -aG video $USER and log in again.",
+                )
+            )
+        elif cam["exclusive_caps"] is False:
+            lines.append(
+                (
+                    "warn",
+                    f"{where} has exclusive_caps=0, so Chrome and Meet will not list it: reload the module with "
+                    f"exclusive_caps=1: {RELOAD_FIX}",
+                )
+            )
+        elif cam["exclusive_caps"] is None:
+            lines.append(
+                (
+                    "ok",
+                    f"{where} is ready; its exclusive_caps setting cannot be read, so if Chrome does not list it "
+                    f"reload the module with: {RELOAD_FIX}",
+                )
+            )
+        else:
+            lines.append(("ok", f"{where} is ready, with exclusive_caps=1 so Chrome and Meet list it."))
+    return lines
+
+
+def _cuda_really_works() -> bool | None:
+    """Open the smallest shipped model on CUDA and see what ORT really gave it; None without models."""
+    from livecam.analysis import runtime
+
+    try:
+        models = runtime.manifest()["models"]
+        name = min(models, key=lambda m: (runtime.models_dir() / models[m]["file"]).stat().st_size)
+        return runtime.load_model(name, provider="cuda").provider == runtime.PROVIDER_NAMES["cuda"]
+    except (runtime.ModelError, OSError, KeyError, ValueError):
+        return None
+
+
+def _provider_lines() -> list[tuple[str, str]]:
+    try:
+        from livecam.analysis.runtime import available_providers
+
+        providers = available_providers()
+    except ImportError:
+        return [("error", "onnxruntime is not installed; run pip install onnxruntime (or onnxruntime-gpu).")]
+    lines = [("ok", f"ONNX Runtime providers: {', '.join(providers)}.")]
+    if "CUDAExecutionProvider" in providers:
+        works = _cuda_really_works()
+        if works is False:
+            lines.append(
+                (
+                    "warn",
+                    "onnxruntime lists CUDA but a model could not run on it (CUDA or cuDNN libraries are missing); "
+                    "LiveCam runs on the CPU until the CUDA 12 and cuDNN 9 runtime libraries are installed.",
+                )
+            )
+        elif works is None:
+            lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))
+        else:
+            lines.append(("ok", "CUDA works: a model ran on the GPU."))
+    return lines
+
+
+def diagnose() -> list[tuple[str, str]]:
+    """(status, sentence) lines for ``livecam doctor``; status is "ok", "info", "warn" or "error"."""
+    return _camera_lines() + _virtual_camera_lines() + _provider_lines()

@@ -1,0 +1,188 @@
+"""Background effects: blur, image, looping video and solid colour, sharing one compositing helper.
+
+All compositing is 8-bit OpenCV arithmetic: a float blend in numpy costs 9-13 ms per 720p frame,
+``cv2.multiply`` + ``cv2.add`` about 1 ms.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from livecam.settings import BackgroundSettings
+from livecam.types import Analysis
+
+log = logging.getLogger(__name__)
+
+BLUR_SCALE = 4  # blur at quarter resolution: the background is blurred anyway, and it is ~12x cheaper
+
+
+class BackgroundError(RuntimeError):
+    """A background image or video cannot be used; the message says what to do."""
+
+
+def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Person from ``frame`` over ``background`` by uint8 ``mask`` (255 = person)."""
+    alpha = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
+    fg = cv2.multiply(frame, alpha, scale=1 / 255)
+    bg = cv2.multiply(background, cv2.bitwise_not(alpha), scale=1 / 255)
+    return cv2.add(fg, bg)
+
+
+def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale to fill (w, h) and centre-crop the overflow, like CSS ``object-fit: cover``."""
+    w, h = size
+    ih, iw = image.shape[:2]
+    scale = max(w / iw, h / ih)
+    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), interpolation=interp)
+    x, y = (nw - w) // 2, (nh - h) // 2
+    return np.ascontiguousarray(resized[y : y + h, x : x + w])
+
+
+def load_background_image(path: str) -> np.ndarray:
+    if not path:
+        raise BackgroundError("No background image is set; pick one with --background-image FILE.")
+    if not Path(path).is_file():
+        raise BackgroundError(f"Background image {path} does not exist; pick another file.")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise BackgroundError(f"Background image {path} cannot be read as an image; use a JPEG or PNG file.")
+    return image
+
+
+def parse_color(color: str) -> tuple[int, int, int]:
+    """'#rrggbb' → BGR tuple."""
+    r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return b, g, r
+
+
+class _Fitted:
+    """Caches a source picture cover-fitted to the current frame size (resized once, not per frame)."""
+
+    def __init__(self, picture: np.ndarray) -> None:
+        self.picture = picture
+        self._fitted: np.ndarray | None = None
+
+    def at(self, size: tuple[int, int]) -> np.ndarray:
+        if self._fitted is None or (self._fitted.shape[1], self._fitted.shape[0]) != size:
+            self._fitted = cover_fit(self.picture, size)
+        return self._fitted
+
+
+class BlurBackground:
+    """Blurred background. The blur runs on the small frame the segmenter already made (or a shrunk
+    copy), with the strength's sigma scaled to that size, and only the result is upsampled: at 720p a
+    full-resolution GaussianBlur k=101 costs 24 ms, this about 1 ms."""
+
+    needs = frozenset({"mask"})
+    stage = "post"
+
+    def __init__(self, strength: int) -> None:
+        self.strength = strength
+
+    def sigma(self, frame_width: int) -> float:
+        """Gaussian sigma in frame pixels: strength 100 = 4 % of the frame width (51 px at 720p)."""
+        return 0.0004 * self.strength * frame_width
+
+    def blurred(self, image: np.ndarray, mask: np.ndarray, small: np.ndarray | None = None,
+                small_mask: np.ndarray | None = None) -> np.ndarray:
+        h, w = image.shape[:2]
+        if small is None or small_mask is None:
+            sw, sh = max(1, w // BLUR_SCALE), max(1, h // BLUR_SCALE)
+            small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+            small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+        sigma = self.sigma(w) * small.shape[1] / w
+        # Halve again while the blur is wide: cost grows with sigma, the look does not change.
+        while sigma > 6 and small.shape[1] > 32:
+            small, small_mask = cv2.pyrDown(small), cv2.pyrDown(small_mask)
+            sigma /= 2
+        # Weight the blur by the background mask so the person's colours do not bleed into the blurred
+        # background around them (the halo peers show): blur(frame*bg) / blur(bg).
+        bgw = (np.float32(1.0) - small_mask) + np.float32(1e-3)
+        num = cv2.GaussianBlur(small.astype(np.float32) * bgw[..., None], (0, 0), sigma)
+        den = cv2.GaussianBlur(bgw, (0, 0), sigma)
+        small_blur = cv2.convertScaleAbs(num / den[..., None])
+        return cv2.resize(small_blur, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        if self.strength <= 0 or analysis.mask is None:
+            return image
+        background = self.blurred(image, analysis.mask, analysis.small, analysis.small_mask)
+        return composite(image, background, analysis.mask)
+
+
+class ImageBackground:
+    needs = frozenset({"mask"})
+    stage = "post"
+
+    def __init__(self, picture: np.ndarray) -> None:
+        self._fit = _Fitted(picture)
+
+    @classmethod
+    def from_file(cls, path: str) -> "ImageBackground":
+        return cls(load_background_image(path))
+
+    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        if analysis.mask is None:
+            return image
+        h, w = image.shape[:2]
+        return composite(image, self._fit.at((w, h)), analysis.mask)
+
+
+class ColorBackground(ImageBackground):
+    def __init__(self, color: str) -> None:
+        super().__init__(np.full((8, 8, 3), parse_color(color), np.uint8))
+
+
+class VideoBackground:
+    """A looping video behind the person, decoded on its own thread so decoding never stalls a frame."""
+
+    needs = frozenset({"mask"})
+    stage = "post"
+
+    def __init__(self, path: str, fps: int = 30) -> None:
+        from livecam.capture import CaptureError, VideoFileSource
+
+        if not path or not Path(path).is_file():
+            raise BackgroundError(f"Background video {path or '(none)'} does not exist; pick another file.")
+        probe = cv2.VideoCapture(path)
+        ok, first = probe.read()
+        w, h = int(probe.get(cv2.CAP_PROP_FRAME_WIDTH)), int(probe.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        probe.release()
+        if not ok:
+            raise BackgroundError(f"Background video {path} cannot be decoded; use an MP4 (H.264) file.")
+        try:
+            self.source = VideoFileSource(path, w, h, fps, loop=True, realtime=True)
+            self.source.start()
+        except CaptureError as exc:
+            raise BackgroundError(str(exc)) from exc
+        self._last = _Fitted(first)
+
+    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        if analysis.mask is None:
+            return image
+        frame = self.source.latest(timeout=0.0)
+        if frame is not None and not frame.placeholder and frame.image is not self._last.picture:
+            self._last = _Fitted(frame.image)
+        h, w = image.shape[:2]
+        return composite(image, self._last.at((w, h)), analysis.mask)
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def build_background(settings: BackgroundSettings, fps: int = 30):
+    """The background effect for these settings, or None for "off". Raises BackgroundError on bad files."""
+    if settings.mode == "blur":
+        return BlurBackground(settings.blur)
+    if settings.mode == "image":
+        return ImageBackground.from_file(settings.image)
+    if settings.mode == "video":
+        return VideoBackground(settings.video, fps)
+    if settings.mode == "color":
+        return ColorBackground(settings.color)
+    return None

@@ -1,0 +1,44 @@
+"""Data that flows through the pipeline: a captured frame and what analysis found in it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured picture. ``image`` is BGR uint8 (H, W, 3); ``t`` is the capture time
+    (``time.monotonic()``) so latency can be measured end to end."""
+
+    image: np.ndarray
+    index: int
+    t: float
+    placeholder: bool = False  # True when the camera is gone and this is the "retrying" card
+
+
+@dataclass
+class Face:
+    """One tracked face in frame pixel coordinates."""
+
+    box: np.ndarray  # (4,) float32: x0, y0, x1, y1
+    score: float  # detection or landmark-presence score, 0..1
+    landmarks: np.ndarray  # (468, 3) float32: x, y in pixels, z in pixels relative to the face centre
+    pose: tuple[float, float, float] = (0.0, 0.0, 0.0)  # yaw, pitch, roll in degrees
+    keypoints: np.ndarray | None = None  # (6, 2) detector keypoints, when the detector ran this frame
+    iris: np.ndarray | None = None  # (10, 3) refined iris points when an effect asked for them
+    track_id: int = 0
+
+
+@dataclass
+class Analysis:
+    """What the models found in one frame. Fields are None/empty when no enabled effect needed them."""
+
+    mask: np.ndarray | None = None  # uint8 (H, W), 255 = person, frame resolution, refined
+    raw_mask: np.ndarray | None = None  # float32 model-resolution mask before refinement (for evaluation)
+    # The frame and the refined mask at the segmentation model's size: effects that work at low
+    # resolution anyway (background blur) reuse them instead of shrinking the frame again.
+    small: np.ndarray | None = None  # BGR uint8
+    small_mask: np.ndarray | None = None  # float32 0..1
+    faces: list[Face] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds

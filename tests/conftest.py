@@ -1,0 +1,48 @@
+"""Shared fixtures: the repo's own public-domain photos, and the optional shared test data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def shared_data() -> Path:
+    if os.environ.get("LIVECAM_DATA"):
+        return Path(os.environ["LIVECAM_DATA"])
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    root = shared_data()
+    if not root.is_dir():
+        pytest.skip(f"shared test data not found at {root}")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path, monkeypatch):
+    """Never read or write the developer's real settings."""
+    monkeypatch.setenv("LIVECAM_CONFIG_DIR", str(tmp_path / "config"))
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """NASA portrait (public domain), BGR, 512x512: a person in front of a flag and a shuttle model."""
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    assert image is not None
+    return image
+
+
+@pytest.fixture(scope="session")
+def hopper() -> np.ndarray:
+    image = cv2.imread(str(FIXTURES / "mpl_grace_hopper.jpg"))
+    assert image is not None
+    return image

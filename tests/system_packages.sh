@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses: the libraries headless Qt loads, and (via tests/guest/ci_setup.sh)
+# QEMU, ffmpeg and Chromium for the virtual-camera guest test. Quick when everything is installed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || true
+    apt-get install -y -q --no-install-recommends "${missing[@]}" || echo "system_packages: could not install ${missing[*]}; Qt tests may skip"
+fi
+# The guest test skips with its reason when these cannot be installed, so a failure here is not fatal.
+bash tests/guest/ci_setup.sh || echo "system_packages: guest-test packages unavailable; the guest test will skip"

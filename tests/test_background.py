@@ -1,0 +1,91 @@
+"""Background effects on pixels: with a known mask (no model) and on a real person (with the model)."""
+import cv2
+import numpy as np
+import pytest
+
+from livecam.effects.background import (
+    BackgroundError, BlurBackground, ColorBackground, ImageBackground, build_background, composite, cover_fit,
+)
+from livecam.settings import BackgroundSettings
+from livecam.types import Analysis
+
+
+def _half_mask(h=90, w=160):
+    mask = np.zeros((h, w), np.uint8)
+    mask[:, : w // 2] = 255  # left half is "person"
+    return mask
+
+
+def test_composite_takes_person_from_frame_and_rest_from_background():
+    frame = np.full((90, 160, 3), 200, np.uint8)
+    bg = np.full((90, 160, 3), 10, np.uint8)
+    mask = _half_mask()
+    mask[:, 80:90] = 128  # a soft edge
+    out = composite(frame, bg, mask)
+    assert (out[:, :80] == 200).all()
+    assert (out[:, 90:] == 10).all()
+    assert np.all(np.abs(out[:, 80:90].astype(int) - (200 * 128 + 10 * 127) / 255) <= 1)
+
+
+def test_cover_fit_fills_and_keeps_aspect():
+    pic = np.zeros((100, 400, 3), np.uint8)
+    pic[:, 150:250] = 255  # centre stripe
+    out = cover_fit(pic, (160, 90))
+    assert out.shape == (90, 160, 3)
+    assert out[45, 80].mean() == 255 and out[45, 0].mean() == 0  # centred crop, not a squash
+
+
+def test_blur_strength_zero_changes_nothing():
+    frame = (np.random.default_rng(0).random((90, 160, 3)) * 255).astype(np.uint8)
+    out = BlurBackground(0).apply(frame, Analysis(mask=_half_mask()))
+    assert np.array_equal(out, frame)
+
+
+def test_blur_smooths_background_only_and_does_not_bleed_person_colour():
+    rng = np.random.default_rng(1)
+    frame = (rng.random((180, 320, 3)) * 255).astype(np.uint8)
+    frame[:, :160] = (0, 0, 255)  # person: pure red
+    mask = _half_mask(180, 320)
+    out = BlurBackground(80).apply(frame, Analysis(mask=mask))
+    assert np.array_equal(out[:, :160], frame[:, :160])
+    assert out[:, 200:].std() < frame[:, 200:].std() / 3  # noise averaged away
+    # No red halo: just outside the person the background must not turn red.
+    near = out[:, 165:180].astype(int)
+    assert (near[..., 2] - near[..., 1]).mean() < 20
+
+
+def test_image_and_colour_backgrounds_replace_background_pixels(tmp_path):
+    frame = np.full((90, 160, 3), 77, np.uint8)
+    picture = np.zeros((30, 30, 3), np.uint8)
+    picture[:] = (255, 0, 0)
+    path = tmp_path / "bg.png"
+    cv2.imwrite(str(path), picture)
+    out = ImageBackground.from_file(str(path)).apply(frame, Analysis(mask=_half_mask()))
+    assert (out[:, 100:] == (255, 0, 0)).all() and (out[:, :80] == 77).all()
+    out = ColorBackground("#00ff00").apply(frame, Analysis(mask=_half_mask()))
+    assert (out[:, 100:] == (0, 255, 0)).all()
+
+
+def test_no_mask_means_unchanged():
+    frame = np.full((90, 160, 3), 5, np.uint8)
+    assert np.array_equal(ColorBackground("#ffffff").apply(frame, Analysis()), frame)
+
+
+@pytest.mark.parametrize("content", [None, b"this is not a picture"])
+def test_unreadable_background_image_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "broken.jpg"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(BackgroundError) as err:
+        build_background(BackgroundSettings(mode="image", image=str(path)))
+    message = str(err.value)
+    assert str(path) in message and message.endswith(".") and "\n" not in message
+
+
+def test_missing_background_video_is_a_clear_error(tmp_path):
+    with pytest.raises(BackgroundError, match="does not exist"):
+        build_background(BackgroundSettings(mode="video", video=str(tmp_path / "nope.mp4")))
+
+
+def test_off_builds_nothing():
+    assert build_background(BackgroundSettings(mode="off")) is None
