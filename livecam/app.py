@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 
 from livecam.pipeline import LiveRunner, Pipeline
 from livecam.settings import Settings
@@ -50,8 +51,6 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         print(f"livecam: {exc}", file=sys.stderr)
         source.close()
         return 1
-    if getattr(output, "fallback_reason", None):
-        log.warning(output.fallback_reason)
     log.info("Output: %s", output.description)
     sender = PacedSender(output, settings.output.fps)
     sender.start()
@@ -60,11 +59,15 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A preview window needs the main thread to run Qt's events; other outputs just wait.
+    pump = getattr(output, "pump", None)
+    last_stats = time.monotonic()
     try:
-        while not runner.wait(STATS_EVERY_S if not frames else 0.5):
-            if stop.is_set():
+        while not runner.wait(0.03 if pump else 0.5):
+            if stop.is_set() or (pump is not None and not pump()):
                 break
-            if not frames:
+            if not frames and time.monotonic() - last_stats >= STATS_EVERY_S:
+                last_stats = time.monotonic()
                 log.info(describe_stats(pipeline, sender))
     except KeyboardInterrupt:
         pass

@@ -21,6 +21,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from livecam.imaging import cover_fit
+from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
 from livecam.types import Frame
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only, hence no dash
+PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
 PLACEHOLDER_FPS = 2.0
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
@@ -61,19 +63,6 @@ class FrameClock:
         if delay > 0:
             return not self._stop.wait(delay)
         return not self._stop.is_set()
-
-
-def cover_fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale ``image`` to cover ``width`` x ``height`` and crop the centre: no bars, no stretching."""
-    h, w = image.shape[:2]
-    if (w, h) == (width, height):
-        return image
-    scale = max(width / w, height / h)
-    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(image, (sw, sh), interpolation=interp)
-    x, y = (sw - width) // 2, (sh - height) // 2
-    return np.ascontiguousarray(scaled[y : y + height, x : x + width])
 
 
 def placeholder_image(width: int, height: int, text: str = PLACEHOLDER_TEXT) -> np.ndarray:
@@ -154,6 +143,10 @@ class FrameSource:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5.0)
+            if self._thread.is_alive():
+                # Stuck in a driver call: releasing under it could crash; the daemon thread ends with us.
+                log.warning("%s did not stop in time.", self._description)
+                return
         self._release()
 
     def __enter__(self) -> FrameSource:
@@ -214,7 +207,7 @@ class CameraSource(FrameSource):
         self._opener = opener
         self._cap: Any = None
         self._placeholder = placeholder_image(width, height)
-        self.open_attempts = 0  # for tests and `livecam doctor`: how often the camera was (re)opened
+        self.open_attempts = 0  # how often the camera was (re)opened; tests read it
 
     def _open(self) -> Any:
         self.open_attempts += 1
@@ -270,7 +263,7 @@ class CameraSource(FrameSource):
                 self._error = None
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-            self._publish(cover_fit(image, width, height))
+            self._publish(cover_fit(image, (width, height)))
         if got_any and not self._stop.is_set():
             self._report(
                 f"{self.description} stopped sending frames (unplugged?); "
@@ -351,7 +344,7 @@ class VideoFileSource(FrameSource):
                         self._error = f"Video file {self.path} stopped decoding; pass another video."
                         log.warning("%s", self._error)
                         return
-            self._publish(cover_fit(image, width, height))
+            self._publish(cover_fit(image, (width, height)))
             image = None
             if self.realtime and not clock.wait():
                 return
@@ -376,7 +369,7 @@ class ImageSource(FrameSource):
         h, w = image.shape[:2]
         width, height = (width or w, height or h)
         super().__init__(width, height, fps, f"image {self.path.name}")
-        self._image = cover_fit(image, width, height)
+        self._image = cover_fit(image, (width, height))
 
     def _run(self) -> None:
         clock = FrameClock(self._fps, self._stop)
@@ -429,19 +422,9 @@ def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> 
             ok, image = cap.read()
             if not ok or image is None:
                 return
-            yield cover_fit(image, *size) if size else image
+            yield cover_fit(image, size) if size else image
     finally:
         cap.release()
-
-
-def demo_clip_path() -> Path:
-    """``livecam/assets/demo/demo.mp4`` in an installed wheel, else ``assets/demo/demo.mp4`` in a checkout."""
-    package = Path(__file__).resolve().parent
-    candidates = (package / "assets" / "demo" / "demo.mp4", package.parent / "assets" / "demo" / "demo.mp4")
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    return candidates[1]
 
 
 def _first_working_camera() -> int | str | None:

@@ -154,13 +154,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
     cams = devices.list_cameras()
     print("Cameras:")
     for cam in cams or []:
-        print(f"  {cam}")
+        print(f"  {cam['index']}: {cam['name']}" + (f"  {cam['path']}" if cam.get("path") else ""))
     if not cams:
         print("  none found")
     print("Virtual cameras:")
     vcams = devices.list_virtual_cameras()
     for v in vcams:
-        print(f"  {v['path']}  label={v['label']!r}  exclusive_caps={v.get('exclusive_caps')}")
+        print(f"  {v['path']}  label={v['label']!r}  exclusive_caps={v.get('exclusive_caps')}  ready={v.get('ready')}")
     if not vcams:
         print("  none found")
     return 0

@@ -188,7 +188,8 @@ class PreviewOutput(Output):
 
     Build it on the main thread; ``send`` may be called from any thread (the picture is handed to
     the GUI thread through a queued signal). The main thread must run Qt's event loop: the GUI does
-    that anyway, a CLI calls :meth:`exec` which returns when the window is closed.
+    that anyway; a CLI calls :meth:`exec`, which returns when the window is closed, or calls
+    :meth:`pump` from its own wait loop.
     """
 
     def __init__(self, width: int, height: int, fps: float = 30, title: str = "LiveCam preview") -> None:
@@ -236,6 +237,14 @@ class PreviewOutput(Output):
     def exec(self) -> None:
         """Run Qt's event loop until the window is closed (for front ends without their own loop)."""
         self._app.exec()
+
+    def pump(self) -> bool:
+        """Show what was sent so far (run pending Qt events); False once the user closed the window.
+
+        For a main thread that runs its own wait loop instead of :meth:`exec`; call it every few ms.
+        """
+        self._app.processEvents()
+        return self.window.isVisible()
 
     def close(self) -> None:
         self.window.close()
@@ -292,7 +301,8 @@ class PacedSender:
     came since the last tick the previous frame is sent again (a repeat), so call apps see a
     steady rate. Pacing uses pyvirtualcam's ``sleep_until_next_frame`` for a virtual camera (it
     adapts to the time ``send`` itself takes), else a monotonic clock waited on an Event.
-    ``stop()`` ends the thread; closing the output is left to its owner.
+    ``stop()`` sends a frame still pending, then ends the thread; closing the output is left to
+    its owner.
     """
 
     def __init__(self, output: Output, fps: float) -> None:
@@ -360,28 +370,33 @@ class PacedSender:
         uses_camera_clock = isinstance(self.output, VirtualCamOutput)
         clock = FrameClock(self.fps, self._stop)
         while not self._stop.is_set():
-            with self._lock:
-                pending, self._pending = self._pending, None
-            if pending is not None:
-                self._current, capture_t = pending
-            sent = False
-            try:
-                self.output.send(self._current)
-                sent = True
-            except Exception as exc:  # a device that vanished mid-call; keep the clock, report once
-                if self.error is None:
-                    self.error = f"Sending to the {self.output.description} failed ({exc}); LiveCam keeps trying."
-                    log.warning("%s", self.error)
-            else:
-                now = time.monotonic()
-                with self._lock:
-                    self._sent += 1
-                    self._send_times.append(now)
-                    if pending is None:
-                        self._repeats += 1
-                    else:
-                        self._latencies.append(now - capture_t)
+            sent = self._tick()
             if uses_camera_clock and sent:
                 self.output.sleep_until_next_frame()
             elif not clock.wait():
-                return
+                break
+        if self._pending is not None:
+            self._tick()  # the last frame handed over still goes out (an N-frame file run gets all N)
+
+    def _tick(self) -> bool:
+        """Send the newest frame, or repeat the previous one; True when the output took it."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is not None:
+            self._current, capture_t = pending
+        try:
+            self.output.send(self._current)
+        except Exception as exc:  # a device that vanished mid-call; keep the clock, report once
+            if self.error is None:
+                self.error = f"Sending to the {self.output.description} failed ({exc}); LiveCam keeps trying."
+                log.warning("%s", self.error)
+            return False
+        now = time.monotonic()
+        with self._lock:
+            self._sent += 1
+            self._send_times.append(now)
+            if pending is None:
+                self._repeats += 1
+            else:
+                self._latencies.append(now - capture_t)
+        return True

@@ -4,7 +4,9 @@
   the raw model mask (bilinear upsampling, as the model's consumers usually do) and of LiveCam's
   final mask.
 - Flicker on the clips (``video/*.mp4``): mean absolute frame-to-frame change of the mask, raw vs
-  final, plus IoU against the chroma-key ground truth of the green-screen clip.
+  final, over all pixels (this includes real motion, which the mask must follow) and over the
+  pixels where the picture did not change (flicker proper), plus IoU against the chroma-key ground
+  truth of the green-screen clip.
 """
 from __future__ import annotations
 
@@ -92,18 +94,25 @@ def eval_clips(root: Path, model: str, max_frames: int = 150) -> dict:
     for clip in clips:
         analyzer = _analyzer(model)
         cap = cv2.VideoCapture(str(clip))
-        prev_raw = prev_fin = None
-        d_raw, d_fin, iou_raw, iou_fin = [], [], [], []
+        prev_raw = prev_fin = prev_grey = None
+        d_raw, d_fin, iou_raw, iou_fin, s_raw, s_fin = [], [], [], [], [], []
         gt_folder = gt_dir / clip.stem
         for i in range(max_frames):
             ok, frame = cap.read()
             if not ok:
                 break
             raw, fin = _masks(analyzer, frame)
+            grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             if prev_raw is not None:
-                d_raw.append(float(cv2.absdiff(raw, prev_raw).mean()))
-                d_fin.append(float(cv2.absdiff(fin, prev_fin).mean()))
-            prev_raw, prev_fin = raw, fin
+                dr, df = cv2.absdiff(raw, prev_raw), cv2.absdiff(fin, prev_fin)
+                d_raw.append(float(dr.mean()))
+                d_fin.append(float(df.mean()))
+                # Flicker proper: the mask changing where the picture did not (grey change < 2 levels).
+                still = cv2.blur(cv2.absdiff(grey, prev_grey), (9, 9)) < 2
+                if still.any():
+                    s_raw.append(float(dr[still].mean()))
+                    s_fin.append(float(df[still].mean()))
+            prev_raw, prev_fin, prev_grey = raw, fin, grey
             gt_path = gt_folder / f"{i:05d}.png"
             if gt_path.is_file():
                 gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
@@ -114,14 +123,20 @@ def eval_clips(root: Path, model: str, max_frames: int = 150) -> dict:
         if not d_raw:
             continue
         entry = {"frames": len(d_raw) + 1, "flicker_raw": statistics.mean(d_raw), "flicker_refined": statistics.mean(d_fin)}
+        if s_raw:
+            entry.update(still_flicker_raw=statistics.mean(s_raw), still_flicker_refined=statistics.mean(s_fin))
         if iou_raw:
             entry.update(iou_raw=statistics.mean(iou_raw), iou_refined=statistics.mean(iou_fin))
         per_clip[clip.name] = {k: round(v, 5) if isinstance(v, float) else v for k, v in entry.items()}
     if not per_clip:
         return {"clips": {}}
-    fr = statistics.mean(c["flicker_raw"] for c in per_clip.values())
-    ff = statistics.mean(c["flicker_refined"] for c in per_clip.values())
-    return {"clips": per_clip, "flicker_raw": round(fr, 5), "flicker_refined": round(ff, 5), "flicker_ratio": round(ff / fr, 3)}
+    out: dict = {"clips": per_clip}
+    for key in ("flicker", "still_flicker"):
+        values = [c for c in per_clip.values() if f"{key}_raw" in c]
+        raw = statistics.mean(c[f"{key}_raw"] for c in values)
+        fin = statistics.mean(c[f"{key}_refined"] for c in values)
+        out.update({f"{key}_raw": round(raw, 5), f"{key}_refined": round(fin, 5), f"{key}_ratio": round(fin / raw, 3)})
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -138,11 +153,13 @@ def main(args: argparse.Namespace) -> int:
     for m, r in report.items():
         s, c = r["stills"], r["clips"]
         print(f"\nmodel: {m}  ({s['images']} photos with ground truth, {len(c['clips'])} clips)")
-        print(f"{'':12}{'IoU':>8}{'boundary F':>12}{'flicker':>10}")
+        print(f"{'':12}{'IoU':>8}{'boundary F':>12}{'flicker':>10}{'still-pixel flicker':>21}")
         for name in ("raw", "refined"):
-            print(f"{name:12}{s[name]['iou']:8.4f}{s[name]['bf']:12.4f}{c.get('flicker_' + name, float('nan')):10.5f}")
+            print(f"{name:12}{s[name]['iou']:8.4f}{s[name]['bf']:12.4f}{c.get('flicker_' + name, float('nan')):10.5f}"
+                  f"{c.get('still_flicker_' + name, float('nan')):21.5f}")
         if "flicker_ratio" in c:
-            print(f"flicker refined/raw: {c['flicker_ratio']:.2f}")
+            print(f"refined/raw: flicker {c['flicker_ratio']:.2f} (all pixels, includes real motion), "
+                  f"{c['still_flicker_ratio']:.2f} (pixels where the picture is still)")
         for clip, e in c["clips"].items():
             extra = f"  IoU vs chroma key raw {e['iou_raw']:.4f} refined {e['iou_refined']:.4f}" if "iou_raw" in e else ""
             print(f"  {clip:40} flicker raw {e['flicker_raw']:.5f} refined {e['flicker_refined']:.5f}{extra}")

@@ -40,7 +40,7 @@ class CaptureSettings:
 @dataclass(frozen=True)
 class SegmentationSettings:
     model: SegmentationModel = "landscape"
-    temporal_smoothing: float = 0.5  # 0 = raw per-frame mask, towards 1 = steadier but slower to follow
+    temporal_smoothing: float = 0.9  # weight of the previous mask where the picture is still; 0 = raw per frame
     refine: bool = True  # guided-filter edge refinement with the frame as guide
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -22,10 +21,6 @@ from livecam.capture import (
     open_source,
 )
 from livecam.settings import CaptureSettings
-
-
-def _data_dir() -> Path:
-    return Path(os.environ.get("LIVECAM_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def _pause(seconds: float) -> None:
@@ -89,10 +84,10 @@ def test_video_source_loops_and_stops_at_end_when_not_looping(tmp_path: Path) ->
         assert src.latest(after=end.index, timeout=0.05).index == 6  # nothing new, no placeholder
 
 
-def test_real_clip_is_cover_fitted_to_requested_size() -> None:
-    path = _data_dir() / "video" / "lp_s18_room_landscape.mp4"
+def test_real_clip_is_cover_fitted_to_requested_size(data_dir: Path) -> None:
+    path = data_dir / "video" / "lp_s18_room_landscape.mp4"
     if not path.is_file():
-        pytest.skip("test data not present (see the shared data README)")
+        pytest.skip(f"{path} is not in the shared test data")
     with VideoFileSource(path, 360, 360) as src:
         frame = src.latest(timeout=3)
     assert frame.image.shape == (360, 360, 3)
@@ -111,7 +106,7 @@ def test_cover_fit_crops_instead_of_stretching() -> None:
     image = np.zeros((40, 80, 3), np.uint8)
     image[:, :20] = 255  # the outer quarters are cut off by a square crop
     image[:, 60:] = 255
-    out = cover_fit(image, 40, 40)
+    out = cover_fit(image, (40, 40))
     assert out.shape == (40, 40, 3)
     assert out.max() == 0
 
@@ -177,6 +172,26 @@ def test_auto_without_camera_falls_back_to_the_demo_clip(clip: Path, monkeypatch
     monkeypatch.setattr(capture, "demo_clip_path", lambda: clip.with_name("gone.mp4"))
     with pytest.raises(CaptureError, match="No camera was found"):
         open_source(CaptureSettings(source="demo"))
+
+
+class _Silent(capture.FrameSource):
+    def _run(self) -> None:
+        self._stop.wait()
+
+
+class _Broken(capture.FrameSource):
+    def _run(self) -> None:
+        raise OSError("decoder crashed")
+
+
+def test_source_with_nothing_yet_or_a_crashed_thread_gives_a_placeholder() -> None:
+    with _Silent(80, 60, 30, "silent") as src:
+        frame = src.latest(timeout=0.05)
+    assert frame.placeholder and frame.image.shape == (60, 80, 3)
+    with _Broken(80, 60, 30, "test source") as src:
+        frame = src.latest(timeout=1.0)
+        assert frame.placeholder
+        assert src.error == "test source stopped unexpectedly (decoder crashed); restart LiveCam."
 
 
 # ---------------------------------------------------------------- failing cameras

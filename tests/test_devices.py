@@ -118,5 +118,8 @@ def test_windows_and_macos_point_to_obs(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(platform, "system", lambda: "Windows")
     monkeypatch.setattr(devices, "list_cameras", lambda max_index=8: [])
     assert devices.list_virtual_cameras() == []
-    obs = "LiveCam sends video through OBS Studio's virtual camera; install OBS Studio and start its Virtual Camera once."
+    obs = (
+        "LiveCam sends video through OBS Studio's virtual camera; "
+        + "install OBS Studio and start its Virtual Camera once."
+    )
     assert ("info", obs) in devices.diagnose()

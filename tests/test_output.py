@@ -152,18 +152,17 @@ def test_virtualcam_failure_falls_back_to_preview_then_null(
 def test_preview_window_shows_frames_offscreen(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("PySide6")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    from PySide6 import QtWidgets
-
     out = output.PreviewOutput(W, H, 30)
     sender = threading.Thread(target=out.send, args=(_frame(50),))  # sent from another thread, as PacedSender does
     sender.start()
     sender.join()
-    QtWidgets.QApplication.processEvents()
+    assert out.pump()  # runs the queued paint; the window is still open
     pixmap = out.window.pixmap()
     assert (pixmap.width(), pixmap.height()) == (W, H)
     shown = pixmap.toImage().pixelColor(W // 4, H // 2)
     assert (shown.red(), shown.green(), shown.blue()) == (205, 0, 50)
     out.close()
+    assert not out.pump()  # closed: a CLI loop stops
 
 
 # ---------------------------------------------------------------- pacing
@@ -211,6 +210,20 @@ def test_paced_sender_sends_nothing_before_the_first_frame() -> None:
         _pause(0.1)
         assert sender.stats()["frames_sent"] == 0 and sender.stats()["latency_ms_median"] is None
     assert out.frames_sent == 0
+
+
+def test_stop_still_sends_the_frame_handed_over_last() -> None:
+    out = NullOutput(W, H)
+    sender = PacedSender(out, 1).start()  # one tick a second: the second frame arrives between ticks
+    sender.submit(_frame(1), time.monotonic())
+    deadline = time.monotonic() + 2
+    while out.frames_sent == 0 and time.monotonic() < deadline:
+        _pause(0.01)
+    sender.submit(_frame(2), time.monotonic())
+    started = time.monotonic()
+    sender.stop()
+    assert time.monotonic() - started < 0.5  # stop does not wait for the next tick
+    assert out.frames_sent == 2 and np.array_equal(out.last, _frame(2))
 
 
 def test_wrong_frames_are_refused_in_the_callers_thread() -> None:

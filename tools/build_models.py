@@ -489,6 +489,105 @@ def rename_io(model, spec: Spec) -> None:
             dims[0].dim_value = 1
 
 
+def remove_identity_reshapes(model) -> int:
+    """Drop Reshapes to the shape their input already has (tf2onnx leaves a varying number)."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(inferred.graph.value_info) + list(inferred.graph.input)
+    }
+    outputs = {o.name for o in graph.output}
+    count = 0
+    for node in list(graph.node):
+        if node.op_type != "Reshape" or node.output[0] in outputs:
+            continue
+        target = _initializer(graph, node.input[1])
+        if target is None or shapes.get(node.input[0]) != numpy_helper.to_array(target).tolist():
+            continue
+        for consumer in _consumers(graph, node.output[0]):
+            consumer.input[:] = [node.input[0] if i == node.output[0] else i for i in consumer.input]
+        count += 1
+    remove_dead(model)
+    return count
+
+
+def _constant_digest(tensor) -> str:
+    from onnx import numpy_helper
+
+    value = numpy_helper.to_array(tensor)
+    return hashlib.sha256(f"{value.dtype}{value.shape}".encode() + value.tobytes()).hexdigest()
+
+
+def canonical_form(model) -> None:
+    """Order and name nodes, tensors and constants from the graph's structure alone.
+
+    tf2onnx's node order, its numbered names ("conv2d__544") and even which name survives when
+    it merges duplicate ops vary from run to run, which would change the file's sha256 on every
+    rebuild of the same graph. Nodes are emitted in a topological order whose ties are broken by
+    (inputs, op, attributes, constant contents), and named "<op>_<position>".
+    """
+    import heapq
+
+    graph = model.graph
+    nodes = list(graph.node)
+    inits = {i.name: i for i in graph.initializer}
+    keep = {v.name for v in list(graph.input) + list(graph.output)}
+    producer = {out: i for i, n in enumerate(nodes) for out in n.output}
+    users: dict[int, list[int]] = {i: [] for i in range(len(nodes))}
+    waiting = []
+    for i, node in enumerate(nodes):
+        deps = {producer[x] for x in node.input if x in producer}
+        waiting.append(len(deps))
+        for d in deps:
+            users[d].append(i)
+
+    constant_digest = {name: _constant_digest(t) for name, t in inits.items()}
+    renamed: dict[str, str] = {}
+
+    def key(i: int) -> tuple:
+        n = nodes[i]
+        inputs = tuple(renamed.get(x) or constant_digest.get(x) or x for x in n.input)
+        return (inputs, n.op_type, tuple(a.SerializeToString() for a in n.attribute), i)
+
+    ready = [key(i) for i in range(len(nodes)) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)[-1]
+        node = nodes[i]
+        node.name = f"{node.op_type}_{len(order)}"
+        for k, out in enumerate(node.output):
+            if out not in keep:
+                renamed[out] = node.name if k == 0 else f"{node.name}:{k}"
+        order.append(node)
+        for u in users[i]:
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                heapq.heappush(ready, key(u))
+    assert len(order) == len(nodes), "graph has a cycle"
+
+    constants: list[str] = []
+    for node in order:
+        for slot, name in enumerate(node.input):
+            if name in inits and name not in renamed:
+                renamed[name] = f"{node.name}.in{slot}"
+                constants.append(name)
+    for node in order:
+        node.input[:] = [renamed.get(x, x) for x in node.input]
+        node.output[:] = [renamed.get(x, x) for x in node.output]
+    ordered = [inits[name] for name in constants]
+    for init in ordered:
+        init.name = renamed[init.name]
+    del graph.node[:]
+    graph.node.extend(order)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+
+
 def finish(model, spec: Spec):
     import onnx
 
@@ -499,6 +598,7 @@ def finish(model, spec: Spec):
     model.producer_name = "livecam tools/build_models.py"
     model.doc_string = f"{spec.name}: converted from {PACKAGE} {spec.source_path} (Apache-2.0)"
     model.graph.name = spec.name
+    canonical_form(model)
     del model.graph.value_info[:]
     model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     onnx.checker.check_model(model, full_check=True)
@@ -614,6 +714,7 @@ def build_one(spec: Spec, wheel: zipfile.ZipFile, workdir: Path) -> tuple[dict, 
     if prelu:
         notes.append(f"{prelu} PRelu rewritten as Relu(x) + slope * Min(x, 0) (bit-exact, faster in ONNX Runtime)")
     cancel_inverse_transposes(model)
+    remove_identity_reshapes(model)
     rename_io(model, spec)
     model = finish(model, spec)
     notes.append(f"converted with tf2onnx (opset {OPSET}); input renamed 'input', outputs renamed, batch fixed to 1")

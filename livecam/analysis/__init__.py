@@ -10,7 +10,9 @@ import time
 
 import numpy as np
 
-from livecam.analysis.temporal import refine_mask, smooth_mask, to_frame_mask
+import cv2
+
+from livecam.analysis.temporal import frame_motion, refine_mask, smooth_mask, to_frame_mask
 from livecam.settings import Settings
 from livecam.types import Analysis
 
@@ -26,6 +28,7 @@ class Analyzer:
         self._segmenter = None
         self._tracker = None
         self._mask: np.ndarray | None = None  # smoothed model-resolution mask of the previous frame
+        self._grey: np.ndarray | None = None  # previous small grey frame, for motion-adaptive smoothing
         self._last = Analysis()
         self._failed: set[str] = set()
         self.broken: dict[str, str] = {}  # what cannot run until settings change → why (plain sentence)
@@ -62,7 +65,7 @@ class Analyzer:
         for section, keys in SESSION_SECTIONS.items():
             if any(getattr(getattr(old, section), k) != getattr(getattr(settings, section), k) for k in keys):
                 if section in ("segmentation", "runtime"):
-                    self._segmenter, self._mask = None, None
+                    self._segmenter, self._mask, self._grey = None, None, None
                     self.broken.pop("mask", None)
                 if section in ("face", "runtime"):
                     self._tracker = None
@@ -109,8 +112,10 @@ class Analyzer:
                 result.mask = self._last.mask
             return
         seg_settings = self.settings.segmentation
-        self._mask = smooth_mask(self._mask, raw, seg_settings.temporal_smoothing)
-        refined = refine_mask(small, self._mask) if seg_settings.refine else self._mask
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        self._mask = smooth_mask(self._mask, raw, frame_motion(self._grey, grey), seg_settings.temporal_smoothing)
+        self._grey = grey
+        refined = refine_mask(grey, self._mask) if seg_settings.refine else self._mask
         result.raw_mask, result.small, result.small_mask = raw, small, refined
         result.mask = to_frame_mask(refined, (w, h))
         t3 = time.perf_counter()

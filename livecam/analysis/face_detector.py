@@ -119,7 +119,7 @@ class FaceDetector:
         raw = outputs[self._i_boxes].reshape(-1, 16)
         logits = outputs[self._i_scores].reshape(-1)
         threshold = self.spec.min_score if min_score is None else min_score
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -SCORE_CLIP, SCORE_CLIP)))
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
         keep = np.nonzero(scores >= threshold)[0]
         if keep.size == 0:
             return []

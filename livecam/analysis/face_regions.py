@@ -4,8 +4,8 @@ Sources:
 - Contours (face oval, eyes, brows, lips): MediaPipe 0.10.21
   ``mediapipe/python/solutions/face_mesh_connections.py`` (Apache-2.0). MediaPipe stores them as
   edge sets; here each closed contour is written once as an ordered polygon so it can be filled.
-- Nostrils: the lower arc of MediaPipe's ``FACEMESH_NOSE`` (alae and columella) closed by the
-  points just above the openings, read off the canonical mesh.
+- Nostrils: the lower arc of MediaPipe's ``FACEMESH_NOSE`` (ala to ala under the columella) closed
+  by the points along the nose tip just above the openings; read off the mesh drawn on a frontal face.
 - 468 -> 68 (iBUG 300-W / dlib order): the correspondence of Peizhi Yan,
   https://github.com/PeizhiYan/Mediapipe_2_Dlib_Landmarks (MIT); a dlib point that falls between
   two mesh vertices is their mean.
@@ -27,7 +27,7 @@ RIGHT_BROW = (46, 53, 52, 65, 55, 107, 66, 105, 63, 70)
 LEFT_BROW = (276, 283, 282, 295, 285, 336, 296, 334, 293, 300)
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
 LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-NOSTRILS = (64, 98, 97, 2, 326, 327, 294, 460, 326, 2, 240, 64)  # both openings, under the tip
+NOSTRILS = (64, 98, 97, 2, 326, 327, 294, 439, 438, 457, 274, 1, 44, 237, 218, 219)  # both openings
 NOSE_BRIDGE = (168, 6, 197, 195, 5, 4, 1)
 
 # Eye corners used for roll (crop rotation) and the inter-ocular distance.

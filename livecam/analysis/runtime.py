@@ -96,7 +96,7 @@ def provider_list(provider: str) -> list[str]:
         )
     available = set(available_providers())
     wanted = AUTO_ORDER if provider == "auto" else (provider, "cpu")
-    names = [PROVIDER_NAMES[p] for p in wanted if PROVIDER_NAMES[p] in available]
+    names = list(dict.fromkeys(PROVIDER_NAMES[p] for p in wanted if PROVIDER_NAMES[p] in available))
     if provider not in ("auto", "cpu") and PROVIDER_NAMES[provider] not in available:
         log.warning(
             "The %s provider is not available in this onnxruntime build; running on the CPU. "
@@ -161,5 +161,5 @@ def load_model(name: str, provider: str = "auto", threads: int = 1, directory: P
     real = session.get_providers()[0]
     if real != providers[0]:
         log.warning("%s asked for %s but runs on %s.", name, providers[0], real)
-    log.info("%s runs on %s with %d thread(s).", name, real, threads)
+    log.debug("%s runs on %s with %d thread(s).", name, real, threads)
     return ModelSession(name=name, spec=model_spec(name), session=session, provider=real, threads=threads)

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livecam.imaging import cover_fit
 from livecam.settings import BackgroundSettings
 from livecam.types import Analysis
 
@@ -29,18 +30,6 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np
     fg = cv2.multiply(frame, alpha, scale=1 / 255)
     bg = cv2.multiply(background, cv2.bitwise_not(alpha), scale=1 / 255)
     return cv2.add(fg, bg)
-
-
-def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale to fill (w, h) and centre-crop the overflow, like CSS ``object-fit: cover``."""
-    w, h = size
-    ih, iw = image.shape[:2]
-    scale = max(w / iw, h / ih)
-    nw, nh = max(w, round(iw * scale)), max(h, round(ih * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (nw, nh), interpolation=interp)
-    x, y = (nw - w) // 2, (nh - h) // 2
-    return np.ascontiguousarray(resized[y : y + h, x : x + w])
 
 
 def load_background_image(path: str) -> np.ndarray:

@@ -1,0 +1,349 @@
+"""Low-light enhancement: exposure and shadow tone curve, automatic metering, temporal denoise.
+
+Runs before analysis (``stage = "pre"``) so the models see the brightened frame. Per frame:
+
+1. a quarter-size copy of the frame meters the scene (auto mode) and detects motion;
+2. one 256-entry lookup table per channel applies exposure, highlight shoulder, shadows, contrast and
+   warmth in a single pass over the pixels;
+3. a motion-adaptive recursive filter averages still pixels over time and follows moving ones.
+
+Exposure works in linear light (sRGB decoded), the way a longer exposure would: every channel is
+scaled by the same factor there, so the chroma ratios of the scene stay those of the scene. A
+highlight shoulder rolls bright values off instead of clipping them.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import cv2
+import numpy as np
+
+from livecam.settings import LowLightSettings
+from livecam.types import Analysis
+
+# Auto-exposure targets, in linear light. Mid: the centre-weighted (or face) average lands near a
+# normally exposed mid-tone; high: the 99th percentile lands below white, leaving room for the shoulder.
+TARGET_MID = 0.18
+TARGET_FACE = 0.22
+TARGET_HIGH = 0.75
+AUTO_MAX_STOPS = 3.5  # beyond ~11x the sensor noise dominates; lifting further only shows grain
+LIFT_FRACTION = 0.5  # share of the mid-tones' remaining shortfall made up by lifting shadows
+MAX_LIFT_STOPS = 1.5
+MIN_AUTO_SHADOWS = 0.45
+KNEE = 0.7  # linear level where the highlight shoulder starts
+SMOOTH_RATE = 0.06  # per-frame step towards the metered exposure (about half a second at 30 fps)
+DEADBAND_STOPS = 0.08  # metering noise smaller than this never moves the exposure
+METER_HISTORY = 5  # median over this many frames: a one- or two-frame flicker never reaches the gain
+AUTO_DENOISE = 60  # denoise strength auto mode uses once it lifts by AUTO_DENOISE_FULL_STOPS or more
+AUTO_DENOISE_FULL_STOPS = 1.5
+DOWNSCALE = 4  # metering and motion detection run on a frame this many times smaller
+
+
+# ---------------------------------------------------------------- tone curve
+
+
+def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(np.maximum(x, 0.0031308), 1 / 2.4) - 0.055)
+
+
+_LINEAR = srgb_to_linear(np.arange(256) / 255.0)
+
+
+def shoulder(x: np.ndarray, peak: float, knee: float = KNEE) -> np.ndarray:
+    """Map linear ``x`` in [0, peak] onto [0, 1]: identity below ``knee``, then a rational roll-off
+    with slope 1 at the knee that reaches 1 exactly at ``peak``. With ``peak <= 1`` nothing can clip,
+    so it is the identity."""
+    if peak <= 1.0:
+        return x
+    b = (peak - 1.0) / (1.0 - knee)
+    t = np.clip((x - knee) / (peak - knee), 0.0, 1.0)
+    rolled = knee + (1.0 - knee) * (1.0 + b) * t / (1.0 + b * t)
+    return np.where(x <= knee, x, rolled)
+
+
+def shadow_curve(v: np.ndarray, gamma: float, toe: float = 0.01) -> np.ndarray:
+    """``v ** gamma`` on the encoded value, offset by ``toe`` so the slope at black stays finite
+    (a plain power curve would amplify the noise in near-black pixels without bound)."""
+    lo, hi = toe**gamma, (1.0 + toe) ** gamma
+    return ((v + toe) ** gamma - lo) / (hi - lo)
+
+
+def tone_curve(
+    exposure: float = 0.0, shadows: float = 1.0, contrast: float = 1.0, channel_gain: float = 1.0
+) -> np.ndarray:
+    """Float curve (256,) in 0..1 for one channel: exposure (stops, linear light) times
+    ``channel_gain`` (white balance), highlight shoulder, shadows gamma and an S-shaped contrast
+    around mid-grey, the latter two on the encoded value. All neutral → the identity."""
+    gain = 2.0**exposure * channel_gain
+    v = linear_to_srgb(shoulder(_LINEAR * gain, gain))
+    if shadows != 1.0:
+        v = shadow_curve(v, shadows)
+    if contrast != 1.0:
+        a, b = v**contrast, (1.0 - v) ** contrast
+        v = a / np.maximum(a + b, 1e-12)
+    return v
+
+
+def to_lut(curve: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(curve * 255.0), 0, 255).astype(np.uint8)
+
+
+def warmth_gains(warmth: float) -> tuple[float, float, float]:
+    """Linear-light (blue, green, red) gains for warmth -100..100: warmer raises red and lowers blue
+    by up to about a third of a stop each, roughly a 1500 K shift around daylight."""
+    s = 2.0 ** (0.35 * warmth / 100.0)
+    return 1.0 / s, 1.0, s
+
+
+def manual_lut(settings: LowLightSettings) -> np.ndarray | None:
+    """The manual sliders as a cv2.LUT table: (256,) when one curve serves all channels, (1, 256, 3)
+    when warmth makes them differ, None when the sliders change nothing."""
+    s = settings
+    if s.exposure == 0 and s.shadows == 1 and s.contrast == 1 and s.warmth == 0:
+        return None
+    gains = warmth_gains(s.warmth)
+    curves = [to_lut(tone_curve(s.exposure, s.shadows, s.contrast, g)) for g in gains]
+    if s.warmth == 0:
+        return curves[0]
+    return np.stack(curves, axis=-1).reshape(1, 256, 3)
+
+
+# ---------------------------------------------------------------- metering
+
+
+def centre_weights(height: int, width: int) -> np.ndarray:
+    """Gaussian centre weighting (sigma a third of each side), normalised to sum 1."""
+    y = (np.arange(height) - (height - 1) / 2) / max(height / 3, 1)
+    x = (np.arange(width) - (width - 1) / 2) / max(width / 3, 1)
+    w = np.exp(-0.5 * (y[:, None] ** 2 + x[None, :] ** 2))
+    return (w / w.sum()).astype(np.float32)
+
+
+def percentile_level(gray: np.ndarray, q: float) -> int:
+    """The ``q``-th percentile (0..100) of a uint8 image, via its histogram."""
+    cdf = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel())
+    return int(np.searchsorted(cdf, q / 100.0 * cdf[-1]))
+
+
+def face_region(faces: list, frame_shape: tuple[int, int], small_shape: tuple[int, int]):
+    """Union box of the faces in small-image coordinates (a slice pair), or None when none is usable."""
+    if not faces:
+        return None
+    fh, fw = frame_shape
+    sh, sw = small_shape
+    boxes = np.array([np.asarray(f.box, dtype=np.float64)[:4] for f in faces])
+    x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+    x1, y1 = boxes[:, 2].max(), boxes[:, 3].max()
+    c0, c1 = int(np.clip(x0 * sw / fw, 0, sw)), int(np.ceil(np.clip(x1 * sw / fw, 0, sw)))
+    r0, r1 = int(np.clip(y0 * sh / fh, 0, sh)), int(np.ceil(np.clip(y1 * sh / fh, 0, sh)))
+    if c1 - c0 < 2 or r1 - r0 < 2:
+        return None
+    return slice(r0, r1), slice(c0, c1)
+
+
+def meter(small_gray: np.ndarray, weights: np.ndarray, face=None) -> tuple[float, float, bool]:
+    """(mid, high, from_face): the linear mean of the face region (when given) or the
+    centre-weighted linear mean, and the linear 99th-percentile level of the whole frame."""
+    lin = _LINEAR.astype(np.float32)[small_gray]
+    if face is not None:
+        mid = float(lin[face].mean())
+    else:
+        mid = float((lin * weights).sum())
+    high = float(_LINEAR[percentile_level(small_gray, 99.0)])
+    return mid, high, face is not None
+
+
+def auto_correction(mid: float, high: float, from_face: bool = False) -> tuple[float, float]:
+    """(exposure stops, shadows gamma) for a metered scene.
+
+    Exposure, 0 to AUTO_MAX_STOPS, averages what the mid-tones and the highlights ask for (in stops):
+    mid-tones alone over-brighten dark scenes with bright surfaces, highlights alone leave a room lit
+    by one lamp, or a face before a window, dark. A face, when known, is what the viewer looks at and
+    counts more. What the mid-tones still lack after that is made up in part by lifting the shadows,
+    which leaves the highlights where the exposure put them."""
+    floor = _LINEAR[1]  # an all-black frame meters as "one code value", not as zero
+    mid = max(mid, floor)
+    ev_mid = math.log2((TARGET_FACE if from_face else TARGET_MID) / mid)
+    ev_high = math.log2(TARGET_HIGH / max(high, floor))
+    w = 0.7 if from_face else 0.5
+    ev = float(np.clip(w * ev_mid + (1 - w) * ev_high, 0.0, AUTO_MAX_STOPS))
+    lift = min(LIFT_FRACTION * max(ev_mid - ev, 0.0), MAX_LIFT_STOPS)
+    before = float(linear_to_srgb(min(mid * 2.0**ev, 0.5)))
+    after = float(linear_to_srgb(min(mid * 2.0 ** (ev + lift), 0.5)))
+    shadows = math.log(after) / math.log(before) if 0 < before < after else 1.0
+    return ev, float(np.clip(shadows, MIN_AUTO_SHADOWS, 1.0))
+
+
+class Smoother:
+    """Turns a per-frame metered value into a steady one: a short median drops flickers, a
+    deadband ignores metering noise, and a slow exponential step follows real changes."""
+
+    def __init__(self, rate: float = SMOOTH_RATE, deadband: float = DEADBAND_STOPS, history: int = METER_HISTORY):
+        self.rate, self.deadband = rate, deadband
+        self.history: deque[float] = deque(maxlen=history)
+        self.value: float | None = None
+
+    def update(self, measured: float) -> float:
+        self.history.append(measured)
+        target = sorted(self.history)[len(self.history) // 2]
+        if self.value is None:
+            self.value = target  # the first frame is right at once; later frames only drift
+        elif abs(target - self.value) > self.deadband:
+            self.value += self.rate * (target - self.value)
+        return self.value
+
+
+# ---------------------------------------------------------------- temporal denoise
+
+
+def denoise_alpha(strength: float) -> float:
+    """Weight of the new frame in the running average: 1 at strength 0 (off), 1/6 at 100
+    (an average over about 11 frames for still pixels)."""
+    return 1.0 / (1.0 + 5.0 * strength / 100.0)
+
+
+def motion_difference(small: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """uint8 change between two small frames: the largest per-channel change, averaged over 3x3
+    so that single noisy pixels do not add up to motion."""
+    diff = cv2.absdiff(small, previous)
+    if diff.ndim == 3:
+        b, g, r = cv2.split(diff)
+        diff = cv2.max(cv2.max(b, g), r)
+    return cv2.blur(diff, (3, 3))
+
+
+def moving_mask(diff: np.ndarray, threshold: float) -> np.ndarray:
+    """uint8 mask (255 = moving) where ``diff`` exceeds ``threshold``, grown by one cell so the edges
+    of a moving object are caught too."""
+    _, mask = cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)
+    return cv2.dilate(mask, np.ones((3, 3), np.uint8))
+
+
+class TemporalDenoiser:
+    """Recursive average where the picture is still, the current frame where it moves.
+
+    Motion is judged on the quarter-size frame against the previous one, with a threshold that
+    follows the measured noise level, so grain is averaged while a moving hand is followed at once
+    (no ghost trail). A pixel that moved stays "moving" one more frame so a slow edge leaves no smear."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.average: np.ndarray | None = None
+        self.previous_small: np.ndarray | None = None
+        self.previous_motion: np.ndarray | None = None
+        self.noise: float | None = None
+
+    def threshold(self, diff: np.ndarray) -> float:
+        # Median of the smoothed difference ≈ its noise floor when most of the frame is still; the
+        # cap keeps large motion detected even when it fills more than half the frame.
+        median = percentile_level(diff, 50.0)
+        self.noise = median if self.noise is None else 0.9 * self.noise + 0.1 * median
+        return float(np.clip(2.0 * self.noise + 3.0, 4.0, 24.0))
+
+    def step(self, image: np.ndarray, small: np.ndarray, strength: float) -> np.ndarray:
+        """Denoise ``image`` (any tone) given its ``small`` (input-tone) copy for motion detection."""
+        previous, self.previous_small = self.previous_small, small
+        if self.average is None or previous is None or strength <= 0:
+            self.average, self.previous_motion = image.copy(), None
+            return image
+        diff = motion_difference(small, previous)
+        moving = moving_mask(diff, self.threshold(diff))
+        sticky = moving if self.previous_motion is None else cv2.max(moving, self.previous_motion)
+        self.previous_motion = moving
+        alpha = denoise_alpha(strength)
+        out = cv2.addWeighted(image, alpha, self.average, 1.0 - alpha, 0.0)
+        if cv2.countNonZero(sticky):
+            full = cv2.resize(sticky, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+            cv2.copyTo(image, full, out)
+        # Later effects may draw on the frame we return; the running average must not see that.
+        self.average = out.copy()
+        return out
+
+
+# ---------------------------------------------------------------- the effect
+
+
+class LowLight:
+    """Brighten dark webcam video: ``mode="auto"`` meters and lifts by itself, ``mode="manual"``
+    applies the sliders, ``mode="off"`` (or all sliders neutral) returns the frame untouched."""
+
+    needs: frozenset[str] = frozenset()
+    stage = "pre"
+
+    def __init__(self, settings: LowLightSettings) -> None:
+        self.settings = settings
+        self._manual_lut = manual_lut(settings) if settings.mode == "manual" else None
+        self._denoiser = TemporalDenoiser()
+        self._smoothers = (Smoother(), Smoother(deadband=0.02))
+        self._shape: tuple[int, ...] | None = None
+        self._weights: np.ndarray | None = None
+        self._lut_key: tuple[float, float] | None = None
+        self._lut: np.ndarray | None = None
+        self.exposure = 0.0  # stops and shadows gamma of the last frame (auto mode), for the UI and the benchmark
+        self.shadows = 1.0
+
+    @property
+    def active(self) -> bool:
+        s = self.settings
+        if s.mode == "auto":
+            return True
+        return s.mode == "manual" and (self._manual_lut is not None or s.denoise > 0 or s.saturation != 1)
+
+    def reset(self) -> None:
+        self._denoiser.reset()
+        self._smoothers = (Smoother(), Smoother(deadband=0.02))
+        self._shape = None
+
+    def apply(self, image: np.ndarray, analysis: Analysis | None = None) -> np.ndarray:
+        if not self.active:
+            return image
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ValueError(f"Low-light enhancement needs a BGR uint8 image of shape (H, W, 3), got {got}.")
+        if image.shape != self._shape:
+            self.reset()  # a new resolution is a new stream: old history would not line up
+            self._shape = image.shape
+        h, w = image.shape[:2]
+        small = cv2.resize(image, (max(w // DOWNSCALE, 1), max(h // DOWNSCALE, 1)), interpolation=cv2.INTER_LINEAR)
+        if self.settings.mode == "auto":
+            out, strength = self._auto(image, small, analysis)
+        else:
+            out, strength = self._manual(image)
+        return self._denoiser.step(out, small, strength) if strength > 0 else out
+
+    def _auto(self, image: np.ndarray, small: np.ndarray, analysis: Analysis | None) -> tuple[np.ndarray, float]:
+        gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        gray = cv2.resize(gray, (max(gray.shape[1] // 4, 1), max(gray.shape[0] // 4, 1)), interpolation=cv2.INTER_AREA)
+        if self._weights is None or self._weights.shape != gray.shape:
+            self._weights = centre_weights(*gray.shape)
+        faces = analysis.faces if analysis is not None else []
+        face = face_region(faces, image.shape[:2], gray.shape)
+        targets = auto_correction(*meter(gray, self._weights, face))
+        stops, shadows = (sm.update(t) for sm, t in zip(self._smoothers, targets))
+        self.exposure, self.shadows = stops, shadows
+        # Denoise follows the lift: the grain a frame shows grows with the gain it gets.
+        lifted = stops + (1.0 - shadows) * 4.0
+        strength = AUTO_DENOISE * min(lifted / AUTO_DENOISE_FULL_STOPS, 1.0)
+        if stops < 0.01 and shadows > 0.995:
+            return image, strength
+        key = (round(stops, 3), round(shadows, 3))
+        if key != self._lut_key:
+            self._lut, self._lut_key = to_lut(tone_curve(stops, shadows)), key
+        return cv2.LUT(image, self._lut), strength
+
+    def _manual(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        s = self.settings
+        out = image if self._manual_lut is None else cv2.LUT(image, self._manual_lut)
+        if s.saturation != 1:
+            gray = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+            out = cv2.addWeighted(out, s.saturation, gray, 1.0 - s.saturation, 0.0)
+        return out, float(s.denoise)

@@ -1,0 +1,205 @@
+"""Touch-up: softer, more even skin; eyes, brows, lips, nostrils and hair stay sharp.
+
+Per face, only inside the face's box: the skin mask (face oval minus the features, feathered) and an
+edge-preserving smoothing of the skin (a self-guided filter, which keeps real edges such as the
+nose and jaw and flattens low-contrast texture) are computed at a reduced resolution where the face
+is about ``WORK_SIZE`` pixels across; the smoothed skin is blended back by mask x strength with
+8-bit OpenCV arithmetic. The tone is evened by averaging chroma over skin only (normalised
+convolution), so redness evens out without lip colour bleeding into the skin around the mouth.
+
+Against flicker: each face has an opacity that ramps over ``fade_frames`` when it appears or is
+lost (a face lost for a frame keeps its effect, fading on its last landmarks), the reduction factor
+changes only with hysteresis, and the working grid is aligned to it so a still face gives the same
+pixels frame after frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from livecam.analysis import face_regions as regions
+from livecam.settings import TouchUpSettings
+from livecam.types import Analysis
+
+WORK_SIZE = 112  # face size, in working pixels, at which skin is smoothed (0.7x to 1.4x of it)
+MAX_AMOUNT = 0.85  # blend at strength 100: a trace of the original texture keeps skin looking real
+GUIDED_RADIUS = 0.03  # of the face size
+GUIDED_EPS = 0.005  # (0..1 intensities)^2: texture below ~5 % contrast is flattened, edges above stay
+TONE = 0.5  # how far chroma moves towards its skin-only local mean at strength 100
+FEATHER = 0.02  # mask feather (Gaussian sigma), of the face size
+FEATURE_MARGIN = 0.01  # extra room kept sharp around eyes, brows, lips and nostrils, of the face size
+EDGE = 1.5  # feathers between a region's edge and the mask's half-way line: 7 % leaks across it
+SHIFT = 4  # fixed-point bits for sub-pixel polygon edges (steady masks under sub-pixel motion)
+
+
+@dataclass
+class _FaceFade:
+    landmarks: np.ndarray
+    box: np.ndarray
+    opacity: float = 0.0
+    factor: int = 0  # working-resolution reduction, kept unless the face size clearly changes
+    seen: bool = True
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _reduction(size: float, previous: int) -> int:
+    """Power-of-two reduction (OpenCV's fast INTER_AREA path) bringing the face near WORK_SIZE;
+    kept until the face size is clearly in another octave, so it never toggles frame to frame."""
+    ideal = np.log2(max(1.0, size / WORK_SIZE))
+    if previous and abs(ideal - np.log2(previous)) < 0.75:
+        return previous
+    return 1 << int(round(ideal))
+
+
+def self_guided(x: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter with each channel as its own guide (float32 0..1): flattens
+    variation below sqrt(eps) and keeps stronger edges. OpenCV arithmetic, no temporaries in numpy."""
+    k = (2 * radius + 1, 2 * radius + 1)
+    mean = cv2.blur(x, k)
+    var = cv2.subtract(cv2.blur(cv2.multiply(x, x), k), cv2.multiply(mean, mean))
+    a = cv2.divide(var, var + np.float32(eps))  # numpy: cv2.add(x, scalar) would touch channel 0 only
+    b = cv2.subtract(mean, cv2.multiply(a, mean))
+    return cv2.add(cv2.multiply(cv2.blur(a, k), x), cv2.blur(b, k))
+
+
+def _poly(landmarks: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
+    return np.round(regions.polygon(landmarks, indices) * (1 << SHIFT)).astype(np.int32)[None]
+
+
+def skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:
+    """uint8 skin weight (255 = skin) on the grid the landmarks are given in: the face oval shrunk,
+    minus eyes, brows, lips and nostrils grown, each by EDGE feathers, so that after the Gaussian
+    feather hairline, jaw, eyes and mouth see almost none of the smoothing."""
+    mask = np.zeros(shape, np.uint8)
+    sigma = max(0.6, FEATHER * face_size)
+    oval = _poly(landmarks, regions.FACE_OVAL)
+    cv2.fillPoly(mask, oval, 255, lineType=cv2.LINE_8, shift=SHIFT)
+    cv2.polylines(mask, oval, True, 0, thickness=max(1, int(round(2 * EDGE * sigma))), lineType=cv2.LINE_8, shift=SHIFT)
+    grow = max(1, int(round(2 * (FEATURE_MARGIN * face_size + EDGE * sigma))))
+    for indices in regions.FEATURES.values():
+        feature = _poly(landmarks, indices)
+        cv2.fillPoly(mask, feature, 0, lineType=cv2.LINE_8, shift=SHIFT)
+        cv2.polylines(mask, feature, True, 0, thickness=grow, lineType=cv2.LINE_8, shift=SHIFT)
+    return cv2.GaussianBlur(mask, (0, 0), sigma)
+
+
+# YCrCb -> BGR: how one level of Cr and Cb moves B, G, R with luma held (ITU-R BT.601, as OpenCV).
+_CHROMA_TO_BGR = np.array([[0.0, 1.773], [-0.714, -0.344], [1.403, 0.0]], dtype=np.float32)
+
+
+def tone_shift(small_bgr: np.ndarray, mask: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+    """BGR offset (float32, working size) that moves chroma towards its local mean over skin only,
+    with luma (the face's shading) held. Tone is a low frequency, so this runs at a quarter size;
+    averaging over skin alone (normalised convolution) keeps lip red and hair out of the mean."""
+    h, w = small_bgr.shape[:2]
+    qw, qh = max(1, w // 4), max(1, h // 4)
+    ycc = cv2.cvtColor(cv2.resize(small_bgr, (qw, qh), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2YCrCb)
+    chroma = ycc[:, :, 1:].astype(np.float32)
+    wq = cv2.resize(mask, (qw, qh), interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
+    s = max(0.5, sigma / 4)
+    norm = cv2.GaussianBlur(wq, (0, 0), s) + 1e-3
+    mean = cv2.GaussianBlur(chroma * wq[:, :, None], (0, 0), s) / norm[:, :, None]
+    shift = (mean - chroma) @ (amount * _CHROMA_TO_BGR.T)  # (Cr, Cb) delta -> (B, G, R) delta
+    return cv2.resize(shift, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class TouchUp:
+    """``apply(frame, analysis)`` smooths the skin of every face in ``analysis.faces``."""
+
+    needs = frozenset({"faces"})
+    stage = "post"
+
+    def __init__(self, settings: TouchUpSettings, fade_frames: int = 8, even_tone: bool = True) -> None:
+        self.settings = settings
+        self.amount = settings.strength / 100.0
+        self.fade_step = 1.0 / max(1, fade_frames)
+        self.even_tone = even_tone
+        self._faces: list[_FaceFade] = []
+        self._shape: tuple[int, ...] | None = None
+
+    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        if self.amount <= 0:
+            return image
+        if image.shape != self._shape:
+            self._faces, self._shape = [], image.shape
+        self._update_fades(analysis.faces)
+        if not self._faces:
+            return image
+        out = image.copy()
+        for face in self._faces:
+            self._touch_up(out, face)
+        return out
+
+    def _update_fades(self, faces) -> None:
+        for state in self._faces:
+            state.seen = False
+        for face in faces:
+            if face.landmarks is None or len(face.landmarks) < 468 or not np.isfinite(face.landmarks).all():
+                continue
+            box = np.asarray(face.box, dtype=np.float64)
+            candidates = [s for s in self._faces if not s.seen]
+            match = max(candidates, key=lambda s: _iou(s.box, box), default=None)
+            if match is None or _iou(match.box, box) < 0.3:
+                match = _FaceFade(face.landmarks, box)
+                self._faces.append(match)
+            match.landmarks, match.box, match.seen = face.landmarks, box, True
+        for state in self._faces:
+            step = self.fade_step if state.seen else -self.fade_step
+            state.opacity = min(1.0, max(0.0, state.opacity + step))
+        self._faces = [s for s in self._faces if s.seen or s.opacity > 0]
+
+    def _touch_up(self, out: np.ndarray, face: _FaceFade) -> None:
+        weight = self.amount * face.opacity
+        if weight <= 0:
+            return
+        h, w = out.shape[:2]
+        oval = face.landmarks[np.asarray(regions.FACE_OVAL), :2]
+        lo, hi = oval.min(0), oval.max(0)
+        size = float(max(hi - lo))
+        if size < 8:  # too small to show any skin texture
+            return
+        face.factor = f = _reduction(size, face.factor)
+        pad = 0.05 * size
+        # Work box on a grid of the reduction factor, so a still face always samples the same pixels.
+        x0 = max(0, int(np.floor((lo[0] - pad) / f)) * f)
+        y0 = max(0, int(np.floor((lo[1] - pad) / f)) * f)
+        sw = (min(w, int(np.ceil(hi[0] + pad))) - x0) // f
+        sh = (min(h, int(np.ceil(hi[1] + pad))) - y0) // f
+        if sw < 8 or sh < 8:
+            return
+        x1, y1 = x0 + sw * f, y0 + sh * f
+        roi = out[y0:y1, x0:x1]
+        small = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA) if f > 1 else roi
+        small_size = size / f
+        # The mask is smooth by design, so it is drawn at half the working size.
+        mw, mh = max(4, sw // 2), max(4, sh // 2)
+        scale = np.array([mw / (x1 - x0), mh / (y1 - y0)])
+        lm_mask = (face.landmarks[:, :2] - (x0, y0) + 0.5) * scale - 0.5  # pixel centres to pixel centres
+        mask = skin_mask(lm_mask, (mh, mw), size * float(scale.mean()))
+        if not mask.any():
+            return
+        x = small.astype(np.float32) * np.float32(1 / 255)
+        radius = max(1, int(round(GUIDED_RADIUS * small_size)))
+        smooth = self_guided(x, radius, GUIDED_EPS) * np.float32(255)
+        if self.even_tone:
+            smooth += tone_shift(small, cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_LINEAR),
+                                 0.15 * small_size, TONE * self.amount)
+        smooth = np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
+        if f > 1:
+            smooth = cv2.resize(smooth, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        alpha = cv2.resize(cv2.convertScaleAbs(mask, alpha=MAX_AMOUNT * weight), (x1 - x0, y1 - y0),
+                           interpolation=cv2.INTER_LINEAR)
+        alpha3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+        # 8-bit blend; where alpha is 0 it is roi * 255 / 255 + 0, the input exactly, so nothing
+        # outside the skin changes by even one level.
+        roi[...] = cv2.add(cv2.multiply(smooth, alpha3, scale=1 / 255),
+                           cv2.multiply(roi, cv2.bitwise_not(alpha3), scale=1 / 255))

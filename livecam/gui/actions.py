@@ -1,0 +1,322 @@
+"""The controls the tray menu, the control window and the settings window share, as QActions.
+
+One QAction per control, so a toggle made in one place shows checked everywhere and its keyboard
+shortcut works from any LiveCam window. Every toggle only builds new Settings through the store;
+whether an effect can run is the pipeline's business (it reports problems, the state line shows them).
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from livecam import resources
+from livecam import settings as S
+from livecam.gui import presets
+from livecam.gui.icons import state_icon
+from livecam.gui.store import SettingsStore
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
+VIDEO_FILTER = "Videos (*.mp4 *.mov *.m4v *.mkv *.webm *.avi)"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+PRESET_SHORTCUTS = 9  # Ctrl+1 .. Ctrl+9 switch to the first nine presets
+
+
+@dataclass(frozen=True)
+class Toggle:
+    key: str
+    label: str  # in menus
+    short: str  # on buttons, where a group title says the rest
+    shortcut: str
+    is_on: Callable[[S.Settings], bool]
+
+
+TOGGLES = (
+    Toggle("blur", "Background blur", "Blur", "Ctrl+B", lambda s: s.background.mode == "blur"),
+    Toggle("image", "Background image", "Image", "Ctrl+I", lambda s: s.background.mode == "image"),
+    Toggle("video", "Background video", "Video", "Ctrl+Shift+V", lambda s: s.background.mode == "video"),
+    Toggle("color", "Background colour", "Colour", "Ctrl+Shift+C", lambda s: s.background.mode == "color"),
+    Toggle("touch_up", "Touch-up", "Touch-up", "Ctrl+T", lambda s: s.touch_up.strength > 0),
+    Toggle("low_light", "Low light", "Low light", "Ctrl+L", lambda s: s.low_light.mode != "off"),
+    Toggle("avatar", "Avatar", "Avatar", "Ctrl+Shift+A", lambda s: s.avatar.mode != "off"),
+)
+BACKGROUND_TOGGLES = ("blur", "image", "video", "color")
+
+
+def user_backgrounds_dir() -> Path:
+    return S.config_dir() / "backgrounds"
+
+
+def user_backgrounds() -> list[Path]:
+    folder = user_backgrounds_dir()
+    if not folder.is_dir():
+        return []
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in suffixes), key=lambda p: p.name.casefold())
+
+
+def background_title(path: Path) -> str:
+    """'kde_EveningGlow.jpg' -> 'Evening Glow'; 'my_office.png' -> 'my office'."""
+    stem = path.stem
+    if stem.startswith(("kde_", "mate_")):
+        stem = stem.split("_", 1)[1]
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem)
+    return stem.replace("_", " ")
+
+
+class LiveCamActions(QtCore.QObject):
+    settings_requested = QtCore.Signal()
+    quit_requested = QtCore.Signal()
+    presets_changed = QtCore.Signal()
+
+    def __init__(self, store: SettingsStore, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.dialog_parent: QtWidgets.QWidget | None = None  # the window file dialogs belong to
+        # What an effect had before it was switched off, so switching it on brings it back as it was.
+        self._last_on = {"touch_up": 50, "low_light": "auto", "avatar": "swap"}
+        self._thumbs: dict[Path, QtGui.QIcon] = {}
+
+        self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
+        self.running = self._action("LiveCam on", "Ctrl+E", checkable=True)
+        self.toggles: dict[str, QtGui.QAction] = {}
+        for toggle in TOGGLES:
+            action = self._action(toggle.label, toggle.shortcut, checkable=True)
+            action.setIconText(toggle.short)  # what tool buttons show
+            action.triggered.connect(lambda on, key=toggle.key: self.set_effect(key, on))
+            self.toggles[toggle.key] = action
+        self.open_settings = self._action("Settings…", "Ctrl+,")
+        self.open_settings.triggered.connect(self.settings_requested)
+        self.quit = self._action("Quit LiveCam", "Ctrl+Q")
+        self.quit.triggered.connect(self.quit_requested)
+        self.save_preset = self._action("Save current settings as preset…", "Ctrl+Shift+S")
+        self.save_preset.triggered.connect(self.ask_save_preset)
+
+        self.background_menu = QtWidgets.QMenu("Background")
+        self.background_menu.aboutToShow.connect(self._fill_background_menu)
+        self.presets_menu = QtWidgets.QMenu("Presets")
+        self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
+        # Preset shortcuts must work before the menu was ever opened, so they are fixed actions.
+        self.preset_actions = []
+        for n in range(PRESET_SHORTCUTS):
+            action = self._action("", f"Ctrl+{n + 1}")
+            action.triggered.connect(lambda _=False, n=n: self._switch_preset_number(n))
+            self.preset_actions.append(action)
+        self.menu = self._build_menu()
+        self._fill_background_menu()
+        self._fill_presets_menu()
+        store.changed.connect(self.sync)
+        self.sync(store.settings)
+
+    def _action(self, text: str, shortcut: str = "", checkable: bool = False) -> QtGui.QAction:
+        action = QtGui.QAction(text, self, checkable=checkable)
+        if shortcut:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+            action.setShortcutVisibleInContextMenu(True)  # tray menus are context menus
+        return action
+
+    def _build_menu(self) -> QtWidgets.QMenu:
+        menu = QtWidgets.QMenu("LiveCam")
+        menu.addAction(self.status)
+        menu.addAction(self.running)
+        menu.addSeparator()
+        for action in self.toggles.values():
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addMenu(self.background_menu)
+        menu.addMenu(self.presets_menu)
+        menu.addSeparator()
+        menu.addAction(self.open_settings)
+        menu.addAction(self.quit)
+        return menu
+
+    def shortcut_actions(self) -> list[QtGui.QAction]:
+        """Actions whose shortcuts a LiveCam window should answer to."""
+        return [self.running, *self.toggles.values(), self.open_settings, self.quit, self.save_preset,
+                *self.preset_actions]
+
+    # ------------------------------------------------------------ state
+    def sync(self, settings: S.Settings) -> None:
+        for toggle in TOGGLES:
+            action = self.toggles[toggle.key]
+            action.blockSignals(True)
+            action.setChecked(toggle.is_on(settings))
+            action.blockSignals(False)
+
+    def set_state(self, state: str, message: str) -> None:
+        self.status.setIcon(state_icon(state))
+        self.status.setText(_elide(message, 70))
+        self.status.setToolTip(message)
+
+    # ------------------------------------------------------------ effects
+    def set_effect(self, key: str, on: bool) -> bool:
+        """Switch one effect on or off; False when the user cancelled a needed file choice."""
+        s = self.store.settings
+        if key in BACKGROUND_TOGGLES:
+            ok = self._set_background(key, on, s)
+        elif key == "touch_up":
+            if not on and s.touch_up.strength > 0:
+                self._last_on["touch_up"] = s.touch_up.strength
+            ok = self.store.update(touch_up={"strength": self._last_on["touch_up"] if on else 0})
+        elif key == "low_light":
+            if not on and s.low_light.mode != "off":
+                self._last_on["low_light"] = s.low_light.mode
+            ok = self.store.update(low_light={"mode": self._last_on["low_light"] if on else "off"})
+        elif key == "avatar":
+            ok = self._set_avatar(on, s)
+        else:
+            raise KeyError(key)
+        self.sync(self.store.settings)  # a cancelled choice must uncheck the item again
+        return ok
+
+    def _set_background(self, mode: str, on: bool, s: S.Settings) -> bool:
+        if not on:
+            return self.store.update(background={"mode": "off"})
+        if mode == "image" and not s.background.image:
+            bundled = resources.background_images()
+            path = str(bundled[0]) if bundled else self.ask_file("Choose a background picture", IMAGE_FILTER)
+            return bool(path) and self.store.update(background={"mode": "image", "image": path})
+        if mode == "video" and not s.background.video:
+            path = self.ask_file("Choose a background video", VIDEO_FILTER)
+            return bool(path) and self.store.update(background={"mode": "video", "video": path})
+        return self.store.update(background={"mode": mode})
+
+    def _set_avatar(self, on: bool, s: S.Settings) -> bool:
+        if not on:
+            if s.avatar.mode != "off":
+                self._last_on["avatar"] = s.avatar.mode
+            return self.store.update(avatar={"mode": "off"})
+        photo = s.avatar.photo or self.ask_file("Choose the avatar photo (one face, looking at the camera)",
+                                                IMAGE_FILTER)
+        return bool(photo) and self.store.update(avatar={"mode": self._last_on["avatar"], "photo": photo})
+
+    def set_background_file(self, path: str) -> bool:
+        key = "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+        return self.store.update(background={"mode": key, key: path})
+
+    def choose_background_file(self) -> bool:
+        path = self.ask_file("Choose a background picture or video", f"{IMAGE_FILTER};;{VIDEO_FILTER}")
+        return bool(path) and self.set_background_file(path)
+
+    def choose_background_color(self) -> bool:
+        current = QtGui.QColor(self.store.settings.background.color)
+        color = QtWidgets.QColorDialog.getColor(current, self.dialog_parent, "Background colour")
+        if not color.isValid():
+            return False
+        return self.store.update(background={"mode": "color", "color": color.name()})
+
+    def ask_file(self, title: str, filter_: str) -> str:
+        """A file path from the user, or "" if cancelled (tests replace this)."""
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.dialog_parent, title, str(Path.home()), filter_)
+        return path
+
+    def open_backgrounds_folder(self) -> None:
+        folder = user_backgrounds_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
+
+    def thumbnail(self, path: Path) -> QtGui.QIcon:
+        if path not in self._thumbs:
+            image = QtGui.QImage(str(path))
+            if image.isNull():
+                self._thumbs[path] = QtGui.QIcon()
+            else:
+                small = image.scaled(64, 36, QtCore.Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                     QtCore.Qt.TransformationMode.SmoothTransformation)
+                self._thumbs[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(small))
+        return self._thumbs[path]
+
+    def _fill_background_menu(self) -> None:
+        menu = self.background_menu
+        menu.clear()
+        s = self.store.settings.background
+        current = s.image if s.mode == "image" else s.video if s.mode == "video" else None
+        for path in resources.background_images():
+            self._add_background(menu, path, current)
+        mine = user_backgrounds()
+        if mine:
+            menu.addSection("My backgrounds")
+            for path in mine:
+                self._add_background(menu, path, current)
+        menu.addSeparator()
+        menu.addAction("Choose file…", self.choose_background_file)
+        menu.addAction("Solid colour…", self.choose_background_color)
+        menu.addAction("Open my backgrounds folder", self.open_backgrounds_folder)
+
+    def _add_background(self, menu: QtWidgets.QMenu, path: Path, current: str | None) -> None:
+        icon = self.thumbnail(path) if path.suffix.lower() in IMAGE_SUFFIXES else QtGui.QIcon()
+        action = menu.addAction(icon, background_title(path))
+        action.setCheckable(True)
+        action.setChecked(current is not None and Path(current) == path)
+        action.setToolTip(str(path))
+        action.triggered.connect(lambda _=False, p=str(path): self.set_background_file(p))
+
+    # ------------------------------------------------------------ presets
+    def switch_preset(self, name: str) -> bool:
+        try:
+            new = presets.apply_preset(name, self.store.settings)
+        except (presets.PresetError, S.SettingsError) as exc:
+            self.store.rejected.emit(str(exc))
+            return False
+        self.store.replace(new)
+        return True
+
+    def _switch_preset_number(self, n: int) -> None:
+        names = presets.list_presets()
+        if n < len(names):
+            self.switch_preset(names[n])
+
+    def save_current_preset(self, name: str) -> bool:
+        try:
+            presets.save_preset(name, self.store.settings)
+        except (presets.PresetError, OSError) as exc:
+            self.store.rejected.emit(str(exc))
+            return False
+        self._fill_presets_menu()
+        self.presets_changed.emit()
+        return True
+
+    def ask_save_preset(self) -> bool:
+        name, ok = QtWidgets.QInputDialog.getText(
+            self.dialog_parent, "Save preset", "Name for the current effects (e.g. Meeting):"
+        )
+        if not ok or not name.strip():
+            return False
+        if presets.exists(name):
+            answer = QtWidgets.QMessageBox.question(
+                self.dialog_parent, "Save preset", f"A preset called {name.strip()!r} exists. Replace it?"
+            )
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                return False
+        return self.save_current_preset(name)
+
+    def _fill_presets_menu(self) -> None:
+        menu = self.presets_menu
+        menu.clear()
+        names = presets.list_presets()
+        current = presets.matching_preset(self.store.settings) if names else None
+        for n, name in enumerate(names):
+            if n < PRESET_SHORTCUTS:
+                action = self.preset_actions[n]
+                action.setText(name)
+            else:
+                action = QtGui.QAction(name, menu)
+                action.triggered.connect(lambda _=False, name=name: self.switch_preset(name))
+            action.setCheckable(True)
+            action.setChecked(name == current)
+            menu.addAction(action)
+        if not names:
+            menu.addAction(QtGui.QAction("No presets yet", menu, enabled=False))
+        menu.addSeparator()
+        menu.addAction(self.save_preset)
+
+
+def _elide(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

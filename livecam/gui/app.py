@@ -1,0 +1,99 @@
+"""Wires the tray app together: settings store → bridge (live loop) ← tray/control window, settings
+window. Nothing here draws or processes; it only connects the parts and handles Quit."""
+from __future__ import annotations
+
+import logging
+import threading
+
+from PySide6 import QtCore, QtWidgets
+
+from livecam.gui.actions import LiveCamActions
+from livecam.gui.bridge import LiveBridge
+from livecam.gui.settings_window import SettingsWindow, run_checks
+from livecam.gui.store import SettingsStore
+from livecam.gui.icons import state_icon
+from livecam.gui.tray import ControlWindow, make_front
+from livecam.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LiveCamApp(QtCore.QObject):
+    """The running tray app. ``bridge`` can be injected (tests pass one with a fake source)."""
+
+    _checked = QtCore.Signal(object, object)
+
+    def __init__(self, settings: Settings, bridge: LiveBridge | None = None, persist: bool = True,
+                 prefer_tray: bool = True) -> None:
+        super().__init__()
+        self.store = SettingsStore(settings, persist=persist, parent=self)
+        self.bridge = bridge or LiveBridge(settings, parent=self)
+        self.actions = LiveCamActions(self.store, parent=self)
+        self.front = make_front(self.actions, prefer_tray=prefer_tray)
+        self._window: SettingsWindow | None = None
+        self._quitting = False
+
+        self.store.changed.connect(self.bridge.apply_settings)
+        self.bridge.state_changed.connect(self._state_changed)
+        self.actions.running.toggled.connect(self.bridge.set_running)
+        self.actions.settings_requested.connect(self.show_settings)
+        self.actions.quit_requested.connect(self.quit)
+        self._checked.connect(self._show_checks)
+        if isinstance(self.front, ControlWindow):
+            self.actions.dialog_parent = self.front
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    # ------------------------------------------------------------ life
+    def start(self) -> None:
+        self.front.show()
+        self.actions.running.setChecked(True)  # toggled → bridge.start()
+
+    def shutdown(self) -> None:
+        """Save the settings and release the camera and the virtual camera (idempotent)."""
+        self.store.flush()
+        self.bridge.shutdown()
+        self.front.hide()
+        if self._window is not None:
+            self._window.hide()
+
+    def quit(self) -> None:
+        if self._quitting:
+            return
+        self._quitting = True
+        self.shutdown()
+        QtWidgets.QApplication.quit()
+
+    # ------------------------------------------------------------ windows
+    @property
+    def settings_window(self) -> SettingsWindow:
+        if self._window is None:
+            self._window = SettingsWindow(self.store, self.bridge, self.actions)
+            self._window.checks_requested.connect(self.check_devices)
+            self.check_devices()
+        return self._window
+
+    def show_settings(self) -> None:
+        window = self.settings_window
+        window.show()
+        window.raise_()
+        window.activateWindow()
+
+    def check_devices(self) -> None:
+        # Camera probing and the CUDA check can take seconds; the answer comes back as a signal.
+        threading.Thread(target=lambda: self._checked.emit(*run_checks()), name="livecam-checks", daemon=True).start()
+
+    def _show_checks(self, cameras, lines) -> None:
+        if self._window is not None:
+            self._window.show_checks(cameras, lines)
+
+    def _state_changed(self, state: str, message: str) -> None:
+        self.actions.set_state(state, message)
+        self.front.set_state(state, message)
+        QtWidgets.QApplication.setWindowIcon(state_icon(state))
+        running = self.bridge.running
+        if self.actions.running.isChecked() != running:
+            self.actions.running.blockSignals(True)
+            self.actions.running.setChecked(running)
+            self.actions.running.blockSignals(False)

@@ -1,0 +1,402 @@
+"""The live loop behind the GUI, kept off the GUI thread.
+
+It is the CLI's loop made of the same pieces (``open_source`` → ``Pipeline`` → ``PacedSender``, run by
+``LiveRunner`` on its own thread). Opening and closing them, which can take a second for a camera,
+runs on one control thread, one job at a time. The GUI thread only calls non-blocking methods and
+gets back Qt signals: the newest before/after frame (never a backlog: if the GUI is busy, older
+frames are skipped), stats twice a second, and a state ("on", "off", "starting", "error") with a
+plain sentence.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+from PySide6 import QtCore
+
+from livecam import capture
+from livecam import output as outputs
+from livecam.pipeline import LiveRunner, Pipeline
+from livecam.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STATS_EVERY_S = 0.5
+POLL_MS = 250
+
+PROVIDER_WORDS = {
+    "CPUExecutionProvider": "CPU",
+    "CUDAExecutionProvider": "GPU (CUDA)",
+    "TensorrtExecutionProvider": "GPU (TensorRT)",
+    "DmlExecutionProvider": "GPU (DirectML)",
+    "CoreMLExecutionProvider": "Core ML",
+}
+STAGE_WORDS = {
+    "low_light": "low light",
+    "preprocess": "prepare",
+    "inference": "segmentation",
+    "refine": "mask edges",
+    "faces": "face tracking",
+    "touch_up": "touch-up",
+    "avatar": "avatar",
+    "background": "background",
+    "badge": "badge",
+}
+
+
+@dataclass(frozen=True)
+class FramePair:
+    """One processed frame as the GUI sees it."""
+
+    index: int  # frames processed since this run started
+    output: np.ndarray  # the full-size frame that went to the output
+    before: np.ndarray | None  # preview-size BGR input, None while no preview is wanted
+    after: np.ndarray | None  # preview-size BGR output
+    settings: Settings  # the settings this frame was processed with
+    placeholder: bool  # the "camera disconnected" card, not a processed frame
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    fps: float  # frames processed per second
+    fps_out: float  # frames sent per second (repeats included)
+    stages: dict[str, float] = field(default_factory=dict)  # median ms per stage, "total" included
+    providers: dict[str, str] = field(default_factory=dict)  # model -> ONNX Runtime provider really used
+    latency_ms: float | None = None
+    problems: tuple[str, ...] = ()  # what the pipeline cannot do as asked, as plain sentences
+
+    def describe(self) -> str:
+        parts = [f"{self.fps:.1f} fps"]
+        stages = [f"{STAGE_WORDS.get(k, k)} {v:.1f}" for k, v in self.stages.items() if k != "total" and v >= 0.05]
+        if stages:
+            parts.append(" · ".join(stages) + " ms")
+        if "total" in self.stages:
+            parts.append(f"total {self.stages['total']:.1f} ms")
+        if self.latency_ms is not None:
+            parts.append(f"latency {self.latency_ms:.0f} ms")
+        parts.append(self.provider_words())
+        return "   |   ".join(parts)
+
+    def provider_words(self) -> str:
+        names = sorted({PROVIDER_WORDS.get(p, p.replace("ExecutionProvider", "")) for p in self.providers.values()})
+        return "models on " + " + ".join(names) if names else "no model running"
+
+
+def fit_inside(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Shrink ``image`` to fit in (w, h) keeping its shape (the preview letterboxes, never crops)."""
+    h, w = image.shape[:2]
+    scale = min(size[0] / w, size[1] / h, 1.0)
+    if scale >= 1.0:
+        return image.copy()
+    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+class _Tap:
+    """Stands in for both the source and the sender of a LiveRunner to copy frames and stats out.
+
+    The runner calls ``latest()`` then ``pipeline.process()`` then ``submit()`` on one thread, so the
+    input kept by ``latest`` and the output given to ``submit`` belong to the same frame. The input's
+    preview copy is made before processing, as effects may draw into the frame they get.
+    """
+
+    def __init__(self, bridge: "LiveBridge", source: Any, sender: outputs.PacedSender, pipeline: Pipeline) -> None:
+        self.bridge, self.source, self.sender, self.pipeline = bridge, source, sender, pipeline
+        self.processed = 0
+        self._index = -1
+        self._before: np.ndarray | None = None
+        self._placeholder = False
+        self._times: collections.deque[float] = collections.deque(maxlen=60)
+        self._last_stats = 0.0
+
+    def latest(self, after: int = -1, timeout: float = 1.0):
+        frame = self.source.latest(after=after, timeout=timeout)
+        if frame.index != self._index:
+            self._index = frame.index
+            self._placeholder = frame.placeholder
+            size = self.bridge.preview_size
+            self._before = fit_inside(frame.image, size) if size else None
+        return frame
+
+    def submit(self, image: np.ndarray, capture_t: float) -> None:
+        self.sender.submit(image, capture_t)
+        self.processed += 1
+        now = time.monotonic()
+        self._times.append(now)
+        size = self.bridge.preview_size
+        after = fit_inside(image, size) if size else None
+        self.bridge._publish(
+            FramePair(self.processed, image, self._before, after, self.pipeline.settings, self._placeholder)
+        )
+        if now - self._last_stats >= STATS_EVERY_S:
+            self._last_stats = now
+            self.bridge._publish_stats(self.stats())
+
+    def stats(self) -> LiveStats:
+        # Read here, on the processing thread, so the pipeline's timing tables never change mid-read.
+        t = self._times
+        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        sent = self.sender.stats()
+        return LiveStats(
+            fps=fps,
+            fps_out=sent["fps_out"],
+            stages=self.pipeline.stage_ms(),
+            providers=self.pipeline.providers(),
+            latency_ms=sent["latency_ms_median"],
+            problems=tuple(self.pipeline.problems()),
+        )
+
+
+@dataclass
+class _Session:
+    source: Any
+    output: outputs.Output
+    sender: outputs.PacedSender
+    runner: LiveRunner
+    tap: _Tap
+    output_problem: str | None
+
+
+def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.Output, str | None]:
+    """The output the settings ask for, or a null output plus the sentence saying why not.
+
+    "preview" means the GUI's own window here, so no second window opens.
+    """
+    o = settings.output
+    if o.kind == "virtualcam":
+        try:
+            return outputs.OUTPUTS["virtualcam"](width, height, o.fps, device=o.device), None
+        except outputs.OutputError as exc:
+            return outputs.NullOutput(width, height, o.fps), str(exc)
+    if o.kind == "file":
+        return outputs.FileOutput(o.path, width, height, o.fps), None
+    return outputs.NullOutput(width, height, o.fps), None
+
+
+def describe_output(output: outputs.Output, problem: str | None, settings: Settings) -> tuple[str, bool]:
+    """(sentence, ok) about where frames go, for the settings window and the tray tooltip."""
+    if problem:
+        return f"Call apps cannot see LiveCam: {problem}", False
+    if isinstance(output, outputs.VirtualCamOutput):
+        return f'Sending to the {output.description}: pick "LiveCam" as the camera in your call app.', True
+    if settings.output.kind == "file":
+        return f"Recording to {output.description}.", True
+    return "The picture shows only in this window (output is set to preview or none).", True
+
+
+class LiveBridge(QtCore.QObject):
+    state_changed = QtCore.Signal(str, str)  # state, plain sentence
+    frame_ready = QtCore.Signal(object)  # FramePair, always the newest
+    stats_ready = QtCore.Signal(object)  # LiveStats
+    output_changed = QtCore.Signal(str, bool)  # sentence, ok
+    _wake = QtCore.Signal()
+    _job_state = QtCore.Signal(str, str)
+    _job_output = QtCore.Signal(str, bool)
+
+    def __init__(
+        self,
+        settings: Settings,
+        open_source: Callable[..., Any] = capture.open_source,
+        open_output: Callable[[Settings, int, int], tuple[outputs.Output, str | None]] = _open_output,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._open_source = open_source
+        self._open_output = open_output
+        self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecam-control")
+        self._pipeline: Pipeline | None = None
+        self._session: _Session | None = None
+        self._want_running = False
+        self._closed = False
+        self.state, self.message = "off", "LiveCam is off."
+        self.preview_size: tuple[int, int] | None = None  # read by the processing thread
+        self.last_frame: FramePair | None = None
+        self.last_stats: LiveStats | None = None
+        self._mail_lock = threading.Lock()
+        self._mail: FramePair | None = None
+        self._woken = False
+        self._wake.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._job_state.connect(self._set_state, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._job_output.connect(self.output_changed, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._poll_timer = QtCore.QTimer(self, interval=POLL_MS)
+        self._poll_timer.timeout.connect(self._poll)
+
+    # ------------------------------------------------------------ GUI-thread API (never blocks)
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def running(self) -> bool:
+        return self._want_running
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self._pipeline
+
+    def start(self) -> None:
+        if self._closed or self._want_running:
+            return
+        self._want_running = True
+        self._set_state("starting", "LiveCam is starting…")
+        self._submit(self._start_job)
+
+    def stop(self) -> None:
+        if self._closed or not self._want_running:
+            return
+        self._want_running = False
+        self._submit(self._stop_job)
+
+    def set_running(self, on: bool) -> None:
+        self.start() if on else self.stop()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use ``settings`` from the next frame on; a new camera or output reopens them (off-thread)."""
+        old, self._settings = self._settings, settings
+        pipeline = self._pipeline
+        if pipeline is not None:
+            pipeline.apply(settings)
+        if self._want_running and (old.capture != settings.capture or old.output != settings.output):
+            self._set_state("starting", "LiveCam is switching to the new camera or output…")
+            self._submit(self._restart_job)
+
+    def set_preview_size(self, size: tuple[int, int] | None) -> None:
+        """Make preview copies of at most ``size`` (w, h) for each frame; None stops making them."""
+        self.preview_size = size
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Release the camera, the virtual camera and the models; blocks up to ``timeout`` s (Quit)."""
+        if self._closed:
+            return True
+        self._closed = True
+        self._want_running = False
+        self._poll_timer.stop()
+        future = self._control.submit(self._shutdown_job)
+        self._control.shutdown(wait=False)
+        try:
+            future.result(timeout)
+            return True
+        except FutureTimeout:
+            log.error("LiveCam could not release the camera within %.0f s; quitting anyway.", timeout)
+            return False
+
+    # ------------------------------------------------------------ control thread
+    def _submit(self, job: Callable[[], None]) -> Future:
+        return self._control.submit(self._guarded, job)
+
+    def _guarded(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception as exc:  # a job must never die silently and leave the GUI saying "starting"
+            log.exception("LiveCam control job failed")
+            self._job_state.emit("error", f"LiveCam could not start: {exc}")
+
+    def _start_job(self) -> None:
+        if not self._want_running or self._session is not None:
+            return
+        settings = self._settings
+        try:
+            source = self._open_source(settings.capture)
+        except capture.CaptureError as exc:
+            self._job_state.emit("error", str(exc))
+            return
+        source.start()
+        try:
+            if self._pipeline is None:
+                self._pipeline = Pipeline(settings)
+            self._pipeline.apply(self._settings)  # the newest, should a change have come in meanwhile
+            width, height = source.size
+            output, problem = self._open_output(settings, width, height)
+        except Exception:
+            source.close()
+            raise
+        sender = outputs.PacedSender(output, settings.output.fps).start()
+        tap = _Tap(self, source, sender, self._pipeline)
+        runner = LiveRunner(tap, self._pipeline, tap)
+        self._session = _Session(source, output, sender, runner, tap, problem)
+        runner.start()
+        log.info("Source: %s; output: %s", source.description, output.description)
+        self._job_output.emit(*describe_output(output, problem, settings))
+        self._job_state.emit("on", "LiveCam is on.")
+
+    def _stop_job(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            session.runner.stop()
+            session.sender.stop()
+            session.output.close()
+            session.source.close()
+        if not self._want_running:
+            self._job_state.emit("off", "LiveCam is off: the camera and the virtual camera are released.")
+
+    def _restart_job(self) -> None:
+        if self._session is not None:
+            self._stop_job()
+        self._start_job()
+
+    def _shutdown_job(self) -> None:
+        self._stop_job()
+        if self._pipeline is not None:
+            self._pipeline.close()
+
+    # ------------------------------------------------------------ processing thread → GUI thread
+    def _publish(self, pair: FramePair) -> None:
+        with self._mail_lock:
+            self._mail = pair
+            wake = not self._woken
+            self._woken = True
+        if wake:
+            self._wake.emit()
+
+    def _publish_stats(self, stats: LiveStats) -> None:
+        self.last_stats = stats
+
+    def _deliver(self) -> None:
+        with self._mail_lock:
+            pair, self._mail = self._mail, None
+            self._woken = False
+        if pair is not None and not self._closed:
+            self.last_frame = pair
+            self.frame_ready.emit(pair)
+
+    # ------------------------------------------------------------ GUI thread
+    def _set_state(self, state: str, message: str) -> None:
+        if state == "on" and not self._want_running:
+            return  # a start finished after the user switched off; the stop job reports "off"
+        if state == "on" or state == "starting":
+            self._poll_timer.start()
+        elif state == "off":
+            self._poll_timer.stop()
+        if (state, message) != (self.state, self.message):
+            self.state, self.message = state, message
+            self.state_changed.emit(state, message)
+
+    def _poll(self) -> None:
+        session = self._session
+        if session is None:
+            return
+        stats = self.last_stats
+        if stats is not None:
+            self.stats_ready.emit(stats)
+        problems = []
+        if session.runner.done.is_set():
+            problems.append(session.runner.error or "Processing stopped; turn LiveCam off and on again.")
+        for part in (session.source, session.sender):
+            if getattr(part, "error", None):
+                problems.append(part.error)
+        if session.output_problem:
+            problems.append(session.output_problem)
+        if stats is not None:
+            problems.extend(stats.problems)
+        if problems:
+            self._set_state("error", " ".join(problems))
+        else:
+            self._set_state("on", "LiveCam is on.")

@@ -1,0 +1,124 @@
+"""Named presets: the effect settings saved as JSON in ``config_dir()/presets/<name>.json``.
+
+A preset holds only what shapes the picture (background, touch-up, low light, avatar, masks and face
+tracking); switching to one never changes the camera, the output or the inference provider.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from livecam import settings as S
+
+PRESET_SECTIONS = ("segmentation", "background", "face", "touch_up", "low_light", "avatar")
+MAX_NAME = 60
+
+
+class PresetError(ValueError):
+    """A preset cannot be saved or used; the message says why and what to do."""
+
+
+def presets_dir() -> Path:
+    return S.config_dir() / "presets"
+
+
+def _slug(name: str) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in name.strip().lower()).strip("-")
+    return "-".join(part for part in slug.split("-") if part)
+
+
+def _path(name: str) -> Path:
+    return presets_dir() / f"{_slug(name)}.json"
+
+
+def check_name(name: str) -> str:
+    """The name with spaces trimmed; raises PresetError when it cannot name a file."""
+    name = name.strip()
+    if not _slug(name):
+        raise PresetError("A preset name needs at least one letter or digit.")
+    if len(name) > MAX_NAME:
+        raise PresetError(f"A preset name can have at most {MAX_NAME} characters.")
+    return name
+
+
+def exists(name: str) -> bool:
+    return bool(_slug(name)) and _path(name).is_file()
+
+
+def save_preset(name: str, settings: S.Settings) -> Path:
+    """Save the effect sections of ``settings`` as preset ``name`` (overwrites one of the same name)."""
+    name = check_name(name)
+    data = S.to_dict(settings)
+    path = _path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    body = {"name": name, "settings": {section: data[section] for section in PRESET_SECTIONS}}
+    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+        sections = body["settings"]
+        S.from_dict(sections)  # validates every value before anything is applied
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise PresetError(f"Preset file {path} is broken ({exc}); save the preset again or delete the file.") from exc
+    unknown = set(sections) - set(PRESET_SECTIONS)
+    if unknown:
+        raise PresetError(f"Preset file {path} sets {sorted(unknown)[0]}, which presets do not hold; save it again.")
+    return body
+
+
+def all_presets() -> dict[str, dict[str, dict[str, Any]]]:
+    """Every saved preset, name -> sections, sorted by name; broken files are left out
+    (``load_preset`` says what is wrong with one)."""
+    found = {}
+    for path in presets_dir().glob("*.json"):
+        try:
+            body = _read(path)
+        except PresetError:
+            continue
+        found[str(body["name"])] = body["settings"]
+    return dict(sorted(found.items(), key=lambda item: item[0].casefold()))
+
+
+def list_presets() -> list[str]:
+    return list(all_presets())
+
+
+def load_preset(name: str) -> dict[str, dict[str, Any]]:
+    """The preset's sections, as ``{"background": {...}, ...}``."""
+    path = _path(name) if _slug(name) else None
+    if path is None or not path.is_file():
+        raise PresetError(f"There is no preset called {name!r}; save one first.")
+    return _read(path)["settings"]
+
+
+def apply_preset(name: str, settings: S.Settings) -> S.Settings:
+    """``settings`` with the preset's effect sections; everything else is kept."""
+    return S.update(settings, **load_preset(name))
+
+
+def matching_preset(settings: S.Settings, saved: dict[str, dict[str, Any]] | None = None) -> str | None:
+    """The name of a saved preset equal to ``settings`` in every effect section, if any.
+
+    ``saved`` is ``all_presets()`` read earlier (the window checks on every change and does not
+    re-read the files each time).
+    """
+    saved = all_presets() if saved is None else saved
+    current = S.to_dict(settings)
+    for name, sections in saved.items():
+        if all(current[section] == {**current[section], **values} for section, values in sections.items()):
+            return name
+    return None
+
+
+def delete_preset(name: str) -> None:
+    path = _path(name) if _slug(name) else None
+    if path is None or not path.is_file():
+        raise PresetError(f"There is no preset called {name!r}.")
+    path.unlink()

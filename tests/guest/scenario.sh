@@ -1,0 +1,133 @@
+#!/bin/bash
+# Runs inside the guest (chrooted into the host's /, as root): sets up v4l2loopback the way
+# a user would, starts `livecam run` on the device labelled LiveCam, and reads the device back
+# with one client. Everything the host-side test checks lands in the job folder, /tmp/job.
+#
+#   scenario.sh ffmpeg     doctor without a device, the fix doctor prints, doctor again, ffmpeg
+#   scenario.sh chromium   a decoy camera first in the list, then Chromium picks LiveCam by label
+#
+# Settings come from /tmp/job/env (written by test_guest_virtual_camera.py).
+set -u
+J=/tmp/job
+. "$J/env"
+mkdir -p "$HOME" /tmp/livecam-config
+
+mark() { echo "$(cut -d' ' -f1 /proc/uptime) $*" >> "$J/timeline.txt"; }
+
+livecam() {
+    PYTHONPATH="$REPO" PYTHONDONTWRITEBYTECODE=1 LIVECAM_CONFIG_DIR=/tmp/livecam-config "$PYTHON" -m livecam "$@"
+}
+
+# Readers may open the device only once the writer has set its format: before that an
+# exclusive_caps device is an output device and clients skip it (or fail to open it).
+wait_for_capture() {  # device, writer pid, seconds
+    local deadline=$(( $(cut -d. -f1 /proc/uptime) + $3 ))
+    while [ "$(cut -d. -f1 /proc/uptime)" -lt "$deadline" ]; do
+        v4l2-ctl -d "$1" --info 2>/dev/null | grep -q "Video Capture" && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.5
+    done
+    return 1
+}
+
+start_livecam() {  # device, log name; sets LIVECAM_PID
+    livecam run --source "$SOURCE" --size "$SIZE" --fps "$FPS" --background color --color "$COLOR" \
+        --output virtualcam --device "$1" --frames "$LIVECAM_FRAMES" > "$J/$2-livecam.log" 2>&1 &
+    LIVECAM_PID=$!
+    mark "livecam started on $1"
+}
+
+# LiveCam stops by itself after --frames; give it a while, then stop it so the guest ends.
+finish_livecam() {  # log name
+    local waited=0
+    while kill -0 "$LIVECAM_PID" 2>/dev/null && [ "$waited" -lt "$LIVECAM_EXIT_S" ]; do
+        sleep 1; waited=$((waited + 1))
+    done
+    if kill -0 "$LIVECAM_PID" 2>/dev/null; then
+        kill "$LIVECAM_PID"
+        echo "still running ${LIVECAM_EXIT_S} s after the reader finished" > "$J/$1-livecam.rc"
+        wait "$LIVECAM_PID" 2>/dev/null
+    else
+        wait "$LIVECAM_PID"
+        echo $? > "$J/$1-livecam.rc"
+    fi
+    mark "livecam finished"
+}
+
+scenario_ffmpeg() {
+    livecam doctor > "$J/doctor-before.txt" 2>&1
+    echo $? > "$J/doctor-before.rc"
+    mark "doctor without a device"
+
+    # Load the module with exactly the command doctor told the user to run.
+    local fix
+    fix=$(grep -o 'sudo modprobe v4l2loopback.*' "$J/doctor-before.txt" | head -n1)
+    if [ -n "$fix" ]; then
+        echo "$fix" > "$J/modprobe.cmd"
+    else
+        fix='sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
+        echo "(doctor printed no fix) $fix" > "$J/modprobe.cmd"
+    fi
+    sh -c "${fix#sudo }" > "$J/modprobe.log" 2>&1
+    echo $? > "$J/modprobe.rc"
+    mark "modprobe"
+
+    livecam doctor > "$J/doctor-after.txt" 2>&1
+    echo $? > "$J/doctor-after.rc"
+    mark "doctor with the device"
+
+    start_livecam /dev/video10 ffmpeg
+    if wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
+        mark "device is a capture device"
+        mkdir -p "$J/ffmpeg"
+        # passthrough: one PNG per frame the device delivered; ffmpeg would otherwise invent
+        # duplicates to fill the timestamp gaps a slow guest leaves. The timeout is needed
+        # because ffmpeg waits forever once the writer stops.
+        timeout "$READ_TIMEOUT_S" ffmpeg -nostdin -loglevel warning -f v4l2 -i /dev/video10 \
+            -fps_mode passthrough -frames:v "$READ_FRAMES" "$J/ffmpeg/%03d.png" > "$J/ffmpeg.log" 2>&1
+        echo $? > "$J/ffmpeg.rc"
+        mark "ffmpeg done"
+    else
+        echo "LiveCam never configured /dev/video10" > "$J/ffmpeg.rc"
+    fi
+    finish_livecam ffmpeg
+}
+
+scenario_chromium() {
+    # A decoy with a lower number stands in for a laptop's built-in webcam, so a page that
+    # took the first camera would get the wrong one.
+    modprobe v4l2loopback devices=2 video_nr=9,10 card_label=Integrated_Webcam,LiveCam exclusive_caps=1,1 \
+        > "$J/modprobe.log" 2>&1
+    echo $? > "$J/modprobe.rc"
+    ffmpeg -nostdin -loglevel error -re -f lavfi -i testsrc2=size=640x360:rate=5 -pix_fmt yuv420p \
+        -f v4l2 /dev/video9 > "$J/decoy.log" 2>&1 &
+    local decoy=$!
+    start_livecam /dev/video10 chromium
+    if ! wait_for_capture /dev/video9 "$decoy" "$WRITER_WAIT_S"; then
+        echo "the decoy camera never started" > "$J/chromium.rc"
+    elif ! wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
+        echo "LiveCam never configured /dev/video10" > "$J/chromium.rc"
+    else
+        mark "both devices are capture devices"
+        "$PYTHON" "$REPO/tests/guest/page_server.py" "$REPO/tests/guest/camera_page.html" "$J/chromium" \
+            "$PAGE_PORT" "$READ_TIMEOUT_S" > "$J/page_server.log" 2>&1 &
+        local server=$!
+        chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=/tmp/chromium-profile \
+            --use-fake-ui-for-media-stream --autoplay-policy=no-user-gesture-required \
+            --enable-logging=stderr --v=0 \
+            "http://127.0.0.1:$PAGE_PORT/?label=LiveCam&frames=$READ_FRAMES&width=${SIZE%x*}&height=${SIZE#*x}" \
+            > "$J/chromium.log" 2>&1 &
+        local browser=$!
+        wait "$server"
+        echo $? > "$J/chromium.rc"
+        mark "page reported"
+        kill "$browser" 2>/dev/null
+        wait "$browser" 2>/dev/null
+    fi
+    finish_livecam chromium
+    kill "$decoy" 2>/dev/null
+}
+
+mark "scenario $1 starts"
+"scenario_$1"
+mark "scenario $1 ends"

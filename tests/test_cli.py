@@ -1,0 +1,98 @@
+"""The command line, end to end on small real inputs."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import cli
+
+
+def _clip(path, frames=12, size=(160, 120)):
+    astronaut = cv2.imread(str(__import__("conftest").FIXTURES / "sk_astronaut.png"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, size)
+    for i in range(frames):
+        writer.write(cv2.resize(astronaut[i * 4 :, :], size))
+    writer.release()
+    return path
+
+
+def test_version_is_fast_and_does_not_import_heavy_modules():
+    out = subprocess.run(
+        [sys.executable, "-c", "import sys; from livecam.cli import main;\ntry: main(['--version'])\n"
+         "except SystemExit: pass\nprint('cv2' in sys.modules, 'onnxruntime' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert "livecam 0.1.0" in out.stdout and "False False" in out.stdout
+
+
+def test_render_keeps_size_and_frame_count_and_applies_the_effect(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    dst = tmp_path / "out.mp4"
+    assert cli.main(["render", str(src), str(dst), "--background", "color", "--color", "#00ff00", "--quiet"]) == 0
+    cap = cv2.VideoCapture(str(dst))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 12 and frames[0].shape == (120, 160, 3)
+    corner = np.stack([f[:10, -20:] for f in frames]).astype(int)  # the wall behind the astronaut
+    assert np.abs(corner - (0, 255, 0)).mean() < 25
+
+
+def test_render_missing_input_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["render", str(tmp_path / "nope.mp4"), str(tmp_path / "o.mp4")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_run_with_null_output_stops_after_n_frames(tmp_path):
+    src = _clip(tmp_path / "in.mp4")
+    assert cli.main(["run", "--source", str(src), "--output", "null", "--frames", "5", "--blur", "40"]) == 0
+
+
+def test_run_with_missing_source_says_what_to_do(tmp_path, capsys):
+    assert cli.main(["run", "--source", str(tmp_path / "nope.mp4"), "--output", "null", "--frames", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "does not exist" in err
+
+
+def test_bad_setting_value_is_one_sentence(capsys):
+    assert cli.main(["run", "--blur", "500", "--output", "null", "--frames", "1"]) == 2
+    assert "background.blur is 500" in capsys.readouterr().err
+
+
+def test_unknown_provider_is_a_clear_error(capsys):
+    assert cli.main(["run", "--provider", "quantum", "--output", "null", "--frames", "1"]) == 2
+    assert "runtime.provider" in capsys.readouterr().err
+
+
+def test_save_persists_flags_for_the_gui(tmp_path):
+    from livecam import settings as S
+
+    src = _clip(tmp_path / "in.mp4")
+    assert cli.main(["run", "--source", str(src), "--output", "null", "--frames", "2", "--blur", "33", "--save"]) == 0
+    assert S.load().background.blur == 33
+
+
+def test_doctor_and_devices_print_plain_lines(capsys):
+    cli.main(["doctor"])
+    out = capsys.readouterr().out
+    assert "virtual camera" in out.lower() and "ONNX Runtime providers" in out
+    assert cli.main(["devices"]) == 0
+
+
+def test_bench_json_shape(tmp_path, capsys):
+    src = _clip(tmp_path / "in.mp4", frames=8, size=(320, 180))
+    assert cli.main(["bench", "--json", "--frames", "5", "--clip", str(src), "--sizes", "320x180",
+                     "--effects", "blur,image"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {r["effect"] for r in report["results"]} == {"blur", "image"}
+    row = report["results"][0]
+    assert row["resolution"] == "320x180" and row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"]
+    assert {"preprocess", "inference", "refine", "composite", "output_conversion", "decode"} <= set(row["stages"])
+    assert row["provider"] == "CPUExecutionProvider" and row["threads"] == 1
+    assert len(report["baseline"]) == 2 and report["baseline"][0]["stages"]["inference"] > 0

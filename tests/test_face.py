@@ -1,0 +1,250 @@
+"""Face analysis on real pixels: detector decoding, mesh vs MediaPipe's own goldens, tracking, pose,
+jitter filter and bad input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_detector import FaceDetector, ssd_anchor_centres, weighted_nms
+from livecam.analysis.face_tracker import FaceTracker
+from livecam.analysis.head_pose import head_pose
+from livecam.analysis.one_euro import OneEuroFilter
+from livecam.settings import FaceSettings, RuntimeSettings
+
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "face_golden"
+RUNTIME = RuntimeSettings(provider="cpu", threads=1)
+
+
+def tracker(**face) -> FaceTracker:
+    return FaceTracker(FaceSettings(**{"smoothing": False, **face}), RUNTIME)
+
+
+def face_size(landmarks: np.ndarray) -> float:
+    return float(np.ptp(landmarks[:, :2], axis=0).max())
+
+
+def mesh_error(ours: np.ndarray, golden: np.ndarray) -> float:
+    """Mean point distance as a fraction of the face size."""
+    return float(np.linalg.norm(ours[:, :2] - golden[:, :2], axis=1).mean() / face_size(golden))
+
+
+@pytest.fixture(scope="module")
+def single() -> FaceTracker:
+    return tracker()
+
+
+# ------------------------------------------------------------------ detector decoding
+
+
+def test_anchors_match_mediapipe_layout():
+    short = ssd_anchor_centres(128, (8, 16, 16, 16), 1.0)
+    full = ssd_anchor_centres(192, (4,), 0.0)
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # 16x16 cells with 2 anchors each, then 8x8 cells with 6 (three stride-16 layers merged)
+    assert np.allclose(short[0], short[1]) and np.allclose(short[0], [0.5 / 16, 0.5 / 16])
+    assert np.allclose(short[512], [0.5 / 8, 0.5 / 8]) and np.allclose(short[512:518], short[512])
+    assert np.allclose(full[1], [1.5 / 48, 0.5 / 48])
+
+
+def test_weighted_nms_merges_overlaps_by_score():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], np.float32)
+    kps = np.zeros((3, 6, 2), np.float32)
+    kps[1] += 3.0
+    scores = np.array([0.9, 0.3, 0.8], np.float32)
+    out = weighted_nms(boxes, kps, scores, 0.3)
+    assert len(out) == 2
+    box, kp, score = out[0]
+    assert score == pytest.approx(0.9)
+    assert box[0] == pytest.approx(0.3 / 1.2)  # score-weighted mean of 0 and 1
+    assert kp[0, 0] == pytest.approx(3 * 0.3 / 1.2)
+    assert out[1][2] == pytest.approx(0.8)
+
+
+# ------------------------------------------------------------------ against MediaPipe's goldens
+
+
+@pytest.mark.parametrize("name", ["sk_astronaut.png", "mpl_grace_hopper.jpg"])
+def test_stage_matches_mediapipe_face_mesh(name, single, astronaut, hopper):
+    image = {"sk_astronaut.png": astronaut, "mpl_grace_hopper.jpg": hopper}[name]
+    golden = np.load(GOLDEN / f"{Path(name).stem}.npz")["landmarks"]
+    single.reset()
+    faces = single.process(image)
+    assert len(faces) == len(golden) == 1
+    assert mesh_error(faces[0].landmarks, golden[0]) < 0.01
+    worst = np.linalg.norm(faces[0].landmarks[:, :2] - golden[0][:, :2], axis=1).max() / face_size(golden[0])
+    assert worst < 0.03
+    assert 0.5 <= faces[0].score <= 1.0
+    assert faces[0].keypoints is not None and faces[0].keypoints.shape == (6, 2)
+
+
+def test_stage_matches_goldens_on_shared_photos(data_dir):
+    goldens = np.load(GOLDEN / "shared_photos.npz")
+    many = tracker(max_faces=8)
+    checked = 0
+    for key in goldens.files:
+        if key.startswith("__"):
+            continue
+        image = cv2.imread(str(data_dir / "faces" / key))
+        assert image is not None, key
+        many.reset()
+        faces = many.process(image)
+        assert len(faces) == len(goldens[key]), key
+        for gold in goldens[key]:
+            err = min(mesh_error(f.landmarks, gold) for f in faces)
+            assert err < 0.01, (key, err)
+            checked += 1
+    assert checked >= 20
+
+
+# ------------------------------------------------------------------ tracking
+
+
+def test_tracking_runs_the_detector_rarely(astronaut):
+    t = tracker(detect_every=5)
+    for _ in range(11):
+        faces = t.process(astronaut)
+        assert len(faces) == 1 and faces[0].track_id == 1
+    assert t.detector_runs == 3  # frames 1, 6, 11
+    assert faces[0].keypoints is not None  # the detector ran on this frame
+
+
+def test_lost_face_is_dropped_and_found_again(astronaut, single):
+    single.reset()
+    assert len(single.process(astronaut)) == 1
+    blank = np.full_like(astronaut, 90)
+    assert single.process(blank) == []
+    again = single.process(astronaut)
+    assert len(again) == 1 and again[0].track_id == 2
+
+
+def test_many_faces_up_to_max(astronaut):
+    head = astronaut[0:300, 80:380]  # webcam-like framing, so four still fit the short-range detector
+    grid = np.vstack([np.hstack([head, head])] * 2)
+    four = tracker(max_faces=4).process(grid)
+    assert len(four) == 4
+    centres = sorted((int(f.box[0] > 300), int(f.box[1] > 300)) for f in four)
+    assert centres == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert len({f.track_id for f in four}) == 4
+    assert len(tracker(max_faces=2).process(grid)) == 2
+
+
+def test_face_cut_by_frame_edge(astronaut, single):
+    single.reset()
+    full = single.process(astronaut)[0]
+    cut_at = int(full.landmarks[1, 0])  # through the nose tip: half the face is gone
+    part = np.ascontiguousarray(astronaut[:, cut_at:])
+    single.reset()
+    faces = single.process(part)
+    for f in faces:  # found or not, never a crash; points may lie outside the frame
+        assert np.isfinite(f.landmarks).all()
+        shifted = full.landmarks[:, :2] - (cut_at, 0)
+        assert np.median(np.linalg.norm(f.landmarks[:, :2] - shifted, axis=1)) < 0.1 * face_size(full.landmarks)
+
+
+def test_dark_and_empty_frames_do_not_crash(astronaut, single):
+    single.reset()
+    dark = (astronaut.astype(np.float32) * 0.04).astype(np.uint8)
+    for frame in (dark, np.zeros((720, 1280, 3), np.uint8), np.zeros((1, 1, 3), np.uint8)):
+        faces = single.process(frame)
+        assert isinstance(faces, list)
+        for f in faces:
+            assert np.isfinite(f.landmarks).all()
+    noise = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    assert single.process(noise) == []
+
+
+def test_wrong_frame_type_is_a_plain_error(single):
+    with pytest.raises(ValueError, match="BGR uint8"):
+        single.process(np.zeros((64, 64), np.uint8))
+
+
+def test_iris_only_when_asked(astronaut, single):
+    single.reset()
+    assert single.process(astronaut)[0].iris is None
+    face = single.process(astronaut, want_iris=True)[0]
+    assert face.iris.shape == (10, 3)
+    for centre, eye in ((face.iris[0], regions.RIGHT_EYE), (face.iris[5], regions.LEFT_EYE)):
+        outline = face.landmarks[list(eye), :2]
+        assert cv2.pointPolygonTest(outline.astype(np.float32), (float(centre[0]), float(centre[1])), False) > 0
+
+
+def test_detector_models_are_selectable(astronaut):
+    for model in ("short", "full"):
+        dets = FaceDetector(model, "cpu", 1).detect(astronaut)
+        assert len(dets) == 1
+        x0, y0, x1, y1 = dets[0].box
+        assert 150 < (x0 + x1) / 2 < 300 and 50 < (y0 + y1) / 2 < 200
+    with pytest.raises(ValueError, match="short or full"):
+        FaceDetector("medium")
+
+
+# ------------------------------------------------------------------ pose and filter
+
+
+def test_head_pose_follows_rotation_and_mirror(astronaut, single):
+    single.reset()
+    yaw0, pitch0, roll0 = single.process(astronaut)[0].pose
+    assert abs(yaw0) < 15 and abs(pitch0) < 20 and abs(roll0) < 10
+    h, w = astronaut.shape[:2]
+    turned = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((w / 2, h / 2), -20, 1.0), (w, h))  # clockwise
+    single.reset()
+    assert single.process(turned)[0].pose[2] - roll0 == pytest.approx(20, abs=3)
+    single.reset()
+    yaw_m, _, roll_m = single.process(np.ascontiguousarray(astronaut[:, ::-1]))[0].pose
+    assert yaw_m == pytest.approx(-yaw0, abs=3) and roll_m == pytest.approx(-roll0, abs=3)
+
+
+def test_head_pose_recovers_a_known_rotation():
+    from livecam.analysis.head_pose import CANONICAL, POSE_INDICES
+
+    yaw = np.radians(25)
+    r = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    pts = np.zeros((468, 3))
+    pts[POSE_INDICES] = (CANONICAL @ r.T) * np.array([1, -1, -1]) * 20 + (300, 200, 0)
+    assert head_pose(pts) == pytest.approx((25, 0, 0), abs=0.01)
+
+
+def test_one_euro_steadies_noise_and_follows_motion():
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter()
+    still = [f(np.array([100.0, 100.0]) + rng.normal(0, 1, 2), 1 / 30, scale=200) for _ in range(60)]
+    assert np.std(np.array(still[30:]), axis=0).max() < 0.3  # raw noise std is 1 px
+    f.reset()
+    track = [f(np.array([10.0 * i, 0.0]), 1 / 30, scale=200)[0] for i in range(30)]  # 300 px/s
+    assert 10 * 29 - track[-1] < 15  # less than half a frame behind
+
+
+def test_smoothing_setting_reduces_jitter_on_a_still_photo(astronaut):
+    rng = np.random.default_rng(2)
+    frames = [np.clip(astronaut + rng.normal(0, 6, astronaut.shape), 0, 255).astype(np.uint8) for _ in range(12)]
+    spread = {}
+    for smoothing in (False, True):
+        t = FaceTracker(FaceSettings(smoothing=smoothing), RUNTIME)
+        pts = np.stack([t.process(f)[0].landmarks[:, :2] for f in frames])
+        spread[smoothing] = float(pts[4:].std(axis=0).mean())
+    assert spread[True] < 0.5 * spread[False]
+
+
+def test_settings_change_between_frames(astronaut):
+    t = tracker()
+    t.process(astronaut)
+    t.apply(FaceSettings(detector="full", max_faces=2, detect_every=10, smoothing=True))
+    assert t.detector.spec.model == "face_detection_full_range"
+    assert len(t.process(astronaut)) == 1
+    assert set(t.providers()) == {"face_detection_full_range", "face_landmark"}
+
+
+# ------------------------------------------------------------------ regions
+
+
+def test_regions_are_valid_mesh_indices():
+    for name, indices in {**regions.FEATURES, "oval": regions.FACE_OVAL}.items():
+        assert all(0 <= i < 468 for i in indices), name
+    pts = np.random.default_rng(0).random((468, 3))
+    out = regions.to_68(pts)
+    assert out.shape == (68, 3)
+    assert np.allclose(out[0], pts[127]) and np.allclose(out[27], (pts[168] + pts[6]) / 2)

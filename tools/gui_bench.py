@@ -1,0 +1,124 @@
+"""How the tray app behaves at full frame rate: processed fps with the preview shown and hidden, how
+late the GUI thread's timers run (is the window responsive?), and how long a slider change takes to
+show in a delivered frame.
+
+    python tools/gui_bench.py [--source demo] [--size 1280x720] [--seconds 8] [--json]
+
+Runs on Qt's offscreen platform unless a display is set; settings go to a temporary folder.
+Medians and 99th percentiles, because the machine may be shared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--source", default="demo")
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["LIVECAM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="livecam-bench-")
+    sys.path.insert(0, str(ROOT))
+    import cv2
+
+    cv2.setNumThreads(1)
+    from PySide6 import QtCore, QtWidgets
+
+    from livecam import settings as S
+    from livecam.gui.app import LiveCamApp
+
+    width, height = (int(v) for v in args.size.split("x"))
+    app = QtWidgets.QApplication([sys.argv[0]])
+    settings = S.update(S.Settings(), capture={"source": args.source, "width": width, "height": height},
+                        output={"kind": "null"}, background={"mode": "blur", "blur": 60}, runtime={"threads": 1})
+    live = LiveCamApp(settings, persist=False)
+    live.start()
+
+    def pump_until(condition, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > end:
+                raise SystemExit("gui_bench: the app did not start in time.")
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+
+    pump_until(lambda: live.bridge.last_frame is not None)
+
+    def run_phase(seconds: float) -> dict:
+        """Frames delivered and timer lateness while the event loop runs for ``seconds``."""
+        frames, late = [], []
+        live.bridge.frame_ready.connect(lambda p: frames.append((time.monotonic(), p.index)))
+        timer = QtCore.QTimer(interval=10)
+        timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        last = [time.monotonic()]
+
+        def tick() -> None:
+            now = time.monotonic()
+            late.append(max(0.0, (now - last[0]) * 1e3 - 10))
+            last[0] = now
+
+        timer.timeout.connect(tick)
+        loop = QtCore.QEventLoop()
+        QtCore.QTimer.singleShot(int(seconds * 1000), loop.quit)
+        timer.start()
+        loop.exec()
+        timer.stop()
+        live.bridge.frame_ready.disconnect()
+        live.bridge.frame_ready.connect(live.settings_window.show_frame)
+        processed = frames[-1][1] - frames[0][1] if len(frames) > 1 else 0
+        span = frames[-1][0] - frames[0][0] if len(frames) > 1 else 1
+        late.sort()
+        return {
+            "fps_processed": round(processed / span, 1),
+            "fps_shown": round((len(frames) - 1) / span, 1),
+            "timer_late_ms_median": round(statistics.median(late), 2),
+            "timer_late_ms_p99": round(late[int(0.99 * (len(late) - 1))], 2),
+            "timer_late_ms_max": round(late[-1], 2),
+            "stages_ms": {k: round(v, 2) for k, v in (live.bridge.last_stats.stages if live.bridge.last_stats else {}).items()},
+        }
+
+    results = {"source": args.source, "size": args.size}
+    run_phase(2.0)  # warm-up: model load, first medians
+    live.settings_window.hide()
+    results["preview_hidden"] = run_phase(args.seconds)
+    live.show_settings()
+    results["preview_shown"] = run_phase(args.seconds)
+
+    # Slider → first delivered frame processed with the new value.
+    slider = live.settings_window.sliders["background.blur"].slider
+    waits = []
+    for n in range(20):
+        target = 20 + (n % 2) * 60
+        t0 = time.monotonic()
+        slider.setValue(target)
+        pump_until(lambda: live.bridge.last_frame.settings.background.blur == target, timeout=5)
+        waits.append((time.monotonic() - t0) * 1e3)
+        end = time.monotonic() + 0.1
+        while time.monotonic() < end:
+            app.processEvents()
+    results["slider_to_frame_ms_median"] = round(statistics.median(waits), 1)
+    results["slider_to_frame_ms_max"] = round(max(waits), 1)
+    live.quit()
+
+    if args.json:
+        print(json.dumps(results))
+    else:
+        for key, value in results.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
