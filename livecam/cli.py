@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="tray icon and settings window")
     add_source_options(gui)
     add_effect_options(gui)
+    add_output_options(gui)
     gui.set_defaults(func=cmd_gui)
 
     sub.add_parser("devices", help="list cameras and virtual cameras").set_defaults(func=cmd_devices)

@@ -142,9 +142,10 @@ class VirtualCamOutput(Output):
 class FileOutput(Output):
     """An MP4 file (OpenCV's mp4v encoder, which every opencv-python wheel has)."""
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float = 30) -> None:
+    def __init__(self, path: str | Path, width: int, height: int, fps: float = 30, max_frames: int = 0) -> None:
         super().__init__(width, height, fps)
         self.path = Path(path).expanduser()
+        self.max_frames = max_frames  # 0 = no limit; the headless fallback keeps only a short sample
         if not self.path.parent.is_dir():
             raise OutputError(
                 f"Cannot write {self.path}: the folder {self.path.parent} does not exist; choose another path."
@@ -161,8 +162,13 @@ class FileOutput(Output):
         self.description = f"file {self.path}"
 
     def _send(self, image: np.ndarray) -> None:
+        if self.max_frames and self.frames_written >= self.max_frames:
+            return
         self._writer.write(image)
         self.frames_written += 1
+        if self.frames_written == self.max_frames:
+            self._writer.release()
+            log.info("Wrote a %d-frame sample to %s; processing goes on without output.", self.max_frames, self.path)
 
     def close(self) -> None:
         self._writer.release()
@@ -269,6 +275,17 @@ def _build(kind: str, settings: OutputSettings, width: int, height: int) -> Outp
     return cls(width, height, settings.fps)
 
 
+SAMPLE_FRAMES = 300  # 10 s at 30 fps
+
+
+def _sample_path() -> Path:
+    from livecam.settings import config_dir
+
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / "livecam-sample.mp4"
+
+
 def open_output(settings: OutputSettings, width: int, height: int) -> Output:
     """Open the output ``settings.kind`` names; a virtual camera that cannot be opened is replaced
     by a preview window, else the null output, with ``output.fallback_reason`` saying why."""
@@ -279,15 +296,21 @@ def open_output(settings: OutputSettings, width: int, height: int) -> Output:
             raise
         reason = str(exc)
     log.warning("%s", reason)
-    for kind in ("preview", "null"):
+    for kind in ("preview", "sample", "null"):
         try:
-            output = _build(kind, settings, width, height)
-        except OutputError as exc:
+            if kind == "sample":
+                output = FileOutput(_sample_path(), width, height, settings.fps, max_frames=SAMPLE_FRAMES)
+            else:
+                output = _build(kind, settings, width, height)
+        except (OutputError, OSError) as exc:
             log.info("No %s output either: %s", kind, exc)
             continue
         output.fallback_reason = reason
         if kind == "preview":
             log.warning("Showing the video in a preview window instead.")
+        elif kind == "sample":
+            log.warning("There is no display for a preview window either; writing the first %d frames to %s "
+                        "so you can see the result.", SAMPLE_FRAMES, output.path)
         else:
             log.warning("Running without any video output (there is no display for a preview window either).")
         return output

@@ -64,7 +64,7 @@ class Pipeline:
     def _build(self, slot: str, settings: Settings, fallback: Any = None) -> None:
         try:
             effect = EFFECT_BUILDERS[slot](settings)
-        except (ValueError, RuntimeError, OSError) as exc:
+        except (ValueError, RuntimeError, OSError, ImportError) as exc:
             # A bad file (unreadable background, avatar photo without a face) keeps the last good effect.
             self.errors[slot] = str(exc)
             log.error("%s Keeping the previous %s setting.", exc, slot.replace("_", " "))
@@ -120,7 +120,8 @@ class Pipeline:
 
     def stage_ms(self) -> dict[str, float]:
         """Median milliseconds per stage over the last ~120 frames."""
-        return {k: statistics.median(v) for k, v in self._timings.items() if v}
+        # list() snapshots: front ends call this from their own threads while frames add stages.
+        return {k: statistics.median(list(v)) for k, v in list(self._timings.items()) if v}
 
     def providers(self) -> dict[str, str]:
         return self.analyzer.providers()

@@ -3,7 +3,7 @@
 # QEMU, ffmpeg and Chromium for the virtual-camera guest test. Quick when everything is installed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0)
+packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

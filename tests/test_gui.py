@@ -20,14 +20,19 @@ from PySide6 import QtCore, QtGui, QtWidgets  # noqa: E402
 from livecam import output as outputs  # noqa: E402
 from livecam import settings as S  # noqa: E402
 from livecam.capture import FrameSource  # noqa: E402
-from livecam.gui import presets  # noqa: E402
+from livecam.effects.background import parse_color  # noqa: E402
+from livecam.gui import presets, pyside_problem  # noqa: E402
 from livecam.gui.app import LiveCamApp  # noqa: E402
 from livecam.gui.bridge import FramePair, LiveBridge  # noqa: E402
-from livecam.effects.background import parse_color  # noqa: E402
 from livecam.gui.icons import STATE_COLORS, state_icon  # noqa: E402
 from livecam.gui.tray import ControlWindow  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+PYSIDE_PROBLEM = pyside_problem()
+# A PySide6 that frees None aborts the whole test run after a few thousand Qt calls, so the Qt tests
+# skip and test_this_pyside_can_run_the_tray_app fails with the sentence saying what to install.
+needs_good_pyside = pytest.mark.skipif(PYSIDE_PROBLEM is not None, reason=str(PYSIDE_PROBLEM))
 
 WAIT_MS = 15_000  # generous for a loaded 2-core machine; a pass takes a fraction of it
 ASTRONAUT = FIXTURES / "sk_astronaut.png"
@@ -43,8 +48,14 @@ def base_settings(**changes) -> S.Settings:
     return S.update(s, **changes) if changes else s
 
 
+def test_this_pyside_can_run_the_tray_app():
+    assert PYSIDE_PROBLEM is None, PYSIDE_PROBLEM
+
+
 @pytest.fixture
 def make_app(qtbot):
+    if PYSIDE_PROBLEM:
+        pytest.skip(PYSIDE_PROBLEM)
     made: list[LiveCamApp] = []
 
     def make(settings: S.Settings | None = None, bridge_factory=None, start: bool = True) -> LiveCamApp:
@@ -158,6 +169,18 @@ def test_low_light_controls_follow_the_auto_manual_switch(make_app, qtbot):
     assert app.store.settings.low_light.mode == "off"
     app.actions.toggles["low_light"].trigger()
     assert app.store.settings.low_light.mode == "manual", "switching back on restores the last mode"
+
+
+def test_exposure_slider_brightens_the_next_frames(make_app, qtbot, astronaut):
+    pytest.importorskip("livecam.effects.low_light")
+    app = make_app(base_settings(low_light={"mode": "manual"}))
+    window = app.settings_window
+    neutral = wait_frame(qtbot, app, lambda p: p.settings.low_light.exposure == 0).output
+    exposure = window.sliders["low_light.exposure"]
+    exposure.slider.setValue(exposure.slider.value() + 10)  # +1 stop
+    bright = wait_frame(qtbot, app, lambda p: p.settings.low_light.exposure == 1.0).output
+    assert bright.mean() > neutral.mean() + 15
+    assert abs(float(neutral.mean()) - float(astronaut.mean())) < 3, "manual at neutral leaves the picture as it is"
 
 
 def test_every_effect_has_a_menu_item_with_a_shortcut(make_app):
@@ -412,7 +435,8 @@ def test_shortcut_toggles_an_effect(make_app, qtbot):
     assert app.store.settings.background.mode == "off"
 
 
-def test_state_icons_are_green_grey_and_red():
+@needs_good_pyside
+def test_state_icons_are_green_grey_and_red(qapp):
     def centre_left(state: str) -> QtGui.QColor:
         return state_icon(state).pixmap(64, 64).toImage().pixelColor(6, 32)
 

@@ -136,15 +136,22 @@ def test_real_pyvirtualcam_without_loopback_gives_the_instruction(
         VirtualCamOutput(W, H, 30)
 
 
-def test_virtualcam_failure_falls_back_to_preview_then_null(
+def test_virtualcam_failure_falls_back_to_preview_then_a_sample_file(
     backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(output, "_default_backend", lambda: "livecam-missing")
+    monkeypatch.setattr(output, "SAMPLE_FRAMES", 3)
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)  # no display, so the preview cannot open either
     out = open_output(OutputSettings(kind="virtualcam"), W, H)
-    assert isinstance(out, NullOutput)
+    assert isinstance(out, FileOutput) and out.max_frames == 3
     assert devices.MODPROBE_FIX in (out.fallback_reason or "")
+    for i in range(5):
+        out.send(_frame(40 * i))
+    out.close()
+    assert out.frames_written == 3
+    cap = cv2.VideoCapture(str(out.path))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
     with pytest.raises(OutputError, match="needs PySide6 and a display"):
         open_output(OutputSettings(kind="preview"), W, H)  # asked for explicitly: no silent fallback
 

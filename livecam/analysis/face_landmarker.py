@@ -71,7 +71,7 @@ def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
     return _square(box, rotation, ROI_SCALE)
 
 
-def _eye_roi(landmarks: np.ndarray, start: int, end: int) -> Roi:
+def eye_roi(landmarks: np.ndarray, start: int, end: int) -> Roi:
     p0, p1 = landmarks[start, :2], landmarks[end, :2]
     box = np.concatenate([np.minimum(p0, p1), np.maximum(p0, p1)])
     return _square(box, _rotation(p0, p1), IRIS_ROI_SCALE)
@@ -126,7 +126,7 @@ class FaceLandmarker:
         out = []
         for start, end, mirror in ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER, False),
                                    (regions.LEFT_EYE_INNER, regions.LEFT_EYE_OUTER, True)):
-            roi = _eye_roi(landmarks, start, end)
+            roi = eye_roi(landmarks, start, end)
             rgb, m = self.crop(image_bgr, roi, n, mirror)
             points = session.run(session.normalize(rgb))[i_iris].reshape(-1, 3)
             out.append(_project(points, m, n, roi.size))

@@ -47,7 +47,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return cv2.boxFilter(a, -1, ksize) * guide + cv2.boxFilter(b, -1, ksize)
 
 
-def refine_mask(small_grey: np.ndarray, mask: np.ndarray, radius: int = 2, eps: float = 1e-3) -> np.ndarray:
+def refine_mask(small_grey: np.ndarray, mask: np.ndarray, radius: int = 1, eps: float = 1e-3) -> np.ndarray:
     """Snap a model-resolution mask to the edges of the frame shrunk to the same size (the model's
     own input, as uint8 grey), with a guided filter. Returns float32 0..1 at that size; upsampling
     the smooth result to the frame is then cheap and leaves no blocky stair-steps."""

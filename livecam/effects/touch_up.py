@@ -30,7 +30,8 @@ GUIDED_EPS = 0.005  # (0..1 intensities)^2: texture below ~5 % contrast is flatt
 TONE = 0.5  # how far chroma moves towards its skin-only local mean at strength 100
 FEATHER = 0.02  # mask feather (Gaussian sigma), of the face size
 FEATURE_MARGIN = 0.01  # extra room kept sharp around eyes, brows, lips and nostrils, of the face size
-EDGE = 1.5  # feathers between a region's edge and the mask's half-way line: 7 % leaks across it
+EDGE = 1.5  # feathers between a feature's edge and the mask's half-way line: 7 % leaks onto it
+OVAL_EDGE = 2.5  # the same inside the face outline: 0.6 % reaches it, and nothing passes it
 SHIFT = 4  # fixed-point bits for sub-pixel polygon edges (steady masks under sub-pixel motion)
 
 
@@ -76,20 +77,22 @@ def _poly(landmarks: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
 
 
 def skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:
-    """uint8 skin weight (255 = skin) on the grid the landmarks are given in: the face oval shrunk,
-    minus eyes, brows, lips and nostrils grown, each by EDGE feathers, so that after the Gaussian
-    feather hairline, jaw, eyes and mouth see almost none of the smoothing."""
-    mask = np.zeros(shape, np.uint8)
+    """uint8 skin weight (255 = skin) on the grid the landmarks are given in: the face oval shrunk
+    by OVAL_EDGE feathers and cut at the oval itself, so hairline, jaw and background stay as they
+    are; minus eyes, brows, lips and nostrils grown by EDGE feathers; Gaussian-feathered."""
     sigma = max(0.6, FEATHER * face_size)
     oval = _poly(landmarks, regions.FACE_OVAL)
-    cv2.fillPoly(mask, oval, 255, lineType=cv2.LINE_8, shift=SHIFT)
-    cv2.polylines(mask, oval, True, 0, thickness=max(1, int(round(2 * EDGE * sigma))), lineType=cv2.LINE_8, shift=SHIFT)
+    inside = np.zeros(shape, np.uint8)
+    cv2.fillPoly(inside, oval, 255, lineType=cv2.LINE_8, shift=SHIFT)
+    mask = inside.copy()
+    cv2.polylines(mask, oval, True, 0, thickness=max(1, int(round(2 * OVAL_EDGE * sigma))), lineType=cv2.LINE_8,
+                  shift=SHIFT)
     grow = max(1, int(round(2 * (FEATURE_MARGIN * face_size + EDGE * sigma))))
     for indices in regions.FEATURES.values():
         feature = _poly(landmarks, indices)
         cv2.fillPoly(mask, feature, 0, lineType=cv2.LINE_8, shift=SHIFT)
         cv2.polylines(mask, feature, True, 0, thickness=grow, lineType=cv2.LINE_8, shift=SHIFT)
-    return cv2.GaussianBlur(mask, (0, 0), sigma)
+    return cv2.min(cv2.GaussianBlur(mask, (0, 0), sigma), inside)
 
 
 # YCrCb -> BGR: how one level of Cr and Cb moves B, G, R with luma held (ITU-R BT.601, as OpenCV).

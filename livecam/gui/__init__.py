@@ -7,7 +7,9 @@ import sys
 
 from livecam.settings import Settings
 
-INSTALL_HINT = "The tray app needs PySide6; install it with: pip install 'livecam[gui]' (or pip install PySide6-Essentials)."
+INSTALL_HINT = (
+    "The tray app needs PySide6; install it with: pip install 'livecam[gui]' (or pip install PySide6-Essentials)."
+)
 
 
 def _no_display() -> bool:
@@ -16,13 +18,41 @@ def _no_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
+def pyside_drops_none() -> bool:
+    """True for the PySide6 build that frees Python's None a little on every Qt call returning nothing
+    (6.12.0 on Python 3.11 and older): such an app aborts with "deallocating None" after a while."""
+    if sys.version_info >= (3, 12):
+        return False  # None is immortal there, so the bug is harmless
+    from PySide6 import QtCore
+
+    probe = QtCore.QObject()
+    before = sys.getrefcount(None)
+    for _ in range(40):
+        probe.setObjectName("probe")
+    return sys.getrefcount(None) < before - 20
+
+
+def pyside_problem() -> str | None:
+    """A sentence saying why this PySide6 cannot run the tray app, or None when it can."""
+    try:
+        import PySide6
+    except ImportError as exc:
+        return f"{INSTALL_HINT} ({exc})"
+    if pyside_drops_none():
+        return (f"PySide6 {PySide6.__version__} has a bug on Python {sys.version_info.major}.{sys.version_info.minor} "
+                "that makes the tray app crash after a few minutes; install another version with: "
+                f"pip install 'PySide6-Essentials!={PySide6.__version__}'")
+    return None
+
+
 def run_gui(settings: Settings) -> int:
     """Run the tray app until Quit; returns the process exit code."""
-    try:
-        from PySide6 import QtCore, QtWidgets
-    except ImportError as exc:
-        print(f"livecam: {INSTALL_HINT} ({exc})", file=sys.stderr)
+    problem = pyside_problem()
+    if problem:
+        print(f"livecam: {problem}", file=sys.stderr)
         return 1
+    from PySide6 import QtCore, QtWidgets
+
     if _no_display():
         # Qt would abort the whole process here; say what to do instead.
         print("livecam: there is no desktop session (DISPLAY and WAYLAND_DISPLAY are not set); "
@@ -36,8 +66,10 @@ def run_gui(settings: Settings) -> int:
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))
     live = LiveCamApp(settings)
-    # Ctrl+C in the terminal: Python only sees the signal when Qt lets the interpreter run now and then.
+    # Ctrl+C in the terminal, or the session ending: quit cleanly, releasing the camera. Python only
+    # sees a signal when Qt lets the interpreter run now and then, hence the heartbeat timer.
     signal.signal(signal.SIGINT, lambda *_: live.quit())
+    signal.signal(signal.SIGTERM, lambda *_: live.quit())
     heartbeat = QtCore.QTimer(interval=200)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()

@@ -9,9 +9,9 @@ from PySide6 import QtCore, QtWidgets
 
 from livecam.gui.actions import LiveCamActions
 from livecam.gui.bridge import LiveBridge
+from livecam.gui.icons import state_icon
 from livecam.gui.settings_window import SettingsWindow, run_checks
 from livecam.gui.store import SettingsStore
-from livecam.gui.icons import state_icon
 from livecam.gui.tray import ControlWindow, make_front
 from livecam.settings import Settings
 

@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtGui
 STATE_COLORS = {"on": "#2e9d4f", "off": "#8a9099", "starting": "#8a9099", "error": "#d64541"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def state_icon(state: str) -> QtGui.QIcon:
     icon = QtGui.QIcon()
     for size in (16, 22, 24, 32, 48, 64, 128):

@@ -23,8 +23,8 @@ from livecam.gui.actions import (
     user_backgrounds,
 )
 from livecam.gui.bridge import FramePair, LiveBridge, LiveStats
-from livecam.gui.store import SettingsStore
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
+from livecam.gui.store import SettingsStore
 from livecam.gui.widgets import PREVIEW_SIZE, PreviewPane, SettingSlider
 
 BACKGROUND_MODES = {"off": "Off", "blur": "Blur", "image": "Image", "video": "Video", "color": "Colour"}
@@ -159,7 +159,7 @@ class SettingsWindow(QtWidgets.QWidget):
         self.seg_model.activated.connect(
             lambda: self.store.update(segmentation={"model": self.seg_model.currentData()})
         )
-        form.addRow("Person mask", self.seg_model)
+        form.addRow("Person mask", self._pair(self.seg_model))
         self._row(form, self._slider("segmentation.temporal_smoothing", "Steadier edges", 0.05,
                                      lambda v: f"{v * 100:.0f}%"))
         return tab
@@ -512,10 +512,6 @@ class SettingsWindow(QtWidgets.QWidget):
     def hideEvent(self, event: QtGui.QHideEvent) -> None:
         super().hideEvent(event)
         self.bridge.set_preview_size(None)  # no preview copies while nobody looks
-
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        # Closing only hides: LiveCam keeps running from the tray (Quit is in the tray menu).
-        event.accept()
 
 
 def _html(text: str) -> str:

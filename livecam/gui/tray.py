@@ -7,6 +7,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from livecam.gui.actions import LiveCamActions
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
 
+
 class TrayFront(QtCore.QObject):
     """The system-tray icon: left click opens the settings, right click the LiveCam menu."""
 
@@ -35,6 +36,13 @@ class TrayFront(QtCore.QObject):
 
     def show(self) -> None:
         self.tray.show()
+        if self.tray.supportsMessages():
+            self.tray.showMessage(
+                "LiveCam is running",
+                'Pick "LiveCam" as the camera in your call app. Click this icon for the settings and preview, '
+                "right-click it for effects and presets.",
+                state_icon("on"), 6000,
+            )
 
     def hide(self) -> None:
         self.tray.hide()
@@ -62,7 +70,10 @@ class ControlWindow(QtWidgets.QWidget):
         grid = QtWidgets.QGridLayout()
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(8)
-        groups = (("Background", ("blur", "image", "video", "color")), ("Face & light", ("touch_up", "low_light", "avatar")))
+        groups = (
+            ("Background", ("blur", "image", "video", "color")),
+            ("Face & light", ("touch_up", "low_light", "avatar")),
+        )
         for row, (title, keys) in enumerate(groups):
             grid.addWidget(QtWidgets.QLabel(title), row, 0)
             for column, key in enumerate(keys, start=1):

@@ -37,21 +37,21 @@ start_livecam() {  # device, log name; sets LIVECAM_PID
     mark "livecam started on $1"
 }
 
-# LiveCam stops by itself after --frames; give it a while, then stop it so the guest ends.
+# LiveCam stops by itself after --frames; a guest too slow for that within the time limit
+# gets SIGTERM (which LiveCam answers with a clean stop), and the rc file says which it was.
 finish_livecam() {  # log name
     local waited=0
     while kill -0 "$LIVECAM_PID" 2>/dev/null && [ "$waited" -lt "$LIVECAM_EXIT_S" ]; do
         sleep 1; waited=$((waited + 1))
     done
+    local how=exited
     if kill -0 "$LIVECAM_PID" 2>/dev/null; then
-        kill "$LIVECAM_PID"
-        echo "still running ${LIVECAM_EXIT_S} s after the reader finished" > "$J/$1-livecam.rc"
-        wait "$LIVECAM_PID" 2>/dev/null
-    else
-        wait "$LIVECAM_PID"
-        echo $? > "$J/$1-livecam.rc"
+        kill -TERM "$LIVECAM_PID"
+        how=terminated
     fi
-    mark "livecam finished"
+    wait "$LIVECAM_PID"
+    echo "$? $how" > "$J/$1-livecam.rc"
+    mark "livecam $how"
 }
 
 scenario_ffmpeg() {
@@ -72,25 +72,34 @@ scenario_ffmpeg() {
     echo $? > "$J/modprobe.rc"
     mark "modprobe"
 
+    # doctor runs while LiveCam starts, as a user checking a running set-up would (and an
+    # emulated guest takes tens of seconds for each Python start).
+    start_livecam /dev/video10 ffmpeg
     livecam doctor > "$J/doctor-after.txt" 2>&1
     echo $? > "$J/doctor-after.rc"
     mark "doctor with the device"
-
-    start_livecam /dev/video10 ffmpeg
     if wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
         mark "device is a capture device"
-        mkdir -p "$J/ffmpeg"
-        # passthrough: one PNG per frame the device delivered; ffmpeg would otherwise invent
-        # duplicates to fill the timestamp gaps a slow guest leaves. The timeout is needed
-        # because ffmpeg waits forever once the writer stops.
-        timeout "$READ_TIMEOUT_S" ffmpeg -nostdin -loglevel warning -f v4l2 -i /dev/video10 \
-            -fps_mode passthrough -frames:v "$READ_FRAMES" "$J/ffmpeg/%03d.png" > "$J/ffmpeg.log" 2>&1
+        # The reader runs until LiveCam has sent its --frames and stopped. passthrough keeps
+        # exactly the frames the device delivered (ffmpeg would otherwise invent duplicates to
+        # fill the timestamp gaps a slow guest leaves); YUV4MPEG keeps their pixels untouched
+        # and costs the guest no encoding. ffmpeg waits forever once the writer is gone, so it
+        # is stopped, with a timeout as the last resort.
+        timeout "$READ_TIMEOUT_S" ffmpeg -nostdin -loglevel info -f v4l2 -i /dev/video10 \
+            -fps_mode passthrough -f yuv4mpegpipe "$J/ffmpeg.y4m" > "$J/ffmpeg.log" 2>&1 &
+        local reader=$!
+        finish_livecam ffmpeg
+        sleep 1
+        kill -INT "$reader" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$reader" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$reader" 2>/dev/null
+        wait "$reader"
         echo $? > "$J/ffmpeg.rc"
-        mark "ffmpeg done"
+        mark "ffmpeg stopped"
     else
         echo "LiveCam never configured /dev/video10" > "$J/ffmpeg.rc"
+        finish_livecam ffmpeg
     fi
-    finish_livecam ffmpeg
 }
 
 scenario_chromium() {
@@ -105,26 +114,28 @@ scenario_chromium() {
     start_livecam /dev/video10 chromium
     if ! wait_for_capture /dev/video9 "$decoy" "$WRITER_WAIT_S"; then
         echo "the decoy camera never started" > "$J/chromium.rc"
-    elif ! wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
-        echo "LiveCam never configured /dev/video10" > "$J/chromium.rc"
     else
-        mark "both devices are capture devices"
+        mark "decoy is a capture device"
+        # Chromium starts while LiveCam is still loading (each takes tens of seconds in an
+        # emulated guest); the page waits until a camera labelled LiveCam is listed, which is
+        # once LiveCam has configured the device, as a call app does on "devicechange".
         "$PYTHON" "$REPO/tests/guest/page_server.py" "$REPO/tests/guest/camera_page.html" "$J/chromium" \
             "$PAGE_PORT" "$READ_TIMEOUT_S" > "$J/page_server.log" 2>&1 &
         local server=$!
         chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=/tmp/chromium-profile \
             --use-fake-ui-for-media-stream --autoplay-policy=no-user-gesture-required \
             --enable-logging=stderr --v=0 \
-            "http://127.0.0.1:$PAGE_PORT/?label=LiveCam&frames=$READ_FRAMES&width=${SIZE%x*}&height=${SIZE#*x}" \
+            "http://127.0.0.1:$PAGE_PORT/?label=LiveCam&frames=$PAGE_FRAMES&every_ms=$PAGE_EVERY_MS&width=${SIZE%x*}&height=${SIZE#*x}" \
             > "$J/chromium.log" 2>&1 &
         local browser=$!
+        wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S" && mark "LiveCam is a capture device"
         wait "$server"
         echo $? > "$J/chromium.rc"
         mark "page reported"
         kill "$browser" 2>/dev/null
         wait "$browser" 2>/dev/null
     fi
-    finish_livecam chromium
+    LIVECAM_EXIT_S=0 finish_livecam chromium
     kill "$decoy" 2>/dev/null
 }
 
