@@ -89,8 +89,8 @@ class Pipeline:
         return set().union(*(e.needs for e in self.effects)) if self._effects else set()
 
     # ------------------------------------------------------------ frames
-    def process(self, image: np.ndarray) -> np.ndarray:
-        """One BGR uint8 frame in, one out (same size)."""
+    def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
+        """One BGR uint8 frame in, one out (same size). ``t``: capture time, when known."""
         self._swap()
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
@@ -100,7 +100,7 @@ class Pipeline:
                 ts = time.perf_counter()
                 image = effect.apply(image, self._analysis)
                 timings[slot] = (time.perf_counter() - ts) * 1e3
-        analysis = self.analyzer.analyze(image, self.needs())
+        analysis = self.analyzer.analyze(image, self.needs(), t=t)
         timings.update(analysis.timings)
         for slot, effect in chain:
             if effect.stage == "post":
@@ -164,7 +164,7 @@ class LiveRunner:
                 if frame.placeholder:
                     out = frame.image  # the "camera disconnected" card goes out unprocessed
                 else:
-                    out = self.pipeline.process(frame.image)
+                    out = self.pipeline.process(frame.image, frame.t)
                 self.sender.submit(out, frame.t)
                 self.processed += 1
                 if self.frames and self.processed >= self.frames:

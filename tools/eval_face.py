@@ -424,6 +424,7 @@ def part_speed(root: Path, args) -> dict:
         t.detector_runs = 0
         track_wall, track_cpu, tu_wall, tu_cpu, sizes = [], [], [], [], []
         for f in frames:
+            f = f.copy()  # a frame the capture stage just wrote, as in the pipeline (not 300 frames ago)
             faces, w, c = timed(t.process, f)
             track_wall.append(w)
             track_cpu.append(c)
@@ -438,6 +439,13 @@ def part_speed(root: Path, args) -> dict:
                      "track_ms_cpu_median": round(float(np.median(track_cpu)), 3),
                      "touchup_ms_wall_median": round(float(np.median(tu_wall)), 3),
                      "touchup_ms_cpu_median": round(float(np.median(tu_cpu)), 3)}
+    # The bare model calls, for how much of the tracker's time is the mesh network itself.
+    t = FaceTracker(FaceSettings(), RUNTIME)
+    for name, session in (("mesh", t.landmarker.session), ("detector", t.detector.session)):
+        x = np.zeros(session.input_shape, np.float32)
+        runs = [timed(session.run, x) for _ in range(200)]
+        out[f"{name}_inference_ms_cpu_median"] = round(float(np.median([r[2] for r in runs])), 3)
+        out[f"{name}_inference_ms_wall_min"] = round(float(np.min([r[1] for r in runs])), 3)
     out["load_average"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return out
 

@@ -73,7 +73,8 @@ class Analyzer:
         if self._tracker is not None and old.face != settings.face and hasattr(self._tracker, "apply"):
             self._tracker.apply(settings.face)
 
-    def analyze(self, image: np.ndarray, needs: set[str] | frozenset[str]) -> Analysis:
+    def analyze(self, image: np.ndarray, needs: set[str] | frozenset[str], t: float | None = None) -> Analysis:
+        """``t`` is the capture time (seconds); the landmark jitter filter uses the real frame spacing."""
         result = Analysis()
         timings = result.timings
         if "mask" in needs and "mask" not in self.broken:
@@ -84,7 +85,7 @@ class Analyzer:
                 tracker = self._open("faces", lambda: self.tracker)
                 if tracker is None:
                     return result
-                result.faces = tracker.process(image, want_iris="iris" in needs)
+                result.faces = tracker.process(image, want_iris="iris" in needs, t=t)
                 self._failed.discard("faces")
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 self._warn_once("faces", exc)

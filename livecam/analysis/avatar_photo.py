@@ -75,28 +75,28 @@ def read_photo(path: str | Path) -> np.ndarray:
     return image
 
 
-def fit_face(image: np.ndarray, name: str = "The photo") -> tuple[np.ndarray, tuple[float, float, float]]:
+def fit_face(image: np.ndarray, name: str = "photo") -> tuple[np.ndarray, tuple[float, float, float]]:
     """(468, 3) landmarks and pose of the one face in ``image``, or an AvatarPhotoError."""
     detectors = [FaceDetector("short"), FaceDetector("full")]
     faces = find_faces(image, detectors)
     if not faces:
-        raise AvatarPhotoError(f"{name} shows no face LiveCam can find; use a photo with one face looking at the camera.")
+        raise AvatarPhotoError(f"The {name} shows no face LiveCam can find; use a photo with one face looking at the camera.")
     widths = [float(f.box[2] - f.box[0]) for f in faces]
     if len(faces) > 1 and widths[1] >= SECOND_FACE_RATIO * widths[0]:
-        raise AvatarPhotoError(f"{name} shows {len(faces)} faces; crop it to the one face you want.")
+        raise AvatarPhotoError(f"The {name} shows {len(faces)} faces; crop it to the one face you want.")
     if widths[0] < MIN_FACE_PX:
         raise AvatarPhotoError(
-            f"The face in {name} is only {widths[0]:.0f} pixels wide; use a photo where it is at least {MIN_FACE_PX}.")
+            f"The face in the {name} is only {widths[0]:.0f} pixels wide; use a photo where it is at least {MIN_FACE_PX}.")
     landmarker = FaceLandmarker()
     roi = roi_from_detection(faces[0])
     for _ in range(REFINE_STEPS + 1):
         landmarks, presence = landmarker.run(image, roi)
         roi = roi_from_landmarks(landmarks)
     if presence < PRESENCE_THRESHOLD:
-        raise AvatarPhotoError(f"The face in {name} is too unclear to fit; use a sharper, evenly lit photo.")
+        raise AvatarPhotoError(f"The face in the {name} is too unclear to fit; use a sharper, evenly lit photo.")
     pose = head_pose(landmarks)
     if abs(pose[0]) > MAX_YAW:
-        raise AvatarPhotoError(f"The face in {name} is turned {abs(pose[0]):.0f} degrees to the side; "
+        raise AvatarPhotoError(f"The face in the {name} is turned {abs(pose[0]):.0f} degrees to the side; "
                                "use a photo looking at the camera.")
     return landmarks.astype(np.float32), pose
 
@@ -104,10 +104,12 @@ def fit_face(image: np.ndarray, name: str = "The photo") -> tuple[np.ndarray, tu
 def _store(source: Path, image_bytes: bytes) -> Path:
     """Copy into the config folder under a content-addressed name; the same photo is stored once."""
     folder = config_dir() / "avatars"
+    if source.resolve().parent == folder.resolve():
+        return source  # already the stored copy
     digest = hashlib.sha256(image_bytes).hexdigest()[:12]
     suffix = source.suffix.lower() if source.suffix.lower() in PHOTO_SUFFIXES else ".png"
     target = folder / f"{source.stem[:40]}-{digest}{suffix}"
-    if source.resolve() == target.resolve() or target.is_file():
+    if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
@@ -121,7 +123,10 @@ def load_avatar_photo(path: str | Path, store: bool = True) -> AvatarPhoto:
     """Read, validate and fit ``path``; with ``store`` the accepted photo is copied into the config folder."""
     image = read_photo(path)
     source = Path(path)
-    data = source.read_bytes()
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise AvatarPhotoError(f"Avatar photo {source} cannot be read ({exc.strerror}); pick another file.") from exc
     key = hashlib.sha256(data).hexdigest()
     if key not in _FITS:
         _FITS[key] = fit_face(image, name=f"avatar photo {source.name}")

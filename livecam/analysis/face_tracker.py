@@ -85,6 +85,8 @@ class FaceTracker:
             raise ValueError("Face analysis needs a BGR uint8 frame of shape (height, width, 3).")
         if image_bgr.shape[0] < 2 or image_bgr.shape[1] < 2:
             return []
+        if image_bgr.strides[1] < 0 or image_bgr.strides[2] < 0:  # e.g. a mirrored view; OpenCV needs forward steps
+            image_bgr = np.ascontiguousarray(image_bgr)
         if image_bgr.shape != self._shape:
             self.reset()
             self._shape = image_bgr.shape

@@ -9,8 +9,8 @@ convolution), so redness evens out without lip colour bleeding into the skin aro
 
 Against flicker: each face has an opacity that ramps over ``fade_frames`` when it appears or is
 lost (a face lost for a frame keeps its effect, fading on its last landmarks), the reduction factor
-changes only with hysteresis, and the working grid is aligned to it so a still face gives the same
-pixels frame after frame.
+and the face size that sets radii and line widths change only with hysteresis, and the working
+grid is anchored to the frame, so a still face gives the same pixels frame after frame.
 """
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ from livecam.types import Analysis
 WORK_SIZE = 112  # face size, in working pixels, at which skin is smoothed (0.7x to 1.4x of it)
 MAX_AMOUNT = 0.85  # blend at strength 100: a trace of the original texture keeps skin looking real
 GUIDED_RADIUS = 0.03  # of the face size
-GUIDED_EPS = 0.005  # (0..1 intensities)^2: texture below ~5 % contrast is flattened, edges above stay
+GUIDED_EPS = 0.005  # (0..1 intensities)^2: texture below ~7 % contrast is flattened, edges above stay
 TONE = 0.5  # how far chroma moves towards its skin-only local mean at strength 100
 FEATHER = 0.02  # mask feather (Gaussian sigma), of the face size
 FEATURE_MARGIN = 0.01  # extra room kept sharp around eyes, brows, lips and nostrils, of the face size
 EDGE = 1.5  # feathers between a feature's edge and the mask's half-way line: 7 % leaks onto it
 OVAL_EDGE = 2.5  # the same inside the face outline: 0.6 % reaches it, and nothing passes it
+SIZE_STEP = 0.05  # a still face's size jitters; integer radii and line widths must not toggle with it
 SHIFT = 4  # fixed-point bits for sub-pixel polygon edges (steady masks under sub-pixel motion)
 
 
@@ -41,6 +42,7 @@ class _FaceFade:
     box: np.ndarray
     opacity: float = 0.0
     factor: int = 0  # working-resolution reduction, kept unless the face size clearly changes
+    size: float = 0.0  # face size that sets radius, feather and margins; steps only by SIZE_STEP
     seen: bool = True
 
 
@@ -167,27 +169,29 @@ class TouchUp:
         h, w = out.shape[:2]
         oval = face.landmarks[np.asarray(regions.FACE_OVAL), :2]
         lo, hi = oval.min(0), oval.max(0)
-        size = float(max(hi - lo))
+        if not face.size or abs(max(hi - lo) - face.size) > SIZE_STEP * face.size:
+            face.size = float(max(hi - lo))
+        size = face.size
         if size < 8:  # too small to show any skin texture
             return
         face.factor = f = _reduction(size, face.factor)
         pad = 0.05 * size
-        # Work box on a grid of the reduction factor, so a still face always samples the same pixels.
-        x0 = max(0, int(np.floor((lo[0] - pad) / f)) * f)
-        y0 = max(0, int(np.floor((lo[1] - pad) / f)) * f)
-        sw = (min(w, int(np.ceil(hi[0] + pad))) - x0) // f
-        sh = (min(h, int(np.ceil(hi[1] + pad))) - y0) // f
-        if sw < 8 or sh < 8:
+        # Work box on a grid of twice the reduction (the mask is drawn at half the working size),
+        # anchored to the frame, so a still face always samples the same pixels and cells.
+        g = 2 * f
+        x0 = max(0, int(np.floor((lo[0] - pad) / g)) * g)
+        y0 = max(0, int(np.floor((lo[1] - pad) / g)) * g)
+        mw = (min(w, int(np.ceil(hi[0] + pad))) - x0) // g
+        mh = (min(h, int(np.ceil(hi[1] + pad))) - y0) // g
+        if mw < 4 or mh < 4:
             return
-        x1, y1 = x0 + sw * f, y0 + sh * f
+        x1, y1 = x0 + mw * g, y0 + mh * g
+        sw, sh = 2 * mw, 2 * mh
         roi = out[y0:y1, x0:x1]
         small = cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA) if f > 1 else roi
         small_size = size / f
-        # The mask is smooth by design, so it is drawn at half the working size.
-        mw, mh = max(4, sw // 2), max(4, sh // 2)
-        scale = np.array([mw / (x1 - x0), mh / (y1 - y0)])
-        lm_mask = (face.landmarks[:, :2] - (x0, y0) + 0.5) * scale - 0.5  # pixel centres to pixel centres
-        mask = skin_mask(lm_mask, (mh, mw), size * float(scale.mean()))
+        lm_mask = (face.landmarks[:, :2] - (x0, y0) + 0.5) / g - 0.5  # pixel centres to pixel centres
+        mask = skin_mask(lm_mask, (mh, mw), size / g)
         if not mask.any():
             return
         x = small.astype(np.float32) * np.float32(1 / 255)
