@@ -16,6 +16,7 @@ from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, Roi, roi_from_detection, roi_from_landmarks
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.one_euro import OneEuroFilter
+from livecam.imaging import box_iou
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Face
 
@@ -23,14 +24,6 @@ log = logging.getLogger(__name__)
 
 ASSOCIATION_IOU = 0.5  # MediaPipe's min_similarity_threshold for detection vs tracked rects
 DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 class _Track:
@@ -110,7 +103,7 @@ class FaceTracker:
                 self._lost = True
                 continue
             next_roi = roi_from_landmarks(landmarks)
-            if any(_iou(next_roi.box(), other.roi.box()) > DUPLICATE_IOU for other in kept):
+            if any(box_iou(next_roi.box(), other.roi.box()) > DUPLICATE_IOU for other in kept):
                 continue  # two tracks converged on one face; the earlier (older) one stays
             track.roi = next_roi
             kept.append(track)
@@ -139,7 +132,7 @@ class FaceTracker:
         boxes = [t.roi.box() for t in self._tracks]
         for det in detections:
             roi = roi_from_detection(det)
-            matched = next((t for t, b in zip(self._tracks, boxes) if _iou(roi.box(), b) > ASSOCIATION_IOU), None)
+            matched = next((t for t, b in zip(self._tracks, boxes) if box_iou(roi.box(), b) > ASSOCIATION_IOU), None)
             if matched is not None:
                 matched.keypoints = det.keypoints
                 continue

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.imaging import box_iou
 from livecam.settings import TouchUpSettings
 from livecam.types import Analysis
 
@@ -44,14 +45,6 @@ class _FaceFade:
     factor: int = 0  # working-resolution reduction, kept unless the face size clearly changes
     size: float = 0.0  # face size that sets radius, feather and margins; steps only by SIZE_STEP
     seen: bool = True
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _reduction(size: float, previous: int) -> int:
@@ -152,8 +145,8 @@ class TouchUp:
                 continue
             box = np.asarray(face.box, dtype=np.float64)
             candidates = [s for s in self._faces if not s.seen]
-            match = max(candidates, key=lambda s: _iou(s.box, box), default=None)
-            if match is None or _iou(match.box, box) < 0.3:
+            match = max(candidates, key=lambda s: box_iou(s.box, box), default=None)
+            if match is None or box_iou(match.box, box) < 0.3:
                 match = _FaceFade(face.landmarks, box)
                 self._faces.append(match)
             match.landmarks, match.box, match.seen = face.landmarks, box, True
