@@ -34,7 +34,7 @@ if [ -z "$kver" ]; then
 fi
 lbver=$(apt-cache show v4l2loopback-dkms 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
 [ -n "$lbver" ] || { log "apt knows no v4l2loopback-dkms; run apt-get update"; exit 3; }
-recipe=$(cat "$0" "$here/init.sh" | sha256sum | cut -c1-12)
+recipe=$(cat "$here/build_guest.sh" "$here/init.sh" | sha256sum | cut -c1-12)
 guest="$cache/$kver-v4l2loopback-$lbver-$recipe"
 
 if [ -f "$guest/complete" ]; then
@@ -43,15 +43,30 @@ if [ -f "$guest/complete" ]; then
 fi
 
 log "building guest $guest"
-rm -rf "$guest"
+rm -rf "$guest" "$cache"/*.work  # half-built guests of interrupted runs (we hold the lock)
 work="$guest.work"
-rm -rf "$work"
 mkdir -p "$work/debs" "$work/root"
 cd "$work/debs"
-headers_common=$(apt-cache depends "linux-headers-$kver" | sed -n 's/.*Depends: \(linux-headers-.*-common\)$/\1/p' | head -n1)
-kbuild=$(apt-cache depends "linux-headers-$kver" | sed -n 's/.*Depends: \(linux-kbuild-.*\)$/\1/p' | head -n1)
-apt-get download -q "linux-image-$kver" "linux-headers-$kver" "$headers_common" "$kbuild" v4l2loopback-dkms \
-    2> >(grep -v 'unsandboxed' >&2) >/dev/null
+fetch() {
+    local deps headers_common kbuild
+    deps=$(apt-cache depends "linux-headers-$kver" 2>/dev/null) || return 1
+    headers_common=$(sed -n 's/.*Depends: \(linux-headers-.*-common\)$/\1/p' <<< "$deps" | head -n1)
+    kbuild=$(sed -n 's/.*Depends: \(linux-kbuild-.*\)$/\1/p' <<< "$deps" | head -n1)
+    [ -n "$headers_common" ] && [ -n "$kbuild" ] || return 1
+    apt-get download -q "linux-image-$kver" "linux-headers-$kver" "$headers_common" "$kbuild" v4l2loopback-dkms \
+        2> >(grep -v 'unsandboxed' >&2) >/dev/null
+}
+if ! fetch; then
+    rm -rf "$work"
+    # Package lists older than the archive name versions that are gone: refresh them once and
+    # start over, since the kernel ABI itself may have moved on.
+    if [ -z "${LIVECAM_GUEST_REFRESHED:-}" ] && [ "$(id -u)" = 0 ] && apt-get update -q >&2; then
+        cd /
+        LIVECAM_GUEST_REFRESHED=1 exec bash "$here/build_guest.sh" "$cache"
+    fi
+    log "cannot download the guest kernel packages (no access to the Debian archive, or stale apt lists: run apt-get update)"
+    exit 3
+fi
 for deb in *.deb; do dpkg-deb -x "$deb" "$work/root"; done
 
 root="$work/root"

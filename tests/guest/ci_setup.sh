@@ -10,26 +10,34 @@ packages=(
     busybox-static       # the guest's init and tools before it chroots into the host's /
     cpio                 # packs the initramfs
     kmod                 # modprobe --show-depends / depmod for the guest's modules
-    build-essential      # builds v4l2loopback against the guest kernel's headers
-    libelf-dev           # kbuild needs it for modules of a kernel built with ORC unwinding
-    xz-utils zstd        # unpack .deb payloads and compressed modules
+    build-essential      # builds v4l2loopback against the guest kernel's headers (gcc-12, as Debian's kernel)
+    libelf1              # objtool, which comes prebuilt with the kernel's kbuild, links it
     ffmpeg               # first reader of the virtual camera
     v4l-utils            # v4l2-ctl: waits until the writer has configured the device
     chromium             # second reader, through getUserMedia
 )
 
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+missing() {
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+    done
+}
 
-if [ "${#missing[@]}" -eq 0 ]; then
-    echo "ci_setup: all guest-test packages already installed"
-    exit 0
+if [ "$(id -u)" != 0 ]; then
+    todo=$(missing | tr '\n' ' ')
+    [ -z "$todo" ] && { echo "ci_setup: all guest-test packages already installed"; exit 0; }
+    echo "ci_setup: run as root to install $todo" >&2
+    exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-# Third-party lists on some machines can be unreachable; Debian's own are what matter.
-apt-get update -q || echo "ci_setup: apt-get update reported errors; trying the install anyway"
-apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "ci_setup: installed ${missing[*]}"
+# Fresh lists also let build_guest.sh find the archive's current kernel. Third-party lists on
+# some machines can be unreachable; Debian's own are what matter.
+apt-get update -q >/dev/null || echo "ci_setup: apt-get update reported errors; going on with the lists there are"
+mapfile -t todo < <(missing)
+if [ "${#todo[@]}" -eq 0 ]; then
+    echo "ci_setup: all guest-test packages already installed"
+    exit 0
+fi
+apt-get install -y -q --no-install-recommends "${todo[@]}"
+echo "ci_setup: installed ${todo[*]}"

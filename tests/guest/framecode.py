@@ -2,9 +2,10 @@
 
 The source is a real webcam clip cover-fitted to the output size (so LiveCam's own cover-fit
 leaves it as it is) with each frame's index burnt into the person's face as a row of light and
-dark cells: the index in binary, then its complement, so a cell misread by chroma subsampling,
-scaling or a torn frame gives an invalid code instead of a wrong index. The cells sit inside
-the person, so the segmentation keeps them while the room around is replaced by the colour.
+dark cells: the index in binary, then its complement, and each bit is read as "cell lighter than
+its complement", so chroma subsampling, scaling or a speck of background in a cell cannot turn
+one index into another. The cells sit inside the person, so the segmentation keeps them while
+the room around is replaced by the colour.
 """
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-BITS = 8  # up to 256 source frames
+BITS = 9  # up to 512 source frames
 CELL_W, CELL_H = 12, 16
 DARK, LIGHT = 24, 232
 # Where the face is in the cover-fitted webcam clip: the code row crosses the nose below the
 # eyes, and the comparison box is the middle of the face (the code row is masked out of it).
-CODE_ROW = (224, 200)  # x, y of the top-left cell, for 640x360
+CODE_ROW = (212, 200)  # x, y of the top-left cell, for 640x360
 FACE_BOX = (250, 90, 390, 270)  # x0, y0, x1, y1
 CORNER = 32  # side of the corner patches that must turn into the background colour
 
@@ -48,24 +49,26 @@ def stamp(image: np.ndarray, index: int) -> np.ndarray:
 
 
 def read_code(image: np.ndarray) -> int | None:
-    """The stamped index of a BGR frame, or None when the row is not a valid code."""
+    """The stamped index of a BGR frame, or None when the row is not a valid code.
+
+    Each bit is read by comparing its cell with its complement cell, not against a fixed level:
+    where the segmentation lets some background colour into a cell, the cell moves towards that
+    colour (whose luma lies between DARK and LIGHT for the colours the tests use) and the
+    comparison still holds. A pair too close to call makes the code invalid, never wrong.
+    """
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     x0, y0 = CODE_ROW
-    middle = (DARK + LIGHT) / 2
+    # The median of each cell's middle: edges blur with chroma subsampling and scaling.
+    cells = [
+        float(np.median(gray[y0 + 4 : y0 + CELL_H - 4, x0 + i * CELL_W + 3 : x0 + (i + 1) * CELL_W - 3]))
+        for i in range(2 * BITS)
+    ]
     bits = []
-    for i in range(2 * BITS):
-        x = x0 + i * CELL_W
-        # The median of each cell's middle: edges blur with chroma subsampling, and a speck of
-        # mask error must not flip a cell. Green background (luma ~145) is neither dark nor
-        # light, so a cell the segmentation dropped makes the code invalid, never wrong.
-        value = float(np.median(gray[y0 + 4 : y0 + CELL_H - 4, x + 3 : x + CELL_W - 3]))
-        if abs(value - middle) < 40:
+    for value, complement in zip(cells[:BITS], cells[BITS:]):
+        if abs(value - complement) < 40:
             return None
-        bits.append(int(value > middle))
-    data, check = bits[:BITS], bits[BITS:]
-    if any(a == b for a, b in zip(data, check)):
-        return None
-    return int("".join(map(str, data)), 2)
+        bits.append(int(value > complement))
+    return int("".join(map(str, bits)), 2)
 
 
 def read_frames(path: Path) -> list[np.ndarray]:

@@ -36,10 +36,11 @@ def main() -> int:
 
         def do_POST(self) -> None:
             result = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            for i, frame in enumerate(result.pop("frames", [])):
-                png = base64.b64decode(frame.pop("png").split(",", 1)[1])
-                (out_dir / f"{i:03d}.png").write_bytes(png)
-                result.setdefault("presented", []).append(frame.get("presented"))
+            result["frames"] = frames = result.get("frames", [])
+            for i, frame in enumerate(frames):
+                name = f"{i:03d}.rgba"
+                (out_dir / name).write_bytes(base64.b64decode(frame.pop("rgba")))
+                frame["file"] = name
             (out_dir / "result.json").write_text(json.dumps(result, indent=1))
             self.send_response(204)
             self.end_headers()

@@ -4,7 +4,8 @@
 # with one client. Everything the host-side test checks lands in the job folder, /tmp/job.
 #
 #   scenario.sh ffmpeg     doctor without a device, the fix doctor prints, doctor again, ffmpeg
-#   scenario.sh chromium   a decoy camera first in the list, then Chromium picks LiveCam by label
+#   scenario.sh chromium   a decoy camera first in the list; LiveCam finds its device by label,
+#                          and Chromium picks LiveCam by label
 #
 # Settings come from /tmp/job/env (written by test_guest_virtual_camera.py).
 set -u
@@ -14,9 +15,8 @@ mkdir -p "$HOME" /tmp/livecam-config
 
 mark() { echo "$(cut -d' ' -f1 /proc/uptime) $*" >> "$J/timeline.txt"; }
 
-livecam() {
-    PYTHONPATH="$REPO" PYTHONDONTWRITEBYTECODE=1 LIVECAM_CONFIG_DIR=/tmp/livecam-config "$PYTHON" -m livecam "$@"
-}
+# The checkout's own code, with settings of its own (never a saved config of the host).
+LIVECAM=(env PYTHONPATH="$REPO" PYTHONDONTWRITEBYTECODE=1 LIVECAM_CONFIG_DIR=/tmp/livecam-config "$PYTHON" -m livecam)
 
 # Readers may open the device only once the writer has set its format: before that an
 # exclusive_caps device is an output device and clients skip it (or fail to open it).
@@ -30,11 +30,14 @@ wait_for_capture() {  # device, writer pid, seconds
     return 1
 }
 
-start_livecam() {  # device, log name; sets LIVECAM_PID
-    livecam run --source "$SOURCE" --size "$SIZE" --fps "$FPS" --background color --color "$COLOR" \
-        --output virtualcam --device "$1" --frames "$LIVECAM_FRAMES" > "$J/$2-livecam.log" 2>&1 &
+# device "by-label" leaves --device out, so LiveCam must find the device labelled LiveCam itself.
+start_livecam() {  # device, log name; sets LIVECAM_PID (LiveCam's own pid: env execs python)
+    local device=(--device "$1")
+    [ "$1" = by-label ] && device=()
+    "${LIVECAM[@]}" run --source "$SOURCE" --size "$SIZE" --fps "$FPS" --background color --color "$COLOR" \
+        --output virtualcam "${device[@]}" --frames "$LIVECAM_FRAMES" > "$J/$2-livecam.log" 2>&1 &
     LIVECAM_PID=$!
-    mark "livecam started on $1"
+    mark "livecam started ($1)"
 }
 
 # LiveCam stops by itself after --frames; a guest too slow for that within the time limit
@@ -55,7 +58,7 @@ finish_livecam() {  # log name
 }
 
 scenario_ffmpeg() {
-    livecam doctor > "$J/doctor-before.txt" 2>&1
+    "${LIVECAM[@]}" doctor > "$J/doctor-before.txt" 2>&1
     echo $? > "$J/doctor-before.rc"
     mark "doctor without a device"
 
@@ -75,7 +78,7 @@ scenario_ffmpeg() {
     # doctor runs while LiveCam starts, as a user checking a running set-up would (and an
     # emulated guest takes tens of seconds for each Python start).
     start_livecam /dev/video10 ffmpeg
-    livecam doctor > "$J/doctor-after.txt" 2>&1
+    "${LIVECAM[@]}" doctor > "$J/doctor-after.txt" 2>&1
     echo $? > "$J/doctor-after.rc"
     mark "doctor with the device"
     if wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
@@ -105,30 +108,39 @@ scenario_ffmpeg() {
 scenario_chromium() {
     # A decoy with a lower number stands in for a laptop's built-in webcam, so a page that
     # took the first camera would get the wrong one.
-    modprobe v4l2loopback devices=2 video_nr=9,10 card_label=Integrated_Webcam,LiveCam exclusive_caps=1,1 \
+    modprobe v4l2loopback devices=2 video_nr=0,10 card_label=Integrated_Webcam,LiveCam exclusive_caps=1,1 \
         > "$J/modprobe.log" 2>&1
     echo $? > "$J/modprobe.rc"
-    ffmpeg -nostdin -loglevel error -re -f lavfi -i testsrc2=size=640x360:rate=5 -pix_fmt yuv420p \
-        -f v4l2 /dev/video9 > "$J/decoy.log" 2>&1 &
+    ffmpeg -nostdin -loglevel error -re -f lavfi -i testsrc2=size=640x360:rate=2 -pix_fmt yuv420p \
+        -f v4l2 /dev/video0 > "$J/decoy.log" 2>&1 &
     local decoy=$!
-    start_livecam /dev/video10 chromium
-    if ! wait_for_capture /dev/video9 "$decoy" "$WRITER_WAIT_S"; then
+    start_livecam by-label chromium
+    if ! wait_for_capture /dev/video0 "$decoy" "$WRITER_WAIT_S"; then
         echo "the decoy camera never started" > "$J/chromium.rc"
+    elif ! wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
+        echo "LiveCam never configured /dev/video10" > "$J/chromium.rc"
     else
-        mark "decoy is a capture device"
-        # Chromium starts while LiveCam is still loading (each takes tens of seconds in an
-        # emulated guest); the page waits until a camera labelled LiveCam is listed, which is
-        # once LiveCam has configured the device, as a call app does on "devicechange".
+        mark "both cameras are capture devices"
+        # Chromium starts only now: without udev in the guest it may never hear that a camera
+        # became available later.
         "$PYTHON" "$REPO/tests/guest/page_server.py" "$REPO/tests/guest/camera_page.html" "$J/chromium" \
             "$PAGE_PORT" "$READ_TIMEOUT_S" > "$J/page_server.log" 2>&1 &
         local server=$!
-        chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir=/tmp/chromium-profile \
+        # --use-fake-ui-for-media-stream grants the camera as a user's click would. The rest
+        # keeps Chromium's background work (updates, sync, AI models, ...) off the slow guest,
+        # and --ipc-connection-timeout stops its helper processes from killing themselves
+        # when the browser takes more than the default 15 s to reach them.
+        chromium --headless --no-sandbox --user-data-dir=/tmp/chromium-profile \
             --use-fake-ui-for-media-stream --autoplay-policy=no-user-gesture-required \
+            --ipc-connection-timeout=600 --disable-gpu --no-first-run --no-default-browser-check \
+            --disable-extensions --disable-component-update --disable-background-networking \
+            --disable-default-apps --disable-sync --disable-breakpad --disable-domain-reliability \
+            --disable-client-side-phishing-detection --metrics-recording-only --mute-audio \
+            --disable-features=Translate,MediaRouter,OptimizationHints,OnDeviceModelService,AutofillServerCommunication \
             --enable-logging=stderr --v=0 \
             "http://127.0.0.1:$PAGE_PORT/?label=LiveCam&frames=$PAGE_FRAMES&every_ms=$PAGE_EVERY_MS&width=${SIZE%x*}&height=${SIZE#*x}" \
             > "$J/chromium.log" 2>&1 &
         local browser=$!
-        wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S" && mark "LiveCam is a capture device"
         wait "$server"
         echo $? > "$J/chromium.rc"
         mark "page reported"
