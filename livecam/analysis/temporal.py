@@ -47,12 +47,19 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     return cv2.boxFilter(a, -1, ksize) * guide + cv2.boxFilter(b, -1, ksize)
 
 
+_CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+
+
 def refine_mask(small_grey: np.ndarray, mask: np.ndarray, radius: int = 1, eps: float = 1e-3) -> np.ndarray:
     """Snap a model-resolution mask to the edges of the frame shrunk to the same size (the model's
     own input, as uint8 grey), with a guided filter. Returns float32 0..1 at that size; upsampling
     the smooth result to the frame is then cheap and leaves no blocky stair-steps."""
     guide = small_grey.astype(np.float32) * np.float32(1 / 255)
-    return np.clip(guided_filter(guide, mask, radius, eps), 0.0, 1.0)
+    # A 3x3 grey closing first fills the one-pixel dips the model leaves on glasses, eyes and
+    # stripes (where the background would show through the face); it raised both IoU and boundary F
+    # on shared/data/masks/dev.
+    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
+    return np.clip(guided_filter(guide, closed, radius, eps), 0.0, 1.0)
 
 
 def to_frame_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
