@@ -24,11 +24,11 @@ class Segmenter:
         return self.session.provider
 
     def shrink(self, image_bgr: np.ndarray) -> np.ndarray:
-        """The frame at the model's input size, anti-aliased. A bilinear step to at most twice the
-        model size, then an exact 2x (or 4x) area average: at 720p 0.44 ms, against 1.2 ms for one
-        INTER_AREA resize by a non-power-of-two factor."""
+        """The frame at the model's input size, anti-aliased: a bilinear step to two (or four) times
+        the model size, then an exact 2x (4x) area average. At 720p this costs 0.6 ms against 1.2 ms
+        for one INTER_AREA resize by the non-power-of-two factor 5."""
         w = image_bgr.shape[1]
-        k = 4 if w > 4 * self.width else 2
+        k = 2 if w <= 5 * self.width else 4  # keeps the bilinear step's own shrink at most 2.5x
         if w <= k * self.width:
             return cv2.resize(image_bgr, (self.width, self.height), interpolation=cv2.INTER_AREA)
         step = cv2.resize(image_bgr, (k * self.width, k * self.height), interpolation=cv2.INTER_LINEAR)
