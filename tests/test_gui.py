@@ -355,9 +355,9 @@ def test_processing_runs_off_the_gui_thread(make_app, qtbot, monkeypatch):
     threads = set()
     original = Pipeline.process
 
-    def recording(self, image):
+    def recording(self, image, t=None):
         threads.add(threading.current_thread())
-        return original(self, image)
+        return original(self, image, t)
 
     monkeypatch.setattr(Pipeline, "process", recording)
     app = make_app()
