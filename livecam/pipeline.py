@@ -114,6 +114,12 @@ class Pipeline:
             self._timings.setdefault(name, deque(maxlen=120)).append(ms)
         return image
 
+    def recapture_neutral(self) -> None:
+        """Photo avatar: take the wearer's next face as the new neutral pose."""
+        effect = self._effects.get("avatar")
+        if hasattr(effect, "recapture"):
+            effect.recapture()
+
     @property
     def last_analysis(self) -> Analysis:
         return self._analysis

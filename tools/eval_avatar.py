@@ -5,10 +5,13 @@
 Identity uses dlib's face-recognition model (evaluation only; ``pip install dlib-bin
 face-recognition-models``): in each sampled frame where dlib finds a face in the output, the output
 face counts as swapped when its embedding is closer to the source photo's than to the wearer's in
-the input frame. Expression uses dlib's 68-point predictor on input and output (independent of the
-mesh LiveCam warps with): the mouth-opening ratio (inner-lip gap / mouth width) and the eye aspect
-ratio. Speed is the effect alone (``apply``) on 1280x720 frames with one thread, the face stage
-timed separately. ``--baseline`` also scores the crude peer method (68-point Delaunay warp +
+the input frame (every sampled frame counts, including the first ones while the swap fades in).
+Expression uses dlib's 68-point predictor on input and output (independent of the mesh LiveCam warps
+with), both fitted in the input's face box: the mouth-opening ratio (inner-lip gap / mouth width)
+and the eye aspect ratio; a blink is an eye ratio under 0.75 of the clip's median. The photo
+avatar's mouth is measured the same way in the portrait's own detected box. Speed is the effect
+alone (``apply``) on 1280x720 frames with one thread, the face stage timed separately, as wall and
+thread-CPU medians with the load average (the machine is shared). ``--baseline`` also scores the crude peer method (68-point Delaunay warp +
 Poisson blending with ``cv2.seamlessClone``) on the same frames.
 """
 from __future__ import annotations
@@ -27,13 +30,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livecam.analysis import face_regions as regions  # noqa: E402
-from livecam.analysis.avatar_photo import load_avatar_photo  # noqa: E402
-from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
-from livecam.effects import avatar as av  # noqa: E402
-from livecam.perf import tune_allocator  # noqa: E402
-from livecam.settings import FaceSettings, RuntimeSettings  # noqa: E402
-from livecam.types import Analysis  # noqa: E402
+from livecam.analysis import face_regions as regions
+from livecam.analysis.avatar_photo import load_avatar_photo
+from livecam.analysis.face_tracker import FaceTracker
+from livecam.effects import avatar as av
+from livecam.effects import mesh_warp as mw
+from livecam.perf import tune_allocator
+from livecam.settings import FaceSettings, RuntimeSettings
+from livecam.types import Analysis
 
 
 def data_dir() -> Path:
@@ -45,6 +49,8 @@ SOURCES = ["fr_obama.jpg", "fr_biden2.jpg", "dl_tom_cruise.jpg", "mpl_grace_hopp
            "lp_s12_einstein.jpg", "fr_alex_lacamoire2.jpg", "sk_astronaut.png"]
 TALKING = ["lp_d12_talking_indoor.mp4", "lp_d20_talking_dim.mp4", "st_WDA_AlexandriaOcasioCortez_000.mp4"]
 BLINKY = ["lp_d0_greenscreen.mp4", "lp_d3_expressions.mp4", "lp_d18_frontal_plain.mp4"]
+BLINK = 0.75  # eye aspect ratio below this share of the clip's median = eyes closed
+SHEET_FRAME = 40  # the frame of each clip shown on the contact sheet (a multiple of --every)
 
 
 class Dlib:
@@ -113,15 +119,15 @@ class Baseline:
     def __init__(self, photo) -> None:
         self.image = photo.image
         self.src = regions.to_68(photo.landmarks)[:, :2]
-        self.triangles = av.triangulate(self.src)
+        self.triangles = mw.triangulate(self.src)
 
     def render(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         dst = regions.to_68(landmarks)[:, :2]
         h, w = image.shape[:2]
-        grid = av.Grid.around(dst, 0.05, (w, h), 1)
+        grid = mw.Grid.around(dst, 0.05, (w, h), 1)
         if grid is None:
             return image
-        coarse = av.coarse_map(self.src, dst, self.triangles, grid)
+        coarse = mw.coarse_map(self.src, dst, self.triangles, grid)
         warped = cv2.remap(self.image, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         canvas = image.copy()
         rows, cols = grid.slices
@@ -144,7 +150,9 @@ def identity_and_expression(args, dl: Dlib) -> dict:
     per_pair = []
     totals = {"livecam": [0, 0], "baseline": [0, 0]}
     mouth_rows: dict[str, list[tuple[float, float]]] = {}
+    animate_rows: dict[str, list[tuple[float, float]]] = {}
     eye_rows: dict[str, list[tuple[float, float]]] = {}
+    steady = [0.0, 0.0]  # summed frame-to-frame change in the face box: input, output
     sheet_rows = []
     source_cache = {}
     for ci, clip in enumerate(clips):
@@ -160,9 +168,21 @@ def identity_and_expression(args, dl: Dlib) -> dict:
             tracker = FaceTracker(FaceSettings(), RuntimeSettings())
             counts = {"livecam": [0, 0], "baseline": [0, 0]}
             expressive = clip in TALKING or clip in BLINKY
+            animate = av.PhotoAvatar(photo) if clip in TALKING and sname == sources[0] else None
+            previous = None  # (input, output) crops of the last frame, for the steadiness measure
             for i, frame in enumerate(frames(video / clip, args.max_frames)):
                 faces = tracker.process(frame)
                 out = swap.apply(frame, Analysis(faces=faces))
+                animated = animate.apply(frame, Analysis(faces=faces)) if animate is not None else None
+                if faces and sname == sources[0]:
+                    x0, y0, x1, y1 = np.clip(faces[0].box.astype(int), 0, None)
+                    now = frame[y0:y1, x0:x1].astype(np.int16), out[y0:y1, x0:x1].astype(np.int16)
+                    if previous is not None and previous[0].shape == now[0].shape:
+                        steady[0] += float(np.abs(now[0] - previous[0]).mean())
+                        steady[1] += float(np.abs(now[1] - previous[1]).mean())
+                    previous = now
+                else:
+                    previous = None
                 want_id = i % args.every == 0
                 want_expr = expressive and sname == sources[0] and i % 2 == 0
                 if not faces or not (want_id or want_expr):
@@ -172,9 +192,16 @@ def identity_and_expression(args, dl: Dlib) -> dict:
                 if rect_in is None or rect_out is None:
                     continue
                 if want_expr:
-                    p_in, p_out = dl.points68(rgb_in, rect_in), dl.points68(rgb_out, rect_out)
+                    # The output's 68 points are fitted in the input's face box: a swapped face makes
+                    # dlib's detector pick a different box, and the box alone moves its eye points.
+                    p_in, p_out = dl.points68(rgb_in, rect_in), dl.points68(rgb_out, rect_in)
                     mouth_rows.setdefault(clip, []).append((mouth_ratio68(p_in), mouth_ratio68(p_out)))
                     eye_rows.setdefault(clip, []).append((eye_ratio68(p_in), eye_ratio68(p_out)))
+                    if animated is not None:
+                        rgb_a, rect_a = dl.face(animated)
+                        if rect_a is not None:
+                            p_a = dl.points68(rgb_a, rect_a)
+                            animate_rows.setdefault(clip, []).append((mouth_ratio68(p_in), mouth_ratio68(p_a)))
                 if not want_id:
                     continue
                 wearer_emb = dl.embedding(rgb_in, rect_in)
@@ -189,16 +216,16 @@ def identity_and_expression(args, dl: Dlib) -> dict:
                     closer = np.linalg.norm(e - src_emb) < np.linalg.norm(e - wearer_emb)
                     counts[name][0] += int(closer)
                     counts[name][1] += 1
-                if len(sheet_rows) < args.sheet_rows and i == args.every * 4 and sname == sources[0]:
-                    sheet_rows.append((clip, sname, frame.copy(), out.copy(), faces[0].landmarks.copy()))
+                if len(sheet_rows) < args.sheet_rows and i == SHEET_FRAME and sname == sources[0]:
+                    sheet_rows.append((clip, sname, i, frame.copy(), out.copy()))
             row = {"clip": clip, "source": sname,
                    "swapped": counts["livecam"][0], "frames": counts["livecam"][1]}
             if baseline is not None:
                 row.update(baseline_swapped=counts["baseline"][0], baseline_frames=counts["baseline"][1])
             per_pair.append(row)
-            for k in totals:
-                totals[k][0] += counts[k][0]
-                totals[k][1] += counts[k][1]
+            for k, total in totals.items():
+                total[0] += counts[k][0]
+                total[1] += counts[k][1]
             if not args.json:
                 extra = f"  baseline {counts['baseline'][0]}/{counts['baseline'][1]}" if baseline else ""
                 print(f"{clip:42s} {sname:24s} swapped {counts['livecam'][0]}/{counts['livecam'][1]}{extra}", flush=True)
@@ -210,12 +237,13 @@ def identity_and_expression(args, dl: Dlib) -> dict:
         return round(float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]), 3)
 
     mouth = {clip: corr(rows) for clip, rows in mouth_rows.items()}
+    animate_mouth = {clip: corr(rows) for clip, rows in animate_rows.items()}
     eyes = {clip: corr(rows) for clip, rows in eye_rows.items()}
     blinks = {}
     for clip, rows in eye_rows.items():
         a = np.array(rows)
-        closed_in = a[:, 0] < 0.7 * np.median(a[:, 0])
-        closed_out = a[:, 1] < 0.7 * np.median(a[:, 1])
+        closed_in = a[:, 0] < BLINK * np.median(a[:, 0])
+        closed_out = a[:, 1] < BLINK * np.median(a[:, 1])
         blinks[clip] = {"wearer_closed": int(closed_in.sum()), "output_closed_too": int((closed_in & closed_out).sum())}
     result = {
         "identity": {
@@ -225,7 +253,10 @@ def identity_and_expression(args, dl: Dlib) -> dict:
         },
         "mouth_correlation": {c: mouth[c] for c in sorted(mouth) if c in TALKING},
         "mouth_correlation_other": {c: mouth[c] for c in sorted(mouth) if c not in TALKING},
+        "animate_mouth_correlation": animate_mouth,
         "eye_correlation": eyes,
+        # Output flicker against the input's own motion in the face box: 1.0 = no added flicker.
+        "temporal_change_ratio": round(steady[1] / max(steady[0], 1e-9), 3),
         "blinks": blinks,
     }
     if args.baseline:
@@ -270,26 +301,30 @@ def speed(args) -> dict:
     }
 
 
+def _label(tile: np.ndarray, text: str) -> None:
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    cv2.rectangle(tile, (0, 0), (tw + 10, th + base + 8), (0, 0, 0), -1)
+    cv2.putText(tile, text, (5, th + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+
+
 def contact_sheet(rows, out_dir: Path) -> Path | None:
-    """wearer | swap | photo avatar for a few frames, each 256 px tall, labelled."""
+    """wearer | swap | photo avatar for a few frames, each 256 px tall, labelled. The photo avatar is
+    driven through the clip from its first frame (the neutral pose) up to the shown frame."""
     if not rows:
         return None
     tiles = []
-    animate_cache = {}
-    for clip, sname, frame, swapped, landmarks in rows:
-        if sname not in animate_cache:
-            photo = load_avatar_photo(data_dir() / "faces" / "single" / sname, store=False)
-            animate_cache[sname] = photo
+    for clip, sname, index, frame, swapped in rows:
+        photo = load_avatar_photo(data_dir() / "faces" / "single" / sname, store=False)
         tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-        avatar = av.PhotoAvatar(animate_cache[sname])
-        faces = tracker.process(frame)
-        animated = avatar.apply(frame, Analysis(faces=faces)) if faces else frame
+        avatar = av.PhotoAvatar(photo)
+        animated = frame
+        for f in frames(data_dir() / "video" / clip, index + 1):
+            animated = avatar.apply(f, Analysis(faces=tracker.process(f)))
         row = []
-        for label, img in (("wearer", frame), (f"swap: {sname}", swapped), ("photo avatar", animated)):
+        for label, img in (("wearer", frame), (f"swap: {sname}", swapped), (f"photo avatar: {sname}", animated)):
             h = 256
             tile = cv2.resize(img, (int(img.shape[1] * h / img.shape[0]), h), interpolation=cv2.INTER_AREA)
-            cv2.putText(tile, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(tile, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+            _label(tile, label)
             row.append(tile)
         tiles.append(np.hstack(row))
     width = max(t.shape[1] for t in tiles)
@@ -306,10 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--baseline", action="store_true", help="also score the 68-point warp + Poisson baseline")
     ap.add_argument("--no-speed", action="store_true")
+    ap.add_argument("--speed-only", action="store_true", help="only the 720p timing (no dlib needed)")
     ap.add_argument("--out", default=str(ROOT / "out" / "avatar"))
     args = ap.parse_args(argv)
-    args.every = 6 if args.quick else 4
-    args.max_frames = 90 if args.quick else 240
+    args.every = 10 if args.quick else 8
+    args.max_frames = 100 if args.quick else 200
     args.sources_per_clip = 1 if args.quick else 2
     args.sheet_rows = 6
     args.speed_frames = 60 if args.quick else 150
@@ -317,14 +353,19 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"Shared test data not found at {data_dir()}; set LIVECAM_DATA.")
     cv2.setNumThreads(1)
     tune_allocator()
-    dl = Dlib()
-    result = identity_and_expression(args, dl)
-    sheet = contact_sheet(result.pop("_sheet"), Path(args.out))
-    result["contact_sheet"] = str(sheet) if sheet else None
+    result: dict = {}
+    if not args.speed_only:
+        result = identity_and_expression(args, Dlib())
+        sheet = contact_sheet(result.pop("_sheet"), Path(args.out))
+        result["contact_sheet"] = str(sheet) if sheet else None
     if not args.no_speed:
         result["speed"] = speed(args)
     if args.json:
         print(json.dumps(result, indent=2))
+    elif args.speed_only:
+        sp = result["speed"]
+        print("speed at 1280x720, 1 thread, median ms:", sp["median_ms"], "cpu:", sp["median_cpu_ms"],
+              "p95:", sp["p95_ms"], "load", sp["load_average"])
     else:
         ident = result["identity"]
         print(f"identity: output closer to the photo than to the wearer in {ident['swapped_share']:.1%} "
@@ -334,8 +375,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"of {ident['baseline_frames']} frames")
         print("mouth-opening correlation (talking clips):", result["mouth_correlation"])
         print("mouth-opening correlation (other clips):", result["mouth_correlation_other"])
+        print("photo avatar mouth-opening correlation (talking clips):", result["animate_mouth_correlation"])
         print("eye-opening correlation:", result["eye_correlation"])
         print("blinks (wearer closed / output closed too):", result["blinks"])
+        print("frame-to-frame change in the face box, output over input:", result["temporal_change_ratio"])
         if "speed" in result:
             print("speed at 1280x720, 1 thread, median ms:", result["speed"]["median_ms"],
                   "cpu:", result["speed"]["median_cpu_ms"], "load", result["speed"]["load_average"])

@@ -119,8 +119,22 @@ def _store(source: Path, image_bytes: bytes) -> Path:
 _FITS: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}  # content hash -> fit; rebuilding refits nothing
 
 
+def stored_copy(path: str | Path) -> Path | None:
+    """The newest kept copy of ``path`` in the config folder, if any (for when the original is gone)."""
+    p = Path(path)
+    copies = sorted((config_dir() / "avatars").glob(f"{p.stem[:40]}-*{p.suffix.lower()}"),
+                    key=lambda c: c.stat().st_mtime)
+    return copies[-1] if copies else None
+
+
 def load_avatar_photo(path: str | Path, store: bool = True) -> AvatarPhoto:
-    """Read, validate and fit ``path``; with ``store`` the accepted photo is copied into the config folder."""
+    """Read, validate and fit ``path``; with ``store`` the accepted photo is copied into the config
+    folder, and a photo that has since been moved or deleted is taken from that copy."""
+    if str(path) and not Path(path).is_file() and store:
+        kept = stored_copy(path)
+        if kept is not None:
+            log.info("Avatar photo %s is gone; using the copy kept in %s.", path, kept)
+            path = kept
     image = read_photo(path)
     source = Path(path)
     try:

@@ -8,20 +8,19 @@ wearer.
 
 Speed (≤ 8 ms a 720p frame on one core on top of the face stage) shapes the design:
 
-- The piecewise-affine warp is one ``cv2.remap`` from a map built at 1/``MAP_STEP`` resolution:
-  triangle ids are rasterised on the coarse grid (one ``fillConvexPoly`` per triangle), each grid
-  point gets its triangle's affine, and the map is upsampled with bilinear interpolation. The warp
-  is continuous and linear inside triangles, so the upsampled map is off by well under a pixel;
-  per-triangle ``warpAffine`` calls would cost ~900 calls a frame.
+- The piecewise-affine warp is one ``cv2.remap`` from a map built at 1/``MAP_STEP`` resolution
+  (``livecam.effects.mesh_warp``), over 240 of the 468 mesh points (every feature outline plus
+  evenly spread fill points): ~450 triangles instead of ~900, same look at webcam sizes.
 - Colour and lighting are matched by the ratio of low-passed skin (live over photo), computed on
-  the same coarse grid with a masked blur (eyes, brows, lips and nostrils left out so an open mouth
+  the coarse grid (or one twice as coarse for webcam-sized faces) with a masked blur (eyes, brows, lips and nostrils left out so an open mouth
   does not darken the chin), then upsampled. That carries the live skin tone and the direction of
-  the light and keeps the photo's detail; seamlessClone does the same job in ~25 ms at 720p.
+  the light and keeps the photo's detail. ``cv2.seamlessClone`` on the same 720p face costs about
+  five times this whole effect (39 ms against 7 ms of CPU, measured side by side).
 - Blending is a feathered alpha in 8-bit OpenCV arithmetic inside the face's box only.
 
 The photo avatar composes the portrait over the chosen background by handing the background effect
-(which runs next) the portrait's person mask: it sets ``analysis.mask`` and clears ``small`` and
-``small_mask`` so the blur recomputes them from the portrait.
+(which runs next) the portrait's person mask: it overwrites ``analysis.mask`` (and ``small`` /
+``small_mask`` with the portrait's, so the blur never sees the wearer).
 """
 from __future__ import annotations
 
@@ -33,9 +32,18 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import AvatarPhoto, AvatarPhotoError, load_avatar_photo
-from livecam.analysis.head_pose import POSE_INDICES, rotation_matrix
+from livecam.analysis.head_pose import POSE_INDICES
+from livecam.effects.mesh_warp import (
+    Grid,
+    MeshWarp,
+    fold_share,
+    frontal_layout,
+    triangulate,
+    warp,
+    warp_points,
+)
 from livecam.settings import AvatarSettings
-from livecam.types import Analysis, Face
+from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -46,142 +54,13 @@ BOX_MARGIN = 0.12  # face box grown by this fraction of its size on each side (f
 SOURCE_FACE_WIDTH = 320  # photo faces are resampled to about this width once, so remap never aliases
 LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
 FEATHER = 0.045  # face-edge feather (Gaussian sigma), fraction of the face width
-EDGE_INSET = 0.025  # face mask pulled in from the mesh outline, fraction of the face width
+EDGE_INSET = 0.05  # face mask pulled in from the mesh outline (which often runs onto hair or background), fraction of the face width
 KEEP_FEATHER = 0.012  # softness of the kept eyes and mouth, fraction of the face width
+LIGHT_HALF_FROM = 40  # face width in grid cells from which lighting is measured at half the grid's resolution
 GAIN_LIMITS = (0.25, 4.0)  # live/photo lighting ratio; beyond this one of them is in deep shadow
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
 FOLD_FADE = (0.02, 0.10)  # share of face triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
-
-
-# ---------------------------------------------------------------- geometry (pure)
-
-
-def frontal_layout(landmarks: np.ndarray) -> np.ndarray:
-    """(468, 2) mesh points with the head rotated to face the camera: a pose-free layout to triangulate."""
-    r = rotation_matrix(landmarks)
-    p = landmarks.astype(np.float64) * np.array([1.0, -1.0, -1.0])  # image axes -> canonical axes
-    p -= p.mean(0)
-    front = p @ r  # r.T applied to each row: undo the head rotation
-    return np.stack([front[:, 0], -front[:, 1]], axis=1)
-
-
-def triangulate(points: np.ndarray) -> np.ndarray:
-    """Delaunay triangles over 2-D points, as (M, 3) int32 indices into ``points``."""
-    pts = np.asarray(points, dtype=np.float64)
-    lo = np.floor(pts.min(0)) - 2
-    hi = np.ceil(pts.max(0)) + 2
-    subdiv = cv2.Subdiv2D((int(lo[0]), int(lo[1]), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1))
-    subdiv.insert([(float(x), float(y)) for x, y in pts])
-    corners = subdiv.getTriangleList().reshape(-1, 3, 2)
-    # Subdiv2D returns coordinates; map them back to point indices (its outer virtual vertices drop out).
-    dist = ((corners[:, :, None, :] - pts[None, None]) ** 2).sum(-1)
-    index = dist.argmin(-1)
-    exact = (dist.min(-1) < 1e-6).all(1)
-    return index[exact].astype(np.int32)
-
-
-def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    """(M + 1, 3, 2) float32 affines taking destination points to source points, ``[x, y, 1] @ A``.
-
-    Row 0 is the least-squares affine of all points (used outside the mesh, so the warp continues
-    smoothly past its edge); row i + 1 is triangle i's exact affine, or row 0's if it is degenerate."""
-    d = dst[:, :2].astype(np.float64)
-    s = src[:, :2].astype(np.float64)
-    ones = np.ones((len(d), 1))
-    overall = np.linalg.lstsq(np.hstack([d, ones]), s, rcond=None)[0]
-    d0, d1, d2 = d[triangles[:, 0]], d[triangles[:, 1]], d[triangles[:, 2]]
-    s0, s1, s2 = s[triangles[:, 0]], s[triangles[:, 1]], s[triangles[:, 2]]
-    # Closed form of the 2x2 linear part L with s_i - s0 = (d_i - d0) L, batched.
-    a, b = d1 - d0, d2 - d0
-    det = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    ok = np.abs(det) > 1e-6
-    inv_det = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-    inv = np.empty((len(triangles), 2, 2))
-    inv[:, 0, 0], inv[:, 0, 1] = b[:, 1] * inv_det, -a[:, 1] * inv_det
-    inv[:, 1, 0], inv[:, 1, 1] = -b[:, 0] * inv_det, a[:, 0] * inv_det
-    ds = np.stack([s1 - s0, s2 - s0], axis=1)  # (M, 2, 2)
-    lin = inv @ ds
-    out = np.empty((len(triangles) + 1, 3, 2))
-    out[0] = overall
-    out[1:, :2] = lin
-    out[1:, 2] = s0 - np.einsum("mi,mij->mj", d0, lin)
-    out[1:][~ok] = overall
-    return out.astype(np.float32)
-
-
-def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    p0, p1, p2 = points[triangles[:, 0], :2], points[triangles[:, 1], :2], points[triangles[:, 2], :2]
-    a, b = p1 - p0, p2 - p0
-    return 0.5 * (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
-
-
-def fold_share(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> float:
-    """Area-weighted share of triangles whose orientation flipped: the mesh is tearing (large turns)."""
-    a_src, a_dst = signed_areas(src, triangles), signed_areas(dst, triangles)
-    weight = np.abs(a_src)
-    flipped = (a_src * a_dst) < 0
-    return float(weight[flipped].sum() / max(weight.sum(), 1e-9))
-
-
-class Grid:
-    """A box of the frame sampled every ``step`` pixels; cell (i, j) is centred on frame pixel
-    (x0 + (j + 0.5) step - 0.5, y0 + (i + 0.5) step - 0.5), which is what ``cv2.resize`` by ``step``
-    assumes, so maps made on the grid upsample without shift."""
-
-    def __init__(self, x0: int, y0: int, cols: int, rows: int, step: int) -> None:
-        self.x0, self.y0, self.cols, self.rows, self.step = x0, y0, cols, rows, step
-
-    @classmethod
-    def around(cls, points: np.ndarray, margin: float, frame_size: tuple[int, int], step: int) -> "Grid | None":
-        w, h = frame_size
-        lo, hi = points[:, :2].min(0), points[:, :2].max(0)
-        pad = margin * (hi - lo).max()
-        x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
-        x1, y1 = min(w, int(math.ceil(hi[0] + pad))), min(h, int(math.ceil(hi[1] + pad)))
-        cols, rows = (x1 - x0) // step, (y1 - y0) // step
-        if cols < 4 or rows < 4:
-            return None
-        return cls(x0, y0, cols, rows, step)
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y0 + self.rows * self.step), slice(self.x0, self.x0 + self.cols * self.step)
-
-    def to_cells(self, points: np.ndarray) -> np.ndarray:
-        """Frame points -> fractional cell coordinates."""
-        return (points[..., :2] - (self.x0, self.y0) + 0.5) / self.step - 0.5
-
-    def cell_polys(self, points: np.ndarray, indices) -> np.ndarray:
-        """A region outline in 1/16 cell units, for fillPoly/fillConvexPoly with shift=4."""
-        return np.round(self.to_cells(points[np.asarray(indices)]) * 16).astype(np.int32)
-
-    def centres(self) -> tuple[np.ndarray, np.ndarray]:
-        s = self.step
-        xs = (np.arange(self.cols, dtype=np.float32) + 0.5) * s - 0.5 + self.x0
-        ys = (np.arange(self.rows, dtype=np.float32) + 0.5) * s - 0.5 + self.y0
-        return xs, ys
-
-    def up(self, image: np.ndarray) -> np.ndarray:
-        return cv2.resize(image, (self.cols * self.step, self.rows * self.step), interpolation=cv2.INTER_LINEAR)
-
-
-def coarse_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, grid: Grid) -> np.ndarray:
-    """(rows, cols, 2) float32: for each grid cell, where to sample the source picture."""
-    ids = np.zeros((grid.rows, grid.cols), np.int32)
-    # Whole cells are enough: the warp is continuous, so a cell on an edge that takes the neighbour's
-    # affine lands within a fraction of a pixel of the exact place.
-    corners = np.round(grid.to_cells(dst)[triangles]).astype(np.int32)  # (M, 3, 2)
-    for i, tri in enumerate(list(corners), start=1):  # a list of views: half the cost of iterating the array
-        cv2.fillConvexPoly(ids, tri, i)
-    a = triangle_affines(src, dst, triangles)[ids]  # (rows, cols, 3, 2)
-    xs, ys = grid.centres()
-    return a[..., 0, :] * xs[None, :, None] + a[..., 1, :] * ys[:, None, None] + a[..., 2, :]
-
-
-def warp(picture: np.ndarray, coarse: np.ndarray, grid: Grid, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """``picture`` resampled through the upsampled coarse map: one remap for the whole box."""
-    return cv2.remap(picture, grid.up(coarse), None, cv2.INTER_LINEAR, borderMode=border)
 
 
 def masked_lowpass(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -199,11 +78,25 @@ def face_width(landmarks: np.ndarray) -> float:
 
 FEATURE_POLYS = tuple(regions.FEATURES.values())
 KEEP_POLYS = (regions.RIGHT_EYE, regions.LEFT_EYE, regions.LIPS_INNER)
+# The eyelids from the second ring above the lid margin to the first ring below it (MediaPipe mesh
+# rings "upper 2" and "lower 1", outer corner first). A blink shows the wearer's own lids here: the
+# photo's lids, stretched over a closed eye, keep the photo's dark lash line and crease and read as
+# still open (dlib's eye ratio on the output missed most blinks that way).
+RIGHT_LIDS = (226, 113, 225, 224, 223, 222, 221, 189, 244, 243, 112, 26, 22, 23, 24, 110, 25, 130)
+LEFT_LIDS = (446, 342, 445, 444, 443, 442, 441, 413, 464, 463, 341, 256, 252, 253, 254, 339, 255, 359)
+EYES = ((regions.RIGHT_EYE, RIGHT_LIDS, (159, 145, 33, 133)), (regions.LEFT_EYE, LEFT_LIDS, (386, 374, 362, 263)))
+# Lid gap over its usual open value where the wearer's lids start showing through and where they fully
+# do. The mesh closes only partly on a blink (closed eyes measured at 0.6-0.8 of open on the shared
+# clips, open ones at 0.8-0.9), so the ramp starts just under open.
+BLINK_KEEP = (0.88, 0.65)
+OUTLINES = (regions.FACE_OVAL, regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW,
+            regions.LIPS_OUTER, regions.LIPS_INNER, regions.NOSTRILS, regions.NOSE_BRIDGE, RIGHT_LIDS, LEFT_LIDS)
+WARP_POINTS = 240  # of the 468 (see warp_points)
 
 
-def skin_mask(landmarks: np.ndarray, grid: Grid, shape: tuple[int, int] | None = None) -> np.ndarray:
+def skin_mask(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
     """uint8 1 on the face's skin (oval minus eyes, brows, lips, nostrils), 0 elsewhere, on ``grid``."""
-    mask = np.zeros(shape or (grid.rows, grid.cols), np.uint8)
+    mask = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(mask, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
     features = [grid.cell_polys(landmarks, p) for p in FEATURE_POLYS]
     cv2.fillPoly(mask, features, 0, cv2.LINE_8, 4)
@@ -218,13 +111,14 @@ def mouth_openness(landmarks: np.ndarray) -> float:
     return float(gap / max(width, 1e-6))
 
 
+def lid_gap(landmarks: np.ndarray, upper: int, lower: int, outer: int, inner: int) -> float:
+    return float(np.linalg.norm(landmarks[upper, :2] - landmarks[lower, :2])
+                 / max(np.linalg.norm(landmarks[outer, :2] - landmarks[inner, :2]), 1e-6))
+
+
 def eye_openness(landmarks: np.ndarray) -> float:
     """Mean lid gap over eye width of both eyes (blinks dip towards 0)."""
-    right = np.linalg.norm(landmarks[159, :2] - landmarks[145, :2]) / max(
-        np.linalg.norm(landmarks[33, :2] - landmarks[133, :2]), 1e-6)
-    left = np.linalg.norm(landmarks[386, :2] - landmarks[374, :2]) / max(
-        np.linalg.norm(landmarks[362, :2] - landmarks[263, :2]), 1e-6)
-    return float((right + left) / 2)
+    return float(np.mean([lid_gap(landmarks, *ends) for _, _, ends in EYES]))
 
 
 # ---------------------------------------------------------------- face swap
@@ -240,14 +134,24 @@ class _SourceFace:
         lo, hi = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
         pad = 0.5 * (hi - lo).max()
         x0, y0 = lo - pad
-        m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float64)
         size = (int(math.ceil((hi[0] - lo[0] + 2 * pad) * scale)), int(math.ceil((hi[1] - lo[1] + 2 * pad) * scale)))
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        self.image = cv2.warpAffine(photo.image, m, size, flags=interp, borderMode=cv2.BORDER_REPLICATE)
+        picture, sx, sy = photo.image, scale, scale
+        if scale < 1:  # shrink with area averaging first (warpAffine has none), then only crop
+            h, w = picture.shape[:2]
+            picture = cv2.resize(picture, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+            sx, sy = picture.shape[1] / w, picture.shape[0] / h
+            m = np.array([[1.0, 0, -x0 * sx], [0, 1.0, -y0 * sy]])
+        else:
+            m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
+        self.image = cv2.warpAffine(picture, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         self.landmarks = landmarks.copy()
-        self.landmarks[:, :2] = landmarks[:, :2] * scale - (x0 * scale, y0 * scale)
+        self.landmarks[:, :2] = (landmarks[:, :2] - (x0, y0)) * (sx, sy)
         self.landmarks[:, 2] *= scale
-        self.triangles = triangulate(frontal_layout(self.landmarks))
+        layout = frontal_layout(self.landmarks)
+        self.points = warp_points(layout, WARP_POINTS, OUTLINES)
+        self.triangles = triangulate(layout[self.points])
+        self.control = self.landmarks[self.points]
+        self.mesh = MeshWarp(self.control, self.triangles)
         self.mouth_open = mouth_openness(self.landmarks)
         # Skin low-pass at the source's full working size (once), as float32 for the lighting ratio.
         full = Grid(0, 0, size[0], size[1], 1)
@@ -266,13 +170,27 @@ class FaceSwap:
         self.source = _SourceFace(photo)
         self.keep_eyes_mouth = keep_eyes_mouth
         self._opacity = 0.0
+        self._lids = [0.0, 0.0]
         self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
+        self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
+
+    def lid_weights(self, landmarks: np.ndarray) -> list[float]:
+        """How much of the wearer's own eyelids to show, per eye: 0 while open, 1 when closed."""
+        weights = []
+        for k, (_, _, ends) in enumerate(EYES):
+            gap = lid_gap(landmarks, *ends)
+            ref = self._open_eye[k]
+            ref += (0.3 if gap > ref else 0.01) * (gap - ref)
+            self._open_eye[k] = ref
+            lo, hi = BLINK_KEEP
+            weights.append(float(np.clip((lo - gap / max(ref, 1e-6)) / (lo - hi), 0.0, 1.0)))
+        return weights
 
     def target_opacity(self, landmarks: np.ndarray, pose: tuple[float, float, float]) -> float:
         yaw = abs(pose[0])
         lo, hi = YAW_FADE
         by_yaw = float(np.clip((hi - yaw) / (hi - lo), 0.0, 1.0))
-        folds = fold_share(self.source.landmarks, landmarks, self.source.triangles)
+        folds = fold_share(self.source.control, landmarks[self.source.points], self.source.triangles)
         lo, hi = FOLD_FADE
         by_folds = float(np.clip((hi - folds) / (hi - lo), 0.0, 1.0))
         return min(by_yaw, by_folds)
@@ -282,6 +200,7 @@ class FaceSwap:
         if face is not None:
             self._last = face.landmarks
             target = self.target_opacity(face.landmarks, face.pose)
+            self._lids = self.lid_weights(face.landmarks)
         else:
             target = 0.0
         self._opacity += FADE_RATE * (target - self._opacity)
@@ -289,9 +208,10 @@ class FaceSwap:
             self._opacity = 0.0
         if self._opacity <= 0.0 or self._last is None:
             return image
-        return self.render(image, self._last, self._opacity)
+        return self.render(image, self._last, self._opacity, self._lids)
 
-    def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0) -> np.ndarray:
+    def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0,
+               lids: list[float] | tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
         """``image`` with the photo's face warped onto ``landmarks`` at ``opacity`` (pure, no state)."""
         h, w = image.shape[:2]
         grid = Grid.around(landmarks, BOX_MARGIN, (w, h), MAP_STEP)
@@ -300,24 +220,31 @@ class FaceSwap:
         src = self.source
         fw = face_width(landmarks)
         cell_fw = fw / grid.step
-        coarse = coarse_map(src.landmarks, landmarks, src.triangles, grid)
+        coarse = src.mesh.coarse(landmarks[src.points], grid)
         rows, cols = grid.slices
         live = image[rows, cols]
         warped = warp(src.image, coarse, grid)
         if not self.keep_eyes_mouth:
-            warped = fill_mouth(warped, landmarks, grid, src.mouth_open)
+            fill_mouth(warped, landmarks, grid, src.mouth_open)
 
-        # Lighting: live skin low-pass over the photo's (warped), both on the coarse grid.
-        skin = skin_mask(landmarks, grid)
-        live_small = cv2.resize(live, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
-        live_low = masked_lowpass(live_small, skin, LIGHT_SIGMA * cell_fw)
-        src_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        # Lighting: live skin low-pass over the photo's (warped). For webcam-sized faces it runs on
+        # a grid twice as coarse again (the low-pass is ten cells wide anyway); small faces keep
+        # enough cells for the skin between eyes and mouth.
+        k = 2 if cell_fw >= LIGHT_HALF_FROM else 1
+        half = Grid(grid.x0, grid.y0, max(1, grid.cols // k), max(1, grid.rows // k), k * grid.step)
+        skin = skin_mask(landmarks, half)
+        live_small = cv2.resize(live, (half.cols, half.rows), interpolation=cv2.INTER_AREA)
+        live_low = masked_lowpass(live_small, skin, LIGHT_SIGMA * cell_fw / k)
+        where = coarse if k == 1 else cv2.resize(coarse, (half.cols, half.rows), interpolation=cv2.INTER_AREA)
+        src_low = cv2.remap(src.lowpass, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain = np.clip((live_low + 4.0) / (src_low + 4.0), *GAIN_LIMITS)
-        face = cv2.multiply(warped, grid.up(gain), dtype=cv2.CV_32F)
+        face = cv2.multiply(warped, grid.up(gain), dtype=cv2.CV_8U)  # saturates; no float image
 
         alpha = face_alpha(landmarks, grid, opacity)
         if self.keep_eyes_mouth:
-            alpha = cut_regions(alpha, landmarks, grid, KEEP_POLYS, max(0.7, KEEP_FEATHER * fw))
+            keep = [(lid_poly, weight) for (_, lid_poly, _), weight in zip(EYES, lids) if weight > 0.0]
+            keep += [(poly, 1.0) for poly in KEEP_POLYS]
+            alpha = cut_regions(alpha, landmarks, grid, keep, max(0.7, KEEP_FEATHER * fw))
         out = image.copy()
         out[rows, cols] = blend(face, live, alpha)
         return out
@@ -337,13 +264,14 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
 
 
 def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, feather: float) -> np.ndarray:
-    """``alpha`` with soft holes where ``polys`` are (the wearer's own eyes and mouth interior show)."""
+    """``alpha`` with soft holes where ``polys`` are (the wearer's own eyes and mouth interior show).
+    ``polys`` holds (outline indices, weight 0..1) pairs, painted in order."""
     full = Grid(grid.x0, grid.y0, alpha.shape[1], alpha.shape[0], 1)
     pad = int(math.ceil(3 * feather)) + 1
     keep = np.zeros_like(alpha)
-    for poly in polys:
+    for poly, weight in polys:
         pts = full.cell_polys(landmarks, poly)
-        cv2.fillPoly(keep, [pts], 255, cv2.LINE_AA, 4)
+        cv2.fillPoly(keep, [pts], int(round(255 * weight)), cv2.LINE_AA, 4)
         # Blur only around this region: the rest of the box has nothing to soften.
         x0, y0 = np.maximum(pts.min(0) // 16 - pad, 0)
         x1, y1 = pts.max(0) // 16 + pad + 1
@@ -361,39 +289,316 @@ def blend(face: np.ndarray, live: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return cv2.add(cv2.multiply(face, a3, scale=1 / 255), cv2.multiply(live, cv2.bitwise_not(a3), scale=1 / 255))
 
 
-def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float = 0.0) -> np.ndarray:
-    """Paint a shaded mouth interior inside the inner lips once the mouth opens wider than the
-    picture's own (whose stretched closed lips would otherwise fill the gap)."""
+FILL_FROM = 1.4  # mouth fill starts once the opening passes this multiple of the picture's own
+FILL_FULL = 1.5  # ... and is complete this many times the picture's opening (at least 0.05) later
+
+
+def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float = 0.0) -> None:
+    """Paint a shaded mouth interior, in place, inside the inner lips once the mouth opens wider than
+    the picture's own (whose stretched closed lips would otherwise fill the gap). ``patch`` covers
+    ``grid``'s box at full resolution. Colours come from the picture's own lips, so a black-and-white
+    photo gets a grey mouth."""
     opening = mouth_openness(landmarks)
-    if opening <= source_open + 0.04:
-        return patch
+    # The picture's own mouth, stretched, serves until it is stretched too far: at once for closed
+    # lips (a line of lip pixels), only for wide opening when the picture shows its teeth.
+    strength = float(np.clip((opening - FILL_FROM * source_open - 0.04) / (FILL_FULL * max(source_open, 0.05)), 0, 1))
+    if strength <= 0.0:
+        return
     full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
-    poly = full.cell_polys(landmarks, regions.LIPS_INNER)
-    mask = np.zeros(patch.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [poly], 255, cv2.LINE_AA, 4)
-    pts = full.to_cells(landmarks[np.asarray(regions.LIPS_INNER)])
-    top, bottom = full.to_cells(landmarks[13]), full.to_cells(landmarks[14])
-    x0, y0 = np.floor(pts.min(0)).astype(int)
-    x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
-    x0, y0 = max(x0, 0), max(y0, 0)
-    x1, y1 = min(x1, patch.shape[1]), min(y1, patch.shape[0])
-    if x1 <= x0 or y1 <= y0:
-        return patch
-    # Dark, warm interior, a little lighter near the lips; a soft band of upper teeth when wide open.
-    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+    outer = full.to_cells(landmarks[np.asarray(regions.LIPS_OUTER)])
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    region = patch[y0:y1, x0:x1]
+    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
+    inner = np.zeros(region.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
+    lips = np.zeros_like(inner)
+    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
+    lips[inner > 0] = 0
+    lip = np.array(cv2.mean(region, mask=lips)[:3], np.float32) if lips.any() else np.float32([60, 60, 120])
+    grey = float(lip.mean())
+    dark = lip * np.float32(0.4)
+    dark = np.clip(dark.mean() + 1.8 * (dark - dark.mean()), 0, 255)  # more saturated than the lips
+    teeth_colour = np.float32([0.80, 0.87, 0.93]) * np.float32(min(235.0, grey * 1.5 + 30))
+
+    top, bottom = sub.to_cells(landmarks[13]), sub.to_cells(landmarks[14])
+    left, right = sub.to_cells(landmarks[78]), sub.to_cells(landmarks[308])
     gap = max(float(bottom[1] - top[1]), 1.0)
+    half = max(float(abs(right[0] - left[0])) / 2, 1.0)
+    ys = np.arange(region.shape[0], dtype=np.float32)[:, None]
+    xs = np.arange(region.shape[1], dtype=np.float32)[None, :]
     t = np.clip((ys - top[1]) / gap, 0.0, 1.0)
-    shade = 0.35 + 0.65 * np.abs(2 * t - 1) ** 2
-    base = np.array([22, 24, 60], np.float32)  # BGR: dark red-brown
-    interior = base[None, None, :] * shade[..., None] * np.ones((1, x1 - x0, 1), np.float32)
-    teeth = np.clip(1.0 - (ys - top[1]) / (0.22 * gap), 0.0, 1.0) * min(1.0, (opening - source_open) * 4)
-    interior = interior * (1 - teeth[..., None]) + np.float32(200) * teeth[..., None] * np.array(
-        [0.92, 0.95, 1.0], np.float32)
-    m = cv2.GaussianBlur(mask[y0:y1, x0:x1], (0, 0), 1.0).astype(np.float32)[..., None] / 255
-    out = patch.copy()
-    region = out[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(interior * m + region * (1 - m), 0, 255).astype(np.uint8)
-    return out
+    across = np.clip(np.abs(xs - (left[0] + right[0]) / 2) / half, 0.0, 1.0)
+    # Darker towards the middle and the corners; upper teeth under the top lip, not at the corners.
+    shade = (0.6 + 0.4 * np.abs(2 * t - 1)) * (1.0 - 0.4 * across ** 2)
+    teeth = np.clip(1.3 - (ys - top[1]) / (0.22 * gap), 0.0, 1.0) * (1.0 - across ** 3)
+    teeth *= 0.85 * min(1.0, (opening - source_open) * 5)
+    colour = dark * shade[..., None] * (1 - teeth[..., None]) + teeth_colour * teeth[..., None]
+    a = cv2.GaussianBlur(inner, (0, 0), 0.8).astype(np.float32)[..., None] * np.float32(strength / 255)
+    region[:] = np.clip(colour * a + region.astype(np.float32) * (1 - a), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- photo avatar
+
+PORTRAIT_FACE_HEIGHT = 0.42  # the portrait's face fills this share of the frame height, as at a webcam
+PORTRAIT_FACE_MAX = 0.6  # ... or up to this share when the portrait is short and must fill the height
+PORTRAIT_FACE_CENTRE = (0.5, 0.45)  # where the face sits in the frame, as fractions of width, height
+RING_POINTS = 28  # points around the head that move rigidly with it (hair, ears, jaw line)
+RING_SCALE = 1.45  # ring radius over the face outline's
+FRAME_SCALE = 1.9  # the warped region: this many face heights around the face; fixed beyond it
+ANIMATE_MAP_STEP = 6  # the portrait's warped region is ~4x the swap's box; its map is coarser to match
+MAX_SHIFT = 0.3  # head translation limit, in face widths (the portrait's body does not move)
+SCALE_LIMITS = (0.85, 1.2)  # leaning in and out, relative to the neutral pose
+MAX_TURN = 25.0  # degrees of head rotation passed on to the portrait
+REST_RATE = 0.12  # per frame without a face: the portrait relaxes back to its own pose
+
+
+def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Scale, rotation, and the two centroids of the similarity taking 3-D ``src`` points onto ``dst``
+    (Umeyama): dst ~ s R (src - c_src) + c_dst."""
+    cs, cd = src.mean(0), dst.mean(0)
+    a, b = src - cs, dst - cd
+    u, sv, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    e = np.diag([1.0, 1.0, d])
+    r = vt.T @ e @ u.T
+    scale = float((sv * np.diag(e)).sum() / max((a * a).sum(), 1e-9))
+    return scale, r, cs, cd
+
+
+def person_mask(picture: np.ndarray) -> np.ndarray:
+    """uint8 person mask of a still picture (255 = person), from the general selfie model with the
+    picture's own edges snapping it (guided filter at up to 512 px)."""
+    from livecam.analysis.segmenter import Segmenter
+    from livecam.analysis.temporal import guided_filter
+
+    prob = Segmenter("general").predict(picture)
+    h, w = picture.shape[:2]
+    k = min(1.0, 512 / max(h, w))
+    size = (max(1, int(w * k)), max(1, int(h * k)))
+    guide = cv2.cvtColor(cv2.resize(picture, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    prob = cv2.resize(prob, size, interpolation=cv2.INTER_LINEAR)
+    refined = guided_filter(guide.astype(np.float32) / 255, prob.astype(np.float32), 4, 1e-3)
+    return cv2.resize(cv2.convertScaleAbs(np.clip(refined, 0, 1), alpha=255), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+class _Stage:
+    """The portrait laid out in a frame of one size: the still canvas (portrait over a blurred copy of
+    itself), its person mask, and the control points at rest with their triangulation."""
+
+    def __init__(self, photo: AvatarPhoto, mask: np.ndarray, size: tuple[int, int]) -> None:
+        w, h = size
+        lm = photo.landmarks.astype(np.float64)
+        oval = lm[np.asarray(regions.FACE_OVAL), :2]
+        face_h = float(oval[:, 1].max() - oval[:, 1].min())
+        ph, pw = photo.image.shape[:2]
+        # Webcam-like face size, but grown (up to a limit) until the portrait fills the frame's
+        # height: a portrait edge inside the warped region would bend with the head.
+        scale = min(max(PORTRAIT_FACE_HEIGHT * h / face_h, h / ph), PORTRAIT_FACE_MAX * h / face_h)
+        centre = oval.mean(0)
+        tx, ty = PORTRAIT_FACE_CENTRE[0] * w - centre[0] * scale, PORTRAIT_FACE_CENTRE[1] * h - centre[1] * scale
+        if ph * scale >= h:
+            ty = float(np.clip(ty, h - ph * scale, 0.0))
+        if pw * scale >= w:
+            tx = float(np.clip(tx, w - pw * scale, 0.0))
+        self.rect = (tx, ty, tx + pw * scale, ty + ph * scale)
+        portrait = _place(photo.image, scale, tx, ty, size)
+        inside = _place(np.full((ph, pw), 255, np.uint8), scale, tx, ty, size, cv2.INTER_NEAREST)
+        self.mask = _place(mask, scale, tx, ty, size)
+        # Beyond the portrait's edges: a blurred, darkened cover-fit copy, as players show tall videos.
+        from livecam.effects.background import cover_fit
+
+        small = cover_fit(photo.image, (max(1, w // 8), max(1, h // 8)))
+        backdrop = cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), size, interpolation=cv2.INTER_LINEAR)
+        backdrop = cv2.convertScaleAbs(backdrop, alpha=0.6)
+        self.canvas = np.where(inside[..., None] > 0, portrait, backdrop)
+        self.canvas4 = cv2.merge([*cv2.split(self.canvas), self.mask])
+
+        self.landmarks = lm.copy()
+        self.landmarks[:, :2] = lm[:, :2] * scale + (tx, ty)
+        self.landmarks[:, 2] *= scale
+        self.face_width = face_width(self.landmarks)
+        self.centre = self.landmarks[POSE_INDICES].mean(0)
+        oval3 = self.landmarks[np.asarray(regions.FACE_OVAL)]
+        c2 = oval3[:, :2].mean(0)
+        angles = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
+        radius = np.array([np.interp(a, *_polar(oval3[:, :2] - c2)) for a in angles]) * RING_SCALE
+        ring = np.stack([c2[0] + radius * np.cos(angles), c2[1] + radius * np.sin(angles),
+                         np.full(RING_POINTS, oval3[:, 2].mean())], axis=1)
+        # The fixed frame around the head, kept inside the portrait (its edge must not move), and
+        # the ring pulled inside the frame where the portrait is cropped tight.
+        half = 0.5 * FRAME_SCALE * face_h * scale
+        bx0, by0 = max(c2[0] - half, self.rect[0] + 1, 0.0), max(c2[1] - half, self.rect[1] + 1, 0.0)
+        bx1, by1 = min(c2[0] + half, self.rect[2] - 2, w - 1.0), min(c2[1] + half, self.rect[3] - 2, h - 1.0)
+        u = np.array([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0])
+        v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+        fx, fy = bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0)
+        self.frame_points = np.stack([fx, fy, np.zeros_like(fx)], axis=1)
+        margin = 0.04 * face_h * scale
+        ring[:, :2] = c2 + (ring[:, :2] - c2) * _fit_inside(ring[:, :2] - c2, c2,
+                                                           (bx0 + margin, by0 + margin, bx1 - margin, by1 - margin))[:, None]
+        self.ring = ring
+        # How far the head may shift before the ring would leave the fixed frame.
+        room = np.array([ring[:, 0].min() - bx0, ring[:, 1].min() - by0, bx1 - ring[:, 0].max(), by1 - ring[:, 1].max()])
+        self.max_shift = float(max(0.0, min(MAX_SHIFT * face_width(self.landmarks), 0.8 * room.min())))
+        self.points = warp_points(frontal_layout(self.landmarks), WARP_POINTS, OUTLINES)
+        self.rest = self.control(self.landmarks, ring)
+        self.triangles = triangulate(self.rest[:, :2])
+        self.mesh = MeshWarp(self.rest, self.triangles)
+        self.grid = Grid.around(self.frame_points, 0.0, size, ANIMATE_MAP_STEP)
+        self._small: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self.mouth_open = mouth_openness(self.landmarks)
+
+    def small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The still canvas and its mask at the segmenter's size (w, h), for the background blur."""
+        if size not in self._small:
+            self._small[size] = (cv2.resize(self.canvas, size, interpolation=cv2.INTER_AREA),
+                                 cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+        return self._small[size]
+
+    def control(self, face: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """The warp's control points: the chosen mesh points, the ring, the fixed frame."""
+        return np.concatenate([face[self.points], ring, self.frame_points]).astype(np.float32)
+
+
+def _place(picture: np.ndarray, scale: float, tx: float, ty: float, size: tuple[int, int],
+           interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``picture`` scaled by ``scale`` and moved by (tx, ty) into a canvas of ``size``, black beyond it;
+    shrinking goes through area averaging first (warpAffine has none)."""
+    if scale < 1 and interp != cv2.INTER_NEAREST:
+        h, w = picture.shape[:2]
+        small = cv2.resize(picture, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
+        m = np.array([[scale / sx, 0.0, tx], [0.0, scale / sy, ty]])
+        return cv2.warpAffine(small, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    m = np.array([[scale, 0.0, tx], [0.0, scale, ty]])
+    return cv2.warpAffine(picture, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT)
+
+
+def _fit_inside(offsets: np.ndarray, centre: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Per offset from ``centre``, the factor (at most 1) that keeps ``centre + factor * offset`` in ``box``."""
+    x0, y0, x1, y1 = box
+    factor = np.ones(len(offsets))
+    for axis, lo, hi in ((0, x0, x1), (1, y0, y1)):
+        d = offsets[:, axis]
+        room = np.where(d > 0, hi - centre[axis], lo - centre[axis])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(np.abs(d) > 1e-9, room / d, 1.0)
+        factor = np.minimum(factor, np.clip(f, 0.0, 1.0))
+    return factor
+
+
+def _polar(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Angle-sorted (angles, radii) of 2-D points around the origin, wrapped for np.interp."""
+    ang = np.arctan2(points[:, 1], points[:, 0]) % (2 * np.pi)
+    rad = np.hypot(points[:, 0], points[:, 1])
+    order = np.argsort(ang)
+    ang, rad = ang[order], rad[order]
+    return np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]), np.concatenate([rad, rad, rad])
+
+
+class PhotoAvatar:
+    """Replaces the wearer with a portrait that follows their head motion and expression.
+
+    The first frame with a face is the neutral pose (``recapture()`` takes the next one again); each
+    frame the wearer's motion since then (a 3-D similarity fitted on the mesh's rigid points) and
+    expression (what is left, in the neutral's frame) move the portrait's own landmarks. The frame
+    shows only the portrait, and ``analysis.mask`` becomes its person mask so the background effect
+    that runs next composes it over the chosen background; ``small``/``small_mask``, when the
+    segmenter made them, become the still portrait and its mask at that size (else they stay None
+    and the blur shrinks the frame itself)."""
+
+    needs = frozenset({"faces"})
+    stage = "post"
+
+    def __init__(self, photo: AvatarPhoto) -> None:
+        self.photo = photo
+        self._mask = person_mask(photo.image)
+        self._stage: _Stage | None = None
+        self._neutral: np.ndarray | None = None
+        self._offset: tuple[np.ndarray, np.ndarray] | None = None  # mesh and ring minus rest, for the relax
+
+    def recapture(self) -> None:
+        """Take the wearer's next face as the new neutral pose."""
+        self._neutral = None
+
+    def stage_for(self, size: tuple[int, int]) -> _Stage:
+        if self._stage is None or (self._stage.canvas.shape[1], self._stage.canvas.shape[0]) != size:
+            self._stage = _Stage(self.photo, self._mask, size)
+            self._offset = None
+        return self._stage
+
+    def driven_points(self, stage: _Stage, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The portrait's mesh and ring moved by the wearer's motion and expression since neutral."""
+        if self._neutral is None:
+            self._neutral = landmarks.astype(np.float64).copy()
+        n, w = self._neutral, landmarks.astype(np.float64)
+        s, r, cn, cw = rigid_fit(n[POSE_INDICES], w[POSE_INDICES])
+        aligned = ((w - cw) @ r) / s + cn  # the wearer brought back into the neutral's frame
+        if mouth_openness(aligned) < mouth_openness(n) - 0.01:
+            # A neutral caught mid-word would make later closed lips overlap: the most closed mouth
+            # seen so far is the neutral mouth.
+            lower = n[:, 1] > n[2, 1]  # below the base of the nose
+            n[lower] = aligned[lower]
+        expression = aligned - n
+        # Turn the portrait at most MAX_TURN: a flat photo has no far side, and beyond that its
+        # mesh folds over itself (nose over cheek).
+        rvec = cv2.Rodrigues(r)[0]
+        angle = float(np.linalg.norm(rvec))
+        if angle > math.radians(MAX_TURN):
+            r = cv2.Rodrigues(rvec * (math.radians(MAX_TURN) / angle))[0]
+        k = stage.face_width / max(face_width(n), 1e-6)
+        s = float(np.clip(s, *SCALE_LIMITS))
+        shift = (cw - cn) * k
+        shift[:2] = np.clip(shift[:2], -stage.max_shift, stage.max_shift)
+        shift[2] = 0.0
+        c = stage.centre
+        face = c + s * ((stage.landmarks - c + k * expression) @ r.T) + shift
+        ring = c + s * ((stage.ring - c) @ r.T) + shift
+        return face.astype(np.float32), ring.astype(np.float32)
+
+    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        h, w = image.shape[:2]
+        stage = self.stage_for((w, h))
+        if analysis.faces:
+            face, ring = self.driven_points(stage, analysis.faces[0].landmarks)
+            self._offset = (face - stage.landmarks, ring - stage.ring)
+        elif self._offset is not None:
+            self._offset = tuple(o * np.float32(1.0 - REST_RATE) for o in self._offset)
+            face, ring = stage.landmarks + self._offset[0], stage.ring + self._offset[1]
+            if max(np.abs(o[:, :2]).max() for o in self._offset) < 0.2:
+                self._offset = None  # at rest: the still canvas, no warp
+        else:
+            face, ring = None, None
+        if face is None:
+            out, mask = stage.canvas.copy(), stage.mask.copy()
+        else:
+            out, mask = self.render(stage, face, ring)
+        analysis.mask = mask
+        if analysis.small is not None:
+            # The blur takes its background from the portrait at rest, shrunk once: the moving head
+            # is cut out by the full-size mask anyway, and shrinking the frame again costs ~1 ms.
+            analysis.small, analysis.small_mask = stage.small((analysis.small.shape[1], analysis.small.shape[0]))
+        else:
+            analysis.small_mask = None
+        return out
+
+    def render(self, stage: _Stage, face: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The frame and person mask with the portrait's mesh at ``face`` and its head ring at ``ring``."""
+        out, mask = stage.canvas.copy(), stage.mask.copy()
+        grid = stage.grid
+        if grid is None:
+            return out, mask
+        coarse = stage.mesh.coarse(stage.control(face, ring), grid)
+        rows, cols = grid.slices
+        warped = warp(stage.canvas4, coarse, grid)
+        region = cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR)
+        fill_mouth(region, face, grid, stage.mouth_open)
+        out[rows, cols] = region
+        mask[rows, cols] = cv2.extractChannel(warped, 3)
+        return out, mask
 
 
 # ---------------------------------------------------------------- builder
@@ -411,4 +616,4 @@ def build_avatar(settings: AvatarSettings):
     return PhotoAvatar(photo)
 
 
-__all__ = ["AvatarPhotoError", "FaceSwap", "PhotoAvatar", "build_avatar", "BADGE_OFF_WARNING"]
+__all__ = ["BADGE_OFF_WARNING", "AvatarPhotoError", "FaceSwap", "PhotoAvatar", "build_avatar"]

@@ -74,6 +74,7 @@ def background_title(path: Path) -> str:
 class LiveCamActions(QtCore.QObject):
     settings_requested = QtCore.Signal()
     quit_requested = QtCore.Signal()
+    recapture_requested = QtCore.Signal()  # photo avatar: take the next face as the neutral pose
     presets_changed = QtCore.Signal()
 
     def __init__(self, store: SettingsStore, parent: QtCore.QObject | None = None) -> None:
@@ -96,6 +97,8 @@ class LiveCamActions(QtCore.QObject):
         self.open_settings.triggered.connect(self.settings_requested)
         self.quit = self._action("Quit LiveCam", "Ctrl+Q")
         self.quit.triggered.connect(self.quit_requested)
+        self.recapture = self._action("Re-capture neutral pose", "Ctrl+Shift+N")
+        self.recapture.triggered.connect(self.recapture_requested)
         self.save_preset = self._action("Save current settings as preset…", "Ctrl+Shift+S")
         self.save_preset.triggered.connect(self.ask_save_preset)
 
@@ -129,6 +132,7 @@ class LiveCamActions(QtCore.QObject):
         menu.addSeparator()
         for action in self.toggles.values():
             menu.addAction(action)
+        menu.addAction(self.recapture)
         menu.addSeparator()
         menu.addMenu(self.background_menu)
         menu.addMenu(self.presets_menu)
@@ -139,7 +143,7 @@ class LiveCamActions(QtCore.QObject):
 
     def shortcut_actions(self) -> list[QtGui.QAction]:
         """Actions whose shortcuts a LiveCam window should answer to."""
-        return [self.running, *self.toggles.values(), self.open_settings, self.quit, self.save_preset,
+        return [self.running, *self.toggles.values(), self.recapture, self.open_settings, self.quit, self.save_preset,
                 *self.preset_actions]
 
     # ------------------------------------------------------------ state

@@ -38,6 +38,7 @@ class LiveCamApp(QtCore.QObject):
         self.actions.running.toggled.connect(self.bridge.set_running)
         self.actions.settings_requested.connect(self.show_settings)
         self.actions.quit_requested.connect(self.quit)
+        self.actions.recapture_requested.connect(self.recapture_neutral)
         self._checked.connect(self._show_checks)
         if isinstance(self.front, ControlWindow):
             self.actions.dialog_parent = self.front
@@ -73,6 +74,11 @@ class LiveCamApp(QtCore.QObject):
             self._window.checks_requested.connect(self.check_devices)
             self.check_devices()
         return self._window
+
+    def recapture_neutral(self) -> None:
+        pipeline = self.bridge.pipeline
+        if pipeline is not None:
+            pipeline.recapture_neutral()
 
     def show_settings(self) -> None:
         window = self.settings_window

@@ -1,0 +1,216 @@
+"""Piecewise-affine warping of a picture by a triangle mesh, built for speed on one CPU core.
+
+A warp is given by control points in the source picture, where they should land in the frame, and
+a triangulation. It runs as one ``cv2.remap`` from a map built at 1/``step`` resolution: triangle
+ids are rasterised on a coarse grid (one ``fillConvexPoly`` per triangle), each grid cell gets its
+triangle's affine, and the map is upsampled bilinearly. The warp is continuous and linear inside
+triangles, so the upsampled map is off by well under a pixel where triangles are well shaped; see
+``coarse_map`` for slivers. Per-triangle ``warpAffine`` calls would be ~450 calls a frame.
+
+Pure functions and one small class (``Grid``); the avatar effects use them.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from livecam.analysis.head_pose import rotation_matrix
+
+
+def frontal_layout(landmarks: np.ndarray) -> np.ndarray:
+    """(468, 2) mesh points with the head rotated to face the camera: a pose-free layout to triangulate."""
+    r = rotation_matrix(landmarks)
+    p = landmarks.astype(np.float64) * np.array([1.0, -1.0, -1.0])  # image axes -> canonical axes
+    p -= p.mean(0)
+    front = p @ r  # r.T applied to each row: undo the head rotation
+    return np.stack([front[:, 0], -front[:, 1]], axis=1)
+
+
+def triangulate(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles over 2-D points, as (M, 3) int32 indices into ``points``."""
+    pts = np.asarray(points, dtype=np.float64)
+    lo = np.floor(pts.min(0)) - 2
+    hi = np.ceil(pts.max(0)) + 2
+    subdiv = cv2.Subdiv2D((int(lo[0]), int(lo[1]), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1))
+    subdiv.insert([(float(x), float(y)) for x, y in pts])
+    corners = subdiv.getTriangleList().reshape(-1, 3, 2)
+    # Subdiv2D returns coordinates; map them back to point indices (its outer virtual vertices drop out).
+    dist = ((corners[:, :, None, :] - pts[None, None]) ** 2).sum(-1)
+    index = dist.argmin(-1)
+    exact = (dist.min(-1) < 1e-6).all(1)
+    return index[exact].astype(np.int32)
+
+
+def warp_points(layout: np.ndarray, count: int = 0, outlines=()) -> np.ndarray:
+    """Mesh indices to warp with: every point of ``outlines`` (index lists), plus the points farthest
+    from those (on ``layout``, a frontal 2-D layout) until there are ``count``. Half the mesh warps as
+    well as all of it at webcam sizes and halves the per-triangle rasterising; 0 = all points."""
+    n = len(layout)
+    if count <= 0 or count >= n:
+        return np.arange(n)
+    chosen = sorted({i for poly in outlines for i in poly})
+    dist = np.full(n, np.inf)
+    for i in chosen:
+        dist = np.minimum(dist, np.linalg.norm(layout - layout[i], axis=1))
+    while len(chosen) < count:
+        i = int(dist.argmax())
+        chosen.append(i)
+        dist = np.minimum(dist, np.linalg.norm(layout - layout[i], axis=1))
+    return np.array(sorted(chosen))
+
+
+def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    p0, p1, p2 = points[triangles[:, 0], :2], points[triangles[:, 1], :2], points[triangles[:, 2], :2]
+    a, b = p1 - p0, p2 - p0
+    return 0.5 * (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
+
+
+def fold_share(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> float:
+    """Area-weighted share of triangles whose orientation flipped: the mesh is tearing (large turns)."""
+    a_src, a_dst = signed_areas(src, triangles), signed_areas(dst, triangles)
+    weight = np.abs(a_src)
+    flipped = (a_src * a_dst) < 0
+    return float(weight[flipped].sum() / max(weight.sum(), 1e-9))
+
+
+class Grid:
+    """A box of the frame sampled every ``step`` pixels; cell (i, j) is centred on frame pixel
+    (x0 + (j + 0.5) step - 0.5, y0 + (i + 0.5) step - 0.5), which is what ``cv2.resize`` by ``step``
+    assumes, so maps made on the grid upsample without shift."""
+
+    def __init__(self, x0: int, y0: int, cols: int, rows: int, step: int) -> None:
+        self.x0, self.y0, self.cols, self.rows, self.step = x0, y0, cols, rows, step
+
+    @classmethod
+    def around(cls, points: np.ndarray, margin: float, frame_size: tuple[int, int], step: int) -> Grid | None:
+        w, h = frame_size
+        lo, hi = points[:, :2].min(0), points[:, :2].max(0)
+        pad = margin * (hi - lo).max()
+        x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
+        x1, y1 = min(w, int(math.ceil(hi[0] + pad))), min(h, int(math.ceil(hi[1] + pad)))
+        cols, rows = (x1 - x0) // step, (y1 - y0) // step
+        if cols < 4 or rows < 4:
+            return None
+        return cls(x0, y0, cols, rows, step)
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y0 + self.rows * self.step), slice(self.x0, self.x0 + self.cols * self.step)
+
+    def to_cells(self, points: np.ndarray) -> np.ndarray:
+        """Frame points -> fractional cell coordinates."""
+        return (points[..., :2] - (self.x0, self.y0) + 0.5) / self.step - 0.5
+
+    def cell_polys(self, points: np.ndarray, indices) -> np.ndarray:
+        """A region outline in 1/16 cell units, for fillPoly/fillConvexPoly with shift=4."""
+        return np.round(self.to_cells(points[np.asarray(indices)]) * 16).astype(np.int32)
+
+    def centres(self) -> tuple[np.ndarray, np.ndarray]:
+        s = self.step
+        xs = (np.arange(self.cols, dtype=np.float32) + 0.5) * s - 0.5 + self.x0
+        ys = (np.arange(self.rows, dtype=np.float32) + 0.5) * s - 0.5 + self.y0
+        return xs, ys
+
+    def up(self, image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image, (self.cols * self.step, self.rows * self.step), interpolation=cv2.INTER_LINEAR)
+
+    def up_map(self, coarse: np.ndarray) -> np.ndarray:
+        """Upsample a coordinate map. Plain resizing clamps the outer half cell (a 1.5 px shift at
+        the box's edge at step 4); one cell of linear extrapolation around it keeps the edge exact."""
+        s = self.step
+        padded = np.pad(coarse, ((1, 1), (1, 1), (0, 0)), mode="reflect", reflect_type="odd")
+        big = cv2.resize(padded, ((self.cols + 2) * s, (self.rows + 2) * s), interpolation=cv2.INTER_LINEAR)
+        return big[s:-s, s:-s]
+
+
+class MeshWarp:
+    """The source side of a warp, prepared once: control points, triangles, each triangle's source
+    box, and the order to rasterise them in. ``coarse(dst, grid)`` then builds a frame's map."""
+
+    def __init__(self, src: np.ndarray, triangles: np.ndarray) -> None:
+        self.src = np.asarray(src, np.float64)[:, :2]
+        self.triangles = np.asarray(triangles)
+        s = self.src[self.triangles]  # (M, 3, 2)
+        self._s0 = s[:, 0]
+        self._ds = np.stack([s[:, 1] - s[:, 0], s[:, 2] - s[:, 0]], axis=1)  # (M, 2, 2)
+        # Whole cells are enough where triangles are well shaped: the warp is continuous, so a cell
+        # on an edge that takes the neighbour's affine lands within a fraction of a pixel of the
+        # exact place. Slivers are not: their affine, extrapolated half a cell, can point anywhere.
+        # So slivers are drawn first (well-shaped neighbours win the shared cells), and each cell's
+        # source point is kept inside its triangle's source box (no stray specks of eye on a cheek).
+        self._order = np.argsort(_shape_quality(self.src, self.triangles))
+        self._ids = (self._order + 1).tolist()
+        table = np.empty((len(triangles) + 1, 10), np.float32)
+        table[0, 6:] = (-1e9, -1e9, 1e9, 1e9)
+        table[1:, 6:8] = s.min(1) - 2
+        table[1:, 8:10] = s.max(1) + 2
+        self._table = table
+
+    def affines(self, dst: np.ndarray) -> np.ndarray:
+        """(M + 1, 3, 2) float64 affines taking destination points to source points, ``[x, y, 1] @ A``.
+
+        Row 0 is the least-squares affine of all points (used outside the mesh, so the warp continues
+        smoothly past its edge); row i + 1 is triangle i's exact affine, or row 0's if degenerate."""
+        d = np.asarray(dst, np.float64)[:, :2]
+        dh = np.hstack([d, np.ones((len(d), 1))])
+        overall = np.linalg.solve(dh.T @ dh + 1e-9 * np.eye(3), dh.T @ self.src)  # normal equations, 3x3
+        t = d[self.triangles]
+        d0, a, b = t[:, 0], t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]
+        # Closed form of the 2x2 linear part L with s_i - s0 = (d_i - d0) L, batched.
+        det = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+        ok = np.abs(det) > 1e-6
+        inv_det = 1.0 / np.where(ok, det, 1.0)
+        inv = np.empty((len(t), 2, 2))
+        inv[:, 0, 0], inv[:, 0, 1] = b[:, 1] * inv_det, -a[:, 1] * inv_det
+        inv[:, 1, 0], inv[:, 1, 1] = -b[:, 0] * inv_det, a[:, 0] * inv_det
+        lin = inv @ self._ds
+        out = np.empty((len(t) + 1, 3, 2))
+        out[0] = overall
+        out[1:, :2] = lin
+        out[1:, 2] = self._s0 - np.einsum("mi,mij->mj", d0, lin)
+        out[1:][~ok] = overall
+        return out
+
+    def coarse(self, dst: np.ndarray, grid: Grid) -> np.ndarray:
+        """(rows, cols, 2) float32: for each grid cell, where to sample the source picture."""
+        ids = np.zeros((grid.rows, grid.cols), np.int32)
+        corners = np.round(grid.to_cells(dst)[self.triangles[self._order]]).astype(np.int32)  # (M, 3, 2)
+        for i, tri in zip(self._ids, corners):
+            cv2.fillConvexPoly(ids, tri, i)
+        table = self._table
+        table[:, :6] = self.affines(dst).reshape(-1, 6)
+        # One gather per table column keeps every array contiguous (a strided gather costs double).
+        col = [np.take(c, ids) for c in table.T]
+        xs, ys = grid.centres()
+        xs, ys = xs[None, :], ys[:, None]
+        mx = np.clip(col[0] * xs + col[2] * ys + col[4], col[6], col[8])
+        my = np.clip(col[1] * xs + col[3] * ys + col[5], col[7], col[9])
+        return cv2.merge([mx, my])
+
+
+def triangle_affines(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """``MeshWarp(src, triangles).affines(dst)`` as float32, for one-off use."""
+    return MeshWarp(src, triangles).affines(dst).astype(np.float32)
+
+
+def coarse_map(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, grid: Grid) -> np.ndarray:
+    """``MeshWarp(src, triangles).coarse(dst, grid)``, for one-off use."""
+    return MeshWarp(src, triangles).coarse(dst, grid)
+
+
+def _shape_quality(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Area over the longest edge squared: ~0.43 for an equilateral triangle, 0 for a sliver."""
+    p = points[:, :2][triangles]
+    edges = np.stack([p[:, 1] - p[:, 0], p[:, 2] - p[:, 1], p[:, 0] - p[:, 2]], axis=1)
+    longest = (edges ** 2).sum(-1).max(1)
+    return np.abs(signed_areas(points, triangles)) / np.maximum(longest, 1e-9)
+
+
+def warp(picture: np.ndarray, coarse: np.ndarray, grid: Grid, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """``picture`` resampled through the upsampled coarse map: one remap for the whole box. The map
+    goes to OpenCV's fixed-point form first: that and the fixed-point remap cost about half the float
+    remap."""
+    fixed, frac = cv2.convertMaps(grid.up_map(coarse), None, cv2.CV_16SC2)
+    return cv2.remap(picture, fixed, frac, cv2.INTER_LINEAR, borderMode=border)
