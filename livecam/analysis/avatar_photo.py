@@ -22,6 +22,7 @@ import numpy as np
 from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, roi_from_detection, roi_from_landmarks
 from livecam.analysis.head_pose import head_pose
+from livecam.imaging import box_iou
 from livecam.settings import config_dir
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,12 @@ class AvatarPhoto:
     path: Path  # the stored copy in the config folder (or the original when not stored)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def find_faces(image: np.ndarray, detectors: list[FaceDetector]) -> list:
     """Distinct faces from all detectors, widest first."""
     faces = []
     for detector in detectors:
         for det in detector.detect(image, max_faces=8):
-            if not any(_iou(det.box, f.box) > 0.3 for f in faces):
+            if not any(box_iou(det.box, f.box) > 0.3 for f in faces):
                 faces.append(det)
     return sorted(faces, key=lambda d: -(d.box[2] - d.box[0]))
 
