@@ -22,21 +22,22 @@ import numpy as np
 from livecam.settings import LowLightSettings
 from livecam.types import Analysis
 
-# Auto-exposure targets, in linear light. Mid: the centre-weighted (or face) average lands near a
-# normally exposed mid-tone; high: the 99th percentile lands below white, leaving room for the shoulder.
-TARGET_MID = 0.18
-TARGET_FACE = 0.22
+# Auto-exposure targets, in linear light. Mid: the centre-weighted (or face) log-average lands where
+# it sits in a normally exposed photo; high: the 99th percentile lands below white, leaving room for the shoulder.
+TARGET_MID = 0.12
+TARGET_FACE = 0.2
 TARGET_HIGH = 0.75
 AUTO_MAX_STOPS = 3.5  # beyond ~11x the sensor noise dominates; lifting further only shows grain
-LIFT_FRACTION = 0.5  # share of the mid-tones' remaining shortfall made up by lifting shadows
-MAX_LIFT_STOPS = 1.5
-MIN_AUTO_SHADOWS = 0.45
+LIFT_FRACTION = 0.7  # share of the mid-tones' remaining shortfall made up by lifting shadows
+MAX_LIFT_STOPS = 2.0
+MIN_AUTO_SHADOWS = 0.4
 KNEE = 0.7  # linear level where the highlight shoulder starts
 SMOOTH_RATE = 0.06  # per-frame step towards the metered exposure (about half a second at 30 fps)
 DEADBAND_STOPS = 0.08  # metering noise smaller than this never moves the exposure
 METER_HISTORY = 5  # median over this many frames: a one- or two-frame flicker never reaches the gain
-AUTO_DENOISE = 60  # denoise strength auto mode uses once it lifts by AUTO_DENOISE_FULL_STOPS or more
+AUTO_DENOISE = 40  # denoise strength auto mode uses once it lifts by AUTO_DENOISE_FULL_STOPS or more
 AUTO_DENOISE_FULL_STOPS = 1.5
+THRESHOLD_NOISE, THRESHOLD_OFFSET = 2.0, 3.0  # motion threshold = noise * first + second (8-bit levels)
 DOWNSCALE = 4  # metering and motion detection run on a frame this many times smaller
 
 
@@ -96,8 +97,8 @@ def to_lut(curve: np.ndarray) -> np.ndarray:
 
 
 def warmth_gains(warmth: float) -> tuple[float, float, float]:
-    """Linear-light (blue, green, red) gains for warmth -100..100: warmer raises red and lowers blue
-    by up to about a third of a stop each, roughly a 1500 K shift around daylight."""
+    """Linear-light (blue, green, red) gains for warmth -100..100: warmer raises red and lowers blue,
+    by up to 0.35 stop each at the ends of the range."""
     s = 2.0 ** (0.35 * warmth / 100.0)
     return 1.0 / s, 1.0, s
 
@@ -148,14 +149,17 @@ def face_region(faces: list, frame_shape: tuple[int, int], small_shape: tuple[in
     return slice(r0, r1), slice(c0, c1)
 
 
+_LOG_LINEAR = np.log(_LINEAR + 1e-3).astype(np.float32)  # the offset keeps black from weighing -inf
+
+
 def meter(small_gray: np.ndarray, weights: np.ndarray, face=None) -> tuple[float, float, bool]:
-    """(mid, high, from_face): the linear mean of the face region (when given) or the
-    centre-weighted linear mean, and the linear 99th-percentile level of the whole frame."""
-    lin = _LINEAR.astype(np.float32)[small_gray]
-    if face is not None:
-        mid = float(lin[face].mean())
-    else:
-        mid = float((lin * weights).sum())
+    """(mid, high, from_face): the log-average linear level (the "key") of the face region when
+    given, else of the frame with centre weighting; and the linear 99th-percentile level of the whole
+    frame. A log-average stands for the typical pixel: a bright window in view barely moves it,
+    where it would dominate a plain mean."""
+    logs = _LOG_LINEAR[small_gray]
+    mean_log = float(logs[face].mean()) if face is not None else float((logs * weights).sum())
+    mid = max(math.exp(mean_log) - 1e-3, 0.0)
     high = float(_LINEAR[percentile_level(small_gray, 99.0)])
     return mid, high, face is not None
 
@@ -163,16 +167,17 @@ def meter(small_gray: np.ndarray, weights: np.ndarray, face=None) -> tuple[float
 def auto_correction(mid: float, high: float, from_face: bool = False) -> tuple[float, float]:
     """(exposure stops, shadows gamma) for a metered scene.
 
-    Exposure, 0 to AUTO_MAX_STOPS, averages what the mid-tones and the highlights ask for (in stops):
-    mid-tones alone over-brighten dark scenes with bright surfaces, highlights alone leave a room lit
-    by one lamp, or a face before a window, dark. A face, when known, is what the viewer looks at and
-    counts more. What the mid-tones still lack after that is made up in part by lifting the shadows,
-    which leaves the highlights where the exposure put them."""
+    Exposure, 0 to AUTO_MAX_STOPS, is mostly what the highlights ask for (in stops), since they are
+    the surest sign of how bright the scene really is: mid-tones alone over-brighten dark scenes with
+    bright surfaces. Highlights alone would leave a room lit by one lamp, or a face before a window,
+    dark, so the mid-tones count too, and most of what they still lack is made up by lifting the
+    shadows, which leaves the highlights where the exposure put them. A face, when known, is what the
+    viewer looks at and leads instead."""
     floor = _LINEAR[1]  # an all-black frame meters as "one code value", not as zero
     mid = max(mid, floor)
     ev_mid = math.log2((TARGET_FACE if from_face else TARGET_MID) / mid)
     ev_high = math.log2(TARGET_HIGH / max(high, floor))
-    w = 0.7 if from_face else 0.5
+    w = 0.7 if from_face else 0.3
     ev = float(np.clip(w * ev_mid + (1 - w) * ev_high, 0.0, AUTO_MAX_STOPS))
     lift = min(LIFT_FRACTION * max(ev_mid - ev, 0.0), MAX_LIFT_STOPS)
     before = float(linear_to_srgb(min(mid * 2.0**ev, 0.5)))
@@ -192,7 +197,7 @@ class Smoother:
 
     def update(self, measured: float) -> float:
         self.history.append(measured)
-        target = sorted(self.history)[len(self.history) // 2]
+        target = sorted(self.history)[(len(self.history) - 1) // 2]
         if self.value is None:
             self.value = target  # the first frame is right at once; later frames only drift
         elif abs(target - self.value) > self.deadband:
@@ -226,47 +231,60 @@ def moving_mask(diff: np.ndarray, threshold: float) -> np.ndarray:
     return cv2.dilate(mask, np.ones((3, 3), np.uint8))
 
 
+def follow_motion(image: np.ndarray, out: np.ndarray, moving: np.ndarray) -> None:
+    """Copy ``image`` into ``out`` where the small ``moving`` mask is set. Only the box around the
+    motion is scaled up: a talking head moves in a fraction of the frame."""
+    h, w = image.shape[:2]
+    sy, sx = h / moving.shape[0], w / moving.shape[1]
+    x, y, bw, bh = cv2.boundingRect(moving)
+    x0, y0 = int(x * sx), int(y * sy)
+    x1, y1 = min(int(np.ceil((x + bw) * sx)), w), min(int(np.ceil((y + bh) * sy)), h)
+    mask = cv2.resize(moving[y : y + bh, x : x + bw], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    cv2.copyTo(image[y0:y1, x0:x1], mask, out[y0:y1, x0:x1])
+
+
 class TemporalDenoiser:
     """Recursive average where the picture is still, the current frame where it moves.
 
-    Motion is judged on the quarter-size frame against the previous one, with a threshold that
-    follows the measured noise level, so grain is averaged while a moving hand is followed at once
-    (no ghost trail). A pixel that moved stays "moving" one more frame so a slow edge leaves no smear."""
+    Motion is judged on a quarter-size copy: the new frame against the running average, with a
+    threshold that follows the measured noise level. Grain stays under the threshold and is averaged
+    away; a moving hand, or a slow drift that has added up, crosses it and is taken from the new
+    frame at once, so nothing trails behind."""
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
         self.average: np.ndarray | None = None
-        self.previous_small: np.ndarray | None = None
-        self.previous_motion: np.ndarray | None = None
+        self.small_average: np.ndarray | None = None
         self.noise: float | None = None
+        self.moving_fraction = 0.0
 
     def threshold(self, diff: np.ndarray) -> float:
-        # Median of the smoothed difference ≈ its noise floor when most of the frame is still; the
-        # cap keeps large motion detected even when it fills more than half the frame.
+        # The median change ≈ the noise floor while most of the frame is still; the cap keeps large
+        # motion detected even when it fills more than half the frame.
         median = percentile_level(diff, 50.0)
         self.noise = median if self.noise is None else 0.9 * self.noise + 0.1 * median
-        return float(np.clip(2.0 * self.noise + 3.0, 4.0, 24.0))
+        return float(np.clip(THRESHOLD_NOISE * self.noise + THRESHOLD_OFFSET, 3.0, 24.0))
 
     def step(self, image: np.ndarray, small: np.ndarray, strength: float) -> np.ndarray:
-        """Denoise ``image`` (any tone) given its ``small`` (input-tone) copy for motion detection."""
-        previous, self.previous_small = self.previous_small, small
-        if self.average is None or previous is None or strength <= 0:
-            self.average, self.previous_motion = image.copy(), None
+        """Denoise ``image``; ``small`` is the same frame shrunk by DOWNSCALE."""
+        if self.average is None or self.average.shape != image.shape or strength <= 0:
+            self.average, self.small_average = image.copy(), small.copy()
             return image
-        diff = motion_difference(small, previous)
+        diff = motion_difference(small, self.small_average)
         moving = moving_mask(diff, self.threshold(diff))
-        sticky = moving if self.previous_motion is None else cv2.max(moving, self.previous_motion)
-        self.previous_motion = moving
         alpha = denoise_alpha(strength)
-        out = cv2.addWeighted(image, alpha, self.average, 1.0 - alpha, 0.0)
-        if cv2.countNonZero(sticky):
-            full = cv2.resize(sticky, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-            cv2.copyTo(image, full, out)
-        # Later effects may draw on the frame we return; the running average must not see that.
-        self.average = out.copy()
-        return out
+        # In place: the averages are ours alone, and a fresh 720p buffer per frame costs page faults.
+        cv2.addWeighted(image, alpha, self.average, 1.0 - alpha, 0.0, dst=self.average)
+        cv2.addWeighted(small, alpha, self.small_average, 1.0 - alpha, 0.0, dst=self.small_average)
+        count = cv2.countNonZero(moving)
+        if count:
+            follow_motion(image, self.average, moving)
+            cv2.copyTo(small, moving, self.small_average)
+        self.moving_fraction = count / moving.size
+        # A copy goes out: later effects may draw on the frame, and the average must not see that.
+        return self.average.copy()
 
 
 # ---------------------------------------------------------------- the effect
@@ -315,12 +333,16 @@ class LowLight:
         h, w = image.shape[:2]
         small = cv2.resize(image, (max(w // DOWNSCALE, 1), max(h // DOWNSCALE, 1)), interpolation=cv2.INTER_LINEAR)
         if self.settings.mode == "auto":
-            out, strength = self._auto(image, small, analysis)
+            out, small, strength = self._auto(image, small, analysis)
         else:
             out, strength = self._manual(image)
-        return self._denoiser.step(out, small, strength) if strength > 0 else out
+            small = cv2.resize(out, small.shape[1::-1], interpolation=cv2.INTER_LINEAR) if strength > 0 else small
+        if strength <= 0:
+            self._denoiser.reset()  # a stale average would only be thrown away when denoise resumes
+            return out
+        return self._denoiser.step(out, small, strength)
 
-    def _auto(self, image: np.ndarray, small: np.ndarray, analysis: Analysis | None) -> tuple[np.ndarray, float]:
+    def _auto(self, image: np.ndarray, small: np.ndarray, analysis: Analysis | None) -> tuple[np.ndarray, np.ndarray, float]:
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         gray = cv2.resize(gray, (max(gray.shape[1] // 4, 1), max(gray.shape[0] // 4, 1)), interpolation=cv2.INTER_AREA)
         if self._weights is None or self._weights.shape != gray.shape:
@@ -334,11 +356,11 @@ class LowLight:
         lifted = stops + (1.0 - shadows) * 4.0
         strength = AUTO_DENOISE * min(lifted / AUTO_DENOISE_FULL_STOPS, 1.0)
         if stops < 0.01 and shadows > 0.995:
-            return image, strength
+            return image, small, strength
         key = (round(stops, 3), round(shadows, 3))
         if key != self._lut_key:
             self._lut, self._lut_key = to_lut(tone_curve(stops, shadows)), key
-        return cv2.LUT(image, self._lut), strength
+        return cv2.LUT(image, self._lut), cv2.LUT(small, self._lut), strength
 
     def _manual(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         s = self.settings
