@@ -23,6 +23,7 @@ CPU time is the steadier of the two.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -43,6 +44,7 @@ from livecam.analysis.face_detector import FaceDetector  # noqa: E402
 from livecam.analysis.face_landmarker import FaceLandmarker, Roi, eye_roi, roi_from_landmarks  # noqa: E402
 from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
 from livecam.analysis.head_pose import POSE_INDICES  # noqa: E402
+from livecam.capture import iter_video_frames  # noqa: E402
 from livecam.effects.touch_up import TouchUp, skin_mask  # noqa: E402
 from livecam.settings import FaceSettings, RuntimeSettings, TouchUpSettings  # noqa: E402
 from livecam.types import Analysis  # noqa: E402
@@ -70,15 +72,7 @@ def tracker(**face) -> FaceTracker:
 
 
 def read_clip(path: Path, limit: int = 400) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return list(itertools.islice(iter_video_frames(path), limit))
 
 
 def to_720p(frame: np.ndarray) -> np.ndarray:
