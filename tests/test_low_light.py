@@ -76,6 +76,12 @@ def test_auto_restores_a_darkened_photo(astronaut):
     assert 1.5 < effect.exposure <= 3.5  # the truth is log2(1 / 0.15) = 2.7 stops
 
 
+def test_auto_leaves_a_well_lit_photo_nearly_alone(astronaut):
+    out = LowLight(AUTO).apply(astronaut, Analysis())
+    assert abs(luma(out).mean() / luma(astronaut).mean() - 1) < 0.05
+    assert psnr(out, astronaut) > 32
+
+
 def test_auto_keeps_hue_and_saturation(astronaut):
     dark = darken(astronaut, 0.15, np.random.default_rng(1))
     out = cv2.GaussianBlur(LowLight(AUTO).apply(dark, Analysis()), (5, 5), 0)  # judge colour, not grain
