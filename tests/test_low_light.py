@@ -140,7 +140,7 @@ def test_smoother_follows_a_real_change_slowly_and_ignores_a_blip():
 
 
 def test_a_new_resolution_starts_over():
-    effect = LowLight(replace(AUTO))
+    effect = LowLight(AUTO)
     small = np.full((48, 64, 3), 30, np.uint8)
     large = np.full((60, 80, 3), 30, np.uint8)
     assert effect.apply(small, Analysis()).shape == small.shape

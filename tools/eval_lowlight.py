@@ -29,7 +29,6 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -145,7 +144,8 @@ def photos(data: Path) -> list[Path]:
 
 def paired(data: Path) -> dict:
     rng = np.random.default_rng(SEED)
-    methods = ("dark input", "gamma 0.5", "CLAHE", "LiveCam auto", f"LiveCam auto, {CLIP_FRAMES}-frame still clip", "exact exposure undo")
+    methods = ("dark input", "gamma 0.5", "CLAHE", "LiveCam auto", f"LiveCam auto, {CLIP_FRAMES}-frame still clip",
+               "exact exposure undo")
     scores: dict[str, list[tuple[float, float]]] = {m: [] for m in methods}
     exposures = []
     for path in photos(data):

@@ -34,9 +34,10 @@ LIFT_FRACTION = 0.7  # share of the mid-tones' remaining shortfall made up by li
 MAX_LIFT_STOPS = 2.0
 MIN_AUTO_SHADOWS = 0.4
 KNEE = 0.7  # linear level where the highlight shoulder starts
-SMOOTH_RATE = 0.06  # per-frame step towards the metered exposure (about half a second at 30 fps)
+METER_EVERY = 2  # frames per metering: the exposure drifts slowly anyway, and metering has a cost
+SMOOTH_RATE = 0.12  # per-metering step towards the metered exposure (about half a second at 30 fps)
 DEADBAND_STOPS = 0.08  # metering noise smaller than this never moves the exposure
-METER_HISTORY = 5  # median over this many frames: a one- or two-frame flicker never reaches the gain
+METER_HISTORY = 5  # median over this many meterings: a brief flicker never reaches the gain
 AUTO_DENOISE = 40  # denoise strength auto mode uses once it lifts by AUTO_DENOISE_FULL_STOPS or more
 AUTO_DENOISE_FULL_STOPS = 1.5
 THRESHOLD_NOISE, THRESHOLD_OFFSET = 2.0, 2.0  # motion threshold = noise * first + second (8-bit levels)
@@ -131,8 +132,8 @@ def centre_weights(height: int, width: int) -> np.ndarray:
 
 def percentile_level(gray: np.ndarray, q: float) -> int:
     """The ``q``-th percentile (0..100) of a uint8 image, via its histogram."""
-    cdf = np.cumsum(cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel())
-    return int(np.searchsorted(cdf, q / 100.0 * cdf[-1]))
+    cdf = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel().cumsum()
+    return int(cdf.searchsorted(q / 100.0 * cdf[-1]))
 
 
 def face_region(faces: list, frame_shape: tuple[int, int], small_shape: tuple[int, int]):
@@ -186,7 +187,7 @@ def auto_correction(mid: float, high: float, from_face: bool = False) -> tuple[f
     ev = min(max(w * ev_mid + (1 - w) * ev_high, 0.0), AUTO_MAX_STOPS)
     lift = min(LIFT_FRACTION * max(ev_mid - ev, 0.0), MAX_LIFT_STOPS)
     # The shadows gamma that takes the exposed mid-tone to where the lift wants it (scalar maths: this
-    # runs every frame, and numpy's per-call overhead on single numbers is most of its cost).
+    # runs at frame rate, and numpy's per-call overhead on single numbers is most of its cost).
     before = _encode(min(mid * 2.0**ev, 0.5))
     after = _encode(min(mid * 2.0 ** (ev + lift), 0.5))
     shadows = math.log(after) / math.log(before) if 0 < before < after else 1.0
@@ -199,7 +200,7 @@ def _encode(x: float) -> float:
 
 
 class Smoother:
-    """Turns a per-frame metered value into a steady one: a short median drops flickers, a
+    """Turns a stream of metered values into a steady one: a short median drops flickers, a
     deadband ignores metering noise, and a slow exponential step follows real changes."""
 
     def __init__(self, rate: float = SMOOTH_RATE, deadband: float = DEADBAND_STOPS, history: int = METER_HISTORY):
@@ -211,7 +212,7 @@ class Smoother:
         self.history.append(measured)
         target = sorted(self.history)[(len(self.history) - 1) // 2]
         if self.value is None:
-            self.value = target  # the first frame is right at once; later frames only drift
+            self.value = target  # the first metering is right at once; later ones only drift
         elif abs(target - self.value) > self.deadband:
             self.value += self.rate * (target - self.value)
         return self.value
@@ -236,11 +237,14 @@ def motion_difference(small: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return cv2.blur(diff, (3, 3))
 
 
+_CELL = np.ones((3, 3), np.uint8)
+
+
 def moving_mask(diff: np.ndarray, threshold: float) -> np.ndarray:
     """uint8 mask (255 = moving) where ``diff`` exceeds ``threshold``, grown by one cell so the edges
     of a moving object are caught too."""
     _, mask = cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)
-    return cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.dilate(mask, _CELL)
 
 
 def follow_motion(image: np.ndarray, out: np.ndarray, moving: np.ndarray, band: int = 16) -> None:
@@ -255,7 +259,7 @@ def follow_motion(image: np.ndarray, out: np.ndarray, moving: np.ndarray, band: 
             continue
         y += top
         x0, y0 = int(x * sx), int(y * sy)
-        x1, y1 = min(int(np.ceil((x + bw) * sx)), w), min(int(np.ceil((y + bh) * sy)), h)
+        x1, y1 = min(math.ceil((x + bw) * sx), w), min(math.ceil((y + bh) * sy), h)
         mask = cv2.resize(moving[y : y + bh, x : x + bw], (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         cv2.copyTo(image[y0:y1, x0:x1], mask, out[y0:y1, x0:x1])
 
@@ -286,7 +290,7 @@ class TemporalDenoiser:
         # motion detected even when it fills more than half the frame.
         median = percentile_level(diff, 50.0)
         self.noise = median if self.noise is None else 0.9 * self.noise + 0.1 * median
-        return float(np.clip(THRESHOLD_NOISE * self.noise + THRESHOLD_OFFSET, 2.0, 24.0))
+        return min(max(THRESHOLD_NOISE * self.noise + THRESHOLD_OFFSET, 2.0), 24.0)
 
     def step(self, image: np.ndarray, small: np.ndarray, strength: float) -> np.ndarray:
         """Denoise ``image``; ``small`` is the same frame shrunk by DOWNSCALE. The result is the
@@ -311,6 +315,8 @@ class TemporalDenoiser:
 
 # ---------------------------------------------------------------- the effect
 
+Plan = tuple[np.ndarray | None, float]  # auto mode per frame: tone table (None: nothing to lift), denoise strength
+
 
 class LowLight:
     """Brighten dark webcam video: ``mode="auto"`` meters and lifts by itself, ``mode="manual"``
@@ -328,6 +334,8 @@ class LowLight:
         self._weights: np.ndarray | None = None
         self._lut_key: tuple[float, float] | None = None
         self._lut: np.ndarray | None = None
+        self._plan: Plan | None = None
+        self._frame = 0
         self.exposure = 0.0  # stops and shadows gamma of the last frame (auto mode), for the UI and the benchmark
         self.shadows = 1.0
 
@@ -341,7 +349,7 @@ class LowLight:
     def reset(self) -> None:
         self._denoiser.reset()
         self._smoothers = (Smoother(), Smoother(deadband=0.02))
-        self._shape = None
+        self._shape, self._plan, self._frame = None, None, 0
 
     def apply(self, image: np.ndarray, analysis: Analysis | None = None) -> np.ndarray:
         if not self.active:
@@ -370,8 +378,14 @@ class LowLight:
         # The denoiser's average is updated in place next frame; what leaves must be a separate image.
         return out.copy() if out is self._denoiser.average else out
 
-    def _auto(self, frame_shape: tuple[int, int], small: np.ndarray, analysis: Analysis | None) -> tuple[np.ndarray | None, float]:
-        """Meter the small frame: (tone table or None when nothing needs lifting, denoise strength)."""
+    def _auto(self, frame_shape: tuple[int, int], small: np.ndarray, analysis: Analysis | None) -> Plan:
+        """The plan for this frame, metered afresh every METER_EVERY frames."""
+        if self._plan is None or self._frame % METER_EVERY == 0:
+            self._plan = self._meter(frame_shape, small, analysis)
+        self._frame += 1
+        return self._plan
+
+    def _meter(self, frame_shape: tuple[int, int], small: np.ndarray, analysis: Analysis | None) -> Plan:
         gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         gray = cv2.resize(gray, (max(gray.shape[1] // 4, 1), max(gray.shape[0] // 4, 1)), interpolation=cv2.INTER_AREA)
         if self._weights is None or self._weights.shape != gray.shape:
