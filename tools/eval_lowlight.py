@@ -24,6 +24,7 @@ baselines where issue #4 expects them (gamma 0.5 about +7.5 dB, CLAHE about +4 d
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -36,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from livecam.capture import iter_video_frames  # noqa: E402
 from livecam.effects.low_light import LowLight, linear_to_srgb, srgb_to_linear  # noqa: E402
 from livecam.settings import LowLightSettings  # noqa: E402
 
@@ -236,15 +238,7 @@ def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray]], height: int = 240,
 
 
 def read_clip(path: Path, limit: int = 10_000) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < limit:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+    return list(itertools.islice(iter_video_frames(path), limit))
 
 
 def luma_steps(frames: list[np.ndarray]) -> dict:
