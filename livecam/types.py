@@ -41,4 +41,10 @@ class Analysis:
     small: np.ndarray | None = None  # BGR uint8
     small_mask: np.ndarray | None = None  # float32 0..1
     faces: list[Face] = field(default_factory=list)
+    # Set by an effect that really changed who is shown this frame (face swap, photo avatar): the
+    # disclosure badge reads it, so it shows exactly when a frame is altered.
+    altered: bool = False
+    # Person colour in the band around the outline, with the old room's tint removed (frame size,
+    # BGR uint8), when the mask stage estimated it; compositing uses it instead of the raw frame there.
+    foreground: np.ndarray | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
