@@ -18,7 +18,7 @@ from typing import Any, Literal, get_args, get_type_hints
 log = logging.getLogger(__name__)
 
 BackgroundMode = Literal["off", "blur", "image", "video", "color"]
-SegmentationModel = Literal["landscape", "general"]
+SegmentationModel = Literal["auto", "landscape", "general", "rvm"]
 FaceDetectorModel = Literal["short", "full"]
 LowLightMode = Literal["off", "auto", "manual"]
 AvatarMode = Literal["off", "swap", "animate"]
@@ -39,9 +39,11 @@ class CaptureSettings:
 
 @dataclass(frozen=True)
 class SegmentationSettings:
-    model: SegmentationModel = "landscape"
+    # auto: rvm when a GPU provider really runs and the fetched file is there, else landscape
+    model: SegmentationModel = "auto"
     temporal_smoothing: float = 0.9  # weight of the previous mask where the picture is still; 0 = raw per frame
     refine: bool = True  # guided-filter edge refinement with the frame as guide
+    edge: float = 0.0  # -1 tighter (less room, may clip hair) .. +1 looser (keeps wisps, may show room)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class OutputSettings:
     device: str = ""  # virtual-camera device path; empty = the one labelled "LiveCam"
     path: str = "livecam.mp4"  # for kind="file"
     fps: int = 30  # frames go out at this steady rate
+    overwrite: bool = False  # file output may replace an existing file
+    always_on: bool = False  # keep the camera and processing running while no app reads the virtual camera
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "capture.height": (16, 4320),
     "capture.fps": (1, 240),
     "segmentation.temporal_smoothing": (0.0, 0.95),
+    "segmentation.edge": (-1.0, 1.0),
     "background.blur": (0, 100),
     "face.max_faces": (1, 8),
     "face.detect_every": (1, 1000),

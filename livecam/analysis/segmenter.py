@@ -13,6 +13,8 @@ class Segmenter:
     """Runs one selfie model; ``predict`` returns the person probability at model resolution."""
 
     def __init__(self, model: str = "landscape", provider: str = "auto", threads: int = 1) -> None:
+        if model == "auto":
+            model = "landscape"  # until the matting model lands: the fast default on every machine
         if model not in MODEL_NAMES:
             raise ValueError(f"Unknown segmentation model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
         self.model = model
