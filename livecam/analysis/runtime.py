@@ -163,3 +163,102 @@ def load_model(name: str, provider: str = "auto", threads: int = 1, directory: P
         log.warning("%s asked for %s but runs on %s.", name, providers[0], real)
     log.debug("%s runs on %s with %d thread(s).", name, real, threads)
     return ModelSession(name=name, spec=model_spec(name), session=session, provider=real, threads=threads)
+
+
+# ---------------------------------------------------------------- recurrent models
+
+# ORT's tensor type strings for the element types recurrent state comes in.
+_STATE_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
+# OrtValue device names for providers whose tensors live on a GPU that ORT can bind outputs to.
+_BINDING_DEVICES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
+CUDA_DEVICE_ID = 0
+
+
+def _initial_state(node: Any) -> np.ndarray:
+    """Zeros of the input's type with every symbolic dimension as 1 (how RVM-style models start)."""
+    dtype = _STATE_DTYPES.get(node.type)
+    if dtype is None:
+        raise ModelError(f"The recurrent input {node.name!r} has type {node.type}; pass its first value in initial=.")
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in node.shape]
+    return np.zeros(shape, dtype)
+
+
+class RecurrentRunner:
+    """Runs a recurrent model frame by frame, feeding named outputs back as the next frame's inputs.
+
+    ``state`` maps each state input to the output that becomes its next value, e.g.
+    ``{"r1i": "r1o", ...}`` for Robust Video Matting. On CUDA/TensorRT the state stays on the GPU
+    (OrtValues bound through io_binding), so per frame only the feeds go up and the requested
+    outputs come down; elsewhere the state is plain numpy. ``initial`` gives a state's first value;
+    by default it is zeros with symbolic dimensions as 1. Not thread-safe: one runner per stream,
+    while the ModelSession under it may be shared.
+    """
+
+    def __init__(
+        self,
+        session: ModelSession,
+        state: dict[str, str],
+        initial: dict[str, np.ndarray] | None = None,
+        io_binding: bool | None = None,
+    ):
+        inputs = {node.name: node for node in session.session.get_inputs()}
+        outputs = {node.name for node in session.session.get_outputs()}
+        unknown = [n for n in state if n not in inputs] + [n for n in state.values() if n not in outputs]
+        if unknown:
+            raise ModelError(
+                f"Model {session.name} has no input or output named {', '.join(map(repr, unknown))}; "
+                f"its inputs are {', '.join(inputs)} and its outputs {', '.join(sorted(outputs))}."
+            )
+        initial = initial or {}
+        self.session = session
+        self.state = dict(state)
+        self._initial = {
+            name: np.ascontiguousarray(initial[name]) if name in initial else _initial_state(inputs[name])
+            for name in self.state
+        }
+        # io_binding=None: bind on the device when the session runs on a GPU; True binds even on
+        # the CPU (same code path, which the tests use), False never binds.
+        device = _BINDING_DEVICES.get(session.provider)
+        self.device = (device or "cpu") if io_binding is not False else "cpu"
+        self.io_binding = bool(device) if io_binding is None else io_binding
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the recurrent state (scene cut, new camera, new resolution)."""
+        if not self.io_binding:
+            self._state = dict(self._initial)
+            return
+        from onnxruntime import OrtValue
+
+        self._state = {
+            name: OrtValue.ortvalue_from_numpy(value, self.device, CUDA_DEVICE_ID if self.device == "cuda" else 0)
+            for name, value in self._initial.items()
+        }
+
+    def step(self, feeds: dict[str, np.ndarray], outputs: tuple[str, ...] = ("fgr", "pha")) -> dict[str, np.ndarray]:
+        """Run one frame; returns the named outputs as numpy arrays and keeps the state for the next."""
+        outputs = tuple(outputs)
+        state_outputs = [o for o in self.state.values() if o not in outputs]
+        if not self.io_binding:
+            names = list(outputs) + state_outputs
+            values = dict(zip(names, self.session.session.run(names, {**feeds, **self._state})))
+            self._state = {i: values[o] for i, o in self.state.items()}
+            return {name: values[name] for name in outputs}
+        binding = self.session.session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_cpu_input(name, np.ascontiguousarray(value))
+        for name, value in self._state.items():
+            binding.bind_ortvalue_input(name, value)
+        device_id = CUDA_DEVICE_ID if self.device == "cuda" else 0
+        kept = set(self.state.values())
+        names = list(outputs) + state_outputs
+        for name in names:
+            # State outputs are allocated on the device and stay there; the rest come to the CPU.
+            if name in kept:
+                binding.bind_output(name, self.device, device_id)
+            else:
+                binding.bind_output(name)
+        self.session.session.run_with_iobinding(binding)
+        values = dict(zip(names, binding.get_outputs()))
+        self._state = {i: values[o] for i, o in self.state.items()}
+        return {name: values[name].numpy() for name in outputs}
