@@ -6,8 +6,14 @@ the right effect.
 """
 from __future__ import annotations
 
+import math
+import struct
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
+
+import cv2
+import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
@@ -63,3 +69,333 @@ def media_kind(path: str | Path) -> MediaKind:
     """"image", "video" or "unknown" for a user's file: the suffix, else the content."""
     kind = kind_by_suffix(path)
     return kind if kind != "unknown" else kind_by_content(path)
+
+
+# ---------------------------------------------------------------- bounded image reading
+#
+# A user's picture is decoded only after its header says it fits: a 1 MB PNG can claim 20000x20000
+# pixels and would take 1.2 GB once decoded. The size comes from the header alone (PNG, JPEG, WebP,
+# BMP, TIFF: the formats IMAGE_SUFFIXES lists), baseline JPEGs are decoded at 1/2, 1/4 or 1/8 size
+# by libjpeg when that still gives the caller enough pixels, and the result is scaled down to the
+# size the caller will use, so a background or avatar photo never keeps more memory than it needs.
+
+# The documented limit: pixels OpenCV must hold while decoding. Baseline JPEGs count at the reduced
+# size they are decoded at; every other image (PNG, WebP, BMP, TIFF, and progressive JPEGs, which
+# libjpeg buffers whole) counts at its full size. Decoding a PNG peaks at about 6 bytes a pixel, so
+# 30 MP (6000x5000) is about 180 MB on top of a running LiveCam's ~190 MB: under 400 MB in all.
+MAX_PIXELS = 30_000_000
+MAX_FILE_BYTES = 256 * 1024 * 1024  # the compressed bytes are held too while decoding
+_FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
+_SHOWN = 120  # characters of a path shown in a message: a 50 MB "path" must not reach the terminal
+
+
+class ImageError(ValueError):
+    """An image cannot be used; ``str()`` is one plain sentence saying why and what to do."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image is over :data:`MAX_PIXELS` (or :data:`MAX_FILE_BYTES`); nothing was decoded."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says: the format, the size as displayed (EXIF rotation applied) and whether
+    libjpeg can decode it at a reduced size without buffering the whole image."""
+
+    format: str  # "jpeg", "png", "webp", "bmp", "tiff"
+    width: int
+    height: int
+    reducible: bool = False  # a baseline JPEG: IMREAD_REDUCED_* really saves memory
+
+
+def shown(value: object, limit: int = _SHOWN) -> str:
+    """``value`` as text for a message, cut to ``limit`` characters with the full length noted."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... ({len(text)} characters)"
+
+
+def probe_image(path: str | Path) -> ImageInfo:
+    """Read the image size from the header without decoding; ImageError when it is not an image."""
+    p = Path(path)
+    name = shown(p)
+    try:
+        with open(p, "rb") as f:
+            try:
+                info = _probe(f)
+            except (struct.error, IndexError):  # a header cut short
+                info = None
+    except IsADirectoryError:
+        raise ImageError(f"{name} is a folder, not an image; choose a {_FORMATS} file.") from None
+    except FileNotFoundError:
+        raise ImageError(f"Image {name} does not exist; check the path or choose another picture.") from None
+    except (OSError, ValueError) as exc:  # ENAMETOOLONG, EACCES, a NUL in the path, ...
+        reason = getattr(exc, "strerror", None) or "it cannot be opened"
+        raise ImageError(f"Image {name} cannot be read ({shown(reason, 60)}); choose another picture.") from None
+    if info is None or info.width <= 0 or info.height <= 0:
+        raise ImageError(f"{name} is not a {_FORMATS} image (or it is damaged); choose another picture.")
+    return info
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) as displayed, from the header alone."""
+    info = probe_image(path)
+    return info.width, info.height
+
+
+def read_image(
+    path: str | Path,
+    max_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    *,
+    cover: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode a user's picture as BGR uint8, no larger than the caller needs.
+
+    ``max_side``: the caller uses at most this many pixels on the longer side (an avatar photo);
+    ``cover``: the caller cover-fits the picture to this (width, height) (a background). The image
+    is decoded at reduced size where the format allows and then scaled down (never up) to just
+    that; with neither, it comes back at full size. An image over ``max_pixels`` (see
+    :data:`MAX_PIXELS`) raises ImageTooLargeError before anything is decoded; any other problem
+    raises ImageError. Both are ValueErrors whose text is one sentence for the user. EXIF rotation
+    is applied; non-ASCII paths work (the bytes are decoded, not the path).
+    """
+    p = Path(path)
+    name = shown(p)
+    info = probe_image(p)
+    try:
+        nbytes = p.stat().st_size
+    except OSError:
+        raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
+    if nbytes > MAX_FILE_BYTES:
+        raise ImageTooLargeError(
+            f"Image {name} is {nbytes / 1e6:.0f} MB, over LiveCam's {MAX_FILE_BYTES / 1e6:.0f} MB limit for "
+            "pictures; save a smaller copy (a JPEG of about 4000 pixels across is plenty) and choose that."
+        )
+    want = _needed_long_short(max_side, cover)
+    reduction = _reduction(info, want) if info.reducible else 1
+    decoded = math.ceil(info.width / reduction) * math.ceil(info.height / reduction)
+    held = decoded if info.reducible else info.width * info.height
+    if held > max_pixels:
+        raise ImageTooLargeError(
+            f"Image {name} is {info.width}x{info.height} pixels ({info.width * info.height / 1e6:.0f} megapixels), "
+            f"over LiveCam's {max_pixels / 1e6:g} megapixel limit; save a smaller copy "
+            "(about 4000 pixels across is plenty) and choose that."
+        )
+    try:
+        data = np.fromfile(str(p), dtype=np.uint8)
+    except (OSError, ValueError):
+        raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
+    image = cv2.imdecode(data, _REDUCED_FLAGS[reduction]) if data.size else None
+    del data
+    if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ImageError(f"Image {name} cannot be decoded (damaged or cut short); choose another picture.")
+    return _shrink_to(image, max_side, cover)
+
+
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def _needed_long_short(max_side: int | None, cover: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The smallest (long side, short side) the caller needs, or None for "full size"."""
+    if max_side is None and cover is None:
+        return None
+    long_side = short_side = 0
+    if max_side is not None:
+        if int(max_side) < 1:
+            raise ValueError(f"max_side must be at least 1, not {max_side!r}")
+        long_side = int(max_side)
+    if cover is not None:
+        w, h = (int(v) for v in cover)
+        if w < 1 or h < 1:
+            raise ValueError(f"cover must be a positive (width, height), not {cover!r}")
+        # Covering (w, h) needs both sides of the picture at least that big in its own orientation;
+        # an exact test happens after decoding, this only picks how much libjpeg may reduce.
+        long_side, short_side = max(long_side, w, h), max(short_side, min(w, h))
+    return long_side, short_side
+
+
+def _reduction(info: ImageInfo, want: tuple[int, int] | None) -> int:
+    """The largest libjpeg scale (8, 4, 2, 1) that still leaves ``want`` pixels on each side."""
+    if want is None:
+        return 1
+    long_need, short_need = want
+    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+    for factor in (8, 4, 2):
+        if math.ceil(long_side / factor) >= long_need and math.ceil(short_side / factor) >= short_need:
+            return factor
+    return 1
+
+
+def _shrink_to(image: np.ndarray, max_side: int | None, cover: tuple[int, int] | None) -> np.ndarray:
+    h, w = image.shape[:2]
+    scale = 1.0
+    if max_side is not None or cover is not None:
+        scale = 0.0
+        if max_side is not None:
+            scale = max(scale, min(1.0, max_side / max(w, h)))
+        if cover is not None:
+            scale = max(scale, min(1.0, max(cover[0] / w, cover[1] / h)))
+    if scale >= 1.0:
+        return image
+    size = (max(1, math.ceil(w * scale - 1e-6)), max(1, math.ceil(h * scale - 1e-6)))
+    if cover is not None:  # rounding must never leave the picture a pixel short of covering
+        size = (max(size[0], min(w, cover[0])), max(size[1], min(h, cover[1])))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+# -- header parsers: each reads only what it needs from an open binary file
+
+
+def _probe(f: BinaryIO) -> ImageInfo | None:
+    head = f.read(32)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        if head[12:16] != b"IHDR" or len(head) < 24:
+            return None
+        w, h = struct.unpack(">II", head[16:24])
+        return ImageInfo("png", w, h)
+    if head.startswith(b"\xff\xd8"):
+        return _probe_jpeg(f)
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return _probe_webp(head)
+    if head.startswith(b"BM"):
+        return _probe_bmp(head)
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        size = _tiff_size(f, 0)
+        return ImageInfo("tiff", *size) if size else None
+    return None
+
+
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_BASELINE_SOF = {0xC0, 0xC1, 0xC9}  # sequential Huffman or arithmetic: libjpeg streams these
+
+
+def _probe_jpeg(f: BinaryIO) -> ImageInfo | None:
+    f.seek(2)
+    orientation = 1
+    for _ in range(10_000):  # a real JPEG reaches its frame header within a few dozen segments
+        byte = f.read(1)
+        if byte != b"\xff":
+            return None
+        marker = f.read(1)
+        while marker == b"\xff":  # fill bytes
+            marker = f.read(1)
+        if not marker:
+            return None
+        m = marker[0]
+        if m == 0x01 or 0xD0 <= m <= 0xD7:
+            continue
+        if m in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        raw = f.read(2)
+        if len(raw) != 2:
+            return None
+        length = struct.unpack(">H", raw)[0]
+        if length < 2:
+            return None
+        start = f.tell()
+        if m in _SOF:
+            body = f.read(5)
+            if len(body) != 5:
+                return None
+            h, w = struct.unpack(">HH", body[1:5])
+            if orientation in (5, 6, 7, 8):
+                w, h = h, w
+            return ImageInfo("jpeg", w, h, reducible=m in _BASELINE_SOF)
+        if m == 0xE1 and length > 14:
+            found = _exif_orientation(f, start)
+            orientation = found or orientation
+        f.seek(start + length - 2)
+    return None
+
+
+def _exif_orientation(f: BinaryIO, start: int) -> int | None:
+    if f.read(6) != b"Exif\x00\x00":
+        return None
+    value = _tiff_tag(f, start + 6, 0x0112)
+    return value if value in range(1, 9) else None
+
+
+def _probe_webp(head: bytes) -> ImageInfo | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
+        w, h = struct.unpack("<HH", head[26:30])
+        return ImageInfo("webp", w & 0x3FFF, h & 0x3FFF)
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8X":
+        w = int.from_bytes(head[24:27], "little") + 1
+        h = int.from_bytes(head[27:30], "little") + 1
+        return ImageInfo("webp", w, h)
+    return None
+
+
+def _probe_bmp(head: bytes) -> ImageInfo | None:
+    (dib,) = struct.unpack("<I", head[14:18])
+    if dib == 12:  # OS/2 BITMAPCOREHEADER
+        w, h = struct.unpack("<HH", head[18:22])
+    elif dib >= 40:
+        w, h = struct.unpack("<ii", head[18:26])
+    else:
+        return None
+    return ImageInfo("bmp", abs(w), abs(h))  # a negative height means rows stored top-down
+
+
+def _tiff_ifd0(f: BinaryIO, base: int) -> dict[int, int] | None:
+    """The short integer tags of the first IFD of a TIFF structure starting at ``base``."""
+    f.seek(base)
+    head = f.read(16)
+    if head[:2] == b"II":
+        e = "<"
+    elif head[:2] == b"MM":
+        e = ">"
+    else:
+        return None
+    (version,) = struct.unpack(e + "H", head[2:4])
+    big = version == 43
+    if big:
+        (offset,) = struct.unpack(e + "Q", head[8:16])
+        count_fmt, entry_size = "Q", 20
+    elif version == 42:
+        (offset,) = struct.unpack(e + "I", head[4:8])
+        count_fmt, entry_size = "H", 12
+    else:
+        return None
+    f.seek(base + offset)
+    raw = f.read(struct.calcsize(count_fmt))
+    if len(raw) != struct.calcsize(count_fmt):
+        return None
+    (count,) = struct.unpack(e + count_fmt, raw)
+    entries = f.read(entry_size * min(count, 4096))
+    tags: dict[int, int] = {}
+    for i in range(0, len(entries) - entry_size + 1, entry_size):
+        tag, kind = struct.unpack(e + "HH", entries[i : i + 4])
+        value = entries[i + (12 if big else 8) : i + entry_size]
+        if kind == 3:  # SHORT, left-justified in the value field
+            tags[tag] = struct.unpack(e + "H", value[:2])[0]
+        elif kind == 4:  # LONG
+            tags[tag] = struct.unpack(e + "I", value[:4])[0]
+        elif kind == 16 and big:  # LONG8
+            tags[tag] = struct.unpack(e + "Q", value[:8])[0]
+    return tags
+
+
+def _tiff_size(f: BinaryIO, base: int) -> tuple[int, int] | None:
+    tags = _tiff_ifd0(f, base)
+    if tags is None:
+        return None
+    if 256 not in tags or 257 not in tags:
+        return None
+    return tags[256], tags[257]
+
+
+def _tiff_tag(f: BinaryIO, base: int, tag: int) -> int | None:
+    tags = _tiff_ifd0(f, base)
+    return None if tags is None else tags.get(tag)
