@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,15 +24,12 @@ from livecam import settings as S
 from livecam.analysis.segmenter import Segmenter
 from livecam.resources import background_images, demo_clip_path
 
-# Effect name → settings changes on top of the defaults (everything else off).
-EFFECT_CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
-    "blur": {"background": {"mode": "blur", "blur": 60}},
-    "image": {"background": {"mode": "image"}},
-    "touch_up": {"background": {"mode": "off"}, "touch_up": {"strength": 60}},
-    "low_light": {"background": {"mode": "off"}, "low_light": {"mode": "auto", "denoise": 50}},
-    "swap": {"background": {"mode": "off"}, "avatar": {"mode": "swap"}},
-    "animate": {"background": {"mode": "blur"}, "avatar": {"mode": "animate"}},
-}
+def effect_configs() -> dict[str, dict[str, dict[str, Any]]]:
+    from livecam.effects import bench_configs
+
+    return bench_configs()
+
+
 STAGE_NAMES = {"background": "composite"}
 
 
@@ -92,10 +90,10 @@ def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provide
 def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
     from livecam.pipeline import Pipeline
 
-    changes = {k: dict(v) for k, v in EFFECT_CONFIGS[effect].items()}
-    if effect == "image":
+    changes = {k: dict(v) for k, v in effect_configs()[effect].items()}
+    if changes.get("background", {}).get("mode") == "image":
         changes["background"]["image"] = default_background()
-    if effect in ("swap", "animate"):
+    if changes.get("avatar", {}).get("mode", "off") != "off":
         changes["avatar"]["photo"] = default_avatar()
     changes["runtime"] = {"provider": provider, "threads": threads}
     settings = S.update(S.Settings(), **changes)
@@ -159,18 +157,24 @@ def run(args: argparse.Namespace) -> dict:
     clip = Path(args.clip) if args.clip else default_clip()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     effects = [e.strip() for e in args.effects.split(",") if e.strip()]
-    unknown = [e for e in effects if e not in EFFECT_CONFIGS]
+    configs = effect_configs()
+    unknown = [e for e in effects if e not in configs]
     if unknown:
-        raise SystemExit(f"livecam bench: unknown effect {unknown[0]!r}; choose from {', '.join(EFFECT_CONFIGS)}.")
+        raise SystemExit(f"livecam bench: unknown effect {unknown[0]!r}; choose from {', '.join(configs)}.")
     results, baseline, skipped = [], [], []
+    rows = len(sizes) * len(effects)
+    print(f"bench: {rows} configuration(s) x {args.frames} frames of {clip.name}; "
+          "each takes a few seconds.", file=sys.stderr, flush=True)
     for size in sizes:
         for effect in effects:
+            print(f"bench: {size[0]}x{size[1]} {effect} …", file=sys.stderr, flush=True)
             try:
                 results.append(bench_livecam(clip, size, effect, args.frames, args.provider, args.threads))
             except (ImportError, RuntimeError, ValueError) as exc:
                 skipped.append(f"{effect} @ {size[0]}x{size[1]}: {exc}")
                 continue
             if not args.no_baseline and effect in ("blur", "image"):
+                print(f"bench: {size[0]}x{size[1]} {effect}, mediapipe-style baseline …", file=sys.stderr, flush=True)
                 baseline.append(bench_baseline(clip, size, effect, args.frames, args.provider, args.threads))
     return {"clip": str(clip), "frames": args.frames, "results": results, "baseline": baseline, "skipped": skipped}
 
@@ -179,8 +183,10 @@ def print_table(report: dict) -> None:
     print(f"clip: {report['clip']}  frames per row: {report['frames']}  (ms per frame; median/p95 wall, cpu = "
           "median CPU time of the processing thread)")
     base = {(b["resolution"], b["effect"]): b for b in report["baseline"]}
-    stage_order = ["decode", "low_light", "preprocess", "inference", "refine", "faces", "touch_up", "avatar",
-                   "composite", "badge", "output_conversion"]
+    from livecam.effects import REGISTRY
+
+    stage_order = ["decode", "preprocess", "inference", "refine", "faces",
+                   *(STAGE_NAMES.get(spec.name, spec.name) for spec in REGISTRY), "output_conversion"]
     for group, rows in (("LiveCam", report["results"]), ("baseline (mediapipe-style)", report["baseline"])):
         print(f"\n{group}")
         print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>7} {'fps':>6}  provider/threads  stages (median ms)")

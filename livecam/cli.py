@@ -14,7 +14,6 @@ from pathlib import Path
 
 from livecam import __version__
 
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
 log = logging.getLogger("livecam")
 
 
@@ -32,46 +31,108 @@ def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=int, help="capture and output frame rate")
 
 
-def add_effect_options(p: argparse.ArgumentParser) -> None:
-    from livecam.settings import BackgroundSettings, LowLightSettings, choices
+def _flag_fields():
+    """(section, field, meta) for every settings field that declares a command-line flag."""
+    import dataclasses
 
-    g = p.add_argument_group("effects")
-    g.add_argument(
-        "--background",
-        metavar="MODE|FILE",
-        help=f"background: {', '.join(choices(BackgroundSettings, 'mode'))}, or an image/video file",
-    )
-    g.add_argument("--blur", type=int, metavar="0-100", help="background blur strength (turns blur on)")
-    g.add_argument("--color", metavar="#RRGGBB", help="solid background colour (with --background color)")
-    g.add_argument("--segmentation-model", choices=("landscape", "general"))
-    g.add_argument("--touch-up", type=int, metavar="0-100", help="skin touch-up strength; 0 = off")
-    g.add_argument("--low-light", choices=choices(LowLightSettings, "mode"), help="low-light enhancement")
-    for name, help_ in (
-        ("exposure", "stops, -2..3"),
-        ("contrast", "0.5..2"),
-        ("shadows", "gamma 0.3..1"),
-        ("saturation", "0..2"),
-    ):
-        g.add_argument(f"--{name}", type=float, help=f"manual low-light {name} ({help_})")
-    g.add_argument("--denoise", type=int, metavar="0-100", help="manual low-light temporal denoise")
-    g.add_argument("--warmth", type=int, metavar="-100..100", help="manual low-light colour warmth")
-    g.add_argument("--avatar", metavar="PHOTO", help="avatar photo (turns on --avatar-mode swap unless given)")
-    g.add_argument("--avatar-mode", choices=("off", "swap", "animate"))
-    g.add_argument("--keep-eyes-mouth", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--no-badge", action="store_true", help='hide the "AI-altered" badge (logged)')
-    g.add_argument("--face-detector", choices=("short", "full"), help="short: within ~2 m, full: far faces")
-    r = p.add_argument_group("runtime")
-    r.add_argument("--provider", help="inference provider: auto, cpu, cuda, tensorrt, directml, coreml")
-    r.add_argument("--threads", type=int, help="threads per model (1 is fastest on small machines)")
+    from livecam import settings as S
+    from livecam.setting_fields import meta
+
+    for section, cls in S.SECTIONS:
+        for f in dataclasses.fields(cls):
+            m = meta(f)
+            if m.flag:
+                yield section, cls, f, m
+
+
+def _dest(section: str, name: str) -> str:
+    return f"set__{section}__{name}"
+
+
+def add_effect_options(p: argparse.ArgumentParser) -> None:
+    """One flag per declared settings field (effects, masks, faces, runtime), help from its declaration."""
+    from livecam.effects import SPECS
+    from livecam.setting_fields import literal_choices, value_type
+
+    effect_sections = {spec.section for spec in SPECS.values()}
+    groups = {
+        "effects": p.add_argument_group("effects"),
+        "analysis": p.add_argument_group("person mask and face tracking"),
+        "runtime": p.add_argument_group("runtime"),
+    }
+    for section, cls, f, m in _flag_fields():
+        if section == "output":
+            continue  # add_output_options adds these
+        group = groups["effects" if section in effect_sections else "runtime" if section == "runtime" else "analysis"]
+        kind = value_type(cls, f.name)
+        allowed = literal_choices(cls, f.name)
+        kwargs: dict = {"dest": _dest(section, f.name), "default": None, "help": m.help}
+        if kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = kind
+            if allowed and not m.or_file:
+                kwargs["choices"] = allowed
+            else:
+                kwargs["metavar"] = m.metavar or (f"{m.range[0]:g}..{m.range[1]:g}" if m.range else f.name.upper())
+        group.add_argument(m.flag, **kwargs)
+
+
+def _file_choice(value: str, choices_: tuple, or_file: dict, flag: str) -> tuple[str, str]:
+    """For a flag that takes a mode or a file: (field to set, kind) for the file ``value``."""
+    from livecam.media import media_kind
+    from livecam.settings import SettingsError
+
+    kind = media_kind(value)
+    if kind in or_file:
+        return or_file[kind], kind
+    if not Path(value).exists():
+        raise SettingsError(f"{flag} {value!r} is neither one of {', '.join(choices_)} nor an existing file.")
+    raise SettingsError(f"{flag} {value!r} is not a picture or a video LiveCam can read; use a JPEG, PNG or MP4 file.")
+
+
+def effect_changes(args: argparse.Namespace) -> dict[str, dict]:
+    """The settings the effect flags ask for. A flag's ``implies`` (e.g. --blur turns blur on) never
+    overrides a field the user set explicitly."""
+    from livecam.setting_fields import literal_choices
+
+    explicit: dict[str, dict] = {}
+    implied: dict[str, dict] = {}
+    for section, cls, f, m in _flag_fields():
+        value = getattr(args, _dest(section, f.name), None)
+        if value is None:
+            continue
+        allowed = literal_choices(cls, f.name)
+        if m.or_file and value not in allowed:
+            target, _ = _file_choice(value, allowed, dict(m.or_file), m.flag)
+            explicit.setdefault(section, {})[target] = value
+            from livecam.setting_fields import field_of, meta
+
+            for k, v in meta(field_of(cls, target)).implies.items():
+                explicit[section].setdefault(k, v)
+            continue
+        explicit.setdefault(section, {})[f.name] = value
+        for k, v in m.implies.items():
+            implied.setdefault(section, {}).setdefault(k, v)
+    for section, values in implied.items():
+        for k, v in values.items():
+            explicit.setdefault(section, {}).setdefault(k, v)
+    return explicit
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
-    g.add_argument("--output", choices=("virtualcam", "preview", "file", "null"), help="where frames go")
+    g.add_argument("--output", choices=("virtualcam", "preview", "file", "null"),
+                   help="where frames go: the LiveCam virtual camera (default), a preview window, a file, or nowhere")
     g.add_argument("--device", help="virtual-camera device (default: the one labelled LiveCam)")
-    g.add_argument("--output-file", help="MP4 path for --output file")
+    g.add_argument("--output-file", help="MP4 path for --output file (an existing file is never replaced without --overwrite)")
     g.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until Ctrl+C)")
     g.add_argument("--save", action="store_true", help="save these options as the new defaults")
+    # The output section's declared flags (--overwrite, --always-on, …) come from settings.OutputSettings.
+    for section, cls, f, m in _flag_fields():
+        if section == "output":
+            g.add_argument(m.flag, dest=_dest(section, f.name), default=None, help=m.help,
+                           action=argparse.BooleanOptionalAction if isinstance(f.default, bool) else "store")
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -79,7 +140,7 @@ def settings_from_args(args: argparse.Namespace):
     from livecam import settings as S
 
     s = S.load()
-    changes: dict[str, dict] = {}
+    changes: dict[str, dict] = effect_changes(args)
 
     def put(section: str, **values) -> None:
         values = {k: v for k, v in values.items() if v is not None}
@@ -92,33 +153,6 @@ def settings_from_args(args: argparse.Namespace):
         put("capture", width=size[0], height=size[1])
     if getattr(args, "fps", None):
         put("output", fps=args.fps)
-    bg = getattr(args, "background", None)
-    if getattr(args, "blur", None) is not None:
-        put("background", mode="blur", blur=args.blur)
-    if bg:
-        modes = S.choices(S.BackgroundSettings, "mode")
-        if bg in modes:
-            put("background", mode=bg)
-        elif Path(bg).suffix.lower() in VIDEO_EXTS:
-            put("background", mode="video", video=bg)
-        else:
-            put("background", mode="image", image=bg)
-    put("background", color=getattr(args, "color", None))
-    put("segmentation", model=getattr(args, "segmentation_model", None))
-    put("touch_up", strength=getattr(args, "touch_up", None))
-    manual = {k: getattr(args, k, None) for k in ("exposure", "contrast", "shadows", "saturation", "denoise", "warmth")}
-    put("low_light", mode=getattr(args, "low_light", None), **manual)
-    if any(v is not None for v in manual.values()) and not getattr(args, "low_light", None):
-        put("low_light", mode="manual")
-    if getattr(args, "avatar", None):
-        put("avatar", photo=args.avatar, mode=getattr(args, "avatar_mode", None) or "swap")
-    else:
-        put("avatar", mode=getattr(args, "avatar_mode", None))
-    put("avatar", keep_eyes_mouth=getattr(args, "keep_eyes_mouth", None))
-    if getattr(args, "no_badge", False):
-        put("avatar", badge=False)
-    put("face", detector=getattr(args, "face_detector", None))
-    put("runtime", provider=getattr(args, "provider", None), threads=getattr(args, "threads", None))
     put("output", kind=getattr(args, "output", None), device=getattr(args, "device", None),
         path=getattr(args, "output_file", None))
     s = S.update(s, **changes)
@@ -202,9 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     render = sub.add_parser("render", help="apply the effects to a video file offline")
-    render.add_argument("input")
-    render.add_argument("output_path", metavar="output")
+    render.add_argument("input", help="video file to process")
+    render.add_argument("output_path", metavar="output", help="MP4 file to write (never replaced without --overwrite)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.add_argument("--overwrite", dest=_dest("output", "overwrite"), action="store_true", default=None,
+                        help="replace the output file if it exists")
     add_effect_options(render)
     render.set_defaults(func=cmd_render)
 
@@ -217,23 +253,70 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list cameras and virtual cameras").set_defaults(func=cmd_devices)
     sub.add_parser("doctor", help="check cameras, virtual camera and inference providers").set_defaults(func=cmd_doctor)
 
-    bench = sub.add_parser("bench", help="per-stage timings and fps on a real clip")
-    bench.add_argument("--json", action="store_true", help="print one JSON object")
-    bench.add_argument("--frames", type=int, default=300)
-    bench.add_argument("--clip", help="video file (default: a clip from ../shared/data/video, else the demo)")
-    bench.add_argument("--sizes", default="1280x720,1920x1080")
-    bench.add_argument("--effects", default="blur,image", help="comma list of: " + "blur, image, touch_up, low_light, swap, animate")
-    bench.add_argument("--threads", type=int, default=1)
-    bench.add_argument("--provider", default="auto")
-    bench.add_argument("--no-baseline", action="store_true")
+    bench = sub.add_parser("bench", help="per-stage timings and fps on a real clip, against a mediapipe-style baseline")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    bench.add_argument("--frames", type=int, default=300, help="frames per configuration (default 300)")
+    bench.add_argument("--clip", help="video file (default: a clip from ../shared/data/video, else the bundled demo)")
+    bench.add_argument("--sizes", default="1280x720,1920x1080", help="comma list of WxH (default 1280x720,1920x1080)")
+    bench.add_argument("--effects", default="blur,image",
+                       help="comma list of configurations: " + ", ".join(_bench_names()) + " (default blur,image)")
+    bench.add_argument("--threads", type=int, default=1, help="threads per model and for OpenCV (default 1)")
+    bench.add_argument("--provider", default="auto", help="inference provider: auto, cpu, cuda, tensorrt, ...")
+    bench.add_argument("--no-baseline", action="store_true", help="skip the mediapipe-style baseline rows")
     bench.set_defaults(func=cmd_bench)
 
-    ev = sub.add_parser("eval", help="mask quality (IoU, boundary F) and flicker, raw vs refined")
-    ev.add_argument("--data", help="test data folder (default ../shared/data)")
-    ev.add_argument("--json", action="store_true")
+    ev = sub.add_parser("eval", help="mask quality (IoU, boundary F, halo) and flicker, raw vs refined")
+    ev.add_argument("--data", help="test data folder with masks/ and video/ (default ../shared/data)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--model", default="both", choices=("landscape", "general", "both"))
     ev.set_defaults(func=cmd_eval)
     return p
+
+
+LOG_BYTES = 1 << 20
+
+
+def log_path() -> Path:
+    from livecam.settings import config_dir
+
+    return config_dir() / "livecam.log"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Sentences to the terminal (each once), everything with tracebacks to a private log file."""
+    from logging.handlers import RotatingFileHandler
+
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_livecam", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("livecam: %(message)s"))
+    console._livecam = True  # type: ignore[attr-defined]
+    root.addHandler(console)
+    try:
+        from livecam.private_files import FILE_MODE, private_dir
+
+        path = log_path()
+        private_dir(path.parent)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
+        to_file = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=2, encoding="utf-8")
+    except OSError:
+        return  # a read-only home still gets the terminal messages
+    to_file.setLevel(logging.DEBUG)
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file._livecam = True  # type: ignore[attr-defined]
+    root.addHandler(to_file)
+    for noisy in ("PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _bench_names() -> list[str]:
+    from livecam.effects import bench_configs
+
+    return list(bench_configs())
 
 
 def _has_desktop() -> bool:
@@ -249,9 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
         argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="livecam: %(message)s", stream=sys.stderr
-    )
+    setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

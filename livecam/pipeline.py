@@ -1,45 +1,91 @@
 """The pipeline: capture → (pre effects) → analysis → effects → output, one frame at a time.
 
 ``Pipeline.process`` turns one image into one output image; offline rendering, the benchmark and
-the live loop all use it. ``LiveRunner`` owns the live loop on its own thread: it always takes the
-newest captured frame (latest frame wins, one in flight), so latency cannot build up, and hands the
-result to the output's pacer. Settings swap between frames: front ends call ``apply(settings)``
-from any thread and the very next frame uses them.
+the live loop all use it. The chain is the effect registry (:mod:`livecam.effects`) in order.
+
+Trust rules it keeps:
+
+- **Fail closed.** An effect whose ``on_failure`` is "conceal" (background, avatar, badge) that
+  cannot run — it raised, its input (the person mask) is missing, or it could not be built — turns
+  the frame into :func:`~livecam.effects.conceal.conceal`'s safe frame, never the raw room or face.
+- **Fault isolation.** An exception in one effect affects that effect for that frame only; it is
+  counted, logged once (traceback at debug level, which the log file keeps), and the effect is
+  retried with back-off. The stream never ends because of an effect.
+- **Settings without stalls.** Front ends call ``apply(settings)`` from any thread. Cheap changes go
+  to the live effect's ``update`` (fades, denoisers and neutral poses survive); a change that needs a
+  rebuild (new picture, photo, model) is built off the processing thread when ``background_builds``
+  is on, while the old effect keeps running until the new one is ready.
+
+``LiveRunner`` owns the live loop on its own thread: it always takes the newest captured frame
+(latest frame wins, one in flight), so latency cannot build up, and hands the result to the
+output's pacer.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from livecam.analysis import Analyzer
-from livecam.effects import EFFECT_BUILDERS, EFFECT_SECTIONS
+from livecam.effects import REGISTRY, EffectSpec, build_effect
+from livecam.effects.conceal import conceal
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
 from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
+trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
+
+BACKOFF_MAX_FRAMES = 64  # a failing effect is retried after 1, 2, 4 … frames, at most ~2 s apart at 30 fps
+OUTPUT_FIELDS = frozenset(f.name for f in dataclasses.fields(Analysis)) - {"timings"}
+
+
+@dataclass
+class _Slot:
+    """One chain position: the registry entry, its live effect and what went wrong with it."""
+
+    spec: EffectSpec
+    effect: Any = None
+    error: str | None = None  # a plain sentence: why the effect is not what the settings ask for
+    reason: str | None = None  # the build failure alone, without what LiveCam does about it
+    failures: int = 0  # consecutive failed frames
+    total_failures: int = 0
+    retry_at: int = 0  # frame number from which to try the effect again
+    pending: Future | None = None
+    pending_version: int = 0
+    logged: set[str] = field(default_factory=set)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if text.endswith(".") else text + "."
 
 
 class Pipeline:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, background_builds: bool = False) -> None:
         tune_allocator()
         self.settings = settings
         self.analyzer = Analyzer(settings)
-        self.errors: dict[str, str] = {}  # chain slot → plain sentence of why it is not what was asked
-        self._effects: dict[str, Any] = {}
+        self._slots = [_Slot(spec) for spec in REGISTRY]
         self._pending: Settings | None = None
         self._lock = threading.Lock()
+        self._version = 0
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix="livecam-build") if background_builds else None
         self._analysis = Analysis()
+        self._frame = 0
         self._timings: dict[str, deque[float]] = {}
         self.last_timings: dict[str, float] = {}
-        for slot in EFFECT_BUILDERS:
-            self._build(slot, settings)
+        self.concealed = 0  # frames that went out as the safe frame
+        for slot in self._slots:
+            self._build_now(slot, settings)
 
     # ------------------------------------------------------------ settings
     def apply(self, settings: Settings) -> None:
@@ -48,77 +94,184 @@ class Pipeline:
             self._pending = settings
 
     def _swap(self) -> None:
+        self._collect_builds()
         with self._lock:
             new, self._pending = self._pending, None
         if new is None or new == self.settings:
             return
         changed = changed_sections(self.settings, new)
         self.analyzer.apply(new)
-        old, self.settings = self.settings, new
-        for slot, sections in EFFECT_SECTIONS.items():
-            if changed.intersection(sections):
-                self._build(slot, new, fallback=self._effects.get(slot))
+        self.settings = new
+        self._version += 1
+        for slot in self._slots:
+            if changed.intersection(slot.spec.sections):
+                self._reconfigure(slot, new)
         log.debug("settings changed: %s", ", ".join(sorted(changed)))
-        del old
 
-    def _build(self, slot: str, settings: Settings, fallback: Any = None) -> None:
-        try:
-            effect = EFFECT_BUILDERS[slot](settings)
-        except (ValueError, RuntimeError, OSError, ImportError) as exc:
-            # A bad file (unreadable background, avatar photo without a face) keeps the last good effect.
-            self.errors[slot] = str(exc)
-            log.error("%s Keeping the previous %s setting.", exc, slot.replace("_", " "))
+    def _reconfigure(self, slot: _Slot, settings: Settings) -> None:
+        if not slot.spec.enabled(settings):
+            self._install(slot, None)
             return
-        self.errors.pop(slot, None)
-        previous = self._effects.get(slot)
+        update = getattr(slot.effect, "update", None)
+        if update is not None and slot.pending is None:
+            try:
+                if update(settings):
+                    slot.error = None
+                    return
+            except Exception as exc:  # noqa: BLE001 - a failed in-place update means: rebuild
+                trace.debug("%s update failed", slot.spec.name, exc_info=exc)
+        if self._builder is None:
+            self._build_now(slot, settings)
+        else:
+            slot.pending_version = self._version
+            slot.pending = self._builder.submit(build_effect, slot.spec, settings)
+
+    def _build_now(self, slot: _Slot, settings: Settings) -> None:
+        try:
+            effect = build_effect(slot.spec, settings)
+        except Exception as exc:  # noqa: BLE001 - builders report bad files and models as exceptions
+            self._build_failed(slot, exc)
+            return
+        self._install(slot, effect)
+
+    def _collect_builds(self) -> None:
+        for slot in self._slots:
+            future = slot.pending
+            if future is None or not future.done():
+                continue
+            slot.pending = None
+            try:
+                effect = future.result()
+            except Exception as exc:  # noqa: BLE001
+                if slot.pending_version == self._version:
+                    self._build_failed(slot, exc)
+                continue
+            if slot.pending_version == self._version:
+                self._install(slot, effect)
+            elif effect is not None and hasattr(effect, "close"):
+                effect.close()  # settings moved on while it was being built
+
+    def _build_failed(self, slot: _Slot, exc: BaseException) -> None:
+        sentence = _describe(exc)
+        keep = slot.effect is not None
+        if slot.spec.on_failure == "conceal":
+            consequence = (f"LiveCam keeps the previous {slot.spec.label.lower()}." if keep else
+                           "LiveCam hides the picture behind a full blur until this is fixed.")
+        else:
+            consequence = (f"LiveCam keeps the previous {slot.spec.label.lower()}." if keep else
+                           f"{slot.spec.label} is off until this is fixed.")
+        slot.error, slot.reason = f"{sentence} {consequence}", sentence
+        # Front ends say it (the CLI once at start, the GUI on its status line): problems() holds it.
+        trace.debug("building %s failed", slot.spec.name, exc_info=exc)
+
+    def _install(self, slot: _Slot, effect: Any) -> None:
+        previous, slot.effect = slot.effect, effect
+        slot.error, slot.reason, slot.failures, slot.retry_at, slot.logged = None, None, 0, 0, set()
         if previous is not None and previous is not effect and hasattr(previous, "close"):
             previous.close()
-        if effect is None:
-            self._effects.pop(slot, None)
-        else:
-            self._effects[slot] = effect
 
+    # ------------------------------------------------------------ chain
     @property
     def effects(self) -> list[Any]:
-        return [effect for _, effect in self._chain()]
-
-    def _chain(self) -> list[tuple[str, Any]]:
-        return [(slot, self._effects[slot]) for slot in EFFECT_BUILDERS if slot in self._effects]
+        return [slot.effect for slot in self._slots if slot.effect is not None]
 
     def needs(self) -> set[str]:
-        return set().union(*(e.needs for e in self.effects)) if self._effects else set()
+        """What the analyzer must compute this frame: the effects' needs less what effects provide."""
+        live = [s.effect for s in self._slots if s.effect is not None and s.retry_at <= self._frame]
+        needs = set().union(*(e.needs for e in live)) if live else set()
+        provided = set().union(*(getattr(e, "provides", frozenset()) for e in live if e.stage == "post")) if live else set()
+        return needs - provided
+
+    def _wanted_but_missing(self, slot: _Slot) -> bool:
+        """The settings ask for this effect but it could not be built (and nothing older stands in)."""
+        return slot.effect is None and slot.error is not None and slot.spec.enabled(self.settings)
 
     # ------------------------------------------------------------ frames
     def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
         """One BGR uint8 frame in, one out (same size). ``t``: capture time, when known."""
         self._swap()
+        self._frame += 1
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        chain = self._chain()
-        for slot, effect in chain:
-            if effect.stage == "pre":
-                ts = time.perf_counter()
-                image = effect.apply(image, self._analysis)
-                timings[slot] = (time.perf_counter() - ts) * 1e3
-        analysis = self.analyzer.analyze(image, self.needs(), t=t)
+        concealed = False
+        for slot in self._slots:
+            if slot.effect is not None and slot.effect.stage == "pre":
+                image, _, failed = self._run(slot, image, self._analysis, timings)
+                concealed |= failed
+        try:
+            analysis = self.analyzer.analyze(image, self.needs(), t=t)
+        except Exception as exc:  # noqa: BLE001 - the analyzer keeps its own last-good results; this is a bug guard
+            self._log_once(self._slots[0], f"Analysis failed: {_describe(exc)}", exc)
+            analysis = Analysis()
         timings.update(analysis.timings)
-        for slot, effect in chain:
-            if effect.stage == "post":
-                ts = time.perf_counter()
-                image = effect.apply(image, analysis)
-                timings[slot] = (time.perf_counter() - ts) * 1e3
+        frame_analysis = analysis
+        for slot in self._slots:
+            if concealed:
+                break
+            if self._wanted_but_missing(slot):
+                concealed = slot.spec.on_failure == "conceal"
+                continue
+            if slot.effect is None or slot.effect.stage != "post":
+                continue
+            image, analysis, failed = self._run(slot, image, analysis, timings)
+            concealed |= failed
+        if concealed:
+            image = conceal(image)
+            self.concealed += 1
         timings["total"] = (time.perf_counter() - t0) * 1e3
-        self._analysis = analysis
+        self._analysis = frame_analysis
         self.last_timings = timings
         for name, ms in timings.items():
             self._timings.setdefault(name, deque(maxlen=120)).append(ms)
         return image
 
+    def _run(self, slot: _Slot, image: np.ndarray, analysis: Analysis,
+             timings: dict[str, float]) -> tuple[np.ndarray, Analysis, bool]:
+        """Apply one effect; returns (image, analysis for the next effects, concealed)."""
+        effect = slot.effect
+        if slot.retry_at > self._frame:
+            return image, analysis, slot.spec.on_failure == "conceal"
+        if "mask" in effect.needs and analysis.mask is None:
+            # The person mask could not be made (broken model, failed inference): the background
+            # cannot hide the room, so the frame is hidden instead.
+            return image, analysis, self._failed(slot, "the person mask is not available", None)
+        ts = time.perf_counter()
+        try:
+            result = effect.apply(image, analysis)
+        except Exception as exc:  # noqa: BLE001 - any effect bug must cost one frame of that effect only
+            return image, analysis, self._failed(slot, _describe(exc), exc)
+        timings[slot.spec.name] = (time.perf_counter() - ts) * 1e3
+        if isinstance(result, tuple):
+            result, outputs = result
+            unknown = set(outputs) - OUTPUT_FIELDS
+            if unknown:
+                return image, analysis, self._failed(slot, f"it provided unknown data {sorted(unknown)}", None)
+            analysis = dataclasses.replace(analysis, **outputs)
+        slot.failures = 0
+        return result, analysis, False
+
+    def _failed(self, slot: _Slot, reason: str, exc: BaseException | None) -> bool:
+        slot.failures += 1
+        slot.total_failures += 1
+        slot.retry_at = self._frame + min(BACKOFF_MAX_FRAMES, 2 ** (slot.failures - 1))
+        hidden = slot.spec.on_failure == "conceal"
+        what = "the picture is hidden behind a full blur" if hidden else "it is skipped"
+        self._log_once(slot, f"{slot.spec.label} failed ({reason.rstrip('.')}); {what} while LiveCam retries.", exc)
+        return hidden
+
+    def _log_once(self, slot: _Slot, sentence: str, exc: BaseException | None) -> None:
+        if sentence in slot.logged:
+            return
+        slot.logged.add(sentence)
+        log.error("%s", sentence)
+        if exc is not None:
+            trace.debug("%s", sentence, exc_info=exc)
+
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""
-        effect = self._effects.get("avatar")
-        if hasattr(effect, "recapture"):
-            effect.recapture()
+        for slot in self._slots:
+            if hasattr(slot.effect, "recapture"):
+                slot.effect.recapture()
 
     @property
     def last_analysis(self) -> Analysis:
@@ -129,16 +282,46 @@ class Pipeline:
         # list() snapshots: front ends call this from their own threads while frames add stages.
         return {k: statistics.median(list(v)) for k, v in list(self._timings.items()) if v}
 
+    def failure_counts(self) -> dict[str, int]:
+        return {slot.spec.name: slot.total_failures for slot in self._slots if slot.total_failures}
+
     def providers(self) -> dict[str, str]:
-        return self.analyzer.providers()
+        from livecam.analysis import runtime
+
+        pooled = getattr(runtime, "open_models", None)
+        found = dict(pooled()) if pooled is not None else {}
+        found.update(self.analyzer.providers())
+        return found
 
     def problems(self) -> list[str]:
-        return list(self.errors.values()) + list(self.analyzer.broken.values())
+        """Plain sentences: what the pipeline cannot do as the settings ask, right now."""
+        out = [slot.error for slot in self._slots if slot.error]
+        out += [f"{slot.spec.label} keeps failing; LiveCam is retrying." for slot in self._slots
+                if slot.failures >= 3 and slot.spec.enabled(self.settings)]
+        return out + list(self.analyzer.broken.values())
+
+    def unbuildable(self) -> list[str]:
+        """Why effects the settings ask for could not be built (one sentence each)."""
+        return [slot.reason for slot in self._slots if slot.reason]
+
+    def wait_for_builds(self, timeout: float = 30.0) -> None:
+        """Block until background builds are done and installed (tests and render use this)."""
+        deadline = time.monotonic() + timeout
+        while any(slot.pending is not None for slot in self._slots) and time.monotonic() < deadline:
+            for slot in self._slots:
+                if slot.pending is not None:
+                    try:
+                        slot.pending.exception(timeout=max(0.0, deadline - time.monotonic()))
+                    except Exception:  # noqa: BLE001 - a timeout leaves it pending
+                        pass
+            self._collect_builds()
 
     def close(self) -> None:
-        for effect in self.effects:
-            if hasattr(effect, "close"):
-                effect.close()
+        if self._builder is not None:
+            self._builder.shutdown(wait=True, cancel_futures=True)
+            self._collect_builds()
+        for slot in self._slots:
+            self._install(slot, None)
 
 
 class LiveRunner:
@@ -150,6 +333,7 @@ class LiveRunner:
         self.sender = sender
         self.frames = frames  # stop after this many processed frames; 0 = run until stop()
         self.processed = 0
+        self.errors = 0  # frames whose processing raised (each went out as the safe frame)
         self.error: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="livecam-pipeline", daemon=True)
@@ -167,19 +351,28 @@ class LiveRunner:
                 if frame is None or frame.index == last:
                     continue
                 last = frame.index
-                if frame.placeholder:
-                    out = frame.image  # the "camera disconnected" card goes out unprocessed
-                else:
-                    out = self.pipeline.process(frame.image, frame.t)
-                self.sender.submit(out, frame.t)
+                self.sender.submit(self._process(frame), frame.t)
                 self.processed += 1
                 if self.frames and self.processed >= self.frames:
                     break
-        except Exception as exc:  # report, don't die silently: front ends show this sentence
+        except Exception as exc:  # the source or the output broke: report, don't die silently
             self.error = f"Processing stopped: {exc}"
             log.exception("Processing stopped")
         finally:
             self.done.set()
+
+    def _process(self, frame) -> np.ndarray:
+        if frame.placeholder:
+            return frame.image  # the "camera disconnected" card goes out unprocessed
+        try:
+            return self.pipeline.process(frame.image, frame.t)
+        except Exception as exc:  # noqa: BLE001 - the pipeline isolates effects; this guards the rest
+            self.errors += 1
+            if self.errors == 1:
+                log.error("Processing a frame failed (%s); the frame went out hidden and LiveCam carries on.",
+                          _describe(exc))
+                trace.debug("frame failed", exc_info=exc)
+            return conceal(frame.image)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

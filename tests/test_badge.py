@@ -8,7 +8,7 @@ import pytest
 from conftest import FIXTURES
 
 from livecam import settings as S
-from livecam.effects import EFFECT_BUILDERS
+from livecam.effects import SPECS, build_effect
 from livecam.effects.avatar import BADGE_OFF_WARNING
 from livecam.effects.badge import Badge
 from livecam.types import Analysis
@@ -22,7 +22,7 @@ def _changed(a, b):
 def test_badge_sits_in_the_top_right_corner_scaled_to_the_frame(size):
     w, h = size
     frame = np.full((h, w, 3), 120, np.uint8)
-    out = Badge().apply(frame, Analysis())
+    out = Badge().apply(frame, Analysis(altered=True))
     assert out.shape == frame.shape and out.dtype == np.uint8
     ys, xs = np.nonzero(_changed(out, frame))
     assert len(xs) > 0
@@ -34,8 +34,8 @@ def test_badge_sits_in_the_top_right_corner_scaled_to_the_frame(size):
 def test_badge_is_legible_and_semi_opaque():
     badge = Badge()
     x0, y0, x1, y1 = badge.position((1280, 720))
-    black = badge.apply(np.zeros((720, 1280, 3), np.uint8), Analysis())[y0:y1, x0:x1]
-    white = badge.apply(np.full((720, 1280, 3), 255, np.uint8), Analysis())[y0:y1, x0:x1]
+    black = badge.apply(np.zeros((720, 1280, 3), np.uint8), Analysis(altered=True))[y0:y1, x0:x1]
+    white = badge.apply(np.full((720, 1280, 3), 255, np.uint8), Analysis(altered=True))[y0:y1, x0:x1]
     # White text on a dark plate over a white frame: both ends of the range are there.
     assert (white.min(2) > 240).mean() > 0.05 and (white.max(2) < 140).mean() > 0.3
     # Over black the text still shows, and the plate lets a white frame through partly.
@@ -45,10 +45,16 @@ def test_badge_is_legible_and_semi_opaque():
     assert 40 < white[plate].mean() < 140  # darkened, not painted over
 
 
+def test_badge_shows_only_on_altered_frames():
+    frame = np.full((360, 640, 3), 120, np.uint8)
+    assert Badge().apply(frame, Analysis(altered=False)) is frame
+    assert _changed(Badge().apply(frame, Analysis(altered=True)), frame).any()
+
+
 def test_badge_does_not_touch_the_input():
     frame = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
     before = frame.copy()
-    Badge().apply(frame, Analysis())
+    Badge().apply(frame, Analysis(altered=True))
     assert (frame == before).all()
 
 
@@ -56,21 +62,21 @@ def test_badge_is_on_by_default_with_an_avatar_and_off_only_by_setting():
     photo = str(FIXTURES / "mpl_grace_hopper.jpg")
     assert S.AvatarSettings().badge is True
     on = S.update(S.Settings(), avatar={"mode": "swap", "photo": photo})
-    assert isinstance(EFFECT_BUILDERS["badge"](on), Badge)
-    assert EFFECT_BUILDERS["badge"](S.Settings()) is None  # no avatar, nothing to disclose
+    assert isinstance(build_effect(SPECS["badge"], on), Badge)
+    assert build_effect(SPECS["badge"], S.Settings()) is None  # no avatar, nothing to disclose
     off = S.update(on, avatar={"badge": False})
-    assert EFFECT_BUILDERS["badge"](off) is None
+    assert build_effect(SPECS["badge"], off) is None
 
 
 def test_turning_the_badge_off_is_logged(caplog):
     photo = str(FIXTURES / "mpl_grace_hopper.jpg")
     settings = S.update(S.Settings(), avatar={"mode": "swap", "photo": photo, "badge": False})
     with caplog.at_level(logging.WARNING):
-        EFFECT_BUILDERS["avatar"](settings)
+        build_effect(SPECS["avatar"], settings)
     assert BADGE_OFF_WARNING in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        EFFECT_BUILDERS["avatar"](S.update(settings, avatar={"badge": True}))
+        build_effect(SPECS["avatar"], S.update(settings, avatar={"badge": True}))
     assert BADGE_OFF_WARNING not in caplog.text
 
 

@@ -1,83 +1,245 @@
-"""Effects: small objects with one entry point, composed by the pipeline.
+"""The effect registry: every effect declared once, everything else derived from it.
 
-An effect is configured in ``__init__`` (from its slice of :class:`livecam.settings.Settings`) and
-called once per frame with ``apply(image, analysis) -> image``. It declares which analysis it needs
-(``needs``) so the analyzer runs only those models, and whether it runs before analysis
-(``stage = "pre"``, e.g. low-light, so the models see the enhanced frame; such an effect receives the
-*previous* frame's analysis) or after it (``stage = "post"``).
+An entry says what an effect is called, which settings section it owns (a frozen dataclass whose
+fields carry their ranges, words and flags, see :mod:`livecam.setting_fields`), where it sits in the
+chain, how it is built, what it does when it cannot run, its tray toggles, the GUI controls of its
+group, and its bench configurations. The settings type, the CLI flags and help, the tray and
+control-window toggles, the settings window, presets, bench and stage labels all read this list.
+Adding an effect is one entry here plus its module.
+
+An effect object (built by ``EffectSpec.build``) has:
+
+- ``needs``: analysis it reads ("mask", "faces", "iris");
+- ``provides``: Analysis fields it hands to later effects ("mask", "altered", …); the analyzer does
+  not compute what an earlier effect provides (the superseded stage does not run);
+- ``stage``: "pre" (before analysis, e.g. low light, so the models see the enhanced frame; it gets
+  the previous frame's analysis) or "post";
+- ``apply(image, analysis)`` → image, or (image, outputs) with ``outputs`` keyed by Analysis field;
+  it never mutates ``analysis``;
+- optionally ``update(settings) -> bool``: take a cheap change in place (keeping fades, denoisers,
+  neutral poses); False asks for a rebuild; and ``close()``.
+
+This module imports no image or model library: the settings types are built from it at import time.
 """
 from __future__ import annotations
 
-from typing import Callable, Literal, Protocol
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
 
-import numpy as np
+from livecam.setting_fields import setting
 
-from livecam.types import Analysis
-
-Need = Literal["mask", "faces", "iris"]
+# ---------------------------------------------------------------- the effect interface
 
 
 class Effect(Protocol):
     needs: frozenset[str]
+    provides: frozenset[str]
     stage: Literal["pre", "post"]
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
-        """Return the processed BGR uint8 image (may be ``image`` itself when nothing changes)."""
+    def apply(self, image: Any, analysis: Any) -> Any:
+        """The processed BGR uint8 image, or (image, outputs) for an effect that provides data."""
         ...
 
 
-# Chain order: pre-analysis effects, then face effects, then the background, then the disclosure badge
-# (last, so nothing can paint over it). Each entry: settings section -> builder returning an effect or None.
-def _low_light(settings):
-    if settings.low_light.mode == "off":
+OnFailure = Literal["conceal", "skip"]
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """An on/off item in the tray menu and the control window."""
+
+    key: str  # unique among all toggles; also the QAction key
+    label: str  # in menus
+    short: str  # on buttons, where a group title says the rest
+    shortcut: str
+    field: str  # the field of the effect's section the toggle sets
+    off: Any  # the field's value when off
+    on: Any = None  # the value when on; None: the last value it had before being switched off
+    default_on: Any = None  # with on=None, the value the first time
+    file: str = ""  # a field that must hold a file before it can be on (asked for when empty)
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    name: str  # chain slot, stage-timing key
+    label: str  # words for people: GUI group title, stage label
+    section: str  # the settings section it reads
+    build: str  # "module:callable", called with the sections ``(section, *reads)``; returns the effect
+    enabled: Callable[[Any], bool]  # from the whole Settings: is the effect on
+    settings: type | None = None  # the section's type, when this entry declares it
+    reads: tuple[str, ...] = ()  # other sections whose change means a rebuild
+    on_failure: OnFailure = "skip"  # conceal: the frame is hidden when the effect cannot run
+    toggles: tuple[Toggle, ...] = ()
+    tab: str = ""  # settings-window tab of its controls
+    controls: tuple[str, ...] = ()  # "section.field" (optionally ":widget") in display order
+    bench: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)  # config -> changes
+    bench_all: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # its part of the "all" config
+
+    def builder(self) -> Callable[[Any], Any]:
+        module, _, name = self.build.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def sections(self) -> tuple[str, ...]:
+        return (self.section, *self.reads)
+
+
+# ---------------------------------------------------------------- settings sections of the effects
+
+LowLightMode = Literal["off", "auto", "manual"]
+BackgroundMode = Literal["off", "blur", "image", "video", "color"]
+AvatarMode = Literal["off", "swap", "animate"]
+
+
+@dataclass(frozen=True)
+class LowLightSettings:
+    mode: LowLightMode = setting(
+        "off", label="Low light", flag="--low-light", help="brighten a dark room: auto meters by itself, manual uses the sliders",
+        choices={"off": "Off", "auto": "Auto", "manual": "Manual"})
+    exposure: float = setting(0.0, label="Exposure", range=(-2.0, 3.0), step=0.1, fmt="{:+.1f} stops",
+                              flag="--exposure", help="manual exposure in stops (sets low light to manual)",
+                              implies={"mode": "manual"})
+    contrast: float = setting(1.0, label="Contrast", range=(0.5, 2.0), step=0.05, fmt="{:.2f}×", flag="--contrast",
+                              help="manual contrast, 1 = neutral (sets low light to manual)", implies={"mode": "manual"})
+    shadows: float = setting(1.0, label="Shadows", range=(0.3, 1.0), step=0.05, fmt="{:.2f}", flag="--shadows",
+                             help="gamma on the shadows, lower lifts them; 1 = neutral (sets manual)",
+                             implies={"mode": "manual"})
+    denoise: int = setting(0, label="Denoise", range=(0, 100), fmt="{:.0f}%", flag="--denoise",
+                           help="temporal denoise strength (sets manual; auto picks its own)", implies={"mode": "manual"})
+    warmth: int = setting(0, label="Warmth", range=(-100, 100), fmt="{:+.0f}", flag="--warmth",
+                          help="colour warmth, negative = cooler (sets manual)", implies={"mode": "manual"})
+    saturation: float = setting(1.0, label="Saturation", range=(0.0, 2.0), step=0.05, fmt="{:.2f}×",
+                                flag="--saturation", help="colour saturation, 1 = neutral (sets manual)",
+                                implies={"mode": "manual"})
+
+
+@dataclass(frozen=True)
+class TouchUpSettings:
+    strength: int = setting(0, label="Strength", range=(0, 100), fmt="{:.0f}%", flag="--touch-up", metavar="0-100",
+                            help="skin touch-up strength; 0 = off (output equals input)")
+
+
+@dataclass(frozen=True)
+class AvatarSettings:
+    mode: AvatarMode = setting(
+        "off", label="Mode", flag="--avatar-mode",
+        help="swap: your face becomes the photo's face; animate: the photo moves with your head and expression",
+        choices={"off": "Off", "swap": "Face swap", "animate": "Animated photo"})
+    photo: str = setting("", label="Photo", file="image", flag="--avatar", metavar="PHOTO",
+                         help="avatar photo: one face looking at the camera (turns on swap unless --avatar-mode says otherwise)",
+                         implies={"mode": "swap"})
+    keep_eyes_mouth: bool = setting(True, label="Keep my own eyes and mouth (face swap)", flag="--keep-eyes-mouth",
+                                    help="face swap keeps your own eyes, eyelids and mouth interior")
+    badge: bool = setting(True, label='Show the "AI-altered" badge to the other people in the call', flag="--badge",
+                          help='the visible "AI-altered" badge on altered video (turning it off is logged)')
+
+
+@dataclass(frozen=True)
+class BackgroundSettings:
+    mode: BackgroundMode = setting(
+        "blur", label="Background", flag="--background", metavar="MODE|FILE",
+        help="what replaces the room behind you: off, blur, image, video, color, or a picture or video file",
+        choices={"off": "Off", "blur": "Blur", "image": "Image", "video": "Video", "color": "Colour"},
+        or_file={"image": "image", "video": "video"})
+    blur: int = setting(60, label="Blur strength", range=(0, 100), fmt="{:.0f}%", flag="--blur", metavar="0-100",
+                        help="background blur strength (turns blur on)", implies={"mode": "blur"})
+    image: str = setting("", label="Picture", file="image", flag="--background-image", metavar="FILE",
+                         help="background picture (turns the image background on)", implies={"mode": "image"})
+    video: str = setting("", label="Video", file="video", flag="--background-video", metavar="FILE",
+                         help="looping background video (turns the video background on)", implies={"mode": "video"})
+    color: str = setting("#1e6e3c", label="Colour", file="color", flag="--color", metavar="#RRGGBB",
+                         help="solid background colour (turns the colour background on)", implies={"mode": "color"})
+
+
+# ---------------------------------------------------------------- the chain, in order
+
+REGISTRY: tuple[EffectSpec, ...] = (
+    EffectSpec(
+        name="low_light", label="Low light", section="low_light", settings=LowLightSettings,
+        build="livecam.effects.low_light:LowLight", enabled=lambda s: s.low_light.mode != "off",
+        toggles=(Toggle("low_light", "Low light", "Low light", "Ctrl+L", field="mode", off="off", default_on="auto"),),
+        tab="Low light",
+        controls=("low_light.mode", "low_light.exposure", "low_light.contrast", "low_light.shadows",
+                  "low_light.denoise", "low_light.warmth", "low_light.saturation"),
+        bench={"low_light": {"background": {"mode": "off"}, "low_light": {"mode": "auto"}}},
+        bench_all={"low_light": {"mode": "auto"}},
+    ),
+    EffectSpec(
+        name="touch_up", label="Touch-up", section="touch_up", settings=TouchUpSettings,
+        build="livecam.effects.touch_up:TouchUp", enabled=lambda s: s.touch_up.strength > 0,
+        toggles=(Toggle("touch_up", "Touch-up", "Touch-up", "Ctrl+T", field="strength", off=0, default_on=50),),
+        tab="Face", controls=("touch_up.strength",),
+        bench={"touch_up": {"background": {"mode": "off"}, "touch_up": {"strength": 60}}},
+        bench_all={"touch_up": {"strength": 60}},
+    ),
+    EffectSpec(
+        name="avatar", label="Avatar", section="avatar", settings=AvatarSettings, reads=("runtime",),
+        build="livecam.effects.avatar:build_avatar", enabled=lambda s: s.avatar.mode != "off",
+        on_failure="conceal",  # the wearer chose not to show their face
+        toggles=(Toggle("avatar", "Avatar", "Avatar", "Ctrl+Shift+A", field="mode", off="off", default_on="swap",
+                        file="photo"),),
+        tab="Face", controls=("avatar.mode", "avatar.photo", "avatar.keep_eyes_mouth", "avatar.badge"),
+        bench={"swap": {"background": {"mode": "off"}, "avatar": {"mode": "swap"}},
+               "animate": {"background": {"mode": "blur"}, "avatar": {"mode": "animate"}},
+               "avatar": {"background": {"mode": "blur", "blur": 60}, "avatar": {"mode": "swap"}}},
+    ),
+    EffectSpec(
+        name="background", label="Background", section="background", settings=BackgroundSettings,
+        reads=("output",), build="livecam.effects.background:build_background",
+        enabled=lambda s: s.background.mode != "off",
+        on_failure="conceal",  # the room must stay hidden
+        toggles=(
+            Toggle("blur", "Background blur", "Blur", "Ctrl+B", field="mode", off="off", on="blur"),
+            Toggle("image", "Background image", "Image", "Ctrl+I", field="mode", off="off", on="image", file="image"),
+            Toggle("video", "Background video", "Video", "Ctrl+Shift+V", field="mode", off="off", on="video", file="video"),
+            Toggle("color", "Background colour", "Colour", "Ctrl+Shift+C", field="mode", off="off", on="color"),
+        ),
+        tab="Background",
+        controls=("background.mode", "background.blur", "background.image:picture", "background.video",
+                  "background.color", "segmentation.model", "segmentation.edge", "segmentation.temporal_smoothing"),
+        bench={"blur": {"background": {"mode": "blur", "blur": 60}}, "image": {"background": {"mode": "image"}}},
+        bench_all={"background": {"mode": "blur", "blur": 60}},
+    ),
+    EffectSpec(
+        name="badge", label="Badge", section="avatar", build="livecam.effects.badge:Badge",
+        enabled=lambda s: s.avatar.mode != "off" and s.avatar.badge,
+        on_failure="conceal",  # an altered frame never leaves without its disclosure
+    ),
+)
+
+SPECS: dict[str, EffectSpec] = {spec.name: spec for spec in REGISTRY}
+
+
+def effect_sections() -> list[tuple[str, type]]:
+    """(section name, type) for every section an entry declares, in chain order."""
+    return [(spec.section, spec.settings) for spec in REGISTRY if spec.settings is not None]
+
+
+def toggles() -> list[tuple[EffectSpec, Toggle]]:
+    return [(spec, toggle) for spec in REGISTRY for toggle in spec.toggles]
+
+
+def bench_configs() -> dict[str, dict[str, dict[str, Any]]]:
+    """Bench configuration name → settings changes on top of the defaults (other effects off).
+
+    "all" is every effect's ``bench_all`` part together: every effect on but the avatar, which
+    replaces the face the others work on.
+    """
+    configs: dict[str, dict[str, dict[str, Any]]] = {}
+    everything: dict[str, dict[str, Any]] = {}
+    for spec in REGISTRY:
+        for name, changes in spec.bench.items():
+            configs[name] = {section: dict(values) for section, values in changes.items()}
+        for section, values in spec.bench_all.items():
+            everything.setdefault(section, {}).update(values)
+    configs["all"] = everything
+    return configs
+
+
+def build_effect(spec: EffectSpec, settings: Any) -> Any:
+    """The effect for ``settings``, or None when it is off. Raises (one sentence) when it cannot be built."""
+    if not spec.enabled(settings):
         return None
-    from livecam.effects.low_light import LowLight
-
-    return LowLight(settings.low_light)
-
-
-def _touch_up(settings):
-    if settings.touch_up.strength <= 0:
-        return None
-    from livecam.effects.touch_up import TouchUp
-
-    return TouchUp(settings.touch_up)
-
-
-def _avatar(settings):
-    if settings.avatar.mode == "off":
-        return None
-    from livecam.effects.avatar import build_avatar
-
-    return build_avatar(settings.avatar)
-
-
-def _background(settings):
-    from livecam.effects.background import build_background
-
-    return build_background(settings.background, settings.output.fps)
-
-
-def _badge(settings):
-    if settings.avatar.mode == "off" or not settings.avatar.badge:
-        return None
-    from livecam.effects.badge import Badge
-
-    return Badge()
-
-
-EFFECT_BUILDERS: dict[str, Callable] = {
-    "low_light": _low_light,
-    "touch_up": _touch_up,
-    "avatar": _avatar,
-    "background": _background,
-    "badge": _badge,
-}
-# Which settings sections each chain slot reads (a slot is rebuilt only when one of these changes).
-EFFECT_SECTIONS: dict[str, tuple[str, ...]] = {
-    "low_light": ("low_light",),
-    "touch_up": ("touch_up",),
-    "avatar": ("avatar",),
-    "background": ("background", "output"),
-    "badge": ("avatar",),
-}
+    return spec.builder()(*(getattr(settings, name) for name in spec.sections))

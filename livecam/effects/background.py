@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from livecam.imaging import cover_fit
-from livecam.settings import BackgroundSettings
+from livecam.settings import BackgroundSettings, OutputSettings
 from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
@@ -70,10 +70,17 @@ class BlurBackground:
     full-resolution GaussianBlur k=101 costs 24 ms, this about 1 ms."""
 
     needs = frozenset({"mask"})
+    provides: frozenset[str] = frozenset()
     stage = "post"
 
     def __init__(self, strength: int) -> None:
         self.strength = strength
+
+    def update(self, settings) -> bool:
+        if settings.background.mode != "blur":
+            return False
+        self.strength = settings.background.blur
+        return True
 
     def sigma(self, frame_width: int) -> float:
         """Gaussian sigma in frame pixels: strength 100 = 4 % of the frame width (51 px at 720p)."""
@@ -108,14 +115,20 @@ class BlurBackground:
 
 class ImageBackground:
     needs = frozenset({"mask"})
+    provides: frozenset[str] = frozenset()
     stage = "post"
 
-    def __init__(self, picture: np.ndarray) -> None:
+    def __init__(self, picture: np.ndarray, path: str = "") -> None:
         self._fit = _Fitted(picture)
+        self.path = path
+
+    def update(self, settings) -> bool:
+        b = settings.background
+        return b.mode == "image" and b.image == self.path
 
     @classmethod
     def from_file(cls, path: str) -> "ImageBackground":
-        return cls(load_background_image(path))
+        return cls(load_background_image(path), path)
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         if analysis.mask is None:
@@ -128,14 +141,22 @@ class ColorBackground(ImageBackground):
     def __init__(self, color: str) -> None:
         super().__init__(np.full((8, 8, 3), parse_color(color), np.uint8))
 
+    def update(self, settings) -> bool:
+        if settings.background.mode != "color":
+            return False
+        self._fit = _Fitted(np.full((8, 8, 3), parse_color(settings.background.color), np.uint8))
+        return True
+
 
 class VideoBackground:
     """A looping video behind the person, decoded on its own thread so decoding never stalls a frame."""
 
     needs = frozenset({"mask"})
+    provides: frozenset[str] = frozenset()
     stage = "post"
 
     def __init__(self, path: str, fps: int = 30) -> None:
+        self.path, self.fps = path, fps
         from livecam.capture import CaptureError, VideoFileSource
 
         if not path or not Path(path).is_file():
@@ -162,12 +183,17 @@ class VideoBackground:
         h, w = image.shape[:2]
         return composite(image, self._last.at((w, h)), analysis.mask)
 
+    def update(self, settings) -> bool:
+        b = settings.background
+        return b.mode == "video" and b.video == self.path and settings.output.fps == self.fps
+
     def close(self) -> None:
         self.source.close()
 
 
-def build_background(settings: BackgroundSettings, fps: int = 30):
+def build_background(settings: BackgroundSettings, output: OutputSettings | int = 30):
     """The background effect for these settings, or None for "off". Raises BackgroundError on bad files."""
+    fps = output.fps if isinstance(output, OutputSettings) else output
     if settings.mode == "blur":
         return BlurBackground(settings.blur)
     if settings.mode == "image":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
 TEXT = "AI-altered"
@@ -51,9 +52,10 @@ class Badge:
     """Draws the "AI-altered" label in the top-right corner, scaled to the frame."""
 
     needs: frozenset[str] = frozenset()
+    provides: frozenset[str] = frozenset()
     stage = "post"
 
-    def __init__(self) -> None:
+    def __init__(self, settings: AvatarSettings | None = None) -> None:
         self._height = -1
         self._label: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -73,7 +75,12 @@ class Badge:
             self._height = height
         return self._label
 
+    def update(self, settings) -> bool:
+        return True  # nothing to configure: the registry builds it only while the badge is on
+
     def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+        if not analysis.altered:
+            return image  # the badge says exactly when a frame is altered, never otherwise
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.position((w, h))
         colour, alpha = self._label_for(h)

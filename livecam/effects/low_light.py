@@ -323,6 +323,7 @@ class LowLight:
     applies the sliders, ``mode="off"`` (or all sliders neutral) returns the frame untouched."""
 
     needs: frozenset[str] = frozenset()
+    provides: frozenset[str] = frozenset()
     stage = "pre"
 
     def __init__(self, settings: LowLightSettings) -> None:
@@ -338,6 +339,16 @@ class LowLight:
         self._frame = 0
         self.exposure = 0.0  # stops and shadows gamma of the last frame (auto mode), for the UI and the benchmark
         self.shadows = 1.0
+
+    def update(self, settings) -> bool:
+        """Slider moves and auto/manual switches keep the denoiser's running average and the meter's
+        history, so no grain comes back while a slider is dragged."""
+        new = settings.low_light
+        if new.mode == "off":
+            return False
+        self.settings = new
+        self._manual_lut = manual_lut(new) if new.mode == "manual" else None
+        return True
 
     @property
     def active(self) -> bool:

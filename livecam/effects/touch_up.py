@@ -114,6 +114,7 @@ class TouchUp:
     """``apply(frame, analysis)`` smooths the skin of every face in ``analysis.faces``."""
 
     needs = frozenset({"faces"})
+    provides: frozenset[str] = frozenset()
     stage = "post"
 
     def __init__(self, settings: TouchUpSettings, fade_frames: int = 8, even_tone: bool = True) -> None:
@@ -123,6 +124,12 @@ class TouchUp:
         self.even_tone = even_tone
         self._faces: list[_FaceFade] = []
         self._shape: tuple[int, ...] | None = None
+
+    def update(self, settings) -> bool:
+        """A new strength takes effect at once; the faces' fade-in state is kept (no restart from 0)."""
+        self.settings = settings.touch_up
+        self.amount = self.settings.strength / 100.0
+        return True
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         if self.amount <= 0:
