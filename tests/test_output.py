@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import platform
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -136,22 +141,22 @@ def test_real_pyvirtualcam_without_loopback_gives_the_instruction(
         VirtualCamOutput(W, H, 30)
 
 
-def test_virtualcam_failure_falls_back_to_preview_then_a_sample_file(
-    backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch
+def test_virtualcam_failure_without_a_display_records_nothing(
+    backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(output, "_default_backend", lambda: "livecam-missing")
-    monkeypatch.setattr(output, "SAMPLE_FRAMES", 3)
+    monkeypatch.setenv("LIVECAM_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)  # no display, so the preview cannot open either
     out = open_output(OutputSettings(kind="virtualcam"), W, H)
-    assert isinstance(out, FileOutput) and out.max_frames == 3
+    assert isinstance(out, NullOutput)  # no silent sample recording any more
     assert devices.MODPROBE_FIX in (out.fallback_reason or "")
     for i in range(5):
         out.send(_frame(40 * i))
     out.close()
-    assert out.frames_written == 3
-    cap = cv2.VideoCapture(str(out.path))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert out.frames_sent == 5
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing written anywhere
     with pytest.raises(OutputError, match="needs PySide6 and a display"):
         open_output(OutputSettings(kind="preview"), W, H)  # asked for explicitly: no silent fallback
 
@@ -280,3 +285,393 @@ def test_null_output_counts_and_keeps_the_last_frame() -> None:
     out.send(_frame(1))
     out.send(_frame(2))
     assert out.frames_sent == 2 and np.array_equal(out.last, _frame(2))
+
+
+# ---------------------------------------------------------------- a lost virtual camera comes back
+
+
+def _until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        _pause(0.005)
+    return True
+
+
+class FlakyBackend(RecordingBackend):
+    """A device that dies after ``die_after`` frames, then refuses ``refuse`` reopen attempts."""
+
+    die_after = 3
+    refuse = 2
+    sends_after_death: list[int] = []
+
+    def __init__(self, **kw: Any) -> None:
+        if RecordingBackend.instances and FlakyBackend.refuse > 0:
+            FlakyBackend.refuse -= 1
+            raise RuntimeError("device /dev/video-test disappeared")
+        super().__init__(**kw)
+        self.dead = False
+
+    def send(self, frame: np.ndarray) -> None:
+        if self.dead:
+            FlakyBackend.sends_after_death.append(len(self.frames))
+            raise RuntimeError("write failed: No such device")
+        if self is RecordingBackend.instances[0] and len(self.frames) >= FlakyBackend.die_after:
+            self.dead = True
+            raise RuntimeError("write failed: No such device")
+        super().send(frame)
+
+
+def test_a_lost_virtual_camera_is_closed_reopened_with_backoff_and_reported(
+    backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pyvirtualcam.register_backend("livecam-flaky", FlakyBackend)
+    monkeypatch.setattr(output, "REOPEN_BACKOFF_START_S", 0.02)
+    monkeypatch.setattr(output, "REOPEN_BACKOFF_MAX_S", 0.08)
+    FlakyBackend.refuse, FlakyBackend.sends_after_death = 2, []
+    statuses: list[str] = []
+    try:
+        out = VirtualCamOutput(W, H, 50, backend="livecam-flaky")
+        with PacedSender(out, 50) as sender:
+            sender.submit(_frame(10), time.monotonic())
+            assert _until(lambda: sender.state == "reopening")
+            assert _until(lambda: sender.state == "sending" and len(backends.instances) == 2)
+            statuses = [sender.stats()["status"]]
+            sender.submit(_frame(20), time.monotonic())
+            assert _until(lambda: any(np.array_equal(f.reshape(H, W, 3), _frame(20)) for f in backends.instances[1].frames))
+            assert sender.error is None and sender.status is None
+        out.close()
+    finally:
+        BACKENDS.pop("livecam-flaky", None)
+    dead, new = backends.instances
+    assert len(dead.frames) == FlakyBackend.die_after and dead.closed  # the dead handle was closed...
+    assert FlakyBackend.sends_after_death == []  # ...and never written again
+    assert FlakyBackend.refuse == 0 and sender.reopen_attempts == 3  # two refused, the third worked
+    assert statuses == [None]
+    assert new.frames and np.array_equal(new.frames[0].reshape(H, W, 3), _frame(10))  # the last frame, repeated
+
+
+def test_reopening_status_counts_attempts(backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch) -> None:
+    pyvirtualcam.register_backend("livecam-flaky", FlakyBackend)
+    monkeypatch.setattr(output, "REOPEN_BACKOFF_START_S", 0.01)
+    monkeypatch.setattr(output, "REOPEN_BACKOFF_MAX_S", 0.01)
+    FlakyBackend.refuse = 10**6  # it never comes back
+    try:
+        out = VirtualCamOutput(W, H, 50, backend="livecam-flaky")
+        with PacedSender(out, 50) as sender:
+            sender.submit(_frame(10), time.monotonic())
+            assert _until(lambda: sender.reopen_attempts >= 3)
+            status = sender.status or ""
+            assert sender.state == "reopening" and sender.error == status
+            assert sender.stats()["fps_out"] == 0.0
+            assert not sender.failed.is_set()  # a virtual camera is never given up
+    finally:
+        BACKENDS.pop("livecam-flaky", None)
+        FlakyBackend.refuse = 0
+    assert status.startswith("The virtual camera /dev/video-test was lost; reopening it (attempt ")
+    assert "failed, next in 0.01 s)." in status
+
+
+class _BrokenRecording(NullOutput):
+    def _send(self, image: np.ndarray) -> None:
+        if self.frames_sent == 2:
+            raise output.OutputFailed("The disk is full: recording to x.mp4 stopped after 0.1 s (2 frames).")
+        super()._send(image)
+
+
+def test_a_failed_recording_stops_the_sender_for_good() -> None:
+    out = _BrokenRecording(W, H, 50)
+    with PacedSender(out, 50) as sender:
+        sender.submit(_frame(1), time.monotonic())
+        assert sender.failed.wait(5)
+        sender.submit(_frame(2), time.monotonic())  # still accepted, never sent
+        _pause(0.1)
+    assert sender.state == "failed" and out.frames_sent == 2
+    assert sender.error == sender.status == "The disk is full: recording to x.mp4 stopped after 0.1 s (2 frames)."
+
+
+def test_paused_sender_sends_nothing_and_resumes_with_a_fresh_frame() -> None:
+    out = NullOutput(W, H, 100)
+    with PacedSender(out, 100) as sender:
+        sender.submit(_frame(1), time.monotonic())
+        assert _until(lambda: out.frames_sent > 0)
+        sender.pause()
+        sent = out.frames_sent
+        sender.submit(_frame(2), time.monotonic())  # finished while pausing: dropped
+        _pause(0.15)
+        assert out.frames_sent == sent and sender.state == "paused" and sender.error is None
+        opened = time.monotonic()
+        sender.resume(since=opened)
+        _pause(0.05)
+        assert out.frames_sent == sent  # no stale frame goes out before a new one comes
+        sender.submit(_frame(3), time.monotonic())
+        assert _until(lambda: out.frames_sent > sent)
+        assert np.array_equal(out.last, _frame(3))
+        assert sender.state == "sending"
+        assert sender.resume_latency_s is not None and sender.resume_latency_s >= 0.05
+
+
+# ---------------------------------------------------------------- recordings
+
+needs_ffmpeg = pytest.mark.skipif(output.find_ffmpeg() is None, reason="ffmpeg is not installed")
+
+
+def _decode(path: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, image = cap.read()
+        if not ok:
+            break
+        frames.append(image)
+    cap.release()
+    return frames
+
+
+def _boxes(data: bytes) -> list[bytes]:
+    kinds, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kinds.append(data[pos + 4 : pos + 8])
+        if size < 8:
+            break
+        pos += size
+    return kinds
+
+
+@needs_ffmpeg
+def test_recording_is_fragmented_private_and_every_frame_plays(tmp_path: Path) -> None:
+    path = tmp_path / "call.mp4"
+    with FileOutput(path, W, H, 15) as out:
+        assert out.recorder == "ffmpeg"
+        for i in range(40):
+            out.send(_frame(6 * i))
+    assert path.stat().st_mode & 0o777 == 0o600
+    kinds = _boxes(path.read_bytes())
+    assert kinds[:2] == [b"ftyp", b"moov"] and kinds.count(b"moof") >= 2  # one fragment per second of video
+    frames = _decode(path)
+    assert len(frames) == 40 and frames[0].shape == (H, W, 3)
+    assert abs(float(frames[30][:, W // 2 :, 0].mean()) - 180) < 8  # blue level of frame 30, through the codec
+
+
+def test_opencv_recording_when_ffmpeg_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(output, "find_ffmpeg", lambda: None)
+    path = tmp_path / "out.mp4"
+    with FileOutput(path, W, H, 15) as out:
+        assert out.recorder == "opencv"
+        for i in range(12):
+            out.send(_frame(20 * i))
+    assert "install ffmpeg for a recording that survives both" in caplog.text
+    assert path.stat().st_mode & 0o777 == 0o600
+    frames = _decode(path)
+    assert len(frames) == 12
+    assert abs(float(frames[5][:, W // 2 :, 0].mean()) - 100) < 8
+
+
+def test_opencv_recording_stops_before_the_disk_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output, "find_ffmpeg", lambda: None)
+    out = FileOutput(tmp_path / "out.mp4", W, H, 5)
+    for i in range(10):  # the free space is checked once a second of video (5 frames here)
+        out.send(_frame(i))
+    free = shutil.disk_usage(tmp_path).free
+    monkeypatch.setattr(output, "DISK_RESERVE_BYTES", free + (1 << 30))  # as if the disk had less left than that
+    with pytest.raises(output.OutputFailed, match=r"^The disk is full: recording to .* stopped after 2\.0 s \(10 frames\)"):
+        for i in range(10, 20):
+            out.send(_frame(i))
+    out.close()
+    assert len(_decode(tmp_path / "out.mp4")) == 10  # finished while there was room: it plays
+
+
+def test_recording_never_replaces_a_file_unless_asked(tmp_path: Path) -> None:
+    path = tmp_path / "talk.mp4"
+    path.write_bytes(b"precious")
+    path.chmod(0o644)
+    with pytest.raises(OutputError, match=r"talk\.mp4 already exists and LiveCam does not replace files; .*--overwrite"):
+        FileOutput(path, W, H, 15)
+    assert path.read_bytes() == b"precious"
+    with pytest.raises(OutputError, match="already exists"):
+        open_output(OutputSettings(kind="file", path=str(path)), W, H)
+    out = open_output(OutputSettings(kind="file", path=str(path), overwrite=True), W, H)
+    out.send(_frame(100))
+    out.close()
+    assert path.stat().st_mode & 0o777 == 0o600  # the replaced file does not keep its readable mode
+    assert len(_decode(path)) == 1
+
+
+@pytest.mark.parametrize("name", ["photo.jpg", "notes.txt", "clip.avi", "noext"])
+def test_recording_refuses_names_that_are_not_mp4_or_mov(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\xff\xd8\xff keep me")
+    with pytest.raises(OutputError, match=r"a recording must end in \.mp4, \.m4v or \.mov; choose a name like"):
+        FileOutput(path, W, H, 15, overwrite=True)
+    assert path.read_bytes() == b"\xff\xd8\xff keep me"
+
+
+def test_recording_into_a_folder_name_is_a_plain_error(tmp_path: Path) -> None:
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(OutputError, match=r"dir\.mp4 is a folder|already exists"):
+        FileOutput(tmp_path / "dir.mp4", W, H, 15)
+
+
+def test_cut_off_fragments_are_not_counted(tmp_path: Path) -> None:
+    def box(kind: bytes, payload: bytes) -> bytes:
+        return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+    head = box(b"ftyp", b"isom") + box(b"moov", b"x" * 20)
+    whole = box(b"moof", b"m" * 10) + box(b"mdat", b"d" * 50)
+    path = tmp_path / "cut.mp4"
+    for tail, expected in (
+        (b"", len(head) + len(whole)),
+        (box(b"moof", b"m" * 10)[:12], len(head) + len(whole)),  # header cut
+        (box(b"moof", b"m" * 10), len(head) + len(whole)),  # moof without its mdat
+        (box(b"moof", b"m" * 10) + box(b"mdat", b"d" * 50)[:30], len(head) + len(whole)),  # mdat cut
+    ):
+        path.write_bytes(head + whole + tail)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert output.complete_fragments_end(fd) == expected
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------- recordings that survive a crash or a full disk
+
+REPO = Path(__file__).resolve().parents[1]
+LIVECAM = [sys.executable, "-m", "livecam"]
+
+
+def _run_args(path: Path, frames: int, size: str = "320x180") -> list[str]:
+    # The bundled demo clip, no effect: the pipeline costs nothing and the picture moves, so the
+    # encoder produces real data (a still image compresses to almost nothing).
+    return ["run", "--source", "demo", "--size", size, "--fps", "15", "--background", "off",
+            "--output", "file", "--output-file", str(path), "--frames", str(frames)]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "LIVECAM_CONFIG_DIR": str(tmp_path / "config"), "PYTHONPATH": str(REPO)}
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _demo_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    from livecam.capture import iter_video_frames
+    from livecam.resources import demo_clip_path
+
+    frames = []
+    for image in iter_video_frames(demo_clip_path(), size):
+        frames.append(image)
+        if len(frames) == count:
+            break
+    return frames
+
+
+def _shows_the_demo(frames: list[np.ndarray], size: tuple[int, int]) -> None:
+    """Every decoded frame is a frame of the demo clip (through the codec), not noise or grey."""
+    demo = np.stack(_demo_frames(90, size)).astype(np.int16)
+    for i, frame in enumerate(frames):
+        error = np.abs(demo - frame.astype(np.int16)).mean(axis=(1, 2, 3)).min()
+        assert error < 12, f"decoded frame {i} matches no frame of the source (mean error {error:.1f})"
+
+
+@needs_ffmpeg
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+@pytest.mark.parametrize("victims", ["livecam", "livecam and ffmpeg"])
+def test_a_recording_killed_with_sigkill_still_plays(tmp_path: Path, victims: str) -> None:
+    path = tmp_path / "killed.mp4"
+    proc = subprocess.Popen([*LIVECAM, *_run_args(path, 0)], cwd=tmp_path, env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        # Wait until at least two whole fragments (2 s of video) are on disk, then kill.
+        assert _until(lambda: path.exists() and path.read_bytes().count(b"moof") >= 3, 60), proc.communicate()[0]
+        pids = [proc.pid] + (_children(proc.pid) if victims != "livecam" else [])
+        assert len(pids) == (1 if victims == "livecam" else 2)
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert _until(lambda: not _ffmpeg_writing(path), 10)  # alone, ffmpeg sees its input end and finishes
+    assert path.stat().st_mode & 0o777 == 0o600
+    data = path.read_bytes()
+    if victims == "livecam":
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert output.complete_fragments_end(fd) == len(data)  # finished: no fragment cut off
+        finally:
+            os.close(fd)
+    frames = _decode(path)
+    assert len(frames) >= 30, f"only {len(frames)} frames play after the kill"  # at least the 2 s whole fragments
+    assert frames[0].shape == (180, 320, 3)
+    _shows_the_demo(frames, (320, 180))
+
+
+def _ffmpeg_writing(path: Path) -> bool:
+    """True while some process still has ``path`` open (ffmpeg finishing the file)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _can_mount_a_small_disk() -> str | None:
+    if shutil.which("unshare") is None or not Path("/proc/self/ns/user").exists():
+        return "unshare (util-linux) is missing"
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                            "mount -t tmpfs -o size=64k tmpfs /mnt 2>&1 || mount -t tmpfs -o size=64k tmpfs /tmp"],
+                           capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"cannot mount a tmpfs in a user namespace: {probe.stdout.strip()}"
+
+
+@needs_ffmpeg
+def test_a_full_disk_stops_the_recording_with_a_sentence_and_a_playable_file(tmp_path: Path) -> None:
+    """A real ENOSPC: LiveCam records onto a 192 KiB tmpfs (mounted in a user and mount namespace,
+    so no root is needed) until it is full."""
+    reason = _can_mount_a_small_disk()
+    if reason:
+        pytest.skip(reason)
+    disk, kept = tmp_path / "disk", tmp_path / "kept"
+    disk.mkdir()
+    kept.mkdir()
+    target = disk / "call.mp4"
+    script = (
+        f"mount -t tmpfs -o size=192k,mode=0777 tmpfs {disk} || exit 90\n"
+        f'"$@" > {kept}/out.txt 2>&1; echo $? > {kept}/rc\n'
+        f"df -k {disk} | tail -n 1 > {kept}/df.txt\n"
+        f"cp -p {target} {kept}/call.mp4\n"
+    )
+    proc = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh",
+                           *LIVECAM, *_run_args(target, 1800, "640x360")],
+                          cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = (kept / "out.txt").read_text()
+    assert (kept / "rc").read_text().strip() == "1", out  # non-zero exit
+    assert "livecam: The disk is full: recording to " + str(target) + " stopped after " in out, out
+    assert "the file keeps what was recorded until then. Free some space or record to another disk." in out
+    assert "Traceback" not in out
+    recording = kept / "call.mp4"
+    assert recording.stat().st_mode & 0o777 == 0o600
+    data = recording.read_bytes()
+    assert len(data) <= 192 * 1024
+    fd = os.open(recording, os.O_RDONLY)
+    try:
+        assert output.complete_fragments_end(fd) == len(data)  # the cut-off fragment was trimmed away
+    finally:
+        os.close(fd)
+    frames = _decode(recording)
+    assert len(frames) >= 15, f"only {len(frames)} frames play"  # at least one whole fragment (1 s)
+    _shows_the_demo(frames, (640, 360))
