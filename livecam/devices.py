@@ -244,29 +244,112 @@ def _cuda_really_works() -> bool | None:
         return None
 
 
-def _provider_lines() -> list[tuple[str, str]]:
-    try:
-        from livecam.analysis.runtime import available_providers
+def _repair(commands: list[str]) -> str:
+    return " && ".join(commands)
 
-        providers = available_providers()
-    except ImportError:
-        return [("error", "onnxruntime is not installed; run pip install onnxruntime (or onnxruntime-gpu).")]
-    lines = [("ok", f"ONNX Runtime providers: {', '.join(providers)}.")]
-    if "CUDAExecutionProvider" in providers:
-        works = _cuda_really_works()
-        if works is False:
-            lines.append(
-                (
-                    "warn",
-                    "onnxruntime lists CUDA but a model could not run on it (CUDA or cuDNN libraries are missing); "
-                    "LiveCam runs on the CPU until the CUDA 12 and cuDNN 9 runtime libraries are installed.",
-                )
-            )
-        elif works is None:
-            lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))
-        else:
-            lines.append(("ok", "CUDA works: a model ran on the GPU."))
+
+def _runtime_package_lines(installed: dict[str, str], build, driver) -> list[tuple[str, str]]:
+    """Which ONNX Runtime package is installed, and whether a second one clobbered it."""
+    from livecam import gpu
+
+    packages = ", ".join(f"{name} {version}" for name, version in sorted(installed.items()))
+    fix = _repair(gpu.repair_commands(installed, driver))
+    if build is None:
+        if not installed:
+            return [("error", f"No ONNX Runtime is installed, so no model can run; install it with: "
+                              f"{gpu.pip_command('install', gpu.wanted_runtime(driver))}")]
+        return [("error", f"{packages} is installed but cannot be imported (uninstalling a package that shared "
+                          f"its folder removed its files); repair it with: {fix}")]
+    if len(installed) > 1:
+        return [("error", f"{len(installed)} ONNX Runtime packages are installed ({packages}) and write the same "
+                          f"folder, so the files of {build.package} {build.version} are what runs and updating or "
+                          f"removing either breaks the other; repair it with: {fix}")]
+    if installed and build.package not in installed:
+        return [("error", f"pip lists {packages} but the onnxruntime folder holds {build.package} "
+                          f"{build.version}'s files; repair it with: {fix}")]
+    flavour = f"built for CUDA {build.cuda}" if build.cuda else "CPU build"
+    return [("ok", f"ONNX Runtime: {build.package} {build.version} ({flavour}).")]
+
+
+def _library_lines(build, driver) -> list[tuple[str, str]]:
+    """The CUDA/cuDNN libraries this onnxruntime-gpu loads, and where each one comes from."""
+    from livecam import gpu
+
+    libraries = gpu.cuda_libraries(build.cuda_major)
+    missing = [lib for lib in libraries if not lib.path]
+    lines = []
+    by_source: dict[str, list] = {}
+    for lib in libraries:
+        if lib.path:
+            by_source.setdefault(lib.source, []).append(lib)
+    for source, libs in by_source.items():
+        where = str(Path(libs[0].path).parent)
+        names = ", ".join(f"{lib.role} ({lib.file})" for lib in libs)
+        origin = f"the pip package {source[:-6]}" if source.endswith(" (pip)") else "the system"
+        lines.append(("ok", f"Found {names} from {origin}, in {where}."))
+    if missing:
+        names = ", ".join(f"{lib.role} ({lib.file})" for lib in missing)
+        lines.append(("error", f"onnxruntime-gpu {build.version} needs {names}, which this machine lacks, so models "
+                               f"run on the CPU; install NVIDIA's libraries with: "
+                               f"{gpu.pip_command('install', gpu.gpu_requirement(driver, build))}"))
     return lines
+
+
+def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
+    from livecam import gpu
+
+    if driver is None:
+        if build.cuda:
+            return [("info", "No NVIDIA driver was found, so the models run on the CPU (onnxruntime-gpu runs on "
+                             "the CPU as well as onnxruntime does; a GPU is optional).")]
+        return [("info", "No NVIDIA driver was found; the models run on the CPU.")]
+    gpus = f" with {', '.join(driver.gpus)}" if driver.gpus else ""
+    cuda = f", which runs CUDA up to {driver.cuda[0]}.{driver.cuda[1]}" if driver.cuda else ""
+    lines = [("ok", f"NVIDIA driver {driver.version or '(version unknown)'}{cuda}{gpus}.")]
+    if not build.cuda:
+        if gpu.gpu_wheels_exist():
+            fix = _repair([gpu.pip_command("uninstall", "-y", build.package),
+                           gpu.pip_command("install", gpu.gpu_requirement(driver))])
+            lines.append(("warn", f"This machine has an NVIDIA GPU but {build.package} {build.version} runs on the "
+                                  f"CPU only; for the GPU run: {fix}"))
+        else:
+            lines.append(("info", "PyPI has no onnxruntime-gpu for this platform, so the models run on the CPU."))
+        return lines
+    if gpu.driver_too_old(driver, build):
+        lines.append(("error", f"onnxruntime-gpu {build.version} needs CUDA {build.cuda_major} but this driver runs "
+                               f"CUDA up to {driver.cuda[0]}.{driver.cuda[1]}: update the NVIDIA driver to "
+                               f"{gpu.MIN_DRIVER.get(build.cuda_major, 'a newer version')} or newer, or install "
+                               f"the CUDA {driver.cuda[0]} build with: "
+                               f"{gpu.pip_command('install', gpu.CUDA12_REQUIREMENT)}"))
+        return lines
+    lines += _library_lines(build, driver)
+    works = _cuda_really_works()
+    if works is True:
+        lines.append(("ok", "CUDA works: a model ran on the GPU (CUDAExecutionProvider)."))
+    elif works is False:
+        lines.append(("error", "A model asked for CUDA but ran on the CPU; the lines above say what is missing."))
+    else:
+        lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))
+    if "TensorrtExecutionProvider" in providers and not gpu.tensorrt_library().path:
+        lines.append(("info", "--provider tensorrt also needs TensorRT 10; install it with: "
+                              f"{gpu.pip_command('install', *gpu.tensorrt_requirement(build.cuda_major))}"))
+    return lines
+
+
+def _provider_lines() -> list[tuple[str, str]]:
+    from livecam import gpu
+    from livecam.analysis import runtime
+
+    installed, build, driver = gpu.installed_runtimes(), gpu.runtime_build(), gpu.nvidia_driver()
+    lines = _runtime_package_lines(installed, build, driver)
+    if build is None:
+        return lines
+    try:
+        providers = runtime.available_providers()
+    except runtime.ModelError as exc:
+        return lines + [("error", str(exc))]
+    lines.append(("ok", f"ONNX Runtime providers: {', '.join(providers)}."))
+    return lines + _gpu_lines(build, driver, providers)
 
 
 def diagnose() -> list[tuple[str, str]]:

@@ -5,7 +5,10 @@ import shutil
 import numpy as np
 import pytest
 
+from livecam import gpu
 from livecam.analysis import runtime
+
+FAKE_DRIVER = gpu.Driver(version="580.65.06", cuda=(13, 0), gpus=("NVIDIA Test GPU",))
 
 
 def test_every_manifest_model_loads_on_cpu_and_reports_its_real_provider():
@@ -56,6 +59,8 @@ def test_unavailable_gpu_provider_falls_back_to_cpu_with_a_warning(caplog, monke
 def test_gpu_listed_but_unusable_runs_on_cpu_and_says_so(caplog, monkeypatch):
     """onnxruntime-gpu lists CUDA without CUDA libraries; the session then silently gets the CPU."""
     monkeypatch.setattr(runtime, "available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(gpu, "nvidia_driver", lambda: FAKE_DRIVER)
+    monkeypatch.setattr(gpu, "preload", lambda: False)
     with caplog.at_level(logging.WARNING):
         session = runtime.load_model("selfie_segmentation_landscape", provider="auto")
     assert session.provider == "CPUExecutionProvider"
@@ -170,3 +175,151 @@ def test_recurrent_runner_takes_initial_state_and_keeps_to_the_cpu_there(recurre
 def test_recurrent_runner_names_a_wrong_state_name(recurrent_session):
     with pytest.raises(runtime.ModelError, match="no input or output named 'r9i'"):
         runtime.RecurrentRunner(recurrent_session, state={"r9i": "r1o"})
+
+
+# ---------------------------------------------------------------- the session pool
+
+
+def test_one_shared_session_per_file_provider_and_threads():
+    a = runtime.load_model("iris_landmark", provider="cpu", threads=1)
+    b = runtime.load_model("iris_landmark", provider="cpu", threads=1)
+    c = runtime.load_model("iris_landmark", provider="cpu", threads=2)
+    assert a is b and c is not a
+    assert runtime.open_models()["iris_landmark"] == "CPUExecutionProvider"
+
+
+def test_a_session_nobody_uses_closes_and_leaves_the_pool():
+    import weakref
+
+    session = runtime.load_model("iris_landmark", provider="cpu", threads=3)
+    ref = weakref.ref(session)
+    key_count = len(runtime._pool)
+    del session
+    assert ref() is None  # the pool did not keep it alive
+    assert len(runtime._pool) == key_count - 1
+    # A provider/threads change drops the old session instead of leaking it.
+    first = runtime.load_model("iris_landmark", provider="cpu", threads=3)
+    first_ref = weakref.ref(first)
+    first = runtime.load_model("iris_landmark", provider="cpu", threads=4)
+    assert first_ref() is None and first.threads == 4
+
+
+def test_a_model_outside_the_manifest_loads_from_its_spec_and_path(tmp_path):
+    path = tmp_path / "rvm.onnx"
+    path.write_bytes(recurrent_model_bytes())
+    spec = {"sha256": runtime._sha256(path), "fp16": False}
+    session = runtime.load_model("rvm", provider="cpu", threads=1, spec=spec, path=path)
+    assert session.spec is spec and runtime.open_models()["rvm"] == "CPUExecutionProvider"
+    assert runtime.load_model("rvm", provider="cpu", threads=1, spec=spec, path=path) is session
+
+
+def test_a_fetched_model_with_the_wrong_checksum_is_refused_in_one_sentence(tmp_path):
+    path = tmp_path / "rvm.onnx"
+    path.write_bytes(recurrent_model_bytes())
+    with pytest.raises(runtime.ModelError) as err:
+        runtime.load_model("rvm", provider="cpu", spec={"sha256": "0" * 64}, path=path)
+    message = str(err.value)
+    assert "sha256 does not match" in message and "livecam models fetch rvm" in message and "\n" not in message
+    with pytest.raises(runtime.ModelError, match="is missing; download it with: livecam models fetch rvm"):
+        runtime.load_model("rvm", provider="cpu", spec={"sha256": "0" * 64}, path=tmp_path / "gone.onnx")
+    with pytest.raises(runtime.ModelError, match="needs both a spec and a path"):
+        runtime.load_model("rvm", path=path)
+
+
+# ---------------------------------------------------------------- provider options reach ORT
+
+
+class RecordingSession:
+    """Stands in for onnxruntime.InferenceSession and records what LiveCam passed to it."""
+
+    calls: list = []
+
+    def __init__(self, path, sess_options=None, providers=None):
+        RecordingSession.calls.append({"path": path, "options": sess_options, "providers": providers})
+        self._providers = [p if isinstance(p, str) else p[0] for p in providers]
+
+    def get_providers(self):
+        return self._providers
+
+
+@pytest.fixture
+def recording_ort(monkeypatch, tmp_path):
+    import onnxruntime
+
+    every = list(runtime.PROVIDER_NAMES.values())
+    preloads = []
+    RecordingSession.calls = []
+    monkeypatch.setattr(onnxruntime, "InferenceSession", RecordingSession)
+    monkeypatch.setattr(runtime, "available_providers", lambda: every)
+    monkeypatch.setattr(gpu, "nvidia_driver", lambda: FAKE_DRIVER)
+    monkeypatch.setattr(gpu, "preload", lambda: preloads.append(True) or True)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return RecordingSession.calls, preloads, tmp_path / "cache" / "livecam"
+
+
+def test_tensorrt_gets_its_engine_cache_fp16_and_cuda_behind_it(recording_ort):
+    calls, preloads, cache = recording_ort
+    session = runtime.load_model("face_landmark", provider="tensorrt", threads=7)
+    (call,) = calls
+    names = [name for name, _ in call["providers"]]
+    assert names == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    trt, cuda, cpu = (options for _, options in call["providers"])
+    assert trt["trt_engine_cache_enable"] == "True" and trt["trt_fp16_enable"] == "True"
+    assert trt["trt_engine_cache_path"] == str(cache / "tensorrt") and (cache / "tensorrt").is_dir()
+    assert cuda["cudnn_conv_algo_search"] == "EXHAUSTIVE" and cuda["arena_extend_strategy"] == "kSameAsRequested"
+    assert cpu == {}
+    assert call["options"].intra_op_num_threads == 7
+    assert preloads == [True]  # the CUDA libraries were loaded before the first GPU session
+    assert session.provider == "TensorrtExecutionProvider"
+
+
+def test_a_model_spec_can_keep_tensorrt_in_fp32(recording_ort, tmp_path):
+    calls, _, _ = recording_ort
+    path = tmp_path / "m.onnx"
+    path.write_bytes(recurrent_model_bytes())
+    runtime.load_model("m", provider="tensorrt", threads=7, spec={"sha256": runtime._sha256(path), "fp16": False}, path=path)
+    assert dict(calls[0]["providers"])["TensorrtExecutionProvider"]["trt_fp16_enable"] == "False"
+
+
+def test_directml_and_coreml_options(recording_ort):
+    calls, preloads, cache = recording_ort
+    runtime.load_model("face_landmark", provider="directml", threads=7)
+    runtime.load_model("face_landmark", provider="coreml", threads=7)
+    dml, coreml = calls
+    assert dml["providers"][0] == ("DmlExecutionProvider", {"device_id": "0"})
+    assert dml["options"].enable_mem_pattern is False  # DirectML refuses memory patterns
+    name, options = coreml["providers"][0]
+    assert name == "CoreMLExecutionProvider" and options["ModelFormat"] == "MLProgram"
+    assert options["ModelCacheDirectory"] == str(cache / "coreml")
+    assert coreml["options"].enable_mem_pattern is True
+    assert preloads == []  # no CUDA provider, no CUDA libraries
+
+
+def test_without_a_driver_cuda_is_not_even_tried(recording_ort, monkeypatch, caplog):
+    calls, preloads, _ = recording_ort
+    monkeypatch.setattr(gpu, "nvidia_driver", lambda: None)
+    # What onnxruntime-gpu lists on any machine, GPU or not.
+    monkeypatch.setattr(runtime, "available_providers", lambda: [
+        "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    with caplog.at_level(logging.WARNING):
+        cuda = runtime.load_model("face_landmark", provider="cuda", threads=7)
+        auto = runtime.load_model("face_landmark", provider="auto", threads=7)
+    assert auto is cuda  # both resolve to the CPU alone, so they share one session
+    assert [c["providers"] for c in calls] == [[("CPUExecutionProvider", {})]]
+    assert "No NVIDIA driver was found" in caplog.text and preloads == []
+
+
+def test_no_onnxruntime_is_one_sentence_with_the_command(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ort(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ort)
+    with pytest.raises(runtime.ModelError) as err:
+        runtime.available_providers()
+    assert "No ONNX Runtime is installed" in str(err.value) and "pip install onnxruntime" in str(err.value)

@@ -1,9 +1,11 @@
-"""The one place that opens ONNX Runtime sessions.
+"""The one place that opens ONNX Runtime sessions, and the pool that shares them.
 
 Models ship with the package and are described by ``models/manifest.json`` (sha256, shapes,
-normalisation). A file whose hash does not match is refused. Providers are tried in preference
-order; what a session *really* got is read back from ``session.get_providers()`` because
-onnxruntime-gpu lists CUDA even when the CUDA libraries are missing and then quietly runs on the CPU.
+normalisation); a model fetched later comes with its own spec and sha256. A file whose hash does
+not match is refused. Providers are tried in preference order with their options set here, once,
+for every session; what a session *really* got is read back from ``session.get_providers()``
+because onnxruntime-gpu lists CUDA even when the CUDA libraries are missing and then quietly runs
+on the CPU. ``RecurrentRunner`` keeps a recurrent model's state on the GPU between frames.
 """
 from __future__ import annotations
 
@@ -11,6 +13,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
+import sys
+import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +25,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-# Preference order for provider="auto"; names are onnxruntime's.
+# Names are onnxruntime's.
 PROVIDER_NAMES = {
     "tensorrt": "TensorrtExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -27,7 +33,10 @@ PROVIDER_NAMES = {
     "coreml": "CoreMLExecutionProvider",
     "cpu": "CPUExecutionProvider",
 }
-AUTO_ORDER = ("cuda", "tensorrt", "directml", "coreml", "cpu")
+# Preference order for provider="auto". TensorRT only when asked for: its first start builds an
+# engine per model (seconds to minutes), and listed after CUDA it would get no nodes anyway.
+AUTO_ORDER = ("cuda", "directml", "coreml", "cpu")
+CUDA_DEVICE_ID = 0  # the GPU every CUDA/TensorRT session and its bound tensors use
 
 
 class ModelError(RuntimeError):
@@ -82,33 +91,159 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
     return path
 
 
-def available_providers() -> list[str]:
-    import onnxruntime as ort
+@functools.lru_cache(maxsize=64)
+def _verified_file(path: str, sha256: str, size: int, mtime_ns: int) -> bool:
+    # Keyed by size and mtime too, so a file replaced on disk (a new download) is hashed again.
+    return _sha256(Path(path)) == sha256
 
+
+def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
+    """A model that is not in the manifest (e.g. one ``livecam models fetch`` downloaded), checked
+    against the sha256 in its spec."""
+    if "sha256" not in spec:
+        raise ModelError(f"The description of model {name!r} has no sha256, so its file cannot be checked.")
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelError(f"Model file {path} is missing; download it with: livecam models fetch {name}") from None
+    if not _verified_file(str(path), spec["sha256"], stat.st_size, stat.st_mtime_ns):
+        raise ModelError(
+            f"Model file {path} is damaged or not the expected download (its sha256 does not match); "
+            f"delete it and run: livecam models fetch {name}"
+        )
+    return path
+
+
+def available_providers() -> list[str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        from livecam import gpu
+
+        raise ModelError(
+            f"No ONNX Runtime is installed, so LiveCam cannot run its models; run: "
+            f"{gpu.pip_command('install', gpu.default_runtime())}"
+        ) from None
     return list(ort.get_available_providers())
+
+
+# Providers that need an NVIDIA GPU and its driver; onnxruntime-gpu lists them on every machine.
+_NVIDIA_PROVIDERS = ("tensorrt", "cuda")
 
 
 def provider_list(provider: str) -> list[str]:
     """ORT provider names to try for a settings value ("auto", "cpu", "cuda", ...)."""
+    from livecam import gpu
+
     if provider not in PROVIDER_NAMES and provider != "auto":
         raise ModelError(
             f"Unknown inference provider {provider!r}; choose auto, {', '.join(PROVIDER_NAMES)}."
         )
     available = set(available_providers())
-    wanted = AUTO_ORDER if provider == "auto" else (provider, "cpu")
+    # Without a driver the CUDA provider only fails (loudly, in ORT's own log) and falls back to the
+    # CPU, so it is not tried at all; TensorRT hands the nodes it cannot build to CUDA.
+    has_driver = gpu.nvidia_driver() is not None
+    if provider == "auto":
+        wanted = [p for p in AUTO_ORDER if has_driver or p not in _NVIDIA_PROVIDERS]
+    elif provider == "tensorrt":
+        wanted = ["tensorrt", "cuda", "cpu"]
+    else:
+        wanted = [provider, "cpu"]
+    if provider not in ("auto", "cpu"):
+        if PROVIDER_NAMES[provider] not in available:
+            package = "onnxruntime-directml" if provider == "directml" else 'livecam[gpu] (onnxruntime-gpu)'
+            log.warning(
+                "The %s provider is not available in this onnxruntime build; running on the CPU. "
+                "For GPU inference install %s; livecam doctor says what this machine needs.",
+                provider,
+                package if provider != "coreml" else "onnxruntime on macOS",
+            )
+        elif provider in _NVIDIA_PROVIDERS and not has_driver:
+            log.warning("No NVIDIA driver was found, so the %s provider cannot run; running on the CPU.", provider)
+            wanted = ["cpu"]
     names = list(dict.fromkeys(PROVIDER_NAMES[p] for p in wanted if PROVIDER_NAMES[p] in available))
-    if provider not in ("auto", "cpu") and PROVIDER_NAMES[provider] not in available:
-        log.warning(
-            "The %s provider is not available in this onnxruntime build; running on the CPU. "
-            "For GPU inference install livecam[gpu] (onnxruntime-gpu) instead of onnxruntime.",
-            provider,
-        )
     return names or ["CPUExecutionProvider"]
+
+
+def user_cache_dir() -> Path:
+    """LiveCam's folder for rebuildable files (TensorRT engines, CoreML models)."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+        return base / "LiveCam" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "LiveCam"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livecam"
+
+
+def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]:
+    """The options every session gets for one ORT provider: the one place they are set."""
+    if provider_name == "CUDAExecutionProvider":
+        return {
+            "device_id": str(CUDA_DEVICE_ID),
+            # Grow the memory arena by what is asked, not in doubling steps: the video-call app and
+            # the desktop share this GPU.
+            "arena_extend_strategy": "kSameAsRequested",
+            # Input shapes are fixed for a camera resolution, so cuDNN's exhaustive search runs once
+            # per shape at start-up and every later frame gets the fastest convolution kernels.
+            "cudnn_conv_algo_search": "EXHAUSTIVE",
+            "do_copy_in_default_stream": "1",
+        }
+    if provider_name == "TensorrtExecutionProvider":
+        cache = user_cache_dir() / "tensorrt"
+        return {
+            "device_id": str(CUDA_DEVICE_ID),
+            # Building an engine takes seconds to minutes; the cache makes it a one-off per model,
+            # GPU and TensorRT version (TensorRT checks those itself).
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": str(cache),
+            # fp16 where the GPU has fast fp16 (TensorRT checks) and the model allows it (spec "fp16": false opts out).
+            "trt_fp16_enable": "True" if spec.get("fp16", True) else "False",
+        }
+    if provider_name == "DmlExecutionProvider":
+        return {"device_id": "0"}
+    if provider_name == "CoreMLExecutionProvider":
+        return {
+            "ModelFormat": "MLProgram",  # covers more operators than the old NeuralNetwork format
+            "MLComputeUnits": "ALL",  # Neural Engine, GPU or CPU, as Core ML sees fit
+            "ModelCacheDirectory": str(user_cache_dir() / "coreml"),
+        }
+    return {}
+
+
+def session_options(threads: int, providers: list[str]):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # ORT warns about unused initialisers etc. on every start
+    if "DmlExecutionProvider" in providers:
+        opts.enable_mem_pattern = False  # DirectML requires it off (and sequential execution, set above)
+    return opts
+
+
+def _with_options(providers: list[str], spec: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+    out = []
+    for name in providers:
+        options = provider_options(name, spec)
+        for key in ("trt_engine_cache_path", "ModelCacheDirectory"):
+            if key in options:
+                Path(options[key]).mkdir(parents=True, exist_ok=True)
+        out.append((name, options))
+    return out
 
 
 @dataclass
 class ModelSession:
-    """An open model: its manifest entry, the ORT session and the provider it really runs on."""
+    """An open model: its spec (manifest entry), the ORT session and the provider it really runs on.
+
+    Shared: every caller asking for the same file, providers and threads gets the same object, so
+    it must be treated as read-only (ORT's ``run`` itself is thread-safe).
+    """
 
     name: str
     spec: dict[str, Any]
@@ -134,23 +269,80 @@ class ModelSession:
         return self.session.run(None, {self.input_name: x})
 
 
-def load_model(name: str, provider: str = "auto", threads: int = 1, directory: Path | None = None) -> ModelSession:
-    """Open model ``name`` from the manifest, verified, on the best available provider."""
+# ---------------------------------------------------------------- the session pool
+# One session per (model file, providers tried, threads), shared by everyone who asks for it. The
+# pool holds sessions weakly: when the last effect holding one is dropped (a provider change, an
+# effect turned off) the session closes, so nothing leaks and open_models() lists only live ones.
+
+_pool: "weakref.WeakValueDictionary[tuple, ModelSession]" = weakref.WeakValueDictionary()
+_pool_lock = threading.Lock()
+_opening: dict[tuple, threading.Lock] = {}
+
+
+def open_models() -> dict[str, str]:
+    """Model name → the provider it really runs on, for every session open and still in use.
+
+    A model open on two providers at once (briefly, while a provider change rebuilds effects)
+    shows the one opened last.
+    """
+    with _pool_lock:
+        sessions = list(_pool.values())
+    return {s.name: s.provider for s in sessions}
+
+
+def load_model(
+    name: str,
+    provider: str = "auto",
+    threads: int = 1,
+    directory: Path | None = None,
+    *,
+    spec: dict[str, Any] | None = None,
+    path: str | Path | None = None,
+) -> ModelSession:
+    """The shared session of model ``name``, verified, on the best available provider.
+
+    Models in models/manifest.json are found by name (in ``directory`` if given). A model that is
+    not (one fetched into the user data folder) comes with its ``spec`` (at least its sha256) and
+    ``path``.
+    """
+    if (spec is None) != (path is None):
+        raise ModelError(f"Model {name!r} needs both a spec and a path when it is not in LiveCam's manifest.")
+    if spec is None:
+        spec = model_spec(name)
+        file = verified_path(name, directory)
+    else:
+        file = verified_file(name, spec, Path(path))
+    providers = provider_list(provider)
+    key = (str(file.resolve()), tuple(providers), threads)
+    with _pool_lock:
+        session = _pool.get(key)
+        if session is not None:
+            return session
+        opening = _opening.setdefault(key, threading.Lock())
+    with opening:  # one opening per key; other keys open in parallel (TensorRT builds take long)
+        with _pool_lock:
+            session = _pool.get(key)
+        if session is None:
+            session = _open(name, spec, file, providers, threads)
+            with _pool_lock:
+                _pool[key] = session
+                _opening.pop(key, None)
+    return session
+
+
+def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], threads: int) -> ModelSession:
     import onnxruntime as ort
 
-    path = verified_path(name, directory)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3  # ORT warns about unused initialisers etc. on every start
+    from livecam import gpu
+
+    if any(p in providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+        gpu.preload()  # CUDA and cuDNN from NVIDIA's pip packages, before the first GPU session
+    opts = session_options(threads, providers)
     errors: list[str] = []
-    providers = provider_list(provider)
     # Try the full list first, then fall back to the CPU alone; collect each failure into one message.
     for attempt in (providers, ["CPUExecutionProvider"]):
         try:
-            session = ort.InferenceSession(str(path), sess_options=opts, providers=attempt)
+            session = ort.InferenceSession(str(path), sess_options=opts, providers=_with_options(attempt, spec))
             break
         except Exception as exc:  # ORT raises several unrelated types for unusable providers / bad files
             errors.append(f"{'/'.join(attempt)}: {exc}")
@@ -162,7 +354,7 @@ def load_model(name: str, provider: str = "auto", threads: int = 1, directory: P
     if real != providers[0]:
         log.warning("%s asked for %s but runs on %s.", name, providers[0], real)
     log.debug("%s runs on %s with %d thread(s).", name, real, threads)
-    return ModelSession(name=name, spec=model_spec(name), session=session, provider=real, threads=threads)
+    return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads)
 
 
 # ---------------------------------------------------------------- recurrent models
@@ -171,7 +363,6 @@ def load_model(name: str, provider: str = "auto", threads: int = 1, directory: P
 _STATE_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 # OrtValue device names for providers whose tensors live on a GPU that ORT can bind outputs to.
 _BINDING_DEVICES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda"}
-CUDA_DEVICE_ID = 0
 
 
 def _initial_state(node: Any) -> np.ndarray:
