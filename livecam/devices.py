@@ -234,14 +234,20 @@ def _virtual_camera_lines() -> list[tuple[str, str]]:
 
 def _cuda_really_works() -> bool | None:
     """Open the smallest shipped model on CUDA and see what ORT really gave it; None without models."""
+    import onnxruntime
+
     from livecam.analysis import runtime
 
+    # ORT's own log would print its load failure here; the doctor line that follows says it plainly.
+    onnxruntime.set_default_logger_severity(4)
     try:
         models = runtime.manifest()["models"]
         name = min(models, key=lambda m: (runtime.models_dir() / models[m]["file"]).stat().st_size)
         return runtime.load_model(name, provider="cuda").provider == runtime.PROVIDER_NAMES["cuda"]
     except (runtime.ModelError, OSError, KeyError, ValueError):
         return None
+    finally:
+        onnxruntime.set_default_logger_severity(2)
 
 
 def _repair(commands: list[str]) -> str:
@@ -299,10 +305,15 @@ def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
     from livecam import gpu
 
     if driver is None:
-        if build.cuda:
-            return [("info", "No NVIDIA driver was found, so the models run on the CPU (onnxruntime-gpu runs on "
-                             "the CPU as well as onnxruntime does; a GPU is optional).")]
-        return [("info", "No NVIDIA driver was found; the models run on the CPU.")]
+        if not build.cuda:
+            return [("info", "No NVIDIA driver was found; the models run on the CPU.")]
+        lines = [("info", "No NVIDIA driver was found, so the models run on the CPU (onnxruntime-gpu runs on "
+                          "the CPU as well as onnxruntime does; a GPU is optional).")]
+        found = [lib for lib in gpu.cuda_libraries(build.cuda_major) if lib.path]
+        if found:  # the GPU flavour on a machine without a GPU: say the libraries wait for a driver
+            names = ", ".join(lib.file for lib in found)
+            lines.append(("info", f"The CUDA libraries are installed ({names}) and wait for an NVIDIA driver."))
+        return lines
     gpus = f" with {', '.join(driver.gpus)}" if driver.gpus else ""
     cuda = f", which runs CUDA up to {driver.cuda[0]}.{driver.cuda[1]}" if driver.cuda else ""
     lines = [("ok", f"NVIDIA driver {driver.version or '(version unknown)'}{cuda}{gpus}.")]
@@ -327,7 +338,9 @@ def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
     if works is True:
         lines.append(("ok", "CUDA works: a model ran on the GPU (CUDAExecutionProvider)."))
     elif works is False:
-        lines.append(("error", "A model asked for CUDA but ran on the CPU; the lines above say what is missing."))
+        why = gpu.cuda_provider_error()
+        why = f": ONNX Runtime's CUDA provider cannot load ({why})" if why else "; the lines above say what is missing"
+        lines.append(("error", f"A model asked for CUDA but ran on the CPU{why}."))
     else:
         lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))
     if "TensorrtExecutionProvider" in providers and not gpu.tensorrt_library().path:

@@ -297,6 +297,31 @@ def _preload_tensorrt() -> None:
                 ctypes.CDLL(pip[file][0], mode=getattr(os, "RTLD_GLOBAL", 0))
 
 
+def cuda_provider_error() -> str:
+    """Why ONNX Runtime's CUDA provider library cannot load ("" when it can), in the loader's words.
+
+    ORT only logs this to stderr and quietly falls back to the CPU; loading the library the same
+    way (after ``preload``) names the missing piece, e.g. "libcuda.so.1: cannot open shared object
+    file" when the driver's own library is absent.
+    """
+    build = runtime_build()
+    if build is None or not build.cuda:
+        return "this onnxruntime has no CUDA provider"
+    import onnxruntime
+
+    preload()
+    capi = Path(onnxruntime.__file__).parent / "capi"
+    windows = platform.system() == "Windows"
+    names = ["onnxruntime_providers_shared.dll", "onnxruntime_providers_cuda.dll"] if windows else [
+        "libonnxruntime_providers_shared.so", "libonnxruntime_providers_cuda.so"]
+    for name in names:
+        try:
+            ctypes.CDLL(str(capi / name))
+        except OSError as exc:
+            return str(exc)
+    return ""
+
+
 # ---------------------------------------------------------------- repair
 
 

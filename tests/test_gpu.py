@@ -38,7 +38,8 @@ def site(tmp_path, monkeypatch):
     return folder
 
 
-def doctor(monkeypatch, installed, build, driver, cuda_works=None):
+def doctor(monkeypatch, installed, build, driver, cuda_works=None, cuda_error=""):
+    monkeypatch.setattr(gpu, "cuda_provider_error", lambda: cuda_error)
     monkeypatch.setattr(gpu, "installed_runtimes", lambda: installed)
     monkeypatch.setattr(gpu, "runtime_build", lambda: build)
     monkeypatch.setattr(gpu, "nvidia_driver", lambda: driver)
@@ -110,13 +111,27 @@ def test_gpu_install_without_a_gpu_is_fine_and_says_so(monkeypatch):
 
 def test_gpu_package_without_its_libraries_names_them_and_the_command(monkeypatch, site):
     monkeypatch.setattr(gpu, "_system_library", lambda file: "")
-    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, DRIVER_13, cuda_works=False)
+    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, DRIVER_13, cuda_works=False,
+                   cuda_error="libcublasLt.so.13: cannot open shared object file: No such file or directory")
     assert ("ok", "NVIDIA driver 580.65.06, which runs CUDA up to 13.0 with NVIDIA GeForce RTX 4070.") in lines
     missing, fallback = errors(lines)
     assert "needs CUDA runtime (libcudart.so.13), cuBLAS (libcublas.so.13)" in missing
     assert "cuDNN (libcudnn.so.9)" in missing
     assert missing.endswith(f"{PY} -m pip install 'onnxruntime-gpu[cuda,cudnn]==1.31.1'")
-    assert "asked for CUDA but ran on the CPU" in fallback
+    assert fallback == (
+        "A model asked for CUDA but ran on the CPU: ONNX Runtime's CUDA provider cannot load "
+        "(libcublasLt.so.13: cannot open shared object file: No such file or directory)."
+    )
+
+
+def test_gpu_install_without_a_gpu_lists_the_libraries_waiting_for_a_driver(monkeypatch, site):
+    libs = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10"]
+    fake_dist(site, "nvidia-cuda-runtime", "13.5.37", [f"nvidia/cu13/lib/{f}" for f in libs])
+    monkeypatch.setattr(gpu, "_system_library", lambda file: "")
+    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, None)
+    assert not errors(lines)
+    assert ("info", "The CUDA libraries are installed (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, "
+                    "libcurand.so.10) and wait for an NVIDIA driver.") in lines
 
 
 def test_libraries_are_reported_with_where_they_come_from(monkeypatch, site, tmp_path):

@@ -352,7 +352,11 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
         )
     real = session.get_providers()[0]
     if real != providers[0]:
-        log.warning("%s asked for %s but runs on %s.", name, providers[0], real)
+        why = ""
+        if providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+            why = gpu.cuda_provider_error()
+            why = f" (the CUDA provider cannot load: {why})" if why else ""
+        log.warning("%s asked for %s but runs on %s%s; livecam doctor says how to fix it.", name, providers[0], real, why)
     log.debug("%s runs on %s with %d thread(s).", name, real, threads)
     return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads)
 
