@@ -309,9 +309,9 @@ def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
             return [("info", "No NVIDIA driver was found; the models run on the CPU.")]
         lines = [("info", "No NVIDIA driver was found, so the models run on the CPU (onnxruntime-gpu runs on "
                           "the CPU as well as onnxruntime does; a GPU is optional).")]
-        found = [lib for lib in gpu.cuda_libraries(build.cuda_major) if lib.path]
-        if found:  # the GPU flavour on a machine without a GPU: say the libraries wait for a driver
-            names = ", ".join(lib.file for lib in found)
+        libraries = gpu.cuda_libraries(build.cuda_major)
+        if all(lib.path for lib in libraries):  # the GPU flavour on a machine without a GPU
+            names = ", ".join(lib.file for lib in libraries)
             lines.append(("info", f"The CUDA libraries are installed ({names}) and wait for an NVIDIA driver."))
         return lines
     gpus = f" with {', '.join(driver.gpus)}" if driver.gpus else ""

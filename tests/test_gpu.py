@@ -129,9 +129,12 @@ def test_gpu_install_without_a_gpu_lists_the_libraries_waiting_for_a_driver(monk
     fake_dist(site, "nvidia-cuda-runtime", "13.5.37", [f"nvidia/cu13/lib/{f}" for f in libs])
     monkeypatch.setattr(gpu, "_system_library", lambda file: "")
     lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, None)
+    assert not errors(lines) and not any("wait for" in t for _, t in lines)  # cuDNN is missing: say nothing
+    fake_dist(site, "nvidia-cudnn-cu13", "9.28.1.4", ["nvidia/cudnn/lib/libcudnn.so.9"])
+    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, None)
     assert not errors(lines)
     assert ("info", "The CUDA libraries are installed (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, "
-                    "libcurand.so.10) and wait for an NVIDIA driver.") in lines
+                    "libcurand.so.10, libcudnn.so.9) and wait for an NVIDIA driver.") in lines
 
 
 def test_libraries_are_reported_with_where_they_come_from(monkeypatch, site, tmp_path):

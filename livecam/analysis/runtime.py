@@ -142,7 +142,7 @@ def provider_list(provider: str) -> list[str]:
     available = set(available_providers())
     # Without a driver the CUDA provider only fails (loudly, in ORT's own log) and falls back to the
     # CPU, so it is not tried at all; TensorRT hands the nodes it cannot build to CUDA.
-    has_driver = gpu.nvidia_driver() is not None
+    has_driver = provider in ("auto", *_NVIDIA_PROVIDERS) and gpu.nvidia_driver() is not None
     if provider == "auto":
         wanted = [p for p in AUTO_ORDER if has_driver or p not in _NVIDIA_PROVIDERS]
     elif provider == "tensorrt":
