@@ -6,12 +6,18 @@ falling behind: latency cannot grow. Each frame keeps its capture time (``time.m
 
 A camera that is missing, busy or unplugged never raises into the pipeline: the source shows a
 "camera disconnected - retrying" card at about 2 fps and reopens the camera with exponential
-back-off, waiting on an Event so it neither spins a core nor delays ``close()``.
+back-off, waiting on an Event so it neither spins a core nor delays ``close()``. A video file that
+is deleted, emptied, cut short or replaced while it plays is treated the same way: a "video file
+missing - retrying" card at the file's own frame rate (so ``--frames N`` keeps counting and ends)
+and a reopen with back-off, playing again as soon as a readable file is back at that path. A source
+thread that fails in any other way shows a card and restarts with back-off; its traceback goes to
+the log file only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,15 +28,26 @@ import cv2
 import numpy as np
 
 from livecam.imaging import cover_fit
+from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, media_kind, shown
+from livecam.media import read_image as read_bounded_image
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
 from livecam.types import Frame
 
-log = logging.getLogger(__name__)
+# FFmpeg prints its own line ("moov atom not found") for every file it cannot open, once per retry
+# while a clip is missing; LiveCam says it once in words. Set before OpenCV's FFmpeg backend starts
+# (it reads this on the first VideoCapture); export OPENCV_FFMPEG_LOGLEVEL=16 to see them again.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+log = logging.getLogger(__name__)
+trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
+
+# Kept for callers of the old names; the lists themselves live in livecam.media.
+VIDEO_EXTENSIONS = VIDEO_SUFFIXES
+IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
+FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
+FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
 PLACEHOLDER_FPS = 2.0
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
@@ -171,13 +188,52 @@ class FrameSource:
             self._cond.notify_all()
         return frame
 
+    def _placeholder_fps(self) -> float:
+        """How often a placeholder card is published while the source is down: the source's own rate,
+        so a consumer counting frames (``--frames N``) keeps counting; cameras override it."""
+        return self._fps
+
+    def _report(self, sentence: str) -> None:
+        """Say ``sentence`` once (not once per retry) and keep it as ``error``."""
+        if self._error != sentence:
+            log.warning("%s", sentence)
+        self._error = sentence
+
+    def _show_placeholder(self, card: np.ndarray, seconds: float) -> bool:
+        """Publish copies of ``card`` at the placeholder rate for ``seconds``; False once closed."""
+        deadline = time.monotonic() + seconds
+        period = 1.0 / self._placeholder_fps()
+        while not self._stop.is_set():
+            self._publish(card.copy(), placeholder=True)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            if self._stop.wait(min(remaining, period)):
+                return False
+        return False
+
     def _guarded_run(self) -> None:
-        try:
-            self._run()
-        except Exception as exc:  # a source thread must never die silently and leave the pipeline waiting
-            self._error = f"{self._description} stopped unexpectedly ({exc}); restart LiveCam."
-            log.exception("%s", self._error)
-            self._publish(placeholder_image(*self._size, "video source failed"), placeholder=True)
+        """Run ``_run``; if it fails unexpectedly, show a card and start it again with back-off.
+
+        A source thread must never die and leave the pipeline waiting on a frame that never comes."""
+        delay = BACKOFF_START
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self._run()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure: placeholder, retry, traceback to the log file
+                reason = shown(str(exc) or type(exc).__name__, 100)
+                self._report(
+                    f"{self._description} stopped unexpectedly ({reason}); "
+                    "LiveCam shows a placeholder and keeps retrying."
+                )
+                trace.debug("%s failed", self._description, exc_info=exc)
+            if time.monotonic() - started > 2 * BACKOFF_MAX:
+                delay = BACKOFF_START  # it ran fine for a while: a fresh failure starts a fresh back-off
+            if not self._show_placeholder(placeholder_image(*self._size, FAILED_PLACEHOLDER_TEXT), delay):
+                return
+            delay = min(delay * 2, BACKOFF_MAX)
 
 
 def _open_cv_camera(device: int | str) -> Any:
@@ -271,10 +327,8 @@ class CameraSource(FrameSource):
             )
         return got_any
 
-    def _report(self, sentence: str) -> None:
-        if self._error != sentence:
-            log.warning("%s", sentence)
-        self._error = sentence
+    def _placeholder_fps(self) -> float:
+        return PLACEHOLDER_FPS  # a camera may be gone for minutes: no need to flood the pipeline
 
     def _wait_with_placeholder(self, delay: float) -> None:
         if self._error is None:
@@ -282,17 +336,16 @@ class CameraSource(FrameSource):
                 f"{self.description} is not available (unplugged or in use by another app); "
                 "LiveCam shows a placeholder and keeps retrying."
             )
-        deadline = time.monotonic() + delay
-        while not self._stop.is_set():
-            self._publish(self._placeholder.copy(), placeholder=True)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or self._stop.wait(min(remaining, 1.0 / PLACEHOLDER_FPS)):
-                return
+        self._show_placeholder(self._placeholder, delay)
 
     def _release(self) -> None:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+class _FileGone(Exception):
+    """The video file cannot be opened or decoded right now; the text says how, in a few words."""
 
 
 class VideoFileSource(FrameSource):
@@ -301,6 +354,11 @@ class VideoFileSource(FrameSource):
     ``realtime=True`` paces frames to the file's own fps, like a camera; ``realtime=False`` decodes
     as fast as it can (the consumer still only ever sees the newest frame). ``width``/``height`` of
     0 keep the file's own size. For offline rendering use :func:`iter_video_frames` instead.
+
+    A file that is missing or unreadable when the source is made is an error (CaptureError); one
+    that goes away later (deleted, emptied, cut short, replaced by something unreadable) is an
+    outage like an unplugged camera: placeholder cards at the file's frame rate, a reopen with
+    back-off, and playback from the start of whatever readable video is back at that path.
     """
 
     def __init__(
@@ -313,51 +371,87 @@ class VideoFileSource(FrameSource):
         realtime: bool = True,
     ) -> None:
         self.path = Path(path)
-        self._cap = _open_video(self.path)
+        try:
+            self._cap, first = _open_video_with_frame(self.path)
+        except _FileGone as exc:
+            raise CaptureError(f"Video file {shown(self.path)} {exc}; pass another video or a camera index.") from None
         file_fps = self._cap.get(cv2.CAP_PROP_FPS)
-        ok, first = self._cap.read()
-        if not ok or first is None:
-            self._cap.release()
-            raise CaptureError(f"Video file {self.path} has no readable frames; pass another video or a camera index.")
         h, w = first.shape[:2]
         width, height = (width or w, height or h)
         rate = file_fps if 1 <= file_fps <= 240 else (fps or 30)
-        super().__init__(width, height, rate, f"video {self.path.name}")
+        super().__init__(width, height, rate, f"video {shown(self.path.name, 60)}")
         self.loop = loop
         self.realtime = realtime
         self.finished = False  # True once a non-looping file has played to its end
-        self._first = first
+        self.reopen_attempts = 0  # reopens after the file went away; tests read it
+        self._first: np.ndarray | None = first
 
     def _run(self) -> None:
         clock = FrameClock(self._fps, self._stop)
         width, height = self._size
-        image = self._first
+        image, self._first = self._first, None
         while not self._stop.is_set():
             if image is None:
-                ok, image = self._cap.read()
-                if not ok or image is None:
-                    if not self.loop:
-                        self.finished = True
-                        return
-                    image = self._rewind()
-                    if image is None:
-                        self._error = f"Video file {self.path} stopped decoding; pass another video."
-                        log.warning("%s", self._error)
-                        return
+                try:
+                    image = self._next_image()
+                except _FileGone as exc:
+                    image = self._wait_for_file(str(exc), clock)
+                if image is None:
+                    return  # closed, or a non-looping file played to its end
             self._publish(cover_fit(image, (width, height)))
             image = None
             if self.realtime and not clock.wait():
                 return
 
-    def _rewind(self) -> np.ndarray | None:
-        # Seeking to 0 is unreliable for some containers; reopening always works.
-        self._cap.release()
-        self._cap = _open_video(self.path)
-        ok, image = self._cap.read()
-        return image if ok else None
+    def _next_image(self) -> np.ndarray | None:
+        """The next frame, rewinding at the end when looping; None at the end of a non-looping file."""
+        if self._cap is not None:
+            ok, image = self._cap.read()
+            if ok and image is not None:
+                return image
+        if not self.loop:
+            self.finished = True
+            return None
+        # The end, or a read that failed (the file was cut short or replaced): seeking to 0 is
+        # unreliable for some containers and useless for a replaced file; reopening always works.
+        self._close_capture()
+        self._cap, image = _open_video_with_frame(self.path)
+        return image
+
+    def _wait_for_file(self, reason: str, clock: FrameClock) -> np.ndarray | None:
+        """Placeholder cards at the frame rate while reopening with back-off; the first frame of the
+        file once it is back, or None once the source is closed."""
+        self._close_capture()
+        self._report(
+            f"Video file {shown(self.path)} {reason}; LiveCam shows a placeholder and keeps checking for it."
+        )
+        card = placeholder_image(*self._size, FILE_PLACEHOLDER_TEXT)
+        delay = BACKOFF_START
+        retry_at = time.monotonic() + delay
+        while not self._stop.is_set():
+            if time.monotonic() >= retry_at:
+                self.reopen_attempts += 1
+                try:
+                    self._cap, image = _open_video_with_frame(self.path)
+                except _FileGone:
+                    delay = min(delay * 2, BACKOFF_MAX)
+                    retry_at = time.monotonic() + delay
+                else:
+                    log.info("Video file %s is back.", shown(self.path))
+                    self._error = None
+                    return image
+            self._publish(card.copy(), placeholder=True)
+            if not clock.wait():
+                return None
+        return None
+
+    def _close_capture(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
     def _release(self) -> None:
-        self._cap.release()
+        self._close_capture()
 
 
 class ImageSource(FrameSource):
@@ -365,10 +459,15 @@ class ImageSource(FrameSource):
 
     def __init__(self, path: str | Path, width: int = 0, height: int = 0, fps: float = 30) -> None:
         self.path = Path(path)
-        image = read_image(self.path)
+        cover = (width, height) if width and height else None
+        try:
+            # Decoded bounded: a 20000x20000 picture is refused, a large JPEG decoded near the size used.
+            image = read_bounded_image(self.path, cover=cover)
+        except ImageError as exc:
+            raise CaptureError(str(exc)) from None
         h, w = image.shape[:2]
         width, height = (width or w, height or h)
-        super().__init__(width, height, fps, f"image {self.path.name}")
+        super().__init__(width, height, fps, f"image {shown(self.path.name, 60)}")
         self._image = cover_fit(image, (width, height))
 
     def _run(self) -> None:
@@ -384,31 +483,48 @@ class ImageSource(FrameSource):
 
 
 def _missing(path: Path) -> CaptureError:
-    return CaptureError(f"Video file {path} does not exist; pass a camera index like 0 or a video/image path.")
+    return CaptureError(
+        f"Video file {shown(path)} does not exist; pass a camera index like 0 or a video/image path."
+    )
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()`` that is False (not an exception) for names too long or holding a NUL."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
+    """Open ``path`` and decode its first frame; _FileGone says in a few words why that failed."""
+    if not _is_file(path):  # also keeps a FIFO, where opening would block, away from FFmpeg
+        raise _FileGone("does not exist" if not os.path.lexists(path) else "is not a regular file")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise _FileGone("cannot be opened (damaged, emptied or an unsupported format)")
+        ok, first = cap.read()
+        if not ok or first is None:
+            raise _FileGone("has no readable frames")
+    except BaseException:
+        cap.release()
+        raise
+    if first.ndim == 2:
+        first = cv2.cvtColor(first, cv2.COLOR_GRAY2BGR)
+    return cap, first
 
 
 def _open_video(path: Path) -> Any:
-    if not path.is_file():
+    if not _is_file(path):
         raise _missing(path)
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
         raise CaptureError(
-            f"Video file {path} cannot be opened (damaged or an unsupported format); convert it to MP4 (H.264)."
+            f"Video file {shown(path)} cannot be opened (damaged or an unsupported format); convert it to MP4 (H.264)."
         )
     return cap
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Read an image as BGR; raises CaptureError with a plain sentence when it cannot."""
-    if not path.is_file():
-        raise CaptureError(f"Image file {path} does not exist; pass a camera index like 0 or a video/image path.")
-    # imdecode from bytes instead of imread: imread cannot open non-ASCII paths on Windows.
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise CaptureError(f"Image file {path} cannot be read (damaged or not an image); pass a JPEG or PNG file.")
-    return image
 
 
 def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
@@ -470,17 +586,25 @@ def open_source(settings: CaptureSettings) -> FrameSource:
         return CameraSource(int(source), w, h, fps)
     if source.startswith("/dev/video"):
         return CameraSource(source, w, h, fps)
-    path = Path(source).expanduser()
-    suffix = path.suffix.lower()
-    if not path.exists():
-        if suffix in IMAGE_EXTENSIONS:
-            raise CaptureError(f"Image file {path} does not exist; pass a camera index like 0 or a video/image path.")
+    try:
+        path = Path(source).expanduser()
+        exists = path.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL, a lone surrogate
+        raise CaptureError(
+            f"The source {shown(source)} is not a usable file name; pass a camera index like 0 or a video/image path."
+        ) from None
+    kind = media_kind(path) if exists else ("image" if path.suffix.lower() in IMAGE_SUFFIXES else "video")
+    if not exists:
+        if kind == "image":
+            raise CaptureError(
+                f"Image file {shown(path)} does not exist; pass a camera index like 0 or a video/image path."
+            )
         raise _missing(path)
-    if suffix in IMAGE_EXTENSIONS:
+    if kind == "image":
         return ImageSource(path, w, h, fps)
-    if suffix in VIDEO_EXTENSIONS:
+    if kind == "video":
         return VideoFileSource(path, w, h, fps)
     raise CaptureError(
-        f"{path} is neither a video ({', '.join(VIDEO_EXTENSIONS)}) nor an image ({', '.join(IMAGE_EXTENSIONS)}); "
+        f"{shown(path)} is neither a video ({', '.join(VIDEO_SUFFIXES)}) nor an image ({', '.join(IMAGE_SUFFIXES)}); "
         "pass a camera index like 0 or a video/image path."
     )

@@ -148,7 +148,7 @@ def test_damaged_and_unknown_files_are_refused_plainly(tmp_path: Path) -> None:
         open_source(CaptureSettings(source=str(odd)))
     bad_image = tmp_path / "bad.png"
     bad_image.write_bytes(b"\x00" * 50)
-    with pytest.raises(CaptureError, match="cannot be read"):
+    with pytest.raises(CaptureError, match="is not a JPEG, PNG, WebP, BMP or TIFF image"):
         open_source(CaptureSettings(source=str(bad_image)))
 
 
@@ -179,19 +179,46 @@ class _Silent(capture.FrameSource):
         self._stop.wait()
 
 
-class _Broken(capture.FrameSource):
+class _CrashesOnce(capture.FrameSource):
+    """Its first run raises; the restarted run delivers green frames."""
+
+    runs = 0
+
     def _run(self) -> None:
-        raise OSError("decoder crashed")
+        self.runs += 1
+        if self.runs == 1:
+            raise OSError("decoder crashed")
+        clock = capture.FrameClock(self._fps, self._stop)
+        while True:
+            self._publish(np.full((self._size[1], self._size[0], 3), (0, 200, 0), np.uint8))
+            if not clock.wait():
+                return
 
 
-def test_source_with_nothing_yet_or_a_crashed_thread_gives_a_placeholder() -> None:
+def test_source_with_nothing_yet_gives_a_placeholder() -> None:
     with _Silent(80, 60, 30, "silent") as src:
         frame = src.latest(timeout=0.05)
     assert frame.placeholder and frame.image.shape == (60, 80, 3)
-    with _Broken(80, 60, 30, "test source") as src:
+
+
+def test_a_crashed_source_thread_shows_a_card_and_restarts(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(capture, "BACKOFF_START", 0.2)
+    kinds = []
+    with caplog.at_level("DEBUG"), _CrashesOnce(80, 60, 30, "test source") as src:
         frame = src.latest(timeout=1.0)
         assert frame.placeholder
-        assert src.error == "test source stopped unexpectedly (decoder crashed); restart LiveCam."
+        assert src.error == "test source stopped unexpectedly (decoder crashed); LiveCam shows a placeholder and keeps retrying."
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline and (not kinds or kinds[-1] != "real"):
+            frame = src.latest(after=frame.index, timeout=0.5)
+            kinds.append("card" if frame.placeholder else "real")
+    assert kinds[-1] == "real" and frame.image[30, 40, 1] == 200 and src.runs == 2
+    assert kinds.count("card") >= 3  # cards kept coming at the source's rate while it waited
+    console = [r for r in caplog.records if r.levelno >= 20]
+    assert len(console) == 1 and console[0].exc_info is None  # one sentence, no traceback
+    assert any(r.exc_info for r in caplog.records if r.name == "livecam.trace")  # the log file gets it
 
 
 # ---------------------------------------------------------------- failing cameras
@@ -291,3 +318,153 @@ def test_camera_that_dies_mid_stream_recovers(monkeypatch: pytest.MonkeyPatch) -
     assert frame.image.shape == (120, 160, 3) and frame.image[60, 80, 1] == 200  # cover-fitted real frame
     assert script[0].props[cv2.CAP_PROP_FOURCC] == cv2.VideoWriter_fourcc(*"MJPG")
     assert script[0].props[cv2.CAP_PROP_FRAME_WIDTH] == 160
+
+
+# ---------------------------------------------------------------- video files that go away
+
+
+def _collect(src: VideoFileSource, seconds: float, after: int) -> list:
+    frames, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = src.latest(after=after, timeout=0.2)
+        if frame.index != after:
+            frames.append(frame)
+            after = frame.index
+    return frames
+
+
+def _until(src: VideoFileSource, want_placeholder: bool, after: int, seconds: float = 5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        frame = src.latest(after=after, timeout=0.2)
+        after = frame.index
+        if frame.placeholder == want_placeholder:
+            return frame
+    raise AssertionError(f"no {'placeholder' if want_placeholder else 'video'} frame within {seconds} s")
+
+
+def _grey_clip(path: Path, level: int, frames: int = 10, size: tuple[int, int] = (64, 48), fps: float = 25) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(frames):
+        writer.write(np.full((size[1], size[0], 3), level, np.uint8))
+    writer.release()
+    return path
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _cut_short(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _replace_with_text(path: Path) -> None:
+    tmp = path.with_name("text.tmp")
+    tmp.write_text("this is not a video any more")
+    tmp.replace(path)
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (_delete, "does not exist"),
+        (_empty, "cannot be opened"),
+        (_cut_short, "cannot be opened"),
+        (_replace_with_text, "cannot be opened"),
+    ],
+)
+def test_video_file_that_goes_away_is_an_outage_that_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, damage, words: str
+) -> None:
+    monkeypatch.setattr(capture, "BACKOFF_START", 0.1)
+    monkeypatch.setattr(capture, "BACKOFF_MAX", 0.2)
+    clip = _grey_clip(tmp_path / "clip.mp4", 40)
+    with caplog.at_level("INFO"), VideoFileSource(clip, 64, 48) as src:
+        first = _until(src, want_placeholder=False, after=-1)
+        damage(clip)
+        card = _until(src, want_placeholder=True, after=first.index)
+        assert words in (src.error or "") and "keeps checking for it" in src.error
+        assert src.error.startswith(f"Video file {clip} ")
+        # Cards come at the file's own 25 fps, so a consumer counting frames keeps counting.
+        cards = _collect(src, 0.8, card.index)
+        assert all(f.placeholder for f in cards) and len(cards) >= 12
+        assert cards[-1].image.shape == (48, 64, 3)
+        attempts = src.reopen_attempts
+        assert 2 <= attempts <= 10  # back-off, not a reopen per frame
+        # The file comes back (with other content and another size): playback resumes from it.
+        new = _grey_clip(tmp_path / "new.mp4", 160, size=(96, 48))
+        new.replace(clip)
+        back = _until(src, want_placeholder=False, after=cards[-1].index)
+        assert back.image.shape == (48, 64, 3) and abs(float(back.image.mean()) - 160) < 8
+        assert src.error is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= 30]
+    assert len(warnings) == 1 and words in warnings[0]  # said once, not once per retry
+    assert any("is back" in r.getMessage() for r in caplog.records)
+    assert not any(r.exc_info for r in caplog.records if r.levelno >= 20)
+
+
+def test_a_replaced_video_file_plays_the_new_one_without_an_outage(tmp_path: Path) -> None:
+    clip = _grey_clip(tmp_path / "clip.mp4", 40, frames=5)
+    with VideoFileSource(clip, 64, 48) as src:
+        first = _until(src, want_placeholder=False, after=-1)
+        _grey_clip(tmp_path / "new.mp4", 200, frames=5).replace(clip)
+        frames = _collect(src, 1.0, first.index)
+    assert not any(f.placeholder for f in frames)
+    assert abs(float(frames[-1].image.mean()) - 200) < 8 and src.error is None
+
+
+def test_missing_source_path_that_is_too_long_is_one_sentence() -> None:
+    with pytest.raises(CaptureError) as err:
+        open_source(CaptureSettings(source="/tmp/" + "x" * 100_000 + ".mp4"))
+    assert "is not a usable file name" in str(err.value) and len(str(err.value)) < 300
+
+
+def test_a_file_without_a_suffix_is_recognised_by_its_content(clip: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "recording"
+    bare.write_bytes(clip.read_bytes())
+    src = open_source(CaptureSettings(source=str(bare)))
+    assert isinstance(src, VideoFileSource)
+    src.close()
+
+
+def test_image_source_reads_bounded(tmp_path: Path) -> None:
+    big = tmp_path / "big.jpg"
+    cv2.imwrite(str(big), np.full((1600, 2400, 3), 90, np.uint8))
+    with ImageSource(big, 320, 180, fps=30) as src:
+        frame = src.latest()
+    assert frame.image.shape == (180, 320, 3) and abs(float(frame.image.mean()) - 90) < 3
+
+
+def test_cli_run_with_a_clip_deleted_mid_run_still_ends_after_n_frames(tmp_path: Path) -> None:
+    """End to end: `livecam run --source clip.mp4 --frames N --output null`, the clip deleted while it plays."""
+    import os
+    import subprocess
+    import sys
+
+    clip = _grey_clip(tmp_path / "clip.mp4", 90, frames=15, size=(160, 120), fps=30)
+    env = {**os.environ, "LIVECAM_CONFIG_DIR": str(tmp_path / "config"), "QT_QPA_PLATFORM": "offscreen"}
+    cmd = [sys.executable, "-m", "livecam", "run", "--source", str(clip), "--frames", "120", "--output", "null",
+           "--background", "off"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    lines = []
+    try:
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("livecam: Output:"):
+                clip.unlink()  # while it plays: the loop must keep counting and end
+                break
+        _, rest = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("livecam run did not end after the clip was deleted: " + "".join(lines))
+    text = "".join(lines) + rest
+    assert proc.returncode == 0, text
+    assert "Traceback" not in text
+    assert text.count("does not exist; LiveCam shows a placeholder") == 1
+    assert "Stopped after 120 frames" in text
