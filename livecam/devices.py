@@ -232,22 +232,28 @@ def _virtual_camera_lines() -> list[tuple[str, str]]:
     return lines
 
 
-def _cuda_really_works() -> bool | None:
-    """Open the smallest shipped model on CUDA and see what ORT really gave it; None without models."""
+def _cuda_really_works() -> tuple[bool | None, str]:
+    """Open the smallest shipped model on CUDA: (whether ORT really gave it CUDA, why not); None
+    when no model can be opened."""
     import onnxruntime
 
     from livecam.analysis import runtime
 
-    # ORT's own log would print its load failure here; the doctor line that follows says it plainly.
+    # ORT's log and the runtime's warning would print the failure here; the doctor line says it once.
     onnxruntime.set_default_logger_severity(4)
+    runtime_log = logging.getLogger(runtime.__name__)
+    level = runtime_log.level
+    runtime_log.setLevel(logging.ERROR)
     try:
         models = runtime.manifest()["models"]
         name = min(models, key=lambda m: (runtime.models_dir() / models[m]["file"]).stat().st_size)
-        return runtime.load_model(name, provider="cuda").provider == runtime.PROVIDER_NAMES["cuda"]
+        session = runtime.load_model(name, provider="cuda")
+        return session.provider == runtime.PROVIDER_NAMES["cuda"], session.fallback
     except (runtime.ModelError, OSError, KeyError, ValueError):
-        return None
+        return None, ""
     finally:
         onnxruntime.set_default_logger_severity(2)
+        runtime_log.setLevel(level)
 
 
 def _repair(commands: list[str]) -> str:
@@ -334,12 +340,15 @@ def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
                                f"{gpu.pip_command('install', gpu.CUDA12_REQUIREMENT)}"))
         return lines
     lines += _library_lines(build, driver)
-    works = _cuda_really_works()
+    works, reason = _cuda_really_works()
     if works is True:
         lines.append(("ok", "CUDA works: a model ran on the GPU (CUDAExecutionProvider)."))
     elif works is False:
-        why = gpu.cuda_provider_error()
-        why = f": ONNX Runtime's CUDA provider cannot load ({why})" if why else "; the lines above say what is missing"
+        load_error = gpu.cuda_provider_error()
+        if load_error:
+            why = f": ONNX Runtime's CUDA provider cannot load ({load_error})"
+        else:
+            why = f" ({reason})" if reason else "; the lines above say what is missing"
         lines.append(("error", f"A model asked for CUDA but ran on the CPU{why}."))
     else:
         lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))

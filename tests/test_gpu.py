@@ -38,12 +38,12 @@ def site(tmp_path, monkeypatch):
     return folder
 
 
-def doctor(monkeypatch, installed, build, driver, cuda_works=None, cuda_error=""):
+def doctor(monkeypatch, installed, build, driver, cuda_works=None, cuda_error="", reason=""):
     monkeypatch.setattr(gpu, "cuda_provider_error", lambda: cuda_error)
     monkeypatch.setattr(gpu, "installed_runtimes", lambda: installed)
     monkeypatch.setattr(gpu, "runtime_build", lambda: build)
     monkeypatch.setattr(gpu, "nvidia_driver", lambda: driver)
-    monkeypatch.setattr(devices, "_cuda_really_works", lambda: cuda_works)
+    monkeypatch.setattr(devices, "_cuda_really_works", lambda: (cuda_works, reason))
     return devices._provider_lines()
 
 
@@ -135,6 +135,14 @@ def test_gpu_install_without_a_gpu_lists_the_libraries_waiting_for_a_driver(monk
     assert not errors(lines)
     assert ("info", "The CUDA libraries are installed (libcudart.so.13, libcublas.so.13, libcublasLt.so.13, "
                     "libcurand.so.10, libcudnn.so.9) and wait for an NVIDIA driver.") in lines
+
+
+def test_a_session_that_fell_back_says_what_ort_said(monkeypatch, site):
+    monkeypatch.setattr(gpu, "_system_library", lambda file: "/usr/lib/" + file)
+    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, DRIVER_13, cuda_works=False,
+                   reason="CUDA failure 35: CUDA driver version is insufficient for CUDA runtime version")
+    assert errors(lines) == ["A model asked for CUDA but ran on the CPU (CUDA failure 35: CUDA driver version "
+                             "is insufficient for CUDA runtime version)."]
 
 
 def test_libraries_are_reported_with_where_they_come_from(monkeypatch, site, tmp_path):

@@ -323,3 +323,30 @@ def test_no_onnxruntime_is_one_sentence_with_the_command(monkeypatch):
     with pytest.raises(runtime.ModelError) as err:
         runtime.available_providers()
     assert "No ONNX Runtime is installed" in str(err.value) and "pip install onnxruntime" in str(err.value)
+
+
+def test_ort_fallback_printout_becomes_the_reason_and_stays_off_stdout(monkeypatch, capsys, caplog):
+    """ORT prints an "EP Error" block to stdout and retries on the CPU when CUDA cannot start."""
+    import onnxruntime
+
+    class FallingBack(RecordingSession):
+        def __init__(self, path, sess_options=None, providers=None):
+            super().__init__(path, sess_options, providers)
+            print("*************** EP Error ***************")
+            print("EP Error /onnxruntime_src/onnxruntime/core/providers/cuda/cuda_execution_provider_info.cc:60 "
+                  "[ONNXRuntimeError] : 1 : FAIL : provider_options_utils.h:187 Parse Failed to parse provider "
+                  "option \"device_id\": CUDA failure 35: CUDA driver version is insufficient for CUDA runtime "
+                  "version ; GPU=-1 ; hostname=vm ; line=67 ; when using ['CUDAExecutionProvider']")
+            print("Falling back to ['CPUExecutionProvider'] and retrying.")
+            self._providers = ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", FallingBack)
+    monkeypatch.setattr(runtime, "available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(gpu, "nvidia_driver", lambda: FAKE_DRIVER)
+    monkeypatch.setattr(gpu, "preload", lambda: True)
+    with caplog.at_level(logging.WARNING):
+        session = runtime.load_model("face_landmark", provider="cuda", threads=7)
+    assert capsys.readouterr().out == ""
+    assert session.provider == "CPUExecutionProvider"
+    assert session.fallback == "CUDA failure 35: CUDA driver version is insufficient for CUDA runtime version"
+    assert "face_landmark asked for CUDAExecutionProvider but runs on CPUExecutionProvider (CUDA failure 35" in caplog.text

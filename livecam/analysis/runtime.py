@@ -9,11 +9,14 @@ on the CPU. ``RecurrentRunner`` keeps a recurrent model's state on the GPU betwe
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import io
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import weakref
@@ -250,6 +253,7 @@ class ModelSession:
     session: Any
     provider: str  # e.g. "CPUExecutionProvider"; the one that really runs the model
     threads: int
+    fallback: str = ""  # why it did not get the first provider it asked for ("" when it did)
 
     @property
     def input_name(self) -> str:
@@ -330,19 +334,39 @@ def load_model(
     return session
 
 
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+
+
+def _ep_error(printed: str) -> str:
+    """The reason in ORT's "EP Error" printout, without its source paths and hostnames."""
+    match = re.search(r"EP Error:? (.*?) (?:when )?using \[", printed, re.S)
+    if not match:
+        return ""
+    text = match.group(1).split("FAIL : ")[-1].split(" ; ")[0].strip()
+    if "CUDA failure" in text:  # e.g. 'Failed to parse provider option "device_id": CUDA failure 35: ...'
+        return text[text.index("CUDA failure"):]
+    return re.sub(r"^\S+\.(?:h|cc|cpp):\d+ ", "", text)
+
+
 def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], threads: int) -> ModelSession:
     import onnxruntime as ort
 
     from livecam import gpu
 
-    if any(p in providers for p in ("CUDAExecutionProvider", "TensorrtExecutionProvider")):
+    gpu_session = any(p in providers for p in _GPU_PROVIDERS)
+    if gpu_session:
         gpu.preload()  # CUDA and cuDNN from NVIDIA's pip packages, before the first GPU session
     opts = session_options(threads, providers)
     errors: list[str] = []
+    printed = io.StringIO()
     # Try the full list first, then fall back to the CPU alone; collect each failure into one message.
     for attempt in (providers, ["CPUExecutionProvider"]):
         try:
-            session = ort.InferenceSession(str(path), sess_options=opts, providers=_with_options(attempt, spec))
+            # When a GPU provider fails, ORT prints an "EP Error" block to stdout and retries on the
+            # CPU itself; caught here it becomes the reason in our warning, and stdout stays clean
+            # (`bench --json` prints its report there).
+            with contextlib.redirect_stdout(printed) if gpu_session else contextlib.nullcontext():
+                session = ort.InferenceSession(str(path), sess_options=opts, providers=_with_options(attempt, spec))
             break
         except Exception as exc:  # ORT raises several unrelated types for unusable providers / bad files
             errors.append(f"{'/'.join(attempt)}: {exc}")
@@ -351,14 +375,17 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
             f"Model {path.name} could not be loaded ({errors[-1]}); the file may be damaged, reinstall LiveCam."
         )
     real = session.get_providers()[0]
+    fallback = ""
     if real != providers[0]:
-        why = ""
-        if providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
-            why = gpu.cuda_provider_error()
-            why = f" (the CUDA provider cannot load: {why})" if why else ""
+        fallback = _ep_error(printed.getvalue()) or (errors[0].split(": ", 1)[-1] if errors else "")
+        if not fallback and providers[0] in _GPU_PROVIDERS:
+            fallback = gpu.cuda_provider_error()
+        why = f" ({fallback})" if fallback else ""
         log.warning("%s asked for %s but runs on %s%s; livecam doctor says how to fix it.", name, providers[0], real, why)
+    elif printed.getvalue().strip():
+        log.debug("onnxruntime printed: %s", printed.getvalue().strip())
     log.debug("%s runs on %s with %d thread(s).", name, real, threads)
-    return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads)
+    return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads, fallback=fallback)
 
 
 # ---------------------------------------------------------------- recurrent models
