@@ -15,12 +15,14 @@ import threading
 import time
 from typing import Any
 
+from livecam.capture import placeholder_image
 from livecam.pipeline import LiveRunner, Pipeline
 from livecam.settings import CaptureSettings, Settings
 
 log = logging.getLogger("livecam")
 
 STATS_EVERY_S = 5.0
+PAUSED_CARD = "LiveCam - starting the camera"  # what an app sees until the first frame after a pause
 RESUME_RETRY_S = 2.0  # a source that cannot be reopened is tried again this often while an app watches
 
 
@@ -109,7 +111,7 @@ class _LiveSession:
         runner.stop()
         self.processed_before += runner.processed
         self.error = self.error or runner.error
-        self.sender.pause()
+        self.sender.pause(last=placeholder_image(*self.size, PAUSED_CARD))
 
     def resume(self, since: float) -> None:
         from livecam.capture import CaptureError
@@ -185,12 +187,11 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     last_stats = time.monotonic()
     try:
         while True:
-            runner = session.runner
-            if runner is not None:
-                if runner.wait(0.03 if pump else 0.25):
-                    break  # N frames done, or processing stopped with an error
-            else:
-                session.wake.wait(0.03 if pump else RESUME_RETRY_S)  # idle: only an app or a signal wakes us
+            # Woken at once by an app opening or closing the camera, or by a signal; otherwise a
+            # light poll for the runner's end while working, and a rare one while idle.
+            session.wake.wait(0.03 if pump else 0.25 if session.runner else RESUME_RETRY_S)
+            if session.runner is not None and session.runner.done.is_set():
+                break  # N frames done, or processing stopped with an error
             if stop.is_set() or (pump is not None and not pump()) or sender.failed.is_set():
                 break
             session.follow_viewers()

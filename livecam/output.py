@@ -7,8 +7,8 @@ to disk unless the user asked for a file.
 
 :class:`PacedSender` owns the output frame clock: call apps get a steady fps whatever the
 processing speed (the last frame is repeated when processing is late, stale frames are dropped
-when it is early). Nothing in LiveCam calls ``time.sleep``: this sender paces with pyvirtualcam's
-``sleep_until_next_frame`` or with :class:`livecam.capture.FrameClock`, which waits on an Event.
+when it is early). Nothing in LiveCam calls ``time.sleep``: this sender paces with
+:class:`livecam.capture.FrameClock`, which waits on an Event.
 The sender also owns what happens when the output breaks: a lost virtual camera is closed and
 reopened with back-off (``state`` "reopening", ``status`` says so in words); a recording that
 cannot go on (disk full) stops the sender for good (``state`` "failed", ``failed`` is set).
@@ -172,9 +172,6 @@ class VirtualCamOutput(Output):
         if self.camera is None:
             raise OutputError(f"the {self.description} is closed")
         self.camera.send(image)
-
-    def sleep_until_next_frame(self) -> None:
-        self.camera.sleep_until_next_frame()
 
     def reopen(self) -> None:
         self._close_camera()
@@ -614,8 +611,9 @@ class PacedSender:
 
     ``submit`` never blocks and keeps only the newest frame. Each tick sends it; if nothing new
     came since the last tick the previous frame is sent again (a repeat), so call apps see a
-    steady rate. Pacing uses pyvirtualcam's ``sleep_until_next_frame`` for a virtual camera (it
-    adapts to the time ``send`` itself takes), else a monotonic clock waited on an Event.
+    steady rate. Pacing is a fixed-period monotonic clock waited on an Event, so the time ``send``
+    itself takes is absorbed. (pyvirtualcam's ``sleep_until_next_frame`` is not used: after a
+    pause or a lost device its fps estimate makes it send hundreds of frames back to back.)
     ``stop()`` sends a frame still pending, then ends the thread; closing the output is left to
     its owner.
 
@@ -678,13 +676,22 @@ class PacedSender:
             self._pending = (image, capture_t)
         self._wake.set()
 
-    def pause(self) -> None:
-        """Stop sending (nobody watches); the output stays open. Frames submitted meanwhile are dropped."""
+    def pause(self, last: np.ndarray | None = None) -> None:
+        """Stop sending (nobody watches); the output stays open. Frames submitted meanwhile are dropped.
+
+        ``last`` (e.g. a "starting the camera" card) is sent once before the pause and repeated
+        after :meth:`resume` until a new frame comes: a virtual camera hands its last frame to the
+        next app that opens it, which must not be a picture of the room from before the pause.
+        """
+        if last is not None:
+            self.output.check(last)
         with self._lock:
             self._paused = True
-            self._pending = self._current = None  # on resume, no stale frame goes out
+            self._current = None  # on resume, no stale frame goes out
+            self._pending = None if last is None else (last, time.monotonic())
             if self.state not in ("failed", "reopening"):
                 self.state, self.status = "paused", None
+        self._wake.set()
 
     def resume(self, since: float | None = None) -> None:
         """Send again from the next submitted frame. ``since``: when the app opened the camera
@@ -692,6 +699,7 @@ class PacedSender:
         with self._lock:
             self._paused = False
             self._resume_since = since if since is not None else time.monotonic()
+            self._send_times.clear()  # fps_out is measured afresh, not across the pause
             if self.state == "paused":
                 self.state = "starting"
         self._wake.set()
@@ -730,12 +738,11 @@ class PacedSender:
         }
 
     def _run(self) -> None:
-        uses_camera_clock = isinstance(self.output, VirtualCamOutput)
         clock = FrameClock(self.fps, self._stop)
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
-                idle = self._paused or (self._current is None and self._pending is None)
+                idle = self._pending is None and (self._paused or self._current is None)
             if idle:  # nothing to send yet (start, or paused): wait without ticking
                 self._wake.wait()
                 clock = FrameClock(self.fps, self._stop)
@@ -745,12 +752,10 @@ class PacedSender:
                 if not clock.wait():
                     break
                 continue
-            sent = self._tick()
+            self._tick()
             if self.state == "failed":
                 return
-            if uses_camera_clock and sent:
-                self.output.sleep_until_next_frame()
-            elif not clock.wait():
+            if not clock.wait():
                 break
         if self._pending is not None and self.state not in ("reopening", "failed"):
             self._tick()  # the last frame handed over still goes out (an N-frame file run gets all N)
@@ -777,7 +782,10 @@ class PacedSender:
                 self._repeats += 1
             else:
                 self._latencies.append(now - pending[1])
-            if self.state != "sending" and not self._paused:
+            # After a resume, "sending" starts with the first new frame: until then the repeats
+            # are the card shown while the source reopens. After a reopen, repeats count.
+            fresh = pending is not None or self._resume_since is None
+            if self.state != "sending" and not self._paused and fresh:
                 self.state, self.status = "sending", None
                 if self._resume_since is not None:
                     self.resume_latency_s = now - self._resume_since

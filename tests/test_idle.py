@@ -157,6 +157,7 @@ class FileBackedCamera:
 
     def send(self, frame: np.ndarray) -> None:
         self.times.append(time.monotonic())
+        self.last = frame.copy()
 
     def close(self) -> None:
         pass
@@ -192,9 +193,12 @@ def test_run_live_releases_the_source_while_nobody_watches_and_resumes_for_an_ap
         runner.start()
         assert _until(lambda: len(sources) == 1 and sources[0]._stop.is_set(), 30), "the source was never released"
         camera = FileBackedCamera.instances[0]
-        sent_while_idle = len(camera.times)
-        assert sent_while_idle > 0  # the first frames went out (apps must be able to list the camera)
         assert not sources[0]._thread.is_alive()  # the capture thread is gone: the webcam would be off
+        threading.Event().wait(0.3)
+        sent_while_idle = len(camera.times)
+        assert sent_while_idle > 1  # the first frames went out (apps must be able to list the camera)
+        card = camera.last.reshape(64, 96, 3)
+        assert np.array_equal(card, capture.placeholder_image(96, 64, app.PAUSED_CARD))  # not the old picture
         threading.Event().wait(0.5)
         assert len(camera.times) == sent_while_idle  # nothing is sent while nobody watches
         reader = Reader(device)

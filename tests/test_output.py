@@ -201,6 +201,22 @@ def test_paced_sender_repeats_last_frame_at_steady_rate(backends: type[Recording
     assert 0.03 < float(np.median(gaps)) < 0.09  # 50 ms per frame, paced by pyvirtualcam's clock
 
 
+def test_paced_sender_keeps_its_rate_after_a_pause(backends: type[RecordingBackend]) -> None:
+    out = VirtualCamOutput(W, H, 20, backend="livecam-test")
+    with PacedSender(out, 20) as sender:
+        sender.submit(_frame(1), time.monotonic())
+        _pause(0.2)
+        sender.pause()
+        _pause(0.6)
+        sender.resume()
+        sender.submit(_frame(2), time.monotonic())
+        resumed = time.monotonic()
+        _pause(0.5)
+    out.close()
+    after = [t for t in backends.instances[0].times if t >= resumed]
+    assert 4 <= len(after) <= 16  # about 10 at 20 fps: no burst to "catch up" on the pause
+
+
 def test_paced_sender_with_slow_producer_reports_fps_and_latency() -> None:
     out = NullOutput(W, H, 50)
     with PacedSender(out, 50) as sender:
@@ -410,6 +426,24 @@ def test_paused_sender_sends_nothing_and_resumes_with_a_fresh_frame() -> None:
         assert np.array_equal(out.last, _frame(3))
         assert sender.state == "sending"
         assert sender.resume_latency_s is not None and sender.resume_latency_s >= 0.05
+
+
+def test_pausing_with_a_card_leaves_the_card_as_the_last_frame() -> None:
+    out = NullOutput(W, H, 100)
+    card = _frame(77)
+    with PacedSender(out, 100) as sender:
+        sender.submit(_frame(1), time.monotonic())
+        assert _until(lambda: out.frames_sent > 0)
+        sender.pause(last=card)
+        assert _until(lambda: np.array_equal(out.last, card))  # what the next app to open the camera gets
+        sent = out.frames_sent
+        _pause(0.1)
+        assert out.frames_sent == sent  # sent once, then nothing while paused
+        sender.resume()
+        assert _until(lambda: out.frames_sent > sent + 2)  # the card, not the old picture, until a new frame
+        assert np.array_equal(out.last, card)
+        sender.submit(_frame(3), time.monotonic())
+        assert _until(lambda: np.array_equal(out.last, _frame(3)))
 
 
 # ---------------------------------------------------------------- recordings

@@ -6,6 +6,8 @@
 #   scenario.sh ffmpeg     doctor without a device, the fix doctor prints, doctor again, ffmpeg
 #   scenario.sh chromium   a decoy camera first in the list; LiveCam finds its device by label,
 #                          and Chromium picks LiveCam by label
+#   scenario.sh idle       nobody reads: LiveCam releases its source; ffmpeg opens: frames flow;
+#                          it closes: the source is released again; ffmpeg again: frames again
 #
 # Settings come from /tmp/job/env (written by test_guest_virtual_camera.py).
 set -u
@@ -149,6 +151,98 @@ scenario_chromium() {
     fi
     LIVECAM_EXIT_S=0 finish_livecam chromium
     kill "$decoy" 2>/dev/null
+}
+
+# --- idle when nobody watches -------------------------------------------------------------
+
+# Builtins only (bash's -ef compares device and inode), so the emulated guest polls every ~50 ms.
+source_open() {  # prints 1 while LiveCam's process has the source clip open, else 0
+    local f
+    for f in /proc/"$LIVECAM_PID"/fd/*; do
+        [ "$f" -ef "$SOURCE" ] && { echo 1; return; }
+    done
+    echo 0
+}
+
+centis() { local up _; read -r up _ < /proc/uptime; echo $(( 10#${up/./} )); }  # uptime in 1/100 s
+
+seconds_between() { local d=$(( $1 - $2 )); printf '%d.%02d' $(( d / 100 )) $(( d % 100 )); }
+
+wait_source() {  # want (0 released / 1 open), seconds; prints the uptime (1/100 s) when it happened
+    local deadline=$(( $(centis) + 100 * $2 ))
+    while [ "$(centis)" -lt "$deadline" ]; do
+        if [ "$(source_open)" = "$1" ]; then centis; return 0; fi
+        kill -0 "$LIVECAM_PID" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+cpu_ticks() { local stat; read -r -a stat < "/proc/$LIVECAM_PID/stat"; echo $(( stat[13] + stat[14] )); }
+
+cpu_percent() {  # LiveCam's CPU use (% of one core) over $1 seconds
+    local t0 c0 t1 c1
+    t0=$(centis); c0=$(cpu_ticks)
+    sleep "$1"
+    t1=$(centis); c1=$(cpu_ticks)
+    # ticks are 1/CLK_TCK s (100 on Linux); in tenths of a percent, then printed with one decimal
+    local permille=$(( 1000 * 100 * (c1 - c0) / $(getconf CLK_TCK) / (t1 - t0) ))
+    printf '%d.%d\n' $(( permille / 10 )) $(( permille % 10 ))
+}
+
+record() { echo "$1=$2" >> "$J/idle.txt"; }
+
+read_session() {  # name: ffmpeg reads $IDLE_READ_FRAMES frames; measures CPU while it reads
+    local opened first
+    opened=$(centis)
+    mark "ffmpeg $1 opens"
+    timeout "$READ_TIMEOUT_S" ffmpeg -nostdin -loglevel info -f v4l2 -i /dev/video10 -frames:v "$IDLE_READ_FRAMES" \
+        -fps_mode passthrough -f yuv4mpegpipe "$J/$1.y4m" > "$J/$1.log" 2>&1 &
+    local reader=$!
+    if first=$(wait_source 1 30); then
+        record "$1_source_reopened_s" "$(seconds_between "$first" "$opened")"
+        mark "source reopened"
+    fi
+    sleep "$CPU_SETTLE_S"
+    record "$1_cpu_reading_percent" "$(cpu_percent "$CPU_WINDOW_S")"
+    wait "$reader"
+    echo $? > "$J/$1.rc"
+    local closed
+    closed=$(centis)
+    mark "ffmpeg $1 closed"
+    local released
+    if released=$(wait_source 0 30); then
+        record "$1_release_after_close_s" "$(seconds_between "$released" "$closed")"
+        mark "source released"
+    else
+        record "$1_release_after_close_s" "never"
+    fi
+}
+
+scenario_idle() {
+    modprobe v4l2loopback devices=1 video_nr=10 card_label=LiveCam exclusive_caps=1 > "$J/modprobe.log" 2>&1
+    echo $? > "$J/modprobe.rc"
+    start_livecam /dev/video10 idle
+    if ! wait_for_capture /dev/video10 "$LIVECAM_PID" "$WRITER_WAIT_S"; then
+        echo "LiveCam never configured /dev/video10" > "$J/idle.rc"
+        LIVECAM_EXIT_S=0 finish_livecam idle
+        return
+    fi
+    mark "device is a capture device"
+    # Nobody reads yet: after its first frames LiveCam lets the source go.
+    if wait_source 0 "$WRITER_WAIT_S" > /dev/null; then
+        mark "source released (nobody reads)"
+        sleep "$IDLE_SETTLE_S"  # the frame in flight when the source went is still finished
+        record idle_cpu_percent "$(cpu_percent "$CPU_WINDOW_S")"
+        read_session idle-1
+        sleep "$IDLE_SETTLE_S"
+        record idle_again_cpu_percent "$(cpu_percent "$CPU_WINDOW_S")"
+        read_session idle-2
+        echo 0 > "$J/idle.rc"
+    else
+        echo "LiveCam never released its source while nobody read" > "$J/idle.rc"
+    fi
+    LIVECAM_EXIT_S=0 finish_livecam idle
 }
 
 mark "scenario $1 starts"

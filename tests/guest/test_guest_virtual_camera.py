@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -27,6 +28,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import framecode  # noqa: E402
 import qemu_guest  # noqa: E402
+
+from livecam.app import PAUSED_CARD  # noqa: E402
+from livecam.capture import placeholder_image  # noqa: E402
 
 pytestmark = pytest.mark.guest
 
@@ -46,10 +50,17 @@ FALLBACK = REPO / "tests" / "fixtures" / "sk_astronaut.png"  # flag and wall in 
 # frame of the 30 fps clip): the guest's time goes to the effect rather than to decoding, and the
 # loop (~98 s) is long enough that a step forward is never mistaken for a step back.
 SOURCE_FPS, SOURCE_STEP, SOURCE_FRAMES = 2, 3, 512
-LIVECAM_FRAMES = {"ffmpeg": 20, "chromium": 100000}  # chromium: stopped once the page has reported
+LIVECAM_FRAMES = {"ffmpeg": 20, "chromium": 100000, "idle": 100000}  # chromium, idle: stopped at the end
 PAGE_FRAMES, PAGE_EVERY_MS = 6, 1500
-MEMORY_MIB = {"ffmpeg": 1024, "chromium": 2048}
-BOOT_TIMEOUT_S = {"ffmpeg": 480, "chromium": 600}
+MEMORY_MIB = {"ffmpeg": 1024, "chromium": 2048, "idle": 1024}
+BOOT_TIMEOUT_S = {"ffmpeg": 480, "chromium": 600, "idle": 600}
+# Idle: each ffmpeg session reads this many frames (20 s at 15 fps: time to measure CPU meanwhile).
+# CPU is measured over CPU_WINDOW_S, CPU_SETTLE_S after the source reopened, and IDLE_SETTLE_S
+# after it was released (the emulated guest takes a few seconds to finish the frame in flight).
+IDLE_READ_FRAMES, CPU_SETTLE_S, IDLE_SETTLE_S, CPU_WINDOW_S = 300, 3, 6, 5
+MAX_RELEASE_S = 2.0  # the last reader closed -> LiveCam's source is closed
+MAX_IDLE_CPU_PERCENT = 3.0  # of one core, while nobody reads
+MAX_CARD_ERROR = 12.0  # mean |BGR - card| of a frame that shows the "starting the camera" card
 
 # Bounds for "in order" under emulation: a frame may be repeated (the output keeps 15 fps while
 # the guest processes ~1 frame/s) and frames may be skipped (latest frame wins), but never by
@@ -133,6 +144,10 @@ def run_scenario(name: str, guest: Path, source: Source, job: Path) -> Run:
         "WRITER_WAIT_S": "180",
         "READ_TIMEOUT_S": "360",
         "LIVECAM_EXIT_S": "180",
+        "IDLE_READ_FRAMES": str(IDLE_READ_FRAMES),
+        "CPU_SETTLE_S": str(CPU_SETTLE_S),
+        "IDLE_SETTLE_S": str(IDLE_SETTLE_S),
+        "CPU_WINDOW_S": str(CPU_WINDOW_S),
     }
     (job / "env").write_text("".join(f"{k}={shlex.quote(v)}\n" for k, v in env.items()))
     (job / "run.sh").write_text(f"exec /bin/bash {shlex.quote(str(HERE / 'scenario.sh'))} {name}\n")
@@ -160,6 +175,11 @@ def _record_timing(name: str, boot: qemu_guest.Boot) -> None:
 @pytest.fixture(scope="module")
 def ffmpeg_run(guest, source, tmp_path_factory) -> Run:
     return run_scenario("ffmpeg", guest, source, tmp_path_factory.mktemp("guest-ffmpeg"))
+
+
+@pytest.fixture(scope="module")
+def idle_run(guest, source, tmp_path_factory) -> Run:
+    return run_scenario("idle", guest, source, tmp_path_factory.mktemp("guest-idle"))
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +309,44 @@ def test_chromium_picks_livecam_by_label_and_draws_its_frames(chromium_run: Run,
     frames = [read_rgba(chromium_run.job / "chromium" / f["file"], f["width"], f["height"]) for f in result["frames"]]
     check_frames("chromium", frames, source, min_frames=PAGE_FRAMES, min_distinct=2, run=chromium_run)
     assert chromium_run.text("chromium-livecam.rc").startswith("0 "), chromium_run.context()
+
+
+def test_idle_releases_the_source_while_nobody_reads_and_comes_back_for_each_reader(
+    idle_run: Run, source: Source
+) -> None:
+    run = idle_run
+    assert run.text("modprobe.rc") == "0", run.text("modprobe.log")
+    assert run.text("idle.rc") == "0", f"{run.text('idle.rc')}\n{run.context()}"
+    numbers = dict(line.split("=", 1) for line in run.text("idle.txt").splitlines() if "=" in line)
+    log = run.text("idle-livecam.log")
+    resumes_ms = [int(m) for m in re.findall(r"the first frame went out (\d+) ms after it opened the camera", log)]
+    report: dict = {"numbers": numbers, "resume_ms": resumes_ms, "accel": run.boot.accel}
+    (OUT / "idle").mkdir(parents=True, exist_ok=True)
+
+    card = placeholder_image(WIDTH, HEIGHT, PAUSED_CARD).astype(np.int16)
+    cards = {}
+    for session in ("idle-1", "idle-2"):
+        frames = framecode.read_y4m(run.job / f"{session}.y4m") if (run.job / f"{session}.y4m").exists() else []
+        # Until LiveCam's first new frame the reader gets what LiveCam wrote last before pausing:
+        # the "starting the camera" card, never a picture from before the pause.
+        leading = next((i for i, f in enumerate(frames) if np.abs(f.astype(np.int16) - card).mean() > MAX_CARD_ERROR),
+                       len(frames))
+        cards[session] = leading
+        # Then frames flow again for each reader, with the effect, in order.
+        # (an emulated guest makes a new frame every 1-3 s: two distinct ones prove processing runs)
+        check_frames(session, frames[leading:], source, min_frames=IDLE_READ_FRAMES // 3, min_distinct=2, run=run)
+        released = numbers.get(f"{session}_release_after_close_s", "missing")
+        report["leading_cards"] = cards
+        (OUT / "idle" / "idle.json").write_text(json.dumps(report, indent=1))
+        assert released != "never" and float(released) <= MAX_RELEASE_S, (
+            f"after {session} closed the camera LiveCam released its source after {released} s "
+            f"(more than {MAX_RELEASE_S} s)\n{run.context()}"
+        )
+    assert log.count("No app is using the LiveCam camera: the camera is released") >= 3, log
+    assert log.count("An app opened the LiveCam camera: resuming.") >= 2, log
+    assert len(resumes_ms) >= 2, log
+    for key in ("idle_cpu_percent", "idle_again_cpu_percent"):
+        assert float(numbers[key]) <= MAX_IDLE_CPU_PERCENT, f"{key} = {numbers[key]} %: not idle\n{numbers}"
+    busy = min(float(numbers["idle-1_cpu_reading_percent"]), float(numbers["idle-2_cpu_reading_percent"]))
+    assert busy >= 10 * max(0.5, float(numbers["idle_cpu_percent"])), f"LiveCam did not work while read: {numbers}"
+    assert run.text("idle-livecam.rc") == "0 terminated", run.context()
