@@ -187,10 +187,22 @@ def changed_sections(old: Settings, new: Settings) -> set[str]:
 
 
 # ---------------------------------------------------------------- persistence
+#
+# The settings file is the user's: it may be hand-edited, cut short by a crash, or anything at all.
+# Loading never raises and never aborts: a file LiveCam cannot use gives the defaults, one warning
+# that says why in a few words (never echoing a huge value), and a byte-identical private copy
+# next to it, so nothing the user wrote is lost when the defaults are saved over it later.
+
+MAX_SETTINGS_BYTES = 1024 * 1024  # a real settings file is about 2 kB
+MAX_NUMBER_DIGITS = 100  # longer integers are refused before int() (which stops at 4300 digits)
+MAX_BACKUPS = 50  # settings.json.bak, .bak.2 ... : distinct broken versions kept side by side
+_COPY_LIMIT = 64 * 1024 * 1024  # a bigger "settings file" is moved aside instead of read into memory
 
 
 def config_dir() -> Path:
-    """Where settings, presets and avatar photos live (``$LIVECAM_CONFIG_DIR`` overrides)."""
+    """Where settings, presets and avatar photos live (``$LIVECAM_CONFIG_DIR`` overrides).
+
+    Only the path: use :func:`private_config_dir` to create it."""
     if os.environ.get("LIVECAM_CONFIG_DIR"):
         return Path(os.environ["LIVECAM_CONFIG_DIR"])
     if os.name == "nt":
@@ -202,6 +214,16 @@ def config_dir() -> Path:
     return base / "livecam"
 
 
+def private_config_dir() -> Path:
+    """The config folder, created owner-only (0700); a folder an older LiveCam left 0755 is tightened.
+
+    Anything that stores a personal file (settings, presets, avatar copies) goes through this, e.g.
+    ``private_dir(private_config_dir() / "avatars")``, so the folder above it is private too."""
+    from livecam.private_files import private_dir
+
+    return private_dir(config_dir())
+
+
 def settings_path() -> Path:
     return config_dir() / "settings.json"
 
@@ -210,49 +232,217 @@ def to_dict(settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
-def from_dict(data: dict[str, Any]) -> Settings:
-    """Build Settings from a (possibly partial) dict; unknown keys are an error, missing keys default."""
+def _cut(text: str, limit: int = 200) -> str:
+    """``text`` for a message, cut to about ``limit`` characters: a 50 MB value never reaches stderr."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _clip(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters; safe for any JSON value."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'list'} of {len(value)} items"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int too long to print, a structure too deep to walk
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def from_dict(data: Any) -> Settings:
+    """Build Settings from a (possibly partial) dict; unknown keys are an error, missing keys default.
+
+    Raises SettingsError (one sentence, values cut short) for anything it cannot use."""
     if not isinstance(data, dict):
-        raise SettingsError("the settings file must hold a JSON object.")
+        raise SettingsError(f"the settings file must hold a JSON object, not {_clip(data)}.")
     sections: dict[str, Any] = {}
     hints = get_type_hints(Settings)
     for name, values in data.items():
         if name not in hints:
-            raise SettingsError(f"unknown settings section {name!r}.")
+            raise SettingsError(f"unknown settings section {_clip(name)}.")
         if not isinstance(values, dict):
-            raise SettingsError(f"settings section {name!r} must be an object.")
+            raise SettingsError(f"settings section {name} must be an object, not {_clip(values)}.")
         cls = hints[name]
         known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        unknown = [key for key in values if key not in known]
         if unknown:
-            raise SettingsError(f"unknown setting {name}.{sorted(unknown)[0]}.")
+            raise SettingsError(f"unknown setting {name}.{_cut(unknown[0], 80)}.")
+        _check_json_kinds(name, cls, values)
         sections[name] = cls(**values)
-    return Settings(**sections)
+    try:
+        return Settings(**sections)
+    except SettingsError:
+        raise
+    except (TypeError, ValueError, RecursionError) as exc:  # a check that tripped over an odd value
+        raise SettingsError(f"a setting holds a value of the wrong kind ({_cut(str(exc), 80)}).") from None
+
+
+_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _check_json_kinds(name: str, cls: type, values: dict[str, Any]) -> None:
+    """Each value read from JSON must be of its field's kind before the section is built from it.
+
+    JSON's own kinds are checked here, where the file is parsed: null, a list or an object where a
+    path belongs, ``true`` where a number belongs, a fraction where a whole number belongs. Ranges
+    and choices are ``validate``'s job."""
+    hints = get_type_hints(cls)
+    for key, value in values.items():
+        hint = hints[key]
+        allowed = get_args(hint)
+        kind = type(allowed[0]) if allowed else hint
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind in (bool, str):
+            ok = isinstance(value, kind)
+        else:
+            ok = True  # a kind JSON cannot hold: left to validate
+        if not ok:
+            raise SettingsError(f"{name}.{key} must be {_KIND_WORDS.get(kind, kind.__name__)}, not {_clip(value)}.")
+        if isinstance(value, str) and ("\x00" in value or not _is_utf8(value)):
+            # JSON may spell a NUL or a lone surrogate ("\ud800"); no file name or colour holds one.
+            raise SettingsError(f"{name}.{key} holds text that is not a usable name; set it again.")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(to_dict(settings), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # atomic: a crash mid-write never leaves a half file
-    return path
+    """Write ``settings`` atomically as an owner-only file (0600) in an owner-only folder (0700)."""
+    from livecam.private_files import write_private
+
+    if path is None:
+        path = private_config_dir() / "settings.json"
+    return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
+
+
+class _Unusable(Exception):
+    """Why a settings file cannot be used, in a few plain words."""
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise _Unusable(f"it holds a number {len(text)} digits long")
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS * 4:
+        raise _Unusable(f"it holds a number {len(text)} characters long")
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # "1e999"; NaN cannot be spelled as a JSON number
+        raise _Unusable(f"it holds the number {_cut(text, 40)}, which is too large")
+    return value
+
+
+def _parse_constant(text: str) -> float:
+    raise _Unusable(f"it holds {text}, which is not a number LiveCam can use")
+
+
+def _read(path: Path) -> str:
+    """The file's text (a UTF-8 byte-order mark is fine), or _Unusable saying why not."""
+    import stat
+
+    try:
+        # Non-blocking open and a regular file only: a FIFO would wait forever, a device never end.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise _Unusable("it is not a regular file")
+            data = f.read(MAX_SETTINGS_BYTES + 1)
+    except OSError as exc:
+        raise _Unusable(f"it cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise _Unusable(f"it is over {MAX_SETTINGS_BYTES // 1024} kB; a settings file is a few kB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unusable(f"it is not UTF-8 text (byte {exc.start})") from None
+
+
+def _parse(text: str) -> Settings:
+    try:
+        data = json.loads(
+            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+        )
+    except json.JSONDecodeError as exc:
+        raise _Unusable(f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise _Unusable("it is nested too deeply to be a settings file") from None
+    try:
+        return from_dict(data)
+    except SettingsError as exc:
+        raise _Unusable(_cut(str(exc).rstrip("."))) from None
+    except RecursionError:
+        raise _Unusable("it is nested too deeply to be a settings file") from None
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                chunk = fa.read(1 << 20)
+                if chunk != fb.read(1 << 20):
+                    return False
+                if not chunk:
+                    return True
+    except OSError:
+        return False
+
+
+def _backup(path: Path) -> Path | None:
+    """Keep the broken file as ``NAME.bak`` (or ``.bak.2``, ``.bak.3`` ... when an earlier, different
+    backup exists): an owner-only, byte-identical copy. None when it could not be kept."""
+    from livecam.private_files import copy_private
+
+    for n in range(1, MAX_BACKUPS + 1):
+        backup = path.with_name(path.name + (".bak" if n == 1 else f".bak.{n}"))
+        if backup.exists():
+            if _same_bytes(path, backup):
+                return backup  # this very content is already kept
+            continue
+        try:
+            if path.stat().st_size > _COPY_LIMIT:
+                os.rename(path, backup)  # too big to copy through memory; nothing else can use it
+            else:
+                copy_private(path, backup, overwrite=False)
+            return backup
+        except FileExistsError:
+            continue  # another LiveCam made it a moment ago: compare with the next name
+        except OSError:
+            return None
+    return None
 
 
 def load(path: Path | None = None) -> Settings:
-    """Load settings; a missing file gives defaults, a broken one gives defaults plus a warning and a
-    ``.bak`` copy of the original so nothing the user wrote is lost."""
+    """Load settings. Never raises: a missing file gives the defaults; a file LiveCam cannot use gives
+    the defaults, one warning, and a ``.bak`` copy of the original so nothing the user wrote is lost."""
     path = path or settings_path()
-    if not path.exists():
+    if path == settings_path() and path.parent.is_dir():
+        try:
+            private_config_dir()  # tighten a folder an older version left readable to everyone
+        except OSError:
+            pass
+    if not os.path.lexists(path):
         return Settings()
     try:
-        return from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, SettingsError, TypeError) as exc:
-        backup = path.with_name(path.name + ".bak")
-        try:
-            shutil.copy2(path, backup)
-            kept = f"the original is kept as {backup}"
-        except OSError:
-            kept = "and it could not be backed up"
-        log.warning("Settings file %s is broken (%s); using defaults, %s.", path, exc, kept)
-        return Settings()
+        return _parse(_read(path))
+    except _Unusable as exc:
+        reason = str(exc)
+    except Exception as exc:  # noqa: BLE001 - the file is untrusted input and the defaults are safe
+        reason = f"it holds something LiveCam cannot use ({type(exc).__name__})"
+        log.debug("reading settings %s failed", _cut(str(path)), exc_info=exc)
+    backup = _backup(path) if os.path.isfile(path) else None
+    kept = f"the original is kept as {_cut(str(backup))}" if backup else "it could not be backed up"
+    log.warning("Settings file %s is broken (%s); LiveCam uses the defaults, %s.", _cut(str(path)), reason, kept)
+    return Settings()
