@@ -7,7 +7,11 @@ the right effect.
 from __future__ import annotations
 
 import math
+import os
+import stat
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
@@ -116,26 +120,41 @@ def shown(value: object, limit: int = _SHOWN) -> str:
     return f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
-def probe_image(path: str | Path) -> ImageInfo:
-    """Read the image size from the header without decoding; ImageError when it is not an image."""
-    p = Path(path)
-    name = shown(p)
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, ImageInfo]]:
+    """The open file and what its header says; ImageError (one sentence) when it is no usable image.
+
+    Probing and decoding read the same open file, so a file swapped for a bigger one in between
+    cannot slip past the size check."""
+    name = shown(path)
     try:
-        with open(p, "rb") as f:
-            try:
-                info = _probe(f)
-            except (struct.error, IndexError):  # a header cut short
-                info = None
-    except IsADirectoryError:
-        raise ImageError(f"{name} is a folder, not an image; choose a {_FORMATS} file.") from None
+        # Non-blocking: a FIFO given as a picture must not hang the caller (regular files ignore it).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ImageError(f"Image {name} does not exist; check the path or choose another picture.") from None
     except (OSError, ValueError) as exc:  # ENAMETOOLONG, EACCES, a NUL in the path, ...
         reason = getattr(exc, "strerror", None) or "it cannot be opened"
         raise ImageError(f"Image {name} cannot be read ({shown(reason, 60)}); choose another picture.") from None
-    if info is None or info.width <= 0 or info.height <= 0:
-        raise ImageError(f"{name} is not a {_FORMATS} image (or it is damaged); choose another picture.")
-    return info
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ImageError(f"{name} is a folder, not an image; choose a {_FORMATS} file.")
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        info = None
+        if stat.S_ISREG(mode):
+            try:
+                info = _probe(f)
+            except (struct.error, IndexError, OSError):  # a header cut short, a read error
+                info = None
+        if info is None or info.width <= 0 or info.height <= 0:
+            raise ImageError(f"{name} is not a {_FORMATS} image (or it is damaged); choose another picture.")
+        yield f, info
+
+
+def probe_image(path: str | Path) -> ImageInfo:
+    """Read the image size from the header without decoding; ImageError when it is not an image."""
+    with _opened(Path(path)) as (_, info):
+        return info
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -163,30 +182,28 @@ def read_image(
     """
     p = Path(path)
     name = shown(p)
-    info = probe_image(p)
-    try:
-        nbytes = p.stat().st_size
-    except OSError:
-        raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
-    if nbytes > MAX_FILE_BYTES:
-        raise ImageTooLargeError(
-            f"Image {name} is {nbytes / 1e6:.0f} MB, over LiveCam's {MAX_FILE_BYTES / 1e6:.0f} MB limit for "
-            "pictures; save a smaller copy (a JPEG of about 4000 pixels across is plenty) and choose that."
-        )
     want = _needed_long_short(max_side, cover)
-    reduction = _reduction(info, want) if info.reducible else 1
-    decoded = math.ceil(info.width / reduction) * math.ceil(info.height / reduction)
-    held = decoded if info.reducible else info.width * info.height
-    if held > max_pixels:
-        raise ImageTooLargeError(
-            f"Image {name} is {info.width}x{info.height} pixels ({info.width * info.height / 1e6:.0f} megapixels), "
-            f"over LiveCam's {max_pixels / 1e6:g} megapixel limit; save a smaller copy "
-            "(about 4000 pixels across is plenty) and choose that."
-        )
-    try:
-        data = np.fromfile(str(p), dtype=np.uint8)
-    except (OSError, ValueError):
-        raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
+    with _opened(p) as (f, info):
+        nbytes = os.fstat(f.fileno()).st_size
+        if nbytes > MAX_FILE_BYTES:
+            raise ImageTooLargeError(
+                f"Image {name} is {nbytes / 1e6:.0f} MB, over LiveCam's {MAX_FILE_BYTES / 1e6:.0f} MB limit for "
+                "pictures; save a smaller copy (a JPEG of about 4000 pixels across is plenty) and choose that."
+            )
+        reduction = _reduction(info, want) if info.reducible else 1
+        decoded = math.ceil(info.width / reduction) * math.ceil(info.height / reduction)
+        held = decoded if info.reducible else info.width * info.height
+        if held > max_pixels:
+            raise ImageTooLargeError(
+                f"Image {name} is {info.width}x{info.height} pixels ({info.width * info.height / 1e6:.0f} "
+                f"megapixels), over LiveCam's {max_pixels / 1e6:g} megapixel limit; save a smaller copy "
+                "(about 4000 pixels across is plenty) and choose that."
+            )
+        f.seek(0)
+        try:
+            data = np.frombuffer(f.read(MAX_FILE_BYTES), dtype=np.uint8)
+        except OSError:
+            raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
     image = cv2.imdecode(data, _REDUCED_FLAGS[reduction]) if data.size else None
     del data
     if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -194,3 +194,12 @@ def test_peak_memory_with_a_20000x20000_png_stays_small(tmp_path: Path) -> None:
     assert "refused:" in out
     peak_mb = int(out.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
     assert peak_mb < 400, f"peak RSS {peak_mb:.0f} MB"
+
+
+def test_a_fifo_given_as_a_picture_does_not_hang(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "picture.png"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with pytest.raises(ImageError, match="is not a JPEG"):
+        read_image(fifo)
