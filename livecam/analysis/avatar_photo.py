@@ -5,14 +5,21 @@ big face of a close-up portrait that the full-range one can miss, the full-range
 second, smaller person the short-range one can miss (measured on the shared face photos). The mesh
 is then refined by re-cropping on its own landmarks, as the video tracker does every frame.
 
-Every problem is one sentence naming the file and what to do; the accepted photo is copied into
-``config_dir()/avatars/`` so a setting keeps working when the original is moved or deleted.
+Every problem is one sentence naming the file and what to do. The photo is decoded no larger than
+it is ever drawn (:data:`PHOTO_MAX_SIDE` on its long side; JPEGs at a reduced size straight from
+the decoder), and one over :data:`livecam.media.MAX_PIXELS` is refused before anything is decoded.
+
+The accepted photo is copied, readable by its owner only, into ``config_dir()/avatars/`` so a
+setting keeps working when the original is moved or deleted. A copy belongs to exactly one
+original path (its name carries a digest of that path): a setting finds its own copy and never
+another photo with a similar name. :func:`stored_avatars` lists the copies and
+:func:`remove_stored_avatar` deletes one.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +30,8 @@ from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, roi_from_detection, roi_from_landmarks
 from livecam.analysis.head_pose import head_pose
 from livecam.imaging import box_iou
+from livecam.media import IMAGE_SUFFIXES, ImageError, read_image, shown
+from livecam.private_files import copy_private, private_dir
 from livecam.settings import config_dir
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,12 @@ log = logging.getLogger(__name__)
 MIN_FACE_PX = 64  # detector box width; below it the photo's face is blurred when drawn at webcam size
 SECOND_FACE_RATIO = 0.5  # a second face at least half as wide as the first is "several faces"
 MAX_YAW = 35.0  # degrees; beyond it half the face is hidden and cannot be drawn onto a frontal wearer
+MAX_ROLL = 45.0  # degrees; a face lying on its side (or upside down) would be drawn lying on its side
 REFINE_STEPS = 2
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+# The longest side a photo is decoded at: the photo avatar draws the portrait at most about frame
+# size (the face at up to 0.8 of a 1080p frame's height), the swap at a 320-pixel face.
+PHOTO_MAX_SIDE = 2048
+STORE_FOLDER = "avatars"
 
 
 class AvatarPhotoError(ValueError):
@@ -40,10 +53,20 @@ class AvatarPhotoError(ValueError):
 
 @dataclass(frozen=True)
 class AvatarPhoto:
-    image: np.ndarray  # BGR uint8
-    landmarks: np.ndarray  # (468, 3) float32, photo pixels
+    image: np.ndarray  # BGR uint8, at most PHOTO_MAX_SIDE on its long side
+    landmarks: np.ndarray  # (468, 3) float32, pixels of ``image``
     pose: tuple[float, float, float]  # yaw, pitch, roll in degrees
     path: Path  # the stored copy in the config folder (or the original when not stored)
+
+
+@dataclass(frozen=True)
+class StoredAvatar:
+    """One kept copy in the config folder."""
+
+    name: str  # the file name: what ``remove_stored_avatar`` takes
+    path: Path
+    size: int  # bytes
+    modified: float  # POSIX time
 
 
 def find_faces(image: np.ndarray, detectors: list[FaceDetector]) -> list:
@@ -57,22 +80,29 @@ def find_faces(image: np.ndarray, detectors: list[FaceDetector]) -> list:
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    p = Path(path)
+    """The photo decoded at (at most) its working size, or one sentence saying why not."""
     if not str(path):
         raise AvatarPhotoError("No avatar photo is set; pick one with --avatar PHOTO.")
+    p = Path(path)
     if not p.is_file():
-        raise AvatarPhotoError(f"Avatar photo {p} does not exist; pick another file.")
-    image = cv2.imread(str(p), cv2.IMREAD_COLOR)
-    if image is None:
-        raise AvatarPhotoError(f"Avatar photo {p} cannot be read as an image; use a JPEG or PNG file.")
-    return image
+        raise AvatarPhotoError(f"Avatar photo {shown(p)} does not exist; pick another file.")
+    try:
+        return read_image(p, max_side=PHOTO_MAX_SIDE)
+    except ImageError as exc:
+        raise AvatarPhotoError(f"Avatar photo: {exc}") from None
 
 
-def fit_face(image: np.ndarray, name: str = "photo") -> tuple[np.ndarray, tuple[float, float, float]]:
+def fit_face(image: np.ndarray, name: str = "photo", provider: str = "auto",
+             threads: int = 1) -> tuple[np.ndarray, tuple[float, float, float]]:
     """(468, 3) landmarks and pose of the one face in ``image``, or an AvatarPhotoError."""
-    detectors = [FaceDetector("short"), FaceDetector("full")]
+    detectors = [FaceDetector("short", provider, threads), FaceDetector("full", provider, threads)]
     faces = find_faces(image, detectors)
     if not faces:
+        # The detectors only see upright-ish faces: say so when the photo merely needs turning.
+        for turn, how in ((cv2.ROTATE_180, "upside down"), (cv2.ROTATE_90_CLOCKWISE, "lying on its side"),
+                          (cv2.ROTATE_90_COUNTERCLOCKWISE, "lying on its side")):
+            if find_faces(cv2.rotate(image, turn), detectors):
+                raise AvatarPhotoError(f"The face in the {name} is {how}; rotate the photo so the face is upright.")
         raise AvatarPhotoError(f"The {name} shows no face LiveCam can find; use a photo with one face looking at the camera.")
     widths = [float(f.box[2] - f.box[0]) for f in faces]
     if len(faces) > 1 and widths[1] >= SECOND_FACE_RATIO * widths[0]:
@@ -80,7 +110,7 @@ def fit_face(image: np.ndarray, name: str = "photo") -> tuple[np.ndarray, tuple[
     if widths[0] < MIN_FACE_PX:
         raise AvatarPhotoError(
             f"The face in the {name} is only {widths[0]:.0f} pixels wide; use a photo where it is at least {MIN_FACE_PX}.")
-    landmarker = FaceLandmarker()
+    landmarker = FaceLandmarker(provider, threads)
     roi = roi_from_detection(faces[0])
     for _ in range(REFINE_STEPS + 1):
         landmarks, presence = landmarker.run(image, roi)
@@ -88,61 +118,117 @@ def fit_face(image: np.ndarray, name: str = "photo") -> tuple[np.ndarray, tuple[
     if presence < PRESENCE_THRESHOLD:
         raise AvatarPhotoError(f"The face in the {name} is too unclear to fit; use a sharper, evenly lit photo.")
     pose = head_pose(landmarks)
+    if abs(pose[2]) > MAX_ROLL:
+        how = "upside down" if abs(pose[2]) > 135 else f"tilted {abs(pose[2]):.0f} degrees"
+        raise AvatarPhotoError(f"The face in the {name} is {how}; rotate the photo so the face is upright.")
     if abs(pose[0]) > MAX_YAW:
         raise AvatarPhotoError(f"The face in the {name} is turned {abs(pose[0]):.0f} degrees to the side; "
                                "use a photo looking at the camera.")
     return landmarks.astype(np.float32), pose
 
 
-def _store(source: Path, image_bytes: bytes) -> Path:
-    """Copy into the config folder under a content-addressed name; the same photo is stored once."""
-    folder = config_dir() / "avatars"
-    if source.resolve().parent == folder.resolve():
+# ---------------------------------------------------------------- stored copies
+
+
+def store_dir() -> Path:
+    return config_dir() / STORE_FOLDER
+
+
+def _path_key(path: str | Path) -> str:
+    """The original's absolute path as written (symlinks not followed: their target may be gone)."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
+def stored_name(path: str | Path) -> str:
+    """The file name of the copy kept for exactly this original path."""
+    p = Path(_path_key(path))
+    digest = hashlib.sha256(_path_key(path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    suffix = p.suffix.lower() if p.suffix.lower() in IMAGE_SUFFIXES else ".img"
+    stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in p.stem)[:40] or "photo"
+    return f"{stem}-{digest}{suffix}"
+
+
+def _is_stored(path: Path) -> bool:
+    try:
+        return path.resolve().parent == store_dir().resolve()
+    except OSError:
+        return False
+
+
+def stored_copy(path: str | Path) -> Path | None:
+    """The kept copy of exactly ``path`` in the config folder, if there is one."""
+    candidate = store_dir() / stored_name(path)
+    return candidate if candidate.is_file() else None
+
+
+def stored_avatars() -> list[StoredAvatar]:
+    """Every kept avatar photo copy, oldest first."""
+    folder = store_dir()
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in folder.iterdir():
+        if p.name.startswith(".") or not p.is_file():
+            continue  # temporary files of a write in progress
+        st = p.stat()
+        found.append(StoredAvatar(name=p.name, path=p, size=st.st_size, modified=st.st_mtime))
+    return sorted(found, key=lambda s: (s.modified, s.name))
+
+
+def remove_stored_avatar(name: str) -> Path:
+    """Delete the kept copy called ``name`` (as :func:`stored_avatars` lists it); returns its path.
+    An unknown name raises AvatarPhotoError with one sentence."""
+    known = {s.name: s.path for s in stored_avatars()}
+    if name not in known:
+        listed = ", ".join(sorted(known)) or "none are kept"
+        raise AvatarPhotoError(f"No stored avatar photo is called {shown(name, 60)}; the stored ones are: {listed}.")
+    path = known[name]
+    path.unlink()
+    log.info("Removed the stored avatar photo %s.", path)
+    return path
+
+
+def _store(source: Path) -> Path:
+    """Copy ``source`` into the config folder (0600 in a 0700 folder) under the name of its path."""
+    if _is_stored(source):
         return source  # already the stored copy
-    digest = hashlib.sha256(image_bytes).hexdigest()[:12]
-    suffix = source.suffix.lower() if source.suffix.lower() in PHOTO_SUFFIXES else ".png"
-    target = folder / f"{source.stem[:40]}-{digest}{suffix}"
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
-    return target
+    private_dir(store_dir())
+    return copy_private(source, store_dir() / stored_name(source), overwrite=True)
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 _FITS: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}  # content hash -> fit; rebuilding refits nothing
 
 
-def stored_copy(path: str | Path) -> Path | None:
-    """The newest kept copy of ``path`` in the config folder, if any (for when the original is gone)."""
-    p = Path(path)
-    copies = sorted((config_dir() / "avatars").glob(f"{p.stem[:40]}-*{p.suffix.lower()}"),
-                    key=lambda c: c.stat().st_mtime)
-    return copies[-1] if copies else None
-
-
-def load_avatar_photo(path: str | Path, store: bool = True) -> AvatarPhoto:
+def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "auto", threads: int = 1) -> AvatarPhoto:
     """Read, validate and fit ``path``; with ``store`` the accepted photo is copied into the config
-    folder, and a photo that has since been moved or deleted is taken from that copy."""
-    if str(path) and not Path(path).is_file() and store:
+    folder, and when ``path`` has since been moved or deleted its own copy is used."""
+    if str(path) and store and not Path(path).is_file():
         kept = stored_copy(path)
         if kept is not None:
-            log.info("Avatar photo %s is gone; using the copy kept in %s.", path, kept)
+            log.info("Avatar photo %s is gone; using the copy kept in %s.", shown(path), kept)
             path = kept
     image = read_photo(path)
     source = Path(path)
     try:
-        data = source.read_bytes()
+        key = f"{_digest(source)}:{image.shape[1]}x{image.shape[0]}"
     except OSError as exc:
-        raise AvatarPhotoError(f"Avatar photo {source} cannot be read ({exc.strerror}); pick another file.") from exc
-    key = hashlib.sha256(data).hexdigest()
+        raise AvatarPhotoError(f"Avatar photo {shown(source)} cannot be read ({exc.strerror}); pick another file.") from exc
     if key not in _FITS:
-        _FITS[key] = fit_face(image, name=f"avatar photo {source.name}")
+        _FITS[key] = fit_face(image, name=f"avatar photo {shown(source.name, 60)}", provider=provider, threads=threads)
     landmarks, pose = _FITS[key]
     stored = source
     if store:
         try:
-            stored = _store(source, data)
+            stored = _store(source)
         except OSError as exc:  # a read-only config folder must not stop the effect
-            log.warning("Could not copy avatar photo %s into %s (%s); using the original.", source,
-                        config_dir() / "avatars", exc)
+            log.warning("Could not copy avatar photo %s into %s (%s); using the original.", shown(source),
+                        store_dir(), exc)
     return AvatarPhoto(image=image, landmarks=landmarks, pose=pose, path=stored)

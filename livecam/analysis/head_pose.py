@@ -48,16 +48,25 @@ def _canonical() -> tuple[np.ndarray, np.ndarray]:
 
 
 POSE_INDICES, CANONICAL = _canonical()
-_CANONICAL_CENTRED = CANONICAL - CANONICAL.mean(0)
+
+
+def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """Scale, rotation, and the two centroids of the similarity taking 3-D ``src`` points onto ``dst``
+    (Umeyama, least squares, no reflection): dst ~ s R (src - c_src) + c_dst."""
+    cs, cd = src.mean(0), dst.mean(0)
+    a, b = src - cs, dst - cd
+    u, sv, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(vt.T @ u.T)) or 1.0
+    e = np.array([1.0, 1.0, d])
+    r = (vt.T * e) @ u.T
+    scale = float((sv * e).sum() / max((a * a).sum(), 1e-9))
+    return scale, r, cs, cd
 
 
 def rotation_matrix(landmarks: np.ndarray) -> np.ndarray:
     """3x3 rotation taking the canonical face to the observed one (camera axes: x right, y up, z to camera)."""
     p = landmarks[POSE_INDICES].astype(np.float64) * np.array([1.0, -1.0, -1.0])  # image axes -> canonical axes
-    p -= p.mean(0)
-    u, _, vt = np.linalg.svd(_CANONICAL_CENTRED.T @ p)
-    d = np.sign(np.linalg.det(vt.T @ u.T))
-    return vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    return rigid_fit(CANONICAL, p)[1]
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:

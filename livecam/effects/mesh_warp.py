@@ -81,7 +81,8 @@ class Grid:
     assumes, so maps made on the grid upsample without shift."""
 
     def __init__(self, x0: int, y0: int, cols: int, rows: int, step: int) -> None:
-        self.x0, self.y0, self.cols, self.rows, self.step = x0, y0, cols, rows, step
+        # Plain ints: a NumPy integer here would turn the float32 maps into float64 ones (NEP 50).
+        self.x0, self.y0, self.cols, self.rows, self.step = int(x0), int(y0), int(cols), int(rows), int(step)
 
     @classmethod
     def around(cls, points: np.ndarray, margin: float, frame_size: tuple[int, int], step: int) -> Grid | None:

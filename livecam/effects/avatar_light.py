@@ -1,0 +1,121 @@
+"""Photometry for the face swap: relighting that cannot blotch, the wearer's grain, occluders.
+
+All statistics are taken on small images (the swap's coarse grid, a few thousand cells), so the
+colour space can be perceptual at no cost; only a gain and an offset per pixel reach full size.
+
+- **Skin likelihood.** Each face's skin colour is measured robustly (median and spread in Lab over
+  the skin between the features); a cell counts as skin by its chroma distance from that and by how
+  much darker it is than the smooth skin shading around it. Glasses frames, hair, the photo's
+  background and shadows in nostrils drop out of every average, so no dark pixel can pull a
+  low-pass down (the grey patches) and none is divided by.
+- **Relighting** moves only the low frequencies: the photo's skin low-pass is replaced by the
+  wearer's, computed in Lab with clamped lightness and chroma shifts, and the photo's detail
+  around it is scaled by a clamped lightness ratio (detail fades in dim light, as in a real
+  camera). The wearer's low-pass reaches a little past the face outline onto jaw, ears and neck, so
+  the altered face's edge takes the colour of the skin beside it and the seam disappears.
+- **Grain.** The wearer's finest band (camera noise, pores) is added back onto the swapped face,
+  with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
+- **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
+  frames, hair over the forehead), the swap leaves the wearer's pixels in front.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
+MAX_DL = 45.0  # largest lightness shift (Lab L, 0..100) the relighting may apply
+MAX_DAB = 25.0  # largest chroma shift (Lab a, b)
+DETAIL_GAIN = (0.7, 1.4)  # the photo's detail scaled by the lightness ratio, within these limits
+DETAIL_EPS = 25.0  # added to both lightnesses in that ratio: dark pixels never divide
+SKIN_CHROMA_MIN = 3.0  # floor of the skin chroma spread (a, b), so a very even face is not too strict
+SKIN_DARK_MIN = 8.0  # floor of the skin lightness spread
+SKIN_SCORE = (2.5, 4.0)  # combined distance where a cell stops counting as skin, fully / at all
+OCCLUDER_SCORE = (3.5, 5.5)  # stricter, for leaving the wearer's pixels in front
+GRAIN_SIGMA = 1.0  # the wearer's band finer than this (pixels) is carried onto the swapped face
+GRAIN_KEEP = (6, 16)  # grain amplitude (levels) kept whole, and from which it is dropped
+
+
+def lab(bgr: np.ndarray) -> np.ndarray:
+    """float32 Lab (L 0..100) of a small BGR uint8 or 0..255 float image."""
+    return cv2.cvtColor(np.asarray(bgr, np.float32) * np.float32(1 / 255), cv2.COLOR_BGR2Lab)
+
+
+def bgr(lab_image: np.ndarray) -> np.ndarray:
+    """float32 BGR 0..255 of a float32 Lab image."""
+    return cv2.cvtColor(lab_image.astype(np.float32), cv2.COLOR_Lab2BGR) * np.float32(255)
+
+
+def masked_lowpass(image: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
+    """Normalised convolution: the blur of ``image`` where ``weights`` is high, spread smoothly elsewhere."""
+    w = weights.astype(np.float32)
+    img = image.astype(np.float32)
+    num = cv2.GaussianBlur(img * (w[..., None] if img.ndim == 3 else w), (0, 0), sigma)
+    den = np.maximum(cv2.GaussianBlur(w, (0, 0), sigma), 1e-4)
+    return num / (den[..., None] if img.ndim == 3 else den)
+
+
+class SkinModel:
+    """One face's skin colour: Lab median and spreads over the cells where ``inner`` is set."""
+
+    def __init__(self, lab_image: np.ndarray, inner: np.ndarray, sigma: float) -> None:
+        pixels = lab_image[inner > 0]
+        if len(pixels) < 8:  # a face too small for statistics: accept everything as skin
+            pixels = lab_image.reshape(-1, 3)
+        self.median = np.median(pixels, axis=0)
+        spread = 1.4826 * np.median(np.abs(pixels - self.median), axis=0)
+        self.chroma_spread = max(float(np.hypot(spread[1], spread[2])), SKIN_CHROMA_MIN)
+        self.dark_spread = max(float(spread[0]), SKIN_DARK_MIN)
+        # The smooth shading of the skin, to judge "darker than the skin around it", not than the median.
+        self.shading = masked_lowpass(lab_image[..., 0], inner, sigma)
+
+    def score(self, lab_image: np.ndarray) -> np.ndarray:
+        """Per cell, how far from this skin in spreads (0 = typical skin)."""
+        chroma = np.hypot(lab_image[..., 1] - self.median[1], lab_image[..., 2] - self.median[2]) / self.chroma_spread
+        dark = np.maximum(self.shading - lab_image[..., 0], 0.0) / self.dark_spread
+        return np.sqrt(chroma * chroma + dark * dark)
+
+    def likelihood(self, lab_image: np.ndarray, limits: tuple[float, float] = SKIN_SCORE) -> np.ndarray:
+        lo, hi = limits
+        return np.clip((hi - self.score(lab_image)) / (hi - lo), 0.0, 1.0).astype(np.float32)
+
+
+def shading_maps(live_low: np.ndarray, photo_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell detail gain (h, w) and offset (h, w, 3) such that ``photo * gain + offset`` has the
+    wearer's low-frequency shading: both low-passes are BGR 0..255 float32 of the same cells."""
+    live_lab, photo_lab = lab(live_low), lab(photo_low)
+    shift = live_lab - photo_lab
+    shift[..., 0] = np.clip(shift[..., 0], -MAX_DL, MAX_DL)
+    shift[..., 1:] = np.clip(shift[..., 1:], -MAX_DAB, MAX_DAB)
+    target = bgr(photo_lab + shift)
+    gain = np.clip((photo_lab[..., 0] + shift[..., 0] + DETAIL_EPS) / (photo_lab[..., 0] + DETAIL_EPS), *DETAIL_GAIN)
+    offset = target - gain[..., None] * photo_low
+    return gain.astype(np.float32), offset.astype(np.float32)
+
+
+def relight(face: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """uint8 ``face * gain + offset`` (maps already at the face's size; saturating)."""
+    g3 = cv2.merge([gain, gain, gain])
+    return cv2.add(cv2.multiply(face, g3, dtype=cv2.CV_32F), offset, dtype=cv2.CV_8U)
+
+
+def _grain_lut() -> np.ndarray:
+    x = np.arange(256, dtype=np.float32) - 128
+    lo, hi = GRAIN_KEEP
+    keep = np.clip((hi - np.abs(x)) / (hi - lo), 0.0, 1.0)
+    return np.clip(np.round(128 + x * keep), 0, 255).astype(np.uint8)
+
+
+_GRAIN_LUT = _grain_lut()
+
+
+def add_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """``face`` with the wearer's finest band (small amplitudes only) added on top."""
+    fine = cv2.addWeighted(live, 1.0, cv2.GaussianBlur(live, (0, 0), GRAIN_SIGMA), -1.0, 128.0)
+    return cv2.addWeighted(face, 1.0, cv2.LUT(fine, _GRAIN_LUT), 1.0, -128.0)
+
+
+def occluders(skin: SkinModel, live_lab: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """float32 0..1 per cell: the wearer's pixel is confidently not skin where skin belongs
+    (``where``, float 0..1) — something is in front of the face."""
+    return (1.0 - skin.likelihood(live_lab, OCCLUDER_SCORE)) * where

@@ -1,0 +1,219 @@
+"""The avatar's mouth interior when it opens wider than the picture's own.
+
+A picture's lips stretched open show a streaked smear of lip pixels. Two things replace it:
+
+- ``transplant_mouth``: the wearer's own mouth interior (teeth, tongue, dark), warped from their
+  inner lips onto the avatar's and brought to the portrait's light. It is real and moves with the
+  speech, and a smile with teeth gives teeth. It is used where the wearer's mouth is open enough to
+  hold an interior and the picture's own would be stretched more than the wearer's.
+- ``fill_mouth``: a shaded interior synthesised from the picture's own lip colour (darker, more
+  saturated, upper teeth under the top lip), for small openings and when the wearer's interior
+  is not available.
+"""
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_measures import mouth_openness
+from livecam.effects.mesh_warp import Grid, coarse_map
+
+FILL_FROM = 1.4  # mouth fill starts once the opening passes this multiple of the picture's own
+FILL_FULL = 1.5  # ... and is complete this many times the picture's opening (at least 0.05) later
+MIN_OPEN = 0.02  # openings below this count as closed lips (a line) when comparing stretches
+STRETCH_RANGE = 1.5  # ratio of stretches (picture's over wearer's) over which the choice fades
+MOUTH_GAIN = (0.75, 1.35)  # light matching of the transplanted interior (square root of the skin ratio)
+
+_INNER = np.asarray(regions.LIPS_INNER)
+_OUTER = np.asarray(regions.LIPS_OUTER)
+
+
+def _mouth_triangles() -> np.ndarray:
+    """Fan of the inner lips around their centre, plus the lip band between inner and outer outline
+    (both outlines run from the left corner along the lower lip, so index i pairs with i)."""
+    n = len(_INNER)
+    centre = 2 * n  # points: outer (0..n-1), inner (n..2n-1), centre
+    tris = []
+    for i in range(n):
+        j = (i + 1) % n
+        tris.append((centre, n + i, n + j))
+        tris.append((i, j, n + j))
+        tris.append((i, n + j, n + i))
+    return np.array(tris, np.int32)
+
+
+_TRIANGLES = _mouth_triangles()
+
+
+def _mouth_points(landmarks: np.ndarray) -> np.ndarray:
+    inner = landmarks[_INNER, :2]
+    return np.concatenate([landmarks[_OUTER, :2], inner, inner.mean(0, keepdims=True)]).astype(np.float64)
+
+
+def interior_weight(avatar: np.ndarray, wearer: np.ndarray, picture_open: float) -> float:
+    """How much of the wearer's own interior to show in the avatar's mouth (0..1): whichever of the
+    two interiors would be stretched (or squeezed) less to fill the avatar's opening wins, with a
+    soft change-over."""
+    opening = max(mouth_openness(avatar), MIN_OPEN)
+    picture = abs(math.log(opening / max(picture_open, MIN_OPEN)))
+    theirs = abs(math.log(opening / max(mouth_openness(wearer), MIN_OPEN)))
+    return float(np.clip(0.5 + (picture - theirs) / math.log(STRETCH_RANGE), 0.0, 1.0))
+
+
+def transplant(patch: np.ndarray, origin: tuple[int, int], frame: np.ndarray, src: np.ndarray, dst: np.ndarray,
+               triangles: np.ndarray, outline: np.ndarray, weight: float, gain: np.ndarray) -> None:
+    """Warp the part of ``frame`` inside the wearer's points ``src`` onto the avatar's ``dst``
+    (frame coordinates, same order, ``triangles`` over them) and blend it, in place, inside the
+    avatar's ``outline`` (a polygon of ``dst``), softly, at ``weight``. ``patch`` holds frame pixels
+    from ``origin`` (x, y) on; ``gain`` (3,) brings the pixels to the portrait's light."""
+    if weight <= 0.0:
+        return
+    pts = dst - origin
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return
+    box = Grid(origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0, 1)
+    where = coarse_map(src, dst, triangles, box)
+    inside = cv2.remap(frame, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if not np.allclose(gain, 1.0):
+        inside = cv2.multiply(inside, (*(float(g) for g in gain), 1.0), dtype=cv2.CV_8U)
+    alpha = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    poly = np.round((outline - (box.x0, box.y0)) * 16).astype(np.int32)
+    cv2.fillPoly(alpha, [poly], 255, cv2.LINE_AA, 4)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.8)
+    if weight < 1.0:
+        alpha = cv2.convertScaleAbs(alpha, alpha=weight)
+    region = patch[y0:y1, x0:x1]
+    a3 = cv2.merge([alpha, alpha, alpha])
+    region[:] = cv2.add(cv2.multiply(inside, a3, scale=1 / 255),
+                        cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
+
+
+def transplant_mouth(patch: np.ndarray, origin: tuple[int, int], avatar: np.ndarray, frame: np.ndarray,
+                     wearer: np.ndarray, weight: float, gain: np.ndarray) -> None:
+    """The wearer's mouth interior (``frame`` at ``wearer`` landmarks) in the avatar's open mouth
+    (``avatar`` landmarks), in place; see :func:`transplant`."""
+    transplant(patch, origin, frame, _mouth_points(wearer), _mouth_points(avatar), _TRIANGLES,
+               avatar[_INNER, :2], weight, gain)
+
+
+def _fan(n: int) -> np.ndarray:
+    return np.array([(n, i, (i + 1) % n) for i in range(n)], np.int32)
+
+
+_EYES = (np.asarray(regions.RIGHT_EYE), np.asarray(regions.LEFT_EYE))
+_EYE_FAN = _fan(len(regions.RIGHT_EYE))
+
+
+def transplant_eyes(patch: np.ndarray, origin: tuple[int, int], avatar: np.ndarray, frame: np.ndarray,
+                    wearer: np.ndarray, gain: np.ndarray) -> None:
+    """The wearer's eyes (white and iris, inside the lid margins) in the avatar's, in place: the gaze
+    follows the wearer's, and a blink closes the avatar's lids over them."""
+    for idx in _EYES:
+        src, dst = wearer[idx, :2], avatar[idx, :2]
+        src = np.concatenate([src, src.mean(0, keepdims=True)]).astype(np.float64)
+        dst = np.concatenate([dst, dst.mean(0, keepdims=True)]).astype(np.float64)
+        transplant(patch, origin, frame, src, dst, _EYE_FAN, avatar[idx, :2], 1.0, gain)
+
+
+def mouth_gain(portrait_skin: np.ndarray, wearer_skin: np.ndarray) -> np.ndarray:
+    """Per-channel gain taking the wearer's interior towards the portrait's light: the square root of
+    the skin ratio (half the exposure and white balance difference, not the skin tone), clamped."""
+    ratio = (np.asarray(portrait_skin, np.float64) + 8) / (np.asarray(wearer_skin, np.float64) + 8)
+    return np.clip(np.sqrt(ratio), *MOUTH_GAIN)
+
+
+def skin_near_mouth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """Mean BGR of the skin just below the lower lip and beside the mouth corners (cheap: four small
+    patches), or None when they fall outside the image."""
+    h, w = image.shape[:2]
+    width = float(np.linalg.norm(landmarks[61, :2] - landmarks[291, :2]))
+    r = max(1, int(0.12 * width))
+    samples = []
+    for i in (18, 200, 206, 426):  # chin below the lip, and the cheeks beside the corners
+        x, y = np.round(landmarks[i, :2]).astype(int)
+        if r <= x < w - r and r <= y < h - r:
+            samples.append(image[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3).mean(0))
+    return np.mean(samples, axis=0) if samples else None
+
+
+def shut_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float) -> None:
+    """Darken the inner-lip gap, in place, as the mouth closes tighter than the picture's own: the
+    picture's teeth, squeezed into the closing gap, would show as a bright line between the lips."""
+    if source_open < 0.05:
+        return
+    strength = float(np.clip(1.0 - mouth_openness(landmarks) / source_open, 0.0, 1.0))
+    if strength <= 0.05:
+        return
+    full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
+    outer = full.to_cells(landmarks[_OUTER])
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    region = patch[y0:y1, x0:x1]
+    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
+    inner = np.zeros(region.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
+    lips = np.zeros_like(inner)
+    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
+    lips[inner > 0] = 0
+    if not lips.any():
+        return
+    line = np.array(cv2.mean(region, mask=lips)[:3]) * 0.45  # where lips meet: their colour in shadow
+    alpha = cv2.convertScaleAbs(cv2.GaussianBlur(inner, (0, 0), 0.7), alpha=strength)
+    a3 = cv2.merge([alpha, alpha, alpha])
+    dark = np.empty_like(region)
+    dark[:] = np.clip(line, 0, 255).astype(np.uint8)
+    region[:] = cv2.add(cv2.multiply(dark, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
+
+
+def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float = 0.0) -> None:
+    """Paint a shaded mouth interior, in place, inside the inner lips once the mouth opens wider than
+    the picture's own (whose stretched closed lips would otherwise fill the gap). ``patch`` covers
+    ``grid``'s box at full resolution. Colours come from the picture's own lips, so a black-and-white
+    photo gets a grey mouth."""
+    opening = mouth_openness(landmarks)
+    # The picture's own mouth, stretched, serves until it is stretched too far: at once for closed
+    # lips (a line of lip pixels), only for wide opening when the picture shows its teeth.
+    strength = float(np.clip((opening - FILL_FROM * source_open - 0.04) / (FILL_FULL * max(source_open, 0.05)), 0, 1))
+    if strength <= 0.0:
+        return
+    full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
+    outer = full.to_cells(landmarks[_OUTER])
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return
+    region = patch[y0:y1, x0:x1]
+    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
+    inner = np.zeros(region.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
+    lips = np.zeros_like(inner)
+    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
+    lips[inner > 0] = 0
+    lip = np.array(cv2.mean(region, mask=lips)[:3], np.float32) if lips.any() else np.float32([60, 60, 120])
+    grey = float(lip.mean())
+    dark = lip * np.float32(0.4)
+    dark = np.clip(dark.mean() + 1.8 * (dark - dark.mean()), 0, 255)  # more saturated than the lips
+    teeth_colour = np.float32([0.80, 0.87, 0.93]) * np.float32(min(235.0, grey * 1.5 + 30))
+
+    top, bottom = sub.to_cells(landmarks[13]), sub.to_cells(landmarks[14])
+    left, right = sub.to_cells(landmarks[78]), sub.to_cells(landmarks[308])
+    gap = max(float(bottom[1] - top[1]), 1.0)
+    half = max(float(abs(right[0] - left[0])) / 2, 1.0)
+    ys = np.arange(region.shape[0], dtype=np.float32)[:, None]
+    xs = np.arange(region.shape[1], dtype=np.float32)[None, :]
+    t = np.clip((ys - top[1]) / gap, 0.0, 1.0)
+    across = np.clip(np.abs(xs - (left[0] + right[0]) / 2) / half, 0.0, 1.0)
+    # Darker towards the middle and the corners; upper teeth under the top lip, not at the corners.
+    shade = (0.6 + 0.4 * np.abs(2 * t - 1)) * (1.0 - 0.4 * across ** 2)
+    teeth = np.clip(1.3 - (ys - top[1]) / (0.22 * gap), 0.0, 1.0) * (1.0 - across ** 3)
+    teeth *= 0.85 * min(1.0, (opening - source_open) * 5)
+    colour = dark * shade[..., None] * (1 - teeth[..., None]) + teeth_colour * teeth[..., None]
+    a = cv2.GaussianBlur(inner, (0, 0), 0.8).astype(np.float32)[..., None] * np.float32(strength / 255)
+    region[:] = np.clip(colour * a + region.astype(np.float32) * (1 - a), 0, 255).astype(np.uint8)

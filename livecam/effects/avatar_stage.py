@@ -1,0 +1,283 @@
+"""The photo avatar's stage: the portrait laid out in a frame of one size, split into a person layer
+and a clean background plate, with the control points its warp moves.
+
+- **Framing.** The portrait takes the wearer's framing: its face lands where the wearer's neutral
+  face is, at the same size (so a photo taken from the same seat lands pixel for pixel), enlarged a
+  little more when that lets it cover the frame; beyond its edges a blurred copy fills in.
+- **Layers.** The person (the photo under its person mask) is warped; the background behind it is a
+  clean plate, the photo with the person inpainted away once at build time. What the moving head
+  uncovers shows that plate, never a stretched band of the photo.
+- **Control points.** The chosen mesh points (expression), a ring around the head that moves
+  rigidly with it (hair, ears), a wider body ring and the warped box's edge that stay put (neck and
+  shoulders bend between the two rings).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_measures import face_width, mouth_openness
+from livecam.analysis.head_pose import POSE_INDICES
+from livecam.effects.avatar_mouth import skin_near_mouth
+from livecam.effects.background import composite
+from livecam.effects.mesh_warp import Grid, MeshWarp, frontal_layout, triangulate, warp, warp_points
+from livecam.imaging import cover_fit
+
+FACE_SHARE = (0.15, 0.9)  # the face outline's height over the frame's, at most and at least
+FACE_CENTRE = (0.5, 0.45)  # where the face sits before the wearer's is known (fractions of w, h)
+COVER_STRETCH = 1.3  # a portrait this much short of covering the frame is enlarged to cover it
+RING_POINTS = 28  # points around the head that move rigidly with it (hair, ears, jaw line)
+RING_SCALE = 1.35  # head ring radius over the face outline's
+RING_DEPTH = 0.35  # the head ring's depth behind the face outline, in face widths
+BODY_SCALE = 2.4  # body ring radius over the face outline's: fixed, as is everything beyond it
+BOX_MARGIN = 0.05  # the warped box reaches this far past the body ring, share of the face height
+SHIFT_ROOM = 0.8  # share of the gap between the rings the head may travel (beyond it the neck folds)
+MAP_STEP = 6  # frame pixels per coarse-grid cell of the warp map
+PLATE_SIZE = 384  # the clean plate is inpainted at this long side, then upsampled (it is smooth anyway)
+PLATE_GROW = 0.02  # the person mask is grown by this share of the plate's size before inpainting
+
+
+def face_frame(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """(centre x, centre y, height) of a face outline: what framing matches."""
+    oval = landmarks[np.asarray(regions.FACE_OVAL), :2]
+    cx, cy = oval.mean(0)
+    return float(cx), float(cy), float(oval[:, 1].max() - oval[:, 1].min())
+
+
+def layout(photo_size: tuple[int, int], landmarks: np.ndarray, size: tuple[int, int],
+           target: tuple[float, float, float] | None = None) -> tuple[float, float, float]:
+    """(scale, tx, ty) placing the photo in a frame of ``size``: frame = photo * scale + (tx, ty).
+
+    With ``target`` (the wearer's neutral face: centre x, y and height, see :func:`face_frame`) the
+    portrait's face takes the wearer's place and size, so the avatar keeps the wearer's framing;
+    without it the face sits at ``FACE_CENTRE``. A photo that would nearly cover the frame is
+    enlarged a little to cover it (no backdrop bars), and where it covers, its edges stay outside."""
+    pw, ph = photo_size
+    w, h = size
+    cx, cy, face_h = face_frame(landmarks)
+    face_h = max(face_h, 1.0)
+    cover = max(w / pw, h / ph)
+    if target is None:
+        want, (gx, gy) = cover, (FACE_CENTRE[0] * w, FACE_CENTRE[1] * h)
+    else:
+        want, (gx, gy) = target[2] / face_h, target[:2]
+        if want < cover <= want * COVER_STRETCH:
+            want = cover
+    scale = float(np.clip(want, FACE_SHARE[0] * h / face_h, FACE_SHARE[1] * h / face_h))
+    tx, ty = gx - cx * scale, gy - cy * scale
+    if pw * scale >= w - 1e-6:
+        tx = float(np.clip(tx, w - pw * scale, 0.0))
+    if ph * scale >= h - 1e-6:
+        ty = float(np.clip(ty, h - ph * scale, 0.0))
+    return scale, float(tx), float(ty)
+
+
+def place(picture: np.ndarray, scale: float, tx: float, ty: float, size: tuple[int, int],
+          interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """``picture`` scaled by ``scale`` and moved by (tx, ty) into a canvas of ``size``, black beyond it;
+    shrinking goes through area averaging first (warpAffine has none)."""
+    if scale < 1 and interp != cv2.INTER_NEAREST:
+        h, w = picture.shape[:2]
+        small = cv2.resize(picture, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        sx, sy = small.shape[1] / w, small.shape[0] / h
+        m = np.array([[scale / sx, 0.0, tx], [0.0, scale / sy, ty]])
+        return cv2.warpAffine(small, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT)
+    m = np.array([[scale, 0.0, tx], [0.0, scale, ty]])
+    return cv2.warpAffine(picture, m, size, flags=interp, borderMode=cv2.BORDER_CONSTANT)
+
+
+def clean_plate(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``picture`` with the person (uint8 ``mask``, 255 = person) inpainted away. The fill is made at
+    ``PLATE_SIZE`` (only strips next to the person are ever uncovered, and they are smooth) and used
+    only under the grown mask."""
+    h, w = picture.shape[:2]
+    k = min(1.0, PLATE_SIZE / max(h, w))
+    size = (max(8, round(w * k)), max(8, round(h * k)))
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    hole = (cv2.resize(mask, size, interpolation=cv2.INTER_AREA) > 8).astype(np.uint8)
+    grow = max(1, int(round(PLATE_GROW * max(size))))
+    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    if hole.all():  # nothing to inpaint from: a flat mid-grey plate
+        return np.full_like(picture, 128)
+    filled = cv2.inpaint(small, hole * 255, 3, cv2.INPAINT_TELEA)
+    up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    where = cv2.resize(cv2.GaussianBlur(hole * 255, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
+    return composite(up, picture, where)
+
+
+def _polar(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Angle-sorted (angles, radii) of 2-D points around the origin, wrapped for np.interp."""
+    ang = np.arctan2(points[:, 1], points[:, 0]) % (2 * np.pi)
+    rad = np.hypot(points[:, 0], points[:, 1])
+    order = np.argsort(ang)
+    ang, rad = ang[order], rad[order]
+    return np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]), np.concatenate([rad, rad, rad])
+
+
+def _fit_inside(offsets: np.ndarray, centre: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Per offset from ``centre``, the factor (at most 1) that keeps ``centre + factor * offset`` in ``box``."""
+    x0, y0, x1, y1 = box
+    factor = np.ones(len(offsets))
+    for axis, lo, hi in ((0, x0, x1), (1, y0, y1)):
+        d = offsets[:, axis]
+        room = np.where(d > 0, hi - centre[axis], lo - centre[axis])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(np.abs(d) > 1e-9, room / d, 1.0)
+        factor = np.minimum(factor, np.clip(f, 0.0, 1.0))
+    return factor
+
+
+class Stage:
+    """The portrait laid out in a frame of one size (see the module docstring)."""
+
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray, size: tuple[int, int],
+                 warp_count: int, outlines, target: tuple[float, float, float] | None = None) -> None:
+        w, h = size
+        ph, pw = image.shape[:2]
+        lm = landmarks.astype(np.float64)
+        self.target = target
+        scale, tx, ty = layout((pw, ph), lm, size, target)
+        self.rect = (tx, ty, tx + pw * scale, ty + ph * scale)
+        portrait = place(image, scale, tx, ty, size)
+        inside = place(np.full((ph, pw), 255, np.uint8), scale, tx, ty, size, cv2.INTER_NEAREST)
+        self.mask = place(mask, scale, tx, ty, size)
+        if not inside.all():  # beyond the portrait's edges: a blurred, darkened cover-fit copy
+            small = cover_fit(image, (max(1, w // 8), max(1, h // 8)))
+            backdrop = cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), size, interpolation=cv2.INTER_LINEAR)
+            portrait = np.where(inside[..., None] > 0, portrait, cv2.convertScaleAbs(backdrop, alpha=0.6))
+        self.plate = clean_plate(portrait, self.mask)
+        self.person4 = cv2.merge([*cv2.split(portrait), self.mask])
+        self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
+
+        self.landmarks = lm.copy()
+        self.landmarks[:, :2] = lm[:, :2] * scale + (tx, ty)
+        self.landmarks[:, 2] *= scale
+        self.face_width = face_width(self.landmarks)
+        self.centre = self.landmarks[POSE_INDICES].mean(0)
+        self.mouth_open = mouth_openness(self.landmarks)
+        self.mouth_skin = skin_near_mouth(self.canvas, self.landmarks)
+
+        oval3 = self.landmarks[np.asarray(regions.FACE_OVAL)]
+        c2 = oval3[:, :2].mean(0)
+        face_h = float(oval3[:, 1].max() - oval3[:, 1].min())
+        angles = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
+        profile = np.array([np.interp(a, *_polar(oval3[:, :2] - c2)) for a in angles])
+        unit = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        # The warped box: around the body ring, inside the portrait (its edge must not move) and the frame.
+        reach = BODY_SCALE * profile.max() + BOX_MARGIN * face_h
+        bx0, by0 = max(c2[0] - reach, self.rect[0] + 1, 0.0), max(c2[1] - reach, self.rect[1] + 1, 0.0)
+        bx1, by1 = min(c2[0] + reach, self.rect[2] - 2, w - 1.0), min(c2[1] + reach, self.rect[3] - 2, h - 1.0)
+        box = (bx0, by0, bx1, by1)
+        margin = 0.04 * face_h
+        inner_box = (bx0 + margin, by0 + margin, bx1 - margin, by1 - margin)
+        # Per direction: the room to the box's edge; the head ring and body ring sit between the
+        # face outline and that edge, and are left out where the face nearly touches it (a big face
+        # in a small frame), so no ring point ever lies inside the face.
+        far = 1e6
+        room = _fit_inside(unit * far, c2, inner_box) * far
+        ring_r = np.minimum(RING_SCALE * profile, profile + 0.45 * (room - profile))
+        body_r = np.minimum(BODY_SCALE * profile, room)
+        has_ring = room >= 1.15 * profile
+        has_body = has_ring & (body_r - ring_r > 0.05 * face_h)
+        # The ring lies behind the face outline (image z grows away from the camera), as the back
+        # of a head does: turning the head then brings the far side's hair and ear into view
+        # instead of squeezing them onto the cheek.
+        oval_angles = np.arctan2(oval3[:, 1] - c2[1], oval3[:, 0] - c2[0]) % (2 * np.pi)
+        order = np.argsort(oval_angles)
+        ang, zs = oval_angles[order], oval3[order, 2]
+        edge_z = np.interp(angles, np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]), np.concatenate([zs, zs, zs]))
+        depth = edge_z + RING_DEPTH * face_width(self.landmarks)
+        self.ring = np.hstack([c2 + unit[has_ring] * ring_r[has_ring, None], depth[has_ring, None]])
+        self.body = np.hstack([c2 + unit[has_body] * body_r[has_body, None], np.zeros((has_body.sum(), 1))])
+        # The body ring moves with the wearer's torso, except next to the fixed edge (it would cross it).
+        # Where the box's side is the frame's own edge and the portrait goes on past it (shoulders
+        # cut by the frame), that side moves with the torso too, and what comes into view past the
+        # photo's edge continues its last rows.
+        open_side = (bx0 <= 1.5 and self.rect[0] <= 0.5, bx1 >= w - 2.5 and self.rect[2] >= w - 0.5,
+                     by1 >= h - 2.5 and self.rect[3] >= h - 0.5)
+
+        def opens(points: np.ndarray) -> np.ndarray:
+            x, y = points[:, 0], points[:, 1]
+            on = ((x <= bx0 + 0.5) & open_side[0]) | ((x >= bx1 - 0.5) & open_side[1]) | ((y >= by1 - 0.5) & open_side[2])
+            return on & (y > c2[1])
+
+        exits = c2 + unit * (_fit_inside(unit * far, c2, box) * far)[:, None]
+        follow = np.where(opens(exits), 1.0, np.clip((room - body_r) / max(0.1 * face_h, 1e-6), 0.0, 1.0)) * has_body
+        self.body_follow = follow[has_body].astype(np.float32)
+        u = np.array([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0])
+        v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
+        self.edge = np.stack([bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0), np.zeros(16)], axis=1)
+        self.edge_follow = opens(self.edge).astype(np.float32)
+        # How far out each moving point may go along its direction from the face centre before the
+        # neck folds or the face crosses the fixed edge: ring points a share of their gap to what is
+        # fixed beyond them, outline points most of the way to the box's edge.
+        self.centre2 = c2
+        oval_off = oval3[:, :2] - c2
+        oval_dir = oval_off / np.maximum(np.linalg.norm(oval_off, axis=1, keepdims=True), 1e-6)
+        oval_room = _fit_inside(oval_dir * far, c2, box) * far
+        fixed = np.where(has_body, body_r, room)[has_ring]
+        self.limit_dirs = np.concatenate([unit[has_ring], oval_dir])
+        self.limit_follow = np.concatenate([follow[has_ring], np.zeros(len(oval_dir))])
+        self.limits = np.concatenate([ring_r[has_ring] + SHIFT_ROOM * (fixed - ring_r[has_ring]),
+                                      np.linalg.norm(oval_off, axis=1) + SHIFT_ROOM * (oval_room - np.linalg.norm(oval_off, axis=1))])
+
+        self.points = warp_points(frontal_layout(self.landmarks), warp_count, outlines)
+        self.rest = self.control(self.landmarks, self.ring)
+        self.triangles = triangulate(self.rest[:, :2])
+        self.mesh = MeshWarp(self.rest, self.triangles)
+        self.grid = Grid.around(self.edge, 0.0, size, MAP_STEP)
+        self._small: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.canvas.shape[1], self.canvas.shape[0]
+
+    def shift_share(self, face: np.ndarray, ring: np.ndarray, shift: np.ndarray,
+                    body_shift: np.ndarray | None = None) -> float:
+        """The share (0..1) of ``shift`` (x, y) the head may take, its mesh at ``face`` and ring at
+        ``ring`` before the shift and the body moved by ``body_shift``, without crossing the limits
+        set up above."""
+        oval = face[np.asarray(regions.FACE_OVAL), :2]
+        base = np.einsum("ij,ij->i", np.concatenate([ring[:, :2], oval]) - self.centre2, self.limit_dirs)
+        along = self.limit_dirs @ shift[:2]
+        limits = self.limits
+        if body_shift is not None:
+            limits = limits + self.limit_follow * (self.limit_dirs @ np.asarray(body_shift[:2], np.float64))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(along > 1e-9, (limits - base) / along, np.inf)
+        return float(np.clip(share.min(), 0.0, 1.0))
+
+    def control(self, face: np.ndarray, ring: np.ndarray, body_shift: np.ndarray | None = None) -> np.ndarray:
+        """The warp's control points: the chosen mesh points, the head ring, the body ring (moved by
+        ``body_shift`` where it has room), the box edge."""
+        body, edge = self.body, self.edge
+        if body_shift is not None:
+            moved = np.asarray(body_shift[:2], np.float64)
+            body, edge = body.copy(), edge.copy()
+            body[:, :2] += self.body_follow[:, None] * moved
+            edge[:, :2] += self.edge_follow[:, None] * moved
+        return np.concatenate([face[self.points], ring, body, edge]).astype(np.float32)
+
+    def small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """The still canvas and its mask at the segmenter's size (w, h), for the background blur."""
+        if size not in self._small:
+            self._small[size] = (cv2.resize(self.canvas, size, interpolation=cv2.INTER_AREA),
+                                 cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+        return self._small[size]
+
+    def render(self, face: np.ndarray, ring: np.ndarray, body_shift: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, Grid | None]:
+        """Frame, person mask and the warped grid with the portrait's mesh at ``face`` and its head
+        ring at ``ring``: the person layer warped over the clean plate."""
+        out, mask = self.canvas.copy(), self.mask.copy()
+        grid = self.grid
+        if grid is None:
+            return out, mask, None
+        coarse = self.mesh.coarse(self.control(face, ring, body_shift), grid)
+        rows, cols = grid.slices
+        warped = warp(self.person4, coarse, grid)
+        alpha = cv2.extractChannel(warped, 3)
+        out[rows, cols] = composite(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), self.plate[rows, cols], alpha)
+        mask[rows, cols] = alpha
+        return out, mask, grid

@@ -1,0 +1,155 @@
+"""The avatar's building blocks on exact numbers: the shared rigid fit, relighting limits, grain,
+mouth choices, the stage's framing and clean plate, torso motion, and the evaluation's scores."""
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam.analysis.head_pose import rigid_fit
+from livecam.analysis.torso_motion import TorsoMotion
+from livecam.effects import avatar as av
+from livecam.effects import avatar_light as light
+from livecam.effects import avatar_mouth as mouth
+from livecam.effects import avatar_stage as stage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import eval_avatar  # noqa: E402
+
+sys.path.pop(0)
+
+
+def test_rigid_fit_recovers_scale_rotation_and_shift():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(30, 3)) * 50
+    a = np.radians(20)
+    r = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    dst = 1.3 * (src - src.mean(0)) @ r.T + (5, -7, 2)
+    s, rot, cs, cd = rigid_fit(src, dst)
+    assert s == pytest.approx(1.3) and np.allclose(rot, r, atol=1e-9) and np.allclose(cd, (5, -7, 2))
+
+
+def test_shading_transfer_is_clamped_and_never_divides_by_dark():
+    live = np.full((4, 4, 3), 200.0, np.float32)
+    photo = np.zeros((4, 4, 3), np.float32)  # a black low-pass: no division blows up
+    gain, offset = light.shading_maps(live, photo)
+    assert np.isfinite(gain).all() and np.isfinite(offset).all()
+    assert gain.max() <= light.DETAIL_GAIN[1] and gain.min() >= light.DETAIL_GAIN[0]
+    out = light.relight(np.zeros((4, 4, 3), np.uint8), gain, offset)
+    lab = cv2.cvtColor(out, cv2.COLOR_BGR2Lab)[..., 0].astype(float) * 100 / 255
+    assert lab.max() == pytest.approx(light.MAX_DL, abs=2)  # lifted by at most the clamp
+
+
+def test_shading_transfer_moves_the_low_pass_to_the_live_one():
+    live = np.float32([[[90, 120, 170]]]).repeat(3, 0).repeat(3, 1)
+    photo = np.float32([[[120, 130, 140]]]).repeat(3, 0).repeat(3, 1)
+    gain, offset = light.shading_maps(live, photo)
+    out = photo * gain[..., None] + offset
+    assert np.allclose(out, live, atol=2.0)
+
+
+def test_grain_keeps_small_amplitudes_and_drops_edges():
+    lut = light._GRAIN_LUT.astype(int) - 128
+    assert lut[128 + 3] == 3 and lut[128 - 3] == -3
+    assert lut[128 + 40] == 0 and lut[128 - 40] == 0
+
+
+def test_skin_model_rejects_dark_and_off_colour_cells():
+    lab = np.zeros((10, 10, 3), np.float32)
+    lab[..., 0], lab[..., 1], lab[..., 2] = 65, 15, 20
+    lab += np.random.default_rng(1).normal(0, 1, lab.shape).astype(np.float32)
+    inner = np.ones((10, 10), np.uint8)
+    skin = light.SkinModel(lab, inner, 2.0)
+    probe = lab.copy()
+    probe[0, 0] = (15, 0, 0)  # a glasses frame
+    probe[0, 1] = (65, -20, 40)  # a green scarf
+    like = skin.likelihood(probe)
+    assert like[5, 5] > 0.9 and like[0, 0] == 0.0 and like[0, 1] == 0.0
+
+
+def test_mouth_interior_goes_to_whichever_would_be_stretched_less():
+    closed = np.zeros((468, 3), np.float32)
+    closed[78], closed[308] = (0, 0, 0), (40, 0, 0)
+
+    def opened(gap):
+        lm = closed.copy()
+        lm[13], lm[14] = (20, 0, 0), (20, gap, 0)
+        return lm
+
+    # The picture's mouth is closed: the wearer's open interior fills an opening avatar.
+    assert mouth.interior_weight(opened(12), opened(12), picture_open=0.0) == 1.0
+    # The picture shows its teeth as wide as the avatar opens: its own interior stays.
+    assert mouth.interior_weight(opened(12), opened(1), picture_open=0.3) == 0.0
+
+
+def test_layout_takes_the_wearers_framing():
+    lm = np.zeros((468, 3))
+    oval = np.asarray(av.regions.FACE_OVAL)
+    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lm[oval, 0] = 256 + 80 * np.cos(angles)
+    lm[oval, 1] = 256 + 100 * np.sin(angles)
+    # A photo of the frame's size with the wearer's face in the same place lands pixel for pixel.
+    assert stage.layout((512, 512), lm, (512, 512), stage.face_frame(lm)) == pytest.approx((1.0, 0.0, 0.0))
+    # A wearer further away: the portrait's face shrinks with theirs and sits where theirs is.
+    scale, tx, ty = stage.layout((512, 512), lm, (1280, 720), (300.0, 400.0, 150.0))
+    assert scale == pytest.approx(0.75) and (256 * scale + tx, 256 * scale + ty) == pytest.approx((300, 400))
+
+
+def test_clean_plate_removes_the_person():
+    picture = np.full((200, 300, 3), (30, 160, 60), np.uint8)
+    mask = np.zeros((200, 300), np.uint8)
+    cv2.circle(mask, (150, 100), 50, 255, -1)
+    picture[mask > 0] = (200, 200, 255)
+    plate = stage.clean_plate(picture, mask)
+    assert np.abs(plate[100, 150].astype(int) - (30, 160, 60)).max() < 12
+    assert (plate[5, 5] == picture[5, 5]).all()
+
+
+def test_close_lips_never_lets_them_cross():
+    lm = np.zeros((468, 3), np.float32)
+    lm[10], lm[152] = (0, -100, 0), (0, 100, 0)  # up is -y
+    lm[av._UPPER_INNER, 1] = 10.0
+    lm[av._LOWER_INNER, 1] = 4.0  # the lower lip above the upper one
+    av.close_lips(lm)
+    assert np.allclose(lm[av._UPPER_INNER, 1], lm[av._LOWER_INNER, 1])
+
+
+def test_torso_motion_follows_a_shifted_shirt():
+    rng = np.random.default_rng(2)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (720, 1280, 3)).astype(np.uint8), (0, 0), 3)
+    lm = np.zeros((468, 3), np.float32)
+    oval = np.asarray(av.regions.FACE_OVAL)
+    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lm[oval, 0] = 640 + 90 * np.cos(angles)
+    lm[oval, 1] = 250 + 120 * np.sin(angles)
+    lm[152] = (640, 370, 0)
+    torso = TorsoMotion()
+    assert np.allclose(torso.update(texture, lm), 0)
+    moved = np.roll(texture, (6, -10), axis=(0, 1))
+    for _ in range(8):  # smoothed: settles over a few frames
+        shift = torso.update(moved, lm)
+    assert shift == pytest.approx((-10, 6), abs=1.5)
+    small = TorsoMotion()  # a head-and-shoulders crop with no torso below the chin
+    assert small.update(texture[:420], lm) is None
+
+
+def test_eval_scores_on_known_images():
+    rng = np.random.default_rng(3)
+    a = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3)).astype(np.uint8), (0, 0), 1)
+    assert eval_avatar.ssim_grey(a, a) == pytest.approx(1.0)
+    assert eval_avatar.ssim_grey(a, np.roll(a, 3, axis=1)) < 0.9
+    assert eval_avatar.psnr(a, a) == 99.0
+    lm = np.zeros((468, 3), np.float32)
+    oval = np.asarray(av.regions.FACE_OVAL)
+    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lm[oval, 0], lm[oval, 1] = 128 + 60 * np.cos(angles), 128 + 75 * np.sin(angles)
+    lm[:, :2] = np.where(np.isin(np.arange(468), oval)[:, None], lm[:, :2], 128)
+    skin = np.full((256, 256, 3), (120, 150, 200), np.uint8)
+    assert all(o == pytest.approx(0, abs=0.01) for o, _ in eval_avatar.seam_scores(skin, skin, lm))
+    stepped = skin.copy()
+    inside = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(inside, [np.round(lm[oval, :2]).astype(np.int32)], 1)
+    stepped[inside > 0] = (90, 120, 170)
+    scores = eval_avatar.seam_scores(skin, stepped, lm)
+    assert len(scores) == eval_avatar.SEAM_SECTORS and min(o for o, _ in scores) > 8
