@@ -395,7 +395,7 @@ class VideoFileSource(FrameSource):
                 try:
                     image = self._next_image()
                 except _FileGone as exc:
-                    image = self._wait_for_file(str(exc), clock)
+                    image = self._wait_for_file(str(exc))
                 if image is None:
                     return  # closed, or a non-looping file played to its end
             self._publish(cover_fit(image, (width, height)))
@@ -418,7 +418,7 @@ class VideoFileSource(FrameSource):
         self._cap, image = _open_video_with_frame(self.path)
         return image
 
-    def _wait_for_file(self, reason: str, clock: FrameClock) -> np.ndarray | None:
+    def _wait_for_file(self, reason: str) -> np.ndarray | None:
         """Placeholder cards at the frame rate while reopening with back-off; the first frame of the
         file once it is back, or None once the source is closed."""
         self._close_capture()
@@ -427,22 +427,16 @@ class VideoFileSource(FrameSource):
         )
         card = placeholder_image(*self._size, FILE_PLACEHOLDER_TEXT)
         delay = BACKOFF_START
-        retry_at = time.monotonic() + delay
-        while not self._stop.is_set():
-            if time.monotonic() >= retry_at:
-                self.reopen_attempts += 1
-                try:
-                    self._cap, image = _open_video_with_frame(self.path)
-                except _FileGone:
-                    delay = min(delay * 2, BACKOFF_MAX)
-                    retry_at = time.monotonic() + delay
-                else:
-                    log.info("Video file %s is back.", shown(self.path))
-                    self._error = None
-                    return image
-            self._publish(card.copy(), placeholder=True)
-            if not clock.wait():
-                return None
+        while self._show_placeholder(card, delay):
+            self.reopen_attempts += 1
+            try:
+                self._cap, image = _open_video_with_frame(self.path)
+            except _FileGone:
+                delay = min(delay * 2, BACKOFF_MAX)
+                continue
+            log.info("Video file %s is back.", shown(self.path))
+            self._error = None
+            return image
         return None
 
     def _close_capture(self) -> None:
