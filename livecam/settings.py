@@ -1,28 +1,44 @@
 """The one settings object shared by the CLI, the GUI and the pipeline.
 
-Frozen dataclasses, one per concern. Front ends never mutate settings: they build a new object
-with :func:`dataclasses.replace` (or :func:`update`) and hand it to ``Pipeline.apply``; the pipeline
-works out which sections changed and rebuilds only what those sections affect.
+Frozen dataclasses, one per concern. The capture, analysis, output and runtime sections are declared
+here; each effect's section is declared with the effect in the registry (:mod:`livecam.effects`),
+and ``Settings`` is assembled from both, so a new effect adds its section without touching this
+file. Every field carries its range, words and flag (:func:`livecam.setting_fields.setting`).
+
+Front ends never mutate settings: they build a new object with :func:`update` and hand it to
+``Pipeline.apply``; the pipeline works out which sections changed and updates or rebuilds only
+what those sections affect.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
 
+from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections are settings too)
+    AvatarMode,
+    AvatarSettings,
+    BackgroundMode,
+    BackgroundSettings,
+    LowLightMode,
+    LowLightSettings,
+    TouchUpSettings,
+    effect_sections,
+)
+from livecam.setting_fields import meta, setting, short, value_type
+
 log = logging.getLogger(__name__)
 
-BackgroundMode = Literal["off", "blur", "image", "video", "color"]
 SegmentationModel = Literal["auto", "landscape", "general", "rvm"]
 FaceDetectorModel = Literal["short", "full"]
-LowLightMode = Literal["off", "auto", "manual"]
-AvatarMode = Literal["off", "swap", "animate"]
 OutputKind = Literal["virtualcam", "preview", "file", "null"]
+PROVIDERS = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
 
 
 class SettingsError(ValueError):
@@ -31,60 +47,40 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class CaptureSettings:
-    source: str = "auto"  # "auto" (first camera, else the bundled demo clip), a camera index, a video/image path, or "demo"
-    width: int = 1280
-    height: int = 720
-    fps: int = 30
+    # "auto" (first camera, else the bundled demo clip), a camera index, a device, a video/image path, or "demo"
+    source: str = setting("auto", file="source", help="camera index (0), device (/dev/video0), video or image file, "
+                          "'demo' or 'auto'")
+    width: int = setting(1280, range=(16, 7680))
+    height: int = setting(720, range=(16, 4320))
+    fps: int = setting(30, range=(1, 240))
 
 
 @dataclass(frozen=True)
 class SegmentationSettings:
     # auto: rvm when a GPU provider really runs and the fetched file is there, else landscape
-    model: SegmentationModel = "auto"
-    temporal_smoothing: float = 0.9  # weight of the previous mask where the picture is still; 0 = raw per frame
-    refine: bool = True  # guided-filter edge refinement with the frame as guide
-    edge: float = 0.0  # -1 tighter (less room, may clip hair) .. +1 looser (keeps wisps, may show room)
-
-
-@dataclass(frozen=True)
-class BackgroundSettings:
-    mode: BackgroundMode = "blur"
-    blur: int = 60  # 0..100; 0 leaves the background untouched
-    image: str = ""  # path of the replacement image
-    video: str = ""  # path of the looping replacement video
-    color: str = "#1e6e3c"  # solid background colour, #rrggbb
+    model: SegmentationModel = setting(
+        "auto", label="Person mask", flag="--segmentation-model",
+        help="person mask model: auto (rvm with a GPU when fetched, else landscape), landscape (fast), "
+             "general (detailed), rvm (best quality, slow without a GPU; `livecam models fetch rvm` first)",
+        choices={"auto": "Automatic", "landscape": "Fast (landscape model)", "general": "Detailed (general model)",
+                 "rvm": "Best quality (slow without a GPU)"})
+    temporal_smoothing: float = setting(
+        0.9, label="Steadier edges", range=(0.0, 0.95), step=0.05, fmt="{:.0%}", flag="--smoothing",
+        help="weight of the previous mask where the picture is still, against edge flicker; 0 = raw per frame")
+    refine: bool = setting(True, flag="--refine", help="snap the mask outline to the edges in the picture")
+    edge: float = setting(0.0, label="Edge: tighter ↔ looser", range=(-1.0, 1.0), step=0.1, fmt="{:+.1f}",
+                          flag="--edge", help="-1 tighter (less room, may clip hair) .. +1 looser (keeps wisps)")
 
 
 @dataclass(frozen=True)
 class FaceSettings:
-    detector: FaceDetectorModel = "short"
-    max_faces: int = 1
-    detect_every: int = 30  # re-run the detector at least every N frames while tracking
+    detector: FaceDetectorModel = setting(
+        "short", label="Face distance", flag="--face-detector",
+        help="short: faces within about 2 m, full: faces across a room",
+        choices={"short": "Near (within about 2 m)", "full": "Far (across a room)"})
+    max_faces: int = setting(1, range=(1, 8))
+    detect_every: int = setting(30, range=(1, 1000))  # re-run the detector at least every N frames while tracking
     smoothing: bool = True  # One Euro jitter filter on landmarks
-
-
-@dataclass(frozen=True)
-class TouchUpSettings:
-    strength: int = 0  # 0..100; 0 = output equals input
-
-
-@dataclass(frozen=True)
-class LowLightSettings:
-    mode: LowLightMode = "off"
-    exposure: float = 0.0  # stops, -2..+3; 0 neutral
-    contrast: float = 1.0  # 0.5..2; 1 neutral
-    shadows: float = 1.0  # gamma on shadows, 0.3..1; 1 neutral (lower lifts shadows)
-    denoise: int = 0  # 0..100; 0 neutral
-    warmth: int = 0  # -100..100; 0 neutral
-    saturation: float = 1.0  # 0..2; 1 neutral
-
-
-@dataclass(frozen=True)
-class AvatarSettings:
-    mode: AvatarMode = "off"
-    photo: str = ""  # path of the avatar photo (copied into the config folder on load)
-    keep_eyes_mouth: bool = True  # face swap keeps the wearer's own eyes and mouth interior
-    badge: bool = True  # the visible "AI-altered" badge; turning it off is logged
 
 
 @dataclass(frozen=True)
@@ -92,55 +88,51 @@ class OutputSettings:
     kind: OutputKind = "virtualcam"
     device: str = ""  # virtual-camera device path; empty = the one labelled "LiveCam"
     path: str = "livecam.mp4"  # for kind="file"
-    fps: int = 30  # frames go out at this steady rate
-    overwrite: bool = False  # file output may replace an existing file
-    always_on: bool = False  # keep the camera and processing running while no app reads the virtual camera
+    fps: int = setting(30, range=(1, 240))  # frames go out at this steady rate
+    overwrite: bool = setting(False, flag="--overwrite", help="let file output replace an existing file")
+    always_on: bool = setting(False, flag="--always-on",
+                              help="keep the camera and processing running while no app reads the virtual camera")
 
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    provider: str = "auto"  # "auto", "cpu", "cuda", "tensorrt", "directml", "coreml"
-    threads: int = 1  # intra-op threads per ONNX session
+    provider: str = setting("auto", flag="--provider", metavar="NAME",
+                            help="inference provider: auto, cpu, cuda, tensorrt, directml, coreml")
+    threads: int = setting(1, range=(0, 64), flag="--threads", metavar="N",
+                           help="threads per model (1 is fastest on small machines; 0 = ONNX Runtime decides)")
 
 
-@dataclass(frozen=True)
-class Settings:
-    capture: CaptureSettings = field(default_factory=CaptureSettings)
-    segmentation: SegmentationSettings = field(default_factory=SegmentationSettings)
-    background: BackgroundSettings = field(default_factory=BackgroundSettings)
-    face: FaceSettings = field(default_factory=FaceSettings)
-    touch_up: TouchUpSettings = field(default_factory=TouchUpSettings)
-    low_light: LowLightSettings = field(default_factory=LowLightSettings)
-    avatar: AvatarSettings = field(default_factory=AvatarSettings)
-    output: OutputSettings = field(default_factory=OutputSettings)
-    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
-
-    def __post_init__(self) -> None:
-        validate(self)
+# Analysis sections first, the effects' in chain order, then where frames go and what runs them.
+SECTIONS: tuple[tuple[str, type], ...] = (
+    ("capture", CaptureSettings),
+    ("segmentation", SegmentationSettings),
+    ("face", FaceSettings),
+    *effect_sections(),
+    ("output", OutputSettings),
+    ("runtime", RuntimeSettings),
+)
 
 
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
+def _post_init(self) -> None:
+    validate(self)
 
-# Numeric ranges, keyed "section.field". Checked by validate(); the GUI reads them for its sliders.
+
+Settings = dataclasses.make_dataclass(
+    "Settings",
+    [(name, cls, field(default_factory=cls)) for name, cls in SECTIONS],
+    frozen=True,
+    namespace={"__post_init__": _post_init, "__doc__": "Every setting, one frozen section per concern.",
+               "__module__": __name__},
+)
+
+# Numeric ranges keyed "section.field", derived from the field declarations.
 RANGES: dict[str, tuple[float, float]] = {
-    "capture.width": (16, 7680),
-    "capture.height": (16, 4320),
-    "capture.fps": (1, 240),
-    "segmentation.temporal_smoothing": (0.0, 0.95),
-    "segmentation.edge": (-1.0, 1.0),
-    "background.blur": (0, 100),
-    "face.max_faces": (1, 8),
-    "face.detect_every": (1, 1000),
-    "touch_up.strength": (0, 100),
-    "low_light.exposure": (-2.0, 3.0),
-    "low_light.contrast": (0.5, 2.0),
-    "low_light.shadows": (0.3, 1.0),
-    "low_light.denoise": (0, 100),
-    "low_light.warmth": (-100, 100),
-    "low_light.saturation": (0.0, 2.0),
-    "output.fps": (1, 240),
-    "runtime.threads": (0, 64),
+    f"{name}.{f.name}": meta(f).range for name, cls in SECTIONS for f in fields(cls) if meta(f).range
 }
+
+
+def section_type(name: str) -> type:
+    return dict(SECTIONS)[name]
 
 
 def choices(section: type, name: str) -> tuple[str, ...]:
@@ -153,36 +145,56 @@ def _check_section(name: str, section: Any) -> None:
     for f in fields(section):
         value = getattr(section, f.name)
         key = f"{name}.{f.name}"
+        m = meta(f)
         allowed = get_args(hints[f.name])
-        if allowed and value not in allowed:
-            raise SettingsError(f"{key} is {value!r}; choose one of {', '.join(allowed)}.")
-        if key in RANGES:
-            lo, hi = RANGES[key]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SettingsError(f"{key} must be a number between {lo} and {hi}, not {value!r}.")
-            if not lo <= value <= hi:
-                raise SettingsError(f"{key} is {value}; it must be between {lo} and {hi}.")
+        if allowed:
+            if value not in allowed or type(value) is not type(allowed[0]):
+                raise SettingsError(f"{key} is {short(value)}; choose one of {', '.join(map(str, allowed))}.")
+            continue
+        kind = value_type(type(section), f.name)
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise SettingsError(f"{key} must be true or false, not {short(value)}.")
+        elif kind in (int, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind is int and isinstance(value, float):
+                ok = False
+            if not ok or (isinstance(value, float) and not math.isfinite(value)):
+                what = "a whole number" if kind is int else "a number"
+                raise SettingsError(f"{key} must be {what}, not {short(value)}.")
+            if m.range:
+                lo, hi = m.range
+                if not lo <= value <= hi:
+                    raise SettingsError(f"{key} is {short(value)}; it must be between {lo:g} and {hi:g}.")
+        elif kind is str:
+            if not isinstance(value, str):
+                raise SettingsError(f"{key} must be text, not {short(value)}.")
+            if len(value) > m.max_length or "\x00" in value:
+                raise SettingsError(f"{key} is not a usable value ({short(value)}); set it again.")
 
 
-def validate(settings: Settings) -> None:
+def validate(settings: Any) -> None:
     for f in fields(settings):
         _check_section(f.name, getattr(settings, f.name))
     color = settings.background.color
     if not (len(color) == 7 and color.startswith("#") and all(c in "0123456789abcdefABCDEF" for c in color[1:])):
-        raise SettingsError(f"background.color is {color!r}; write it as #rrggbb, e.g. #1e6e3c.")
+        raise SettingsError(f"background.color is {short(color)}; write it as #rrggbb, e.g. #1e6e3c.")
     if settings.runtime.provider not in PROVIDERS:
         raise SettingsError(
-            f"runtime.provider is {settings.runtime.provider!r}; choose one of {', '.join(PROVIDERS)}."
+            f"runtime.provider is {short(settings.runtime.provider)}; choose one of {', '.join(PROVIDERS)}."
         )
 
 
-def update(settings: Settings, **changes: dict[str, Any]) -> Settings:
+def update(settings: Any, **changes: dict[str, Any]) -> Any:
     """``update(s, background={"mode": "image", "image": p})`` → a new validated Settings."""
-    sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changes.items()}
+    try:
+        sections = {name: dataclasses.replace(getattr(settings, name), **values) for name, values in changes.items()}
+    except TypeError as exc:  # an unknown field name
+        raise SettingsError(f"unknown setting: {exc}") from None
     return dataclasses.replace(settings, **sections)
 
 
-def changed_sections(old: Settings, new: Settings) -> set[str]:
+def changed_sections(old: Any, new: Any) -> set[str]:
     return {f.name for f in fields(Settings) if getattr(old, f.name) != getattr(new, f.name)}
 
 

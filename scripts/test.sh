@@ -10,6 +10,11 @@ if [ ! -x .venv/bin/pytest ] || [ pyproject.toml -nt .venv/.installed-test ]; th
     python3 -m venv .venv
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".[test]"
+    # An older checkout installed the CPU package; two ONNX Runtime packages write the same folder.
+    if [ "$(.venv/bin/python -m pip list --format=freeze | grep -ciE '^onnxruntime(-gpu)?==')" -gt 1 ]; then
+        .venv/bin/python -m pip uninstall --quiet -y onnxruntime onnxruntime-gpu
+        .venv/bin/python -m pip install --quiet -e ".[test]"
+    fi
     touch .venv/.installed-test
 fi
 export QT_QPA_PLATFORM=offscreen

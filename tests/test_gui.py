@@ -154,14 +154,15 @@ def test_blur_slider_reaches_the_next_frame(make_app, qtbot, astronaut):
 def test_low_light_controls_follow_the_auto_manual_switch(make_app, qtbot):
     app = make_app(start=False)
     window = app.settings_window
-    manual = next(b for b in window.low_light_mode.buttons() if b.property("value") == "manual")
-    assert not window.manual_box.isEnabled()
-    manual.click()
-    assert app.store.settings.low_light.mode == "manual" and window.manual_box.isEnabled()
-    assert app.actions.toggles["low_light"].isChecked()
+    modes = window.choices["low_light.mode"]
+    auto = next(b for b in modes.buttons() if b.property("value") == "auto")
+    auto.click()
+    assert app.store.settings.low_light.mode == "auto" and app.actions.toggles["low_light"].isChecked()
     exposure = window.sliders["low_light.exposure"]
-    exposure.slider.setValue(exposure.slider.value() + 10)  # +1 stop
+    exposure.slider.setValue(exposure.slider.value() + 10)  # +1 stop: a manual slider means manual
     assert app.store.settings.low_light.exposure == pytest.approx(1.0)
+    assert app.store.settings.low_light.mode == "manual"
+    assert next(b for b in modes.buttons() if b.property("value") == "manual").isChecked()
     warmth = window.sliders["low_light.warmth"]
     warmth.slider.setValue(warmth.slider.maximum())
     assert app.store.settings.low_light.warmth == 100 and isinstance(app.store.settings.low_light.warmth, int)

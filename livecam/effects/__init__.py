@@ -192,7 +192,7 @@ REGISTRY: tuple[EffectSpec, ...] = (
         on_failure="conceal",  # the room must stay hidden
         toggles=(
             Toggle("blur", "Background blur", "Blur", "Ctrl+B", field="mode", off="off", on="blur"),
-            Toggle("image", "Background image", "Image", "Ctrl+I", field="mode", off="off", on="image", file="image"),
+            Toggle("image", "Background image", "Image", "Ctrl+I", field="mode", off="off", on="image"),
             Toggle("video", "Background video", "Video", "Ctrl+Shift+V", field="mode", off="off", on="video", file="video"),
             Toggle("color", "Background colour", "Colour", "Ctrl+Shift+C", field="mode", off="off", on="color"),
         ),

@@ -34,15 +34,25 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np
     return cv2.add(out, alpha, dst=out)
 
 
+BACKGROUND_MAX_SIDE = 3840  # decoded no larger than 4K: a 20000 px picture never sits in memory whole
+
+
 def load_background_image(path: str) -> np.ndarray:
+    """The picture at ``path`` (the first bundled picture when empty), decoded no larger than needed."""
+    from livecam.media import ImageError, read_image
+    from livecam.resources import background_images
+
     if not path:
-        raise BackgroundError("No background image is set; pick one with --background-image FILE.")
-    if not Path(path).is_file():
-        raise BackgroundError(f"Background image {path} does not exist; pick another file.")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise BackgroundError(f"Background image {path} cannot be read as an image; use a JPEG or PNG file.")
-    return image
+        bundled = background_images()
+        if not bundled:
+            raise BackgroundError("No background picture is set; pick one with --background FILE.")
+        path = str(bundled[0])
+    if Path(path).is_dir() or not Path(path).exists():
+        raise BackgroundError(f"Background picture {path} does not exist; pick another file.")
+    try:
+        return read_image(path, max_side=BACKGROUND_MAX_SIDE)
+    except ImageError as exc:
+        raise BackgroundError(f"Background picture {path} cannot be used: {exc}") from exc
 
 
 def parse_color(color: str) -> tuple[int, int, int]:

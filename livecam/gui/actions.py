@@ -8,46 +8,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam import resources
 from livecam import settings as S
+from livecam.effects import EffectSpec, Toggle, toggles
 from livecam.gui import presets
+from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
+from livecam.setting_fields import field_of, meta
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
 
 log = logging.getLogger(__name__)
 
-IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp)"
-VIDEO_FILTER = "Videos (*.mp4 *.mov *.m4v *.mkv *.webm *.avi)"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 PRESET_SHORTCUTS = 9  # Ctrl+1 .. Ctrl+9 switch to the first nine presets
-
-
-@dataclass(frozen=True)
-class Toggle:
-    key: str
-    label: str  # in menus
-    short: str  # on buttons, where a group title says the rest
-    shortcut: str
-    is_on: Callable[[S.Settings], bool]
-
-
-TOGGLES = (
-    Toggle("blur", "Background blur", "Blur", "Ctrl+B", lambda s: s.background.mode == "blur"),
-    Toggle("image", "Background image", "Image", "Ctrl+I", lambda s: s.background.mode == "image"),
-    Toggle("video", "Background video", "Video", "Ctrl+Shift+V", lambda s: s.background.mode == "video"),
-    Toggle("color", "Background colour", "Colour", "Ctrl+Shift+C", lambda s: s.background.mode == "color"),
-    Toggle("touch_up", "Touch-up", "Touch-up", "Ctrl+T", lambda s: s.touch_up.strength > 0),
-    Toggle("low_light", "Low light", "Low light", "Ctrl+L", lambda s: s.low_light.mode != "off"),
-    Toggle("avatar", "Avatar", "Avatar", "Ctrl+Shift+A", lambda s: s.avatar.mode != "off"),
-)
-BACKGROUND_TOGGLES = ("blur", "image", "video", "color")
+FILTERS = {"image": IMAGE_FILTER, "video": VIDEO_FILTER}
 
 
 def user_backgrounds_dir() -> Path:
@@ -82,13 +60,14 @@ class LiveCamActions(QtCore.QObject):
         self.store = store
         self.dialog_parent: QtWidgets.QWidget | None = None  # the window file dialogs belong to
         # What an effect had before it was switched off, so switching it on brings it back as it was.
-        self._last_on = {"touch_up": 50, "low_light": "auto", "avatar": "swap"}
+        self._last_on: dict[str, Any] = {}
         self._thumbs: dict[Path, QtGui.QIcon] = {}
 
         self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
         self.running = self._action("LiveCam on", "Ctrl+E", checkable=True)
         self.toggles: dict[str, QtGui.QAction] = {}
-        for toggle in TOGGLES:
+        self._toggles: dict[str, tuple[EffectSpec, Toggle]] = {t.key: (spec, t) for spec, t in toggles()}
+        for _, toggle in self._toggles.values():
             action = self._action(toggle.label, toggle.shortcut, checkable=True)
             action.setIconText(toggle.short)  # what tool buttons show
             action.triggered.connect(lambda on, key=toggle.key: self.set_effect(key, on))
@@ -148,10 +127,10 @@ class LiveCamActions(QtCore.QObject):
 
     # ------------------------------------------------------------ state
     def sync(self, settings: S.Settings) -> None:
-        for toggle in TOGGLES:
-            action = self.toggles[toggle.key]
+        for key, (spec, toggle) in self._toggles.items():
+            action = self.toggles[key]
             action.blockSignals(True)
-            action.setChecked(toggle.is_on(settings))
+            action.setChecked(is_on(settings, spec, toggle))
             action.blockSignals(False)
 
     def set_state(self, state: str, message: str) -> None:
@@ -162,47 +141,40 @@ class LiveCamActions(QtCore.QObject):
     # ------------------------------------------------------------ effects
     def set_effect(self, key: str, on: bool) -> bool:
         """Switch one effect on or off; False when the user cancelled a needed file choice."""
-        s = self.store.settings
-        if key in BACKGROUND_TOGGLES:
-            ok = self._set_background(key, on, s)
-        elif key == "touch_up":
-            if not on and s.touch_up.strength > 0:
-                self._last_on["touch_up"] = s.touch_up.strength
-            ok = self.store.update(touch_up={"strength": self._last_on["touch_up"] if on else 0})
-        elif key == "low_light":
-            if not on and s.low_light.mode != "off":
-                self._last_on["low_light"] = s.low_light.mode
-            ok = self.store.update(low_light={"mode": self._last_on["low_light"] if on else "off"})
-        elif key == "avatar":
-            ok = self._set_avatar(on, s)
+        spec, toggle = self._toggles[key]
+        current = getattr(getattr(self.store.settings, spec.section), toggle.field)
+        if not on:
+            if toggle.on is None and current != toggle.off:
+                self._last_on[key] = current
+            ok = self.store.update(**{spec.section: {toggle.field: toggle.off}})
         else:
-            raise KeyError(key)
+            value = toggle.on if toggle.on is not None else self._last_on.get(key, toggle.default_on)
+            ok = self.set_choice(spec, toggle.field, value)
         self.sync(self.store.settings)  # a cancelled choice must uncheck the item again
         return ok
 
-    def _set_background(self, mode: str, on: bool, s: S.Settings) -> bool:
-        if not on:
-            return self.store.update(background={"mode": "off"})
-        if mode == "image" and not s.background.image:
-            bundled = resources.background_images()
-            path = str(bundled[0]) if bundled else self.ask_file("Choose a background picture", IMAGE_FILTER)
-            return bool(path) and self.store.update(background={"mode": "image", "image": path})
-        if mode == "video" and not s.background.video:
-            path = self.ask_file("Choose a background video", VIDEO_FILTER)
-            return bool(path) and self.store.update(background={"mode": "video", "video": path})
-        return self.store.update(background={"mode": mode})
+    def set_choice(self, spec: EffectSpec, name: str, value: Any) -> bool:
+        """Set ``spec.section.name`` to ``value``, first asking for the file an effect needs (e.g. the
+        avatar photo) when none is chosen; False when the user cancelled."""
+        changes = {name: value}
+        section = getattr(self.store.settings, spec.section)
+        for toggle in spec.toggles:
+            if (toggle.field == name and toggle.file and value != toggle.off and toggle.on in (None, value)
+                    and not getattr(section, toggle.file)):
+                path = self.ask_for(spec.section, toggle.file)
+                if not path:
+                    return False
+                changes[toggle.file] = path
+        return self.store.update(**{spec.section: changes})
 
-    def _set_avatar(self, on: bool, s: S.Settings) -> bool:
-        if not on:
-            if s.avatar.mode != "off":
-                self._last_on["avatar"] = s.avatar.mode
-            return self.store.update(avatar={"mode": "off"})
-        photo = s.avatar.photo or self.ask_file("Choose the avatar photo (one face, looking at the camera)",
-                                                IMAGE_FILTER)
-        return bool(photo) and self.store.update(avatar={"mode": self._last_on["avatar"], "photo": photo})
+    def ask_for(self, section: str, name: str) -> str:
+        """Ask for the file a settings field holds, with the words its declaration gives."""
+        m = meta(field_of(S.section_type(section), name))
+        title = f"Choose the {m.label.lower() or name}" + (f" ({m.help.split('(')[0].strip()})" if m.help else "")
+        return self.ask_file(title, FILTERS.get(m.file or "", f"{IMAGE_FILTER};;{VIDEO_FILTER}"))
 
     def set_background_file(self, path: str) -> bool:
-        key = "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+        key = "video" if media_kind(path) == "video" else "image"
         return self.store.update(background={"mode": key, key: path})
 
     def choose_background_file(self) -> bool:
@@ -320,6 +292,11 @@ class LiveCamActions(QtCore.QObject):
             menu.addAction(QtGui.QAction("No presets yet", menu, enabled=False))
         menu.addSeparator()
         menu.addAction(self.save_preset)
+
+
+def is_on(settings: S.Settings, spec: EffectSpec, toggle: Toggle) -> bool:
+    value = getattr(getattr(settings, spec.section), toggle.field)
+    return value == toggle.on if toggle.on is not None else value != toggle.off
 
 
 def _elide(text: str, limit: int) -> str:

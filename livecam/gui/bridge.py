@@ -40,17 +40,18 @@ PROVIDER_WORDS = {
     "DmlExecutionProvider": "GPU (DirectML)",
     "CoreMLExecutionProvider": "Core ML",
 }
-STAGE_WORDS = {
-    "low_light": "low light",
-    "preprocess": "prepare",
-    "inference": "segmentation",
-    "refine": "mask edges",
-    "faces": "face tracking",
-    "touch_up": "touch-up",
-    "avatar": "avatar",
-    "background": "background",
-    "badge": "badge",
-}
+# Analysis stages in words; each effect's stage is called by its registry label.
+ANALYSIS_WORDS = {"preprocess": "prepare", "inference": "segmentation", "refine": "mask edges",
+                  "faces": "face tracking"}
+
+
+def stage_words() -> dict[str, str]:
+    from livecam.effects import REGISTRY
+
+    return {**ANALYSIS_WORDS, **{spec.name: spec.label.lower() for spec in REGISTRY}}
+
+
+STAGE_WORDS = stage_words()
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,15 @@ tracking); switching to one never changes the camera, the output or the inferenc
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from livecam import settings as S
+from livecam.effects import effect_sections
+from livecam.private_files import write_private
 
-PRESET_SECTIONS = ("segmentation", "background", "face", "touch_up", "low_light", "avatar")
+# What shapes the picture: the masks, the face tracking and every effect's own section.
+PRESET_SECTIONS = ("segmentation", "face", *(name for name, _ in effect_sections()))
 MAX_NAME = 60
 
 
@@ -51,13 +53,8 @@ def save_preset(name: str, settings: S.Settings) -> Path:
     """Save the effect sections of ``settings`` as preset ``name`` (overwrites one of the same name)."""
     name = check_name(name)
     data = S.to_dict(settings)
-    path = _path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
     body = {"name": name, "settings": {section: data[section] for section in PRESET_SECTIONS}}
-    tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_private(_path(name), json.dumps(body, indent=2) + "\n")
 
 
 def _read(path: Path) -> dict[str, Any]:

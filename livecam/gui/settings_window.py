@@ -7,13 +7,14 @@ menu, preset, shortcut) ``sync`` shows the new values without echoing them back.
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
+from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam import devices, resources
 from livecam import settings as S
+from livecam.effects import REGISTRY, EffectSpec
 from livecam.gui import presets
 from livecam.gui.actions import (
     IMAGE_FILTER,
@@ -26,28 +27,20 @@ from livecam.gui.bridge import FramePair, LiveBridge, LiveStats
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.widgets import PREVIEW_SIZE, PreviewPane, SettingSlider
+from livecam.setting_fields import field_of, literal_choices, meta, value_type
 
-BACKGROUND_MODES = {"off": "Off", "blur": "Blur", "image": "Image", "video": "Video", "color": "Colour"}
-LOW_LIGHT_MODES = {"off": "Off", "auto": "Auto", "manual": "Manual"}
-AVATAR_MODES = {"off": "Off", "swap": "Face swap", "animate": "Animated photo"}
 RESOLUTIONS = ((640, 360), (640, 480), (960, 540), (1280, 720), (1920, 1080))
 FRAME_RATES = (15, 24, 25, 30, 60)
 STATUS_MARKS = {"ok": ("✔", "#2e9d4f"), "info": ("ℹ", "#3b73b9"), "warn": ("!", "#c58a00"), "error": ("✖", "#d64541")}
-NEUTRAL_LOW_LIGHT = {f.name: f.default for f in dataclasses.fields(S.LowLightSettings) if f.name != "mode"}
+# Tabs of the effects' controls come first, in this order; a tab an effect declares that is not
+# listed here follows them.
+TAB_ORDER = ("Background", "Face", "Low light")
+COMBO_LABEL_CHARS = 12  # choices with longer words go in a drop-down, not a row of radio buttons
 
 
-def _signed(unit: str, digits: int = 1):
-    return lambda v: f"{v:+.{digits}f}{unit}"
-
-
-LOW_LIGHT_SLIDERS = (
-    ("low_light.exposure", "Exposure", 0.1, _signed(" stops")),
-    ("low_light.contrast", "Contrast", 0.05, lambda v: f"{v:.2f}×"),
-    ("low_light.shadows", "Shadows", 0.05, lambda v: f"{v:.2f}"),
-    ("low_light.denoise", "Denoise", 1, lambda v: f"{v:.0f}%"),
-    ("low_light.warmth", "Warmth", 1, lambda v: f"{v:+.0f}"),
-    ("low_light.saturation", "Saturation", 0.05, lambda v: f"{v:.2f}×"),
-)
+def _field(key: str):
+    section, name = key.split(".")
+    return S.section_type(section), name
 
 
 def _radio_row(options: dict[str, str]) -> tuple[QtWidgets.QHBoxLayout, QtWidgets.QButtonGroup]:
@@ -97,9 +90,14 @@ class SettingsWindow(QtWidgets.QWidget):
         state_row.addWidget(self.state_line, 1)
 
         self.tabs = QtWidgets.QTabWidget()
-        self.tabs.addTab(self._background_tab(), "Background")
-        self.tabs.addTab(self._face_tab(), "Touch-up && avatar")
-        self.tabs.addTab(self._low_light_tab(), "Low light")
+        self.choices: dict[str, QtWidgets.QButtonGroup | QtWidgets.QComboBox] = {}
+        self.check_boxes: dict[str, QtWidgets.QCheckBox] = {}
+        self.files: dict[str, QtWidgets.QLabel] = {}
+        self.colors: dict[str, QtWidgets.QPushButton] = {}
+        self.groups: dict[str, QtWidgets.QGroupBox] = {}
+        self._owners: dict[str, EffectSpec] = {}
+        for tab, specs in self._effect_tabs():
+            self.tabs.addTab(self._effect_tab(specs), tab.replace("&", "&&"))
         self.tabs.addTab(self._camera_tab(), "Camera")
         self.tabs.addTab(self._output_tab(), "Output")
 
@@ -129,84 +127,88 @@ class SettingsWindow(QtWidgets.QWidget):
         self.sliders[key] = slider
         return slider
 
-    def _background_tab(self) -> QtWidgets.QWidget:
-        tab = QtWidgets.QWidget()
-        form = QtWidgets.QFormLayout(tab)
-        row, self.bg_mode = _radio_row(BACKGROUND_MODES)
-        self.bg_mode.idClicked.connect(self._background_mode_clicked)
-        form.addRow("Background", row)
-        self._row(form, self._slider("background.blur", "Blur strength", 1, lambda v: f"{v:.0f}%"))
+    @staticmethod
+    def _effect_tabs() -> list[tuple[str, list[EffectSpec]]]:
+        tabs: dict[str, list[EffectSpec]] = {}
+        for spec in REGISTRY:
+            if spec.tab and spec.controls:
+                tabs.setdefault(spec.tab, []).append(spec)
+        rank = {name: n for n, name in enumerate(TAB_ORDER)}
+        return sorted(tabs.items(), key=lambda item: rank.get(item[0], len(rank)))
 
-        self.bg_image = QtWidgets.QComboBox()
-        self.bg_image.setIconSize(QtCore.QSize(48, 27))
-        self.bg_image.setMinimumWidth(260)
-        self.bg_image.activated.connect(self._background_image_chosen)
-        form.addRow("Picture", self._pair(self.bg_image))
-
-        self.bg_video = QtWidgets.QLabel()
-        video_button = QtWidgets.QPushButton("Choose video…")
-        video_button.clicked.connect(self._choose_video)
-        form.addRow("Video", self._pair(self.bg_video, video_button))
-
-        self.bg_color = QtWidgets.QPushButton()
-        self.bg_color.setFixedWidth(120)
-        self.bg_color.clicked.connect(self.actions.choose_background_color)
-        form.addRow("Colour", self._pair(self.bg_color))
-
-        self.seg_model = QtWidgets.QComboBox()
-        self.seg_model.addItem("Fast (landscape model)", "landscape")
-        self.seg_model.addItem("Detailed (general model)", "general")
-        self.seg_model.activated.connect(
-            lambda: self.store.update(segmentation={"model": self.seg_model.currentData()})
-        )
-        form.addRow("Person mask", self._pair(self.seg_model))
-        self._row(form, self._slider("segmentation.temporal_smoothing", "Steadier edges", 0.05,
-                                     lambda v: f"{v * 100:.0f}%"))
-        return tab
-
-    def _face_tab(self) -> QtWidgets.QWidget:
+    def _effect_tab(self, specs: list[EffectSpec]) -> QtWidgets.QWidget:
+        """One group per effect, its controls derived from the fields its registry entry lists."""
         tab = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(tab)
-        touch = QtWidgets.QGroupBox("Touch-up")
-        self._row(QtWidgets.QFormLayout(touch),
-                  self._slider("touch_up.strength", "Strength", 1, lambda v: "off" if v == 0 else f"{v:.0f}%"))
-        layout.addWidget(touch)
-
-        avatar = QtWidgets.QGroupBox("Avatar")
-        form = QtWidgets.QFormLayout(avatar)
-        row, self.avatar_mode = _radio_row(AVATAR_MODES)
-        self.avatar_mode.idClicked.connect(self._avatar_mode_clicked)
-        form.addRow("Mode", row)
-        self.avatar_photo = QtWidgets.QLabel()
-        photo_button = QtWidgets.QPushButton("Choose photo…")
-        photo_button.clicked.connect(self._choose_avatar_photo)
-        form.addRow("Photo", self._pair(self.avatar_photo, photo_button))
-        self.keep_eyes = QtWidgets.QCheckBox("Keep my own eyes and mouth (face swap)")
-        self.keep_eyes.clicked.connect(lambda on: self.store.update(avatar={"keep_eyes_mouth": on}))
-        form.addRow("", self.keep_eyes)
-        self.badge = QtWidgets.QCheckBox('Show the "AI-altered" badge to the other people in the call')
-        self.badge.clicked.connect(lambda on: self.store.update(avatar={"badge": on}))
-        form.addRow("", self.badge)
-        layout.addWidget(avatar)
+        for spec in specs:
+            group = QtWidgets.QGroupBox(spec.label)
+            form = QtWidgets.QFormLayout(group)
+            for control in spec.controls:
+                key, _, widget = control.partition(":")
+                self._owners[key] = spec
+                self._add_control(form, spec, key, widget)
+            ranged = [c.partition(":")[0] for c in spec.controls
+                      if c.startswith(spec.section + ".") and c.partition(":")[0] in self.sliders]
+            if ranged:
+                reset = QtWidgets.QPushButton("Reset to neutral")
+                reset.setToolTip("Put the sliders of this group back to their neutral values")
+                reset.clicked.connect(lambda _=False, spec=spec, keys=tuple(ranged): self._reset(spec, keys))
+                form.addRow("", self._pair(reset))
+            self.groups[spec.name] = group
+            layout.addWidget(group)
         layout.addStretch(1)
         return tab
 
-    def _low_light_tab(self) -> QtWidgets.QWidget:
-        tab = QtWidgets.QWidget()
-        layout = QtWidgets.QVBoxLayout(tab)
-        row, self.low_light_mode = _radio_row(LOW_LIGHT_MODES)
-        self.low_light_mode.idClicked.connect(self._low_light_mode_clicked)
-        reset = QtWidgets.QPushButton("Reset to neutral")
-        reset.clicked.connect(lambda: self.store.update(low_light=dict(NEUTRAL_LOW_LIGHT)))
-        row.addWidget(reset)
-        layout.addLayout(row)
-        self.manual_box = QtWidgets.QGroupBox("Manual adjustments")
-        box = QtWidgets.QFormLayout(self.manual_box)
-        for key, label, step, fmt in LOW_LIGHT_SLIDERS:
-            self._row(box, self._slider(key, label, step, fmt))
-        layout.addWidget(self.manual_box)
-        layout.addStretch(1)
-        return tab
+    def _add_control(self, form: QtWidgets.QFormLayout, spec: EffectSpec, key: str, widget: str) -> None:
+        cls, name = _field(key)
+        m = meta(field_of(cls, name))
+        label = m.label or name.replace("_", " ").capitalize()
+        kind = value_type(cls, name)
+        if literal_choices(cls, name):
+            words = {v: m.choices.get(v, v) for v in literal_choices(cls, name)}
+            if max(len(w) for w in words.values()) > COMBO_LABEL_CHARS:
+                combo = QtWidgets.QComboBox()
+                for value, text in words.items():
+                    combo.addItem(text, value)
+                combo.activated.connect(lambda _=0, key=key, combo=combo: self._choice_made(key, combo.currentData()))
+                self.choices[key] = combo
+                form.addRow(label, self._pair(combo))
+            else:
+                row, group = _radio_row(words)
+                group.idClicked.connect(
+                    lambda n, key=key, group=group: self._choice_made(key, group.button(n).property("value")))
+                self.choices[key] = group
+                form.addRow(label, row)
+        elif kind is bool:
+            box = QtWidgets.QCheckBox(label)
+            box.setToolTip(m.help)
+            box.clicked.connect(lambda on, key=key: self._edited(key, on))
+            self.check_boxes[key] = box
+            form.addRow("", box)
+        elif m.range:
+            slider = SettingSlider(key, label, m.step, m.fmt.format)
+            slider.setToolTip(m.help)
+            slider.edited.connect(self._edited)
+            self.sliders[key] = slider
+            form.addRow(slider.label, slider)
+        elif widget == "picture":
+            self.bg_image = QtWidgets.QComboBox()
+            self.bg_image.setIconSize(QtCore.QSize(48, 27))
+            self.bg_image.setMinimumWidth(260)
+            self.bg_image.activated.connect(self._background_image_chosen)
+            form.addRow(label, self._pair(self.bg_image))
+        elif m.file == "color":
+            button = QtWidgets.QPushButton()
+            button.setFixedWidth(120)
+            button.clicked.connect(lambda _=False, key=key: self._choose_color(key))
+            self.colors[key] = button
+            form.addRow(label, self._pair(button))
+        elif m.file in ("image", "video"):
+            shown = QtWidgets.QLabel()
+            button = QtWidgets.QPushButton(f"Choose {m.file}…" if m.file == "video" else "Choose picture…")
+            button.clicked.connect(lambda _=False, key=key: self._choose_file(key))
+            self.files[key] = shown
+            form.addRow(label, self._pair(shown, button))
 
     def _camera_tab(self) -> QtWidgets.QWidget:
         tab = QtWidgets.QWidget()
@@ -276,10 +278,6 @@ class SettingsWindow(QtWidgets.QWidget):
         return row
 
     @staticmethod
-    def _row(form: QtWidgets.QFormLayout, slider: SettingSlider) -> None:
-        form.addRow(slider.label, slider)
-
-    @staticmethod
     def _pair(*widgets: QtWidgets.QWidget) -> QtWidgets.QWidget:
         box = QtWidgets.QWidget()
         layout = QtWidgets.QHBoxLayout(box)
@@ -290,23 +288,39 @@ class SettingsWindow(QtWidgets.QWidget):
         return box
 
     # ------------------------------------------------------------ user → settings
-    def _slider_edited(self, key: str, value: float) -> None:
+    def _edited(self, key: str, value: Any) -> None:
+        """A slider or check box moved: the field, plus what its declaration implies (dragging the
+        blur strength means "blur, this much"; a manual low-light slider means "manual")."""
         section, name = key.split(".")
-        changes = {name: value}
-        if key == "background.blur":
-            changes["mode"] = "blur"  # dragging the blur strength means "blur, this much"
+        cls, _ = _field(key)
+        changes = {**meta(field_of(cls, name)).implies, name: value}
         self.store.update(**{section: changes})
 
-    def _background_mode_clicked(self, n: int) -> None:
-        mode = self.bg_mode.button(n).property("value")
-        if mode == "off":
-            self.actions.set_effect(self._current_background_key(), False)
+    def _reset(self, spec: EffectSpec, keys: tuple[str, ...]) -> None:
+        cls = S.section_type(spec.section)
+        self.store.update(**{spec.section: {k.split(".")[1]: field_of(cls, k.split(".")[1]).default for k in keys}})
+
+    def _choice_made(self, key: str, value: Any) -> None:
+        section, name = key.split(".")
+        spec = self._owners.get(key)
+        if spec is not None and spec.section == section:
+            self.actions.set_choice(spec, name, value)  # asks for the photo an avatar needs, etc.
         else:
-            self.actions.set_effect(mode, True)
+            self.store.update(**{section: {name: value}})
         self.sync(self.store.settings)
 
-    def _current_background_key(self) -> str:
-        return self.store.settings.background.mode if self.store.settings.background.mode != "off" else "blur"
+    def _choose_file(self, key: str) -> None:
+        section, name = key.split(".")
+        path = self.actions.ask_for(section, name)
+        if path:
+            self._edited(key, path)
+
+    def _choose_color(self, key: str) -> None:
+        section, name = key.split(".")
+        current = QtGui.QColor(getattr(getattr(self.store.settings, section), name))
+        color = QtWidgets.QColorDialog.getColor(current, self, "Colour")
+        if color.isValid():
+            self._edited(key, color.name())
 
     def _background_image_chosen(self, n: int) -> None:
         path = self.bg_image.itemData(n)
@@ -315,30 +329,6 @@ class SettingsWindow(QtWidgets.QWidget):
         else:
             self.store.update(background={"mode": "image", "image": path})
         self.sync(self.store.settings)
-
-    def _choose_video(self) -> None:
-        path = self.actions.ask_file("Choose a background video", VIDEO_FILTER)
-        if path:
-            self.store.update(background={"mode": "video", "video": path})
-
-    def _choose_avatar_photo(self) -> None:
-        path = self.actions.ask_file("Choose the avatar photo (one face, looking at the camera)", IMAGE_FILTER)
-        if path:
-            mode = self.store.settings.avatar.mode
-            self.store.update(avatar={"photo": path, "mode": "swap" if mode == "off" else mode})
-
-    def _avatar_mode_clicked(self, n: int) -> None:
-        mode = self.avatar_mode.button(n).property("value")
-        if mode == "off" or self.store.settings.avatar.photo:
-            self.store.update(avatar={"mode": mode})
-        else:
-            self._choose_avatar_photo()
-            if self.store.settings.avatar.photo:
-                self.store.update(avatar={"mode": mode})
-        self.sync(self.store.settings)
-
-    def _low_light_mode_clicked(self, n: int) -> None:
-        self.store.update(low_light={"mode": self.low_light_mode.button(n).property("value")})
 
     def _camera_chosen(self, n: int) -> None:
         source = self.camera.itemData(n)
@@ -383,26 +373,26 @@ class SettingsWindow(QtWidgets.QWidget):
     def sync(self, s: S.Settings) -> None:
         shown, self._shown = getattr(self, "_shown", None), s
         changed = S.changed_sections(shown, s) if shown is not None else None
+        value = lambda key: getattr(getattr(s, key.split(".")[0]), key.split(".")[1])  # noqa: E731
         for key, slider in self.sliders.items():
-            section, name = key.split(".")
-            slider.set_value(getattr(getattr(s, section), name))
-        b = s.background
-        _check_radio(self.bg_mode, b.mode)
-        if changed is None or "background" in changed:
-            self._fill_background_images(b)
-        self.bg_video.setText(_file_name(b.video))
-        self.bg_video.setToolTip(b.video)
-        self.bg_color.setText(b.color)
-        text = "#000000" if QtGui.QColor(b.color).lightness() > 140 else "#ffffff"
-        self.bg_color.setStyleSheet(f"background: {b.color}; color: {text};")
-        self.seg_model.setCurrentIndex(max(0, self.seg_model.findData(s.segmentation.model)))
-        _check_radio(self.avatar_mode, s.avatar.mode)
-        self.avatar_photo.setText(_file_name(s.avatar.photo))
-        self.avatar_photo.setToolTip(s.avatar.photo)
-        self.keep_eyes.setChecked(s.avatar.keep_eyes_mouth)
-        self.badge.setChecked(s.avatar.badge)
-        _check_radio(self.low_light_mode, s.low_light.mode)
-        self.manual_box.setEnabled(s.low_light.mode == "manual")
+            slider.set_value(value(key))
+        for key, chooser in self.choices.items():
+            if isinstance(chooser, QtWidgets.QComboBox):
+                chooser.setCurrentIndex(max(0, chooser.findData(value(key))))
+            else:
+                _check_radio(chooser, value(key))
+        for key, box in self.check_boxes.items():
+            box.setChecked(value(key))
+        for key, shown_file in self.files.items():
+            shown_file.setText(_file_name(value(key)))
+            shown_file.setToolTip(value(key))
+        for key, button in self.colors.items():
+            color = value(key)
+            button.setText(color)
+            text = "#000000" if QtGui.QColor(color).lightness() > 140 else "#ffffff"
+            button.setStyleSheet(f"background: {color}; color: {text};")
+        if hasattr(self, "bg_image") and (changed is None or "background" in changed):
+            self._fill_background_images(s.background)
         if changed is None or "capture" in changed:
             self._fill_camera(s.capture)
         self.face_range.setCurrentIndex(max(0, self.face_range.findData(s.face.detector)))
@@ -418,7 +408,7 @@ class SettingsWindow(QtWidgets.QWidget):
             combo.addItem(self.actions.thumbnail(path), background_title(path), str(path))
             combo.setItemData(combo.count() - 1, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
         combo.addItem("Choose file…", None)
-        current = combo.findData(b.image) if b.image else -1
+        current = combo.findData(b.image or str(resources.background_images()[0])) if paths else -1
         combo.setCurrentIndex(current if current >= 0 else combo.count() - 1)
         combo.setEnabled(True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from livecam.effects import REGISTRY
 from livecam.gui.actions import LiveCamActions
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
 
@@ -70,11 +71,7 @@ class ControlWindow(QtWidgets.QWidget):
         grid = QtWidgets.QGridLayout()
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(8)
-        groups = (
-            ("Background", ("blur", "image", "video", "color")),
-            ("Face & light", ("touch_up", "low_light", "avatar")),
-        )
-        for row, (title, keys) in enumerate(groups):
+        for row, (title, keys) in enumerate(toggle_rows()):
             grid.addWidget(QtWidgets.QLabel(title), row, 0)
             for column, key in enumerate(keys, start=1):
                 grid.addWidget(self._button(actions.toggles[key], toggle=True), row, column)
@@ -125,6 +122,21 @@ class ControlWindow(QtWidgets.QWidget):
         # Without a tray nothing would be left to bring LiveCam back, so closing this window quits.
         event.ignore()
         self.actions.quit_requested.emit()
+
+
+def toggle_rows(width: int = 4) -> list[tuple[str, list[str]]]:
+    """The control window's rows of toggle buttons, from the registry: an effect with several
+    toggles (the background's modes) gets a row of its own, the one-toggle effects share rows."""
+    rows: list[tuple[str, list[str]]] = []
+    singles: list[str] = []
+    for spec in REGISTRY:
+        if len(spec.toggles) > 1:
+            rows.append((spec.label, [t.key for t in spec.toggles]))
+        else:
+            singles += [t.key for t in spec.toggles]
+    for n in range(0, len(singles), width):
+        rows.append(("Effects" if n == 0 else "", singles[n: n + width]))
+    return rows
 
 
 def make_front(actions: LiveCamActions, prefer_tray: bool = True) -> TrayFront | ControlWindow:
