@@ -80,6 +80,7 @@ class Pipeline:
         self._version = 0
         self._builder = ThreadPoolExecutor(1, thread_name_prefix="livecam-build") if background_builds else None
         self._analysis = Analysis()
+        self._effective = settings
         self._frame = 0
         self._timings: dict[str, deque[float]] = {}
         self.last_timings: dict[str, float] = {}
@@ -98,6 +99,8 @@ class Pipeline:
         with self._lock:
             new, self._pending = self._pending, None
         if new is None or new == self.settings:
+            if not any(slot.pending is not None for slot in self._slots):
+                self._effective = self.settings
             return
         changed = changed_sections(self.settings, new)
         self.analyzer.apply(new)
@@ -106,6 +109,8 @@ class Pipeline:
         for slot in self._slots:
             if changed.intersection(slot.spec.sections):
                 self._reconfigure(slot, new)
+        if not any(slot.pending is not None for slot in self._slots):
+            self._effective = new
         log.debug("settings changed: %s", ", ".join(sorted(changed)))
 
     def _reconfigure(self, slot: _Slot, settings: Settings) -> None:
@@ -183,8 +188,15 @@ class Pipeline:
         return needs - provided
 
     def _wanted_but_missing(self, slot: _Slot) -> bool:
-        """The settings ask for this effect but it could not be built (and nothing older stands in)."""
-        return slot.effect is None and slot.error is not None and slot.spec.enabled(self.settings)
+        """The settings ask for this effect but it is not there: it could not be built, or it is still
+        being built and nothing older stands in."""
+        return (slot.effect is None and (slot.error is not None or slot.pending is not None)
+                and slot.spec.enabled(self.settings))
+
+    @property
+    def effective_settings(self) -> Settings:
+        """The settings the last frame really showed: the newest ones once every build is in."""
+        return self._effective
 
     # ------------------------------------------------------------ frames
     def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:

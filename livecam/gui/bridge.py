@@ -141,7 +141,7 @@ class _Tap:
         size = self.bridge.preview_size
         after = fit_inside(image, size) if size else None
         self.bridge._publish(
-            FramePair(self.processed, image, self._before, after, self.pipeline.settings, self._placeholder)
+            FramePair(self.processed, image, self._before, after, self.pipeline.effective_settings, self._placeholder)
         )
         if now - self._last_stats >= STATS_EVERY_S:
             self._last_stats = now
@@ -319,7 +319,9 @@ class LiveBridge(QtCore.QObject):
         source.start()
         try:
             if self._pipeline is None:
-                self._pipeline = Pipeline(settings)
+                # Pictures, photos and models for a changed setting load on the pipeline's own builder
+                # thread, so a change never stalls the frames going out.
+                self._pipeline = Pipeline(settings, background_builds=True)
             self._pipeline.apply(self._settings)  # the newest, should a change have come in meanwhile
             width, height = source.size
             output, problem = self._open_output(settings, width, height)
