@@ -153,6 +153,16 @@ class BackgroundSettings:
                          help="solid background colour (turns the colour background on)", implies={"mode": "color"})
 
 
+@dataclass(frozen=True)
+class AutoFrameSettings:
+    enabled: bool = setting(False, label="Keep my face framed", flag="--auto-frame",
+                            help="pan and zoom smoothly to keep your face framed, like a camera operator")
+    max_zoom: float = setting(2.0, label="Maximum zoom", range=(1.0, 3.0), step=0.1, fmt="{:.1f}×",
+                              flag="--frame-zoom", help="how far auto-framing may zoom in")
+    speed: float = setting(0.5, label="Follow speed", range=(0.0, 1.0), step=0.05, fmt="{:.0%}",
+                           flag="--frame-speed", help="how quickly auto-framing follows you (0 slow, 1 quick)")
+
+
 # ---------------------------------------------------------------- the chain, in order
 
 REGISTRY: tuple[EffectSpec, ...] = (
@@ -201,6 +211,15 @@ REGISTRY: tuple[EffectSpec, ...] = (
                   "background.color", "segmentation.model", "segmentation.edge", "segmentation.temporal_smoothing"),
         bench={"blur": {"background": {"mode": "blur", "blur": 60}}, "image": {"background": {"mode": "image"}}},
         bench_all={"background": {"mode": "blur", "blur": 60}},
+    ),
+    EffectSpec(
+        name="auto_frame", label="Auto-framing", section="auto_frame", settings=AutoFrameSettings,
+        reads=("output",), build="livecam.effects.auto_frame:AutoFrame", enabled=lambda s: s.auto_frame.enabled,
+        toggles=(Toggle("auto_frame", "Auto-framing", "Framing", "Ctrl+Shift+F", field="enabled", off=False,
+                        on=True),),
+        tab="Face", controls=("auto_frame.enabled", "auto_frame.max_zoom", "auto_frame.speed"),
+        bench={"auto_frame": {"background": {"mode": "off"}, "auto_frame": {"enabled": True}}},
+        bench_all={"auto_frame": {"enabled": True}},
     ),
     EffectSpec(
         name="badge", label="Badge", section="avatar", build="livecam.effects.badge:Badge",
