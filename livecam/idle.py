@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 GRACE_S = 0.5  # the last app closed the camera this long ago: nobody is watching
 RESCAN_AFTER_OPEN_S = (0.02, 0.1, 0.3)  # an opener's fd appears in /proc a moment after its open event
-SAFETY_RESCAN_S = 10.0  # look again now and then, in case an event was lost (inotify queue overflow)
 
 OnChange = Callable[[bool, float], None]
 
@@ -154,21 +153,22 @@ class ViewerWatch:
         selector = selectors.DefaultSelector()
         selector.register(self._inotify.fileno(), selectors.EVENT_READ)
         selector.register(self._wake_r, selectors.EVENT_READ)
-        rescans: list[float] = []
+        # The first look happens at once; after that only events wake this thread (an event
+        # queue overflow arrives as an event too), so it costs nothing while nothing happens.
+        rescans: list[float] = [time.monotonic()]
         opened_at: float | None = None
         empty_since: float | None = None
-        next_safety = time.monotonic()  # the first look happens at once
         try:
             while not self._stop.is_set():
                 now = time.monotonic()
-                deadlines = [next_safety, *rescans]
+                deadlines = list(rescans)
                 if empty_since is not None and self.watched:
                     deadlines.append(empty_since + self.grace_s)
-                ready = selector.select(max(0.0, min(deadlines) - now))
+                ready = selector.select(max(0.0, min(deadlines) - now) if deadlines else None)
                 if self._stop.is_set():
                     return
                 now = time.monotonic()
-                look = now >= next_safety or any(t <= now for t in rescans)
+                look = any(t <= now for t in rescans)
                 rescans = [t for t in rescans if t > now]
                 if any(key.fd == self._inotify.fileno() for key, _ in ready):
                     for event in self._inotify.read(timeout=0):
@@ -181,7 +181,6 @@ class ViewerWatch:
                             rescans = [now + d for d in RESCAN_AFTER_OPEN_S]
                         look = True
                 if look:
-                    next_safety = now + SAFETY_RESCAN_S
                     self.viewers = openers(self.device, self._exclude)
                     if self.viewers:
                         empty_since = None

@@ -192,6 +192,16 @@ cpu_percent() {  # LiveCam's CPU use (% of one core) over $1 seconds
 
 record() { echo "$1=$2" >> "$J/idle.txt"; }
 
+# LiveCam logs this once the source is closed AND the frame in flight is done (processing stopped).
+wait_paused() {  # how many times it must have been logged, seconds
+    local deadline=$(( $(centis) + 100 * $2 ))
+    while [ "$(centis)" -lt "$deadline" ]; do
+        [ "$(grep -c 'processing is paused' "$J/idle-livecam.log")" -ge "$1" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 read_session() {  # name: ffmpeg reads $IDLE_READ_FRAMES frames; measures CPU while it reads
     local opened first
     opened=$(centis)
@@ -232,9 +242,11 @@ scenario_idle() {
     # Nobody reads yet: after its first frames LiveCam lets the source go.
     if wait_source 0 "$WRITER_WAIT_S" > /dev/null; then
         mark "source released (nobody reads)"
-        sleep "$IDLE_SETTLE_S"  # the frame in flight when the source went is still finished
+        wait_paused 1 60 && mark "processing paused"
+        sleep "$IDLE_SETTLE_S"
         record idle_cpu_percent "$(cpu_percent "$CPU_WINDOW_S")"
         read_session idle-1
+        wait_paused 2 60 && mark "processing paused"
         sleep "$IDLE_SETTLE_S"
         record idle_again_cpu_percent "$(cpu_percent "$CPU_WINDOW_S")"
         read_session idle-2

@@ -51,13 +51,14 @@ FALLBACK = REPO / "tests" / "fixtures" / "sk_astronaut.png"  # flag and wall in 
 # loop (~98 s) is long enough that a step forward is never mistaken for a step back.
 SOURCE_FPS, SOURCE_STEP, SOURCE_FRAMES = 2, 3, 512
 LIVECAM_FRAMES = {"ffmpeg": 20, "chromium": 100000, "idle": 100000}  # chromium, idle: stopped at the end
-PAGE_FRAMES, PAGE_EVERY_MS = 6, 1500
+# The first grabs may show the "starting the camera" card while LiveCam resumes for the page.
+PAGE_FRAMES, PAGE_EVERY_MS, PAGE_MIN_REAL = 10, 1500, 5
 MEMORY_MIB = {"ffmpeg": 1024, "chromium": 2048, "idle": 1024}
 BOOT_TIMEOUT_S = {"ffmpeg": 480, "chromium": 600, "idle": 600}
 # Idle: each ffmpeg session reads this many frames (20 s at 15 fps: time to measure CPU meanwhile).
 # CPU is measured over CPU_WINDOW_S, CPU_SETTLE_S after the source reopened, and IDLE_SETTLE_S
-# after it was released (the emulated guest takes a few seconds to finish the frame in flight).
-IDLE_READ_FRAMES, CPU_SETTLE_S, IDLE_SETTLE_S, CPU_WINDOW_S = 300, 3, 6, 5
+# after LiveCam said processing is paused (it says so once the frame in flight is done).
+IDLE_READ_FRAMES, CPU_SETTLE_S, IDLE_SETTLE_S, CPU_WINDOW_S = 300, 3, 1, 5
 MAX_RELEASE_S = 2.0  # the last reader closed -> LiveCam's source is closed
 MAX_IDLE_CPU_PERCENT = 3.0  # of one core, while nobody reads
 MAX_CARD_ERROR = 12.0  # mean |BGR - card| of a frame that shows the "starting the camera" card
@@ -224,9 +225,16 @@ def check_frames(
     min_distinct: int,
     run: Run,
     max_run: int | None = None,
-) -> None:
+) -> int:
     """Size, effect, content and order of what a reader received; ``max_run`` bounds how many
-    consecutive frames may repeat one source frame (for readers that take every frame)."""
+    consecutive frames may repeat one source frame (for readers that take every frame).
+
+    A reader that opens the camera while LiveCam idles first gets the "starting the camera" card
+    LiveCam left as its last frame, until the first new frame: those leading cards are set aside
+    (and their number returned); a card anywhere later, or any other frame before the first new
+    one, fails the checks below."""
+    leading = leading_cards(frames)
+    frames = frames[leading:]
     reports = [
         framecode.inspect(f"{name} frame {i}", f, COLOR_BGR, source.frames, source.corners) for i, f in enumerate(frames)
     ]
@@ -256,6 +264,16 @@ def check_frames(
     assert len(set(indices)) >= min_distinct, (
         f"{name} saw only frames {sorted(set(indices))}: the stream did not move\n{table}\n{run.context()}"
     )
+    return leading
+
+
+def leading_cards(frames: list[np.ndarray]) -> int:
+    """How many frames at the start show LiveCam's "starting the camera" card."""
+    card = placeholder_image(WIDTH, HEIGHT, PAUSED_CARD).astype(np.int16)
+    for i, frame in enumerate(frames):
+        if frame.shape != card.shape or np.abs(frame.astype(np.int16) - card).mean() > MAX_CARD_ERROR:
+            return i
+    return len(frames)
 
 
 # ------------------------------------------------------------------ tests
@@ -307,7 +325,7 @@ def test_chromium_picks_livecam_by_label_and_draws_its_frames(chromium_run: Run,
     settings = result["settings"]
     assert (settings.get("width"), settings.get("height")) == (WIDTH, HEIGHT), settings
     frames = [read_rgba(chromium_run.job / "chromium" / f["file"], f["width"], f["height"]) for f in result["frames"]]
-    check_frames("chromium", frames, source, min_frames=PAGE_FRAMES, min_distinct=2, run=chromium_run)
+    check_frames("chromium", frames, source, min_frames=PAGE_MIN_REAL, min_distinct=2, run=chromium_run)
     assert chromium_run.text("chromium-livecam.rc").startswith("0 "), chromium_run.context()
 
 
@@ -323,18 +341,15 @@ def test_idle_releases_the_source_while_nobody_reads_and_comes_back_for_each_rea
     report: dict = {"numbers": numbers, "resume_ms": resumes_ms, "accel": run.boot.accel}
     (OUT / "idle").mkdir(parents=True, exist_ok=True)
 
-    card = placeholder_image(WIDTH, HEIGHT, PAUSED_CARD).astype(np.int16)
     cards = {}
     for session in ("idle-1", "idle-2"):
         frames = framecode.read_y4m(run.job / f"{session}.y4m") if (run.job / f"{session}.y4m").exists() else []
-        # Until LiveCam's first new frame the reader gets what LiveCam wrote last before pausing:
-        # the "starting the camera" card, never a picture from before the pause.
-        leading = next((i for i, f in enumerate(frames) if np.abs(f.astype(np.int16) - card).mean() > MAX_CARD_ERROR),
-                       len(frames))
-        cards[session] = leading
-        # Then frames flow again for each reader, with the effect, in order.
-        # (an emulated guest makes a new frame every 1-3 s: two distinct ones prove processing runs)
-        check_frames(session, frames[leading:], source, min_frames=IDLE_READ_FRAMES // 3, min_distinct=2, run=run)
+        # Until LiveCam's first new frame the reader gets the card LiveCam wrote last before
+        # pausing (never a picture from before the pause); then frames flow again, with the
+        # effect, in order. An emulated guest makes a new frame every 1-3 s: two distinct ones
+        # prove processing runs.
+        cards[session] = check_frames(session, frames, source, min_frames=IDLE_READ_FRAMES // 3, min_distinct=2,
+                                      run=run)
         released = numbers.get(f"{session}_release_after_close_s", "missing")
         report["leading_cards"] = cards
         (OUT / "idle" / "idle.json").write_text(json.dumps(report, indent=1))
