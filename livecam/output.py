@@ -452,7 +452,9 @@ class FileOutput(Output):
 
     def _sentence(self, problem: str) -> str:
         took = f"after {_duration(self.frames_written, self.fps)} ({self.frames_written} frames)"
-        kept = "the file keeps what was recorded until then"
+        # ffmpeg's last fragment may be cut off and is trimmed; OpenCV stops while it can finish
+        kept = ("the file keeps what was recorded up to its last whole second" if self.recorder == "ffmpeg"
+                else "the file keeps what was recorded")
         if problem == "full":
             return (f"The disk is full: recording to {self.path} stopped {took}; {kept}. "
                     "Free some space or record to another disk.")

@@ -695,7 +695,7 @@ def test_a_full_disk_stops_the_recording_with_a_sentence_and_a_playable_file(tmp
     out = (kept / "out.txt").read_text()
     assert (kept / "rc").read_text().strip() == "1", out  # non-zero exit
     assert "livecam: The disk is full: recording to " + str(target) + " stopped after " in out, out
-    assert "the file keeps what was recorded until then. Free some space or record to another disk." in out
+    assert "the file keeps what was recorded up to its last whole second. Free some space or record to another disk." in out
     assert "Traceback" not in out
     recording = kept / "call.mp4"
     assert recording.stat().st_mode & 0o777 == 0o600
