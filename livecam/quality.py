@@ -1,18 +1,28 @@
-"""``livecam eval``: is the refined mask better than the raw model output? Numbers, side by side.
+"""``livecam eval``: how well the person mask hides the room, per model, raw against LiveCam's final.
 
-- Accuracy on the still photos with ground truth (``masks/dev``): mean IoU and boundary F-score of
-  the raw model mask (bilinear upsampling, as the model's consumers usually do) and of LiveCam's
-  final mask.
-- Flicker on the clips (``video/*.mp4``): mean absolute frame-to-frame change of the mask, raw vs
-  final, over all pixels (this includes real motion, which the mask must follow) and over the
-  pixels where the picture did not change (flicker proper), plus IoU against the chroma-key ground
-  truth of the green-screen clip.
+- "raw" is the model as it is usually consumed: the frame squashed into the model's input, the
+  output upsampled bilinearly, composited with the frame's own colours. For rvm, its alpha the same
+  way. "final" is LiveCam's mask stage (top margin, temporal smoothing, frame-guided edges, the
+  person's own colour at the edge, or rvm's alpha and foreground).
+- Photos with ground truth (``masks/dev``): IoU and boundary F of the masks, and the halo score: the
+  mean |composite - ideal composite| over all channels (0..255) in the band within 6 px of the true
+  outline, over a light (#f0f0f0) and a dark (#141414) solid colour, where ideal = true alpha x
+  frame + (1 - true alpha) x colour (soft alpha where the data has mattes). Each photo is shown
+  ``SETTLE_FRAMES`` times in a row, as a still camera would, so recurrent models settle.
+- Clips (``video/*.mp4``): flicker (mean absolute frame-to-frame change of the mask over all
+  pixels, which includes real motion), still-pixel flicker (only where the picture did not change),
+  IoU against the chroma-key masks of the green-screen clip, and on the s18 clip the frames that
+  show a column of wall above the head (needs rvm as the reference). Clips run at live size (rvm
+  too: 640 px input on the CPU); photos at render size.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -21,15 +31,26 @@ import numpy as np
 from livecam.analysis import Analyzer
 from livecam.settings import Settings, update
 
+MODELS = ("landscape", "general", "rvm")
+LIGHT, DARK = (240, 240, 240), (20, 20, 20)  # #f0f0f0 and #141414 (BGR, grey)
+HALO_BAND = 6  # px either side of the true outline
+SETTLE_FRAMES = 4
+CLIP_FRAMES = 150
+WALL_CLIP = "lp_s18_room_landscape"
+WALL_PIXELS = 2000  # room pixels (at 1280x720) above the middle of the frame that count as a column
+SHEET_FRAMES = 6
+SHEET_SETTLE = 8
+
 
 def data_root(given: str | None = None) -> Path:
-    import os
-
     if given:
         return Path(given)
     if os.environ.get("LIVECAM_DATA"):
         return Path(os.environ["LIVECAM_DATA"])
     return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+# ---------------------------------------------------------------- scores
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -56,52 +77,200 @@ def boundary_f(pred: np.ndarray, gt: np.ndarray, tolerance: float = 0.01) -> flo
     return float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0
 
 
-def _masks(analyzer: Analyzer, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(raw, final) float masks at image size in 0..1."""
+def outline_band(alpha_true: np.ndarray, width: int = HALO_BAND) -> np.ndarray:
+    """Pixels within ``width`` px of the true outline (the 0.5 level of the true alpha), both sides."""
+    inside = (alpha_true > 0.5).astype(np.uint8)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
+    return np.where(inside > 0, d_in, d_out) <= width
+
+
+def halo_score(frame: np.ndarray, alpha_true: np.ndarray, alpha: np.ndarray, colour: tuple[int, int, int],
+               band: np.ndarray, foreground: np.ndarray | None = None) -> float:
+    """Mean |composite - ideal| (0..255, all channels) in ``band``; the composite is 8-bit, as sent."""
+    c = np.array(colour, np.float32)
+    f = frame[band].astype(np.float32)
+    person = f if foreground is None else foreground[band].astype(np.float32)
+    t = alpha_true[band][:, None]
+    a = alpha[band][:, None]
+    ideal = t * f + (1 - t) * c
+    out = np.clip(np.round(a * person + (1 - a) * c), 0, 255)
+    return float(np.abs(out - ideal).mean()) if len(f) else 0.0
+
+
+# ---------------------------------------------------------------- progress
+
+
+class Progress:
+    """One line on stderr that says what runs and how far it is (rewritten in place on a terminal)."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, text: str, done: int | None = None, total: int | None = None) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        final = done is None or done == total
+        if self.tty:
+            if final or now - self._last > 0.2:
+                line = f"{text} {done}/{total}" if done is not None else text
+                sys.stderr.write("\r\033[K" + line + ("\n" if final else ""))
+                sys.stderr.flush()
+                self._last = now
+        elif final or now - self._last > 5:  # a log file gets a line every few seconds
+            print(f"{text} {done}/{total}" if done is not None else text, file=sys.stderr, flush=True)
+            self._last = now
+
+
+# ---------------------------------------------------------------- masks
+
+
+def _analyzer(model: str, offline: bool = True) -> Analyzer:
+    """1 thread on the CPU. ``offline``: rvm at render size (photos); live size for the clips, where
+    150 frames a clip at render size take too long on a CPU, and live is what a call shows."""
+    return Analyzer(update(Settings(), segmentation={"model": model}, runtime={"threads": 1, "provider": "cpu"}),
+                    offline=offline)
+
+
+class _Plain:
+    """The model as usually consumed: frame squashed into the input, output upsampled bilinearly."""
+
+    def __init__(self, model: str) -> None:
+        from livecam.analysis.segmenter import Segmenter
+
+        self.seg = Segmenter(model, "cpu", 1)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        seg = self.seg
+        rgb = cv2.cvtColor(cv2.resize(image, (seg.width, seg.input_height), interpolation=cv2.INTER_AREA),
+                           cv2.COLOR_BGR2RGB)
+        out = seg.session.run(seg.session.normalize(rgb))[0].reshape(seg.input_height, seg.width)
+        return cv2.resize(np.clip(out, 0, 1), (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _final(analyzer: Analyzer, image: np.ndarray):
+    """(raw alpha, final alpha, foreground) at image size, floats 0..1 / uint8 BGR."""
     h, w = image.shape[:2]
     result = analyzer.analyze(image, {"mask"})
+    if result.mask is None:
+        raise RuntimeError("; ".join(analyzer.broken.values()) or "the mask stage gave no mask")
     raw = cv2.resize(result.raw_mask, (w, h), interpolation=cv2.INTER_LINEAR)
-    return raw, result.mask.astype(np.float32) / 255.0
+    return raw, result.mask.astype(np.float32) * np.float32(1 / 255), result.foreground
 
 
-def _analyzer(model: str) -> Analyzer:
-    return Analyzer(update(Settings(), segmentation={"model": model}, runtime={"threads": 1}))
+def rvm_missing() -> str:
+    """'' when rvm can run here, else the sentence saying why not."""
+    from livecam.model_fetch import RVM, model_path, sha256_of
+
+    path = model_path(RVM)
+    if not path.is_file():
+        return f"rvm is not fetched ({path} is missing); run: livecam models fetch rvm"
+    if sha256_of(path) != RVM.sha256:
+        return f"{path} is damaged or from another version; run: livecam models fetch rvm"
+    return ""
 
 
-def eval_stills(root: Path, model: str) -> dict:
+# ---------------------------------------------------------------- photos
+
+
+def eval_stills(root: Path, model: str, progress: Progress | None = None) -> dict:
+    progress = progress or Progress(quiet=True)
     images = sorted((root / "masks" / "dev" / "images").glob("*"))
-    scores = {"raw": {"iou": [], "bf": []}, "refined": {"iou": [], "bf": []}}
-    for path in images:
+    plain = None if model == "rvm" else _Plain(model)
+    keys = ("iou", "bf", "halo_light", "halo_dark")
+    scores = {"raw": {k: [] for k in keys}, "final": {k: [] for k in keys}}
+    for n, path in enumerate(images, 1):
+        progress(f"eval {model}: photos", n, len(images))
         gt_path = root / "masks" / "dev" / "masks" / (path.stem + ".png")
         image, gt = cv2.imread(str(path)), cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
         if image is None or gt is None:
             continue
-        gt = cv2.resize(gt, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
-        raw, final = _masks(_analyzer(model), image)  # fresh analyzer: no temporal state across photos
-        for name, m in (("raw", raw), ("refined", final)):
-            scores[name]["iou"].append(iou(m > 0.5, gt))
-            scores[name]["bf"].append(boundary_f(m > 0.5, gt))
-    return {
-        "images": len(scores["raw"]["iou"]),
-        **{name: {k: round(statistics.mean(v), 4) for k, v in s.items()} for name, s in scores.items() if s["iou"]},
-    }
+        h, w = image.shape[:2]
+        alpha_true = cv2.resize(gt, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+        truth, band = alpha_true > 0.5, outline_band(alpha_true)
+        analyzer = _analyzer(model)  # fresh per photo: no temporal state across photos
+        for _ in range(SETTLE_FRAMES):
+            rvm_raw, final, foreground = _final(analyzer, image)
+        raw = rvm_raw if plain is None else plain(image)
+        for name, alpha, fg in (("raw", raw, None), ("final", final, foreground)):
+            s = scores[name]
+            s["iou"].append(iou(alpha > 0.5, truth))
+            s["bf"].append(boundary_f(alpha > 0.5, truth))
+            s["halo_light"].append(halo_score(image, alpha_true, alpha, LIGHT, band, fg))
+            s["halo_dark"].append(halo_score(image, alpha_true, alpha, DARK, band, fg))
+    out: dict = {"images": len(scores["raw"]["iou"])}
+    for name, s in scores.items():
+        if s["iou"]:
+            out[name] = {k: round(statistics.mean(v), 4) for k, v in s.items()}
+    return out
 
 
-def eval_clips(root: Path, model: str, max_frames: int = 150) -> dict:
-    clips = sorted((root / "video").glob("*.mp4"))
-    per_clip = {}
-    gt_dir = root / "video" / "masks_chromakey"
-    for clip in clips:
-        analyzer = _analyzer(model)
-        cap = cv2.VideoCapture(str(clip))
-        prev_raw = prev_fin = prev_grey = None
-        d_raw, d_fin, iou_raw, iou_fin, s_raw, s_fin = [], [], [], [], [], []
-        gt_folder = gt_dir / clip.stem
-        for i in range(max_frames):
+# ---------------------------------------------------------------- clips
+
+
+def _frames(path: Path, limit: int):
+    cap = cv2.VideoCapture(str(path))
+    try:
+        for _ in range(limit):
             ok, frame = cap.read()
             if not ok:
-                break
-            raw, fin = _masks(analyzer, frame)
+                return
+            yield frame
+    finally:
+        cap.release()
+
+
+def wall_reference(root: Path, progress: Progress | None = None) -> list[np.ndarray] | None:
+    """rvm's alpha (live size, uint8 at 640x360) on every frame of the s18 clip, or None."""
+    clip = root / "video" / f"{WALL_CLIP}.mp4"
+    if rvm_missing() or not clip.is_file():
+        return None
+    progress = progress or Progress(quiet=True)
+    analyzer = _analyzer("rvm", offline=False)
+    total = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT)) or 1
+    out = []
+    for n, frame in enumerate(_frames(clip, total), 1):
+        progress("eval: rvm reference for the wall check on s18", n, total)
+        _, final, _ = _final(analyzer, frame)
+        out.append(cv2.resize((final * 255).astype(np.uint8), (640, 360), interpolation=cv2.INTER_AREA))
+    return out
+
+
+def _wall_column(mask: np.ndarray, reference: np.ndarray) -> bool:
+    """Whether the mask shows more than WALL_PIXELS (at 720p) of what the reference calls room,
+    in the top half of the frame."""
+    m = cv2.resize(mask, (640, 360), interpolation=cv2.INTER_AREA)
+    room = (m[:180] > 0.5) & (reference[:180] < 25)
+    return int(room.sum()) * 4 > WALL_PIXELS
+
+
+def eval_clips(root: Path, model: str, progress: Progress | None = None,
+               wall_ref: list[np.ndarray] | None = None, max_frames: int = CLIP_FRAMES) -> dict:
+    progress = progress or Progress(quiet=True)
+    clips = sorted((root / "video").glob("*.mp4"))
+    plain = None if model == "rvm" else _Plain(model)
+    per_clip = {}
+    for ci, clip in enumerate(clips, 1):
+        analyzer = _analyzer(model, offline=False)
+        wall = clip.stem == WALL_CLIP and wall_ref is not None
+        limit = len(wall_ref) if wall else max_frames
+        prev_raw = prev_fin = prev_grey = None
+        d_raw, d_fin, iou_raw, iou_fin, s_raw, s_fin = [], [], [], [], [], []
+        walls = {"raw": 0, "final": 0}
+        gt_folder = root / "video" / "masks_chromakey" / clip.stem
+        for i, frame in enumerate(_frames(clip, limit)):
+            progress(f"eval {model}: clip {ci}/{len(clips)} {clip.stem}", i + 1, limit)
+            rvm_raw, fin, _ = _final(analyzer, frame)
+            raw = rvm_raw if plain is None else plain(frame)
+            if wall and i < len(wall_ref):
+                walls["raw"] += _wall_column(raw, wall_ref[i])
+                walls["final"] += _wall_column(fin, wall_ref[i])
+            if i >= max_frames:
+                continue
             grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
             if prev_raw is not None:
                 dr, df = cv2.absdiff(raw, prev_raw), cv2.absdiff(fin, prev_fin)
@@ -119,14 +288,15 @@ def eval_clips(root: Path, model: str, max_frames: int = 150) -> dict:
                 gt = cv2.resize(gt, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
                 iou_raw.append(iou(raw > 0.5, gt))
                 iou_fin.append(iou(fin > 0.5, gt))
-        cap.release()
         if not d_raw:
             continue
-        entry = {"frames": len(d_raw) + 1, "flicker_raw": statistics.mean(d_raw), "flicker_refined": statistics.mean(d_fin)}
+        entry = {"frames": len(d_raw) + 1, "flicker_raw": statistics.mean(d_raw), "flicker_final": statistics.mean(d_fin)}
         if s_raw:
-            entry.update(still_flicker_raw=statistics.mean(s_raw), still_flicker_refined=statistics.mean(s_fin))
+            entry.update(still_flicker_raw=statistics.mean(s_raw), still_flicker_final=statistics.mean(s_fin))
         if iou_raw:
-            entry.update(iou_raw=statistics.mean(iou_raw), iou_refined=statistics.mean(iou_fin))
+            entry.update(iou_raw=statistics.mean(iou_raw), iou_final=statistics.mean(iou_fin))
+        if wall:
+            entry.update(wall_frames_raw=walls["raw"], wall_frames_final=walls["final"], wall_frames_of=len(wall_ref))
         per_clip[clip.name] = {k: round(v, 5) if isinstance(v, float) else v for k, v in entry.items()}
     if not per_clip:
         return {"clips": {}}
@@ -134,9 +304,73 @@ def eval_clips(root: Path, model: str, max_frames: int = 150) -> dict:
     for key in ("flicker", "still_flicker"):
         values = [c for c in per_clip.values() if f"{key}_raw" in c]
         raw = statistics.mean(c[f"{key}_raw"] for c in values)
-        fin = statistics.mean(c[f"{key}_refined"] for c in values)
-        out.update({f"{key}_raw": round(raw, 5), f"{key}_refined": round(fin, 5), f"{key}_ratio": round(fin / raw, 3)})
+        fin = statistics.mean(c[f"{key}_final"] for c in values)
+        out.update({f"{key}_raw": round(raw, 5), f"{key}_final": round(fin, 5), f"{key}_ratio": round(fin / raw, 3)})
     return out
+
+
+# ---------------------------------------------------------------- contact sheet
+
+
+def contact_sheet(root: Path, models: list[str], folder: Path, colour=LIGHT, progress: Progress | None = None) -> Path:
+    """Six frames of the s18 clip over a solid colour, one column per mode (raw model, LiveCam's
+    final per model), cropped to the head and shoulders where edges show. Written as JPEG."""
+    progress = progress or Progress(quiet=True)
+    clip = root / "video" / f"{WALL_CLIP}.mp4"
+    total = int(cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT))
+    picks = [round(i * (total - 1) / (SHEET_FRAMES - 1)) for i in range(SHEET_FRAMES)]
+    frames = list(_frames(clip, total))
+    columns: list[tuple[str, list[np.ndarray]]] = []
+    bg = np.array(colour, np.float32)
+
+    def over(frame, alpha, fg=None):
+        person = (frame if fg is None else fg).astype(np.float32)
+        a = alpha[..., None]
+        return np.clip(a * person + (1 - a) * bg + 0.5, 0, 255).astype(np.uint8)
+
+    plain = _Plain("landscape")
+    columns.append(("landscape, raw", [over(frames[i], plain(frames[i])) for i in picks]))
+    for model in models:
+        tiles = []
+        for n, index in enumerate(picks, 1):
+            progress(f"eval: contact sheet, {model}", n, len(picks))
+            # A few frames before each pick, so temporal smoothing and rvm's memory have settled.
+            analyzer = _analyzer(model)
+            for frame in frames[max(0, index - SHEET_SETTLE):index + 1]:
+                _, fin, fg = _final(analyzer, frame)
+            tiles.append(over(frames[index], fin, fg))
+        columns.append((f"{model}, LiveCam" if model != "rvm" else "rvm (render size), LiveCam", tiles))
+    crop = (slice(0, 480), slice(320, 960))  # head and shoulders of the s18 clip
+    tile_w, tile_h = 400, 300
+    label_h = 28
+    rows = []
+    header = []
+    for name, _ in columns:
+        cell = np.full((label_h, tile_w, 3), 255, np.uint8)
+        cv2.putText(cell, name, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        header.append(cell)
+    rows.append(np.hstack(header))
+    for r, index in enumerate(picks):
+        tiles = []
+        for _, col in columns:
+            tile = cv2.resize(col[r][crop], (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, f"frame {index}", (8, tile_h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (90, 90, 90), 1, cv2.LINE_AA)
+            tiles.append(tile)
+        rows.append(np.hstack(tiles))
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "s18_light.jpg" if colour == LIGHT else "s18_dark.jpg"
+    path = folder / name
+    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    return path
+
+
+# ---------------------------------------------------------------- command
+
+
+def _models(choice: str) -> list[str]:
+    if choice in ("both", "all"):  # "both" is the old default (landscape and general); rvm joins when fetched
+        return list(MODELS)
+    return [choice]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -145,22 +379,52 @@ def main(args: argparse.Namespace) -> int:
     if not (root / "masks").is_dir():
         print(f"livecam eval: no test data at {root}; pass --data PATH (the folder with masks/ and video/).")
         return 1
-    models = ("landscape", "general") if args.model == "both" else (args.model,)
-    report = {m: {"stills": eval_stills(root, m), "clips": eval_clips(root, m)} for m in models}
-    if args.json:
+    progress = Progress(quiet=bool(getattr(args, "json", False)) and not sys.stderr.isatty())
+    models, skipped = [], []
+    for m in _models(getattr(args, "model", "all")):
+        why = rvm_missing() if m == "rvm" else ""
+        (skipped.append(f"{m}: {why}") if why else models.append(m))
+    report: dict = {"skipped": skipped, "models": {}}
+    wall_ref = wall_reference(root, progress)
+    if wall_ref is None:
+        report["wall_check"] = "skipped: the wall-column check uses rvm as its reference; run: livecam models fetch rvm"
+    for m in models:
+        report["models"][m] = {"stills": eval_stills(root, m, progress), "clips": eval_clips(root, m, progress, wall_ref)}
+    sheet = getattr(args, "sheet", None)
+    if sheet:
+        report["sheets"] = [str(contact_sheet(root, models, Path(sheet), c, progress)) for c in (LIGHT, DARK)]
+    if getattr(args, "json", False):
         print(json.dumps(report, indent=2))
         return 0
-    for m, r in report.items():
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    for line in report["skipped"]:
+        print(f"skipped {line}")
+    if "wall_check" in report:
+        print(report["wall_check"])
+    for m, r in report["models"].items():
         s, c = r["stills"], r["clips"]
         print(f"\nmodel: {m}  ({s['images']} photos with ground truth, {len(c['clips'])} clips)")
-        print(f"{'':12}{'IoU':>8}{'boundary F':>12}{'flicker':>10}{'still-pixel flicker':>21}")
-        for name in ("raw", "refined"):
-            print(f"{name:12}{s[name]['iou']:8.4f}{s[name]['bf']:12.4f}{c.get('flicker_' + name, float('nan')):10.5f}"
-                  f"{c.get('still_flicker_' + name, float('nan')):21.5f}")
-        if "flicker_ratio" in c:
-            print(f"refined/raw: flicker {c['flicker_ratio']:.2f} (all pixels, includes real motion), "
-                  f"{c['still_flicker_ratio']:.2f} (pixels where the picture is still)")
+        print(f"{'':8}{'IoU':>8}{'bound. F':>10}{'halo light':>12}{'halo dark':>11}{'flicker':>10}{'still flicker':>15}")
+        for name in ("raw", "final"):
+            st = s.get(name, {})
+            print(f"{name:8}{st.get('iou', float('nan')):8.4f}{st.get('bf', float('nan')):10.4f}"
+                  f"{st.get('halo_light', float('nan')):12.2f}{st.get('halo_dark', float('nan')):11.2f}"
+                  f"{c.get('flicker_' + name, float('nan')):10.5f}{c.get('still_flicker_' + name, float('nan')):15.5f}")
+        if "raw" in s and "final" in s:
+            print(f"final vs raw: IoU {100 * (s['final']['iou'] - s['raw']['iou']):+.2f} points, halo "
+                  f"{s['final']['halo_light'] / s['raw']['halo_light']:.3f} (light) "
+                  f"{s['final']['halo_dark'] / s['raw']['halo_dark']:.3f} (dark) of raw, flicker "
+                  f"{c.get('flicker_ratio', float('nan')):.3f} (all pixels, includes real motion), "
+                  f"{c.get('still_flicker_ratio', float('nan')):.3f} (still pixels) of raw")
         for clip, e in c["clips"].items():
-            extra = f"  IoU vs chroma key raw {e['iou_raw']:.4f} refined {e['iou_refined']:.4f}" if "iou_raw" in e else ""
-            print(f"  {clip:40} flicker raw {e['flicker_raw']:.5f} refined {e['flicker_refined']:.5f}{extra}")
-    return 0
+            extra = f"  IoU vs chroma key raw {e['iou_raw']:.4f} final {e['iou_final']:.4f}" if "iou_raw" in e else ""
+            if "wall_frames_raw" in e:
+                extra += (f"  wall column above the head: raw {e['wall_frames_raw']}, final "
+                          f"{e['wall_frames_final']} of {e['wall_frames_of']} frames")
+            print(f"  {clip:40} flicker raw {e['flicker_raw']:.5f} final {e['flicker_final']:.5f}{extra}")
+    for path in report.get("sheets", []):
+        print(f"contact sheet: {path}")

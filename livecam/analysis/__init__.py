@@ -10,9 +10,6 @@ import time
 
 import numpy as np
 
-import cv2
-
-from livecam.analysis.temporal import frame_motion, refine_mask, smooth_mask, to_frame_mask
 from livecam.settings import Settings
 from livecam.types import Analysis
 
@@ -23,25 +20,33 @@ SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime"
 
 
 class Analyzer:
-    def __init__(self, settings: Settings) -> None:
+    """``offline`` (``render``, ``eval``): no real-time limit, so a matting model may use its full
+    input size even on the CPU."""
+
+    def __init__(self, settings: Settings, offline: bool = False) -> None:
         self.settings = settings
-        self._segmenter = None
+        self.offline = offline
+        self._person = None  # the person-mask stage (livecam.analysis.person_mask), opened lazily
         self._tracker = None
-        self._mask: np.ndarray | None = None  # smoothed model-resolution mask of the previous frame
-        self._grey: np.ndarray | None = None  # previous small grey frame, for motion-adaptive smoothing
         self._last = Analysis()
         self._failed: set[str] = set()
         self.broken: dict[str, str] = {}  # what cannot run until settings change → why (plain sentence)
 
     # Sessions open lazily, on the first frame that needs them, so "blur off" costs no model load.
     @property
-    def segmenter(self):
-        if self._segmenter is None:
-            from livecam.analysis.segmenter import Segmenter
+    def person(self):
+        if self._person is None:
+            from livecam.analysis.person_mask import PersonMask
 
-            s = self.settings
-            self._segmenter = Segmenter(s.segmentation.model, s.runtime.provider, s.runtime.threads)
-        return self._segmenter
+            self._person = PersonMask(self.settings, offline=self.offline)
+            if self._person.notice:
+                self.broken["rvm"] = self._person.notice  # shown to the user; the mask still runs
+        return self._person
+
+    @property
+    def segmentation_model(self) -> str | None:
+        """The model that really makes the mask ("auto" resolved; None before the first mask)."""
+        return self._person.model if self._person is not None else None
 
     @property
     def tracker(self):
@@ -54,8 +59,8 @@ class Analyzer:
     def providers(self) -> dict[str, str]:
         """Model name → the provider it really runs on, for the models opened so far."""
         out = {}
-        if self._segmenter is not None:
-            out[self._segmenter.session.name] = self._segmenter.provider
+        if self._person is not None:
+            out.update(self._person.providers())
         if self._tracker is not None and hasattr(self._tracker, "providers"):
             out.update(self._tracker.providers())
         return out
@@ -65,13 +70,21 @@ class Analyzer:
         for section, keys in SESSION_SECTIONS.items():
             if any(getattr(getattr(old, section), k) != getattr(getattr(settings, section), k) for k in keys):
                 if section in ("segmentation", "runtime"):
-                    self._segmenter, self._mask, self._grey = None, None, None
+                    self._person = None
                     self.broken.pop("mask", None)
+                    self.broken.pop("rvm", None)
                 if section in ("face", "runtime"):
                     self._tracker = None
                     self.broken.pop("faces", None)
+        if self._person is not None and not self._person.update(settings):
+            self._person = None
         if self._tracker is not None and old.face != settings.face and hasattr(self._tracker, "apply"):
             self._tracker.apply(settings.face)
+
+    def reset(self) -> None:
+        """A new source: temporal state (held masks, the matting network's memory) starts afresh."""
+        if self._person is not None:
+            self._person.reset()
 
     def analyze(self, image: np.ndarray, needs: set[str] | frozenset[str], t: float | None = None) -> Analysis:
         """``t`` is the capture time (seconds); the landmark jitter filter uses the real frame spacing."""
@@ -96,31 +109,17 @@ class Analyzer:
 
     def _segment(self, image: np.ndarray, result: Analysis, timings: dict[str, float]) -> None:
         h, w = image.shape[:2]
-        seg = self._open("mask", lambda: self.segmenter)
-        if seg is None:
+        person = self._open("mask", lambda: self.person)
+        if person is None:
             return
         try:
-            t0 = time.perf_counter()
-            small = seg.shrink(image)
-            tensor = seg.to_tensor(small)
-            t1 = time.perf_counter()
-            raw = seg.infer(tensor)
-            t2 = time.perf_counter()
+            person.process(image, result)
             self._failed.discard("mask")
         except Exception as exc:
             self._warn_once("mask", exc)
             if self._last.mask is not None and self._last.mask.shape == (h, w):
-                result.mask = self._last.mask
+                result.mask, result.foreground = self._last.mask, self._last.foreground
             return
-        seg_settings = self.settings.segmentation
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-        self._mask = smooth_mask(self._mask, raw, frame_motion(self._grey, grey), seg_settings.temporal_smoothing)
-        self._grey = grey
-        refined = refine_mask(grey, self._mask) if seg_settings.refine else self._mask
-        result.raw_mask, result.small, result.small_mask = raw, small, refined
-        result.mask = to_frame_mask(refined, (w, h))
-        t3 = time.perf_counter()
-        timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
 
     def _open(self, what: str, opener):
         """Open a model once; a load failure (missing/corrupt file) is remembered, not retried per frame."""

@@ -1,5 +1,6 @@
-"""Pure mask helpers: temporal smoothing against flicker and guided-filter edge refinement against
-halos. Each takes arrays and parameters only, so each can be tested on its own."""
+"""Pure mask helpers: temporal smoothing against flicker, a frame-guided upsample against soft and
+misplaced edges, and the person's own colour in the edge band against room-tinted fringes. Each
+takes arrays and parameters only, so each can be tested on its own."""
 from __future__ import annotations
 
 import cv2
@@ -7,6 +8,12 @@ import numpy as np
 
 
 MOTION_FULL = 0.1  # mean grey change (0..1) over a 5x5 patch at which the mask follows the model at once
+# A disagreement with the model larger than RELEASE_DELTA, in the same direction for RELEASE_FRAMES
+# frames in a row, is a real change (the model corrected itself, or something moved slowly), not
+# shimmer: the smoothed mask then takes the model's value at once. Shimmer changes direction from
+# frame to frame; a held error does not. This bounds how long a still region can hold a mistake.
+RELEASE_DELTA = 0.3
+RELEASE_FRAMES = 4
 
 
 def frame_motion(previous_grey: np.ndarray | None, grey: np.ndarray) -> np.ndarray | None:
@@ -16,50 +23,214 @@ def frame_motion(previous_grey: np.ndarray | None, grey: np.ndarray) -> np.ndarr
     return cv2.blur(cv2.absdiff(grey, previous_grey), (5, 5)).astype(np.float32) * np.float32(1 / 255)
 
 
-def smooth_mask(previous: np.ndarray | None, current: np.ndarray, motion: np.ndarray | None,
-                strength: float) -> np.ndarray:
-    """Image-motion-adaptive smoothing of float masks in 0..1.
+SCENE_CUT = 40.0  # mean grey change (0..255) of a 32x18 thumbnail at which a frame starts a new scene
 
-    Where the picture itself did not change, a change of the mask is model noise (the shimmer users
-    see at hair and shoulders), so the previous mask is kept with weight ``strength``; where the
-    picture moved, the mask follows the model at once, so nothing lags behind a moving hand.
-    Measured on the clips in shared/data/video: mask change on still pixels drops to about a third.
+
+def thumbnail(image_bgr: np.ndarray) -> np.ndarray:
+    """A 32x18 grey thumbnail, for telling a scene cut from motion."""
+    return cv2.resize(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY), (32, 18), interpolation=cv2.INTER_AREA)
+
+
+def scene_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
+    """Whether two thumbnails show different scenes (a new source, a cut in a video): temporal
+    state from the old scene (held masks, a matting network's memory) must not carry over. A person
+    moving, even close to the camera, changes far less of the picture than this."""
+    if previous is None or previous.shape != current.shape:
+        return previous is not None
+    return float(cv2.absdiff(previous, current).mean()) > SCENE_CUT
+
+
+def smooth_mask(previous: np.ndarray | None, current: np.ndarray, motion: np.ndarray | None,
+                strength: float, streak: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Image-motion-adaptive smoothing of float masks in 0..1; returns (mask, streak).
+
+    Where the picture did not change, a change of the mask is model noise (the shimmer users see at
+    hair and shoulders), so the previous mask is kept with weight ``strength``; where the picture
+    moved, the mask follows the model at once, so nothing lags behind a moving hand.
+
+    ``streak`` (int8, same shape; pass back what the previous call returned) counts, per pixel, the
+    frames in a row in which the model disagreed with the held mask by more than RELEASE_DELTA in the
+    same direction; at RELEASE_FRAMES the model's value is taken as it is. Without it a still wall
+    keeps whatever the mask said about it with weight ``strength`` every frame, so a mistake the
+    model has already dropped fades out over many frames instead of leaving.
     """
+    if streak is None or streak.shape != current.shape:
+        streak = np.zeros(current.shape, np.int8)
     if previous is None or motion is None or previous.shape != current.shape or strength <= 0:
-        return current
+        streak[:] = 0
+        return current, streak
+    diff = current - previous
+    direction = (diff > RELEASE_DELTA).view(np.int8) - (diff < -RELEASE_DELTA).view(np.int8)
+    # Same direction as the streak so far: it grows; otherwise it restarts at this frame's direction.
+    streak = direction + streak * ((streak * direction) > 0)
+    np.clip(streak, -RELEASE_FRAMES, RELEASE_FRAMES, out=streak)
     keep = np.float32(strength) * np.clip(np.float32(1.0) - motion * np.float32(1 / MOTION_FULL), 0.0, 1.0)
-    return current + keep * (previous - current)
+    keep *= np.abs(streak) < RELEASE_FRAMES
+    return current - keep * diff, streak
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
     """He et al.'s guided filter with a grey guide (float32 0..1): the output follows the guide's
-    edges, which snaps a coarse mask to real hair and shoulder contours. opencv-python-headless has
-    no ximgproc, and the filter is six box filters."""
+    edges. opencv-python-headless has no ximgproc, and the filter is six box filters."""
+    a, b = guided_coefficients(guide, src, radius, eps)
+    return a * guide + b
+
+
+def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's local linear model ``src ≈ a * guide + b``, averaged over each window.
+
+    Computed at the model's resolution, ``a`` and ``b`` are smooth, so they can be upsampled and
+    applied to a sharper guide (He and Sun's fast guided filter): the mask then follows the edges of
+    the larger frame, which a filter at model resolution cannot see."""
     ksize = (2 * radius + 1, 2 * radius + 1)
     mean_i = cv2.boxFilter(guide, -1, ksize)
     mean_p = cv2.boxFilter(src, -1, ksize)
-    corr_ip = cv2.boxFilter(guide * src, -1, ksize)
-    corr_ii = cv2.boxFilter(guide * guide, -1, ksize)
-    var_i = corr_ii - mean_i * mean_i
-    cov_ip = corr_ip - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
+    cov_ip = cv2.boxFilter(guide * src, -1, ksize) - mean_i * mean_p
+    var_i = cv2.boxFilter(guide * guide, -1, ksize) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
     b = mean_p - a * mean_i
-    return cv2.boxFilter(a, -1, ksize) * guide + cv2.boxFilter(b, -1, ksize)
+    return cv2.boxFilter(a, -1, ksize), cv2.boxFilter(b, -1, ksize)
 
 
-_CLOSE_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+# The edge curve: the guided mask q is mapped to alpha = clip((q - centre) * EDGE_GAIN + 0.5). The
+# model's own ramp is 2-3 model pixels wide (10-15 px at 720p), which mixes the old room into every
+# edge pixel; a gain of 3 narrows it to a third, placed where the frame's edge is. The centre below
+# 0.5 keeps a little more of the outline: on shared/data/masks/dev that lowered the halo score on
+# both light and dark colours (the model cuts hair and shoulders more often than it adds room).
+EDGE_GAIN = 3.0
+EDGE_CENTRE = 0.4
+EDGE_SPAN = 0.3  # segmentation.edge = +1 moves the centre to 0.1 (looser), -1 to 0.7 (tighter)
 
 
-def refine_mask(small_grey: np.ndarray, mask: np.ndarray, radius: int = 1, eps: float = 1e-3) -> np.ndarray:
-    """Snap a model-resolution mask to the edges of the frame shrunk to the same size (the model's
-    own input, as uint8 grey), with a guided filter. Returns float32 0..1 at that size; upsampling
-    the smooth result to the frame is then cheap and leaves no blocky stair-steps."""
-    guide = small_grey.astype(np.float32) * np.float32(1 / 255)
-    # A 3x3 grey closing first fills the one-pixel dips the model leaves on glasses, eyes and
-    # stripes (where the background would show through the face); it raised both IoU and boundary F
-    # on shared/data/masks/dev.
-    closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _CLOSE_KERNEL)
-    return np.clip(guided_filter(guide, closed, radius, eps), 0.0, 1.0)
+def edge_centre(edge: float) -> float:
+    """The mask level the outline is drawn at, for the user's ``segmentation.edge`` (-1 .. +1)."""
+    return float(np.clip(EDGE_CENTRE - EDGE_SPAN * edge, 0.05, 0.95))
+
+
+def level_curve(mask: np.ndarray, centre: float) -> np.ndarray:
+    """Move the outline of a float mask to the level ``centre`` without narrowing it more than
+    needed: 0 and 1 stay 0 and 1 (a constant shift would lift the whole room)."""
+    gain = 0.5 / max(1e-3, min(centre, 1.0 - centre))
+    if centre == 0.5:
+        return mask
+    return np.clip((mask - np.float32(centre)) * np.float32(gain) + np.float32(0.5), 0.0, 1.0)
+
+
+def shift_edge(alpha8: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow (pixels > 0) or shrink (< 0) a uint8 matte by a few pixels, keeping its soft edge: for
+    a matte whose ramp is too narrow for a level change to move it visibly."""
+    if pixels == 0:
+        return alpha8
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * abs(pixels) + 1, 2 * abs(pixels) + 1))
+    return cv2.dilate(alpha8, kernel) if pixels > 0 else cv2.erode(alpha8, kernel)
+
+
+def curve_coefficients(a: np.ndarray, b: np.ndarray, centre: float, gain: float = EDGE_GAIN) -> tuple[np.ndarray, np.ndarray]:
+    """Fold the edge curve and the 0..255 output scale into the (small) coefficient maps, so the
+    frame-size work is one multiply-add: alpha8 = a8 * guide8 + b8, saturated to 0..255."""
+    a8 = a * np.float32(gain)  # guide is uint8 0..255 and the output too: the two 255s cancel
+    b8 = (b - np.float32(centre)) * np.float32(255 * gain) + np.float32(127.5)
+    return a8, b8
+
+
+def apply_coefficients(a8: np.ndarray, b8: np.ndarray, guide8: np.ndarray) -> np.ndarray:
+    """uint8 alpha at the guide's size from small coefficient maps and a uint8 grey guide."""
+    h, w = guide8.shape[:2]
+    q = cv2.resize(a8, (w, h), interpolation=cv2.INTER_LINEAR)
+    cv2.multiply(q, guide8.astype(np.float32), dst=q)  # float x float: mixed types take OpenCV's slow path
+    cv2.add(q, cv2.resize(b8, (w, h), interpolation=cv2.INTER_LINEAR), dst=q)
+    cv2.max(q, 0.0, dst=q)  # convertScaleAbs would fold negatives up; it saturates at 255 itself
+    return cv2.convertScaleAbs(q)
+
+
+def edge_colours(small_bgr: np.ndarray, mask: np.ndarray, sure: float = 0.9) -> np.ndarray:
+    """The local colours of person and room near every pixel, at half the small size: float32
+    (h, w, 6), BGR of the person then BGR of the room, each the mean over a 3x3 window of the pixels
+    the mask is sure about (>= ``sure`` person, <= 1 - ``sure`` room). Where none are near, the
+    pixel's own colour stands in (mixed in with a small fixed weight, which only counts there).
+    Half size: the colours are smooth, and this runs every frame."""
+    h, w = mask.shape[:2]
+    size = (max(1, w // 2), max(1, h // 2))
+    # Bilinear at exactly half is a 2x2 average, and far cheaper than INTER_AREA at an odd height.
+    small = cv2.resize(small_bgr, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    m = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
+    scale = np.float32(1 / (1 - sure))
+    own = np.float32(0.02)
+    out = np.empty((size[1], size[0], 6), np.float32)
+    for k, weight in enumerate((np.clip((m - np.float32(sure)) * scale, 0.0, 1.0),
+                                np.clip((np.float32(1 - sure) - m) * scale, 0.0, 1.0))):
+        colour = cv2.blur(small * weight[..., None], (3, 3))
+        colour += own * small
+        den = cv2.blur(weight, (3, 3))
+        den += own
+        out[..., 3 * k:3 * k + 3] = colour / den[..., None]
+    return out
+
+
+_SAMPLE_ROW = 1024
+_FAN = np.array([0, 1], np.intp)
+
+
+def edge_band(alpha_work: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels on the edge ramp, from the uint8 alpha at the working size (the frame, or exactly
+    half of it with ``scale`` 2): only these mix person and room. Returns (points, flat): the
+    working-size points (N x 2, x and y) and the flat frame indices (row * frame width + col) of
+    their pixels, ``scale`` x ``scale`` per point in point order. Found at the working size and
+    fanned out, because a search over a 720p frame costs four times as much. Frame pixels just
+    outside the fanned-out ramp get a few percent alpha from the bilinear upsampling and keep their
+    own colour."""
+    # Alpha under 2 % or over 98 %: the room (or the person) share is too small to tint anything.
+    points = cv2.findNonZero(cv2.inRange(alpha_work, 5, 250))  # 4x faster than numpy's flatnonzero
+    if points is None:
+        return np.zeros((0, 2), np.int32), np.zeros(0, np.intp)
+    points = points.reshape(-1, 2)
+    w = alpha_work.shape[1]
+    x, y = points[:, 0].astype(np.intp), points[:, 1].astype(np.intp)
+    if scale == 1:
+        return points, y * w + x
+    fw = w * scale
+    top = y * (scale * fw) + x * scale  # the top-left frame pixel of each block
+    offsets = (np.arange(scale, dtype=np.intp)[:, None] * fw + np.arange(scale, dtype=np.intp)[None]).ravel()
+    return points, (top[:, None] + offsets[None]).ravel()
+
+
+def sample(image: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear samples of ``image`` at ``points`` (N x 2, x and y) given in pixels of a picture of
+    ``size`` (w, h) that covers the same view: (N, channels) float32."""
+    fw, fh = size
+    h, w = image.shape[:2]
+    n = len(points)
+    if (w, h) == (fw, fh):
+        return image[points[:, 1], points[:, 0]].astype(np.float32).reshape(n, -1)
+    padded = -(-n // _SAMPLE_ROW) * _SAMPLE_ROW  # remap maps must stay under 32767 px a side
+    maps = np.zeros((2, padded), np.float32)
+    maps[:, :n] = points.T
+    maps[0] += np.float32(0.5)
+    maps[0] *= np.float32(w / fw)
+    maps[1] += np.float32(0.5)
+    maps[1] *= np.float32(h / fh)
+    maps -= np.float32(0.5)
+    out = cv2.remap(image, maps[0].reshape(-1, _SAMPLE_ROW), maps[1].reshape(-1, _SAMPLE_ROW), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(padded, -1)[:n].astype(np.float32, copy=False)
+
+
+def put_pixels(image: np.ndarray, flat: np.ndarray, pixels: np.ndarray) -> None:
+    """image.reshape(-1, 3)[flat] = pixels, through a 3-byte view (three times faster)."""
+    image.reshape(-1).view("V3")[flat] = np.ascontiguousarray(pixels).reshape(-1).view("V3")
+
+
+def decontaminate(pixels: np.ndarray, alpha: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """The person's own colour at edge pixels. A pixel that is only ``alpha`` person is
+    alpha * person + (1 - alpha) * room; with the local person and room colours (``colours``,
+    float32 N x 6, from edge_colours) the room's share is swapped for the person's:
+    F = pixel + (1 - alpha) * (person - room), so the old room does not tint the edge over a new
+    background. ``pixels`` uint8 N x 3, ``alpha`` uint8 N. Returns N x 3 uint8."""
+    room_share = np.float32(1.0) - alpha.astype(np.float32)[:, None] * np.float32(1 / 255)
+    out = pixels.astype(np.float32) + room_share * (colours[:, :3] - colours[:, 3:])
+    out += np.float32(0.5)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 def to_frame_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -68,3 +239,4 @@ def to_frame_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (m8.shape[1], m8.shape[0]) != size:
         m8 = cv2.resize(m8, size, interpolation=cv2.INTER_LINEAR)
     return m8
+

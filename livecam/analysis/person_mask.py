@@ -1,0 +1,211 @@
+"""The person-mask stage: which model runs (``auto`` resolved here), temporal smoothing, edges that
+follow the frame, and the person's own colour at the edge.
+
+Two paths fill the same Analysis fields (mask, raw_mask, small, small_mask, foreground):
+
+- MediaPipe selfie models (landscape, general), the CPU default: the model's mask at 256 px is
+  smoothed over time, then brought to half the frame's size with the frame as guide (a fast guided
+  filter whose coefficients come from the model's size) and narrowed to a crisp edge; at the edge
+  pixels only, the share of each pixel that is old room is replaced by the person's nearby colour.
+- Robust Video Matting (rvm), fetched separately: a recurrent matting network with its own alpha
+  and foreground colour; used where the user picks it, or by ``auto`` when a GPU really runs it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import cv2
+import numpy as np
+
+from livecam.analysis import temporal as T
+from livecam.analysis.runtime import ModelError
+from livecam.settings import Settings
+from livecam.types import Analysis
+
+log = logging.getLogger(__name__)
+
+GUIDE_RADIUS = 1  # model pixels: the window of the local linear model (3x3 at 256 px)
+GUIDE_EPS = 1e-4  # small: the edge follows even faint grey steps of the frame (tuned on masks/dev)
+RVM_EDGE_SHIFT = 0.005  # segmentation.edge = ±1 grows/shrinks rvm's matte by 0.5 % of its width (6 px at 1280)
+SMALL_WIDTH = 256  # the small frame and mask handed to effects that work small (background blur)
+HALF_FROM = 512  # frames at least this wide get the edge work at half their size, smaller ones at full size
+
+
+def working_scale(width: int, height: int) -> int:
+    """2 when the edge work runs at exactly half the frame's size, else 1 (small or odd frames)."""
+    return 2 if width >= HALF_FROM and width % 2 == 0 and height % 2 == 0 else 1
+
+
+class PersonMask:
+    """Makes the person mask for each frame. ``offline`` (``render``, ``eval``) lets rvm use its full
+    input size even on the CPU. Raises ModelError/ValueError when no model can be opened at all."""
+
+    def __init__(self, settings: Settings, offline: bool = False) -> None:
+        self.settings = settings
+        self.offline = offline
+        self.notice = ""  # one sentence when the chosen model could not be used and another runs
+        self.model, self._backend = self._open(settings)
+        self.reset()
+
+    # ------------------------------------------------------------------ choosing the model
+
+    def _open(self, settings: Settings):
+        wanted = settings.segmentation.model
+        runtime = settings.runtime
+        if wanted in ("rvm", "auto"):
+            matting = self._open_rvm(wanted, runtime.provider, runtime.threads)
+            if matting is not None:
+                return "rvm", matting
+            wanted = "landscape"
+        from livecam.analysis.segmenter import Segmenter
+
+        return wanted, Segmenter(wanted, runtime.provider, runtime.threads)
+
+    def _open_rvm(self, wanted: str, provider: str, threads: int):
+        from livecam.analysis.matting import Matting
+
+        if wanted == "auto" and not _gpu_possible(provider):
+            return None  # auto on the CPU: the fast model, without touching the rvm file
+        try:
+            matting = Matting(provider, threads, offline=self.offline)
+        except ModelError as exc:
+            if wanted == "rvm":
+                self.notice = f"{exc} (until then the person mask comes from the landscape model)"
+                log.warning("%s", self.notice)
+            else:
+                log.debug("auto: rvm is not usable (%s); using the landscape model.", exc)
+            return None
+        if wanted == "auto" and not matting.on_gpu:
+            log.debug("auto: rvm would run on the CPU; using the landscape model.")
+            return None
+        return matting
+
+    def update(self, settings: Settings) -> bool:
+        """Take new settings in place when only cheap fields changed (edge, refine, smoothing);
+        False when the model, provider or threads changed and the stage must be rebuilt."""
+        old = self.settings
+        if (old.segmentation.model, old.runtime) != (settings.segmentation.model, settings.runtime):
+            return False
+        self.settings = settings
+        return True
+
+    def reset(self) -> None:
+        """Forget the previous frames (new source, scene cut)."""
+        self._held: np.ndarray | None = None  # smoothed model-size mask
+        self._streak: np.ndarray | None = None
+        self._grey: np.ndarray | None = None  # previous small grey frame, for motion
+        self._thumb: np.ndarray | None = None
+        if self.model == "rvm":
+            self._backend.reset()
+
+    def providers(self) -> dict[str, str]:
+        return {self._backend.session.name: self._backend.provider}
+
+    # ------------------------------------------------------------------ per frame
+
+    def process(self, image: np.ndarray, result: Analysis) -> None:
+        """Fill result.mask (uint8, frame size), raw_mask, small, small_mask, foreground and the
+        preprocess/inference/refine timings. Inference errors propagate (the Analyzer keeps the
+        last good mask)."""
+        if self.model == "rvm":
+            self._matte(image, result)
+        else:
+            self._segment(image, result)
+
+    def _new_scene(self, small: np.ndarray) -> bool:
+        thumb = T.thumbnail(small)
+        cut = T.scene_cut(self._thumb, thumb)
+        if cut:
+            log.debug("Scene cut: the mask starts afresh.")
+            self.reset()
+        self._thumb = thumb
+        return cut
+
+    def _segment(self, image: np.ndarray, result: Analysis) -> None:
+        seg = self._backend
+        h, w = image.shape[:2]
+        timings = result.timings
+        t0 = time.perf_counter()
+        s = self.settings.segmentation
+        scale = working_scale(w, h) if s.refine else 1
+        half = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA) if scale == 2 else None
+        small = seg.shrink(image, half)
+        tensor = seg.to_tensor(small)
+        t1 = time.perf_counter()
+        raw = seg.infer(tensor)
+        t2 = time.perf_counter()
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        if self._held is not None and self._held.shape != raw.shape:
+            self.reset()
+        self._held, self._streak = T.smooth_mask(
+            self._held, raw, T.frame_motion(self._grey, grey), s.temporal_smoothing, self._streak)
+        self._grey = grey
+        held = self._held
+        centre = T.edge_centre(s.edge)
+        if s.refine:
+            work = image if half is None else half
+            a, b = T.guided_coefficients(grey.astype(np.float32) * np.float32(1 / 255), held, GUIDE_RADIUS, GUIDE_EPS)
+            a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
+            alpha_work = T.apply_coefficients(a8, b8, cv2.cvtColor(work, cv2.COLOR_BGR2GRAY))
+            mask = cv2.resize(alpha_work, (w, h), interpolation=cv2.INTER_LINEAR) if scale == 2 else alpha_work
+            result.foreground = self._foreground(image, mask, alpha_work, scale, small, held)
+        else:
+            # Without refinement the edge control still moves the outline (no narrowing).
+            mask = T.to_frame_mask(T.level_curve(held, centre), (w, h))
+        result.raw_mask, result.small, result.small_mask, result.mask = raw, small, held, mask
+        t3 = time.perf_counter()
+        timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+
+    def _foreground(self, image, mask, alpha_work, scale, small, held) -> np.ndarray:
+        points, flat = T.edge_band(alpha_work, scale)
+        foreground = image.copy()
+        if len(flat):
+            work_size = (alpha_work.shape[1], alpha_work.shape[0])
+            # The colours are smooth: sampled once per working-size point, shared by its block.
+            local = np.repeat(T.sample(T.edge_colours(small, held), points, work_size), scale * scale, axis=0)
+            pixels = np.take(image.reshape(-1, 3), flat, axis=0)
+            T.put_pixels(foreground, flat, T.decontaminate(pixels, np.take(mask.reshape(-1), flat), local))
+        return foreground
+
+    def _matte(self, image: np.ndarray, result: Analysis) -> None:
+        matting = self._backend
+        h, w = image.shape[:2]
+        t0 = time.perf_counter()
+        net_input = matting.input_for(image)
+        self._new_scene(net_input)
+        tensor = matting.to_tensor(net_input)
+        t1 = time.perf_counter()
+        alpha, fgr = matting.infer(tensor)
+        t2 = time.perf_counter()
+        alpha8 = T.shift_edge(cv2.convertScaleAbs(alpha, alpha=255.0),
+                              round(self.settings.segmentation.edge * RVM_EDGE_SHIFT * alpha.shape[1]))
+        ah, aw = alpha8.shape
+        mask = alpha8 if (aw, ah) == (w, h) else cv2.resize(alpha8, (w, h), interpolation=cv2.INTER_LINEAR)
+        scale = w // aw if (aw, ah) in ((w, h), (w // 2, h // 2)) and w % aw == 0 and h % ah == 0 else 1
+        points, flat = T.edge_band(alpha8 if scale > 1 or (aw, ah) == (w, h) else mask, scale)
+        foreground = image.copy()
+        if len(flat):  # rvm's own estimate of the person's colour, on the edge pixels only
+            size = (w // scale, h // scale)
+            colour = np.repeat(T.sample(fgr, points, size), scale * scale, axis=0)
+            colour += np.float32(0.5)
+            T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
+        small_size = (SMALL_WIDTH, max(1, round(SMALL_WIDTH * h / w)))
+        result.raw_mask = alpha
+        result.small = cv2.resize(net_input, small_size, interpolation=cv2.INTER_AREA)
+        result.small_mask = cv2.resize(alpha8, small_size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        result.mask, result.foreground = mask, foreground
+        t3 = time.perf_counter()
+        result.timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+
+
+def _gpu_possible(provider: str) -> bool:
+    """Whether this provider setting can give a GPU at all (without opening a session)."""
+    if provider == "cpu":
+        return False
+    from livecam.analysis.runtime import provider_list
+
+    try:
+        return any(p != "CPUExecutionProvider" for p in provider_list(provider))
+    except ModelError:
+        return False
