@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from livecam.effects.background import (
-    BackgroundError, BlurBackground, ColorBackground, ImageBackground, build_background, composite, cover_fit,
+    BackgroundError, BlurBackground, ColorBackground, ImageBackground, build_background, cover_fit,
 )
+from livecam.effects.compositing import composite
 from livecam.settings import BackgroundSettings
 from livecam.types import Analysis
 
@@ -25,6 +26,41 @@ def test_composite_takes_person_from_frame_and_rest_from_background():
     assert (out[:, :80] == 200).all()
     assert (out[:, 90:] == 10).all()
     assert np.all(np.abs(out[:, 80:90].astype(int) - (200 * 128 + 10 * 127) / 255) <= 1)
+
+
+def test_composite_takes_the_edge_colour_from_the_foreground_only_on_the_edge():
+    frame = np.full((90, 160, 3), 200, np.uint8)
+    frame[:, :40] = 230  # changed after the analysis (a touch-up): must survive where the mask is full
+    foreground = np.full((90, 160, 3), 200, np.uint8)
+    foreground[:, 80:90] = (0, 0, 255)  # the person's own colour on the edge
+    bg = np.full((90, 160, 3), 10, np.uint8)
+    mask = _half_mask()
+    mask[:, 80:90] = 128
+    out = composite(frame, bg, mask, foreground)
+    assert (out[:, :40] == 230).all() and (out[:, 40:80] == 200).all()  # full mask: the frame as it is now
+    assert (out[:, 90:] == 10).all()
+    edge = out[:, 80:90].astype(int)
+    assert np.all(np.abs(edge - (np.array([0, 0, 255]) * 128 + 10 * 127) / 255) <= 1)  # edge: foreground
+
+
+def test_composite_ignores_a_foreground_of_another_size():
+    frame = np.full((90, 160, 3), 200, np.uint8)
+    mask = _half_mask()
+    out = composite(frame, np.zeros_like(frame), mask, np.zeros((10, 10, 3), np.uint8))
+    assert np.array_equal(out, composite(frame, np.zeros_like(frame), mask))
+
+
+def test_background_effects_use_the_analysis_foreground():
+    frame = np.full((90, 160, 3), 200, np.uint8)
+    foreground = frame.copy()
+    foreground[:, 80:90] = (0, 0, 255)
+    mask = _half_mask()
+    mask[:, 80:90] = 200
+    analysis = Analysis(mask=mask, foreground=foreground)
+    out = ColorBackground("#000000").apply(frame, analysis)
+    assert out[45, 85, 2] > 190 and out[45, 85, 0] < 5  # red edge, not the frame's grey
+    blurred = BlurBackground(60).apply(frame, analysis)
+    assert blurred[45, 85, 2] > blurred[45, 85, 0] + 100
 
 
 def test_cover_fit_fills_and_keeps_aspect():

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 GUIDE_RADIUS = 1  # model pixels: the window of the local linear model (3x3 at 256 px)
 GUIDE_EPS = 1e-4  # small: the edge follows even faint grey steps of the frame (tuned on masks/dev)
 RVM_EDGE_SHIFT = 0.005  # segmentation.edge = ±1 grows/shrinks rvm's matte by 0.5 % of its width (6 px at 1280)
-SMALL_WIDTH = 256  # the small frame and mask handed to effects that work small (background blur)
+SMALL_WIDTH = 256
+DENSE_BAND = 0.2  # share of edge pixels above which rvm's foreground is copied densely  # the small frame and mask handed to effects that work small (background blur)
 HALF_FROM = 512  # frames at least this wide get the edge work at half their size, smaller ones at full size
 
 
@@ -183,13 +184,19 @@ class PersonMask:
         ah, aw = alpha8.shape
         mask = alpha8 if (aw, ah) == (w, h) else cv2.resize(alpha8, (w, h), interpolation=cv2.INTER_LINEAR)
         scale = w // aw if (aw, ah) in ((w, h), (w // 2, h // 2)) and w % aw == 0 and h % ah == 0 else 1
-        points, flat = T.edge_band(alpha8 if scale > 1 or (aw, ah) == (w, h) else mask, scale)
         foreground = image.copy()
-        if len(flat):  # rvm's own estimate of the person's colour, on the edge pixels only
-            size = (w // scale, h // scale)
-            colour = np.repeat(T.sample(fgr, points, size), scale * scale, axis=0)
-            colour += np.float32(0.5)
-            T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
+        # rvm's own estimate of the person's colour, on the edge pixels only.
+        band = cv2.inRange(alpha8, 5, 250)
+        if cv2.countNonZero(band) > DENSE_BAND * band.size or scale == 1 and (aw, ah) != (w, h):
+            # A wide band (a blurred matte) or an odd size: one dense pass is cheaper than pixel lists.
+            fgr_up = fgr if (aw, ah) == (w, h) else cv2.resize(fgr, (w, h), interpolation=cv2.INTER_LINEAR)
+            cv2.copyTo(fgr_up, cv2.inRange(mask, 5, 250), foreground)
+        else:
+            points, flat = T.edge_band(alpha8, scale)
+            if len(flat):
+                colour = np.repeat(T.sample(fgr, points, (aw, ah)), scale * scale, axis=0)
+                colour += np.float32(0.5)
+                T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
         small_size = (SMALL_WIDTH, max(1, round(SMALL_WIDTH * h / w)))
         result.raw_mask = alpha
         result.small = cv2.resize(net_input, small_size, interpolation=cv2.INTER_AREA)

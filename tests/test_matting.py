@@ -1,0 +1,221 @@
+"""The rvm path: recurrent state carried and reset, input size per use, the GPU code path (IO binding
+through RecurrentRunner) on the CPU, `auto`, and the one-sentence fallback to landscape.
+
+RVM itself is GPL-3.0 and not in the repository: a tiny ONNX graph with RVM's inputs and outputs
+stands in (written as protobuf by hand, like tests/test_runtime.py, so no `onnx` package is needed):
+    r1o = r1i + 1 (a frame counter), r2o..r4o = r2i..r4i,
+    pha = src * r1o * 0.1 * (ratio / ratio), fgr = src.
+A real fetched RVM is used too where one is there.
+"""
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import model_fetch
+from livecam.analysis import Analyzer
+from livecam.analysis import matting as M
+from livecam.analysis import person_mask as PM
+from livecam.settings import Settings, update
+from livecam.types import Analysis
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, value) -> bytes:
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _node(op: str, inputs, output: str) -> bytes:
+    return b"".join(_field(1, i) for i in inputs) + _field(2, output) + _field(4, op)
+
+
+def _tensor_info(name: str, dims) -> bytes:
+    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d)) for d in dims)
+    return _field(1, name) + _field(2, _field(1, _field(1, 1) + _field(2, shape)))  # float tensor
+
+
+def _constant(name: str, value: float) -> bytes:
+    return _field(2, 1) + _field(8, name) + _field(9, np.float32(value).tobytes())
+
+
+def fake_rvm_bytes() -> bytes:
+    nodes = [
+        _node("Add", ["r1i", "one"], "r1o"),
+        _node("Identity", ["r2i"], "r2o"),
+        _node("Identity", ["r3i"], "r3o"),
+        _node("Identity", ["r4i"], "r4o"),
+        _node("Div", ["downsample_ratio", "downsample_ratio"], "unit"),
+        _node("Mul", ["r1o", "tenth"], "step"),
+        _node("Mul", ["step", "unit"], "gain"),
+        _node("Mul", ["src", "gain"], "pha"),
+        _node("Identity", ["src"], "fgr"),
+    ]
+    graph = b"".join(
+        [*(_field(1, n) for n in nodes), _field(2, "fake_rvm"),
+         _field(5, _constant("one", 1.0)), _field(5, _constant("tenth", 0.1)),
+         _field(11, _tensor_info("src", [1, 3, "h", "w"])),
+         *(_field(11, _tensor_info(f"r{i}i", ["b", "c", "y", "x"])) for i in range(1, 5)),
+         _field(11, _tensor_info("downsample_ratio", [1])),
+         *(_field(12, _tensor_info(name, ["n", "c", "h", "w"])) for name in ("fgr", "pha", "r1o", "r2o", "r3o", "r4o"))]
+    )
+    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 13))
+
+
+RED = (0, 0, 255)  # BGR; rvm reads RGB, so src channel 0 is 1.0 and pha = 0.1 x frame count
+
+
+@pytest.fixture
+def fake_rvm(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
+    path = model_fetch.model_path()
+    path.parent.mkdir(parents=True)
+    data = fake_rvm_bytes()
+    path.write_bytes(data)
+    monkeypatch.setitem(M.SPEC, "sha256", hashlib.sha256(data).hexdigest())
+    return path
+
+
+def _settings(model="rvm", provider="cpu", **segmentation) -> Settings:
+    return update(Settings(), segmentation={"model": model, **segmentation}, runtime={"threads": 1, "provider": provider})
+
+
+def _frame(colour=RED, size=(1280, 720)) -> np.ndarray:
+    return np.full((size[1], size[0], 3), colour, np.uint8)
+
+
+def _level(stage, image) -> float:
+    result = Analysis()
+    stage.process(image, result)
+    return float(np.median(result.mask)) / 255
+
+
+def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_request(fake_rvm):
+    stage = PM.PersonMask(_settings())
+    assert stage.model == "rvm" and stage.notice == ""
+    assert [round(_level(stage, _frame()), 2) for _ in range(3)] == [0.1, 0.2, 0.3]
+    assert round(_level(stage, _frame(size=(640, 360))), 2) == 0.1  # new size: new state
+    assert round(_level(stage, _frame(size=(640, 360))), 2) == 0.2
+    assert round(_level(stage, _frame((255, 255, 255), (640, 360))), 2) == 0.1  # scene cut (red → white)
+    stage.reset()  # a new source
+    assert round(_level(stage, _frame((255, 255, 255), (640, 360))), 2) == 0.1
+
+
+def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
+    analyzer = Analyzer(_settings())
+    image = _frame()
+    image[:, 640:] = (40, 90, 200)  # two colours, both with red for the fake alpha
+    result = analyzer.analyze(image, {"mask"})
+    assert analyzer.segmentation_model == "rvm" and analyzer.broken == {}
+    assert result.mask.shape == (720, 1280) and result.foreground.shape == image.shape
+    assert result.raw_mask.shape == (360, 640)  # live on the CPU: the input is half the frame
+    assert result.small.shape[1] == PM.SMALL_WIDTH and result.small_mask.shape == result.small.shape[:2]
+    # The fake's foreground is its (half-size) input: rvm's colour on the edge pixels equals the
+    # frame's, except where the half-size round trip blurs the step between the two colours.
+    away = np.r_[0:636, 644:1280]
+    assert np.abs(result.foreground[:, away].astype(int) - image[:, away]).max() <= 1
+    assert set(analyzer.providers()) == {"rvm"}
+    analyzer.reset()
+    assert round(float(np.median(analyzer.analyze(image, {"mask"}).mask[:, :600])) / 255, 2) == 0.1
+
+
+@pytest.mark.parametrize("io_binding", [False, True])
+def test_gpu_code_path_with_io_binding_gives_the_same_frames(fake_rvm, io_binding):
+    """On a GPU the state stays on the device through IO binding; the same code runs here on the CPU."""
+    net = M.Matting("cpu", 1, io_binding=io_binding)
+    assert net.runner.io_binding is io_binding
+    alphas = [float(net(_frame())[0].mean()) for _ in range(3)]
+    assert np.allclose(alphas, [0.1, 0.2, 0.3], atol=1e-5)
+    if io_binding:
+        from onnxruntime import OrtValue
+
+        assert all(isinstance(v, OrtValue) for v in net.runner._state.values())
+    alpha, fgr = net(_frame((255, 0, 0)))
+    assert fgr.shape == (360, 640, 3) and np.array_equal(fgr[0, 0], [255, 0, 0])  # BGR out, as given
+
+
+def test_input_size_per_use():
+    assert M.plan(1280, 720, on_gpu=False, offline=False) == M.Plan(640, 360, 0.5)  # live CPU: small
+    assert M.plan(1280, 720, on_gpu=True, offline=False) == M.Plan(1280, 720, 0.5)  # GPU: full frame
+    assert M.plan(1920, 1080, on_gpu=False, offline=True) == M.Plan(1920, 1080, 640 / 1920)  # render
+    assert M.plan(320, 180, on_gpu=False, offline=False) == M.Plan(320, 180, 1.0)  # never upscaled
+
+
+def test_the_edge_control_grows_and_shrinks_rvms_matte(fake_rvm):
+    image = _frame()
+    image[:, :400] = 0  # no red: alpha 0 on the left
+    areas = []
+    for edge in (-1.0, 0.0, 1.0):
+        result = Analysis()
+        PM.PersonMask(_settings(edge=edge)).process(image, result)
+        areas.append(int((result.mask > 0).sum()))
+    assert areas[0] < areas[1] < areas[2]
+
+
+def test_missing_rvm_is_one_sentence_with_the_fetch_command_and_landscape_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "empty"))
+    analyzer = Analyzer(_settings())
+    result = analyzer.analyze(_frame((90, 120, 160)), {"mask"})
+    assert result.mask is not None and analyzer.segmentation_model == "landscape"
+    notice = analyzer.broken["rvm"]
+    assert "livecam models fetch rvm" in notice and "landscape" in notice and notice.count(". ") == 0
+    assert "mask" not in analyzer.broken  # the person mask itself still runs
+
+
+@pytest.mark.parametrize("content", [b"", b"truncated onnx", fake_rvm_bytes()[:-10]])
+def test_a_damaged_or_other_version_file_is_one_sentence_and_landscape_runs(tmp_path, monkeypatch, content):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
+    path = model_fetch.model_path()
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content)
+    stage = PM.PersonMask(_settings())
+    assert stage.model == "landscape"
+    assert "does not match" in stage.notice and "livecam models fetch rvm" in stage.notice
+
+
+def test_auto_on_the_cpu_never_touches_rvm(fake_rvm, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("auto opened rvm on the CPU")
+
+    monkeypatch.setattr(M.Matting, "__init__", refuse)
+    for provider in ("cpu", "auto"):  # this machine has no GPU provider
+        stage = PM.PersonMask(_settings("auto", provider))
+        assert stage.model == "landscape" and stage.notice == ""
+
+
+@pytest.mark.parametrize("really_on_gpu, expected", [(True, "rvm"), (False, "landscape")])
+def test_auto_takes_rvm_only_when_a_gpu_really_runs_it(fake_rvm, monkeypatch, really_on_gpu, expected):
+    monkeypatch.setattr(PM, "_gpu_possible", lambda provider: True)  # a GPU provider is installed ...
+    monkeypatch.setattr(M.Matting, "on_gpu", property(lambda self: really_on_gpu))  # ... and really runs (or fell back)
+    assert PM.PersonMask(_settings("auto", "auto")).model == expected
+
+
+def _real_rvm() -> bool:
+    return model_fetch.status().startswith("ready")
+
+
+@pytest.mark.skipif(not _real_rvm(), reason="rvm is not fetched (livecam models fetch rvm)")
+def test_real_rvm_finds_the_person_and_settles():
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    image = cv2.resize(image, (640, 640), interpolation=cv2.INTER_AREA)[:360]
+    analyzer = Analyzer(_settings(), offline=True)
+    masks = [analyzer.analyze(image, {"mask"}).mask for _ in range(4)]
+    landscape = Analyzer(_settings("landscape")).analyze(image, {"mask"}).mask
+    inter = ((masks[-1] > 127) & (landscape > 127)).sum()
+    union = ((masks[-1] > 127) | (landscape > 127)).sum()
+    assert inter / union > 0.85
+    assert np.abs(masks[-1].astype(int) - masks[-2]).mean() < np.abs(masks[1].astype(int) - masks[0]).mean() + 1
