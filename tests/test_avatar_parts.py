@@ -13,6 +13,7 @@ from livecam.effects import avatar as av
 from livecam.effects import avatar_light as light
 from livecam.effects import avatar_mouth as mouth
 from livecam.effects import avatar_stage as stage
+from livecam.effects.mesh_warp import Grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import eval_avatar  # noqa: E402
@@ -153,3 +154,38 @@ def test_eval_scores_on_known_images():
     stepped[inside > 0] = (90, 120, 170)
     scores = eval_avatar.seam_scores(skin, stepped, lm)
     assert len(scores) == eval_avatar.SEAM_SECTORS and min(o for o, _ in scores) > 8
+
+
+def _mouth(gap: float) -> np.ndarray:
+    """Synthetic lips on a 200x200 patch: inner edges ``gap`` apart in the middle, outer lips 8 px beyond."""
+    lm = np.zeros((468, 3), np.float32)
+    xs = np.linspace(60, 140, len(mouth._UPPER_EDGE))
+    bump = np.sin(np.linspace(0, np.pi, len(xs)))
+    lm[mouth._UPPER_EDGE, 0], lm[mouth._UPPER_EDGE, 1] = xs, 100 - 0.5 * gap * bump
+    lm[mouth._LOWER_EDGE, 0], lm[mouth._LOWER_EDGE, 1] = xs, 100 + 0.5 * gap * bump
+    outer = np.asarray(av.regions.LIPS_OUTER)
+    angles = np.linspace(np.pi, 3 * np.pi, len(outer), endpoint=False)  # left corner, lower lip first
+    lm[outer, 0] = 100 + 48 * np.cos(angles)
+    lm[outer, 1] = 100 - (0.5 * gap + 8) * np.sin(angles)
+    return lm
+
+
+def test_fill_mouth_darkens_an_opened_closed_picture_mouth():
+    patch = np.full((200, 200, 3), 200, np.uint8)
+    lm = _mouth(30)
+    mouth.fill_mouth(patch, lm, Grid(0, 0, 200, 200, 1), source_open=0.0)
+    assert patch[100, 100].mean() < 150 and patch[10, 10].mean() == 200
+
+
+def test_a_picture_that_shows_teeth_keeps_them_on_the_lips_as_it_opens():
+    rest, opened = _mouth(12), _mouth(40)
+    picture = np.full((200, 200, 3), (90, 90, 170), np.uint8)  # lips
+    inner = np.concatenate([rest[mouth._UPPER_EDGE, :2], rest[mouth._LOWER_EDGE, :2][::-1]])
+    cv2.fillPoly(picture, [np.round(inner).astype(np.int32)], (240, 240, 240))  # teeth fill the gap
+    patch = picture.copy()
+    open_rest = av.mouth_openness(rest)
+    mouth.fill_mouth(patch, opened, Grid(0, 0, 200, 200, 1), open_rest)
+    mouth.split_teeth(patch, (0, 0), picture, rest, opened, open_rest)
+    column = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)[:, 100].astype(int)
+    assert column[100] < 90  # dark in the middle of the opened mouth
+    assert column[82] > 200 and column[118] > 200  # teeth under the upper lip and over the lower one

@@ -325,6 +325,7 @@ def identity_seam_expression(args, dl: Dlib) -> dict:
     video = data_dir() / "video"
     faces_dir = data_dir() / "faces" / "single"
     clips = sorted(p.name for p in video.glob("*.mp4"))
+    chosen = args.id_clips or clips
     per_pair = []
     total = [0, 0]
     seam_out: list[float] = []
@@ -335,8 +336,11 @@ def identity_seam_expression(args, dl: Dlib) -> dict:
     steady = [0.0, 0.0]  # summed frame-to-frame change in the face box: input, output
     source_cache = {}
     for ci, clip in enumerate(clips):
+        if clip not in chosen:
+            continue
         tracked = track(video / clip, args.max_frames)
-        sources = [SOURCES[(ci * args.sources_per_clip + k) % len(SOURCES)] for k in range(args.sources_per_clip)]
+        sources = args.sources or [SOURCES[(ci * args.sources_per_clip + k) % len(SOURCES)]
+                                   for k in range(args.sources_per_clip)]
         for sname in sources:
             if sname not in source_cache:
                 photo = open_photo(faces_dir / sname)
@@ -476,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clips", nargs="*", help="talking clips to score (default: all of them)")
     ap.add_argument("--sheets", default=str(ROOT / "docs" / "avatar"), help="contact-sheet folder ('' = none)")
     ap.add_argument("--sheet-source", default="fr_obama.jpg", help="the other person's photo on the sheets")
+    ap.add_argument("--id-clips", nargs="*", help="clips for identity, seam and expression (default: all)")
+    ap.add_argument("--sources", nargs="*", help="photos to swap in (default: two per clip from SOURCES)")
     ap.add_argument("--code", help="score the livecam package of another checkout")
     args = ap.parse_args(argv)
     args.every = 10 if args.quick else 8
@@ -483,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     args.max_frames = 100 if args.quick else 200
     args.sources_per_clip = 1 if args.quick else 2
     args.speed_frames = 60 if args.quick else 150
-    args.talking = args.clips or TALKING
+    args.talking = TALKING if args.clips is None else args.clips  # "--clips" alone: none
     if not (data_dir() / "video").is_dir():
         sys.exit(f"Shared test data not found at {data_dir()}; set LIVECAM_DATA.")
     cv2.setNumThreads(1)

@@ -42,10 +42,10 @@ from livecam.effects.avatar_mouth import (
     mouth_gain,
     shut_mouth,
     skin_near_mouth,
-    transplant_eyes,
+    split_teeth,
     transplant_mouth,
 )
-from livecam.effects.avatar_stage import Stage, face_frame
+from livecam.effects.avatar_stage import Stage, clean_plate, face_frame
 from livecam.effects.background import composite
 from livecam.effects.mesh_warp import Grid, MeshWarp, fold_share, frontal_layout, triangulate, warp, warp_points
 from livecam.types import Analysis
@@ -384,6 +384,9 @@ class PhotoAvatar:
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
         self.badge = True
         self._mask = person_mask(photo.image, provider, threads) if mask is None else mask
+        # Built once per photo (here, off the processing thread); a stage only places them.
+        self._plate = clean_plate(photo.image, self._mask)
+        self._points = warp_points(frontal_layout(photo.landmarks), WARP_POINTS, OUTLINES)
         self._stage: Stage | None = None
         self._neutral: np.ndarray | None = None
         self._torso = TorsoMotion()
@@ -411,8 +414,8 @@ class PhotoAvatar:
         if self._stage is None or self._stage.size != size or target is not None:
             if target is None and self._stage is not None and self._stage.size == size:
                 target = self._stage.target
-            self._stage = Stage(self.photo.image, self.photo.landmarks, self._mask, size, WARP_POINTS, OUTLINES,
-                                target)
+            self._stage = Stage(self.photo.image, self.photo.landmarks, self._mask, self._plate, size,
+                                self._points, target)
             self._offset = None
         return self._stage
 
@@ -491,12 +494,12 @@ class PhotoAvatar:
         rows, cols = grid.slices
         region = out[rows, cols]
         fill_mouth(region, face, grid, stage.mouth_open)
+        split_teeth(region, (grid.x0, grid.y0), stage.canvas, stage.landmarks, face, stage.mouth_open)
         shut_mouth(region, face, grid, stage.mouth_open)
         if wearer is not None and image is not None and self.keep_eyes_mouth:
             theirs = skin_near_mouth(image, wearer)
             gain = mouth_gain(stage.mouth_skin, theirs) if theirs is not None and stage.mouth_skin is not None \
                 else np.ones(3)
-            transplant_eyes(region, (grid.x0, grid.y0), face, image, wearer, gain)
             weight = interior_weight(face, wearer, stage.mouth_open)
             if weight > 0.0:
                 transplant_mouth(region, (grid.x0, grid.y0), face, image, wearer, weight, gain)

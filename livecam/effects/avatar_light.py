@@ -32,8 +32,8 @@ SKIN_CHROMA_MIN = 3.0  # floor of the skin chroma spread (a, b), so a very even 
 SKIN_DARK_MIN = 8.0  # floor of the skin lightness spread
 SKIN_SCORE = (2.5, 4.0)  # combined distance where a cell stops counting as skin, fully / at all
 OCCLUDER_SCORE = (3.5, 5.5)  # stricter, for leaving the wearer's pixels in front
-GRAIN_SIGMA = 1.0  # the wearer's band finer than this (pixels) is carried onto the swapped face
-GRAIN_KEEP = (6, 16)  # grain amplitude (levels) kept whole, and from which it is dropped
+GRAIN_SIGMA = 1.5  # the wearer's band finer than this (pixels) is carried onto the swapped face
+GRAIN_KEEP = (5, 14)  # grain amplitude (levels) kept whole, and from which it is dropped
 
 
 def lab(bgr: np.ndarray) -> np.ndarray:
@@ -109,10 +109,16 @@ def _grain_lut() -> np.ndarray:
 _GRAIN_LUT = _grain_lut()
 
 
+def _grain(image: np.ndarray) -> np.ndarray:
+    """The finest band of ``image`` at small amplitudes only, offset by 128 (uint8)."""
+    return cv2.LUT(cv2.addWeighted(image, 1.0, cv2.GaussianBlur(image, (0, 0), GRAIN_SIGMA), -1.0, 128.0), _GRAIN_LUT)
+
+
 def add_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """``face`` with the wearer's finest band (small amplitudes only) added on top."""
-    fine = cv2.addWeighted(live, 1.0, cv2.GaussianBlur(live, (0, 0), GRAIN_SIGMA), -1.0, 128.0)
-    return cv2.addWeighted(face, 1.0, cv2.LUT(fine, _GRAIN_LUT), 1.0, -128.0)
+    """``face`` with its own grain (the photo's noise and pores, small amplitudes only: its strong
+    fine edges stay) traded for the wearer's, so the swapped face carries this camera's noise."""
+    return cv2.addWeighted(cv2.subtract(_grain(live), _grain(face), dtype=cv2.CV_16S), 1.0, face, 1.0, 0.0,
+                           dtype=cv2.CV_8U)
 
 
 def occluders(skin: SkinModel, live_lab: np.ndarray, where: np.ndarray) -> np.ndarray:

@@ -54,9 +54,12 @@ def _mouth_points(landmarks: np.ndarray) -> np.ndarray:
 
 
 def interior_weight(avatar: np.ndarray, wearer: np.ndarray, picture_open: float) -> float:
-    """How much of the wearer's own interior to show in the avatar's mouth (0..1): whichever of the
-    two interiors would be stretched (or squeezed) less to fill the avatar's opening wins, with a
-    soft change-over."""
+    """How much of the wearer's own interior to show in the avatar's mouth (0..1). A picture that
+    shows its teeth keeps them (:func:`split_teeth` opens them without stretching); otherwise
+    whichever of the two interiors would be stretched (or squeezed) less to fill the avatar's
+    opening wins, with a soft change-over."""
+    if picture_open >= TEETH_FROM:
+        return 0.0
     opening = max(mouth_openness(avatar), MIN_OPEN)
     picture = abs(math.log(opening / max(picture_open, MIN_OPEN)))
     theirs = abs(math.log(opening / max(mouth_openness(wearer), MIN_OPEN)))
@@ -99,6 +102,37 @@ def transplant_mouth(patch: np.ndarray, origin: tuple[int, int], avatar: np.ndar
     (``avatar`` landmarks), in place; see :func:`transplant`."""
     transplant(patch, origin, frame, _mouth_points(wearer), _mouth_points(avatar), _TRIANGLES,
                avatar[_INNER, :2], weight, gain)
+
+
+# The inner lips as two chains from corner to corner: the upper lip's edge and the lower lip's.
+_UPPER_EDGE = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
+_LOWER_EDGE = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
+TEETH_FROM = 0.06  # the picture's own opening from which it shows teeth worth keeping
+
+
+def _strip(n: int) -> np.ndarray:
+    """Triangles between two chains of ``n`` points stored one after the other."""
+    return np.array([t for i in range(n - 1) for t in ((i, i + 1, n + i + 1), (i, n + i + 1, n + i))], np.int32)
+
+
+_STRIP = _strip(len(_UPPER_EDGE))
+
+
+def split_teeth(patch: np.ndarray, origin: tuple[int, int], picture: np.ndarray, rest: np.ndarray,
+                driven: np.ndarray, picture_open: float) -> None:
+    """When the picture shows its teeth and the mouth opens wider, its upper teeth go with the upper
+    lip and its lower teeth with the lower lip, instead of being stretched into streaks across the
+    gap (which :func:`fill_mouth` has darkened behind them). In place; ``picture`` holds the portrait
+    at rest with its mesh at ``rest``, ``driven`` is the mesh now (frame coordinates)."""
+    if picture_open < TEETH_FROM or mouth_openness(driven) <= picture_open:
+        return
+    for edge in (_UPPER_EDGE, _LOWER_EDGE):
+        lip, mid = rest[edge, :2], (rest[_UPPER_EDGE, :2] + rest[_LOWER_EDGE, :2]) / 2
+        moved = driven[edge, :2] - lip
+        src = np.concatenate([lip, mid]).astype(np.float64)
+        dst = np.concatenate([driven[edge, :2], mid + moved]).astype(np.float64)
+        outline = np.concatenate([dst[: len(edge)], dst[len(edge):][::-1]])
+        transplant(patch, origin, picture, src, dst, _STRIP, outline, 1.0, np.ones(3))
 
 
 def _fan(n: int) -> np.ndarray:
@@ -176,11 +210,15 @@ def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open
     """Paint a shaded mouth interior, in place, inside the inner lips once the mouth opens wider than
     the picture's own (whose stretched closed lips would otherwise fill the gap). ``patch`` covers
     ``grid``'s box at full resolution. Colours come from the picture's own lips, so a black-and-white
-    photo gets a grey mouth."""
+    photo gets a grey mouth. A picture that shows its teeth gets a dark gap only: its own teeth go
+    back on top (:func:`split_teeth`)."""
     opening = mouth_openness(landmarks)
-    # The picture's own mouth, stretched, serves until it is stretched too far: at once for closed
-    # lips (a line of lip pixels), only for wide opening when the picture shows its teeth.
-    strength = float(np.clip((opening - FILL_FROM * source_open - 0.04) / (FILL_FULL * max(source_open, 0.05)), 0, 1))
+    with_teeth = source_open < TEETH_FROM
+    if with_teeth:
+        # The picture's own closed lips, stretched, serve until they are stretched too far.
+        strength = float(np.clip((opening - FILL_FROM * source_open - 0.04) / (FILL_FULL * max(source_open, 0.05)), 0, 1))
+    else:
+        strength = float(np.clip((opening - source_open) / (0.3 * source_open), 0, 1))
     if strength <= 0.0:
         return
     full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
@@ -213,7 +251,7 @@ def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open
     # Darker towards the middle and the corners; upper teeth under the top lip, not at the corners.
     shade = (0.6 + 0.4 * np.abs(2 * t - 1)) * (1.0 - 0.4 * across ** 2)
     teeth = np.clip(1.3 - (ys - top[1]) / (0.22 * gap), 0.0, 1.0) * (1.0 - across ** 3)
-    teeth *= 0.85 * min(1.0, (opening - source_open) * 5)
+    teeth *= 0.85 * min(1.0, (opening - source_open) * 5) * with_teeth
     colour = dark * shade[..., None] * (1 - teeth[..., None]) + teeth_colour * teeth[..., None]
     a = cv2.GaussianBlur(inner, (0, 0), 0.8).astype(np.float32)[..., None] * np.float32(strength / 255)
     region[:] = np.clip(colour * a + region.astype(np.float32) * (1 - a), 0, 255).astype(np.uint8)

@@ -21,12 +21,12 @@ from livecam.analysis.face_measures import face_width, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES
 from livecam.effects.avatar_mouth import skin_near_mouth
 from livecam.effects.background import composite
-from livecam.effects.mesh_warp import Grid, MeshWarp, frontal_layout, triangulate, warp, warp_points
+from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate, warp
 from livecam.imaging import cover_fit
 
 FACE_SHARE = (0.15, 0.9)  # the face outline's height over the frame's, at most and at least
 FACE_CENTRE = (0.5, 0.45)  # where the face sits before the wearer's is known (fractions of w, h)
-COVER_STRETCH = 1.3  # a portrait this much short of covering the frame is enlarged to cover it
+COVER_STRETCH = 1.15  # a portrait this much short of covering the frame is enlarged to cover it
 RING_POINTS = 28  # points around the head that move rigidly with it (hair, ears, jaw line)
 RING_SCALE = 1.35  # head ring radius over the face outline's
 RING_DEPTH = 0.35  # the head ring's depth behind the face outline, in face widths
@@ -131,8 +131,10 @@ def _fit_inside(offsets: np.ndarray, centre: np.ndarray, box: tuple[float, float
 class Stage:
     """The portrait laid out in a frame of one size (see the module docstring)."""
 
-    def __init__(self, image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray, size: tuple[int, int],
-                 warp_count: int, outlines, target: tuple[float, float, float] | None = None) -> None:
+    def __init__(self, image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray, plate: np.ndarray,
+                 size: tuple[int, int], points: np.ndarray, target: tuple[float, float, float] | None = None) -> None:
+        """``image`` the photo, ``landmarks`` its mesh, ``mask`` its person mask, ``plate`` its clean
+        plate (:func:`clean_plate`, made once per photo), ``points`` the mesh points to warp with."""
         w, h = size
         ph, pw = image.shape[:2]
         lm = landmarks.astype(np.float64)
@@ -140,14 +142,19 @@ class Stage:
         scale, tx, ty = layout((pw, ph), lm, size, target)
         self.rect = (tx, ty, tx + pw * scale, ty + ph * scale)
         portrait = place(image, scale, tx, ty, size)
+        self.plate = place(plate, scale, tx, ty, size)
         inside = place(np.full((ph, pw), 255, np.uint8), scale, tx, ty, size, cv2.INTER_NEAREST)
         self.mask = place(mask, scale, tx, ty, size)
         if not inside.all():  # beyond the portrait's edges: a blurred, darkened cover-fit copy
             small = cover_fit(image, (max(1, w // 8), max(1, h // 8)))
-            backdrop = cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), size, interpolation=cv2.INTER_LINEAR)
-            portrait = np.where(inside[..., None] > 0, portrait, cv2.convertScaleAbs(backdrop, alpha=0.6))
-        self.plate = clean_plate(portrait, self.mask)
-        self.person4 = cv2.merge([*cv2.split(portrait), self.mask])
+            backdrop = cv2.convertScaleAbs(cv2.resize(cv2.GaussianBlur(small, (0, 0), 3), size,
+                                                      interpolation=cv2.INTER_LINEAR), alpha=0.6)
+            portrait = np.where(inside[..., None] > 0, portrait, backdrop)
+            self.plate = np.where(inside[..., None] > 0, self.plate, backdrop)
+        # Premultiplied by the mask: resampling then blends no background colour into the
+        # person's edge, and compositing over the plate takes one multiply less per frame.
+        self.person4 = cv2.merge([*cv2.split(cv2.multiply(portrait, cv2.merge([self.mask] * 3), scale=1 / 255)),
+                                  self.mask])
         self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
 
         self.landmarks = lm.copy()
@@ -222,7 +229,7 @@ class Stage:
         self.limits = np.concatenate([ring_r[has_ring] + SHIFT_ROOM * (fixed - ring_r[has_ring]),
                                       np.linalg.norm(oval_off, axis=1) + SHIFT_ROOM * (oval_room - np.linalg.norm(oval_off, axis=1))])
 
-        self.points = warp_points(frontal_layout(self.landmarks), warp_count, outlines)
+        self.points = points
         self.rest = self.control(self.landmarks, self.ring)
         self.triangles = triangulate(self.rest[:, :2])
         self.mesh = MeshWarp(self.rest, self.triangles)
@@ -278,6 +285,7 @@ class Stage:
         rows, cols = grid.slices
         warped = warp(self.person4, coarse, grid)
         alpha = cv2.extractChannel(warped, 3)
-        out[rows, cols] = composite(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), self.plate[rows, cols], alpha)
+        behind = cv2.multiply(self.plate[rows, cols], cv2.merge([cv2.bitwise_not(alpha)] * 3), scale=1 / 255)
+        cv2.add(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), behind, dst=out[rows, cols])
         mask[rows, cols] = alpha
         return out, mask, grid
