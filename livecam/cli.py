@@ -270,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--model", default="both", choices=("landscape", "general", "both"))
     ev.set_defaults(func=cmd_eval)
+    from livecam.model_fetch import add_models_command  # `livecam models fetch rvm` / `models list`
+    add_models_command(sub)
     return p
 
 
