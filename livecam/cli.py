@@ -179,7 +179,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from livecam.gui import run_gui
 
-    return run_gui(settings_from_args(args))
+    return run_gui(settings_from_args(args), frames=args.frames)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

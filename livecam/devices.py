@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -376,4 +377,46 @@ def _provider_lines() -> list[tuple[str, str]]:
 
 def diagnose() -> list[tuple[str, str]]:
     """(status, sentence) lines for ``livecam doctor``; status is "ok", "info", "warn" or "error"."""
-    return _camera_lines() + _virtual_camera_lines() + _provider_lines()
+    return _camera_lines() + _virtual_camera_lines() + _provider_lines() + _gui_lines() + _effect_lines()
+
+
+def _gui_lines() -> list[tuple[str, str]]:
+    """Whether the tray app can open here (checked without loading Qt, which aborts when it cannot)."""
+    import importlib.util
+
+    from livecam import qt_platform
+
+    if importlib.util.find_spec("PySide6") is None:
+        return [("info", "The tray app is not installed (PySide6 is missing); install it with: "
+                         "pip install 'livecam[gui]'. `livecam run` works without it.")]
+    if not sys.platform.startswith("linux"):
+        return [("ok", "The tray app can start (PySide6 is installed).")]
+    problem = qt_platform.xcb_problem()
+    if problem:
+        return [("error", problem)]
+    return [("ok", "The tray app's X11 libraries are all installed.")]
+
+
+def _effect_lines() -> list[tuple[str, str]]:
+    """Can the saved settings' effects be built (pictures, photos, models)? The same check the live
+    loop makes, so a broken background shows here before a call, not as a blurred picture in it."""
+    from livecam import settings as S
+    from livecam.effects import REGISTRY, build_effect
+
+    settings = S.load()
+    lines: list[tuple[str, str]] = []
+    for spec in REGISTRY:
+        if not spec.enabled(settings):
+            continue
+        try:
+            effect = build_effect(spec, settings)
+        except Exception as exc:  # noqa: BLE001 - builders report bad files as exceptions
+            what = "the picture is hidden behind a full blur" if spec.on_failure == "conceal" else "it is skipped"
+            lines.append(("error", f"{spec.label}: {str(exc).strip()} Until this is fixed {what}."))
+            continue
+        if hasattr(effect, "close"):
+            effect.close()
+    if not lines:
+        on = [spec.label.lower() for spec in REGISTRY if spec.enabled(settings)]
+        lines.append(("ok", f"The saved effects can all run ({', '.join(on) or 'none are on'})."))
+    return lines

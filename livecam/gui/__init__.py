@@ -45,7 +45,7 @@ def pyside_problem() -> str | None:
     return None
 
 
-def run_gui(settings: Settings) -> int:
+def run_gui(settings: Settings, frames: int = 0) -> int:
     """Run the tray app until Quit; returns the process exit code."""
     problem = pyside_problem()
     if problem:
@@ -58,6 +58,16 @@ def run_gui(settings: Settings) -> int:
         print("livecam: there is no desktop session (DISPLAY and WAYLAND_DISPLAY are not set); "
               "use livecam run, or start the tray app from your desktop.", file=sys.stderr)
         return 1
+    from livecam.qt_platform import gui_problem
+
+    platform_problem = gui_problem()
+    if platform_problem:
+        # Qt would abort (exit 134) with a misleading hint; say what is missing and keep LiveCam useful.
+        print(f"livecam: {platform_problem}", file=sys.stderr)
+        print("livecam: running without the tray instead (as `livecam run`); Ctrl+C stops it.", file=sys.stderr)
+        from livecam.app import run_live
+
+        return run_live(settings, frames=frames)
     from livecam.gui.app import LiveCamApp
     from livecam.gui.icons import state_icon
 
