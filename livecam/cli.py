@@ -268,7 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="mask quality (IoU, boundary F, halo) and flicker, raw vs refined")
     ev.add_argument("--data", help="test data folder with masks/ and video/ (default ../shared/data)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--model", default="both", choices=("landscape", "general", "both"))
+    ev.add_argument("--model", default="all", choices=("all", "both", "landscape", "general", "rvm"),
+                    help="which person-mask model(s) to score: all (rvm too when fetched), both (landscape and "
+                         "general), or one (default all)")
+    ev.add_argument("--sheet", metavar="FOLDER", help="also write contact sheets (each model over a solid colour) there")
     ev.set_defaults(func=cmd_eval)
     from livecam.model_fetch import add_models_command  # `livecam models fetch rvm` / `models list`
     add_models_command(sub)

@@ -96,3 +96,57 @@ def test_bench_json_shape(tmp_path, capsys):
     assert {"preprocess", "inference", "refine", "composite", "output_conversion", "decode"} <= set(row["stages"])
     assert row["provider"] == "CPUExecutionProvider" and row["threads"] == 1
     assert len(report["baseline"]) == 2 and report["baseline"][0]["stages"]["inference"] > 0
+
+
+def test_every_option_of_every_command_has_help_text():
+    import argparse
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, command in sub.choices.items():
+        for action in command._actions:
+            if action.option_strings and not (action.help and action.help.strip()):
+                missing.append(f"{name} {'/'.join(action.option_strings)}")
+            if not action.option_strings and action.dest != "help" and not action.help:
+                missing.append(f"{name} <{action.dest}>")
+    assert missing == []
+
+
+def test_render_with_an_unusable_background_writes_nothing_and_says_so_once(tmp_path, capsys):
+    src = _clip(tmp_path / "in.mp4")
+    bad = tmp_path / "room.jpg"
+    bad.write_text("not a picture")
+    dst = tmp_path / "out.mp4"
+    assert cli.main(["render", str(src), str(dst), "--background", str(bad), "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert not dst.exists() and not list(tmp_path.glob(".out*")), "nothing half-written"
+    assert err.count(str(bad)) == 1 and "Nothing was written" in err
+
+
+def test_render_never_replaces_a_file_without_overwrite(tmp_path, capsys):
+    src = _clip(tmp_path / "in.mp4")
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"my holiday video")
+    assert cli.main(["render", str(src), str(dst), "--quiet"]) == 1
+    assert dst.read_bytes() == b"my holiday video" and "--overwrite" in capsys.readouterr().err
+    assert cli.main(["render", str(src), str(dst), "--quiet", "--overwrite", "--background", "off"]) == 0
+    assert cv2.VideoCapture(str(dst)).read()[0]
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"jpeg bytes")
+    assert cli.main(["render", str(src), str(photo), "--quiet"]) == 1
+    assert photo.read_bytes() == b"jpeg bytes"
+
+
+def test_flags_imply_their_mode_but_never_override_an_explicit_one(tmp_path):
+    parse = lambda *argv: cli.settings_from_args(cli.build_parser().parse_args(["run", *argv]))  # noqa: E731
+    assert parse("--blur", "30").background.mode == "blur"
+    assert parse("--exposure", "1").low_light.mode == "manual"
+    assert parse("--exposure", "1", "--low-light", "auto").low_light.mode == "auto"
+    assert parse("--avatar", "x.jpg").avatar.mode == "swap"
+    assert parse("--avatar", "x.jpg", "--avatar-mode", "animate").avatar.mode == "animate"
+    clip = _clip(tmp_path / "beach.wmv")  # a video whose suffix no list used to know
+    s = parse("--background", str(clip))
+    assert s.background.mode == "video" and s.background.video == str(clip)
+    assert parse("--no-badge").avatar.badge is False
+    assert parse("--auto-frame").auto_frame.enabled is True

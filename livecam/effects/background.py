@@ -43,7 +43,7 @@ def load_background_image(path: str) -> np.ndarray:
     try:
         return read_image(path, max_side=BACKGROUND_MAX_SIDE)
     except ImageError as exc:
-        raise BackgroundError(f"Background picture {path} cannot be used: {exc}") from exc
+        raise BackgroundError(str(exc)) from exc  # already one sentence naming the file
 
 
 def parse_color(color: str) -> tuple[int, int, int]:
