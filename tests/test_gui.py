@@ -443,3 +443,34 @@ def test_state_icons_are_green_grey_and_red(qapp):
 
     for state in ("on", "off", "error"):
         assert centre_left(state).name() == QtGui.QColor(STATE_COLORS[state]).name()
+
+
+def test_the_provider_picker_lists_what_this_runtime_offers(make_app):
+    from livecam.analysis.runtime import PROVIDER_NAMES, available_providers
+
+    app = make_app(start=False)
+    window = app.settings_window
+    values = [window.provider.itemData(i) for i in range(window.provider.count())]
+    assert values[:2] == ["auto", "cpu"]
+    offered = set(available_providers())
+    assert all(PROVIDER_NAMES[v] in offered for v in values[2:])
+    window.provider.setCurrentIndex(values.index("cpu"))
+    window.provider.activated.emit(values.index("cpu"))
+    assert app.store.settings.runtime.provider == "cpu"
+
+
+def test_every_registry_effect_has_its_controls_and_toggle(make_app):
+    from livecam.effects import REGISTRY
+
+    app = make_app(start=False)
+    window = app.settings_window
+    for spec in REGISTRY:
+        for toggle in spec.toggles:
+            assert toggle.key in app.actions.toggles
+        for control in spec.controls:
+            key = control.partition(":")[0]
+            known = (window.sliders, window.choices, window.check_boxes, window.files, window.colors)
+            assert any(key in group for group in known) or control.endswith(":picture"), key
+    # A new effect's check box drives its settings: auto-framing is one registry entry and one module.
+    window.check_boxes["auto_frame.enabled"].click()
+    assert app.store.settings.auto_frame.enabled and app.actions.toggles["auto_frame"].isChecked()

@@ -2,7 +2,12 @@
 late the GUI thread's timers run (is the window responsive?), and how long a slider change takes to
 show in a delivered frame.
 
-    python tools/gui_bench.py [--source demo] [--size 1280x720] [--seconds 8] [--json]
+    python tools/gui_bench.py [--source demo] [--size 1280x720] [--seconds 8] [--json] [--tree DIR]
+
+A slider-drag phase moves the touch-up, low-light exposure and blur sliders every 16 ms for a few
+seconds (touch-up, manual low light and blur all on) and reports the processed fps and the longest
+gap between two processed frames while the drag goes on. ``--tree`` runs another checkout's
+LiveCam (e.g. a ``git worktree`` of an older commit) through the same measurement.
 
 Runs on Qt's offscreen platform unless a display is set; settings go to a temporary folder.
 Medians and 99th percentiles, because the machine may be shared.
@@ -27,11 +32,13 @@ def main() -> int:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--tree", default=str(ROOT), help="the LiveCam checkout to measure")
+    parser.add_argument("--drag-only", action="store_true", help="only the slider-drag phase")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ["LIVECAM_CONFIG_DIR"] = tempfile.mkdtemp(prefix="livecam-bench-")
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(args.tree).resolve()))
     import cv2
 
     cv2.setNumThreads(1)
@@ -93,8 +100,50 @@ def main() -> int:
             "stages_ms": {k: round(v, 2) for k, v in stages.items()},
         }
 
-    results = {"source": args.source, "size": args.size}
+    def drag_phase(seconds: float) -> dict:
+        """Sliders dragged the whole time: processed fps and the longest gap between processed frames."""
+        live.store.update(touch_up={"strength": 50}, low_light={"mode": "manual", "exposure": 0.5, "denoise": 40},
+                          background={"mode": "blur", "blur": 40})
+        pump_until(lambda: live.bridge.last_frame.settings.touch_up.strength == 50)
+        window = live.settings_window
+        sliders = [window.sliders[k].slider for k in ("touch_up.strength", "low_light.exposure", "background.blur")]
+        times: list[tuple[float, int]] = []
+        live.bridge.frame_ready.connect(lambda p: times.append((time.monotonic(), p.index)))
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            n += 1
+            for k, slider in enumerate(sliders):
+                lo, hi = slider.minimum(), slider.maximum()
+                span = hi - lo
+                phase = (n + 7 * k) % 60
+                slider.setValue(lo + span // 4 + (span // 2) * (phase if phase < 30 else 60 - phase) // 30)
+            tick = time.monotonic() + 0.016
+            while time.monotonic() < tick:
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        live.bridge.frame_ready.disconnect()
+        live.bridge.frame_ready.connect(live.settings_window.show_frame)
+        # Gaps between processed frames, from the frame numbers the GUI saw (it may skip some frames,
+        # so a gap spanning k frames counts as k equal gaps).
+        gaps = []
+        for (t0, i0), (t1, i1) in zip(times, times[1:]):
+            if i1 > i0:
+                gaps += [(t1 - t0) / (i1 - i0) * 1e3] * (i1 - i0)
+        processed = times[-1][1] - times[0][1] if len(times) > 1 else 0
+        span = times[-1][0] - times[0][0] if len(times) > 1 else 1
+        return {"slider_moves": n, "fps_processed": round(processed / span, 1),
+                "longest_gap_ms": round(max(gaps), 1) if gaps else None,
+                "gap_ms_p99": round(sorted(gaps)[int(0.99 * (len(gaps) - 1))], 1) if gaps else None}
+
+    results = {"source": args.source, "size": args.size, "tree": args.tree}
     run_phase(2.0)  # warm-up: model load, first medians
+    if args.drag_only:
+        live.show_settings()
+        results["still"] = run_phase(2.0)
+        results["drag"] = drag_phase(args.seconds)
+        live.quit()
+        print(json.dumps(results) if args.json else "\n".join(f"{k}: {v}" for k, v in results.items()))
+        return 0
     live.settings_window.hide()
     results["preview_hidden"] = run_phase(args.seconds)
     live.show_settings()

@@ -38,6 +38,23 @@ TAB_ORDER = ("Background", "Face", "Low light")
 COMBO_LABEL_CHARS = 12  # choices with longer words go in a drop-down, not a row of radio buttons
 
 
+PROVIDER_TEXT = {"auto": "Automatic (the GPU when there is one)", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)",
+                 "tensorrt": "NVIDIA GPU (TensorRT, fastest after a first-run build)", "directml": "GPU (DirectML)",
+                 "coreml": "Apple Neural Engine / GPU (Core ML)"}
+
+
+def provider_choices() -> list[tuple[str, str]]:
+    """The providers this ONNX Runtime build offers, in words (auto and CPU always)."""
+    from livecam.analysis.runtime import PROVIDER_NAMES, available_providers
+
+    try:
+        available = set(available_providers())
+    except ImportError:
+        available = set()
+    return [(value, text) for value, text in PROVIDER_TEXT.items()
+            if value in ("auto", "cpu") or PROVIDER_NAMES.get(value) in available]
+
+
 def _field(key: str):
     section, name = key.split(".")
     return S.section_type(section), name
@@ -230,6 +247,12 @@ class SettingsWindow(QtWidgets.QWidget):
         self.face_range.addItem("Far (across a room)", "full")
         self.face_range.activated.connect(lambda: self.store.update(face={"detector": self.face_range.currentData()}))
         form.addRow("Face distance", self._pair(self.face_range))
+        self.provider = QtWidgets.QComboBox()
+        self.provider.setToolTip("Where the neural networks run; the live line above says what they really got")
+        for value, text in provider_choices():
+            self.provider.addItem(text, value)
+        self.provider.activated.connect(lambda: self.store.update(runtime={"provider": self.provider.currentData()}))
+        form.addRow("Run models on", self._pair(self.provider))
         return tab
 
     def _output_tab(self) -> QtWidgets.QWidget:
@@ -396,6 +419,9 @@ class SettingsWindow(QtWidgets.QWidget):
         if changed is None or "capture" in changed:
             self._fill_camera(s.capture)
         self.face_range.setCurrentIndex(max(0, self.face_range.findData(s.face.detector)))
+        if self.provider.findData(s.runtime.provider) < 0:
+            self.provider.addItem(f"{s.runtime.provider} (not available here)", s.runtime.provider)
+        self.provider.setCurrentIndex(self.provider.findData(s.runtime.provider))
         self._select_preset(s)
 
     def _fill_background_images(self, b: S.BackgroundSettings) -> None:
