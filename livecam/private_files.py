@@ -15,11 +15,20 @@ FILE_MODE = 0o600
 
 
 def private_dir(path: str | Path) -> Path:
-    """Create ``path`` (and parents) if needed and make it 0700 on POSIX; returns it."""
+    """Create ``path`` (and parents) if needed and make it 0700 on POSIX; returns it.
+
+    Every folder this creates on the way is 0700 too, so making ``config/avatars`` on a fresh
+    machine never leaves ``config`` readable by others."""
     path = Path(path)
+    created = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
     path.mkdir(parents=True, exist_ok=True)
     if os.name == "posix":
-        os.chmod(path, DIR_MODE)
+        for folder in (path, *created):
+            os.chmod(folder, DIR_MODE)
     return path
 
 

@@ -8,6 +8,7 @@ settings types stay cheap to import.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_type_hints
@@ -52,19 +53,31 @@ def field_of(section_cls: type, name: str) -> dataclasses.Field:
     raise KeyError(f"{section_cls.__name__} has no field {name!r}")
 
 
+@functools.lru_cache(maxsize=None)
+def hints(section_cls: type) -> dict[str, Any]:
+    """The field types of a settings section (resolved once: validation runs on every change)."""
+    return get_type_hints(section_cls)
+
+
 def literal_choices(section_cls: type, name: str) -> tuple[Any, ...]:
     """Allowed values of a Literal-typed field (empty for other types)."""
-    return get_args(get_type_hints(section_cls)[name])
+    return get_args(hints(section_cls)[name])
 
 
 def value_type(section_cls: type, name: str) -> type:
     """The Python type a field holds: str for Literal[str, ...], else the annotation."""
-    hint = get_type_hints(section_cls)[name]
+    hint = hints(section_cls)[name]
     args = get_args(hint)
     return type(args[0]) if args else hint
 
 
 def short(value: Any, limit: int = 60) -> str:
-    """repr() cut to ``limit`` characters: error messages never echo a 50 MB value."""
-    text = repr(value) if not isinstance(value, str) or len(value) <= limit else repr(value[:limit]) + "…"
+    """repr() cut to ``limit`` characters: error messages never echo a 50 MB value (nor fail on one
+    that has no repr, like a 5000-digit integer or a 1000-deep list)."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + "…"
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
     return text if len(text) <= limit + 4 else text[:limit] + "…"

@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import os
-import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_type_hints
@@ -31,6 +30,7 @@ from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections
     TouchUpSettings,
     effect_sections,
 )
+from livecam.setting_fields import hints as field_hints
 from livecam.setting_fields import meta, setting, short, value_type
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def choices(section: type, name: str) -> tuple[str, ...]:
 
 
 def _check_section(name: str, section: Any) -> None:
-    hints = get_type_hints(type(section))
+    hints = field_hints(type(section))
     for f in fields(section):
         value = getattr(section, f.name)
         key = f"{name}.{f.name}"

@@ -197,7 +197,7 @@ REGISTRY: tuple[EffectSpec, ...] = (
     ),
     EffectSpec(
         name="background", label="Background", section="background", settings=BackgroundSettings,
-        reads=("output",), build="livecam.effects.background:build_background",
+        reads=("output", "capture"), build="livecam.effects.background:build_background",
         enabled=lambda s: s.background.mode != "off",
         on_failure="conceal",  # the room must stay hidden
         toggles=(

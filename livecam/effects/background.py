@@ -28,8 +28,9 @@ class BackgroundError(RuntimeError):
 BACKGROUND_MAX_SIDE = 3840  # decoded no larger than 4K: a 20000 px picture never sits in memory whole
 
 
-def load_background_image(path: str) -> np.ndarray:
-    """The picture at ``path`` (the first bundled picture when empty), decoded no larger than needed."""
+def load_background_image(path: str, cover: tuple[int, int] | None = None) -> np.ndarray:
+    """The picture at ``path`` (the first bundled picture when empty), decoded no larger than needed:
+    just enough to cover a ``cover`` (w, h) frame, else at most 4K."""
     from livecam.media import ImageError, read_image
     from livecam.resources import background_images
 
@@ -41,6 +42,8 @@ def load_background_image(path: str) -> np.ndarray:
     if Path(path).is_dir() or not Path(path).exists():
         raise BackgroundError(f"Background picture {path} does not exist; pick another file.")
     try:
+        if cover:
+            return read_image(path, cover=cover)
         return read_image(path, max_side=BACKGROUND_MAX_SIDE)
     except ImageError as exc:
         raise BackgroundError(str(exc)) from exc  # already one sentence naming the file
@@ -128,8 +131,8 @@ class ImageBackground:
         return b.mode == "image" and b.image == self.path
 
     @classmethod
-    def from_file(cls, path: str) -> "ImageBackground":
-        return cls(load_background_image(path), path)
+    def from_file(cls, path: str, cover: tuple[int, int] | None = None) -> "ImageBackground":
+        return cls(load_background_image(path, cover), path)
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
         if analysis.mask is None:
@@ -192,13 +195,16 @@ class VideoBackground:
         self.source.close()
 
 
-def build_background(settings: BackgroundSettings, output: OutputSettings | int = 30):
-    """The background effect for these settings, or None for "off". Raises BackgroundError on bad files."""
+def build_background(settings: BackgroundSettings, output: OutputSettings | int = 30, capture=None):
+    """The background effect for these settings, or None for "off". Raises BackgroundError on bad files.
+
+    ``capture`` (the capture settings) sizes a picture's decode to the frames it will sit behind."""
     fps = output.fps if isinstance(output, OutputSettings) else output
+    cover = (capture.width, capture.height) if capture is not None else None
     if settings.mode == "blur":
         return BlurBackground(settings.blur)
     if settings.mode == "image":
-        return ImageBackground.from_file(settings.image)
+        return ImageBackground.from_file(settings.image, cover)
     if settings.mode == "video":
         return VideoBackground(settings.video, fps)
     if settings.mode == "color":

@@ -414,7 +414,9 @@ class SettingsWindow(QtWidgets.QWidget):
             button.setText(color)
             text = "#000000" if QtGui.QColor(color).lightness() > 140 else "#ffffff"
             button.setStyleSheet(f"background: {color}; color: {text};")
-        if hasattr(self, "bg_image") and (changed is None or "background" in changed):
+        # Refilling the picture list makes thumbnails: only when the chosen picture changed, not on
+        # every tick of a dragged blur slider.
+        if hasattr(self, "bg_image") and (shown is None or shown.background.image != s.background.image):
             self._fill_background_images(s.background)
         if changed is None or "capture" in changed:
             self._fill_camera(s.capture)
