@@ -10,6 +10,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import time
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -383,17 +385,18 @@ def test_off_and_quit_release_the_camera_and_the_output(make_app, qtbot):
     app = make_app(bridge_factory=lambda s: LiveBridge(s, open_output=open_output))
     wait_frame(qtbot, app, lambda p: True)
     session = app.bridge._session
+    runner, source = session.live.runner, session.live.source
     app.actions.running.trigger()  # off
     qtbot.waitUntil(lambda: app.bridge.state == "off", timeout=WAIT_MS)
-    assert opened[0].closed and session.runner.done.is_set()
-    assert not session.source._thread.is_alive() and not session.sender._thread.is_alive()
+    assert opened[0].closed and runner.done.is_set()
+    assert not source._thread.is_alive() and not session.sender._thread.is_alive()
     assert "released" in app.bridge.message and app.front.state == "off"
 
     app.actions.running.trigger()  # on again: a fresh camera and output
     qtbot.waitUntil(lambda: app.bridge.state == "on" and len(opened) == 2, timeout=WAIT_MS)
-    session = app.bridge._session
+    source = app.bridge._session.live.source
     app.shutdown()  # what Quit does before the event loop ends
-    assert opened[1].closed and not session.source._thread.is_alive()
+    assert opened[1].closed and not source._thread.is_alive()
     assert app.bridge._session is None
 
 
@@ -474,3 +477,28 @@ def test_every_registry_effect_has_its_controls_and_toggle(make_app):
     # A new effect's check box drives its settings: auto-framing is one registry entry and one module.
     window.check_boxes["auto_frame.enabled"].click()
     assert app.store.settings.auto_frame.enabled and app.actions.toggles["auto_frame"].isChecked()
+
+
+def test_nobody_watching_releases_the_camera_and_an_app_brings_it_back(make_app, qtbot, monkeypatch):
+    """Idle in the tray app: the viewer watch says nobody reads the virtual camera → the source
+    closes and processing stops; an app opens it → frames flow again within a second."""
+    from livecam import idle
+
+    callbacks = []
+    monkeypatch.setattr(idle, "watch_output", lambda output, always_on, on_change: callbacks.append(on_change))
+    app = make_app()
+    wait_frame(qtbot, app, lambda p: True)
+    live = app.bridge._session.live
+    source = live.source
+    callbacks[0](False, time.monotonic())
+    qtbot.waitUntil(lambda: app.bridge.state == "idle", timeout=WAIT_MS)
+    assert live.idle and not source._thread.is_alive(), "the webcam is released"
+    assert "webcam is off" in app.bridge.message
+    frames = app.bridge.last_frame.index
+    qtbot.wait(500)
+    assert app.bridge.last_frame.index == frames, "no processing while idle"
+    t0 = time.monotonic()
+    callbacks[0](True, t0)
+    qtbot.waitUntil(lambda: app.bridge.state == "on" and app.bridge.last_frame.index > frames + 2, timeout=WAIT_MS)
+    print(f"resumed in {time.monotonic() - t0:.2f} s")
+    assert live.source is not None and live.source._thread.is_alive()

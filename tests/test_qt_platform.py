@@ -76,6 +76,8 @@ def test_gui_without_its_x11_libraries_runs_without_the_tray(tmp_path, astronaut
 def test_doctor_names_the_missing_packages(monkeypatch):
     from livecam import devices
 
+    monkeypatch.setenv("DISPLAY", ":0")
+
     monkeypatch.setattr(qt_platform, "missing_libraries", lambda *a, **k: ["libxcb-icccm.so.4"])
     lines = devices._gui_lines()
     if "not installed (PySide6" in lines[0][1]:

@@ -23,14 +23,16 @@ import cv2
 import numpy as np
 from PySide6 import QtCore
 
-from livecam import capture
+from livecam import capture, idle
 from livecam import output as outputs
+from livecam.live_session import LiveSession
 from livecam.pipeline import LiveRunner, Pipeline
 from livecam.settings import Settings
 
 log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 0.5
+IDLE_SENTENCE = "No app is using the LiveCam camera: the webcam is off until one opens it."
 POLL_MS = 250
 
 PROVIDER_WORDS = {
@@ -164,12 +166,11 @@ class _Tap:
 
 @dataclass
 class _Session:
-    source: Any
+    live: LiveSession  # source and runner, paused while no app watches the virtual camera
     output: outputs.Output
     sender: outputs.PacedSender
-    runner: LiveRunner
-    tap: _Tap
     output_problem: str | None
+    watch: Any = None  # the idle ViewerWatch, None when always on or not a virtual camera
 
 
 def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.Output, str | None]:
@@ -184,7 +185,7 @@ def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.O
         except outputs.OutputError as exc:
             return outputs.NullOutput(width, height, o.fps), str(exc)
     if o.kind == "file":
-        return outputs.FileOutput(o.path, width, height, o.fps), None
+        return outputs.FileOutput(o.path, width, height, o.fps, overwrite=o.overwrite), None
     return outputs.NullOutput(width, height, o.fps), None
 
 
@@ -329,23 +330,50 @@ class LiveBridge(QtCore.QObject):
             source.close()
             raise
         sender = outputs.PacedSender(output, settings.output.fps).start()
-        tap = _Tap(self, source, sender, self._pipeline)
-        runner = LiveRunner(tap, self._pipeline, tap)
-        self._session = _Session(source, output, sender, runner, tap, problem)
-        runner.start()
+        pipeline = self._pipeline
+
+        def make_runner(src: Any, frames: int) -> LiveRunner:
+            tap = _Tap(self, src, sender, pipeline)  # stands in for source and sender to copy frames out
+            return LiveRunner(tap, pipeline, tap, frames=frames)
+
+        live = LiveSession(settings.capture, source, pipeline, sender, 0, make_runner=make_runner,
+                           open_source=self._open_source)
+        session = _Session(live, output, sender, problem)
+        self._session = session
+
+        def viewers_changed(watched: bool, t: float) -> None:  # the watch thread
+            live.viewers_changed(watched, t)
+            self._submit(lambda: self._follow_viewers(session))
+
+        session.watch = idle.watch_output(output, settings.output.always_on, viewers_changed)
         log.info("Source: %s; output: %s", source.description, output.description)
         if problem:
             log.warning("%s", problem)
         self._job_output.emit(*describe_output(output, problem, settings))
         self._job_state.emit("on", "LiveCam is on.")
 
+    def _follow_viewers(self, session: _Session) -> None:
+        """On the control thread: pause or resume as the last viewer change asked."""
+        if session is not self._session:
+            return
+        was_idle = session.live.idle
+        session.live.follow_viewers()
+        if session.live.idle and not was_idle:
+            self._job_state.emit("idle", IDLE_SENTENCE)
+        elif was_idle and not session.live.idle:
+            self._job_state.emit("on", "LiveCam is on.")
+
     def _stop_job(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            session.runner.stop()
+            if session.watch is not None:
+                session.watch.close()
+            session.live.close()
             session.sender.stop()
-            session.output.close()
-            session.source.close()
+            session.output.close()  # a recording is finished here and can still fail (disk full)
+            if getattr(session.output, "error", None):
+                self._job_state.emit("error", session.output.error)
+                return
         if not self._want_running:
             self._job_state.emit("off", "LiveCam is off: the camera and the virtual camera are released.")
 
@@ -383,7 +411,7 @@ class LiveBridge(QtCore.QObject):
     def _set_state(self, state: str, message: str) -> None:
         if state == "on" and not self._want_running:
             return  # a start finished after the user switched off; the stop job reports "off"
-        if state == "on" or state == "starting":
+        if state in ("on", "starting", "idle"):
             self._poll_timer.start()
         elif state == "off":
             self._poll_timer.stop()
@@ -398,10 +426,16 @@ class LiveBridge(QtCore.QObject):
         stats = self.last_stats
         if stats is not None:
             self.stats_ready.emit(stats)
+        if not session.live.settled:
+            self._submit(lambda: self._follow_viewers(session))  # e.g. idle waited for the first frame out
+        if session.live.idle:
+            self._set_state("idle", IDLE_SENTENCE)
+            return
         problems = []
-        if session.runner.done.is_set():
-            problems.append(session.runner.error or "Processing stopped; turn LiveCam off and on again.")
-        for part in (session.source, session.sender):
+        runner = session.live.runner
+        if runner is not None and runner.done.is_set():
+            problems.append(runner.error or "Processing stopped; turn LiveCam off and on again.")
+        for part in (session.live.source, session.sender):
             if getattr(part, "error", None):
                 problems.append(part.error)
         if session.output_problem:

@@ -6,7 +6,7 @@ import functools
 
 from PySide6 import QtCore, QtGui
 
-STATE_COLORS = {"on": "#2e9d4f", "off": "#8a9099", "starting": "#8a9099", "error": "#d64541"}
+STATE_COLORS = {"on": "#2e9d4f", "off": "#8a9099", "starting": "#8a9099", "idle": "#8a9099", "error": "#d64541"}
 
 
 @functools.cache
@@ -36,7 +36,7 @@ def _draw(state: str, size: int) -> QtGui.QPixmap:
         p.setBrush(QtGui.QColor(STATE_COLORS["error"]))
         p.drawRect(QtCore.QRectF(24 * s, 25 * s, 4 * s, 9 * s))  # "!" on the camera body
         p.drawEllipse(QtCore.QRectF(24 * s, 36 * s, 4 * s, 4 * s))
-    elif state in ("off", "starting"):
+    elif state in ("off", "starting", "idle"):
         pen = QtGui.QPen(QtGui.QColor(STATE_COLORS["off"]), 4 * s)
         p.setPen(pen)
         p.drawLine(QtCore.QPointF(16 * s, 24 * s), QtCore.QPointF(36 * s, 40 * s))  # a slash: camera off

@@ -1,0 +1,134 @@
+"""A live session whose webcam and processing pause while no app watches the virtual camera.
+
+The pipeline and the paced sender live for the whole session; the source and the runner stop
+while nobody watches (the webcam's light goes off, CPU drops to nothing) and come back when an app
+opens the camera. The CLI's ``run_live`` and the GUI's bridge both run one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from livecam.capture import placeholder_image
+from livecam.pipeline import LiveRunner, Pipeline
+from livecam.settings import CaptureSettings
+
+log = logging.getLogger("livecam")
+
+PAUSED_CARD = "LiveCam - starting the camera"  # what an app sees until the first frame after a pause
+RESUME_RETRY_S = 2.0  # a source that cannot be reopened is tried again this often while an app watches
+
+
+def _same_source(capture: CaptureSettings, source: Any) -> CaptureSettings:
+    """Settings that reopen exactly ``source`` (not "auto" again, which would probe every camera)."""
+    found = getattr(source, "device", None)
+    if found is None:
+        found = getattr(source, "path", None)
+    return capture if found is None else dataclasses.replace(capture, source=str(found))
+
+
+class LiveSession:
+    """Source and runner, which stop while nobody watches, around the pipeline and sender, which stay.
+
+    ``viewers_changed`` is the :class:`livecam.idle.ViewerWatch` callback (watch thread); the main
+    loop calls :meth:`follow_viewers` to act on it, so opening and closing happen on one thread.
+    """
+
+    def __init__(self, capture: CaptureSettings, source: Any, pipeline: Pipeline, sender, frames: int,
+                 make_runner: Callable[[Any, int], LiveRunner] | None = None,
+                 open_source: Callable[[CaptureSettings], Any] | None = None) -> None:
+        from livecam.capture import open_source as open_default
+
+        self._open_source = open_source or open_default
+        # The GUI wraps source and sender to copy frames out; the CLI runs them as they are.
+        self._make_runner = make_runner or (lambda src, n: LiveRunner(src, pipeline, sender, frames=n))
+        self._capture = _same_source(capture, source)
+        self.size = source.size
+        self.source: Any = source
+        self.pipeline, self.sender, self.frames = pipeline, sender, frames
+        self.runner: LiveRunner | None = self._make_runner(source, frames).start()
+        self.processed_before = 0
+        self.error: str | None = None
+        self.wake = threading.Event()
+        self._want: tuple[bool, float] | None = None
+        self._retry_at = 0.0
+
+    @property
+    def processed(self) -> int:
+        return self.processed_before + (self.runner.processed if self.runner else 0)
+
+    @property
+    def idle(self) -> bool:
+        return self.runner is None
+
+    def viewers_changed(self, watched: bool, t: float) -> None:
+        self._want = (watched, t)
+        self.wake.set()
+
+    def follow_viewers(self) -> None:
+        self.wake.clear()
+        if self._want is None:
+            return
+        watched, t = self._want
+        if not watched and self.runner is not None:
+            # The virtual camera must have had a frame, or apps with exclusive_caps never list it.
+            if self.sender.stats()["frames_sent"] > 0:
+                self.release()
+                log.info("No app is using the LiveCam camera: the camera is released and processing is paused "
+                         "until one opens it.")
+        elif watched and self.runner is None and time.monotonic() >= self._retry_at:
+            log.info("An app opened the LiveCam camera: resuming.")
+            self.resume(t)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the session already does what the last viewer change asked (running or idle)."""
+        return self._want is None or self._want[0] == (self.runner is not None)
+
+    def release(self) -> None:
+        runner, self.runner = self.runner, None
+        if runner is None:
+            return
+        runner.stop(timeout=0)  # no new frame is taken from here on...
+        self.source.close()  # ...so the camera can go at once (its light turns off)
+        self.source = None
+        runner.stop()
+        self.processed_before += runner.processed
+        self.error = self.error or runner.error
+        self.sender.pause(last=placeholder_image(*self.size, PAUSED_CARD))
+
+    def resume(self, since: float) -> None:
+        from livecam.capture import CaptureError
+
+        remaining = self.frames - self.processed if self.frames else 0
+        if self.frames and remaining <= 0:
+            return
+        try:
+            source = self._open_source(self._capture)
+        except CaptureError as exc:
+            self._retry_at = time.monotonic() + RESUME_RETRY_S
+            log.error("%s", exc)
+            return
+        if source.size != self.size:
+            log.error("The source now delivers %dx%d instead of %dx%d; LiveCam tries again.", *source.size, *self.size)
+            source.close()
+            self._retry_at = time.monotonic() + RESUME_RETRY_S
+            return
+        source.start()
+        self.source = source
+        self.sender.resume(since)
+        self.runner = self._make_runner(source, remaining).start()
+
+    def close(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.processed_before += self.runner.processed
+            self.error = self.error or self.runner.error
+            self.runner = None
+        if self.source is not None:
+            self.source.close()
+            self.source = None
