@@ -155,7 +155,7 @@ class _Plain:
 def _final(analyzer: Analyzer, image: np.ndarray):
     """(raw alpha, final alpha, foreground) at image size, floats 0..1 / uint8 BGR."""
     h, w = image.shape[:2]
-    result = analyzer.analyze(image, {"mask"})
+    result = analyzer.analyze(image, {"mask", "foreground"})
     if result.mask is None:
         raise RuntimeError("; ".join(analyzer.broken.values()) or "the mask stage gave no mask")
     raw = cv2.resize(result.raw_mask, (w, h), interpolation=cv2.INTER_LINEAR)

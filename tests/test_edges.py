@@ -143,7 +143,7 @@ def test_decontamination_replaces_the_room_share_with_the_person_colour():
     room = np.array([0, 255, 0], np.float32)  # green room
     alpha = np.array([255, 128, 26], np.uint8)
     pixels = (alpha[:, None] / 255 * person + (1 - alpha[:, None] / 255) * room).astype(np.uint8)
-    out = T.decontaminate(pixels, alpha, np.tile(np.concatenate([person, room]), (3, 1)))
+    out = T.decontaminate(pixels, alpha, np.tile(person - room, (3, 1)))
     assert (out[:, 1] <= 2).all()  # no green left
     assert (np.abs(out[:, 2].astype(int) - 255) <= 2).all()
 
@@ -154,11 +154,11 @@ def test_edge_colours_come_from_sure_pixels_nearby():
     small[:, 10:] = (0, 255, 0)  # room: green
     mask = np.zeros((20, 20), np.float32)
     mask[:, :10] = 1.0
-    colours = T.edge_colours(small, mask)  # half size: the edge is between columns 4 and 5
-    person, room = colours[5, 5, :3], colours[5, 4, 3:]  # each on the other side of the edge
-    assert person[2] > 200 and person[1] < 40
-    assert room[1] > 200 and room[2] < 40
-    assert np.allclose(colours[5, 0, 3:], small[0, 0], atol=2)  # no room nearby: its own colour
+    shift = T.edge_colours(small, mask)  # half size: the edge is between columns 4 and 5
+    red_minus_green = np.array([0, -255, 255])
+    # On both sides of the edge: person (red) minus room (green), each from the sure side.
+    assert np.abs(shift[5, 4] - red_minus_green).max() < 40 and np.abs(shift[5, 5] - red_minus_green).max() < 40
+    assert np.abs(shift[5, 0]).max() < 8  # no room near: its own colour stands in, nothing to swap
 
 
 # ---------------------------------------------------------------- the stage on a real photo
@@ -189,6 +189,15 @@ def test_stage_fills_mask_foreground_and_small(astronaut):
     edge = (result.mask > 0) & (result.mask < 255)
     assert edge.any() and np.array_equal(result.foreground[~edge], astronaut[~edge])  # only the edge changes
     assert 0.2 < (result.mask > 127).mean() < 0.9
+
+
+def test_the_edge_colour_is_made_only_where_the_background_is_not_the_room(astronaut):
+    """A blurred room behind the person matches the room's tint on the edge: no foreground needed."""
+    for mode, needs, wanted in (("blur", {"mask"}, False), ("color", {"mask"}, True), ("image", {"mask"}, True),
+                                ("blur", {"mask", "foreground"}, True)):
+        analyzer = Analyzer(update(_settings(), background={"mode": mode}))
+        result = analyzer.analyze(astronaut, needs)
+        assert result.mask is not None and (result.foreground is not None) == wanted, (mode, needs)
 
 
 def test_edge_control_moves_the_outline(astronaut):

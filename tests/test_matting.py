@@ -116,7 +116,7 @@ def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_reque
 
 
 def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
-    analyzer = Analyzer(_settings())
+    analyzer = Analyzer(update(_settings(), background={"mode": "color"}))
     image = _frame()
     image[:, 640:] = (40, 90, 200)  # two colours, both with red for the fake alpha
     result = analyzer.analyze(image, {"mask"})

@@ -105,14 +105,14 @@ class PersonMask:
 
     # ------------------------------------------------------------------ per frame
 
-    def process(self, image: np.ndarray, result: Analysis) -> None:
-        """Fill result.mask (uint8, frame size), raw_mask, small, small_mask, foreground and the
-        preprocess/inference/refine timings. Inference errors propagate (the Analyzer keeps the
-        last good mask)."""
+    def process(self, image: np.ndarray, result: Analysis, foreground: bool = True) -> None:
+        """Fill result.mask (uint8, frame size), raw_mask, small, small_mask, the preprocess/
+        inference/refine timings and, with ``foreground``, result.foreground. Inference errors
+        propagate (the Analyzer keeps the last good mask)."""
         if self.model == "rvm":
-            self._matte(image, result)
+            self._matte(image, result, foreground)
         else:
-            self._segment(image, result)
+            self._segment(image, result, foreground)
 
     def _new_scene(self, small: np.ndarray) -> bool:
         thumb = T.thumbnail(small)
@@ -123,7 +123,7 @@ class PersonMask:
         self._thumb = thumb
         return cut
 
-    def _segment(self, image: np.ndarray, result: Analysis) -> None:
+    def _segment(self, image: np.ndarray, result: Analysis, foreground: bool = True) -> None:
         seg = self._backend
         h, w = image.shape[:2]
         timings = result.timings
@@ -150,7 +150,8 @@ class PersonMask:
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
             alpha_work = T.apply_coefficients(a8, b8, cv2.cvtColor(work, cv2.COLOR_BGR2GRAY))
             mask = cv2.resize(alpha_work, (w, h), interpolation=cv2.INTER_LINEAR) if scale == 2 else alpha_work
-            result.foreground = self._foreground(image, mask, alpha_work, scale, small, held)
+            if foreground:
+                result.foreground = self._foreground(image, mask, alpha_work, scale, small, held)
         else:
             # Without refinement the edge control still moves the outline (no narrowing).
             mask = T.to_frame_mask(T.level_curve(held, centre), (w, h))
@@ -169,7 +170,7 @@ class PersonMask:
             T.put_pixels(foreground, flat, T.decontaminate(pixels, np.take(mask.reshape(-1), flat), local))
         return foreground
 
-    def _matte(self, image: np.ndarray, result: Analysis) -> None:
+    def _matte(self, image: np.ndarray, result: Analysis, want_foreground: bool = True) -> None:
         matting = self._backend
         h, w = image.shape[:2]
         t0 = time.perf_counter()
@@ -183,27 +184,35 @@ class PersonMask:
                               round(self.settings.segmentation.edge * RVM_EDGE_SHIFT * alpha.shape[1]))
         ah, aw = alpha8.shape
         mask = alpha8 if (aw, ah) == (w, h) else cv2.resize(alpha8, (w, h), interpolation=cv2.INTER_LINEAR)
+        if want_foreground:
+            result.foreground = self._rvm_foreground(image, mask, alpha8, fgr)
+        small_size = (SMALL_WIDTH, max(1, round(SMALL_WIDTH * h / w)))
+        result.raw_mask = alpha
+        result.small = cv2.resize(net_input, small_size, interpolation=cv2.INTER_AREA)
+        result.small_mask = cv2.resize(alpha8, small_size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+        result.mask = mask
+        t3 = time.perf_counter()
+        result.timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+
+    @staticmethod
+    def _rvm_foreground(image: np.ndarray, mask: np.ndarray, alpha8: np.ndarray, fgr: np.ndarray) -> np.ndarray:
+        """The frame with rvm's own estimate of the person's colour on the edge pixels."""
+        h, w = image.shape[:2]
+        ah, aw = alpha8.shape
         scale = w // aw if (aw, ah) in ((w, h), (w // 2, h // 2)) and w % aw == 0 and h % ah == 0 else 1
         foreground = image.copy()
-        # rvm's own estimate of the person's colour, on the edge pixels only.
         band = cv2.inRange(alpha8, 5, 250)
         if cv2.countNonZero(band) > DENSE_BAND * band.size or scale == 1 and (aw, ah) != (w, h):
             # A wide band (a blurred matte) or an odd size: one dense pass is cheaper than pixel lists.
             fgr_up = fgr if (aw, ah) == (w, h) else cv2.resize(fgr, (w, h), interpolation=cv2.INTER_LINEAR)
             cv2.copyTo(fgr_up, cv2.inRange(mask, 5, 250), foreground)
-        else:
-            points, flat = T.edge_band(alpha8, scale)
-            if len(flat):
-                colour = np.repeat(T.sample(fgr, points, (aw, ah)), scale * scale, axis=0)
-                colour += np.float32(0.5)
-                T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
-        small_size = (SMALL_WIDTH, max(1, round(SMALL_WIDTH * h / w)))
-        result.raw_mask = alpha
-        result.small = cv2.resize(net_input, small_size, interpolation=cv2.INTER_AREA)
-        result.small_mask = cv2.resize(alpha8, small_size, interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
-        result.mask, result.foreground = mask, foreground
-        t3 = time.perf_counter()
-        result.timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+            return foreground
+        points, flat = T.edge_band(alpha8, scale)
+        if len(flat):
+            colour = np.repeat(T.sample(fgr, points, (aw, ah)), scale * scale, axis=0)
+            colour += np.float32(0.5)
+            T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
+        return foreground
 
 
 def _gpu_possible(provider: str) -> bool:

@@ -144,27 +144,28 @@ def apply_coefficients(a8: np.ndarray, b8: np.ndarray, guide8: np.ndarray) -> np
 
 
 def edge_colours(small_bgr: np.ndarray, mask: np.ndarray, sure: float = 0.9) -> np.ndarray:
-    """The local colours of person and room near every pixel, at half the small size: float32
-    (h, w, 6), BGR of the person then BGR of the room, each the mean over a 3x3 window of the pixels
-    the mask is sure about (>= ``sure`` person, <= 1 - ``sure`` room). Where none are near, the
-    pixel's own colour stands in (mixed in with a small fixed weight, which only counts there).
-    Half size: the colours are smooth, and this runs every frame."""
+    """How the person's colour differs from the room's near every pixel, at half the small size:
+    float32 BGR (person - room), each the mean over a 3x3 window of the pixels the mask is sure
+    about (>= ``sure`` person, <= 1 - ``sure`` room). Where one side has no sure pixels near, the
+    pixel's own colour stands in for it (mixed in with a small fixed weight, which only counts
+    there). Half size: the colours are smooth, and this runs every frame."""
     h, w = mask.shape[:2]
     size = (max(1, w // 2), max(1, h // 2))
     # Bilinear at exactly half is a 2x2 average, and far cheaper than INTER_AREA at an odd height.
     small = cv2.resize(small_bgr, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
     m = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
     scale = np.float32(1 / (1 - sure))
+    person = np.clip((m - np.float32(sure)) * scale, 0.0, 1.0)
+    room = np.clip((np.float32(1 - sure) - m) * scale, 0.0, 1.0)
+    weights = cv2.merge([person, person, person, room, room, room])
+    pixels = cv2.merge([small, small])  # both colours in one 6-channel pass
     own = np.float32(0.02)
-    out = np.empty((size[1], size[0], 6), np.float32)
-    for k, weight in enumerate((np.clip((m - np.float32(sure)) * scale, 0.0, 1.0),
-                                np.clip((np.float32(1 - sure) - m) * scale, 0.0, 1.0))):
-        colour = cv2.blur(small * weight[..., None], (3, 3))
-        colour += own * small
-        den = cv2.blur(weight, (3, 3))
-        den += own
-        out[..., 3 * k:3 * k + 3] = colour / den[..., None]
-    return out
+    colours = cv2.blur(pixels * weights, (3, 3))
+    colours += own * pixels
+    den = cv2.blur(weights, (3, 3))
+    den += own
+    colours /= den
+    return np.ascontiguousarray(colours[..., :3] - colours[..., 3:])
 
 
 _SAMPLE_ROW = 1024
@@ -220,17 +221,20 @@ def put_pixels(image: np.ndarray, flat: np.ndarray, pixels: np.ndarray) -> None:
     image.reshape(-1).view("V3")[flat] = np.ascontiguousarray(pixels).reshape(-1).view("V3")
 
 
-def decontaminate(pixels: np.ndarray, alpha: np.ndarray, colours: np.ndarray) -> np.ndarray:
+def decontaminate(pixels: np.ndarray, alpha: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """The person's own colour at edge pixels. A pixel that is only ``alpha`` person is
-    alpha * person + (1 - alpha) * room; with the local person and room colours (``colours``,
-    float32 N x 6, from edge_colours) the room's share is swapped for the person's:
+    alpha * person + (1 - alpha) * room; with the local person - room colour ``shift`` (float32
+    N x 3, from edge_colours) the room's share is swapped for the person's:
     F = pixel + (1 - alpha) * (person - room), so the old room does not tint the edge over a new
     background. ``pixels`` uint8 N x 3, ``alpha`` uint8 N. Returns N x 3 uint8."""
-    room_share = np.float32(1.0) - alpha.astype(np.float32)[:, None] * np.float32(1 / 255)
-    out = pixels.astype(np.float32) + room_share * (colours[:, :3] - colours[:, 3:])
-    out += np.float32(0.5)
-    np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8)
+    room_share = alpha.astype(np.float32)
+    room_share *= np.float32(-1 / 255)
+    room_share += np.float32(1.0)
+    shift *= room_share[:, None]
+    shift += pixels
+    shift += np.float32(0.5)
+    np.clip(shift, 0, 255, out=shift)
+    return shift.astype(np.uint8)
 
 
 def to_frame_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
