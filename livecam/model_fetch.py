@@ -233,7 +233,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def add_models_command(subparsers) -> None:
     """``livecam models fetch NAME`` / ``livecam models list``."""
     models = subparsers.add_parser("models", help="list models; fetch the ones LiveCam may not ship (rvm)")
-    sub = models.add_subparsers(dest="models_command")
+    sub = models.add_subparsers(dest="models_command", help="fetch: download a model; list (the default): what is there")
     fetch_p = sub.add_parser(
         "fetch",
         help="download a model into your user data folder",
