@@ -63,7 +63,7 @@ KEEP_FEATHER = 0.012  # softness of the kept eyes and mouth, fraction of the fac
 SKIN_INSET = 0.06  # skin statistics from this far inside the outline, fraction of the face width
 SKIN_REACH = 0.08  # the wearer's low-pass reaches this far past the outline (jaw, ears, neck): no seam
 FEATURE_GROW = 0.03  # features (eyes, brows, lips, nostrils) grown by this much before skin is measured
-MOUTH_KEEP = (0.04, 0.12)  # wearer's mouth opening where their interior starts to show, and fully does
+MOUTH_KEEP = (0.02, 0.06)  # wearer's mouth opening where their interior starts to show, and fully does
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
 FOLD_FADE = (0.02, 0.10)  # share of face triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
@@ -422,7 +422,8 @@ class PhotoAvatar:
     def driven_points(self, stage: Stage, landmarks: np.ndarray, torso: np.ndarray | None = None
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The portrait's mesh and head ring moved by the wearer's motion and expression since
-        neutral, and its body ring's shift (x, y) from the wearer's ``torso`` shift (frame pixels)."""
+        neutral, and the shifts ((head x, y), (body x, y)) for the rest of the portrait; the body's
+        comes from the wearer's ``torso`` shift (frame pixels) where it could be measured."""
         if self._neutral is None:
             self._neutral = landmarks.astype(np.float64).copy()
             torso = None
@@ -448,7 +449,7 @@ class PhotoAvatar:
         shift[2] = 0.0
         # Where the torso cannot be followed, the body takes part of the head's shift: between a
         # head that turns on a still body and a wearer who leans.
-        body = BODY_FOLLOW * shift[:2] if torso is None else np.asarray(torso, np.float64) * k
+        body = BODY_FOLLOW * shift[:2] if torso is None else np.asarray(torso, np.float64)[:2] * k
         c = stage.centre
         face = c + s * ((stage.landmarks - c + k * expression) @ r.T)
         ring = c + s * ((stage.ring - c) @ r.T)
@@ -456,7 +457,7 @@ class PhotoAvatar:
         face += shift
         ring += shift
         close_lips(face)
-        return face.astype(np.float32), ring.astype(np.float32), body.astype(np.float32)
+        return face.astype(np.float32), ring.astype(np.float32), np.stack([shift[:2], body]).astype(np.float32)
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, dict]:
         h, w = image.shape[:2]

@@ -32,8 +32,8 @@ SKIN_CHROMA_MIN = 3.0  # floor of the skin chroma spread (a, b), so a very even 
 SKIN_DARK_MIN = 8.0  # floor of the skin lightness spread
 SKIN_SCORE = (2.5, 4.0)  # combined distance where a cell stops counting as skin, fully / at all
 OCCLUDER_SCORE = (3.5, 5.5)  # stricter, for leaving the wearer's pixels in front
-GRAIN_SIGMA = 1.5  # the wearer's band finer than this (pixels) is carried onto the swapped face
-GRAIN_KEEP = (5, 14)  # grain amplitude (levels) kept whole, and from which it is dropped
+GRAIN_SIGMA = 1.0  # the wearer's band finer than this (pixels) is carried onto the swapped face
+GRAIN_KEEP = (4, 12)  # grain amplitude (levels) kept whole, and from which it is dropped
 
 
 def lab(bgr: np.ndarray) -> np.ndarray:

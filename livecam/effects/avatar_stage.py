@@ -32,6 +32,7 @@ RING_SCALE = 1.35  # head ring radius over the face outline's
 RING_DEPTH = 0.35  # the head ring's depth behind the face outline, in face widths
 BODY_SCALE = 2.4  # body ring radius over the face outline's: fixed, as is everything beyond it
 BOX_MARGIN = 0.05  # the warped box reaches this far past the body ring, share of the face height
+NECK = 0.5  # below the chin, in face heights, where the torso's motion has taken over from the head's
 SHIFT_ROOM = 0.8  # share of the gap between the rings the head may travel (beyond it the neck folds)
 MAP_STEP = 6  # frame pixels per coarse-grid cell of the warp map
 PLATE_SIZE = 384  # the clean plate is inpainted at this long side, then upsampled (it is smooth anyway)
@@ -88,22 +89,36 @@ def place(picture: np.ndarray, scale: float, tx: float, ty: float, size: tuple[i
 
 
 def clean_plate(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``picture`` with the person (uint8 ``mask``, 255 = person) inpainted away. The fill is made at
-    ``PLATE_SIZE`` (only strips next to the person are ever uncovered, and they are smooth) and used
-    only under the grown mask."""
+    """``picture`` with the person (uint8 ``mask``, 255 = person) filled in from the background
+    around them, smoothly (pull-push: averages over ever coarser levels, no inpainting streaks; only
+    strips next to the person are ever uncovered). Made at ``PLATE_SIZE`` and used only under the
+    grown mask."""
     h, w = picture.shape[:2]
     k = min(1.0, PLATE_SIZE / max(h, w))
     size = (max(8, round(w * k)), max(8, round(h * k)))
-    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(picture, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     hole = (cv2.resize(mask, size, interpolation=cv2.INTER_AREA) > 8).astype(np.uint8)
     grow = max(1, int(round(PLATE_GROW * max(size))))
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    if hole.all():  # nothing to inpaint from: a flat mid-grey plate
+    if hole.all():  # nothing to fill from: a flat mid-grey plate
         return np.full_like(picture, 128)
-    filled = cv2.inpaint(small, hole * 255, 3, cv2.INPAINT_TELEA)
+    filled = cv2.convertScaleAbs(_pull_push(small, 1.0 - hole.astype(np.float32)))
     up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
     where = cv2.resize(cv2.GaussianBlur(hole * 255, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
     return composite(up, picture, where)
+
+
+def _pull_push(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Fill where ``valid`` (0..1) is low with the weighted average of coarser levels."""
+    h, w = valid.shape
+    if valid.min() >= 0.999 or min(h, w) < 2:
+        return image
+    half = (max(1, w // 2), max(1, h // 2))
+    weight = cv2.resize(valid, half, interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(image * valid[..., None], half, interpolation=cv2.INTER_AREA) / np.maximum(weight, 1e-6)[..., None]
+    coarse = _pull_push(coarse, np.minimum(weight * 4.0, 1.0))
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+    return image * valid[..., None] + up * (1.0 - valid[..., None])
 
 
 def _polar(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,10 +212,13 @@ class Stage:
         depth = edge_z + RING_DEPTH * face_width(self.landmarks)
         self.ring = np.hstack([c2 + unit[has_ring] * ring_r[has_ring, None], depth[has_ring, None]])
         self.body = np.hstack([c2 + unit[has_body] * body_r[has_body, None], np.zeros((has_body.sum(), 1))])
-        # The body ring moves with the wearer's torso, except next to the fixed edge (it would cross it).
-        # Where the box's side is the frame's own edge and the portrait goes on past it (shoulders
-        # cut by the frame), that side moves with the torso too, and what comes into view past the
-        # photo's edge continues its last rows.
+        # What moves how. Above the chin everything moves with the head (hair, and the transparent
+        # person layer around it: the plate behind stays put), below the neck with the torso, in
+        # between a blend: the neck bends, the hair never stretches. The body ring follows the
+        # torso except next to a fixed box edge (it would cross it). Where the box's side is the
+        # frame's own edge and the portrait goes on past it (shoulders cut by the frame), that side
+        # follows the torso too, and what comes into view past the photo's edge continues its rows.
+        self.chin, self.neck = float(self.landmarks[152, 1]), NECK * face_h
         open_side = (bx0 <= 1.5 and self.rect[0] <= 0.5, bx1 >= w - 2.5 and self.rect[2] >= w - 0.5,
                      by1 >= h - 2.5 and self.rect[3] >= h - 0.5)
 
@@ -212,20 +230,26 @@ class Stage:
         exits = c2 + unit * (_fit_inside(unit * far, c2, box) * far)[:, None]
         follow = np.where(opens(exits), 1.0, np.clip((room - body_r) / max(0.1 * face_h, 1e-6), 0.0, 1.0)) * has_body
         self.body_follow = follow[has_body].astype(np.float32)
+        self.body_head = self.head_follow(self.body[:, 1])
         u = np.array([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0])
         v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
         self.edge = np.stack([bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0), np.zeros(16)], axis=1)
         self.edge_follow = opens(self.edge).astype(np.float32)
+        self.edge_head = self.head_follow(self.edge[:, 1])
         # How far out each moving point may go along its direction from the face centre before the
-        # neck folds or the face crosses the fixed edge: ring points a share of their gap to what is
-        # fixed beyond them, outline points most of the way to the box's edge.
+        # neck folds or the face crosses what lies beyond it: ring points a share of their gap to
+        # the body ring (or box edge) beyond, outline points most of the way to the box's edge.
+        # What lies beyond moves with the head by its own share, so the gap closes only by the rest.
         self.centre2 = c2
         oval_off = oval3[:, :2] - c2
         oval_dir = oval_off / np.maximum(np.linalg.norm(oval_off, axis=1, keepdims=True), 1e-6)
         oval_room = _fit_inside(oval_dir * far, c2, box) * far
         fixed = np.where(has_body, body_r, room)[has_ring]
+        beyond_ring = c2 + unit[has_ring] * fixed[:, None]
+        beyond_oval = c2 + oval_dir * oval_room[:, None]
         self.limit_dirs = np.concatenate([unit[has_ring], oval_dir])
-        self.limit_follow = np.concatenate([follow[has_ring], np.zeros(len(oval_dir))])
+        self.limit_rate = 1.0 - self.head_follow(np.concatenate([beyond_ring[:, 1], beyond_oval[:, 1]]))
+        self.limit_follow = np.concatenate([follow[has_ring], np.zeros(len(oval_dir))]) * self.limit_rate
         self.limits = np.concatenate([ring_r[has_ring] + SHIFT_ROOM * (fixed - ring_r[has_ring]),
                                       np.linalg.norm(oval_off, axis=1) + SHIFT_ROOM * (oval_room - np.linalg.norm(oval_off, axis=1))])
 
@@ -240,6 +264,10 @@ class Stage:
     def size(self) -> tuple[int, int]:
         return self.canvas.shape[1], self.canvas.shape[0]
 
+    def head_follow(self, y: np.ndarray) -> np.ndarray:
+        """Share of the head's shift taken at height ``y``: 1 down to the chin, 0 a neck below it."""
+        return (1.0 - np.clip((np.asarray(y, np.float64) - self.chin) / max(self.neck, 1e-6), 0.0, 1.0)).astype(np.float32)
+
     def shift_share(self, face: np.ndarray, ring: np.ndarray, shift: np.ndarray,
                     body_shift: np.ndarray | None = None) -> float:
         """The share (0..1) of ``shift`` (x, y) the head may take, its mesh at ``face`` and ring at
@@ -247,7 +275,7 @@ class Stage:
         set up above."""
         oval = face[np.asarray(regions.FACE_OVAL), :2]
         base = np.einsum("ij,ij->i", np.concatenate([ring[:, :2], oval]) - self.centre2, self.limit_dirs)
-        along = self.limit_dirs @ shift[:2]
+        along = (self.limit_dirs @ shift[:2]) * self.limit_rate
         limits = self.limits
         if body_shift is not None:
             limits = limits + self.limit_follow * (self.limit_dirs @ np.asarray(body_shift[:2], np.float64))
@@ -255,15 +283,16 @@ class Stage:
             share = np.where(along > 1e-9, (limits - base) / along, np.inf)
         return float(np.clip(share.min(), 0.0, 1.0))
 
-    def control(self, face: np.ndarray, ring: np.ndarray, body_shift: np.ndarray | None = None) -> np.ndarray:
-        """The warp's control points: the chosen mesh points, the head ring, the body ring (moved by
-        ``body_shift`` where it has room), the box edge."""
+    def control(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
+        """The warp's control points: the chosen mesh points, the head ring, the body ring and the
+        box edge, these two moved by ``shifts`` ((head x, y), (torso x, y)) as set up above."""
         body, edge = self.body, self.edge
-        if body_shift is not None:
-            moved = np.asarray(body_shift[:2], np.float64)
+        if shifts is not None:
+            head, torso = np.asarray(shifts, np.float64)[:, :2]
             body, edge = body.copy(), edge.copy()
-            body[:, :2] += self.body_follow[:, None] * moved
-            edge[:, :2] += self.edge_follow[:, None] * moved
+            for points, by_head, by_torso in ((body, self.body_head, self.body_follow),
+                                              (edge, self.edge_head, self.edge_follow)):
+                points[:, :2] += by_head[:, None] * head + ((1.0 - by_head) * by_torso)[:, None] * torso
         return np.concatenate([face[self.points], ring, body, edge]).astype(np.float32)
 
     def small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -273,7 +302,7 @@ class Stage:
                                  cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
         return self._small[size]
 
-    def render(self, face: np.ndarray, ring: np.ndarray, body_shift: np.ndarray | None = None
+    def render(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, Grid | None]:
         """Frame, person mask and the warped grid with the portrait's mesh at ``face`` and its head
         ring at ``ring``: the person layer warped over the clean plate."""
@@ -281,7 +310,7 @@ class Stage:
         grid = self.grid
         if grid is None:
             return out, mask, None
-        coarse = self.mesh.coarse(self.control(face, ring, body_shift), grid)
+        coarse = self.mesh.coarse(self.control(face, ring, shifts), grid)
         rows, cols = grid.slices
         warped = warp(self.person4, coarse, grid)
         alpha = cv2.extractChannel(warped, 3)
