@@ -420,6 +420,10 @@ def print_report(report: dict) -> None:
                   f"{s['final']['halo_dark'] / s['raw']['halo_dark']:.3f} (dark) of raw, flicker "
                   f"{c.get('flicker_ratio', float('nan')):.3f} (all pixels, includes real motion), "
                   f"{c.get('still_flicker_ratio', float('nan')):.3f} (still pixels) of raw")
+        base = report["models"].get("landscape", {}).get("stills", {}).get("raw")
+        if m != "landscape" and base and "final" in s:
+            print(f"final vs the landscape model's raw: halo {s['final']['halo_light'] / base['halo_light']:.3f} (light) "
+                  f"{s['final']['halo_dark'] / base['halo_dark']:.3f} (dark)")
         for clip, e in c["clips"].items():
             extra = f"  IoU vs chroma key raw {e['iou_raw']:.4f} final {e['iou_final']:.4f}" if "iou_raw" in e else ""
             if "wall_frames_raw" in e:
