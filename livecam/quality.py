@@ -368,8 +368,10 @@ def contact_sheet(root: Path, models: list[str], folder: Path, colour=LIGHT, pro
 
 
 def _models(choice: str) -> list[str]:
-    if choice in ("both", "all"):  # "both" is the old default (landscape and general); rvm joins when fetched
+    if choice == "all":  # rvm is skipped with a sentence when it is not fetched
         return list(MODELS)
+    if choice == "both":  # the old default
+        return ["landscape", "general"]
     return [choice]
 
 
