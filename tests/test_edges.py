@@ -256,3 +256,48 @@ def test_no_wall_column_above_the_head_on_s18():
             checked.append(float(mask[0:30, 740:770].mean()) / 255)
     cap.release()
     assert max(checked) < 0.2, checked
+
+
+# ---------------------------------------------------------------- livecam eval's scores
+
+
+def test_halo_score_is_zero_for_the_true_alpha_and_counts_room_shown():
+    from livecam import quality as Q
+
+    frame = np.full((40, 40, 3), 100, np.uint8)
+    truth = np.zeros((40, 40), np.float32)
+    truth[:, :20] = 1.0
+    band = Q.outline_band(truth)
+    assert band[:, 14:26].all() and not band[:, :13].any() and not band[:, 27:].any()  # 6 px either side
+    assert Q.halo_score(frame, truth, truth, Q.LIGHT, band) == 0.0
+    loose = truth.copy()
+    loose[:, 20:23] = 1.0  # 3 px of room shown next to the person
+    expected = 3 / 12 * (240 - 100)
+    assert abs(Q.halo_score(frame, truth, loose, Q.LIGHT, band) - expected) < 1e-3
+    # The edge colour is used where given: here it equals the new background, which hides the room.
+    foreground = frame.copy()
+    foreground[:, 20:23] = 240
+    assert Q.halo_score(frame, truth, loose, Q.LIGHT, band, foreground) == 0.0
+
+
+def test_eval_scores_a_small_data_folder_and_skips_rvm_with_a_sentence(tmp_path, monkeypatch, capsys, astronaut):
+    import argparse
+
+    from livecam import quality as Q
+
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "nothing"))
+    images, masks = tmp_path / "masks" / "dev" / "images", tmp_path / "masks" / "dev" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    (tmp_path / "video").mkdir()
+    cv2.imwrite(str(images / "a.png"), astronaut)
+    truth = _run(_settings(), astronaut).mask  # LiveCam's own mask as the "truth": final must score ~1
+    cv2.imwrite(str(masks / "a.png"), np.where(truth > 127, 255, 0).astype(np.uint8))
+    assert Q.main(argparse.Namespace(data=str(tmp_path), json=True, model="all", sheet=None)) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert report["skipped"] == [f"rvm: {Q.rvm_missing()}"] and "livecam models fetch rvm" in report["skipped"][0]
+    stills = report["models"]["landscape"]["stills"]
+    assert stills["images"] == 1 and stills["final"]["iou"] > 0.97 and stills["raw"]["iou"] < stills["final"]["iou"]
+    assert "wall_check" in report  # no rvm, no reference for the wall check: said, not faked
