@@ -108,6 +108,9 @@ def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, p
         cv2.cvtColor(out, cv2.COLOR_BGR2YUV_I420)
         conv = (time.perf_counter() - t0) * 1e3
         cpu = (time.thread_time() - c0) * 1e3
+        if i == 0 and pipeline.analyzer.broken:  # a model that opens on the first frame and cannot run
+            pipeline.close()
+            raise RuntimeError("; ".join(pipeline.analyzer.broken.values()))
         if i < 10:  # warm-up: first inferences allocate
             continue
         row = {STAGE_NAMES.get(k, k): v for k, v in pipeline.last_timings.items()}

@@ -120,6 +120,7 @@ class LiveSession:
             return
         source.start()
         self.source = source
+        self.pipeline.reset_temporal()  # the mask history is from before the pause
         self.sender.resume(since)
         self.runner = self._make_runner(source, remaining).start()
 

@@ -70,10 +70,11 @@ def _describe(exc: BaseException) -> str:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, background_builds: bool = False) -> None:
+    def __init__(self, settings: Settings, background_builds: bool = False, offline: bool = False) -> None:
+        """``offline`` (render, eval): no real-time limit, so the models may run at full size."""
         tune_allocator()
         self.settings = settings
-        self.analyzer = Analyzer(settings)
+        self.analyzer = Analyzer(settings, offline=offline)
         self._slots = [_Slot(spec) for spec in REGISTRY]
         self._pending: Settings | None = None
         self._lock = threading.Lock()
@@ -278,6 +279,13 @@ class Pipeline:
         log.error("%s", sentence)
         if exc is not None:
             trace.debug("%s", sentence, exc_info=exc)
+
+    def reset_temporal(self) -> None:
+        """A new or resumed source: what was smoothed over time (mask history, recurrent state) starts
+        over, so the first frames never blend with a picture from before."""
+        reset = getattr(self.analyzer, "reset", None)
+        if reset is not None:
+            reset()
 
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""

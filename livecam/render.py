@@ -35,12 +35,17 @@ def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -
     cap = cv2.VideoCapture(src)
     if not cap.isOpened():
         return _error(f"{src} cannot be opened as a video; use an MP4 (H.264) file.")
-    pipeline = Pipeline(settings)
-    problems = pipeline.unbuildable() + list(pipeline.analyzer.broken.values())
-    if problems:
+    pipeline = Pipeline(settings, offline=True)
+    problems = pipeline.unbuildable()
+    ok, first = cap.read()
+    if ok and not problems:
+        # Models open on the first frame: a missing or broken one shows up here, before anything is written.
+        first_out = pipeline.process(first)
+        problems = list(pipeline.analyzer.broken.values())
+    if problems or not ok:
         cap.release()
         pipeline.close()
-        return _error(f"{problems[0]} Nothing was written.")
+        return _error(f"{problems[0]} Nothing was written." if problems else f"{src} has no frames to render.")
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
     w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -50,7 +55,8 @@ def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -
         cap.release()
         pipeline.close()
         return _error(f"cannot write {dst}; check the folder exists and is writable.")
-    n, t0, complete = 0, time.monotonic(), False
+    out.write(first_out)
+    n, t0, complete = 1, time.monotonic(), False
     try:
         while True:
             ok, frame = cap.read()

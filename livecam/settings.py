@@ -62,7 +62,7 @@ class SegmentationSettings:
         "auto", label="Person mask", flag="--segmentation-model",
         help="person mask model: auto (rvm with a GPU when fetched, else landscape), landscape (fast), "
              "general (detailed), rvm (best quality, slow without a GPU; `livecam models fetch rvm` first)",
-        choices={"auto": "Automatic", "landscape": "Fast (landscape model)", "general": "Detailed (general model)",
+        choices={"auto": "Automatic", "landscape": "Fast (landscape)", "general": "General",
                  "rvm": "Best quality (slow without a GPU)"})
     temporal_smoothing: float = setting(
         0.9, label="Steadier edges", range=(0.0, 0.95), step=0.05, fmt="{:.0%}", flag="--smoothing",

@@ -384,6 +384,7 @@ def test_off_and_quit_release_the_camera_and_the_output(make_app, qtbot):
 
     app = make_app(bridge_factory=lambda s: LiveBridge(s, open_output=open_output))
     wait_frame(qtbot, app, lambda p: True)
+    qtbot.waitUntil(lambda: app.bridge._session is not None, timeout=WAIT_MS)
     session = app.bridge._session
     runner, source = session.live.runner, session.live.source
     app.actions.running.trigger()  # off
@@ -488,6 +489,7 @@ def test_nobody_watching_releases_the_camera_and_an_app_brings_it_back(make_app,
     monkeypatch.setattr(idle, "watch_output", lambda output, always_on, on_change: callbacks.append(on_change))
     app = make_app()
     wait_frame(qtbot, app, lambda p: True)
+    qtbot.waitUntil(lambda: app.bridge._session is not None and bool(callbacks), timeout=WAIT_MS)
     live = app.bridge._session.live
     source = live.source
     callbacks[0](False, time.monotonic())

@@ -209,7 +209,8 @@ REGISTRY: tuple[EffectSpec, ...] = (
         tab="Background",
         controls=("background.mode", "background.blur", "background.image:picture", "background.video",
                   "background.color", "segmentation.model", "segmentation.edge", "segmentation.temporal_smoothing"),
-        bench={"blur": {"background": {"mode": "blur", "blur": 60}}, "image": {"background": {"mode": "image"}}},
+        bench={"blur": {"background": {"mode": "blur", "blur": 60}}, "image": {"background": {"mode": "image"}},
+               "rvm": {"background": {"mode": "blur", "blur": 60}, "segmentation": {"model": "rvm"}}},
         bench_all={"background": {"mode": "blur", "blur": 60}},
     ),
     EffectSpec(

@@ -324,6 +324,7 @@ class LiveBridge(QtCore.QObject):
                 # thread, so a change never stalls the frames going out.
                 self._pipeline = Pipeline(settings, background_builds=True)
             self._pipeline.apply(self._settings)  # the newest, should a change have come in meanwhile
+            self._pipeline.reset_temporal()  # a new (or reopened) source: no mask history from the last one
             width, height = source.size
             output, problem = self._open_output(settings, width, height)
         except Exception:

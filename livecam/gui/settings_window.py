@@ -55,6 +55,17 @@ def provider_choices() -> list[tuple[str, str]]:
             if value in ("auto", "cpu") or PROVIDER_NAMES.get(value) in available]
 
 
+def _mark_fetchable(combo: QtWidgets.QComboBox) -> None:
+    """Say on the matting model's entry when it still has to be fetched (it cannot ship with LiveCam)."""
+    from livecam import model_fetch
+
+    index = combo.findData("rvm")
+    status = model_fetch.status()
+    if index >= 0 and not status.startswith("ready"):
+        combo.setItemText(index, f"{combo.itemText(index)} – not downloaded: livecam models fetch rvm")
+        combo.setItemData(index, status, QtCore.Qt.ItemDataRole.ToolTipRole)
+
+
 def _field(key: str):
     section, name = key.split(".")
     return S.section_type(section), name
@@ -188,6 +199,8 @@ class SettingsWindow(QtWidgets.QWidget):
                 for value, text in words.items():
                     combo.addItem(text, value)
                 combo.activated.connect(lambda _=0, key=key, combo=combo: self._choice_made(key, combo.currentData()))
+                if key == "segmentation.model":
+                    _mark_fetchable(combo)
                 self.choices[key] = combo
                 form.addRow(label, self._pair(combo))
             else:
