@@ -63,7 +63,7 @@ KEEP_FEATHER = 0.012  # softness of the kept eyes and mouth, fraction of the fac
 SKIN_INSET = 0.06  # skin statistics from this far inside the outline, fraction of the face width
 SKIN_REACH = 0.08  # the wearer's low-pass reaches this far past the outline (jaw, ears, neck): no seam
 FEATURE_GROW = 0.03  # features (eyes, brows, lips, nostrils) grown by this much before skin is measured
-MOUTH_KEEP = (0.02, 0.06)  # wearer's mouth opening where their interior starts to show, and fully does
+MOUTH_KEEP = (0.04, 0.12)  # wearer's mouth opening where their interior starts to show, and fully does
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
 FOLD_FADE = (0.02, 0.10)  # share of face triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
@@ -92,21 +92,25 @@ def eye_openness(landmarks: np.ndarray) -> float:
     return float(np.mean([lid_gap(landmarks, *ends) for _, _, ends in EYES]))
 
 
-def skin_cells(landmarks: np.ndarray, grid: Grid, grow: float) -> np.ndarray:
-    """uint8 1 on the face's skin on ``grid``: the outline moved out by ``grow`` (a fraction of the
-    face width; negative pulls it in) minus the grown features."""
+def skin_cells(landmarks: np.ndarray, grid: Grid, grows: tuple[float, ...]) -> list[np.ndarray]:
+    """uint8 masks, 1 on the face's skin on ``grid``, one per ``grows`` entry: the outline moved out
+    by that fraction of the face width (negative pulls it in) minus the grown features."""
     cell_fw = face_width(landmarks) / grid.step
-    mask = np.zeros((grid.rows, grid.cols), np.uint8)
-    cv2.fillPoly(mask, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
-    r = int(round(abs(grow) * cell_fw))
-    if r:
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-        mask = cv2.dilate(mask, kernel) if grow > 0 else cv2.erode(mask, kernel)
-    features = np.zeros_like(mask)
+    oval = np.zeros((grid.rows, grid.cols), np.uint8)
+    cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
+    features = np.zeros_like(oval)
     cv2.fillPoly(features, [grid.cell_polys(landmarks, p) for p in FEATURE_POLYS], 1, cv2.LINE_8, 4)
     r = max(1, int(round(FEATURE_GROW * cell_fw)))
-    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return mask & (1 - features)
+    not_features = 1 - cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    masks = []
+    for grow in grows:
+        mask = oval
+        r = int(round(abs(grow) * cell_fw))
+        if r:
+            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+            mask = cv2.dilate(oval, kernel) if grow > 0 else cv2.erode(oval, kernel)
+        masks.append(mask & not_features)
+    return masks
 
 
 def upper_face(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
@@ -159,8 +163,9 @@ class _SourceFace:
         cells = cv2.resize(self.image, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * SOURCE_FACE_WIDTH / MAP_STEP
-        skin = light.SkinModel(cells_lab, skin_cells(self.landmarks, grid, -SKIN_INSET), sigma)
-        weights = skin_cells(self.landmarks, grid, SKIN_REACH) * skin.likelihood(cells_lab)
+        inner, reach = skin_cells(self.landmarks, grid, (-SKIN_INSET, SKIN_REACH))
+        skin = light.SkinModel(cells_lab, inner, sigma)
+        weights = reach * skin.likelihood(cells_lab)
         low = light.masked_lowpass(cells, weights, sigma)
         self.lowpass = cv2.resize(low, size, interpolation=cv2.INTER_LINEAR)
 
@@ -253,15 +258,16 @@ class FaceSwap:
         cells = cv2.resize(live, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * cell_fw
-        skin = light.SkinModel(cells_lab, skin_cells(landmarks, grid, -SKIN_INSET), sigma)
-        weights = skin_cells(landmarks, grid, SKIN_REACH) * skin.likelihood(cells_lab)
+        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
+        skin = light.SkinModel(cells_lab, inner, sigma)
+        weights = reach * skin.likelihood(cells_lab)
         live_low = light.masked_lowpass(cells, weights, sigma)
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain, offset = light.shading_maps(live_low, photo_low)
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
 
         alpha = face_alpha(landmarks, grid, opacity)
-        in_front = light.occluders(skin, cells_lab, skin_cells(landmarks, grid, 0.0) * upper_face(landmarks, grid))
+        in_front = light.occluders(skin, cells_lab, outline * upper_face(landmarks, grid))
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)

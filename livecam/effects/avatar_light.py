@@ -26,7 +26,7 @@ import numpy as np
 LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
 MAX_DL = 45.0  # largest lightness shift (Lab L, 0..100) the relighting may apply
 MAX_DAB = 25.0  # largest chroma shift (Lab a, b)
-DETAIL_GAIN = (0.7, 1.4)  # the photo's detail scaled by the lightness ratio, within these limits
+DETAIL_GAIN = (0.85, 1.2)  # the photo's detail scaled by the lightness ratio, within these limits
 DETAIL_EPS = 25.0  # added to both lightnesses in that ratio: dark pixels never divide
 SKIN_CHROMA_MIN = 3.0  # floor of the skin chroma spread (a, b), so a very even face is not too strict
 SKIN_DARK_MIN = 8.0  # floor of the skin lightness spread
