@@ -211,6 +211,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_avatars(args: argparse.Namespace) -> int:
+    """List or remove the private copies of avatar photos LiveCam keeps in its config folder."""
+    import datetime
+
+    from livecam.analysis.avatar_photo import AvatarPhotoError, remove_stored_avatar, store_dir, stored_avatars
+
+    if args.avatars_command == "remove":
+        try:
+            path = remove_stored_avatar(args.name)
+        except AvatarPhotoError as exc:
+            print(f"livecam: {exc}", file=sys.stderr)
+            return 1
+        print(f"Removed {path}.")
+        return 0
+    kept = stored_avatars()
+    if not kept:
+        print(f"No avatar photos are kept (they would be in {store_dir()}).")
+        return 0
+    print(f"Avatar photos kept in {store_dir()} (private copies; remove one with: livecam avatars remove NAME):")
+    for item in kept:
+        when = datetime.datetime.fromtimestamp(item.modified).strftime("%Y-%m-%d %H:%M")
+        print(f"  {item.name}  {item.size / 1024:.0f} KB  {when}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from livecam.bench import main as bench_main
 
@@ -249,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_effect_options(gui)
     add_output_options(gui)
     gui.set_defaults(func=cmd_gui)
+
+    avatars = sub.add_parser("avatars", help="the avatar photos LiveCam keeps: list them or remove one")
+    avatars_sub = avatars.add_subparsers(dest="avatars_command", help="list (the default) or remove NAME")
+    avatars_sub.add_parser("list", help="the kept photo copies, with size and date")
+    remove = avatars_sub.add_parser("remove", help="delete one kept copy (your original photo is not touched)")
+    remove.add_argument("name", help="the file name `livecam avatars list` shows")
+    avatars.set_defaults(func=cmd_avatars, avatars_command="list")
 
     sub.add_parser("devices", help="list cameras and virtual cameras").set_defaults(func=cmd_devices)
     sub.add_parser("doctor", help="check cameras, virtual camera and inference providers").set_defaults(func=cmd_doctor)

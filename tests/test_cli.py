@@ -150,3 +150,18 @@ def test_flags_imply_their_mode_but_never_override_an_explicit_one(tmp_path):
     assert s.background.mode == "video" and s.background.video == str(clip)
     assert parse("--no-badge").avatar.badge is False
     assert parse("--auto-frame").auto_frame.enabled is True
+
+
+def test_avatars_are_listed_and_removed_by_exact_name(tmp_path, capsys):
+    from livecam.analysis.avatar_photo import load_avatar_photo, stored_avatars
+
+    photo = tmp_path / "anna.jpg"
+    photo.write_bytes((__import__("conftest").FIXTURES / "mpl_grace_hopper.jpg").read_bytes())
+    kept = load_avatar_photo(photo).path
+    assert cli.main(["avatars"]) == 0
+    listing = capsys.readouterr().out
+    assert kept.name in listing
+    assert cli.main(["avatars", "remove", "anna"]) == 1, "only the exact listed name removes a copy"
+    assert kept.is_file() and "No stored avatar photo" in capsys.readouterr().err
+    assert cli.main(["avatars", "remove", kept.name]) == 0
+    assert not kept.exists() and photo.is_file() and stored_avatars() == []

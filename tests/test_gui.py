@@ -504,3 +504,20 @@ def test_nobody_watching_releases_the_camera_and_an_app_brings_it_back(make_app,
     qtbot.waitUntil(lambda: app.bridge.state == "on" and app.bridge.last_frame.index > frames + 2, timeout=WAIT_MS)
     print(f"resumed in {time.monotonic() - t0:.2f} s")
     assert live.source is not None and live.source._thread.is_alive()
+
+
+def test_kept_avatar_copies_can_be_removed_from_the_settings_window(make_app, tmp_path):
+    from livecam.analysis.avatar_photo import load_avatar_photo, stored_avatars
+
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes((FIXTURES / "mpl_grace_hopper.jpg").read_bytes())
+    kept = load_avatar_photo(photo).path
+    app = make_app(start=False)
+    window = app.settings_window
+    menu = window.kept_photos.menu()
+    menu.aboutToShow.emit()
+    assert [a.text() for a in menu.actions()][0].startswith(f"Remove {kept.name}")
+    assert window.remove_kept_photo(kept.name, confirm=False)
+    assert stored_avatars() == [] and photo.is_file()
+    menu.aboutToShow.emit()
+    assert not menu.actions()[0].isEnabled()

@@ -238,7 +238,17 @@ class SettingsWindow(QtWidgets.QWidget):
             button = QtWidgets.QPushButton(f"Choose {m.file}…" if m.file == "video" else "Choose picture…")
             button.clicked.connect(lambda _=False, key=key: self._choose_file(key))
             self.files[key] = shown
-            form.addRow(label, self._pair(shown, button))
+            if key == "avatar.photo":
+                # LiveCam keeps a private copy of each avatar photo (so a moved original still works):
+                # the user sees and removes them here as with `livecam avatars`.
+                self.kept_photos = QtWidgets.QToolButton(text="Kept copies",
+                                                         popupMode=QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
+                menu = QtWidgets.QMenu(self.kept_photos)
+                menu.aboutToShow.connect(lambda menu=menu: self._fill_kept_photos(menu))
+                self.kept_photos.setMenu(menu)
+                form.addRow(label, self._pair(shown, button, self.kept_photos))
+            else:
+                form.addRow(label, self._pair(shown, button))
 
     def _camera_tab(self) -> QtWidgets.QWidget:
         tab = QtWidgets.QWidget()
@@ -331,6 +341,33 @@ class SettingsWindow(QtWidgets.QWidget):
         cls, _ = _field(key)
         changes = {**meta(field_of(cls, name)).implies, name: value}
         self.store.update(**{section: changes})
+
+    def _fill_kept_photos(self, menu: QtWidgets.QMenu) -> None:
+        from livecam.analysis.avatar_photo import stored_avatars
+
+        menu.clear()
+        kept = stored_avatars()
+        if not kept:
+            menu.addAction(QtGui.QAction("No photo copies are kept", menu, enabled=False))
+        for item in kept:
+            menu.addAction(f"Remove {item.name} ({item.size / 1024:.0f} KB)",
+                           lambda name=item.name: self.remove_kept_photo(name))
+
+    def remove_kept_photo(self, name: str, confirm: bool = True) -> bool:
+        from livecam.analysis.avatar_photo import AvatarPhotoError, remove_stored_avatar
+
+        if confirm:
+            answer = QtWidgets.QMessageBox.question(
+                self, "Remove avatar photo copy",
+                f"Remove LiveCam's private copy {name}? Your original photo is not touched.")
+            if answer != QtWidgets.QMessageBox.StandardButton.Yes:
+                return False
+        try:
+            remove_stored_avatar(name)
+        except (AvatarPhotoError, OSError) as exc:
+            self.show_rejected(str(exc))
+            return False
+        return True
 
     def _reset(self, spec: EffectSpec, keys: tuple[str, ...]) -> None:
         cls = S.section_type(spec.section)
