@@ -235,6 +235,11 @@ class Stage:
         v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
         self.edge = np.stack([bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0), np.zeros(16)], axis=1)
         self.edge_follow = opens(self.edge).astype(np.float32)
+        # ... but only outwards: moving in, the frame's edge would show the photo's last rows
+        # repeated (a striped band); the torso stretches a little instead.
+        x, y = self.edge[:, 0], self.edge[:, 1]
+        self.edge_out = np.stack([np.where(x <= bx0 + 0.5, -1.0, np.where(x >= bx1 - 0.5, 1.0, 0.0)),
+                                  np.where(y >= by1 - 0.5, 1.0, 0.0)], axis=1)
         self.edge_head = self.head_follow(self.edge[:, 1])
         # How far out each moving point may go along its direction from the face centre before the
         # neck folds or the face crosses what lies beyond it: ring points a share of their gap to
@@ -290,9 +295,11 @@ class Stage:
         if shifts is not None:
             head, torso = np.asarray(shifts, np.float64)[:, :2]
             body, edge = body.copy(), edge.copy()
-            for points, by_head, by_torso in ((body, self.body_head, self.body_follow),
-                                              (edge, self.edge_head, self.edge_follow)):
-                points[:, :2] += by_head[:, None] * head + ((1.0 - by_head) * by_torso)[:, None] * torso
+            body[:, :2] += self.body_head[:, None] * head + ((1.0 - self.body_head) * self.body_follow)[:, None] * torso
+            with_torso = ((1.0 - self.edge_head) * self.edge_follow)[:, None] * torso
+            inward = with_torso * self.edge_out < 0
+            with_torso[inward] = 0.0
+            edge[:, :2] += self.edge_head[:, None] * head + with_torso
         return np.concatenate([face[self.points], ring, body, edge]).astype(np.float32)
 
     def small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
