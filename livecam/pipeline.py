@@ -69,6 +69,21 @@ def _describe(exc: BaseException) -> str:
     return text if text.endswith(".") else text + "."
 
 
+_BUILDER: ThreadPoolExecutor | None = None
+_BUILDER_LOCK = threading.Lock()
+
+
+def _shared_builder() -> ThreadPoolExecutor:
+    """One builder thread for the whole process, never shut down. A thread per pipeline, ended with
+    it, crashed the GUI tests now and then (SIGSEGV/SIGBUS in 3 of 20 runs, 0 of 30 with this):
+    threads that used OpenCV ending while others draw with it."""
+    global _BUILDER
+    with _BUILDER_LOCK:
+        if _BUILDER is None:
+            _BUILDER = ThreadPoolExecutor(1, thread_name_prefix="livecam-build")
+        return _BUILDER
+
+
 class Pipeline:
     def __init__(self, settings: Settings, background_builds: bool = False, offline: bool = False) -> None:
         """``offline`` (render, eval): no real-time limit, so the models may run at full size."""
@@ -79,7 +94,7 @@ class Pipeline:
         self._pending: Settings | None = None
         self._lock = threading.Lock()
         self._version = 0
-        self._builder = ThreadPoolExecutor(1, thread_name_prefix="livecam-build") if background_builds else None
+        self._builder = _shared_builder() if background_builds else None
         self._analysis = Analysis()
         self._effective = settings
         self._frame = 0
@@ -338,8 +353,7 @@ class Pipeline:
 
     def close(self) -> None:
         if self._builder is not None:
-            self._builder.shutdown(wait=True, cancel_futures=True)
-            self._collect_builds()
+            self.wait_for_builds(timeout=10.0)
         for slot in self._slots:
             self._install(slot, None)
 
