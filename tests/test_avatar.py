@@ -10,11 +10,11 @@ import pytest
 from conftest import FIXTURES
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import AvatarPhotoError, load_avatar_photo
+from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.effects import mesh_warp as mw
-from livecam.settings import AvatarSettings, FaceSettings, RuntimeSettings, config_dir
+from livecam.settings import AvatarSettings, FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
 HOPPER = FIXTURES / "mpl_grace_hopper.jpg"
@@ -126,10 +126,11 @@ def _region(landmarks, indices, shape, erode=0):
 
 
 def _skin(landmarks, shape, erode=10):
+    """The face's skin: the outline pulled in by ``erode`` minus the features grown by 4 px."""
     skin = _region(landmarks, regions.FACE_OVAL, shape, erode=erode)
     for idx in regions.FEATURES.values():
-        skin &= ~_region(landmarks, idx, shape, erode=-0) & ~cv2.dilate(
-            _region(landmarks, idx, shape).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        feature = _region(landmarks, idx, shape).astype(np.uint8)
+        skin &= ~cv2.dilate(feature, np.ones((9, 9), np.uint8)).astype(bool)
     return skin
 
 

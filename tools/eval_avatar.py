@@ -1,6 +1,11 @@
 """Evaluate the avatar effects on the shared clips: self-reenactment, identity, seam, expression, speed.
 
-    .venv/bin/python tools/eval_avatar.py [--quick] [--json] [--no-speed] [--sheets DIR]
+    .venv/bin/python tools/eval_avatar.py [--quick] [--json] [--no-speed] [--self-only] [--sheets DIR]
+    .venv/bin/python tools/eval_avatar.py --clips --id-clips lp_s32_outdoor_landscape.mp4 --sources fr_obama.jpg
+    .venv/bin/python tools/eval_avatar.py --code /path/to/older/checkout   # the same scores for older code
+
+dlib (identity and expression only) can live in a scratch venv: ``python -m venv /tmp/dl &&
+/tmp/dl/bin/pip install dlib-bin face-recognition-models`` then ``PYTHONPATH=/tmp/dl/lib/python3.11/site-packages``.
 
 **Self-reenactment** (the way face-reenactment papers score avatars): on every talking clip the
 avatar photo is the clip's own frame 0, so a perfect avatar reproduces the input. Output and input
@@ -22,9 +27,10 @@ printed beside it.
 **Expression** uses dlib's 68-point predictor on input and output (independent of the mesh LiveCam
 warps with), fitted in the input's face box: mouth-opening and eye-ratio correlations, blinks.
 
-**Contact sheets**, one per talking clip (``--sheets``, default docs/avatar): four frames (early,
-widest mouth, largest head move, last) as wearer | swap and photo avatar with another person's photo
-| swap and photo avatar with the clip's own frame 0.
+**Contact sheets**, one per talking clip (``--sheets``, default docs/avatar, not committed: the
+clips may not be redistributed): four frames (early, widest mouth, largest head move, last) as
+wearer | swap and photo avatar with another person's photo | swap and photo avatar with the clip's
+own frame 0.
 
 **Speed** is the effect alone (``apply``) on 1280x720 frames with one thread, the face stage timed
 separately, as wall and thread-CPU medians with the load average (the machine is shared).

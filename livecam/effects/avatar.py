@@ -81,7 +81,7 @@ EYES = ((regions.RIGHT_EYE, RIGHT_LIDS, (159, 145, 33, 133)), (regions.LEFT_EYE,
 # Lid gap over its usual open value where the wearer's lids start showing through and where they fully
 # do. The mesh closes only partly on a blink (closed eyes measured at 0.6-0.8 of open on the shared
 # clips, open ones at 0.8-0.9), so the ramp starts just under open.
-BLINK_KEEP = (0.88, 0.65)
+BLINK_KEEP = (0.92, 0.72)
 OUTLINES = (regions.FACE_OVAL, regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW,
             regions.LIPS_OUTER, regions.LIPS_INNER, regions.NOSTRILS, regions.NOSE_BRIDGE, RIGHT_LIDS, LEFT_LIDS)
 WARP_POINTS = 240  # of the 468 (see warp_points)
