@@ -8,8 +8,9 @@ and a clean background plate, with the control points its warp moves.
   clean plate, the photo with the person inpainted away once at build time. What the moving head
   uncovers shows that plate, never a stretched band of the photo.
 - **Control points.** The chosen mesh points (expression), a ring around the head that moves
-  rigidly with it (hair, ears), a wider body ring and the warped box's edge that stay put (neck and
-  shoulders bend between the two rings).
+  rigidly with it (hair, ears), a wider body ring and the warped box's edge: above the chin these
+  move with the head, below the neck with the torso (shoulders), so the neck bends between them
+  and nothing above the shoulders is ever stretched.
 """
 from __future__ import annotations
 
