@@ -274,6 +274,8 @@ class Pipeline:
             unknown = set(outputs) - OUTPUT_FIELDS
             if unknown:
                 return image, analysis, self._failed(slot, f"it provided unknown data {sorted(unknown)}", None)
+            if "mask" in outputs and "foreground" not in outputs:
+                outputs = {**outputs, "foreground": None}  # the old person's edge colour belongs to the old mask
             analysis = dataclasses.replace(analysis, **outputs)
         slot.failures = 0
         return result, analysis, False

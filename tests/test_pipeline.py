@@ -114,3 +114,27 @@ def test_both_segmentation_models_find_the_person(astronaut, model):
     mask = pipeline.last_analysis.mask
     assert (mask[80:150, 180:270] > 200).mean() > 0.95, "the face is person"
     assert (mask[:50, 460:] < 50).mean() > 0.95, "the top-right corner is the wall"
+
+
+def test_recapture_reaches_the_photo_avatar_and_its_mask_replaces_the_wearers(astronaut):
+    from conftest import FIXTURES
+
+    from livecam.effects.avatar import PhotoAvatar
+
+    settings = S.update(S.Settings(), background={"mode": "color", "color": "#00ff00"},
+                        avatar={"mode": "animate", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")})
+    pipeline = Pipeline(settings)
+    try:
+        assert not pipeline.problems()
+        avatar = next(e for e in pipeline.effects if isinstance(e, PhotoAvatar))
+        assert "mask" not in pipeline.needs(), "the wearer's segmentation is superseded by the avatar's mask"
+        calls = []
+        avatar.recapture = lambda: calls.append(True)
+        pipeline.recapture_neutral()
+        assert calls == [True]
+        out = pipeline.process(astronaut)
+        assert pipeline.last_analysis.mask is None, "the analyzer did not segment the wearer"
+        green = (np.abs(out.astype(int) - (0, 255, 0)).max(axis=2) < 8).mean()
+        assert green > 0.2, "the avatar's own mask put the chosen background behind it"
+    finally:
+        pipeline.close()

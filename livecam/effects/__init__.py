@@ -130,8 +130,8 @@ class AvatarSettings:
     photo: str = setting("", label="Photo", file="image", flag="--avatar", metavar="PHOTO",
                          help="avatar photo: one face looking at the camera (turns on swap unless --avatar-mode says otherwise)",
                          implies={"mode": "swap"})
-    keep_eyes_mouth: bool = setting(True, label="Keep my own eyes and mouth (face swap)", flag="--keep-eyes-mouth",
-                                    help="face swap keeps your own eyes, eyelids and mouth interior")
+    keep_eyes_mouth: bool = setting(True, label="Keep my own eyes and mouth", flag="--keep-eyes-mouth",
+                                    help="the avatar keeps your own eyes, eyelids and mouth interior")
     badge: bool = setting(True, label='Show the "AI-altered" badge to the other people in the call', flag="--badge",
                           help='the visible "AI-altered" badge on altered video (turning it off is logged)')
 
