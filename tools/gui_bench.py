@@ -135,12 +135,39 @@ def main() -> int:
                 "longest_gap_ms": round(max(gaps), 1) if gaps else None,
                 "gap_ms_p99": round(sorted(gaps)[int(0.99 * (len(gaps) - 1))], 1) if gaps else None}
 
+    def badge_phase(seconds: float) -> dict:
+        """The photo avatar on, its badge switched on and off every half second: the longest gap
+        between processed frames (a rebuild of the avatar on the processing thread shows here)."""
+        photo = str(ROOT / "tests" / "fixtures" / "mpl_grace_hopper.jpg")
+        live.store.update(avatar={"mode": "animate", "photo": photo, "badge": True}, touch_up={"strength": 0},
+                          low_light={"mode": "off"})
+        pump_until(lambda: live.bridge.last_frame.settings.avatar.mode == "animate", timeout=60)
+        end_warm = time.monotonic() + 2.0
+        while time.monotonic() < end_warm:
+            app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 20)
+        times: list[tuple[float, int]] = []
+        live.bridge.frame_ready.connect(lambda p: times.append((time.monotonic(), p.index)))
+        end = time.monotonic() + seconds
+        flips = 0
+        while time.monotonic() < end:
+            flips += 1
+            live.store.update(avatar={"badge": flips % 2 == 0})
+            tick = time.monotonic() + 0.5
+            while time.monotonic() < tick:
+                app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
+        live.bridge.frame_ready.disconnect()
+        gaps = [(t1 - t0) / (i1 - i0) * 1e3 for (t0, i0), (t1, i1) in zip(times, times[1:]) if i1 > i0]
+        span = times[-1][0] - times[0][0] if len(times) > 1 else 1
+        return {"badge_flips": flips, "fps_processed": round((times[-1][1] - times[0][1]) / span, 1),
+                "longest_gap_ms": round(max(gaps), 1) if gaps else None}
+
     results = {"source": args.source, "size": args.size, "tree": args.tree}
     run_phase(2.0)  # warm-up: model load, first medians
     if args.drag_only:
         live.show_settings()
         results["still"] = run_phase(2.0)
         results["drag"] = drag_phase(args.seconds)
+        results["badge"] = badge_phase(args.seconds)
         live.quit()
         print(json.dumps(results) if args.json else "\n".join(f"{k}: {v}" for k, v in results.items()))
         return 0
