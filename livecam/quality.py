@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import Analyzer
+from livecam.analysis.temporal import EdgeColour
 from livecam.settings import Settings, update
 
 MODELS = ("landscape", "general", "rvm")
@@ -90,12 +91,18 @@ def halo_score(frame: np.ndarray, alpha_true: np.ndarray, alpha: np.ndarray, col
     """Mean |composite - ideal| (0..255, all channels) in ``band``; the composite is 8-bit, as sent."""
     c = np.array(colour, np.float32)
     f = frame[band].astype(np.float32)
+    foreground = _picture(foreground, frame)
     person = f if foreground is None else foreground[band].astype(np.float32)
     t = alpha_true[band][:, None]
     a = alpha[band][:, None]
     ideal = t * f + (1 - t) * c
     out = np.clip(np.round(a * person + (1 - a) * c), 0, 255)
     return float(np.abs(out - ideal).mean()) if len(f) else 0.0
+
+
+def _picture(foreground, frame: np.ndarray) -> np.ndarray | None:
+    """Analysis.foreground as a frame-size picture (the selfie-model path gives the edge pixels alone)."""
+    return foreground.image(frame) if isinstance(foreground, EdgeColour) else foreground
 
 
 # ---------------------------------------------------------------- progress
@@ -324,6 +331,7 @@ def contact_sheet(root: Path, models: list[str], folder: Path, colour=LIGHT, pro
     bg = np.array(colour, np.float32)
 
     def over(frame, alpha, fg=None):
+        fg = _picture(fg, frame)
         person = (frame if fg is None else fg).astype(np.float32)
         a = alpha[..., None]
         return np.clip(a * person + (1 - a) * bg + 0.5, 0, 255).astype(np.uint8)

@@ -6,6 +6,7 @@ import pytest
 from livecam.effects.background import (
     BackgroundError, BlurBackground, ColorBackground, ImageBackground, build_background, cover_fit,
 )
+from livecam.analysis.temporal import EdgeColour
 from livecam.effects.compositing import composite
 from livecam.settings import BackgroundSettings
 from livecam.types import Analysis
@@ -41,6 +42,26 @@ def test_composite_takes_the_edge_colour_from_the_foreground_only_on_the_edge():
     assert (out[:, 90:] == 10).all()
     edge = out[:, 80:90].astype(int)
     assert np.all(np.abs(edge - (np.array([0, 0, 255]) * 128 + 10 * 127) / 255) <= 1)  # edge: foreground
+
+
+def test_composite_with_the_edge_pixels_alone_matches_the_picture():
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    mask = _half_mask()
+    mask[:, 78:92] = np.linspace(250, 5, 14).astype(np.uint8)
+    columns = np.arange(160)
+    edge = np.flatnonzero(np.broadcast_to((columns >= 78) & (columns < 92), (90, 160)))
+    colour = rng.integers(0, 256, (len(edge), 3), dtype=np.uint8)
+    sparse = EdgeColour(edge, colour, frame.shape)
+    picture = sparse.image(frame)
+    assert np.array_equal(picture.reshape(-1, 3)[edge], colour)
+    out = composite(frame, bg, mask, sparse)
+    assert np.abs(out.astype(int) - composite(frame, bg, mask, picture)).max() <= 1
+    assert np.array_equal(out[:, :78], frame[:, :78]) and np.array_equal(out[:, 92:], bg[:, 92:])
+    # A frame of another size: the edge pixels are not this frame's, and are left out.
+    small = frame[:45]
+    assert np.array_equal(composite(small, bg[:45], mask[:45], sparse), composite(small, bg[:45], mask[:45]))
 
 
 def test_composite_ignores_a_foreground_of_another_size():

@@ -183,11 +183,13 @@ def test_stage_fills_mask_foreground_and_small(astronaut):
     result = _run(_settings(), astronaut)
     h, w = astronaut.shape[:2]
     assert result.mask.shape == (h, w) and result.mask.dtype == np.uint8
-    assert result.foreground.shape == astronaut.shape and result.foreground.dtype == np.uint8
+    assert result.foreground.shape == astronaut.shape and result.foreground.colour.dtype == np.uint8
     assert result.small_mask.shape == result.small.shape[:2] == result.raw_mask.shape
     assert {"preprocess", "inference", "refine"} <= set(result.timings)
     edge = (result.mask > 0) & (result.mask < 255)
-    assert edge.any() and np.array_equal(result.foreground[~edge], astronaut[~edge])  # only the edge changes
+    picture = result.foreground.image(astronaut)
+    assert edge.any() and np.array_equal(picture[~edge], astronaut[~edge])  # only the edge changes
+    assert (picture[edge] != astronaut[edge]).any()
     assert 0.2 < (result.mask > 127).mean() < 0.9
 
 

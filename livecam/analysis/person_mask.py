@@ -159,16 +159,15 @@ class PersonMask:
         t3 = time.perf_counter()
         timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
 
-    def _foreground(self, image, mask, alpha_work, scale, small, held) -> np.ndarray:
+    def _foreground(self, image, mask, alpha_work, scale, small, held) -> T.EdgeColour:
         points, flat = T.edge_band(alpha_work, scale)
-        foreground = image.copy()
-        if len(flat):
-            work_size = (alpha_work.shape[1], alpha_work.shape[0])
-            # The colours are smooth: sampled once per working-size point, shared by its block.
-            local = np.repeat(T.sample(T.edge_colours(small, held), points, work_size), scale * scale, axis=0)
-            pixels = np.take(image.reshape(-1, 3), flat, axis=0)
-            T.put_pixels(foreground, flat, T.decontaminate(pixels, np.take(mask.reshape(-1), flat), local))
-        return foreground
+        if not len(flat):
+            return T.EdgeColour(flat, np.zeros((0, 3), np.uint8), image.shape)
+        work_size = (alpha_work.shape[1], alpha_work.shape[0])
+        # The colours are smooth: sampled once per working-size point, shared by its block.
+        local = T.sample(T.edge_colours(small, held), points, work_size)
+        pixels = np.take(image.reshape(-1, 3), flat, axis=0)
+        return T.EdgeColour(flat, T.decontaminate(pixels, np.take(mask.reshape(-1), flat), local), image.shape)
 
     def _matte(self, image: np.ndarray, result: Analysis, want_foreground: bool = True) -> None:
         matting = self._backend
@@ -195,24 +194,24 @@ class PersonMask:
         result.timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
 
     @staticmethod
-    def _rvm_foreground(image: np.ndarray, mask: np.ndarray, alpha8: np.ndarray, fgr: np.ndarray) -> np.ndarray:
-        """The frame with rvm's own estimate of the person's colour on the edge pixels."""
+    def _rvm_foreground(image: np.ndarray, mask: np.ndarray, alpha8: np.ndarray,
+                        fgr: np.ndarray) -> np.ndarray | T.EdgeColour:
+        """rvm's own estimate of the person's colour on the edge pixels: the frame with it there
+        (a wide band or an odd size), else the edge pixels alone."""
         h, w = image.shape[:2]
         ah, aw = alpha8.shape
         scale = w // aw if (aw, ah) in ((w, h), (w // 2, h // 2)) and w % aw == 0 and h % ah == 0 else 1
-        foreground = image.copy()
         band = cv2.inRange(alpha8, 5, 250)
         if cv2.countNonZero(band) > DENSE_BAND * band.size or scale == 1 and (aw, ah) != (w, h):
             # A wide band (a blurred matte) or an odd size: one dense pass is cheaper than pixel lists.
+            foreground = image.copy()
             fgr_up = fgr if (aw, ah) == (w, h) else cv2.resize(fgr, (w, h), interpolation=cv2.INTER_LINEAR)
             cv2.copyTo(fgr_up, cv2.inRange(mask, 5, 250), foreground)
             return foreground
         points, flat = T.edge_band(alpha8, scale)
-        if len(flat):
-            colour = np.repeat(T.sample(fgr, points, (aw, ah)), scale * scale, axis=0)
-            colour += np.float32(0.5)
-            T.put_pixels(foreground, flat, np.clip(colour, 0, 255).astype(np.uint8))
-        return foreground
+        colour = np.repeat(T.sample(fgr, points, (aw, ah)), scale * scale, axis=0)
+        colour += np.float32(0.5)
+        return T.EdgeColour(flat, np.clip(colour, 0, 255).astype(np.uint8), image.shape)
 
 
 def _gpu_possible(provider: str) -> bool:

@@ -8,18 +8,21 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livecam.analysis.temporal import EdgeColour, put_pixels
+
 
 def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
-              foreground: np.ndarray | None = None) -> np.ndarray:
+              foreground: np.ndarray | EdgeColour | None = None) -> np.ndarray:
     """Person from ``frame`` over ``background`` by uint8 ``mask`` (255 = person).
 
-    ``foreground`` (frame size, BGR uint8): the person's own colour on the edge, where the frame's
-    pixels are part old room (``Analysis.foreground``). It is used only where the mask is partial
-    (1..254): everywhere else the frame is taken as it is now, so what effects did to it after the
-    analysis (touch-up, face swap) stays. Costs 0.3 ms at 720p.
+    ``foreground``: the person's own colour on the edge, where the frame's pixels are part old room
+    (``Analysis.foreground``): either the edge pixels alone (EdgeColour, the selfie-model path) or a
+    frame-size BGR uint8 picture of which only the partial-mask pixels (1..254) are used. Everywhere
+    else the frame is taken as it is now, so what effects did to it after the analysis (touch-up,
+    face swap) stays. A picture costs 0.3-0.5 ms more at 720p, the edge pixels alone about 0.1 ms.
     """
     person = frame
-    if foreground is not None and foreground.shape == frame.shape:
+    if isinstance(foreground, np.ndarray) and foreground.shape == frame.shape:
         person = frame.copy()
         cv2.copyTo(foreground, cv2.inRange(mask, 1, 254), person)
     alpha = cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)
@@ -27,4 +30,20 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
     # Reuse the alpha buffer for the background term: two fewer 720p buffers per frame, -0.4 ms.
     cv2.bitwise_not(alpha, dst=alpha)
     cv2.multiply(background, alpha, dst=alpha, scale=1 / 255)
-    return cv2.add(out, alpha, dst=out)
+    out = cv2.add(out, alpha, dst=out)
+    if isinstance(foreground, EdgeColour) and foreground.shape == frame.shape and len(foreground):
+        _edge(out, background, mask, foreground)
+    return out
+
+
+def _edge(out: np.ndarray, background: np.ndarray, mask: np.ndarray, edge: EdgeColour) -> None:
+    """Blend the edge pixels again with the person's own colour in place of the frame's."""
+    index = edge.index
+    a = np.take(mask.reshape(-1), index).astype(np.uint16)[:, None]
+    back = np.take(background.reshape(-1, 3), index, axis=0)
+    # uint16 holds a * F + (255 - a) * B + 127 (at most 65152): no float pass over the pixel list.
+    blend = edge.colour * a
+    blend += back * (255 - a)
+    blend += 127
+    blend //= 255
+    put_pixels(out, index, blend.astype(np.uint8))
