@@ -12,7 +12,6 @@ half-written when any step fails.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
 
 
 class FetchError(RuntimeError):
@@ -87,14 +87,6 @@ def source_path(item: Fetchable = RVM) -> Path:
 
 def licence_path(item: Fetchable = RVM) -> Path:
     return model_path(item).with_suffix(".LICENSE.txt")
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def status(item: Fetchable = RVM) -> str:

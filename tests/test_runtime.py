@@ -207,7 +207,7 @@ def test_a_session_nobody_uses_closes_and_leaves_the_pool():
 def test_a_model_outside_the_manifest_loads_from_its_spec_and_path(tmp_path):
     path = tmp_path / "rvm.onnx"
     path.write_bytes(recurrent_model_bytes())
-    spec = {"sha256": runtime._sha256(path), "fp16": False}
+    spec = {"sha256": runtime.sha256_of(path), "fp16": False}
     session = runtime.load_model("rvm", provider="cpu", threads=1, spec=spec, path=path)
     assert session.spec is spec and runtime.open_models()["rvm"] == "CPUExecutionProvider"
     assert runtime.load_model("rvm", provider="cpu", threads=1, spec=spec, path=path) is session
@@ -277,7 +277,7 @@ def test_a_model_spec_can_keep_tensorrt_in_fp32(recording_ort, tmp_path):
     calls, _, _ = recording_ort
     path = tmp_path / "m.onnx"
     path.write_bytes(recurrent_model_bytes())
-    runtime.load_model("m", provider="tensorrt", threads=7, spec={"sha256": runtime._sha256(path), "fp16": False}, path=path)
+    runtime.load_model("m", provider="tensorrt", threads=7, spec={"sha256": runtime.sha256_of(path), "fp16": False}, path=path)
     assert dict(calls[0]["providers"])["TensorrtExecutionProvider"]["trt_fp16_enable"] == "False"
 
 

@@ -73,7 +73,8 @@ def model_spec(name: str) -> dict[str, Any]:
     return models[name]
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The file's sha256 in hex, read in 1 MiB blocks (models and photos can be large)."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -87,7 +88,7 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
     path = (directory or models_dir()) / spec["file"]
     if not path.is_file():
         raise ModelError(f"Model file {path} is missing; reinstall LiveCam (or run tools/build_models.py).")
-    if _sha256(path) != spec["sha256"]:
+    if sha256_of(path) != spec["sha256"]:
         raise ModelError(
             f"Model file {path} is corrupt (its checksum does not match the manifest); reinstall LiveCam."
         )
@@ -97,7 +98,7 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
 @functools.lru_cache(maxsize=64)
 def _verified_file(path: str, sha256: str, size: int, mtime_ns: int) -> bool:
     # Keyed by size and mtime too, so a file replaced on disk (a new download) is hashed again.
-    return _sha256(Path(path)) == sha256
+    return sha256_of(Path(path)) == sha256
 
 
 def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
