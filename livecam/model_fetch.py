@@ -22,6 +22,7 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
 
 

@@ -22,6 +22,7 @@ from pyvirtualcam.camera import BACKENDS
 from pyvirtualcam.util import encode_fourcc
 
 from livecam import devices, output
+from livecam.capture import iter_video_frames
 from livecam.output import (
     FileOutput,
     NullOutput,
@@ -33,6 +34,11 @@ from livecam.output import (
 from livecam.settings import OutputSettings
 
 W, H = 64, 48
+
+
+def _decode(path: Path) -> list[np.ndarray]:
+    """Every frame that plays, as a player (OpenCV's FFmpeg) reads them."""
+    return list(iter_video_frames(path))
 
 
 def _pause(seconds: float) -> None:
@@ -275,14 +281,7 @@ def test_file_output_writes_an_mp4_with_every_frame(tmp_path: Path) -> None:
         for i in range(12):
             out.send(_frame(20 * i))
         assert out.description == f"file {path}"
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
+    frames = _decode(path)
     assert len(frames) == 12
     assert frames[0].shape == (H, W, 3)
     assert abs(float(frames[5][:, W // 2 :, 0].mean()) - 100) < 8  # blue level of frame 5, through the codec
@@ -449,18 +448,6 @@ def test_pausing_with_a_card_leaves_the_card_as_the_last_frame() -> None:
 # ---------------------------------------------------------------- recordings
 
 needs_ffmpeg = pytest.mark.skipif(output.find_ffmpeg() is None, reason="ffmpeg is not installed")
-
-
-def _decode(path: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    return frames
 
 
 def _boxes(data: bytes) -> list[bytes]:
