@@ -100,6 +100,40 @@ def test_guided_upsample_puts_the_edge_where_the_frame_has_it():
     assert bilinear[134] > 0.5 and bilinear[140] > 0.15  # the plain upsample keeps room up to x=146
 
 
+def test_colour_guide_finds_an_edge_of_equal_brightness():
+    """Skin-red person against a green room of the same grey level: only the colour guide sees it."""
+    h, w, edge_x = 180, 320, 131
+    frame = np.empty((h, w, 3), np.uint8)
+    frame[:, :edge_x] = (60, 80, 200)  # BGR: grey 0.114*60 + 0.587*80 + 0.299*200 = 113
+    frame[:, edge_x:] = (60, 150, 60)  # grey 0.114*60 + 0.587*150 + 0.299*60 = 113
+    assert np.ptp(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[h // 2]) <= 1
+    small_w, small_h = 32, 18  # the fit runs at half the model's size
+    small = cv2.resize(frame, (small_w, small_h), interpolation=cv2.INTER_AREA)
+    xs = (np.arange(small_w, dtype=np.float32) + 0.5) * w / small_w
+    mask = np.clip((141 - xs) / 30 + 0.5, 0, 1)[None].repeat(small_h, axis=0).astype(np.float32)  # 10 px off
+    a, b, _ = T.colour_guided_fit(small.astype(np.float32) / 255, mask, 2, 1e-4)
+    a8, b8 = T.curve_coefficients(a, b, 0.5, T.EDGE_GAIN)
+    row = T.apply_coefficients(a8, b8, frame, {})[h // 2].astype(int)
+    assert (row[:edge_x - 1] >= 250).all() and row[edge_x + 1] < 128 and (row[edge_x + 4:] <= 5).all()  # at the colour edge
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+    ga, gb = T.guided_coefficients(grey, mask, 2, 1e-4)
+    ga8, gb8 = T.curve_coefficients(ga, gb, 0.5, T.EDGE_GAIN)
+    grey_row = T.apply_coefficients(ga8, gb8, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))[h // 2].astype(int)
+    assert grey_row[edge_x + 5] > 128  # the grey guide keeps the model's misplaced edge
+
+
+def test_colour_fit_gives_person_minus_room_where_they_mix():
+    person, room = np.array([60, 80, 200], np.float32), np.array([200, 170, 40], np.float32)
+    mask = np.clip((16 - np.arange(32, dtype=np.float32)) / 6 + 0.5, 0, 1)[None].repeat(12, axis=0)
+    guide = (mask[..., None] * person + (1 - mask[..., None]) * room) / 255
+    _, _, shift = T.colour_guided_fit(guide.astype(np.float32), mask.astype(np.float32), 2, 1e-4)
+    s = shift[6, 16]
+    want = person - room
+    assert np.dot(s, want) / (np.linalg.norm(s) * np.linalg.norm(want)) > 0.999  # the same direction
+    assert 0.5 < np.linalg.norm(s) / np.linalg.norm(want) <= 1.0  # shrunk a little, never more than the truth
+    assert np.abs(shift[6, 0]).max() < 1 and np.abs(shift[6, -1]).max() < 1  # no mix: nothing to swap
+
+
 def test_curve_coefficients_fold_the_curve_and_scale():
     a = np.full((2, 2), 0.5, np.float32)
     b = np.full((2, 2), 0.1, np.float32)
@@ -146,19 +180,6 @@ def test_decontamination_replaces_the_room_share_with_the_person_colour():
     out = T.decontaminate(pixels, alpha, np.tile(person - room, (3, 1)))
     assert (out[:, 1] <= 2).all()  # no green left
     assert (np.abs(out[:, 2].astype(int) - 255) <= 2).all()
-
-
-def test_edge_colours_come_from_sure_pixels_nearby():
-    small = np.zeros((20, 20, 3), np.uint8)
-    small[:, :10] = (0, 0, 255)  # person: red, left
-    small[:, 10:] = (0, 255, 0)  # room: green
-    mask = np.zeros((20, 20), np.float32)
-    mask[:, :10] = 1.0
-    shift = T.edge_colours(small, mask)  # half size: the edge is between columns 4 and 5
-    red_minus_green = np.array([0, -255, 255])
-    # On both sides of the edge: person (red) minus room (green), each from the sure side.
-    assert np.abs(shift[5, 4] - red_minus_green).max() < 40 and np.abs(shift[5, 5] - red_minus_green).max() < 40
-    assert np.abs(shift[5, 0]).max() < 8  # no room near: its own colour stands in, nothing to swap
 
 
 # ---------------------------------------------------------------- the stage on a real photo

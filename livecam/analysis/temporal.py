@@ -92,12 +92,53 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
     return cv2.boxFilter(a, -1, ksize), cv2.boxFilter(b, -1, ksize)
 
 
+def colour_guided_fit(guide: np.ndarray, src: np.ndarray, radius: int,
+                      eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The guided filter's local linear model with a colour guide (float32 BGR 0..1):
+    ``src ≈ a · guide + b``, ``a`` (h, w, 3), ``b`` (h, w), averaged over each window (He et al.,
+    the 3x3 covariance inverted in closed form). A grey guide misses the edge between a person
+    and a room of the same brightness but another colour (skin on a beige wall, a green jumper on
+    grass); on shared/data/masks/dev the colour guide lowered the halo score by 5 % of the raw
+    model's on both colours. Planar: 1-channel box filters are the fast path in OpenCV.
+
+    Also returns ``shift`` (h, w, 3), person minus room colour (0..255 units) in each window,
+    for decontaminate: where a window holds a mix I = m·P + (1 - m)·R, cov(I, m) = var(m)·(P - R),
+    so the colour's regression on the mask is P - R, from sums this fit makes anyway. Windows
+    with no mix get a shift near 0 (nothing to swap there)."""
+    ksize = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x):
+        return cv2.boxFilter(x, -1, ksize)
+
+    r, g, b_ = cv2.split(guide)
+    mr, mg, mb, mp = box(r), box(g), box(b_), box(src)
+    x, y, z = box(r * src) - mr * mp, box(g * src) - mg * mp, box(b_ * src) - mb * mp
+    e = np.float32(eps)
+    rr, rg, rb = box(r * r) - mr * mr + e, box(r * g) - mr * mg, box(r * b_) - mr * mb
+    gg, gb, bb = box(g * g) - mg * mg + e, box(g * b_) - mg * mb, box(b_ * b_) - mb * mb + e
+    c00, c01, c02 = gg * bb - gb * gb, rb * gb - rg * bb, rg * gb - rb * gg
+    c11, c12, c22 = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    inv_det = np.float32(1.0) / (rr * c00 + rg * c01 + rb * c02)  # eps on the diagonal keeps it positive
+    ar = (c00 * x + c01 * y + c02 * z) * inv_det
+    ag = (c01 * x + c11 * y + c12 * z) * inv_det
+    ab = (c02 * x + c12 * y + c22 * z) * inv_det
+    offset = mp - ar * mr - ag * mg - ab * mb
+    # var(m) + 0.03: a window whose mask hardly varies says little about P - R, and is shrunk
+    # towards no swap (on masks/dev 0.01 raised the dark halo score above what the old sure-pixel
+    # colour means gave; 0.03 matched them).
+    slope = np.float32(255.0) / (box(src * src) - mp * mp + np.float32(0.03))
+    shift = cv2.merge([x * slope, y * slope, z * slope])
+    return cv2.merge([box(ar), box(ag), box(ab)]), box(offset), shift
+
+
 # The edge curve: the guided mask q is mapped to alpha = clip((q - centre) * EDGE_GAIN + 0.5). The
 # model's own ramp is 2-3 model pixels wide (10-15 px at 720p), which mixes the old room into every
-# edge pixel; a gain of 3 narrows it to a third, placed where the frame's edge is. The centre below
-# 0.5 keeps a little more of the outline: on shared/data/masks/dev that lowered the halo score on
-# both light and dark colours (the model cuts hair and shoulders more often than it adds room).
-EDGE_GAIN = 3.0
+# edge pixel; a gain of 4 narrows it to a quarter, placed where the frame's edge is (with the colour
+# guide, 4 scored better than 3 on masks/dev, and 5 no better). The centre below 0.5 keeps a little
+# more of the outline: on shared/data/masks/dev that lowered the halo score on both light and dark
+# colours (the model cuts hair and shoulders more often than it adds room). 0.35 scored a little
+# better still on the photos, but on the s18 clip it let a spike of wall stand above the head.
+EDGE_GAIN = 4.0
 EDGE_CENTRE = 0.4
 EDGE_SPAN = 0.3  # segmentation.edge = +1 moves the centre to 0.1 (looser), -1 to 0.7 (tighter)
 
@@ -133,38 +174,32 @@ def curve_coefficients(a: np.ndarray, b: np.ndarray, centre: float, gain: float 
     return a8, b8
 
 
-def apply_coefficients(a8: np.ndarray, b8: np.ndarray, guide8: np.ndarray) -> np.ndarray:
-    """uint8 alpha at the guide's size from small coefficient maps and a uint8 grey guide."""
+_ONES3 = np.ones((1, 3), np.float32)
+
+
+def apply_coefficients(a8: np.ndarray, b8: np.ndarray, guide8: np.ndarray, space: dict | None = None) -> np.ndarray:
+    """uint8 alpha at the guide's size from small coefficient maps and a uint8 guide: grey with
+    1-channel ``a8``, BGR with 3-channel ``a8`` (from colour_guided_coefficients). ``space``: a
+    dict kept by the caller, in which the frame-size float buffers live from frame to frame (fresh
+    2-3 MB buffers cost page faults every frame: in the pipeline that tripled this step's time)."""
     h, w = guide8.shape[:2]
-    q = cv2.resize(a8, (w, h), interpolation=cv2.INTER_LINEAR)
-    cv2.multiply(q, guide8.astype(np.float32), dst=q)  # float x float: mixed types take OpenCV's slow path
+    q = cv2.resize(a8, (w, h), dst=buffer(space, "a", (h, w) + a8.shape[2:]), interpolation=cv2.INTER_LINEAR)
+    cv2.multiply(q, guide8, dst=q, dtype=cv2.CV_32F)
+    if q.ndim == 3:
+        q = cv2.transform(q, _ONES3, dst=buffer(space, "sum", (h, w)))  # a · guide: the three products summed
+    b = cv2.resize(b8, (w, h), dst=buffer(space, "b", (h, w)), interpolation=cv2.INTER_LINEAR)
     # Straight to uint8: the add rounds and saturates both ends in the same pass.
-    return cv2.add(q, cv2.resize(b8, (w, h), interpolation=cv2.INTER_LINEAR), dtype=cv2.CV_8U)
+    return cv2.add(q, b, dtype=cv2.CV_8U)
 
 
-def edge_colours(small_bgr: np.ndarray, mask: np.ndarray, sure: float = 0.9) -> np.ndarray:
-    """How the person's colour differs from the room's near every pixel, at half the small size:
-    float32 BGR (person - room), each the mean over a 3x3 window of the pixels the mask is sure
-    about (>= ``sure`` person, <= 1 - ``sure`` room). Where one side has no sure pixels near, the
-    pixel's own colour stands in for it (mixed in with a small fixed weight, which only counts
-    there). Half size: the colours are smooth, and this runs every frame."""
-    h, w = mask.shape[:2]
-    size = (max(1, w // 2), max(1, h // 2))
-    # Bilinear at exactly half is a 2x2 average, and far cheaper than INTER_AREA at an odd height.
-    small = cv2.resize(small_bgr, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    m = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)
-    scale = np.float32(1 / (1 - sure))
-    person = np.clip((m - np.float32(sure)) * scale, 0.0, 1.0)
-    room = np.clip((np.float32(1 - sure) - m) * scale, 0.0, 1.0)
-    weights = cv2.merge([person, person, person, room, room, room])
-    pixels = cv2.merge([small, small])  # both colours in one 6-channel pass
-    own = np.float32(0.02)
-    colours = cv2.blur(pixels * weights, (3, 3))
-    colours += own * pixels
-    den = cv2.blur(weights, (3, 3))
-    den += own
-    colours /= den
-    return np.ascontiguousarray(colours[..., :3] - colours[..., 3:])
+def buffer(space: dict | None, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray | None:
+    """A work buffer of ``shape`` kept in ``space`` (None without a space: OpenCV allocates)."""
+    if space is None:
+        return None
+    buf = space.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = space[name] = np.empty(shape, dtype)
+    return buf
 
 
 _SAMPLE_ROW = 1024
@@ -215,6 +250,12 @@ def sample(image: np.ndarray, points: np.ndarray, size: tuple[int, int]) -> np.n
     return out.reshape(padded, -1)[:n].astype(np.float32, copy=False)
 
 
+def take_pixels(image: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """image.reshape(-1, 3)[flat] as N x 3 uint8, through a 3-byte view (np.take on axis 0 of an
+    N x 3 array is several times slower)."""
+    return np.ascontiguousarray(image).reshape(-1).view("V3")[flat].view(np.uint8).reshape(-1, 3)
+
+
 def put_pixels(image: np.ndarray, flat: np.ndarray, pixels: np.ndarray) -> None:
     """image.reshape(-1, 3)[flat] = pixels, through a 3-byte view (three times faster)."""
     image.reshape(-1).view("V3")[flat] = np.ascontiguousarray(pixels).reshape(-1).view("V3")
@@ -223,7 +264,7 @@ def put_pixels(image: np.ndarray, flat: np.ndarray, pixels: np.ndarray) -> None:
 def decontaminate(pixels: np.ndarray, alpha: np.ndarray, shift: np.ndarray) -> np.ndarray:
     """The person's own colour at edge pixels. A pixel that is only ``alpha`` person is
     alpha * person + (1 - alpha) * room; with the local person - room colour ``shift`` (float32
-    M x 3, from edge_colours) the room's share is swapped for the person's:
+    M x 3, from colour_guided_fit) the room's share is swapped for the person's:
     F = pixel + (1 - alpha) * (person - room), so the old room does not tint the edge over a new
     background. ``pixels`` uint8 N x 3, ``alpha`` uint8 N, N a multiple of M: each shift serves
     N / M pixels in a row (the block of frame pixels of one working-size point). Returns N x 3 uint8."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livecam.analysis.temporal import EdgeColour, put_pixels
+from livecam.analysis.temporal import EdgeColour, put_pixels, take_pixels
 
 
 def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
@@ -40,7 +40,7 @@ def _edge(out: np.ndarray, background: np.ndarray, mask: np.ndarray, edge: EdgeC
     """Blend the edge pixels again with the person's own colour in place of the frame's."""
     index = edge.index
     a = np.take(mask.reshape(-1), index).astype(np.uint16)[:, None]
-    back = np.take(background.reshape(-1, 3), index, axis=0)
+    back = take_pixels(background, index)
     # uint16 holds a * F + (255 - a) * B + 127 (at most 65152): no float pass over the pixel list.
     blend = edge.colour * a
     blend += back * (255 - a)
