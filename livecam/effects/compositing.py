@@ -39,11 +39,9 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
 def _edge(out: np.ndarray, background: np.ndarray, mask: np.ndarray, edge: EdgeColour) -> None:
     """Blend the edge pixels again with the person's own colour in place of the frame's."""
     index = edge.index
-    a = np.take(mask.reshape(-1), index).astype(np.uint16)[:, None]
+    a = np.take(mask.reshape(-1), index).astype(np.float32)
+    a *= np.float32(1 / 255)
     back = take_pixels(background, index)
-    # uint16 holds a * F + (255 - a) * B + 127 (at most 65152): no float pass over the pixel list.
-    blend = edge.colour * a
-    blend += back * (255 - a)
-    blend += 127
-    blend //= 255
-    put_pixels(out, index, blend.astype(np.uint8))
+    blend = edge.colour - back.astype(np.float32)  # F - B, then B + a (F - B)
+    blend *= a[:, None]
+    put_pixels(out, index, cv2.add(back, blend, dtype=cv2.CV_8U))  # rounds and saturates
