@@ -301,6 +301,18 @@ def test_swap_reports_altered_once_it_shows(hopper_photo, wearer):
     assert outputs["altered"] is True and out is not image
 
 
+def test_a_face_already_in_view_is_swapped_at_full_strength_at_once(hopper_photo, wearer):
+    # Switched on with the face in view, there is no pop to hide: the first frame is the whole swap.
+    image, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    first, _ = swap.apply(image, Analysis(faces=[face]))
+    assert np.array_equal(first, swap.render(image, face.landmarks, 1.0, swap._lids))
+    swap.apply(image, Analysis())  # lost: fades out, and a face coming back fades in again
+    assert 0.0 < swap._opacity < 1.0
+    swap.apply(image, Analysis(faces=[face]))
+    assert swap._opacity < 1.0
+
+
 def test_losing_the_face_fades_back_to_the_live_frame(hopper_photo, wearer):
     image, face = wearer
     swap = av.FaceSwap(hopper_photo)

@@ -50,6 +50,44 @@ def test_shading_transfer_moves_the_low_pass_to_the_live_one():
     assert np.allclose(out, live, atol=2.0)
 
 
+def test_residual_match_lifts_a_photo_shadow_where_the_wearer_has_skin():
+    # The first pass matched the photo's low-pass over its own skin, so a band of shadow the photo
+    # has at its edge (left columns, excluded there) stayed dark; the residual pass brings the relit
+    # photo's low-pass to the wearer's over the skin both share, by at most MAX_RESIDUAL.
+    cells = np.full((20, 20, 3), 150.0, np.float32)
+    cells[:, :6] = 110.0
+    gain, offset = np.ones((20, 20), np.float32), np.zeros((20, 20, 3), np.float32)
+    live = np.full((20, 20, 3), 150.0, np.float32)
+    weights = np.ones((20, 20), np.float32)
+    out = light.match_residual(cells, gain, offset, live, weights, 1.5)
+    relit = cells + out
+    assert abs(relit[:, :4].mean() - 150.0) <= 150.0 - 110.0 - light.MAX_RESIDUAL + 1.0  # clamped lift
+    assert relit[:, :4].mean() > 110.0 + 0.9 * light.MAX_RESIDUAL
+    assert np.abs(relit[:, 12:] - 150.0).max() < 3.0  # the even skin stays where it was
+    # Where only the photo has skin (weights 0 for the wearer's hair), nothing pulls.
+    only = light.match_residual(cells, gain, offset, live, np.zeros((20, 20), np.float32), 1.5)
+    assert np.isfinite(only).all()
+    # Confined to ``where``: no change at all where it is 0.
+    none = light.match_residual(cells, gain, offset, live, weights, 1.5, np.zeros((20, 20), np.float32))
+    assert np.array_equal(none, offset)
+
+
+def test_border_weight_is_one_at_the_outline_and_zero_deep_inside():
+    from livecam.analysis import face_regions as regions
+
+    lm = np.zeros((468, 3), np.float32)
+    ring = np.asarray(regions.FACE_OVAL)
+    t = np.linspace(0, 2 * np.pi, len(ring), endpoint=False)
+    lm[ring, 0], lm[ring, 1] = 100 + 50 * np.cos(t), 100 + 60 * np.sin(t)
+    lm[:, :2][np.setdiff1d(np.arange(468), ring)] = (100, 100)
+    grid = Grid(0, 0, 50, 50, 4)
+    w = av.border_weight(lm, grid, 0.3)
+    assert w[2, 2] == 1.0  # outside the face
+    assert w[25, 25] == 0.0  # the centre, 50 px (0.45 face widths) inside
+    assert 0.5 < w[25, 13] < 0.9  # about 4 px inside
+    assert 0.1 < w[25, 18] < 0.5  # about 24 px (0.2 face widths) inside: part way
+
+
 def test_grain_keeps_small_amplitudes_and_drops_edges():
     lut = light._GRAIN_LUT.astype(int) - 128
     assert lut[128 + 3] == 3 and lut[128 - 3] == -3

@@ -80,8 +80,14 @@ LEFT_LIDS = (446, 342, 445, 444, 443, 442, 441, 413, 464, 463, 341, 256, 252, 25
 EYES = ((regions.RIGHT_EYE, RIGHT_LIDS, (159, 145, 33, 133)), (regions.LEFT_EYE, LEFT_LIDS, (386, 374, 362, 263)))
 # Lid gap over its usual open value where the wearer's lids start showing through and where they fully
 # do. The mesh closes only partly on a blink (closed eyes measured at 0.6-0.8 of open on the shared
-# clips, open ones at 0.8-0.9), so the ramp starts just under open.
-BLINK_KEEP = (0.92, 0.72)
+# clips, open ones at 0.8-0.9), so the ramp starts at the usual open gap: a half-closed or squinting
+# eye already shows some of the wearer's lids (dlib's eye-opening on the output followed the
+# wearer's at 0.65 / 0.57 / 0.93 on lp_d9 / lp_d20 / lp_d3 instead of 0.63 / 0.28 / 0.88 with the
+# ramp from 0.92). Keeping the wearer's lids always costs identity (lp_d0 with fr_obama: 0 of 10
+# frames closer to the photo than to the wearer).
+BLINK_KEEP = (1.0, 0.75)
+RESIDUAL_SIGMA = 0.25  # the residual colour match near the outline, share of the lighting low-pass
+RESIDUAL_BORDER = 0.3  # it fades out this far inside the outline (fraction of the face width)
 OUTLINES = (regions.FACE_OVAL, regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW,
             regions.LIPS_OUTER, regions.LIPS_INNER, regions.NOSTRILS, regions.NOSE_BRIDGE, RIGHT_LIDS, LEFT_LIDS)
 WARP_POINTS = 240  # of the 468 (see warp_points)
@@ -168,6 +174,14 @@ class _SourceFace:
         weights = reach * skin.likelihood(cells_lab)
         low = light.masked_lowpass(cells, weights, sigma)
         self.lowpass = cv2.resize(low, size, interpolation=cv2.INTER_LINEAR)
+        # Where the photo is skin (its shadows, hair and glasses are not): the second, residual
+        # pass of the relighting matches only there.
+        # Both kept at the grid's own resolution (one cell per MAP_STEP source pixels, about the
+        # frame's scale): sampled once per frame cell, small enough to stay in cache.
+        self.cell_scale = 1.0 / MAP_STEP
+        self.skin = skin.likelihood(cells_lab)
+        # The photo averaged over cells, so sampling it once per frame cell is an average too.
+        self.soft = cells.astype(np.float32)
 
 
 class FaceSwap:
@@ -221,12 +235,17 @@ class FaceSwap:
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, dict]:
         face = analysis.faces[0] if analysis.faces else None
+        first = self._last is None
         if face is not None:
             self._last = face.landmarks
             target = self.target_opacity(face.landmarks, face.pose)
             self._lids = self.lid_weights(face.landmarks)
         else:
             target = 0.0
+        if first and face is not None:
+            # The first face this swap sees (just switched on, face already in view): the user asked
+            # for the change, so there is no pop to hide; fading in would show a half-swapped face.
+            self._opacity = target
         self._opacity += FADE_RATE * (target - self._opacity)
         if target == 0.0 and self._opacity < 0.02:
             self._opacity = 0.0
@@ -264,6 +283,15 @@ class FaceSwap:
         live_low = light.masked_lowpass(cells, weights, sigma)
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain, offset = light.shading_maps(live_low, photo_low)
+        # Second, finer pass near the outline: the first matched two low-passes taken over different
+        # skin (the photo's jaw shadow or temple hair falls where the wearer has skin), which left a
+        # colour step at the seam. Only where both are skin, so nothing is divided or pulled by hair.
+        fine = RESIDUAL_SIGMA * sigma
+        at_cells = coarse * np.float32(src.cell_scale) - np.float32(0.5 - 0.5 / MAP_STEP)
+        photo_cells = cv2.remap(src.soft, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        photo_skin = cv2.remap(src.skin, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        offset = light.match_residual(photo_cells, gain, offset, cells.astype(np.float32), weights * photo_skin,
+                                      fine, border_weight(landmarks, grid, RESIDUAL_BORDER))
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
 
         alpha = face_alpha(landmarks, grid, opacity)
@@ -304,6 +332,15 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
     if opacity < 1.0:
         alpha = cv2.convertScaleAbs(alpha, alpha=opacity)
     return alpha
+
+
+def border_weight(landmarks: np.ndarray, grid: Grid, width: float) -> np.ndarray:
+    """float32 per cell: 1 on and outside the face outline, falling linearly to 0 ``width`` (fraction
+    of the face width) inside it."""
+    oval = np.zeros((grid.rows, grid.cols), np.uint8)
+    cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
+    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
+    return np.clip(1.0 - inside * (grid.step / (width * face_width(landmarks))), 0.0, 1.0)
 
 
 def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, feather: float) -> np.ndarray:
