@@ -98,10 +98,15 @@ def _frame(colour=RED, size=(1280, 720)) -> np.ndarray:
     return np.full((size[1], size[0], 3), colour, np.uint8)
 
 
+def _alpha(mask) -> float:
+    """The rvm alpha a mask level came from (the stage draws the outline at RVM_LEVEL)."""
+    return float(np.median(mask)) / 255 * 2 * PM.RVM_LEVEL
+
+
 def _level(stage, image) -> float:
     result = Analysis()
     stage.process(image, result)
-    return float(np.median(result.mask)) / 255
+    return _alpha(result.mask)
 
 
 def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_request(fake_rvm):
@@ -113,6 +118,19 @@ def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_reque
     assert round(_level(stage, _frame((255, 255, 255), (640, 360))), 2) == 0.1  # scene cut (red → white)
     stage.reset()  # a new source
     assert round(_level(stage, _frame((255, 255, 255), (640, 360))), 2) == 0.1
+
+
+def test_the_outline_is_drawn_at_rvm_level_and_raw_keeps_the_alpha(fake_rvm):
+    stage = PM.PersonMask(_settings())
+    levels = []
+    for _ in range(8):  # the fake's alpha rises by 0.1 a frame
+        result = Analysis()
+        stage.process(_frame(), result)
+        levels.append((round(float(np.median(result.raw_mask)), 2), float(np.median(result.mask)) / 255))
+    for alpha, shown in levels:
+        assert abs(shown - min(1.0, alpha / (2 * PM.RVM_LEVEL))) < 0.01, levels
+    assert [shown for alpha, shown in levels if alpha >= 2 * PM.RVM_LEVEL] and \
+        all(shown == 1.0 for alpha, shown in levels if alpha >= 2 * PM.RVM_LEVEL)
 
 
 def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
@@ -132,7 +150,7 @@ def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
     assert np.abs(picture[:, away].astype(int) - image[:, away]).max() <= 1
     assert set(analyzer.providers()) == {"rvm"}
     analyzer.reset()
-    assert round(float(np.median(analyzer.analyze(image, {"mask"}).mask[:, :600])) / 255, 2) == 0.1
+    assert round(_alpha(analyzer.analyze(image, {"mask"}).mask[:, :600]), 2) == 0.1
 
 
 @pytest.mark.parametrize("io_binding", [False, True])
