@@ -5,10 +5,12 @@ Two paths fill the same Analysis fields (mask, raw_mask, small, small_mask, fore
 
 - MediaPipe selfie models (landscape, general), the CPU default: the model's mask at 256 px is
   smoothed over time, then brought to half the frame's size with the frame as guide (a fast guided
-  filter whose coefficients come from the model's size) and narrowed to a crisp edge; at the edge
-  pixels only, the share of each pixel that is old room is replaced by the person's nearby colour.
+  filter with a colour guide, fitted at half the model's size) and narrowed to a crisp edge; at the
+  edge pixels only, the share of each pixel that is old room is replaced by the person's nearby
+  colour, and handed on as those pixels alone (temporal.EdgeColour), not as a frame-size picture.
 - Robust Video Matting (rvm), fetched separately: a recurrent matting network with its own alpha
-  and foreground colour; used where the user picks it, or by ``auto`` when a GPU really runs it.
+  (its outline drawn at RVM_LEVEL) and foreground colour; used where the user picks it, or by
+  ``auto`` when a GPU really runs it.
 """
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ GUIDE_EPS = 1e-4  # small: the edge follows even faint colour steps of the frame
 # ("fine hair wisps are cut off"), and rvm's own foreground colour fills it.
 RVM_LEVEL = 0.3
 RVM_EDGE_SHIFT = 0.005  # segmentation.edge = ±1 grows/shrinks rvm's matte by 0.5 % of its width (6 px at 1280)
-SMALL_WIDTH = 256
-DENSE_BAND = 0.2  # share of edge pixels above which rvm's foreground is copied densely  # the small frame and mask handed to effects that work small (background blur)
+SMALL_WIDTH = 256  # the small frame and mask handed to effects that work small (background blur)
+DENSE_BAND = 0.2  # share of edge pixels above which rvm's foreground is copied densely
 HALF_FROM = 512  # frames at least this wide get the edge work at half their size, smaller ones at full size
 
 
