@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,9 @@ class Analysis:
     # Set by an effect that really changed who is shown this frame (face swap, photo avatar): the
     # disclosure badge reads it, so it shows exactly when a frame is altered.
     altered: bool = False
-    # Person colour in the band around the outline, with the old room's tint removed (frame size,
-    # BGR uint8), when the mask stage estimated it; compositing uses it instead of the raw frame there.
-    foreground: np.ndarray | None = None
+    # Person colour in the band around the outline, with the old room's tint removed, when the mask
+    # stage estimated it: a frame-size BGR picture or, cheaper, the edge pixels alone
+    # (``analysis.temporal.EdgeColour``; ``.image(frame)`` makes the picture). Compositing uses it
+    # instead of the raw frame there.
+    foreground: Any = None
     timings: dict[str, float] = field(default_factory=dict)  # stage name -> milliseconds
