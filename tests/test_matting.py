@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
+import onnx_bytes as X
+
 from livecam import model_fetch
 from livecam.analysis import Analyzer
 from livecam.analysis import matting as M
@@ -24,56 +26,19 @@ from livecam.types import Analysis
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, value) -> bytes:
-    if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _node(op: str, inputs, output: str) -> bytes:
-    return b"".join(_field(1, i) for i in inputs) + _field(2, output) + _field(4, op)
-
-
-def _tensor_info(name: str, dims) -> bytes:
-    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d)) for d in dims)
-    return _field(1, name) + _field(2, _field(1, _field(1, 1) + _field(2, shape)))  # float tensor
-
-
-def _constant(name: str, value: float) -> bytes:
-    return _field(2, 1) + _field(8, name) + _field(9, np.float32(value).tobytes())
-
-
 def fake_rvm_bytes() -> bytes:
-    nodes = [
-        _node("Add", ["r1i", "one"], "r1o"),
-        _node("Identity", ["r2i"], "r2o"),
-        _node("Identity", ["r3i"], "r3o"),
-        _node("Identity", ["r4i"], "r4o"),
-        _node("Div", ["downsample_ratio", "downsample_ratio"], "unit"),
-        _node("Mul", ["r1o", "tenth"], "step"),
-        _node("Mul", ["step", "unit"], "gain"),
-        _node("Mul", ["src", "gain"], "pha"),
-        _node("Identity", ["src"], "fgr"),
-    ]
-    graph = b"".join(
-        [*(_field(1, n) for n in nodes), _field(2, "fake_rvm"),
-         _field(5, _constant("one", 1.0)), _field(5, _constant("tenth", 0.1)),
-         _field(11, _tensor_info("src", [1, 3, "h", "w"])),
-         *(_field(11, _tensor_info(f"r{i}i", ["b", "c", "y", "x"])) for i in range(1, 5)),
-         _field(11, _tensor_info("downsample_ratio", [1])),
-         *(_field(12, _tensor_info(name, ["n", "c", "h", "w"])) for name in ("fgr", "pha", "r1o", "r2o", "r3o", "r4o"))]
+    return X.model(
+        "fake_rvm",
+        [X.node("Add", ["r1i", "one"], "r1o"), X.node("Identity", ["r2i"], "r2o"),
+         X.node("Identity", ["r3i"], "r3o"), X.node("Identity", ["r4i"], "r4o"),
+         X.node("Div", ["downsample_ratio", "downsample_ratio"], "unit"), X.node("Mul", ["r1o", "tenth"], "step"),
+         X.node("Mul", ["step", "unit"], "gain"), X.node("Mul", ["src", "gain"], "pha"),
+         X.node("Identity", ["src"], "fgr")],
+        {"one": 1.0, "tenth": 0.1},
+        [X.tensor_info("src", [1, 3, "h", "w"]), *(X.tensor_info(f"r{i}i", ["b", "c", "y", "x"]) for i in range(1, 5)),
+         X.tensor_info("downsample_ratio", [1])],
+        [X.tensor_info(name, ["n", "c", "h", "w"]) for name in ("fgr", "pha", "r1o", "r2o", "r3o", "r4o")],
     )
-    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 13))
 
 
 RED = (0, 0, 255)  # BGR; rvm reads RGB, so src channel 0 is 1.0 and pha = 0.1 x frame count

@@ -5,6 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
+import onnx_bytes as X
+
 from livecam import gpu
 from livecam.analysis import runtime
 
@@ -82,53 +84,15 @@ def test_normalize_follows_manifest():
 #   fgr = r1o * 2,  pha = src
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, value) -> bytes:
-    if isinstance(value, int):
-        return _varint(number << 3) + _varint(value)
-    data = value.encode() if isinstance(value, str) else value
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def _node(op: str, inputs, output: str) -> bytes:
-    return b"".join(_field(1, i) for i in inputs) + _field(2, output) + _field(4, op)
-
-
-def _tensor_info(name: str, dims) -> bytes:
-    shape = b"".join(_field(1, _field(1, d) if isinstance(d, int) else _field(2, d)) for d in dims)
-    tensor_type = _field(1, 1) + _field(2, shape)  # elem_type 1 = float
-    return _field(1, name) + _field(2, _field(1, tensor_type))
-
-
-def _constant(name: str, value: float) -> bytes:
-    return _field(2, 1) + _field(8, name) + _field(9, np.float32(value).tobytes())
-
-
 def recurrent_model_bytes() -> bytes:
-    graph = b"".join(
-        [
-            _field(1, _node("Add", ["r1i", "src"], "r1o")),
-            _field(1, _node("Add", ["r2i", "one"], "r2o")),
-            _field(1, _node("Mul", ["r1o", "two"], "fgr")),
-            _field(1, _node("Identity", ["src"], "pha")),
-            _field(2, "recurrent"),
-            _field(5, _constant("one", 1.0)),
-            _field(5, _constant("two", 2.0)),
-            _field(11, _tensor_info("src", [1, "n"])),
-            _field(11, _tensor_info("r1i", ["a", "b"])),
-            _field(11, _tensor_info("r2i", ["c", "d"])),
-            *(_field(12, _tensor_info(name, ["x", "y"])) for name in ("fgr", "pha", "r1o", "r2o")),
-        ]
+    return X.model(
+        "recurrent",
+        [X.node("Add", ["r1i", "src"], "r1o"), X.node("Add", ["r2i", "one"], "r2o"),
+         X.node("Mul", ["r1o", "two"], "fgr"), X.node("Identity", ["src"], "pha")],
+        {"one": 1.0, "two": 2.0},
+        [X.tensor_info("src", [1, "n"]), X.tensor_info("r1i", ["a", "b"]), X.tensor_info("r2i", ["c", "d"])],
+        [X.tensor_info(name, ["x", "y"]) for name in ("fgr", "pha", "r1o", "r2o")],
     )
-    return _field(1, 8) + _field(7, graph) + _field(8, _field(2, 13))  # IR version 8, opset 13
 
 
 @pytest.fixture

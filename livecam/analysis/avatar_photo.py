@@ -29,6 +29,7 @@ import numpy as np
 from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, roi_from_detection, roi_from_landmarks
 from livecam.analysis.head_pose import head_pose
+from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
 from livecam.media import IMAGE_SUFFIXES, ImageError, read_image, shown
 from livecam.private_files import copy_private, private_dir
@@ -196,14 +197,6 @@ def _store(source: Path) -> Path:
     return copy_private(source, store_dir() / stored_name(source), overwrite=True)
 
 
-def _digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 _FITS: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}  # content hash -> fit; rebuilding refits nothing
 
 
@@ -218,7 +211,7 @@ def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "aut
     image = read_photo(path)
     source = Path(path)
     try:
-        key = f"{_digest(source)}:{image.shape[1]}x{image.shape[0]}"
+        key = f"{sha256_of(source)}:{image.shape[1]}x{image.shape[0]}"
     except OSError as exc:
         raise AvatarPhotoError(f"Avatar photo {shown(source)} cannot be read ({exc.strerror}); pick another file.") from exc
     if key not in _FITS:
