@@ -175,6 +175,25 @@ def skin_near_mouth(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | No
     return np.mean(samples, axis=0) if samples else None
 
 
+def _mouth_masks(patch: np.ndarray, landmarks: np.ndarray, grid: Grid):
+    """The mouth's box in ``patch`` as a view, its one-pixel grid, and its inner-lip gap
+    (anti-aliased) and lip ring masks; None when the mouth is too small to draw in."""
+    full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
+    outer = full.to_cells(landmarks[_OUTER])
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    region = patch[y0:y1, x0:x1]
+    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
+    inner = np.zeros(region.shape[:2], np.uint8)
+    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
+    lips = np.zeros_like(inner)
+    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
+    lips[inner > 0] = 0
+    return region, sub, inner, lips
+
+
 def shut_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float) -> None:
     """Darken the inner-lip gap, in place, as the mouth closes tighter than the picture's own: the
     picture's teeth, squeezed into the closing gap, would show as a bright line between the lips."""
@@ -183,19 +202,10 @@ def shut_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open
     strength = float(np.clip(1.0 - mouth_openness(landmarks) / source_open, 0.0, 1.0))
     if strength <= 0.05:
         return
-    full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
-    outer = full.to_cells(landmarks[_OUTER])
-    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
-    if x1 - x0 < 3 or y1 - y0 < 3:
+    masks = _mouth_masks(patch, landmarks, grid)
+    if masks is None:
         return
-    region = patch[y0:y1, x0:x1]
-    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
-    inner = np.zeros(region.shape[:2], np.uint8)
-    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
-    lips = np.zeros_like(inner)
-    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
-    lips[inner > 0] = 0
+    region, sub, inner, lips = masks
     if not lips.any():
         return
     line = np.array(cv2.mean(region, mask=lips)[:3]) * 0.45  # where lips meet: their colour in shadow
@@ -221,19 +231,10 @@ def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open
         strength = float(np.clip((opening - source_open) / (0.3 * source_open), 0, 1))
     if strength <= 0.0:
         return
-    full = Grid(grid.x0, grid.y0, patch.shape[1], patch.shape[0], 1)
-    outer = full.to_cells(landmarks[_OUTER])
-    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
-    if x1 - x0 < 3 or y1 - y0 < 3:
+    masks = _mouth_masks(patch, landmarks, grid)
+    if masks is None:
         return
-    region = patch[y0:y1, x0:x1]
-    sub = Grid(grid.x0 + x0, grid.y0 + y0, x1 - x0, y1 - y0, 1)
-    inner = np.zeros(region.shape[:2], np.uint8)
-    cv2.fillPoly(inner, [sub.cell_polys(landmarks, regions.LIPS_INNER)], 255, cv2.LINE_AA, 4)
-    lips = np.zeros_like(inner)
-    cv2.fillPoly(lips, [sub.cell_polys(landmarks, regions.LIPS_OUTER)], 255, cv2.LINE_8, 4)
-    lips[inner > 0] = 0
+    region, sub, inner, lips = masks
     lip = np.array(cv2.mean(region, mask=lips)[:3], np.float32) if lips.any() else np.float32([60, 60, 120])
     grey = float(lip.mean())
     dark = lip * np.float32(0.4)
