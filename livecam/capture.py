@@ -28,7 +28,8 @@ import cv2
 import numpy as np
 
 from livecam.imaging import cover_fit
-from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, media_kind, shown
+from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, media_kind
+from livecam.messages import shown
 from livecam.media import read_image as read_bounded_image
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings

@@ -19,6 +19,8 @@ from typing import BinaryIO, Literal
 import cv2
 import numpy as np
 
+from livecam.messages import shown
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".ts")
 # What a recording may be written as (the container FileOutput writes is MP4/fragmented MP4).
@@ -90,7 +92,6 @@ def media_kind(path: str | Path) -> MediaKind:
 MAX_PIXELS = 30_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024  # the compressed bytes are held too while decoding
 _FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
-_SHOWN = 120  # characters of a path shown in a message: a 50 MB "path" must not reach the terminal
 
 
 class ImageError(ValueError):
@@ -110,14 +111,6 @@ class ImageInfo:
     width: int
     height: int
     reducible: bool = False  # a baseline JPEG: IMREAD_REDUCED_* really saves memory
-
-
-def shown(value: object, limit: int = _SHOWN) -> str:
-    """``value`` as text for a message, cut to ``limit`` characters with the full length noted."""
-    text = str(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
 @contextmanager

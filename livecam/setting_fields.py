@@ -69,15 +69,3 @@ def value_type(section_cls: type, name: str) -> type:
     hint = hints(section_cls)[name]
     args = get_args(hint)
     return type(args[0]) if args else hint
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """repr() cut to ``limit`` characters: error messages never echo a 50 MB value (nor fail on one
-    that has no repr, like a 5000-digit integer or a 1000-deep list)."""
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + "…"
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= limit + 4 else text[:limit] + "…"

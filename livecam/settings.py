@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal, get_args
 
 from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections are settings too)
     AvatarMode,
@@ -31,7 +31,8 @@ from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections
     effect_sections,
 )
 from livecam.setting_fields import hints as field_hints
-from livecam.setting_fields import meta, setting, short, value_type
+from livecam.messages import short, shown
+from livecam.setting_fields import literal_choices, meta, setting, value_type
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def section_type(name: str) -> type:
 
 def choices(section: type, name: str) -> tuple[str, ...]:
     """The allowed values of a Literal-typed field, e.g. ``choices(BackgroundSettings, "mode")``."""
-    return get_args(get_type_hints(section)[name])
+    return literal_choices(section, name)
 
 
 def _check_section(name: str, section: Any) -> None:
@@ -169,8 +170,17 @@ def _check_section(name: str, section: Any) -> None:
         elif kind is str:
             if not isinstance(value, str):
                 raise SettingsError(f"{key} must be text, not {short(value)}.")
-            if len(value) > m.max_length or "\x00" in value:
+            if len(value) > m.max_length or "\x00" in value or not _is_utf8(value):
+                # JSON may spell a NUL or a lone surrogate ("\ud800"); no file name or colour holds one.
                 raise SettingsError(f"{key} is not a usable value ({short(value)}); set it again.")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate(settings: Any) -> None:
@@ -244,87 +254,31 @@ def to_dict(settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
-def _cut(text: str, limit: int = 200) -> str:
-    """``text`` for a message, cut to about ``limit`` characters: a 50 MB value never reaches stderr."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
-
-
-def _clip(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` for a message, cut to about ``limit`` characters; safe for any JSON value."""
-    if isinstance(value, str):
-        return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
-    if isinstance(value, (dict, list)):
-        return f"a JSON {'object' if isinstance(value, dict) else 'list'} of {len(value)} items"
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # an int too long to print, a structure too deep to walk
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def from_dict(data: Any) -> Settings:
     """Build Settings from a (possibly partial) dict; unknown keys are an error, missing keys default.
 
     Raises SettingsError (one sentence, values cut short) for anything it cannot use."""
     if not isinstance(data, dict):
-        raise SettingsError(f"the settings file must hold a JSON object, not {_clip(data)}.")
+        raise SettingsError(f"the settings file must hold a JSON object, not {short(data)}.")
     sections: dict[str, Any] = {}
-    hints = get_type_hints(Settings)
+    hints = field_hints(Settings)
     for name, values in data.items():
         if name not in hints:
-            raise SettingsError(f"unknown settings section {_clip(name)}.")
+            raise SettingsError(f"unknown settings section {short(name)}.")
         if not isinstance(values, dict):
-            raise SettingsError(f"settings section {name} must be an object, not {_clip(values)}.")
+            raise SettingsError(f"settings section {name} must be an object, not {short(values)}.")
         cls = hints[name]
         known = {f.name for f in fields(cls)}
         unknown = [key for key in values if key not in known]
         if unknown:
-            raise SettingsError(f"unknown setting {name}.{_cut(unknown[0], 80)}.")
-        _check_json_kinds(name, cls, values)
+            raise SettingsError(f"unknown setting {name}.{shown(unknown[0], 80)}.")
         sections[name] = cls(**values)
     try:
         return Settings(**sections)
     except SettingsError:
         raise
     except (TypeError, ValueError, RecursionError) as exc:  # a check that tripped over an odd value
-        raise SettingsError(f"a setting holds a value of the wrong kind ({_cut(str(exc), 80)}).") from None
-
-
-_KIND_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
-
-
-def _check_json_kinds(name: str, cls: type, values: dict[str, Any]) -> None:
-    """Each value read from JSON must be of its field's kind before the section is built from it.
-
-    JSON's own kinds are checked here, where the file is parsed: null, a list or an object where a
-    path belongs, ``true`` where a number belongs, a fraction where a whole number belongs. Ranges
-    and choices are ``validate``'s job."""
-    hints = get_type_hints(cls)
-    for key, value in values.items():
-        hint = hints[key]
-        allowed = get_args(hint)
-        kind = type(allowed[0]) if allowed else hint
-        if kind is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif kind in (bool, str):
-            ok = isinstance(value, kind)
-        else:
-            ok = True  # a kind JSON cannot hold: left to validate
-        if not ok:
-            raise SettingsError(f"{name}.{key} must be {_KIND_WORDS.get(kind, kind.__name__)}, not {_clip(value)}.")
-        if isinstance(value, str) and ("\x00" in value or not _is_utf8(value)):
-            # JSON may spell a NUL or a lone surrogate ("\ud800"); no file name or colour holds one.
-            raise SettingsError(f"{name}.{key} holds text that is not a usable name; set it again.")
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        raise SettingsError(f"a setting holds a value of the wrong kind ({shown(str(exc), 80)}).") from None
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
@@ -351,7 +305,7 @@ def _parse_float(text: str) -> float:
         raise _Unusable(f"it holds a number {len(text)} characters long")
     value = float(text)
     if value in (float("inf"), float("-inf")):  # "1e999"; NaN cannot be spelled as a JSON number
-        raise _Unusable(f"it holds the number {_cut(text, 40)}, which is too large")
+        raise _Unusable(f"it holds the number {shown(text, 40)}, which is too large")
     return value
 
 
@@ -392,7 +346,7 @@ def _parse(text: str) -> Settings:
     try:
         return from_dict(data)
     except SettingsError as exc:
-        raise _Unusable(_cut(str(exc).rstrip("."))) from None
+        raise _Unusable(shown(str(exc).rstrip("."))) from None
     except RecursionError:
         raise _Unusable("it is nested too deeply to be a settings file") from None
 
@@ -453,8 +407,8 @@ def load(path: Path | None = None) -> Settings:
         reason = str(exc)
     except Exception as exc:  # noqa: BLE001 - the file is untrusted input and the defaults are safe
         reason = f"it holds something LiveCam cannot use ({type(exc).__name__})"
-        log.debug("reading settings %s failed", _cut(str(path)), exc_info=exc)
+        log.debug("reading settings %s failed", shown(str(path)), exc_info=exc)
     backup = _backup(path) if os.path.isfile(path) else None
-    kept = f"the original is kept as {_cut(str(backup))}" if backup else "it could not be backed up"
-    log.warning("Settings file %s is broken (%s); LiveCam uses the defaults, %s.", _cut(str(path)), reason, kept)
+    kept = f"the original is kept as {shown(str(backup))}" if backup else "it could not be backed up"
+    log.warning("Settings file %s is broken (%s); LiveCam uses the defaults, %s.", shown(str(path)), reason, kept)
     return Settings()

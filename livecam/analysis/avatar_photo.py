@@ -31,7 +31,8 @@ from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker,
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
-from livecam.media import IMAGE_SUFFIXES, ImageError, read_image, shown
+from livecam.media import IMAGE_SUFFIXES, ImageError, read_image
+from livecam.messages import shown
 from livecam.private_files import copy_private, private_dir
 from livecam.settings import config_dir
 
