@@ -101,6 +101,7 @@ class Pipeline:
         self._timings: dict[str, deque[float]] = {}
         self.last_timings: dict[str, float] = {}
         self.concealed = 0  # frames that went out as the safe frame
+        self._analysis_logged: set[str] = set()
         for slot in self._slots:
             self._build_now(slot, settings)
 
@@ -114,20 +115,17 @@ class Pipeline:
         self._collect_builds()
         with self._lock:
             new, self._pending = self._pending, None
-        if new is None or new == self.settings:
-            if not any(slot.pending is not None for slot in self._slots):
-                self._effective = self.settings
-            return
-        changed = changed_sections(self.settings, new)
-        self.analyzer.apply(new)
-        self.settings = new
-        self._version += 1
-        for slot in self._slots:
-            if changed.intersection(slot.spec.sections):
-                self._reconfigure(slot, new)
+        if new is not None and new != self.settings:
+            changed = changed_sections(self.settings, new)
+            self.analyzer.apply(new)
+            self.settings = new
+            self._version += 1
+            for slot in self._slots:
+                if changed.intersection(slot.spec.sections):
+                    self._reconfigure(slot, new)
+            log.debug("settings changed: %s", ", ".join(sorted(changed)))
         if not any(slot.pending is not None for slot in self._slots):
-            self._effective = new
-        log.debug("settings changed: %s", ", ".join(sorted(changed)))
+            self._effective = self.settings
 
     def _reconfigure(self, slot: _Slot, settings: Settings) -> None:
         if not slot.spec.enabled(settings):
@@ -174,13 +172,12 @@ class Pipeline:
 
     def _build_failed(self, slot: _Slot, exc: BaseException) -> None:
         sentence = _describe(exc)
-        keep = slot.effect is not None
-        if slot.spec.on_failure == "conceal":
-            consequence = (f"LiveCam keeps the previous {slot.spec.label.lower()}." if keep else
-                           "LiveCam hides the picture behind a full blur until this is fixed.")
+        if slot.effect is not None:
+            consequence = f"LiveCam keeps the previous {slot.spec.label.lower()}."
+        elif slot.spec.on_failure == "conceal":
+            consequence = "LiveCam hides the picture behind a full blur until this is fixed."
         else:
-            consequence = (f"LiveCam keeps the previous {slot.spec.label.lower()}." if keep else
-                           f"{slot.spec.label} is off until this is fixed.")
+            consequence = f"{slot.spec.label} is off until this is fixed."
         slot.error, slot.reason = f"{sentence} {consequence}", sentence
         # Front ends say it (the CLI once at start, the GUI on its status line): problems() holds it.
         trace.debug("building %s failed", slot.spec.name, exc_info=exc)
@@ -229,7 +226,7 @@ class Pipeline:
         try:
             analysis = self.analyzer.analyze(image, self.needs(), t=t)
         except Exception as exc:  # noqa: BLE001 - the analyzer keeps its own last-good results; this is a bug guard
-            self._log_once(self._slots[0], f"Analysis failed: {_describe(exc)}", exc)
+            self._log_once(self._analysis_logged, f"Analysis failed: {_describe(exc)}", exc)
             analysis = Analysis()
         timings.update(analysis.timings)
         frame_analysis = analysis
@@ -286,13 +283,14 @@ class Pipeline:
         slot.retry_at = self._frame + min(BACKOFF_MAX_FRAMES, 2 ** (slot.failures - 1))
         hidden = slot.spec.on_failure == "conceal"
         what = "the picture is hidden behind a full blur" if hidden else "it is skipped"
-        self._log_once(slot, f"{slot.spec.label} failed ({reason.rstrip('.')}); {what} while LiveCam retries.", exc)
+        self._log_once(slot.logged, f"{slot.spec.label} failed ({reason.rstrip('.')}); {what} while LiveCam retries.", exc)
         return hidden
 
-    def _log_once(self, slot: _Slot, sentence: str, exc: BaseException | None) -> None:
-        if sentence in slot.logged:
+    @staticmethod
+    def _log_once(logged: set[str], sentence: str, exc: BaseException | None) -> None:
+        if sentence in logged:
             return
-        slot.logged.add(sentence)
+        logged.add(sentence)
         log.error("%s", sentence)
         if exc is not None:
             trace.debug("%s", sentence, exc_info=exc)
@@ -300,9 +298,7 @@ class Pipeline:
     def reset_temporal(self) -> None:
         """A new or resumed source: what was smoothed over time (mask history, recurrent state) starts
         over, so the first frames never blend with a picture from before."""
-        reset = getattr(self.analyzer, "reset", None)
-        if reset is not None:
-            reset()
+        self.analyzer.reset()
 
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""
@@ -325,8 +321,9 @@ class Pipeline:
     def providers(self) -> dict[str, str]:
         from livecam.analysis import runtime
 
-        pooled = getattr(runtime, "open_models", None)
-        found = dict(pooled()) if pooled is not None else {}
+        # The pool holds every session (the avatar's too); the analyzer's own entries win for a model
+        # open on two providers during a provider change.
+        found = runtime.open_models()
         found.update(self.analyzer.providers())
         return found
 
