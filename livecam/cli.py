@@ -61,31 +61,44 @@ def add_effect_options(p: argparse.ArgumentParser) -> None:
         "runtime": p.add_argument_group("runtime"),
     }
     for section, cls, f, m in _flag_fields():
-        if section == "output":
-            continue  # add_output_options adds these
+        if section in ("capture", "output"):
+            continue  # add_source_options / add_output_options
         group = groups["effects" if section in effect_sections else "runtime" if section == "runtime" else "analysis"]
-        kind = value_type(cls, f.name)
-        allowed = literal_choices(cls, f.name)
-        kwargs: dict = {"dest": _dest(section, f.name), "default": None, "help": m.help}
-        if kind is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
+        _add_flag(group, section, cls, f, m)
+
+
+def _add_flag(group, section: str, cls: type, f, m) -> None:
+    """The flag a settings field declares: its type, choices or range as metavar, and its help."""
+    from livecam.setting_fields import literal_choices, value_type
+
+    kind = value_type(cls, f.name)
+    allowed = literal_choices(cls, f.name)
+    kwargs: dict = {"dest": _dest(section, f.name), "default": None, "help": m.help}
+    if kind is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction
+    else:
+        kwargs["type"] = kind
+        if allowed and not m.or_file:
+            kwargs["choices"] = allowed
         else:
-            kwargs["type"] = kind
-            if allowed and not m.or_file:
-                kwargs["choices"] = allowed
-            else:
-                kwargs["metavar"] = m.metavar or (f"{m.range[0]:g}..{m.range[1]:g}" if m.range else f.name.upper())
-        group.add_argument(m.flag, **kwargs)
+            kwargs["metavar"] = m.metavar or (f"{m.range[0]:g}..{m.range[1]:g}" if m.range else f.name.upper())
+    group.add_argument(m.flag, **kwargs)
 
 
-def _file_choice(value: str, choices_: tuple, or_file: dict, flag: str) -> tuple[str, str]:
-    """For a flag that takes a mode or a file: (field to set, kind) for the file ``value``."""
+def _add_section_flags(group, wanted: str, only: tuple[str, ...] = ()) -> None:
+    for section, cls, f, m in _flag_fields():
+        if section == wanted and (not only or f.name in only):
+            _add_flag(group, section, cls, f, m)
+
+
+def _file_field(value: str, choices_: tuple, or_file: dict, flag: str) -> str:
+    """For a flag that takes a mode or a file: the field the file ``value`` goes into."""
     from livecam.media import media_kind
     from livecam.settings import SettingsError
 
     kind = media_kind(value)
     if kind in or_file:
-        return or_file[kind], kind
+        return or_file[kind]
     if not Path(value).exists():
         raise SettingsError(f"{flag} {value!r} is neither one of {', '.join(choices_)} nor an existing file.")
     raise SettingsError(f"{flag} {value!r} is not a picture or a video LiveCam can read; use a JPEG, PNG or MP4 file.")
@@ -94,7 +107,7 @@ def _file_choice(value: str, choices_: tuple, or_file: dict, flag: str) -> tuple
 def effect_changes(args: argparse.Namespace) -> dict[str, dict]:
     """The settings the effect flags ask for. A flag's ``implies`` (e.g. --blur turns blur on) never
     overrides a field the user set explicitly."""
-    from livecam.setting_fields import literal_choices
+    from livecam.setting_fields import field_of, literal_choices, meta
 
     explicit: dict[str, dict] = {}
     implied: dict[str, dict] = {}
@@ -104,10 +117,8 @@ def effect_changes(args: argparse.Namespace) -> dict[str, dict]:
             continue
         allowed = literal_choices(cls, f.name)
         if m.or_file and value not in allowed:
-            target, _ = _file_choice(value, allowed, dict(m.or_file), m.flag)
+            target = _file_field(value, allowed, dict(m.or_file), m.flag)
             explicit.setdefault(section, {})[target] = value
-            from livecam.setting_fields import field_of, meta
-
             for k, v in meta(field_of(cls, target)).implies.items():
                 explicit[section].setdefault(k, v)
             continue
@@ -128,11 +139,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-file", help="MP4 path for --output file (an existing file is never replaced without --overwrite)")
     g.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until Ctrl+C)")
     g.add_argument("--save", action="store_true", help="save these options as the new defaults")
-    # The output section's declared flags (--overwrite, --always-on, …) come from settings.OutputSettings.
-    for section, cls, f, m in _flag_fields():
-        if section == "output":
-            g.add_argument(m.flag, dest=_dest(section, f.name), default=None, help=m.help,
-                           action=argparse.BooleanOptionalAction if isinstance(f.default, bool) else "store")
+    _add_section_flags(g, "output")  # --overwrite, --always-on, … as OutputSettings declares them
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -264,8 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("input", help="video file to process")
     render.add_argument("output_path", metavar="output", help="MP4 file to write (never replaced without --overwrite)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
-    render.add_argument("--overwrite", dest=_dest("output", "overwrite"), action="store_true", default=None,
-                        help="replace the output file if it exists")
+    _add_section_flags(render, "output", only=("overwrite",))
     add_effect_options(render)
     render.set_defaults(func=cmd_render)
 
