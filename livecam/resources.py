@@ -20,4 +20,6 @@ def demo_clip_path() -> Path:
 
 def background_images() -> list[Path]:
     folder = asset_path("backgrounds")
-    return sorted(p for p in folder.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    from livecam.media import kind_by_suffix
+
+    return sorted(p for p in folder.glob("*") if kind_by_suffix(p) == "image")

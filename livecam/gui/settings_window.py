@@ -27,6 +27,7 @@ from livecam.gui.bridge import FramePair, LiveBridge, LiveStats
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.widgets import PREVIEW_SIZE, PreviewPane, SettingSlider
+from livecam.media import kind_by_suffix
 from livecam.setting_fields import field_of, literal_choices, meta, value_type
 
 RESOLUTIONS = ((640, 360), (640, 480), (960, 540), (1280, 720), (1920, 1080))
@@ -479,7 +480,7 @@ class SettingsWindow(QtWidgets.QWidget):
     def _fill_background_images(self, b: S.BackgroundSettings) -> None:
         combo = self.bg_image
         combo.clear()
-        paths = [*resources.background_images(), *(p for p in user_backgrounds() if p.suffix.lower() != ".mp4")]
+        paths = [*resources.background_images(), *(p for p in user_backgrounds() if kind_by_suffix(p) == "image")]
         if b.image and Path(b.image) not in paths:
             paths.append(Path(b.image))
         for path in paths:
