@@ -205,12 +205,7 @@ class FaceSwap:
     def update(self, settings) -> bool:
         """Take keep-eyes-mouth and the badge in place (the fade and blink state stay); another
         photo or mode needs a rebuild (False)."""
-        avatar = getattr(settings, "avatar", settings)
-        if avatar.mode != "swap" or avatar.photo != self.photo_setting:
-            return False
-        self.keep_eyes_mouth = bool(avatar.keep_eyes_mouth)
-        _note_badge(self, avatar.badge)
-        return True
+        return _update_in_place(self, settings, "swap")
 
     def lid_weights(self, landmarks: np.ndarray) -> list[float]:
         """How much of the wearer's own eyelids to show, per eye: 0 while open, 1 when closed."""
@@ -313,6 +308,17 @@ class FaceSwap:
         out = image.copy()
         out[rows, cols] = composite(face, live, alpha)
         return out
+
+
+def _update_in_place(effect, settings, mode: str) -> bool:
+    """The cheap avatar settings (keep-eyes-mouth, badge) go into ``effect``; False when the mode or
+    the photo changed, which needs a rebuild. ``settings`` is the whole Settings or its avatar part."""
+    avatar = getattr(settings, "avatar", settings)
+    if avatar.mode != mode or avatar.photo != effect.photo_setting:
+        return False
+    effect.keep_eyes_mouth = bool(avatar.keep_eyes_mouth)
+    _note_badge(effect, avatar.badge)
+    return True
 
 
 def _note_badge(effect, badge: bool) -> None:
@@ -438,12 +444,7 @@ class PhotoAvatar:
     def update(self, settings) -> bool:
         """The badge and keep-eyes-mouth change in place (the neutral pose and the fitted portrait
         stay); another photo or mode needs a rebuild (False)."""
-        avatar = getattr(settings, "avatar", settings)
-        if avatar.mode != "animate" or avatar.photo != self.photo_setting:
-            return False
-        self.keep_eyes_mouth = bool(avatar.keep_eyes_mouth)
-        _note_badge(self, avatar.badge)
-        return True
+        return _update_in_place(self, settings, "animate")
 
     def recapture(self) -> None:
         """Take the wearer's next face as the new neutral pose."""
