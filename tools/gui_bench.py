@@ -26,6 +26,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def frame_gaps(times: list[tuple[float, int]]) -> dict:
+    """Processed fps and the gaps between processed frames, from (arrival time, frame number) pairs
+    the GUI saw. It may skip frames, so a gap spanning k frame numbers counts as k equal gaps."""
+    gaps: list[float] = []
+    for (t0, i0), (t1, i1) in zip(times, times[1:]):
+        if i1 > i0:
+            gaps += [(t1 - t0) / (i1 - i0) * 1e3] * (i1 - i0)
+    processed = times[-1][1] - times[0][1] if len(times) > 1 else 0
+    span = times[-1][0] - times[0][0] if len(times) > 1 else 1
+    return {"fps_processed": round(processed / span, 1),
+            "longest_gap_ms": round(max(gaps), 1) if gaps else None,
+            "gap_ms_p99": round(sorted(gaps)[int(0.99 * (len(gaps) - 1))], 1) if gaps else None}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", default="demo")
@@ -123,17 +137,7 @@ def main() -> int:
                 app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
         live.bridge.frame_ready.disconnect()
         live.bridge.frame_ready.connect(live.settings_window.show_frame)
-        # Gaps between processed frames, from the frame numbers the GUI saw (it may skip some frames,
-        # so a gap spanning k frames counts as k equal gaps).
-        gaps = []
-        for (t0, i0), (t1, i1) in zip(times, times[1:]):
-            if i1 > i0:
-                gaps += [(t1 - t0) / (i1 - i0) * 1e3] * (i1 - i0)
-        processed = times[-1][1] - times[0][1] if len(times) > 1 else 0
-        span = times[-1][0] - times[0][0] if len(times) > 1 else 1
-        return {"slider_moves": n, "fps_processed": round(processed / span, 1),
-                "longest_gap_ms": round(max(gaps), 1) if gaps else None,
-                "gap_ms_p99": round(sorted(gaps)[int(0.99 * (len(gaps) - 1))], 1) if gaps else None}
+        return {"slider_moves": n, **frame_gaps(times)}
 
     def badge_phase(seconds: float) -> dict:
         """The photo avatar on, its badge switched on and off every half second: the longest gap
@@ -156,10 +160,8 @@ def main() -> int:
             while time.monotonic() < tick:
                 app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)
         live.bridge.frame_ready.disconnect()
-        gaps = [(t1 - t0) / (i1 - i0) * 1e3 for (t0, i0), (t1, i1) in zip(times, times[1:]) if i1 > i0]
-        span = times[-1][0] - times[0][0] if len(times) > 1 else 1
-        return {"badge_flips": flips, "fps_processed": round((times[-1][1] - times[0][1]) / span, 1),
-                "longest_gap_ms": round(max(gaps), 1) if gaps else None}
+        live.bridge.frame_ready.connect(live.settings_window.show_frame)
+        return {"badge_flips": flips, **frame_gaps(times)}
 
     results = {"source": args.source, "size": args.size, "tree": args.tree}
     run_phase(2.0)  # warm-up: model load, first medians
