@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from livecam.capture import placeholder_image
-from livecam.pipeline import LiveRunner, Pipeline
+from livecam.live_runner import LiveRunner
+from livecam.pipeline import Pipeline
 from livecam.settings import CaptureSettings
 
 log = logging.getLogger("livecam")

@@ -16,9 +16,7 @@ Trust rules it keeps:
   rebuild (new picture, photo, model) is built off the processing thread when ``background_builds``
   is on, while the old effect keeps running until the new one is ready.
 
-``LiveRunner`` owns the live loop on its own thread: it always takes the newest captured frame
-(latest frame wins, one in flight), so latency cannot build up, and hands the result to the
-output's pacer.
+The live loop that feeds it is :mod:`livecam.live_runner`.
 """
 from __future__ import annotations
 
@@ -35,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from livecam.analysis import Analyzer
-from livecam.effects import REGISTRY, EffectSpec, build_effect
+from livecam.effects import REGISTRY, EffectSpec, build_effect, sections_for
 from livecam.effects.conceal import conceal
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
@@ -45,7 +43,6 @@ log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
 
 BACKOFF_MAX_FRAMES = 64  # a failing effect is retried after 1, 2, 4 … frames, at most ~2 s apart at 30 fps
-OUTPUT_FIELDS = frozenset(f.name for f in dataclasses.fields(Analysis)) - {"timings"}
 
 
 @dataclass
@@ -64,7 +61,7 @@ class _Slot:
     logged: set[str] = field(default_factory=set)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text if text.endswith(".") else text + "."
 
@@ -131,10 +128,9 @@ class Pipeline:
         if not slot.spec.enabled(settings):
             self._install(slot, None)
             return
-        update = getattr(slot.effect, "update", None)
-        if update is not None and slot.pending is None:
+        if slot.effect is not None and slot.pending is None:
             try:
-                if update(settings):
+                if slot.effect.update(*sections_for(slot.spec, settings)):
                     slot.error = None
                     return
             except Exception as exc:  # noqa: BLE001 - a failed in-place update means: rebuild
@@ -167,11 +163,11 @@ class Pipeline:
                 continue
             if slot.pending_version == self._version:
                 self._install(slot, effect)
-            elif effect is not None and hasattr(effect, "close"):
+            elif effect is not None:
                 effect.close()  # settings moved on while it was being built
 
     def _build_failed(self, slot: _Slot, exc: BaseException) -> None:
-        sentence = _describe(exc)
+        sentence = describe(exc)
         if slot.effect is not None:
             consequence = f"LiveCam keeps the previous {slot.spec.label.lower()}."
         elif slot.spec.on_failure == "conceal":
@@ -185,7 +181,7 @@ class Pipeline:
     def _install(self, slot: _Slot, effect: Any) -> None:
         previous, slot.effect = slot.effect, effect
         slot.error, slot.reason, slot.failures, slot.retry_at, slot.logged = None, None, 0, 0, set()
-        if previous is not None and previous is not effect and hasattr(previous, "close"):
+        if previous is not None and previous is not effect:
             previous.close()
 
     # ------------------------------------------------------------ chain
@@ -197,7 +193,7 @@ class Pipeline:
         """What the analyzer must compute this frame: the effects' needs less what effects provide."""
         live = [s.effect for s in self._slots if s.effect is not None and s.retry_at <= self._frame]
         needs = set().union(*(e.needs for e in live)) if live else set()
-        provided = set().union(*(getattr(e, "provides", frozenset()) for e in live if e.stage == "post")) if live else set()
+        provided = set().union(*(e.provides for e in live if e.stage == "post")) if live else set()
         return needs - provided
 
     def _wanted_but_missing(self, slot: _Slot) -> bool:
@@ -226,7 +222,7 @@ class Pipeline:
         try:
             analysis = self.analyzer.analyze(image, self.needs(), t=t)
         except Exception as exc:  # noqa: BLE001 - the analyzer keeps its own last-good results; this is a bug guard
-            self._log_once(self._analysis_logged, f"Analysis failed: {_describe(exc)}", exc)
+            self._log_once(self._analysis_logged, f"Analysis failed: {describe(exc)}", exc)
             analysis = Analysis()
         timings.update(analysis.timings)
         frame_analysis = analysis
@@ -264,13 +260,13 @@ class Pipeline:
         try:
             result = effect.apply(image, analysis)
         except Exception as exc:  # noqa: BLE001 - any effect bug must cost one frame of that effect only
-            return image, analysis, self._failed(slot, _describe(exc), exc)
+            return image, analysis, self._failed(slot, describe(exc), exc)
         timings[slot.spec.name] = (time.perf_counter() - ts) * 1e3
-        if isinstance(result, tuple):
-            result, outputs = result
-            unknown = set(outputs) - OUTPUT_FIELDS
-            if unknown:
-                return image, analysis, self._failed(slot, f"it provided unknown data {sorted(unknown)}", None)
+        result, outputs = result
+        if outputs:
+            undeclared = set(outputs) - effect.provides
+            if undeclared:
+                return image, analysis, self._failed(slot, f"it provided undeclared data {sorted(undeclared)}", None)
             if "mask" in outputs and "foreground" not in outputs:
                 outputs = {**outputs, "foreground": None}  # the old person's edge colour belongs to the old mask
             analysis = dataclasses.replace(analysis, **outputs)
@@ -303,7 +299,7 @@ class Pipeline:
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""
         for slot in self._slots:
-            if hasattr(slot.effect, "recapture"):
+            if slot.effect is not None:
                 slot.effect.recapture()
 
     @property
@@ -355,61 +351,3 @@ class Pipeline:
             self.wait_for_builds(timeout=10.0)
         for slot in self._slots:
             self._install(slot, None)
-
-
-class LiveRunner:
-    """Runs source → pipeline → paced output on a worker thread until stopped or ``frames`` are done."""
-
-    def __init__(self, source, pipeline: Pipeline, sender, frames: int = 0) -> None:
-        self.source = source
-        self.pipeline = pipeline
-        self.sender = sender
-        self.frames = frames  # stop after this many processed frames; 0 = run until stop()
-        self.processed = 0
-        self.errors = 0  # frames whose processing raised (each went out as the safe frame)
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="livecam-pipeline", daemon=True)
-        self.done = threading.Event()
-
-    def start(self) -> "LiveRunner":
-        self._thread.start()
-        return self
-
-    def _loop(self) -> None:
-        last = -1
-        try:
-            while not self._stop.is_set():
-                frame = self.source.latest(after=last, timeout=0.5)
-                if frame is None or frame.index == last:
-                    continue
-                last = frame.index
-                self.sender.submit(self._process(frame), frame.t)
-                self.processed += 1
-                if self.frames and self.processed >= self.frames:
-                    break
-        except Exception as exc:  # the source or the output broke: report, don't die silently
-            self.error = f"Processing stopped: {exc}"
-            log.exception("Processing stopped")
-        finally:
-            self.done.set()
-
-    def _process(self, frame) -> np.ndarray:
-        if frame.placeholder:
-            return frame.image  # the "camera disconnected" card goes out unprocessed
-        try:
-            return self.pipeline.process(frame.image, frame.t)
-        except Exception as exc:  # noqa: BLE001 - the pipeline isolates effects; this guards the rest
-            self.errors += 1
-            if self.errors == 1:
-                log.error("Processing a frame failed (%s); the frame went out hidden and LiveCam carries on.",
-                          _describe(exc))
-                trace.debug("frame failed", exc_info=exc)
-            return conceal(frame.image)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        return self.done.wait(timeout)

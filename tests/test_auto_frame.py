@@ -24,7 +24,7 @@ def _run(effect, boxes, frame):
     """Feed one face box per frame (None = no face); returns the framing after each frame."""
     out = []
     for box in boxes:
-        effect.apply(frame, Analysis(faces=[] if box is None else [_face(box)]))
+        effect.apply(frame, Analysis(faces=[] if box is None else [_face(box)]))[0]
         out.append(effect.framing)
     return out
 
@@ -97,14 +97,14 @@ def test_a_lost_face_holds_then_eases_back_to_the_whole_picture(grey):
     _run(effect, [None] * 200, grey)
     assert effect.framing.zoom == pytest.approx(1.0, abs=1e-3)
     frame = np.random.default_rng(1).integers(0, 255, (H, W, 3), dtype=np.uint8)
-    assert effect.apply(frame, Analysis()) is frame, "back at the whole picture the frame goes out untouched"
+    assert effect.apply(frame, Analysis())[0] is frame, "back at the whole picture the frame goes out untouched"
 
 
 def test_the_output_is_the_framed_cut_out_scaled_up(astronaut):
     effect = AutoFrame(_frame_settings(max_zoom=2.0))
     box = (200, 100, 300, 220)
     for _ in range(200):
-        out = effect.apply(astronaut, Analysis(faces=[_face(box)]))
+        out = effect.apply(astronaut, Analysis(faces=[_face(box)]))[0]
     f = effect.framing
     h, w = astronaut.shape[:2]
     cw, ch = w / f.zoom, h / f.zoom
@@ -138,7 +138,7 @@ def test_slider_changes_keep_the_current_framing(grey):
     _run(effect, [(600, 300, 680, 400)] * 100, grey)
     framing = effect.framing
     settings = S.update(S.Settings(), auto_frame={"enabled": True, "speed": 0.9, "max_zoom": 2.5})
-    assert effect.update(settings)
+    assert effect.update(settings.auto_frame, settings.output)
     assert effect.framing == framing and effect.speed == 0.9
 
 

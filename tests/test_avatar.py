@@ -416,7 +416,7 @@ def test_photo_avatar_is_composed_over_the_chosen_background(portrait, wearer):
     image, face = wearer
     portrait.recapture()
     out, outputs = portrait.apply(image, Analysis(faces=[face], mask=np.full(image.shape[:2], 255, np.uint8)))
-    out = ColorBackground("#00ff00").apply(out, Analysis(mask=outputs["mask"]))
+    out = ColorBackground("#00ff00").apply(out, Analysis(mask=outputs["mask"]))[0]
     stage = portrait.stage_for((image.shape[1], image.shape[0]))
     cx, cy = stage.landmarks[POSE_CENTRE, :2].astype(int)
     assert np.abs(out[cy, cx].astype(int) - stage.canvas[cy, cx]).max() <= 4  # the portrait's face
@@ -429,7 +429,7 @@ def test_photo_avatar_is_composed_over_the_chosen_background(portrait, wearer):
     assert outputs["small"].shape == small.shape and outputs["small"].mean() > 20
     assert outputs["small_mask"].shape == (144, 256) and outputs["small_mask"].max() <= 1.0
     blurred = BlurBackground(60).apply(out, Analysis(mask=outputs["mask"], small=outputs["small"],
-                                                     small_mask=outputs["small_mask"]))
+                                                     small_mask=outputs["small_mask"]))[0]
     assert np.abs(blurred[cy, cx].astype(int) - stage.canvas[cy, cx]).max() <= 4
 
 
@@ -565,7 +565,7 @@ def test_build_avatar_picks_the_effect_and_logs_a_hidden_badge(caplog):
         av.build_avatar(AvatarSettings(mode="swap", photo=str(HOPPER), badge=False), runtime)
     assert av.BADGE_OFF_WARNING in caplog.text
     animate = av.build_avatar(AvatarSettings(mode="animate", photo=str(HOPPER)), runtime)
-    assert isinstance(animate, av.PhotoAvatar) and animate.provides == frozenset({"mask", "altered"})
+    assert isinstance(animate, av.PhotoAvatar) and animate.provides == frozenset({"mask", "altered", "small", "small_mask"})
 
 
 def test_build_avatar_refuses_a_bad_photo_as_a_value_error(tmp_path):

@@ -78,9 +78,9 @@ def test_background_effects_use_the_analysis_foreground():
     mask = _half_mask()
     mask[:, 80:90] = 200
     analysis = Analysis(mask=mask, foreground=foreground)
-    out = ColorBackground("#000000").apply(frame, analysis)
+    out = ColorBackground("#000000").apply(frame, analysis)[0]
     assert out[45, 85, 2] > 190 and out[45, 85, 0] < 5  # red edge, not the frame's grey
-    blurred = BlurBackground(60).apply(frame, analysis)
+    blurred = BlurBackground(60).apply(frame, analysis)[0]
     assert blurred[45, 85, 2] > blurred[45, 85, 0] + 100
 
 
@@ -94,7 +94,7 @@ def test_cover_fit_fills_and_keeps_aspect():
 
 def test_blur_strength_zero_changes_nothing():
     frame = (np.random.default_rng(0).random((90, 160, 3)) * 255).astype(np.uint8)
-    out = BlurBackground(0).apply(frame, Analysis(mask=_half_mask()))
+    out = BlurBackground(0).apply(frame, Analysis(mask=_half_mask()))[0]
     assert np.array_equal(out, frame)
 
 
@@ -103,7 +103,7 @@ def test_blur_smooths_background_only_and_does_not_bleed_person_colour():
     frame = (rng.random((180, 320, 3)) * 255).astype(np.uint8)
     frame[:, :160] = (0, 0, 255)  # person: pure red
     mask = _half_mask(180, 320)
-    out = BlurBackground(80).apply(frame, Analysis(mask=mask))
+    out = BlurBackground(80).apply(frame, Analysis(mask=mask))[0]
     assert np.array_equal(out[:, :160], frame[:, :160])
     assert out[:, 200:].std() < frame[:, 200:].std() / 3  # noise averaged away
     # No red halo: just outside the person the background must not turn red.
@@ -117,15 +117,15 @@ def test_image_and_colour_backgrounds_replace_background_pixels(tmp_path):
     picture[:] = (255, 0, 0)
     path = tmp_path / "bg.png"
     cv2.imwrite(str(path), picture)
-    out = ImageBackground.from_file(str(path)).apply(frame, Analysis(mask=_half_mask()))
+    out = ImageBackground.from_file(str(path)).apply(frame, Analysis(mask=_half_mask()))[0]
     assert (out[:, 100:] == (255, 0, 0)).all() and (out[:, :80] == 77).all()
-    out = ColorBackground("#00ff00").apply(frame, Analysis(mask=_half_mask()))
+    out = ColorBackground("#00ff00").apply(frame, Analysis(mask=_half_mask()))[0]
     assert (out[:, 100:] == (0, 255, 0)).all()
 
 
 def test_no_mask_means_unchanged():
     frame = np.full((90, 160, 3), 5, np.uint8)
-    assert np.array_equal(ColorBackground("#ffffff").apply(frame, Analysis()), frame)
+    assert np.array_equal(ColorBackground("#ffffff").apply(frame, Analysis())[0], frame)
 
 
 @pytest.mark.parametrize("content", [None, b"this is not a picture"])

@@ -22,7 +22,7 @@ def _changed(a, b):
 def test_badge_sits_in_the_top_right_corner_scaled_to_the_frame(size):
     w, h = size
     frame = np.full((h, w, 3), 120, np.uint8)
-    out = Badge().apply(frame, Analysis(altered=True))
+    out = Badge().apply(frame, Analysis(altered=True))[0]
     assert out.shape == frame.shape and out.dtype == np.uint8
     ys, xs = np.nonzero(_changed(out, frame))
     assert len(xs) > 0
@@ -34,8 +34,8 @@ def test_badge_sits_in_the_top_right_corner_scaled_to_the_frame(size):
 def test_badge_is_legible_and_semi_opaque():
     badge = Badge()
     x0, y0, x1, y1 = badge.position((1280, 720))
-    black = badge.apply(np.zeros((720, 1280, 3), np.uint8), Analysis(altered=True))[y0:y1, x0:x1]
-    white = badge.apply(np.full((720, 1280, 3), 255, np.uint8), Analysis(altered=True))[y0:y1, x0:x1]
+    black = badge.apply(np.zeros((720, 1280, 3), np.uint8), Analysis(altered=True))[0][y0:y1, x0:x1]
+    white = badge.apply(np.full((720, 1280, 3), 255, np.uint8), Analysis(altered=True))[0][y0:y1, x0:x1]
     # White text on a dark plate over a white frame: both ends of the range are there.
     assert (white.min(2) > 240).mean() > 0.05 and (white.max(2) < 140).mean() > 0.3
     # Over black the text still shows, and the plate lets a white frame through partly.
@@ -47,14 +47,14 @@ def test_badge_is_legible_and_semi_opaque():
 
 def test_badge_shows_only_on_altered_frames():
     frame = np.full((360, 640, 3), 120, np.uint8)
-    assert Badge().apply(frame, Analysis(altered=False)) is frame
-    assert _changed(Badge().apply(frame, Analysis(altered=True)), frame).any()
+    assert Badge().apply(frame, Analysis(altered=False))[0] is frame
+    assert _changed(Badge().apply(frame, Analysis(altered=True))[0], frame).any()
 
 
 def test_badge_does_not_touch_the_input():
     frame = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
     before = frame.copy()
-    Badge().apply(frame, Analysis(altered=True))
+    Badge().apply(frame, Analysis(altered=True))[0]
     assert (frame == before).all()
 
 

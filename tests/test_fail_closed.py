@@ -11,7 +11,9 @@ import pytest
 from livecam import settings as S
 from livecam.effects import background as background_module
 from livecam.effects import touch_up as touch_up_module
-from livecam.pipeline import LiveRunner, Pipeline
+from livecam.effects.base import NO_OUTPUTS, EffectBase
+from livecam.live_runner import LiveRunner
+from livecam.pipeline import Pipeline
 from livecam.types import Frame
 
 
@@ -26,12 +28,10 @@ def _is_hidden(out: np.ndarray, raw: np.ndarray) -> bool:
     return out.shape == raw.shape and _sharpness(out) < 0.05 * _sharpness(raw)
 
 
-class _Raising:
+class _Raising(EffectBase):
     """An effect that fails on the frames whose number is in ``bad`` (all frames when None)."""
 
     needs = frozenset({"mask"})
-    provides = frozenset()
-    stage = "post"
 
     def __init__(self, bad=None):
         self.calls = 0
@@ -41,7 +41,7 @@ class _Raising:
         self.calls += 1
         if self.bad is None or self.calls in self.bad:
             raise cv2.error("injected failure")
-        return image
+        return image, NO_OUTPUTS
 
 
 def test_an_effect_that_raises_hides_the_frame_and_the_stream_goes_on(astronaut, monkeypatch, caplog):

@@ -43,21 +43,21 @@ def luma(image: np.ndarray) -> np.ndarray:
 
 def run(settings: LowLightSettings, frames, analysis: Analysis | None = None) -> list[np.ndarray]:
     effect = LowLight(settings)
-    return [effect.apply(f, analysis or Analysis()) for f in frames]
+    return [effect.enhance(f, analysis or Analysis()) for f in frames]
 
 
 # ---------------------------------------------------------------- identity
 
 
 def test_off_returns_the_input_untouched(astronaut):
-    out = LowLight(LowLightSettings(mode="off")).apply(astronaut, Analysis())
+    out = LowLight(LowLightSettings(mode="off")).enhance(astronaut, Analysis())
     assert out is astronaut or np.array_equal(out, astronaut)
 
 
 def test_manual_with_every_slider_neutral_is_bit_exact(astronaut):
     effect = LowLight(MANUAL)
     for _ in range(3):  # state across frames must not creep in either
-        assert np.array_equal(effect.apply(astronaut, Analysis()), astronaut)
+        assert np.array_equal(effect.enhance(astronaut, Analysis()), astronaut)
 
 
 def test_neutral_tone_curve_is_the_identity_table():
@@ -70,21 +70,21 @@ def test_neutral_tone_curve_is_the_identity_table():
 def test_auto_restores_a_darkened_photo(astronaut):
     dark = darken(astronaut, 0.15, np.random.default_rng(0))
     effect = LowLight(AUTO)
-    out = effect.apply(dark, Analysis())
+    out = effect.enhance(dark, Analysis())
     assert luma(out).mean() > 1.8 * luma(dark).mean()
     assert psnr(out, astronaut) > psnr(dark, astronaut) + 10.0
     assert 1.5 < effect.exposure <= 3.5  # the truth is log2(1 / 0.15) = 2.7 stops
 
 
 def test_auto_leaves_a_well_lit_photo_nearly_alone(astronaut):
-    out = LowLight(AUTO).apply(astronaut, Analysis())
+    out = LowLight(AUTO).enhance(astronaut, Analysis())
     assert abs(luma(out).mean() / luma(astronaut).mean() - 1) < 0.05
     assert psnr(out, astronaut) > 32
 
 
 def test_auto_keeps_hue_and_saturation(astronaut):
     dark = darken(astronaut, 0.15, np.random.default_rng(1))
-    out = cv2.GaussianBlur(LowLight(AUTO).apply(dark, Analysis()), (5, 5), 0)  # judge colour, not grain
+    out = cv2.GaussianBlur(LowLight(AUTO).enhance(dark, Analysis()), (5, 5), 0)  # judge colour, not grain
     before = cv2.cvtColor(astronaut, cv2.COLOR_BGR2HSV_FULL).astype(np.int32)
     after = cv2.cvtColor(out, cv2.COLOR_BGR2HSV_FULL).astype(np.int32)
     coloured = (before[..., 1] > 80) & (before[..., 2] > 60) & (before[..., 2] < 240)
@@ -97,7 +97,7 @@ def test_exposure_keeps_linear_light_chroma_ratios():
     # Flat colour patches, dark enough that +2 stops stays below the highlight shoulder.
     colours = np.array([[20, 40, 80], [60, 30, 20], [30, 70, 40], [50, 50, 90]], np.uint8)
     image = np.repeat(np.repeat(colours[None], 16, axis=0), 16, axis=1)
-    out = LowLight(replace(MANUAL, exposure=2.0)).apply(image, Analysis())
+    out = LowLight(replace(MANUAL, exposure=2.0)).enhance(image, Analysis())
     lin_in = srgb_to_linear(colours / 255.0)
     lin_out = srgb_to_linear(out[0, ::16] / 255.0)
     np.testing.assert_allclose(lin_out / lin_in, 4.0, rtol=0.08)  # every channel by the same factor
@@ -110,7 +110,7 @@ def test_auto_does_not_pump_on_a_still_scene_with_a_flicker(astronaut):
     effect = LowLight(AUTO)
     means, stops = [], []
     for f in frames:
-        means.append(luma(effect.apply(f, Analysis())).mean())
+        means.append(luma(effect.enhance(f, Analysis())).mean())
         stops.append(effect.exposure)
     calm = [i for i in range(1, 40) if i not in (20, 21, 22)]
     steps = [abs(means[i] - means[i - 1]) / means[i - 1] for i in calm]
@@ -125,8 +125,8 @@ def test_auto_meters_the_face_when_one_is_known():
     face = Face(box=np.array([90, 30, 150, 90], np.float32), score=0.9, landmarks=np.zeros((468, 3), np.float32))
     without = LowLight(AUTO)
     with_face = LowLight(AUTO)
-    without.apply(image, Analysis())
-    with_face.apply(image, Analysis(faces=[face]))
+    without.enhance(image, Analysis())
+    with_face.enhance(image, Analysis(faces=[face]))
     assert with_face.exposure + (1 - with_face.shadows) > without.exposure + (1 - without.shadows) + 0.5
 
 
@@ -143,14 +143,14 @@ def test_a_new_resolution_starts_over():
     effect = LowLight(AUTO)
     small = np.full((48, 64, 3), 30, np.uint8)
     large = np.full((60, 80, 3), 30, np.uint8)
-    assert effect.apply(small, Analysis()).shape == small.shape
-    assert effect.apply(large, Analysis()).shape == large.shape
-    assert effect.apply(small, Analysis()).shape == small.shape
+    assert effect.enhance(small, Analysis()).shape == small.shape
+    assert effect.enhance(large, Analysis()).shape == large.shape
+    assert effect.enhance(small, Analysis()).shape == small.shape
 
 
 def test_bad_input_says_what_is_wrong():
     with pytest.raises(ValueError, match="BGR uint8"):
-        LowLight(AUTO).apply(np.zeros((10, 10), np.float32), Analysis())
+        LowLight(AUTO).enhance(np.zeros((10, 10), np.float32), Analysis())
 
 
 # ---------------------------------------------------------------- temporal denoise
@@ -214,7 +214,7 @@ def scene() -> np.ndarray:
 
 
 def manual(scene: np.ndarray, **sliders) -> np.ndarray:
-    return LowLight(replace(MANUAL, **sliders)).apply(scene, Analysis())
+    return LowLight(replace(MANUAL, **sliders)).enhance(scene, Analysis())
 
 
 def test_exposure_slider_brightens_and_darkens(scene):

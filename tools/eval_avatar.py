@@ -105,13 +105,8 @@ def frames(path: Path, limit: int):
         cap.release()
 
 
-def output_image(result) -> np.ndarray:
-    """An effect's apply() result: an image, or (image, outputs)."""
-    return result[0] if isinstance(result, tuple) else result
-
-
 def run(effect, image: np.ndarray, faces) -> np.ndarray:
-    return output_image(effect.apply(image, Analysis(faces=list(faces))))
+    return effect.apply(image, Analysis(faces=list(faces)))[0]
 
 
 def track(path: Path, limit: int) -> list[list]:

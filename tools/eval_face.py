@@ -365,7 +365,7 @@ def part_touchup(root: Path, args) -> dict:
             continue
         effect = TouchUp(TouchUpSettings(strength=100))
         for _ in range(10):
-            out = effect.apply(image, Analysis(faces=faces))
+            out = effect.apply(image, Analysis(faces=faces))[0]
         lm = faces[0].landmarks
         per[p.name] = {"texture_ratio": round(skin_texture(out, lm) / skin_texture(image, lm), 3),
                        **{f"ssim_{k}": round(region_ssim(image, out, lm, regions.FEATURES[k]), 4)
@@ -377,7 +377,7 @@ def part_touchup(root: Path, args) -> dict:
         tr = FaceTracker(FaceSettings(), RUNTIME)
         effect = TouchUp(TouchUpSettings(strength=100))
         faces = [tr.process(f) for f in frames]
-        outs = [effect.apply(f, Analysis(faces=fs)) for f, fs in zip(frames, faces)]
+        outs = [effect.apply(f, Analysis(faces=fs))[0] for f, fs in zip(frames, faces)]
         windows = still_windows([fs[0].landmarks if fs else None for fs in faces])
         d_in, d_out = [], []
         for s, size in windows:
@@ -413,7 +413,7 @@ def part_speed(root: Path, args) -> dict:
         t = FaceTracker(FaceSettings(), RUNTIME)
         effect = TouchUp(TouchUpSettings(strength=60))
         for f in frames[:5]:  # warm-up: first inference allocates
-            effect.apply(f, Analysis(faces=t.process(f)))
+            effect.apply(f, Analysis(faces=t.process(f)))[0]
         t.reset()
         t.detector_runs = 0
         track_wall, track_cpu, tu_wall, tu_cpu, sizes = [], [], [], [], []

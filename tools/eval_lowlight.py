@@ -71,7 +71,7 @@ def enhance_clip(image: np.ndarray, exposure: float, rng: np.random.Generator) -
     frames = [darken(image, exposure, rng) for _ in range(CLIP_FRAMES)]
     out = None
     for f in frames:
-        out = effect.apply(f, None)
+        out = effect.enhance(f, None)
     return frames[0], out, effect
 
 
@@ -161,7 +161,7 @@ def paired(data: Path) -> dict:
             "dark input": dark,
             "gamma 0.5": gamma(dark),
             "CLAHE": clahe(dark),
-            "LiveCam auto": LowLight(AUTO).apply(dark, None),
+            "LiveCam auto": LowLight(AUTO).enhance(dark, None),
             methods[4]: clip_out,
             "exact exposure undo": undo_exposure(dark, k),
         }
@@ -189,7 +189,7 @@ def real(data: Path, out_dir: Path) -> dict:
         if image is None:
             continue
         effect = LowLight(AUTO)
-        enhanced = effect.apply(image, None)
+        enhanced = effect.enhance(image, None)
         rows.append({
             "file": path.name,
             "luma_before": mean_luma(image), "luma_after": mean_luma(enhanced),
@@ -202,7 +202,7 @@ def real(data: Path, out_dir: Path) -> dict:
     if clip:
         # A real dim video: the whole clip runs through one effect, so temporal denoise takes part.
         effect = LowLight(AUTO)
-        outs = [effect.apply(f, None) for f in clip]
+        outs = [effect.enhance(f, None) for f in clip]
         i = len(clip) // 2
         clip_row = {
             "file": "lp_d20_talking_dim.mp4, middle frame",
@@ -262,7 +262,7 @@ def stability(data: Path) -> dict:
     result = {}
     for name, frames in (("clip", dark_clip), ("still frame", still), ("still + flicker", flicker)):
         effect = LowLight(AUTO)
-        out = [effect.apply(f, None) for f in frames]
+        out = [effect.enhance(f, None) for f in frames]
         # The flicker frames themselves are brighter by design; what matters is whether the
         # frames after them pump, so score the output with the input's own change removed too.
         result[name] = {"input": luma_steps(frames), "output": luma_steps(out)}
@@ -298,7 +298,7 @@ def speed(data: Path, frames: int = 300, window: int = 60) -> dict:
         for i in range(frames + 20):
             f = dark[i % len(dark)]
             t0, c0 = time.perf_counter(), time.thread_time()
-            effect.apply(f, None)
+            effect.enhance(f, None)
             if i >= 20:  # warm-up: first frames allocate and meter from scratch
                 wall.append(time.perf_counter() - t0)
                 cpu.append(time.thread_time() - c0)
@@ -320,9 +320,9 @@ def speed(data: Path, frames: int = 300, window: int = 60) -> dict:
 
 def identity(data: Path) -> dict:
     image = load(photos(data)[0]) if photos(data) else np.random.default_rng(0).integers(0, 256, (240, 320, 3), np.uint8)
-    off = LowLight(LowLightSettings(mode="off")).apply(image, None)
+    off = LowLight(LowLightSettings(mode="off")).enhance(image, None)
     neutral = LowLight(LowLightSettings(mode="manual"))
-    same = all(np.array_equal(neutral.apply(image, None), image) for _ in range(3))
+    same = all(np.array_equal(neutral.enhance(image, None), image) for _ in range(3))
     return {"off_equal": bool(np.array_equal(off, image)), "neutral_manual_equal": bool(same)}
 
 
@@ -351,7 +351,7 @@ def segmenter(data: Path) -> dict:
                     continue
                 dark, clip_out, _ = enhance_clip(image, float(rng.uniform(*exposures)), rng)
                 variants = {"original": image, f"{level}": dark, f"{level} + gamma 0.5": gamma(dark),
-                            f"{level} + LiveCam auto": LowLight(AUTO).apply(dark, None),
+                            f"{level} + LiveCam auto": LowLight(AUTO).enhance(dark, None),
                             f"{level} + LiveCam auto, still clip": clip_out}
                 for name, picture in variants.items():
                     if name == "original" and level != next(iter(DARKNESS)):
@@ -382,7 +382,7 @@ def faces(data: Path) -> dict:
                 continue
             dark, clip_out, _ = enhance_clip(image, float(rng.uniform(*exposures)), rng)
             variants = {"original": image, level: dark, f"{level} + gamma 0.5": gamma(dark),
-                        f"{level} + LiveCam auto": LowLight(AUTO).apply(dark, None),
+                        f"{level} + LiveCam auto": LowLight(AUTO).enhance(dark, None),
                         f"{level} + LiveCam auto, still clip": clip_out}
             for name, picture in variants.items():
                 if name == "original" and level != next(iter(DARKNESS)):

@@ -7,17 +7,9 @@ group, and its bench configurations. The settings type, the CLI flags and help, 
 control-window toggles, the settings window, presets, bench and stage labels all read this list.
 Adding an effect is one entry here plus its module.
 
-An effect object (built by ``EffectSpec.build``) has:
-
-- ``needs``: analysis it reads ("mask", "faces", "iris");
-- ``provides``: Analysis fields it hands to later effects ("mask", "altered", …); the analyzer does
-  not compute what an earlier effect provides (the superseded stage does not run);
-- ``stage``: "pre" (before analysis, e.g. low light, so the models see the enhanced frame; it gets
-  the previous frame's analysis) or "post";
-- ``apply(image, analysis)`` → image, or (image, outputs) with ``outputs`` keyed by Analysis field;
-  it never mutates ``analysis``;
-- optionally ``update(settings) -> bool``: take a cheap change in place (keeping fades, denoisers,
-  neutral poses); False asks for a rebuild; and ``close()``.
+Every effect has one shape (:mod:`livecam.effects.base`): built from its sections
+``(section, *reads)``, ``apply(image, analysis) -> (image, outputs)``, ``update(*sections) -> bool``,
+``close()``; ``needs`` and ``provides`` are declared on the class.
 
 This module imports no image or model library: the settings types are built from it at import time.
 """
@@ -26,22 +18,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
+from livecam.effects.base import Effect, EffectBase, Outputs  # noqa: F401 - the effect shape, re-exported
 from livecam.setting_fields import setting
 
 # ---------------------------------------------------------------- the effect interface
-
-
-class Effect(Protocol):
-    needs: frozenset[str]
-    provides: frozenset[str]
-    stage: Literal["pre", "post"]
-
-    def apply(self, image: Any, analysis: Any) -> Any:
-        """The processed BGR uint8 image, or (image, outputs) for an effect that provides data."""
-        ...
-
 
 OnFailure = Literal["conceal", "skip"]
 
@@ -258,8 +240,13 @@ def bench_configs() -> dict[str, dict[str, dict[str, Any]]]:
     return configs
 
 
+def sections_for(spec: EffectSpec, settings: Any) -> tuple[Any, ...]:
+    """What an effect is built and updated from: its own section, then the sections it reads."""
+    return tuple(getattr(settings, name) for name in spec.sections)
+
+
 def build_effect(spec: EffectSpec, settings: Any) -> Any:
     """The effect for ``settings``, or None when it is off. Raises (one sentence) when it cannot be built."""
     if not spec.enabled(settings):
         return None
-    return spec.builder()(*(getattr(settings, name) for name in spec.sections))
+    return spec.builder()(*sections_for(spec, settings))

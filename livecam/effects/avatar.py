@@ -47,7 +47,9 @@ from livecam.effects.avatar_mouth import (
 )
 from livecam.effects.avatar_stage import Stage, clean_plate, face_frame
 from livecam.effects.background import composite
+from livecam.effects.base import EffectBase
 from livecam.effects.mesh_warp import Grid, MeshWarp, fold_share, frontal_layout, triangulate, warp, warp_points
+from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
@@ -184,13 +186,12 @@ class _SourceFace:
         self.soft = cells.astype(np.float32)
 
 
-class FaceSwap:
+class FaceSwap(EffectBase):
     """Draws the avatar photo's face onto the wearer's, keeping (by default) the wearer's eyes and
     mouth interior so blinks, gaze and speech stay real."""
 
     needs = frozenset({"faces"})
     provides = frozenset({"altered"})
-    stage = "post"
 
     def __init__(self, photo: AvatarPhoto, keep_eyes_mouth: bool = True, photo_setting: str | None = None) -> None:
         self.source = _SourceFace(photo)
@@ -202,7 +203,7 @@ class FaceSwap:
         self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
         self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
 
-    def update(self, settings) -> bool:
+    def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take keep-eyes-mouth and the badge in place (the fade and blink state stay); another
         photo or mode needs a rebuild (False)."""
         return _update_in_place(self, settings, "swap")
@@ -310,10 +311,9 @@ class FaceSwap:
         return out
 
 
-def _update_in_place(effect, settings, mode: str) -> bool:
+def _update_in_place(effect, avatar: AvatarSettings, mode: str) -> bool:
     """The cheap avatar settings (keep-eyes-mouth, badge) go into ``effect``; False when the mode or
-    the photo changed, which needs a rebuild. ``settings`` is the whole Settings or its avatar part."""
-    avatar = getattr(settings, "avatar", settings)
+    the photo changed, which needs a rebuild."""
     if avatar.mode != mode or avatar.photo != effect.photo_setting:
         return False
     effect.keep_eyes_mouth = bool(avatar.keep_eyes_mouth)
@@ -411,7 +411,7 @@ def person_mask(picture: np.ndarray, provider: str = "auto", threads: int = 1) -
     return cv2.resize(cv2.convertScaleAbs(np.clip(refined, 0, 1), alpha=255), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-class PhotoAvatar:
+class PhotoAvatar(EffectBase):
     """Replaces the wearer with a portrait that follows their head motion and expression.
 
     The first frame with a face is the neutral pose (``recapture()`` takes the next one again); each
@@ -423,8 +423,7 @@ class PhotoAvatar:
     at that size (else None, and the blur shrinks the frame itself)."""
 
     needs = frozenset({"faces"})
-    provides = frozenset({"mask", "altered"})
-    stage = "post"
+    provides = frozenset({"mask", "altered", "small", "small_mask"})
 
     def __init__(self, photo: AvatarPhoto, mask: np.ndarray | None = None, provider: str = "auto",
                  threads: int = 1, photo_setting: str | None = None, keep_eyes_mouth: bool = True) -> None:
@@ -441,7 +440,7 @@ class PhotoAvatar:
         self._torso = TorsoMotion()
         self._offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # mesh, ring, shift from rest
 
-    def update(self, settings) -> bool:
+    def update(self, settings: AvatarSettings, *_reads) -> bool:
         """The badge and keep-eyes-mouth change in place (the neutral pose and the fitted portrait
         stay); another photo or mode needs a rebuild (False)."""
         return _update_in_place(self, settings, "animate")

@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.effects.compositing import composite
 from livecam.imaging import cover_fit
 from livecam.settings import BackgroundSettings, OutputSettings
@@ -68,22 +69,20 @@ class _Fitted:
         return self._fitted
 
 
-class BlurBackground:
+class BlurBackground(EffectBase):
     """Blurred background. The blur runs on the small frame the segmenter already made (or a shrunk
     copy), with the strength's sigma scaled to that size, and only the result is upsampled: at 720p a
     full-resolution GaussianBlur k=101 costs 24 ms, this about 1 ms."""
 
     needs = frozenset({"mask"})
-    provides: frozenset[str] = frozenset()
-    stage = "post"
 
     def __init__(self, strength: int) -> None:
         self.strength = strength
 
-    def update(self, settings) -> bool:
-        if settings.background.mode != "blur":
+    def update(self, background: BackgroundSettings, *_reads) -> bool:
+        if background.mode != "blur":
             return False
-        self.strength = settings.background.blur
+        self.strength = background.blur
         return True
 
     def sigma(self, frame_width: int) -> float:
@@ -110,54 +109,49 @@ class BlurBackground:
         small_blur = cv2.convertScaleAbs(num / den[..., None])
         return cv2.resize(small_blur, (w, h), interpolation=cv2.INTER_LINEAR)
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if self.strength <= 0 or analysis.mask is None:
-            return image
+            return image, NO_OUTPUTS
         background = self.blurred(image, analysis.mask, analysis.small, analysis.small_mask)
-        return composite(image, background, analysis.mask, analysis.foreground)
+        return composite(image, background, analysis.mask, analysis.foreground), NO_OUTPUTS
 
 
-class ImageBackground:
+class ImageBackground(EffectBase):
     needs = frozenset({"mask"})
-    provides: frozenset[str] = frozenset()
-    stage = "post"
 
     def __init__(self, picture: np.ndarray, path: str = "") -> None:
         self._fit = _Fitted(picture)
         self.path = path
 
-    def update(self, settings) -> bool:
-        b = settings.background
-        return b.mode == "image" and b.image == self.path
+    def update(self, background: BackgroundSettings, *_reads) -> bool:
+        return background.mode == "image" and background.image == self.path
 
     @classmethod
     def from_file(cls, path: str, cover: tuple[int, int] | None = None) -> "ImageBackground":
         return cls(load_background_image(path, cover), path)
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if analysis.mask is None:
-            return image
+            return image, NO_OUTPUTS
         h, w = image.shape[:2]
-        return composite(image, self._fit.at((w, h)), analysis.mask, analysis.foreground)
+        return composite(image, self._fit.at((w, h)), analysis.mask, analysis.foreground), NO_OUTPUTS
 
 
 class ColorBackground(ImageBackground):
     def __init__(self, color: str) -> None:
         super().__init__(np.full((8, 8, 3), parse_color(color), np.uint8))
 
-    def update(self, settings) -> bool:
-        if settings.background.mode != "color":
+    def update(self, background: BackgroundSettings, *_reads) -> bool:
+        if background.mode != "color":
             return False
-        self._fit = _Fitted(np.full((8, 8, 3), parse_color(settings.background.color), np.uint8))
+        self._fit = _Fitted(np.full((8, 8, 3), parse_color(background.color), np.uint8))
         return True
 
 
-class VideoBackground:
+class VideoBackground(EffectBase):
     """A looping video behind the person, decoded on its own thread so decoding never stalls a frame."""
 
     needs = frozenset({"mask"})
-    provides: frozenset[str] = frozenset()
-    stage = "post"
 
     def __init__(self, path: str, fps: int = 30) -> None:
         self.path, self.fps = path, fps
@@ -178,18 +172,18 @@ class VideoBackground:
             raise BackgroundError(str(exc)) from exc
         self._last = _Fitted(first)
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if analysis.mask is None:
-            return image
+            return image, NO_OUTPUTS
         frame = self.source.latest(timeout=0.0)
         if frame is not None and not frame.placeholder and frame.image is not self._last.picture:
             self._last = _Fitted(frame.image)
         h, w = image.shape[:2]
-        return composite(image, self._last.at((w, h)), analysis.mask, analysis.foreground)
+        return composite(image, self._last.at((w, h)), analysis.mask, analysis.foreground), NO_OUTPUTS
 
-    def update(self, settings) -> bool:
-        b = settings.background
-        return b.mode == "video" and b.video == self.path and settings.output.fps == self.fps
+    def update(self, background: BackgroundSettings, output: OutputSettings | None = None, *_reads) -> bool:
+        fps = output.fps if output is not None else self.fps
+        return background.mode == "video" and background.video == self.path and fps == self.fps
 
     def close(self) -> None:
         self.source.close()

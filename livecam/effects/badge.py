@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from livecam.settings import AvatarSettings
+from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
 
 TEXT = "AI-altered"
@@ -48,12 +49,8 @@ def render_label(frame_height: int) -> tuple[np.ndarray, np.ndarray]:
     return cv2.merge([colour, colour, colour]).astype(np.float32), alpha
 
 
-class Badge:
+class Badge(EffectBase):
     """Draws the "AI-altered" label in the top-right corner, scaled to the frame."""
-
-    needs: frozenset[str] = frozenset()
-    provides: frozenset[str] = frozenset()
-    stage = "post"
 
     def __init__(self, settings: AvatarSettings | None = None) -> None:
         self._height = -1
@@ -75,12 +72,12 @@ class Badge:
             self._height = height
         return self._label
 
-    def update(self, settings) -> bool:
+    def update(self, *_sections) -> bool:
         return True  # nothing to configure: the registry builds it only while the badge is on
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if not analysis.altered:
-            return image  # the badge says exactly when a frame is altered, never otherwise
+            return image, NO_OUTPUTS  # the badge says exactly when a frame is altered, never otherwise
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.position((w, h))
         colour, alpha = self._label_for(h)
@@ -89,4 +86,4 @@ class Badge:
         under = out[y0:y1, x0:x1].astype(np.float32)
         a = alpha[..., None]
         out[y0:y1, x0:x1] = np.clip(colour * a + under * (1 - a), 0, 255).astype(np.uint8)
-        return out
+        return out, NO_OUTPUTS

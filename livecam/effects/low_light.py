@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from livecam.settings import LowLightSettings
+from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
 
 # Auto-exposure targets, in linear light. Mid: the centre-weighted (or face) log-average lands where
@@ -318,12 +319,10 @@ class TemporalDenoiser:
 Plan = tuple[np.ndarray | None, float]  # auto mode per frame: tone table (None: nothing to lift), denoise strength
 
 
-class LowLight:
+class LowLight(EffectBase):
     """Brighten dark webcam video: ``mode="auto"`` meters and lifts by itself, ``mode="manual"``
     applies the sliders, ``mode="off"`` (or all sliders neutral) returns the frame untouched."""
 
-    needs: frozenset[str] = frozenset()
-    provides: frozenset[str] = frozenset()
     stage = "pre"
 
     def __init__(self, settings: LowLightSettings) -> None:
@@ -340,10 +339,10 @@ class LowLight:
         self.exposure = 0.0  # stops and shadows gamma of the last frame (auto mode), for the UI and the benchmark
         self.shadows = 1.0
 
-    def update(self, settings) -> bool:
+    def update(self, settings: LowLightSettings, *_reads) -> bool:
         """Slider moves and auto/manual switches keep the denoiser's running average and the meter's
         history, so no grain comes back while a slider is dragged."""
-        new = settings.low_light
+        new = settings
         if new.mode == "off":
             return False
         self.settings = new
@@ -362,7 +361,11 @@ class LowLight:
         self._smoothers = (Smoother(), Smoother(deadband=0.02))
         self._shape, self._plan, self._frame = None, None, 0
 
-    def apply(self, image: np.ndarray, analysis: Analysis | None = None) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis | None = None) -> tuple[np.ndarray, Outputs]:
+        return self.enhance(image, analysis), NO_OUTPUTS
+
+    def enhance(self, image: np.ndarray, analysis: Analysis | None = None) -> np.ndarray:
+        """The brightened frame (the input itself when nothing is to be done)."""
         if not self.active:
             return image
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):

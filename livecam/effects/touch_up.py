@@ -22,6 +22,7 @@ import numpy as np
 from livecam.analysis import face_regions as regions
 from livecam.imaging import box_iou
 from livecam.settings import TouchUpSettings
+from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
 
 WORK_SIZE = 112  # face size, in working pixels, at which skin is smoothed (0.7x to 1.4x of it)
@@ -110,12 +111,10 @@ def tone_shift(small_bgr: np.ndarray, mask: np.ndarray, sigma: float, amount: fl
     return cv2.resize(shift, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-class TouchUp:
+class TouchUp(EffectBase):
     """``apply(frame, analysis)`` smooths the skin of every face in ``analysis.faces``."""
 
     needs = frozenset({"faces"})
-    provides: frozenset[str] = frozenset()
-    stage = "post"
 
     def __init__(self, settings: TouchUpSettings, fade_frames: int = 8, even_tone: bool = True) -> None:
         self.settings = settings
@@ -125,24 +124,24 @@ class TouchUp:
         self._faces: list[_FaceFade] = []
         self._shape: tuple[int, ...] | None = None
 
-    def update(self, settings) -> bool:
+    def update(self, settings: TouchUpSettings, *_reads) -> bool:
         """A new strength takes effect at once; the faces' fade-in state is kept (no restart from 0)."""
-        self.settings = settings.touch_up
+        self.settings = settings
         self.amount = self.settings.strength / 100.0
         return True
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> np.ndarray:
+    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if self.amount <= 0:
-            return image
+            return image, NO_OUTPUTS
         if image.shape != self._shape:
             self._faces, self._shape = [], image.shape
         self._update_fades(analysis.faces)
         if not self._faces:
-            return image
+            return image, NO_OUTPUTS
         out = image.copy()
         for face in self._faces:
             self._touch_up(out, face)
-        return out
+        return out, NO_OUTPUTS
 
     def _update_fades(self, faces) -> None:
         for state in self._faces:

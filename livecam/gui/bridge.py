@@ -26,7 +26,8 @@ from PySide6 import QtCore
 from livecam import capture, idle
 from livecam import output as outputs
 from livecam.live_session import LiveSession
-from livecam.pipeline import LiveRunner, Pipeline
+from livecam.live_runner import LiveRunner
+from livecam.pipeline import Pipeline
 from livecam.settings import Settings
 
 log = logging.getLogger(__name__)

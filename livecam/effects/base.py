@@ -1,0 +1,69 @@
+"""The one shape every effect has.
+
+An effect is built from its settings sections (its own section, then the sections its registry
+entry ``reads``), and then, once per frame, turns an image into an image plus the data it hands to
+later effects:
+
+- ``needs``: analysis it reads ("mask", "faces", "iris");
+- ``provides``: the Analysis fields its outputs may set; the pipeline refuses any other key, and the
+  analyzer does not compute what an earlier effect provides (the superseded stage does not run);
+- ``stage``: "pre" (before analysis, so the models see the enhanced frame; it gets the previous
+  frame's analysis) or "post";
+- ``apply(image, analysis) -> (image, outputs)``: never mutates ``analysis``; ``outputs`` maps
+  Analysis fields to values and is empty for an effect that provides nothing;
+- ``update(*sections) -> bool``: the same sections the builder got, after a settings change; True
+  when the effect took the change in place (keeping fades, denoisers, neutral poses), False asks for
+  a rebuild;
+- ``close()``: release threads, files and sessions;
+- ``recapture()``: take the wearer's next face as the new reference (only the photo avatar has one).
+
+``EffectBase`` supplies the defaults, so a small effect writes ``apply`` and little else.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Stage = Literal["pre", "post"]
+Outputs = Mapping[str, Any]
+NO_OUTPUTS: Outputs = MappingProxyType({})
+
+
+@runtime_checkable
+class Effect(Protocol):
+    needs: frozenset[str]
+    provides: frozenset[str]
+    stage: Stage
+
+    def apply(self, image: np.ndarray, analysis: Any) -> tuple[np.ndarray, Outputs]: ...
+
+    def update(self, *sections: Any) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def recapture(self) -> None: ...
+
+
+class EffectBase:
+    """Defaults for the effect shape: needs and provides nothing, runs after analysis, rebuilds on
+    any settings change, holds nothing to release."""
+
+    needs: ClassVar[frozenset[str]] = frozenset()
+    provides: ClassVar[frozenset[str]] = frozenset()
+    stage: ClassVar[Stage] = "post"
+
+    def apply(self, image: np.ndarray, analysis: Any) -> tuple[np.ndarray, Outputs]:
+        raise NotImplementedError
+
+    def update(self, *sections: Any) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def recapture(self) -> None:
+        return None
