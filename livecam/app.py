@@ -8,6 +8,7 @@ that opens it brings both back. ``output.always_on`` keeps everything running in
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -41,10 +42,29 @@ def describe_stats(pipeline: Pipeline, sender, with_status: bool = True) -> str:
     return "; ".join(parts)
 
 
+def _flush_logs() -> None:
+    """What os._exit would otherwise lose: the console and the log file's last lines."""
+    for logger in (logging.getLogger(), log):
+        for handler in logger.handlers:
+            try:
+                handler.flush()
+            except Exception:  # noqa: BLE001 - exiting anyway
+                pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+STOP_WITHIN_S = 2.0  # after SIGTERM/SIGINT the process is gone within this, whatever is blocked
+
+
 def run_live(settings: Settings, frames: int = 0) -> int:
     from livecam.capture import CaptureError, open_source
     from livecam.idle import watch_output
     from livecam.output import OutputError, PacedSender, open_output
+    from livecam.recording import input_files
 
     try:
         source = open_source(settings.capture)
@@ -58,7 +78,7 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     for problem in pipeline.problems():
         log.error(problem)
     try:
-        output = open_output(settings.output, width, height)
+        output = open_output(settings.output, width, height, inputs=input_files(settings))
     except OutputError as exc:
         print(f"livecam: {exc}", file=sys.stderr)
         source.close()
@@ -70,13 +90,31 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     watch = watch_output(output, settings.output.always_on, session.viewers_changed)
 
     stop = threading.Event()
+    stopped_at: list[float] = []
+    watchdogs: list[threading.Timer] = []
+
+    def hard_exit() -> None:
+        # The orderly stop overran (something is stuck in a driver or a model): the recording's
+        # encoder is killed (its file keeps its whole fragments) and the process ends now.
+        log.warning("Stopping took longer than %g s; LiveCam exits now.", STOP_WITHIN_S)
+        output.abort()
+        _flush_logs()
+        os._exit(1)
 
     def request_stop(*_: Any) -> None:
+        if stop.is_set():
+            hard_exit()  # a second Ctrl+C: no more waiting
         stop.set()
+        stopped_at.append(time.monotonic())
+        watchdog = threading.Timer(STOP_WITHIN_S - 0.1, hard_exit)
+        watchdog.daemon = True
+        watchdog.start()
+        watchdogs.append(watchdog)
         session.wake.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)  # not KeyboardInterrupt: it could land mid-cleanup
     # A preview window needs the main thread to run Qt's events; other outputs just wait.
     pump = getattr(output, "pump", None)
     last_stats = time.monotonic()
@@ -96,15 +134,38 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # After a signal every step gets a share of what is left of STOP_WITHIN_S; the recording
+        # comes first among the slow ones (it keeps its last whole fragment if time runs out).
+        def left(share: float, normal: float) -> float:
+            if not stopped_at:
+                return normal
+            return max(0.05, share * (stopped_at[0] + STOP_WITHIN_S - 0.3 - time.monotonic()))
+
         if watch is not None:
             watch.close()
-        session.close()
-        sender.stop()  # sends what is pending, then releases the device
-        output.close()  # a recording is finished here: it can still fail (disk full on the last fragment)
+        session.close(timeout=left(0.2, 5.0))
+        sender.stop(timeout=left(0.3, 5.0))  # sends what is pending
+        close_recording = getattr(output, "writer", None)
+        if close_recording is not None:
+            output.close(timeout=left(1.0, 30.0))  # finished here: it can still fail (disk full on the last fragment)
+        else:
+            output.close()
         pipeline.close()
+        for watchdog in watchdogs:
+            watchdog.cancel()  # stopped in time
+    stats = sender.stats()
     log.info("Stopped after %d frames (%s).", session.processed, describe_stats(pipeline, sender, with_status=False))
+    summary = getattr(output, "summary", None)
+    said = summary(missed=stats["late"]) if summary is not None else None
+    if said:
+        log.info(said)
     problem = session.error or (sender.status if sender.failed.is_set() else None) or getattr(output, "error", None)
     if problem:
         print(f"livecam: {problem}", file=sys.stderr)
-        return 1
-    return 0
+    code = 1 if problem else 0
+    if stopped_at:
+        # Asked to end: everything is closed and the file finished; the interpreter's own teardown
+        # (models, threads, modules) can take seconds on a busy machine, and the 2 s promise wins.
+        _flush_logs()
+        os._exit(code)
+    return code

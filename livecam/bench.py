@@ -90,13 +90,7 @@ def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provide
 def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
     from livecam.pipeline import Pipeline
 
-    changes = {k: dict(v) for k, v in effect_configs()[effect].items()}
-    if changes.get("background", {}).get("mode") == "image":
-        changes["background"]["image"] = default_background()
-    if changes.get("avatar", {}).get("mode", "off") != "off":
-        changes["avatar"]["photo"] = default_avatar()
-    changes["runtime"] = {"provider": provider, "threads": threads}
-    settings = S.update(S.Settings(), **changes)
+    settings = S.update(S.Settings(), **_changes(effect, provider, threads))
     pipeline = Pipeline(settings)
     if pipeline.problems():
         raise RuntimeError("; ".join(pipeline.problems()))
@@ -120,8 +114,58 @@ def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, p
         row["cpu"] = cpu
         rows.append(row)
     providers = sorted(set(pipeline.providers().values())) or ["none"]
+    profile = pipeline.analyzer.profile  # how the models ran (rvm's live profile sets its own threads)
     pipeline.close()
-    return _summary(rows, f"{size[0]}x{size[1]}", effect, ",".join(providers), threads)
+    return {**_summary(rows, f"{size[0]}x{size[1]}", effect, ",".join(providers), threads), "profile": profile}
+
+
+def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict | None:
+    """The live loop's pipelining on the same frames (frame n+1 analysed while frame n composites),
+    with a camera that always has the next frame ready: ``interval_ms``, the wall time per frame
+    (what bounds the frame rate), and ``latency_ms``, from the moment a frame is taken to the
+    moment it goes out (each frame waits for the one before it). None with fewer than 2 cores."""
+    from livecam.capture import Frame
+    from livecam.live_runner import LiveRunner, usable_cores
+    from livecam.pipeline import Pipeline
+
+    if usable_cores() < 2:
+        return None
+    changes = _changes(effect, provider, threads)
+    pipeline = Pipeline(S.update(S.Settings(), **changes))
+    images = [f for f, _ in frames_from(clip, size, min(frames, 120))]
+    total = frames + 10
+
+    class Camera:
+        def latest(self, after=-1, timeout=0.5):
+            i = min(after + 1, total - 1)
+            return Frame(images[i % len(images)], i, time.perf_counter())
+
+    class Sender:
+        def __init__(self) -> None:
+            self.sent: list[tuple[float, float]] = []
+
+        def submit(self, image, t):
+            cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)  # what a virtual camera needs, as in the serial rows
+            self.sent.append((time.perf_counter(), t))
+
+    sender = Sender()
+    runner = LiveRunner(Camera(), pipeline, sender, frames=total, pipelining=True).start()
+    runner.wait()
+    pipeline.close()
+    sent = sender.sent[10:]  # warm-up
+    gaps = [(b[0] - a[0]) * 1e3 for a, b in zip(sent, sent[1:])]
+    return {"interval_ms": round(statistics.median(gaps), 3), "latency_ms": round(statistics.median((d - t) * 1e3 for d, t in sent), 3),
+            "overlapped": runner.overlapped, "frames": len(sent)}
+
+
+def _changes(effect: str, provider: str, threads: int) -> dict:
+    changes = {k: dict(v) for k, v in effect_configs()[effect].items()}
+    if changes.get("background", {}).get("mode") == "image":
+        changes["background"]["image"] = default_background()
+    if changes.get("avatar", {}).get("mode", "off") != "off":
+        changes["avatar"]["photo"] = default_avatar()
+    changes["runtime"] = {"provider": provider, "threads": threads}
+    return changes
 
 
 def bench_baseline(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
@@ -166,13 +210,25 @@ def run(args: argparse.Namespace) -> dict:
         raise SystemExit(f"livecam bench: unknown effect {unknown[0]!r}; choose from {', '.join(configs)}.")
     results, baseline, skipped = [], [], []
     rows = len(sizes) * len(effects)
-    print(f"bench: {rows} configuration(s) x {args.frames} frames of {clip.name}; "
+    # The baseline rows are runs too: announce every run this will really make.
+    baselines = 0 if args.no_baseline else len(sizes) * sum(e in ("blur", "image") for e in effects)
+    extra = f" and {baselines} mediapipe-style baseline run(s)" if baselines else ""
+    from livecam.live_runner import usable_cores
+
+    pipelined = getattr(args, "pipelined", False) and usable_cores() >= 2
+    piped = rows if pipelined else 0  # each configuration once more, pipelined
+    extra += f" and {piped} pipelined run(s)" if piped else ""
+    print(f"bench: {rows} configuration(s){extra}, {rows + baselines + piped} runs x {args.frames} frames of {clip.name}; "
           "each takes a few seconds.", file=sys.stderr, flush=True)
     for size in sizes:
         for effect in effects:
             print(f"bench: {size[0]}x{size[1]} {effect} …", file=sys.stderr, flush=True)
             try:
                 results.append(bench_livecam(clip, size, effect, args.frames, args.provider, args.threads))
+                if pipelined:
+                    print(f"bench: {size[0]}x{size[1]} {effect}, pipelined …", file=sys.stderr, flush=True)
+                    results[-1]["pipelined"] = bench_pipelined(clip, size, effect, args.frames, args.provider,
+                                                               args.threads)
             except (ImportError, RuntimeError, ValueError) as exc:
                 skipped.append(f"{effect} @ {size[0]}x{size[1]}: {exc}")
                 continue
@@ -198,7 +254,15 @@ def print_table(report: dict) -> None:
             prov = r["provider"].replace("ExecutionProvider", "")
             print(f"{r['resolution']:>10} {r['effect']:>9} {r['median_ms']:8.2f} {r['p95_ms']:8.2f} "
                   f"{r['cpu_median_ms']:7.2f} {r['fps']:6.1f}  "
-                  f"{prov}/{r['threads']}  {stages}")
+                  f"{prov}/{r['threads']}  {stages}" + (f"  [{r['profile']}]" if r.get("profile") else ""))
+    piped = [r for r in report["results"] if r.get("pipelined")]
+    if piped:
+        print("\npipelined (live loop, 2 threads: frame n+1 analysed while frame n composites; "
+              "interval = wall ms per frame, latency = frame taken to frame out)")
+        for r in piped:
+            p = r["pipelined"]
+            print(f"{r['resolution']:>10} {r['effect']:>9}  interval {p['interval_ms']:6.2f} ms "
+                  f"(one at a time {r['median_ms']:.2f}), latency {p['latency_ms']:6.2f} ms")
     if base:
         print("\nspeed-up over baseline (median total, same run)")
         for r in report["results"]:

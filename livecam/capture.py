@@ -5,8 +5,10 @@ Every source keeps only its newest frame. ``latest(after)`` hands out the newest
 falling behind: latency cannot grow. Each frame keeps its capture time (``time.monotonic()``).
 
 A camera that is missing, busy or unplugged never raises into the pipeline: the source shows a
-"camera disconnected - retrying" card at about 2 fps and reopens the camera with exponential
-back-off, waiting on an Event so it neither spins a core nor delays ``close()``. A video file that
+"camera disconnected - retrying" card at the camera's frame rate (real time, so ``--frames N``
+takes N / fps seconds and the fps reported is true; cards are not processed, so they cost little)
+and reopens the camera with exponential back-off, waiting on an Event so it neither spins a core
+nor delays ``close()``. A video file that
 is deleted, emptied, cut short or replaced while it plays is treated the same way: a "video file
 missing - retrying" card at the file's own frame rate (so ``--frames N`` keeps counting and ends)
 and a reopen with back-off, playing again as soon as a readable file is back at that path. A source
@@ -29,8 +31,8 @@ import numpy as np
 
 from livecam.imaging import cover_fit
 from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, media_kind
-from livecam.messages import shown
 from livecam.media import read_image as read_bounded_image
+from livecam.messages import shown
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
 from livecam.types import Frame
@@ -49,7 +51,6 @@ IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
 FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
-PLACEHOLDER_FPS = 2.0
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -136,7 +137,7 @@ class FrameSource:
 
     def start(self) -> FrameSource:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._guarded_run, name=f"capture: {self._description}", daemon=True)
+            self._thread = threading.Thread(target=self._guarded_run, name=f"livecam-capture: {self._description}", daemon=True)
             self._thread.start()
         return self
 
@@ -191,7 +192,7 @@ class FrameSource:
 
     def _placeholder_fps(self) -> float:
         """How often a placeholder card is published while the source is down: the source's own rate,
-        so a consumer counting frames (``--frames N``) keeps counting; cameras override it."""
+        so a consumer counting frames (``--frames N``) keeps counting in real time."""
         return self._fps
 
     def _report(self, sentence: str) -> None:
@@ -327,9 +328,6 @@ class CameraSource(FrameSource):
                 "LiveCam shows a placeholder and keeps retrying."
             )
         return got_any
-
-    def _placeholder_fps(self) -> float:
-        return PLACEHOLDER_FPS  # a camera may be gone for minutes: no need to flood the pipeline
 
     def _wait_with_placeholder(self, delay: float) -> None:
         if self._error is None:
@@ -491,11 +489,47 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+class _UnusableName(Exception):
+    """The file's name cannot be handed to the video decoder on this system."""
+
+
+def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
+    """``cv2.VideoCapture`` on ``path`` through FFmpeg, and the (device, inode) of what it opened.
+
+    On Linux the decoder gets ``/proc/self/fd/N`` of a descriptor LiveCam opened itself, so no name
+    is ever parsed by OpenCV or FFmpeg: a name that is not UTF-8 (which crashes OpenCV), holds
+    ``%d`` (an image sequence to OpenCV) or starts with a dash opens like any other, and the file
+    decoded is the one identified (renaming it meanwhile changes nothing).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    proc_fd = Path("/proc/self/fd")
+    if proc_fd.is_dir():
+        fd = os.open(path, flags)
+        try:
+            st = os.fstat(fd)
+            cap = cv2.VideoCapture(f"/proc/self/fd/{fd}", cv2.CAP_FFMPEG)  # FFmpeg opens its own description
+        finally:
+            os.close(fd)
+        return cap, (st.st_dev, st.st_ino)
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _UnusableName from None
+    st = os.stat(path)
+    return cv2.VideoCapture(name, cv2.CAP_FFMPEG), (st.st_dev, st.st_ino)
+
+
 def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     """Open ``path`` and decode its first frame; _FileGone says in a few words why that failed."""
     if not _is_file(path):  # also keeps a FIFO, where opening would block, away from FFmpeg
         raise _FileGone("does not exist" if not os.path.lexists(path) else "is not a regular file")
-    cap = cv2.VideoCapture(str(path))
+    try:
+        cap, _ = _video_capture(path)
+    except _UnusableName:
+        raise _FileGone("has a name that is not valid UTF-8, which the video decoder cannot open; rename it") from None
+    except OSError as exc:
+        raise _FileGone(f"cannot be read ({exc.strerror})") from None
     try:
         if not cap.isOpened():
             raise _FileGone("cannot be opened (damaged, emptied or an unsupported format)")
@@ -510,16 +544,54 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     return cap, first
 
 
-def _open_video(path: Path) -> Any:
-    if not _is_file(path):
-        raise _missing(path)
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        cap.release()
-        raise CaptureError(
-            f"Video file {shown(path)} cannot be opened (damaged or an unsupported format); convert it to MP4 (H.264)."
-        )
-    return cap
+class VideoReader:
+    """Every frame of a video file once, in order, as BGR: the reader of ``render``, benchmarks and
+    tests, where no frame may be skipped. ``fps``, ``frame_count`` (0 when the file does not say),
+    ``size`` and ``identity`` ((device, inode) of the file read, to refuse writing onto it) are
+    known once it is open; iterate it for the frames. Any name the OS allows opens (see
+    :func:`_video_capture`); a file that cannot be read is a CaptureError with one sentence.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not _is_file(self.path):
+            raise _missing(self.path) if not os.path.lexists(self.path) else CaptureError(
+                f"{shown(self.path)} is not a regular file; pass a video file.")
+        try:
+            self._cap, self.identity = _video_capture(self.path)
+        except _UnusableName:
+            raise CaptureError(
+                f"The name of {shown(self.path)} is not valid UTF-8, which the video decoder cannot open on this "
+                "system; rename the file."
+            ) from None
+        except OSError as exc:
+            raise CaptureError(f"Video file {shown(self.path)} cannot be read ({exc.strerror}).") from None
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise CaptureError(
+                f"Video file {shown(self.path)} cannot be opened (damaged or an unsupported format); "
+                "convert it to MP4 (H.264)."
+            )
+        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else 30.0
+        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+        self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            ok, image = self._cap.read()
+            if not ok or image is None:
+                return
+            yield cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
@@ -527,15 +599,9 @@ def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> 
 
     For offline rendering and benchmarks, where no frame may be skipped.
     """
-    cap = _open_video(Path(path))
-    try:
-        while True:
-            ok, image = cap.read()
-            if not ok or image is None:
-                return
+    with VideoReader(path) as reader:
+        for image in reader:
             yield cover_fit(image, size) if size else image
-    finally:
-        cap.release()
 
 
 def _first_working_camera() -> int | str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import sys
 from pathlib import Path
@@ -52,7 +53,6 @@ def _dest(section: str, name: str) -> str:
 def add_effect_options(p: argparse.ArgumentParser) -> None:
     """One flag per declared settings field (effects, masks, faces, runtime), help from its declaration."""
     from livecam.effects import SPECS
-    from livecam.setting_fields import literal_choices, value_type
 
     effect_sections = {spec.section for spec in SPECS.values()}
     groups = {
@@ -142,6 +142,50 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     _add_section_flags(g, "output")  # --overwrite, --always-on, … as OutputSettings declares them
 
 
+# Fields set by flags that are not declared on the field itself (add_source_options / add_output_options).
+_PLAIN_FLAGS = {"capture.source": "--source", "capture.width": "--size", "capture.height": "--size",
+                "capture.fps": "--fps", "output.fps": "--fps", "output.kind": "--output", "output.device": "--device",
+                "output.path": "--output-file"}
+
+
+def flag_names() -> dict[str, str]:
+    """``"background.blur" -> "--blur"``: the flag a user types for each settings field that has one."""
+    names = dict(_PLAIN_FLAGS)
+    for section, _cls, f, m in _flag_fields():
+        names[f"{section}.{f.name}"] = m.flag
+    return names
+
+
+def _check_flag_values(changes: dict[str, dict]) -> None:
+    """Ranges are checked here, before the settings are, so the sentence names the flag the user typed."""
+    import dataclasses
+
+    from livecam import settings as S
+    from livecam.setting_fields import out_of_range
+    from livecam.settings import SettingsError
+
+    classes = dict(S.SECTIONS)
+    names = flag_names()
+    for section, values in changes.items():
+        for name, value in values.items():
+            if section not in classes or name not in {f.name for f in dataclasses.fields(classes[section])}:
+                continue  # S.update names what does not exist
+            bounds = out_of_range(classes[section], name, value)
+            if bounds:
+                flag = names.get(f"{section}.{name}", f"{section}.{name}")
+                what = f"{value} px" if flag == "--size" else f"{value:g}"
+                raise SettingsError(f"{flag} must be between {bounds[0]:g} and {bounds[1]:g}, not {what}.")
+
+
+def _name_the_flag(exc: Exception) -> Exception:
+    """A settings sentence that starts with an internal key ("runtime.provider is ...") names the flag instead."""
+    from livecam.settings import SettingsError
+
+    key, _, rest = str(exc).partition(" ")
+    flag = flag_names().get(key)
+    return SettingsError(f"{flag} {rest}") if flag and rest else exc
+
+
 def settings_from_args(args: argparse.Namespace):
     """Saved settings with the given flags applied on top."""
     from livecam import settings as S
@@ -162,7 +206,11 @@ def settings_from_args(args: argparse.Namespace):
         put("output", fps=args.fps)
     put("output", kind=getattr(args, "output", None), device=getattr(args, "device", None),
         path=getattr(args, "output_file", None))
-    s = S.update(s, **changes)
+    _check_flag_values(changes)
+    try:
+        s = S.update(s, **changes)
+    except S.SettingsError as exc:
+        raise _name_the_flag(exc) from None
     if getattr(args, "save", False):
         log.info("Saved settings to %s.", S.save(s))
     return s
@@ -191,28 +239,31 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from livecam import devices
+    from livecam.messages import shown
 
     cams = devices.list_cameras()
     print("Cameras:")
     for cam in cams or []:
-        print(f"  {cam['index']}: {cam['name']}" + (f"  {cam['path']}" if cam.get("path") else ""))
+        # Names come from the devices themselves (USB descriptors): shown escaped.
+        print(f"  {cam['index']}: {shown(cam['name'])}" + (f"  {shown(cam['path'])}" if cam.get("path") else ""))
     if not cams:
         print("  none found")
     print("Virtual cameras:")
     vcams = devices.list_virtual_cameras()
     for v in vcams:
-        print(f"  {v['path']}  label={v['label']!r}  exclusive_caps={v.get('exclusive_caps')}  ready={v.get('ready')}")
+        print(f"  {shown(v['path'])}  label={v['label']!r}  exclusive_caps={v.get('exclusive_caps')}  ready={v.get('ready')}")
     if not vcams:
         print("  none found")
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from livecam import devices
+    from livecam import doctor
+    from livecam.messages import escaped
 
     worst = 0
-    for status, sentence in devices.diagnose():
-        print(f"[{status}] {sentence}")
+    for status, sentence in doctor.diagnose():
+        print(f"[{status}] {escaped(sentence)}")
         if status.lower() in ("fail", "error"):
             worst = 1
     return worst
@@ -223,6 +274,7 @@ def cmd_avatars(args: argparse.Namespace) -> int:
     import datetime
 
     from livecam.analysis.avatar_photo import AvatarPhotoError, remove_stored_avatar, store_dir, stored_avatars
+    from livecam.messages import shown
 
     if args.avatars_command == "remove":
         try:
@@ -230,16 +282,16 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         except AvatarPhotoError as exc:
             print(f"livecam: {exc}", file=sys.stderr)
             return 1
-        print(f"Removed {path}.")
+        print(f"Removed {shown(path)}.")
         return 0
     kept = stored_avatars()
     if not kept:
-        print(f"No avatar photos are kept (they would be in {store_dir()}).")
+        print(f"No avatar photos are kept (they would be in {shown(store_dir())}).")
         return 0
-    print(f"Avatar photos kept in {store_dir()} (private copies; remove one with: livecam avatars remove NAME):")
+    print(f"Avatar photos kept in {shown(store_dir())} (private copies; remove one with: livecam avatars remove NAME):")
     for item in kept:
         when = datetime.datetime.fromtimestamp(item.modified).strftime("%Y-%m-%d %H:%M")
-        print(f"  {item.name}  {item.size / 1024:.0f} KB  {when}")
+        print(f"  {shown(item.name)}  {item.size / 1024:.0f} KB  {when}")
     return 0
 
 
@@ -255,27 +307,55 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return quality_main(args)
 
 
+def _unknown_arguments(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """argparse's "unrecognized arguments", with the closest flag the command has."""
+    import difflib
+
+    flags = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    typed = [e.split("=", 1)[0] for e in extra if e.startswith("-")]
+    if not typed:
+        return f"unrecognized arguments: {' '.join(extra)}"
+    close = difflib.get_close_matches(typed[0], flags, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"{parser.prog} has no option {typed[0]}{hint} ({parser.prog} --help lists every option)"
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Like ``parser.parse_args``, but an unknown flag is reported by its own command, with its usage
+    and the flag the user most likely meant (``--bakground`` → ``--background``)."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = parser.commands.get(getattr(args, "command", None) or "", parser)
+        command = command.commands.get(getattr(args, "avatars_command", None) or "", command) \
+            if hasattr(command, "commands") else command
+        command.error(_unknown_arguments(command, extra))
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="livecam", description="LiveCam: a virtual camera with effects for video calls.")
     p.add_argument("--version", action="version", version=f"livecam {__version__}")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command")
+    p.commands = sub.choices  # type: ignore[attr-defined]  # parse_args reports errors by command
 
-    run = sub.add_parser("run", help="process the camera and send it to the LiveCam virtual camera")
+    run = sub.add_parser("run", usage="%(prog)s [options]",
+                         help="process the camera and send it to the LiveCam virtual camera")
     add_source_options(run)
     add_effect_options(run)
     add_output_options(run)
     run.set_defaults(func=cmd_run)
 
-    render = sub.add_parser("render", help="apply the effects to a video file offline")
+    render = sub.add_parser("render", usage="%(prog)s [options] input output",
+                            help="apply the effects to a video file offline")
     render.add_argument("input", help="video file to process")
     render.add_argument("output_path", metavar="output", help="MP4 file to write (never replaced without --overwrite)")
     render.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_section_flags(render, "output", only=("overwrite",))
+    _add_section_flags(render, "output", only=("overwrite", "like_live"))
     add_effect_options(render)
     render.set_defaults(func=cmd_render)
 
-    gui = sub.add_parser("gui", help="tray icon and settings window")
+    gui = sub.add_parser("gui", usage="%(prog)s [options]", help="tray icon and settings window")
     add_source_options(gui)
     add_effect_options(gui)
     add_output_options(gui)
@@ -301,12 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=1, help="threads per model and for OpenCV (default 1)")
     bench.add_argument("--provider", default="auto", help="inference provider: auto, cpu, cuda, tensorrt, ...")
     bench.add_argument("--no-baseline", action="store_true", help="skip the mediapipe-style baseline rows")
+    bench.add_argument("--pipelined", action="store_true",
+                       help="also time the live loop with pipelining (2 threads): frame interval and latency")
     bench.set_defaults(func=cmd_bench)
 
     ev = sub.add_parser("eval", help="mask quality (IoU, boundary F, halo) and flicker, raw vs refined")
     ev.add_argument("--data", help="test data folder with masks/ and video/ (default ../shared/data)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
-    ev.add_argument("--model", default="all", choices=("all", "both", "landscape", "general", "rvm"),
+    ev.add_argument("--model", default="all", choices=("all", "both", *_person_models()),
                     help="which person-mask model(s) to score: all (rvm too when fetched), both (landscape and "
                          "general), or one (default all)")
     ev.add_argument("--sheet", metavar="FOLDER", help="also write contact sheets (each model over a solid colour) there")
@@ -325,10 +407,29 @@ def log_path() -> Path:
     return config_dir() / "livecam.log"
 
 
+class _TerminalSafe(logging.Formatter):
+    """Every logged sentence as one printable line: a file name with escape sequences or a newline,
+    quoted in any message, can neither drive the terminal nor forge a line (tracebacks, which go only
+    to the log file, keep their lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from livecam.messages import escaped
+
+        record.message = escaped(record.message)
+        return super().formatMessage(record)
+
+
+class _PrivateLog(logging.handlers.RotatingFileHandler):
+    """The rotating log, opened 0600 and never through a symbolic link (see open_private_log)."""
+
+    def _open(self):
+        from livecam.private_files import open_private_log
+
+        return os.fdopen(open_private_log(self.baseFilename), "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Sentences to the terminal (each once), everything with tracebacks to a private log file."""
-    from logging.handlers import RotatingFileHandler
-
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_livecam", False)]:
         root.removeHandler(handler)
@@ -336,24 +437,38 @@ def setup_logging(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
-    console.setFormatter(logging.Formatter("livecam: %(message)s"))
+    console.setFormatter(_TerminalSafe("livecam: %(message)s"))
     console._livecam = True  # type: ignore[attr-defined]
     root.addHandler(console)
-    try:
-        from livecam.private_files import FILE_MODE, private_dir
+    from livecam.private_files import FolderError, private_dir
 
-        path = log_path()
+    path = log_path()
+    try:
         private_dir(path.parent)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
-        to_file = RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=2, encoding="utf-8")
     except OSError:
-        return  # a read-only home still gets the terminal messages
+        return  # a read-only home or a refused folder (the settings say which) still gets the terminal
+    try:
+        to_file = _PrivateLog(path, maxBytes=LOG_BYTES, backupCount=2, encoding="utf-8")
+    except FolderError as exc:
+        log.warning(exc.sentence("LiveCam keeps no log this time"))
+        return
+    except OSError:
+        return
     to_file.setLevel(logging.DEBUG)
-    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    to_file.setFormatter(_TerminalSafe("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     to_file._livecam = True  # type: ignore[attr-defined]
     root.addHandler(to_file)
     for noisy in ("PIL", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _person_models() -> list[str]:
+    """The person-mask models a user can pick (the settings' choices, less "auto")."""
+    from typing import get_args
+
+    from livecam.settings import SegmentationModel
+
+    return [m for m in get_args(SegmentationModel) if m != "auto"]
 
 
 def _bench_names() -> list[str]:
@@ -374,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("--") and argv[0] not in ("--version", "-h", "--help", "-v", "--verbose"):
         # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
         argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     setup_logging(args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -384,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SettingsError as exc:
-        print(f"livecam: {exc}", file=sys.stderr)
+        from livecam.messages import escaped
+
+        print(f"livecam: {escaped(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

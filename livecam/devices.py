@@ -6,6 +6,7 @@ grabs a camera another app is using. v4l2loopback devices are told apart from re
 listing, so cameras are probed briefly with OpenCV and the virtual camera is OBS's.
 
 ``SYSFS_ROOT`` and ``DEV_ROOT`` are module constants so tests can point them at a fake tree.
+``livecam doctor``'s checks (``diagnose`` and its lines) live in ``livecam.doctor``, above this.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,7 @@ def _v4l2_nodes(sysfs: Path) -> list[dict[str, Any]]:
     return sorted(nodes, key=lambda n: n["number"])
 
 
-def _is_linux() -> bool:
+def is_linux() -> bool:
     return platform.system() == "Linux"
 
 
@@ -70,7 +70,7 @@ def list_cameras(max_index: int = 8) -> list[dict[str, Any]]:
     OpenCV indices ``0..max_index-1`` and stop at the first that does not open, because probing a
     missing index can take a second on Windows.
     """
-    if _is_linux():
+    if is_linux():
         return [
             {"index": n["number"], "path": str(DEV_ROOT / f"video{n['number']}"), "name": n["name"]}
             for n in _v4l2_nodes(SYSFS_ROOT)
@@ -128,7 +128,7 @@ def list_virtual_cameras() -> list[dict[str, Any]]:
     ``exclusive_caps`` is True/False, or None when the module does not say for that device;
     ``ready`` means the device node exists and this user may write to it.
     """
-    if not _is_linux():
+    if not is_linux():
         return []
     loops = [n for n in _v4l2_nodes(SYSFS_ROOT) if n["loopback"]]
     caps = _exclusive_caps(SYSFS_ROOT, [n["number"] for n in loops])
@@ -160,265 +160,3 @@ def virtual_camera_label(path: str) -> str | None:
         if cam["path"] == path:
             return cam["label"]
     return None
-
-
-# ---------------------------------------------------------------- doctor
-
-
-def _camera_lines() -> list[tuple[str, str]]:
-    cams = list_cameras()
-    if not cams:
-        return [
-            ("warn", "No camera found; LiveCam shows the demo clip until one is plugged in (or pass a video file).")
-        ]
-    names = "; ".join(f"{c['index']}: {c['name']}" + (f" ({c['path']})" if c["path"] else "") for c in cams)
-    noun = "camera" if len(cams) == 1 else "cameras"
-    return [("ok", f"Found {len(cams)} {noun}: {names}.")]
-
-
-def _virtual_camera_lines() -> list[tuple[str, str]]:
-    if not _is_linux():
-        return [("info", f"LiveCam sends video through OBS Studio's virtual camera; {OBS_FIX}.")]
-    cams = list_virtual_cameras()
-    if not cams:
-        return [
-            (
-                "error",
-                "No virtual camera: the v4l2loopback module is not loaded; install v4l2loopback "
-                f"(e.g. sudo apt install v4l2loopback-dkms) and run: {MODPROBE_FIX}",
-            )
-        ]
-    ours = [c for c in cams if c["label"].strip() == LIVECAM_LABEL]
-    if not ours:
-        others = ", ".join(f"{c['path']} ({c['label']})" for c in cams)
-        return [
-            (
-                "warn",
-                f'No v4l2loopback device is labelled "{LIVECAM_LABEL}" (found {others}); LiveCam will use '
-                f"{cams[0]['path']}, or reload the module with: {RELOAD_FIX}",
-            )
-        ]
-    lines = []
-    for cam in ours:
-        where = f"Virtual camera {cam['path']} ({cam['label']})"
-        if not Path(cam["path"]).exists():
-            lines.append(
-                ("error", f"{where} is in sysfs but {cam['path']} is missing; reload the module with: {RELOAD_FIX}")
-            )
-        elif not cam["ready"]:
-            lines.append(
-                (
-                    "error",
-                    f"{where} exists but you may not write to it; run sudo usermod -aG video $USER and log in again.",
-                )
-            )
-        elif cam["exclusive_caps"] is False:
-            lines.append(
-                (
-                    "warn",
-                    f"{where} has exclusive_caps=0, so Chrome and Meet will not list it: reload the module with "
-                    f"exclusive_caps=1: {RELOAD_FIX}",
-                )
-            )
-        elif cam["exclusive_caps"] is None:
-            lines.append(
-                (
-                    "ok",
-                    f"{where} is ready; its exclusive_caps setting cannot be read, so if Chrome does not list it "
-                    f"reload the module with: {RELOAD_FIX}",
-                )
-            )
-        else:
-            lines.append(("ok", f"{where} is ready, with exclusive_caps=1 so Chrome and Meet list it."))
-    return lines
-
-
-def _cuda_really_works() -> tuple[bool | None, str]:
-    """Open the smallest shipped model on CUDA: (whether ORT really gave it CUDA, why not); None
-    when no model can be opened."""
-    import onnxruntime
-
-    from livecam.analysis import runtime
-
-    # ORT's log and the runtime's warning would print the failure here; the doctor line says it once.
-    onnxruntime.set_default_logger_severity(4)
-    runtime_log = logging.getLogger(runtime.__name__)
-    level = runtime_log.level
-    runtime_log.setLevel(logging.ERROR)
-    try:
-        models = runtime.manifest()["models"]
-        name = min(models, key=lambda m: (runtime.models_dir() / models[m]["file"]).stat().st_size)
-        session = runtime.load_model(name, provider="cuda")
-        return session.provider == runtime.PROVIDER_NAMES["cuda"], session.fallback
-    except (runtime.ModelError, OSError, KeyError, ValueError):
-        return None, ""
-    finally:
-        onnxruntime.set_default_logger_severity(2)
-        runtime_log.setLevel(level)
-
-
-def _repair(commands: list[str]) -> str:
-    return " && ".join(commands)
-
-
-def _runtime_package_lines(installed: dict[str, str], build, driver) -> list[tuple[str, str]]:
-    """Which ONNX Runtime package is installed, and whether a second one clobbered it."""
-    from livecam import gpu
-
-    packages = ", ".join(f"{name} {version}" for name, version in sorted(installed.items()))
-    fix = _repair(gpu.repair_commands(installed, driver))
-    if build is None:
-        if not installed:
-            return [("error", f"No ONNX Runtime is installed, so no model can run; install it with: "
-                              f"{gpu.pip_command('install', gpu.wanted_runtime(driver))}")]
-        return [("error", f"{packages} is installed but cannot be imported (uninstalling a package that shared "
-                          f"its folder removed its files); repair it with: {fix}")]
-    if len(installed) > 1:
-        return [("error", f"{len(installed)} ONNX Runtime packages are installed ({packages}) and write the same "
-                          f"folder, so the files of {build.package} {build.version} are what runs and updating or "
-                          f"removing either breaks the other; repair it with: {fix}")]
-    if installed and build.package not in installed:
-        return [("error", f"pip lists {packages} but the onnxruntime folder holds {build.package} "
-                          f"{build.version}'s files; repair it with: {fix}")]
-    flavour = f"built for CUDA {build.cuda}" if build.cuda else "CPU build"
-    return [("ok", f"ONNX Runtime: {build.package} {build.version} ({flavour}).")]
-
-
-def _library_lines(build, driver) -> list[tuple[str, str]]:
-    """The CUDA/cuDNN libraries this onnxruntime-gpu loads, and where each one comes from."""
-    from livecam import gpu
-
-    libraries = gpu.cuda_libraries(build.cuda_major)
-    missing = [lib for lib in libraries if not lib.path]
-    lines = []
-    by_source: dict[str, list] = {}
-    for lib in libraries:
-        if lib.path:
-            by_source.setdefault(lib.source, []).append(lib)
-    for source, libs in by_source.items():
-        where = str(Path(libs[0].path).parent)
-        names = ", ".join(f"{lib.role} ({lib.file})" for lib in libs)
-        origin = f"the pip package {source[:-6]}" if source.endswith(" (pip)") else "the system"
-        lines.append(("ok", f"Found {names} from {origin}, in {where}."))
-    if missing:
-        names = ", ".join(f"{lib.role} ({lib.file})" for lib in missing)
-        lines.append(("error", f"onnxruntime-gpu {build.version} needs {names}, which this machine lacks, so models "
-                               f"run on the CPU; install NVIDIA's libraries with: "
-                               f"{gpu.pip_command('install', gpu.gpu_requirement(driver, build))}"))
-    return lines
-
-
-def _gpu_lines(build, driver, providers: list[str]) -> list[tuple[str, str]]:
-    from livecam import gpu
-
-    if driver is None:
-        if not build.cuda:
-            return [("info", "No NVIDIA driver was found; the models run on the CPU.")]
-        lines = [("info", "No NVIDIA driver was found, so the models run on the CPU (onnxruntime-gpu runs on "
-                          "the CPU as well as onnxruntime does; a GPU is optional).")]
-        libraries = gpu.cuda_libraries(build.cuda_major)
-        if all(lib.path for lib in libraries):  # the GPU flavour on a machine without a GPU
-            names = ", ".join(lib.file for lib in libraries)
-            lines.append(("info", f"The CUDA libraries are installed ({names}) and wait for an NVIDIA driver."))
-        return lines
-    gpus = f" with {', '.join(driver.gpus)}" if driver.gpus else ""
-    cuda = f", which runs CUDA up to {driver.cuda[0]}.{driver.cuda[1]}" if driver.cuda else ""
-    lines = [("ok", f"NVIDIA driver {driver.version or '(version unknown)'}{cuda}{gpus}.")]
-    if not build.cuda:
-        if gpu.gpu_wheels_exist():
-            fix = _repair([gpu.pip_command("uninstall", "-y", build.package),
-                           gpu.pip_command("install", gpu.gpu_requirement(driver))])
-            lines.append(("warn", f"This machine has an NVIDIA GPU but {build.package} {build.version} runs on the "
-                                  f"CPU only; for the GPU run: {fix}"))
-        else:
-            lines.append(("info", "PyPI has no onnxruntime-gpu for this platform, so the models run on the CPU."))
-        return lines
-    if gpu.driver_too_old(driver, build):
-        lines.append(("error", f"onnxruntime-gpu {build.version} needs CUDA {build.cuda_major} but this driver runs "
-                               f"CUDA up to {driver.cuda[0]}.{driver.cuda[1]}: update the NVIDIA driver to "
-                               f"{gpu.MIN_DRIVER.get(build.cuda_major, 'a newer version')} or newer, or install "
-                               f"the CUDA {driver.cuda[0]} build with: "
-                               f"{gpu.pip_command('install', gpu.CUDA12_REQUIREMENT)}"))
-        return lines
-    lines += _library_lines(build, driver)
-    works, reason = _cuda_really_works()
-    if works is True:
-        lines.append(("ok", "CUDA works: a model ran on the GPU (CUDAExecutionProvider)."))
-    elif works is False:
-        load_error = gpu.cuda_provider_error()
-        if load_error:
-            why = f": ONNX Runtime's CUDA provider cannot load ({load_error})"
-        else:
-            why = f" ({reason})" if reason else "; the lines above say what is missing"
-        lines.append(("error", f"A model asked for CUDA but ran on the CPU{why}."))
-    else:
-        lines.append(("info", "CUDA is listed; whether it really works shows when the first model loads."))
-    if "TensorrtExecutionProvider" in providers and not gpu.tensorrt_library().path:
-        lines.append(("info", "--provider tensorrt also needs TensorRT 10; install it with: "
-                              f"{gpu.pip_command('install', *gpu.tensorrt_requirement(build.cuda_major))}"))
-    return lines
-
-
-def _provider_lines() -> list[tuple[str, str]]:
-    from livecam import gpu
-    from livecam.analysis import runtime
-
-    installed, build, driver = gpu.installed_runtimes(), gpu.runtime_build(), gpu.nvidia_driver()
-    lines = _runtime_package_lines(installed, build, driver)
-    if build is None:
-        return lines
-    try:
-        providers = runtime.available_providers()
-    except runtime.ModelError as exc:
-        return lines + [("error", str(exc))]
-    lines.append(("ok", f"ONNX Runtime providers: {', '.join(providers)}."))
-    return lines + _gpu_lines(build, driver, providers)
-
-
-def diagnose() -> list[tuple[str, str]]:
-    """(status, sentence) lines for ``livecam doctor``; status is "ok", "info", "warn" or "error"."""
-    return _camera_lines() + _virtual_camera_lines() + _provider_lines() + _gui_lines() + _effect_lines()
-
-
-def _gui_lines() -> list[tuple[str, str]]:
-    """Whether the tray app can open here (checked without loading Qt, which aborts when it cannot)."""
-    import importlib.util
-
-    from livecam import qt_platform
-
-    if importlib.util.find_spec("PySide6") is None:
-        return [("info", "The tray app is not installed (PySide6 is missing); install it with: "
-                         "pip install 'livecam[gui]'. `livecam run` works without it.")]
-    if not sys.platform.startswith("linux"):
-        return [("ok", "The tray app can start (PySide6 is installed).")]
-    problem = qt_platform.xcb_problem()
-    if problem:
-        # Without a desktop session (a server, a CI guest) the tray app is not what runs here.
-        desktop = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-        return [("error" if desktop else "warn", problem)]
-    return [("ok", "The tray app's X11 libraries are all installed.")]
-
-
-def _effect_lines() -> list[tuple[str, str]]:
-    """Can the saved settings' effects be built (pictures, photos, models)? The same check the live
-    loop makes, so a broken background shows here before a call, not as a blurred picture in it."""
-    from livecam import settings as S
-    from livecam.effects import REGISTRY, build_effect
-
-    settings = S.load()
-    lines: list[tuple[str, str]] = []
-    for spec in REGISTRY:
-        if not spec.enabled(settings):
-            continue
-        try:
-            effect = build_effect(spec, settings)
-        except Exception as exc:  # noqa: BLE001 - builders report bad files as exceptions
-            what = "the picture is hidden behind a full blur" if spec.on_failure == "conceal" else "it is skipped"
-            lines.append(("error", f"{spec.label}: {str(exc).strip()} Until this is fixed {what}."))
-            continue
-        if hasattr(effect, "close"):
-            effect.close()
-    if not lines:
-        on = [spec.label.lower() for spec in REGISTRY if spec.enabled(settings)]
-        lines.append(("ok", f"The saved effects can all run ({', '.join(on) or 'none are on'})."))
-    return lines

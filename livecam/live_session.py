@@ -125,9 +125,10 @@ class LiveSession:
         self.sender.resume(since)
         self.runner = self._make_runner(source, remaining).start()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the runner (waiting at most ``timeout`` s for a frame being processed) and the source."""
         if self.runner is not None:
-            self.runner.stop()
+            self.runner.stop(timeout)
             self.processed_before += self.runner.processed
             self.error = self.error or self.runner.error
             self.runner = None

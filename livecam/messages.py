@@ -1,15 +1,51 @@
-"""Values quoted in a message to the user, cut short: a 50 MB "path" or a 5000-digit number from a
-broken settings file must never reach the terminal whole (nor fail to print at all)."""
+"""Values quoted in a message to the user: made safe for a terminal and cut short.
+
+A file name may hold anything the OS allows: escape sequences that recolour or rewrite the terminal,
+newlines that forge a line of output, bytes that are not UTF-8 (Python keeps them as lone
+surrogates, which cannot even be printed). And a broken settings file can hold a 50 MB "path" or a
+5000-digit number. :func:`shown` turns any of these into one printable line of bounded length.
+"""
 from __future__ import annotations
 
+import os
 from typing import Any
 
 SHOWN = 120  # characters of a path or text shown in a message
 
+# The common control characters by their usual names; every other unprintable one by its code.
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
+
+
+def _escape_char(char: str) -> str:
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape: show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def escaped(value: object) -> str:
+    """``value`` as one printable line: control characters, escape sequences, line and paragraph
+    separators, invisible format characters (bidi overrides) and undecodable bytes become visible
+    escapes such as ``\\e``, ``\\n``, ``\\xff``, ``\\u202e``. Bytes are read as a file name."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        text = os.fsdecode(bytes(value))
+    elif isinstance(value, os.PathLike):
+        text = os.fsdecode(os.fspath(value))
+    else:
+        text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escape_char(char) for char in text)
+
 
 def shown(value: object, limit: int = SHOWN) -> str:
-    """``value`` as text, cut to ``limit`` characters with the full length noted."""
-    text = str(value)
+    """``value`` escaped (see :func:`escaped`) and cut to ``limit`` characters with the full length
+    noted: the form every message uses to quote a path or a user's value."""
+    text = escaped(value)
     if len(text) <= limit:
         return text
     return f"{text[: limit - 20]}... ({len(text)} characters)"
@@ -27,4 +63,4 @@ def short(value: Any, limit: int = 80) -> str:
         text = repr(value)
     except (ValueError, RecursionError):
         return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= limit else text[:limit] + "..."
+    return escaped(text) if len(text) <= limit else escaped(text[:limit]) + "..."

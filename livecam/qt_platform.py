@@ -4,6 +4,11 @@ On an X display Qt loads its xcb platform plugin, which links against a dozen sm
 libraries. When one is missing Qt prints a misleading hint ("xcb-cursor0 is needed") and aborts
 the whole process (exit 134). ``ldd`` names every missing library without loading anything, and
 Debian/Ubuntu name their packages after the libraries, so the fix can be one exact command.
+
+Qt aborts the same way when the libraries are there but the display is not (a ``DISPLAY`` left
+over from a session that ended) or ``QT_QPA_PLATFORM`` names a plugin it lacks. Those are only
+known by trying, so a child process opens the platform and nothing else, and its complaint
+becomes one sentence.
 """
 from __future__ import annotations
 
@@ -72,17 +77,71 @@ def debian_package(soname: str) -> str:
     return f"{name}-{version}" if name[-1].isdigit() else f"{name}{version}"
 
 
+def xcb_reason(missing: list[str]) -> str:
+    packages = " ".join(sorted({debian_package(s) for s in missing}))
+    return (f"Qt's X11 plugin needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed; "
+            f"install {'it' if len(missing) == 1 else 'them'} with: sudo apt install {packages}")
+
+
 def xcb_problem(missing: list[str] | None = None) -> str | None:
     """One sentence saying why Qt cannot open a window on this X display, or None when it can."""
     missing = missing_libraries() if missing is None else missing
     if not missing:
         return None
-    packages = " ".join(sorted({debian_package(s) for s in missing}))
-    return (f"The tray app cannot open a window on X11: Qt's X11 plugin needs {', '.join(missing)}, which "
-            f"{'is' if len(missing) == 1 else 'are'} not installed; install {'it' if len(missing) == 1 else 'them'} "
-            f"with: sudo apt install {packages}")
+    return f"The tray app cannot open a window on X11: {xcb_reason(missing)}"
+
+
+# Opening the platform is what aborts, so a child process does exactly that and nothing else.
+_PROBE = "import sys\nfrom PySide6.QtGui import QGuiApplication\nprint(QGuiApplication(sys.argv[:1]).platformName())\n"
+PROBE_TIMEOUT_S = 15.0
+_NO_PLUGIN = re.compile(r'Could not find the Qt platform plugin "([^"]*)"')
+_AVAILABLE = re.compile(r"Available platform plugins are: ([^\n]*?)\.?\s*$", re.MULTILINE)
+_NO_X = re.compile(r"could not connect to display (\S*)")
+
+
+def platform_reason(stderr: str, environ: dict[str, str] | None = None) -> str:
+    """Qt's complaint when it could not open its platform, as the reason a person can act on."""
+    env = os.environ if environ is None else environ
+    plugin = _NO_PLUGIN.search(stderr)
+    if plugin:
+        available = _AVAILABLE.search(stderr)
+        known = f" (it has: {available.group(1)})" if available else ""
+        return (f"Qt has no platform plugin {plugin.group(1)!r}{known}; unset QT_QPA_PLATFORM "
+                f"(now {env.get('QT_QPA_PLATFORM', '')!r}) or set it to one it has")
+    display = _NO_X.search(stderr)
+    if display:
+        return (f"nothing answers on the X display {display.group(1) or env.get('DISPLAY', '')!r} "
+                "(DISPLAY may be left over from a session that has ended)")
+    if "wayland" in stderr.lower() and env.get("WAYLAND_DISPLAY"):
+        return f"Qt could not connect to the Wayland display {env.get('WAYLAND_DISPLAY')!r}"
+    platform = env.get("QT_QPA_PLATFORM") or ("xcb" if env.get("DISPLAY") else "the default")
+    return f"Qt could not open its platform plugin ({platform}) here"
+
+
+def probe_platform(environ: dict[str, str] | None = None, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Open Qt's platform in a child process, where an abort costs nothing; the reason it failed, or None."""
+    env = dict(os.environ if environ is None else environ)
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"the display did not answer within {timeout:.0f} s"
+    except OSError:
+        return None  # cannot ask; Qt itself will tell
+    if done.returncode == 0:
+        return None
+    return platform_reason(done.stderr, env)
 
 
 def gui_problem() -> str | None:
-    """Why the tray app cannot start in this environment (checked without loading Qt), or None."""
-    return xcb_problem() if uses_xcb() else None
+    """Why the tray app cannot start in this environment, as a reason clause, or None when it can.
+
+    Asked without loading Qt in this process, because Qt answers "no" by aborting (exit 134).
+    """
+    if uses_xcb():
+        missing = missing_libraries()
+        if missing:
+            return xcb_reason(missing)
+    if not sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM"):
+        return None  # Windows and macOS always have their one platform plugin
+    return probe_platform()

@@ -28,11 +28,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livecam import model_specs
 from livecam.analysis import Analyzer
 from livecam.analysis.temporal import EdgeColour
 from livecam.settings import Settings, update
 
-MODELS = ("landscape", "general", "rvm")
+MODELS = model_specs.names("person")
 LIGHT, DARK = (240, 240, 240), (20, 20, 20)  # #f0f0f0 and #141414 (BGR, grey)
 HALO_BAND = 6  # px either side of the true outline
 SETTLE_FRAMES = 4
@@ -378,8 +379,8 @@ def contact_sheet(root: Path, models: list[str], folder: Path, colour=LIGHT, pro
 def _models(choice: str) -> list[str]:
     if choice == "all":  # rvm is skipped with a sentence when it is not fetched
         return list(MODELS)
-    if choice == "both":  # the old default
-        return ["landscape", "general"]
+    if choice == "both":  # the old default: the two bundled selfie models
+        return list(model_specs.bundled_files("person"))
     return [choice]
 
 

@@ -1,21 +1,30 @@
 """Offline rendering: a video file through the same pipeline as the live camera, frame for frame.
 
 Nothing the user did not ask for is written: an effect that cannot be applied stops the render
-before the first frame, an existing file is replaced only with ``--overwrite``, and the output
-appears under its name only when it is complete (it is written next to it and renamed at the end).
+before the first frame, and the output is written by the one writer (:mod:`livecam.recording`,
+H.264, 0600) beside the target and given its name only when complete, never replacing a file
+without ``--overwrite``, never an input, never through a symbolic link. SIGTERM or Ctrl+C stops
+within 2 s and removes the unfinished file. The input is read by :class:`livecam.capture.VideoReader`
+(any file name the OS allows) and the output has the same size, rate and frame count.
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import cv2
-
+from livecam.capture import CaptureError, VideoReader
 from livecam.media import RECORDING_SUFFIXES
+from livecam.messages import shown
 from livecam.pipeline import Pipeline
+from livecam.recording import OutputError, OutputFailed, VideoWriter, input_files
 from livecam.settings import Settings
+
+STOP_WITHIN_S = 2.0  # after SIGTERM/SIGINT the process is gone within this
 
 
 def _error(sentence: str) -> int:
@@ -23,72 +32,127 @@ def _error(sentence: str) -> int:
     return 1
 
 
+def _same_file(a: tuple[int, int], path: Path) -> bool:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (st.st_dev, st.st_ino) == a
+
+
 def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -> int:
     """Write ``dst`` with the input's size, fps and frame count. Returns a process exit code."""
-    if not Path(src).is_file():
-        return _error(f"input video {src} does not exist.")
     target = Path(dst)
     if target.suffix.lower() not in RECORDING_SUFFIXES:
-        return _error(f"{dst} is not a video file name; end it in {' or '.join(RECORDING_SUFFIXES)}.")
-    if target.exists() and (target.resolve() == Path(src).resolve() or not settings.output.overwrite):
-        return _error(f"{dst} already exists; choose another name or add --overwrite to replace it.")
-    cap = cv2.VideoCapture(src)
-    if not cap.isOpened():
-        return _error(f"{src} cannot be opened as a video; use an MP4 (H.264) file.")
-    pipeline = Pipeline(settings, offline=True)
-    problems = pipeline.unbuildable()
-    ok, first = cap.read()
-    if ok and not problems:
-        # Models open on the first frame: a missing or broken one shows up here, before anything is written.
-        first_out = pipeline.process(first)
-        problems = list(pipeline.analyzer.broken.values())
-    if problems or not ok:
-        cap.release()
-        pipeline.close()
-        return _error(f"{problems[0]} Nothing was written." if problems else f"{src} has no frames to render.")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or 0
-    w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    partial = target.with_name(f".{target.stem}.part{target.suffix}")
-    out = cv2.VideoWriter(str(partial), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not out.isOpened():
-        cap.release()
-        pipeline.close()
-        return _error(f"cannot write {dst}; check the folder exists and is writable.")
-    out.write(first_out)
-    n, t0, complete = 1, time.monotonic(), False
+        return _error(f"{shown(dst)} is not a video file name; end it in {' or '.join(RECORDING_SUFFIXES)}.")
     try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            out.write(pipeline.process(frame))
-            n += 1
-            if progress and (n % 5 == 0 or n == total):
-                _progress(n, total, time.monotonic() - t0)
-        complete = True
+        reader = VideoReader(src)
+    except CaptureError as exc:
+        return _error(str(exc).replace("; pass a camera index like 0 or a video/image path.", "."))
+    if _same_file(reader.identity, target):
+        reader.close()
+        return _error(f"{shown(dst)} is the input video itself, and the input and output must be different files; "
+                      "choose another output name.")
+    pipeline = Pipeline(settings, offline=not settings.output.like_live)
+    frames = iter(reader)
+    writer: VideoWriter | None = None
+    stop = threading.Event()
+    n, complete = 0, False
+    signals = _Signals(stop, lambda: writer)
+    try:
+        problems = pipeline.unbuildable()
+        first = next(frames, None)
+        if first is not None and not problems:
+            # Models open on the first frame: a missing or broken one shows up here, before anything is written.
+            first_out = pipeline.process(first)
+            problems = list(pipeline.analyzer.broken.values())
+        if problems or first is None:
+            return _error(f"{problems[0]} Nothing was written." if problems else f"{shown(src)} has no frames to render.")
+        h, w = first_out.shape[:2]
+        try:
+            writer = VideoWriter(target, w, h, reader.fps, overwrite=settings.output.overwrite,
+                                 inputs=[src, *input_files(settings)], timing="frames", publish="end")
+        except OutputError as exc:
+            return _error(str(exc))
+        total, t0 = reader.frame_count, time.monotonic()
+        try:
+            writer.write(first_out)
+            n = 1
+            for frame in frames:
+                if stop.is_set():
+                    break
+                writer.write(pipeline.process(frame))
+                n += 1
+                if progress and (n % 5 == 0 or n == total):
+                    _progress(n, total, time.monotonic() - t0)
+        except OutputFailed as exc:
+            writer.discard()
+            return _error(f"{exc} Nothing was written to {shown(dst)}.".replace(
+                "; the file keeps what was recorded up to its last whole second.", "."))
+        complete = not stop.is_set()
     finally:
-        cap.release()
-        out.release()
+        signals.restore()
+        reader.close()
         pipeline.close()
-        if complete:
-            os.replace(partial, target)
-        else:
-            partial.unlink(missing_ok=True)
+        if writer is not None and not complete:
+            writer.discard()  # an interrupted render leaves nothing behind
     if progress:
         print(file=sys.stderr)
+    if not complete:
+        return _error(f"Stopped after {n} frames; nothing was written to {shown(dst)}.")
+    writer.close()
+    if writer.error:
+        return _error(writer.error)
+    if writer.note:
+        return _error(writer.note)
     if pipeline.concealed:
         failed = ", ".join(sorted(pipeline.failure_counts())) or "an effect"
-        return _error(f"{pipeline.concealed} of {n} frames in {dst} are hidden behind a blur because {failed} "
+        return _error(f"{pipeline.concealed} of {n} frames in {shown(dst)} are hidden behind a blur because {failed} "
                       "failed on them (the log says why).")
-    print(f"livecam: wrote {n} frames ({w}x{h}) to {dst}.", file=sys.stderr)
+    print(f"livecam: wrote {n} frames ({w}x{h}, H.264) to {shown(dst)}; models: {pipeline.analyzer.profile}.",
+          file=sys.stderr)
     return 0
+
+
+class _Signals:
+    """SIGTERM/SIGINT stop the render after the frame in hand; if that frame takes too long (a
+    stuck model), the unfinished file is removed and the process ends at STOP_WITHIN_S."""
+
+    def __init__(self, stop: threading.Event, writer: Any) -> None:
+        self._stop, self._writer = stop, writer
+        self._previous: dict[int, Any] = {}
+        self._timers: list[threading.Timer] = []
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._request)
+
+    def _hard_exit(self) -> None:
+        current = self._writer()
+        if current is not None:
+            current.emergency_discard()
+        print("\nlivecam: Stopped; nothing was written.", file=sys.stderr, flush=True)
+        os._exit(1)
+
+    def _request(self, *_: Any) -> None:
+        if self._stop.is_set():
+            self._hard_exit()  # a second Ctrl+C: no more waiting
+        self._stop.set()
+        timer = threading.Timer(STOP_WITHIN_S - 0.1, self._hard_exit)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+
+    def restore(self) -> None:
+        for timer in self._timers:
+            timer.cancel()  # stopped in time
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress(n: int, total: int, elapsed: float) -> None:
     fps = n / elapsed if elapsed > 0 else 0.0
     if total:
-        filled = int(30 * n / total)
+        filled = int(30 * min(n, total) / total)
         bar = "#" * filled + "-" * (30 - filled)
         print(f"\r[{bar}] {n}/{total} frames  {fps:5.1f} fps", end="", file=sys.stderr, flush=True)
     else:

@@ -69,3 +69,12 @@ def value_type(section_cls: type, name: str) -> type:
     hint = hints(section_cls)[name]
     args = get_args(hint)
     return type(args[0]) if args else hint
+
+
+def out_of_range(section_cls: type, name: str, value: Any) -> tuple[float, float] | None:
+    """The declared range of a ranged number when ``value`` lies outside it, else None."""
+    m = meta(field_of(section_cls, name))
+    if m.range is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    lo, hi = m.range
+    return None if lo <= value <= hi else (lo, hi)

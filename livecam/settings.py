@@ -30,14 +30,16 @@ from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections
     TouchUpSettings,
     effect_sections,
 )
+from livecam import model_specs
 from livecam.setting_fields import hints as field_hints
 from livecam.messages import short, shown
 from livecam.setting_fields import literal_choices, meta, setting, value_type
 
 log = logging.getLogger(__name__)
 
-SegmentationModel = Literal["auto", "landscape", "general", "rvm"]
-FaceDetectorModel = Literal["short", "full"]
+# The model choices come from the one model table (livecam/model_specs.py).
+SegmentationModel = Literal[("auto", *model_specs.names("person"))]
+FaceDetectorModel = Literal[model_specs.names("face_detector")]
 OutputKind = Literal["virtualcam", "preview", "file", "null"]
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
 
@@ -58,13 +60,12 @@ class CaptureSettings:
 
 @dataclass(frozen=True)
 class SegmentationSettings:
-    # auto: rvm when a GPU provider really runs and the fetched file is there, else landscape
+    # auto: rvm when fetched and a GPU really runs it or this CPU measured 25 fps with it, else landscape
     model: SegmentationModel = setting(
         "auto", label="Person mask", flag="--segmentation-model",
-        help="person mask model: auto (rvm with a GPU when fetched, else landscape), landscape (fast), "
+        help="person mask model: auto (rvm when fetched and a GPU or this CPU keeps 25 fps with it, else landscape), landscape (fast), "
              "general (detailed), rvm (best quality, slow without a GPU; `livecam models fetch rvm` first)",
-        choices={"auto": "Automatic", "landscape": "Fast (landscape)", "general": "General",
-                 "rvm": "Best quality (slow without a GPU)"})
+        choices={"auto": "Automatic", **model_specs.words("person")})
     temporal_smoothing: float = setting(
         0.9, label="Steadier edges", range=(0.0, 0.95), step=0.05, fmt="{:.0%}", flag="--smoothing",
         help="weight of the previous mask where the picture is still, against edge flicker; 0 = raw per frame")
@@ -78,7 +79,7 @@ class FaceSettings:
     detector: FaceDetectorModel = setting(
         "short", label="Face distance", flag="--face-detector",
         help="short: faces within about 2 m, full: faces across a room",
-        choices={"short": "Near (within about 2 m)", "full": "Far (across a room)"})
+        choices=model_specs.words("face_detector"))
     max_faces: int = setting(1, range=(1, 8))
     detect_every: int = setting(30, range=(1, 1000))  # re-run the detector at least every N frames while tracking
     smoothing: bool = True  # One Euro jitter filter on landmarks
@@ -93,6 +94,10 @@ class OutputSettings:
     overwrite: bool = setting(False, flag="--overwrite", help="let file output replace an existing file")
     always_on: bool = setting(False, flag="--always-on",
                               help="keep the camera and processing running while no app reads the virtual camera")
+    # render only (live always runs this way): the models as the live loop runs them on this machine
+    like_live: bool = setting(False, flag="--like-live",
+                              help="render as a call sees it: every model as the live loop runs it on this machine "
+                                   "(sizes, threads, precision); the summary names the profile")
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,12 @@ class RuntimeSettings:
                             help="inference provider: auto, cpu, cuda, tensorrt, directml, coreml")
     threads: int = setting(1, range=(0, 64), flag="--threads", metavar="N",
                            help="threads per model (1 is fastest on small machines; 0 = ONNX Runtime decides)")
+    # Off by default: on the shared 2-core VM where it was measured (load 8-13) the second thread
+    # found no free core, and frames came slower (720p blur 30 ms apart against 19.5 one at a time).
+    pipelining: bool = setting(False, flag="--pipelining",
+                               help="live: analyse the next frame while this one is composited (needs 2 idle cores)")
+    motion_gate: bool = setting(True, flag="--motion-gate",
+                                help="reuse the last person mask and faces while the picture is still")
 
 
 # Analysis sections first, the effects' in chain order, then where frames go and what runs them.
@@ -170,8 +181,11 @@ def _check_section(name: str, section: Any) -> None:
         elif kind is str:
             if not isinstance(value, str):
                 raise SettingsError(f"{key} must be text, not {short(value)}.")
-            if len(value) > m.max_length or "\x00" in value or not _is_utf8(value):
-                # JSON may spell a NUL or a lone surrogate ("\ud800"); no file name or colour holds one.
+            if not _is_utf8(value):  # a file name made on a non-UTF-8 system; JSON cannot keep it either
+                raise SettingsError(f"{key} holds a name that is not UTF-8 text ({shown(value)}); rename the file "
+                                    "so its name is UTF-8 and set it again.")
+            if len(value) > m.max_length or "\x00" in value:
+                # JSON may spell a NUL ("\u0000"); no file name or colour holds one.
                 raise SettingsError(f"{key} is not a usable value ({short(value)}); set it again.")
 
 
@@ -237,10 +251,11 @@ def config_dir() -> Path:
 
 
 def private_config_dir() -> Path:
-    """The config folder, created owner-only (0700); a folder an older LiveCam left 0755 is tightened.
+    """The config folder, created owner-only (0700) when missing; an existing one is used only when it
+    is ours and no one else may write to it (its mode is never changed). Raises FolderError.
 
     Anything that stores a personal file (settings, presets, avatar copies) goes through this, e.g.
-    ``private_dir(private_config_dir() / "avatars")``, so the folder above it is private too."""
+    ``private_dir(private_config_dir() / "avatars")``, so the folder above it is checked too."""
     from livecam.private_files import private_dir
 
     return private_dir(config_dir())
@@ -254,12 +269,37 @@ def to_dict(settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
+def _migrate(data: dict) -> dict:
+    """Settings written by older versions, in today's shape (a copy; ``data`` is left alone).
+
+    - ``avatar.badge`` became ``badge.enabled`` when the badge came to cover every effect that
+      alters a face; a ``badge`` section written alongside wins."""
+    avatar = data.get("avatar")
+    if isinstance(avatar, dict) and "badge" in avatar:
+        data = dict(data)
+        avatar = dict(avatar)
+        old = avatar.pop("badge")
+        data["avatar"] = avatar
+        badge = data.get("badge")
+        if badge is None:
+            data["badge"] = {"enabled": old}
+        elif isinstance(badge, dict) and "enabled" not in badge:
+            data["badge"] = {**badge, "enabled": old}
+    avatar = data.get("avatar")
+    if isinstance(avatar, dict) and "keep_eyes_mouth" in avatar:
+        # ``avatar.keep_eyes_mouth`` (on by default, and written whether or not anyone chose it) is
+        # dropped: the swap now shows the photo's eyes and mouth unless ``own_eyes_mouth`` is chosen.
+        data = {**data, "avatar": {k: v for k, v in avatar.items() if k != "keep_eyes_mouth"}}
+    return data
+
+
 def from_dict(data: Any) -> Settings:
     """Build Settings from a (possibly partial) dict; unknown keys are an error, missing keys default.
 
     Raises SettingsError (one sentence, values cut short) for anything it cannot use."""
     if not isinstance(data, dict):
         raise SettingsError(f"the settings file must hold a JSON object, not {short(data)}.")
+    data = _migrate(data)
     sections: dict[str, Any] = {}
     hints = field_hints(Settings)
     for name, values in data.items():
@@ -282,12 +322,18 @@ def from_dict(data: Any) -> Settings:
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
-    """Write ``settings`` atomically as an owner-only file (0600) in an owner-only folder (0700)."""
-    from livecam.private_files import write_private
+    """Write ``settings`` atomically as an owner-only file (0600) in an owner-only folder (0700).
 
-    if path is None:
-        path = private_config_dir() / "settings.json"
-    return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
+    Raises SettingsError with one sentence when they cannot be written, whatever the reason."""
+    from livecam.private_files import FolderError, reason, write_private
+
+    path = path or settings_path()
+    try:
+        return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
+    except FolderError as exc:
+        raise SettingsError(exc.sentence("the settings were not saved")) from None
+    except OSError as exc:
+        raise SettingsError(f"The settings were not saved to {shown(path)}: {reason(exc)}.") from None
 
 
 class _Unusable(Exception):
@@ -393,12 +439,16 @@ def _backup(path: Path) -> Path | None:
 def load(path: Path | None = None) -> Settings:
     """Load settings. Never raises: a missing file gives the defaults; a file LiveCam cannot use gives
     the defaults, one warning, and a ``.bak`` copy of the original so nothing the user wrote is lost."""
+    from livecam.private_files import FolderError, check_folder
+
     path = path or settings_path()
-    if path == settings_path() and path.parent.is_dir():
+    if path == settings_path() and os.path.lexists(path.parent):
         try:
-            private_config_dir()  # tighten a folder an older version left readable to everyone
-        except OSError:
-            pass
+            check_folder(path.parent)
+        except FolderError as exc:
+            # Whoever may write there may have planted the file: it is not read.
+            log.warning(exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"))
+            return Settings()
     if not os.path.lexists(path):
         return Settings()
     try:

@@ -4,6 +4,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# Before anything imports onnxruntime (some tests import it directly, not through livecam): its
+# telemetry would otherwise start in the test process.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 import cv2
 import numpy as np
 import pytest
@@ -29,8 +33,10 @@ def data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_config(tmp_path, monkeypatch):
-    """Never read or write the developer's real settings."""
+    """Never read or write the developer's real settings, nor use the models they fetched (with rvm
+    fetched, `auto` would measure it on every test; tests that want the real one point back to it)."""
     monkeypatch.setenv("LIVECAM_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -50,6 +50,50 @@ def test_target_framing_is_head_and_shoulders():
     assert edge.x == pytest.approx(half_w) and edge.y == pytest.approx(half_h)  # never past the border
 
 
+def test_a_large_face_off_to_one_side_gets_zoom_to_be_centred():
+    """A face already a third of the picture high needs no zoom for its size, but sitting at x = 200
+    of 1280 it can only be centred in a cut-out at most 400 px wide: the zoom comes from the pan."""
+    box = np.array((100, 240, 300, 480))  # 240 px high: a third of 720
+    for max_zoom in (1.5, 2.0, 3.0):
+        f = target_framing(box, (W, H), max_zoom=max_zoom)
+        assert f.zoom > 1.0 and f.zoom <= max_zoom
+        crop_w = W / f.zoom
+        assert f.x == pytest.approx(crop_w / 2)  # pushed against the left edge: as near as it gets
+    assert target_framing(box, (W, H), max_zoom=1.5).zoom == 1.5  # the limit holds
+    # With room to spare the face is centred exactly (zoom 2.25 keeps it under 3/4 of the framing).
+    near = np.array((340, 240, 540, 480))  # centre x = 440: a 880 px cut-out centres it
+    f = target_framing(near, (W, H), max_zoom=3.0)
+    assert f.x == pytest.approx(440) and W / f.zoom <= 880 + 1e-6
+    # A face already in the middle is not zoomed for panning.
+    centred = target_framing(np.array((540, 200, 740, 440)), (W, H), max_zoom=3.0)
+    assert centred.x == pytest.approx(W / 2) and centred.zoom < 1.1
+
+
+def _bright_centre(image: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(image[..., 1] > 200)
+    return float(xs.mean()), float(ys.mean())
+
+
+@pytest.mark.parametrize("max_zoom", [2.0, 3.0])
+def test_on_the_pixels_an_off_centre_face_moves_towards_the_centre(grey, max_zoom):
+    """A bright patch where the face is: after the framing settles it sits as near the middle of the
+    output as the zoom limit allows (before this, framing from face size alone left it at x = 200)."""
+    frame = grey.copy()
+    box = (100, 240, 300, 480)
+    cv2.rectangle(frame, (150, 300), (250, 420), (0, 255, 0), -1)  # the "face", centred at (200, 360)
+    effect = AutoFrame(_frame_settings(max_zoom=max_zoom))
+    for _ in range(240):
+        out = effect.apply(frame, Analysis(faces=[_face(box)]))[0]
+    x, _ = _bright_centre(out)
+    before = abs(_bright_centre(frame)[0] - W / 2)
+    zoom = effect.framing.zoom
+    least = abs(200 * zoom - W / 2)  # cut-out against the left edge: the face at 200 * zoom
+    assert before == pytest.approx(440, abs=1)
+    assert abs(x - W / 2) == pytest.approx(least, abs=3)
+    assert abs(x - W / 2) < 0.6 * before
+    assert zoom == pytest.approx(min(max_zoom, 2.25), abs=0.01)
+
+
 def test_a_still_head_with_jittery_boxes_does_not_move_the_picture(grey):
     rng = np.random.default_rng(0)
     effect = AutoFrame(_frame_settings())

@@ -204,27 +204,27 @@ def test_swap_adds_no_colour_step_at_its_border(hopper_photo, wearer):
     assert np.median(pasted - before) > np.median(after - before) + 3.0
 
 
-def test_keep_eyes_mouth_keeps_the_wearers_eyes(hopper_photo, wearer):
+def test_own_eyes_mouth_keeps_the_wearers_eyes_and_the_default_shows_the_photos(hopper_photo, wearer):
     image, face = wearer
     eyes = _region(face.landmarks, regions.RIGHT_EYE, image.shape, erode=2) \
         | _region(face.landmarks, regions.LEFT_EYE, image.shape, erode=2)
     assert eyes.sum() > 30
-    kept = av.FaceSwap(hopper_photo, keep_eyes_mouth=True).render(image, face.landmarks)
-    replaced = av.FaceSwap(hopper_photo, keep_eyes_mouth=False).render(image, face.landmarks)
+    kept = av.FaceSwap(hopper_photo, own_eyes_mouth=True).render(image, face.landmarks)
+    replaced = av.FaceSwap(hopper_photo).render(image, face.landmarks)
     kept_diff = np.abs(kept.astype(int) - image).sum(2)[eyes].mean()
     replaced_diff = np.abs(replaced.astype(int) - image).sum(2)[eyes].mean()
     assert kept_diff < 12  # the wearer's eyes, with their own grain
     assert replaced_diff > 3 * kept_diff + 10
 
 
-def test_keep_eyes_mouth_keeps_an_open_mouth_interior(hopper_photo, wearer):
+def test_own_eyes_mouth_keeps_an_open_mouth_interior(hopper_photo, wearer):
     image, face = wearer
     lm = face.landmarks.copy()
     lower = [i for i in regions.LIPS_INNER if lm[i, 1] > lm[13, 1] + 1]
     lm[lower, 1] += 10  # open wider than the smile: well past the keep ramp
     mouth = _region(lm, regions.LIPS_INNER, image.shape, erode=2)
     assert mouth.sum() > 30
-    kept = av.FaceSwap(hopper_photo).render(image, lm)
+    kept = av.FaceSwap(hopper_photo, own_eyes_mouth=True).render(image, lm)
     assert np.abs(kept.astype(int) - image).sum(2)[mouth].mean() < 12
 
 
@@ -340,16 +340,46 @@ def test_large_head_turns_fade_out(hopper_photo, wearer):
     assert swap.target_opacity(mirrored, (0.0, 0.0, 0.0)) == 0.0
 
 
-def test_blinks_show_the_wearers_own_lids(hopper_photo, wearer):
+def _squint(landmarks: np.ndarray, share: float) -> np.ndarray:
+    """``landmarks`` with every lid margin pair moved together to ``share`` of its gap (the mesh
+    closes only partly on a real blink)."""
+    out = landmarks.copy()
+    for pairs in av.LID_PAIRS:
+        for upper, lower in pairs:
+            mid = (out[upper, :2] + out[lower, :2]) / 2
+            half = (out[upper, :2] - out[lower, :2]) * share / 2
+            out[upper, :2], out[lower, :2] = mid + half, mid - half
+    return out
+
+
+@pytest.mark.parametrize("own", [True, False])
+def test_blinks_are_measured_against_the_usual_open_eye(hopper_photo, wearer, own):
     _, face = wearer
+    swap = av.FaceSwap(hopper_photo, own_eyes_mouth=own)
+    for _ in range(20):  # the usual open gap is learnt
+        assert swap.lid_weights(face.landmarks) == [0.0, 0.0]  # eyes open
+    assert swap.lid_weights(_squint(face.landmarks, 0.6)) == [1.0, 1.0]  # the mesh's "closed"
+
+
+def test_a_blink_closes_the_photos_own_lids(hopper_photo, wearer):
+    """The mesh's lids close only partly on a blink (here to 0.6 of the open gap); the photo's eye
+    must still shut: its dark iris gives way to lid skin."""
+    image, face = wearer
     swap = av.FaceSwap(hopper_photo)
-    for _ in range(5):
-        assert swap.lid_weights(face.landmarks) == [0.0, 0.0]  # eyes open: the photo's lids
-    closed = face.landmarks.copy()
-    for _, _, (upper, lower, _, _) in av.EYES:
-        mid = (closed[upper] + closed[lower]) / 2
-        closed[upper], closed[lower] = mid, mid
-    assert swap.lid_weights(closed) == [1.0, 1.0]
+    blink = _squint(face.landmarks, 0.6)
+    opened = swap.render(image, blink, lids=(0.0, 0.0))
+    shut = swap.render(image, blink, lids=(1.0, 1.0))
+    eyes = _region(blink, regions.RIGHT_EYE, image.shape, erode=1) | _region(blink, regions.LEFT_EYE, image.shape, erode=1)
+    assert eyes.sum() > 20
+    grey_open = cv2.cvtColor(opened, cv2.COLOR_BGR2GRAY)[eyes].astype(float)
+    grey_shut = cv2.cvtColor(shut, cv2.COLOR_BGR2GRAY)[eyes].astype(float)
+    assert grey_shut.mean() > grey_open.mean() + 10  # lid skin where the iris was
+    assert (grey_shut < 40).mean() < 0.5 * (grey_open < 40).mean()  # the dark of the iris is mostly gone
+    outside = ~cv2.dilate((eyes * 255).astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool)
+    assert np.abs(opened.astype(int) - shut)[outside].mean() < 0.5  # only the eyes change
+    # The wearer's own eyes are not what closes them.
+    own = av.FaceSwap(hopper_photo, own_eyes_mouth=True).render(image, blink, lids=(1.0, 1.0))
+    assert np.abs(own.astype(int) - shut)[eyes].mean() > 8
 
 
 def test_swap_update_keeps_its_state(hopper_photo, wearer, caplog):
@@ -358,12 +388,9 @@ def test_swap_update_keeps_its_state(hopper_photo, wearer, caplog):
     for _ in range(6):
         swap.apply(image, Analysis(faces=[face]))
     opacity = swap._opacity
-    settings = AvatarSettings(mode="swap", photo=str(HOPPER), keep_eyes_mouth=False)
+    settings = AvatarSettings(mode="swap", photo=str(HOPPER), own_eyes_mouth=True)
     assert swap.update(settings) is True
-    assert swap.keep_eyes_mouth is False and swap._opacity == opacity  # the fade did not restart
-    with caplog.at_level(logging.WARNING):
-        assert swap.update(replace(settings, badge=False)) is True
-    assert av.BADGE_OFF_WARNING in caplog.text
+    assert swap.own_eyes_mouth is True and swap._opacity == opacity  # the fade did not restart
     assert swap.update(replace(settings, photo=str(ASTRONAUT))) is False  # another photo: rebuild
     assert swap.update(replace(settings, mode="animate")) is False
 
@@ -542,10 +569,10 @@ def test_photo_avatar_update_keeps_the_neutral_pose(hopper_photo, wearer):
     avatar = av.PhotoAvatar(hopper_photo, photo_setting=str(HOPPER))
     avatar.apply(image, Analysis(faces=[face]))
     neutral = avatar._neutral
-    settings = AvatarSettings(mode="animate", photo=str(HOPPER), badge=False)
+    settings = AvatarSettings(mode="animate", photo=str(HOPPER))
     assert avatar.update(settings) is True
-    assert avatar._neutral is neutral and avatar.badge is False
-    assert avatar.update(replace(settings, keep_eyes_mouth=False)) is True and not avatar.keep_eyes_mouth
+    assert avatar._neutral is neutral
+    assert avatar.update(replace(settings, own_eyes_mouth=True)) is True and avatar.wearer_mouth  # swap's option
     assert avatar.update(replace(settings, mode="swap")) is False
     assert avatar.update(replace(settings, photo=str(ASTRONAUT))) is False
 
@@ -553,19 +580,28 @@ def test_photo_avatar_update_keeps_the_neutral_pose(hopper_photo, wearer):
 # ---------------------------------------------------------------- the builder
 
 
-def test_build_avatar_picks_the_effect_and_logs_a_hidden_badge(caplog):
+def test_build_avatar_picks_the_effect(caplog):
     runtime = RuntimeSettings(provider="cpu", threads=1)
     assert av.build_avatar(AvatarSettings(mode="off"), runtime) is None
-    swap = av.build_avatar(AvatarSettings(mode="swap", photo=str(HOPPER), keep_eyes_mouth=False), runtime)
-    assert isinstance(swap, av.FaceSwap) and not swap.keep_eyes_mouth
+    assert not AvatarSettings().own_eyes_mouth  # the photo's eyes and mouth unless asked
+    swap = av.build_avatar(AvatarSettings(mode="swap", photo=str(HOPPER), own_eyes_mouth=True), runtime)
+    assert isinstance(swap, av.FaceSwap) and swap.own_eyes_mouth
     assert swap.needs == frozenset({"faces"}) and swap.stage == "post"
     assert swap.provides == frozenset({"altered"})
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
-    with caplog.at_level(logging.WARNING):
-        av.build_avatar(AvatarSettings(mode="swap", photo=str(HOPPER), badge=False), runtime)
-    assert av.BADGE_OFF_WARNING in caplog.text
     animate = av.build_avatar(AvatarSettings(mode="animate", photo=str(HOPPER)), runtime)
     assert isinstance(animate, av.PhotoAvatar) and animate.provides == frozenset({"mask", "altered", "small", "small_mask"})
+
+
+def test_old_settings_files_drop_keep_eyes_mouth():
+    """Older versions wrote ``avatar.keep_eyes_mouth: true`` whether or not anyone chose it: such a
+    file loads, and the swap shows the photo's eyes and mouth."""
+    from livecam.settings import from_dict
+
+    for old in (True, False):
+        loaded = from_dict({"avatar": {"mode": "swap", "photo": "x.jpg", "keep_eyes_mouth": old}})
+        assert loaded.avatar.mode == "swap" and loaded.avatar.own_eyes_mouth is False
+    assert from_dict({"avatar": {"own_eyes_mouth": True}}).avatar.own_eyes_mouth is True
 
 
 def test_build_avatar_refuses_a_bad_photo_as_a_value_error(tmp_path):
@@ -573,3 +609,89 @@ def test_build_avatar_refuses_a_bad_photo_as_a_value_error(tmp_path):
     cv2.imwrite(str(path), np.full((300, 400, 3), 128, np.uint8))
     with pytest.raises(ValueError, match="shows no face"):
         av.build_avatar(AvatarSettings(mode="animate", photo=str(path)), RuntimeSettings())
+
+
+# ---------------------------------------------------------------- what covers the photo's face
+
+
+def _lab_mean(image, mask):
+    return cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)[mask > 0].mean(0)
+
+
+def test_hair_over_the_photos_forehead_is_filled_with_its_skin_and_a_moustache_stays(astronaut_photo):
+    """A dark brown band painted across the astronaut's forehead down to her brows (a fringe) is
+    found and filled from her own skin, so the swap never pastes it; the same band under her nose (a
+    moustache) is the person's own and stays."""
+    lm = astronaut_photo.landmarks
+    painted = astronaut_photo.image.copy()
+    brow_top = int(lm[[105, 334], 1].min()) - 4
+    cv2.rectangle(painted, (int(lm[54, 0]), brow_top - 14), (int(lm[284, 0]), brow_top - 2), (30, 45, 70), -1)
+    moustache = (int(lm[61, 0]), int(lm[2, 1]) + 2, int(lm[291, 0]), int(lm[0, 1]) - 2)
+    cv2.rectangle(painted, moustache[:2], moustache[2:], (30, 45, 70), -1)
+    source = av._SourceFace(replace(astronaut_photo, image=painted))
+    clean = av._SourceFace(astronaut_photo)
+    slm = source.landmarks
+    s = (slm[454, 0] - slm[234, 0]) / (lm[454, 0] - lm[234, 0])  # photo -> source pixels
+    shift = slm[1, :2] - lm[1, :2] * s
+    face = _region(slm, regions.FACE_OVAL, source.image.shape, erode=3) > 0
+
+    def box(x0, y0, x1, y1):
+        mask = np.zeros(source.image.shape[:2], bool)
+        (a, b), (c, d) = np.round(np.array([[x0, y0], [x1, y1]]) * s + shift).astype(int)
+        mask[b + 2:d - 1, a + 2:c - 1] = True
+        return mask & face
+
+    band = box(int(lm[54, 0]), brow_top - 14, int(lm[284, 0]), brow_top - 2)
+    lip = box(*moustache)
+    assert band.sum() > 200 and lip.sum() > 30
+    cheeks = np.zeros(source.image.shape[:2], np.uint8)
+    for k in (50, 280):
+        cv2.circle(cheeks, tuple(int(v) for v in slm[k, :2]), 10, 1, -1)
+    skin = _lab_mean(source.image, cheeks)
+    paint = _lab_mean(np.full((1, 1, 3), (30, 45, 70), np.uint8), np.ones((1, 1)))
+    assert np.linalg.norm(paint - skin) > 45
+    assert np.linalg.norm(_lab_mean(source.image, band) - skin) < 12  # her skin is back (forehead shade), not the band
+    assert np.linalg.norm(_lab_mean(source.image, lip) - _lab_mean(clean.image, lip)) > 25  # the moustache stays
+
+
+def test_gaze_moves_the_photos_iris_and_nothing_else(hopper_photo, wearer):
+    """A shift of a tenth of the eye's width moves what shows inside the eye outlines (the photo's
+    iris slides along its eye); outside the eyes nothing changes."""
+    image, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    ahead = swap.render(image, face.landmarks)
+    aside = swap.render(image, face.landmarks, gaze=(0.1, 0.1))
+    eyes = _region(face.landmarks, regions.RIGHT_EYE, image.shape, erode=1) \
+        | _region(face.landmarks, regions.LEFT_EYE, image.shape, erode=1)
+    near = cv2.dilate(eyes.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0  # the feather, the grain
+    assert np.abs(ahead.astype(int) - aside)[eyes > 0].mean() > 4
+    assert np.array_equal(ahead[~near], aside[~near])
+
+
+def test_the_gaze_follows_the_wearers_irises(hopper_photo, wearer):
+    image, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    for _ in range(4):
+        swap.apply(image, Analysis(faces=[face]))
+    assert all(g is not None for g in swap._gaze)
+    # The photo's irises sit where the photo has them; the shift closes the gap to the wearer's.
+    assert swap.gaze_shift() == pytest.approx(
+        tuple(np.clip(p - g, -av.GAZE_MAX, av.GAZE_MAX) for p, g in zip(swap.source.iris, swap._gaze)))
+
+
+def test_a_photo_with_teeth_keeps_them_on_an_open_mouth(astronaut_photo, hopper_wearer):
+    """The astronaut smiles with her teeth showing; on Hopper with her jaw dropped, the mouth shows
+    those teeth (light) and the dark between them, not stretched lips."""
+    image, face = hopper_wearer
+    lm = face.landmarks.copy()
+    upper = {13, 82, 81, 80, 191, 312, 311, 310, 415, 78, 308}  # the upper inner lip and the corners
+    lower = [i for i in range(468) if lm[i, 1] > lm[14, 1] - 1 and abs(lm[i, 0] - lm[14, 0]) < 40 and i not in upper]
+    lm[lower, 1] += 30  # the jaw drops, the mouth opens wider than in her photo
+    swap = av.FaceSwap(astronaut_photo)
+    assert av.mouth_openness(lm) > 1.2 * swap.source.mouth_open
+    out = swap.render(image, lm)
+    mouth = _region(lm, regions.LIPS_INNER, image.shape, erode=1)
+    assert mouth.sum() > 40
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[mouth > 0].astype(float)
+    assert (grey > 130).mean() > 0.1  # teeth (in Hopper's dimmer light)
+    assert (grey < 80).mean() > 0.1  # and the dark between them

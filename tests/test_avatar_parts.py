@@ -227,3 +227,63 @@ def test_a_picture_that_shows_teeth_keeps_them_on_the_lips_as_it_opens():
     column = cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY)[:, 100].astype(int)
     assert column[100] < 90  # dark in the middle of the opened mouth
     assert column[82] > 200 and column[118] > 200  # teeth under the upper lip and over the lower one
+
+
+def _eye_landmarks(centre=(100.0, 60.0), half=(30.0, 12.0)) -> np.ndarray:
+    """A mesh whose right eye is an ellipse (outer corner 33 on the left, inner corner 133 on the
+    right), every other point far away."""
+    from livecam.analysis import face_regions as regions
+
+    lm = np.full((468, 3), -1000.0, np.float32)
+    eye = regions.RIGHT_EYE  # 33, lower lid ..., 133, upper lid ... back towards 33
+    n = len(eye)
+    for k, i in enumerate(eye):
+        t = np.pi * 2 * k / n
+        lm[i, :2] = (centre[0] - half[0] * np.cos(t), centre[1] + half[1] * np.sin(t))
+    return lm
+
+
+@pytest.mark.parametrize("at", [0.3, 0.5, 0.7])
+def test_the_iris_is_found_along_the_eye(at):
+    from livecam.analysis.eye_look import iris_along
+
+    lm = _eye_landmarks()
+    image = np.full((120, 200, 3), 230, np.uint8)  # eye white
+    x = int(round(70 + 60 * at))
+    cv2.circle(image, (x, 60), 9, (40, 50, 60), -1)  # the iris
+    assert iris_along(image, lm, (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+                      33, 133) == pytest.approx(at, abs=0.04)
+
+
+
+def test_the_pair_set_is_split_by_identity(tmp_path):
+    rows = eval_avatar.load_pairs()
+    assert len(rows) >= 20 and {r["half"] for r in rows} == {"tune", "report"}
+    halves: dict[str, set[str]] = {}
+    for r in rows:
+        for person in (r["wearer_id"], r["photo_id"]):
+            halves.setdefault(person, set()).add(r["half"])
+    assert all(len(h) == 1 for h in halves.values())
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("half,wearer,photo,wearer_id,photo_id,covers\n"
+                   "tune,video/a.mp4,faces/b.jpg,anna,bert,x\nreport,video/c.mp4,faces/b2.jpg,carl,bert,y\n")
+    with pytest.raises(SystemExit, match="in both halves: bert"):
+        eval_avatar.load_pairs(bad)
+
+
+def test_the_brow_band_score_sees_a_pasted_fringe():
+    lm = np.zeros((468, 3), np.float32)
+    oval = np.asarray(av.regions.FACE_OVAL)
+    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lm[:, :2] = 128
+    lm[oval, 0], lm[oval, 1] = 128 + 60 * np.sin(angles), 128 - 75 * np.cos(angles)  # 10 on top, 152 below
+    lm[10, :2], lm[152, :2] = (128, 53), (128, 203)
+    for brow, x in ((av.regions.RIGHT_BROW, 100), (av.regions.LEFT_BROW, 156)):
+        lm[list(brow), 0] = np.linspace(x - 15, x + 15, len(brow))
+        lm[list(brow), 1] = 105
+    lm[50, :2], lm[280, :2] = (100, 150), (156, 150)
+    skin = np.full((256, 256, 3), (120, 150, 200), np.uint8)
+    assert eval_avatar.brow_band_scores(skin, lm) == pytest.approx(0, abs=0.01)
+    fringe = skin.copy()
+    fringe[80:102] = (40, 60, 90)
+    assert eval_avatar.brow_band_scores(fringe, lm) > 20

@@ -151,3 +151,71 @@ def test_stored_copies_are_listed_and_removed_by_name(tmp_path):
         ap.remove_stored_avatar("nope.jpg")
     with pytest.raises(AvatarPhotoError, match="No stored avatar photo is called"):
         ap.remove_stored_avatar("../settings.json")  # only names from the listing
+
+
+# ---------------------------------------------------------------- faces that cannot be drawn
+
+
+@pytest.fixture(scope="module")
+def hopper_fit():
+    image = cv2.imread(str(HOPPER))
+    landmarks, _ = ap.fit_face(image)
+    return image, landmarks
+
+
+def _saved(tmp_path, name, image):
+    path = tmp_path / name
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def test_a_face_cut_by_the_border_is_refused(tmp_path, hopper_fit):
+    image, lm = hopper_fit
+    oval = lm[list(ap.regions.FACE_OVAL), :2]
+    for name, crop in (("left", image[:, int(lm[1, 0]) - 20:]),  # the face's right half cut away
+                       ("top", image[int(lm[159, 1]) - 10:, :]),  # cut just above the eyes
+                       ("bottom", image[: int(lm[14, 1]) + 25, :])):  # cut below the lips, chin gone
+        with pytest.raises(AvatarPhotoError, match="^The face in the .* is cut off by the edge of the photo; "
+                                                   "use one that shows the whole face[.]$"):
+            load_avatar_photo(_saved(tmp_path, name + ".png", crop), store=False)
+    # A tight crop that keeps the whole outline is fine.
+    x0, y0 = np.floor(oval.min(0)).astype(int) - 6
+    x1, y1 = np.ceil(oval.max(0)).astype(int) + 6
+    load_avatar_photo(_saved(tmp_path, "tight.png", image[max(y0, 0):y1, max(x0, 0):x1]), store=False)
+
+
+def test_hidden_eyes_or_mouth_are_refused_but_glasses_and_a_fringe_are_not(tmp_path, hopper_fit):
+    image, lm = hopper_fit
+    skin = np.median(image[int(lm[50, 1]) - 4:int(lm[50, 1]) + 4, int(lm[50, 0]) - 4:int(lm[50, 0]) + 4].reshape(-1, 3), 0)
+    shades = image.copy()  # sunglasses: dark lenses over both eyes
+    for eye in (ap.regions.RIGHT_EYE, ap.regions.LEFT_EYE):
+        centre, size = lm[list(eye), :2].mean(0), np.ptp(lm[list(eye), :2], 0)
+        cv2.ellipse(shades, tuple(int(v) for v in centre), tuple(int(v) for v in size * (0.8, 1.5)), 0, 0, 360,
+                    (25, 22, 20), -1)
+    with pytest.raises(AvatarPhotoError, match="has its eyes hidden .*; use one where both eyes show[.]$"):
+        load_avatar_photo(_saved(tmp_path, "shades.png", shades), store=False)
+    hand = image.copy()  # a skin-coloured hand over the mouth
+    mouth = lm[list(ap.regions.LIPS_OUTER), :2]
+    cv2.ellipse(hand, tuple(int(v) for v in mouth.mean(0)), tuple(int(v) for v in np.ptp(mouth, 0) * (0.8, 1.1)),
+                0, 0, 360, tuple(int(c) for c in skin), -1)
+    with pytest.raises(AvatarPhotoError, match="has its mouth hidden .*; use one where the mouth shows[.]$"):
+        load_avatar_photo(_saved(tmp_path, "hand.png", hand), store=False)
+    fringe = image.copy()  # dark hair across the forehead down to the brows: the avatar's job
+    top = int(lm[10, 1])
+    brow = int(lm[[105, 334], 1].mean())
+    cv2.rectangle(fringe, (int(lm[234, 0]), top - 40), (int(lm[454, 0]), brow - 2), (30, 35, 45), -1)
+    load_avatar_photo(_saved(tmp_path, "fringe.png", fringe), store=False)  # Hopper wears glasses too
+
+
+def test_fits_are_remembered_in_a_small_lru(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(ap, "_FITS", type(ap._FITS)())
+
+    def fit(key):
+        return lambda: calls.append(key) or (np.zeros((468, 3), np.float32), (0.0, 0.0, 0.0))
+
+    for k in range(ap.FITS_KEPT + 3):
+        ap._remembered_fit(f"k{k}", fit(k))
+    assert len(ap._FITS) == ap.FITS_KEPT and "k0" not in ap._FITS
+    ap._remembered_fit(f"k{ap.FITS_KEPT + 2}", fit("again"))  # known: not fitted again
+    assert "again" not in calls and len(calls) == ap.FITS_KEPT + 3

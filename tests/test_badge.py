@@ -1,5 +1,6 @@
 """The "AI-altered" disclosure badge: visible by default, in a corner, scaled, legible, and only
 hidden by an explicit setting that is logged."""
+import json
 import logging
 
 import cv2
@@ -8,9 +9,8 @@ import pytest
 from conftest import FIXTURES
 
 from livecam import settings as S
-from livecam.effects import SPECS, build_effect
-from livecam.effects.avatar import BADGE_OFF_WARNING
-from livecam.effects.badge import Badge
+from livecam.effects import REGISTRY, SPECS, BadgeSettings, build_effect, sections_for
+from livecam.effects.badge import BADGE_OFF_WARNING, Badge
 from livecam.types import Analysis
 
 
@@ -58,26 +58,53 @@ def test_badge_does_not_touch_the_input():
     assert (frame == before).all()
 
 
-def test_badge_is_on_by_default_with_an_avatar_and_off_only_by_setting():
+def test_badge_is_on_by_default_with_a_face_altering_effect_and_off_only_by_setting():
     photo = str(FIXTURES / "mpl_grace_hopper.jpg")
-    assert S.AvatarSettings().badge is True
-    on = S.update(S.Settings(), avatar={"mode": "swap", "photo": photo})
-    assert isinstance(build_effect(SPECS["badge"], on), Badge)
-    assert build_effect(SPECS["badge"], S.Settings()) is None  # no avatar, nothing to disclose
-    off = S.update(on, avatar={"badge": False})
-    assert build_effect(SPECS["badge"], off) is None
+    assert BadgeSettings().enabled is True
+    assert build_effect(SPECS["badge"], S.Settings()) is None  # nothing alters a face, nothing to disclose
+    frame = np.full((360, 640, 3), 120, np.uint8)
+    for on in (S.update(S.Settings(), avatar={"mode": "swap", "photo": photo}),
+               S.update(S.Settings(), eye_contact={"enabled": True})):
+        badge = build_effect(SPECS["badge"], on)
+        assert isinstance(badge, Badge) and badge.visible
+        assert _changed(badge.apply(frame, Analysis(altered=True))[0], frame).any()
+        hidden = build_effect(SPECS["badge"], S.update(on, badge={"enabled": False}))
+        assert hidden.apply(frame, Analysis(altered=True))[0] is frame
+    # Key light is lighting, not a changed face: no badge.
+    assert build_effect(SPECS["badge"], S.update(S.Settings(), key_light={"strength": 70})) is None
+    altering = {spec.name for spec in REGISTRY if spec.alters_face}
+    assert altering == {"avatar", "eye_contact"}
+    assert set(SPECS["badge"].reads) >= {"avatar", "eye_contact"}  # a change there reconsiders the badge
 
 
-def test_turning_the_badge_off_is_logged(caplog):
-    photo = str(FIXTURES / "mpl_grace_hopper.jpg")
-    settings = S.update(S.Settings(), avatar={"mode": "swap", "photo": photo, "badge": False})
+def test_turning_the_badge_off_is_logged_and_takes_no_rebuild(caplog):
+    on = S.update(S.Settings(), eye_contact={"enabled": True})
+    badge = build_effect(SPECS["badge"], on)
     with caplog.at_level(logging.WARNING):
-        build_effect(SPECS["avatar"], settings)
-    assert BADGE_OFF_WARNING in caplog.text
+        assert badge.update(*sections_for(SPECS["badge"], on)) is True
+    assert BADGE_OFF_WARNING not in caplog.text
+    off = S.update(on, badge={"enabled": False})
+    with caplog.at_level(logging.WARNING):
+        assert badge.update(*sections_for(SPECS["badge"], off)) is True
+    assert BADGE_OFF_WARNING in caplog.text and not badge.visible
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        build_effect(SPECS["avatar"], S.update(settings, avatar={"badge": True}))
-    assert BADGE_OFF_WARNING not in caplog.text
+        build_effect(SPECS["badge"], off)  # a start with the badge off says so too
+    assert BADGE_OFF_WARNING in caplog.text
+    assert badge.update(*sections_for(SPECS["badge"], on)) is True and badge.visible
+
+
+def test_old_settings_with_avatar_badge_migrate(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"avatar": {"mode": "swap", "photo": "/x.jpg", "badge": False}}))
+    loaded = S.load(path)
+    assert loaded.badge.enabled is False and loaded.avatar.mode == "swap"
+    assert not (tmp_path / "settings.json.bak").exists()  # read as a good file, not a broken one
+    # A badge section written alongside wins over the old field.
+    both = {"avatar": {"badge": False}, "badge": {"enabled": True}}
+    assert S.from_dict(both).badge.enabled is True
+    assert both == {"avatar": {"badge": False}, "badge": {"enabled": True}}  # the caller's dict is untouched
+    assert "badge" not in S.to_dict(S.Settings())["avatar"]
 
 
 def test_pipeline_output_carries_the_badge_and_the_swap():

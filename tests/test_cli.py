@@ -60,14 +60,45 @@ def test_run_with_missing_source_says_what_to_do(tmp_path, capsys):
     assert "does not exist" in err
 
 
-def test_bad_setting_value_is_one_sentence(capsys):
+def test_bad_setting_value_is_one_sentence_naming_the_flag(capsys):
     assert cli.main(["run", "--blur", "500", "--output", "null", "--frames", "1"]) == 2
-    assert "background.blur is 500" in capsys.readouterr().err
+    assert capsys.readouterr().err == "livecam: --blur must be between 0 and 100, not 500.\n"
 
 
-def test_unknown_provider_is_a_clear_error(capsys):
-    assert cli.main(["run", "--provider", "quantum", "--output", "null", "--frames", "1"]) == 2
-    assert "runtime.provider" in capsys.readouterr().err
+@pytest.mark.parametrize("argv, sentence", [
+    (["--frame-zoom", "9"], "--frame-zoom must be between 1 and 3, not 9."),
+    (["--size", "8x8"], "--size must be between 16 and 7680, not 8 px."),
+    (["--fps", "0"], "--fps must be between 1 and 240, not 0."),
+    (["--color", "green"], "--color is 'green'; write it as #rrggbb, e.g. #1e6e3c."),
+    (["--provider", "quantum"], "--provider is 'quantum'; choose one of auto, cpu, cuda, tensorrt, directml, coreml."),
+])
+def test_every_settings_error_names_the_flag(capsys, argv, sentence):
+    assert cli.main(["run", *argv, "--output", "null", "--frames", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"livecam: {sentence}\n"
+
+
+def test_every_settings_field_with_a_range_names_a_flag_in_its_errors():
+    """The flag names come from the registry: no field with a flag is reported by its internal name."""
+    names = cli.flag_names()
+    for section, _cls, f, m in cli._flag_fields():
+        assert names[f"{section}.{f.name}"] == m.flag
+
+
+@pytest.mark.parametrize("argv, meant", [
+    (["run", "--bakground", "off"], "--background"),
+    (["render", "in.mp4", "out.mp4", "--blurr", "3"], "--blur"),
+    (["gui", "--touchup", "40"], "--touch-up"),
+])
+def test_a_mistyped_flag_gets_the_closest_one_and_its_commands_usage(capsys, argv, meant):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    command = argv[0]
+    assert err.startswith(f"usage: livecam {command} "), err  # the command's usage, not the top level's
+    assert f"livecam {command} has no option {argv[1 if command != 'render' else 3]}; did you mean {meant}?" in err
+    assert len(err.splitlines()) <= 3
 
 
 def test_save_persists_flags_for_the_gui(tmp_path):
@@ -89,7 +120,10 @@ def test_bench_json_shape(tmp_path, capsys):
     src = _clip(tmp_path / "in.mp4", frames=8, size=(320, 180))
     assert cli.main(["bench", "--json", "--frames", "5", "--clip", str(src), "--sizes", "320x180",
                      "--effects", "blur,image"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    said = capsys.readouterr()
+    report = json.loads(said.out)
+    runs = [line for line in said.err.splitlines() if line.startswith("bench: 320x180")]
+    assert ", 4 runs x 5 frames" in said.err and len(runs) == 4, said.err  # announced = really run
     assert {r["effect"] for r in report["results"]} == {"blur", "image"}
     row = report["results"][0]
     assert row["resolution"] == "320x180" and row["median_ms"] > 0 and row["p95_ms"] >= row["median_ms"]
@@ -148,7 +182,7 @@ def test_flags_imply_their_mode_but_never_override_an_explicit_one(tmp_path):
     clip = _clip(tmp_path / "beach.wmv")  # a video whose suffix no list used to know
     s = parse("--background", str(clip))
     assert s.background.mode == "video" and s.background.video == str(clip)
-    assert parse("--no-badge").avatar.badge is False
+    assert parse("--no-badge").badge.enabled is False
     assert parse("--auto-frame").auto_frame.enabled is True
 
 

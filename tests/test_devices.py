@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livecam import devices
+from livecam import devices, doctor
 
 
 class FakeSystem:
@@ -45,7 +45,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSystem:
 
 
 def _lines(status: str) -> list[str]:
-    return [sentence for s, sentence in devices.diagnose() if s == status]
+    return [sentence for s, sentence in doctor.diagnose() if s == status]
 
 
 def test_livecam_device_with_exclusive_caps(fake: FakeSystem) -> None:
@@ -122,4 +122,4 @@ def test_windows_and_macos_point_to_obs(monkeypatch: pytest.MonkeyPatch) -> None
         "LiveCam sends video through OBS Studio's virtual camera; "
         + "install OBS Studio and start its Virtual Camera once."
     )
-    assert ("info", obs) in devices.diagnose()
+    assert ("info", obs) in doctor.diagnose()

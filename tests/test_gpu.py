@@ -9,7 +9,8 @@ from importlib import metadata
 
 import pytest
 
-from livecam import devices, gpu
+from livecam import doctor as doctor_lines
+from livecam import gpu
 
 DRIVER_13 = gpu.Driver(version="580.65.06", cuda=(13, 0), gpus=("NVIDIA GeForce RTX 4070",))
 DRIVER_12 = gpu.Driver(version="550.54.14", cuda=(12, 4), gpus=("NVIDIA GeForce RTX 3060",))
@@ -43,8 +44,8 @@ def doctor(monkeypatch, installed, build, driver, cuda_works=None, cuda_error=""
     monkeypatch.setattr(gpu, "installed_runtimes", lambda: installed)
     monkeypatch.setattr(gpu, "runtime_build", lambda: build)
     monkeypatch.setattr(gpu, "nvidia_driver", lambda: driver)
-    monkeypatch.setattr(devices, "_cuda_really_works", lambda: (cuda_works, reason))
-    return devices._provider_lines()
+    monkeypatch.setattr(doctor_lines, "_cuda_really_works", lambda: (cuda_works, reason))
+    return doctor_lines._provider_lines()
 
 
 def errors(lines):
@@ -107,6 +108,20 @@ def test_gpu_install_without_a_gpu_is_fine_and_says_so(monkeypatch):
     assert not errors(lines)
     assert ("ok", "ONNX Runtime: onnxruntime-gpu 1.31.1 (built for CUDA 13.0).") in lines
     assert any(s == "info" and "No NVIDIA driver was found" in t and "a GPU is optional" in t for s, t in lines)
+
+
+def test_without_a_gpu_cuda_and_tensorrt_are_not_listed_as_ok(monkeypatch):
+    from livecam.analysis import runtime
+
+    built_in = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(runtime, "available_providers", lambda: built_in)
+    lines = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, None)
+    ok = [t for s, t in lines if s == "ok"]
+    assert not any("CUDAExecutionProvider" in t or "TensorrtExecutionProvider" in t for t in ok)
+    assert ("ok", "ONNX Runtime providers usable here: CPUExecutionProvider (TensorRT and CUDA are built in but "
+                  "need an NVIDIA GPU, and none was found).") in lines
+    with_gpu = doctor(monkeypatch, {"onnxruntime-gpu": "1.31.1"}, GPU_BUILD, DRIVER_13, cuda_works=True)
+    assert ("ok", f"ONNX Runtime providers: {', '.join(built_in)}.") in with_gpu
 
 
 def test_gpu_package_without_its_libraries_names_them_and_the_command(monkeypatch, site):

@@ -160,6 +160,12 @@ def test_low_light_controls_follow_the_auto_manual_switch(make_app, qtbot):
     auto = next(b for b in modes.buttons() if b.property("value") == "auto")
     auto.click()
     assert app.store.settings.low_light.mode == "auto" and app.actions.toggles["low_light"].isChecked()
+    manual_sliders = [window.sliders[f"low_light.{n}"] for n in ("exposure", "contrast", "shadows", "denoise",
+                                                                   "warmth", "saturation")]
+    assert not any(s.isEnabled() for s in manual_sliders), "in Auto the manual sliders are greyed"
+    assert "choose Manual" in manual_sliders[0].toolTip()
+    next(b for b in modes.buttons() if b.property("value") == "off").click()
+    assert all(s.isEnabled() for s in manual_sliders), "off: a slider still means manual"
     exposure = window.sliders["low_light.exposure"]
     exposure.slider.setValue(exposure.slider.value() + 10)  # +1 stop: a manual slider means manual
     assert app.store.settings.low_light.exposure == pytest.approx(1.0)
@@ -172,6 +178,33 @@ def test_low_light_controls_follow_the_auto_manual_switch(make_app, qtbot):
     assert app.store.settings.low_light.mode == "off"
     app.actions.toggles["low_light"].trigger()
     assert app.store.settings.low_light.mode == "manual", "switching back on restores the last mode"
+
+
+def test_on_with_no_output_does_not_claim_call_apps_see_it(make_app, qtbot):
+    app = make_app()  # base_settings: output null
+    qtbot.waitUntil(lambda: app.bridge.state == "on", timeout=WAIT_MS)
+    assert app.bridge.message != "LiveCam is on."
+    assert app.bridge.message == "LiveCam runs, but its output is set to none."
+    from livecam.gui.bridge import on_sentence
+
+    assert on_sentence(base_settings(output={"kind": "virtualcam"})) == "LiveCam is on."
+    assert "preview" in on_sentence(base_settings(output={"kind": "preview"}))
+
+
+def test_the_settings_window_keeps_its_width_as_the_stats_line_grows(make_app, qtbot):
+    app = make_app(start=False)
+    app.show_settings()
+    window = app.settings_window
+    qtbot.waitUntil(window.isVisible, timeout=WAIT_MS)
+    QtWidgets.QApplication.processEvents()
+    width, hint = window.width(), window.minimumSizeHint().width()
+    height = window.stats_line.height()
+    long_line = "   |   ".join(["30.0 fps"] + [f"stage {n} 12.3 ms" for n in range(12)] + ["models on CPU"])
+    window.stats_line.setText(long_line)
+    QtWidgets.QApplication.processEvents()
+    assert window.minimumSizeHint().width() == hint and window.width() == width
+    assert window.stats_line.height() == height, "nor does it jump in height"
+    assert window.stats_line.text() == long_line
 
 
 def test_exposure_slider_brightens_the_next_frames(make_app, qtbot, astronaut):

@@ -23,7 +23,7 @@ pytest.importorskip("inotify_simple")
 if platform.system() != "Linux":
     pytest.skip("idle detection is Linux-only", allow_module_level=True)
 
-from livecam import app, capture, devices, idle, output  # noqa: E402
+from livecam import app, capture, devices, idle, output, sinks  # noqa: E402
 from livecam.settings import Settings, update  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -173,7 +173,7 @@ def test_run_live_releases_the_source_while_nobody_watches_and_resumes_for_an_ap
     device: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(devices, "SYSFS_ROOT", tmp_path / "sys")
-    monkeypatch.setattr(output, "_default_backend", lambda: "livecam-file")
+    monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-file")
     FileBackedCamera.path, FileBackedCamera.instances = str(device), []
     pyvirtualcam.register_backend("livecam-file", FileBackedCamera)
     sources: list[Any] = []

@@ -134,10 +134,11 @@ def test_gpu_code_path_with_io_binding_gives_the_same_frames(fake_rvm, io_bindin
 
 
 def test_input_size_per_use():
-    assert M.plan(1280, 720, on_gpu=False, offline=False) == M.Plan(640, 360, 0.5)  # live CPU: small
-    assert M.plan(1280, 720, on_gpu=True, offline=False) == M.Plan(1280, 720, 0.5)  # GPU: full frame
-    assert M.plan(1920, 1080, on_gpu=False, offline=True) == M.Plan(1920, 1080, 640 / 1920)  # render
-    assert M.plan(320, 180, on_gpu=False, offline=False) == M.Plan(320, 180, 1.0)  # never upscaled
+    inner = M.CPU_LIVE.inner
+    assert M.plan(1280, 720, M.CPU_LIVE) == M.Plan(640, 360, inner / 640)  # live CPU: small
+    assert M.plan(1280, 720, M.GPU_LIVE) == M.Plan(1280, 720, 0.5)  # GPU: full frame
+    assert M.plan(1920, 1080, M.OFFLINE) == M.Plan(1920, 1080, 640 / 1920)  # render
+    assert M.plan(160, 90, M.CPU_LIVE) == M.Plan(160, 90, 1.0)  # never upscaled
 
 
 def test_the_edge_control_grows_and_shrinks_rvms_matte(fake_rvm):
@@ -189,12 +190,17 @@ def test_auto_takes_rvm_only_when_a_gpu_really_runs_it(fake_rvm, monkeypatch, re
     assert PM.PersonMask(_settings("auto", "auto")).model == expected
 
 
-def _real_rvm() -> bool:
-    return model_fetch.status().startswith("ready")
+REAL_MODELS = model_fetch.user_models_dir()  # read before conftest isolates the data folder
 
 
-@pytest.mark.skipif(not _real_rvm(), reason="rvm is not fetched (livecam models fetch rvm)")
-def test_real_rvm_finds_the_person_and_settles():
+@pytest.fixture
+def real_rvm(monkeypatch):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(REAL_MODELS.parent))
+    if not model_fetch.status().startswith("ready"):
+        pytest.skip("rvm is not fetched (livecam models fetch rvm)")
+
+
+def test_real_rvm_finds_the_person_and_settles(real_rvm):
     image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
     image = cv2.resize(image, (640, 640), interpolation=cv2.INTER_AREA)[:360]
     analyzer = Analyzer(_settings(), offline=True)

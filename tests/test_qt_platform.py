@@ -73,13 +73,77 @@ def test_gui_without_its_x11_libraries_runs_without_the_tray(tmp_path, astronaut
     assert done.stderr.count("libxcb-icccm4") == 1, "said once"
 
 
+def test_qt_complaints_become_reasons_a_person_can_act_on():
+    bogus = ('qt.qpa.plugin: Could not find the Qt platform plugin "bogus" in ""\nThis application failed to start '
+             "because no Qt platform plugin could be initialized. Reinstalling the application may fix this problem."
+             "\n\nAvailable platform plugins are: minimal, offscreen, xcb.\n")
+    reason = qt_platform.platform_reason(bogus, {"QT_QPA_PLATFORM": "bogus"})
+    assert reason == ("Qt has no platform plugin 'bogus' (it has: minimal, offscreen, xcb); unset QT_QPA_PLATFORM "
+                      "(now 'bogus') or set it to one it has")
+    stale = ("qt.qpa.xcb: could not connect to display :99\nqt.qpa.plugin: From 6.5.0, xcb-cursor0 or libxcb-cursor0 "
+             "is needed to load the Qt xcb platform plugin.\n")
+    reason = qt_platform.platform_reason(stale, {"DISPLAY": ":99"})
+    assert reason.startswith("nothing answers on the X display ':99'")
+    assert "cursor" not in reason and "Reinstalling" not in reason  # Qt's misleading hints stay out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 and its plugins are Linux-only here")
+@pytest.mark.parametrize("env_change, words", [
+    ({"DISPLAY": ":99"}, "nothing answers on the X display ':99'"),  # a stale DISPLAY: no X server there
+    ({"QT_QPA_PLATFORM": "bogus"}, "Qt has no platform plugin 'bogus'"),
+])
+def test_gui_where_qt_cannot_open_its_platform_runs_without_the_tray(tmp_path, env_change, words):
+    """End to end: Qt would abort with exit 134; `livecam gui` asks a child process first, says why in
+    one sentence, and carries on as `livecam run`, exit 0."""
+    pytest.importorskip("PySide6")
+    if env_change.get("DISPLAY") and os.path.exists("/tmp/.X11-unix/X99"):
+        pytest.skip("an X server is running on :99 here")
+    assert qt_platform.probe_platform({**_clean_env(), **env_change}) is not None
+    env = {**_clean_env(), **env_change, "LIVECAM_CONFIG_DIR": str(tmp_path / "config")}
+    done = subprocess.run([sys.executable, "-m", "livecam", "gui", "--source", "demo", "--output", "null",
+                           "--frames", "3", "--background", "off"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Reinstalling the application" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if "tray" in line]
+    assert len(said) == 1 and words in said[0] and "running without the tray" in said[0], done.stderr
+    assert "Stopped after 3 frames" in done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="X11 is Linux-only here")
+def test_doctor_names_a_stale_display(monkeypatch):
+    pytest.importorskip("PySide6")
+    from livecam import doctor
+
+    if os.path.exists("/tmp/.X11-unix/X99"):
+        pytest.skip("an X server is running on :99 here")
+    monkeypatch.setattr(qt_platform, "missing_libraries", lambda *a, **k: [])
+    for name in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    (line,) = doctor._gui_lines()
+    assert line[0] == "error" and "nothing answers on the X display ':99'" in line[1]
+
+
+def test_the_probe_passes_where_qt_can_open_its_platform():
+    pytest.importorskip("PySide6")
+    assert qt_platform.probe_platform({**_clean_env(), "QT_QPA_PLATFORM": "offscreen"}) is None
+
+
+def _clean_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY", "DISPLAY"):
+        env.pop(name, None)
+    return env
+
+
 def test_doctor_names_the_missing_packages(monkeypatch):
-    from livecam import devices
+    from livecam import doctor
 
     monkeypatch.setenv("DISPLAY", ":0")
 
     monkeypatch.setattr(qt_platform, "missing_libraries", lambda *a, **k: ["libxcb-icccm.so.4"])
-    lines = devices._gui_lines()
+    lines = doctor._gui_lines()
     if "not installed (PySide6" in lines[0][1]:
         pytest.skip("PySide6 is not installed")
     if not sys.platform.startswith("linux"):

@@ -35,7 +35,8 @@ def _valid_variants() -> list[dict]:
     on["background"].update(mode="image", image="/home/me/beach.jpg", blur=10)
     on["touch_up"]["strength"] = 55
     on["low_light"].update(mode="manual", exposure=1.5, denoise=40)
-    on["avatar"].update(mode="swap", photo="/home/me/anna.jpg", badge=True)
+    on["avatar"].update(mode="swap", photo="/home/me/anna.jpg")
+    on["badge"]["enabled"] = True
     on["capture"].update(source="0", width=640, height=480, fps=15)
     return [full, on, {"background": {"blur": 10}}, {"low_light": {"mode": "auto"}}, {}]
 

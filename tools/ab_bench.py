@@ -2,28 +2,61 @@
 one run on a shared machine:
 
     git worktree add /tmp/base <commit>
-    for round in 1 2; do for tree in /tmp/base .; do python tools/ab_bench.py $tree blur 300; done; done
+    python tools/ab_bench.py --trees /tmp/base . --configs blur,image,all --sizes 1280x720,1920x1080 --rounds 3
 
-Prints one JSON line per run: median wall and CPU ms per frame at 720p (pipeline plus the I420
-conversion a virtual camera needs) on the s18 clip from ../shared/data (the bundled demo if absent).
+runs every (config, size) in each tree, alternating trees within each round (A B, then B A), each in
+its own process (a process can import only one ``livecam``), and prints the median over rounds of
+each run's median wall and CPU ms per frame, with the load average before and after. One run alone:
+
+    python tools/ab_bench.py TREE CONFIG [FRAMES] [WxH]
+
+prints one JSON line: median wall and CPU ms per frame (pipeline plus the I420 conversion a virtual
+camera needs) on the s18 clip from ../shared/data (the bundled demo if absent), one thread.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-CONFIGS = {
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = "lp_s18_room_landscape.mp4"
+
+
+def _clip(tree: str) -> Path:
+    for root in (Path(tree).parent, Path(__file__).resolve().parents[2]):
+        clip = root / "shared" / "data" / "video" / CLIP
+        if clip.is_file():
+            return clip
+    return Path(tree) / "assets" / "demo" / "demo.mp4"
+
+
+# The configurations issue 19 measures, as they were at its start (2554741): "all" is every effect
+# there was then. An older tree cannot run a newer registry's "all" (it lacks the newer effects).
+FIXED = {
     "blur": {"background": {"mode": "blur", "blur": 60}},
-    "image": {"background": {"mode": "image", "image": "{tree}/assets/backgrounds/kde_EveningGlow.jpg"}},
+    "image": {"background": {"mode": "image"}},  # the first bundled picture
     "all": {"background": {"mode": "blur", "blur": 60}, "touch_up": {"strength": 60}, "low_light": {"mode": "auto"}},
 }
 
 
-def main() -> int:
-    tree, config, frames = sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 300
+def registry_configs() -> dict[str, dict]:
+    """The bench configurations of this checkout's registry (``livecam bench --effects`` names them),
+    with FIXED's in place of theirs. Every tree runs this checkout's settings changes, so an A/B
+    compares the same work even where an older tree's registry would say something else."""
+    sys.path.insert(0, str(ROOT))
+    from livecam.effects import bench_configs
+
+    return {**bench_configs(), **FIXED}
+
+
+def one(tree: str, config: str, frames: int = 300, size: tuple[int, int] = (1280, 720)) -> dict:
+    """``config``: a configuration name of ``tree``'s own registry, or its settings changes as JSON."""
     tree = str(Path(tree).resolve())
     sys.path.insert(0, tree)
     import cv2
@@ -32,21 +65,22 @@ def main() -> int:
     from livecam import settings as S
     from livecam.pipeline import Pipeline
 
-    changes = json.loads(json.dumps(CONFIGS[config]).replace("{tree}", tree))
+    if config.startswith("{"):
+        changes = json.loads(config)
+    else:
+        from livecam.effects import bench_configs
+
+        changes = bench_configs()[config]
     changes["segmentation"] = {"model": "landscape"}  # the same model in every tree
+    changes["runtime"] = {"threads": 1, "provider": "cpu"}
     pipeline = Pipeline(S.update(S.Settings(), **changes))
-    clip = Path(tree).parent / "shared" / "data" / "video" / "lp_s18_room_landscape.mp4"
-    if not clip.is_file():
-        clip = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "lp_s18_room_landscape.mp4"
-    if not clip.is_file():
-        clip = Path(tree) / "assets" / "demo" / "demo.mp4"
-    cap = cv2.VideoCapture(str(clip))
+    cap = cv2.VideoCapture(str(_clip(tree)))
     images = []
-    while len(images) < 120:
+    while len(images) < 120:  # the clip's moving part, looped: the same frames in every tree
         ok, frame = cap.read()
         if not ok:
             break
-        images.append(cv2.resize(frame, (1280, 720)))
+        images.append(cv2.resize(frame, size))
     wall, cpu = [], []
     for i in range(frames + 10):
         c0, t0 = time.thread_time(), time.perf_counter()
@@ -54,8 +88,74 @@ def main() -> int:
         if i >= 10:  # warm-up
             wall.append((time.perf_counter() - t0) * 1e3)
             cpu.append((time.thread_time() - c0) * 1e3)
-    print(json.dumps({"tree": tree, "config": config, "frames": frames,
-                      "wall_ms": round(statistics.median(wall), 3), "cpu_ms": round(statistics.median(cpu), 3)}))
+    pipeline.close()
+    return {"tree": tree, "config": config, "size": f"{size[0]}x{size[1]}", "frames": frames,
+            "wall_ms": round(statistics.median(wall), 3), "cpu_ms": round(statistics.median(cpu), 3)}
+
+
+def compare(trees: list[str], configs: list[str], sizes: list[str], rounds: int, frames: int) -> list[dict]:
+    """Every (size, config) in every tree, ``rounds`` times, the tree order reversed every round."""
+    runs = []
+    known = registry_configs()  # this checkout's registry: the same settings in every tree
+    unknown = [c for c in configs if c not in known]
+    if unknown:
+        raise SystemExit(f"ab_bench: unknown configuration {unknown[0]!r}; choose from {', '.join(known)}")
+    load = os.getloadavg()
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr, flush=True)
+    for r in range(rounds):
+        order = trees if r % 2 == 0 else trees[::-1]
+        for size in sizes:
+            for config in configs:
+                for tree in order:
+                    out = subprocess.run([sys.executable, __file__, tree, json.dumps(known[config]), str(frames), size],
+                                         capture_output=True, text=True, check=False)
+                    if out.returncode:
+                        print(out.stderr[-2000:], file=sys.stderr)
+                        raise SystemExit(f"ab_bench: {tree} {config} {size} failed")
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    row["config"], row["round"], row["load1"] = config, r, round(os.getloadavg()[0], 2)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+                    runs.append(row)
+    load = os.getloadavg()
+    print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", file=sys.stderr, flush=True)
+    return runs
+
+
+def table(runs: list[dict], trees: list[str]) -> str:
+    names = [str(Path(t).resolve()) for t in trees]
+    keys = sorted({(r["size"], r["config"]) for r in runs}, key=lambda k: (int(k[0].split("x")[0]), k[1]))
+    lines = [f"{'size':>10} {'config':>6}  " + "  ".join(f"{Path(n).name or n:>22}" for n in names)
+             + "   (median of per-run medians: wall / cpu ms)"]
+    for size, config in keys:
+        cells = []
+        for name in names:
+            mine = [r for r in runs if (r["size"], r["config"], r["tree"]) == (size, config, name)]
+            if mine:
+                wall = statistics.median(r["wall_ms"] for r in mine)
+                cpu = statistics.median(r["cpu_ms"] for r in mine)
+                cells.append(f"{wall:10.2f} / {cpu:8.2f}")
+            else:
+                cells.append(f"{'-':>22}")
+        lines.append(f"{size:>10} {config:>6}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and not sys.argv[1].startswith("-"):
+        tree, config = sys.argv[1], sys.argv[2]
+        frames = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+        size = tuple(int(v) for v in sys.argv[4].split("x")) if len(sys.argv) > 4 else (1280, 720)
+        print(json.dumps(one(tree, config, frames, size)))
+        return 0
+    parser = argparse.ArgumentParser(description="A/B LiveCam checkouts on the same frames, alternating.")
+    parser.add_argument("--trees", nargs="+", required=True)
+    parser.add_argument("--configs", default="blur,image,all")
+    parser.add_argument("--sizes", default="1280x720,1920x1080")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=150)
+    args = parser.parse_args()
+    runs = compare(args.trees, args.configs.split(","), args.sizes.split(","), args.rounds, args.frames)
+    print(table(runs, args.trees))
     return 0
 
 

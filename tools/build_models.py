@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Before onnxruntime loads (below, in ort_session): its telemetry would otherwise phone home. This
+# tool's only network use is pip downloading the MediaPipe wheel.
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS_DIR = REPO / "models"

@@ -1,43 +1,51 @@
-"""Evaluate the avatar effects on the shared clips: self-reenactment, identity, seam, expression, speed.
+"""Evaluate the face swap on people nobody tuned on: identity, self-reenactment, blinks, seam, brow band, speed.
 
-    .venv/bin/python tools/eval_avatar.py [--quick] [--json] [--no-speed] [--self-only] [--sheets DIR]
-    .venv/bin/python tools/eval_avatar.py --clips --id-clips lp_s32_outdoor_landscape.mp4 --sources fr_obama.jpg
+    PYTHONPATH=/tmp/dlpath .venv/bin/python tools/eval_avatar.py [--half report|tune|both] [--quick] [--json]
+    .venv/bin/python tools/eval_avatar.py --speed-only
+    .venv/bin/python tools/eval_avatar.py --animate            # photo avatar self-reenactment on the talking clips
     .venv/bin/python tools/eval_avatar.py --code /path/to/older/checkout   # the same scores for older code
 
-dlib (identity and expression only) can live in a scratch venv: ``python -m venv /tmp/dl &&
-/tmp/dl/bin/pip install dlib-bin face-recognition-models`` then ``PYTHONPATH=/tmp/dl/lib/python3.11/site-packages``.
+dlib (identity and expression only) lives in a scratch venv: ``python -m venv /tmp/dl &&
+/tmp/dl/bin/pip install dlib-bin face-recognition-models``, then put a folder holding only links to
+its ``dlib``, ``_dlib_pybind11*.so`` and ``face_recognition_models`` on PYTHONPATH (its own numpy
+and OpenCV must not shadow the project's).
 
-**Self-reenactment** (the way face-reenactment papers score avatars): on every talking clip the
-avatar photo is the clip's own frame 0, so a perfect avatar reproduces the input. Output and input
-are compared on the face box (the 468 mesh points' box grown by 30 %, 15 % each side) with SSIM on
-grey (Gaussian window, sigma 1.5) and PSNR on colour, background and badge off, every frame from
-frame 10 on (the swap's fade-in is over by then). The still-paste baseline shows frame 0 unchanged.
+**The pair set** is ``tools/avatar_pairs.csv`` (paths relative to the shared data folder): 24 swap
+pairs of a wearer clip and another person's photo, across sex, age, skin tone, beard, glasses,
+fringe, hands and head turns, split once by identity into a tuning and a reporting half (no wearer
+and no photo person in both; the tool refuses a file that breaks this). Tune on ``tune``, quote
+``report``. One table prints both halves, per pair and median:
 
-**Identity** uses dlib's face-recognition model (evaluation only; ``pip install dlib-bin
-face-recognition-models``): a different person's photo is swapped onto every clip, and in each
-sampled frame where dlib finds the output's face, it counts as swapped when its embedding is closer
-to the photo's than to the wearer's in the input.
+- **identity**: dlib's face-recognition embedding of the output, on every 6th frame: the share of
+  frames where it is closer to the photo's than to the wearer's in the input (target >= 0.90);
+- **swap SSIM**: swap self-reenactment on the wearer's clip (the photo is the clip's own frame 0, so
+  a perfect swap reproduces the input): SSIM on grey over the face box (the mesh's box grown 30 %),
+  every 2nd frame from frame 10 (the same for every pair of a clip);
+- **blink r / mouth r**: correlation of dlib's 68-point eye ratio and mouth opening, input against
+  output (the output's points fitted in the input's face box), every 2nd frame; ``blinks`` counts
+  frames where the wearer's eyes are closed (under 0.75 of the clip's median) and the output's too;
+- **seam dE**: CIE76 Delta E between the altered face's border band (8-16 % of the face width inside
+  the mesh outline) and the wearer's skin just outside it (2-8 % outside), per 16 sectors around
+  the face, where the wearer's own skin runs on across the outline (input Delta E under 6; the
+  input's own value is printed beside it);
+- **brow dE**: Delta E between the mean of the output's forehead band just above the brows (2-14 %
+  of the face width above them, inside the outline, brows left out) and the median of its own
+  cheeks: a pasted fringe, hat or glasses shadow shows as a band there (the input's own beside it).
 
-**Seam**: on the same swaps, the colour difference (CIE76 Delta E in Lab) between the altered face's
-border band (8-16 % of the face width inside the mesh outline) and the wearer's skin just outside
-it (2-8 % outside), per 16 sectors around the face, in the sectors where the wearer's own skin runs
-on across the outline (input Delta E between the two bands under 6). The input's own value there is
-printed beside it.
-
-**Expression** uses dlib's 68-point predictor on input and output (independent of the mesh LiveCam
-warps with), fitted in the input's face box: mouth-opening and eye-ratio correlations, blinks.
-
-**Contact sheets**, one per talking clip (``--sheets``, default docs/avatar, not committed: the
-clips may not be redistributed): four frames (early, widest mouth, largest head move, last) as
-wearer | swap and photo avatar with another person's photo | swap and photo avatar with the clip's
-own frame 0.
+**Contact sheets**, one PNG per pair under ``out/avatar_eval/`` (never committed: the shared data
+may not be redistributed): the photo and the wearer at four moments (early, eyes most shut, mouth
+widest, head moved furthest) over the swap at those moments.
 
 **Speed** is the effect alone (``apply``) on 1280x720 frames with one thread, the face stage timed
 separately, as wall and thread-CPU medians with the load average (the machine is shared).
+
+**Photo avatar** (``--animate``): self-reenactment on every talking clip beside a still-paste
+baseline, as before; its contact sheets go to the same folder.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import statistics
@@ -75,13 +83,9 @@ def data_dir() -> Path:
     return Path(os.environ.get("LIVECAM_DATA") or ROOT.parent / "shared" / "data")
 
 
-# Source photos: frontal, one face, identities that appear in none of the clips.
-SOURCES = ["fr_obama.jpg", "fr_biden2.jpg", "dl_tom_cruise.jpg", "mpl_grace_hopper.jpg", "mp_sergey.png",
-           "lp_s12_einstein.jpg", "fr_alex_lacamoire2.jpg", "sk_astronaut.png"]
 # Every clip whose description in video/index.csv says the person talks.
 TALKING = ["lp_d12_talking_indoor.mp4", "lp_d20_talking_dim.mp4", "lp_d9_webcam_room.mp4",
            "st_WDA_AlexandriaOcasioCortez_000.mp4"]
-BLINKY = ["lp_d0_greenscreen.mp4", "lp_d3_expressions.mp4", "lp_d18_frontal_plain.mp4"]
 BLINK = 0.75  # eye aspect ratio below this share of the clip's median = eyes closed
 SETTLE = 10  # self-reenactment scores frames from this one on
 BOX_GROW = 0.15  # face box grown by this share of its size on each side (30 % in all)
@@ -297,12 +301,23 @@ class Dlib:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         upsample = 1 if max(bgr.shape[:2]) <= 640 else 0
         rects = list(self.detector(rgb, upsample))
+        if not rects and near is None and not upsample:  # a photo: worth the slower search
+            rects = list(self.detector(rgb, 1))
         if not rects:
             return rgb, None
         if near is not None and len(rects) > 1:
             c = (near[:2] + near[2:]) / 2
             rects.sort(key=lambda r: (r.center().x - c[0]) ** 2 + (r.center().y - c[1]) ** 2)
         return rgb, rects[0]
+
+    @staticmethod
+    def box_from_mesh(landmarks: np.ndarray):
+        """A dlib-like face box (cheek to cheek, brows to chin) from the 468-point mesh."""
+        import dlib
+
+        x0, x1 = landmarks[234, 0], landmarks[454, 0]
+        top = landmarks[[105, 334], 1].mean() - 0.08 * (x1 - x0)
+        return dlib.rectangle(int(x0), int(top), int(x1), int(landmarks[152, 1]))
 
     def embedding(self, rgb: np.ndarray, rect) -> np.ndarray:
         return np.array(self.net.compute_face_descriptor(rgb, self.sp5(rgb, rect)))
@@ -322,115 +337,253 @@ def eye_ratio68(p: np.ndarray) -> float:
     return float((ear(p[36:42]) + ear(p[42:48])) / 2)
 
 
-def identity_seam_expression(args, dl: Dlib) -> dict:
-    video = data_dir() / "video"
-    faces_dir = data_dir() / "faces" / "single"
-    clips = sorted(p.name for p in video.glob("*.mp4"))
-    chosen = args.id_clips or clips
-    per_pair = []
-    total = [0, 0]
-    seam_out: list[float] = []
-    seam_in: list[float] = []
-    mouth_rows: dict[str, list[tuple[float, float]]] = {}
-    animate_rows: dict[str, list[tuple[float, float]]] = {}
-    eye_rows: dict[str, list[tuple[float, float]]] = {}
-    steady = [0.0, 0.0]  # summed frame-to-frame change in the face box: input, output
-    source_cache = {}
-    for ci, clip in enumerate(clips):
-        if clip not in chosen:
+# ---------------------------------------------------------------- the swap-pair set
+
+
+PAIRS = ROOT / "tools" / "avatar_pairs.csv"
+ID_EVERY = 6  # identity on every 6th frame
+EXPR_EVERY = 2  # eye, mouth, seam and brow band on every 2nd frame
+BROW_BAND = (0.02, 0.14)  # forehead band above the brows, share of the face width above their top
+CHEEK_RADIUS = 0.07  # cheek patches around mesh points 50 and 280, share of the face width
+
+
+def load_pairs(path: Path = PAIRS) -> list[dict]:
+    """The pair set, checked: no wearer and no photo person in both halves."""
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    halves: dict[str, set[str]] = {}
+    for r in rows:
+        for person in (r["wearer_id"], r["photo_id"]):
+            halves.setdefault(person, set()).add(r["half"])
+        if r["wearer_id"] == r["photo_id"]:
+            sys.exit(f"{path}: {r['wearer']} is paired with a photo of the same person.")
+    mixed = sorted(p for p, h in halves.items() if len(h) > 1)
+    if mixed:
+        sys.exit(f"{path}: these people are in both halves: {', '.join(mixed)}")
+    return rows
+
+
+def _up(landmarks: np.ndarray) -> np.ndarray:
+    up = landmarks[10, :2] - landmarks[152, :2]
+    return up / max(float(np.linalg.norm(up)), 1e-6)
+
+
+def brow_band_scores(image: np.ndarray, landmarks: np.ndarray) -> float | None:
+    """Delta E (CIE76) between the mean of the forehead band just above the brows (inside the face
+    outline, brows left out) and the median of the face's own cheeks. A pasted fringe or hat shows
+    as a dark band there; clean skin stays within a few units of the cheeks."""
+    fw = av.face_width(landmarks)
+    rows, cols = face_box(landmarks, image.shape)
+    origin = np.array([cols.start, rows.start], np.float32)
+    h, w = rows.stop - rows.start, cols.stop - cols.start
+    if h < 16 or w < 16:
+        return None
+    oval = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(oval, [np.round(landmarks[np.asarray(regions.FACE_OVAL), :2] - origin).astype(np.int32)], 1)
+    r = max(1, int(0.04 * fw))
+    oval = cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    brows = np.zeros_like(oval)
+    for poly in (regions.RIGHT_BROW, regions.LEFT_BROW):
+        cv2.fillPoly(brows, [np.round(landmarks[np.asarray(poly), :2] - origin).astype(np.int32)], 1)
+    brows = cv2.dilate(brows, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    up = _up(landmarks)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    brow_pts = landmarks[np.asarray(regions.RIGHT_BROW + regions.LEFT_BROW), :2] - origin
+    top = float((brow_pts @ up).max())
+    height = (xs * up[0] + ys * up[1] - top) / fw
+    band = (oval > 0) & (brows == 0) & (height >= BROW_BAND[0]) & (height < BROW_BAND[1])
+    cheeks = np.zeros_like(oval)
+    for k in (50, 280):
+        c = np.round(landmarks[k, :2] - origin).astype(int)
+        cv2.circle(cheeks, (int(c[0]), int(c[1])), max(2, int(CHEEK_RADIUS * fw)), 1, -1)
+    if band.sum() < 30 or cheeks.sum() < 30:
+        return None
+    crop = lab(image[rows, cols])
+    return float(np.linalg.norm(crop[band].mean(0) - np.median(crop[cheeks > 0], axis=0)))
+
+
+class ClipData:
+    """One wearer clip: frames, tracked faces, and dlib's reading of the input (boxes, 68 points,
+    embeddings on the sampled frames), shared by every pair on that clip."""
+
+    def __init__(self, path: Path, limit: int, dl: Dlib) -> None:
+        self.name = path.name
+        self.frames = list(frames(path, limit))
+        tracked = track(path, limit)
+        self.faces = tracked
+        self.rect: dict[int, object] = {}
+        self.p68: dict[int, np.ndarray] = {}
+        self.emb: dict[int, np.ndarray] = {}
+        for i, frame in enumerate(self.frames):
+            if not tracked[i] or i % EXPR_EVERY:
+                continue
+            rgb, rect = dl.face(frame, tracked[i][0].box)
+            if rect is None:
+                continue
+            self.rect[i] = rect
+            self.p68[i] = dl.points68(rgb, rect)
+            if i % ID_EVERY == 0:
+                self.emb[i] = dl.embedding(rgb, rect)
+        self.self_ssim = self._self_ssim()
+
+    def _self_ssim(self) -> float | None:
+        """Swap self-reenactment: the clip's own frame 0 as the photo, SSIM on the face box."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "frame0.png"
+            cv2.imwrite(str(path), self.frames[0])
+            try:
+                swap = av.FaceSwap(open_photo(path))
+            except Exception as exc:  # noqa: BLE001 - a clip whose first frame cannot be a photo
+                print(f"{self.name}: frame 0 cannot be the photo ({exc})", flush=True)
+                return None
+        scores = []
+        for i, frame in enumerate(self.frames):
+            out = run(swap, frame, self.faces[i])
+            if i >= SETTLE and i % EXPR_EVERY == 0 and self.faces[i]:
+                rows, cols = face_box(self.faces[i][0].landmarks, frame.shape)
+                scores.append(ssim_grey(frame[rows, cols], out[rows, cols]))
+        return round(float(np.mean(scores)), 4) if scores else None
+
+
+def _corr(rows) -> float | None:
+    a = np.array(rows)
+    if len(a) < 3 or a[:, 0].std() < 1e-9 or a[:, 1].std() < 1e-9:
+        return None
+    return round(float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]), 3)
+
+
+def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dict:
+    photo_path = data_dir() / pair["photo"]
+    photo = open_photo(photo_path)
+    rgb, rect = dl.face(photo.image)
+    if rect is None:  # dlib's detector misses some faces the mesh fits (lp_d8: curls and glasses)
+        rect = dl.box_from_mesh(photo.landmarks)
+    photo_emb = dl.embedding(rgb, rect)
+    swap = av.FaceSwap(photo)
+    ident = [0, 0]
+    eyes, mouths, seams, seams_in, brows, brows_in = [], [], [], [], [], []
+    picks: dict[str, tuple[float, int, np.ndarray]] = {}
+    neutral = None
+    for i, frame in enumerate(clip.frames):
+        faces = clip.faces[i]
+        out = run(swap, frame, faces)
+        if i not in clip.rect:
             continue
-        tracked = track(video / clip, args.max_frames)
-        sources = args.sources or [SOURCES[(ci * args.sources_per_clip + k) % len(SOURCES)]
-                                   for k in range(args.sources_per_clip)]
-        for sname in sources:
-            if sname not in source_cache:
-                photo = open_photo(faces_dir / sname)
-                rgb, rect = dl.face(photo.image)
-                source_cache[sname] = (photo, dl.embedding(rgb, rect))
-            photo, src_emb = source_cache[sname]
-            swap = av.FaceSwap(photo)
-            first = sname == sources[0]
-            expressive = first and (clip in TALKING or clip in BLINKY)
-            animate = av.PhotoAvatar(photo) if clip in TALKING and first else None
-            counts = [0, 0]
-            previous = None  # (input, output) crops of the last frame, for the steadiness measure
-            for i, frame in enumerate(frames(video / clip, args.max_frames)):
-                faces = tracked[i]
-                out = run(swap, frame, faces)
-                animated = run(animate, frame, faces) if animate is not None else None
-                if faces and first:
-                    x0, y0, x1, y1 = np.clip(faces[0].box.astype(int), 0, None)
-                    now = frame[y0:y1, x0:x1].astype(np.int16), out[y0:y1, x0:x1].astype(np.int16)
-                    if previous is not None and previous[0].shape == now[0].shape:
-                        steady[0] += float(np.abs(now[0] - previous[0]).mean())
-                        steady[1] += float(np.abs(now[1] - previous[1]).mean())
-                    previous = now
-                else:
-                    previous = None
-                if not faces:
-                    continue
-                if i >= SETTLE and i % args.seam_every == 0:
-                    for o, n in seam_scores(frame, out, faces[0].landmarks):
-                        seam_out.append(o)
-                        seam_in.append(n)
-                want_id = i % args.every == 0
-                want_expr = expressive and i % 2 == 0
-                if not (want_id or want_expr):
-                    continue
-                rgb_in, rect_in = dl.face(frame, faces[0].box)
-                rgb_out, rect_out = dl.face(out, faces[0].box)
-                if rect_in is None or rect_out is None:
-                    continue
-                if want_expr:
-                    # The output's 68 points are fitted in the input's face box: a swapped face makes
-                    # dlib's detector pick a different box, and the box alone moves its eye points.
-                    p_in, p_out = dl.points68(rgb_in, rect_in), dl.points68(rgb_out, rect_in)
-                    mouth_rows.setdefault(clip, []).append((mouth_ratio68(p_in), mouth_ratio68(p_out)))
-                    eye_rows.setdefault(clip, []).append((eye_ratio68(p_in), eye_ratio68(p_out)))
-                    if animated is not None:
-                        rgb_a, rect_a = dl.face(animated)
-                        if rect_a is not None:
-                            p_a = dl.points68(rgb_a, rect_a)
-                            animate_rows.setdefault(clip, []).append((mouth_ratio68(p_in), mouth_ratio68(p_a)))
-                if not want_id:
-                    continue
-                wearer_emb = dl.embedding(rgb_in, rect_in)
-                e = dl.embedding(rgb_out, rect_out)
-                counts[0] += int(np.linalg.norm(e - src_emb) < np.linalg.norm(e - wearer_emb))
-                counts[1] += 1
-            per_pair.append({"clip": clip, "source": sname, "swapped": counts[0], "frames": counts[1]})
-            total[0] += counts[0]
-            total[1] += counts[1]
-            if not args.json:
-                print(f"{clip:42s} {sname:24s} swapped {counts[0]}/{counts[1]}", flush=True)
-
-    def corr(rows):
-        a = np.array(rows)
-        if len(a) < 3 or a[:, 0].std() < 1e-9 or a[:, 1].std() < 1e-9:
-            return None
-        return round(float(np.corrcoef(a[:, 0], a[:, 1])[0, 1]), 3)
-
-    blinks = {}
-    for clip, rows in eye_rows.items():
-        a = np.array(rows)
-        closed_in = a[:, 0] < BLINK * np.median(a[:, 0])
-        closed_out = a[:, 1] < BLINK * np.median(a[:, 1])
-        blinks[clip] = {"wearer_closed": int(closed_in.sum()), "output_closed_too": int((closed_in & closed_out).sum())}
-    mouth = {clip: corr(rows) for clip, rows in mouth_rows.items()}
-    return {
-        "identity": {"swapped_share": round(total[0] / max(total[1], 1), 4), "frames": total[1], "pairs": per_pair},
-        "seam_delta_e": {"median": round(float(np.median(seam_out)), 2) if seam_out else None,
-                         "p90": round(float(np.percentile(seam_out, 90)), 2) if seam_out else None,
-                         "input_median": round(float(np.median(seam_in)), 2) if seam_in else None,
-                         "samples": len(seam_out)},
-        "mouth_correlation": {c: mouth[c] for c in sorted(mouth) if c in TALKING},
-        "mouth_correlation_other": {c: mouth[c] for c in sorted(mouth) if c not in TALKING},
-        "animate_mouth_correlation": {clip: corr(rows) for clip, rows in animate_rows.items()},
-        "eye_correlation": {clip: corr(rows) for clip, rows in eye_rows.items()},
-        # Output flicker against the input's own motion in the face box: 1.0 = no added flicker.
-        "temporal_change_ratio": round(steady[1] / max(steady[0], 1e-9), 3),
-        "blinks": blinks,
+        lm = faces[0].landmarks
+        rgb_out = cv2.cvtColor(out, cv2.COLOR_BGR2RGB)
+        # The output's points are fitted in the input's face box: the box alone moves dlib's points.
+        p_in, p_out = clip.p68[i], dl.points68(rgb_out, clip.rect[i])
+        eyes.append((eye_ratio68(p_in), eye_ratio68(p_out)))
+        mouths.append((mouth_ratio68(p_in), mouth_ratio68(p_out)))
+        if i in clip.emb:
+            e = dl.embedding(rgb_out, clip.rect[i])
+            ident[0] += int(np.linalg.norm(e - photo_emb) < np.linalg.norm(e - clip.emb[i]))
+            ident[1] += 1
+        if i >= SETTLE:
+            for o, n in seam_scores(frame, out, lm):
+                seams.append(o)
+                seams_in.append(n)
+            b_out, b_in = brow_band_scores(out, lm), brow_band_scores(frame, lm)
+            if b_out is not None and b_in is not None:
+                brows.append(b_out)
+                brows_in.append(b_in)
+        if sheets is None:
+            continue
+        if neutral is None:
+            neutral = lm
+        move = float(np.linalg.norm(lm[:, :2].mean(0) - neutral[:, :2].mean(0)) / av.face_width(neutral))
+        criteria = {"early": -abs(i - SETTLE), "eyes shut": -eyes[-1][0], "mouth open": mouths[-1][0],
+                    "head moved": move}
+        for key, value in criteria.items():
+            if key not in picks or value > picks[key][0]:
+                picks[key] = (value, i, out)
+    a = np.array(eyes) if eyes else np.zeros((0, 2))
+    closed_in = a[:, 0] < BLINK * np.median(a[:, 0]) if len(a) else np.zeros(0, bool)
+    closed_out = a[:, 1] < BLINK * np.median(a[:, 1]) if len(a) else np.zeros(0, bool)
+    row = {
+        "half": pair["half"], "wearer": Path(pair["wearer"]).stem, "photo": Path(pair["photo"]).stem,
+        "identity": round(ident[0] / ident[1], 3) if ident[1] else None, "id_frames": ident[1],
+        "swap_ssim": clip.self_ssim, "blink_r": _corr(eyes), "blinks": [int(closed_in.sum()),
+                                                                     int((closed_in & closed_out).sum())],
+        "mouth_r": _corr(mouths),
+        "seam_de": round(float(np.median(seams)), 2) if seams else None,
+        "seam_de_input": round(float(np.median(seams_in)), 2) if seams_in else None,
+        "brow_de": round(float(np.median(brows)), 2) if brows else None,
+        "brow_de_input": round(float(np.median(brows_in)), 2) if brows_in else None,
     }
+    if sheets is not None and picks:
+        row["sheet"] = str(pair_sheet(pair, photo, clip, picks, sheets))
+    return row
+
+
+def _face_tile(image: np.ndarray, landmarks: np.ndarray, size: int = 220) -> np.ndarray:
+    lo, hi = landmarks[:, :2].min(0), landmarks[:, :2].max(0)
+    c, half = (lo + hi) / 2, 0.75 * float((hi - lo).max())
+    m = np.array([[size / (2 * half), 0, size / 2 - c[0] * size / (2 * half)],
+                  [0, size / (2 * half), size / 2 - c[1] * size / (2 * half)]])
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+
+
+def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) -> Path:
+    """Top row: the photo, then the wearer at four moments; bottom row: the swap at those moments."""
+    top = [_face_tile(photo.image, photo.landmarks)]
+    _label(top[0], "photo " + Path(pair["photo"]).stem[:20])
+    bottom = [np.zeros_like(top[0])]
+    _label(bottom[0], f"{pair['half']}: swap")
+    for key in ("early", "eyes shut", "mouth open", "head moved"):
+        _, i, out = picks[key]
+        lm = clip.faces[i][0].landmarks
+        t = _face_tile(clip.frames[i], lm)
+        _label(t, f"wearer {key} ({i})")
+        top.append(t)
+        bottom.append(_face_tile(out, lm))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{pair['half']}_{Path(pair['wearer']).stem}__{Path(pair['photo']).stem}.png"
+    cv2.imwrite(str(path), np.vstack([np.hstack(top), np.hstack(bottom)]))
+    return path
+
+
+PAIR_COLUMNS = ("identity", "swap_ssim", "blink_r", "mouth_r", "seam_de", "brow_de")
+
+
+def pair_table(args, dl: Dlib) -> list[dict]:
+    pairs = [p for p in load_pairs(Path(args.pairs)) if args.half in ("both", p["half"])]
+    if args.only:
+        pairs = [p for p in pairs if any(k in p["wearer"] or k in p["photo"] for k in args.only)]
+    sheets = Path(args.sheets) if args.sheets else None
+    rows = []
+    for wearer in dict.fromkeys(p["wearer"] for p in pairs):
+        clip = ClipData(data_dir() / wearer, args.max_frames, dl)
+        for pair in (p for p in pairs if p["wearer"] == wearer):
+            row = score_pair(pair, clip, dl, sheets)
+            rows.append(row)
+            if not args.json:
+                print(_row_text(row), flush=True)
+        del clip
+    return rows
+
+
+def _fmt(v) -> str:
+    return "   -  " if v is None else f"{v:6.3f}" if isinstance(v, float) and abs(v) <= 1.0 else f"{v:6.2f}"
+
+
+def _row_text(r: dict) -> str:
+    return (f"{r['half']:6s} {r['wearer'][:26]:26s} {r['photo'][:22]:22s} " + " ".join(_fmt(r[c]) for c in PAIR_COLUMNS)
+            + f"  blinks {r['blinks'][1]}/{r['blinks'][0]}  seam in {_fmt(r['seam_de_input'])} brow in {_fmt(r['brow_de_input'])}")
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"\n{'half':6s} {'wearer':26s} {'photo':22s} " + " ".join(f"{c[:6]:>6s}" for c in PAIR_COLUMNS))
+    for half in ("tune", "report"):
+        part = [r for r in rows if r["half"] == half]
+        if not part:
+            continue
+        for r in part:
+            print(_row_text(r))
+        med = {c: (float(np.median([r[c] for r in part if r[c] is not None]))
+                   if any(r[c] is not None for r in part) else None) for c in PAIR_COLUMNS}
+        print(f"{half:6s} {'MEDIAN':26s} {'':22s} " + " ".join(_fmt(med[c]) for c in PAIR_COLUMNS)
+              + f"  min identity {min((r['identity'] for r in part if r['identity'] is not None), default=None)}")
 
 
 # ---------------------------------------------------------------- speed
@@ -473,50 +626,39 @@ def speed(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="fewer frames and one source per clip")
+    ap.add_argument("--half", choices=("report", "tune", "both"), default="both", help="which half of the pairs")
+    ap.add_argument("--only", nargs="*", help="pairs whose clip or photo name holds one of these")
+    ap.add_argument("--pairs", default=str(PAIRS), help="the pair set (CSV)")
+    ap.add_argument("--quick", action="store_true", help="60 frames a clip instead of 150")
+    ap.add_argument("--frames", type=int, help="frames a clip")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="only the 720p timing (no dlib needed)")
-    ap.add_argument("--self-only", action="store_true", help="only self-reenactment and contact sheets (no dlib)")
-    ap.add_argument("--clips", nargs="*", help="talking clips to score (default: all of them)")
-    ap.add_argument("--sheets", default=str(ROOT / "docs" / "avatar"), help="contact-sheet folder ('' = none)")
-    ap.add_argument("--sheet-source", default="fr_obama.jpg", help="the other person's photo on the sheets")
-    ap.add_argument("--id-clips", nargs="*", help="clips for identity, seam and expression (default: all)")
-    ap.add_argument("--sources", nargs="*", help="photos to swap in (default: two per clip from SOURCES)")
+    ap.add_argument("--animate", action="store_true", help="also the photo avatar's self-reenactment")
+    ap.add_argument("--clips", nargs="*", help="talking clips for --animate (default: all of them)")
+    ap.add_argument("--sheets", default=str(ROOT / "out" / "avatar_eval"), help="contact-sheet folder ('' = none)")
+    ap.add_argument("--sheet-source", default="fr_obama.jpg", help="the other person's photo on --animate sheets")
     ap.add_argument("--code", help="score the livecam package of another checkout")
     args = ap.parse_args(argv)
-    args.every = 10 if args.quick else 8
-    args.seam_every = 4 if args.quick else 2
-    args.max_frames = 100 if args.quick else 200
-    args.sources_per_clip = 1 if args.quick else 2
+    args.max_frames = args.frames or (60 if args.quick else 150)
     args.speed_frames = 60 if args.quick else 150
-    args.talking = TALKING if args.clips is None else args.clips  # "--clips" alone: none
+    args.talking = TALKING if args.clips is None else args.clips
     if not (data_dir() / "video").is_dir():
         sys.exit(f"Shared test data not found at {data_dir()}; set LIVECAM_DATA.")
     cv2.setNumThreads(1)
     tune_allocator()
     result: dict = {}
     if not args.speed_only:
-        result["self_reenactment"] = self_reenactment(args, Path(args.sheets) if args.sheets else None)
-        if not args.self_only:
-            result.update(identity_seam_expression(args, Dlib()))
+        result["pairs"] = pair_table(args, Dlib())
+        if args.animate:
+            result["self_reenactment"] = self_reenactment(args, Path(args.sheets) if args.sheets else None)
     if not args.no_speed:
         result["speed"] = speed(args)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    if "identity" in result:
-        ident, seam = result["identity"], result["seam_delta_e"]
-        print(f"identity: output closer to the photo than to the wearer in {ident['swapped_share']:.1%} "
-              f"of {ident['frames']} frames")
-        print(f"seam Delta E: median {seam['median']} (p90 {seam['p90']}; the input's own {seam['input_median']}) "
-              f"over {seam['samples']} sector samples")
-        print("mouth-opening correlation (talking clips):", result["mouth_correlation"])
-        print("mouth-opening correlation (other clips):", result["mouth_correlation_other"])
-        print("photo avatar mouth-opening correlation (talking clips):", result["animate_mouth_correlation"])
-        print("eye-opening correlation:", result["eye_correlation"])
-        print("blinks (wearer closed / output closed too):", result["blinks"])
-        print("frame-to-frame change in the face box, output over input:", result["temporal_change_ratio"])
+    if "pairs" in result:
+        print_table(result["pairs"])
     if "speed" in result:
         sp = result["speed"]
         print("speed at 1280x720, 1 thread, median ms:", sp["median_ms"], "cpu:", sp["median_cpu_ms"],

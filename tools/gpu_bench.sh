@@ -12,7 +12,9 @@
 # WHEELS (a folder of wheels for a machine without internet: pip then installs only from it),
 # GPU_BENCH_ALLOW_CPU=1 (run without an NVIDIA driver, to try the script: rows then say CPU).
 # Results stay in $VENV/results (one JSON and one log per provider).
+# Network: pip install only (or nothing, with WHEELS); ONNX Runtime's telemetry is off in every child.
 set -euo pipefail
+export ORT_DISABLE_TELEMETRY=1
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-${TMPDIR:-/tmp}/livecam-gpu-bench}
 frames=${FRAMES:-200}

@@ -141,9 +141,9 @@ def main() -> int:
 
     def badge_phase(seconds: float) -> dict:
         """The photo avatar on, its badge switched on and off every half second: the longest gap
-        between processed frames (a rebuild of the avatar on the processing thread shows here)."""
+        between processed frames (a rebuild on the processing thread shows here)."""
         photo = str(ROOT / "tests" / "fixtures" / "mpl_grace_hopper.jpg")
-        live.store.update(avatar={"mode": "animate", "photo": photo, "badge": True}, touch_up={"strength": 0},
+        live.store.update(avatar={"mode": "animate", "photo": photo}, badge={"enabled": True}, touch_up={"strength": 0},
                           low_light={"mode": "off"})
         pump_until(lambda: live.bridge.last_frame.settings.avatar.mode == "animate", timeout=60)
         end_warm = time.monotonic() + 2.0
@@ -155,7 +155,7 @@ def main() -> int:
         flips = 0
         while time.monotonic() < end:
             flips += 1
-            live.store.update(avatar={"badge": flips % 2 == 0})
+            live.store.update(badge={"enabled": flips % 2 == 0})
             tick = time.monotonic() + 0.5
             while time.monotonic() < tick:
                 app.processEvents(QtCore.QEventLoop.ProcessEventsFlag.AllEvents, 5)

@@ -11,8 +11,12 @@ Frames are not visible from outside the process, so a sample's frame number is e
 time since the output opened and the run's average rate (N frames over the run's duration); the
 source is a real-time clip, so that rate is steady.
 
-    python tools/soak.py --frames 20000                     # all five sets, about 11 minutes each
+    python tools/soak.py --frames 20000                     # the five default sets, about 11 minutes each
     python tools/soak.py --frames 3000 --sets blur,image    # a shorter check
+
+The sets are the bench configurations of the effect registry (``livecam.effects.bench_configs()``,
+the names ``livecam bench --effects`` takes), turned into the `livecam run` flags their fields
+declare; an avatar set gets a test portrait as its photo.
     python tools/soak.py --frames 3000 --json               # one JSON object on stdout
 
 Linux only (/proc).
@@ -34,18 +38,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_CLIP = REPO.parent / "shared" / "data" / "video" / "lp_s18_room_landscape.mp4"
 DEMO_CLIP = REPO / "assets" / "demo" / "demo.mp4"
-BACKGROUND = REPO / "assets" / "backgrounds" / "mate_GreenMeadow.jpg"
 PHOTO = REPO / "tests" / "fixtures" / "mpl_grace_hopper.jpg"
 WARM_UP = 0.2  # share of the run left out of the slope: allocators and caches settle first
+DEFAULT_SETS = ("blur", "image", "all", "swap", "animate")
 
-# The effect sets and the `livecam run` flags that turn them on (flags that exist in the CLI).
-SETS: dict[str, list[str]] = {
-    "blur": ["--blur", "60"],
-    "image": ["--background", str(BACKGROUND)],
-    "touch_up+low_light": ["--background", "off", "--touch-up", "60", "--low-light", "auto"],
-    "avatar_swap": ["--background", "off", "--avatar", str(PHOTO), "--avatar-mode", "swap"],
-    "avatar_animate": ["--background", "off", "--avatar", str(PHOTO), "--avatar-mode", "animate"],
-}
+
+def effect_sets() -> dict[str, list[str]]:
+    """Bench configuration name -> the `livecam run` flags that set it up, from the registry."""
+    sys.path.insert(0, str(REPO))
+    from livecam.cli import flag_names
+    from livecam.effects import bench_configs
+
+    names = flag_names()
+    sets: dict[str, list[str]] = {}
+    for config, changes in bench_configs().items():
+        flags = ["--background", "off"] if "background" not in changes else []  # the default is blur
+        for section, values in changes.items():
+            for name, value in values.items():
+                flag = names[f"{section}.{name}"]
+                if isinstance(value, bool):
+                    flags.append(flag if value else f"--no-{flag[2:]}")
+                else:
+                    flags += [flag, str(value)]
+        if changes.get("avatar", {}).get("mode", "off") != "off":
+            flags += [names["avatar.photo"], str(PHOTO)]
+        sets[config] = flags
+    return sets
 
 
 @dataclass
@@ -184,7 +202,8 @@ def print_table(results: list[SetResult], load: tuple[float, float, float]) -> N
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=20_000, help="frames per effect set (default 20000)")
-    p.add_argument("--sets", default=",".join(SETS), help="comma list of: " + ", ".join(SETS))
+    sets = effect_sets()
+    p.add_argument("--sets", default=",".join(DEFAULT_SETS), help="comma list of: " + ", ".join(sets))
     p.add_argument("--clip", type=Path, help="looping source clip (default: a 720p clip from shared data, else the demo)")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between samples")
     p.add_argument("--json", action="store_true", help="print one JSON object (with every sample)")
@@ -195,15 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     clip = args.clip or (SHARED_CLIP if SHARED_CLIP.is_file() else DEMO_CLIP)
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SETS]
+    unknown = [n for n in names if n not in sets]
     if unknown:
-        print(f"soak: unknown set {unknown[0]!r}; choose from {', '.join(SETS)}.", file=sys.stderr)
+        print(f"soak: unknown set {unknown[0]!r}; choose from {', '.join(sets)}.", file=sys.stderr)
         return 2
     results = []
     for name in names:
         if not args.json:
             print(f"soak: {name}: {args.frames} frames from {clip.name} ...", file=sys.stderr, flush=True)
-        results.append(run_set(name, SETS[name], args.frames, clip, args.interval, args.extra))
+        results.append(run_set(name, sets[name], args.frames, clip, args.interval, args.extra))
     load = os.getloadavg()
     if args.json:
         print(json.dumps({"clip": str(clip), "load": load, "sets": [asdict(r) for r in results]}))

@@ -1,7 +1,8 @@
 """The analysis stage: runs only the models that the enabled effects need and returns an Analysis.
 
-It never changes pixels. When inference fails it logs once and keeps the last good result, so a
-bad frame never drops the person from the picture.
+It never changes pixels. When inference fails it logs once and keeps the last good result for
+HOLD_FRAMES frames, so a bad frame never drops the person from the picture; a model that keeps
+failing makes the result missing (``missing``), and the output gate hides the frame.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
 
+# A failed inference is bridged with the last good result for this many frames (0.1 s at 30 fps):
+# longer, and a person who moves meanwhile leaves the held mask or face behind.
+HOLD_FRAMES = 3
 # The settings sections whose change means new model sessions (expensive); everything else is cheap.
 SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime": ("provider", "threads")}
 
@@ -29,7 +33,10 @@ class Analyzer:
         self._person = None  # the person-mask stage (livecam.analysis.person_mask), opened lazily
         self._tracker = None
         self._last = Analysis()
+        self._last_iris = False  # whether the last faces came with their irises
         self._failed: set[str] = set()
+        self._misses: dict[str, int] = {}  # frames in a row whose inference failed, per result
+        self.missing: set[str] = set()  # wanted this frame but neither made nor held ("mask", "faces")
         self.broken: dict[str, str] = {}  # what cannot run until settings change → why (plain sentence)
 
     # Sessions open lazily, on the first frame that needs them, so "blur off" costs no model load.
@@ -49,6 +56,20 @@ class Analyzer:
         return self._person.model if self._person is not None else None
 
     @property
+    def segmentation_reason(self) -> str:
+        """One sentence: which model makes the mask and why ("" before the first mask)."""
+        return self._person.reason if self._person is not None else ""
+
+    @property
+    def profile(self) -> str:
+        """The named way the models run, for summaries: "live" or "offline", with the mask model's
+        profile (rvm's names its sizes, threads and precision), e.g. "live (rvm-cpu-live-int8)"."""
+        backend = getattr(self._person, "_backend", None)
+        detail = getattr(getattr(backend, "profile", None), "name", "") or (
+            f"{self.segmentation_model} mask" if self._person is not None else "no mask")
+        return f"{'offline' if self.offline else 'live'} ({detail})"
+
+    @property
     def tracker(self):
         if self._tracker is None:
             from livecam.analysis.face_tracker import FaceTracker
@@ -61,7 +82,7 @@ class Analyzer:
         out = {}
         if self._person is not None:
             out.update(self._person.providers())
-        if self._tracker is not None and hasattr(self._tracker, "providers"):
+        if self._tracker is not None:
             out.update(self._tracker.providers())
         return out
 
@@ -78,7 +99,7 @@ class Analyzer:
                     self.broken.pop("faces", None)
         if self._person is not None and not self._person.update(settings):
             self._person = None
-        if self._tracker is not None and old.face != settings.face and hasattr(self._tracker, "apply"):
+        if self._tracker is not None and old.face != settings.face:
             self._tracker.apply(settings.face)
 
     def reset(self) -> None:
@@ -90,22 +111,39 @@ class Analyzer:
         """``t`` is the capture time (seconds); the landmark jitter filter uses the real frame spacing."""
         result = Analysis()
         timings = result.timings
+        self.missing = {what for what in self.broken if what in ("mask", "faces")
+                        and (what in needs or what == "faces" and "iris" in needs)}
         if "mask" in needs and "mask" not in self.broken:
             self._segment(image, result, timings, needs)
         if ("faces" in needs or "iris" in needs) and "faces" not in self.broken:
             t0 = time.perf_counter()
+            if self._still(result) and ("iris" not in needs or self._last_iris):
+                # The motion gate found the picture unchanged: the faces are where they were.
+                result.faces = self._last.faces
+                timings["faces"] = (time.perf_counter() - t0) * 1e3
+                self._last = result
+                return result
+            self._last_iris = "iris" in needs
             try:
                 tracker = self._open("faces", lambda: self.tracker)
                 if tracker is None:
                     return result
                 result.faces = tracker.process(image, want_iris="iris" in needs, t=t)
                 self._failed.discard("faces")
+                self._misses.pop("faces", None)
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 self._warn_once("faces", exc)
-                result.faces = self._last.faces
+                if self._hold("faces"):
+                    result.faces = self._last.faces
             timings["faces"] = (time.perf_counter() - t0) * 1e3
         self._last = result
         return result
+
+    def _still(self, result: Analysis) -> bool:
+        """Whether the person-mask stage reused its last mask this frame because nothing moved."""
+        person = self._person
+        return (person is not None and getattr(person, "still", False) and result.mask is not None
+                and self._last.mask is not None and "faces" in self._last.timings)
 
     # Backgrounds that are not the room itself: there the old room's tint on the person's edge shows,
     # so the mask stage estimates the person's own colour there (0.7-1 ms at 720p). A blurred room
@@ -123,11 +161,21 @@ class Analyzer:
         try:
             person.process(image, result, foreground=self._wants_foreground(needs))
             self._failed.discard("mask")
+            self._misses.pop("mask", None)
         except Exception as exc:
             self._warn_once("mask", exc)
-            if self._last.mask is not None and self._last.mask.shape == (h, w):
+            result.mask = result.small_mask = None  # nothing half-made by the failed attempt
+            if self._hold("mask") and self._last.mask is not None and self._last.mask.shape == (h, w):
                 result.mask, result.foreground = self._last.mask, self._last.foreground
             return
+
+    def _hold(self, what: str) -> bool:
+        """After a failed inference: whether the last good result may still stand in (else it is missing)."""
+        self._misses[what] = self._misses.get(what, 0) + 1
+        if self._misses[what] <= HOLD_FRAMES:
+            return True
+        self.missing.add(what)
+        return False
 
     def _open(self, what: str, opener):
         """Open a model once; a load failure (missing/corrupt file) is remembered, not retried per frame."""
@@ -142,5 +190,6 @@ class Analyzer:
 
     def _warn_once(self, what: str, exc: Exception) -> None:
         if what not in self._failed:
-            log.error("Analysis (%s) failed: %s. LiveCam keeps the last good result and keeps trying.", what, exc)
+            log.error("Analysis (%s) failed: %s. LiveCam bridges a few frames with the last good result, "
+                      "then hides the picture, and keeps trying.", what, str(exc).rstrip("."))
             self._failed.add(what)

@@ -20,14 +20,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import FaceDetector
-from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, roi_from_detection, roi_from_landmarks
+from livecam.analysis.face_landmarker import (
+    PRESENCE_THRESHOLD,
+    FaceLandmarker,
+    roi_from_detection,
+    roi_from_landmarks,
+)
+from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
@@ -126,7 +135,64 @@ def fit_face(image: np.ndarray, name: str = "photo", provider: str = "auto",
     if abs(pose[0]) > MAX_YAW:
         raise AvatarPhotoError(f"The face in the {name} is turned {abs(pose[0]):.0f} degrees to the side; "
                                "use a photo looking at the camera.")
+    why = unusable_face(image, landmarks)
+    if why:
+        raise AvatarPhotoError(f"The face in the {name} {why}.")
     return landmarks.astype(np.float32), pose
+
+
+# ---------------------------------------------------------------- what of the face the photo shows
+
+BORDER_CUT = 0.03  # the face outline may run off the photo by this share of the face width (loose hair, chin)
+# Lightness spread (Lab L, p90 - p10) inside an open eye (white, iris, lashes): 15 and up on the shared
+# photos and first frames of the clips, near 0 behind sunglasses or a hand.
+EYE_CONTRAST = 8.0
+EYE_CLOSED_GAP = 0.12  # lid gap over eye width under which an eye counts as shut (nothing to see)
+LIP_CHROMA = 3.0  # lips redder (Lab a) than the cheeks by at least this...
+LIP_CONTRAST = 10.0  # ... or their lightness spread (lip line, teeth): 12 and up on shared photos and clips
+_CHEEKS = (50, 101, 36, 205, 187, 123, 116, 117, 118)  # a patch of the right cheek below the eye
+
+
+def _lab_in(image: np.ndarray, landmarks: np.ndarray, indices) -> np.ndarray:
+    """Lab pixels of ``image`` inside the polygon of mesh ``indices`` (empty when it is tiny)."""
+    pts = np.round(landmarks[np.asarray(indices), :2]).astype(np.int32)
+    x0, y0 = np.maximum(pts.min(0), 0)
+    x1, y1 = np.minimum(pts.max(0) + 1, (image.shape[1], image.shape[0]))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((0, 3), np.float32)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(mask, [pts - (x0, y0)], 1)
+    crop = cv2.cvtColor(image[y0:y1, x0:x1].astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
+    return crop[mask > 0]
+
+
+def _spread(lab: np.ndarray) -> float:
+    return float(np.percentile(lab[:, 0], 90) - np.percentile(lab[:, 0], 10)) if len(lab) >= 8 else 0.0
+
+
+def unusable_face(image: np.ndarray, landmarks: np.ndarray) -> str | None:
+    """Why the fitted face cannot be drawn, as the end of a sentence, or None. A face cut by the
+    photo's border, or eyes or a mouth something hides (sunglasses, a hand), cannot be made up;
+    hair, clear glasses or a hat over the face can, and are not refused."""
+    h, w = image.shape[:2]
+    oval = landmarks[np.asarray(regions.FACE_OVAL), :2]
+    width = float(np.linalg.norm(oval.max(0) - oval.min(0)) / np.sqrt(2))
+    m = BORDER_CUT * width
+    outside = (oval[:, 0] < -m) | (oval[:, 1] < -m) | (oval[:, 0] > w - 1 + m) | (oval[:, 1] > h - 1 + m)
+    features = landmarks[np.asarray(regions.RIGHT_EYE + regions.LEFT_EYE + regions.LIPS_OUTER), :2]
+    if outside.any() or (features < 0).any() or (features[:, 0] > w - 1).any() or (features[:, 1] > h - 1).any():
+        return "is cut off by the edge of the photo; use one that shows the whole face"
+    for eye, ends in ((regions.RIGHT_EYE, (159, 145, 33, 133)), (regions.LEFT_EYE, (386, 374, 362, 263))):
+        if lid_gap(landmarks, *ends) < EYE_CLOSED_GAP:
+            continue  # a shut eye shows no white or iris to look for
+        if _spread(_lab_in(image, landmarks, eye)) < EYE_CONTRAST:
+            return "has its eyes hidden (sunglasses or something in front); use one where both eyes show"
+    lips, cheeks = _lab_in(image, landmarks, regions.LIPS_OUTER), _lab_in(image, landmarks, _CHEEKS)
+    if len(lips) >= 8 and len(cheeks) >= 8:
+        redder = float(np.median(lips[:, 1]) - np.median(cheeks[:, 1]))
+        if redder < LIP_CHROMA and _spread(lips) < LIP_CONTRAST:
+            return "has its mouth hidden (a hand or something in front); use one where the mouth shows"
+    return None
 
 
 # ---------------------------------------------------------------- stored copies
@@ -198,7 +264,25 @@ def _store(source: Path) -> Path:
     return copy_private(source, store_dir() / stored_name(source), overwrite=True)
 
 
-_FITS: dict[str, tuple[np.ndarray, tuple[float, float, float]]] = {}  # content hash -> fit; rebuilding refits nothing
+FITS_KEPT = 8  # fitted photos remembered (content hash -> landmarks and pose): rebuilding refits nothing
+_FITS: OrderedDict[str, tuple[np.ndarray, tuple[float, float, float]]] = OrderedDict()
+_FITS_LOCK = threading.Lock()  # fits are stored from the builder thread while others may load photos
+
+
+def _remembered_fit(key: str, fit) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """The fit for ``key``, from the small LRU or from ``fit()`` (run outside the lock: it takes
+    a few hundred milliseconds and another photo's fit need not wait)."""
+    with _FITS_LOCK:
+        if key in _FITS:
+            _FITS.move_to_end(key)
+            return _FITS[key]
+    result = fit()
+    with _FITS_LOCK:
+        _FITS[key] = result
+        _FITS.move_to_end(key)
+        while len(_FITS) > FITS_KEPT:
+            _FITS.popitem(last=False)
+    return result
 
 
 def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "auto", threads: int = 1) -> AvatarPhoto:
@@ -215,9 +299,8 @@ def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "aut
         key = f"{sha256_of(source)}:{image.shape[1]}x{image.shape[0]}"
     except OSError as exc:
         raise AvatarPhotoError(f"Avatar photo {shown(source)} cannot be read ({exc.strerror}); pick another file.") from exc
-    if key not in _FITS:
-        _FITS[key] = fit_face(image, name=f"avatar photo {shown(source.name, 60)}", provider=provider, threads=threads)
-    landmarks, pose = _FITS[key]
+    landmarks, pose = _remembered_fit(key, lambda: fit_face(image, name=f"avatar photo {shown(source.name, 60)}",
+                                                             provider=provider, threads=threads))
     stored = source
     if store:
         try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from livecam import model_specs
 from livecam.analysis.runtime import load_model
 
 
@@ -25,8 +26,8 @@ class DetectorSpec:
 
 
 SPECS = {
-    "short": DetectorSpec("face_detection_short_range", 128, (8, 16, 16, 16), 1.0, 0.5),
-    "full": DetectorSpec("face_detection_full_range", 192, (4,), 0.0, 0.6),
+    "short": DetectorSpec(model_specs.bundled_files("face_detector")["short"], 128, (8, 16, 16, 16), 1.0, 0.5),
+    "full": DetectorSpec(model_specs.bundled_files("face_detector")["full"], 192, (4,), 0.0, 0.6),
 }
 NMS_IOU = 0.3
 SCORE_CLIP = 100.0
@@ -80,6 +81,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
         union = areas[remaining] + areas[top] - inter
         iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
         overlap = iou > iou_threshold
+        overlap[0] = True  # the best box goes with itself even when it has no area (a model fault): else this never ends
         members = remaining[overlap]
         w = scores[members]
         total = w.sum()

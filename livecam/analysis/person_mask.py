@@ -58,6 +58,7 @@ class PersonMask:
         self.settings = settings
         self.offline = offline
         self.notice = ""  # one sentence when the chosen model could not be used and another runs
+        self.reason = ""  # one sentence: which model makes the mask and why (GUI, doctor)
         self.model, self._backend = self._open(settings)
         self._space: dict[str, np.ndarray] = {}  # frame-size work buffers, reused from frame to frame
         self.reset()
@@ -71,7 +72,10 @@ class PersonMask:
             matting = self._open_rvm(wanted, runtime.provider, runtime.threads)
             if matting is not None:
                 return "rvm", matting
+            self.reason = self.reason or ("Person mask: the fast model, because rvm is not usable here."
+                                          if settings.segmentation.model == "auto" else self.notice)
             wanted = "landscape"
+        self.reason = self.reason or f"Person mask: the {wanted} model, because it was chosen."
         from livecam.analysis.segmenter import Segmenter
 
         return wanted, Segmenter(wanted, runtime.provider, runtime.threads)
@@ -79,10 +83,11 @@ class PersonMask:
     def _open_rvm(self, wanted: str, provider: str, threads: int):
         from livecam.analysis.matting import Matting
 
-        if wanted == "auto" and not _gpu_possible(provider):
-            return None  # auto on the CPU: the fast model, without touching the rvm file
+        gpu = _gpu_possible(provider)
+        if wanted == "auto" and not gpu and not self._rvm_fast_here(threads):
+            return None  # auto on a CPU too slow for rvm (or without it): the fast model
         try:
-            matting = Matting(provider, threads, offline=self.offline)
+            matting = Matting(provider, threads, offline=self.offline, gpu_possible=gpu)
         except ModelError as exc:
             if wanted == "rvm":
                 self.notice = f"{exc} (until then the person mask comes from the landscape model)"
@@ -90,26 +95,48 @@ class PersonMask:
             else:
                 log.debug("auto: rvm is not usable (%s); using the landscape model.", exc)
             return None
-        if wanted == "auto" and not matting.on_gpu:
-            log.debug("auto: rvm would run on the CPU; using the landscape model.")
+        if wanted == "auto" and not matting.on_gpu and gpu and not self._rvm_fast_here(threads):
+            log.debug("auto: rvm would run on the CPU, too slowly here; using the landscape model.")
             return None
+        if wanted == "rvm" or matting.on_gpu:
+            self.reason = f"Person mask: rvm ({matting.profile.name}), " + (
+                "because it was chosen." if wanted == "rvm" else "because a GPU runs it.")
         return matting
+
+    def _rvm_fast_here(self, threads: int) -> bool:
+        """auto on a CPU: rvm only where its live profile measured 25 fps here (``render`` without
+        --like-live keeps the fast model, as before)."""
+        if self.offline:
+            self.reason = "Person mask: the fast model, because auto keeps it on a CPU in renders (add --like-live)."
+            return False
+        from livecam.analysis.rvm_live import auto_choice
+
+        choice = auto_choice(threads)
+        self.reason = choice.reason
+        return choice.use_rvm
 
     def update(self, settings: Settings) -> bool:
         """Take new settings in place when only cheap fields changed (edge, refine, smoothing);
         False when the model, provider or threads changed and the stage must be rebuilt."""
         old = self.settings
-        if (old.segmentation.model, old.runtime) != (settings.segmentation.model, settings.runtime):
+        if (old.segmentation.model, old.runtime.provider, old.runtime.threads) != (
+                settings.segmentation.model, settings.runtime.provider, settings.runtime.threads):
             return False
         self.settings = settings
+        self._last = None  # the edge or smoothing may have changed: the next frame is worked out afresh
         return True
 
     def reset(self) -> None:
         """Forget the previous frames (new source, scene cut)."""
         self._held: np.ndarray | None = None  # smoothed model-size mask
         self._streak: np.ndarray | None = None
-        self._grey: np.ndarray | None = None  # previous small grey frame, for motion
+        self._grey: np.ndarray | None = None  # small grey frame the model last saw, for motion
         self._thumb: np.ndarray | None = None
+        self._alpha_work: np.ndarray | None = None  # last edge alpha at the working size, for settling
+        self._last: Analysis | None = None  # the last frame the model saw, for the motion gate
+        self._last_colour = False  # whether that frame's band carries the person's colour
+        self._skips = 0  # frames in a row that reused the last mask
+        self.still = False  # the last frame reused the mask: the picture had not changed
         if self.model == "rvm":
             self._backend.reset()
 
@@ -148,14 +175,25 @@ class PersonMask:
             half = cv2.resize(image, (w // 2, h // 2), dst=T.buffer(self._space, "half", (h // 2, w // 2, 3), np.uint8),
                               interpolation=cv2.INTER_AREA)
         small = seg.shrink(image, half)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        motion = T.frame_motion(self._grey, grey)  # against the last frame the model saw
+        if self._reusable(motion, (h, w), foreground):
+            self.still = True
+            self._skips += 1
+            last = self._last
+            result.raw_mask, result.small, result.small_mask, result.mask = last.raw_mask, small, last.small_mask, last.mask
+            result.foreground = last.foreground
+            t1 = time.perf_counter()
+            timings.update(preprocess=(t1 - t0) * 1e3, inference=0.0, refine=0.0)
+            return
+        self.still, self._skips = False, 0
         tensor = seg.to_tensor(small)
         t1 = time.perf_counter()
         raw = seg.infer(tensor)
         t2 = time.perf_counter()
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         if self._held is not None and self._held.shape != raw.shape:
             self.reset()
-        motion = T.frame_motion(self._grey, grey)
+            motion = None
         self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
         self._grey = grey
         held = self._held
@@ -166,6 +204,10 @@ class PersonMask:
             a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS)
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
             alpha_work = T.apply_coefficients(a8, b8, work, self._space)
+            if motion is not None and s.temporal_smoothing > 0 and self._alpha_work is not None \
+                    and self._alpha_work.shape == alpha_work.shape:
+                T.settle(alpha_work, self._alpha_work, motion)
+            self._alpha_work = alpha_work
             mask = cv2.resize(alpha_work, (w, h), interpolation=cv2.INTER_LINEAR) if scale == 2 else alpha_work
             if foreground:
                 result.foreground = self._foreground(image, mask, alpha_work, scale, shift)
@@ -173,8 +215,21 @@ class PersonMask:
             # Without refinement the edge control still moves the outline (no narrowing).
             mask = T.to_frame_mask(T.level_curve(held, centre), (w, h))
         result.raw_mask, result.small, result.small_mask, result.mask = raw, small, held, mask
+        self._last = result
+        self._last_colour = foreground
         t3 = time.perf_counter()
         timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+
+    def _reusable(self, motion: np.ndarray | None, size: tuple[int, int], foreground: bool) -> bool:
+        """Whether the last frame's mask serves this one: the picture has not changed since the
+        model last saw it, the held mask has settled (no pixel is on its way to being released by
+        the streak counter, so no held error is carried along), and the model ran not long ago."""
+        last = self._last
+        if (motion is None or last is None or last.mask is None or last.mask.shape != size
+                or not self.settings.runtime.motion_gate or self._skips >= T.GATE_MAX_SKIPS
+                or (foreground and not self._last_colour) or not T.still(motion)):
+            return False
+        return self._streak is None or not self._streak.any()
 
     @staticmethod
     def _foreground(image, mask, alpha_work, scale, shift) -> T.EdgeColour:

@@ -6,6 +6,11 @@ not match is refused. Providers are tried in preference order with their options
 for every session; what a session *really* got is read back from ``session.get_providers()``
 because onnxruntime-gpu lists CUDA even when the CUDA libraries are missing and then quietly runs
 on the CPU. ``RecurrentRunner`` keeps a recurrent model's state on the GPU between frames.
+
+Every inference result passes :func:`checked_outputs` here, the one choke point: a model that
+returns NaN, infinity or a shape it does not declare (a driver or model fault) raises
+``ModelOutputError`` for that frame, so no effect ever sees the garbage; the analysis stage then
+reports the result as missing and the output gate hides the frame.
 """
 from __future__ import annotations
 
@@ -44,6 +49,37 @@ CUDA_DEVICE_ID = 0  # the GPU every CUDA/TensorRT session and its bound tensors 
 
 class ModelError(RuntimeError):
     """A model file is missing, corrupt or cannot be loaded; the message says what to do."""
+
+
+class ModelOutputError(RuntimeError):
+    """One inference returned values that cannot be used (NaN, infinity, an undeclared shape).
+
+    Not a ModelError: the model is not broken for good, only this frame's result is refused."""
+
+
+def _declared_shapes(session: Any) -> dict[str, tuple]:
+    """Output name → the shape the model declares (ints, or None where a dimension is symbolic)."""
+    return {node.name: tuple(d if isinstance(d, int) and d > 0 else None for d in node.shape)
+            for node in session.get_outputs()}
+
+
+def checked_outputs(model: str, names: list[str], values: list[Any], declared: dict[str, tuple]) -> list[Any]:
+    """``values`` (the outputs ``names`` of one run) as they are, or ModelOutputError (one sentence)."""
+    if len(values) != len(names):
+        raise ModelOutputError(f"Model {model} returned {len(values)} outputs instead of {len(names)}; this frame's result is not used.")
+    for name, value in zip(names, values):
+        shape = declared.get(name)
+        if not isinstance(value, np.ndarray):
+            raise ModelOutputError(f"Model {model} returned no array for its output {name}; this frame's result is not used.")
+        if shape is not None and (value.ndim != len(shape) or any(d is not None and d != n for d, n in zip(shape, value.shape))):
+            raise ModelOutputError(
+                f"Model {model} returned its output {name} with shape {value.shape} instead of {shape}; "
+                "this frame's result is not used.")
+        # One pass and no temporary: the sum of an array is finite only when every element is (a
+        # finite float32 output large enough to overflow the sum is just as unusable).
+        if value.dtype.kind == "f" and value.size and not np.isfinite(value.sum()):
+            raise ModelOutputError(f"Model {model} returned NaN or infinite values in {name}; this frame's result is not used.")
+    return values
 
 
 def models_dir() -> Path:
@@ -219,6 +255,9 @@ def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]
 def session_options(threads: int, providers: list[str]):
     import onnxruntime as ort
 
+    # Belt and braces: ORT_DISABLE_TELEMETRY (livecam/__init__.py) is what stops the Linux build's
+    # telemetry; this call is what the Windows builds' event tracing listens to.
+    ort.disable_telemetry_events()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -270,8 +309,18 @@ class ModelSession:
         x = pixels_rgb.astype(np.float32) * np.float32(norm["scale"]) + np.float32(norm["offset"])
         return x[None]
 
+    @functools.cached_property
+    def output_names(self) -> list[str]:
+        return [node.name for node in self.session.get_outputs()]
+
+    @functools.cached_property
+    def declared_shapes(self) -> dict[str, tuple]:
+        return _declared_shapes(self.session)
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input_name: x})
+        """Every output, checked (ModelOutputError for NaN, infinity or a wrong shape)."""
+        values = self.session.run(None, {self.input_name: x})
+        return checked_outputs(self.name, self.output_names, values, self.declared_shapes)
 
 
 # ---------------------------------------------------------------- the session pool
@@ -444,6 +493,7 @@ class RecurrentRunner:
         device = _BINDING_DEVICES.get(session.provider)
         self.device = (device or "cpu") if io_binding is not False else "cpu"
         self.io_binding = bool(device) if io_binding is None else io_binding
+        self._declared = _declared_shapes(session.session)
         self.reset()
 
     def reset(self) -> None:
@@ -464,7 +514,7 @@ class RecurrentRunner:
         state_outputs = [o for o in self.state.values() if o not in outputs]
         if not self.io_binding:
             names = list(outputs) + state_outputs
-            values = dict(zip(names, self.session.session.run(names, {**feeds, **self._state})))
+            values = dict(zip(names, self._checked(names, self.session.session.run(names, {**feeds, **self._state}))))
             self._state = {i: values[o] for i, o in self.state.items()}
             return {name: values[name] for name in outputs}
         binding = self.session.session.io_binding()
@@ -483,5 +533,15 @@ class RecurrentRunner:
                 binding.bind_output(name)
         self.session.session.run_with_iobinding(binding)
         values = dict(zip(names, binding.get_outputs()))
+        # Only what comes down to the CPU is checked (the state stays on the device): a state gone
+        # bad shows in the next frame's outputs, which are refused, and refusing resets the state.
+        result = dict(zip(outputs, self._checked(list(outputs), [values[name].numpy() for name in outputs])))
         self._state = {i: values[o] for i, o in self.state.items()}
-        return {name: values[name].numpy() for name in outputs}
+        return result
+
+    def _checked(self, names: list[str], values: list[Any]) -> list[Any]:
+        try:
+            return checked_outputs(self.session.name, names, values, self._declared)
+        except ModelOutputError:
+            self.reset()  # a NaN state would poison every later frame; start over from the initial one
+            raise

@@ -4,9 +4,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livecam import model_specs
 from livecam.analysis.runtime import load_model
 
-MODEL_NAMES = {"general": "selfie_segmentation", "landscape": "selfie_segmentation_landscape"}
+MODEL_NAMES = model_specs.bundled_files("person")  # landscape, general: the selfie models LiveCam ships
 
 # Rows of the model input above the frame, filled by repeating the frame's top row, as a share of
 # the frame's rows. When the head touches the top of the picture, the selfie models continue the

@@ -58,6 +58,7 @@ class EffectSpec:
     controls: tuple[str, ...] = ()  # "section.field" (optionally ":widget") in display order
     bench: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)  # config -> changes
     bench_all: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # its part of the "all" config
+    alters_face: bool = False  # it can change what a face looks like: the "AI-altered" badge covers it
 
     def builder(self) -> Callable[[Any], Any]:
         module, _, name = self.build.partition(":")
@@ -73,6 +74,7 @@ class EffectSpec:
 LowLightMode = Literal["off", "auto", "manual"]
 BackgroundMode = Literal["off", "blur", "image", "video", "color"]
 AvatarMode = Literal["off", "swap", "animate"]
+CameraPlace = Literal["above", "below"]
 
 
 @dataclass(frozen=True)
@@ -112,10 +114,31 @@ class AvatarSettings:
     photo: str = setting("", label="Photo", file="image", flag="--avatar", metavar="PHOTO",
                          help="avatar photo: one face looking at the camera (turns on swap unless --avatar-mode says otherwise)",
                          implies={"mode": "swap"})
-    keep_eyes_mouth: bool = setting(True, label="Keep my own eyes and mouth", flag="--keep-eyes-mouth",
-                                    help="the avatar keeps your own eyes, eyelids and mouth interior")
-    badge: bool = setting(True, label='Show the "AI-altered" badge to the other people in the call', flag="--badge",
-                          help='the visible "AI-altered" badge on altered video (turning it off is logged)')
+    own_eyes_mouth: bool = setting(False, label="Face swap: show my own eyes and mouth", flag="--own-eyes-mouth",
+                                   help="face swap: your own eyes, eyelids and mouth interior instead of the photo's "
+                                        "(looks less like the photo's person)")
+
+
+@dataclass(frozen=True)
+class EyeContactSettings:
+    enabled: bool = setting(False, label="Eye contact", flag="--eye-contact",
+                            help="while you look at the screen, turn your eyes to meet the camera")
+    camera: CameraPlace = setting("above", label="Camera sits", flag="--camera-position",
+                                  help="where the camera sits: above the screen (most laptops) or below it",
+                                  choices={"above": "Above the screen", "below": "Below the screen"})
+
+
+@dataclass(frozen=True)
+class KeyLightSettings:
+    strength: int = setting(0, label="Strength", range=(0, 100), fmt="{:.0f}%", flag="--key-light", metavar="0-100",
+                            help="a soft light from in front of your face, and a slightly dimmer room; 0 = off")
+
+
+@dataclass(frozen=True)
+class BadgeSettings:
+    enabled: bool = setting(True, label='Show the "AI-altered" badge to the other people in the call', flag="--badge",
+                            help='the visible "AI-altered" badge while an effect alters your face (turning it off '
+                                 'is logged)')
 
 
 @dataclass(frozen=True)
@@ -172,10 +195,24 @@ REGISTRY: tuple[EffectSpec, ...] = (
         on_failure="conceal",  # the wearer chose not to show their face
         toggles=(Toggle("avatar", "Avatar", "Avatar", "Ctrl+Shift+A", field="mode", off="off", default_on="swap",
                         file="photo"),),
-        tab="Face", controls=("avatar.mode", "avatar.photo", "avatar.keep_eyes_mouth", "avatar.badge"),
+        tab="Face", controls=("avatar.mode", "avatar.photo", "avatar.own_eyes_mouth"), alters_face=True,
         bench={"swap": {"background": {"mode": "off"}, "avatar": {"mode": "swap"}},
                "animate": {"background": {"mode": "blur"}, "avatar": {"mode": "animate"}},
                "avatar": {"background": {"mode": "blur", "blur": 60}, "avatar": {"mode": "swap"}}},
+    ),
+    EffectSpec(
+        # After the avatar: the eyes that go out (the wearer's, kept through a face swap) are the ones
+        # turned. It reads the avatar section because the photo avatar shows a portrait whose eyes
+        # are not where the wearer's landmarks say.
+        name="eye_contact", label="Eye contact", section="eye_contact", settings=EyeContactSettings,
+        reads=("avatar",), build="livecam.effects.eye_contact:EyeContact",
+        enabled=lambda s: s.eye_contact.enabled, alters_face=True,
+        on_failure="skip",  # a failure shows the wearer's own, unmodified eyes
+        toggles=(Toggle("eye_contact", "Eye contact", "Eye contact", "Ctrl+Shift+E", field="enabled", off=False,
+                        on=True),),
+        tab="Face", controls=("eye_contact.enabled", "eye_contact.camera"),
+        bench={"eye_contact": {"background": {"mode": "off"}, "eye_contact": {"enabled": True}}},
+        bench_all={"eye_contact": {"enabled": True}},
     ),
     EffectSpec(
         name="background", label="Background", section="background", settings=BackgroundSettings,
@@ -196,6 +233,17 @@ REGISTRY: tuple[EffectSpec, ...] = (
         bench_all={"background": {"mode": "blur", "blur": 60}},
     ),
     EffectSpec(
+        # After the background: it lights the person as they will be seen. It reads the background
+        # section to know whether the room behind is real (off, blur) and may be dimmed a little.
+        name="key_light", label="Key light", section="key_light", settings=KeyLightSettings,
+        reads=("background",), build="livecam.effects.key_light:KeyLight",
+        enabled=lambda s: s.key_light.strength > 0,
+        toggles=(Toggle("key_light", "Key light", "Key light", "Ctrl+K", field="strength", off=0, default_on=60),),
+        tab="Face", controls=("key_light.strength",),
+        bench={"key_light": {"background": {"mode": "off"}, "key_light": {"strength": 70}}},
+        bench_all={"key_light": {"strength": 70}},
+    ),
+    EffectSpec(
         name="auto_frame", label="Auto-framing", section="auto_frame", settings=AutoFrameSettings,
         reads=("output",), build="livecam.effects.auto_frame:AutoFrame", enabled=lambda s: s.auto_frame.enabled,
         toggles=(Toggle("auto_frame", "Auto-framing", "Framing", "Ctrl+Shift+F", field="enabled", off=False,
@@ -204,12 +252,25 @@ REGISTRY: tuple[EffectSpec, ...] = (
         bench={"auto_frame": {"background": {"mode": "off"}, "auto_frame": {"enabled": True}}},
         bench_all={"auto_frame": {"enabled": True}},
     ),
-    EffectSpec(
-        name="badge", label="Badge", section="avatar", build="livecam.effects.badge:Badge",
-        enabled=lambda s: s.avatar.mode != "off" and s.avatar.badge,
-        on_failure="conceal",  # an altered frame never leaves without its disclosure
-    ),
 )
+
+
+def _badge(chain: tuple[EffectSpec, ...]) -> EffectSpec:
+    """The disclosure badge, last in the chain so nothing paints over it. It is there while any effect
+    that alters a face is on, and reads those effects' sections so a change to any of them reconsiders
+    it; its own section says whether it is drawn (switching it off is logged, in place: no rebuild)."""
+    altering = tuple(spec for spec in chain if spec.alters_face)
+    return EffectSpec(
+        name="badge", label="Disclosure", section="badge", settings=BadgeSettings,
+        reads=tuple(dict.fromkeys(name for spec in altering for name in spec.sections)),
+        build="livecam.effects.badge:Badge",
+        enabled=lambda s: any(spec.enabled(s) for spec in altering),
+        on_failure="conceal",  # an altered frame never leaves without its disclosure
+        tab="Face", controls=("badge.enabled",),
+    )
+
+
+REGISTRY = (*REGISTRY, _badge(REGISTRY))
 
 SPECS: dict[str, EffectSpec] = {spec.name: spec for spec in REGISTRY}
 

@@ -1,7 +1,8 @@
 """Auto-framing: keep the face framed the way a camera operator would.
 
 The operator picks a head-and-shoulders framing around the tracked face (the face a third of the
-picture's height, the eyes a little above the middle), moves only when the face leaves a dead zone
+picture's height, the eyes a little above the middle, zoomed in far enough to centre a face that
+sits off to one side), moves only when the face leaves a dead zone
 around the current framing (so a talking head never makes the picture twitch), and gets there on a
 critically damped spring (eases in and out, never overshoots). When the face is lost it holds the
 last framing for a moment, in case the face comes back, then eases back out to the whole picture.
@@ -22,6 +23,7 @@ from livecam.types import Analysis
 
 FACE_SHARE = 0.30  # face box height / framing height: head and shoulders
 EYE_LINE = 0.42  # where the face centre sits, from the top of the framing
+MAX_FACE_SHARE = 0.75  # zooming to centre a face stops before the face fills more of the framing
 DEAD_ZONE = 0.06  # the face may wander this share of the framing before the operator moves
 ZOOM_DEAD_ZONE = 0.10  # relative zoom change needed before the framing is resized
 HOLD_S = 2.0  # a lost face keeps its framing this long before the picture eases back out
@@ -42,13 +44,26 @@ class Framing:
 
 
 def target_framing(box: np.ndarray, size: tuple[int, int], max_zoom: float) -> Framing:
-    """The framing an operator would pick for a face ``box`` (x0, y0, x1, y1) in a (w, h) frame."""
+    """The framing an operator would pick for a face ``box`` (x0, y0, x1, y1) in a (w, h) frame.
+
+    The zoom is the larger of two: the one that makes the face a head-and-shoulders share of the
+    picture, and the one that leaves room to pan the face to the centre (a face near an edge can
+    only be centred in a cut-out narrower than twice its distance to that edge). Both stay within
+    ``max_zoom``, so a face too far out for it ends up as near the centre as the limit allows.
+    """
     w, h = size
     face_h = max(1.0, float(box[3] - box[1]))
-    zoom = float(np.clip(FACE_SHARE * h / face_h, 1.0, max_zoom))
-    crop_h = h / zoom
     cx = 0.5 * float(box[0] + box[2])
-    cy = 0.5 * float(box[1] + box[3]) + (0.5 - EYE_LINE) * crop_h
+    fy = 0.5 * float(box[1] + box[3])
+    by_size = FACE_SHARE * h / face_h
+    by_pan = max(w / max(1.0, 2.0 * min(cx, w - cx)),  # cut-out narrow enough to centre cx
+                 EYE_LINE * h / max(1.0, fy),  # short enough to put the face at the eye line ...
+                 (1.0 - EYE_LINE) * h / max(1.0, h - fy))  # ... without running off the bottom
+    # Panning alone never pushes a large face out of the cut-out.
+    fits = max(1.0, MAX_FACE_SHARE * h / face_h)
+    zoom = min(max(by_size, min(by_pan, fits), 1.0), max_zoom)  # plain floats: np.clip costs 10x on scalars
+    crop_h = h / zoom
+    cy = fy + (0.5 - EYE_LINE) * crop_h
     return clamp(Framing(cx, cy, zoom), size)
 
 
@@ -57,7 +72,7 @@ def clamp(f: Framing, size: tuple[int, int]) -> Framing:
     w, h = size
     zoom = max(1.0, f.zoom)
     half_w, half_h = 0.5 * w / zoom, 0.5 * h / zoom
-    return Framing(float(np.clip(f.x, half_w, w - half_w)), float(np.clip(f.y, half_h, h - half_h)), zoom)
+    return Framing(min(max(float(f.x), half_w), w - half_w), min(max(float(f.y), half_h), h - half_h), zoom)
 
 
 class AutoFrame(EffectBase):

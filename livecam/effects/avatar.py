@@ -6,7 +6,7 @@ Face swap puts the photo's face onto the wearer's landmarks; the photo avatar mo
 own landmarks by the wearer's motion since a neutral pose and shows the portrait instead of the
 wearer.
 
-Speed (swap <= 8 ms, photo avatar <= 10 ms a 720p frame on one core, on top of the face stage)
+Speed (swap <= 10 ms a 720p frame on one core with the face stage, photo avatar <= 10 ms on top of it)
 shapes the design:
 
 - The piecewise-affine warp is one ``cv2.remap`` from a map built at 1/``MAP_STEP`` resolution
@@ -31,11 +31,17 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import AvatarPhoto, AvatarPhotoError, load_avatar_photo
+from livecam.analysis.avatar_photo import (
+    AvatarPhoto,
+    AvatarPhotoError,
+    load_avatar_photo,
+)
+from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES, rigid_fit
 from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
+from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.avatar_mouth import (
     fill_mouth,
     interior_weight,
@@ -45,16 +51,21 @@ from livecam.effects.avatar_mouth import (
     split_teeth,
     transplant_mouth,
 )
-from livecam.effects.avatar_stage import Stage, clean_plate, face_frame
+from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
 from livecam.effects.background import composite
 from livecam.effects.base import EffectBase
-from livecam.effects.mesh_warp import Grid, MeshWarp, fold_share, frontal_layout, triangulate, warp, warp_points
+from livecam.effects.mesh_warp import (
+    Grid,
+    MeshWarp,
+    fold_share,
+    frontal_layout,
+    triangulate,
+    warp_points,
+)
 from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
 log = logging.getLogger(__name__)
-
-BADGE_OFF_WARNING = "The AI-altered badge is off; viewers will not be told this video is altered."
 
 MAP_STEP = 4  # frame pixels per coarse-grid cell of the warp map
 BOX_MARGIN = 0.12  # face box grown by this fraction of its size on each side (feather room)
@@ -74,9 +85,9 @@ FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, 
 FEATURE_POLYS = tuple(regions.FEATURES.values())
 KEEP_POLYS = (regions.RIGHT_EYE, regions.LEFT_EYE)
 # The eyelids from the second ring above the lid margin to the first ring below it (MediaPipe mesh
-# rings "upper 2" and "lower 1", outer corner first). A blink shows the wearer's own lids here: the
-# photo's lids, stretched over a closed eye, keep the photo's dark lash line and crease and read as
-# still open (dlib's eye ratio on the output missed most blinks that way).
+# rings "upper 2" and "lower 1", outer corner first): where a blink blends in the photo's shut lids
+# (with ``own_eyes_mouth``, where the wearer's own lids show instead). The photo's open lids merely
+# stretched over a closing eye keep its dark lash line and crease and read as still open.
 RIGHT_LIDS = (226, 113, 225, 224, 223, 222, 221, 189, 244, 243, 112, 26, 22, 23, 24, 110, 25, 130)
 LEFT_LIDS = (446, 342, 445, 444, 443, 442, 441, 413, 464, 463, 341, 256, 252, 253, 254, 339, 255, 359)
 EYES = ((regions.RIGHT_EYE, RIGHT_LIDS, (159, 145, 33, 133)), (regions.LEFT_EYE, LEFT_LIDS, (386, 374, 362, 263)))
@@ -88,6 +99,29 @@ EYES = ((regions.RIGHT_EYE, RIGHT_LIDS, (159, 145, 33, 133)), (regions.LEFT_EYE,
 # ramp from 0.92). Keeping the wearer's lids always costs identity (lp_d0 with fr_obama: 0 of 10
 # frames closer to the photo than to the wearer).
 BLINK_KEEP = (1.0, 0.75)
+# Closing the photo's own lids. The mesh's lid gap on a blink falls only to 0.6-0.8 of its usual open
+# value (against dlib's 68-point eye ratio at 0.67 of its median on lp_d0), so the photo's eye would
+# stay a third open; the lids are pushed together from this share of the open gap (none) to this one
+# (shut). Lid margins meet LID_MEET of the way down (an upper lid falls; the lower barely moves), and
+# the ring above the margin follows by LID_RING so the lid skin is not stretched thin.
+LID_CLOSE = (0.90, 0.72)
+LID_MEET = 0.8
+SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face width) before it is filled
+LASH_WIDTH = 0.008  # the lash line of a shut eye, fraction of the face width
+LASH_STRENGTH = 0.8  # its opacity over the filled lid
+LID_PUSH = 0.7  # share of that closing the frame's own lid points take too (the shut texture does the rest)
+LID_RING = 0.5
+# Lid margins per eye as (upper, lower) pairs from the outer corner in, and the ring above the upper
+# margin in the same order (MediaPipe's eye "upper 0", "lower 0" and "upper 1" contours).
+LID_PAIRS = (
+    ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155)),
+    ((466, 249), (388, 390), (387, 373), (386, 374), (385, 380), (384, 381), (398, 382)),
+)
+LID_RINGS = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))
+GAZE_MAX = 0.12  # the photo's iris moves at most this many eye widths (further samples the lid corners)
+GAZE_RATE = 0.5  # per frame, towards the newest reading of the wearer's iris: steadies its jitter
+GAZE_EVERY = 2  # frames between readings of the wearer's irises (eyes turn slower than they blink)
+GAZE_HOLD = 0.3  # lid closure from which the wearer's iris reading is not trusted (held)
 RESIDUAL_SIGMA = 0.25  # the residual colour match near the outline, share of the lighting low-pass
 RESIDUAL_BORDER = 0.3  # it fades out this far inside the outline (fraction of the face width)
 OUTLINES = (regions.FACE_OVAL, regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW,
@@ -166,16 +200,29 @@ class _SourceFace:
         self.mesh = MeshWarp(self.control, self.triangles)
         self.mouth_open = mouth_openness(self.landmarks)
         # The photo's skin low-pass (BGR float), measured once like the wearer's each frame: on a
-        # grid of its own (4 px cells), skin by colour, reaching a little past the outline.
+        # grid of its own (4 px cells), skin by colour, reaching a little past the outline, with
+        # whatever covers the upper face (fringe, glasses frames, a hat) left out and then filled
+        # from it, so nothing but skin is ever drawn there.
         grid = Grid(0, 0, max(4, size[0] // MAP_STEP), max(4, size[1] // MAP_STEP), MAP_STEP)
         cells = cv2.resize(self.image, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * SOURCE_FACE_WIDTH / MAP_STEP
         inner, reach = skin_cells(self.landmarks, grid, (-SKIN_INSET, SKIN_REACH))
-        skin = light.SkinModel(cells_lab, inner, sigma)
-        weights = reach * skin.likelihood(cells_lab)
+        self.cover = cover_cells(cells_lab, self.landmarks, grid, sigma)
+        skin = light.SkinModel(cells_lab, inner * (self.cover < 0.5), sigma)
+        weights = reach * skin.likelihood(cells_lab) * (1.0 - self.cover)
         low = light.masked_lowpass(cells, weights, sigma)
         self.lowpass = cv2.resize(low, size, interpolation=cv2.INTER_LINEAR)
+        self.image = fill_cover(self.image, self.cover, cells, reach * skin.likelihood(cells_lab))
+        if self.cover.any():
+            cells = cv2.resize(self.image, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
+            cells_lab = light.lab(cells)
+        # The photo with its own lids shut, in the open photo's geometry, made once: each eye
+        # opening (grown a little: the mesh's lid margin often sits inside the visible iris) filled
+        # from the lid skin around it, and a lash line where the lids meet. Pulling the photo's upper
+        # lid down by warping smeared the top of its iris and eye white over the closed eye.
+        self.closed = shut_photo(self.image, self.landmarks)
+        self.iris = iris_positions(self.image, self.landmarks)  # where the photo's eyes look
         # Where the photo is skin (its shadows, hair and glasses are not): the second, residual
         # pass of the relighting matches only there.
         # Both kept at the grid's own resolution (one cell per MAP_STEP source pixels, about the
@@ -187,36 +234,41 @@ class _SourceFace:
 
 
 class FaceSwap(EffectBase):
-    """Draws the avatar photo's face onto the wearer's, keeping (by default) the wearer's eyes and
-    mouth interior so blinks, gaze and speech stay real."""
+    """Draws the avatar photo's face onto the wearer's: the photo supplies the face (eyes, lids,
+    brows, nose, mouth and skin), the wearer the motion and light. Blinks close the photo's own
+    lids. ``own_eyes_mouth`` shows the wearer's own eyes and mouth interior instead (more of the
+    wearer's look, less of the photo's identity)."""
 
     needs = frozenset({"faces"})
     provides = frozenset({"altered"})
 
-    def __init__(self, photo: AvatarPhoto, keep_eyes_mouth: bool = True, photo_setting: str | None = None) -> None:
+    def __init__(self, photo: AvatarPhoto, own_eyes_mouth: bool = False, photo_setting: str | None = None) -> None:
         self.source = _SourceFace(photo)
-        self.keep_eyes_mouth = keep_eyes_mouth
+        self.own_eyes_mouth = own_eyes_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
-        self.badge = True
         self._opacity = 0.0
         self._lids = [0.0, 0.0]
         self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
         self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
+        self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
+        self._frames = 0
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
-        """Take keep-eyes-mouth and the badge in place (the fade and blink state stay); another
-        photo or mode needs a rebuild (False)."""
+        """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
+        needs a rebuild (False)."""
         return _update_in_place(self, settings, "swap")
 
     def lid_weights(self, landmarks: np.ndarray) -> list[float]:
-        """How much of the wearer's own eyelids to show, per eye: 0 while open, 1 when closed."""
+        """Per eye, 0 while open to 1 when closed: how far to close the photo's lids, or with
+        ``own_eyes_mouth`` how much of the wearer's own lids to show. Measured against each eye's
+        usual open lid gap (rises fast, falls slowly)."""
         weights = []
+        lo, hi = BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE
         for k, (_, _, ends) in enumerate(EYES):
             gap = lid_gap(landmarks, *ends)
             ref = self._open_eye[k]
             ref += (0.3 if gap > ref else 0.01) * (gap - ref)
             self._open_eye[k] = ref
-            lo, hi = BLINK_KEEP
             weights.append(float(np.clip((lo - gap / max(ref, 1e-6)) / (lo - hi), 0.0, 1.0)))
         return weights
 
@@ -236,6 +288,9 @@ class FaceSwap(EffectBase):
             self._last = face.landmarks
             target = self.target_opacity(face.landmarks, face.pose)
             self._lids = self.lid_weights(face.landmarks)
+            self._frames += 1
+            if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
+                self.follow_gaze(image, face.landmarks)
         else:
             target = 0.0
         if first and face is not None:
@@ -247,12 +302,27 @@ class FaceSwap(EffectBase):
             self._opacity = 0.0
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}
-        out = self.render(image, self._last, self._opacity, self._lids)
+        out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift())
         return out, {"altered": out is not image}
 
+    def follow_gaze(self, image: np.ndarray, landmarks: np.ndarray) -> None:
+        """Track where the wearer's irises sit along their eyes (held while a lid is closing)."""
+        for k, now in enumerate(iris_positions(image, landmarks)):
+            if now is None or self._lids[k] > GAZE_HOLD:
+                continue
+            before = self._gaze[k]
+            self._gaze[k] = now if before is None else before + GAZE_RATE * (now - before)
+
+    def gaze_shift(self) -> tuple[float, float]:
+        """Per eye, how far (in eye widths) to move the photo's iris so it sits where the wearer's does."""
+        return tuple(float(np.clip(p - g, -GAZE_MAX, GAZE_MAX)) if p is not None and g is not None else 0.0
+                     for p, g in zip(self.source.iris, self._gaze))
+
     def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0,
-               lids: list[float] | tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-        """``image`` with the photo's face warped onto ``landmarks`` at ``opacity`` (pure, no state);
+               lids: list[float] | tuple[float, float] = (0.0, 0.0),
+               gaze: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """``image`` with the photo's face warped onto ``landmarks`` at ``opacity`` (pure, no state),
+        its lids closed by ``lids`` and its irises moved by ``gaze`` (per eye, 0..1 and eye widths);
         ``image`` itself when the face is too small or off the frame."""
         h, w = image.shape[:2]
         grid = Grid.around(landmarks, BOX_MARGIN, (w, h), MAP_STEP)
@@ -261,12 +331,22 @@ class FaceSwap(EffectBase):
         src = self.source
         fw = face_width(landmarks)
         cell_fw = fw / grid.step
-        coarse = src.mesh.coarse(landmarks[src.points], grid)
+        # A blink also narrows the eye in the warp: the shut texture blended in below holds no iris
+        # or eye white, so the coarse map's interpolation across the narrowed opening finds none.
+        target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids])
+        coarse = src.mesh.coarse(target[src.points], grid)
         rows, cols = grid.slices
         live = image[rows, cols]
-        warped = warp(src.image, coarse, grid)
-        if not self.keep_eyes_mouth:
+        full_map = grid.up_map(coarse)
+        if not self.own_eyes_mouth and any(gaze):
+            move_irises(full_map, landmarks, grid, src.landmarks, gaze, max(0.7, KEEP_FEATHER * fw))
+        fixed, frac = cv2.convertMaps(full_map, None, cv2.CV_16SC2)
+        warped = cv2.remap(src.image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if not self.own_eyes_mouth:
+            shut_eyes(warped, (fixed, frac), src.closed, landmarks, grid, lids, max(0.7, KEEP_FEATHER * fw))
             fill_mouth(warped, landmarks, grid, src.mouth_open)
+            # A photo that shows its teeth keeps them on their lips as the mouth opens wider.
+            split_teeth(warped, (grid.x0, grid.y0), src.image, src.landmarks, landmarks, src.mouth_open)
         shut_mouth(warped, landmarks, grid, src.mouth_open)
 
         # Light, colour and occluders on the coarse grid.
@@ -296,7 +376,7 @@ class FaceSwap(EffectBase):
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
         alpha = grid.up(alpha)
-        if self.keep_eyes_mouth:
+        if self.own_eyes_mouth:
             keep = [(lid_poly, weight) for (_, lid_poly, _), weight in zip(EYES, lids) if weight > 0.0]
             keep += [(poly, 1.0) for poly in KEEP_POLYS]
             # A closed mouth keeps the photo's lips whole: the wearer's lip line through them read as
@@ -312,19 +392,102 @@ class FaceSwap(EffectBase):
 
 
 def _update_in_place(effect, avatar: AvatarSettings, mode: str) -> bool:
-    """The cheap avatar settings (keep-eyes-mouth, badge) go into ``effect``; False when the mode or
-    the photo changed, which needs a rebuild."""
+    """The cheap avatar setting (own-eyes-mouth, the swap's) goes into ``effect``; False when the
+    mode or the photo changed, which needs a rebuild."""
     if avatar.mode != mode or avatar.photo != effect.photo_setting:
         return False
-    effect.keep_eyes_mouth = bool(avatar.keep_eyes_mouth)
-    _note_badge(effect, avatar.badge)
+    if isinstance(effect, FaceSwap):
+        effect.own_eyes_mouth = bool(avatar.own_eyes_mouth)
     return True
 
 
-def _note_badge(effect, badge: bool) -> None:
-    if effect.badge and not badge:
-        log.warning(BADGE_OFF_WARNING)
-    effect.badge = bool(badge)
+def close_lids(landmarks: np.ndarray, shut) -> np.ndarray:
+    """``landmarks`` with each eye's lid margins pushed together by ``shut`` (per eye, 0 open to 1
+    closed) and the ring above the upper margin following part of the way; the input itself when
+    both eyes are open."""
+    if max(shut) <= 0.0:
+        return landmarks
+    out = landmarks.copy()
+    for pairs, ring, amount in zip(LID_PAIRS, LID_RINGS, shut):
+        if amount <= 0.0:
+            continue
+        upper, lower = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+        gap = landmarks[lower, :2] - landmarks[upper, :2]
+        out[upper, :2] += (amount * LID_MEET) * gap
+        out[lower, :2] -= (amount * (1.0 - LID_MEET)) * gap
+        out[np.asarray(ring), :2] += (amount * LID_MEET * LID_RING) * gap
+    return out
+
+
+def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """``image`` (the photo at working size, mesh at ``landmarks``) with both eyes shut."""
+    fw = face_width(landmarks)
+    h, w = image.shape[:2]
+    hole = np.zeros((h, w), np.uint8)
+    for outline in KEEP_POLYS:
+        cv2.fillPoly(hole, [np.round(landmarks[np.asarray(outline), :2]).astype(np.int32)], 255, cv2.LINE_AA)
+    r = max(1, int(round(SHUT_GROW * fw)))
+    hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    filled = pull_push(image.astype(np.float32), 1.0 - hole.astype(np.float32) / 255)
+    alpha = cv2.GaussianBlur(hole, (0, 0), max(1.0, 0.5 * r)).astype(np.float32)[..., None] / 255
+    out = filled * alpha + image.astype(np.float32) * (1.0 - alpha)
+    # The lash line: where the lids meet, in the darkest colour of the photo's own lid margin.
+    thickness = max(1, int(round(LASH_WIDTH * fw)))
+    line = np.zeros((h, w), np.uint8)
+    for pairs in LID_PAIRS:
+        upper = landmarks[[p[0] for p in pairs], :2]
+        lower = landmarks[[p[1] for p in pairs], :2]
+        meet = upper + LID_MEET * (lower - upper)
+        cv2.polylines(line, [np.round(meet).astype(np.int32)], False, 255, thickness, cv2.LINE_AA)
+    margin = image[cv2.dilate(line, np.ones((3, 3), np.uint8)) > 0]
+    lash = np.percentile(margin.reshape(-1, 3), 10, axis=0) if len(margin) else np.zeros(3)
+    a = cv2.GaussianBlur(line, (0, 0), 0.8).astype(np.float32)[..., None] * np.float32(LASH_STRENGTH / 255)
+    out = lash.astype(np.float32) * a + out * (1.0 - a)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source: np.ndarray, gaze,
+                feather: float) -> None:
+    """Shift where ``full_map`` samples the photo inside each eye outline, in place, by ``gaze`` eye
+    widths along the photo's own eye (``source`` holds its landmarks): its iris moves, its lids stay."""
+    full = Grid(grid.x0, grid.y0, full_map.shape[1], full_map.shape[0], 1)
+    for (outline, outer, inner), shift in zip(EYE_CORNERS, gaze):
+        if shift == 0.0:
+            continue
+        poly = full.cell_polys(landmarks, outline)
+        x0, y0 = np.maximum(poly.min(0) // 16 - 1, 0)
+        x1, y1 = np.minimum(poly.max(0) // 16 + 2, (full_map.shape[1], full_map.shape[0]))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.fillPoly(mask, [poly - np.int32([x0 * 16, y0 * 16])], 1.0, cv2.LINE_AA, 4)
+        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+        axis = (source[inner, :2] - source[outer, :2]).astype(np.float32) * np.float32(shift)
+        full_map[y0:y1, x0:x1] += mask[..., None] * axis
+
+
+def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray,
+              landmarks: np.ndarray, grid: Grid, shut, feather: float) -> None:
+    """Blend the photo's shut lids (``closed``, sampled through the same full-resolution ``maps``)
+    into ``warped`` around each eye, in place, by ``shut`` (per eye, 0 open to 1 closed)."""
+    full = Grid(grid.x0, grid.y0, warped.shape[1], warped.shape[0], 1)
+    pad = int(math.ceil(2 * feather)) + 1
+    for (_, lids, _), amount in zip(EYES, shut):
+        if amount <= 0.0:
+            continue
+        poly = full.cell_polys(landmarks, lids)
+        x0, y0 = np.maximum(poly.min(0) // 16 - pad, 0)
+        x1, y1 = np.minimum(poly.max(0) // 16 + pad + 1, (warped.shape[1], warped.shape[0]))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [poly - np.int32([x0 * 16, y0 * 16])], int(round(255 * amount)), cv2.LINE_AA, 4)
+        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+        lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REPLICATE)
+        region = warped[y0:y1, x0:x1]
+        a3 = cv2.merge([mask, mask, mask])
+        region[:] = cv2.add(cv2.multiply(lid, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
 
 
 def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
@@ -426,11 +589,10 @@ class PhotoAvatar(EffectBase):
     provides = frozenset({"mask", "altered", "small", "small_mask"})
 
     def __init__(self, photo: AvatarPhoto, mask: np.ndarray | None = None, provider: str = "auto",
-                 threads: int = 1, photo_setting: str | None = None, keep_eyes_mouth: bool = True) -> None:
+                 threads: int = 1, photo_setting: str | None = None, wearer_mouth: bool = True) -> None:
         self.photo = photo
-        self.keep_eyes_mouth = keep_eyes_mouth
+        self.wearer_mouth = wearer_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
-        self.badge = True
         self._mask = person_mask(photo.image, provider, threads) if mask is None else mask
         # Built once per photo (here, off the processing thread); a stage only places them.
         self._plate = clean_plate(photo.image, self._mask)
@@ -441,8 +603,8 @@ class PhotoAvatar(EffectBase):
         self._offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # mesh, ring, shift from rest
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
-        """The badge and keep-eyes-mouth change in place (the neutral pose and the fitted portrait
-        stay); another photo or mode needs a rebuild (False)."""
+        """Nothing to take in place (own-eyes-mouth is the swap's; the neutral pose and the fitted
+        portrait stay); another photo or mode needs a rebuild (False)."""
         return _update_in_place(self, settings, "animate")
 
     def recapture(self) -> None:
@@ -540,7 +702,7 @@ class PhotoAvatar(EffectBase):
         fill_mouth(region, face, grid, stage.mouth_open)
         split_teeth(region, (grid.x0, grid.y0), stage.canvas, stage.landmarks, face, stage.mouth_open)
         shut_mouth(region, face, grid, stage.mouth_open)
-        if wearer is not None and image is not None and self.keep_eyes_mouth:
+        if wearer is not None and image is not None and self.wearer_mouth:
             theirs = skin_near_mouth(image, wearer)
             gain = mouth_gain(stage.mouth_skin, theirs) if theirs is not None and stage.mouth_skin is not None \
                 else np.ones(3)
@@ -561,17 +723,20 @@ def build_avatar(settings, runtime=None):
         return None
     provider = getattr(runtime, "provider", "auto")
     threads = getattr(runtime, "threads", 1)
-    if not settings.badge:
-        log.warning(BADGE_OFF_WARNING)
     photo = load_avatar_photo(settings.photo, provider=provider, threads=threads)
     if settings.mode == "swap":
-        effect = FaceSwap(photo, keep_eyes_mouth=settings.keep_eyes_mouth, photo_setting=settings.photo)
+        effect = FaceSwap(photo, own_eyes_mouth=settings.own_eyes_mouth, photo_setting=settings.photo)
     else:
-        effect = PhotoAvatar(photo, provider=provider, threads=threads, photo_setting=settings.photo,
-                             keep_eyes_mouth=settings.keep_eyes_mouth)
-    effect.badge = bool(settings.badge)
+        effect = PhotoAvatar(photo, provider=provider, threads=threads, photo_setting=settings.photo)
     return effect
 
 
-__all__ = ["BADGE_OFF_WARNING", "AvatarPhotoError", "FaceSwap", "PhotoAvatar", "build_avatar",
-           "face_width", "mouth_openness", "eye_openness"]
+__all__ = [
+    "AvatarPhotoError",
+    "FaceSwap",
+    "PhotoAvatar",
+    "build_avatar",
+    "eye_openness",
+    "face_width",
+    "mouth_openness",
+]

@@ -135,25 +135,6 @@ def split_teeth(patch: np.ndarray, origin: tuple[int, int], picture: np.ndarray,
         transplant(patch, origin, picture, src, dst, _STRIP, outline, 1.0, np.ones(3))
 
 
-def _fan(n: int) -> np.ndarray:
-    return np.array([(n, i, (i + 1) % n) for i in range(n)], np.int32)
-
-
-_EYES = (np.asarray(regions.RIGHT_EYE), np.asarray(regions.LEFT_EYE))
-_EYE_FAN = _fan(len(regions.RIGHT_EYE))
-
-
-def transplant_eyes(patch: np.ndarray, origin: tuple[int, int], avatar: np.ndarray, frame: np.ndarray,
-                    wearer: np.ndarray, gain: np.ndarray) -> None:
-    """The wearer's eyes (white and iris, inside the lid margins) in the avatar's, in place: the gaze
-    follows the wearer's, and a blink closes the avatar's lids over them."""
-    for idx in _EYES:
-        src, dst = wearer[idx, :2], avatar[idx, :2]
-        src = np.concatenate([src, src.mean(0, keepdims=True)]).astype(np.float64)
-        dst = np.concatenate([dst, dst.mean(0, keepdims=True)]).astype(np.float64)
-        transplant(patch, origin, frame, src, dst, _EYE_FAN, avatar[idx, :2], 1.0, gain)
-
-
 def mouth_gain(portrait_skin: np.ndarray, wearer_skin: np.ndarray) -> np.ndarray:
     """Per-channel gain taking the wearer's interior towards the portrait's light: the square root of
     the skin ratio (half the exposure and white balance difference, not the skin tone), clamped."""

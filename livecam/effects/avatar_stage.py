@@ -103,13 +103,13 @@ def clean_plate(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     if hole.all():  # nothing to fill from: a flat mid-grey plate
         return np.full_like(picture, 128)
-    filled = cv2.convertScaleAbs(_pull_push(small, 1.0 - hole.astype(np.float32)))
+    filled = cv2.convertScaleAbs(pull_push(small, 1.0 - hole.astype(np.float32)))
     up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
     where = cv2.resize(cv2.GaussianBlur(hole * 255, (0, 0), 1.0), (w, h), interpolation=cv2.INTER_LINEAR)
     return composite(up, picture, where)
 
 
-def _pull_push(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def pull_push(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Fill where ``valid`` (0..1) is low with the weighted average of coarser levels."""
     h, w = valid.shape
     if valid.min() >= 0.999 or min(h, w) < 2:
@@ -117,7 +117,7 @@ def _pull_push(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     half = (max(1, w // 2), max(1, h // 2))
     weight = cv2.resize(valid, half, interpolation=cv2.INTER_AREA)
     coarse = cv2.resize(image * valid[..., None], half, interpolation=cv2.INTER_AREA) / np.maximum(weight, 1e-6)[..., None]
-    coarse = _pull_push(coarse, np.minimum(weight * 4.0, 1.0))
+    coarse = pull_push(coarse, np.minimum(weight * 4.0, 1.0))
     up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
     return image * valid[..., None] + up * (1.0 - valid[..., None])
 

@@ -20,6 +20,8 @@ from livecam.types import Analysis
 log = logging.getLogger(__name__)
 
 BLUR_SCALE = 4  # blur at quarter resolution: the background is blurred anyway, and it is ~12x cheaper
+KNEE = 60  # blur strength up to which sigma grows by 0.04 % of the width per point
+FULL_BLUR = 0.08  # sigma at strength 100, as a share of the frame width: nothing in the room recognisable
 
 
 class BackgroundError(RuntimeError):
@@ -86,8 +88,16 @@ class BlurBackground(EffectBase):
         return True
 
     def sigma(self, frame_width: int) -> float:
-        """Gaussian sigma in frame pixels: strength 100 = 4 % of the frame width (51 px at 720p)."""
-        return 0.0004 * self.strength * frame_width
+        """Gaussian sigma in frame pixels: 0.04 % of the frame width per point up to strength 60
+        (2.4 %, 31 px at 720p), then steeper, to 8 % at 100 (102 px at 720p).
+
+        At 4 % (the old 100) the stripes of a flag behind a talking head (the AOC clip in
+        shared/data) were still plain to see: a stripe pattern of period P keeps exp(-2 pi^2
+        sigma^2 / P^2) of its contrast, so stripes a tenth of the width wide (P = 20 %) kept 14 %
+        at 4 % and keep 0.04 % at 8 %. Up to 60 nothing changes, so the default look stays."""
+        s = min(max(self.strength, 0), 100)
+        share = 0.0004 * s if s <= KNEE else 0.0004 * KNEE + (FULL_BLUR - 0.0004 * KNEE) * (s - KNEE) / (100 - KNEE)
+        return share * frame_width
 
     def blurred(self, image: np.ndarray, mask: np.ndarray, small: np.ndarray | None = None,
                 small_mask: np.ndarray | None = None) -> np.ndarray:
@@ -155,14 +165,17 @@ class VideoBackground(EffectBase):
 
     def __init__(self, path: str, fps: int = 30) -> None:
         self.path, self.fps = path, fps
-        from livecam.capture import CaptureError, VideoFileSource
+        from livecam.capture import CaptureError, VideoFileSource, VideoReader
 
         if not path or not Path(path).is_file():
             raise BackgroundError(f"Background video {path or '(none)'} does not exist; pick another file.")
-        probe = cv2.VideoCapture(path)
-        ok, first = probe.read()
-        w, h = int(probe.get(cv2.CAP_PROP_FRAME_WIDTH)), int(probe.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        probe.release()
+        try:  # the one reader: any file name the OS allows (a non-UTF-8 one crashed cv2.VideoCapture)
+            with VideoReader(path) as probe:
+                first = next(iter(probe), None)
+                w, h = probe.size
+        except CaptureError as exc:
+            raise BackgroundError(str(exc)) from exc
+        ok = first is not None
         if not ok:
             raise BackgroundError(f"Background video {path} cannot be decoded; use an MP4 (H.264) file.")
         try:

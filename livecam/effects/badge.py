@@ -1,18 +1,25 @@
-"""The disclosure badge: a small "AI-altered" label in a corner of every frame while an avatar
-effect is on. It runs last in the chain so nothing paints over it.
+"""The disclosure badge: a small "AI-altered" label in a corner of every frame that an effect
+altered (face swap, photo avatar, eye contact). It runs last in the chain so nothing paints over it.
 
 The label is drawn once per frame size into a small patch (text plus a rounded, semi-opaque dark
 plate) and blended into the corner each frame, which costs a few hundred microseconds at 720p.
-Turning it off takes ``avatar.badge = False`` and is logged by the avatar builder.
+The registry builds it while any face-altering effect is on; its own section (``badge.enabled``,
+on by default) says whether it is drawn. Turning it off is logged here, the one place that sees it.
 """
 from __future__ import annotations
+
+import logging
 
 import cv2
 import numpy as np
 
-from livecam.settings import AvatarSettings
+from livecam.effects import BadgeSettings
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
+
+log = logging.getLogger(__name__)
+
+BADGE_OFF_WARNING = "The AI-altered badge is off; viewers will not be told this video is altered."
 
 TEXT = "AI-altered"
 TEXT_HEIGHT = 0.028  # cap height as a share of the frame height: ~20 px at 720p, legible in a call tile
@@ -52,9 +59,12 @@ def render_label(frame_height: int) -> tuple[np.ndarray, np.ndarray]:
 class Badge(EffectBase):
     """Draws the "AI-altered" label in the top-right corner, scaled to the frame."""
 
-    def __init__(self, settings: AvatarSettings | None = None) -> None:
+    def __init__(self, settings: BadgeSettings | None = None, *_reads) -> None:
         self._height = -1
         self._label: tuple[np.ndarray, np.ndarray] | None = None
+        self.visible = True if settings is None else bool(settings.enabled)
+        if not self.visible:
+            log.warning(BADGE_OFF_WARNING)
 
     def position(self, frame_size: tuple[int, int]) -> tuple[int, int, int, int]:
         """x0, y0, x1, y1 of the label in a frame of (w, h)."""
@@ -72,11 +82,16 @@ class Badge(EffectBase):
             self._height = height
         return self._label
 
-    def update(self, *_sections) -> bool:
-        return True  # nothing to configure: the registry builds it only while the badge is on
+    def update(self, settings: BadgeSettings, *_reads) -> bool:
+        """Shown or hidden in place: a rebuild would leave altered frames without a badge (concealed)
+        for the frame it takes."""
+        if self.visible and not settings.enabled:
+            log.warning(BADGE_OFF_WARNING)
+        self.visible = bool(settings.enabled)
+        return True
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
-        if not analysis.altered:
+        if not (self.visible and analysis.altered):
             return image, NO_OUTPUTS  # the badge says exactly when a frame is altered, never otherwise
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.position((w, h))

@@ -62,9 +62,9 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
 
     platform_problem = gui_problem()
     if platform_problem:
-        # Qt would abort (exit 134) with a misleading hint; say what is missing and keep LiveCam useful.
-        print(f"livecam: {platform_problem}", file=sys.stderr)
-        print("livecam: running without the tray instead (as `livecam run`); Ctrl+C stops it.", file=sys.stderr)
+        # Qt would abort (exit 134) with a misleading hint; say what is wrong and keep LiveCam useful.
+        print("livecam: the tray app cannot start here, so LiveCam is running without the tray "
+              f"(as `livecam run`; Ctrl+C stops it): {platform_problem}", file=sys.stderr)
         from livecam.app import run_live
 
         return run_live(settings, frames=frames)

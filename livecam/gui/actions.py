@@ -17,10 +17,11 @@ from livecam import resources
 from livecam import settings as S
 from livecam.effects import EffectSpec, Toggle, toggles
 from livecam.gui import presets
-from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
-from livecam.setting_fields import field_of, meta
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
+from livecam.gui.widgets import roomy
+from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
+from livecam.setting_fields import field_of, meta
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class LiveCamActions(QtCore.QObject):
             action.triggered.connect(lambda _=False, n=n: self._switch_preset_number(n))
             self.preset_actions.append(action)
         self.menu = self._build_menu()
+        roomy(self.menu, self.background_menu, self.presets_menu)
         self._fill_background_menu()
         self._fill_presets_menu()
         store.changed.connect(self.sync)

@@ -25,8 +25,8 @@ from PySide6 import QtCore
 
 from livecam import capture, idle
 from livecam import output as outputs
-from livecam.live_session import LiveSession
 from livecam.live_runner import LiveRunner
+from livecam.live_session import LiveSession
 from livecam.pipeline import Pipeline
 from livecam.settings import Settings
 
@@ -77,6 +77,7 @@ class LiveStats:
     providers: dict[str, str] = field(default_factory=dict)  # model -> ONNX Runtime provider really used
     latency_ms: float | None = None
     problems: tuple[str, ...] = ()  # what the pipeline cannot do as asked, as plain sentences
+    mask: str = ""  # which model makes the person mask and why, one sentence ("" before the first mask)
 
     def describe(self) -> str:
         parts = [f"{self.fps:.1f} fps"]
@@ -88,6 +89,8 @@ class LiveStats:
         if self.latency_ms is not None:
             parts.append(f"latency {self.latency_ms:.0f} ms")
         parts.append(self.provider_words())
+        if self.mask:
+            parts.append(self.mask)
         return "   |   ".join(parts)
 
     def provider_words(self) -> str:
@@ -162,6 +165,7 @@ class _Tap:
             providers=self.pipeline.providers(),
             latency_ms=sent["latency_ms_median"],
             problems=tuple(self.pipeline.problems()),
+            mask=self.pipeline.analyzer.segmentation_reason,
         )
 
 
@@ -198,7 +202,19 @@ def describe_output(output: outputs.Output, problem: str | None, settings: Setti
         return f'Sending to the {output.description}: pick "LiveCam" as the camera in your call app.', True
     if settings.output.kind == "file":
         return f"Recording to {output.description}.", True
-    return "The picture shows only in this window (output is set to preview or none).", True
+    if settings.output.kind == "null":
+        return "Nothing leaves LiveCam: the output is set to none, so no call app sees the picture.", True
+    return "The picture shows only in this window (output is set to preview): no call app sees it.", True
+
+
+def on_sentence(settings: Settings) -> str:
+    """What "on" means for this output: only a virtual camera or a recording is seen outside LiveCam."""
+    kind = settings.output.kind
+    if kind == "null":
+        return "LiveCam runs, but its output is set to none."
+    if kind == "preview":
+        return "LiveCam runs for its preview only."
+    return "LiveCam is on."
 
 
 class LiveBridge(QtCore.QObject):
@@ -352,7 +368,7 @@ class LiveBridge(QtCore.QObject):
         if problem:
             log.warning("%s", problem)
         self._job_output.emit(*describe_output(output, problem, settings))
-        self._job_state.emit("on", "LiveCam is on.")
+        self._job_state.emit("on", on_sentence(settings))
 
     def _follow_viewers(self, session: _Session) -> None:
         """On the control thread: pause or resume as the last viewer change asked."""
@@ -363,7 +379,7 @@ class LiveBridge(QtCore.QObject):
         if session.live.idle and not was_idle:
             self._job_state.emit("idle", IDLE_SENTENCE)
         elif was_idle and not session.live.idle:
-            self._job_state.emit("on", "LiveCam is on.")
+            self._job_state.emit("on", on_sentence(self._settings))
 
     def _stop_job(self) -> None:
         session, self._session = self._session, None
@@ -447,4 +463,4 @@ class LiveBridge(QtCore.QObject):
         if problems:
             self._set_state("error", " ".join(problems))
         else:
-            self._set_state("on", "LiveCam is on.")
+            self._set_state("on", on_sentence(self._settings))

@@ -50,3 +50,10 @@ QToolButton {{ padding: 4px 10px; border: 1px solid palette(mid); border-radius:
 QToolButton:hover {{ border-color: palette(highlight); }}
 QToolButton:checked {{ background: {STATE_COLORS["on"]}; color: white; border-color: #23783c; }}
 """
+
+# A button that opens a menu: its arrow centred in a column of its own, clear of the text.
+MENU_BUTTON_STYLE = """
+QToolButton { padding: 4px 22px 4px 10px; border: 1px solid palette(mid); border-radius: 4px; background: palette(button); }
+QToolButton:hover { border-color: palette(highlight); }
+QToolButton::menu-indicator { subcontrol-origin: padding; subcontrol-position: center right; right: 7px; }
+"""

@@ -6,7 +6,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam.effects import REGISTRY
 from livecam.gui.actions import LiveCamActions
-from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
+from livecam.gui.icons import MENU_BUTTON_STYLE, STATE_COLORS, TOGGLE_STYLE, state_icon
 
 
 class TrayFront(QtCore.QObject):
@@ -96,6 +96,8 @@ class ControlWindow(QtWidgets.QWidget):
     def _menu_button(text: str, menu: QtWidgets.QMenu) -> QtWidgets.QToolButton:
         button = QtWidgets.QToolButton(text=text, popupMode=QtWidgets.QToolButton.ToolButtonPopupMode.InstantPopup)
         button.setMenu(menu)
+        # Fusion tucks the menu arrow into the bottom-right corner against the text; give it a column.
+        button.setStyleSheet(MENU_BUTTON_STYLE)
         return button
 
     def _button(self, action: QtGui.QAction, toggle: bool = False) -> QtWidgets.QToolButton:

@@ -17,6 +17,8 @@ packages=(
     chromium             # second reader, through getUserMedia
 )
 
+if [ "${1:-}" = --list ]; then printf '%s\n' "${packages[@]}"; exit 0; fi
+
 missing() {
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"

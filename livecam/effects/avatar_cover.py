@@ -1,0 +1,100 @@
+"""What covers the avatar photo's face (a fringe, glasses frames, a hat, a hand), and the photo's own
+skin put back over it, once per photo, before the swap ever draws it.
+
+There is no hair or occlusion model to be had, so the photo is its own reference:
+
+- **Skin model** from the photo's own cheeks (below the eyes, beside the nose): its median colour in
+  Lab, its spread, and how much darker than the smooth skin shading around a pixel may be
+  (``avatar_light.SkinModel``). Cheeks are the part of a face a fringe, a hat or a glasses frame
+  almost never covers.
+- **Where to look**: the upper face only (above the nose tip), inside the face outline, away from the
+  eyes, brows and nose. Below the nose a beard or moustache is the person's own and stays.
+- **Covered**: above the brows (fringes, hats), cells that are not quite that skin (the skin
+  limits); between the brows and the nose tip only cells that surely are not (the occluder
+  limits: glasses frames), so lid creases, eye shadows and wrinkles stay the photo's own.
+- **Fill**: the photo's neighbouring skin spread smoothly over the gap (pull-push over the cells
+  that are skin and uncovered); fine texture comes back from the wearer's grain when the swap
+  draws the face. No band of hair colour can survive the fill: it never enters it.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_measures import face_width
+from livecam.effects import avatar_light as light
+from livecam.effects.avatar_stage import pull_push
+from livecam.effects.mesh_warp import Grid
+
+CHEEKS = (50, 280, 205, 425, 117, 346)  # mesh points on both cheeks below the eyes
+CHEEK_RADIUS = 0.07  # cheek patches, fraction of the face width
+KEEP_GROW = 0.015  # eyes and brows grown by this (fraction of the face width) before looking
+# The nose as a polygon (bridge top, beside the bridge, wings, nostrils): its shading is shape, not cover.
+NOSE = (168, 351, 358, 327, 2, 98, 129, 122)
+SHADING_REACH = 4.0  # the skin shading's blur, in lighting low-pass sigmas
+COVER_GROW = 1  # covered cells grown by this many cells (hair edges are soft)
+# Above the brows (fringes, hats) whatever is not quite skin is cover; between the brows and the
+# nose tip only what is surely not skin (glasses frames), so lid creases and eye shadows stay.
+BROW_TOPS = [105, 334]  # a list: a tuple would index the landmarks' two axes
+MIN_SHARE = 0.002  # below this share of the face's cells covered, the photo is left as it is
+
+
+def cheek_cells(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+    """uint8 mask on ``grid``: discs on both cheeks."""
+    mask = np.zeros((grid.rows, grid.cols), np.uint8)
+    r = max(1, int(round(CHEEK_RADIUS * face_width(landmarks) / grid.step)))
+    for c in grid.to_cells(landmarks[list(CHEEKS)]):
+        cv2.circle(mask, (int(round(c[0])), int(round(c[1]))), r, 1, -1)
+    return mask
+
+
+def _above(landmarks: np.ndarray, grid: Grid, index) -> np.ndarray:
+    """bool per cell: above mesh point(s) ``index`` (their mean) along the face's own up axis."""
+    up = landmarks[10, :2] - landmarks[152, :2]
+    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    xs, ys = grid.centres()
+    at = landmarks[index, :2].reshape(-1, 2).mean(0)
+    return ((xs[None, :] - at[0]) * up[0] + (ys[:, None] - at[1]) * up[1]) > 0
+
+
+def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma: float) -> np.ndarray:
+    """float32 0..1 per cell of ``grid`` (the photo's cells, Lab): how surely something that is not
+    the photo's skin covers its upper face there."""
+    cheeks = cheek_cells(landmarks, grid)
+    skin = light.SkinModel(cells_lab, cheeks, sigma)
+    # Shading from the cheeks alone does not reach the forehead at the lighting scale (the
+    # normalised blur runs out of weight there and reads as black, so nothing looks darker than
+    # it); a blur wide enough to cover the face judges "darker than the skin" up there.
+    skin.shading = light.masked_lowpass(cells_lab[..., 0], cheeks, SHADING_REACH * sigma)
+    oval = np.zeros((grid.rows, grid.cols), np.uint8)
+    cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
+    keep = np.zeros_like(oval)
+    cv2.fillPoly(keep, [grid.cell_polys(landmarks, p) for p in
+                        (regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW)], 1, cv2.LINE_8, 4)
+    r = max(1, int(round(KEEP_GROW * face_width(landmarks) / grid.step)))
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    cv2.fillConvexPoly(keep, grid.cell_polys(landmarks, NOSE), 1, cv2.LINE_8, 4)
+    where = (oval > 0) & (keep == 0) & _above(landmarks, grid, 1)  # above the nose tip
+    forehead = _above(landmarks, grid, BROW_TOPS)
+    covered = np.where(forehead, 1.0 - skin.likelihood(cells_lab, light.SKIN_SCORE),
+                       1.0 - skin.likelihood(cells_lab, light.OCCLUDER_SCORE)) * where
+    if covered.sum() < MIN_SHARE * max(int(oval.sum()), 1):
+        return np.zeros_like(covered, np.float32)
+    k = 2 * COVER_GROW + 1
+    return cv2.dilate(covered.astype(np.float32), np.ones((k, k), np.uint8))
+
+
+def fill_cover(image: np.ndarray, cover: np.ndarray, cells: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """``image`` with the covered cells (``cover``, on a grid of ``cells`` over the whole image)
+    replaced, softly, by the photo's skin around them: the cells where ``skin`` (0..1) is high and
+    nothing covers them, spread over the gap by pull-push (ever coarser averages, so a fringe across
+    the whole forehead fills from the temples and brows without streaks). ``image`` itself when
+    nothing is covered."""
+    if not cover.any():
+        return image
+    h, w = image.shape[:2]
+    filled = pull_push(cells.astype(np.float32), skin * (1.0 - cover))
+    up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
+    alpha = cv2.GaussianBlur(cv2.resize(cover, (w, h), interpolation=cv2.INTER_LINEAR), (0, 0), 1.5)[..., None]
+    return np.clip(up * alpha + image.astype(np.float32) * (1.0 - alpha), 0, 255).astype(np.uint8)

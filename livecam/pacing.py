@@ -1,0 +1,406 @@
+"""The output frame clock: :class:`PacedSender` gives call apps a steady fps whatever the processing speed.
+
+The last frame is repeated when processing is late, stale frames are dropped when it is early, and
+a picture that has not changed for ``CATCH_UP_AFTER_S`` (a stalled effect) is replaced by a
+"catching up" card, so nobody watches a frozen room. Nothing in LiveCam calls ``time.sleep``: the
+sender paces with :class:`livecam.capture.FrameClock`, which waits on an Event.
+
+No output can block the clock: frames are handed to the output on a sink thread of their own, one
+at a time; a tick that finds it still busy is counted as late (a recording then shows the previous
+frame a little longer: it keeps real time through its timestamps), and a send that takes longer
+than ``SINK_DEADLINE_S`` drops the output with a sentence while the stream goes on.
+The sender also owns what happens when the output breaks: a lost virtual camera is closed and
+reopened with back-off (``state`` "reopening", ``status`` says so in words); a recording that
+cannot go on (disk full) stops the sender for good (``state`` "failed", ``failed`` is set).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import statistics
+import threading
+import time
+from typing import Any, Literal
+
+import numpy as np
+
+from livecam.capture import FrameClock, placeholder_image
+from livecam.sinks import Output, OutputFailed
+
+log = logging.getLogger("livecam.output")
+
+SenderState = Literal["starting", "sending", "reopening", "paused", "failed"]
+REOPEN_BACKOFF_START_S = 0.5
+REOPEN_BACKOFF_MAX_S = 8.0
+SINK_DEADLINE_S = 3.0  # an output whose send takes longer than this has hung
+CATCH_UP_AFTER_S = 1.0  # no new frame for this long: the card replaces the frozen picture
+CATCHING_UP_TEXT = "catching up - one moment"  # Hershey fonts are ASCII-only
+
+
+class _SinkThread:
+    """Calls ``output.send`` on its own thread, one frame at a time, and notes when a send hangs."""
+
+    def __init__(self, output: Output) -> None:
+        self.output = output
+        self.failure: Exception | None = None
+        self.sent = 0
+        self.last_sent_at: float | None = None
+        self._cond = threading.Condition()
+        self._slot: tuple[np.ndarray, float] | None = None
+        self._busy_since: float | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="livecam-sink", daemon=True)
+        self._thread.start()
+
+    def offer(self, image: np.ndarray, t: float, wait: float = 0.0) -> bool:
+        """Hand ``image`` over unless the last one is still being sent (waiting up to ``wait`` s for it)."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._idle(), wait):
+                return False
+            self._slot = (image, t)
+            self._busy_since = time.monotonic()
+            self._cond.notify_all()
+        return True
+
+    def _idle(self) -> bool:
+        return self._slot is None and self._busy_since is None
+
+    def hung_for(self, now: float) -> float:
+        busy = self._busy_since
+        return 0.0 if busy is None else now - busy
+
+    def drain(self, timeout: float) -> bool:
+        """Wait until the frame handed over last has gone out; False if it did not in time."""
+        with self._cond:
+            return self._cond.wait_for(self._idle, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._slot is not None or self._closed)
+                if self._slot is None:
+                    return
+                image, t = self._slot
+                self._slot = None
+            try:
+                self.output.send(image, t)
+            except Exception as exc:  # the sender decides what a failure means, on its own thread
+                with self._cond:
+                    self.failure = exc
+                    self._busy_since = None
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self.sent += 1
+                self.last_sent_at = time.monotonic()
+                self._busy_since = None
+                self._cond.notify_all()
+
+
+class PacedSender:
+    """Sends the newest submitted frame to ``output`` at a fixed fps on its own thread.
+
+    ``submit`` never blocks and keeps only the newest frame. Each tick sends it; if nothing new
+    came since the last tick the previous frame is sent again (a repeat), so call apps see a
+    steady rate, and after ``CATCH_UP_AFTER_S`` without a new frame a "catching up" card goes out
+    instead. Pacing is a fixed-period monotonic clock waited on an Event, so the time ``send``
+    itself takes is absorbed. (pyvirtualcam's ``sleep_until_next_frame`` is not used: after a
+    pause or a lost device its fps estimate makes it send hundreds of frames back to back.)
+    ``stop()`` sends a frame still pending, then ends the thread; closing the output is left to
+    its owner.
+
+    Trouble with the output is visible in ``state`` and, in words, in ``status`` (None while all is
+    well; ``error`` is the same sentence, for front ends that show problems):
+
+    - "reopening": a recoverable output (the virtual camera) failed or hung; its handle is closed
+      (or, when hung, dropped) and reopened with back-off, 0.5 s doubling to 8 s, until it is back.
+    - "failed": any other output failed or hung (a recording on a full disk); the thread ends and
+      ``failed`` is set, so the front end can stop with the sentence and a non-zero exit.
+    - "paused": :meth:`pause` was called because nobody watches; nothing is sent until
+      :meth:`resume` and a newly submitted frame.
+    """
+
+    def __init__(self, output: Output, fps: float) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.output = output
+        self.fps = float(fps)
+        self.state: SenderState = "starting"
+        self.status: str | None = None
+        self.failed = threading.Event()
+        self.reopen_attempts = 0  # attempts in the current outage
+        self.resume_latency_s: float | None = None  # app opened the camera -> first frame out, last resume
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pending: tuple[np.ndarray, float] | None = None
+        self._current: np.ndarray | None = None
+        self._current_is_card = False  # a pause card is repeated as it is, never replaced
+        self._pending_is_card = False
+        self._fresh_at = 0.0  # when the current frame came in
+        self._catch_up_card: np.ndarray | None = None
+        self._paused = False
+        self._resume_since: float | None = None
+        self._next_reopen = 0.0
+        self._reopen_delay = REOPEN_BACKOFF_START_S
+        self._sent = 0
+        self._repeats = 0
+        self._dropped = 0
+        self._late = 0  # ticks whose frame could not go out because the output was still busy
+        self._catching_up = 0  # ticks that sent the catching-up card
+        self._send_times: collections.deque[float] = collections.deque(maxlen=max(2, int(2 * fps)))
+        self._latencies: collections.deque[float] = collections.deque(maxlen=120)
+        self._thread: threading.Thread | None = None
+        self._sink = _SinkThread(output)
+
+    @property
+    def error(self) -> str | None:
+        """The sentence about a lost or failed output, or None (paused is not a problem)."""
+        return self.status if self.state in ("reopening", "failed") else None
+
+    def start(self) -> PacedSender:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="livecam-sender", daemon=True)
+            self._thread.start()
+        return self
+
+    def submit(self, image: np.ndarray, capture_t: float) -> None:
+        """Hand over a processed frame and its capture time (``time.monotonic()``); never blocks."""
+        self.output.check(image)  # wrong frames fail here, in the caller's thread, with a clear message
+        with self._lock:
+            if self._paused:
+                return  # a frame finished while pausing: nobody is watching it
+            if self._pending is not None:
+                self._dropped += 1
+            self._pending = (image, capture_t)
+        self._wake.set()
+
+    def pause(self, last: np.ndarray | None = None) -> None:
+        """Stop sending (nobody watches); the output stays open. Frames submitted meanwhile are dropped.
+
+        ``last`` (e.g. a "starting the camera" card) is sent once before the pause and repeated
+        after :meth:`resume` until a new frame comes: a virtual camera hands its last frame to the
+        next app that opens it, which must not be a picture of the room from before the pause.
+        """
+        if last is not None:
+            self.output.check(last)
+        with self._lock:
+            self._paused = True
+            self._current = None  # on resume, no stale frame goes out
+            self._pending = None if last is None else (last, time.monotonic())
+            self._pending_is_card = last is not None
+            if self.state not in ("failed", "reopening"):
+                self.state, self.status = "paused", None
+        self._wake.set()
+
+    def resume(self, since: float | None = None) -> None:
+        """Send again from the next submitted frame. ``since``: when the app opened the camera
+        (``time.monotonic()``), to measure ``resume_latency_s``."""
+        with self._lock:
+            self._paused = False
+            self._resume_since = since if since is not None else time.monotonic()
+            self._send_times.clear()  # fps_out is measured afresh, not across the pause
+            if self.state == "paused":
+                self.state = "starting"
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Send what is pending and end the thread, within ``timeout`` s whatever the output does."""
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        if not self._sink.drain(max(0.0, deadline - time.monotonic())):
+            if hasattr(self.output, "deadline_s"):
+                pass  # it bounds its own sends (a recording); its close() waits for or stops the last one
+            else:
+                log.warning("The %s did not take the last frame in time; it was dropped.", self.output.description)
+                self.output.abort()
+        self._sink.close()
+
+    def __enter__(self) -> PacedSender:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def stats(self) -> dict[str, Any]:
+        """fps_out (over the last ~2 s), frames_sent, repeats, dropped, late (ticks the output was
+        still busy), catching_up (ticks that showed the card), latency_ms_median (or None), state
+        and status."""
+        with self._lock:
+            times = list(self._send_times)
+            latencies = list(self._latencies)
+            sent, repeats, dropped, late = self._sent, self._repeats, self._dropped, self._late
+            state, status, catching_up = self.state, self.status, self._catching_up
+        fps_out = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        if state in ("paused", "reopening", "failed"):
+            fps_out = 0.0
+        return {
+            "fps_out": fps_out,
+            "frames_sent": sent,
+            "repeats": repeats,
+            "dropped": dropped,
+            "late": late,
+            "catching_up": catching_up,
+            "latency_ms_median": 1000 * statistics.median(latencies) if latencies else None,
+            "state": state,
+            "status": status,
+        }
+
+    def _run(self) -> None:
+        clock = FrameClock(self.fps, self._stop)
+        while not self._stop.is_set():
+            self._wake.clear()
+            with self._lock:
+                idle = self._pending is None and (self._paused or self._current is None)
+            if idle:  # nothing to send yet (start, or paused): wait without ticking
+                self._wake.wait()
+                clock = FrameClock(self.fps, self._stop)
+                continue
+            if self._check_sink():
+                return
+            if self.state == "reopening":
+                self._try_reopen()
+                if not clock.wait():
+                    break
+                continue
+            self._tick()
+            if not clock.wait():
+                break
+        if self._pending is not None and self.state not in ("reopening", "failed"):
+            # The last frame handed over still goes out (an N-frame file run gets all N).
+            self._tick(wait=max(0.0, self._deadline() - self._sink.hung_for(time.monotonic())))
+            self._sink.drain(self._deadline())
+            self._check_sink()
+
+    def _check_sink(self) -> bool:
+        """Act on a send that failed or hung; True once the sender has failed for good."""
+        sink = self._sink
+        if sink.failure is not None:
+            self._output_broke(sink.failure)
+        elif sink.hung_for(time.monotonic()) > self._deadline():
+            self._output_hung()
+        return self.state == "failed"
+
+    def _tick(self, wait: float = 0.0) -> bool:
+        """Send the newest frame, or repeat the previous one; True when the output took it."""
+        now = time.monotonic()
+        with self._lock:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._current = pending[0]
+                self._current_is_card = self._pending_is_card
+                self._pending_is_card = False
+                self._fresh_at = now
+            current = self._current
+            stalled = (pending is None and not self._current_is_card and self.state == "sending"
+                       and now - self._fresh_at > CATCH_UP_AFTER_S)
+        if current is None:
+            return False
+        if stalled:
+            current = self._card()
+        if not self._sink.offer(current, now, wait):
+            with self._lock:
+                self._late += 1
+                if pending is not None:
+                    self._pending = pending  # the newest frame is not lost: it goes at the next tick
+            return False
+        with self._lock:
+            self._sent += 1
+            self._send_times.append(now)
+            if stalled:
+                self._catching_up += 1
+            if pending is None:
+                self._repeats += 1
+            else:
+                self._latencies.append(now - pending[1])
+            # After a resume, "sending" starts with the first new frame: until then the repeats
+            # are the card shown while the source reopens. After a reopen, repeats count.
+            fresh = pending is not None or self._resume_since is None
+            if self.state != "sending" and not self._paused and fresh:
+                self.state, self.status = "sending", None
+                if self._resume_since is not None:
+                    self.resume_latency_s = now - self._resume_since
+                    self._resume_since = None
+                    log.info("An app is watching: the first frame went out %.0f ms after it opened the camera.",
+                             1000 * self.resume_latency_s)
+        return True
+
+    def _deadline(self) -> float:
+        # An output that checks its own sends (a recording) says how long they may take.
+        return getattr(self.output, "deadline_s", SINK_DEADLINE_S)
+
+    def _card(self) -> np.ndarray:
+        if self._catch_up_card is None:
+            self._catch_up_card = placeholder_image(self.output.width, self.output.height, CATCHING_UP_TEXT)
+        return self._catch_up_card
+
+    def _output_hung(self) -> None:
+        """The output's send has not returned for SINK_DEADLINE_S: drop it (unblocking it if it can
+        be) and carry on; its thread is left behind, never written to again."""
+        self.output.abort()
+        if not self.output.recoverable:
+            with self._lock:
+                self.state = "failed"
+                self.status = (f"The {self.output.description} took no frame for {self._deadline():g} s "
+                               "(it hung) and was stopped.")
+            self.failed.set()
+            return
+        log.warning("The %s hung for %g s; LiveCam drops it and reopens it.", self.output.description, self._deadline())
+        self._sink = _SinkThread(self.output)
+        self._lost()
+
+    def _output_broke(self, exc: Exception) -> None:
+        if not self.output.recoverable:
+            sentence = str(exc) if isinstance(exc, OutputFailed) else (
+                f"Sending to the {self.output.description} failed ({exc}); it was stopped.")
+            with self._lock:
+                self.state, self.status = "failed", sentence
+            self.failed.set()
+            return
+        # Close the dead handle now: writing to it again could block or crash in the driver.
+        log.warning("The %s stopped taking frames (%s); LiveCam reopens it.", self.output.description, exc)
+        try:
+            self.output.close()
+        except Exception as close_exc:
+            log.debug("closing the lost output failed: %s", close_exc)
+        self._sink = _SinkThread(self.output)
+        self._lost()
+
+    def _lost(self) -> None:
+        with self._lock:
+            self.reopen_attempts = 0
+            self._reopen_delay = REOPEN_BACKOFF_START_S
+            self._next_reopen = time.monotonic() + self._reopen_delay
+            self.state = "reopening"
+            self.status = f"The {self.output.description} was lost; reopening it in {self._reopen_delay:g} s."
+
+    def _try_reopen(self) -> None:
+        now = time.monotonic()
+        if now < self._next_reopen:
+            return
+        self.reopen_attempts += 1
+        try:
+            self.output.reopen()
+        except Exception as exc:
+            self._reopen_delay = min(self._reopen_delay * 2, REOPEN_BACKOFF_MAX_S)
+            self._next_reopen = time.monotonic() + self._reopen_delay
+            log.debug("reopening the output failed: %s", exc)
+            with self._lock:
+                self.status = (
+                    f"The {self.output.description} was lost; reopening it "
+                    f"(attempt {self.reopen_attempts} failed, next in {self._reopen_delay:g} s)."
+                )
+            return
+        log.warning("The %s is back after %d attempt%s.", self.output.description, self.reopen_attempts,
+                    "" if self.reopen_attempts == 1 else "s")
+        with self._lock:
+            self.state, self.status = "starting", None  # "sending" once the next frame goes out

@@ -1,0 +1,717 @@
+"""The one video writer: ``run --output file`` and ``render`` both record through :class:`VideoWriter`.
+
+H.264 in fragmented MP4, encoded by an ffmpeg child process, into a file that is private (0600) from
+its first byte and that never replaces anything it should not:
+
+- The bytes go to a unique temporary file created with O_EXCL next to the target, and the target
+  name is given to it with a hard link (which fails, instead of replacing, when the name is taken),
+  then the temporary name is removed. So a file that appears meanwhile, a user's own ``.part`` file,
+  a second writer, a symbolic link or an input file are never replaced. Where the file system cannot
+  hard-link, the recording is refused before anything is written.
+- ``--overwrite`` replaces only a regular file, atomically (rename), never through a symbolic link,
+  and never an input.
+- A live recording takes its name when it starts (so a crash leaves a playable file under it: every
+  fragment is complete on disk before the next starts); a render takes it only once complete.
+- Writes never block: the pipe is non-blocking, and an encoder that takes nothing for ``STALL_S``
+  (``STARTUP_S`` before its first frame) is killed and the recording ends with a sentence; a file
+  without one whole fragment is removed rather than left unplayable. ``close(timeout)`` finishes within the timeout
+  (the file keeps its last whole fragment) so a signal can end the process in time.
+- Live recordings carry each frame's time (a Matroska stream on the pipe, variable frame rate), so
+  the recorded duration is the wall time however slow the pipeline; a render is frame-exact.
+"""
+
+from __future__ import annotations
+
+import errno
+import fractions
+import functools
+import logging
+import os
+import secrets
+import select
+import shutil
+import signal
+import stat
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from livecam.media import RECORDING_SUFFIXES
+from livecam.messages import shown
+from livecam.sinks import Output, OutputError, OutputFailed
+
+try:
+    import fcntl
+except ImportError:  # Windows: no pipe sizes to set
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("livecam.recording")
+
+Timing = Literal["clock", "frames"]
+FRAGMENT_S = 1.0  # a crash or a full disk loses at most about this much of a recording
+STALL_S = 5.0  # an encoder that takes no byte for this long has stalled (a busy machine can pause it 1-2 s)
+STARTUP_S = 15.0  # ffmpeg's own start (loading its libraries on a busy machine) before it reads anything
+_PIPE_BYTES = 1 << 20  # a bigger pipe than the default 64 KiB: a frame goes in a few writes, not hundreds
+CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
+_CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
+                getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+
+
+def find_ffmpeg() -> str | None:
+    """The ffmpeg program that encodes recordings, or None (tests replace this)."""
+    return shutil.which("ffmpeg")
+
+
+@functools.lru_cache(maxsize=4)
+def _ffmpeg_has_encoder(exe: str, name: str) -> bool:
+    try:
+        listed = subprocess.run(
+            [exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split()[1:2] == [name] for line in listed.splitlines())
+
+
+def complete_fragments_end(fd: int) -> int:
+    """Length of the part of a fragmented MP4 that ends on a whole fragment (moof + mdat).
+
+    Walks the top-level boxes; a box cut short, or a ``moof`` whose ``mdat`` is, is not counted.
+    """
+    return _whole_fragments(fd)[0]
+
+
+def _whole_fragments(fd: int) -> tuple[int, int]:
+    """(length up to the last whole fragment, number of whole fragments) of a fragmented MP4."""
+    size = os.fstat(fd).st_size
+    pos = good = fragments = 0
+    in_fragment = False
+    while pos + 8 <= size:
+        os.lseek(fd, pos, os.SEEK_SET)
+        header = os.read(fd, 16)
+        length, kind = struct.unpack(">I4s", header[:8])
+        if length == 1 and len(header) == 16:
+            length = struct.unpack(">Q", header[8:16])[0]
+        if length < 8 or pos + length > size:
+            break
+        pos += length
+        if kind == b"moof":  # a moof only counts together with the mdat that follows it
+            in_fragment = True
+            continue
+        if kind == b"mdat" and in_fragment:
+            fragments += 1
+        in_fragment = False
+        good = pos
+    return good, fragments
+
+
+def input_files(settings: Any) -> list[str]:
+    """Every file a run or render reads (source, background picture or video, avatar photo): a
+    recording must never replace one of them."""
+    found = []
+    source = str(getattr(getattr(settings, "capture", None), "source", "") or "")
+    if source and source not in ("auto", "demo") and not source.isdigit():
+        found.append(source)
+    background = getattr(settings, "background", None)
+    avatar = getattr(settings, "avatar", None)
+    for value in (getattr(background, "image", ""), getattr(background, "video", ""), getattr(avatar, "photo", "")):
+        if value:
+            found.append(str(value))
+    return found
+
+
+def _identity(path: str | Path, follow: bool = True) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+# ------------------------------------------------------------------ the target name
+
+
+class _Target:
+    """The bytes' temporary file beside ``path`` and the one way it gets ``path``'s name."""
+
+    def __init__(self, path: Path, overwrite: bool, inputs: Iterable[str | Path], publish_at_start: bool) -> None:
+        self.path, self.overwrite = path, overwrite
+        self._inputs = [i for i in (_identity(p) for p in inputs) if i is not None]
+        if path.suffix.lower() not in RECORDING_SUFFIXES:
+            raise OutputError(
+                f"Cannot record to {shown(path.name)}: a recording must end in "
+                f"{', '.join(RECORDING_SUFFIXES[:-1])} or {RECORDING_SUFFIXES[-1]}; choose a name like "
+                f"{shown(path.stem or 'recording', 60)}.mp4."
+            )
+        if not path.parent.is_dir():
+            raise OutputError(
+                f"Cannot write {shown(path)}: the folder {shown(path.parent)} does not exist; choose another path."
+            )
+        self._check_name()
+        self.fd, self.temp = self._create_temp()
+        try:
+            if publish_at_start:
+                self._give_name()
+            else:
+                self._probe_link()
+        except BaseException:
+            os.close(self.fd)
+            self._unlink_temp()
+            raise
+
+    @property
+    def written(self) -> Path:
+        """Where the bytes are now."""
+        return self.temp or self.path
+
+    def _check_name(self) -> None:
+        path = self.path
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise OutputError(f"Cannot write {shown(path)} ({exc.strerror}); choose another path.") from None
+        if (st.st_dev, st.st_ino) in self._inputs or _identity(path) in self._inputs:
+            raise OutputError(
+                f"{shown(path)} is also an input of this run, and the input and output must be different files; "
+                "choose another output name."
+            )
+        if not self.overwrite:
+            raise OutputError(
+                f"{shown(path)} already exists and LiveCam does not replace files; choose another name, "
+                "or add --overwrite to replace it."
+            )
+        if stat.S_ISLNK(st.st_mode):
+            raise OutputError(
+                f"{shown(path)} is a symbolic link and LiveCam never writes through one; give the real file's "
+                "name or another name."
+            )
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"{shown(path)} is a folder; give a file name ending in .mp4.")
+        if not stat.S_ISREG(st.st_mode):
+            raise OutputError(
+                f"{shown(path)} is not a regular file (a device, pipe or socket) and --overwrite replaces only "
+                "regular files; choose another name."
+            )
+
+    def _create_temp(self) -> tuple[int, Path]:
+        flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_BINARY", 0))
+        stem = self.path.stem[:80]
+        for _ in range(100):
+            temp = self.path.with_name(f".{stem}.{secrets.token_hex(4)}.livecam-part{self.path.suffix}")
+            try:
+                fd = os.open(temp, flags, 0o600)
+            except FileExistsError:
+                continue  # someone's file, or another writer's: never touched
+            except PermissionError:
+                raise OutputError(
+                    f"LiveCam may not write in {shown(self.path.parent)}; choose a folder you can write to."
+                ) from None
+            except OSError as exc:
+                raise OutputError(
+                    f"Cannot create a file in {shown(self.path.parent)} ({exc.strerror}); choose another path."
+                ) from None
+            if os.name == "posix":
+                os.fchmod(fd, 0o600)
+            return fd, temp
+        raise OutputError(f"Cannot create a file in {shown(self.path.parent)}; choose another path.")
+
+    def _cannot_link(self) -> OutputError:
+        return OutputError(
+            f"The folder {shown(self.path.parent)} is on a file system without hard links, which LiveCam needs "
+            "to save a file with no risk of replacing another; choose a folder on another disk."
+        )
+
+    def _link(self, name: Path) -> None:
+        try:
+            os.link(self.temp, name, follow_symlinks=False)
+        except FileExistsError:
+            raise
+        except OSError as exc:
+            if exc.errno in _CANNOT_LINK:
+                raise self._cannot_link() from None
+            raise OutputError(f"Cannot write {shown(name)} ({exc.strerror}); choose another path.") from None
+
+    def _probe_link(self) -> None:
+        probe = self.temp.with_name(self.temp.name + f".{secrets.token_hex(4)}")
+        self._link(probe)
+        probe.unlink()
+
+    def _give_name(self) -> None:
+        """Give the bytes the target's name without replacing anything that is not ours to replace."""
+        if self.overwrite and os.path.lexists(self.path):
+            self._check_name()  # checked again: it may have changed into a link or an input meanwhile
+            os.replace(self.temp, self.path)  # rename never follows a link at the destination
+            self.temp = None
+            return
+        try:
+            self._link(self.path)
+        except FileExistsError:
+            raise OutputError(
+                f"{shown(self.path)} already exists and LiveCam does not replace files; choose another name, "
+                "or add --overwrite to replace it."
+            ) from None
+        self._unlink_temp()
+
+    def publish(self) -> str | None:
+        """Give the finished file its name; a sentence when the name was taken meanwhile (the file is
+        then kept beside it under another name), else None."""
+        if self.temp is None:
+            return None
+        try:
+            self._give_name()
+            return None
+        except OutputError:
+            reason = self._what_changed()
+        for n in range(1, 1000):
+            aside = self.path.with_name(f"{self.path.stem[:80]}.livecam-{n}{self.path.suffix}")
+            try:
+                self._link(aside)
+            except FileExistsError:
+                continue
+            except OutputError:
+                break
+            self._unlink_temp()
+            return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
+                    f"the result is in {shown(aside)}.")
+        return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
+                f"the result is in {shown(self.temp)}.")
+
+    def _what_changed(self) -> str:
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return "it could not be given that name"
+        if (st.st_dev, st.st_ino) in self._inputs or _identity(self.path) in self._inputs:
+            return "it is an input of this run now"
+        if stat.S_ISLNK(st.st_mode):
+            return "it is a symbolic link now"
+        if not stat.S_ISREG(st.st_mode):
+            return "it is not a regular file now"
+        return "another file took that name meanwhile"
+
+    def discard(self) -> None:
+        """Remove what was written, if it never got the target's name."""
+        self._unlink_temp()
+
+    def _unlink_temp(self) -> None:
+        if self.temp is not None:
+            try:
+                self.temp.unlink()
+            except FileNotFoundError:
+                pass
+            self.temp = None
+
+
+# ------------------------------------------------------------------ Matroska framing for timed frames
+
+
+def _element(ident: bytes, payload: bytes) -> bytes:
+    return ident + b"\x01" + len(payload).to_bytes(7, "big") + payload
+
+
+def _uint(ident: bytes, value: int) -> bytes:
+    return _element(ident, int(value).to_bytes(8, "big"))
+
+
+def _mkv_header(width: int, height: int) -> bytes:
+    """An EBML header, a Segment of unknown size, millisecond timestamps and one raw BGR video track.
+
+    Raw video cannot carry a time per frame on a pipe; this is the least framing ffmpeg reads it from."""
+    ebml = _element(b"\x1a\x45\xdf\xa3", _element(b"\x42\x82", b"matroska") + _uint(b"\x42\x87", 4)
+                    + _uint(b"\x42\x85", 2))
+    info = _element(b"\x15\x49\xa9\x66", _uint(b"\x2a\xd7\xb1", 1_000_000))
+    video = _element(b"\xe0", _uint(b"\xb0", width) + _uint(b"\xba", height) + _element(b"\x2e\xb5\x24", b"BGR\x18"))
+    track = _element(b"\xae", _uint(b"\xd7", 1) + _uint(b"\x73\xc5", 1) + _uint(b"\x83", 1)
+                     + _element(b"\x86", b"V_UNCOMPRESSED") + video)
+    segment = b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff"
+    return ebml + segment + info + _element(b"\x16\x54\xae\x6b", track)
+
+
+def _mkv_frame_prefix(ms: int, size: int) -> bytes:
+    """A Cluster at ``ms`` holding one keyframe SimpleBlock of ``size`` bytes; the bytes follow."""
+    block_head = b"\x81\x00\x00\x80"  # track 1, relative time 0, keyframe
+    timecode = _uint(b"\xe7", ms)
+    block_len = len(block_head) + size
+    block = b"\xa3\x01" + block_len.to_bytes(7, "big") + block_head
+    cluster_len = len(timecode) + len(block) + size
+    return b"\x1f\x43\xb6\x75\x01" + cluster_len.to_bytes(7, "big") + timecode + block
+
+
+# ------------------------------------------------------------------ the writer
+
+
+class _Stopped(Exception):
+    """ffmpeg went away or stalled while a frame was being written; the text says which."""
+
+
+_STALLED = "the encoder took nothing for"
+
+
+class VideoWriter:
+    """Frames in, a private H.264 MP4 out (see the module's docstring for the guarantees).
+
+    ``timing="clock"``: each frame's ``t`` (``time.monotonic()``) is its time in the file (live
+    recordings); ``"frames"``: frame ``n`` is at ``n / fps`` (render). ``publish="start"`` gives the
+    file its name at once (a live recording, playable under its name whatever happens);
+    ``"end"`` only at :meth:`close` (render). ``write`` raises OutputFailed with ``error``'s
+    sentence once the recording cannot go on.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, *, overwrite: bool = False,
+                 inputs: Iterable[str | Path] = (), timing: Timing = "clock",
+                 publish: Literal["start", "end"] = "start") -> None:
+        self.path = Path(path).expanduser()
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self.timing = timing
+        self.frames = 0
+        self.error: str | None = None
+        self.note: str | None = None  # a sentence about where the file ended up, when not at ``path``
+        self.removed = False  # stopped before one whole fragment was written: the file was removed
+        self._closed = False
+        self._killed = False  # by us: a stall, a deadline, an abort
+        self._first_ms: int | None = None
+        self._last_ms = -1
+        self._t0: float | None = None
+        self._last_image: np.ndarray | None = None
+        self._lock = threading.Lock()
+        exe = find_ffmpeg()
+        if exe is None:
+            raise OutputError(
+                "Recording needs ffmpeg, which is not installed; install it (for example sudo apt install ffmpeg) "
+                "and try again."
+            )
+        self._target = _Target(self.path, overwrite, inputs, publish_at_start=publish == "start")
+        self._fd = self._target.fd
+        try:
+            self._start(exe)
+        except BaseException:
+            ours = self._fd_identity
+            os.close(self._fd)
+            self._target.discard()
+            if publish == "start":
+                _unlink_ours(self.path, ours)
+            raise
+
+    @property
+    def _fd_identity(self) -> tuple[int, int] | None:
+        try:
+            st = os.fstat(self._fd)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _start(self, exe: str) -> None:
+        w, h = self.width, self.height
+        if _ffmpeg_has_encoder(exe, "libx264"):
+            # zerolatency: no look-ahead, so a fragment leaves the encoder as soon as it is complete;
+            # ultrafast above 1080p so a 4K recording keeps up on a laptop
+            preset = "ultrafast" if w * h > 1920 * 1080 else "veryfast"
+            codec = ["-c:v", "libx264", "-preset", preset, "-tune", "zerolatency", "-crf", "23"]
+        else:
+            codec = ["-c:v", "mpeg4", "-q:v", "4"]
+        even = [] if w % 2 == 0 and h % 2 == 0 else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
+        if self.timing == "clock":
+            source = ["-f", "matroska", "-i", "pipe:0"]
+            timing = ["-fps_mode", "passthrough", "-enc_time_base", "-1", "-video_track_timescale", "1000"]
+        else:
+            rate = fractions.Fraction(self.fps).limit_denominator(1001)
+            source = ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(rate), "-i", "pipe:0"]
+            timing = []
+        container = "mov" if self.path.suffix.lower() == ".mov" else "mp4"
+        cmd = [
+            exe, "-hide_banner", "-nostdin", "-loglevel", "error", *source, *even, *codec, *timing,
+            "-pix_fmt", "yuv420p", "-force_key_frames", f"expr:gte(t,n_forced*{FRAGMENT_S:g})", "-g", "100000",
+            "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-flush_packets", "1",
+            "-f", container, "pipe:1",
+        ]  # fmt: skip
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            # Its own session and process group: Ctrl+C in the terminal reaches LiveCam only, which
+            # then ends the input so ffmpeg can finish the file; a kill reaches all of ffmpeg at once.
+            # C locale: its error text is matched below.
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=self._fd, stderr=self._stderr, start_new_session=True,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except OSError as exc:
+            self._stderr.close()
+            raise OutputError(f"ffmpeg could not be started ({exc.strerror}); reinstall ffmpeg.") from None
+        self._pipe = self._proc.stdin.fileno()
+        # Where pipes cannot be polled (Windows) writes block, and the sender's deadline aborts them.
+        self._poll = select.poll() if hasattr(select, "poll") else None
+        if self._poll is not None:
+            os.set_blocking(self._pipe, False)
+            self._poll.register(self._pipe, select.POLLOUT)
+        if hasattr(fcntl, "F_SETPIPE_SZ"):
+            try:
+                fcntl.fcntl(self._pipe, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+            except OSError:
+                pass  # the system's limit is lower: the default size works, with more writes
+        if self.timing == "clock":
+            try:
+                self._put(_mkv_header(w, h))
+            except _Stopped as exc:
+                self._kill()
+                raise OutputError(f"ffmpeg could not start the recording ({exc}); reinstall ffmpeg.") from None
+
+    # -- writing
+
+    def write(self, image: np.ndarray, t: float | None = None) -> None:
+        """Hand one frame to ffmpeg. Returns within ``deadline_s`` whatever ffmpeg does; raises
+        OutputFailed (its sentence is ``error``) once the recording has stopped."""
+        with self._lock:
+            if self.error is not None or self._closed:
+                raise OutputFailed(self.error or f"The recording to {shown(self.path)} is closed.")
+            data = np.ascontiguousarray(image).data
+            try:
+                if self.timing == "clock":
+                    ms = self._stamp(time.monotonic() if t is None else t)
+                    self._put(_mkv_frame_prefix(ms, data.nbytes))
+                    self._last_image = image
+                self._put(data)
+            except _Stopped as exc:
+                if str(exc).startswith(_STALLED):
+                    self._kill()  # it will not finish the file on its own
+                self._finish(timeout=5.0, reason=str(exc))
+                raise OutputFailed(self.error or f"Recording to {shown(self.path)} stopped.") from None
+            self.frames += 1
+
+    def _stamp(self, t: float) -> int:
+        if self._t0 is None:
+            self._t0 = t
+        ms = max(self._last_ms + 1, round(1000 * (t - self._t0)))  # strictly increasing, as MP4 needs
+        if self._first_ms is None:
+            self._first_ms = ms
+        self._last_ms = ms
+        return ms
+
+    @property
+    def deadline_s(self) -> float:
+        """The longest one write may take before the encoder counts as stalled."""
+        return STALL_S if self.frames else STARTUP_S
+
+    def _put(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        patience = self.deadline_s
+        deadline = time.monotonic() + patience
+        while view:
+            try:
+                n = os.write(self._pipe, view)
+            except BlockingIOError:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._poll is None:
+                    raise _Stopped(f"the encoder took nothing for {patience:g} s") from None
+                self._poll.poll(min(remaining, 0.2) * 1000)
+                continue
+            except (BrokenPipeError, OSError, ValueError):
+                raise _Stopped("the encoder was stopped" if self._killed else "ffmpeg stopped taking frames") from None
+            view = view[n:]
+            deadline = time.monotonic() + patience  # progress: a slow encoder is not a stalled one
+
+    @property
+    def started_at(self) -> float | None:
+        """``time.monotonic()`` of the first frame of a timed recording (its time 0), or None."""
+        return self._t0
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of video written so far."""
+        if self.timing == "frames" or self._first_ms is None:
+            return self.frames / self.fps if self.fps > 0 else 0.0
+        return (self._last_ms - self._first_ms) / 1000 + 1 / self.fps
+
+    # -- ending
+
+    def abort(self) -> None:
+        """From another thread: kill ffmpeg now, so a write stuck on it returns (the file keeps its
+        whole fragments)."""
+        self._kill()
+
+    def _kill(self) -> None:
+        self._killed = True
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, AttributeError):
+            pass
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """End the input and let ffmpeg finish the file, for at most ``timeout`` s (then the last
+        whole fragment is kept); the file gets its name now if it did not have it yet. ``error``
+        says what went wrong, ``note`` where the file went when its name was taken meanwhile."""
+        if not self._lock.acquire(timeout=max(0.0, min(timeout, self.deadline_s + 1))):
+            self.abort()  # a write is stuck on ffmpeg: killing it frees the write and the lock
+            self._lock.acquire()
+        try:
+            self._hold_last_frame(timeout)
+            self._finish(timeout=timeout, reason=None)
+        finally:
+            self._lock.release()
+
+    def _hold_last_frame(self, timeout: float) -> None:
+        """A frame's time in the file lasts until the next frame; the last one would end at once,
+        cutting off the time since it came (long, when the encoder was slow). It is shown again at
+        the moment the recording stops, unless that must happen within a few seconds."""
+        if self.timing != "clock" or self._last_image is None or self._closed or self.error or timeout < 5:
+            return
+        t = time.monotonic()
+        if self._t0 is None or 1000 * (t - self._t0) - self._last_ms < 1500 / self.fps:
+            return
+        data = np.ascontiguousarray(self._last_image).data
+        try:
+            self._put(_mkv_frame_prefix(self._stamp(t), data.nbytes))
+            self._put(data)
+        except _Stopped:
+            return  # the file simply ends with the last frame that went in
+
+    def discard(self) -> None:
+        """Stop now and remove the file, if it never got the target's name (render interrupted)."""
+        with self._lock:
+            self._kill()
+            self._finish(timeout=1.0, reason=None, publish=False)
+            self._target.discard()
+
+    def emergency_discard(self) -> None:
+        """From a signal's watchdog, while another thread may be inside ``write``: kill ffmpeg and
+        remove the file if it never got the target's name. Takes no lock."""
+        self._kill()
+        self._target.discard()
+
+    def _finish(self, timeout: float, reason: str | None, publish: bool = True) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            # End of input: ffmpeg writes the last fragment and exits. Closed through its file
+            # object (never written through, so nothing to flush), which owns the descriptor.
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            rc = self._proc.wait(max(0.0, timeout))
+        except subprocess.TimeoutExpired:
+            log.info("ffmpeg did not finish %s in %.1f s; it keeps its last whole fragment.", shown(self.path), timeout)
+            self._kill()
+            rc = self._proc.wait()
+        self._stderr.seek(0)
+        stderr = self._stderr.read().decode("utf-8", "replace")
+        self._stderr.close()
+        if rc != 0 and not self._killed:
+            reason = self._explain(rc, stderr)  # it stopped by itself: its own words say best why
+        playable = True
+        ours = self._fd_identity
+        try:
+            end, fragments = _whole_fragments(self._fd)
+            playable = fragments > 0
+            if rc != 0 and end < os.fstat(self._fd).st_size:
+                os.ftruncate(self._fd, end)  # also frees the space the cut-off fragment took
+            os.fsync(self._fd)
+        except OSError as exc:
+            log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
+        finally:
+            os.close(self._fd)
+        if not playable:  # not one whole fragment: an empty file helps nobody
+            self._target.discard()
+            _unlink_ours(self.path, ours)
+            self.removed = True
+            publish = False
+        if reason is not None:
+            self.error = self._sentence(reason)
+        if publish:
+            self.note = self._target.publish()
+
+    def _explain(self, rc: int, stderr: str) -> str:
+        if "No space left on device" in stderr:
+            return "full"
+        if "Disk quota exceeded" in stderr:
+            return "quota"
+        if "File too large" in stderr or rc == -getattr(signal, "SIGXFSZ", -1000):
+            return "too large"
+        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+        return "ffmpeg: " + shown(lines[-1] if lines else f"exit status {rc}", 200)
+
+    def _sentence(self, problem: str) -> str:
+        path = shown(self.path)
+        took = f"after {_duration(self.duration_s)} ({self.frames} frames)"
+        kept = ("nothing playable had been written, so the file was removed" if self.removed
+                else "the file keeps what was recorded up to its last whole second")
+        if problem == "full":
+            return (f"The disk is full: recording to {path} stopped {took}; {kept}. "
+                    "Free some space or record to another disk.")
+        if problem == "quota":
+            return f"Your disk quota is used up: recording to {path} stopped {took}; {kept}."
+        if problem == "too large":
+            return (f"{path} reached the largest file this disk allows: recording stopped {took}; {kept}. "
+                    "Record to a disk formatted with exFAT, NTFS, APFS or ext4.")
+        return f"Recording to {path} stopped {took} ({problem}); {kept}."
+
+
+def _unlink_ours(path: Path, ours: tuple[int, int] | None) -> None:
+    """Remove ``path`` only if it is still the file we created (a start that failed after naming)."""
+    if ours is not None and _identity(path, follow=False) == ours:
+        path.unlink(missing_ok=True)
+
+
+class FileOutput(Output):
+    """A live recording (``run --output file``): the one writer, timed by the frames' send times.
+
+    ``send(image, t)`` raises OutputFailed with one sentence once the recording cannot go on (disk
+    full, encoder stalled); ``error`` keeps it and the file keeps what was recorded until then.
+    """
+
+    recorder = "ffmpeg"
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float = 30, overwrite: bool = False,
+                 inputs: Iterable[str | Path] = ()) -> None:
+        super().__init__(width, height, fps)
+        self.path = Path(path).expanduser()
+        self.writer = VideoWriter(self.path, self.width, self.height, self.fps, overwrite=overwrite,
+                                  inputs=inputs, timing="clock", publish="start")
+        self.description = f"file {shown(self.path)}"
+
+    @property
+    def frames_written(self) -> int:
+        return self.writer.frames
+
+    @property
+    def error(self) -> str | None:
+        return self.writer.error
+
+    def send(self, image: np.ndarray, t: float | None = None) -> None:
+        self.check(image)
+        self.writer.write(image, t)
+
+    @property
+    def deadline_s(self) -> float:
+        """How long the sender waits on one send: the writer's own stall check speaks first."""
+        return self.writer.deadline_s + 1.0
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        self.writer.close(timeout)
+
+    def summary(self, missed: int = 0) -> str | None:
+        """One sentence for the end of a run: how much was recorded, and how many frames were missed."""
+        if self.writer.removed:
+            return None
+        text = (f"Recorded {_duration(self.writer.duration_s)} of video ({self.writer.frames} frames) "
+                f"to {shown(self.path)}")
+        if missed:
+            text += (f"; {missed} frame{'s were' if missed != 1 else ' was'} left out because the recording "
+                     "could not keep up, and the frames around them play longer, so the video keeps real time")
+        return text + "."

@@ -1,0 +1,256 @@
+"""Where processed frames go, apart from files: the "LiveCam" virtual camera, a preview window, or nowhere.
+
+Every output is an :class:`Output`: ``send(image_bgr, t)``, ``close()``, ``description``. Recordings
+live in :mod:`livecam.recording`, pacing in :mod:`livecam.pacing`, the choice between them in
+:mod:`livecam.output`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+from typing import Any
+
+import numpy as np
+
+from livecam import devices
+
+log = logging.getLogger("livecam.output")
+
+class OutputError(RuntimeError):
+    """An output cannot be opened; the message is one sentence saying what to do."""
+
+
+class OutputFailed(OutputError):
+    """An open output stopped for good (e.g. the disk filled up); the message says what happened."""
+
+
+class Output:
+    """Base of all outputs: ``send(image_bgr)``, ``close()``, ``description``; a context manager.
+
+    The frame check is built once in the constructor so ``send`` stays a couple of comparisons.
+    An output whose ``recoverable`` is True can lose its device and get it back: the sender then
+    calls ``reopen()`` (which raises OutputError while the device is still gone).
+    """
+
+    description = "output"
+    fallback_reason: str | None = None  # set by open_output when this output replaced the requested one
+    recoverable = False
+
+    def __init__(self, width: int, height: int, fps: float = 30) -> None:
+        self.width, self.height, self.fps = int(width), int(height), float(fps)
+        self._shape = (self.height, self.width, 3)
+
+    def check(self, image: Any) -> None:
+        """Raise ValueError/TypeError unless ``image`` is a (H, W, 3) uint8 array of this output's size."""
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"expected a numpy array of shape {self._shape} uint8, got {type(image).__name__}")
+        if image.shape != self._shape or image.dtype != np.uint8:
+            raise ValueError(f"expected {self._shape} uint8, got {image.shape} {image.dtype}")
+
+    def send(self, image: np.ndarray, t: float | None = None) -> None:
+        """Send one frame; ``t`` is when it is due (``time.monotonic()``), which only recordings use."""
+        self.check(image)
+        self._send(image)
+
+    def _send(self, image: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def reopen(self) -> None:
+        raise OutputError(f"The {self.description} cannot be reopened.")
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        """Called from another thread when ``send`` has hung past its deadline: unblock it if possible
+        (a recording kills its encoder). The default can do nothing: the hung thread is abandoned."""
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _default_backend() -> str:
+    return "v4l2loopback" if platform.system() == "Linux" else "obs"
+
+
+def _virtualcam_fix(reason: str, device: str | None) -> str:
+    """pyvirtualcam's error text -> one sentence that says what to do on this system."""
+    first = reason.strip().splitlines()[0] if reason.strip() else "unknown error"
+    if platform.system() != "Linux":
+        return f"The OBS virtual camera is not available ({first}); {devices.OBS_FIX}, then start LiveCam again."
+    if "No v4l2 loopback device found" in reason:
+        return f"No virtual camera device exists (the v4l2loopback module is not loaded); run: {devices.MODPROBE_FIX}"
+    which = f"the virtual camera {device}" if device else "the virtual camera"
+    if "permission" in reason.lower():
+        return f"LiveCam may not write to {which}; run sudo usermod -aG video $USER and log in again."
+    return (
+        f"LiveCam could not open {which} ({first}); close other programs that feed it, "
+        f"or reload the module with: {devices.RELOAD_FIX}"
+    )
+
+
+class VirtualCamOutput(Output):
+    """The virtual camera apps list as "LiveCam", through pyvirtualcam.
+
+    On Linux it is the v4l2loopback device labelled "LiveCam" (or ``device`` when given); on
+    Windows and macOS pyvirtualcam's OBS backend. ``backend`` picks a pyvirtualcam backend by name
+    (tests register a recording one). A device that goes away (module reloaded, OBS closed) makes
+    ``send`` raise; :meth:`reopen` then closes the dead handle and opens the camera anew.
+    """
+
+    recoverable = True
+
+    def __init__(self, width: int, height: int, fps: float = 30, device: str = "", backend: str | None = None) -> None:
+        super().__init__(width, height, fps)
+        try:
+            import pyvirtualcam
+            from pyvirtualcam.camera import BACKENDS
+        except ImportError as exc:  # the native module can fail to load even when the package is there
+            raise OutputError(
+                f"pyvirtualcam cannot be loaded ({exc}); reinstall it with pip install pyvirtualcam."
+            ) from exc
+        self._pyvirtualcam = pyvirtualcam
+        self._backend = backend or _default_backend()
+        if self._backend not in BACKENDS:
+            raise OutputError(
+                f"pyvirtualcam has no {self._backend!r} backend on this system; use --output preview or file instead."
+            )
+        self._requested = device or None
+        self.camera: Any = None
+        self._open_camera()
+
+    def _open_camera(self) -> None:
+        linux = platform.system() == "Linux"
+        chosen = self._requested
+        if chosen is None and linux:
+            chosen = devices.find_livecam_device()  # looked up again on a reopen: a reloaded module may renumber
+            if chosen is None and devices.list_virtual_cameras():
+                log.warning('No v4l2loopback device is labelled "LiveCam"; using the first one pyvirtualcam finds.')
+        try:
+            self.camera = self._pyvirtualcam.Camera(
+                self.width, self.height, self.fps, fmt=self._pyvirtualcam.PixelFormat.BGR, device=chosen,
+                backend=self._backend,
+            )
+        except RuntimeError as exc:
+            raise OutputError(_virtualcam_fix(str(exc), chosen)) from exc
+        label = devices.virtual_camera_label(self.camera.device) if linux else None
+        self.description = f"virtual camera {self.camera.device}" + (f" ({label})" if label else "")
+
+    @property
+    def device_path(self) -> str | None:
+        """The file apps open to read the camera (Linux's device node), for watching who reads it;
+        None where the camera is no file (OBS) or while it is lost."""
+        device = getattr(self.camera, "device", None)
+        return device if isinstance(device, str) and os.path.isabs(device) and os.path.exists(device) else None
+
+    def _send(self, image: np.ndarray) -> None:
+        if self.camera is None:
+            raise OutputError(f"the {self.description} is closed")
+        self.camera.send(image)
+
+    def reopen(self) -> None:
+        self._close_camera()
+        self._open_camera()
+
+    def abort(self) -> None:
+        # A handle stuck in the driver could block in close() too: it is dropped, never closed.
+        self.camera = None
+
+    def _close_camera(self) -> None:
+        camera, self.camera = self.camera, None
+        if camera is None:
+            return
+        try:
+            camera.close()
+        except Exception as exc:  # a vanished device may fail to close too; the handle is dropped either way
+            log.debug("closing the %s failed: %s", self.description, exc)
+
+    def close(self) -> None:
+        self._close_camera()
+
+
+
+class NullOutput(Output):
+    """Drops frames but counts them and keeps the last one (headless runs and tests)."""
+
+    description = "no output"
+
+    def __init__(self, width: int, height: int, fps: float = 30) -> None:
+        super().__init__(width, height, fps)
+        self.frames_sent = 0
+        self.last: np.ndarray | None = None
+
+    def _send(self, image: np.ndarray) -> None:
+        self.frames_sent += 1
+        self.last = image
+
+
+class PreviewOutput(Output):
+    """A PySide6 window showing the output.
+
+    Build it on the main thread; ``send`` may be called from any thread (the picture is handed to
+    the GUI thread through a queued signal). The main thread must run Qt's event loop: the GUI does
+    that anyway; a CLI calls :meth:`exec`, which returns when the window is closed, or calls
+    :meth:`pump` from its own wait loop.
+    """
+
+    def __init__(self, width: int, height: int, fps: float = 30, title: str = "LiveCam preview") -> None:
+        super().__init__(width, height, fps)
+        needs_display = platform.system() == "Linux" and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
+        )
+        if needs_display:
+            # Without this check Qt aborts the whole process when it finds no display.
+            raise OutputError("The preview window needs PySide6 and a display, and there is no display here.")
+        if threading.current_thread() is not threading.main_thread():
+            raise OutputError("The preview window must be opened from the main thread.")
+        try:
+            from PySide6 import QtCore, QtGui, QtWidgets
+        except ImportError as exc:
+            raise OutputError(
+                "The preview window needs PySide6 and a display; install it with pip install livecam[gui]."
+            ) from exc
+
+        class _Window(QtWidgets.QLabel):
+            frame = QtCore.Signal(object)
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.frame.connect(self._show, QtCore.Qt.ConnectionType.QueuedConnection)
+
+            def _show(self, image: np.ndarray) -> None:
+                image = np.ascontiguousarray(image)
+                h, w = image.shape[:2]
+                qimage = QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888)
+                self.setPixmap(QtGui.QPixmap.fromImage(qimage))  # fromImage copies, so `image` may go
+
+        self._app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+        self.window = _Window()
+        self.window.setWindowTitle(title)
+        self.window.resize(self.width, self.height)
+        self.window.show()
+        self.description = "preview window"
+
+    def _send(self, image: np.ndarray) -> None:
+        self.window.frame.emit(image)
+
+    def exec(self) -> None:
+        """Run Qt's event loop until the window is closed (for front ends without their own loop)."""
+        self._app.exec()
+
+    def pump(self) -> bool:
+        """Show what was sent so far (run pending Qt events); False once the user closed the window.
+
+        For a main thread that runs its own wait loop instead of :meth:`exec`; call it every few ms.
+        """
+        self._app.processEvents()
+        return self.window.isVisible()
+
+    def close(self) -> None:
+        self.window.close()

@@ -1,0 +1,201 @@
+"""Eye contact: eyes that look below the lens are turned to meet it (measured again with the face
+and iris models on the output), nothing outside the eye openings changes, and the correction stays
+off when the eyes close, the head turns away or the gaze leaves the screen; failures show the
+wearer's own eyes."""
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+from livecam import cli
+from livecam import settings as S
+from livecam.analysis import Analyzer
+from livecam.effects import SPECS, AvatarSettings, EyeContactSettings, build_effect, sections_for
+from livecam.effects.eye_contact import (
+    EYES,
+    EyeContact,
+    eyeball_centres,
+    eye_regions,
+    gaze_angles,
+)
+from livecam.types import Analysis
+
+PHOTO = FIXTURES / "mpl_grace_hopper.jpg"
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(S.Settings())
+
+
+def _analyse(analyzer, image):
+    analysis = analyzer.analyze(image, {"faces", "iris"})
+    assert analysis.faces and analysis.faces[0].iris is not None
+    return analysis
+
+
+@pytest.fixture(scope="module")
+def looking_down(analyzer):
+    """The portrait, and its analysis with the irises the model found moved down by 12° of gaze:
+    the effect sees a wearer looking at a screen below the camera (the pixels are the photo's)."""
+    image = cv2.imread(str(PHOTO))
+    analysis = _analyse(analyzer, image)
+    face = analysis.faces[0]
+    iris = face.iris.copy()
+    before = gaze_angles(face.landmarks, iris)
+    for (_, radius), (_, _, rows) in zip(eyeball_centres(face.landmarks), EYES):
+        iris[rows, 1] += radius * (np.sin(np.radians(12)) - np.sin(np.radians(before[1])))
+    return image, Analysis(faces=[replace(face, iris=iris)])
+
+
+def _run(effect, image, analysis, frames=12):
+    for _ in range(frames):  # the correction fades in
+        out, outputs = effect.apply(image, analysis)
+    return out, outputs
+
+
+def test_a_gaze_below_the_lens_moves_the_irises_up_by_the_gaze(looking_down):
+    """Eyes painted where the analysis says they are (a white opening, a dark iris small enough to be
+    whole inside it, 12° below the lens): each iris comes up by about the eyeball radius times
+    sin 12°, and stays whole."""
+    photo, analysis = looking_down
+    face = analysis.faces[0]
+    image = photo.copy()
+    iris = face.iris.copy()
+    for contour, _, rows in EYES:
+        cv2.fillPoly(image, [np.rint(face.landmarks[contour, :2] * 16).astype(np.int32)], (235, 235, 235),
+                     cv2.LINE_AA, 4)
+        c = iris[rows.start, :2]
+        r = 4.0
+        iris[rows.start + 1: rows.stop, :2] = c + r * np.array([[1, 0], [0, -1], [-1, 0], [0, 1]])
+        cv2.circle(image, tuple(np.rint(c * 16).astype(int)), int(r * 16), (40, 60, 90), -1, cv2.LINE_AA, 4)
+    face = replace(face, iris=iris)
+    analysis = Analysis(faces=[face])
+    out, outputs = _run(EyeContact(EyeContactSettings(enabled=True)), image, analysis)
+    assert outputs == {"altered": True}
+    openings = eye_regions(face.landmarks, image.shape) > 0
+    for (_, radius), (contour, _, rows) in zip(eyeball_centres(face.landmarks), EYES):
+        inside = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.rint(face.landmarks[contour, :2]).astype(np.int32)], 255)
+        inside = (inside > 0) & openings
+        ys = np.nonzero(inside)[0]
+        dark = [(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[inside] < 120) for img in (image, out)]
+        rise = ys[dark[0]].mean() - ys[dark[1]].mean()
+        r_iris = np.linalg.norm(face.iris[rows.start + 1: rows.stop, :2] - face.iris[rows.start, :2], axis=1).mean()
+        expected = min(radius * np.sin(np.radians(12)), 0.8 * r_iris)
+        assert 0.6 * expected < rise < 1.3 * expected
+        assert dark[1].sum() > 0.7 * dark[0].sum()  # the iris is moved, not wiped out
+
+
+def test_nothing_changes_outside_the_eye_openings(looking_down):
+    image, analysis = looking_down
+    out, _ = _run(EyeContact(EyeContactSettings(enabled=True)), image, analysis)
+    eyes = eye_regions(analysis.faces[0].landmarks, image.shape)
+    changed = np.abs(out.astype(int) - image).max(2) > 0
+    assert changed.any() and not changed[eyes == 0].any()
+
+
+def test_on_a_clip_looking_below_the_lens_the_angle_to_it_shrinks(data_dir):
+    """lp_d6: the speaker's gaze is 5-20° below the lens in most frames (own estimate)."""
+    from livecam.analysis.face_tracker import FaceTracker
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d6_expressions.mp4"))
+    analyzer = Analyzer(S.Settings(), offline=True)
+    judge = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
+    effect = EyeContact(EyeContactSettings(enabled=True))
+    before, after = [], []
+    for n in range(40):
+        ok, frame = cap.read()
+        assert ok
+        analysis = _analyse(analyzer, frame)
+        out, _ = effect.apply(frame, analysis)
+        face = analysis.faces[0]
+        angle = gaze_angles(face.landmarks, face.iris)
+        if n >= 8 and angle[1] > 5:
+            judged = judge.process(out, want_iris=True)[0]
+            before.append(np.hypot(*angle))
+            after.append(np.hypot(*gaze_angles(judged.landmarks, judged.iris)))
+    assert len(before) >= 15
+    assert np.median(after) < 0.65 * np.median(before)
+
+
+def test_closed_eyes_turned_head_and_a_look_away_are_left_alone(looking_down):
+    image, analysis = looking_down
+    face = analysis.faces[0]
+    effect = EyeContact(EyeContactSettings(enabled=True))
+    _run(effect, image, analysis)
+    assert effect.weight > 0.9
+    # A blink: both upper lids come down onto the lower ones; the correction fades out within frames.
+    shut = face.landmarks.copy()
+    for _, (upper, lower, _, _), _ in EYES:
+        shut[upper] = shut[lower]
+    blink = Analysis(faces=[replace(face, landmarks=shut)])
+    out, outputs = _run(effect, image, blink, frames=3)
+    assert (out == image).all() and not outputs
+    # The head turned past 25°.
+    turned = Analysis(faces=[replace(face, pose=(32.0, 0.0, 0.0))])
+    assert (_run(EyeContact(EyeContactSettings(enabled=True)), image, turned)[0] == image).all()
+    # The gaze clearly away: 20° above the lens with the camera above the screen; 20° below it with
+    # the camera below the screen (the irises the models report moved, the picture as it is).
+    radius = eyeball_centres(face.landmarks)[0][1]
+    for camera, sign in (("above", -1), ("below", 1)):
+        iris = face.iris.copy()
+        iris[:, 1] += radius * (sign * np.sin(np.radians(20)) - np.sin(np.radians(12)))
+        away = Analysis(faces=[replace(face, iris=iris)])
+        assert gaze_angles(face.landmarks, iris)[1] == pytest.approx(sign * 20, abs=1)
+        effect = EyeContact(EyeContactSettings(enabled=True, camera=camera))
+        assert (_run(effect, image, away)[0] == image).all()
+    # No irises (the model could not run): the frame's own eyes, never a guess.
+    effect = EyeContact(EyeContactSettings(enabled=True))
+    assert _run(effect, image, Analysis(faces=[replace(face, iris=None)]))[0] is image
+
+
+def test_a_photo_avatar_leaves_eye_contact_idle(looking_down):
+    image, analysis = looking_down
+    effect = EyeContact(EyeContactSettings(enabled=True), AvatarSettings(mode="animate"))
+    assert _run(effect, image, analysis)[0] is image
+    swap = AvatarSettings(mode="swap")
+    own_eyes = {f: True for f in ("own_eyes_mouth", "keep_eyes_mouth") if hasattr(swap, f)}
+    assert effect.update(EyeContactSettings(enabled=True), replace(swap, **{f: False for f in own_eyes})) is True
+    assert _run(effect, image, analysis)[0] is image  # the photo's eyes go out: not the wearer's to turn
+    assert effect.update(EyeContactSettings(enabled=True), replace(swap, **own_eyes)) is True
+    assert not (_run(effect, image, analysis)[0] == image).all()  # the wearer's own eyes in the swap
+
+
+def test_registry_flags_and_in_place_updates():
+    parse = lambda *argv: cli.settings_from_args(cli.build_parser().parse_args(["run", *argv]))  # noqa: E731
+    s = parse("--eye-contact", "--camera-position", "below")
+    assert s.eye_contact.enabled and s.eye_contact.camera == "below"
+    spec = SPECS["eye_contact"]
+    names = list(SPECS)
+    assert names.index("avatar") < names.index("eye_contact") < names.index("badge")
+    assert spec.alters_face and spec.on_failure == "skip" and "eye_contact" in spec.bench
+    effect = build_effect(spec, s)
+    assert effect.needs >= {"faces", "iris"} and effect.provides == frozenset({"altered"})
+    effect.weight = 0.7
+    assert effect.update(*sections_for(spec, S.update(s, eye_contact={"camera": "above"}))) is True
+    assert effect.camera == "above" and effect.weight == 0.7  # the fade did not restart
+    assert build_effect(spec, S.Settings()) is None
+
+
+def test_a_failing_eye_contact_shows_the_unmodified_eyes_with_the_badge_still_on(looking_down, monkeypatch):
+    from livecam.effects import eye_contact
+    from livecam.pipeline import Pipeline
+
+    image, _ = looking_down
+    settings = S.update(S.Settings(), background={"mode": "off"}, output={"kind": "null"},
+                        eye_contact={"enabled": True}, badge={"enabled": False})
+    pipeline = Pipeline(settings)
+    try:
+        monkeypatch.setattr(eye_contact, "move_eye", lambda *a: 1 / 0)
+        out = pipeline.process(image)
+        assert (out == image).all()  # the badge draws nothing on an unaltered frame
+        assert pipeline.failure_counts() == {"eye_contact": 1}
+        monkeypatch.undo()
+        for _ in range(10):  # retried after its back-off, and it runs again
+            pipeline.process(image)
+        assert pipeline.failure_counts() == {"eye_contact": 1} and not pipeline.problems()
+    finally:
+        pipeline.close()

@@ -1,0 +1,146 @@
+"""Key light: a real face is lit (brighter, same colour, nothing clipped), the real room dims a
+little, a replaced background never does, and the effect fails closed and updates in place."""
+import cv2
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+from livecam import cli
+from livecam import settings as S
+from livecam.analysis import Analyzer
+from livecam.analysis import face_regions as regions
+from livecam.effects import SPECS, BackgroundSettings, KeyLightSettings, build_effect, sections_for
+from livecam.effects.key_light import KeyLight, lit
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    analysis = Analyzer(S.Settings()).analyze(image, {"faces"})
+    assert analysis.faces
+    return image, analysis
+
+
+def _oval(image, landmarks):
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.rint(landmarks[list(regions.FACE_OVAL), :2]).astype(np.int32)], 255)
+    return cv2.erode(mask, np.ones((5, 5), np.uint8)) > 0
+
+
+def _lit(image, analysis, strength=70, background="off", frames=5):
+    effect = KeyLight(KeyLightSettings(strength=strength), BackgroundSettings(mode=background))
+    for _ in range(frames):  # the light fades in over a few frames
+        out, outputs = effect.apply(image, analysis)
+    assert not outputs and out is not image and out.shape == image.shape and out.dtype == np.uint8
+    return out
+
+
+def test_the_face_is_brighter_with_the_same_colour_and_nothing_clipped(portrait):
+    image, analysis = portrait
+    out = _lit(image, analysis)
+    face = _oval(image, analysis.faces[0].landmarks)
+    y0 = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[face].astype(float)
+    y1 = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[face].astype(float)
+    assert np.median(y1) >= 1.08 * np.median(y0)
+    lab0 = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)[face]
+    lab1 = cv2.cvtColor(out.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)[face]
+    shift = np.median(lab1[:, 1:], axis=0) - np.median(lab0[:, 1:], axis=0)
+    assert np.hypot(*shift) <= 2.0  # lightness aside, the skin keeps its colour
+    assert (out[face].max(1) >= 254).mean() <= max(0.005, (image[face].max(1) >= 254).mean())
+
+
+def test_the_real_room_dims_a_little_and_a_replaced_one_not_at_all(portrait):
+    image, analysis = portrait
+    box = analysis.faces[0].box
+    h, w = image.shape[:2]
+    far = np.zeros((h, w), bool)
+    far[:, : max(1, int(box[0]) - 60)] = True  # the room well left of the face
+    real = _lit(image, analysis, background="off").astype(int)
+    assert (real[far] <= image[far]).all()  # never brighter
+    assert real[far].mean() < image[far].mean() - 1  # a little darker
+    for mode in ("image", "color"):
+        replaced = _lit(image, analysis, background=mode)
+        outside = np.ones((h, w), bool)
+        x0, y0, x1, y1 = box.astype(int)
+        fw = x1 - x0
+        outside[max(0, y0 - fw): y1 + fw, max(0, x0 - fw): x1 + fw] = False
+        assert (replaced[outside] == image[outside]).all()
+
+
+def test_no_halo_at_the_outline(portrait):
+    """The light fades out inside the face outline: the ring just outside the face oval gains next to
+    nothing, while the cheeks gain clearly."""
+    image, analysis = portrait
+    landmarks = analysis.faces[0].landmarks
+    out = _lit(image, analysis, background="image")  # no room dimming: only the face light counts
+    oval = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.rint(landmarks[list(regions.FACE_OVAL), :2]).astype(np.int32)], 255)
+    ring = (cv2.dilate(oval, np.ones((15, 15), np.uint8)) > 0) & (oval == 0)
+    inner = cv2.erode(oval, np.ones((41, 41), np.uint8)) > 0
+    gain = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY).astype(float) - cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    assert gain[inner].mean() > 8
+    assert gain[ring].mean() < 0.15 * gain[inner].mean()
+
+
+def test_the_shoulder_never_clips_and_keeps_hue():
+    values = np.array([[[200, 220, 250], [40, 80, 120], [250, 250, 250]]], np.uint8)
+    for k in (1.0, 1.3, 2.0, 4.0):
+        out = lit(values, np.full(values.shape[:2], k, np.float32)).astype(int)
+        assert out.max() < 255
+        assert (out >= values - 1).all()  # a gain never darkens
+        # Hue: the channel order and the rough balance stay (chroma held, not shifted).
+        assert np.argsort(out[0, 1]).tolist() == [0, 1, 2]
+    gray = np.full((4, 4, 3), 100, np.uint8)
+    out = lit(gray, np.full((4, 4), 1.2, np.float32))
+    assert (out == out[..., :1]).all() and out[0, 0, 0] == 120  # neutral stays neutral, scaled by the gain
+
+
+def test_flag_toggle_and_registry():
+    parse = lambda *argv: cli.settings_from_args(cli.build_parser().parse_args(["run", *argv]))  # noqa: E731
+    assert parse("--key-light", "70").key_light.strength == 70
+    spec = SPECS["key_light"]
+    names = list(SPECS)  # chain order
+    assert names.index("key_light") > names.index("background")  # lights the person as they will be seen
+    assert "background" in spec.reads and not spec.alters_face and spec.on_failure == "skip"
+    assert [t.key for t in spec.toggles] == ["key_light"] and "key_light.strength" in spec.controls
+    assert build_effect(spec, S.Settings()) is None  # 0 = off
+    assert "key_light" in spec.bench
+
+
+def test_sliders_update_in_place(portrait):
+    image, analysis = portrait
+    settings = S.update(S.Settings(), key_light={"strength": 30}, background={"mode": "off"})
+    effect = build_effect(SPECS["key_light"], settings)
+    weak = [effect.apply(image, analysis)[0] for _ in range(5)][-1]
+    stronger = S.update(settings, key_light={"strength": 90}, background={"mode": "image"})
+    assert effect.update(*sections_for(SPECS["key_light"], stronger)) is True
+    assert effect.strength == 0.9 and not effect.real_room
+    strong = effect.apply(image, analysis)[0]  # no fade-in again: the light is already on
+    face = _oval(image, analysis.faces[0].landmarks)
+    assert strong[face].mean() > weak[face].mean() + 3
+
+
+def test_a_failing_key_light_shows_the_frame_without_it(portrait, monkeypatch):
+    from livecam.pipeline import Pipeline
+
+    image, _ = portrait
+    base = S.update(S.Settings(), background={"mode": "off"}, output={"kind": "null"})
+    plain = Pipeline(base)
+    broken = Pipeline(S.update(base, key_light={"strength": 70}))
+    try:
+        monkeypatch.setattr(KeyLight, "gain_grid", lambda *a: 1 / 0)
+        expected = plain.process(image)
+        out = broken.process(image)
+        assert (out == expected).all()
+        assert broken.failure_counts() == {"key_light": 1}
+    finally:
+        plain.close()
+        broken.close()
+
+
+def test_no_face_no_change(portrait):
+    image, _ = portrait
+    from livecam.types import Analysis
+
+    effect = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    assert effect.apply(image, Analysis())[0] is image

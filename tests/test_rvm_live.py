@@ -1,0 +1,241 @@
+"""rvm live on a CPU: `auto` measures once and remembers (0600, config folder), picks rvm only under
+the 25 fps budget and says why; the live profile and `render --like-live` name what ran."""
+import json
+import os
+import stat
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livecam import model_fetch
+from livecam.analysis import Analyzer
+from livecam.analysis import matting as M
+from livecam.analysis import person_mask as PM
+from livecam.analysis import rvm_live as L
+from livecam.settings import Settings, update
+
+REAL_MODELS = model_fetch.user_models_dir()  # read before the tests isolate the data folder
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _settings(model="auto", provider="cpu", threads=1, **output) -> Settings:
+    return update(Settings(), segmentation={"model": model}, runtime={"provider": provider, "threads": threads},
+                  output=output or {})
+
+
+@pytest.fixture
+def fetched(monkeypatch):
+    """rvm counts as fetched; measure() is replaced by a counter returning ``fetched.ms``."""
+    monkeypatch.setattr(model_fetch, "status", lambda item=model_fetch.RVM: "ready: rvm")
+
+    class Probe:
+        ms = 20.0
+        calls = 0
+
+    def measure(threads):
+        Probe.calls += 1
+        return Probe.ms, M.CPU_LIVE.name
+
+    monkeypatch.setattr(L, "measure", measure)
+    return Probe
+
+
+def test_under_budget_auto_takes_rvm_and_says_why(fetched):
+    fetched.ms = 25.0
+    choice = L.auto_choice(1)
+    assert choice.use_rvm and "25 ms" in choice.reason and M.CPU_LIVE.name in choice.reason
+    assert choice.reason.count(". ") == 0 and choice.reason.endswith(".")
+
+
+def test_over_budget_auto_keeps_the_fast_model_and_says_why(fetched):
+    fetched.ms = L.budget_ms() + 1
+    choice = L.auto_choice(1)
+    assert not choice.use_rvm and "fast model" in choice.reason and f"under {L.TARGET_FPS}" in choice.reason
+
+
+def test_the_measurement_is_made_once_and_kept_private(fetched):
+    first = L.auto_choice(1)
+    second = L.auto_choice(1)
+    assert fetched.calls == 1 and first == second
+    path = L.calibration_path()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+    kept = json.loads(path.read_text())
+    assert list(kept) == [L.machine_key(1)] and kept[L.machine_key(1)]["median_ms"] == 20.0
+
+
+def test_another_machine_key_measures_again(fetched, monkeypatch):
+    L.auto_choice(1)
+    monkeypatch.setattr(L, "_cpu_name", lambda: "another CPU")
+    L.auto_choice(1)
+    assert fetched.calls == 2 and len(json.loads(L.calibration_path().read_text())) == 2
+
+
+def test_a_broken_calibration_file_is_measured_again(fetched):
+    L.calibration_path().parent.mkdir(parents=True, exist_ok=True)
+    L.calibration_path().write_text("{not json")
+    assert L.auto_choice(1).use_rvm and fetched.calls == 1
+
+
+def test_without_rvm_auto_says_to_fetch_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "none"))
+    choice = L.auto_choice(1)
+    assert not choice.use_rvm and "livecam models fetch rvm" in choice.reason
+
+
+def test_the_person_mask_stage_gives_its_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "none"))
+    analyzer = Analyzer(_settings("auto"))
+    analyzer.analyze(np.full((72, 128, 3), 90, np.uint8), {"mask"})
+    assert analyzer.segmentation_model == "landscape"
+    assert "fast model" in analyzer.segmentation_reason and "fetch" in analyzer.segmentation_reason
+    assert analyzer.profile == "live (landscape mask)"
+    chosen = Analyzer(_settings("general"))
+    chosen.analyze(np.full((72, 128, 3), 90, np.uint8), {"mask"})
+    assert chosen.segmentation_reason == "Person mask: the general model, because it was chosen."
+
+
+def test_auto_in_a_plain_render_never_measures(fetched):
+    stage = PM.PersonMask(_settings("auto"), offline=True)
+    assert stage.model == "landscape" and fetched.calls == 0 and "--like-live" in stage.reason
+
+
+def test_live_profile_sizes_and_threads():
+    assert M.plan(1280, 720, M.CPU_LIVE) == M.Plan(640, 360, M.CPU_LIVE.inner / 640)
+    assert M.plan(1920, 1080, M.OFFLINE) == M.Plan(1920, 1080, 640 / 1920)
+    assert M.live_threads(1, M.CPU_LIVE) == min(M.CPU_LIVE.min_threads, os.cpu_count())
+    assert M.live_threads(4, M.CPU_LIVE) == 4 and M.live_threads(0, M.CPU_LIVE) == 0
+
+
+def test_like_live_is_a_render_flag_that_reaches_the_settings():
+    from livecam.cli import build_parser, settings_from_args
+
+    args = build_parser().parse_args(["render", "in.mp4", "out.mp4", "--like-live"])
+    assert settings_from_args(args).output.like_live is True
+    args = build_parser().parse_args(["render", "in.mp4", "out.mp4"])
+    assert settings_from_args(args).output.like_live is False
+
+
+# ---------------------------------------------------------------- with the real fetched rvm
+
+
+def _real_rvm() -> bool:
+    return (REAL_MODELS / model_fetch.RVM.file).is_file()
+
+
+@pytest.fixture
+def real_rvm(monkeypatch):
+    if not _real_rvm():
+        pytest.skip("rvm is not fetched (livecam models fetch rvm)")
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(REAL_MODELS.parent))
+    if not model_fetch.status().startswith("ready"):
+        pytest.skip("the fetched rvm is damaged or another version")
+
+
+def test_real_rvm_live_profile_finds_the_person(real_rvm):
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    frame = cv2.resize(image, (1280, 1280), interpolation=cv2.INTER_AREA)[200:920]
+    analyzer = Analyzer(_settings("rvm"))
+    for _ in range(4):
+        mask = analyzer.analyze(frame, {"mask"}).mask
+    offline = Analyzer(_settings("rvm"), offline=True)
+    for _ in range(4):
+        full = offline.analyze(frame, {"mask"}).mask
+    assert analyzer.profile == f"live ({M.CPU_LIVE.name})" and offline.profile == f"offline ({M.OFFLINE.name})"
+    inter, union = ((mask > 127) & (full > 127)).sum(), ((mask > 127) | (full > 127)).sum()
+    assert inter / union > 0.95  # the live profile draws the outline the full-size render draws
+
+
+# ---------------------------------------------------------------- the int8 copy (made on the user's machine)
+
+
+@pytest.fixture
+def fake_fp32(monkeypatch):
+    """A tiny stand-in with rvm's inputs and outputs in the (isolated) data folder, 0600, as fetched."""
+    import hashlib
+
+    from test_matting import fake_rvm_bytes
+
+    path = model_fetch.model_path()
+    path.parent.mkdir(parents=True)
+    data = fake_rvm_bytes()
+    path.write_bytes(data)
+    path.chmod(0o600)
+    monkeypatch.setitem(M.SPEC, "sha256", hashlib.sha256(data).hexdigest())
+    return path
+
+
+def test_the_int8_copy_is_made_once_next_to_the_fetched_file_and_as_private(fake_fp32):
+    from livecam.analysis import rvm_quant as RQ
+    from livecam.analysis.runtime import sha256_of
+
+    said: list[str] = []
+    record = M.prepare_live_copy(said.append)
+    copy, kept = RQ.int8_path(fake_fp32), RQ.record_path(fake_fp32)
+    assert copy.parent == fake_fp32.parent and copy.name == "rvm_mobilenetv3_int8.onnx"
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600 and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert record["sha256"] == sha256_of(copy) and record["source_sha256"] == M.SPEC["sha256"]
+    assert record["ratio"] == M.plan(1280, 720, M.CPU_LIVE).ratio and len(said) == 2
+    assert not [p for p in fake_fp32.parent.iterdir() if p.name.startswith(".")]  # no work folder left
+    made = copy.stat().st_mtime_ns
+    assert M.prepare_live_copy(said.append) == record and copy.stat().st_mtime_ns == made and len(said) == 2
+
+
+def test_live_rvm_on_a_cpu_runs_the_checked_int8_copy(fake_fp32):
+    from livecam.analysis import rvm_quant as RQ
+
+    net = M.Matting("cpu", 1, gpu_possible=False)
+    assert net.profile is M.CPU_LIVE and net.notice == ""
+    assert net.session.session._model_path == str(RQ.int8_path(fake_fp32))
+    RQ.int8_path(fake_fp32).write_bytes(b"changed on disk")  # a damaged copy is refused at load
+    with pytest.raises(Exception, match="does not match"):
+        M.load_model("rvm", "cpu", 2, spec={**M.SPEC, "sha256": json.loads(RQ.record_path(fake_fp32).read_text())["sha256"]},
+                     path=RQ.int8_path(fake_fp32))
+
+
+def test_without_the_onnx_package_live_rvm_runs_in_full_precision_and_says_why(fake_fp32, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    net = M.Matting("cpu", 1, gpu_possible=False)
+    assert net.profile is M.CPU_LIVE_FP32 and "pip install onnx" in net.notice
+    alpha, _ = net(np.full((72, 128, 3), (0, 0, 255), np.uint8))
+    assert alpha.shape == (72, 128)
+
+
+def test_a_damaged_fetched_file_makes_no_copy(fake_fp32):
+    from livecam.analysis import rvm_quant as RQ
+    from livecam.analysis.runtime import ModelError
+
+    fake_fp32.write_bytes(b"truncated")
+    with pytest.raises(ModelError, match="livecam models fetch rvm"):
+        M.prepare_live_copy(print)
+    assert not RQ.int8_path(fake_fp32).exists() and not RQ.record_path(fake_fp32).exists()
+
+
+def test_a_too_slow_verdict_is_measured_again_after_a_day(fetched, monkeypatch):
+    fetched.ms = L.budget_ms() + 5
+    assert not L.auto_choice(1).use_rvm
+    assert not L.auto_choice(1).use_rvm and fetched.calls == 1  # within the day: remembered
+    now = L.time.time()
+    monkeypatch.setattr(L.time, "time", lambda: now + L.RECHECK_SLOW_S + 1)
+    fetched.ms = 20.0  # the machine was only busy
+    assert L.auto_choice(1).use_rvm and fetched.calls == 2
+
+
+def test_the_gui_live_line_says_which_model_makes_the_mask_and_why():
+    pytest.importorskip("PySide6")
+    from livecam.gui.bridge import LiveStats
+
+    reason = "Person mask: rvm (rvm-cpu-live-int8), because it measured 31 ms a 720p frame on this CPU."
+    line = LiveStats(fps=25.0, fps_out=30.0, providers={"rvm": "CPUExecutionProvider"}, mask=reason).describe()
+    assert line.endswith(reason) and "25.0 fps" in line

@@ -1,0 +1,319 @@
+"""Measure the studio effects (key light, eye contact) on real clips; numbers for issue 21.
+
+    .venv/bin/python tools/eval_studio.py key-light  [--clips ...] [--strength 70]
+    .venv/bin/python tools/eval_studio.py eye-contact [--clips ...]
+    .venv/bin/python tools/eval_studio.py speed [--clip ...]
+
+Key light, per clip, on every ``--every``-th frame after a warm-up (the light fades in), with the
+room real and unblurred (background off): the face's median luma change (face outline from the
+mesh), the change of the room's mean luma (pixels the person mask calls room, kept 12 px away from
+the person), the shift of the skin's median colour in CIELAB a*b* (ΔE without lightness; skin = face
+outline minus eyes, brows and lips), the share of face pixels with a channel at 254 or more, and the
+rim: the luma change in a 2-12 px band outside the person's outline minus the change 12-40 px out
+(a halo, a bright ring at the outline, makes it positive).
+
+Eye contact: the face and iris models run again on the output (an estimate independent of the
+effect's internal state) and give, per frame, the gaze's angle to the camera from the iris centre's
+offset from the eyeball centre; "looking below the lens" frames are those whose input gaze points
+more than ``--below`` degrees below the camera with the head turned less than 25°. Blinks: the
+correlation of the lid gap (mesh) between input and output over all frames. Outside the eyes: the
+largest absolute pixel difference outside the two eye openings (the mesh's eye contours of the
+frame's analysis, not grown). Frames with lids below 80 % of the clip's usual opening are left out
+of the "below" set (closed eyes read as looking down).
+
+Speed: one thread, alternating A/B per frame (effect on, effect off) on the same decoded frames,
+medians of the effect's own stage time plus, for eye contact, the face stage's extra time for irises.
+
+Contact sheets go to ``out/studio/`` (never committed: they show shared-data faces).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from livecam import settings as S  # noqa: E402
+from livecam.analysis import Analyzer  # noqa: E402
+from livecam.analysis import face_regions as regions  # noqa: E402
+from livecam.analysis.face_measures import face_width  # noqa: E402
+
+DATA = Path(os.environ.get("LIVECAM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "video"
+OUT = ROOT / "out" / "studio"
+KEY_CLIPS = ("lp_s18_room_landscape.mp4", "lp_s32_outdoor_landscape.mp4", "lp_d9_webcam_room.mp4",
+             "lp_d20_talking_dim.mp4", "lp_d12_talking_indoor.mp4")
+EYE_CLIPS = ("lp_d9_webcam_room.mp4", "lp_d12_talking_indoor.mp4", "lp_d3_expressions.mp4",
+             "lp_d6_expressions.mp4", "lp_d18_frontal_plain.mp4", "lp_d19_frontal_glasses.mp4",
+             "lp_d20_talking_dim.mp4", "st_WDA_AlexandriaOcasioCortez_000.mp4", "lp_s18_room_landscape.mp4",
+             "lp_s32_outdoor_landscape.mp4")
+
+
+def frames(path: Path, limit: int | None = None):
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while limit is None or n < limit:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        yield frame
+        n += 1
+    cap.release()
+
+
+def poly_mask(shape, landmarks, indices) -> np.ndarray:
+    m = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.rint(landmarks[list(indices), :2]).astype(np.int32)], 255)
+    return m
+
+
+def luma(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+
+def lab_ab(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    lab = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_BGR2Lab)
+    return np.median(lab[where > 0][:, 1:], axis=0)
+
+
+# ---------------------------------------------------------------- key light
+
+
+def eval_key_light(clips, strength: int, every: int, warm: int, sheet_rows: int = 3) -> dict:
+    from livecam.effects import BackgroundSettings, KeyLightSettings
+    from livecam.effects.key_light import KeyLight
+
+    settings = S.update(S.Settings(), background={"mode": "blur"})  # blur only makes the analyzer keep the mask
+    results = {}
+    OUT.mkdir(parents=True, exist_ok=True)
+    for clip in clips:
+        analyzer = Analyzer(settings, offline=True)
+        effect = KeyLight(KeyLightSettings(strength=strength), BackgroundSettings(mode="off"))
+        rows, sheet = [], []
+        for n, frame in enumerate(frames(DATA / clip)):
+            analysis = analyzer.analyze(frame, {"faces", "mask"})
+            out, _ = effect.apply(frame, analysis)
+            if n < warm or n % every or not analysis.faces or analysis.mask is None:
+                continue
+            lm = analysis.faces[0].landmarks
+            fw = face_width(lm)
+            oval = poly_mask(frame.shape, lm, regions.FACE_OVAL)
+            oval = cv2.erode(oval, np.ones((3, 3), np.uint8), iterations=max(1, int(0.03 * fw)))
+            skin = oval.copy()
+            for feature in ("right_eye", "left_eye", "right_brow", "left_brow", "lips"):
+                skin[poly_mask(frame.shape, lm, regions.FEATURES[feature]) > 0] = 0
+            person = analysis.mask > 127
+            room = cv2.erode((~person).astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+            grown = [cv2.dilate(person.astype(np.uint8), np.ones((k, k), np.uint8)) > 0 for k in (5, 25, 81)]
+            band = grown[1] & ~grown[0]  # 2-12 px outside the outline
+            far = grown[2] & ~grown[1]  # 12-40 px outside: the room just beyond the band
+            y0, y1 = luma(frame), luma(out)
+            face_before, face_after = np.median(y0[oval > 0]), np.median(y1[oval > 0])
+            d = y1 - y0
+            ab0, ab1 = lab_ab(frame, skin), lab_ab(out, skin)
+            rows.append({
+                "frame": n,
+                "face_luma_gain": float(face_after / max(face_before, 1e-6) - 1.0),
+                "room_luma_change": float(y1[room].mean() / max(y0[room].mean(), 1e-6) - 1.0) if room.any() else 0.0,
+                "skin_dE_ab": float(np.hypot(*(ab1 - ab0))),
+                "clipped_face_after": float((out[oval > 0].max(1) >= 254).mean()),
+                "clipped_face_before": float((frame[oval > 0].max(1) >= 254).mean()),
+                "rim_minus_next_room": float(d[band].mean() - d[far].mean()) if band.any() and far.any() else 0.0,
+            })
+            if len(sheet) < sheet_rows and n % (every * 3) == 0:
+                sheet.append(_crop_pair(frame, out, analysis.faces[0].box, fw))
+        if sheet:
+            cv2.imwrite(str(OUT / f"key_light_{Path(clip).stem}.png"), np.vstack(sheet))
+        results[clip] = _summarise(rows)
+    return results
+
+
+def _crop_pair(before: np.ndarray, after: np.ndarray, box, fw: float, size: int = 360) -> np.ndarray:
+    h, w = before.shape[:2]
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = int(1.1 * fw)
+    x0, y0 = int(np.clip(cx - half, 0, max(w - 2 * half, 0))), int(np.clip(cy - half, 0, max(h - 2 * half, 0)))
+    crops = [cv2.resize(img[y0:y0 + 2 * half, x0:x0 + 2 * half], (size, size)) for img in (before, after)]
+    return np.hstack(crops)
+
+
+def _summarise(rows: list[dict]) -> dict:
+    if not rows:
+        return {"frames": 0}
+    keys = [k for k in rows[0] if k != "frame"]
+    out = {"frames": len(rows)}
+    for k in keys:
+        values = [r[k] for r in rows]
+        out[k] = {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
+                  "max": round(max(values), 4)}
+    return out
+
+
+# ---------------------------------------------------------------- eye contact
+
+
+def eye_estimates(tracker, image):
+    """(gaze degrees (yaw, pitch: + = below the camera), head yaw, lid gaps (r, l)) or None."""
+    from livecam.effects.eye_contact import gaze_angles, lid_openness
+
+    faces = tracker.process(image, want_iris=True)
+    if not faces or faces[0].iris is None:
+        return None
+    f = faces[0]
+    return gaze_angles(f.landmarks, f.iris), f.pose[0], lid_openness(f.landmarks)
+
+
+def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | None = None) -> dict:
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects import EyeContactSettings
+    from livecam.effects.eye_contact import EyeContact, eye_regions
+
+    results, sheets = {}, []
+    OUT.mkdir(parents=True, exist_ok=True)
+    for clip in clips:
+        analyzer = Analyzer(S.Settings(), offline=True)
+        effect = EyeContact(EyeContactSettings(enabled=True, camera=camera), S.AvatarSettings())
+        judge_in = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
+        judge_out = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
+        gaze_in, gaze_out, lids_in, lids_out, outside, picked, candidates = [], [], [], [], [], [], []
+        for n, frame in enumerate(frames(DATA / clip, limit)):
+            analysis = analyzer.analyze(frame, {"faces", "iris"})
+            out, _ = effect.apply(frame, analysis)
+            if analysis.faces:
+                eyes = eye_regions(analysis.faces[0].landmarks, frame.shape)
+                diff = np.abs(out.astype(np.int16) - frame).max(2)
+                outside.append(int(diff[eyes == 0].max()))
+            a, b = eye_estimates(judge_in, frame), eye_estimates(judge_out, out)
+            if a is None or b is None:
+                continue
+            lids_in.append(sum(a[2]))
+            lids_out.append(sum(b[2]))
+            g_in = np.hypot(*a[0])
+            g_out = np.hypot(*b[0])
+            gaze_in.append(g_in)
+            gaze_out.append(g_out)
+            if a[0][1] > below and abs(a[1]) < 25:
+                picked.append((n, g_in, g_out, a[0], b[0], sum(a[2])))
+                if len(picked) % 7 == 1:
+                    candidates.append((sum(a[2]), _eye_pair(frame, out, analysis.faces[0].landmarks)))
+        # Closed or closing eyes read as "below" too (the iris model guesses low under a lid): only
+        # frames whose lids are open at least 80 % of the clip's usual opening count.
+        usual = float(np.median(lids_in)) if lids_in else 0.0
+        picked = [p for p in picked if p[5] >= 0.8 * usual]
+        sheets += [pair for lids, pair in candidates if lids >= 0.8 * usual][:3]
+        corr = float(np.corrcoef(lids_in, lids_out)[0, 1]) if len(lids_in) > 2 else float("nan")
+        results[clip] = {
+            "frames": len(gaze_in),
+            "below_frames": len(picked),
+            "below_angle_before_median": round(statistics.median([p[1] for p in picked]), 2) if picked else None,
+            "below_angle_after_median": round(statistics.median([p[2] for p in picked]), 2) if picked else None,
+            "below_down_before_median": round(statistics.median([p[3][1] for p in picked]), 2) if picked else None,
+            "below_down_after_median": round(statistics.median([p[4][1] for p in picked]), 2) if picked else None,
+            "all_angle_before_median": round(statistics.median(gaze_in), 2) if gaze_in else None,
+            "all_angle_after_median": round(statistics.median(gaze_out), 2) if gaze_out else None,
+            "blink_correlation": round(corr, 4),
+            "max_abs_diff_outside_eyes": max(outside) if outside else None,
+        }
+    if sheets:
+        width = max(s.shape[1] for s in sheets)
+        cv2.imwrite(str(OUT / "eye_contact_sheet.png"),
+                    np.vstack([np.pad(s, ((0, 0), (0, width - s.shape[1]), (0, 0))) for s in sheets]))
+    return results
+
+
+def _eye_pair(before, after, landmarks, height: int = 120) -> np.ndarray:
+    """Before | after of both eyes, scaled to ``height`` pixels (the sheet's rows line up)."""
+    eyes = landmarks[list(regions.RIGHT_EYE) + list(regions.LEFT_EYE), :2]
+    x0, y0 = eyes.min(0)
+    x1, y1 = eyes.max(0)
+    m = 0.12 * (x1 - x0)
+    scale = height / (y1 - y0 + 2 * m)
+    x0, y0, x1, y1 = int(max(x0 - m, 0)), int(max(y0 - m, 0)), int(x1 + m), int(y1 + m)
+    crops = [cv2.resize(img[y0:y1, x0:x1], None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+             for img in (before, after)]
+    return np.hstack(crops)
+
+
+# ---------------------------------------------------------------- speed
+
+
+def eval_speed(clip: str, n: int) -> dict:
+    """Per frame, alternating on the same decoded 720p frame: the face stage without and with irises,
+    the key light, eye contact. Medians of wall time and of this thread's CPU time (the machine may
+    be shared; CPU time is what one core would spend, wall time what it took here)."""
+    from livecam.effects import BackgroundSettings, EyeContactSettings, KeyLightSettings
+    from livecam.effects.eye_contact import EyeContact
+    from livecam.effects.key_light import KeyLight
+
+    cv2.setNumThreads(1)
+    images = [cv2.resize(f, (1280, 720)) for f in frames(DATA / clip, n)]
+    analyzer = Analyzer(S.Settings(), offline=False)
+    key = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    eye = EyeContact(EyeContactSettings(enabled=True), S.AvatarSettings())
+    analyzer.analyze(images[0], {"faces", "iris"})  # open both sessions before timing
+    names = ("face", "face_iris", "key_light", "eye_contact")
+    wall: dict[str, list[float]] = {k: [] for k in names}
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+
+    def timed(name, fn):
+        w0, c0 = time.perf_counter(), time.thread_time()
+        result = fn()
+        wall[name].append((time.perf_counter() - w0) * 1e3)
+        cpu[name].append((time.thread_time() - c0) * 1e3)
+        return result
+
+    for _ in range(2):
+        for image in images:
+            plain = timed("face", lambda: analyzer.analyze(image, {"faces"}))
+            with_iris = timed("face_iris", lambda: analyzer.analyze(image, {"faces", "iris"}))
+            timed("key_light", lambda: key.apply(image, plain))
+            timed("eye_contact", lambda: eye.apply(image, with_iris))
+    med = statistics.median
+    report = {"clip": clip, "frames": len(wall["face"]), "size": "1280x720", "threads": 1,
+              "eye_contact_weight_last": round(eye.weight, 2), "load_average": os.getloadavg()}
+    for label, table in (("cpu_ms", cpu), ("wall_ms", wall)):
+        m = {k: med(v) for k, v in table.items()}
+        report[label] = {"face_stage": round(m["face"], 2), "iris_extra": round(m["face_iris"] - m["face"], 2),
+                         "key_light": round(m["key_light"], 2), "eye_contact_apply": round(m["eye_contact"], 2),
+                         "eye_contact_with_iris": round(m["eye_contact"] + m["face_iris"] - m["face"], 2)}
+    return report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    k = sub.add_parser("key-light")
+    k.add_argument("--clips", nargs="*", default=list(KEY_CLIPS))
+    k.add_argument("--strength", type=int, default=70)
+    k.add_argument("--every", type=int, default=10)
+    k.add_argument("--warm", type=int, default=8)
+    e = sub.add_parser("eye-contact")
+    e.add_argument("--clips", nargs="*", default=list(EYE_CLIPS))
+    e.add_argument("--below", type=float, default=5.0, help="degrees below the lens that count as 'looking below'")
+    e.add_argument("--camera", default="above")
+    e.add_argument("--limit", type=int, default=None, help="frames per clip")
+    s = sub.add_parser("speed")
+    s.add_argument("--clip", default="lp_s18_room_landscape.mp4")
+    s.add_argument("--frames", type=int, default=40)
+    args = p.parse_args(argv)
+    cv2.setNumThreads(1)
+    if args.what == "key-light":
+        report = eval_key_light(args.clips, args.strength, args.every, args.warm)
+    elif args.what == "eye-contact":
+        report = eval_eye_contact(args.clips, args.below, args.camera, args.limit)
+    else:
+        report = eval_speed(args.clip, args.frames)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
