@@ -85,9 +85,9 @@ def _add_flag(group, section: str, cls: type, f, m) -> None:
     group.add_argument(m.flag, **kwargs)
 
 
-def _add_section_flags(group, wanted: str, only: tuple[str, ...] = ()) -> None:
+def _add_section_flags(group, wanted: str, only: tuple[str, ...] = (), leave: tuple[str, ...] = ()) -> None:
     for section, cls, f, m in _flag_fields():
-        if section == wanted and (not only or f.name in only):
+        if section == wanted and (not only or f.name in only) and f.name not in leave:
             _add_flag(group, section, cls, f, m)
 
 
@@ -139,7 +139,8 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--output-file", help="MP4 path for --output file (an existing file is never replaced without --overwrite)")
     g.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until Ctrl+C)")
     g.add_argument("--save", action="store_true", help="save these options as the new defaults")
-    _add_section_flags(g, "output")  # --overwrite, --always-on, … as OutputSettings declares them
+    # --overwrite, --always-on, … as OutputSettings declares them; --like-live only means something to render.
+    _add_section_flags(g, "output", leave=("like_live",))
 
 
 # Fields set by flags that are not declared on the field itself (add_source_options / add_output_options).

@@ -40,8 +40,7 @@ def test_every_flag_is_declared_once():
 
 def test_the_parser_accepts_every_declared_flag():
     parser = cli.build_parser()
-    run = parser.commands["run"]
-    known = {o for a in run._actions for o in a.option_strings}
+    known = {o for name in ("run", "render") for a in parser.commands[name]._actions for o in a.option_strings}
     missing = [m.flag for section, _, _, m in cli._flag_fields() if m.flag not in known]
     assert missing == []
 
