@@ -45,9 +45,6 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
 
-# Kept for callers of the old names; the lists themselves live in livecam.media.
-VIDEO_EXTENSIONS = VIDEO_SUFFIXES
-IMAGE_EXTENSIONS = IMAGE_SUFFIXES
 PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
 FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"

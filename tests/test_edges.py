@@ -215,12 +215,18 @@ def test_stage_fills_mask_foreground_and_small(astronaut):
 
 
 def test_the_edge_colour_is_made_only_where_the_background_is_not_the_room(astronaut):
-    """A blurred room behind the person matches the room's tint on the edge: no foreground needed."""
-    for mode, needs, wanted in (("blur", {"mask"}, False), ("color", {"mask"}, True), ("image", {"mask"}, True),
-                                ("blur", {"mask", "foreground"}, True)):
-        analyzer = Analyzer(update(_settings(), background={"mode": mode}))
-        result = analyzer.analyze(astronaut, needs)
-        assert result.mask is not None and (result.foreground is not None) == wanted, (mode, needs)
+    """A blurred room behind the person matches the room's tint on the edge: no foreground needed.
+    The backgrounds declare it as a need; the analyzer reads no background setting."""
+    from livecam.effects import SPECS, build_effect
+
+    for mode, wanted in (("blur", False), ("color", True), ("image", True)):
+        settings = update(_settings(), background={"mode": mode})
+        effect = build_effect(SPECS["background"], settings)
+        assert ("foreground" in effect.needs) == wanted, mode
+        result = Analyzer(settings).analyze(astronaut, effect.needs)
+        assert result.mask is not None and (result.foreground is not None) == wanted, mode
+    result = Analyzer(update(_settings(), background={"mode": "blur"})).analyze(astronaut, {"mask", "foreground"})
+    assert result.foreground is not None
 
 
 def test_edge_control_moves_the_outline(astronaut):

@@ -44,7 +44,7 @@ def test_every_bench_configuration_runs_with_the_one_shape(config, astronaut):
             try:
                 assert isinstance(effect, Effect)
                 assert effect.provides <= ANALYSIS_FIELDS, f"{spec.name} declares data Analysis has no field for"
-                assert effect.needs <= {"mask", "faces", "iris"}
+                assert effect.needs <= {"mask", "foreground", "faces", "iris"}
                 image, outputs = effect.apply(frame.copy(), analysis)
                 assert isinstance(image, np.ndarray) and image.shape == frame.shape
                 assert set(outputs) <= effect.provides, f"{spec.name} returned undeclared {set(outputs) - effect.provides}"

@@ -145,13 +145,12 @@ class Analyzer:
         return (person is not None and getattr(person, "still", False) and result.mask is not None
                 and self._last.mask is not None and "faces" in self._last.timings)
 
-    # Backgrounds that are not the room itself: there the old room's tint on the person's edge shows,
-    # so the mask stage estimates the person's own colour there (0.7-1 ms at 720p). A blurred room
-    # behind the person matches the tint, so blur goes without.
-    FOREGROUND_MODES = ("image", "video", "color")
-
-    def _wants_foreground(self, needs) -> bool:
-        return "foreground" in needs or self.settings.background.mode in self.FOREGROUND_MODES
+    @staticmethod
+    def _wants_foreground(needs) -> bool:
+        """An effect that puts the person over something other than the room declares "foreground":
+        there the old room's tint on the edge shows, so the mask stage estimates the person's own
+        colour there (0.7-1 ms at 720p)."""
+        return "foreground" in needs
 
     def _segment(self, image: np.ndarray, result: Analysis, timings: dict[str, float], needs=frozenset({"mask"})) -> None:
         h, w = image.shape[:2]

@@ -92,11 +92,15 @@ def still(motion: np.ndarray) -> bool:
 
 
 def settle(alpha: np.ndarray, previous: np.ndarray, motion: np.ndarray) -> np.ndarray:
-    """Keep ``previous`` (uint8, same size as ``alpha``) where the picture is still and the edge
-    moved by no more than SETTLE_DELTA; ``alpha`` is changed in place and returned."""
+    """Keep ``previous`` (uint8, same size as ``alpha``) where the picture is still, the new alpha
+    is on the edge ramp and moved by no more than SETTLE_DELTA; ``alpha`` is changed in place."""
     h, w = alpha.shape[:2]
     quiet = cv2.resize(cv2.compare(motion, SETTLE_STILL, cv2.CMP_LT), (w, h), interpolation=cv2.INTER_NEAREST)
     cv2.bitwise_and(quiet, cv2.compare(cv2.absdiff(alpha, previous), SETTLE_DELTA, cv2.CMP_LE), dst=quiet)
+    # Only where the new alpha is itself on the ramp: pulling a pixel that left the band back to a
+    # middle value widens the band, and the edge colour's cost grows with it (+1.2 ms at 720p with a
+    # picture background, for flicker 0.64 instead of 0.69 of raw on the 11 clips).
+    cv2.bitwise_and(quiet, cv2.inRange(alpha, 5, 250), dst=quiet)
     cv2.copyTo(previous, quiet, alpha)
     return alpha
 
@@ -235,7 +239,6 @@ def buffer(space: dict | None, name: str, shape: tuple[int, ...], dtype=np.float
 
 
 _SAMPLE_ROW = 1024
-_FAN = np.array([0, 1], np.intp)
 
 
 def edge_band(alpha_work: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:

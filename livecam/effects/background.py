@@ -127,7 +127,9 @@ class BlurBackground(EffectBase):
 
 
 class ImageBackground(EffectBase):
-    needs = frozenset({"mask"})
+    # Over a picture the old room's tint on the person's edge would show: the person's own edge
+    # colour is wanted. A blurred room matches the tint, so blur goes without.
+    needs = frozenset({"mask", "foreground"})
 
     def __init__(self, picture: np.ndarray, path: str = "") -> None:
         self._fit = _Fitted(picture)
@@ -161,7 +163,7 @@ class ColorBackground(ImageBackground):
 class VideoBackground(EffectBase):
     """A looping video behind the person, decoded on its own thread so decoding never stalls a frame."""
 
-    needs = frozenset({"mask"})
+    needs = frozenset({"mask", "foreground"})
 
     def __init__(self, path: str, fps: int = 30) -> None:
         self.path, self.fps = path, fps
