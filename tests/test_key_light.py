@@ -1,5 +1,7 @@
 """Key light: a real face is lit (brighter, same colour, nothing clipped), the real room dims a
 little, a replaced background never does, and the effect fails closed and updates in place."""
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ from livecam import settings as S
 from livecam.analysis import Analyzer
 from livecam.analysis import face_regions as regions
 from livecam.effects import SPECS, BackgroundSettings, KeyLightSettings, build_effect, sections_for
-from livecam.effects.key_light import KeyLight, lit
+from livecam.effects.key_light import TOP, KeyLight, Scratch, lit
+from livecam.types import Analysis
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +147,50 @@ def test_no_face_no_change(portrait):
 
     effect = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
     assert effect.apply(image, Analysis())[0] is image
+
+
+def _float_lit(values, gain):
+    """The light in plain float arithmetic, as the shoulder's formula reads (the 8-bit version must match it)."""
+    y = cv2.cvtColor(values, cv2.COLOR_BGR2GRAY).astype(np.float64)
+    room = np.maximum(TOP - values.max(2).astype(np.float64), 1e-3)
+    delta = y * (gain - 1.0)
+    t = np.maximum(delta, 0.0) / room
+    delta = np.where(delta > 0, room * t / np.sqrt(1.0 + t * t), delta)
+    return np.clip(values.astype(np.int16) + np.rint(delta).astype(np.int16)[..., None], 0, 255)
+
+
+def test_the_reused_buffers_give_the_same_light_as_the_formula(portrait):
+    """One Scratch through boxes that grow, shrink and move (views of its buffers, gains above and
+    below 1): every result matches the float formula to a rounding step."""
+    image, _ = portrait
+    rng = np.random.default_rng(3)
+    scratch = Scratch()
+    for h, w in ((120, 90), (160, 130), (60, 200), (161, 131)):
+        y0, x0 = rng.integers(0, image.shape[0] - h), rng.integers(0, image.shape[1] - w)
+        values = image[y0:y0 + h, x0:x0 + w]  # a view into the frame, as the effect passes it
+        coarse = rng.uniform(0.85, 2.2, (6, 5)).astype(np.float32)
+        gain = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+        out = lit(values, gain, scratch).astype(int)
+        assert np.abs(out - _float_lit(values, gain)).max() <= 1
+        assert ((out.max(2) < 254) | (values.max(2) >= 254)).all()  # the shoulder holds
+    same = lit(image[:50, :50], np.ones((50, 50), np.float32), scratch)
+    assert (same == image[:50, :50]).all()  # no light, not a level of change
+
+
+def test_the_room_dimming_follows_the_face(portrait):
+    """The full-size room gain is reused while the face stays put; when the face moves, the room around
+    its new place is spared as if the effect had started there."""
+    image, analysis = portrait
+    face = analysis.faces[0]
+    shift = image.shape[1] // 3
+    moved_image = np.roll(image, -shift, axis=1)
+    moved = Analysis(faces=[dataclasses.replace(face, box=face.box - [shift, 0, shift, 0],
+                                                landmarks=face.landmarks - [shift, 0, 0])])
+    travelled = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    for _ in range(5):
+        travelled.apply(image, analysis)
+    fresh = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    for _ in range(5):
+        a = travelled.apply(moved_image, moved)[0].astype(int)
+        b = fresh.apply(moved_image, moved)[0].astype(int)
+    assert np.abs(a - b).max() <= 1

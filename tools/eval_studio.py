@@ -2,7 +2,7 @@
 
     .venv/bin/python tools/eval_studio.py key-light  [--clips ...] [--strength 70]
     .venv/bin/python tools/eval_studio.py eye-contact [--clips ...]
-    .venv/bin/python tools/eval_studio.py speed [--clip ...]
+    .venv/bin/python tools/eval_studio.py speed [--clip ...] [--before OLD_EFFECTS_DIR]
 
 Key light, per clip, on every ``--every``-th frame after a warm-up (the light fades in), with the
 room real and unblurred (background off): the face's median luma change (face outline from the
@@ -42,10 +42,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from livecam import settings as S  # noqa: E402
-from livecam.analysis import Analyzer  # noqa: E402
-from livecam.analysis import face_regions as regions  # noqa: E402
-from livecam.analysis.face_measures import face_width  # noqa: E402
+from livecam import settings as S
+from livecam.analysis import Analyzer
+from livecam.analysis import face_regions as regions
+from livecam.analysis.face_measures import face_width
 
 DATA = Path(os.environ.get("LIVECAM_SHARED_DATA", ROOT.parent / "shared" / "data")) / "video"
 OUT = ROOT / "out" / "studio"
@@ -245,10 +245,23 @@ def _eye_pair(before, after, landmarks, height: int = 120) -> np.ndarray:
 # ---------------------------------------------------------------- speed
 
 
-def eval_speed(clip: str, n: int) -> dict:
+def _load_file(path: Path, name: str):
+    """A module from a file outside the package (an older copy of an effect, for A/B timing)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def eval_speed(clip: str, n: int, before: Path | None = None) -> dict:
     """Per frame, alternating on the same decoded 720p frame: the face stage without and with irises,
     the key light, eye contact. Medians of wall time and of this thread's CPU time (the machine may
-    be shared; CPU time is what one core would spend, wall time what it took here)."""
+    be shared; CPU time is what one core would spend, wall time what it took here). ``before``: a
+    folder with older key_light.py and eye_contact.py, timed in the same run, the order of the two
+    versions swapped every frame."""
     from livecam.effects import BackgroundSettings, EyeContactSettings, KeyLightSettings
     from livecam.effects.eye_contact import EyeContact
     from livecam.effects.key_light import KeyLight
@@ -258,24 +271,36 @@ def eval_speed(clip: str, n: int) -> dict:
     analyzer = Analyzer(S.Settings(), offline=False)
     key = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
     eye = EyeContact(EyeContactSettings(enabled=True), S.AvatarSettings())
+    old = {}
+    if before is not None:
+        old["key_light_before"] = _load_file(before / "key_light.py", "_before_key_light").KeyLight(
+            KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+        old["eye_contact_before"] = _load_file(before / "eye_contact.py", "_before_eye_contact").EyeContact(
+            EyeContactSettings(enabled=True), S.AvatarSettings())
     analyzer.analyze(images[0], {"faces", "iris"})  # open both sessions before timing
-    names = ("face", "face_iris", "key_light", "eye_contact")
+    names = ("face", "face_iris", "key_light", "eye_contact") + tuple(old)
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
 
-    def timed(name, fn):
+    def timed(name, fn, *args):
         w0, c0 = time.perf_counter(), time.thread_time()
-        result = fn()
+        result = fn(*args)
         wall[name].append((time.perf_counter() - w0) * 1e3)
         cpu[name].append((time.thread_time() - c0) * 1e3)
         return result
 
-    for _ in range(2):
-        for image in images:
-            plain = timed("face", lambda: analyzer.analyze(image, {"faces"}))
-            with_iris = timed("face_iris", lambda: analyzer.analyze(image, {"faces", "iris"}))
-            timed("key_light", lambda: key.apply(image, plain))
-            timed("eye_contact", lambda: eye.apply(image, with_iris))
+    for k in range(2):
+        for i, image in enumerate(images):
+            plain = timed("face", analyzer.analyze, image, {"faces"})
+            with_iris = timed("face_iris", analyzer.analyze, image, {"faces", "iris"})
+            runs = [("key_light", key, plain), ("eye_contact", eye, with_iris)]
+            if old:
+                runs += [("key_light_before", old["key_light_before"], plain),
+                         ("eye_contact_before", old["eye_contact_before"], with_iris)]
+                if (i + k) % 2:
+                    runs = runs[2:] + runs[:2]
+            for name, effect, analysis in runs:
+                timed(name, effect.apply, image, analysis)
     med = statistics.median
     report = {"clip": clip, "frames": len(wall["face"]), "size": "1280x720", "threads": 1,
               "eye_contact_weight_last": round(eye.weight, 2), "load_average": os.getloadavg()}
@@ -284,6 +309,8 @@ def eval_speed(clip: str, n: int) -> dict:
         report[label] = {"face_stage": round(m["face"], 2), "iris_extra": round(m["face_iris"] - m["face"], 2),
                          "key_light": round(m["key_light"], 2), "eye_contact_apply": round(m["eye_contact"], 2),
                          "eye_contact_with_iris": round(m["eye_contact"] + m["face_iris"] - m["face"], 2)}
+        for name in old:
+            report[label][name] = round(m[name], 2)
     return report
 
 
@@ -303,6 +330,8 @@ def main(argv=None) -> int:
     s = sub.add_parser("speed")
     s.add_argument("--clip", default="lp_s18_room_landscape.mp4")
     s.add_argument("--frames", type=int, default=40)
+    s.add_argument("--before", type=Path, default=None,
+                   help="folder with older key_light.py and eye_contact.py to time alongside (A/B)")
     args = p.parse_args(argv)
     cv2.setNumThreads(1)
     if args.what == "key-light":
@@ -310,7 +339,7 @@ def main(argv=None) -> int:
     elif args.what == "eye-contact":
         report = eval_eye_contact(args.clips, args.below, args.camera, args.limit)
     else:
-        report = eval_speed(args.clip, args.frames)
+        report = eval_speed(args.clip, args.frames, args.before)
     print(json.dumps(report, indent=1))
     return 0
 

@@ -233,15 +233,6 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.n
         return False
     ix, iy = iris[0] - x0, iris[1] - y0
     ys, xs = np.mgrid[0:rh, 0:rw].astype(np.float32)
-    # The iris's colour, and the white of the eye spread over the patch (normalised convolution).
-    d_src = np.hypot(xs - ix, ys - iy)
-    iris_px = roi[inner & (d_src < 0.7 * r_iris)]
-    iris_colour = iris_px.mean(0) if len(iris_px) else roi[inner].min(0)
-    white = (inner & (d_src > 1.15 * r_iris)).astype(np.float32)
-    sigma = max(1.0, 0.8 * r_iris)
-    spread = cv2.GaussianBlur(roi.astype(np.float32) * white[..., None], (0, 0), sigma)
-    weight = cv2.GaussianBlur(white, (0, 0), sigma)[..., None]
-    white_colour = np.where(weight > 0.02, spread / np.maximum(weight, 1e-6), iris_colour)
     # Backward map: the output pixel p shows the input at p - shift * bump(|p - (iris + shift)|).
     d = np.hypot(xs - (ix + shift[0]), ys - (iy + shift[1])) / r_iris
     t = np.clip((d - CORE) / (REACH - CORE), 0.0, 1.0)
@@ -254,6 +245,16 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.n
     past = cv2.distanceTransform((~inner).astype(np.uint8), cv2.DIST_L2, 3)
     beyond = cv2.remap(past, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - past
     if beyond.max() > 0.05:
+        # Only needed here (a frame that moves nothing past a lid skips it): the iris's colour, and
+        # the white of the eye spread over the patch (normalised convolution).
+        d_src = np.hypot(xs - ix, ys - iy)
+        iris_px = roi[inner & (d_src < 0.7 * r_iris)]
+        iris_colour = iris_px.mean(0) if len(iris_px) else roi[inner].min(0)
+        white = (inner & (d_src > 1.15 * r_iris)).astype(np.float32)
+        sigma = max(1.0, 0.8 * r_iris)
+        spread = cv2.GaussianBlur(roi.astype(np.float32) * white[..., None], (0, 0), sigma)
+        weight = cv2.GaussianBlur(white, (0, 0), sigma)[..., None]
+        white_colour = np.where(weight > 0.02, spread / np.maximum(weight, 1e-6), iris_colour)
         # A point of the iris hidden under a lid takes the iris's texture from the point opposite it
         # through the iris's centre (visible, with its own shading), edged softly; the white takes
         # the white's colour at the source point.
