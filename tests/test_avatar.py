@@ -382,6 +382,47 @@ def test_a_blink_closes_the_photos_own_lids(hopper_photo, wearer):
     assert np.abs(own.astype(int) - shut)[eyes].mean() > 8
 
 
+def test_a_shut_photo_eye_is_light_lid_skin(astronaut_photo):
+    """The photo's shut eye is its light lid skin across the whole opening: no iris, eye white,
+    lashes or socket shadow left there (dlib read a darkened eye as still open)."""
+    src = av.FaceSwap(astronaut_photo).source
+    closed, lash = src.closed, src.lash
+    image, lm = src.image, src.landmarks
+    grey_open, grey_shut = (cv2.cvtColor(x, cv2.COLOR_BGR2GRAY).astype(float) for x in (image, closed))
+    for outline in av.KEEP_POLYS:
+        eye = _region(lm, outline, image.shape)
+        ring = cv2.dilate(eye.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool) & ~cv2.dilate(
+            eye.astype(np.uint8), np.ones((11, 11), np.uint8)).astype(bool)
+        skin = np.percentile(grey_open[ring], 75)
+        assert grey_open[eye].min() < 0.5 * skin  # the open eye has its dark iris
+        assert grey_shut[eye].min() > 0.75 * skin  # the shut one nothing darker than light skin
+        assert grey_shut[eye].std() < 0.5 * grey_open[eye].std()  # and no eye pattern left
+    assert float(np.dot(lash, (0.114, 0.587, 0.299))) < 0.5 * skin  # the lashes are dark
+
+
+def test_a_half_closed_lid_covers_the_eye_from_the_top(astronaut_photo, hopper_wearer):
+    """Half a blink lowers the photo's upper lid over the top of its eye (lid skin and lashes there),
+    while the bottom of the opening still shows the eye: openness follows the wearer."""
+    image, face = hopper_wearer
+    swap = av.FaceSwap(astronaut_photo)
+    lm = face.landmarks
+    grey = [cv2.cvtColor(swap.render(image, lm, lids=(v, v)), cv2.COLOR_BGR2GRAY).astype(float) for v in (0.0, 0.5, 1.0)]
+    ys, xs = np.mgrid[:image.shape[0], :image.shape[1]]
+    for pairs, outline in zip(av.LID_PAIRS, av.KEEP_POLYS):
+        eye = _region(lm, outline, image.shape)
+        mid = np.mean([(lm[u, 1] + lm[d, 1]) / 2 for u, d in pairs])
+        gap = np.mean([lm[d, 1] - lm[u, 1] for u, d in pairs])
+        x0, x1 = lm[[pairs[2][0], pairs[4][0]], 0]
+        centre = (xs >= min(x0, x1)) & (xs <= max(x0, x1))  # over the iris, away from the corners
+        top, bottom = eye & centre & (ys < mid - 0.2 * gap), eye & centre & (ys > mid + 0.2 * gap)
+        assert top.sum() > 5 and bottom.sum() > 5
+        change = [g - grey[0] for g in grey[1:]]
+        # Half closed: the top of the opening changed (lid and lashes over it), the bottom less.
+        assert np.abs(change[0][top]).mean() > 2 * np.abs(change[0][bottom]).mean()
+        # Shut: the bottom is covered too.
+        assert np.abs(change[1][bottom]).mean() > 1.5 * np.abs(change[0][bottom]).mean()
+
+
 def test_swap_update_keeps_its_state(hopper_photo, wearer, caplog):
     image, face = wearer
     swap = av.FaceSwap(hopper_photo, photo_setting=str(HOPPER))

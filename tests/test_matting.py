@@ -102,7 +102,7 @@ def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
     analyzer = Analyzer(update(_settings(), background={"mode": "color"}))
     image = _frame()
     image[:, 640:] = (40, 90, 200)  # two colours, both with red for the fake alpha
-    result = analyzer.analyze(image, {"mask"})
+    result = analyzer.analyze(image, {"mask", "foreground"})
     assert analyzer.segmentation_model == "rvm" and analyzer.broken == {}
     assert result.mask.shape == (720, 1280) and result.foreground.shape == image.shape
     assert result.raw_mask.shape == (360, 640)  # live on the CPU: the input is half the frame

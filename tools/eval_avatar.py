@@ -524,8 +524,22 @@ def _face_tile(image: np.ndarray, landmarks: np.ndarray, size: int = 220) -> np.
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
 
 
+def _eye_strip(image: np.ndarray, landmarks: np.ndarray, width: int) -> np.ndarray:
+    """Both eyes of ``image`` enlarged to ``width`` pixels: a shut eye is a few pixels on a face tile."""
+    eyes = landmarks[[33, 133, 263, 362], :2]
+    lo, hi = eyes.min(0), eyes.max(0)
+    pad = 0.25 * float(hi[0] - lo[0])
+    x0, x1 = lo[0] - pad, hi[0] + pad
+    cy = (lo[1] + hi[1]) / 2
+    height = width * 0.3
+    s = width / (x1 - x0)
+    m = np.array([[s, 0, -x0 * s], [0, s, height / 2 - cy * s]])
+    return cv2.warpAffine(image, m, (width, int(height)), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
+
+
 def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) -> Path:
-    """Top row: the photo, then the wearer at four moments; bottom row: the swap at those moments."""
+    """Top row: the photo, then the wearer at four moments; middle row: the swap at those moments;
+    bottom row: the eyes at the "eyes shut" moment enlarged, wearer beside swap."""
     top = [_face_tile(photo.image, photo.landmarks)]
     _label(top[0], "photo " + Path(pair["photo"]).stem[:20])
     bottom = [np.zeros_like(top[0])]
@@ -537,9 +551,14 @@ def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) ->
         _label(t, f"wearer {key} ({i})")
         top.append(t)
         bottom.append(_face_tile(out, lm))
+    _, i, out = picks["eyes shut"]
+    lm = clip.faces[i][0].landmarks
+    width = sum(t.shape[1] for t in top)
+    eyes = np.hstack([_eye_strip(clip.frames[i], lm, width // 2), _eye_strip(out, lm, width - width // 2)])
+    _label(eyes, f"eyes shut ({i}): wearer | swap")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{pair['half']}_{Path(pair['wearer']).stem}__{Path(pair['photo']).stem}.png"
-    cv2.imwrite(str(path), np.vstack([np.hstack(top), np.hstack(bottom)]))
+    cv2.imwrite(str(path), np.vstack([np.hstack(top), np.hstack(bottom), eyes]))
     return path
 
 

@@ -103,12 +103,25 @@ BLINK_KEEP = (1.0, 0.75)
 # value (against dlib's 68-point eye ratio at 0.67 of its median on lp_d0), so the photo's eye would
 # stay a third open; the lids are pushed together from this share of the open gap (none) to this one
 # (shut). Lid margins meet LID_MEET of the way down (an upper lid falls; the lower barely moves), and
-# the ring above the margin follows by LID_RING so the lid skin is not stretched thin.
-LID_CLOSE = (0.90, 0.72)
+# the ring above the margin follows by LID_RING so the lid skin is not stretched thin. The ramp starts
+# a little below the usual open gap: talking wearers' lid gaps waver there, and every lid lowered on
+# an open eye cost identity (lp_d12 with dl_tom_cruise: 0.60 from 0.90, 0.52 from 0.86).
+LID_CLOSE = (0.86, 0.70)
 LID_MEET = 0.8
 SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face width) before it is filled
-LASH_WIDTH = 0.008  # the lash line of a shut eye, fraction of the face width
-LASH_STRENGTH = 0.8  # its opacity over the filled lid
+# The lashes along a falling lid, their widest (mid-eye, shut) as a fraction of the face width:
+# dlib took a thin line under a light lid for an open eye (tuning half, lp_d3 with lp_d19, blink r
+# 0.26 / 0.76 / 0.85 at 0.008 / 0.024 / 0.032; the widest read as drawn-on eyeliner).
+LASH_WIDTH = 0.024
+LASH_STRENGTH = 1.0  # their opacity
+LASH_SHADOW = 0.5  # the soft shadow around the lashes, share of their opacity
+LASH_FADE = 0.15  # closure by which the lashes along a falling lid are fully drawn
+LID_OVER = 0.01  # a falling lid's skin reaches this far below its lash line (fraction of the face width)
+SHADOW_LIFT = 0.4  # a shut lid's pixel this much (share) darker than its light skin is lifted fully to it
+SHUT_SKIN = (40, 85)  # grey percentiles around an eye: below the first no fill is taken, from the second all
+LID_WHOLE = (0.7, 1.0)  # closure from which a shut lid's lightened skin reaches the ring above the eye, and fully
+LID_TOP = 9  # the first points of each RIGHT_LIDS / LEFT_LIDS: the ring above the upper lid, outer to inner
+LID_CORNERS = ((33, 133), (263, 362))  # outer and inner eye corners
 LID_PUSH = 0.7  # share of that closing the frame's own lid points take too (the shut texture does the rest)
 LID_RING = 0.5
 # Lid margins per eye as (upper, lower) pairs from the outer corner in, and the ring above the upper
@@ -219,9 +232,10 @@ class _SourceFace:
             cells_lab = light.lab(cells)
         # The photo with its own lids shut, in the open photo's geometry, made once: each eye
         # opening (grown a little: the mesh's lid margin often sits inside the visible iris) filled
-        # from the lid skin around it, and a lash line where the lids meet. Pulling the photo's upper
-        # lid down by warping smeared the top of its iris and eye white over the closed eye.
-        self.closed = shut_photo(self.image, self.landmarks)
+        # from the light lid skin around it, and the colour of its lashes, drawn along the falling
+        # lid each frame. Pulling the photo's upper lid down by warping smeared the top of its iris
+        # and eye white over the closed eye.
+        self.closed, self.lash = shut_photo(self.image, self.landmarks)
         self.iris = iris_positions(self.image, self.landmarks)  # where the photo's eyes look
         # Where the photo is skin (its shadows, hair and glasses are not): the second, residual
         # pass of the relighting matches only there.
@@ -343,7 +357,8 @@ class FaceSwap(EffectBase):
         fixed, frac = cv2.convertMaps(full_map, None, cv2.CV_16SC2)
         warped = cv2.remap(src.image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if not self.own_eyes_mouth:
-            shut_eyes(warped, (fixed, frac), src.closed, landmarks, grid, lids, max(0.7, KEEP_FEATHER * fw))
+            shut_eyes(warped, (fixed, frac), src.closed, src.lash, landmarks, target, grid, lids,
+                      max(0.7, KEEP_FEATHER * fw))
             fill_mouth(warped, landmarks, grid, src.mouth_open)
             # A photo that shows its teeth keeps them on their lips as the mouth opens wider.
             split_teeth(warped, (grid.x0, grid.y0), src.image, src.landmarks, landmarks, src.mouth_open)
@@ -419,8 +434,9 @@ def close_lids(landmarks: np.ndarray, shut) -> np.ndarray:
     return out
 
 
-def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """``image`` (the photo at working size, mesh at ``landmarks``) with both eyes shut."""
+def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` (the photo at working size, mesh at ``landmarks``) with both eye openings filled
+    with lid skin, and the colour of its lash line (BGR): a blink draws the lashes where the lids meet."""
     fw = face_width(landmarks)
     h, w = image.shape[:2]
     hole = np.zeros((h, w), np.uint8)
@@ -428,22 +444,43 @@ def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         cv2.fillPoly(hole, [np.round(landmarks[np.asarray(outline), :2]).astype(np.int32)], 255, cv2.LINE_AA)
     r = max(1, int(round(SHUT_GROW * fw)))
     hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    filled = pull_push(image.astype(np.float32), 1.0 - hole.astype(np.float32) / 255)
+    # Filled only from the light skin around the opening: the lashes, the crease and the socket's
+    # shadow there are dark, and a fill that took them in still read as an open eye (dlib's eye
+    # ratio on the output stayed open on shut AOC frames).
+    band = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (6 * r + 1, 6 * r + 1))) > 0
+    band &= hole == 0
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    valid = 1.0 - hole.astype(np.float32) / 255
+    if band.any():
+        lo, hi = np.percentile(grey[band], SHUT_SKIN)
+        valid[band] *= np.clip((grey[band] - lo) / max(hi - lo, 1.0), 0.0, 1.0)
+    filled = pull_push(image.astype(np.float32), valid)
     alpha = cv2.GaussianBlur(hole, (0, 0), max(1.0, 0.5 * r)).astype(np.float32)[..., None] / 255
     out = filled * alpha + image.astype(np.float32) * (1.0 - alpha)
-    # The lash line: where the lids meet, in the darkest colour of the photo's own lid margin.
-    thickness = max(1, int(round(LASH_WIDTH * fw)))
+    # A shut lid is convex and catches the light; the crease and socket shadow above the open eye
+    # (which a blink's warp pulls down over it) are lifted towards the lid's light skin, or dlib
+    # took that shadow for the upper lid of an open eye.
+    if band.any():
+        lids = np.zeros((h, w), np.uint8)
+        for _, outline, _ in EYES:
+            cv2.fillPoly(lids, [np.round(landmarks[np.asarray(outline), :2]).astype(np.int32)], 255, cv2.LINE_AA)
+        lids = cv2.GaussianBlur(cv2.max(lids, hole), (0, 0), max(1.0, r)).astype(np.float32) / 255
+        light_skin = band & (grey >= np.percentile(grey[band], SHUT_SKIN[1] - 20))
+        ref = np.median(image[light_skin].reshape(-1, 3), axis=0).astype(np.float32)
+        ref_grey = float(np.dot(ref, (0.114, 0.587, 0.299)))
+        now = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        # Towards the light skin's colour in proportion to how much darker a pixel is (a plain gain
+        # made dark skin orange); the lid's own texture stays where it is already light.
+        lift = np.clip((ref_grey - now) / max(SHADOW_LIFT * ref_grey, 1.0), 0.0, 1.0) * lids
+        out += lift[..., None] * (ref - out)
     line = np.zeros((h, w), np.uint8)
     for pairs in LID_PAIRS:
         upper = landmarks[[p[0] for p in pairs], :2]
         lower = landmarks[[p[1] for p in pairs], :2]
-        meet = upper + LID_MEET * (lower - upper)
-        cv2.polylines(line, [np.round(meet).astype(np.int32)], False, 255, thickness, cv2.LINE_AA)
-    margin = image[cv2.dilate(line, np.ones((3, 3), np.uint8)) > 0]
-    lash = np.percentile(margin.reshape(-1, 3), 10, axis=0) if len(margin) else np.zeros(3)
-    a = cv2.GaussianBlur(line, (0, 0), 0.8).astype(np.float32)[..., None] * np.float32(LASH_STRENGTH / 255)
-    out = lash.astype(np.float32) * a + out * (1.0 - a)
-    return np.clip(out, 0, 255).astype(np.uint8)
+        cv2.polylines(line, [np.round(np.vstack([upper, lower])).astype(np.int32)], True, 255, 2)
+    margin = image[line > 0]
+    lash = np.percentile(margin.reshape(-1, 3), 5, axis=0) if len(margin) else np.zeros(3)
+    return np.clip(out, 0, 255).astype(np.uint8), lash.astype(np.float32)
 
 
 def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source: np.ndarray, gaze,
@@ -466,28 +503,68 @@ def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source:
         full_map[y0:y1, x0:x1] += mask[..., None] * axis
 
 
-def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray,
-              landmarks: np.ndarray, grid: Grid, shut, feather: float) -> None:
-    """Blend the photo's shut lids (``closed``, sampled through the same full-resolution ``maps``)
-    into ``warped`` around each eye, in place, by ``shut`` (per eye, 0 open to 1 closed)."""
-    full = Grid(grid.x0, grid.y0, warped.shape[1], warped.shape[0], 1)
-    pad = int(math.ceil(2 * feather)) + 1
-    for (_, lids, _), amount in zip(EYES, shut):
+def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray, lash: np.ndarray,
+              landmarks: np.ndarray, target: np.ndarray, grid: Grid, shut, feather: float) -> None:
+    """Lower the photo's upper lids over its eyes in ``warped``, in place, by ``shut`` (per eye, 0
+    open to 1 closed): above the falling lid edge the photo's shut lid skin (``closed``, sampled
+    through the same full-resolution ``maps``) covers the eye, and the lashes (``lash``, BGR) run
+    along that edge. ``target`` holds the lid points the warp was made for (pushed together)."""
+    h, w = warped.shape[:2]
+    fw = face_width(landmarks)
+    pad = int(math.ceil(2 * feather)) + 2
+    origin = np.float32([grid.x0, grid.y0])
+    for (_, lids, _), pairs, corners, amount in zip(EYES, LID_PAIRS, LID_CORNERS, shut):
         if amount <= 0.0:
             continue
-        poly = full.cell_polys(landmarks, lids)
-        x0, y0 = np.maximum(poly.min(0) // 16 - pad, 0)
-        x1, y1 = np.minimum(poly.max(0) // 16 + pad + 1, (warped.shape[1], warped.shape[0]))
+        upper = target[[p[0] for p in pairs], :2] - origin
+        lower = target[[p[1] for p in pairs], :2] - origin
+        # A falling lid covers the eye from the top: its edge moves from the upper margin to the lower.
+        edge = upper + amount * (lower - upper)
+        ends = target[list(corners), :2] - origin
+        edge = np.vstack([ends[0], edge, ends[1]])
+        skin = edge + np.float32([0.0, amount * LID_OVER * fw])
+        top = target[list(lids[:LID_TOP]), :2] - origin
+        poly = np.vstack([top, skin[::-1]])
+        # A lid part-way down covers only the opening (grown as the shut texture's is): the crease
+        # and socket shadow above it, which the shut texture lightens, carry the photo's identity
+        # (dlib's identity fell on talking clips whose lid signal wavers). Only a nearly shut eye
+        # takes the lightened lid up to the ring above it.
+        opening = np.vstack([ends[0], upper - np.float32([0.0, SHUT_GROW * fw]), ends[1], skin[::-1]])
+        whole = float(np.clip((amount - LID_WHOLE[0]) / (LID_WHOLE[1] - LID_WHOLE[0]), 0.0, 1.0))
+        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + pad + 1, (w, h))
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
+        shift = np.float32([x0, y0])
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        cv2.fillPoly(mask, [poly - np.int32([x0 * 16, y0 * 16])], int(round(255 * amount)), cv2.LINE_AA, 4)
+        if whole > 0.0:
+            cv2.fillPoly(mask, [np.round((poly - shift) * 16).astype(np.int32)], int(round(255 * whole)), cv2.LINE_AA, 4)
+        cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
         mask = cv2.GaussianBlur(mask, (0, 0), feather)
         lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
         region = warped[y0:y1, x0:x1]
         a3 = cv2.merge([mask, mask, mask])
         region[:] = cv2.add(cv2.multiply(lid, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
+        # The lashes along the lid's edge, drawn in the frame (the photo's own lash line, warped
+        # onto a narrowed eye, broke into steps): thickest mid-eye, tapering to the corners, hanging
+        # down from the edge, with a soft shadow around. They thicken as the lid closes.
+        width = LASH_WIDTH * fw * (0.5 + 0.5 * amount)
+        run = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(edge, axis=0), axis=1))]
+        taper = width * np.sqrt(np.clip(np.sin(np.pi * run / max(run[-1], 1e-6)), 0.0, 1.0))[:, None]
+        tangent = np.gradient(edge, axis=0)
+        normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-6)[:, None]
+        normal *= np.sign(normal[:, 1:].mean() + 1e-9)  # pointing down the face
+        band = np.vstack([edge - 0.3 * taper * normal, (edge + 0.7 * taper * normal)[::-1]]) - shift
+        line = np.zeros_like(mask)
+        cv2.fillPoly(line, [np.round(band * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        a = cv2.max(cv2.GaussianBlur(line, (0, 0), 0.6),
+                    cv2.convertScaleAbs(cv2.GaussianBlur(line, (0, 0), max(1.0, width)), alpha=LASH_SHADOW))
+        a = cv2.convertScaleAbs(a, alpha=LASH_STRENGTH * min(1.0, amount / LASH_FADE))
+        a3 = cv2.merge([a, a, a])
+        dark = np.empty_like(region)
+        dark[:] = np.clip(lash, 0, 255).astype(np.uint8)
+        region[:] = cv2.add(cv2.multiply(dark, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
 
 
 def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
