@@ -55,28 +55,7 @@ class LiveRunner:
         return self
 
     def _loop(self) -> None:
-        if self.pipelining:
-            self._pipelined_loop()
-            return
-        last = -1
-        try:
-            while not self._stop.is_set():
-                frame = self.source.latest(after=last, timeout=0.5)
-                if frame is None or frame.index == last:
-                    continue
-                last = frame.index
-                self.sender.submit(self._process(frame), frame.t)
-                self.processed += 1
-                if self.frames and self.processed >= self.frames:
-                    break
-        except Exception as exc:  # the source or the output broke: report, don't die silently
-            self.error = f"Processing stopped: {exc}"
-            log.exception("Processing stopped")
-        finally:
-            self.done.set()
-
-    def _pipelined_loop(self) -> None:
-        prefetch = Prefetch(self.pipeline)
+        prefetch = Prefetch(self.pipeline) if self.pipelining else None
         last, ahead = -1, None
         try:
             while not self._stop.is_set():
@@ -86,13 +65,15 @@ class LiveRunner:
                     frame = self.source.latest(after=last, timeout=0.5)
                     if frame is None or frame.index == last:
                         continue
-                    prefetch.start(frame)
+                    if prefetch is not None:
+                        prefetch.start(frame)
                 last = frame.index
-                # A newer frame already waiting: its analysis starts now, beside this frame's effects.
-                newer = self.source.latest(after=last, timeout=0.0)
-                if newer is not None and newer.index > last and prefetch.start(newer):
-                    ahead = newer
-                    self.overlapped += 1
+                if prefetch is not None:
+                    # A newer frame already waiting: its analysis starts now, beside this frame's effects.
+                    newer = self.source.latest(after=last, timeout=0.0)
+                    if newer is not None and newer.index > last and prefetch.start(newer):
+                        ahead = newer
+                        self.overlapped += 1
                 self.sender.submit(self._process(frame), frame.t)
                 self.processed += 1
                 if self.frames and self.processed >= self.frames:
@@ -101,7 +82,8 @@ class LiveRunner:
             self.error = f"Processing stopped: {exc}"
             log.exception("Processing stopped")
         finally:
-            prefetch.close()
+            if prefetch is not None:
+                prefetch.close()
             self.done.set()
 
     def _process(self, frame) -> np.ndarray:
@@ -152,7 +134,7 @@ class Prefetch:
     def start(self, frame) -> bool:
         """Analyse ``frame`` ahead, unless it cannot be (a placeholder, or an effect that changes the
         picture before the analysis)."""
-        if frame.placeholder or any(getattr(e, "stage", "post") == "pre" for e in self._pipeline.effects):
+        if frame.placeholder or any(e.stage == "pre" for e in self._pipeline.effects):
             return False
         needs = frozenset(self._pipeline.needs())
         self._ahead[id(frame.image)] = (needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))
