@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import processes
 import pytest
 import pyvirtualcam
 from pyvirtualcam.camera import BACKENDS
@@ -742,23 +743,17 @@ def test_a_hung_virtual_camera_is_dropped_with_a_sentence_and_the_stream_goes_on
 
 
 def _fake_ffmpeg(folder: Path) -> Path:
-    """An ffmpeg that lists libx264, then reads nothing and never ends: a stalled encoder."""
-    bin_dir = folder / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "ffmpeg"
-    exe.write_text('#!/bin/sh\ncase "$*" in *-encoders*) echo " V....D libx264 H.264"; exit 0;; esac\n'
-                   f"echo $$ >> {folder}/ffmpeg-pids\nexec sleep 600\n")
-    exe.chmod(0o755)
-    return bin_dir
+    """The folder to put first on PATH for a stalled encoder (pids in ``folder/ffmpeg-pids``)."""
+    return processes.stalled_ffmpeg(folder, folder / "ffmpeg-pids").parent
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/stat")
-    return not (status.exists() and status.read_text().split(")")[-1].split()[0] == "Z")
+def _sigterm(proc: subprocess.Popen) -> tuple[list[int], float, str]:
+    """SIGTERM ``proc`` and wait: its children at the time, how long it took to end, what it printed."""
+    children = _children(proc.pid)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=10)[0].decode()
+    return children, time.monotonic() - t0, out
 
 
 @needs_ffmpeg
@@ -777,17 +772,13 @@ def test_sigterm_ends_a_recording_run_within_2_s_and_leaves_no_child(tmp_path: P
         else:
             assert _until(lambda: (tmp_path / "ffmpeg-pids").exists(), 60)
             _pause(0.5)  # the pipe is full and the writer waits on the encoder
-        children = _children(proc.pid)
+        children, took, out = _sigterm(proc)
         assert children, "ffmpeg is not running"
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=10)[0].decode()
-        took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
             proc.kill()
     assert took < 2.0, (took, out)
-    assert not [pid for pid in children if _pid_alive(pid)], "a child was left behind"
+    assert not [pid for pid in children if processes.alive(pid)], "a child was left behind"
     assert "Traceback" not in out
     if encoder == "ffmpeg":
         assert proc.returncode == 0, out
@@ -811,7 +802,7 @@ def test_frames_n_into_a_stalled_encoder_ends_with_a_sentence(tmp_path: Path) ->
                      r"was removed\.", proc.stderr), proc.stderr
     assert not (tmp_path / "rec.mp4").exists()
     pids = [int(p) for p in (tmp_path / "ffmpeg-pids").read_text().split()]
-    assert not [pid for pid in pids if _pid_alive(pid)]
+    assert not [pid for pid in pids if processes.alive(pid)]
     assert took < recording.STARTUP_S + 20, took
 
 
@@ -848,14 +839,10 @@ def test_sigterm_while_an_effect_takes_5_s_still_ends_within_2_s(tmp_path: Path)
     try:
         assert _until(lambda: (tmp_path / "stuck").exists(), 60)
         _pause(0.3)
-        children = _children(proc.pid)
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out = proc.communicate(timeout=10)[0].decode()
-        took = time.monotonic() - t0
+        children, took, out = _sigterm(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert took < 2.0, (took, out)
-    assert not [pid for pid in children if _pid_alive(pid)]
+    assert not [pid for pid in children if processes.alive(pid)]
     assert path.stat().st_mode & 0o777 == 0o600 and len(_decode(path)) >= 15  # the whole fragments play

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import processes
 import pytest
 
 from livecam import recording
@@ -192,22 +193,9 @@ def test_a_folder_without_hard_links_is_refused_before_anything_is_written(
 @pytest.fixture
 def stalled_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An ffmpeg that lists libx264 but then reads nothing and never ends (a hung encoder)."""
-    exe = tmp_path / "bin" / "ffmpeg"
-    exe.parent.mkdir()
-    exe.write_text('#!/bin/sh\ncase "$*" in *-encoders*) echo " V....D libx264 H.264"; exit 0;; esac\n'
-                   f'echo $$ >> {tmp_path}/pids\nexec sleep 600\n')
-    exe.chmod(0o755)
+    exe = processes.stalled_ffmpeg(tmp_path, tmp_path / "pids")
     monkeypatch.setattr(recording, "find_ffmpeg", lambda: str(exe))
     return tmp_path / "pids"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
 def test_a_stalled_encoder_stops_the_recording_in_time_with_a_sentence(
@@ -225,7 +213,7 @@ def test_a_stalled_encoder_stops_the_recording_in_time_with_a_sentence(
     out.close()
     (pid,) = [int(p) for p in stalled_ffmpeg.read_text().split()]
     assert took < 2.0 + 1.0, took
-    assert not _alive(pid), "the stalled ffmpeg was left running"
+    assert not processes.alive(pid), "the stalled ffmpeg was left running"
     assert not (tmp_path / "rec.mp4").exists()  # nothing playable was written: no empty file is left
 
 
@@ -261,7 +249,7 @@ def test_close_with_a_deadline_kills_an_encoder_that_never_finishes(tmp_path: Pa
     out.close(timeout=0.4)
     assert time.monotonic() - t0 < 1.0
     (pid,) = [int(p) for p in stalled_ffmpeg.read_text().split()]
-    assert not _alive(pid)
+    assert not processes.alive(pid)
 
 
 def test_a_hung_recording_does_not_hang_the_sender(

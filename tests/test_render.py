@@ -92,13 +92,18 @@ def test_render_with_names_that_are_not_utf8_or_hold_escapes(tmp_path: Path) -> 
     assert _count(dst) == 12 and os.stat(dst).st_mode & 0o777 == 0o600
 
 
+def _wait_for_part(folder: Path, poll: float) -> None:
+    """Until the render's temporary file for out.mp4 exists (at most 60 s)."""
+    deadline = time.monotonic() + 60
+    while not list(folder.glob(".out.*livecam-part.mp4")) and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
 def test_a_file_that_appears_at_the_target_during_a_render_is_kept(tmp_path: Path) -> None:
     src, dst = _clip(tmp_path / "in.mp4", 150, (320, 240)), tmp_path / "out.mp4"
     proc = subprocess.Popen([*LIVECAM, "render", str(src), str(dst), "--background", "off", "--quiet"],
                             cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.*livecam-part.mp4")) and time.monotonic() < deadline:
-        time.sleep(0.002)
+    _wait_for_part(tmp_path, poll=0.002)
     dst.write_bytes(b"the user's own file, made meanwhile")
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 1, err
@@ -130,9 +135,7 @@ def test_sigterm_during_a_render_ends_in_time_and_leaves_nothing(tmp_path: Path)
     src, dst = _clip(tmp_path / "in.mp4", 600, (640, 480)), tmp_path / "out.mp4"
     proc = subprocess.Popen([*LIVECAM, "render", str(src), str(dst), "--blur", "60", "--quiet"],
                             cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.*livecam-part.mp4")) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_for_part(tmp_path, poll=0.01)
     time.sleep(0.5)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,26 @@
+"""Test helpers for child processes: a stalled encoder to inject, and whether a process lives on."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def stalled_ffmpeg(folder: Path, pids: Path) -> Path:
+    """An ``ffmpeg`` in ``folder/bin`` that lists libx264, then reads nothing and never ends (a hung
+    encoder); each one started appends its pid to ``pids``. Returns the executable."""
+    exe = folder / "bin" / "ffmpeg"
+    exe.parent.mkdir()
+    exe.write_text('#!/bin/sh\ncase "$*" in *-encoders*) echo " V....D libx264 H.264"; exit 0;; esac\n'
+                   f"echo $$ >> {pids}\nexec sleep 600\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its parent does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
