@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 # Before anything imports onnxruntime (some tests import it directly, not through livecam): its
@@ -13,6 +14,15 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import real_home  # noqa: E402,F401 - reads the real model folder before it is hidden below
+
+# For the whole session, not only inside each test: a thread a test leaves running (a GUI check, a
+# live loop winding down) must not fall back to the developer's real settings and models after the
+# test's own folders are unset.
+_SESSION_HOME = tempfile.mkdtemp(prefix="livecam-tests-")
+os.environ["LIVECAM_CONFIG_DIR"] = os.path.join(_SESSION_HOME, "config")
+os.environ["LIVECAM_DATA_HOME"] = os.path.join(_SESSION_HOME, "data")
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -72,6 +72,9 @@ def make_app(qtbot):
     yield make
     for app in made:
         app.shutdown()
+    # A check thread outliving its test would read the next test's (or the real) config folders.
+    for app in made:
+        assert app.wait_for_checks(60), "the device checks did not finish within a minute"
 
 
 def wait_frame(qtbot, app: LiveCamApp, check, timeout: int = WAIT_MS) -> FramePair:

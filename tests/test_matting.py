@@ -190,7 +190,7 @@ def test_auto_takes_rvm_only_when_a_gpu_really_runs_it(fake_rvm, monkeypatch, re
     assert PM.PersonMask(_settings("auto", "auto")).model == expected
 
 
-REAL_MODELS = model_fetch.user_models_dir()  # read before conftest isolates the data folder
+from real_home import REAL_MODELS  # noqa: E402
 
 
 @pytest.fixture

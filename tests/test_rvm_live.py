@@ -16,7 +16,7 @@ from livecam.analysis import person_mask as PM
 from livecam.analysis import rvm_live as L
 from livecam.settings import Settings, update
 
-REAL_MODELS = model_fetch.user_models_dir()  # read before the tests isolate the data folder
+from real_home import REAL_MODELS  # noqa: E402
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -77,6 +77,21 @@ def test_a_broken_calibration_file_is_measured_again(fetched):
     L.calibration_path().parent.mkdir(parents=True, exist_ok=True)
     L.calibration_path().write_text("{not json")
     assert L.auto_choice(1).use_rvm and fetched.calls == 1
+
+
+def test_doctor_reports_without_measuring_or_opening_rvm(fetched, monkeypatch):
+    # doctor (and the GUI's check thread) may run while the live loop opens rvm: it only reads.
+    from livecam import settings as S
+    from livecam.analysis import matting
+
+    monkeypatch.setattr(matting, "prepare_live_copy", lambda *a, **k: pytest.fail("doctor made the int8 copy"))
+    S.save(update(Settings(), segmentation={"model": "auto"}, runtime={"provider": "cpu", "threads": 1}))
+    (level, line), = L.doctor_lines()
+    assert fetched.calls == 0 and not L.calibration_path().exists()
+    assert level == "info" and "first live start" in line
+    L.auto_choice(1)  # the live loop measured it
+    (level, line), = L.doctor_lines()
+    assert fetched.calls == 1 and "20 ms" in line and line.startswith("Person mask: rvm")
 
 
 def test_without_rvm_auto_says_to_fetch_it(tmp_path, monkeypatch):

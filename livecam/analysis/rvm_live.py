@@ -130,8 +130,9 @@ def _still_valid(entry) -> bool:
     return isinstance(measured, (int, float)) and 0 <= time.time() - measured < RECHECK_SLOW_S
 
 
-def auto_choice(threads: int) -> Choice:
-    """Whether ``auto`` runs rvm on this CPU, measuring once per machine key."""
+def auto_choice(threads: int, measure_now: bool = True) -> Choice:
+    """Whether ``auto`` runs rvm on this CPU, measuring once per machine key (``measure_now=False``:
+    only what was measured before, for reports that must not load models or write files)."""
     from livecam import model_fetch
 
     state = model_fetch.status()
@@ -142,6 +143,9 @@ def auto_choice(threads: int) -> Choice:
     except ImportError:
         return Choice(False, "Person mask: the fast model, because ONNX Runtime is missing.")
     entry = _remembered().get(key)
+    if not _still_valid(entry) and not measure_now:
+        return Choice(False, "Person mask: the fast model until the first live start measures whether rvm keeps "
+                             f"{TARGET_FPS} fps on this CPU (about ten seconds, once).")
     if not _still_valid(entry):
         log.info("Measuring whether rvm keeps %d fps on this CPU (about two seconds, once) ...", TARGET_FPS)
         try:
@@ -163,13 +167,32 @@ def auto_choice(threads: int) -> Choice:
 
 
 def doctor_lines() -> list[tuple[str, str]]:
-    """``livecam doctor``: which model the saved settings make the person mask with live, and why
-    (``auto`` measures rvm here the first time, as the live loop would)."""
+    """``livecam doctor``: which model the saved settings make the person mask with live, and why.
+    Read-only: nothing is measured, quantised or loaded here (the GUI runs this on a worker thread
+    while the live loop may be opening the same model)."""
+    from livecam import model_fetch
     from livecam import settings as S
-    from livecam.analysis.person_mask import PersonMask
+    from livecam.analysis.person_mask import _gpu_possible
 
     try:
-        stage = PersonMask(S.load())
+        settings = S.load()
     except Exception as exc:  # noqa: BLE001 - doctor reports, it never stops
-        return [("error", f"Person mask: no model can be opened ({exc}).")]
-    return [("info", stage.reason)] + ([("warn", stage.notice)] if stage.notice else [])
+        return [("warn", f"Person mask: the saved settings cannot be read ({exc}).")]
+    wanted, runtime = settings.segmentation.model, settings.runtime
+    if wanted not in ("rvm", "auto"):
+        return [("info", f"Person mask: the {wanted} model, because it was chosen.")]
+    state = model_fetch.status()
+    if not state.startswith("ready"):
+        if wanted == "rvm":
+            return [("warn", f"Person mask: rvm was chosen but is {state}; until then the landscape model runs "
+                             "(livecam models fetch rvm).")]
+        return [("info", f"Person mask: the fast model, because rvm is {state}.")]
+    if wanted == "rvm":
+        return [("info", "Person mask: rvm, because it was chosen.")]
+    if _gpu_possible(runtime.provider):
+        return [("info", "Person mask: rvm where the GPU opens it, else the fast model unless this CPU measured "
+                         f"{TARGET_FPS} fps with it.")]
+    try:
+        return [("info", auto_choice(runtime.threads, measure_now=False).reason)]
+    except Exception as exc:  # noqa: BLE001
+        return [("warn", f"Person mask: the choice could not be worked out ({exc}).")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from PySide6 import QtCore, QtWidgets
 
@@ -32,6 +33,11 @@ class LiveCamApp(QtCore.QObject):
         self.front = make_front(self.actions, prefer_tray=prefer_tray)
         self._window: SettingsWindow | None = None
         self._quitting = False
+        # Checks run on worker threads; after shutdown their answers are dropped, never emitted on
+        # an app being torn down.
+        self._checks_lock = threading.Lock()
+        self._checks: list[threading.Thread] = []
+        self._closed = False
 
         self.store.changed.connect(self.bridge.apply_settings)
         self.bridge.state_changed.connect(self._state_changed)
@@ -53,6 +59,8 @@ class LiveCamApp(QtCore.QObject):
 
     def shutdown(self) -> None:
         """Save the settings and release the camera and the virtual camera (idempotent)."""
+        with self._checks_lock:
+            self._closed = True
         self.store.flush()
         self.bridge.shutdown()
         self.front.hide()
@@ -88,7 +96,29 @@ class LiveCamApp(QtCore.QObject):
 
     def check_devices(self) -> None:
         # Camera probing and the CUDA check can take seconds; the answer comes back as a signal.
-        threading.Thread(target=lambda: self._checked.emit(*run_checks()), name="livecam-checks", daemon=True).start()
+        def work() -> None:
+            try:
+                cameras, lines = run_checks()
+            except Exception as exc:  # noqa: BLE001 - a failed check is a line in the window, not a dead thread
+                log.exception("The device checks failed")
+                cameras, lines = [], [("error", f"The checks could not run ({exc}).")]
+            with self._checks_lock:
+                if not self._closed:
+                    self._checked.emit(cameras, lines)
+
+        thread = threading.Thread(target=work, name="livecam-checks", daemon=True)
+        with self._checks_lock:
+            if self._closed:
+                return
+            self._checks = [t for t in self._checks if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait_for_checks(self, timeout: float) -> bool:
+        """True when no check is still running after at most ``timeout`` seconds (tests, clean exit)."""
+        deadline = time.monotonic() + timeout
+        for thread in list(self._checks):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._checks)
 
     def _show_checks(self, cameras, lines) -> None:
         if self._window is not None:
