@@ -321,10 +321,46 @@ def _unknown_arguments(parser: argparse.ArgumentParser, extra: list[str]) -> str
     return f"{parser.prog} has no option {typed[0]}{hint} ({parser.prog} --help lists every option)"
 
 
+def _all_parsers(parser: argparse.ArgumentParser):
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _all_parsers(child)
+
+
+def _attach_dash_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``--source -take2.mp4`` names a file: argparse would read ``-take2.mp4`` as an unknown flag
+    and say "expected one argument". A value that is no flag of ours is attached as ``--source=…``."""
+    flags, takes_value = set(), set()
+    for each in _all_parsers(parser):
+        for action in each._actions:
+            flags.update(action.option_strings)
+            if action.option_strings and action.nargs is None and not isinstance(
+                    action, (argparse._StoreConstAction, argparse._StoreTrueAction, argparse._StoreFalseAction,
+                             argparse._CountAction, argparse._HelpAction, argparse._VersionAction)):
+                takes_value.update(action.option_strings)
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        value = argv[i + 1] if i + 1 < len(argv) else None
+        if (token in takes_value and value is not None and value.startswith("-") and value != "-"
+                and value.split("=", 1)[0] not in flags):
+            out.append(f"{token}={value}")
+            i += 2
+            continue
+        if token == "--":
+            out.extend(argv[i:])
+            break
+        out.append(token)
+        i += 1
+    return out
+
+
 def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """Like ``parser.parse_args``, but an unknown flag is reported by its own command, with its usage
     and the flag the user most likely meant (``--bakground`` → ``--background``)."""
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_attach_dash_values(parser, argv))
     if extra:
         command = parser.commands.get(getattr(args, "command", None) or "", parser)
         command = command.commands.get(getattr(args, "avatars_command", None) or "", command) \

@@ -60,6 +60,17 @@ def test_run_with_missing_source_says_what_to_do(tmp_path, capsys):
     assert "does not exist" in err
 
 
+def test_a_file_name_starting_with_a_dash_is_a_value_not_a_flag(tmp_path, capsys):
+    clip = tmp_path / "-take2.mp4"
+    assert cli.main(["run", "--source", str(clip)[len(str(tmp_path)) + 1:], "--frames", "1", "--output", "null"]) != 0
+    err = capsys.readouterr().err
+    assert "-take2.mp4 does not exist" in err and "expected one argument" not in err
+    args = cli.parse_args(cli.build_parser(), ["run", "--source", "-take2.mp4", "--fps", "15"])
+    assert args.source == "-take2.mp4" and args.fps == 15
+    with pytest.raises(SystemExit):  # a forgotten value before a real flag is still argparse's error
+        cli.parse_args(cli.build_parser(), ["run", "--source", "--fps", "15"])
+
+
 def test_bad_setting_value_is_one_sentence_naming_the_flag(capsys):
     assert cli.main(["run", "--blur", "500", "--output", "null", "--frames", "1"]) == 2
     assert capsys.readouterr().err == "livecam: --blur must be between 0 and 100, not 500.\n"

@@ -336,6 +336,19 @@ def test_invalid_value_is_refused_with_a_sentence(make_app):
 # ------------------------------------------------------------------ errors and threads
 
 
+def test_a_gui_recording_never_replaces_its_own_source(make_app, qtbot, tmp_path):
+    import shutil
+
+    source = tmp_path / "me.png"
+    shutil.copy(ASTRONAUT, source)
+    before = source.read_bytes()
+    app = make_app(base_settings(capture={"source": str(source)},
+                                 output={"kind": "file", "path": str(source), "overwrite": True}))
+    qtbot.waitUntil(lambda: app.bridge.state == "error", timeout=WAIT_MS)
+    assert str(source.name) in app.bridge.message
+    assert source.read_bytes() == before
+
+
 def test_missing_camera_shows_the_error_state_and_the_ui_keeps_working(make_app, qtbot):
     app = make_app(base_settings(capture={"source": "7"}))
     qtbot.waitUntil(lambda: app.bridge.state == "error", timeout=WAIT_MS)
