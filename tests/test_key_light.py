@@ -194,3 +194,36 @@ def test_the_room_dimming_follows_the_face(portrait):
         a = travelled.apply(moved_image, moved)[0].astype(int)
         b = fresh.apply(moved_image, moved)[0].astype(int)
     assert np.abs(a - b).max() <= 1
+
+
+def test_a_face_that_barely_moves_keeps_its_drawn_shape_and_the_same_light(portrait):
+    """The face's shape on the grid is redrawn only once a landmark has moved MOVE_CELLS of a cell:
+    a face moved by half that gets the kept shape, and its light differs from a freshly drawn one
+    by a few levels at most, more than two in a few pixels only (where the feathered outline and
+    the eyes' shading are steepest); moved by twice that, the shape is drawn anew."""
+    from livecam.analysis.face_measures import face_width
+    from livecam.effects.key_light import GRID, MOVE_CELLS
+
+    image, analysis = portrait
+    face = analysis.faces[0]
+    cell = face_width(face.landmarks) / GRID
+    effect = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    for _ in range(5):
+        effect.apply(image, analysis)
+    drawn = effect._lights[0].geometry
+    m = np.float32([[1, 0, 0.5 * MOVE_CELLS * cell], [0, 1, 0]])
+    shifted = cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    landmarks = face.landmarks.copy()
+    landmarks[:, 0] += 0.5 * MOVE_CELLS * cell
+    moved = Analysis(faces=[dataclasses.replace(face, landmarks=landmarks)])
+    kept, _ = effect.apply(shifted, moved)
+    assert effect._lights[0].geometry is drawn
+    fresh_effect = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    for _ in range(5):
+        fresh, _ = fresh_effect.apply(shifted, moved)
+    diff = np.abs(kept.astype(int) - fresh).max(2)
+    assert diff.max() <= 5 and (diff > 2).mean() < 0.001
+    landmarks = landmarks.copy()
+    landmarks[:, 0] += 2 * MOVE_CELLS * cell
+    effect.apply(shifted, Analysis(faces=[dataclasses.replace(face, landmarks=landmarks)]))
+    assert effect._lights[0].geometry is not drawn

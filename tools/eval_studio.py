@@ -21,8 +21,10 @@ largest absolute pixel difference outside the two eye openings (the mesh's eye c
 frame's analysis, not grown). Frames with lids below 80 % of the clip's usual opening are left out
 of the "below" set (closed eyes read as looking down).
 
-Speed: one thread, alternating A/B per frame (effect on, effect off) on the same decoded frames,
-medians of the effect's own stage time plus, for eye contact, the face stage's extra time for irises.
+Speed: one thread, alternating per frame on the same decoded frames: the face stage without irises,
+with irises every frame and with irises carried, and each effect (and, with ``--before``, an older
+copy of it); medians and means of the effect's own time plus, for eye contact, the face stage's
+extra time for irises.
 
 Contact sheets go to ``out/studio/`` (never committed: they show shared-data faces).
 """
@@ -164,7 +166,7 @@ def eye_estimates(tracker, image):
     """(gaze degrees (yaw, pitch: + = below the camera), head yaw, lid gaps (r, l)) or None."""
     from livecam.effects.eye_contact import gaze_angles, lid_openness
 
-    faces = tracker.process(image, want_iris=True)
+    faces = tracker.process(image, want_iris=True, fresh_iris=True)  # the model's own estimate, every frame
     if not faces or faces[0].iris is None:
         return None
     f = faces[0]
@@ -257,18 +259,26 @@ def _load_file(path: Path, name: str):
 
 
 def eval_speed(clip: str, n: int, before: Path | None = None) -> dict:
-    """Per frame, alternating on the same decoded 720p frame: the face stage without and with irises,
-    the key light, eye contact. Medians of wall time and of this thread's CPU time (the machine may
-    be shared; CPU time is what one core would spend, wall time what it took here). ``before``: a
-    folder with older key_light.py and eye_contact.py, timed in the same run, the order of the two
+    """Per frame, alternating on the same decoded 720p frame: the face stage without irises, with the
+    iris model on both eyes every frame (``fresh``, as before the carry) and with irises carried
+    between runs (what the pipeline does), the key light and eye contact. Medians and means of this
+    thread's CPU time (the machine may be shared; CPU time is what one core would spend) and of wall
+    time, with the allocator tuned as the pipeline tunes it. The carried iris costs a model run on
+    some frames and almost nothing on the others, so its mean is the fair per-frame cost. ``before``:
+    a folder with older key_light.py and eye_contact.py, timed in the same run, the order of the two
     versions swapped every frame."""
+    from livecam.analysis.face_tracker import FaceTracker
     from livecam.effects import BackgroundSettings, EyeContactSettings, KeyLightSettings
     from livecam.effects.eye_contact import EyeContact
     from livecam.effects.key_light import KeyLight
+    from livecam.perf import tune_allocator
+    from livecam.types import Analysis
 
+    tune_allocator()
     cv2.setNumThreads(1)
     images = [cv2.resize(f, (1280, 720)) for f in frames(DATA / clip, n)]
-    analyzer = Analyzer(S.Settings(), offline=False)
+    runtime = S.RuntimeSettings(provider="cpu", threads=1)
+    trackers = {k: FaceTracker(S.FaceSettings(), runtime) for k in ("face", "face_iris", "face_iris_fresh")}
     key = KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
     eye = EyeContact(EyeContactSettings(enabled=True), S.AvatarSettings())
     old = {}
@@ -277,40 +287,51 @@ def eval_speed(clip: str, n: int, before: Path | None = None) -> dict:
             KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
         old["eye_contact_before"] = _load_file(before / "eye_contact.py", "_before_eye_contact").EyeContact(
             EyeContactSettings(enabled=True), S.AvatarSettings())
-    analyzer.analyze(images[0], {"faces", "iris"})  # open both sessions before timing
-    names = ("face", "face_iris", "key_light", "eye_contact") + tuple(old)
+    trackers["face_iris"].process(images[0], want_iris=True)  # open both sessions before timing
+    names = tuple(trackers) + ("key_light", "eye_contact") + tuple(old)
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
 
-    def timed(name, fn, *args):
+    def timed(name, fn, *args, **kw):
         w0, c0 = time.perf_counter(), time.thread_time()
-        result = fn(*args)
+        result = fn(*args, **kw)
         wall[name].append((time.perf_counter() - w0) * 1e3)
         cpu[name].append((time.thread_time() - c0) * 1e3)
         return result
 
     for k in range(2):
+        for tracker in trackers.values():
+            tracker.reset()
         for i, image in enumerate(images):
-            plain = timed("face", analyzer.analyze, image, {"faces"})
-            with_iris = timed("face_iris", analyzer.analyze, image, {"faces", "iris"})
+            stages = [("face", {}), ("face_iris", {"want_iris": True}),
+                      ("face_iris_fresh", {"want_iris": True, "fresh_iris": True})]
+            found = {}
+            for name, kw in (stages if (i + k) % 2 else stages[::-1]):
+                found[name] = timed(name, trackers[name].process, image, **kw)
+            plain, with_iris = Analysis(faces=found["face"]), Analysis(faces=found["face_iris"])
             runs = [("key_light", key, plain), ("eye_contact", eye, with_iris)]
             if old:
                 runs += [("key_light_before", old["key_light_before"], plain),
-                         ("eye_contact_before", old["eye_contact_before"], with_iris)]
+                         ("eye_contact_before", old["eye_contact_before"],
+                          Analysis(faces=found["face_iris_fresh"]))]
                 if (i + k) % 2:
                     runs = runs[2:] + runs[:2]
             for name, effect, analysis in runs:
                 timed(name, effect.apply, image, analysis)
-    med = statistics.median
     report = {"clip": clip, "frames": len(wall["face"]), "size": "1280x720", "threads": 1,
               "eye_contact_weight_last": round(eye.weight, 2), "load_average": os.getloadavg()}
     for label, table in (("cpu_ms", cpu), ("wall_ms", wall)):
-        m = {k: med(v) for k, v in table.items()}
-        report[label] = {"face_stage": round(m["face"], 2), "iris_extra": round(m["face_iris"] - m["face"], 2),
-                         "key_light": round(m["key_light"], 2), "eye_contact_apply": round(m["eye_contact"], 2),
-                         "eye_contact_with_iris": round(m["eye_contact"] + m["face_iris"] - m["face"], 2)}
-        for name in old:
-            report[label][name] = round(m[name], 2)
+        for stat, f in (("median", statistics.median), ("mean", statistics.fmean)):
+            m = {k: f(v) for k, v in table.items()}
+            row = {"face_stage": m["face"], "iris_carried_extra": m["face_iris"] - m["face"],
+                   "iris_fresh_extra": m["face_iris_fresh"] - m["face"], "key_light": m["key_light"],
+                   "eye_contact_apply": m["eye_contact"],
+                   "eye_contact_with_iris": m["eye_contact"] + m["face_iris"] - m["face"]}
+            for name in old:
+                row[name] = m[name]
+            if old:
+                row["eye_contact_before_with_iris"] = m["eye_contact_before"] + m["face_iris_fresh"] - m["face"]
+            report[f"{label}_{stat}"] = {k: round(v, 2) for k, v in row.items()}
     return report
 
 

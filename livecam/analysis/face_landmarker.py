@@ -22,6 +22,9 @@ from livecam.analysis.runtime import ModelSession, load_model
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
 ROI_SCALE = 1.5
 IRIS_ROI_SCALE = 2.3
+# Per eye, subject's right first: the crop's start and end corners and whether it is mirrored.
+IRIS_EYES = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER, False),
+             (regions.LEFT_EYE_INNER, regions.LEFT_EYE_OUTER, True))
 
 
 @dataclass(frozen=True)
@@ -119,15 +122,14 @@ class FaceLandmarker:
 
     def iris(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """(10, 3) iris points in frame pixels: centre then 4 edge points, subject's right eye first."""
+        return np.concatenate([self.iris_eye(image_bgr, landmarks, eye) for eye in (0, 1)])
+
+    def iris_eye(self, image_bgr: np.ndarray, landmarks: np.ndarray, eye: int) -> np.ndarray:
+        """(5, 3) iris points of one eye (0: the subject's right, 1: left) in frame pixels."""
         session = self.iris_session
         n = int(session.input_shape[1])
-        names = [o["name"] for o in session.spec["outputs"]]
-        i_iris = names.index("iris")
-        out = []
-        for start, end, mirror in ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER, False),
-                                   (regions.LEFT_EYE_INNER, regions.LEFT_EYE_OUTER, True)):
-            roi = eye_roi(landmarks, start, end)
-            rgb, m = self.crop(image_bgr, roi, n, mirror)
-            points = session.run(session.normalize(rgb))[i_iris].reshape(-1, 3)
-            out.append(_project(points, m, n, roi.size))
-        return np.concatenate(out)
+        start, end, mirror = IRIS_EYES[eye]
+        roi = eye_roi(landmarks, start, end)
+        rgb, m = self.crop(image_bgr, roi, n, mirror)
+        points = session.run(session.normalize(rgb))[session.output_names.index("iris")].reshape(-1, 3)
+        return _project(points, m, n, roi.size)

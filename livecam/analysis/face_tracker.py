@@ -5,13 +5,23 @@ landmarks, so most frames cost one mesh inference per face. The detector runs wh
 tracked, when a face was lost, and every ``detect_every`` frames to pick up newcomers; where a
 detection overlaps a tracked face the tracked crop is kept (AssociationNormRectCalculator keeps the
 later, landmark-based rect), so the detector never makes a tracked face jump.
+
+Irises, when asked for, cost as much as the mesh (the iris model, ~1.6 ms an eye on one CPU thread),
+so each eye's model runs every ``IRIS_EVERY`` frames, the two eyes on different frames. In between an
+iris is carried: its last model points follow the eye's corners (the similarity that maps the corners
+then onto the corners now), and a template match of the iris patch from the model's frame, in a small
+window around that guess, adds the eye's own movement since; where the patch is not found again (a
+blink, a hand, an eye narrowed since) the model runs instead. A caller that needs every frame's own
+model estimate (an evaluation's judge) asks for ``fresh_iris``.
 """
 from __future__ import annotations
 
 import logging
 
+import cv2
 import numpy as np
 
+from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, Roi, roi_from_detection, roi_from_landmarks
 from livecam.analysis.head_pose import head_pose
@@ -24,16 +34,75 @@ log = logging.getLogger(__name__)
 
 ASSOCIATION_IOU = 0.5  # MediaPipe's min_similarity_threshold for detection vs tracked rects
 DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
+IRIS_EVERY = 8  # frames between two runs of one eye's iris model
+EYE_CORNERS = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER))
+PATCH = 1.2  # the template's half side, of the iris radius: the iris and a rim of white and lid
+SEARCH = 0.7  # how far the template match looks past the corners' guess, of the iris radius
+POOR_MATCH = 0.08  # normalised squared difference past which the patch counts as not found
+
+
+class _Iris:
+    """One eye's iris as the model last saw it (points, the eye's corners, the patch around it, its
+    radius), and how many frames ago."""
+    __slots__ = ("points", "corners", "patch", "radius", "age")
+
+    def __init__(self, image_bgr: np.ndarray, points: np.ndarray, corners: np.ndarray, age: int) -> None:
+        self.points, self.corners, self.age = points, corners, age
+        self.radius = float(np.mean(np.hypot(*(points[1:, :2] - points[0, :2]).T)))
+        half = max(2, round(PATCH * self.radius))
+        self.patch = _patch(image_bgr, float(points[0, 0]), float(points[0, 1]), half)
+
+
+def _patch(image_bgr: np.ndarray, x: float, y: float, half: int) -> np.ndarray:
+    """The green channel (the iris against the white, no conversion) of a square around (x, y)."""
+    return cv2.extractChannel(cv2.getRectSubPix(image_bgr, (2 * half + 1, 2 * half + 1), (x, y)), 1)
+
+
+def _vertex(a: float, b: float, c: float) -> float:
+    """Sub-pixel offset of a parabola's minimum through three neighbouring samples."""
+    den = a - 2.0 * b + c
+    return min(max(0.5 * (a - c) / den, -0.5), 0.5) if den > 1e-12 else 0.0
+
+
+def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.ndarray | None:
+    """(5, 3) iris points of one eye on this frame from its last model run (``state``) and this
+    frame's eye corners (outer, inner); None when the iris patch is not found again (a blink, a
+    hand, the eye narrowed since)."""
+    (ax0, ay0), (bx0, by0) = state.corners.tolist()
+    (ax1, ay1), (bx1, by1) = corners.tolist()
+    d0 = complex(bx0 - ax0, by0 - ay0)
+    z = complex(bx1 - ax1, by1 - ay1) / d0 if d0 else 1 + 0j
+    # The similarity that takes the corners then onto the corners now, as a 2x3 matrix.
+    m = np.array([[z.real, -z.imag, ax1 - z.real * ax0 + z.imag * ay0],
+                  [z.imag, z.real, ay1 - z.imag * ax0 - z.real * ay0]])
+    out = state.points.copy()
+    out[:, :2] = state.points[:, :2] @ m[:, :2].T + m[:, 2]
+    out[:, 2] *= abs(z)
+    half = state.patch.shape[0] // 2
+    reach = max(2, round(SEARCH * state.radius * abs(z)))
+    cx, cy = float(out[0, 0]), float(out[0, 1])
+    scores = cv2.matchTemplate(_patch(image_bgr, cx, cy, half + reach), state.patch, cv2.TM_SQDIFF_NORMED)
+    low, _, (x, y), _ = cv2.minMaxLoc(scores)
+    if low > POOR_MATCH:
+        return None
+    n = scores.shape[0]
+    dx = x - reach + (_vertex(*scores[y, x - 1:x + 2].tolist()) if 0 < x < n - 1 else 0.0)
+    dy = y - reach + (_vertex(*scores[y - 1:y + 2, x].tolist()) if 0 < y < n - 1 else 0.0)
+    out[:, 0] += dx
+    out[:, 1] += dy
+    return out
 
 
 class _Track:
-    __slots__ = ("id", "roi", "filter", "keypoints")
+    __slots__ = ("id", "roi", "filter", "keypoints", "irises", "iris_frame")
 
     def __init__(self, track_id: int, roi: Roi, keypoints: np.ndarray | None) -> None:
         self.id = track_id
         self.roi = roi
         self.filter = OneEuroFilter()
         self.keypoints = keypoints
+        self.irises: list[_Iris | None] = [None, None]
+        self.iris_frame = -1  # the frame the irises were last found on
 
 
 class FaceTracker:
@@ -55,6 +124,7 @@ class FaceTracker:
         self._shape: tuple[int, ...] | None = None
         self._last_t: float | None = None
         self._next_id = 1
+        self._frame = 0
 
     def apply(self, settings: FaceSettings) -> None:
         """Take new face settings between frames; only a detector change reopens a model."""
@@ -70,9 +140,11 @@ class FaceTracker:
         return {self.detector.session.name: self.detector.session.provider,
                 self.landmarker.session.name: self.landmarker.session.provider}
 
-    def process(self, image_bgr: np.ndarray, want_iris: bool = False, t: float | None = None) -> list[Face]:
+    def process(self, image_bgr: np.ndarray, want_iris: bool = False, t: float | None = None,
+                fresh_iris: bool = False) -> list[Face]:
         """Faces in this frame. ``t`` is the capture time in seconds (for the jitter filter);
-        without it frames are taken to be 1/fps apart."""
+        without it frames are taken to be 1/fps apart. ``fresh_iris``: run the iris model on both
+        eyes this frame instead of carrying irises between runs."""
         if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 \
                 or image_bgr.dtype != np.uint8:
             raise ValueError("Face analysis needs a BGR uint8 frame of shape (height, width, 3).")
@@ -90,6 +162,7 @@ class FaceTracker:
             self._last_t = t
 
         s = self.settings
+        self._frame += 1
         self._since_detect += 1
         if not self._tracks or self._lost or self._since_detect >= s.detect_every:
             self._detect(image_bgr)
@@ -119,11 +192,36 @@ class FaceTracker:
                 track_id=track.id,
             )
             if want_iris:
-                face.iris = self.landmarker.iris(image_bgr, landmarks)
+                face.iris = self._irises(image_bgr, landmarks, track, fresh_iris)
             track.keypoints = None  # detector keypoints belong to the frame the detector ran on
             faces.append(face)
         self._tracks = kept
         return faces
+
+    def _irises(self, image_bgr: np.ndarray, landmarks: np.ndarray, track: _Track, fresh: bool) -> np.ndarray:
+        """(10, 3) iris points: each eye's model every IRIS_EVERY frames (the eyes half a cycle
+        apart), carried in between; both from the model after a gap or when ``fresh``."""
+        fresh = fresh or track.iris_frame != self._frame - 1
+        track.iris_frame = self._frame
+        out = []
+        for eye, (outer, inner) in enumerate(EYE_CORNERS):
+            state = track.irises[eye]
+            corners = landmarks[[outer, inner], :2].astype(np.float64)
+            carried = None
+            if not (fresh or state is None or state.age >= IRIS_EVERY):
+                carried = carry_iris(image_bgr, corners, state)
+            if carried is None:  # the model's turn, or the patch was not found again
+                points = self.landmarker.iris_eye(image_bgr, landmarks, eye)
+                # After a gap both eyes start together; the second's next run then comes half a
+                # cycle later, so the two models never share a frame again.
+                age = -(IRIS_EVERY // 2) * eye if fresh else 0
+                state = _Iris(image_bgr, points, corners, age)
+                track.irises[eye] = state
+                out.append(points)
+            else:
+                out.append(carried)
+            state.age += 1
+        return np.concatenate(out)
 
     def _detect(self, image_bgr: np.ndarray) -> None:
         self._since_detect = 0

@@ -8,17 +8,21 @@ the camera. Looking into the lens puts the iris centre on the eyeball centre.
 
 The correction moves each iris, and the eyeball around it, by the offset that takes the (slowly
 smoothed) gaze onto the lens, inside the eye's opening only: a backward ``remap`` whose displacement
-is the full shift on the iris and fades to nothing over the white of the eye. Samples that would come
-from beyond the lids are taken from the nearest point inside the opening in the same column (the
-white of the eye stretches), and content pushed past a lid goes under it, as a real eye rotating does.
-The lids, the lash line and everything outside the opening stay the wearer's, pixel for pixel.
+is the full shift along the iris's path (from where it is to where it goes, so the iris moves whole)
+and fades to nothing over the white of the eye. What the move uncovers from under a lid is filled
+with the white's colour from nearby, or the iris's own texture or colour where the iris was hidden;
+content pushed past a lid goes under it, as a real eye rotating does. The lids, the lash line and
+everything outside the opening stay the wearer's, pixel for pixel. (Raising the upper lid with an
+upward correction, as real lids follow the eye, was tried: it cost the measured correction on the
+clips and did not help eyes narrowed to a slit, where no iris shows to move.)
 
 Because the shift follows the gaze only slowly, the small quick movements of the eyes still show; the
 correction fades out smoothly (and back in) when the gaze leaves the cone around the screen, the head
 turns past about 25°, or the lids close, so blinks are the wearer's own and nothing stares.
 
-Cost: two small eye patches (about 1.5x the eye's width) per face; the iris model's two crops run in
-the face stage when this effect is on.
+Cost: two small eye patches (about 1.5x the eye's width) per face, and the iris model in the face
+stage: each eye's model every 8th frame and where the carried iris is lost, the iris carried in
+between (see ``face_tracker``).
 """
 from __future__ import annotations
 
@@ -73,16 +77,22 @@ def lid_openness(landmarks: np.ndarray) -> tuple[float, float]:
     return tuple(lid_gap(landmarks, *ends) for _, ends, _ in EYES)  # type: ignore[return-value]
 
 
-def _forward(landmarks: np.ndarray) -> np.ndarray:
-    """The head's forward axis in image coordinates (x right, y down, z away from the camera)."""
-    f = rotation_matrix(landmarks)[:, 2]  # canonical axes: y up, z to the camera
+def _forward(landmarks: np.ndarray, pose=None) -> np.ndarray:
+    """The head's forward axis in image coordinates (x right, y down, z away from the camera).
+    ``pose``: the face's (yaw, pitch, roll) from :func:`head_pose` on these landmarks, when known
+    (the same axis, without fitting it again)."""
+    if pose is None:
+        f = rotation_matrix(landmarks)[:, 2]  # canonical axes: y up, z to the camera
+    else:  # head_pose's yaw = atan2(fx, fz), pitch = atan2(fy, hypot(fx, fz))
+        yaw, pitch = math.radians(pose[0]), math.radians(pose[1])
+        f = (math.cos(pitch) * math.sin(yaw), math.sin(pitch), math.cos(pitch) * math.cos(yaw))
     return np.array([f[0], -f[1], -f[2]])
 
 
-def eyeball_centres(landmarks: np.ndarray) -> list[tuple[np.ndarray, float]]:
+def eyeball_centres(landmarks: np.ndarray, pose=None) -> list[tuple[np.ndarray, float]]:
     """Per eye: the image position (x, y) where the iris centre sits when the eye looks into the lens,
-    and the eye's radius of rotation in pixels."""
-    fx, fy, fz = _forward(landmarks)
+    and the eye's radius of rotation in pixels. ``pose``: see :func:`_forward`."""
+    fx, fy, fz = _forward(landmarks, pose)
     out = []
     for _, (_, _, outer, inner), _ in EYES:
         a, b = landmarks[outer].astype(np.float64), landmarks[inner].astype(np.float64)
@@ -128,7 +138,8 @@ def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """uint8 mask, 255 inside the two eye openings (the only pixels this effect may change)."""
     mask = np.zeros(shape[:2], np.uint8)
     for contour, _, _ in EYES:
-        cv2.fillPoly(mask, [np.rint(landmarks[contour, :2] * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        cv2.fillPoly(mask, [np.rint(landmarks[contour, :2].astype(np.float32) * 16).astype(np.int32)], 255,
+                     cv2.LINE_AA, 4)
     return mask
 
 
@@ -175,7 +186,7 @@ class EyeContact(EffectBase):
         if self.passive or face is None or face.iris is None:
             self.weight = max(0.0, self.weight - FALL)
             return image, NO_OUTPUTS  # no eyes to go on: the frame's own eyes, never a guess
-        centres = eyeball_centres(face.landmarks)
+        centres = eyeball_centres(face.landmarks, face.pose)
         gaze = gaze_vector(face.landmarks, face.iris, centres)
         target = self.target_weight(face.landmarks, face.pose, gaze)
         step = RISE if target > self.weight else FALL
@@ -205,16 +216,28 @@ class EyeContact(EffectBase):
         return out, ({"altered": True} if moved else NO_OUTPUTS)
 
 
+_GRID = np.zeros((2, 0, 0), np.float32)
+
+
+def _grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel row and column indices (float32) of a rows x cols patch, sliced from one cached grid."""
+    global _GRID
+    if _GRID.shape[1] < rows or _GRID.shape[2] < cols:
+        _GRID = np.mgrid[0:max(rows, 2 * _GRID.shape[1], 64), 0:max(cols, 2 * _GRID.shape[2], 128)].astype(np.float32)
+    return _GRID[0, :rows, :cols], _GRID[1, :rows, :cols]
+
+
 def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.ndarray, r_iris: float,
              shift: np.ndarray) -> bool:
     """Move the iris at ``iris`` (and the eyeball around it) by ``shift`` pixels inside the opening
     ``contour``, writing into ``out``. False when the eye is too small or outside the frame.
 
-    What the move uncovers was never in the picture (it was under a lid): it is filled with the
+    What the move uncovers that was never in the picture (it was under a lid) is filled with the
     white of the eye as the opening shows it nearby (a wide average over the visible white, so shading
-    carries over and no flat patch appears), or with the iris's colour where the uncovered point lies
-    on the iris, blended in over a pixel or two past the lid. (Stretching the edge pixels instead
-    drew the lash line out into streaks.)"""
+    carries over and no flat patch appears), or with the iris where the uncovered point lies on the
+    iris: its texture from the point opposite it through the iris's centre where that one is visible,
+    its mean colour where not (a lid or lashes there drew dark wedges). (Stretching the edge pixels
+    instead drew the lash line out into streaks.)"""
     h, w = image.shape[:2]
     pad = 2
     x0, y0 = np.floor(contour.min(0)).astype(int) - pad
@@ -224,50 +247,74 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.n
         return False
     roi = image[y0:y1, x0:x1]
     rh, rw = roi.shape[:2]
-    poly = np.rint((contour - (x0, y0)) * 16).astype(np.int32)
     opening = np.zeros((rh, rw), np.uint8)
-    cv2.fillPoly(opening, [poly], 255, cv2.LINE_AA, 4)
+    # Rounded in frame coordinates, as eye_regions rounds: the same edge pixels to the last bit.
+    poly = np.rint(contour.astype(np.float32) * 16).astype(np.int32) - (16 * x0, 16 * y0)
+    cv2.fillPoly(opening, [poly.astype(np.int32)], 255, cv2.LINE_AA, 4)
     # Where a sample may come from: the opening less a pixel at the lids (the lash line is not eyeball).
-    inner = cv2.erode((opening > 127).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if inner.sum() < 6:
+    inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
+    if cv2.countNonZero(inner) < 6:
         return False
-    ix, iy = iris[0] - x0, iris[1] - y0
-    ys, xs = np.mgrid[0:rh, 0:rw].astype(np.float32)
-    # Backward map: the output pixel p shows the input at p - shift * bump(|p - (iris + shift)|).
-    d = np.hypot(xs - (ix + shift[0]), ys - (iy + shift[1])) / r_iris
-    t = np.clip((d - CORE) / (REACH - CORE), 0.0, 1.0)
-    bump = (0.5 + 0.5 * np.cos(np.pi * t)).astype(np.float32)
-    sx = (xs - shift[0] * bump).astype(np.float32)
-    sy = (ys - shift[1] * bump).astype(np.float32)
+    ys, xs = _grid(rh, rw)
+    ix, iy = float(iris[0] - x0), float(iris[1] - y0)
+    # Backward map: the output pixel p shows the input at p - shift * bump(d), d the distance from p
+    # to the iris centre's path (from where it is to where it goes): the iris moves whole, wherever
+    # it was and wherever it lands, and the eyeball around it less with distance.
+    ux, uy = float(shift[0]), float(shift[1])
+    ex, ey = xs - ix, ys - iy
+    along = np.clip((ex * ux + ey * uy) * (1.0 / max(ux * ux + uy * uy, 1e-6)), 0.0, 1.0)
+    d = cv2.magnitude(ex - along * ux, ey - along * uy)
+    t = np.clip((d * (1.0 / r_iris) - CORE) * (1.0 / (REACH - CORE)), 0.0, 1.0)
+    bump = 0.5 + 0.5 * np.cos(np.float32(np.pi) * t)
+    sx = xs - ux * bump
+    sy = ys - uy * bump
+    moved = cv2.remap(roi, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # Sampled as is, except where the source lies further past a lid than the output pixel itself
-    # (so the lid line, where the shift has faded out, keeps its own pixels).
-    moved = cv2.remap(roi, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-    past = cv2.distanceTransform((~inner).astype(np.uint8), cv2.DIST_L2, 3)
+    # (so the lid line, where the shift has faded out, keeps its own pixels): 255 at 1.5 px further.
+    past = cv2.distanceTransform(cv2.bitwise_not(inner), cv2.DIST_L2, 3)
     beyond = cv2.remap(past, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - past
-    if beyond.max() > 0.05:
-        # Only needed here (a frame that moves nothing past a lid skips it): the iris's colour, and
-        # the white of the eye spread over the patch (normalised convolution).
-        d_src = np.hypot(xs - ix, ys - iy)
-        iris_px = roi[inner & (d_src < 0.7 * r_iris)]
-        iris_colour = iris_px.mean(0) if len(iris_px) else roi[inner].min(0)
-        white = (inner & (d_src > 1.15 * r_iris)).astype(np.float32)
-        sigma = max(1.0, 0.8 * r_iris)
-        spread = cv2.GaussianBlur(roi.astype(np.float32) * white[..., None], (0, 0), sigma)
-        weight = cv2.GaussianBlur(white, (0, 0), sigma)[..., None]
-        white_colour = np.where(weight > 0.02, spread / np.maximum(weight, 1e-6), iris_colour)
-        # A point of the iris hidden under a lid takes the iris's texture from the point opposite it
-        # through the iris's centre (visible, with its own shading), edged softly; the white takes
-        # the white's colour at the source point.
-        on_iris = np.clip(r_iris + 0.5 - np.hypot(sx - ix, sy - iy), 0.0, 1.0)[..., None]
-        iris_at = cv2.remap(roi, (2 * ix - sx).astype(np.float32), (2 * iy - sy).astype(np.float32),
-                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        white_at = cv2.remap(white_colour.astype(np.float32), sx, sy, cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
-        fill = on_iris * iris_at + (1.0 - on_iris) * white_at
-        k = np.clip(beyond / 1.5, 0.0, 1.0)[..., None]
-        moved = moved * (1.0 - k) + fill * k
-    # Blend inside the opening only, feathered inwards so the lid line stays the wearer's.
-    alpha = cv2.GaussianBlur(opening, (0, 0), 0.7)
-    alpha = cv2.min(alpha, opening).astype(np.float32)[..., None] * (1.0 / 255.0)
-    out[y0:y1, x0:x1] = (moved * alpha + roi * (1.0 - alpha) + 0.5).astype(np.uint8)
+    uncovered = cv2.convertScaleAbs(cv2.max(beyond, 0.0), alpha=255.0 / 1.5)
+    if cv2.countNonZero(cv2.compare(uncovered, 12, cv2.CMP_GT)):
+        moved = _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy)
+    alpha = cv2.GaussianBlur(opening, (0, 0), 0.7)  # feathered inwards: the lid line stays the wearer's
+    out[y0:y1, x0:x1] = _blend(moved, roi, cv2.min(alpha, opening))
     return True
+
+
+def _blend(a: np.ndarray, b: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``a`` where ``alpha`` (uint8) is 255, ``b`` where it is 0, mixed in between (uint8)."""
+    k = alpha.astype(np.float32) * (1.0 / 255.0)
+    return cv2.blendLinear(a if a.dtype == np.uint8 else cv2.convertScaleAbs(a), b, k, 1.0 - k)
+
+
+def _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy) -> np.ndarray:
+    """``moved`` with the points whose source lies past a lid (``uncovered``, uint8, how far) filled:
+    the iris's texture or colour where the source lies on the iris, the white's colour (spread from
+    nearby) elsewhere. Only those points are worked out (maps of shape (1, n) for ``remap``)."""
+    rows, cols = np.nonzero(uncovered > 12)
+    ys, xs = _grid(*roi.shape[:2])
+    d_src = cv2.magnitude(xs - ix, ys - iy)
+    on = cv2.bitwise_and(inner, cv2.compare(d_src, 0.8 * r_iris, cv2.CMP_LT))
+    pixels = roi[(on if cv2.countNonZero(on) else inner) > 0]
+    iris_colour = pixels.mean(0).astype(np.float32)
+    white = cv2.bitwise_and(inner, cv2.compare(d_src, 1.15 * r_iris, cv2.CMP_GT))
+    # The white's colour: a wide normalised box average (two passes, close to a Gaussian), at the
+    # points only; where no white is near, the small constant term leaves the iris's colour.
+    k = max(3, int(1.6 * r_iris) | 1)
+    b, g, r = cv2.split(cv2.bitwise_and(roi, roi, mask=white))
+    spread = cv2.blur(cv2.blur(cv2.merge([b, g, r, white]), (k, k)), (k, k))  # colour and weight at once
+    psx, psy = sx[rows, cols][None], sy[rows, cols][None]
+    at = cv2.remap(spread, psx, psy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0].astype(np.float32)
+    white_at = (at[:, :3] * 255.0 + 2.0 * iris_colour) / (at[:, 3:] + 2.0)
+    # A point of the iris hidden under a lid: the iris's texture from the point opposite it through
+    # the iris's centre where that one is visible iris, else the iris's mean colour.
+    on_iris = np.clip(r_iris + 0.5 - np.hypot(psx - ix, psy - iy), 0.0, 1.0)[0, :, None]
+    ox, oy = 2 * ix - psx, 2 * iy - psy
+    iris_at = cv2.remap(roi, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0].astype(np.float32)
+    seen = cv2.remap(on, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[0, :, None] * (1.0 / 255.0)
+    iris_fill = seen * iris_at + (1.0 - seen) * iris_colour
+    fill = on_iris * iris_fill + (1.0 - on_iris) * white_at
+    k = uncovered[rows, cols][:, None] * (1.0 / 255.0)
+    out = moved.astype(np.float32)
+    out[rows, cols] = out[rows, cols] * (1.0 - k) + fill * k
+    return out

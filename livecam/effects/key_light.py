@@ -46,6 +46,11 @@ ROOM_KEEP = 1.6  # face widths around the face centre (more below, for the shoul
 TOP = 253.4  # the shoulder approaches this and never reaches it: a lit pixel never rounds to 254 or 255
 FADE = 0.25  # per-frame step of a face's light towards on (face seen) or off (face lost)
 GAMMA = 2.2  # encoded gain = linear gain ** (1 / GAMMA): close enough for a smooth, gentle gain
+# The face's shape on the grid is redrawn once a landmark has moved this share of a cell (a cell is
+# a twentieth of the face): below it the light is off by a few levels at most where it is steepest
+# (as much as the box's own one-pixel steps move it), and a face that holds still skips the
+# mesh-to-grid work (on the talking-head clips, half the frames or more).
+MOVE_CELLS = 0.1
 
 _OVAL = np.asarray(regions.FACE_OVAL)
 _CHIN = 152
@@ -58,6 +63,10 @@ class _Light:
     opacity: float = 0.0
     even: np.ndarray | None = None  # evening gain on the last grid, smoothed over time
     grid_key: tuple[int, int] | None = None
+    # The face's shape on the grid (box, cell, outline and neck masks, Lambert term) and the landmarks
+    # it was drawn from: kept while the face moves less than MOVE_CELLS of a cell.
+    geometry: tuple | None = None
+    drawn_from: np.ndarray | None = None
 
 
 def _splat(points: np.ndarray, values: np.ndarray, shape: tuple[int, int], sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -159,10 +168,8 @@ def lit(values: np.ndarray, gain: np.ndarray, scratch: Scratch | None = None,
     cv2.subtract(gain, 1.0, dst=delta)
     cv2.multiply(y, delta, dst=delta, dtype=cv2.CV_32F)
     cv2.max(delta, 0.0, dst=up)
-    cv2.divide(up, room, dst=t)
-    cv2.multiply(t, t, dst=t)
-    cv2.add(t, 1.0, dst=t)
-    cv2.sqrt(t, dst=t)
+    cv2.magnitude(up, room, magnitude=t)  # r h(d / r) = d r / sqrt(d^2 + r^2)
+    cv2.multiply(up, room, dst=up)
     cv2.divide(up, t, dst=up)
     cv2.convertScaleAbs(up, dst=small)
     cv2.cvtColor(small, cv2.COLOR_GRAY2BGR, dst=three)
@@ -201,7 +208,7 @@ class KeyLight(EffectBase):
             return image, NO_OUTPUTS
         out = self._dim_room(image, lights) if self.real_room else image.copy()
         for light in lights:
-            self._light_face(image, out, light)
+            self._light_face(image, out, light, lights)
         return out, NO_OUTPUTS
 
     # ------------------------------------------------------------ per face
@@ -232,21 +239,43 @@ class KeyLight(EffectBase):
         return (int(np.clip(np.floor(x0), 0, w)), int(np.clip(np.floor(y0), 0, h)),
                 int(np.clip(np.ceil(x1), 0, w)), int(np.clip(np.ceil(y1), 0, h)))
 
-    def gain_grid(self, image: np.ndarray, light: _Light) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-        """The linear-light gain on the coarse grid over the face's box, and that box."""
-        landmarks = light.landmarks
+    def _geometry(self, landmarks: np.ndarray, frame: tuple[int, int]) -> tuple | None:
+        """The face's shape on its grid: (frame size, box, cell, grid shape, outline mask, neck
+        mask, Lambert term, the outline's inside and its spread for the evening's normalised
+        convolution), or None for a face too small to light."""
         fw = face_width(landmarks)
         if fw < 8:
             return None
-        x0, y0, x1, y1 = self._box(landmarks, fw, image.shape[:2])
+        x0, y0, x1, y1 = self._box(landmarks, fw, frame)
         if x1 - x0 < 4 or y1 - y0 < 4:
             return None
         cell = fw / GRID
         shape = (max(2, int(np.ceil((y1 - y0) / cell))), max(2, int(np.ceil((x1 - x0) / cell))))
         origin = np.array([x0, y0], np.float32)
-        s = self.strength
         mask, neck = face_mask(landmarks, origin, cell, shape, FEATHER * GRID)
         facing = lambert(landmarks, origin, cell, shape)
+        weight = (mask > 0.5).astype(np.float32)
+        spread = np.maximum(cv2.GaussianBlur(weight, (0, 0), EVEN_SIGMA * GRID), 1e-3)
+        return frame, (x0, y0, x1, y1), cell, shape, mask, neck, facing, weight, spread
+
+    def gain_grid(self, image: np.ndarray, light: _Light) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """The linear-light gain on the coarse grid over the face's box, and that box."""
+        landmarks = light.landmarks
+        geometry = light.geometry
+        if geometry is not None and light.drawn_from is not None and image.shape[:2] == geometry[0]:
+            cell = geometry[2]
+            moved = float(np.abs(landmarks[:, :2] - light.drawn_from[:, :2]).max())
+            if moved > MOVE_CELLS * cell:
+                geometry = None
+        else:
+            geometry = None
+        if geometry is None:
+            geometry = self._geometry(landmarks, image.shape[:2])
+            if geometry is None:
+                return None
+            light.geometry, light.drawn_from = geometry, landmarks
+        _, (x0, y0, x1, y1), cell, shape, mask, neck, facing, weight, spread = geometry
+        s = self.strength
         # The face's light at the grid's size, smoothed to its low frequencies (linear light).
         gray = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY,
                             dst=self._scratch("gray", (y1 - y0, x1 - x0), np.uint8))  # lit() reads it too
@@ -257,10 +286,7 @@ class KeyLight(EffectBase):
         gray = cv2.resize(gray[:hq, :wq], (wq // q, hq // q), interpolation=cv2.INTER_AREA)
         small = cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         level = _LINEAR[small]
-        weight = (mask > 0.5).astype(np.float32)
-        sigma = EVEN_SIGMA * GRID
-        smooth = cv2.GaussianBlur(level * weight, (0, 0), sigma) / np.maximum(
-            cv2.GaussianBlur(weight, (0, 0), sigma), 1e-3)
+        smooth = cv2.GaussianBlur(level * weight, (0, 0), EVEN_SIGMA * GRID) / spread
         inside = level[weight > 0]
         if inside.size < 4:
             return None
@@ -276,43 +302,39 @@ class KeyLight(EffectBase):
         gain = 1.0 + lift * light.opacity
         return gain.astype(np.float32), (x0, y0, x1, y1)
 
-    def _light_face(self, image: np.ndarray, out: np.ndarray, light: _Light) -> None:
+    def _light_face(self, image: np.ndarray, out: np.ndarray, light: _Light, lights: list[_Light]) -> None:
         made = self.gain_grid(image, light)
         if made is None:
             return
         grid, (bx0, by0, bx1, by1) = made
+        gh, gw = grid.shape
         encoded = grid ** (1.0 / GAMMA)
-        gain = cv2.resize(encoded, (bx1 - bx0, by1 - by0), dst=self._scratch("box", (by1 - by0, bx1 - bx0)),
-                          interpolation=cv2.INTER_LINEAR)
         # Only where the light reaches (a cell of slack around it): elsewhere in the box ``out``
         # already holds the frame or the dimmed room.
         rows, cols = np.nonzero((grid > 1.0005).any(1))[0], np.nonzero((grid > 1.0005).any(0))[0]
         if not len(rows):
             return
-        gh, gw = grid.shape
+        if self.real_room:
+            # ``out`` holds the dimmed room: the lit part is redone from the original with both
+            # gains, so nothing is rounded twice. The room's gain is smooth: taken on the grid.
+            sy, sx = (by1 - by0) / gh, (bx1 - bx0) / gw
+            ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float32)
+            encoded = encoded * self._room_gain(bx0 + (xs + 0.5) * sx - 0.5, by0 + (ys + 0.5) * sy - 0.5, lights)
+        gain = cv2.resize(encoded, (bx1 - bx0, by1 - by0), dst=self._scratch("box", (by1 - by0, bx1 - bx0)),
+                          interpolation=cv2.INTER_LINEAR)
         sy, sx = (by1 - by0) / gh, (bx1 - bx0) / gw
         r0, r1 = max(0, int((rows[0] - 1) * sy)), min(by1 - by0, int(np.ceil((rows[-1] + 2) * sy)))
         c0, c1 = max(0, int((cols[0] - 1) * sx)), min(bx1 - bx0, int(np.ceil((cols[-1] + 2) * sx)))
         gain = gain[r0:r1, c0:c1]
         x0, y0, x1, y1 = bx0 + c0, by0 + r0, bx0 + c1, by0 + r1
-        if self.real_room:
-            # ``out`` holds the dimmed room: the lit part is redone from the original with both gains,
-            # so nothing is rounded twice and its edge matches the room around it.
-            room = cv2.extractChannel(self._room_full[y0:y1, x0:x1], 0,
-                                      dst=self._scratch("room8", (y1 - y0, x1 - x0), np.uint8))
-            gain = cv2.multiply(gain, room, scale=1.0 / 255.0, dtype=cv2.CV_32F,
-                                dst=self._scratch("both", (y1 - y0, x1 - x0)))
         luma = self._scratch("gray", (by1 - by0, bx1 - bx0), np.uint8)[r0:r1, c0:c1]  # made by gain_grid
         out[y0:y1, x0:x1] = lit(image[y0:y1, x0:x1], gain, self._scratch, luma)
 
     # ------------------------------------------------------------ the room
-    def _room_field(self, shape: tuple[int, int], lights: list[_Light]) -> np.ndarray:
-        """Encoded room gain on a coarse frame grid: 1 around the faces and shoulders, a little lower beyond."""
-        h, w = shape
-        step = max(8, int(max(h, w) / 80))
-        gh, gw = -(-h // step), -(-w // step)
-        ys, xs = (np.mgrid[0:gh, 0:gw].astype(np.float32) + 0.5) * step
-        keep = np.zeros((gh, gw), np.float32)
+    def _room_gain(self, xs: np.ndarray, ys: np.ndarray, lights: list[_Light]) -> np.ndarray:
+        """Encoded room gain at frame points (xs, ys): 1 around the faces and shoulders, a little
+        lower beyond."""
+        keep = np.zeros(xs.shape, np.float32)
         for light in lights:
             fw = face_width(light.landmarks)
             cx, cy = light.landmarks[:, :2].mean(0)
@@ -323,6 +345,14 @@ class KeyLight(EffectBase):
             keep = np.maximum(keep, near)
         dim = (1.0 - ROOM_DIM * self.strength) ** (1.0 / GAMMA)
         return (1.0 - (1.0 - dim) * (1.0 - keep)).astype(np.float32)
+
+    def _room_field(self, shape: tuple[int, int], lights: list[_Light]) -> np.ndarray:
+        """Encoded room gain on a coarse frame grid (see :meth:`_room_gain`)."""
+        h, w = shape
+        step = max(8, int(max(h, w) / 80))
+        gh, gw = -(-h // step), -(-w // step)
+        ys, xs = (np.mgrid[0:gh, 0:gw].astype(np.float32) + 0.5) * step
+        return self._room_gain(xs, ys, lights)
 
     def _dim_room(self, image: np.ndarray, lights: list[_Light]) -> np.ndarray:
         h, w = image.shape[:2]
