@@ -177,6 +177,36 @@ def test_composite_equals_an_exact_blend_and_leaves_the_background_alone(seed):
     assert np.abs(out.astype(int) - _reference_blend(sparse.image(frame), bg, mask)).max() <= 1
 
 
+@pytest.mark.parametrize("blur", [0, 3, 9])
+def test_the_band_blend_and_the_full_frame_blend_give_the_same_picture(monkeypatch, blur):
+    """Narrow bands are blended pixel by pixel, wide ones over the whole frame: the same picture
+    either way (within rounding), with a frame-size foreground picture and with edge pixels alone,
+    into a copy of the background or into the background itself."""
+    import livecam.effects.compositing as C
+
+    rng = np.random.default_rng(blur)
+    frame = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    mask = np.zeros((90, 160), np.uint8)
+    cv2.ellipse(mask, (80, 60), (40, 50), 0, 0, 360, 255, -1)
+    if blur:
+        mask = cv2.GaussianBlur(mask, (0, 0), blur)
+    picture = rng.integers(0, 256, frame.shape, dtype=np.uint8)
+    edge = np.flatnonzero((mask > 20) & (mask < 230))
+    sparse = EdgeColour(edge, rng.integers(0, 256, (len(edge), 3), dtype=np.uint8), frame.shape)
+    expected = {None: _reference_blend(frame, bg, mask),
+                "picture": _reference_blend(np.where(((mask > 0) & (mask < 255))[..., None], picture, frame), bg, mask),
+                "edge": _reference_blend(sparse.image(frame), bg, mask)}
+    for share in (0.0, 1.0):  # every band the full-frame blend; every band blended alone
+        monkeypatch.setattr(C, "BAND_SHARE", share)
+        for name, fg in ((None, None), ("picture", picture), ("edge", sparse)):
+            out = composite(frame, bg, mask, fg)
+            assert np.abs(out.astype(int) - expected[name]).max() <= 1, (share, name)
+            # Written into a background made for this frame (the blur's): the same picture.
+            assert np.array_equal(composite(frame, bg.copy(), mask, fg, scratch=True), out), (share, name)
+            assert np.array_equal(out[mask == 255], frame[mask == 255]) and np.array_equal(out[mask == 0], bg[mask == 0])
+
+
 # ---------------------------------------------------------------- blur strength: at 100 nothing in the room is recognisable
 
 

@@ -330,3 +330,57 @@ def test_eval_scores_a_small_data_folder_and_skips_rvm_with_a_sentence(tmp_path,
     stills = report["models"]["landscape"]["stills"]
     assert stills["images"] == 1 and stills["final"]["iou"] > 0.97 and stills["raw"]["iou"] < stills["final"]["iou"]
     assert "wall_check" in report  # no rvm, no reference for the wall check: said, not faked
+
+
+def test_warped_flicker_counts_a_lagging_or_flickering_mask_but_not_one_that_moves_with_the_picture(astronaut):
+    from livecam import quality as Q
+
+    def shifted(image, dx):
+        m = np.float32([[1, 0, dx], [0, 1, 0]])
+        return cv2.warpAffine(image, m, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REFLECT)
+
+    grey = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    mask = np.zeros(grey.shape, np.float32)
+    cv2.circle(mask, (256, 200), 90, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 2)
+    moved_grey, moved_mask = shifted(grey, 4), shifted(mask, 4)
+    flow = Q.FlowWarp(grey, moved_grey)
+    plain = float(np.abs(moved_mask - mask).mean())
+    assert plain > 5e-3
+    assert flow.change(mask, moved_mask) < 0.15 * plain  # follows the picture: hardly any flicker
+    # A mask that stays put while the picture moves lags behind it: counted, as much as it lags.
+    assert flow.change(mask, mask) > 0.7 * plain
+    # On a still picture, every change of the mask is flicker.
+    still = Q.FlowWarp(grey, grey.copy())
+    noisy = mask.copy()
+    noisy[150:160, 200:300] = 1 - noisy[150:160, 200:300]
+    assert abs(still.change(mask, noisy) - float(np.abs(noisy - mask).mean())) < 1e-6
+
+
+def test_eval_clips_reports_warped_flicker_and_the_clips_not_tuned_on(tmp_path, astronaut):
+    """Two short clips, one of them a tuning clip by name: every flicker measure is there, per clip
+    and over all, and again over the clip that was not tuned on alone."""
+    from livecam import quality as Q
+
+    video = tmp_path / "video"
+    video.mkdir()
+    tuned = min(Q.TUNING_CLIPS)
+    for name, step in ((tuned, 0), ("other", 3)):  # a still picture, and one that pans
+        writer = cv2.VideoWriter(str(video / f"{name}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+        for i in range(5):
+            pan = np.float32([[1, 0, i * step], [0, 1, 0]])
+            frame = cv2.warpAffine(astronaut, pan, (512, 512), borderMode=cv2.BORDER_REFLECT)
+            writer.write(cv2.resize(frame, (256, 256), interpolation=cv2.INTER_AREA))
+        writer.release()
+    report = Q.eval_clips(tmp_path, "landscape", max_frames=5)
+    assert set(report["clips"]) == {f"{tuned}.mp4", "other.mp4"}
+    for clip in report["clips"].values():
+        assert clip["frames"] == 5
+        assert all(np.isfinite(clip[f"{key}_{name}"]) for key in Q.FLICKER_KEYS for name in ("raw", "final")
+                   if key != "still_flicker")
+    assert report["held_out"]["clips"] == ["other.mp4"]
+    other = report["clips"]["other.mp4"]
+    for key in ("flicker", "warped_flicker"):
+        assert report["held_out"][f"{key}_ratio"] == round(other[f"{key}_final"] / other[f"{key}_raw"], 3)
+    # The pan is motion the picture explains: the warped measure counts less of it.
+    assert other["warped_flicker_raw"] < other["flicker_raw"]

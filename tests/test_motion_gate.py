@@ -113,15 +113,17 @@ def test_faces_are_reused_only_when_the_mask_was(astronaut, monkeypatch):
     assert len(calls) - before == 3
 
 
-def test_settling_holds_small_changes_where_still_and_lets_real_ones_through():
-    previous = np.full((20, 40), 60, np.uint8)
-    noise = 60 + T.SETTLE_DELTA // 2
+def test_settling_holds_edge_changes_where_still_and_lets_real_ones_through():
+    previous = np.full((20, 50), 60, np.uint8)
+    noise = 160
     alpha = previous.copy()
-    alpha[:, :10] = noise  # noise-sized change, still: held
-    alpha[:, 10:20] = 255  # the outline really moved (room to person): passes
-    alpha[:, 20:30] = noise  # noise-sized change where the picture moved: passes
-    motion = np.zeros((10, 20), np.float32)
+    alpha[:, :10] = noise  # the edge moved on a still picture (sensor noise): held
+    alpha[:, 10:20] = 255  # the outline really moved (room to person): off the ramp, passes
+    alpha[:, 20:30] = noise  # the same change where the picture moved: passes
+    alpha[:, 30:40] = noise  # moved by less than the still test's level: held
+    motion = np.zeros((10, 25), np.float32)
     motion[:, 10:15] = 0.5
+    motion[:, 15:20] = T.SETTLE_STILL * 0.9
     out = T.settle(alpha.copy(), previous, motion)
     assert (out[:, :10] == 60).all()
     assert (out[:, 10:20] == 255).all()

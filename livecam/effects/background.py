@@ -123,7 +123,8 @@ class BlurBackground(EffectBase):
         if self.strength <= 0 or analysis.mask is None:
             return image, NO_OUTPUTS
         background = self.blurred(image, analysis.mask, analysis.small, analysis.small_mask)
-        return composite(image, background, analysis.mask, analysis.foreground), NO_OUTPUTS
+        # Made for this frame: the person is put into it, no copy.
+        return composite(image, background, analysis.mask, analysis.foreground, scratch=True), NO_OUTPUTS
 
 
 class ImageBackground(EffectBase):
