@@ -185,13 +185,19 @@ def test_eval_scores_on_known_images():
     lm[oval, 0], lm[oval, 1] = 128 + 60 * np.cos(angles), 128 + 75 * np.sin(angles)
     lm[:, :2] = np.where(np.isin(np.arange(468), oval)[:, None], lm[:, :2], 128)
     skin = np.full((256, 256, 3), (120, 150, 200), np.uint8)
-    assert all(o == pytest.approx(0, abs=0.01) for o, _ in eval_avatar.seam_scores(skin, skin, lm))
+    assert all(o == pytest.approx(0, abs=0.01) for o, _, _ in eval_avatar.seam_scores(skin, skin, lm))
     stepped = skin.copy()
     inside = np.zeros((256, 256), np.uint8)
     cv2.fillPoly(inside, [np.round(lm[oval, :2]).astype(np.int32)], 1)
     stepped[inside > 0] = (90, 120, 170)
     scores = eval_avatar.seam_scores(skin, stepped, lm)
-    assert len(scores) == eval_avatar.SEAM_SECTORS and min(o for o, _ in scores) > 8
+    assert len(scores) == eval_avatar.SEAM_SECTORS and min(o for o, _, _ in scores) > 8
+    assert all(x == pytest.approx(o, abs=0.01) for o, _, x in scores)  # all of it added by the "swap"
+    # A wearer whose own face steps by half as much: the output's step counts fully, the excess half.
+    half = skin.copy()
+    half[inside > 0] = (105, 135, 185)
+    scores = eval_avatar.seam_scores(half, stepped, lm)
+    assert all(x == pytest.approx(o / 2, abs=0.3) and n == pytest.approx(o / 2, abs=0.3) for o, n, x in scores)
 
 
 def _mouth(gap: float) -> np.ndarray:
@@ -283,7 +289,14 @@ def test_the_brow_band_score_sees_a_pasted_fringe():
         lm[list(brow), 1] = 105
     lm[50, :2], lm[280, :2] = (100, 150), (156, 150)
     skin = np.full((256, 256, 3), (120, 150, 200), np.uint8)
-    assert eval_avatar.brow_band_scores(skin, lm) == pytest.approx(0, abs=0.01)
+    assert np.linalg.norm(eval_avatar.brow_band_scores(skin, lm)) == pytest.approx(0, abs=0.01)
     fringe = skin.copy()
     fringe[80:102] = (40, 60, 90)
-    assert eval_avatar.brow_band_scores(fringe, lm) > 20
+    pasted = eval_avatar.brow_band_scores(fringe, lm)
+    assert np.linalg.norm(pasted) > 20 and pasted[0] < -20  # darker than the cheeks
+    # A wearer whose own forehead is already darker than the cheeks: the output's excess over it is
+    # what the swap added, less than the whole difference.
+    own = skin.copy()
+    own[80:102] = (80, 105, 145)
+    excess = np.linalg.norm(pasted - eval_avatar.brow_band_scores(own, lm))
+    assert 5 < excess < np.linalg.norm(pasted) - 10

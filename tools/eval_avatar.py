@@ -30,7 +30,11 @@ and no photo person in both; the tool refuses a file that breaks this). Tune on 
   input's own value is printed beside it);
 - **brow dE**: Delta E between the mean of the output's forehead band just above the brows (2-14 %
   of the face width above them, inside the outline, brows left out) and the median of its own
-  cheeks: a pasted fringe, hat or glasses shadow shows as a band there (the input's own beside it).
+  cheeks: a pasted fringe, hat or glasses shadow shows as a band there (the input's own beside it);
+- **seam x / brow x** (added in the third round): the same two differences taken as Lab vectors,
+  and the Delta E between the output's vector and the input's own (the wearer's forehead is
+  often 7-14 units off its cheeks, and their jaw shading steps at the outline too): what the swap
+  adds to the wearer's own step, 0 when it keeps it.
 
 **Contact sheets**, one PNG per pair under ``out/avatar_eval/`` (never committed: the shared data
 may not be redistributed): the photo and the wearer at four moments (early, eyes most shut, mouth
@@ -154,9 +158,10 @@ def lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
 
 
-def seam_scores(inp: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> list[tuple[float, float]]:
-    """(output, input) Delta E between the border band and the skin just outside, per sector where
-    the wearer's skin runs on across the face outline."""
+def seam_scores(inp: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> list[tuple[float, float, float]]:
+    """(output, input, excess) Delta E between the border band and the skin just outside, per sector
+    where the wearer's skin runs on across the face outline; excess is the Delta E between the
+    output's step (band minus outside, a Lab vector) and the input's own step there."""
     fw = av.face_width(landmarks)
     rows, cols = face_box(landmarks, inp.shape)
     oval = np.round(landmarks[np.asarray(regions.FACE_OVAL), :2] - (cols.start, rows.start)).astype(np.int32)
@@ -176,10 +181,12 @@ def seam_scores(inp: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> list
         a, b = inner & (sector == s), outer & (sector == s)
         if a.sum() < 20 or b.sum() < 20:
             continue
-        natural = float(np.linalg.norm(li[a].mean(0) - li[b].mean(0)))
+        step_in = li[a].mean(0) - li[b].mean(0)
+        natural = float(np.linalg.norm(step_in))
         if natural >= SEAM_CONTINUOUS:
             continue
-        scores.append((float(np.linalg.norm(lo_[a].mean(0) - lo_[b].mean(0))), natural))
+        step_out = lo_[a].mean(0) - lo_[b].mean(0)
+        scores.append((float(np.linalg.norm(step_out)), natural, float(np.linalg.norm(step_out - step_in))))
     return scores
 
 
@@ -368,10 +375,10 @@ def _up(landmarks: np.ndarray) -> np.ndarray:
     return up / max(float(np.linalg.norm(up)), 1e-6)
 
 
-def brow_band_scores(image: np.ndarray, landmarks: np.ndarray) -> float | None:
-    """Delta E (CIE76) between the mean of the forehead band just above the brows (inside the face
-    outline, brows left out) and the median of the face's own cheeks. A pasted fringe or hat shows
-    as a dark band there; clean skin stays within a few units of the cheeks."""
+def brow_band_scores(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The Lab difference between the mean of the forehead band just above the brows (inside the
+    face outline, brows left out) and the median of the face's own cheeks; its length is the
+    Delta E (CIE76). A pasted fringe or hat shows as a dark band there."""
     fw = av.face_width(landmarks)
     rows, cols = face_box(landmarks, image.shape)
     origin = np.array([cols.start, rows.start], np.float32)
@@ -399,7 +406,7 @@ def brow_band_scores(image: np.ndarray, landmarks: np.ndarray) -> float | None:
     if band.sum() < 30 or cheeks.sum() < 30:
         return None
     crop = lab(image[rows, cols])
-    return float(np.linalg.norm(crop[band].mean(0) - np.median(crop[cheeks > 0], axis=0)))
+    return crop[band].mean(0) - np.median(crop[cheeks > 0], axis=0)
 
 
 class ClipData:
@@ -461,7 +468,7 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
     photo_emb = dl.embedding(rgb, rect)
     swap = av.FaceSwap(photo)
     ident = [0, 0]
-    eyes, mouths, seams, seams_in, brows, brows_in = [], [], [], [], [], []
+    eyes, mouths, seams, seams_in, seams_x, brows, brows_in, brows_x = [], [], [], [], [], [], [], []
     picks: dict[str, tuple[float, int, np.ndarray]] = {}
     neutral = None
     for i, frame in enumerate(clip.frames):
@@ -480,13 +487,15 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
             ident[0] += int(np.linalg.norm(e - photo_emb) < np.linalg.norm(e - clip.emb[i]))
             ident[1] += 1
         if i >= SETTLE:
-            for o, n in seam_scores(frame, out, lm):
+            for o, n, x in seam_scores(frame, out, lm):
                 seams.append(o)
                 seams_in.append(n)
+                seams_x.append(x)
             b_out, b_in = brow_band_scores(out, lm), brow_band_scores(frame, lm)
             if b_out is not None and b_in is not None:
-                brows.append(b_out)
-                brows_in.append(b_in)
+                brows.append(float(np.linalg.norm(b_out)))
+                brows_in.append(float(np.linalg.norm(b_in)))
+                brows_x.append(float(np.linalg.norm(b_out - b_in)))
         if sheets is None:
             continue
         if neutral is None:
@@ -508,7 +517,9 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
         "mouth_r": _corr(mouths),
         "seam_de": round(float(np.median(seams)), 2) if seams else None,
         "seam_de_input": round(float(np.median(seams_in)), 2) if seams_in else None,
+        "seam_x": round(float(np.median(seams_x)), 2) if seams_x else None,
         "brow_de": round(float(np.median(brows)), 2) if brows else None,
+        "brow_x": round(float(np.median(brows_x)), 2) if brows_x else None,
         "brow_de_input": round(float(np.median(brows_in)), 2) if brows_in else None,
     }
     if sheets is not None and picks:
@@ -562,7 +573,7 @@ def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) ->
     return path
 
 
-PAIR_COLUMNS = ("identity", "swap_ssim", "blink_r", "mouth_r", "seam_de", "brow_de")
+PAIR_COLUMNS = ("identity", "swap_ssim", "blink_r", "mouth_r", "seam_de", "seam_x", "brow_de", "brow_x")
 
 
 def pair_table(args, dl: Dlib) -> list[dict]:

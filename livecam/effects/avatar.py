@@ -36,6 +36,7 @@ from livecam.analysis.avatar_photo import (
     AvatarPhotoError,
     load_avatar_photo,
 )
+from livecam.analysis.eye_closure import EyeClosure, LidReader
 from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES, rigid_fit
@@ -107,6 +108,9 @@ BLINK_KEEP = (1.0, 0.75)
 # a little below the usual open gap: talking wearers' lid gaps waver there, and every lid lowered on
 # an open eye cost identity (lp_d12 with dl_tom_cruise: 0.60 from 0.90, 0.52 from 0.86).
 LID_CLOSE = (0.86, 0.70)
+# The mesh's lid gap (share of its usual open value) under which the iris model's lid contour is
+# read (every 2nd frame): open eyes cost nothing; squints, looking down and blinks are read.
+READ_LIDS = 0.88
 LID_MEET = 0.8
 SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face width) before it is filled
 # The lashes along a falling lid, their widest (mid-eye, shut) as a fraction of the face width:
@@ -137,6 +141,13 @@ GAZE_EVERY = 2  # frames between readings of the wearer's irises (eyes turn slow
 GAZE_HOLD = 0.3  # lid closure from which the wearer's iris reading is not trusted (held)
 RESIDUAL_SIGMA = 0.25  # the residual colour match near the outline, share of the lighting low-pass
 RESIDUAL_BORDER = 0.3  # it fades out this far inside the outline (fraction of the face width)
+# The border's low band (two-band blend): within SEAM_BAND of the outline (full up to the first,
+# gone at the second, fractions of the face width) the relit face's colour at the SEAM_SIGMA scale
+# becomes the wearer's own there, whatever covers either face (the photo's beard or temple hair,
+# the side shadow of its light), so no band shows at jaw, hairline or ears; its detail stays.
+SEAM_BAND = (0.05, 0.16)
+SEAM_SIGMA = 0.04
+MAX_SEAM = 60.0  # largest correction (BGR levels) of that pass
 OUTLINES = (regions.FACE_OVAL, regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW,
             regions.LIPS_OUTER, regions.LIPS_INNER, regions.NOSTRILS, regions.NOSE_BRIDGE, RIGHT_LIDS, LEFT_LIDS)
 WARP_POINTS = 240  # of the 468 (see warp_points)
@@ -256,8 +267,11 @@ class FaceSwap(EffectBase):
     needs = frozenset({"faces"})
     provides = frozenset({"altered"})
 
-    def __init__(self, photo: AvatarPhoto, own_eyes_mouth: bool = False, photo_setting: str | None = None) -> None:
+    def __init__(self, photo: AvatarPhoto, own_eyes_mouth: bool = False, photo_setting: str | None = None,
+                 provider: str = "auto", threads: int = 1) -> None:
         self.source = _SourceFace(photo)
+        # Read on the frames between the gaze readings, so the two never land on one frame.
+        self.closure = EyeClosure(LidReader(provider, threads), every=GAZE_EVERY)
         self.own_eyes_mouth = own_eyes_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
         self._opacity = 0.0
@@ -272,19 +286,22 @@ class FaceSwap(EffectBase):
         needs a rebuild (False)."""
         return _update_in_place(self, settings, "swap")
 
-    def lid_weights(self, landmarks: np.ndarray) -> list[float]:
+    def lid_weights(self, landmarks: np.ndarray, image: np.ndarray | None = None) -> list[float]:
         """Per eye, 0 while open to 1 when closed: how far to close the photo's lids, or with
         ``own_eyes_mouth`` how much of the wearer's own lids to show. Measured against each eye's
-        usual open lid gap (rises fast, falls slowly)."""
-        weights = []
+        usual open lid gap (rises fast, falls slowly) on the mesh and, with the frame ``image``, on
+        the iris model's lid contour (which closes on a blink where the mesh stops at 0.6-0.8 of
+        open, ``self.closure``): the more shut of the two."""
         lo, hi = BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE
+        ratios = []
         for k, (_, _, ends) in enumerate(EYES):
             gap = lid_gap(landmarks, *ends)
             ref = self._open_eye[k]
             ref += (0.3 if gap > ref else 0.01) * (gap - ref)
             self._open_eye[k] = ref
-            weights.append(float(np.clip((lo - gap / max(ref, 1e-6)) / (lo - hi), 0.0, 1.0)))
-        return weights
+            ratios.append(gap / max(ref, 1e-6))
+        shut = (0.0, 0.0) if image is None else self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+        return [max(float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)), s) for r, s in zip(ratios, shut)]
 
     def target_opacity(self, landmarks: np.ndarray, pose: tuple[float, float, float]) -> float:
         yaw = abs(pose[0])
@@ -301,7 +318,7 @@ class FaceSwap(EffectBase):
         if face is not None:
             self._last = face.landmarks
             target = self.target_opacity(face.landmarks, face.pose)
-            self._lids = self.lid_weights(face.landmarks)
+            self._lids = self.lid_weights(face.landmarks, image)
             self._frames += 1
             if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
                 self.follow_gaze(image, face.landmarks)
@@ -383,6 +400,9 @@ class FaceSwap(EffectBase):
         photo_skin = cv2.remap(src.skin, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         offset = light.match_residual(photo_cells, gain, offset, cells.astype(np.float32), weights * photo_skin,
                                       fine, border_weight(landmarks, grid, RESIDUAL_BORDER))
+        offset = light.match_band(photo_cells, gain, offset, cells.astype(np.float32), outline,
+                                  SEAM_SIGMA * cell_fw, border_weight(landmarks, grid, *SEAM_BAND[::-1]),
+                                  MAX_SEAM)
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
 
         alpha = face_alpha(landmarks, grid, opacity)
@@ -580,13 +600,13 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
     return alpha
 
 
-def border_weight(landmarks: np.ndarray, grid: Grid, width: float) -> np.ndarray:
-    """float32 per cell: 1 on and outside the face outline, falling linearly to 0 ``width`` (fraction
-    of the face width) inside it."""
+def border_weight(landmarks: np.ndarray, grid: Grid, width: float, full: float = 0.0) -> np.ndarray:
+    """float32 per cell: 1 outside the face outline and up to ``full`` inside it, falling linearly
+    to 0 ``width`` inside it (fractions of the face width)."""
     oval = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
-    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 3)
-    return np.clip(1.0 - inside * (grid.step / (width * face_width(landmarks))), 0.0, 1.0)
+    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 3) * (grid.step / face_width(landmarks))
+    return np.clip((width - inside) / (width - full), 0.0, 1.0)
 
 
 def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, feather: float) -> np.ndarray:
@@ -802,7 +822,8 @@ def build_avatar(settings, runtime=None):
     threads = getattr(runtime, "threads", 1)
     photo = load_avatar_photo(settings.photo, provider=provider, threads=threads)
     if settings.mode == "swap":
-        effect = FaceSwap(photo, own_eyes_mouth=settings.own_eyes_mouth, photo_setting=settings.photo)
+        effect = FaceSwap(photo, own_eyes_mouth=settings.own_eyes_mouth, photo_setting=settings.photo,
+                          provider=provider, threads=threads)
     else:
         effect = PhotoAvatar(photo, provider=provider, threads=threads, photo_setting=settings.photo)
     return effect

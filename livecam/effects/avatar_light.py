@@ -109,6 +109,23 @@ def match_residual(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live
     return offset + residual
 
 
+def match_band(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
+               support: np.ndarray, sigma: float, where: np.ndarray, limit: float) -> np.ndarray:
+    """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over the cells of
+    ``support``: inside the face, skin or not) is the wearer's there, by ``where`` (0..1 per cell)
+    and by at most ``limit`` levels: the low band of a two-band blend at the face's border. Unlike
+    :func:`match_residual` it also moves what is not skin on either face (a beard at the jaw, hair
+    at the temples, the photo's side shadow), which is what a band at the seam is made of."""
+    relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
+    h, w = where.shape
+    # A low band: half the cells carry it.
+    small = (max(1, w // 2), max(1, h // 2))
+    step = cv2.resize(cv2.subtract(live, relit, dtype=cv2.CV_32F), small, interpolation=cv2.INTER_AREA)
+    weights = cv2.resize(support.astype(np.float32), small, interpolation=cv2.INTER_AREA)
+    step = np.clip(masked_lowpass(step, weights, sigma / 2), -limit, limit)
+    return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
+
+
 def relight(face: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """uint8 ``face * gain + offset`` (maps already at the face's size; saturating)."""
     g3 = cv2.merge([gain, gain, gain])

@@ -1,0 +1,155 @@
+"""Eye closure from the iris model's lid contour, and the swap's two-band seam, on real pixels and
+exact numbers. The blink clip comes from the shared test data (skipped where it is absent)."""
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.avatar_photo import load_avatar_photo
+from livecam.analysis.eye_closure import EyeClosure, LidReader, lid_gap
+from livecam.analysis.face_tracker import FaceTracker
+from livecam.effects import avatar as av
+from livecam.effects import avatar_light as light
+from livecam.settings import FaceSettings, RuntimeSettings
+
+BLINK_CLIP = "video/lp_s18_room_landscape.mp4"  # eyes open on frames 0-7, shut on 8-11
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return LidReader()
+
+
+@pytest.fixture(scope="module")
+def hopper_photo():
+    return load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    faces = FaceTracker(FaceSettings(), RuntimeSettings()).process(image)
+    assert faces
+    return image, faces[0]
+
+
+def _clip(data_dir, count):
+    cap = cv2.VideoCapture(str(data_dir / BLINK_CLIP))
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    out = []
+    try:
+        for _ in range(count):
+            ok, frame = cap.read()
+            assert ok
+            faces = tracker.process(frame)
+            assert faces
+            out.append((frame, faces[0].landmarks))
+    finally:
+        cap.release()
+    return out
+
+
+def test_the_lid_contour_shuts_on_a_blink_where_the_mesh_stays_open(data_dir, reader):
+    frames = _clip(data_dir, 11)
+    (open_frame, open_lm), (shut_frame, shut_lm) = frames[0], frames[10]
+    open_gaps = [lid_gap(c) for c in reader.contours(open_frame, open_lm)]
+    shut_gaps = [lid_gap(c) for c in reader.contours(shut_frame, shut_lm)]
+    assert min(open_gaps) > 0.3
+    assert max(shut_gaps) < 0.22
+    assert max(s / o for s, o in zip(shut_gaps, open_gaps)) < 0.5  # the contour closes past half
+    mesh_share = av.eye_openness(shut_lm) / av.eye_openness(open_lm)
+    assert mesh_share > 0.7  # the 468 mesh, on the same blink, stays mostly open
+
+
+def test_a_blink_closes_the_swap_fully_where_the_mesh_alone_would_not(data_dir, hopper_photo):
+    frames = _clip(data_dir, 11)
+    with_contour, mesh_only = av.FaceSwap(hopper_photo), av.FaceSwap(hopper_photo)
+    for frame, lm in frames[:8]:
+        assert max(with_contour.lid_weights(lm, frame)) < 0.1  # open eyes stay open
+        mesh_only.lid_weights(lm)
+    for frame, lm in frames[8:10]:
+        with_contour.lid_weights(lm, frame)
+        mesh_only.lid_weights(lm)
+    frame, lm = frames[10]
+    assert min(with_contour.lid_weights(lm, frame)) > 0.9
+    assert max(mesh_only.lid_weights(lm)) < 0.8
+
+
+def test_open_eyes_are_read_only_to_refresh_their_usual_gap(astronaut, hopper_photo):
+    """The contour costs about 1 ms an eye: while the mesh sees open eyes it is read every 8th frame."""
+    image, face = astronaut
+    swap = av.FaceSwap(hopper_photo)
+    for _ in range(16):
+        assert swap.lid_weights(face.landmarks, image) == [0.0, 0.0]
+    assert swap.closure.reads == 2
+
+
+def test_a_closing_reading_is_followed_every_second_frame(astronaut, reader):
+    image, face = astronaut
+    closure = EyeClosure(reader, every=2, refresh=8)
+    for _ in range(8):
+        closure.update(image, face.landmarks, narrowed=True)
+    assert closure.reads == 4
+
+
+# ---------------------------------------------------------------- the seam's low band
+
+
+def test_match_band_gives_the_relit_photo_the_wearers_colour_where_asked():
+    photo = np.full((20, 40, 3), 100.0, np.float32)
+    live = np.zeros((20, 40, 3), np.float32)
+    live[:] = (60.0, 120.0, 170.0)  # a warm skin against the photo's grey
+    gain = np.ones((20, 40), np.float32)
+    offset = np.zeros((20, 40, 3), np.float32)
+    where = np.zeros((20, 40), np.float32)
+    where[:, :20] = 1.0
+    out = light.match_band(photo, gain, offset, live, np.ones((20, 40), np.float32), 2.0, where, 100.0)
+    relit = photo + out
+    assert np.abs(relit[:, :20] - live[:, :20]).max() < 1.0
+    assert np.abs(out[:, 20:]).max() < 1e-3  # untouched where not asked
+    capped = light.match_band(photo, gain, offset, live, np.ones((20, 40), np.float32), 2.0, where, 5.0)
+    assert np.abs(capped[:, :20]).max() == pytest.approx(5.0)  # each level's correction capped
+
+
+def _band_de(inp, out, landmarks):
+    """Delta E between the swap's border band (8-16 % of the face width inside the outline, below
+    the nose tip: jaw and chin) and the wearer's own colour there, band mean against band mean."""
+    fw = av.face_width(landmarks)
+    inside = np.zeros(inp.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(landmarks[np.asarray(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) / fw
+    lower = np.zeros_like(inside, bool)
+    lower[int(landmarks[1, 1]):] = True  # below the nose tip: jaw and chin over the neck
+    band = (d_in >= 0.08) & (d_in < 0.16) & lower
+    lab_in, lab_out = light.lab(inp), light.lab(out)
+    return float(np.linalg.norm(lab_out[band].mean(0) - lab_in[band].mean(0)))
+
+
+def _bearded(photo):
+    """``photo`` with its jaw and chin darkened to a third (a dark beard along the outline)."""
+    lm = photo.landmarks
+    fw = av.face_width(lm)
+    inside = np.zeros(photo.image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [np.round(lm[np.asarray(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) / fw
+    beard = (d_in > 0) & (d_in < 0.2)
+    beard[: int(lm[1, 1])] = False
+    image = photo.image.copy()
+    image[beard] = image[beard] // 3
+    return replace(photo, image=image)
+
+
+def test_a_beard_at_the_photos_jaw_blends_into_the_wearers_colour(astronaut, hopper_photo, monkeypatch):
+    """The relighting matches skin only; the border's low band also takes what is not skin on the
+    photo (a beard) to the wearer's colour at the outline, fading out inwards."""
+    image, face = astronaut
+    photo = _bearded(hopper_photo)
+    with_band = av.FaceSwap(photo).render(image, face.landmarks)
+    monkeypatch.setattr(av, "MAX_SEAM", 0.0)
+    without = av.FaceSwap(photo).render(image, face.landmarks)
+    near, far = _band_de(image, with_band, face.landmarks), _band_de(image, without, face.landmarks)
+    assert far > 10  # the beard shows as a dark band without it
+    assert near < 0.85 * far  # the outer part of the band (full to 5 %, gone at 16 % in) is blended
