@@ -7,7 +7,9 @@ stands in (written as protobuf by hand, like tests/test_runtime.py, so no `onnx`
     pha = src * r1o * 0.1 * (ratio / ratio), fgr = src.
 A real fetched RVM is used too where one is there.
 """
+import dataclasses
 import hashlib
+import threading
 from pathlib import Path
 
 import cv2
@@ -55,8 +57,15 @@ def fake_rvm(tmp_path, monkeypatch):
     return path
 
 
-def _settings(model="rvm", provider="cpu", **segmentation) -> Settings:
-    return update(Settings(), segmentation={"model": model, **segmentation}, runtime={"threads": 1, "provider": provider})
+def _settings(model="rvm", provider="cpu", motion_gate=True, **segmentation) -> Settings:
+    return update(Settings(), segmentation={"model": model, **segmentation},
+                  runtime={"threads": 1, "provider": provider, "motion_gate": motion_gate})
+
+
+@pytest.fixture
+def every_frame(monkeypatch):
+    """The live CPU profile with rvm on every frame, for what each single run of it must do."""
+    monkeypatch.setattr(M, "CPU_LIVE", dataclasses.replace(M.CPU_LIVE, every=1))
 
 
 def _frame(colour=RED, size=(1280, 720)) -> np.ndarray:
@@ -74,7 +83,7 @@ def _level(stage, image) -> float:
     return _alpha(result.mask)
 
 
-def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_request(fake_rvm):
+def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_request(fake_rvm, every_frame):
     stage = PM.PersonMask(_settings())
     assert stage.model == "rvm" and stage.notice == ""
     assert [round(_level(stage, _frame()), 2) for _ in range(3)] == [0.1, 0.2, 0.3]
@@ -85,7 +94,7 @@ def test_recurrent_state_is_carried_and_reset_on_size_change_scene_cut_and_reque
     assert round(_level(stage, _frame((255, 255, 255), (640, 360))), 2) == 0.1
 
 
-def test_the_outline_is_drawn_at_rvm_level_and_raw_keeps_the_alpha(fake_rvm):
+def test_the_outline_is_drawn_at_rvm_level_and_raw_keeps_the_alpha(fake_rvm, every_frame):
     stage = PM.PersonMask(_settings())
     levels = []
     for _ in range(8):  # the fake's alpha rises by 0.1 a frame
@@ -98,7 +107,7 @@ def test_the_outline_is_drawn_at_rvm_level_and_raw_keeps_the_alpha(fake_rvm):
         all(shown == 1.0 for alpha, shown in levels if alpha >= 2 * PM.RVM_LEVEL)
 
 
-def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
+def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm, every_frame):
     analyzer = Analyzer(update(_settings(), background={"mode": "color"}))
     image = _frame()
     image[:, 640:] = (40, 90, 200)  # two colours, both with red for the fake alpha
@@ -119,7 +128,7 @@ def test_the_analyzer_fills_mask_foreground_and_small_from_rvm(fake_rvm):
 
 
 @pytest.mark.parametrize("io_binding", [False, True])
-def test_gpu_code_path_with_io_binding_gives_the_same_frames(fake_rvm, io_binding):
+def test_gpu_code_path_with_io_binding_gives_the_same_frames(fake_rvm, every_frame, io_binding):
     """On a GPU the state stays on the device through IO binding; the same code runs here on the CPU."""
     net = M.Matting("cpu", 1, io_binding=io_binding)
     assert net.runner.io_binding is io_binding
@@ -131,6 +140,80 @@ def test_gpu_code_path_with_io_binding_gives_the_same_frames(fake_rvm, io_bindin
         assert all(isinstance(v, OrtValue) for v in net.runner._state.values())
     alpha, fgr = net(_frame((255, 0, 0)))
     assert fgr.shape == (360, 640, 3) and np.array_equal(fgr[0, 0], [255, 0, 0])  # BGR out, as given
+
+
+def _count(stage, image, **settings) -> float:
+    """The fake's frame counter as the stage's raw alpha shows it (rvm's own output or carried)."""
+    result = Analysis()
+    stage.process(image, result)
+    return round(float(np.median(result.raw_mask)), 2)
+
+
+def test_live_cpu_rvm_runs_on_every_third_frame_and_carries_its_matte_between(fake_rvm):
+    stage = PM.PersonMask(_settings(motion_gate=False))
+    assert stage._backend.profile is M.CPU_LIVE and M.CPU_LIVE.every == 3
+    # The fake's alpha is 0.1 x the frames it has seen: it sees frames 1, 4 and 7 only.
+    assert [_count(stage, _frame()) for _ in range(7)] == [0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.3]
+    stage.reset()  # a new source: rvm runs on its first frame
+    assert _count(stage, _frame()) == 0.1
+
+
+def test_live_cpu_rvm_beside_the_loop_takes_its_result_two_frames_later(fake_rvm):
+    stage = PM.PersonMask(_settings(motion_gate=False), rvm_profile=M.CPU_LIVE_BESIDE)
+    profile = stage._backend.profile
+    assert (profile.every, profile.lag) == (3, 2)
+    # The fake's alpha is 0.1 x the frames it has seen. It sees the first frame at once, then frames
+    # 4 and 7 on the worker thread, whose results are taken two frames later (frames 6 and 9).
+    assert [_count(stage, _frame()) for _ in range(9)] == [0.1] * 5 + [0.2] * 3 + [0.3]
+    assert any(t.name.startswith("livecam-rvm") for t in threading.enumerate())
+    for _ in range(2):
+        _count(stage, _frame())  # frame 10 starts a run on the worker ...
+    stage.reset()  # ... and a new source forgets it: rvm starts afresh on the next frame
+    assert [_count(stage, _frame()) for _ in range(3)] == [0.1] * 3
+
+
+def test_on_a_still_picture_rvm_rests_until_max_hold(fake_rvm):
+    stage = PM.PersonMask(_settings(motion_gate=True), rvm_profile=M.CPU_LIVE_BESIDE)
+    follow = stage._backend.follow
+    counts = [_count(stage, _frame()) for _ in range(follow.max_hold + follow.lag + 1)]
+    # Started again on frame max_hold + 1 only, its result taken lag frames later; the recurrent
+    # state is kept as it was meanwhile.
+    assert counts == [0.1] * (follow.max_hold + follow.lag) + [0.2]
+    assert stage.still is True  # the matte was reused unmoved: the faces may be too
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.6])
+def test_on_still_edges_rvms_fresh_matte_settles_unless_smoothing_is_off(fake_rvm, smoothing):
+    stage = PM.PersonMask(_settings(motion_gate=False, temporal_smoothing=smoothing), rvm_profile=M.CPU_LIVE_BESIDE)
+    shown = []
+    for _ in range(6):  # rvm sees frames 1 and 4 (taken on frame 6); the picture never changes
+        result = Analysis()
+        stage.process(_frame(), result)
+        shown.append(round(_alpha(result.mask), 2))
+    assert round(float(np.median(result.raw_mask)), 2) == 0.2  # rvm's own alpha moved on
+    assert shown == ([0.1] * 6 if smoothing else [0.1] * 5 + [0.2])
+
+
+def test_between_rvm_frames_its_matte_moves_with_the_picture(fake_rvm):
+    rng = np.random.default_rng(7)
+    texture = cv2.GaussianBlur(rng.integers(0, 256, (720, 1400, 3), dtype=np.uint8), (0, 0), 4)
+    texture = cv2.normalize(texture, None, 0, 255, cv2.NORM_MINMAX)
+    stage = PM.PersonMask(_settings(motion_gate=False))
+    first = Analysis()
+    stage.process(np.ascontiguousarray(texture[:, 60:1340]), first)  # rvm runs: alpha = 0.1 x red
+    moved = Analysis()
+    stage.process(np.ascontiguousarray(texture[:, 40:1320]), moved)  # the picture moves 20 px right
+    key, carried = first.raw_mask, moved.raw_mask  # 640 x 360: the move is 10 px there
+    inner = (slice(40, -40), slice(40, -40))
+    shifted = np.abs(carried[inner] - np.roll(key, 10, axis=1)[inner]).mean()
+    unmoved = np.abs(carried[inner] - key[inner]).mean()
+    assert shifted < 0.15 * unmoved, (shifted, unmoved)
+
+
+def test_rvms_threads_sleep_between_steps_instead_of_spinning(fake_rvm):
+    net = M.Matting("cpu", 2, gpu_possible=False)
+    assert net.session.threads == 2
+    assert net.session.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_input_size_per_use():

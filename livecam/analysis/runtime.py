@@ -407,6 +407,8 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
     if gpu_session:
         gpu.preload()  # CUDA and cuDNN from NVIDIA's pip packages, before the first GPU session
     opts = session_options(threads, providers)
+    if spec.get("spin") is False:  # the model's own threads sleep between its steps instead of spinning
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     errors: list[str] = []
     printed = io.StringIO()
     # Try the full list first, then fall back to the CPU alone; collect each failure into one message.

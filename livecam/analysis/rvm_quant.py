@@ -1,4 +1,5 @@
-"""The int8 copy of Robust Video Matting that runs live on a CPU, made on the user's machine.
+"""The int8 copy of Robust Video Matting, made on the user's machine: the live profile for CPUs too
+slow for the full-precision one (:data:`livecam.analysis.matting.CPU_LIVE_INT8`).
 
 RVM is GPL-3.0 and never ships with LiveCam, so neither does any copy of it: this copy is made
 from the fetched fp32 file, at ``livecam models fetch rvm`` or at the first live use on a CPU, and
