@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 from livecam.live_session import PAUSED_CARD, RESUME_RETRY_S, LiveSession  # noqa: F401 (PAUSED_CARD for tests)
 from livecam.pipeline import Pipeline
+from livecam.recording import catch_stop_signals
 from livecam.settings import Settings
 
 log = logging.getLogger("livecam")
@@ -112,9 +112,7 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         watchdogs.append(watchdog)
         session.wake.set()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)  # not KeyboardInterrupt: it could land mid-cleanup
+    catch_stop_signals(request_stop)  # SIGINT too, not KeyboardInterrupt: it could land mid-cleanup
     # A preview window needs the main thread to run Qt's events; other outputs just wait.
     pump = getattr(output, "pump", None)
     last_stats = time.monotonic()

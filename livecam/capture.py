@@ -41,6 +41,14 @@ from livecam.types import Frame
 # while a clip is missing; LiveCam says it once in words. Set before OpenCV's FFmpeg backend starts
 # (it reads this on the first VideoCapture); export OPENCV_FFMPEG_LOGLEVEL=16 to see them again.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# OpenCV's own warnings ("[ WARN:0@0.05] global cap.cpp:212 open VIDEOIO(FFMPEG): backend is generally
+# available but can't be used to capture by name" for an empty or cut-short clip, "can't open camera
+# by index") reached the terminal beside LiveCam's sentence; errors still do. OPENCV_LOG_LEVEL wins.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    try:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    except AttributeError:  # a build without the logging module
+        pass
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
@@ -48,6 +56,8 @@ trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps the
 PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
 FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
+STUCK_PLACEHOLDER_TEXT = "video source not responding"
+STUCK_S = 2.0  # a source whose thread lives but has sent nothing for this long is stuck in a driver call
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -111,6 +121,7 @@ class FrameSource:
         self._count = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stuck_said = False
 
     # -- public API
 
@@ -149,16 +160,30 @@ class FrameSource:
             self._cond.wait_for(
                 lambda: (self._frame is not None and self._frame.index > after) or self._stop.is_set(), timeout
             )
-            if self._frame is not None:
-                return self._frame
-        return self._publish(placeholder_image(*self._size, "waiting for video"), placeholder=True)
+            frame = self._frame
+        if frame is None:
+            return self._publish(placeholder_image(*self._size, "waiting for video"), placeholder=True)
+        if frame.index > after or not self._stuck(frame):
+            return frame
+        # A camera read that never returns (a USB device gone mid-transfer, a hung driver) sends
+        # nothing and raises nothing: without this the picture froze, then "catching up" for good.
+        self._stuck_said = True
+        self._report(f"{self._description} stopped responding; LiveCam shows a placeholder until it sends "
+                     "frames again.")
+        return self._publish(placeholder_image(*self._size, STUCK_PLACEHOLDER_TEXT), placeholder=True)
 
-    def close(self) -> None:
+    def _stuck(self, frame: Frame) -> bool:
+        thread = self._thread
+        return (thread is not None and thread.is_alive() and not self._stop.is_set()
+                and time.monotonic() - frame.t > max(STUCK_S, 3.0 / max(self._fps, 0.1)))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread, waiting at most ``timeout`` s for it (a stuck driver call may never end)."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=timeout)
             if self._thread.is_alive():
                 # Stuck in a driver call: releasing under it could crash; the daemon thread ends with us.
                 log.warning("%s did not stop in time.", self._description)
@@ -180,6 +205,10 @@ class FrameSource:
         """Free what the thread used; called after the thread has stopped."""
 
     def _publish(self, image: np.ndarray, placeholder: bool = False) -> Frame:
+        if self._stuck_said and not placeholder and threading.current_thread() is self._thread:
+            self._stuck_said = False
+            self._error = None
+            log.info("%s is back.", self._description)
         with self._cond:
             self._count += 1
             frame = Frame(image=image, index=self._count, t=time.monotonic(), placeholder=placeholder)
@@ -573,13 +602,28 @@ class VideoReader:
         self.fps = fps if 1 <= fps <= 240 else 30.0
         self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.last_ms: float | None = None  # the time of the last frame read
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
             ok, image = self._cap.read()
             if not ok or image is None:
                 return
+            self.last_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)  # where decoding got to (see missing_frames)
             yield cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+    def missing_frames(self, read: int) -> int:
+        """How many frames the container promised beyond the ``read`` that decoded, when the
+        decoding also stopped early in time. Both, because a count can be an estimate (duration x
+        rate: a variable-rate clip with a pause has fewer frames than that, all of them there)."""
+        missing = self.frame_count - read
+        slack = max(2, self.frame_count // 100)
+        # Only MP4/MOV headers state the count; elsewhere it comes from the container's duration,
+        # which a longer audio track stretches (a Matroska clip whose sound outlasts its picture).
+        if missing <= slack or self.last_ms is None or self.path.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+            return 0
+        ended_s, promised_s = self.last_ms / 1000 + 1 / self.fps, self.frame_count / self.fps
+        return missing if ended_s < promised_s - slack / self.fps else 0
 
     def close(self) -> None:
         self._cap.release()

@@ -220,10 +220,18 @@ def settings_from_args(args: argparse.Namespace):
 # ------------------------------------------------------------------ commands
 
 
+def _frames(args: argparse.Namespace) -> int:
+    from livecam.settings import SettingsError
+
+    if args.frames < 0:  # it used to run one frame and exit 0
+        raise SettingsError(f"--frames must be 0 (run until Ctrl+C) or more, not {args.frames}.")
+    return args.frames
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from livecam.app import run_live
 
-    return run_live(settings_from_args(args), frames=args.frames)
+    return run_live(settings_from_args(args), frames=_frames(args))
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -235,7 +243,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from livecam.gui import run_gui
 
-    return run_gui(settings_from_args(args), frames=args.frames)
+    return run_gui(settings_from_args(args), frames=_frames(args))
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -533,6 +541,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from livecam.settings import SettingsError
 
+    if args.func is not cmd_gui:  # the GUI quits through Qt on its own signals; an exception would land in a slot
+        _stop_signals_interrupt()
+    try:
+        # An ASCII locale (LC_ALL=C where Python does not switch to UTF-8, PYTHONIOENCODING=ascii)
+        # made the first "—" or file name on stdout a UnicodeEncodeError traceback; stderr already
+        # escapes what its encoding cannot show, and now stdout does the same.
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except (AttributeError, ValueError, OSError):
+        pass  # not a text stream of ours (a test's capture, None under pythonw)
+    if sys.stdout is not None and not isinstance(sys.stdout, _TaggedStdout):
+        sys.stdout = _TaggedStdout(sys.stdout)
     try:
         return args.func(args)
     except SettingsError as exc:
@@ -542,6 +561,79 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+    except _StdoutError as exc:
+        from livecam.private_files import reason
+
+        # `livecam models list > /dev/full`, a disk that filled up under a redirect: a sentence, no traceback.
+        _reader_went_away()
+        print(f"livecam: The output could not be written ({reason(exc.cause)}).", file=sys.stderr)
+        return 1
+    finally:
+        if isinstance(sys.stdout, _TaggedStdout):
+            sys.stdout = sys.stdout.stream
+
+
+class _StdoutError(OSError):
+    """Writing to stdout failed (a full disk under a redirect); ``cause`` is the OSError."""
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror)
+        self.cause = cause
+
+
+class _TaggedStdout:
+    """stdout, whose write errors are told apart from every other OSError of a command."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutError(exc) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def _stop_signals_interrupt() -> None:
+    """SIGTERM and SIGHUP end any command the way Ctrl+C does, by KeyboardInterrupt, so its
+    cleanup runs: their default action kills the process on the spot, which left a half-fetched
+    model's temporary folder behind and pip still downloading into it. ``run`` and ``render``
+    install their own, orderly handlers over these."""
+    from livecam.recording import catch_stop_signals
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    catch_stop_signals(interrupt)
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed early (``livecam devices | head -1``): stop quietly, as tools killed
+    by SIGPIPE do, instead of a traceback. Later writes (the interpreter's final flush) go to
+    /dev/null so they cannot raise again. Not SIGPIPE's default action: that would kill a
+    recording without finalising it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 128 + 13  # 141, what a shell reports for a writer ended by SIGPIPE
 
 
 def _gui_importable() -> bool:

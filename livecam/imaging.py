@@ -12,11 +12,13 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if (w, h) == (width, height):
         return image
     scale = max(width / w, height / h)
-    sw, sh = max(width, round(w * scale)), max(height, round(h * scale))
+    # Crop in the source first: scaling the whole of a 4000x2 strip to cover 1280x720 would
+    # allocate 1.4 million x 720 pixels (gigabytes, tens of seconds) for a frame-sized result.
+    cw, ch = min(w, max(1, round(width / scale))), min(h, max(1, round(height / scale)))
+    x, y = (w - cw) // 2, (h - ch) // 2
+    crop = image[y : y + ch, x : x + cw]
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    scaled = cv2.resize(image, (sw, sh), interpolation=interp)
-    x, y = (sw - width) // 2, (sh - height) // 2
-    return np.ascontiguousarray(scaled[y : y + height, x : x + width])
+    return cv2.resize(crop, (width, height), interpolation=interp)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -26,3 +28,34 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def as_bgr8(image: object) -> np.ndarray | None:
+    """A frame from any source as contiguous BGR uint8, or None when it is not a picture.
+
+    Cameras and decoders hand over what their backend makes: grey (H, W) or (H, W, 1), BGRA,
+    16-bit or float samples. Everything downstream (models, effects, the output gate, sinks)
+    is written for BGR uint8, so frames are made that once, here. Two-channel (raw YUYV) and
+    other layouts cannot be read without knowing the format: None."""
+    if (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.flags.c_contiguous and image.size):
+        return image  # the usual frame: nothing to do
+    if not isinstance(image, np.ndarray) or image.size == 0 or image.ndim not in (2, 3):
+        return None
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels in (1, 4):
+            image = image[..., 0] if channels == 1 else image[..., :3]  # BGRA: the alpha is not shown
+        elif channels != 3:
+            return None
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif image.dtype.kind == "f":
+        image = (np.clip(np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    if image.ndim == 2:
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)

@@ -133,5 +133,5 @@ class LiveSession:
             self.error = self.error or self.runner.error
             self.runner = None
         if self.source is not None:
-            self.source.close()
+            self.source.close(timeout=timeout)  # a camera stuck in its driver must not eat the 2 s
             self.source = None

@@ -67,14 +67,17 @@ PIP_TIMEOUT_S = 300
 def user_models_dir() -> Path:
     """Where fetched models live: the user data folder (``$LIVECAM_DATA_HOME`` overrides), never
     inside LiveCam's install or source tree."""
+    from livecam.settings import home_dir
+
     if os.environ.get("LIVECAM_DATA_HOME"):
         base = Path(os.environ["LIVECAM_DATA_HOME"])
     elif sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "LiveCam"
     elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support" / "LiveCam"
+        base = home_dir() / "Library" / "Application Support" / "LiveCam"
     else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "livecam"
+        xdg = os.environ.get("XDG_DATA_HOME", "")  # relative: invalid by the XDG spec, ignored
+        base = (Path(xdg) if os.path.isabs(xdg) else home_dir() / ".local" / "share") / "livecam"
     return base / "models"
 
 

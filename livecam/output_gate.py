@@ -230,7 +230,8 @@ class OutputGate:
         """``image`` concealed; when concealing fails, a solid card of ``shape`` (else the image's,
         else the last good frame's size). Cannot raise."""
         try:
-            if shape is None or (isinstance(image, np.ndarray) and image.shape == shape):
+            if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and (
+                    shape is None or image.shape == shape):
                 out = conceal(image)
                 if isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == image.shape:
                     return out
@@ -250,7 +251,8 @@ class OutputGate:
         try:
             if shape is None:
                 shape = image.shape if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 else None
-            shape = tuple(int(n) for n in shape) if shape is not None else self._shape
+            # Always three channels: a sink takes BGR, whatever the frame that failed was.
+            shape = (int(shape[0]), int(shape[1]), 3) if shape is not None and len(shape) >= 2 else self._shape
             if shape == self._card.shape:
                 return self._card.copy()
             return np.full(shape, CARD_BGR, np.uint8)

@@ -38,6 +38,7 @@ import numpy as np
 
 from livecam.analysis import Analyzer
 from livecam.effects import REGISTRY, EffectSpec, build_effect, sections_for
+from livecam.imaging import as_bgr8
 from livecam.output_gate import OutputGate, Provenance
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
@@ -218,13 +219,18 @@ class Pipeline:
         self._frame += 1
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        proof = Provenance(shape=image.shape if isinstance(image, np.ndarray) else None)
+        # Every source's frame is made BGR uint8 here, once: a camera's grey, BGRA, 16-bit or
+        # float frames would otherwise leave as they came (the gate compared them to themselves).
+        frame = as_bgr8(image)
+        proof = Provenance(shape=frame.shape if frame is not None else None)
         try:
-            out = self._chain(image, t, timings, proof)
+            if frame is None:
+                raise ValueError(f"the source sent something that is not a picture ({_describe_array(image)})")
+            out = self._chain(frame, t, timings, proof)
         except Exception as exc:  # noqa: BLE001 - a bug anywhere in the chain costs this frame, hidden
             self._log_once(self._analysis_logged, f"Processing a frame failed ({describe(exc).rstrip('.')}); "
                            "frames that fail go out hidden.", exc)
-            out, proof.failed = image, True
+            out, proof.failed = frame, True
         tg = time.perf_counter()
         gated = self.gate.check(out, self.settings, proof)
         if gated is not out:
@@ -377,3 +383,9 @@ class Pipeline:
             self.wait_for_builds(timeout=10.0)
         for slot in self._slots:
             self._install(slot, None)
+
+
+def _describe_array(image: Any) -> str:
+    if isinstance(image, np.ndarray):
+        return f"{image.dtype} array of shape {image.shape}"
+    return type(image).__name__

@@ -43,6 +43,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
 from livecam.sinks import Output, OutputError, OutputFailed
@@ -59,6 +60,22 @@ FRAGMENT_S = 1.0  # a crash or a full disk loses at most about this much of a re
 STALL_S = 5.0  # an encoder that takes no byte for this long has stalled (a busy machine can pause it 1-2 s)
 STARTUP_S = 15.0  # ffmpeg's own start (loading its libraries on a busy machine) before it reads anything
 _PIPE_BYTES = 1 << 20  # a bigger pipe than the default 64 KiB: a frame goes in a few writes, not hundreds
+# The signals that end a run or a render in order (the recording finalised or its partial removed):
+# SIGHUP too, sent when the terminal closes or an ssh session drops; its default action would leave
+# an unfinished hidden temp file and an orphaned encoder behind.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
+
+
+def catch_stop_signals(handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for the STOP_SIGNALS (main thread only); returns the previous handlers.
+    A signal someone chose to ignore stays ignored (``nohup livecam run`` survives its terminal)."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, handler)
+    return previous
 CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
 _CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
                 getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
@@ -147,6 +164,7 @@ class _Target:
 
     def __init__(self, path: Path, overwrite: bool, inputs: Iterable[str | Path], publish_at_start: bool) -> None:
         self.path, self.overwrite = path, overwrite
+        self.aside: Path | None = None  # the name the bytes got when ``path`` was taken meanwhile
         self._inputs = [i for i in (_identity(p) for p in inputs) if i is not None]
         if path.suffix.lower() not in RECORDING_SUFFIXES:
             raise OutputError(
@@ -173,7 +191,7 @@ class _Target:
     @property
     def written(self) -> Path:
         """Where the bytes are now."""
-        return self.temp or self.path
+        return self.temp or self.aside or self.path
 
     def _check_name(self) -> None:
         path = self.path
@@ -285,6 +303,7 @@ class _Target:
             except OutputError:
                 break
             self._unlink_temp()
+            self.aside = aside
             return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
                     f"the result is in {shown(aside)}.")
         return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
@@ -378,9 +397,11 @@ class VideoWriter:
         self.width, self.height, self.fps = int(width), int(height), float(fps)
         self.timing = timing
         self.frames = 0
+        self._misfit_said = False
         self.error: str | None = None
         self.note: str | None = None  # a sentence about where the file ended up, when not at ``path``
         self.removed = False  # stopped before one whole fragment was written: the file was removed
+        self.lost = False  # moved or deleted by someone else while it was written
         self._closed = False
         self._killed = False  # by us: a stall, a deadline, an abort
         self._first_ms: int | None = None
@@ -476,12 +497,13 @@ class VideoWriter:
         with self._lock:
             if self.error is not None or self._closed:
                 raise OutputFailed(self.error or f"The recording to {shown(self.path)} is closed.")
-            data = np.ascontiguousarray(image).data
+            frame = self._fitted(image)
+            data = frame.data
             try:
                 if self.timing == "clock":
                     ms = self._stamp(time.monotonic() if t is None else t)
                     self._put(_mkv_frame_prefix(ms, data.nbytes))
-                    self._last_image = image
+                    self._last_image = frame
                 self._put(data)
             except _Stopped as exc:
                 if str(exc).startswith(_STALLED):
@@ -489,6 +511,27 @@ class VideoWriter:
                 self._finish(timeout=5.0, reason=str(exc))
                 raise OutputFailed(self.error or f"Recording to {shown(self.path)} stopped.") from None
             self.frames += 1
+
+    def _fitted(self, image: Any) -> np.ndarray:
+        """``image`` as exactly the BGR uint8 frame size the encoder was started with. Raw frames
+        have no size of their own: one frame of another size (a source that changed size, a grey
+        frame) shifted every later frame of a render into garbage, and nothing said so."""
+        w, h = self.width, self.height
+        if isinstance(image, np.ndarray) and image.shape == (h, w, 3) and image.dtype == np.uint8:
+            return np.ascontiguousarray(image)
+        frame = as_bgr8(image)
+        if frame is None:
+            if not self._misfit_said:
+                log.warning("A frame that was no picture went into %s as a grey card.", shown(self.path))
+            self._misfit_said = True
+            return np.full((h, w, 3), 48, np.uint8)
+        if frame.shape[:2] != (h, w):
+            if not self._misfit_said:
+                log.warning("Frames of %dx%d went into the %dx%d recording %s, scaled to fit.",
+                            frame.shape[1], frame.shape[0], w, h, shown(self.path))
+            self._misfit_said = True
+            frame = cover_fit(frame, (w, h))
+        return np.ascontiguousarray(frame)
 
     def _stamp(self, t: float) -> int:
         if self._t0 is None:
@@ -628,10 +671,21 @@ class VideoWriter:
             _unlink_ours(self.path, ours)
             self.removed = True
             publish = False
+            if reason is None and self.frames:
+                # Frames went in and no video came out, though ffmpeg said all was well (a broken
+                # or substituted ffmpeg): the caller must not report a recording that is not there.
+                reason = "ffmpeg wrote no playable video"
         if reason is not None:
             self.error = self._sentence(reason)
         if publish:
             self.note = self._target.publish()
+        if not self.removed and ours is not None and _identity(self._target.written, follow=False) != ours:
+            # Its folder deleted or the file moved meanwhile: the bytes are not where any sentence
+            # would say (it used to say "Recorded … to NAME", exit 0, with no such file).
+            self.lost = True
+            self.note = None
+            self.error = (f"The recording to {shown(self.path)} was moved or deleted (or its folder was) while LiveCam "
+                          "was writing it, so LiveCam cannot tell where it is now.")
 
     def _explain(self, rc: int, stderr: str) -> str:
         if "No space left on device" in stderr:
@@ -707,7 +761,7 @@ class FileOutput(Output):
 
     def summary(self, missed: int = 0) -> str | None:
         """One sentence for the end of a run: how much was recorded, and how many frames were missed."""
-        if self.writer.removed:
+        if self.writer.removed or self.writer.lost:
             return None
         text = (f"Recorded {_duration(self.writer.duration_s)} of video ({self.writer.frames} frames) "
                 f"to {shown(self.path)}")

@@ -21,7 +21,13 @@ from livecam.capture import CaptureError, VideoReader
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
 from livecam.pipeline import Pipeline
-from livecam.recording import OutputError, OutputFailed, VideoWriter, input_files
+from livecam.recording import (
+    OutputError,
+    OutputFailed,
+    VideoWriter,
+    catch_stop_signals,
+    input_files,
+)
 from livecam.settings import Settings
 
 STOP_WITHIN_S = 2.0  # after SIGTERM/SIGINT the process is gone within this
@@ -105,6 +111,12 @@ def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -
         return _error(writer.error)
     if writer.note:
         return _error(writer.note)
+    short = reader.missing_frames(n)
+    if short:
+        # A clip cut short mid-stream (a copy that did not finish) decodes until the cut and then
+        # ends as if complete: the file is right, the claim that the clip was rendered is not.
+        return _error(f"{shown(src)} ended after {n} of its {reader.frame_count} frames (it is cut short or damaged); "
+                      f"{shown(dst)} has those {n} frames.")
     if pipeline.concealed:
         failed = ", ".join(sorted(pipeline.failure_counts())) or "an effect"
         return _error(f"{pipeline.concealed} of {n} frames in {shown(dst)} are hidden behind a blur because {failed} "
@@ -115,16 +127,14 @@ def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -
 
 
 class _Signals:
-    """SIGTERM/SIGINT stop the render after the frame in hand; if that frame takes too long (a
+    """SIGTERM/SIGINT/SIGHUP stop the render after the frame in hand; if that frame takes too long (a
     stuck model), the unfinished file is removed and the process ends at STOP_WITHIN_S."""
 
     def __init__(self, stop: threading.Event, writer: Any) -> None:
         self._stop, self._writer = stop, writer
         self._previous: dict[int, Any] = {}
         self._timers: list[threading.Timer] = []
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._request)
+        self._previous = catch_stop_signals(self._request)
 
     def _hard_exit(self) -> None:
         current = self._writer()

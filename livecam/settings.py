@@ -244,10 +244,27 @@ def config_dir() -> Path:
     if os.name == "nt":
         base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
     elif os.uname().sysname == "Darwin":
-        base = Path.home() / "Library" / "Application Support"
+        base = home_dir() / "Library" / "Application Support"
     else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+        xdg = os.environ.get("XDG_CONFIG_HOME", "")
+        # The XDG spec: a relative value is invalid and ignored.
+        base = Path(xdg) if os.path.isabs(xdg) else home_dir() / ".config"
     return base / "livecam"
+
+
+def home_dir() -> Path:
+    """The user's home folder. An empty or relative $HOME (a service's environment, a typo) would
+    put personal files under whatever folder LiveCam was started in (or /), so the account's own
+    home is used then."""
+    home = os.environ.get("HOME", "")
+    if os.path.isabs(home):
+        return Path(home)
+    try:
+        import pwd
+
+        return Path(pwd.getpwuid(os.getuid()).pw_dir)
+    except (ImportError, KeyError):
+        return Path.home()
 
 
 def private_config_dir() -> Path:
