@@ -570,3 +570,30 @@ def test_kept_avatar_copies_can_be_removed_from_the_settings_window(make_app, tm
     assert stored_avatars() == [] and photo.is_file()
     menu.aboutToShow.emit()
     assert not menu.actions()[0].isEnabled()
+
+
+def test_the_tray_app_quits_in_order_when_its_terminal_closes(tmp_path):
+    """SIGHUP (the terminal closing, an ssh session dropping) quits like Quit: exit 0, in order."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = tmp_path / "config"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIVECAM_CONFIG_DIR": str(config),
+           "LIVECAM_DATA_HOME": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "livecam", "gui", "--source", str(ASTRONAUT), "--output", "null"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        log = config / "livecam.log"
+        deadline = time.monotonic() + 60
+        while not (log.is_file() and "Source: image" in log.read_text(errors="replace")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the tray app did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(20) == 0  # its default action would have ended it with 129, camera held
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in proc.stderr.read()

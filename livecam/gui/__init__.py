@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from livecam.settings import Settings
@@ -76,10 +75,13 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))
     live = LiveCamApp(settings)
-    # Ctrl+C in the terminal, or the session ending: quit cleanly, releasing the camera. Python only
-    # sees a signal when Qt lets the interpreter run now and then, hence the heartbeat timer.
-    signal.signal(signal.SIGINT, lambda *_: live.quit())
-    signal.signal(signal.SIGTERM, lambda *_: live.quit())
+    # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,
+    # releasing the camera and finishing a recording, as `run` does (an ignored signal, as under
+    # nohup, stays ignored). Python only sees a signal when Qt lets the interpreter run now and
+    # then, hence the heartbeat timer.
+    from livecam.recording import catch_stop_signals
+
+    catch_stop_signals(lambda *_: live.quit())
     heartbeat = QtCore.QTimer(interval=200)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()
