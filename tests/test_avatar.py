@@ -306,7 +306,7 @@ def test_a_face_already_in_view_is_swapped_at_full_strength_at_once(hopper_photo
     image, face = wearer
     swap = av.FaceSwap(hopper_photo)
     first, _ = swap.apply(image, Analysis(faces=[face]))
-    assert np.array_equal(first, swap.render(image, face.landmarks, 1.0, swap._lids))
+    assert np.array_equal(first, swap.render(image, swap._last, 1.0, swap._lids))  # the photo-shaped mesh
     swap.apply(image, Analysis())  # lost: fades out, and a face coming back fades in again
     assert 0.0 < swap._opacity < 1.0
     swap.apply(image, Analysis(faces=[face]))
@@ -736,3 +736,37 @@ def test_a_photo_with_teeth_keeps_them_on_an_open_mouth(astronaut_photo, hopper_
     grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[mouth > 0].astype(float)
     assert (grey > 130).mean() > 0.1  # teeth (in Hopper's dimmer light)
     assert (grey < 80).mean() > 0.1  # and the dark between them
+
+
+def _proportions(landmarks):
+    """Eye spacing over eyes-to-mouth height, and brow height over it, on the pose-free shape."""
+    shape = av.canonical_shape(landmarks)[0][:, :2]
+    eyes = [shape[list(outline)].mean(0) for outline in av.KEEP_POLYS]
+    mouth = shape[list(regions.LIPS_OUTER)].mean(0)
+    brows = shape[list(regions.RIGHT_BROW) + list(regions.LEFT_BROW)].mean(0)
+    mid = (eyes[0] + eyes[1]) / 2
+    height = np.linalg.norm(mid - mouth)
+    return np.array([np.linalg.norm(eyes[0] - eyes[1]) / height, np.linalg.norm(brows - mid) / height])
+
+
+def test_the_swap_takes_the_photos_proportions_and_keeps_the_wearers_outline_lids_and_mouth(
+        hopper_photo, wearer):
+    """Hopper's eye spacing and brow height go (SHAPE_AMOUNT of the way) onto the astronaut; the
+    jaw line, how far the mouth and the eyes are open stay the wearer's (they are the motion)."""
+    _, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    shaped = swap.photo_shape(face.landmarks)
+    before, photo, after = (_proportions(p) for p in (face.landmarks, hopper_photo.landmarks, shaped))
+    assert np.abs(before - photo).max() > 0.01  # two different faces (proportions differ by a few %)
+    moved = float(np.dot(before - after, before - photo) / np.dot(before - photo, before - photo))
+    assert 0.5 * av.SHAPE_AMOUNT < moved < 1.5 * av.SHAPE_AMOUNT  # that share of the way to the photo's
+    oval = list(regions.FACE_OVAL)
+    assert np.abs(shaped[oval, :2] - face.landmarks[oval, :2]).max() < 1e-3
+    fw = av.face_width(face.landmarks)
+    for upper, lower in ((13, 14), (159, 145), (386, 374)):
+        gaps = [p[lower, 1] - p[upper, 1] for p in (shaped, face.landmarks)]
+        assert abs(gaps[0] - gaps[1]) < 0.01 * fw
+    swap.own_eyes_mouth = True
+    image, _ = wearer
+    assert swap.apply(image, Analysis(faces=[face]))[1]["altered"]
+    assert swap._last is face.landmarks  # own eyes and mouth: the wearer's own shape
