@@ -29,6 +29,9 @@ class Face:
     keypoints: np.ndarray | None = None  # (6, 2) detector keypoints, when the detector ran this frame
     iris: np.ndarray | None = None  # (10, 3) refined iris points when an effect asked for them
     track_id: int = 0
+    # With ``iris``: each eye's lid gap over its width (right, left) as the iris model's lid contour
+    # sees the picture (the mesh's lids stop at ~0.8 of open on a blink), carried like the iris.
+    lids: np.ndarray | None = None
 
 
 @dataclass

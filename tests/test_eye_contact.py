@@ -126,6 +126,41 @@ def test_on_a_clip_looking_below_the_lens_the_angle_to_it_shrinks(data_dir):
     assert np.median(after) < 0.65 * np.median(before)
 
 
+@pytest.mark.parametrize("clip, frames", [("lp_d18_frontal_plain.mp4", 100), ("lp_d6_expressions.mp4", 60)])
+def test_on_real_blinks_a_shut_eye_keeps_its_own_pixels(data_dir, clip, frames):
+    """Real blinks (lp_d18 at frame ~95, where the mesh barely moves one eye's lids; lp_d6 at ~50,
+    one or two frames long): wherever the iris model's lid contour on the input finds an eye shut
+    (lid gap under 60 % of that eye's median), the eye's opening keeps its pixels, while open eyes
+    looking below the lens are moved on other frames."""
+    from livecam.analysis.face_tracker import FaceTracker
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / clip))
+    analyzer = Analyzer(S.Settings(), offline=True)
+    judge = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
+    effect = EyeContact(EyeContactSettings(enabled=True))
+    rows = []  # per frame and eye: the picture's lid gap, mean and largest change in the opening
+    for _ in range(frames):
+        ok, frame = cap.read()
+        assert ok
+        analysis = _analyse(analyzer, frame)
+        out, _ = effect.apply(frame, analysis)
+        seen = judge.process(frame, want_iris=True, fresh_iris=True)[0].lids
+        diff = np.abs(out.astype(int) - frame).max(2)
+        for k, (contour, _, _) in enumerate(EYES):
+            opening = np.zeros(frame.shape[:2], np.uint8)
+            cv2.fillPoly(opening, [np.rint(analysis.faces[0].landmarks[contour, :2]).astype(np.int32)], 255)
+            inside = diff[opening > 0]
+            rows.append((k, seen[k], inside.mean(), inside.max()))
+    rows = np.array(rows)
+    shut = np.zeros(len(rows), bool)
+    for k in (0, 1):
+        eye = rows[:, 0] == k
+        shut |= eye & (rows[:, 1] < 0.6 * np.median(rows[eye, 1]))
+    assert shut.sum() >= 2, "the clip's blink was not found"
+    assert rows[shut, 2].max() < 0.5 and rows[shut, 3].max() <= 8
+    assert rows[~shut, 2].max() > 2.0  # open eyes were moved
+
+
 def test_closed_eyes_turned_head_and_a_look_away_are_left_alone(looking_down):
     image, analysis = looking_down
     face = analysis.faces[0]

@@ -19,7 +19,10 @@ more than ``--below`` degrees below the camera with the head turned less than 25
 correlation of the lid gap (mesh) between input and output over all frames. Outside the eyes: the
 largest absolute pixel difference outside the two eye openings (the mesh's eye contours of the
 frame's analysis, not grown). Frames with lids below 80 % of the clip's usual opening are left out
-of the "below" set (closed eyes read as looking down).
+of the "below" set (closed eyes read as looking down). Shut eyes: per eye, frames whose lids as the
+picture shows them (the iris model's lid contour on the input, ``Face.lids``) are below 60 % of the
+clip's median gap; the mean and largest absolute change inside that eye's opening there (a shut eye
+should keep its own pixels). ``--show CLIP:N,N,...`` writes before | after pairs of those frames.
 
 Speed: one thread, alternating per frame on the same decoded frames: the face stage without irises,
 with irises every frame and with irises carried, and each effect (and, with ``--before``, an older
@@ -163,20 +166,22 @@ def _summarise(rows: list[dict]) -> dict:
 
 
 def eye_estimates(tracker, image):
-    """(gaze degrees (yaw, pitch: + = below the camera), head yaw, lid gaps (r, l)) or None."""
+    """(gaze degrees (yaw, pitch: + = below the camera), head yaw, lid gaps (r, l), the picture's
+    lid gaps (r, l)) or None."""
     from livecam.effects.eye_contact import gaze_angles, lid_openness
 
     faces = tracker.process(image, want_iris=True, fresh_iris=True)  # the model's own estimate, every frame
     if not faces or faces[0].iris is None:
         return None
     f = faces[0]
-    return gaze_angles(f.landmarks, f.iris), f.pose[0], lid_openness(f.landmarks)
+    return gaze_angles(f.landmarks, f.iris), f.pose[0], lid_openness(f.landmarks), tuple(f.lids)
 
 
-def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | None = None) -> dict:
+def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | None = None,
+                     show: dict | None = None) -> dict:
     from livecam.analysis.face_tracker import FaceTracker
     from livecam.effects import EyeContactSettings
-    from livecam.effects.eye_contact import EyeContact, eye_regions
+    from livecam.effects.eye_contact import EYES, EyeContact, eye_regions
 
     results, sheets = {}, []
     OUT.mkdir(parents=True, exist_ok=True)
@@ -186,16 +191,24 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
         judge_in = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
         judge_out = FaceTracker(S.FaceSettings(smoothing=False), S.RuntimeSettings(provider="cpu"))
         gaze_in, gaze_out, lids_in, lids_out, outside, picked, candidates = [], [], [], [], [], [], []
+        seen, shown = [], []  # per frame and eye: (picture lid gap, mean and max change in the eye)
+        wanted = set((show or {}).get(clip, ()))
         for n, frame in enumerate(frames(DATA / clip, limit)):
             analysis = analyzer.analyze(frame, {"faces", "iris"})
             out, _ = effect.apply(frame, analysis)
+            diff = np.abs(out.astype(np.int16) - frame).max(2)
             if analysis.faces:
                 eyes = eye_regions(analysis.faces[0].landmarks, frame.shape)
-                diff = np.abs(out.astype(np.int16) - frame).max(2)
                 outside.append(int(diff[eyes == 0].max()))
+            if n in wanted and analysis.faces:
+                shown.append(_eye_pair(frame, out, analysis.faces[0].landmarks))
             a, b = eye_estimates(judge_in, frame), eye_estimates(judge_out, out)
             if a is None or b is None:
                 continue
+            for k, (contour, _, _) in enumerate(EYES):
+                one = poly_mask(frame.shape, analysis.faces[0].landmarks, contour) if analysis.faces else None
+                inside = diff[one > 0] if one is not None and one.any() else np.zeros(1)
+                seen.append((k, a[3][k], float(inside.mean()), int(inside.max())))
             lids_in.append(sum(a[2]))
             lids_out.append(sum(b[2]))
             g_in = np.hypot(*a[0])
@@ -212,6 +225,15 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
         picked = [p for p in picked if p[5] >= 0.8 * usual]
         sheets += [pair for lids, pair in candidates if lids >= 0.8 * usual][:3]
         corr = float(np.corrcoef(lids_in, lids_out)[0, 1]) if len(lids_in) > 2 else float("nan")
+        shut = []
+        for k in (0, 1):
+            rows = [r for r in seen if r[0] == k]
+            usual_gap = statistics.median([r[1] for r in rows]) if rows else 0.0
+            shut += [r for r in rows if r[1] < 0.6 * usual_gap]
+        if shown:
+            width = max(x.shape[1] for x in shown)
+            cv2.imwrite(str(OUT / f"eye_frames_{Path(clip).stem}.png"),
+                        np.vstack([np.pad(x, ((0, 0), (0, width - x.shape[1]), (0, 0))) for x in shown]))
         results[clip] = {
             "frames": len(gaze_in),
             "below_frames": len(picked),
@@ -223,6 +245,9 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
             "all_angle_after_median": round(statistics.median(gaze_out), 2) if gaze_out else None,
             "blink_correlation": round(corr, 4),
             "max_abs_diff_outside_eyes": max(outside) if outside else None,
+            "shut_eye_frames": len(shut),
+            "shut_eye_change_mean": round(statistics.fmean([r[2] for r in shut]), 3) if shut else None,
+            "shut_eye_change_max": max(r[3] for r in shut) if shut else None,
         }
     if sheets:
         width = max(s.shape[1] for s in sheets)
@@ -348,6 +373,7 @@ def main(argv=None) -> int:
     e.add_argument("--below", type=float, default=5.0, help="degrees below the lens that count as 'looking below'")
     e.add_argument("--camera", default="above")
     e.add_argument("--limit", type=int, default=None, help="frames per clip")
+    e.add_argument("--show", nargs="*", default=[], help="CLIP:N,N,... frames to write as before | after pairs")
     s = sub.add_parser("speed")
     s.add_argument("--clip", default="lp_s18_room_landscape.mp4")
     s.add_argument("--frames", type=int, default=40)
@@ -358,7 +384,8 @@ def main(argv=None) -> int:
     if args.what == "key-light":
         report = eval_key_light(args.clips, args.strength, args.every, args.warm)
     elif args.what == "eye-contact":
-        report = eval_eye_contact(args.clips, args.below, args.camera, args.limit)
+        show = {c: [int(n) for n in ns.split(",")] for c, ns in (x.split(":") for x in args.show)}
+        report = eval_eye_contact(args.clips, args.below, args.camera, args.limit, show)
     else:
         report = eval_speed(args.clip, args.frames, args.before)
     print(json.dumps(report, indent=1))

@@ -18,11 +18,15 @@ clips and did not help eyes narrowed to a slit, where no iris shows to move.)
 
 Because the shift follows the gaze only slowly, the small quick movements of the eyes still show; the
 correction fades out smoothly (and back in) when the gaze leaves the cone around the screen, the head
-turns past about 25°, or the lids close, so blinks are the wearer's own and nothing stares.
+turns past about 25°, or the lids close, so blinks are the wearer's own and nothing stares. Each
+eye fades on its own when its lids close or narrow so far that little iris shows: read from the
+picture (the iris model's lid contour, ``Face.lids``), not from the mesh alone, whose lids stop at
+~0.8 of open on a blink and on some faces stay open while the picture's eyes are nearly shut (moving
+content there drew a dark line under the lid).
 
 Cost: two small eye patches (about 1.5x the eye's width) per face, and the iris model in the face
-stage: each eye's model every 8th frame and where the carried iris is lost, the iris carried in
-between (see ``face_tracker``).
+stage: each eye's model every 8th frame and where the carried iris is lost or the lids move, the
+iris carried in between (see ``face_tracker``).
 """
 from __future__ import annotations
 
@@ -56,6 +60,12 @@ FADE_DEG = 7.0
 HEAD_YAW = (20.0, 25.0)  # head turned past the first: fading; past the second: off
 HEAD_PITCH = (20.0, 28.0)
 BLINK = (0.85, 0.7)  # lid gap over the usual open gap: from the first the effect fades, at the second it is off
+# The same from the picture's lids (``Face.lids``), which close much further than the mesh's on a blink.
+SEEN_BLINK = (0.75, 0.55)
+# The picture's lid gap over the iris's diameter (how much of the iris shows between the lids): open
+# eyes show 0.8-1.1 of it (medians 0.9-1.1 on the clips), slits on lp_d3 0.3-0.5; from the first an eye's correction fades, at the second it is off (an eye
+# narrowed to a slit shows too little iris to move, and what it shows is mostly lid and lashes).
+VISIBLE_IRIS = (0.75, 0.5)
 RISE, FALL = 0.12, 0.4  # per-frame steps of the effect's weight towards on and off
 # Per-frame step of the correction towards this frame's: slow for differences under SMALL_DEG, so the
 # small quick movements of the eyes (and the estimate's jitter) pass through, and quick for bigger
@@ -152,7 +162,11 @@ class EyeContact(EffectBase):
     def __init__(self, settings: EyeContactSettings, avatar: AvatarSettings | None = None) -> None:
         self.weight = 0.0  # how much of the correction shows now (0..1)
         self._shift: np.ndarray | None = None  # the smoothed correction, sine units (x, y)
-        self._open = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
+        self._open = [0.0, 0.0]  # each eye's usual open lid gap (mesh): rises fast, falls slowly
+        self._seen_open = [0.0, 0.0]  # the same from the picture (``Face.lids``)
+        # Per eye, how much of the correction its lids allow (0..1); None until the first face (it
+        # starts at the lids' own value: the face's weight already fades the correction in).
+        self.eye_weight: list[float] | None = None
         self.update(settings, avatar if avatar is not None else AvatarSettings())
 
     def update(self, settings: EyeContactSettings, avatar: AvatarSettings, *_reads) -> bool:
@@ -166,20 +180,33 @@ class EyeContact(EffectBase):
 
     # ------------------------------------------------------------ deciding
     def target_weight(self, landmarks: np.ndarray, pose, gaze: np.ndarray) -> float:
-        """How much correction this frame allows (0..1): gaze within the cone, head and lids."""
+        """How much correction this frame allows for the face (0..1): gaze within the cone and head."""
         side, down = (math.degrees(math.asin(v)) for v in gaze)
         toward = down if self.camera == "above" else -down  # + = towards the screen
         limit = CONE_TOWARD_SCREEN if toward > 0 else CONE_AWAY
         w = _ramp(abs(toward), limit, limit + FADE_DEG) * _ramp(abs(side), CONE_SIDE, CONE_SIDE + FADE_DEG)
-        w *= _ramp(abs(pose[0]), *HEAD_YAW) * _ramp(abs(pose[1]), *HEAD_PITCH)
-        for k, gap in enumerate(lid_openness(landmarks)):
-            ref = self._open[k]
-            ref += (0.3 if gap > ref else 0.01) * (gap - ref)
-            self._open[k] = ref
-            ratio = gap / max(ref, 1e-6)
-            hi, lo = BLINK
-            w *= float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0))
-        return w
+        return w * _ramp(abs(pose[0]), *HEAD_YAW) * _ramp(abs(pose[1]), *HEAD_PITCH)
+
+    def lid_weights(self, landmarks: np.ndarray, iris: np.ndarray, lids: np.ndarray | None) -> list[float]:
+        """Per eye, how much correction its lids allow (0..1): the lower of the mesh's and the
+        picture's lid gap against their usual open gap, and of how much iris the picture's lids
+        leave visible. ``lids``: the picture's gaps (``Face.lids``); without them, the mesh alone."""
+        out = []
+        for k, (gap, (_, (_, _, outer, inner), rows)) in enumerate(zip(lid_openness(landmarks), EYES)):
+            ratios = [(_usual(self._open, k, gap), BLINK)]
+            w = 1.0
+            if lids is not None:
+                seen = float(lids[k])
+                ratios.append((_usual(self._seen_open, k, seen), SEEN_BLINK))
+                eye = iris[rows]
+                diameter = 2.0 * float(np.mean(np.hypot(*(eye[1:, :2] - eye[0, :2]).T)))
+                width = float(np.hypot(*(landmarks[outer, :2] - landmarks[inner, :2])))
+                shown = seen * width / max(diameter, 1e-6)
+                w = float(np.clip((shown - VISIBLE_IRIS[1]) / (VISIBLE_IRIS[0] - VISIBLE_IRIS[1]), 0.0, 1.0))
+            for ratio, (hi, lo) in ratios:
+                w = min(w, float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0)))
+            out.append(w)
+        return out
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         face = analysis.faces[0] if analysis.faces else None
@@ -188,9 +215,13 @@ class EyeContact(EffectBase):
             return image, NO_OUTPUTS  # no eyes to go on: the frame's own eyes, never a guess
         centres = eyeball_centres(face.landmarks, face.pose)
         gaze = gaze_vector(face.landmarks, face.iris, centres)
-        target = self.target_weight(face.landmarks, face.pose, gaze)
-        step = RISE if target > self.weight else FALL
-        self.weight = float(np.clip(self.weight + np.clip(target - self.weight, -step, step), 0.0, 1.0))
+        self.weight = _step(self.weight, self.target_weight(face.landmarks, face.pose, gaze))
+        lids = self.lid_weights(face.landmarks, face.iris, face.lids)
+        # An eye's weight drops with its lids at once (a blink shuts them in one or two frames, and
+        # the ramp already follows the lid's travel, so the fade is as smooth as the lid) and comes
+        # back at the face's rate.
+        self.eye_weight = lids if self.eye_weight is None else [
+            min(t, w + RISE) for w, t in zip(self.eye_weight, lids)]
         want = -gaze  # sine units: what takes the gaze onto the lens
         if self._shift is None:
             self._shift = want
@@ -199,14 +230,16 @@ class EyeContact(EffectBase):
             t = min(max((degrees - SMALL_DEG) / (BIG_DEG - SMALL_DEG), 0.0), 1.0)
             rate = FOLLOW_SLOW + (FOLLOW_FAST - FOLLOW_SLOW) * t
             self._shift = self._shift + rate * (want - self._shift)
-        if self.weight < 0.01:
+        if self.weight < 0.01 or max(self.eye_weight) < 0.01:
             return image, NO_OUTPUTS
         out = image.copy()
         moved = False
-        for (_, radius), (contour, _, rows) in zip(centres, EYES):
+        for (_, radius), (contour, _, rows), eye_weight in zip(centres, EYES, self.eye_weight):
+            if eye_weight < 0.01:
+                continue  # this eye shut or a slit: its own pixels, untouched
             iris = face.iris[rows]
             r_iris = float(np.mean(np.linalg.norm(iris[1:, :2] - iris[0, :2], axis=1)))
-            shift = self._shift * radius * self.weight
+            shift = self._shift * radius * self.weight * eye_weight
             norm = float(np.hypot(*shift))
             if norm > MAX_SHIFT * r_iris:
                 shift *= MAX_SHIFT * r_iris / norm
@@ -214,6 +247,20 @@ class EyeContact(EffectBase):
                 continue
             moved |= move_eye(image, out, face.landmarks[contour, :2], iris[0, :2], r_iris, shift)
         return out, ({"altered": True} if moved else NO_OUTPUTS)
+
+
+def _step(weight: float, target: float) -> float:
+    """One frame's move of a weight towards ``target``: RISE up, FALL down (a fade, never a jump)."""
+    step = RISE if target > weight else FALL
+    return float(np.clip(weight + np.clip(target - weight, -step, step), 0.0, 1.0))
+
+
+def _usual(usual: list[float], k: int, gap: float) -> float:
+    """``gap`` over eye ``k``'s usual open gap, which this reading updates (rises fast, falls slowly)."""
+    ref = usual[k] or gap
+    ref += (0.3 if gap > ref else 0.01) * (gap - ref)
+    usual[k] = ref
+    return gap / max(ref, 1e-6)
 
 
 _GRID = np.zeros((2, 0, 0), np.float32)
