@@ -357,6 +357,8 @@ class FaceSwap(EffectBase):
         shape is updated on the way."""
         if SHAPE_AMOUNT <= 0.0:
             return landmarks
+        if not np.isfinite(landmarks).all() or np.ptp(landmarks[:, :2], axis=0).min() < 1e-3:
+            return landmarks  # a degenerate mesh (a model fault) has no shape, and must not enter the average
         now, back = canonical_shape(landmarks)
         self._shape = now if self._shape is None else self._shape + SHAPE_RATE * (now - self._shape)
         delta = self.source.shape - self._shape
