@@ -300,3 +300,62 @@ def test_real_calibration_paces_frames_like_a_camera(real_rvm):
     # slowest frames cost well over the average.
     assert 0 < measured.fps <= L.CAMERA_FPS
     assert 0 < measured.mean_ms < measured.p95_ms and measured.p95_ms > 1.5 * measured.mean_ms
+
+
+# ---------------------------------------------------------------- the live watch
+
+
+def _watched(monkeypatch, budget: float, frames: int = 4) -> Analyzer:
+    """auto took rvm (a tiny stand-in network) on this CPU; the watch looks every ``frames`` frames."""
+    monkeypatch.setattr(PM, "WATCH_FRAMES", frames)
+    monkeypatch.setattr(L, "budget_ms", lambda: budget)
+    analyzer = Analyzer(_settings("auto"))
+    frame = cv2.resize(cv2.imread(str(FIXTURES / "sk_astronaut.png")), (320, 180))
+    for _ in range(2 * frames + 1):  # the first window is warm-up, the second is judged
+        result = analyzer.analyze(frame, {"mask"})
+        assert result.mask is not None and result.mask.shape == (180, 320)  # a mask on every frame
+    return analyzer
+
+
+def test_auto_rvm_that_turns_slow_live_hands_over_to_the_fast_model_and_says_so(fetched, fake_fp32, monkeypatch):
+    analyzer = _watched(monkeypatch, budget=1e-6)  # every real frame is over this budget
+    assert analyzer.segmentation_model == "landscape"
+    sentence = analyzer.broken["rvm"]
+    assert sentence == analyzer.segmentation_reason and "fast model from now on" in sentence
+    assert "too slow for 25 fps" in sentence and sentence.endswith(".") and "\n" not in sentence
+
+
+def test_auto_rvm_within_its_budget_keeps_running(fetched, fake_fp32, monkeypatch):
+    analyzer = _watched(monkeypatch, budget=1e6)
+    assert analyzer.segmentation_model == "rvm" and "rvm" not in analyzer.broken
+
+
+def test_a_chosen_rvm_is_never_swapped_by_the_watch(fake_fp32, monkeypatch):
+    monkeypatch.setattr(model_fetch, "status", lambda item=model_fetch.RVM: "ready: rvm")
+    monkeypatch.setattr(L, "budget_ms", lambda: 1e-6)
+    monkeypatch.setattr(PM, "WATCH_FRAMES", 2)
+    analyzer = Analyzer(_settings("rvm"))
+    frame = np.full((180, 320, 3), 90, np.uint8)
+    for _ in range(8):
+        analyzer.analyze(frame, {"mask"})
+    assert analyzer.segmentation_model == "rvm"
+
+
+def test_auto_rvm_beside_the_loop_hands_over_when_its_runs_fall_behind(fetched, fake_fp32, monkeypatch):
+    # The loop itself stays cheap on the worker-thread profile; what falls behind is rvm's runs.
+    fetched.fps, fetched.others = 21.0, {M.CPU_LIVE_BESIDE: 27.0}
+    real_infer = M.Matting.infer
+
+    def slow_infer(self, tensor):  # each run is booked as taking 1 s: far behind a 3-frame cadence
+        out = real_infer(self, tensor)
+        self.run_ms[-1] = 1000.0
+        return out
+
+    monkeypatch.setattr(M.Matting, "infer", slow_infer)
+    analyzer = _watched(monkeypatch, budget=1e6, frames=12)
+    frame = np.full((180, 320, 3), 90, np.uint8)
+    for _ in range(48):  # a busy machine may not have finished a worker run by the first look
+        if analyzer.segmentation_model == "landscape":
+            break
+        analyzer.analyze(frame + np.uint8(_ % 2), {"mask"})
+    assert analyzer.segmentation_model == "landscape" and "a run every 3 frames" in analyzer.broken["rvm"]

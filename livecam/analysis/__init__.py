@@ -159,6 +159,8 @@ class Analyzer:
             return
         try:
             person.process(image, result, foreground=self._wants_foreground(needs))
+            if person.notice and "rvm" not in self.broken:
+                self.broken["rvm"] = person.notice  # e.g. rvm handed over to the fast model mid-session
             self._failed.discard("mask")
             self._misses.pop("mask", None)
         except Exception as exc:

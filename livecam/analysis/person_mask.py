@@ -45,6 +45,10 @@ RVM_EDGE_SHIFT = 0.005  # segmentation.edge = ±1 grows/shrinks rvm's matte by 0
 SMALL_WIDTH = 256  # the small frame and mask handed to effects that work small (background blur)
 DENSE_BAND = 0.2  # share of edge pixels above which rvm's foreground is copied densely
 HALF_FROM = 512  # frames at least this wide get the edge work at half their size, smaller ones at full size
+# auto's rvm on a CPU was measured once, on a quiet machine; a call app started since can take the
+# cores it counted on. Every WATCH_FRAMES frames (5 s at 30 fps) the live mask stage checks that rvm
+# still fits what the measurement promised, and otherwise hands over to the fast model for the session.
+WATCH_FRAMES = 150
 
 
 def working_scale(width: int, height: int) -> int:
@@ -62,8 +66,11 @@ class PersonMask:
         self._rvm_profile = rvm_profile  # how rvm runs live on the CPU (matting.Profile); None: as auto found
         self.notice = ""  # one sentence when the chosen model could not be used and another runs
         self.reason = ""  # one sentence: which model makes the mask and why (GUI, doctor)
+        self._auto_cpu_rvm = False  # rvm runs because auto measured it fast enough on this CPU
         self.model, self._backend = self._open(settings)
         self._space: dict[str, np.ndarray] = {}  # frame-size work buffers, reused from frame to frame
+        self._watch: list[float] | None = [] if self._auto_cpu_rvm else None  # ms per frame of the rvm stage
+        self._watched = 0  # windows the watch has looked at
         self.reset()
 
     # ------------------------------------------------------------------ choosing the model
@@ -104,6 +111,7 @@ class PersonMask:
                 return None
             if self._rvm_profile is not None and self._rvm_profile != matting.profile:  # the one measured here
                 matting = Matting("cpu", threads, gpu_possible=False, cpu_profile=self._rvm_profile)
+        self._auto_cpu_rvm = wanted == "auto" and not matting.on_gpu and not self.offline
         if wanted == "rvm" or matting.on_gpu:
             self.reason = f"Person mask: rvm ({matting.profile.name}), " + (
                 "because it was chosen." if wanted == "rvm" else "because a GPU runs it.")
@@ -157,9 +165,48 @@ class PersonMask:
         inference/refine timings and, with ``foreground``, result.foreground. Inference errors
         propagate (the Analyzer keeps the last good mask)."""
         if self.model == "rvm":
+            t0 = time.perf_counter()
             self._matte(image, result, foreground)
+            if self._watch is not None:
+                self._check_live((time.perf_counter() - t0) * 1e3)
         else:
             self._segment(image, result, foreground)
+
+    def _check_live(self, frame_ms: float) -> None:
+        """auto's rvm on a CPU: after each WATCH_FRAMES frames, the fast model takes over when rvm no
+        longer keeps TARGET_FPS here (the stage's mean per frame over the budget auto measured
+        against, or a worker-thread run taking longer than the frames it has)."""
+        from livecam.analysis.rvm_live import TARGET_FPS, budget_ms
+
+        self._watch.append(frame_ms)
+        if len(self._watch) < WATCH_FRAMES:
+            return
+        matting = self._backend
+        stage = sum(self._watch) / len(self._watch)
+        runs, matting.run_ms = matting.run_ms, []
+        self._watch = []
+        self._watched += 1
+        if self._watched == 1:
+            return  # the first window is the session warming up (first runs are several times slower)
+        profile = matting.profile
+        run = sum(runs) / len(runs) if runs else 0.0
+        if stage <= budget_ms() and not (profile.lag and run > profile.every * 1000.0 / TARGET_FPS):
+            return
+        from livecam.analysis.segmenter import Segmenter
+
+        cost = f"{stage:.0f} ms a frame" if stage > budget_ms() else f"{run:.0f} ms a run every {profile.every} frames"
+        try:
+            fast = Segmenter("landscape", self.settings.runtime.provider, self.settings.runtime.threads)
+        except (ModelError, ValueError) as exc:
+            log.warning("rvm is slow here (%s), and the fast model could not be opened (%s).", cost, exc)
+            self._watch = None
+            return
+        self.notice = self.reason = (
+            f"Person mask: the fast model from now on, because rvm took {cost} live here, too slow for "
+            f"{TARGET_FPS} fps (another program may be using the CPU); LiveCam tries rvm again at its next start.")
+        log.warning("%s", self.notice)
+        self.model, self._backend, self._watch = "landscape", fast, None
+        self.reset()
 
     def _new_scene(self, small: np.ndarray) -> bool:
         thumb = T.thumbnail(small)

@@ -38,6 +38,12 @@ FILE_NAME = "rvm_live.json"
 RECHECK_SLOW_S = 24 * 3600
 
 
+def budget_ms() -> float:
+    """What the mask stage may take a frame, on average, for TARGET_FPS with the effects after it
+    (the live watch in person_mask holds rvm to it)."""
+    return 1000.0 / TARGET_FPS - OTHER_STAGES_MS
+
+
 @dataclass(frozen=True)
 class Choice:
     use_rvm: bool
