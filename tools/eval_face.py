@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from livecam.analysis import face_regions as regions  # noqa: E402
 from livecam.analysis.face_detector import FaceDetector  # noqa: E402
-from livecam.analysis.face_landmarker import FaceLandmarker, Roi, eye_roi, roi_from_landmarks  # noqa: E402
+from livecam.analysis.face_landmarker import FaceLandmarker, Roi, crop, eye_roi, roi_from_landmarks  # noqa: E402
 from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
 from livecam.analysis.head_pose import POSE_INDICES  # noqa: E402
 from livecam.capture import iter_video_frames  # noqa: E402
@@ -139,9 +139,9 @@ def part_models(root: Path, args) -> dict:
         if not faces:
             continue
         roi = roi_from_landmarks(faces[0].landmarks)
-        inputs["face_landmark"].append(lm.session.normalize(lm.crop(image, roi, 192)[0])[0])
+        inputs["face_landmark"].append(lm.session.normalize(crop(image, roi, 192)[0])[0])
         eye = eye_roi(faces[0].landmarks, regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER)
-        inputs["iris_landmark"].append(lm.iris_session.normalize(lm.crop(image, eye, 64)[0])[0])
+        inputs["iris_landmark"].append(lm.iris_session.normalize(crop(image, eye, 64)[0])[0])
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, xs in inputs.items():

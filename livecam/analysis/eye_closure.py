@@ -16,15 +16,12 @@ iris model's irises, 0.87 / 0.96 / 0.83 / 0.61, with no scale shared across peop
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from livecam.analysis.face_landmarker import IRIS_EYES, eye_roi
+from livecam.analysis.face_landmarker import contour_lid_gap as lid_gap
+from livecam.analysis.face_landmarker import run_iris
 from livecam.analysis.runtime import ModelSession, load_model
 
-# Eye contour points of the iris model's 71 (the first 16 trace the lid margins, as the mesh's
-# 33, 7, 163, 144, 145, ... do): outer corner, lower lid middle, inner corner, upper lid middle.
-OUTER, LOWER, INNER, UPPER = 0, 4, 8, 12
 # Lid gap over its usual open value where an eye counts as starting to shut, and as shut: open eyes
 # read 0.9-1.1 of it, shut ones 0.25-0.6 (tuning clips; squints and looking down fall between).
 SHUT_RAMP = (0.85, 0.5)
@@ -35,32 +32,15 @@ ABSOLUTE_RAMP = (0.17, 0.11)
 OPEN_RISE, OPEN_FALL = 0.3, 0.01  # the usual open gap follows a wider gap fast, a narrower one slowly
 
 
-def lid_gap(contour: np.ndarray) -> float:
-    """Upper-to-lower lid distance over the eye's width for one (71, 2+) contour."""
-    width = float(np.linalg.norm(contour[INNER, :2] - contour[OUTER, :2]))
-    return float(np.linalg.norm(contour[UPPER, :2] - contour[LOWER, :2])) / max(width, 1e-6)
-
-
 class LidReader:
     """The iris model's eye contours (frame pixels) for a face's two eyes."""
 
     def __init__(self, provider: str = "auto", threads: int = 1, session: ModelSession | None = None) -> None:
         self.session = session or load_model("iris_landmark", provider=provider, threads=threads)
-        self.n = int(self.session.input_shape[1])
-        names = [o["name"] for o in self.session.spec["outputs"]]
-        self._contour = names.index("eye_contour")
 
     def contours(self, image: np.ndarray, landmarks: np.ndarray, eyes=(0, 1)) -> list[np.ndarray]:
         """(71, 2) lid and brow contour of each of ``eyes`` (0 = the subject's right eye, 1 = left)."""
-        out = []
-        for start, end, mirror in (IRIS_EYES[k] for k in eyes):
-            m = eye_roi(landmarks, start, end).crop_matrix(self.n, mirror)
-            patch = cv2.warpAffine(image, m, (self.n, self.n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                   borderMode=cv2.BORDER_REPLICATE)
-            rgb = cv2.cvtColor(patch, cv2.COLOR_BGR2RGB)
-            points = self.session.run(self.session.normalize(rgb))[self._contour].reshape(-1, 3)
-            out.append(points[:, :2] @ m[:, :2].T + m[:, 2])
-        return out
+        return [run_iris(self.session, image, landmarks, eye)[1][:, :2] for eye in eyes]
 
 
 class EyeClosure:

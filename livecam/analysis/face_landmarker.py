@@ -17,6 +17,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
+from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.runtime import ModelSession, load_model
 
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
@@ -80,6 +81,38 @@ def eye_roi(landmarks: np.ndarray, start: int, end: int) -> Roi:
     return _square(box, _rotation(p0, p1), IRIS_ROI_SCALE)
 
 
+def crop(image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """One warpAffine straight from the full frame: the n x n RGB crop and its crop->frame matrix."""
+    m = roi.crop_matrix(n, mirror)
+    patch = cv2.warpAffine(image_bgr, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE)
+    return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), m
+
+
+def run_iris(session: ModelSession, image_bgr: np.ndarray, landmarks: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
+    """One run of the iris model on one eye (0: the subject's right, 1: left): its (5, 3) iris points
+    and the same run's (71, 3) eye contour, in frame pixels. The contour's first 16 points trace the
+    lid margins as the picture shows them (the mesh stops closing a lid at ~0.8 of open); it is an
+    output of the same inference, so it costs nothing."""
+    n = int(session.input_shape[1])
+    start, end, mirror = IRIS_EYES[eye]
+    roi = eye_roi(landmarks, start, end)
+    rgb, m = crop(image_bgr, roi, n, mirror)
+    outputs = session.run(session.normalize(rgb))
+    points = outputs[session.output_names.index("iris")].reshape(-1, 3)
+    contour = outputs[session.output_names.index("eye_contour")].reshape(-1, 3)
+    return _project(points, m, n, roi.size), _project(contour, m, n, roi.size)
+
+
+# The iris model's eye contour: outer corner, lower lid middle, inner corner, upper lid middle.
+CONTOUR_OUTER, CONTOUR_LOWER, CONTOUR_INNER, CONTOUR_UPPER = 0, 4, 8, 12
+
+
+def contour_lid_gap(contour: np.ndarray) -> float:
+    """Lid gap over eye width of one iris-model eye contour: the lids as the picture shows them."""
+    return lid_gap(contour, CONTOUR_UPPER, CONTOUR_LOWER, CONTOUR_OUTER, CONTOUR_INNER)
+
+
 def _project(points: np.ndarray, m: np.ndarray, n: int, size: float) -> np.ndarray:
     """Crop-pixel (x, y, z) -> frame pixels; z scales like x (LandmarkProjectionCalculator)."""
     out = np.empty_like(points, dtype=np.float32)
@@ -105,16 +138,9 @@ class FaceLandmarker:
             self._iris = load_model("iris_landmark", provider=self._provider, threads=self._threads)
         return self._iris
 
-    def crop(self, image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """One warpAffine straight from the full frame: the n x n RGB crop and its crop->frame matrix."""
-        m = roi.crop_matrix(n, mirror)
-        patch = cv2.warpAffine(image_bgr, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                               borderMode=cv2.BORDER_REPLICATE)
-        return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), m
-
     def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) landmarks in frame pixels and the face-presence score (0..1) for one crop."""
-        rgb, m = self.crop(image_bgr, roi, self.n)
+        rgb, m = crop(image_bgr, roi, self.n)
         outputs = self.session.run(self.session.normalize(rgb))
         presence = float(1.0 / (1.0 + np.exp(-float(outputs[self._i_flag].reshape(-1)[0]))))
         mesh = outputs[self._i_mesh].reshape(-1, 3)
@@ -129,15 +155,5 @@ class FaceLandmarker:
         return self.iris_eye_lids(image_bgr, landmarks, eye)[0]
 
     def iris_eye_lids(self, image_bgr: np.ndarray, landmarks: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
-        """One eye's (5, 3) iris points and the same run's (71, 3) eye contour (its first 16 points
-        trace the lid margins, as the picture shows them: the mesh stops closing a lid at ~0.8 of
-        open), in frame pixels. The contour is an output of the same inference: it costs nothing."""
-        session = self.iris_session
-        n = int(session.input_shape[1])
-        start, end, mirror = IRIS_EYES[eye]
-        roi = eye_roi(landmarks, start, end)
-        rgb, m = self.crop(image_bgr, roi, n, mirror)
-        outputs = session.run(session.normalize(rgb))
-        points = outputs[session.output_names.index("iris")].reshape(-1, 3)
-        contour = outputs[session.output_names.index("eye_contour")].reshape(-1, 3)
-        return _project(points, m, n, roi.size), _project(contour, m, n, roi.size)
+        """One eye's (5, 3) iris points and the same run's (71, 3) eye contour; see :func:`run_iris`."""
+        return run_iris(self.iris_session, image_bgr, landmarks, eye)

@@ -28,7 +28,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import FaceDetector
-from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, Roi, roi_from_detection, roi_from_landmarks
+from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, contour_lid_gap, Roi, roi_from_detection, roi_from_landmarks
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.one_euro import OneEuroFilter
@@ -50,14 +50,6 @@ POOR_MATCH = 0.08  # normalised squared difference past which the patch counts a
 LID_MOVED = 0.1
 # Mesh points of each eye's lids and corners (upper, lower, outer, inner), the eyes in EYE_CORNERS order.
 MESH_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
-# The iris model's eye contour: outer corner, lower lid middle, inner corner, upper lid middle.
-CONTOUR_LIDS = (0, 4, 8, 12)
-
-
-def contour_gap(contour: np.ndarray) -> float:
-    """Lid gap over eye width of one iris-model eye contour (the lids as the picture shows them)."""
-    outer, lower, inner, upper = (contour[i, :2].astype(np.float64) for i in CONTOUR_LIDS)
-    return float(np.hypot(*(upper - lower)) / max(float(np.hypot(*(inner - outer))), 1e-6))
 
 
 class _Iris:
@@ -245,7 +237,7 @@ class FaceTracker:
                 carried = carry_iris(image_bgr, corners, state)
             if carried is None:  # the model's turn, or the patch was not found again
                 points, contour = self.landmarker.iris_eye_lids(image_bgr, landmarks, eye)
-                lid = contour_gap(contour)
+                lid = contour_lid_gap(contour)
                 moved[eye] = state is not None and lid < (1.0 - LID_MOVED) * state.lid  # closing
                 ran[eye] = True
                 # After a gap both eyes start together; the second's next run then comes half a
