@@ -46,8 +46,6 @@ class Analyzer:
             from livecam.analysis.person_mask import PersonMask
 
             self._person = PersonMask(self.settings, offline=self.offline)
-            if self._person.notice:
-                self.broken["rvm"] = self._person.notice  # shown to the user; the mask still runs
         return self._person
 
     @property
@@ -159,8 +157,6 @@ class Analyzer:
             return
         try:
             person.process(image, result, foreground=self._wants_foreground(needs))
-            if person.notice and "rvm" not in self.broken:
-                self.broken["rvm"] = person.notice  # e.g. rvm handed over to the fast model mid-session
             self._failed.discard("mask")
             self._misses.pop("mask", None)
         except Exception as exc:
@@ -168,7 +164,11 @@ class Analyzer:
             result.mask = result.small_mask = None  # nothing half-made by the failed attempt
             if self._hold("mask") and self._last.mask is not None and self._last.mask.shape == (h, w):
                 result.mask, result.foreground = self._last.mask, self._last.foreground
-            return
+        finally:
+            if person.notice:
+                # Shown to the user while the mask still runs: rvm unusable at open, or handed over
+                # to the fast model during this frame.
+                self.broken.setdefault("rvm", person.notice)
 
     def _hold(self, what: str) -> bool:
         """After a failed inference: whether the last good result may still stand in (else it is missing)."""

@@ -250,7 +250,8 @@ class Matting:
         self.runner = RecurrentRunner(self.session, STATE, io_binding=io_binding)
         self.follow = Follow(self.profile.every, self.profile.lag) if self.profile.every > 1 else None
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
-        self.run_ms: list[float] = []  # wall ms of each network run since the live watch last read it
+        # Wall ms of each network run since the live watch last read it; None (nothing kept) unless watched.
+        self.run_ms: list[float] | None = None
         self._plan: Plan | None = None
         self._frame_size: tuple[int, int] | None = None
 
@@ -312,7 +313,8 @@ class Matting:
         ratio = np.array([self._plan.ratio if self._plan else 1.0], np.float32)
         t0 = time.perf_counter()
         out = self.runner.step({"src": tensor, "downsample_ratio": ratio}, outputs=("fgr", "pha"))
-        self.run_ms.append((time.perf_counter() - t0) * 1e3)  # read by the live watch (person_mask)
+        if self.run_ms is not None:
+            self.run_ms.append((time.perf_counter() - t0) * 1e3)
         alpha = np.clip(out["pha"][0, 0], 0.0, 1.0).astype(np.float32, copy=False)
         fgr = out["fgr"][0].transpose(1, 2, 0)  # RGB float 0..1, H x W x 3
         foreground = cv2.cvtColor(cv2.convertScaleAbs(fgr, alpha=255.0), cv2.COLOR_RGB2BGR)

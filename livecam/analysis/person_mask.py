@@ -70,6 +70,8 @@ class PersonMask:
         self.model, self._backend = self._open(settings)
         self._space: dict[str, np.ndarray] = {}  # frame-size work buffers, reused from frame to frame
         self._watch: list[float] | None = [] if self._auto_cpu_rvm else None  # ms per frame of the rvm stage
+        if self._watch is not None:
+            self._backend.run_ms = []  # the network's own run times too (worker-thread profiles)
         self._watched = 0  # windows the watch has looked at
         self.reset()
 
