@@ -1,7 +1,11 @@
-"""Test helpers for child processes: a stalled encoder to inject, and whether a process lives on."""
+"""Test helpers for child processes: a stalled encoder to inject, whether a process lives on, and a
+signal timed to the process's end."""
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -24,3 +28,11 @@ def alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0):
+    """Send ``sig`` to ``proc`` and wait for it to end: (seconds that took, its stdout, its stderr)."""
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=timeout)
+    return time.monotonic() - t0, out, err

@@ -750,10 +750,8 @@ def _fake_ffmpeg(folder: Path) -> Path:
 def _sigterm(proc: subprocess.Popen) -> tuple[list[int], float, str]:
     """SIGTERM ``proc`` and wait: its children at the time, how long it took to end, what it printed."""
     children = _children(proc.pid)
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    out = proc.communicate(timeout=10)[0].decode()
-    return children, time.monotonic() - t0, out
+    took, out, _ = processes.stop(proc)
+    return children, took, out.decode()
 
 
 @needs_ffmpeg

@@ -4,7 +4,6 @@ any file name the OS allows, and a signal in the middle."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+import processes
 from livecam import cli, recording
 from livecam.capture import VideoReader
 
@@ -137,10 +137,7 @@ def test_sigterm_during_a_render_ends_in_time_and_leaves_nothing(tmp_path: Path)
                             cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
     _wait_for_part(tmp_path, poll=0.01)
     time.sleep(0.5)
-    t0 = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    err = proc.communicate(timeout=10)[1]
-    took = time.monotonic() - t0
+    took, _, err = processes.stop(proc)
     assert took < 2.0, took
     assert proc.returncode == 1 and "nothing was written to" in err, err
     assert not dst.exists() and not list(tmp_path.glob(".out.*"))
