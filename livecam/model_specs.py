@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["person", "face_detector", "face_mesh", "iris"]
+Role = Literal["person", "face_detector", "face_mesh", "iris", "palm", "hand"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ MODELS: tuple[ModelSpec, ...] = (
     ModelSpec("full", "face_detector", "Far (across a room)", "face_detection_full_range", "Apache-2.0"),
     ModelSpec("face_landmark", "face_mesh", "Face mesh (468 points)", "face_landmark", "Apache-2.0"),
     ModelSpec("iris_landmark", "iris", "Iris", "iris_landmark", "Apache-2.0"),
+    ModelSpec("palm", "palm", "Palm detector", "palm_detection_lite", "Apache-2.0"),
+    ModelSpec("hand", "hand", "Hand landmarks (21 points)", "hand_landmark_lite", "Apache-2.0"),
 )
 
 

@@ -45,6 +45,9 @@ class Analysis:
     small: np.ndarray | None = None  # BGR uint8
     small_mask: np.ndarray | None = None  # float32 0..1
     faces: list[Face] = field(default_factory=list)
+    # Hands around the first face (``livecam.analysis.hands.Hand``), when an effect needs "hands":
+    # a face effect keeps what passes in front of the face in front.
+    hands: list[Any] = field(default_factory=list)
     # Set by an effect that really changed who is shown this frame (face swap, photo avatar): the
     # disclosure badge reads it, so it shows exactly when a frame is altered.
     altered: bool = False

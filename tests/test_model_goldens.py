@@ -28,7 +28,9 @@ EXPECTED_MODELS = {
     "face_detection_full_range",
     "face_detection_short_range",
     "face_landmark",
+    "hand_landmark_lite",
     "iris_landmark",
+    "palm_detection_lite",
     "selfie_segmentation",
     "selfie_segmentation_landscape",
 }

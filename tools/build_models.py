@@ -152,6 +152,35 @@ SPECS: dict[str, Spec] = {
             (Output("mask", "[1,144,256,1] person probability 0..1"),),
             "Selfie segmentation, landscape model (faster); MediaPipe stretches the frame to 256x144.",
         ),
+        Spec(
+            "palm_detection_lite",
+            "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
+            192, 192, *_TO_0_1,
+            (
+                Output("regressors", "[1,2016,18] per anchor: box centre dx, dy, w, h then 7 keypoints (x, y) "
+                       "(wrist centre, index, middle, ring and pinky finger bases, thumb base, thumb middle), "
+                       "in 192-px input pixels relative to the anchor centre"),
+                Output("classificators", "[1,2016,1] palm score logits (sigmoid after clipping to +-100)"),
+            ),
+            "Palm detector (lite): SSD anchors: 4 layers, strides 8,16,16,16, aspect ratio 1.0, fixed "
+            "anchor size (2 anchors per 24x24 cell, 6 per 12x12 cell); decode with x/y/w/h scale 192; "
+            "MediaPipe uses min score 0.5 and weighted NMS at IoU 0.3, then a square crop rotated so the "
+            "wrist-to-middle-finger line points up, 2.6x the palm box and shifted 0.5 of it towards the "
+            "fingers, for the hand landmark model. Input is letterboxed (aspect kept, zero border).",
+        ),
+        Spec(
+            "hand_landmark_lite",
+            "mediapipe/modules/hand_landmark/hand_landmark_lite.tflite",
+            224, 224, *_TO_0_1,
+            (
+                Output("landmarks", "[1,63] = 21 x (x, y, z) hand points (wrist, then 4 per finger from the "
+                       "thumb) in 224-px crop pixels; z is depth relative to the wrist, same scale as x"),
+                Output("hand_flag", "[1,1] hand presence score 0..1 (MediaPipe drops the hand below 0.5)"),
+                Output("handedness", "[1,1] score that this is a right hand (as seen in a mirrored image)"),
+                Output("world_landmarks", "[1,63] = 21 x (x, y, z) in metres around the hand's centre"),
+            ),
+            "Hand landmarks (lite) on a rotated square hand crop (see palm_detection_lite).",
+        ),
     )
 }
 

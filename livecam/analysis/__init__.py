@@ -32,6 +32,7 @@ class Analyzer:
         self.offline = offline
         self._person = None  # the person-mask stage (livecam.analysis.person_mask), opened lazily
         self._tracker = None
+        self._hands = None
         self._last = Analysis()
         self._last_iris = False  # whether the last faces came with their irises
         self._failed: set[str] = set()
@@ -75,6 +76,14 @@ class Analyzer:
             self._tracker = FaceTracker(self.settings.face, self.settings.runtime)
         return self._tracker
 
+    @property
+    def hand_tracker(self):
+        if self._hands is None:
+            from livecam.analysis.hands import HandTracker
+
+            self._hands = HandTracker(self.settings.runtime.provider, self.settings.runtime.threads)
+        return self._hands
+
     def providers(self) -> dict[str, str]:
         """Model name → the provider it really runs on, for the models opened so far."""
         out = {}
@@ -82,6 +91,8 @@ class Analyzer:
             out.update(self._person.providers())
         if self._tracker is not None:
             out.update(self._tracker.providers())
+        if self._hands is not None:
+            out.update(self._hands.providers())
         return out
 
     def apply(self, settings: Settings) -> None:
@@ -95,6 +106,9 @@ class Analyzer:
                 if section in ("face", "runtime"):
                     self._tracker = None
                     self.broken.pop("faces", None)
+                if section == "runtime":
+                    self._hands = None
+                    self.broken.pop("hands", None)
         if self._person is not None and not self._person.update(settings):
             self._person = None
         if self._tracker is not None and old.face != settings.face:
@@ -104,6 +118,8 @@ class Analyzer:
         """A new source: temporal state (held masks, the matting network's memory) starts afresh."""
         if self._person is not None:
             self._person.reset()
+        if self._hands is not None:
+            self._hands.reset()
 
     def analyze(self, image: np.ndarray, needs: set[str] | frozenset[str], t: float | None = None) -> Analysis:
         """``t`` is the capture time (seconds); the landmark jitter filter uses the real frame spacing."""
@@ -117,7 +133,7 @@ class Analyzer:
             t0 = time.perf_counter()
             if self._still(result) and ("iris" not in needs or self._last_iris):
                 # The motion gate found the picture unchanged: the faces are where they were.
-                result.faces = self._last.faces
+                result.faces, result.hands = self._last.faces, self._last.hands
                 timings["faces"] = (time.perf_counter() - t0) * 1e3
                 self._last = result
                 return result
@@ -134,8 +150,25 @@ class Analyzer:
                 if self._hold("faces"):
                     result.faces = self._last.faces
             timings["faces"] = (time.perf_counter() - t0) * 1e3
+            if "hands" in needs and "hands" not in self.broken:
+                self._find_hands(image, result, timings)
         self._last = result
         return result
+
+    def _find_hands(self, image: np.ndarray, result: Analysis, timings: dict[str, float]) -> None:
+        """Hands around the first face. A failure only loses the hands (the face effect then draws
+        over a hand, which shows no more of the room), so nothing is held or hidden for it."""
+        t0 = time.perf_counter()
+        tracker = self._open("hands", lambda: self.hand_tracker)
+        if tracker is None:
+            return
+        try:
+            result.hands = tracker.process(image, result.faces[0].box if result.faces else None)
+            self._failed.discard("hands")
+        except Exception as exc:
+            self._warn_once("hands", exc)
+            tracker.reset()
+        timings["hands"] = (time.perf_counter() - t0) * 1e3
 
     def _still(self, result: Analysis) -> bool:
         """Whether the person-mask stage reused its last mask this frame because nothing moved."""

@@ -4,7 +4,7 @@ An effect is built from its settings sections (its own section, then the section
 entry ``reads``), and then, once per frame, turns an image into an image plus the data it hands to
 later effects:
 
-- ``needs``: analysis it reads ("mask", "faces", "iris");
+- ``needs``: analysis it reads ("mask", "faces", "iris", "hands");
 - ``provides``: the Analysis fields its outputs may set; the pipeline refuses any other key, and the
   analyzer does not compute what an earlier effect provides (the superseded stage does not run);
 - ``stage``: "pre" (before analysis, so the models see the enhanced frame; it gets the previous
