@@ -148,3 +148,23 @@ def test_analyzer_hands_need_and_a_failing_model(monkeypatch):
     after = analyzer.analyze(image, {"faces", "hands"})
     assert len(after.faces) == 1 and after.hands == []
     assert "hands" not in analyzer.missing
+
+
+def test_a_hand_on_the_cheek_is_put_back_in_front_of_what_an_effect_drew(tracker):
+    """Whatever a face effect drew (here: the whole frame changed), the live hand comes back on top
+    where the hand mask is whole, blends at its soft edge, and nothing else changes."""
+    image = _photo("lp_d30.jpg")
+    tracker.reset()
+    hands = tracker.process(image, _face_box(image))
+    drawn = cv2.bitwise_not(image)  # an effect that changed every pixel
+    kept = H.keep_in_front(drawn, image, hands)
+    mask = H.hand_mask(hands, image.shape)
+    hand, away, edge = mask == 255, mask == 0, (mask > 0) & (mask < 255)
+    assert hand.sum() > 3000
+    assert np.abs(kept.astype(np.int16) - image).max(axis=2)[hand].max() <= 1
+    assert np.array_equal(kept[away], drawn[away])
+    # At the edge each pixel lies between the two pictures, weighted by the mask.
+    want = (image.astype(np.float32) * mask[..., None] + drawn.astype(np.float32) * (255 - mask[..., None])) / 255
+    assert np.abs(kept[edge].astype(np.float32) - want[edge]).max() <= 1.5
+    assert H.keep_in_front(drawn, image, []) is drawn
+    assert H.keep_in_front(image, image, hands) is image  # nothing drawn: nothing to do

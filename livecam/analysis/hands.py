@@ -270,3 +270,19 @@ def hand_mask(hands: list[Hand], shape: tuple[int, int], soft: float = 0.12) -> 
     if k >= 3:
         mask = cv2.GaussianBlur(mask, (k, k), 0)
     return mask
+
+
+def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.ndarray:
+    """``out`` (a face effect's frame) with the ``live`` frame's hands put back on top, softly: a
+    hand raised to the face stays in front of whatever the effect drew there."""
+    mask = hand_mask(hands, live.shape)
+    if mask is None or out is live:
+        return out
+    ys, xs = np.nonzero(mask)
+    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
+    out = out.copy()
+    alpha = cv2.merge([mask[rows, cols]] * 3)
+    keep = cv2.multiply(live[rows, cols], alpha, scale=1 / 255)
+    drawn = cv2.multiply(out[rows, cols], cv2.bitwise_not(alpha), scale=1 / 255)
+    out[rows, cols] = cv2.add(keep, drawn)
+    return out
