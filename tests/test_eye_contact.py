@@ -12,13 +12,21 @@ from conftest import FIXTURES
 from livecam import cli
 from livecam import settings as S
 from livecam.analysis import Analyzer
-from livecam.effects import SPECS, AvatarSettings, EyeContactSettings, build_effect, sections_for
+from livecam.effects import (
+    SPECS,
+    AvatarSettings,
+    EyeContactSettings,
+    build_effect,
+    sections_for,
+)
 from livecam.effects.eye_contact import (
     EYES,
+    MAX_SHIFT,
     EyeContact,
-    eyeball_centres,
     eye_regions,
+    eyeball_centres,
     gaze_angles,
+    visible_iris,
 )
 from livecam.types import Analysis
 
@@ -89,9 +97,58 @@ def test_a_gaze_below_the_lens_moves_the_irises_up_by_the_gaze(looking_down):
         tops = [np.array([np.argmax(d[:, x]) for x in range(cx - 2, cx + 3)], float) for d in blue]
         rise = float(np.mean(tops[0] - tops[1]))
         r_iris = np.linalg.norm(face.iris[rows.start + 1: rows.stop, :2] - face.iris[rows.start, :2], axis=1).mean()
-        expected = min(radius * np.sin(np.radians(12)), 0.8 * r_iris)
+        expected = min(radius * np.sin(np.radians(12)), MAX_SHIFT * r_iris)
         assert 0.6 * expected < rise < 1.3 * expected
         assert blue[1].sum() > 0.7 * blue[0].sum()  # the iris is moved, not wiped out
+
+
+def _painted_eyes(face, image, down_deg: float, r: float):
+    """``image`` with each eye opening painted white (235) and a blue iris of radius ``r`` where a
+    gaze ``down_deg`` below the lens puts it (hidden where it reaches past the lids); the face with
+    those irises."""
+    iris = face.iris.copy()
+    for (centre, radius), (contour, _, rows) in zip(eyeball_centres(face.landmarks), EYES):
+        opening = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(opening, [np.rint(face.landmarks[contour, :2] * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        painted = image.copy()
+        painted[:] = (235, 235, 235)
+        c = centre + (0.0, radius * np.sin(np.radians(down_deg)))
+        iris[rows, :2] = c + r * np.array([[0, 0], [1, 0], [0, -1], [-1, 0], [0, 1]])
+        cv2.circle(painted, tuple(np.rint(c * 16).astype(int)), int(r * 16), (170, 110, 0), -1, cv2.LINE_AA, 4)
+        a = opening[..., None].astype(np.float32) / 255.0
+        image = np.rint(painted * a + image * (1.0 - a)).astype(np.uint8)
+    return image, replace(face, iris=iris)
+
+
+def test_a_large_move_shows_white_where_the_iris_was_not_a_grey_patch(looking_down):
+    """A large iris looking 25° below the lens, low in the opening: it moves up by the most allowed,
+    and what it uncovers from under the lower lid reads as the white around it (235), not as a grey
+    or blue patch (where little white is near, the fill leans on the white's colour, not the iris's)."""
+    photo, analysis = looking_down
+    image, face = _painted_eyes(analysis.faces[0], photo, 25.0, 6.0)
+    out, _ = _run(EyeContact(EyeContactSettings(enabled=True)), image, Analysis(faces=[face]))
+    blue = [np.abs(img.astype(int) - (170, 110, 0)).max(2) < 60 for img in (image, out)]
+    for contour, _, rows in EYES:
+        inner = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(inner, [np.rint(face.landmarks[contour, :2] * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+        inner = cv2.erode(inner, np.ones((3, 3), np.uint8)) > 0  # the feathered lid line is the wearer's
+        white = inner & ~(cv2.dilate(blue[1].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        ys = np.nonzero(blue[1] & inner)[0]
+        assert ys.min() < np.nonzero(blue[0] & inner)[0].min() - 2, "the iris did not move up"
+        # The white, and what the move uncovered from under the lower lid: white (shaded towards the
+        # lid it meets), not a grey or blue patch.
+        seen = out[white].astype(int)
+        assert np.abs(seen - 235).max() < 60 and np.abs(seen - 235).max(1).mean() < 15
+        assert (seen[:, 0] - seen[:, 2]).max() < 30  # no iris blue in it
+
+
+def test_visible_iris_is_the_picture_lid_gap_over_the_iris_diameter(looking_down):
+    _, analysis = looking_down
+    face = analysis.faces[0]
+    shown = visible_iris(face.landmarks, face.iris, face.lids)
+    assert all(0.6 < v < 1.3 for v in shown)  # an open eye shows most of its iris
+    half = visible_iris(face.landmarks, face.iris, np.asarray(face.lids) * 0.5)
+    assert half == pytest.approx([0.5 * v for v in shown])
 
 
 def test_nothing_changes_outside_the_eye_openings(looking_down):
@@ -205,7 +262,7 @@ def test_a_photo_avatar_leaves_eye_contact_idle(looking_down):
 
 
 def test_registry_flags_and_in_place_updates():
-    parse = lambda *argv: cli.settings_from_args(cli.build_parser().parse_args(["run", *argv]))  # noqa: E731
+    parse = lambda *argv: cli.settings_from_args(cli.build_parser().parse_args(["run", *argv]))
     s = parse("--eye-contact", "--camera-position", "below")
     assert s.eye_contact.enabled and s.eye_contact.camera == "below"
     spec = SPECS["eye_contact"]
@@ -239,3 +296,24 @@ def test_a_failing_eye_contact_shows_the_unmodified_eyes_with_the_badge_still_on
         assert pipeline.failure_counts() == {"eye_contact": 1} and not pipeline.problems()
     finally:
         pipeline.close()
+
+
+def test_the_evaluation_counts_a_gaze_below_the_lens_only_where_the_picture_shows_the_iris(looking_down):
+    """tools/eval_studio: a frame's gaze is "measurably below the lens" only with most of both irises
+    visible between the picture's lids, the head turned under 25° and the gaze over 5° below."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from eval_studio import MEASURABLE_IRIS, measurable_below
+
+    _, analysis = looking_down
+    face = analysis.faces[0]
+    shown = visible_iris(face.landmarks, face.iris, face.lids)
+    estimate = (gaze_angles(face.landmarks, face.iris), face.pose[0], None, tuple(face.lids), shown)
+    assert estimate[0][1] == pytest.approx(12, abs=1) and min(shown) >= MEASURABLE_IRIS
+    assert measurable_below(estimate, 5.0)
+    slit = visible_iris(face.landmarks, face.iris, np.asarray(face.lids) * 0.4)
+    assert not measurable_below(estimate[:4] + (slit,), 5.0)  # the iris mostly hidden: not measured
+    assert not measurable_below((estimate[0], 30.0) + estimate[2:], 5.0)  # head turned
+    assert not measurable_below(estimate, 15.0)  # not that far below
