@@ -12,6 +12,7 @@ from conftest import FIXTURES
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
+from livecam.analysis.head_pose import head_pose
 from livecam.effects import avatar as av
 from livecam.effects import mesh_warp as mw
 from livecam.settings import AvatarSettings, FaceSettings, RuntimeSettings
@@ -340,6 +341,33 @@ def test_large_head_turns_fade_out(hopper_photo, wearer):
     assert swap.target_opacity(mirrored, (0.0, 0.0, 0.0)) == 0.0
 
 
+def _turned(landmarks: np.ndarray, degrees: float) -> np.ndarray:
+    """``landmarks`` turned about the vertical axis through their centre (a head turning)."""
+    lm = landmarks.astype(np.float64).copy()
+    c, a = lm.mean(0), np.radians(degrees)
+    x, z = lm[:, 0] - c[0], lm[:, 2] - c[2]
+    lm[:, 0] = c[0] + x * np.cos(a) + z * np.sin(a)
+    lm[:, 2] = c[2] - x * np.sin(a) + z * np.cos(a)
+    return lm.astype(np.float32)
+
+
+def test_a_turned_heads_far_cheek_folding_at_the_silhouette_does_not_fade_the_swap(hopper_photo, wearer):
+    """At 20 degrees the far cheek's triangles face away and fold over at the outline (5 % of the
+    photo's face area: the old measure faded the swap to 0.6 there); they lie under the feathered
+    edge, so the swap stays whole. Turned further, folds reach the shown face and it fades."""
+    _, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    src = swap.source
+    turned = _turned(face.landmarks, 20.0)
+    pose = head_pose(turned)
+    assert abs(pose[0]) == pytest.approx(20.0, abs=1.5)
+    assert mw.fold_share(src.control, turned[src.points], src.triangles) > av.FOLD_FADE[0] + 0.02
+    assert swap.target_opacity(turned, pose) == pytest.approx(1.0)
+    further = _turned(face.landmarks, 35.0)
+    assert swap.target_opacity(further, (0.0, 0.0, 0.0)) < 0.7  # by the folds alone
+    assert 0.0 < src.fold_weight.min() < 0.5 < src.fold_weight.max() <= 1.0
+
+
 def _squint(landmarks: np.ndarray, share: float) -> np.ndarray:
     """``landmarks`` with every lid margin pair moved together to ``share`` of its gap (the mesh
     closes only partly on a real blink)."""
@@ -359,6 +387,15 @@ def test_blinks_are_measured_against_the_usual_open_eye(hopper_photo, wearer, ow
     for _ in range(20):  # the usual open gap is learnt
         assert swap.lid_weights(face.landmarks) == [0.0, 0.0]  # eyes open
     assert swap.lid_weights(_squint(face.landmarks, 0.6)) == [1.0, 1.0]  # the mesh's "closed"
+
+
+def test_a_blink_right_after_the_first_face_is_measured_against_its_open_eye(hopper_photo, wearer):
+    """The first face seen starts the usual open gap: a blink on the next frames reads as one (from
+    zero the gap took ~6 frames to rise and lp_s18's first blink went unread)."""
+    _, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    assert swap.lid_weights(face.landmarks) == [0.0, 0.0]
+    assert min(swap.lid_weights(_squint(face.landmarks, 0.75))) > 0.6
 
 
 def test_a_blink_closes_the_photos_own_lids(hopper_photo, wearer):
@@ -627,7 +664,7 @@ def test_build_avatar_picks_the_effect(caplog):
     assert not AvatarSettings().own_eyes_mouth  # the photo's eyes and mouth unless asked
     swap = av.build_avatar(AvatarSettings(mode="swap", photo=str(HOPPER), own_eyes_mouth=True), runtime)
     assert isinstance(swap, av.FaceSwap) and swap.own_eyes_mouth
-    assert swap.needs == frozenset({"faces"}) and swap.stage == "post"
+    assert swap.needs == frozenset({"faces", "hands"}) and swap.stage == "post"
     assert swap.provides == frozenset({"altered"})
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     animate = av.build_avatar(AvatarSettings(mode="animate", photo=str(HOPPER)), runtime)

@@ -15,7 +15,7 @@ from livecam.effects import avatar as av
 from livecam.effects import avatar_light as light
 from livecam.settings import FaceSettings, RuntimeSettings
 
-BLINK_CLIP = "video/lp_s18_room_landscape.mp4"  # eyes open on frames 0-7, shut on 8-11
+BLINK_CLIP = "video/lp_s18_room_landscape.mp4"  # eyes open on frames 0-5, closing on 6-7, shut on 8-11
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def astronaut():
     return image, faces[0]
 
 
-def _clip(data_dir, count):
+def _clip(data_dir, count, faces_too=False):
     cap = cv2.VideoCapture(str(data_dir / BLINK_CLIP))
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
     out = []
@@ -44,9 +44,9 @@ def _clip(data_dir, count):
         for _ in range(count):
             ok, frame = cap.read()
             assert ok
-            faces = tracker.process(frame)
+            faces = tracker.process(frame, want_iris=faces_too)
             assert faces
-            out.append((frame, faces[0].landmarks))
+            out.append((frame, faces[0]) if faces_too else (frame, faces[0].landmarks))
     finally:
         cap.release()
     return out
@@ -67,15 +67,33 @@ def test_the_lid_contour_shuts_on_a_blink_where_the_mesh_stays_open(data_dir, re
 def test_a_blink_closes_the_swap_fully_where_the_mesh_alone_would_not(data_dir, hopper_photo):
     frames = _clip(data_dir, 11)
     with_contour, mesh_only = av.FaceSwap(hopper_photo), av.FaceSwap(hopper_photo)
-    for frame, lm in frames[:8]:
+    for frame, lm in frames[:6]:
         assert max(with_contour.lid_weights(lm, frame)) < 0.1  # open eyes stay open
         mesh_only.lid_weights(lm)
-    for frame, lm in frames[8:10]:
+    for frame, lm in frames[6:10]:  # the lids start falling on frame 6
         with_contour.lid_weights(lm, frame)
         mesh_only.lid_weights(lm)
     frame, lm = frames[10]
     assert min(with_contour.lid_weights(lm, frame)) > 0.9
     assert max(mesh_only.lid_weights(lm)) < 0.8
+
+
+def test_the_face_stages_lids_close_the_swap_without_a_second_model_run(data_dir, hopper_photo):
+    """Where the face stage runs the iris model (another effect asked for it) it carries each eye's
+    picture lid gap in ``Face.lids``: the swap closes the photo's lids from those, reading none itself."""
+    frames = _clip(data_dir, 11, faces_too=True)
+    swap = av.FaceSwap(hopper_photo)
+    for frame, face in frames[:6]:
+        assert max(swap.lid_weights(face.landmarks, frame, face.lids)) < 0.1
+    for frame, face in frames[6:10]:  # the lids start falling on frame 6
+        swap.lid_weights(face.landmarks, frame, face.lids)
+    frame, face = frames[10]
+    assert min(swap.lid_weights(face.landmarks, frame, face.lids)) > 0.9
+    assert swap.closure.reads == 0
+    # Faces without lids (a face stage that did not run the iris model) are read by the swap itself.
+    fallback = av.FaceSwap(hopper_photo)
+    fallback.lid_weights(face.landmarks, frame, np.zeros(2, np.float32))
+    assert fallback.closure.reads == 1
 
 
 def test_open_eyes_are_read_only_to_refresh_their_usual_gap(astronaut, hopper_photo):

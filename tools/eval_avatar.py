@@ -18,6 +18,9 @@ and no photo person in both; the tool refuses a file that breaks this). Tune on 
 
 - **identity**: dlib's face-recognition embedding of the output, on every 6th frame: the share of
   frames where it is closer to the photo's than to the wearer's in the input (target >= 0.90);
+- **id margin**: the median of (distance to the wearer - distance to the photo) over those frames,
+  in dlib's embedding units (0.6 is dlib's same-person threshold): how far past the line identity
+  is, which still moves where the share is already 1.00;
 - **swap SSIM**: swap self-reenactment on the wearer's clip (the photo is the clip's own frame 0, so
   a perfect swap reproduces the input): SSIM on grey over the face box (the mesh's box grown 30 %),
   every 2nd frame from frame 10 (the same for every pair of a clip);
@@ -40,8 +43,8 @@ and no photo person in both; the tool refuses a file that breaks this). Tune on 
 may not be redistributed): the photo and the wearer at four moments (early, eyes most shut, mouth
 widest, head moved furthest) over the swap at those moments.
 
-**Speed** is the effect alone (``apply``) on 1280x720 frames with one thread, the face stage timed
-separately, as wall and thread-CPU medians with the load average (the machine is shared).
+**Speed** is the effect alone (``apply``) on 1280x720 frames with one thread, the face stage (with
+the iris model when the swap needs it, as the pipeline runs it) timed separately, as wall and thread-CPU medians with the load average (the machine is shared).
 
 **Photo avatar** (``--animate``): self-reenactment on every talking clip beside a still-paste
 baseline, as before; its contact sheets go to the same folder.
@@ -120,7 +123,9 @@ def run(effect, image: np.ndarray, faces) -> np.ndarray:
 def track(path: Path, limit: int) -> list[list]:
     """Faces per frame of a clip, tracked once and reused by every effect and photo."""
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    return [tracker.process(f) for f in frames(path, limit)]
+    # As the pipeline does: the iris model (and ``Face.lids``) only when the swap asks for it.
+    iris = "iris" in av.FaceSwap.needs
+    return [tracker.process(f, want_iris=iris) for f in frames(path, limit)]
 
 
 # ---------------------------------------------------------------- scores
@@ -467,7 +472,7 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
         rect = dl.box_from_mesh(photo.landmarks)
     photo_emb = dl.embedding(rgb, rect)
     swap = av.FaceSwap(photo)
-    ident = [0, 0]
+    ident, margins = [0, 0], []
     eyes, mouths, seams, seams_in, seams_x, brows, brows_in, brows_x = [], [], [], [], [], [], [], []
     picks: dict[str, tuple[float, int, np.ndarray]] = {}
     neutral = None
@@ -484,8 +489,10 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
         mouths.append((mouth_ratio68(p_in), mouth_ratio68(p_out)))
         if i in clip.emb:
             e = dl.embedding(rgb_out, clip.rect[i])
-            ident[0] += int(np.linalg.norm(e - photo_emb) < np.linalg.norm(e - clip.emb[i]))
+            to_photo, to_wearer = np.linalg.norm(e - photo_emb), np.linalg.norm(e - clip.emb[i])
+            ident[0] += int(to_photo < to_wearer)
             ident[1] += 1
+            margins.append(float(to_wearer - to_photo))
         if i >= SETTLE:
             for o, n, x in seam_scores(frame, out, lm):
                 seams.append(o)
@@ -512,6 +519,7 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
     row = {
         "half": pair["half"], "wearer": Path(pair["wearer"]).stem, "photo": Path(pair["photo"]).stem,
         "identity": round(ident[0] / ident[1], 3) if ident[1] else None, "id_frames": ident[1],
+        "id_margin": round(float(np.median(margins)), 3) if margins else None,
         "swap_ssim": clip.self_ssim, "blink_r": _corr(eyes), "blinks": [int(closed_in.sum()),
                                                                      int((closed_in & closed_out).sum())],
         "mouth_r": _corr(mouths),
@@ -573,7 +581,7 @@ def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) ->
     return path
 
 
-PAIR_COLUMNS = ("identity", "swap_ssim", "blink_r", "mouth_r", "seam_de", "seam_x", "brow_de", "brow_x")
+PAIR_COLUMNS = ("identity", "id_margin", "swap_ssim", "blink_r", "mouth_r", "seam_de", "seam_x", "brow_de", "brow_x")
 
 
 def pair_table(args, dl: Dlib) -> list[dict]:
@@ -630,7 +638,7 @@ def speed(args) -> dict:
     for i, frame in enumerate(frames(clip, args.speed_frames + 10)):
         frame = cv2.resize(frame, (1280, 720))
         t0, c0 = time.perf_counter(), time.thread_time()
-        faces = tracker.process(frame)
+        faces = tracker.process(frame, want_iris="iris" in av.FaceSwap.needs)  # the swap's face stage
         t1, c1 = time.perf_counter(), time.thread_time()
         if i >= 10:
             wall["faces"].append((t1 - t0) * 1e3)

@@ -71,12 +71,21 @@ class EyeClosure:
         if not (wanted or phase % self.refresh == 0):
             return list(self._shut)
         self.reads += 1
+        return self._closure([lid_gap(c) for c in self.reader.contours(image, landmarks)])
+
+    def from_gaps(self, gaps) -> list[float]:
+        """The closure of both eyes from lid gaps the caller already has (``Face.lids``: the face
+        tracker's own iris-model run, carried between runs), so the model runs once a frame at most."""
+        self._frames += 1
+        # A gap every frame: the usual open gap falls at the pace it had with one reading per refresh.
+        return self._closure([float(g) for g in gaps], OPEN_FALL / self.refresh)
+
+    def _closure(self, gaps: list[float], fall: float = OPEN_FALL) -> list[float]:
         lo, hi = SHUT_RAMP
         gone, shut_at = ABSOLUTE_RAMP
-        for k, contour in enumerate(self.reader.contours(image, landmarks)):
-            gap = lid_gap(contour)
+        for k, gap in enumerate(gaps):
             ref = self._open[k] or gap  # the first reading starts it: readings can be 8 frames apart
-            ref += (OPEN_RISE if gap > ref else OPEN_FALL) * (gap - ref)
+            ref += (OPEN_RISE if gap > ref else fall) * (gap - ref)
             self._open[k] = ref
             relative = (lo - gap / max(ref, 1e-6)) / (lo - hi)
             self._shut[k] = float(np.clip(max(relative, (gone - gap) / (gone - shut_at)), 0.0, 1.0))

@@ -38,6 +38,7 @@ from livecam.analysis.avatar_photo import (
 )
 from livecam.analysis.eye_closure import EyeClosure, LidReader
 from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
+from livecam.analysis.hands import keep_in_front
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.torso_motion import TorsoMotion
@@ -60,6 +61,7 @@ from livecam.effects.mesh_warp import (
     MeshWarp,
     fold_share,
     frontal_layout,
+    signed_areas,
     triangulate,
     warp_points,
 )
@@ -79,7 +81,7 @@ SKIN_REACH = 0.08  # the wearer's low-pass reaches this far past the outline (ja
 FEATURE_GROW = 0.03  # features (eyes, brows, lips, nostrils) grown by this much before skin is measured
 MOUTH_KEEP = (0.04, 0.12)  # wearer's mouth opening where their interior starts to show, and fully does
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
-FOLD_FADE = (0.02, 0.10)  # share of face triangles turned inside out: start fading, gone
+FOLD_FADE = (0.02, 0.10)  # share of the shown face drawn by triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
 
 
@@ -119,6 +121,9 @@ SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face wi
 LASH_WIDTH = 0.024
 LASH_STRENGTH = 1.0  # their opacity
 LASH_SHADOW = 0.5  # the soft shadow around the lashes, share of their opacity
+# Their core's edge stays sharp (0.6 px): a softer one (a quarter of their width) read as less
+# drawn-on but dlib took it for an open eye (tuning half, blink r median 0.782 -> 0.772; lp_d3 with
+# lp_d19 caught 2 of 21 shut frames instead of 7).
 LASH_FADE = 0.15  # closure by which the lashes along a falling lid are fully drawn
 LID_OVER = 0.01  # a falling lid's skin reaches this far below its lash line (fraction of the face width)
 SHADOW_LIFT = 0.4  # a shut lid's pixel this much (share) darker than its light skin is lifted fully to it
@@ -238,6 +243,8 @@ class _SourceFace:
         self.mouth_open = mouth_openness(self.landmarks)
         self.shape = canonical_shape(self.landmarks)[0]
         self.shape_weight = shape_weights(layout)
+        self.fold_weight = shown_weights(layout, self.points, self.triangles)
+        self.areas = signed_areas(self.control, self.triangles)  # the photo's, for the fold measure
         # The photo's skin low-pass (BGR float), measured once like the wearer's each frame: on a
         # grid of its own (4 px cells), skin by colour, reaching a little past the outline, with
         # whatever covers the upper face (fringe, glasses frames, a hat) left out and then filled
@@ -279,14 +286,22 @@ class FaceSwap(EffectBase):
     lids. ``own_eyes_mouth`` shows the wearer's own eyes and mouth interior instead (more of the
     wearer's look, less of the photo's identity)."""
 
-    needs = frozenset({"faces"})
+    # Not "iris": where another effect (eye contact) has the face stage run the iris model, its lid
+    # gaps (``Face.lids``) close the photo's lids and the swap runs no model of its own. Asking for
+    # it always cost more than the swap's own readings (face stage +0.4 ms CPU median at 720p, swap
+    # median unchanged). Tuning half, blink r median 0.853 with it against 0.782 without (0.823
+    # once the mesh's open gap started at the first face, not measured together), but lp_d3's slow
+    # closes were caught on 1 of 21 shut frames instead of 7: the face stage carries a lid between
+    # its runs by the mesh, which barely moves on a slow close.
+    needs = frozenset({"faces", "hands"})
     provides = frozenset({"altered"})
 
     def __init__(self, photo: AvatarPhoto, own_eyes_mouth: bool = False, photo_setting: str | None = None,
                  provider: str = "auto", threads: int = 1) -> None:
         self.source = _SourceFace(photo)
-        # Read on the frames between the gaze readings, so the two never land on one frame.
-        self.closure = EyeClosure(LidReader(provider, threads), every=GAZE_EVERY)
+        # Its own reader only for faces that come without ``lids`` (loaded on first use); read on
+        # the frames between the gaze readings, so the two never land on one frame.
+        self.closure = EyeClosure(_LazyReader(provider, threads), every=GAZE_EVERY)
         self.own_eyes_mouth = own_eyes_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
         self._opacity = 0.0
@@ -302,28 +317,38 @@ class FaceSwap(EffectBase):
         needs a rebuild (False)."""
         return _update_in_place(self, settings, "swap")
 
-    def lid_weights(self, landmarks: np.ndarray, image: np.ndarray | None = None) -> list[float]:
+    def lid_weights(self, landmarks: np.ndarray, image: np.ndarray | None = None,
+                    gaps: np.ndarray | None = None) -> list[float]:
         """Per eye, 0 while open to 1 when closed: how far to close the photo's lids, or with
         ``own_eyes_mouth`` how much of the wearer's own lids to show. Measured against each eye's
-        usual open lid gap (rises fast, falls slowly) on the mesh and, with the frame ``image``, on
+        usual open lid gap (rises fast, falls slowly) on the mesh and on the picture's lids: the face
+        stage's ``gaps`` (``Face.lids``) where it has them, else the frame ``image`` read here, on
         the iris model's lid contour (which closes on a blink where the mesh stops at 0.6-0.8 of
         open, ``self.closure``): the more shut of the two."""
         lo, hi = BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE
         ratios = []
         for k, (_, _, ends) in enumerate(EYES):
             gap = lid_gap(landmarks, *ends)
-            ref = self._open_eye[k]
+            # The first face starts the usual gap: from zero it took ~6 frames to rise, and a blink
+            # then read as open (lp_s18's first blink, frames 6-8, went unread).
+            ref = self._open_eye[k] or gap
             ref += (0.3 if gap > ref else 0.01) * (gap - ref)
             self._open_eye[k] = ref
             ratios.append(gap / max(ref, 1e-6))
-        shut = (0.0, 0.0) if image is None else self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+        if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
+            shut = self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
+        elif image is not None:
+            shut = self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+        else:
+            shut = (0.0, 0.0)
         return [max(float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)), s) for r, s in zip(ratios, shut)]
 
     def target_opacity(self, landmarks: np.ndarray, pose: tuple[float, float, float]) -> float:
         yaw = abs(pose[0])
         lo, hi = YAW_FADE
         by_yaw = float(np.clip((hi - yaw) / (hi - lo), 0.0, 1.0))
-        folds = fold_share(self.source.control, landmarks[self.source.points], self.source.triangles)
+        src = self.source
+        folds = fold_share(src.areas, landmarks[src.points], src.triangles, src.fold_weight)
         lo, hi = FOLD_FADE
         by_folds = float(np.clip((hi - folds) / (hi - lo), 0.0, 1.0))
         return min(by_yaw, by_folds)
@@ -334,7 +359,7 @@ class FaceSwap(EffectBase):
         if face is not None:
             self._last = face.landmarks if self.own_eyes_mouth else self.photo_shape(face.landmarks)
             target = self.target_opacity(face.landmarks, face.pose)
-            self._lids = self.lid_weights(face.landmarks, image)
+            self._lids = self.lid_weights(face.landmarks, image, face.lids)
             self._frames += 1
             if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
                 self.follow_gaze(image, face.landmarks)
@@ -350,6 +375,8 @@ class FaceSwap(EffectBase):
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}
         out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift())
+        # A hand raised to the face is the wearer's and passes in front of the photo's face.
+        out = keep_in_front(out, image, analysis.hands)
         return out, {"altered": out is not image}
 
     def photo_shape(self, landmarks: np.ndarray) -> np.ndarray:
@@ -428,13 +455,15 @@ class FaceSwap(EffectBase):
         # skin (the photo's jaw shadow or temple hair falls where the wearer has skin), which left a
         # colour step at the seam. Only where both are skin, so nothing is divided or pulled by hair.
         fine = RESIDUAL_SIGMA * sigma
+        inside = depth_inside(landmarks, grid)
         at_cells = coarse * np.float32(src.cell_scale) - np.float32(0.5 - 0.5 / MAP_STEP)
         photo_cells = cv2.remap(src.soft, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         photo_skin = cv2.remap(src.skin, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        offset = light.match_residual(photo_cells, gain, offset, cells.astype(np.float32), weights * photo_skin,
-                                      fine, border_weight(landmarks, grid, RESIDUAL_BORDER))
-        offset = light.match_band(photo_cells, gain, offset, cells.astype(np.float32), outline,
-                                  SEAM_SIGMA * cell_fw, border_weight(landmarks, grid, *SEAM_BAND[::-1]),
+        live_cells = cells.astype(np.float32)
+        offset = light.match_residual(photo_cells, gain, offset, live_cells, weights * photo_skin,
+                                      fine, border_weight(landmarks, grid, RESIDUAL_BORDER, inside=inside))
+        offset = light.match_band(photo_cells, gain, offset, live_cells, outline,
+                                  SEAM_SIGMA * cell_fw, border_weight(landmarks, grid, *SEAM_BAND[::-1], inside=inside),
                                   MAX_SEAM)
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
 
@@ -457,6 +486,19 @@ class FaceSwap(EffectBase):
         out = image.copy()
         out[rows, cols] = composite(face, live, alpha)
         return out
+
+
+class _LazyReader:
+    """A LidReader built on first use: with the face stage's ``Face.lids`` it is never needed."""
+
+    def __init__(self, provider: str, threads: int) -> None:
+        self._args = (provider, threads)
+        self._reader: LidReader | None = None
+
+    def contours(self, image: np.ndarray, landmarks: np.ndarray, eyes=(0, 1)) -> list[np.ndarray]:
+        if self._reader is None:
+            self._reader = LidReader(*self._args)
+        return self._reader.contours(image, landmarks, eyes)
 
 
 def _update_in_place(effect, avatar: AvatarSettings, mode: str) -> bool:
@@ -490,6 +532,20 @@ def shape_weights(layout: np.ndarray) -> np.ndarray:
     width = float(np.ptp(oval[:, 0]))
     inside = np.array([cv2.pointPolygonTest(oval, (float(x), float(y)), True) for x, y in layout])
     return np.clip(inside / max(SHAPE_REACH * width, 1e-6), 0.0, 1.0)
+
+
+def shown_weights(layout: np.ndarray, points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per triangle (of ``points`` on the frontal ``layout``), the face alpha at its centre: the
+    outline pulled in by EDGE_INSET and feathered by FEATHER. A turned head's far cheek folds over
+    at the silhouette (the wearer's mesh there faces away), under that feathered edge; only folds
+    that show are the mesh tearing (lp_s32 at 20-27 degrees of yaw against a photo turned 12 the
+    other way: 10-15 % of the face's area folded, almost all within 0.09 of the face width of the
+    outline, which faded the whole swap out)."""
+    oval = layout[np.asarray(regions.FACE_OVAL)].astype(np.float32)
+    width = max(float(np.ptp(oval[:, 0])), 1e-6)
+    centres = layout[points][triangles].mean(1)
+    inside = np.array([cv2.pointPolygonTest(oval, (float(x), float(y)), True) for x, y in centres]) / width
+    return np.array([0.5 * (1.0 + math.erf((d - EDGE_INSET) / (math.sqrt(2.0) * FEATHER))) for d in inside])
 
 
 def close_lids(landmarks: np.ndarray, shut) -> np.ndarray:
@@ -656,13 +712,21 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
     return alpha
 
 
-def border_weight(landmarks: np.ndarray, grid: Grid, width: float, full: float = 0.0) -> np.ndarray:
+def border_weight(landmarks: np.ndarray, grid: Grid, width: float, full: float = 0.0,
+                  inside: np.ndarray | None = None) -> np.ndarray:
     """float32 per cell: 1 outside the face outline and up to ``full`` inside it, falling linearly
-    to 0 ``width`` inside it (fractions of the face width)."""
+    to 0 ``width`` inside it (fractions of the face width). ``inside``: ``depth_inside`` already
+    worked out for this face and grid."""
+    if inside is None:
+        inside = depth_inside(landmarks, grid)
+    return np.clip((width - inside) / (width - full), 0.0, 1.0)
+
+
+def depth_inside(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+    """float32 per cell: how far inside the face outline, as a fraction of the face width (0 outside)."""
     oval = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
-    inside = cv2.distanceTransform(oval, cv2.DIST_L2, 3) * (grid.step / face_width(landmarks))
-    return np.clip((width - inside) / (width - full), 0.0, 1.0)
+    return cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / face_width(landmarks))
 
 
 def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, feather: float) -> np.ndarray:

@@ -67,10 +67,15 @@ def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return 0.5 * (a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])
 
 
-def fold_share(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray) -> float:
-    """Area-weighted share of triangles whose orientation flipped: the mesh is tearing (large turns)."""
-    a_src, a_dst = signed_areas(src, triangles), signed_areas(dst, triangles)
-    weight = np.abs(a_src)
+def fold_share(src: np.ndarray, dst: np.ndarray, triangles: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Area-weighted share of triangles whose orientation flipped: the mesh is tearing (large turns).
+    ``src`` holds the source points, or (1-D) their triangles' ``signed_areas`` worked out once.
+    With ``weights`` (per triangle, how much of it shows), the share of the shown destination area
+    drawn inside out: a turned head's far cheek, squeezed to a sliver at the silhouette, counts for
+    the little it covers, not for its area on the photo."""
+    a_src = src if src.ndim == 1 else signed_areas(src, triangles)
+    a_dst = signed_areas(dst, triangles)
+    weight = np.abs(a_src) if weights is None else np.abs(a_dst) * weights
     flipped = (a_src * a_dst) < 0
     return float(weight[flipped].sum() / max(weight.sum(), 1e-9))
 
