@@ -11,6 +11,7 @@ import pytest
 
 from livecam import settings as S
 from livecam.effects import REGISTRY, Effect, bench_configs, build_effect, sections_for
+from livecam.effects.base import NEEDS
 from livecam.pipeline import Pipeline
 from livecam.types import Analysis
 
@@ -44,7 +45,7 @@ def test_every_bench_configuration_runs_with_the_one_shape(config, astronaut):
             try:
                 assert isinstance(effect, Effect)
                 assert effect.provides <= ANALYSIS_FIELDS, f"{spec.name} declares data Analysis has no field for"
-                assert effect.needs <= {"mask", "foreground", "faces", "iris"}
+                assert effect.needs <= NEEDS
                 image, outputs = effect.apply(frame.copy(), analysis)
                 assert isinstance(image, np.ndarray) and image.shape == frame.shape
                 assert set(outputs) <= effect.provides, f"{spec.name} returned undeclared {set(outputs) - effect.provides}"

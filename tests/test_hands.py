@@ -168,3 +168,35 @@ def test_a_hand_on_the_cheek_is_put_back_in_front_of_what_an_effect_drew(tracker
     assert np.abs(kept[edge].astype(np.float32) - want[edge]).max() <= 1.5
     assert H.keep_in_front(drawn, image, []) is drawn
     assert H.keep_in_front(image, image, hands) is image  # nothing drawn: nothing to do
+
+
+def test_face_swap_keeps_a_hand_over_the_face_in_front(tracker):
+    """Wired through the effect: the swap asks for "hands", and where a hand lies over the face the
+    frame that leaves shows the wearer's hand, not the photo's face (the real hand's points from
+    lp_d30, moved onto the middle of the face)."""
+    from livecam import settings as S
+    from livecam.analysis.avatar_photo import load_avatar_photo
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects import avatar as av
+    from livecam.types import Analysis
+
+    image = _photo("lp_d30.jpg")
+    s = S.Settings()
+    faces = []
+    face_tracker = FaceTracker(s.face, s.runtime)
+    for _ in range(3):
+        faces = face_tracker.process(image)
+    tracker.reset()
+    real = tracker.process(image, faces[0].box)
+    lm = faces[0].landmarks
+    moved = real[0].points - real[0].points.mean(0) + lm[1, :2]  # centred on the nose tip
+    hands = [H.Hand(moved.astype(np.float32), real[0].score)]
+    swap = av.FaceSwap(load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False))
+    assert "hands" in swap.needs
+    plain, _ = swap.apply(image, Analysis(faces=faces))
+    kept, outputs = swap.apply(image, Analysis(faces=faces, hands=hands))
+    assert outputs["altered"]
+    hand = H.hand_mask(hands, image.shape) == 255
+    drawn = np.abs(plain.astype(np.int16) - image).max(axis=2)[hand]
+    assert (drawn > 12).mean() > 0.5  # without the hand the photo's face covers it
+    assert np.abs(kept.astype(np.int16) - image).max(axis=2)[hand].max() <= 1

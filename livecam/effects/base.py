@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 Stage = Literal["pre", "post"]
+# Every analysis an effect may ask for (``needs``): the Analyzer computes each of these.
+NEEDS = frozenset({"mask", "foreground", "faces", "iris", "hands"})
 Outputs = Mapping[str, Any]
 NO_OUTPUTS: Outputs = MappingProxyType({})
 
