@@ -14,6 +14,7 @@ from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.analysis.head_pose import head_pose
 from livecam.effects import avatar as av
+from livecam.effects import avatar_stage as ast
 from livecam.effects import mesh_warp as mw
 from livecam.settings import AvatarSettings, FaceSettings, RuntimeSettings
 from livecam.types import Analysis
@@ -601,6 +602,71 @@ def test_what_the_moving_head_uncovers_is_background_not_a_stretched_band(portra
     assert uncovered.sum() > 50
     # There the frame shows the clean plate (the portrait's own background), not stretched person.
     assert np.abs(out.astype(int) - stage.plate)[uncovered].mean() < 4
+
+
+def test_a_body_that_rises_moves_up_whole_instead_of_stretching_its_clothes(hopper_photo, portrait, wearer):
+    image, _ = wearer
+    h, w = image.shape[:2]
+    portrait = av.PhotoAvatar(hopper_photo, mask=portrait._mask)  # its own framing: the photo covers the frame
+    stage = portrait.stage_for((w, h))
+    assert stage.rect[3] > h + 40  # and runs on below it
+    d = 40.0  # the whole person, head and torso, 40 px up
+    up = np.array([0.0, -d, 0.0])
+    out, mask, _ = stage.render(stage.landmarks + up, stage.ring + up, np.stack([up[:2], up[:2]]))
+    # The photo runs on past the frame's bottom: what rises into view are its own rows, unstretched.
+    scale, tx, ty = ast.layout((portrait.photo.image.shape[1], portrait.photo.image.shape[0]),
+                               portrait.photo.landmarks, (w, h), stage.target)
+    tall = ast.place(portrait.photo.image, scale, tx, ty, (w, h + int(d)))
+    tall_mask = ast.place(portrait._mask, scale, tx, ty, (w, h + int(d)))
+    rows = slice(h - 3 * int(d), h - 2)
+    cols = slice(w // 3, 2 * w // 3)
+    solid = (mask[rows, cols] > 250) & (tall_mask[rows.start + int(d):rows.stop + int(d), cols] > 250)
+    assert solid.mean() > 0.9  # the person still reaches the frame's bottom
+    moved = tall[rows.start + int(d):rows.stop + int(d), cols].astype(int)
+    assert np.abs(out[rows, cols].astype(int) - moved)[solid].mean() < 4
+    assert np.abs(out[rows, cols].astype(int) - tall[rows, cols])[solid].mean() > 8  # it did move
+
+
+def test_clothes_made_up_below_the_photo_go_on_as_they_leave_it():
+    h, w = 40, 200
+    person = np.zeros((h, w, 4), np.uint8)
+    for y in range(h):  # shoulders sloping out a pixel a row, a lighter stripe down the middle
+        person[y, 80 - y:120 + y] = (90, 60, 30, 255)
+        person[y, 98:102, :3] = (200, 200, 200)
+    ext = ast.extend_below(person, 30)
+    assert ext.shape == (70, w, 4) and np.array_equal(ext[:h], person)
+    below = ext[h:]
+    covered = below[..., 3] > 127
+    lefts = np.array([np.flatnonzero(r)[0] for r in covered])
+    rights = np.array([np.flatnonzero(r)[-1] for r in covered])
+    # The outline goes on widening at its own slope and never narrows; the new columns take the
+    # colour at its edge, the stripe carries on straight down, the background stays clear.
+    assert np.polyfit(np.arange(30), lefts, 1)[0] == pytest.approx(-1.0, abs=0.1)
+    assert np.polyfit(np.arange(30), rights, 1)[0] == pytest.approx(1.0, abs=0.1)
+    assert lefts[-1] < 80 - h - 20 and rights[-1] > 120 + h + 20
+    solid = below[..., 3] == 255
+    body = solid.copy()
+    body[:, 96:104] = False
+    assert np.abs(below[body][:, :3].astype(int) - (90, 60, 30)).max() <= 2
+    assert np.abs(below[:, 99, :3].astype(int) - 200).max() <= 2
+    assert (below[..., 3][~covered] < 128).all() and below[0, 0, 3] == 0
+    narrowing = person[::-1].copy()
+    ext = ast.extend_below(narrowing, 30)
+    cover = ext[h:, :, 3] > 127  # goes straight down, as wide as the photo's last rows
+    assert (cover == cover[0]).all() and abs(int(cover[0].sum()) - int((narrowing[-1, :, 3] > 127).sum())) <= 2
+
+
+def test_a_head_that_travels_far_takes_the_untracked_body_along(portrait, wearer):
+    image, face = wearer
+    stage = portrait.stage_for((image.shape[1], image.shape[0]))
+    portrait.recapture()
+    portrait.apply(image, Analysis(faces=[face]))
+    fw = av.face_width(face.landmarks)
+    reach = av.NECK_REACH * stage.face_width
+    _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-0.2 * fw).landmarks)
+    assert body[1] == pytest.approx(-0.1 * stage.face_width, abs=1.0)  # a lean: half the head's shift
+    _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-1.0 * fw).landmarks)
+    assert body[1] == pytest.approx(-stage.face_width + reach, abs=1.0)  # sitting up: the neck's reach behind
 
 
 def test_photo_avatar_opens_its_mouth_with_the_wearers_teeth(portrait, wearer):

@@ -47,7 +47,10 @@ widest, head moved furthest) over the swap at those moments.
 the iris model when the swap needs it, as the pipeline runs it) timed separately, as wall and thread-CPU medians with the load average (the machine is shared).
 
 **Photo avatar** (``--animate``): self-reenactment on every talking clip beside a still-paste
-baseline, as before; its contact sheets go to the same folder.
+baseline, as before; its contact sheets go to the same folder. Besides the face box's SSIM it
+prints the SSIM of the whole width below the face box (the clothes: a torso that stretches or
+slides shows there). ``--animate-only`` runs just this, without dlib, on the talking clips whose
+wearer is in ``--half`` of the pair set (tune: lp_d12, lp_d20; report: lp_d9, AOC).
 """
 from __future__ import annotations
 
@@ -223,6 +226,7 @@ def self_reenactment(args, sheets: Path | None) -> dict:
             own = open_photo(path)
         mine, theirs = effects_for(own), effects_for(other)
         scores: dict[str, list[tuple[float, float]]] = {"swap": [], "animate": [], "still": []}
+        body: dict[str, list[float]] = {"animate": [], "still": []}
         neutral = None
         picks: dict[str, tuple[float, int, list]] = {}  # criterion -> (value, frame, tiles)
         n_frames = len(tracked)
@@ -241,6 +245,10 @@ def self_reenactment(args, sheets: Path | None) -> dict:
                 for name, img in (("swap", outs["self swap"]), ("animate", outs["self animate"]), ("still", first)):
                     crop = img[rows, cols]
                     scores[name].append((ssim_grey(ref, crop), psnr(ref, crop)))
+                below = slice(rows.stop, frame.shape[0])
+                if frame.shape[0] - rows.stop >= 16:  # the clothes: the whole width below the face box
+                    for name, img in (("animate", outs["self animate"]), ("still", first)):
+                        body[name].append(ssim_grey(frame[below], img[below]))
             if sheets is None:
                 continue
             move = float(np.linalg.norm(lm[:, :2].mean(0) - neutral[:, :2].mean(0)) / av.face_width(neutral))
@@ -255,13 +263,16 @@ def self_reenactment(args, sheets: Path | None) -> dict:
             a = np.array(vals) if vals else np.zeros((0, 2))
             row[name] = {"ssim": round(float(a[:, 0].mean()), 4) if len(a) else None,
                          "psnr": round(float(a[:, 1].mean()), 2) if len(a) else None, "frames": len(a)}
+        for name, vals in body.items():
+            row[name]["body_ssim"] = round(float(np.mean(vals)), 4) if vals else None
         results[clip] = row
         if sheets is not None and picks:
             results[clip]["sheet"] = str(contact_sheet(clip, picks, args.sheet_source, sheets))
         if not args.json:
             print(f"{clip:42s} SSIM/PSNR  swap {row['swap']['ssim']}/{row['swap']['psnr']}  "
                   f"animate {row['animate']['ssim']}/{row['animate']['psnr']}  "
-                  f"still {row['still']['ssim']}/{row['still']['psnr']}  ({row['swap']['frames']} frames)", flush=True)
+                  f"still {row['still']['ssim']}/{row['still']['psnr']}  ({row['swap']['frames']} frames)  "
+                  f"below the face: animate {row['animate']['body_ssim']} still {row['still']['body_ssim']}", flush=True)
     return results
 
 
@@ -673,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true", help="only the 720p timing (no dlib needed)")
     ap.add_argument("--animate", action="store_true", help="also the photo avatar's self-reenactment")
+    ap.add_argument("--animate-only", action="store_true",
+                    help="only the photo avatar's self-reenactment (no dlib), on the talking clips of --half")
     ap.add_argument("--clips", nargs="*", help="talking clips for --animate (default: all of them)")
     ap.add_argument("--sheets", default=str(ROOT / "out" / "avatar_eval"), help="contact-sheet folder ('' = none)")
     ap.add_argument("--sheet-source", default="fr_obama.jpg", help="the other person's photo on --animate sheets")
@@ -681,12 +694,18 @@ def main(argv: list[str] | None = None) -> int:
     args.max_frames = args.frames or (60 if args.quick else 150)
     args.speed_frames = 60 if args.quick else 150
     args.talking = TALKING if args.clips is None else args.clips
+    if args.animate_only and args.clips is None and args.half != "both":
+        # The talking clips split as their wearers do in the pair set.
+        wearers = {Path(r["wearer"]).name for r in load_pairs(Path(args.pairs)) if r["half"] == args.half}
+        args.talking = [c for c in TALKING if c in wearers]
     if not (data_dir() / "video").is_dir():
         sys.exit(f"Shared test data not found at {data_dir()}; set LIVECAM_DATA.")
     cv2.setNumThreads(1)
     tune_allocator()
     result: dict = {}
-    if not args.speed_only:
+    if args.animate_only:
+        result["self_reenactment"] = self_reenactment(args, Path(args.sheets) if args.sheets else None)
+    elif not args.speed_only:
         result["pairs"] = pair_table(args, Dlib())
         if args.animate:
             result["self_reenactment"] = self_reenactment(args, Path(args.sheets) if args.sheets else None)

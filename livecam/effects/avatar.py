@@ -773,6 +773,7 @@ MAX_TURN = 25.0  # degrees of head rotation passed on to the portrait (a flat ph
 SCALE_LIMITS = (0.8, 1.25)  # leaning in and out, relative to the neutral pose
 REST_RATE = 0.12  # per frame without a face: the portrait relaxes back to its own pose
 BODY_FOLLOW = 0.5  # share of the head's shift the shoulders take when the torso cannot be followed
+NECK_REACH = 0.25  # ... up to this far (face widths) behind the head: beyond it the whole body moves
 
 
 def person_mask(picture: np.ndarray, provider: str = "auto", threads: int = 1) -> np.ndarray:
@@ -870,8 +871,13 @@ class PhotoAvatar(EffectBase):
         shift = (cw - cn) * k
         shift[2] = 0.0
         # Where the torso cannot be followed, the body takes part of the head's shift: between a
-        # head that turns on a still body and a wearer who leans.
-        body = BODY_FOLLOW * shift[:2] if torso is None else np.asarray(torso, np.float64)[:2] * k
+        # head that turns on a still body and a wearer who leans. A neck reaches only so far, so a
+        # head that travels further (the wearer sits up, stands, slides) takes the body along.
+        if torso is None:
+            reach = NECK_REACH * stage.face_width
+            body = shift[:2] - np.clip((1.0 - BODY_FOLLOW) * shift[:2], -reach, reach)
+        else:
+            body = np.asarray(torso, np.float64)[:2] * k
         c = stage.centre
         face = c + s * ((stage.landmarks - c + k * expression) @ r.T)
         ring = c + s * ((stage.ring - c) @ r.T)

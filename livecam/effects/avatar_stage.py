@@ -11,6 +11,9 @@ and a clean background plate, with the control points its warp moves.
   rigidly with it (hair, ears), a wider body ring and the warped box's edge: above the chin these
   move with the head, below the neck with the torso (shoulders), so the neck bends between them
   and nothing above the shoulders is ever stretched.
+- **Below the frame.** A portrait cut by the frame's bottom goes on below it (the photo's own rows
+  where it has them, else clothes made up from its last rows, see :func:`extend_below`), so a body
+  that rises moves up whole instead of stretching its clothes up from a fixed bottom edge.
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ RING_DEPTH = 0.35  # the head ring's depth behind the face outline, in face widt
 BODY_SCALE = 2.4  # body ring radius over the face outline's: fixed, as is everything beyond it
 BOX_MARGIN = 0.05  # the warped box reaches this far past the body ring, share of the face height
 NECK = 0.5  # below the chin, in face heights, where the torso's motion has taken over from the head's
+BELOW = 0.6  # face heights of clothing made up below a portrait cut by the frame's bottom edge
+MAX_SLOPE = 4.0  # pixels a row at most that the outline widens by there (shoulders, not arms held out)
 SHIFT_ROOM = 0.8  # share of the gap between the rings the head may travel (beyond it the neck folds)
 MAP_STEP = 6  # frame pixels per coarse-grid cell of the warp map
 PLATE_SIZE = 384  # the clean plate is inpainted at this long side, then upsampled (it is smooth anyway)
@@ -122,6 +127,43 @@ def pull_push(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return image * valid[..., None] + up * (1.0 - valid[..., None])
 
 
+def _premultiplied(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """BGRA with the colour premultiplied by ``mask``: resampling then blends no background colour
+    into the person's edge, and compositing over the plate takes one multiply less per frame."""
+    return cv2.merge([*cv2.split(cv2.multiply(picture, cv2.merge([mask] * 3), scale=1 / 255)), mask])
+
+
+def extend_below(person4: np.ndarray, rows: int) -> np.ndarray:
+    """The premultiplied person layer (BGRA) with ``rows`` more rows below it: each column's colour
+    and coverage over the last few rows carried straight down, and the outline widening as fast as
+    it does over those rows (shoulders go on sloping out), its new columns in the colour at its edge.
+    So a torso moved up by the warp shows its clothes going on: a mirror would bring the chin back
+    into view, and stretching squeezes the shoulders into a column."""
+    depth = max(2, rows // 16)
+    band = person4[-depth:].astype(np.float32)
+    alpha = band[..., 3].mean(0)
+    colour = band[..., :3].sum(0) / np.maximum(band[..., 3:].sum(0), 1e-3) * 255.0  # un-premultiplied
+    row = np.clip(np.concatenate([colour, alpha[:, None]], axis=1), 0, 255)
+    w = len(row)
+    x = np.arange(w, dtype=np.float32)[None]
+    index = np.broadcast_to(np.arange(w), (rows, w))
+    cover = np.ones((rows, w), np.float32)
+    top, last = np.flatnonzero(person4[-depth, :, 3] > 127), np.flatnonzero(person4[-1, :, 3] > 127)
+    if len(top) and len(last):
+        inset = min(3, (last[-1] - last[0]) // 4)
+        left, right = last[0] + inset, last[-1] - inset
+        down = np.arange(1, rows + 1, dtype=np.float32)[:, None]
+        out_l = last[0] - np.clip((top[0] - last[0]) / (depth - 1), 0.0, MAX_SLOPE) * down
+        out_r = last[-1] + np.clip((last[-1] - top[-1]) / (depth - 1), 0.0, MAX_SLOPE) * down
+        widened_l, widened_r = (x < left) & (x > out_l - 1), (x > right) & (x < out_r + 1)
+        index = np.where(widened_l, left, np.where(widened_r, right, index))
+        cover = np.where(widened_l, np.clip(x - out_l + 1, 0, 1), np.where(widened_r, np.clip(out_r + 1 - x, 0, 1), 1.0))
+    below = row[index]
+    below[..., 3] *= cover
+    below[..., :3] *= below[..., 3:] / 255.0
+    return np.ascontiguousarray(np.concatenate([person4, np.round(below).astype(np.uint8)]))
+
+
 def _polar(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Angle-sorted (angles, radii) of 2-D points around the origin, wrapped for np.interp."""
     ang = np.arctan2(points[:, 1], points[:, 0]) % (2 * np.pi)
@@ -167,10 +209,7 @@ class Stage:
                                                       interpolation=cv2.INTER_LINEAR), alpha=0.6)
             portrait = np.where(inside[..., None] > 0, portrait, backdrop)
             self.plate = np.where(inside[..., None] > 0, self.plate, backdrop)
-        # Premultiplied by the mask: resampling then blends no background colour into the
-        # person's edge, and compositing over the plate takes one multiply less per frame.
-        self.person4 = cv2.merge([*cv2.split(cv2.multiply(portrait, cv2.merge([self.mask] * 3), scale=1 / 255)),
-                                  self.mask])
+        self.person4 = _premultiplied(portrait, self.mask)
         self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
 
         self.landmarks = lm.copy()
@@ -236,12 +275,28 @@ class Stage:
         v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
         self.edge = np.stack([bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0), np.zeros(16)], axis=1)
         self.edge_follow = opens(self.edge).astype(np.float32)
-        # ... but only outwards: moving in, the frame's edge would show the photo's last rows
-        # repeated (a striped band); the torso stretches a little instead.
+        # ... but only outwards at the sides: moving in, the frame's edge would show the photo's
+        # last columns repeated (a striped band); the torso stretches a little instead. At the
+        # bottom the person goes on below the photo (see :func:`extend_below`), so a body that rises
+        # moves up whole, up to that much, instead of stretching its clothes up to the fixed edge.
         x, y = self.edge[:, 0], self.edge[:, 1]
         self.edge_out = np.stack([np.where(x <= bx0 + 0.5, -1.0, np.where(x >= bx1 - 0.5, 1.0, 0.0)),
                                   np.where(y >= by1 - 0.5, 1.0, 0.0)], axis=1)
         self.edge_head = self.head_follow(self.edge[:, 1])
+        below = int(np.ceil(BELOW * face_h)) if open_side[2] else 0
+        self.edge_room = np.zeros((len(self.edge), 2), np.float32)
+        if below > 0:
+            # The photo's own rows below the frame where it has them, made-up ones past its edge.
+            real = int(np.clip(np.floor(self.rect[3]) - 1 - h, 0, below))
+            if real > 0:
+                strip = (w, real)  # placed on its own: the frame's rows are done already
+                self.person4 = np.concatenate([self.person4, _premultiplied(
+                    place(image, scale, tx, ty - h, strip), place(mask, scale, tx, ty - h, strip))])
+            if below > real:
+                self.person4 = extend_below(self.person4, below - real)
+            bottom = self.edge_out[:, 1] > 0
+            self.edge[bottom, 1] += below  # their rest is in the made-up rows, out of the frame
+            self.edge_room[bottom, 1] = below - 1.0
         # How far out each moving point may go along its direction from the face centre before the
         # neck folds or the face crosses what lies beyond it: ring points a share of their gap to
         # the body ring (or box edge) beyond, outline points most of the way to the box's edge.
@@ -298,8 +353,8 @@ class Stage:
             body, edge = body.copy(), edge.copy()
             body[:, :2] += self.body_head[:, None] * head + ((1.0 - self.body_head) * self.body_follow)[:, None] * torso
             with_torso = ((1.0 - self.edge_head) * self.edge_follow)[:, None] * torso
-            inward = with_torso * self.edge_out < 0
-            with_torso[inward] = 0.0
+            out = self.edge_out
+            with_torso = np.where(out != 0, np.maximum(with_torso * out, -self.edge_room) * out, with_torso)
             edge[:, :2] += self.edge_head[:, None] * head + with_torso
         return np.concatenate([face[self.points], ring, body, edge]).astype(np.float32)
 
