@@ -31,7 +31,8 @@ def describe_stats(pipeline: Pipeline, sender, with_status: bool = True) -> str:
         return "idle: no app is using the LiveCam camera"
     parts = [f"{st.get('fps_out', 0):.1f} fps out"]
     if "total" in stages:
-        parts.append(f"processing {stages['total']:.1f} ms")
+        parts.append(f"processing {stages['total']:.1f} ms" + (" (pipelined: the analysis runs beside it)"
+                                                              if getattr(pipeline, "pipelined", False) else ""))
     if st.get("latency_ms_median") is not None:
         parts.append(f"latency {st['latency_ms_median']:.0f} ms")
     providers = sorted(set(pipeline.providers().values()))

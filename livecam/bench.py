@@ -71,7 +71,9 @@ def frames_from(clip: Path, size: tuple[int, int], count: int) -> Iterator[tuple
 
 def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provider: str, threads: int) -> dict:
     totals = [r["total"] for r in rows]
-    stages = {k: statistics.median(r.get(k, 0.0) for r in rows) for k in rows[0] if k not in ("total", "cpu")}
+    # Stage means, not medians: a stage that runs on one frame in two (the fast model live) or three
+    # (rvm live on a CPU) has a median of either its full cost or nothing.
+    stages = {k: statistics.fmean(r.get(k, 0.0) for r in rows) for k in rows[0] if k not in ("total", "cpu")}
     return {
         "resolution": resolution,
         "effect": effect,
@@ -83,6 +85,7 @@ def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provide
         "fps": round(1000.0 / statistics.fmean(totals), 1),
         # CPU time of the processing thread: steadier than wall time on a busy shared machine.
         "cpu_median_ms": round(statistics.median(r["cpu"] for r in rows), 3),
+        "cpu_mean_ms": round(statistics.fmean(r["cpu"] for r in rows), 3),
         "stages": {k: round(v, 3) for k, v in stages.items()},
         "provider": provider,
         "threads": threads,
@@ -119,7 +122,16 @@ def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, p
     providers = sorted(set(pipeline.providers().values())) or ["none"]
     profile = pipeline.analyzer.profile  # how the models ran (rvm's live profile sets its own threads)
     pipeline.close()
-    return {**_summary(rows, f"{size[0]}x{size[1]}", effect, ",".join(providers), threads), "profile": profile}
+    summary = _summary(rows, f"{size[0]}x{size[1]}", effect, ",".join(providers), threads)
+    return {**summary, "profile": profile, "auto_pipelining": auto_pipelining(summary["mean_ms"])}
+
+
+def auto_pipelining(one_at_a_time_ms: float, fps: float = 30.0) -> bool:
+    """What ``runtime.pipelining`` "auto" starts out choosing for a camera at ``fps`` on this
+    machine, for processing that takes ``one_at_a_time_ms`` a frame (live_runner.AutoPipelining)."""
+    from livecam.live_runner import AUTO_ON, usable_cores
+
+    return usable_cores() >= 2 and one_at_a_time_ms > AUTO_ON * 1000.0 / fps
 
 
 def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict | None:
@@ -243,7 +255,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def print_table(report: dict) -> None:
     print(f"clip: {report['clip']}  frames per row: {report['frames']}  (ms per frame; median/p95 wall, cpu = "
-          "median CPU time of the processing thread)")
+          "median / mean CPU time of the processing thread; stages: mean ms)")
     base = {(b["resolution"], b["effect"]): b for b in report["baseline"]}
     from livecam.effects import REGISTRY
 
@@ -251,12 +263,12 @@ def print_table(report: dict) -> None:
                    *(STAGE_NAMES.get(spec.name, spec.name) for spec in REGISTRY), "output_conversion"]
     for group, rows in (("LiveCam", report["results"]), ("baseline (mediapipe-style)", report["baseline"])):
         print(f"\n{group}")
-        print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>7} {'fps':>6}  provider/threads  stages (median ms)")
+        print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>15} {'fps':>6}  provider/threads  stages (mean ms)")
         for r in rows:
             stages = " ".join(f"{k}={r['stages'][k]:.2f}" for k in stage_order if k in r["stages"])
             prov = r["provider"].replace("ExecutionProvider", "")
             print(f"{r['resolution']:>10} {r['effect']:>9} {r['median_ms']:8.2f} {r['p95_ms']:8.2f} "
-                  f"{r['cpu_median_ms']:7.2f} {r['fps']:6.1f}  "
+                  f"{r['cpu_median_ms']:7.2f}/{r.get('cpu_mean_ms', r['cpu_median_ms']):7.2f} {r['fps']:6.1f}  "
                   f"{prov}/{r['threads']}  {stages}" + (f"  [{r['profile']}]" if r.get("profile") else ""))
     piped = [r for r in report["results"] if r.get("pipelined")]
     if piped:
@@ -266,6 +278,10 @@ def print_table(report: dict) -> None:
             p = r["pipelined"]
             print(f"{r['resolution']:>10} {r['effect']:>9}  interval {p['interval_ms']:6.2f} ms "
                   f"(one at a time {r['median_ms']:.2f}), latency {p['latency_ms']:6.2f} ms")
+    auto = ", ".join(f"{r['resolution']} {r['effect']}" for r in report["results"] if r.get("auto_pipelining"))
+    print('\npipelining "auto" with a 30 fps camera here: ' + (f"on for {auto}" if auto else
+          "off for every row (one frame at a time takes less than 0.8 of the 33 ms frame interval, "
+          "or there are fewer than 2 cores)"))
     if base:
         print("\nspeed-up over baseline (median total, same run)")
         for r in report["results"]:

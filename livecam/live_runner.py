@@ -4,19 +4,23 @@
 up, and hands the result to the output's pacer with the frame's capture time (the pacer's latency
 figure runs from capture to sending, so it counts any wait a frame spends in the pipeline).
 
-With ``runtime.pipelining`` on (off by default: see settings) and two or more cores, a second
-thread analyses frame n+1 (person mask, faces) while frame n composites. That only happens when
-frame n+1 has already been captured by then, i.e. when processing is slower than the camera; at a
-camera's pace there is nothing to overlap and frames go through one at a time as before. Effects that change the picture before the
-analysis (low light) need the analysis to see their output, so with one of them on, frames go
-through one at a time.
+With pipelining on and two or more cores, a second thread analyses frame n+1 (person mask, faces)
+while frame n composites. That only happens when frame n+1 has already been captured by then, i.e.
+when processing is slower than the camera; at a camera's pace there is nothing to overlap and
+frames go through one at a time as before. Effects that change the picture before the analysis
+(low light) need the analysis to see their output, so with one of them on, frames go through one
+at a time. ``runtime.pipelining`` "auto" (the default) turns it on and off as the loop runs
+(AutoPipelining): only while one frame at a time takes most of the camera's frame interval, and
+only while it really shortens the time between frames.
 """
 from __future__ import annotations
 
 import logging
 import os
+import statistics
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -31,16 +35,20 @@ trace = logging.getLogger("livecam.trace")
 class LiveRunner:
     """Runs source → pipeline → paced output on a worker thread until stopped or ``frames`` are done."""
 
-    def __init__(self, source, pipeline: Pipeline, sender, frames: int = 0, pipelining: bool | None = None) -> None:
+    def __init__(self, source, pipeline: Pipeline, sender, frames: int = 0, pipelining: bool | str | None = None) -> None:
+        """``pipelining``: True/"on", False/"off" or "auto"; None: as the pipeline's settings say."""
         self.source = source
         self.pipeline = pipeline
         self.sender = sender
         if pipelining is None:
             runtime = getattr(getattr(pipeline, "settings", None), "runtime", None)
-            pipelining = bool(getattr(runtime, "pipelining", False))
+            pipelining = getattr(runtime, "pipelining", "off")
+        mode = ("on" if pipelining else "off") if isinstance(pipelining, bool) else pipelining
         # A source that is also the sender (the GUI's tap) pairs each input with the next output, so
         # it needs frames in lockstep.
-        self.pipelining = pipelining and usable_cores() >= 2 and source is not sender
+        possible = usable_cores() >= 2 and source is not sender
+        self.pipelining = mode == "on" and possible  # now; "auto" changes it as the loop runs
+        self.auto = AutoPipelining() if mode == "auto" and possible else None
         self.overlapped = 0  # frames whose analysis ran while the frame before them composited
         self.frames = frames  # stop after this many processed frames; 0 = run until stop()
         self.processed = 0
@@ -56,6 +64,7 @@ class LiveRunner:
 
     def _loop(self) -> None:
         prefetch = Prefetch(self.pipeline) if self.pipelining else None
+        self.pipeline.pipelined = prefetch is not None
         last, ahead = -1, None
         try:
             while not self._stop.is_set():
@@ -68,7 +77,7 @@ class LiveRunner:
                     if prefetch is not None:
                         prefetch.start(frame)
                 last = frame.index
-                if prefetch is not None:
+                if prefetch is not None and (self.auto is None or self.auto.on):  # auto going off: drain
                     # A newer frame already waiting: its analysis starts now, beside this frame's effects.
                     newer = self.source.latest(after=last, timeout=0.0)
                     if newer is not None and newer.index > last and prefetch.start(newer):
@@ -78,12 +87,23 @@ class LiveRunner:
                 self.processed += 1
                 if self.frames and self.processed >= self.frames:
                     break
+                if self.auto is not None and not frame.placeholder and frame.t is not None:
+                    want = self.auto.observe(frame.index, frame.t, self.pipeline.last_timings, time.perf_counter())
+                    if want != (prefetch is not None) and ahead is None:  # switched between frames, none in flight
+                        if want:
+                            prefetch = Prefetch(self.pipeline)
+                        else:
+                            prefetch.close()
+                            prefetch = None
+                        self.pipelining = self.pipeline.pipelined = want
+                        log.info("Pipelining %s: %s", "on" if want else "off", self.auto.reason)
         except Exception as exc:  # the source or the output broke: report, don't die silently
             self.error = f"Processing stopped: {exc}"
             log.exception("Processing stopped")
         finally:
             if prefetch is not None:
                 prefetch.close()
+            self.pipeline.pipelined = False
             self.done.set()
 
     def _process(self, frame) -> np.ndarray:
@@ -105,6 +125,85 @@ class LiveRunner:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.done.wait(timeout)
+
+
+# "auto" pipelining. It pays only where frames wait on processing: one frame at a time taking more
+# than AUTO_ON of the camera's frame interval (at a camera's pace there is nothing to overlap, and
+# the second thread's hand-offs only add latency); it goes off again under AUTO_OFF (a gap, so it
+# does not flip on every window). Decided every AUTO_WINDOW frames, from means. On a 2-core
+# machine another program may hold the second core: then the frames come no faster pipelined, and
+# it stays off for AUTO_RETRY windows before trying again.
+AUTO_ON = 0.8
+AUTO_OFF = 0.6
+AUTO_WINDOW = 30
+AUTO_RETRY = 10
+AUTO_GAIN = 0.95  # pipelined, the time between frames must fall below this share of one at a time
+_NOT_WORK = frozenset({"total", "analysis"})  # "analysis" is the pipelined stages' sum, counted once
+
+
+class AutoPipelining:
+    """Decides, frame by frame, whether pipelining would lower the time between frames now.
+
+    ``observe`` takes each processed frame's camera index and capture time, the pipeline's stage
+    timings and the time it went out, and returns whether pipelining should be on. The work of one
+    frame is the sum of its stages (the analysis counts whether it ran on this thread or beside
+    it), the camera's frame interval is measured from the capture times, and the time between
+    frames from when they went out."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.reason = "not measured yet"
+        self._work: deque[float] = deque(maxlen=AUTO_WINDOW)
+        self._period: deque[float] = deque(maxlen=AUTO_WINDOW)
+        self._first: tuple[int, float] | None = None  # (camera index, capture time) at the window's start
+        self._last: tuple[int, float] | None = None
+        self._out: float | None = None
+        self._serial_period: float | None = None  # ms between frames one at a time, before switching on
+        self._wait = 0  # windows left before another try after pipelining did not help
+
+    def observe(self, index: int, t: float, timings: dict[str, float], now: float) -> bool:
+        self._work.append(sum(v for k, v in timings.items() if k not in _NOT_WORK))
+        if self._out is not None:
+            self._period.append((now - self._out) * 1e3)
+        self._out = now
+        if self._first is None:
+            self._first = (index, t)
+        self._last = (index, t)
+        if len(self._work) < AUTO_WINDOW or len(self._period) < AUTO_WINDOW - 1:
+            return self.on
+        (i0, t0), (i1, t1) = self._first, self._last
+        interval = (t1 - t0) * 1e3 / (i1 - i0) if i1 > i0 and t1 > t0 else None
+        # Means: with the model on one frame in two, frames alternate between two costs.
+        work, period = statistics.fmean(self._work), statistics.fmean(self._period)
+        self._work.clear()
+        self._period.clear()
+        self._first = None
+        if interval is not None:
+            self.on = self._decide(work, period, interval)
+        return self.on
+
+    def _decide(self, work: float, period: float, interval: float) -> bool:
+        share = f"one frame takes {work:.1f} ms of the camera's {interval:.1f} ms"
+        if not self.on:
+            if self._wait > 0:
+                self._wait -= 1
+                return False
+            if work > AUTO_ON * interval:
+                self._serial_period, self.reason = period, share
+                return True
+            self.reason = share
+            return False
+        if work < AUTO_OFF * interval:
+            self.reason = share
+            return False
+        serial = self._serial_period
+        # Only where frames waited on processing one at a time can the gain be seen in their spacing.
+        if serial is not None and serial > 1.1 * interval and period > AUTO_GAIN * serial:
+            self._wait = AUTO_RETRY
+            self.reason = (f"frames came {period:.1f} ms apart pipelined against {serial:.1f} one at a time "
+                           "(another program may hold the second core)")
+            return False
+        return True
 
 
 def usable_cores() -> int:

@@ -104,6 +104,9 @@ class Pipeline:
         self.last_timings: dict[str, float] = {}
         self.gate = OutputGate()
         self.concealed = 0  # frames that went out as the safe frame
+        # Set by the live loop: the analysis runs on a second thread beside the effects, so the
+        # "total" stage is this thread's part alone (status lines say so; latency is the pacer's).
+        self.pipelined = False
         self._analysis_logged: set[str] = set()
         for slot in self._slots:
             self._build_now(slot, settings)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 SegmentationModel = Literal[("auto", *model_specs.names("person"))]
 FaceDetectorModel = Literal[model_specs.names("face_detector")]
 OutputKind = Literal["virtualcam", "preview", "file", "null"]
+Pipelining = Literal["auto", "on", "off"]
 PROVIDERS = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
 
 
@@ -106,10 +107,14 @@ class RuntimeSettings:
                             help="inference provider: auto, cpu, cuda, tensorrt, directml, coreml")
     threads: int = setting(1, range=(0, 64), flag="--threads", metavar="N",
                            help="threads per model (1 is fastest on small machines; 0 = ONNX Runtime decides)")
-    # Off by default: on the shared 2-core VM where it was measured (load 8-13) the second thread
-    # found no free core, and frames came slower (720p blur 30 ms apart against 19.5 one at a time).
-    pipelining: bool = setting(False, flag="--pipelining",
-                               help="live: analyse the next frame while this one is composited (needs 2 idle cores)")
+    # "auto": only while one frame at a time takes most of the camera's frame interval, on 2 or more
+    # cores (live_runner.AutoPipelining). Always on, it added latency and bought no frames where
+    # processing was far under the interval, and on a loaded 2-core VM frames came slower.
+    pipelining: Pipelining = setting(
+        "auto", flag="--pipelining",
+        help="live: analyse the next frame while this one is composited: auto (when processing one frame at a time "
+             "takes most of the camera's frame interval, on 2 or more cores), on, off",
+        choices={"auto": "Automatic", "on": "On", "off": "Off"})
     motion_gate: bool = setting(True, flag="--motion-gate",
                                 help="reuse the last person mask and faces while the picture is still")
 
@@ -307,6 +312,11 @@ def _migrate(data: dict) -> dict:
         # ``avatar.keep_eyes_mouth`` (on by default, and written whether or not anyone chose it) is
         # dropped: the swap now shows the photo's eyes and mouth unless ``own_eyes_mouth`` is chosen.
         data = {**data, "avatar": {k: v for k, v in avatar.items() if k != "keep_eyes_mouth"}}
+    runtime = data.get("runtime")
+    if isinstance(runtime, dict) and isinstance(runtime.get("pipelining"), bool):
+        # ``runtime.pipelining`` was on/off, off by default (and written whether or not anyone chose
+        # it): off becomes the new default "auto", on stays on.
+        data = {**data, "runtime": {**runtime, "pipelining": "on" if runtime["pipelining"] else "auto"}}
     return data
 
 

@@ -384,3 +384,118 @@ def test_eval_clips_reports_warped_flicker_and_the_clips_not_tuned_on(tmp_path, 
         assert report["held_out"][f"{key}_ratio"] == round(other[f"{key}_final"] / other[f"{key}_raw"], 3)
     # The pan is motion the picture explains: the warped measure counts less of it.
     assert other["warped_flicker_raw"] < other["flicker_raw"]
+
+
+# ---------------------------------------------------------------- the model on every 2nd frame (off by default)
+
+
+def _moving(astronaut, n, step=4):
+    return [np.ascontiguousarray(np.roll(astronaut, step * i, axis=1)) for i in range(n)]
+
+
+def _inference_calls(stage, images):
+    calls = []
+    real = stage._backend.infer
+
+    def counting(tensor):
+        calls.append(1)
+        return real(tensor)
+
+    stage._backend.infer = counting
+    results = []
+    for image in images:
+        result = Analysis()
+        stage.process(image, result)
+        results.append(result)
+    return len(calls), results
+
+
+@pytest.fixture
+def every_second(monkeypatch):
+    """The model on every second frame live (off by default: see Segmenter.LIVE_EVERY)."""
+    monkeypatch.setattr(Segmenter, "LIVE_EVERY", 2)
+
+
+def test_by_default_the_model_runs_on_every_frame(astronaut):
+    runs, _ = _inference_calls(PersonMask(_settings()), _moving(astronaut, 4, step=1))
+    assert runs == 4
+
+
+def test_live_the_model_runs_on_every_second_moving_frame_and_renders_on_every_frame(astronaut, every_second):
+    images = _moving(astronaut, 8, step=1)  # a person moving slowly (1 px a frame)
+    runs, results = _inference_calls(PersonMask(_settings()), images)
+    assert runs == 4
+    assert [r.timings["inference"] > 0 for r in results] == [True, False] * 4
+    assert all(r.mask is not None and r.foreground is not None for r in results)
+    runs, _ = _inference_calls(PersonMask(_settings(), offline=True), images)
+    assert runs == 8
+    runs, _ = _inference_calls(PersonMask(_settings(model="general")), images)
+    assert runs == 8  # checked for the landscape model only
+
+
+def test_a_carried_frame_puts_the_outline_on_the_new_frames_edges(astronaut, monkeypatch, every_second):
+    """The model's last mask, fitted to a frame in which the person moved 6 px, lands where the
+    model itself would put the outline on that frame, not where it was. (So large a move is not
+    carried live: the guard is lifted here to see the carrier itself.)"""
+    monkeypatch.setattr("livecam.analysis.person_mask.CARRY_MOVED", 1.0)
+    first, moved = astronaut, np.ascontiguousarray(np.roll(astronaut, 6, axis=1))
+    live = PersonMask(_settings())
+    _, (before, carried) = _inference_calls(live, [first, moved])
+    assert carried.timings["inference"] == 0.0
+    _, (_, fresh) = _inference_calls(PersonMask(_settings(), offline=True), [first, moved])
+
+    def iou(a, b):
+        a, b = a > 127, b > 127
+        return (a & b).sum() / (a | b).sum()
+
+    # 1 - IoU against the model's own mask for the moved frame: 0.036 carried, 0.061 not moved.
+    assert 1 - iou(carried.mask, fresh.mask) < 0.7 * (1 - iou(before.mask, fresh.mask))
+
+
+def test_a_picture_that_moved_outright_is_never_carried(astronaut, every_second):
+    """A cut, and a sweep of 12 px a frame: the model runs on every frame."""
+    other = np.ascontiguousarray(astronaut[::-1, ::-1])
+    runs, _ = _inference_calls(PersonMask(_settings()), [astronaut, other, astronaut])
+    assert runs == 3
+    runs, _ = _inference_calls(PersonMask(_settings()), _moving(astronaut, 4, step=12))
+    assert runs == 4
+
+
+@pytest.mark.parametrize("src, size", [((360, 640), (1280, 720)), ((66, 128), (1280, 720)), ((131, 256), (640, 360))])
+def test_upscale_matches_a_bilinear_resize(src, size):
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, src + (3,), dtype=np.uint8)
+    ramp = cv2.GaussianBlur(noise, (0, 0), 2)  # the blurred picture or a matte: smooth between pixels
+    for image in (noise, ramp, ramp[..., 0].copy(), (noise[..., 0] > 127).astype(np.uint8) * 255):
+        ours = T.upscale(image, size).astype(np.int16)
+        theirs = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR).astype(np.int16)
+        assert ours.shape == theirs.shape
+        diff = np.abs(ours - theirs)
+        if size[0] == 2 * src[1]:
+            assert diff.max() <= 1  # exact positions: the fixed-point rounding alone
+        else:
+            assert diff.mean() < 0.5 and np.percentile(diff, 99) <= 2 + 0.05 * np.ptp(image)
+
+
+def test_the_colour_fit_without_the_edge_colour_gives_the_same_coefficients(astronaut):
+    small = cv2.resize(astronaut, (128, 72), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    mask = (cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY) > 100).astype(np.float32)
+    mask = cv2.resize(mask, (128, 72), interpolation=cv2.INTER_AREA)
+    a, b, shift = T.colour_guided_fit(small, mask, 2, 1e-4)
+    a2, b2, none = T.colour_guided_fit(small, mask, 2, 1e-4, with_shift=False)
+    assert shift.shape == a.shape and none is None
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)
+
+
+def test_the_edge_band_from_the_ramp_before_settling_equals_a_fresh_search():
+    rng = np.random.default_rng(7)
+    alpha = rng.integers(0, 256, (90, 160), dtype=np.uint8)
+    alpha[rng.random(alpha.shape) < 0.6] = 255
+    previous = rng.integers(0, 256, alpha.shape, dtype=np.uint8)  # settling moves some pixels off the ramp
+    motion = (rng.integers(0, 9, (45, 80)) / 255).astype(np.float32)
+    ramp = T.ramp(alpha)
+    T.settle(alpha, previous, motion, ramp)
+    fresh_points, fresh_flat = T.edge_band(alpha, 2)
+    points, flat = T.edge_band(alpha, 2, ramp)
+    assert len(points) < len(ramp)
+    assert np.array_equal(points, fresh_points) and np.array_equal(flat, fresh_flat)

@@ -53,12 +53,13 @@ def test_a_still_picture_reuses_the_mask_but_the_model_still_runs_every_few_fram
     assert longest == T.GATE_MAX_SKIPS
     for result, was_still in runs:
         assert result.mask is not None and result.mask.shape == astronaut.shape[:2]
-        assert (result.timings["inference"] == 0.0) == was_still
+        assert (result.timings["refine"] == 0.0) == was_still  # reused: no work at all
+        assert result.timings["inference"] == 0.0 or not was_still
     reused = [i for i, s in enumerate(still) if s]
     assert runs[reused[0]][0].mask is runs[reused[0] - 1][0].mask  # the last mask, as it was
 
 
-def test_a_moving_picture_runs_the_model_every_frame(astronaut):
+def test_a_moving_picture_is_worked_out_on_every_frame(astronaut):
     stage = PersonMask(_settings())
     moving = [np.ascontiguousarray(np.roll(astronaut, 4 * i, axis=1)) for i in range(6)]
     assert not any(s for _, s in _frames(stage, moving))
@@ -144,3 +145,25 @@ def test_settling_lowers_flicker_on_a_still_noisy_picture(astronaut):
     settled = flicker(_settings())
     unsettled = flicker(_settings(gate=False, temporal_smoothing=0.0))
     assert settled < 0.5 * unsettled
+
+
+def _dense_settle(alpha, previous, motion):
+    """Settling as it was written first, over whole frames: the reference for the sparse one."""
+    h, w = alpha.shape
+    quiet = cv2.resize(cv2.compare(motion, T.SETTLE_STILL, cv2.CMP_LT), (w, h), interpolation=cv2.INTER_NEAREST)
+    cv2.bitwise_and(quiet, cv2.inRange(alpha, 5, 250), dst=quiet)
+    cv2.copyTo(previous, quiet, alpha)
+    return alpha
+
+
+@pytest.mark.parametrize("motion_shape, alpha_shape", [((131, 256), (360, 640)), ((66, 128), (720, 1280)),
+                                                       ((7, 9), (23, 31)), ((36, 64), (36, 64))])
+def test_settling_at_the_ramp_pixels_alone_equals_the_whole_frame_pass(motion_shape, alpha_shape):
+    rng = np.random.default_rng(5)
+    alpha = rng.integers(0, 256, alpha_shape, dtype=np.uint8)
+    alpha[rng.random(alpha_shape) < 0.5] = 0  # most of a frame is off the ramp
+    previous = rng.integers(0, 256, alpha_shape, dtype=np.uint8)
+    motion = (rng.integers(0, 9, motion_shape) / 255).astype(np.float32)
+    out = T.settle(alpha.copy(), previous, motion)
+    assert np.array_equal(out, _dense_settle(alpha.copy(), previous, motion))
+    assert (out != alpha).sum() > 0.05 * alpha.size  # the test holds pixels at all

@@ -103,18 +103,137 @@ def test_prefetch_analyses_on_its_own_thread_and_in_order(astronaut):
 
 
 def test_pipelining_is_a_setting_and_needs_two_cores(monkeypatch):
-    assert S.Settings().runtime.pipelining is False  # measured slower on a loaded 2-core machine
+    assert S.Settings().runtime.pipelining == "auto"  # on only where it shortens the time between frames
 
     class Pipe:
-        settings = S.update(S.Settings(), runtime={"pipelining": True})
+        settings = S.update(S.Settings(), runtime={"pipelining": "on"})
 
     source, sender = object(), object()
     monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 1)
     assert LiveRunner(source, Pipe(), sender).pipelining is False
+    Pipe.settings = S.Settings()
+    assert LiveRunner(source, Pipe(), sender).auto is None  # auto: nothing to decide on one core
     monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 2)
+    assert LiveRunner(source, Pipe(), sender).pipelining is False  # auto starts one at a time
+    assert LiveRunner(source, Pipe(), sender).auto is not None
+    Pipe.settings = S.update(S.Settings(), runtime={"pipelining": "on"})
     assert LiveRunner(source, Pipe(), sender).pipelining is True
     # A tap that is both source and sender (the GUI's) pairs each input with the next output.
     assert LiveRunner(source, Pipe(), source).pipelining is False
-    Pipe.settings = S.update(S.Settings(), runtime={"pipelining": False})
+    assert LiveRunner(source, Pipe(), source, pipelining="auto").auto is None
+    Pipe.settings = S.update(S.Settings(), runtime={"pipelining": "off"})
     assert LiveRunner(source, Pipe(), sender).pipelining is False
+    assert LiveRunner(source, Pipe(), sender).auto is None
     assert usable_cores() >= 1
+
+
+@pytest.mark.parametrize("saved, now", [(True, "on"), (False, "auto")])
+def test_a_saved_on_off_pipelining_setting_is_read_as_on_or_auto(saved, now):
+    assert S.from_dict({"runtime": {"pipelining": saved}}).runtime.pipelining == now
+
+
+def _feed(auto, frames, work_ms, period_ms, interval_ms):
+    """``frames`` more frames into ``auto``: each took ``work_ms`` of stages, went out ``period_ms``
+    after the one before, and the camera captures every ``interval_ms``."""
+    clock = auto.__dict__.setdefault("test_clock", [0, 0.0])  # frames so far, time the last went out
+    decisions = []
+    for _ in range(frames):
+        i = clock[0] = clock[0] + 1
+        clock[1] += period_ms / 1e3
+        timings = {"inference": work_ms / 2, "background": work_ms / 2, "total": 99.0, "analysis": 99.0}
+        decisions.append(auto.observe(i, i * interval_ms / 1e3, timings, clock[1]))
+    return decisions
+
+
+def test_auto_pipelining_goes_on_only_when_a_frame_takes_most_of_the_camera_interval():
+    from livecam.live_runner import AUTO_WINDOW, AutoPipelining
+
+    auto = AutoPipelining()
+    interval = 1000 / 30
+    assert not any(_feed(auto, 3 * AUTO_WINDOW, 6.0, interval, interval))  # 6 ms of 33: nothing to gain
+    assert not any(_feed(auto, AUTO_WINDOW, 0.75 * interval, interval, interval))
+    assert _feed(auto, AUTO_WINDOW, 0.9 * interval, interval, interval)[-1]  # over 0.8 of it: on
+    assert "ms of the camera's" in auto.reason
+    assert all(_feed(auto, 2 * AUTO_WINDOW, 0.7 * interval, interval, interval))  # between: stays as it is
+    assert not _feed(auto, AUTO_WINDOW, 0.5 * interval, interval, interval)[-1]  # under 0.6: off again
+
+
+def test_auto_pipelining_goes_off_when_pipelined_frames_come_no_faster():
+    """Frames waiting on processing (45 ms a frame for a 33 ms camera): pipelining goes on; when the
+    frames then come no faster (the second core is taken), it goes off and waits before a retry."""
+    from livecam.live_runner import AUTO_RETRY, AUTO_WINDOW, AutoPipelining
+
+    auto = AutoPipelining()
+    interval = 1000 / 30
+    assert _feed(auto, AUTO_WINDOW, 45.0, 45.0, interval)[-1]
+    assert all(_feed(auto, AUTO_WINDOW, 45.0, 30.0, interval))  # it helps: stays on
+    assert not _feed(auto, AUTO_WINDOW, 45.0, 44.0, interval)[-1]
+    assert "second core" in auto.reason
+    assert not any(_feed(auto, AUTO_RETRY * AUTO_WINDOW, 45.0, 45.0, interval))  # waits
+    assert _feed(auto, AUTO_WINDOW, 45.0, 45.0, interval)[-1]  # then tries again
+
+
+def test_auto_pipelining_in_the_loop_switches_on_and_keeps_the_picture(astronaut, monkeypatch):
+    """A camera far faster than processing: auto turns pipelining on mid-stream, and every frame is
+    still the picture one at a time makes."""
+    from livecam.live_runner import AUTO_WINDOW
+
+    monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 2)
+
+    class FastCamera(_Camera):
+        def latest(self, after=-1, timeout=0.5):
+            i = min(after + 1, len(self.frames) - 1)
+            return Frame(self.frames[i], i, i / 1000.0)  # 1000 fps: every frame waits on processing
+
+    settings = S.update(S.Settings(), segmentation={"model": "landscape"}, runtime={"provider": "cpu", "threads": 1},
+                        background={"mode": "blur", "blur": 60})
+    frames = _clip(astronaut, AUTO_WINDOW + 12)
+    _, one = _run(settings, frames, False)
+    pipeline, sender = Pipeline(settings), _Sender()
+    runner = LiveRunner(FastCamera(frames), pipeline, sender, frames=len(frames))
+    assert runner.auto is not None and not runner.pipelining
+    runner.start()
+    assert runner.wait(120) and runner.error is None
+    pipeline.close()
+    assert runner.pipelining and runner.overlapped >= 8
+    assert not pipeline.pipelined  # the loop ended: nothing runs beside it any more
+    for a, b in zip(one.frames, sender.frames):
+        assert np.array_equal(a, b)
+
+
+def test_the_loop_switches_pipelining_on_and_off_between_frames_as_auto_decides(astronaut, monkeypatch):
+    monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 2)
+
+    class Scripted:
+        """On from the 5th frame to the 14th."""
+
+        on, reason, seen = False, "scripted", 0
+
+        def observe(self, index, t, timings, now):
+            self.seen += 1
+            self.on = 5 <= self.seen < 15
+            return self.on
+
+    settings = S.update(S.Settings(), segmentation={"model": "landscape"}, runtime={"provider": "cpu", "threads": 1},
+                        background={"mode": "color", "color": "#20a040"})
+    frames = _clip(astronaut, 24)
+    _, one = _run(settings, frames, False)
+    pipeline = Pipeline(settings)
+    states = []
+
+    class Watching(_Sender):
+        def submit(self, image, t):
+            super().submit(image, t)
+            states.append(runner.pipelining)
+
+    sender = Watching()
+    runner = LiveRunner(_Camera(frames), pipeline, sender, frames=len(frames), pipelining="auto")
+    runner.auto = Scripted()
+    runner.start()
+    assert runner.wait(120) and runner.error is None
+    pipeline.close()
+    assert states[:5] == [False] * 5 and True in states and states[-1] is False
+    assert runner.overlapped >= 5 and pipeline.analyzer.__class__.__name__ == "Analyzer"  # handed back
+    assert len(sender.frames) == len(frames)
+    for a, b in zip(one.frames, sender.frames):
+        assert np.array_equal(a, b)

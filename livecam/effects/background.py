@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livecam.analysis.temporal import upscale
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.effects.compositing import composite
 from livecam.imaging import cover_fit
@@ -117,7 +118,7 @@ class BlurBackground(EffectBase):
         num = cv2.GaussianBlur(small.astype(np.float32) * bgw[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(bgw, (0, 0), sigma)
         small_blur = cv2.convertScaleAbs(num / den[..., None])
-        return cv2.resize(small_blur, (w, h), interpolation=cv2.INTER_LINEAR)
+        return upscale(small_blur, (w, h))
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if self.strength <= 0 or analysis.mask is None:

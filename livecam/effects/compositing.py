@@ -37,6 +37,7 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
         np.put(band.reshape(-1), edge.index, 0)  # blended once, below, with the person's own colour
     points = cv2.findNonZero(band)
     count = (0 if points is None else len(points)) + (0 if edge is None else len(edge))
+    edge_back = take_pixels(background, edge.index) if edge is not None and len(edge) else None
     if count > BAND_SHARE * mask.size:
         person = frame
         if dense:
@@ -45,16 +46,21 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
         out = _blend(person, background, mask)
     else:
         out = background if scratch else background.copy()
-        cv2.copyTo(frame, cv2.compare(mask, 254, cv2.CMP_GT), out)
+        index = back = None
         if points is not None:
             points = points.reshape(-1, 2)
             index = points[:, 1].astype(np.intp) * mask.shape[1] + points[:, 0]
+            back = take_pixels(background, index)  # before the copy below: ``out`` may be ``background``
+        # The frame wherever the mask is not 0: the band's pixels are blended over right after, so
+        # the mask serves as it is, without a thresholded copy of it (one frame-size pass less).
+        cv2.copyTo(frame, mask, out)
+        if index is not None:
             # A frame-size foreground is read at the band's pixels alone: no copy of the frame.
-            _blend_pixels(out, take_pixels(foreground if dense else frame, index), background, mask, index)
-    if edge is not None and len(edge):
-        # The edge pixels (on the ramp, so neither copied above nor in the band's list) with the
-        # person's own colour in place of the frame's.
-        _blend_pixels(out, edge.colour, background, mask, edge.index)
+            _blend_pixels(out, take_pixels(foreground if dense else frame, index), back, mask, index)
+    if edge_back is not None:
+        # The edge pixels (on the ramp, so not in the band's list) with the person's own colour in
+        # place of the frame's.
+        _blend_pixels(out, edge.colour, edge_back, mask, edge.index)
     return out
 
 
@@ -68,13 +74,12 @@ def _blend(person: np.ndarray, background: np.ndarray, mask: np.ndarray) -> np.n
     return cv2.add(out, alpha, dst=out)
 
 
-def _blend_pixels(out: np.ndarray, colour: np.ndarray, background: np.ndarray, mask: np.ndarray,
+def _blend_pixels(out: np.ndarray, colour: np.ndarray, back: np.ndarray, mask: np.ndarray,
                   index: np.ndarray) -> None:
-    """Blend ``colour`` (N x 3 uint8) over the background at the flat ``index`` (row * width + col)
-    of ``out``: B + a (F - B), a from the mask."""
+    """Blend ``colour`` over ``back`` (N x 3 uint8 each, the background's pixels) at the flat
+    ``index`` (row * width + col) of ``out``: B + a (F - B), a from the mask."""
     a = np.take(mask.reshape(-1), index).astype(np.float32)
     a *= np.float32(1 / 255)
-    back = take_pixels(background, index)
     blend = colour.astype(np.float32)
     blend -= back
     blend *= a[:, None]

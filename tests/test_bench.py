@@ -1,0 +1,38 @@
+"""``livecam bench``'s and tools/ab_bench.py's own arithmetic (the runs themselves are in test_cli)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from livecam import bench
+
+
+def test_auto_pipelining_row_says_on_only_past_most_of_a_30_fps_frame(monkeypatch):
+    monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 2)
+    assert not bench.auto_pipelining(6.0)
+    assert not bench.auto_pipelining(26.0)  # 0.78 of 33.3 ms
+    assert bench.auto_pipelining(27.0)
+    assert bench.auto_pipelining(14.0, fps=60)
+    monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 1)
+    assert not bench.auto_pipelining(50.0)
+
+
+def _ab_bench():
+    path = Path(__file__).resolve().parents[1] / "tools" / "ab_bench.py"
+    spec = importlib.util.spec_from_file_location("ab_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ab_table_gives_medians_over_runs_and_the_mean_cpu():
+    ab = _ab_bench()
+    runs = [{"tree": str(Path(t).resolve()), "size": "1280x720", "config": "blur", "wall_ms": w, "cpu_ms": c,
+             "cpu_mean_ms": m}
+            for t, w, c, m in (("/a", 6.0, 5.0, 4.0), ("/a", 7.0, 6.0, 4.5), ("/a", 9.0, 8.0, 9.0),
+                               ("/b", 3.0, 2.5, 2.0))]
+    table = ab.table(runs, ["/a", "/b"])
+    row = table.splitlines()[1]
+    assert "1280x720" in row and "blur" in row
+    assert "7.00 /   6.00 /   4.50" in row  # the middle run of three, column by column
+    assert "3.00 /   2.50 /   2.00" in row
