@@ -201,7 +201,9 @@ class Analyzer:
             if person.notice:
                 # Shown to the user while the mask still runs: rvm unusable at open, or handed over
                 # to the fast model during this frame.
-                self.broken.setdefault("rvm", person.notice)
+                self.broken["rvm"] = person.notice
+            else:  # the live watch gave rvm back its place
+                self.broken.pop("rvm", None)
 
     def _hold(self, what: str) -> bool:
         """After a failed inference: whether the last good result may still stand in (else it is missing)."""

@@ -47,8 +47,31 @@ DENSE_BAND = 0.2  # share of edge pixels above which rvm's foreground is copied 
 HALF_FROM = 512  # frames at least this wide get the edge work at half their size, smaller ones at full size
 # auto's rvm on a CPU was measured once, on a quiet machine; a call app started since can take the
 # cores it counted on. Every WATCH_FRAMES frames (5 s at 30 fps) the live mask stage checks that rvm
-# still fits what the measurement promised, and otherwise hands over to the fast model for the session.
+# still fits what the measurement promised, and otherwise hands over to the fast model.
 WATCH_FRAMES = 150
+# After a hand-over rvm itself tells when the machine has room again: once a window, one trial run on
+# the worker thread (the loop goes on with the fast model), and its time against the runs' time in the
+# window that was too slow scales that window's cost to now. When that fits RETRY_FIT of the budget in
+# RETRY_WINDOWS trials in a row (10 s), rvm runs again. Each time it is too slow again within its first two windows,
+# the trials are spaced twice as far apart (at most RETRY_MAX_GAP windows, 80 s), so a machine that
+# stays busy pays one rvm run in a minute or more.
+RETRY_WINDOWS = 2
+RETRY_MAX_GAP = 16
+# One run is a noisier sample than a window's mean: on this project's 2-core machine (load 2.4) two
+# trials at 85 % and 78 % of the budget brought rvm back at 103 % (35 ms a frame), handed over again
+# 20 s later. Coming back only with this margin keeps a machine near the limit on the fast model.
+RETRY_FIT = 0.8
+# A frame is not carried when more than this share of the picture moved outright since the model
+# last ran (grey change over temporal.MOTION_FULL, where smoothing follows the model at once): the
+# frame-guided edge moves an outline by a few pixels, not by a hand's sweep, and a stale outline
+# over what is now still room shows as flicker. Chosen on the tuning clips (quality.TUNING_CLIPS)
+# alone, flicker as a share of the raw model's, all / still / warped: model on every frame 0.379 /
+# 0.145 / 0.389; carried up to 0.1 % moved 0.373 / 0.140 / 0.387 (model on 65 % of the frames),
+# 0.3 % 0.371 / 0.131 / 0.389 (62 %), 1 % 0.371 / 0.132 / 0.393 (59 %). 0.3 % is the loosest that
+# is no worse on any of the three; on the s18 bench clip nothing moves that much (the model ran on
+# every second frame). The first check of the clips not tuned on, without the guard, showed a
+# talking clip's (d12) stale outlines; the second, with it, the lag that keeps LIVE_EVERY at 1.
+CARRY_MOVED = 0.003
 
 
 def working_scale(width: int, height: int) -> int:
@@ -73,6 +96,14 @@ class PersonMask:
         if self._watch is not None:
             self._backend.run_ms = []  # the network's own run times too (worker-thread profiles)
         self._watched = 0  # windows the watch has looked at
+        self._spare = None  # after a hand-over: rvm's stream, kept open for a try later
+        self._rvm_over = 1.0  # how far over its budget rvm was in the window that handed over
+        self._rvm_run = 0.0  # the mean ms of its runs in that window
+        self._trial = None  # a trial run of rvm in progress on its worker thread (a Future)
+        self._frames = 0  # frames in this window of the fast model
+        self._wait = 0  # windows until the next trial
+        self._gap = 1  # windows between trials
+        self._quiet = 0  # trials in a row that said rvm fits
         self.reset()
 
     # ------------------------------------------------------------------ choosing the model
@@ -148,11 +179,13 @@ class PersonMask:
         self._held: np.ndarray | None = None  # smoothed model-size mask
         self._streak: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # small grey frame the model last saw, for motion
+        self._worked: np.ndarray | None = None  # small grey frame last worked out (carried or not), for settling
         self._thumb: np.ndarray | None = None
         self._alpha_work: np.ndarray | None = None  # last edge alpha at the working size, for settling
         self._last: Analysis | None = None  # the last frame the model saw, for the motion gate
         self._last_colour = False  # whether that frame's band carries the person's colour
         self._skips = 0  # frames in a row that reused the last mask
+        self._carried = 0  # frames worked out from the model's last mask since it last ran
         self.still = False  # the last frame reused the mask: the picture had not changed
         if self.model == "rvm":
             self._backend.reset()
@@ -173,6 +206,8 @@ class PersonMask:
                 self._check_live((time.perf_counter() - t0) * 1e3)
         else:
             self._segment(image, result, foreground)
+            if self._spare is not None:  # rvm handed over: it is tried again now and then
+                self._check_return(image)
 
     def _check_live(self, frame_ms: float) -> None:
         """auto's rvm on a CPU: after each WATCH_FRAMES frames, the fast model takes over when rvm no
@@ -198,16 +233,71 @@ class PersonMask:
 
         cost = f"{stage:.0f} ms a frame" if stage > budget_ms() else f"{run:.0f} ms a run every {profile.every} frames"
         try:
-            fast = Segmenter("landscape", self.settings.runtime.provider, self.settings.runtime.threads)
+            fast = self._fast or Segmenter("landscape", self.settings.runtime.provider, self.settings.runtime.threads)
         except (ModelError, ValueError) as exc:
             log.warning("rvm is slow here (%s), and the fast model could not be opened (%s).", cost, exc)
             self._watch = None
             return
+        # Too slow again soon after coming back: the machine is still busy, so trials are spaced further apart.
+        returned = self._fast is not None
+        self._gap = min(2 * self._gap, RETRY_MAX_GAP) if returned and self._watched <= 3 else 1
         self.notice = self.reason = (
-            f"Person mask: the fast model from now on, because rvm took {cost} live here, too slow for "
-            f"{TARGET_FPS} fps (another program may be using the CPU); LiveCam tries rvm again at its next start.")
+            f"Person mask: the fast model for now, because rvm took {cost} live here, too slow for "
+            f"{TARGET_FPS} fps (another program may be using the CPU); LiveCam tries rvm again when the CPU has room.")
         log.warning("%s", self.notice)
-        self.model, self._backend, self._watch = "landscape", fast, None
+        matting.reset()  # a run in progress on the worker ends; the stream waits, open, for a try later
+        self._rvm_over = max(stage / budget_ms(), run / (profile.every * 1000.0 / TARGET_FPS) if profile.lag else 0.0, 1.0)
+        self._rvm_run, self._trial, self._frames, self._wait, self._quiet = run, None, 0, self._gap - 1, 0
+        self.model, self._backend, self._spare, self._watch = "landscape", fast, matting, None
+        self.reset()
+
+    @property
+    def _fast(self):
+        """The fast model kept from an earlier hand-over, while rvm runs again (else None)."""
+        return self._spare if self.model == "rvm" else None
+
+    def _check_return(self, image: np.ndarray) -> None:
+        """After a hand-over: at the end of each WATCH_FRAMES frames, read the last trial run of rvm
+        and start the next; after RETRY_WINDOWS trials in a row that say it fits, rvm runs again."""
+        from livecam.analysis.rvm_live import TARGET_FPS
+
+        self._frames += 1
+        if self._frames < WATCH_FRAMES:
+            return
+        self._frames = 0
+        matting = self._spare
+        if self._trial is not None:
+            if not self._trial.done():
+                return  # not judged until it ends (a run this slow will say so)
+            trial, self._trial = self._trial, None
+            try:
+                trial.result()
+            except Exception as exc:  # noqa: BLE001 - rvm failing here means: the fast model stays
+                log.warning("rvm is not tried again here: its trial run failed (%s).", exc)
+                self._spare = None
+                return
+            scale = matting.run_ms[-1] / self._rvm_run if matting.run_ms and self._rvm_run > 0 else float("inf")
+            self._quiet = self._quiet + 1 if self._rvm_over * scale <= RETRY_FIT else 0
+            log.debug("rvm trial run: %.0f ms (%.0f ms when too slow): %.0f%% of its budget.",
+                      matting.run_ms[-1] if matting.run_ms else -1, self._rvm_run, 100 * self._rvm_over * scale)
+            matting.run_ms = []
+            if self._quiet >= RETRY_WINDOWS:
+                self._rvm_again(matting, self._rvm_over * scale, TARGET_FPS)
+                return
+            self._wait = 0 if self._quiet else self._gap - 1
+        if self._wait > 0:
+            self._wait -= 1
+            return
+        self._trial = matting.start(matting.to_tensor(matting.input_for(image)))
+
+    def _rvm_again(self, matting, share: float, target_fps: int) -> None:
+        """rvm takes the mask back (its trial runs said it fits ``share`` of its budget)."""
+        self.reason = (f"Person mask: rvm ({matting.profile.name}) again, because its trial runs here took "
+                       f"{share:.0%} of what {target_fps} fps allows.")
+        self.notice = ""
+        log.warning("%s", self.reason)
+        self.model, self._backend, self._spare = "rvm", matting, self._backend
+        self._watch, self._watched, matting.run_ms = [], 1, []  # its session is warm: the first window is judged
         self.reset()
 
     def _new_scene(self, small: np.ndarray) -> bool:
@@ -243,30 +333,38 @@ class PersonMask:
             timings.update(preprocess=(t1 - t0) * 1e3, inference=0.0, refine=0.0)
             return
         self.still, self._skips = False, 0
-        tensor = seg.to_tensor(small)
-        t1 = time.perf_counter()
-        raw = seg.infer(tensor)
-        t2 = time.perf_counter()
-        if self._held is not None and self._held.shape != raw.shape:
-            self.reset()
-            motion = None
-        self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
-        self._grey = grey
+        # Settling holds edges against the last frame worked out, which may have been carried.
+        recent = motion if self._worked is self._grey else T.frame_motion(self._worked, grey)
+        self._worked = grey
+        if self._carry_due(motion):  # the model rests: its last mask is fitted to this frame's edges
+            raw = self._last.raw_mask
+            t1 = t2 = time.perf_counter()
+        else:
+            tensor = seg.to_tensor(small)
+            t1 = time.perf_counter()
+            raw = seg.infer(tensor)
+            t2 = time.perf_counter()
+            if self._held is not None and self._held.shape != raw.shape:
+                self.reset()
+                motion = None
+            self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
+            self._grey = grey
         held = self._held
         centre = T.edge_centre(s.edge)
         if s.refine:
             work = image if half is None else half
             guide, held_half = _halved(small, held)
-            a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS)
+            a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS, with_shift=foreground)
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
             alpha_work = T.apply_coefficients(a8, b8, work, self._space)
-            if motion is not None and s.temporal_smoothing > 0 and self._alpha_work is not None \
-                    and self._alpha_work.shape == alpha_work.shape:
-                T.settle(alpha_work, self._alpha_work, motion)
+            ramp = T.ramp(alpha_work)  # found once, for settling and the edge colour
+            if motion is not None and recent is not None and s.temporal_smoothing > 0 \
+                    and self._alpha_work is not None and self._alpha_work.shape == alpha_work.shape:
+                T.settle(alpha_work, self._alpha_work, recent, ramp)
             self._alpha_work = alpha_work
-            mask = cv2.resize(alpha_work, (w, h), interpolation=cv2.INTER_LINEAR) if scale == 2 else alpha_work
+            mask = T.upscale(alpha_work, (w, h)) if scale == 2 else alpha_work
             if foreground:
-                result.foreground = self._foreground(image, mask, alpha_work, scale, shift)
+                result.foreground = self._foreground(image, mask, alpha_work, scale, shift, ramp)
         else:
             # Without refinement the edge control still moves the outline (no narrowing).
             mask = T.to_frame_mask(T.level_curve(held, centre), (w, h))
@@ -287,10 +385,23 @@ class PersonMask:
             return False
         return self._streak is None or not self._streak.any()
 
+    def _carry_due(self, motion: np.ndarray | None) -> bool:
+        """Live, the fast model runs on every Segmenter.live_every-th frame that is worked out; in
+        between, its last (smoothed) mask is fitted to the new frame by the frame-guided edge, which
+        puts the outline on the frame's own edges. Renders and photos run it on every frame."""
+        every = getattr(self._backend, "live_every", 1)
+        if self.offline or every < 2 or motion is None or self._held is None or self._last is None \
+                or self._carried + 1 >= every \
+                or cv2.countNonZero(cv2.compare(motion, T.MOTION_FULL, cv2.CMP_GT)) > CARRY_MOVED * motion.size:
+            self._carried = 0
+            return False
+        self._carried += 1
+        return True
+
     @staticmethod
-    def _foreground(image, mask, alpha_work, scale, shift) -> T.EdgeColour:
+    def _foreground(image, mask, alpha_work, scale, shift, ramp=None) -> T.EdgeColour:
         """The person's own colour on the edge pixels, from the edge fit's person - room colours."""
-        points, flat = T.edge_band(alpha_work, scale)
+        points, flat = T.edge_band(alpha_work, scale, ramp)
         if not len(flat):
             return T.EdgeColour(flat, np.zeros((0, 3), np.uint8), image.shape)
         work_size = (alpha_work.shape[1], alpha_work.shape[0])
