@@ -158,12 +158,16 @@ class Analyzer:
     def _find_hands(self, image: np.ndarray, result: Analysis, timings: dict[str, float]) -> None:
         """Hands around the first face. A failure only loses the hands (the face effect then draws
         over a hand, which shows no more of the room), so nothing is held or hidden for it."""
+        from livecam.analysis import face_regions as regions
+
         t0 = time.perf_counter()
         tracker = self._open("hands", lambda: self.hand_tracker)
         if tracker is None:
             return
         try:
-            result.hands = tracker.process(image, result.faces[0].box if result.faces else None)
+            face = result.faces[0] if result.faces else None
+            outline = None if face is None else regions.polygon(face.landmarks, regions.FACE_OVAL)
+            result.hands = tracker.process(image, None if face is None else face.box, outline)
             self._failed.discard("hands")
         except Exception as exc:
             self._warn_once("hands", exc)

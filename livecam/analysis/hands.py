@@ -52,6 +52,12 @@ CELL_CHANGE = 10
 MOTION_SHARE = 0.04
 # While the ring moves but no hand was found, the palm detector runs on every this-many-th frame.
 DETECT_EVERY = 3
+# What a model's output may be to count as a hand at the face (a fault's finite garbage must not
+# become a mask that puts the live face back over an effect): its palm at most this many face widths
+# wide (a real one at the cheek is 0.37), each point within this many palm widths of the palm's
+# centre (1.95 for an open hand), and the palm's centre within the watched square.
+MAX_WIDTH = 1.5
+MAX_REACH = 3.5
 
 # Finger bones: the lines drawn for the hand's outline (MediaPipe's HAND_CONNECTIONS).
 BONES = ((0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (5, 9), (9, 10), (10, 11),
@@ -184,6 +190,40 @@ def face_region(box: np.ndarray, frame_shape: tuple[int, ...]) -> Crop:
     return Crop(((x0 + x1) / 2, (y0 + y1) / 2), side, 0.0)
 
 
+def _usable(region: Crop, shape: tuple[int, ...]) -> bool:
+    """A face box the hands can be looked for around: finite, at least a few pixels, and no larger
+    than a few frames (a face model's fault otherwise makes crops, points and blurs without bound)."""
+    return (math.isfinite(region.centre[0]) and math.isfinite(region.centre[1]) and math.isfinite(region.size)
+            and 4.0 <= region.size <= 4.0 * WATCH_SPAN * max(shape[:2]))
+
+
+def plausible(hand: Hand, region: Crop) -> bool:
+    """Whether ``hand`` can be a hand at the face watched in ``region`` (see MAX_WIDTH, MAX_REACH)."""
+    p = hand.points
+    if not np.isfinite(p).all():
+        return False
+    width = hand.width
+    palm = p[list(PALM)].mean(0)
+    face = region.size / WATCH_SPAN
+    reach = float(np.linalg.norm(p - palm, axis=1).max())
+    return (0.0 < width <= MAX_WIDTH * face and reach <= MAX_REACH * width
+            and bool(np.all(np.abs(palm - region.centre) <= region.size / 2)))
+
+
+def on_face(point: np.ndarray, outline: np.ndarray | None) -> bool:
+    """Whether ``point`` lies inside the face's outline.
+
+    The palm detector and the landmark model, shown the lower half of a face, read a hand there
+    (lp_d9 at 720p: 93 of 300 frames, scores 0.66-0.9, no lower than real hands' 0.55-0.99), and
+    keeping that "hand" in front would put the wearer's own mouth back over a face swap. A real hand
+    raised to the face comes from below or beside it: its wrist stays outside the outline, and when
+    it is first found (before it is followed) so is its palm."""
+    if outline is None:
+        return False
+    xy = (float(point[0]), float(point[1]))
+    return cv2.pointPolygonTest(np.asarray(outline, np.float32).reshape(-1, 1, 2), xy, False) >= 0
+
+
 def _ring_cells() -> np.ndarray:
     ring = np.ones((WATCH_CELLS, WATCH_CELLS), bool)
     half = WATCH_CELLS / WATCH_SPAN * 1.2 / 2
@@ -221,15 +261,19 @@ class HandTracker:
         changed = np.abs(grey - last) > CELL_CHANGE
         return float(changed[RING].mean()) > MOTION_SHARE
 
-    def process(self, image_bgr: np.ndarray, face_box: np.ndarray | None) -> list[Hand]:
+    def process(self, image_bgr: np.ndarray, face_box: np.ndarray | None,
+                outline: np.ndarray | None = None) -> list[Hand]:
+        """``outline``: the face's outline (frame pixels, a polygon), when known: a "hand" whose wrist
+        lies inside it, or that is first found with its palm inside it, is the face itself (see
+        ``on_face``) and is dropped."""
         self.ran = ()
-        if face_box is None:
+        region = None if face_box is None else face_region(face_box, image_bgr.shape)
+        if region is None or not _usable(region, image_bgr.shape):
             self.reset()
             return []
-        region = face_region(face_box, image_bgr.shape)
         moved = self._moved(image_bgr, region)
-        crops = self._crops
-        if not crops:
+        crops, fresh = self._crops, not self._crops
+        if fresh:
             self._since_detect += 1
             if not moved or self._since_detect < DETECT_EVERY:
                 return []
@@ -240,8 +284,10 @@ class HandTracker:
         for crop in crops:
             hand = self.landmarks.run(image_bgr, crop)
             self.ran += ("hand",)
-            if hand is None:
+            if hand is None or not plausible(hand, region) or on_face(hand.points[0], outline):
                 continue
+            if fresh and on_face(hand.points[list(PALM)].mean(0), outline):
+                continue  # a hand is first seen coming in: a palm found inside the face is the face
             hands.append(hand)
             points = hand.points[list(ROI_POINTS)]
             scale, shift = FROM_POINTS
@@ -279,6 +325,8 @@ def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.nd
     if mask is None or out is live:
         return out
     ys, xs = np.nonzero(mask)
+    if ys.size == 0:  # the hands lie wholly outside the frame
+        return out
     rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
     out = out.copy()
     alpha = cv2.merge([mask[rows, cols]] * 3)
