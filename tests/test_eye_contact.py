@@ -102,6 +102,38 @@ def test_a_gaze_below_the_lens_moves_the_irises_up_by_the_gaze(looking_down):
         assert blue[1].sum() > 0.7 * blue[0].sum()  # the iris is moved, not wiped out
 
 
+def test_the_gaze_is_read_against_the_eyes_as_the_picture_shows_them_not_the_lagging_mesh(looking_down):
+    """A nodding head: the jitter filter's mesh trails the picture by 4 px, the iris (found on the
+    picture) and ``raw_landmarks`` do not. The effect reads and moves the eyes on the picture's
+    points: the same pixels as with no lag at all. Read against the lagging corners, the same eyes
+    would look 4 px / radius off and be moved that much further."""
+    image, analysis = looking_down
+    face = analysis.faces[0]
+    lagging = face.landmarks.copy()
+    lagging[:, 1] += 4.0
+    moving = replace(face, landmarks=lagging, raw_landmarks=face.landmarks)
+    still = replace(face, raw_landmarks=None)
+    out = [_run(EyeContact(EyeContactSettings(enabled=True)), image, Analysis(faces=[f]))[0] for f in (moving, still)]
+    assert (out[0] == out[1]).all() and not (out[0] == image).all()
+    wrong = _run(EyeContact(EyeContactSettings(enabled=True)), image,
+                 Analysis(faces=[replace(face, landmarks=lagging, raw_landmarks=None)]))[0]
+    assert np.abs(wrong.astype(int) - out[1]).max() > 40
+
+
+def test_an_eye_is_corrected_again_within_frames_of_a_blink(looking_down):
+    """After a blink (the picture's lids shut for 3 frames) the eye's correction is back in full
+    within 4 frames of the lids reopening, not the face's slower fade-in."""
+    image, analysis = looking_down
+    face = analysis.faces[0]
+    effect = EyeContact(EyeContactSettings(enabled=True))
+    _run(effect, image, analysis)
+    assert min(effect.eye_weight) == pytest.approx(1.0)
+    _run(effect, image, Analysis(faces=[replace(face, lids=face.lids * 0.2)]), frames=3)
+    assert max(effect.eye_weight) == 0.0
+    _run(effect, image, analysis, frames=4)
+    assert min(effect.eye_weight) == pytest.approx(1.0)
+
+
 def _painted_eyes(face, image, down_deg: float, r: float):
     """``image`` with each eye opening painted white (235) and a blue iris of radius ``r`` where a
     gaze ``down_deg`` below the lens puts it (hidden where it reaches past the lids); the face with
@@ -228,7 +260,7 @@ def test_closed_eyes_turned_head_and_a_look_away_are_left_alone(looking_down):
     shut = face.landmarks.copy()
     for _, (upper, lower, _, _), _ in EYES:
         shut[upper] = shut[lower]
-    blink = Analysis(faces=[replace(face, landmarks=shut)])
+    blink = Analysis(faces=[replace(face, landmarks=shut, raw_landmarks=shut)])
     out, outputs = _run(effect, image, blink, frames=3)
     assert (out == image).all() and not outputs
     # The head turned past 25°.

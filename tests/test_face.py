@@ -279,6 +279,20 @@ def test_smoothing_setting_reduces_jitter_on_a_still_photo(astronaut):
     assert spread[True] < 0.5 * spread[False]
 
 
+def test_raw_landmarks_follow_the_picture_where_the_smoothed_ones_lag(astronaut):
+    """A head moving 2 px a frame: the jitter filter's points trail the picture, ``raw_landmarks``
+    are the mesh's own points on this frame (as an unsmoothed tracker finds them)."""
+    smooth, plain = FaceTracker(FaceSettings(smoothing=True), RUNTIME), tracker()
+    h, w = astronaut.shape[:2]
+    for i in range(8):
+        frame = cv2.warpAffine(astronaut, np.float32([[1, 0, 2 * i], [0, 1, 0]]), (w, h), borderMode=cv2.BORDER_REPLICATE)
+        face, own = smooth.process(frame)[0], plain.process(frame)[0]
+    assert np.abs(face.raw_landmarks - own.landmarks).max() < 1e-3
+    lag = float(np.mean(face.raw_landmarks[:, 0] - face.landmarks[:, 0]))
+    assert lag > 0.1  # the filtered points are behind the moving head
+    assert plain.process(frame)[0].raw_landmarks is not None
+
+
 def test_settings_change_between_frames(astronaut):
     t = tracker()
     t.process(astronaut)

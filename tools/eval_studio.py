@@ -28,7 +28,7 @@ judge's own fresh model run:
   - the gaze more than ``--below`` (5°) below the lens.
 Blinks: the correlation of the lid gap (mesh) between input and output over all frames. Outside the
 eyes: the largest absolute pixel difference outside the two eye openings (the mesh's eye contours of
-the frame's analysis, not grown). Shut eyes: per eye, frames whose lids as the picture shows them
+the frame's analysis as the effect reads them, before the jitter filter: ``eye_landmarks``; not grown). Shut eyes: per eye, frames whose lids as the picture shows them
 are below 60 % of the clip's median gap; the mean and largest absolute change inside that eye's
 opening there (a shut eye should keep its own pixels). ``--show CLIP:N,N,...`` writes before | after
 pairs of those frames; ``eye_below_CLIP.png`` shows up to 10 qualifying frames, the largest moves.
@@ -211,7 +211,7 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
                      show: dict | None = None) -> dict:
     from livecam.analysis.face_tracker import FaceTracker
     from livecam.effects import EyeContactSettings
-    from livecam.effects.eye_contact import EYES, EyeContact, eye_regions
+    from livecam.effects.eye_contact import EYES, EyeContact, eye_landmarks, eye_regions
 
     results, sheets = {}, []
     OUT.mkdir(parents=True, exist_ok=True)
@@ -228,8 +228,8 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
             analysis = analyzer.analyze(frame, {"faces", "iris"})
             out, _ = effect.apply(frame, analysis)
             diff = np.abs(out.astype(np.int16) - frame).max(2)
-            if analysis.faces:
-                eyes = eye_regions(analysis.faces[0].landmarks, frame.shape)
+            if analysis.faces:  # the openings the effect may change: the eyes as the picture shows them
+                eyes = eye_regions(eye_landmarks(analysis.faces[0]), frame.shape)
                 outside.append(int(diff[eyes == 0].max()))
             if n in wanted and analysis.faces:
                 shown.append(_eye_pair(frame, out, analysis.faces[0].landmarks))
@@ -237,7 +237,7 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
             if a is None or b is None:
                 continue
             for k, (contour, _, _) in enumerate(EYES):
-                one = poly_mask(frame.shape, analysis.faces[0].landmarks, contour) if analysis.faces else None
+                one = poly_mask(frame.shape, eye_landmarks(analysis.faces[0]), contour) if analysis.faces else None
                 inside = diff[one > 0] if one is not None and one.any() else np.zeros(1)
                 seen.append((k, a[3][k], float(inside.mean()), int(inside.max()), n))
             lids_in.append(sum(a[2]))

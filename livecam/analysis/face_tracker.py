@@ -193,6 +193,7 @@ class FaceTracker:
                 continue  # two tracks converged on one face; the earlier (older) one stays
             track.roi = next_roi
             kept.append(track)
+            raw = landmarks
             if s.smoothing:
                 landmarks = track.filter(landmarks, dt, scale=next_roi.size / 1.5)
             xy = landmarks[:, :2]
@@ -203,6 +204,7 @@ class FaceTracker:
                 pose=head_pose(landmarks),
                 keypoints=track.keypoints,
                 track_id=track.id,
+                raw_landmarks=raw,
             )
             if want_iris:
                 face.iris, face.lids = self._irises(image_bgr, landmarks, track, fresh_iris)

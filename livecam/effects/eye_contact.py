@@ -69,6 +69,11 @@ SEEN_BLINK = (0.75, 0.55)
 # narrowed to a slit shows too little iris to move, and what it shows is mostly lid and lashes).
 VISIBLE_IRIS = (0.75, 0.5)
 RISE, FALL = 0.12, 0.4  # per-frame steps of the effect's weight towards on and off
+# Per-frame step of an eye's weight back up after its lids reopen: the lids' own ramp (BLINK,
+# SEEN_BLINK, VISIBLE_IRIS) already fades it over their travel, so the face's slow RISE on top only
+# left the eye under-corrected for 8 frames after every blink (lp_d6 7.41 -> 7.14 deg at 0.3; 1.0,
+# no step at all, 6.97, lets a carried lid reading's jitter move the iris frame to frame).
+EYE_RISE = 0.3
 # Per-frame step of the correction towards this frame's: slow for differences under SMALL_DEG, so the
 # small quick movements of the eyes (and the estimate's jitter) pass through, and quick for bigger
 # ones, so a glance to another part of the screen is met again within a few frames.
@@ -162,6 +167,15 @@ def _ramp(value: float, full: float, none: float) -> float:
     return 0.5 + 0.5 * math.cos(math.pi * t)
 
 
+def eye_landmarks(face) -> np.ndarray:
+    """The mesh points the eyes are measured and moved on: the face's points as this frame's picture
+    shows them (``Face.raw_landmarks``), not the jitter filter's, which lag a moving head. The iris is
+    found on the picture, so its offset from the filtered corners read a turning or nodding head as
+    gaze: on lp_d6 that reading was 2.3 deg (median; mean 3.1) from a fresh model run's on the same
+    frame (0.7 with the face stage unfiltered), and the correction aimed that far off."""
+    return face.landmarks if face.raw_landmarks is None else face.raw_landmarks
+
+
 def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """uint8 mask, 255 inside the two eye openings (the only pixels this effect may change)."""
     mask = np.zeros(shape[:2], np.uint8)
@@ -227,15 +241,16 @@ class EyeContact(EffectBase):
         if self.passive or face is None or face.iris is None:
             self.weight = max(0.0, self.weight - FALL)
             return image, NO_OUTPUTS  # no eyes to go on: the frame's own eyes, never a guess
-        centres = eyeball_centres(face.landmarks, face.pose)
-        gaze = gaze_vector(face.landmarks, face.iris, centres)
-        self.weight = _step(self.weight, self.target_weight(face.landmarks, face.pose, gaze))
-        lids = self.lid_weights(face.landmarks, face.iris, face.lids)
+        landmarks = eye_landmarks(face)
+        centres = eyeball_centres(landmarks, face.pose)
+        gaze = gaze_vector(landmarks, face.iris, centres)
+        self.weight = _step(self.weight, self.target_weight(landmarks, face.pose, gaze))
+        lids = self.lid_weights(landmarks, face.iris, face.lids)
         # An eye's weight drops with its lids at once (a blink shuts them in one or two frames, and
         # the ramp already follows the lid's travel, so the fade is as smooth as the lid) and comes
-        # back at the face's rate.
+        # back within a few frames (EYE_RISE).
         self.eye_weight = lids if self.eye_weight is None else [
-            min(t, w + RISE) for w, t in zip(self.eye_weight, lids)]
+            min(t, w + EYE_RISE) for w, t in zip(self.eye_weight, lids)]
         want = -gaze  # sine units: what takes the gaze onto the lens
         if self._shift is None:
             self._shift = want
@@ -259,7 +274,7 @@ class EyeContact(EffectBase):
                 shift *= MAX_SHIFT * r_iris / norm
             if norm < 0.05:
                 continue
-            moved |= move_eye(image, out, face.landmarks[contour, :2], iris[0, :2], r_iris, shift, eye_weight)
+            moved |= move_eye(image, out, landmarks[contour, :2], iris[0, :2], r_iris, shift, eye_weight)
         return out, ({"altered": True} if moved else NO_OUTPUTS)
 
 
