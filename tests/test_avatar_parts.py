@@ -235,6 +235,61 @@ def test_a_picture_that_shows_teeth_keeps_them_on_the_lips_as_it_opens():
     assert column[82] > 200 and column[118] > 200  # teeth under the upper lip and over the lower one
 
 
+def _picture_mouth(rest: np.ndarray, gap_colour) -> np.ndarray:
+    """A 200x200 picture of lips at ``rest`` whose inner gap is painted ``gap_colour``."""
+    picture = np.full((200, 200, 3), (90, 90, 170), np.uint8)  # lips
+    inner = np.concatenate([rest[mouth._UPPER_EDGE, :2], rest[mouth._LOWER_EDGE, :2][::-1]])
+    cv2.fillPoly(picture, [np.round(inner).astype(np.int32)], gap_colour)
+    return picture
+
+
+def test_teeth_are_read_from_the_pictures_gap_not_from_how_wide_it_opens():
+    rest = _mouth(12)
+    assert mouth.shows_teeth(_picture_mouth(rest, (240, 240, 240)), rest)
+    assert mouth.shows_teeth(_picture_mouth(rest, (150, 165, 180)), rest)  # teeth in shadow, off-white
+    assert not mouth.shows_teeth(_picture_mouth(rest, (30, 25, 60)), rest)  # a dark open mouth
+    assert not mouth.shows_teeth(_picture_mouth(rest, (110, 110, 200)), rest)  # a tongue: lighter, as red
+    closed = _mouth(2)
+    assert not mouth.shows_teeth(_picture_mouth(closed, (240, 240, 240)), closed)
+
+
+def test_teeth_beside_pale_lips_are_read_against_the_skin():
+    """Blurred pale lips are nearly as light as the teeth: the skin near the mouth tells them apart."""
+    rest = _mouth(12).copy()
+    rest[[18, 200, 206, 426], :2] = [(100, 140), (100, 150), (30, 100), (170, 100)]  # chin, cheeks
+    picture = np.full((200, 200, 3), (120, 150, 200), np.uint8)  # skin
+    outer = np.asarray(av.regions.LIPS_OUTER)
+    cv2.fillPoly(picture, [np.round(rest[outer, :2]).astype(np.int32)], (185, 185, 205))  # pale lips
+    teeth = picture.copy()
+    inner = np.concatenate([rest[mouth._UPPER_EDGE, :2], rest[mouth._LOWER_EDGE, :2][::-1]])
+    cv2.fillPoly(teeth, [np.round(inner).astype(np.int32)], (195, 198, 200))
+    assert mouth.shows_teeth(teeth, rest)
+    dark = picture.copy()
+    cv2.fillPoly(dark, [np.round(inner).astype(np.int32)], (40, 35, 70))
+    assert not mouth.shows_teeth(dark, rest)
+
+
+def test_a_picture_with_a_dark_open_mouth_opens_onto_the_wearers_lit_interior():
+    """A half-open picture mouth without teeth: its dark gap spread apart with the lips would leave
+    a black hole; the wearer's interior (a lit tongue here) fills the opening instead."""
+    rest, opened = _mouth(12), _mouth(40)
+    picture = _picture_mouth(rest, (30, 25, 60))
+    open_rest = av.mouth_openness(rest)
+    teeth = mouth.shows_teeth(picture, rest)
+    frame = np.full((200, 200, 3), (90, 90, 170), np.uint8)
+    inner = np.concatenate([opened[mouth._UPPER_EDGE, :2], opened[mouth._LOWER_EDGE, :2][::-1]])
+    cv2.fillPoly(frame, [np.round(inner).astype(np.int32)], (120, 120, 215))  # the wearer's tongue
+    patch = picture.copy()
+    mouth.fill_mouth(patch, opened, Grid(0, 0, 200, 200, 1), open_rest, teeth)
+    mouth.split_teeth(patch, (0, 0), picture, rest, opened, open_rest, teeth)
+    weight = mouth.interior_weight(opened, opened, open_rest, teeth)
+    assert weight == 1.0
+    mouth.transplant_mouth(patch, (0, 0), opened, frame, opened, weight, np.ones(3))
+    assert np.abs(patch[92:109, 100].astype(int) - (120, 120, 215)).max() <= 4
+    # Read as before, from the opening alone, the same picture kept its dark gap as "teeth".
+    assert mouth.interior_weight(opened, opened, open_rest) == 0.0
+
+
 def _eye_landmarks(centre=(100.0, 60.0), half=(30.0, 12.0)) -> np.ndarray:
     """A mesh whose right eye is an ellipse (outer corner 33 on the left, inner corner 133 on the
     right), every other point far away."""

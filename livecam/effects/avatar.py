@@ -922,16 +922,16 @@ class PhotoAvatar(EffectBase):
             return out, mask
         rows, cols = grid.slices
         region = out[rows, cols]
-        fill_mouth(region, face, grid, stage.mouth_open)
-        split_teeth(region, (grid.x0, grid.y0), stage.canvas, stage.landmarks, face, stage.mouth_open)
+        theirs = wearer is not None and image is not None and self.wearer_mouth
+        weight = interior_weight(face, wearer, stage.mouth_open, stage.teeth) if theirs else 0.0
+        fill_mouth(region, face, grid, stage.mouth_open, stage.teeth, weight)
+        split_teeth(region, (grid.x0, grid.y0), stage.canvas, stage.landmarks, face, stage.mouth_open, stage.teeth)
         shut_mouth(region, face, grid, stage.mouth_open)
-        if wearer is not None and image is not None and self.wearer_mouth:
-            theirs = skin_near_mouth(image, wearer)
-            gain = mouth_gain(stage.mouth_skin, theirs) if theirs is not None and stage.mouth_skin is not None \
+        if weight > 0.0:
+            skin = skin_near_mouth(image, wearer)
+            gain = mouth_gain(stage.mouth_skin, skin) if skin is not None and stage.mouth_skin is not None \
                 else np.ones(3)
-            weight = interior_weight(face, wearer, stage.mouth_open)
-            if weight > 0.0:
-                transplant_mouth(region, (grid.x0, grid.y0), face, image, wearer, weight, gain)
+            transplant_mouth(region, (grid.x0, grid.y0), face, image, wearer, weight, gain)
         return out, mask
 
 

@@ -53,12 +53,58 @@ def _mouth_points(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([landmarks[_OUTER, :2], inner, inner.mean(0, keepdims=True)]).astype(np.float64)
 
 
-def interior_weight(avatar: np.ndarray, wearer: np.ndarray, picture_open: float) -> float:
+def _keeps_teeth(picture_open: float, teeth: bool | None) -> bool:
+    """Whether the picture's own teeth are kept: ``teeth`` as :func:`shows_teeth` read it from the
+    picture, or, where it was not read (None), any opening from TEETH_FROM on."""
+    return picture_open >= TEETH_FROM if teeth is None else bool(teeth)
+
+
+def _light_and_colour(bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
+    return lab[..., 0], np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
+
+
+def shows_teeth(image: np.ndarray, landmarks: np.ndarray) -> bool:
+    """Whether the picture shows teeth between its lips: open at least TEETH_FROM, with at least
+    TEETH_SHARE of the gap lighter and much paler than its own lips or skin. A gap of dark mouth,
+    tongue or lip shadow (a half-open mouth, a shout) is no teeth to keep: spreading it apart
+    with the lips leaves a black hole where the wearer's lit interior belongs."""
+    if mouth_openness(landmarks) < TEETH_FROM:
+        return False
+    outer = landmarks[_OUTER, :2]
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + 2, (w, h))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return False
+    origin = np.array([x0, y0], np.float64)
+    gap = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(gap, [np.round(landmarks[_INNER, :2] - origin).astype(np.int32)], 255)
+    lips = np.zeros_like(gap)
+    cv2.fillPoly(lips, [np.round(outer - origin).astype(np.int32)], 255)
+    lips[gap > 0] = 0
+    if cv2.countNonZero(gap) < MIN_GAP_PIXELS or cv2.countNonZero(lips) < MIN_GAP_PIXELS:
+        return False
+    light, colour = _light_and_colour(image[y0:y1, x0:x1])
+    inside = gap > 0
+    references = [((np.median(light[lips > 0]), np.median(colour[lips > 0])), TEETH_VS_LIPS)]
+    skin = skin_near_mouth(image, landmarks)
+    if skin is not None:
+        skin_light, skin_colour = _light_and_colour(np.clip(skin, 0, 255).astype(np.uint8).reshape(1, 1, 3))
+        references.append(((skin_light[0, 0], skin_colour[0, 0]), TEETH_VS_SKIN))
+    for (ref_light, ref_colour), (lighter, paler) in references:
+        teeth = inside & (light > ref_light + lighter) & (colour < paler * ref_colour)
+        if teeth.sum() >= TEETH_SHARE * inside.sum():
+            return True
+    return False
+
+
+def interior_weight(avatar: np.ndarray, wearer: np.ndarray, picture_open: float, teeth: bool | None = None) -> float:
     """How much of the wearer's own interior to show in the avatar's mouth (0..1). A picture that
-    shows its teeth keeps them (:func:`split_teeth` opens them without stretching); otherwise
-    whichever of the two interiors would be stretched (or squeezed) less to fill the avatar's
-    opening wins, with a soft change-over."""
-    if picture_open >= TEETH_FROM:
+    shows its teeth (``teeth``, see :func:`_keeps_teeth`) keeps them (:func:`split_teeth` opens them
+    without stretching); otherwise whichever of the two interiors would be stretched (or squeezed)
+    less to fill the avatar's opening wins, with a soft change-over."""
+    if _keeps_teeth(picture_open, teeth):
         return 0.0
     opening = max(mouth_openness(avatar), MIN_OPEN)
     picture = abs(math.log(opening / max(picture_open, MIN_OPEN)))
@@ -107,7 +153,17 @@ def transplant_mouth(patch: np.ndarray, origin: tuple[int, int], avatar: np.ndar
 # The inner lips as two chains from corner to corner: the upper lip's edge and the lower lip's.
 _UPPER_EDGE = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
 _LOWER_EDGE = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
-TEETH_FROM = 0.06  # the picture's own opening from which it shows teeth worth keeping
+TEETH_FROM = 0.06  # the picture's own opening from which it may show teeth worth keeping
+# Teeth in the picture's gap: lighter and much paler than the lips beside them (L, OpenCV's 0..255
+# Lab, at least 10 above their median, chroma under 0.6 of theirs), or than the skin near the mouth
+# (L at most 20 below, chroma under 0.7); either reference alone misses some (pale blurred lips
+# that the mesh's ring mixes with teeth; pale skin), together they read 0.25-0.61 of the gap as
+# teeth on the portraits that show them and 0.00-0.07 on open mouths showing dark interior, tongue
+# or lip shadow, among the 19 of ../shared/data/faces/single and the talking clips' first frames.
+TEETH_VS_LIPS = (10.0, 0.6)  # (lighter by at least, chroma share under)
+TEETH_VS_SKIN = (-20.0, 0.7)
+TEETH_SHARE = 0.15
+MIN_GAP_PIXELS = 20  # fewer pixels in the gap (or lips) than this cannot be read
 
 
 def _strip(n: int) -> np.ndarray:
@@ -119,12 +175,13 @@ _STRIP = _strip(len(_UPPER_EDGE))
 
 
 def split_teeth(patch: np.ndarray, origin: tuple[int, int], picture: np.ndarray, rest: np.ndarray,
-                driven: np.ndarray, picture_open: float) -> None:
+                driven: np.ndarray, picture_open: float, teeth: bool | None = None) -> None:
     """When the picture shows its teeth and the mouth opens wider, its upper teeth go with the upper
     lip and its lower teeth with the lower lip, instead of being stretched into streaks across the
     gap (which :func:`fill_mouth` has darkened behind them). In place; ``picture`` holds the portrait
-    at rest with its mesh at ``rest``, ``driven`` is the mesh now (frame coordinates)."""
-    if picture_open < TEETH_FROM or mouth_openness(driven) <= picture_open:
+    at rest with its mesh at ``rest``, ``driven`` is the mesh now (frame coordinates); ``teeth`` as
+    in :func:`interior_weight`."""
+    if not _keeps_teeth(picture_open, teeth) or mouth_openness(driven) <= picture_open:
         return
     for edge in (_UPPER_EDGE, _LOWER_EDGE):
         lip, mid = rest[edge, :2], (rest[_UPPER_EDGE, :2] + rest[_LOWER_EDGE, :2]) / 2
@@ -197,19 +254,23 @@ def shut_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open
     region[:] = cv2.add(cv2.multiply(dark, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
 
 
-def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float = 0.0) -> None:
+def fill_mouth(patch: np.ndarray, landmarks: np.ndarray, grid: Grid, source_open: float = 0.0,
+               teeth: bool | None = None, cover: float = 0.0) -> None:
     """Paint a shaded mouth interior, in place, inside the inner lips once the mouth opens wider than
     the picture's own (whose stretched closed lips would otherwise fill the gap). ``patch`` covers
     ``grid``'s box at full resolution. Colours come from the picture's own lips, so a black-and-white
     photo gets a grey mouth. A picture that shows its teeth gets a dark gap only: its own teeth go
-    back on top (:func:`split_teeth`)."""
+    back on top (:func:`split_teeth`); ``teeth`` as in :func:`interior_weight`. ``cover`` is the
+    weight at which the wearer's interior goes on top next: the fill gives way by as much, since
+    under the soft edge of a transplant it would show as a dark line round the inner lips."""
     opening = mouth_openness(landmarks)
-    with_teeth = source_open < TEETH_FROM
+    with_teeth = not _keeps_teeth(source_open, teeth)  # teeth of our own, under the top lip
     if with_teeth:
         # The picture's own closed lips, stretched, serve until they are stretched too far.
         strength = float(np.clip((opening - FILL_FROM * source_open - 0.04) / (FILL_FULL * max(source_open, 0.05)), 0, 1))
     else:
         strength = float(np.clip((opening - source_open) / (0.3 * source_open), 0, 1))
+    strength *= 1.0 - float(np.clip(cover, 0.0, 1.0))
     if strength <= 0.0:
         return
     masks = _mouth_masks(patch, landmarks, grid)

@@ -23,7 +23,7 @@ import numpy as np
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_measures import face_width, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES
-from livecam.effects.avatar_mouth import skin_near_mouth
+from livecam.effects.avatar_mouth import shows_teeth, skin_near_mouth
 from livecam.effects.background import composite
 from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate, warp
 from livecam.imaging import cover_fit
@@ -219,6 +219,7 @@ class Stage:
         self.centre = self.landmarks[POSE_INDICES].mean(0)
         self.mouth_open = mouth_openness(self.landmarks)
         self.mouth_skin = skin_near_mouth(self.canvas, self.landmarks)
+        self.teeth = shows_teeth(image, lm)  # read at the photo's own resolution
 
         oval3 = self.landmarks[np.asarray(regions.FACE_OVAL)]
         c2 = oval3[:, :2].mean(0)
