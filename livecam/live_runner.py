@@ -220,14 +220,21 @@ class Prefetch:
     the result (waiting for it if need be), and anything else is analysed on the spot. Frames are
     analysed in the order they were started, so the analyzer's memory of earlier frames (smoothed
     mask, motion gate, face tracking) sees them in order. One lock keeps a settings change
-    (``apply``) or a reset from meeting an analysis half-way."""
+    (``apply``) or a reset from meeting an analysis half-way.
+
+    ``missing`` is the analyzer's ``missing`` as the analysis of the picture last asked for left it:
+    the analyzer's own attribute already belongs to the next frame, whose analysis resets it at its
+    start (read there, a face model failing on every frame let frames out unhidden)."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
         self._analyzer = pipeline.analyzer
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="livecam-analysis")
-        self._ahead: dict[int, tuple[frozenset, Future]] = {}  # id(picture) → (needs, analysis)
+        # id(picture) → (picture, needs, analysis); the picture is held so that its id cannot be
+        # reused by a later picture while the entry stands.
+        self._ahead: dict[int, tuple[np.ndarray, frozenset, Future]] = {}
+        self.missing: set[str] = set(getattr(self._analyzer, "missing", ()))
         pipeline.analyzer = self
 
     def start(self, frame) -> bool:
@@ -236,26 +243,42 @@ class Prefetch:
         if frame.placeholder or any(e.stage == "pre" for e in self._pipeline.effects):
             return False
         needs = frozenset(self._pipeline.needs())
-        self._ahead[id(frame.image)] = (needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))
+        self._ahead[id(frame.image)] = (frame.image, needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))
         return True
 
     def _analyse(self, image, needs, t):
+        """(the analysis, what it left missing)."""
         t0 = time.perf_counter()
         with self._lock:
             result = self._analyzer.analyze(image, needs, t=t)
+            missing = set(self._analyzer.missing)
         result.timings["analysis"] = (time.perf_counter() - t0) * 1e3
-        return result
+        return result, missing
 
     def analyze(self, image, needs, t=None):
-        ahead = self._ahead.pop(id(image), None)
-        if ahead is not None:
-            wanted, future = ahead
-            result = future.result()
+        # Until an analysis says otherwise, everything asked for is missing (one that raises proves nothing).
+        self.missing = set(needs)
+        key = id(image)
+        if key in self._ahead:
+            for older in list(self._ahead):
+                if older == key:
+                    break
+                del self._ahead[older]  # started before this picture and never asked for
+        ahead = self._ahead.pop(key, None)
+        if ahead is not None and ahead[0] is image:
+            _, wanted, future = ahead
             if wanted == frozenset(needs):
+                result, self.missing = future.result()
                 return result
+            try:
+                future.result()  # in order: it finishes before this picture is analysed again
+            except Exception:  # noqa: BLE001 - its result is not used
+                pass
         self._ahead.clear()  # analysed ahead but never asked for (an effect changed the picture first)
         with self._lock:  # not analysed ahead (or for other needs): now, after anything in flight
-            return self._analyzer.analyze(image, needs, t=t)
+            result = self._analyzer.analyze(image, needs, t=t)
+            self.missing = set(self._analyzer.missing)
+        return result
 
     def apply(self, settings) -> None:
         with self._lock:

@@ -354,3 +354,61 @@ def test_the_lower_face_is_not_taken_for_a_hand():
         assert found.faces and found.hands == [], f"frame {i}: a hand on the face"
     assert looked > 0  # the models did look, and what they saw was refused
     capture.release()
+
+
+def test_a_close_up_hand_is_softened_quickly_and_like_before(tracker):
+    """Before: the whole frame was blurred at the hand's full width; a 1500 px hand of a 4K close-up
+    (k = 179) took 151 ms of CPU per frame. Up to 31 taps the mask is the full-frame blur exactly."""
+    import time
+
+    image = _photo("lp_d30.jpg")
+    tracker.reset()
+    hand = tracker.process(image, _face_box(image))[0]
+    drawn = H.hand_mask([hand], image.shape)
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for h in [hand]:
+        pts = np.round(h.points * 4).astype(np.int32)
+        finger = max(int(h.width * 0.32), 2)
+        cv2.fillConvexPoly(mask, cv2.convexHull(pts[list(H.PALM)]), 255, cv2.LINE_AA, shift=2)
+        for a, b in H.BONES:
+            cv2.line(mask, tuple(pts[a]), tuple(pts[b]), 255, finger, cv2.LINE_AA, shift=2)
+        for tip in (4, 8, 12, 16, 20):
+            cv2.circle(mask, tuple(pts[tip]), finger * 2, 255, -1, cv2.LINE_AA, shift=2)
+    k = int(hand.width * 0.12) | 1
+    assert 3 <= k <= H.MAX_TAPS and np.array_equal(drawn, cv2.GaussianBlur(mask, (k, k), 0))
+    big = H.Hand((hand.points - hand.points.mean(0)) * 22 + [1900, 1100], hand.score)
+    t0 = time.thread_time()
+    wide = H.hand_mask([big], (2160, 3840, 3))
+    assert time.thread_time() - t0 < 0.06
+    soft = (wide > 0) & (wide < 255)
+    assert (wide == 255).sum() > 1e6 and soft.sum() > 1e5  # a whole hand with a soft edge
+    assert wide[:, :200].max() == 0  # nothing far from it
+
+
+@pytest.mark.parametrize("fault", ["scatter", "ones", "huge", "nan", "shape", "exception"])
+def test_the_face_swap_keeps_running_through_a_hand_model_fault(monkeypatch, fault):
+    """Through the whole pipeline (face swap alone): with the hand models returning garbage or
+    failing, every frame still leaves swapped, none is hidden, and none puts the live face back."""
+    from livecam import settings as S
+    from livecam.pipeline import Pipeline
+
+    image = _photo("lp_d30.jpg")
+    s = S.update(S.Settings(), runtime={"provider": "cpu", "threads": 1}, background={"mode": "off"},
+                 avatar={"mode": "swap", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")})
+    pipeline = Pipeline(s)
+    try:
+        clean = pipeline.process(image, 0.0)
+        tracker = pipeline.analyzer.hand_tracker
+        assert pipeline.concealed == 0 and not np.array_equal(clean, image)
+        for session in (tracker.palms.session.session, tracker.landmarks.session.session):
+            monkeypatch.setattr(session, "run", _garbage(fault, 1)(type(session).run.__get__(session)))
+        tracker.reset()
+        for i in range(1, 7):
+            frame = np.ascontiguousarray(np.roll(image, 4 * (i % 2), axis=1))  # the ring moves: the models run
+            out = pipeline.process(frame, i / 30)
+            assert pipeline.concealed == 0
+            x0, y0, x1, y1 = _face_box(frame).astype(int)
+            face = np.abs(out[y0:y1, x0:x1].astype(np.int16) - frame[y0:y1, x0:x1]).max(axis=2)
+            assert (face > 12).mean() > 0.3  # the photo's face is drawn over most of the wearer's
+    finally:
+        pipeline.close()

@@ -598,3 +598,48 @@ def test_whole_clips_are_never_called_cut_short(tmp_path: Path, name: str, extra
     with VideoReader(path) as reader:
         n = sum(1 for _ in reader)
         assert n > 0 and reader.missing_frames(n) == 0
+
+
+# ------------------------------------------------------------ pipelining: SIGTERM mid-stream
+
+
+_FAKE_CAMERA = (
+    "import sys, time, threading, numpy as np, cv2\n"
+    "class Cap:\n"
+    "    def isOpened(self): return True\n"
+    "    def set(self, *a): return True\n"
+    "    def read(self):\n"
+    "        time.sleep(1 / 60)\n"
+    "        return True, np.full((240, 320, 3), 150, np.uint8)\n"
+    "    def release(self): pass\n"
+    "cv2.VideoCapture = lambda *a, **k: Cap()\n"
+    "import livecam.analysis as A\n"
+    "real, calls = A.Analyzer.analyze, [0]\n"
+    "def analyze(self, *a, **k):\n"
+    "    calls[0] += 1\n"
+    "    if STALL and calls[0] > 40:\n"
+    "        threading.Event().wait(600)  # a model stuck inside its library\n"
+    "    return real(self, *a, **k)\n"
+    "A.Analyzer.analyze = analyze\n"
+    "from livecam.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.mark.parametrize("mode, stall", [("on", True), ("on", False), ("auto", True)])
+def test_sigterm_while_pipelining_ends_in_order(tmp_path: Path, stall: bool, mode: str) -> None:
+    """SIGTERM with the second (analysis) thread running, or stuck inside a model: the process ends
+    within two seconds and says what it did."""
+    script = tmp_path / "camera.py"
+    script.write_text(f"STALL = {stall}\n" + _FAKE_CAMERA)
+    proc = subprocess.Popen([sys.executable, str(script), "run", "--source", "0", "--size", "320x240", "--output",
+                             "null", "--blur", "50", "--pipelining", mode], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(6.0)
+        took, _, err = processes.stop(proc, timeout=20)
+    finally:
+        proc.kill()
+    text = err.decode()
+    assert took < 2.0, text
+    assert proc.returncode == 0 and "Stopped after" in text and "Traceback" not in text, text

