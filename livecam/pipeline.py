@@ -253,12 +253,16 @@ class Pipeline:
             if slot.effect is not None and slot.effect.stage == "pre":
                 image, _, failed = self._run(slot, image, self._analysis, timings, proof)
                 proof.failed |= failed
+        needs = self.needs()
         try:
-            analysis = self.analyzer.analyze(image, self.needs(), t=t)
+            analysis = self.analyzer.analyze(image, needs, t=t)
+            proof.missing = set(getattr(self.analyzer, "missing", ()))
         except Exception as exc:  # noqa: BLE001 - the analyzer keeps its own last-good results; this is a bug guard
             self._log_once(self._analysis_logged, f"Analysis failed: {describe(exc)}", exc)
             analysis = Analysis()
-        proof.missing = set(getattr(self.analyzer, "missing", ()))
+            # An analysis that raised proves nothing; the analyzer's own ``missing`` was reset at the
+            # start of the call, so reading it let a face swap's frame out unhidden.
+            proof.missing = set(needs)
         timings.update(analysis.timings)
         self._analysis = analysis
         for slot in self._slots:

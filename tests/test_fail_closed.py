@@ -354,3 +354,24 @@ def test_face_detection_ends_on_boxes_without_area():
 
     faces = weighted_nms(np.zeros((5, 4), np.float32), np.zeros((5, 6, 2), np.float32), np.full(5, 0.5), 0.3)
     assert len(faces) == 5
+
+
+def test_an_analysis_that_raises_hides_a_face_swaps_frame(astronaut, monkeypatch):
+    """An analysis that raised used to leave the analyzer's ``missing`` as it was (empty), so a face
+    swap (background off) whose analysis failed from the first frame let the wearer's face out."""
+    pipeline = Pipeline(S.update(S.Settings(), avatar={"mode": "swap", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")},
+                                 background={"mode": "off"}))
+    try:
+        for _ in range(3):
+            pipeline.process(astronaut)  # the swap built and showing
+
+        def broken(image, needs, t=None):
+            raise RuntimeError("injected analysis fault")
+
+        monkeypatch.setattr(pipeline.analyzer, "analyze", broken)
+        for _ in range(5):
+            out = pipeline.process(astronaut)
+            assert np.abs(out.astype(np.int16) - astronaut).mean() > 20, "the wearer's frame went out"
+        assert pipeline.gate.hidden >= 5
+    finally:
+        pipeline.close()
