@@ -308,7 +308,7 @@ def test_a_face_already_in_view_is_swapped_at_full_strength_at_once(hopper_photo
     image, face = wearer
     swap = av.FaceSwap(hopper_photo)
     first, _ = swap.apply(image, Analysis(faces=[face]))
-    assert np.array_equal(first, swap.render(image, swap._last, 1.0, swap._lids))  # the photo-shaped mesh
+    assert np.array_equal(first, swap.render(image, swap._last, 1.0, swap._lids, wearer=face.landmarks))  # the photo-shaped mesh
     swap.apply(image, Analysis())  # lost: fades out, and a face coming back fades in again
     assert 0.0 < swap._opacity < 1.0
     swap.apply(image, Analysis(faces=[face]))
@@ -873,3 +873,46 @@ def test_the_swap_takes_the_photos_proportions_and_keeps_the_wearers_outline_lid
     image, _ = wearer
     assert swap.apply(image, Analysis(faces=[face]))[1]["altered"]
     assert swap._last is face.landmarks  # own eyes and mouth: the wearer's own shape
+
+
+def _open_wide(face, drop):
+    """``face``'s landmarks with the jaw dropped by ``drop`` px (upper lip and corners stay)."""
+    lm = face.landmarks.copy()
+    upper = {13, 82, 81, 80, 191, 312, 311, 310, 415, 78, 308}
+    lower = [i for i in range(468) if lm[i, 1] > lm[14, 1] - 1 and abs(lm[i, 0] - lm[14, 0]) < 40 and i not in upper]
+    lm[lower, 1] += drop
+    return lm
+
+
+def test_a_photo_without_teeth_opens_onto_the_wearers_own_interior(hopper_photo, wearer):
+    """Hopper's photo shows no teeth (its pixels say so); the wearer opens wide onto an interior of
+    their own (painted green here so it can be told apart): the swap's open mouth shows it, in the
+    frame's light, where it used to paint a dark, bluish-black hole in Hopper's lip colours."""
+    image, face = wearer
+    swap = av.FaceSwap(hopper_photo)
+    assert not swap.source.teeth
+    lm = _open_wide(face, 16)
+    painted = image.copy()
+    cv2.fillPoly(painted, [np.round(regions.polygon(lm, regions.LIPS_INNER)).astype(np.int32)], (70, 160, 60))
+    out, _ = swap.apply(painted, Analysis(faces=[replace(face, landmarks=lm)]))
+    mouth = _region(swap._last, regions.LIPS_INNER, image.shape, erode=2)
+    assert mouth.sum() > 40
+    assert np.abs(out[mouth].astype(int) - (70, 160, 60)).mean() < 20
+
+
+def test_a_photo_with_teeth_shows_its_own_not_the_wearers(astronaut_photo, hopper_wearer):
+    """The astronaut's photo shows teeth: the open mouth shows them (light) moved with her lips, and
+    none of the wearer's own interior (painted green) comes through."""
+    image, face = hopper_wearer
+    swap = av.FaceSwap(astronaut_photo)
+    assert swap.source.teeth
+    lm = _open_wide(face, 30)
+    painted = image.copy()
+    cv2.fillPoly(painted, [np.round(regions.polygon(lm, regions.LIPS_INNER)).astype(np.int32)], (70, 160, 60))
+    out, _ = swap.apply(painted, Analysis(faces=[replace(face, landmarks=lm)]))
+    mouth = _region(swap._last, regions.LIPS_INNER, image.shape, erode=1)
+    assert mouth.sum() > 40
+    green = (out[..., 1].astype(int) - out[..., [0, 2]].max(2)) > 40
+    assert green[mouth].mean() < 0.02
+    grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[mouth].astype(float)
+    assert (grey > 130).mean() > 0.1

@@ -23,7 +23,8 @@ and no photo person in both; the tool refuses a file that breaks this). Tune on 
   is, which still moves where the share is already 1.00;
 - **swap SSIM**: swap self-reenactment on the wearer's clip (the photo is the clip's own frame 0, so
   a perfect swap reproduces the input): SSIM on grey over the face box (the mesh's box grown 30 %),
-  every 2nd frame from frame 10 (the same for every pair of a clip);
+  every 2nd frame from frame 10 (the same for every pair of a clip); **mouth SSIM** the same on
+  the outer lips' box grown by 0.25 of the face width each side;
 - **blink r / mouth r**: correlation of dlib's 68-point eye ratio and mouth opening, input against
   output (the output's points fitted in the input's face box), every 2nd frame; ``blinks`` counts
   frames where the wearer's eyes are closed (under 0.75 of the clip's median) and the output's too;
@@ -159,6 +160,16 @@ def face_box(landmarks: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slic
     pad = BOX_GROW * (hi - lo)
     x0, y0 = np.maximum(np.floor(lo - pad).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(hi + pad).astype(int), (shape[1], shape[0]))
+    return slice(y0, y1), slice(x0, x1)
+
+
+def mouth_box(landmarks: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """The outer lips' box grown by a quarter of the face width each side (the mouth's interior
+    is a small share of the face box, so the face SSIM barely sees it)."""
+    pts = landmarks[regions.LIPS_OUTER, :2]
+    pad = 0.25 * av.face_width(landmarks)
+    x0, y0 = np.maximum(np.floor(pts.min(0) - pad).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0) + pad).astype(int), (shape[1], shape[0]))
     return slice(y0, y1), slice(x0, x1)
 
 
@@ -447,10 +458,11 @@ class ClipData:
             self.p68[i] = dl.points68(rgb, rect)
             if i % ID_EVERY == 0:
                 self.emb[i] = dl.embedding(rgb, rect)
-        self.self_ssim = self._self_ssim()
+        self.self_ssim, self.mouth_ssim = self._self_ssim()
 
-    def _self_ssim(self) -> float | None:
-        """Swap self-reenactment: the clip's own frame 0 as the photo, SSIM on the face box."""
+    def _self_ssim(self) -> tuple[float | None, float | None]:
+        """Swap self-reenactment: the clip's own frame 0 as the photo, SSIM on the face box and on
+        the mouth box."""
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "frame0.png"
             cv2.imwrite(str(path), self.frames[0])
@@ -458,14 +470,16 @@ class ClipData:
                 swap = av.FaceSwap(open_photo(path))
             except Exception as exc:  # noqa: BLE001 - a clip whose first frame cannot be a photo
                 print(f"{self.name}: frame 0 cannot be the photo ({exc})", flush=True)
-                return None
-        scores = []
+                return None, None
+        scores, mouths = [], []
         for i, frame in enumerate(self.frames):
             out = run(swap, frame, self.faces[i])
             if i >= SETTLE and i % EXPR_EVERY == 0 and self.faces[i]:
                 rows, cols = face_box(self.faces[i][0].landmarks, frame.shape)
                 scores.append(ssim_grey(frame[rows, cols], out[rows, cols]))
-        return round(float(np.mean(scores)), 4) if scores else None
+                rows, cols = mouth_box(self.faces[i][0].landmarks, frame.shape)
+                mouths.append(ssim_grey(frame[rows, cols], out[rows, cols]))
+        return tuple(round(float(np.mean(v)), 4) if v else None for v in (scores, mouths))
 
 
 def _corr(rows) -> float | None:
@@ -531,7 +545,7 @@ def score_pair(pair: dict, clip: ClipData, dl: Dlib, sheets: Path | None) -> dic
         "half": pair["half"], "wearer": Path(pair["wearer"]).stem, "photo": Path(pair["photo"]).stem,
         "identity": round(ident[0] / ident[1], 3) if ident[1] else None, "id_frames": ident[1],
         "id_margin": round(float(np.median(margins)), 3) if margins else None,
-        "swap_ssim": clip.self_ssim, "blink_r": _corr(eyes), "blinks": [int(closed_in.sum()),
+        "swap_ssim": clip.self_ssim, "mouth_ssim": clip.mouth_ssim, "blink_r": _corr(eyes), "blinks": [int(closed_in.sum()),
                                                                      int((closed_in & closed_out).sum())],
         "mouth_r": _corr(mouths),
         "seam_de": round(float(np.median(seams)), 2) if seams else None,
@@ -592,7 +606,7 @@ def pair_sheet(pair: dict, photo, clip: ClipData, picks: dict, out_dir: Path) ->
     return path
 
 
-PAIR_COLUMNS = ("identity", "id_margin", "swap_ssim", "blink_r", "mouth_r", "seam_de", "seam_x", "brow_de", "brow_x")
+PAIR_COLUMNS = ("identity", "id_margin", "swap_ssim", "mouth_ssim", "blink_r", "mouth_r", "seam_de", "seam_x", "brow_de", "brow_x")
 
 
 def pair_table(args, dl: Dlib) -> list[dict]:

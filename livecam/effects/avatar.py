@@ -48,6 +48,7 @@ from livecam.effects.avatar_mouth import (
     fill_mouth,
     interior_weight,
     mouth_gain,
+    shows_teeth,
     shut_mouth,
     skin_near_mouth,
     split_teeth,
@@ -80,6 +81,7 @@ SKIN_INSET = 0.06  # skin statistics from this far inside the outline, fraction 
 SKIN_REACH = 0.08  # the wearer's low-pass reaches this far past the outline (jaw, ears, neck): no seam
 FEATURE_GROW = 0.03  # features (eyes, brows, lips, nostrils) grown by this much before skin is measured
 MOUTH_KEEP = (0.04, 0.12)  # wearer's mouth opening where their interior starts to show, and fully does
+INTERIOR_OPEN = (0.06, 0.12)  # the same where the photo shows no teeth (default mode: the photo's own mouth)
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
 FOLD_FADE = (0.02, 0.10)  # share of the shown face drawn by triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
@@ -241,6 +243,9 @@ class _SourceFace:
         self.control = self.landmarks[self.points]
         self.mesh = MeshWarp(self.control, self.triangles)
         self.mouth_open = mouth_openness(self.landmarks)
+        # Read from its pixels, not its lip gap: an open mouth of dark interior or tongue (lp_d19,
+        # lp_d9) spread apart with the lips left a black hole where the wearer's interior belongs.
+        self.teeth = shows_teeth(self.image, self.landmarks)
         self.shape = canonical_shape(self.landmarks)[0]
         self.shape_weight = shape_weights(layout)
         self.fold_weight = shown_weights(layout, self.points, self.triangles)
@@ -374,7 +379,8 @@ class FaceSwap(EffectBase):
             self._opacity = 0.0
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}
-        out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift())
+        out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift(),
+                          face.landmarks if face is not None else None)
         # A hand raised to the face is the wearer's and passes in front of the photo's face.
         out = keep_in_front(out, image, analysis.hands)
         return out, {"altered": out is not image}
@@ -411,10 +417,12 @@ class FaceSwap(EffectBase):
 
     def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0,
                lids: list[float] | tuple[float, float] = (0.0, 0.0),
-               gaze: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+               gaze: tuple[float, float] = (0.0, 0.0), wearer: np.ndarray | None = None) -> np.ndarray:
         """``image`` with the photo's face warped onto ``landmarks`` at ``opacity`` (pure, no state),
         its lids closed by ``lids`` and its irises moved by ``gaze`` (per eye, 0..1 and eye widths);
-        ``image`` itself when the face is too small or off the frame."""
+        ``image`` itself when the face is too small or off the frame. ``wearer`` (the wearer's own
+        landmarks in ``image``) lends its mouth interior to an open mouth where the photo shows no
+        teeth."""
         h, w = image.shape[:2]
         grid = Grid.around(landmarks, BOX_MARGIN, (w, h), MAP_STEP)
         if grid is None:
@@ -436,9 +444,18 @@ class FaceSwap(EffectBase):
         if not self.own_eyes_mouth:
             shut_eyes(warped, (fixed, frac), src.closed, src.lash, landmarks, target, grid, lids,
                       max(0.7, KEEP_FEATHER * fw))
-            fill_mouth(warped, landmarks, grid, src.mouth_open)
-            # A photo that shows its teeth keeps them on their lips as the mouth opens wider.
-            split_teeth(warped, (grid.x0, grid.y0), src.image, src.landmarks, landmarks, src.mouth_open)
+            # A photo that shows its teeth keeps them on their lips as the mouth opens wider; one
+            # that shows none opens onto the wearer's own interior (drawn after the relighting,
+            # in the frame's light already), not a painted dark one.
+            # Only over INTERIOR_OPEN: parted lips at rest (lp_s18 0.04) hold no interior worth its
+            # cost (~1 ms at 720p).
+            lo, hi = INTERIOR_OPEN
+            interior = 0.0 if wearer is None else interior_weight(landmarks, wearer, src.mouth_open, src.teeth) \
+                * float(np.clip((mouth_openness(wearer) - lo) / (hi - lo), 0.0, 1.0))
+            fill_mouth(warped, landmarks, grid, src.mouth_open, src.teeth, interior)
+            split_teeth(warped, (grid.x0, grid.y0), src.image, src.landmarks, landmarks, src.mouth_open, src.teeth)
+        else:
+            interior = 0.0
         shut_mouth(warped, landmarks, grid, src.mouth_open)
 
         # Light, colour and occluders on the coarse grid.
@@ -466,6 +483,8 @@ class FaceSwap(EffectBase):
                                   SEAM_SIGMA * cell_fw, border_weight(landmarks, grid, *SEAM_BAND[::-1], inside=inside),
                                   MAX_SEAM)
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
+        if interior > 0.0:
+            transplant_mouth(face, (grid.x0, grid.y0), landmarks, image, wearer, interior, np.ones(3))
 
         alpha = face_alpha(landmarks, grid, opacity)
         in_front = light.occluders(skin, cells_lab, outline * upper_face(landmarks, grid))

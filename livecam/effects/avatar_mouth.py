@@ -120,9 +120,11 @@ def transplant(patch: np.ndarray, origin: tuple[int, int], frame: np.ndarray, sr
     from ``origin`` (x, y) on; ``gain`` (3,) brings the pixels to the portrait's light."""
     if weight <= 0.0:
         return
-    pts = dst - origin
-    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 2, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 3, (patch.shape[1], patch.shape[0]))
+    # Only where it is drawn (the outline, with room for its blur): the map over the whole lips cost
+    # ~1 ms at 720p.
+    pts = outline - origin
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 4, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 5, (patch.shape[1], patch.shape[0]))
     if x1 - x0 < 4 or y1 - y0 < 4:
         return
     box = Grid(origin[0] + x0, origin[1] + y0, x1 - x0, y1 - y0, 1)
