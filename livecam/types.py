@@ -32,6 +32,9 @@ class Face:
     # With ``iris``: each eye's lid gap over its width (right, left) as the iris model's lid contour
     # sees the picture (the mesh's lids stop at ~0.8 of open on a blink), carried like the iris.
     lids: np.ndarray | None = None
+    # With ``iris``: each eye's opening as the iris model's lid contour traces it, (2, 16, 2) pixels,
+    # carried like the iris; the mesh's opening is smaller than a wide-open eye's.
+    eye_openings: np.ndarray | None = None
     # ``landmarks`` before the jitter filter: where the eyes are in this frame's picture. The filter's
     # points lag a moving head by pixels, so what is measured against the picture (the iris's offset
     # from the eye's corners, the eye's opening for pixels to move) uses these. None = the same.

@@ -83,7 +83,7 @@ def test_a_gaze_below_the_lens_moves_the_irises_up_by_the_gaze(looking_down):
         cv2.circle(painted, tuple(np.rint(c * 16).astype(int)), int(r * 16), (170, 110, 0), -1, cv2.LINE_AA, 4)
         a = opening[..., None].astype(np.float32) / 255.0
         image = np.rint(painted * a + image * (1.0 - a)).astype(np.uint8)
-    face = replace(face, iris=iris)
+    face = replace(face, iris=iris, eye_openings=None)  # the painted opening is the mesh's
     analysis = Analysis(faces=[face])
     out, outputs = _run(EyeContact(EyeContactSettings(enabled=True)), image, analysis)
     assert outputs == {"altered": True}
@@ -149,7 +149,7 @@ def _painted_eyes(face, image, down_deg: float, r: float):
         cv2.circle(painted, tuple(np.rint(c * 16).astype(int)), int(r * 16), (170, 110, 0), -1, cv2.LINE_AA, 4)
         a = opening[..., None].astype(np.float32) / 255.0
         image = np.rint(painted * a + image * (1.0 - a)).astype(np.uint8)
-    return image, replace(face, iris=iris)
+    return image, replace(face, iris=iris, eye_openings=None)  # the painted opening is the mesh's
 
 
 def test_a_large_move_shows_white_where_the_iris_was_not_a_grey_patch(looking_down):
@@ -186,9 +186,56 @@ def test_visible_iris_is_the_picture_lid_gap_over_the_iris_diameter(looking_down
 def test_nothing_changes_outside_the_eye_openings(looking_down):
     image, analysis = looking_down
     out, _ = _run(EyeContact(EyeContactSettings(enabled=True)), image, analysis)
-    eyes = eye_regions(analysis.faces[0].landmarks, image.shape)
+    face = analysis.faces[0]
+    eyes = eye_regions(face.landmarks, image.shape, face.eye_openings, face.iris)
     changed = np.abs(out.astype(int) - image).max(2) > 0
     assert changed.any() and not changed[eyes == 0].any()
+
+
+def test_an_eye_open_wider_than_the_mesh_moves_its_whole_iris_no_second_pupil(looking_down):
+    """A wide-open eye: the picture's opening (``Face.eye_openings``, the iris model's lid contour)
+    reaches 60 % further down than the mesh's, and the low iris crosses the mesh's lower lid. With the
+    picture's opening the whole iris moves up (its lowest row rises as its top does) and no blue is
+    left behind below it; inside the mesh's opening alone the part past it stayed: a cut iris."""
+    photo, analysis = looking_down
+    face = analysis.faces[0]
+    image, openings = photo.copy(), []
+    iris = face.iris.copy()
+    for (centre, radius), (contour, _, rows) in zip(eyeball_centres(face.landmarks), EYES):
+        mesh = face.landmarks[contour, :2].astype(np.float64)
+        mid = mesh.mean(0)
+        wide = mesh.copy()
+        wide[:, 1] = np.where(wide[:, 1] > mid[1], mid[1] + 1.6 * (wide[:, 1] - mid[1]), wide[:, 1])
+        openings.append(wide)
+        opening = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(opening, [np.rint(wide * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        low = float(mesh[:, 1].max())
+        r = 5.0
+        c = np.array([centre[0], low - 0.3 * r])  # the iris's lower part lies below the mesh's lid
+        iris[rows, :2] = c + r * np.array([[0, 0], [1, 0], [0, -1], [-1, 0], [0, 1]])
+        painted = image.copy()
+        painted[:] = (235, 235, 235)
+        cv2.circle(painted, tuple(np.rint(c * 16).astype(int)), int(r * 16), (170, 110, 0), -1, cv2.LINE_AA, 4)
+        a = opening[..., None].astype(np.float32) / 255.0
+        image = np.rint(painted * a + image * (1.0 - a)).astype(np.uint8)
+    wide_face = replace(face, iris=iris, eye_openings=np.stack(openings).astype(np.float32))
+    outs = [_run(EyeContact(EyeContactSettings(enabled=True)), image, Analysis(faces=[f]))[0]
+            for f in (wide_face, replace(wide_face, eye_openings=None))]
+    eyes = eye_regions(face.landmarks, image.shape, wide_face.eye_openings, iris)
+    assert not (np.abs(outs[0].astype(int) - image).max(2) > 0)[eyes == 0].any()
+    rises = []
+    for out in outs:
+        blue = [np.abs(img.astype(int) - (170, 110, 0)).max(2) < 40 for img in (image, out)]
+        for (_, _, rows), k in zip(EYES, (0, 1)):
+            cx = round(float(iris[rows.start, 0]))
+            cols = slice(cx - 2, cx + 3)
+            top = [np.nonzero(b[:, cols].any(1))[0].min() for b in blue]
+            bottom = [np.nonzero(b[:, cols].any(1))[0].max() for b in blue]
+            rises.append((top[0] - top[1], bottom[0] - bottom[1]))
+    with_openings, mesh_only = rises[:2], rises[2:]
+    for top, bottom in with_openings:
+        assert top >= 2 and bottom >= top - 1  # the whole iris moved
+    assert all(bottom <= 0 for _, bottom in mesh_only)  # the defect this fixes: the iris's foot stayed
 
 
 def test_on_a_clip_looking_below_the_lens_the_angle_to_it_shrinks(data_dir):

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.face_detector import FaceDetector, ssd_anchor_centres, weighted_nms
+from livecam.analysis.face_detector import (
+    FaceDetector,
+    ssd_anchor_centres,
+    weighted_nms,
+)
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.one_euro import OneEuroFilter
@@ -185,7 +189,7 @@ def test_a_carried_iris_stays_near_the_models_own_on_a_real_clip(data_dir):
     runs = []
     model = carried.landmarker.iris_eye_lids
     carried.landmarker.iris_eye_lids = lambda *a: runs.append(a[2]) or model(*a)
-    errors, lids, seen = [], [], []
+    errors, lids, seen, opening_errors, closed = [], [], [], [], []
     for n in range(90):
         ok, frame = cap.read()
         assert ok
@@ -197,6 +201,20 @@ def test_a_carried_iris_stays_near_the_models_own_on_a_real_clip(data_dir):
             errors.append(np.linalg.norm(a.iris[k, :2] - b.iris[k, :2]) / radius)
         lids += [float(np.mean(lid_openness(b.landmarks)))] * 2
         seen.append((a.lids, b.lids))
+        # The eye's opening (``Face.eye_openings``): the model's lid contour as one closed outline
+        # around the iris (not the two lid lines crossing at the corners), carried with the corners
+        # between runs to within a few pixels of the model's own.
+        for k in (0, 1):
+            outline = b.eye_openings[k].astype(np.float32)
+            assert b.eye_openings.shape == (2, 16, 2)
+            closed.append((float(b.lids[k]), cv2.contourArea(outline) / cv2.contourArea(cv2.convexHull(outline)),
+                           cv2.pointPolygonTest(outline, tuple(map(float, b.iris[5 * k, :2])), False)))
+            width = np.linalg.norm(outline[0] - outline[8])
+            opening_errors.append(np.abs(a.eye_openings[k] - b.eye_openings[k]).max() / width)
+    closed = np.array(closed)
+    wide = closed[closed[:, 0] >= np.median(closed[:, 0])]  # open eyes (a shut one's lids cross)
+    assert (wide[:, 1] > 0.9).all() and (wide[:, 2] >= 0).all()
+    assert np.median(opening_errors) < 0.05 and np.percentile(opening_errors, 90) < 0.15
     errors, lids = np.array(errors), np.array(lids)
     # The picture's lid gaps carried between runs (the mesh's change since the model's frame) follow
     # the model's own on every frame, blinks included.

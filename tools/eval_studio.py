@@ -28,7 +28,8 @@ judge's own fresh model run:
   - the gaze more than ``--below`` (5°) below the lens.
 Blinks: the correlation of the lid gap (mesh) between input and output over all frames. Outside the
 eyes: the largest absolute pixel difference outside the two eye openings (the mesh's eye contours of
-the frame's analysis as the effect reads them, before the jitter filter: ``eye_landmarks``; not grown). Shut eyes: per eye, frames whose lids as the picture shows them
+the frame's analysis as the effect reads them, before the jitter filter: ``eye_landmarks``, with the part
+of the iris model's lid contour the iris covers, ``eye_regions``; not grown). Shut eyes: per eye, frames whose lids as the picture shows them
 are below 60 % of the clip's median gap; the mean and largest absolute change inside that eye's
 opening there (a shut eye should keep its own pixels). ``--show CLIP:N,N,...`` writes before | after
 pairs of those frames; ``eye_below_CLIP.png`` shows up to 10 qualifying frames, the largest moves.
@@ -229,7 +230,8 @@ def eval_eye_contact(clips, below: float, camera: str = "above", limit: int | No
             out, _ = effect.apply(frame, analysis)
             diff = np.abs(out.astype(np.int16) - frame).max(2)
             if analysis.faces:  # the openings the effect may change: the eyes as the picture shows them
-                eyes = eye_regions(eye_landmarks(analysis.faces[0]), frame.shape)
+                face = analysis.faces[0]
+                eyes = eye_regions(eye_landmarks(face), frame.shape, face.eye_openings, face.iris)
                 outside.append(int(diff[eyes == 0].max()))
             if n in wanted and analysis.faces:
                 shown.append(_eye_pair(frame, out, analysis.faces[0].landmarks))

@@ -12,7 +12,8 @@ iris is carried: its last model points follow the eye's corners (the similarity 
 then onto the corners now), and a template match of the iris patch from the model's frame, in a small
 window around that guess, adds the eye's own movement since; where the patch is not found again (a
 blink, a hand, an eye narrowed since) the model runs instead. The same model run traces the lids as
-the picture shows them (``Face.lids``, free: another output of the same inference). In between, that
+the picture shows them (``Face.lids``, and the outline ``Face.eye_openings``, carried with the eye's
+corners: free, another output of the same inference). In between, that
 lid gap follows the mesh's lid gap relative to the model's frame; where the mesh's lids move by a
 tenth, or the other eye's model finds its lids closing (blinks are two-eyed, and on some faces the
 mesh barely moves one eye's lids), the model reads the eye again. That costs runs only where lids
@@ -28,7 +29,14 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import FaceDetector
-from livecam.analysis.face_landmarker import PRESENCE_THRESHOLD, FaceLandmarker, contour_lid_gap, Roi, roi_from_detection, roi_from_landmarks
+from livecam.analysis.face_landmarker import (
+    PRESENCE_THRESHOLD,
+    FaceLandmarker,
+    Roi,
+    contour_lid_gap,
+    roi_from_detection,
+    roi_from_landmarks,
+)
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.one_euro import OneEuroFilter
@@ -55,11 +63,12 @@ MESH_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
 class _Iris:
     """One eye's iris as the model last saw it (points, the eye's corners, the patch around it, its
     radius, the lid gaps), and how many frames ago."""
-    __slots__ = ("points", "corners", "patch", "radius", "age", "lid", "mesh_lid")
+    __slots__ = ("age", "corners", "lid", "mesh_lid", "opening", "patch", "points", "radius")
 
     def __init__(self, image_bgr: np.ndarray, points: np.ndarray, corners: np.ndarray, age: int,
-                 lid: float = 0.0, mesh_lid: float = 0.0) -> None:
+                 lid: float = 0.0, mesh_lid: float = 0.0, opening: np.ndarray | None = None) -> None:
         self.points, self.corners, self.age = points, corners, age
+        self.opening = opening  # (16, 2) the model's lid contour (the eye's opening) on its frame
         self.lid, self.mesh_lid = lid, mesh_lid  # the contour's and the mesh's lid gaps on the model's frame
         self.radius = float(np.mean(np.hypot(*(points[1:, :2] - points[0, :2]).T)))
         half = max(2, round(PATCH * self.radius))
@@ -77,17 +86,39 @@ def _vertex(a: float, b: float, c: float) -> float:
     return min(max(0.5 * (a - c) / den, -0.5), 0.5) if den > 1e-12 else 0.0
 
 
+def _similarity(then: np.ndarray, now: np.ndarray) -> tuple[np.ndarray, complex]:
+    """The similarity that takes the eye's corners (outer, inner) then onto the corners now, as a 2x3
+    matrix, and its scale-rotation as a complex number."""
+    (ax0, ay0), (bx0, by0) = then.tolist()
+    (ax1, ay1), (bx1, by1) = now.tolist()
+    d0 = complex(bx0 - ax0, by0 - ay0)
+    z = complex(bx1 - ax1, by1 - ay1) / d0 if d0 else 1 + 0j
+    m = np.array([[z.real, -z.imag, ax1 - z.real * ax0 + z.imag * ay0],
+                  [z.imag, z.real, ay1 - z.imag * ax0 - z.real * ay0]])
+    return m, z
+
+
+# The iris model's lid contour: points 0-8 the lower lid and 9-15 the upper, both from the outer corner
+# (0 joins 9, 8 joins 15); the upper one reversed closes the outline.
+OPENING_ORDER = np.r_[0:9, 15:8:-1]
+
+
+def _opening(contour: np.ndarray) -> np.ndarray:
+    """(16, 2) the eye's opening, a closed outline, from one iris-model eye contour."""
+    return contour[OPENING_ORDER, :2].astype(np.float64)
+
+
+def carry_opening(corners: np.ndarray, state: _Iris) -> np.ndarray:
+    """(16, 2) the eye's opening on this frame: the model's lid contour moved with the corners."""
+    m, _ = _similarity(state.corners, corners)
+    return (state.opening @ m[:, :2].T + m[:, 2]).astype(np.float32)
+
+
 def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.ndarray | None:
     """(5, 3) iris points of one eye on this frame from its last model run (``state``) and this
     frame's eye corners (outer, inner); None when the iris patch is not found again (a blink, a
     hand, the eye narrowed since)."""
-    (ax0, ay0), (bx0, by0) = state.corners.tolist()
-    (ax1, ay1), (bx1, by1) = corners.tolist()
-    d0 = complex(bx0 - ax0, by0 - ay0)
-    z = complex(bx1 - ax1, by1 - ay1) / d0 if d0 else 1 + 0j
-    # The similarity that takes the corners then onto the corners now, as a 2x3 matrix.
-    m = np.array([[z.real, -z.imag, ax1 - z.real * ax0 + z.imag * ay0],
-                  [z.imag, z.real, ay1 - z.imag * ax0 - z.real * ay0]])
+    m, z = _similarity(state.corners, corners)
     out = state.points.copy()
     out[:, :2] = state.points[:, :2] @ m[:, :2].T + m[:, 2]
     out[:, 2] *= abs(z)
@@ -107,7 +138,7 @@ def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.n
 
 
 class _Track:
-    __slots__ = ("id", "roi", "filter", "keypoints", "irises", "iris_frame")
+    __slots__ = ("filter", "id", "iris_frame", "irises", "keypoints", "roi")
 
     def __init__(self, track_id: int, roi: Roi, keypoints: np.ndarray | None) -> None:
         self.id = track_id
@@ -207,21 +238,22 @@ class FaceTracker:
                 raw_landmarks=raw,
             )
             if want_iris:
-                face.iris, face.lids = self._irises(image_bgr, landmarks, track, fresh_iris)
+                face.iris, face.lids, face.eye_openings = self._irises(image_bgr, landmarks, track, fresh_iris)
             track.keypoints = None  # detector keypoints belong to the frame the detector ran on
             faces.append(face)
         self._tracks = kept
         return faces
 
     def _irises(self, image_bgr: np.ndarray, landmarks: np.ndarray, track: _Track,
-                fresh: bool) -> tuple[np.ndarray, np.ndarray]:
-        """(10, 3) iris points and (2,) lid gaps (see ``Face.lids``): each eye's model every
+                fresh: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(10, 3) iris points, (2,) lid gaps (see ``Face.lids``) and (2, 16, 2) openings: each eye's model every
         IRIS_EVERY frames (the eyes half a cycle apart), carried in between; both from the model
         after a gap or when ``fresh``."""
         fresh = fresh or track.iris_frame != self._frame - 1
         track.iris_frame = self._frame
         out: list[np.ndarray | None] = [None, None]
         lids = np.zeros(2, np.float32)
+        openings = np.zeros((2, 16, 2), np.float32)
         ran, moved = [False, False], [False, False]
         # Both eyes blink together, and on some faces the mesh barely moves one eye's lids: where one
         # eye's model finds its lids closing since its last reading, the other eye is read too (the
@@ -245,16 +277,17 @@ class FaceTracker:
                 # After a gap both eyes start together; the second's next run then comes half a
                 # cycle later, so the two models never share a frame again.
                 age = -(IRIS_EVERY // 2) * eye if fresh else 0
-                state = _Iris(image_bgr, points, corners, age, lid, mesh_lid)
+                state = _Iris(image_bgr, points, corners, age, lid, mesh_lid, _opening(contour))
                 track.irises[eye] = state
-                out[eye], lids[eye] = points, lid
+                out[eye], lids[eye], openings[eye] = points, lid, state.opening
             else:
                 out[eye] = carried
                 # The mesh's lids move with the picture's, only not as far: its (small) change since
                 # the model's frame scales the model's gap.
                 lids[eye] = state.lid * min(mesh_lid / max(state.mesh_lid, 1e-6), 1.5)
+                openings[eye] = carry_opening(corners, state)
             state.age += 1
-        return np.concatenate(out), lids
+        return np.concatenate(out), lids, openings
 
     def _detect(self, image_bgr: np.ndarray) -> None:
         self._since_detect = 0

@@ -7,7 +7,8 @@ view the iris's offset from the eyeball centre, over that radius, is the sine of
 the camera. Looking into the lens puts the iris centre on the eyeball centre.
 
 The correction moves each iris, and the eyeball around it, by the offset that takes the (slowly
-smoothed) gaze onto the lens, inside the eye's opening only: a backward ``remap`` whose displacement
+smoothed) gaze onto the lens, inside the eye's opening only (the mesh's, widened to the iris's own
+outline where the iris model's lid contour shows more of the iris; see :func:`eye_openings`): a backward ``remap`` whose displacement
 is the full shift along the iris's path (from where it is to where it goes, so the iris moves whole)
 and fades to nothing over the white of the eye. What the move uncovers from under a lid is filled
 with the white as the output shows it around the gap (the white it continues and the lid it meets,
@@ -176,12 +177,49 @@ def eye_landmarks(face) -> np.ndarray:
     return face.landmarks if face.raw_landmarks is None else face.raw_landmarks
 
 
-def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """uint8 mask, 255 inside the two eye openings (the only pixels this effect may change)."""
+def eye_openings(landmarks: np.ndarray, openings: np.ndarray | None,
+                 iris: np.ndarray | None = None) -> list[list[np.ndarray]]:
+    """Per eye, the polygons whose union is its opening: the mesh's eye contour and, where the face
+    stage traced it (``Face.eye_openings``), the part of the iris model's lid contour the iris
+    (``Face.iris``) covers. The mesh's opening is smaller than a wide-open eye's (lp_d6's wide and
+    cross-eyed frames): the part of the iris outside it stayed where it was while the rest moved, a
+    cut iris and a second pupil. The model's contour alone reaches past the lower lid onto the skin
+    on those frames, where the fill of what the move uncovers drew a white crescent; inside the iris
+    it is the iris's own outline."""
+    out = []
+    for k, (contour, _, rows) in enumerate(EYES):
+        polys = [landmarks[contour, :2]]
+        if openings is not None and iris is not None:
+            eye = iris[rows, :2].astype(np.float32)
+            r = IRIS_OPENING * float(np.mean(np.hypot(*(eye[1:] - eye[0]).T)))
+            disc = (eye[0] + r * _CIRCLE).astype(np.float32)
+            hull = cv2.convexHull(np.asarray(openings[k], np.float32))
+            area, part = cv2.intersectConvexConvex(hull, disc)
+            if area > 1.0 and part is not None:
+                polys.append(part.reshape(-1, 2))
+        out.append(polys)
+    return out
+
+
+IRIS_OPENING = 1.05  # of the iris radius: how far from the iris's centre the model's contour counts
+_CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 24, endpoint=False)),
+                    np.sin(np.linspace(0, 2 * np.pi, 24, endpoint=False))], 1)
+
+
+def _fill(mask: np.ndarray, polys, offset=(0, 0)) -> None:
+    # Rounded in frame coordinates the same way everywhere: the same edge pixels to the last bit.
+    for poly in polys:
+        p = np.rint(np.asarray(poly, np.float32) * 16).astype(np.int32) - (16 * offset[0], 16 * offset[1])
+        cv2.fillPoly(mask, [p.astype(np.int32)], 255, cv2.LINE_AA, 4)
+
+
+def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...], openings: np.ndarray | None = None,
+                iris: np.ndarray | None = None) -> np.ndarray:
+    """uint8 mask, 255 inside the two eye openings (the only pixels this effect may change);
+    ``openings``, ``iris``: the face's ``Face.eye_openings`` and ``Face.iris``, see :func:`eye_openings`."""
     mask = np.zeros(shape[:2], np.uint8)
-    for contour, _, _ in EYES:
-        cv2.fillPoly(mask, [np.rint(landmarks[contour, :2].astype(np.float32) * 16).astype(np.int32)], 255,
-                     cv2.LINE_AA, 4)
+    for polys in eye_openings(landmarks, openings, iris):
+        _fill(mask, polys)
     return mask
 
 
@@ -263,7 +301,8 @@ class EyeContact(EffectBase):
             return image, NO_OUTPUTS
         out = image.copy()
         moved = False
-        for (_, radius), (contour, _, rows), eye_weight in zip(centres, EYES, self.eye_weight):
+        polys = eye_openings(landmarks, face.eye_openings, face.iris)
+        for (_, radius), (_, _, rows), eye_weight, opening in zip(centres, EYES, self.eye_weight, polys):
             if eye_weight < 0.01:
                 continue  # this eye shut or a slit: its own pixels, untouched
             iris = face.iris[rows]
@@ -274,7 +313,7 @@ class EyeContact(EffectBase):
                 shift *= MAX_SHIFT * r_iris / norm
             if norm < 0.05:
                 continue
-            moved |= move_eye(image, out, landmarks[contour, :2], iris[0, :2], r_iris, shift, eye_weight)
+            moved |= move_eye(image, out, opening, iris[0, :2], r_iris, shift, eye_weight)
         return out, ({"altered": True} if moved else NO_OUTPUTS)
 
 
@@ -303,10 +342,10 @@ def _grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     return _GRID[0, :rows, :cols], _GRID[1, :rows, :cols]
 
 
-def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.ndarray, r_iris: float,
+def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_iris: float,
              shift: np.ndarray, open_: float = 1.0) -> bool:
     """Move the iris at ``iris`` (and the eyeball around it) by ``shift`` pixels inside the opening
-    ``contour``, writing into ``out``. ``open_``: how far the lids allow the move (the effect's eye
+    ``contour`` (one polygon, or a list whose union is the opening), writing into ``out``. ``open_``: how far the lids allow the move (the effect's eye
     weight, 0..1); a closing eye's white is mostly lid, so its fill leans less on the white's colour.
     False when the eye is too small or outside the frame.
 
@@ -319,18 +358,18 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour: np.ndarray, iris: np.n
     inpainting from the lids and the iris drew a shadow under the iris, which reads as a lower gaze,
     and cost about 1.5 ms.)"""
     h, w = image.shape[:2]
+    polys = [contour] if isinstance(contour, np.ndarray) else list(contour)
+    points = np.concatenate([np.asarray(p, np.float64)[:, :2] for p in polys])
     pad = 2
-    x0, y0 = np.floor(contour.min(0)).astype(int) - pad
-    x1, y1 = np.ceil(contour.max(0)).astype(int) + pad + 1
+    x0, y0 = np.floor(points.min(0)).astype(int) - pad
+    x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 6 or y1 - y0 < 4 or r_iris < 1.0:
         return False
     roi = image[y0:y1, x0:x1]
     rh, rw = roi.shape[:2]
     opening = np.zeros((rh, rw), np.uint8)
-    # Rounded in frame coordinates, as eye_regions rounds: the same edge pixels to the last bit.
-    poly = np.rint(contour.astype(np.float32) * 16).astype(np.int32) - (16 * x0, 16 * y0)
-    cv2.fillPoly(opening, [poly.astype(np.int32)], 255, cv2.LINE_AA, 4)
+    _fill(opening, polys, (x0, y0))
     # Where a sample may come from: the opening less a pixel at the lids (the lash line is not eyeball).
     inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
     if cv2.countNonZero(inner) < 6:
