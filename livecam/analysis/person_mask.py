@@ -61,17 +61,6 @@ RETRY_MAX_GAP = 16
 # trials at 85 % and 78 % of the budget brought rvm back at 103 % (35 ms a frame), handed over again
 # 20 s later. Coming back only with this margin keeps a machine near the limit on the fast model.
 RETRY_FIT = 0.8
-# A frame is not carried when more than this share of the picture moved outright since the model
-# last ran (grey change over temporal.MOTION_FULL, where smoothing follows the model at once): the
-# frame-guided edge moves an outline by a few pixels, not by a hand's sweep, and a stale outline
-# over what is now still room shows as flicker. Chosen on the tuning clips (quality.TUNING_CLIPS)
-# alone, flicker as a share of the raw model's, all / still / warped: model on every frame 0.379 /
-# 0.145 / 0.389; carried up to 0.1 % moved 0.373 / 0.140 / 0.387 (model on 65 % of the frames),
-# 0.3 % 0.371 / 0.131 / 0.389 (62 %), 1 % 0.371 / 0.132 / 0.393 (59 %). 0.3 % is the loosest that
-# is no worse on any of the three; on the s18 bench clip nothing moves that much (the model ran on
-# every second frame). The first check of the clips not tuned on, without the guard, showed a
-# talking clip's (d12) stale outlines; the second, with it, the lag that keeps LIVE_EVERY at 1.
-CARRY_MOVED = 0.003
 
 
 def working_scale(width: int, height: int) -> int:
@@ -179,13 +168,11 @@ class PersonMask:
         self._held: np.ndarray | None = None  # smoothed model-size mask
         self._streak: np.ndarray | None = None
         self._grey: np.ndarray | None = None  # small grey frame the model last saw, for motion
-        self._worked: np.ndarray | None = None  # small grey frame last worked out (carried or not), for settling
         self._thumb: np.ndarray | None = None
         self._alpha_work: np.ndarray | None = None  # last edge alpha at the working size, for settling
         self._last: Analysis | None = None  # the last frame the model saw, for the motion gate
         self._last_colour = False  # whether that frame's band carries the person's colour
         self._skips = 0  # frames in a row that reused the last mask
-        self._carried = 0  # frames worked out from the model's last mask since it last ran
         self.still = False  # the last frame reused the mask: the picture had not changed
         if self.model == "rvm":
             self._backend.reset()
@@ -333,22 +320,15 @@ class PersonMask:
             timings.update(preprocess=(t1 - t0) * 1e3, inference=0.0, refine=0.0)
             return
         self.still, self._skips = False, 0
-        # Settling holds edges against the last frame worked out, which may have been carried.
-        recent = motion if self._worked is self._grey else T.frame_motion(self._worked, grey)
-        self._worked = grey
-        if self._carry_due(motion):  # the model rests: its last mask is fitted to this frame's edges
-            raw = self._last.raw_mask
-            t1 = t2 = time.perf_counter()
-        else:
-            tensor = seg.to_tensor(small)
-            t1 = time.perf_counter()
-            raw = seg.infer(tensor)
-            t2 = time.perf_counter()
-            if self._held is not None and self._held.shape != raw.shape:
-                self.reset()
-                motion = None
-            self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
-            self._grey = grey
+        tensor = seg.to_tensor(small)
+        t1 = time.perf_counter()
+        raw = seg.infer(tensor)
+        t2 = time.perf_counter()
+        if self._held is not None and self._held.shape != raw.shape:
+            self.reset()
+            motion = None
+        self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
+        self._grey = grey
         held = self._held
         centre = T.edge_centre(s.edge)
         if s.refine:
@@ -358,9 +338,9 @@ class PersonMask:
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
             alpha_work = T.apply_coefficients(a8, b8, work, self._space)
             ramp = T.ramp(alpha_work)  # found once, for settling and the edge colour
-            if motion is not None and recent is not None and s.temporal_smoothing > 0 \
-                    and self._alpha_work is not None and self._alpha_work.shape == alpha_work.shape:
-                T.settle(alpha_work, self._alpha_work, recent, ramp)
+            if motion is not None and s.temporal_smoothing > 0 and self._alpha_work is not None \
+                    and self._alpha_work.shape == alpha_work.shape:
+                T.settle(alpha_work, self._alpha_work, motion, ramp)
             self._alpha_work = alpha_work
             mask = T.upscale(alpha_work, (w, h)) if scale == 2 else alpha_work
             if foreground:
@@ -384,19 +364,6 @@ class PersonMask:
                 or (foreground and not self._last_colour) or not T.still(motion)):
             return False
         return self._streak is None or not self._streak.any()
-
-    def _carry_due(self, motion: np.ndarray | None) -> bool:
-        """Live, the fast model runs on every Segmenter.live_every-th frame that is worked out; in
-        between, its last (smoothed) mask is fitted to the new frame by the frame-guided edge, which
-        puts the outline on the frame's own edges. Renders and photos run it on every frame."""
-        every = getattr(self._backend, "live_every", 1)
-        if self.offline or every < 2 or motion is None or self._held is None or self._last is None \
-                or self._carried + 1 >= every \
-                or cv2.countNonZero(cv2.compare(motion, T.MOTION_FULL, cv2.CMP_GT)) > CARRY_MOVED * motion.size:
-            self._carried = 0
-            return False
-        self._carried += 1
-        return True
 
     @staticmethod
     def _foreground(image, mask, alpha_work, scale, shift, ramp=None) -> T.EdgeColour:

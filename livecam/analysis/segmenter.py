@@ -28,21 +28,10 @@ class Segmenter:
     """Runs one selfie model; ``predict`` returns the person probability at model resolution, for
     the frame only (the margins are cut off again): float32 (frame_rows, model_w)."""
 
-    # Live, the model could run on one frame in LIVE_EVERY that the person-mask stage works out,
-    # that stage fitting the model's last mask to the new frame's edges in between
-    # (person_mask.PersonMask._carry_due, which runs the model anyway wherever much of the picture
-    # moved). At 2 it halved the model's 1.9 ms a frame at 720p on the s18 clip, with IoU, halo,
-    # green-screen IoU and the wall column unchanged and flicker no worse on the tuning clips; but
-    # on the clips not tuned on, warped flicker rose from 0.612 to 0.663 of the raw model's (the
-    # refitted outline lags a moving person by part of a frame: d3, s32). So the model runs on
-    # every frame until a carrier that moves the mask with the picture pays for itself.
-    LIVE_EVERY = 1
-
     def __init__(self, model: str = "landscape", provider: str = "auto", threads: int = 1) -> None:
         if model not in MODEL_NAMES:
             raise ValueError(f"Unknown segmentation model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
         self.model = model
-        self.live_every = self.LIVE_EVERY if model == "landscape" else 1
         self.session = load_model(MODEL_NAMES[model], provider=provider, threads=threads)
         _, self.input_height, self.width, _ = self.session.input_shape
         # Where the frame sat in the last tensor, so infer() can cut it back out.
