@@ -884,33 +884,38 @@ def _open_wide(face, drop):
     return lm
 
 
+GREEN_MOUTH = (70, 160, 60)  # the wearer's own mouth interior, painted so it can be told apart
+
+
+def _swap_over_a_green_mouth(photo, wearer, drop: int):
+    """(output, swap): ``photo`` swapped onto ``wearer`` whose jaw dropped ``drop`` px, the wearer's
+    open mouth painted GREEN_MOUTH."""
+    image, face = wearer
+    swap = av.FaceSwap(photo)
+    lm = _open_wide(face, drop)
+    painted = image.copy()
+    cv2.fillPoly(painted, [np.round(regions.polygon(lm, regions.LIPS_INNER)).astype(np.int32)], GREEN_MOUTH)
+    out, _ = swap.apply(painted, Analysis(faces=[replace(face, landmarks=lm)]))
+    return out, swap
+
+
 def test_a_photo_without_teeth_opens_onto_the_wearers_own_interior(hopper_photo, wearer):
     """Hopper's photo shows no teeth (its pixels say so); the wearer opens wide onto an interior of
     their own (painted green here so it can be told apart): the swap's open mouth shows it, in the
     frame's light, where it used to paint a dark, bluish-black hole in Hopper's lip colours."""
-    image, face = wearer
-    swap = av.FaceSwap(hopper_photo)
+    out, swap = _swap_over_a_green_mouth(hopper_photo, wearer, 16)
     assert not swap.source.teeth
-    lm = _open_wide(face, 16)
-    painted = image.copy()
-    cv2.fillPoly(painted, [np.round(regions.polygon(lm, regions.LIPS_INNER)).astype(np.int32)], (70, 160, 60))
-    out, _ = swap.apply(painted, Analysis(faces=[replace(face, landmarks=lm)]))
-    mouth = _region(swap._last, regions.LIPS_INNER, image.shape, erode=2)
+    mouth = _region(swap._last, regions.LIPS_INNER, out.shape, erode=2)
     assert mouth.sum() > 40
-    assert np.abs(out[mouth].astype(int) - (70, 160, 60)).mean() < 20
+    assert np.abs(out[mouth].astype(int) - GREEN_MOUTH).mean() < 20
 
 
 def test_a_photo_with_teeth_shows_its_own_not_the_wearers(astronaut_photo, hopper_wearer):
     """The astronaut's photo shows teeth: the open mouth shows them (light) moved with her lips, and
     none of the wearer's own interior (painted green) comes through."""
-    image, face = hopper_wearer
-    swap = av.FaceSwap(astronaut_photo)
+    out, swap = _swap_over_a_green_mouth(astronaut_photo, hopper_wearer, 30)
     assert swap.source.teeth
-    lm = _open_wide(face, 30)
-    painted = image.copy()
-    cv2.fillPoly(painted, [np.round(regions.polygon(lm, regions.LIPS_INNER)).astype(np.int32)], (70, 160, 60))
-    out, _ = swap.apply(painted, Analysis(faces=[replace(face, landmarks=lm)]))
-    mouth = _region(swap._last, regions.LIPS_INNER, image.shape, erode=1)
+    mouth = _region(swap._last, regions.LIPS_INNER, out.shape, erode=1)
     assert mouth.sum() > 40
     green = (out[..., 1].astype(int) - out[..., [0, 2]].max(2)) > 40
     assert green[mouth].mean() < 0.02

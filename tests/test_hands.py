@@ -8,9 +8,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from livecam.analysis import hands as H
+from livecam.effects.compositing import keep_in_front
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "single"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -47,7 +50,7 @@ def test_crop_cut_and_to_frame_agree(angle, size, cx, cy, u, v):
     out = 64
     p = crop.to_frame(np.array([[u * out, v * out]], np.float32), out)[0]
     frame = np.zeros((500, 500, 3), np.uint8)
-    cv2.circle(frame, (int(round(p[0] * 16)), int(round(p[1] * 16))), 4 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
+    cv2.circle(frame, (round(p[0] * 16), round(p[1] * 16)), 4 * 16, (255, 255, 255), -1, cv2.LINE_AA, 4)
     square = crop.cut(frame, out)[..., 0].astype(np.float64)
     assert square.sum() > 0
     ys, xs = np.mgrid[0:out, 0:out]
@@ -157,7 +160,7 @@ def test_a_hand_on_the_cheek_is_put_back_in_front_of_what_an_effect_drew(tracker
     tracker.reset()
     hands = tracker.process(image, _face_box(image))
     drawn = cv2.bitwise_not(image)  # an effect that changed every pixel
-    kept = H.keep_in_front(drawn, image, hands)
+    kept = keep_in_front(drawn, image, hands)
     mask = H.hand_mask(hands, image.shape)
     hand, away, edge = mask == 255, mask == 0, (mask > 0) & (mask < 255)
     assert hand.sum() > 3000
@@ -166,8 +169,8 @@ def test_a_hand_on_the_cheek_is_put_back_in_front_of_what_an_effect_drew(tracker
     # At the edge each pixel lies between the two pictures, weighted by the mask.
     want = (image.astype(np.float32) * mask[..., None] + drawn.astype(np.float32) * (255 - mask[..., None])) / 255
     assert np.abs(kept[edge].astype(np.float32) - want[edge]).max() <= 1.5
-    assert H.keep_in_front(drawn, image, []) is drawn
-    assert H.keep_in_front(image, image, hands) is image  # nothing drawn: nothing to do
+    assert keep_in_front(drawn, image, []) is drawn
+    assert keep_in_front(image, image, hands) is image  # nothing drawn: nothing to do
 
 
 def test_face_swap_keeps_a_hand_over_the_face_in_front(tracker):
@@ -271,12 +274,12 @@ def test_no_hand_model_fault_raises_stalls_or_uncovers_more_than_a_hand(tracker,
                 assert isinstance(exc, (ModelOutputError, RuntimeError)) and fault in ("shape", "nan", "inf", "exception")
                 tracker.reset()
                 hands = []
-            region = H.face_region(face_box, image.shape)
+            region = H.face_region(face_box)
             for hand in hands:
                 assert H.plausible(hand, region)
                 assert hand.width <= H.MAX_WIDTH * region.size / H.WATCH_SPAN
             drawn = cv2.bitwise_not(image)
-            kept = H.keep_in_front(drawn, image, hands)
+            kept = keep_in_front(drawn, image, hands)
             assert kept.shape == image.shape and kept.dtype == np.uint8
             mask = H.hand_mask(hands, image.shape)
             if mask is not None:
@@ -320,7 +323,7 @@ def test_a_hand_wholly_outside_the_frame_leaves_the_effect_as_drawn():
     image = np.full((120, 160, 3), 90, np.uint8)
     drawn = cv2.bitwise_not(image)
     pts = np.array([[400 + 10 * (i % 5), 300 + 10 * (i // 5)] for i in range(21)], np.float32)
-    assert H.keep_in_front(drawn, image, [H.Hand(pts, 0.9)]) is drawn
+    assert keep_in_front(drawn, image, [H.Hand(pts, 0.9)]) is drawn
 
 
 def test_real_hand_is_plausible(tracker):
@@ -328,7 +331,7 @@ def test_real_hand_is_plausible(tracker):
     box = _face_box(image)
     tracker.reset()
     hands = tracker.process(image, box)
-    assert len(hands) == 1 and H.plausible(hands[0], H.face_region(box, image.shape))
+    assert len(hands) == 1 and H.plausible(hands[0], H.face_region(box))
 
 
 def test_the_lower_face_is_not_taken_for_a_hand():

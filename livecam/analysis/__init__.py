@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from livecam.analysis import face_regions as regions
 from livecam.settings import Settings
 from livecam.types import Analysis
 
@@ -158,8 +159,6 @@ class Analyzer:
     def _find_hands(self, image: np.ndarray, result: Analysis, timings: dict[str, float]) -> None:
         """Hands around the first face. A failure only loses the hands (the face effect then draws
         over a hand, which shows no more of the room), so nothing is held or hidden for it."""
-        from livecam.analysis import face_regions as regions
-
         t0 = time.perf_counter()
         tracker = self._open("hands", lambda: self.hand_tracker)
         if tracker is None:
@@ -169,7 +168,7 @@ class Analyzer:
             outline = None if face is None else regions.polygon(face.landmarks, regions.FACE_OVAL)
             result.hands = tracker.process(image, None if face is None else face.box, outline)
             self._failed.discard("hands")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any fault in the hand models costs the hands alone
             self._warn_once("hands", exc)
             tracker.reset()
         timings["hands"] = (time.perf_counter() - t0) * 1e3

@@ -183,7 +183,7 @@ class HandLandmarker:
         return Hand(crop.to_frame(points, HAND_SIZE), score)
 
 
-def face_region(box: np.ndarray, frame_shape: tuple[int, ...]) -> Crop:
+def face_region(box: np.ndarray) -> Crop:
     """The unturned square WATCH_SPAN face widths wide around the face: where a hand can cover it."""
     x0, y0, x1, y1 = (float(v) for v in box[:4])
     side = max(x1 - x0, y1 - y0) * WATCH_SPAN
@@ -227,7 +227,7 @@ def on_face(point: np.ndarray, outline: np.ndarray | None) -> bool:
 def _ring_cells() -> np.ndarray:
     ring = np.ones((WATCH_CELLS, WATCH_CELLS), bool)
     half = WATCH_CELLS / WATCH_SPAN * 1.2 / 2
-    a, b = int(WATCH_CELLS / 2 - half), int(math.ceil(WATCH_CELLS / 2 + half))
+    a, b = int(WATCH_CELLS / 2 - half), math.ceil(WATCH_CELLS / 2 + half)
     ring[a:b, a:b] = False
     return ring
 
@@ -267,7 +267,7 @@ class HandTracker:
         lies inside it, or that is first found with its palm inside it, is the face itself (see
         ``on_face``) and is dropped."""
         self.ran = ()
-        region = None if face_box is None else face_region(face_box, image_bgr.shape)
+        region = None if face_box is None else face_region(face_box)
         if region is None or not _usable(region, image_bgr.shape):
             self.reset()
             return []
@@ -342,20 +342,3 @@ def _soften(mask: np.ndarray, k: int) -> None:
     ks = (k // step) | 1
     roi[:] = cv2.resize(cv2.GaussianBlur(small, (ks, ks), 0), (rw, rh), interpolation=cv2.INTER_LINEAR)
 
-
-def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.ndarray:
-    """``out`` (a face effect's frame) with the ``live`` frame's hands put back on top, softly: a
-    hand raised to the face stays in front of whatever the effect drew there."""
-    mask = hand_mask(hands, live.shape)
-    if mask is None or out is live:
-        return out
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:  # the hands lie wholly outside the frame
-        return out
-    rows, cols = slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1)
-    out = out.copy()
-    alpha = cv2.merge([mask[rows, cols]] * 3)
-    keep = cv2.multiply(live[rows, cols], alpha, scale=1 / 255)
-    drawn = cv2.multiply(out[rows, cols], cv2.bitwise_not(alpha), scale=1 / 255)
-    out[rows, cols] = cv2.add(keep, drawn)
-    return out

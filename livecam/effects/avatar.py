@@ -38,7 +38,6 @@ from livecam.analysis.avatar_photo import (
 )
 from livecam.analysis.eye_closure import EyeClosure, LidReader
 from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
-from livecam.analysis.hands import keep_in_front
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.torso_motion import TorsoMotion
@@ -56,6 +55,7 @@ from livecam.effects.avatar_mouth import (
 )
 from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
 from livecam.effects.background import composite
+from livecam.effects.compositing import keep_in_front
 from livecam.effects.base import EffectBase
 from livecam.effects.mesh_warp import (
     Grid,

@@ -1,4 +1,5 @@
-"""The one compositing helper every background effect shares: the person over a new background.
+"""The one compositing helper every background effect shares: the person over a new background (and,
+with the same arithmetic, a live hand back over what a face effect drew).
 
 All of it is 8-bit OpenCV arithmetic: a float blend in numpy costs 9-13 ms per 720p frame,
 ``cv2.multiply`` + ``cv2.add`` about 1 ms. Only the outline band mixes person and background: the
@@ -12,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livecam.analysis.hands import Hand, hand_mask
 from livecam.analysis.temporal import EdgeColour, put_pixels, take_pixels
 
 # The band's share of the frame above which the full-frame blend is cheaper: a band pixel gathered
@@ -84,3 +86,19 @@ def _blend_pixels(out: np.ndarray, colour: np.ndarray, back: np.ndarray, mask: n
     blend -= back
     blend *= a[:, None]
     put_pixels(out, index, cv2.add(back, blend, dtype=cv2.CV_8U))  # rounds and saturates
+
+
+def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.ndarray:
+    """``out`` (a face effect's frame) with the ``live`` frame's hands put back on top, softly: a
+    hand raised to the face stays in front of whatever the effect drew there."""
+    mask = hand_mask(hands, live.shape)
+    if mask is None or out is live:
+        return out
+    x, y, w, h = cv2.boundingRect(mask)
+    if w == 0 or h == 0:  # the hands lie wholly outside the frame
+        return out
+    rows, cols = slice(y, y + h), slice(x, x + w)
+    out = out.copy()
+    # The hand is the "person" here, over what the effect drew.
+    out[rows, cols] = composite(live[rows, cols], out[rows, cols], mask[rows, cols], scratch=True)
+    return out
