@@ -415,3 +415,29 @@ def test_the_face_swap_keeps_running_through_a_hand_model_fault(monkeypatch, fau
             assert (face > 12).mean() > 0.3  # the photo's face is drawn over most of the wearer's
     finally:
         pipeline.close()
+
+
+def test_a_corrupt_hand_model_costs_the_hands_alone_in_one_sentence(tmp_path, monkeypatch, astronaut):
+    """A damaged palm model file: the Analyzer says why in one sentence and never retries per frame,
+    and the face swap goes on (swapped, not hidden, never the raw face)."""
+    from livecam import settings as S
+    from livecam.analysis import runtime
+    from livecam.pipeline import Pipeline
+
+    spec = runtime.model_spec("palm_detection_lite")
+    (tmp_path / spec["file"]).write_bytes((runtime.models_dir() / spec["file"]).read_bytes()[:-100] + b"x" * 100)
+    real = runtime.load_model
+    monkeypatch.setattr(H, "load_model", lambda name, **kw: real(name, directory=tmp_path, **kw))
+    pipeline = Pipeline(S.update(S.Settings(), background={"mode": "off"},
+                                 avatar={"mode": "swap", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")}))
+    try:
+        for _ in range(4):
+            out = pipeline.process(astronaut)
+        message = pipeline.analyzer.broken["hands"]
+        assert "corrupt" in message and "reinstall" in message.lower() and "\n" not in message
+        assert pipeline.gate.hidden == 0 and pipeline.last_analysis.faces
+        x0, y0, x1, y1 = pipeline.last_analysis.faces[0].box.astype(int)
+        face = (slice(y0, y1), slice(x0, x1))
+        assert np.abs(out[face].astype(np.int16) - astronaut[face]).mean() > 10  # the swap still shows
+    finally:
+        pipeline.close()
