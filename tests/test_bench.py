@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 
 from livecam import bench
@@ -36,3 +37,43 @@ def test_ab_table_gives_medians_over_runs_and_the_mean_cpu():
     assert "1280x720" in row and "blur" in row
     assert "7.00 /   6.00 /   4.50" in row  # the middle run of three, column by column
     assert "3.00 /   2.50 /   2.00" in row
+
+
+def test_bench_counts_the_cpu_of_threads_beside_the_processing_thread(monkeypatch):
+    """rvm's worker and ONNX Runtime's pool do their work off the processing thread: the
+    all-threads column must count it where the processing thread's column cannot."""
+    import threading
+
+    import numpy as np
+
+    from livecam.resources import demo_clip_path
+
+    def busy(ms: float) -> None:
+        end = time.thread_time() + ms / 1e3
+        while time.thread_time() < end:
+            pass
+
+    class OffThreadPipeline:
+        def __init__(self, settings) -> None:
+            self.last_timings: dict = {}
+            self.analyzer = type("A", (), {"broken": {}, "profile": None})()
+
+        def problems(self):
+            return []
+
+        def process(self, frame: np.ndarray) -> np.ndarray:
+            worker = threading.Thread(target=busy, args=(20.0,))
+            worker.start()
+            worker.join()
+            return frame
+
+        def providers(self):
+            return {}
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr("livecam.pipeline.Pipeline", OffThreadPipeline)
+    row = bench.bench_livecam(demo_clip_path(), (320, 180), "blur", 5, "cpu", 1)
+    assert row["cpu_mean_ms"] < 5.0  # the processing thread itself only waited
+    assert row["cpu_process_mean_ms"] >= 18.0  # the worker's 20 ms of CPU per frame counted
