@@ -147,8 +147,9 @@ class Analyzer:
                 self._failed.discard("faces")
                 self._misses.pop("faces", None)
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
-                self._warn_once("faces", exc)
-                if self._hold("faces"):
+                if self._run_failed("faces", exc):
+                    self.missing.add("faces")
+                elif self._hold("faces"):
                     result.faces = self._last.faces
             timings["faces"] = (time.perf_counter() - t0) * 1e3
             if "hands" in needs and "hands" not in self.broken:
@@ -169,7 +170,7 @@ class Analyzer:
             result.hands = tracker.process(image, None if face is None else face.box, outline)
             self._failed.discard("hands")
         except Exception as exc:  # noqa: BLE001 - any fault in the hand models costs the hands alone
-            self._warn_once("hands", exc)
+            self._run_failed("hands", exc)
             tracker.reset()
         timings["hands"] = (time.perf_counter() - t0) * 1e3
 
@@ -196,9 +197,10 @@ class Analyzer:
             self._failed.discard("mask")
             self._misses.pop("mask", None)
         except Exception as exc:
-            self._warn_once("mask", exc)
             result.mask = result.small_mask = None  # nothing half-made by the failed attempt
-            if self._hold("mask") and self._last.mask is not None and self._last.mask.shape == (h, w):
+            if self._run_failed("mask", exc):
+                self.missing.add("mask")  # a mask seconds old is no stand-in
+            elif self._hold("mask") and self._last.mask is not None and self._last.mask.shape == (h, w):
                 result.mask, result.foreground = self._last.mask, self._last.foreground
         finally:
             if person.notice:
@@ -226,6 +228,17 @@ class Analyzer:
             self.broken[what] = str(exc)
             log.error("%s The %s effects are paused until the settings change.", exc, what)
             return None
+
+    def _run_failed(self, what: str, exc: Exception) -> bool:
+        """After a run raised: True when its model hung, which is given up until the settings change
+        (the run guard has said so in one sentence); anything else is one bad frame, and is retried."""
+        from livecam.analysis.runtime import ModelHung
+
+        if isinstance(exc, ModelHung):
+            self.broken[what] = str(exc)
+            return True
+        self._warn_once(what, exc)
+        return False
 
     def _warn_once(self, what: str, exc: Exception) -> None:
         if what not in self._failed:

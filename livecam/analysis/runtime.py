@@ -10,7 +10,9 @@ on the CPU. ``RecurrentRunner`` keeps a recurrent model's state on the GPU betwe
 Every inference result passes :func:`checked_outputs` here, the one choke point: a model that
 returns NaN, infinity or a shape it does not declare (a driver or model fault) raises
 ``ModelOutputError`` for that frame, so no effect ever sees the garbage; the analysis stage then
-reports the result as missing and the output gate hides the frame.
+reports the result as missing and the output gate hides the frame. Every run also goes through
+the session's :class:`~livecam.analysis.run_guard.RunGuard`: one that never returns raises
+``ModelHung`` after a deadline instead of holding the live loop for good.
 """
 from __future__ import annotations
 
@@ -25,11 +27,13 @@ import re
 import sys
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from livecam.analysis.run_guard import RunGuard
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,10 @@ class ModelOutputError(RuntimeError):
     """One inference returned values that cannot be used (NaN, infinity, an undeclared shape).
 
     Not a ModelError: the model is not broken for good, only this frame's result is refused."""
+
+
+class ModelHung(ModelError):
+    """A run did not return within its deadline: the session is given up (see run_guard)."""
 
 
 def _declared_shapes(session: Any) -> dict[str, tuple]:
@@ -294,6 +302,19 @@ class ModelSession:
     provider: str  # e.g. "CPUExecutionProvider"; the one that really runs the model
     threads: int
     fallback: str = ""  # why it did not get the first provider it asked for ("" when it did)
+    guard: RunGuard = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.guard = RunGuard(self.name, ModelHung, gpu=self.provider in _GPU_PROVIDERS)
+
+    def call(self, fn, *args):
+        """``fn(*args)`` (one of the ORT session's run methods) under the session's deadline; a hung
+        session also leaves the pool, so opening the model again (a settings change) starts afresh."""
+        try:
+            return self.guard.call(fn, *args)
+        except ModelHung:
+            _forget(self)
+            raise
 
     @property
     def input_name(self) -> str:
@@ -319,7 +340,7 @@ class ModelSession:
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Every output, checked (ModelOutputError for NaN, infinity or a wrong shape)."""
-        values = self.session.run(None, {self.input_name: x})
+        values = self.call(self.session.run, None, {self.input_name: x})
         return checked_outputs(self.name, self.output_names, values, self.declared_shapes)
 
 
@@ -331,6 +352,12 @@ class ModelSession:
 _pool: "weakref.WeakValueDictionary[tuple, ModelSession]" = weakref.WeakValueDictionary()
 _pool_lock = threading.Lock()
 _opening: dict[tuple, threading.Lock] = {}
+
+
+def _forget(session: ModelSession) -> None:
+    with _pool_lock:
+        for key in [k for k, v in _pool.items() if v is session]:
+            del _pool[key]
 
 
 def open_models() -> dict[str, str]:
@@ -516,7 +543,8 @@ class RecurrentRunner:
         state_outputs = [o for o in self.state.values() if o not in outputs]
         if not self.io_binding:
             names = list(outputs) + state_outputs
-            values = dict(zip(names, self._checked(names, self.session.session.run(names, {**feeds, **self._state}))))
+            ran = self.session.call(self.session.session.run, names, {**feeds, **self._state})
+            values = dict(zip(names, self._checked(names, ran)))
             self._state = {i: values[o] for i, o in self.state.items()}
             return {name: values[name] for name in outputs}
         binding = self.session.session.io_binding()
@@ -533,7 +561,7 @@ class RecurrentRunner:
                 binding.bind_output(name, self.device, device_id)
             else:
                 binding.bind_output(name)
-        self.session.session.run_with_iobinding(binding)
+        self.session.call(self.session.session.run_with_iobinding, binding)
         values = dict(zip(names, binding.get_outputs()))
         # Only what comes down to the CPU is checked (the state stays on the device): a state gone
         # bad shows in the next frame's outputs, which are refused, and refusing resets the state.

@@ -1,0 +1,85 @@
+"""Model runs with a deadline: a run that never returns costs the live loop seconds, not the session.
+
+ONNX Runtime's ``run`` cannot be interrupted from outside (a GPU driver that stops answering, a
+provider deadlocked in its own thread pool, a kernel that never ends), and the live loop calls it
+on its only processing thread: one such run would leave the call on the "catching up" card for
+good. So each session's runs happen on a thread of its own and the caller waits for the result
+with a deadline. Past it the model is given up: the call raises the session's error (a
+``ModelError``, so the analysis stage stops using that model and says so in one sentence, and the
+output gate hides whatever needed it), every later call raises at once, and the stuck thread is
+left behind, never handed another run. The first run gets far longer: providers build and tune
+their kernels then (TensorRT's engines take minutes).
+
+The hop costs two thread wake-ups a run (tens of microseconds), against 1-70 ms for the run.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import weakref
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+HANG_S = 10.0  # no model LiveCam runs takes a tenth of this on a working CPU or GPU, even contended
+FIRST_RUN_S = 60.0  # the first run allocates and plans; on a CPU it is a few times a normal run
+FIRST_RUN_GPU_S = 900.0  # TensorRT builds its engine on the first run
+
+
+class RunGuard:
+    """Runs one session's calls on a thread of its own, each with a deadline.
+
+    ``error`` is the exception type raised when a run hangs (and on every call after); its message
+    is one sentence naming ``name``. Calls from several threads queue up: a session runs one call
+    at a time here, as the live loop asks it anyway.
+    """
+
+    def __init__(self, name: str, error: type[Exception], gpu: bool = False) -> None:
+        self.name = name
+        self.error = error
+        self.first_run_s = FIRST_RUN_GPU_S if gpu else FIRST_RUN_S
+        self.hung: str | None = None  # the sentence, once a run has not returned in time
+        self._runs = 0
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # The worker holds only the queue, so a guard nobody uses any more ends its thread.
+        weakref.finalize(self, self._jobs.put, None)
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self.hung:
+            raise self.error(self.hung)
+        self._start()
+        box: queue.SimpleQueue = queue.SimpleQueue()
+        self._jobs.put((fn, args, box))
+        limit = HANG_S if self._runs else self.first_run_s
+        try:
+            ok, value = box.get(timeout=limit)
+        except queue.Empty:
+            self.hung = (f"The {self.name} model stopped answering (no result in {limit:.0f} s: a driver or model "
+                         "fault); LiveCam stops using it and hides what it was for. Restart LiveCam; if it happens "
+                         "again, run livecam doctor or choose the CPU as the provider.")
+            log.error("%s", self.hung)
+            raise self.error(self.hung) from None
+        self._runs += 1
+        if not ok:
+            raise value
+        return value
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=_serve, args=(self._jobs,), daemon=True,
+                                                name=f"livecam-model-{self.name}")
+                self._thread.start()
+
+
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while (job := jobs.get()) is not None:
+        fn, args, box = job
+        try:
+            box.put((True, fn(*args)))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised on its thread
+            box.put((False, exc))
+        del job, fn, args, box  # nothing of a finished run (its arrays, its session) stays referenced
