@@ -3,7 +3,9 @@ copies kept in the config folder (exact path only, 0600 in a 0700 folder, listed
 import os
 import resource
 import struct
+import tempfile
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -219,3 +221,78 @@ def test_fits_are_remembered_in_a_small_lru(tmp_path, monkeypatch):
     assert len(ap._FITS) == ap.FITS_KEPT and "k0" not in ap._FITS
     ap._remembered_fit(f"k{ap.FITS_KEPT + 2}", fit("again"))  # known: not fitted again
     assert "again" not in calls and len(calls) == ap.FITS_KEPT + 3
+
+
+# ---------------------------------------------------------------- a turned head's folded mesh
+
+
+def _folding_square():
+    """A 'face' strip (green, thin: the shape order draws its triangles first) inside a 'room'
+    square (red), and the room's right side swung in over the face's right half: the triangles
+    between them fold over the face."""
+    from livecam.effects.mesh_warp import MeshWarp, triangulate
+
+    src = np.array([[0, 0], [100, 0], [100, 100], [0, 100], [20, 44], [80, 44], [80, 56], [20, 56]], np.float64)
+    triangles = triangulate(src)
+    picture = np.zeros((101, 101, 3), np.uint8)
+    picture[:] = (0, 0, 255)
+    picture[44:57, 20:81] = (0, 255, 0)
+    dst = src.copy()
+    dst[[1, 2], 0] = 50.0
+    return MeshWarp(src, triangles), (triangles >= 4).all(1), picture, src, dst
+
+
+def test_a_folded_mesh_keeps_the_faces_own_triangles_on_top():
+    from livecam.effects.mesh_warp import Grid, signed_areas, warp
+
+    mesh, face, picture, src, dst = _folding_square()
+    assert (signed_areas(src, mesh.triangles) * signed_areas(dst, mesh.triangles) < 0).any()  # it folds
+    grid = Grid(0, 0, 25, 25, 4)
+    inside = (slice(47, 54), slice(24, 77))  # the face strip, a cell in from its edges
+    torn = warp(picture, mesh.coarse(dst, grid), grid)[inside]
+    kept = warp(picture, mesh.coarse(dst, grid, face), grid)[inside]
+    assert (torn[..., 2] > 128).sum() > 10  # the shape order lets the folded room over the face
+    assert (kept[..., 1] > 200).all() and (kept[..., 2] < 60).all()
+
+
+def test_an_unfolded_mesh_warps_the_same_with_or_without_the_face_on_top():
+    from livecam.effects.mesh_warp import Grid
+
+    mesh, face, _, src, _ = _folding_square()
+    grid = Grid(0, 0, 25, 25, 4)
+    moved = src + (3.0, -2.0)
+    moved[4:] *= 1.05
+    assert np.array_equal(mesh.coarse(moved, grid, face), mesh.coarse(moved, grid))
+
+
+def test_a_head_turned_away_does_not_tear_the_portraits_cheek_open(data_dir):
+    """lp_d12 turned about 21 degrees from its first frame (frame 48): the far cheek folds behind the
+    silhouette. The portrait (its own first frame) keeps its cheek whole: no pixel of the plate
+    shows inside the turned face (there were 289 before the face was drawn on top)."""
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects.avatar import PhotoAvatar
+    from livecam.effects.mesh_warp import signed_areas
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
+    frames = [cap.read()[1] for _ in range(49)]
+    cap.release()
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    faces = [tracker.process(f) for f in frames]
+    first = frames[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        photo_path = Path(tmp) / "d12_frame0.png"
+        cv2.imwrite(str(photo_path), first)
+        photo = load_avatar_photo(photo_path, store=False)
+    avatar = PhotoAvatar(photo)
+    stage = avatar.stage_for((first.shape[1], first.shape[0]), faces[0][0].landmarks)
+    avatar.driven_points(stage, faces[0][0].landmarks)
+    face, ring, shift = avatar.driven_points(stage, faces[48][0].landmarks)
+    flips = signed_areas(stage.control(face, ring, shift), stage.triangles) * signed_areas(stage.rest, stage.triangles)
+    assert (flips < 0).any()  # the case under test: the mesh folds
+    _, mask, _ = stage.render(face, ring, shift)
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(face[:, :2]).astype(np.int32)), 1)
+    hull = cv2.erode(hull, np.ones((7, 7), np.uint8))
+    holes = int(((mask < 128) & (hull > 0)).sum())
+    assert holes < 0.001 * hull.sum(), holes

@@ -319,6 +319,10 @@ class Stage:
         self.rest = self.control(self.landmarks, self.ring)
         self.triangles = triangulate(self.rest[:, :2])
         self.mesh = MeshWarp(self.rest, self.triangles)
+        # Where a turned head folds the mesh, the face's own triangles that still face the camera
+        # are drawn over everything else (see :meth:`MeshWarp.coarse`): its far side and the
+        # rings behind it never tear the cheek open onto the plate.
+        self.face_only = (self.triangles < len(points)).all(1)
         self.grid = Grid.around(self.edge, 0.0, size, MAP_STEP)
         self._small: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -374,7 +378,7 @@ class Stage:
         grid = self.grid
         if grid is None:
             return out, mask, None
-        coarse = self.mesh.coarse(self.control(face, ring, shifts), grid)
+        coarse = self.mesh.coarse(self.control(face, ring, shifts), grid, self.face_only)
         rows, cols = grid.slices
         warped = warp(self.person4, coarse, grid)
         alpha = cv2.extractChannel(warped, 3)

@@ -148,6 +148,7 @@ class MeshWarp:
         # source point is kept inside its triangle's source box (no stray specks of eye on a cheek).
         self._order = np.argsort(_shape_quality(self.src, self.triangles))
         self._ids = (self._order + 1).tolist()
+        self._ccw = signed_areas(self.src, self.triangles) > 0  # each triangle's orientation in the source
         table = np.empty((len(triangles) + 1, 10), np.float32)
         table[0, 6:] = (-1e9, -1e9, 1e9, 1e9)
         table[1:, 6:8] = s.min(1) - 2
@@ -159,6 +160,10 @@ class MeshWarp:
 
         Row 0 is the least-squares affine of all points (used outside the mesh, so the warp continues
         smoothly past its edge); row i + 1 is triangle i's exact affine, or row 0's if degenerate."""
+        return self._affines(dst)[0]
+
+    def _affines(self, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`affines`, and whether each triangle still faces the way it does in the source."""
         d = np.asarray(dst, np.float64)[:, :2]
         dh = np.hstack([d, np.ones((len(d), 1))])
         overall = np.linalg.solve(dh.T @ dh + 1e-9 * np.eye(3), dh.T @ self.src)  # normal equations, 3x3
@@ -177,16 +182,28 @@ class MeshWarp:
         out[1:, :2] = lin
         out[1:, 2] = self._s0 - np.einsum("mi,mij->mj", d0, lin)
         out[1:][~ok] = overall
-        return out
+        return out, (det > 0) == self._ccw
 
-    def coarse(self, dst: np.ndarray, grid: Grid) -> np.ndarray:
-        """(rows, cols, 2) float32: for each grid cell, where to sample the source picture."""
+    def coarse(self, dst: np.ndarray, grid: Grid, on_top: np.ndarray | None = None) -> np.ndarray:
+        """(rows, cols, 2) float32: for each grid cell, where to sample the source picture.
+
+        A mesh that folds over itself at ``dst`` (a turned head: its far cheek goes behind the
+        silhouette, the hair ring swings in behind the outline) covers some cells twice, and the
+        triangle drawn last wins them. With ``on_top`` (bool per triangle), those of its triangles
+        that still face the camera are drawn last there, so nothing folded or behind them tears a
+        hole into them (each group keeps the shape order). Unfolded, the shape order stands."""
         ids = np.zeros((grid.rows, grid.cols), np.int32)
-        corners = np.round(grid.to_cells(dst)[self.triangles[self._order]]).astype(np.int32)  # (M, 3, 2)
-        for i, tri in zip(self._ids, corners):
+        affines, facing = self._affines(dst)
+        order, labels = self._order, self._ids
+        if on_top is not None and not facing.all():
+            front = (on_top & facing)[order]
+            order = np.concatenate([order[~front], order[front]])
+            labels = (order + 1).tolist()
+        corners = np.round(grid.to_cells(dst)[self.triangles[order]]).astype(np.int32)  # (M, 3, 2)
+        for i, tri in zip(labels, corners):
             cv2.fillConvexPoly(ids, tri, i)
         table = self._table
-        table[:, :6] = self.affines(dst).reshape(-1, 6)
+        table[:, :6] = affines.reshape(-1, 6)
         # One gather per table column keeps every array contiguous (a strided gather costs double).
         col = [np.take(c, ids) for c in table.T]
         xs, ys = grid.centres()
