@@ -207,6 +207,32 @@ def test_the_band_blend_and_the_full_frame_blend_give_the_same_picture(monkeypat
             assert np.array_equal(out[mask == 255], frame[mask == 255]) and np.array_equal(out[mask == 0], bg[mask == 0])
 
 
+def test_a_reused_mask_reuses_its_band_and_a_new_mask_is_searched_afresh():
+    """The motion gate hands the same mask (and edge colour) on: the band found for it serves again,
+    and the picture is the one an uncached composite gives; a new mask, or the same mask with a
+    new edge colour, is searched again."""
+    from livecam.effects.compositing import Band
+
+    rng = np.random.default_rng(5)
+    frame = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
+    first = np.zeros((90, 160), np.uint8)
+    cv2.circle(first, (70, 50), 30, 255, -1)
+    first = cv2.GaussianBlur(first, (5, 5), 0)
+    second = np.roll(first, 9, axis=1)  # the person moved: another band
+    edge = np.flatnonzero((first > 60) & (first < 200))
+    sparse = EdgeColour(edge, rng.integers(0, 256, (len(edge), 3), dtype=np.uint8), frame.shape)
+    band = Band()
+    for mask, fg in ((first, None), (first, None), (second, None), (second, None), (first, sparse), (first, sparse)):
+        assert np.array_equal(composite(frame, bg, mask, fg, band=band), composite(frame, bg, mask, fg))
+        assert band.mask is mask and band.foreground is fg
+    kept = band.index
+    composite(frame, bg, first, sparse, band=band)
+    assert band.index is kept  # not searched again
+    composite(frame, bg, first.copy(), sparse, band=band)
+    assert band.index is not kept  # an equal picture in a new array: searched (identity, not content)
+
+
 # ---------------------------------------------------------------- blur strength: at 100 nothing in the room is recognisable
 
 

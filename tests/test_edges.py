@@ -453,3 +453,32 @@ def test_the_edge_band_from_the_ramp_before_settling_equals_a_fresh_search():
     points, flat = T.edge_band(alpha, 2, ramp)
     assert len(points) < len(ramp)
     assert np.array_equal(points, fresh_points) and np.array_equal(flat, fresh_flat)
+
+
+@pytest.mark.skipif(not S18.is_file(), reason="needs ../shared/data (the s18 clip)")
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080), (500, 290)])
+def test_the_edge_alpha_in_strips_matches_the_whole_frame_step(size):
+    """edge_strips.apply_coefficients (the live path) against temporal.apply_coefficients on a real
+    frame's fit: within one level everywhere (warpAffine's 1/32-cell positions), including the
+    last, shorter strip; the buffers it keeps are reused by the next frame."""
+    from livecam.analysis import edge_strips
+    from livecam.analysis.person_mask import _halved
+
+    seg = Segmenter("landscape", "cpu", 1)
+    cap = cv2.VideoCapture(str(S18))
+    space: dict = {}
+    for _ in range(2):
+        ok, frame = cap.read()
+        assert ok
+        frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        work = cv2.resize(frame, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
+        small = seg.shrink(frame, work)
+        guide, held = _halved(small, seg.predict(frame))
+        a, b, _ = T.colour_guided_fit(guide, held, 2, 1e-4)
+        a8, b8 = T.curve_coefficients(a, b, T.EDGE_CENTRE)
+        whole = T.apply_coefficients(a8, b8, work, {})
+        strips = edge_strips.apply_coefficients(a8, b8, work, space)
+        assert strips.shape == whole.shape and strips.dtype == np.uint8
+        assert ((whole > 0) & (whole < 255)).any()  # a real edge, not an empty picture
+        assert np.abs(strips.astype(int) - whole).max() <= 1
+    cap.release()

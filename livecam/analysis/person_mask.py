@@ -22,6 +22,7 @@ import time
 import cv2
 import numpy as np
 
+from livecam.analysis import edge_strips
 from livecam.analysis import temporal as T
 from livecam.analysis.runtime import ModelError
 from livecam.settings import Settings
@@ -336,7 +337,7 @@ class PersonMask:
             guide, held_half = _halved(small, held)
             a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS, with_shift=foreground)
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
-            alpha_work = T.apply_coefficients(a8, b8, work, self._space)
+            alpha_work = edge_strips.apply_coefficients(a8, b8, work, self._space)
             ramp = T.ramp(alpha_work)  # found once, for settling and the edge colour
             if motion is not None and s.temporal_smoothing > 0 and self._alpha_work is not None \
                     and self._alpha_work.shape == alpha_work.shape:

@@ -13,7 +13,7 @@ import numpy as np
 
 from livecam.analysis.temporal import upscale
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
-from livecam.effects.compositing import composite
+from livecam.effects.compositing import Band, composite
 from livecam.imaging import cover_fit
 from livecam.settings import BackgroundSettings, OutputSettings
 from livecam.types import Analysis
@@ -81,6 +81,7 @@ class BlurBackground(EffectBase):
 
     def __init__(self, strength: int) -> None:
         self.strength = strength
+        self._band = Band()
 
     def update(self, background: BackgroundSettings, *_reads) -> bool:
         if background.mode != "blur":
@@ -125,7 +126,8 @@ class BlurBackground(EffectBase):
             return image, NO_OUTPUTS
         background = self.blurred(image, analysis.mask, analysis.small, analysis.small_mask)
         # Made for this frame: the person is put into it, no copy.
-        return composite(image, background, analysis.mask, analysis.foreground, scratch=True), NO_OUTPUTS
+        out = composite(image, background, analysis.mask, analysis.foreground, scratch=True, band=self._band)
+        return out, NO_OUTPUTS
 
 
 class ImageBackground(EffectBase):
@@ -136,6 +138,7 @@ class ImageBackground(EffectBase):
     def __init__(self, picture: np.ndarray, path: str = "") -> None:
         self._fit = _Fitted(picture)
         self.path = path
+        self._band = Band()
 
     def update(self, background: BackgroundSettings, *_reads) -> bool:
         return background.mode == "image" and background.image == self.path
@@ -148,7 +151,7 @@ class ImageBackground(EffectBase):
         if analysis.mask is None:
             return image, NO_OUTPUTS
         h, w = image.shape[:2]
-        return composite(image, self._fit.at((w, h)), analysis.mask, analysis.foreground), NO_OUTPUTS
+        return composite(image, self._fit.at((w, h)), analysis.mask, analysis.foreground, band=self._band), NO_OUTPUTS
 
 
 class ColorBackground(ImageBackground):
@@ -188,6 +191,7 @@ class VideoBackground(EffectBase):
         except CaptureError as exc:
             raise BackgroundError(str(exc)) from exc
         self._last = _Fitted(first)
+        self._band = Band()
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if analysis.mask is None:
@@ -196,7 +200,7 @@ class VideoBackground(EffectBase):
         if frame is not None and not frame.placeholder and frame.image is not self._last.picture:
             self._last = _Fitted(frame.image)
         h, w = image.shape[:2]
-        return composite(image, self._last.at((w, h)), analysis.mask, analysis.foreground), NO_OUTPUTS
+        return composite(image, self._last.at((w, h)), analysis.mask, analysis.foreground, band=self._band), NO_OUTPUTS
 
     def update(self, background: BackgroundSettings, output: OutputSettings | None = None, *_reads) -> bool:
         fps = output.fps if output is not None else self.fps
