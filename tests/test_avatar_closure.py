@@ -162,8 +162,11 @@ def _bearded(photo):
 
 def test_a_beard_at_the_photos_jaw_blends_into_the_wearers_colour(astronaut, hopper_photo, monkeypatch):
     """The relighting matches skin only; the border's low band also takes what is not skin on the
-    photo (a beard) to the wearer's colour at the outline, fading out inwards."""
+    photo (a beard) to the wearer's colour at the outline, fading out inwards. Here with no skin
+    running on beyond the outline (the fallback: the wearer's own colour at the same place); the
+    skin just outside is taken where there is some (``test_avatar_seam``)."""
     image, face = astronaut
+    monkeypatch.setattr(light, "BORDER_SKIN", 1e9)
     photo = _bearded(hopper_photo)
     with_band = av.FaceSwap(photo).render(image, face.landmarks)
     monkeypatch.setattr(av, "MAX_SEAM", 0.0)

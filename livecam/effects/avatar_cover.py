@@ -7,11 +7,13 @@ There is no hair or occlusion model to be had, so the photo is its own reference
   Lab, its spread, and how much darker than the smooth skin shading around a pixel may be
   (``avatar_light.SkinModel``). Cheeks are the part of a face a fringe, a hat or a glasses frame
   almost never covers.
-- **Where to look**: the upper face only (above the nose tip), inside the face outline, away from the
-  eyes, brows and nose. Below the nose a beard or moustache is the person's own and stays.
-- **Covered**: above the brows (fringes, hats), cells that are not quite that skin (the skin
-  limits); between the brows and the nose tip only cells that surely are not (the occluder
-  limits: glasses frames), so lid creases, eye shadows and wrinkles stay the photo's own.
+- **Where to look**: the upper face (above the nose tip), inside the face outline, away from the
+  eyes, brows and nose, and the sides of the face next to the outline down to the mouth corners
+  (long hair or curls falling over the cheeks). Lower and nearer the middle a beard or moustache is
+  the person's own and stays.
+- **Covered**: above the brows (fringes, hats) and along the sides, cells that are not quite that
+  skin (the skin limits); between the brows and the nose tip only cells that surely are not (the
+  occluder limits: glasses frames), so lid creases, eye shadows and wrinkles stay the photo's own.
 - **Fill**: the photo's neighbouring skin spread smoothly over the gap (pull-push over the cells
   that are skin and uncovered); fine texture comes back from the wearer's grain when the swap
   draws the face. No band of hair colour can survive the fill: it never enters it.
@@ -37,6 +39,8 @@ COVER_GROW = 1  # covered cells grown by this many cells (hair edges are soft)
 # Above the brows (fringes, hats) whatever is not quite skin is cover; between the brows and the
 # nose tip only what is surely not skin (glasses frames), so lid creases and eye shadows stay.
 BROW_TOPS = [105, 334]  # a list: a tuple would index the landmarks' two axes
+SIDE_BAND = 0.12  # the face's sides are looked at this far inside the outline (fraction of the face width)
+MOUTH_CORNERS = [61, 291]  # ... down to the mouth corners
 MIN_SHARE = 0.002  # below this share of the face's cells covered, the photo is left as it is
 
 
@@ -76,7 +80,15 @@ def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma:
     keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     cv2.fillConvexPoly(keep, grid.cell_polys(landmarks, NOSE), 1, cv2.LINE_8, 4)
     where = (oval > 0) & (keep == 0) & _above(landmarks, grid, 1)  # above the nose tip
-    forehead = _above(landmarks, grid, BROW_TOPS)
+    # Hair falling down the sides of the face (long hair, curls at the temples) reaches the cheeks
+    # beside the outline, down to the mouth: a dark stripe on the swapped cheek. A beard or
+    # moustache lies lower and nearer the middle, and stays.
+    # Judged like the forehead (not quite skin is cover): hair is often the skin's own hue, only
+    # darker, and a cheek's shading there is the lighting's, which the swap replaces anyway.
+    depth = cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / face_width(landmarks))
+    sides = (depth < SIDE_BAND) & (oval > 0) & (keep == 0) & _above(landmarks, grid, MOUTH_CORNERS)
+    where |= sides
+    forehead = _above(landmarks, grid, BROW_TOPS) | sides
     covered = np.where(forehead, 1.0 - skin.likelihood(cells_lab, light.SKIN_SCORE),
                        1.0 - skin.likelihood(cells_lab, light.OCCLUDER_SCORE)) * where
     if covered.sum() < MIN_SHARE * max(int(oval.sum()), 1):

@@ -13,6 +13,10 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
   around it is scaled by a clamped lightness ratio (detail fades in dim light, as in a real
   camera). The wearer's low-pass reaches a little past the face outline onto jaw, ears and neck, so
   the altered face's edge takes the colour of the skin beside it and the seam disappears.
+- **Border** (:func:`match_border`): a membrane across the seam. The relit face's low band near the
+  outline is moved to the wearer's skin just *outside* it, carried inwards, where that skin runs on
+  across the outline; elsewhere (hair, background beside the face) to the wearer's own colour at the
+  same place.
 - **Grain.** The wearer's finest band (camera noise, pores) is added back onto the swapped face,
   with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
 - **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
@@ -160,3 +164,72 @@ def occluders(skin: SkinModel, live_lab: np.ndarray, where: np.ndarray) -> np.nd
     """float32 0..1 per cell: the wearer's pixel is confidently not skin where skin belongs
     (``where``, float 0..1) — something is in front of the face."""
     return (1.0 - skin.likelihood(live_lab, OCCLUDER_SCORE)) * where
+
+
+# Delta E of a cell just outside the outline from the wearer's skin just inside: still the same skin
+# running on, and surely not (the metric's own test for "skin runs on" is under 6).
+BORDER_RUNS_ON = (6.0, 10.0)
+BORDER_SKIN = 0.5  # share of skin along the ring just outside from which the border takes it in full
+HAIRLINE_DARK = (2.0, 5.0)  # at the hairline, ring cells this much darker (Lab L) than the face start / stop counting
+
+
+def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
+                 support: np.ndarray, ring: np.ndarray, skin: np.ndarray, sigma: float, where: np.ndarray,
+                 limit: float, hairline: np.ndarray | None = None) -> np.ndarray:
+    """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over ``support``:
+    inside the face) at the face's border becomes the wearer's skin *just outside* it (``ring``: the
+    cells of a ring beyond the outline, ``skin``: how surely each is skin), spread inwards by
+    ``where`` (0..1 per cell) and at most ``limit`` levels: a membrane across the seam, so the
+    swapped face's edge continues the jaw, neck and ear skin beside it instead of repeating the
+    wearer's own shading step at the outline. Along stretches of the ring with no skin running on
+    (hair, background) the border takes the wearer's own colour at the same place instead, as
+    :func:`match_band` does. The photo's beard or temple hair at the border moves with it.
+    ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
+    (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face."""
+    relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
+    h, w = where.shape
+    small = (max(1, w // 2), max(1, h // 2))
+    # Everything at half the cells, in as few calls as possible (this runs every frame).
+    masks = cv2.resize(cv2.merge([np.asarray(m, np.float32) for m in
+                                  (support, ring, skin, np.zeros_like(where) if hairline is None else hairline)]),
+                       small, interpolation=cv2.INTER_AREA)
+    inside, geometry, skin_s, line = cv2.split(masks)
+    live_s = cv2.resize(live, small, interpolation=cv2.INTER_AREA)
+    colours = cv2.merge([live_s, cv2.resize(relit, small, interpolation=cv2.INTER_AREA)])
+    s = sigma / 2
+    # The wearer's and the relit photo's colours inside the face, in one blur.
+    both = cv2.GaussianBlur(colours * inside[..., None], (0, 0), s)
+    both /= np.maximum(cv2.GaussianBlur(inside, (0, 0), s), 1e-4)[..., None]
+    own, relit_low = both[..., :3], both[..., 3:]
+    ring = geometry * skin_s
+    if ring.max() > 0.0:
+        # Only skin that runs on across the outline: ginger hair or a tanned ear beside a pale
+        # face pass the skin model but are not where the face's colour goes on.
+        # Against the wearer's *skin* just inside (hair inside the outline would let hair outside
+        # pass); at the hairline a cell further in, as the outline itself often runs on hair there.
+        inner = inside * skin_s
+        core = cv2.erode(inside, np.ones((3, 3), np.uint8)) * skin_s
+        refs = cv2.GaussianBlur(cv2.merge([live_s * inner[..., None], live_s * core[..., None], inner, core]),
+                                (0, 0), s)
+        ref = refs[..., :3] / np.maximum(refs[..., 6], 1e-4)[..., None]
+        pair = lab(np.vstack([live_s, ref]))
+        diff = pair[: small[1]] - pair[small[1]:]
+        lo, hi = BORDER_RUNS_ON
+        ring *= np.clip((hi - cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))) / (hi - lo), 0.0, 1.0)
+        if hairline is not None:
+            top = lab(refs[..., 3:6] / np.maximum(refs[..., 7], 1e-4)[..., None])[..., 0]
+            lo, hi = HAIRLINE_DARK
+            ring *= 1.0 - line + line * np.clip((hi - (top - pair[: small[1], :, 0])) / (hi - lo), 0.0, 1.0)
+    if ring.max() <= 0.0:
+        step = own - relit_low
+    else:
+        # The ring's skin colour and its share of skin, carried inwards at twice the band's scale
+        # (a local average: pull-push mixed the neck's shade into the cheeks).
+        reach = 2 * s
+        spread = cv2.GaussianBlur(cv2.merge([live_s * ring[..., None], ring, geometry]), (0, 0), reach)
+        weight = spread[..., 3]
+        outer = spread[..., :3] / np.maximum(weight, 1e-4)[..., None]
+        conf = np.clip(weight / np.maximum(spread[..., 4] * BORDER_SKIN, 1e-6), 0.0, 1.0)[..., None]
+        step = conf * (outer - own) + own - relit_low
+    np.clip(step, -limit, limit, out=step)
+    return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
