@@ -286,7 +286,16 @@ class Pipeline:
         if "mask" in effect.needs and analysis.mask is None:
             # The person mask could not be made (broken model, failed inference): the background
             # cannot hide the room, so the frame is hidden instead.
+            if "mask" in getattr(self.analyzer, "broken", {}):
+                # Given up until the settings change (problems() says so once): no failure counted, whose
+                # backoff would outlast the change and whose "retrying" would contradict it.
+                return image, analysis, slot.spec.on_failure == "conceal"
             return image, analysis, self._failed(slot, "the person mask is not available", None)
+        if effect.needs & proof.missing:
+            # What it needs could not be made this frame, and the gate hides the frame for that: run, it
+            # would take the gap for "no face" and fade a swap out, showing the wearer's face as it fades back.
+            proof.applied[slot.spec.name] = effect.needs  # what it would have used: the gate hides for the gap
+            return image, analysis, False
         ts = time.perf_counter()
         try:
             result = effect.apply(image, analysis)

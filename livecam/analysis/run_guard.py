@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable
 
@@ -25,6 +26,19 @@ log = logging.getLogger(__name__)
 HANG_S = 10.0  # no model LiveCam runs takes a tenth of this on a working CPU or GPU, even contended
 FIRST_RUN_S = 60.0  # the first run allocates and plans; on a CPU it is a few times a normal run
 FIRST_RUN_GPU_S = 900.0  # TensorRT builds its engine on the first run
+# While a run given up elsewhere has not returned (a stalled driver stops every model at once), a
+# warm model is given up after this, so the live loop pays one deadline, not one per model.
+STALLED_S = 2.0
+
+_stalled: set = set()  # jobs given up whose run has not returned yet
+_stalled_lock = threading.Lock()
+
+
+class _Job:
+    __slots__ = ("fn", "args", "box", "started", "__weakref__")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn, self.args, self.box, self.started = fn, args, queue.SimpleQueue(), None
 
 
 class RunGuard:
@@ -51,16 +65,36 @@ class RunGuard:
         if self.hung:
             raise self.error(self.hung)
         self._start()
-        box: queue.SimpleQueue = queue.SimpleQueue()
-        self._jobs.put((fn, args, box))
+        job = _Job(fn, args)
+        self._jobs.put(job)
         limit = HANG_S if self._runs else self.first_run_s
-        try:
-            ok, value = box.get(timeout=limit)
-        except queue.Empty:
-            self.hung = (f"The {self.name} model stopped answering (no result in {limit:.0f} s: a driver or model "
-                         "fault); LiveCam stops using it and hides what it was for. Restart LiveCam; if it happens "
-                         "again, run livecam doctor or choose the CPU as the provider.")
-            log.error("%s", self.hung)
+        if self._runs and _stalled:
+            limit = min(limit, STALLED_S)
+        while True:
+            started = job.started
+            # The deadline runs from the start of this run: one queued behind another caller's run waits for it.
+            wait = limit if started is None else started + limit - time.monotonic()
+            try:
+                ok, value = job.box.get(timeout=max(0.0, wait))
+                break
+            except queue.Empty:
+                pass
+            if job.started is None and not self.hung:
+                continue  # still queued behind a run that has its own deadline
+            if job.started is not None and time.monotonic() - job.started < limit:
+                continue
+            with _stalled_lock:
+                if not job.box.empty():  # it returned just now
+                    ok, value = job.box.get()
+                    break
+                if job.started is not None:
+                    _stalled.add(job)
+            if not self.hung:
+                self.hung = (f"The {self.name} model stopped answering (no result in {limit:g} s: a driver or model "
+                             "fault); LiveCam goes on without it and hides the picture wherever an effect you chose "
+                             "cannot work without it. Restart LiveCam; if it happens again, run livecam doctor or "
+                             "choose the CPU as the provider.")
+                log.error("%s", self.hung)
             raise self.error(self.hung) from None
         self._runs += 1
         if not ok:
@@ -77,9 +111,12 @@ class RunGuard:
 
 def _serve(jobs: queue.SimpleQueue) -> None:
     while (job := jobs.get()) is not None:
-        fn, args, box = job
+        job.started = time.monotonic()
         try:
-            box.put((True, fn(*args)))
+            out = (True, job.fn(*job.args))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised on its thread
-            box.put((False, exc))
-        del job, fn, args, box  # nothing of a finished run (its arrays, its session) stays referenced
+            out = (False, exc)
+        with _stalled_lock:
+            _stalled.discard(job)
+            job.box.put(out)
+        del job, out  # nothing of a finished run (its arrays, its session) stays referenced

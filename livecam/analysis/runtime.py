@@ -445,8 +445,12 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
             # CPU itself; caught here it becomes the reason in our warning, and stdout stays clean
             # (`bench --json` prints its report there).
             with contextlib.redirect_stdout(printed) if gpu_session else contextlib.nullcontext():
-                session = ort.InferenceSession(str(path), sess_options=opts, providers=_with_options(attempt, spec))
+                # Under a deadline: a stalled driver can hang the session's creation as it hangs runs.
+                session = RunGuard(name, ModelHung, gpu=gpu_session).call(
+                    ort.InferenceSession, str(path), opts, _with_options(attempt, spec))
             break
+        except ModelHung:
+            raise
         except Exception as exc:  # ORT raises several unrelated types for unusable providers / bad files
             errors.append(f"{'/'.join(attempt)}: {exc}")
     else:
