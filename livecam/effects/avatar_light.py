@@ -21,6 +21,13 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
   with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
 - **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
   frames, hair over the forehead), the swap leaves the wearer's pixels in front.
+
+Speed (all of this runs every frame, on grids of a few thousand cells, where a call's overhead is
+most of its cost): a per-cell factor is applied to a colour image by OpenCV on two images of the same
+shape (``_planes``), never by numpy broadcasting over the 3-channel axis, which is several times
+slower there; medians are partitions of contiguous planes; Lab is taken only for the cells that need
+it. Each of these gives the plain formulation's numbers (``tests/test_avatar_fast.py`` keeps that
+formulation and compares).
 """
 from __future__ import annotations
 
@@ -51,51 +58,83 @@ def bgr(lab_image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(lab_image.astype(np.float32), cv2.COLOR_Lab2BGR) * np.float32(255)
 
 
+def _planes(m: np.ndarray, n: int) -> np.ndarray:
+    """``m`` (h, w) repeated into ``n`` channels: numpy broadcasts a per-cell factor over a short
+    channel axis several times slower than OpenCV multiplies two images of the same shape."""
+    return cv2.merge([m] * n)
+
+
 def masked_lowpass(image: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
     """Normalised convolution: the blur of ``image`` where ``weights`` is high, spread smoothly elsewhere."""
-    w = weights.astype(np.float32)
-    img = image.astype(np.float32)
-    num = cv2.GaussianBlur(img * (w[..., None] if img.ndim == 3 else w), (0, 0), sigma)
+    w = np.asarray(weights, np.float32)
+    img = np.asarray(image, np.float32)
     den = np.maximum(cv2.GaussianBlur(w, (0, 0), sigma), 1e-4)
-    return num / (den[..., None] if img.ndim == 3 else den)
+    if img.ndim == 2:
+        return cv2.GaussianBlur(img * w, (0, 0), sigma) / den
+    c = img.shape[2]
+    return cv2.divide(cv2.GaussianBlur(cv2.multiply(img, _planes(w, c)), (0, 0), sigma), _planes(den, c))
+
+
+def _median(values: np.ndarray):
+    """``np.median`` of a 1-D array, the same value: its checks and its axis handling cost several
+    times the partition itself on a few thousand cells."""
+    k = values.size // 2
+    if values.size % 2:
+        return np.partition(values, k)[k]
+    return np.mean(np.partition(values, (k - 1, k))[k - 1: k + 1])
 
 
 class SkinModel:
     """One face's skin colour: Lab median and spreads over the cells where ``inner`` is set."""
 
     def __init__(self, lab_image: np.ndarray, inner: np.ndarray, sigma: float) -> None:
-        pixels = lab_image[inner > 0]
-        if len(pixels) < 8:  # a face too small for statistics: accept everything as skin
-            pixels = lab_image.reshape(-1, 3)
-        self.median = np.median(pixels, axis=0)
-        spread = 1.4826 * np.median(np.abs(pixels - self.median), axis=0)
+        # Per channel on contiguous planes: a boolean mask over an (h, w, 3) image and a median
+        # along its first axis are slow in numpy.
+        planes = cv2.split(lab_image)
+        where = np.asarray(inner) > 0
+        if np.count_nonzero(where) < 8:  # a face too small for statistics: accept everything as skin
+            columns = [p.reshape(-1) for p in planes]
+        else:
+            columns = [p[where] for p in planes]
+        dtype = lab_image.dtype if np.issubdtype(lab_image.dtype, np.floating) else np.float64  # as np.median
+        self.median = np.array([_median(c) for c in columns], dtype)
+        spread = 1.4826 * np.array([_median(np.abs(c - m)) for c, m in zip(columns, self.median)], dtype)
         self.chroma_spread = max(float(np.hypot(spread[1], spread[2])), SKIN_CHROMA_MIN)
         self.dark_spread = max(float(spread[0]), SKIN_DARK_MIN)
         # The smooth shading of the skin, to judge "darker than the skin around it", not than the median.
-        self.shading = masked_lowpass(lab_image[..., 0], inner, sigma)
+        self.shading = masked_lowpass(planes[0], inner, sigma)
 
     def score(self, lab_image: np.ndarray) -> np.ndarray:
         """Per cell, how far from this skin in spreads (0 = typical skin)."""
-        chroma = np.hypot(lab_image[..., 1] - self.median[1], lab_image[..., 2] - self.median[2]) / self.chroma_spread
-        dark = np.maximum(self.shading - lab_image[..., 0], 0.0) / self.dark_spread
+        light, a, b = cv2.split(lab_image)
+        chroma = np.hypot(a - self.median[1], b - self.median[2]) / self.chroma_spread
+        dark = np.maximum(self.shading - light, 0.0) / self.dark_spread
         return np.sqrt(chroma * chroma + dark * dark)
 
     def likelihood(self, lab_image: np.ndarray, limits: tuple[float, float] = SKIN_SCORE) -> np.ndarray:
-        lo, hi = limits
-        return np.clip((hi - self.score(lab_image)) / (hi - lo), 0.0, 1.0).astype(np.float32)
+        return self.likelihoods(lab_image, limits)[0]
+
+    def likelihoods(self, lab_image: np.ndarray, *limits: tuple[float, float]) -> list[np.ndarray]:
+        """``likelihood`` for each of ``limits`` from one score (the swap asks for two a frame)."""
+        score = self.score(lab_image)
+        return [np.clip((hi - score) / (hi - lo), 0.0, 1.0).astype(np.float32) for lo, hi in limits]
+
+
+_SHIFT_MAX = (MAX_DL, MAX_DAB, MAX_DAB, 0.0)
+_SHIFT_MIN = tuple(-v for v in _SHIFT_MAX)
 
 
 def shading_maps(live_low: np.ndarray, photo_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-cell detail gain (h, w) and offset (h, w, 3) such that ``photo * gain + offset`` has the
     wearer's low-frequency shading: both low-passes are BGR 0..255 float32 of the same cells."""
     live_lab, photo_lab = lab(live_low), lab(photo_low)
-    shift = live_lab - photo_lab
-    shift[..., 0] = np.clip(shift[..., 0], -MAX_DL, MAX_DL)
-    shift[..., 1:] = np.clip(shift[..., 1:], -MAX_DAB, MAX_DAB)
+    # Per-channel limits as OpenCV scalars: numpy clips against a 3-vector ten times slower.
+    shift = cv2.min(cv2.max(cv2.subtract(live_lab, photo_lab), _SHIFT_MIN), _SHIFT_MAX)
     target = bgr(photo_lab + shift)
     gain = np.clip((photo_lab[..., 0] + shift[..., 0] + DETAIL_EPS) / (photo_lab[..., 0] + DETAIL_EPS), *DETAIL_GAIN)
-    offset = target - gain[..., None] * photo_low
-    return gain.astype(np.float32), offset.astype(np.float32)
+    gain = gain.astype(np.float32)
+    offset = cv2.subtract(target, cv2.multiply(np.asarray(photo_low, np.float32), _planes(gain, 3)))
+    return gain, offset
 
 
 def match_residual(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
@@ -105,12 +144,14 @@ def match_residual(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live
     the correction is clamped and, with ``where``, scaled by it. The first pass matched two
     low-passes taken over different skin (the photo's shadow at the jaw line or hair at the temples
     falls where the wearer has skin); what it left shows as a colour step at the seam."""
-    relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
+    relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
+    relit += offset
     residual = masked_lowpass(cv2.subtract(live, relit, dtype=cv2.CV_32F), weights, sigma)
     np.clip(residual, -MAX_RESIDUAL, MAX_RESIDUAL, out=residual)
     if where is not None:
-        residual *= where[..., None]
-    return offset + residual
+        residual = cv2.multiply(residual, _planes(where, 3))
+    residual += offset
+    return residual
 
 
 def match_band(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
@@ -156,8 +197,10 @@ def _grain(image: np.ndarray) -> np.ndarray:
 def add_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
     """``face`` with its own grain (the photo's noise and pores, small amplitudes only: its strong
     fine edges stay) traded for the wearer's, so the swapped face carries this camera's noise."""
-    return cv2.addWeighted(cv2.subtract(_grain(live), _grain(face), dtype=cv2.CV_16S), 1.0, face, 1.0, 0.0,
-                           dtype=cv2.CV_8U)
+    theirs, own = _grain(live), _grain(face)
+    # face + theirs - own, saturating, in 8-bit: the difference's positive and negative parts
+    # (at most one is not 0), instead of a 16-bit difference and a float sum over the whole box.
+    return cv2.subtract(cv2.add(face, cv2.subtract(theirs, own)), cv2.subtract(own, theirs))
 
 
 def occluders(skin: SkinModel, live_lab: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -186,7 +229,8 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     :func:`match_band` does. The photo's beard or temple hair at the border moves with it.
     ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
     (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face."""
-    relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
+    relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
+    relit += offset
     h, w = where.shape
     small = (max(1, w // 2), max(1, h // 2))
     # Everything at half the cells, in as few calls as possible (this runs every frame).
@@ -198,38 +242,55 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     colours = cv2.merge([live_s, cv2.resize(relit, small, interpolation=cv2.INTER_AREA)])
     s = sigma / 2
     # The wearer's and the relit photo's colours inside the face, in one blur.
-    both = cv2.GaussianBlur(colours * inside[..., None], (0, 0), s)
-    both /= np.maximum(cv2.GaussianBlur(inside, (0, 0), s), 1e-4)[..., None]
+    both = cv2.GaussianBlur(cv2.multiply(colours, _planes(inside, 6)), (0, 0), s)
+    den = np.maximum(cv2.GaussianBlur(inside, (0, 0), s), 1e-4)
+    both = cv2.divide(both, _planes(den, 6))
     own, relit_low = both[..., :3], both[..., 3:]
     ring = geometry * skin_s
-    if ring.max() > 0.0:
+    cells = np.flatnonzero(ring)
+    if cells.size:
         # Only skin that runs on across the outline: ginger hair or a tanned ear beside a pale
         # face pass the skin model but are not where the face's colour goes on.
         # Against the wearer's *skin* just inside (hair inside the outline would let hair outside
         # pass); at the hairline a cell further in, as the outline itself often runs on hair there.
+        # Lab only for the ring's cells (a quarter of them).
         inner = inside * skin_s
-        core = cv2.erode(inside, np.ones((3, 3), np.uint8)) * skin_s
-        refs = cv2.GaussianBlur(cv2.merge([live_s * inner[..., None], live_s * core[..., None], inner, core]),
-                                (0, 0), s)
-        ref = refs[..., :3] / np.maximum(refs[..., 6], 1e-4)[..., None]
-        pair = lab(np.vstack([live_s, ref]))
-        diff = pair[: small[1]] - pair[small[1]:]
-        lo, hi = BORDER_RUNS_ON
-        ring *= np.clip((hi - cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))) / (hi - lo), 0.0, 1.0)
+        core = cv2.erode(inside, np.ones((3, 3), np.uint8))
+        core *= skin_s
+        refs = cv2.merge([cv2.multiply(live_s, _planes(inner, 3)), cv2.multiply(live_s, _planes(core, 3)), inner, core])
+        refs = cv2.GaussianBlur(refs, (0, 0), s).reshape(-1, 8)[cells]
+        n = cells.size
+        # The ring's cells, their references and (at the hairline) the cells further in, as one
+        # row of pixels: cvtColor pays per row.
+        pixels = np.empty((1, 3 * n if hairline is not None else 2 * n, 3), np.float32)
+        pixels[0, :n] = live_s.reshape(-1, 3)[cells]
+        np.divide(refs[:, :3], np.maximum(refs[:, 6:7], 1e-4), out=pixels[0, n: 2 * n])
         if hairline is not None:
-            top = lab(refs[..., 3:6] / np.maximum(refs[..., 7], 1e-4)[..., None])[..., 0]
+            np.divide(refs[:, 3:6], np.maximum(refs[:, 7:8], 1e-4), out=pixels[0, 2 * n:])
+        pair = lab(pixels)[0]
+        diff = pair[:n] - pair[n: 2 * n]
+        lo, hi = BORDER_RUNS_ON
+        distance = cv2.sqrt(cv2.transform((diff * diff)[None], np.ones((1, 3), np.float32))).reshape(-1)
+        runs_on = np.clip((hi - distance) / (hi - lo), 0.0, 1.0)
+        if hairline is not None:
             lo, hi = HAIRLINE_DARK
-            ring *= 1.0 - line + line * np.clip((hi - (top - pair[: small[1], :, 0])) / (hi - lo), 0.0, 1.0)
-    if ring.max() <= 0.0:
-        step = own - relit_low
+            at_line = line.reshape(-1)[cells]
+            runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n:, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
+        ring.reshape(-1)[cells] *= runs_on
+    if not ring.any():
+        step = cv2.subtract(own, relit_low)
     else:
         # The ring's skin colour and its share of skin, carried inwards at twice the band's scale
         # (a local average: pull-push mixed the neck's shade into the cheeks).
-        reach = 2 * s
-        spread = cv2.GaussianBlur(cv2.merge([live_s * ring[..., None], ring, geometry]), (0, 0), reach)
+        spread = cv2.GaussianBlur(cv2.merge([cv2.multiply(live_s, _planes(ring, 3)), ring, geometry]), (0, 0), 2 * s)
         weight = spread[..., 3]
-        outer = spread[..., :3] / np.maximum(weight, 1e-4)[..., None]
-        conf = np.clip(weight / np.maximum(spread[..., 4] * BORDER_SKIN, 1e-6), 0.0, 1.0)[..., None]
-        step = conf * (outer - own) + own - relit_low
+        step = cv2.divide(spread[..., :3], _planes(np.maximum(weight, 1e-4), 3))
+        conf = np.clip(weight / np.maximum(spread[..., 4] * BORDER_SKIN, 1e-6), 0.0, 1.0)
+        step -= own
+        step = cv2.multiply(step, _planes(conf, 3))
+        step += own
+        step -= relit_low
     np.clip(step, -limit, limit, out=step)
-    return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
+    step = cv2.multiply(cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR), _planes(where, 3))
+    step += offset
+    return step
