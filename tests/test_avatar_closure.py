@@ -116,7 +116,7 @@ def test_a_closing_reading_is_followed_every_second_frame(astronaut, reader):
 # ---------------------------------------------------------------- the seam's low band
 
 
-def test_match_band_gives_the_relit_photo_the_wearers_colour_where_asked():
+def test_the_border_takes_the_wearers_own_colour_where_no_skin_runs_on_beyond_the_outline():
     photo = np.full((20, 40, 3), 100.0, np.float32)
     live = np.zeros((20, 40, 3), np.float32)
     live[:] = (60.0, 120.0, 170.0)  # a warm skin against the photo's grey
@@ -124,11 +124,12 @@ def test_match_band_gives_the_relit_photo_the_wearers_colour_where_asked():
     offset = np.zeros((20, 40, 3), np.float32)
     where = np.zeros((20, 40), np.float32)
     where[:, :20] = 1.0
-    out = light.match_band(photo, gain, offset, live, np.ones((20, 40), np.float32), 2.0, where, 100.0)
+    none = np.zeros((20, 40), np.float32)  # no skin ring outside: hair or background there
+    out = light.match_border(photo, gain, offset, live, np.ones((20, 40), np.float32), none, none, 2.0, where, 100.0)
     relit = photo + out
     assert np.abs(relit[:, :20] - live[:, :20]).max() < 1.0
     assert np.abs(out[:, 20:]).max() < 1e-3  # untouched where not asked
-    capped = light.match_band(photo, gain, offset, live, np.ones((20, 40), np.float32), 2.0, where, 5.0)
+    capped = light.match_border(photo, gain, offset, live, np.ones((20, 40), np.float32), none, none, 2.0, where, 5.0)
     assert np.abs(capped[:, :20]).max() == pytest.approx(5.0)  # each level's correction capped
 
 

@@ -154,23 +154,6 @@ def match_residual(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live
     return residual
 
 
-def match_band(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
-               support: np.ndarray, sigma: float, where: np.ndarray, limit: float) -> np.ndarray:
-    """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over the cells of
-    ``support``: inside the face, skin or not) is the wearer's there, by ``where`` (0..1 per cell)
-    and by at most ``limit`` levels: the low band of a two-band blend at the face's border. Unlike
-    :func:`match_residual` it also moves what is not skin on either face (a beard at the jaw, hair
-    at the temples, the photo's side shadow), which is what a band at the seam is made of."""
-    relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
-    h, w = where.shape
-    # A low band: half the cells carry it.
-    small = (max(1, w // 2), max(1, h // 2))
-    step = cv2.resize(cv2.subtract(live, relit, dtype=cv2.CV_32F), small, interpolation=cv2.INTER_AREA)
-    weights = cv2.resize(support.astype(np.float32), small, interpolation=cv2.INTER_AREA)
-    step = np.clip(masked_lowpass(step, weights, sigma / 2), -limit, limit)
-    return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
-
-
 def relight(face: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """uint8 ``face * gain + offset`` (maps already at the face's size; saturating)."""
     g3 = cv2.merge([gain, gain, gain])
@@ -226,7 +209,7 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     swapped face's edge continues the jaw, neck and ear skin beside it instead of repeating the
     wearer's own shading step at the outline. Along stretches of the ring with no skin running on
     (hair, background) the border takes the wearer's own colour at the same place instead, as
-    :func:`match_band` does. The photo's beard or temple hair at the border moves with it.
+    the earlier two-band blend did. The photo's beard or temple hair at the border moves with it.
     ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
     (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face."""
     relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
