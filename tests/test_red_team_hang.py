@@ -537,10 +537,6 @@ def test_a_model_that_never_finishes_loading_costs_the_live_loop_one_deadline(as
 
 # ----------------------------------------------------------------- models run inside effects
 
-@pytest.mark.xfail(strict=True, reason="the face swap's own lid reader (EyeClosure/LidReader, iris_landmark) "
-                   "runs inside the effect: once it hangs, every 8th frame raises ModelHung in FaceSwap.apply, "
-                   "which hides that frame; the picture flashes to a full blur ~4 times a second for good, "
-                   "and problems() says nothing")
 def test_a_hung_iris_model_under_a_face_swap_does_not_flash_hidden_frames_for_good(astronaut, short_deadlines, hang):
     hang.models = ("iris_landmark",)
     pipeline = Pipeline(S.update(S.Settings(), avatar={"mode": "swap", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")}))

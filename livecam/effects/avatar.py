@@ -40,6 +40,7 @@ from livecam.analysis.eye_closure import EyeClosure, LidReader
 from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
+from livecam.analysis.runtime import ModelHung
 from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
 from livecam.effects.avatar_cover import cover_cells, fill_cover
@@ -117,16 +118,29 @@ LID_CLOSE = (0.86, 0.70)
 READ_LIDS = 0.88
 LID_MEET = 0.8
 SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face width) before it is filled
-# The lashes along a falling lid, their widest (mid-eye, shut) as a fraction of the face width:
-# dlib took a thin line under a light lid for an open eye (tuning half, lp_d3 with lp_d19, blink r
-# 0.26 / 0.76 / 0.85 at 0.008 / 0.024 / 0.032; the widest read as drawn-on eyeliner).
-LASH_WIDTH = 0.024
+# The lashes along a falling lid, their widest (a third in from the outer corner, shut) as a fraction
+# of the face width, with a soft shadow round them and the lid's shading above. A flat black band
+# 0.024 wide with a sharp edge read as drawn-on eyeliner; dlib took a thin line under a light lid
+# for an open eye. Tuning half, 60 frames, lp_d3 (three photos) and lp_s18 (two), blink r mean
+# 0.903 with that band: thin and soft (0.012, shadow 0.35, lash colour the darkest fifth) 0.786;
+# 0.018 and shadow 0.5, 0.804; the lash colour from the darkest 5 %, 0.833; a sharper, more even
+# line (soft 0.15, inner 0.85), 0.857; shadow 0.7, 0.880; these values with the lid's shading, 0.889,
+# and 0.896 with one blur for its shading and the shadow. Lifting the whole lid to flat skin (no
+# crease) instead of its low-pass only: 0.761.
+LASH_WIDTH = 0.016
 LASH_STRENGTH = 1.0  # their opacity
-LASH_SHADOW = 0.5  # the soft shadow around the lashes, share of their opacity
-# Their core's edge stays sharp (0.6 px): a softer one (a quarter of their width) read as less
-# drawn-on but dlib took it for an open eye (tuning half, blink r median 0.782 -> 0.772; lp_d3 with
-# lp_d19 caught 2 of 21 shut frames instead of 7).
+LASH_SHADOW = 0.7  # the soft shadow around the lashes (blurred by 1.5 times their width), share of their opacity
+LASH_SOFT = 0.25  # their edge's blur (Gaussian sigma), share of their width
+LASH_PEAK = 0.7  # widest at 0.5 ** (1 / LASH_PEAK) of the way from the outer corner (a third)
+LASH_INNER = 0.6  # their opacity at the inner corner, share of the outer's
+LASH_SHARE = 5  # the lash colour: the median of this darkest percentage of the photo's lid margins
+LID_TEXTURE = 0.06  # the lid skin's fine detail carried over a shut eye, clipped to this share of its grey
 LASH_FADE = 0.15  # closure by which the lashes along a falling lid are fully drawn
+LID_SHADE = (0.5, 0.04)  # a shut lid's shading above its lashes: opacity (lash colour) and height (face widths)
+# Closure by which the falling lid's skin fully covers the top of the opening: at once (0), the
+# first tenth of a blink changed the eye about 3 times as much as the others (s18, astronaut photo);
+# 0.2 cost blink r 0.011 (tuning half, 60 frames, lp_d3 and lp_s18).
+LID_FADE = 0.1
 LID_OVER = 0.01  # a falling lid's skin reaches this far below its lash line (fraction of the face width)
 SHADOW_LIFT = 0.4  # a shut lid's pixel this much (share) darker than its light skin is lifted fully to it
 SHUT_SKIN = (40, 85)  # grey percentiles around an eye: below the first no fill is taken, from the second all
@@ -335,6 +349,7 @@ class FaceSwap(EffectBase):
         self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
         self._frames = 0
         self._shape: np.ndarray | None = None  # the wearer's average canonical shape
+        self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
@@ -361,8 +376,11 @@ class FaceSwap(EffectBase):
             ratios.append(gap / max(ref, 1e-6))
         if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
             shut = self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
-        elif image is not None:
-            shut = self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+        elif image is not None and not self._lids_given_up:
+            try:
+                shut = self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+            except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
+                self._lids_given_up, shut = True, (0.0, 0.0)
         else:
             shut = (0.0, 0.0)
         return [max(float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)), s) for r, s in zip(ratios, shut)]
@@ -483,7 +501,9 @@ class FaceSwap(EffectBase):
         sigma = light.LIGHT_SIGMA * cell_fw
         inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
         skin = light.SkinModel(cells_lab, inner, sigma)
-        weights = reach * skin.likelihood(cells_lab)
+        # One skin score for both uses: the skin the light is matched on, and what is in front.
+        is_skin, unoccluded = skin.likelihoods(cells_lab, light.SKIN_SCORE, light.OCCLUDER_SCORE)
+        weights = reach * is_skin
         live_low = light.masked_lowpass(cells, weights, sigma)
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         gain, offset = light.shading_maps(live_low, photo_low)
@@ -512,7 +532,7 @@ class FaceSwap(EffectBase):
             transplant_mouth(face, (grid.x0, grid.y0), landmarks, image, wearer, interior, np.ones(3))
 
         alpha = face_alpha(landmarks, grid, opacity)
-        in_front = light.occluders(skin, cells_lab, outline * upper_face(landmarks, grid))
+        in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid))
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
@@ -612,7 +632,9 @@ def close_lids(landmarks: np.ndarray, shut) -> np.ndarray:
 
 def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``image`` (the photo at working size, mesh at ``landmarks``) with both eye openings filled
-    with lid skin, and the colour of its lash line (BGR): a blink draws the lashes where the lids meet."""
+    with lid skin (its light colour, with the fine detail of the lid above carried down over it and
+    the crease kept), and the colour of its lash line (BGR): a blink draws the lashes where the lids
+    meet."""
     fw = face_width(landmarks)
     h, w = image.shape[:2]
     hole = np.zeros((h, w), np.uint8)
@@ -647,15 +669,43 @@ def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
         now = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
         # Towards the light skin's colour in proportion to how much darker a pixel is (a plain gain
         # made dark skin orange); the lid's own texture stays where it is already light.
-        lift = np.clip((ref_grey - now) / max(SHADOW_LIFT * ref_grey, 1.0), 0.0, 1.0) * lids
-        out += lift[..., None] * (ref - out)
+        # Only the lid's low-pass is lifted: its fine detail (pores, the crease line) stays, so a shut
+        # lid keeps the photo's own skin and crease instead of a flat patch.
+        low = cv2.GaussianBlur(out, (0, 0), max(1.0, r))
+        low_grey = cv2.GaussianBlur(now, (0, 0), max(1.0, r))
+        lift = np.clip((ref_grey - low_grey) / max(SHADOW_LIFT * ref_grey, 1.0), 0.0, 1.0) * lids
+        out += lift[..., None] * (ref - low)
+        # The fill holds no texture: the lid skin's fine detail just above each opening is carried
+        # down over it (clipped, so the open eye's lashes and crease are not brought along).
+        detail = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+        limit = LID_TEXTURE * ref_grey
+        texture = np.zeros((h, w), np.float32)
+        for outline in KEEP_POLYS:
+            eye = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(eye, [np.round(landmarks[np.asarray(outline), :2]).astype(np.int32)], 255)
+            eye = cv2.dilate(eye, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+            ys = np.nonzero(eye.any(1))[0]
+            if len(ys) == 0:
+                continue
+            lift_by = float(ys[-1] - ys[0] + 1)
+            moved = cv2.warpAffine(detail, np.float32([[1, 0, 0], [0, 1, lift_by]]), (w, h),
+                                   borderMode=cv2.BORDER_CONSTANT)
+            texture += np.clip(moved, -limit, limit) * (eye > 0)
+        texture = cv2.GaussianBlur(texture, (0, 0), 0.5) * alpha[..., 0]
+        out += texture[..., None]
     line = np.zeros((h, w), np.uint8)
     for pairs in LID_PAIRS:
         upper = landmarks[[p[0] for p in pairs], :2]
         lower = landmarks[[p[1] for p in pairs], :2]
         cv2.polylines(line, [np.round(np.vstack([upper, lower])).astype(np.int32)], True, 255, 2)
-    margin = image[line > 0]
-    lash = np.percentile(margin.reshape(-1, 3), 5, axis=0) if len(margin) else np.zeros(3)
+    margin = image[line > 0].reshape(-1, 3).astype(np.float32)
+    if len(margin):
+        # The lashes' own colour: the median colour of the darkest LASH_SHARE % of the margins by
+        # grey, one colour the photo has (per-channel percentiles mixed channels of different pixels).
+        g = margin @ np.float32([0.114, 0.587, 0.299])
+        lash = np.median(margin[g <= np.percentile(g, LASH_SHARE)], axis=0)
+    else:
+        lash = np.zeros(3)
     return np.clip(out, 0, 255).astype(np.uint8), lash.astype(np.float32)
 
 
@@ -715,7 +765,10 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         if whole > 0.0:
             cv2.fillPoly(mask, [np.round((poly - shift) * 16).astype(np.int32)], int(round(255 * whole)), cv2.LINE_AA, 4)
-        cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+        # Faded in over the first LID_FADE of a blink: the photo's own upper lashes give way to the
+        # shut lid gradually, not in one step (a squint's first frame jumped).
+        cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)],
+                     max(int(round(255 * whole)), int(round(255 * min(1.0, amount / LID_FADE)))), cv2.LINE_AA, 4)
         mask = cv2.GaussianBlur(mask, (0, 0), feather)
         lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
@@ -723,19 +776,34 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         a3 = cv2.merge([mask, mask, mask])
         region[:] = cv2.add(cv2.multiply(lid, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
         # The lashes along the lid's edge, drawn in the frame (the photo's own lash line, warped
-        # onto a narrowed eye, broke into steps): thickest mid-eye, tapering to the corners, hanging
-        # down from the edge, with a soft shadow around. They thicken as the lid closes.
+        # onto a narrowed eye, broke into steps): a thin soft line on the lid's curve, widest a third
+        # of the way in from the outer corner and darkest there, fading towards the inner corner as
+        # a real lash line does, with a faint shadow round it. They thicken as the lid closes.
         width = LASH_WIDTH * fw * (0.5 + 0.5 * amount)
         run = np.r_[0.0, np.cumsum(np.linalg.norm(np.diff(edge, axis=0), axis=1))]
-        taper = width * np.sqrt(np.clip(np.sin(np.pi * run / max(run[-1], 1e-6)), 0.0, 1.0))[:, None]
+        along = run / max(run[-1], 1e-6)  # 0 at the outer corner, 1 at the inner
+        taper = width * np.sqrt(np.clip(np.sin(np.pi * along ** LASH_PEAK), 0.0, 1.0))[:, None]
         tangent = np.gradient(edge, axis=0)
         normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-6)[:, None]
         normal *= np.sign(normal[:, 1:].mean() + 1e-9)  # pointing down the face
-        band = np.vstack([edge - 0.3 * taper * normal, (edge + 0.7 * taper * normal)[::-1]]) - shift
+        upper_side = edge - 0.3 * taper * normal - shift
+        lower_side = edge + 0.7 * taper * normal - shift
+        strength = 1.0 - (1.0 - LASH_INNER) * along
         line = np.zeros_like(mask)
-        cv2.fillPoly(line, [np.round(band * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
-        a = cv2.max(cv2.GaussianBlur(line, (0, 0), 0.6),
-                    cv2.convertScaleAbs(cv2.GaussianBlur(line, (0, 0), max(1.0, width)), alpha=LASH_SHADOW))
+        for i in range(len(edge) - 1):
+            quad = np.vstack([upper_side[i:i + 2], lower_side[i:i + 2][::-1]])
+            value = int(round(255 * 0.5 * (strength[i] + strength[i + 1])))
+            cv2.fillPoly(line, [np.round(quad * 16).astype(np.int32)], value, cv2.LINE_AA, 4)
+        # Round them a soft shadow, and above them the lid's shading: a shut lid curves in towards
+        # its lashes, so its skin darkens softly over the last LID_SHADE of its height, which the
+        # photo's open lid (lit from the front) does not show. One blur for both: two cost about 1 ms
+        # more a shut frame (thread time, 720p).
+        soft = cv2.convertScaleAbs(line, alpha=LASH_SHADOW)
+        rise = edge - shift - (LID_SHADE[1] * fw * amount) * normal
+        cv2.fillPoly(soft, [np.round(np.vstack([rise, (edge - shift)[::-1]]) * 16).astype(np.int32)],
+                     int(round(255 * LID_SHADE[0])), cv2.LINE_AA, 4)
+        a = cv2.max(cv2.GaussianBlur(line, (0, 0), max(0.6, LASH_SOFT * width)),
+                    cv2.GaussianBlur(soft, (0, 0), max(1.0, 1.5 * width)))
         a = cv2.convertScaleAbs(a, alpha=LASH_STRENGTH * min(1.0, amount / LASH_FADE))
         a3 = cv2.merge([a, a, a])
         dark = np.empty_like(region)

@@ -20,7 +20,8 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
 - **Grain.** The wearer's finest band (camera noise, pores) is added back onto the swapped face,
   with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
 - **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
-  frames, hair over the forehead), the swap leaves the wearer's pixels in front.
+  frames, hair over the forehead; ``SkinModel.likelihoods`` at OCCLUDER_SCORE, read in the same
+  pass as the skin the light is matched on), the swap leaves the wearer's pixels in front.
 
 Speed (all of this runs every frame, on grids of a few thousand cells, where a call's overhead is
 most of its cost): a per-cell factor is applied to a colour image by OpenCV on two images of the same
@@ -184,12 +185,6 @@ def add_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
     # face + theirs - own, saturating, in 8-bit: the difference's positive and negative parts
     # (at most one is not 0), instead of a 16-bit difference and a float sum over the whole box.
     return cv2.subtract(cv2.add(face, cv2.subtract(theirs, own)), cv2.subtract(own, theirs))
-
-
-def occluders(skin: SkinModel, live_lab: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """float32 0..1 per cell: the wearer's pixel is confidently not skin where skin belongs
-    (``where``, float 0..1) — something is in front of the face."""
-    return (1.0 - skin.likelihood(live_lab, OCCLUDER_SCORE)) * where
 
 
 # Delta E of a cell just outside the outline from the wearer's skin just inside: still the same skin
