@@ -1,7 +1,8 @@
 """The output frame clock: :class:`PacedSender` gives call apps a steady fps whatever the processing speed.
 
 The last frame is repeated when processing is late, stale frames are dropped when it is early, and
-a picture that has not changed for ``CATCH_UP_AFTER_S`` (a stalled effect) is replaced by a
+a picture that has not changed for ``CATCH_UP_AFTER_S`` (a stalled effect; on a machine that makes
+frames slowly, CATCH_UP_SPACINGS of their usual spacing) is replaced by a
 "catching up" card, so nobody watches a frozen room. Nothing in LiveCam calls ``time.sleep``: the
 sender paces with :class:`livecam.capture.FrameClock`, which waits on an Event.
 
@@ -35,6 +36,10 @@ REOPEN_BACKOFF_START_S = 0.5
 REOPEN_BACKOFF_MAX_S = 8.0
 SINK_DEADLINE_S = 3.0  # an output whose send takes longer than this has hung
 CATCH_UP_AFTER_S = 1.0  # no new frame for this long: the card replaces the frozen picture
+# ... or for this many of the frames' own usual spacing, where that is longer: on a slow machine that
+# makes a frame every second or two, a card between every two frames would flash, not tell of a stall.
+CATCH_UP_SPACINGS = 4
+CATCH_UP_MAX_S = 10.0  # however slow the frames have come, a picture this old is a stall
 CATCHING_UP_TEXT = "catching up - one moment"  # Hershey fonts are ASCII-only
 
 
@@ -144,6 +149,7 @@ class PacedSender:
         self._current_is_card = False  # a pause card is repeated as it is, never replaced
         self._pending_is_card = False
         self._fresh_at = 0.0  # when the current frame came in
+        self._spacing: collections.deque[float] = collections.deque(maxlen=15)  # s between new frames
         self._catch_up_card: np.ndarray | None = None
         self._paused = False
         self._resume_since: float | None = None
@@ -296,13 +302,16 @@ class PacedSender:
         with self._lock:
             pending, self._pending = self._pending, None
             if pending is not None:
+                if not self._pending_is_card and not self._current_is_card and self._current is not None \
+                        and now - self._fresh_at < CATCH_UP_MAX_S:
+                    self._spacing.append(now - self._fresh_at)
                 self._current = pending[0]
                 self._current_is_card = self._pending_is_card
                 self._pending_is_card = False
                 self._fresh_at = now
             current = self._current
             stalled = (pending is None and not self._current_is_card and self.state == "sending"
-                       and now - self._fresh_at > CATCH_UP_AFTER_S)
+                       and now - self._fresh_at > self._catch_up_after())
         if current is None:
             return False
         if stalled:
@@ -333,6 +342,13 @@ class PacedSender:
                     log.info("An app is watching: the first frame went out %.0f ms after it opened the camera.",
                              1000 * self.resume_latency_s)
         return True
+
+    def _catch_up_after(self) -> float:
+        """Seconds without a new frame that make a stall: CATCH_UP_AFTER_S, or CATCH_UP_SPACINGS of the
+        frames' recent median spacing on a machine that makes them slowly (at most CATCH_UP_MAX_S)."""
+        if len(self._spacing) < 3:
+            return CATCH_UP_AFTER_S
+        return min(CATCH_UP_MAX_S, max(CATCH_UP_AFTER_S, CATCH_UP_SPACINGS * statistics.median(self._spacing)))
 
     def _deadline(self) -> float:
         # An output that checks its own sends (a recording) says how long they may take.

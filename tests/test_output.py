@@ -707,6 +707,29 @@ def test_a_stalled_pipeline_shows_the_catching_up_card_after_a_second() -> None:
         sender.stop()
 
 
+def test_frames_that_come_slowly_but_steadily_are_not_taken_for_a_stall() -> None:
+    """A machine that makes a frame every 1.2 s (an emulated guest, a very slow laptop) gets no card
+    between its frames (the card would flash); a gap of several such spacings is still a stall."""
+    from livecam.capture import placeholder_image
+
+    out = NullOutput(W, H, 30)
+    sender = PacedSender(out, 30).start()
+    card = placeholder_image(W, H, pacing.CATCHING_UP_TEXT)
+    try:
+        for i in range(5):
+            sender.submit(_frame(i), time.monotonic())
+            if i < 3:
+                _pause(1.2)  # the first spacings are learned under the plain 1 s limit: cards may show
+        caught = sender.stats()["catching_up"]
+        for i in range(5, 8):
+            _pause(1.2)
+            sender.submit(_frame(i), time.monotonic())
+        assert sender.stats()["catching_up"] == caught  # no card once the spacing is known
+        assert _until(lambda: np.array_equal(out.last, card), 4 * 1.2 + 2.0)  # a real stall still shows
+    finally:
+        sender.stop()
+
+
 class HangingBackend(RecordingBackend):
     """A virtual camera whose driver call never returns after a few frames (until released)."""
 
