@@ -135,8 +135,8 @@ def track(path: Path, limit: int) -> list[list]:
 # ---------------------------------------------------------------- scores
 
 
-def ssim_grey(a: np.ndarray, b: np.ndarray) -> float:
-    """SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) of two BGR crops on grey."""
+def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-pixel SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) of two BGR crops on grey."""
     x = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(np.float64)
     y = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
@@ -146,7 +146,12 @@ def ssim_grey(a: np.ndarray, b: np.ndarray) -> float:
 
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+def ssim_grey(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean of :func:`ssim_map`, its 5-pixel border left out where the crop is big enough."""
+    s = ssim_map(a, b)
     return float(s[5:-5, 5:-5].mean()) if min(s.shape) > 10 else float(s.mean())
 
 

@@ -38,20 +38,6 @@ REGIONS = ("eyes", "mouth", "skin_left", "skin_right", "border_left", "border_ri
 BORDER = 0.12  # the border band inside the outline, share of the face width
 
 
-def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``eval_avatar.ssim_grey``'s map (before its mean and 5-pixel trim)."""
-    x = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(np.float64)
-    y = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-
-    def blur(v):
-        return cv2.GaussianBlur(v, (11, 11), 1.5)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    return ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-
-
 def regions_of(lm: np.ndarray, rows: slice, cols: slice) -> dict[str, np.ndarray]:
     """Boolean masks over the box (``rows``, ``cols``) for each of REGIONS, from the mesh ``lm``."""
     h, w = rows.stop - rows.start, cols.stop - cols.start
@@ -112,7 +98,7 @@ def main() -> int:
             continue
         rows, cols = ev.face_box(lm, frame.shape)
         ref, crop = frame[rows, cols], out[rows, cols]
-        m, still = ssim_map(ref, crop), ssim_map(ref, first[rows, cols])
+        m, still = ev.ssim_map(ref, crop), ev.ssim_map(ref, first[rows, cols])
         valid = np.zeros(m.shape, bool)
         valid[5:-5, 5:-5] = True
         base = float(m[valid].mean())
