@@ -13,6 +13,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from pixels import is_hidden, room_clip, room_detail
+
 from livecam import settings as S
 from livecam.effects import avatar as avatar_module
 from livecam.effects import background as background_module
@@ -21,17 +23,6 @@ from livecam.effects.base import NO_OUTPUTS, EffectBase
 from livecam.live_runner import LiveRunner
 from livecam.pipeline import Pipeline
 from livecam.types import Frame
-
-
-def _sharpness(image: np.ndarray) -> float:
-    """Detail finer than ~4 px: what is left after taking away a Gaussian-blurred copy."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 4)).mean())
-
-
-def _is_hidden(out: np.ndarray, raw: np.ndarray) -> bool:
-    """Blurred beyond recognition: under 5 % of the raw frame's detail left."""
-    return out.shape == raw.shape and _sharpness(out) < 0.05 * _sharpness(raw)
 
 
 class _Raising(EffectBase):
@@ -56,7 +47,7 @@ def test_an_effect_that_raises_hides_the_frame_and_the_stream_goes_on(astronaut,
     pipeline = Pipeline(S.update(S.Settings(), background={"mode": "blur"}))
     with caplog.at_level(logging.ERROR):
         outs = [pipeline.process(astronaut) for _ in range(40)]
-    assert all(_is_hidden(out, astronaut) for out in outs), "no frame may show the raw room"
+    assert all(is_hidden(out, astronaut) for out in outs), "no frame may show the raw room"
     # Retried with back-off (frames 1, 2, 4, 8, 16, 32), not on every frame.
     assert 5 <= effect.calls <= 8
     assert caplog.text.count("Background failed") == 1, "logged once"
@@ -69,7 +60,7 @@ def test_a_passing_frame_after_a_failure_shows_the_effect_again(astronaut, monke
     monkeypatch.setattr(background_module, "build_background", lambda *a: effect)
     pipeline = Pipeline(S.update(S.Settings(), background={"mode": "blur"}))
     first, second = pipeline.process(astronaut), pipeline.process(astronaut)
-    assert _is_hidden(first, astronaut)
+    assert is_hidden(first, astronaut)
     assert np.array_equal(second, astronaut)  # the injected effect passes the frame through when it works
     assert not pipeline.problems()
 
@@ -93,7 +84,7 @@ def test_an_unusable_first_background_hides_the_frame(astronaut, tmp_path, conte
         path.write_bytes(content)
     pipeline = Pipeline(S.update(S.Settings(), background={"mode": "image", "image": str(path)}))
     out = pipeline.process(astronaut)
-    assert _is_hidden(out, astronaut)
+    assert is_hidden(out, astronaut)
     assert len(pipeline.problems()) == 1 and "full blur" in pipeline.problems()[0]
     # Fixed by the user: the next frame shows the chosen effect.
     pipeline.apply(S.update(pipeline.settings, background={"mode": "color", "color": "#0000ff"}))
@@ -135,7 +126,7 @@ def test_the_live_runner_keeps_going_when_processing_raises(astronaut):
     runner = LiveRunner(Source(), Pipe(), sender, frames=10).start()
     assert runner.wait(10)
     assert runner.error is None and runner.processed == 10 and runner.errors == 10
-    assert all(_is_hidden(f, astronaut) for f in sender.frames)
+    assert all(is_hidden(f, astronaut) for f in sender.frames)
 
 
 def test_cheap_changes_update_the_live_effect_in_place(astronaut):
@@ -192,41 +183,12 @@ def test_expensive_changes_are_built_off_the_processing_thread(astronaut, tmp_pa
 # pixels: in the true background region of photos with known person masks, no frame that leaves
 # keeps the room's fine detail.
 
-# Real functions, taken before any test replaces them: scoring must not see the injected faults.
-_GAUSSIAN, _CVT = cv2.GaussianBlur, cv2.cvtColor
 PHOTOS = ("vik_105", "p3m_bc5cfad1", "p3m_015cd10e")  # detailed rooms; fault-free blur keeps <= 0.04 of it
 ROOM_DETAIL = 0.3  # correlation of fine detail with the raw room: raw 1.0, blur 80 without faults <= 0.04
 FRAMES = 14
 ORT_FAULTS = ("nan", "inf", "zeros", "ones", "shape")
 FAULTS = ORT_FAULTS + ("cv2_blur", "cv2_resize", "effect")
 EFFECT_SETS = ("blur", "image", "color", "avatar")
-
-
-def _detail(image: np.ndarray) -> np.ndarray:
-    grey = _CVT(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return grey - _GAUSSIAN(grey, (0, 0), 2)
-
-
-def _room_detail(out: np.ndarray, raw: np.ndarray, room: np.ndarray) -> float:
-    """How much of the raw room's fine detail ``out`` keeps there: normalised correlation, 1 = all."""
-    a, b = _detail(out)[room], _detail(raw)[room]
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-6))
-
-
-def _clip(name: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """A short moving clip from one photo (the model must run: a still picture reuses its mask) and,
-    per frame, the room: the true background, 4 px clear of the person."""
-    root = shared_data() / "masks" / "dev"
-    image, mask = cv2.imread(str(root / "images" / f"{name}.jpg")), cv2.imread(str(root / "masks" / f"{name}.png"), 0)
-    if image is None or mask is None:
-        pytest.skip(f"{name} is not in the shared masks")
-    h, w = image.shape[:2]
-    size = (256, round(h * 256 / w) // 2 * 2)
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    room = cv2.erode((cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) < 128).astype(np.uint8),
-                     np.ones((9, 9), np.uint8))
-    shifts = [3 * (i % 4) for i in range(FRAMES)]
-    return ([np.roll(image, s, axis=1) for s in shifts], [np.roll(room, s, axis=1)[:, 12:] > 0 for s in shifts])
 
 
 class _Faults:
@@ -294,7 +256,7 @@ def _settings(effects: str) -> S.Settings:
 def clips():
     if not (shared_data() / "masks" / "dev").is_dir():
         pytest.skip("shared test data (masks/dev) not found")
-    return {name: _clip(name) for name in PHOTOS}
+    return {name: room_clip(name, FRAMES) for name in PHOTOS}
 
 
 @hsettings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -310,7 +272,7 @@ def test_no_fault_at_the_library_boundary_lets_the_room_out(clips, faults, kind,
             out = pipeline.process(frame)  # never raises, whatever fails inside
             faults.active = False
             assert out.shape == frame.shape and out.dtype == np.uint8
-            kept = _room_detail(out[:, 12:], frame[:, 12:], room)
+            kept = room_detail(out[:, 12:], frame[:, 12:], room)
             assert kept < ROOM_DETAIL, f"frame {i}: {kept:.2f} of the room's detail left ({kind} from {start} for {length})"
     finally:
         faults.active = False
@@ -319,12 +281,12 @@ def test_no_fault_at_the_library_boundary_lets_the_room_out(clips, faults, kind,
 
 def test_without_faults_the_effects_hide_the_room_and_the_score_sees_a_raw_one(clips):
     frames, rooms = clips[PHOTOS[0]]
-    assert _room_detail(frames[0][:, 12:], frames[0][:, 12:], rooms[0]) > 0.99
+    assert room_detail(frames[0][:, 12:], frames[0][:, 12:], rooms[0]) > 0.99
     for effects in EFFECT_SETS:
         pipeline = Pipeline(_settings(effects))
         outs = [pipeline.process(f) for f in frames]
         assert pipeline.gate.hidden == 0, f"{effects}: fine frames were hidden"
-        assert max(_room_detail(o[:, 12:], f[:, 12:], r) for o, f, r in zip(outs, frames, rooms)) < 0.1
+        assert max(room_detail(o[:, 12:], f[:, 12:], r) for o, f, r in zip(outs, frames, rooms)) < 0.1
 
 
 @pytest.mark.parametrize("kind", ["nan", "ones", "cv2_blur"])

@@ -14,11 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 from conftest import FIXTURES, shared_data
+from pixels import is_hidden, room_clip, room_detail, sharpness
 
 from livecam import settings as S
 from livecam.analysis import matting as M
@@ -30,26 +30,6 @@ from livecam.types import Frame
 HANG = 0.4
 FIRST = 0.8
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _sharpness(image: np.ndarray) -> float:
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return float(np.abs(grey - cv2.GaussianBlur(grey, (0, 0), 4)).mean())
-
-
-def _is_hidden(out: np.ndarray, raw: np.ndarray) -> bool:
-    return out.shape == raw.shape and _sharpness(out) < 0.05 * _sharpness(raw)
-
-
-def _detail(image: np.ndarray) -> np.ndarray:
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    return grey - cv2.GaussianBlur(grey, (0, 0), 2)
-
-
-def _room_detail(out: np.ndarray, raw: np.ndarray, room: np.ndarray) -> float:
-    """As test_fail_closed: how much of the raw room's fine detail ``out`` keeps there (1 = all)."""
-    a, b = _detail(out)[room], _detail(raw)[room]
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-6))
 
 
 @pytest.fixture
@@ -162,7 +142,7 @@ def test_a_model_that_hangs_on_its_very_first_run_costs_the_first_run_deadline_o
             t0 = time.monotonic()
             outs.append(pipeline.process(frame))
             times.append(time.monotonic() - t0)
-            assert _is_hidden(outs[-1], frame), f"frame {i} shows the room"
+            assert is_hidden(outs[-1], frame), f"frame {i} shows the room"
         assert FIRST * 0.9 <= times[0] < FIRST + 2.0
         assert max(times[1:]) < 0.3
         assert sum("stopped answering" in p for p in pipeline.problems()) == 1
@@ -183,7 +163,7 @@ def test_every_model_hanging_at_once_costs_the_live_loop_one_deadline(astronaut,
             out = pipeline.process(frame)
             if i >= 3:
                 worst = max(worst, time.monotonic() - t0)
-                assert _is_hidden(out, frame)
+                assert is_hidden(out, frame)
         assert worst < 1.5 * HANG, f"one frame waited {worst:.2f} s: {sorted(set(hang.hit))} each took a deadline"
     finally:
         hang.on = False
@@ -216,11 +196,11 @@ def test_a_late_mask_run_hides_its_frame_and_its_late_result_lands_nowhere(astro
             hang.on = i == 3
             out = pipeline.process(frame)
             if i >= 3:
-                assert _is_hidden(out, frame), f"frame {i} shows the room"
+                assert is_hidden(out, frame), f"frame {i} shows the room"
         time.sleep(2 * HANG)  # the late run has come back by now
         for i in range(8, 12):
             frame = np.roll(astronaut, 4 * i, axis=1)
-            assert _is_hidden(pipeline.process(frame), frame), "the late result was used"
+            assert is_hidden(pipeline.process(frame), frame), "the late result was used"
         assert "mask" in pipeline.analyzer.broken
     finally:
         hang.on = False
@@ -238,8 +218,8 @@ def test_a_model_change_after_a_hang_brings_the_blur_back_at_once(astronaut, sho
         pipeline.apply(_blur(segmentation={"model": "general"}))
         outs = [pipeline.process(np.roll(astronaut, 4 * i, axis=1)) for i in range(30, 33)]
         assert not any("stopped answering" in p for p in pipeline.problems())
-        assert not _is_hidden(outs[1], astronaut), "hidden after the model change"
-        assert _sharpness(outs[1]) < 0.8 * _sharpness(np.roll(astronaut, 124, axis=1))  # blurred, not the room
+        assert not is_hidden(outs[1], astronaut), "hidden after the model change"
+        assert sharpness(outs[1]) < 0.8 * sharpness(np.roll(astronaut, 124, axis=1))  # blurred, not the room
     finally:
         hang.on = False
         pipeline.close()
@@ -272,7 +252,7 @@ def test_the_live_loop_goes_on_past_a_hung_mask_pipelined_or_not(astronaut, shor
     try:
         assert runner.wait(15), "the live loop stopped at the hung model"
         assert runner.error is None and len(sender.frames) == 24
-        assert all(_is_hidden(f, astronaut) for _, f in sender.frames[5:])
+        assert all(is_hidden(f, astronaut) for _, f in sender.frames[5:])
         gaps = np.diff([t for t, _ in sender.frames[4:]])
         assert gaps.max() < HANG + 0.5 and np.sort(gaps)[-2] < 0.3, gaps.round(2)
     finally:
@@ -302,26 +282,12 @@ def test_stopping_and_closing_while_a_run_is_stuck_returns_in_time_and_no_late_f
         assert time.monotonic() - t0 < 1.0
         assert runner.done.wait(5), "the live thread never ended"
         for _, frame in sender.frames[3:]:
-            assert _is_hidden(frame, astronaut), "a frame made across the close shows the room"
+            assert is_hidden(frame, astronaut), "a frame made across the close shows the room"
     finally:
         hang.on = False
 
 
 PHOTOS = ("vik_105", "p3m_bc5cfad1")
-
-
-def _clip(name: str, n: int):
-    root = shared_data() / "masks" / "dev"
-    image, mask = cv2.imread(str(root / "images" / f"{name}.jpg")), cv2.imread(str(root / "masks" / f"{name}.png"), 0)
-    if image is None or mask is None:
-        pytest.skip(f"{name} is not in the shared masks")
-    h, w = image.shape[:2]
-    size = (256, round(h * 256 / w) // 2 * 2)
-    image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    room = cv2.erode((cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST) < 128).astype(np.uint8),
-                     np.ones((9, 9), np.uint8))
-    shifts = [3 * (i % 4) for i in range(n)]
-    return [np.roll(image, s, axis=1) for s in shifts], [np.roll(room, s, axis=1)[:, 12:] > 0 for s in shifts]
 
 
 # ----------------------------------------------------------------- rvm
@@ -348,7 +314,7 @@ def test_a_hung_rvm_hides_the_frames_and_the_loop_goes_on(astronaut, real_rvm, s
     hang.models = ("rvm",)
     if not (shared_data() / "masks" / "dev").is_dir():
         pytest.skip("shared test data (masks/dev) not found")
-    frames, rooms = _clip(PHOTOS[0], 18)
+    frames, rooms = room_clip(PHOTOS[0], 18)
     pipeline = Pipeline(_blur(segmentation={"model": "rvm"}, runtime={"provider": "cpu", "motion_gate": False}))
     try:
         times = []
@@ -357,10 +323,10 @@ def test_a_hung_rvm_hides_the_frames_and_the_loop_goes_on(astronaut, real_rvm, s
             t0 = time.monotonic()
             out = pipeline.process(frame)
             times.append(time.monotonic() - t0)
-            kept = _room_detail(out[:, 12:], frame[:, 12:], room)
+            kept = room_detail(out[:, 12:], frame[:, 12:], room)
             assert kept < 0.3, f"frame {i}: {kept:.2f} of the room's detail"
             if i >= 9:
-                assert _is_hidden(out, frame), f"frame {i}: rvm given up, yet the frame is not hidden"
+                assert is_hidden(out, frame), f"frame {i}: rvm given up, yet the frame is not hidden"
         assert sum(t > 0.8 * HANG for t in times[6:]) <= 1, np.round(times, 2)
         assert any("rvm model stopped answering" in p for p in pipeline.problems())
     finally:
@@ -385,7 +351,7 @@ def test_auto_calibration_with_a_hung_rvm_keeps_the_fast_model_and_remembers_not
     try:
         outs = [pipeline.process(np.roll(astronaut, 4 * i, axis=1)) for i in range(3)]
         assert pipeline.analyzer.segmentation_model == "landscape" or pipeline.analyzer.segmentation_model == "rvm"
-        assert not _is_hidden(outs[-1], astronaut)
+        assert not is_hidden(outs[-1], astronaut)
     finally:
         pipeline.close()
 
@@ -417,7 +383,7 @@ def test_a_storm_of_random_hangs_and_model_changes_never_shows_the_room(short_de
     rng = np.random.default_rng(int(os.environ.get("RT3_SEED", 3)))  # other seeds: a longer storm by hand
     groups = [("selfie_segmentation",), ("face_landmark", "face_detection"), ("iris",), ("palm", "hand"),
               ("selfie", "face", "iris", "palm", "hand")]
-    clips = {name: _clip(name, 9) for name in PHOTOS}
+    clips = {name: room_clip(name, 9) for name in PHOTOS}
     for example, effects in enumerate(STORM_SETS):
         frames, rooms = clips[PHOTOS[example % 2]]
         pipeline = Pipeline(_effect_set(effects))
@@ -431,7 +397,7 @@ def test_a_storm_of_random_hangs_and_model_changes_never_shows_the_room(short_de
                     pipeline.apply(S.update(pipeline.settings, segmentation={"model": "general"},
                                             face={"detector": "full"}))
                 out = pipeline.process(frame)
-                kept = _room_detail(out[:, 12:], frame[:, 12:], room)
+                kept = room_detail(out[:, 12:], frame[:, 12:], room)
                 assert kept < 0.3, f"{effects} frame {i}: {kept:.2f} of the room ({hang.models}, {start}+{length})"
         finally:
             hang.on = False
@@ -527,7 +493,7 @@ def test_a_model_that_never_finishes_loading_costs_the_live_loop_one_deadline(as
         worker.start()
         worker.join(6 * HANG + 2.0)
         assert not worker.is_alive(), f"the live loop is stuck opening a model after {len(outs)} frames"
-        assert all(_is_hidden(o, astronaut) for o in outs[2:])
+        assert all(is_hidden(o, astronaut) for o in outs[2:])
     finally:
         hang.on = False
         stuck.set()
@@ -548,7 +514,7 @@ def test_a_hung_iris_model_under_a_face_swap_does_not_flash_hidden_frames_for_go
             frame = np.roll(astronaut, 2 * (i % 5), axis=0)
             out = pipeline.process(frame)
             assert not np.array_equal(out, frame), f"frame {i} shows the wearer's own face"
-            hidden.append(_is_hidden(out, frame))
+            hidden.append(is_hidden(out, frame))
         assert sum(hidden[4:]) <= 1, "".join("H" if h else "." for h in hidden)
     finally:
         hang.on = False
@@ -580,7 +546,7 @@ def test_a_storm_of_face_model_hangs_never_shows_the_wearers_face(astronaut, sho
                 if i == start + length:
                     pipeline.apply(S.update(pipeline.settings, face={"detector": "full"}))
                 out = pipeline.process(frame)
-                kept = _room_detail(out, frame, np.roll(box, 2 * (i % 5), axis=0))
+                kept = room_detail(out, frame, np.roll(box, 2 * (i % 5), axis=0))
                 assert kept < 0.6, f"{mode} frame {i}: {kept:.2f} of the wearer's face ({hang.models}, {start}+{length})"
         finally:
             hang.on = False
@@ -613,7 +579,7 @@ def test_faces_coming_back_after_a_gap_do_not_fade_the_wearers_face_in(astronaut
             hang.on = 3 <= i < 9
             if i == 9 and fault == "hang":
                 pipeline.apply(S.update(pipeline.settings, face={"detector": "full"}))  # faces are tried afresh
-            kept.append(_room_detail(pipeline.process(frame), frame, np.roll(box, 2 * (i % 5), axis=0)))
+            kept.append(room_detail(pipeline.process(frame), frame, np.roll(box, 2 * (i % 5), axis=0)))
         assert max(kept[9:]) > 0.3, "the swap did not come back"
         assert max(kept) < 0.6, np.round(kept, 2)
     finally:
