@@ -2,7 +2,7 @@
 
 The last frame is repeated when processing is late, stale frames are dropped when it is early, and
 a picture that has not changed for ``CATCH_UP_AFTER_S`` (a stalled effect; on a machine that makes
-frames slowly, CATCH_UP_SPACINGS of their usual spacing) is replaced by a
+frames slowly, CATCH_UP_SPACINGS of the time its frames take) is replaced by a
 "catching up" card, so nobody watches a frozen room. Nothing in LiveCam calls ``time.sleep``: the
 sender paces with :class:`livecam.capture.FrameClock`, which waits on an Event.
 
@@ -344,11 +344,19 @@ class PacedSender:
         return True
 
     def _catch_up_after(self) -> float:
-        """Seconds without a new frame that make a stall: CATCH_UP_AFTER_S, or CATCH_UP_SPACINGS of the
-        frames' recent median spacing on a machine that makes them slowly (at most CATCH_UP_MAX_S)."""
-        if len(self._spacing) < 3:
+        """Seconds without a new frame that make a stall: CATCH_UP_AFTER_S, or CATCH_UP_SPACINGS of how
+        long frames take on a machine that makes them slowly (at most CATCH_UP_MAX_S).
+
+        How long frames take is their recent median spacing once three are known. Before that (the
+        first frames after a start or a resume) it is how long the newest frame took from capture to
+        out: a machine that needs seconds for one frame has not stalled between its first two."""
+        if len(self._spacing) >= 3:
+            usual = statistics.median(self._spacing)
+        elif self._latencies:
+            usual = self._latencies[-1]
+        else:
             return CATCH_UP_AFTER_S
-        return min(CATCH_UP_MAX_S, max(CATCH_UP_AFTER_S, CATCH_UP_SPACINGS * statistics.median(self._spacing)))
+        return min(CATCH_UP_MAX_S, max(CATCH_UP_AFTER_S, CATCH_UP_SPACINGS * usual))
 
     def _deadline(self) -> float:
         # An output that checks its own sends (a recording) says how long they may take.

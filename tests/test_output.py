@@ -730,6 +730,25 @@ def test_frames_that_come_slowly_but_steadily_are_not_taken_for_a_stall() -> Non
         sender.stop()
 
 
+def test_a_slow_machines_first_frames_are_not_taken_for_a_stall() -> None:
+    """Right after a start or resume no spacing is known yet. A first frame that took 0.5 s from
+    capture to out says how slowly this machine makes frames, so 1.5 s without the next is no stall
+    (the emulated guest showed the card between its first frames); four times that still is."""
+    from livecam.capture import placeholder_image
+
+    out = NullOutput(W, H, 30)
+    sender = PacedSender(out, 30).start()
+    card = placeholder_image(W, H, pacing.CATCHING_UP_TEXT)
+    try:
+        sender.submit(_frame(1), time.monotonic() - 0.5)
+        _pause(1.5)
+        assert np.array_equal(out.last, _frame(1))
+        assert sender.stats()["catching_up"] == 0
+        assert _until(lambda: np.array_equal(out.last, card), 4 * 0.5 + 1.0)
+    finally:
+        sender.stop()
+
+
 class HangingBackend(RecordingBackend):
     """A virtual camera whose driver call never returns after a few frames (until released)."""
 

@@ -53,7 +53,7 @@ FALLBACK = REPO / "tests" / "fixtures" / "sk_astronaut.png"  # flag and wall in 
 SOURCE_FPS, SOURCE_STEP, SOURCE_FRAMES = 2, 3, 512
 LIVECAM_FRAMES = {"ffmpeg": 20, "chromium": 100000, "idle": 100000}  # chromium, idle: stopped at the end
 # The first grabs may show the "starting the camera" card while LiveCam resumes for the page.
-PAGE_FRAMES, PAGE_EVERY_MS, PAGE_MIN_REAL = 10, 1500, 5
+PAGE_FRAMES, PAGE_EVERY_MS, PAGE_MIN_REAL = 12, 1500, 5
 MEMORY_MIB = {"ffmpeg": 1024, "chromium": 2048, "idle": 1024}
 BOOT_TIMEOUT_S = {"ffmpeg": 480, "chromium": 600, "idle": 600}
 # Idle: each ffmpeg session reads this many frames (25 s at 15 fps: time to measure CPU meanwhile).
