@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from livecam.analysis import run_guard
 from livecam.capture import CaptureError, VideoReader
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
@@ -48,6 +49,11 @@ def _same_file(a: tuple[int, int], path: Path) -> bool:
 
 def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -> int:
     """Write ``dst`` with the input's size, fps and frame count. Returns a process exit code."""
+    with run_guard.patience():  # a model run that takes seconds on a huge frame is slow, not hung
+        return _render(src, dst, settings, progress)
+
+
+def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
     target = Path(dst)
     if target.suffix.lower() not in RECORDING_SUFFIXES:
         return _error(f"{shown(dst)} is not a video file name; end it in {' or '.join(RECORDING_SUFFIXES)}.")

@@ -138,3 +138,43 @@ def test_a_hung_face_model_under_a_face_swap_hides_and_the_live_loop_goes_on(ast
         hang.on = False
         runner.stop()
         pipeline.close()
+
+
+def test_within_patience_a_slow_run_is_waited_for_and_a_live_one_is_not(short_deadlines):
+    slow = lambda: time.sleep(0.6) or "done"  # noqa: E731 - twice the live deadline
+    guard = run_guard.RunGuard("matting", runtime.ModelHung)
+    guard.call(lambda: None)
+    with run_guard.patience(5.0):
+        assert guard.call(slow) == "done" and guard.hung is None
+    with pytest.raises(runtime.ModelHung):
+        guard.call(slow)  # outside the block the live deadline holds again
+
+
+def test_a_render_waits_for_a_model_slower_than_the_live_deadline(short_deadlines, monkeypatch, tmp_path):
+    """An offline render of a huge frame runs a model for seconds (8K matting: 3-5 s here); that is
+    slow, not hung: every frame is rendered with its background, none hidden, exit status 0."""
+    import cv2
+
+    from livecam import cli, recording
+    from livecam.capture import VideoReader
+
+    if recording.find_ffmpeg() is None:
+        pytest.skip("ffmpeg is not installed")
+    real_run = ort.InferenceSession.run
+
+    def slow_run(self, *args, **kwargs):
+        time.sleep(0.45)  # 1.5x the (shortened) live deadline, every run
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", slow_run)
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 15, (160, 120))
+    for i in range(3):
+        writer.write(np.full((120, 160, 3), 60 + 40 * i, np.uint8))
+    writer.release()
+    assert cli.main(["render", str(src), str(dst), "--background", "color", "--color", "#00ff00", "--quiet"]) == 0
+    with VideoReader(str(dst)) as reader:
+        frames = list(reader)
+    assert len(frames) == 3
+    # no person in these frames: the colour background fills them (a hidden frame is a blur of the input)
+    assert all(abs(int(f[..., 1].mean()) - 255) < 40 and f[..., 2].mean() < 60 for f in frames)

@@ -14,6 +14,7 @@ The hop costs two thread wake-ups a run (tens of microseconds), against 1-70 ms 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -29,9 +30,33 @@ FIRST_RUN_GPU_S = 900.0  # TensorRT builds its engine on the first run
 # While a run given up elsewhere has not returned (a stalled driver stops every model at once), a
 # warm model is given up after this, so the live loop pays one deadline, not one per model.
 STALLED_S = 2.0
+# An offline render keeps no viewer waiting, and at 8K one matting run takes seconds here (more on a
+# slow laptop): only a run this long is a hang there.
+OFFLINE_HANG_S = 300.0
+_patient_s: float | None = None  # set while a render runs (see patience)
 
 _stalled: set = set()  # jobs given up whose run has not returned yet
 _stalled_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def patience(hang_s: float = OFFLINE_HANG_S):
+    """Within this block a run is given up only after ``hang_s`` (an offline render: nobody watches
+    the frames go by, so a slow run is no stall). The whole process waits this long: use it where
+    nothing live runs beside, as ``livecam render`` does."""
+    global _patient_s
+    before, _patient_s = _patient_s, hang_s
+    try:
+        yield
+    finally:
+        _patient_s = before
+
+
+def _limits(first_run_s: float, warm: bool) -> float:
+    if _patient_s is not None:
+        return max(_patient_s, first_run_s) if not warm else _patient_s
+    limit = HANG_S if warm else first_run_s
+    return min(limit, STALLED_S) if warm and _stalled else limit
 
 
 class _Job:
@@ -67,9 +92,7 @@ class RunGuard:
         self._start()
         job = _Job(fn, args)
         self._jobs.put(job)
-        limit = HANG_S if self._runs else self.first_run_s
-        if self._runs and _stalled:
-            limit = min(limit, STALLED_S)
+        limit = _limits(self.first_run_s, warm=self._runs > 0)
         while True:
             started = job.started
             # The deadline runs from the start of this run: one queued behind another caller's run waits for it.
