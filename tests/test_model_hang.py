@@ -178,3 +178,32 @@ def test_a_render_waits_for_a_model_slower_than_the_live_deadline(short_deadline
     assert len(frames) == 3
     # no person in these frames: the colour background fills them (a hidden frame is a blur of the input)
     assert all(abs(int(f[..., 1].mean()) - 255) < 40 and f[..., 2].mean() < 60 for f in frames)
+
+
+@pytest.mark.parametrize("hung", ["upload", "download"])
+def test_a_device_copy_that_never_returns_is_a_hang_too(short_deadlines, monkeypatch, tmp_path, hung):
+    """On a GPU a recurrent model's inputs go up and its outputs come down through io_binding; a
+    stuck driver hangs those copies as surely as the run. They happen inside the guarded call."""
+    from test_runtime import recurrent_model_bytes
+
+    path = tmp_path / "recurrent.onnx"
+    path.write_bytes(recurrent_model_bytes())
+    session = runtime.ModelSession(name="recurrent", spec={}, provider="CPUExecutionProvider", threads=1,
+                                   session=ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
+    runner = runtime.RecurrentRunner(session, state={"r1i": "r1o", "r2i": "r2o"}, io_binding=True)
+    src = np.ones((1, 3), np.float32)
+    runner.step({"src": src})
+    release = threading.Event()
+    if hung == "upload":
+        real = ort.IOBinding.bind_cpu_input
+        monkeypatch.setattr(ort.IOBinding, "bind_cpu_input", lambda *a: (release.wait(), real(*a))[1])
+    else:
+        real = ort.OrtValue.numpy
+        monkeypatch.setattr(ort.OrtValue, "numpy", lambda self: (release.wait(), real(self))[1])
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(runtime.ModelHung, match="The recurrent model stopped answering"):
+            runner.step({"src": src})
+        assert time.monotonic() - t0 < 3.0
+    finally:
+        release.set()

@@ -531,47 +531,48 @@ class RecurrentRunner:
 
     def reset(self) -> None:
         """Forget the recurrent state (scene cut, new camera, new resolution)."""
-        if not self.io_binding:
-            self._state = dict(self._initial)
-            return
-        from onnxruntime import OrtValue
-
-        self._state = {
-            name: OrtValue.ortvalue_from_numpy(value, self.device, CUDA_DEVICE_ID if self.device == "cuda" else 0)
-            for name, value in self._initial.items()
-        }
+        # Host arrays even on a GPU: the next step binds them from the CPU, inside its guarded call
+        # (nothing here talks to a driver, which may be the thing that stopped answering).
+        self._state = dict(self._initial)
 
     def step(self, feeds: dict[str, np.ndarray], outputs: tuple[str, ...] = ("fgr", "pha")) -> dict[str, np.ndarray]:
         """Run one frame; returns the named outputs as numpy arrays and keeps the state for the next."""
         outputs = tuple(outputs)
-        state_outputs = [o for o in self.state.values() if o not in outputs]
+        names = list(outputs) + [o for o in self.state.values() if o not in outputs]
         if not self.io_binding:
-            names = list(outputs) + state_outputs
             ran = self.session.call(self.session.session.run, names, {**feeds, **self._state})
             values = dict(zip(names, self._checked(names, ran)))
             self._state = {i: values[o] for i, o in self.state.items()}
             return {name: values[name] for name in outputs}
+        # Every call into the device (uploads, the run, downloads) is inside the guarded call: a
+        # driver that stops answering can hang a copy as well as a run.
+        values, host = self.session.call(self._bound_step, feeds, names, outputs)
+        # Only what comes down to the CPU is checked (the state stays on the device): a state gone
+        # bad shows in the next frame's outputs, which are refused, and refusing resets the state.
+        result = dict(zip(outputs, self._checked(list(outputs), host)))
+        self._state = {i: values[o] for i, o in self.state.items()}
+        return result
+
+    def _bound_step(self, feeds: dict[str, np.ndarray], names: list[str], outputs: tuple[str, ...]):
         binding = self.session.session.io_binding()
         for name, value in feeds.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(value))
         for name, value in self._state.items():
-            binding.bind_ortvalue_input(name, value)
+            if isinstance(value, np.ndarray):  # the initial state, after a reset
+                binding.bind_cpu_input(name, value)
+            else:
+                binding.bind_ortvalue_input(name, value)
         device_id = CUDA_DEVICE_ID if self.device == "cuda" else 0
         kept = set(self.state.values())
-        names = list(outputs) + state_outputs
         for name in names:
             # State outputs are allocated on the device and stay there; the rest come to the CPU.
             if name in kept:
                 binding.bind_output(name, self.device, device_id)
             else:
                 binding.bind_output(name)
-        self.session.call(self.session.session.run_with_iobinding, binding)
+        self.session.session.run_with_iobinding(binding)
         values = dict(zip(names, binding.get_outputs()))
-        # Only what comes down to the CPU is checked (the state stays on the device): a state gone
-        # bad shows in the next frame's outputs, which are refused, and refusing resets the state.
-        result = dict(zip(outputs, self._checked(list(outputs), [values[name].numpy() for name in outputs])))
-        self._state = {i: values[o] for i, o in self.state.items()}
-        return result
+        return values, [values[name].numpy() for name in outputs]
 
     def _checked(self, names: list[str], values: list[Any]) -> list[Any]:
         try:
