@@ -296,3 +296,110 @@ def test_a_head_turned_away_does_not_tear_the_portraits_cheek_open(data_dir):
     hull = cv2.erode(hull, np.ones((7, 7), np.uint8))
     holes = int(((mask < 128) & (hull > 0)).sum())
     assert holes < 0.001 * hull.sum(), holes
+
+
+def _d12_photo_avatar(first):
+    """lp_d12's first frame as the photo (self-reenactment: its own surroundings are the truth)."""
+    from livecam.effects.avatar import PhotoAvatar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo_path = Path(tmp) / "d12_frame0.png"
+        cv2.imwrite(str(photo_path), first)
+        return PhotoAvatar(load_avatar_photo(photo_path, store=False))
+
+
+def _shift_found(picture, still, where, most):
+    """The horizontal shift, 0 to ``most`` pixels (its sign), that lays ``still``'s pixels at
+    ``where`` best onto ``picture`` (least mean absolute grey difference)."""
+    a = cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    b = cv2.cvtColor(still, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    ys, xs = np.nonzero(where)
+    step = 1 if most >= 0 else -1
+    errors = [np.abs(a[ys, np.clip(xs + k, 0, a.shape[1] - 1)] - b[ys, xs]).mean() for k in range(0, most + step, step)]
+    return int(np.argmin(errors)) * step
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_a_head_moving_over_a_still_body_bends_the_neck_and_leaves_the_collar(data_dir, side):
+    """The head slides a quarter face width sideways over a torso measured still: the hair round it
+    goes the whole way (to the pixel), and the neck bends as the stage's rule says: a fifth of a
+    face height below the chin (the band 0.1-0.2) the picture moves 0.7 of the head's way, not with
+    the head. Before, the head ring's points under the chin moved rigidly with the head and dragged
+    the neck and collar along (0.91 of the way)."""
+    from livecam.analysis import face_regions as regions
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects.avatar import face_width
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
+    first = cap.read()[1]
+    cap.release()
+    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
+    avatar = _d12_photo_avatar(first)
+    stage = avatar.stage_for((first.shape[1], first.shape[0]), lm)
+    avatar.driven_points(stage, lm, np.zeros(2))
+    fw = face_width(lm)
+    moved = lm.copy()
+    moved[:, 0] += side * 0.25 * fw
+    face, ring, shift = avatar.driven_points(stage, moved, np.zeros(2))
+    head = int(round(shift[0, 0]))
+    assert abs(head) > 0.2 * fw and np.allclose(shift[1], 0.0)  # the case: the head moves, the body does not
+    out, _, _ = stage.render(face, ring, shift)
+
+    inside = np.zeros(stage.mask.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(stage.landmarks[regions.FACE_OVAL, :2]).astype(np.int32)], 1)
+    beyond = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) / fw
+    y = np.arange(stage.mask.shape[0])[:, None]
+    person = stage.mask > 200
+    hair = person & (beyond > 0.02) & (beyond < 0.25) & (y < stage.landmarks[168, 1])
+    assert abs(_shift_found(out, stage.canvas, hair, head) - head) <= 1
+    chin, face_h = stage.chin, stage.neck / 0.5
+    neck = person & (inside == 0) & (y > chin + 0.1 * face_h) & (y <= chin + 0.2 * face_h)
+    share = _shift_found(out, stage.canvas, neck, head) / head
+    assert 0.55 <= share <= 0.8, share
+
+
+def test_the_hair_round_a_real_moving_head_lands_where_the_real_hair_does(data_dir):
+    """lp_d12 frame 80: the wearer's head has moved a third of a face width left and down since
+    the first frame (the photo). The photo's hair band (outside the face outline, above the eyes)
+    is found in the avatar's frame (masked template match) within 0.15 face widths of where the real
+    hair is found, nowhere near where it was, and whole: the person layer covers 97 % of it there
+    (no tear onto the plate)."""
+    from livecam.analysis import face_regions as regions
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects.avatar import face_width
+    from livecam.settings import FaceSettings, RuntimeSettings
+    from livecam.types import Analysis
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
+    frames = [cap.read()[1] for _ in range(81)]
+    cap.release()
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    avatar = _d12_photo_avatar(frames[0])
+    for frame in frames:
+        out, outputs = avatar.apply(frame, Analysis(faces=list(tracker.process(frame))))
+    stage = avatar._stage
+    lm0 = stage.landmarks
+    fw = face_width(lm0)
+    inside = np.zeros(stage.mask.shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(lm0[regions.FACE_OVAL, :2]).astype(np.int32)], 1)
+    beyond = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) / fw
+    y = np.arange(stage.mask.shape[0])[:, None]
+    band = ((beyond > 0.02) & (beyond < 0.25) & (y < lm0[168, 1]) & (stage.mask > 200)).astype(np.uint8)
+    x0, y0, w, h = cv2.boundingRect(band)
+    template = cv2.cvtColor(frames[0], cv2.COLOR_BGR2GRAY)[y0:y0 + h, x0:x0 + w]
+
+    def found(picture):
+        scores = cv2.matchTemplate(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), template, cv2.TM_SQDIFF,
+                                   mask=band[y0:y0 + h, x0:x0 + w] * 255)
+        return np.array(cv2.minMaxLoc(scores)[2]) - (x0, y0)
+
+    real, ours = found(frames[80]), found(out)
+    assert np.linalg.norm(real) > 0.3 * fw  # the case: the real hair moved
+    assert np.linalg.norm(ours - real) < 0.15 * fw, (ours, real)
+    there = np.zeros_like(band)
+    dx, dy = int(ours[0]), int(ours[1])
+    there[max(0, dy):band.shape[0] + min(0, dy), max(0, dx):band.shape[1] + min(0, dx)] = \
+        band[max(0, -dy):band.shape[0] - max(0, dy), max(0, -dx):band.shape[1] - max(0, dx)]
+    covered = (outputs["mask"][there > 0] >= 128).mean()
+    assert covered > 0.97, covered

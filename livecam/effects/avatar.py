@@ -995,7 +995,7 @@ class PhotoAvatar(EffectBase):
         ring = c + s * ((stage.ring - c) @ r.T)
         shift *= stage.shift_share(face, ring, shift, body)
         face += shift
-        ring += shift
+        ring = stage.neck_ring(ring + shift, body)
         close_lips(face)
         return face.astype(np.float32), ring.astype(np.float32), np.stack([shift[:2], body]).astype(np.float32)
 

@@ -10,7 +10,9 @@ and a clean background plate, with the control points its warp moves.
 - **Control points.** The chosen mesh points (expression), a ring around the head that moves
   rigidly with it (hair, ears), a wider body ring and the warped box's edge: above the chin these
   move with the head, below the neck with the torso (shoulders), so the neck bends between them
-  and nothing above the shoulders is ever stretched.
+  and nothing above the shoulders is ever stretched. The head ring's own points under the chin
+  follow that rule too (:meth:`Stage.neck_ring`): a head that turns or slides over a still body
+  leaves the collar where it is.
 - **Below the frame.** A portrait cut by the frame's bottom goes on below it (the photo's own rows
   where it has them, else clothes made up from its last rows, see :func:`extend_below`), so a body
   that rises moves up whole instead of stretching its clothes up from a fixed bottom edge.
@@ -272,6 +274,10 @@ class Stage:
         follow = np.where(opens(exits), 1.0, np.clip((room - body_r) / max(0.1 * face_h, 1e-6), 0.0, 1.0)) * has_body
         self.body_follow = follow[has_body].astype(np.float32)
         self.body_head = self.head_follow(self.body[:, 1])
+        # The head ring's points below the chin lie on the neck and the collar: they follow the
+        # same rule, so the neck bends there too instead of the collar swinging with every turn
+        # of the head.
+        self.ring_head = self.head_follow(self.ring[:, 1])
         u = np.array([0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25, 0, 0, 0, 0])
         v = np.array([0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25])
         self.edge = np.stack([bx0 + u * (bx1 - bx0), by0 + v * (by1 - by0), np.zeros(16)], axis=1)
@@ -348,6 +354,15 @@ class Stage:
         with np.errstate(divide="ignore", invalid="ignore"):
             share = np.where(along > 1e-9, (limits - base) / along, np.inf)
         return float(np.clip(share.min(), 0.0, 1.0))
+
+    def neck_ring(self, ring: np.ndarray, torso: np.ndarray) -> np.ndarray:
+        """The head ring moved rigidly with the head (``ring``, rows as :attr:`ring`) with its points
+        below the chin taken towards the torso's shift ``torso`` (x, y) by their height, as the
+        body ring is: the share of the head's motion falls from 1 at the chin to 0 a neck below."""
+        out = np.array(ring, np.float64, copy=True)
+        share = self.ring_head[:, None].astype(np.float64)
+        out[:, :2] = self.ring[:, :2] + share * (out[:, :2] - self.ring[:, :2]) + (1.0 - share) * np.asarray(torso, np.float64)[:2]
+        return out
 
     def control(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
         """The warp's control points: the chosen mesh points, the head ring, the body ring and the
