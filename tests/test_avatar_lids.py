@@ -146,3 +146,121 @@ def test_a_closing_lid_falls_without_a_jump(blink, astronaut_swap_run):
     change = [np.abs(b - a).mean() for a, b in zip(steps, steps[1:])]
     assert min(change) > 0.3  # every step moves the lid
     assert max(change) < 3.5 * np.median(change)
+
+
+# ---------------------------------------------------------------- a photo with glasses
+
+GLASSES_CLIP = "video/lp_d19_frontal_glasses.mp4"  # tuning half: a man in thin metal glasses, eyes open on frame 0
+GLARE_COLOURS = {  # BGR, blend: light on a lens is the light's colour, not the skin's
+    "white glare": ((245, 240, 235), 0.75),
+    "faint glare": ((245, 245, 245), 0.35),
+    "purple coating": ((230, 150, 200), 0.6),
+    "green coating": ((170, 230, 170), 0.6),
+}
+
+
+@pytest.fixture(scope="module")
+def glasses_photo(tmp_path_factory):
+    """The glasses wearer's first frame, prepared as the swap prepares a photo (working size, mesh)."""
+    data_dir = shared_data()
+    if not data_dir.is_dir():
+        pytest.skip(f"shared test data not found at {data_dir}")
+    cap = cv2.VideoCapture(str(data_dir / GLASSES_CLIP))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    path = tmp_path_factory.mktemp("glasses") / "glasses.png"
+    cv2.imwrite(str(path), frame)
+    src = av._SourceFace(load_avatar_photo(path, store=False))
+    return src.image, src.landmarks
+
+
+def _openings(lm, shape):
+    """The eye openings, as drawn (``core``: eroded by a pixel), the openings grown as shut_photo grows
+    them, and the ring round them that its fill is taken from."""
+    fw = av.face_width(lm)
+    hole = np.zeros(shape[:2], np.uint8)
+    for outline in av.KEEP_POLYS:
+        cv2.fillPoly(hole, [np.round(lm[np.asarray(outline), :2]).astype(np.int32)], 255)
+    r = max(1, int(round(av.SHUT_GROW * fw)))
+    grown = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    ring = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (6 * r + 1, 6 * r + 1))) > 0
+    core = cv2.erode(hole, np.ones((3, 3), np.uint8)) > 0
+    return core, grown > 0, ring & (grown == 0)
+
+
+def _paint_glare(image, lm, colour, blend):
+    """``image`` with two soft streaks of light on each lens, above the eye across the lid and below its
+    outer half, as a window or lamp leaves on glasses; never on the opening itself. Also the streaks'
+    coverage (0..1)."""
+    fw = av.face_width(lm)
+    _, grown, _ = _openings(lm, image.shape)
+    layer = np.zeros(image.shape[:2], np.float32)
+    streaks = (((-0.02, -0.09), (0.08, 0.03)), ((0.03, 0.08), (0.06, 0.025)))  # centre, half axes (face widths)
+    for outline in av.KEEP_POLYS:
+        cx, cy = lm[np.asarray(outline), :2].mean(0)
+        for (dx, dy), (ax, ay) in streaks:
+            centre, axes = (int(cx + dx * fw), int(cy + dy * fw)), (int(ax * fw), int(ay * fw))
+            cv2.ellipse(layer, centre, axes, -15, 0, 360, 1.0, -1)
+    layer = cv2.GaussianBlur(layer, (0, 0), 0.008 * fw) * ~grown
+    painted = image.astype(np.float32) * (1 - blend * layer[..., None]) + blend * layer[..., None] * np.float32(colour)
+    return np.clip(painted, 0, 255).astype(np.uint8), layer
+
+
+def _grey(image):
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(float)
+
+
+@pytest.mark.parametrize("kind", sorted(GLARE_COLOURS))
+def test_glare_on_the_lenses_is_not_copied_into_a_shut_eye(glasses_photo, kind):
+    """Light painted on the lenses round the eyes (a fifth of the ring the fill is taken from) leaves
+    the shut eye as it is without it: on average within 5 grey levels, 95 % of it within 9, and no
+    pixel lighter than the photo's own light lid skin (the clean ring's 85th percentile) by more than
+    6. The fill of before took the glare for the lightest skin: 8.5-29 levels lighter on average, up
+    to 27 over the lid skin, the light patch dlib read as an open eye (reporting pair d9<-lp_d8)."""
+    image, lm = glasses_photo
+    core, _, ring = _openings(lm, image.shape)
+    painted, layer = _paint_glare(image, lm, *GLARE_COLOURS[kind])
+    assert (layer[ring] > 0.5).mean() > 0.15  # the glare covers a good share of the ring
+    clean = _grey(av.shut_photo(image, lm)[0])[core]
+    shut = _grey(av.shut_photo(painted, lm)[0])[core]
+    rise = shut - clean
+    assert rise.mean() < 5
+    assert np.percentile(rise, 95) < 9
+    assert shut.max() < np.percentile(_grey(image)[ring], 85) + 6
+
+
+def test_the_lid_skin_leaves_glare_out_and_keeps_the_skin(glasses_photo):
+    """The ring's pixels under the painted glare (and its soft edge) count for nothing as lid skin,
+    while the light skin elsewhere on the ring still counts, and the skin colour found is within 4
+    levels of the one found without glare."""
+    from livecam.effects import lid_skin
+
+    image, lm = glasses_photo
+    _, _, ring = _openings(lm, image.shape)
+    painted, layer = _paint_glare(image, lm, *GLARE_COLOURS["white glare"])
+    clean = lid_skin.LidSkin(image, lm, ring, av.SHUT_SKIN)
+    skin = lid_skin.LidSkin(painted, lm, ring, av.SHUT_SKIN)
+    on_glare = layer[ring] > 0.1
+    assert skin.weights[on_glare].max() < 0.05
+    assert skin.weights[~on_glare].sum() > 0.5 * clean.weights[~on_glare].sum()
+    assert np.abs(skin.colour - clean.colour).max() <= 4
+
+
+# ---------------------------------------------------------------- when to shut
+
+def test_a_narrowed_mesh_does_not_shut_eyes_the_picture_shows_open():
+    """The mesh's lids narrowed (to 0.4 of their gap, as talking and head turns do on lp_d12) while
+    the picture's lids (the face stage's gaps) stay at their usual open value: the photo's eyes stay
+    open. Without the picture's reading the mesh alone still closes them."""
+    photo = load_avatar_photo(FIXTURES / "sk_astronaut.png", store=False)
+    image = cv2.imread(str(FIXTURES / "sk_astronaut.png"))
+    face = FaceTracker(FaceSettings(), RuntimeSettings()).process(image)[0]
+    swap, mesh_only = av.FaceSwap(photo), av.FaceSwap(photo)
+    open_gaps = np.array([0.3, 0.3])
+    for _ in range(10):
+        assert swap.lid_weights(face.landmarks, None, open_gaps) == [0.0, 0.0]
+        mesh_only.lid_weights(face.landmarks)
+    narrowed = av.close_lids(face.landmarks, [0.6, 0.6])
+    assert max(swap.lid_weights(narrowed, None, open_gaps)) == 0.0
+    assert min(mesh_only.lid_weights(narrowed)) > 0.5

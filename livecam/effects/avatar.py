@@ -43,6 +43,7 @@ from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.runtime import ModelHung
 from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
+from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.avatar_mouth import (
     fill_mouth,
@@ -360,10 +361,11 @@ class FaceSwap(EffectBase):
                     gaps: np.ndarray | None = None) -> list[float]:
         """Per eye, 0 while open to 1 when closed: how far to close the photo's lids, or with
         ``own_eyes_mouth`` how much of the wearer's own lids to show. Measured against each eye's
-        usual open lid gap (rises fast, falls slowly) on the mesh and on the picture's lids: the face
-        stage's ``gaps`` (``Face.lids``) where it has them, else the frame ``image`` read here, on
-        the iris model's lid contour (which closes on a blink where the mesh stops at 0.6-0.8 of
-        open, ``self.closure``): the more shut of the two."""
+        usual open lid gap on the picture's lids: the face stage's ``gaps`` (``Face.lids``) where it
+        has them, else the frame ``image`` read here, on the iris model's lid contour (which closes
+        on a blink where the mesh stops at 0.6-0.8 of open, ``self.closure``), read while the mesh's
+        lid gap (against its usual open gap: rises fast, falls slowly) narrows. The mesh alone
+        where there is no picture to read."""
         lo, hi = BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE
         ratios = []
         for k, (_, _, ends) in enumerate(EYES):
@@ -374,16 +376,19 @@ class FaceSwap(EffectBase):
             ref += (0.3 if gap > ref else 0.01) * (gap - ref)
             self._open_eye[k] = ref
             ratios.append(gap / max(ref, 1e-6))
+        mesh = [float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)) for r in ratios]
+        # Where the picture's lids are read they lead and the mesh only says when to read them: the
+        # mesh's gap also narrows as a head turns or talks (lp_d12 in glasses: mesh at 0.4-0.7 of
+        # open on open eyes, dlib's eye ratio above its median), and taking the more shut of the two
+        # drew those open eyes shut.
         if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
-            shut = self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
-        elif image is not None and not self._lids_given_up:
+            return self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
+        if image is not None and not self._lids_given_up:
             try:
-                shut = self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+                return self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
             except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
-                self._lids_given_up, shut = True, (0.0, 0.0)
-        else:
-            shut = (0.0, 0.0)
-        return [max(float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)), s) for r, s in zip(ratios, shut)]
+                self._lids_given_up = True
+        return mesh
 
     def target_opacity(self, landmarks: np.ndarray, pose: tuple[float, float, float]) -> float:
         yaw = abs(pose[0])
@@ -647,11 +652,17 @@ def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
     # ratio on the output stayed open on shut AOC frames).
     band = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (6 * r + 1, 6 * r + 1))) > 0
     band &= hole == 0
+    # Behind glasses the lightest pixels there are glare on the lens or a frame's highlight, not
+    # skin: only pixels of the photo's own skin hue and not lit past the lid skin count (lid_skin).
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
     valid = 1.0 - hole.astype(np.float32) / 255
     if band.any():
-        lo, hi = np.percentile(grey[band], SHUT_SKIN)
-        valid[band] *= np.clip((grey[band] - lo) / max(hi - lo, 1.0), 0.0, 1.0)
+        skin = lid_skin.LidSkin(image, landmarks, band, SHUT_SKIN)
+        # Past the ring the fill's coarse levels reach the rest of the lens: its glare left out too.
+        glare = skin.glare(image)
+        valid *= 1.0 - glare
+        valid[band] = skin.weights
+        ref = skin.colour
     filled = pull_push(image.astype(np.float32), valid)
     alpha = cv2.GaussianBlur(hole, (0, 0), max(1.0, 0.5 * r)).astype(np.float32)[..., None] / 255
     out = filled * alpha + image.astype(np.float32) * (1.0 - alpha)
@@ -663,8 +674,6 @@ def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
         for _, outline, _ in EYES:
             cv2.fillPoly(lids, [np.round(landmarks[np.asarray(outline), :2]).astype(np.int32)], 255, cv2.LINE_AA)
         lids = cv2.GaussianBlur(cv2.max(lids, hole), (0, 0), max(1.0, r)).astype(np.float32) / 255
-        light_skin = band & (grey >= np.percentile(grey[band], SHUT_SKIN[1] - 20))
-        ref = np.median(image[light_skin].reshape(-1, 3), axis=0).astype(np.float32)
         ref_grey = float(np.dot(ref, (0.114, 0.587, 0.299)))
         now = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
         # Towards the light skin's colour in proportion to how much darker a pixel is (a plain gain
@@ -677,7 +686,9 @@ def shut_photo(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
         out += lift[..., None] * (ref - low)
         # The fill holds no texture: the lid skin's fine detail just above each opening is carried
         # down over it (clipped, so the open eye's lashes and crease are not brought along).
+        # Glare on a lens has edges too: they are not the lid's texture.
         detail = grey - cv2.GaussianBlur(grey, (0, 0), 1.0)
+        detail *= 1.0 - glare
         limit = LID_TEXTURE * ref_grey
         texture = np.zeros((h, w), np.float32)
         for outline in KEEP_POLYS:
