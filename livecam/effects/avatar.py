@@ -45,6 +45,7 @@ from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
 from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
+from livecam.effects.avatar_keep import GlassesKeeper
 from livecam.effects.avatar_mouth import (
     fill_mouth,
     interior_weight,
@@ -351,6 +352,7 @@ class FaceSwap(EffectBase):
         self._frames = 0
         self._shape: np.ndarray | None = None  # the wearer's average canonical shape
         self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
+        self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
@@ -460,11 +462,12 @@ class FaceSwap(EffectBase):
     def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0,
                lids: list[float] | tuple[float, float] = (0.0, 0.0),
                gaze: tuple[float, float] = (0.0, 0.0), wearer: np.ndarray | None = None) -> np.ndarray:
-        """``image`` with the photo's face warped onto ``landmarks`` at ``opacity`` (pure, no state),
+        """``image`` with the photo's face warped onto ``landmarks`` at ``opacity``,
         its lids closed by ``lids`` and its irises moved by ``gaze`` (per eye, 0..1 and eye widths);
         ``image`` itself when the face is too small or off the frame. ``wearer`` (the wearer's own
         landmarks in ``image``) lends its mouth interior to an open mouth where the photo shows no
-        teeth."""
+        teeth, and its glasses frames are put back in front (the one state kept: the per-clip
+        glasses decision and mask of ``avatar_keep.GlassesKeeper``)."""
         h, w = image.shape[:2]
         grid = Grid.around(landmarks, BOX_MARGIN, (w, h), MAP_STEP)
         if grid is None:
@@ -554,6 +557,10 @@ class FaceSwap(EffectBase):
             alpha = cut_regions(alpha, landmarks, grid, keep, max(0.7, KEEP_FEATHER * fw))
         out = image.copy()
         out[rows, cols] = composite(face, live, alpha)
+        if wearer is not None:
+            # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
+            # decision and the mask smoothed across frames, see avatar_keep).
+            self._glasses.keep(out, image, wearer)
         return out
 
 
