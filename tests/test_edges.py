@@ -482,3 +482,42 @@ def test_the_edge_alpha_in_strips_matches_the_whole_frame_step(size):
         assert ((whole > 0) & (whole < 255)).any()  # a real edge, not an empty picture
         assert np.abs(strips.astype(int) - whole).max() <= 1
     cap.release()
+
+
+@pytest.mark.parametrize("size", [(640, 360), (331, 187), (20, 12)])
+def test_the_edge_alpha_skips_only_what_is_certain(size):
+    """edge_strips fills with 0 or 255 where every coefficient cell a pixel reads puts it there for
+    any guide colour, and works the rest: hard steps between certain-0 and certain-255 cells, a
+    cell that only nearly reaches 255, a soft patch, and coefficient maps finer than the frame,
+    all within one level of the whole-frame step. NaN and infinite cells (whose result no OpenCV
+    path defines) are worked, not filled from their certain neighbours, and leave the rest as it is."""
+    from livecam.analysis import edge_strips
+
+    rng = np.random.default_rng(3)
+    w, h = size
+    guide = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    a8 = np.zeros((65, 128, 3), np.float32)
+    b8 = np.full((65, 128), -280.0, np.float32)  # room, far past 0
+    b8[:, 40:90] = 740.0  # person, far past 255: hard steps at both sides
+    b8[20:30, 60:70] = 740.0 - 255.0 * 3 * 0.5  # inside the person, a cell that only nearly reaches 255
+    a8[20:30, 60:70] = 0.5
+    a8[40:50, 10:20] = rng.normal(0, 0.3, (10, 10, 3))  # a soft patch in the room
+    b8[40:50, 10:20] = rng.normal(100, 200, (10, 10))
+    whole = T.apply_coefficients(a8, b8, guide, {})
+    strips = edge_strips.apply_coefficients(a8, b8, guide, {})
+    assert np.abs(strips.astype(int) - whole).max() <= 1
+    if w >= 128:  # the room, the person and their steps are all there
+        assert (strips == 0).mean() > 0.3 and (strips == 255).mean() > 0.2
+        assert ((whole > 0) & (whole < 255)).any()
+    b8[5:8, 100:103] = np.nan  # in the room
+    a8[5:8, 50:53] = np.inf  # in the person
+    broken = np.zeros((65, 128), np.uint8)
+    broken[4:9, 99:104] = broken[4:9, 49:54] = 255  # the cells and the ones the enlargement mixes them into
+    near = cv2.resize(broken, (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    worked = edge_strips.apply_coefficients(a8, b8, guide, {})
+    assert np.array_equal(worked[~near], strips[~near])
+    whole = T.apply_coefficients(a8, b8, guide, {})
+    rows = slice(6 * h // 65, 7 * h // 65)
+    for cols, fill in ((slice(101 * w // 128, 102 * w // 128), 0), (slice(51 * w // 128, 52 * w // 128), 255)):
+        if (whole[rows, cols] != fill).any():  # NaN arithmetic gave something else than the fill
+            assert (worked[rows, cols] != fill).any()
