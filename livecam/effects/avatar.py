@@ -17,6 +17,10 @@ shapes the design:
   alpha reach full resolution. ``cv2.seamlessClone`` on the same 720p face costs about five times
   this whole effect (39 ms against 7 ms of CPU, measured side by side).
 - Blending is a feathered alpha in 8-bit OpenCV arithmetic inside the face's box only.
+- Thin things the coarse grid cannot see are handled at their own small scale: the wearer's glasses
+  frames, found in a 129x64 box aligned to the eyes and put back in front
+  (``livecam.effects.avatar_keep``), and the lid skin a shut eye is filled from, picked once per
+  photo with the glare on its glasses left out (``livecam.effects.lid_skin``).
 
 Effects never touch the ``Analysis`` they get: the photo avatar hands the background effect (which
 runs next) the portrait's person mask as an output, so the chosen background goes behind the
