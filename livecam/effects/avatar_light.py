@@ -85,6 +85,21 @@ def _median(values: np.ndarray):
     return np.mean(np.partition(values, (k - 1, k))[k - 1: k + 1])
 
 
+def skin_statistics(columns: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Median and robust spread (the median absolute deviation, scaled to a standard deviation) of
+    each Lab channel of skin samples (``columns``: L, a and b, one 1-D array each)."""
+    dtype = dtype if np.issubdtype(dtype, np.floating) else np.float64  # as np.median
+    median = np.array([_median(c) for c in columns], dtype)
+    spread = 1.4826 * np.array([_median(np.abs(c - m)) for c, m in zip(columns, median)], dtype)
+    return median, spread
+
+
+def chroma_spread(spread: np.ndarray) -> float:
+    """How far skin's colour (a, b) typically strays, from ``skin_statistics``' spreads, floored so
+    a very even face is not too strict."""
+    return max(float(np.hypot(spread[1], spread[2])), SKIN_CHROMA_MIN)
+
+
 class SkinModel:
     """One face's skin colour: Lab median and spreads over the cells where ``inner`` is set."""
 
@@ -97,10 +112,8 @@ class SkinModel:
             columns = [p.reshape(-1) for p in planes]
         else:
             columns = [p[where] for p in planes]
-        dtype = lab_image.dtype if np.issubdtype(lab_image.dtype, np.floating) else np.float64  # as np.median
-        self.median = np.array([_median(c) for c in columns], dtype)
-        spread = 1.4826 * np.array([_median(np.abs(c - m)) for c, m in zip(columns, self.median)], dtype)
-        self.chroma_spread = max(float(np.hypot(spread[1], spread[2])), SKIN_CHROMA_MIN)
+        self.median, spread = skin_statistics(columns, lab_image.dtype)
+        self.chroma_spread = chroma_spread(spread)
         self.dark_spread = max(float(spread[0]), SKIN_DARK_MIN)
         # The smooth shading of the skin, to judge "darker than the skin around it", not than the median.
         self.shading = masked_lowpass(planes[0], inner, sigma)

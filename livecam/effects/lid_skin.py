@@ -42,10 +42,9 @@ def cheek_skin(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, fl
     pixels = image[mask > 0]
     if len(pixels) < 16:
         pixels = image.reshape(-1, 3)
-    lab = light.lab(pixels[None]).reshape(-1, 3)
-    median = np.median(lab, axis=0)
-    spread = 1.4826 * np.median(np.abs(lab - median), axis=0)
-    return median, max(float(np.hypot(spread[1], spread[2])), light.SKIN_CHROMA_MIN)
+    lab = light.lab(pixels[None])
+    median, spread = light.skin_statistics([p.reshape(-1) for p in cv2.split(lab)], lab.dtype)
+    return median, light.chroma_spread(spread)
 
 
 class LidSkin:
