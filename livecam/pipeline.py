@@ -341,6 +341,8 @@ class Pipeline:
         over, so the first frames never blend with a picture from before."""
         self.analyzer.reset()
         self.gate.reset()
+        for effect in self.effects:
+            effect.reset()
 
     def recapture_neutral(self) -> None:
         """Photo avatar: take the wearer's next face as the new neutral pose."""

@@ -84,6 +84,11 @@ class AutoFrame(EffectBase):
         self.max_zoom = settings.max_zoom
         self.speed = settings.speed
         self.fps = float(getattr(output, "fps", 30) or 30)
+        self.reset()
+
+    def reset(self) -> None:
+        """A new or resumed source: framing starts from the whole picture, as when switched on, not
+        from where the last picture's framing was (a glide across somebody else's room)."""
         self._size: tuple[int, int] | None = None
         self._state: np.ndarray | None = None  # x, y, zoom
         self._velocity = np.zeros(3)

@@ -358,6 +358,20 @@ class FaceSwap(EffectBase):
         self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
         self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
 
+    def reset(self) -> None:
+        """A new or resumed source: start as if just switched on (no fade from a face of before)."""
+        self._opacity, self._last = 0.0, None
+        self.forget_wearer()
+
+    def forget_wearer(self) -> None:
+        """Drop what was learned about the wearer (average face shape, usual lid gaps, gaze, whether
+        they wear glasses): the next face may be somebody else, and one person's glasses or eye
+        shape must not be drawn onto the next for the seconds these take to adapt."""
+        self._lids, self._open_eye, self._gaze = [0.0, 0.0], [0.0, 0.0], [None, None]
+        self._frames, self._shape = 0, None
+        self.closure.reset()
+        self._glasses = GlassesKeeper()
+
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
         needs a rebuild (False)."""
@@ -424,6 +438,8 @@ class FaceSwap(EffectBase):
             self._opacity = target
         self._opacity += FADE_RATE * (target - self._opacity)
         if target == 0.0 and self._opacity < 0.02:
+            if self._opacity > 0.0 and face is None:
+                self.forget_wearer()  # faded out with nobody in view: whoever comes next starts afresh
             self._opacity = 0.0
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}

@@ -15,7 +15,9 @@ later effects:
   when the effect took the change in place (keeping fades, denoisers, neutral poses), False asks for
   a rebuild;
 - ``close()``: release threads, files and sessions;
-- ``recapture()``: take the wearer's next face as the new reference (only the photo avatar has one).
+- ``recapture()``: take the wearer's next face as the new reference (only the photo avatar has one);
+- ``reset()``: a new or resumed source: what the effect carried over time from earlier frames
+  (fades, learned faces, averages) starts over, so nothing of the last picture lingers.
 
 ``EffectBase`` supplies the defaults, so a small effect writes ``apply`` and little else.
 """
@@ -49,6 +51,8 @@ class Effect(Protocol):
 
     def recapture(self) -> None: ...
 
+    def reset(self) -> None: ...
+
 
 class EffectBase:
     """Defaults for the effect shape: needs and provides nothing, runs after analysis, rebuilds on
@@ -68,4 +72,7 @@ class EffectBase:
         return None
 
     def recapture(self) -> None:
+        return None
+
+    def reset(self) -> None:
         return None

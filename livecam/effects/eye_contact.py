@@ -230,6 +230,11 @@ class EyeContact(EffectBase):
     provides = frozenset({"altered"})
 
     def __init__(self, settings: EyeContactSettings, avatar: AvatarSettings | None = None) -> None:
+        self.reset()
+        self.update(settings, avatar if avatar is not None else AvatarSettings())
+
+    def reset(self) -> None:
+        """A new or resumed source: no correction carried over, the lids' usual gaps learned anew."""
         self.weight = 0.0  # how much of the correction shows now (0..1)
         self._shift: np.ndarray | None = None  # the smoothed correction, sine units (x, y)
         self._open = [0.0, 0.0]  # each eye's usual open lid gap (mesh): rises fast, falls slowly
@@ -237,7 +242,6 @@ class EyeContact(EffectBase):
         # Per eye, how much of the correction its lids allow (0..1); None until the first face (it
         # starts at the lids' own value: the face's weight already fades the correction in).
         self.eye_weight: list[float] | None = None
-        self.update(settings, avatar if avatar is not None else AvatarSettings())
 
     def update(self, settings: EyeContactSettings, avatar: AvatarSettings, *_reads) -> bool:
         self.camera = settings.camera
