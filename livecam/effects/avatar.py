@@ -50,6 +50,7 @@ from livecam.effects import avatar_light as light
 from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.avatar_keep import GlassesKeeper
+from livecam.effects.avatar_pose_shade import lift_nose_base
 from livecam.effects.avatar_mouth import (
     fill_mouth,
     interior_weight,
@@ -556,6 +557,7 @@ class FaceSwap(EffectBase):
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
                                     SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower)
         face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
+        lift_nose_base(face, live, landmarks, (grid.x0, grid.y0))  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (grid.x0, grid.y0), landmarks, image, wearer, interior, np.ones(3))
 
