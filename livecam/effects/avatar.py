@@ -299,7 +299,7 @@ class _SourceFace:
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * SOURCE_FACE_WIDTH / MAP_STEP
         inner, reach = skin_cells(self.landmarks, grid, (-SKIN_INSET, SKIN_REACH))
-        self.cover = cover_cells(cells_lab, self.landmarks, grid, sigma)
+        self.cover = cover_cells(cells_lab, self.landmarks, grid, sigma, self.image)
         skin = light.SkinModel(cells_lab, inner * (self.cover < 0.5), sigma)
         weights = reach * skin.likelihood(cells_lab) * (1.0 - self.cover)
         low = light.masked_lowpass(cells, weights, sigma)

@@ -14,8 +14,21 @@ There is no hair or occlusion model to be had, so the photo is its own reference
 - **Covered**: above the brows (fringes, hats) and along the sides, cells that are not quite that
   skin (the skin limits); between the brows and the nose tip only cells that surely are not (the
   occluder limits: glasses frames), so lid creases, eye shadows and wrinkles stay the photo's own.
+- **Texture** (``texture_ratio``): hair is fine, high-contrast structure that skin is not, whatever
+  its colour (light or reddish hair and the skin showing between curls pass the colour test). Above
+  the brows, cells whose band-pass energy is a few times the photo's own
+  cheeks' are cover where they hang together from the hairline (a fringe hangs from the hair; a
+  mole, a wrinkle or a brow's edge stands alone); the forehead's own wrinkles are broad and faint
+  at that scale and stay.
+- **Glasses frames** (``frame_lines``): thin lines in the eye-aligned box, found and gated exactly
+  as the wearer's own frames are (``avatar_keep``: a line across the bridge and along a lower rim),
+  with the eyes, lids, brows and nose sides left out; no gate, no lines. So a photo with glasses
+  and a wearer with glasses show one pair of frames, the wearer's.
+- **Lids**: the colour test leaves a margin round each eye alone (lids, creases, lashes, eye
+  shadow: the photo's own, however dark) but for what is lighter than the skin there (glare on a
+  lens).
 - **Fill**: the photo's neighbouring skin spread smoothly over the gap (pull-push over the cells
-  that are skin and uncovered); fine texture comes back from the wearer's grain when the swap
+  that are skin and neither covered nor next to cover); fine texture comes back from the wearer's grain when the swap
   draws the face. No band of hair colour can survive the fill: it never enters it.
 """
 from __future__ import annotations
@@ -25,6 +38,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_measures import face_width
+from livecam.effects import avatar_keep as keep_frames
 from livecam.effects import avatar_light as light
 from livecam.effects.avatar_stage import pull_push
 from livecam.effects.mesh_warp import Grid
@@ -42,6 +56,17 @@ BROW_TOPS = [105, 334]  # a list: a tuple would index the landmarks' two axes
 SIDE_BAND = 0.12  # the face's sides are looked at this far inside the outline (fraction of the face width)
 MOUTH_CORNERS = [61, 291]  # ... down to the mouth corners
 MIN_SHARE = 0.002  # below this share of the face's cells covered, the photo is left as it is
+# Texture: grey band-pass (difference of two Gaussians, sigmas as fractions of the face width: about
+# 1 and 2.5 px on the 320 px source face), its energy per cell over neighbouring cells, against the
+# median cell of the cheeks.
+TEXTURE_SIGMAS = (0.003, 0.008)
+TEXTURE_FLOOR = 1.0  # grey levels squared: cheeks smoother than this (a compressed video frame) count as this
+TEXTURE_RATIO = (3.0, 6.0)  # textured / strongly textured (a fringe has some), times the cheeks' energy
+TEXTURE_MARGIN = 0.025  # eyes and brows grown by this much more (fraction of the face width) for the texture
+# The lids' margin left out of the colour test below the brows, in eye distances (x, y) past the
+# eye opening (as the glasses keeper leaves the wearer's lids out).
+LID_MARGIN = keep_frames.EYE_GROW
+LINE_CELL_GAIN = 2.0  # a frame line 2 px wide in a 4 px cell covers it fully
 
 
 def cheek_cells(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
@@ -62,9 +87,102 @@ def _above(landmarks: np.ndarray, grid: Grid, index) -> np.ndarray:
     return ((xs[None, :] - at[0]) * up[0] + (ys[:, None] - at[1]) * up[1]) > 0
 
 
-def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma: float) -> np.ndarray:
+def texture_ratio(image: np.ndarray, landmarks: np.ndarray, grid: Grid, cheeks: np.ndarray,
+                  leave_out: np.ndarray) -> np.ndarray:
+    """float32 per cell of ``grid`` (over ``image``, BGR uint8): the grey band-pass energy round the
+    cell (the cell and its neighbours, ``leave_out`` cells not counted: eyes and brows are not the
+    forehead's texture) over the median cell of ``cheeks``."""
+    fw = face_width(landmarks)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    fine, coarse = (cv2.GaussianBlur(grey, (0, 0), s * fw) for s in TEXTURE_SIGMAS)
+    band = cv2.subtract(fine, coarse)
+    energy = cv2.resize(cv2.multiply(band, band), (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
+    counted = (leave_out == 0).astype(np.float32)
+    local = cv2.blur(energy * counted, (3, 3)) / np.maximum(cv2.blur(counted, (3, 3)), 1e-3)
+    ref = max(float(np.median(energy[cheeks > 0])) if cheeks.any() else 0.0, TEXTURE_FLOOR)
+    return local / np.float32(ref)
+
+
+def _textured(ratio: np.ndarray, zone: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """bool per cell inside ``zone``: textured cells joined (8-connected, inside the zone) to the
+    hairline (a cell next to one outside the face outline) through textured cells, with at least
+    one strongly textured among them. A fringe hangs from the hair; a mole, a wrinkle or a brow's
+    edge stands alone."""
+    lo, hi = TEXTURE_RATIO
+    weak = ((ratio > lo) & zone).astype(np.uint8)
+    n, labels = cv2.connectedComponents(weak, connectivity=8)
+    if n <= 1:
+        return np.zeros(zone.shape, bool)
+    hairline = cv2.erode(oval, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0) == 0
+    touching, strong = np.zeros(n, bool), np.zeros(n, bool)
+    touching[labels[(weak > 0) & hairline]] = True
+    strong[labels[(weak > 0) & (ratio > hi)]] = True
+    joined = touching & strong
+    joined[0] = False
+    return joined[labels]
+
+
+def frame_lines(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """float32 0..1 per pixel of ``image``: the photo's glasses frames; None without glasses.
+
+    Whether there are glasses is read as for the wearer (``avatar_keep``: in the eye-aligned box, a
+    line across the bridge and one along a lower rim). The lines themselves are read at the photo's
+    own resolution (the box's would lose a thin rim's faint arcs; this runs once per photo): grey
+    off a median wide enough to wipe out a line, where the wearer's frames would be looked for
+    (the eyes, lids, brows and nose sides left out)."""
+    to_box = keep_frames.eye_box(landmarks)
+    if to_box is None:
+        return None
+    b = keep_frames.BOX
+    size = (int(round((b[1] - b[0]) * keep_frames.SCALE)), int(round((b[3] - b[2]) * keep_frames.SCALE)))
+    local, crop = to_box.copy(), image
+    while float(np.hypot(*local[0, :2])) < 0.5:  # a face over twice the box's size: halve it first
+        crop = cv2.pyrDown(crop)
+        local[:, :2] *= np.float32(2.0)
+    box = cv2.warpAffine(crop, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if keep_frames.glasses_evidence(keep_frames.line_strength(box)) < keep_frames.GLASSES_ON:
+        return None
+    h, w = image.shape[:2]
+    points = landmarks[:, :2].astype(np.float32) @ to_box[:, :2].T + to_box[:, 2]
+    zone = cv2.warpAffine(keep_frames.where_frames_may_be(points), to_box, (w, h),
+                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    x, y, bw, bh = cv2.boundingRect((zone > 0).astype(np.uint8))
+    if bw == 0 or bh == 0:
+        return None
+    per_pixel = float(np.hypot(*to_box[0, :2]))  # box pixels per photo pixel
+    k = 2 * int(round(keep_frames.LINE_WIDTH / per_pixel / 2)) + 1  # the keeper's median, at this scale
+    grey = cv2.cvtColor(image[y:y + bh, x:x + bw], cv2.COLOR_BGR2GRAY)
+    strength = cv2.absdiff(grey, cv2.medianBlur(grey, max(k, 3))).astype(np.float32) * np.float32(100.0 / 255.0)
+    lo, hi = keep_frames.LINE_RAMP
+    lines = np.zeros((h, w), np.float32)
+    lines[y:y + bh, x:x + bw] = np.clip((strength - lo) / (hi - lo), 0.0, 1.0) * zone[y:y + bh, x:x + bw]
+    return cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))  # the line's soft edges
+
+
+def _lids(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+    """uint8 mask on ``grid``: each eye opening grown by LID_MARGIN eye distances (along the eye)."""
+    mask = np.zeros((grid.rows, grid.cols), np.uint8)
+    eyes = [landmarks[list(e), :2] for e in (regions.RIGHT_EYE, regions.LEFT_EYE)]
+    centres = [e.mean(0) for e in eyes]
+    axis = centres[1] - centres[0]
+    dist = max(float(np.hypot(*axis)), 1e-6)
+    angle = float(np.degrees(np.arctan2(axis[1], axis[0])))
+    rot = np.array([[axis[0], axis[1]], [-axis[1], axis[0]]]) / dist  # frame -> along / across the eyes
+    for eye, c in zip(eyes, centres):
+        local = (eye - c) @ rot.T
+        half = np.abs(local).max(0) + np.array(LID_MARGIN) * dist
+        centre = grid.to_cells(c)
+        axes = half / grid.step
+        cv2.ellipse(mask, (int(round(centre[0] * 16)), int(round(centre[1] * 16))),
+                    (int(round(axes[0] * 16)), int(round(axes[1] * 16))), angle, 0.0, 360.0, 1, -1, cv2.LINE_8, 4)
+    return mask
+
+
+def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma: float,
+                image: np.ndarray | None = None) -> np.ndarray:
     """float32 0..1 per cell of ``grid`` (the photo's cells, Lab): how surely something that is not
-    the photo's skin covers its upper face there."""
+    the photo's skin covers its upper face there. With ``image`` (the photo at the grid's pixels,
+    BGR uint8) hair is also found by its texture and glasses frames by their lines."""
     cheeks = cheek_cells(landmarks, grid)
     skin = light.SkinModel(cells_lab, cheeks, sigma)
     # Shading from the cheeks alone does not reach the forehead at the lighting scale (the
@@ -88,13 +206,34 @@ def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma:
     depth = cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / face_width(landmarks))
     sides = (depth < SIDE_BAND) & (oval > 0) & (keep == 0) & _above(landmarks, grid, MOUTH_CORNERS)
     where |= sides
-    forehead = _above(landmarks, grid, BROW_TOPS) | sides
+    above_brows = _above(landmarks, grid, BROW_TOPS)
+    forehead = above_brows | sides
     covered = np.where(forehead, 1.0 - skin.likelihood(cells_lab, light.SKIN_SCORE),
                        1.0 - skin.likelihood(cells_lab, light.OCCLUDER_SCORE)) * where
-    if covered.sum() < MIN_SHARE * max(int(oval.sum()), 1):
+    # On the lids (the side band reaches the outer eye corners) only what is lighter than the skin
+    # there too (glare on a lens): their creases, lashes and shadows are the photo's own.
+    lids = _lids(landmarks, grid) > 0
+    covered[lids & (cells_lab[..., 0] <= skin.shading)] = 0.0
+    lines = None
+    if image is not None:
+        # Hair whatever its colour, above the brows only: beside the eyes the crow's feet are as
+        # fine as hair (the sides are judged by colour alone), lower a stubble or beard is the
+        # person's own. The brows' own edges reach a little past them at this scale: left out too.
+        r = max(1, int(round(TEXTURE_MARGIN * face_width(landmarks) / grid.step)))
+        near = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        zone = (oval > 0) & (near == 0) & above_brows
+        ratio = texture_ratio(image, landmarks, grid, cheeks, keep)
+        covered = np.maximum(covered, _textured(ratio, zone, oval))
+        found = frame_lines(image, landmarks)
+        if found is not None:
+            lines = cv2.resize(found, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
+            lines = np.minimum(lines * LINE_CELL_GAIN, 1.0) * (oval > 0)
+    if covered.sum() + (0 if lines is None else lines.sum()) < MIN_SHARE * max(int(oval.sum()), 1):
         return np.zeros_like(covered, np.float32)
     k = 2 * COVER_GROW + 1
-    return cv2.dilate(covered.astype(np.float32), np.ones((k, k), np.uint8))
+    covered = cv2.dilate(covered.astype(np.float32), np.ones((k, k), np.uint8))
+    # Frame lines are found to the pixel: not grown (a band of fill round each lens would blur the lids).
+    return covered if lines is None else np.maximum(covered, lines.astype(np.float32))
 
 
 def fill_cover(image: np.ndarray, cover: np.ndarray, cells: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -106,7 +245,11 @@ def fill_cover(image: np.ndarray, cover: np.ndarray, cells: np.ndarray, skin: np
     if not cover.any():
         return image
     h, w = image.shape[:2]
-    filled = pull_push(cells.astype(np.float32), skin * (1.0 - cover))
+    # Not from the cells just beside the cover either: a hair's soft edge (or a strand the tests let
+    # through) there would be spread over the gap as a smudge of its colour.
+    near = cv2.dilate(cover, np.ones((3, 3), np.uint8))
+    filled = pull_push(cells.astype(np.float32), skin * (1.0 - near))
     up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    alpha = cv2.GaussianBlur(cv2.resize(cover, (w, h), interpolation=cv2.INTER_LINEAR), (0, 0), 1.5)[..., None]
+    # Each covered cell replaced whole (a thin frame line may cross a single cell), the steps softened.
+    alpha = cv2.GaussianBlur(cv2.resize(cover, (w, h), interpolation=cv2.INTER_NEAREST), (0, 0), 1.5)[..., None]
     return np.clip(up * alpha + image.astype(np.float32) * (1.0 - alpha), 0, 255).astype(np.uint8)
