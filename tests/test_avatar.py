@@ -157,9 +157,10 @@ def test_swap_changes_the_face_and_leaves_the_rest(hopper_photo, wearer):
     assert (diff[far] == 0).all()
 
 
-def test_swap_takes_the_live_skin_colour(hopper_photo, wearer):
-    """Hopper's photo is pale, cool and grey-lit; on the astronaut the swapped skin takes the live
-    skin tone (medians: Hopper's dark glasses frames stay dark on purpose)."""
+def test_swap_takes_the_live_light_and_keeps_the_photos_tone(hopper_photo, wearer):
+    """Hopper's photo is darker and warmer than the astronaut: the swapped skin takes most of the
+    live light's colour but keeps part of Hopper's darker skin (``avatar_light.skin_tone``;
+    medians: Hopper's dark glasses frames stay dark on purpose)."""
     image, face = wearer
     out = av.FaceSwap(hopper_photo).render(image, face.landmarks)
     skin = _skin(face.landmarks, image.shape)
@@ -167,8 +168,9 @@ def test_swap_takes_the_live_skin_colour(hopper_photo, wearer):
     out_lab = np.median(cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[skin], axis=0)
     photo = hopper_photo.image
     hopper_lab = np.median(cv2.cvtColor(photo, cv2.COLOR_BGR2LAB)[_skin(hopper_photo.landmarks, photo.shape)], axis=0)
-    assert (np.abs(out_lab - live_lab) < (8, 4, 4)).all()
-    assert np.abs(out_lab - live_lab).sum() < np.abs(hopper_lab - live_lab).sum() / 3
+    assert (np.abs(out_lab[1:] - live_lab[1:]) < 5).all()  # the colour is mostly the live light's
+    assert hopper_lab[0] + 4 < out_lab[0] < live_lab[0] - 8  # part of the photo's darker skin stays
+    assert np.abs(out_lab - live_lab).sum() < np.abs(hopper_lab - live_lab).sum() / 2
 
 
 def _band_lab(image, landmarks, inside, lo, hi, sectors=12):
@@ -257,7 +259,12 @@ def test_relighting_cannot_blotch_on_a_dark_photo(hopper_photo, wearer):
     low_in = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0].astype(float), (0, 0), 4)[skin]
     assert low_out.max() <= low_in.max() + 15  # no hotspot
     assert low_out.min() >= low_in.min() - 25  # no black or grey hole
-    assert np.abs(np.median(low_out) - np.median(low_in)) < 12
+    # As even as the wearer's skin (its level is not the wearer's: the photo's darker skin median,
+    # shadow and all, is partly kept as its tone).
+    def spread(v):
+        return np.percentile(v, 95) - np.percentile(v, 5)
+
+    assert spread(low_out) < spread(low_in) + 10
 
 
 def test_swap_keeps_the_wearers_grain(hopper_photo, wearer):

@@ -45,8 +45,10 @@ class RefSkinModel(light.SkinModel):
         return np.sqrt(chroma * chroma + dark * dark)
 
 
-def ref_shading_maps(live_low, photo_low):
+def ref_shading_maps(live_low, photo_low, tone=None):
     live_lab, photo_lab = light.lab(live_low), light.lab(photo_low)
+    if tone is not None:
+        live_lab = live_lab - tone
     shift = live_lab - photo_lab
     shift[..., 0] = np.clip(shift[..., 0], -light.MAX_DL, light.MAX_DL)
     shift[..., 1:] = np.clip(shift[..., 1:], -light.MAX_DAB, light.MAX_DAB)
@@ -150,6 +152,13 @@ def test_each_fast_function_gives_the_plain_formulation():
     assert gain.dtype == np.float32 and offset.dtype == np.float32
     np.testing.assert_allclose(gain, ref_gain, atol=1e-5)
     np.testing.assert_allclose(offset, ref_offset, atol=1e-3)
+    # With the photo's tone kept (a per-cell Lab map, as the swap passes it).
+    tone = light.tone_map(np.array([-12.0, 4.0, -3.0], np.float32), _smooth(rng, (h, w), 3, 0, 0.5), (0.1, 0.35))
+    kept = light.shading_maps(light.masked_lowpass(live, weights, 5.0), photo, tone)
+    ref_kept = ref_shading_maps(ref_masked_lowpass(live, weights, 5.0), photo, tone)
+    np.testing.assert_allclose(kept[0], ref_kept[0], atol=1e-5)
+    np.testing.assert_allclose(kept[1], ref_kept[1], atol=1e-3)
+    assert np.abs(kept[1] - offset).max() > 10.0
     # The shifts really are clamped somewhere (the per-channel limits are exercised).
     assert np.abs(light.lab(live) - light.lab(photo)).max() > light.MAX_DAB
     where = _smooth(rng, (h, w), 3, 0, 1)

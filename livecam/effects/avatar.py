@@ -301,6 +301,7 @@ class _SourceFace:
         inner, reach = skin_cells(self.landmarks, grid, (-SKIN_INSET, SKIN_REACH))
         self.cover = cover_cells(cells_lab, self.landmarks, grid, sigma, self.image)
         skin = light.SkinModel(cells_lab, inner * (self.cover < 0.5), sigma)
+        self.skin_median = skin.median  # the photo's skin tone (Lab), kept by the relighting
         weights = reach * skin.likelihood(cells_lab) * (1.0 - self.cover)
         low = light.masked_lowpass(cells, weights, sigma)
         self.lowpass = cv2.resize(low, size, interpolation=cv2.INTER_LINEAR)
@@ -535,17 +536,21 @@ class FaceSwap(EffectBase):
         weights = reach * is_skin
         live_low = light.masked_lowpass(cells, weights, sigma)
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        gain, offset = light.shading_maps(live_low, photo_low)
+        # The photo keeps its own skin tone inside the face; the wearer lends the shading and the
+        # scene's share of exposure and colour cast (``avatar_light.skin_tone``).
+        inside = depth_inside(landmarks, grid)
+        tone = light.tone_map(light.skin_tone(skin.median, src.skin_median), inside, light.TONE_DEPTH)
+        gain, offset = light.shading_maps(live_low, photo_low, tone)
         # Second, finer pass near the outline: the first matched two low-passes taken over different
         # skin (the photo's jaw shadow or temple hair falls where the wearer has skin), which left a
         # colour step at the seam. Only where both are skin, so nothing is divided or pulled by hair.
         fine = RESIDUAL_SIGMA * sigma
-        inside = depth_inside(landmarks, grid)
         at_cells = coarse * np.float32(src.cell_scale) - np.float32(0.5 - 0.5 / MAP_STEP)
         photo_cells = cv2.remap(src.soft, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         photo_skin = cv2.remap(src.skin, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         live_cells = cells.astype(np.float32)
-        offset = light.match_residual(photo_cells, gain, offset, live_cells, weights * photo_skin,
+        toned = light.toned(live_cells, tone, skin.median)
+        offset = light.match_residual(photo_cells, gain, offset, toned, weights * photo_skin,
                                       fine, border_weight(landmarks, grid, RESIDUAL_BORDER, inside=inside))
         # The border's low band continues the wearer's skin just outside the outline (jaw, neck,
         # ears, temples) into the face; above the brows the ring is the hairline, where only skin

@@ -13,6 +13,12 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
   around it is scaled by a clamped lightness ratio (detail fades in dim light, as in a real
   camera). The wearer's low-pass reaches a little past the face outline onto jaw, ears and neck, so
   the altered face's edge takes the colour of the skin beside it and the seam disappears.
+- **Tone** (:func:`skin_tone`): the photo supplies the skin, the wearer the light. The difference
+  between the two faces' skin medians is split into the scene's light (exposure, colour cast:
+  passed on) and the two people's skin (taken back off the wearer's low-pass, so the photo's tone
+  stays), by the share of each cause's variance (a Bayes shrinkage; a darker wearer counts as
+  mostly a dimmer room). Inside the face only: it comes in over a wide ramp from the border band,
+  where the face still continues the wearer's neck and ears.
 - **Border** (:func:`match_border`): a membrane across the seam. The relit face's low band near the
   outline is moved to the wearer's skin just *outside* it, carried inwards, where that skin runs on
   across the outline; elsewhere (hair, background beside the face) to the wearer's own colour at the
@@ -137,11 +143,83 @@ class SkinModel:
 _SHIFT_MAX = (MAX_DL, MAX_DAB, MAX_DAB, 0.0)
 _SHIFT_MIN = tuple(-v for v in _SHIFT_MAX)
 
+# Share of the difference between the two faces' skin medians (wearer - photo; Lab L, a, b) that is
+# put down to the scene's light (exposure, colour cast) rather than to the two people's skin. The
+# two are confounded in one face: a dim room and a darker skin both lower L. Taken as independent
+# causes, the expected share of light in a difference is the light's variance over the total
+# (a Wiener / Bayes shrinkage); on the tuning side, the same person across clips and photos
+# (lp_d18/lp_d19/lp_d19.jpg, lp_d12 clip/photo, fr_biden/fr_biden2) differs by about
+# (63, 20, 14) in variance, different people by (153, 28, 25): (0.4, 0.7, 0.55).
+LIGHT_SHARE = (0.4, 0.7, 0.55)
+# A wearer darker than the photo: the light's share of L when the wearer's face is the darker one.
+# Webcam light is skewed dark (small sensors, dim rooms; in all three same-person pairs above the
+# webcam face was the darker one, by 2-8 L), so a darker wearer is mostly a dimmer scene, while a
+# photo darker than the wearer is mostly darker skin. Tuning half, 60 frames: 0.4 lost 0.03-0.04
+# id margin on the dim and the backlit clip (lp_d20, lp_d3), 0.8 about half of that; 150 frames:
+# 1.0 (only the hue kept) lost lp_d19 <- astronaut's gain (0.176 -> 0.137) and 0.007 of the mean.
+DIM_SHARE = 0.8
+# The photo's tone comes in between these depths inside the outline (fractions of the face width),
+# inside the border band the seam membrane grades to the wearer's skin beside the face (seam dE is
+# measured on 8-16 %): (0.10, 0.35) took the tuning half's seam dE 3.21 -> 3.74, this 3.18 (60 frames).
+TONE_DEPTH = (0.16, 0.36)
+# Skin chroma (Lab a, b length) under which a face is grey (a B&W photo or camera): it shows no skin
+# colour, and its grey level is the print's or scan's, not a skin tone (the tuning half's B&W Julia
+# Roberts reads L 93: kept, her face's middle came out washed pale, brow dE 7.7 -> 9.1).
+NO_COLOUR = 3.0
 
-def shading_maps(live_low: np.ndarray, photo_low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+
+def skin_tone(wearer: np.ndarray, photo: np.ndarray) -> np.ndarray:
+    """The part of the difference between the wearer's and the photo's skin medians (Lab) that is
+    the two people's skin rather than the light (LIGHT_SHARE, DIM_SHARE): subtracted from the
+    wearer's low-pass, the photo's tone is kept while the wearer's shading pattern and the scene's
+    share of exposure and cast reach the face. A grey photo or a grey camera shows no skin tone:
+    all of the difference is then taken as the light's (``NO_COLOUR``)."""
+    wearer, photo = np.asarray(wearer, np.float64), np.asarray(photo, np.float64)
+    keep = 1.0 - np.array(LIGHT_SHARE)
+    if wearer[0] < photo[0]:
+        keep[0] = 1.0 - DIM_SHARE
+    if min(np.hypot(wearer[1], wearer[2]), np.hypot(photo[1], photo[2])) < NO_COLOUR:
+        keep[:] = 0.0
+    return (keep * (wearer - photo)).astype(np.float32)
+
+
+def tone_map(tone: np.ndarray, depth: np.ndarray, edge: tuple[float, float]) -> np.ndarray:
+    """``tone`` (Lab) per cell (h, w, 3): none up to ``edge[0]`` inside the face outline, in full
+    from ``edge[1]`` (``depth``: per cell, how far inside, same units). The wearer's neck, ears and
+    jaw beside the face keep their own tone, so the face's edge must too; the photo's tone comes in
+    over a wide, smooth ramp that reads as shading, not as a mask's edge."""
+    lo, hi = edge
+    ramp = cv2.min(cv2.max(np.asarray(depth, np.float32), lo), hi)
+    ramp -= lo
+    scale = np.asarray(tone, np.float64) / (hi - lo)
+    return cv2.multiply(_planes(ramp, 3), (float(scale[0]), float(scale[1]), float(scale[2]), 0.0))
+
+
+def toned(cells: np.ndarray, tone: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """BGR 0..255 float32 ``cells`` with ``tone`` (Lab, ``tone_map``) taken off: the wearer's cells
+    as they would be with the photo's skin. The Lab step is turned into BGR by its derivative at
+    the wearer's skin colour ``skin`` (Lab), exact to first order on skin, where it is used (within
+    0.3 Delta E there on a real face; a Lab round trip of every cell cost more than the rest of the
+    tone's work together)."""
+    at = np.asarray(skin, np.float32)
+    steps = bgr((at + _UNIT_STEPS)[None])[0]
+    jacobian = (steps[1:] - steps[0]).T  # BGR per unit of L, a, b
+    out = cv2.subtract(np.asarray(cells, np.float32), cv2.transform(tone, jacobian))
+    return cv2.min(cv2.max(out, (0.0,) * 4), (255.0,) * 4)  # per channel: a bare number is channel 0's only
+
+
+_UNIT_STEPS = np.vstack([np.zeros(3), np.eye(3)]).astype(np.float32)
+
+
+def shading_maps(live_low: np.ndarray, photo_low: np.ndarray,
+                 tone: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-cell detail gain (h, w) and offset (h, w, 3) such that ``photo * gain + offset`` has the
-    wearer's low-frequency shading: both low-passes are BGR 0..255 float32 of the same cells."""
+    wearer's low-frequency shading: both low-passes are BGR 0..255 float32 of the same cells.
+    With ``tone`` (``tone_map``, Lab per cell), that much of the wearer's skin colour is left out,
+    so the photo's own tone stays."""
     live_lab, photo_lab = lab(live_low), lab(photo_low)
+    if tone is not None:
+        live_lab = cv2.subtract(live_lab, tone)
     # Per-channel limits as OpenCV scalars: numpy clips against a 3-vector ten times slower.
     shift = cv2.min(cv2.max(cv2.subtract(live_lab, photo_lab), _SHIFT_MIN), _SHIFT_MAX)
     target = bgr(photo_lab + shift)
