@@ -258,7 +258,9 @@ def test_relighting_cannot_blotch_on_a_dark_photo(hopper_photo, wearer):
     low_out = cv2.GaussianBlur(cv2.cvtColor(out, cv2.COLOR_BGR2LAB)[..., 0].astype(float), (0, 0), 4)[skin]
     low_in = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2LAB)[..., 0].astype(float), (0, 0), 4)[skin]
     assert low_out.max() <= low_in.max() + 15  # no hotspot
-    assert low_out.min() >= low_in.min() - 25  # no black or grey hole
+    # No black or grey hole: no deeper below the face's own level than the wearer's skin dips below
+    # its own (the level itself is partly the photo's darker tone; Hopper's dark frames stay dark).
+    assert np.median(low_out) - low_out.min() <= np.median(low_in) - low_in.min() + 25
     # As even as the wearer's skin (its level is not the wearer's: the photo's darker skin median,
     # shadow and all, is partly kept as its tone).
     def spread(v):

@@ -9,7 +9,6 @@ from conftest import FIXTURES, shared_data
 from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
-from livecam.effects import avatar_cover
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
@@ -172,11 +171,7 @@ def glasses_photo(tmp_path_factory):
     assert ok
     path = tmp_path_factory.mktemp("glasses") / "glasses.png"
     cv2.imwrite(str(path), frame)
-    # The lenses with their frames, as the glare tests were set on (the cover takes a photo's frames
-    # out, which moves the lid skin found on this photo by a level or two).
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(avatar_cover, "frame_lines", lambda *_: None)
-        src = av._SourceFace(load_avatar_photo(path, store=False))
+    src = av._SourceFace(load_avatar_photo(path, store=False))
     return src.image, src.landmarks
 
 

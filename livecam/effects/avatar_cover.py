@@ -20,10 +20,10 @@ There is no hair or occlusion model to be had, so the photo is its own reference
   cheeks' are cover where they hang together from the hairline (a fringe hangs from the hair; a
   mole, a wrinkle or a brow's edge stands alone); the forehead's own wrinkles are broad and faint
   at that scale and stay.
-- **Glasses frames** (``frame_lines``): thin lines in the eye-aligned box, found and gated exactly
-  as the wearer's own frames are (``avatar_keep``: a line across the bridge and along a lower rim),
-  with the eyes, lids, brows and nose sides left out; no gate, no lines. So a photo with glasses
-  and a wearer with glasses show one pair of frames, the wearer's.
+- **Glasses frames** are left to the colour test between the brows and the nose tip. Taking the
+  photo's frames out by their lines (the wearer's own frame finder, ``avatar_keep``) was built and
+  removed: thin metal frames went cleanly, but thick frames are found by their two edges only and
+  their body stayed as patches of frame colour round the eyes (and cost the identity dlib reads).
 - **Lids**: the colour test leaves a margin round each eye alone (lids, creases, lashes, eye
   shadow: the photo's own, however dark) but for what is lighter than the skin there (glare on a
   lens).
@@ -66,7 +66,6 @@ TEXTURE_MARGIN = 0.025  # eyes and brows grown by this much more (fraction of th
 # The lids' margin left out of the colour test below the brows, in eye distances (x, y) past the
 # eye opening (as the glasses keeper leaves the wearer's lids out).
 LID_MARGIN = keep_frames.EYE_GROW
-LINE_CELL_GAIN = 2.0  # a frame line 2 px wide in a 4 px cell covers it fully
 
 
 def cheek_cells(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
@@ -122,43 +121,6 @@ def _textured(ratio: np.ndarray, zone: np.ndarray, oval: np.ndarray) -> np.ndarr
     return joined[labels]
 
 
-def frame_lines(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
-    """float32 0..1 per pixel of ``image``: the photo's glasses frames; None without glasses.
-
-    Whether there are glasses is read as for the wearer (``avatar_keep``: in the eye-aligned box, a
-    line across the bridge and one along a lower rim). The lines themselves are read at the photo's
-    own resolution (the box's would lose a thin rim's faint arcs; this runs once per photo): grey
-    off a median wide enough to wipe out a line, where the wearer's frames would be looked for
-    (the eyes, lids, brows and nose sides left out)."""
-    to_box = keep_frames.eye_box(landmarks)
-    if to_box is None:
-        return None
-    b = keep_frames.BOX
-    size = (int(round((b[1] - b[0]) * keep_frames.SCALE)), int(round((b[3] - b[2]) * keep_frames.SCALE)))
-    local, crop = to_box.copy(), image
-    while float(np.hypot(*local[0, :2])) < 0.5:  # a face over twice the box's size: halve it first
-        crop = cv2.pyrDown(crop)
-        local[:, :2] *= np.float32(2.0)
-    box = cv2.warpAffine(crop, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    if keep_frames.glasses_evidence(keep_frames.line_strength(box)) < keep_frames.GLASSES_ON:
-        return None
-    h, w = image.shape[:2]
-    points = landmarks[:, :2].astype(np.float32) @ to_box[:, :2].T + to_box[:, 2]
-    zone = cv2.warpAffine(keep_frames.where_frames_may_be(points), to_box, (w, h),
-                          flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
-    x, y, bw, bh = cv2.boundingRect((zone > 0).astype(np.uint8))
-    if bw == 0 or bh == 0:
-        return None
-    per_pixel = float(np.hypot(*to_box[0, :2]))  # box pixels per photo pixel
-    k = 2 * int(round(keep_frames.LINE_WIDTH / per_pixel / 2)) + 1  # the keeper's median, at this scale
-    grey = cv2.cvtColor(image[y:y + bh, x:x + bw], cv2.COLOR_BGR2GRAY)
-    strength = cv2.absdiff(grey, cv2.medianBlur(grey, max(k, 3))).astype(np.float32) * np.float32(100.0 / 255.0)
-    lo, hi = keep_frames.LINE_RAMP
-    lines = np.zeros((h, w), np.float32)
-    lines[y:y + bh, x:x + bw] = np.clip((strength - lo) / (hi - lo), 0.0, 1.0) * zone[y:y + bh, x:x + bw]
-    return cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))  # the line's soft edges
-
-
 def _lids(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
     """uint8 mask on ``grid``: each eye opening grown by LID_MARGIN eye distances (along the eye)."""
     mask = np.zeros((grid.rows, grid.cols), np.uint8)
@@ -182,7 +144,7 @@ def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma:
                 image: np.ndarray | None = None) -> np.ndarray:
     """float32 0..1 per cell of ``grid`` (the photo's cells, Lab): how surely something that is not
     the photo's skin covers its upper face there. With ``image`` (the photo at the grid's pixels,
-    BGR uint8) hair is also found by its texture and glasses frames by their lines."""
+    BGR uint8) hair is also found by its texture."""
     cheeks = cheek_cells(landmarks, grid)
     skin = light.SkinModel(cells_lab, cheeks, sigma)
     # Shading from the cheeks alone does not reach the forehead at the lighting scale (the
@@ -214,7 +176,6 @@ def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma:
     # there too (glare on a lens): their creases, lashes and shadows are the photo's own.
     lids = _lids(landmarks, grid) > 0
     covered[lids & (cells_lab[..., 0] <= skin.shading)] = 0.0
-    lines = None
     if image is not None:
         # Hair whatever its colour, above the brows only: beside the eyes the crow's feet are as
         # fine as hair (the sides are judged by colour alone), lower a stubble or beard is the
@@ -224,16 +185,10 @@ def cover_cells(cells_lab: np.ndarray, landmarks: np.ndarray, grid: Grid, sigma:
         zone = (oval > 0) & (near == 0) & above_brows
         ratio = texture_ratio(image, landmarks, grid, cheeks, keep)
         covered = np.maximum(covered, _textured(ratio, zone, oval))
-        found = frame_lines(image, landmarks)
-        if found is not None:
-            lines = cv2.resize(found, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
-            lines = np.minimum(lines * LINE_CELL_GAIN, 1.0) * (oval > 0)
-    if covered.sum() + (0 if lines is None else lines.sum()) < MIN_SHARE * max(int(oval.sum()), 1):
+    if covered.sum() < MIN_SHARE * max(int(oval.sum()), 1):
         return np.zeros_like(covered, np.float32)
     k = 2 * COVER_GROW + 1
-    covered = cv2.dilate(covered.astype(np.float32), np.ones((k, k), np.uint8))
-    # Frame lines are found to the pixel: not grown (a band of fill round each lens would blur the lids).
-    return covered if lines is None else np.maximum(covered, lines.astype(np.float32))
+    return cv2.dilate(covered.astype(np.float32), np.ones((k, k), np.uint8))
 
 
 def fill_cover(image: np.ndarray, cover: np.ndarray, cells: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -250,6 +205,6 @@ def fill_cover(image: np.ndarray, cover: np.ndarray, cells: np.ndarray, skin: np
     near = cv2.dilate(cover, np.ones((3, 3), np.uint8))
     filled = pull_push(cells.astype(np.float32), skin * (1.0 - near))
     up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
-    # Each covered cell replaced whole (a thin frame line may cross a single cell), the steps softened.
+    # Each covered cell replaced whole (a thin line of cover may cross a single cell), the steps softened.
     alpha = cv2.GaussianBlur(cv2.resize(cover, (w, h), interpolation=cv2.INTER_NEAREST), (0, 0), 1.5)[..., None]
     return np.clip(up * alpha + image.astype(np.float32) * (1.0 - alpha), 0, 255).astype(np.uint8)
