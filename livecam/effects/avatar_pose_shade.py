@@ -35,17 +35,13 @@ HOLE_CELLS = 7.0  # the skin beside them is worked out at this many pixels a hol
 SLACK = 0.2
 
 
-def _skin(image: np.ndarray, hole: float, sigma: float) -> np.ndarray:
-    """The skin's colour around each pixel: dark holes narrower than ``hole`` pixels filled from beside
-    them. Worked at a few pixels a hole (it is smooth), with a square kernel (separable: a round one
-    costs its diameter per pixel), and brought back to ``image``'s size."""
-    h, w = image.shape[:2]
-    scale = max(1.0, hole / HOLE_CELLS)
-    small = cv2.resize(image, (max(1, round(w / scale)), max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
-    k = max(3, int(round(hole / scale)) | 1)
+def _skin(small: np.ndarray, hole: float, sigma: float) -> np.ndarray:
+    """The skin's colour around each pixel of ``small`` (an image at HOLE_CELLS pixels a hole): dark
+    holes narrower than ``hole`` pixels filled from beside them, with a square kernel (separable: a
+    round one costs its diameter per pixel), smoothed by ``sigma`` (pixels of ``small``)."""
+    k = max(3, int(round(hole)) | 1)
     closed = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    closed = cv2.GaussianBlur(closed, (0, 0), max(0.5, sigma / scale))
-    return cv2.resize(closed, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.GaussianBlur(closed, (0, 0), max(0.5, sigma))
 
 
 def _darkness(luma: np.ndarray, skin: np.ndarray) -> np.ndarray:
@@ -68,7 +64,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return
-    # The region and its feather are smooth: drawn at the skin reference's reduced scale, then enlarged.
+    # The region and its feather are smooth: drawn at the skin reference's reduced scale.
     scale = max(1.0, HOLE * fw / HOLE_CELLS)
     small = (max(1, round((x1 - x0) / scale)), max(1, round((y1 - y0) / scale)))
     region = np.zeros(small[::-1], np.uint8)
@@ -77,28 +73,34 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     grow = max(1, int(round(GROW * fw / scale)))
     region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     region = cv2.GaussianBlur(region, (0, 0), max(0.5, FEATHER * fw / scale))
-    # Which share of each pixel to fill is read at half size (a nostril is still many pixels there);
-    # only the blend itself is full size.
-    half = (max(1, (x1 - x0) // 2), max(1, (y1 - y0) // 2))
-    weight = cv2.resize(region, half, interpolation=cv2.INTER_LINEAR).astype(np.float32) * np.float32(1 / 255)
-    hole, sigma = HOLE * fw, 0.5 * FEATHER * fw
+    # The skin beside each pixel is smooth: worked out at the reduced scale. Which share of each pixel
+    # to fill is read at half size (a nostril is still many pixels there); only the blend is full size.
+    size = (x1 - x0, y1 - y0)
+    half = (max(1, size[0] // 2), max(1, size[1] // 2))
     crop = face[y0:y1, x0:x1]
-    skin = _skin(crop, hole, sigma)  # BGR: what a filled pixel becomes
-    mine = _darkness(_grey_half(crop, half), _grey_half(skin, half))
     grey = cv2.cvtColor(live[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-    theirs = _darkness(_grey_half(grey, half), _grey_half(_skin(grey, hole, sigma), half))
+    hole, sigma = HOLE * fw / scale, 0.5 * FEATHER * fw / scale
+    skin = _skin(cv2.resize(crop, small, interpolation=cv2.INTER_AREA), hole, sigma)  # BGR: what a filled pixel becomes
+    theirs_skin = _skin(cv2.resize(grey, small, interpolation=cv2.INTER_AREA), hole, sigma)
+    mine = _darkness(_grey_half(crop, half), _grey_half(skin, half, cv2.INTER_LINEAR))
+    theirs = _darkness(_grey_half(grey, half), _grey_half(theirs_skin, half, cv2.INTER_LINEAR))
     # The share of the way from this pixel to the skin beside it that brings it to within SLACK of the
     # wearer's darkness: the photo's own nostrils, as dark as its light made them, stay.
     fill = np.clip((theirs - SLACK - mine) / np.maximum(1.0 - mine, 1e-3), 0.0, 1.0)
-    fill *= weight
+    fill *= cv2.resize(region, half, interpolation=cv2.INTER_LINEAR).astype(np.float32) * np.float32(1 / 255)
     if float(fill.max()) < 0.02:
         return
-    fill = cv2.resize(fill, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
-    fill3 = cv2.merge([fill, fill, fill])
-    step = cv2.subtract(skin, crop, dtype=cv2.CV_32F)
-    crop[:] = cv2.add(crop, cv2.multiply(step, fill3), dtype=cv2.CV_8U)
+    # The blend, full size, over the box the fill reaches only.
+    rows, cols = np.nonzero(fill > 0.004)
+    bx0, by0 = 2 * int(cols.min()), 2 * int(rows.min())
+    bx1, by1 = min(size[0], 2 * int(cols.max()) + 2), min(size[1], 2 * int(rows.max()) + 2)
+    fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)[by0:by1, bx0:bx1]
+    skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)[by0:by1, bx0:bx1]
+    part = crop[by0:by1, bx0:bx1]
+    step = cv2.subtract(skin, part, dtype=cv2.CV_32F)
+    part[:] = cv2.add(part, cv2.multiply(step, cv2.merge([fill, fill, fill])), dtype=cv2.CV_8U)
 
 
-def _grey_half(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def _grey_half(image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return cv2.resize(grey, size, interpolation=interpolation).astype(np.float32)
