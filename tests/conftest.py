@@ -33,6 +33,23 @@ def shared_data() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def tracked_frames(path: Path, count: int) -> list:
+    """The first ``count`` frames of a video file, each with its faces from one face tracker run over
+    the clip (as the live loop's face stage sees them)."""
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    cap = cv2.VideoCapture(str(path))
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    out = []
+    while len(out) < count:
+        ok, frame = cap.read()
+        assert ok, f"{path} has fewer than {count} frames"
+        out.append((frame, tracker.process(frame)))
+    cap.release()
+    return out
+
+
 @pytest.fixture
 def data_dir() -> Path:
     root = shared_data()

@@ -4,7 +4,7 @@ the same man without glasses nothing of the wearer is kept."""
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, tracked_frames
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import load_avatar_photo
@@ -18,18 +18,6 @@ GLASSES = "video/lp_d19_frontal_glasses.mp4"  # tuning half: a man in thin metal
 PLAIN = "video/lp_d18_frontal_plain.mp4"  # tuning half: the same man without them
 FRAMES = 30
 SETTLED = 10  # frames scored from this one on (the glasses decision is made by then)
-
-
-def _clip(path, count=FRAMES):
-    cap = cv2.VideoCapture(str(path))
-    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    out = []
-    while len(out) < count:
-        ok, frame = cap.read()
-        assert ok
-        out.append((frame, tracker.process(frame)))
-    cap.release()
-    return out
 
 
 def _swapped(frames, photo):
@@ -71,7 +59,7 @@ def _frame_zones(landmarks, shape):
 def test_the_wearers_glasses_frames_stay_in_front_of_the_swap(data_dir, astronaut):
     """Of the input's frame lines (bridge and under the eyes), most are still lines in the output,
     where before the photo's skin covered all but a handful."""
-    frames = _clip(data_dir / GLASSES)
+    frames = tracked_frames(data_dir / GLASSES, FRAMES)
     outs = _swapped(frames, astronaut)
     found = kept = 0
     for (frame, faces), out in list(zip(frames, outs))[SETTLED:]:
@@ -88,7 +76,7 @@ def test_the_detector_keeps_the_frames_and_nothing_else(data_dir):
     and it is soft (partial values at the edges)."""
     keeper = keep.GlassesKeeper()
     covered = found = masked = 0
-    for i, (frame, faces) in enumerate(_clip(data_dir / GLASSES, 20)):
+    for i, (frame, faces) in enumerate(tracked_frames(data_dir / GLASSES, 20)):
         got = keeper.update(frame, faces[0].landmarks)
         if i < SETTLED:
             continue
@@ -109,7 +97,7 @@ def test_the_detector_keeps_the_frames_and_nothing_else(data_dir):
 def test_a_wearer_without_glasses_keeps_nothing(data_dir, astronaut, monkeypatch):
     """The same man without glasses: no mask on any frame, and the swap is the swap without the
     keeper to the pixel."""
-    frames = _clip(data_dir / PLAIN)
+    frames = tracked_frames(data_dir / PLAIN, FRAMES)
     keeper = keep.GlassesKeeper()
     for frame, faces in frames:
         assert keeper.update(frame, faces[0].landmarks) is None
@@ -150,7 +138,7 @@ def test_the_glasses_decision_does_not_flicker(monkeypatch, astronaut):
 def test_the_mask_is_steadier_than_one_frames_lines(data_dir, monkeypatch):
     """On the glasses clip the mask (in the eye-aligned box, where the frames stay put) changes
     less from frame to frame than the lines found on each frame alone."""
-    frames = _clip(data_dir / GLASSES, 40)
+    frames = tracked_frames(data_dir / GLASSES, 40)
 
     monkeypatch.setattr(keep, "MASK_EVERY", 1)
 

@@ -4,14 +4,13 @@ faces the camera, and a photo of the wearer's own face is drawn as before."""
 import cv2
 import numpy as np
 import pytest
+from conftest import shared_data, tracked_frames
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_measures import face_width
-from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.effects import avatar_pose_shade as shade
-from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
 WEARER = "video/lp_d12_talking_indoor.mp4"  # tuning half: a man facing the camera
@@ -19,23 +18,17 @@ PHOTO = "faces/single/dl_tom_cruise.jpg"  # tuning half: a broad smile, the nost
 FRAMES = 16
 
 
-def _clip(path, count=FRAMES):
-    cap = cv2.VideoCapture(str(path))
-    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    out = []
-    while len(out) < count:
-        ok, frame = cap.read()
-        assert ok
-        out.append((frame, tracker.process(frame)))
-    cap.release()
-    return out
+def _nose_base(landmarks, shape):
+    """uint8 mask: the hull of the nose base's mesh points."""
+    region = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(region, cv2.convexHull(np.round(landmarks[list(shade.NOSE_BASE), :2]).astype(np.int32)), 1)
+    return region
 
 
 def _dark_share(image, landmarks):
     """Share of the nose base (the hull of its mesh points) darker than 0.6 of the skin beside it
     (a closing wide enough to fill the nostrils): an independent reading, not the effect's own rule."""
-    region = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillConvexPoly(region, cv2.convexHull(np.round(landmarks[list(shade.NOSE_BASE), :2]).astype(np.int32)), 1)
+    region = _nose_base(landmarks, image.shape)
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
     k = int(round(0.2 * face_width(landmarks))) | 1
     skin = cv2.morphologyEx(grey, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -49,12 +42,10 @@ def _swap(frames, photo):
 
 @pytest.fixture(scope="module")
 def frames():
-    from conftest import shared_data
-
     root = shared_data()
     if not root.is_dir():
         pytest.skip(f"shared test data not found at {root}")
-    return _clip(root / WEARER), load_avatar_photo(root / PHOTO, store=False)
+    return tracked_frames(root / WEARER, FRAMES), load_avatar_photo(root / PHOTO, store=False)
 
 
 def test_no_dark_triangle_under_the_nose(frames, monkeypatch):
@@ -80,8 +71,7 @@ def test_the_wearers_own_face_is_left_as_it_is(frames, monkeypatch, tmp_path):
     errors = []
     for (frame, faces), a, b in zip(clip, with_lift, without):
         lm = faces[0].landmarks
-        region = np.zeros(frame.shape[:2], np.uint8)
-        cv2.fillConvexPoly(region, cv2.convexHull(np.round(lm[list(shade.NOSE_BASE), :2]).astype(np.int32)), 1)
+        region = _nose_base(lm, frame.shape)
         errors.append([float(cv2.absdiff(o, frame)[region > 0].mean()) for o in (a, b)])
         assert float(cv2.absdiff(a, b)[region > 0].mean()) < 6.0  # a small change, not a repaint
     lifted, plain = np.median(errors, axis=0)

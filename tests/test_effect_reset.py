@@ -5,30 +5,16 @@ onto the next."""
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES, shared_data
+from conftest import FIXTURES, shared_data, tracked_frames
 
 from livecam import settings as S
 from livecam.analysis.avatar_photo import load_avatar_photo
-from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.pipeline import Pipeline
-from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
 GLASSES = "video/lp_d19_frontal_glasses.mp4"  # tuning half: a man in thin metal glasses
 PLAIN = "video/lp_d18_frontal_plain.mp4"  # tuning half: the same man without them
-
-
-def _clip(path, count):
-    cap = cv2.VideoCapture(str(path))
-    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    out = []
-    while len(out) < count:
-        ok, frame = cap.read()
-        assert ok
-        out.append((frame, tracker.process(frame)))
-    cap.release()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +27,7 @@ def clips():
     root = shared_data()
     if not root.is_dir():
         pytest.skip(f"shared test data not found at {root}")
-    return _clip(root / GLASSES, 16), _clip(root / PLAIN, 12)
+    return tracked_frames(root / GLASSES, 16), tracked_frames(root / PLAIN, 12)
 
 
 def _run(swap, frames):
