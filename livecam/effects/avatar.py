@@ -350,29 +350,26 @@ class FaceSwap(EffectBase):
         self.closure = EyeClosure(_LazyReader(provider, threads), every=GAZE_EVERY)
         self.own_eyes_mouth = own_eyes_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
-        self._opacity = 0.0
-        self._lids = [0.0, 0.0]
-        self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
-        self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
-        self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
-        self._frames = 0
-        self._shape: np.ndarray | None = None  # the wearer's average canonical shape
         self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
-        self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
+        self.reset()
 
     def reset(self) -> None:
         """A new or resumed source: start as if just switched on (no fade from a face of before)."""
-        self._opacity, self._last = 0.0, None
+        self._opacity = 0.0
+        self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
         self.forget_wearer()
 
     def forget_wearer(self) -> None:
         """Drop what was learned about the wearer (average face shape, usual lid gaps, gaze, whether
         they wear glasses): the next face may be somebody else, and one person's glasses or eye
         shape must not be drawn onto the next for the seconds these take to adapt."""
-        self._lids, self._open_eye, self._gaze = [0.0, 0.0], [0.0, 0.0], [None, None]
-        self._frames, self._shape = 0, None
+        self._lids = [0.0, 0.0]
+        self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
+        self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
+        self._frames = 0
+        self._shape: np.ndarray | None = None  # the wearer's average canonical shape
         self.closure.reset()
-        self._glasses = GlassesKeeper()
+        self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
