@@ -290,3 +290,30 @@ def test_at_full_strength_a_flag_behind_the_person_is_not_recognisable():
     assert contrast(full) < 0.1 * contrast(stars)
     assert contrast(default) > 1.5 * contrast(full)
     assert np.array_equal(full[mask == 255], stars[mask == 255])  # the person stays sharp
+
+
+def test_the_same_small_picture_again_reuses_the_blur_and_gives_the_same_frames(monkeypatch):
+    # The photo avatar hands its portrait at rest as the small picture every frame: the blur is made
+    # once, and compositing into the kept blur must not spoil it for the next frame.
+    rng = np.random.default_rng(5)
+    small = rng.integers(0, 256, (45, 80, 3), dtype=np.uint8)
+    small_mask = np.zeros((45, 80), np.float32)
+    small_mask[:, :40] = 1.0
+    made = []
+    real = BlurBackground.blurred
+    monkeypatch.setattr(BlurBackground, "blurred", lambda self, *a: made.append(1) or real(self, *a))
+    kept = BlurBackground(60)
+    for k in range(3):
+        frame = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)
+        mask = np.zeros((180, 320), np.uint8)
+        mask[:, : 100 + 20 * k] = 255
+        mask[:, 100 + 20 * k: 110 + 20 * k] = 128
+        analysis = Analysis(mask=mask, small=small, small_mask=small_mask)
+        out = kept.apply(frame, analysis)[0]
+        assert np.array_equal(out, BlurBackground(60).apply(frame, analysis)[0])
+    assert len(made) == 1 + 3  # one kept blur; the fresh effect's three
+    other = small.copy()  # the same pixels in another array: made afresh (identity is the key)
+    kept.apply(frame, Analysis(mask=mask, small=other, small_mask=small_mask))
+    kept.strength = 80
+    kept.apply(frame, Analysis(mask=mask, small=other, small_mask=small_mask))
+    assert len(made) == 1 + 3 + 2

@@ -62,7 +62,7 @@ from livecam.effects.avatar_mouth import (
     transplant_mouth,
 )
 from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
-from livecam.effects.background import composite
+from livecam.effects.background import BLUR_SCALE, composite
 from livecam.effects.compositing import keep_in_front
 from livecam.effects.base import EffectBase
 from livecam.effects.mesh_warp import (
@@ -1059,11 +1059,13 @@ class PhotoAvatar(EffectBase):
             out, mask = stage.canvas.copy(), stage.mask.copy()
         else:
             out, mask = self.render(stage, face, ring, image, wearer, shift)
-        outputs = {"mask": mask, "altered": True, "small": None, "small_mask": None}
-        if analysis.small is not None:
-            # The blur takes its background from the portrait at rest, shrunk once: the moving head
-            # is cut out by the full-size mask anyway, and shrinking the frame again costs ~1 ms.
-            outputs["small"], outputs["small_mask"] = stage.small((analysis.small.shape[1], analysis.small.shape[0]))
+        # The blur takes its background from the portrait at rest, shrunk once (at the segmenter's
+        # size where it ran, else the blur's own): the moving head is cut out by the full-size mask
+        # anyway, and the same small picture every frame lets the blur be made once, not per frame.
+        small = (analysis.small.shape[1], analysis.small.shape[0]) if analysis.small is not None \
+            else (max(1, w // BLUR_SCALE), max(1, h // BLUR_SCALE))
+        outputs = {"mask": mask, "altered": True}
+        outputs["small"], outputs["small_mask"] = stage.small(small)
         return out, outputs
 
     def render(self, stage: Stage, face: np.ndarray, ring: np.ndarray, image: np.ndarray | None = None,
