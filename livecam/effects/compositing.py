@@ -74,11 +74,17 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
     count = len(index) + (0 if edge is None else len(edge))
     edge_back = take_pixels(background, edge.index) if edge is not None and len(edge) else None
     if count > BAND_SHARE * mask.size:
-        person = frame
+        # Blended over the person's box alone: outside it the mask is 0 and the blend gives the
+        # background exactly (the photo avatar's soft portrait fills a third of the frame).
+        out = background if scratch else background.copy()
+        x, y, bw, bh = cv2.boundingRect(mask)
+        rows, cols = slice(y, y + bh), slice(x, x + bw)
+        person = frame[rows, cols]
         if dense:
-            person = frame.copy()
-            cv2.copyTo(foreground, cv2.inRange(mask, 1, 254), person)
-        out = _blend(person, background, mask)
+            person = person.copy()
+            cv2.copyTo(foreground[rows, cols], cv2.inRange(mask[rows, cols], 1, 254), person)
+        if bw and bh:
+            out[rows, cols] = _blend(person, background[rows, cols], mask[rows, cols])
     else:
         out = background if scratch else background.copy()
         back = take_pixels(background, index)  # before the copy below: ``out`` may be ``background``
