@@ -508,7 +508,10 @@ def test_photo_avatar_shows_the_portrait_not_the_wearer(portrait, wearer):
     assert analysis == Analysis(faces=[face])  # never mutated
     assert outputs["altered"] is True
     assert outputs["mask"].shape == image.shape[:2] and outputs["mask"].dtype == np.uint8
-    assert outputs["small"] is None and outputs["small_mask"] is None
+    # The blur's small picture is the portrait at rest (the same arrays every frame: blurred once).
+    from livecam.effects.background import BLUR_SCALE
+    small, small_mask = stage.small((image.shape[1] // BLUR_SCALE, image.shape[0] // BLUR_SCALE))
+    assert outputs["small"] is small and outputs["small_mask"] is small_mask
     cx, cy = stage.landmarks[POSE_CENTRE, :2].astype(int)
     assert outputs["mask"][cy, cx] > 200 and outputs["mask"][5, 5] < 50
 
