@@ -2,7 +2,9 @@
 images instead of numpy broadcasting over the channel axis, medians by partition, Lab only for the
 border ring's cells, the grain traded in 8-bit. It must give what the plain formulation gives: that
 formulation (as of commit 416bf97) is kept here as the reference, and the swap with it and without it
-is compared on real pairs."""
+is compared on real pairs. The swap works on pixels only over the part of its box the face's alpha
+reaches (``Grid.part``): exactly the pixels it gives over the whole box; its wide 8-bit blurs
+(``avatar_light.blur8``) give exactly GaussianBlur's values."""
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,7 @@ from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.effects import avatar_light as light
+from livecam.effects import mesh_warp
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
@@ -109,8 +112,13 @@ def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, wher
     return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
 
 
+def ref_grain(image):
+    blurred = cv2.GaussianBlur(image, (5, 5), light.GRAIN_SIGMA)
+    return cv2.LUT(cv2.addWeighted(image, 1.0, blurred, -1.0, 128.0), light._GRAIN_LUT)
+
+
 def ref_add_grain(face, live):
-    return cv2.addWeighted(cv2.subtract(light._grain(live), light._grain(face), dtype=cv2.CV_16S), 1.0, face, 1.0, 0.0,
+    return cv2.addWeighted(cv2.subtract(ref_grain(live), ref_grain(face), dtype=cv2.CV_16S), 1.0, face, 1.0, 0.0,
                            dtype=cv2.CV_8U)
 
 
@@ -174,6 +182,45 @@ def test_each_fast_function_gives_the_plain_formulation():
     frame[:5] = 255  # saturated rows: the 8-bit sum must clip as the 16-bit one did
     face[-5:] = 0
     np.testing.assert_array_equal(light.add_grain(face, frame), ref_add_grain(face, frame))
+    np.testing.assert_array_equal(light._grain(frame[3:40, 2:30]), ref_grain(frame[3:40, 2:30]))  # a view too
+
+
+def test_the_8_bit_blur_is_opencvs_gaussian_exactly():
+    """``blur8`` rebuilds OpenCV's bit-exact 8-bit Gaussian (its integer kernel and rounding): the same
+    values as ``cv2.GaussianBlur``, for narrow and wide kernels, 1, 3 and 4 channels, views, flat and
+    saturated images, and kernels wider than the image."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    for shape in ((73, 85), (40, 61, 3), (64, 64, 4), (9, 7), (5, 120)):
+        noise = rng.integers(0, 256, shape).astype(np.uint8)
+        edges = cv2.GaussianBlur(((rng.random(shape) > 0.6) * 255).astype(np.uint8), (0, 0), 1.0)
+        for image in (noise, edges, np.full(shape, 255, np.uint8), noise[2:-1, 3:-2]):
+            for sigma in (0.4, 0.9, 1.3125, 2.2, 2.886, 4.5, 7.0, 12.0):
+                np.testing.assert_array_equal(light.blur8(image, sigma), cv2.GaussianBlur(image, (0, 0), sigma))
+                checked += 1
+    assert checked == 5 * 4 * 8
+
+
+def test_a_part_of_the_grid_upsamples_to_the_whole_grids_pixels():
+    """``Grid.up``/``up_map`` over a part (from ``Grid.part``) give exactly the whole grid's pixels there,
+    at the grid's edges (clamped or extrapolated) as inside it."""
+    rng = np.random.default_rng(3)
+    grid = mesh_warp.Grid(13, 7, 40, 47, 4)
+    boxes = [(10, 12, 20, 25), (0, 0, 5, 9), (35, 30, 47, 40), (0, 20, 47, 40), (22, 22, 23, 23)]
+    for r0, c0, r1, c1 in boxes:
+        cells = np.zeros((grid.rows, grid.cols), np.uint8)
+        cells[r0:r1, c0:c1] = 7
+        for grow in (0, 1, 2):
+            part = grid.part(cells, grow)
+            rows, cols = grid.cells_of(part)
+            assert rows.start == max(0, r0 - grow) and cols.stop == min(grid.cols, c1 + grow)
+            at = (slice(rows.start * 4, rows.stop * 4), slice(cols.start * 4, cols.stop * 4))
+            for image in (rng.random((grid.rows, grid.cols), np.float32), rng.random((grid.rows, grid.cols, 3),
+                          np.float32) * 90, rng.integers(0, 256, (grid.rows, grid.cols), np.uint8)):
+                np.testing.assert_array_equal(grid.up(image, part), grid.up(image)[at])
+            coarse = (rng.random((grid.rows, grid.cols, 2)) * 300).astype(np.float32)
+            np.testing.assert_array_equal(grid.up_map(coarse, part), grid.up_map(coarse)[at])
+    assert grid.part(np.zeros((grid.rows, grid.cols), np.uint8)) is grid  # nothing set: the whole grid
 
 
 # ---------------------------------------------------------------- the swap on real pairs
@@ -215,3 +262,22 @@ def test_the_swap_is_the_reference_within_one_level_on_a_real_pair(data_dir, mon
     for frame, a, b in zip(frames, fast, plain):
         assert np.abs(b.astype(np.int16) - frame).max() > 60  # the swap drew a face
         assert np.abs(a.astype(np.int16) - b).max() <= 1
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_the_swap_works_on_its_alpha_part_with_the_whole_boxs_pixels(data_dir, monkeypatch, own):
+    """The pixels are worked on over the alpha's part of the box only: the output is exactly the one
+    worked on the whole box (Grid.part made to give the whole grid), in both modes."""
+    frames = _frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    faces = [tracker.process(f) for f in frames]
+    photo = load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
+    swap = av.FaceSwap(photo, own_eyes_mouth=own)
+    parts = [swap.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)]
+    with monkeypatch.context() as patch:
+        patch.setattr(mesh_warp.Grid, "part", lambda self, cells, grow=1: self)
+        whole = av.FaceSwap(photo, own_eyes_mouth=own)
+        boxes = [whole.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)]
+    for frame, a, b in zip(frames, parts, boxes):
+        assert np.abs(a.astype(np.int16) - frame).max() > 60  # the swap drew a face
+        np.testing.assert_array_equal(a, b)

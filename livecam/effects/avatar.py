@@ -62,7 +62,7 @@ from livecam.effects.avatar_mouth import (
     transplant_mouth,
 )
 from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
-from livecam.effects.background import BLUR_SCALE, composite
+from livecam.effects.background import BLUR_SCALE
 from livecam.effects.compositing import keep_in_front
 from livecam.effects.base import EffectBase
 from livecam.effects.mesh_warp import (
@@ -498,15 +498,22 @@ class FaceSwap(EffectBase):
         # or eye white, so the coarse map's interpolation across the narrowed opening finds none.
         target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids])
         coarse = src.mesh.coarse(target[src.points], grid)
-        rows, cols = grid.slices
+        # Pixels are worked on only where the face's alpha reaches (``part``: its cells grown by one,
+        # ~0.9 of the box at 720p): the margin around the face is for the light's cells alone. In
+        # the cell grown round it the upsampled alpha is 0 over the outer half cell, which is also
+        # all the grain's 5-tap blur reads past the alpha, so every pixel that shows is as the whole
+        # box's would be.
+        alpha_cells = face_alpha(landmarks, grid, opacity)
+        part = grid.part(alpha_cells)
+        rows, cols = part.slices
         live = image[rows, cols]
-        full_map = grid.up_map(coarse)
+        full_map = grid.up_map(coarse, part)
         if not self.own_eyes_mouth and any(gaze):
-            move_irises(full_map, landmarks, grid, src.landmarks, gaze, max(0.7, KEEP_FEATHER * fw))
+            move_irises(full_map, landmarks, part, src.landmarks, gaze, max(0.7, KEEP_FEATHER * fw))
         fixed, frac = cv2.convertMaps(full_map, None, cv2.CV_16SC2)
         warped = cv2.remap(src.image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if not self.own_eyes_mouth:
-            shut_eyes(warped, (fixed, frac), src.closed, src.lash, landmarks, target, grid, lids,
+            shut_eyes(warped, (fixed, frac), src.closed, src.lash, landmarks, target, part, lids,
                       max(0.7, KEEP_FEATHER * fw))
             # A photo that shows its teeth keeps them on their lips as the mouth opens wider; one
             # that shows none opens onto the wearer's own interior (drawn after the relighting,
@@ -516,14 +523,15 @@ class FaceSwap(EffectBase):
             lo, hi = INTERIOR_OPEN
             interior = 0.0 if wearer is None else interior_weight(landmarks, wearer, src.mouth_open, src.teeth) \
                 * float(np.clip((mouth_openness(wearer) - lo) / (hi - lo), 0.0, 1.0))
-            fill_mouth(warped, landmarks, grid, src.mouth_open, src.teeth, interior)
-            split_teeth(warped, (grid.x0, grid.y0), src.image, src.landmarks, landmarks, src.mouth_open, src.teeth)
+            fill_mouth(warped, landmarks, part, src.mouth_open, src.teeth, interior)
+            split_teeth(warped, (part.x0, part.y0), src.image, src.landmarks, landmarks, src.mouth_open, src.teeth)
         else:
             interior = 0.0
-        shut_mouth(warped, landmarks, grid, src.mouth_open)
+        shut_mouth(warped, landmarks, part, src.mouth_open)
 
         # Light, colour and occluders on the coarse grid.
-        cells = cv2.resize(live, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
+        box_rows, box_cols = grid.slices
+        cells = cv2.resize(image[box_rows, box_cols], (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * cell_fw
         inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
@@ -558,17 +566,19 @@ class FaceSwap(EffectBase):
             + border_weight(landmarks, grid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
                                     SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower)
-        face = light.add_grain(light.relight(warped, grid.up(gain), grid.up(offset)), live)
-        lift_nose_base(face, live, landmarks, (grid.x0, grid.y0))  # the wearer's pose decides the dark under the nose
+        # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
+        face = light.add_grain(light.relight(warped, grid.up(cv2.merge([gain, gain, gain]), part),
+                                             grid.up(offset, part)), live)
+        lift_nose_base(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
-            transplant_mouth(face, (grid.x0, grid.y0), landmarks, image, wearer, interior, np.ones(3))
+            transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
 
-        alpha = face_alpha(landmarks, grid, opacity)
+        alpha = alpha_cells
         in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid))
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
-        alpha = grid.up(alpha)
+        alpha = grid.up(alpha, part)
         if self.own_eyes_mouth:
             keep = [(lid_poly, weight) for (_, lid_poly, _), weight in zip(EYES, lids) if weight > 0.0]
             keep += [(poly, 1.0) for poly in KEEP_POLYS]
@@ -578,9 +588,15 @@ class FaceSwap(EffectBase):
             mouth = float(np.clip((mouth_openness(landmarks) - lo) / (hi - lo), 0.0, 1.0))
             if mouth > 0.0:
                 keep.append((regions.LIPS_INNER, mouth))
-            alpha = cut_regions(alpha, landmarks, grid, keep, max(0.7, KEEP_FEATHER * fw))
+            alpha = cut_regions(alpha, landmarks, part, keep, max(0.7, KEEP_FEATHER * fw))
         out = image.copy()
-        out[rows, cols] = composite(face, live, alpha)
+        # The blend of ``compositing.composite``'s whole-frame path (the feathered edge is far more
+        # than its band share), written straight into the output: no search for the band's pixels,
+        # no copy of the box.
+        a3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+        mixed = cv2.multiply(face, a3, scale=1 / 255)
+        cv2.multiply(live, cv2.bitwise_not(a3, dst=a3), dst=a3, scale=1 / 255)
+        cv2.add(mixed, a3, dst=out[rows, cols])
         if wearer is not None:
             # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
             # decision and the mask smoothed across frames, see avatar_keep).
@@ -768,7 +784,9 @@ def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source:
         cv2.fillPoly(mask, [poly - np.int32([x0 * 16, y0 * 16])], 1.0, cv2.LINE_AA, 4)
         mask = cv2.GaussianBlur(mask, (0, 0), feather)
         axis = (source[inner, :2] - source[outer, :2]).astype(np.float32) * np.float32(shift)
-        full_map[y0:y1, x0:x1] += mask[..., None] * axis
+        # Per plane and in place (numpy's broadcast over the two channels costs twice this).
+        region = full_map[y0:y1, x0:x1]
+        cv2.add(region, cv2.merge([mask * axis[0], mask * axis[1]]), dst=region)
 
 
 def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray, lash: np.ndarray,
@@ -860,7 +878,7 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
     cv2.fillPoly(alpha, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 255, cv2.LINE_AA, 4)
     inset = max(1, int(round(EDGE_INSET * cell_fw)))
     alpha = cv2.erode(alpha, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8))
-    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.5, FEATHER * cell_fw))
+    alpha = light.blur8(alpha, max(0.5, FEATHER * cell_fw))  # GaussianBlur's values, a third of its cost
     if opacity < 1.0:
         alpha = cv2.convertScaleAbs(alpha, alpha=opacity)
     return alpha
@@ -898,7 +916,7 @@ def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, fea
         x1, y1 = pts.max(0) // 16 + pad + 1
         sub = keep[y0:y1, x0:x1]
         if sub.size:
-            keep[y0:y1, x0:x1] = cv2.GaussianBlur(sub, (0, 0), feather)
+            keep[y0:y1, x0:x1] = light.blur8(sub, feather)
     return cv2.multiply(alpha, cv2.bitwise_not(keep), scale=1 / 255)
 
 

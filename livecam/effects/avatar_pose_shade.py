@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis.face_measures import face_width
+from livecam.effects.avatar_light import blur8
 
 # The nose base: nostrils, columella and the top of the philtrum (the stretched area lies between).
 NOSE_BASE = (64, 98, 97, 2, 326, 327, 294, 278, 344, 440, 275, 4, 45, 220, 115, 48, 164, 0)
@@ -78,7 +79,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     cv2.fillConvexPoly(region, hull, 255, cv2.LINE_AA, shift=4)
     grow = max(1, int(round(GROW * fw / scale)))
     region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    region = cv2.GaussianBlur(region, (0, 0), max(0.5, FEATHER * fw / scale))
+    region = blur8(region, max(0.5, FEATHER * fw / scale))
     # The skin beside each pixel is smooth: worked out at the reduced scale. Which share of each pixel
     # to fill is read at half size (a nostril is still many pixels there); only the blend is full size.
     size = (x1 - x0, y1 - y0)
