@@ -560,7 +560,7 @@ def _moved(face, dx=0.0, dy=0.0, scale=1.0, angle=0.0):
     out = lm.copy()
     out[:, :2] = (lm[:, :2] - c) @ rot.T * scale + c + (dx, dy)
     out[:, 2] *= scale
-    return replace(face, landmarks=out.astype(np.float32))
+    return replace(face, landmarks=out.astype(np.float32), raw_landmarks=None)  # the picture's points moved too
 
 
 def _phase_shift(stage, out):
@@ -698,7 +698,7 @@ def test_photo_avatar_opens_its_mouth_with_the_wearers_teeth(portrait, wearer):
     cv2.fillPoly(teeth, [inner], 255)
     teeth[top + 7:] = 0
     toothy[teeth > 0] = (235, 240, 240)
-    out, _ = portrait.apply(toothy, Analysis(faces=[replace(face, landmarks=lm)]))
+    out, _ = portrait.apply(toothy, Analysis(faces=[replace(face, landmarks=lm, raw_landmarks=None)]))
     stage = portrait.stage_for((image.shape[1], image.shape[0]))
     driven = portrait._offset[0] + stage.landmarks
     mouth = _region(driven, regions.LIPS_INNER, image.shape, erode=1)

@@ -27,7 +27,7 @@ from livecam.analysis.face_measures import face_width, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES
 from livecam.effects.avatar_mouth import shows_teeth, skin_near_mouth
 from livecam.effects.background import composite
-from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate, warp
+from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate
 from livecam.imaging import cover_fit
 
 FACE_SHARE = (0.15, 0.9)  # the face outline's height over the frame's, at most and at least
@@ -192,9 +192,12 @@ class Stage:
     """The portrait laid out in a frame of one size (see the module docstring)."""
 
     def __init__(self, image: np.ndarray, landmarks: np.ndarray, mask: np.ndarray, plate: np.ndarray,
-                 size: tuple[int, int], points: np.ndarray, target: tuple[float, float, float] | None = None) -> None:
+                 size: tuple[int, int], points: np.ndarray, target: tuple[float, float, float] | None = None,
+                 closed: np.ndarray | None = None) -> None:
         """``image`` the photo, ``landmarks`` its mesh, ``mask`` its person mask, ``plate`` its clean
-        plate (:func:`clean_plate`, made once per photo), ``points`` the mesh points to warp with."""
+        plate (:func:`clean_plate`, made once per photo), ``points`` the mesh points to warp with,
+        ``closed`` the photo with its eyes shut (``avatar.shut_photo``), laid out as the portrait is
+        (:attr:`closed`, sampled through :meth:`draw`'s maps where a blink lowers the lids)."""
         w, h = size
         ph, pw = image.shape[:2]
         lm = landmarks.astype(np.float64)
@@ -213,6 +216,7 @@ class Stage:
             self.plate = np.where(inside[..., None] > 0, self.plate, backdrop)
         self.person4 = _premultiplied(portrait, self.mask)
         self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
+        self.closed = None if closed is None else place(closed, scale, tx, ty, size)
 
         self.landmarks = lm.copy()
         self.landmarks[:, :2] = lm[:, :2] * scale + (tx, ty)
@@ -389,15 +393,30 @@ class Stage:
                ) -> tuple[np.ndarray, np.ndarray, Grid | None]:
         """Frame, person mask and the warped grid with the portrait's mesh at ``face`` and its head
         ring at ``ring``: the person layer warped over the clean plate."""
+        full = self.warp_map(face, ring, shifts)
+        if full is None:
+            return self.canvas.copy(), self.mask.copy(), None
+        out, mask, _ = self.draw(full)
+        return out, mask, self.grid
+
+    def warp_map(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray | None:
+        """The full-resolution map over :attr:`grid` (where each pixel of the box samples the
+        portrait) for the mesh at ``face`` and the head ring at ``ring``, None without a grid;
+        :meth:`draw` draws it."""
+        if self.grid is None:
+            return None
+        return self.grid.up_map(self.mesh.coarse(self.control(face, ring, shifts), self.grid, self.face_only))
+
+    def draw(self, full: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Frame and person mask with the person layer warped through ``full`` (:meth:`warp_map`)
+        over the clean plate, and the map in OpenCV's fixed-point form (for sampling more pictures
+        laid out as the portrait, such as :attr:`closed`)."""
         out, mask = self.canvas.copy(), self.mask.copy()
-        grid = self.grid
-        if grid is None:
-            return out, mask, None
-        coarse = self.mesh.coarse(self.control(face, ring, shifts), grid, self.face_only)
-        rows, cols = grid.slices
-        warped = warp(self.person4, coarse, grid)
+        rows, cols = self.grid.slices
+        maps = cv2.convertMaps(full, None, cv2.CV_16SC2)
+        warped = cv2.remap(self.person4, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.extractChannel(warped, 3)
         behind = cv2.multiply(self.plate[rows, cols], cv2.merge([cv2.bitwise_not(alpha)] * 3), scale=1 / 255)
         cv2.add(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), behind, dst=out[rows, cols])
         mask[rows, cols] = alpha
-        return out, mask, grid
+        return out, mask, maps
