@@ -192,11 +192,15 @@ def _openings(lm, shape):
 def _paint_glare(image, lm, colour, blend):
     """``image`` with two soft streaks of light on each lens, above the eye across the lid and below its
     outer half, as a window or lamp leaves on glasses; never on the opening itself. Also the streaks'
-    coverage (0..1)."""
+    coverage (0..1). They lie on the ring the fill is taken from wherever ``SHUT_GROW`` puts it (fixed
+    offsets broke these tests for a larger grow by cutting the streaks away, not by glare getting in)."""
     fw = av.face_width(lm)
     _, grown, _ = _openings(lm, image.shape)
     layer = np.zeros(image.shape[:2], np.float32)
-    streaks = (((-0.02, -0.09), (0.08, 0.03)), ((0.03, 0.08), (0.06, 0.025)))  # centre, half axes (face widths)
+    g = av.SHUT_GROW
+    # Centre, half axes (face widths), following the grow; at 0.025 the streaks of before exactly:
+    # centre 0.09 above with half axes 0.08 by 0.03, and 0.08 below with 0.06 by 0.025.
+    streaks = (((-0.02, -(g + 0.065)), (g + 0.055, 1.2 * g)), ((0.03, g + 0.055), (g + 0.035, g)))
     for outline in av.KEEP_POLYS:
         cx, cy = lm[np.asarray(outline), :2].mean(0)
         for (dx, dy), (ax, ay) in streaks:
