@@ -89,11 +89,11 @@ def test_the_face_stages_lids_close_the_swap_without_a_second_model_run(data_dir
         swap.lid_weights(face.landmarks, frame, face.lids)
     frame, face = frames[10]
     assert min(swap.lid_weights(face.landmarks, frame, face.lids)) > 0.9
-    assert swap.closure.reads == 0
+    assert swap.lid_reading.closure.reads == 0
     # Faces without lids (a face stage that did not run the iris model) are read by the swap itself.
     fallback = av.FaceSwap(hopper_photo)
     fallback.lid_weights(face.landmarks, frame, np.zeros(2, np.float32))
-    assert fallback.closure.reads == 1
+    assert fallback.lid_reading.closure.reads == 1
 
 
 def test_open_eyes_are_read_only_to_refresh_their_usual_gap(astronaut, hopper_photo):
@@ -102,7 +102,7 @@ def test_open_eyes_are_read_only_to_refresh_their_usual_gap(astronaut, hopper_ph
     swap = av.FaceSwap(hopper_photo)
     for _ in range(16):
         assert swap.lid_weights(face.landmarks, image) == [0.0, 0.0]
-    assert swap.closure.reads == 2
+    assert swap.lid_reading.closure.reads == 2
 
 
 def test_a_closing_reading_is_followed_every_second_frame(astronaut, reader):

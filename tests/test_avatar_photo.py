@@ -535,4 +535,4 @@ def test_the_face_stages_lid_reading_closes_the_portraits_lids_without_a_model_o
         assert avatar.shut_lids(photo.image, lm, np.array([0.3, 0.3])) == [0.0, 0.0]
     shut = avatar.shut_lids(photo.image, lm, np.array([0.05, 0.3]))
     assert shut[0] == pytest.approx(1.0) and shut[1] == 0.0
-    assert avatar.closure.reads == 0 and avatar.closure.reader._reader is None
+    assert avatar.lid_reading.closure.reads == 0 and avatar.lid_reading.closure.reader._reader is None

@@ -346,12 +346,9 @@ class FaceSwap(EffectBase):
     def __init__(self, photo: AvatarPhoto, own_eyes_mouth: bool = False, photo_setting: str | None = None,
                  provider: str = "auto", threads: int = 1) -> None:
         self.source = _SourceFace(photo)
-        # Its own reader only for faces that come without ``lids`` (loaded on first use); read on
-        # the frames between the gaze readings, so the two never land on one frame.
-        self.closure = EyeClosure(_LazyReader(provider, threads), every=GAZE_EVERY)
+        self.lid_reading = WearerLids(provider, threads)
         self.own_eyes_mouth = own_eyes_mouth
         self.photo_setting = str(photo.path) if photo_setting is None else photo_setting
-        self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
         self.reset()
 
     def reset(self) -> None:
@@ -365,11 +362,10 @@ class FaceSwap(EffectBase):
         they wear glasses): the next face may be somebody else, and one person's glasses or eye
         shape must not be drawn onto the next for the seconds these take to adapt."""
         self._lids = [0.0, 0.0]
-        self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap: rises fast, falls slowly
         self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
         self._frames = 0
         self._shape: np.ndarray | None = None  # the wearer's average canonical shape
-        self.closure.reset()
+        self.lid_reading.reset()
         self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
@@ -379,36 +375,9 @@ class FaceSwap(EffectBase):
 
     def lid_weights(self, landmarks: np.ndarray, image: np.ndarray | None = None,
                     gaps: np.ndarray | None = None) -> list[float]:
-        """Per eye, 0 while open to 1 when closed: how far to close the photo's lids, or with
-        ``own_eyes_mouth`` how much of the wearer's own lids to show. Measured against each eye's
-        usual open lid gap on the picture's lids: the face stage's ``gaps`` (``Face.lids``) where it
-        has them, else the frame ``image`` read here, on the iris model's lid contour (which closes
-        on a blink where the mesh stops at 0.6-0.8 of open, ``self.closure``), read while the mesh's
-        lid gap (against its usual open gap: rises fast, falls slowly) narrows. The mesh alone
-        where there is no picture to read."""
-        lo, hi = BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE
-        ratios = []
-        for k, (_, _, ends) in enumerate(EYES):
-            gap = lid_gap(landmarks, *ends)
-            # The first face starts the usual gap: from zero it took ~6 frames to rise, and a blink
-            # then read as open (lp_s18's first blink, frames 6-8, went unread).
-            ref = self._open_eye[k] or gap
-            ref += (0.3 if gap > ref else 0.01) * (gap - ref)
-            self._open_eye[k] = ref
-            ratios.append(gap / max(ref, 1e-6))
-        mesh = [float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)) for r in ratios]
-        # Where the picture's lids are read they lead and the mesh only says when to read them: the
-        # mesh's gap also narrows as a head turns or talks (lp_d12 in glasses: mesh at 0.4-0.7 of
-        # open on open eyes, dlib's eye ratio above its median), and taking the more shut of the two
-        # drew those open eyes shut.
-        if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
-            return self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
-        if image is not None and not self._lids_given_up:
-            try:
-                return self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
-            except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
-                self._lids_given_up = True
-        return mesh
+        """Per eye, 0 while open to 1 when closed (:class:`WearerLids`): how far to close the photo's
+        lids, or with ``own_eyes_mouth`` how much of the wearer's own lids to show."""
+        return self.lid_reading.read(landmarks, image, gaps, BLINK_KEEP if self.own_eyes_mouth else LID_CLOSE)
 
     def target_opacity(self, landmarks: np.ndarray, pose: tuple[float, float, float]) -> float:
         yaw = abs(pose[0])
@@ -616,6 +585,53 @@ class _LazyReader:
         if self._reader is None:
             self._reader = LidReader(*self._args)
         return self._reader.contours(image, landmarks, eyes)
+
+
+class WearerLids:
+    """How shut the wearer's lids are, per eye (0 open to 1 shut), as both avatars read them: on the
+    picture's lids (the face stage's ``gaps``, ``Face.lids``, where it has them, else the iris
+    model's lid contour read here, which closes on a blink where the mesh stops at 0.6-0.8 of
+    open), read while the mesh's lid gap narrows against its usual open gap (rises fast, falls
+    slowly); the mesh's gap alone where there is no picture to read or the reader has hung."""
+
+    def __init__(self, provider: str, threads: int, refresh: int = 8) -> None:
+        # Its own reader only for faces that come without ``lids`` (loaded on first use); read on
+        # the frames between the gaze readings, so the two never land on one frame.
+        self.closure = EyeClosure(_LazyReader(provider, threads), every=GAZE_EVERY, refresh=refresh)
+        self._given_up = False  # the reader's model hung: the mesh's reading alone from now on
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the wearer's usual lid gaps (the next face may be somebody else)."""
+        self._open = [0.0, 0.0]
+        self.closure.reset()
+
+    def read(self, landmarks: np.ndarray, image: np.ndarray | None = None, gaps: np.ndarray | None = None,
+             mesh_ramp: tuple[float, float] = LID_CLOSE) -> list[float]:
+        """This frame's closure per eye; ``mesh_ramp`` (the mesh's gap over its usual open gap where
+        an eye starts to close, and where it is shut) serves only the mesh's own reading."""
+        ratios = []
+        for k, (_, _, ends) in enumerate(EYES):
+            gap = lid_gap(landmarks, *ends)
+            # The first face starts the usual gap: from zero it took ~6 frames to rise, and a blink
+            # then read as open (lp_s18's first blink, frames 6-8, went unread).
+            ref = self._open[k] or gap
+            ref += (0.3 if gap > ref else 0.01) * (gap - ref)
+            self._open[k] = ref
+            ratios.append(gap / max(ref, 1e-6))
+        # Where the picture's lids are read they lead and the mesh only says when to read them: the
+        # mesh's gap also narrows as a head turns or talks (lp_d12 in glasses: mesh at 0.4-0.7 of
+        # open on open eyes, dlib's eye ratio above its median), and taking the more shut of the two
+        # drew those open eyes shut.
+        if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
+            return self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
+        if image is not None and not self._given_up:
+            try:
+                return self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+            except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
+                self._given_up = True
+        lo, hi = mesh_ramp
+        return [float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)) for r in ratios]
 
 
 def _update_in_place(effect, avatar: AvatarSettings, mode: str) -> bool:
@@ -830,7 +846,7 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         # shut lid gradually, not in one step (a squint's first frame jumped).
         cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)],
                      max(int(round(255 * whole)), int(round(255 * min(1.0, amount / LID_FADE)))), cv2.LINE_AA, 4)
-        mask = cv2.GaussianBlur(mask, (0, 0), feather)
+        mask = light.blur8(mask, feather)
         lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
         region = warped[y0:y1, x0:x1]
@@ -863,8 +879,7 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         rise = edge - shift - (LID_SHADE[1] * fw * amount) * normal
         cv2.fillPoly(soft, [np.round(np.vstack([rise, (edge - shift)[::-1]]) * 16).astype(np.int32)],
                      int(round(255 * LID_SHADE[0])), cv2.LINE_AA, 4)
-        a = cv2.max(cv2.GaussianBlur(line, (0, 0), max(0.6, LASH_SOFT * width)),
-                    cv2.GaussianBlur(soft, (0, 0), max(1.0, 1.5 * width)))
+        a = cv2.max(light.blur8(line, max(0.6, LASH_SOFT * width)), light.blur8(soft, max(1.0, 1.5 * width)))
         a = cv2.convertScaleAbs(a, alpha=LASH_STRENGTH * min(1.0, amount / LASH_FADE))
         a3 = cv2.merge([a, a, a])
         dark = np.empty_like(region)
@@ -1013,9 +1028,7 @@ class PhotoAvatar(EffectBase):
         # once, as the swap's photo is) and the lids' reader (loaded on first use, only for faces
         # that come without the face stage's ``lids``).
         self._closed, self._lash = self.shut_portrait(photo.image, photo.landmarks)
-        self.closure = EyeClosure(_LazyReader(provider, threads), every=GAZE_EVERY, refresh=self.LID_REFRESH)
-        self._lids_given_up = False  # the lid reader's model hung: the mesh's reading alone
-        self.forget_eyes()
+        self.lid_reading = WearerLids(provider, threads, refresh=self.LID_REFRESH)
 
     @staticmethod
     def shut_portrait(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1034,12 +1047,6 @@ class PhotoAvatar(EffectBase):
         closed[y0:y1, x0:x1], lash = shut_photo(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
         return closed, lash
 
-    def forget_eyes(self) -> None:
-        """Drop the wearer's usual lid gaps (a new neutral may be somebody else)."""
-        self._open_eye = [0.0, 0.0]  # each eye's usual open lid gap on the mesh: rises fast, falls slowly
-        self._lids = [0.0, 0.0]
-        self.closure.reset()
-
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Nothing to take in place (own-eyes-mouth is the swap's; the neutral pose and the fitted
         portrait stay); another photo or mode needs a rebuild (False)."""
@@ -1050,7 +1057,7 @@ class PhotoAvatar(EffectBase):
         self._neutral = None
         self._torso.reset()
         self._placement.reset()
-        self.forget_eyes()
+        self.lid_reading.reset()
 
     def stage_for(self, size: tuple[int, int], wearer: np.ndarray | None = None) -> Stage:
         """The stage for frames of ``size``. A new neutral pose (``wearer``'s landmarks while none is
@@ -1145,35 +1152,13 @@ class PhotoAvatar(EffectBase):
         outputs["small"], outputs["small_mask"] = stage.small(small)
         return out, outputs
 
-    def lid_weights(self, landmarks: np.ndarray, image: np.ndarray, gaps: np.ndarray | None = None) -> list[float]:
-        """Per eye, 0 open to 1 shut: how far the wearer's lids have closed, read as the swap reads
-        them (:meth:`FaceSwap.lid_weights`): the picture's lids (the face stage's ``gaps`` where it
-        has them, else the iris model's contour read here while the mesh's lid gap narrows against
-        its usual open gap), the mesh's gap alone once the reader has hung."""
-        ratios = []
-        for k, (_, _, ends) in enumerate(EYES):
-            gap = lid_gap(landmarks, *ends)
-            ref = self._open_eye[k] or gap
-            ref += (0.3 if gap > ref else 0.01) * (gap - ref)
-            self._open_eye[k] = ref
-            ratios.append(gap / max(ref, 1e-6))
-        if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
-            return self.closure.from_gaps(gaps)
-        if not self._lids_given_up:
-            try:
-                return self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
-            except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
-                self._lids_given_up = True
-        lo, hi = LID_CLOSE
-        return [float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)) for r in ratios]
-
     def shut_lids(self, image: np.ndarray, wearer: np.ndarray, gaps: np.ndarray | None = None) -> list[float]:
         """Per eye, how far (0..1) to lower the portrait's own lids this frame. The portrait's lid
         points already follow the wearer's as part of the expression, which shows a squint or a
         downward look; the shut lid is drawn only over the part of a closure beyond LID_START, which
         the mesh cannot show (lp_d12 looking down through glasses read 0.4-0.5 and was drawn shut)."""
-        self._lids = self.lid_weights(wearer, image, gaps)
-        return [float(np.clip((v - self.LID_START) / (1.0 - self.LID_START), 0.0, 1.0)) for v in self._lids]
+        closure = self.lid_reading.read(wearer, image, gaps)
+        return [float(np.clip((v - self.LID_START) / (1.0 - self.LID_START), 0.0, 1.0)) for v in closure]
 
     def render(self, stage: Stage, face: np.ndarray, ring: np.ndarray, image: np.ndarray | None = None,
                wearer: np.ndarray | None = None, shift: np.ndarray | None = None,
