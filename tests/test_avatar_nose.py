@@ -52,7 +52,7 @@ def test_no_dark_triangle_under_the_nose(frames, monkeypatch):
     clip, photo = frames
     wearer = np.median([_dark_share(f, fc[0].landmarks) for f, fc in clip])
     swapped = np.median([_dark_share(o, fc[0].landmarks) for o, (f, fc) in zip(_swap(clip, photo), clip)])
-    monkeypatch.setattr(av, "lift_nose_base", lambda *_: None)
+    monkeypatch.setattr(shade.NoseBase, "lift", lambda *_: None)
     before = np.median([_dark_share(o, fc[0].landmarks) for o, (f, fc) in zip(_swap(clip, photo), clip)])
     assert before > max(0.2, 4 * wearer)  # the case is there: without the lift the triangle shows
     assert swapped < 0.5 * before  # measured: 0.33 -> 0.11 (the wearer: 0.008)
@@ -66,7 +66,7 @@ def test_the_wearers_own_face_is_left_as_it_is(frames, monkeypatch, tmp_path):
     cv2.imwrite(str(tmp_path / "own.png"), clip[0][0])
     photo = load_avatar_photo(tmp_path / "own.png", store=False)
     with_lift = _swap(clip, photo)
-    monkeypatch.setattr(av, "lift_nose_base", lambda *_: None)
+    monkeypatch.setattr(shade.NoseBase, "lift", lambda *_: None)
     without = _swap(clip, photo)
     errors = []
     for (frame, faces), a, b in zip(clip, with_lift, without):
@@ -103,3 +103,16 @@ def test_lift_never_darkens_and_stays_in_the_nose_base():
     assert (grey1 >= grey0 - 1).all()  # never darker
     assert grey1[110, 100] > grey0[110, 100] + 60  # the blob's centre lifted towards the skin
     assert np.array_equal(face[:30], before[:30]) and np.array_equal(face[-20:], before[-20:])
+
+
+def test_the_gate_is_read_every_frame_while_it_lifts_and_now_and_then_while_it_finds_nothing(monkeypatch):
+    """The gate's reading is most of the lift's cost and most photos never need the lift: while it
+    finds nothing it is read on every RECHECK-th frame; once it lifts, on every frame until it stops."""
+    answers = iter([False, False, False, True, True, False, False])
+    frame, read = 0, []
+    monkeypatch.setattr(shade, "lift_nose_base", lambda *a: read.append(frame) or next(answers))
+    nose = shade.NoseBase()
+    for frame in range(4 * shade.RECHECK + 3):
+        nose.lift(None, None, None, (0, 0))
+    r = shade.RECHECK
+    assert read == [0, r, 2 * r, 3 * r, 3 * r + 1, 3 * r + 2, 4 * r + 2]

@@ -50,7 +50,7 @@ from livecam.effects import avatar_light as light
 from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.avatar_keep import GlassesKeeper
-from livecam.effects.avatar_pose_shade import lift_nose_base
+from livecam.effects.avatar_pose_shade import NoseBase
 from livecam.effects.avatar_mouth import (
     fill_mouth,
     interior_weight,
@@ -367,6 +367,7 @@ class FaceSwap(EffectBase):
         self._shape: np.ndarray | None = None  # the wearer's average canonical shape
         self.lid_reading.reset()
         self._glasses = GlassesKeeper()  # the wearer's glasses frames kept in front (avatar_keep)
+        self._nose = NoseBase()  # whether their pose shows a dark nose base, read now and then
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Take own-eyes-mouth in place (the fade and blink state stay); another photo or mode
@@ -539,7 +540,7 @@ class FaceSwap(EffectBase):
         # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
         face = light.add_grain(light.relight(warped, grid.up(cv2.merge([gain, gain, gain]), part),
                                              grid.up(offset, part)), live)
-        lift_nose_base(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
+        self._nose.lift(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
 

@@ -40,6 +40,10 @@ SLACK = 0.2
 # ordinary photos moved that fit); gated, the 8 pairs without a dark area are as with none, and
 # the 4 with one (Cruise x2, Biden2 and the Julia Roberts crop on lp_s18) keep the lift.
 STRONG, AREA = 0.3, 0.1
+# While the gate finds no dark area it is read again only every RECHECK-th frame: the reading is most of
+# the cost (0.5-0.9 ms at 720p) and a pose that shows a dark nose base lasts far longer than a few
+# frames; once found, it is read (and lifted) every frame.
+RECHECK = 4
 
 
 def _skin(small: np.ndarray, hole: float, sigma: float) -> np.ndarray:
@@ -56,13 +60,29 @@ def _darkness(luma: np.ndarray, skin: np.ndarray) -> np.ndarray:
     return np.minimum(luma / np.maximum(skin, 1.0), 1.0)
 
 
-def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> None:
+class NoseBase:
+    """The nose-base lift for one wearer: reads the gate every frame while it lifts, every RECHECK-th
+    frame while it finds nothing to lift."""
+
+    def __init__(self) -> None:
+        self._wait = 0
+
+    def lift(self, face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> None:
+        """:func:`lift_nose_base` on this frame, or nothing on a frame the gate is not read."""
+        if self._wait > 0:
+            self._wait -= 1
+            return
+        self._wait = 0 if lift_nose_base(face, live, landmarks, origin) else RECHECK - 1
+
+
+def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> bool:
     """Lighten ``face`` (the swapped face, BGR uint8, in place) under the nose where it is darker,
     relative to its skin, than ``live`` (the wearer's pixels of the same box) is there. ``landmarks``
-    are the frame's mesh points (the wearer's), ``origin`` the box's top-left corner in the frame."""
+    are the frame's mesh points (the wearer's), ``origin`` the box's top-left corner in the frame.
+    True when it lifted (its gate found a dark area)."""
     fw = face_width(landmarks)
     if not np.isfinite(fw) or fw < 8:
-        return
+        return False
     pts = landmarks[list(NOSE_BASE), :2] - np.asarray(origin, np.float32)
     pad = (GROW + 2 * FEATHER + 0.5 * HOLE) * fw
     h, w = face.shape[:2]
@@ -70,7 +90,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     x1, y1 = np.ceil(pts.max(0) + pad).astype(int)
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
-        return
+        return False
     # The region and its feather are smooth: drawn at the skin reference's reduced scale.
     scale = max(1.0, HOLE * fw / HOLE_CELLS)
     small = (max(1, round((x1 - x0) / scale)), max(1, round((y1 - y0) / scale)))
@@ -99,7 +119,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     # Only a dark area, not a nostril a little darker than the wearer's (see STRONG, AREA).
     inside = weight_half > 0.5
     if float(fill.max()) < 0.02 or np.count_nonzero(fill[inside] > STRONG) < AREA * max(np.count_nonzero(inside), 1):
-        return
+        return False
     # The blend, full size, over the box the fill reaches only.
     rows, cols = np.nonzero(fill > 0.004)
     bx0, by0 = 2 * int(cols.min()), 2 * int(rows.min())
@@ -109,6 +129,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     part = crop[by0:by1, bx0:bx1]
     step = cv2.subtract(skin, part, dtype=cv2.CV_32F)
     part[:] = cv2.add(part, cv2.multiply(step, cv2.merge([fill, fill, fill])), dtype=cv2.CV_8U)
+    return True
 
 
 def _grey_half(image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
