@@ -98,3 +98,17 @@ def test_reset_temporal_starts_each_effect_afresh(data_dir):
     pipeline.process(frames[-1])
     assert framer.framing.zoom < 1.0 + 0.1 * (zoomed - 1.0)
     pipeline.close()
+
+
+def test_a_reset_photo_avatar_reads_the_next_wearers_lids_afresh(clips, astronaut):
+    """The portrait's blinks are read against the wearer's usual open lid gaps: after a reset (a new
+    source, maybe somebody else) the first face starts them again, as on a fresh photo avatar."""
+    glasses, plain = clips
+    fresh = av.PhotoAvatar(astronaut)
+    fresh.lid_reading.read(plain[0][1][0].landmarks)
+    avatar = av.PhotoAvatar(astronaut)
+    _run(avatar, glasses)
+    assert avatar.lid_reading._open != fresh.lid_reading._open  # the first wearer's gaps were learned
+    avatar.reset()
+    avatar.lid_reading.read(plain[0][1][0].landmarks)
+    assert avatar.lid_reading._open == fresh.lid_reading._open

@@ -1053,6 +1053,13 @@ class PhotoAvatar(EffectBase):
         portrait stay); another photo or mode needs a rebuild (False)."""
         return _update_in_place(self, settings, "animate")
 
+    def reset(self) -> None:
+        """A new or resumed source: the wearer's usual lid gaps and the head's smoothing start
+        afresh (the next face may be somebody else); the neutral pose stays (``recapture`` takes a
+        new one)."""
+        self.lid_reading.reset()
+        self._placement.restart()
+
     def recapture(self) -> None:
         """Take the wearer's next face as the new neutral pose."""
         self._neutral = None
