@@ -13,8 +13,8 @@ def test_the_photo_avatars_blurred_room_is_made_once_and_is_its_still_portraits(
     output frame again (~4 ms at 720p); the portrait at rest is the same picture every frame, so
     its blur is made once. The frame's room is that blur wherever the mask is 0."""
     made = []
-    real = BlurBackground.blurred
-    monkeypatch.setattr(BlurBackground, "blurred", lambda self, *a: made.append(a) or real(self, *a))
+    real = BlurBackground._small_blur
+    monkeypatch.setattr(BlurBackground, "_small_blur", lambda self, *a: made.append(a) or real(self, *a))
     masks = []  # the full-size mask each frame was composited with
     apply = BlurBackground.apply
     monkeypatch.setattr(BlurBackground, "apply", lambda self, image, analysis: masks.append(analysis.mask) or
@@ -32,7 +32,7 @@ def test_the_photo_avatars_blurred_room_is_made_once_and_is_its_still_portraits(
     image, mask, small, small_mask = made[0]
     h, w = image.shape[:2]
     assert small.shape[:2] == (h // BLUR_SCALE, w // BLUR_SCALE) and small_mask.shape == small.shape[:2]
-    blurred = real(BlurBackground(settings.background.blur), image, mask, small, small_mask)
+    blurred = BlurBackground(settings.background.blur).blurred(image, mask, small, small_mask)
     for out, mask in zip(frames, masks, strict=True):
         room = mask == 0
         assert room.mean() > 0.3 and np.array_equal(out[room], blurred[room])

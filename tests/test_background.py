@@ -300,8 +300,8 @@ def test_the_same_small_picture_again_reuses_the_blur_and_gives_the_same_frames(
     small_mask = np.zeros((45, 80), np.float32)
     small_mask[:, :40] = 1.0
     made = []
-    real = BlurBackground.blurred
-    monkeypatch.setattr(BlurBackground, "blurred", lambda self, *a: made.append(1) or real(self, *a))
+    real = BlurBackground._small_blur
+    monkeypatch.setattr(BlurBackground, "_small_blur", lambda self, *a: made.append(1) or real(self, *a))
     kept = BlurBackground(60)
     for k in range(3):
         frame = rng.integers(0, 256, (180, 320, 3), dtype=np.uint8)

@@ -82,8 +82,9 @@ class BlurBackground(EffectBase):
     def __init__(self, strength: int) -> None:
         self.strength = strength
         self._band = Band()
-        # The last blur and what it was made from: a source that hands the same small picture again
-        # (the photo avatar's portrait at rest) gets it without the 3-4 ms of blurring again.
+        # The last small blur and what it was made from: a source that hands the same small picture
+        # again (the photo avatar's portrait at rest) gets it without blurring again (3-4 ms at 720p
+        # with the shrinking). Small, so keeping it costs nothing where every frame brings a new one.
         self._made: tuple | None = None
 
     def update(self, background: BackgroundSettings, *_reads) -> bool:
@@ -106,6 +107,21 @@ class BlurBackground(EffectBase):
 
     def blurred(self, image: np.ndarray, mask: np.ndarray, small: np.ndarray | None = None,
                 small_mask: np.ndarray | None = None) -> np.ndarray:
+        """The background blurred, at the frame's size (a new array, the caller's to write into)."""
+        h, w = image.shape[:2]
+        given = small is not None and small_mask is not None
+        made = self._made
+        # Kept by identity, as Band keeps its band: small pictures are never changed once handed out.
+        if given and made is not None and made[0] is small and made[1] is small_mask \
+                and made[2] == (self.strength, w, h):
+            return upscale(made[3], (w, h))
+        small_blur = self._small_blur(image, mask, small, small_mask)
+        self._made = (small, small_mask, (self.strength, w, h), small_blur) if given else None
+        return upscale(small_blur, (w, h))
+
+    def _small_blur(self, image: np.ndarray, mask: np.ndarray, small: np.ndarray | None,
+                    small_mask: np.ndarray | None) -> np.ndarray:
+        """The blur at the small size (the segmenter's small frame, else the frame shrunk here)."""
         h, w = image.shape[:2]
         if small is None or small_mask is None:
             sw, sh = max(1, w // BLUR_SCALE), max(1, h // BLUR_SCALE)
@@ -121,29 +137,15 @@ class BlurBackground(EffectBase):
         bgw = (np.float32(1.0) - small_mask) + np.float32(1e-3)
         num = cv2.GaussianBlur(small.astype(np.float32) * bgw[..., None], (0, 0), sigma)
         den = cv2.GaussianBlur(bgw, (0, 0), sigma)
-        small_blur = cv2.convertScaleAbs(num / den[..., None])
-        return upscale(small_blur, (w, h))
+        return cv2.convertScaleAbs(num / den[..., None])
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
         if self.strength <= 0 or analysis.mask is None:
             return image, NO_OUTPUTS
-        background, fresh = self._background(image, analysis)
-        # Made for this frame, the person is put into it (no copy); a kept blur is left as it is.
-        out = composite(image, background, analysis.mask, analysis.foreground, scratch=fresh, band=self._band)
+        background = self.blurred(image, analysis.mask, analysis.small, analysis.small_mask)
+        # Made for this frame: the person is put into it, no copy.
+        out = composite(image, background, analysis.mask, analysis.foreground, scratch=True, band=self._band)
         return out, NO_OUTPUTS
-
-    def _background(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, bool]:
-        """The blurred background and whether it was made for this frame. Kept by identity, as Band
-        keeps its band: small pictures are never changed once handed out."""
-        small, small_mask = analysis.small, analysis.small_mask
-        key = (small, small_mask, self.strength, image.shape)
-        made = self._made
-        if small is not None and small_mask is not None and made is not None \
-                and all(a is b for a, b in zip(key[:2], made[0][:2])) and key[2:] == made[0][2:]:
-            return made[1], False
-        background = self.blurred(image, analysis.mask, small, small_mask)
-        self._made = (key, background.copy()) if small is not None and small_mask is not None else None
-        return background, True
 
 
 class ImageBackground(EffectBase):
