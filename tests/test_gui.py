@@ -588,8 +588,11 @@ def test_the_tray_app_quits_in_order_when_its_terminal_closes(tmp_path):
     config = tmp_path / "config"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIVECAM_CONFIG_DIR": str(config),
            "LIVECAM_DATA_HOME": str(tmp_path / "data")}
+    # A terminal's process: SIGHUP at its default, whatever the test runner was started with (under
+    # nohup it is ignored, and the app keeps an ignored SIGHUP ignored).
     proc = subprocess.Popen([sys.executable, "-m", "livecam", "gui", "--source", str(ASTRONAUT), "--output", "null"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         log = config / "livecam.log"
         deadline = time.monotonic() + 60

@@ -179,8 +179,10 @@ def test_sighup_ends_a_render_in_order_and_leaves_no_part_file(tmp_path: Path, d
     """Before: killed on the spot, exit 129, a hidden `.NAME.….livecam-part.mp4` left for good."""
     out = tmp_path / "out"
     out.mkdir()
+    # A terminal's process: SIGHUP at its default, whatever the test runner was started with (under
+    # nohup it is ignored, and an ignored SIGHUP rightly stays ignored: the test after this one).
     proc = _livecam("render", str(data_dir / "video" / "lp_d9_webcam_room.mp4"), str(out / "r.mp4"), "--blur", "50",
-                    "--quiet")
+                    "--quiet", preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         assert _wait_for(lambda: any(out.iterdir()), 60), proc.stderr.read().decode()
         time.sleep(0.3)
