@@ -63,13 +63,14 @@ from livecam.effects.avatar_mouth import (
 )
 from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
 from livecam.effects.background import BLUR_SCALE
-from livecam.effects.compositing import keep_in_front
+from livecam.effects.compositing import blend, keep_in_front
 from livecam.effects.base import EffectBase
 from livecam.effects.mesh_warp import (
     Grid,
     MeshWarp,
     fold_share,
     frontal_layout,
+    remap_fixed,
     signed_areas,
     triangulate,
     warp_points,
@@ -481,10 +482,9 @@ class FaceSwap(EffectBase):
         full_map = grid.up_map(coarse, part)
         if not self.own_eyes_mouth and any(gaze):
             move_irises(full_map, landmarks, part, src.landmarks, gaze, max(0.7, KEEP_FEATHER * fw))
-        fixed, frac = cv2.convertMaps(full_map, None, cv2.CV_16SC2)
-        warped = cv2.remap(src.image, fixed, frac, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped, maps = remap_fixed(src.image, full_map)
         if not self.own_eyes_mouth:
-            shut_eyes(warped, (fixed, frac), src.closed, src.lash, landmarks, target, part, lids,
+            shut_eyes(warped, maps, src.closed, src.lash, landmarks, target, part, lids,
                       max(0.7, KEEP_FEATHER * fw))
             # A photo that shows its teeth keeps them on their lips as the mouth opens wider; one
             # that shows none opens onto the wearer's own interior (drawn after the relighting,
@@ -564,10 +564,7 @@ class FaceSwap(EffectBase):
         # The blend of ``compositing.composite``'s whole-frame path (the feathered edge is far more
         # than its band share), written straight into the output: no search for the band's pixels,
         # no copy of the box.
-        a3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
-        mixed = cv2.multiply(face, a3, scale=1 / 255)
-        cv2.multiply(live, cv2.bitwise_not(a3, dst=a3), dst=a3, scale=1 / 255)
-        cv2.add(mixed, a3, dst=out[rows, cols])
+        blend(face, live, alpha, dst=out[rows, cols])
         if wearer is not None:
             # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
             # decision and the mask smoothed across frames, see avatar_keep).
@@ -851,8 +848,7 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
         region = warped[y0:y1, x0:x1]
-        a3 = cv2.merge([mask, mask, mask])
-        region[:] = cv2.add(cv2.multiply(lid, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
+        blend(lid, region, mask, dst=region)
         # The lashes along the lid's edge, drawn in the frame (the photo's own lash line, warped
         # onto a narrowed eye, broke into steps): a thin soft line on the lid's curve, widest a third
         # of the way in from the outer corner and darkest there, fading towards the inner corner as
@@ -882,10 +878,9 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
                      int(round(255 * LID_SHADE[0])), cv2.LINE_AA, 4)
         a = cv2.max(light.blur8(line, max(0.6, LASH_SOFT * width)), light.blur8(soft, max(1.0, 1.5 * width)))
         a = cv2.convertScaleAbs(a, alpha=LASH_STRENGTH * min(1.0, amount / LASH_FADE))
-        a3 = cv2.merge([a, a, a])
         dark = np.empty_like(region)
         dark[:] = np.clip(lash, 0, 255).astype(np.uint8)
-        region[:] = cv2.add(cv2.multiply(dark, a3, scale=1 / 255), cv2.multiply(region, cv2.bitwise_not(a3), scale=1 / 255))
+        blend(dark, region, a, dst=region)
 
 
 def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:

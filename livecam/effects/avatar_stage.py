@@ -27,7 +27,7 @@ from livecam.analysis.face_measures import face_width, mouth_openness
 from livecam.analysis.head_pose import POSE_INDICES
 from livecam.effects.avatar_mouth import shows_teeth, skin_near_mouth
 from livecam.effects.background import composite
-from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate
+from livecam.effects.mesh_warp import Grid, MeshWarp, remap_fixed, triangulate
 from livecam.imaging import cover_fit
 
 FACE_SHARE = (0.15, 0.9)  # the face outline's height over the frame's, at most and at least
@@ -413,8 +413,7 @@ class Stage:
         laid out as the portrait, such as :attr:`closed`)."""
         out, mask = self.canvas.copy(), self.mask.copy()
         rows, cols = self.grid.slices
-        maps = cv2.convertMaps(full, None, cv2.CV_16SC2)
-        warped = cv2.remap(self.person4, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped, maps = remap_fixed(self.person4, full)
         alpha = cv2.extractChannel(warped, 3)
         behind = cv2.multiply(self.plate[rows, cols], cv2.merge([cv2.bitwise_not(alpha)] * 3), scale=1 / 255)
         cv2.add(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), behind, dst=out[rows, cols])

@@ -265,8 +265,14 @@ def _shape_quality(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def warp(picture: np.ndarray, coarse: np.ndarray, grid: Grid, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """``picture`` resampled through the upsampled coarse map: one remap for the whole box. The map
-    goes to OpenCV's fixed-point form first: that and the fixed-point remap cost about half the float
-    remap."""
-    fixed, frac = cv2.convertMaps(grid.up_map(coarse), None, cv2.CV_16SC2)
-    return cv2.remap(picture, fixed, frac, cv2.INTER_LINEAR, borderMode=border)
+    """``picture`` resampled through the upsampled coarse map: one remap for the whole box."""
+    return remap_fixed(picture, grid.up_map(coarse), border)[0]
+
+
+def remap_fixed(picture: np.ndarray, full: np.ndarray, border: int = cv2.BORDER_REPLICATE
+                ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """``picture`` resampled through the full-resolution map ``full``, and that map in OpenCV's
+    fixed-point form (to sample more pictures laid out as ``picture`` through it): the conversion
+    and the fixed-point remap cost about half the float remap."""
+    maps = cv2.convertMaps(full, None, cv2.CV_16SC2)
+    return cv2.remap(picture, *maps, cv2.INTER_LINEAR, borderMode=border), maps
