@@ -305,9 +305,12 @@ class _SourceFace:
         skin = light.SkinModel(cells_lab, inner * (self.cover < 0.5), sigma)
         self.skin_median = skin.median  # the photo's skin tone (Lab), kept by the relighting
         weights = reach * skin.likelihood(cells_lab) * (1.0 - self.cover)
-        low = light.masked_lowpass(cells, weights, sigma)
+        # At the scale the wearer's light replaces it (SHADE_SIGMA), not the skin's (``sigma``).
+        low = light.wide_lowpass(cells, weights, light.SHADE_SIGMA * SOURCE_FACE_WIDTH / MAP_STEP)
         self.lowpass = cv2.resize(low, size, interpolation=cv2.INTER_LINEAR)
-        self.image = fill_cover(self.image, self.cover, cells, reach * skin.likelihood(cells_lab))
+        # Filled from the skin inside the outline only: the ring just past it (``reach``) is hair
+        # above a fringe, and as skin-coloured as blonde or light brown hair is, it greyed the fill.
+        self.image = fill_cover(self.image, self.cover, cells, inner * skin.likelihood(cells_lab))
         if self.cover.any():
             cells = cv2.resize(self.image, (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
             cells_lab = light.lab(cells)
@@ -510,7 +513,8 @@ class FaceSwap(EffectBase):
         # One skin score for both uses: the skin the light is matched on, and what is in front.
         is_skin, unoccluded = skin.likelihoods(cells_lab, light.SKIN_SCORE, light.OCCLUDER_SCORE)
         weights = reach * is_skin
-        live_low = light.masked_lowpass(cells, weights, sigma)
+        # The wearer's light at SHADE_SIGMA, coarser than the skin's: the photo keeps its own relief.
+        live_low = light.wide_lowpass(cells, weights, light.SHADE_SIGMA * cell_fw)
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # The photo keeps its own skin tone inside the face; the wearer lends the shading and the
         # scene's share of exposure and colour cast (``avatar_light.skin_tone``).
