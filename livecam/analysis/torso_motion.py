@@ -13,7 +13,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 
-CROP_WIDTH = 160  # the crop is resampled to this width (height keeps the aspect): 3 px per cell at 720p
+CROP_WIDTH = 160  # the crop is shrunk by a whole factor to at most this width (3-4 px per cell at 720p)
 MIN_ROWS = 32  # a crop shorter than this (after resampling) holds too little torso to measure
 BAND = (0.3, 1.1)  # rows from chin + this many face heights down (clear of the chin when the head nods)
 HALF_WIDTH = 1.0  # half the crop's width, in face heights
@@ -42,8 +42,8 @@ class TorsoMotion:
     def _crop(self, image: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self._box
         grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-        size = (CROP_WIDTH, max(8, int(round(CROP_WIDTH * (y1 - y0) / (x1 - x0)))))
-        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        k = int(self._scale)  # a whole factor: OpenCV's area shrink takes its fast path
+        return cv2.resize(grey, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA).astype(np.float32)
 
     def update(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
         """The torso's shift since the reference (zero on the first call), or None (see the class)."""
@@ -57,13 +57,14 @@ class TorsoMotion:
             cx = float(oval[:, 0].mean())
             x0, x1 = int(max(0, cx - HALF_WIDTH * face_h)), int(min(w, cx + HALF_WIDTH * face_h))
             y0, y1 = int(max(0, chin + BAND[0] * face_h)), int(min(h, chin + BAND[1] * face_h))
-            if x1 - x0 < CROP_WIDTH // 2 or (y1 - y0) * CROP_WIDTH < MIN_ROWS * (x1 - x0):
+            step = -(-(x1 - x0) // CROP_WIDTH)  # a whole factor, at most CROP_WIDTH wide
+            if x1 - x0 < CROP_WIDTH // 2 or (y1 - y0) // step < MIN_ROWS:
                 self._missing = True
                 return None
-            self._box = (x0, y0, x1, y1)
+            self._box = (x0, y0, x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step)
+            self._scale = float(step)
             self._ref = self._crop(image)
             self._window = cv2.createHanningWindow((self._ref.shape[1], self._ref.shape[0]), cv2.CV_32F)
-            self._scale = (x1 - x0) / CROP_WIDTH
             return self._shift
         (dx, dy), response = cv2.phaseCorrelate(self._ref, self._crop(image), self._window)
         rows, cols = self._ref.shape

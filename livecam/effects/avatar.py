@@ -75,7 +75,7 @@ from livecam.effects.mesh_warp import (
     triangulate,
     warp_points,
 )
-from livecam.effects.photo_motion import HeadPlacement
+from livecam.effects.photo_motion import HeadPlacement, SurroundFlow
 from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
@@ -962,6 +962,12 @@ SCALE_LIMITS = (0.8, 1.25)  # leaning in and out, relative to the neutral pose
 REST_RATE = 0.12  # per frame without a face: the portrait relaxes back to its own pose
 BODY_FOLLOW = 0.5  # share of the head's shift the shoulders take when the torso cannot be followed
 NECK_REACH = 0.25  # ... up to this far (face widths) behind the head: beyond it the whole body moves
+# Face widths the wearer's own motion round the head may take a head-ring point off the rigid
+# head's (:meth:`PhotoAvatar.follow_surround`): a bound on what a mismatch between the wearer's
+# surroundings and the portrait's can do. Tuning half, face-box SSIM lp_d12 / lp_d20 / lp_s18 /
+# lp_d3: 0.7703 / 0.8257 / 0.8040 / 0.7865 rigid; 0.08: 0.7956 / 0.8297 / 0.8316 / 0.7916; 0.15:
+# 0.8005 / 0.8297 / 0.8315 / 0.7907; 0.3: 0.8009 / 0.8297 / 0.8315 / 0.7906.
+SURROUND_REACH = 0.15
 
 
 def person_mask(picture: np.ndarray, provider: str = "auto", threads: int = 1) -> np.ndarray:
@@ -1023,6 +1029,8 @@ class PhotoAvatar(EffectBase):
         self._neutral: np.ndarray | None = None
         self._torso = TorsoMotion()
         self._placement = HeadPlacement()
+        self._surround = SurroundFlow()  # the wearer's own motion round the head, for the head ring
+        self._head_move = np.zeros(2)  # the head's shift since neutral, wearer pixels: the flow's guess
         self._offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # mesh, ring, shift from rest
         # The wearer's blinks lower the portrait's own lids: the portrait with its eyes shut (made
         # once, as the swap's photo is) and the lids' reader (loaded on first use, only for faces
@@ -1055,7 +1063,8 @@ class PhotoAvatar(EffectBase):
     def reset(self) -> None:
         """A new or resumed source: the wearer's usual lid gaps and the head's smoothing start
         afresh (the next face may be somebody else); the neutral pose stays (``recapture`` takes a
-        new one)."""
+        new one), and with it the neutral frame the flow round the head is measured against (a
+        wrong one moves the head ring by at most ``SURROUND_REACH``)."""
         self.lid_reading.reset()
         self._placement.restart()
 
@@ -1089,6 +1098,7 @@ class PhotoAvatar(EffectBase):
         if self._neutral is None:
             self._neutral = landmarks.astype(np.float64).copy()
             self._placement.reset()
+            self._surround.reset()
             torso = None
         n, w = self._neutral, landmarks.astype(np.float64)
         s, r, cn, cw = rigid_fit(n[POSE_INDICES], w[POSE_INDICES])
@@ -1110,6 +1120,7 @@ class PhotoAvatar(EffectBase):
             r = cv2.Rodrigues(rvec * (math.radians(MAX_TURN) / angle))[0]
         k = stage.face_width / max(face_width(n), 1e-6)
         s = float(np.clip(s, *SCALE_LIMITS))
+        self._head_move = (cw - cn)[:2]
         shift = (cw - cn) * k
         shift[2] = 0.0
         # Where the torso cannot be followed, the body takes part of the head's shift: between a
@@ -1136,6 +1147,7 @@ class PhotoAvatar(EffectBase):
         if wearer is not None:
             face, ring, shift = self.driven_points(stage, wearer, self._torso.update(image, wearer),
                                                    analysis.faces[0].raw_landmarks)
+            ring = self.follow_surround(stage, image, ring)
             self._offset = (face - stage.landmarks, ring - stage.ring, shift)
         elif self._offset is not None:
             self._placement.restart()  # a face that comes back starts from where it is
@@ -1158,6 +1170,37 @@ class PhotoAvatar(EffectBase):
         outputs = {"mask": mask, "altered": True}
         outputs["small"], outputs["small_mask"] = stage.small(small)
         return out, outputs
+
+    def follow_surround(self, stage: Stage, image: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """The head ring ``ring`` (rows as ``stage.ring``, moved rigidly with the head) taken to where
+        the wearer's own picture at those places has gone since the neutral frame
+        (:class:`SurroundFlow`, guessed to have gone with the head), by at most ``SURROUND_REACH``
+        face widths a point. The stage laid the portrait's face over the wearer's neutral one, so
+        its rest ring marks the same places round the wearer's head. Only ring points on the
+        portrait's person (hair, ears, neck) follow: elsewhere the ring carries the clear part of
+        the person layer, and moving it with the head keeps the hair's edge moving with the head."""
+        sx, sy, sh = face_frame(stage.landmarks)
+        wx, wy, wh = face_frame(self._neutral)
+        k = sh / max(wh, 1e-6)
+        moved = self._surround(image, (stage.ring[:, :2] - (sx, sy)) / k + (wx, wy), self._head_move)
+        if moved is None:
+            return ring
+        off = stage.ring[:, :2] + moved * k - ring[:, :2]
+        reach = SURROUND_REACH * stage.face_width
+        off *= np.minimum(1.0, reach / np.maximum(np.linalg.norm(off, axis=1, keepdims=True), 1e-6))
+        # Under the chin a point never moves towards the head: where another person's collar sits
+        # closer under the jaw than the wearer's, the jaw folded over it and tore the collar into
+        # a jagged edge (Obama's portrait on lp_d12, frames 48 and 88). Tuning half, face-box SSIM
+        # lp_d12 / lp_d20 / lp_s18 / lp_d3: 0.8007 / 0.8294 / 0.8318 / 0.7925 unlimited, 0.7948 /
+        # 0.8272 / 0.8322 / 0.7925 so; no point under the chin following at all, 0.7866 / 0.8266 /
+        # 0.8274 / 0.7925.
+        out_dir = ring[:, :2] - ring[:, :2].mean(0)
+        out_dir /= np.maximum(np.linalg.norm(out_dir, axis=1, keepdims=True), 1e-6)
+        inward = np.minimum((off * out_dir).sum(1), 0.0) * (stage.ring_head < 1.0)
+        off -= inward[:, None] * out_dir
+        out = ring.copy()
+        out[:, :2] += stage.ring_person[:, None] * off
+        return out
 
     def shut_lids(self, image: np.ndarray, wearer: np.ndarray, gaps: np.ndarray | None = None) -> list[float]:
         """Per eye, how far (0..1) to lower the portrait's own lids this frame. The portrait's lid
