@@ -127,6 +127,14 @@ LID_CLOSE = (0.86, 0.70)
 READ_LIDS = 0.88
 LID_MEET = 0.8
 SHUT_GROW = 0.025  # a shut eye's opening grown by this (fraction of the face width) before it is filled
+# How far above the upper margin a lid part-way down covers the photo's open lid (fraction of the face
+# width). Past SHUT_GROW: the photo's own lash line and the dark crease right over it, left beside the
+# falling lid, read as an eye still open (narrow-eyed photos worst: tuning half, 150 frames, blink r
+# Cruise onto lp_d12 0.394 -> 0.473 and onto lp_d19 0.635 -> 0.790). Further hides ordinary open
+# eyes that a high usual open gap draws part-way shut (lp_d3 with three photos: -0.004 to -0.012 at
+# 0.03, -0.008 to -0.033 at 0.035, -0.01 to -0.05 at 0.045). Its own constant, not a larger
+# SHUT_GROW: that grows the ring the fill is taken from too, which behind glasses reaches lens glare.
+LID_COVER = 0.03
 # The lashes along a falling lid, their widest (a third in from the outer corner, shut) as a fraction
 # of the face width, with a soft shadow round them and the lid's shading above. A flat black band
 # 0.024 wide with a sharp edge read as drawn-on eyeliner; dlib took a thin line under a light lid
@@ -148,8 +156,10 @@ LASH_FADE = 0.15  # closure by which the lashes along a falling lid are fully dr
 LID_SHADE = (0.5, 0.04)  # a shut lid's shading above its lashes: opacity (lash colour) and height (face widths)
 # Closure by which the falling lid's skin fully covers the top of the opening: at once (0), the
 # first tenth of a blink changed the eye about 3 times as much as the others (s18, astronaut photo);
-# 0.2 cost blink r 0.011 (tuning half, 60 frames, lp_d3 and lp_s18).
-LID_FADE = 0.1
+# 0.2 cost blink r 0.011 (tuning half, 60 frames, lp_d3 and lp_s18) with the cover at SHUT_GROW. With
+# a larger LID_COVER (0.035) at 0.1 the first step of a falling lid changed the eye 3.5 times the
+# median step (the falling-lid test's limit).
+LID_FADE = 0.2
 LID_OVER = 0.01  # a falling lid's skin reaches this far below its lash line (fraction of the face width)
 SHADOW_LIFT = 0.4  # a shut lid's pixel this much (share) darker than its light skin is lifted fully to it
 SHUT_SKIN = (40, 85)  # grey percentiles around an eye: below the first no fill is taken, from the second all
@@ -830,11 +840,11 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         skin = edge + np.float32([0.0, amount * LID_OVER * fw])
         top = target[list(lids[:LID_TOP]), :2] - origin
         poly = np.vstack([top, skin[::-1]])
-        # A lid part-way down covers only the opening (grown as the shut texture's is): the crease
+        # A lid part-way down covers only the opening and its lash line (LID_COVER): the crease
         # and socket shadow above it, which the shut texture lightens, carry the photo's identity
         # (dlib's identity fell on talking clips whose lid signal wavers). Only a nearly shut eye
         # takes the lightened lid up to the ring above it.
-        opening = np.vstack([ends[0], upper - np.float32([0.0, SHUT_GROW * fw]), ends[1], skin[::-1]])
+        opening = np.vstack([ends[0], upper - np.float32([0.0, LID_COVER * fw]), ends[1], skin[::-1]])
         whole = float(np.clip((amount - LID_WHOLE[0]) / (LID_WHOLE[1] - LID_WHOLE[0]), 0.0, 1.0))
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - pad, 0)
         x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + pad + 1, (w, h))
