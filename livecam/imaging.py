@@ -21,6 +21,20 @@ def cover_fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(crop, (width, height), interpolation=interp)
 
 
+def whole_factor_box(x0: int, y0: int, x1: int, y1: int, width: int) -> tuple[tuple[int, int, int, int], int]:
+    """The smallest whole factor that shrinks the box to at most ``width`` pixels wide, and the box
+    trimmed at its right and bottom to whole multiples of it, so :func:`shrink_by` takes OpenCV's
+    fast area path (a non-whole factor costs several times as much)."""
+    step = max(1, -(-(x1 - x0) // width))
+    return (x0, y0, x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step), step
+
+
+def shrink_by(picture: np.ndarray, step: int) -> np.ndarray:
+    """``picture`` shrunk by the whole factor ``step`` (area averaging)."""
+    h, w = picture.shape[:2]
+    return cv2.resize(picture, (w // step, h // step), interpolation=cv2.INTER_AREA)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     """Intersection over union of two boxes given as (x0, y0, x1, y1)."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.imaging import shrink_by, whole_factor_box
 
 CROP_WIDTH = 160  # the crop is shrunk by a whole factor to at most this width (3-4 px per cell at 720p)
 MIN_ROWS = 32  # a crop shorter than this (after resampling) holds too little torso to measure
@@ -41,9 +42,7 @@ class TorsoMotion:
 
     def _crop(self, image: np.ndarray) -> np.ndarray:
         x0, y0, x1, y1 = self._box
-        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-        k = int(self._scale)  # a whole factor: OpenCV's area shrink takes its fast path
-        return cv2.resize(grey, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA).astype(np.float32)
+        return shrink_by(cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY), int(self._scale)).astype(np.float32)
 
     def update(self, image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
         """The torso's shift since the reference (zero on the first call), or None (see the class)."""
@@ -57,12 +56,11 @@ class TorsoMotion:
             cx = float(oval[:, 0].mean())
             x0, x1 = int(max(0, cx - HALF_WIDTH * face_h)), int(min(w, cx + HALF_WIDTH * face_h))
             y0, y1 = int(max(0, chin + BAND[0] * face_h)), int(min(h, chin + BAND[1] * face_h))
-            step = -(-(x1 - x0) // CROP_WIDTH)  # a whole factor, at most CROP_WIDTH wide
-            if x1 - x0 < CROP_WIDTH // 2 or (y1 - y0) // step < MIN_ROWS:
+            box, step = whole_factor_box(x0, y0, x1, y1, CROP_WIDTH)
+            if x1 - x0 < CROP_WIDTH // 2 or (box[3] - box[1]) // step < MIN_ROWS:
                 self._missing = True
                 return None
-            self._box = (x0, y0, x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step)
-            self._scale = float(step)
+            self._box, self._scale = box, float(step)
             self._ref = self._crop(image)
             self._window = cv2.createHanningWindow((self._ref.shape[1], self._ref.shape[0]), cv2.CV_32F)
             return self._shift

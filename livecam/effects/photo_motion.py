@@ -20,6 +20,7 @@ import numpy as np
 from livecam.analysis.face_measures import face_width
 from livecam.analysis.head_pose import POSE_INDICES
 from livecam.analysis.one_euro import BETA, D_CUTOFF, OneEuroFilter
+from livecam.imaging import shrink_by, whole_factor_box
 
 MIN_CUTOFF = 10.0  # Hz: the position's smoothing while still (the points' own filter has 0.05)
 FRAME_DT = 1.0 / 30  # seconds between frames (the face stage's own assumption without timestamps)
@@ -99,8 +100,7 @@ class SurroundFlow:
         if (cx0, cy0, cx1, cy1) != (x0 + dx, y0 + dy, x1 + dx, y1 + dy):
             grey = cv2.copyMakeBorder(grey, cy0 - y0 - dy, y1 + dy - cy1, cx0 - x0 - dx, x1 + dx - cx1,
                                       cv2.BORDER_REPLICATE)
-        k = self._step
-        return cv2.resize(grey, ((x1 - x0) // k, (y1 - y0) // k), interpolation=cv2.INTER_AREA)
+        return shrink_by(grey, self._step)
 
     def __call__(self, image: np.ndarray, points: np.ndarray, guess=(0.0, 0.0)) -> np.ndarray | None:
         """Per point of ``points`` ((n, 2), where they were in the neutral frame) its displacement
@@ -114,11 +114,10 @@ class SurroundFlow:
             grow = FLOW_MARGIN * (hi - lo)
             x0, y0 = np.maximum(np.floor(lo - grow), 0).astype(int)
             x1, y1 = np.minimum(np.ceil(hi + grow), (w, h)).astype(int)
-            step = max(1, -(-(x1 - x0) // FLOW_WIDTH))  # a whole factor, at most FLOW_WIDTH wide
-            x1, y1 = x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step
-            if min(x1 - x0, y1 - y0) // step < FLOW_MIN:
+            box, step = whole_factor_box(int(x0), int(y0), int(x1), int(y1), FLOW_WIDTH)
+            if min(box[2] - box[0], box[3] - box[1]) // step < FLOW_MIN:
                 return None
-            self._box, self._step = (int(x0), int(y0), int(x1), int(y1)), step
+            self._box, self._step = box, step
             self._ref = self._crop(image)
             return np.zeros_like(pts)
         dx, dy = np.round(np.asarray(guess, np.float64)[:2]).astype(int)
