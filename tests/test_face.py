@@ -330,3 +330,21 @@ def test_regions_are_valid_mesh_indices():
     out = regions.to_68(pts)
     assert out.shape == (68, 3)
     assert np.allclose(out[0], pts[127]) and np.allclose(out[27], (pts[168] + pts[6]) / 2)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0])
+def test_a_mesh_collapsed_to_one_spot_is_not_a_face(astronaut, monkeypatch, value):
+    """A faulty landmark model returning all zeros or all ones (finite: no NaN check sees it, and
+    its presence score passes) put all 468 points on one spot; such a 'face' became the photo
+    avatar's neutral pose and made every later frame take ~25 s. It is not a face."""
+    t = tracker()
+    assert t.process(astronaut)  # the real face first: the track exists
+    real = t.landmarker.session.run
+
+    def collapsed(*args, **kwargs):
+        return [np.full_like(o, value) if o.dtype.kind == "f" else o for o in real(*args, **kwargs)]
+
+    monkeypatch.setattr(t.landmarker.session, "run", collapsed)
+    assert t.process(astronaut) == []
+    monkeypatch.undo()
+    assert len(t.process(astronaut)) == 1  # and the real face is found again

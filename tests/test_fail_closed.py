@@ -225,10 +225,24 @@ def faults(monkeypatch):
             raise cv2.error("injected resize failure")
         return real_resize(*args, **kwargs)
 
+    class Flow:
+        """OpenCV's dense optical flow (the photo avatar's head ring follows it), failing on request."""
+
+        def __init__(self, real):
+            self._real = real
+
+        def calc(self, *args, **kwargs):
+            if state.on("cv2_flow"):
+                raise cv2.error("injected optical-flow failure")
+            return self._real.calc(*args, **kwargs)
+
+    real_flow = cv2.DISOpticalFlow_create
     monkeypatch.setattr(ort.InferenceSession, "run", run)
     monkeypatch.setattr(cv2, "GaussianBlur", blur)
     monkeypatch.setattr(cv2, "resize", resize)
-    for cls in (background_module.BlurBackground, background_module.ImageBackground, avatar_module.FaceSwap):
+    monkeypatch.setattr(cv2, "DISOpticalFlow_create", lambda *a, **k: Flow(real_flow(*a, **k)))
+    for cls in (background_module.BlurBackground, background_module.ImageBackground, avatar_module.FaceSwap,
+                avatar_module.PhotoAvatar):
         real_apply = cls.apply
 
         def apply(self, image, analysis, _real=real_apply):
@@ -308,6 +322,41 @@ def test_the_issue_cases_a_model_fault_after_10_frames_with_blur_80(data_dir, fa
         raw += same >= 0.95  # the person alone is far less than 95 % of this picture
     assert raw == 0
     assert pipeline.gate.hidden >= 50  # from the fault on (a held mask bridges the first few)
+
+
+@pytest.fixture(scope="module")
+def talking():
+    """30 frames of a wearer talking at a webcam (a face, so the photo avatar's head, lids and the
+    flow round the head all run)."""
+    clip = shared_data() / "video" / "lp_d9_webcam_room.mp4"
+    if not clip.is_file():
+        pytest.skip("shared test data (video) not found")
+    capture = cv2.VideoCapture(str(clip))
+    frames = [capture.read()[1] for _ in range(30)]
+    capture.release()
+    return frames
+
+
+@hsettings(max_examples=10, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(FAULTS + ("cv2_flow",)), start=st.integers(0, 20), length=st.integers(1, 30))
+def test_no_fault_at_the_library_boundary_shows_the_wearer_instead_of_the_photo_avatar(talking, faults, kind,
+                                                                                         start, length):
+    """The photo avatar shows the portrait only: whatever fails inside it (a model, OpenCV, its
+    optical flow, the effect itself), no frame that leaves is the wearer's own picture."""
+    faults.kind, faults.active = kind, False
+    pipeline = Pipeline(S.update(S.Settings(), avatar={"mode": "animate", "photo": str(FIXTURES / "mpl_grace_hopper.jpg")},
+                                 background={"mode": "blur", "blur": 80}))
+    try:
+        for i, frame in enumerate(talking):
+            faults.active = start <= i < start + length
+            out = pipeline.process(frame)
+            faults.active = False
+            assert out.shape == frame.shape and out.dtype == np.uint8
+            same = (np.abs(out.astype(np.int16) - frame).max(axis=2) <= 3).mean()
+            assert same < 0.5, f"frame {i}: {same:.2f} of it is the wearer's picture ({kind} from {start} for {length})"
+    finally:
+        faults.active = False
+        pipeline.close()
 
 
 def test_face_detection_ends_on_boxes_without_area():

@@ -48,6 +48,14 @@ log = logging.getLogger(__name__)
 
 ASSOCIATION_IOU = 0.5  # MediaPipe's min_similarity_threshold for detection vs tracked rects
 DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
+# A mesh narrower or shorter than this share of the crop it was read from is not a face: a faulty
+# model (all zeros or ones, finite, so no NaN check catches it) puts every point on one spot with a
+# passing presence score, and a face read from such a mesh (its box, pose and scale all zero) sent
+# the photo avatar's neutral pose, and every frame after it, to ~25 s of rasterising a mesh
+# thousands of frames wide. A real face spans about two thirds of its crop, at full profile a third;
+# and at least MIN_FACE pixels (a detector fault gives crops of no size, whose share is no bound).
+MIN_SPREAD = 0.1
+MIN_FACE = 4.0
 IRIS_EVERY = 8  # frames between two runs of one eye's iris model
 EYE_CORNERS = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER))
 PATCH = 1.2  # the template's half side, of the iris radius: the iris and a rim of white and lid
@@ -137,6 +145,11 @@ def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.n
     return out
 
 
+def _spread(landmarks: np.ndarray, roi_size: float) -> bool:
+    """Whether the mesh spans at least MIN_SPREAD of its crop, and MIN_FACE pixels, both ways."""
+    return bool(np.ptp(landmarks[:, :2], axis=0).min() >= max(MIN_SPREAD * roi_size, MIN_FACE))
+
+
 class _Track:
     __slots__ = ("filter", "id", "iris_frame", "irises", "keypoints", "roi")
 
@@ -216,7 +229,7 @@ class FaceTracker:
         self._lost = False
         for track in self._tracks:
             landmarks, presence = self.landmarker.run(image_bgr, track.roi)
-            if presence < PRESENCE_THRESHOLD:
+            if presence < PRESENCE_THRESHOLD or not _spread(landmarks, track.roi.size):
                 self._lost = True
                 continue
             next_roi = roi_from_landmarks(landmarks)
