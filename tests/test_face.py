@@ -108,12 +108,21 @@ def test_stage_matches_goldens_on_shared_photos(data_dir):
 
 
 def test_tracking_runs_the_detector_rarely(astronaut):
-    t = tracker(detect_every=5)
+    t = tracker(detect_every=5, max_faces=2)  # room for a newcomer: the periodic run looks for one
     for _ in range(11):
         faces = t.process(astronaut)
         assert len(faces) == 1 and faces[0].track_id == 1
     assert t.detector_runs == 3  # frames 1, 6, 11
     assert faces[0].keypoints is not None  # the detector ran on this frame
+
+
+def test_a_full_tracker_skips_the_periodic_detector_and_tracks_the_same(astronaut):
+    full, roomy = tracker(detect_every=5), tracker(detect_every=5, max_faces=2)
+    for _ in range(11):
+        a, b = full.process(astronaut), roomy.process(astronaut)
+        assert len(a) == len(b) == 1
+        np.testing.assert_array_equal(a[0].landmarks, b[0].landmarks)
+    assert full.detector_runs == 1 and roomy.detector_runs == 3  # max_faces faces tracked: no room
 
 
 def test_lost_face_is_dropped_and_found_again(astronaut, single):
