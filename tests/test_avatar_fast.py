@@ -5,6 +5,7 @@ formulation (as of commit 416bf97) is kept here as the reference, and the swap w
 is compared on real pairs. The swap works on pixels only over the part of its box the face's alpha
 reaches (``Grid.part``): exactly the pixels it gives over the whole box; its wide 8-bit blurs
 (``avatar_light.blur8``) give exactly GaussianBlur's values."""
+import itertools
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,7 @@ from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.effects import avatar_light as light
+from livecam.effects import avatar_stage
 from livecam.effects import mesh_warp
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
@@ -281,3 +283,93 @@ def test_the_swap_works_on_its_alpha_part_with_the_whole_boxs_pixels(data_dir, m
     for frame, a, b in zip(frames, parts, boxes):
         assert np.abs(a.astype(np.int16) - frame).max() > 60  # the swap drew a face
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- the photo avatar's stage
+
+
+def ref_draw(stage, full, fixed=False):
+    """``Stage.draw`` with the whole box remapped (through the float map, or as of commit 4ef76b2
+    through OpenCV's fixed-point form of it) and blended over the plate."""
+    rows, cols = stage.grid.slices
+    out, mask = stage.canvas.copy(), stage.mask.copy()
+    if fixed:
+        warped, maps = mesh_warp.remap_fixed(stage.person4, full)
+    else:
+        warped = cv2.remap(stage.person4, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        maps = (full[..., 0], full[..., 1])
+    alpha = cv2.extractChannel(warped, 3)
+    behind = cv2.multiply(stage.plate[rows, cols], cv2.merge([cv2.bitwise_not(alpha)] * 3), scale=1 / 255)
+    cv2.add(cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR), behind, dst=out[rows, cols])
+    mask[rows, cols] = alpha
+    return out, mask, maps
+
+
+def test_the_stages_clear_columns_are_those_that_remap_to_nothing():
+    """Every column a band leaves out of its span remaps the person layer to 0 in all four channels,
+    wherever the map points (far outside the picture too), at every block alignment."""
+    rng = np.random.default_rng(5)
+    person = np.zeros((90, 130, 4), np.uint8)
+    person[10:30, 10:40] = rng.integers(1, 256, (20, 30, 4))
+    lone = ((64, 96), (71, 119))  # lone pixels at a block's first and a block's last row and column
+    for y, x in lone:
+        person[y, x] = 255
+    stage = avatar_stage.Stage.__new__(avatar_stage.Stage)
+    stage.person4, stage._solid = person, None
+    for trial in range(120):
+        shape = (int(rng.integers(1, 140)), int(rng.integers(1, 170)))
+        near = trial % 2  # every other map looks closely round the lone pixel
+        x = rng.uniform(*((86, 102) if near else (-60, 190)), 4).astype(np.float32)
+        y = rng.uniform(*((56, 70) if near else (-60, 150)), 4).astype(np.float32)
+        full = cv2.merge([cv2.resize(x.reshape(2, 2), shape[::-1]), cv2.resize(y.reshape(2, 2), shape[::-1])])
+        full += rng.normal(0, 3, full.shape).astype(np.float32)
+        full[rng.random(shape) < 0.01] = rng.integers(-3, 3, 2) + np.float32(rng.choice([0.0, 1e-6, 1 - 1e-6]))
+        warped = cv2.remap(person, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        spans = stage._spans(full)
+        assert [s[:2] for s in spans] == [(r, min(r + avatar_stage.DRAW_BAND, shape[0]))
+                                          for r in range(0, shape[0], avatar_stage.DRAW_BAND)]
+        for r0, r1, c0, c1 in spans:
+            band = warped[r0:r1].copy()
+            band[:, c0:max(c0, c1)] = 0
+            assert not band.any(), trial
+    # Maps that only just reach a lone pixel, or only just miss it, from each side, with every rounding.
+    skipped = 0
+    for (y, x), dx, dy in itertools.product(lone, (-2.5, -1.0, -0.99, -0.5, -1e-4, 0.0, 0.01, 0.5, 0.999, 2.0),
+                                            (-2.5, -0.5, 0.0, 0.5, 2.0)):
+        full = np.zeros((3, 5, 2), np.float32)
+        full[..., 0], full[..., 1] = x + dx, y + dy
+        warped = cv2.remap(person, full, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        (r0, r1, c0, c1), = stage._spans(full)
+        assert (c0, c1) == (0, 5) or not warped.any(), (x, y, dx, dy)
+        skipped += c1 <= c0
+    assert skipped >= 20  # and the clear ones are found clear
+
+
+@pytest.mark.parametrize("clip", ["lp_s18_room_landscape.mp4", "lp_d12_talking_indoor.mp4"])
+def test_the_photo_avatar_draws_the_whole_boxs_pixels(data_dir, monkeypatch, tmp_path, clip):
+    """The stage remaps and blends only the columns of each band that read the person layer, and
+    copies the plate beside them: frame and mask are exactly the whole box's, frame by frame; and
+    within a level or two of the fixed-point remap's."""
+    frames = _frames(data_dir / "video" / clip, 150)[::15]
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    faces = [tracker.process(f) for f in frames]
+    cv2.imwrite(str(tmp_path / "f0.png"), frames[0])  # the wearer's own first frame as the portrait
+    photo = load_avatar_photo(tmp_path / "f0.png", store=False)
+    fast = [av.PhotoAvatar(photo)]
+    outs = [fast[0].apply(f, Analysis(faces=fc)) for f, fc in zip(frames, faces)]
+    with monkeypatch.context() as patch:
+        patch.setattr(avatar_stage.Stage, "draw", ref_draw)
+        plain = av.PhotoAvatar(photo)
+        refs = [plain.apply(f, Analysis(faces=fc)) for f, fc in zip(frames, faces)]
+    with monkeypatch.context() as patch:
+        patch.setattr(avatar_stage.Stage, "draw", lambda stage, full: ref_draw(stage, full, fixed=True))
+        old = av.PhotoAvatar(photo)
+        olds = [old.apply(f, Analysis(faces=fc)) for f, fc in zip(frames, faces)]
+    moved = 0
+    for frame, (a, a_out), (b, b_out), (c, c_out) in zip(frames, outs, refs, olds):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a_out["mask"], b_out["mask"])
+        # The float map against OpenCV's fixed-point remap (the stage's before): a level or two.
+        assert np.abs(a.astype(np.int16) - c).max() <= 3 and np.abs(a_out["mask"].astype(np.int16) - c_out["mask"]).max() <= 3
+        moved += int(np.abs(a.astype(np.int16) - fast[0]._stage.canvas).max() > 30)
+    assert moved >= len(frames) // 2  # the portrait moved: the warp drew those frames
