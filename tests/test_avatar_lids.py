@@ -148,6 +148,32 @@ def test_a_closing_lid_falls_without_a_jump(blink, astronaut_swap_run):
     assert max(change) < 3.5 * np.median(change)
 
 
+def test_a_lid_part_way_down_leaves_that_share_of_the_eye_open(blink):
+    """A closure of c leaves at least 1 - c of the eye open, from the wearer's own upper margin to
+    the pushed lower one. The lid fell from the already pushed upper margin, leaving (1 - c)(1 - 0.7 c):
+    a lid a third down showed half the eye, and dlib read it as shut as a full closure. The shut
+    texture is painted magenta here so that the lid's cover is read exactly."""
+    frame, face = blink[0]
+    swap = av.FaceSwap(load_avatar_photo(FIXTURES / "sk_astronaut.png", store=False))
+    swap.apply(frame, Analysis(faces=[face]))
+    lm = swap._last
+    swap.source.closed = np.full_like(swap.source.closed, (255, 0, 255))
+    for c in (0.3, 0.5):
+        out = swap.render(frame, lm, 1.0, (c, c), (0.0, 0.0), face.landmarks).astype(int)
+        pushed = av.close_lids(lm, [av.LID_PUSH * c] * 2)
+        for pairs in av.LID_PAIRS:
+            up, low = pairs[3]  # the middle of the eye
+            x = int(round(lm[[up, low], 0].mean()))
+            column = out[:, x - 1:x + 2]
+            covered = ((column[..., 0] - column[..., 1]) > 80).any(1)
+            top, bottom = lm[up, 1], pushed[low, 1]
+            rows = np.arange(int(np.floor(top)), int(np.ceil(bottom)) + 1)
+            assert covered[rows].any()  # the lid does come down
+            edge = rows[covered[rows]].max()
+            left = (bottom - edge) / (bottom - top)
+            assert 1.0 - c <= left < 1.0 - c + 0.2, (c, left)
+
+
 # ---------------------------------------------------------------- a photo with glasses
 
 GLASSES_CLIP = "video/lp_d19_frontal_glasses.mp4"  # tuning half: a man in thin metal glasses, eyes open on frame 0

@@ -833,8 +833,13 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
             continue
         upper = target[[p[0] for p in pairs], :2] - origin
         lower = target[[p[1] for p in pairs], :2] - origin
-        # A falling lid covers the eye from the top: its edge moves from the upper margin to the lower.
-        edge = upper + amount * (lower - upper)
+        # A falling lid covers the eye from the top: its edge moves from the wearer's own upper margin
+        # (``landmarks``) to the pushed lower one, leaving about ``1 - amount`` of the opening. From
+        # the pushed upper margin (``target``, already LID_PUSH * amount down) the closing counted
+        # twice, (1 - amount)(1 - 0.7 amount) was left: a lid a third down left half the eye, and
+        # dlib read it as shut as a full closure. (The photo avatar passes the same points twice.)
+        edge = landmarks[[p[0] for p in pairs], :2] - origin
+        edge = edge + amount * (lower - edge)
         ends = target[list(corners), :2] - origin
         edge = np.vstack([ends[0], edge, ends[1]])
         skin = edge + np.float32([0.0, amount * LID_OVER * fw])
