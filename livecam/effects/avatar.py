@@ -61,7 +61,7 @@ from livecam.effects.avatar_mouth import (
     split_teeth,
     transplant_mouth,
 )
-from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
+from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, place, pull_push
 from livecam.effects.background import BLUR_SCALE
 from livecam.effects.compositing import blend, keep_in_front
 from livecam.effects.base import EffectBase
@@ -75,7 +75,9 @@ from livecam.effects.mesh_warp import (
     triangulate,
     warp_points,
 )
+from livecam.effects.photo_fill import Stretch, skin_filled
 from livecam.effects.photo_motion import HeadPlacement, SurroundFlow
+from livecam.effects.photo_outline import on_face
 from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
@@ -1040,6 +1042,13 @@ class PhotoAvatar(EffectBase):
         # Built once per photo (here, off the processing thread); a stage only places them.
         self._plate = clean_plate(photo.image, self._mask)
         self._points = warp_points(frontal_layout(photo.landmarks), WARP_POINTS, OUTLINES)
+        # The mesh the portrait is warped by, kept on its own face (a turned photo's far-side mesh
+        # reaches over its hair, which a turn back stretched into the cheek), and a copy of the
+        # portrait with the band inside its outline filled with skin, for where a turn stretches it.
+        self._landmarks = on_face(photo.landmarks, photo.image.shape, self._mask)
+        self._filled = skin_filled(photo.image, self._landmarks, self._mask)
+        self._filled_stage: np.ndarray | None = None  # laid out as the stage's portrait
+        self._stretch: Stretch | None = None
         self._stage: Stage | None = None
         self._neutral: np.ndarray | None = None
         self._torso = TorsoMotion()
@@ -1097,9 +1106,13 @@ class PhotoAvatar(EffectBase):
         if self._stage is None or self._stage.size != size or target is not None:
             if target is None and self._stage is not None and self._stage.size == size:
                 target = self._stage.target
-            self._stage = Stage(self.photo.image, self.photo.landmarks, self._mask, self._plate, size,
+            self._stage = Stage(self.photo.image, self._landmarks, self._mask, self._plate, size,
                                 self._points, target, self._closed)
             self._offset = None
+            x0, y0, x1, _ = self._stage.rect
+            self._filled_stage = place(self._filled, (x1 - x0) / self.photo.image.shape[1], x0, y0, size)
+            self._stretch = Stretch(self._stage.rest[:len(self._points)], self._stage.triangles[self._stage.face_only],
+                                    np.searchsorted(self._points, regions.FACE_OVAL), self._stage.face_width)
         return self._stage
 
     def driven_points(self, stage: Stage, landmarks: np.ndarray, torso: np.ndarray | None = None,
@@ -1217,6 +1230,25 @@ class PhotoAvatar(EffectBase):
         out[:, :2] += stage.ring_person[:, None] * off
         return out
 
+    def fill_far_side(self, stage: Stage, region: np.ndarray, maps: tuple[np.ndarray, np.ndarray],
+                      face: np.ndarray) -> None:
+        """Where this frame's warp stretches the face far past its size in the portrait (the far
+        cheek of a portrait turned away, as the wearer turns the other way; ``face`` the mesh this
+        frame), ``region`` (the frame over the stage's grid, drawn through ``maps``) shows the
+        portrait's skin-filled copy (:mod:`photo_fill`), not its edge band stretched into streaks."""
+        if self._stretch is None or self._filled_stage is None:
+            return
+        grid = stage.grid
+        hit = self._stretch.weight(face[self._points],
+                                   (grid.x0, grid.y0, grid.x0 + region.shape[1], grid.y0 + region.shape[0]))
+        if hit is None:
+            return
+        (rows, cols), weight = hit
+        rows, cols = slice(rows.start - grid.y0, rows.stop - grid.y0), slice(cols.start - grid.x0, cols.stop - grid.x0)
+        copy = cv2.remap(self._filled_stage, maps[0][rows, cols], maps[1][rows, cols], cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        region[rows, cols] = blend(copy, region[rows, cols], weight)
+
     def shut_lids(self, image: np.ndarray, wearer: np.ndarray, gaps: np.ndarray | None = None) -> list[float]:
         """Per eye, how far (0..1) to lower the portrait's own lids this frame. The portrait's lid
         points already follow the wearer's as part of the expression, which shows a squint or a
@@ -1245,6 +1277,7 @@ class PhotoAvatar(EffectBase):
         out, mask, maps = stage.draw(full)
         rows, cols = grid.slices
         region = out[rows, cols]
+        self.fill_far_side(stage, region, maps, face)
         if max(lids) > 0.0:
             shut_eyes(region, maps, stage.closed, self._lash, face, face, grid, lids,
                       max(0.7, KEEP_FEATHER * face_width(face)))
