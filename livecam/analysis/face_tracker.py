@@ -7,8 +7,8 @@ is room for one (fewer than ``max_faces`` tracked); where a detection overlaps a
 tracked crop is kept (AssociationNormRectCalculator keeps the later, landmark-based rect), so the
 detector never makes a tracked face jump.
 
-Irises, when asked for, cost as much as the mesh (the iris model, ~1.6 ms an eye on one CPU thread),
-so each eye's model runs every ``IRIS_EVERY`` frames, the two eyes on different frames. In between an
+Irises, when asked for, cost nearly as much as the mesh (the iris model, ~1.4 ms an eye on one CPU
+thread), so each eye's model runs every ``IRIS_EVERY`` frames, the two eyes on different frames. In between an
 iris is carried: its last model points follow the eye's corners (the similarity that maps the corners
 then onto the corners now), and a template match of the iris patch from the model's frame, in a small
 window around that guess, adds the eye's own movement since; where the patch is not found again (a
