@@ -175,3 +175,25 @@ def test_a_beard_at_the_photos_jaw_blends_into_the_wearers_colour(astronaut, hop
     near, far = _band_de(image, with_band, face.landmarks), _band_de(image, without, face.landmarks)
     assert far > 10  # the beard shows as a dark band without it
     assert near < 0.85 * far  # the outer part of the band (full to 5 %, gone at 16 % in) is blended
+
+
+def test_a_look_down_reads_part_way_shut_while_open_eyes_stay_open(data_dir):
+    """lp_d19 (glasses, tuning half) looks down on frames 84-95: dlib reads her eyes at 0.6-0.66 of
+    their median ratio, the iris gap is 0.78-0.84 of its usual open value. With the ramp starting at
+    0.85 the swap read that as 0.04 / 0.18 shut; from 0.95 it reads a part-way closure on both eyes,
+    while her open frames 104-115 stay at 0."""
+    cap = cv2.VideoCapture(str(data_dir / "video/lp_d19_frontal_glasses.mp4"))
+    tracker, lids = FaceTracker(FaceSettings(), RuntimeSettings()), av.WearerLids("auto", 1)
+    read = []
+    try:
+        for _ in range(116):
+            ok, frame = cap.read()
+            assert ok
+            faces = tracker.process(frame)
+            assert faces
+            read.append(lids.read(faces[0].landmarks, frame))
+    finally:
+        cap.release()
+    read = np.array(read)
+    assert read[84:96].mean(0).min() >= 0.2, read[84:96].mean(0)
+    assert read[104:116].max() == 0.0, read[104:116].max(0)

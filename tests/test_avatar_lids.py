@@ -294,3 +294,28 @@ def test_a_narrowed_mesh_does_not_shut_eyes_the_picture_shows_open():
     narrowed = av.close_lids(face.landmarks, [0.6, 0.6])
     assert max(swap.lid_weights(narrowed, None, open_gaps)) == 0.0
     assert min(mesh_only.lid_weights(narrowed)) > 0.5
+
+
+def test_a_shut_lid_above_its_lashes_is_no_darker_than_the_skin_below_the_eye(blink):
+    """Fully shut, the lid just above the drawn lashes (0.025-0.07 face widths up, the eye's middle)
+    is, averaged over both eyes, within 20 grey levels of the photo's skin just below the eye. The lid's
+    shading in lash colour made a band there 27 and 44 levels darker (astronaut photo, lp_s18), where
+    dlib put the upper lid of an open eye: on every tuning photo a full closure read less shut than a
+    half one."""
+    frame, face = blink[0]
+    swap = av.FaceSwap(load_avatar_photo(FIXTURES / "sk_astronaut.png", store=False))
+    swap.apply(frame, Analysis(faces=[face]))
+    lm = swap._last
+    fw = av.face_width(lm)
+    grey = cv2.cvtColor(swap.render(frame, lm, 1.0, (1.0, 1.0), (0.0, 0.0), face.landmarks), cv2.COLOR_BGR2GRAY).astype(float)
+    pushed = av.close_lids(lm, [av.LID_PUSH] * 2)
+    gaps = []
+    for pairs in av.LID_PAIRS:
+        up, low = pairs[3]
+        x, half = int(round(lm[[up, low], 0].mean())), int(0.03 * fw)
+        strip = grey[:, x - half:x + half + 1]
+        edge = pushed[low, 1]  # a full closure's lid edge: the pushed lower margin
+        under = np.median(strip[int(edge + 0.03 * fw):int(edge + 0.05 * fw)])
+        band = np.median(strip[int(edge - 0.07 * fw):int(edge - 0.025 * fw)], axis=1)
+        gaps.append(band.min() - under)
+    assert np.mean(gaps) > -20, gaps

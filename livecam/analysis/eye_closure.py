@@ -24,7 +24,11 @@ from livecam.analysis.runtime import ModelSession, load_model
 
 # Lid gap over its usual open value where an eye counts as starting to shut, and as shut: open eyes
 # read 0.9-1.1 of it, shut ones 0.25-0.6 (tuning clips; squints and looking down fall between).
-SHUT_RAMP = (0.85, 0.5)
+# From 0.85 the dead zone hid part-way closures (lp_d19 looking down: gap 0.78-0.84, dlib 0.6-0.66
+# of its median, read 0.04 shut); from 0.95 the reading follows dlib closer on 5 of 6 tuning wearers.
+# It pays only since a full closure is drawn at least as shut as a half one (lid_skin.shade_opacity):
+# before, any closure over ~0.3 read fully shut and blink r fell (mean 0.688 -> 0.675).
+SHUT_RAMP = (0.95, 0.5)
 # The contour's gap itself (over the eye width) below which an eye closes whatever its usual gap,
 # and is shut: open eyes read 0.20-0.44 on the tuning clips, shut ones 0.09-0.20. It finds eyes
 # shut from the first frame, when no usual open gap is known yet.

@@ -148,14 +148,14 @@ LID_COVER = 0.03
 # crease) instead of its low-pass only: 0.761.
 LASH_WIDTH = 0.016
 LASH_STRENGTH = 1.0  # their opacity
-LASH_SHADOW = 0.7  # the soft shadow around the lashes (blurred by 1.5 times their width), share of their opacity
+LASH_SHADOW = 1.0  # the soft shadow around the lashes (blurred by 1.5 times their width), share of their opacity
 LASH_SOFT = 0.25  # their edge's blur (Gaussian sigma), share of their width
 LASH_PEAK = 0.7  # widest at 0.5 ** (1 / LASH_PEAK) of the way from the outer corner (a third)
 LASH_INNER = 0.6  # their opacity at the inner corner, share of the outer's
 LASH_SHARE = 5  # the lash colour: the median of this darkest percentage of the photo's lid margins
 LID_TEXTURE = 0.06  # the lid skin's fine detail carried over a shut eye, clipped to this share of its grey
 LASH_FADE = 0.15  # closure by which the lashes along a falling lid are fully drawn
-LID_SHADE = (0.5, 0.04)  # a shut lid's shading above its lashes: opacity (lash colour) and height (face widths)
+LID_SHADE = (0.5, 0.04)  # a shut lid's shading above its lashes: most opacity (lash colour; lid_skin.shade_opacity) and height (face widths)
 # Closure by which the falling lid's skin fully covers the top of the opening: at once (0), the
 # first tenth of a blink changed the eye about 3 times as much as the others (s18, astronaut photo);
 # 0.2 cost blink r 0.011 (tuning half, 60 frames, lp_d3 and lp_s18) with the cover at SHUT_GROW. With
@@ -895,8 +895,10 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         # more a shut frame (thread time, 720p).
         soft = cv2.convertScaleAbs(line, alpha=LASH_SHADOW)
         rise = edge - shift - (LID_SHADE[1] * fw * amount) * normal
-        cv2.fillPoly(soft, [np.round(np.vstack([rise, (edge - shift)[::-1]]) * 16).astype(np.int32)],
-                     int(round(255 * LID_SHADE[0])), cv2.LINE_AA, 4)
+        shade = lid_skin.shade_opacity(warped, lid, mask, lower, lash, fw, LID_SHADE[0])
+        if shade > 0.0:
+            cv2.fillPoly(soft, [np.round(np.vstack([rise, (edge - shift)[::-1]]) * 16).astype(np.int32)],
+                         int(round(255 * shade)), cv2.LINE_AA, 4)
         a = cv2.max(light.blur8(line, max(0.6, LASH_SOFT * width)), light.blur8(soft, max(1.0, 1.5 * width)))
         a = cv2.convertScaleAbs(a, alpha=LASH_STRENGTH * min(1.0, amount / LASH_FADE))
         dark = np.empty_like(region)

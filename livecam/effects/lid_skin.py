@@ -94,3 +94,24 @@ class LidSkin:
 
     def _grown(self, glare: np.ndarray) -> np.ndarray:
         return cv2.dilate(glare, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.halo + 1,) * 2))
+
+
+def shade_opacity(warped: np.ndarray, lid: np.ndarray, mask: np.ndarray, lower: np.ndarray, lash: np.ndarray,
+                  fw: float, most: float) -> float:
+    """The opacity (share of the lash colour ``lash``, BGR) of a shut lid's shading above its lashes:
+    as much as takes the lid (``lid`` where ``mask`` is over half) down to the photo's own skin just
+    below the eye (``warped`` 0.03-0.05 face widths under the lower margin ``lower``), at most
+    ``most``. A shut lid is no darker than the skin under the eye: shaded past it, the lid made a
+    dark band over the lashes where dlib put the upper lid of an open eye, and on every tuning photo
+    a full closure read less shut than a half one. A lid already dark (a deep crease or socket) gets
+    none."""
+    h, w = warped.shape[:2]
+    below = np.round(lower[:, None, :2] + np.float32([[0.0, 0.03 * fw], [0.0, 0.05 * fw]])[None]).reshape(-1, 2).astype(int)
+    below = below[(below[:, 0] >= 0) & (below[:, 0] < w) & (below[:, 1] >= 0) & (below[:, 1] < h)]
+    covered = cv2.compare(mask, 128, cv2.CMP_GT)
+    if len(below) == 0 or not covered.any():
+        return 0.0
+    grey = np.float32([0.114, 0.587, 0.299])  # BGR
+    under = float(np.median(warped[below[:, 1], below[:, 0]] @ grey))
+    lid_grey = cv2.mean(cv2.cvtColor(lid, cv2.COLOR_BGR2GRAY), covered)[0]
+    return float(np.clip((lid_grey - under) / max(lid_grey - float(np.dot(lash, grey)), 1.0), 0.0, most))
