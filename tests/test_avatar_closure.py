@@ -5,7 +5,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, tracked_frames
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import load_avatar_photo
@@ -182,18 +182,10 @@ def test_a_look_down_reads_part_way_shut_while_open_eyes_stay_open(data_dir):
     their median ratio, the iris gap is 0.78-0.84 of its usual open value. With the ramp starting at
     0.85 the swap read that as 0.04 / 0.18 shut; from 0.95 it reads a part-way closure on both eyes,
     while her open frames 104-115 stay at 0."""
-    cap = cv2.VideoCapture(str(data_dir / "video/lp_d19_frontal_glasses.mp4"))
-    tracker, lids = FaceTracker(FaceSettings(), RuntimeSettings()), av.WearerLids("auto", 1)
-    read = []
-    try:
-        for _ in range(116):
-            ok, frame = cap.read()
-            assert ok
-            faces = tracker.process(frame)
-            assert faces
-            read.append(lids.read(faces[0].landmarks, frame))
-    finally:
-        cap.release()
+    lids, read = av.WearerLids("auto", 1), []
+    for frame, faces in tracked_frames(data_dir / "video/lp_d19_frontal_glasses.mp4", 116):
+        assert faces
+        read.append(lids.read(faces[0].landmarks, frame))
     read = np.array(read)
     assert read[84:96].mean(0).min() >= 0.2, read[84:96].mean(0)
     assert read[104:116].max() == 0.0, read[104:116].max(0)

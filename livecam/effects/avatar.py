@@ -61,7 +61,7 @@ from livecam.effects.avatar_mouth import (
     split_teeth,
     transplant_mouth,
 )
-from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, place, pull_push
+from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_push
 from livecam.effects.background import BLUR_SCALE
 from livecam.effects.compositing import blend, keep_in_front
 from livecam.effects.base import EffectBase
@@ -1111,8 +1111,7 @@ class PhotoAvatar(EffectBase):
             self._stage = Stage(self.photo.image, self._landmarks, self._mask, self._plate, size,
                                 self._points, target, self._closed)
             self._offset = None
-            x0, y0, x1, _ = self._stage.rect
-            self._filled_stage = place(self._filled, (x1 - x0) / self.photo.image.shape[1], x0, y0, size)
+            self._filled_stage = self._stage.lay_out(self._filled)
             self._stretch = Stretch(self._stage.rest[:len(self._points)], self._stage.triangles[self._stage.face_only],
                                     np.searchsorted(self._points, regions.FACE_OVAL), self._stage.face_width)
         return self._stage

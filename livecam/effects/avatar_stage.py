@@ -214,6 +214,7 @@ class Stage:
         lm = landmarks.astype(np.float64)
         self.target = target
         scale, tx, ty = layout((pw, ph), lm, size, target)
+        self._placing = (scale, tx, ty)
         self.rect = (tx, ty, tx + pw * scale, ty + ph * scale)
         portrait = place(image, scale, tx, ty, size)
         self.plate = place(plate, scale, tx, ty, size)
@@ -227,7 +228,7 @@ class Stage:
             self.plate = np.where(inside[..., None] > 0, self.plate, backdrop)
         self.person4 = _premultiplied(portrait, self.mask)
         self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
-        self.closed = None if closed is None else place(closed, scale, tx, ty, size)
+        self.closed = None if closed is None else self.lay_out(closed)
 
         self.landmarks = lm.copy()
         self.landmarks[:, :2] = lm[:, :2] * scale + (tx, ty)
@@ -355,6 +356,11 @@ class Stage:
     @property
     def size(self) -> tuple[int, int]:
         return self.canvas.shape[1], self.canvas.shape[0]
+
+    def lay_out(self, picture: np.ndarray) -> np.ndarray:
+        """``picture`` (of the photo's size: a copy of the portrait, such as :attr:`closed`) laid out
+        in the frame as the portrait is, to be sampled through :meth:`draw`'s maps."""
+        return place(picture, *self._placing, self.size)
 
     def head_follow(self, y: np.ndarray) -> np.ndarray:
         """Share of the head's shift taken at height ``y``: 1 down to the chin, 0 a neck below it."""
