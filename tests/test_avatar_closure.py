@@ -113,6 +113,20 @@ def test_a_closing_reading_is_followed_every_second_frame(astronaut, reader):
     assert closure.reads == 4
 
 
+def test_a_one_eye_closure_is_kept_as_far_as_the_mesh_does_not_see_that_eye_wider():
+    span = 0.16
+    # The mesh sees the eye the iris model reads shut as the narrower one: a wink, kept.
+    assert EyeClosure.mesh_agrees([0.9, 0.1], [0.7, 0.9], span) == [0.9, 0.1]
+    # The mesh sees it as wide as the other: kept.
+    assert EyeClosure.mesh_agrees([0.4, 0.0], [0.9, 0.9], span) == [0.4, 0.0]
+    # Wider by half the span: half the one-eye part; wider by the span or more: none of it.
+    assert EyeClosure.mesh_agrees([0.4, 0.0], [0.98, 0.9], span) == pytest.approx([0.2, 0.0])
+    assert EyeClosure.mesh_agrees([0.4, 0.0], [1.1, 0.9], span) == [0.0, 0.0]
+    # What both eyes read shut stays, whatever the mesh: only the one-eye part is checked.
+    assert EyeClosure.mesh_agrees([1.0, 0.6], [1.2, 0.8], span) == [0.6, 0.6]
+    assert EyeClosure.mesh_agrees([1.0, 1.0], [1.2, 0.8], span) == [1.0, 1.0]
+
+
 # ---------------------------------------------------------------- the seam's low band
 
 
@@ -189,3 +203,22 @@ def test_a_look_down_reads_part_way_shut_while_open_eyes_stay_open(data_dir):
     read = np.array(read)
     assert read[84:96].mean(0).min() >= 0.2, read[84:96].mean(0)
     assert read[104:116].max() == 0.0, read[104:116].max(0)
+
+
+def test_one_eye_read_shut_behind_glasses_needs_the_mesh_to_agree_while_a_real_squint_stays(data_dir):
+    """lp_d12 (glasses, tuning half), frames 32-47: both eyes open (dlib's eye ratio at its median on
+    both), but the iris model reads her left eye 0.23-0.46 shut (mean 0.31) and the right one open;
+    the mesh sees that left eye the wider of the two. lp_d3 (tuning half), frames 34-46: she squints
+    her right eye (dlib 0.9-1.1 of its median against 1.3-1.5 on the left), and the mesh sees it
+    narrower too: that one-eye closure stays."""
+    def read(clip, count):
+        lids, out = av.WearerLids("auto", 1), []
+        for frame, faces in tracked_frames(data_dir / "video" / clip, count):
+            assert faces
+            out.append(lids.read(faces[0].landmarks, frame))
+        return np.array(out)
+
+    glasses = read("lp_d12_talking_indoor.mp4", 48)[32:48]
+    assert glasses.mean(0).max() < 0.1, glasses.mean(0)
+    squint = read("lp_d3_expressions.mp4", 47)[34:47].mean(0)
+    assert squint[0] > 0.8 and squint[1] < 0.3, squint

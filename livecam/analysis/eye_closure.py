@@ -84,6 +84,29 @@ class EyeClosure:
         # A gap every frame: the usual open gap falls at the pace it had with one reading per refresh.
         return self._closure([float(g) for g in gaps], OPEN_FALL / self.refresh)
 
+    @staticmethod
+    def mesh_agrees(closure, mesh_ratios, span: float) -> list[float]:
+        """``closure`` (per eye, from the iris model) with what one eye reads more shut than the other
+        kept only as far as the face mesh does not see the opposite: the mesh's lid gaps over their usual
+        open values (``mesh_ratios``), the other eye's less this one's, over ``span`` (the mesh's swing
+        from open to shut). Full where the mesh sees this eye as narrow as the other or narrower, none
+        where it sees it wider by ``span``. What both eyes read shut is kept as it is: blinks shut both
+        eyes, and only the one-eye part of a reading is checked against a second, independent one.
+
+        Behind glasses the iris model reads one open eye part-way shut (lp_d12 frames 32-47: 0.23-0.46
+        on one eye, 0 on the other, dlib's eye ratio at its median) while the mesh sees that eye the
+        wider of the two by 0.04-0.33; real one-eye squints (lp_d3 frames 6-21 and 34-46, lp_d19 frames
+        8-21 and 42-56) are narrower in the mesh too and are kept."""
+        shut = [float(c) for c in closure]
+        if len(shut) != 2 or len(mesh_ratios) != 2:
+            return shut
+        both = min(shut)
+        out = []
+        for k in (0, 1):
+            wider = (float(mesh_ratios[k]) - float(mesh_ratios[1 - k])) / max(span, 1e-6)
+            out.append(both + (shut[k] - both) * min(max(1.0 - wider, 0.0), 1.0))
+        return out
+
     def _closure(self, gaps: list[float], fall: float = OPEN_FALL) -> list[float]:
         lo, hi = SHUT_RAMP
         gone, shut_at = ABSOLUTE_RAMP

@@ -636,12 +636,16 @@ class WearerLids:
         # Where the picture's lids are read they lead and the mesh only says when to read them: the
         # mesh's gap also narrows as a head turns or talks (lp_d12 in glasses: mesh at 0.4-0.7 of
         # open on open eyes, dlib's eye ratio above its median), and taking the more shut of the two
-        # drew those open eyes shut.
+        # drew those open eyes shut. What they read on one eye only must not be contradicted by the
+        # mesh (EyeClosure.mesh_agrees): behind glasses the iris model reads an open eye part-way shut.
+        span = LID_CLOSE[0] - LID_CLOSE[1]
         if gaps is not None and np.isfinite(gaps).all() and min(gaps) > 0.0:
-            return self.closure.from_gaps(gaps)  # the face stage's reading of the picture's lids
+            # the face stage's reading of the picture's lids
+            return EyeClosure.mesh_agrees(self.closure.from_gaps(gaps), ratios, span)
         if image is not None and not self._given_up:
             try:
-                return self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+                shut = self.closure.update(image, landmarks, min(ratios) < READ_LIDS)
+                return EyeClosure.mesh_agrees(shut, ratios, span)
             except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
                 self._given_up = True
         lo, hi = mesh_ramp
