@@ -78,6 +78,7 @@ from livecam.effects.mesh_warp import (
 from livecam.effects.photo_fill import Stretch, skin_filled
 from livecam.effects.photo_motion import HeadPlacement, SurroundFlow
 from livecam.effects.photo_outline import on_face
+from livecam.effects.photo_turn import Silhouette
 from livecam.settings import AvatarSettings
 from livecam.types import Analysis
 
@@ -1055,6 +1056,7 @@ class PhotoAvatar(EffectBase):
         self._filled = skin_filled(photo.image, self._landmarks, self._mask)
         self._filled_stage: np.ndarray | None = None  # laid out as the stage's portrait
         self._stretch: Stretch | None = None
+        self._silhouette: Silhouette | None = None  # made with each stage (photo_turn)
         self._stage: Stage | None = None
         self._neutral: np.ndarray | None = None
         self._torso = TorsoMotion()
@@ -1118,6 +1120,7 @@ class PhotoAvatar(EffectBase):
             self._filled_stage = self._stage.lay_out(self._filled)
             self._stretch = Stretch(self._stage.rest[:len(self._points)], self._stage.triangles[self._stage.face_only],
                                     np.searchsorted(self._points, regions.FACE_OVAL), self._stage.face_width)
+            self._silhouette = Silhouette(self._stage.landmarks, self._points, self._stage.ring, self._stage.ring_head)
         return self._stage
 
     def driven_points(self, stage: Stage, landmarks: np.ndarray, torso: np.ndarray | None = None,
@@ -1181,6 +1184,8 @@ class PhotoAvatar(EffectBase):
             face, ring, shift = self.driven_points(stage, wearer, self._torso.update(image, wearer),
                                                    analysis.faces[0].raw_landmarks)
             ring = self.follow_surround(stage, image, ring)
+            # A turn must not fold the far side's outline behind its cheek nor the ring under it.
+            face, ring = self._silhouette(face, ring)
             self._offset = (face - stage.landmarks, ring - stage.ring, shift)
         elif self._offset is not None:
             self._placement.restart()  # a face that comes back starts from where it is

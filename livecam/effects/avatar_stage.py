@@ -35,11 +35,19 @@ FACE_CENTRE = (0.5, 0.45)  # where the face sits before the wearer's is known (f
 COVER_STRETCH = 1.15  # a portrait this much short of covering the frame is enlarged to cover it
 RING_POINTS = 28  # points around the head that move rigidly with it (hair, ears, jaw line)
 RING_SCALE = 1.35  # head ring radius over the face outline's
-RING_DEPTH = 0.35  # the head ring's depth behind the face outline, in face widths
+# The head ring's depth behind the face outline, in face widths: how far the hair and ears swing
+# the other way on a turn. Tuning side, face-box SSIM (frame 0 as the portrait, whole clips; lp_d3 /
+# lp_d12 / lp_d12 from its turned frame 47 / lp_d3 from frame 22 / lp_s18 / lp_d20 / lp_d19 / lp_d18):
+# 0.35: 0.7702 / 0.7848 / 0.7203 / 0.7166 / 0.8008 / 0.8229 / 0.8591 / 0.8590; 0.45: 0.7718 / 0.7850
+# / 0.7255 / 0.7206 / 0.8015 / 0.8230 / 0.8575 / 0.8583; 0.5: 0.7721 / 0.7851 / 0.7275 / 0.7221 /
+# 0.8018 / 0.8230 / 0.8568 / 0.8579; 0.6: 0.7718 / 0.7850 / 0.7297 / 0.7218; 0.7: 0.7711 / 0.7848 /
+# 0.7292 / 0.7174. Turning heads gain, the two nearly still ones (lp_d19, lp_d18) lose a little.
+RING_DEPTH = 0.5
 BODY_SCALE = 2.4  # body ring radius over the face outline's: fixed, as is everything beyond it
 BOX_MARGIN = 0.05  # the warped box reaches this far past the body ring, share of the face height
 NECK = 0.5  # below the chin, in face heights, where the torso's motion has taken over from the head's
 BELOW = 0.6  # face heights of clothing made up below a portrait cut by the frame's bottom edge
+ABOVE = 0.3  # face heights over which a portrait cut by the frame's top edge fades out above it
 MAX_SLOPE = 4.0  # pixels a row at most that the outline widens by there (shoulders, not arms held out)
 SHIFT_ROOM = 0.8  # share of the gap between the rings the head may travel (beyond it the neck folds)
 MAP_STEP = 6  # frame pixels per coarse-grid cell of the warp map
@@ -168,6 +176,19 @@ def extend_below(person4: np.ndarray, rows: int) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate([person4, np.round(below).astype(np.uint8)]))
 
 
+def extend_above(person4: np.ndarray, rows: int) -> np.ndarray:
+    """``rows`` rows to go above the premultiplied person layer (BGRA): its top rows' colour, smoothed
+    along the row, fading out to clear at the top. A head whose portrait is cut by the frame's top edge
+    and that moves down (or leans back) samples above the photo: repeating its top row there drew each
+    strand of hair as a vertical stripe up to the frame's edge; this ends the hair in a soft top."""
+    depth = max(2, rows // 16)
+    band = person4[:depth].astype(np.float32).mean(0)[None]  # premultiplied colour and coverage
+    k = 2 * max(1, rows // 4) + 1
+    band = cv2.blur(band, (k, 1), borderType=cv2.BORDER_REPLICATE)[0]
+    fade = (np.arange(rows, dtype=np.float32) / rows)[:, None, None]  # 0 at the top, towards 1 next to row 0
+    return np.round(band[None] * fade).astype(np.uint8)
+
+
 def _around(picture: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
     """A new array holding ``picture`` outside the box (``rows``, ``cols``), the box left for the
     caller to fill (copying it too cost ~0.1 ms a 720p frame for pixels written over at once)."""
@@ -228,6 +249,13 @@ class Stage:
             self.plate = np.where(inside[..., None] > 0, self.plate, backdrop)
         self.person4 = _premultiplied(portrait, self.mask)
         self.canvas = composite(portrait, self.plate, self.mask)  # the portrait at rest
+        # A person cut by the frame's top edge goes on above it, fading out (:func:`extend_above`): the
+        # layer gains ``top`` rows there, and everything sampled through the warp's maps (the layer,
+        # :attr:`closed`, :meth:`lay_out`'s pictures) sits that many rows lower in its picture.
+        self.top = 0
+        if self.person4[0, :, 3].any():
+            self.top = int(np.ceil(ABOVE * face_frame(lm)[2] * scale))
+            self.person4 = np.ascontiguousarray(np.concatenate([extend_above(self.person4, self.top), self.person4]))
         self.closed = None if closed is None else self.lay_out(closed)
 
         self.landmarks = lm.copy()
@@ -324,6 +352,12 @@ class Stage:
             bottom = self.edge_out[:, 1] > 0
             self.edge[bottom, 1] += below  # their rest is in the made-up rows, out of the frame
             self.edge_room[bottom, 1] = below - 1.0
+        if self.top and by0 <= 1.5:
+            # The box's top edge at the frame's: its rest goes up into the rows above the photo, so a
+            # head that moves down brings them into view (the warp keeps each triangle's samples
+            # inside its own rest box: with the edge at the frame's top, those rows were never reached
+            # and the photo's top row was repeated instead).
+            self.edge[self.edge[:, 1] <= by0 + 0.5, 1] -= self.top
         # How far out each moving point may go along its direction from the face centre before the
         # neck folds or the face crosses what lies beyond it: ring points a share of their gap to
         # the body ring (or box edge) beyond, outline points most of the way to the box's edge.
@@ -344,7 +378,7 @@ class Stage:
         self.points = points
         self.rest = self.control(self.landmarks, self.ring)
         self.triangles = triangulate(self.rest[:, :2])
-        self.mesh = MeshWarp(self.rest, self.triangles)
+        self.mesh = MeshWarp(self.rest + np.float32((0, self.top, 0)), self.triangles)  # in the layer's rows
         # Where a turned head folds the mesh, the face's own triangles that still face the camera
         # are drawn over everything else (see :meth:`MeshWarp.coarse`): its far side and the
         # rings behind it never tear the cheek open onto the plate.
@@ -359,8 +393,10 @@ class Stage:
 
     def lay_out(self, picture: np.ndarray) -> np.ndarray:
         """``picture`` (of the photo's size: a copy of the portrait, such as :attr:`closed`) laid out
-        in the frame as the portrait is, to be sampled through :meth:`draw`'s maps."""
-        return place(picture, *self._placing, self.size)
+        in the frame as the portrait is, to be sampled through :meth:`draw`'s maps (with the person
+        layer's :attr:`top` rows above the frame, the picture's first row repeated there)."""
+        laid = place(picture, *self._placing, self.size)
+        return cv2.copyMakeBorder(laid, self.top, 0, 0, 0, cv2.BORDER_REPLICATE) if self.top else laid
 
     def head_follow(self, y: np.ndarray) -> np.ndarray:
         """Share of the head's shift taken at height ``y``: 1 down to the chin, 0 a neck below it."""

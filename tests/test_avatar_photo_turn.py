@@ -1,0 +1,110 @@
+"""The photo avatar's silhouette on a turning head (``photo_turn.Silhouette``): the far side's outline
+is kept on the outside of the cheek and the head ring outside it, so nothing there turns inside out
+(a mirrored, stair-stepped cheek edge with the room showing where the hair was). Real data: a
+tuning-half wearer as her own portrait."""
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_data, tracked_frames
+
+from livecam.analysis import face_regions as regions
+from livecam.analysis.avatar_photo import load_avatar_photo
+from livecam.effects.mesh_warp import signed_areas
+from livecam.types import Analysis
+
+
+@pytest.fixture(scope="module")
+def d3():
+    """lp_d3 (a tuning-half wearer): her frame 0 faces the camera; by frames 250-279 she has turned
+    about 23 degrees to her left (her left cheek, on the image's right, is the far side)."""
+    root = shared_data()
+    if not root.is_dir():
+        pytest.skip(f"shared test data not found at {root}")
+    pairs = tracked_frames(root / "video" / "lp_d3_expressions.mp4", 280)
+    return [f for f, _ in pairs], [faces for _, faces in pairs]
+
+
+def _avatar(photo_frame):
+    from livecam.effects.avatar import PhotoAvatar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "photo.png"
+        cv2.imwrite(str(path), photo_frame)
+        return PhotoAvatar(load_avatar_photo(path, store=False))
+
+
+def test_ray_exits_finds_a_convex_polygons_boundary():
+    from livecam.effects.photo_turn import ray_exits
+
+    square = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 4.0], [0.0, 4.0]])
+    dirs = np.array([[1.0, 0.0], [0.0, -2.0], [1.0, 1.0], [-0.5, 0.25]])
+    t = ray_exits(np.array([2.0, 2.0]), dirs, square)
+    np.testing.assert_allclose(t, [2.0, 1.0, 2.0, 4.0], atol=1e-9)
+
+
+def test_a_turned_heads_far_side_does_not_fold(d3):
+    """Frames 250-279, driven from her frame 0: the warp's face and head-ring triangles drawn inside
+    out, as area in thousandths of a squared face width (a frame mean). HEAD: face 18.1, ring 5.05;
+    now 0.91 and 4.46 (the ring now lies deeper and swings in further: without the silhouette it
+    folds 25.4)."""
+    frames, faces = d3
+    effect = _avatar(frames[0])
+    face_fold, ring_fold = [], []
+    for i in range(280):
+        effect.apply(frames[i], Analysis(faces=list(faces[i])))
+        if i < 250 or effect._offset is None:
+            continue
+        stage = effect._stage
+        face, ring, shift = (stage.landmarks + effect._offset[0], stage.ring + effect._offset[1], effect._offset[2])
+        now = signed_areas(stage.control(face, ring, shift), stage.triangles)
+        flipped = signed_areas(stage.rest, stage.triangles) * now < 0
+        head = (stage.triangles < len(stage.points) + len(stage.ring)).all(1)
+        area = np.abs(now) / stage.face_width ** 2 * 1000
+        face_fold.append(area[flipped & stage.face_only].sum())
+        ring_fold.append(area[flipped & head & ~stage.face_only].sum())
+    assert len(face_fold) == 30
+    assert np.mean(face_fold) < 3.0, np.mean(face_fold)
+    assert np.mean(ring_fold) < 5.0, np.mean(ring_fold)
+
+
+def test_the_silhouette_moves_nothing_at_rest_and_only_the_folded_outline_and_ring_beside_it(d3):
+    from livecam.effects.photo_turn import RING_KEEP, Silhouette, ray_exits
+
+    frames, faces = d3
+    stage = _avatar(frames[0]).stage_for((frames[0].shape[1], frames[0].shape[0]), faces[0][0].landmarks)
+    keep = Silhouette(stage.landmarks, stage.points, stage.ring, stage.ring_head)
+    face, ring = keep(stage.landmarks, stage.ring)
+    assert face is stage.landmarks and ring is stage.ring  # at rest: untouched, not even copied
+    oval = np.asarray(regions.FACE_OVAL)
+    inner = np.setdiff1d(stage.points, oval)
+    c = stage.landmarks[oval, :2].mean(0)
+
+    def inside(f):
+        hull = cv2.convexHull(f[inner, :2].astype(np.float32)).reshape(-1, 2).astype(np.float64)
+        return ray_exits(c, f[oval, :2] - c, hull) > 1.0 + 1e-6
+
+    # The far side's outline (image right) swung in behind the cheek, the head ring with it.
+    rigid, ring = stage.landmarks.copy(), stage.ring.copy()
+    far = rigid[oval, 0] > c[0]
+    rigid[oval[far], 0] = c[0] + 0.7 * (rigid[oval[far], 0] - c[0])
+    far_ring = ring[:, 0] > c[0] + 0.2 * stage.face_width
+    ring[far_ring, 0] = c[0] + 0.6 * (ring[far_ring, 0] - c[0])  # onto the cheek
+    folded = inside(rigid)
+    assert folded.sum() >= 5 and not folded[~far].any()
+    out, out_ring = keep(rigid, ring)
+    assert not inside(out).any()
+    moved = np.flatnonzero(np.abs(out - rigid).max(1) > 1e-6)
+    assert set(moved) == set(oval[folded])  # the outline points that folded, and nothing else
+    np.testing.assert_array_equal(out[:, 2], rigid[:, 2])
+    now = np.linalg.norm(out[oval, :2] - c, axis=1)
+    assert np.all(now >= np.linalg.norm(rigid[oval, :2] - c, axis=1) - 1e-6)
+    # The ring beside them keeps a share of its rest gap beyond the outline; the near side's is left.
+    ring_moved = np.abs(out_ring - ring).max(1) > 1e-6
+    assert ring_moved.any() and not ring_moved[~far_ring].any()
+    np.testing.assert_array_equal(out_ring[:, 2], ring[:, 2])
+    gap = np.linalg.norm(out_ring[ring_moved, :2] - out[oval, :2].mean(0), axis=1)
+    assert np.all(gap > np.linalg.norm(ring[ring_moved, :2] - out[oval, :2].mean(0), axis=1))
+    assert 0 < RING_KEEP < 1
