@@ -75,7 +75,8 @@ def ref_match_residual(photo, gain, offset, live, weights, sigma, where=None):
     return offset + residual
 
 
-def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, where, limit, hairline=None, halve=True):
+def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, where, limit, hairline=None, halve=True,
+                     deep=None, deep_reach=0.0):
     relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
     h, w = where.shape
     small = (max(1, w // 2), max(1, h // 2)) if halve else (w, h)
@@ -100,6 +101,14 @@ def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, wher
         diff = pair[: small[1]] - pair[small[1]:]
         lo, hi = light.BORDER_RUNS_ON
         ring *= np.clip((hi - cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))) / (hi - lo), 0.0, 1.0)
+        if deep is not None:
+            deep_s = (cv2.resize(deep, small, interpolation=cv2.INTER_AREA) if halve else deep) * skin_s
+            size = 2 * int(round(deep_reach / 2 if halve else deep_reach)) + 1
+            far = cv2.blur(cv2.merge([live_s * deep_s[..., None], deep_s]), (size, size))
+            diff = pair[: small[1]] - light.lab(far[..., :3] / np.maximum(far[..., 3], 1e-4)[..., None])
+            lo, hi = light.BORDER_DEEP
+            further = cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))
+            ring *= np.where(far[..., 3] > 1e-3, np.clip((hi - further) / (hi - lo), 0.0, 1.0), 1.0)
         if hairline is not None:
             top = light.lab(refs[..., 3:6] / np.maximum(refs[..., 7], 1e-4)[..., None])[..., 0]
             lo, hi = light.HAIRLINE_DARK
@@ -181,12 +190,19 @@ def test_each_fast_function_gives_the_plain_formulation():
     np.testing.assert_allclose(light.match_residual(photo, gain, offset, live, weights, 1.5, where),
                                ref_match_residual(photo, gain, offset, live, weights, 1.5, where), atol=1e-3)
     skin = _smooth(rng, (h, w), 2, 0, 1)
+    deep = _smooth(rng, (h, w), 4, 0, 1)
     for hairline in (None, _smooth(rng, (h, w), 4, 0, 1)):
         for ring in (reach - oval, np.zeros_like(oval)):
             args = (photo, gain, offset, live, oval, ring, skin, 2.5, where, 60.0, hairline)
             for halve in (True, False):  # the swap's 4-px cells are halved, its light's 8-px ones are not
                 np.testing.assert_allclose(light.match_border(*args, halve=halve), ref_match_border(*args, halve=halve),
                                            atol=1e-3)
+                # With the skin further in to compare the ring with (the swap's call).
+                checked = light.match_border(*args, halve=halve, deep=deep, deep_reach=6.0)
+                np.testing.assert_allclose(checked, ref_match_border(*args, halve=halve, deep=deep, deep_reach=6.0),
+                                           atol=1e-3)
+                if ring.any():  # the deep skin's test really drops some of the ring
+                    assert np.abs(checked - light.match_border(*args, halve=halve)).max() > 1.0
     face = np.clip(photo + rng.normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
     frame = np.clip(live, 0, 255).astype(np.uint8)
     frame[:5] = 255  # saturated rows: the 8-bit sum must clip as the 16-bit one did

@@ -581,9 +581,13 @@ class FaceSwap(EffectBase):
         lower = below_brows(landmarks, cgrid)
         where = border_weight(landmarks, cgrid, *SEAM_BAND[::-1], inside=inside) * lower \
             + border_weight(landmarks, cgrid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
+        # The ring runs on only where it also matches the skin where the band ends, further in: hair
+        # that crosses the outline and passes the skin model (lp_s18's red hair at her temple) was
+        # taken for skin running on, and the face's border was painted the hair's colour.
+        deep = ((inside >= SEAM_BAND[0]) & (inside < SEAM_BAND[1])).astype(np.float32)
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
                                     SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower,
-                                    halve=k == 1)
+                                    halve=k == 1, deep=deep, deep_reach=SEAM_BAND[1] * cell_fw)
         # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
         gain = cv2.merge([gain, gain, gain])
         if k > 1:

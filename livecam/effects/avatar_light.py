@@ -22,8 +22,9 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
   where the face still continues the wearer's neck and ears.
 - **Border** (:func:`match_border`): a membrane across the seam. The relit face's low band near the
   outline is moved to the wearer's skin just *outside* it, carried inwards, where that skin runs on
-  across the outline; elsewhere (hair, background beside the face) to the wearer's own colour at the
-  same place.
+  across the outline (it matches both the skin just inside and the face's skin further in, where
+  the band ends: hair that crosses the outline and passes the skin model runs on only into hair);
+  elsewhere (hair, background beside the face) to the wearer's own colour at the same place.
 - **Grain.** The wearer's finest band (camera noise, pores) is added onto the swapped face, with a
   soft limit so strong edges (their eyelashes, wrinkles) do not come along. The photo's own is
   taken off once, from the photo at about the frame's scale (its working face size), not from the
@@ -382,12 +383,18 @@ def with_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
 # running on, and surely not (the metric's own test for "skin runs on" is under 6).
 BORDER_RUNS_ON = (6.0, 10.0)
 BORDER_SKIN = 0.5  # share of skin along the ring just outside from which the border takes it in full
+# The same against the face's skin where the border band ends (``deep``), two to three times further
+# from the ring than the skin just inside, so twice the step is allowed: hair that crosses the outline
+# and passes the skin model differs from that skin by 25-35 (lp_s18), skin running on by 4-19 (90th
+# percentile per tuning clip; lp_d20's dim side the most).
+BORDER_DEEP = (12.0, 20.0)
 HAIRLINE_DARK = (2.0, 5.0)  # at the hairline, ring cells this much darker (Lab L) than the face start / stop counting
 
 
 def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
                  support: np.ndarray, ring: np.ndarray, skin: np.ndarray, sigma: float, where: np.ndarray,
-                 limit: float, hairline: np.ndarray | None = None, halve: bool = True) -> np.ndarray:
+                 limit: float, hairline: np.ndarray | None = None, halve: bool = True,
+                 deep: np.ndarray | None = None, deep_reach: float = 0.0) -> np.ndarray:
     """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over ``support``:
     inside the face) at the face's border becomes the wearer's skin *just outside* it (``ring``: the
     cells of a ring beyond the outline, ``skin``: how surely each is skin), spread inwards by
@@ -399,7 +406,10 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
     (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face. ``halve``:
     worked on cells halved in size (the swap's 4-pixel cells); cells already as coarse as those
-    (its light's own, ``STEP``) are worked on as they are."""
+    (its light's own, ``STEP``) are worked on as they are. ``deep`` (0..1 per cell): the face's
+    skin further in, where the band ends; a ring cell runs on only if it also matches that skin
+    within ``deep_reach`` cells of it, so hair that crosses the outline (and passes the skin model:
+    red or blond hair on a warm face) is not taken for skin running on beside hair inside it."""
     relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
     relit += offset
     h, w = where.shape
@@ -433,20 +443,38 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
         n = cells.size
         # The ring's cells, their references and (at the hairline) the cells further in, as one
         # row of pixels: cvtColor pays per row.
-        pixels = np.empty((1, 3 * n if hairline is not None else 2 * n, 3), np.float32)
+        far = None
+        if deep is not None:
+            deep_s = cv2.resize(np.asarray(deep, np.float32), small, interpolation=cv2.INTER_AREA) if halve \
+                else np.asarray(deep, np.float32)
+            deep_s = deep_s * skin_s
+            # A box, not a Gaussian: as local, a tenth of the cost at this reach.
+            size = 2 * int(round(deep_reach / 2 if halve else deep_reach)) + 1
+            far = cv2.blur(cv2.merge([cv2.multiply(live_s, _planes(deep_s, 3)), deep_s]),
+                           (size, size)).reshape(-1, 4)[cells]
+        parts = 2 + (hairline is not None) + (far is not None)
+        pixels = np.empty((1, parts * n, 3), np.float32)
         pixels[0, :n] = live_s.reshape(-1, 3)[cells]
         np.divide(refs[:, :3], np.maximum(refs[:, 6:7], 1e-4), out=pixels[0, n: 2 * n])
         if hairline is not None:
-            np.divide(refs[:, 3:6], np.maximum(refs[:, 7:8], 1e-4), out=pixels[0, 2 * n:])
+            np.divide(refs[:, 3:6], np.maximum(refs[:, 7:8], 1e-4), out=pixels[0, 2 * n: 3 * n])
+        if far is not None:
+            np.divide(far[:, :3], np.maximum(far[:, 3:4], 1e-4), out=pixels[0, (parts - 1) * n:])
         pair = lab(pixels)[0]
         diff = pair[:n] - pair[n: 2 * n]
         lo, hi = BORDER_RUNS_ON
         distance = cv2.sqrt(cv2.transform((diff * diff)[None], np.ones((1, 3), np.float32))).reshape(-1)
         runs_on = np.clip((hi - distance) / (hi - lo), 0.0, 1.0)
+        if far is not None:
+            # Where there is deep skin nearby to compare with (further away, so allowed twice the step).
+            diff = pair[:n] - pair[(parts - 1) * n:]
+            further = cv2.sqrt(cv2.transform((diff * diff)[None], np.ones((1, 3), np.float32))).reshape(-1)
+            lo, hi = BORDER_DEEP
+            runs_on *= np.where(far[:, 3] > 1e-3, np.clip((hi - further) / (hi - lo), 0.0, 1.0), 1.0)
         if hairline is not None:
             lo, hi = HAIRLINE_DARK
             at_line = line.reshape(-1)[cells]
-            runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n:, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
+            runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n: 3 * n, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
         ring.reshape(-1)[cells] *= runs_on
     if not ring.any():
         step = cv2.subtract(own, relit_low)
