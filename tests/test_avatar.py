@@ -318,6 +318,8 @@ def test_a_face_already_in_view_is_swapped_at_full_strength_at_once(hopper_photo
     swap = av.FaceSwap(hopper_photo)
     first, _ = swap.apply(image, Analysis(faces=[face]))
     assert np.array_equal(first, swap.render(image, swap._last, 1.0, swap._lids, wearer=face.landmarks))  # the photo-shaped mesh
+    swap.apply(image, Analysis())  # one frame lost: held (a face at the detector's threshold)
+    assert swap._opacity == 1.0
     swap.apply(image, Analysis())  # lost: fades out, and a face coming back fades in again
     assert 0.0 < swap._opacity < 1.0
     swap.apply(image, Analysis(faces=[face]))

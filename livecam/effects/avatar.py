@@ -87,6 +87,8 @@ from livecam.types import Analysis
 log = logging.getLogger(__name__)
 
 MAP_STEP = 4  # frame pixels per coarse-grid cell of the warp map
+FACE_CELLS = 100  # at most this many cells across a face's width: a face close to the camera (output unchanged up to 400 px)
+MAX_FACE = 2.0  # a face wider than this many times the frame's longer side is a torn mesh, not a face
 BOX_MARGIN = 0.12  # face box grown by this fraction of its size on each side (feather room)
 SOURCE_FACE_WIDTH = 320  # photo faces are resampled to about this width once, so remap never aliases
 FEATHER = 0.045  # face-edge feather (Gaussian sigma), fraction of the face width
@@ -100,6 +102,9 @@ INTERIOR_OPEN = (0.06, 0.12)  # the same where the photo shows no teeth (default
 YAW_FADE = (28.0, 48.0)  # |yaw| in degrees where the swap starts fading out and where it is gone
 FOLD_FADE = (0.02, 0.10)  # share of the shown face drawn by triangles turned inside out: start fading, gone
 FADE_RATE = 0.25  # per frame, towards the target opacity: ~4 frames to settle, no pops
+# Frames without a face that hold the swap where it is before it fades: a face at the detector's
+# threshold, found every other frame, held the swap at 0.43-0.57 and showed the wearer's face.
+MISS_HOLD = 1
 
 
 FEATURE_POLYS = tuple(regions.FEATURES.values())
@@ -383,6 +388,7 @@ class FaceSwap(EffectBase):
     def reset(self) -> None:
         """A new or resumed source: start as if just switched on (no fade from a face of before)."""
         self._opacity = 0.0
+        self._missed = 0  # frames since a face was last seen
         self._last: np.ndarray | None = None  # landmarks of the last face seen, for the fade-out
         self.forget_wearer()
 
@@ -421,16 +427,29 @@ class FaceSwap(EffectBase):
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, dict]:
         face = analysis.faces[0] if analysis.faces else None
+        if face is not None and not (np.isfinite(face.landmarks).all() and np.isfinite(face.pose).all()):
+            # Before any state takes it in: a NaN pose made the opacity NaN for good (drawn at full,
+            # never faded, the wearer never forgotten). Raised, the frame is hidden; not faded, which
+            # would show the wearer's face.
+            raise ValueError("the face stage gave a face with points or a pose that are not numbers")
         first = self._last is None
+        torn = False
         if face is not None:
-            self._last = face.landmarks if self.own_eyes_mouth else self.photo_shape(face.landmarks)
             target = self.target_opacity(face.landmarks, face.pose)
-            self._lids = self.lid_weights(face.landmarks, image, face.lids)
-            self._frames += 1
-            if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
-                self.follow_gaze(image, face.landmarks)
+            # Folded past FOLD_FADE facing the camera (a landmark fault, not a turn): the swap fades on
+            # the last whole face. Drawn, the torn mesh spread shreds of the photo over the frame at up
+            # to 200 ms a frame for the ~13 frames of the fade, and it entered the wearer's averages.
+            torn = not first and target == 0.0 and abs(face.pose[0]) < YAW_FADE[0]
+            if not torn:
+                self._last = face.landmarks if self.own_eyes_mouth else self.photo_shape(face.landmarks)
+                self._lids = self.lid_weights(face.landmarks, image, face.lids)
+                self._frames += 1
+                if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
+                    self.follow_gaze(image, face.landmarks)
+            self._missed = 0
         else:
-            target = 0.0
+            self._missed += 1
+            target = self._opacity if self._missed <= MISS_HOLD else 0.0
         if first and face is not None:
             # The first face this swap sees (just switched on, face already in view): the user asked
             # for the change, so there is no pop to hide; fading in would show a half-swapped face.
@@ -443,7 +462,7 @@ class FaceSwap(EffectBase):
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}
         out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift(),
-                          face.landmarks if face is not None else None)
+                          face.landmarks if face is not None and not torn else None)
         # A hand raised to the face is the wearer's and passes in front of the photo's face.
         out = keep_in_front(out, image, analysis.hands)
         return out, {"altered": out is not image}
@@ -488,11 +507,17 @@ class FaceSwap(EffectBase):
         teeth, and its glasses frames are put back in front (the one state kept: the per-clip
         glasses decision and mask of ``avatar_keep.GlassesKeeper``)."""
         h, w = image.shape[:2]
-        grid = Grid.around(landmarks, BOX_MARGIN, (w, h), MAP_STEP)
+        fw = face_width(landmarks)
+        if not fw < MAX_FACE * max(w, h):  # NaN too; raised, the frame is hidden (a torn mesh cost seconds)
+            raise ValueError(f"a face {fw:.0f} pixels wide is no face a {w}x{h} camera sees (a torn mesh)")
+        # Coarser cells for a face wider than FACE_CELLS * MAP_STEP: the cell-scale work (blurs, the
+        # outline's erode and dilate, their kernels sized in face widths) then grows with the face's
+        # area (a face 900 px wide at 720p took 52-66 ms against 8-13 ms at 250 px; 34-45 ms so).
+        step = max(MAP_STEP, int(math.ceil(fw / FACE_CELLS)))
+        grid = Grid.around(landmarks, BOX_MARGIN, (w, h), step)
         if grid is None:
             return image
         src = self.source
-        fw = face_width(landmarks)
         # A blink also narrows the eye in the warp: the shut texture blended in below holds no iris
         # or eye white, so the coarse map's interpolation across the narrowed opening finds none.
         target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids])
@@ -702,6 +727,10 @@ class WearerLids:
                 return EyeClosure.mesh_agrees(shut, ratios, span)
             except ModelHung:  # a refinement: the mesh alone closes the lids from now on (the guard said why)
                 self._given_up = True
+            except Exception as exc:  # noqa: BLE001 - NaN, a wrong shape, ORT raising: this frame, the mesh's reading
+                # A refinement that failed must not cost the frame: raised, the whole swap was hidden on
+                # every reading (every other frame of a blink) for as long as the model misbehaved.
+                log.debug("reading the lids failed: %s", exc)
         lo, hi = mesh_ramp
         return [float(np.clip((lo - r) / (lo - hi), 0.0, 1.0)) for r in ratios]
 
@@ -1235,11 +1264,15 @@ class PhotoAvatar(EffectBase):
 
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, dict]:
         h, w = image.shape[:2]
-        wearer = analysis.faces[0].landmarks if analysis.faces else None
+        faces = [f for f in analysis.faces[:1] if np.isfinite(f.landmarks).all()
+                 and (f.raw_landmarks is None or np.isfinite(f.raw_landmarks).all())]
+        # A face with points that are not numbers is no face: taken in, it became the neutral pose or
+        # the head placement's state, and every later frame raised (hidden for good).
+        wearer = faces[0].landmarks if faces else None
         stage = self.stage_for((w, h), wearer)
         if wearer is not None:
             face, ring, shift = self.driven_points(stage, wearer, self._torso.update(image, wearer),
-                                                   analysis.faces[0].raw_landmarks)
+                                                   faces[0].raw_landmarks)
             ring = self.follow_surround(stage, image, ring)
             # A turn must not fold the far side's outline behind its cheek nor the ring under it.
             face, ring = self._silhouette(face, ring)
@@ -1255,8 +1288,7 @@ class PhotoAvatar(EffectBase):
         if face is None:
             out, mask = stage.canvas.copy(), stage.mask.copy()
         else:
-            out, mask = self.render(stage, face, ring, image, wearer, shift,
-                                    analysis.faces[0].lids if analysis.faces else None)
+            out, mask = self.render(stage, face, ring, image, wearer, shift, faces[0].lids if faces else None)
         # The blur takes its background from the portrait at rest, shrunk once (at the segmenter's
         # size where it ran, else the blur's own): the moving head is cut out by the full-size mask
         # anyway, and the same small picture every frame lets the blur be made once, not per frame.
