@@ -12,12 +12,10 @@ shapes the design:
 - The piecewise-affine warp is one ``cv2.remap`` from a map built at 1/``MAP_STEP`` resolution
   (``livecam.effects.mesh_warp``), over 240 of the 468 mesh points (every feature outline plus
   evenly spread fill points): ~450 triangles instead of ~900, same look at webcam sizes.
-- Light, colour and skin statistics are worked out on cells twice as coarse (``avatar_light.STEP``:
-  a thousand or two at 720p), occluders on the warp's grid over the upper face
-  (``livecam.effects.avatar_light``); only a per-pixel gain and offset, the wearer's grain and the
-  alpha reach full resolution (the photo's own grain is taken off once). ``cv2.seamlessClone`` on
-  the same 720p face costs about five times this whole effect (39 ms against 7 ms of CPU, measured
-  side by side).
+- Light, colour, skin statistics and occluders are worked out on that coarse grid (a few thousand
+  cells, ``livecam.effects.avatar_light``); only a per-pixel gain and offset, the grain and the
+  alpha reach full resolution. ``cv2.seamlessClone`` on the same 720p face costs about five times
+  this whole effect (39 ms against 7 ms of CPU, measured side by side).
 - Blending is a feathered alpha in 8-bit OpenCV arithmetic inside the face's box only.
 - Thin things the coarse grid cannot see are handled at their own small scale: the wearer's glasses
   frames, found in a 129x64 box aligned to the eyes and put back in front
@@ -284,8 +282,7 @@ def below_brows(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
 
 class _SourceFace:
     """The avatar photo prepared once: cropped and resampled to a working face size, its skin low-pass
-    (for relighting), its own grain taken off (the wearer's goes on each frame), and the
-    triangulation of its mesh."""
+    (for relighting), and the triangulation of its mesh."""
 
     def __init__(self, photo: AvatarPhoto) -> None:
         landmarks = photo.landmarks.astype(np.float32)
@@ -348,9 +345,6 @@ class _SourceFace:
         # and eye white over the closed eye.
         self.closed, self.lash = shut_photo(self.image, self.landmarks)
         self.iris = iris_positions(self.image, self.landmarks)  # where the photo's eyes look
-        # The photo's own grain (its camera's noise, fine pores) taken off once here, at about the
-        # frame's scale, not off the warped face every frame: the wearer's goes on in its place.
-        self.image, self.closed = light.without_grain(self.image), light.without_grain(self.closed)
         # Where the photo is skin (its shadows, hair and glasses are not): the second, residual
         # pass of the relighting matches only there.
         # Both kept at the grid's own resolution (one cell per MAP_STEP source pixels, about the
@@ -518,6 +512,7 @@ class FaceSwap(EffectBase):
         if grid is None:
             return image
         src = self.source
+        cell_fw = fw / grid.step
         # A blink also narrows the eye in the warp: the shut texture blended in below holds no iris
         # or eye white, so the coarse map's interpolation across the narrowed opening finds none.
         target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids])
@@ -552,95 +547,53 @@ class FaceSwap(EffectBase):
             interior = 0.0
         shut_mouth(warped, landmarks, part, src.mouth_open)
 
-        # Light, colour and occluders on cells of their own, light.STEP pixels each (twice the warp's
-        # at 720p): what is worked out there is far smoother than a cell, and these few dozen calls on
-        # the cells were a third of the swap's time. Small faces keep the warp's cells.
-        k = light.STEP // MAP_STEP if min(grid.cols, grid.rows) >= 4 * light.STEP // MAP_STEP else 1
-        cgrid = Grid(grid.x0, grid.y0, grid.cols // k, grid.rows // k, grid.step * k)
+        # Light, colour and occluders on the coarse grid.
         box_rows, box_cols = grid.slices
-        fine_cells = cv2.resize(image[box_rows, box_cols], (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
-        cells = fine_cells
-        cell_fw = fw / cgrid.step
-        # The outline's masks and depth are drawn on the warp's cells and averaged into the light's,
-        # soft at the outline: drawn on the light's own cells, the border passes lost their
-        # sub-cell place (tuning half, 60 frames: seam dE +0.2 to +0.6 on lp_d12 and lp_d20).
-        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
-        inside = depth_inside(landmarks, grid)
-        # The warp's map averaged over each light cell: where a light cell's centre samples the photo.
-        at = coarse
-        if k > 1:
-            cells = cv2.resize(fine_cells[:cgrid.rows * k, :cgrid.cols * k], (cgrid.cols, cgrid.rows),
-                               interpolation=cv2.INTER_AREA)
-            fine_outline = outline
-            inner, reach, outline, inside, at = (
-                cv2.resize(np.asarray(m[:cgrid.rows * k, :cgrid.cols * k], np.float32), (cgrid.cols, cgrid.rows),
-                           interpolation=cv2.INTER_AREA) for m in (inner, reach, outline, inside, coarse))
+        cells = cv2.resize(image[box_rows, box_cols], (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * cell_fw
-        skin = light.SkinModel(cells_lab, inner >= 0.5, sigma)
+        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
+        skin = light.SkinModel(cells_lab, inner, sigma)
         # One skin score for both uses: the skin the light is matched on, and what is in front.
         is_skin, unoccluded = skin.likelihoods(cells_lab, light.SKIN_SCORE, light.OCCLUDER_SCORE)
         weights = reach * is_skin
         # The wearer's light at SHADE_SIGMA, coarser than the skin's: the photo keeps its own relief.
         live_low = light.wide_lowpass(cells, weights, light.SHADE_SIGMA * cell_fw)
-        photo_low = cv2.remap(src.lowpass, at, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # The photo keeps its own skin tone inside the face; the wearer lends the shading and the
         # scene's share of exposure and colour cast (``avatar_light.skin_tone``).
+        inside = depth_inside(landmarks, grid)
         tone = light.tone_map(light.skin_tone(skin.median, src.skin_median), inside, light.TONE_DEPTH)
         gain, offset = light.shading_maps(live_low, photo_low, tone)
         # Second, finer pass near the outline: the first matched two low-passes taken over different
         # skin (the photo's jaw shadow or temple hair falls where the wearer has skin), which left a
         # colour step at the seam. Only where both are skin, so nothing is divided or pulled by hair.
         fine = RESIDUAL_SIGMA * sigma
-        at_cells = at * np.float32(src.cell_scale) - np.float32(0.5 - 0.5 / MAP_STEP)
+        at_cells = coarse * np.float32(src.cell_scale) - np.float32(0.5 - 0.5 / MAP_STEP)
         photo_cells = cv2.remap(src.soft, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         photo_skin = cv2.remap(src.skin, at_cells, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         live_cells = cells.astype(np.float32)
         toned = light.toned(live_cells, tone, skin.median)
         offset = light.match_residual(photo_cells, gain, offset, toned, weights * photo_skin,
-                                      fine, border_weight(landmarks, cgrid, RESIDUAL_BORDER, inside=inside))
+                                      fine, border_weight(landmarks, grid, RESIDUAL_BORDER, inside=inside))
         # The border's low band continues the wearer's skin just outside the outline (jaw, neck,
         # ears, temples) into the face; above the brows the ring is the hairline, where only skin
         # at least about as light as the forehead's counts (hair passes a skin model fitted on a
         # pale face) and the band is narrower, so the brow band keeps the forehead's own light.
-        lower = below_brows(landmarks, cgrid)
-        where = border_weight(landmarks, cgrid, *SEAM_BAND[::-1], inside=inside) * lower \
-            + border_weight(landmarks, cgrid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
-        # The ring runs on only where it also matches the skin where the band ends, further in: hair
-        # that crosses the outline and passes the skin model (lp_s18's red hair at her temple) was
-        # taken for skin running on, and the face's border was painted the hair's colour.
-        deep = ((inside >= SEAM_BAND[0]) & (inside < SEAM_BAND[1])).astype(np.float32)
+        lower = below_brows(landmarks, grid)
+        where = border_weight(landmarks, grid, *SEAM_BAND[::-1], inside=inside) * lower \
+            + border_weight(landmarks, grid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
-                                    SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower,
-                                    halve=k == 1, deep=deep, deep_reach=SEAM_BAND[1] * cell_fw)
+                                    SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower)
         # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
-        gain = cv2.merge([gain, gain, gain])
-        if k > 1:
-            gain, offset = (cv2.resize(m, (grid.cols, grid.rows), interpolation=cv2.INTER_LINEAR)
-                            for m in (gain, offset))  # back onto the warp's cells
-        # The photo's own grain was taken off once (``_SourceFace``); the wearer's goes on.
-        face = light.with_grain(light.relight(warped, grid.up(gain, part), grid.up(offset, part)), live)
-        # The wearer's pose decides the dark under the nose.
-        self._nose.lift(face, live, landmarks, (part.x0, part.y0), fw)
+        face = light.add_grain(light.relight(warped, grid.up(cv2.merge([gain, gain, gain]), part),
+                                             grid.up(offset, part)), live)
+        self._nose.lift(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
 
         alpha = alpha_cells
-        if k == 1:
-            in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid))
-        else:
-            # What is in front is read on the warp's cells: a glasses frame or a strand of hair is
-            # thinner than a light cell, and averaged into one it passed as skin. Only where it
-            # is looked for (the upper face), with the skin's shading brought onto those cells.
-            in_front = fine_outline * upper_face(landmarks, grid)
-            x, y, w, h = cv2.boundingRect((in_front > 0).astype(np.uint8))
-            if w and h:
-                shading = cv2.resize(skin.shading, (cgrid.cols * k, cgrid.rows * k), interpolation=cv2.INTER_LINEAR)
-                shading = cv2.copyMakeBorder(shading, 0, grid.rows - shading.shape[0], 0, grid.cols - shading.shape[1],
-                                             cv2.BORDER_REPLICATE)[y:y + h, x:x + w]
-                unoccluded, = skin.likelihoods(light.lab(fine_cells[y:y + h, x:x + w]), light.OCCLUDER_SCORE,
-                                               shading=shading)
-                in_front[y:y + h, x:x + w] *= 1.0 - unoccluded
+        in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid))
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)

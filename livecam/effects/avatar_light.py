@@ -22,13 +22,10 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
   where the face still continues the wearer's neck and ears.
 - **Border** (:func:`match_border`): a membrane across the seam. The relit face's low band near the
   outline is moved to the wearer's skin just *outside* it, carried inwards, where that skin runs on
-  across the outline (it matches both the skin just inside and the face's skin further in, where
-  the band ends: hair that crosses the outline and passes the skin model runs on only into hair);
-  elsewhere (hair, background beside the face) to the wearer's own colour at the same place.
-- **Grain.** The wearer's finest band (camera noise, pores) is added onto the swapped face, with a
-  soft limit so strong edges (their eyelashes, wrinkles) do not come along. The photo's own is
-  taken off once, from the photo at about the frame's scale (its working face size), not from the
-  warped face every frame.
+  across the outline; elsewhere (hair, background beside the face) to the wearer's own colour at the
+  same place.
+- **Grain.** The wearer's finest band (camera noise, pores) is added back onto the swapped face,
+  with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
 - **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
   frames, hair over the forehead; ``SkinModel.likelihoods`` at OCCLUDER_SCORE, read in the same
   pass as the skin the light is matched on), the swap leaves the wearer's pixels in front.
@@ -70,7 +67,6 @@ OCCLUDER_SCORE = (3.5, 5.5)  # stricter, for leaving the wearer's pixels in fron
 MAX_RESIDUAL = 20.0  # largest correction (BGR levels) of the residual pass
 GRAIN_SIGMA = 1.0  # the wearer's band finer than this (pixels) is carried onto the swapped face
 GRAIN_KEEP = (4, 12)  # grain amplitude (levels) kept whole, and from which it is dropped
-STEP = 8  # frame pixels per cell of the swap's light, colour and occluder work (its warp's cells are 4)
 
 
 def lab(bgr: np.ndarray) -> np.ndarray:
@@ -198,21 +194,19 @@ class SkinModel:
         # The smooth shading of the skin, to judge "darker than the skin around it", not than the median.
         self.shading = masked_lowpass(planes[0], inner, sigma)
 
-    def score(self, lab_image: np.ndarray, shading: np.ndarray | None = None) -> np.ndarray:
-        """Per cell, how far from this skin in spreads (0 = typical skin). ``shading``: the skin's
-        smooth lightness at ``lab_image``'s cells where those are not the model's own."""
+    def score(self, lab_image: np.ndarray) -> np.ndarray:
+        """Per cell, how far from this skin in spreads (0 = typical skin)."""
         light, a, b = cv2.split(lab_image)
         chroma = np.hypot(a - self.median[1], b - self.median[2]) / self.chroma_spread
-        dark = np.maximum((self.shading if shading is None else shading) - light, 0.0) / self.dark_spread
+        dark = np.maximum(self.shading - light, 0.0) / self.dark_spread
         return np.sqrt(chroma * chroma + dark * dark)
 
     def likelihood(self, lab_image: np.ndarray, limits: tuple[float, float] = SKIN_SCORE) -> np.ndarray:
         return self.likelihoods(lab_image, limits)[0]
 
-    def likelihoods(self, lab_image: np.ndarray, *limits: tuple[float, float],
-                    shading: np.ndarray | None = None) -> list[np.ndarray]:
+    def likelihoods(self, lab_image: np.ndarray, *limits: tuple[float, float]) -> list[np.ndarray]:
         """``likelihood`` for each of ``limits`` from one score (the swap asks for two a frame)."""
-        score = self.score(lab_image, shading)
+        score = self.score(lab_image)
         return [np.clip((hi - score) / (hi - lo), 0.0, 1.0).astype(np.float32) for lo, hi in limits]
 
 
@@ -356,45 +350,25 @@ def _grain(image: np.ndarray) -> np.ndarray:
     return cv2.LUT(cv2.subtract(up, cv2.subtract(blurred, image)), _GRAIN_LUT)
 
 
-def _grain_parts(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``_grain`` without its 128 offset, as its positive and negative parts (uint8; at most one of
-    the two is not 0): added and taken off with saturating 8-bit arithmetic, no 16-bit difference."""
-    grain = _grain(image)
-    plane = grain.reshape(grain.shape[0], -1)
-    up = cv2.subtract(plane, 128)  # one plane: a scalar on a 3-channel image reaches channel 0 only
-    return up.reshape(grain.shape), cv2.subtract(cv2.absdiff(plane, 128), up).reshape(grain.shape)
-
-
-def without_grain(image: np.ndarray) -> np.ndarray:
-    """``image`` with its own grain (``_grain``) taken off: done once to the swap's photo, where the
-    photo's noise and fine pores were taken off its warped face every frame before."""
-    up, down = _grain_parts(image)
-    return cv2.subtract(cv2.add(image, down), up)
-
-
-def with_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
-    """``face`` (``without_grain`` of its own) with ``live``'s grain added: the swapped face carries
-    this camera's noise."""
-    up, down = _grain_parts(live)
-    return cv2.subtract(cv2.add(face, up), down)
+def add_grain(face: np.ndarray, live: np.ndarray) -> np.ndarray:
+    """``face`` with its own grain (the photo's noise and pores, small amplitudes only: its strong
+    fine edges stay) traded for the wearer's, so the swapped face carries this camera's noise."""
+    theirs, own = _grain(live), _grain(face)
+    # face + theirs - own, saturating, in 8-bit: the difference's positive and negative parts
+    # (at most one is not 0), instead of a 16-bit difference and a float sum over the whole box.
+    return cv2.subtract(cv2.add(face, cv2.subtract(theirs, own)), cv2.subtract(own, theirs))
 
 
 # Delta E of a cell just outside the outline from the wearer's skin just inside: still the same skin
 # running on, and surely not (the metric's own test for "skin runs on" is under 6).
 BORDER_RUNS_ON = (6.0, 10.0)
 BORDER_SKIN = 0.5  # share of skin along the ring just outside from which the border takes it in full
-# The same against the face's skin where the border band ends (``deep``), two to three times further
-# from the ring than the skin just inside, so twice the step is allowed: hair that crosses the outline
-# and passes the skin model differs from that skin by 25-35 (lp_s18), skin running on by 4-19 (90th
-# percentile per tuning clip; lp_d20's dim side the most).
-BORDER_DEEP = (12.0, 20.0)
 HAIRLINE_DARK = (2.0, 5.0)  # at the hairline, ring cells this much darker (Lab L) than the face start / stop counting
 
 
 def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
                  support: np.ndarray, ring: np.ndarray, skin: np.ndarray, sigma: float, where: np.ndarray,
-                 limit: float, hairline: np.ndarray | None = None, halve: bool = True,
-                 deep: np.ndarray | None = None, deep_reach: float = 0.0) -> np.ndarray:
+                 limit: float, hairline: np.ndarray | None = None) -> np.ndarray:
     """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over ``support``:
     inside the face) at the face's border becomes the wearer's skin *just outside* it (``ring``: the
     cells of a ring beyond the outline, ``skin``: how surely each is skin), spread inwards by
@@ -404,16 +378,11 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     (hair, background) the border takes the wearer's own colour at the same place instead, as
     the earlier two-band blend did. The photo's beard or temple hair at the border moves with it.
     ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
-    (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face. ``halve``:
-    worked on cells halved in size (the swap's 4-pixel cells); cells already as coarse as those
-    (its light's own, ``STEP``) are worked on as they are. ``deep`` (0..1 per cell): the face's
-    skin further in, where the band ends; a ring cell runs on only if it also matches that skin
-    within ``deep_reach`` cells of it, so hair that crosses the outline (and passes the skin model:
-    red or blond hair on a warm face) is not taken for skin running on beside hair inside it."""
+    (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face."""
     relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
     relit += offset
     h, w = where.shape
-    small = (max(1, w // 2), max(1, h // 2)) if halve else (w, h)
+    small = (max(1, w // 2), max(1, h // 2))
     # Everything at half the cells, in as few calls as possible (this runs every frame).
     masks = cv2.resize(cv2.merge([np.asarray(m, np.float32) for m in
                                   (support, ring, skin, np.zeros_like(where) if hairline is None else hairline)]),
@@ -421,7 +390,7 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     inside, geometry, skin_s, line = cv2.split(masks)
     live_s = cv2.resize(live, small, interpolation=cv2.INTER_AREA)
     colours = cv2.merge([live_s, cv2.resize(relit, small, interpolation=cv2.INTER_AREA)])
-    s = sigma / 2 if halve else sigma
+    s = sigma / 2
     # The wearer's and the relit photo's colours inside the face, in one blur.
     both = cv2.GaussianBlur(cv2.multiply(colours, _planes(inside, 6)), (0, 0), s)
     den = np.maximum(cv2.GaussianBlur(inside, (0, 0), s), 1e-4)
@@ -443,38 +412,20 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
         n = cells.size
         # The ring's cells, their references and (at the hairline) the cells further in, as one
         # row of pixels: cvtColor pays per row.
-        far = None
-        if deep is not None:
-            deep_s = cv2.resize(np.asarray(deep, np.float32), small, interpolation=cv2.INTER_AREA) if halve \
-                else np.asarray(deep, np.float32)
-            deep_s = deep_s * skin_s
-            # A box, not a Gaussian: as local, a tenth of the cost at this reach.
-            size = 2 * int(round(deep_reach / 2 if halve else deep_reach)) + 1
-            far = cv2.blur(cv2.merge([cv2.multiply(live_s, _planes(deep_s, 3)), deep_s]),
-                           (size, size)).reshape(-1, 4)[cells]
-        parts = 2 + (hairline is not None) + (far is not None)
-        pixels = np.empty((1, parts * n, 3), np.float32)
+        pixels = np.empty((1, 3 * n if hairline is not None else 2 * n, 3), np.float32)
         pixels[0, :n] = live_s.reshape(-1, 3)[cells]
         np.divide(refs[:, :3], np.maximum(refs[:, 6:7], 1e-4), out=pixels[0, n: 2 * n])
         if hairline is not None:
-            np.divide(refs[:, 3:6], np.maximum(refs[:, 7:8], 1e-4), out=pixels[0, 2 * n: 3 * n])
-        if far is not None:
-            np.divide(far[:, :3], np.maximum(far[:, 3:4], 1e-4), out=pixels[0, (parts - 1) * n:])
+            np.divide(refs[:, 3:6], np.maximum(refs[:, 7:8], 1e-4), out=pixels[0, 2 * n:])
         pair = lab(pixels)[0]
         diff = pair[:n] - pair[n: 2 * n]
         lo, hi = BORDER_RUNS_ON
         distance = cv2.sqrt(cv2.transform((diff * diff)[None], np.ones((1, 3), np.float32))).reshape(-1)
         runs_on = np.clip((hi - distance) / (hi - lo), 0.0, 1.0)
-        if far is not None:
-            # Where there is deep skin nearby to compare with (further away, so allowed twice the step).
-            diff = pair[:n] - pair[(parts - 1) * n:]
-            further = cv2.sqrt(cv2.transform((diff * diff)[None], np.ones((1, 3), np.float32))).reshape(-1)
-            lo, hi = BORDER_DEEP
-            runs_on *= np.where(far[:, 3] > 1e-3, np.clip((hi - further) / (hi - lo), 0.0, 1.0), 1.0)
         if hairline is not None:
             lo, hi = HAIRLINE_DARK
             at_line = line.reshape(-1)[cells]
-            runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n: 3 * n, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
+            runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n:, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
         ring.reshape(-1)[cells] *= runs_on
     if not ring.any():
         step = cv2.subtract(own, relit_low)

@@ -67,23 +67,20 @@ class NoseBase:
     def __init__(self) -> None:
         self._wait = 0
 
-    def lift(self, face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int],
-             fw: float | None = None) -> None:
+    def lift(self, face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> None:
         """:func:`lift_nose_base` on this frame, or nothing on a frame the gate is not read."""
         if self._wait > 0:
             self._wait -= 1
             return
-        self._wait = 0 if lift_nose_base(face, live, landmarks, origin, fw) else RECHECK - 1
+        self._wait = 0 if lift_nose_base(face, live, landmarks, origin) else RECHECK - 1
 
 
-def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int],
-                   fw: float | None = None) -> bool:
+def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> bool:
     """Lighten ``face`` (the swapped face, BGR uint8, in place) under the nose where it is darker,
     relative to its skin, than ``live`` (the wearer's pixels of the same box) is there. ``landmarks``
     are the frame's mesh points (the wearer's), ``origin`` the box's top-left corner in the frame.
-    ``fw``: ``face_width(landmarks)`` where the caller has it. True when it lifted (its gate found a
-    dark area)."""
-    fw = face_width(landmarks) if fw is None else fw
+    True when it lifted (its gate found a dark area)."""
+    fw = face_width(landmarks)
     if not np.isfinite(fw) or fw < 8:
         return False
     pts = landmarks[list(NOSE_BASE), :2] - np.asarray(origin, np.float32)
