@@ -76,10 +76,8 @@ def _dark_line(out, lm, k):
 
 def test_a_shut_eye_is_a_thin_soft_lash_line_darkest_at_the_outer_corner(blink, astronaut_swap_run):
     """On the clip's shut frame the photo's eye is shut: a lash line still shows (dlib and people read
-    it as an eye), but its core is thinner than 0.45 of the wearer's open lid gap (the drawn crescent
-    of before was 0.51-0.60 of it, 6-7 rows), and it is darker at the outer corner than at the inner.
-    (0.4 until the lashes were centred on the lid's edge: their core then measures 4-5 rows, a median
-    of 5 = 0.43 of the gap on one eye with the border work of the same round, 4 without it.)"""
+    it as an eye), but its core is thinner than 0.4 of the wearer's open lid gap (the drawn crescent
+    of before was 0.51-0.60 of it, 6-7 rows), and it is darker at the outer corner than at the inner."""
     swap, out = astronaut_swap_run
     assert min(swap._lids) > 0.9
     lm = swap._last
@@ -89,7 +87,7 @@ def test_a_shut_eye_is_a_thin_soft_lash_line_darkest_at_the_outer_corner(blink, 
         assert open_gap > 5
         thickness, contrast, outer, inner = _dark_line(out, lm, k)
         assert contrast > 40  # the lashes are there
-        assert thickness < 0.45 * open_gap
+        assert thickness < 0.4 * open_gap
         assert outer > inner + 5
 
 
@@ -321,63 +319,3 @@ def test_a_shut_lid_above_its_lashes_is_no_darker_than_the_skin_below_the_eye(bl
         band = np.median(strip[int(edge - 0.07 * fw):int(edge - 0.025 * fw)], axis=1)
         gaps.append(band.min() - under)
     assert np.mean(gaps) > -20, gaps
-
-
-def _lid_above_opening(lm, fw, k, shape):
-    """Eye ``k``'s lid skin between the ring above it and its open upper margin, less the strip a lid
-    part-way down covers (LID_COVER): where the photo's crease and socket shadow lie."""
-    m = np.zeros(shape[:2], np.uint8)
-    upper = lm[[p[0] for p in av.LID_PAIRS[k]], :2] - [0.0, 1.2 * av.LID_COVER * fw]
-    cv2.fillPoly(m, [np.round(np.vstack([lm[list(av.LID_RINGS[k]), :2], upper[::-1]])).astype(np.int32)], 1)
-    return m.astype(bool)
-
-
-def test_the_crease_fades_in_step_with_the_falling_lid(blink):
-    """Over the photo's crease above the opening, a lid c of the way down has made at least c - 0.1 of
-    the change a shut lid makes (both eyes averaged). From a threshold (0.7) the crease stayed whole
-    with the lid 0.7 down right under it (0.51 of the change at 0.7, astronaut photo, lp_s18): dlib
-    put the upper lid on the crease, and a lid 0.7 down read more open than a half-shut one on 15 of
-    40 forced-closure curves (tuning photos and wearers)."""
-    frame, face = blink[0]
-    swap = av.FaceSwap(load_avatar_photo(FIXTURES / "sk_astronaut.png", store=False))
-    swap.apply(frame, Analysis(faces=[face]))
-    lm = swap._last
-    fw = av.face_width(lm)
-    outs = {c: swap.render(frame, lm, 1.0, (c, c), (0.0, 0.0), face.landmarks).astype(float)
-            for c in (0.0, 0.5, 0.7, 0.85, 1.0)}
-    masks = [_lid_above_opening(lm, fw, k, frame.shape) for k in range(2)]
-    share = {c: np.mean([np.abs(outs[c] - outs[0.0])[m].mean() / np.abs(outs[1.0] - outs[0.0])[m].mean()
-                         for m in masks]) for c in (0.5, 0.7, 0.85)}
-    for c, s in share.items():
-        assert s >= c - 0.1, share
-    assert share[0.5] < share[0.7] < share[0.85], share
-
-
-def test_a_shut_eyes_lashes_lie_on_the_lids_edge(blink, monkeypatch):
-    """Fully shut, the drawn lash line (its opacity, read as the difference between black and white
-    lashes, the lid's shading off) is centred on the lid's edge, the pushed lower margin: averaged
-    over the middles of both eyes, within a thousandth of the face width of it (0.0006 above with the
-    astronaut photo on lp_s18). Hung 0.7 of its width below the edge (0.0014 below), it lay on the
-    lower lid and dlib put the upper lid on the skin above (a shut lid read more open than a
-    half-shut one)."""
-    frame, face = blink[0]
-    swap = av.FaceSwap(load_avatar_photo(FIXTURES / "sk_astronaut.png", store=False))
-    swap.apply(frame, Analysis(faces=[face]))
-    lm = swap._last
-    fw = av.face_width(lm)
-    monkeypatch.setattr(av, "LID_SHADE", (0.0, av.LID_SHADE[1]))
-    drawn = []
-    for colour in (0.0, 255.0):
-        swap.source.lash = np.full(3, colour, np.float32)
-        drawn.append(swap.render(frame, lm, 1.0, (1.0, 1.0), (0.0, 0.0), face.landmarks).astype(float).mean(2))
-    opacity = drawn[1] - drawn[0]
-    pushed = av.close_lids(lm, [av.LID_PUSH] * 2)
-    offsets = []
-    for pairs in av.LID_PAIRS:
-        up, low = pairs[3]  # the middle of the eye
-        x, edge = int(round(pushed[low, 0])), pushed[low, 1]
-        rows = np.arange(int(edge - 0.04 * fw), int(edge + 0.04 * fw) + 1)
-        column = opacity[rows, x - 1:x + 2].mean(1)
-        assert column.max() > 100  # a line is drawn there
-        offsets.append((np.dot(rows, column) / column.sum() - edge) / fw)
-    assert abs(np.mean(offsets)) < 0.001, offsets

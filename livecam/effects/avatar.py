@@ -171,13 +171,7 @@ LID_FADE = 0.2
 LID_OVER = 0.01  # a falling lid's skin reaches this far below its lash line (fraction of the face width)
 SHADOW_LIFT = 0.4  # a shut lid's pixel this much (share) darker than its light skin is lifted fully to it
 SHUT_SKIN = (40, 85)  # grey percentiles around an eye: below the first no fill is taken, from the second all
-# Closure from which a shut lid's lightened skin reaches the ring above the eye, and fully: the crease
-# and socket shadow fade in step with the falling lid. From 0.7 (a threshold) the lid was already 0.7
-# down with the photo's dark crease left whole right above it, dlib put the upper lid on the crease,
-# and a lid 0.7 down read more open than one half down on 15 of 40 forced-closure curves (8 tuning
-# photos x 5 tuning wearers' frames; 4 of 40 from 0.3; mean correlation of dlib's eye ratio with the
-# closure 0.795 -> 0.865; from 0.5: 8 of 40, 0.849; from 0: 5 of 40, 0.858).
-LID_WHOLE = (0.3, 1.0)
+LID_WHOLE = (0.7, 1.0)  # closure from which a shut lid's lightened skin reaches the ring above the eye, and fully
 LID_TOP = 9  # the first points of each RIGHT_LIDS / LEFT_LIDS: the ring above the upper lid, outer to inner
 LID_CORNERS = ((33, 133), (263, 362))  # outer and inner eye corners
 LID_PUSH = 0.7  # share of that closing the frame's own lid points take too (the shut texture does the rest)
@@ -887,10 +881,10 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         skin = edge + np.float32([0.0, amount * LID_OVER * fw])
         top = target[list(lids[:LID_TOP]), :2] - origin
         poly = np.vstack([top, skin[::-1]])
-        # A lid a little way down covers only the opening and its lash line (LID_COVER): the crease
+        # A lid part-way down covers only the opening and its lash line (LID_COVER): the crease
         # and socket shadow above it, which the shut texture lightens, carry the photo's identity
-        # (dlib's identity fell on talking clips whose lid signal wavers). Further down the
-        # lightened lid reaches up to the ring above it by degrees (LID_WHOLE).
+        # (dlib's identity fell on talking clips whose lid signal wavers). Only a nearly shut eye
+        # takes the lightened lid up to the ring above it.
         opening = np.vstack([ends[0], upper - np.float32([0.0, LID_COVER * fw]), ends[1], skin[::-1]])
         whole = float(np.clip((amount - LID_WHOLE[0]) / (LID_WHOLE[1] - LID_WHOLE[0]), 0.0, 1.0))
         x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - pad, 0)
@@ -921,12 +915,8 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         tangent = np.gradient(edge, axis=0)
         normal = np.stack([-tangent[:, 1], tangent[:, 0]], 1) / np.maximum(np.linalg.norm(tangent, axis=1), 1e-6)[:, None]
         normal *= np.sign(normal[:, 1:].mean() + 1e-9)  # pointing down the face
-        # Centred on the lid's edge, where the margins meet: hung 0.7 of their width below it they lay
-        # on the lower lid, and dlib put the upper lid on the skin above (a shut lid read more open
-        # than a half-shut one on 5 of 40 forced-closure curves, 2 of 40 centred; mean correlation of
-        # dlib's eye ratio with the closure 0.865 -> 0.898 with LID_WHOLE's ramp).
-        upper_side = edge - 0.5 * taper * normal - shift
-        lower_side = edge + 0.5 * taper * normal - shift
+        upper_side = edge - 0.3 * taper * normal - shift
+        lower_side = edge + 0.7 * taper * normal - shift
         strength = 1.0 - (1.0 - LASH_INNER) * along
         line = np.zeros_like(mask)
         for i in range(len(edge) - 1):
