@@ -50,6 +50,28 @@ def tracked_frames(path: Path, count: int) -> list:
     return out
 
 
+def clip_frames(name: str, count: int) -> tuple[list, list]:
+    """The first ``count`` frames of the shared clip ``name`` and their faces (``tracked_frames``),
+    as two lists; the test is skipped where the shared data is absent."""
+    root = shared_data()
+    if not root.is_dir():
+        pytest.skip(f"shared test data not found at {root}")
+    pairs = tracked_frames(root / "video" / name, count)
+    return [f for f, _ in pairs], [faces for _, faces in pairs]
+
+
+def portrait_avatar(picture: np.ndarray):
+    """A photo avatar whose portrait is ``picture`` (a wearer's own frame), loaded as a user's
+    photo file is, without storing anything."""
+    from livecam.analysis.avatar_photo import load_avatar_photo
+    from livecam.effects.avatar import PhotoAvatar
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "portrait.png"
+        cv2.imwrite(str(path), picture)
+        return PhotoAvatar(load_avatar_photo(path, store=False))
+
+
 @pytest.fixture
 def data_dir() -> Path:
     root = shared_data()

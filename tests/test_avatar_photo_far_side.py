@@ -2,56 +2,35 @@
 kept on its own face, so a turn back does not stretch the hair beside a turned photo's far cheek
 into it, and where a turn stretches the band inside the outline far past its size the skin-filled
 copy shows instead of streaks. Real data: tuning-half wearers as their own portraits."""
-import tempfile
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_data, tracked_frames
+from conftest import clip_frames, portrait_avatar
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_measures import face_width
 from livecam.types import Analysis
-
-
-def _clip(name: str, count: int):
-    root = shared_data()
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root}")
-    pairs = tracked_frames(root / "video" / name, count)
-    return [f for f, _ in pairs], [faces for _, faces in pairs]
 
 
 @pytest.fixture(scope="module")
 def s18():
     """lp_s18 (a tuning-half wearer): her frame 0 is turned ~18 degrees, her far cheek (image right)
     framed by hair the mesh's silhouette reaches over; she turns back a little by frame 149."""
-    return _clip("lp_s18_room_landscape.mp4", 150)
+    return clip_frames("lp_s18_room_landscape.mp4", 150)
 
 
 @pytest.fixture(scope="module")
 def d12():
     """lp_d12 (a tuning-half wearer): turned ~21 degrees and looking up at frame 47, facing the
     camera again by frame 75 and turned the other way by 89."""
-    return _clip("lp_d12_talking_indoor.mp4", 100)
-
-
-def _avatar(photo_frame):
-    from livecam.effects.avatar import PhotoAvatar
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "photo.png"
-        cv2.imwrite(str(path), photo_frame)
-        return PhotoAvatar(load_avatar_photo(path, store=False))
+    return clip_frames("lp_d12_talking_indoor.mp4", 100)
 
 
 def _far_band_error(frames, faces, first: int, scored: range) -> float:
     """Mean grey difference to the real frame over the band 0.15 face widths inside the wearer's own
     outline, on the image's right half of the face below its middle (the photo's far cheek and jaw),
     the avatar driven from ``first`` (its own portrait and neutral)."""
-    effect = _avatar(frames[first])
+    effect = portrait_avatar(frames[first])
     errors = []
     for i in range(first, scored.stop):
         out = effect.apply(frames[i], Analysis(faces=list(faces[i])))[0]
@@ -77,7 +56,7 @@ def test_the_portraits_mesh_lies_on_its_own_face(s18):
     past the outline, on her hair (14 of the warp's points, old code). Now every warp point of the
     face lies inside the outline, the features stay where the mesh put them, and nothing moved far."""
     frames, _ = s18
-    effect = _avatar(frames[0])
+    effect = portrait_avatar(frames[0])
     stage = effect.stage_for((frames[0].shape[1], frames[0].shape[0]))
     oval = stage.landmarks[np.asarray(regions.FACE_OVAL), :2].astype(np.float32)
     mesh = stage.rest[:len(effect._points), :2]
@@ -119,7 +98,7 @@ def test_the_skin_filled_copy_changes_only_the_band_and_nothing_shows_at_rest(d1
     from livecam.effects.photo_fill import FILL_BAND, STRETCH, Stretch, skin_filled
 
     frames, _ = d12
-    effect = _avatar(frames[47])
+    effect = portrait_avatar(frames[47])
     photo = effect.photo
     lm = effect._landmarks
     filled = skin_filled(photo.image, lm, effect._mask)

@@ -2,15 +2,10 @@
 ``PhotoAvatar.follow_surround``): the flow measures a shift, also one far larger than its crop
 allows when guessed, the ring follows on a real turning head and lands closer to the real hair,
 and never goes further than its bound, whatever the picture does."""
-import tempfile
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_data, tracked_frames
-
-from livecam.analysis.avatar_photo import load_avatar_photo
+from conftest import clip_frames, portrait_avatar
 
 
 def _texture(h: int = 480, w: int = 640, seed: int = 3) -> np.ndarray:
@@ -57,20 +52,7 @@ def test_the_flow_refuses_a_crop_too_small_to_measure():
 def d12():
     """lp_d12's first 50 frames (a tuning-half wearer: the head turns 15-20 degrees from frame 33 on)
     and their faces."""
-    root = shared_data()
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root}")
-    pairs = tracked_frames(root / "video" / "lp_d12_talking_indoor.mp4", 50)
-    return [f for f, _ in pairs], [faces for _, faces in pairs]
-
-
-def _own_avatar(first):
-    from livecam.effects.avatar import PhotoAvatar
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "frame0.png"
-        cv2.imwrite(str(path), first)
-        return PhotoAvatar(load_avatar_photo(path, store=False))
+    return clip_frames("lp_d12_talking_indoor.mp4", 50)
 
 
 def _outside_ssim(frame, out, landmarks) -> float:
@@ -104,7 +86,7 @@ def test_the_head_ring_follows_the_wearers_own_hair_on_a_turning_head(d12, monke
     scores = {}
     for reach in (0.0, av.SURROUND_REACH):
         monkeypatch.setattr(av, "SURROUND_REACH", reach)
-        avatar = _own_avatar(frames[0])
+        avatar = portrait_avatar(frames[0])
         got = []
         for i, (frame, found) in enumerate(zip(frames, faces)):
             out, _ = avatar.apply(frame, Analysis(faces=list(found)))
@@ -123,7 +105,7 @@ def test_the_ring_never_goes_further_than_its_bound_and_only_where_the_portrait_
     from livecam.types import Analysis
 
     frames, faces = d12
-    avatar = _own_avatar(frames[0])
+    avatar = portrait_avatar(frames[0])
     avatar.apply(frames[0], Analysis(faces=list(faces[0])))
     stage = avatar._stage
     assert (stage.ring_person > 0.5).any() and (stage.ring_person < 0.5).any()  # the case: both kinds

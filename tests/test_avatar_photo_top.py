@@ -2,35 +2,18 @@
 goes on above the photo with the top rows' colour, smoothed along the row and fading out
 (``avatar_stage.extend_above``), where sampling above the photo repeated its top row into a vertical
 stripe per strand of hair. Real data: a tuning-half wearer as his own portrait."""
-import tempfile
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_data
-
-from livecam.analysis.avatar_photo import load_avatar_photo
+from conftest import clip_frames, portrait_avatar
 
 
 @pytest.fixture(scope="module")
 def d12_top():
     """lp_d12's frame 0 (a tuning-half wearer): a tuft of his hair touches the frame's top edge."""
-    from livecam.analysis.face_tracker import FaceTracker
-    from livecam.effects.avatar import PhotoAvatar
-    from livecam.settings import FaceSettings, RuntimeSettings
-
-    root = shared_data()
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root}")
-    cap = cv2.VideoCapture(str(root / "video" / "lp_d12_talking_indoor.mp4"))
-    first = cap.read()[1]
-    cap.release()
-    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "photo.png"
-        cv2.imwrite(str(path), first)
-        avatar = PhotoAvatar(load_avatar_photo(path, store=False))
+    frames, faces = clip_frames("lp_d12_talking_indoor.mp4", 1)
+    first, lm = frames[0], faces[0][0].landmarks
+    avatar = portrait_avatar(first)
     return first, lm, avatar
 
 

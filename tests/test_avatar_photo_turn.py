@@ -2,16 +2,12 @@
 is kept on the outside of the cheek and the head ring outside it, so nothing there turns inside out
 (a mirrored, stair-stepped cheek edge with the room showing where the hair was). Real data: a
 tuning-half wearer as her own portrait."""
-import tempfile
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
-from conftest import shared_data, tracked_frames
+from conftest import clip_frames, portrait_avatar
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.effects.mesh_warp import signed_areas
 from livecam.types import Analysis
 
@@ -20,20 +16,7 @@ from livecam.types import Analysis
 def d3():
     """lp_d3 (a tuning-half wearer): her frame 0 faces the camera; by frames 250-279 she has turned
     about 23 degrees to her left (her left cheek, on the image's right, is the far side)."""
-    root = shared_data()
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root}")
-    pairs = tracked_frames(root / "video" / "lp_d3_expressions.mp4", 280)
-    return [f for f, _ in pairs], [faces for _, faces in pairs]
-
-
-def _avatar(photo_frame):
-    from livecam.effects.avatar import PhotoAvatar
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "photo.png"
-        cv2.imwrite(str(path), photo_frame)
-        return PhotoAvatar(load_avatar_photo(path, store=False))
+    return clip_frames("lp_d3_expressions.mp4", 280)
 
 
 def test_ray_exits_finds_a_convex_polygons_boundary():
@@ -51,7 +34,7 @@ def test_a_turned_heads_far_side_does_not_fold(d3):
     now 0.91 and 4.46 (the ring now lies deeper and swings in further: without the silhouette it
     folds 25.4)."""
     frames, faces = d3
-    effect = _avatar(frames[0])
+    effect = portrait_avatar(frames[0])
     face_fold, ring_fold = [], []
     for i in range(280):
         effect.apply(frames[i], Analysis(faces=list(faces[i])))
@@ -74,7 +57,7 @@ def test_the_silhouette_moves_nothing_at_rest_and_only_the_folded_outline_and_ri
     from livecam.effects.photo_turn import RING_KEEP, Silhouette, ray_exits
 
     frames, faces = d3
-    stage = _avatar(frames[0]).stage_for((frames[0].shape[1], frames[0].shape[0]), faces[0][0].landmarks)
+    stage = portrait_avatar(frames[0]).stage_for((frames[0].shape[1], frames[0].shape[0]), faces[0][0].landmarks)
     keep = Silhouette(stage.landmarks, stage.points, stage.ring, stage.ring_head)
     face, ring = keep(stage.landmarks, stage.ring)
     assert face is stage.landmarks and ring is stage.ring  # at rest: untouched, not even copied
