@@ -198,13 +198,16 @@ def _around(picture: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
     return out
 
 
-def _polar(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Angle-sorted (angles, radii) of 2-D points around the origin, wrapped for np.interp."""
-    ang = np.arctan2(points[:, 1], points[:, 0]) % (2 * np.pi)
-    rad = np.hypot(points[:, 0], points[:, 1])
+def outline_radius(points: np.ndarray, centre: np.ndarray, angles: np.ndarray) -> np.ndarray:
+    """The radius of the closed outline ``points`` (2-D, around ``centre``) at ``angles``, interpolated
+    between its points by angle (wrapping round)."""
+    off = points - centre
+    ang = np.arctan2(off[:, 1], off[:, 0]) % (2 * np.pi)
+    rad = np.hypot(off[:, 0], off[:, 1])
     order = np.argsort(ang)
     ang, rad = ang[order], rad[order]
-    return np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]), np.concatenate([rad, rad, rad])
+    return np.interp(angles % (2 * np.pi), np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]),
+                     np.concatenate([rad, rad, rad]))
 
 
 def _fit_inside(offsets: np.ndarray, centre: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -271,7 +274,7 @@ class Stage:
         c2 = oval3[:, :2].mean(0)
         face_h = float(oval3[:, 1].max() - oval3[:, 1].min())
         angles = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
-        profile = np.array([np.interp(a, *_polar(oval3[:, :2] - c2)) for a in angles])
+        profile = outline_radius(oval3[:, :2], c2, angles)
         unit = np.stack([np.cos(angles), np.sin(angles)], axis=1)
         # The warped box: around the body ring, inside the portrait (its edge must not move) and the frame.
         reach = BODY_SCALE * profile.max() + BOX_MARGIN * face_h

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.effects.avatar_stage import outline_radius
 
 # Share of a head-ring point's rest gap beyond the face outline that it keeps on a turn (the far side's
 # hair is foreshortened, never folded under the cheek). Tuning side, face-box SSIM lp_d3 / lp_d12 (frame
@@ -52,17 +53,6 @@ def ray_exits(centre: np.ndarray, dirs: np.ndarray, hull: np.ndarray) -> np.ndar
     return t
 
 
-def _polar_radius(points: np.ndarray, centre: np.ndarray, angles: np.ndarray) -> np.ndarray:
-    """The radius of the closed outline ``points`` (2-D, around ``centre``) at ``angles``, interpolated."""
-    off = points - centre
-    ang = np.arctan2(off[:, 1], off[:, 0]) % (2 * np.pi)
-    rad = np.hypot(off[:, 0], off[:, 1])
-    order = np.argsort(ang)
-    ang, rad = ang[order], rad[order]
-    return np.interp(angles % (2 * np.pi), np.concatenate([ang - 2 * np.pi, ang, ang + 2 * np.pi]),
-                     np.concatenate([rad, rad, rad]))
-
-
 class Silhouette:
     """Per stage: where the outline and the head ring lie at rest, to keep them unfolded each frame.
 
@@ -80,7 +70,7 @@ class Silhouette:
         oval = landmarks[self.oval, :2].astype(np.float64)
         c = oval.mean(0)
         off = ring[:, :2] - c
-        self.ring_gap = np.hypot(off[:, 0], off[:, 1]) - _polar_radius(oval, c, np.arctan2(off[:, 1], off[:, 0]))
+        self.ring_gap = np.hypot(off[:, 0], off[:, 1]) - outline_radius(oval, c, np.arctan2(off[:, 1], off[:, 0]))
 
     def _outline_share(self, face: np.ndarray) -> np.ndarray:
         """Per outline point, its distance from the outline's centre over the inner hull's there."""
@@ -108,7 +98,7 @@ class Silhouette:
         off = ring[:, :2].astype(np.float64) - c
         r = np.hypot(off[:, 0], off[:, 1])
         ang = np.arctan2(off[:, 1], off[:, 0])
-        least = _polar_radius(oval, c, ang) + RING_KEEP * self.ring_gap
+        least = outline_radius(oval, c, ang) + RING_KEEP * self.ring_gap
         moved = np.arctan2(oval[out, 1] - c[1], oval[out, 0] - c[0])
         beside = np.abs((ang[:, None] - moved[None, :] + np.pi) % (2 * np.pi) - np.pi).min(1) < 2 * np.pi / len(ring)
         push = (least > r) & (self.ring_head >= 1.0) & beside
