@@ -334,7 +334,9 @@ class CameraSource(FrameSource):
         width, height = self._size
         while not self._stop.is_set():
             ok, image = self._cap.read()
-            if not ok or image is None:
+            # A read that says ok but hands over no picture (an empty or flat buffer) is a failed read:
+            # cover_fit raised on it, and the camera was closed and reopened for one bad buffer.
+            if not ok or not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or not image.size:
                 failures += 1
                 if failures >= READ_FAILURES_BEFORE_RECONNECT:
                     break

@@ -15,6 +15,7 @@ only while it really shortens the time between frames.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import statistics
@@ -25,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from livecam.imaging import as_bgr8
 from livecam.output_gate import safe_frame
 from livecam.pipeline import Pipeline, describe
 
@@ -74,13 +76,15 @@ class LiveRunner:
                     frame = self.source.latest(after=last, timeout=0.5)
                     if frame is None or frame.index == last:
                         continue
+                    frame = _as_picture(frame)
                     if prefetch is not None:
                         prefetch.start(frame)
                 last = frame.index
                 if prefetch is not None and (self.auto is None or self.auto.on):  # auto going off: drain
                     # A newer frame already waiting: its analysis starts now, beside this frame's effects.
                     newer = self.source.latest(after=last, timeout=0.0)
-                    if newer is not None and newer.index > last and prefetch.start(newer):
+                    newer = _as_picture(newer) if newer is not None and newer.index > last else None
+                    if newer is not None and prefetch.start(newer):
                         ahead = newer
                         self.overlapped += 1
                 self.sender.submit(self._process(frame), frame.t)
@@ -206,6 +210,16 @@ class AutoPipelining:
         return True
 
 
+def _as_picture(frame):
+    """``frame`` with its picture made BGR uint8 here, once (``Pipeline.process`` would do it too, but to
+    a new array): the analysis started ahead must be of the very picture the pipeline composites, or a
+    BGRA, 16-bit or strided camera frame was analysed twice, the first time as it came."""
+    if frame.placeholder:
+        return frame
+    image = as_bgr8(frame.image)
+    return frame if image is None or image is frame.image else dataclasses.replace(frame, image=image)
+
+
 def usable_cores() -> int:
     """The cores this process may run on (a container or taskset may allow fewer than the machine has)."""
     try:
@@ -242,6 +256,8 @@ class Prefetch:
         picture before the analysis)."""
         if frame.placeholder or any(e.stage == "pre" for e in self._pipeline.effects):
             return False
+        if as_bgr8(frame.image) is not frame.image:
+            return False  # not a picture the pipeline analyses as it is (it makes the card of it)
         needs = frozenset(self._pipeline.needs())
         self._ahead[id(frame.image)] = (frame.image, needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))
         return True

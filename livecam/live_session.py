@@ -21,6 +21,7 @@ from livecam.settings import CaptureSettings
 log = logging.getLogger("livecam")
 
 PAUSED_CARD = "LiveCam - starting the camera"  # what an app sees until the first frame after a pause
+RESUME_WAIT_S = 0.1  # how soon a resume is tried again while the released runner finishes its frame
 RESUME_RETRY_S = 2.0  # a source that cannot be reopened is tried again this often while an app watches
 
 
@@ -57,6 +58,7 @@ class LiveSession:
         self.wake = threading.Event()
         self._want: tuple[bool, float] | None = None
         self._retry_at = 0.0
+        self._released: LiveRunner | None = None  # the runner released last: it may still be inside a frame
 
     @property
     def processed(self) -> int:
@@ -98,6 +100,7 @@ class LiveSession:
         self.source.close()  # ...so the camera can go at once (its light turns off)
         self.source = None
         runner.stop()
+        self._released = runner
         self.processed_before += runner.processed
         self.error = self.error or runner.error
         self.sender.pause(last=placeholder_image(*self.size, PAUSED_CARD))
@@ -108,6 +111,14 @@ class LiveSession:
         remaining = self.frames - self.processed if self.frames else 0
         if self.frames and remaining <= 0:
             return
+        released = self._released
+        if released is not None and not released.done.is_set():
+            # Its frame is still in the pipeline (a model run stuck until the run guard gives it up): a
+            # second runner beside it shared the pipeline, and the old one's exit unhooked the new one's
+            # prefetch (every frame analysed twice, and each picture analysed ahead kept for good).
+            self._retry_at = time.monotonic() + RESUME_WAIT_S
+            return
+        self._released = None
         try:
             source = self._open_source(self._capture)
         except CaptureError as exc:

@@ -147,6 +147,10 @@ class Pipeline:
         if self._builder is None:
             self._build_now(slot, settings)
         else:
+            if slot.pending is not None:
+                # Superseded before it was ready: nothing will install it, so it is closed when done
+                # (left open, a background video's decoder thread ran for the rest of the session).
+                slot.pending.add_done_callback(_close_built)
             slot.pending_version = self._version
             slot.pending = self._builder.submit(build_effect, slot.spec, settings)
 
@@ -225,7 +229,7 @@ class Pipeline:
         # Every source's frame is made BGR uint8 here, once: a camera's grey, BGRA, 16-bit or
         # float frames would otherwise leave as they came (the gate compared them to themselves).
         frame = as_bgr8(image)
-        proof = Provenance(shape=frame.shape if frame is not None else None)
+        proof = Provenance(shape=frame.shape if frame is not None else _size_of(image))
         try:
             if frame is None:
                 raise ValueError(f"the source sent something that is not a picture ({_describe_array(image)})")
@@ -401,6 +405,25 @@ class Pipeline:
             self.wait_for_builds(timeout=10.0)
         for slot in self._slots:
             self._install(slot, None)
+
+
+def _close_built(future: Future) -> None:
+    """Close the effect a superseded build made (a build that failed made none)."""
+    try:
+        effect = None if future.cancelled() else future.result()
+        if effect is not None:
+            effect.close()
+    except Exception as exc:  # noqa: BLE001 - its failure no longer concerns anyone
+        trace.debug("closing a superseded build failed", exc_info=exc)
+
+
+def _size_of(image: Any) -> tuple[int, int, int] | None:
+    """The (height, width, 3) of a frame that is no picture LiveCam can read but has a height and width
+    (a camera's raw two-channel YUYV): its card must fit the output, which is the camera's size (the
+    last good frame's size, 1280x720 before any, stopped the live loop for a smaller camera)."""
+    if isinstance(image, np.ndarray) and image.ndim in (2, 3) and image.shape[0] > 0 and image.shape[1] > 0:
+        return int(image.shape[0]), int(image.shape[1]), 3
+    return None
 
 
 def _describe_array(image: Any) -> str:
