@@ -342,10 +342,13 @@ def test_regions_are_valid_mesh_indices():
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0])
-def test_a_mesh_collapsed_to_one_spot_is_not_a_face(astronaut, monkeypatch, value):
+def test_a_mesh_collapsed_to_one_spot_is_a_model_fault_not_a_face(astronaut, monkeypatch, value):
     """A faulty landmark model returning all zeros or all ones (finite: no NaN check sees it, and
     its presence score passes) put all 468 points on one spot; such a 'face' became the photo
-    avatar's neutral pose and made every later frame take ~25 s. It is not a face."""
+    avatar's neutral pose and made every later frame take ~25 s. It is not a face, and not "no face"
+    either (a face swap faded out and showed the wearer): the run's result is refused."""
+    from livecam.analysis.runtime import ModelOutputError
+
     t = tracker()
     assert t.process(astronaut)  # the real face first: the track exists
     real = t.landmarker.session.run
@@ -354,6 +357,7 @@ def test_a_mesh_collapsed_to_one_spot_is_not_a_face(astronaut, monkeypatch, valu
         return [np.full_like(o, value) if o.dtype.kind == "f" else o for o in real(*args, **kwargs)]
 
     monkeypatch.setattr(t.landmarker.session, "run", collapsed)
-    assert t.process(astronaut) == []
+    with pytest.raises(ModelOutputError):
+        t.process(astronaut)
     monkeypatch.undo()
     assert len(t.process(astronaut)) == 1  # and the real face is found again

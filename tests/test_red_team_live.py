@@ -254,8 +254,6 @@ def constant_outputs(monkeypatch):
     return state
 
 
-@pytest.mark.xfail(strict=True, reason="redteam5 finding 4: face models that return all zeros or all ones read as "
-                   "'no face': a face swap fades out and shows the wearer's own face, raw, for as long as it lasts")
 @pytest.mark.parametrize("value", [0.0, 1.0])
 @pytest.mark.parametrize("models", [None, ("face_landmark.onnx",)], ids=["every_model", "mesh_only"])
 def test_face_models_returning_a_constant_never_show_the_wearers_face_under_a_swap(astronaut, constant_outputs, value,

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from livecam import model_specs
-from livecam.analysis.runtime import load_model
+from livecam.analysis.runtime import ModelOutputError, load_model
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,12 @@ class FaceDetector:
         outputs = self.session.run(self.session.normalize(rgb))
         raw = outputs[self._i_boxes].reshape(-1, 16)
         logits = outputs[self._i_scores].reshape(-1)
+        if logits.size > 1 and logits.min() == logits.max():
+            # One score for every anchor is a model or driver fault (all zeros, all ones), never a picture:
+            # black, white, grey and noise inputs all give the anchors different scores. Taken for "no
+            # face", a face swap faded out and showed the wearer's own face for as long as it lasted.
+            raise ModelOutputError(f"Model {self.session.name} gave all {logits.size} anchors the same score; "
+                                   "this frame's result is not used.")
         threshold = self.spec.min_score if min_score is None else min_score
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits.astype(np.float64), -SCORE_CLIP, SCORE_CLIP)))
         keep = np.nonzero(scores >= threshold)[0]

@@ -18,7 +18,7 @@ import numpy as np
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
 from livecam.analysis.face_measures import lid_gap
-from livecam.analysis.runtime import ModelSession, load_model
+from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
 
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
 ROI_SCALE = 1.5
@@ -144,6 +144,11 @@ class FaceLandmarker:
         outputs = self.session.run(self.session.normalize(rgb))
         presence = float(1.0 / (1.0 + np.exp(-float(outputs[self._i_flag].reshape(-1)[0]))))
         mesh = outputs[self._i_mesh].reshape(-1, 3)
+        if mesh.min() == mesh.max():
+            # Every coordinate the same number is a model or driver fault (all zeros, all ones), never a
+            # crop: taken for "no face", a face swap faded out and showed the wearer's own face.
+            raise ModelOutputError(f"Model {self.session.name} put all {len(mesh)} mesh points at one value; "
+                                   "this frame's result is not used.")
         return _project(mesh, m, self.n, roi.size), presence
 
     def iris(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

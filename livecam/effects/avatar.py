@@ -580,8 +580,10 @@ class FaceSwap(EffectBase):
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
                                     SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower)
         # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
-        face = light.add_grain(light.relight(warped, grid.up(cv2.merge([gain, gain, gain]), part),
-                                             grid.up(offset, part)), live)
+        # Upsampled with their context cell (contiguous), read from ``at`` by the one fused pass.
+        gain_px, *at = grid.up_around(cv2.merge([gain, gain, gain]), part)
+        face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
+                                        (part.x0, part.y0))
         self._nose.lift(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
@@ -605,8 +607,8 @@ class FaceSwap(EffectBase):
         out = image.copy()
         # The blend of ``compositing.composite``'s whole-frame path (the feathered edge is far more
         # than its band share), written straight into the output: no search for the band's pixels,
-        # no copy of the box.
-        blend(face, live, alpha, dst=out[rows, cols])
+        # no copy of the box; one compiled pass where numba is there (the same values).
+        light.blend_face(face, alpha, image, (part.x0, part.y0), out)
         if wearer is not None:
             # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
             # decision and the mask smoothed across frames, see avatar_keep).

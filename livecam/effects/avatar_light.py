@@ -35,7 +35,9 @@ most of its cost): a per-cell factor is applied to a colour image by OpenCV on t
 shape (``_planes``), never by numpy broadcasting over the 3-channel axis, which is several times
 slower there; medians are partitions of contiguous planes; Lab is taken only for the cells that need
 it. Each of these gives the plain formulation's numbers (``tests/test_avatar_fast.py`` keeps that
-formulation and compares).
+formulation and compares). At full resolution the relight with the grain traded and the blend into
+the frame run as compiled loops (``swap_kernels``, numba) where it is installed: the same values
+(``tests/test_swap_kernels.py``), a dozen whole-buffer OpenCV passes fewer.
 """
 from __future__ import annotations
 
@@ -44,6 +46,13 @@ import math
 
 import cv2
 import numpy as np
+
+from livecam.effects.compositing import blend
+
+try:  # compiled loops (numba); without it the same values come from OpenCV calls
+    from livecam.effects import swap_kernels as _kernels
+except Exception:  # pragma: no cover - numba missing, or unable to compile on this machine
+    _kernels = None
 
 LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
 # The scale at which the wearer's light replaces the photo's (the relighting's two low-passes;
@@ -327,6 +336,58 @@ def relight(face: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarra
     return cv2.add(relit, offset, dtype=cv2.CV_8U)
 
 
+def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
+                       frame: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
+    """``add_grain(relight(face, gain, offset), live)`` with ``gain`` and ``offset`` (3-channel
+    float32 maps) read from row, column ``at`` on and ``live`` the frame's pixels under the face
+    (``origin``: its top-left x, y in ``frame``). One compiled pass (``swap_kernels``): the same
+    values, about half the cost of the dozen whole-buffer OpenCV passes."""
+    h, w = face.shape[:2]
+    (gy, gx), (x0, y0) = at, origin
+    ok = (_kernels is not None and face.dtype == np.uint8 and frame.dtype == np.uint8
+          and gain.dtype == np.float32 and offset.dtype == np.float32 and gain.shape == offset.shape
+          and face.ndim == gain.ndim == frame.ndim == 3 and face.shape[2] == gain.shape[2] == frame.shape[2] == 3
+          and face.flags.c_contiguous and gain.flags.c_contiguous and offset.flags.c_contiguous
+          and frame.flags.c_contiguous and _grain_span_exact() and min(gy, gx, x0, y0) >= 0
+          and gy + h <= gain.shape[0] and gx + w <= gain.shape[1]  # the loop reads unchecked
+          and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1])
+    if not ok:
+        return add_grain(relight(face, gain[gy:gy + h, gx:gx + w], offset[gy:gy + h, gx:gx + w]),
+                         frame[y0:y0 + h, x0:x0 + w])
+    out = np.empty_like(face)
+    lo, hi = GRAIN_KEEP
+    _kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), offset.reshape(gain.shape[0], -1),
+                           gy, gx, frame.reshape(frame.shape[0], -1), y0, x0, _GRAIN_KERNEL,
+                           np.float32(hi), np.float32(1.0 / (hi - lo)), out.reshape(h, -1))
+    return out
+
+
+def blend_face(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int],
+               out: np.ndarray) -> None:
+    """``compositing.blend(face, live, alpha)`` written into ``out`` at ``origin`` (x, y), ``live``
+    being ``frame``'s pixels there (``out`` is a copy of ``frame``): the same values in one compiled
+    pass instead of five OpenCV ones."""
+    h, w = face.shape[:2]
+    x0, y0 = origin
+    ok = (_kernels is not None and face.dtype == frame.dtype == out.dtype == alpha.dtype == np.uint8
+          and face.ndim == frame.ndim == out.ndim == 3 and face.shape[2] == frame.shape[2] == 3
+          and frame.shape == out.shape and alpha.shape == (h, w) and face.flags.c_contiguous
+          and frame.flags.c_contiguous and out.flags.c_contiguous and min(x0, y0) >= 0
+          and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1])  # the loop writes unchecked
+    if not ok:
+        blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=out[y0:y0 + h, x0:x0 + w])
+        return
+    _kernels.blend_into(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, y0, x0,
+                        out.reshape(out.shape[0], -1))
+
+
+def _grain_span_exact() -> bool:
+    """The kernel's product with one over GRAIN_KEEP's span is the table's division only for a
+    power-of-two span."""
+    span = GRAIN_KEEP[1] - GRAIN_KEEP[0]
+    return span > 0 and float(span).is_integer() and (int(span) & (int(span) - 1)) == 0
+
+
 def _grain_lut() -> np.ndarray:
     x = np.arange(256, dtype=np.float32) - 128
     lo, hi = GRAIN_KEEP
@@ -335,6 +396,7 @@ def _grain_lut() -> np.ndarray:
 
 
 _GRAIN_LUT = _grain_lut()
+_GRAIN_KERNEL = _bit_exact_kernel(5, GRAIN_SIGMA)  # _grain's 5-tap 8-bit GaussianBlur, in integers
 
 
 def _grain(image: np.ndarray) -> np.ndarray:

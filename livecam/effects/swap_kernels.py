@@ -1,0 +1,241 @@
+"""Compiled loops (numba) for the face swap's per-frame work where OpenCV's per-call cost or
+whole-buffer passes dominate, each giving exactly what the OpenCV calls they replace give.
+
+- **The mesh raster** (``MeshWarp.coarse``): ~450 ``cv2.fillConvexPoly`` calls a frame (one per
+  triangle, ~1 us of call overhead each) become one loop. ``draw_triangles`` repeats OpenCV's
+  rasteriser for triangles wholly on the grid (``on_grid``): each edge an 8-connected line walked
+  from its left end (``LineIterator``: after k major steps, round(k minor / major) minor steps,
+  ties towards the start), then the spans of the rows but the last between the 16.16 fixed-point
+  edges top-bottom and top-middle, middle-bottom (``FillConvexPoly``); later triangles overwrite.
+  Off the grid OpenCV clips a line before walking it, which moves its pixels, so such meshes stay
+  with the calls. ``apply_table`` then evaluates each cell's affine with the same float32 steps.
+- **Relight and grain** (``relight_grain``): ``avatar_light.add_grain(avatar_light.relight(face,
+  gain, offset), live)`` in one pass over the face's rows instead of a dozen whole-buffer OpenCV
+  passes. The relit value is the float32 product and sum rounded half to even and saturated (as
+  ``cv2.add(..., dtype=CV_8U)``); each grain blur is OpenCV's bit-exact 8-bit ``GaussianBlur``
+  (integer kernel summing to 256, the sum of x k_i k_j rounded over 65536 half up, borders
+  reflected 101); the grain table and the trade are the same saturating steps, folded.
+
+- **The blend** (``blend_into``): ``compositing.blend`` into the output frame in one pass.
+
+Tried and not kept: the frame's copy and the blend in one loop (numba's row copies were slower
+than numpy's), and the gain and offset upsampled inside ``relight_grain`` (1.07 -> 1.00 ms, a level or two
+off ``cv2.resize``'s rounding). Compiled at import from explicit signatures (``cache=True`` keeps the
+machine code on disk); ``nogil`` lets the live loop's other threads run meanwhile.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_U8_2D = "uint8[:, ::1]"
+_F32_2D = "float32[:, ::1]"
+
+
+@njit("int64(int64, int64)", cache=True, nogil=True, inline="always")
+def reflect101(p, n):  # pragma: no cover - compiled
+    """OpenCV's ``borderInterpolate(p, n, BORDER_REFLECT_101)``."""
+    if n == 1:
+        return 0
+    while p < 0 or p >= n:
+        p = -p if p < 0 else 2 * n - 2 - p
+    return p
+
+
+@njit("void(float32[::1], float32[::1], float32[::1])", cache=True, nogil=True, inline="always")
+def _blur_row(s, d, kernel):  # pragma: no cover - compiled
+    """A row of pixels of 3 values times the 5-tap ``kernel``, its ends reflected 101."""
+    n = s.shape[0]
+    w = n // 3
+    k0, k1, k2 = kernel[0], kernel[1], kernel[2]
+    m = max(n - 12, 0)
+    # Offset slices, not index arithmetic: a negative-looking index (j - 6) keeps numba's
+    # wrap-around test in the loop and LLVM from vectorising it (12x slower).
+    s0, s3, s6, s9, s12, dd = s[0:m], s[3:m + 3], s[6:m + 6], s[9:m + 9], s[12:m + 12], d[6:m + 6]
+    for i in range(m):
+        dd[i] = k0 * (s0[i] + s12[i]) + k1 * (s3[i] + s9[i]) + k2 * s6[i]
+    for x in range(w):
+        if 2 <= x < w - 2:
+            continue
+        a, b = 3 * reflect101(x - 2, w), 3 * reflect101(x - 1, w)
+        e, f = 3 * reflect101(x + 2, w), 3 * reflect101(x + 1, w)
+        for c in range(3):
+            j = 3 * x + c
+            d[j] = k0 * (s[a + c] + s[e + c]) + k1 * (s[b + c] + s[f + c]) + k2 * s[j]
+
+
+@njit("float32(float32, float32, float32)", cache=True, nogil=True, inline="always")
+def _kept(x, hi, inv):  # pragma: no cover - compiled
+    """``avatar_light._GRAIN_LUT[x + 128] - 128`` without the table (a per-value gather kept the
+    loop from vectorising, 8x slower): the table's float32 steps, its division by ``hi - lo`` as a
+    product with ``inv`` (the same values while ``hi - lo`` is a power of two; the tests check)."""
+    keep = min(max((hi - abs(x)) * inv, np.float32(0.0)), np.float32(1.0))
+    return np.rint(x * keep)
+
+
+@njit(f"void({_U8_2D}, {_F32_2D}, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], float32, float32, "
+      f"{_U8_2D})", cache=True, nogil=True)
+def relight_grain(warped, gain, offset, gy, gx, frame, y0, x0, kernel, hi, inv, out):  # pragma: no cover - compiled
+    """``out`` (h, 3w: BGR rows) = the relit ``warped`` (``* gain + offset``, read from row ``gy``,
+    pixel ``gx`` on) with its own grain traded for the grain of the wearer's pixels under it,
+    ``frame[y0:y0 + h, 3 x0:3 (x0 + w)]`` (all as (rows, 3 columns)). ``kernel``: the 5-tap
+    bit-exact Gaussian (integers summing to 256); ``hi``, ``inv``: ``avatar_light.GRAIN_KEEP``'s
+    upper end and one over its span.
+
+    All in float32, exactly: the blur's integer sums stay under 2^24 (255 x 256 x 256), and numba
+    would widen int32 arithmetic to int64 (half the vector lanes). Rows are made as the blur's
+    five-row window reaches them, into rings of five, so the working rows stay in cache."""
+    h, n = warped.shape[0], warped.shape[1]
+    k0, k1, k2 = kernel[0], kernel[1], kernel[2]
+    relit = np.empty((5, n), np.float32)
+    live = np.empty((5, n), np.float32)
+    hr = np.empty((5, n), np.float32)
+    hl = np.empty((5, n), np.float32)
+    zero, top, half, unit = np.float32(0.0), np.float32(255.0), np.float32(0.5), np.float32(1.0 / 65536.0)
+    lo_d, hi_d = np.float32(-128.0), np.float32(127.0)
+    made = 0
+    for y in range(h):
+        while made < min(y + 3, h):
+            k = made % 5
+            wr, r, lv = warped[made], relit[k], live[k]
+            g, o = gain[gy + made, 3 * gx:3 * gx + n], offset[gy + made, 3 * gx:3 * gx + n]
+            fr = frame[y0 + made, 3 * x0:3 * x0 + n]
+            for j in range(n):
+                r[j] = min(max(np.rint(np.float32(wr[j]) * g[j] + o[j]), zero), top)
+                lv[j] = np.float32(fr[j])
+            _blur_row(r, hr[k], kernel)
+            _blur_row(lv, hl[k], kernel)
+            made += 1
+        ym2, ym1 = reflect101(y - 2, h) % 5, reflect101(y - 1, h) % 5
+        yp1, yp2 = reflect101(y + 1, h) % 5, reflect101(y + 2, h) % 5
+        rm2, rm1, rp1, rp2 = hr[ym2], hr[ym1], hr[yp1], hr[yp2]
+        lm2, lm1, lp1, lp2 = hl[ym2], hl[ym1], hl[yp1], hl[yp2]
+        r0, l0, rv, lv, dst = hr[y % 5], hl[y % 5], relit[y % 5], live[y % 5], out[y]
+        for j in range(n):
+            # OpenCV's rounding of the fixed-point sum: (sum + 2^15) >> 16.
+            br = np.floor((k0 * (rm2[j] + rp2[j]) + k1 * (rm1[j] + rp1[j]) + k2 * r0[j]) * unit + half)
+            bl = np.floor((k0 * (lm2[j] + lp2[j]) + k1 * (lm1[j] + lp1[j]) + k2 * l0[j]) * unit + half)
+            # _grain: the table at image - blurred + 128, saturated; add_grain: face + theirs - own, saturated.
+            gr = _kept(min(max(rv[j] - br, lo_d), hi_d), hi, inv)
+            gl = _kept(min(max(lv[j] - bl, lo_d), hi_d), hi, inv)
+            dst[j] = np.uint8(min(max(rv[j] + gl - gr, zero), top))
+
+
+@njit(f"void({_U8_2D}, {_U8_2D}, uint8[:, :], int64, int64, {_U8_2D})", cache=True, nogil=True)
+def blend_into(face, frame, alpha, y0, x0, out):  # pragma: no cover - compiled
+    """``out[y0:y0 + h, x0:x0 + w] = face * a + frame[...] * (255 - a)`` over 255, each product
+    rounded, the sum saturated (``compositing.blend``; the images as (rows, 3 columns), ``alpha``
+    one value a pixel). Neither product is ever within 1/510 of a half, so float32 rounds them as
+    OpenCV's float path does. One pass instead of five (a third cheaper)."""
+    h, n = face.shape[0], face.shape[1]
+    w = n // 3
+    a3 = np.empty(n, np.float32)
+    inv, half, top = np.float32(1.0 / 255.0), np.float32(0.5), np.float32(255.0)
+    for y in range(h):
+        al = alpha[y]
+        for x in range(w):
+            v = np.float32(al[x])
+            a3[3 * x] = v
+            a3[3 * x + 1] = v
+            a3[3 * x + 2] = v
+        f, b, d = face[y], frame[y0 + y, 3 * x0:3 * x0 + n], out[y0 + y, 3 * x0:3 * x0 + n]
+        for j in range(n):
+            a = a3[j]
+            v = np.floor(np.float32(f[j]) * a * inv + half) + np.floor(np.float32(b[j]) * (top - a) * inv + half)
+            d[j] = np.uint8(min(v, top))
+
+
+@njit("void(int32[:, ::1], int64, int64, int64, int64, int32)", cache=True, nogil=True)
+def _line(ids, ax, ay, bx, by, label):  # pragma: no cover - compiled
+    """OpenCV's 8-connected line (``LineIterator``, walked from its left end) of ``label``."""
+    if bx < ax:
+        ax, ay, bx, by = bx, by, ax, ay
+    dx, dy = bx - ax, by - ay
+    sy = -1 if dy < 0 else 1
+    ady = dy * sy
+    major, minor = max(ady, dx), min(ady, dx)
+    # After k major steps the minor steps are round(k minor / major), ties towards the start.
+    for k in range(major + 1):
+        m = (2 * minor * k + max(major - 1, 0)) // max(2 * major, 1)
+        if ady > dx:
+            ids[ay + sy * k, ax + m] = label
+        else:
+            ids[ay + sy * m, ax + k] = label
+
+
+@njit("int64(int64, int64)", cache=True, nogil=True, inline="always")
+def _edge_step(dx, h):  # pragma: no cover - compiled
+    """An edge's 16.16 step a row: ``(dx 2^17 + h) / 2h``, truncated towards 0 as in C."""
+    num = dx * (1 << 17) + h
+    den = max(2 * h, 1)
+    q = abs(num) // den
+    return -q if num < 0 else q
+
+
+@njit("void(int32[:, ::1], int32[:, ::1], int32)", cache=True, nogil=True)
+def _triangle(ids, p, label):  # pragma: no cover - compiled
+    """``cv2.fillConvexPoly(ids, p, label)`` for a triangle ``p`` (3, 2) wholly on ``ids`` (integer
+    corners, shift 0, 8-connected): its outline, then the spans of its rows but the last between
+    the 16.16 fixed-point edges top-bottom and top-middle, middle-bottom."""
+    for i in range(3):
+        j = (i + 1) % 3
+        _line(ids, p[i, 0], p[i, 1], p[j, 0], p[j, 1], label)
+    x0, y0, x1, y1, x2, y2 = p[0, 0], p[0, 1], p[1, 0], p[1, 1], p[2, 0], p[2, 1]
+    if y1 < y0:
+        x0, y0, x1, y1 = x1, y1, x0, y0
+    if y2 < y1:
+        x1, y1, x2, y2 = x2, y2, x1, y1
+    if y1 < y0:
+        x0, y0, x1, y1 = x1, y1, x0, y0
+    one = np.int64(1 << 16)
+    h0, h1, h2 = y2 - y0, y1 - y0, y2 - y1
+    s0 = _edge_step(x2 - x0, h0)
+    s1 = _edge_step(x1 - x0, h1)
+    s2 = _edge_step(x2 - x1, h2)
+    f0 = x0 * one + one // 2
+    f1 = f0
+    f2 = x1 * one + one // 2
+    for r in range(h0):
+        xl = f0 + r * s0
+        xs = f1 + r * s1 if r < h1 else f2 + (r - h1) * s2
+        a, b = min(xl, xs) >> 16, max(xl, xs) >> 16
+        row = ids[y0 + r]
+        for x in range(a, b + 1):
+            row[x] = label
+
+
+@njit("boolean(int32[:, :, ::1], int64, int64)", cache=True, nogil=True)
+def on_grid(corners, rows, cols):  # pragma: no cover - compiled
+    """Whether every corner lies on a rows x cols grid (off it, OpenCV clips its lines first,
+    which moves their pixels: those meshes stay with the calls)."""
+    for t in range(corners.shape[0]):
+        for i in range(3):
+            x, y = corners[t, i, 0], corners[t, i, 1]
+            if x < 0 or y < 0 or x >= cols or y >= rows:
+                return False
+    return True
+
+
+@njit("void(int32[:, :, ::1], int32[::1], int32[:, ::1])", cache=True, nogil=True)
+def draw_triangles(corners, labels, ids):  # pragma: no cover - compiled
+    """One ``cv2.fillConvexPoly(ids, corners[i], labels[i])`` after another, for meshes wholly on
+    ``ids`` (``on_grid``): ~450 triangles in a few microseconds instead of ~450 calls."""
+    for t in range(corners.shape[0]):
+        _triangle(ids, corners[t], labels[t])
+
+
+@njit("void(int32[:, ::1], float32[:, ::1], float32[::1], float32[::1], float32[:, :, ::1])", cache=True, nogil=True)
+def apply_table(ids, table, xs, ys, out):  # pragma: no cover - compiled
+    """``out[i, j] = clip(A x + b)`` with cell (i, j)'s affine from ``table[ids[i, j]]`` (six affine
+    terms, then the clip box's x0, y0, x1, y1), at (``xs[j]``, ``ys[i]``): ``MeshWarp.coarse``'s
+    gather and float32 arithmetic, in the same order."""
+    rows, cols = ids.shape[0], ids.shape[1]
+    for i in range(rows):
+        y = ys[i]
+        for j in range(cols):
+            t = table[ids[i, j]]
+            x = xs[j]
+            mx = t[0] * x + t[2] * y + t[4]
+            my = t[1] * x + t[3] * y + t[5]
+            out[i, j, 0] = min(max(mx, t[6]), t[8])
+            out[i, j, 1] = min(max(my, t[7]), t[9])

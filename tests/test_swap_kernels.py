@@ -1,0 +1,174 @@
+"""The compiled loops of ``livecam.effects.swap_kernels`` give exactly what the OpenCV calls they
+replace give: the mesh raster (one ``cv2.fillConvexPoly`` per triangle) and its table lookup, and the
+relight with the grain traded (``avatar_light.relight`` then ``add_grain``); and the swap and the
+photo avatar draw the same pixels with them as without them, on real frames."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from conftest import FIXTURES  # noqa: E402
+
+from livecam.analysis.avatar_photo import load_avatar_photo  # noqa: E402
+from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
+from livecam.effects import avatar as av  # noqa: E402
+from livecam.effects import avatar_light as light  # noqa: E402
+from livecam.effects import mesh_warp  # noqa: E402
+from livecam.effects import swap_kernels as kernels  # noqa: E402
+from livecam.settings import FaceSettings, RuntimeSettings  # noqa: E402
+from livecam.types import Analysis  # noqa: E402
+
+
+def _meshes(rng, count):
+    """Random triangle lists on random small grids: free triangles, slivers and collinear corners,
+    repeated corners, near-degenerate ones."""
+    for trial in range(count):
+        rows, cols = (int(v) for v in rng.integers(1, 40, 2))
+        m = int(rng.integers(1, 30))
+        kind = trial % 4
+        top = [cols - 1, rows - 1]
+        if kind == 0:
+            c = rng.integers(0, [cols, rows], (m, 3, 2))
+        elif kind == 1:
+            start, step = rng.integers(0, [cols, rows], (m, 1, 2)), rng.integers(-5, 6, (m, 1, 2))
+            c = np.clip(start + step * rng.integers(0, 4, (m, 3, 1)), 0, top)
+        elif kind == 2:
+            c = np.repeat(rng.integers(0, [cols, rows], (m, 1, 2)), 3, axis=1)
+            c[:, 2] = rng.integers(0, [cols, rows], (m, 2))
+        else:
+            c = rng.integers(0, [cols, rows], (m, 3, 2))
+            c[:, 1] = np.clip(c[:, 0] + rng.integers(-1, 2, (m, 2)), 0, top)
+        yield rows, cols, np.ascontiguousarray(c, np.int32), rng.permutation(np.arange(1, m + 1)).astype(np.int32)
+
+
+def test_the_raster_is_one_fillconvexpoly_per_triangle():
+    rng = np.random.default_rng(3)
+    cells = 0
+    for rows, cols, corners, labels in _meshes(rng, 1200):
+        calls = np.zeros((rows, cols), np.int32)
+        for label, tri in zip(labels.tolist(), corners):
+            cv2.fillConvexPoly(calls, tri, label)
+        drawn = np.zeros((rows, cols), np.int32)
+        assert kernels.on_grid(corners, rows, cols)
+        kernels.draw_triangles(corners, labels, drawn)
+        np.testing.assert_array_equal(drawn, calls)
+        cells += drawn.size
+    assert cells > 300_000
+
+
+def test_a_mesh_off_the_grid_is_left_to_the_calls():
+    corners = np.array([[[0, 0], [5, 0], [0, 5]], [[3, 3], [12, 3], [3, 4]]], np.int32)
+    assert kernels.on_grid(corners, 10, 13)
+    assert not kernels.on_grid(corners, 10, 12)  # x = 12 is off a 12-column grid
+    assert not kernels.on_grid(corners - 4, 10, 13)
+
+
+@pytest.mark.parametrize("spread", [0.3, 1.0, 1.6])  # inside the grid, and reaching off it
+def test_the_coarse_map_is_the_calls_and_the_numpy_table(monkeypatch, spread):
+    """``MeshWarp.coarse`` with the kernels gives the map the calls and numpy's float32 arithmetic give,
+    folded meshes and the on-top order included; off the grid it is the calls' map anyway."""
+    rng = np.random.default_rng(7)
+    src = rng.uniform(0, 200, (60, 2))
+    warp = mesh_warp.MeshWarp(src, mesh_warp.triangulate(src))
+    grid = mesh_warp.Grid(10, 20, 55, 50, 4)
+    for _ in range(20):
+        dst = 120 + (src - 100) * spread * rng.uniform(0.8, 1.2) + rng.normal(0, 6, src.shape)
+        on_top = rng.random(len(warp.triangles)) < 0.5
+        fast = [warp.coarse(dst, grid), warp.coarse(dst, grid, on_top)]
+        with monkeypatch.context() as patch:
+            patch.setattr(mesh_warp, "kernels", None)
+            calls = [warp.coarse(dst, grid), warp.coarse(dst, grid, on_top)]
+        for a, b in zip(fast, calls):
+            assert a.dtype == b.dtype == np.float32
+            np.testing.assert_array_equal(a, b)
+
+
+def test_the_grain_table_is_the_kernels_arithmetic():
+    lo, hi = light.GRAIN_KEEP
+    assert light._grain_span_exact()  # else relight_with_grain stays with OpenCV
+
+    @kernels.njit("float32(float32)")
+    def kept(x):
+        return kernels._kept(x, np.float32(hi), np.float32(1.0 / (hi - lo)))
+
+    table = np.array([kept(np.float32(v - 128)) + 128 for v in range(256)])
+    np.testing.assert_array_equal(table, light._GRAIN_LUT)
+
+
+def test_relight_with_grain_is_relight_then_add_grain():
+    """Any size (1 px on), the gain and offset read from inside bigger maps, the wearer's pixels
+    anywhere in the frame; smooth and noisy pictures, gains that saturate."""
+    rng = np.random.default_rng(1)
+    for trial in range(80):
+        h, w = (int(v) for v in rng.integers(1, 50, 2)) if trial < 75 else (300, 260)
+        frame = rng.integers(0, 256, (h + int(rng.integers(0, 20)), w + int(rng.integers(0, 20)), 3), np.uint8)
+        face = rng.integers(0, 256, (h, w, 3), np.uint8)
+        if trial % 2:
+            frame, face = cv2.GaussianBlur(frame, (0, 0), 1.5), cv2.GaussianBlur(face, (0, 0), 1.0)
+        y0, x0 = int(rng.integers(0, frame.shape[0] - h + 1)), int(rng.integers(0, frame.shape[1] - w + 1))
+        gy, gx = (int(v) for v in rng.integers(0, 6, 2))
+        gain = rng.uniform(0.3, 2.2, (h + gy + 3, w + gx + 1, 3)).astype(np.float32)
+        offset = rng.uniform(-70, 70, gain.shape).astype(np.float32)
+        expected = light.add_grain(light.relight(face, gain[gy:gy + h, gx:gx + w], offset[gy:gy + h, gx:gx + w]),
+                                   frame[y0:y0 + h, x0:x0 + w])
+        got = light.relight_with_grain(face, gain, offset, (gy, gx), frame, (x0, y0))
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_blend_into_the_frame_is_compositings_blend():
+    """Every alpha and colour pair, alpha given as a view (the upsampled alpha's crop), any place."""
+    rng = np.random.default_rng(2)
+    for trial in range(60):
+        rows, cols = (int(v) for v in rng.integers(2, 80, 2))
+        h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
+        y0, x0 = int(rng.integers(0, rows - h + 1)), int(rng.integers(0, cols - w + 1))
+        frame = rng.integers(0, 256, (rows, cols, 3), np.uint8)
+        face = rng.integers(0, 256, (h, w, 3), np.uint8)
+        alpha = rng.integers(0, 256, (h + 2, w + 3), np.uint8)[1:h + 1, 3:]
+        if trial == 0:  # all 65536 products
+            frame = np.repeat(np.arange(256, dtype=np.uint8), 3 * 256).reshape(256, 256, 3)
+            face, alpha, (y0, x0), (h, w) = frame.copy(), np.ascontiguousarray(frame[..., 0].T), (0, 0), (256, 256)
+        expected = frame.copy()
+        av.blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=expected[y0:y0 + h, x0:x0 + w])
+        got = frame.copy()
+        light.blend_face(face, alpha, frame, (x0, y0), got)
+        np.testing.assert_array_equal(got, expected)
+
+
+def _frames(path: Path, count: int, size) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        assert ok
+        frames.append(cv2.resize(frame, size))
+    cap.release()
+    return frames
+
+
+def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir, monkeypatch, tmp_path):
+    """The swap (both modes) and the photo avatar on real 720p frames: identical with the compiled
+    loops and with the OpenCV calls they replace."""
+    frames = _frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    faces = [tracker.process(f) for f in frames]
+    photo = load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
+    cv2.imwrite(str(tmp_path / "portrait.png"), frames[0])
+    portrait = load_avatar_photo(tmp_path / "portrait.png", store=False)
+
+    def run():
+        effects = [av.FaceSwap(photo), av.FaceSwap(photo, own_eyes_mouth=True), av.PhotoAvatar(portrait)]
+        return [[e.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)] for e in effects]
+
+    fast = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(mesh_warp, "kernels", None)
+        patch.setattr(light, "_kernels", None)
+        calls = run()
+    for a_frames, b_frames in zip(fast, calls):
+        for frame, a, b in zip(frames, a_frames, b_frames):
+            assert np.abs(a.astype(np.int16) - frame).max() > 60  # the effect drew a face
+            np.testing.assert_array_equal(a, b)
