@@ -94,10 +94,11 @@ def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provide
     }
 
 
-def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict:
+def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int,
+                  model: str | None = None) -> dict:
     from livecam.pipeline import Pipeline
 
-    settings = S.update(S.Settings(), **_changes(effect, provider, threads))
+    settings = S.update(S.Settings(), **_changes(effect, provider, threads, model))
     pipeline = Pipeline(settings)
     if pipeline.problems():
         raise RuntimeError("; ".join(pipeline.problems()))
@@ -139,7 +140,8 @@ def auto_pipelining(one_at_a_time_ms: float, fps: float = 30.0) -> bool:
     return usable_cores() >= 2 and one_at_a_time_ms > AUTO_ON * 1000.0 / fps
 
 
-def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int) -> dict | None:
+def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int, provider: str, threads: int,
+                    model: str | None = None) -> dict | None:
     """The live loop's pipelining on the same frames (frame n+1 analysed while frame n composites),
     with a camera that always has the next frame ready: ``interval_ms``, the wall time per frame
     (what bounds the frame rate), and ``latency_ms``, from the moment a frame is taken to the
@@ -150,7 +152,7 @@ def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int,
 
     if usable_cores() < 2:
         return None
-    changes = _changes(effect, provider, threads)
+    changes = _changes(effect, provider, threads, model)
     pipeline = Pipeline(S.update(S.Settings(), **changes))
     images = [f for f, _ in frames_from(clip, size, min(frames, 120))]
     total = frames + 10
@@ -178,8 +180,13 @@ def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int,
             "overlapped": runner.overlapped, "frames": len(sent)}
 
 
-def _changes(effect: str, provider: str, threads: int) -> dict:
+def _changes(effect: str, provider: str, threads: int, model: str | None = None) -> dict:
+    """The settings a configuration runs with; ``model``: the segmentation model, when not the one
+    "auto" picks on this machine (rvm where it is fetched; the peer is timed against the landscape
+    one), for configurations that do not name their own."""
     changes = {k: dict(v) for k, v in effect_configs()[effect].items()}
+    if model:
+        changes.setdefault("segmentation", {}).setdefault("model", model)
     if changes.get("background", {}).get("mode") == "image":
         changes["background"]["image"] = default_background()
     if changes.get("avatar", {}).get("mode", "off") != "off":
@@ -221,6 +228,7 @@ def bench_baseline(clip: Path, size: tuple[int, int], effect: str, frames: int, 
 
 def run(args: argparse.Namespace) -> dict:
     cv2.setNumThreads(args.threads)
+    model = getattr(args, "model", None)  # the CLI's --model, where it has one
     clip = Path(args.clip) if args.clip else default_clip()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     effects = [e.strip() for e in args.effects.split(",") if e.strip()]
@@ -244,11 +252,11 @@ def run(args: argparse.Namespace) -> dict:
         for effect in effects:
             print(f"bench: {size[0]}x{size[1]} {effect} …", file=sys.stderr, flush=True)
             try:
-                results.append(bench_livecam(clip, size, effect, args.frames, args.provider, args.threads))
+                results.append(bench_livecam(clip, size, effect, args.frames, args.provider, args.threads, model))
                 if pipelined:
                     print(f"bench: {size[0]}x{size[1]} {effect}, pipelined …", file=sys.stderr, flush=True)
                     results[-1]["pipelined"] = bench_pipelined(clip, size, effect, args.frames, args.provider,
-                                                               args.threads)
+                                                               args.threads, model)
             except (ImportError, RuntimeError, ValueError) as exc:
                 skipped.append(f"{effect} @ {size[0]}x{size[1]}: {exc}")
                 continue

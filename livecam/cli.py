@@ -426,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=1, help="threads per model and for OpenCV (default 1)")
     bench.add_argument("--provider", default="auto", help="inference provider: auto, cpu, cuda, tensorrt, ...")
     bench.add_argument("--no-baseline", action="store_true", help="skip the mediapipe-style baseline rows")
+    bench.add_argument("--model", choices=("landscape", "general", "rvm"),
+                       help="segmentation model for the configurations that do not name one (default: auto)")
     bench.add_argument("--pipelined", action="store_true",
                        help="also time the live loop with pipelining (2 threads): frame interval and latency")
     bench.set_defaults(func=cmd_bench)

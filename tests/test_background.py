@@ -207,30 +207,50 @@ def test_the_band_blend_and_the_full_frame_blend_give_the_same_picture(monkeypat
             assert np.array_equal(out[mask == 255], frame[mask == 255]) and np.array_equal(out[mask == 0], bg[mask == 0])
 
 
-def test_a_reused_mask_reuses_its_band_and_a_new_mask_is_searched_afresh():
-    """The motion gate hands the same mask (and edge colour) on: the band found for it serves again,
-    and the picture is the one an uncached composite gives; a new mask, or the same mask with a
-    new edge colour, is searched again."""
-    from livecam.effects.compositing import Band
-
+def test_a_background_view_written_in_place_gets_the_whole_picture():
+    """A scratch background that is a view into a larger picture (keep_in_front's box, or any caller's
+    crop) is not one block of memory: the picture, edge colours included, is the one a contiguous
+    background gets, and it lands in the view (and nowhere else in the larger picture)."""
     rng = np.random.default_rng(5)
     frame = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
     bg = rng.integers(0, 256, (90, 160, 3), dtype=np.uint8)
-    first = np.zeros((90, 160), np.uint8)
-    cv2.circle(first, (70, 50), 30, 255, -1)
-    first = cv2.GaussianBlur(first, (5, 5), 0)
-    second = np.roll(first, 9, axis=1)  # the person moved: another band
-    edge = np.flatnonzero((first > 60) & (first < 200))
+    mask = np.zeros((90, 160), np.uint8)
+    cv2.circle(mask, (70, 50), 30, 255, -1)
+    mask = cv2.GaussianBlur(mask, (5, 5), 0)
+    edge = np.flatnonzero((mask > 60) & (mask < 200))
     sparse = EdgeColour(edge, rng.integers(0, 256, (len(edge), 3), dtype=np.uint8), frame.shape)
-    band = Band()
-    for mask, fg in ((first, None), (first, None), (second, None), (second, None), (first, sparse), (first, sparse)):
-        assert np.array_equal(composite(frame, bg, mask, fg, band=band), composite(frame, bg, mask, fg))
-        assert band.mask is mask and band.foreground is fg
-    kept = band.index
-    composite(frame, bg, first, sparse, band=band)
-    assert band.index is kept  # not searched again
-    composite(frame, bg, first.copy(), sparse, band=band)
-    assert band.index is not kept  # an equal picture in a new array: searched (identity, not content)
+    for fg in (None, sparse):
+        expected = composite(frame, bg, mask, fg)
+        canvas = rng.integers(0, 256, (100, 180, 3), dtype=np.uint8)
+        around = canvas.copy()
+        view = canvas[5:95, 10:170]
+        view[...] = bg
+        out = composite(frame, view, mask, fg, scratch=True)
+        assert np.array_equal(out, expected) and np.array_equal(view, expected)
+        around[5:95, 10:170] = expected
+        assert np.array_equal(canvas, around)
+
+
+@pytest.mark.parametrize("bad", ["size", "mask size", "dtype", "grey", "edge outside"])
+def test_pictures_that_do_not_fit_raise_instead_of_being_read_past(bad):
+    """The fused pass reads the pictures as flat bytes: a mismatch is refused with an exception (which
+    the pipeline's effect path turns into a hidden frame), never read or written past the end."""
+    frame = np.zeros((40, 64, 3), np.uint8)
+    bg = np.zeros((40, 64, 3), np.uint8)
+    mask = np.full((40, 64), 128, np.uint8)
+    fg = None
+    if bad == "size":
+        bg = np.zeros((41, 64, 3), np.uint8)
+    elif bad == "mask size":
+        mask = np.zeros((40, 63), np.uint8)
+    elif bad == "dtype":
+        mask = mask.astype(np.float32)
+    elif bad == "grey":
+        frame, bg = frame[..., 0], bg[..., 0]
+    else:
+        fg = EdgeColour(np.array([5, 40 * 64]), np.zeros((2, 3), np.uint8), frame.shape)
+    with pytest.raises((ValueError, IndexError)):
+        composite(frame, bg, mask, fg)
 
 
 # ---------------------------------------------------------------- blur strength: at 100 nothing in the room is recognisable

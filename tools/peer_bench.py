@@ -18,6 +18,10 @@ it does). LiveCam's is ``Pipeline.process`` on one thread with the same network 
 conversion a virtual camera needs (timed apart: the peer hands BGR to pyvirtualcam, which converts
 inside its backend). Printed: the median over rounds of each run's median wall ms per frame, the
 process CPU ms per frame (all threads: MediaPipe's XNNPACK has its own), and the ratio peer / LiveCam.
+
+``--second-tree DIR`` times a second LiveCam checkout (say ``git archive HEAD`` unpacked) in the same
+rounds, its worker right after this tree's: a before/after against the peer in one run, both seeing
+the same load.
 """
 from __future__ import annotations
 
@@ -131,6 +135,7 @@ def main() -> int:
     ap.add_argument("--configs", default="blur,image")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--second-tree", help="another LiveCam checkout, timed in the same rounds (before/after)")
     ap.add_argument("--worker", choices=("peer", "livecam"), help=argparse.SUPPRESS)
     ap.add_argument("--size", type=lambda s: tuple(int(v) for v in s.split("x")), help=argparse.SUPPRESS)
     ap.add_argument("--config", help=argparse.SUPPRESS)
@@ -146,28 +151,37 @@ def main() -> int:
     if not link.exists():
         link.symlink_to(Path(args.peer_model).resolve())
     runs: dict[tuple[str, str, str], list[dict]] = {}
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sides = [("peer", args.peer_python, ROOT), ("livecam", sys.executable, ROOT)]
+    if args.second_tree:
+        sides.append(("second", sys.executable, Path(args.second_tree).resolve()))
     for size in args.sizes.split(","):
         for config in args.configs.split(","):
             for r in range(args.rounds):
-                for side, python in (("peer", args.peer_python), ("livecam", sys.executable)):
-                    command = [python, __file__, "--worker", side, "--size", size, "--config", config,
+                for side, python, tree in sides:
+                    worker = "peer" if side == "peer" else "livecam"
+                    command = [python, __file__, "--worker", worker, "--size", size, "--config", config,
                                "--clip", args.clip, "--background", args.background, "--frames", str(args.frames),
                                "--peer-checkout", args.peer_checkout, "--peer-model", str(link)]
-                    done = subprocess.run(command, capture_output=True, text=True, env=env)
+                    done = subprocess.run(command, capture_output=True, text=True, env={**env, "PYTHONPATH": str(tree)})
                     if done.returncode != 0:
                         print(done.stderr[-2000:], file=sys.stderr)
                         return 1
                     runs.setdefault((size, config, side), []).append(json.loads(done.stdout.strip().splitlines()[-1]))
                     print(f"{size} {config} round {r + 1} {side}: {runs[(size, config, side)][-1]}", file=sys.stderr)
     print(f"load average at the end: {os.getloadavg()[0]:.2f}; medians over {args.rounds} alternating rounds, ms per frame")
-    print(f"{'size':>10} {'config':>6} {'peer wall':>10} {'peer cpu':>9} {'LiveCam wall':>13} {'cpu':>6} {'+I420':>6} {'ratio':>6}")
+    print(f"{'size':>10} {'config':>6} {'tree':>7} {'peer wall':>10} {'peer cpu':>9} {'LiveCam wall':>13} {'cpu':>6} "
+          f"{'+I420':>6} {'ratio':>6}")
     for size in args.sizes.split(","):
         for config in args.configs.split(","):
-            peer, ours = runs[(size, config, "peer")], runs[(size, config, "livecam")]
+            peer = runs[(size, config, "peer")]
             pw, pc = (statistics.median(r[k] for r in peer) for k in ("wall_ms", "cpu_ms"))
-            lw, lc, conv = (statistics.median(r[k] for r in ours) for k in ("wall_ms", "cpu_ms", "i420_ms"))
-            print(f"{size:>10} {config:>6} {pw:10.2f} {pc:9.2f} {lw:13.2f} {lc:6.2f} {conv:6.2f} {pw / (lw + conv):5.2f}x")
+            for side, _, _ in sides[1:]:
+                ours = runs[(size, config, side)]
+                lw, lc, conv = (statistics.median(r[k] for r in ours) for k in ("wall_ms", "cpu_ms", "i420_ms"))
+                name = "this" if side == "livecam" else "second"
+                print(f"{size:>10} {config:>6} {name:>7} {pw:10.2f} {pc:9.2f} {lw:13.2f} {lc:6.2f} {conv:6.2f} "
+                      f"{pw / (lw + conv):5.2f}x")
     return 0
 
 

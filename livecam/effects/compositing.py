@@ -1,63 +1,34 @@
 """The one compositing helper every background effect shares: the person over a new background (and,
 with the same arithmetic, a live hand back over what a face effect drew).
 
-All of it is 8-bit OpenCV arithmetic: a float blend in numpy costs 9-13 ms per 720p frame,
-``cv2.multiply`` + ``cv2.add`` about 1 ms. Only the outline band mixes person and background: the
-rest is the background with the solid person copied over it, and the band's pixels (found with
-one pass over the mask, 1-3 % of a 720p frame with the frame-guided edge) are blended alone. On
-s18 at 720p that is 0.73 ms against 1.16 for a full-frame blend. A wide band (a blurred matte)
-costs more gathered than streamed, and gets the full-frame blend. A background effect keeps a Band,
-so a mask the motion gate hands on again is not searched for its band again.
+All of it is 8-bit arithmetic: a float blend in numpy costs 9-13 ms per 720p frame. Only the outline
+band mixes person and background: the rest is the background with the solid person copied over it.
+For a narrow band (1-3 % of a 720p frame with the frame-guided edge) that is one fused pass over the
+frame (``kernels.person_over``: copies of the whole-room and whole-person runs, the band's pixels
+blended as they come), which replaced a band search, a background copy, a masked copy and a gathered
+band blend (4 OpenCV passes): on s18 at 720p, in the pipeline, 1.13 -> 0.67 ms a frame (1080p 3.34 ->
+1.94), the same picture to the bit. A wide band (a blurred matte, the photo avatar's soft portrait) gets
+``blend``'s full blend over the person's box, as before: its rounding differs from the band blend's
+by a level, and the avatar's pictures are kept as they were.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
+from livecam import kernels
 from livecam.analysis.hands import Hand, hand_mask
-from livecam.analysis.temporal import EdgeColour, put_pixels, take_pixels
+from livecam.analysis.temporal import EdgeColour, take_pixels
 
-# The band's share of the frame above which the full-frame blend is cheaper: a band pixel gathered
-# and blended costs ~20 ns, a frame pixel streamed ~1.3 ns (720p, one thread).
+# The blended share of the frame above which ``blend`` over the person's box is used instead of the
+# band blend (the two differ by rounding; the switch is kept where it was, so every picture stays
+# the one it was).
 BAND_SHARE = 0.05
-
-
-class Band:
-    """The outline band's pixels of the last mask an effect composited with, kept by the effect: when
-    the motion gate reuses the last mask (the same array, and the same edge colour), finding the band
-    again is a frame-size search for the same answer (0.16 ms at 720p, quiet). Masks are never
-    changed once handed out, and the reference kept here keeps the array's identity meaningful."""
-
-    __slots__ = ("mask", "foreground", "index")
-
-    def __init__(self) -> None:
-        self.mask = self.foreground = self.index = None
-
-    def find(self, mask: np.ndarray, foreground, edge: EdgeColour | None) -> np.ndarray:
-        """band_index(mask, edge), found again only for another mask or edge colour."""
-        if mask is self.mask and foreground is self.foreground:
-            return self.index
-        index = band_index(mask, edge)
-        self.mask, self.foreground, self.index = mask, foreground, index
-        return index
-
-
-def band_index(mask: np.ndarray, edge: EdgeColour | None) -> np.ndarray:
-    """The flat indices (row * width + col, in row order) of the band's pixels: mask 1..254, less
-    the edge pixels that carry the person's own colour (blended apart)."""
-    band = cv2.inRange(mask, 1, 254)
-    if edge is not None:
-        np.put(band.reshape(-1), edge.index, 0)
-    points = cv2.findNonZero(band)
-    if points is None:
-        return np.zeros(0, np.intp)
-    points = points.reshape(-1, 2)
-    return points[:, 1].astype(np.intp) * mask.shape[1] + points[:, 0]
+_NO_PIXELS = np.zeros(0, np.intp)
 
 
 def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
-              foreground: np.ndarray | EdgeColour | None = None, scratch: bool = False,
-              band: Band | None = None) -> np.ndarray:
+              foreground: np.ndarray | EdgeColour | None = None, scratch: bool = False) -> np.ndarray:
     """Person from ``frame`` over ``background`` by uint8 ``mask`` (255 = person).
 
     ``foreground``: the person's own colour on the edge, where the frame's pixels are part old room
@@ -65,15 +36,23 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
     frame-size BGR uint8 picture of which only the partial-mask pixels (1..254) are used. Everywhere
     else the frame is taken as it is now, so what effects did to it after the analysis (touch-up,
     face swap) stays. ``scratch``: the background is the caller's to overwrite (made for this
-    frame), and the result is written into it instead of a copy. ``band``: the caller's Band, which
-    remembers the last mask's band pixels.
+    frame), and the result is written into it instead of a copy. Raises ValueError for pictures
+    that do not fit each other (the kernels read them as flat bytes and would read past them).
     """
+    _check(frame, background, mask)
     dense = isinstance(foreground, np.ndarray) and foreground.shape == frame.shape
     edge = foreground if isinstance(foreground, EdgeColour) and foreground.shape == frame.shape else None
-    index = band_index(mask, edge) if band is None else band.find(mask, foreground, edge)
-    count = len(index) + (0 if edge is None else len(edge))
-    edge_back = take_pixels(background, edge.index) if edge is not None and len(edge) else None
-    if count > BAND_SHARE * mask.size:
+    if dense and foreground.dtype != np.uint8:
+        raise ValueError(f"the person's colour picture is {foreground.dtype}, not uint8")
+    index = _NO_PIXELS if edge is None else np.ascontiguousarray(edge.index, np.intp)
+    flat_mask = np.ascontiguousarray(mask).reshape(-1)
+    most = BAND_SHARE * mask.size
+    # Counted exactly only when a cheap bound cannot tell: the edge work's bands are far below it.
+    count = 0 if kernels.band_bound(flat_mask) + len(index) <= most else kernels.band_size(flat_mask, index)
+    if count < 0:
+        raise ValueError("edge colour pixels lie outside the frame")
+    edge_back = take_pixels(background, index) if len(index) else None  # before ``out`` may overwrite it
+    if count > most:
         # Blended over the person's box alone: outside it the mask is 0 and the blend gives the
         # background exactly (the photo avatar's soft portrait fills a third of the frame).
         out = background if scratch else background.copy()
@@ -86,19 +65,37 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
         if bw and bh:
             blend(person, background[rows, cols], mask[rows, cols], dst=out[rows, cols])
     else:
-        out = background if scratch else background.copy()
-        back = take_pixels(background, index)  # before the copy below: ``out`` may be ``background``
-        # The frame wherever the mask is not 0: the band's pixels are blended over right after, so
-        # the mask serves as it is, without a thresholded copy of it (one frame-size pass less).
-        cv2.copyTo(frame, mask, out)
-        if len(index):
-            # A frame-size foreground is read at the band's pixels alone: no copy of the frame.
-            _blend_pixels(out, take_pixels(foreground if dense else frame, index), back, mask, index)
+        back = np.ascontiguousarray(background)
+        if scratch and back is background:
+            out = background
+        else:
+            out = np.empty(frame.shape, np.uint8)
+        person = np.ascontiguousarray(frame).reshape(-1)
+        colour = np.ascontiguousarray(foreground).reshape(-1) if dense else person
+        kernels.person_over(person, colour, back.reshape(-1), flat_mask, out.reshape(-1), out is background)
+        if scratch and out is not background:  # a view that is not one block of memory
+            background[...] = out
+            out = background
     if edge_back is not None:
-        # The edge pixels (on the ramp, so not in the band's list) with the person's own colour in
-        # place of the frame's.
-        _blend_pixels(out, edge.colour, edge_back, mask, edge.index)
+        # The edge pixels with the person's own colour in place of the frame's.
+        colour = np.ascontiguousarray(edge.colour, np.uint8)
+        if colour.shape != edge_back.shape:
+            raise ValueError(f"{len(index)} edge pixels but {len(colour)} edge colours")
+        target = out if out.flags.c_contiguous else np.ascontiguousarray(out)
+        if not kernels.blend_at(target.reshape(-1), colour, edge_back, flat_mask, index):
+            raise ValueError("edge colour pixels lie outside the frame")
+        if target is not out:
+            out[...] = target
     return out
+
+
+def _check(frame: np.ndarray, background: np.ndarray, mask: np.ndarray) -> None:
+    """The pictures the kernels may read as flat bytes: BGR uint8 of one size and its uint8 mask."""
+    if frame.dtype != np.uint8 or background.dtype != np.uint8 or mask.dtype != np.uint8:
+        raise ValueError(f"composite needs uint8 pictures, got {frame.dtype}, {background.dtype}, {mask.dtype}")
+    if frame.ndim != 3 or frame.shape[2] != 3 or background.shape != frame.shape or mask.shape != frame.shape[:2]:
+        raise ValueError(f"composite needs BGR pictures and a mask of one size, got {frame.shape}, "
+                         f"{background.shape}, {mask.shape}")
 
 
 def blend(person: np.ndarray, background: np.ndarray, mask: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
@@ -110,18 +107,6 @@ def blend(person: np.ndarray, background: np.ndarray, mask: np.ndarray, dst: np.
     cv2.bitwise_not(alpha, dst=alpha)
     cv2.multiply(background, alpha, dst=alpha, scale=1 / 255)
     return cv2.add(out, alpha, dst=out if dst is None else dst)
-
-
-def _blend_pixels(out: np.ndarray, colour: np.ndarray, back: np.ndarray, mask: np.ndarray,
-                  index: np.ndarray) -> None:
-    """Blend ``colour`` over ``back`` (N x 3 uint8 each, the background's pixels) at the flat
-    ``index`` (row * width + col) of ``out``: B + a (F - B), a from the mask."""
-    a = np.take(mask.reshape(-1), index).astype(np.float32)
-    a *= np.float32(1 / 255)
-    blend = colour.astype(np.float32)
-    blend -= back
-    blend *= a[:, None]
-    put_pixels(out, index, cv2.add(back, blend, dtype=cv2.CV_8U))  # rounds and saturates
 
 
 def keep_in_front(out: np.ndarray, live: np.ndarray, hands: list[Hand]) -> np.ndarray:
