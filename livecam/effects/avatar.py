@@ -1070,6 +1070,13 @@ class PhotoAvatar(EffectBase):
     # 0.12 ms a frame on average, once a second 0.03, with the same tuning-half eyes SSIM (lp_d12 /
     # lp_d3 / lp_s18: 0.685 / 0.675 / 0.884 against 0.685 / 0.676 / 0.884) and no lower blink r.
     LID_REFRESH = 30
+    # A mesh with a point further than this many face widths from where a rigid fit of its pose points
+    # onto the portrait's own mesh puts it is torn (a landmark fault), not a face: it is taken as no
+    # face (the portrait relaxes from the last whole one). Real faces reach 0.27 at most against six
+    # tuning photos on every frame of the six tuning-side clips (an open mouth, a turn, another
+    # person's shape); drawn, a torn mesh spread the mouth and lid work over the whole stage (up to
+    # ~100 ms a 720p frame).
+    TEAR = 0.6
 
     def __init__(self, photo: AvatarPhoto, mask: np.ndarray | None = None, provider: str = "auto",
                  threads: int = 1, photo_setting: str | None = None, wearer_mouth: bool = True) -> None:
@@ -1100,6 +1107,7 @@ class PhotoAvatar(EffectBase):
         # that come without the face stage's ``lids``).
         self._closed, self._lash = self.shut_portrait(photo.image, photo.landmarks)
         self.lid_reading = WearerLids(provider, threads, refresh=self.LID_REFRESH)
+        self._shape = photo.landmarks.astype(np.float64)  # what a whole face's mesh is measured against (:meth:`whole`)
 
     @staticmethod
     def shut_portrait(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1117,6 +1125,17 @@ class PhotoAvatar(EffectBase):
         local[:, :2] -= (x0, y0)
         closed[y0:y1, x0:x1], lash = shut_photo(np.ascontiguousarray(image[y0:y1, x0:x1]), local)
         return closed, lash
+
+    def whole(self, landmarks: np.ndarray) -> bool:
+        """Whether the wearer's mesh ``landmarks`` is a face, not a torn mesh: every point within
+        ``TEAR`` face widths of where the portrait's own mesh, fitted rigidly on the pose points, puts
+        it (whatever the two people's shapes and the expression, a real face stays well inside)."""
+        w = np.asarray(landmarks, np.float64)
+        with np.errstate(all="ignore"):
+            s, r, cn, cw = rigid_fit(self._shape[POSE_INDICES], w[POSE_INDICES])
+            off = ((w - cw) @ r) / s + cn - self._shape
+            far = float(np.max(np.einsum("ij,ij->i", off[:, :2], off[:, :2])))
+        return far <= (self.TEAR * face_width(self._shape)) ** 2  # NaN (a collapsed fit) is torn too
 
     def update(self, settings: AvatarSettings, *_reads) -> bool:
         """Nothing to take in place (own-eyes-mouth is the swap's; the neutral pose and the fitted
@@ -1210,9 +1229,10 @@ class PhotoAvatar(EffectBase):
     def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, dict]:
         h, w = image.shape[:2]
         faces = [f for f in analysis.faces[:1] if np.isfinite(f.landmarks).all()
-                 and (f.raw_landmarks is None or np.isfinite(f.raw_landmarks).all())]
+                 and (f.raw_landmarks is None or np.isfinite(f.raw_landmarks).all()) and self.whole(f.landmarks)]
         # A face with points that are not numbers is no face: taken in, it became the neutral pose or
-        # the head placement's state, and every later frame raised (hidden for good).
+        # the head placement's state, and every later frame raised (hidden for good). Nor is a torn
+        # mesh (:meth:`whole`): the portrait relaxes from the last whole face as when none is found.
         wearer = faces[0].landmarks if faces else None
         stage = self.stage_for((w, h), wearer)
         if wearer is not None:

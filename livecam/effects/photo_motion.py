@@ -31,7 +31,11 @@ FLOW_MARGIN = 0.2  # the crop reaches this share of the points' spread past them
 # guess rides on the head's. Tuning half, face-box SSIM lp_d12 / lp_d20 / lp_s18 / lp_d3: every
 # frame 0.7951 / 0.8273 / 0.8326 / 0.7925, every 2nd 0.7907 / 0.8271 / 0.8320 / 0.7921 (the rigid
 # ring: 0.7703 / 0.8257 / 0.8040 / 0.7865); 720p thread time over the rigid ring +0.71 and +0.34 ms.
-FLOW_EVERY = 2
+# Every 2nd frame was chosen for the cost; the photo avatar has the room under its 14 ms now
+# (photo9: every frame, with the plate's PLATE_HOLE 128: 0.7971 / 0.8303 / 0.8338 / 0.7935 against
+# 0.7925 / 0.8301 / 0.8332 / 0.7931 every 2nd; with FAST, every frame, at the plate's old 8: 0.7955 /
+# 0.8269 / 0.8371 / 0.7956 at about twice the flow's cost).
+FLOW_EVERY = 1
 FLOW_CELL = 4  # shrunk pixels a side of the cells the flow is averaged over
 FLOW_MIN = 32  # shrunk pixels a side below which a crop holds too little to measure
 
