@@ -138,6 +138,35 @@ def test_the_blend_into_the_frame_is_compositings_blend():
         np.testing.assert_array_equal(got, expected)
 
 
+def _oval_alpha(rng, h, w):
+    """An alpha like the face's: random values inside a random ellipse, 0 outside (rows that are 0
+    end to end, zero runs at each row's ends), some isolated zeros inside."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    cy, cx = rng.uniform(-0.2, 1.2) * h, rng.uniform(-0.2, 1.2) * w
+    ry, rx = rng.uniform(0.1, 0.7) * h + 0.5, rng.uniform(0.1, 0.7) * w + 0.5
+    inside = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 < 1.0
+    alpha = rng.integers(0, 256, (h, w), np.uint8) * inside
+    return alpha.astype(np.uint8)
+
+
+def test_the_blend_leaves_the_frame_where_the_alpha_is_0():
+    """Rows whose alpha is 0 at either end or end to end (the face's oval in its box): the output is
+    still compositing's blend, the frame's own pixels there (also for a loop that skips them)."""
+    rng = np.random.default_rng(5)
+    for trial in range(60):
+        rows, cols = (int(v) for v in rng.integers(2, 80, 2))
+        h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
+        y0, x0 = int(rng.integers(0, rows - h + 1)), int(rng.integers(0, cols - w + 1))
+        frame = rng.integers(0, 256, (rows, cols, 3), np.uint8)
+        face = rng.integers(0, 256, (h, w, 3), np.uint8)
+        alpha = _oval_alpha(rng, h, w)
+        expected = frame.copy()
+        av.blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=expected[y0:y0 + h, x0:x0 + w])
+        got = frame.copy()
+        light.blend_face(face, alpha, frame, (x0, y0), got)
+        np.testing.assert_array_equal(got, expected)
+
+
 def _frames(path: Path, count: int, size) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     frames = []
