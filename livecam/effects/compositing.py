@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from livecam import kernels
+from livecam.effects import composite_kernels as kernels
 from livecam.analysis.hands import Hand, hand_mask
 from livecam.analysis.temporal import EdgeColour, take_pixels
 

@@ -1,12 +1,12 @@
-"""The fused compositing pass (livecam.kernels) against the OpenCV calls it replaced, on random sizes,
-masks, edge colours and backgrounds: the same bytes, every time."""
+"""The fused compositing pass (livecam.effects.composite_kernels) against the OpenCV calls it
+replaced, on random sizes, masks, edge colours and backgrounds: the same bytes, every time."""
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livecam import kernels
+from livecam.effects import composite_kernels as kernels
 from livecam.analysis.temporal import EdgeColour, put_pixels, take_pixels
 from livecam.effects.compositing import composite
 
