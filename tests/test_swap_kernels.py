@@ -1,7 +1,7 @@
 """The compiled loops of ``livecam.effects.swap_kernels`` give exactly what the OpenCV calls they
 replace give: the mesh raster (one ``cv2.fillConvexPoly`` per triangle) and its table lookup, and the
-relight with the grain traded (``avatar_light.relight`` then ``add_grain``); and the swap and the
-photo avatar draw the same pixels with them as without them, on real frames."""
+relight with the grain traded (``avatar_light.relight`` then ``add_grain``), the nose lift's blend;
+and the swap and the photo avatar draw the same pixels with them as without them, on real frames."""
 from pathlib import Path
 
 import cv2
@@ -16,6 +16,7 @@ from livecam.analysis.avatar_photo import load_avatar_photo  # noqa: E402
 from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
 from livecam.effects import avatar as av  # noqa: E402
 from livecam.effects import avatar_light as light  # noqa: E402
+from livecam.effects import avatar_pose_shade as pose_shade  # noqa: E402
 from livecam.effects import mesh_warp  # noqa: E402
 from livecam.effects import swap_kernels as kernels  # noqa: E402
 from livecam.settings import FaceSettings, RuntimeSettings  # noqa: E402
@@ -167,6 +168,50 @@ def test_the_blend_leaves_the_frame_where_the_alpha_is_0():
         np.testing.assert_array_equal(got, expected)
 
 
+def test_the_nose_lifts_blend_is_the_four_calls():
+    """``avatar_pose_shade.lift_toward`` (the nose lift's full-size blend) with the kernel against the
+    subtract, merge, multiply and add it replaces: any box of the skin and fill put anywhere in the
+    face, fills outside 0..1, exact halves (rounded to even), skin a level or two off the face, every
+    (face, skin) pair; the rest of the face untouched."""
+    rng = np.random.default_rng(5)
+
+    def by_calls(face, at, skin, fill, box):
+        (x, y), (bx0, by0, bx1, by1) = at, box
+        part, skin, fill = face[y:y + by1 - by0, x:x + bx1 - bx0], skin[by0:by1, bx0:bx1], fill[by0:by1, bx0:bx1]
+        step = cv2.subtract(skin, part, dtype=cv2.CV_32F)
+        part[:] = cv2.add(part, cv2.multiply(step, cv2.merge([fill, fill, fill])), dtype=cv2.CV_8U)
+
+    for trial in range(400):
+        sh, sw = (int(v) for v in rng.integers(1, 90, 2))
+        by0, bx0 = int(rng.integers(0, sh)), int(rng.integers(0, sw))
+        by1, bx1 = int(rng.integers(by0 + 1, sh + 1)), int(rng.integers(bx0 + 1, sw + 1))
+        face = rng.integers(0, 256, (sh + int(rng.integers(0, 9)), sw + int(rng.integers(0, 9)), 3), np.uint8)
+        at = (int(rng.integers(0, face.shape[1] - (bx1 - bx0) + 1)),
+              int(rng.integers(0, face.shape[0] - (by1 - by0) + 1)))
+        skin = rng.integers(0, 256, (sh, sw, 3), np.uint8)
+        if trial % 3 == 0:
+            skin = np.clip(face[:sh, :sw].astype(np.int16) + rng.integers(-3, 4, (sh, sw, 3)), 0, 255).astype(np.uint8)
+        fill = rng.random((sh, sw), dtype=np.float32)
+        if trial % 4 == 0:
+            fill = np.round(fill * 8) / np.float32(8)  # exact halves after the multiply
+        if trial % 5 == 0:
+            fill = fill * np.float32(1.3) - np.float32(0.1)
+        expected, got = face.copy(), face.copy()
+        by_calls(expected, at, skin, fill, (bx0, by0, bx1, by1))
+        pose_shade.lift_toward(got, at, skin, fill, (bx0, by0, bx1, by1))
+        np.testing.assert_array_equal(got, expected)
+    levels = np.arange(256, dtype=np.uint8)
+    a, b = np.meshgrid(levels, levels)
+    face = np.ascontiguousarray(np.stack([a, b, a], -1))
+    skin = np.ascontiguousarray(np.stack([b, a, 255 - b], -1))
+    for share in (0.0, 0.125, 0.25, 0.3, 0.5, 0.75, 1.0):
+        fill = np.full((256, 256), share, np.float32)
+        expected, got = face.copy(), face.copy()
+        by_calls(expected, (0, 0), skin, fill, (0, 0, 256, 256))
+        pose_shade.lift_toward(got, (0, 0), skin, fill, (0, 0, 256, 256))
+        np.testing.assert_array_equal(got, expected)
+
+
 def _frames(path: Path, count: int, size) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     frames = []
@@ -192,10 +237,15 @@ def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir,
         effects = [av.FaceSwap(photo), av.FaceSwap(photo, own_eyes_mouth=True), av.PhotoAvatar(portrait)]
         return [[e.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)] for e in effects]
 
-    fast = run()
+    lifts, compiled = [], kernels.lift_toward
+    with monkeypatch.context() as patch:
+        patch.setattr(kernels, "lift_toward", lambda *args: lifts.append(1) or compiled(*args))
+        fast = run()
+    assert lifts  # the nose lift's blend ran on these frames
     with monkeypatch.context() as patch:
         patch.setattr(mesh_warp, "kernels", None)
         patch.setattr(light, "_kernels", None)
+        patch.setattr(pose_shade, "_kernels", None)
         calls = run()
     for a_frames, b_frames in zip(fast, calls):
         for frame, a, b in zip(frames, a_frames, b_frames):

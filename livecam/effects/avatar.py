@@ -227,10 +227,12 @@ def eye_openness(landmarks: np.ndarray) -> float:
     return float(np.mean([lid_gap(landmarks, *ends) for _, _, ends in EYES]))
 
 
-def skin_cells(landmarks: np.ndarray, grid: Grid, grows: tuple[float, ...]) -> list[np.ndarray]:
+def skin_cells(landmarks: np.ndarray, grid: Grid, grows: tuple[float, ...],
+               fw: float | None = None) -> list[np.ndarray]:
     """uint8 masks, 1 on the face's skin on ``grid``, one per ``grows`` entry: the outline moved out
-    by that fraction of the face width (negative pulls it in) minus the grown features."""
-    cell_fw = face_width(landmarks) / grid.step
+    by that fraction of the face width (negative pulls it in) minus the grown features. ``fw``: the
+    landmarks' ``face_width`` where the caller has it already (the same value)."""
+    cell_fw = (face_width(landmarks) if fw is None else fw) / grid.step
     oval = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
     features = np.zeros_like(oval)
@@ -260,7 +262,7 @@ def upper_face(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
     return np.clip(1.0 - height / below, 0.0, 1.0).astype(np.float32)
 
 
-def below_brows(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+def below_brows(landmarks: np.ndarray, grid: Grid, fw: float | None = None) -> np.ndarray:
     """float32 per cell: 1 up to the brows' tops, falling to 0 BROW_FADE of the face width above them
     (along the face's own up axis)."""
     up = landmarks[10, :2] - landmarks[152, :2]
@@ -268,7 +270,8 @@ def below_brows(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
     top = landmarks[[105, 334], :2].mean(0)
     xs, ys = grid.centres()
     height = (xs[None, :] - top[0]) * up[0] + (ys[:, None] - top[1]) * up[1]
-    return np.clip(1.0 - height / (BROW_FADE * face_width(landmarks)), 0.0, 1.0).astype(np.float32)
+    fw = face_width(landmarks) if fw is None else fw
+    return np.clip(1.0 - height / (BROW_FADE * fw), 0.0, 1.0).astype(np.float32)
 
 
 # ---------------------------------------------------------------- face swap
@@ -516,7 +519,7 @@ class FaceSwap(EffectBase):
         # the cell grown round it the upsampled alpha is 0 over the outer half cell, which is also
         # all the grain's 5-tap blur reads past the alpha, so every pixel that shows is as the whole
         # box's would be.
-        alpha_cells = face_alpha(landmarks, grid, opacity)
+        alpha_cells = face_alpha(landmarks, grid, opacity, fw)
         part = grid.part(alpha_cells)
         rows, cols = part.slices
         live = image[rows, cols]
@@ -526,7 +529,7 @@ class FaceSwap(EffectBase):
         warped, maps = remap_fixed(src.image, full_map)
         if not self.own_eyes_mouth:
             shut_eyes(warped, maps, src.closed, src.lash, landmarks, target, part, lids,
-                      max(0.7, KEEP_FEATHER * fw))
+                      max(0.7, KEEP_FEATHER * fw), fw)
             # A photo that shows its teeth keeps them on their lips as the mouth opens wider; one
             # that shows none opens onto the wearer's own interior (drawn after the relighting,
             # in the frame's light already), not a painted dark one.
@@ -546,7 +549,7 @@ class FaceSwap(EffectBase):
         cells = cv2.resize(image[box_rows, box_cols], (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * cell_fw
-        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0))
+        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0), fw)
         skin = light.SkinModel(cells_lab, inner, sigma)
         # One skin score for both uses: the skin the light is matched on, and what is in front.
         is_skin, unoccluded = skin.likelihoods(cells_lab, light.SKIN_SCORE, light.OCCLUDER_SCORE)
@@ -556,7 +559,7 @@ class FaceSwap(EffectBase):
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # The photo keeps its own skin tone inside the face; the wearer lends the shading and the
         # scene's share of exposure and colour cast (``avatar_light.skin_tone``).
-        inside = depth_inside(landmarks, grid)
+        inside = depth_inside(landmarks, grid, fw)
         tone = light.tone_map(light.skin_tone(skin.median, src.skin_median), inside, light.TONE_DEPTH)
         gain, offset = light.shading_maps(live_low, photo_low, tone)
         # Second, finer pass near the outline: the first matched two low-passes taken over different
@@ -574,7 +577,7 @@ class FaceSwap(EffectBase):
         # ears, temples) into the face; above the brows the ring is the hairline, where only skin
         # at least about as light as the forehead's counts (hair passes a skin model fitted on a
         # pale face) and the band is narrower, so the brow band keeps the forehead's own light.
-        lower = below_brows(landmarks, grid)
+        lower = below_brows(landmarks, grid, fw)
         where = border_weight(landmarks, grid, *SEAM_BAND[::-1], inside=inside) * lower \
             + border_weight(landmarks, grid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
@@ -584,7 +587,7 @@ class FaceSwap(EffectBase):
         gain_px, *at = grid.up_around(cv2.merge([gain, gain, gain]), part)
         face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
                                         (part.x0, part.y0))
-        self._nose.lift(face, live, landmarks, (part.x0, part.y0))  # the wearer's pose decides the dark under the nose
+        self._nose.lift(face, live, landmarks, (part.x0, part.y0), fw)  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
 
@@ -857,13 +860,14 @@ def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source:
 
 
 def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray, lash: np.ndarray,
-              landmarks: np.ndarray, target: np.ndarray, grid: Grid, shut, feather: float) -> None:
+              landmarks: np.ndarray, target: np.ndarray, grid: Grid, shut, feather: float,
+              fw: float | None = None) -> None:
     """Lower the photo's upper lids over its eyes in ``warped``, in place, by ``shut`` (per eye, 0
     open to 1 closed): above the falling lid edge the photo's shut lid skin (``closed``, sampled
     through the same full-resolution ``maps``) covers the eye, and the lashes (``lash``, BGR) run
     along that edge. ``target`` holds the lid points the warp was made for (pushed together)."""
     h, w = warped.shape[:2]
-    fw = face_width(landmarks)
+    fw = face_width(landmarks) if fw is None else fw
     pad = int(math.ceil(2 * feather)) + 2
     origin = np.float32([grid.x0, grid.y0])
     for (_, lids, _), pairs, corners, amount in zip(EYES, LID_PAIRS, LID_CORNERS, shut):
@@ -942,9 +946,9 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         blend(dark, region, a, dst=region)
 
 
-def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float) -> np.ndarray:
+def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float, fw: float | None = None) -> np.ndarray:
     """uint8 alpha on the grid's cells: the face oval pulled in and feathered."""
-    cell_fw = face_width(landmarks) / grid.step
+    cell_fw = (face_width(landmarks) if fw is None else fw) / grid.step
     alpha = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(alpha, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 255, cv2.LINE_AA, 4)
     inset = max(1, int(round(EDGE_INSET * cell_fw)))
@@ -965,11 +969,12 @@ def border_weight(landmarks: np.ndarray, grid: Grid, width: float, full: float =
     return np.clip((width - inside) / (width - full), 0.0, 1.0)
 
 
-def depth_inside(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+def depth_inside(landmarks: np.ndarray, grid: Grid, fw: float | None = None) -> np.ndarray:
     """float32 per cell: how far inside the face outline, as a fraction of the face width (0 outside)."""
     oval = np.zeros((grid.rows, grid.cols), np.uint8)
     cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
-    return cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / face_width(landmarks))
+    fw = face_width(landmarks) if fw is None else fw
+    return cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / fw)
 
 
 def cut_regions(alpha: np.ndarray, landmarks: np.ndarray, grid: Grid, polys, feather: float) -> np.ndarray:

@@ -21,6 +21,11 @@ import numpy as np
 from livecam.analysis.face_measures import face_width
 from livecam.effects.avatar_light import blur8
 
+try:  # the blend's compiled loop (numba); without it the same values come from OpenCV calls
+    from livecam.effects import swap_kernels as _kernels
+except Exception:  # pragma: no cover - numba missing, or unable to compile on this machine
+    _kernels = None
+
 # The nose base: nostrils, columella and the top of the philtrum (the stretched area lies between).
 NOSE_BASE = (64, 98, 97, 2, 326, 327, 294, 278, 344, 440, 275, 4, 45, 220, 115, 48, 164, 0)
 GROW = 0.03  # the region grown by this, of the face width
@@ -67,20 +72,23 @@ class NoseBase:
     def __init__(self) -> None:
         self._wait = 0
 
-    def lift(self, face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> None:
+    def lift(self, face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int],
+             fw: float | None = None) -> None:
         """:func:`lift_nose_base` on this frame, or nothing on a frame the gate is not read."""
         if self._wait > 0:
             self._wait -= 1
             return
-        self._wait = 0 if lift_nose_base(face, live, landmarks, origin) else RECHECK - 1
+        self._wait = 0 if lift_nose_base(face, live, landmarks, origin, fw) else RECHECK - 1
 
 
-def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int]) -> bool:
+def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int],
+                   fw: float | None = None) -> bool:
     """Lighten ``face`` (the swapped face, BGR uint8, in place) under the nose where it is darker,
     relative to its skin, than ``live`` (the wearer's pixels of the same box) is there. ``landmarks``
     are the frame's mesh points (the wearer's), ``origin`` the box's top-left corner in the frame.
-    True when it lifted (its gate found a dark area)."""
-    fw = face_width(landmarks)
+    True when it lifted (its gate found a dark area). ``fw``: the landmarks' ``face_width`` where the
+    caller has it already (the same value)."""
+    fw = face_width(landmarks) if fw is None else fw
     if not np.isfinite(fw) or fw < 8:
         return False
     pts = landmarks[list(NOSE_BASE), :2] - np.asarray(origin, np.float32)
@@ -124,12 +132,32 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     rows, cols = np.nonzero(fill > 0.004)
     bx0, by0 = 2 * int(cols.min()), 2 * int(rows.min())
     bx1, by1 = min(size[0], 2 * int(cols.max()) + 2), min(size[1], 2 * int(rows.max()) + 2)
-    fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)[by0:by1, bx0:bx1]
-    skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)[by0:by1, bx0:bx1]
-    part = crop[by0:by1, bx0:bx1]
+    fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)
+    skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)
+    lift_toward(face, (x0 + bx0, y0 + by0), skin, fill, (bx0, by0, bx1, by1))
+    return True
+
+
+def lift_toward(face: np.ndarray, at: tuple[int, int], skin: np.ndarray, fill: np.ndarray,
+                box: tuple[int, int, int, int]) -> None:
+    """The box ``box`` (x0, y0, x1, y1) of ``skin`` (BGR uint8) and ``fill`` (float32, one share a
+    pixel) blended into ``face`` (BGR uint8, in place) at ``at`` (x, y): each pixel moved towards the
+    skin by its share, rounded half to even and saturated. One compiled loop (``swap_kernels``) where
+    it can run, the same values (``tests/test_swap_kernels.py``); otherwise the four OpenCV calls."""
+    (x, y), (bx0, by0, bx1, by1) = at, box
+    h, w = by1 - by0, bx1 - bx0
+    if (_kernels is not None and face.dtype == skin.dtype == np.uint8 and fill.dtype == np.float32
+            and face.ndim == skin.ndim == 3 and face.shape[2] == skin.shape[2] == 3 and fill.ndim == 2
+            and face.flags.c_contiguous and skin.flags.c_contiguous and fill.flags.c_contiguous
+            and skin.shape[:2] == fill.shape and h > 0 and w > 0 and 0 <= by0 and by1 <= fill.shape[0]
+            and 0 <= bx0 and bx1 <= fill.shape[1] and 0 <= y and y + h <= face.shape[0]
+            and 0 <= x and x + w <= face.shape[1]):
+        _kernels.lift_toward(face.reshape(face.shape[0], -1), y, x, skin.reshape(skin.shape[0], -1), fill,
+                             by0, bx0, h, w)
+        return
+    part, skin, fill = face[y:y + h, x:x + w], skin[by0:by1, bx0:bx1], fill[by0:by1, bx0:bx1]
     step = cv2.subtract(skin, part, dtype=cv2.CV_32F)
     part[:] = cv2.add(part, cv2.multiply(step, cv2.merge([fill, fill, fill])), dtype=cv2.CV_8U)
-    return True
 
 
 def _grey_half(image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
