@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings
 from hypothesis import strategies as st
+from live_doubles import ListSender, ReadyCamera
 
 from livecam import settings as S
 from livecam.capture import Frame
@@ -20,30 +21,10 @@ def _clip(astronaut, n=12):
     return [np.ascontiguousarray(np.roll(astronaut, 6 * i, axis=1)) for i in range(n)]
 
 
-class _Camera:
-    """A camera that always has the next frame ready: processing is the slow part."""
-
-    def __init__(self, frames):
-        self.frames = frames
-
-    def latest(self, after=-1, timeout=0.5):
-        i = min(after + 1, len(self.frames) - 1)
-        return Frame(self.frames[i], i, float(i) / 30)
-
-
-class _Sender:
-    def __init__(self):
-        self.frames, self.times = [], []
-
-    def submit(self, image, t):
-        self.frames.append(image)
-        self.times.append(t)
-
-
 def _run(settings, frames, pipelining):
     pipeline = Pipeline(settings)
-    sender = _Sender()
-    runner = LiveRunner(_Camera(frames), pipeline, sender, frames=len(frames), pipelining=pipelining)
+    sender = ListSender()
+    runner = LiveRunner(ReadyCamera(frames), pipeline, sender, frames=len(frames), pipelining=pipelining)
     runner.pipelining = pipelining  # the test machine may have one core; the logic is what is tested
     runner.start()
     assert runner.wait(120) and runner.error is None
@@ -182,7 +163,7 @@ def test_auto_pipelining_in_the_loop_switches_on_and_keeps_the_picture(astronaut
 
     monkeypatch.setattr("livecam.live_runner.usable_cores", lambda: 2)
 
-    class FastCamera(_Camera):
+    class FastCamera(ReadyCamera):
         def latest(self, after=-1, timeout=0.5):
             i = min(after + 1, len(self.frames) - 1)
             return Frame(self.frames[i], i, i / 1000.0)  # 1000 fps: every frame waits on processing
@@ -191,7 +172,7 @@ def test_auto_pipelining_in_the_loop_switches_on_and_keeps_the_picture(astronaut
                         background={"mode": "blur", "blur": 60})
     frames = _clip(astronaut, AUTO_WINDOW + 12)
     _, one = _run(settings, frames, False)
-    pipeline, sender = Pipeline(settings), _Sender()
+    pipeline, sender = Pipeline(settings), ListSender()
     runner = LiveRunner(FastCamera(frames), pipeline, sender, frames=len(frames))
     assert runner.auto is not None and not runner.pipelining
     runner.start()
@@ -223,13 +204,13 @@ def test_the_loop_switches_pipelining_on_and_off_between_frames_as_auto_decides(
     pipeline = Pipeline(settings)
     states = []
 
-    class Watching(_Sender):
+    class Watching(ListSender):
         def submit(self, image, t):
             super().submit(image, t)
             states.append(runner.pipelining)
 
     sender = Watching()
-    runner = LiveRunner(_Camera(frames), pipeline, sender, frames=len(frames), pipelining="auto")
+    runner = LiveRunner(ReadyCamera(frames), pipeline, sender, frames=len(frames), pipelining="auto")
     runner.auto = Scripted()
     runner.start()
     assert runner.wait(120) and runner.error is None

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FIXTURES
+from live_doubles import ListSender, ReadyCamera
 
 from livecam import settings as S
 from livecam.capture import CameraSource, Frame
@@ -167,23 +168,6 @@ def test_one_empty_read_costs_one_frame_not_a_camera_reopen(still, junk, caplog)
 
 # ------------------------------------------------------------ pipelining: the picture analysed ahead
 
-class _Camera:
-    def __init__(self, frames):
-        self.frames = frames
-
-    def latest(self, after=-1, timeout=0.5):
-        i = min(after + 1, len(self.frames) - 1)
-        return Frame(self.frames[i], i, float(i) / 30)
-
-
-class _Sender:
-    def __init__(self):
-        self.frames = []
-
-    def submit(self, image, t):
-        self.frames.append(image)
-
-
 def _pipelined(frames, settings):
     pipeline = Pipeline(settings)
     analyzer = pipeline.analyzer
@@ -195,8 +179,8 @@ def _pipelined(frames, settings):
         return real(image, needs, t=t)
 
     analyzer.analyze = analyze
-    sender = _Sender()
-    runner = LiveRunner(_Camera(frames), pipeline, sender, frames=len(frames), pipelining=True)
+    sender = ListSender()
+    runner = LiveRunner(ReadyCamera(frames), pipeline, sender, frames=len(frames), pipelining=True)
     runner.pipelining = True  # the logic is what is tested, whatever this machine's cores
     runner.start()
     try:
@@ -362,7 +346,7 @@ class _LiveCam:
         return Frame(np.ascontiguousarray(np.roll(self.picture, self.i, axis=1)), self.i, time.monotonic())
 
 
-class _PausingSender(_Sender):
+class _PausingSender(ListSender):
     slow: threading.Thread | None = None  # frames handed over from this thread take a moment
 
     def submit(self, image, t):

@@ -123,20 +123,31 @@ def test_the_blend_into_the_frame_is_compositings_blend():
     """Every alpha and colour pair, alpha given as a view (the upsampled alpha's crop), any place."""
     rng = np.random.default_rng(2)
     for trial in range(60):
-        rows, cols = (int(v) for v in rng.integers(2, 80, 2))
-        h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
-        y0, x0 = int(rng.integers(0, rows - h + 1)), int(rng.integers(0, cols - w + 1))
-        frame = rng.integers(0, 256, (rows, cols, 3), np.uint8)
-        face = rng.integers(0, 256, (h, w, 3), np.uint8)
+        frame, face, (y0, x0) = _placed_face(rng)
+        h, w = face.shape[:2]
         alpha = rng.integers(0, 256, (h + 2, w + 3), np.uint8)[1:h + 1, 3:]
         if trial == 0:  # all 65536 products
             frame = np.repeat(np.arange(256, dtype=np.uint8), 3 * 256).reshape(256, 256, 3)
-            face, alpha, (y0, x0), (h, w) = frame.copy(), np.ascontiguousarray(frame[..., 0].T), (0, 0), (256, 256)
-        expected = frame.copy()
-        av.blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=expected[y0:y0 + h, x0:x0 + w])
-        got = frame.copy()
-        light.blend_face(face, alpha, frame, (x0, y0), got)
-        np.testing.assert_array_equal(got, expected)
+            face, alpha, (y0, x0) = frame.copy(), np.ascontiguousarray(frame[..., 0].T), (0, 0)
+        _assert_blend_face_is_blend(face, alpha, frame, (y0, x0))
+
+
+def _placed_face(rng):
+    """A random frame (2..79 px a side), a random face box inside it and where it sits (y0, x0)."""
+    rows, cols = (int(v) for v in rng.integers(2, 80, 2))
+    h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
+    y0, x0 = int(rng.integers(0, rows - h + 1)), int(rng.integers(0, cols - w + 1))
+    return rng.integers(0, 256, (rows, cols, 3), np.uint8), rng.integers(0, 256, (h, w, 3), np.uint8), (y0, x0)
+
+
+def _assert_blend_face_is_blend(face, alpha, frame, origin):
+    """``avatar_light.blend_face`` gives ``compositing.blend``'s pixels, the rest of the frame kept."""
+    (y0, x0), (h, w) = origin, face.shape[:2]
+    expected = frame.copy()
+    av.blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=expected[y0:y0 + h, x0:x0 + w])
+    got = frame.copy()
+    light.blend_face(face, alpha, frame, (x0, y0), got)
+    np.testing.assert_array_equal(got, expected)
 
 
 def _oval_alpha(rng, h, w):
@@ -155,17 +166,8 @@ def test_the_blend_leaves_the_frame_where_the_alpha_is_0():
     still compositing's blend, the frame's own pixels there (also for a loop that skips them)."""
     rng = np.random.default_rng(5)
     for trial in range(60):
-        rows, cols = (int(v) for v in rng.integers(2, 80, 2))
-        h, w = int(rng.integers(1, rows + 1)), int(rng.integers(1, cols + 1))
-        y0, x0 = int(rng.integers(0, rows - h + 1)), int(rng.integers(0, cols - w + 1))
-        frame = rng.integers(0, 256, (rows, cols, 3), np.uint8)
-        face = rng.integers(0, 256, (h, w, 3), np.uint8)
-        alpha = _oval_alpha(rng, h, w)
-        expected = frame.copy()
-        av.blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=expected[y0:y0 + h, x0:x0 + w])
-        got = frame.copy()
-        light.blend_face(face, alpha, frame, (x0, y0), got)
-        np.testing.assert_array_equal(got, expected)
+        frame, face, origin = _placed_face(rng)
+        _assert_blend_face_is_blend(face, _oval_alpha(rng, *face.shape[:2]), frame, origin)
 
 
 def test_the_nose_lifts_blend_is_the_four_calls():
