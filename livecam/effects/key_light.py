@@ -21,6 +21,7 @@ face and shoulders; a replaced background is a picture, never dimmed.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -29,6 +30,7 @@ import numpy as np
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_measures import face_width
 from livecam.effects import BackgroundSettings, KeyLightSettings
+from livecam.effects import effect_kernels
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
 
@@ -181,7 +183,46 @@ def lit(values: np.ndarray, gain: np.ndarray, scratch: Scratch | None = None,
     return out
 
 
+def _c_ordered(*arrays: np.ndarray) -> bool:
+    return all(a.flags.c_contiguous for a in arrays)
+
+
+def lit_box(image: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int], gain: np.ndarray,
+            luma: np.ndarray, at: tuple[int, int], scratch: Scratch) -> None:
+    """``out[box] = lit(image[box], gain[at:], scratch, luma[at:])``: ``gain`` and ``luma`` hold the
+    box's values from (row, column) ``at`` on. The same pixels through two compiled passes
+    (:mod:`effect_kernels`; 0.77 -> 0.46 ms on a 720p face's 500 x 290 box) where the arrays are whole C-ordered
+    frames and buffers, else through :func:`lit`."""
+    x0, y0, x1, y1 = box
+    r0, c0 = at
+    h, w = y1 - y0, x1 - x0
+    if h <= 0 or w <= 0:
+        return  # nothing to light
+    fits = (image.dtype == out.dtype == luma.dtype == np.uint8 and gain.dtype == np.float32
+            and image.ndim == 3 and image.shape[2] == 3 and out.shape == image.shape
+            and gain.ndim == luma.ndim == 2 and _c_ordered(image, out, gain, luma)
+            and 0 <= y0 and y1 <= image.shape[0] and 0 <= x0 and x1 <= image.shape[1]
+            and 0 <= r0 and r0 + h <= min(gain.shape[0], luma.shape[0])
+            and 0 <= c0 and c0 + w <= min(gain.shape[1], luma.shape[1]))
+    if not fits:
+        out[y0:y1, x0:x1] = lit(image[y0:y1, x0:x1], gain[r0:r0 + h, c0:c0 + w], scratch, luma[r0:r0 + h, c0:c0 + w])
+        return
+    delta, up, room, hyp = (scratch(k, (h, w)) for k in ("delta", "up", "room", "t"))
+    rows = image.reshape(image.shape[0], -1)
+    effect_kernels.lit_spread(rows, y0, x0, luma, r0, c0, gain, r0, c0, np.float32(TOP), delta, up, room)
+    cv2.magnitude(up, room, magnitude=hyp)  # OpenCV's own: not the correctly rounded root, so not in a loop
+    effect_kernels.lit_into(rows, out.reshape(out.shape[0], -1), y0, x0, delta, up, room, hyp)
+
+
 _LINEAR = (np.arange(256, dtype=np.float32) / 255.0) ** GAMMA
+
+
+@functools.lru_cache(maxsize=8)
+def _cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices (float32) of a rows x cols grid, made once per size (read-only)."""
+    ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    ys.flags.writeable = xs.flags.writeable = False
+    return ys, xs
 
 
 class KeyLight(EffectBase):
@@ -318,17 +359,16 @@ class KeyLight(EffectBase):
             # ``out`` holds the dimmed room: the lit part is redone from the original with both
             # gains, so nothing is rounded twice. The room's gain is smooth: taken on the grid.
             sy, sx = (by1 - by0) / gh, (bx1 - bx0) / gw
-            ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float32)
+            ys, xs = _cells(gh, gw)
             encoded = encoded * self._room_gain(bx0 + (xs + 0.5) * sx - 0.5, by0 + (ys + 0.5) * sy - 0.5, lights)
         gain = cv2.resize(encoded, (bx1 - bx0, by1 - by0), dst=self._scratch("box", (by1 - by0, bx1 - bx0)),
                           interpolation=cv2.INTER_LINEAR)
         sy, sx = (by1 - by0) / gh, (bx1 - bx0) / gw
         r0, r1 = max(0, int((rows[0] - 1) * sy)), min(by1 - by0, int(np.ceil((rows[-1] + 2) * sy)))
         c0, c1 = max(0, int((cols[0] - 1) * sx)), min(bx1 - bx0, int(np.ceil((cols[-1] + 2) * sx)))
-        gain = gain[r0:r1, c0:c1]
         x0, y0, x1, y1 = bx0 + c0, by0 + r0, bx0 + c1, by0 + r1
-        luma = self._scratch("gray", (by1 - by0, bx1 - bx0), np.uint8)[r0:r1, c0:c1]  # made by gain_grid
-        out[y0:y1, x0:x1] = lit(image[y0:y1, x0:x1], gain, self._scratch, luma)
+        luma = self._scratch("gray", (by1 - by0, bx1 - bx0), np.uint8)  # made by gain_grid
+        lit_box(image, out, (x0, y0, x1, y1), gain, luma, (r0, c0), self._scratch)
 
     # ------------------------------------------------------------ the room
     def _room_gain(self, xs: np.ndarray, ys: np.ndarray, lights: list[_Light]) -> np.ndarray:
@@ -351,7 +391,7 @@ class KeyLight(EffectBase):
         h, w = shape
         step = max(8, int(max(h, w) / 80))
         gh, gw = -(-h // step), -(-w // step)
-        ys, xs = (np.mgrid[0:gh, 0:gw].astype(np.float32) + 0.5) * step
+        ys, xs = ((c + 0.5) * step for c in _cells(gh, gw))
         return self._room_gain(xs, ys, lights)
 
     def _dim_room(self, image: np.ndarray, lights: list[_Light]) -> np.ndarray:
@@ -368,4 +408,9 @@ class KeyLight(EffectBase):
             # face costs the one multiply.
             self._room_small = g8
             self._room_full = cv2.resize(cv2.merge([g8, g8, g8]), (w, h), interpolation=cv2.INTER_LINEAR)
-        return cv2.multiply(image, self._room_full, scale=1.0 / 255.0)
+        room = self._room_full
+        if not (image.dtype == np.uint8 and image.shape == room.shape and _c_ordered(image, room)):
+            return cv2.multiply(image, room, scale=1.0 / 255.0)
+        out = np.empty_like(image)  # cv2.multiply's pixels in 0.4 of its time (0.33 ms at 720p)
+        effect_kernels.scale_into(image.reshape(-1), room.reshape(-1), out.reshape(-1))
+        return out

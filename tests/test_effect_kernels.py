@@ -1,0 +1,182 @@
+"""The compiled loops of ``livecam.effects.effect_kernels`` give exactly what the OpenCV calls they
+replace give: the key light's room dimming (every value and gain), its lit box (random frames,
+gains and boxes, against ``key_light.lit``), the touch-up's self-guided skin (against
+``self_guided`` and its 8-bit rounding) and its blend (every smooth, roi and alpha triple); and the
+key light and the touch-up draw the same pixels with them as without them, on real frames."""
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from conftest import clip_frames  # noqa: E402
+
+from livecam.effects import effect_kernels as kernels  # noqa: E402
+from livecam.effects import key_light  # noqa: E402
+from livecam.effects import touch_up  # noqa: E402
+from livecam.effects import BackgroundSettings, KeyLightSettings  # noqa: E402
+from livecam.settings import TouchUpSettings  # noqa: E402
+from livecam.types import Analysis  # noqa: E402
+
+_VALUES = np.arange(256, dtype=np.uint8)
+
+
+def test_the_room_dimming_is_cv2_multiply_for_every_value_and_gain():
+    values, gains = (np.ascontiguousarray(a) for a in np.meshgrid(_VALUES, _VALUES, indexing="ij"))
+    # 3 x 65,536 bytes, so OpenCV's vector loop and its tail both see each pair somewhere.
+    values, gains = (np.repeat(a.reshape(-1, 1), 3, 1).reshape(256, 256, 3) for a in (values, gains))
+    got = np.empty_like(values)
+    kernels.scale_into(values.reshape(-1), gains.reshape(-1), got.reshape(-1))
+    np.testing.assert_array_equal(got, cv2.multiply(values, gains, scale=1.0 / 255.0))
+    for width in (1, 5, 17, 33):  # short rows: OpenCV's scalar path
+        v, g = values[:1, :width], gains[:1, :width]
+        got = np.empty_like(v)
+        kernels.scale_into(v.reshape(-1), g.reshape(-1), got.reshape(-1))
+        np.testing.assert_array_equal(got, cv2.multiply(v, g, scale=1.0 / 255.0))
+
+
+def _frame_and_gain(rng, rows, cols):
+    frame = rng.integers(0, 256, (rows, cols, 3), np.uint8)
+    frame[rng.random((rows, cols)) < 0.1] = rng.integers(240, 256, 3)  # near the shoulder's top
+    gain = rng.uniform(0.6, 2.4, (rows, cols)).astype(np.float32)
+    gain[rng.random((rows, cols)) < 0.2] = 1.0  # untouched pixels
+    gain[rng.random((rows, cols)) < 0.05] = 0.0
+    return frame, gain
+
+
+def test_the_lit_box_is_lit_for_random_frames_gains_and_boxes():
+    rng = np.random.default_rng(7)
+    pixels = 0
+    for _ in range(300):
+        rows, cols = (int(v) for v in rng.integers(1, 120, 2))
+        frame, _ = _frame_and_gain(rng, rows, cols)
+        y0, x0 = int(rng.integers(0, rows)), int(rng.integers(0, cols))
+        y1, x1 = int(rng.integers(y0, rows + 1)), int(rng.integers(x0, cols + 1))
+        if (y1 - y0) * (x1 - x0) == 1:
+            continue  # lit()'s OpenCV calls read a (1, 1) box's scratch unset (its output varies run to run)
+        # The gain and luma buffers are bigger than the box, which starts at ``at`` in them.
+        r0, c0 = (int(v) for v in rng.integers(0, 6, 2))
+        _, gain = _frame_and_gain(rng, y1 - y0 + r0 + int(rng.integers(0, 4)), x1 - x0 + c0 + int(rng.integers(0, 4)))
+        luma = rng.integers(0, 256, gain.shape, np.uint8)
+        luma[r0:r0 + y1 - y0, c0:c0 + x1 - x0] = cv2.cvtColor(frame[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY) \
+            if y1 > y0 and x1 > x0 else 0
+        base = rng.integers(0, 256, frame.shape, np.uint8)
+        expected = base.copy()
+        if y1 > y0 and x1 > x0:
+            expected[y0:y1, x0:x1] = key_light.lit(frame[y0:y1, x0:x1], gain[r0:r0 + y1 - y0, c0:c0 + x1 - x0],
+                                                   key_light.Scratch(), luma[r0:r0 + y1 - y0, c0:c0 + x1 - x0])
+        got = base.copy()
+        key_light.lit_box(frame, got, (x0, y0, x1, y1), gain, luma, (r0, c0), key_light.Scratch())
+        np.testing.assert_array_equal(got, expected)  # the box as lit() makes it, the rest untouched
+        pixels += (y1 - y0) * (x1 - x0)
+    assert pixels > 50_000
+
+
+def test_the_lit_box_takes_views_through_lit():
+    rng = np.random.default_rng(8)
+    frame, gain = _frame_and_gain(rng, 40, 60)
+    luma = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    expected = frame.copy()
+    expected[5:30, 10:50] = key_light.lit(frame[5:30, 10:50], gain[5:30, 10:50], key_light.Scratch(), luma[5:30, 10:50])
+    wide = np.zeros((40, 120, 3), np.uint8)
+    wide[:, ::2] = frame  # a strided frame: not the compiled loop's, so lit() draws it
+    got = frame.copy()
+    key_light.lit_box(wide[:, ::2], got, (10, 5, 50, 30), gain, luma, (5, 10), key_light.Scratch())
+    np.testing.assert_array_equal(got, expected)
+
+
+def _reference_skin(small, radius, tone=None):
+    """touch_up's steps before the compiled loops: self_guided, x 255, the tone, rounded."""
+    x = small.astype(np.float32) * np.float32(1 / 255)
+    smooth = touch_up.self_guided(x, radius, touch_up.GUIDED_EPS) * np.float32(255)
+    if tone is not None:
+        smooth += tone
+    return np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
+
+
+def test_the_smoothed_skin_is_the_self_guided_filter(astronaut, hopper):
+    rng = np.random.default_rng(9)
+    cases = [rng.integers(0, 256, (int(h), int(w), 3), np.uint8) for h, w in rng.integers(1, 70, (40, 2))]
+    cases += [cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA) for p in (astronaut, hopper)
+              for w, h in ((128, 150), (97, 113))]
+    cases += [np.full((30, 40, 3), 255, np.uint8), np.zeros((30, 40, 3), np.uint8)]
+    for small in cases:
+        for radius in (1, 3, 5):
+            tone = rng.uniform(-30, 30, small.shape).astype(np.float32)
+            for t in (None, tone):
+                got = touch_up.smoothed_skin(small, radius, t)
+                np.testing.assert_array_equal(got, _reference_skin(small, radius, t))
+
+
+def _reference_blend(smooth, alpha, roi):
+    """touch_up's blend before the compiled loop, into ``roi`` (a view of the frame)."""
+    alpha3 = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+    term = cv2.multiply(smooth, alpha3, scale=1 / 255)
+    cv2.bitwise_not(alpha3, dst=alpha3)
+    cv2.add(term, cv2.multiply(roi, alpha3, scale=1 / 255, dst=alpha3), dst=roi)
+
+
+def test_the_skin_blend_is_the_calls_for_every_smooth_roi_and_alpha():
+    smooth, roi = (np.repeat(a[..., None], 3, 2) for a in np.meshgrid(_VALUES, _VALUES, indexing="ij"))
+    smooth, roi = np.ascontiguousarray(smooth), np.ascontiguousarray(roi)
+    for a in range(256):
+        alpha = np.full((256, 256), a, np.uint8)
+        expected, got = roi.copy(), roi.copy()
+        _reference_blend(smooth, alpha, expected)
+        assert touch_up._blend(got, smooth, alpha, 0, 0)
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_the_skin_blend_writes_its_box_only_and_refuses_one_off_the_frame():
+    rng = np.random.default_rng(10)
+    frame = rng.integers(0, 256, (50, 70, 3), np.uint8)
+    smooth, alpha = rng.integers(0, 256, (20, 30, 3), np.uint8), rng.integers(0, 256, (20, 30), np.uint8)
+    expected, got = frame.copy(), frame.copy()
+    _reference_blend(smooth, alpha, expected[12:32, 25:55])
+    assert touch_up._blend(got, smooth, alpha, 25, 12)
+    np.testing.assert_array_equal(got, expected)
+    for x0, y0 in ((41, 0), (0, 31), (-1, 0)):
+        assert not touch_up._blend(got, smooth, alpha, x0, y0)
+    np.testing.assert_array_equal(got, expected)  # nothing written past the frame
+
+
+def test_key_light_and_touch_up_draw_the_same_pixels_with_the_kernels_and_without(monkeypatch):
+    frames, faces = clip_frames("lp_s18_room_landscape.mp4", 30)
+    assert sum(bool(f) for f in faces) >= 25
+
+    def run():
+        effects = [key_light.KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode=mode))
+                   for mode in ("blur", "image")] + [touch_up.TouchUp(TouchUpSettings(strength=s)) for s in (60, 100)]
+        return [[e.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)] for e in effects]
+
+    fast = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(key_light, "_c_ordered", lambda *_: False)
+        patch.setattr(touch_up, "_blendable", lambda *_: False)
+        patch.setattr(touch_up, "smoothed_skin", _reference_skin)
+        slow = run()
+    changed = 0
+    for outs_fast, outs_slow in zip(fast, slow):
+        for frame, a, b in zip(frames, outs_fast, outs_slow):
+            np.testing.assert_array_equal(a, b)
+            changed += int((a != frame).any())
+    assert changed >= 4 * 20  # the effects did draw on these frames
+
+
+def test_the_badge_draws_the_label_as_its_float_steps_do():
+    from livecam.effects.badge import Badge
+
+    rng = np.random.default_rng(11)
+    for h, w in ((720, 1280), (1080, 1920), (240, 320), (60, 90), (12, 40)):
+        frame = rng.integers(0, 256, (h, w, 3), np.uint8)
+        badge = Badge()
+        got, _ = badge.apply(frame, Analysis(altered=True))
+        x0, y0, x1, y1 = badge.position((w, h))
+        colour, alpha = badge._label_for(h)
+        colour, alpha = colour[: y1 - y0, : x1 - x0], alpha[: y1 - y0, : x1 - x0]
+        expected = frame.copy()
+        a = alpha[..., None]
+        under = frame[y0:y1, x0:x1].astype(np.float32)
+        expected[y0:y1, x0:x1] = np.clip(colour * a + under * (1 - a), 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(got, expected)
+        assert (got != frame).any() and got is not frame
