@@ -203,6 +203,54 @@ def test_the_8_bit_blur_is_opencvs_gaussian_exactly():
     assert checked == 5 * 4 * 8
 
 
+def test_the_maps_padding_is_numpys_odd_reflection():
+    """``mesh_warp._pad_odd`` (``Grid.up_map``'s cell of extrapolation round the coarse map) gives
+    exactly ``np.pad(..., mode="reflect", reflect_type="odd")``: float32 and float64, one or two
+    values a cell, grids down to a single row or column (those stay with np.pad)."""
+    rng = np.random.default_rng(21)
+    for trial in range(600):
+        h, w = (int(v) for v in rng.integers(1, 14, 2))
+        shape = (h, w, 2 if trial % 3 else 1)
+        a = (rng.normal(0.0, 1.0, shape) * 10.0 ** rng.uniform(-3, 4)).astype(np.float32 if trial % 2 else np.float64)
+        got = mesh_warp._pad_odd(a)
+        assert got.dtype == a.dtype
+        np.testing.assert_array_equal(got, np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="reflect", reflect_type="odd"))
+
+
+def test_the_swaps_shared_cell_geometry_is_each_helpers_own():
+    """What ``FaceSwap.render`` works out once a frame and hands to its helpers (the landmarks in
+    1/16 cells, the face oval's cells, the up axis and cell centres) gives each helper exactly what
+    it works out alone: real landmarks, moved and scaled, on grids of several steps."""
+    landmarks = load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False).landmarks.astype(np.float32)
+    rng = np.random.default_rng(8)
+    checked = 0
+    for trial in range(24):
+        lm = landmarks * np.float32(rng.uniform(0.3, 1.6)) + rng.uniform(-40, 300, 3).astype(np.float32)
+        lm = lm + rng.normal(0, 0.7, lm.shape).astype(np.float32)
+        fw = av.face_width(lm)
+        grid = mesh_warp.Grid.around(lm, av.BOX_MARGIN, (1280, 720), int(rng.integers(2, 7)))
+        if grid is None:
+            continue
+        points = av.cell_points(lm, grid)
+        for poly in (av.regions.FACE_OVAL, *av.FEATURE_POLYS):
+            np.testing.assert_array_equal(points[np.asarray(poly)], grid.cell_polys(lm, poly))
+        oval = av.oval_cells(lm, grid, points)
+        np.testing.assert_array_equal(oval, av.oval_cells(lm, grid))
+        grows = (-av.SKIN_INSET, av.SKIN_REACH, 0.0)
+        for a, b in zip(av.skin_cells(lm, grid, grows, fw, points, oval), av.skin_cells(lm, grid, grows)):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(av.face_alpha(lm, grid, 0.8, fw, points), av.face_alpha(lm, grid, 0.8))
+        np.testing.assert_array_equal(av.depth_inside(lm, grid, fw, oval), av.depth_inside(lm, grid))
+        axis = av.up_axis(lm, grid)
+        np.testing.assert_array_equal(av.upper_face(lm, grid, axis), av.upper_face(lm, grid))
+        np.testing.assert_array_equal(av.below_brows(lm, grid, fw, axis), av.below_brows(lm, grid))
+        # The brows' top: their mean as np.mean takes it.
+        np.testing.assert_array_equal((lm[105, :2] + lm[334, :2]) / 2, lm[[105, 334], :2].mean(0))
+        assert oval.any()
+        checked += 1
+    assert checked >= 20
+
+
 def test_a_part_of_the_grid_upsamples_to_the_whole_grids_pixels():
     """``Grid.up``/``up_map`` over a part (from ``Grid.part``) give exactly the whole grid's pixels there,
     at the grid's edges (clamped or extrapolated) as inside it."""

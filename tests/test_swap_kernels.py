@@ -1,6 +1,7 @@
 """The compiled loops of ``livecam.effects.swap_kernels`` give exactly what the OpenCV calls they
 replace give: the mesh raster (one ``cv2.fillConvexPoly`` per triangle) and its table lookup, and the
-relight with the grain traded (``avatar_light.relight`` then ``add_grain``), the nose lift's blend;
+relight with the grain traded (``avatar_light.relight`` then ``add_grain``), the nose lift's share
+to fill (its numpy steps) and its blend;
 and the swap and the photo avatar draw the same pixels with them as without them, on real frames."""
 from pathlib import Path
 
@@ -100,8 +101,8 @@ def test_the_grain_table_is_the_kernels_arithmetic():
 
 
 def test_relight_with_grain_is_relight_then_add_grain():
-    """Any size (1 px on), the gain and offset read from inside bigger maps, the wearer's pixels
-    anywhere in the frame; smooth and noisy pictures, gains that saturate."""
+    """Any size (1 px on), the gain (one channel or three) and offset read from inside bigger maps,
+    the wearer's pixels anywhere in the frame; smooth and noisy pictures, gains that saturate."""
     rng = np.random.default_rng(1)
     for trial in range(80):
         h, w = (int(v) for v in rng.integers(1, 50, 2)) if trial < 75 else (300, 260)
@@ -113,6 +114,8 @@ def test_relight_with_grain_is_relight_then_add_grain():
         gy, gx = (int(v) for v in rng.integers(0, 6, 2))
         gain = rng.uniform(0.3, 2.2, (h + gy + 3, w + gx + 1, 3)).astype(np.float32)
         offset = rng.uniform(-70, 70, gain.shape).astype(np.float32)
+        if trial % 3 == 0:  # one gain for the three colours, as the swap passes it
+            gain = np.ascontiguousarray(gain[..., 0])
         expected = light.add_grain(light.relight(face, gain[gy:gy + h, gx:gx + w], offset[gy:gy + h, gx:gx + w]),
                                    frame[y0:y0 + h, x0:x0 + w])
         got = light.relight_with_grain(face, gain, offset, (gy, gx), frame, (x0, y0))
@@ -214,6 +217,39 @@ def test_the_nose_lifts_blend_is_the_four_calls():
         np.testing.assert_array_equal(got, expected)
 
 
+def test_the_nose_fill_is_the_numpy_steps(monkeypatch):
+    """``avatar_pose_shade._fill`` with ``swap_kernels.nose_fill`` against its numpy steps: the share
+    to fill (every value), the gate's answer and the box the share reaches, on random greys and
+    skins (skins of 0, greys lighter than their skin, flat and noisy), regions soft, hard, empty
+    and full; both of the gate's answers occur."""
+    rng = np.random.default_rng(13)
+    answers = set()
+    for trial in range(600):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        mine, theirs = rng.integers(0, 256, (2, h, w), np.uint8)
+        mine_skin = np.clip(mine.astype(np.int16) + rng.integers(-20, 120, (h, w)), 0, 255).astype(np.uint8)
+        their_skin = np.clip(theirs.astype(np.int16) + rng.integers(-20, 60, (h, w)), 0, 255).astype(np.uint8)
+        if trial % 7 == 0:
+            mine_skin[rng.random((h, w)) < 0.3] = 0
+        if trial % 5 == 0:
+            mine = (mine // 32 * 8).astype(np.uint8)  # dark nostrils against a light wearer
+        region = cv2.GaussianBlur((rng.random((h, w)) < 0.5).astype(np.uint8) * 255, (0, 0), 2.0)
+        if trial % 11 == 0:
+            region[:] = 0 if trial % 2 else 255
+        greys = (mine, mine_skin, theirs, their_skin)
+        got = pose_shade._fill(greys, region)
+        with monkeypatch.context() as patch:
+            patch.setattr(pose_shade, "_kernels", None)
+            expected = pose_shade._fill(greys, region)
+        answers.add(expected is None)
+        if expected is None:
+            assert got is None
+            continue
+        np.testing.assert_array_equal(got[0], expected[0])
+        assert got[1] == expected[1]
+    assert answers == {True, False}
+
+
 def _frames(path: Path, count: int, size) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
     frames = []
@@ -240,10 +276,12 @@ def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir,
         return [[e.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)] for e in effects]
 
     lifts, compiled = [], kernels.lift_toward
+    fills, compiled_fill = [], kernels.nose_fill
     with monkeypatch.context() as patch:
         patch.setattr(kernels, "lift_toward", lambda *args: lifts.append(1) or compiled(*args))
+        patch.setattr(kernels, "nose_fill", lambda *args: fills.append(1) or compiled_fill(*args))
         fast = run()
-    assert lifts  # the nose lift's blend ran on these frames
+    assert lifts and fills  # the nose lift's share and blend ran on these frames
     with monkeypatch.context() as patch:
         patch.setattr(mesh_warp, "kernels", None)
         patch.setattr(light, "_kernels", None)

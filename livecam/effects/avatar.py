@@ -106,6 +106,8 @@ MISS_HOLD = 1
 
 
 FEATURE_POLYS = tuple(regions.FEATURES.values())
+_FEATURES = tuple(np.asarray(p) for p in FEATURE_POLYS)  # as indices once, not converted every frame
+_FACE_OVAL = np.asarray(regions.FACE_OVAL)
 KEEP_POLYS = (regions.RIGHT_EYE, regions.LEFT_EYE)
 # The eyelids from the second ring above the lid margin to the first ring below it (MediaPipe mesh
 # rings "upper 2" and "lower 1", outer corner first): where a blink blends in the photo's shut lids
@@ -227,16 +229,33 @@ def eye_openness(landmarks: np.ndarray) -> float:
     return float(np.mean([lid_gap(landmarks, *ends) for _, _, ends in EYES]))
 
 
+def cell_points(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
+    """Every landmark in 1/16 cell units on ``grid``: ``grid.cell_polys`` of any region is this
+    array indexed by the region's points (the same values, one conversion a frame)."""
+    return np.round(grid.to_cells(landmarks) * 16).astype(np.int32)
+
+
+def oval_cells(landmarks: np.ndarray, grid: Grid, points: np.ndarray | None = None) -> np.ndarray:
+    """uint8, 1 inside the face outline on ``grid``'s cells. ``points``: ``cell_points`` already
+    worked out for these landmarks and grid."""
+    oval = np.zeros((grid.rows, grid.cols), np.uint8)
+    poly = grid.cell_polys(landmarks, regions.FACE_OVAL) if points is None else points[_FACE_OVAL]
+    cv2.fillPoly(oval, [poly], 1, cv2.LINE_8, 4)
+    return oval
+
+
 def skin_cells(landmarks: np.ndarray, grid: Grid, grows: tuple[float, ...],
-               fw: float | None = None) -> list[np.ndarray]:
+               fw: float | None = None, points: np.ndarray | None = None,
+               oval: np.ndarray | None = None) -> list[np.ndarray]:
     """uint8 masks, 1 on the face's skin on ``grid``, one per ``grows`` entry: the outline moved out
     by that fraction of the face width (negative pulls it in) minus the grown features. ``fw``: the
-    landmarks' ``face_width`` where the caller has it already (the same value)."""
+    landmarks' ``face_width``, ``points`` their ``cell_points``, ``oval`` their ``oval_cells``,
+    where the caller has them already (the same values)."""
     cell_fw = (face_width(landmarks) if fw is None else fw) / grid.step
-    oval = np.zeros((grid.rows, grid.cols), np.uint8)
-    cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
+    oval = oval_cells(landmarks, grid, points) if oval is None else oval
     features = np.zeros_like(oval)
-    cv2.fillPoly(features, [grid.cell_polys(landmarks, p) for p in FEATURE_POLYS], 1, cv2.LINE_8, 4)
+    polys = [grid.cell_polys(landmarks, p) if points is None else points[i] for p, i in zip(FEATURE_POLYS, _FEATURES)]
+    cv2.fillPoly(features, polys, 1, cv2.LINE_8, 4)
     r = max(1, int(round(FEATURE_GROW * cell_fw)))
     not_features = 1 - cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     masks = []
@@ -250,25 +269,28 @@ def skin_cells(landmarks: np.ndarray, grid: Grid, grows: tuple[float, ...],
     return masks
 
 
-def upper_face(landmarks: np.ndarray, grid: Grid) -> np.ndarray:
-    """float32 per cell: 1 above the nose tip, 0 below the upper lip (along the face's own up axis).
-    Occluders are looked for up there; a beard below is the wearer's face, not something in front."""
+def up_axis(landmarks: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The face's own up axis (unit, chin to forehead) and the grid's cell centres (x, y)."""
     up = landmarks[10, :2] - landmarks[152, :2]
-    up = up / max(float(np.linalg.norm(up)), 1e-6)
+    return (up / max(float(np.linalg.norm(up)), 1e-6), *grid.centres())
+
+
+def upper_face(landmarks: np.ndarray, grid: Grid, axis: tuple | None = None) -> np.ndarray:
+    """float32 per cell: 1 above the nose tip, 0 below the upper lip (along the face's own up axis).
+    Occluders are looked for up there; a beard below is the wearer's face, not something in front.
+    ``axis``: ``up_axis`` already worked out for these landmarks and grid."""
+    up, xs, ys = up_axis(landmarks, grid) if axis is None else axis
     tip, lip = landmarks[1, :2], landmarks[0, :2]
-    xs, ys = grid.centres()
     height = (xs[None, :] - tip[0]) * up[0] + (ys[:, None] - tip[1]) * up[1]
     below = min(float(np.dot(lip - tip, up)), -1.0)
     return np.clip(1.0 - height / below, 0.0, 1.0).astype(np.float32)
 
 
-def below_brows(landmarks: np.ndarray, grid: Grid, fw: float | None = None) -> np.ndarray:
+def below_brows(landmarks: np.ndarray, grid: Grid, fw: float | None = None, axis: tuple | None = None) -> np.ndarray:
     """float32 per cell: 1 up to the brows' tops, falling to 0 BROW_FADE of the face width above them
-    (along the face's own up axis)."""
-    up = landmarks[10, :2] - landmarks[152, :2]
-    up = up / max(float(np.linalg.norm(up)), 1e-6)
-    top = landmarks[[105, 334], :2].mean(0)
-    xs, ys = grid.centres()
+    (along the face's own up axis). ``axis``: ``up_axis`` already worked out."""
+    up, xs, ys = up_axis(landmarks, grid) if axis is None else axis
+    top = (landmarks[105, :2] + landmarks[334, :2]) / 2  # their mean, as np.mean sums and divides
     height = (xs[None, :] - top[0]) * up[0] + (ys[:, None] - top[1]) * up[1]
     fw = face_width(landmarks) if fw is None else fw
     return np.clip(1.0 - height / (BROW_FADE * fw), 0.0, 1.0).astype(np.float32)
@@ -463,7 +485,8 @@ class FaceSwap(EffectBase):
         shape is updated on the way."""
         if SHAPE_AMOUNT <= 0.0:
             return landmarks
-        if not np.isfinite(landmarks).all() or np.ptp(landmarks[:, :2], axis=0).min() < 1e-3:
+        xy = landmarks[:, :2]
+        if not np.isfinite(landmarks).all() or (xy.max(0) - xy.min(0)).min() < 1e-3:  # np.ptp, without its wrapping
             return landmarks  # a degenerate mesh (a model fault) has no shape, and must not enter the average
         now, back = canonical_shape(landmarks)
         self._shape = now if self._shape is None else self._shape + SHAPE_RATE * (now - self._shape)
@@ -519,7 +542,8 @@ class FaceSwap(EffectBase):
         # the cell grown round it the upsampled alpha is 0 over the outer half cell, which is also
         # all the grain's 5-tap blur reads past the alpha, so every pixel that shows is as the whole
         # box's would be.
-        alpha_cells = face_alpha(landmarks, grid, opacity, fw)
+        points = cell_points(landmarks, grid)
+        alpha_cells = face_alpha(landmarks, grid, opacity, fw, points)
         part = grid.part(alpha_cells)
         rows, cols = part.slices
         live = image[rows, cols]
@@ -536,8 +560,9 @@ class FaceSwap(EffectBase):
             # Only over INTERIOR_OPEN: parted lips at rest (lp_s18 0.04) hold no interior worth its
             # cost (~1 ms at 720p).
             lo, hi = INTERIOR_OPEN
-            interior = 0.0 if wearer is None else interior_weight(landmarks, wearer, src.mouth_open, src.teeth) \
-                * float(np.clip((mouth_openness(wearer) - lo) / (hi - lo), 0.0, 1.0))
+            opened = 0.0 if wearer is None else float(np.clip((mouth_openness(wearer) - lo) / (hi - lo), 0.0, 1.0))
+            # The weight (0..1) only where it counts: times 0 it is 0 (most frames).
+            interior = 0.0 if opened == 0.0 else interior_weight(landmarks, wearer, src.mouth_open, src.teeth) * opened
             fill_mouth(warped, landmarks, part, src.mouth_open, src.teeth, interior)
             split_teeth(warped, (part.x0, part.y0), src.image, src.landmarks, landmarks, src.mouth_open, src.teeth)
         else:
@@ -549,7 +574,8 @@ class FaceSwap(EffectBase):
         cells = cv2.resize(image[box_rows, box_cols], (grid.cols, grid.rows), interpolation=cv2.INTER_AREA)
         cells_lab = light.lab(cells)
         sigma = light.LIGHT_SIGMA * cell_fw
-        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0), fw)
+        oval = oval_cells(landmarks, grid, points)
+        inner, reach, outline = skin_cells(landmarks, grid, (-SKIN_INSET, SKIN_REACH, 0.0), fw, points, oval)
         skin = light.SkinModel(cells_lab, inner, sigma)
         # One skin score for both uses: the skin the light is matched on, and what is in front.
         is_skin, unoccluded = skin.likelihoods(cells_lab, light.SKIN_SCORE, light.OCCLUDER_SCORE)
@@ -559,7 +585,7 @@ class FaceSwap(EffectBase):
         photo_low = cv2.remap(src.lowpass, coarse, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         # The photo keeps its own skin tone inside the face; the wearer lends the shading and the
         # scene's share of exposure and colour cast (``avatar_light.skin_tone``).
-        inside = depth_inside(landmarks, grid, fw)
+        inside = depth_inside(landmarks, grid, fw, oval)
         tone = light.tone_map(light.skin_tone(skin.median, src.skin_median), inside, light.TONE_DEPTH)
         gain, offset = light.shading_maps(live_low, photo_low, tone)
         # Second, finer pass near the outline: the first matched two low-passes taken over different
@@ -577,14 +603,16 @@ class FaceSwap(EffectBase):
         # ears, temples) into the face; above the brows the ring is the hairline, where only skin
         # at least about as light as the forehead's counts (hair passes a skin model fitted on a
         # pale face) and the band is narrower, so the brow band keeps the forehead's own light.
-        lower = below_brows(landmarks, grid, fw)
+        axis = up_axis(landmarks, grid)
+        lower = below_brows(landmarks, grid, fw, axis)
         where = border_weight(landmarks, grid, *SEAM_BAND[::-1], inside=inside) * lower \
             + border_weight(landmarks, grid, *SEAM_TOP[::-1], inside=inside) * (1.0 - lower)
         offset = light.match_border(photo_cells, gain, offset, live_cells, outline, reach - outline, weights,
                                     SEAM_SIGMA * cell_fw, where, MAX_SEAM, 1.0 - lower)
-        # The gain made three-channel on the cells, not on the pixels: the same values, one pass less.
-        # Upsampled with their context cell (contiguous), read from ``at`` by the one fused pass.
-        gain_px, *at = grid.up_around(cv2.merge([gain, gain, gain]), part)
+        # Upsampled with their context cell (contiguous), read from ``at`` by the one fused pass. The
+        # gain upsampled on its one channel (each channel of a three-channel one takes the same
+        # values): the fused pass spreads it to the colours.
+        gain_px, *at = grid.up_around(gain, part)
         face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
                                         (part.x0, part.y0))
         self._nose.lift(face, live, landmarks, (part.x0, part.y0), fw)  # the wearer's pose decides the dark under the nose
@@ -592,7 +620,7 @@ class FaceSwap(EffectBase):
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
 
         alpha = alpha_cells
-        in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid))
+        in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid, axis))
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
@@ -946,11 +974,14 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         blend(dark, region, a, dst=region)
 
 
-def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float, fw: float | None = None) -> np.ndarray:
-    """uint8 alpha on the grid's cells: the face oval pulled in and feathered."""
+def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float, fw: float | None = None,
+               points: np.ndarray | None = None) -> np.ndarray:
+    """uint8 alpha on the grid's cells: the face oval pulled in and feathered. ``points``: the
+    landmarks' ``cell_points`` where the caller has them."""
     cell_fw = (face_width(landmarks) if fw is None else fw) / grid.step
     alpha = np.zeros((grid.rows, grid.cols), np.uint8)
-    cv2.fillPoly(alpha, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 255, cv2.LINE_AA, 4)
+    poly = grid.cell_polys(landmarks, regions.FACE_OVAL) if points is None else points[_FACE_OVAL]
+    cv2.fillPoly(alpha, [poly], 255, cv2.LINE_AA, 4)
     inset = max(1, int(round(EDGE_INSET * cell_fw)))
     alpha = cv2.erode(alpha, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8))
     alpha = light.blur8(alpha, max(0.5, FEATHER * cell_fw))  # GaussianBlur's values, a third of its cost
@@ -969,10 +1000,11 @@ def border_weight(landmarks: np.ndarray, grid: Grid, width: float, full: float =
     return np.clip((width - inside) / (width - full), 0.0, 1.0)
 
 
-def depth_inside(landmarks: np.ndarray, grid: Grid, fw: float | None = None) -> np.ndarray:
-    """float32 per cell: how far inside the face outline, as a fraction of the face width (0 outside)."""
-    oval = np.zeros((grid.rows, grid.cols), np.uint8)
-    cv2.fillPoly(oval, [grid.cell_polys(landmarks, regions.FACE_OVAL)], 1, cv2.LINE_8, 4)
+def depth_inside(landmarks: np.ndarray, grid: Grid, fw: float | None = None,
+                 oval: np.ndarray | None = None) -> np.ndarray:
+    """float32 per cell: how far inside the face outline, as a fraction of the face width (0 outside).
+    ``oval``: the landmarks' ``oval_cells`` where the caller has them."""
+    oval = oval_cells(landmarks, grid) if oval is None else oval
     fw = face_width(landmarks) if fw is None else fw
     return cv2.distanceTransform(oval, cv2.DIST_L2, 3) * np.float32(grid.step / fw)
 

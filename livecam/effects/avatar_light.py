@@ -338,15 +338,17 @@ def relight(face: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarra
 
 def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
                        frame: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
-    """``add_grain(relight(face, gain, offset), live)`` with ``gain`` and ``offset`` (3-channel
-    float32 maps) read from row, column ``at`` on and ``live`` the frame's pixels under the face
-    (``origin``: its top-left x, y in ``frame``). One compiled pass (``swap_kernels``): the same
-    values, about half the cost of the dozen whole-buffer OpenCV passes."""
+    """``add_grain(relight(face, gain, offset), live)`` with ``gain`` (one channel, or one per colour)
+    and ``offset`` (3-channel) float32 maps read from row, column ``at`` on and ``live`` the frame's
+    pixels under the face (``origin``: its top-left x, y in ``frame``). One compiled pass
+    (``swap_kernels``): the same values, about half the cost of the dozen whole-buffer OpenCV passes."""
     h, w = face.shape[:2]
     (gy, gx), (x0, y0) = at, origin
+    gc = 1 if gain.ndim == 2 else gain.shape[2]
     ok = (_kernels is not None and face.dtype == np.uint8 and frame.dtype == np.uint8
-          and gain.dtype == np.float32 and offset.dtype == np.float32 and gain.shape == offset.shape
-          and face.ndim == gain.ndim == frame.ndim == 3 and face.shape[2] == gain.shape[2] == frame.shape[2] == 3
+          and gain.dtype == np.float32 and offset.dtype == np.float32 and gain.shape[:2] == offset.shape[:2]
+          and gc in (1, 3) and face.ndim == offset.ndim == frame.ndim == 3
+          and face.shape[2] == offset.shape[2] == frame.shape[2] == 3
           and face.flags.c_contiguous and gain.flags.c_contiguous and offset.flags.c_contiguous
           and frame.flags.c_contiguous and _grain_span_exact() and min(gy, gx, x0, y0) >= 0
           and gy + h <= gain.shape[0] and gx + w <= gain.shape[1]  # the loop reads unchecked
@@ -356,9 +358,9 @@ def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, a
                          frame[y0:y0 + h, x0:x0 + w])
     out = np.empty_like(face)
     lo, hi = GRAIN_KEEP
-    _kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), offset.reshape(gain.shape[0], -1),
-                           gy, gx, frame.reshape(frame.shape[0], -1), y0, x0, _GRAIN_KERNEL,
-                           np.float32(hi), np.float32(1.0 / (hi - lo)), out.reshape(h, -1))
+    _kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
+                           offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1), y0, x0,
+                           _GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), out.reshape(h, -1))
     return out
 
 

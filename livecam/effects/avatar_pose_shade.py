@@ -28,6 +28,7 @@ except Exception:  # pragma: no cover - numba missing, or unable to compile on t
 
 # The nose base: nostrils, columella and the top of the philtrum (the stretched area lies between).
 NOSE_BASE = (64, 98, 97, 2, 326, 327, 294, 278, 344, 440, 275, 4, 45, 220, 115, 48, 164, 0)
+_NOSE_BASE = np.array(NOSE_BASE)  # as an index once, not a list built every frame
 GROW = 0.03  # the region grown by this, of the face width
 FEATHER = 0.03  # its edge softened over this, of the face width
 HOLE = 0.16  # dark areas narrower than this (of the face width) are measured against the skin beside them
@@ -91,7 +92,7 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     fw = face_width(landmarks) if fw is None else fw
     if not np.isfinite(fw) or fw < 8:
         return False
-    pts = landmarks[list(NOSE_BASE), :2] - np.asarray(origin, np.float32)
+    pts = landmarks[_NOSE_BASE, :2] - np.asarray(origin, np.float32)
     pad = (GROW + 2 * FEATHER + 0.5 * HOLE) * fw
     h, w = face.shape[:2]
     x0, y0 = np.floor(pts.min(0) - pad).astype(int)
@@ -117,21 +118,15 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     hole, sigma = HOLE * fw / scale, 0.5 * FEATHER * fw / scale
     skin = _skin(cv2.resize(crop, small, interpolation=cv2.INTER_AREA), hole, sigma)  # BGR: what a filled pixel becomes
     theirs_skin = _skin(cv2.resize(grey, small, interpolation=cv2.INTER_AREA), hole, sigma)
-    mine = _darkness(_grey_half(crop, half), _grey_half(skin, half, cv2.INTER_LINEAR))
-    theirs = _darkness(_grey_half(grey, half), _grey_half(theirs_skin, half, cv2.INTER_LINEAR))
-    # The share of the way from this pixel to the skin beside it that brings it to within SLACK of the
-    # wearer's darkness: the photo's own nostrils, as dark as its light made them, stay.
-    fill = np.clip((theirs - SLACK - mine) / np.maximum(1.0 - mine, 1e-3), 0.0, 1.0)
-    weight_half = cv2.resize(region, half, interpolation=cv2.INTER_LINEAR).astype(np.float32) * np.float32(1 / 255)
-    fill *= weight_half
-    # Only a dark area, not a nostril a little darker than the wearer's (see STRONG, AREA).
-    inside = weight_half > 0.5
-    if float(fill.max()) < 0.02 or np.count_nonzero(fill[inside] > STRONG) < AREA * max(np.count_nonzero(inside), 1):
+    greys = (_grey_half(crop, half), _grey_half(skin, half, cv2.INTER_LINEAR),
+             _grey_half(grey, half), _grey_half(theirs_skin, half, cv2.INTER_LINEAR))
+    shares = _fill(greys, cv2.resize(region, half, interpolation=cv2.INTER_LINEAR))
+    if shares is None:
         return False
+    fill, (r0, r1, c0, c1) = shares
     # The blend, full size, over the box the fill reaches only.
-    rows, cols = np.nonzero(fill > 0.004)
-    bx0, by0 = 2 * int(cols.min()), 2 * int(rows.min())
-    bx1, by1 = min(size[0], 2 * int(cols.max()) + 2), min(size[1], 2 * int(rows.max()) + 2)
+    bx0, by0 = 2 * c0, 2 * r0
+    bx1, by1 = min(size[0], 2 * c1 + 2), min(size[1], 2 * r1 + 2)
     fill = cv2.resize(fill, size, interpolation=cv2.INTER_LINEAR)
     skin = cv2.resize(skin, size, interpolation=cv2.INTER_LINEAR)
     lift_toward(face, (x0 + bx0, y0 + by0), skin, fill, (bx0, by0, bx1, by1))
@@ -160,6 +155,34 @@ def lift_toward(face: np.ndarray, at: tuple[int, int], skin: np.ndarray, fill: n
     part[:] = cv2.add(part, cv2.multiply(step, cv2.merge([fill, fill, fill])), dtype=cv2.CV_8U)
 
 
+def _fill(greys: tuple[np.ndarray, ...], region: np.ndarray) -> tuple[np.ndarray, tuple[int, ...]] | None:
+    """Which share of each pixel (half size, float32) to fill, from the face's grey and its skin's
+    and the wearer's grey and its skin's (``greys``, uint8) and the region's weight (``region``,
+    uint8), and the first and last row and column it reaches; None where the gate finds no dark
+    area. One compiled pass (``swap_kernels.nose_fill``, the same values) where it can run."""
+    if (_kernels is not None and region.dtype == np.uint8 and region.ndim == 2 and region.flags.c_contiguous
+            and all(g.dtype == np.uint8 and g.shape == region.shape and g.flags.c_contiguous for g in greys)):
+        fill, stats = np.empty(region.shape, np.float32), np.empty(6, np.int64)
+        top = _kernels.nose_fill(*greys, region, np.float32(SLACK), np.float32(STRONG), np.float32(0.004), fill, stats)
+        inside, strong, r0, r1, c0, c1 = stats.tolist()
+        if float(top) < 0.02 or strong < AREA * max(inside, 1):
+            return None
+        return fill, (r0, r1, c0, c1)
+    mine_grey, mine_skin, their_grey, their_skin = (g.astype(np.float32) for g in greys)
+    mine, theirs = _darkness(mine_grey, mine_skin), _darkness(their_grey, their_skin)
+    # The share of the way from this pixel to the skin beside it that brings it to within SLACK of the
+    # wearer's darkness: the photo's own nostrils, as dark as its light made them, stay.
+    fill = np.clip((theirs - SLACK - mine) / np.maximum(1.0 - mine, 1e-3), 0.0, 1.0)
+    weight_half = region.astype(np.float32) * np.float32(1 / 255)
+    fill *= weight_half
+    # Only a dark area, not a nostril a little darker than the wearer's (see STRONG, AREA).
+    inside = weight_half > 0.5
+    if float(fill.max()) < 0.02 or np.count_nonzero(fill[inside] > STRONG) < AREA * max(np.count_nonzero(inside), 1):
+        return None
+    rows, cols = np.nonzero(fill > 0.004)
+    return fill, (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()))
+
+
 def _grey_half(image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    return cv2.resize(grey, size, interpolation=interpolation).astype(np.float32)
+    return cv2.resize(grey, size, interpolation=interpolation)

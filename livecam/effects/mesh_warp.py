@@ -164,7 +164,7 @@ class Grid:
         the box's edge at step 4); one cell of linear extrapolation around it keeps the edge exact.
         With ``part``, only that part's pixels (the same values)."""
         s = self.step
-        padded = np.pad(coarse, ((1, 1), (1, 1), (0, 0)), mode="reflect", reflect_type="odd")
+        padded = _pad_odd(coarse)
         if part is not None and part is not self:
             rows, cols = self.cells_of(part)  # in ``padded``, one cell of context on each side
             padded = padded[rows.start:rows.stop + 2, cols.start:cols.stop + 2]
@@ -172,6 +172,22 @@ class Grid:
             return big[s:-s, s:-s]
         big = cv2.resize(padded, ((self.cols + 2) * s, (self.rows + 2) * s), interpolation=cv2.INTER_LINEAR)
         return big[s:-s, s:-s]
+
+
+def _pad_odd(a: np.ndarray) -> np.ndarray:
+    """``np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="reflect", reflect_type="odd")``: one cell of
+    linear extrapolation round a map (h, w, c), the same float steps in numpy's order (rows first,
+    then the columns of the padded rows, each ``2 * edge - inner``) at a third of its cost."""
+    h, w = a.shape[:2]
+    if h < 2 or w < 2:
+        return np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="reflect", reflect_type="odd")
+    out = np.empty((h + 2, w + 2) + a.shape[2:], a.dtype)
+    out[1:-1, 1:-1] = a
+    out[0, 1:-1] = 2 * a[0] - a[1]
+    out[-1, 1:-1] = 2 * a[-1] - a[-2]
+    out[:, 0] = 2 * out[:, 1] - out[:, 2]
+    out[:, -1] = 2 * out[:, -2] - out[:, -3]
+    return out
 
 
 class MeshWarp:

@@ -14,15 +14,24 @@ whole-buffer passes dominate, each giving exactly what the OpenCV calls they rep
   passes. The relit value is the float32 product and sum rounded half to even and saturated (as
   ``cv2.add(..., dtype=CV_8U)``); each grain blur is OpenCV's bit-exact 8-bit ``GaussianBlur``
   (integer kernel summing to 256, the sum of x k_i k_j rounded over 65536 half up, borders
-  reflected 101); the grain table and the trade are the same saturating steps, folded.
+  reflected 101); the grain table and the trade are the same saturating steps, folded. The gain
+  comes upsampled on one channel and is spread to the colours per row (a three-channel upsampling
+  gives each channel those same values): a third of that upsampling and its buffer.
 
 - **The blend** (``blend_into``): ``compositing.blend`` into the output frame in one pass.
 - **The nose lift's blend** (``lift_toward``): ``avatar_pose_shade.lift_nose_base``'s last four calls
   (subtract, merge, multiply, add) on its ~100 px box, where the calls' overhead was most of the cost.
+- **The nose lift's share to fill** (``nose_fill``): its ~25 numpy calls at half size (the two
+  darknesses, the share, the region's weight, the gate's counts and the box) in one pass.
 
 Tried and not kept: the frame's copy and the blend in one loop (numba's row copies were slower
 than numpy's), and the gain and offset upsampled inside ``relight_grain`` (1.07 -> 1.00 ms, a level or two
-off ``cv2.resize``'s rounding). Compiled at import from explicit signatures (``cache=True`` keeps the
+off ``cv2.resize``'s rounding). The gain reaches ``relight_grain`` upsampled on one channel and is
+spread to the colours per row (a three-channel upsampling gives each channel those same values).
+Exact but not faster, so not kept: the nose lift's INTER_AREA shrinks at a fractional scale (OpenCV's
+weights and order repeated; a table-driven loop is no faster than OpenCV's), its closing and
+8-bit blur on ~30 px images (slower than the calls), the grid's cell means (the frame's box is read
+from memory either way). Compiled at import from explicit signatures (``cache=True`` keeps the
 machine code on disk); ``nogil`` lets the live loop's other threads run meanwhile.
 """
 from __future__ import annotations
@@ -75,11 +84,12 @@ def _kept(x, hi, inv):  # pragma: no cover - compiled
     return np.rint(x * keep)
 
 
-@njit(f"void({_U8_2D}, {_F32_2D}, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], float32, float32, "
-      f"{_U8_2D})", cache=True, nogil=True)
-def relight_grain(warped, gain, offset, gy, gx, frame, y0, x0, kernel, hi, inv, out):  # pragma: no cover - compiled
+@njit(f"void({_U8_2D}, {_F32_2D}, int64, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], float32, "
+      f"float32, {_U8_2D})", cache=True, nogil=True)
+def relight_grain(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, hi, inv, out):  # pragma: no cover - compiled
     """``out`` (h, 3w: BGR rows) = the relit ``warped`` (``* gain + offset``, read from row ``gy``,
-    pixel ``gx`` on) with its own grain traded for the grain of the wearer's pixels under it,
+    pixel ``gx`` on; ``gain`` with ``gc`` values a pixel: 1, the same for the three colours, or 3)
+    with its own grain traded for the grain of the wearer's pixels under it,
     ``frame[y0:y0 + h, 3 x0:3 (x0 + w)]`` (all as (rows, 3 columns)). ``kernel``: the 5-tap
     bit-exact Gaussian (integers summing to 256); ``hi``, ``inv``: ``avatar_light.GRAIN_KEEP``'s
     upper end and one over its span.
@@ -93,6 +103,7 @@ def relight_grain(warped, gain, offset, gy, gx, frame, y0, x0, kernel, hi, inv, 
     live = np.empty((5, n), np.float32)
     hr = np.empty((5, n), np.float32)
     hl = np.empty((5, n), np.float32)
+    g3 = np.empty(n, np.float32)
     zero, top, half, unit = np.float32(0.0), np.float32(255.0), np.float32(0.5), np.float32(1.0 / 65536.0)
     lo_d, hi_d = np.float32(-128.0), np.float32(127.0)
     made = 0
@@ -100,7 +111,17 @@ def relight_grain(warped, gain, offset, gy, gx, frame, y0, x0, kernel, hi, inv, 
         while made < min(y + 3, h):
             k = made % 5
             wr, r, lv = warped[made], relit[k], live[k]
-            g, o = gain[gy + made, 3 * gx:3 * gx + n], offset[gy + made, 3 * gx:3 * gx + n]
+            o = offset[gy + made, 3 * gx:3 * gx + n]
+            if gc == 1:  # spread to the three colours here: a third of the upsampling and its buffer
+                g1 = gain[gy + made, gx:gx + n // 3]
+                for x in range(n // 3):
+                    v = g1[x]
+                    g3[3 * x] = v
+                    g3[3 * x + 1] = v
+                    g3[3 * x + 2] = v
+                g = g3
+            else:
+                g = gain[gy + made, 3 * gx:3 * gx + n]
             fr = frame[y0 + made, 3 * x0:3 * x0 + n]
             for j in range(n):
                 r[j] = min(max(np.rint(np.float32(wr[j]) * g[j] + o[j]), zero), top)
@@ -266,3 +287,36 @@ def apply_table(ids, table, xs, ys, out):  # pragma: no cover - compiled
             my = t[1] * x + t[3] * y + t[5]
             out[i, j, 0] = min(max(mx, t[6]), t[8])
             out[i, j, 1] = min(max(my, t[7]), t[9])
+
+
+@njit(f"float32({_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, float32, float32, float32, {_F32_2D}, int64[::1])",
+      cache=True, nogil=True)
+def nose_fill(mine, mine_skin, theirs, theirs_skin, region, slack, strong, least, fill, stats):  # pragma: no cover - compiled
+    """``avatar_pose_shade.lift_nose_base``'s share to fill at half size from its greys there (the
+    face's and the wearer's, each with its skin's): the two darknesses (the grey over its skin's at
+    least 1, at most 1), the share that brings the face to within ``slack`` of the wearer's
+    (clipped to 0..1, over 1 - the face's darkness at least 0.001), times the region's weight
+    (``region`` / 255), all in float32 in numpy's order, into ``fill``. ``stats``: the pixels weighted
+    over 0.5, those of them filled by more than ``strong``, and the first and last row and column
+    filled by more than ``least``. Returns the largest share. One pass instead of ~25 numpy calls."""
+    one, zero, eps, inv = np.float32(1.0), np.float32(0.0), np.float32(1e-3), np.float32(1.0 / 255.0)
+    top, inside, strong_n = np.float32(-np.inf), 0, 0
+    r0, r1, c0, c1 = fill.shape[0], -1, fill.shape[1], -1
+    for y in range(fill.shape[0]):
+        fr, a, b, c, d, g = fill[y], mine[y], mine_skin[y], theirs[y], theirs_skin[y], region[y]
+        for x in range(fill.shape[1]):  # no branches: this loop vectorises
+            m = min(np.float32(a[x]) / max(np.float32(b[x]), one), one)
+            t = min(np.float32(c[x]) / max(np.float32(d[x]), one), one)
+            f = min(max((t - slack - m) / max(one - m, eps), zero), one)
+            fr[x] = f * (np.float32(g[x]) * inv)
+        for x in range(fill.shape[1]):
+            f = fr[x]
+            top = max(top, f)
+            if np.float32(g[x]) * inv > np.float32(0.5):
+                inside += 1
+                if f > strong:
+                    strong_n += 1
+            if f > least:
+                r0, r1, c0, c1 = min(r0, y), max(r1, y), min(c0, x), max(c1, x)
+    stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = inside, strong_n, r0, r1, c0, c1
+    return top
