@@ -53,6 +53,8 @@ if "OPENCV_LOG_LEVEL" not in os.environ:
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
 
+CAMERA_PROBE_S = 3.0  # "auto" passes over a camera that gives no first frame in this long (a cold UVC start is ~1 s)
+
 PLACEHOLDER_TEXT = "camera disconnected - retrying"  # Hershey fonts are ASCII-only: a hyphen, not a dash
 FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
@@ -652,13 +654,39 @@ def _first_working_camera() -> int | str | None:
 
     for cam in list_cameras():
         device = cam["path"] or cam["index"]
-        cap = _open_cv_camera(device)
-        try:
-            if cap.isOpened() and cap.read()[0]:
-                return device
-        finally:
-            cap.release()
+        if _delivers(device):
+            return device
     return None
+
+
+def _delivers(device: int | str) -> bool:
+    """Whether the camera opens and hands over a frame within CAMERA_PROBE_S. The probe runs on a
+    thread of its own: a driver that blocks in open or read (a camera in a bad state, one another
+    program holds) held LiveCam's start, or a resume, for as long as it blocked, and a read that
+    raised ended the start with a traceback. Such a camera is passed over with one sentence."""
+    answer: list[bool] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        cap = None
+        try:
+            cap = _open_cv_camera(device)
+            answer.append(bool(cap.isOpened() and cap.read()[0]))
+        except Exception as exc:  # noqa: BLE001 - cv2.error, OSError: not a camera to use
+            log.debug("probing camera %s failed: %s", device, exc)
+        finally:
+            try:
+                if cap is not None:
+                    cap.release()
+            finally:
+                done.set()
+
+    threading.Thread(target=probe, name="livecam-camera-probe", daemon=True).start()
+    if not done.wait(CAMERA_PROBE_S):
+        log.warning("Camera %s gave no picture within %g s (its driver does not answer); LiveCam passes it over.",
+                    shown(str(device)), CAMERA_PROBE_S)
+        return False
+    return bool(answer and answer[0])
 
 
 def _demo_source(settings: CaptureSettings) -> VideoFileSource:

@@ -26,9 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from livecam.imaging import as_bgr8
-from livecam.output_gate import safe_frame
-from livecam.pipeline import Pipeline, describe
+from livecam.imaging import as_bgr8, cover_fit
+from livecam.output_gate import OutputGate, safe_frame
+from livecam.pipeline import Pipeline, as_picture, describe
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")
@@ -56,6 +56,7 @@ class LiveRunner:
         self.processed = 0
         self.errors = 0  # frames whose processing raised (each went out as the safe frame)
         self.error: str | None = None
+        self._logged: set[str] = set()  # sentences already logged once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="livecam-pipeline", daemon=True)
         self.done = threading.Event()
@@ -87,7 +88,7 @@ class LiveRunner:
                     if newer is not None and prefetch.start(newer):
                         ahead = newer
                         self.overlapped += 1
-                self.sender.submit(self._process(frame), frame.t)
+                self._submit(self._process(frame), frame.t)
                 self.processed += 1
                 if self.frames and self.processed >= self.frames:
                     break
@@ -122,6 +123,35 @@ class LiveRunner:
                           describe(exc))
                 trace.debug("frame failed", exc_info=exc)
             return safe_frame(frame.image, getattr(self.pipeline, "gate", None))  # cannot raise
+
+    def _submit(self, image: np.ndarray, t: float) -> None:
+        """Hand ``image`` to the sender; a frame the output refuses (another size or layout) goes out
+        fitted to the output, or as its card, and costs that frame, not the stream: raised, it ended the
+        live loop (nothing sent again, the preview frozen) for one odd frame."""
+        try:
+            self.sender.submit(image, t)
+            return
+        except (TypeError, ValueError) as exc:
+            output = getattr(self.sender, "output", None)
+            if output is None or not hasattr(output, "width"):
+                raise
+            refused = exc
+        self.errors += 1
+        size = (int(output.width), int(output.height))
+        if "refused" not in self._logged:
+            self._logged.add("refused")
+            log.error("The %s refused a frame (%s); LiveCam fits such frames to %dx%d and carries on.",
+                      getattr(output, "description", "output"), refused, *size)
+        fitted = as_bgr8(image)  # a safe frame already: fitting it shows no more than it does
+        gate = getattr(self.pipeline, "gate", None)
+        try:
+            fitted = cover_fit(fitted, size) if fitted is not None else None
+        except Exception as exc:  # noqa: BLE001 - a picture OpenCV cannot scale: the card
+            trace.debug("fitting a refused frame failed", exc_info=exc)
+            fitted = None
+        if fitted is None:
+            fitted = (gate if isinstance(gate, OutputGate) else OutputGate()).card(shape=(size[1], size[0]))
+        self.sender.submit(fitted, t)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -216,7 +246,7 @@ def _as_picture(frame):
     BGRA, 16-bit or strided camera frame was analysed twice, the first time as it came."""
     if frame.placeholder:
         return frame
-    image = as_bgr8(frame.image)
+    image = as_picture(frame.image)
     return frame if image is None or image is frame.image else dataclasses.replace(frame, image=image)
 
 
@@ -256,7 +286,7 @@ class Prefetch:
         picture before the analysis)."""
         if frame.placeholder or any(e.stage == "pre" for e in self._pipeline.effects):
             return False
-        if as_bgr8(frame.image) is not frame.image:
+        if as_picture(frame.image) is not frame.image:
             return False  # not a picture the pipeline analyses as it is (it makes the card of it)
         needs = frozenset(self._pipeline.needs())
         self._ahead[id(frame.image)] = (frame.image, needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))

@@ -154,6 +154,7 @@ class PacedSender:
         self._paused = False
         self._resume_since: float | None = None
         self._next_reopen = 0.0
+        self._reopening: _Reopen | None = None  # a reopen in flight
         self._reopen_delay = REOPEN_BACKOFF_START_S
         self._sent = 0
         self._repeats = 0
@@ -223,6 +224,9 @@ class PacedSender:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        reopening = self._reopening
+        if reopening is not None:  # its owner closes the output next: not before a reopen in flight is done
+            reopening.done.wait(max(0.0, deadline - time.monotonic()))
         if not self._sink.drain(max(0.0, deadline - time.monotonic())):
             if hasattr(self.output, "deadline_s"):
                 pass  # it bounds its own sends (a recording); its close() waits for or stops the last one
@@ -408,16 +412,29 @@ class PacedSender:
             self.status = f"The {self.output.description} was lost; reopening it in {self._reopen_delay:g} s."
 
     def _try_reopen(self) -> None:
-        now = time.monotonic()
-        if now < self._next_reopen:
+        """One reopen at a time, on a thread of its own: a driver that hangs in open or close stops
+        neither this thread (the stop, the status) nor the process; it is waited for, never doubled."""
+        attempt = self._reopening
+        if attempt is None:
+            if time.monotonic() < self._next_reopen:
+                return
+            self.reopen_attempts += 1
+            attempt = self._reopening = _Reopen(self.output)
+        # A reopen that is quick (the usual case) is dealt with in this tick, as before.
+        if not attempt.done.wait(min(self._deadline(), 1.0 / self.fps)):
+            if time.monotonic() - attempt.started > self._deadline() and not attempt.hung:
+                attempt.hung = True
+                log.warning("Reopening the %s has not returned for %g s (it hung in its driver); LiveCam waits "
+                            "for it.", self.output.description, self._deadline())
+                with self._lock:
+                    self.status = (f"The {self.output.description} was lost, and reopening it has hung in its "
+                                   "driver; LiveCam waits for it (replug or reload the device if it stays).")
             return
-        self.reopen_attempts += 1
-        try:
-            self.output.reopen()
-        except Exception as exc:
+        self._reopening = None
+        if attempt.error is not None:
             self._reopen_delay = min(self._reopen_delay * 2, REOPEN_BACKOFF_MAX_S)
             self._next_reopen = time.monotonic() + self._reopen_delay
-            log.debug("reopening the output failed: %s", exc)
+            log.debug("reopening the output failed: %s", attempt.error)
             with self._lock:
                 self.status = (
                     f"The {self.output.description} was lost; reopening it "
@@ -428,3 +445,21 @@ class PacedSender:
                     "" if self.reopen_attempts == 1 else "s")
         with self._lock:
             self.state, self.status = "starting", None  # "sending" once the next frame goes out
+
+
+class _Reopen:
+    """``output.reopen()`` on a daemon thread of its own; ``done`` is set when it returned or raised."""
+
+    def __init__(self, output: Output) -> None:
+        self.error: Exception | None = None
+        self.hung = False  # said once that it has not returned in time
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        threading.Thread(target=self._run, args=(output,), name="livecam-reopen", daemon=True).start()
+
+    def _run(self, output: Output) -> None:
+        try:
+            output.reopen()
+        except Exception as exc:  # noqa: BLE001 - the sender says what it means
+            self.error = exc
+        self.done.set()

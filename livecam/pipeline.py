@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")  # tracebacks: the log file keeps them, the console does not
 
 BACKOFF_MAX_FRAMES = 64  # a failing effect is retried after 1, 2, 4 … frames, at most ~2 s apart at 30 fps
+# A build that failed is tried again this many frames later (~1, 5 and 20 s at 30 fps), then left until the
+# settings change: a model run that failed once while the avatar read its photo (a provider or driver
+# hiccup) hid every frame for the rest of the session, and said the photo "shows 16 faces".
+BUILD_RETRY_FRAMES = (30, 150, 600)
 
 
 @dataclass
@@ -61,9 +65,20 @@ class _Slot:
     failures: int = 0  # consecutive failed frames
     total_failures: int = 0
     retry_at: int = 0  # frame number from which to try the effect again
+    build_failures: int = 0  # failed builds in a row for these settings
+    rebuild_at: int | None = None  # frame number at which a failed build is tried again
     pending: Future | None = None
     pending_version: int = 0
     logged: set[str] = field(default_factory=set)
+
+
+def as_picture(image: object) -> np.ndarray | None:
+    """A frame as the effects take it: contiguous BGR uint8 (:func:`as_bgr8`, the same object when it
+    already is one) in writable memory. The compiled loops (compositing, the swap's) are typed for
+    writable arrays: a frame in read-only memory (a view of a read-only buffer, from a source or a
+    program using LiveCam as a library) made them raise on every frame, and every frame was hidden."""
+    frame = as_bgr8(image)
+    return frame.copy() if frame is not None and not frame.flags.writeable else frame
 
 
 def describe(exc: BaseException) -> str:
@@ -119,6 +134,11 @@ class Pipeline:
 
     def _swap(self) -> None:
         self._collect_builds()
+        for slot in self._slots:
+            if slot.rebuild_at is not None and slot.rebuild_at <= self._frame and slot.pending is None:
+                slot.rebuild_at = None
+                if slot.effect is None and slot.spec.enabled(self.settings):
+                    self._start_build(slot, self.settings)
         with self._lock:
             new, self._pending = self._pending, None
         if new is not None and new != self.settings:
@@ -134,6 +154,7 @@ class Pipeline:
             self._effective = self.settings
 
     def _reconfigure(self, slot: _Slot, settings: Settings) -> None:
+        slot.build_failures, slot.rebuild_at = 0, None  # new settings: a fresh series of tries
         if not slot.spec.enabled(settings):
             self._install(slot, None)
             return
@@ -144,6 +165,9 @@ class Pipeline:
                     return
             except Exception as exc:  # noqa: BLE001 - a failed in-place update means: rebuild
                 trace.debug("%s update failed", slot.spec.name, exc_info=exc)
+        self._start_build(slot, settings)
+
+    def _start_build(self, slot: _Slot, settings: Settings) -> None:
         if self._builder is None:
             self._build_now(slot, settings)
         else:
@@ -188,12 +212,20 @@ class Pipeline:
         else:
             consequence = f"{slot.spec.label} is off until this is fixed."
         slot.error, slot.reason = f"{sentence} {consequence}", sentence
+        if slot.effect is None and slot.build_failures < len(BUILD_RETRY_FRAMES):
+            slot.rebuild_at = self._frame + BUILD_RETRY_FRAMES[slot.build_failures]
+            slot.build_failures += 1
+        else:
+            slot.rebuild_at = None
         # Front ends say it (the CLI once at start, the GUI on its status line): problems() holds it.
         trace.debug("building %s failed", slot.spec.name, exc_info=exc)
 
     def _install(self, slot: _Slot, effect: Any) -> None:
+        if slot.error is not None and effect is not None:
+            log.info("%s works again.", slot.spec.label)  # after the sentence that said it could not be built
         previous, slot.effect = slot.effect, effect
         slot.error, slot.reason, slot.failures, slot.retry_at, slot.logged = None, None, 0, 0, set()
+        slot.build_failures, slot.rebuild_at = 0, None
         if previous is not None and previous is not effect:
             previous.close()
 
@@ -228,7 +260,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         # Every source's frame is made BGR uint8 here, once: a camera's grey, BGRA, 16-bit or
         # float frames would otherwise leave as they came (the gate compared them to themselves).
-        frame = as_bgr8(image)
+        frame = as_picture(image)
         proof = Provenance(shape=frame.shape if frame is not None else _size_of(image))
         try:
             if frame is None:

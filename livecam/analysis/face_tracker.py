@@ -86,6 +86,10 @@ class _Iris:
 
 def _patch(image_bgr: np.ndarray, x: float, y: float, half: int) -> np.ndarray:
     """The green channel (the iris against the white, no conversion) of a square around (x, y)."""
+    h, w = image_bgr.shape[:2]
+    # getRectSubPix dies (SIGSEGV) for a centre past about 2^31 pixels off: a model fault's point ended the
+    # process. Further off the frame than the patch, every pixel is the border anyway.
+    x, y = float(np.clip(x, -half - 1, w + half + 1)), float(np.clip(y, -half - 1, h + half + 1))
     return cv2.extractChannel(cv2.getRectSubPix(image_bgr, (2 * half + 1, 2 * half + 1), (x, y)), 1)
 
 

@@ -34,6 +34,9 @@ from livecam.model_fetch import RVM, model_path
 # on a laptop the video-call app needs that core.
 SPEC = {"file": RVM.file, "sha256": RVM.sha256, "licence": RVM.licence, "fp16": True, "spin": False}
 STATE = {"r1i": "r1o", "r2i": "r2o", "r3i": "r3o", "r4i": "r4o"}
+# rvm's states are ConvGRU hidden states, which lie in [-1, 1] (on 330 frames of the demo and four shared clips the
+# largest was 1.0000002, float rounding); past this is a fault.
+STATE_BOUND = 1.001
 log = logging.getLogger(__name__)
 
 
@@ -247,7 +250,7 @@ class Matting:
             if not on_gpu:
                 session = self._open_cpu_live(fp32, live_threads(threads, cpu_profile))
         self.session: ModelSession = session
-        self.runner = RecurrentRunner(self.session, STATE, io_binding=io_binding)
+        self.runner = RecurrentRunner(self.session, STATE, io_binding=io_binding, state_bound=STATE_BOUND)
         self.follow = Follow(self.profile.every, self.profile.lag) if self.profile.every > 1 else None
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         # Wall ms of each network run since the live watch last read it; None (nothing kept) unless watched.

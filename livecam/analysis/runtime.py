@@ -505,6 +505,7 @@ class RecurrentRunner:
         state: dict[str, str],
         initial: dict[str, np.ndarray] | None = None,
         io_binding: bool | None = None,
+        state_bound: float | None = None,
     ):
         inputs = {node.name: node for node in session.session.get_inputs()}
         outputs = {node.name for node in session.session.get_outputs()}
@@ -527,6 +528,8 @@ class RecurrentRunner:
         self.device = (device or "cpu") if io_binding is not False else "cpu"
         self.io_binding = bool(device) if io_binding is None else io_binding
         self._declared = _declared_shapes(session.session)
+        # The largest magnitude a healthy state can hold (a GRU's hidden state lies in [-1, 1]), or None.
+        self.state_bound = state_bound
         self.reset()
 
     def reset(self) -> None:
@@ -542,7 +545,15 @@ class RecurrentRunner:
         if not self.io_binding:
             ran = self.session.call(self.session.session.run, names, {**feeds, **self._state})
             values = dict(zip(names, self._checked(names, ran)))
-            self._state = {i: values[o] for i, o in self.state.items()}
+            state = {i: values[o] for i, o in self.state.items()}
+            if self.state_bound is not None and any(
+                    v.size and float(np.abs(v).max()) > self.state_bound for v in state.values()):
+                # Finite but impossible (a provider or driver fault): kept, it poisoned every later frame's
+                # matte into a steady, plausible-looking mask with holes onto the room.
+                self.reset()
+                raise ModelOutputError(f"Model {self.session.name} returned a recurrent state out of its range; "
+                                       "this frame's result is not used.")
+            self._state = state
             return {name: values[name] for name in outputs}
         # Every call into the device (uploads, the run, downloads) is inside the guarded call: a
         # driver that stops answering can hang a copy as well as a run.

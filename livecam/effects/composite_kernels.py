@@ -19,17 +19,103 @@ checks a signed index for a negative value on every access, which keeps LLVM fro
 copies (3 ms against 0.3 for a 720p frame's runs). They trust their arguments' sizes (no bounds
 checks): callers check shapes first (``compositing.composite``), and an edge index outside the frame
 is reported, not written.
+
+Where numba cannot keep its machine code (no cache folder it may write, a cache file it cannot read:
+cut short, or another build's), the kernels are compiled afresh at each start; where it cannot
+compile at all (missing, or broken on this machine), each kernel is its numpy twin (``_*_np``): the same
+pictures to the bit, a few ms slower a frame. Either way the log says so once, and the background
+effects run: before, numba raising here hid every frame behind the full blur for good, with
+numba's own words ("invalid load key") as the only sentence.
 """
 from __future__ import annotations
 
+import logging
+
+import cv2
 import numpy as np
-from numba import boolean, int64, intp, njit, uint8
+
+try:
+    from numba import njit
+except Exception as exc:  # noqa: BLE001 - llvmlite missing or unloadable: the numpy twins
+    njit = None
+    _NO_NUMBA: str | None = f"numba cannot be loaded ({exc})"
+else:
+    _NO_NUMBA = None
+
+log = logging.getLogger(__name__)
 
 _U = np.uint64  # unsigned indices (see above)
 _INV255 = np.float32(1.0 / 255.0)  # the mask to alpha, in float32 as the replaced numpy code had it
+FALLBACK: str | None = None  # why the numpy twins run instead of the compiled loops, or None
+_CACHE_TOLD: list[str] = []  # the first kernel compiled without numba's disk cache (said once)
 
 
-@njit(int64(uint8[::1]), cache=True, nogil=True)
+def _compiled(signature: str, twin):
+    """The kernel compiled for ``signature`` (kept on disk where numba can, else compiled afresh),
+    or ``twin``, its numpy equivalent, where numba cannot compile it."""
+    def wrap(fn):
+        global FALLBACK
+        reason = _NO_NUMBA
+        if njit is not None:
+            for cache in (True, False):
+                try:
+                    return njit(signature, cache=cache, nogil=True)(fn)
+                except Exception as exc:  # noqa: BLE001 - numba's errors have no common base
+                    reason = f"numba could not compile {fn.__name__} ({type(exc).__name__}: {exc})"
+                    if cache and not _CACHE_TOLD:
+                        _CACHE_TOLD.append(fn.__name__)
+                        log.warning("numba cannot use its cache for the compositing loops (%s); they are compiled "
+                                    "afresh at each start.", exc)
+        if FALLBACK is None:
+            FALLBACK = reason
+            log.warning("%s; LiveCam composites with numpy instead (the same pictures, a little slower).", reason)
+        return twin
+    return wrap
+
+
+def _inlined(fn):
+    """A helper the kernels call, compiled inside each of them (never cached on its own: a cache file
+    of it that cannot be read broke the kernels' compile even when theirs were fine)."""
+    return fn if njit is None else njit(cache=False, nogil=True)(fn)
+
+
+def _band_bound_np(mask: np.ndarray) -> int:
+    return int(mask.size)  # a bound: the exact count is taken next, which decides as the word count did
+
+
+def _band_size_np(mask: np.ndarray, index: np.ndarray) -> int:
+    if index.size and (index.min() < 0 or index.max() >= mask.size):
+        return -1
+    at = mask[index]
+    return int(np.count_nonzero((mask != 0) & (mask != 255)) + np.count_nonzero((at == 0) | (at == 255)))
+
+
+def _mix_np(f: np.ndarray, b: np.ndarray, a: np.ndarray) -> np.ndarray:
+    bf = b.astype(np.float32)
+    return np.rint(bf + (f.astype(np.float32) - bf) * a).astype(np.uint8)
+
+
+def _person_over_np(frame, colour, back, mask, out, back_in_out) -> bool:
+    f3, c3, b3, o3 = (x.reshape(-1, 3) for x in (frame, colour, back, out))
+    band = np.flatnonzero((mask != 0) & (mask != 255))  # the edge: a few % of the pixels
+    mixed = _mix_np(c3[band], b3[band], (mask[band].astype(np.float32) * _INV255)[:, None])  # before out is written
+    if not back_in_out:
+        np.copyto(o3, b3)
+    person = (mask == 255).view(np.uint8).reshape(-1, 1)
+    cv2.copyTo(f3.reshape(-1, 1, 3), person, o3.reshape(-1, 1, 3))  # in place: 1 ms, np.copyto's where= 10
+    o3[band] = mixed
+    return True
+
+
+def _blend_at_np(out, colour, back, mask, index) -> bool:
+    outside = np.flatnonzero((index < 0) | (index >= mask.size))
+    k = int(outside[0]) if outside.size else index.size  # written up to the first index outside, as the loop
+    at = index[:k]
+    out.reshape(-1, 3)[at] = _mix_np(colour[:k], back[:k], (mask[at].astype(np.float32) * _INV255)[:, None])
+    return k == index.size
+
+
+@_compiled("int64(uint8[::1])", _band_bound_np)
 def band_bound(mask: np.ndarray) -> int:
     """At least as many as the pixels with ``mask`` 1..254: 8 for each 8-pixel word that is not all
     0 or all 255 (a word compare, vectorized: 0.04 ms at 720p against 0.1 for the exact count)."""
@@ -44,7 +130,7 @@ def band_bound(mask: np.ndarray) -> int:
     return 8 * count + int(n - words * _U(8))
 
 
-@njit(int64(uint8[::1], intp[::1]), cache=True, nogil=True)
+@_compiled("int64(uint8[::1], intp[::1])", _band_size_np)
 def band_size(mask: np.ndarray, index: np.ndarray) -> int:
     """How many pixels are blended: those with ``mask`` 1..254, plus those of ``index`` (flat pixel
     indices) that are not. -1 when an index lies outside the mask."""
@@ -61,7 +147,7 @@ def band_size(mask: np.ndarray, index: np.ndarray) -> int:
     return count
 
 
-@njit(cache=True, nogil=True)
+@_inlined
 def _mix(f, b, a):
     """f over b at alpha a: float32 b + (f - b) * a, rounded to nearest-even (cv2.add's saturate_cast;
     the result lies in 0..255 for a in 0..1, so nothing needs clipping)."""
@@ -71,7 +157,7 @@ def _mix(f, b, a):
 
 # Plain functions, which LLVM inlines: numba's own inline="always" of this one, with a loop over the
 # channels, made the kernel twice as slow (1.3 against 0.6 ms at 720p).
-@njit(cache=True, nogil=True)
+@_inlined
 def _pixel(frame, colour, back, m, out, p):
     q = _U(3) * p
     if m == 0:
@@ -89,7 +175,7 @@ def _pixel(frame, colour, back, m, out, p):
         out[q + _U(2)] = _mix(colour[q + _U(2)], back[q + _U(2)], a)
 
 
-@njit(boolean(uint8[::1], uint8[::1], uint8[::1], uint8[::1], uint8[::1], boolean), cache=True, nogil=True)
+@_compiled("boolean(uint8[::1], uint8[::1], uint8[::1], uint8[::1], uint8[::1], boolean)", _person_over_np)
 def person_over(frame, colour, back, mask, out, back_in_out) -> bool:
     """``out`` = the person over the background by ``mask`` (flat C-order bytes of same-size BGR
     pictures and their one-channel mask): ``back`` where the mask is 0, ``frame`` where it is 255,
@@ -124,7 +210,7 @@ def person_over(frame, colour, back, mask, out, back_in_out) -> bool:
     return True
 
 
-@njit(boolean(uint8[::1], uint8[:, ::1], uint8[:, ::1], uint8[::1], intp[::1]), cache=True, nogil=True)
+@_compiled("boolean(uint8[::1], uint8[:, ::1], uint8[:, ::1], uint8[::1], intp[::1])", _blend_at_np)
 def blend_at(out, colour, back, mask, index) -> bool:
     """``colour`` over ``back`` (N x 3 each, ``back`` the background's pixels there) at the flat
     pixel ``index`` of ``out`` (flat BGR bytes), alpha from the flat ``mask``; the same arithmetic
