@@ -17,6 +17,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
+from livecam.analysis.face_kernels import scaled_into
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
 
@@ -68,9 +69,11 @@ def roi_from_detection(det: Detection) -> Roi:
     return _square(det.box, _rotation(det.keypoints[0], det.keypoints[1]), ROI_SCALE)
 
 
-def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
+def roi_from_landmarks(landmarks: np.ndarray, box: np.ndarray | None = None) -> Roi:
+    """``box``: the landmarks' x0, y0, x1, y1 when the caller has them already."""
     xy = landmarks[:, :2]
-    box = np.concatenate([xy.min(0), xy.max(0)])
+    if box is None:
+        box = np.concatenate([xy.min(0), xy.max(0)])
     rotation = _rotation(xy[regions.RIGHT_EYE_OUTER], xy[regions.LEFT_EYE_OUTER])
     return _square(box, rotation, ROI_SCALE)
 
@@ -89,6 +92,19 @@ def crop(image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), m
 
 
+def model_input(session: ModelSession, rgb: np.ndarray) -> np.ndarray:
+    """``session.normalize(rgb)``, the same float32 numbers, in one pass (see ``face_kernels``) where
+    the manifest's normalisation is the plain scale and offset it applies; else ``normalize`` itself."""
+    spec = getattr(session, "spec", None)
+    norm = spec.get("normalization") if isinstance(spec, dict) else None
+    if not (isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and rgb.dtype == np.uint8
+            and rgb.ndim == 3 and rgb.flags.c_contiguous):
+        return session.normalize(rgb)
+    out = np.empty((1, *rgb.shape), np.float32)
+    scaled_into(rgb.reshape(-1), np.float32(norm["scale"]), np.float32(norm["offset"]), out.reshape(-1))
+    return out
+
+
 def run_iris(session: ModelSession, image_bgr: np.ndarray, landmarks: np.ndarray, eye: int) -> tuple[np.ndarray, np.ndarray]:
     """One run of the iris model on one eye (0: the subject's right, 1: left): its (5, 3) iris points
     and the same run's (71, 3) eye contour, in frame pixels. The contour's first 16 points trace the
@@ -98,7 +114,7 @@ def run_iris(session: ModelSession, image_bgr: np.ndarray, landmarks: np.ndarray
     start, end, mirror = IRIS_EYES[eye]
     roi = eye_roi(landmarks, start, end)
     rgb, m = crop(image_bgr, roi, n, mirror)
-    outputs = session.run(session.normalize(rgb))
+    outputs = session.run(model_input(session, rgb))
     points = outputs[session.output_names.index("iris")].reshape(-1, 3)
     contour = outputs[session.output_names.index("eye_contour")].reshape(-1, 3)
     return _project(points, m, n, roi.size), _project(contour, m, n, roi.size)
@@ -141,7 +157,7 @@ class FaceLandmarker:
     def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) landmarks in frame pixels and the face-presence score (0..1) for one crop."""
         rgb, m = crop(image_bgr, roi, self.n)
-        outputs = self.session.run(self.session.normalize(rgb))
+        outputs = self.session.run(model_input(self.session, rgb))
         presence = float(1.0 / (1.0 + np.exp(-float(outputs[self._i_flag].reshape(-1)[0]))))
         mesh = outputs[self._i_mesh].reshape(-1, 3)
         if mesh.min() == mesh.max():

@@ -150,9 +150,18 @@ def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.n
     return out
 
 
-def _spread(landmarks: np.ndarray, roi_size: float) -> bool:
-    """Whether the mesh spans at least MIN_SPREAD of its crop, and MIN_FACE pixels, both ways."""
-    return bool(np.ptp(landmarks[:, :2], axis=0).min() >= max(MIN_SPREAD * roi_size, MIN_FACE))
+def _spread(landmarks: np.ndarray, roi_size: float, box: np.ndarray | None = None) -> bool:
+    """Whether the mesh spans at least MIN_SPREAD of its crop, and MIN_FACE pixels, both ways.
+    ``box``: the mesh's x0, y0, x1, y1 when known (max - min is np.ptp's own arithmetic)."""
+    if box is None:
+        return bool(np.ptp(landmarks[:, :2], axis=0).min() >= max(MIN_SPREAD * roi_size, MIN_FACE))
+    return bool((box[2:] - box[:2]).min() >= max(MIN_SPREAD * roi_size, MIN_FACE))
+
+
+def _bounds(landmarks: np.ndarray) -> np.ndarray:
+    """x0, y0, x1, y1 of the mesh: the box the spread check and the next crop both read."""
+    xy = landmarks[:, :2]
+    return np.concatenate([xy.min(0), xy.max(0)])
 
 
 class _Track:
@@ -238,10 +247,11 @@ class FaceTracker:
         self._lost = False
         for track in self._tracks:
             landmarks, presence = self.landmarker.run(image_bgr, track.roi)
-            if presence < PRESENCE_THRESHOLD or not _spread(landmarks, track.roi.size):
+            box = None if presence < PRESENCE_THRESHOLD else _bounds(landmarks)
+            if box is None or not _spread(landmarks, track.roi.size, box):
                 self._lost = True
                 continue
-            next_roi = roi_from_landmarks(landmarks)
+            next_roi = roi_from_landmarks(landmarks, box)
             if any(box_iou(next_roi.box(), other.roi.box()) > DUPLICATE_IOU for other in kept):
                 continue  # two tracks converged on one face; the earlier (older) one stays
             track.roi = next_roi

@@ -48,6 +48,11 @@ def _canonical() -> tuple[np.ndarray, np.ndarray]:
 
 
 POSE_INDICES, CANONICAL = _canonical()
+# The canonical points about their centroid: rigid_fit's first step on them, done once (the same numbers).
+_CANONICAL_CENTRED = CANONICAL - CANONICAL.mean(0)
+_TO_CANONICAL = np.array([1.0, -1.0, -1.0])  # image axes (y down, z away) -> canonical axes
+_NO_FLIP = np.array([1.0, 1.0, 1.0])
+_FLIP = np.array([1.0, 1.0, -1.0])
 
 
 def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
@@ -63,10 +68,22 @@ def rigid_fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.n
     return scale, r, cs, cd
 
 
+def _det3_sign(m: np.ndarray) -> float:
+    """The sign of a 3x3 orthogonal matrix's determinant (+-1, never near 0), without a LAPACK call."""
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    return 1.0 if a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g) >= 0.0 else -1.0
+
+
 def rotation_matrix(landmarks: np.ndarray) -> np.ndarray:
-    """3x3 rotation taking the canonical face to the observed one (camera axes: x right, y up, z to camera)."""
-    p = landmarks[POSE_INDICES].astype(np.float64) * np.array([1.0, -1.0, -1.0])  # image axes -> canonical axes
-    return rigid_fit(CANONICAL, p)[1]
+    """3x3 rotation taking the canonical face to the observed one (camera axes: x right, y up, z to camera).
+
+    rigid_fit's rotation with the canonical side's centring done once, and no scale: the same
+    operations on the same numbers (the face stage runs this every frame)."""
+    p = landmarks[POSE_INDICES].astype(np.float64) * _TO_CANONICAL
+    u, _, vt = np.linalg.svd(_CANONICAL_CENTRED.T @ (p - p.mean(0)))
+    # det(vt.T u.T) = det(vt) det(u), each +-1: its sign, as rigid_fit's np.sign(det(...)) (never 0).
+    flip = _det3_sign(u) * _det3_sign(vt) < 0.0
+    return (vt.T * (_FLIP if flip else _NO_FLIP)) @ u.T
 
 
 def head_pose(landmarks: np.ndarray) -> tuple[float, float, float]:

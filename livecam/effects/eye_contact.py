@@ -29,7 +29,9 @@ content there drew a dark line under the lid).
 
 Cost: two small eye patches (about 1.5x the eye's width) per face, and the iris model in the face
 stage: each eye's model every 8th frame and where the carried iris is lost or the lids move, the
-iris carried in between (see ``face_tracker``).
+iris carried in between (see ``face_tracker``). The patches' per-pixel float steps (the move's map,
+the fill of what it uncovers) run in ``face_kernels``' compiled loops, to the bit what the numpy
+steps kept here as their reference (``_sample_map_steps``, ``_fill_steps``) give.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.analysis.face_kernels import bump_angle, fill_into, known_planes, off_path, sample_points
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import rotation_matrix
 from livecam.effects import AvatarSettings, EyeContactSettings
@@ -272,9 +275,9 @@ class EyeContact(EffectBase):
             w = 1.0
             if shown is not None:
                 ratios.append((_usual(self._seen_open, k, float(lids[k])), SEEN_BLINK))
-                w = float(np.clip((shown[k] - VISIBLE_IRIS[1]) / (VISIBLE_IRIS[0] - VISIBLE_IRIS[1]), 0.0, 1.0))
+                w = _clip((shown[k] - VISIBLE_IRIS[1]) / (VISIBLE_IRIS[0] - VISIBLE_IRIS[1]), 0.0, 1.0)
             for ratio, (hi, lo) in ratios:
-                w = min(w, float(np.clip((ratio - lo) / (hi - lo), 0.0, 1.0)))
+                w = min(w, _clip((ratio - lo) / (hi - lo), 0.0, 1.0))
             out.append(w)
         return out
 
@@ -324,7 +327,17 @@ class EyeContact(EffectBase):
 def _step(weight: float, target: float) -> float:
     """One frame's move of a weight towards ``target``: RISE up, FALL down (a fade, never a jump)."""
     step = RISE if target > weight else FALL
-    return float(np.clip(weight + np.clip(target - weight, -step, step), 0.0, 1.0))
+    return _clip(weight + _clip(target - weight, -step, step), 0.0, 1.0)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """np.clip of one Python or float64 number, to the bit (NaN kept, -0.0 stays -0.0), as a float:
+    np.clip on a scalar costs ~5 us, and the effect takes a dozen a frame."""
+    x = float(x)
+    if x != x:
+        return x
+    y = x if x >= lo else lo
+    return y if y <= hi else hi
 
 
 def _usual(usual: list[float], k: int, gap: float) -> float:
@@ -378,19 +391,9 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_ir
     inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
     if cv2.countNonZero(inner) < 6:
         return False
-    ys, xs = _grid(rh, rw)
     ix, iy = float(iris[0] - x0), float(iris[1] - y0)
-    # Backward map: the output pixel p shows the input at p - shift * bump(d), d the distance from p
-    # to the iris centre's path (from where it is to where it goes): the iris moves whole, wherever
-    # it was and wherever it lands, and the eyeball around it less with distance.
     ux, uy = float(shift[0]), float(shift[1])
-    ex, ey = xs - ix, ys - iy
-    along = np.clip((ex * ux + ey * uy) * (1.0 / max(ux * ux + uy * uy, 1e-6)), 0.0, 1.0)
-    d = cv2.magnitude(ex - along * ux, ey - along * uy)
-    t = np.clip((d * (1.0 / r_iris) - CORE) * (1.0 / (REACH - CORE)), 0.0, 1.0)
-    bump = 0.5 + 0.5 * np.cos(np.float32(np.pi) * t)
-    sx = xs - ux * bump
-    sy = ys - uy * bump
+    sx, sy = sample_map(rh, rw, ix, iy, ux, uy, r_iris)
     moved = cv2.remap(roi, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # Sampled as is, except where the source lies further past a lid than the output pixel itself
     # (so the lid line, where the shift has faded out, keeps its own pixels): 255 at 1.5 px further.
@@ -402,6 +405,40 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_ir
     alpha = cv2.GaussianBlur(opening, (0, 0), 0.7)  # feathered inwards: the lid line stays the wearer's
     out[y0:y1, x0:x1] = _blend(moved, roi, cv2.min(alpha, opening))
     return True
+
+
+def sample_map(rows: int, cols: int, ix: float, iy: float, ux: float, uy: float,
+               r_iris: float) -> tuple[np.ndarray, np.ndarray]:
+    """The move's backward map on a rows x cols patch (float32 x and y sources): the output pixel p
+    shows the input at p - shift * bump(d), d the distance from p to the iris centre's path (from
+    (ix, iy), where it is, to where it goes, ``shift`` = (ux, uy)): the iris moves whole, wherever it
+    was and wherever it lands, and the eyeball around it less with distance.
+
+    The per-pixel float32 steps run in ``face_kernels``' loops, OpenCV's ``magnitude`` and numpy's
+    ``cos`` between them as calls (no loop repeats those to the bit); :func:`_sample_map_steps` is
+    the same in numpy, the reference the test holds the loops to."""
+    inv_len2 = np.float32(1.0 / max(ux * ux + uy * uy, 1e-6))
+    px = np.empty((rows, cols), np.float32)
+    py = np.empty((rows, cols), np.float32)
+    off_path(np.float32(ix), np.float32(iy), np.float32(ux), np.float32(uy), inv_len2, px, py)
+    d = cv2.magnitude(px, py)
+    bump_angle(d, np.float32(1.0 / r_iris), np.float32(CORE), np.float32(1.0 / (REACH - CORE)), np.float32(np.pi), px)
+    sx = np.empty((rows, cols), np.float32)
+    sy = np.empty((rows, cols), np.float32)
+    sample_points(np.cos(px), np.float32(ux), np.float32(uy), sx, sy)
+    return sx, sy
+
+
+def _sample_map_steps(rows: int, cols: int, ix: float, iy: float, ux: float, uy: float,
+                      r_iris: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_map` as numpy and OpenCV calls."""
+    ys, xs = _grid(rows, cols)
+    ex, ey = xs - ix, ys - iy
+    along = np.clip((ex * ux + ey * uy) * (1.0 / max(ux * ux + uy * uy, 1e-6)), 0.0, 1.0)
+    d = cv2.magnitude(ex - along * ux, ey - along * uy)
+    t = np.clip((d * (1.0 / r_iris) - CORE) * (1.0 / (REACH - CORE)), 0.0, 1.0)
+    bump = 0.5 + 0.5 * np.cos(np.float32(np.pi) * t)
+    return xs - ux * bump, ys - uy * bump
 
 
 def _blend(a: np.ndarray, b: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -439,19 +476,63 @@ def _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, shift_
                    white_colour.tolist(), -1, cv2.LINE_8, 4)
     known = cv2.compare(uncovered, 12, cv2.CMP_LE)
     k = max(3, int(r_iris) | 1)
-    b, g, r = cv2.split(cv2.bitwise_and(seed, seed, mask=known))
-    spread = cv2.blur(cv2.blur(cv2.merge([b, g, r, known]), (k, k)), (k, k))  # colour and weight at once
-    at = spread[rows, cols].astype(np.float32)
+    spread = cv2.blur(cv2.blur(_known_planes(seed, known), (k, k)), (k, k))  # colour and weight at once
     prior = WHITE_PRIOR * open_ * open_ + 2.0
+    # A point of the iris hidden under a lid: the iris's texture from the point opposite it through
+    # the iris's centre where that one is visible iris, else the iris's mean colour (see _fill_steps).
+    hyp = np.hypot(psx - ix, psy - iy)
+    ox, oy = 2 * ix - psx, 2 * iy - psy
+    iris_px = cv2.remap(roi, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0]
+    seen = cv2.remap(on, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[0]
+    if _fits_fill(spread, uncovered, moved, rows, hyp, iris_px, seen):
+        out = moved.copy()
+        fill_into(spread, uncovered, rows.astype(np.int64), cols.astype(np.int64), hyp[0], iris_px, seen,
+                  white_colour, np.concatenate([iris_colour, iris_colour * 1.2]), np.float32(prior),
+                  np.float32(r_iris + 0.5), out)
+        return out
+    return _fill_steps(moved, rows, cols, spread, uncovered, hyp, iris_px, seen, white_colour, iris_colour, prior,
+                       r_iris)
+
+
+def _known_planes(seed: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The known colours and their weight as one 4-channel image (0 where not known): ``known_planes``
+    where the arrays fit it, else the OpenCV calls it stands for."""
+    if (seed.dtype == np.uint8 and seed.ndim == 3 and seed.shape[2] == 3 and seed.flags.c_contiguous
+            and known.dtype == np.uint8 and known.shape == seed.shape[:2] and known.flags.c_contiguous):
+        out = np.empty((*known.shape, 4), np.uint8)
+        known_planes(seed, known, out)
+        return out
+    return _known_planes_calls(seed, known)
+
+
+def _known_planes_calls(seed: np.ndarray, known: np.ndarray) -> np.ndarray:
+    b, g, r = cv2.split(cv2.bitwise_and(seed, seed, mask=known))
+    return cv2.merge([b, g, r, known])
+
+
+def _fits_fill(spread, uncovered, moved, rows, hyp, iris_px, seen) -> bool:
+    """Whether the arrays are the kinds and sizes ``fill_into`` is compiled for (they are, from the
+    calls above; the loop does not check its indices)."""
+    n = len(rows)
+    return (spread.dtype == np.uint8 and spread.ndim == 3 and spread.shape[2] == 4 and spread.flags.c_contiguous
+            and uncovered.dtype == np.uint8 and uncovered.flags.c_contiguous and moved.dtype == np.uint8
+            and moved.ndim == 3 and moved.shape[2] == 3 and spread.shape[:2] == uncovered.shape == moved.shape[:2]
+            and hyp.dtype == np.float32 and hyp.shape == (1, n) and iris_px.dtype == np.uint8
+            and iris_px.shape == (n, 3) and iris_px.flags.c_contiguous and seen.dtype == np.uint8
+            and seen.shape == (n,))
+
+
+def _fill_steps(moved, rows, cols, spread, uncovered, hyp, iris_px, seen, white_colour, iris_colour, prior,
+                r_iris) -> np.ndarray:
+    """The uncovered points' fill as numpy steps (float32 patch out): ``fill_into``'s reference and fallback."""
+    at = spread[rows, cols].astype(np.float32)
     white_at = (at[:, :3] * 255.0 + prior * white_colour) / (at[:, 3:] + prior)
     # A point of the iris hidden under a lid: the iris's texture from the point opposite it through
     # the iris's centre where that one is visible iris, else the iris's mean colour.
-    on_iris = np.clip(r_iris + 0.5 - np.hypot(psx - ix, psy - iy), 0.0, 1.0)[0, :, None]
-    ox, oy = 2 * ix - psx, 2 * iy - psy
-    iris_at = cv2.remap(roi, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0].astype(np.float32)
+    on_iris = np.clip(r_iris + 0.5 - hyp, 0.0, 1.0)[0, :, None]
     # A highlight on the cornea is the light's, not the iris's: mirrored, it drew a second one.
-    iris_at = np.minimum(iris_at, iris_colour * 1.2)
-    seen = cv2.remap(on, ox, oy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[0, :, None] * (1.0 / 255.0)
+    iris_at = np.minimum(iris_px.astype(np.float32), iris_colour * 1.2)
+    seen = seen[:, None] * (1.0 / 255.0)
     iris_fill = seen * iris_at + (1.0 - seen) * iris_colour
     fill = on_iris * iris_fill + (1.0 - on_iris) * white_at
     k = uncovered[rows, cols][:, None] * (1.0 / 255.0)
