@@ -1,5 +1,7 @@
 """Red team on the live loop's boundaries (helper redteam6): the sender refusing a frame, a virtual
-camera that hangs while it is reopened, and the compiled compositing loops that cannot be loaded.
+camera that hangs while it is reopened, compiled loops that cannot be cached or loaded, a camera
+probe that blocks or raises, a model fault while an effect is built, an absurd iris point, a
+poisoned recurrent state, and a frame in read-only memory.
 
 Each test injects its fault where a library or device meets LiveCam (the output's frame check,
 pyvirtualcam's open, numba's disk cache) and checks the promise a user relies on: the loop keeps
@@ -8,7 +10,6 @@ user is told in one sentence. Each test failed before the fix it names.
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import sys
 import threading
@@ -24,7 +25,7 @@ from livecam.capture import Frame
 from livecam.live_runner import LiveRunner
 from livecam.pacing import PacedSender
 from livecam.pipeline import Pipeline
-from livecam.sinks import NullOutput, OutputError
+from livecam.sinks import NullOutput
 
 W, H = 320, 240
 
