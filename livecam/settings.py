@@ -355,6 +355,11 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     from livecam.private_files import FolderError, reason, write_private
 
     path = path or settings_path()
+    if path.is_symlink():
+        # A settings file kept elsewhere through a link (a dotfiles folder) is written where the link
+        # points, in a folder that must be private too: replacing the link with a plain file threw the
+        # user's link away.
+        path = path.resolve()
     try:
         return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
     except FolderError as exc:

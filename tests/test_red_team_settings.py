@@ -87,3 +87,37 @@ def test_saves_that_race_leave_one_whole_private_file(tmp_path):
     assert S.load(path) in variants
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["settings.json"]
+
+
+def test_a_settings_file_that_is_a_link_stays_a_link(tmp_path):
+    """A settings.json linked from a dotfiles folder: saving writes where the link points (0600, in a
+    folder no one else may write to) and keeps the link; where others may write to that folder, one
+    sentence and nothing changes. Before, the save replaced the user's link with a plain file."""
+    kept = tmp_path / "dotfiles"
+    kept.mkdir(mode=0o700)
+    os.chmod(kept, 0o700)
+    target = kept / "livecam.json"
+    S.save(S.Settings(), target)
+    link = tmp_path / "cfg" / "settings.json"
+    link.parent.mkdir(mode=0o700)
+    os.chmod(link.parent, 0o700)
+    link.symlink_to(target)
+    blurred = S.update(S.Settings(), background={"blur": 70})
+
+    S.save(blurred, link)
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert S.load(target) == blurred and S.load(link) == blurred
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert sorted(p.name for p in kept.iterdir()) == ["livecam.json"]  # no temporary left
+
+    os.chmod(kept, 0o777)  # a folder anyone may write to: not a place for personal files
+    before = target.read_bytes()
+    try:
+        S.save(S.Settings(), link)
+    except S.SettingsError as exc:
+        assert "not saved" in str(exc) and str(exc).count(". ") <= 2
+    else:
+        raise AssertionError("a save into a folder others can write to went through")
+    finally:
+        os.chmod(kept, 0o700)
+    assert link.is_symlink() and target.read_bytes() == before
