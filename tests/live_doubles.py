@@ -1,9 +1,12 @@
 """Stand-ins for the two ends of the live loop, for driving ``LiveRunner`` in tests: a camera that
-always has the next frame of a list ready (processing is the slow part) and a sender that keeps
-what it is handed."""
+always has the next frame of a list ready (processing is the slow part), a sender that keeps
+what it is handed, and an output that keeps what it sends."""
 from __future__ import annotations
 
+import numpy as np
+
 from livecam.capture import Frame
+from livecam.sinks import NullOutput
 
 
 class ReadyCamera:
@@ -26,3 +29,15 @@ class ListSender:
     def submit(self, image, t):
         self.frames.append(image)
         self.times.append(t)
+
+
+class RecordingOutput(NullOutput):
+    """The null output (the real frame checks), keeping each frame it sends in ``got``."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.got: list[np.ndarray] = []
+
+    def _send(self, image: np.ndarray) -> None:
+        super()._send(image)
+        self.got.append(image)

@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from live_doubles import ReadyCamera
+from live_doubles import ReadyCamera, RecordingOutput
 
 from livecam import settings as S
 from livecam.capture import Frame
@@ -35,14 +35,15 @@ def still(astronaut) -> np.ndarray:
     return cv2.resize(astronaut, (W, H))
 
 
-class _Recording(NullOutput):
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.got: list[np.ndarray] = []
-
-    def _send(self, image: np.ndarray) -> None:
-        super()._send(image)
-        self.got.append(image)
+def _run_to_end(runner: LiveRunner, sender, pipeline: Pipeline, timeout: float) -> None:
+    """Run the live loop until it has handed over all its frames, then stop all three ends."""
+    try:
+        runner.start()
+        assert runner.wait(timeout)
+    finally:
+        runner.stop()
+        sender.stop()
+        pipeline.close()
 
 
 # ------------------------------------------------------------ the sender refusing a frame
@@ -80,19 +81,13 @@ def test_a_frame_the_output_refuses_costs_one_frame_not_the_stream(still, odd, c
                 "two_channel": np.zeros((H + 8, W, 2), np.uint8)}
     settings = S.update(S.Settings(), background={"mode": "off"}, capture={"width": W, "height": H})
     pipeline = Pipeline(settings)
-    output = _Recording(W, H, 30)
+    output = RecordingOutput(W, H, 30)
     sender = _KeptSender(output, 60).start()
     frames = 12
     runner = LiveRunner(_OddCamera([still] * frames, pictures[odd], at=3), pipeline, sender, frames=frames,
                         pipelining=False)
     caplog.set_level(logging.ERROR, "livecam")
-    try:
-        runner.start()
-        assert runner.wait(30)
-    finally:
-        runner.stop()
-        sender.stop()
-        pipeline.close()
+    _run_to_end(runner, sender, pipeline, 30)
     assert runner.error is None, runner.error
     assert runner.processed == frames
     assert len(sender.taken) == frames and all(f.shape == (H, W, 3) for f in sender.taken)
@@ -113,16 +108,10 @@ def test_a_refused_frame_under_a_blur_goes_out_blurred(still):
                         background={"mode": "blur", "blur": 100}, capture={"width": W, "height": H})
     big = cv2.resize(still, (2 * W, 2 * H))
     pipeline = Pipeline(settings)
-    output = _Recording(W, H, 30)
+    output = RecordingOutput(W, H, 30)
     sender = _KeptSender(output, 60).start()
     runner = LiveRunner(_OddCamera([still] * 8, big, at=7), pipeline, sender, frames=8, pipelining=False)
-    try:
-        runner.start()
-        assert runner.wait(60)
-    finally:
-        runner.stop()
-        sender.stop()
-        pipeline.close()
+    _run_to_end(runner, sender, pipeline, 60)
     assert runner.error is None, runner.error
     last = sender.taken[-1]
     room = cv2.resize(big, (W, H), interpolation=cv2.INTER_AREA)
@@ -595,12 +584,6 @@ def test_a_read_only_frame_pipelined_is_analysed_once(still):
     sender = _KeptSender(NullOutput(W, H, 30), 60).start()
     runner = LiveRunner(ReadyCamera(frames), pipeline, sender, frames=len(frames), pipelining=True)
     runner.pipelining = True
-    try:
-        runner.start()
-        assert runner.wait(60)
-    finally:
-        runner.stop()
-        sender.stop()
-        pipeline.close()
+    _run_to_end(runner, sender, pipeline, 60)
     assert runner.error is None and pipeline.gate.hidden == 0
     assert len(calls) == len(frames) and all(c.flags.writeable for c in calls)

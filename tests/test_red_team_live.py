@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import FIXTURES
-from live_doubles import ListSender, ReadyCamera
+from live_doubles import ListSender, ReadyCamera, RecordingOutput
 
 from livecam import settings as S
 from livecam.capture import CameraSource, Frame
@@ -24,7 +24,6 @@ from livecam.live_runner import LiveRunner
 from livecam.output_gate import CARD_BGR
 from livecam.pacing import PacedSender
 from livecam.pipeline import Pipeline
-from livecam.sinks import NullOutput
 
 W, H = 320, 240
 
@@ -67,16 +66,6 @@ class _Cap:
         return True, self.picture.copy()
 
 
-class _Recording(NullOutput):
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.got: list[np.ndarray] = []
-
-    def _send(self, image: np.ndarray) -> None:
-        super()._send(image)
-        self.got.append(image)
-
-
 def _live(source, frames: int, pipelining: bool = False, taken: threading.Event | None = None):
     """source → pipeline (blur) → paced sender → a recording null output, for ``frames`` frames;
     ``taken`` is set once the pipeline has been handed its first frame."""
@@ -89,7 +78,7 @@ def _live(source, frames: int, pipelining: bool = False, taken: threading.Event 
             return real(image, t)
 
         pipeline.process = process
-    output = _Recording(W, H, 30)
+    output = RecordingOutput(W, H, 30)
     sender = PacedSender(output, 30).start()
     runner = LiveRunner(source, pipeline, sender, frames=frames, pipelining=pipelining)
     runner.pipelining = pipelining

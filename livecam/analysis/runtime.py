@@ -546,8 +546,10 @@ class RecurrentRunner:
             ran = self.session.call(self.session.session.run, names, {**feeds, **self._state})
             values = dict(zip(names, self._checked(names, ran)))
             state = {i: values[o] for i, o in self.state.items()}
-            if self.state_bound is not None and any(
-                    v.size and float(np.abs(v).max()) > self.state_bound for v in state.values()):
+            bound = self.state_bound
+            # max and min, not abs().max(): no state-sized temporary on every run.
+            if bound is not None and any(
+                    v.size and (float(v.max()) > bound or float(v.min()) < -bound) for v in state.values()):
                 # Finite but impossible (a provider or driver fault): kept, it poisoned every later frame's
                 # matte into a steady, plausible-looking mask with holes onto the room.
                 self.reset()
