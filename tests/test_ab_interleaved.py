@@ -32,3 +32,14 @@ def test_the_same_tree_twice_gives_the_same_pictures_and_cpu_per_stage():
     # The caller's own modules are back: classes imported before the run are still the ones in use.
     assert sys.modules["livecam"] is livecam and sys.modules["livecam.pipeline"] is livecam.pipeline
     assert "refine" in tool.table(result, ["a", "b"])
+
+
+def test_a_registry_configuration_runs_with_the_bench_photo():
+    tool = _tool()
+    changes = tool._changes("swap")
+    assert changes["avatar"]["mode"] == "swap" and Path(changes["avatar"]["photo"]).is_file()
+    assert tool._changes('{"key_light": {"strength": 70}}') == {"key_light": {"strength": 70}}
+    result = tool.compare([str(ROOT), str(ROOT)], "swap", (640, 360), 4)
+    assert result["diff_max"] == 0
+    for stages in result["stages"]:
+        assert {"faces", "avatar", "frame"} <= set(stages)

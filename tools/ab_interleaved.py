@@ -3,6 +3,10 @@ on a machine that others share:
 
     python tools/ab_interleaved.py /tmp/base . image [1280x720] [FRAMES] [CLIP]
 
+The configuration is one of FIXED's (``blur``, ``image``, ``all`` as issue 19 measures them), else
+one of this checkout's ``livecam bench --effects`` names (``swap``, ``animate``, ``key_light`` …;
+the avatar's photo is the bench's, or ``$AB_PHOTO``), else settings changes as JSON.
+
 ``tools/ab_bench.py`` alternates whole runs of a few seconds each, and on a shared 2-core machine
 the load changes on that scale: the same tree's CPU column moved between 6.7 and 10 ms within one
 run at load 3-5. Here each frame goes through A and then B (B then A on the next frame), so both see
@@ -14,9 +18,8 @@ function finds its own tree's modules). Their ``time.perf_counter`` is replaced 
 clock, so each pipeline's own stage timers (preprocess, inference, refine, each effect, gate) give
 CPU ms (all threads: model runs happen on their session's own thread since 634ff9f). Prints the
 median and mean of each stage and of the whole frame (pipeline plus the I420 conversion a virtual
-camera needs), with the largest and mean pixel difference between the two outputs. Configurations
-are ``ab_bench``'s (``blur``, ``image``, ``all`` as issue 19 measures them); the model is the
-landscape one, one thread, in both trees.
+camera needs), with the largest and mean pixel difference between the two outputs. The mask model
+is the landscape one, one thread, in both trees.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ab_bench import FIXED, _clip  # noqa: E402
+from ab_bench import FIXED, _clip, registry_configs  # noqa: E402
 
 # The stage timers of the pipelines read this clock instead of the wall clock.
 _CPU_CLOCK = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("_")})
@@ -68,9 +71,27 @@ def _load(tree: str, changes: dict, first: np.ndarray):
     return pipeline, modules
 
 
+def _changes(config: str) -> dict:
+    """FIXED's configuration, else this checkout's registry's (``swap``, ``animate``, ``key_light`` …)
+    with the bench's picture and photo, else settings changes as JSON."""
+    if config in FIXED:
+        return json.loads(json.dumps(FIXED[config]))
+    configs = registry_configs()
+    if config not in configs:
+        return json.loads(config)
+    from livecam.bench import default_avatar, default_background
+
+    changes = json.loads(json.dumps(configs[config]))
+    if changes.get("background", {}).get("mode") == "image":
+        changes["background"]["image"] = default_background()
+    if changes.get("avatar", {}).get("mode", "off") != "off":
+        changes["avatar"]["photo"] = os.environ.get("AB_PHOTO") or default_avatar()
+    return changes
+
+
 def compare(trees: list[str], config: str, size: tuple[int, int], frames: int, clip: Path | None = None) -> dict:
     cv2.setNumThreads(1)
-    changes = dict(FIXED[config])
+    changes = _changes(config)
     changes["segmentation"] = {"model": "landscape"}
     changes["runtime"] = {"threads": 1, "provider": "cpu"}
     cap = cv2.VideoCapture(str(clip or _clip(trees[0])))
