@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The guest tests are the only users of QEMU, Chromium, ffmpeg and the compiler: a run that
-# deselects them does not install those.
+# The guest tests are the only users of QEMU, Chromium and the compiler: a run that deselects them
+# does not install those (ffmpeg is in the quick suite's list: render and recording encode through it).
 with_guest=1
 case " $* " in *"not guest"*) with_guest=0 ;; esac
 
@@ -31,7 +31,7 @@ announce_apt() {
     echo "test.sh: running as root, so installing ${#missing[@]} Debian packages the tests use${sizes:+ ($sizes)}:"
     echo "  ${missing[*]}"
     if [ "$with_guest" = 1 ]; then
-        echo "  (QEMU, Chromium, ffmpeg and a compiler are for the virtual-camera guest tests; the quick suite,"
+        echo "  (QEMU, Chromium and a compiler are for the virtual-camera guest tests; the quick suite,"
         echo "  bash scripts/test.sh -m \"not guest\", needs none of them; LIVECAM_NO_APT=1 installs nothing)"
     fi
 }

@@ -3,10 +3,16 @@ signal timed to the process's end."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
+
+# Render and recording encode through ffmpeg; the quick suite installs it, LIVECAM_NO_APT=1 may not.
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 
 
 def stalled_ffmpeg(folder: Path, pids: Path) -> Path:

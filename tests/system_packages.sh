@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: the libraries headless Qt loads, and (via tests/guest/ci_setup.sh)
-# QEMU, ffmpeg and Chromium for the virtual-camera guest test. Quick when everything is installed.
+# Debian packages the test suite uses: the libraries headless Qt loads, strace, ffmpeg, and (via
+# tests/guest/ci_setup.sh) QEMU and Chromium for the virtual-camera guest test. Quick when everything is installed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # The second line: what Qt's X11 plugin links against (the tray app and the control-window test under
@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 fonts-dejavu-core
           xvfb xauth libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0
           libxcb-render-util0 libxcb-shape0 libxcb-xkb1 libxcb-xfixes0 libxcb-sync1 libxcb-shm0
-          strace)  # tests/test_no_network.py traces a live session's network calls
+          strace   # tests/test_no_network.py traces a live session's network calls
+          ffmpeg)  # `livecam render` and recording encode through it (tests/test_cli.py, test_recording*.py)
 if [ "${1:-}" = --list ]; then printf '%s\n' "${packages[@]}"; exit 0; fi
 missing=()
 for p in "${packages[@]}"; do

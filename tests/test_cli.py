@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from livecam import cli
+from processes import needs_ffmpeg
 
 
 def _clip(path, frames=12, size=(160, 120)):
@@ -28,6 +29,7 @@ def test_version_is_fast_and_does_not_import_heavy_modules():
     assert "livecam 0.1.0" in out.stdout and "False False" in out.stdout
 
 
+@needs_ffmpeg
 def test_render_keeps_size_and_frame_count_and_applies_the_effect(tmp_path):
     src = _clip(tmp_path / "in.mp4")
     dst = tmp_path / "out.mp4"
@@ -169,6 +171,7 @@ def test_render_with_an_unusable_background_writes_nothing_and_says_so_once(tmp_
     assert err.count(str(bad)) == 1 and "Nothing was written" in err
 
 
+@needs_ffmpeg
 def test_render_never_replaces_a_file_without_overwrite(tmp_path, capsys):
     src = _clip(tmp_path / "in.mp4")
     dst = tmp_path / "out.mp4"

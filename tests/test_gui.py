@@ -28,6 +28,7 @@ from livecam.gui.app import LiveCamApp  # noqa: E402
 from livecam.gui.bridge import FramePair, LiveBridge  # noqa: E402
 from livecam.gui.icons import STATE_COLORS, state_icon  # noqa: E402
 from livecam.gui.tray import ControlWindow  # noqa: E402
+from processes import needs_ffmpeg  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -342,6 +343,7 @@ def test_invalid_value_is_refused_with_a_sentence(make_app):
 # ------------------------------------------------------------------ errors and threads
 
 
+@needs_ffmpeg
 def test_a_gui_recording_never_replaces_its_own_source(make_app, qtbot, tmp_path):
     import shutil
 

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livecam.messages import escaped, short, shown
+from processes import needs_ffmpeg
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,6 +99,7 @@ def test_odd_file_names_give_one_escaped_sentence(tmp_path, name):
     assert len(lines) == 1 and shown(name) in lines[0], err  # "does not exist", or "is not UTF-8"
 
 
+@needs_ffmpeg
 def test_a_leading_dash_input_works_after_a_double_dash(tmp_path, data_dir):
     """``render -- -clip.mp4 out.mp4``: a name starting with a dash is a file, not an option."""
     clip = tmp_path / "-clip.mp4"

@@ -276,6 +276,7 @@ def test_wrong_frames_are_refused_in_the_callers_thread() -> None:
 # ---------------------------------------------------------------- file and null
 
 
+@processes.needs_ffmpeg
 def test_file_output_writes_an_mp4_with_every_frame(tmp_path: Path) -> None:
     path = tmp_path / "out.mp4"
     with FileOutput(path, W, H, 15) as out:
@@ -288,6 +289,7 @@ def test_file_output_writes_an_mp4_with_every_frame(tmp_path: Path) -> None:
     assert abs(float(frames[5][:, W // 2 :, 0].mean()) - 100) < 8  # blue level of frame 5, through the codec
 
 
+@processes.needs_ffmpeg
 def test_file_output_in_missing_folder_is_a_plain_error(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="does not exist; choose another path"):
         FileOutput(tmp_path / "no" / "such" / "dir.mp4", W, H, 30)
@@ -448,8 +450,6 @@ def test_pausing_with_a_card_leaves_the_card_as_the_last_frame() -> None:
 
 # ---------------------------------------------------------------- recordings
 
-needs_ffmpeg = pytest.mark.skipif(recording.find_ffmpeg() is None, reason="ffmpeg is not installed")
-
 
 def _boxes(data: bytes) -> list[bytes]:
     kinds, pos = [], 0
@@ -462,7 +462,7 @@ def _boxes(data: bytes) -> list[bytes]:
     return kinds
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 def test_recording_is_fragmented_private_and_every_frame_plays(tmp_path: Path) -> None:
     path = tmp_path / "call.mp4"
     with FileOutput(path, W, H, 15) as out:
@@ -485,6 +485,7 @@ def test_recording_without_ffmpeg_is_refused_in_one_sentence(tmp_path: Path, mon
     assert list(tmp_path.iterdir()) == []  # nothing was left behind
 
 
+@processes.needs_ffmpeg
 def test_recording_never_replaces_a_file_unless_asked(tmp_path: Path) -> None:
     path = tmp_path / "talk.mp4"
     path.write_bytes(b"precious")
@@ -502,6 +503,7 @@ def test_recording_never_replaces_a_file_unless_asked(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["photo.jpg", "notes.txt", "clip.avi", "noext"])
+@processes.needs_ffmpeg
 def test_recording_refuses_names_that_are_not_mp4_or_mov(tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_bytes(b"\xff\xd8\xff keep me")
@@ -510,6 +512,7 @@ def test_recording_refuses_names_that_are_not_mp4_or_mov(tmp_path: Path, name: s
     assert path.read_bytes() == b"\xff\xd8\xff keep me"
 
 
+@processes.needs_ffmpeg
 def test_recording_into_a_folder_name_is_a_plain_error(tmp_path: Path) -> None:
     (tmp_path / "dir.mp4").mkdir()
     with pytest.raises(OutputError, match=r"dir\.mp4 is a folder|already exists"):
@@ -584,7 +587,7 @@ def _shows_the_demo(frames: list[np.ndarray], size: tuple[int, int]) -> None:
         assert error < 12, f"decoded frame {i} matches no frame of the source (mean error {error:.1f})"
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 @pytest.mark.parametrize("victims", ["livecam", "livecam and ffmpeg"])
 def test_a_recording_killed_with_sigkill_still_plays(tmp_path: Path, victims: str) -> None:
@@ -645,7 +648,7 @@ def _can_mount_a_small_disk() -> str | None:
     return None if probe.returncode == 0 else f"cannot mount a tmpfs in a user namespace: {probe.stdout.strip()}"
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 def test_a_full_disk_stops_the_recording_with_a_sentence_and_a_playable_file(tmp_path: Path) -> None:
     """A real ENOSPC: LiveCam records onto a 192 KiB tmpfs (mounted in a user and mount namespace,
     so no root is needed) until it is full."""
@@ -796,7 +799,7 @@ def _sigterm(proc: subprocess.Popen) -> tuple[list[int], float, str]:
     return children, took, out.decode()
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
 @pytest.mark.parametrize("encoder", ["ffmpeg", "stalled"])
 def test_sigterm_ends_a_recording_run_within_2_s_and_leaves_no_child(tmp_path: Path, encoder: str) -> None:
@@ -829,7 +832,7 @@ def test_sigterm_ends_a_recording_run_within_2_s_and_leaves_no_child(tmp_path: P
         assert not path.exists(), "an empty recording was left behind"
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 def test_frames_n_into_a_stalled_encoder_ends_with_a_sentence(tmp_path: Path) -> None:
     env = {**_env(tmp_path), "PATH": f"{_fake_ffmpeg(tmp_path)}:{os.environ['PATH']}"}
     t0 = time.monotonic()
@@ -846,7 +849,7 @@ def test_frames_n_into_a_stalled_encoder_ends_with_a_sentence(tmp_path: Path) ->
     assert took < recording.STARTUP_S + 20, took
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 def test_run_never_records_over_its_own_source(tmp_path: Path) -> None:
     source = tmp_path / "clip.mp4"
     frames = _demo_frames(20, (160, 120))
@@ -862,7 +865,7 @@ def test_run_never_records_over_its_own_source(tmp_path: Path) -> None:
     assert source.read_bytes() == before
 
 
-@needs_ffmpeg
+@processes.needs_ffmpeg
 def test_sigterm_while_an_effect_takes_5_s_still_ends_within_2_s(tmp_path: Path) -> None:
     """The fault at the library boundary: Pipeline.process blocks for 5 s on one frame."""
     script = tmp_path / "slow.py"

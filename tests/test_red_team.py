@@ -350,6 +350,7 @@ def test_a_camera_stuck_in_its_driver_is_said_and_shown_and_closing_is_bounded()
         cam.release()
 
 
+@processes.needs_ffmpeg
 def test_sigterm_with_the_camera_stuck_ends_in_order_with_the_recording(tmp_path: Path) -> None:
     script = tmp_path / "stuck_camera.py"
     script.write_text(
