@@ -31,7 +31,9 @@ and no photo person in both; the tool refuses a file that breaks this). Tune on 
 - **seam dE**: CIE76 Delta E between the altered face's border band (8-16 % of the face width inside
   the mesh outline) and the wearer's skin just outside it (2-8 % outside), per 16 sectors around
   the face, where the wearer's own skin runs on across the outline (input Delta E under 6; the
-  input's own value is printed beside it);
+  input's own value is printed beside it); the eyes, brows and lips (grown by 0.04 of the face
+  width, the brow band's rule) are left out of the band since session 34, so a turned head's far
+  eye is not scored as skin;
 - **brow dE**: Delta E between the mean of the output's forehead band just above the brows (2-14 %
   of the face width above them, inside the outline, brows left out) and the median of its own
   cheeks: a pasted fringe, hat or glasses shadow shows as a band there (the input's own beside it);
@@ -194,7 +196,15 @@ def seam_scores(inp: np.ndarray, out: np.ndarray, landmarks: np.ndarray) -> list
     cv2.fillPoly(inside, [oval], 1)
     d_in = cv2.distanceTransform(inside, cv2.DIST_L2, 5) / fw
     d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 5) / fw
-    inner = (d_in >= SEAM_IN[0]) & (d_in < SEAM_IN[1])
+    # Skin only, as the brow band: on a turned head the band inside the outline reaches the far
+    # eye, whose darkness next to dark hair passed for skin running on (lp_s18's "seam" was the
+    # photo's eye corner, session 34).
+    features = np.zeros((h, w), np.uint8)
+    for poly in (regions.RIGHT_EYE, regions.LEFT_EYE, regions.RIGHT_BROW, regions.LEFT_BROW, regions.LIPS_OUTER):
+        cv2.fillPoly(features, [np.round(landmarks[np.asarray(poly), :2] - (cols.start, rows.start)).astype(np.int32)], 1)
+    r = max(1, int(0.04 * fw))
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    inner = (d_in >= SEAM_IN[0]) & (d_in < SEAM_IN[1]) & (features == 0)
     outer = (d_out >= SEAM_OUT[0]) & (d_out < SEAM_OUT[1])
     cx, cy = oval.mean(0)
     ys, xs = np.mgrid[0:h, 0:w]
