@@ -15,6 +15,10 @@ Trust rules it keeps:
 - **Fault isolation.** An exception in one effect affects that effect for that frame only; it is
   counted, logged once (traceback at debug level, which the log file keeps), and the effect is
   retried with back-off. The stream never ends because of an effect.
+- **Nobody's frame is written into.** An effect may write into the picture it is given only when
+  the chain owns it (:func:`owned`: an array no one but the chain holds, which neither the camera,
+  the analysis nor an earlier effect keeps); an effect that raised while writing into its picture
+  may have left it half-made, so that frame is hidden.
 - **Settings without stalls.** Front ends call ``apply(settings)`` from any thread. Cheap changes go
   to the live effect's ``update`` (fades, denoisers and neutral poses survive); a change that needs a
   rebuild (new picture, photo, model) is built off the processing thread when ``background_builds``
@@ -27,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+import sys
 import threading
 import time
 from collections import deque
@@ -301,6 +306,7 @@ class Pipeline:
             proof.missing = set(needs)
         timings.update(analysis.timings)
         self._analysis = analysis
+        own = owned(image)
         for slot in self._slots:
             if proof.failed:
                 break  # the frame is hidden anyway: later effects would be wasted work
@@ -309,13 +315,15 @@ class Pipeline:
                 continue
             if slot.effect is None or slot.effect.stage != "post":
                 continue
-            image, analysis, failed = self._run(slot, image, analysis, timings, proof)
+            image, analysis, failed = self._run(slot, image, analysis, timings, proof, own)
             proof.failed |= failed
+            own = owned(image)  # here ``image`` is this frame's one reference left in the chain
         return image
 
-    def _run(self, slot: _Slot, image: np.ndarray, analysis: Analysis,
-             timings: dict[str, float], proof: Provenance) -> tuple[np.ndarray, Analysis, bool]:
-        """Apply one effect; returns (image, analysis for the next effects, concealed)."""
+    def _run(self, slot: _Slot, image: np.ndarray, analysis: Analysis, timings: dict[str, float],
+             proof: Provenance, own: bool = False) -> tuple[np.ndarray, Analysis, bool]:
+        """Apply one effect; returns (image, analysis for the next effects, concealed). ``own``: the
+        chain owns ``image`` (:func:`owned`), so an effect that writes in place may write into it."""
         effect = slot.effect
         if slot.retry_at > self._frame:
             return image, analysis, slot.spec.on_failure == "conceal"
@@ -333,10 +341,13 @@ class Pipeline:
             proof.applied[slot.spec.name] = effect.needs  # what it would have used: the gate hides for the gap
             return image, analysis, False
         ts = time.perf_counter()
+        in_place = own and getattr(effect, "in_place", False)
         try:
-            result = effect.apply(image, analysis)
+            result = effect.apply(image, analysis, own=True) if in_place else effect.apply(image, analysis)
         except Exception as exc:  # noqa: BLE001 - any effect bug must cost one frame of that effect only
-            return image, analysis, self._failed(slot, describe(exc), exc)
+            hidden = self._failed(slot, describe(exc), exc)
+            # Written into, the picture may be half-made: not what the settings chose, so it is hidden.
+            return image, analysis, hidden or in_place
         timings[slot.spec.name] = (time.perf_counter() - ts) * 1e3
         result, outputs = result
         if outputs:
@@ -437,6 +448,32 @@ class Pipeline:
             self.wait_for_builds(timeout=10.0)
         for slot in self._slots:
             self._install(slot, None)
+
+
+def _counted_inside(frame: object) -> int:
+    """``sys.getrefcount(frame)`` from inside a function handed ``frame``, as :func:`owned` counts."""
+    return sys.getrefcount(frame)
+
+
+def _one_holder() -> int:
+    """The count :func:`owned` sees for an array that one local variable of its caller alone holds
+    (that variable, the parameter, the call's argument): measured the same way, not assumed, so it
+    holds whatever a CPython version counts for the last two."""
+    frame = np.empty(1, np.uint8)
+    return _counted_inside(frame)
+
+
+_ONE_HOLDER = _one_holder()
+
+
+def owned(frame: object) -> bool:
+    """Whether ``frame``, held by one variable of the caller, is the chain's alone to write into: a
+    writable, C-ordered array with memory of its own (no view of another array) that nothing else
+    references (an effect or the analysis keeping it, a view of it, a queue or another thread holding
+    it each count). The camera's frame is held by the source and by :meth:`Pipeline.process`, so it
+    is never owned; nor is a picture the analysis or an effect keeps, or one that left earlier."""
+    return (type(frame) is np.ndarray and frame.base is None and frame.flags.writeable
+            and frame.flags.c_contiguous and sys.getrefcount(frame) <= _ONE_HOLDER)
 
 
 def _close_built(future: Future) -> None:

@@ -365,7 +365,7 @@ def test_a_failing_eye_contact_shows_the_unmodified_eyes_with_the_badge_still_on
                         eye_contact={"enabled": True}, badge={"enabled": False})
     pipeline = Pipeline(settings)
     try:
-        monkeypatch.setattr(eye_contact, "move_eye", lambda *a: 1 / 0)
+        monkeypatch.setattr(eye_contact, "moved_eye", lambda *a: 1 / 0)  # what apply calls per eye
         out = pipeline.process(image)
         assert (out == image).all()  # the badge draws nothing on an unaltered frame
         assert pipeline.failure_counts() == {"eye_contact": 1}

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from livecam.analysis import face_regions as regions
-from livecam.effects.touch_up import TouchUp, skin_mask
+from livecam.effects.touch_up import TouchUp, _skin_mask_calls, skin_mask
 from livecam.settings import TouchUpSettings
 from livecam.types import Analysis, Face
 
@@ -178,3 +178,18 @@ def test_bad_landmarks_are_ignored(astronaut):
     tiny = Face(np.array([10, 10, 12, 12], np.float32), 1.0, face.landmarks * 0.01)
     out = settled(TouchUp(TouchUpSettings(strength=100)), astronaut, [broken, tiny])
     assert np.array_equal(out, astronaut)
+
+
+@pytest.mark.parametrize("stem", ["sk_astronaut", "mpl_grace_hopper"])
+def test_the_skin_mask_is_the_one_drawn_region_by_region(stem):
+    """skin_mask's points in one pass and its features stroked in one call: the same bytes as the
+    regions' points made apart and each feature filled and stroked in turn, on the golden faces
+    moved, scaled and shaken (up to torn meshes) onto work grids of every size the effect uses."""
+    lm = golden_face(stem).landmarks[:, :2]
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        scale = rng.uniform(0.5, 8.0)
+        points = (lm - rng.uniform(-50, 400, 2)) / scale + rng.normal(0, rng.choice([0.0, 0.5, 5.0, 40.0]), lm.shape)
+        shape = (int(rng.integers(4, 200)), int(rng.integers(4, 200)))
+        size = float(rng.uniform(2, 300))
+        assert np.array_equal(skin_mask(points, shape, size), _skin_mask_calls(points, shape, size))

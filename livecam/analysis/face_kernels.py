@@ -41,7 +41,7 @@ def _clip01(v, zero, one):  # pragma: no cover - compiled
     return v if v <= one else one
 
 
-# The eye-contact move's backward map (``eye_contact.move_eye``), around the two calls no loop can
+# The eye-contact move's backward map (``eye_contact.moved_eye``), around the two calls no loop can
 # repeat to the bit: OpenCV's ``cv2.magnitude`` (not the correctly rounded square root) and numpy's
 # float32 ``np.cos``. Each pass is numpy's float32 steps in their order, a patch's pixel (row, col)
 # standing for ``_grid``'s (float32) indices. ``error_model="numpy"``: no zero-division branch.

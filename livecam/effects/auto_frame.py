@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livecam.analysis.temporal import upscale
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
+from livecam.effects.scaling import upscale_colour
 from livecam.types import Analysis
 
 FACE_SHARE = 0.30  # face box height / framing height: head and shoulders
@@ -166,4 +166,4 @@ class AutoFrame(EffectBase):
         y0 = min(max(0, round(f.y - 0.5 * ch)), h - ch)
         if (cw, ch) == (w, h):
             return image, NO_OUTPUTS
-        return upscale(image[y0: y0 + ch, x0: x0 + cw], size), NO_OUTPUTS
+        return upscale_colour(image[y0: y0 + ch, x0: x0 + cw], size), NO_OUTPUTS

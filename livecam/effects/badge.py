@@ -59,6 +59,8 @@ def render_label(frame_height: int) -> tuple[np.ndarray, np.ndarray]:
 class Badge(EffectBase):
     """Draws the "AI-altered" label in the top-right corner, scaled to the frame."""
 
+    in_place = True
+
     def __init__(self, settings: BadgeSettings | None = None, *_reads) -> None:
         self._height = -1
         self._label: tuple[np.ndarray, np.ndarray] | None = None
@@ -90,14 +92,14 @@ class Badge(EffectBase):
         self.visible = bool(settings.enabled)
         return True
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
+    def apply(self, image: np.ndarray, analysis: Analysis, own: bool = False) -> tuple[np.ndarray, Outputs]:
         if not (self.visible and analysis.altered):
             return image, NO_OUTPUTS  # the badge says exactly when a frame is altered, never otherwise
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.position((w, h))
         colour, alpha = self._label_for(h)
         colour, alpha = colour[: y1 - y0, : x1 - x0], alpha[: y1 - y0, : x1 - x0]
-        out = image.copy()
+        out = image if own else image.copy()  # the label alone is written: the frame's own, when it is ours
         if out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3 and out.flags.c_contiguous:
             # The same float32 steps in one compiled pass over the label (~0.06 ms less at 720p).
             effect_kernels.label_into(np.ascontiguousarray(colour), np.ascontiguousarray(alpha),

@@ -9,8 +9,11 @@ later effects:
   analyzer does not compute what an earlier effect provides (the superseded stage does not run);
 - ``stage``: "pre" (before analysis, so the models see the enhanced frame; it gets the previous
   frame's analysis) or "post";
-- ``apply(image, analysis) -> (image, outputs)``: never mutates ``analysis``; ``outputs`` maps
-  Analysis fields to values and is empty for an effect that provides nothing;
+- ``apply(image, analysis) -> (image, outputs)``: never mutates ``analysis`` or ``image``;
+  ``outputs`` maps Analysis fields to values and is empty for an effect that provides nothing;
+- ``in_place``: the effect also takes ``apply(image, analysis, own=True)``, called so only when the
+  chain owns ``image`` (no one else holds it: :func:`livecam.pipeline.owned`); it may then write
+  into ``image`` and return it, where it would otherwise copy the whole frame first;
 - ``update(*sections) -> bool``: the same sections the builder got, after a settings change; True
   when the effect took the change in place (keeping fades, denoisers, neutral poses), False asks for
   a rebuild;
@@ -55,12 +58,13 @@ class Effect(Protocol):
 
 
 class EffectBase:
-    """Defaults for the effect shape: needs and provides nothing, runs after analysis, rebuilds on
-    any settings change, holds nothing to release."""
+    """Defaults for the effect shape: needs and provides nothing, runs after analysis, never writes
+    into its picture, rebuilds on any settings change, holds nothing to release."""
 
     needs: ClassVar[frozenset[str]] = frozenset()
     provides: ClassVar[frozenset[str]] = frozenset()
     stage: ClassVar[Stage] = "post"
+    in_place: ClassVar[bool] = False
 
     def apply(self, image: np.ndarray, analysis: Any) -> tuple[np.ndarray, Outputs]:
         raise NotImplementedError

@@ -230,6 +230,7 @@ class EyeContact(EffectBase):
     """``enabled`` eye contact with the camera ``camera`` ("above" or "below") the screen."""
 
     needs = frozenset({"faces", "iris"})
+    in_place = True
     provides = frozenset({"altered"})
 
     def __init__(self, settings: EyeContactSettings, avatar: AvatarSettings | None = None) -> None:
@@ -281,7 +282,7 @@ class EyeContact(EffectBase):
             out.append(w)
         return out
 
-    def apply(self, image: np.ndarray, analysis: Analysis) -> tuple[np.ndarray, Outputs]:
+    def apply(self, image: np.ndarray, analysis: Analysis, own: bool = False) -> tuple[np.ndarray, Outputs]:
         face = analysis.faces[0] if analysis.faces else None
         if self.passive or face is None or face.iris is None:
             self.weight = max(0.0, self.weight - FALL)
@@ -306,8 +307,7 @@ class EyeContact(EffectBase):
             self._shift = self._shift + rate * (want - self._shift)
         if self.weight < 0.01 or max(self.eye_weight) < 0.01:
             return image, NO_OUTPUTS
-        out = image.copy()
-        moved = False
+        patches = []
         polys = eye_openings(landmarks, face.eye_openings, face.iris)
         for (_, radius), (_, _, rows), eye_weight, opening in zip(centres, EYES, self.eye_weight, polys):
             if eye_weight < 0.01:
@@ -320,8 +320,17 @@ class EyeContact(EffectBase):
                 shift *= MAX_SHIFT * r_iris / norm
             if norm < 0.05:
                 continue
-            moved |= move_eye(image, out, opening, iris[0, :2], r_iris, shift, eye_weight)
-        return out, ({"altered": True} if moved else NO_OUTPUTS)
+            made = moved_eye(image, opening, iris[0, :2], r_iris, shift, eye_weight)
+            if made is not None:
+                patches.append(made)
+        if not patches:
+            return image, NO_OUTPUTS
+        # Both eyes are read from ``image`` before either is written: written into ``image`` itself
+        # (ours to write into), the second eye reads the frame's own pixels as from a copy.
+        out = image if own else image.copy()
+        for patch, (x0, y0, x1, y1) in patches:
+            out[y0:y1, x0:x1] = patch
+        return out, {"altered": True}
 
 
 def _step(weight: float, target: float) -> float:
@@ -359,12 +368,14 @@ def _grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
     return _GRID[0, :rows, :cols], _GRID[1, :rows, :cols]
 
 
-def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_iris: float,
-             shift: np.ndarray, open_: float = 1.0) -> bool:
-    """Move the iris at ``iris`` (and the eyeball around it) by ``shift`` pixels inside the opening
-    ``contour`` (one polygon, or a list whose union is the opening), writing into ``out``. ``open_``: how far the lids allow the move (the effect's eye
-    weight, 0..1); a closing eye's white is mostly lid, so its fill leans less on the white's colour.
-    False when the eye is too small or outside the frame.
+def moved_eye(image: np.ndarray, contour, iris: np.ndarray, r_iris: float, shift: np.ndarray,
+              open_: float = 1.0) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+    """The iris at ``iris`` (and the eyeball around it) moved by ``shift`` pixels inside the opening
+    ``contour`` (one polygon, or a list whose union is the opening): (patch, (x0, y0, x1, y1)), the
+    moved eye and the box of ``image`` it replaces; None when the eye is too small or outside the
+    frame. Reads ``image`` only, so the caller may write the patch into ``image`` itself once every
+    eye is made. ``open_``: how far the lids allow the move (the effect's eye weight, 0..1); a
+    closing eye's white is mostly lid, so its fill leans less on the white's colour.
 
     What the move uncovers that was never in the picture (it was under a lid) is filled with the
     white of the eye as the output shows it around the gap (see :func:`_fill_uncovered`), or with the
@@ -382,7 +393,7 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_ir
     x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 6 or y1 - y0 < 4 or r_iris < 1.0:
-        return False
+        return None
     roi = image[y0:y1, x0:x1]
     rh, rw = roi.shape[:2]
     opening = np.zeros((rh, rw), np.uint8)
@@ -390,7 +401,7 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_ir
     # Where a sample may come from: the opening less a pixel at the lids (the lash line is not eyeball).
     inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
     if cv2.countNonZero(inner) < 6:
-        return False
+        return None
     ix, iy = float(iris[0] - x0), float(iris[1] - y0)
     ux, uy = float(shift[0]), float(shift[1])
     sx, sy = sample_map(rh, rw, ix, iy, ux, uy, r_iris)
@@ -403,8 +414,7 @@ def move_eye(image: np.ndarray, out: np.ndarray, contour, iris: np.ndarray, r_ir
     if cv2.countNonZero(cv2.compare(uncovered, 12, cv2.CMP_GT)):
         moved = _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, ux, uy, open_)
     alpha = cv2.GaussianBlur(opening, (0, 0), 0.7)  # feathered inwards: the lid line stays the wearer's
-    out[y0:y1, x0:x1] = _blend(moved, roi, cv2.min(alpha, opening))
-    return True
+    return _blend(moved, roi, cv2.min(alpha, opening)), (x0, y0, x1, y1)
 
 
 def sample_map(rows: int, cols: int, ix: float, iy: float, ux: float, uy: float,
