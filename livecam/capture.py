@@ -85,9 +85,12 @@ class FrameClock:
         """Wait for the next tick; False once ``stop`` is set."""
         self._next += self.period
         delay = self._next - time.monotonic()
-        if delay < -self.period:
+        if delay < -self.period or delay > self.period:
+            # Behind by more than a period: restart from now. Ahead by more than one can only be a
+            # clock that went backwards (a monotonic clock that is not): waiting it out froze the
+            # source, or the sender, for as long as the clock had jumped.
             self._next = time.monotonic()
-            delay = 0.0
+            delay = 0.0 if delay < 0 else self.period
         if delay > 0:
             return not self._stop.wait(delay)
         return not self._stop.is_set()
@@ -335,7 +338,11 @@ class CameraSource(FrameSource):
         failures = 0
         width, height = self._size
         while not self._stop.is_set():
-            ok, image = self._cap.read()
+            try:
+                ok, image = self._cap.read()
+            except Exception as exc:  # noqa: BLE001 - cv2.error from a device going away: a failed read
+                log.debug("%s: read failed: %s", self.description, exc)
+                ok, image = False, None
             # A read that says ok but hands over no picture (an empty or flat buffer) is a failed read:
             # cover_fit raised on it, and the camera was closed and reopened for one bad buffer.
             if not ok or not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or not image.size:
@@ -351,7 +358,15 @@ class CameraSource(FrameSource):
                 self._error = None
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-            self._publish(cover_fit(image, (width, height)))
+            try:
+                image = cover_fit(image, (width, height))
+            except cv2.error:
+                # Samples OpenCV cannot scale (32-bit or signed integers, half floats, booleans: a depth
+                # camera's raw mode) go on as they came, like a raw frame of the requested size: the
+                # pipeline sends the card for a picture it cannot read. Raised here, OpenCV's assertion
+                # text was the sentence and the camera was closed and opened again, frame after frame.
+                pass
+            self._publish(image)
         if got_any and not self._stop.is_set():
             self._report(
                 f"{self.description} stopped sending frames (unplugged?); "
@@ -664,29 +679,24 @@ def _delivers(device: int | str) -> bool:
     thread of its own: a driver that blocks in open or read (a camera in a bad state, one another
     program holds) held LiveCam's start, or a resume, for as long as it blocked, and a read that
     raised ended the start with a traceback. Such a camera is passed over with one sentence."""
-    answer: list[bool] = []
-    done = threading.Event()
+    from livecam.oneshot import OneShot
 
-    def probe() -> None:
-        cap = None
+    def probe() -> bool:
+        cap = _open_cv_camera(device)
         try:
-            cap = _open_cv_camera(device)
-            answer.append(bool(cap.isOpened() and cap.read()[0]))
-        except Exception as exc:  # noqa: BLE001 - cv2.error, OSError: not a camera to use
-            log.debug("probing camera %s failed: %s", device, exc)
+            return bool(cap.isOpened() and cap.read()[0])
         finally:
-            try:
-                if cap is not None:
-                    cap.release()
-            finally:
-                done.set()
+            cap.release()
 
-    threading.Thread(target=probe, name="livecam-camera-probe", daemon=True).start()
-    if not done.wait(CAMERA_PROBE_S):
+    attempt = OneShot(probe, name="livecam-camera-probe")
+    if not attempt.wait(CAMERA_PROBE_S):
         log.warning("Camera %s gave no picture within %g s (its driver does not answer); LiveCam passes it over.",
                     shown(str(device)), CAMERA_PROBE_S)
         return False
-    return bool(answer and answer[0])
+    if attempt.error is not None:  # cv2.error, OSError: not a camera to use
+        log.debug("probing camera %s failed: %s", device, attempt.error)
+        return False
+    return bool(attempt.result)
 
 
 def _demo_source(settings: CaptureSettings) -> VideoFileSource:
@@ -721,7 +731,7 @@ def open_source(settings: CaptureSettings) -> FrameSource:
     try:
         path = Path(source).expanduser()
         exists = path.exists()
-    except (OSError, ValueError):  # a name too long for the file system, a NUL, a lone surrogate
+    except (OSError, ValueError, RuntimeError):  # a name too long, a NUL, a lone surrogate, an unknown ~user
         raise CaptureError(
             f"The source {shown(source)} is not a usable file name; pass a camera index like 0 or a video/image path."
         ) from None

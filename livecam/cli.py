@@ -291,6 +291,11 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         except AvatarPhotoError as exc:
             print(f"livecam: {exc}", file=sys.stderr)
             return 1
+        except OSError as exc:  # a read-only or full config folder: its traceback was the answer
+            from livecam.private_files import reason
+
+            print(f"livecam: The avatar photo {shown(args.name)} was not removed: {reason(exc)}.", file=sys.stderr)
+            return 1
         print(f"Removed {shown(path)}.")
         return 0
     kept = stored_avatars()
@@ -467,12 +472,47 @@ class _TerminalSafe(logging.Formatter):
 
 
 class _PrivateLog(logging.handlers.RotatingFileHandler):
-    """The rotating log, opened 0600 and never through a symbolic link (see open_private_log)."""
+    """The rotating log, opened 0600 and never through a symbolic link (see open_private_log).
+
+    A log that cannot be written (a full disk, a quota, a read-only remount) is said once and then
+    left alone: the logging module printed "--- Logging error ---" and a traceback to the terminal
+    for every line after that, burying the sentences the user needs among them.
+    """
+
+    given_up = False
 
     def _open(self):
         from livecam.private_files import open_private_log
 
         return os.fdopen(open_private_log(self.baseFilename), "a", encoding=self.encoding, errors=self.errors)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.given_up:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handleError(record)  # a bad log call is a bug: the traceback says where
+            return
+        if self.given_up:
+            return
+        self.given_up = True
+        from livecam.messages import shown
+        from livecam.private_files import reason
+
+        try:
+            sys.stderr.write(f"livecam: The log file {shown(self.baseFilename)} cannot be written ({reason(exc)}); "
+                             "LiveCam goes on without it.\n")
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass  # no terminal either
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            pass  # what was left to flush cannot be written either: said already, or at exit nobody asks
 
 
 def setup_logging(verbose: bool = False) -> None:

@@ -25,6 +25,7 @@ LIVECAM_LABEL = "LiveCam"
 MODPROBE_FIX = 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
 RELOAD_FIX = f"sudo modprobe -r v4l2loopback && {MODPROBE_FIX}"
 OBS_FIX = "install OBS Studio and start its Virtual Camera once"
+PROBE_S = 3.0  # off Linux, a camera index that does not answer in this long ends the listing
 
 
 def _read(path: Path) -> str | None:
@@ -76,18 +77,35 @@ def list_cameras(max_index: int = 8) -> list[dict[str, Any]]:
             for n in _v4l2_nodes(SYSFS_ROOT)
             if not n["loopback"] and n["index"] == 0
         ]
-    import cv2
+    from livecam.oneshot import OneShot
 
     found = []
     for index in range(max_index):
-        cap = cv2.VideoCapture(index)
-        try:
-            if not cap.isOpened():
-                break
-            found.append({"index": index, "path": "", "name": f"Camera {index}"})
-        finally:
-            cap.release()
+        # Each probe on a thread of its own with a deadline: a driver that blocks in open (a camera
+        # in a bad state, one another program holds) froze the settings window, `livecam doctor`
+        # and the start for as long as it blocked.
+        probe = OneShot(lambda index=index: _opens(index), name="livecam-camera-list")
+        if not probe.wait(PROBE_S):
+            log.warning("Camera %d did not answer within %g s (its driver is stuck); LiveCam lists the cameras "
+                        "before it only.", index, PROBE_S)
+            break
+        if probe.error is not None:
+            log.debug("probing camera %d failed: %s", index, probe.error)
+            break
+        if not probe.result:
+            break
+        found.append({"index": index, "path": "", "name": f"Camera {index}"})
     return found
+
+
+def _opens(index: int) -> bool:
+    import cv2
+
+    cap = cv2.VideoCapture(index)
+    try:
+        return bool(cap.isOpened())
+    finally:
+        cap.release()
 
 
 def _param_list(sysfs: Path, name: str) -> list[str]:

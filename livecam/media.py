@@ -55,11 +55,16 @@ _MAGIC = (
 
 
 def kind_by_content(path: str | Path) -> MediaKind:
-    """Sniff the first bytes; "unknown" when the file cannot be read or is neither."""
+    """Sniff the first bytes; "unknown" when the file cannot be read, is no regular file, or is neither."""
     try:
-        with open(path, "rb") as f:
+        # Non-blocking and a regular file only: a FIFO given as `--source` or `--background` (or picked
+        # in the GUI) waited for a writer for good, before any sentence could say what it is.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return "unknown"
             head = f.read(16)
-    except OSError:
+    except (OSError, ValueError):
         return "unknown"
     for magic, kind in _MAGIC:
         if head.startswith(magic):
@@ -197,9 +202,19 @@ def read_image(
             data = np.frombuffer(f.read(MAX_FILE_BYTES), dtype=np.uint8)
         except OSError:
             raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
-    image = cv2.imdecode(data, _REDUCED_FLAGS[reduction]) if data.size else None
-    del data
-    if image is None or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    try:
+        image = cv2.imdecode(data, _REDUCED_FLAGS[reduction]) if data.size else None
+    except cv2.error as exc:
+        # A codec that throws rather than returning None (a picture over OPENCV_IO_MAX_IMAGE_PIXELS, a
+        # TIFF libtiff cannot read): its traceback ended `livecam run --source picture` at the start.
+        said = str(getattr(exc, "err", "") or exc)
+        why = ("it has more pixels than OPENCV_IO_MAX_IMAGE_PIXELS allows" if "MAX_IMAGE_PIXELS" in said
+               else "OpenCV's decoder failed on it")
+        raise ImageError(f"Image {name} cannot be decoded ({why}); choose another picture.") from None
+    finally:
+        del data
+    if (not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8
+            or min(image.shape[:2]) < 1):
         raise ImageError(f"Image {name} cannot be decoded (damaged or cut short); choose another picture.")
     return _shrink_to(image, max_side, cover)
 

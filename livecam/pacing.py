@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from livecam.capture import FrameClock, placeholder_image
+from livecam.oneshot import OneShot
 from livecam.sinks import Output, OutputFailed
 
 log = logging.getLogger("livecam.output")
@@ -154,7 +155,8 @@ class PacedSender:
         self._paused = False
         self._resume_since: float | None = None
         self._next_reopen = 0.0
-        self._reopening: _Reopen | None = None  # a reopen in flight
+        self._reopening: OneShot | None = None  # a reopen in flight, output.reopen() beside the sender
+        self._reopen_told = False  # said once that the reopen in flight has not returned in time
         self._reopen_delay = REOPEN_BACKOFF_START_S
         self._sent = 0
         self._repeats = 0
@@ -419,11 +421,12 @@ class PacedSender:
             if time.monotonic() < self._next_reopen:
                 return
             self.reopen_attempts += 1
-            attempt = self._reopening = _Reopen(self.output)
+            attempt = self._reopening = OneShot(self.output.reopen, name="livecam-reopen")
+            self._reopen_told = False
         # A reopen that is quick (the usual case) is dealt with in this tick, as before.
-        if not attempt.done.wait(min(self._deadline(), 1.0 / self.fps)):
-            if time.monotonic() - attempt.started > self._deadline() and not attempt.hung:
-                attempt.hung = True
+        if not attempt.wait(min(self._deadline(), 1.0 / self.fps)):
+            if attempt.running_for() > self._deadline() and not self._reopen_told:
+                self._reopen_told = True
                 log.warning("Reopening the %s has not returned for %g s (it hung in its driver); LiveCam waits "
                             "for it.", self.output.description, self._deadline())
                 with self._lock:
@@ -445,21 +448,3 @@ class PacedSender:
                     "" if self.reopen_attempts == 1 else "s")
         with self._lock:
             self.state, self.status = "starting", None  # "sending" once the next frame goes out
-
-
-class _Reopen:
-    """``output.reopen()`` on a daemon thread of its own; ``done`` is set when it returned or raised."""
-
-    def __init__(self, output: Output) -> None:
-        self.error: Exception | None = None
-        self.hung = False  # said once that it has not returned in time
-        self.started = time.monotonic()
-        self.done = threading.Event()
-        threading.Thread(target=self._run, args=(output,), name="livecam-reopen", daemon=True).start()
-
-    def _run(self, output: Output) -> None:
-        try:
-            output.reopen()
-        except Exception as exc:  # noqa: BLE001 - the sender says what it means
-            self.error = exc
-        self.done.set()

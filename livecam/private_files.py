@@ -20,6 +20,7 @@ from livecam.messages import shown
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
+MAX_COPY_BYTES = 256 * 1024 * 1024  # as large as a picture LiveCam accepts (media.MAX_FILE_BYTES)
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _FIX = "set LIVECAM_CONFIG_DIR to a folder of your own"
 
@@ -37,8 +38,13 @@ _REASONS = {
 }
 
 
+_LOOP = "it is a symbolic link that leads round in a circle"
+
+
 def reason(exc: OSError) -> str:
     """Why an OS call failed, in a few plain lower-case words."""
+    if exc.strerror == _LOOP:
+        return _LOOP
     return _REASONS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
 
 
@@ -123,9 +129,16 @@ def private_dir(path: str | Path) -> Path:
 def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600 (in a folder :func:`private_dir` accepts).
 
-    With ``overwrite=False`` an existing file is left alone and FileExistsError is raised.
+    With ``overwrite=False`` an existing file is left alone and FileExistsError is raised. A path
+    that is a symbolic link (a dotfiles setup) is written where the link points, in a folder that
+    must be private too: replacing the link with a plain file threw the user's link away.
     """
     path = Path(path)
+    if overwrite and path.is_symlink():
+        try:
+            path = path.resolve()
+        except RuntimeError:  # pathlib's word for a loop: it escaped every caller's OSError as a traceback
+            raise OSError(errno.ELOOP, _LOOP, str(path)) from None
     private_dir(path.parent)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -153,8 +166,25 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
 
 
 def copy_private(source: str | Path, target: str | Path, overwrite: bool = False) -> Path:
-    """Copy ``source`` to ``target`` as a private file (the copy is 0600 whatever the original was)."""
-    return write_private(target, Path(source).read_bytes(), overwrite=overwrite)
+    """Copy ``source`` to ``target`` as a private file (the copy is 0600 whatever the original was).
+
+    Only a regular file of at most MAX_COPY_BYTES is copied, else OSError: the source is a user's
+    file checked earlier by path (an avatar photo, before its face is fitted), and swapped meanwhile
+    for a FIFO it blocked the effect builder for good, for a link to /dev/zero it read without end.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(source, flags)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_COPY_BYTES:
+        os.close(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file", str(source))
+        raise OSError(errno.EFBIG, f"it is over {MAX_COPY_BYTES >> 20} MB", str(source))
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(st.st_size + 1)
+    if len(data) != st.st_size:
+        raise OSError(errno.EAGAIN, "it changed while it was being copied", str(source))
+    return write_private(target, data, overwrite=overwrite)
 
 
 def open_private_log(path: str | Path) -> int:

@@ -144,6 +144,16 @@ def input_files(settings: Any) -> list[str]:
     return found
 
 
+def _expanded(path: str | Path) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; OutputError when that user is unknown
+    (pathlib raises RuntimeError, which ended `run --output-file '~x/a.mp4'` and `render` with a traceback)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise OutputError(f"Cannot write {shown(path)}: no home folder is known for its ~ part; give the full "
+                          "path.") from None
+
+
 def _identity(path: str | Path, follow: bool = True) -> tuple[int, int] | None:
     try:
         st = os.stat(path) if follow else os.lstat(path)
@@ -393,7 +403,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, width: int, height: int, fps: float, *, overwrite: bool = False,
                  inputs: Iterable[str | Path] = (), timing: Timing = "clock",
                  publish: Literal["start", "end"] = "start") -> None:
-        self.path = Path(path).expanduser()
+        self.path = _expanded(path)
         self.width, self.height, self.fps = int(width), int(height), float(fps)
         self.timing = timing
         self.frames = 0
@@ -415,7 +425,8 @@ class VideoWriter:
                 "Recording needs ffmpeg, which is not installed; install it (for example sudo apt install ffmpeg) "
                 "and try again."
             )
-        self._target = _Target(self.path, overwrite, inputs, publish_at_start=publish == "start")
+        self._publish_at_start = publish == "start"
+        self._target = _Target(self.path, overwrite, inputs, publish_at_start=self._publish_at_start)
         self._fd = self._target.fd
         try:
             self._start(exe)
@@ -508,7 +519,9 @@ class VideoWriter:
             except _Stopped as exc:
                 if str(exc).startswith(_STALLED):
                     self._kill()  # it will not finish the file on its own
-                self._finish(timeout=5.0, reason=str(exc))
+                # A render's file takes its name only when complete: published here, the cut file sat
+                # under the name while the render said nothing was written there.
+                self._finish(timeout=5.0, reason=str(exc), publish=self._publish_at_start)
                 raise OutputFailed(self.error or f"Recording to {shown(self.path)} stopped.") from None
             self.frames += 1
 
@@ -731,7 +744,7 @@ class FileOutput(Output):
     def __init__(self, path: str | Path, width: int, height: int, fps: float = 30, overwrite: bool = False,
                  inputs: Iterable[str | Path] = ()) -> None:
         super().__init__(width, height, fps)
-        self.path = Path(path).expanduser()
+        self.path = _expanded(path)
         self.writer = VideoWriter(self.path, self.width, self.height, self.fps, overwrite=overwrite,
                                   inputs=inputs, timing="clock", publish="start")
         self.description = f"file {shown(self.path)}"

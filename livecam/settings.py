@@ -355,11 +355,6 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     from livecam.private_files import FolderError, reason, write_private
 
     path = path or settings_path()
-    if path.is_symlink():
-        # A settings file kept elsewhere through a link (a dotfiles folder) is written where the link
-        # points, in a folder that must be private too: replacing the link with a plain file threw the
-        # user's link away.
-        path = path.resolve()
     try:
         return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
     except FolderError as exc:
@@ -368,31 +363,31 @@ def save(settings: Settings, path: Path | None = None) -> Path:
         raise SettingsError(f"The settings were not saved to {shown(path)}: {reason(exc)}.") from None
 
 
-class _Unusable(Exception):
-    """Why a settings file cannot be used, in a few plain words."""
+class Unusable(Exception):
+    """Why a settings or preset file cannot be used, in a few plain words."""
 
 
 def _parse_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise _Unusable(f"it holds a number {len(text)} digits long")
+        raise Unusable(f"it holds a number {len(text)} digits long")
     return int(text)
 
 
 def _parse_float(text: str) -> float:
     if len(text) > MAX_NUMBER_DIGITS * 4:
-        raise _Unusable(f"it holds a number {len(text)} characters long")
+        raise Unusable(f"it holds a number {len(text)} characters long")
     value = float(text)
     if value in (float("inf"), float("-inf")):  # "1e999"; NaN cannot be spelled as a JSON number
-        raise _Unusable(f"it holds the number {shown(text, 40)}, which is too large")
+        raise Unusable(f"it holds the number {shown(text, 40)}, which is too large")
     return value
 
 
 def _parse_constant(text: str) -> float:
-    raise _Unusable(f"it holds {text}, which is not a number LiveCam can use")
+    raise Unusable(f"it holds {text}, which is not a number LiveCam can use")
 
 
 def _read(path: Path) -> str:
-    """The file's text (a UTF-8 byte-order mark is fine), or _Unusable saying why not."""
+    """The file's text (a UTF-8 byte-order mark is fine), or Unusable saying why not."""
     import stat
 
     try:
@@ -400,33 +395,40 @@ def _read(path: Path) -> str:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise _Unusable("it is not a regular file")
+                raise Unusable("it is not a regular file")
             data = f.read(MAX_SETTINGS_BYTES + 1)
     except OSError as exc:
-        raise _Unusable(f"it cannot be read: {exc.strerror or type(exc).__name__}") from None
+        raise Unusable(f"it cannot be read: {exc.strerror or type(exc).__name__}") from None
     if len(data) > MAX_SETTINGS_BYTES:
-        raise _Unusable(f"it is over {MAX_SETTINGS_BYTES // 1024} kB; a settings file is a few kB")
+        raise Unusable(f"it is over {MAX_SETTINGS_BYTES // 1024} kB; LiveCam's own files are a few kB")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _Unusable(f"it is not UTF-8 text (byte {exc.start})") from None
+        raise Unusable(f"it is not UTF-8 text (byte {exc.start})") from None
 
 
-def _parse(text: str) -> Settings:
+def read_json(path: Path) -> Any:
+    """What a small JSON file of ours (settings, a preset) holds, or Unusable saying why not.
+
+    The one reader for such files: a FIFO, a device, a huge file, a number too long for int(), a
+    NaN or nesting too deep for the parser each give a reason, never a hang or a traceback.
+    """
+    text = _read(path)
     try:
-        data = json.loads(
-            text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
-        )
+        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant)
     except json.JSONDecodeError as exc:
-        raise _Unusable(f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise Unusable(f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
-        raise _Unusable("it is nested too deeply to be a settings file") from None
+        raise Unusable("it is nested too deeply to be one of LiveCam's files") from None
+
+
+def _parse(data: Any) -> Settings:
     try:
         return from_dict(data)
     except SettingsError as exc:
-        raise _Unusable(shown(str(exc).rstrip("."))) from None
+        raise Unusable(shown(str(exc).rstrip("."))) from None
     except RecursionError:
-        raise _Unusable("it is nested too deeply to be a settings file") from None
+        raise Unusable("it is nested too deeply to be a settings file") from None
 
 
 def _same_bytes(a: Path, b: Path) -> bool:
@@ -484,8 +486,8 @@ def load(path: Path | None = None) -> Settings:
     if not os.path.lexists(path):
         return Settings()
     try:
-        return _parse(_read(path))
-    except _Unusable as exc:
+        return _parse(read_json(path))
+    except Unusable as exc:
         reason = str(exc)
     except Exception as exc:  # noqa: BLE001 - the file is untrusted input and the defaults are safe
         reason = f"it holds something LiveCam cannot use ({type(exc).__name__})"

@@ -11,7 +11,8 @@ from typing import Any
 
 from livecam import settings as S
 from livecam.effects import effect_sections
-from livecam.private_files import write_private
+from livecam.messages import shown
+from livecam.private_files import FolderError, reason, write_private
 
 # What shapes the picture: the masks, the face tracking and every effect's own section.
 PRESET_SECTIONS = ("segmentation", "face", *(name for name, _ in effect_sections()))
@@ -54,19 +55,43 @@ def save_preset(name: str, settings: S.Settings) -> Path:
     name = check_name(name)
     data = S.to_dict(settings)
     body = {"name": name, "settings": {section: data[section] for section in PRESET_SECTIONS}}
-    return write_private(_path(name), json.dumps(body, indent=2) + "\n")
+    try:
+        return write_private(_path(name), json.dumps(body, indent=2) + "\n")
+    except FolderError as exc:
+        raise PresetError(exc.sentence(f"the preset {name!r} was not saved")) from None
+    except OSError as exc:  # a full disk, a read-only one, a folder where the file goes
+        raise PresetError(f"The preset {name!r} was not saved to {shown(str(_path(name)))}: {reason(exc)}.") \
+            from None
+
+
+def _broken(path: Path, why: str) -> PresetError:
+    return PresetError(f"Preset file {shown(str(path))} is broken ({why}); save the preset again or delete the file.")
 
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        sections = body["settings"]
-        S.from_dict(sections)  # validates every value before anything is applied
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
-        raise PresetError(f"Preset file {path} is broken ({exc}); save the preset again or delete the file.") from exc
+        # settings' own reader: a FIFO or a device named *.json, or a huge file, never blocks the list.
+        body = S.read_json(path)
+    except S.Unusable as exc:
+        raise _broken(path, str(exc)) from None
+    if not isinstance(body, dict) or not isinstance(body.get("settings"), dict):
+        raise _broken(path, "it holds no settings")
+    if not isinstance(body.get("name"), str) or not _slug(body["name"]):
+        raise _broken(path, "it has no name")
+    if _slug(body["name"]) != path.stem:
+        # A copied or renamed file: listed under its name, choosing it loaded another file or none.
+        raise PresetError(f"Preset file {shown(str(path))} holds the preset {shown(body['name'], 60)!r}, whose "
+                          f"file would be {shown(_slug(body['name']) + '.json', 60)}; rename the file or save the "
+                          "preset again.")
+    sections = body["settings"]
     unknown = set(sections) - set(PRESET_SECTIONS)
     if unknown:
-        raise PresetError(f"Preset file {path} sets {sorted(unknown)[0]}, which presets do not hold; save it again.")
+        raise PresetError(f"Preset file {shown(str(path))} sets {shown(sorted(unknown)[0])}, which presets do not "
+                          "hold; save it again.")
+    try:
+        S.from_dict(sections)  # validates every value before anything is applied
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise _broken(path, shown(str(exc).rstrip("."))) from None
     return body
 
 
@@ -118,4 +143,7 @@ def delete_preset(name: str) -> None:
     path = _path(name) if _slug(name) else None
     if path is None or not path.is_file():
         raise PresetError(f"There is no preset called {name!r}.")
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as exc:  # a read-only disk, a folder that is not ours to change
+        raise PresetError(f"The preset {name!r} was not deleted: {reason(exc)}.") from None

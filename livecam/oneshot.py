@@ -1,0 +1,40 @@
+"""One call to a driver that may never return, run where it cannot hold anyone up.
+
+Opening a camera or a virtual camera goes through drivers that can block for good (a camera in a
+bad state, one another program holds, a device being unplugged). Such a call runs on a daemon
+thread of its own; the caller waits for it only as long as it chooses and then carries on, and the
+thread ends whenever the driver lets it go (a daemon thread never holds the process's exit).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+
+class OneShot:
+    """``fn()`` started at once on a daemon thread. ``done`` is set when it returned (``result``)
+    or raised (``error``); ``started`` is its ``time.monotonic()`` start."""
+
+    def __init__(self, fn: Callable[[], Any], name: str = "livecam-oneshot") -> None:
+        self.result: Any = None
+        self.error: Exception | None = None
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        threading.Thread(target=self._run, args=(fn,), name=name, daemon=True).start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            self.result = fn()
+        except Exception as exc:  # noqa: BLE001 - the caller says what it means
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether it has finished (returned or raised) within ``timeout`` s from now."""
+        return self.done.wait(max(0.0, timeout))
+
+    def running_for(self) -> float:
+        """Seconds since it started."""
+        return time.monotonic() - self.started
