@@ -99,6 +99,8 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
                     _progress(n, total, time.monotonic() - t0)
         except OutputFailed as exc:
             writer.discard()
+            if progress and n >= 5:
+                print(file=sys.stderr)  # the progress line ends before the sentence, not glued to it
             return _error(f"{exc} Nothing was written to {shown(dst)}.".replace(
                 "; the file keeps what was recorded up to its last whole second.", "."))
         complete = not stop.is_set()

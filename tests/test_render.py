@@ -142,3 +142,24 @@ def test_sigterm_during_a_render_ends_in_time_and_leaves_nothing(tmp_path: Path)
     assert proc.returncode == 1 and "nothing was written to" in err, err
     assert not dst.exists() and not list(tmp_path.glob(".out.*"))
     assert not subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, check=False).stdout  # no ffmpeg left
+
+
+def test_an_encoder_failing_midway_ends_the_progress_line_before_its_sentence(tmp_path, monkeypatch, capsys):
+    """The sentence was glued to the progress bar: "…10/30 frames  56.8 fpslivecam: The disk is full" (redteam7)."""
+    from livecam import render
+    from livecam import settings as S
+
+    src = _clip(tmp_path / "in.mp4", frames=30)
+    write = render.VideoWriter.write
+
+    def full_after_ten(self, image):
+        if self.frames >= 10:
+            raise recording.OutputFailed("The disk is full.")
+        return write(self, image)
+
+    monkeypatch.setattr(render.VideoWriter, "write", full_after_ten)
+    settings = S.update(S.Settings(), background={"mode": "off"})
+    assert render.render_file(str(src), str(tmp_path / "out.mp4"), settings, progress=True) == 1
+    err = capsys.readouterr().err
+    assert "frames" in err and "\nlivecam: The disk is full. Nothing was written to" in err
+    assert not (tmp_path / "out.mp4").exists()

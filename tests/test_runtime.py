@@ -34,6 +34,32 @@ def test_corrupt_model_file_is_refused_with_a_clear_error(tmp_path, monkeypatch)
     assert "corrupt" in message and "reinstall" in message and "\n" not in message
 
 
+def test_an_unreadable_model_file_is_one_plain_sentence(tmp_path, monkeypatch):
+    """The raw "[Errno 13] Permission denied: '…onnx'" was the sentence (redteam7; root ignores
+    chmod, so the refusal is injected where the file is opened)."""
+    import errno
+    from pathlib import Path
+
+    opened = Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self.suffix == ".onnx":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", refuse)
+    runtime.verified_path.cache_clear()
+    try:
+        with pytest.raises(runtime.ModelError, match=r"^Model file .* cannot be read \(permission is denied\); "
+                                                     r"reinstall LiveCam\.$"):
+            runtime.verified_path("selfie_segmentation_landscape")
+        spec = {"sha256": "0" * 64}
+        with pytest.raises(runtime.ModelError, match=r"cannot be read \(permission is denied\); .*models fetch rvm$"):
+            runtime.verified_file("rvm", spec, runtime.models_dir() / "selfie_segmentation_landscape.onnx")
+    finally:
+        runtime.verified_path.cache_clear()
+
+
 def test_missing_model_file_is_a_clear_error(tmp_path):
     shutil.copy(runtime.models_dir() / "manifest.json", tmp_path / "manifest.json")
     with pytest.raises(runtime.ModelError, match="is missing"):

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from livecam.analysis.run_guard import RunGuard
+from livecam.private_files import reason
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,11 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
     path = (directory or models_dir()) / spec["file"]
     if not path.is_file():
         raise ModelError(f"Model file {path} is missing; reinstall LiveCam (or run tools/build_models.py).")
-    if sha256_of(path) != spec["sha256"]:
+    try:
+        digest = sha256_of(path)
+    except OSError as exc:  # the raw "[Errno 13] Permission denied: '…onnx'" was what a user saw
+        raise ModelError(f"Model file {path} cannot be read ({reason(exc)}); reinstall LiveCam.") from None
+    if digest != spec["sha256"]:
         raise ModelError(
             f"Model file {path} is corrupt (its checksum does not match the manifest); reinstall LiveCam."
         )
@@ -154,7 +159,12 @@ def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
         stat = path.stat()
     except OSError:
         raise ModelError(f"Model file {path} is missing; download it with: livecam models fetch {name}") from None
-    if not _verified_file(str(path), spec["sha256"], stat.st_size, stat.st_mtime_ns):
+    try:
+        matches = _verified_file(str(path), spec["sha256"], stat.st_size, stat.st_mtime_ns)
+    except OSError as exc:
+        raise ModelError(f"Model file {path} cannot be read ({reason(exc)}); check its permissions or "
+                         f"download it again: livecam models fetch {name}") from None
+    if not matches:
         raise ModelError(
             f"Model file {path} is damaged or not the expected download (its sha256 does not match); "
             f"delete it and run: livecam models fetch {name}"

@@ -20,7 +20,7 @@ from livecam.gui import presets
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.widgets import roomy
-from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
+from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind, read_image
 from livecam.setting_fields import field_of, meta
 
 log = logging.getLogger(__name__)
@@ -202,10 +202,16 @@ class LiveCamActions(QtCore.QObject):
 
     def thumbnail(self, path: Path) -> QtGui.QIcon:
         if path not in self._thumbs:
-            image = QtGui.QImage(str(path))
-            if image.isNull():
+            # Decoded by LiveCam's own reader: QImage(path) opened a FIFO named *.jpg among the user's
+            # backgrounds and never returned, freezing the tray (redteam7); the reader takes regular
+            # files only, bounded, and decodes at thumbnail size where the format allows.
+            try:
+                picture = read_image(path, cover=(64, 36))
+            except ValueError:  # ImageError: not a picture (a video, a broken or odd file)
                 self._thumbs[path] = QtGui.QIcon()
             else:
+                h, w = picture.shape[:2]
+                image = QtGui.QImage(picture.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888).copy()
                 small = image.scaled(64, 36, QtCore.Qt.AspectRatioMode.KeepAspectRatioByExpanding,
                                      QtCore.Qt.TransformationMode.SmoothTransformation)
                 self._thumbs[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(small))
