@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import edge_strips
+from livecam.analysis.mask_kernels import READY, area_table, halve_across
 from livecam.analysis import temporal as T
 from livecam.analysis.runtime import ModelError
 from livecam.settings import Settings
@@ -335,7 +336,7 @@ class PersonMask:
         if s.refine:
             work = image if half is None else half
             guide, held_half = _halved(small, held)
-            a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS, with_shift=foreground)
+            a, b, shift = T.colour_guided_fit(guide, held_half, GUIDE_RADIUS, GUIDE_EPS, foreground, self._space)
             a8, b8 = T.curve_coefficients(a, b, centre, T.EDGE_GAIN)
             alpha_work = edge_strips.apply_coefficients(a8, b8, work, self._space)
             ramp = T.ramp(alpha_work)  # found once, for settling and the edge colour
@@ -457,6 +458,13 @@ def _halved(small: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """The model-size frame (as float32 0..1) and mask at half their size, for the guided fit."""
     h, w = mask.shape[:2]
     size = (max(1, w // 2), max(1, h // 2))
+    if (READY and w % 2 == 0 and h > 2 and h % size[1] and small.shape == (h, w, 3) and small.dtype == np.uint8
+            and mask.dtype == np.float32 and small.flags.c_contiguous and mask.flags.c_contiguous):
+        # An odd number of rows (the landscape model's 131): OpenCV's general area shrink, as the
+        # two resizes below make it, in one compiled pass (mask_kernels.halve_across).
+        guide, half_mask = np.empty((size[1], size[0], 3), np.float32), np.empty((size[1], size[0]), np.float32)
+        halve_across(small, mask, *area_table(h, size[1]), np.float32(1 / 255), guide, half_mask)
+        return guide, half_mask
     guide = cv2.resize(small, size, interpolation=cv2.INTER_AREA).astype(np.float32)
     guide *= np.float32(1 / 255)
     return guide, cv2.resize(mask, size, interpolation=cv2.INTER_AREA)

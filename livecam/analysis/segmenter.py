@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from livecam import model_specs
+from livecam.analysis.mask_kernels import READY, area_shrink, area_table, tensor_into
 from livecam.analysis.runtime import load_model
 
 MODEL_NAMES = model_specs.bundled_files("person")  # landscape, general: the selfie models LiveCam ships
@@ -60,16 +61,37 @@ class Segmenter:
         while src.shape[1] >= 2 * size[0] and src.shape[0] >= 2 * size[1]:
             src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
         if src.shape[1] > 1.5 * size[0] or src.shape[0] > 1.5 * size[1]:
+            sh, sw = src.shape[:2]
+            if (READY and sw >= size[0] and sh >= size[1] and (sw % size[0] or sh % size[1]) and src.dtype == np.uint8
+                    and src.ndim == 3 and src.shape[2] == 3 and src.flags.c_contiguous):
+                # Not a whole factor (1080p: 480 x 270 to 256 x 131): OpenCV's general area shrink,
+                # the same bytes in one compiled pass at half its cost.
+                out = np.empty((size[1], size[0], 3), np.uint8)
+                area_shrink(src.reshape(sh, -1), *area_table(sw, size[0]), *area_table(sh, size[1]),
+                            out.reshape(size[1], -1))
+                return out
             return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
         return cv2.resize(src, size, interpolation=cv2.INTER_LINEAR)
 
     def to_tensor(self, small_bgr: np.ndarray) -> np.ndarray:
-        rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
-        self._rows = rows = rgb.shape[0]
+        self._rows = rows = small_bgr.shape[0]
         self._top = round(TOP_MARGIN * rows)
         if rows + self._top > self.input_height:  # a full-height (squashed) frame has no margin
             self._top = 0
         bottom = self.input_height - rows - self._top
+        spec = getattr(self.session, "spec", None)
+        norm = spec.get("normalization") if isinstance(spec, dict) else None
+        if (READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and small_bgr.dtype == np.uint8
+                and small_bgr.ndim == 3 and small_bgr.shape[1:] == (self.width, 3) and small_bgr.flags.c_contiguous
+                and bottom >= 0):
+            # The margins and the normalisation in one compiled pass (mask_kernels.tensor_into):
+            # the same numbers as the border copy and normalize below.
+            rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
+            out = np.empty((1, self.input_height, self.width, 3), np.float32)
+            tensor_into(rgb.reshape(rows, -1), self._top, np.float32(norm["scale"]), np.float32(norm["offset"]),
+                        out.reshape(self.input_height, -1))
+            return out
+        rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
         if self._top or bottom:
             rgb = cv2.copyMakeBorder(rgb, self._top, bottom, 0, 0, cv2.BORDER_REPLICATE)
         return self.session.normalize(rgb)

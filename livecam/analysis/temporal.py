@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livecam.analysis import mask_kernels
 
 MOTION_FULL = 0.1  # mean grey change (0..1) over a 5x5 patch at which the mask follows the model at once
 # A disagreement with the model larger than RELEASE_DELTA, in the same direction for RELEASE_FRAMES
@@ -59,6 +60,14 @@ def smooth_mask(previous: np.ndarray | None, current: np.ndarray, motion: np.nda
     if previous is None or motion is None or previous.shape != current.shape or strength <= 0:
         streak[:] = 0
         return current, streak
+    if _compiled_arrays((previous, current, motion), np.float32, current.shape) and _compiled_arrays(
+            (streak,), np.int8, current.shape):
+        # The same numbers in one compiled pass (mask_kernels.smooth_into); both results are new
+        # arrays, as below: the held mask is handed out with the frame's analysis.
+        out, streak_out = np.empty_like(current), np.empty_like(streak)
+        mask_kernels.smooth_into(previous, current, motion, np.float32(strength), streak, out, streak_out,
+                                 np.float32(RELEASE_DELTA), RELEASE_FRAMES)
+        return out, streak_out
     diff = current - previous
     direction = (diff > RELEASE_DELTA).view(np.int8) - (diff < -RELEASE_DELTA).view(np.int8)
     # Same direction as the streak so far: it grows; otherwise it restarts at this frame's direction.
@@ -117,11 +126,28 @@ def settle(alpha: np.ndarray, previous: np.ndarray, motion: np.ndarray, points: 
     if not len(points):
         return alpha
     cols, rows = nearest_source(motion.shape, alpha.shape)
+    if (_compiled_arrays((alpha, previous), np.uint8, alpha.shape)
+            and _compiled_arrays((motion,), np.float32, motion.shape)
+            and _compiled_arrays((points,), np.int32, (len(points), 2))):
+        # The same copy in one compiled pass over the points (mask_kernels.settle_points).
+        mask_kernels.settle_points(alpha, previous, motion, points, cols, rows, np.float32(SETTLE_STILL))
+        return alpha
     x, y = points[:, 0], points[:, 1]
     quiet = motion[rows[y], cols[x]] < np.float32(SETTLE_STILL)
     x, y = x[quiet], y[quiet]
     alpha[y, x] = previous[y, x]
     return alpha
+
+
+def _compiled_arrays(arrays: tuple, dtype, shape: tuple[int, ...]) -> bool:
+    """Whether the compiled loops are there (``mask_kernels.READY``) and each array is C-contiguous
+    of ``dtype`` and ``shape``, as they take them."""
+    if not mask_kernels.READY:
+        return False
+    for a in arrays:  # a plain loop: a generator's calls cost more than the checks, several times a frame
+        if not (isinstance(a, np.ndarray) and a.dtype == dtype and a.shape == shape and a.flags.c_contiguous):
+            return False
+    return True
 
 
 _NEAREST: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
@@ -164,8 +190,8 @@ def guided_coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: fl
     return cv2.boxFilter(a, -1, ksize), cv2.boxFilter(b, -1, ksize)
 
 
-def colour_guided_fit(guide: np.ndarray, src: np.ndarray, radius: int, eps: float,
-                      with_shift: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def colour_guided_fit(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, with_shift: bool = True,
+                      space: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """The guided filter's local linear model with a colour guide (float32 BGR 0..1):
     ``src ≈ a · guide + b``, ``a`` (h, w, 3), ``b`` (h, w), averaged over each window (He et al.,
     the 3x3 covariance inverted in closed form). A grey guide misses the edge between a person
@@ -177,12 +203,15 @@ def colour_guided_fit(guide: np.ndarray, src: np.ndarray, radius: int, eps: floa
     for decontaminate: where a window holds a mix I = m·P + (1 - m)·R, cov(I, m) = var(m)·(P - R),
     so the colour's regression on the mask is P - R, from sums this fit makes anyway. Windows
     with no mix get a shift near 0 (nothing to swap there). None without ``with_shift`` (a blurred
-    background needs no edge colour)."""
+    background needs no edge colour). ``space``: the caller's dict, in which the fit's work buffers
+    live between frames (see apply_coefficients)."""
     ksize = (2 * radius + 1, 2 * radius + 1)
 
     def box(x):
         return cv2.boxFilter(x, -1, ksize)
 
+    if _compiled_arrays((guide,), np.float32, src.shape + (3,)) and _compiled_arrays((src,), np.float32, src.shape):
+        return _fit_compiled(guide, src, ksize, eps, with_shift, {} if space is None else space)
     r, g, b_ = cv2.split(guide)
     mr, mg, mb, mp = box(r), box(g), box(b_), box(src)
     x, y, z = box(r * src) - mr * mp, box(g * src) - mg * mp, box(b_ * src) - mb * mp
@@ -204,6 +233,23 @@ def colour_guided_fit(guide: np.ndarray, src: np.ndarray, radius: int, eps: floa
     # colour means gave; 0.03 matched them).
     slope = np.float32(255.0) / (box(src * src) - mp * mp + np.float32(0.03))
     return *coefficients, cv2.merge([x * slope, y * slope, z * slope])
+
+
+def _fit_compiled(guide: np.ndarray, src: np.ndarray, ksize: tuple[int, int], eps: float, with_shift: bool,
+                  space: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """colour_guided_fit's numbers with its per-pixel arithmetic in two compiled passes
+    (mask_kernels.fit_products, fit_solve) and its box filters as two multi-channel calls (each
+    channel's sums are the one-channel call's, in the same order): the numpy steps made some fifty
+    small temporaries and eighteen calls, most of the fit's cost at 128 x 65. The 14-channel work
+    buffers (half a MB) live in ``space``: fresh ones cost their page faults every frame."""
+    h, w = src.shape
+    planes = buffer(space, "fit_planes", (h, w, 14))
+    mask_kernels.fit_products(guide, src, planes)
+    means = cv2.boxFilter(planes, -1, ksize, dst=buffer(space, "fit_means", (h, w, 14)))
+    a, offset = np.empty((h, w, 3), np.float32), np.empty((h, w), np.float32)
+    shift = np.empty((h, w, 3) if with_shift else (1, 1, 3), np.float32)
+    mask_kernels.fit_solve(means, np.float32(eps), np.float32(0.03), np.float32(255.0), a, offset, shift, with_shift)
+    return cv2.boxFilter(a, -1, ksize), cv2.boxFilter(offset, -1, ksize), shift if with_shift else None
 
 
 # The edge curve: the guided mask q is mapped to alpha = clip((q - centre) * EDGE_GAIN + 0.5). The
@@ -289,6 +335,13 @@ def edge_band(alpha_work: np.ndarray, scale: int, candidates: np.ndarray | None 
     outside the fanned-out ramp get a few percent alpha from the bilinear upsampling and keep their
     own colour. ``candidates``: points in row order among which every ramp pixel is (the ramp
     before settling, which only takes pixels off it): checked instead of the whole frame."""
+    if candidates is not None and _compiled_arrays((alpha_work,), np.uint8, alpha_work.shape) and \
+            _compiled_arrays((candidates,), np.int32, (len(candidates), 2)) and scale >= 1:
+        # The same points and indices in one compiled pass (mask_kernels.band_points).
+        points = np.empty((len(candidates), 2), np.int32)
+        flat = np.empty(len(candidates) * scale * scale, np.intp)
+        n = mask_kernels.band_points(alpha_work, candidates, scale, points, flat)
+        return points[:n], flat[:n * scale * scale]
     if candidates is None:
         points = ramp(alpha_work)
     else:

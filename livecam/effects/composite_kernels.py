@@ -29,54 +29,16 @@ numba's own words ("invalid load key") as the only sentence.
 """
 from __future__ import annotations
 
-import logging
-
 import cv2
 import numpy as np
 
-try:
-    from numba import njit
-except Exception as exc:  # noqa: BLE001 - llvmlite missing or unloadable: the numpy twins
-    njit = None
-    _NO_NUMBA: str | None = f"numba cannot be loaded ({exc})"
-else:
-    _NO_NUMBA = None
-
-log = logging.getLogger(__name__)
+from livecam.jit import Kernels
 
 _U = np.uint64  # unsigned indices (see above)
 _INV255 = np.float32(1.0 / 255.0)  # the mask to alpha, in float32 as the replaced numpy code had it
-FALLBACK: str | None = None  # why the numpy twins run instead of the compiled loops, or None
-_CACHE_TOLD: list[str] = []  # the first kernel compiled without numba's disk cache (said once)
-
-
-def _compiled(signature: str, twin):
-    """The kernel compiled for ``signature`` (kept on disk where numba can, else compiled afresh),
-    or ``twin``, its numpy equivalent, where numba cannot compile it."""
-    def wrap(fn):
-        global FALLBACK
-        reason = _NO_NUMBA
-        if njit is not None:
-            for cache in (True, False):
-                try:
-                    return njit(signature, cache=cache, nogil=True)(fn)
-                except Exception as exc:  # noqa: BLE001 - numba's errors have no common base
-                    reason = f"numba could not compile {fn.__name__} ({type(exc).__name__}: {exc})"
-                    if cache and not _CACHE_TOLD:
-                        _CACHE_TOLD.append(fn.__name__)
-                        log.warning("numba cannot use its cache for the compositing loops (%s); they are compiled "
-                                    "afresh at each start.", exc)
-        if FALLBACK is None:
-            FALLBACK = reason
-            log.warning("%s; LiveCam composites with numpy instead (the same pictures, a little slower).", reason)
-        return twin
-    return wrap
-
-
-def _inlined(fn):
-    """A helper the kernels call, compiled inside each of them (never cached on its own: a cache file
-    of it that cannot be read broke the kernels' compile even when theirs were fine)."""
-    return fn if njit is None else njit(cache=False, nogil=True)(fn)
+_KERNELS = Kernels("the compositing loops")
+_compiled = _KERNELS.compiled
+_inlined = _KERNELS.inlined
 
 
 def _band_bound_np(mask: np.ndarray) -> int:
@@ -225,3 +187,6 @@ def blend_at(out, colour, back, mask, index) -> bool:
         out[q + _U(1)] = _mix(colour[k, 1], back[k, 1], a)
         out[q + _U(2)] = _mix(colour[k, 2], back[k, 2], a)
     return True
+
+
+FALLBACK: str | None = _KERNELS.fallback  # why the numpy twins run instead of the compiled loops, or None

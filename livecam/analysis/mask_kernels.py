@@ -1,0 +1,286 @@
+"""Compiled loops (numba) for the person-mask stage, each giving exactly what the numpy and OpenCV
+steps they replace give (``tests/test_mask_kernels.py``).
+
+- **The model's input** (``tensor_into``): the small RGB frame with its first row repeated above
+  it and its last below (``cv2.copyMakeBorder``'s BORDER_REPLICATE), normalised as
+  ``ModelSession.normalize`` does (``float32(v) * scale + offset``: two roundings, no fused
+  multiply-add), in one pass into the (1, h, w, 3) batch instead of a border copy, a product and a
+  sum over three temporaries.
+- **Temporal smoothing** (``smooth_into``): ``temporal.smooth_mask``'s streak count and held mix,
+  numpy's float32 and int8 steps in their order per pixel, in one pass instead of some twenty
+  whole-mask temporaries (the mask is the model's 256 x 131).
+- **The guided fit's inputs at half size** (``halve_across``): the small frame and the mask shrunk
+  to half their width and rows by OpenCV's general area shrink (the rows' factor, 131 / 65, is not
+  whole), both in one pass, the frame's result rounded and scaled to 0..1 as the caller's
+  ``astype`` and product did.
+- **The model input's last shrink** (``area_shrink``): where the frame (1080p: 480 x 270) is not a
+  whole multiple of the model's size, OpenCV's general area shrink in one compiled pass (0.35 ms
+  against 0.64 at 1080p), each source row's sums made once.
+- **The colour-guided fit** (``fit_products``, ``fit_solve``): ``temporal.colour_guided_fit``'s
+  per-pixel products before its box filters and its 3 x 3 solve after them, numpy's float32
+  expressions in their order, instead of some fifty 128 x 65 temporaries (the box filters stay
+  OpenCV's, as two multi-channel calls).
+- **Settling** (``settle_points``): ``temporal.settle``'s gather of the motion at the ramp's
+  points and its masked copy, as one loop over the points instead of five fancy-indexing passes.
+- **The edge band** (``band_points``): ``temporal.edge_band``'s choice of the ramp's points still
+  on it after settling and their blocks' flat frame indices, in one pass.
+
+Compiled at import from explicit signatures (kept on disk where numba can; ``livecam.jit``: where
+it cannot compile at all, ``READY`` is False and the callers keep to their numpy paths);
+``nogil`` lets the live loop's other threads run meanwhile. Unsigned loop indices: with signed ones
+numba checks each index for wrap-around and LLVM does not vectorise the loop. The loops trust their
+arguments' shapes: the callers check them and otherwise take the numpy path.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from livecam.jit import Kernels
+
+_KERNELS = Kernels("the person mask's loops")
+
+
+@functools.lru_cache(maxsize=16)
+def area_table(size: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's table for an INTER_AREA shrink of ``size`` pixels (or rows) to ``out`` by a factor
+    that is not whole (``computeResizeAreaTab``, in its double arithmetic): for each source
+    pixel's share of an output pixel, in OpenCV's order, the output index, the source index and
+    the share as float32."""
+    scale = 1.0 / (out / size)  # as cv::resize has it: the inverse of the inverse scale
+    di, si, share = [], [], []
+    for d in range(out):
+        start = d * scale
+        end = start + scale
+        cell = min(scale, size - start)
+        s1, s2 = math.ceil(start), math.floor(end)
+        s2 = min(s2, size - 1)
+        s1 = min(s1, s2)
+        if s1 - start > 1e-3:
+            di.append(d), si.append(s1 - 1), share.append((s1 - start) / cell)
+        for s in range(s1, s2):
+            di.append(d), si.append(s), share.append(1.0 / cell)
+        if end - s2 > 1e-3:
+            di.append(d), si.append(s2), share.append(min(min(end - s2, 1.0), cell) / cell)
+    return np.array(di, np.int32), np.array(si, np.int32), np.array(share, np.float64).astype(np.float32)
+
+
+@_KERNELS.compiled("void(uint8[:, ::1], int64, float32, float32, float32[:, ::1])")
+def tensor_into(rgb, top, scale, offset, out):  # pragma: no cover - compiled
+    """``out[r] = float32(rgb[clamp(r - top)]) * scale + offset`` for every row of ``out`` (rows of
+    pixels flattened): rows above and below ``rgb`` repeat its first and last row."""
+    last = rgb.shape[0] - 1
+    for r in range(out.shape[0]):
+        s_row, o_row = rgb[min(max(r - top, 0), last)], out[r]
+        for i in range(np.uint64(s_row.shape[0])):
+            o_row[i] = np.float32(s_row[i]) * scale + offset
+
+
+@_KERNELS.compiled("void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32, int8[:, ::1], float32[:, ::1], "
+                   "int8[:, ::1], float32, int64)")
+def smooth_into(previous, current, motion, strength, streak, out, streak_out, delta, frames):  # pragma: no cover
+    """``temporal.smooth_mask`` per pixel: the streak of same-direction disagreements beyond
+    ``delta`` (clipped to +-``frames``), and ``current - keep * (current - previous)`` with
+    ``keep = strength * clip(1 - 10 * motion, 0, 1)``, zero where the streak reached ``frames``."""
+    h, w = current.shape
+    one, zero, ten = np.float32(1.0), np.float32(0.0), np.float32(10.0)
+    limit = np.int8(frames)
+    for r in range(np.uint64(h)):
+        p_row, c_row, m_row, s_row = previous[r], current[r], motion[r], streak[r]
+        o_row, t_row = out[r], streak_out[r]
+        for x in range(np.uint64(w)):
+            c = c_row[x]
+            diff = c - p_row[x]
+            direction = np.int8(diff > delta) - np.int8(diff < -delta)
+            s = s_row[x]
+            s = direction + s if s * direction > 0 else direction
+            s = min(max(s, -limit), limit)
+            t_row[x] = s
+            k = one - m_row[x] * ten
+            k = max(k, zero)  # np.clip: motion is finite, so no NaN to carry
+            k = min(k, one)
+            k = strength * k
+            if not abs(s) < limit:
+                k = k * zero
+            o_row[x] = c - k * diff
+
+
+@_KERNELS.compiled("void(uint8[:, ::1], uint8[:, ::1], float32[:, ::1], int32[:, ::1], intp[::1], intp[::1], "
+                   "float32)")
+def settle_points(alpha, previous, motion, points, cols, rows, still):  # pragma: no cover - compiled
+    """``alpha[y, x] = previous[y, x]`` at each point (x, y) whose motion, read at the nearest
+    motion pixel (``cols[x]``, ``rows[y]``), is under ``still``."""
+    for i in range(np.uint64(points.shape[0])):
+        x, y = points[i, 0], points[i, 1]
+        if motion[rows[y], cols[x]] < still:
+            alpha[y, x] = previous[y, x]
+
+
+
+@_KERNELS.compiled("void(float32[:, :, ::1], float32[:, ::1], float32[:, :, ::1])")
+def fit_products(guide, src, planes):  # pragma: no cover - compiled
+    """The channels ``temporal.colour_guided_fit`` box-filters, per pixel in ``planes`` (h x w x
+    14): the guide's three channels (c0, c1, c2), the mask ``p``, and the products c0 p, c1 p,
+    c2 p, c0 c0, c0 c1, c0 c2, c1 c1, c1 c2, c2 c2, p p, in that order."""
+    h, w = src.shape
+    for r in range(np.uint64(h)):
+        for x in range(np.uint64(w)):
+            c0, c1, c2, p = guide[r, x, 0], guide[r, x, 1], guide[r, x, 2], src[r, x]
+            planes[r, x, 0], planes[r, x, 1], planes[r, x, 2], planes[r, x, 3] = c0, c1, c2, p
+            planes[r, x, 4], planes[r, x, 5], planes[r, x, 6] = c0 * p, c1 * p, c2 * p
+            planes[r, x, 7], planes[r, x, 8], planes[r, x, 9] = c0 * c0, c0 * c1, c0 * c2
+            planes[r, x, 10], planes[r, x, 11], planes[r, x, 12], planes[r, x, 13] = c1 * c1, c1 * c2, c2 * c2, p * p
+
+
+@_KERNELS.compiled("void(float32[:, :, ::1], float32, float32, float32, float32[:, :, ::1], float32[:, ::1], "
+                   "float32[:, :, ::1], boolean)", error_model="numpy")
+def fit_solve(means, eps, slope_eps, scale, a, offset, shift, with_shift):  # pragma: no cover - compiled
+    """From the box means of ``fit_products``' channels (same order), each window's linear model
+    ``a`` (h x w x 3) and ``offset`` (h x w), and with ``with_shift`` the person - room colour
+    ``shift`` (h x w x 3), each float32 step in the order of ``colour_guided_fit``'s numpy
+    expressions (``scale``: its 255, ``slope_eps``: its 0.03)."""
+    h, w = offset.shape
+    one = np.float32(1.0)
+    for r in range(np.uint64(h)):
+        for c in range(np.uint64(w)):
+            mr, mg, mb, mp = means[r, c, 0], means[r, c, 1], means[r, c, 2], means[r, c, 3]
+            x, y, z = means[r, c, 4] - mr * mp, means[r, c, 5] - mg * mp, means[r, c, 6] - mb * mp
+            rr, rg, rb = means[r, c, 7] - mr * mr + eps, means[r, c, 8] - mr * mg, means[r, c, 9] - mr * mb
+            gg, gb, bb = means[r, c, 10] - mg * mg + eps, means[r, c, 11] - mg * mb, means[r, c, 12] - mb * mb + eps
+            c00, c01, c02 = gg * bb - gb * gb, rb * gb - rg * bb, rg * gb - rb * gg
+            c11, c12, c22 = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+            inv_det = one / (rr * c00 + rg * c01 + rb * c02)
+            ar = (c00 * x + c01 * y + c02 * z) * inv_det
+            ag = (c01 * x + c11 * y + c12 * z) * inv_det
+            ab = (c02 * x + c12 * y + c22 * z) * inv_det
+            a[r, c, 0], a[r, c, 1], a[r, c, 2] = ar, ag, ab
+            offset[r, c] = mp - ar * mr - ag * mg - ab * mb
+            if with_shift:
+                slope = scale / (means[r, c, 13] - mp * mp + slope_eps)
+                shift[r, c, 0], shift[r, c, 1], shift[r, c, 2] = x * slope, y * slope, z * slope
+
+
+
+@_KERNELS.compiled("void(uint8[:, :, ::1], float32[:, ::1], int32[::1], int32[::1], float32[::1], float32, "
+                   "float32[:, :, ::1], float32[:, ::1])")
+def halve_across(small, mask, ydi, ysi, yalpha, scale, guide, mask_out):  # pragma: no cover - compiled
+    """``cv2.resize(..., INTER_AREA)`` of the small frame and of the mask to exactly half their
+    width and to ``guide``'s rows, as OpenCV's general area shrink (``ResizeArea_Invoker``) sums:
+    each source row's pairs of pixels weighted 0.5 each into a float32 row (its table for a width
+    halved exactly), those rows weighted by ``yalpha`` into each output row in turn (``ydi``,
+    ``ysi``: OpenCV's row table, in its order), float32 throughout. The frame's result is rounded
+    as ``saturate_cast<uchar>`` rounds (nearest, ties to even, clamped to 0..255) and multiplied by
+    ``scale``; the mask's is written as summed."""
+    w = np.uint64(mask_out.shape[1])
+    half, zero, one, top = np.float32(0.5), np.float32(0.0), np.float32(1.0), np.float32(255.0)
+    acc = np.zeros((mask_out.shape[1], 4), np.float32)
+    prev = ydi[0]
+    for j in range(np.uint64(ydi.shape[0]) + np.uint64(1)):
+        end = j == np.uint64(ydi.shape[0])
+        first = False
+        if end or ydi[j] != prev:
+            g_row, m_row = guide[np.uint64(prev)], mask_out[np.uint64(prev)]
+            for d in range(w):
+                g_row[d, 0] = min(max(np.rint(acc[d, 0]), zero), top) * scale
+                g_row[d, 1] = min(max(np.rint(acc[d, 1]), zero), top) * scale
+                g_row[d, 2] = min(max(np.rint(acc[d, 2]), zero), top) * scale
+                m_row[d] = acc[d, 3]
+            if end:
+                break
+            prev, first = ydi[j], True
+        beta = yalpha[j]
+        s_row, p_row = small[np.uint64(ysi[j])], mask[np.uint64(ysi[j])]
+        # OpenCV's row buffer starts at 0 and adds each pixel's share; its sum likewise, except
+        # that an output row's first source row is taken as it is (``first``).
+        keep = zero if first else one
+        for d in range(w):
+            x = d + d
+            for c in range(3):
+                b = (zero + np.float32(s_row[x, c]) * half) + np.float32(s_row[x + 1, c]) * half
+                acc[d, c] = acc[d, c] * keep + beta * b
+            b = (zero + p_row[x] * half) + p_row[x + 1] * half
+            acc[d, 3] = acc[d, 3] * keep + beta * b
+
+
+
+@_KERNELS.compiled("int64(uint8[:, ::1], int32[:, ::1], int64, int32[:, ::1], intp[::1])")
+def band_points(alpha, candidates, scale, points, flat):  # pragma: no cover - compiled
+    """``temporal.edge_band`` over ``candidates`` (x, y rows, in row order): the candidates whose
+    alpha is 5..250 go to ``points`` in their order, and the flat frame indices of each one's
+    ``scale`` x ``scale`` block (row by row) to ``flat``. Returns how many points."""
+    w = np.uint64(alpha.shape[1])
+    fw = w * np.uint64(scale)
+    step = np.uint64(scale)
+    n = np.uint64(0)
+    at = np.uint64(0)
+    for i in range(np.uint64(candidates.shape[0])):
+        x, y = candidates[i, 0], candidates[i, 1]
+        v = alpha[np.uint64(y), np.uint64(x)]
+        if v < 5 or v > 250:
+            continue
+        points[n, 0], points[n, 1] = x, y
+        n += np.uint64(1)
+        top = np.uint64(y) * step * fw + np.uint64(x) * step
+        for r in range(step):
+            row = top + r * fw
+            for c in range(step):
+                flat[at] = row + c
+                at += np.uint64(1)
+    return n
+
+
+
+@_KERNELS.compiled("void(uint8[:, ::1], int32[::1], int32[::1], float32[::1], int32[::1], int32[::1], float32[::1], "
+                   "uint8[:, ::1])")
+def area_shrink(src, xdi, xsi, xalpha, ydi, ysi, yalpha, out):  # pragma: no cover - compiled
+    """``cv2.resize(src, ..., INTER_AREA)`` of a BGR picture (rows of pixels flattened) by factors
+    that are not whole, as OpenCV's general area shrink (``ResizeArea_Invoker``) sums: each source
+    row's pixels shared out across (``x*``: area_table across, its entries for one output pixel
+    added in their order onto 0) into a float32 row, made once per source row (OpenCV makes it
+    again for each output row that reads it: the same numbers), those rows weighted into each
+    output row in turn (``y*``: area_table down), float32 throughout, and each result rounded as
+    ``saturate_cast<uchar>`` rounds (nearest, ties to even, clamped)."""
+    rows, dw = src.shape[0], out.shape[1] // 3
+    taps = np.zeros(dw + 1, np.int64)  # where each output pixel's entries start in the x table
+    for k in range(xdi.shape[0]):
+        taps[xdi[k] + 1] = k + 1
+    for d in range(1, dw + 1):  # an output pixel without entries (none has any) starts where the last ended
+        taps[d] = max(taps[d], taps[d - 1])
+    across = np.empty((rows, out.shape[1]), np.float32)
+    zero, top = np.float32(0.0), np.float32(255.0)
+    for r in range(np.uint64(rows)):
+        s_row, a_row = src[r], across[r]
+        for d in range(np.uint64(dw)):
+            b0 = b1 = b2 = zero
+            for k in range(np.uint64(taps[d]), np.uint64(taps[d + np.uint64(1)])):
+                s, alpha = np.uint64(xsi[k]) * np.uint64(3), xalpha[k]
+                b0 = b0 + np.float32(s_row[s]) * alpha
+                b1 = b1 + np.float32(s_row[s + np.uint64(1)]) * alpha
+                b2 = b2 + np.float32(s_row[s + np.uint64(2)]) * alpha
+            q = d * np.uint64(3)
+            a_row[q], a_row[q + np.uint64(1)], a_row[q + np.uint64(2)] = b0, b1, b2
+    width = np.uint64(out.shape[1])
+    acc = np.zeros(out.shape[1], np.float32)
+    prev = ydi[0]
+    for j in range(np.uint64(ydi.shape[0]) + np.uint64(1)):
+        end = j == np.uint64(ydi.shape[0])
+        if end or ydi[j] != prev:
+            o_row = out[np.uint64(prev)]
+            for i in range(width):
+                o_row[i] = np.uint8(min(max(np.rint(acc[i]), zero), top))
+            if end:
+                break
+        a_row, beta = across[np.uint64(ysi[j])], yalpha[j]
+        if ydi[j] != prev:  # OpenCV takes an output row's first source row as it is
+            for i in range(width):
+                acc[i] = beta * a_row[i]
+            prev = ydi[j]
+        else:  # and adds the others (the first output row's first too, onto its zeros)
+            for i in range(width):
+                acc[i] = acc[i] + beta * a_row[i]
+
+
+# Every loop compiled: otherwise (numba missing, broken, or its cache unusable and no compile
+# possible) the callers keep to their numpy paths, the same numbers a little slower.
+READY: bool = _KERNELS.fallback is None
