@@ -20,9 +20,9 @@ def test_the_mesh_is_rasterised_whole_and_differs_from_the_clipped_calls_only_in
     calls = {}
     real = avatar_stage.Stage.warp_map
 
-    def keep(self, face, ring, shifts=None, adjust=None):
+    def keep(self, face, ring, shifts=None):
         calls["args"] = (self, face, ring, shifts)
-        return real(self, face, ring, shifts, adjust)
+        return real(self, face, ring, shifts)
 
     monkeypatch.setattr(avatar_stage.Stage, "warp_map", keep)
     padded, changed, outside = 0, 0, 0

@@ -78,14 +78,11 @@ def _outside_ssim(frame, out, landmarks) -> float:
 def test_the_head_ring_follows_the_wearers_own_hair_on_a_turning_head(d12, monkeypatch):
     """lp_d12 as its own portrait: over frames 30-49 (the head turns and the hair swings) the
     picture outside the face outline matches the real one better with the ring following the
-    wearer's own motion than with the ring moved rigidly with the head (SURROUND_REACH 0). The map
-    round the face following the same motion cell by cell (``PhotoAvatar.follow_flow``) is left out:
-    it takes over most of what the ring does."""
+    wearer's own motion than with the ring moved rigidly with the head (SURROUND_REACH 0)."""
     from livecam.effects import avatar as av
     from livecam.types import Analysis
 
     frames, faces = d12
-    monkeypatch.setattr(av.PhotoAvatar, "follow_flow", lambda self, stage, coarse, face: coarse)
     scores = {}
     for reach in (0.0, av.SURROUND_REACH):
         monkeypatch.setattr(av, "SURROUND_REACH", reach)

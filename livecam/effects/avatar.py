@@ -75,7 +75,6 @@ from livecam.effects.mesh_warp import (
     triangulate,
     warp_points,
 )
-from livecam.effects import photo_follow
 from livecam.effects.photo_fill import Stretch, skin_filled
 from livecam.effects.photo_motion import HeadPlacement, SurroundFlow
 from livecam.effects.photo_outline import on_face
@@ -1093,11 +1092,7 @@ class PhotoAvatar(EffectBase):
     A blink lowers the portrait's own lids (the swap's shut lid and lashes, :func:`shut_eyes`, over
     a shut copy of the portrait made once), read from the picture of the wearer's lids as the swap
     reads them. Its irises stay where the photo has them: moving them to the wearer's reading
-    (``eye_look.iris_positions``) lowered the eyes' SSIM on the tuning half (lp_s18 0.878 -> 0.843).
-
-    Round the face (hair, neck, collar) the warp follows the wearer's own picture cell by cell where
-    the flow measured round the head is consistent both ways and the portrait shows what the
-    wearer's neutral frame showed (:meth:`follow_flow`, :mod:`photo_follow`)."""
+    (``eye_look.iris_positions``) lowered the eyes' SSIM on the tuning half (lp_s18 0.878 -> 0.843)."""
 
     needs = frozenset({"faces"})
     provides = frozenset({"mask", "altered", "small", "small_mask"})
@@ -1141,8 +1136,7 @@ class PhotoAvatar(EffectBase):
         self._neutral: np.ndarray | None = None
         self._torso = TorsoMotion()
         self._placement = HeadPlacement()
-        self._surround = SurroundFlow(both_ways=True)  # the wearer's own motion round the head
-        self._follow: tuple | None = None  # (stage, neutral crop, :meth:`follow_setup`'s)
+        self._surround = SurroundFlow()  # the wearer's own motion round the head, for the head ring
         self._head_move = np.zeros(2)  # the head's shift since neutral, wearer pixels: the flow's guess
         self._offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # mesh, ring, shift from rest
         # The wearer's blinks lower the portrait's own lids: the portrait with its eyes shut (made
@@ -1337,49 +1331,6 @@ class PhotoAvatar(EffectBase):
         out[:, :2] += stage.ring_person[:, None] * off
         return out
 
-    def follow_flow(self, stage: Stage, coarse: np.ndarray, face: np.ndarray) -> np.ndarray:
-        """The warp's coarse map ``coarse`` (on ``stage.grid``) with the picture round the face (hair,
-        neck, collar) moved as the wearer's own picture there has moved since the neutral frame,
-        where the flow the head ring reads is consistent both ways and the portrait shows what the
-        wearer's neutral frame showed (:mod:`photo_follow`), by no more than the head itself moved;
-        ``face`` the mesh this frame."""
-        s = self._surround
-        if s.reference is None or self._neutral is None:
-            return coarse
-        if self._follow is None or self._follow[0] is not stage or self._follow[1] is not s.reference:
-            self._follow = (stage, s.reference, self.follow_setup(stage))
-        k, start, sigma, like = self._follow[2]
-        # The portrait shows nothing of the wearer's neutral frame: nothing follows, and the flow
-        # back (the check's) is not measured.
-        s.both_ways = like is not None
-        if like is None or s.flow is None or s.back is None:
-            return coarse
-        step, (gx, gy) = s.step, s.guess
-        to_crop = (1.0 / (k * step), start[0] - gx / step, start[1] - gy / step)
-        # Hair, neck and collar hang between the head and the body: none moves further than the
-        # head's own points did (give or take one of the flow's pixels).
-        moved = face[:, :2] - stage.landmarks[:, :2]
-        reach = float(np.sqrt(np.einsum("ij,ij->i", moved, moved).max())) + k * step
-        return photo_follow.follow(coarse, stage.grid, face[np.asarray(regions.FACE_OVAL)],
-                                   photo_follow.consistent(s.flow, s.back, sigma), to_crop, step, (gx, gy), k,
-                                   stage.top, stage.face_width, reach, like)
-
-    def follow_setup(self, stage: Stage) -> tuple:
-        """Once per stage and neutral frame, for :meth:`follow_flow`: stage pixels per wearer pixel,
-        where stage pixel (0, 0) lies in the neutral crop (shrunk pixels, before this frame's guess),
-        the flow's smoothing (shrunk pixels) and :func:`photo_follow.gate` (None where it is 0)."""
-        sx, sy, sh = face_frame(stage.landmarks)
-        wx, wy, wh = face_frame(self._neutral)
-        k = sh / max(wh, 1e-6)
-        step, (bx0, by0) = self._surround.step, self._surround.origin
-        centre = (step - 1) / 2  # a shrunk pixel's centre in its block
-        start = ((wx - sx / k - bx0 - centre) / step, (wy - sy / k - by0 - centre) / step)
-        sigma = photo_follow.SMOOTH * stage.face_width / (k * step)
-        # Where the neutral crop's pixels lie in the portrait as laid out (person layer rows).
-        to_laid = np.array([[k, 0.0, k * (bx0 - wx) + sx], [0.0, k, k * (by0 - wy) + sy + stage.top]])
-        laid = cv2.cvtColor(stage.lay_out(self.photo.image), cv2.COLOR_BGR2GRAY)
-        return k, start, sigma, photo_follow.gate(self._surround.reference, laid, to_laid, step, sigma)
-
     def fill_far_side(self, stage: Stage, region: np.ndarray, maps: tuple[np.ndarray, np.ndarray],
                       face: np.ndarray) -> None:
         """Where this frame's warp stretches the face far past its size in the portrait (the far
@@ -1420,8 +1371,7 @@ class PhotoAvatar(EffectBase):
         # follow the wearer's, and pushing them further cost (tuning half, lp_d12 / lp_d3 / lp_s18,
         # eyes-region SSIM 0.6855 / 0.6768 / 0.8841 and blink r 0.48 / 0.72 / 0.89 unpushed, against
         # 0.6848 / 0.6750 / 0.8840 and 0.50 / 0.65 / 0.89 with the swap's 0.7).
-        adjust = (lambda coarse: self.follow_flow(stage, coarse, face)) if seen else None
-        full = stage.warp_map(face, ring, shift, adjust)
+        full = stage.warp_map(face, ring, shift)
         if full is None:
             return stage.canvas.copy(), stage.mask.copy()
         grid = stage.grid

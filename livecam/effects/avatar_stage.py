@@ -19,8 +19,6 @@ and a clean background plate, with the control points its warp moves.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 
@@ -473,11 +471,9 @@ class Stage:
         out, mask, _ = self.draw(full)
         return out, mask, self.grid
 
-    def warp_map(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None,
-                 adjust: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray | None:
+    def warp_map(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray | None:
         """The full-resolution map over :attr:`grid` (where each pixel of the box samples the
         portrait) for the mesh at ``face`` and the head ring at ``ring``, None without a grid;
-        ``adjust`` may move the coarse map (per cell of :attr:`grid`) before it is upsampled;
         :meth:`draw` draws it."""
         if self.grid is None:
             return None
@@ -486,8 +482,6 @@ class Stage:
         coarse = self.mesh.coarse(dst, grid, self.face_only)
         if grid is not self.grid:
             coarse = coarse[top:top + self.grid.rows, left:left + self.grid.cols]
-        if adjust is not None:
-            coarse = adjust(coarse)
         return self.grid.up_map(coarse)
 
     def _raster_grid(self, dst: np.ndarray) -> tuple[Grid, tuple[int, int]]:

@@ -78,14 +78,10 @@ class SurroundFlow:
     is taken where a guess (the head's own shift) says the points went, so the flow measures only
     what the head's motion leaves (a few pixels even when the camera pans a third of the crop), and
     being measured against the neutral frame each time (not chained) it cannot drift. It is
-    measured every ``FLOW_EVERY`` frames; the last one measured stays readable (:attr:`flow`, on the
-    crop shrunk by :attr:`step`, from :attr:`reference` at :attr:`origin` to this frame's crop taken
-    :attr:`guess` further on), with :attr:`both_ways` also the flow back from this frame's crop to
-    the neutral one (:attr:`back`), for the map round the face (``photo_follow``)."""
+    measured every ``FLOW_EVERY`` frames."""
 
-    def __init__(self, both_ways: bool = False) -> None:
+    def __init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(FLOW_PRESET)
-        self.both_ways = both_ways  # also measure :attr:`back`
         self.reset()
 
     def reset(self) -> None:
@@ -95,24 +91,6 @@ class SurroundFlow:
         self._step = 1
         self._count = 0
         self._left: np.ndarray | None = None  # the motion last measured beyond the guess
-        self.flow: np.ndarray | None = None  # the last flow measured (shrunk crop pixels, from the neutral crop)
-        self.back: np.ndarray | None = None  # ... and from this frame's crop back to the neutral one
-        self.guess = (0, 0)  # the guess this frame's crop was taken at (frame pixels)
-
-    @property
-    def step(self) -> int:
-        """The crop's shrink factor."""
-        return self._step
-
-    @property
-    def reference(self) -> np.ndarray | None:
-        """The neutral frame's grey crop, shrunk."""
-        return self._ref
-
-    @property
-    def origin(self) -> tuple[int, int]:
-        """The neutral crop's top left corner (frame pixels)."""
-        return self._box[0], self._box[1]
 
     def _crop(self, image: np.ndarray, dx: int = 0, dy: int = 0) -> np.ndarray:
         """The grey crop at the box moved by (dx, dy), shrunk by the whole factor ``_step`` (OpenCV's
@@ -148,15 +126,9 @@ class SurroundFlow:
             return np.zeros_like(pts)
         dx, dy = np.round(np.asarray(guess, np.float64)[:2]).astype(int)
         self._count += 1
-        self.guess = (int(dx), int(dy))
         if self._left is not None and len(self._left) == len(pts) and self._count % FLOW_EVERY:
             return self._left + (dx, dy)
-        crop = self._crop(image, int(dx), int(dy))
-        flow = self._dis.calc(self._ref, crop, None)
-        self.flow = flow
-        # The same motion measured the other way, from this frame back to the neutral one: where the
-        # two do not undo each other the flow is not to be trusted (``photo_follow.consistent``).
-        self.back = self._dis.calc(crop, self._ref, None) if self.both_ways else None
+        flow = self._dis.calc(self._ref, self._crop(image, int(dx), int(dy)), None)
         # One motion per patch, not per pixel: the flow averaged over FLOW_CELL-pixel cells, read
         # between cell centres.
         rows, cols = flow.shape[0] // FLOW_CELL, flow.shape[1] // FLOW_CELL
