@@ -65,6 +65,7 @@ from livecam.effects.avatar_stage import Stage, clean_plate, face_frame, pull_pu
 from livecam.effects.background import BLUR_SCALE
 from livecam.effects.compositing import blend, keep_in_front
 from livecam.effects.base import EffectBase
+from livecam.effects.lens_glare import glare_cells
 from livecam.effects.mesh_warp import (
     Grid,
     MeshWarp,
@@ -621,6 +622,9 @@ class FaceSwap(EffectBase):
 
         alpha = alpha_cells
         in_front = (1.0 - unoccluded) * (outline * upper_face(landmarks, grid, axis))
+        if in_front.max() > 0.05:
+            # Glare on the wearer's lenses goes back only as far as their frames do (lens_glare).
+            in_front[glare_cells(in_front, cells_lab[..., 0], skin.shading, landmarks, grid)] *= self._glasses.gate
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
