@@ -291,11 +291,6 @@ def cmd_avatars(args: argparse.Namespace) -> int:
         except AvatarPhotoError as exc:
             print(f"livecam: {exc}", file=sys.stderr)
             return 1
-        except OSError as exc:  # a read-only or full config folder: its traceback was the answer
-            from livecam.private_files import reason
-
-            print(f"livecam: The avatar photo {shown(args.name)} was not removed: {reason(exc)}.", file=sys.stderr)
-            return 1
         print(f"Removed {shown(path)}.")
         return 0
     kept = stored_avatars()

@@ -569,6 +569,28 @@ def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence(monkey
     assert kept.is_file()
 
 
+def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence_in_the_settings_window_too(monkeypatch):
+    """The settings window showed "[Errno 30] Read-only file system: '…'": the sentence is now made
+    where the copy is removed (avatar_photo.remove_stored_avatar), for the CLI and the window alike."""
+    from pathlib import Path
+
+    from livecam.analysis import avatar_photo
+    from livecam.private_files import copy_private, private_dir
+
+    private_dir(avatar_photo.store_dir())
+    kept = copy_private(os.path.join(os.path.dirname(__file__), "fixtures", "sk_astronaut.png"),
+                        avatar_photo.store_dir() / avatar_photo.stored_name("/photos/me.png"))
+
+    def read_only(self, *a, **k):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(avatar_photo.AvatarPhotoError) as err:
+        avatar_photo.remove_stored_avatar(kept.name)
+    assert str(err.value) == f"The avatar photo {kept.name} was not removed: the file system is read-only."
+    assert kept.is_file()
+
+
 # ------------------------------------------------------------------ the log file on a full disk
 
 

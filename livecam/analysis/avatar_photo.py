@@ -42,7 +42,7 @@ from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
 from livecam.media import IMAGE_SUFFIXES, ImageError, read_image
 from livecam.messages import shown
-from livecam.private_files import copy_private, private_dir
+from livecam.private_files import copy_private, private_dir, reason
 from livecam.settings import config_dir
 
 log = logging.getLogger(__name__)
@@ -245,13 +245,17 @@ def stored_avatars() -> list[StoredAvatar]:
 
 def remove_stored_avatar(name: str) -> Path:
     """Delete the kept copy called ``name`` (as :func:`stored_avatars` lists it); returns its path.
-    An unknown name raises AvatarPhotoError with one sentence."""
+    An unknown name, or a copy the file system will not delete, raises AvatarPhotoError with one
+    sentence."""
     known = {s.name: s.path for s in stored_avatars()}
     if name not in known:
         listed = ", ".join(sorted(known)) or "none are kept"
         raise AvatarPhotoError(f"No stored avatar photo is called {shown(name, 60)}; the stored ones are: {listed}.")
     path = known[name]
-    path.unlink()
+    try:
+        path.unlink()
+    except OSError as exc:  # a read-only or full config folder: the GUI showed "[Errno 30] …"
+        raise AvatarPhotoError(f"The avatar photo {shown(name, 60)} was not removed: {reason(exc)}.") from None
     log.info("Removed the stored avatar photo %s.", path)
     return path
 

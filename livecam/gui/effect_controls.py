@@ -234,7 +234,7 @@ class EffectControls(QtCore.QObject):
                 return False
         try:
             remove_stored_avatar(name)
-        except (AvatarPhotoError, OSError) as exc:
+        except AvatarPhotoError as exc:
             self.rejected.emit(str(exc))
             return False
         return True
