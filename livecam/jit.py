@@ -57,7 +57,11 @@ class Kernels:
         return wrap
 
     @staticmethod
-    def inlined(fn: Callable) -> Callable:
+    def inlined(fn: Callable | None = None, /, **options: Any) -> Callable:
         """A helper the loops call, compiled inside each of them (never cached on its own: a cache
-        file of it that cannot be read broke the loops' compile even when theirs were fine)."""
-        return fn if njit is None else njit(cache=False, nogil=True)(fn)
+        file of it that cannot be read broke the loops' compile even when theirs were fine), for the
+        types the loops pass (no signature: one would compile it afresh at every start, 2 s for
+        the face loops' helpers). ``@inlined(inline="always")`` passes numba's options."""
+        def wrap(fn: Callable) -> Callable:
+            return fn if njit is None else njit(cache=False, nogil=True, **options)(fn)
+        return wrap if fn is None else wrap(fn)

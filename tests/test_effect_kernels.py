@@ -155,6 +155,12 @@ def test_key_light_and_touch_up_draw_the_same_pixels_with_the_kernels_and_withou
         patch.setattr(touch_up, "_blendable", lambda *_: False)
         patch.setattr(touch_up, "smoothed_skin", _reference_skin)
         slow = run()
+    with monkeypatch.context() as patch:  # numba unable to compile the loops (livecam.jit)
+        patch.setattr(kernels, "READY", False)
+        without = run()
+    for outs_slow, outs_without in zip(slow, without):
+        for a, b in zip(outs_slow, outs_without):
+            np.testing.assert_array_equal(a, b)
     changed = 0
     for outs_fast, outs_slow in zip(fast, slow):
         for frame, a, b in zip(frames, outs_fast, outs_slow):
@@ -180,3 +186,6 @@ def test_the_badge_draws_the_label_as_its_float_steps_do():
         expected[y0:y1, x0:x1] = np.clip(colour * a + under * (1 - a), 0, 255).astype(np.uint8)
         np.testing.assert_array_equal(got, expected)
         assert (got != frame).any() and got is not frame
+        with pytest.MonkeyPatch.context() as patch:  # numba unable to compile the loop (livecam.jit)
+            patch.setattr(kernels, "READY", False)
+            np.testing.assert_array_equal(Badge().apply(frame, Analysis(altered=True))[0], expected)

@@ -275,6 +275,100 @@ def test_numba_unable_to_compile_or_cache_the_compositing_loops_keeps_the_same_b
     assert np.array_equal(out, usual)
 
 
+
+# The face effects' and the face swap's compiled loops (effect_kernels, swap_kernels, face_kernels)
+# under the same three faults: each of those modules imported numba itself, so the fault made it
+# raise at import and the stage that needed it could not be built.
+_FACE_RUN = """
+import json, sys
+import numpy as np
+from livecam import settings as S
+from livecam.pipeline import Pipeline
+frames = np.load(sys.argv[1])
+h, w = frames.shape[1:3]
+settings = S.update(S.Settings(), segmentation={"model": "landscape"}, runtime={"provider": "cpu", "threads": 1},
+                    capture={"width": int(w), "height": int(h)}, **json.loads(sys.argv[3]))
+pipeline = Pipeline(settings)
+out = np.stack([pipeline.process(f, i / 30) for i, f in enumerate(frames)])
+np.save(sys.argv[2], out)
+ready = {}
+for name in ("livecam.effects.effect_kernels", "livecam.effects.swap_kernels", "livecam.analysis.face_kernels"):
+    ready[name.rsplit(".", 1)[1]] = getattr(sys.modules.get(name), "READY", None)
+print(json.dumps({"problems": pipeline.problems(), "ready": ready}))
+pipeline.close()
+"""
+
+# The two pipelines: the studio effects, and the face swap (the badge with each).
+_FACE_CONFIGS = {
+    "studio": {"touch_up": {"strength": 60}, "key_light": {"strength": 70}, "eye_contact": {"enabled": True},
+               "badge": {"enabled": True}},
+    "swap": {"avatar": {"mode": "swap", "photo": "tests/fixtures/mpl_grace_hopper.jpg"}, "badge": {"enabled": True}},
+}
+
+
+def _face_run(frames: np.ndarray, tmp_path, config: str, prelude: str = "") -> tuple[np.ndarray, dict]:
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    changes = json.loads(json.dumps(_FACE_CONFIGS[config]))
+    if "avatar" in changes:
+        changes["avatar"]["photo"] = str(Path(__file__).resolve().parents[1] / changes["avatar"]["photo"])
+    src, dst, script = tmp_path / "in.npy", tmp_path / "out.npy", tmp_path / "run.py"
+    np.save(src, frames)
+    script.write_text(prelude + _FACE_RUN)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, str(script), str(src), str(dst), json.dumps(changes)], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return np.load(dst), json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def face_frames() -> np.ndarray:
+    from conftest import shared_data
+
+    clip = shared_data() / "video" / "lp_d3_expressions.mp4"
+    if not clip.is_file():
+        pytest.skip(f"shared test data not found at {clip}")
+    cap = cv2.VideoCapture(str(clip))
+    frames = []
+    while len(frames) < 6:
+        ok, frame = cap.read()
+        assert ok
+        frames.append(frame)
+    cap.release()
+    return np.stack(frames)
+
+
+@pytest.fixture(scope="module")
+def usual_faces(face_frames, tmp_path_factory) -> dict:
+    return {config: _face_run(face_frames, tmp_path_factory.mktemp(f"usual_{config}"), config)
+            for config in _FACE_CONFIGS}
+
+
+@pytest.mark.parametrize("config", sorted(_FACE_CONFIGS))
+@pytest.mark.parametrize("fault", sorted(_BROKEN_NUMBA))
+def test_numba_unable_to_compile_or_cache_the_face_loops_keeps_the_same_frames(face_frames, usual_faces, tmp_path,
+                                                                             fault, config):
+    """Before: ``effect_kernels``, ``swap_kernels`` and ``face_kernels`` raised at import (a cut cache
+    file, no cache folder, no numba), so the face stage, touch-up, key light, eye contact, the badge
+    or the face swap could not be built and the frames went out hidden with numba's words as the
+    problem. Now: compiled afresh, or the numpy and OpenCV steps the loops replaced: the same frames,
+    bit for bit, and no problem to report."""
+    usual, said_usual = usual_faces[config]
+    assert said_usual["problems"] == [], said_usual
+    assert (usual != face_frames).any(axis=(1, 2, 3)).all()  # the effects drew on every frame
+    out, said = _face_run(face_frames, tmp_path, config, _BROKEN_NUMBA[fault])
+    assert said["problems"] == [], said
+    assert np.array_equal(out, usual)
+    # The compiled loops ran with numba working, and afresh (not cached) or not at all with the fault.
+    needed = ("effect_kernels", "face_kernels") if config == "studio" else ("swap_kernels", "face_kernels")
+    assert all(said_usual["ready"][k] is True for k in needed), said_usual
+    assert all(said["ready"][k] is (fault != "no_numba") for k in needed), said
+
+
 def _twins():
     from livecam.effects import composite_kernels as k
 

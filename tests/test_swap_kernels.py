@@ -92,7 +92,9 @@ def test_the_grain_table_is_the_kernels_arithmetic():
     lo, hi = light.GRAIN_KEEP
     assert light._grain_span_exact()  # else relight_with_grain stays with OpenCV
 
-    @kernels.njit("float32(float32)")
+    from numba import njit
+
+    @njit("float32(float32)")
     def kept(x):
         return kernels._kept(x, np.float32(hi), np.float32(1.0 / (hi - lo)))
 

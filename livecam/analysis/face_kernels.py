@@ -15,24 +15,27 @@ they replace give (``tests/test_face_kernels.py``).
   the numpy steps made (float32 and float64 steps as numpy promotes them), written into the points
   alone instead of converting the whole patch to float and back.
 
-Compiled at import from explicit signatures (``cache=True`` keeps the machine code on disk);
+Compiled at import from explicit signatures (kept on disk where numba can; ``livecam.jit``: where
+it cannot compile at all, ``READY`` is False and the callers keep to the steps these replace);
 ``nogil`` lets the live loop's other threads run meanwhile. Unsigned loop indices: with signed ones
 numba checks each index for wrap-around and LLVM does not vectorise the loop.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from livecam.jit import Kernels
+
+_KERNELS = Kernels("the face stage's and eye contact's loops")
 
 
-@njit("void(uint8[::1], float32, float32, float32[::1])", cache=True, nogil=True)
+@_KERNELS.compiled("void(uint8[::1], float32, float32, float32[::1])")
 def scaled_into(pixels, scale, offset, out):  # pragma: no cover - compiled
     """``out = float32(pixels) * scale + offset``, each step rounded as numpy rounds it."""
     for i in range(np.uint64(pixels.shape[0])):
         out[i] = np.float32(pixels[i]) * scale + offset
 
 
-@njit("float32(float32, float32, float32)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _clip01(v, zero, one):  # pragma: no cover - compiled
     """np.clip(v, 0, 1) for float32: NaN kept, -0.0 kept (numpy's max/min keep the first on ties)."""
     if v != v:
@@ -45,8 +48,8 @@ def _clip01(v, zero, one):  # pragma: no cover - compiled
 # repeat to the bit: OpenCV's ``cv2.magnitude`` (not the correctly rounded square root) and numpy's
 # float32 ``np.cos``. Each pass is numpy's float32 steps in their order, a patch's pixel (row, col)
 # standing for ``_grid``'s (float32) indices. ``error_model="numpy"``: no zero-division branch.
-@njit("void(float32, float32, float32, float32, float32, float32[:, ::1], float32[:, ::1])",
-      cache=True, nogil=True, error_model="numpy")
+@_KERNELS.compiled("void(float32, float32, float32, float32, float32, float32[:, ::1], float32[:, ::1])",
+                    error_model="numpy")
 def off_path(ix, iy, ux, uy, inv_len2, px, py):  # pragma: no cover - compiled
     """Each pixel's offset from the iris centre's path (``ex - along ux``, ``ey - along uy``) with
     ``ex = col - ix``, ``ey = row - iy`` and ``along = clip((ex ux + ey uy) inv_len2, 0, 1)``."""
@@ -63,8 +66,8 @@ def off_path(ix, iy, ux, uy, inv_len2, px, py):  # pragma: no cover - compiled
             y_row[c] = ey - along * uy
 
 
-@njit("void(float32[:, ::1], float32, float32, float32, float32, float32[:, ::1])",
-      cache=True, nogil=True, error_model="numpy")
+@_KERNELS.compiled("void(float32[:, ::1], float32, float32, float32, float32, float32[:, ::1])",
+                    error_model="numpy")
 def bump_angle(d, inv_r, core, inv_span, pi, out):  # pragma: no cover - compiled
     """``pi * clip((d inv_r - core) inv_span, 0, 1)``: the argument of the bump's cosine."""
     h, w = d.shape
@@ -75,8 +78,8 @@ def bump_angle(d, inv_r, core, inv_span, pi, out):  # pragma: no cover - compile
             o_row[c] = pi * _clip01((d_row[c] * inv_r - core) * inv_span, zero, one)
 
 
-@njit("void(float32[:, ::1], float32, float32, float32[:, ::1], float32[:, ::1])",
-      cache=True, nogil=True, error_model="numpy")
+@_KERNELS.compiled("void(float32[:, ::1], float32, float32, float32[:, ::1], float32[:, ::1])",
+                    error_model="numpy")
 def sample_points(cosine, ux, uy, sx, sy):  # pragma: no cover - compiled
     """``bump = 0.5 + 0.5 cosine``; ``sx = col - ux bump``, ``sy = row - uy bump``."""
     h, w = cosine.shape
@@ -90,8 +93,8 @@ def sample_points(cosine, ux, uy, sx, sy):  # pragma: no cover - compiled
             y_row[c] = row - uy * bump
 
 
-@njit("void(uint8[:, :, ::1], uint8[:, ::1], int64[::1], int64[::1], float32[::1], uint8[:, ::1], uint8[::1], "
-      "float32[::1], float32[::1], float32, float32, uint8[:, :, ::1])", cache=True, nogil=True, error_model="numpy")
+@_KERNELS.compiled("void(uint8[:, :, ::1], uint8[:, ::1], int64[::1], int64[::1], float32[::1], uint8[:, ::1], "
+                    "uint8[::1], float32[::1], float32[::1], float32, float32, uint8[:, :, ::1])", error_model="numpy")
 def fill_into(spread, uncovered, rows, cols, hyp, iris_px, seen, white, iris, prior, reach,  # pragma: no cover
               out):
     """The tail of ``eye_contact._fill_uncovered`` for the uncovered points (``rows``, ``cols``), written
@@ -129,7 +132,7 @@ def fill_into(spread, uncovered, rows, cols, hyp, iris_px, seen, white, iris, pr
             px[ch] = np.uint8(v if v < f255 else f255)
 
 
-@njit("void(uint8[:, :, ::1], uint8[:, ::1], uint8[:, :, ::1])", cache=True, nogil=True)
+@_KERNELS.compiled("void(uint8[:, :, ::1], uint8[:, ::1], uint8[:, :, ::1])")
 def known_planes(seed, known, out):  # pragma: no cover - compiled
     """``cv2.merge([*cv2.split(cv2.bitwise_and(seed, seed, mask=known)), known])``: the BGR pixels where
     ``known`` is not 0 (0 elsewhere) and ``known`` as the fourth channel, in one pass."""
@@ -145,3 +148,8 @@ def known_planes(seed, known, out):  # pragma: no cover - compiled
             dst[1] = px[1] if keep else zero
             dst[2] = px[2] if keep else zero
             dst[3] = k
+
+
+READY: bool = _KERNELS.fallback is None
+"""Whether every loop compiled: where not (``livecam.jit``), the callers take the numpy and OpenCV
+steps these replace."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
-from livecam.analysis.face_kernels import scaled_into
+from livecam.analysis.face_kernels import READY, scaled_into
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
 
@@ -94,10 +94,11 @@ def crop(image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple
 
 def model_input(session: ModelSession, rgb: np.ndarray) -> np.ndarray:
     """``session.normalize(rgb)``, the same float32 numbers, in one pass (see ``face_kernels``) where
-    the manifest's normalisation is the plain scale and offset it applies; else ``normalize`` itself."""
+    the manifest's normalisation is the plain scale and offset it applies (and the loop compiled); else
+    ``normalize`` itself."""
     spec = getattr(session, "spec", None)
     norm = spec.get("normalization") if isinstance(spec, dict) else None
-    if not (isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and rgb.dtype == np.uint8
+    if not (READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and rgb.dtype == np.uint8
             and rgb.ndim == 3 and rgb.flags.c_contiguous):
         return session.normalize(rgb)
     out = np.empty((1, *rgb.shape), np.float32)

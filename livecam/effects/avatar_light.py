@@ -49,10 +49,10 @@ import numpy as np
 
 from livecam.effects.compositing import blend
 
-try:  # compiled loops (numba); without it the same values come from OpenCV calls
-    from livecam.effects import swap_kernels as _kernels
-except Exception:  # pragma: no cover - numba missing, or unable to compile on this machine
-    _kernels = None
+from livecam.effects import swap_kernels
+
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+_kernels = swap_kernels if swap_kernels.READY else None
 
 LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
 # The scale at which the wearer's light replaces the photo's (the relighting's two low-passes;

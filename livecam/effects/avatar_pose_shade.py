@@ -21,10 +21,10 @@ import numpy as np
 from livecam.analysis.face_measures import face_width
 from livecam.effects.avatar_light import blur8
 
-try:  # the blend's compiled loop (numba); without it the same values come from OpenCV calls
-    from livecam.effects import swap_kernels as _kernels
-except Exception:  # pragma: no cover - numba missing, or unable to compile on this machine
-    _kernels = None
+from livecam.effects import swap_kernels
+
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+_kernels = swap_kernels if swap_kernels.READY else None
 
 # The nose base: nostrils, columella and the top of the philtrum (the stretched area lies between).
 NOSE_BASE = (64, 98, 97, 2, 326, 327, 294, 278, 344, 440, 275, 4, 45, 220, 115, 48, 164, 0)

@@ -19,14 +19,17 @@ checks every input value where the inputs are 8-bit, random and recorded frames 
   (two scaled multiplies and a saturating add over the face's box) in one pass into the frame.
 - **The badge's label** (``label_into``): its float32 blend over the corner, in one pass.
 
-Compiled at import from explicit signatures (``cache=True`` keeps the machine code on disk);
+Compiled at import from explicit signatures (kept on disk where numba can; ``livecam.jit``: where
+it cannot compile at all, ``READY`` is False and the callers keep to the calls these replace);
 ``nogil`` lets the live loop's other threads run meanwhile. Unsigned loop indices: with signed
 ones numba checks each index for wrap-around and LLVM does not vectorise the loop.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from livecam.jit import Kernels
+
+_KERNELS = Kernels("the key light's, touch-up's and badge's loops")
 
 _U8_1D = "uint8[::1]"
 _U8_2D = "uint8[:, ::1]"
@@ -35,21 +38,21 @@ _F32_2D = "float32[:, ::1]"
 _F32_3D = "float32[:, :, ::1]"
 
 
-@njit("uint32(uint32)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _over255(v):  # pragma: no cover - compiled
     """round(v / 255) for the products of two 8-bit values (no halves: 255 is odd)."""
     return (v + np.uint32(127)) // np.uint32(255)
 
 
-@njit(f"void({_U8_1D}, {_U8_1D}, {_U8_1D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_1D}, {_U8_1D}, {_U8_1D})")
 def scale_into(values, gain, out):  # pragma: no cover - compiled
     """``out = cv2.multiply(values, gain, scale=1/255)`` for flat 8-bit arrays of one size."""
     for i in range(np.uint64(values.shape[0])):
         out[i] = np.uint8(_over255(np.uint32(values[i]) * np.uint32(gain[i])))
 
 
-@njit(f"void({_U8_2D}, uint64, uint64, {_U8_2D}, uint64, uint64, {_F32_2D}, uint64, uint64, float32, "
-      f"{_F32_2D}, {_F32_2D}, {_F32_2D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_2D}, uint64, uint64, {_U8_2D}, uint64, uint64, {_F32_2D}, uint64, uint64, float32, "
+                    f"{_F32_2D}, {_F32_2D}, {_F32_2D})")
 def lit_spread(image, y0, x0, luma, ly, lx, gain, gy, gx, top, delta, up, room):  # pragma: no cover - compiled
     """``key_light.lit`` up to its ``cv2.magnitude``: for the box of ``delta``'s shape at (y0, x0)
     in ``image`` (BGR rows as (H, 3 W); its luma at (ly, lx) in ``luma``, its gain at (gy, gx) in
@@ -74,14 +77,14 @@ def lit_spread(image, y0, x0, luma, ly, lx, gain, gy, gx, top, delta, up, room):
             u_row[c] = d if d > zero else zero
 
 
-@njit("int32(float32)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _to_u8(v):  # pragma: no cover - compiled
     """``convertScaleAbs`` of a value >= 0: rounded half to even, saturated."""
     v = np.rint(v)
     return np.int32(v if v < np.float32(255.0) else np.float32(255.0))
 
 
-@njit("uint8(uint8, int32, int32)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _shifted(v, rise, fall):  # pragma: no cover - compiled
     """``cv2.subtract(cv2.add(v, rise), fall)`` on 8 bits: each step saturates."""
     s = np.int32(v) + rise
@@ -91,8 +94,8 @@ def _shifted(v, rise, fall):  # pragma: no cover - compiled
 
 # error_model="numpy": a float division by zero gives inf instead of raising, so the loop has no
 # test and vectorises (7x faster); ``hyp`` >= 0.001 here anyway.
-@njit(f"void({_U8_2D}, {_U8_2D}, uint64, uint64, {_F32_2D}, {_F32_2D}, {_F32_2D}, {_F32_2D})",
-      cache=True, nogil=True, error_model="numpy")
+@_KERNELS.compiled(f"void({_U8_2D}, {_U8_2D}, uint64, uint64, {_F32_2D}, {_F32_2D}, {_F32_2D}, {_F32_2D})",
+                    error_model="numpy")
 def lit_into(image, out, y0, x0, delta, up, room, hyp):  # pragma: no cover - compiled
     """The rest of ``key_light.lit``, written into ``out``'s box at (y0, x0) (both BGR rows as
     (H, 3 W)): the rise softened to ``up room / hyp`` (``hyp``: ``cv2.magnitude(up, room)``) and
@@ -114,7 +117,7 @@ def lit_into(image, out, y0, x0, delta, up, room, hyp):  # pragma: no cover - co
             dst[j + two] = _shifted(src[j + two], rise, fall)
 
 
-@njit(f"void({_U8_2D}, {_U8_2D}, {_U8_2D}, uint64, uint64)", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_2D}, {_U8_2D}, {_U8_2D}, uint64, uint64)")
 def mix_into(smooth, alpha, out, y0, x0):  # pragma: no cover - compiled
     """``roi = cv2.add(cv2.multiply(smooth, a, scale=1/255), cv2.multiply(roi, 255 - a, scale=1/255))``
     with ``roi`` the box of ``alpha``'s shape at (y0, x0) in ``out`` and ``a`` the 8-bit ``alpha``
@@ -133,7 +136,7 @@ def mix_into(smooth, alpha, out, y0, x0):  # pragma: no cover - compiled
                 o_row[j + k] = np.uint8(v if v < full else full)
 
 
-@njit(f"void({_U8_3D}, {_F32_3D}, {_F32_3D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_3D}, {_F32_3D}, {_F32_3D})")
 def unit_and_square(small, x, xx):  # pragma: no cover - compiled
     """``x = small / 255`` (as ``small.astype(float32) * float32(1 / 255)``) and ``xx = x * x``:
     the touch-up's self-guided filter's inputs, in one pass."""
@@ -145,8 +148,7 @@ def unit_and_square(small, x, xx):  # pragma: no cover - compiled
         xxf[i] = v * v
 
 
-@njit(f"void({_F32_3D}, {_F32_3D}, float32, {_F32_3D}, {_F32_3D})", cache=True, nogil=True,
-      error_model="numpy")
+@_KERNELS.compiled(f"void({_F32_3D}, {_F32_3D}, float32, {_F32_3D}, {_F32_3D})", error_model="numpy")
 def guided_coefficients(mean, mean_sq, eps, a, b):  # pragma: no cover - compiled
     """The guided filter's per-pixel line, from the box means of x and x^2: ``var = mean_sq -
     mean^2``, ``a = var / (var + eps)``, ``b = mean - a mean`` (float32, in OpenCV's order)."""
@@ -159,7 +161,7 @@ def guided_coefficients(mean, mean_sq, eps, a, b):  # pragma: no cover - compile
         bf[i] = mi - ai * mi
 
 
-@njit(f"void({_F32_3D}, {_F32_3D}, {_F32_3D}, {_F32_3D}, boolean, {_U8_3D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_F32_3D}, {_F32_3D}, {_F32_3D}, {_F32_3D}, boolean, {_U8_3D})")
 def guided_to_u8(mean_a, mean_b, x, tone, toned, out):  # pragma: no cover - compiled
     """``np.clip((mean_a x + mean_b) * 255 [+ tone] + 0.5, 0, 255).astype(uint8)``: the filtered
     skin (``tone`` added when ``toned``) in 8 bits, float32 steps in that order."""
@@ -174,7 +176,7 @@ def guided_to_u8(mean_a, mean_b, x, tone, toned, out):  # pragma: no cover - com
         of[i] = np.uint8(v if v < full else full)
 
 
-@njit(f"void({_F32_3D}, {_F32_2D}, {_U8_2D}, uint64, uint64)", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_F32_3D}, {_F32_2D}, {_U8_2D}, uint64, uint64)")
 def label_into(colour, alpha, out, y0, x0):  # pragma: no cover - compiled
     """The badge's label over ``out``'s box of ``alpha``'s shape at (y0, x0) (BGR rows as
     (H, 3 W)): ``np.clip(colour a + under (1 - a), 0, 255).astype(uint8)`` in float32, in that
@@ -192,3 +194,7 @@ def label_into(colour, alpha, out, y0, x0):  # pragma: no cover - compiled
                 v = c_row[c, k] * a + np.float32(o_row[j + k]) * keep
                 v = v if v > zero else zero
                 o_row[j + k] = np.uint8(v if v < full else full)
+
+
+READY: bool = _KERNELS.fallback is None
+"""Whether every loop compiled: where not (``livecam.jit``), the callers take their OpenCV and numpy steps."""

@@ -193,13 +193,13 @@ def lit_box(image: np.ndarray, out: np.ndarray, box: tuple[int, int, int, int], 
     """``out[box] = lit(image[box], gain[at:], scratch, luma[at:])``: ``gain`` and ``luma`` hold the
     box's values from (row, column) ``at`` on. The same pixels through two compiled passes
     (:mod:`effect_kernels`; 0.77 -> 0.46 ms on a 720p face's 500 x 290 box) where the arrays are whole C-ordered
-    frames and buffers, else through :func:`lit`."""
+    frames and buffers (and the loops compiled: ``effect_kernels.READY``), else through :func:`lit`."""
     x0, y0, x1, y1 = box
     r0, c0 = at
     h, w = y1 - y0, x1 - x0
     if h <= 0 or w <= 0:
         return  # nothing to light
-    fits = (image.dtype == out.dtype == luma.dtype == np.uint8 and gain.dtype == np.float32
+    fits = (effect_kernels.READY and image.dtype == out.dtype == luma.dtype == np.uint8 and gain.dtype == np.float32
             and image.ndim == 3 and image.shape[2] == 3 and out.shape == image.shape
             and gain.ndim == luma.ndim == 2 and _c_ordered(image, out, gain, luma)
             and 0 <= y0 and y1 <= image.shape[0] and 0 <= x0 and x1 <= image.shape[1]
@@ -410,7 +410,8 @@ class KeyLight(EffectBase):
             self._room_small = g8
             self._room_full = cv2.resize(cv2.merge([g8, g8, g8]), (w, h), interpolation=cv2.INTER_LINEAR)
         room = self._room_full
-        if not (image.dtype == np.uint8 and image.shape == room.shape and _c_ordered(image, room)):
+        if not (effect_kernels.READY and image.dtype == np.uint8 and image.shape == room.shape
+                and _c_ordered(image, room)):
             return cv2.multiply(image, room, scale=1.0 / 255.0)
         out = np.empty_like(image)  # cv2.multiply's pixels in 0.4 of its time (0.33 ms at 720p)
         effect_kernels.scale_into(image.reshape(-1), room.reshape(-1), out.reshape(-1))

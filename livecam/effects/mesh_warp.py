@@ -19,10 +19,10 @@ import numpy as np
 
 from livecam.analysis.head_pose import rotation_matrix
 
-try:  # compiled loops (numba); without it the same results come from OpenCV calls
-    from livecam.effects import swap_kernels as kernels
-except Exception:  # pragma: no cover - numba missing, or unable to compile on this machine
-    kernels = None
+from livecam.effects import swap_kernels
+
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+kernels = swap_kernels if swap_kernels.READY else None
 
 
 def frontal_layout(landmarks: np.ndarray) -> np.ndarray:

@@ -31,19 +31,22 @@ spread to the colours per row (a three-channel upsampling gives each channel tho
 Exact but not faster, so not kept: the nose lift's INTER_AREA shrinks at a fractional scale (OpenCV's
 weights and order repeated; a table-driven loop is no faster than OpenCV's), its closing and
 8-bit blur on ~30 px images (slower than the calls), the grid's cell means (the frame's box is read
-from memory either way). Compiled at import from explicit signatures (``cache=True`` keeps the
-machine code on disk); ``nogil`` lets the live loop's other threads run meanwhile.
+from memory either way). Compiled at import from explicit signatures (kept on
+disk where numba can; ``livecam.jit``: where it cannot compile at all, ``READY`` is False and the
+callers keep to the OpenCV calls); ``nogil`` lets the live loop's other threads run meanwhile.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from livecam.jit import Kernels
+
+_KERNELS = Kernels("the face swap's loops")
 
 _U8_2D = "uint8[:, ::1]"
 _F32_2D = "float32[:, ::1]"
 
 
-@njit("int64(int64, int64)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def reflect101(p, n):  # pragma: no cover - compiled
     """OpenCV's ``borderInterpolate(p, n, BORDER_REFLECT_101)``."""
     if n == 1:
@@ -53,7 +56,7 @@ def reflect101(p, n):  # pragma: no cover - compiled
     return p
 
 
-@njit("void(float32[::1], float32[::1], float32[::1])", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _blur_row(s, d, kernel):  # pragma: no cover - compiled
     """A row of pixels of 3 values times the 5-tap ``kernel``, its ends reflected 101."""
     n = s.shape[0]
@@ -75,7 +78,7 @@ def _blur_row(s, d, kernel):  # pragma: no cover - compiled
             d[j] = k0 * (s[a + c] + s[e + c]) + k1 * (s[b + c] + s[f + c]) + k2 * s[j]
 
 
-@njit("float32(float32, float32, float32)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _kept(x, hi, inv):  # pragma: no cover - compiled
     """``avatar_light._GRAIN_LUT[x + 128] - 128`` without the table (a per-value gather kept the
     loop from vectorising, 8x slower): the table's float32 steps, its division by ``hi - lo`` as a
@@ -84,8 +87,8 @@ def _kept(x, hi, inv):  # pragma: no cover - compiled
     return np.rint(x * keep)
 
 
-@njit(f"void({_U8_2D}, {_F32_2D}, int64, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], float32, "
-      f"float32, {_U8_2D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_2D}, {_F32_2D}, int64, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], "
+                    f"float32, float32, {_U8_2D})")
 def relight_grain(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, hi, inv, out):  # pragma: no cover - compiled
     """``out`` (h, 3w: BGR rows) = the relit ``warped`` (``* gain + offset``, read from row ``gy``,
     pixel ``gx`` on; ``gain`` with ``gc`` values a pixel: 1, the same for the three colours, or 3)
@@ -144,7 +147,7 @@ def relight_grain(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, hi, i
             dst[j] = np.uint8(min(max(rv[j] + gl - gr, zero), top))
 
 
-@njit(f"void({_U8_2D}, {_U8_2D}, uint8[:, :], int64, int64, {_U8_2D})", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_2D}, {_U8_2D}, uint8[:, :], int64, int64, {_U8_2D})")
 def blend_into(face, frame, alpha, y0, x0, out):  # pragma: no cover - compiled
     """``out[y0:y0 + h, x0:x0 + w] = face * a + frame[...] * (255 - a)`` over 255, each product
     rounded, the sum saturated (``compositing.blend``; the images as (rows, 3 columns), ``alpha``
@@ -168,7 +171,7 @@ def blend_into(face, frame, alpha, y0, x0, out):  # pragma: no cover - compiled
             d[j] = np.uint8(min(v, top))
 
 
-@njit(f"void({_U8_2D}, int64, int64, {_U8_2D}, {_F32_2D}, int64, int64, int64, int64)", cache=True, nogil=True)
+@_KERNELS.compiled(f"void({_U8_2D}, int64, int64, {_U8_2D}, {_F32_2D}, int64, int64, int64, int64)")
 def lift_toward(face, fy, fx, skin, fill, y0, x0, h, w):  # pragma: no cover - compiled
     """``part += (skin - part) * fill`` in place, ``part`` the box ``h`` x ``w`` at ``fy``, ``fx`` of
     ``face`` and ``skin``, ``fill`` read at ``y0``, ``x0`` (the images as (rows, 3 columns)), as
@@ -193,7 +196,7 @@ def lift_toward(face, fy, fx, skin, fill, y0, x0, h, w):  # pragma: no cover - c
             d[j] = np.uint8(min(max(v, zero), top))
 
 
-@njit("void(int32[:, ::1], int64, int64, int64, int64, int32)", cache=True, nogil=True)
+@_KERNELS.inlined
 def _line(ids, ax, ay, bx, by, label):  # pragma: no cover - compiled
     """OpenCV's 8-connected line (``LineIterator``, walked from its left end) of ``label``."""
     if bx < ax:
@@ -211,7 +214,7 @@ def _line(ids, ax, ay, bx, by, label):  # pragma: no cover - compiled
             ids[ay + sy * m, ax + k] = label
 
 
-@njit("int64(int64, int64)", cache=True, nogil=True, inline="always")
+@_KERNELS.inlined(inline="always")
 def _edge_step(dx, h):  # pragma: no cover - compiled
     """An edge's 16.16 step a row: ``(dx 2^17 + h) / 2h``, truncated towards 0 as in C."""
     num = dx * (1 << 17) + h
@@ -220,14 +223,14 @@ def _edge_step(dx, h):  # pragma: no cover - compiled
     return -q if num < 0 else q
 
 
-@njit("void(int32[:, ::1], int32[:, ::1], int32)", cache=True, nogil=True)
+@_KERNELS.inlined
 def _triangle(ids, p, label):  # pragma: no cover - compiled
     """``cv2.fillConvexPoly(ids, p, label)`` for a triangle ``p`` (3, 2) wholly on ``ids`` (integer
     corners, shift 0, 8-connected): its outline, then the spans of its rows but the last between
     the 16.16 fixed-point edges top-bottom and top-middle, middle-bottom."""
     for i in range(3):
         j = (i + 1) % 3
-        _line(ids, p[i, 0], p[i, 1], p[j, 0], p[j, 1], label)
+        _line(ids, np.int64(p[i, 0]), np.int64(p[i, 1]), np.int64(p[j, 0]), np.int64(p[j, 1]), label)
     x0, y0, x1, y1, x2, y2 = p[0, 0], p[0, 1], p[1, 0], p[1, 1], p[2, 0], p[2, 1]
     if y1 < y0:
         x0, y0, x1, y1 = x1, y1, x0, y0
@@ -252,7 +255,7 @@ def _triangle(ids, p, label):  # pragma: no cover - compiled
             row[x] = label
 
 
-@njit("boolean(int32[:, :, ::1], int64, int64)", cache=True, nogil=True)
+@_KERNELS.compiled("boolean(int32[:, :, ::1], int64, int64)")
 def on_grid(corners, rows, cols):  # pragma: no cover - compiled
     """Whether every corner lies on a rows x cols grid (off it, OpenCV clips its lines first,
     which moves their pixels: those meshes stay with the calls)."""
@@ -264,7 +267,7 @@ def on_grid(corners, rows, cols):  # pragma: no cover - compiled
     return True
 
 
-@njit("void(int32[:, :, ::1], int32[::1], int32[:, ::1])", cache=True, nogil=True)
+@_KERNELS.compiled("void(int32[:, :, ::1], int32[::1], int32[:, ::1])")
 def draw_triangles(corners, labels, ids):  # pragma: no cover - compiled
     """One ``cv2.fillConvexPoly(ids, corners[i], labels[i])`` after another, for meshes wholly on
     ``ids`` (``on_grid``): ~450 triangles in a few microseconds instead of ~450 calls."""
@@ -272,7 +275,7 @@ def draw_triangles(corners, labels, ids):  # pragma: no cover - compiled
         _triangle(ids, corners[t], labels[t])
 
 
-@njit("void(int32[:, ::1], float32[:, ::1], float32[::1], float32[::1], float32[:, :, ::1])", cache=True, nogil=True)
+@_KERNELS.compiled("void(int32[:, ::1], float32[:, ::1], float32[::1], float32[::1], float32[:, :, ::1])")
 def apply_table(ids, table, xs, ys, out):  # pragma: no cover - compiled
     """``out[i, j] = clip(A x + b)`` with cell (i, j)'s affine from ``table[ids[i, j]]`` (six affine
     terms, then the clip box's x0, y0, x1, y1), at (``xs[j]``, ``ys[i]``): ``MeshWarp.coarse``'s
@@ -289,9 +292,9 @@ def apply_table(ids, table, xs, ys, out):  # pragma: no cover - compiled
             out[i, j, 1] = min(max(my, t[7]), t[9])
 
 
-@njit(f"float32({_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, float32, float32, float32, {_F32_2D}, int64[::1])",
-      cache=True, nogil=True)
-def nose_fill(mine, mine_skin, theirs, theirs_skin, region, slack, strong, least, fill, stats):  # pragma: no cover - compiled
+@_KERNELS.compiled(f"float32({_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, {_U8_2D}, float32, float32, float32, {_F32_2D}, "
+                    "int64[::1])")
+def nose_fill(mine, mine_skin, theirs, theirs_skin, region, slack, strong, least, fill, stats):  # pragma: no cover
     """``avatar_pose_shade.lift_nose_base``'s share to fill at half size from its greys there (the
     face's and the wearer's, each with its skin's): the two darknesses (the grey over its skin's at
     least 1, at most 1), the share that brings the face to within ``slack`` of the wearer's
@@ -320,3 +323,7 @@ def nose_fill(mine, mine_skin, theirs, theirs_skin, region, slack, strong, least
                 r0, r1, c0, c1 = min(r0, y), max(r1, y), min(c0, x), max(c1, x)
     stats[0], stats[1], stats[2], stats[3], stats[4], stats[5] = inside, strong_n, r0, r1, c0, c1
     return top
+
+
+READY: bool = _KERNELS.fallback is None
+"""Whether every loop compiled: where not (``livecam.jit``), the callers take the OpenCV calls these replace."""

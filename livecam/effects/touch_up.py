@@ -75,17 +75,23 @@ def smoothed_skin(small: np.ndarray, radius: int, tone: np.ndarray | None = None
     """``small`` (uint8 BGR) through :func:`self_guided` (x 255, ``tone`` added when
     given), rounded to 8 bits: the same bytes as those float32 steps, with the per-pixel ones
     between the box filters in three compiled passes (:mod:`effect_kernels`) instead of a dozen
-    OpenCV and numpy calls and their temporaries."""
+    OpenCV and numpy calls and their temporaries (where the loops could not be compiled, those
+    steps themselves)."""
     k = (2 * radius + 1, 2 * radius + 1)
     small = np.ascontiguousarray(small)
-    x, xx, a, b = (np.empty(small.shape, np.float32) for _ in range(4))
-    effect_kernels.unit_and_square(small, x, xx)
-    effect_kernels.guided_coefficients(cv2.blur(x, k), cv2.blur(xx, k), np.float32(eps), a, b)
-    out = np.empty(small.shape, np.uint8)
     if tone is not None:
         tone = np.ascontiguousarray(tone, np.float32)
         if tone.shape != small.shape:
             raise ValueError(f"a tone of shape {tone.shape} for skin of shape {small.shape}")
+    if not effect_kernels.READY:
+        smooth = self_guided(small.astype(np.float32) * np.float32(1 / 255), radius, eps) * np.float32(255)
+        if tone is not None:
+            smooth += tone
+        return np.clip(smooth + 0.5, 0, 255).astype(np.uint8)
+    x, xx, a, b = (np.empty(small.shape, np.float32) for _ in range(4))
+    effect_kernels.unit_and_square(small, x, xx)
+    effect_kernels.guided_coefficients(cv2.blur(x, k), cv2.blur(xx, k), np.float32(eps), a, b)
+    out = np.empty(small.shape, np.uint8)
     effect_kernels.guided_to_u8(cv2.blur(a, k), cv2.blur(b, k), x, x if tone is None else tone, tone is not None, out)
     return out
 
@@ -166,9 +172,9 @@ def tone_shift(small_bgr: np.ndarray, mask: np.ndarray, sigma: float, amount: fl
 
 
 def _blendable(out: np.ndarray, smooth: np.ndarray, alpha: np.ndarray) -> bool:
-    """Whether :func:`effect_kernels.mix_into` takes these: C-ordered 8-bit BGR frame and box."""
-    return (out.dtype == smooth.dtype == alpha.dtype == np.uint8 and out.ndim == smooth.ndim == 3
-            and out.shape[2] == smooth.shape[2] == 3 and smooth.shape[:2] == alpha.shape
+    """Whether :func:`effect_kernels.mix_into` (compiled) takes these: C-ordered 8-bit BGR frame and box."""
+    return (effect_kernels.READY and out.dtype == smooth.dtype == alpha.dtype == np.uint8
+            and out.ndim == smooth.ndim == 3 and out.shape[2] == smooth.shape[2] == 3 and smooth.shape[:2] == alpha.shape
             and out.flags.c_contiguous and smooth.flags.c_contiguous and alpha.flags.c_contiguous)
 
 
