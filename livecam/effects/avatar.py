@@ -49,7 +49,6 @@ from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
 from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
-from livecam.effects.avatar_eyes import MARGINS, LidSplit
 from livecam.effects.avatar_keep import GlassesKeeper
 from livecam.effects.avatar_pose_shade import NoseBase
 from livecam.effects.avatar_mouth import (
@@ -129,12 +128,10 @@ BLINK_KEEP = (1.0, 0.75)
 # Closing the photo's own lids. The mesh's lid gap on a blink falls only to 0.6-0.8 of its usual open
 # value (against dlib's 68-point eye ratio at 0.67 of its median on lp_d0), so the photo's eye would
 # stay a third open; the lids are pushed together from this share of the open gap (none) to this one
-# (shut). Lid margins meet LID_MEET of the way down where the wearer's own margins have not moved (a
-# closure read on the picture only; an upper lid falls, the lower barely moves), else as they moved
-# (avatar_eyes.LidSplit: a smile raises the lower lid), and the ring above the margin follows by
-# LID_RING so the lid skin is not stretched thin. The ramp starts a little below the usual open gap:
-# talking wearers' lid gaps waver there, and every lid lowered on an open eye cost identity (lp_d12
-# with dl_tom_cruise: 0.60 from 0.90, 0.52 from 0.86).
+# (shut). Lid margins meet LID_MEET of the way down (an upper lid falls; the lower barely moves), and
+# the ring above the margin follows by LID_RING so the lid skin is not stretched thin. The ramp starts
+# a little below the usual open gap: talking wearers' lid gaps waver there, and every lid lowered on
+# an open eye cost identity (lp_d12 with dl_tom_cruise: 0.60 from 0.90, 0.52 from 0.86).
 LID_CLOSE = (0.86, 0.70)
 # The mesh's lid gap (share of its usual open value) under which the iris model's lid contour is
 # read (every 2nd frame): open eyes cost nothing; squints, looking down and blinks are read.
@@ -184,7 +181,10 @@ LID_PUSH = 0.7  # share of that closing the frame's own lid points take too (the
 LID_RING = 0.5
 # Lid margins per eye as (upper, lower) pairs from the outer corner in, and the ring above the upper
 # margin in the same order (MediaPipe's eye "upper 0", "lower 0" and "upper 1" contours).
-LID_PAIRS = MARGINS
+LID_PAIRS = (
+    ((246, 7), (161, 163), (160, 144), (159, 145), (158, 153), (157, 154), (173, 155)),
+    ((466, 249), (388, 390), (387, 373), (386, 374), (385, 380), (384, 381), (398, 382)),
+)
 LID_RINGS = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))
 GAZE_MAX = 0.12  # the photo's iris moves at most this many eye widths (further samples the lid corners)
 GAZE_RATE = 0.5  # per frame, towards the newest reading of the wearer's iris: steadies its jitter
@@ -412,8 +412,6 @@ class FaceSwap(EffectBase):
         shape must not be drawn onto the next for the seconds these take to adapt."""
         self._lids = [0.0, 0.0]
         self._gaze: list[float | None] = [None, None]  # the wearer's irises along their eyes, smoothed
-        self._split = LidSplit(LID_MEET)  # which of the wearer's lids closes (avatar_eyes)
-        self._meet: list[float] | None = None
         self._frames = 0
         self._shape: np.ndarray | None = None  # the wearer's average canonical shape
         self.lid_reading.reset()
@@ -459,8 +457,6 @@ class FaceSwap(EffectBase):
             if not torn:
                 self._last = face.landmarks if self.own_eyes_mouth else self.photo_shape(face.landmarks)
                 self._lids = self.lid_weights(face.landmarks, image, face.lids)
-                if not self.own_eyes_mouth:
-                    self._meet = self._split.update(face.landmarks)
                 self._frames += 1
                 if not self.own_eyes_mouth and self._frames % GAZE_EVERY == 0:
                     self.follow_gaze(image, face.landmarks)
@@ -480,8 +476,7 @@ class FaceSwap(EffectBase):
         if self._opacity <= 0.0 or self._last is None:
             return image, {"altered": False}
         out = self.render(image, self._last, self._opacity, self._lids, self.gaze_shift(),
-                          face.landmarks if face is not None and not torn else None,
-                          meet=self._meet)
+                          face.landmarks if face is not None and not torn else None)
         # A hand raised to the face is the wearer's and passes in front of the photo's face.
         out = keep_in_front(out, image, analysis.hands)
         return out, {"altered": out is not image}
@@ -519,12 +514,9 @@ class FaceSwap(EffectBase):
 
     def render(self, image: np.ndarray, landmarks: np.ndarray, opacity: float = 1.0,
                lids: list[float] | tuple[float, float] = (0.0, 0.0),
-               gaze: tuple[float, float] = (0.0, 0.0), wearer: np.ndarray | None = None,
-               meet=None) -> np.ndarray:
+               gaze: tuple[float, float] = (0.0, 0.0), wearer: np.ndarray | None = None) -> np.ndarray:
         """``image`` with the photo's face warped onto ``landmarks`` at ``opacity``,
         its lids closed by ``lids`` and its irises moved by ``gaze`` (per eye, 0..1 and eye widths);
-        ``meet``, per eye, the share of a closure its upper lid makes
-        (the lower lid rises by the rest; LID_MEET where None);
         ``image`` itself when the face is too small or off the frame. ``wearer`` (the wearer's own
         landmarks in ``image``) lends its mouth interior to an open mouth where the photo shows no
         teeth, and its glasses frames are put back in front (the one state kept: the per-clip
@@ -544,7 +536,7 @@ class FaceSwap(EffectBase):
         cell_fw = fw / grid.step
         # A blink also narrows the eye in the warp: the shut texture blended in below holds no iris
         # or eye white, so the coarse map's interpolation across the narrowed opening finds none.
-        target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids], meet)
+        target = landmarks if self.own_eyes_mouth else close_lids(landmarks, [LID_PUSH * v for v in lids])
         coarse = src.mesh.coarse(target[src.points], grid)
         # Pixels are worked on only where the face's alpha reaches (``part``: its cells grown by one,
         # ~0.9 of the box at 720p): the margin around the face is for the light's cells alone. In
@@ -562,7 +554,7 @@ class FaceSwap(EffectBase):
         warped, maps = remap_fixed(src.image, full_map)
         if not self.own_eyes_mouth:
             shut_eyes(warped, maps, src.closed, src.lash, landmarks, target, part, lids,
-                      max(0.7, KEEP_FEATHER * fw), fw, meet)
+                      max(0.7, KEEP_FEATHER * fw), fw)
             # A photo that shows its teeth keeps them on their lips as the mouth opens wider; one
             # that shows none opens onto the wearer's own interior (drawn after the relighting,
             # in the frame's light already), not a painted dark one.
@@ -774,22 +766,21 @@ def shown_weights(layout: np.ndarray, points: np.ndarray, triangles: np.ndarray)
     return np.array([0.5 * (1.0 + math.erf((d - EDGE_INSET) / (math.sqrt(2.0) * FEATHER))) for d in inside])
 
 
-def close_lids(landmarks: np.ndarray, shut, meet=None) -> np.ndarray:
+def close_lids(landmarks: np.ndarray, shut) -> np.ndarray:
     """``landmarks`` with each eye's lid margins pushed together by ``shut`` (per eye, 0 open to 1
-    closed), meeting ``meet`` of the way down (per eye; LID_MEET where None), and the ring above the
-    upper margin following part of the way; the input itself when both eyes are open."""
+    closed) and the ring above the upper margin following part of the way; the input itself when
+    both eyes are open."""
     if max(shut) <= 0.0:
         return landmarks
     out = landmarks.copy()
-    meet = (LID_MEET, LID_MEET) if meet is None else meet
-    for pairs, ring, amount, m in zip(LID_PAIRS, LID_RINGS, shut, meet):
+    for pairs, ring, amount in zip(LID_PAIRS, LID_RINGS, shut):
         if amount <= 0.0:
             continue
         upper, lower = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
         gap = landmarks[lower, :2] - landmarks[upper, :2]
-        out[upper, :2] += (amount * m) * gap
-        out[lower, :2] -= (amount * (1.0 - m)) * gap
-        out[np.asarray(ring), :2] += (amount * m * LID_RING) * gap
+        out[upper, :2] += (amount * LID_MEET) * gap
+        out[lower, :2] -= (amount * (1.0 - LID_MEET)) * gap
+        out[np.asarray(ring), :2] += (amount * LID_MEET * LID_RING) * gap
     return out
 
 
@@ -902,19 +893,16 @@ def move_irises(full_map: np.ndarray, landmarks: np.ndarray, grid: Grid, source:
 
 def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: np.ndarray, lash: np.ndarray,
               landmarks: np.ndarray, target: np.ndarray, grid: Grid, shut, feather: float,
-              fw: float | None = None, meet=None) -> None:
+              fw: float | None = None) -> None:
     """Lower the photo's upper lids over its eyes in ``warped``, in place, by ``shut`` (per eye, 0
     open to 1 closed): above the falling lid edge the photo's shut lid skin (``closed``, sampled
     through the same full-resolution ``maps``) covers the eye, and the lashes (``lash``, BGR) run
-    along that edge. ``target`` holds the lid points the warp was made for (pushed together).
-    ``meet`` (per eye, or None): the lids meet that share of the way down, the upper lid falling to
-    it and the lower rising to it (the shut lid skin covers the opening from below too, without
-    lashes); None: the upper lid falls all the way to the pushed lower margin (the photo avatar)."""
+    along that edge. ``target`` holds the lid points the warp was made for (pushed together)."""
     h, w = warped.shape[:2]
     fw = face_width(landmarks) if fw is None else fw
     pad = int(math.ceil(2 * feather)) + 2
     origin = np.float32([grid.x0, grid.y0])
-    for k, ((_, lids, _), pairs, corners, amount) in enumerate(zip(EYES, LID_PAIRS, LID_CORNERS, shut)):
+    for (_, lids, _), pairs, corners, amount in zip(EYES, LID_PAIRS, LID_CORNERS, shut):
         if amount <= 0.0:
             continue
         upper = target[[p[0] for p in pairs], :2] - origin
@@ -925,15 +913,7 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         # twice, (1 - amount)(1 - 0.7 amount) was left: a lid a third down left half the eye, and
         # dlib read it as shut as a full closure. (The photo avatar passes the same points twice.)
         edge = landmarks[[p[0] for p in pairs], :2] - origin
-        rising = None
-        if meet is None:
-            edge = edge + amount * (lower - edge)
-        else:
-            # Each lid covers its own share of the wearer's opening (``landmarks``): the upper falls
-            # ``meet`` of it, the lower rises the rest, so 1 - amount of the opening is left either way.
-            gap = (landmarks[[p[1] for p in pairs], :2] - origin) - edge
-            edge = edge + (amount * meet[k]) * gap
-            rising = edge + (1.0 - amount) * gap  # the lower lid's edge: the wearer's lower margin, raised
+        edge = edge + amount * (lower - edge)
         ends = target[list(corners), :2] - origin
         edge = np.vstack([ends[0], edge, ends[1]])
         skin = edge + np.float32([0.0, amount * LID_OVER * fw])
@@ -945,14 +925,8 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
         # takes the lightened lid up to the ring above it.
         opening = np.vstack([ends[0], upper - np.float32([0.0, LID_COVER * fw]), ends[1], skin[::-1]])
         whole = float(np.clip((amount - LID_WHOLE[0]) / (LID_WHOLE[1] - LID_WHOLE[0]), 0.0, 1.0))
-        below = None
-        if rising is not None:
-            # From the raised lower edge down past the pushed lower margin: the warp raised the
-            # photo's lower lid only LID_PUSH of the way, the shut skin covers what is still open.
-            below = np.vstack([ends[0], rising, ends[1], lower[::-1]])
-        reach = poly if below is None else np.vstack([poly, below])
-        x0, y0 = np.maximum(np.floor(reach.min(0)).astype(int) - pad, 0)
-        x1, y1 = np.minimum(np.ceil(reach.max(0)).astype(int) + pad + 1, (w, h))
+        x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(poly.max(0)).astype(int) + pad + 1, (w, h))
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
         shift = np.float32([x0, y0])
@@ -961,10 +935,8 @@ def shut_eyes(warped: np.ndarray, maps: tuple[np.ndarray, np.ndarray], closed: n
             cv2.fillPoly(mask, [np.round((poly - shift) * 16).astype(np.int32)], int(round(255 * whole)), cv2.LINE_AA, 4)
         # Faded in over the first LID_FADE of a blink: the photo's own upper lashes give way to the
         # shut lid gradually, not in one step (a squint's first frame jumped).
-        cover = max(int(round(255 * whole)), int(round(255 * min(1.0, amount / LID_FADE))))
-        cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)], cover, cv2.LINE_AA, 4)
-        if below is not None:
-            cv2.fillPoly(mask, [np.round((below - shift) * 16).astype(np.int32)], cover, cv2.LINE_AA, 4)
+        cv2.fillPoly(mask, [np.round((opening - shift) * 16).astype(np.int32)],
+                     max(int(round(255 * whole)), int(round(255 * min(1.0, amount / LID_FADE)))), cv2.LINE_AA, 4)
         mask = light.blur8(mask, feather)
         lid = cv2.remap(closed, maps[0][y0:y1, x0:x1], maps[1][y0:y1, x0:x1], cv2.INTER_LINEAR,
                         borderMode=cv2.BORDER_REPLICATE)
