@@ -566,17 +566,26 @@ def _has_desktop() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from livecam.settings import SettingsError
+
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    if not argv or argv[0].startswith("--") and argv[0] not in ("--version", "-h", "--help", "-v", "--verbose"):
-        # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
-        argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
-    args = parse_args(parser, argv)
-    setup_logging(args.verbose)
+    try:
+        # Both reach the config folder (the defaults shown in --help, the log file): with no home
+        # folder known (no $HOME, no account entry) its one sentence, not a traceback.
+        parser = build_parser()
+        if not argv or argv[0].startswith("--") and argv[0] not in ("--version", "-h", "--help", "-v", "--verbose"):
+            # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
+            argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
+        args = parse_args(parser, argv)
+        setup_logging(args.verbose)
+    except SettingsError as exc:
+        from livecam.messages import escaped
+
+        print(f"livecam: {escaped(exc)}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from livecam.settings import SettingsError
 
     if args.func is not cmd_gui:  # the GUI quits through Qt on its own signals; an exception would land in a slot
         _stop_signals_interrupt()

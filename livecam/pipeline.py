@@ -458,9 +458,24 @@ def _counted_inside(frame: object) -> int:
 def _one_holder() -> int:
     """The count :func:`owned` sees for an array that one local variable of its caller alone holds
     (that variable, the parameter, the call's argument): measured the same way, not assumed, so it
-    holds whatever a CPython version counts for the last two."""
+    holds whatever a CPython version counts for the last two. Measured in each shape the chain calls
+    :func:`owned` in, and the smallest kept: a version that counts the shapes differently (3.14 loads
+    some locals without taking a reference) can then only make a frame read as held by others (a
+    copy), never one that another holder still references read as the chain's."""
     frame = np.empty(1, np.uint8)
-    return _counted_inside(frame)
+    return min(_counted_inside(frame), _ChainShape().count())
+
+
+class _ChainShape:
+    """:meth:`Pipeline._chain`'s way of calling :func:`owned`: from a method, on a loop's variable
+    that each step rebinds from a tuple."""
+
+    def count(self) -> int:
+        image, counted = np.empty(1, np.uint8), []
+        for _ in range(2):
+            counted.append(_counted_inside(image))
+            image, _, _ = np.empty(1, np.uint8), None, False
+        return min(counted)
 
 
 _ONE_HOLDER = _one_holder()

@@ -134,11 +134,14 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
     must be private too: replacing the link with a plain file threw the user's link away.
     """
     path = Path(path)
-    if overwrite and path.is_symlink():
+    linked = overwrite and path.is_symlink()
+    if linked:
         try:
             path = path.resolve()
         except RuntimeError:  # pathlib's word for a loop: it escaped every caller's OSError as a traceback
             raise OSError(errno.ELOOP, _LOOP, str(path)) from None
+    if overwrite:
+        _refuse_other_than_file(path, linked)
     private_dir(path.parent)
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -163,6 +166,27 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
             pass
         raise
     return path
+
+
+def _refuse_other_than_file(path: Path, linked: bool) -> None:
+    """Raise OSError unless ``path`` is a regular file or missing: the rename that writes it would put
+    a plain file in the place of whatever is there. A link to /dev/null (a way to keep no settings)
+    replaced the device itself when LiveCam ran as root; a link to a FIFO or socket of the user's
+    replaced that."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return  # missing (the write creates it) or unreadable (the write says why)
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise OSError(errno.EISDIR, _REASONS[errno.EISDIR], str(path))
+    if stat.S_ISLNK(mode):  # still a link once resolved: a loop, which Python 3.13+ resolves without a word
+        raise OSError(errno.ELOOP, _LOOP, str(path))
+    # reason() lower-cases the words, so they name no path.
+    what = "a device, pipe or socket, not a file"
+    what = f"its link leads to {what}" if linked else f"it is {what}"
+    raise OSError(errno.EINVAL, what, str(path))
 
 
 def copy_private(source: str | Path, target: str | Path, overwrite: bool = False) -> Path:

@@ -266,10 +266,26 @@ def home_dir() -> Path:
         return Path(home)
     try:
         import pwd
-
-        return Path(pwd.getpwuid(os.getuid()).pw_dir)
-    except (ImportError, KeyError):
+    except ImportError:  # Windows: Path.home() reads its own variables
+        pass
+    else:
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:  # a uid with no account (a container's --user 12345)
+            home = ""
+        # An empty or relative entry is no home either: the files would land in the current folder.
+        if os.path.isabs(home):
+            return Path(home)
+        raise SettingsError(_NO_HOME)
+    try:
         return Path.home()
+    except RuntimeError:
+        raise SettingsError(_NO_HOME) from None
+
+
+_NO_HOME = ("LiveCam cannot tell which folder is your home ($HOME is not set and your account has none), so "
+            "it has nowhere to keep your settings; set HOME, or LIVECAM_CONFIG_DIR and LIVECAM_DATA_HOME, "
+            "to a folder of yours.")
 
 
 def private_config_dir() -> Path:
