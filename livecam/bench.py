@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 from livecam import settings as S
-from livecam.jit import Kernels
 from livecam.analysis.segmenter import Segmenter
 from livecam.resources import background_images, demo_clip_path
 
@@ -101,7 +100,6 @@ def bench_livecam(clip: Path, size: tuple[int, int], effect: str, frames: int, p
 
     settings = S.update(S.Settings(), **_changes(effect, provider, threads, model))
     pipeline = Pipeline(settings)
-    Kernels.wait_ready()  # the compiled loops are timed, not the numpy paths that run while they compile
     if pipeline.problems():
         raise RuntimeError("; ".join(pipeline.problems()))
     rows = []
@@ -156,7 +154,6 @@ def bench_pipelined(clip: Path, size: tuple[int, int], effect: str, frames: int,
         return None
     changes = _changes(effect, provider, threads, model)
     pipeline = Pipeline(S.update(S.Settings(), **changes))
-    Kernels.wait_ready()
     images = [f for f, _ in frames_from(clip, size, min(frames, 120))]
     total = frames + 10
 

@@ -8,9 +8,6 @@ from pathlib import Path
 # Before anything imports onnxruntime (some tests import it directly, not through livecam): its
 # telemetry would otherwise start in the test process.
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
-# The compiled loops at import, as before LiveCam compiled them on a thread (livecam.jit): the tests
-# that compare them with the numpy paths, in this process and in the children it starts, get them.
-os.environ.setdefault("LIVECAM_JIT", "import")
 
 import cv2
 import numpy as np

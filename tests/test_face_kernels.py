@@ -205,7 +205,8 @@ def test_the_tracker_and_eye_contact_give_the_same_with_the_loops_and_without(mo
         patch.setattr(ec, "_known_planes", ec._known_planes_calls)
         slow = run()
         # Where numba cannot compile the loops (livecam.jit): every step the numpy and OpenCV way.
-        patch.setattr(kernels, "READY", False)  # read by face_landmarker and eye_contact at each call
+        patch.setattr(face_landmarker, "READY", False)
+        patch.setattr(ec, "READY", False)
         without = run()
     for (faces_a, out_a), (faces_b, out_b) in zip(slow, without):
         for a, b in zip(faces_a, faces_b):

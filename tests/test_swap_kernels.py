@@ -81,7 +81,7 @@ def test_the_coarse_map_is_the_calls_and_the_numpy_table(monkeypatch, spread):
         on_top = rng.random(len(warp.triangles)) < 0.5
         fast = [warp.coarse(dst, grid), warp.coarse(dst, grid, on_top)]
         with monkeypatch.context() as patch:
-            patch.setattr(kernels, "READY", False)
+            patch.setattr(mesh_warp, "kernels", None)
             calls = [warp.coarse(dst, grid), warp.coarse(dst, grid, on_top)]
         for a, b in zip(fast, calls):
             assert a.dtype == b.dtype == np.float32
@@ -241,7 +241,7 @@ def test_the_nose_fill_is_the_numpy_steps(monkeypatch):
         greys = (mine, mine_skin, theirs, their_skin)
         got = pose_shade._fill(greys, region)
         with monkeypatch.context() as patch:
-            patch.setattr(kernels, "READY", False)
+            patch.setattr(pose_shade, "_kernels", None)
             expected = pose_shade._fill(greys, region)
         answers.add(expected is None)
         if expected is None:
@@ -285,7 +285,9 @@ def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir,
         fast = run()
     assert lifts and fills  # the nose lift's share and blend ran on these frames
     with monkeypatch.context() as patch:
-        patch.setattr(kernels, "READY", False)  # read by mesh_warp, avatar_light and avatar_pose_shade at each call
+        patch.setattr(mesh_warp, "kernels", None)
+        patch.setattr(light, "_kernels", None)
+        patch.setattr(pose_shade, "_kernels", None)
         calls = run()
     for a_frames, b_frames in zip(fast, calls):
         for frame, a, b in zip(frames, a_frames, b_frames):

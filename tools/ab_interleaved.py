@@ -34,10 +34,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-# Each tree's compiled loops at import (livecam.jit): timed from the first frame, never the numpy paths
-# that run while a background compile is under way.
-os.environ.setdefault("LIVECAM_JIT", "import")
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ab_bench import FIXED, _clip, registry_configs  # noqa: E402
 

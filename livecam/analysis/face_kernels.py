@@ -150,6 +150,6 @@ def known_planes(seed, known, out):  # pragma: no cover - compiled
             dst[3] = k
 
 
-READY: bool = _KERNELS.done(__name__)
+READY: bool = _KERNELS.fallback is None
 """Whether every loop compiled: where not (``livecam.jit``), the callers take the numpy and OpenCV
 steps these replace."""

@@ -17,8 +17,7 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
-from livecam.analysis import face_kernels
-from livecam.analysis.face_kernels import scaled_into
+from livecam.analysis.face_kernels import READY, scaled_into
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
 
@@ -99,8 +98,7 @@ def model_input(session: ModelSession, rgb: np.ndarray) -> np.ndarray:
     ``normalize`` itself."""
     spec = getattr(session, "spec", None)
     norm = spec.get("normalization") if isinstance(spec, dict) else None
-    if not (face_kernels.READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"}
-            and rgb.dtype == np.uint8
+    if not (READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and rgb.dtype == np.uint8
             and rgb.ndim == 3 and rgb.flags.c_contiguous):
         return session.normalize(rgb)
     out = np.empty((1, *rgb.shape), np.float32)

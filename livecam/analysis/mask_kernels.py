@@ -283,4 +283,4 @@ def area_shrink(src, xdi, xsi, xalpha, ydi, ysi, yalpha, out):  # pragma: no cov
 
 # Every loop compiled: otherwise (numba missing, broken, or its cache unusable and no compile
 # possible) the callers keep to their numpy paths, the same numbers a little slower.
-READY: bool = _KERNELS.done(__name__)
+READY: bool = _KERNELS.fallback is None

@@ -23,8 +23,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import edge_strips
-from livecam.analysis import mask_kernels
-from livecam.analysis.mask_kernels import area_table, halve_across
+from livecam.analysis.mask_kernels import READY, area_table, halve_across
 from livecam.analysis import temporal as T
 from livecam.analysis.runtime import ModelError
 from livecam.settings import Settings
@@ -459,8 +458,7 @@ def _halved(small: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """The model-size frame (as float32 0..1) and mask at half their size, for the guided fit."""
     h, w = mask.shape[:2]
     size = (max(1, w // 2), max(1, h // 2))
-    if (mask_kernels.READY and w % 2 == 0 and h > 2 and h % size[1] and small.shape == (h, w, 3)
-            and small.dtype == np.uint8
+    if (READY and w % 2 == 0 and h > 2 and h % size[1] and small.shape == (h, w, 3) and small.dtype == np.uint8
             and mask.dtype == np.float32 and small.flags.c_contiguous and mask.flags.c_contiguous):
         # An odd number of rows (the landscape model's 131): OpenCV's general area shrink, as the
         # two resizes below make it, in one compiled pass (mask_kernels.halve_across).

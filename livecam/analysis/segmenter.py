@@ -5,8 +5,7 @@ import cv2
 import numpy as np
 
 from livecam import model_specs
-from livecam.analysis import mask_kernels
-from livecam.analysis.mask_kernels import area_shrink, area_table, tensor_into
+from livecam.analysis.mask_kernels import READY, area_shrink, area_table, tensor_into
 from livecam.analysis.runtime import load_model
 
 MODEL_NAMES = model_specs.bundled_files("person")  # landscape, general: the selfie models LiveCam ships
@@ -63,8 +62,7 @@ class Segmenter:
             src = cv2.resize(src, (src.shape[1] // 2, src.shape[0] // 2), interpolation=cv2.INTER_AREA)
         if src.shape[1] > 1.5 * size[0] or src.shape[0] > 1.5 * size[1]:
             sh, sw = src.shape[:2]
-            if (mask_kernels.READY and sw >= size[0] and sh >= size[1] and (sw % size[0] or sh % size[1])
-                    and src.dtype == np.uint8
+            if (READY and sw >= size[0] and sh >= size[1] and (sw % size[0] or sh % size[1]) and src.dtype == np.uint8
                     and src.ndim == 3 and src.shape[2] == 3 and src.flags.c_contiguous):
                 # Not a whole factor (1080p: 480 x 270 to 256 x 131): OpenCV's general area shrink,
                 # the same bytes in one compiled pass at half its cost.
@@ -83,8 +81,7 @@ class Segmenter:
         bottom = self.input_height - rows - self._top
         spec = getattr(self.session, "spec", None)
         norm = spec.get("normalization") if isinstance(spec, dict) else None
-        if (mask_kernels.READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"}
-                and small_bgr.dtype == np.uint8
+        if (READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and small_bgr.dtype == np.uint8
                 and small_bgr.ndim == 3 and small_bgr.shape[1:] == (self.width, 3) and small_bgr.flags.c_contiguous
                 and bottom >= 0):
             # The margins and the normalisation in one compiled pass (mask_kernels.tensor_into):

@@ -51,8 +51,8 @@ from livecam.effects.compositing import blend
 
 from livecam.effects import swap_kernels
 
-# The compiled loops (numba) run while ``swap_kernels.READY`` (read at each call: they compile after import,
-# ``livecam.jit``); until then, and where they cannot be made, the same values from OpenCV calls.
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+_kernels = swap_kernels if swap_kernels.READY else None
 
 LIGHT_SIGMA = 0.10  # lighting low-pass, fraction of the face width
 # The scale at which the wearer's light replaces the photo's (the relighting's two low-passes;
@@ -345,7 +345,7 @@ def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, a
     h, w = face.shape[:2]
     (gy, gx), (x0, y0) = at, origin
     gc = 1 if gain.ndim == 2 else gain.shape[2]
-    ok = (swap_kernels.READY and face.dtype == np.uint8 and frame.dtype == np.uint8
+    ok = (_kernels is not None and face.dtype == np.uint8 and frame.dtype == np.uint8
           and gain.dtype == np.float32 and offset.dtype == np.float32 and gain.shape[:2] == offset.shape[:2]
           and gc in (1, 3) and face.ndim == offset.ndim == frame.ndim == 3
           and face.shape[2] == offset.shape[2] == frame.shape[2] == 3
@@ -358,7 +358,7 @@ def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, a
                          frame[y0:y0 + h, x0:x0 + w])
     out = np.empty_like(face)
     lo, hi = GRAIN_KEEP
-    swap_kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
+    _kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
                            offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1), y0, x0,
                            _GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), out.reshape(h, -1))
     return out
@@ -371,7 +371,7 @@ def blend_face(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: t
     pass instead of five OpenCV ones."""
     h, w = face.shape[:2]
     x0, y0 = origin
-    ok = (swap_kernels.READY and face.dtype == frame.dtype == out.dtype == alpha.dtype == np.uint8
+    ok = (_kernels is not None and face.dtype == frame.dtype == out.dtype == alpha.dtype == np.uint8
           and face.ndim == frame.ndim == out.ndim == 3 and face.shape[2] == frame.shape[2] == 3
           and frame.shape == out.shape and alpha.shape == (h, w) and face.flags.c_contiguous
           and frame.flags.c_contiguous and out.flags.c_contiguous and min(x0, y0) >= 0
@@ -379,7 +379,7 @@ def blend_face(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: t
     if not ok:
         blend(face, frame[y0:y0 + h, x0:x0 + w], alpha, dst=out[y0:y0 + h, x0:x0 + w])
         return
-    swap_kernels.blend_into(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, y0, x0,
+    _kernels.blend_into(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, y0, x0,
                         out.reshape(out.shape[0], -1))
 
 

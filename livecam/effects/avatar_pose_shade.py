@@ -23,8 +23,8 @@ from livecam.effects.avatar_light import blur8
 
 from livecam.effects import swap_kernels
 
-# The compiled loops (numba) run while ``swap_kernels.READY`` (read at each call: they compile after import,
-# ``livecam.jit``); until then, and where they cannot be made, the same values from OpenCV calls.
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+_kernels = swap_kernels if swap_kernels.READY else None
 
 # The nose base: nostrils, columella and the top of the philtrum (the stretched area lies between).
 NOSE_BASE = (64, 98, 97, 2, 326, 327, 294, 278, 344, 440, 275, 4, 45, 220, 115, 48, 164, 0)
@@ -141,13 +141,13 @@ def lift_toward(face: np.ndarray, at: tuple[int, int], skin: np.ndarray, fill: n
     it can run, the same values (``tests/test_swap_kernels.py``); otherwise the four OpenCV calls."""
     (x, y), (bx0, by0, bx1, by1) = at, box
     h, w = by1 - by0, bx1 - bx0
-    if (swap_kernels.READY and face.dtype == skin.dtype == np.uint8 and fill.dtype == np.float32
+    if (_kernels is not None and face.dtype == skin.dtype == np.uint8 and fill.dtype == np.float32
             and face.ndim == skin.ndim == 3 and face.shape[2] == skin.shape[2] == 3 and fill.ndim == 2
             and face.flags.c_contiguous and skin.flags.c_contiguous and fill.flags.c_contiguous
             and skin.shape[:2] == fill.shape and h > 0 and w > 0 and 0 <= by0 and by1 <= fill.shape[0]
             and 0 <= bx0 and bx1 <= fill.shape[1] and 0 <= y and y + h <= face.shape[0]
             and 0 <= x and x + w <= face.shape[1]):
-        swap_kernels.lift_toward(face.reshape(face.shape[0], -1), y, x, skin.reshape(skin.shape[0], -1), fill,
+        _kernels.lift_toward(face.reshape(face.shape[0], -1), y, x, skin.reshape(skin.shape[0], -1), fill,
                              by0, bx0, h, w)
         return
     part, skin, fill = face[y:y + h, x:x + w], skin[by0:by1, bx0:bx1], fill[by0:by1, bx0:bx1]
@@ -160,11 +160,10 @@ def _fill(greys: tuple[np.ndarray, ...], region: np.ndarray) -> tuple[np.ndarray
     and the wearer's grey and its skin's (``greys``, uint8) and the region's weight (``region``,
     uint8), and the first and last row and column it reaches; None where the gate finds no dark
     area. One compiled pass (``swap_kernels.nose_fill``, the same values) where it can run."""
-    if (swap_kernels.READY and region.dtype == np.uint8 and region.ndim == 2 and region.flags.c_contiguous
+    if (_kernels is not None and region.dtype == np.uint8 and region.ndim == 2 and region.flags.c_contiguous
             and all(g.dtype == np.uint8 and g.shape == region.shape and g.flags.c_contiguous for g in greys)):
         fill, stats = np.empty(region.shape, np.float32), np.empty(6, np.int64)
-        top = swap_kernels.nose_fill(*greys, region, np.float32(SLACK), np.float32(STRONG),
-                                     np.float32(0.004), fill, stats)
+        top = _kernels.nose_fill(*greys, region, np.float32(SLACK), np.float32(STRONG), np.float32(0.004), fill, stats)
         inside, strong, r0, r1, c0, c1 = stats.tolist()
         if float(top) < 0.02 or strong < AREA * max(inside, 1):
             return None

@@ -190,6 +190,3 @@ def blend_at(out, colour, back, mask, index) -> bool:
 
 
 FALLBACK: str | None = _KERNELS.fallback  # why the numpy twins run instead of the compiled loops, or None
-# True once the compiled loops stand in for the twins; until then (they compile on LiveCam's thread
-# after import, ``livecam.jit``) and where they cannot, the twins make the same pictures.
-READY: bool = _KERNELS.done(__name__)

@@ -196,5 +196,5 @@ def label_into(colour, alpha, out, y0, x0):  # pragma: no cover - compiled
                 o_row[j + k] = np.uint8(v if v < full else full)
 
 
-READY: bool = _KERNELS.done(__name__)
+READY: bool = _KERNELS.fallback is None
 """Whether every loop compiled: where not (``livecam.jit``), the callers take their OpenCV and numpy steps."""

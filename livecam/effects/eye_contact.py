@@ -41,8 +41,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis import face_kernels
-from livecam.analysis.face_kernels import bump_angle, fill_into, known_planes, off_path, sample_points
+from livecam.analysis.face_kernels import READY, bump_angle, fill_into, known_planes, off_path, sample_points
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import rotation_matrix
 from livecam.effects import AvatarSettings, EyeContactSettings
@@ -429,7 +428,7 @@ def sample_map(rows: int, cols: int, ix: float, iy: float, ux: float, uy: float,
     ``cos`` between them as calls (no loop repeats those to the bit); :func:`_sample_map_steps` is
     the same in numpy, the reference the test holds the loops to, and the way where they could not be
     compiled (``face_kernels.READY``)."""
-    if not face_kernels.READY:
+    if not READY:
         return _sample_map_steps(rows, cols, ix, iy, ux, uy, r_iris)
     inv_len2 = np.float32(1.0 / max(ux * ux + uy * uy, 1e-6))
     px = np.empty((rows, cols), np.float32)
@@ -511,8 +510,7 @@ def _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, shift_
 def _known_planes(seed: np.ndarray, known: np.ndarray) -> np.ndarray:
     """The known colours and their weight as one 4-channel image (0 where not known): ``known_planes``
     where the arrays fit it, else the OpenCV calls it stands for."""
-    if (face_kernels.READY and seed.dtype == np.uint8 and seed.ndim == 3 and seed.shape[2] == 3
-            and seed.flags.c_contiguous
+    if (READY and seed.dtype == np.uint8 and seed.ndim == 3 and seed.shape[2] == 3 and seed.flags.c_contiguous
             and known.dtype == np.uint8 and known.shape == seed.shape[:2] and known.flags.c_contiguous):
         out = np.empty((*known.shape, 4), np.uint8)
         known_planes(seed, known, out)
@@ -529,7 +527,7 @@ def _fits_fill(spread, uncovered, moved, rows, hyp, iris_px, seen) -> bool:
     """Whether the arrays are the kinds and sizes ``fill_into`` is compiled for (they are, from the
     calls above; the loop does not check its indices) and it compiled."""
     n = len(rows)
-    return (face_kernels.READY and spread.dtype == np.uint8 and spread.ndim == 3 and spread.shape[2] == 4
+    return (READY and spread.dtype == np.uint8 and spread.ndim == 3 and spread.shape[2] == 4
             and spread.flags.c_contiguous
             and uncovered.dtype == np.uint8 and uncovered.flags.c_contiguous and moved.dtype == np.uint8
             and moved.ndim == 3 and moved.shape[2] == 3 and spread.shape[:2] == uncovered.shape == moved.shape[:2]

@@ -21,8 +21,8 @@ from livecam.analysis.head_pose import rotation_matrix
 
 from livecam.effects import swap_kernels
 
-# The compiled loops (numba) run while ``swap_kernels.READY`` (read at each call: they compile after import,
-# ``livecam.jit``); until then, and where they cannot be made, the same values from OpenCV calls.
+# The compiled loops (numba) where they could be made (``livecam.jit``); else the same values from OpenCV calls.
+kernels = swap_kernels if swap_kernels.READY else None
 
 
 def frontal_layout(landmarks: np.ndarray) -> np.ndarray:
@@ -263,13 +263,13 @@ class MeshWarp:
         corners = np.round(grid.to_cells(dst)[self.triangles[order]]).astype(np.int32)  # (M, 3, 2)
         table = self._table
         table[:, :6] = affines.reshape(-1, 6)
-        if swap_kernels.READY and swap_kernels.on_grid(corners, grid.rows, grid.cols):
+        if kernels is not None and kernels.on_grid(corners, grid.rows, grid.cols):
             # The same cells as the calls below (swap_kernels repeats OpenCV's rasteriser), and the
             # same float32 arithmetic, in two compiled loops: ~0.9 -> ~0.2 ms for the swap's mesh.
-            swap_kernels.draw_triangles(corners, labels32, ids)
+            kernels.draw_triangles(corners, labels32, ids)
             xs, ys = grid.centres()
             out = np.empty((grid.rows, grid.cols, 2), np.float32)
-            swap_kernels.apply_table(ids, table, xs, ys, out)
+            kernels.apply_table(ids, table, xs, ys, out)
             return out
         for i, tri in zip(labels, corners):
             cv2.fillConvexPoly(ids, tri, i)

@@ -325,5 +325,5 @@ def nose_fill(mine, mine_skin, theirs, theirs_skin, region, slack, strong, least
     return top
 
 
-READY: bool = _KERNELS.done(__name__)
+READY: bool = _KERNELS.fallback is None
 """Whether every loop compiled: where not (``livecam.jit``), the callers take the OpenCV calls these replace."""
