@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings
@@ -341,12 +342,14 @@ def test_a_render_that_fails_midway_leaves_nothing_under_its_name(tmp_path):
 
     out = tmp_path / "r.mp4"
     writer = recording.VideoWriter(out, 64, 48, 15, timing="frames", publish="end")
-    for i in range(45):  # three one-second fragments
-        writer.write(np.full((48, 64, 3), i * 5, np.uint8))
-    for _ in range(200):  # until ffmpeg has put at least one whole fragment on disk
-        if recording._whole_fragments(writer._fd)[1] > 0:
-            break
-        threading.Event().wait(0.05)
+    # Frames until ffmpeg has put at least one whole one-second fragment on disk: the encoder holds
+    # frames back before it writes (45 frames were not always enough on a busy machine).
+    deadline, i = time.monotonic() + 60, 0
+    while recording._whole_fragments(writer._fd)[1] == 0 and time.monotonic() < deadline:
+        writer.write(np.full((48, 64, 3), (i * 5) % 256, np.uint8))
+        i += 1
+        if i % 15 == 0:
+            threading.Event().wait(0.05)
     assert recording._whole_fragments(writer._fd)[1] > 0
     os.killpg(writer._proc.pid, signal.SIGKILL)
     writer._proc.wait()
