@@ -548,13 +548,10 @@ def test_a_fifo_given_as_source_or_background_is_one_sentence_not_a_hang(tmp_pat
 # ------------------------------------------------------------------ livecam avatars remove on a read-only disk
 
 
-def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence(monkeypatch, capsys):
-    """Found for real (a tmpfs remounted read-only): ``livecam avatars remove NAME`` ended with
-    pathlib's traceback ("OSError: [Errno 30] Read-only file system") and exit 1 from Python, not
-    from LiveCam. Now one sentence, exit 1, and the copy is still there."""
+def _kept_photo_on_a_read_only_disk(monkeypatch):
+    """A kept avatar photo copy, on a config folder whose files can no longer be removed (EROFS)."""
     from pathlib import Path
 
-    from livecam import cli
     from livecam.analysis import avatar_photo
     from livecam.private_files import copy_private, private_dir
 
@@ -566,6 +563,16 @@ def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence(monkey
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
 
     monkeypatch.setattr(Path, "unlink", read_only)
+    return kept
+
+
+def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence(monkeypatch, capsys):
+    """Found for real (a tmpfs remounted read-only): ``livecam avatars remove NAME`` ended with
+    pathlib's traceback ("OSError: [Errno 30] Read-only file system") and exit 1 from Python, not
+    from LiveCam. Now one sentence, exit 1, and the copy is still there."""
+    from livecam import cli
+
+    kept = _kept_photo_on_a_read_only_disk(monkeypatch)
     assert cli.main(["avatars", "remove", kept.name]) == 1
     err = capsys.readouterr().err
     assert err == f"livecam: The avatar photo {kept.name} was not removed: the file system is read-only.\n"
@@ -575,19 +582,9 @@ def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence(monkey
 def test_removing_a_kept_avatar_photo_on_a_read_only_disk_is_one_sentence_in_the_settings_window_too(monkeypatch):
     """The settings window showed "[Errno 30] Read-only file system: '…'": the sentence is now made
     where the copy is removed (avatar_photo.remove_stored_avatar), for the CLI and the window alike."""
-    from pathlib import Path
-
     from livecam.analysis import avatar_photo
-    from livecam.private_files import copy_private, private_dir
 
-    private_dir(avatar_photo.store_dir())
-    kept = copy_private(os.path.join(os.path.dirname(__file__), "fixtures", "sk_astronaut.png"),
-                        avatar_photo.store_dir() / avatar_photo.stored_name("/photos/me.png"))
-
-    def read_only(self, *a, **k):
-        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
-
-    monkeypatch.setattr(Path, "unlink", read_only)
+    kept = _kept_photo_on_a_read_only_disk(monkeypatch)
     with pytest.raises(avatar_photo.AvatarPhotoError) as err:
         avatar_photo.remove_stored_avatar(kept.name)
     assert str(err.value) == f"The avatar photo {kept.name} was not removed: the file system is read-only."

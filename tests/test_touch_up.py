@@ -11,12 +11,42 @@ import numpy as np
 import pytest
 
 from livecam.analysis import face_regions as regions
-from livecam.effects.touch_up import TouchUp, _skin_mask_calls, skin_mask
+from livecam.effects.touch_up import (
+    EDGE,
+    FEATHER,
+    FEATURE_MARGIN,
+    OVAL_EDGE,
+    SHIFT,
+    TouchUp,
+    skin_mask,
+)
 from livecam.settings import TouchUpSettings
 from livecam.types import Analysis, Face
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "face_golden"
 FADE = 8
+
+
+def _poly(landmarks: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
+    return np.round(regions.polygon(landmarks, indices) * (1 << SHIFT)).astype(np.int32)[None]
+
+
+def _skin_mask_calls(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:
+    """:func:`skin_mask` as it was drawn before: each region's points apart, each feature filled and
+    stroked in turn (the reference its test holds it to)."""
+    sigma = max(0.6, FEATHER * face_size)
+    oval = _poly(landmarks, regions.FACE_OVAL)
+    inside = np.zeros(shape, np.uint8)
+    cv2.fillPoly(inside, oval, 255, lineType=cv2.LINE_8, shift=SHIFT)
+    mask = inside.copy()
+    cv2.polylines(mask, oval, True, 0, thickness=max(1, int(round(2 * OVAL_EDGE * sigma))), lineType=cv2.LINE_8,
+                  shift=SHIFT)
+    grow = max(1, int(round(2 * (FEATURE_MARGIN * face_size + EDGE * sigma))))
+    for indices in regions.FEATURES.values():
+        feature = _poly(landmarks, indices)
+        cv2.fillPoly(mask, feature, 0, lineType=cv2.LINE_8, shift=SHIFT)
+        cv2.polylines(mask, feature, True, 0, thickness=grow, lineType=cv2.LINE_8, shift=SHIFT)
+    return cv2.min(cv2.GaussianBlur(mask, (0, 0), sigma), inside)
 
 
 def golden_face(stem: str) -> Face:

@@ -96,19 +96,15 @@ def smoothed_skin(small: np.ndarray, radius: int, tone: np.ndarray | None = None
     return out
 
 
-def _poly(landmarks: np.ndarray, indices: tuple[int, ...]) -> np.ndarray:
-    return np.round(regions.polygon(landmarks, indices) * (1 << SHIFT)).astype(np.int32)[None]
-
-
 # The outline and the features' outlines as one index list: their fixed-point points in one pass
-# (the same element-wise steps as :func:`_poly`, per region), cut apart at _ENDS.
+# (the same element-wise round and cast per point as one region's at a time), cut apart at _ENDS.
 _REGIONS = (regions.FACE_OVAL, *regions.FEATURES.values())
 _ALL = np.concatenate([np.asarray(indices) for indices in _REGIONS])
 _ENDS = np.cumsum([len(indices) for indices in _REGIONS])[:-1]
 
 
 def _polys(landmarks: np.ndarray) -> list[np.ndarray]:
-    """:func:`_poly` of the face outline, then of each of ``regions.FEATURES``: (1, N, 2) int32 each."""
+    """The fixed-point outline of the face, then of each of ``regions.FEATURES``: (1, N, 2) int32 each."""
     points = np.round(regions.polygon(landmarks, _ALL) * (1 << SHIFT)).astype(np.int32)
     return [part[None] for part in np.split(points, _ENDS)]
 
@@ -130,24 +126,6 @@ def skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -
     # Each outline is stroked on its own within the one call; all in 0, so the order does not matter.
     cv2.polylines(mask, [feature[0] for feature in features], True, 0, thickness=grow, lineType=cv2.LINE_8,
                   shift=SHIFT)
-    return cv2.min(cv2.GaussianBlur(mask, (0, 0), sigma), inside)
-
-
-def _skin_mask_calls(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -> np.ndarray:
-    """:func:`skin_mask` as it was drawn before: each region's points apart, each feature filled and
-    stroked in turn (the reference its test holds it to)."""
-    sigma = max(0.6, FEATHER * face_size)
-    oval = _poly(landmarks, regions.FACE_OVAL)
-    inside = np.zeros(shape, np.uint8)
-    cv2.fillPoly(inside, oval, 255, lineType=cv2.LINE_8, shift=SHIFT)
-    mask = inside.copy()
-    cv2.polylines(mask, oval, True, 0, thickness=max(1, int(round(2 * OVAL_EDGE * sigma))), lineType=cv2.LINE_8,
-                  shift=SHIFT)
-    grow = max(1, int(round(2 * (FEATURE_MARGIN * face_size + EDGE * sigma))))
-    for indices in regions.FEATURES.values():
-        feature = _poly(landmarks, indices)
-        cv2.fillPoly(mask, feature, 0, lineType=cv2.LINE_8, shift=SHIFT)
-        cv2.polylines(mask, feature, True, 0, thickness=grow, lineType=cv2.LINE_8, shift=SHIFT)
     return cv2.min(cv2.GaussianBlur(mask, (0, 0), sigma), inside)
 
 
