@@ -65,3 +65,33 @@ class Kernels:
         def wrap(fn: Callable) -> Callable:
             return fn if njit is None else njit(cache=False, nogil=True, **options)(fn)
         return wrap if fn is None else wrap(fn)
+
+
+def kernel_modules() -> list[str]:
+    """Every module of compiled loops in the package: by name, so a new one needs no list kept."""
+    import pkgutil
+
+    import livecam
+    return sorted(info.name for info in pkgutil.walk_packages(livecam.__path__, "livecam.")
+                  if info.name.rsplit(".", 1)[-1].endswith("_kernels"))
+
+
+def main() -> int:
+    """Compile (and keep on disk) every loop now, so the first start after an install does not
+    wait ~10 s for numba: ``python -m livecam.jit``, which ``scripts/run.sh`` runs once after it
+    installs. Compiling on a thread at run time was tried and taken back: it kept a core busy while
+    LiveCam should be idle (nobody watching)."""
+    import importlib
+    import time
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    start = time.monotonic()
+    names = kernel_modules()
+    for name in names:
+        importlib.import_module(name)
+    print(f"LiveCam's compiled loops are ready ({len(names)} modules, {time.monotonic() - start:.1f} s).")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -35,5 +35,12 @@ if [ ! -x .venv/bin/livecam ] || [ pyproject.toml -nt .venv/.installed ] \
         .venv/bin/python -m pip install --quiet -e ".[$extras]" ${pins[@]+"${pins[@]}"}
     fi
     echo "$flavour" > .venv/.installed
+    rm -f .venv/.compiled
+fi
+# numba compiles LiveCam's image loops on first use and keeps them on disk; doing it here, once per
+# install or kernel change, spares the first start a 10-20 s wait on a black camera.
+if [ ! -e .venv/.compiled ] || [ -n "$(find livecam -name '*_kernels.py' -newer .venv/.compiled -print -quit)" ]; then
+    echo "Preparing LiveCam's compiled image loops (once, about 20 s)..."
+    .venv/bin/python -m livecam.jit && touch .venv/.compiled
 fi
 exec .venv/bin/livecam "$@"
