@@ -622,13 +622,22 @@ class VideoReader:
         self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
         self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.last_ms: float | None = None  # the time of the last frame read
+        self.failure: str | None = None  # why decoding stopped before the end, when the decoder raised
 
     def __iter__(self) -> Iterator[np.ndarray]:
         while True:
-            ok, image = self._cap.read()
+            try:
+                ok, image = self._cap.read()
+                if ok and image is not None:
+                    self.last_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)  # where decoding got to (see missing_frames)
+            except Exception as exc:  # noqa: BLE001 - cv2.error from a damaged stream, no memory
+                # Raised through the render, the bench or the eval, it ended them in a traceback; it
+                # is the end of what can be decoded, which the caller says (see ``failure``).
+                self.failure = shown(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__, 100)
+                trace.debug("decoding %s failed", self.path, exc_info=exc)
+                return
             if not ok or image is None:
                 return
-            self.last_ms = self._cap.get(cv2.CAP_PROP_POS_MSEC)  # where decoding got to (see missing_frames)
             yield cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
 
     def missing_frames(self, read: int) -> int:
@@ -662,6 +671,8 @@ def iter_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> 
     with VideoReader(path) as reader:
         for image in reader:
             yield cover_fit(image, size) if size else image
+        if reader.failure:  # a caller counting on every frame must not take the first part for the whole
+            raise CaptureError(f"Decoding {shown(path)} failed ({reader.failure}).")
 
 
 def _first_working_camera() -> int | str | None:

@@ -42,6 +42,13 @@ EMPTY_AT = 0.003  # coverage up to which nobody is in the picture
 # 30 fps), because the temporal smoothing can spread a sudden jump over a few frames.
 JUMP = 0.25
 WINDOW = 5
+# In a close-up little room is left to take, and the temporal smoothing (0.9 by default) spreads a
+# model's all-"person" frame: with the person at 0.685 of the picture one such frame rose to 0.884
+# (+0.2, under JUMP and FULL_AT) and the raw room left whole. So a rise that takes over ROOM_JUMP of
+# the room left within WINDOW frames is a fault too, when it is over JUMP_MIN (the shared clips'
+# largest rise was 0.054, a hand entering at 0.5: 0.107 of the room).
+ROOM_JUMP = 0.5
+JUMP_MIN = 0.1
 SETTLE = 3  # after a fault, frames in a row with a steady mask (below FULL_AT) before frames leave again
 STEADY = 0.05  # coverage change per frame that counts as steady
 EMPTY_ACCEPT = 15  # frames of steady empty mask after which "nobody there" is taken as true (it shows only the background)
@@ -79,6 +86,12 @@ def _finite_in_range(values: np.ndarray) -> bool:
         return bool(np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0)
 
 
+def _jumped(before: float, coverage: float) -> bool:
+    """A rise from ``before`` to ``coverage`` (within WINDOW frames) that a person does not make."""
+    rise = coverage - before
+    return rise > JUMP or (rise > JUMP_MIN and rise > ROOM_JUMP * (1.0 - before))
+
+
 def _coverage(mask: np.ndarray) -> float:
     """The share of the picture the uint8 mask calls person, 0..1."""
     rows = mask[::ROW_STEP]
@@ -96,6 +109,7 @@ class OutputGate:
         self._fault: str | None = None  # "rise" or "empty" while the mask is implausible
         self._steady = 0  # frames in a row, during a fault, with a steady mask
         self._last_frame = -2
+        self._hidden_gap = False  # a frame was hidden since the last mask check (a model or mask fault)
         self._frame = 0
         self._settings: Any = None
         self._wanted: tuple[str, ...] = ()
@@ -110,10 +124,11 @@ class OutputGate:
     def reset(self) -> None:
         """A new source: the mask history starts over."""
         self._history.clear()
+        self._hidden_gap = False
         self._fault, self._steady, self.problem = None, 0, None
 
     def _forget_history(self) -> None:
-        """No mask to compare with (a frame without one): a fault stays until a steady mask ends it."""
+        """No mask to compare with: a fault stays until a steady mask ends it."""
         self._history.clear()
         self._steady = 0
 
@@ -127,6 +142,8 @@ class OutputGate:
             trace.debug("output check failed", exc_info=exc)
         if reason is None:
             return image
+        if self._last_frame != self._frame:
+            self._hidden_gap = True
         self.hidden += 1
         self.reasons[reason] += 1
         return self.safe(image, proof.shape)
@@ -160,17 +177,24 @@ class OutputGate:
     def _mask_fault(self, proof: Provenance, shape: tuple[int, ...]) -> str | None:
         mask = proof.mask
         if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != shape[:2]:
-            self._forget_history()
+            self._steady = 0
             return "the person mask is missing or malformed"
         if proof.small_mask is not None and not _finite_in_range(proof.small_mask):
-            self._forget_history()
+            self._steady = 0
             return "the person mask has values out of range"
         return self._plausible(_coverage(mask))
 
     def _plausible(self, coverage: float) -> str | None:
         """None while the mask's coverage moves like a person; a reason while it is a fault."""
-        if self._frame != self._last_frame + 1:
-            self._forget_history()  # frames in between had no mask check: nothing to compare with
+        gap = self._frame != self._last_frame + 1
+        if gap and self._hidden_gap:
+            # Frames hidden in between (no mask, a malformed one, an effect that failed): the mask
+            # before them still counts. Forgotten, the first mask back was judged alone, and one that
+            # took the room of a close-up (0.685 -> 0.884 of the picture) left the raw room.
+            self._steady = 0
+        elif gap:
+            self._forget_history()  # the mask was not needed in between: nothing to compare with
+        self._hidden_gap = False
         self._last_frame = self._frame
         history = self._history
         previous = history[-1] if history else None
@@ -182,10 +206,11 @@ class OutputGate:
                 # A new stream: nothing shows how this mask came about. An all-person one is not
                 # proven; an empty one hides the whole picture anyway.
                 fault = "rise" if extreme == "full" else None
-            elif coverage - min(others) > JUMP:
+            elif _jumped(min(others), coverage):
                 fault = "rise"
             else:
-                fault = "empty" if extreme == "empty" and max(others) - coverage > JUMP else None
+                # After a gap the person may have left meanwhile; an empty mask hides all of the room.
+                fault = "empty" if extreme == "empty" and not gap and max(others) - coverage > JUMP else None
             if fault is None:
                 return None
             self._fault, self._steady = fault, 0

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import statistics
@@ -451,11 +452,36 @@ def contact_sheet(root: Path, models: list[str], folder: Path, colour=LIGHT, pro
             cv2.putText(tile, f"frame {index}", (8, tile_h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (90, 90, 90), 1, cv2.LINE_AA)
             tiles.append(tile)
         rows.append(np.hstack(tiles))
+    return save_sheet(folder, "s18_light.jpg" if colour == LIGHT else "s18_dark.jpg", np.vstack(rows))
+
+
+def save_sheet(folder: Path, name: str, image: np.ndarray) -> Path:
+    """Write ``image`` as JPEG under ``name`` in ``folder`` (made when missing), or under the next free
+    name (``s18_light-2.jpg`` ...): cv2.imwrite replaced a file of that name (an earlier sheet or the
+    user's own), wrote through a link at it, blocked for good on a FIFO there and, when it could not
+    write at all, returned False while the eval went on to name the file. Raises OSError."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    if not ok:
+        raise OSError(errno.EIO, "the picture could not be encoded as JPEG")
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "it is a file, not a folder", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
-    name = "s18_light.jpg" if colour == LIGHT else "s18_dark.jpg"
-    path = folder / name
-    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 88])
-    return path
+    stem, suffix = os.path.splitext(name)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    for n in range(1, 1000):
+        path = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            fd = os.open(path, flags, 0o600)  # O_EXCL: whatever is at the name (file, link, FIFO) stays
+        except FileExistsError:
+            continue
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.tobytes())
+        except BaseException:
+            path.unlink(missing_ok=True)  # ours, made a moment ago: no half a picture left
+            raise
+        return path
+    raise OSError(errno.EEXIST, f"{name} and 998 numbered names after it are taken")
 
 
 # ---------------------------------------------------------------- command
@@ -487,12 +513,23 @@ def main(args: argparse.Namespace) -> int:
     for m in models:
         report["models"][m] = {"stills": eval_stills(root, m, progress), "clips": eval_clips(root, m, progress, wall_ref)}
     sheet = getattr(args, "sheet", None)
+    failed = None
     if sheet:
-        report["sheets"] = [str(contact_sheet(root, models, Path(sheet), c, progress)) for c in (LIGHT, DARK)]
+        try:
+            report["sheets"] = [str(contact_sheet(root, models, Path(sheet), c, progress)) for c in (LIGHT, DARK)]
+        except OSError as exc:
+            # Said after the report, which took minutes to make and is printed whole.
+            from livecam.messages import shown
+            from livecam.private_files import reason
+
+            failed = f"livecam eval: the contact sheets were not written to {shown(sheet)} ({reason(exc)})."
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2))
-        return 0
-    print_report(report)
+    else:
+        print_report(report)
+    if failed:
+        print(failed, file=sys.stderr)
+        return 1
     return 0
 
 

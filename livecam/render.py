@@ -79,7 +79,11 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
             first_out = pipeline.process(first)
             problems = list(pipeline.analyzer.broken.values())
         if problems or first is None:
-            return _error(f"{problems[0]} Nothing was written." if problems else f"{shown(src)} has no frames to render.")
+            if problems:
+                return _error(f"{problems[0]} Nothing was written.")
+            if reader.failure:
+                return _error(f"{shown(src)} could not be decoded ({reader.failure}); nothing was written.")
+            return _error(f"{shown(src)} has no frames to render.")
         h, w = first_out.shape[:2]
         try:
             writer = VideoWriter(target, w, h, reader.fps, overwrite=settings.output.overwrite,
@@ -119,6 +123,10 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
         return _error(writer.error)
     if writer.note:
         return _error(writer.note)
+    if reader.failure:
+        # The decoder raised mid-clip (a damaged stream): the file is right, a claim of the whole clip is not.
+        return _error(f"Decoding {shown(src)} failed after {n} frames ({reader.failure}); {shown(dst)} has those "
+                      f"{n} frames.")
     short = reader.missing_frames(n)
     if short:
         # A clip cut short mid-stream (a copy that did not finish) decodes until the cut and then

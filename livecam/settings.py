@@ -368,15 +368,36 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     """Write ``settings`` atomically as an owner-only file (0600) in an owner-only folder (0700).
 
     Raises SettingsError with one sentence when they cannot be written, whatever the reason."""
-    from livecam.private_files import FolderError, reason, write_private
+    from livecam.private_files import FolderError, check_folder, reason, write_private
 
     path = path or settings_path()
     try:
+        if os.path.isdir(path.parent):
+            check_folder(path.parent)  # refused first: no backup is made in a folder others may write to
+        _keep_before_replacing(path)
         return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
     except FolderError as exc:
         raise SettingsError(exc.sentence("the settings were not saved")) from None
     except OSError as exc:
         raise SettingsError(f"The settings were not saved to {shown(path)}: {reason(exc)}.") from None
+
+
+def _keep_before_replacing(path: Path) -> None:
+    """Raise SettingsError unless the file at ``path`` may be replaced: missing, not a regular file
+    (write_private says why it refuses those), settings LiveCam can read, or kept as a .bak copy.
+    load() gives the defaults for a file it cannot read and keeps a copy, but where neither reading
+    nor copying worked (another owner's file, a failing disk, a full one) the next save put the
+    defaults over everything the user had set, and nothing of it was left."""
+    if not os.path.isfile(path):
+        return
+    try:
+        _parse(read_json(path))
+        return
+    except Exception:  # noqa: BLE001 - the file is untrusted input: unusable, so it is kept first
+        pass
+    if _backup(path) is None:
+        raise SettingsError(f"The settings were not saved to {shown(path)}: the file there could be neither read "
+                            "nor kept as a backup, so it is left as it is; move it away or make it readable.")
 
 
 class Unusable(Exception):

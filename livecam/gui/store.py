@@ -16,6 +16,7 @@ from livecam import settings as S
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
+_NONE = object()
 
 
 class SettingsStore(QtCore.QObject):
@@ -30,6 +31,7 @@ class SettingsStore(QtCore.QObject):
         # Command-line flags (e.g. --source clip.mp4) are for this session: they stay out of the file
         # unless the user changes that field here.
         self._session_only = _differences(self._saved, settings)
+        self._written = settings  # the settings as of the last save: what changed since is the tray's own
         self._timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._timer.timeout.connect(self.flush)
         self._dirty = False
@@ -58,12 +60,25 @@ class SettingsStore(QtCore.QObject):
             self._timer.start()
 
     def to_save(self) -> S.Settings:
-        data = S.to_dict(self._settings)
-        saved = S.to_dict(self._saved)
-        for (section, name), flag_value in self._session_only.items():
-            if data[section][name] == flag_value:
-                data[section][name] = saved[section][name]
+        """What the file holds now, with the changes made here since the last save on top. The whole
+        copy written at each change threw away what another LiveCam (``run --save``, a second tray, an
+        editor) had put in the file meanwhile."""
+        data = S.to_dict(self._on_disk())
+        for (section, name), value in _differences(self._written, self._settings).items():
+            if self._session_only.get((section, name), _NONE) != value:
+                data[section][name] = value
         return S.from_dict(data)
+
+    def _on_disk(self) -> S.Settings:
+        """The file's settings; the last saved ones when it is missing or cannot be used."""
+        from livecam.private_files import check_folder
+
+        path = S.settings_path()
+        try:
+            check_folder(path.parent)  # a file in a folder others may write to is not read (as load())
+            return S.from_dict(S.read_json(path))
+        except Exception:  # noqa: BLE001 - untrusted file: what was saved last stands in
+            return self._saved
 
     def flush(self) -> None:
         """Write pending changes now (called on quit)."""
@@ -72,9 +87,10 @@ class SettingsStore(QtCore.QObject):
             return
         self._dirty = False
         try:
+            current = self._settings
             settings = self.to_save()
             S.save(settings)
-            self._saved = settings
+            self._saved, self._written = settings, current
         except (OSError, S.SettingsError) as exc:
             log.error("Could not save the settings (%s); the changes last until LiveCam quits.", exc)
 
