@@ -430,13 +430,26 @@ class EdgeColour:
         return out
 
 
+DOUBLE_FROM = 16  # source pixels a side from which a 2x mask enlargement runs the compiled loop
+
+
 def upscale(image: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
     """``image`` enlarged to ``size`` (w, h) bilinearly, with pixel centres placed as cv2.resize's
     INTER_LINEAR places them and within one level of its values (uint8). Through warpAffine: its
     fixed-point bilinear path enlarges 2-2.5x faster than resize's (a 720p mask from 640x360: 0.17
     against 0.41 ms; a 3-channel 720p picture from 128x66: 0.24 against 0.53 ms, one thread).
-    Positions are resolved to 1/32 of a source pixel, exact for a 2x enlargement."""
+    Positions are resolved to 1/32 of a source pixel, exact for a 2x enlargement.
+
+    A uint8 mask enlarged exactly twice (the edge work's alpha to the frame) takes the same bytes
+    from ``mask_kernels.double_into``: 0.06 ms against the warp's 0.18 at 720p. Not below
+    DOUBLE_FROM pixels a side: OpenCV warps sources of one or two pixels a side by another path,
+    with other rounding."""
     h, w = image.shape[:2]
+    if (size == (2 * w, 2 * h) and min(h, w) >= DOUBLE_FROM and _compiled_arrays((image,), np.uint8, (h, w))
+            and (dst is None or _compiled_arrays((dst,), np.uint8, (2 * h, 2 * w)))):
+        out = np.empty((2 * h, 2 * w), np.uint8) if dst is None else dst
+        mask_kernels.double_into(image, out)
+        return out
     fx, fy = w / size[0], h / size[1]
     m = np.float32([[fx, 0, 0.5 * fx - 0.5], [0, fy, 0.5 * fy - 0.5]])
     return cv2.warpAffine(image, m, size, dst=dst, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
