@@ -192,8 +192,6 @@ def test_one_all_person_frame_of_the_mask_model_in_a_close_up_shows_no_room(monk
     all-ones mask for one frame, straight away or as its first answer after ``outage`` frames with no
     answer at all (hidden, past the analyzer's grace). That frame showed the raw room (detail 0.89
     and 0.93 of it, against 0.30): after an outage the gate judged the first mask back alone."""
-
-
     frames, rooms = room_clip("cihp_0005008", 14 + outage)
     settings = S.update(S.Settings(), background={"mode": "blur", "blur": 60})
     real_run, now = ort.InferenceSession.run, {"frame": -1}
@@ -212,6 +210,50 @@ def test_one_all_person_frame_of_the_mask_model_in_a_close_up_shows_no_room(monk
         out = pipeline.process(frame)
         if i >= saturated:
             assert room_detail(out[:, 12:], frame[:, 12:], room) < 0.4, f"frame {i} shows the room"
+
+
+@pytest.mark.parametrize("fault", ["scaled", "negated", "constant"])
+def test_a_mask_model_result_that_is_no_probability_is_refused_where_it_comes_out(monkeypatch, fault):
+    """The selfie model ends in a sigmoid. A result scaled (x 1e30), negated or one value everywhere
+    was clipped to 0..1 and judged by the gate on its coverage alone: in the fuzz, rises of 0.13-0.16
+    in a half-full picture passed and part of the room left. The segmenter now refuses such a frame
+    where it comes out, so every frame leaves exactly as when the model gave no answer at all (the
+    last good mask bridges a few frames, then the picture is hidden), and no more room than that."""
+    frames, rooms = room_clip("cihp_0005008", 24)
+    settings = S.update(S.Settings(), background={"mode": "blur", "blur": 60})
+    real_run, now = ort.InferenceSession.run, {"frame": -1}
+
+    def run(fault):
+        bad = {"none": lambda m: None, "scaled": lambda m: m * np.float32(1e30), "negated": lambda m: -m,
+               "constant": lambda m: np.full_like(m, 0.7)}[fault]
+
+        def faulty(self, names, feeds, *args, **kwargs):
+            out = real_run(self, names, feeds, *args, **kwargs)
+            return [bad(out[0]), *out[1:]] if now["frame"] >= 8 and now["frame"] % 3 else out
+
+        monkeypatch.setattr(ort.InferenceSession, "run", faulty)
+        pipeline, outs = Pipeline(settings), []
+        for i, frame in enumerate(frames):
+            now["frame"] = i
+            outs.append(pipeline.process(frame).copy())
+        return outs
+
+    no_answer, bad = run("none"), run(fault)
+    for i, (frame, room) in enumerate(zip(frames, rooms)):
+        assert np.array_equal(bad[i], no_answer[i]), (
+            f"frame {i}: {room_detail(bad[i][:, 12:], frame[:, 12:], room):.2f} of the room shown, "
+            f"{room_detail(no_answer[i][:, 12:], frame[:, 12:], room):.2f} with no answer")
+
+
+def test_flat_pictures_give_the_mask_model_no_fault():
+    """A lens cap or a privacy shutter gives the model a flat picture: its answer is one value, 0
+    (nobody there), which must not count as a fault (the gate would report a broken model)."""
+    from livecam.analysis.segmenter import Segmenter
+
+    segmenter = Segmenter("landscape")
+    for value in (0, 40, 128, 255):
+        mask = segmenter.predict(np.full((720, 1280, 3), value, np.uint8))
+        assert mask.max() < 0.01
 
 
 def test_after_hidden_frames_the_first_mask_back_is_judged_against_the_one_before():

@@ -6,7 +6,7 @@ import numpy as np
 
 from livecam import model_specs
 from livecam.analysis.mask_kernels import READY, area_shrink, area_table, tensor_into
-from livecam.analysis.runtime import load_model
+from livecam.analysis.runtime import ModelOutputError, load_model
 
 MODEL_NAMES = model_specs.bundled_files("person")  # landscape, general: the selfie models LiveCam ships
 
@@ -23,6 +23,8 @@ TOP_MARGIN = 0.1
 # (IoU 0.97, no room shown). Narrower pictures are squashed as before: on the portrait photos of
 # masks/dev that is what the general model does best (a margin there cost 0.4 points of IoU).
 KEEP_SHAPE_ABOVE = 1.4
+# How far past 0..1 a sigmoid output may read by float rounding (the shared clips reach 1.0000001).
+PROBABILITY_SLACK = 1e-3
 
 
 class Segmenter:
@@ -102,6 +104,14 @@ class Segmenter:
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """The person probability for the frame rows of the last ``to_tensor``: float32 0..1."""
         out = self.session.run(tensor)[0].reshape(self.input_height, self.width)
+        low, high = float(out.min()), float(out.max())
+        if low < -PROBABILITY_SLACK or high > 1.0 + PROBABILITY_SLACK or (low == high and low > 0.5):
+            # Not a person probability: a sigmoid never leaves 0..1, and no picture makes every pixel the
+            # same "person" (a flat grey or black one gives the same 0, which hides nobody). Clipped, a
+            # scaled or negated result became a near-saturated mask the output gate could take for a
+            # person leaning in, and part of the room left (session 35's red team).
+            raise ModelOutputError(f"Model {self.session.name} returned person values from {low:.3g} to {high:.3g}, "
+                                   "not a probability; this frame's result is not used.")
         return np.clip(out[self._top:self._top + self._rows], 0.0, 1.0)
 
     def predict(self, image_bgr: np.ndarray) -> np.ndarray:
