@@ -49,6 +49,7 @@ from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
 from livecam.effects import lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
+from livecam.effects.photo_glasses import remove_frames
 from livecam.effects.avatar_keep import GlassesKeeper
 from livecam.effects.avatar_pose_shade import NoseBase
 from livecam.effects.avatar_mouth import (
@@ -323,6 +324,8 @@ class _SourceFace:
         self.landmarks = landmarks.copy()
         self.landmarks[:, :2] = (landmarks[:, :2] - (x0, y0)) * (sx, sy)
         self.landmarks[:, 2] *= scale
+        # The photo's glasses frames painted out before anything reads it (issue 18, item 2).
+        self.image = remove_frames(self.image, self.landmarks)
         layout = frontal_layout(self.landmarks)
         self.points = warp_points(layout, WARP_POINTS, OUTLINES)
         self.triangles = triangulate(layout[self.points])
