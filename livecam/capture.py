@@ -450,7 +450,7 @@ class VideoFileSource(FrameSource):
     def _next_image(self) -> np.ndarray | None:
         """The next frame, rewinding at the end when looping; None at the end of a non-looping file."""
         if self._cap is not None:
-            ok, image = self._cap.read()
+            ok, image = _read(self._cap)
             if ok and image is not None:
                 return image
         if not self.loop:
@@ -565,6 +565,18 @@ def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
     return cv2.VideoCapture(name, cv2.CAP_FFMPEG), (st.st_dev, st.st_ino)
 
 
+def _read(cap: Any) -> tuple[bool, Any]:
+    """``cap.read()``, with a decoder that raises (cv2.error from a damaged stream, no memory) taken
+    as a failed read. Raised, it escaped VideoFileSource: at the first frame a traceback instead of
+    a sentence; mid-clip the source restarted on the same broken decoder forever (the "stopped
+    unexpectedly" card for good, the clip never played again)."""
+    try:
+        return cap.read()
+    except Exception as exc:  # noqa: BLE001 - any decoder failure is a read that gave no frame
+        trace.debug("decoding a video frame failed", exc_info=exc)
+        return False, None
+
+
 def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     """Open ``path`` and decode its first frame; _FileGone says in a few words why that failed."""
     if not _is_file(path):  # also keeps a FIFO, where opening would block, away from FFmpeg
@@ -578,7 +590,7 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     try:
         if not cap.isOpened():
             raise _FileGone("cannot be opened (damaged, emptied or an unsupported format)")
-        ok, first = cap.read()
+        ok, first = _read(cap)
         if not ok or first is None:
             raise _FileGone("has no readable frames")
     except BaseException:

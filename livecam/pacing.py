@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from livecam.capture import FrameClock, placeholder_image
+from livecam.messages import shown
 from livecam.oneshot import OneShot
 from livecam.sinks import Output, OutputFailed
 
@@ -158,6 +159,8 @@ class PacedSender:
         self._reopening: OneShot | None = None  # a reopen in flight, output.reopen() beside the sender
         self._reopen_told = False  # said once that the reopen in flight has not returned in time
         self._reopen_delay = REOPEN_BACKOFF_START_S
+        self._reopened = False  # reopened, and the output has not yet failed again
+        self._flap_told = False  # said once that the output opens but takes no frame
         self._sent = 0
         self._repeats = 0
         self._dropped = 0
@@ -384,9 +387,11 @@ class PacedSender:
                                "(it hung) and was stopped.")
             self.failed.set()
             return
-        log.warning("The %s hung for %g s; LiveCam drops it and reopens it.", self.output.description, self._deadline())
+        flapping = self._took_nothing_since_reopen()
+        (log.debug if flapping else log.warning)(
+            "The %s hung for %g s; LiveCam drops it and reopens it.", self.output.description, self._deadline())
         self._sink = _SinkThread(self.output)
-        self._lost()
+        self._lost(flapping, f"it hung for {self._deadline():g} s")
 
     def _output_broke(self, exc: Exception) -> None:
         if not self.output.recoverable:
@@ -397,21 +402,43 @@ class PacedSender:
             self.failed.set()
             return
         # Close the dead handle now: writing to it again could block or crash in the driver.
-        log.warning("The %s stopped taking frames (%s); LiveCam reopens it.", self.output.description, exc)
+        flapping = self._took_nothing_since_reopen()
+        (log.debug if flapping else log.warning)(
+            "The %s stopped taking frames (%s); LiveCam reopens it.", self.output.description, exc)
         try:
             self.output.close()
         except Exception as close_exc:
             log.debug("closing the lost output failed: %s", close_exc)
         self._sink = _SinkThread(self.output)
-        self._lost()
+        self._lost(flapping, shown(str(exc) or type(exc).__name__, 100))
 
-    def _lost(self) -> None:
+    def _took_nothing_since_reopen(self) -> bool:
+        """True when the output was reopened and then failed again before taking a single frame: a
+        device that opens but refuses every write (held by another program, a driver in a bad
+        state). Each such reopen "worked", so the outage would start afresh each time: a reopen every
+        half second for good, two warnings each, and the state flipping back to "sending"."""
+        return self._reopened and self._sink.sent == 0
+
+    def _lost(self, flapping: bool = False, why: str = "") -> None:
         with self._lock:
             self.reopen_attempts = 0
-            self._reopen_delay = REOPEN_BACKOFF_START_S
+            if flapping:  # the same outage goes on: the back-off keeps growing, the sentence says why
+                self._reopen_delay = min(self._reopen_delay * 2, REOPEN_BACKOFF_MAX_S)
+            else:
+                self._reopen_delay = REOPEN_BACKOFF_START_S
+                self._flap_told = False
+            self._reopened = False
             self._next_reopen = time.monotonic() + self._reopen_delay
             self.state = "reopening"
-            self.status = f"The {self.output.description} was lost; reopening it in {self._reopen_delay:g} s."
+            if flapping:
+                self.status = (f"The {self.output.description} opens but takes no frame ({why}); LiveCam tries "
+                               f"again in {self._reopen_delay:g} s (close other programs that use it, or "
+                               "replug or reload the device).")
+            else:
+                self.status = f"The {self.output.description} was lost; reopening it in {self._reopen_delay:g} s."
+            told, self._flap_told = self._flap_told, self._flap_told or flapping
+        if flapping and not told:
+            log.warning("%s", self.status)
 
     def _try_reopen(self) -> None:
         """One reopen at a time, on a thread of its own: a driver that hangs in open or close stops
@@ -444,7 +471,9 @@ class PacedSender:
                     f"(attempt {self.reopen_attempts} failed, next in {self._reopen_delay:g} s)."
                 )
             return
-        log.warning("The %s is back after %d attempt%s.", self.output.description, self.reopen_attempts,
-                    "" if self.reopen_attempts == 1 else "s")
+        (log.debug if self._flap_told else log.warning)(
+            "The %s is back after %d attempt%s.", self.output.description, self.reopen_attempts,
+            "" if self.reopen_attempts == 1 else "s")
+        self._reopened = True
         with self._lock:
             self.state, self.status = "starting", None  # "sending" once the next frame goes out

@@ -97,6 +97,28 @@ def _ffmpeg_has_encoder(exe: str, name: str) -> bool:
     return any(line.split()[1:2] == [name] for line in listed.splitlines())
 
 
+@functools.lru_cache(maxsize=4)
+def _ffmpeg_has_option(exe: str, name: str) -> bool:
+    """Whether ``exe`` takes the option ``-name``; True when its help cannot be read (the newest
+    ffmpeg's options are the ones used then)."""
+    try:
+        listed = subprocess.run(
+            [exe, "-hide_banner", "-h", "long"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return True
+    if not listed.strip():
+        return True
+    return any(line.split()[:1] == [f"-{name}"] for line in listed.splitlines())
+
+
+def _passthrough_timing(exe: str) -> list[str]:
+    """The option that keeps each frame's own time: ``-fps_mode`` from FFmpeg 5.1 on (``-vsync`` is
+    gone in FFmpeg 9), ``-vsync`` before it. With -fps_mode alone, the ffmpeg 4.4 that Ubuntu 22.04
+    installs refused the command ("Unrecognized option 'fps_mode'") and no live recording could start."""
+    return ["-fps_mode" if _ffmpeg_has_option(exe, "fps_mode") else "-vsync", "passthrough"]
+
+
 def complete_fragments_end(fd: int) -> int:
     """Length of the part of a fragmented MP4 that ends on a whole fragment (moof + mdat).
 
@@ -458,7 +480,7 @@ class VideoWriter:
         even = [] if w % 2 == 0 and h % 2 == 0 else ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"]
         if self.timing == "clock":
             source = ["-f", "matroska", "-i", "pipe:0"]
-            timing = ["-fps_mode", "passthrough", "-enc_time_base", "-1", "-video_track_timescale", "1000"]
+            timing = [*_passthrough_timing(exe), "-enc_time_base", "-1", "-video_track_timescale", "1000"]
         else:
             rate = fractions.Fraction(self.fps).limit_denominator(1001)
             source = ["-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", str(rate), "-i", "pipe:0"]

@@ -16,11 +16,12 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg
 
 
 def stalled_ffmpeg(folder: Path, pids: Path) -> Path:
-    """An ``ffmpeg`` in ``folder/bin`` that lists libx264, then reads nothing and never ends (a hung
-    encoder); each one started appends its pid to ``pids``. Returns the executable."""
+    """An ``ffmpeg`` in ``folder/bin`` that lists libx264 and -fps_mode, then reads nothing and never
+    ends (a hung encoder); each one started appends its pid to ``pids``. Returns the executable."""
     exe = folder / "bin" / "ffmpeg"
     exe.parent.mkdir()
-    exe.write_text('#!/bin/sh\ncase "$*" in *-encoders*) echo " V....D libx264 H.264"; exit 0;; esac\n'
+    exe.write_text('#!/bin/sh\ncase "$*" in *-encoders*) echo " V....D libx264 H.264"; exit 0;;\n'
+                   '  *"-h long"*) echo "-fps_mode           set framerate mode"; exit 0;; esac\n'
                    f"echo $$ >> {pids}\nexec sleep 600\n")
     exe.chmod(0o755)
     return exe
