@@ -334,6 +334,11 @@ class PacedSender:
         with self._lock:
             self._sent += 1
             self._send_times.append(now)
+            # The device took a frame after an outage told as "opens but takes no frame" (the
+            # program holding it let go): said, since the quiet reopens before it were not.
+            back = self._flap_told and self._sink.sent > 0
+            if back:
+                self._flap_told = False
             if stalled:
                 self._catching_up += 1
             if pending is None:
@@ -350,6 +355,8 @@ class PacedSender:
                     self._resume_since = None
                     log.info("An app is watching: the first frame went out %.0f ms after it opened the camera.",
                              1000 * self.resume_latency_s)
+        if back:
+            log.warning("The %s takes frames again.", self.output.description)
         return True
 
     def _catch_up_after(self) -> float:

@@ -86,14 +86,28 @@ def find_ffmpeg() -> str | None:
     return shutil.which("ffmpeg")
 
 
+QUERY_TIMEOUT_S = 20.0
+_UNANSWERED: set[str] = set()  # ffmpeg programs that did not answer a query in time: not asked again
+
+
+def _ffmpeg_says(exe: str, *args: str) -> str | None:
+    """What ``exe -hide_banner ARGS`` prints, or None where it cannot say. A program that hung on one
+    query is not asked the next: a recording waited 20 s for each before it started."""
+    if exe in _UNANSWERED:
+        return None
+    try:
+        return subprocess.run([exe, "-hide_banner", *args], capture_output=True, text=True,
+                              timeout=QUERY_TIMEOUT_S, check=False).stdout
+    except subprocess.TimeoutExpired:
+        _UNANSWERED.add(exe)
+    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=4)
 def _ffmpeg_has_encoder(exe: str, name: str) -> bool:
-    try:
-        listed = subprocess.run(
-            [exe, "-hide_banner", "-encoders"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
+    listed = _ffmpeg_says(exe, "-encoders") or ""
     return any(line.split()[1:2] == [name] for line in listed.splitlines())
 
 
@@ -101,13 +115,8 @@ def _ffmpeg_has_encoder(exe: str, name: str) -> bool:
 def _ffmpeg_has_option(exe: str, name: str) -> bool:
     """Whether ``exe`` takes the option ``-name``; True when its help cannot be read (the newest
     ffmpeg's options are the ones used then)."""
-    try:
-        listed = subprocess.run(
-            [exe, "-hide_banner", "-h", "long"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return True
-    if not listed.strip():
+    listed = _ffmpeg_says(exe, "-h", "long")
+    if not listed or not listed.strip():
         return True
     return any(line.split()[:1] == [f"-{name}"] for line in listed.splitlines())
 

@@ -124,6 +124,33 @@ def test_a_device_that_takes_frames_between_losses_starts_each_outage_afresh(hel
     assert status == "The virtual camera /dev/video-held was lost; reopening it in 0.01 s."
 
 
+def test_a_held_device_that_is_let_go_says_it_takes_frames_again(
+    held: type[HeldDevice], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quiet reopens of a device that opens but takes no frame end with one line when the
+    program holding it lets go, and the state is "sending" again."""
+    caplog.set_level(logging.DEBUG, logger="livecam.output")
+    real_send = HeldDevice.send
+
+    def send(self: HeldDevice, frame: np.ndarray) -> None:
+        if len(HeldDevice.opened) < 6:  # held for the first five opens, then free
+            real_send(self, frame)
+
+    monkeypatch.setattr(HeldDevice, "send", send)
+    out = VirtualCamOutput(W, H, 100, backend="livecam-held")
+    frame = np.full((H, W, 3), 40, np.uint8)
+    try:
+        with PacedSender(out, 100) as sender:
+            assert _until(lambda: (sender.submit(frame, time.monotonic()), len(HeldDevice.opened) >= 6
+                                   and sender.state == "sending")[1])
+    finally:
+        out.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings[-1] == "The virtual camera /dev/video-held takes frames again.", warnings
+    assert sum("opens but takes no frame" in w for w in warnings) == 1
+    assert sum("takes frames again" in w for w in warnings) == 1
+
+
 class BrokenDecoder:
     """A cv2.VideoCapture whose decoder gives ``good`` frames, then raises cv2.error at every read."""
 
@@ -207,3 +234,25 @@ def test_a_live_recording_works_with_an_ffmpeg_older_than_5_1(tmp_path: Path, mo
     assert len(frames) == 45
     assert abs(frames[0].mean() - 0) < 8 and abs(frames[-1].mean() - 5 * 44) < 8  # in order, none lost
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_ffmpeg_that_hangs_on_a_query_is_asked_once_not_at_each(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recording asks ffmpeg for its encoders and its options before it starts; an ffmpeg that hangs
+    (a broken build, a wrapper waiting on a terminal) held the start up for each query's full timeout.
+    The first unanswered query is the last one asked; the recording goes on with safe defaults."""
+    starts = tmp_path / "starts"
+    exe = tmp_path / "ffmpeg"
+    exe.write_text(f"#!/bin/sh\necho x >> {starts}\nexec sleep 600\n")
+    exe.chmod(0o755)
+    monkeypatch.setattr(recording, "QUERY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(recording, "_UNANSWERED", set())
+    recording._ffmpeg_has_encoder.cache_clear()
+    recording._ffmpeg_has_option.cache_clear()
+    try:
+        assert recording._ffmpeg_has_encoder(str(exe), "libx264") is False
+        assert recording._passthrough_timing(str(exe)) == ["-fps_mode", "passthrough"]
+    finally:
+        recording._ffmpeg_has_encoder.cache_clear()
+        recording._ffmpeg_has_option.cache_clear()
+    assert starts.read_text().count("x") == 1
