@@ -226,12 +226,49 @@ def bench_baseline(clip: Path, size: tuple[int, int], effect: str, frames: int, 
     return _summary(rows, f"{size[0]}x{size[1]}", effect, seg.provider, threads)
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    """--sizes as (w, h) pairs, each within what a capture may be; else one sentence."""
+    import dataclasses
+
+    limits = {f.name: f.metadata["livecam"].range for f in dataclasses.fields(S.CaptureSettings)}
+    sizes = []
+    for item in text.split(","):
+        try:
+            w, h = (int(v) for v in item.strip().lower().split("x"))
+        except ValueError:
+            raise S.SettingsError(f"--sizes must be a comma list like 1280x720,1920x1080, not {text!r}.") from None
+        for side, value in (("width", w), ("height", h)):
+            lo, hi = limits[side]
+            if not lo <= value <= hi:
+                raise S.SettingsError(f"--sizes: a {side} must be between {lo} and {hi}, not {value} (in {item.strip()!r}).")
+        if w % 2 or h % 2:  # the output conversion's I420 has one colour sample per 2x2 pixels (cv2.error)
+            raise S.SettingsError(f"--sizes: each side must be an even number of pixels, not {item.strip()!r}.")
+        sizes.append((w, h))
+    return sizes
+
+
+def _checked(args: argparse.Namespace) -> tuple[list[tuple[int, int]], list[str]]:
+    # Checked before any run: a bad value used to be a traceback (an empty list of frame rows, a
+    # 0x0 resize) or a report of nothing that exited 0.
+    if args.frames < 1:
+        raise S.SettingsError(f"--frames must be 1 or more, not {args.frames}.")
+    effects = [e.strip() for e in args.effects.split(",") if e.strip()]
+    if not effects:
+        raise S.SettingsError(f"--effects names no effect ({args.effects!r}); give a comma list such as blur,image.")
+    return _sizes(args.sizes), effects
+
+
 def run(args: argparse.Namespace) -> dict:
-    cv2.setNumThreads(args.threads)
+    sizes, effects = _checked(args)
+    cv2.setNumThreads(max(args.threads, 0))
     model = getattr(args, "model", None)  # the CLI's --model, where it has one
     clip = Path(args.clip) if args.clip else default_clip()
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    effects = [e.strip() for e in args.effects.split(",") if e.strip()]
+    from livecam.capture import VideoReader
+
+    # Opened once by the reader render uses: the decoder below waited for good on a pipe named as the
+    # clip (SIGTERM could not stop it); a folder, a device or a damaged file is one sentence here.
+    with VideoReader(clip):
+        pass
     configs = effect_configs()
     unknown = [e for e in effects if e not in configs]
     if unknown:
@@ -310,9 +347,20 @@ def print_table(report: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    report = run(args)
+    from livecam.capture import CaptureError
+
+    try:
+        report = run(args)
+    except CaptureError as exc:
+        print(f"livecam bench: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_table(report)
+    if not report["results"]:
+        # Every row skipped (a clip that does not decode, a provider that is not there): the
+        # reasons are above; a script must not read this as a measurement.
+        print("livecam bench: nothing was measured; each row's reason is above.", file=sys.stderr)
+        return 1
     return 0

@@ -126,6 +126,19 @@ def private_dir(path: str | Path) -> Path:
     return path
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems alike
+_TEMP_ROOM = NAME_MAX - len("..") - 8 - len(".tmp")  # mkstemp's dot, the name's dot, 8 random characters
+
+
+def _temp_stem(name: str) -> str:
+    """As much of ``name`` as a temporary file beside it can carry. The whole name went in: a file
+    whose own name was allowed (a preset of 60 four-byte letters, 245 bytes) could not be written,
+    its temporary name being too long."""
+    while len(os.fsencode(name)) > _TEMP_ROOM:
+        name = name[:-1]
+    return name
+
+
 def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600 (in a folder :func:`private_dir` accepts).
 
@@ -145,7 +158,7 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
     private_dir(path.parent)
     if isinstance(data, str):
         data = data.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{_temp_stem(path.name)}.", suffix=".tmp")
     try:
         if os.name == "posix":
             os.fchmod(fd, FILE_MODE)

@@ -518,7 +518,11 @@ def load(path: Path | None = None) -> Settings:
             check_folder(path.parent)
         except FolderError as exc:
             # Whoever may write there may have planted the file: it is not read.
-            log.warning(exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"))
+            told = _file_key(path.parent, folder=True)
+            level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
+            log.log(level, exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"))
+            if told is not None:
+                _TOLD_BROKEN.add(told)
             return Settings()
     if not os.path.lexists(path):
         return Settings()
@@ -531,5 +535,25 @@ def load(path: Path | None = None) -> Settings:
         log.debug("reading settings %s failed", shown(str(path)), exc_info=exc)
     backup = _backup(path) if os.path.isfile(path) else None
     kept = f"the original is kept as {shown(str(backup))}" if backup else "it could not be backed up"
-    log.warning("Settings file %s is broken (%s); LiveCam uses the defaults, %s.", shown(str(path)), reason, kept)
+    # Once per broken file (until it changes): `livecam doctor` reads the settings in two checks and
+    # the tray in several places, and each said the same sentence again.
+    told = _file_key(path)
+    level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
+    log.log(level, "Settings file %s is broken (%s); LiveCam uses the defaults, %s.", shown(str(path)), reason, kept)
+    if told is not None:
+        _TOLD_BROKEN.add(told)
     return Settings()
+
+
+_TOLD_BROKEN: set[tuple] = set()  # _file_key of each unusable settings file or folder already warned about
+
+
+def _file_key(path: Path, folder: bool = False) -> tuple | None:
+    """This very file as it is now (a fixed, replaced or rewritten file is another key); for a folder,
+    its owner and mode (what makes it unusable), not the files coming and going in it."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    key = (os.path.abspath(path), st.st_dev, st.st_ino, st.st_mode, st.st_uid)
+    return key if folder else (*key, st.st_size, st.st_mtime_ns)

@@ -95,8 +95,14 @@ def read_photo(path: str | Path) -> np.ndarray:
     if not str(path):
         raise AvatarPhotoError("No avatar photo is set; pick one with --avatar PHOTO.")
     p = Path(path)
-    if not p.is_file():
+    try:
+        missing = not p.exists()
+    except OSError:  # a name too long to look up (it was "[Errno 36] …"): the reader says it in words
+        missing = False
+    if missing:
         raise AvatarPhotoError(f"Avatar photo {shown(p)} does not exist; pick another file.")
+    # A folder, a device or a pipe exists: "does not exist" sent the user looking for a file that is
+    # there. The reader says what it is instead (and opens none of them in a way that blocks).
     try:
         return read_image(p, max_side=PHOTO_MAX_SIDE)
     except ImageError as exc:
@@ -292,7 +298,7 @@ def _remembered_fit(key: str, fit) -> tuple[np.ndarray, tuple[float, float, floa
 def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "auto", threads: int = 1) -> AvatarPhoto:
     """Read, validate and fit ``path``; with ``store`` the accepted photo is copied into the config
     folder, and when ``path`` has since been moved or deleted its own copy is used."""
-    if str(path) and store and not Path(path).is_file():
+    if str(path) and store and not os.path.isfile(path):  # False, not OSError, for a name too long
         kept = stored_copy(path)
         if kept is not None:
             log.info("Avatar photo %s is gone; using the copy kept in %s.", shown(path), kept)
