@@ -526,6 +526,24 @@ def _missing(path: Path) -> CaptureError:
     )
 
 
+MISSING = "does not exist"
+
+
+def _why_not_a_file(path: Path) -> str:
+    """In a few words, why ``path`` is no regular file: missing (a dangling link too), something
+    else (a folder, a pipe, a device), or a name the system cannot look up ("[Errno 36] ..." before,
+    or "is not a regular file" for a name too long)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return MISSING
+    except OSError as exc:
+        return f"cannot be read ({(exc.strerror or type(exc).__name__).lower()})"
+    except ValueError:
+        return "is not a usable file name"
+    return "is not a regular file"
+
+
 def _is_file(path: Path) -> bool:
     """``path.is_file()`` that is False (not an exception) for names too long or holding a NUL."""
     try:
@@ -580,7 +598,7 @@ def _read(cap: Any) -> tuple[bool, Any]:
 def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     """Open ``path`` and decode its first frame; _FileGone says in a few words why that failed."""
     if not _is_file(path):  # also keeps a FIFO, where opening would block, away from FFmpeg
-        raise _FileGone("does not exist" if not os.path.lexists(path) else "is not a regular file")
+        raise _FileGone(_why_not_a_file(path))
     try:
         cap, _ = _video_capture(path)
     except _UnusableName:
@@ -612,8 +630,8 @@ class VideoReader:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         if not _is_file(self.path):
-            raise _missing(self.path) if not os.path.lexists(self.path) else CaptureError(
-                f"{shown(self.path)} is not a regular file; pass a video file.")
+            why = _why_not_a_file(self.path)
+            raise _missing(self.path) if why == MISSING else CaptureError(f"{shown(self.path)} {why}; pass a video file.")
         try:
             self._cap, self.identity = _video_capture(self.path)
         except _UnusableName:

@@ -99,6 +99,20 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # the compressed bytes are held too while de
 _FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
+def nothing_at(path: str | Path) -> bool:
+    """Whether nothing at all is at ``path`` (a dangling link counts as nothing), the one case where
+    "does not exist" is the right sentence. A folder, a device or a pipe exists, and a name too long
+    to look up is not known to be missing: "does not exist" (or "[Errno 36] ...") sent users looking
+    for a file that was there; the reader then says what the thing is."""
+    try:
+        os.stat(path)  # not os.path.exists: it answers False for a name too long, too
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 class ImageError(ValueError):
     """An image cannot be used; ``str()`` is one plain sentence saying why and what to do."""
 

@@ -222,3 +222,26 @@ def test_write_private_takes_any_name_the_file_system_takes(tmp_path, length):
         else:
             write_private(path, b"first", overwrite=False)
     assert path.read_bytes() == b"second" and sorted(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("kind", ["folder", "pipe", "device", "long name", "missing", "dangling link"])
+@pytest.mark.parametrize("what", ["picture", "video"])
+def test_a_background_path_is_called_missing_only_when_nothing_is_there(tmp_path, kind, what):
+    """The background picker had the avatar photo's fault: a folder, a pipe or /dev/zero was "does
+    not exist", a 300-character name "[Errno 36] ..."; one check (media.nothing_at) decides for both."""
+    from livecam.effects.background import BackgroundError, VideoBackground, load_background_image
+
+    path = tmp_path / ("x" * 300 if kind == "long name" else "room")
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "pipe":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = "/dev/zero"
+    elif kind == "dangling link":
+        path.symlink_to(tmp_path / "gone")
+    with pytest.raises(BackgroundError) as caught:
+        load_background_image(str(path)) if what == "picture" else VideoBackground(str(path))
+    said = str(caught.value)
+    assert ("does not exist" in said) == (kind in ("missing", "dangling link")), said
+    assert "Errno" not in said and "\n" not in said and len(said) < 300, said

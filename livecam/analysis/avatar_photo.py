@@ -40,7 +40,7 @@ from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
-from livecam.media import IMAGE_SUFFIXES, ImageError, read_image
+from livecam.media import IMAGE_SUFFIXES, ImageError, nothing_at, read_image
 from livecam.messages import shown
 from livecam.private_files import copy_private, private_dir, reason
 from livecam.settings import config_dir
@@ -95,14 +95,8 @@ def read_photo(path: str | Path) -> np.ndarray:
     if not str(path):
         raise AvatarPhotoError("No avatar photo is set; pick one with --avatar PHOTO.")
     p = Path(path)
-    try:
-        missing = not p.exists()
-    except OSError:  # a name too long to look up (it was "[Errno 36] …"): the reader says it in words
-        missing = False
-    if missing:
+    if nothing_at(p):
         raise AvatarPhotoError(f"Avatar photo {shown(p)} does not exist; pick another file.")
-    # A folder, a device or a pipe exists: "does not exist" sent the user looking for a file that is
-    # there. The reader says what it is instead (and opens none of them in a way that blocks).
     try:
         return read_image(p, max_side=PHOTO_MAX_SIDE)
     except ImageError as exc:

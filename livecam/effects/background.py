@@ -6,7 +6,6 @@ per 720p frame, the fused 8-bit pass under 0.5 ms.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,6 +14,8 @@ from livecam.analysis.temporal import upscale
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.effects.compositing import composite
 from livecam.imaging import cover_fit
+from livecam.media import nothing_at
+from livecam.messages import shown
 from livecam.settings import BackgroundSettings, OutputSettings
 from livecam.types import Analysis
 
@@ -43,8 +44,8 @@ def load_background_image(path: str, cover: tuple[int, int] | None = None) -> np
         if not bundled:
             raise BackgroundError("No background picture is set; pick one with --background FILE.")
         path = str(bundled[0])
-    if Path(path).is_dir() or not Path(path).exists():
-        raise BackgroundError(f"Background picture {path} does not exist; pick another file.")
+    if nothing_at(path):
+        raise BackgroundError(f"Background picture {shown(path)} does not exist; pick another file.")
     try:
         if cover:
             return read_image(path, cover=cover)
@@ -190,8 +191,9 @@ class VideoBackground(EffectBase):
         self.path, self.fps = path, fps
         from livecam.capture import CaptureError, VideoFileSource, VideoReader
 
-        if not path or not Path(path).is_file():
-            raise BackgroundError(f"Background video {path or '(none)'} does not exist; pick another file.")
+        if not path or nothing_at(path):
+            raise BackgroundError(f"Background video {shown(path) if path else '(none)'} does not exist; "
+                                  "pick another file.")
         try:  # the one reader: any file name the OS allows (a non-UTF-8 one crashed cv2.VideoCapture)
             with VideoReader(path) as probe:
                 first = next(iter(probe), None)
