@@ -33,21 +33,34 @@ def shared_data() -> Path:
     return Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def read_frames(path: Path, count: int, size: tuple[int, int] | None = None) -> list:
+    """The first ``count`` frames of a video file, each scaled to ``size`` where one is given."""
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        assert ok, f"{path} has fewer than {count} frames"
+        frames.append(cv2.resize(frame, size) if size else frame)
+    cap.release()
+    return frames
+
+
+def video_frames(name: str, count: int, size: tuple[int, int] | None = None) -> list:
+    """``read_frames`` of the shared clip ``video/name``; the test is skipped where it is absent."""
+    path = shared_data() / "video" / name
+    if not path.is_file():
+        pytest.skip(f"shared test data not found at {path}")
+    return read_frames(path, count, size)
+
+
 def tracked_frames(path: Path, count: int) -> list:
     """The first ``count`` frames of a video file, each with its faces from one face tracker run over
     the clip (as the live loop's face stage sees them)."""
     from livecam.analysis.face_tracker import FaceTracker
     from livecam.settings import FaceSettings, RuntimeSettings
 
-    cap = cv2.VideoCapture(str(path))
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    out = []
-    while len(out) < count:
-        ok, frame = cap.read()
-        assert ok, f"{path} has fewer than {count} frames"
-        out.append((frame, tracker.process(frame)))
-    cap.release()
-    return out
+    return [(frame, tracker.process(frame)) for frame in read_frames(path, count)]
 
 
 def clip_frames(name: str, count: int) -> tuple[list, list]:

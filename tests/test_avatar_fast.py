@@ -6,12 +6,11 @@ is compared on real pairs. The swap works on pixels only over the part of its bo
 reaches (``Grid.part``): exactly the pixels it gives over the whole box; its wide 8-bit blurs
 (``avatar_light.blur8``) give exactly GaussianBlur's values."""
 import itertools
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, read_frames
 
 from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
@@ -290,23 +289,12 @@ def _swap_both(photo_path, frames, monkeypatch):
     return fast, plain
 
 
-def _frames(path: Path, count: int, size=None) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        assert ok
-        frames.append(cv2.resize(frame, size) if size else frame)
-    cap.release()
-    return frames
-
-
 @pytest.mark.parametrize("clip, photo, size", [
     ("lp_s18_room_landscape.mp4", None, (1280, 720)),  # the speed target's own pair: Hopper at 720p
     ("lp_d20_talking_dim.mp4", "faces/single/fr_biden2.jpg", None),  # a tuning pair, dim light
 ])
 def test_the_swap_is_the_reference_within_one_level_on_a_real_pair(data_dir, monkeypatch, clip, photo, size):
-    frames = _frames(data_dir / "video" / clip, 8, size)
+    frames = read_frames(data_dir / "video" / clip, 8, size)
     fast, plain = _swap_both(FIXTURES / "mpl_grace_hopper.jpg" if photo is None else data_dir / photo,
                              frames, monkeypatch)
     for frame, a, b in zip(frames, fast, plain):
@@ -318,7 +306,7 @@ def test_the_swap_is_the_reference_within_one_level_on_a_real_pair(data_dir, mon
 def test_the_swap_works_on_its_alpha_part_with_the_whole_boxs_pixels(data_dir, monkeypatch, own):
     """The pixels are worked on over the alpha's part of the box only: the output is exactly the one
     worked on the whole box (Grid.part made to give the whole grid), in both modes."""
-    frames = _frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
+    frames = read_frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
     faces = [tracker.process(f) for f in frames]
     photo = load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
@@ -398,7 +386,7 @@ def test_the_photo_avatar_draws_the_whole_boxs_pixels(data_dir, monkeypatch, tmp
     """The stage remaps and blends only the columns of each band that read the person layer, and
     copies the plate beside them: frame and mask are exactly the whole box's, frame by frame; and
     within a level or two of the fixed-point remap's."""
-    frames = _frames(data_dir / "video" / clip, 150)[::15]
+    frames = read_frames(data_dir / "video" / clip, 150)[::15]
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
     faces = [tracker.process(f) for f in frames]
     cv2.imwrite(str(tmp_path / "f0.png"), frames[0])  # the wearer's own first frame as the portrait

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import shared_data  # noqa: E402
+from conftest import video_frames  # noqa: E402
 
 from livecam.analysis import face_kernels as kernels  # noqa: E402
 from livecam.analysis import face_landmarker, face_tracker, head_pose  # noqa: E402
@@ -174,16 +174,7 @@ def test_the_meshs_box_is_read_once_with_the_same_answers():
 
 
 def test_the_tracker_and_eye_contact_give_the_same_with_the_loops_and_without(monkeypatch):
-    root = shared_data()
-    if not root.is_dir():
-        pytest.skip(f"shared test data not found at {root}")
-    cap = cv2.VideoCapture(str(root / "video" / "lp_s18_room_landscape.mp4"))
-    frames = []
-    while len(frames) < 40:
-        ok, frame = cap.read()
-        assert ok
-        frames.append(cv2.resize(frame, (1280, 720)))
-    cap.release()
+    frames = video_frames("lp_s18_room_landscape.mp4", 40, (1280, 720))
 
     def run():
         tracker = face_tracker.FaceTracker(FaceSettings(), RuntimeSettings(threads=1, provider="cpu"))

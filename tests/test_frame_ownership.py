@@ -4,10 +4,9 @@ an effect that raises while writing into its frame hides that frame; and writing
 the bytes the copying path gives."""
 import json
 
-import cv2
 import numpy as np
 import pytest
-from conftest import shared_data
+from conftest import video_frames
 
 from livecam import settings as S
 from livecam.analysis.face_tracker import FaceTracker
@@ -26,20 +25,6 @@ from livecam.types import Analysis
 # The registry's "all": every effect but the avatar.
 ALL = {"low_light": {"mode": "auto"}, "touch_up": {"strength": 60}, "eye_contact": {"enabled": True},
        "background": {"mode": "blur", "blur": 60}, "key_light": {"strength": 70}, "auto_frame": {"enabled": True}}
-
-
-def _clip(count: int, size=(1280, 720)) -> list[np.ndarray]:
-    path = shared_data() / "video" / "lp_s18_room_landscape.mp4"
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        assert ok
-        frames.append(cv2.resize(frame, size))
-    cap.release()
-    return frames
 
 
 def test_owned_only_for_an_array_one_variable_alone_holds():
@@ -149,7 +134,7 @@ def test_all_effects_never_write_the_camera_frame_or_a_frame_that_left(monkeypat
     changes = json.loads(json.dumps(ALL))
     changes["segmentation"] = {"model": "landscape"}
     pipeline = Pipeline(S.update(S.Settings(), **changes))
-    frames = _clip(24)
+    frames = video_frames("lp_s18_room_landscape.mp4", 24, (1280, 720))
     cameras = [f.copy() for f in frames]
     outs = [pipeline.process(f) for f in frames]
     held = [o.copy() for o in outs]
@@ -170,7 +155,7 @@ def _faces_with_irises(frames):
 def test_writing_in_place_gives_the_copying_paths_bytes():
     """Touch-up, eye contact and the badge, each as two instances on the same real frames: one given
     copies to own, one given the frames: the same bytes out, and the given frames untouched."""
-    frames = _clip(30)
+    frames = video_frames("lp_s18_room_landscape.mp4", 30, (1280, 720))
     faces = _faces_with_irises(frames)
     pairs = [(TouchUp(TouchUpSettings(strength=60)), TouchUp(TouchUpSettings(strength=60))),
              (EyeContact(EyeContactSettings(enabled=True)), EyeContact(EyeContactSettings(enabled=True))),

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import shared_data  # noqa: E402
+from conftest import video_frames  # noqa: E402
 
 from livecam.analysis import edge_strips as ES  # noqa: E402
 from livecam.analysis import mask_kernels as K  # noqa: E402
@@ -58,17 +58,7 @@ def test_the_products_are_opencvs_to_the_bit():
 
 def _fits(count: int):
     """(a8, b8, working frame) as the mask stage hands them to apply_coefficients on real frames."""
-    path = shared_data() / "video" / "lp_s18_room_landscape.mp4"
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (1280, 720)))
-    cap.release()
+    frames = video_frames("lp_s18_room_landscape.mp4", count, (1280, 720))
     fits = []
     step = ES.apply_coefficients
 

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import shared_data  # noqa: E402
+from conftest import video_frames  # noqa: E402
 
 from livecam.analysis import mask_kernels as K  # noqa: E402
 from livecam.analysis import person_mask as PM  # noqa: E402
@@ -388,21 +388,6 @@ def test_the_model_input_is_the_conversion_border_and_normalize(model, monkeypat
 # ---------------------------------------------------------------- the stage on real frames
 
 
-def _frames(count: int):
-    path = shared_data() / "video" / "lp_s18_room_landscape.mp4"
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (1280, 720)))
-    cap.release()
-    return frames
-
-
 def _stage_outputs(frames, monkeypatch=None, before=False):
     if before:
         monkeypatch.setattr(T, "smooth_mask", _smooth_before)
@@ -431,7 +416,7 @@ def _tensor_before_keeping(segmenter, small):
 
 
 def test_the_mask_stage_gives_what_it_gave_before_on_real_frames(monkeypatch):
-    frames = _frames(24)
+    frames = video_frames("lp_s18_room_landscape.mp4", 24, (1280, 720))
     now = _stage_outputs(frames)
     before = _stage_outputs(frames, monkeypatch, before=True)
     assert len(now) == len(before) == len(frames)

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import shared_data  # noqa: E402
+from conftest import video_frames  # noqa: E402
 
 from livecam.analysis import mask_kernels as K  # noqa: E402
 from livecam.analysis import person_mask as PM  # noqa: E402
@@ -118,21 +118,6 @@ def test_the_tiny_sources_opencv_rounds_otherwise_stay_below_the_threshold():
     assert T.DOUBLE_FROM > 3
 
 
-def _frames(count: int):
-    path = shared_data() / "video" / "lp_s18_room_landscape.mp4"
-    if not path.is_file():
-        pytest.skip(f"shared test data not found at {path}")
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.resize(frame, (1280, 720)))
-    cap.release()
-    return frames
-
-
 def _stage(frames):
     settings = update(Settings(), segmentation={"model": "landscape"}, runtime={"threads": 1, "provider": "cpu"})
     stage = PM.PersonMask(settings)
@@ -145,7 +130,7 @@ def _stage(frames):
 
 
 def test_the_mask_stage_gives_what_it_gave_before_on_real_frames(monkeypatch, counted):
-    frames = _frames(16)
+    frames = video_frames("lp_s18_room_landscape.mp4", 16, (1280, 720))
     now = _stage(frames)
     assert len(counted) >= len(frames) // 2  # the frames' masks went through the loop (still frames reuse theirs)
     monkeypatch.setattr(T, "upscale", _upscale_before)

@@ -3,7 +3,6 @@ replace give: the mesh raster (one ``cv2.fillConvexPoly`` per triangle) and its 
 relight with the grain traded (``avatar_light.relight`` then ``add_grain``), the nose lift's share
 to fill (its numpy steps) and its blend;
 and the swap and the photo avatar draw the same pixels with them as without them, on real frames."""
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import FIXTURES  # noqa: E402
+from conftest import FIXTURES, read_frames  # noqa: E402
 
 from livecam.analysis.avatar_photo import load_avatar_photo  # noqa: E402
 from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
@@ -252,21 +251,10 @@ def test_the_nose_fill_is_the_numpy_steps(monkeypatch):
     assert answers == {True, False}
 
 
-def _frames(path: Path, count: int, size) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < count:
-        ok, frame = cap.read()
-        assert ok
-        frames.append(cv2.resize(frame, size))
-    cap.release()
-    return frames
-
-
 def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir, monkeypatch, tmp_path):
     """The swap (both modes) and the photo avatar on real 720p frames: identical with the compiled
     loops and with the OpenCV calls they replace."""
-    frames = _frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
+    frames = read_frames(data_dir / "video" / "lp_s18_room_landscape.mp4", 6, (1280, 720))
     tracker = FaceTracker(FaceSettings(), RuntimeSettings())
     faces = [tracker.process(f) for f in frames]
     photo = load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
