@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from livecam.imaging import cover_fit
-from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageError, media_kind
+from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import shown
 from livecam.resources import demo_clip_path
@@ -526,32 +526,6 @@ def _missing(path: Path) -> CaptureError:
     )
 
 
-MISSING = "does not exist"
-
-
-def _why_not_a_file(path: Path) -> str:
-    """In a few words, why ``path`` is no regular file: missing (a dangling link too), something
-    else (a folder, a pipe, a device), or a name the system cannot look up ("[Errno 36] ..." before,
-    or "is not a regular file" for a name too long)."""
-    try:
-        os.stat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return MISSING
-    except OSError as exc:
-        return f"cannot be read ({(exc.strerror or type(exc).__name__).lower()})"
-    except ValueError:
-        return "is not a usable file name"
-    return "is not a regular file"
-
-
-def _is_file(path: Path) -> bool:
-    """``path.is_file()`` that is False (not an exception) for names too long or holding a NUL."""
-    try:
-        return path.is_file()
-    except (OSError, ValueError):
-        return False
-
-
 class _UnusableName(Exception):
     """The file's name cannot be handed to the video decoder on this system."""
 
@@ -597,8 +571,9 @@ def _read(cap: Any) -> tuple[bool, Any]:
 
 def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     """Open ``path`` and decode its first frame; _FileGone says in a few words why that failed."""
-    if not _is_file(path):  # also keeps a FIFO, where opening would block, away from FFmpeg
-        raise _FileGone(_why_not_a_file(path))
+    why = why_not_a_file(path)
+    if why is not None:  # also keeps a FIFO, where opening would block, away from FFmpeg
+        raise _FileGone(why)
     try:
         cap, _ = _video_capture(path)
     except _UnusableName:
@@ -629,8 +604,8 @@ class VideoReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not _is_file(self.path):
-            why = _why_not_a_file(self.path)
+        why = why_not_a_file(self.path)
+        if why is not None:
             raise _missing(self.path) if why == MISSING else CaptureError(f"{shown(self.path)} {why}; pass a video file.")
         try:
             self._cap, self.identity = _video_capture(self.path)

@@ -99,17 +99,29 @@ MAX_FILE_BYTES = 256 * 1024 * 1024  # the compressed bytes are held too while de
 _FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
-def nothing_at(path: str | Path) -> bool:
-    """Whether nothing at all is at ``path`` (a dangling link counts as nothing), the one case where
-    "does not exist" is the right sentence. A folder, a device or a pipe exists, and a name too long
-    to look up is not known to be missing: "does not exist" (or "[Errno 36] ...") sent users looking
-    for a file that was there; the reader then says what the thing is."""
+MISSING = "does not exist"
+
+
+def why_not_a_file(path: str | Path) -> str | None:
+    """None for a regular file (links followed); else why not, in a few words: missing (a dangling
+    link too), something else (a folder, a pipe, a device), or a name the system cannot look up.
+    "Does not exist" (or "[Errno 36] ...") for a folder or a name too long sent users looking for a
+    file that was there."""
     try:
-        os.stat(path)  # not os.path.exists: it answers False for a name too long, too
+        st = os.stat(path)  # not os.path.exists: it answers False for a name too long, too
     except (FileNotFoundError, NotADirectoryError):
-        return True
-    except (OSError, ValueError):
-        return False
+        return MISSING
+    except OSError as exc:
+        return f"cannot be read ({(exc.strerror or type(exc).__name__).lower()})"
+    except ValueError:
+        return "is not a usable file name"
+    return None if stat.S_ISREG(st.st_mode) else "is not a regular file"
+
+
+def nothing_at(path: str | Path) -> bool:
+    """Whether nothing at all is at ``path``: the one case where "does not exist" is the right
+    sentence (the readers say what anything else is)."""
+    return why_not_a_file(path) == MISSING
     return False
 
 
