@@ -18,7 +18,8 @@ mkdir -p "$HOME" /tmp/livecam-config
 mark() { echo "$(cut -d' ' -f1 /proc/uptime) $*" >> "$J/timeline.txt"; }
 
 # The checkout's own code, with settings of its own (never a saved config of the host).
-LIVECAM=(env PYTHONPATH="$REPO" PYTHONDONTWRITEBYTECODE=1 LIVECAM_CONFIG_DIR=/tmp/livecam-config "$PYTHON" -m livecam)
+# NUMBA_CPU_NAME: the loops the host compiled for a generic CPU (the guest's is emulated).
+LIVECAM=(env PYTHONPATH="$REPO" PYTHONDONTWRITEBYTECODE=1 LIVECAM_CONFIG_DIR=/tmp/livecam-config NUMBA_CPU_NAME="$NUMBA_CPU" "$PYTHON" -m livecam)
 
 # Readers may open the device only once the writer has set its format: before that an
 # exclusive_caps device is an output device and clients skip it (or fail to open it).

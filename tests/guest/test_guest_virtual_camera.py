@@ -17,6 +17,7 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,9 +117,25 @@ def guest() -> Path:
     if reason:
         pytest.skip(f"cannot run the test guest: {reason}")
     try:
-        return qemu_guest.build()
+        folder = qemu_guest.build()
     except qemu_guest.GuestUnavailable as exc:
         pytest.skip(f"cannot build the test guest: {exc}")
+    compile_generic_loops()
+    return folder
+
+
+# numba keys its disk cache by CPU; the emulated guest's CPU is not the host's, so without this the
+# guest compiled every loop at each boot (130-200 s before the first frame). Loops compiled here for
+# a generic x86-64 and kept beside the host's own in the checkout's caches, which the guest sees,
+# are what the guest loads (scenario.sh sets the same NUMBA_CPU_NAME).
+NUMBA_CPU = "generic"
+
+
+def compile_generic_loops() -> None:
+    env = dict(os.environ, NUMBA_CPU_NAME=NUMBA_CPU, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "livecam.jit"], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, f"compiling LiveCam's loops for the guest failed:\n{done.stdout}{done.stderr}"
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +153,7 @@ def run_scenario(name: str, guest: Path, source: Source, job: Path) -> Run:
     shutil.copy(source.path, job / "source.mp4")
     env = {
         "REPO": str(REPO),
+        "NUMBA_CPU": NUMBA_CPU,
         "PYTHON": sys.executable,  # the guest sees the host's /, so this virtual environment works there
         "HOME": "/tmp/home",
         "SOURCE": "/tmp/job/source.mp4",
