@@ -517,6 +517,11 @@ def setup_logging(verbose: bool = False) -> None:
         root.removeHandler(handler)
         handler.close()
     root.setLevel(logging.DEBUG)
+    # numba logs each step of each compile at debug level: a first start (a new install, an upgrade,
+    # a cache it cannot write) wrote 2.3 MB of it, rotating the previous session's log, the traceback
+    # a user was asked for, out of all three files; with -v it buried the console.
+    for noisy in ("PIL", "matplotlib", "numba"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if verbose else logging.INFO)
     console.setFormatter(_TerminalSafe("livecam: %(message)s"))
@@ -540,8 +545,6 @@ def setup_logging(verbose: bool = False) -> None:
     to_file.setFormatter(_TerminalSafe("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     to_file._livecam = True  # type: ignore[attr-defined]
     root.addHandler(to_file)
-    for noisy in ("PIL", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _person_models() -> list[str]:

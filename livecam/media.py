@@ -142,6 +142,7 @@ class ImageInfo:
     width: int
     height: int
     reducible: bool = False  # a baseline JPEG: IMREAD_REDUCED_* really saves memory
+    alpha: bool = False  # the file says some pixels are (partly) transparent: PNG or WebP
 
 
 @contextmanager
@@ -229,7 +230,10 @@ def read_image(
         except OSError:
             raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
     try:
-        image = cv2.imdecode(data, _REDUCED_FLAGS[reduction]) if data.size else None
+        flag = cv2.IMREAD_UNCHANGED if info.alpha else _REDUCED_FLAGS[reduction]
+        image = cv2.imdecode(data, flag) if data.size else None
+        if info.alpha:
+            image = _over_white(image)
     except cv2.error as exc:
         # A codec that throws rather than returning None (a picture over OPENCV_IO_MAX_IMAGE_PIXELS, a
         # TIFF libtiff cannot read): its traceback ended `livecam run --source picture` at the start.
@@ -243,6 +247,27 @@ def read_image(
             or min(image.shape[:2]) < 1):
         raise ImageError(f"Image {name} cannot be decoded (damaged or cut short); choose another picture.")
     return _shrink_to(image, max_side, cover)
+
+
+def _over_white(image: np.ndarray | None) -> np.ndarray | None:
+    """A picture with an alpha channel as a page shows it: over white. Read as plain colour, its
+    transparent pixels showed what they hide: the colour a palette or colour key made transparent,
+    or what an editor erased but kept (a PNG saved with its transparent pixels' colours). An alpha
+    channel that hides the whole picture is taken as broken (some tools write one) and ignored."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 4:
+        from livecam.imaging import as_bgr8
+
+        return as_bgr8(image)  # no alpha after all (a decoder that dropped it): grey or 16-bit made BGR8
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        return None
+    out, opacity = np.ascontiguousarray(image[..., :3]), np.ascontiguousarray(image[..., 3])
+    if not cv2.countNonZero(opacity):
+        return out
+    alpha = cv2.cvtColor(opacity, cv2.COLOR_GRAY2BGR)
+    cv2.multiply(out, alpha, out, scale=1 / 255)
+    return cv2.add(out, cv2.bitwise_not(alpha, alpha), out)  # the colour's share, and white's share
 
 
 _REDUCED_FLAGS = {
@@ -310,7 +335,7 @@ def _probe(f: BinaryIO) -> ImageInfo | None:
         if head[12:16] != b"IHDR" or len(head) < 24:
             return None
         w, h = struct.unpack(">II", head[16:24])
-        return ImageInfo("png", w, h)
+        return ImageInfo("png", w, h, alpha=len(head) > 25 and head[25] in (4, 6) or _png_transparency(f))
     if head.startswith(b"\xff\xd8"):
         return _probe_jpeg(f)
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
@@ -373,6 +398,22 @@ def _exif_orientation(f: BinaryIO, start: int) -> int | None:
     return value if value in range(1, 9) else None
 
 
+def _png_transparency(f: BinaryIO) -> bool:
+    """Whether a PNG has a tRNS chunk (a transparent palette entry or colour key) before its pixels."""
+    f.seek(33)  # past the signature and the IHDR chunk
+    for _ in range(1000):
+        header = f.read(8)
+        if len(header) != 8:
+            return False
+        length, kind = struct.unpack(">I4s", header)
+        if kind == b"tRNS":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        f.seek(length + 4, os.SEEK_CUR)  # the chunk's data and CRC
+    return False
+
+
 def _probe_webp(head: bytes) -> ImageInfo | None:
     chunk = head[12:16]
     if chunk == b"VP8 " and head[23:26] == b"\x9d\x01\x2a":
@@ -380,11 +421,11 @@ def _probe_webp(head: bytes) -> ImageInfo | None:
         return ImageInfo("webp", w & 0x3FFF, h & 0x3FFF)
     if chunk == b"VP8L" and head[20] == 0x2F:
         bits = int.from_bytes(head[21:25], "little")
-        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        return ImageInfo("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, alpha=bool(bits >> 28 & 1))
     if chunk == b"VP8X":
         w = int.from_bytes(head[24:27], "little") + 1
         h = int.from_bytes(head[27:30], "little") + 1
-        return ImageInfo("webp", w, h)
+        return ImageInfo("webp", w, h, alpha=bool(head[20] & 0x10))
     return None
 
 

@@ -67,10 +67,11 @@ PIP_TIMEOUT_S = 300
 def user_models_dir() -> Path:
     """Where fetched models live: the user data folder (``$LIVECAM_DATA_HOME`` overrides), never
     inside LiveCam's install or source tree."""
-    from livecam.settings import home_dir
+    from livecam.settings import folder_from_environment, home_dir
 
-    if os.environ.get("LIVECAM_DATA_HOME"):
-        base = Path(os.environ["LIVECAM_DATA_HOME"])
+    given = folder_from_environment("LIVECAM_DATA_HOME")
+    if given is not None:
+        base = given
     elif sys.platform == "win32":
         base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "LiveCam"
     elif sys.platform == "darwin":

@@ -244,8 +244,9 @@ def config_dir() -> Path:
     """Where settings, presets and avatar photos live (``$LIVECAM_CONFIG_DIR`` overrides).
 
     Only the path: use :func:`private_config_dir` to create it."""
-    if os.environ.get("LIVECAM_CONFIG_DIR"):
-        return Path(os.environ["LIVECAM_CONFIG_DIR"])
+    given = folder_from_environment("LIVECAM_CONFIG_DIR")
+    if given is not None:
+        return given
     if os.name == "nt":
         base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
     elif os.uname().sysname == "Darwin":
@@ -255,6 +256,21 @@ def config_dir() -> Path:
         # The XDG spec: a relative value is invalid and ignored.
         base = Path(xdg) if os.path.isabs(xdg) else home_dir() / ".config"
     return base / "livecam"
+
+
+def folder_from_environment(variable: str) -> Path | None:
+    """The folder an environment variable names, None when it is unset or empty. A relative one
+    (``cfg``, or a quoted ``~/cfg`` the shell did not expand) would put personal files in whatever
+    folder LiveCam was started in, a different one from the tray's autostart than from a terminal,
+    so it is refused with one sentence (SettingsError) instead of followed."""
+    value = os.environ.get(variable, "")
+    if not value:
+        return None
+    if not os.path.isabs(value):
+        tilde = " (a ~ is not expanded there)" if value.startswith("~") else ""
+        raise SettingsError(f"{variable} is {shown(value, 80)}, not a full path{tilde}, so LiveCam would keep your "
+                            "files in whatever folder it was started in; set it to a full path, or unset it.")
+    return Path(value)
 
 
 def home_dir() -> Path:

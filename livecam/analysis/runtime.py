@@ -230,7 +230,12 @@ def user_cache_dir() -> Path:
         return base / "LiveCam" / "Cache"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "LiveCam"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "livecam"
+    from livecam.settings import home_dir
+
+    # The XDG spec: a relative value is invalid and ignored (followed, TensorRT's engines went into
+    # whatever folder LiveCam was started in); an empty $HOME is no home (Path.home() gave "/").
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(xdg) if os.path.isabs(xdg) else home_dir() / ".cache") / "livecam"
 
 
 def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]:
