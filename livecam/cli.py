@@ -572,20 +572,17 @@ def main(argv: list[str] | None = None) -> int:
     from livecam.settings import SettingsError
 
     argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0].startswith("--") and argv[0] not in ("--version", "-h", "--help", "-v", "--verbose"):
+        # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
+        argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
     try:
         # Both reach the config folder (the defaults shown in --help, the log file): with no home
         # folder known (no $HOME, no account entry) its one sentence, not a traceback.
         parser = build_parser()
-        if not argv or argv[0].startswith("--") and argv[0] not in ("--version", "-h", "--help", "-v", "--verbose"):
-            # Plain `livecam`: the tray app where there is a desktop, else the live loop with its fallbacks.
-            argv = ["gui" if _has_desktop() and _gui_importable() else "run", *argv]
         args = parse_args(parser, argv)
         setup_logging(args.verbose)
     except SettingsError as exc:
-        from livecam.messages import escaped
-
-        print(f"livecam: {escaped(exc)}", file=sys.stderr)
-        return 2
+        return _cannot_start(exc, argv[0] == "gui")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -604,10 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SettingsError as exc:
-        from livecam.messages import escaped
-
-        print(f"livecam: {escaped(exc)}", file=sys.stderr)
-        return 2
+        return _cannot_start(exc, args.func is cmd_gui)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -683,6 +677,22 @@ def _reader_went_away() -> int:
     except (OSError, ValueError, AttributeError):
         pass
     return 128 + 13  # 141, what a shell reports for a writer ended by SIGPIPE
+
+
+def _cannot_start(exc: Exception, tray: bool) -> int:
+    """One sentence on stderr; for the tray app also on the desktop, where it is often started
+    without a terminal (a menu entry, autostart) and would otherwise just not appear."""
+    from livecam.messages import escaped
+
+    print(f"livecam: {escaped(exc)}", file=sys.stderr)
+    if tray:
+        try:
+            from livecam.gui import tell_on_desktop
+
+            tell_on_desktop(str(exc))
+        except Exception:  # noqa: BLE001 - the sentence is on stderr already; a broken Qt must not hide it
+            log.debug("the start-up sentence could not be shown on the desktop", exc_info=True)
+    return 2
 
 
 def _gui_importable() -> bool:

@@ -11,6 +11,9 @@ INSTALL_HINT = (
 )
 
 
+UNSEEN_PLATFORMS = ("offscreen", "minimal", "minimalegl")
+
+
 def _no_display() -> bool:
     if sys.platform in ("win32", "darwin"):
         return False
@@ -42,6 +45,24 @@ def pyside_problem() -> str | None:
                 "that makes the tray app crash after a few minutes; install another version with: "
                 f"pip install 'PySide6-Essentials!={PySide6.__version__}'")
     return None
+
+
+def tell_on_desktop(sentence: str) -> bool:
+    """Show a sentence that stops the tray app from starting in a message box when nobody reads
+    stderr (started from a desktop menu or autostart, no terminal); True when it was shown."""
+    try:
+        if sys.stderr is not None and sys.stderr.isatty():
+            return False
+    except (ValueError, OSError):
+        pass  # a closed stream: nobody reads it either
+    # Offscreen and minimal platforms draw for nobody: a modal box there would wait for ever.
+    if _no_display() or os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in UNSEEN_PLATFORMS or pyside_problem():
+        return False
+    from PySide6 import QtWidgets
+
+    QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    QtWidgets.QMessageBox.critical(None, "LiveCam", sentence)
+    return True
 
 
 def run_gui(settings: Settings, frames: int = 0) -> int:
