@@ -70,6 +70,14 @@ class _Light:
     # it was drawn from: kept while the face moves less than MOVE_CELLS of a cell.
     geometry: tuple | None = None
     drawn_from: np.ndarray | None = None
+    # The landmarks' centre and face width, measured once when the landmarks are set: the tracking
+    # and the room's gain (twice a frame) read them, and each measure cost a few numpy calls.
+    centre: np.ndarray | None = None
+    width: float = 0.0
+
+    def follow(self, landmarks: np.ndarray, centre: np.ndarray, width: float) -> None:
+        """This frame's landmarks, with their centre and face width."""
+        self.landmarks, self.centre, self.width = landmarks, centre, width
 
 
 def _splat(points: np.ndarray, values: np.ndarray, shape: tuple[int, int], sigma: float) -> tuple[np.ndarray, np.ndarray]:
@@ -259,12 +267,14 @@ class KeyLight(EffectBase):
         seen: list[_Light] = []
         for face in faces:
             centre = face.landmarks[:, :2].mean(0)
-            best = min((l for l in self._lights if l not in seen),
-                       key=lambda l: np.linalg.norm(l.landmarks[:, :2].mean(0) - centre), default=None)
-            if best is None or np.linalg.norm(best.landmarks[:, :2].mean(0) - centre) > face_width(face.landmarks):
+            width = face_width(face.landmarks)
+            free = [l for l in self._lights if l not in seen]
+            distance = {id(l): float(np.linalg.norm(l.centre - centre)) for l in free}  # each measured once
+            best = min(free, key=lambda l: distance[id(l)], default=None)
+            if best is None or distance[id(best)] > width:
                 best = _Light(face.landmarks)
                 self._lights.append(best)
-            best.landmarks = face.landmarks
+            best.follow(face.landmarks, centre, width)
             best.opacity = min(1.0, best.opacity + FADE)
             seen.append(best)
         for light in self._lights:
@@ -329,10 +339,12 @@ class KeyLight(EffectBase):
         small = cv2.resize(gray, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
         level = _LINEAR[small]
         smooth = cv2.GaussianBlur(level * weight, (0, 0), EVEN_SIGMA * GRID) / spread
-        inside = level[weight > 0]
-        if inside.size < 4:
+        inside = weight > 0
+        count = int(np.count_nonzero(inside))
+        if count < 4:
             return None
-        ref = float(np.partition(smooth[weight > 0], int(0.8 * (inside.size - 1)))[int(0.8 * (inside.size - 1))])
+        k = int(0.8 * (count - 1))
+        ref = float(np.partition(smooth[inside], k)[k])
         even = np.clip(ref / np.maximum(smooth, 1e-4), 1.0, EVEN_MAX) ** (EVEN * s)
         if light.even is not None and light.grid_key == shape:
             even = light.even + 0.3 * (even - light.even)  # the evening follows light changes gently
@@ -353,7 +365,8 @@ class KeyLight(EffectBase):
         encoded = grid ** (1.0 / GAMMA)
         # Only where the light reaches (a cell of slack around it): elsewhere in the box ``out``
         # already holds the frame or the dimmed room.
-        rows, cols = np.nonzero((grid > 1.0005).any(1))[0], np.nonzero((grid > 1.0005).any(0))[0]
+        reached = grid > 1.0005
+        rows, cols = np.nonzero(reached.any(1))[0], np.nonzero(reached.any(0))[0]
         if not len(rows):
             return
         if self.real_room:
@@ -377,8 +390,8 @@ class KeyLight(EffectBase):
         lower beyond."""
         keep = np.zeros(xs.shape, np.float32)
         for light in lights:
-            fw = face_width(light.landmarks)
-            cx, cy = light.landmarks[:, :2].mean(0)
+            fw = light.width
+            cx, cy = light.centre
             r = ROOM_KEEP * fw
             dy = ys - cy
             dy = np.where(dy > 0, dy / 2.0, dy)  # shoulders and chest below the face are spared too
