@@ -91,6 +91,9 @@ def tone_curve(
     if shadows != 1.0:
         v = shadow_curve(v, shadows)
     if contrast != 1.0:
+        # The curves above can land a hair outside 0..1, where a fractional power is NaN (and
+        # casting NaN to uint8 is undefined): inside the range this changes nothing.
+        v = np.clip(v, 0.0, 1.0)
         a, b = v**contrast, (1.0 - v) ** contrast
         v = a / np.maximum(a + b, 1e-12)
     return v
