@@ -60,6 +60,9 @@ FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
 STUCK_PLACEHOLDER_TEXT = "video source not responding"
 STUCK_S = 2.0  # a source whose thread lives but has sent nothing for this long is stuck in a driver call
+# A wait that returns this much later than it asked for: the process itself did not run meanwhile
+# (stopped with Ctrl+Z or SIGSTOP, a paused VM, a machine swapping), so nobody's thread could send.
+NOT_RUNNING_S = 1.0
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -127,6 +130,7 @@ class FrameSource:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stuck_said = False
+        self._running_since = 0.0  # monotonic time the process last resumed after it did not run
 
     # -- public API
 
@@ -161,11 +165,18 @@ class FrameSource:
         placeholder); if the source has produced nothing at all yet, a placeholder is made.
         Never queues: frames the caller was too slow for are skipped.
         """
+        asked = time.monotonic()
         with self._cond:
             self._cond.wait_for(
                 lambda: (self._frame is not None and self._frame.index > after) or self._stop.is_set(), timeout
             )
             frame = self._frame
+        now = time.monotonic()
+        if now - asked > timeout + NOT_RUNNING_S:
+            # Stopped and continued: the source's thread resumes with this one, so it gets its own
+            # STUCK_S from now. Judged by the frame's age alone, every Ctrl+Z and fg said the camera
+            # "stopped responding" and sent a placeholder card.
+            self._running_since = now
         if frame is None:
             return self._publish(placeholder_image(*self._size, "waiting for video"), placeholder=True)
         if frame.index > after or not self._stuck(frame):
@@ -180,7 +191,7 @@ class FrameSource:
     def _stuck(self, frame: Frame) -> bool:
         thread = self._thread
         return (thread is not None and thread.is_alive() and not self._stop.is_set()
-                and time.monotonic() - frame.t > max(STUCK_S, 3.0 / max(self._fps, 0.1)))
+                and time.monotonic() - max(frame.t, self._running_since) > max(STUCK_S, 3.0 / max(self._fps, 0.1)))
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread, waiting at most ``timeout`` s for it (a stuck driver call may never end)."""

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from livecam.capture import FrameClock, placeholder_image
+from livecam.capture import NOT_RUNNING_S, FrameClock, placeholder_image
 from livecam.messages import shown
 from livecam.oneshot import OneShot
 from livecam.sinks import Output, OutputFailed
@@ -76,6 +76,12 @@ class _SinkThread:
     def hung_for(self, now: float) -> float:
         busy = self._busy_since
         return 0.0 if busy is None else now - busy
+
+    def excuse(self, now: float) -> None:
+        """The process did not run until ``now``: a send in flight is timed from here, not from before."""
+        with self._cond:
+            if self._busy_since is not None:
+                self._busy_since = max(self._busy_since, now)
 
     def drain(self, timeout: float) -> bool:
         """Wait until the frame handed over last has gone out; False if it did not in time."""
@@ -272,6 +278,7 @@ class PacedSender:
 
     def _run(self) -> None:
         clock = FrameClock(self.fps, self._stop)
+        ran_at = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()
             with self._lock:
@@ -279,8 +286,17 @@ class PacedSender:
             if idle:  # nothing to send yet (start, or paused): wait without ticking
                 self._wake.wait()
                 clock = FrameClock(self.fps, self._stop)
+                ran_at = time.monotonic()
                 continue
-            if self._check_sink():
+            now = time.monotonic()
+            if now - ran_at > clock.period + NOT_RUNNING_S:
+                # This thread did not run for a second or more (the process was stopped and
+                # continued, a paused VM): nor did the send in flight, which would otherwise be
+                # judged hung the moment the process went on and the output dropped (a recording
+                # ended for good).
+                self._sink.excuse(now)
+            ran_at = now
+            if self._check_sink(now):
                 return
             if self.state == "reopening":
                 self._try_reopen()
@@ -296,12 +312,12 @@ class PacedSender:
             self._sink.drain(self._deadline())
             self._check_sink()
 
-    def _check_sink(self) -> bool:
+    def _check_sink(self, now: float | None = None) -> bool:
         """Act on a send that failed or hung; True once the sender has failed for good."""
         sink = self._sink
         if sink.failure is not None:
             self._output_broke(sink.failure)
-        elif sink.hung_for(time.monotonic()) > self._deadline():
+        elif sink.hung_for(time.monotonic() if now is None else now) > self._deadline():
             self._output_hung()
         return self.state == "failed"
 

@@ -33,6 +33,9 @@ STALLED_S = 2.0
 # An offline render keeps no viewer waiting, and at 8K one matting run takes seconds here (more on a
 # slow laptop): only a run this long is a hang there.
 OFFLINE_HANG_S = 300.0
+# A wait woken this much later than it asked: the process did not run meanwhile (stopped with Ctrl+Z
+# or SIGSTOP and continued, a paused VM), and neither did the run it waited for.
+NOT_RUNNING_S = 0.25
 _patient_s: float | None = None  # set while a render runs (see patience)
 
 _stalled: set = set()  # jobs given up whose run has not returned yet
@@ -93,18 +96,26 @@ class RunGuard:
         job = _Job(fn, args)
         self._jobs.put(job)
         limit = _limits(self.first_run_s, warm=self._runs > 0)
+        excused = 0.0  # seconds of the run's time the process was seen not to run
         while True:
             started = job.started
+            asked = time.monotonic()
             # The deadline runs from the start of this run: one queued behind another caller's run waits for it.
-            wait = limit if started is None else started + limit - time.monotonic()
+            wait = limit if started is None else started + excused + limit - asked
             try:
                 ok, value = job.box.get(timeout=max(0.0, wait))
                 break
             except queue.Empty:
                 pass
+            now = time.monotonic()
+            if now - asked - max(0.0, wait) > NOT_RUNNING_S and job.started is not None:
+                # Stopped and continued: the run gets its deadline afresh from now. Judged on the
+                # clock, a Ctrl+Z of 10 s gave the person mask model up for good ("restart LiveCam").
+                excused = now - job.started
+                continue
             if job.started is None and not self.hung:
                 continue  # still queued behind a run that has its own deadline
-            if job.started is not None and time.monotonic() - job.started < limit:
+            if job.started is not None and now - job.started - excused < limit:
                 continue
             with _stalled_lock:
                 if not job.box.empty():  # it returned just now
