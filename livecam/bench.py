@@ -313,6 +313,8 @@ def print_table(report: dict) -> None:
     stage_order = ["decode", "preprocess", "inference", "refine", "faces",
                    *(STAGE_NAMES.get(spec.name, spec.name) for spec in REGISTRY), "output_conversion"]
     for group, rows in (("LiveCam", report["results"]), ("baseline (mediapipe-style)", report["baseline"])):
+        if not rows:
+            continue  # --no-baseline: no heading over nothing
         print(f"\n{group}")
         print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>15} {'all threads':>11} {'fps':>6}  "
               "provider/threads  stages (mean ms)")

@@ -77,3 +77,14 @@ def test_bench_counts_the_cpu_of_threads_beside_the_processing_thread(monkeypatc
     row = bench.bench_livecam(demo_clip_path(), (320, 180), "blur", 5, "cpu", 1)
     assert row["cpu_mean_ms"] < 5.0  # the processing thread itself only waited
     assert row["cpu_process_mean_ms"] >= 18.0  # the worker's 20 ms of CPU per frame counted
+
+
+def test_the_table_has_no_baseline_heading_without_baseline_rows(capsys):
+    row = {"resolution": "1280x720", "effect": "blur", "median_ms": 5.0, "p95_ms": 6.0, "cpu_median_ms": 4.0,
+           "cpu_mean_ms": 4.1, "cpu_process_mean_ms": 4.5, "fps": 200.0, "provider": "CPUExecutionProvider",
+           "threads": 1, "stages": {"inference": 2.0}}
+    bench.print_table({"clip": "c.mp4", "frames": 2, "skipped": [], "results": [row], "baseline": []})
+    out = capsys.readouterr().out
+    assert "LiveCam" in out and "1280x720" in out and "baseline" not in out.split("pipelining")[0]
+    bench.print_table({"clip": "c.mp4", "frames": 2, "skipped": [], "results": [row], "baseline": [dict(row, effect="mp blur")]})
+    assert "baseline (mediapipe-style)" in capsys.readouterr().out
