@@ -14,6 +14,20 @@ def asset_path(*parts: str) -> Path:
     return PACKAGE.parent.joinpath("assets", *parts)
 
 
+# LiveCam's own files: its package, its assets and its test photos (the benchmark's avatar photo).
+_OWN_FOLDERS = (PACKAGE, PACKAGE.parent / "assets", PACKAGE.parent / "tests" / "fixtures")
+
+
+def ships_with_livecam(path: Path) -> bool:
+    """Whether ``path`` is one of LiveCam's own files, not the user's: no copy of it is kept among
+    theirs (``livecam bench --effects swap`` put its sample photo in their avatar list)."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return any(real.is_relative_to(folder) for folder in _OWN_FOLDERS)
+
+
 def demo_clip_path() -> Path:
     return asset_path("demo", "demo.mp4")
 

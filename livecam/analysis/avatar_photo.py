@@ -43,7 +43,7 @@ from livecam.imaging import box_iou
 from livecam.media import IMAGE_SUFFIXES, ImageError, nothing_at, read_image
 from livecam.messages import shown
 from livecam.private_files import copy_private, private_dir, reason
-from livecam.resources import PACKAGE
+from livecam.resources import ships_with_livecam
 from livecam.settings import config_dir
 
 log = logging.getLogger(__name__)
@@ -261,23 +261,9 @@ def remove_stored_avatar(name: str) -> Path:
     return path
 
 
-# LiveCam's own pictures: its package, its assets and its test photos (the benchmark's avatar).
-_OWN_FOLDERS = (PACKAGE, PACKAGE.parent / "assets", PACKAGE.parent / "tests" / "fixtures")
-
-
-def _ships_with_livecam(path: Path) -> bool:
-    """A photo that came with LiveCam is not the user's and is not moved away by them: no copy of it
-    is kept among theirs (``livecam bench --effects swap`` put its sample photo in their list)."""
-    try:
-        real = path.resolve()
-    except (OSError, RuntimeError):
-        return False
-    return any(real.is_relative_to(folder) for folder in _OWN_FOLDERS)
-
-
 def _store(source: Path) -> Path:
     """Copy ``source`` into the config folder (0600 in a 0700 folder) under the name of its path."""
-    if _is_stored(source) or _ships_with_livecam(source):
+    if _is_stored(source) or ships_with_livecam(source):
         return source  # already the stored copy, or LiveCam's own
     private_dir(store_dir())
     return copy_private(source, store_dir() / stored_name(source), overwrite=True)
