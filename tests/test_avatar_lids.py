@@ -1,6 +1,8 @@
 """The face swap's shut eye on real pixels: a blink closes the photo's own lids into a thin, soft lash
 line on lid skin (not a painted black crescent), half-closed lids fall continuously, and an open
 eye is left as it was. The blink clip comes from the shared test data (skipped where it is absent)."""
+from unittest.mock import patch
+
 import cv2
 import numpy as np
 import pytest
@@ -187,7 +189,9 @@ GLARE_COLOURS = {  # BGR, blend: light on a lens is the light's colour, not the 
 
 @pytest.fixture(scope="module")
 def glasses_photo(tmp_path_factory):
-    """The glasses wearer's first frame, prepared as the swap prepares a photo (working size, mesh)."""
+    """The glasses wearer's first frame, prepared as the swap prepares a photo (working size, mesh),
+    with its glasses kept: these tests are about the light on its lenses (the swap paints the rims
+    out and takes the lenses' tint away, ``photo_glasses``)."""
     data_dir = shared_data()
     if not data_dir.is_dir():
         pytest.skip(f"shared test data not found at {data_dir}")
@@ -197,7 +201,8 @@ def glasses_photo(tmp_path_factory):
     assert ok
     path = tmp_path_factory.mktemp("glasses") / "glasses.png"
     cv2.imwrite(str(path), frame)
-    src = av._SourceFace(load_avatar_photo(path, store=False))
+    with patch.object(av, "remove_frames", lambda image, _landmarks: image):
+        src = av._SourceFace(load_avatar_photo(path, store=False))
     return src.image, src.landmarks
 
 
