@@ -744,17 +744,21 @@ class VideoWriter:
     def _sentence(self, problem: str) -> str:
         path = shown(self.path)
         took = f"after {_duration(self.duration_s)} ({self.frames} frames)"
-        kept = ("nothing playable had been written, so the file was removed" if self.removed
-                else "the file keeps what was recorded up to its last whole second")
+        if self._publish_at_start:
+            doing, verb = "recording", "record"
+            kept = ("; nothing playable had been written, so the file was removed" if self.removed
+                    else "; the file keeps what was recorded up to its last whole second")
+        else:  # a render: its file takes its name only when complete, so a stopped one leaves nothing
+            doing, verb, kept = "rendering", "render", "; nothing was written to it"
         if problem == "full":
-            return (f"The disk is full: recording to {path} stopped {took}; {kept}. "
-                    "Free some space or record to another disk.")
+            return (f"The disk is full: {doing} to {path} stopped {took}{kept}. "
+                    f"Free some space or {verb} to another disk.")
         if problem == "quota":
-            return f"Your disk quota is used up: recording to {path} stopped {took}; {kept}."
+            return f"Your disk quota is used up: {doing} to {path} stopped {took}{kept}."
         if problem == "too large":
-            return (f"{path} reached the largest file this disk allows: recording stopped {took}; {kept}. "
-                    "Record to a disk formatted with exFAT, NTFS, APFS or ext4.")
-        return f"Recording to {path} stopped {took} ({problem}); {kept}."
+            return (f"{path} reached the largest file this disk allows: {doing} stopped {took}{kept}. "
+                    f"{verb.capitalize()} to a disk formatted with exFAT, NTFS, APFS or ext4.")
+        return f"{doing.capitalize()} to {path} stopped {took} ({problem}){kept}."
 
 
 def _unlink_ours(path: Path, ours: tuple[int, int] | None) -> None:

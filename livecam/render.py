@@ -102,11 +102,12 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
                 if progress and (n % 5 == 0 or n == total):
                     _progress(n, total, time.monotonic() - t0)
         except OutputFailed as exc:
+            own_sentence = writer.error is not None and str(exc) == writer.error
             writer.discard()
             if progress and n >= 5:
                 print(file=sys.stderr)  # the progress line ends before the sentence, not glued to it
-            return _error(f"{exc} Nothing was written to {shown(dst)}.".replace(
-                "; the file keeps what was recorded up to its last whole second.", "."))
+            # The writer's own sentence says what became of the file; others (a fault outside it) do not.
+            return _error(str(exc) if own_sentence else f"{exc} Nothing was written to {shown(dst)}.")
         complete = not stop.is_set()
     finally:
         signals.restore()

@@ -158,7 +158,7 @@ def test_an_encoder_that_exits_0_without_video_is_an_error_not_a_recording(
         writer.write(np.full((48, 64, 3), i * 20, np.uint8))
     writer.close()
     assert writer.error is not None and "ffmpeg wrote no playable video" in writer.error
-    assert "\n" not in writer.error and writer.error.endswith("so the file was removed.")
+    assert "\n" not in writer.error and writer.error.endswith("; nothing was written to it.")
     assert list(out.parent.iterdir()) == []  # neither the target nor the temporary file
 
 

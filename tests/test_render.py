@@ -163,3 +163,22 @@ def test_an_encoder_failing_midway_ends_the_progress_line_before_its_sentence(tm
     err = capsys.readouterr().err
     assert "frames" in err and "\nlivecam: The disk is full. Nothing was written to" in err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_render_that_stops_says_rendering_not_recording(tmp_path):
+    """The writer's one sentence serves live recordings and renders: a render stopped by a full disk
+    said "recording to out.mp4 stopped …; the file keeps what was recorded", though a render keeps
+    nothing under its name."""
+    from livecam.recording import VideoWriter
+
+    for publish, doing, advice in (("end", "rendering", "render to another disk"),
+                                   ("start", "recording", "record to another disk")):
+        writer = VideoWriter(tmp_path / f"{publish}.mp4", 64, 48, 15, timing="frames", publish=publish)
+        try:
+            full, other = writer._sentence("full"), writer._sentence("ffmpeg: broken pipe")
+        finally:
+            writer.discard()
+        assert full.startswith(f"The disk is full: {doing} to ") and full.endswith(f"Free some space or {advice}.")
+        assert other.startswith(doing.capitalize() + " to ")
+        assert ("keeps what was recorded" in full + other) == (publish == "start")
+        assert full.count("nothing was written to it") == (publish == "end")
