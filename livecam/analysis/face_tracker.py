@@ -24,6 +24,7 @@ every frame's own model estimate (an evaluation's judge) asks for ``fresh_iris``
 from __future__ import annotations
 
 import logging
+import math
 
 import cv2
 import numpy as np
@@ -227,7 +228,7 @@ class FaceTracker:
             self.reset()
             self._shape = image_bgr.shape
         dt = self.frame_dt
-        if t is not None:
+        if t is not None and math.isfinite(t):  # an infinite time kept as the last would freeze dt for good
             if self._last_t is not None and t > self._last_t:
                 dt = t - self._last_t
             self._last_t = t
