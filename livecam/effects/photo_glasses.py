@@ -294,21 +294,27 @@ def _rims(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     rims = (frame & (cv2.dilate(found, disc) > 0)) | (crossing & (cv2.dilate(placed, disc) > 0))
     # Bridge and temples: outside both lenses, at eye height, joined to a rim.
-    across = np.array([-rot[1, 0], -rot[1, 1]])  # the face's up direction in the picture
     ys, xs = np.mgrid[0:h, 0:w]
-    mid = (centres[0] + centres[1]) / 2
-    height = (xs - mid[0]) * across[0] + (ys - mid[1]) * across[1]
-    level = (height > -EYE_LEVEL[0] * dist) & (height < EYE_LEVEL[1] * dist)
-    oval = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(oval, [np.round(landmarks[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
-    oval = cv2.dilate(oval, np.ones((5, 5), np.uint8))
-    outside = frame & (lenses == 0) & level & (oval > 0)
+    outside = frame & (lenses == 0) & _eye_band(xs, ys, landmarks, centres, -rot[1], dist)
     joined = (outside | rims).astype(np.uint8)
     n, labels = cv2.connectedComponents(joined, connectivity=8)
     keep = np.zeros(n, bool)
     keep[labels[rims]] = True
     keep[0] = False
     return keep[labels] & (rims | outside)
+
+
+def _eye_band(xs: np.ndarray, ys: np.ndarray, landmarks: np.ndarray, centres, up: np.ndarray,
+              dist: float) -> np.ndarray:
+    """Where a bridge or temple may run (both routes): within ``EYE_LEVEL`` of the line through the
+    eye centres, ``up`` being the face's up direction in the picture, and inside the face outline
+    grown by 2 px. ``xs``, ``ys``: the pixel grid."""
+    mid = (centres[0] + centres[1]) / 2
+    height = (xs - mid[0]) * up[0] + (ys - mid[1]) * up[1]
+    level = (height > -EYE_LEVEL[0] * dist) & (height < EYE_LEVEL[1] * dist)
+    oval = np.zeros(xs.shape, np.uint8)
+    cv2.fillPoly(oval, [np.round(landmarks[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+    return level & (cv2.dilate(oval, np.ones((5, 5), np.uint8)) > 0)
 
 
 def _bridge(lines: np.ndarray, normal: np.ndarray, centres, dist: float, rot: np.ndarray):
@@ -490,13 +496,8 @@ def _thin_rims(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np
     rims = (rims > 0) & (alone == 0)
     # Bridge and temples: level lines outside both lenses, at eye level, joined to a rim.
     up = -rot[1]
-    mid = (centres[0] + centres[1]) / 2
-    height = (xs - mid[0]) * up[0] + (ys - mid[1]) * up[1]
-    level = (height > -EYE_LEVEL[0] * dist) & (height < EYE_LEVEL[1] * dist)
-    oval = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(oval, [np.round(landmarks[list(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
-    oval = cv2.dilate(oval, np.ones((5, 5), np.uint8))
-    outside = (lines > LINE) & _facing(normal, np.arctan2(up[1], up[0])) & ~lenses & level & (oval > 0) & (alone == 0)
+    outside = ((lines > LINE) & _facing(normal, np.arctan2(up[1], up[0])) & ~lenses
+               & _eye_band(xs, ys, landmarks, centres, up, dist) & (alone == 0))
     seed = rims.copy()
     seed[bridge[:, 1], bridge[:, 0]] = True
     joined = (outside | seed).astype(np.uint8)
