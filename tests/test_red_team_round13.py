@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -138,13 +139,23 @@ def _frame() -> np.ndarray:
     return np.full((H, W, 3), 120, np.uint8)
 
 
-def test_a_send_in_flight_while_the_process_was_stopped_is_not_called_hung(monkeypatch):
+@contextmanager
+def _send_in_flight(monkeypatch):
+    """A sender whose first send has started and waits for ``output.release``: (clock, output, sender)."""
     clock = _Clock(monkeypatch)
     output = _SlowOnce()
     sender = PacedSender(output, 30).start()
     try:
         sender.submit(_frame(), time.monotonic())
         assert output.entered.wait(5)
+        yield clock, output, sender
+    finally:
+        output.release.set()
+        sender.stop()
+
+
+def test_a_send_in_flight_while_the_process_was_stopped_is_not_called_hung(monkeypatch):
+    with _send_in_flight(monkeypatch) as (clock, output, sender):
         clock.skip(5.0).join()  # stopped for 5 s with the send in flight; both go on together
         time.sleep(0.2)  # the sender ticks a few times, as it does right after a continue
         output.release.set()
@@ -154,28 +165,17 @@ def test_a_send_in_flight_while_the_process_was_stopped_is_not_called_hung(monke
             time.sleep(0.05)
         assert not output.aborted and not sender.failed.is_set()
         assert sender.state == "sending" and output.sent >= 3
-    finally:
-        output.release.set()
-        sender.stop()
 
 
 def test_a_send_that_really_hangs_is_still_dropped(monkeypatch):
     """The stop is excused, a hang is not: the clock moving on while the sender ticks is a hang."""
-    clock = _Clock(monkeypatch)
-    output = _SlowOnce()
-    sender = PacedSender(output, 30).start()
-    try:
-        sender.submit(_frame(), time.monotonic())
-        assert output.entered.wait(5)
+    with _send_in_flight(monkeypatch) as (clock, output, sender):
         deadline = time.time() + 10
         while not sender.failed.is_set() and time.time() < deadline:
             clock.offset += 0.25  # a quarter second per 30 ms: the sender runs all along
             time.sleep(0.03)
         assert sender.failed.is_set() and output.aborted
         assert "hung" in sender.status
-    finally:
-        output.release.set()
-        sender.stop()
 
 
 def test_a_model_run_in_flight_while_the_process_was_stopped_is_not_given_up(monkeypatch):
