@@ -510,12 +510,18 @@ class _PrivateLog(logging.handlers.RotatingFileHandler):
             pass  # what was left to flush cannot be written either: said already, or at exit nobody asks
 
 
-def setup_logging(verbose: bool = False) -> None:
-    """Sentences to the terminal (each once), everything with tracebacks to a private log file."""
+def remove_log_handlers() -> None:
+    """Take LiveCam's own handlers (console and log file) off the root logger, closing the file."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if getattr(h, "_livecam", False)]:
         root.removeHandler(handler)
         handler.close()
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Sentences to the terminal (each once), everything with tracebacks to a private log file."""
+    remove_log_handlers()
+    root = logging.getLogger()
     root.setLevel(logging.DEBUG)
     # numba logs each step of each compile at debug level: a first start (a new install, an upgrade,
     # a cache it cannot write) wrote 2.3 MB of it, rotating the previous session's log, the traceback

@@ -219,16 +219,13 @@ def test_a_read_only_config_folder_is_one_sentence(tmp_path):
 
 
 def _log_once(message: str) -> None:
-    from livecam.cli import setup_logging
+    from livecam.cli import remove_log_handlers, setup_logging
 
     setup_logging()
     try:
         logging.getLogger("livecam").info(message)
     finally:
-        for handler in logging.getLogger().handlers[:]:
-            if getattr(handler, "_livecam", False):
-                logging.getLogger().removeHandler(handler)
-                handler.close()
+        remove_log_handlers()
 
 
 def test_the_log_is_private(tmp_path):

@@ -64,17 +64,14 @@ def test_the_usual_attacks_are_visible_escapes():
 
 
 def test_the_terminal_and_the_log_get_escaped_sentences(tmp_path, capsys):
-    from livecam.cli import log_path, setup_logging
+    from livecam.cli import log_path, remove_log_handlers, setup_logging
 
     setup_logging()
     try:
         logging.getLogger("livecam").warning("Video file %s is broken.", "x\x1b]0;pwned\x07\nlivecam: fine")
         logging.getLogger("livecam").warning("Video file %s is broken.", Path(os.fsdecode(b"\xff.mp4")))
     finally:
-        for handler in logging.getLogger().handlers[:]:
-            if getattr(handler, "_livecam", False):
-                logging.getLogger().removeHandler(handler)
-                handler.close()
+        remove_log_handlers()
     err = capsys.readouterr().err
     assert err.splitlines() == ["livecam: Video file x\\e]0;pwned\\x07\\nlivecam: fine is broken.",
                                 "livecam: Video file \\xff.mp4 is broken."]

@@ -622,7 +622,7 @@ def test_a_log_file_on_a_full_disk_is_said_once_not_with_a_traceback_per_line(ca
     sentences themselves as before."""
     import logging
 
-    from livecam.cli import log_path, setup_logging
+    from livecam.cli import log_path, remove_log_handlers, setup_logging
 
     setup_logging()
     try:
@@ -633,10 +633,7 @@ def test_a_log_file_on_a_full_disk_is_said_once_not_with_a_traceback_per_line(ca
             logging.getLogger("livecam").warning("Sentence %d.", n)
         logging.getLogger("livecam").debug("a detail only the log file would get")
     finally:
-        for handler in logging.getLogger().handlers[:]:
-            if getattr(handler, "_livecam", False):
-                logging.getLogger().removeHandler(handler)
-                handler.close()
+        remove_log_handlers()
     err = capsys.readouterr().err
     assert "Logging error" not in err and "Traceback" not in err, err
     assert err.splitlines() == [

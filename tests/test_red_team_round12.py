@@ -104,10 +104,7 @@ def test_a_first_start_compiling_numba_loops_keeps_the_last_sessions_log(monkeyp
         assert scaled(np.float32(2.0), np.float32(3.0)) == np.float32(6.5)
         logging.getLogger("livecam").debug("a detail the log file keeps")
     finally:
-        for handler in logging.getLogger().handlers[:]:
-            if getattr(handler, "_livecam", False):
-                logging.getLogger().removeHandler(handler)
-                handler.close()
+        cli.remove_log_handlers()
         logging.getLogger("numba").setLevel(numba_level)
     text = log_path().read_text()
     assert "the traceback the user was asked for" in text and "a detail the log file keeps" in text
