@@ -122,7 +122,6 @@ def nothing_at(path: str | Path) -> bool:
     """Whether nothing at all is at ``path``: the one case where "does not exist" is the right
     sentence (the readers say what anything else is)."""
     return why_not_a_file(path) == MISSING
-    return False
 
 
 class ImageError(ValueError):
