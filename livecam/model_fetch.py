@@ -67,7 +67,7 @@ PIP_TIMEOUT_S = 300
 def user_models_dir() -> Path:
     """Where fetched models live: the user data folder (``$LIVECAM_DATA_HOME`` overrides), never
     inside LiveCam's install or source tree."""
-    from livecam.settings import folder_from_environment, home_dir
+    from livecam.settings import folder_from_environment, home_dir, xdg_folder
 
     given = folder_from_environment("LIVECAM_DATA_HOME")
     if given is not None:
@@ -77,8 +77,7 @@ def user_models_dir() -> Path:
     elif sys.platform == "darwin":
         base = home_dir() / "Library" / "Application Support" / "LiveCam"
     else:
-        xdg = os.environ.get("XDG_DATA_HOME", "")  # relative: invalid by the XDG spec, ignored
-        base = (Path(xdg) if os.path.isabs(xdg) else home_dir() / ".local" / "share") / "livecam"
+        base = xdg_folder("XDG_DATA_HOME", ".local/share") / "livecam"
     return base / "models"
 
 

@@ -252,10 +252,16 @@ def config_dir() -> Path:
     elif os.uname().sysname == "Darwin":
         base = home_dir() / "Library" / "Application Support"
     else:
-        xdg = os.environ.get("XDG_CONFIG_HOME", "")
-        # The XDG spec: a relative value is invalid and ignored.
-        base = Path(xdg) if os.path.isabs(xdg) else home_dir() / ".config"
+        base = xdg_folder("XDG_CONFIG_HOME", ".config")
     return base / "livecam"
+
+
+def xdg_folder(variable: str, in_home: str) -> Path:
+    """An XDG base folder: ``$variable`` where it is a full path, else ``in_home`` under the home
+    folder. The XDG spec: a relative value is invalid and ignored (followed, it put files in
+    whatever folder LiveCam was started in)."""
+    value = os.environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else home_dir() / in_home
 
 
 def folder_from_environment(variable: str) -> Path | None:

@@ -230,12 +230,10 @@ def user_cache_dir() -> Path:
         return base / "LiveCam" / "Cache"
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "LiveCam"
-    from livecam.settings import home_dir
+    from livecam.settings import xdg_folder
 
-    # The XDG spec: a relative value is invalid and ignored (followed, TensorRT's engines went into
-    # whatever folder LiveCam was started in); an empty $HOME is no home (Path.home() gave "/").
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return (Path(xdg) if os.path.isabs(xdg) else home_dir() / ".cache") / "livecam"
+    # Not Path.home(): an empty $HOME is no home (it gave "/"); a relative XDG value is ignored.
+    return xdg_folder("XDG_CACHE_HOME", ".cache") / "livecam"
 
 
 def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]:
