@@ -33,6 +33,7 @@ from livecam.imaging import cover_fit
 from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import shown
+from livecam.not_running import not_running_for
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
 from livecam.types import Frame
@@ -60,9 +61,6 @@ FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
 STUCK_PLACEHOLDER_TEXT = "video source not responding"
 STUCK_S = 2.0  # a source whose thread lives but has sent nothing for this long is stuck in a driver call
-# A wait that returns this much later than it asked for: the process itself did not run meanwhile
-# (stopped with Ctrl+Z or SIGSTOP, a paused VM, a machine swapping), so nobody's thread could send.
-NOT_RUNNING_S = 1.0
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -131,6 +129,7 @@ class FrameSource:
         self._thread: threading.Thread | None = None
         self._stuck_said = False
         self._running_since = 0.0  # monotonic time the process last resumed after it did not run
+        self._copy_reads = False  # the reader reuses one buffer (see _own)
 
     # -- public API
 
@@ -172,7 +171,7 @@ class FrameSource:
             )
             frame = self._frame
         now = time.monotonic()
-        if now - asked > timeout + NOT_RUNNING_S:
+        if not_running_for(asked, timeout, now):
             # Stopped and continued: the source's thread resumes with this one, so it gets its own
             # STUCK_S from now. Judged by the frame's age alone, every Ctrl+Z and fg said the camera
             # "stopped responding" and sent a placeholder card.
@@ -219,6 +218,17 @@ class FrameSource:
 
     def _release(self) -> None:
         """Free what the thread used; called after the thread has stopped."""
+
+    def _own(self, image: np.ndarray) -> np.ndarray:
+        """A picture just read, as one no later read can change. A reader that hands back the same
+        buffer every time, overwritten by its next read (some capture backends and wrappers do),
+        changed the frame under the pipeline while it worked on it: the mask of one picture was laid
+        over the next. Once a read is seen to share the last frame's memory, every read is copied."""
+        last = self._frame
+        if not self._copy_reads and last is not None and np.may_share_memory(image, last.image):
+            self._copy_reads = True
+            log.debug("%s hands back one buffer for every frame; LiveCam copies each.", self._description)
+        return image.copy() if self._copy_reads else image
 
     def _publish(self, image: np.ndarray, placeholder: bool = False) -> Frame:
         if self._stuck_said and not placeholder and threading.current_thread() is self._thread:
@@ -362,6 +372,7 @@ class CameraSource(FrameSource):
                     break
                 continue
             failures = 0
+            image = self._own(image)
             if not got_any:
                 got_any = True
                 if self._error:
@@ -463,7 +474,7 @@ class VideoFileSource(FrameSource):
         if self._cap is not None:
             ok, image = _read(self._cap)
             if ok and image is not None:
-                return image
+                return self._own(image) if isinstance(image, np.ndarray) else image
         if not self.loop:
             self.finished = True
             return None

@@ -27,6 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
+from livecam.not_running import NOT_RUNNING_S
 from livecam.output_gate import OutputGate, safe_frame
 from livecam.pipeline import Pipeline, as_picture, describe
 
@@ -209,10 +210,14 @@ class AutoPipelining:
         interval = (t1 - t0) * 1e3 / (i1 - i0) if i1 > i0 and t1 > t0 else None
         # Means: with the model on one frame in two, frames alternate between two costs.
         work, period = statistics.fmean(self._work), statistics.fmean(self._period)
+        # A frame that went out a second or more later than the window's usual spacing spans time
+        # the process did not run (stopped and continued) or a stall: its timings say nothing of the
+        # load. Counted, pipelining turned on for a window after every Ctrl+Z and fg.
+        gap = max(self._period) - statistics.median(self._period) > NOT_RUNNING_S * 1e3
         self._work.clear()
         self._period.clear()
         self._first = None
-        if interval is not None:
+        if interval is not None and not gap:
             self.on = self._decide(work, period, interval)
         return self.on
 

@@ -6,6 +6,7 @@ the right effect.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import stat
@@ -142,6 +143,9 @@ class ImageInfo:
     height: int
     reducible: bool = False  # a baseline JPEG: IMREAD_REDUCED_* really saves memory
     alpha: bool = False  # the file says some pixels are (partly) transparent: PNG or WebP
+    # EXIF orientation (1-8) of a PNG or WebP, which read_image applies itself: OpenCV skips it when
+    # it keeps the alpha channel (IMREAD_UNCHANGED), and older OpenCV releases never read it there.
+    orientation: int = 1
 
 
 @contextmanager
@@ -230,9 +234,13 @@ def read_image(
             raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
     try:
         flag = cv2.IMREAD_UNCHANGED if info.alpha else _REDUCED_FLAGS[reduction]
+        if info.format in ("png", "webp"):
+            flag |= cv2.IMREAD_IGNORE_ORIENTATION  # applied below, one rule with or without alpha
         image = cv2.imdecode(data, flag) if data.size else None
         if info.alpha:
             image = _over_white(image)
+        if isinstance(image, np.ndarray) and info.orientation != 1:
+            image = _oriented(image, info.orientation)
     except cv2.error as exc:
         # A codec that throws rather than returning None (a picture over OPENCV_IO_MAX_IMAGE_PIXELS, a
         # TIFF libtiff cannot read): its traceback ended `livecam run --source picture` at the start.
@@ -267,6 +275,14 @@ def _over_white(image: np.ndarray | None) -> np.ndarray | None:
     alpha = cv2.cvtColor(opacity, cv2.COLOR_GRAY2BGR)
     cv2.multiply(out, alpha, out, scale=1 / 255)
     return cv2.add(out, cv2.bitwise_not(alpha, alpha), out)  # the colour's share, and white's share
+
+
+def _oriented(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The picture turned the way EXIF ``orientation`` says it is displayed (as OpenCV turns a JPEG)."""
+    if orientation >= 5:  # 5-8 swap rows and columns first
+        image = cv2.transpose(image)
+    flip = {2: 1, 3: -1, 4: 0, 6: 1, 7: -1, 8: 0}.get(orientation)
+    return image if flip is None else cv2.flip(image, flip)
 
 
 _REDUCED_FLAGS = {
@@ -334,11 +350,16 @@ def _probe(f: BinaryIO) -> ImageInfo | None:
         if head[12:16] != b"IHDR" or len(head) < 24:
             return None
         w, h = struct.unpack(">II", head[16:24])
-        return ImageInfo("png", w, h, alpha=len(head) > 25 and head[25] in (4, 6) or _png_transparency(f))
+        transparent, orientation = _png_chunks(f)
+        return _displayed(ImageInfo("png", w, h, alpha=len(head) > 25 and head[25] in (4, 6) or transparent,
+                                    orientation=orientation))
     if head.startswith(b"\xff\xd8"):
         return _probe_jpeg(f)
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return _probe_webp(head)
+        info = _probe_webp(head)
+        if info is not None and head[12:16] == b"VP8X" and head[20] & 0x08:  # the EXIF flag
+            info = _displayed(dataclasses.replace(info, orientation=_webp_orientation(f)))
+        return info
     if head.startswith(b"BM"):
         return _probe_bmp(head)
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
@@ -397,20 +418,57 @@ def _exif_orientation(f: BinaryIO, start: int) -> int | None:
     return value if value in range(1, 9) else None
 
 
-def _png_transparency(f: BinaryIO) -> bool:
-    """Whether a PNG has a tRNS chunk (a transparent palette entry or colour key) before its pixels."""
+def _displayed(info: ImageInfo) -> ImageInfo:
+    """The size as displayed: orientations 5-8 turn the picture a quarter."""
+    if info.orientation in (5, 6, 7, 8):
+        return dataclasses.replace(info, width=info.height, height=info.width)
+    return info
+
+
+def _png_chunks(f: BinaryIO) -> tuple[bool, int]:
+    """Whether a PNG has a tRNS chunk (a transparent palette entry or colour key) before its pixels,
+    and the orientation in its eXIf chunk, which libpng reads wherever it stands (after the pixels
+    too); the walk reads only chunk headers."""
+    transparent, orientation = False, 1
     f.seek(33)  # past the signature and the IHDR chunk
-    for _ in range(1000):
+    pixels = False
+    for _ in range(100_000):  # a 200 MB PNG written in 8 kB IDAT chunks has ~25,000
         header = f.read(8)
         if len(header) != 8:
-            return False
+            break
         length, kind = struct.unpack(">I4s", header)
-        if kind == b"tRNS":
-            return True
-        if kind in (b"IDAT", b"IEND"):
-            return False
+        if kind == b"tRNS" and not pixels:
+            transparent = True
+        elif kind == b"eXIf":
+            start = f.tell()
+            orientation = _tiff_orientation(f, start)
+            f.seek(start)
+        elif kind == b"IDAT":
+            pixels = True
+        elif kind == b"IEND":
+            break
         f.seek(length + 4, os.SEEK_CUR)  # the chunk's data and CRC
-    return False
+    return transparent, orientation
+
+
+def _webp_orientation(f: BinaryIO) -> int:
+    """The orientation in a WebP's EXIF chunk (a bare TIFF structure, as libwebp's demuxer hands it
+    to OpenCV), found by walking the RIFF chunk headers."""
+    f.seek(12)
+    for _ in range(10_000):
+        header = f.read(8)
+        if len(header) != 8:
+            return 1
+        kind, length = struct.unpack("<4sI", header)
+        if kind == b"EXIF":
+            return _tiff_orientation(f, f.tell())
+        f.seek(length + (length & 1), os.SEEK_CUR)  # chunks are padded to an even length
+    return 1
+
+
+def _tiff_orientation(f: BinaryIO, base: int) -> int:
+    value = _tiff_tag(f, base, 0x0112)
+    return value if value in range(1, 9) else 1
 
 
 def _probe_webp(head: bytes) -> ImageInfo | None:

@@ -18,11 +18,12 @@ _STORE = Path("Microsoft") / "DeveloperTools" / ".onnxruntime"
 
 
 def telemetry_stores() -> list[Path]:
-    """Where ONNX Runtime keeps its telemetry device id and event queue (it honours XDG_CACHE_HOME)."""
-    caches = [Path.home() / ".cache"]
-    if os.environ.get("XDG_CACHE_HOME"):
-        caches.insert(0, Path(os.environ["XDG_CACHE_HOME"]))
-    return [cache / _STORE for cache in caches]
+    """Where ONNX Runtime keeps its telemetry device id and event queue (it honours XDG_CACHE_HOME,
+    by the rule LiveCam's own folders follow: a relative value is ignored)."""
+    from livecam.settings import home_dir, xdg_folder
+
+    caches = [xdg_folder("XDG_CACHE_HOME", ".cache"), home_dir() / ".cache"]
+    return [cache / _STORE for cache in dict.fromkeys(caches)]
 
 
 def internet_sockets() -> int:

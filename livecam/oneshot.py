@@ -16,6 +16,8 @@ class OneShot:
     """``fn()`` started at once on a daemon thread. ``done`` is set when it returned (``result``)
     or raised (``error``); ``started`` is its ``time.monotonic()`` start."""
 
+    _excused_until = 0.0  # the process did not run until then (see excuse)
+
     def __init__(self, fn: Callable[[], Any], name: str = "livecam-oneshot") -> None:
         self.result: Any = None
         self.error: Exception | None = None
@@ -36,5 +38,10 @@ class OneShot:
         return self.done.wait(max(0.0, timeout))
 
     def running_for(self) -> float:
-        """Seconds since it started."""
-        return time.monotonic() - self.started
+        """Seconds since it started, or since the process last went on after not running (see
+        :meth:`excuse`): only time the call could run counts against it."""
+        return time.monotonic() - max(self.started, self._excused_until)
+
+    def excuse(self, now: float) -> None:
+        """The process did not run until ``now`` (livecam.not_running): neither did this call."""
+        self._excused_until = max(self._excused_until, now)

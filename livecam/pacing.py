@@ -26,8 +26,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from livecam.capture import NOT_RUNNING_S, FrameClock, placeholder_image
+from livecam.capture import FrameClock, placeholder_image
 from livecam.messages import shown
+from livecam.not_running import not_running_for
 from livecam.oneshot import OneShot
 from livecam.sinks import Output, OutputFailed
 
@@ -289,12 +290,15 @@ class PacedSender:
                 ran_at = time.monotonic()
                 continue
             now = time.monotonic()
-            if now - ran_at > clock.period + NOT_RUNNING_S:
+            if not_running_for(ran_at, clock.period, now):
                 # This thread did not run for a second or more (the process was stopped and
                 # continued, a paused VM): nor did the send in flight, which would otherwise be
                 # judged hung the moment the process went on and the output dropped (a recording
-                # ended for good).
+                # ended for good), nor a reopen in flight.
                 self._sink.excuse(now)
+                reopening = self._reopening
+                if reopening is not None:
+                    reopening.excuse(now)
             ran_at = now
             if self._check_sink(now):
                 return
@@ -474,7 +478,11 @@ class PacedSender:
             attempt = self._reopening = OneShot(self.output.reopen, name="livecam-reopen")
             self._reopen_told = False
         # A reopen that is quick (the usual case) is dealt with in this tick, as before.
-        if not attempt.wait(min(self._deadline(), 1.0 / self.fps)):
+        asked, waited = time.monotonic(), min(self._deadline(), 1.0 / self.fps)
+        if not attempt.wait(waited):
+            now = time.monotonic()
+            if not_running_for(asked, waited, now):  # stopped and continued while waiting: not a hang
+                attempt.excuse(now)
             if attempt.running_for() > self._deadline() and not self._reopen_told:
                 self._reopen_told = True
                 log.warning("Reopening the %s has not returned for %g s (it hung in its driver); LiveCam waits "

@@ -46,6 +46,7 @@ import numpy as np
 from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
+from livecam.not_running import not_running_for
 from livecam.sinks import Output, OutputError, OutputFailed
 
 try:
@@ -594,20 +595,27 @@ class VideoWriter:
     def _put(self, data: Any) -> None:
         view = memoryview(data).cast("B")
         patience = self.deadline_s
-        deadline = time.monotonic() + patience
+        asked, waited = time.monotonic(), 0.0  # the last wait for the pipe: when, and for how long
+        deadline = asked + patience
         while view:
             try:
                 n = os.write(self._pipe, view)
             except BlockingIOError:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                # LiveCam and ffmpeg stopped together (a paused VM) and continued: neither ran, so that
+                # time is not the encoder's. Counted, the first look after the continue killed it.
+                deadline += not_running_for(asked, waited, now)
+                remaining = deadline - now
                 if remaining <= 0 or self._poll is None:
                     raise _Stopped(f"the encoder took nothing for {patience:g} s") from None
-                self._poll.poll(min(remaining, 0.2) * 1000)
+                asked, waited = now, min(remaining, 0.2)
+                self._poll.poll(waited * 1000)
                 continue
             except (BrokenPipeError, OSError, ValueError):
                 raise _Stopped("the encoder was stopped" if self._killed else "ffmpeg stopped taking frames") from None
             view = view[n:]
-            deadline = time.monotonic() + patience  # progress: a slow encoder is not a stalled one
+            asked, waited = time.monotonic(), 0.0
+            deadline = asked + patience  # progress: a slow encoder is not a stalled one
 
     @property
     def started_at(self) -> float | None:

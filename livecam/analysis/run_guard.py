@@ -22,6 +22,8 @@ import time
 import weakref
 from typing import Any, Callable
 
+from livecam.not_running import not_running_for
+
 log = logging.getLogger(__name__)
 
 HANG_S = 10.0  # no model LiveCam runs takes a tenth of this on a working CPU or GPU, even contended
@@ -33,9 +35,6 @@ STALLED_S = 2.0
 # An offline render keeps no viewer waiting, and at 8K one matting run takes seconds here (more on a
 # slow laptop): only a run this long is a hang there.
 OFFLINE_HANG_S = 300.0
-# A wait woken this much later than it asked: the process did not run meanwhile (stopped with Ctrl+Z
-# or SIGSTOP and continued, a paused VM), and neither did the run it waited for.
-NOT_RUNNING_S = 0.25
 _patient_s: float | None = None  # set while a render runs (see patience)
 
 _stalled: set = set()  # jobs given up whose run has not returned yet
@@ -108,7 +107,7 @@ class RunGuard:
             except queue.Empty:
                 pass
             now = time.monotonic()
-            if now - asked - max(0.0, wait) > NOT_RUNNING_S and job.started is not None:
+            if not_running_for(asked, wait, now) and job.started is not None:
                 # Stopped and continued: the run gets its deadline afresh from now. Judged on the
                 # clock, a Ctrl+Z of 10 s gave the person mask model up for good ("restart LiveCam").
                 excused = now - job.started

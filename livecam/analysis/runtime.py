@@ -72,10 +72,23 @@ def _declared_shapes(session: Any) -> dict[str, tuple]:
             for node in session.get_outputs()}
 
 
-def checked_outputs(model: str, names: list[str], values: list[Any], declared: dict[str, tuple]) -> list[Any]:
-    """``values`` (the outputs ``names`` of one run) as they are, or ModelOutputError (one sentence)."""
+def _declared_floats(session: Any) -> frozenset[str]:
+    """The outputs the model declares as 32-bit floats, which is what every consumer is written for."""
+    return frozenset(node.name for node in session.get_outputs() if getattr(node, "type", None) == "tensor(float)")
+
+
+def checked_outputs(model: str, names: list[str], values: list[Any], declared: dict[str, tuple],
+                    floats: frozenset[str] = frozenset()) -> list[Any]:
+    """``values`` (the outputs ``names`` of one run), or ModelOutputError (one sentence).
+
+    Each comes back as an array of its own that its user may write to, C-ordered, and float32 where
+    the model declares float (``floats``): as ONNX Runtime hands them over, these are the very
+    arrays, no copy. A provider that hands back float64 or float16, a strided view or a read-only
+    buffer instead got the mask dropped and the picture hidden (numba has no float64 kernel,
+    cv2.resize no float16 one), and a float16 sum overflowed into a false "NaN or infinite"."""
     if len(values) != len(names):
         raise ModelOutputError(f"Model {model} returned {len(values)} outputs instead of {len(names)}; this frame's result is not used.")
+    checked = []
     for name, value in zip(names, values):
         shape = declared.get(name)
         if not isinstance(value, np.ndarray):
@@ -84,11 +97,17 @@ def checked_outputs(model: str, names: list[str], values: list[Any], declared: d
             raise ModelOutputError(
                 f"Model {model} returned its output {name} with shape {value.shape} instead of {shape}; "
                 "this frame's result is not used.")
+        if name in floats and value.dtype != np.float32 and value.dtype.kind in "fiub":
+            with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused below
+                value = value.astype(np.float32, order="C")
+        elif not (value.flags.c_contiguous and value.flags.writeable):
+            value = value.copy()
         # One pass and no temporary: the sum of an array is finite only when every element is (a
         # finite float32 output large enough to overflow the sum is just as unusable).
         if value.dtype.kind == "f" and value.size and not np.isfinite(value.sum()):
             raise ModelOutputError(f"Model {model} returned NaN or infinite values in {name}; this frame's result is not used.")
-    return values
+        checked.append(value)
+    return checked
 
 
 def models_dir() -> Path:
@@ -351,10 +370,14 @@ class ModelSession:
     def declared_shapes(self) -> dict[str, tuple]:
         return _declared_shapes(self.session)
 
+    @functools.cached_property
+    def declared_floats(self) -> frozenset[str]:
+        return _declared_floats(self.session)
+
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Every output, checked (ModelOutputError for NaN, infinity or a wrong shape)."""
         values = self.call(self.session.run, None, {self.input_name: x})
-        return checked_outputs(self.name, self.output_names, values, self.declared_shapes)
+        return checked_outputs(self.name, self.output_names, values, self.declared_shapes, self.declared_floats)
 
 
 # ---------------------------------------------------------------- the session pool
@@ -541,6 +564,7 @@ class RecurrentRunner:
         self.device = (device or "cpu") if io_binding is not False else "cpu"
         self.io_binding = bool(device) if io_binding is None else io_binding
         self._declared = _declared_shapes(session.session)
+        self._floats = _declared_floats(session.session)
         # The largest magnitude a healthy state can hold (a GRU's hidden state lies in [-1, 1]), or None.
         self.state_bound = state_bound
         self.reset()
@@ -602,7 +626,7 @@ class RecurrentRunner:
 
     def _checked(self, names: list[str], values: list[Any]) -> list[Any]:
         try:
-            return checked_outputs(self.session.name, names, values, self._declared)
+            return checked_outputs(self.session.name, names, values, self._declared, self._floats)
         except ModelOutputError:
             self.reset()  # a NaN state would poison every later frame; start over from the initial one
             raise
