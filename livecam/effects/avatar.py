@@ -47,7 +47,7 @@ from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.runtime import ModelHung
 from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
-from livecam.effects import lid_skin
+from livecam.effects import avatar_pose_shade, lid_skin, swap_kernels
 from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.photo_glasses import remove_frames
 from livecam.effects.avatar_keep import GlassesKeeper
@@ -73,6 +73,7 @@ from livecam.effects.mesh_warp import (
     fold_share,
     frontal_layout,
     remap_fixed,
+    row_spans,
     signed_areas,
     triangulate,
     warp_points,
@@ -617,8 +618,19 @@ class FaceSwap(EffectBase):
         # gain upsampled on its one channel (each channel of a three-channel one takes the same
         # values): the fused pass spreads it to the colours.
         gain_px, *at = grid.up_around(gain, part)
-        face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
-                                        (part.x0, part.y0))
+        # A quarter of the part box has alpha 0 (its corners round the oval): the face is relit only
+        # over each row's alpha > 0 columns and the nose lift's crop (which it reads whole). A frame
+        # that takes the wearer's mouth interior keeps the whole box.
+        alpha_px = grid.up(alpha_cells, part)
+        spans = None
+        if interior == 0.0 and spans_fit(image):
+            spans = row_spans(alpha_px, nose_box(landmarks, part, fw))
+        if spans is None:
+            face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
+                                            (part.x0, part.y0))
+        else:
+            face = relight_rows(warped, gain_px, grid.up_around(offset, part)[0], at, image, (part.x0, part.y0),
+                                spans)
         self._nose.lift(face, live, landmarks, (part.x0, part.y0), fw)  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
             transplant_mouth(face, (part.x0, part.y0), landmarks, image, wearer, interior, np.ones(3))
@@ -631,7 +643,7 @@ class FaceSwap(EffectBase):
         if in_front.max() > 0.05:
             in_front = cv2.GaussianBlur(cv2.dilate(in_front, np.ones((3, 3), np.uint8)), (0, 0), 0.7)
             alpha = cv2.multiply(alpha, 1.0 - in_front, dtype=cv2.CV_8U)
-        alpha = grid.up(alpha, part)
+        alpha = alpha_px if alpha is alpha_cells else grid.up(alpha, part)
         if self.own_eyes_mouth:
             keep = [(lid_poly, weight) for (_, lid_poly, _), weight in zip(EYES, lids) if weight > 0.0]
             keep += [(poly, 1.0) for poly in KEEP_POLYS]
@@ -646,12 +658,71 @@ class FaceSwap(EffectBase):
         # The blend of ``compositing.composite``'s whole-frame path (the feathered edge is far more
         # than its band share), written straight into the output: no search for the band's pixels,
         # no copy of the box; one compiled pass where numba is there (the same values).
-        light.blend_face(face, alpha, image, (part.x0, part.y0), out)
+        if spans is None:
+            light.blend_face(face, alpha, image, (part.x0, part.y0), out)
+        else:  # alpha is 0 outside the spans (cut_regions and the occluders only lower it)
+            blend_rows(face, alpha, image, (part.x0, part.y0), out, spans)
         if wearer is not None:
             # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
             # decision and the mask smoothed across frames, see avatar_keep).
             self._glasses.keep(out, image, wearer)
         return out
+
+
+def nose_box(landmarks: np.ndarray, part: Grid, fw: float) -> tuple[int, int, int, int]:
+    """Within ``part``'s pixels, a box (x0, y0, x1, y1) holding the crop ``avatar_pose_shade.
+    lift_nose_base`` reads the face in: its points and margin, and a pixel more for rounding."""
+    pts = landmarks[avatar_pose_shade._NOSE_BASE, :2] - np.float32([part.x0, part.y0])
+    pad = (avatar_pose_shade.GROW + 2 * avatar_pose_shade.FEATHER + 0.5 * avatar_pose_shade.HOLE) * fw + 1
+    (x0, y0), (x1, y1) = np.floor(pts.min(0) - pad), np.ceil(pts.max(0) + pad)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def spans_fit(image: np.ndarray) -> bool:
+    """Whether the face can be made over row spans: the compiled loops are there and the frame is
+    as they read it (else the whole box's calls, which make the same pixels)."""
+    return (light._kernels is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.flags.c_contiguous and light._grain_span_exact())
+
+
+def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
+                 frame: np.ndarray, origin: tuple[int, int], spans: np.ndarray) -> np.ndarray:
+    """``avatar_light.relight_with_grain`` made within ``spans`` only (``mesh_warp.row_spans``): the
+    same pixels there; the rest of the result holds nothing. The whole box where the compiled loop
+    cannot read these maps (it reads unchecked)."""
+    h, w = warped.shape[:2]
+    (gy, gx), (x0, y0) = at, origin
+    gc = 1 if gain.ndim == 2 else gain.shape[2]
+    if not (warped.dtype == np.uint8 and warped.ndim == 3 and warped.shape[2] == 3 and warped.flags.c_contiguous
+            and gain.dtype == offset.dtype == np.float32 and gc in (1, 3) and offset.ndim == 3 and offset.shape[2] == 3
+            and gain.shape[:2] == offset.shape[:2] and gain.flags.c_contiguous and offset.flags.c_contiguous
+            and spans.shape == (h, 6) and min(gy, gx, x0, y0) >= 0 and gy + h <= gain.shape[0]
+            and gx + w <= gain.shape[1] and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
+        return light.relight_with_grain(warped, gain, offset, at, frame, origin)
+    out = np.empty_like(warped)
+    lo, hi = light.GRAIN_KEEP
+    swap_kernels.relight_grain_rows(warped.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
+                                    offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1),
+                                    y0, x0, light._GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), spans,
+                                    out.reshape(h, -1))
+    return out
+
+
+def blend_rows(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int], out: np.ndarray,
+               spans: np.ndarray) -> None:
+    """``avatar_light.blend_face`` within ``spans`` only, where ``alpha`` is 0 outside them: there
+    the blend gives the frame's pixels, which ``out`` (its copy) holds already. The whole blend where
+    the compiled loop cannot take these (it writes unchecked)."""
+    h, w = face.shape[:2]
+    x0, y0 = origin
+    if not (face.dtype == alpha.dtype == out.dtype == np.uint8 and face.ndim == 3 and face.shape[2] == 3
+            and face.flags.c_contiguous and out.flags.c_contiguous and out.shape == frame.shape
+            and alpha.shape == (h, w) and spans.shape == (h, 6) and min(x0, y0) >= 0
+            and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
+        light.blend_face(face, alpha, frame, origin, out)
+        return
+    swap_kernels.blend_rows(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, spans, y0, x0,
+                            out.reshape(out.shape[0], -1))
 
 
 class _LazyReader:

@@ -313,3 +313,35 @@ def remap_fixed(picture: np.ndarray, full: np.ndarray, border: int = cv2.BORDER_
     and the fixed-point remap cost about half the float remap."""
     maps = cv2.convertMaps(full, None, cv2.CV_16SC2)
     return cv2.remap(picture, *maps, cv2.INTER_LINEAR, borderMode=border), maps
+
+
+def row_spans(alpha: np.ndarray, box: tuple[int, int, int, int] = (0, 0, 0, 0)) -> np.ndarray:
+    """Per row of a part box, the columns the face's pixels are needed over: (h, 6) int64, columns
+    [0, 2) the hull of the row's pixels where ``alpha`` (uint8, the box's) is above 0 and of ``box``
+    (x0, y0, x1, y1: a later step's crop, read whole) on its rows, empty as (w, 0); [2, 4) the hull of
+    those over two rows either side, and [4, 6) that grown by two pixels (within the row): what
+    ``swap_kernels.relight_grain_rows``'s 5-tap grain blur reads to make them."""
+    h, w = alpha.shape
+    x0, y0, x1, y1 = (int(v) for v in box)
+    spans = np.empty((h, 6), np.int64)
+    if kernels is not None:
+        kernels.row_spans(alpha, x0, y0, x1, y1, spans)
+        return spans
+    seen = alpha > 0
+    rows = seen.any(1)
+    spans[:, 0] = np.where(rows, seen.argmax(1), w)
+    spans[:, 1] = np.where(rows, w - seen[:, ::-1].argmax(1), 0)
+    if x1 > x0:
+        top = max(y0, 0)
+        bottom = max(min(y1, h), top)
+        spans[top:bottom, 0] = np.minimum(spans[top:bottom, 0], max(x0, 0))
+        spans[top:bottom, 1] = np.maximum(spans[top:bottom, 1], min(x1, w))
+    near = np.empty((h + 4, 2), np.int64)
+    near[:] = (w, 0)
+    near[2:h + 2] = spans[:, :2]
+    spans[:, 2] = np.min([near[k:k + h, 0] for k in range(5)], axis=0)
+    spans[:, 3] = np.max([near[k:k + h, 1] for k in range(5)], axis=0)
+    empty = spans[:, 3] <= spans[:, 2]
+    spans[:, 4] = np.where(empty, w, np.maximum(spans[:, 2] - 2, 0))
+    spans[:, 5] = np.where(empty, 0, np.minimum(spans[:, 3] + 2, w))
+    return spans
