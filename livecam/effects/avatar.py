@@ -670,12 +670,10 @@ class FaceSwap(EffectBase):
 
 
 def nose_box(landmarks: np.ndarray, part: Grid, fw: float) -> tuple[int, int, int, int]:
-    """Within ``part``'s pixels, a box (x0, y0, x1, y1) holding the crop ``avatar_pose_shade.
-    lift_nose_base`` reads the face in: its points and margin, and a pixel more for rounding."""
-    pts = landmarks[avatar_pose_shade._NOSE_BASE, :2] - np.float32([part.x0, part.y0])
-    pad = (avatar_pose_shade.GROW + 2 * avatar_pose_shade.FEATHER + 0.5 * avatar_pose_shade.HOLE) * fw + 1
-    (x0, y0), (x1, y1) = np.floor(pts.min(0) - pad), np.ceil(pts.max(0) + pad)
-    return int(x0), int(y0), int(x1), int(y1)
+    """Within ``part``'s pixels, the box ``avatar_pose_shade.lift_nose_base`` reads the face in,
+    and a pixel more for rounding."""
+    _, (x0, y0, x1, y1) = avatar_pose_shade.nose_crop(landmarks, (part.x0, part.y0), fw)
+    return x0 - 1, y0 - 1, x1 + 1, y1 + 1
 
 
 def spans_fit(image: np.ndarray) -> bool:

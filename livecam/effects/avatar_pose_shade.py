@@ -82,6 +82,16 @@ class NoseBase:
         self._wait = 0 if lift_nose_base(face, live, landmarks, origin, fw) else RECHECK - 1
 
 
+def nose_crop(landmarks: np.ndarray, origin: tuple[int, int], fw: float) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The nose base's points relative to ``origin`` and the box (x0, y0, x1, y1, not clipped to the
+    face) that :func:`lift_nose_base` reads around them: the swap's row spans must hold it whole."""
+    pts = landmarks[_NOSE_BASE, :2] - np.asarray(origin, np.float32)
+    pad = (GROW + 2 * FEATHER + 0.5 * HOLE) * fw
+    x0, y0 = np.floor(pts.min(0) - pad).astype(int)
+    x1, y1 = np.ceil(pts.max(0) + pad).astype(int)
+    return pts, (int(x0), int(y0), int(x1), int(y1))
+
+
 def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, origin: tuple[int, int],
                    fw: float | None = None) -> bool:
     """Lighten ``face`` (the swapped face, BGR uint8, in place) under the nose where it is darker,
@@ -92,11 +102,8 @@ def lift_nose_base(face: np.ndarray, live: np.ndarray, landmarks: np.ndarray, or
     fw = face_width(landmarks) if fw is None else fw
     if not np.isfinite(fw) or fw < 8:
         return False
-    pts = landmarks[_NOSE_BASE, :2] - np.asarray(origin, np.float32)
-    pad = (GROW + 2 * FEATHER + 0.5 * HOLE) * fw
+    pts, (x0, y0, x1, y1) = nose_crop(landmarks, origin, fw)
     h, w = face.shape[:2]
-    x0, y0 = np.floor(pts.min(0) - pad).astype(int)
-    x1, y1 = np.ceil(pts.max(0) + pad).astype(int)
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
     if x1 - x0 < 4 or y1 - y0 < 4:
         return False
