@@ -72,7 +72,7 @@ def ref_match_residual(photo, gain, offset, live, weights, sigma, where=None):
     return offset + residual
 
 
-def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, where, limit, hairline=None):
+def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, where, limit, hairline=None, deep=None):
     relit = cv2.multiply(photo, cv2.merge([gain, gain, gain]), dtype=cv2.CV_32F) + offset
     h, w = where.shape
     small = (max(1, w // 2), max(1, h // 2))
@@ -101,6 +101,7 @@ def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, wher
             top = light.lab(refs[..., 3:6] / np.maximum(refs[..., 7], 1e-4)[..., None])[..., 0]
             lo, hi = light.HAIRLINE_DARK
             ring *= 1.0 - line + line * np.clip((hi - (top - pair[: small[1], :, 0])) / (hi - lo), 0.0, 1.0)
+    further = None
     if ring.max() <= 0.0:
         step = own - relit_low
     else:
@@ -109,8 +110,12 @@ def ref_match_border(photo, gain, offset, live, support, ring, skin, sigma, wher
         outer = spread[..., :3] / np.maximum(weight, 1e-4)[..., None]
         conf = np.clip(weight / np.maximum(spread[..., 4] * light.BORDER_SKIN, 1e-6), 0.0, 1.0)[..., None]
         step = conf * (outer - own) + own - relit_low
+        if deep is not None:  # the skin's part alone, on from ``where`` to ``deep``
+            further = cv2.resize(np.clip(conf * (outer - relit_low), -limit, limit), (w, h),
+                                 interpolation=cv2.INTER_LINEAR) * (np.maximum(deep, where) - where)[..., None]
     np.clip(step, -limit, limit, out=step)
-    return offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
+    out = offset + cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR) * where[..., None]
+    return out if further is None else out + further
 
 
 def ref_grain(image):
@@ -178,6 +183,8 @@ def test_each_fast_function_gives_the_plain_formulation():
         for ring in (reach - oval, np.zeros_like(oval)):
             args = (photo, gain, offset, live, oval, ring, skin, 2.5, where, 60.0, hairline)
             np.testing.assert_allclose(light.match_border(*args), ref_match_border(*args), atol=1e-3)
+            deep = _smooth(rng, (h, w), 3, 0, 1)
+            np.testing.assert_allclose(light.match_border(*args, deep), ref_match_border(*args, deep), atol=1e-3)
     face = np.clip(photo + rng.normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
     frame = np.clip(live, 0, 255).astype(np.uint8)
     frame[:5] = 255  # saturated rows: the 8-bit sum must clip as the 16-bit one did

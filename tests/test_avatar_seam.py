@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, shared_data
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.avatar_photo import load_avatar_photo
@@ -171,3 +171,102 @@ def test_hair_down_the_photos_cheek_does_not_reach_the_swap(astronaut_photo, mon
     shown = worst(av.FaceSwap(painted).render(wearer, lm))
     assert shown > 15  # the stripe, drawn onto Hopper's cheek
     assert filled < 0.6 * shown  # what is left: the fill's smoother texture
+
+
+def _reach_case():
+    """``_border_case`` with the correction asked for in a narrow band from either side (``where``:
+    full up to 2 cells inside, gone 5 cells in) and, for the skin ring's part, deeper (``deep``:
+    full up to 8 cells inside, gone 12 cells in); the photo's face is darker than the wearer's."""
+    photo, gain, offset, live, support, ring, skin = _border_case()
+    photo[:] = 70.0
+    depth = np.minimum(np.arange(40) - 9.5, 29.5 - np.arange(40)).astype(np.float32)  # cells inside, per column
+    where = np.tile(np.clip((5.0 - depth) / 3.0, 0.0, 1.0), (40, 1)).astype(np.float32)
+    deep = np.tile(np.clip((12.0 - depth) / 4.0, 0.0, 1.0), (40, 1)).astype(np.float32)
+    return photo, gain, offset, live, support, ring, skin, where, deep
+
+
+def test_skin_running_on_across_the_outline_is_carried_as_far_in_as_deep():
+    """Beside the skin ring the relit face takes the skin's colour as far in as ``deep`` reaches (the
+    measured band at 8-16 % of the face width lies past the narrow band); the wearer's own colour
+    (beside hair) is never carried past ``where``; past ``deep`` the photo's own face is untouched."""
+    photo, gain, offset, live, support, ring, skin, where, deep = _reach_case()
+    args = (photo, gain, offset, live, support, ring, skin, 2.0, where, 100.0)
+    narrow = photo + light.match_border(*args)
+    wide = photo + light.match_border(*args, None, deep)
+    rows = slice(5, 35)
+    # Next to the outline both are the skin beside it (lighter than the wearer's face and the photo's).
+    assert np.abs(wide[rows, 11] - narrow[rows, 11]).max() < 1.0
+    assert (narrow[rows, 11] - photo[rows, 11]).min() > 30.0
+    # 7 cells inside, past ``where``: still that colour with ``deep``, the photo's own without.
+    assert np.abs(wide[rows, 16] - wide[rows, 11]).max() < 12.0
+    assert np.abs(narrow[rows, 16] - photo[rows, 16]).max() == 0.0
+    # No skin beyond the outline anywhere: ``deep`` changes nothing (the wearer's own colour is
+    # their face: carried deeper it would bring the wearer's features into the swap).
+    bare = (photo, gain, offset, live, support, ring, np.zeros_like(skin), 2.0, where, 100.0)
+    np.testing.assert_array_equal(light.match_border(*bare, None, deep), light.match_border(*bare))
+    # Past ``deep`` the photo's face is its own, to the bit.
+    short = np.clip((7.0 - np.minimum(np.arange(40) - 9.5, 29.5 - np.arange(40))) / 3.0, 0.0, 1.0)
+    short = np.tile(short, (40, 1)).astype(np.float32)
+    np.testing.assert_array_equal(light.match_border(*args, None, short)[:, 18:22], 0.0)
+
+
+def test_deep_no_deeper_than_where_is_the_single_band():
+    """With ``deep`` inside ``where`` everywhere the border is the one-band match to the bit: the
+    jaw, chin and ears (where the swap passes ``deep`` = ``where``) keep the band they had."""
+    photo, gain, offset, live, support, ring, skin, where, _ = _reach_case()
+    rng = np.random.default_rng(3)
+    live = live + rng.normal(0.0, 8.0, live.shape).astype(np.float32)
+    for limit in (100.0, 12.0):
+        args = (photo, gain, offset, live, support, ring, skin, 2.0, where, limit)
+        one = light.match_border(*args)
+        np.testing.assert_array_equal(light.match_border(*args, None, where * 0.5), one)
+        np.testing.assert_array_equal(light.match_border(*args, None, where), one)
+
+
+@pytest.fixture(scope="module")
+def lp_d12_frames():
+    root = shared_data()
+    if not root.is_dir():
+        pytest.skip(f"shared test data not found at {root}")
+    cap = cv2.VideoCapture(str(root / "video" / "lp_d12_talking_indoor.mp4"))
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    frames = []
+    for _ in range(30):
+        ok, frame = cap.read()
+        assert ok
+        frames.append((frame, tracker.process(frame)))
+    cap.release()
+    return frames
+
+
+def test_the_hairline_seam_closes_and_the_middle_of_the_face_stays_the_photos(lp_d12_frames, astronaut_photo,
+                                                                             monkeypatch):
+    """lp_d12 (a high forehead: his skin runs on above the mesh's outline) wearing the astronaut:
+    carrying that skin in past the measured band lowers the evaluation's seam score; the pixels
+    deeper than the reach are the same to the bit, so the photo's own skin tone and features inside
+    the face do not move."""
+
+    def swap_all():
+        swap = av.FaceSwap(astronaut_photo)
+        return [swap.apply(frame, Analysis(faces=faces))[0] for frame, faces in lp_d12_frames]
+
+    def seam(outs):
+        scores = [o for i, ((frame, faces), out) in enumerate(zip(lp_d12_frames, outs)) if i >= 12 and faces
+                  for o, _, _ in eval_avatar.seam_scores(frame, out, faces[0].landmarks)]
+        assert len(scores) > 20
+        return float(np.median(scores))
+
+    now = swap_all()
+    monkeypatch.setattr(av, "SEAM_TOP_SKIN", av.SEAM_TOP)  # the hairline's skin only as far as the band
+    before = swap_all()
+    assert seam(now) < seam(before) - 0.4
+    for (frame, faces), a, b in zip(lp_d12_frames, now, before):
+        if not faces:
+            continue
+        lm = faces[0].landmarks
+        inside = np.zeros(frame.shape[:2], np.uint8)
+        cv2.fillPoly(inside, [np.round(lm[np.asarray(regions.FACE_OVAL), :2]).astype(np.int32)], 1)
+        depth = cv2.distanceTransform(inside, cv2.DIST_L2, 5) / av.face_width(lm)
+        core = depth > av.SEAM_TOP_SKIN[1] + 0.1  # past the reach, the cell it is upsampled over and the grain
+        assert core.sum() > 1000
+        np.testing.assert_array_equal(a[core], b[core])

@@ -23,7 +23,8 @@ colour space can be perceptual at no cost; only a gain and an offset per pixel r
 - **Border** (:func:`match_border`): a membrane across the seam. The relit face's low band near the
   outline is moved to the wearer's skin just *outside* it, carried inwards, where that skin runs on
   across the outline; elsewhere (hair, background beside the face) to the wearer's own colour at the
-  same place.
+  same place. The skin's part can be carried deeper than the band (``deep``): the wearer's own colour
+  cannot, deeper in it would be the wearer's face.
 - **Grain.** The wearer's finest band (camera noise, pores) is added back onto the swapped face,
   with a soft limit so strong edges (their eyelashes, wrinkles) do not come along.
 - **Occluders.** Where the wearer's upper face should be skin but is confidently not (glasses
@@ -432,7 +433,7 @@ HAIRLINE_DARK = (2.0, 5.0)  # at the hairline, ring cells this much darker (Lab 
 
 def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: np.ndarray,
                  support: np.ndarray, ring: np.ndarray, skin: np.ndarray, sigma: float, where: np.ndarray,
-                 limit: float, hairline: np.ndarray | None = None) -> np.ndarray:
+                 limit: float, hairline: np.ndarray | None = None, deep: np.ndarray | None = None) -> np.ndarray:
     """``offset`` corrected so that the relit photo's low band (scale ``sigma``, over ``support``:
     inside the face) at the face's border becomes the wearer's skin *just outside* it (``ring``: the
     cells of a ring beyond the outline, ``skin``: how surely each is skin), spread inwards by
@@ -442,7 +443,10 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     (hair, background) the border takes the wearer's own colour at the same place instead, as
     the earlier two-band blend did. The photo's beard or temple hair at the border moves with it.
     ``hairline`` (0..1 per cell): where ring cells darker than the face's colour beside them
-    (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face."""
+    (HAIRLINE_DARK, Lab L) do not count: hair passes a skin model fitted on a pale face. ``deep``
+    (0..1 per cell): how far in the ring's skin alone is carried where it reaches past ``where`` (a
+    seam is seen over a band, so the correction must reach past it); the same values as without
+    it wherever it is no larger than ``where``."""
     relit = cv2.multiply(photo, _planes(gain, 3), dtype=cv2.CV_32F)
     relit += offset
     h, w = where.shape
@@ -491,6 +495,7 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
             at_line = line.reshape(-1)[cells]
             runs_on *= 1.0 - at_line + at_line * np.clip((hi - (pair[2 * n:, 0] - pair[:n, 0])) / (hi - lo), 0.0, 1.0)
         ring.reshape(-1)[cells] *= runs_on
+    deeper = None
     if not ring.any():
         step = cv2.subtract(own, relit_low)
     else:
@@ -500,6 +505,14 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
         weight = spread[..., 3]
         step = cv2.divide(spread[..., :3], _planes(np.maximum(weight, 1e-4), 3))
         conf = np.clip(weight / np.maximum(spread[..., 4] * BORDER_SKIN, 1e-6), 0.0, 1.0)
+        if deep is not None:
+            # The ring's skin alone is carried on past ``where`` as far as ``deep``; the wearer's
+            # own colour (beside hair or background) is not: deeper in, that is the wearer's face.
+            further = cv2.max(np.asarray(deep, np.float32), np.asarray(where, np.float32))
+            further -= where
+            skin_step = cv2.multiply(cv2.subtract(step, relit_low), _planes(conf, 3))
+            np.clip(skin_step, -limit, limit, out=skin_step)
+            deeper = cv2.multiply(cv2.resize(skin_step, (w, h), interpolation=cv2.INTER_LINEAR), _planes(further, 3))
         step -= own
         step = cv2.multiply(step, _planes(conf, 3))
         step += own
@@ -507,4 +520,6 @@ def match_border(photo: np.ndarray, gain: np.ndarray, offset: np.ndarray, live: 
     np.clip(step, -limit, limit, out=step)
     step = cv2.multiply(cv2.resize(step, (w, h), interpolation=cv2.INTER_LINEAR), _planes(where, 3))
     step += offset
+    if deeper is not None:
+        step += deeper
     return step
