@@ -166,7 +166,7 @@ def test_the_swap_over_spans_draws_the_whole_boxs_frames(photo, monkeypatch):
         fast = run()
     assert len(spans) >= len(frames) and True in lifts  # (a wide-open mouth or a faded face keeps the box)
     with monkeypatch.context() as patch:
-        patch.setattr(av, "spans_fit", lambda image: False)
+        patch.setattr(light, "spans_fit", lambda image: False)
         whole = run()
     for a_frames, b_frames in zip(fast, whole):
         for frame, a, b in zip(frames, a_frames, b_frames):

@@ -47,7 +47,7 @@ from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.runtime import ModelHung
 from livecam.analysis.torso_motion import TorsoMotion
 from livecam.effects import avatar_light as light
-from livecam.effects import avatar_pose_shade, lid_skin, swap_kernels
+from livecam.effects import avatar_pose_shade, lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
 from livecam.effects.photo_glasses import remove_frames
 from livecam.effects.avatar_keep import GlassesKeeper
@@ -630,13 +630,13 @@ class FaceSwap(EffectBase):
         # that takes the wearer's mouth interior keeps the whole box.
         alpha_px = grid.up(alpha_cells, part)
         spans = None
-        if interior == 0.0 and spans_fit(image):
+        if interior == 0.0 and light.spans_fit(image):
             spans = row_spans(alpha_px, nose_box(landmarks, part, fw))
         if spans is None:
             face = light.relight_with_grain(warped, gain_px, grid.up_around(offset, part)[0], at, image,
                                             (part.x0, part.y0))
         else:
-            face = relight_rows(warped, gain_px, grid.up_around(offset, part)[0], at, image, (part.x0, part.y0),
+            face = light.relight_rows(warped, gain_px, grid.up_around(offset, part)[0], at, image, (part.x0, part.y0),
                                 spans)
         self._nose.lift(face, live, landmarks, (part.x0, part.y0), fw)  # the wearer's pose decides the dark under the nose
         if interior > 0.0:
@@ -668,7 +668,7 @@ class FaceSwap(EffectBase):
         if spans is None:
             light.blend_face(face, alpha, image, (part.x0, part.y0), out)
         else:  # alpha is 0 outside the spans (cut_regions and the occluders only lower it)
-            blend_rows(face, alpha, image, (part.x0, part.y0), out, spans)
+            light.blend_rows(face, alpha, image, (part.x0, part.y0), out, spans)
         if wearer is not None:
             # The wearer's glasses frames go back on top (the only state here: a per-clip glasses
             # decision and the mask smoothed across frames, see avatar_keep).
@@ -681,53 +681,6 @@ def nose_box(landmarks: np.ndarray, part: Grid, fw: float) -> tuple[int, int, in
     and a pixel more for rounding."""
     _, (x0, y0, x1, y1) = avatar_pose_shade.nose_crop(landmarks, (part.x0, part.y0), fw)
     return x0 - 1, y0 - 1, x1 + 1, y1 + 1
-
-
-def spans_fit(image: np.ndarray) -> bool:
-    """Whether the face can be made over row spans: the compiled loops are there and the frame is
-    as they read it (else the whole box's calls, which make the same pixels)."""
-    return (light._kernels is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-            and image.flags.c_contiguous and light._grain_span_exact())
-
-
-def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
-                 frame: np.ndarray, origin: tuple[int, int], spans: np.ndarray) -> np.ndarray:
-    """``avatar_light.relight_with_grain`` made within ``spans`` only (``mesh_warp.row_spans``): the
-    same pixels there; the rest of the result holds nothing. The whole box where the compiled loop
-    cannot read these maps (it reads unchecked)."""
-    h, w = warped.shape[:2]
-    (gy, gx), (x0, y0) = at, origin
-    gc = 1 if gain.ndim == 2 else gain.shape[2]
-    if not (warped.dtype == np.uint8 and warped.ndim == 3 and warped.shape[2] == 3 and warped.flags.c_contiguous
-            and gain.dtype == offset.dtype == np.float32 and gc in (1, 3) and offset.ndim == 3 and offset.shape[2] == 3
-            and gain.shape[:2] == offset.shape[:2] and gain.flags.c_contiguous and offset.flags.c_contiguous
-            and spans.shape == (h, 6) and min(gy, gx, x0, y0) >= 0 and gy + h <= gain.shape[0]
-            and gx + w <= gain.shape[1] and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
-        return light.relight_with_grain(warped, gain, offset, at, frame, origin)
-    out = np.empty_like(warped)
-    lo, hi = light.GRAIN_KEEP
-    swap_kernels.relight_grain_rows(warped.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
-                                    offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1),
-                                    y0, x0, light._GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), spans,
-                                    out.reshape(h, -1))
-    return out
-
-
-def blend_rows(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int], out: np.ndarray,
-               spans: np.ndarray) -> None:
-    """``avatar_light.blend_face`` within ``spans`` only, where ``alpha`` is 0 outside them: there
-    the blend gives the frame's pixels, which ``out`` (its copy) holds already. The whole blend where
-    the compiled loop cannot take these (it writes unchecked)."""
-    h, w = face.shape[:2]
-    x0, y0 = origin
-    if not (face.dtype == alpha.dtype == out.dtype == np.uint8 and face.ndim == 3 and face.shape[2] == 3
-            and face.flags.c_contiguous and out.flags.c_contiguous and out.shape == frame.shape
-            and alpha.shape == (h, w) and spans.shape == (h, 6) and min(x0, y0) >= 0
-            and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
-        light.blend_face(face, alpha, frame, origin, out)
-        return
-    swap_kernels.blend_rows(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, spans, y0, x0,
-                            out.reshape(out.shape[0], -1))
 
 
 class _LazyReader:

@@ -384,6 +384,53 @@ def blend_face(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: t
                         out.reshape(out.shape[0], -1))
 
 
+def spans_fit(image: np.ndarray) -> bool:
+    """Whether the face can be made over row spans: the compiled loops are there and the frame is
+    as they read it (else the whole box's calls, which make the same pixels)."""
+    return (_kernels is not None and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.flags.c_contiguous and _grain_span_exact())
+
+
+def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
+                 frame: np.ndarray, origin: tuple[int, int], spans: np.ndarray) -> np.ndarray:
+    """``relight_with_grain`` made within ``spans`` only (``mesh_warp.row_spans``): the
+    same pixels there; the rest of the result holds nothing. The whole box where the compiled loop
+    cannot read these maps (it reads unchecked)."""
+    h, w = warped.shape[:2]
+    (gy, gx), (x0, y0) = at, origin
+    gc = 1 if gain.ndim == 2 else gain.shape[2]
+    if not (warped.dtype == np.uint8 and warped.ndim == 3 and warped.shape[2] == 3 and warped.flags.c_contiguous
+            and gain.dtype == offset.dtype == np.float32 and gc in (1, 3) and offset.ndim == 3 and offset.shape[2] == 3
+            and gain.shape[:2] == offset.shape[:2] and gain.flags.c_contiguous and offset.flags.c_contiguous
+            and spans.shape == (h, 6) and min(gy, gx, x0, y0) >= 0 and gy + h <= gain.shape[0]
+            and gx + w <= gain.shape[1] and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
+        return relight_with_grain(warped, gain, offset, at, frame, origin)
+    out = np.empty_like(warped)
+    lo, hi = GRAIN_KEEP
+    _kernels.relight_grain_rows(warped.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
+                                offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1),
+                                y0, x0, _GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), spans,
+                                out.reshape(h, -1))
+    return out
+
+
+def blend_rows(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int], out: np.ndarray,
+               spans: np.ndarray) -> None:
+    """``blend_face`` within ``spans`` only, where ``alpha`` is 0 outside them: there
+    the blend gives the frame's pixels, which ``out`` (its copy) holds already. The whole blend where
+    the compiled loop cannot take these (it writes unchecked)."""
+    h, w = face.shape[:2]
+    x0, y0 = origin
+    if not (face.dtype == alpha.dtype == out.dtype == np.uint8 and face.ndim == 3 and face.shape[2] == 3
+            and face.flags.c_contiguous and out.flags.c_contiguous and out.shape == frame.shape
+            and alpha.shape == (h, w) and spans.shape == (h, 6) and min(x0, y0) >= 0
+            and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
+        blend_face(face, alpha, frame, origin, out)
+        return
+    _kernels.blend_rows(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, spans, y0, x0,
+                            out.reshape(out.shape[0], -1))
+
+
 def _grain_span_exact() -> bool:
     """The kernel's product with one over GRAIN_KEEP's span is the table's division only for a
     power-of-two span."""
