@@ -7,6 +7,7 @@ top, and hands one Settings object to the pipeline. Effect flags are declared on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -191,7 +192,7 @@ def settings_from_args(args: argparse.Namespace):
     """Saved settings with the given flags applied on top."""
     from livecam import settings as S
 
-    s = S.load()
+    s = saved = S.load()
     changes: dict[str, dict] = effect_changes(args)
 
     def put(section: str, **values) -> None:
@@ -213,8 +214,32 @@ def settings_from_args(args: argparse.Namespace):
     except S.SettingsError as exc:
         raise _name_the_flag(exc) from None
     if getattr(args, "save", False):
-        log.info("Saved settings to %s.", S.save(s))
+        from livecam.chosen_files import unusable_background
+
+        problem = unusable_background(saved.background, s.background)
+        if problem:  # saved, it would replace the last good background in the file
+            log.warning("%s Nothing was saved; give a file that works with --save.", problem)
+        else:
+            log.info("Saved settings to %s.", S.save(_files_in_full(s, saved)))
     return s
+
+
+def _files_in_full(s, saved):
+    """``s`` with each file named on this command line relative to the current folder written as a full
+    path: saved as typed, "clip.mp4" meant another file (or none) when LiveCam next started elsewhere,
+    and the tray, whose file dialogs give full paths, showed a picture that was not the one chosen."""
+    from livecam import settings as S
+    from livecam.setting_fields import meta
+
+    changes: dict[str, dict] = {}
+    for name, _cls in S.SECTIONS:
+        section, before = getattr(s, name), getattr(saved, name)
+        for f in dataclasses.fields(section):
+            value = getattr(section, f.name)
+            if (meta(f).file in ("image", "video", "source") and value and value != getattr(before, f.name)
+                    and not os.path.isabs(value) and os.path.isfile(value)):
+                changes.setdefault(name, {})[f.name] = os.path.abspath(value)
+    return S.update(s, **changes) if changes else s
 
 
 # ------------------------------------------------------------------ commands

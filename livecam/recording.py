@@ -248,11 +248,8 @@ class _Target:
                 f"{shown(path)} is also an input of this run, and the input and output must be different files; "
                 "choose another output name."
             )
-        if not self.overwrite:
-            raise OutputError(
-                f"{shown(path)} already exists and LiveCam does not replace files; choose another name, "
-                "or add --overwrite to replace it."
-            )
+        # What --overwrite cannot replace is said first: "add --overwrite" for a folder or a link sent
+        # the user to an option that then refused it for another reason.
         if stat.S_ISLNK(st.st_mode):
             raise OutputError(
                 f"{shown(path)} is a symbolic link and LiveCam never writes through one; give the real file's "
@@ -264,6 +261,11 @@ class _Target:
             raise OutputError(
                 f"{shown(path)} is not a regular file (a device, pipe or socket) and --overwrite replaces only "
                 "regular files; choose another name."
+            )
+        if not self.overwrite:
+            raise OutputError(
+                f"{shown(path)} already exists and LiveCam does not replace files; choose another name, "
+                "or add --overwrite to replace it."
             )
 
     def _create_temp(self) -> tuple[int, Path]:

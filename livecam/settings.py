@@ -329,7 +329,7 @@ def to_dict(settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(settings)
 
 
-def _migrate(data: dict) -> dict:
+def migrate(data: dict) -> dict:
     """Settings written by older versions, in today's shape (a copy; ``data`` is left alone).
 
     - ``avatar.badge`` became ``badge.enabled`` when the badge came to cover every effect that
@@ -364,7 +364,7 @@ def from_dict(data: Any) -> Settings:
     Raises SettingsError (one sentence, values cut short) for anything it cannot use."""
     if not isinstance(data, dict):
         raise SettingsError(f"the settings file must hold a JSON object, not {short(data)}.")
-    data = _migrate(data)
+    data = migrate(data)
     sections: dict[str, Any] = {}
     hints = field_hints(Settings)
     for name, values in data.items():

@@ -12,10 +12,12 @@ from typing import Any
 from PySide6 import QtCore
 
 from livecam import settings as S
+from livecam.chosen_files import unusable_background
 
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
+KEEPS_BACKGROUND = "LiveCam keeps the previous background."
 _NONE = object()
 
 
@@ -46,6 +48,10 @@ class SettingsStore(QtCore.QObject):
             new = S.update(self._settings, **changes)
         except (S.SettingsError, TypeError) as exc:
             self.rejected.emit(str(exc))
+            return False
+        problem = unusable_background(self._settings.background, new.background)
+        if problem:
+            self.rejected.emit(f"{problem} {KEEPS_BACKGROUND}")
             return False
         self.replace(new)
         return True
