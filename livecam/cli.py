@@ -214,11 +214,11 @@ def settings_from_args(args: argparse.Namespace):
     except S.SettingsError as exc:
         raise _name_the_flag(exc) from None
     if getattr(args, "save", False):
-        from livecam.chosen_files import unusable_background
+        from livecam.chosen_files import unusable_choice
 
-        problem = unusable_background(saved.background, s.background)
-        if problem:  # saved, it would replace the last good background in the file
-            log.warning("%s Nothing was saved; give a file that works with --save.", problem)
+        refusal = unusable_choice(saved, s)
+        if refusal:  # saved, it would replace the last good background or photo in the file
+            log.warning("%s Nothing was saved; give a file that works with --save.", refusal.why)
         else:
             log.info("Saved settings to %s.", S.save(_files_in_full(s, saved)))
     return s

@@ -15,11 +15,11 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam import resources
 from livecam import settings as S
-from livecam.chosen_files import unusable_background
+from livecam.chosen_files import unusable_choice
 from livecam.effects import EffectSpec, Toggle, toggles
 from livecam.gui import presets
 from livecam.gui.icons import state_icon
-from livecam.gui.store import KEEPS_BACKGROUND, SettingsStore
+from livecam.gui.store import SettingsStore
 from livecam.gui.widgets import roomy
 from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind, read_image
 from livecam.setting_fields import field_of, meta
@@ -250,10 +250,10 @@ class LiveCamActions(QtCore.QObject):
         except (presets.PresetError, S.SettingsError) as exc:
             self.store.rejected.emit(str(exc))
             return False
-        # A preset's picture may have been moved or deleted since it was saved: as a picked file.
-        problem = unusable_background(self.store.settings.background, new.background)
-        if problem:
-            self.store.rejected.emit(f"The preset {name!r} was not applied: {problem} {KEEPS_BACKGROUND}")
+        # A preset's picture or photo may have been moved or deleted since it was saved: as a picked file.
+        refusal = unusable_choice(self.store.settings, new)
+        if refusal:
+            self.store.rejected.emit(f"The preset {name!r} was not applied: {refusal.why} {refusal.kept}")
             return False
         self.store.replace(new)
         return True

@@ -12,12 +12,11 @@ from typing import Any
 from PySide6 import QtCore
 
 from livecam import settings as S
-from livecam.chosen_files import unusable_background
+from livecam.chosen_files import unusable_choice
 
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
-KEEPS_BACKGROUND = "LiveCam keeps the previous background."
 _NONE = object()
 
 
@@ -49,9 +48,9 @@ class SettingsStore(QtCore.QObject):
         except (S.SettingsError, TypeError) as exc:
             self.rejected.emit(str(exc))
             return False
-        problem = unusable_background(self._settings.background, new.background)
-        if problem:
-            self.rejected.emit(f"{problem} {KEEPS_BACKGROUND}")
+        refusal = unusable_choice(self._settings, new)
+        if refusal:
+            self.rejected.emit(f"{refusal.why} {refusal.kept}")
             return False
         self.replace(new)
         return True
