@@ -412,10 +412,8 @@ def _probe_jpeg(f: BinaryIO) -> ImageInfo | None:
 
 
 def _exif_orientation(f: BinaryIO, start: int) -> int | None:
-    if f.read(6) != b"Exif\x00\x00":
-        return None
-    value = _tiff_tag(f, start + 6, 0x0112)
-    return value if value in range(1, 9) else None
+    """The orientation in a JPEG's APP1 segment at ``start``; None when it is not an Exif segment."""
+    return _tiff_orientation(f, start + 6) if f.read(6) == b"Exif\x00\x00" else None
 
 
 def _displayed(info: ImageInfo) -> ImageInfo:
@@ -467,6 +465,7 @@ def _webp_orientation(f: BinaryIO) -> int:
 
 
 def _tiff_orientation(f: BinaryIO, base: int) -> int:
+    """The orientation tag (1-8) of the TIFF structure at ``base``, 1 where it has none."""
     value = _tiff_tag(f, base, 0x0112)
     return value if value in range(1, 9) else 1
 
