@@ -393,9 +393,9 @@ def spans_fit(image: np.ndarray) -> bool:
 
 def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: tuple[int, int],
                  frame: np.ndarray, origin: tuple[int, int], spans: np.ndarray) -> np.ndarray:
-    """``relight_with_grain`` made within ``spans`` only (``mesh_warp.row_spans``): the
-    same pixels there; the rest of the result holds nothing. The whole box where the compiled loop
-    cannot read these maps (it reads unchecked)."""
+    """``relight_with_grain`` made within ``spans`` only (``mesh_warp.row_spans``): the same pixels
+    there; the rest of the result holds nothing. The whole box where the compiled loop cannot read
+    these maps (it reads unchecked)."""
     h, w = warped.shape[:2]
     (gy, gx), (x0, y0) = at, origin
     gc = 1 if gain.ndim == 2 else gain.shape[2]
@@ -416,9 +416,9 @@ def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: t
 
 def blend_rows(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int], out: np.ndarray,
                spans: np.ndarray) -> None:
-    """``blend_face`` within ``spans`` only, where ``alpha`` is 0 outside them: there
-    the blend gives the frame's pixels, which ``out`` (its copy) holds already. The whole blend where
-    the compiled loop cannot take these (it writes unchecked)."""
+    """``blend_face`` within ``spans`` only, where ``alpha`` is 0 outside them: there the blend gives
+    the frame's pixels, which ``out`` (its copy) holds already. The whole blend where the compiled
+    loop cannot take these (it writes unchecked)."""
     h, w = face.shape[:2]
     x0, y0 = origin
     if not (face.dtype == alpha.dtype == out.dtype == np.uint8 and face.ndim == 3 and face.shape[2] == 3
@@ -428,7 +428,7 @@ def blend_rows(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: t
         blend_face(face, alpha, frame, origin, out)
         return
     _kernels.blend_rows(face.reshape(h, -1), frame.reshape(frame.shape[0], -1), alpha, spans, y0, x0,
-                            out.reshape(out.shape[0], -1))
+                        out.reshape(out.shape[0], -1))
 
 
 def _grain_span_exact() -> bool:
