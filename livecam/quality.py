@@ -287,6 +287,20 @@ def eval_stills(root: Path, model: str, progress: Progress | None = None) -> dic
 # ---------------------------------------------------------------- clips
 
 
+def _truth(path: Path) -> np.ndarray | None:
+    """A clip frame's ground-truth mask (grey uint8), None where there is none. One that is there
+    but cannot be decoded is left out with a sentence: it ended the eval in an OpenCV traceback."""
+    if not path.is_file():
+        return None
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None or not mask.size:
+        from livecam.messages import shown
+
+        print(f"livecam eval: the mask {shown(path)} cannot be read as a picture; it is left out.", file=sys.stderr)
+        return None
+    return mask
+
+
 def _frames(path: Path, limit: int):
     cap = cv2.VideoCapture(str(path))
     try:
@@ -360,9 +374,8 @@ def eval_clips(root: Path, model: str, progress: Progress | None = None,
                 w_raw.append(flow.change(prev_raw, raw))
                 w_fin.append(flow.change(prev_fin, fin))
             prev_raw, prev_fin, prev_grey = raw, fin, grey
-            gt_path = gt_folder / f"{i:05d}.png"
-            if gt_path.is_file():
-                gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
+            gt = _truth(gt_folder / f"{i:05d}.png")
+            if gt is not None:
                 gt = cv2.resize(gt, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_NEAREST) > 127
                 iou_raw.append(iou(raw > 0.5, gt))
                 iou_fin.append(iou(fin > 0.5, gt))
@@ -501,6 +514,13 @@ def main(args: argparse.Namespace) -> int:
     if not (root / "masks").is_dir():
         print(f"livecam eval: no test data at {root}; pass --data PATH (the folder with masks/ and video/).")
         return 1
+    if not any((root / "masks" / "dev" / "images").glob("*")) and not any((root / "video").glob("*.mp4")):
+        # Measured nothing, it printed a table of NaN and exited 0 (a script took that as a pass).
+        from livecam.messages import shown
+
+        print(f"livecam eval: {shown(root)} has no photos in masks/dev/images and no clips in video/; "
+              "nothing was measured.", file=sys.stderr)
+        return 1
     progress = Progress(quiet=bool(getattr(args, "json", False)) and not sys.stderr.isatty())
     models, skipped = [], []
     for m in _models(getattr(args, "model", "all")):
@@ -533,6 +553,12 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ratio(part: float, whole: float) -> float:
+    """part / whole, NaN where whole is 0: photos whose raw mask has no halo at all (an empty mask, a
+    picture too small for an outline band) ended the printed report in a ZeroDivisionError."""
+    return part / whole if whole else float("nan")
+
+
 def print_report(report: dict) -> None:
     for line in report["skipped"]:
         print(f"skipped {line}")
@@ -551,8 +577,8 @@ def print_report(report: dict) -> None:
                   f"{c.get('warped_flicker_' + name, float('nan')):16.5f}")
         if "raw" in s and "final" in s:
             print(f"final vs raw: IoU {100 * (s['final']['iou'] - s['raw']['iou']):+.2f} points, halo "
-                  f"{s['final']['halo_light'] / s['raw']['halo_light']:.3f} (light) "
-                  f"{s['final']['halo_dark'] / s['raw']['halo_dark']:.3f} (dark) of raw, flicker "
+                  f"{_ratio(s['final']['halo_light'], s['raw']['halo_light']):.3f} (light) "
+                  f"{_ratio(s['final']['halo_dark'], s['raw']['halo_dark']):.3f} (dark) of raw, flicker "
                   f"{c.get('flicker_ratio', float('nan')):.3f} (all pixels, includes real motion), "
                   f"{c.get('still_flicker_ratio', float('nan')):.3f} (still pixels), "
                   f"{c.get('warped_flicker_ratio', float('nan')):.3f} (warped: not explained by the picture's motion) of raw")
@@ -564,8 +590,8 @@ def print_report(report: dict) -> None:
                   f"(still), {h.get('warped_flicker_ratio', float('nan')):.3f} (warped) of raw")
         base = report["models"].get("landscape", {}).get("stills", {}).get("raw")
         if m != "landscape" and base and "final" in s:
-            print(f"final vs the landscape model's raw: halo {s['final']['halo_light'] / base['halo_light']:.3f} (light) "
-                  f"{s['final']['halo_dark'] / base['halo_dark']:.3f} (dark)")
+            print(f"final vs the landscape model's raw: halo {_ratio(s['final']['halo_light'], base['halo_light']):.3f} "
+                  f"(light) {_ratio(s['final']['halo_dark'], base['halo_dark']):.3f} (dark)")
         for clip, e in c["clips"].items():
             extra = f"  IoU vs chroma key raw {e['iou_raw']:.4f} final {e['iou_final']:.4f}" if "iou_raw" in e else ""
             if "wall_frames_raw" in e:
