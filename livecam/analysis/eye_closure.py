@@ -34,12 +34,6 @@ SHUT_RAMP = (0.95, 0.5)
 # shut from the first frame, when no usual open gap is known yet.
 ABSOLUTE_RAMP = (0.17, 0.11)
 OPEN_RISE, OPEN_FALL = 0.3, 0.01  # the usual open gap follows a wider gap fast, a narrower one slowly
-# Lid gap over its usual open value below which the next readings follow at ``every`` frames although
-# nothing reads shut yet. The mesh's gap (the caller's ``narrowed``) moves only 0.6-0.8 of the way on a
-# blink, so a lid that falls slowly from a refresh that found it just under open went unread until
-# the next refresh (lp_d18 frames 114-119: the contour at 0.81-0.86 of open, dlib's eye ratio at 0.8
-# of its median, the mesh at 0.9; read 0 shut, now 0.1-0.3). Costs 7 % more readings on the tuning clips.
-FOLLOW = 0.97
 
 
 class LidReader:
@@ -57,9 +51,9 @@ class EyeClosure:
     """Per eye, how shut it is (0 open to 1 shut). A reading takes both eyes' contours (~1 ms an
     eye); it is taken only where it can matter and held in between (blinks last 3-10 frames at
     30 fps): on every ``every``-th frame while the caller sees the lids narrowing (``narrowed``,
-    from the mesh) or the last reading found an eye closing or narrower than usual (FOLLOW), and
-    every ``refresh``-th frame regardless, which keeps the usual open gap current and finds eyes
-    that are shut from the start (the mesh's own open reference is then the shut gap)."""
+    from the mesh) or the last reading found an eye closing, and every ``refresh``-th frame
+    regardless, which keeps the usual open gap current and finds eyes that are shut from the
+    start (the mesh's own open reference is then the shut gap)."""
 
     def __init__(self, reader: LidReader, every: int = 2, refresh: int = 8) -> None:
         self.reader = reader
@@ -71,14 +65,13 @@ class EyeClosure:
     def reset(self) -> None:
         self._open = [0.0, 0.0]
         self._shut = [0.0, 0.0]
-        self._narrower = False  # the last reading found an eye narrower than FOLLOW of its usual gap
         self._frames = 0
 
     def update(self, image: np.ndarray, landmarks: np.ndarray, narrowed: bool = True) -> list[float]:
         """The closure of both eyes for this frame: a fresh reading or the last one."""
         self._frames += 1
         phase = self._frames - 1
-        wanted = (narrowed or self._narrower or max(self._shut) > 0.0) and phase % self.every == 0
+        wanted = (narrowed or max(self._shut) > 0.0) and phase % self.every == 0
         if not (wanted or phase % self.refresh == 0):
             return list(self._shut)
         self.reads += 1
@@ -117,13 +110,10 @@ class EyeClosure:
     def _closure(self, gaps: list[float], fall: float = OPEN_FALL) -> list[float]:
         lo, hi = SHUT_RAMP
         gone, shut_at = ABSOLUTE_RAMP
-        narrower = []
         for k, gap in enumerate(gaps):
             ref = self._open[k] or gap  # the first reading starts it: readings can be 8 frames apart
             ref += (OPEN_RISE if gap > ref else fall) * (gap - ref)
             self._open[k] = ref
             relative = (lo - gap / max(ref, 1e-6)) / (lo - hi)
             self._shut[k] = float(np.clip(max(relative, (gone - gap) / (gone - shut_at)), 0.0, 1.0))
-            narrower.append(gap < FOLLOW * ref)
-        self._narrower = any(narrower)
         return list(self._shut)
