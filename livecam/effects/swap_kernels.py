@@ -91,6 +91,43 @@ def _kept(x, hi, inv):  # pragma: no cover - compiled
     return np.rint(x * keep)
 
 
+@_KERNELS.inlined(inline="always")
+def _spread(g1, g3, count):  # pragma: no cover - compiled
+    """The gain's one value a pixel spread to its three colours (a third of the upsampling and its buffer)."""
+    for x in range(count):
+        v = g1[x]
+        g3[3 * x] = v
+        g3[3 * x + 1] = v
+        g3[3 * x + 2] = v
+
+
+@_KERNELS.inlined(inline="always")
+def _relit_and_live(wr, g, o, fr, r, lv, m):  # pragma: no cover - compiled
+    """The first ``m`` values of a row: ``wr`` relit (``* g + o``, rounded, saturated) into ``r``, the
+    wearer's ``fr`` into ``lv``, both as float32."""
+    zero, top = np.float32(0.0), np.float32(255.0)
+    for j in range(m):
+        r[j] = min(max(np.rint(np.float32(wr[j]) * g[j] + o[j]), zero), top)
+        lv[j] = np.float32(fr[j])
+
+
+@_KERNELS.inlined(inline="always")
+def _trade_grain(rm2, rm1, r0, rp1, rp2, lm2, lm1, l0, lp1, lp2, rv, lv, dst, kernel, hi, inv, m):  # pragma: no cover - compiled
+    """``dst[:m]``: the relit row ``rv`` with its grain traded for the live row ``lv``'s, from the
+    rows' horizontal blurs two above and below (``rm2`` .. ``rp2``, ``lm2`` .. ``lp2``)."""
+    k0, k1, k2 = kernel[0], kernel[1], kernel[2]
+    zero, top, half, unit = np.float32(0.0), np.float32(255.0), np.float32(0.5), np.float32(1.0 / 65536.0)
+    lo_d, hi_d = np.float32(-128.0), np.float32(127.0)
+    for j in range(m):
+        # OpenCV's rounding of the fixed-point sum: (sum + 2^15) >> 16.
+        br = np.floor((k0 * (rm2[j] + rp2[j]) + k1 * (rm1[j] + rp1[j]) + k2 * r0[j]) * unit + half)
+        bl = np.floor((k0 * (lm2[j] + lp2[j]) + k1 * (lm1[j] + lp1[j]) + k2 * l0[j]) * unit + half)
+        # _grain: the table at image - blurred + 128, saturated; add_grain: face + theirs - own, saturated.
+        gr = _kept(min(max(rv[j] - br, lo_d), hi_d), hi, inv)
+        gl = _kept(min(max(lv[j] - bl, lo_d), hi_d), hi, inv)
+        dst[j] = np.uint8(min(max(rv[j] + gl - gr, zero), top))
+
+
 @_KERNELS.compiled(f"void({_U8_2D}, {_F32_2D}, int64, {_F32_2D}, int64, int64, {_U8_2D}, int64, int64, float32[::1], "
                     f"float32, float32, {_U8_2D})")
 def relight_grain(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, hi, inv, out):  # pragma: no cover - compiled
@@ -105,50 +142,29 @@ def relight_grain(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, hi, i
     would widen int32 arithmetic to int64 (half the vector lanes). Rows are made as the blur's
     five-row window reaches them, into rings of five, so the working rows stay in cache."""
     h, n = warped.shape[0], warped.shape[1]
-    k0, k1, k2 = kernel[0], kernel[1], kernel[2]
     relit = np.empty((5, n), np.float32)
     live = np.empty((5, n), np.float32)
     hr = np.empty((5, n), np.float32)
     hl = np.empty((5, n), np.float32)
     g3 = np.empty(n, np.float32)
-    zero, top, half, unit = np.float32(0.0), np.float32(255.0), np.float32(0.5), np.float32(1.0 / 65536.0)
-    lo_d, hi_d = np.float32(-128.0), np.float32(127.0)
     made = 0
     for y in range(h):
         while made < min(y + 3, h):
             k = made % 5
-            wr, r, lv = warped[made], relit[k], live[k]
             o = offset[gy + made, 3 * gx:3 * gx + n]
-            if gc == 1:  # spread to the three colours here: a third of the upsampling and its buffer
-                g1 = gain[gy + made, gx:gx + n // 3]
-                for x in range(n // 3):
-                    v = g1[x]
-                    g3[3 * x] = v
-                    g3[3 * x + 1] = v
-                    g3[3 * x + 2] = v
+            if gc == 1:
+                _spread(gain[gy + made, gx:gx + n // 3], g3, n // 3)
                 g = g3
             else:
                 g = gain[gy + made, 3 * gx:3 * gx + n]
-            fr = frame[y0 + made, 3 * x0:3 * x0 + n]
-            for j in range(n):
-                r[j] = min(max(np.rint(np.float32(wr[j]) * g[j] + o[j]), zero), top)
-                lv[j] = np.float32(fr[j])
-            _blur_row(r, hr[k], kernel)
-            _blur_row(lv, hl[k], kernel)
+            _relit_and_live(warped[made], g, o, frame[y0 + made, 3 * x0:3 * x0 + n], relit[k], live[k], n)
+            _blur_row(relit[k], hr[k], kernel)
+            _blur_row(live[k], hl[k], kernel)
             made += 1
         ym2, ym1 = reflect101(y - 2, h) % 5, reflect101(y - 1, h) % 5
         yp1, yp2 = reflect101(y + 1, h) % 5, reflect101(y + 2, h) % 5
-        rm2, rm1, rp1, rp2 = hr[ym2], hr[ym1], hr[yp1], hr[yp2]
-        lm2, lm1, lp1, lp2 = hl[ym2], hl[ym1], hl[yp1], hl[yp2]
-        r0, l0, rv, lv, dst = hr[y % 5], hl[y % 5], relit[y % 5], live[y % 5], out[y]
-        for j in range(n):
-            # OpenCV's rounding of the fixed-point sum: (sum + 2^15) >> 16.
-            br = np.floor((k0 * (rm2[j] + rp2[j]) + k1 * (rm1[j] + rp1[j]) + k2 * r0[j]) * unit + half)
-            bl = np.floor((k0 * (lm2[j] + lp2[j]) + k1 * (lm1[j] + lp1[j]) + k2 * l0[j]) * unit + half)
-            # _grain: the table at image - blurred + 128, saturated; add_grain: face + theirs - own, saturated.
-            gr = _kept(min(max(rv[j] - br, lo_d), hi_d), hi, inv)
-            gl = _kept(min(max(lv[j] - bl, lo_d), hi_d), hi, inv)
-            dst[j] = np.uint8(min(max(rv[j] + gl - gr, zero), top))
+        _trade_grain(hr[ym2], hr[ym1], hr[y % 5], hr[yp1], hr[yp2], hl[ym2], hl[ym1], hl[y % 5], hl[yp1], hl[yp2],
+                     relit[y % 5], live[y % 5], out[y], kernel, hi, inv, n)
 
 
 @_KERNELS.inlined(inline="always")
@@ -192,14 +208,11 @@ def relight_grain_rows(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, 
     over the blur's reach, two rows and two pixels). ``warped`` is read within ``spans[:, 4:6]``
     only; the rest of ``out`` is left as it was. Every value made is the full box's."""
     h, n = warped.shape[0], warped.shape[1]
-    k0, k1, k2 = kernel[0], kernel[1], kernel[2]
     relit = np.empty((5, n), np.float32)
     live = np.empty((5, n), np.float32)
     hr = np.empty((5, n), np.float32)
     hl = np.empty((5, n), np.float32)
     g3 = np.empty(n, np.float32)
-    zero, top, half, unit = np.float32(0.0), np.float32(255.0), np.float32(0.5), np.float32(1.0 / 65536.0)
-    lo_d, hi_d = np.float32(-128.0), np.float32(127.0)
     made = 0
     for y in range(h):
         while made < min(y + 3, h):
@@ -209,22 +222,14 @@ def relight_grain_rows(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, 
                 # Slices from the span's start, indexed from 0: an index numba cannot prove is not
                 # negative keeps its wrap-around test in the loop and the loop from vectorising.
                 m = 3 * (b - a)
-                wr, r, lv = warped[made, 3 * a:3 * b], relit[k, 3 * a:3 * b], live[k, 3 * a:3 * b]
                 o = offset[gy + made, 3 * (gx + a):3 * (gx + b)]
                 if gc == 1:
-                    g1 = gain[gy + made, gx + a:gx + b]
-                    for x in range(b - a):
-                        v = g1[x]
-                        g3[3 * x] = v
-                        g3[3 * x + 1] = v
-                        g3[3 * x + 2] = v
+                    _spread(gain[gy + made, gx + a:gx + b], g3, b - a)
                     g = g3[:m]
                 else:
                     g = gain[gy + made, 3 * (gx + a):3 * (gx + b)]
-                fr = frame[y0 + made, 3 * (x0 + a):3 * (x0 + b)]
-                for j in range(m):
-                    r[j] = min(max(np.rint(np.float32(wr[j]) * g[j] + o[j]), zero), top)
-                    lv[j] = np.float32(fr[j])
+                _relit_and_live(warped[made, 3 * a:3 * b], g, o, frame[y0 + made, 3 * (x0 + a):3 * (x0 + b)],
+                                relit[k, 3 * a:3 * b], live[k, 3 * a:3 * b], m)
                 _blur_span(relit[k], hr[k], kernel, spans[made, 2], spans[made, 3])
                 _blur_span(live[k], hl[k], kernel, spans[made, 2], spans[made, 3])
             made += 1
@@ -234,15 +239,9 @@ def relight_grain_rows(warped, gain, gc, offset, gy, gx, frame, y0, x0, kernel, 
         ym2, ym1 = reflect101(y - 2, h) % 5, reflect101(y - 1, h) % 5
         yp1, yp2 = reflect101(y + 1, h) % 5, reflect101(y + 2, h) % 5
         c0, c1 = 3 * a, 3 * b
-        rm2, rm1, rp1, rp2 = hr[ym2, c0:c1], hr[ym1, c0:c1], hr[yp1, c0:c1], hr[yp2, c0:c1]
-        lm2, lm1, lp1, lp2 = hl[ym2, c0:c1], hl[ym1, c0:c1], hl[yp1, c0:c1], hl[yp2, c0:c1]
-        r0, l0, rv, lv, dst = hr[y % 5, c0:c1], hl[y % 5, c0:c1], relit[y % 5, c0:c1], live[y % 5, c0:c1], out[y, c0:c1]
-        for j in range(c1 - c0):
-            br = np.floor((k0 * (rm2[j] + rp2[j]) + k1 * (rm1[j] + rp1[j]) + k2 * r0[j]) * unit + half)
-            bl = np.floor((k0 * (lm2[j] + lp2[j]) + k1 * (lm1[j] + lp1[j]) + k2 * l0[j]) * unit + half)
-            gr = _kept(min(max(rv[j] - br, lo_d), hi_d), hi, inv)
-            gl = _kept(min(max(lv[j] - bl, lo_d), hi_d), hi, inv)
-            dst[j] = np.uint8(min(max(rv[j] + gl - gr, zero), top))
+        _trade_grain(hr[ym2, c0:c1], hr[ym1, c0:c1], hr[y % 5, c0:c1], hr[yp1, c0:c1], hr[yp2, c0:c1],
+                     hl[ym2, c0:c1], hl[ym1, c0:c1], hl[y % 5, c0:c1], hl[yp1, c0:c1], hl[yp2, c0:c1],
+                     relit[y % 5, c0:c1], live[y % 5, c0:c1], out[y, c0:c1], kernel, hi, inv, c1 - c0)
 
 
 @_KERNELS.compiled("void(uint8[:, :], int64, int64, int64, int64, int64[:, ::1])")
