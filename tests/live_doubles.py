@@ -3,6 +3,9 @@ always has the next frame of a list ready (processing is the slow part), a sende
 what it is handed, and an output that keeps what it sends."""
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 
 from livecam.capture import Frame
@@ -41,3 +44,35 @@ class RecordingOutput(NullOutput):
     def _send(self, image: np.ndarray) -> None:
         super()._send(image)
         self.got.append(image)
+
+
+class StoppedClock:
+    """time.monotonic, plus the seconds the process is made to have "not run" (``offset``, or
+    ``skip`` from another thread): a process stopped and continued, as its watchdogs see it."""
+
+    def __init__(self, monkeypatch) -> None:
+        self._real = time.monotonic
+        self.offset = 0.0
+        monkeypatch.setattr(time, "monotonic", self)  # threading keeps its own reference: real waits stay real
+
+    def __call__(self) -> float:
+        return self._real() + self.offset
+
+    def skip(self, seconds: float, after: float = 0.0) -> threading.Thread:
+        def go() -> None:
+            time.sleep(after)
+            self.offset += seconds
+        thread = threading.Thread(target=go, daemon=True)
+        thread.start()
+        return thread
+
+
+def until(condition, timeout: float = 10.0) -> bool:
+    """Whether ``condition()`` comes true within ``timeout`` real seconds (perf_counter: a test's
+    StoppedClock moves time.monotonic, not this)."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()

@@ -18,7 +18,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from live_doubles import ReadyCamera, RecordingOutput
+from live_doubles import ReadyCamera, RecordingOutput, until
 
 from livecam import settings as S
 from livecam.capture import Frame
@@ -145,15 +145,6 @@ class _StuckReopen(NullOutput):
         self.reopened += 1
 
 
-def _until(condition, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 def test_a_reopen_that_hangs_in_the_driver_is_told_and_stops_nothing(still, monkeypatch):
     """Before: the sender's thread sat in ``reopen()`` (redteam5's leftover 2). The status said
     'reopening it in 0.5 s' for as long as the driver hung, and ``stop()`` waited out its whole
@@ -175,17 +166,17 @@ def test_a_reopen_that_hangs_in_the_driver_is_told_and_stops_nothing(still, monk
 
         feeder = threading.Thread(target=feed, daemon=True)
         feeder.start()
-        assert _until(lambda: sender.state == "reopening")
-        assert _until(lambda: "hung" in (sender.status or ""), 5), sender.status
+        assert until(lambda: sender.state == "reopening")
+        assert until(lambda: "hung" in (sender.status or ""), 5), sender.status
         assert sender.error == sender.status  # what front ends show
         output.release.set()  # the driver returns
-        assert _until(lambda: sender.state == "sending" and output.frames_sent > 6), (sender.state, sender.status)
+        assert until(lambda: sender.state == "sending" and output.frames_sent > 6), (sender.state, sender.status)
         assert output.reopened == 1  # never a second reopen beside the stuck one
         # Lost and hung again: stopping the sender does not wait for the driver.
         output.release.clear()
         output.reopened = 0
         output.frames_sent = 4
-        assert _until(lambda: sender.state == "reopening")
+        assert until(lambda: sender.state == "reopening")
         feeding.set()
         sender.stop(timeout=5)
         assert not sender._thread.is_alive()

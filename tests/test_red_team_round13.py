@@ -25,6 +25,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
+from live_doubles import StoppedClock
 
 from livecam import capture
 from livecam.analysis import run_guard
@@ -33,26 +34,6 @@ from livecam.pacing import PacedSender
 from livecam.sinks import NullOutput
 
 W, H = 64, 48
-
-
-class _Clock:
-    """time.monotonic, plus the seconds the process is made to have "not run" (``skip``)."""
-
-    def __init__(self, monkeypatch) -> None:
-        self._real = time.monotonic
-        self.offset = 0.0
-        monkeypatch.setattr(time, "monotonic", self)  # threading keeps its own reference: real waits stay real
-
-    def __call__(self) -> float:
-        return self._real() + self.offset
-
-    def skip(self, seconds: float, after: float = 0.0) -> threading.Thread:
-        def go() -> None:
-            time.sleep(after)
-            self.offset += seconds
-        thread = threading.Thread(target=go, daemon=True)
-        thread.start()
-        return thread
 
 
 # ------------------------------------------------------------------ 1. the source after a stop
@@ -74,7 +55,7 @@ class _Camera(capture.FrameSource):
 
 
 def test_a_process_stopped_and_continued_does_not_call_the_camera_stuck(monkeypatch, caplog):
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     source = _Camera().start()
     try:
         first = source.latest(-1, timeout=2.0)
@@ -94,7 +75,7 @@ def test_a_process_stopped_and_continued_does_not_call_the_camera_stuck(monkeypa
 
 def test_a_camera_that_really_stops_after_a_process_stop_is_still_told(monkeypatch, caplog):
     """Time the process runs still counts: a camera that sends nothing for STUCK_S of it is stuck."""
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     source = _Camera().start()
     try:
         first = source.latest(-1, timeout=2.0)
@@ -142,7 +123,7 @@ def _frame() -> np.ndarray:
 @contextmanager
 def _send_in_flight(monkeypatch):
     """A sender whose first send has started and waits for ``output.release``: (clock, output, sender)."""
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     output = _SlowOnce()
     sender = PacedSender(output, 30).start()
     try:
@@ -180,7 +161,7 @@ def test_a_send_that_really_hangs_is_still_dropped(monkeypatch):
 
 def test_a_model_run_in_flight_while_the_process_was_stopped_is_not_given_up(monkeypatch):
     monkeypatch.setattr(run_guard, "HANG_S", 1.0)
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     guard = run_guard.RunGuard("selfie_segmentation", ModelHung)
     guard.call(lambda: None)  # warm: the live deadline
     running, release = threading.Event(), threading.Event()

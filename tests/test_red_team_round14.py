@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from live_doubles import StoppedClock, until
 
 from livecam.media import image_size, read_image
 from livecam.sinks import NullOutput
@@ -119,34 +120,13 @@ def test_a_png_without_orientation_is_decoded_as_before(tmp_path: Path) -> None:
 # -- 2-5. Time the process did not run (stopped and continued) counts against nobody
 
 
-class _Clock:
-    """time.monotonic, plus the seconds the process is made to have "not run" (``offset``)."""
-
-    def __init__(self, monkeypatch) -> None:
-        self._real = time.monotonic
-        self.offset = 0.0
-        monkeypatch.setattr(time, "monotonic", self)  # threading keeps its own reference: real waits stay real
-
-    def __call__(self) -> float:
-        return self._real() + self.offset
-
-
-def _until(condition, timeout: float = 10.0) -> bool:
-    end = time.time() + timeout
-    while time.time() < end:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return condition()
-
-
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="recording needs ffmpeg")
 def test_a_recording_survives_livecam_and_ffmpeg_paused_together(monkeypatch, tmp_path):
     """A paused VM stops LiveCam and ffmpeg at once. Before, the first look at the full pipe after the
     continue found the 5 s deadline passed and killed the encoder: the recording ended."""
     from livecam.recording import VideoWriter
 
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     writer = VideoWriter(tmp_path / "call.mp4", 64, 48, 30)
     ffmpeg = writer._proc.pid
     os.kill(ffmpeg, signal.SIGSTOP)  # ffmpeg paused: the pipe fills
@@ -172,7 +152,7 @@ def test_a_recording_survives_livecam_and_ffmpeg_paused_together(monkeypatch, tm
         time.sleep(0.4)  # LiveCam runs first, as it may
         with contextlib.suppress(ProcessLookupError):  # gone: the writer killed it (the fault)
             os.kill(ffmpeg, signal.SIGCONT)
-        assert _until(lambda: written[0] > seen + 50 or failure or not recorder.is_alive(), 20)
+        assert until(lambda: written[0] > seen + 50 or failure or not recorder.is_alive(), 20)
         assert not failure, failure
         assert writer.error is None
     finally:
@@ -208,7 +188,7 @@ def test_a_reopen_in_flight_while_the_process_was_stopped_is_not_called_hung(mon
     from livecam.pacing import PacedSender
 
     monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.05)
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     output = _HangingReopen()
     sender = PacedSender(output, 30).start()
     frame = np.full((48, 64, 3), 120, np.uint8)
@@ -220,7 +200,7 @@ def test_a_reopen_in_flight_while_the_process_was_stopped_is_not_called_hung(mon
             clock.offset += 10.0  # stopped for 10 s with the reopen in flight; both go on together
             time.sleep(0.3)  # the sender ticks a few times, as it does right after a continue
             output.release.set()
-            assert _until(lambda: sender.state != "reopening")
+            assert until(lambda: sender.state != "reopening")
         assert "hung in its driver" not in caplog.text
         assert "hung" not in (sender.status or "")
     finally:
@@ -234,7 +214,7 @@ def test_a_reopen_that_really_hangs_is_still_told(monkeypatch, caplog):
     from livecam.pacing import PacedSender
 
     monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.05)
-    clock = _Clock(monkeypatch)
+    clock = StoppedClock(monkeypatch)
     output = _HangingReopen()
     sender = PacedSender(output, 30).start()
     frame = np.full((48, 64, 3), 120, np.uint8)
@@ -246,7 +226,7 @@ def test_a_reopen_that_really_hangs_is_still_told(monkeypatch, caplog):
             for _ in range(40):  # 0.25 s per 30 ms: the sender runs all along
                 clock.offset += 0.25
                 time.sleep(0.03)
-            assert _until(lambda: "hung" in (sender.status or ""), 5), sender.status
+            assert until(lambda: "hung" in (sender.status or ""), 5), sender.status
         assert "hung in its driver" in caplog.text
     finally:
         output.release.set()
@@ -444,10 +424,10 @@ def test_a_frame_the_pipeline_holds_is_not_changed_by_the_next_camera_read():
         held = []
         for n in (1, 2, 3, 4):
             reader.go.release()
-            assert _until(lambda: source.latest(-1, timeout=0.5).index >= n and reader.reads == n)
+            assert until(lambda: source.latest(-1, timeout=0.5).index >= n and reader.reads == n)
             held.append((10 * n, source.latest(-1, timeout=0.5)))
         reader.go.release()  # a fifth read overwrites the reader's buffer
-        assert _until(lambda: reader.reads == 5)
+        assert until(lambda: reader.reads == 5)
         # The first frame was the buffer itself (nothing told yet that the reader reuses it); from
         # the second on, each frame is the picture it was when read.
         for value, frame in held[1:]:
