@@ -183,7 +183,10 @@ class _HangingReopen(NullOutput):
         self.release.wait(30)
 
 
-def test_a_reopen_in_flight_while_the_process_was_stopped_is_not_called_hung(monkeypatch, caplog):
+@contextlib.contextmanager
+def _reopen_in_flight(monkeypatch, caplog):
+    """A sender whose output failed and whose reopen now waits on ``output.release``: yields the
+    stopped clock, the output and the sender, pacing's warnings captured."""
     import livecam.pacing as pacing
     from livecam.pacing import PacedSender
 
@@ -197,40 +200,30 @@ def test_a_reopen_in_flight_while_the_process_was_stopped_is_not_called_hung(mon
             while not output.reopening.is_set():
                 sender.submit(frame, time.monotonic())
                 time.sleep(1 / 30)
-            clock.offset += 10.0  # stopped for 10 s with the reopen in flight; both go on together
-            time.sleep(0.3)  # the sender ticks a few times, as it does right after a continue
-            output.release.set()
-            assert until(lambda: sender.state != "reopening")
-        assert "hung in its driver" not in caplog.text
-        assert "hung" not in (sender.status or "")
+            yield clock, output, sender
     finally:
         output.release.set()
         sender.stop()
+
+
+def test_a_reopen_in_flight_while_the_process_was_stopped_is_not_called_hung(monkeypatch, caplog):
+    with _reopen_in_flight(monkeypatch, caplog) as (clock, output, sender):
+        clock.offset += 10.0  # stopped for 10 s with the reopen in flight; both go on together
+        time.sleep(0.3)  # the sender ticks a few times, as it does right after a continue
+        output.release.set()
+        assert until(lambda: sender.state != "reopening")
+    assert "hung in its driver" not in caplog.text
+    assert "hung" not in (sender.status or "")
 
 
 def test_a_reopen_that_really_hangs_is_still_told(monkeypatch, caplog):
     """Guard: the clock moving on while the sender ticks is a hang."""
-    import livecam.pacing as pacing
-    from livecam.pacing import PacedSender
-
-    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.05)
-    clock = StoppedClock(monkeypatch)
-    output = _HangingReopen()
-    sender = PacedSender(output, 30).start()
-    frame = np.full((48, 64, 3), 120, np.uint8)
-    try:
-        with caplog.at_level(logging.WARNING, "livecam.pacing"):
-            while not output.reopening.is_set():
-                sender.submit(frame, time.monotonic())
-                time.sleep(1 / 30)
-            for _ in range(40):  # 0.25 s per 30 ms: the sender runs all along
-                clock.offset += 0.25
-                time.sleep(0.03)
-            assert until(lambda: "hung" in (sender.status or ""), 5), sender.status
-        assert "hung in its driver" in caplog.text
-    finally:
-        output.release.set()
-        sender.stop()
+    with _reopen_in_flight(monkeypatch, caplog) as (clock, output, sender):
+        for _ in range(40):  # 0.25 s per 30 ms: the sender runs all along
+            clock.offset += 0.25
+            time.sleep(0.03)
+        assert until(lambda: "hung" in (sender.status or ""), 5), sender.status
+    assert "hung in its driver" in caplog.text
 
 
 def test_auto_pipelining_does_not_turn_on_after_a_stop():
