@@ -24,6 +24,9 @@ from livecam import settings as S
 from livecam.analysis.segmenter import Segmenter
 from livecam.resources import background_images, demo_clip_path
 
+MAX_FRAMES = 100_000  # per configuration: at 50 ms a frame (1080p, the slowest effects) over an hour
+
+
 def effect_configs() -> dict[str, dict[str, dict[str, Any]]]:
     from livecam.effects import bench_configs
 
@@ -249,9 +252,11 @@ def _sizes(text: str) -> list[tuple[int, int]]:
 
 def _checked(args: argparse.Namespace) -> tuple[list[tuple[int, int]], list[str]]:
     # Checked before any run: a bad value used to be a traceback (an empty list of frame rows, a
-    # 0x0 resize) or a report of nothing that exited 0.
+    # 0x0 resize) or a report of nothing that exited 0; a count of 10**20 ran until stopped.
     if args.frames < 1:
         raise S.SettingsError(f"--frames must be 1 or more, not {args.frames}.")
+    if args.frames > MAX_FRAMES:
+        raise S.SettingsError(f"--frames must be at most {MAX_FRAMES} per configuration, not {args.frames}.")
     effects = [e.strip() for e in args.effects.split(",") if e.strip()]
     if not effects:
         raise S.SettingsError(f"--effects names no effect ({args.effects!r}); give a comma list such as blur,image.")

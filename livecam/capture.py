@@ -640,6 +640,10 @@ class VideoReader:
             raise CaptureError(f"Video file {shown(self.path)} cannot be read ({exc.strerror}).") from None
         if not self._cap.isOpened():
             self._cap.release()
+            from livecam.streams import sound_only
+
+            if sound_only(self.path):
+                raise CaptureError(f"{shown(self.path)} has no video frames (it holds sound only); pass a video file.")
             raise CaptureError(
                 f"Video file {shown(self.path)} cannot be opened (damaged or an unsupported format); "
                 "convert it to MP4 (H.264)."

@@ -67,4 +67,9 @@ def unusable_avatar_photo(old: Any, new: Any, runtime: Any = None) -> str | None
         return str(exc)
     except ModelError:
         pass  # not the photo's fault: the effect says what is wrong
+    except Exception as exc:  # noqa: BLE001 - an unchecked photo is not taken (MemoryError on a huge one)
+        from livecam.messages import shown
+
+        return (f"The avatar photo {shown(new.photo)} could not be checked ({type(exc).__name__}); choose it again "
+                "or another photo.")
     return None

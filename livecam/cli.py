@@ -12,7 +12,9 @@ import logging
 import logging.handlers
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from livecam import __version__
 
@@ -27,10 +29,32 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 1280x720, not {text!r}") from None
 
 
+def number(kind: type) -> Callable[[str], Any]:
+    """argparse's ``type`` for an int or float flag, whose refusal says how to write the number:
+    argparse's own was "invalid float value: '0,5'", which a user of a decimal-comma locale (de_DE,
+    fr_FR …) had to decode alone; for ``int`` also the 0.5 that is not a whole number."""
+    example = "0.5" if kind is float else "30"
+
+    def parse(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+        decimal_comma = text.strip().lstrip("+-").replace(",", "", 1).isdigit() and "," in text
+        if kind is float and decimal_comma:
+            raise argparse.ArgumentTypeError(f"{text!r} has a decimal comma; write it with a point: "
+                                             f"{text.strip().replace(',', '.')}")
+        what = "a number" if kind is float else "a whole number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}; write it like {example}")
+
+    parse.__name__ = kind.__name__  # argparse names the type in some of its messages
+    return parse
+
+
 def add_source_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", help="camera index (0), device (/dev/video0), video or image file, 'demo' or 'auto'")
     p.add_argument("--size", type=_size, help="capture/output size, e.g. 1280x720")
-    p.add_argument("--fps", type=int, help="capture and output frame rate")
+    p.add_argument("--fps", type=number(int), help="capture and output frame rate")
 
 
 def _flag_fields():
@@ -78,7 +102,7 @@ def _add_flag(group, section: str, cls: type, f, m) -> None:
     if kind is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
     else:
-        kwargs["type"] = kind
+        kwargs["type"] = number(kind) if kind in (int, float) else kind
         if allowed and not m.or_file:
             kwargs["choices"] = allowed
         else:
@@ -138,7 +162,7 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
                    help="where frames go: the LiveCam virtual camera (default), a preview window, a file, or nowhere")
     g.add_argument("--device", help="virtual-camera device (default: the one labelled LiveCam)")
     g.add_argument("--output-file", help="MP4 path for --output file (an existing file is never replaced without --overwrite)")
-    g.add_argument("--frames", type=int, default=0, help="stop after N frames (0 = run until Ctrl+C)")
+    g.add_argument("--frames", type=number(int), default=0, help="stop after N frames (0 = run until Ctrl+C)")
     g.add_argument("--save", action="store_true", help="save these options as the new defaults")
     # --overwrite, --always-on, … as OutputSettings declares them; --like-live only means something to render.
     _add_section_flags(g, "output", leave=("like_live",))
@@ -443,12 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="per-stage timings and fps on a real clip, against a mediapipe-style baseline")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    bench.add_argument("--frames", type=int, default=300, help="frames per configuration (default 300)")
+    bench.add_argument("--frames", type=number(int), default=300, help="frames per configuration (default 300)")
     bench.add_argument("--clip", help="video file (default: a clip from ../shared/data/video, else the bundled demo)")
     bench.add_argument("--sizes", default="1280x720,1920x1080", help="comma list of WxH (default 1280x720,1920x1080)")
     bench.add_argument("--effects", default="blur,image",
                        help="comma list of configurations: " + ", ".join(_bench_names()) + " (default blur,image)")
-    bench.add_argument("--threads", type=int, default=1, help="threads per model and for OpenCV (default 1)")
+    bench.add_argument("--threads", type=number(int), default=1, help="threads per model and for OpenCV (default 1)")
     bench.add_argument("--provider", default="auto", help="inference provider: auto, cpu, cuda, tensorrt, ...")
     bench.add_argument("--no-baseline", action="store_true", help="skip the mediapipe-style baseline rows")
     bench.add_argument("--model", choices=("landscape", "general", "rvm"),

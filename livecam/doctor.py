@@ -260,20 +260,31 @@ def _model_lines() -> list[tuple[str, str]]:
     truncated one passed the effect check as "ok" and showed only in a call, as a hidden picture."""
     from livecam.analysis import runtime
 
+    damaged = _damaged_models()
+    if damaged:
+        return [("error", why) for why in damaged]
+    return [("ok", f"The {len(runtime.manifest()['models'])} models LiveCam ships are all there and whole.")]
+
+
+def _damaged_models() -> list[str]:
+    """Why each shipped model that is missing or damaged cannot be used, one sentence each (the
+    manifest's own when it cannot be read); [] when all are whole."""
+    from livecam.analysis import runtime
+
     try:
         folder = runtime.models_dir()
         names = sorted(runtime.manifest()["models"])
     except (runtime.ModelError, KeyError, TypeError) as exc:
-        return [("error", str(exc) if isinstance(exc, runtime.ModelError) else
-                 "LiveCam's model manifest is malformed; reinstall LiveCam.")]
-    lines = []
+        return [str(exc) if isinstance(exc, runtime.ModelError) else
+                "LiveCam's model manifest is malformed; reinstall LiveCam."]
+    damaged = []
     for name in names:
         try:
             # Uncached: the settings window asks again after the user reinstalled or repaired.
             runtime.verified_path.__wrapped__(name, folder)
         except runtime.ModelError as exc:
-            lines.append(("error", str(exc)))
-    return lines or [("ok", f"The {len(names)} models LiveCam ships are all there and whole.")]
+            damaged.append(str(exc))
+    return damaged
 
 
 def _gui_lines() -> list[tuple[str, str]]:
@@ -309,6 +320,7 @@ def _effect_lines() -> list[tuple[str, str]]:
 
     settings = S.load()
     lines: list[tuple[str, str]] = []
+    with_models: list[str] = []  # the effects that read a model's analysis (a mask, faces, hands)
     for spec in REGISTRY:
         if not spec.enabled(settings):
             continue
@@ -320,7 +332,15 @@ def _effect_lines() -> list[tuple[str, str]]:
             continue
         if hasattr(effect, "close"):
             effect.close()
+        if getattr(effect, "needs", None):
+            with_models.append(spec.label.lower())
     if not lines:
         on = [spec.label.lower() for spec in REGISTRY if spec.enabled(settings)]
-        lines.append(("ok", f"The saved effects can all run ({', '.join(on) or 'none are on'})."))
+        if with_models and _damaged_models():
+            # The effects build without their models: "ok" here sat beside the damaged-model error.
+            lines.append(("warn", f"The saved effects' files can be used, but {', '.join(with_models)} "
+                                  f"{'runs' if len(with_models) == 1 else 'run'} on LiveCam's models, and a model "
+                                  "file is damaged (see above): reinstall LiveCam before a call."))
+        else:
+            lines.append(("ok", f"The saved effects can all run ({', '.join(on) or 'none are on'})."))
     return lines

@@ -510,14 +510,16 @@ def _models(choice: str) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     cv2.setNumThreads(1)
+    from livecam.messages import shown
+
     root = data_root(getattr(args, "data", None))
     if not (root / "masks").is_dir():
-        print(f"livecam eval: no test data at {root}; pass --data PATH (the folder with masks/ and video/).")
+        # On stdout it read as a result: a script that kept stdout and dropped stderr saw no error.
+        print(f"livecam eval: no test data at {shown(root)}; pass --data PATH (the folder with masks/ and video/).",
+              file=sys.stderr)
         return 1
     if not any((root / "masks" / "dev" / "images").glob("*")) and not any((root / "video").glob("*.mp4")):
         # Measured nothing, it printed a table of NaN and exited 0 (a script took that as a pass).
-        from livecam.messages import shown
-
         print(f"livecam eval: {shown(root)} has no photos in masks/dev/images and no clips in video/; "
               "nothing was measured.", file=sys.stderr)
         return 1

@@ -55,6 +55,10 @@ def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -
 
 def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
     target = Path(dst)
+    if dst.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)):
+        # Path() drops the slash: "o.mp4/" (a folder the user named) was written as the file o.mp4.
+        return _error(f"{shown(dst)} ends in {dst[-1]}, so it names a folder, not a video file; give the file's "
+                      f"name without the {dst[-1]} at the end.")
     if target.suffix.lower() not in RECORDING_SUFFIXES:
         return _error(f"{shown(dst)} is not a video file name; end it in {' or '.join(RECORDING_SUFFIXES)}.")
     try:

@@ -230,7 +230,9 @@ class PreviewOutput(Output):
                 qimage = QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888)
                 self.setPixmap(QtGui.QPixmap.fromImage(qimage))  # fromImage copies, so `image` may go
 
-        self._app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+        from livecam.qt_app import application
+
+        self._app = application()
         self.window = _Window()
         self.window.setWindowTitle(title)
         self.window.resize(self.width, self.height)

@@ -242,7 +242,7 @@ def test_every_effect_has_a_menu_item_with_a_shortcut(make_app):
     assert submenus == ["Background", "Presets"]
 
 
-def test_effect_needing_a_file_asks_for_one_and_cancel_leaves_it_off(make_app, tmp_path):
+def test_effect_needing_a_file_asks_for_one_and_cancel_leaves_it_off(make_app, tmp_path, qtbot):
     app = make_app(start=False)
     asked = []
     app.actions.ask_file = lambda title, filter_: asked.append(title) or ""
@@ -252,7 +252,9 @@ def test_effect_needing_a_file_asks_for_one_and_cancel_leaves_it_off(make_app, t
     photo = str(FIXTURES / "mpl_grace_hopper.jpg")
     app.actions.ask_file = lambda title, filter_: photo
     app.actions.toggles["avatar"].trigger()
+    qtbot.waitUntil(lambda: not app.store.checking, timeout=60_000)  # the photo is checked off the GUI thread
     assert app.store.settings.avatar.mode == "swap" and app.store.settings.avatar.photo == photo
+    assert app.actions.toggles["avatar"].isChecked()
 
 
 def test_background_menu_lists_bundled_and_own_pictures(make_app):

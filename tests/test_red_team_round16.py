@@ -18,6 +18,7 @@ from livecam.analysis.avatar_photo import AvatarPhotoError, load_avatar_photo
 
 HOPPER = FIXTURES / "mpl_grace_hopper.jpg"
 ASTRONAUT = FIXTURES / "sk_astronaut.png"
+CHECK_MS = 60_000  # a bound on the photo check running off the GUI thread on a loaded machine, not a timing
 
 pytestmark = pytest.mark.skipif(not (HOPPER.is_file() and ASTRONAUT.is_file()), reason="fixture photos absent")
 
@@ -65,7 +66,7 @@ CASES = ["no face", "two faces", "one pixel", "cut by the border", "eyes hidden"
 
 @pytest.mark.parametrize("case", CASES)
 def test_an_avatar_photo_the_effect_refuses_is_refused_in_the_tray_and_the_last_good_one_kept(
-        tmp_path, case, hopper_fit):
+        tmp_path, case, hopper_fit, qtbot):
     """Before: the tray took the photo and saved it over the last good one in the settings file; only
     the effect then said why (and the next start had no usable photo)."""
     from livecam.gui.store import SettingsStore
@@ -77,7 +78,8 @@ def test_an_avatar_photo_the_effect_refuses_is_refused_in_the_tray_and_the_last_
     said: list[str] = []
     store.rejected.connect(said.append)
     bad = _bad_photo(tmp_path, case, hopper_fit)
-    assert not store.update(avatar={"photo": str(bad)})
+    store.update(avatar={"photo": str(bad)})  # checked off the GUI thread (round 18)
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert said == [f"{_effects_sentence(bad)} LiveCam keeps the previous avatar photo."]
     assert bad.name in said[0]
     store.flush()
@@ -100,12 +102,13 @@ def test_turning_the_avatar_on_with_a_refused_photo_changes_nothing(tmp_path, ho
     said: list[str] = []
     store.rejected.connect(said.append)
     spec = next(s for s in REGISTRY if s.section == "avatar")
-    assert not actions.set_choice(spec, "mode", "swap")
+    actions.set_choice(spec, "mode", "swap")
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert said == [f"{_effects_sentence(bad)} Nothing was changed."]
     assert (store.settings.avatar.mode, store.settings.avatar.photo) == ("off", "")
 
 
-def test_a_usable_avatar_photo_is_taken_and_fitted_once(tmp_path, monkeypatch):
+def test_a_usable_avatar_photo_is_taken_and_fitted_once(tmp_path, monkeypatch, qtbot):
     """What the check lets through, and the effect built next fits nothing again (before: the photo
     was first fitted by the effect, so the stub below failed)."""
     from livecam.gui.store import SettingsStore
@@ -114,6 +117,8 @@ def test_a_usable_avatar_photo_is_taken_and_fitted_once(tmp_path, monkeypatch):
     photo.write_bytes(HOPPER.read_bytes())
     store = SettingsStore(S.Settings(), persist=False)
     assert store.update(avatar={"mode": "animate", "photo": str(photo)})
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
+    assert store.settings.avatar.photo == str(photo)
     assert store.update(avatar={"own_eyes_mouth": True})  # an unchanged photo is not read again
     monkeypatch.setattr(ap, "fit_face", lambda *a, **k: pytest.fail("the photo was fitted twice"))
     assert load_avatar_photo(photo).path == ap.stored_copy(photo)
@@ -135,7 +140,8 @@ def test_a_preset_whose_photo_is_refused_is_not_applied(tmp_path, hopper_fit, qt
     actions = LiveCamActions(store)
     said: list[str] = []
     store.rejected.connect(said.append)
-    assert not actions.switch_preset("Holiday")
+    actions.switch_preset("Holiday")
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert said == [f"The preset 'Holiday' was not applied: {_effects_sentence(photo)} Nothing was changed."]
     assert (store.settings.avatar.mode, store.settings.background.blur) == ("off", 40)
 
@@ -153,6 +159,7 @@ def test_a_preset_whose_photo_moved_but_is_kept_is_applied(tmp_path, qtbot):
     photo.unlink()
     store = SettingsStore(S.Settings(), persist=False)
     assert LiveCamActions(store).switch_preset("Holiday")
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert store.settings.avatar.photo == str(photo)
 
 

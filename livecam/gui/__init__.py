@@ -60,7 +60,9 @@ def tell_on_desktop(sentence: str) -> bool:
         return False
     from PySide6 import QtWidgets
 
-    QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    from livecam.qt_app import application
+
+    application(sys.argv[:1])
     QtWidgets.QMessageBox.critical(None, "LiveCam", sentence)
     return True
 
@@ -71,7 +73,7 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     if problem:
         print(f"livecam: {problem}", file=sys.stderr)
         return 1
-    from PySide6 import QtCore, QtWidgets
+    from PySide6 import QtCore
 
     if _no_display():
         # Qt would abort the whole process here; say what to do instead.
@@ -91,7 +93,9 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     from livecam.gui.app import LiveCamApp
     from livecam.gui.icons import state_icon
 
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    from livecam.qt_app import application
+
+    app = application(sys.argv[:1])
     app.setApplicationName("LiveCam")
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))

@@ -15,7 +15,6 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam import resources
 from livecam import settings as S
-from livecam.chosen_files import unusable_choice
 from livecam.effects import EffectSpec, Toggle, toggles
 from livecam.gui import presets
 from livecam.gui.icons import state_icon
@@ -251,12 +250,7 @@ class LiveCamActions(QtCore.QObject):
             self.store.rejected.emit(str(exc))
             return False
         # A preset's picture or photo may have been moved or deleted since it was saved: as a picked file.
-        refusal = unusable_choice(self.store.settings, new)
-        if refusal:
-            self.store.rejected.emit(f"The preset {name!r} was not applied: {refusal.why} {refusal.kept}")
-            return False
-        self.store.replace(new)
-        return True
+        return self.store.choose(new, refused=f"The preset {name!r} was not applied: ")
 
     def _switch_preset_number(self, n: int) -> None:
         names = presets.list_presets()

@@ -118,7 +118,8 @@ class LiveCamApp(QtCore.QObject):
         deadline = time.monotonic() + timeout
         for thread in list(self._checks):
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(t.is_alive() for t in self._checks)
+        files_checked = self.store.wait_for_checks(max(0.0, deadline - time.monotonic()))
+        return files_checked and not any(t.is_alive() for t in self._checks)
 
     def _show_checks(self, cameras, lines) -> None:
         if self._window is not None:
