@@ -27,9 +27,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
+from livecam.messages import describe
 from livecam.not_running import NOT_RUNNING_S
 from livecam.output_gate import OutputGate, safe_frame
-from livecam.pipeline import Pipeline, as_picture, describe
+from livecam.pipeline import Pipeline, as_picture
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")

@@ -64,3 +64,10 @@ def short(value: Any, limit: int = 80) -> str:
     except (ValueError, RecursionError):
         return f"a {type(value).__name__} too large to show"
     return escaped(text) if len(text) <= limit else escaped(text[:limit]) + "..."
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as the end of a sentence: its text, else its kind (MemoryError's text is empty,
+    which left "failed: ." in the log), with one full stop."""
+    text = str(exc).strip() or type(exc).__name__
+    return text if text.endswith(".") else text + "."

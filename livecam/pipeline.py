@@ -44,6 +44,7 @@ import numpy as np
 from livecam.analysis import Analyzer
 from livecam.effects import REGISTRY, EffectSpec, build_effect, sections_for
 from livecam.imaging import as_bgr8
+from livecam.messages import describe
 from livecam.output_gate import OutputGate, Provenance
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
@@ -84,11 +85,6 @@ def as_picture(image: object) -> np.ndarray | None:
     program using LiveCam as a library) made them raise on every frame, and every frame was hidden."""
     frame = as_bgr8(image)
     return frame.copy() if frame is not None and not frame.flags.writeable else frame
-
-
-def describe(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text if text.endswith(".") else text + "."
 
 
 _BUILDER: ThreadPoolExecutor | None = None

@@ -444,3 +444,26 @@ def test_the_preview_window_leaves_numbers_alone_too(comma_locale):
         answers.append(done.stdout.split()[-2:])
     assert answers[0][1] == answers[1][1], "the same model on the same picture"
     assert answers[0][0] == "."
+
+
+def test_a_model_that_runs_out_of_memory_is_named_in_the_log(monkeypatch, caplog):
+    """Before: MemoryError's text is empty, and the log said "Analysis (mask) failed: . LiveCam
+    bridges ..."; the kind of failure is what the user (or a bug report) needs."""
+    import logging
+
+    import onnxruntime as ort
+
+    from livecam.pipeline import Pipeline
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(ort.InferenceSession, "run", out_of_memory)
+    pipeline = Pipeline(S.update(S.Settings(), background={"mode": "blur", "blur": 60}))
+    frame = np.full((72, 128, 3), 120, np.uint8)
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            pipeline.process(frame)
+    said = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert said and all("failed: ." not in line for line in said), said
+    assert any("MemoryError." in line for line in said), said

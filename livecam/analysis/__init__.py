@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.messages import describe
 from livecam.settings import Settings
 from livecam.types import Analysis
 
@@ -242,6 +243,6 @@ class Analyzer:
 
     def _warn_once(self, what: str, exc: Exception) -> None:
         if what not in self._failed:
-            log.error("Analysis (%s) failed: %s. LiveCam bridges a few frames with the last good result, "
-                      "then hides the picture, and keeps trying.", what, str(exc).rstrip("."))
+            log.error("Analysis (%s) failed: %s LiveCam bridges a few frames with the last good result, "
+                      "then hides the picture, and keeps trying.", what, describe(exc))
             self._failed.add(what)
