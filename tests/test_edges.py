@@ -484,13 +484,81 @@ def test_the_edge_alpha_in_strips_matches_the_whole_frame_step(size):
     cap.release()
 
 
+@pytest.mark.skipif(not S18.is_file(), reason="needs ../shared/data (the s18 clip)")
+def test_the_compiled_edge_alpha_is_the_whole_frame_step():
+    """mask_kernels.edge_alpha (through edge_strips.apply_coefficients) against
+    temporal.apply_coefficients, OpenCV's resize, multiply, transform and add, within one level
+    and the same bytes at all but a few pixels in a million on real fits (OpenCV's pass down may
+    fuse its multiply-add, which numba cannot ask for; the strips differed as often): real fits of s18 at
+    720p, 1080p and an odd size, then random maps (steep and flat, values whose sums land on
+    rounding ties, past both ends) on working frames of many sizes, coefficient maps finer than
+    the frame among them. Every result is a new array (the mask stage keeps it for settling)."""
+    from livecam.analysis import edge_strips
+    from livecam.analysis import mask_kernels as K
+    from livecam.analysis.person_mask import _halved
+
+    calls, differ = [], []
+    compiled = K.edge_alpha
+
+    def _near(got, want):
+        assert got.shape == want.shape and got.dtype == want.dtype == np.uint8
+        assert np.abs(got.astype(int) - want).max() <= 1
+        differ.append(np.count_nonzero(got != want))
+
+    def counting(*args):
+        calls.append(1)
+        return compiled(*args)
+
+    K.edge_alpha = counting
+    try:
+        seg = Segmenter("landscape", "cpu", 1)
+        cap = cv2.VideoCapture(str(S18))
+        space: dict = {}
+        seen = []
+        for size in [(1280, 720), (1920, 1080), (500, 290)]:
+            ok, frame = cap.read()
+            assert ok
+            frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            work = cv2.resize(frame, (size[0] // 2, size[1] // 2), interpolation=cv2.INTER_AREA)
+            guide, held = _halved(seg.shrink(frame, work), seg.predict(frame))
+            a8, b8 = T.curve_coefficients(*T.colour_guided_fit(guide, held, 2, 1e-4)[:2], T.EDGE_CENTRE)
+            got = edge_strips.apply_coefficients(a8, b8, work, space)
+            whole = T.apply_coefficients(a8, b8, work, {})
+            assert ((whole > 0) & (whole < 255)).sum() > 100  # a real outline
+            _near(got, whole)
+            seen.append(got)
+        cap.release()
+        rng = np.random.default_rng(11)
+        for i in range(60):
+            h, w = int(rng.integers(1, 200)), int(rng.integers(1, 300))
+            ch, cw = int(rng.integers(1, 70)), int(rng.integers(1, 130))
+            guide = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            a8 = (rng.standard_normal((ch, cw, 3)) * (0.05 if i % 2 else 3.0)).astype(np.float32)
+            b8 = (rng.standard_normal((ch, cw)) * 300 + 127.5).astype(np.float32)
+            if i % 5 == 0:  # whole and half levels: the sums land on rounding ties
+                a8 = np.round(a8 * 4) / 4
+                b8 = np.round(b8 * 2) / 2
+            got = edge_strips.apply_coefficients(a8, b8, guide, space)
+            _near(got, T.apply_coefficients(a8, b8, guide, {}))
+            seen.append(got)
+        assert len(calls) == 63
+        assert len({id(x) for x in seen}) == len(seen)
+        # Real fits: 16 of 20 million pixels on 40 s18 fits at 720p and 1080p (the strips: 24).
+        # The random maps with ties: a few in 100 000.
+        assert sum(differ[:3]) <= 1e-5 * sum(x.size for x in seen[:3])
+        assert sum(differ) <= 1e-4 * sum(x.size for x in seen)
+    finally:
+        K.edge_alpha = compiled
+
+
 @pytest.mark.parametrize("size", [(640, 360), (331, 187), (20, 12)])
 def test_the_edge_alpha_skips_only_what_is_certain(size):
     """edge_strips fills with 0 or 255 where every coefficient cell a pixel reads puts it there for
     any guide colour, and works the rest: hard steps between certain-0 and certain-255 cells, a
     cell that only nearly reaches 255, a soft patch, and coefficient maps finer than the frame,
-    all within one level of the whole-frame step. NaN and infinite cells (whose result no OpenCV
-    path defines) are worked, not filled from their certain neighbours, and leave the rest as it is."""
+    all within one level of the whole-frame step (the compiled pass: that step to the bit). NaN
+    and infinite cells (whose result no OpenCV path defines) take the strips, are worked, not
+    filled from their certain neighbours, and leave the rest as it is."""
     from livecam.analysis import edge_strips
 
     rng = np.random.default_rng(3)
@@ -504,7 +572,8 @@ def test_the_edge_alpha_skips_only_what_is_certain(size):
     a8[40:50, 10:20] = rng.normal(0, 0.3, (10, 10, 3))  # a soft patch in the room
     b8[40:50, 10:20] = rng.normal(100, 200, (10, 10))
     whole = T.apply_coefficients(a8, b8, guide, {})
-    strips = edge_strips.apply_coefficients(a8, b8, guide, {})
+    assert np.array_equal(edge_strips.apply_coefficients(a8, b8, guide, {}), whole)  # the compiled pass
+    strips = edge_strips.in_strips(a8, b8, guide, {})
     assert np.abs(strips.astype(int) - whole).max() <= 1
     if w >= 128:  # the room, the person and their steps are all there
         assert (strips == 0).mean() > 0.3 and (strips == 255).mean() > 0.2
@@ -514,7 +583,12 @@ def test_the_edge_alpha_skips_only_what_is_certain(size):
     broken = np.zeros((65, 128), np.uint8)
     broken[4:9, 99:104] = broken[4:9, 49:54] = 255  # the cells and the ones the enlargement mixes them into
     near = cv2.resize(broken, (w, h), interpolation=cv2.INTER_NEAREST) > 0
-    worked = edge_strips.apply_coefficients(a8, b8, guide, {})
+    compiled = edge_strips.mask_kernels.edge_alpha
+    edge_strips.mask_kernels.edge_alpha = None  # broken maps must not reach the compiled pass
+    try:
+        worked = edge_strips.apply_coefficients(a8, b8, guide, {})
+    finally:
+        edge_strips.mask_kernels.edge_alpha = compiled
     assert np.array_equal(worked[~near], strips[~near])
     whole = T.apply_coefficients(a8, b8, guide, {})
     rows = slice(6 * h // 65, 7 * h // 65)

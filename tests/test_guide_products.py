@@ -81,10 +81,10 @@ def _fits(count: int):
 def test_the_edge_step_gives_what_it_gave_before_on_real_fits(monkeypatch, counted):
     fits = _fits(12)
     assert len(fits) >= 6
-    now = [ES.apply_coefficients(a8, b8, guide, {}) for a8, b8, guide in fits]
+    now = [ES.in_strips(a8, b8, guide, {}) for a8, b8, guide in fits]
     assert len(counted) >= len(fits)  # every fit's spans went through the loop
     monkeypatch.setattr(K, "READY", False)  # the OpenCV multiply, as before
-    before = [ES.apply_coefficients(a8, b8, guide, {}) for a8, b8, guide in fits]
+    before = [ES.in_strips(a8, b8, guide, {}) for a8, b8, guide in fits]
     for got, want in zip(now, before):
         assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
     # The fits' alpha has an outline to work: the comparison covered worked spans, not only fills.
@@ -96,7 +96,7 @@ def test_a_guide_the_loop_cannot_read_keeps_opencvs_multiply(counted):
     a8 = (rng.standard_normal((65, 128, 3)) * 30).astype(np.float32)
     b8 = (rng.standard_normal((65, 128)) * 300 + 128).astype(np.float32)
     guide = rng.integers(0, 256, (360, 1280, 3), np.uint8)[:, ::2]  # a view, not one block
-    got = ES.apply_coefficients(a8, b8, guide, {})
+    got = ES.in_strips(a8, b8, guide, {})
     assert not counted
-    assert got.tobytes() == ES.apply_coefficients(a8, b8, np.ascontiguousarray(guide), {}).tobytes()
+    assert got.tobytes() == ES.in_strips(a8, b8, np.ascontiguousarray(guide), {}).tobytes()
     assert counted

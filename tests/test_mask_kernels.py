@@ -350,6 +350,38 @@ def test_the_general_area_shrink_is_opencvs_to_the_bit():
         _equal(got.reshape(dh, dw, 3), cv2.resize(picture, (dw, dh), interpolation=cv2.INTER_AREA))
 
 
+def test_the_half_frame_is_opencvs_area_shrink_to_the_bit(monkeypatch):
+    """Frames halved (the edge work's working frame, the model input's halvings) against
+    cv2.resize's INTER_AREA: 720p and 1080p, random even and odd sizes (odd ones keep to OpenCV),
+    flat pictures and pairs of values whose block sums end in every rounding (sum % 4), hard black
+    and white, a view that is not one block of memory, and a caller's buffer."""
+    calls = _counted(monkeypatch, K, "halve_into")
+    rng = np.random.default_rng(8)
+    sizes = [(1280, 720), (1920, 1080), (640, 360), (2, 2), (4, 6)] + [
+        (int(rng.integers(1, 400)), int(rng.integers(1, 300))) for _ in range(120)]
+    even = 0
+    for i, (w, h) in enumerate(sizes):
+        picture = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        if i % 4 == 1:
+            picture[:] = rng.integers(0, 256, 3)
+        if i % 5 == 2:
+            picture = (picture > 127).astype(np.uint8) * 255
+        if i % 6 == 3:  # two values a level or two apart: every remainder of the four-pixel sums
+            picture = (rng.integers(0, 2, (h, w, 3)) + rng.integers(0, 254)).astype(np.uint8)
+        if w // 2 and h // 2:
+            want = cv2.resize(picture, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+            _equal(T.halve(picture), want)
+            into = np.empty_like(want)
+            assert T.halve(picture, into) is into
+            _equal(into, want)
+            even += w % 2 == 0 and h % 2 == 0
+    wide = rng.integers(0, 256, (720, 1400, 3), dtype=np.uint8)[:, :1280]
+    _equal(T.halve(wide), cv2.resize(wide, (640, 360), interpolation=cv2.INTER_AREA))
+    frame = video_frames("lp_s18_room_landscape.mp4", 1, (1280, 720))[0]
+    _equal(T.halve(frame), cv2.resize(frame, (640, 360), interpolation=cv2.INTER_AREA))
+    assert len(calls) == 2 * even + 1  # every even-sized contiguous BGR frame took the compiled loop
+
+
 @pytest.mark.parametrize("model", ["landscape", "general"])
 def test_the_model_sized_frame_is_the_resizes_to_the_bit(model, monkeypatch):
     import livecam.analysis.segmenter as segmenter_module
@@ -395,6 +427,8 @@ def _stage_outputs(frames, monkeypatch=None, before=False):
         monkeypatch.setattr(T, "settle", _settle_before)
         monkeypatch.setattr(T, "edge_band", _edge_band_before)
         monkeypatch.setattr(PM, "_halved", _halved_before)
+        monkeypatch.setattr(T, "halve", lambda image, dst=None: cv2.resize(
+            image, (image.shape[1] // 2, image.shape[0] // 2), dst=dst, interpolation=cv2.INTER_AREA))
         monkeypatch.setattr(Segmenter, "to_tensor", lambda self, small: _tensor_before_keeping(self, small))
     settings = update(Settings(), segmentation={"model": "landscape"}, runtime={"threads": 1, "provider": "cpu"})
     stage = PM.PersonMask(settings)

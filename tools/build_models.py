@@ -480,6 +480,47 @@ def rewrite_prelu(model) -> int:
     return count
 
 
+def spread_channel_scales(model) -> int:
+    """Mul(x, s) with s one value per channel ([1, C, 1, 1], a squeeze-and-excite gate) ->
+    Mul(x, Resize(s, nearest, to x's size)): the same products, but ONNX Runtime keeps a Mul of two
+    equal shapes in its blocked NCHWc layout, where a broadcast one took x out of it and back
+    (three layout changes a gate; the selfie models' 10 gates: landscape 1.37 -> 1.20 ms a run
+    with 1 thread, general 2.45 -> 2.13)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.value_info) + list(inferred.input)}
+
+    def gate(x: str, s: str) -> bool:
+        xs, ss = shapes.get(x), shapes.get(s)
+        return xs is not None and ss is not None and len(xs) == 4 and ss == xs[:2] + [1, 1] and xs[2:] != [1, 1]
+
+    count = 0
+    for pos in range(len(graph.node) - 1, -1, -1):
+        node = graph.node[pos]
+        if node.op_type != "Mul" or len(node.input) != 2:
+            continue
+        x, s = node.input
+        if not gate(x, s):
+            x, s = s, x
+            if not gate(x, s):
+                continue
+        height, width = shapes[x][2:]
+        base = node.name or node.output[0]
+        roi = numpy_helper.from_array(np.zeros(0, np.float32), f"{base}_roi")
+        scales = numpy_helper.from_array(np.array([1, 1, height, width], np.float32), f"{base}_scales")
+        graph.initializer.extend([roi, scales])
+        graph.node.insert(pos, helper.make_node("Resize", [s, roi.name, scales.name], [f"{base}_spread"],
+                                                name=f"{base}_spread", mode="nearest",
+                                                coordinate_transformation_mode="asymmetric", nearest_mode="floor"))
+        node.input[:] = [x, f"{base}_spread"]
+        count += 1
+    return count
+
+
 def pad_channels_as_conv(model) -> int:
     """Zero channels appended by Pad (the residual of a block that widens, NCHW) -> a 1x1 Conv
     with weights [I; 0]: the same values (x * 1 plus zeros), but ONNX Runtime has no NCHWc Pad, so
@@ -800,6 +841,10 @@ def build_one(spec: Spec, wheel: zipfile.ZipFile, workdir: Path) -> tuple[dict, 
                      + (f", and the {pads} Pads that append zero channels to a widening block's residual as 1x1 "
                         "convolutions with weights [I; 0] (the same values; ONNX Runtime has no NCHWc Pad)" if pads else ""))
     remove_identity_reshapes(model)
+    gates = spread_channel_scales(model)
+    if gates:
+        notes.append(f"{gates} squeeze-and-excite gates spread to their input's size (nearest Resize) before the Mul "
+                     "(the same products; ONNX Runtime keeps an equal-shape Mul in its NCHWc layout)")
     rename_io(model, spec)
     model = finish(model, spec)
     notes.append(f"converted with tf2onnx (opset {OPSET}); input renamed 'input', outputs renamed, batch fixed to 1")

@@ -307,8 +307,7 @@ class PersonMask:
         scale = working_scale(w, h) if s.refine else 1
         half = None
         if scale == 2:  # not kept in the result, so it can live in a reused buffer
-            half = cv2.resize(image, (w // 2, h // 2), dst=T.buffer(self._space, "half", (h // 2, w // 2, 3), np.uint8),
-                              interpolation=cv2.INTER_AREA)
+            half = T.halve(image, T.buffer(self._space, "half", (h // 2, w // 2, 3), np.uint8))
         small = seg.shrink(image, half)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         motion = T.frame_motion(self._grey, grey)  # against the last frame the model saw

@@ -430,6 +430,20 @@ class EdgeColour:
         return out
 
 
+def halve(image: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+    """``image`` shrunk to half its width and height (rounded down) as ``cv2.resize``'s INTER_AREA
+    shrinks it, into ``dst`` when given: a BGR uint8 picture of even size through the compiled
+    ``mask_kernels.halve_into`` (the same bytes, half the time), anything else through OpenCV."""
+    h, w = image.shape[:2]
+    size = (w // 2, h // 2)
+    if (h % 2 == 0 and w % 2 == 0 and h and w and _compiled_arrays((image,), np.uint8, (h, w, 3))
+            and (dst is None or _compiled_arrays((dst,), np.uint8, (h // 2, w // 2, 3)))):
+        out = np.empty((h // 2, w // 2, 3), np.uint8) if dst is None else dst
+        mask_kernels.halve_into(image.reshape(h, -1), out.reshape(h // 2, -1))
+        return out
+    return cv2.resize(image, size, dst=dst, interpolation=cv2.INTER_AREA)
+
+
 DOUBLE_FROM = 16  # source pixels a side from which a 2x mask enlargement runs the compiled loop
 
 
