@@ -127,3 +127,19 @@ def test_pipeline_output_carries_the_badge_and_the_swap():
     bw, bh = box[2] - box[0], box[3] - box[1]
     cheeks = changed[box[1] + bh // 3: box[3] - bh // 3, box[0] + bw // 4: box[2] - bw // 4]
     assert cheeks.mean() > 0.8  # the swapped face
+
+
+def test_badge_stays_between_glances_and_goes_after_its_hold():
+    """Eye contact alters only the frames where you look at the screen: the label went on and off
+    26 times in 300 frames of lp_d3. It now stays HOLD_FRAMES after the last altered frame."""
+    from livecam.effects.badge import HOLD_FRAMES
+
+    frame = np.full((360, 640, 3), 120, np.uint8)
+    badge = Badge()
+    glances = [True, False, False, True] + [False] * 5 + [True] + [False] * 3
+    shown = [_changed(badge.apply(frame, Analysis(altered=a))[0], frame).any() for a in glances]
+    assert all(shown)
+    tail = [_changed(badge.apply(frame, Analysis(altered=False))[0], frame).any() for _ in range(HOLD_FRAMES)]
+    assert tail.index(False) == HOLD_FRAMES - 3 and not any(tail[HOLD_FRAMES - 3:])
+    hidden = Badge(BadgeSettings(enabled=False))
+    assert all(hidden.apply(frame, Analysis(altered=a))[0] is frame for a in glances)

@@ -1,5 +1,6 @@
 """The disclosure badge: a small "AI-altered" label in a corner of every frame that an effect
-altered (face swap, photo avatar, eye contact). It runs last in the chain so nothing paints over it.
+altered (face swap, photo avatar, eye contact), and of the HOLD_FRAMES after the last such frame, so
+that it does not blink. It runs last in the chain so nothing paints over it.
 
 The label is drawn once per frame size into a small patch (text plus a rounded, semi-opaque dark
 plate) and blended into the corner each frame, which costs a few hundred microseconds at 720p.
@@ -27,6 +28,11 @@ MIN_TEXT_PX = 9
 MARGIN = 0.025  # gap to the frame edges, share of the frame height
 PLATE_OPACITY = 0.6  # the plate darkens what is under it; the text itself is opaque white
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+# The label stays this many frames after the last altered one (1.5 s at 30 fps). Eye contact alters
+# only the frames where you look at the screen: on a head-turn clip (lp_d3) the label went on and
+# off 12 times in 160 frames, a blinking corner that reads as a glitch and, off between glances,
+# as unaltered video. Shown a little longer than needed, never shorter.
+HOLD_FRAMES = 45
 
 
 def render_label(frame_height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +71,7 @@ class Badge(EffectBase):
         self._height = -1
         self._label: tuple[np.ndarray, np.ndarray] | None = None
         self.visible = True if settings is None else bool(settings.enabled)
+        self._held = 0  # frames the label still stays after the last altered one
         if not self.visible:
             log.warning(BADGE_OFF_WARNING)
 
@@ -93,8 +100,14 @@ class Badge(EffectBase):
         return True
 
     def apply(self, image: np.ndarray, analysis: Analysis, own: bool = False) -> tuple[np.ndarray, Outputs]:
-        if not (self.visible and analysis.altered):
-            return image, NO_OUTPUTS  # the badge says exactly when a frame is altered, never otherwise
+        if analysis.altered:
+            self._held = HOLD_FRAMES
+        elif self._held:
+            self._held -= 1
+        else:
+            return image, NO_OUTPUTS  # nothing altered in the last HOLD_FRAMES frames
+        if not self.visible:
+            return image, NO_OUTPUTS
         h, w = image.shape[:2]
         x0, y0, x1, y1 = self.position((w, h))
         colour, alpha = self._label_for(h)
