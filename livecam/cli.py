@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import logging
 import logging.handlers
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -36,16 +37,28 @@ def number(kind: type) -> Callable[[str], Any]:
     example = "0.5" if kind is float else "30"
 
     def parse(text: str):
+        quoted = repr(text) if len(text) <= 40 else f"'{text[:20]}…' ({len(text)} characters)"
         try:
-            return kind(text)
+            value = kind(text)
         except ValueError:
             pass
-        decimal_comma = text.strip().lstrip("+-").replace(",", "", 1).isdigit() and "," in text
+        else:
+            # float() takes "nan", "inf" and "1e400" (= inf): no setting has a use for them, and the
+            # range check said "not inf" to someone who typed 1e400.
+            if kind is float and not math.isfinite(value):
+                what = ("not a number" if math.isnan(value) else "too large a number" if value > 0
+                        else "too large a negative number")
+                raise argparse.ArgumentTypeError(f"{quoted} is {what}; write it like {example}")
+            return value
+        digits = text.strip().lstrip("+-").replace("_", "")
+        if kind is int and digits.isdigit():  # past Python's 4300-digit limit for int()
+            raise argparse.ArgumentTypeError(f"{quoted} is too large a number; write it like {example}")
+        decimal_comma = digits.replace(",", "", 1).isdigit() and "," in text
         if kind is float and decimal_comma:
-            raise argparse.ArgumentTypeError(f"{text!r} has a decimal comma; write it with a point: "
+            raise argparse.ArgumentTypeError(f"{quoted} has a decimal comma; write it with a point: "
                                              f"{text.strip().replace(',', '.')}")
         what = "a number" if kind is float else "a whole number"
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}; write it like {example}")
+        raise argparse.ArgumentTypeError(f"{quoted} is not {what}; write it like {example}")
 
     parse.__name__ = kind.__name__  # argparse names the type in some of its messages
     return parse
@@ -187,6 +200,7 @@ def _check_flag_values(changes: dict[str, dict]) -> None:
     import dataclasses
 
     from livecam import settings as S
+    from livecam.messages import shown
     from livecam.setting_fields import out_of_range
     from livecam.settings import SettingsError
 
@@ -199,7 +213,10 @@ def _check_flag_values(changes: dict[str, dict]) -> None:
             bounds = out_of_range(classes[section], name, value)
             if bounds:
                 flag = names.get(f"{section}.{name}", f"{section}.{name}")
-                what = f"{value} px" if flag == "--size" else f"{value:g}"
+                if flag == "--size":
+                    what = f"{value} px"
+                else:  # an int too large for a float (--fps 1 and 400 zeros) made "{:g}" raise OverflowError
+                    what = shown(value, 40) if isinstance(value, int) else f"{value:g}"
                 raise SettingsError(f"{flag} must be between {bounds[0]:g} and {bounds[1]:g}, not {what}.")
 
 

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 PROBE_TIMEOUT_S = 5.0
+STREAM_KINDS = {"audio", "video", "subtitle", "data", "attachment"}  # what ffprobe's codec_type can say
 
 
 def sound_only(path: str | Path) -> bool:
@@ -43,4 +44,6 @@ def sound_only(path: str | Path) -> bool:
     finally:
         os.close(fd)
     kinds = result.stdout.split()
+    if not set(kinds) <= STREAM_KINDS:
+        return False  # not ffprobe's answer (a mangled "video" line read as sound-only named a video "sound only")
     return result.returncode == 0 and "audio" in kinds and "video" not in kinds

@@ -257,7 +257,7 @@ def test_effect_needing_a_file_asks_for_one_and_cancel_leaves_it_off(make_app, t
     assert app.actions.toggles["avatar"].isChecked()
 
 
-def test_background_menu_lists_bundled_and_own_pictures(make_app):
+def test_background_menu_lists_bundled_and_own_pictures(make_app, qtbot):
     from livecam import resources
     from livecam.gui.actions import user_backgrounds_dir
 
@@ -271,6 +271,7 @@ def test_background_menu_lists_bundled_and_own_pictures(make_app):
     assert len(resources.background_images()) >= 5
     item = next(a for a in app.actions.background_menu.actions() if a.text() == "my office")
     item.trigger()
+    qtbot.waitUntil(lambda: not app.store.checking, timeout=60_000)  # the picture is checked off the GUI thread
     assert app.store.settings.background.mode == "image"
     assert app.store.settings.background.image == str(own / "my_office.png")
 

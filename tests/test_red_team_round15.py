@@ -13,6 +13,8 @@ from livecam import settings as S
 from livecam.gui import presets
 from processes import needs_ffmpeg
 
+CHECK_MS = 60_000  # a bound on the file check running off the GUI thread (round 19), not a timing
+
 # -- 1. A preset saved by an older LiveCam
 
 
@@ -84,7 +86,7 @@ def _video(path, frames: int) -> None:
 
 @pytest.mark.parametrize("case", ["damaged jpeg", "video named .jpg", "missing picture", "text named .mp4",
                                   "missing video"])
-def test_a_background_file_that_cannot_be_used_is_refused_and_the_last_good_one_kept(tmp_path, case):
+def test_a_background_file_that_cannot_be_used_is_refused_and_the_last_good_one_kept(tmp_path, case, qtbot):
     """Before: the tray took the file, the live picture kept the previous background ("LiveCam keeps
     the previous background") while the settings file was given the broken name: the next start hid
     the whole picture behind a blur, and the user's last good background was gone from the file."""
@@ -108,14 +110,15 @@ def test_a_background_file_that_cannot_be_used_is_refused_and_the_last_good_one_
     elif case == "text named .mp4":
         bad.write_text("not a video\n")
     key = "video" if bad.suffix == ".mp4" else "image"
-    assert not store.update(background={"mode": key, key: str(bad)})
+    store.update(background={"mode": key, key: str(bad)})  # checked off the GUI thread since round 19
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert len(said) == 1 and bad.name in said[0] and said[0].endswith("LiveCam keeps the previous background.")
     store.flush()
     assert store.settings.background.image == str(good) and store.settings.background.mode == "image"
     assert (S.load().background.mode, S.load().background.image) == ("image", str(good))
 
 
-def test_a_usable_background_picture_or_video_is_taken(tmp_path):
+def test_a_usable_background_picture_or_video_is_taken(tmp_path, qtbot):
     """Guard: what the check lets through."""
     import cv2
     import numpy as np
@@ -127,8 +130,11 @@ def test_a_usable_background_picture_or_video_is_taken(tmp_path):
     _video(clip, 5)
     store = SettingsStore(S.Settings(), persist=False)
     assert store.update(background={"mode": "image", "image": str(picture)})
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert store.update(background={"mode": "video", "video": str(clip)})
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert store.update(background={"blur": 30})  # unchanged files are not read again
+    assert not store.checking
     assert (store.settings.background.mode, store.settings.background.video) == ("video", str(clip))
 
 
@@ -149,7 +155,8 @@ def test_a_preset_whose_picture_is_gone_is_refused_with_a_sentence(tmp_path, qtb
     actions = LiveCamActions(store)
     said: list[str] = []
     store.rejected.connect(said.append)
-    assert not actions.switch_preset("Beach")
+    actions.switch_preset("Beach")
+    qtbot.waitUntil(lambda: not store.checking, timeout=CHECK_MS)
     assert len(said) == 1 and said[0].startswith("The preset 'Beach' was not applied: Background picture ")
     assert "beach.png does not exist" in said[0]
     assert (store.settings.background.mode, store.settings.background.blur) == ("blur", 40)

@@ -65,6 +65,7 @@ class LiveCamActions(QtCore.QObject):
         self._thumbs: dict[Path, QtGui.QIcon] = {}
 
         self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
+        self._message = "LiveCam is off."
         self.running = self._action("LiveCam on", "Ctrl+E", checkable=True)
         self.toggles: dict[str, QtGui.QAction] = {}
         self._toggles: dict[str, tuple[EffectSpec, Toggle]] = {t.key: (spec, t) for spec, t in toggles()}
@@ -97,6 +98,7 @@ class LiveCamActions(QtCore.QObject):
         self._fill_background_menu()
         self._fill_presets_menu()
         store.changed.connect(self.sync)
+        store.checking_changed.connect(self.show_checking)
         self.sync(store.settings)
 
     def _action(self, text: str, shortcut: str = "", checkable: bool = False) -> QtGui.QAction:
@@ -137,8 +139,14 @@ class LiveCamActions(QtCore.QObject):
 
     def set_state(self, state: str, message: str) -> None:
         self.status.setIcon(state_icon(state))
-        self.status.setText(_elide(message, 70))
-        self.status.setToolTip(message)
+        self._message = message
+        self.show_checking(self.store.checking_sentence)
+
+    def show_checking(self, sentence: str) -> None:
+        """The status line says what is being checked while a chosen file is, then the state again."""
+        text = sentence or self._message
+        self.status.setText(_elide(text, 70))
+        self.status.setToolTip(text)
 
     # ------------------------------------------------------------ effects
     def set_effect(self, key: str, on: bool) -> bool:

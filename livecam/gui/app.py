@@ -18,6 +18,8 @@ from livecam.settings import Settings
 
 log = logging.getLogger(__name__)
 
+CHECKS_AT_EXIT_S = 5.0  # how long quitting waits for a file check still running
+
 
 class LiveCamApp(QtCore.QObject):
     """The running tray app. ``bridge`` can be injected (tests pass one with a fake source)."""
@@ -41,6 +43,7 @@ class LiveCamApp(QtCore.QObject):
 
         self.store.changed.connect(self.bridge.apply_settings)
         self.bridge.state_changed.connect(self._state_changed)
+        self.store.checking_changed.connect(self._checking)
         self.actions.running.toggled.connect(self.bridge.set_running)
         self.actions.settings_requested.connect(self.show_settings)
         self.actions.quit_requested.connect(self.quit)
@@ -60,12 +63,16 @@ class LiveCamApp(QtCore.QObject):
     def shutdown(self) -> None:
         """Save the settings and release the camera and the virtual camera (idempotent)."""
         with self._checks_lock:
-            self._closed = True
+            first, self._closed = not self._closed, True
         self.store.flush()
         self.bridge.shutdown()
         self.front.hide()
         if self._window is not None:
             self._window.hide()
+        # A file check still running (a photo's private copy being written) may finish; one that hangs
+        # is left behind on its daemon thread rather than holding LiveCam open (waited for once).
+        if first:
+            self.store.wait_for_checks(CHECKS_AT_EXIT_S)
 
     def quit(self) -> None:
         if self._quitting:
@@ -124,6 +131,14 @@ class LiveCamApp(QtCore.QObject):
     def _show_checks(self, cameras, lines) -> None:
         if self._window is not None:
             self._window.show_checks(cameras, lines)
+
+    def _checking(self, sentence: str) -> None:
+        """The no-tray window's line and the tray icon's tooltip say what is being checked meanwhile."""
+        message = sentence or self.bridge.message
+        if isinstance(self.front, ControlWindow):
+            self.front.set_state(self.front.state, message)
+        else:
+            self.front.tray.setToolTip(f"LiveCam: {message}")
 
     def _state_changed(self, state: str, message: str) -> None:
         self.actions.set_state(state, message)

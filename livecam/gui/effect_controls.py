@@ -293,7 +293,13 @@ class EffectControls(QtCore.QObject):
                 _check_radio(chooser, value(key))
         for key, box in self.check_boxes.items():
             box.setChecked(value(key))
+        checked = self.store.checked_fields
         for key, shown_file in self.files.items():
+            if key in checked:
+                # The new file is being checked (up to seconds for a photo): the old name would look as if
+                # the pick had been lost, the new one as if it had been taken.
+                shown_file.setText(f"Checking the {key.split('.')[1].replace('image', 'picture')} …")
+                continue
             shown_file.setText(_file_name(value(key)))
             shown_file.setToolTip(value(key))
         for key, button in self.colors.items():

@@ -96,6 +96,7 @@ class SettingsWindow(QtWidgets.QWidget):
 
         store.changed.connect(self.sync)
         store.rejected.connect(self.show_rejected)
+        store.checking_changed.connect(self.show_checking)
         actions.presets_changed.connect(self._fill_presets)
         bridge.frame_ready.connect(self.show_frame)
         bridge.stats_ready.connect(self.show_stats)
@@ -293,6 +294,14 @@ class SettingsWindow(QtWidgets.QWidget):
     def show_output(self, sentence: str, ok: bool) -> None:
         color = self.palette().windowText().color().name() if ok else STATE_COLORS["error"]
         self.output_line.setText(f'<b>Output:</b> <span style="color:{color}">{_html(sentence)}</span>')
+
+    def show_checking(self, sentence: str) -> None:
+        """A chosen file is being checked (``sentence``), or its check returned ("")."""
+        self.controls.sync(self.store.settings)
+        if sentence:
+            self.state_line.setText(_html(sentence))
+        else:
+            self.show_state(self.bridge.state, self.bridge.message)  # a refusal, if any, comes next
 
     def show_rejected(self, sentence: str) -> None:
         self.state_line.setText(f'<span style="color:{STATE_COLORS["error"]}">{_html(sentence)}</span>')

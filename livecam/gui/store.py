@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+import queue
+import threading
+from concurrent.futures import Future, wait
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from PySide6 import QtCore
@@ -18,6 +21,10 @@ from livecam.chosen_files import Refusal, unusable_choice
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
+# A file check not back by then (a hung network drive, a decoder that never returns) is refused, so
+# the choice is neither lost in silence nor "being checked" for ever; the first check loads the
+# models and took up to 7 s on a loaded machine.
+CHECK_LIMIT_S = 30.0
 _NONE = object()
 
 
@@ -33,6 +40,7 @@ class _Pending(NamedTuple):
 class SettingsStore(QtCore.QObject):
     changed = QtCore.Signal(object)  # the new Settings
     rejected = QtCore.Signal(str)  # a plain sentence: why a change was not taken
+    checking_changed = QtCore.Signal(str)  # "Checking the photo me.jpg …" while a chosen file is checked, then ""
     _checked = QtCore.Signal(int, object)  # check number, Refusal | None (from the check thread)
 
     def __init__(self, settings: S.Settings, persist: bool = True, parent: QtCore.QObject | None = None) -> None:
@@ -47,13 +55,17 @@ class SettingsStore(QtCore.QObject):
         self._timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._timer.timeout.connect(self.flush)
         self._dirty = False
-        # A new avatar photo is checked by the effect's own load (a face fit: 0.2-0.85 s), which
-        # froze the tray and the settings window when run here; it runs on this one thread instead.
-        self._checks = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecam-file-check")
+        # A newly chosen file is checked off the GUI thread: an avatar photo by the effect's own load (a
+        # face fit: 0.2-2.4 s), a background picture or video by a bounded decode (a 12 MP PNG: 230 ms,
+        # a 4K video up to 320 ms, a file on a slow drive: unbounded), each of which froze the tray and
+        # the settings window when run here.
+        self._checks = _CheckThread()
         self._pending: _Pending | None = None
         self._numbered = 0
         self._last_check: Future | None = None
         self._checked.connect(self._check_returned, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._limit = QtCore.QTimer(self, singleShot=True)
+        self._limit.timeout.connect(self._check_overdue)
 
     @property
     def settings(self) -> S.Settings:
@@ -61,12 +73,43 @@ class SettingsStore(QtCore.QObject):
 
     @property
     def checking(self) -> bool:
-        """A chosen avatar photo is being checked; it is applied or refused when the check returns."""
+        """A chosen file is being checked; it is applied or refused when the check returns."""
         return self._pending is not None
+
+    @property
+    def checked_fields(self) -> tuple[str, ...]:
+        """The file fields ("avatar.photo", "background.video", …) whose new file is being checked."""
+        return _new_files(self._settings, self._pending.settings) if self._pending is not None else ()
+
+    @property
+    def checking_sentence(self) -> str:
+        """What is being checked, as the tray and the settings window say it meanwhile; "" when nothing."""
+        checked = self._checked_file()
+        return f"Checking the {checked} …" if checked else ""
+
+    def _checked_file(self) -> str:
+        """"photo me.jpg": the first file being checked, by its kind and name; "" when none is."""
+        fields = self.checked_fields
+        if not fields:
+            return ""
+        from livecam.messages import shown
+
+        section, name = fields[0].split(".")
+        path = getattr(getattr(self._pending.settings, section), name)
+        return f"{_FILE_WORDS[fields[0]]} {shown(Path(path).name)}"
+
+    def _set_pending(self, pending: _Pending | None) -> None:
+        before = self.checking_sentence
+        self._pending = pending
+        if pending is None:
+            self._limit.stop()
+        after = self.checking_sentence
+        if after != before:
+            self.checking_changed.emit(after)
 
     def update(self, **changes: dict[str, Any]) -> bool:
         """``store.update(background={"mode": "blur"})``; False (and ``rejected``) if a value is invalid.
-        A new avatar photo is checked off the GUI thread: True then means "being checked", and the
+        A newly chosen file is checked off the GUI thread: True then means "being checked", and the
         change is applied, or refused with ``rejected``, when the check returns (see ``checking``)."""
         try:
             new = S.update(self._settings, **changes)
@@ -74,38 +117,46 @@ class SettingsStore(QtCore.QObject):
             self.rejected.emit(str(exc))
             return False
         if self._pending is not None and _overlap(self._pending, changes):
-            self._pending = None  # the user's newer choice of the same setting wins over the one being checked
-        if _photo_chosen(self._settings, new):
+            self._set_pending(None)  # the user's newer choice of the same setting wins over the one being checked
+        if _new_files(self._settings, new):
             self._check(_Pending(0, changes, new, ""))
             return True
-        refusal = unusable_choice(self._settings, new)
-        if refusal:
-            self.rejected.emit(f"{refusal.why} {refusal.kept}")
-            return False
         self.replace(new)
         return True
 
     def choose(self, settings: S.Settings, refused: str = "") -> bool:
         """Replace the settings with ``settings`` (a preset) once the files newly named in them pass
         the check a picked file passes; a refusal is ``refused`` + its sentence. A new avatar photo is
-        checked off the GUI thread, as in ``update``; False when refused here and now."""
-        self._pending = None  # a newer whole choice
-        if _photo_chosen(self._settings, settings):
+        checked off the GUI thread, as in ``update``."""
+        self._set_pending(None)  # a newer whole choice
+        if _new_files(self._settings, settings):
             self._check(_Pending(0, None, settings, refused))
             return True
-        refusal = unusable_choice(self._settings, settings)
-        if refusal:
-            self.rejected.emit(_refusal_words(refused, refusal))
-            return False
         self.replace(settings)
         return True
 
     def _check(self, pending: _Pending) -> None:
         self._numbered += 1
         pending = pending._replace(number=self._numbered)
-        self._pending = pending
         old = self._settings
+        self._set_pending(pending)
         self._last_check = self._checks.submit(self._run_check, pending.number, old, pending.settings)
+        self._limit.start(int(CHECK_LIMIT_S * 1000))
+
+    def _check_overdue(self) -> None:
+        """The check did not come back within CHECK_LIMIT_S: refuse the choice, and check later choices
+        on a new thread (the old one may never come back; its answer is dropped if it does)."""
+        pending, checked = self._pending, self._checked_file()
+        if pending is None:
+            return
+        self._set_pending(None)
+        self._checks.abandon()
+        self._checks = _CheckThread()
+        self._last_check = None
+        why = (f"The {checked or 'chosen file'} could not be checked within {CHECK_LIMIT_S:g} s (a slow or "
+               "unreachable drive?); choose it again, or copy it to this computer first.")
+        kept = "Nothing was changed."
+        self.rejected.emit(_refusal_words(pending.refused, Refusal(why, kept)))
 
     def wait_for_checks(self, timeout: float) -> bool:
         """True when no file check is still running after at most ``timeout`` seconds (tests, clean exit);
@@ -119,7 +170,8 @@ class SettingsStore(QtCore.QObject):
         """On the check thread."""
         try:
             refusal = unusable_choice(old, new)
-        except Exception as exc:  # noqa: BLE001 - a file that was not checked is not taken
+        except BaseException as exc:  # noqa: BLE001 - a file that was not checked is not taken; and an answer
+            # must come back whatever was raised (a SystemExit from a library left the choice "being checked")
             log.warning("Checking the chosen files failed", exc_info=True)
             refusal = Refusal(f"The chosen files could not be checked ({type(exc).__name__}); choose them again.",
                               "Nothing was changed.")
@@ -133,7 +185,7 @@ class SettingsStore(QtCore.QObject):
         pending = self._pending
         if pending is None or pending.number != number:
             return
-        self._pending = None
+        self._set_pending(None)
         if refusal:
             self.rejected.emit(_refusal_words(pending.refused, refusal))
             return
@@ -197,9 +249,50 @@ def _refusal_words(refused: str, refusal: Refusal) -> str:
     return f"{refused}{refusal.why} {refusal.kept}"
 
 
-def _photo_chosen(old: S.Settings, new: S.Settings) -> bool:
-    """Whether ``new`` names an avatar photo ``old`` did not: the check that is slow (a face fit)."""
-    return bool(new.avatar.photo) and new.avatar.photo != old.avatar.photo
+_FILE_WORDS = {"avatar.photo": "photo", "background.image": "picture", "background.video": "video"}
+
+
+def _new_files(old: S.Settings, new: S.Settings) -> tuple[str, ...]:
+    """The file fields in which ``new`` names a file ``old`` did not: what ``unusable_choice`` reads."""
+    out = []
+    for key in _FILE_WORDS:
+        section, name = key.split(".")
+        chosen = getattr(getattr(new, section), name)
+        if chosen and chosen != getattr(getattr(old, section), name):
+            out.append(key)
+    return tuple(out)
+
+
+class _CheckThread:
+    """One daemon thread that runs the file checks in order, as a one-thread executor would; a daemon,
+    because a check that never returns (a hung network drive) must not keep LiveCam from quitting,
+    and an executor's thread is joined when Python exits."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None  # started by the first check (most stores check nothing)
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, fn, args))
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="livecam-file-check", daemon=True)
+            self._thread.start()
+        return future
+
+    def abandon(self) -> None:
+        """Run nothing more here (the job running now, if any, finishes or not on its own)."""
+        self._jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - kept for whoever waits, as an executor does
+                future.set_exception(exc)
 
 
 def _overlap(pending: _Pending, changes: dict[str, dict[str, Any]]) -> bool:
