@@ -61,6 +61,11 @@ FRAGMENT_S = 1.0  # a crash or a full disk loses at most about this much of a re
 STALL_S = 5.0  # an encoder that takes no byte for this long has stalled (a busy machine can pause it 1-2 s)
 STARTUP_S = 15.0  # ffmpeg's own start (loading its libraries on a busy machine) before it reads anything
 _PIPE_BYTES = 1 << 20  # a bigger pipe than the default 64 KiB: a frame goes in a few writes, not hundreds
+# ffmpeg's words go to a hidden temporary file; only its end is ever read (the reason it stopped). An
+# encoder that kept printing grew that file by 1.1 GB in a 5 s recording and LiveCam read it all back
+# at the end (2.4 GB of memory); past STDERR_MAX_BYTES it is cut back to its last STDERR_KEEP_BYTES.
+STDERR_KEEP_BYTES = 64 << 10
+STDERR_MAX_BYTES = 1 << 20
 # The signals that end a run or a render in order (the recording finalised or its partial removed):
 # SIGHUP too, sent when the terminal closes or an ssh session drops; its default action would leave
 # an unfinished hidden temp file and an orphaned encoder behind.
@@ -192,6 +197,10 @@ def _identity(path: str | Path, follow: bool = True) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _frames(n: int) -> str:
+    return "1 frame" if n == 1 else f"{n} frames"
 
 
 def _duration(seconds: float) -> str:
@@ -505,6 +514,11 @@ class VideoWriter:
             "-f", container, "pipe:1",
         ]  # fmt: skip
         self._stderr = tempfile.TemporaryFile()
+        self._stderr_tail = b""  # what was kept of it when it was cut back
+        if fcntl is not None:
+            # Shared with ffmpeg's descriptor 2: its writes then land at the end even after a cut to 0.
+            fd = self._stderr.fileno()
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_APPEND)
         try:
             # Its own session and process group: Ctrl+C in the terminal reaches LiveCam only, which
             # then ends the input so ffmpeg can finish the file; a kill reaches all of ffmpeg at once.
@@ -558,6 +572,23 @@ class VideoWriter:
                 self._finish(timeout=5.0, reason=str(exc), publish=self._publish_at_start)
                 raise OutputFailed(self.error or f"Recording to {shown(self.path)} stopped.") from None
             self.frames += 1
+            if fcntl is not None:
+                self._trim_stderr()  # one fstat a frame
+
+    def _stderr_end(self) -> bytes:
+        """The last STDERR_KEEP_BYTES ffmpeg printed."""
+        fd = self._stderr.fileno()
+        size = os.fstat(fd).st_size
+        end = os.pread(fd, STDERR_KEEP_BYTES, max(0, size - STDERR_KEEP_BYTES))
+        return (self._stderr_tail + end)[-STDERR_KEEP_BYTES:]
+
+    def _trim_stderr(self) -> None:
+        try:
+            if os.fstat(self._stderr.fileno()).st_size > STDERR_MAX_BYTES:
+                self._stderr_tail = self._stderr_end()
+                os.ftruncate(self._stderr.fileno(), 0)
+        except OSError:
+            pass  # kept as it is: a bigger file, nothing lost
 
     def _fitted(self, image: Any) -> np.ndarray:
         """``image`` as exactly the BGR uint8 frame size the encoder was started with. Raw frames
@@ -697,14 +728,20 @@ class VideoWriter:
             self._proc.stdin.close()
         except OSError:
             pass
+        timed_out = False
         try:
             rc = self._proc.wait(max(0.0, timeout))
         except subprocess.TimeoutExpired:
-            log.info("ffmpeg did not finish %s in %.1f s; it keeps its last whole fragment.", shown(self.path), timeout)
+            timed_out = True
+            if self._publish_at_start:
+                log.info("ffmpeg did not finish %s in %.1f s; it keeps its last whole fragment.", shown(self.path),
+                         timeout)
             self._kill()
             rc = self._proc.wait()
-        self._stderr.seek(0)
-        stderr = self._stderr.read().decode("utf-8", "replace")
+        try:
+            stderr = self._stderr_end().decode("utf-8", "replace")
+        except OSError:
+            stderr = ""
         self._stderr.close()
         if rc != 0 and not self._killed:
             reason = self._explain(rc, stderr)  # it stopped by itself: its own words say best why
@@ -729,6 +766,17 @@ class VideoWriter:
                 # Frames went in and no video came out, though ffmpeg said all was well (a broken
                 # or substituted ffmpeg): the caller must not report a recording that is not there.
                 reason = "ffmpeg wrote no playable video"
+        if publish and not self._publish_at_start and not self.removed:
+            # A render's file takes its name only when whole. Cut by the close's deadline (the frames
+            # still in the encoder missing) it was named and called "wrote 200 frames", exit 0, with
+            # 180 in it; cut by a full disk at the last fragment, named under "nothing was written to it".
+            if timed_out and reason is None:
+                reason = (f"ffmpeg did not finish the file within {_duration(timeout)}: is the disk slow or the "
+                          "machine busy?")
+            if reason is not None:
+                self._target.discard()
+                self.removed = True
+                publish = False
         if reason is not None:
             self.error = self._sentence(reason)
         if publish:
@@ -748,12 +796,20 @@ class VideoWriter:
             return "quota"
         if "File too large" in stderr or rc == -getattr(signal, "SIGXFSZ", -1000):
             return "too large"
+        if rc < 0:  # a signal no one in LiveCam sent: "ffmpeg: exit status -9" said nothing to a user
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            if name == "SIGKILL":
+                return "ffmpeg was ended by SIGKILL, sent by another program or by the system when memory ran out"
+            return f"ffmpeg was ended by {name}"
         lines = [line.strip() for line in stderr.splitlines() if line.strip()]
         return "ffmpeg: " + shown(lines[-1] if lines else f"exit status {rc}", 200)
 
     def _sentence(self, problem: str) -> str:
         path = shown(self.path)
-        took = f"after {_duration(self.duration_s)} ({self.frames} frames)"
+        took = f"after {_duration(self.duration_s)} ({_frames(self.frames)})"
         if self._publish_at_start:
             doing, verb = "recording", "record"
             kept = ("; nothing playable had been written, so the file was removed" if self.removed
@@ -821,7 +877,7 @@ class FileOutput(Output):
         """One sentence for the end of a run: how much was recorded, and how many frames were missed."""
         if self.writer.removed or self.writer.lost:
             return None
-        text = (f"Recorded {_duration(self.writer.duration_s)} of video ({self.writer.frames} frames) "
+        text = (f"Recorded {_duration(self.writer.duration_s)} of video ({_frames(self.writer.frames)}) "
                 f"to {shown(self.path)}")
         if missed:
             text += (f"; {missed} frame{'s were' if missed != 1 else ' was'} left out because the recording "

@@ -113,6 +113,11 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
             # The writer's own sentence says what became of the file; others (a fault outside it) do not.
             return _error(str(exc) if own_sentence else f"{exc} Nothing was written to {shown(dst)}.")
         complete = not stop.is_set()
+        if complete:
+            # Still under the stop signals: ffmpeg may take up to CLOSE_TIMEOUT_S to finish the file, and
+            # a SIGTERM or Ctrl+C meanwhile ended LiveCam by KeyboardInterrupt, exit 130 and no sentence,
+            # leaving the hidden .livecam-part file and a running ffmpeg behind.
+            writer.close()
     finally:
         signals.restore()
         reader.close()
@@ -123,7 +128,6 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
         print(file=sys.stderr)
     if not complete:
         return _error(f"Stopped after {n} frames; nothing was written to {shown(dst)}.")
-    writer.close()
     if writer.error:
         return _error(writer.error)
     if writer.note:
