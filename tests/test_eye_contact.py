@@ -38,8 +38,8 @@ def analyzer():
     return Analyzer(S.Settings())
 
 
-def _analyse(analyzer, image):
-    analysis = analyzer.analyze(image, {"faces", "iris"})
+def _analyse(analyzer, image, needs=frozenset({"faces", "iris"})):
+    analysis = analyzer.analyze(image, needs)
     assert analysis.faces and analysis.faces[0].iris is not None
     return analysis
 
@@ -278,7 +278,7 @@ def test_on_real_blinks_a_shut_eye_keeps_its_own_pixels(data_dir, clip, frames):
     for _ in range(frames):
         ok, frame = cap.read()
         assert ok
-        analysis = _analyse(analyzer, frame)
+        analysis = _analyse(analyzer, frame, effect.needs)  # as live: every other mesh carried
         out, _ = effect.apply(frame, analysis)
         seen = judge.process(frame, want_iris=True, fresh_iris=True)[0].lids
         diff = np.abs(out.astype(int) - frame).max(2)
@@ -349,7 +349,7 @@ def test_registry_flags_and_in_place_updates():
     assert names.index("avatar") < names.index("eye_contact") < names.index("badge")
     assert spec.alters_face and spec.on_failure == "skip" and "eye_contact" in spec.bench
     effect = build_effect(spec, s)
-    assert effect.needs >= {"faces", "iris"} and effect.provides == frozenset({"altered"})
+    assert effect.needs >= {"faces_carried", "iris"} and effect.provides == frozenset({"altered"})
     effect.weight = 0.7
     assert effect.update(*sections_for(spec, S.update(s, eye_contact={"camera": "above"}))) is True
     assert effect.camera == "above" and effect.weight == 0.7  # the fade did not restart

@@ -94,7 +94,7 @@ def region_ssim(a: np.ndarray, b: np.ndarray, face: Face, indices) -> float:
 
 def test_effect_contract():
     effect = TouchUp(TouchUpSettings(strength=60))
-    assert effect.needs == frozenset({"faces"}) and effect.stage == "post"
+    assert effect.needs == frozenset({"faces_carried"}) and effect.stage == "post"
 
 
 def test_strength_zero_is_the_input_bit_for_bit(portrait):

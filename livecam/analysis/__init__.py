@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 HOLD_FRAMES = 3
 # The settings sections whose change means new model sessions (expensive); everything else is cheap.
 SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime": ("provider", "threads")}
+# The needs the face tracker serves; "faces_carried" alone (no effect wants every frame's own mesh)
+# lets it carry every other frame's mesh (livecam.effects.base).
+FACE_NEEDS = frozenset({"faces", "faces_carried", "iris"})
 
 
 class Analyzer:
@@ -127,11 +130,12 @@ class Analyzer:
         """``t`` is the capture time (seconds); the landmark jitter filter uses the real frame spacing."""
         result = Analysis()
         timings = result.timings
-        self.missing = {what for what in self.broken if what in ("mask", "faces")
-                        and (what in needs or what == "faces" and "iris" in needs)}
+        self.missing = {"mask"} & needs & self.broken.keys()
+        if "faces" in self.broken and needs & FACE_NEEDS:
+            self.missing |= self._no_faces(needs)
         if "mask" in needs and "mask" not in self.broken:
             self._segment(image, result, timings, needs)
-        if ("faces" in needs or "iris" in needs) and "faces" not in self.broken:
+        if needs & FACE_NEEDS and "faces" not in self.broken:
             t0 = time.perf_counter()
             if self._still(result) and ("iris" not in needs or self._last_iris):
                 # The motion gate found the picture unchanged: the faces are where they were.
@@ -144,13 +148,14 @@ class Analyzer:
                 tracker = self._open("faces", lambda: self.tracker)
                 if tracker is None:
                     return result
-                result.faces = tracker.process(image, want_iris="iris" in needs, t=t)
+                result.faces = tracker.process(image, want_iris="iris" in needs, t=t,
+                                               carry="faces" not in needs and "faces_carried" in needs)
                 self._failed.discard("faces")
                 self._misses.pop("faces", None)
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 if self._run_failed("faces", exc):
-                    self.missing.add("faces")
-                elif self._hold("faces"):
+                    self.missing |= self._no_faces(needs)
+                elif self._hold("faces", self._no_faces(needs)):
                     result.faces = self._last.faces
             timings["faces"] = (time.perf_counter() - t0) * 1e3
             if "hands" in needs and "hands" not in self.broken:
@@ -211,13 +216,20 @@ class Analyzer:
             else:  # the live watch gave rvm back its place
                 self.broken.pop("rvm", None)
 
-    def _hold(self, what: str) -> bool:
-        """After a failed inference: whether the last good result may still stand in (else it is missing)."""
+    def _hold(self, what: str, gap: set[str] | None = None) -> bool:
+        """After a failed inference: whether the last good result may still stand in (else ``gap``, by
+        default ``what``, is missing)."""
         self._misses[what] = self._misses.get(what, 0) + 1
         if self._misses[what] <= HOLD_FRAMES:
             return True
-        self.missing.add(what)
+        self.missing |= gap or {what}
         return False
+
+    @staticmethod
+    def _no_faces(needs) -> set[str]:
+        """What is missing when the faces are: "faces", and the carried kind where an effect asked for it
+        (the pipeline and the gate match an effect's own needs against what is missing)."""
+        return {"faces"} | (needs & {"faces_carried"})
 
     def _open(self, what: str, opener):
         """Open a model once; a load failure (missing/corrupt file) is remembered, not retried per frame."""

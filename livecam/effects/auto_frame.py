@@ -78,7 +78,7 @@ def clamp(f: Framing, size: tuple[int, int]) -> Framing:
 class AutoFrame(EffectBase):
     """``apply(frame, analysis)`` → the frame cut to the current framing, scaled back to full size."""
 
-    needs = frozenset({"faces"})
+    needs = frozenset({"faces_carried"})
 
     def __init__(self, settings, output=None) -> None:
         self.max_zoom = settings.max_zoom

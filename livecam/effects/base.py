@@ -4,7 +4,11 @@ An effect is built from its settings sections (its own section, then the section
 entry ``reads``), and then, once per frame, turns an image into an image plus the data it hands to
 later effects:
 
-- ``needs``: analysis it reads ("mask", "faces", "iris", "hands");
+- ``needs``: analysis it reads ("mask", "faces", "iris", "hands"); "faces" is every frame's own
+  face mesh, "faces_carried" the faces where every other frame's mesh may be carried from the reads
+  before it (half the face stage's cost, within a few tenths of a percent of the face's width): an
+  effect that follows a face's place and shape declares it, one that draws a face from its mesh (a
+  swap, the photo avatar) declares "faces", and then every effect gets read meshes;
 - ``provides``: the Analysis fields its outputs may set; the pipeline refuses any other key, and the
   analyzer does not compute what an earlier effect provides (the superseded stage does not run);
 - ``stage``: "pre" (before analysis, so the models see the enhanced frame; it gets the previous
@@ -35,7 +39,7 @@ if TYPE_CHECKING:
 
 Stage = Literal["pre", "post"]
 # Every analysis an effect may ask for (``needs``): the Analyzer computes each of these.
-NEEDS = frozenset({"mask", "foreground", "faces", "iris", "hands"})
+NEEDS = frozenset({"mask", "foreground", "faces", "faces_carried", "iris", "hands"})
 Outputs = Mapping[str, Any]
 NO_OUTPUTS: Outputs = MappingProxyType({})
 

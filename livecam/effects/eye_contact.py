@@ -229,7 +229,7 @@ def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...], openings: np.ndar
 class EyeContact(EffectBase):
     """``enabled`` eye contact with the camera ``camera`` ("above" or "below") the screen."""
 
-    needs = frozenset({"faces", "iris"})
+    needs = frozenset({"faces_carried", "iris"})
     in_place = True
     provides = frozenset({"altered"})
 

@@ -237,7 +237,7 @@ def _cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
 class KeyLight(EffectBase):
     """``strength`` 0..100 (0 is off); the room is dimmed only when ``background.mode`` is off or blur."""
 
-    needs = frozenset({"faces"})
+    needs = frozenset({"faces_carried"})
 
     def __init__(self, settings: KeyLightSettings, background: BackgroundSettings | None = None) -> None:
         self._lights: list[_Light] = []

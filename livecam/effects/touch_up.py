@@ -185,7 +185,7 @@ def _blend(out: np.ndarray, smooth: np.ndarray, alpha: np.ndarray, x0: int, y0: 
 class TouchUp(EffectBase):
     """``apply(frame, analysis)`` smooths the skin of every face in ``analysis.faces``."""
 
-    needs = frozenset({"faces"})
+    needs = frozenset({"faces_carried"})
     in_place = True
 
     def __init__(self, settings: TouchUpSettings, fade_frames: int = 8, even_tone: bool = True) -> None:
