@@ -122,18 +122,19 @@ def test_a_quiet_encoder_s_words_are_read_whole(tmp_path: Path, monkeypatch: pyt
 # ---------------------------------------------------------------- a render's file at the end
 
 
-def _real_ffmpeg_then(folder: Path, monkeypatch: pytest.MonkeyPatch, after: str) -> None:
-    """An ffmpeg that is the real one, fed through this script, which then does ``after``."""
+def _ffmpeg_wrapper(exe: Path, after: str, before: str = "") -> str:
+    """Write ``exe``: the real ffmpeg, fed through this script, which does ``before`` once ffmpeg is
+    started and ``after`` once the input has ended. Returns the real ffmpeg's path."""
     real = recording.find_ffmpeg()
     if real is None:
         pytest.skip("ffmpeg is not installed")
-    exe = folder / "ffmpeg"
     exe.write_text(f"""#!{sys.executable}
 import os, subprocess, sys, time
 args = sys.argv[1:]
 if "-encoders" in args or "-h" in args:
     os.execv({real!r}, [{real!r}, *args])
 child = subprocess.Popen([{real!r}, *args], stdin=subprocess.PIPE)
+{before}
 while True:
     block = os.read(0, 1 << 16)
     if not block:
@@ -143,6 +144,13 @@ while True:
 {after}
 """)
     exe.chmod(0o755)
+    return real
+
+
+def _real_ffmpeg_then(folder: Path, monkeypatch: pytest.MonkeyPatch, after: str) -> None:
+    """An ffmpeg that is the real one, fed through this script, which then does ``after``."""
+    exe = folder / "ffmpeg"
+    _ffmpeg_wrapper(exe, after)
     monkeypatch.setattr(recording, "find_ffmpeg", lambda: str(exe))
 
 
@@ -215,29 +223,11 @@ def test_sigterm_while_a_render_s_file_is_finished_ends_with_a_sentence_and_leav
     the file: a SIGTERM or Ctrl+C then ended LiveCam by KeyboardInterrupt (exit 130, no sentence),
     leaving the hidden .livecam-part file in the user's folder and ffmpeg running. Here ffmpeg never
     sees the input's end; the signal comes once all frames went in."""
-    real = recording.find_ffmpeg()
-    if real is None:
-        pytest.skip("ffmpeg is not installed")
     fed, pids = tmp_path / "fed", tmp_path / "pids"
     exe = tmp_path / "bin" / "ffmpeg"
     exe.parent.mkdir()
-    exe.write_text(f"""#!{sys.executable}
-import os, subprocess, sys, time
-args = sys.argv[1:]
-if "-encoders" in args or "-h" in args:
-    os.execv({real!r}, [{real!r}, *args])
-child = subprocess.Popen([{real!r}, *args], stdin=subprocess.PIPE)
-open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
-while True:
-    block = os.read(0, 1 << 16)
-    if not block:
-        break
-    child.stdin.write(block)
-    child.stdin.flush()
-open({str(fed)!r}, "w").close()
-time.sleep(1000)
-""")
-    exe.chmod(0o755)
+    real = _ffmpeg_wrapper(exe, before=f'open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")',
+                           after=f"open({str(fed)!r}, 'w').close()\ntime.sleep(1000)")
     src = tmp_path / "in.mp4"
     subprocess.run([real, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15", "-frames:v", "12",
                     "-pix_fmt", "yuv420p", str(src)], check=True, timeout=WAIT_S)
