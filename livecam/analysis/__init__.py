@@ -40,6 +40,10 @@ class Analyzer:
         self._hands = None
         self._last = Analysis()
         self._last_iris = False  # whether the last faces came with their irises
+        # Whether the last frame's faces were read (or held), so that they may stand in for a failed
+        # read or a still frame; the empty list of a frame whose faces were missing, not needed, or of
+        # another source may not: an effect would take it for no face in view.
+        self._faces_read = False
         self._failed: set[str] = set()
         self._misses: dict[str, int] = {}  # frames in a row whose inference failed, per result
         self.missing: set[str] = set()  # wanted this frame but neither made nor held ("mask", "faces")
@@ -120,9 +124,18 @@ class Analyzer:
             self._tracker.apply(settings.face)
 
     def reset(self) -> None:
-        """A new source: temporal state (held masks, the matting network's memory) starts afresh."""
+        """A new source: temporal state (held masks, the matting network's memory, the face tracks
+        and their jitter filter) starts afresh."""
         if self._person is not None:
             self._person.reset()
+        if self._tracker is not None:
+            # Kept, the old source's face crop and filtered mesh were the new source's first faces:
+            # 0.37 of the face's width off on the first frame of lp_d20 after lp_d12, 0.12 on the second.
+            self._tracker.reset()
+        # Nor may the old source's mask or faces stand in for a failed inference on the new one's
+        # first frames: the held mask cut the old person's outline out of the new room's blur.
+        self._last, self._faces_read = Analysis(), False
+        self._misses.clear()
         if self._hands is not None:
             self._hands.reset()
 
@@ -137,7 +150,7 @@ class Analyzer:
             self._segment(image, result, timings, needs)
         if needs & FACE_NEEDS and "faces" not in self.broken:
             t0 = time.perf_counter()
-            if self._still(result) and ("iris" not in needs or self._last_iris):
+            if self._faces_read and self._still(result) and ("iris" not in needs or self._last_iris):
                 # The motion gate found the picture unchanged: the faces are where they were.
                 result.faces, result.hands = self._last.faces, self._last.hands
                 timings["faces"] = (time.perf_counter() - t0) * 1e3
@@ -147,19 +160,31 @@ class Analyzer:
             try:
                 tracker = self._open("faces", lambda: self.tracker)
                 if tracker is None:
+                    # Missing on the frame the model failed to open too, not from the next one on:
+                    # unmarked, the effects took the empty list for no face in view, and the gate
+                    # let the frame out.
+                    self.missing |= self._no_faces(needs)
+                    self._faces_read = False
                     return result
                 result.faces = tracker.process(image, want_iris="iris" in needs, t=t,
                                                carry="faces" not in needs and "faces_carried" in needs)
+                self._faces_read = True
                 self._failed.discard("faces")
                 self._misses.pop("faces", None)
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 if self._run_failed("faces", exc):
                     self.missing |= self._no_faces(needs)
-                elif self._hold("faces", self._no_faces(needs)):
+                elif not self._hold("faces", self._no_faces(needs)):
+                    pass  # held long enough: missing
+                elif self._faces_read:
                     result.faces = self._last.faces
+                else:  # nothing read to stand in (the first frames, a new source): missing, not "no face"
+                    self.missing |= self._no_faces(needs)
             timings["faces"] = (time.perf_counter() - t0) * 1e3
             if "hands" in needs and "hands" not in self.broken:
                 self._find_hands(image, result, timings)
+        if "faces" in self.missing or "faces" not in timings:
+            self._faces_read = False
         self._last = result
         return result
 

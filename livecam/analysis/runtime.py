@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from livecam.analysis import model_history
 from livecam.analysis.run_guard import RunGuard
 from livecam.private_files import reason
 
@@ -157,6 +158,9 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
     except OSError as exc:  # the raw "[Errno 13] Permission denied: '…onnx'" was what a user saw
         raise ModelError(f"Model file {path} cannot be read ({reason(exc)}); reinstall LiveCam.") from None
     if digest != spec["sha256"]:
+        if digest in model_history.EARLIER.get(name, ()):
+            raise ModelError(f"Model file {path} is from an older version of LiveCam, not this one; reinstall "
+                             "LiveCam so that its models match it.")
         raise ModelError(
             f"Model file {path} is corrupt (its checksum does not match the manifest); reinstall LiveCam."
         )
