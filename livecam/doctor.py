@@ -251,16 +251,17 @@ def diagnose() -> list[tuple[str, str]]:
     # The network check last: by then ONNX Runtime is loaded and the models have run.
     from livecam.analysis import rvm_live
 
-    return (_camera_lines() + _virtual_camera_lines() + _provider_lines() + _model_lines() + _gui_lines()
-            + _effect_lines() + rvm_live.doctor_lines() + [offline.network_line()])
+    damaged = _damaged_models()  # read by two checks; hashing the 16 MB of models once is enough
+    return (_camera_lines() + _virtual_camera_lines() + _provider_lines() + _model_lines(damaged) + _gui_lines()
+            + _effect_lines(damaged) + rvm_live.doctor_lines() + [offline.network_line()])
 
 
-def _model_lines() -> list[tuple[str, str]]:
-    """Is every shipped model file there and whole? The effects build without their models, so a
-    truncated one passed the effect check as "ok" and showed only in a call, as a hidden picture."""
+def _model_lines(damaged: list[str]) -> list[tuple[str, str]]:
+    """Is every shipped model file there and whole (``damaged``: :func:`_damaged_models`)? The effects
+    build without their models, so a truncated one passed the effect check as "ok" and showed only in a
+    call, as a hidden picture."""
     from livecam.analysis import runtime
 
-    damaged = _damaged_models()
     if damaged:
         return [("error", why) for why in damaged]
     return [("ok", f"The {len(runtime.manifest()['models'])} models LiveCam ships are all there and whole.")]
@@ -312,9 +313,10 @@ def _gui_lines() -> list[tuple[str, str]]:
     return [("ok", "The tray app's X11 libraries are all installed.")]
 
 
-def _effect_lines() -> list[tuple[str, str]]:
+def _effect_lines(damaged: list[str] | None = None) -> list[tuple[str, str]]:
     """Can the saved settings' effects be built (pictures, photos, models)? The same check the live
-    loop makes, so a broken background shows here before a call, not as a blurred picture in it."""
+    loop makes, so a broken background shows here before a call, not as a blurred picture in it.
+    ``damaged``: :func:`_damaged_models`, when the caller has it already."""
     from livecam import settings as S
     from livecam.effects import REGISTRY, build_effect
 
@@ -336,7 +338,7 @@ def _effect_lines() -> list[tuple[str, str]]:
             with_models.append(spec.label.lower())
     if not lines:
         on = [spec.label.lower() for spec in REGISTRY if spec.enabled(settings)]
-        if with_models and _damaged_models():
+        if with_models and (_damaged_models() if damaged is None else damaged):
             # The effects build without their models: "ok" here sat beside the damaged-model error.
             lines.append(("warn", f"The saved effects' files can be used, but {', '.join(with_models)} "
                                   f"{'runs' if len(with_models) == 1 else 'run'} on LiveCam's models, and a model "

@@ -204,7 +204,7 @@ def quiet_doctor(monkeypatch):
     from livecam.analysis import rvm_live
 
     for name in ("_camera_lines", "_virtual_camera_lines", "_provider_lines", "_gui_lines", "_effect_lines"):
-        monkeypatch.setattr(doctor, name, lambda: [])
+        monkeypatch.setattr(doctor, name, lambda *_: [])
     monkeypatch.setattr(rvm_live, "doctor_lines", lambda: [])
     monkeypatch.setattr(offline, "network_line", lambda: ("ok", "network"))
     return doctor
