@@ -18,7 +18,7 @@ from livecam import resources
 from livecam import settings as S
 from livecam.effects import REGISTRY, EffectSpec
 from livecam.gui.actions import LiveCamActions, background_title, user_backgrounds
-from livecam.gui.store import SettingsStore
+from livecam.gui.store import FILE_WORDS, SettingsStore
 from livecam.gui.widgets import SettingSlider
 from livecam.media import kind_by_suffix
 from livecam.setting_fields import field_of, literal_choices, meta, value_type
@@ -298,7 +298,7 @@ class EffectControls(QtCore.QObject):
             if key in checked:
                 # The new file is being checked (up to seconds for a photo): the old name would look as if
                 # the pick had been lost, the new one as if it had been taken.
-                shown_file.setText(f"Checking the {key.split('.')[1].replace('image', 'picture')} …")
+                shown_file.setText(f"Checking the {FILE_WORDS[key]} …")
                 continue
             shown_file.setText(_file_name(value(key)))
             shown_file.setToolTip(value(key))

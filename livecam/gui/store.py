@@ -96,7 +96,7 @@ class SettingsStore(QtCore.QObject):
 
         section, name = fields[0].split(".")
         path = getattr(getattr(self._pending.settings, section), name)
-        return f"{_FILE_WORDS[fields[0]]} {shown(Path(path).name)}"
+        return f"{FILE_WORDS[fields[0]]} {shown(Path(path).name)}"
 
     def _set_pending(self, pending: _Pending | None) -> None:
         before = self.checking_sentence
@@ -249,13 +249,14 @@ def _refusal_words(refused: str, refusal: Refusal) -> str:
     return f"{refused}{refusal.why} {refusal.kept}"
 
 
-_FILE_WORDS = {"avatar.photo": "photo", "background.image": "picture", "background.video": "video"}
+# The file fields a choice is checked for, each with the word a sentence names its file by.
+FILE_WORDS = {"avatar.photo": "photo", "background.image": "picture", "background.video": "video"}
 
 
 def _new_files(old: S.Settings, new: S.Settings) -> tuple[str, ...]:
     """The file fields in which ``new`` names a file ``old`` did not: what ``unusable_choice`` reads."""
     out = []
-    for key in _FILE_WORDS:
+    for key in FILE_WORDS:
         section, name = key.split(".")
         chosen = getattr(getattr(new, section), name)
         if chosen and chosen != getattr(getattr(old, section), name):
