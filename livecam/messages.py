@@ -71,3 +71,23 @@ def describe(exc: BaseException) -> str:
     which left "failed: ." in the log), with one full stop."""
     text = str(exc).strip() or type(exc).__name__
     return text if text.endswith(".") else text + "."
+
+
+def failed(what: str, exc: BaseException) -> str:
+    """``what`` ("Avatar could not be started") and why, as one plain sentence of ours.
+
+    LiveCam's own error kinds (a missing model, a photo with no face, a broken file) already say what
+    failed and why: their text is the sentence. Anything else is a library's words (numba's "division
+    by zero" from a compiled loop, OpenCV's assertion text) that tell the user nothing: the sentence
+    names its kind only, and the log, which keeps the traceback, has the words."""
+    if type(exc).__module__.partition(".")[0] == "livecam":
+        return describe(exc)
+    if isinstance(exc, MemoryError):
+        return f"{what}: there is not enough memory."
+    if isinstance(exc, OSError) and exc.strerror:
+        from livecam.private_files import reason
+
+        if exc.filename:
+            return f"{what}: the file {shown(exc.filename)} cannot be used ({reason(exc)})."
+        return f"{what} ({reason(exc)})."
+    return f"{what} because of a fault inside LiveCam ({type(exc).__name__}); LiveCam's log has the details."

@@ -44,7 +44,7 @@ import numpy as np
 from livecam.analysis import Analyzer
 from livecam.effects import REGISTRY, EffectSpec, build_effect, sections_for
 from livecam.imaging import as_bgr8
-from livecam.messages import describe
+from livecam.messages import describe, failed
 from livecam.output_gate import OutputGate, Provenance
 from livecam.perf import tune_allocator
 from livecam.settings import Settings, changed_sections
@@ -205,7 +205,7 @@ class Pipeline:
                 effect.close()  # settings moved on while it was being built
 
     def _build_failed(self, slot: _Slot, exc: BaseException) -> None:
-        sentence = describe(exc)
+        sentence = failed(f"{slot.spec.label} could not be started", exc)  # the library's words: the log's
         if slot.effect is not None:
             consequence = f"LiveCam keeps the previous {slot.spec.label.lower()}."
         elif slot.spec.on_failure == "conceal":

@@ -13,11 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 THUMB = ("import sys; from pathlib import Path; from PySide6 import QtWidgets; app = QtWidgets.QApplication([]); "
-         "from livecam import settings as S; from livecam.gui.actions import LiveCamActions; "
-         "from livecam.gui.store import SettingsStore; "
-         "icon = LiveCamActions(SettingsStore(S.Settings(), persist=False)).thumbnail(Path(sys.argv[1])); "
-         "image = icon.pixmap(64, 36).toImage(); "
-         "print(icon.isNull(), '' if icon.isNull() else image.pixelColor(image.width() // 2, image.height() // 2).name())")
+         "from livecam.gui.thumbnails import thumbnail_image; "
+         "image = thumbnail_image(Path(sys.argv[1])); "
+         "print(image is None, '' if image is None else image.pixelColor(image.width() // 2, image.height() // 2).name())")
 
 
 def _thumbnail(path: Path) -> str:

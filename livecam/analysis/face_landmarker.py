@@ -19,9 +19,19 @@ from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
 from livecam.analysis.face_kernels import READY, scaled_into
 from livecam.analysis.face_measures import lid_gap
+from livecam.analysis.head_pose import CANONICAL, POSE_INDICES
 from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
 
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
+# The mesh the model gives is face-shaped, however the face is turned, lit or covered, and lies on
+# the crop it was read from: over the shared faces and clips (1013 runs) the canonical face, fitted,
+# stayed within 0.111 of the mesh's spread (median 0.063), and the mesh's centre within 0.38-0.66 of
+# the crop. A mesh off its crop, or of a shape no face has, is a model or driver fault: drawn on, a
+# face swap went beside the head or dissolved into noise, and the wearer's own face went out.
+MESH_MISFIT = 0.35  # 3x the worst seen
+# The canonical points in crop axes (y down, z away), about their centroid, and their sum of squares.
+_CANONICAL_CENTRED = (CANONICAL - CANONICAL.mean(0)) * np.array([1.0, -1.0, -1.0])
+_CANONICAL_SPREAD = float((_CANONICAL_CENTRED ** 2).sum())
 ROI_SCALE = 1.5
 IRIS_ROI_SCALE = 2.3
 # Per eye, subject's right first: the crop's start and end corners and whether it is mirrored.
@@ -138,6 +148,23 @@ def _project(points: np.ndarray, m: np.ndarray, n: int, size: float) -> np.ndarr
     return out
 
 
+def mesh_fault(mesh: np.ndarray, n: int) -> str:
+    """Why the (468, 3) ``mesh`` read from an ``n`` x ``n`` crop is no face (see MESH_MISFIT), or ""."""
+    centre = mesh[:, :2].mean(0)
+    if not ((centre >= 0) & (centre <= n)).all():
+        return "put the face's centre outside the picture it was shown"
+    points = mesh[POSE_INDICES].astype(np.float64)
+    points -= points.mean(0)
+    # The least-squares similarity (Umeyama, no reflection) leaves |p|^2 - fit^2 / |c|^2 unexplained, with
+    # fit the singular values' sum (the last one signed by the determinant): no fit itself is needed.
+    cross = _CANONICAL_CENTRED.T @ points
+    singular = np.linalg.svd(cross, compute_uv=False)
+    fit = singular[0] + singular[1] + np.sign(np.linalg.det(cross)) * singular[2]
+    if not fit * fit >= (1.0 - MESH_MISFIT ** 2) * _CANONICAL_SPREAD * float((points ** 2).sum()):
+        return "gave a mesh of a shape no face has"
+    return ""
+
+
 class FaceLandmarker:
     """Runs the face mesh (and, when asked, the iris model) on crops of a BGR frame."""
 
@@ -166,6 +193,9 @@ class FaceLandmarker:
             # crop: taken for "no face", a face swap faded out and showed the wearer's own face.
             raise ModelOutputError(f"Model {self.session.name} put all {len(mesh)} mesh points at one value; "
                                    "this frame's result is not used.")
+        fault = mesh_fault(mesh, self.n)
+        if fault:
+            raise ModelOutputError(f"Model {self.session.name} {fault}; this frame's result is not used.")
         return _project(mesh, m, self.n, roi.size), presence
 
     def iris(self, image_bgr: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

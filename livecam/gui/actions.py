@@ -19,8 +19,9 @@ from livecam.effects import EffectSpec, Toggle, toggles
 from livecam.gui import presets
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
+from livecam.gui.thumbnails import Thumbnails
 from livecam.gui.widgets import roomy
-from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind, read_image
+from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
 from livecam.setting_fields import field_of, meta
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ class LiveCamActions(QtCore.QObject):
         self.dialog_parent: QtWidgets.QWidget | None = None  # the window file dialogs belong to
         # What an effect had before it was switched off, so switching it on brings it back as it was.
         self._last_on: dict[str, Any] = {}
-        self._thumbs: dict[Path, QtGui.QIcon] = {}
+        self.thumbnails = Thumbnails(self)
+        self.thumbnails.ready.connect(self._thumbnail_made)
+        self._background_actions: dict[Path, QtGui.QAction] = {}  # the Background menu's pictures
 
         self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
         self._message = "LiveCam is off."
@@ -99,6 +102,9 @@ class LiveCamActions(QtCore.QObject):
         self._fill_presets_menu()
         store.changed.connect(self.sync)
         store.checking_changed.connect(self.show_checking)
+        # An open Background menu follows a file's check (it is filled each time it opens).
+        store.checking_changed.connect(self._refresh_background_menu)
+        store.changed.connect(self._refresh_background_menu)
         self.sync(store.settings)
 
     def _action(self, text: str, shortcut: str = "", checkable: bool = False) -> QtGui.QAction:
@@ -209,42 +215,50 @@ class LiveCamActions(QtCore.QObject):
         QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
 
     def thumbnail(self, path: Path) -> QtGui.QIcon:
-        if path not in self._thumbs:
-            # Decoded by LiveCam's own reader: QImage(path) opened a FIFO named *.jpg among the user's
-            # backgrounds and never returned, freezing the tray (redteam7); the reader takes regular
-            # files only, bounded, and decodes at thumbnail size where the format allows.
-            try:
-                picture = read_image(path, cover=(64, 36))
-            except ValueError:  # ImageError: not a picture (a video, a broken or odd file)
-                self._thumbs[path] = QtGui.QIcon()
-            else:
-                h, w = picture.shape[:2]
-                image = QtGui.QImage(picture.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888).copy()
-                small = image.scaled(64, 36, QtCore.Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                     QtCore.Qt.TransformationMode.SmoothTransformation)
-                self._thumbs[path] = QtGui.QIcon(QtGui.QPixmap.fromImage(small))
-        return self._thumbs[path]
+        """The picture's icon once made off the GUI thread, an empty one until then (``thumbnails.ready``)."""
+        return self.thumbnails.icon(path)
+
+    def _thumbnail_made(self, path: Path) -> None:
+        action = self._background_actions.get(path)
+        if action is not None:
+            action.setIcon(self.thumbnail(path))
 
     def _fill_background_menu(self) -> None:
         menu = self.background_menu
         menu.clear()
+        self._background_actions = {}
         s = self.store.settings.background
         current = s.image if s.mode == "image" else s.video if s.mode == "video" else None
-        for path in resources.background_images():
-            self._add_background(menu, path, current)
-        mine = user_backgrounds()
+        # A picture or video being checked is the one ticked, marked so: the old one looked chosen, as if
+        # the pick had been lost. One from elsewhere (Choose file…) gets a line of its own.
+        checked = self.store.checked_file("background.image") or self.store.checked_file("background.video")
+        ticked = checked or current
+        shipped, mine = resources.background_images(), user_backgrounds()
+        for path in shipped:
+            self._add_background(menu, path, ticked, checked)
         if mine:
             menu.addSection("My backgrounds")
             for path in mine:
-                self._add_background(menu, path, current)
+                self._add_background(menu, path, ticked, checked)
+        if ticked and Path(ticked) not in [*shipped, *mine]:
+            self._add_background(menu, Path(ticked), ticked, checked)
         menu.addSeparator()
         menu.addAction("Choose file…", self.choose_background_file)
         menu.addAction("Solid colour…", self.choose_background_color)
         menu.addAction("Open my backgrounds folder", self.open_backgrounds_folder)
 
-    def _add_background(self, menu: QtWidgets.QMenu, path: Path, current: str | None) -> None:
-        icon = self.thumbnail(path) if path.suffix.lower() in IMAGE_SUFFIXES else QtGui.QIcon()
-        action = menu.addAction(icon, background_title(path))
+    def _refresh_background_menu(self) -> None:
+        if self.background_menu.isVisible():
+            self._fill_background_menu()
+
+    def _add_background(self, menu: QtWidgets.QMenu, path: Path, current: str | None, checked: str = "") -> None:
+        if checked and path == Path(checked):
+            # No thumbnail: the file may be on the slow drive its check is waiting for.
+            action = menu.addAction(QtGui.QIcon(), f"{background_title(path)} (checking …)")
+        else:
+            icon = self.thumbnail(path) if path.suffix.lower() in IMAGE_SUFFIXES else QtGui.QIcon()
+            action = menu.addAction(icon, background_title(path))
+            self._background_actions[path] = action
         action.setCheckable(True)
         action.setChecked(current is not None and Path(current) == path)
         action.setToolTip(str(path))

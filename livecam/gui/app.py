@@ -69,10 +69,12 @@ class LiveCamApp(QtCore.QObject):
         self.front.hide()
         if self._window is not None:
             self._window.hide()
-        # A file check still running (a photo's private copy being written) may finish; one that hangs
-        # is left behind on its daemon thread rather than holding LiveCam open (waited for once).
+        # A file check still running (a photo's private copy being written) may finish, and a choice it
+        # passes is saved; one that hangs is left behind on its daemon thread rather than holding LiveCam
+        # open (waited for once), its choice not kept, and the log says so.
         if first:
-            self.store.wait_for_checks(CHECKS_AT_EXIT_S)
+            self.store.settle(CHECKS_AT_EXIT_S)
+            self.store.flush()
 
     def quit(self) -> None:
         if self._quitting:

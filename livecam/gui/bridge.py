@@ -291,6 +291,8 @@ class LiveBridge(QtCore.QObject):
     def apply_settings(self, settings: Settings) -> None:
         """Use ``settings`` from the next frame on; a new camera or output reopens them (off-thread)."""
         old, self._settings = self._settings, settings
+        if self._closed:
+            return  # a choice taken at quit (``SettingsStore.settle``): saved, not built into a closed pipeline
         pipeline = self._pipeline
         if pipeline is not None:
             pipeline.apply(settings)

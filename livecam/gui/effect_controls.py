@@ -101,7 +101,7 @@ class EffectControls(QtCore.QObject):
         self.bg_image: QtWidgets.QComboBox | None = None
         self.kept_photos: QtWidgets.QToolButton | None = None
         self._owners: dict[str, EffectSpec] = {}
-        self._shown: S.Settings | None = None
+        self._listed: tuple[str, str] | None = None  # (chosen picture, picture being checked) the list shows
 
     def tabs(self) -> list[tuple[str, QtWidgets.QWidget]]:
         """(title, page) for every tab the registry's entries declare, in TAB_ORDER."""
@@ -179,6 +179,7 @@ class EffectControls(QtCore.QObject):
             self.bg_image.setIconSize(QtCore.QSize(48, 27))
             self.bg_image.setMinimumWidth(260)
             self.bg_image.activated.connect(self._background_image_chosen)
+            self.actions.thumbnails.ready.connect(self._thumbnail_made)
             form.addRow(label, pair(self.bg_image))
         elif m.file == "color":
             button = QtWidgets.QPushButton()
@@ -273,9 +274,13 @@ class EffectControls(QtCore.QObject):
             self.store.update(background={"mode": "image", "image": path})
         self.sync(self.store.settings)
 
+    def _thumbnail_made(self, path: Path) -> None:
+        n, checked = self.bg_image.findData(str(path)), self._listed[1] if self._listed else ""
+        if n >= 0 and not (checked and Path(checked) == path):  # the picture being checked has no icon yet
+            self.bg_image.setItemIcon(n, self.actions.thumbnail(path))
+
     # ------------------------------------------------------------ settings → widgets
     def sync(self, s: S.Settings) -> None:
-        shown, self._shown = self._shown, s
         value = lambda key: getattr(getattr(s, key.split(".")[0]), key.split(".")[1])  # noqa: E731
         for key, slider in self.sliders.items():
             slider.set_value(value(key))
@@ -307,21 +312,30 @@ class EffectControls(QtCore.QObject):
             button.setText(color)
             text = "#000000" if QtGui.QColor(color).lightness() > 140 else "#ffffff"
             button.setStyleSheet(f"background: {color}; color: {text};")
-        # Refilling the picture list makes thumbnails: only when the chosen picture changed, not on
-        # every tick of a dragged blur slider.
-        if self.bg_image is not None and (shown is None or shown.background.image != s.background.image):
-            self._fill_background_images(s.background)
+        # Refilling the picture list makes thumbnails: only when the chosen picture, or the one being
+        # checked, changed, not on every tick of a dragged blur slider.
+        listed = (s.background.image, self.store.checked_file("background.image"))
+        if self.bg_image is not None and listed != self._listed:
+            self._listed = listed
+            self._fill_background_images(*listed)
 
-    def _fill_background_images(self, b: S.BackgroundSettings) -> None:
+    def _fill_background_images(self, image: str, checked: str = "") -> None:
+        """The picture list, ``image`` selected; or ``checked``, the picture being checked, selected and
+        marked so (the old one looked chosen, as if the pick had been lost), without a thumbnail: the
+        file may be on the slow drive its check waits for."""
         combo = self.bg_image
         combo.clear()
         paths = [*resources.background_images(), *(p for p in user_backgrounds() if kind_by_suffix(p) == "image")]
-        if b.image and Path(b.image) not in paths:
-            paths.append(Path(b.image))
+        shown = checked or image
+        if shown and Path(shown) not in paths:
+            paths.append(Path(shown))
         for path in paths:
-            combo.addItem(self.actions.thumbnail(path), background_title(path), str(path))
+            if checked and path == Path(checked):
+                combo.addItem(QtGui.QIcon(), f"{background_title(path)} (checking …)", str(path))
+            else:
+                combo.addItem(self.actions.thumbnail(path), background_title(path), str(path))
             combo.setItemData(combo.count() - 1, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
         combo.addItem("Choose file…", None)
-        current = combo.findData(b.image or str(resources.background_images()[0])) if paths else -1
+        current = combo.findData(str(Path(shown)) if shown else str(resources.background_images()[0])) if paths else -1
         combo.setCurrentIndex(current if current >= 0 else combo.count() - 1)
         combo.setEnabled(True)

@@ -81,6 +81,14 @@ class SettingsStore(QtCore.QObject):
         """The file fields ("avatar.photo", "background.video", …) whose new file is being checked."""
         return _new_files(self._settings, self._pending.settings) if self._pending is not None else ()
 
+    def checked_file(self, key: str) -> str:
+        """The file being checked for the field ``key`` ("background.image"), or "" when none is: what a
+        list of files shows as pending meanwhile, not as the one still in use."""
+        if key not in self.checked_fields:
+            return ""
+        section, name = key.split(".")
+        return getattr(getattr(self._pending.settings, section), name)
+
     @property
     def checking_sentence(self) -> str:
         """What is being checked, as the tray and the settings window say it meanwhile; "" when nothing."""
@@ -166,8 +174,8 @@ class SettingsStore(QtCore.QObject):
             wait([last], timeout)
         return last is None or last.done()
 
-    def _run_check(self, number: int, old: S.Settings, new: S.Settings) -> None:
-        """On the check thread."""
+    def _run_check(self, number: int, old: S.Settings, new: S.Settings) -> tuple[int, Refusal | None]:
+        """On the check thread; the answer is also the future's result, for ``settle`` at quit."""
         try:
             refusal = unusable_choice(old, new)
         except BaseException as exc:  # noqa: BLE001 - a file that was not checked is not taken; and an answer
@@ -179,26 +187,53 @@ class SettingsStore(QtCore.QObject):
             self._checked.emit(number, refusal)
         except RuntimeError:
             pass  # the store was deleted meanwhile (the app quit): nobody waits for the answer
+        return number, refusal
 
     def _check_returned(self, number: int, refusal: Refusal | None) -> None:
         """On the GUI thread: apply or refuse the choice, unless a newer one replaced it meanwhile."""
+        said = self._take_answer(number, refusal)
+        if said:
+            self.rejected.emit(said)
+
+    def _take_answer(self, number: int, refusal: Refusal | None) -> str:
+        """Apply the pending choice ``number`` checked, or drop the one refused; the refusal's sentence
+        or "" (nothing to say, or an answer to a choice a newer one replaced)."""
         pending = self._pending
         if pending is None or pending.number != number:
-            return
+            return ""
         self._set_pending(None)
         if refusal:
-            self.rejected.emit(_refusal_words(pending.refused, refusal))
-            return
+            return _refusal_words(pending.refused, refusal)
         if pending.changes is None:
             self.replace(pending.settings)
-            return
+            return ""
         try:
             # On top of what changed meanwhile (a slider moved while the photo was checked).
             new = S.update(self._settings, **pending.changes)
         except (S.SettingsError, TypeError) as exc:
-            self.rejected.emit(str(exc))
-            return
+            return str(exc)
         self.replace(new)
+        return ""
+
+    def settle(self, timeout: float) -> str:
+        """At quit: wait up to ``timeout`` s for the check of a choice still being checked and take its
+        answer now, so ``flush`` saves a file that passed (the event loop that would bring the answer has
+        ended: a photo picked just before Quit was dropped in silence). A check not back by then is not
+        taken, as an unchecked file never is. Returns what the user should hear, or "": the refusal, or
+        that the choice was not kept; logged too, as no window shows it any more."""
+        self.wait_for_checks(timeout)
+        if self._pending is None:
+            return ""
+        last, said = self._last_check, ""
+        if last is not None and last.done() and last.exception() is None:
+            said = self._take_answer(*last.result())
+        if self._pending is not None:  # still being checked
+            said = (f"The {self._checked_file() or 'chosen file'} was still being checked when LiveCam quit, so "
+                    "it was not kept; choose it again.")
+            self._set_pending(None)
+        if said:
+            log.warning("%s", said)
+        return said
 
     def replace(self, settings: S.Settings) -> None:
         if settings == self._settings:
