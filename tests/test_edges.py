@@ -254,8 +254,8 @@ def test_segmenter_margin_repeats_the_top_row_and_is_cut_off_again(astronaut):
     small = seg.shrink(astronaut)
     tensor = seg.to_tensor(small)
     top = seg.input_height - small.shape[0]
-    assert top > 0 and tensor.shape[1] == seg.input_height
-    assert np.array_equal(tensor[0, :top], np.repeat(tensor[0, top:top + 1], top, axis=0))
+    assert top > 0 and tensor.shape == (1, 3, seg.input_height, seg.width)  # RGB planes
+    assert np.array_equal(tensor[0, :, :top], np.repeat(tensor[0, :, top:top + 1], top, axis=1))
     assert seg.infer(tensor).shape == small.shape[:2]
 
 

@@ -113,6 +113,7 @@ def _shrink_before(segmenter, image_bgr, half=None):
 
 
 def _tensor_before(segmenter, small_bgr):
+    """The model input as the NHWC models took it (conversion, border, normalisation), as planes."""
     rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
     rows = rgb.shape[0]
     top = round(TOP_MARGIN * rows)
@@ -121,7 +122,9 @@ def _tensor_before(segmenter, small_bgr):
     bottom = segmenter.input_height - rows - top
     if top or bottom:
         rgb = cv2.copyMakeBorder(rgb, top, bottom, 0, 0, cv2.BORDER_REPLICATE)
-    return segmenter.session.normalize(rgb)
+    norm = segmenter.session.spec["normalization"]
+    x = rgb.astype(np.float32) * np.float32(norm["scale"]) + np.float32(norm["offset"])
+    return np.ascontiguousarray(x[None].transpose(0, 3, 1, 2))
 
 
 def _counted(monkeypatch, module, name: str) -> list:
@@ -413,6 +416,9 @@ def test_the_model_input_is_the_conversion_border_and_normalize(model, monkeypat
             want = _tensor_before(seg, small)
             got = seg.to_tensor(small)
             _equal(got, want)
+            padded = np.zeros((rows, seg.width, 4), np.uint8)
+            padded[..., :3] = small
+            _equal(seg.to_tensor(padded[..., :3]), want)  # not contiguous: the OpenCV steps
             assert seg._top == (round(TOP_MARGIN * rows) if rows + round(TOP_MARGIN * rows) <= seg.input_height else 0)
     assert len(calls) == 2 * len(heights)
 

@@ -99,8 +99,25 @@ def test_normalize_follows_manifest():
     session = runtime.load_model("selfie_segmentation_landscape", provider="cpu")
     x = session.normalize(np.full((144, 256, 3), 255, np.uint8))
     norm = session.spec["normalization"]
-    assert x.shape == (1, 144, 256, 3) and x.dtype == np.float32
+    assert session.spec["layout"] == "NCHW" and x.shape == (1, 3, 144, 256) and x.dtype == np.float32
     assert np.allclose(x, 255 * norm["scale"] + norm["offset"])
+
+
+def test_normalize_gives_each_model_its_layout():
+    """NHWC models get the pixels as they are; NCHW ones (the selfie models) the same numbers as
+    planes, each plane one RGB channel, and the model takes them."""
+    rgb = np.random.default_rng(3).integers(0, 256, (144, 256, 3), np.uint8)
+    planar = runtime.load_model("selfie_segmentation_landscape", provider="cpu")
+    flat = runtime.load_model("face_detection_short_range", provider="cpu")
+    assert flat.spec["layout"] == "NHWC"
+    norm = planar.spec["normalization"]
+    want = rgb.astype(np.float32) * np.float32(norm["scale"]) + np.float32(norm["offset"])
+    x = planar.normalize(rgb)
+    assert x.flags.c_contiguous and np.array_equal(x[0], want.transpose(2, 0, 1))
+    assert list(x.shape) == planar.spec["inputs"][0]["shape"]
+    assert planar.run(x)[0].shape == (1, 144, 256, 1)
+    y = flat.normalize(rgb[:128, :128])
+    assert list(y.shape) == flat.spec["inputs"][0]["shape"]
 
 
 # ---------------------------------------------------------------- recurrent runner

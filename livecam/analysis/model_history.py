@@ -29,10 +29,12 @@ EARLIER: dict[str, frozenset[str]] = {
     }),
     "selfie_segmentation": frozenset({
         "2e865f6e80dc87e16f30a222bfc858880a0d0cc5a68bb9cd6def104fa993b38e",
+        "3c2e9eea1fb929dac892096607a3d5cbce80f0793cd11d0f33cb0b81fefa593e",
         "51072c1771b66cc1f9420fa59790f91343d071c3f25347e8576af5e0af249f0d",
         "e9a17aaa68a9a181ce40c333531b582224be8e29b5742e2e0641d7fd19f88af1",
     }),
     "selfie_segmentation_landscape": frozenset({
+        "0c6f1624dffb1bc167218b28aae6b9f083f3c4d6b5ac7e4569cbcce8139ea404",
         "24c99bfe4970191db84745198a803e0f0600d7bdee8613b974731373941449bf",
         "89ce65ba689fa7e46ed1aa5c9e7fbf4448c4640a0ed1460f723c8004378cd197",
         "c08d1deb4bfd5a95dbced6c829bf5fba025b154fc19b0950bf544c54164e55d1",

@@ -361,9 +361,12 @@ class ModelSession:
         return tuple(self.spec["inputs"][0]["shape"])
 
     def normalize(self, pixels_rgb: np.ndarray) -> np.ndarray:
-        """uint8 RGB (H, W, 3) → the model's float32 NHWC batch, per the manifest's normalisation."""
+        """uint8 RGB (H, W, 3) → the model's float32 batch, per the manifest's normalisation: NHWC,
+        or the planes (1, 3, H, W) where the manifest's ``layout`` is NCHW (the selfie models)."""
         norm = self.spec["normalization"]
         x = pixels_rgb.astype(np.float32) * np.float32(norm["scale"]) + np.float32(norm["offset"])
+        if self.spec.get("layout") == "NCHW":
+            return np.ascontiguousarray(x.transpose(2, 0, 1))[None]
         return x[None]
 
     @functools.cached_property

@@ -37,7 +37,10 @@ class Segmenter:
             raise ValueError(f"Unknown segmentation model {model!r}; choose one of {', '.join(MODEL_NAMES)}.")
         self.model = model
         self.session = load_model(MODEL_NAMES[model], provider=provider, threads=threads)
-        _, self.input_height, self.width, _ = self.session.input_shape
+        shape = self.session.input_shape
+        spec = getattr(self.session, "spec", None)
+        self.planar = isinstance(spec, dict) and spec.get("layout") == "NCHW"  # the shipped ones take RGB planes
+        self.input_height, self.width = shape[2:] if self.planar else shape[1:3]
         # Where the frame sat in the last tensor, so infer() can cut it back out.
         self._top, self._rows = 0, self.input_height
 
@@ -84,15 +87,14 @@ class Segmenter:
         bottom = self.input_height - rows - self._top
         spec = getattr(self.session, "spec", None)
         norm = spec.get("normalization") if isinstance(spec, dict) else None
-        if (READY and isinstance(norm, dict) and norm.keys() == {"scale", "offset"} and small_bgr.dtype == np.uint8
-                and small_bgr.ndim == 3 and small_bgr.shape[1:] == (self.width, 3) and small_bgr.flags.c_contiguous
-                and bottom >= 0):
-            # The margins and the normalisation in one compiled pass (mask_kernels.tensor_into):
-            # the same numbers as the border copy and normalize below.
-            rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
-            out = np.empty((1, self.input_height, self.width, 3), np.float32)
-            tensor_into(rgb.reshape(rows, -1), self._top, np.float32(norm["scale"]), np.float32(norm["offset"]),
-                        out.reshape(self.input_height, -1))
+        if (READY and self.planar and isinstance(norm, dict) and norm.keys() == {"scale", "offset"}
+                and small_bgr.dtype == np.uint8 and small_bgr.ndim == 3 and small_bgr.shape[1:] == (self.width, 3)
+                and small_bgr.flags.c_contiguous and bottom >= 0):
+            # The colour order, the margins, the normalisation and the planes in one compiled pass
+            # (mask_kernels.tensor_into): the same numbers as the steps below.
+            out = np.empty((1, 3, self.input_height, self.width), np.float32)
+            tensor_into(small_bgr.reshape(rows, -1), self._top, np.float32(norm["scale"]), np.float32(norm["offset"]),
+                        out[0])
             return out
         rgb = cv2.cvtColor(small_bgr, cv2.COLOR_BGR2RGB)
         if self._top or bottom:
