@@ -12,13 +12,15 @@ thread), so each eye's model runs every ``IRIS_EVERY`` frames, the two eyes on d
 iris is carried: its last model points follow the eye's corners (the similarity that maps the corners
 then onto the corners now), and a template match of the iris patch from the model's frame, in a small
 window around that guess, adds the eye's own movement since; where the patch is not found again (a
-blink, a hand, an eye narrowed since) the model runs instead. The same model run traces the lids as
-the picture shows them (``Face.lids``, and the outline ``Face.eye_openings``, carried with the eye's
-corners: free, another output of the same inference). In between, that
-lid gap follows the mesh's lid gap relative to the model's frame; where the mesh's lids move by a
+blink, a hand, an eye narrowed since), or is found only well past how well it usually matches on
+this eye (MATCH_RISE: a lid starting to cover the iris), the model runs instead. The same model run
+traces the lids as the picture shows them (``Face.lids``, and the outline ``Face.eye_openings``,
+carried with the eye's corners: free, another output of the same inference). In between, that lid
+gap follows the mesh's lid gap relative to the model's frame; where the mesh's lids move by a
 tenth, or the other eye's model finds its lids closing (blinks are two-eyed, and on some faces the
-mesh barely moves one eye's lids), the model reads the eye again. That costs runs only where lids
-move: per frame 0.37 -> 0.51 on lp_d6 (expressions), 0.26 -> 0.28 on lp_s18. A caller that needs
+mesh barely moves one eye's lids), the model reads the eye again; an eye it reads narrower than its
+usual opening is read again after half the cycle (its lids are not at rest). That costs runs only
+where lids move: per frame 0.37 -> 0.51 on lp_d6 (expressions), 0.26 -> 0.28 on lp_s18. A caller that needs
 every frame's own model estimate (an evaluation's judge) asks for ``fresh_iris``.
 
 The mesh itself is the face stage's cost. A caller whose effects all take it (``carry``: the studio
@@ -40,6 +42,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.analysis.eye_closure import OPEN_FALL, OPEN_RISE
 from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import (
     PRESENCE_THRESHOLD,
@@ -68,14 +71,32 @@ DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
 # and at least MIN_FACE pixels (a detector fault gives crops of no size, whose share is no bound).
 MIN_SPREAD = 0.1
 MIN_FACE = 4.0
-IRIS_EVERY = 8  # frames between two runs of one eye's iris model
+IRIS_EVERY = 16  # frames between two runs of one eye's iris model
 EYE_CORNERS = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER))
 PATCH = 1.2  # the template's half side, of the iris radius: the iris and a rim of white and lid
 SEARCH = 0.7  # how far the template match looks past the corners' guess, of the iris radius
 POOR_MATCH = 0.08  # normalised squared difference past which the patch counts as not found
+# A lid coming down over the iris raises the template match's difference before it passes POOR_MATCH
+# (lp_d18's blink: 0.001-0.01 open, 0.034-0.05 shut), and how far it rises depends on the face, the
+# lashes and the light. So each eye's difference is measured against its own running level: past it by
+# MATCH_RISE of its running spread (both followed at MATCH_RATE a frame, once MATCH_WARM matches were
+# seen), the eye has changed and the model reads it. On the 11 clips in the shared data, with 16
+# frames between runs, 4, 6 and 8 spreads all caught every blink that 8 frames with POOR_MATCH alone
+# caught, and more (every 16 with POOR_MATCH alone missed lp_d18's and one of lp_s18's;
+# tests/test_iris_cadence.py has the bench clip's); 8 runs the model least (lp_d6's first 90 frames:
+# 40 runs, 49 at 6, 38 with every 8 frames and POOR_MATCH alone).
+MATCH_RISE = 8.0
+MATCH_RATE = 0.125
+MATCH_WARM = 4
 # The mesh's lid gap against the model's frame's, past which the model looks again: the mesh closes
 # a lid only to ~0.8 of open on a blink, the picture to 0.3, so a move this big is a lid moving.
 LID_MOVED = 0.1
+# An eye the model reads narrower than its usual opening by LID_MOVED (a blink's tail, a squint) is
+# read again after NARROW_EVERY frames, not IRIS_EVERY: its lids are not at rest, and the carried gap
+# (the mesh's change since) follows a reopening lid only part of the way. With every eye on 16,
+# lp_s18's eyes read at 0.34 on the way up from a blink were carried at that for 16 frames while they
+# opened to 0.43 (the swap drew the open eye 0.43 shut; 0.23 with this, 0.24 reading every 8 frames).
+NARROW_EVERY = IRIS_EVERY // 2
 # Mesh points of each eye's lids and corners (upper, lower, outer, inner), the eyes in EYE_CORNERS order.
 MESH_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
 # Carrying the mesh (``carry``): the share of the reads' velocity carried on; the fastest face, in its
@@ -149,10 +170,10 @@ def carry_opening(corners: np.ndarray, state: _Iris) -> np.ndarray:
     return (state.opening @ m[:, :2].T + m[:, 2]).astype(np.float32)
 
 
-def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.ndarray | None:
+def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> tuple[np.ndarray | None, float]:
     """(5, 3) iris points of one eye on this frame from its last model run (``state``) and this
-    frame's eye corners (outer, inner); None when the iris patch is not found again (a blink, a
-    hand, the eye narrowed since)."""
+    frame's eye corners (outer, inner), and the template match's difference there; None for the
+    points when the iris patch is not found again (a blink, a hand, the eye narrowed since)."""
     m, z = _similarity(state.corners, corners)
     out = state.points.copy()
     out[:, :2] = state.points[:, :2] @ m[:, :2].T + m[:, 2]
@@ -163,13 +184,26 @@ def carry_iris(image_bgr: np.ndarray, corners: np.ndarray, state: _Iris) -> np.n
     scores = cv2.matchTemplate(_patch(image_bgr, cx, cy, half + reach), state.patch, cv2.TM_SQDIFF_NORMED)
     low, _, (x, y), _ = cv2.minMaxLoc(scores)
     if low > POOR_MATCH:
-        return None
+        return None, float(low)
     n = scores.shape[0]
     dx = x - reach + (_vertex(*scores[y, x - 1:x + 2].tolist()) if 0 < x < n - 1 else 0.0)
     dy = y - reach + (_vertex(*scores[y - 1:y + 2, x].tolist()) if 0 < y < n - 1 else 0.0)
     out[:, 0] += dx
     out[:, 1] += dy
-    return out
+    return out, float(low)
+
+
+def match_rose(match: np.ndarray, low: float) -> bool:
+    """Whether the template match's difference ``low`` rose past one eye's running level (``match``:
+    level, spread, matches seen) by MATCH_RISE spreads; where it did not, the level and spread take it
+    in (a rise is left out: the model's reading follows, and the eye's usual level stays its own)."""
+    level, spread, n = match
+    if n >= MATCH_WARM and low > level + MATCH_RISE * spread:
+        return True
+    match[0] += MATCH_RATE * (low - level)
+    match[1] += MATCH_RATE * (abs(low - level) - spread)
+    match[2] += 1
+    return False
 
 
 def _spread(landmarks: np.ndarray, roi_size: float, box: np.ndarray | None = None) -> bool:
@@ -199,7 +233,7 @@ def _bounds(landmarks: np.ndarray) -> np.ndarray:
 
 
 class _Track:
-    __slots__ = ("filter", "id", "iris_frame", "irises", "keypoints", "look", "presence", "reads", "roi")
+    __slots__ = ("filter", "id", "iris_frame", "irises", "keypoints", "look", "match", "presence", "reads", "roi", "usual")
 
     def __init__(self, track_id: int, roi: Roi, keypoints: np.ndarray | None) -> None:
         self.id = track_id
@@ -207,7 +241,9 @@ class _Track:
         self.filter = OneEuroFilter()
         self.keypoints = keypoints
         self.irises: list[_Iris | None] = [None, None]
+        self.match = np.zeros((2, 3))  # per eye: the template difference's running level, spread, samples
         self.iris_frame = -1  # the frame the irises were last found on
+        self.usual = [0.0, 0.0]  # per eye: the model's usual open lid gap (as EyeClosure follows it)
         self.reads: list[tuple[int, np.ndarray]] = []  # (frame, mesh) of the last two reads, oldest first
         self.presence = 0.0  # the last read's presence score
         self.look: np.ndarray | None = None  # the last read's grey view of its face box (``_look``)
@@ -366,7 +402,9 @@ class FaceTracker:
             carried = None
             if not (fresh or moved[1 - eye] or state is None or state.age >= IRIS_EVERY
                     or abs(mesh_lid - state.mesh_lid) > LID_MOVED * state.mesh_lid):
-                carried = carry_iris(image_bgr, corners, state)
+                carried, low = carry_iris(image_bgr, corners, state)
+                if carried is not None and match_rose(track.match[eye], low):
+                    carried = None
             if carried is None:  # the model's turn, or the patch was not found again
                 points, contour = self.landmarker.iris_eye_lids(image_bgr, landmarks, eye)
                 lid = contour_lid_gap(contour)
@@ -375,6 +413,12 @@ class FaceTracker:
                 # After a gap both eyes start together; the second's next run then comes half a
                 # cycle later, so the two models never share a frame again.
                 age = -(IRIS_EVERY // 2) * eye if fresh else 0
+                # The usual opening, as EyeClosure follows it; an eye narrower is read again sooner.
+                usual = track.usual[eye] or lid
+                usual += (OPEN_RISE if lid > usual else OPEN_FALL) * (lid - usual)
+                track.usual[eye] = usual
+                if lid < (1.0 - LID_MOVED) * usual:
+                    age = max(age, IRIS_EVERY - NARROW_EVERY)
                 state = _Iris(image_bgr, points, corners, age, lid, mesh_lid, _opening(contour))
                 track.irises[eye] = state
                 out[eye], lids[eye], openings[eye] = points, lid, state.opening

@@ -28,8 +28,9 @@ picture (the iris model's lid contour, ``Face.lids``), not from the mesh alone, 
 content there drew a dark line under the lid).
 
 Cost: two small eye patches (about 1.5x the eye's width) per face, and the iris model in the face
-stage: each eye's model every 8th frame and where the carried iris is lost or the lids move, the
-iris carried in between (see ``face_tracker``). The patches' per-pixel float steps (the move's map,
+stage: each eye's model every 16th frame (8th while it reads the lids narrower than usual) and
+where the carried iris is lost, matches worse than it usually does on that eye, or the lids move,
+the iris carried in between (see ``face_tracker``). The patches' per-pixel float steps (the move's map,
 the fill of what it uncovers) run in ``face_kernels``' compiled loops, to the bit what the numpy
 steps kept here as their reference (``_sample_map_steps``, ``_fill_steps``) give.
 """
