@@ -9,6 +9,7 @@ within 2 s and removes the unfinished file. The input is read by :class:`livecam
 """
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -31,6 +32,8 @@ from livecam.recording import (
 )
 from livecam.settings import Settings
 
+log = logging.getLogger(__name__)
+
 STOP_WITHIN_S = 2.0  # after SIGTERM/SIGINT the process is gone within this
 
 
@@ -40,11 +43,7 @@ def _error(sentence: str) -> int:
 
 
 def _same_file(a: tuple[int, int], path: Path) -> bool:
-    try:
-        st = os.stat(path)
-    except (OSError, ValueError):
-        return False
-    return (st.st_dev, st.st_ino) == a
+    return _identity(path) == a
 
 
 def render_file(src: str, dst: str, settings: Settings, progress: bool = True) -> int:
@@ -95,19 +94,23 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
         except OutputError as exc:
             return _error(str(exc))
         total, t0 = reader.frame_count, time.monotonic()
+        folder = _Folder(target.parent)
         try:
             writer.write(first_out)
             n = 1
             for frame in frames:
                 if stop.is_set():
                     break
+                fault = folder.fault(n)
+                if fault:
+                    raise OutputFailed(fault)
                 writer.write(pipeline.process(frame))
                 n += 1
                 if progress and (n % 5 == 0 or n == total):
                     _progress(n, total, time.monotonic() - t0)
         except OutputFailed as exc:
             own_sentence = writer.error is not None and str(exc) == writer.error
-            writer.discard()
+            _discard(writer)
             if progress and n >= 5:
                 print(file=sys.stderr)  # the progress line ends before the sentence, not glued to it
             # The writer's own sentence says what became of the file; others (a fault outside it) do not.
@@ -123,7 +126,7 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
         reader.close()
         pipeline.close()
         if writer is not None and not complete:
-            writer.discard()  # an interrupted render leaves nothing behind
+            _discard(writer)  # an interrupted render leaves nothing behind
     if progress:
         print(file=sys.stderr)
     if not complete:
@@ -149,6 +152,46 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
     print(f"livecam: wrote {n} frames ({w}x{h}, H.264) to {shown(dst)}; models: {pipeline.analyzer.profile}.",
           file=sys.stderr)
     return 0
+
+
+class _Folder:
+    """The output's folder, looked at before each frame: the writer holds its file open, so every write
+    still succeeded after the folder was deleted or made read-only, and a render processed the whole
+    clip (1647 frames) before saying its file was lost."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._identity = _identity(path)
+        # Where access() says no from the start (an ACL or a network mount it misreads) while the file
+        # was made there, only the folder's own change counts.
+        self._writable = os.access(path, os.W_OK)
+
+    def fault(self, n: int) -> str | None:
+        """The sentence that stops the render after ``n`` frames, or None while the folder is usable."""
+        if self._identity is None or _identity(self.path) != self._identity:
+            return (f"The folder {shown(self.path)} was moved or deleted while LiveCam was rendering into it, so "
+                    f"the render stopped after {n} frames.")
+        if self._writable and not os.access(self.path, os.W_OK):
+            return (f"LiveCam may no longer write in the folder {shown(self.path)} (it was made read-only while "
+                    f"LiveCam was rendering into it), so the render stopped after {n} frames.")
+        return None
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _discard(writer: VideoWriter) -> None:
+    """Remove the unfinished file; in a folder made read-only it cannot be, and the sentence already
+    said why the render stopped: a traceback there would be all the user saw."""
+    try:
+        writer.discard()
+    except OSError as exc:
+        log.warning("The unfinished render beside %s could not be removed (%s).", shown(writer.path), exc)
 
 
 class _Signals:

@@ -265,6 +265,8 @@ def test_background_menu_lists_bundled_and_own_pictures(make_app, qtbot):
     own.mkdir(parents=True)
     cv2.imwrite(str(own / "my_office.png"), np.full((36, 64, 3), 128, np.uint8))
     app = make_app(start=False)
+    # The folder is listed off the GUI thread (a hung mount froze the tray): the menu shows it once listed.
+    qtbot.waitUntil(lambda: app.actions.my_backgrounds.paths is not None, timeout=60_000)
     app.actions.background_menu.aboutToShow.emit()
     texts = [a.text() for a in app.actions.background_menu.actions()]
     assert "Evening Glow" in texts and "my office" in texts and "Choose file…" in texts

@@ -55,6 +55,7 @@ from livecam.analysis.face_landmarker import (
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
 from livecam.analysis.one_euro import OneEuroFilter
+from livecam.analysis.runtime import ModelOutputError
 from livecam.imaging import box_iou
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Face
@@ -71,6 +72,14 @@ DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
 # and at least MIN_FACE pixels (a detector fault gives crops of no size, whose share is no bound).
 MIN_SPREAD = 0.1
 MIN_FACE = 4.0
+# A mesh whose box centre is farther than this from the centre of the crop it was read from (in crop
+# sides) is refused as a model fault, not drawn: shifted but face-shaped, it passes the landmarker's own
+# checks (face_landmarker.mesh_fault), and a face swap drawn there uncovered the wearer's face. The crop
+# follows the face, so a real mesh sits near its centre: at most 0.116 in the 3623 reads of the shared
+# clips and photos (lp_d12's gestures; median 0.0025); 0.25 is about twice that, 0.375 of a face's
+# width. A face that jumps farther still is read near the crop's middle (the model's own pull: the
+# astronaut moved 64 px of a 155 px crop read 44 px moved, then followed), so it is not refused.
+MESH_OFF_CROP = 0.25
 IRIS_EVERY = 16  # frames between two runs of one eye's iris model
 EYE_CORNERS = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER))
 PATCH = 1.2  # the template's half side, of the iris radius: the iris and a rim of white and lid
@@ -232,6 +241,12 @@ def _bounds(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([xy.min(0), xy.max(0)])
 
 
+def _off_crop(box: np.ndarray, roi: Roi) -> bool:
+    """The mesh's box (``_bounds``) is centred farther than MESH_OFF_CROP crop sides from its crop's centre."""
+    dx, dy = 0.5 * float(box[0] + box[2]) - roi.cx, 0.5 * float(box[1] + box[3]) - roi.cy
+    return not dx * dx + dy * dy <= (MESH_OFF_CROP * roi.size) ** 2
+
+
 class _Track:
     __slots__ = ("filter", "id", "iris_frame", "irises", "keypoints", "look", "match", "presence", "reads", "roi", "usual")
 
@@ -350,6 +365,9 @@ class FaceTracker:
                 if box is None or not _spread(landmarks, track.roi.size, box):
                     self._lost = True
                     continue
+                if _off_crop(box, track.roi):
+                    raise ModelOutputError(f"Model {self.landmarker.session.name} put the face off the middle of "
+                                           "the picture it was shown; this frame's result is not used.")
                 track.reads = [*track.reads[-1:], (self._frame, landmarks)]
                 track.presence = presence
                 track.look = _look(image_bgr, box) if carry else None

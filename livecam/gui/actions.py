@@ -20,8 +20,9 @@ from livecam.gui import presets
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.thumbnails import Thumbnails
+from livecam.gui.user_backgrounds import UserBackgrounds
 from livecam.gui.widgets import roomy
-from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, VIDEO_SUFFIXES, media_kind
+from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, media_kind
 from livecam.setting_fields import field_of, meta
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,6 @@ FILTERS = {"image": IMAGE_FILTER, "video": VIDEO_FILTER}
 
 def user_backgrounds_dir() -> Path:
     return S.config_dir() / "backgrounds"
-
-
-def user_backgrounds() -> list[Path]:
-    folder = user_backgrounds_dir()
-    if not folder.is_dir():
-        return []
-    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
-    return sorted((p for p in folder.iterdir() if p.suffix.lower() in suffixes), key=lambda p: p.name.casefold())
 
 
 def background_title(path: Path) -> str:
@@ -66,6 +59,8 @@ class LiveCamActions(QtCore.QObject):
         self.thumbnails = Thumbnails(self)
         self.thumbnails.ready.connect(self._thumbnail_made)
         self._background_actions: dict[Path, QtGui.QAction] = {}  # the Background menu's pictures
+        self.my_backgrounds = UserBackgrounds(user_backgrounds_dir, self)
+        self.my_backgrounds.changed.connect(self._refresh_background_menu)
 
         self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
         self._message = "LiveCam is off."
@@ -233,13 +228,17 @@ class LiveCamActions(QtCore.QObject):
         # the pick had been lost. One from elsewhere (Choose file…) gets a line of its own.
         checked = self.store.checked_file("background.image") or self.store.checked_file("background.video")
         ticked = checked or current
-        shipped, mine = resources.background_images(), user_backgrounds()
+        self.my_backgrounds.refresh()  # the folder as of this opening; an open menu refills if it differs
+        shipped = resources.background_images()
+        mine, unlisted = self.my_backgrounds.paths or [], self.my_backgrounds.sentence
         for path in shipped:
             self._add_background(menu, path, ticked, checked)
-        if mine:
+        if mine or unlisted:
             menu.addSection("My backgrounds")
             for path in mine:
                 self._add_background(menu, path, ticked, checked)
+            if unlisted:
+                menu.addAction(QtGui.QAction(unlisted, menu, enabled=False))
         if ticked and Path(ticked) not in [*shipped, *mine]:
             self._add_background(menu, Path(ticked), ticked, checked)
         menu.addSeparator()

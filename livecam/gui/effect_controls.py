@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from livecam import resources
 from livecam import settings as S
 from livecam.effects import REGISTRY, EffectSpec
-from livecam.gui.actions import LiveCamActions, background_title, user_backgrounds
+from livecam.gui.actions import LiveCamActions, background_title
 from livecam.gui.store import FILE_WORDS, SettingsStore
 from livecam.gui.widgets import SettingSlider
 from livecam.media import kind_by_suffix
@@ -180,6 +180,7 @@ class EffectControls(QtCore.QObject):
             self.bg_image.setMinimumWidth(260)
             self.bg_image.activated.connect(self._background_image_chosen)
             self.actions.thumbnails.ready.connect(self._thumbnail_made)
+            self.actions.my_backgrounds.changed.connect(self._my_backgrounds_listed)
             form.addRow(label, pair(self.bg_image))
         elif m.file == "color":
             button = QtWidgets.QPushButton()
@@ -274,6 +275,10 @@ class EffectControls(QtCore.QObject):
             self.store.update(background={"mode": "image", "image": path})
         self.sync(self.store.settings)
 
+    def _my_backgrounds_listed(self) -> None:
+        if self._listed is not None:
+            self._fill_background_images(*self._listed)
+
     def _thumbnail_made(self, path: Path) -> None:
         n, checked = self.bg_image.findData(str(path)), self._listed[1] if self._listed else ""
         if n >= 0 and not (checked and Path(checked) == path):  # the picture being checked has no icon yet
@@ -325,7 +330,9 @@ class EffectControls(QtCore.QObject):
         file may be on the slow drive its check waits for."""
         combo = self.bg_image
         combo.clear()
-        paths = [*resources.background_images(), *(p for p in user_backgrounds() if kind_by_suffix(p) == "image")]
+        self.actions.my_backgrounds.refresh()  # off the GUI thread: the list refills when it comes back
+        mine = self.actions.my_backgrounds.paths or []
+        paths = [*resources.background_images(), *(p for p in mine if kind_by_suffix(p) == "image")]
         shown = checked or image
         if shown and Path(shown) not in paths:
             paths.append(Path(shown))
@@ -339,3 +346,4 @@ class EffectControls(QtCore.QObject):
         current = combo.findData(str(Path(shown)) if shown else str(resources.background_images()[0])) if paths else -1
         combo.setCurrentIndex(current if current >= 0 else combo.count() - 1)
         combo.setEnabled(True)
+        combo.setToolTip(self.actions.my_backgrounds.sentence)
