@@ -37,10 +37,11 @@ class OneShot:
         """Whether it has finished (returned or raised) within ``timeout`` s from now."""
         return self.done.wait(max(0.0, timeout))
 
-    def running_for(self) -> float:
+    def running_for(self, now: float | None = None) -> float:
         """Seconds since it started, or since the process last went on after not running (see
-        :meth:`excuse`): only time the call could run counts against it."""
-        return time.monotonic() - max(self.started, self._excused_until)
+        :meth:`excuse`), until ``now`` (``time.monotonic()`` by default): only time the call could
+        run counts against it."""
+        return (time.monotonic() if now is None else now) - max(self.started, self._excused_until)
 
     def excuse(self, now: float) -> None:
         """The process did not run until ``now`` (livecam.not_running): neither did this call."""

@@ -165,6 +165,7 @@ class PacedSender:
         self._next_reopen = 0.0
         self._reopening: OneShot | None = None  # a reopen in flight, output.reopen() beside the sender
         self._reopen_told = False  # said once that the reopen in flight has not returned in time
+        self._reopen_seen = 0.0  # time.monotonic() when the reopen in flight was last looked at
         self._reopen_delay = REOPEN_BACKOFF_START_S
         self._reopened = False  # reopened, and the output has not yet failed again
         self._flap_told = False  # said once that the output opens but takes no frame
@@ -477,13 +478,17 @@ class PacedSender:
             self.reopen_attempts += 1
             attempt = self._reopening = OneShot(self.output.reopen, name="livecam-reopen")
             self._reopen_told = False
+            self._reopen_seen = attempt.started
         # A reopen that is quick (the usual case) is dealt with in this tick, as before.
-        asked, waited = time.monotonic(), min(self._deadline(), 1.0 / self.fps)
+        waited = min(self._deadline(), 1.0 / self.fps)
         if not attempt.wait(waited):
             now = time.monotonic()
-            if not_running_for(asked, waited, now):  # stopped and continued while waiting: not a hang
+            # Stopped and continued since the reopen was last looked at, in this wait or between two ticks
+            # (a stop that fell between them, outside any wait, was taken for a hang): not a hang.
+            seen, self._reopen_seen = self._reopen_seen, now
+            if not_running_for(seen, waited + 1.0 / self.fps, now):
                 attempt.excuse(now)
-            if attempt.running_for() > self._deadline() and not self._reopen_told:
+            if attempt.running_for(now) > self._deadline() and not self._reopen_told:
                 self._reopen_told = True
                 log.warning("Reopening the %s has not returned for %g s (it hung in its driver); LiveCam waits "
                             "for it.", self.output.description, self._deadline())
