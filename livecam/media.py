@@ -198,7 +198,20 @@ def read_image(
     *,
     cover: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Decode a user's picture as BGR uint8, no larger than the caller needs.
+    """Decode a user's picture as BGR uint8, no larger than the caller needs (:func:`read_image_bytes`)."""
+    return read_image_bytes(path, max_side, max_pixels, cover=cover)[0]
+
+
+def read_image_bytes(
+    path: str | Path,
+    max_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    *,
+    cover: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, bytes]:
+    """Decode a user's picture as BGR uint8, no larger than the caller needs, with the file's bytes
+    that were decoded: a caller that hashes or keeps the file uses these, never a second read (a
+    file replaced between two reads had the checked picture used and another one kept).
 
     ``max_side``: the caller uses at most this many pixels on the longer side (an avatar photo);
     ``cover``: the caller cover-fits the picture to this (width, height) (a background). The image
@@ -229,7 +242,8 @@ def read_image(
             )
         f.seek(0)
         try:
-            data = np.frombuffer(f.read(MAX_FILE_BYTES), dtype=np.uint8)
+            raw = f.read(MAX_FILE_BYTES)
+            data = np.frombuffer(raw, dtype=np.uint8)
         except OSError:
             raise ImageError(f"Image {name} cannot be read; choose another picture.") from None
     try:
@@ -253,7 +267,7 @@ def read_image(
     if (not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8
             or min(image.shape[:2]) < 1):
         raise ImageError(f"Image {name} cannot be decoded (damaged or cut short); choose another picture.")
-    return _shrink_to(image, max_side, cover)
+    return _shrink_to(image, max_side, cover), raw
 
 
 def _over_white(image: np.ndarray | None) -> np.ndarray | None:

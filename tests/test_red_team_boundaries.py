@@ -371,7 +371,8 @@ def test_an_avatar_photo_swapped_for_a_fifo_while_it_is_fitted_does_not_block_th
     only then copied into the config folder by path with ``read_bytes``. Swapped meanwhile for a
     FIFO, the copy waited for a writer for good, on the one builder thread every effect is built
     on (later effect changes never applied); swapped for a link to /dev/zero it read without end.
-    Now ``copy_private`` copies a regular file only, and the photo's original is used with a warning."""
+    Now the kept copy is made from the bytes that were decoded and checked: the file is not read
+    again, so what it was swapped for is never opened."""
     import logging
     import shutil
 
@@ -396,10 +397,12 @@ def test_an_avatar_photo_swapped_for_a_fifo_while_it_is_fitted_does_not_block_th
     finally:
         if _has_reader(photo):
             os.close(os.open(photo, os.O_WRONLY | os.O_NONBLOCK))
-    assert loaded.path == photo and loaded.image.shape[2] == 3
-    assert avatar_photo.stored_avatars() == []
-    assert any("Could not copy avatar photo" in r.getMessage() and "not a regular file" in r.getMessage()
-               for r in caplog.records)
+    assert loaded.image.shape[2] == 3 and loaded.path.parent == avatar_photo.store_dir()
+    fixture = os.path.join(os.path.dirname(__file__), "fixtures", "sk_astronaut.png")
+    assert [s.path for s in avatar_photo.stored_avatars()] == [loaded.path]
+    with open(fixture, "rb") as f:
+        assert loaded.path.read_bytes() == f.read()
+    assert not any("Could not copy avatar photo" in r.getMessage() for r in caplog.records)
 
 
 def test_copy_private_copies_a_regular_file_exactly_and_refuses_anything_else(tmp_path):

@@ -38,11 +38,10 @@ from livecam.analysis.face_landmarker import (
 )
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import head_pose
-from livecam.analysis.runtime import sha256_of
 from livecam.imaging import box_iou
-from livecam.media import IMAGE_SUFFIXES, ImageError, nothing_at, read_image
+from livecam.media import IMAGE_SUFFIXES, ImageError, nothing_at, read_image_bytes
 from livecam.messages import shown
-from livecam.private_files import copy_private, private_dir, reason
+from livecam.private_files import private_dir, reason, write_private
 from livecam.resources import ships_with_livecam
 from livecam.settings import config_dir
 
@@ -93,13 +92,18 @@ def find_faces(image: np.ndarray, detectors: list[FaceDetector]) -> list:
 
 def read_photo(path: str | Path) -> np.ndarray:
     """The photo decoded at (at most) its working size, or one sentence saying why not."""
+    return read_photo_bytes(path)[0]
+
+
+def read_photo_bytes(path: str | Path) -> tuple[np.ndarray, bytes]:
+    """:func:`read_photo`, with the file's bytes it decoded (what the fit's key and the kept copy are made of)."""
     if not str(path):
         raise AvatarPhotoError("No avatar photo is set; pick one with --avatar PHOTO.")
     p = Path(path)
     if nothing_at(p):
         raise AvatarPhotoError(f"Avatar photo {shown(p)} does not exist; pick another file.")
     try:
-        return read_image(p, max_side=PHOTO_MAX_SIDE)
+        return read_image_bytes(p, max_side=PHOTO_MAX_SIDE)
     except ImageError as exc:
         raise AvatarPhotoError(f"Avatar photo: {exc}") from None
 
@@ -261,12 +265,13 @@ def remove_stored_avatar(name: str) -> Path:
     return path
 
 
-def _store(source: Path) -> Path:
-    """Copy ``source`` into the config folder (0600 in a 0700 folder) under the name of its path."""
+def _store(source: Path, data: bytes) -> Path:
+    """Keep ``data``, the bytes of ``source`` that were checked, in the config folder (0600 in a 0700
+    folder) under the name of its path."""
     if _is_stored(source) or ships_with_livecam(source):
         return source  # already the stored copy, or LiveCam's own
     private_dir(store_dir())
-    return copy_private(source, store_dir() / stored_name(source), overwrite=True)
+    return write_private(store_dir() / stored_name(source), data, overwrite=True)
 
 
 FITS_KEPT = 8  # fitted photos remembered (content hash -> landmarks and pose): rebuilding refits nothing
@@ -298,18 +303,17 @@ def load_avatar_photo(path: str | Path, store: bool = True, provider: str = "aut
         if kept is not None:
             log.info("Avatar photo %s is gone; using the copy kept in %s.", shown(path), kept)
             path = kept
-    image = read_photo(path)
+    # One read: the picture fitted, the fit's key and the kept copy are all these bytes (a photo replaced
+    # after a second read was kept unchecked, and its hash took the first photo's landmarks).
+    image, data = read_photo_bytes(path)
     source = Path(path)
-    try:
-        key = f"{sha256_of(source)}:{image.shape[1]}x{image.shape[0]}"
-    except OSError as exc:
-        raise AvatarPhotoError(f"Avatar photo {shown(source)} cannot be read ({exc.strerror}); pick another file.") from exc
+    key = f"{hashlib.sha256(data).hexdigest()}:{image.shape[1]}x{image.shape[0]}"
     landmarks, pose = _remembered_fit(key, lambda: fit_face(image, name=f"avatar photo {shown(source.name, 60)}",
                                                              provider=provider, threads=threads))
     stored = source
     if store:
         try:
-            stored = _store(source)
+            stored = _store(source, data)
         except OSError as exc:  # a read-only config folder must not stop the effect
             log.warning("Could not copy avatar photo %s into %s (%s); using the original.", shown(source),
                         store_dir(), exc)
