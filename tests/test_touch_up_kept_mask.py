@@ -1,6 +1,7 @@
 """The touch-up's skin mask kept between frames (``touch_up.MASK_MOVE``) against one drawn anew on
 every frame, on real tracked frames: the same bytes while the landmarks stay, a few levels at the
-mask's edge while they move less than the threshold, and a new mask once they move further."""
+mask's edge while they move less than the threshold, and a new mask once they move further; the
+tone's skin weight kept with it is the one made anew."""
 from __future__ import annotations
 
 import dataclasses
@@ -70,3 +71,25 @@ def portrait_frame():
     frames, faces = clip_frames("lp_s18_room_landscape.mp4", 1)
     assert faces[0]
     return frames[0], faces[0]
+
+
+@pytest.mark.parametrize("clip", ["lp_s18_room_landscape.mp4", "lp_d3_expressions.mp4"])
+def test_the_tone_weights_kept_with_the_mask_are_the_ones_made_anew(clip, monkeypatch):
+    """The tone's skin weight (``touch_up.tone_weights``) is made once per drawn mask: the same
+    bytes as made from that mask on every frame."""
+    frames, faces = clip_frames(clip, 40)
+    made = []
+    weights = touch_up.tone_weights
+    with monkeypatch.context() as patch:
+        patch.setattr(touch_up, "tone_weights", lambda *a: made.append(1) or weights(*a))
+        kept, drawn = _run(frames, faces, monkeypatch, touch_up.MASK_MOVE)
+    shift = touch_up.tone_shift
+    with monkeypatch.context() as patch:
+        patch.setattr(touch_up, "tone_shift", lambda small, mask, sigma, amount, _kept: shift(small, mask, sigma, amount))
+        anew, _ = _run(frames, faces, monkeypatch, touch_up.MASK_MOVE)
+    assert len(made) == drawn < sum(bool(f) for f in faces)  # kept on some frames (lp_d3: 4 of 40)
+    changed = 0
+    for frame, a, b in zip(frames, kept, anew):
+        np.testing.assert_array_equal(a, b)
+        changed += int((a != frame).any())
+    assert changed >= 30

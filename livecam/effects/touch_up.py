@@ -61,6 +61,7 @@ class _FaceFade:
     mask_from: np.ndarray | None = None
     mask: np.ndarray | None = None
     mask_up: np.ndarray | None = None
+    tone_weights: tuple[np.ndarray, np.ndarray] | None = None
     alpha: np.ndarray | None = None
     alpha_weight: float = -1.0
 
@@ -148,17 +149,27 @@ def skin_mask(landmarks: np.ndarray, shape: tuple[int, int], face_size: float) -
 _CHROMA_TO_BGR = np.array([[0.0, 1.773], [-0.714, -0.344], [1.403, 0.0]], dtype=np.float32)
 
 
-def tone_shift(small_bgr: np.ndarray, mask: np.ndarray, sigma: float, amount: float) -> np.ndarray:
+def tone_weights(mask: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The skin weight of :func:`tone_shift` at a quarter of ``mask``'s size (float32 0..1) and its
+    Gaussian average (plus a floor): a function of the mask alone, so kept with a kept mask."""
+    h, w = mask.shape[:2]
+    qw, qh = max(1, w // 4), max(1, h // 4)
+    wq = cv2.resize(mask, (qw, qh), interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
+    return wq, cv2.GaussianBlur(wq, (0, 0), max(0.5, sigma / 4)) + 1e-3
+
+
+def tone_shift(small_bgr: np.ndarray, mask: np.ndarray, sigma: float, amount: float,
+               weights: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """BGR offset (float32, working size) that moves chroma towards its local mean over skin only,
     with luma (the face's shading) held. Tone is a low frequency, so this runs at a quarter size;
-    averaging over skin alone (normalised convolution) keeps lip red and hair out of the mean."""
+    averaging over skin alone (normalised convolution) keeps lip red and hair out of the mean.
+    ``weights``: :func:`tone_weights` of ``mask`` and ``sigma``, when kept from an earlier frame."""
     h, w = small_bgr.shape[:2]
     qw, qh = max(1, w // 4), max(1, h // 4)
     ycc = cv2.cvtColor(cv2.resize(small_bgr, (qw, qh), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2YCrCb)
     chroma = ycc[:, :, 1:].astype(np.float32)
-    wq = cv2.resize(mask, (qw, qh), interpolation=cv2.INTER_AREA).astype(np.float32) * (1 / 255)
+    wq, norm = tone_weights(mask, sigma) if weights is None else weights
     s = max(0.5, sigma / 4)
-    norm = cv2.GaussianBlur(wq, (0, 0), s) + 1e-3
     mean = cv2.GaussianBlur(chroma * wq[:, :, None], (0, 0), s) / norm[:, :, None]
     shift = (mean - chroma) @ (amount * _CHROMA_TO_BGR.T)  # (Cr, Cb) delta -> (B, G, R) delta
     return upscale(shift, (w, h))
@@ -265,7 +276,11 @@ class TouchUp(EffectBase):
         if mask is None:
             return
         radius = max(1, int(round(GUIDED_RADIUS * small_size)))
-        tone = tone_shift(small, mask_up, 0.15 * small_size, TONE * self.amount) if self.even_tone else None
+        tone = None
+        if self.even_tone:
+            if face.tone_weights is None:
+                face.tone_weights = tone_weights(mask_up, 0.15 * small_size)
+            tone = tone_shift(small, mask_up, 0.15 * small_size, TONE * self.amount, face.tone_weights)
         smooth = smoothed_skin(small, radius, tone)
         if f > 1:
             # Enlarged by warpAffine (temporal.upscale): within a level of resize's values, in half the time.
@@ -298,6 +313,6 @@ class TouchUp(EffectBase):
             return face.mask, face.mask_up
         lm_mask = (xy - (x0, y0) + 0.5) / g - 0.5  # pixel centres to pixel centres
         mask = skin_mask(lm_mask, (mh, mw), size / g)
-        face.mask_key, face.mask_from, face.alpha = key, xy.copy(), None
+        face.mask_key, face.mask_from, face.alpha, face.tone_weights = key, xy.copy(), None, None
         face.mask, face.mask_up = (mask, upscale(mask, (2 * mw, 2 * mh))) if mask.any() else (None, None)
         return face.mask, face.mask_up
