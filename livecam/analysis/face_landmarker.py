@@ -150,11 +150,11 @@ def _project(points: np.ndarray, m: np.ndarray, n: int, size: float) -> np.ndarr
 
 def mesh_fault(mesh: np.ndarray, n: int) -> str:
     """Why the (468, 3) ``mesh`` read from an ``n`` x ``n`` crop is no face (see MESH_MISFIT), or ""."""
-    centre = mesh[:, :2].mean(0)
-    if not ((centre >= 0) & (centre <= n)).all():
-        return "put the face's centre outside the picture it was shown"
     points = mesh[POSE_INDICES].astype(np.float64)
-    points -= points.mean(0)
+    centre = points.mean(0)  # of the pose points: the whole mesh's mean cost 10 us of the check's 35
+    if not (0 <= centre[0] <= n and 0 <= centre[1] <= n):
+        return "put the face's centre outside the picture it was shown"
+    points -= centre
     # The least-squares similarity (Umeyama, no reflection) leaves |p|^2 - fit^2 / |c|^2 unexplained, with
     # fit the singular values' sum (the last one signed by the determinant): no fit itself is needed.
     cross = _CANONICAL_CENTRED.T @ points
