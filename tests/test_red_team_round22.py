@@ -270,12 +270,9 @@ def test_thumbnails_are_made_off_the_gui_thread_and_shown_when_made(tmp_path, qt
 # -------------------------------------------------------------- 5. a face model's wrong numbers
 
 
-@pytest.mark.parametrize("fault", ["beside", "noise"])
-def test_a_face_mesh_off_its_crop_or_of_no_face_s_shape_hides_the_swap(astronaut, monkeypatch, fault):
-    """Before: the face-landmark model answering with finite numbers of the right shape but no face
-    (a provider or driver fault: every point moved 150 of the crop's 192 pixels aside, or scattered
-    over the crop) passed every check: the face swap was drawn beside the head or dissolved, and the
-    wearer's own face went out, under the AI-altered badge, on every frame."""
+def swap_with_a_wrong_mesh(astronaut, monkeypatch, wrong) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A face swap on ``astronaut``: its last good frame of three, then 8 frames with the face-landmark
+    model's mesh (crop pixels, (468, 3)) replaced by ``wrong(mesh)`` at ONNX Runtime's boundary."""
     import onnxruntime as ort
 
     from livecam.analysis import avatar_photo
@@ -287,12 +284,7 @@ def test_a_face_mesh_off_its_crop_or_of_no_face_s_shape_hides_the_swap(astronaut
     def run(self, names, feeds, *args, **kwargs):
         out = real(self, names, feeds, *args, **kwargs)
         if broken["on"] and [o.name for o in self.get_outputs()] == ["landmarks", "face_flag"]:
-            mesh = out[0].reshape(-1, 3)
-            if fault == "beside":
-                mesh = mesh + np.float32([150, 0, 0])
-            else:
-                mesh = np.random.default_rng(0).uniform(0, 192, mesh.shape).astype(np.float32)
-            out[0] = mesh.reshape(out[0].shape)
+            out[0] = wrong(out[0].reshape(-1, 3)).reshape(out[0].shape)
         return out
 
     monkeypatch.setattr(ort.InferenceSession, "run", run)
@@ -303,15 +295,31 @@ def test_a_face_mesh_off_its_crop_or_of_no_face_s_shape_hides_the_swap(astronaut
         good = [pipeline.process(astronaut.copy(), i / 30) for i in range(3)][-1]
         assert not np.array_equal(good, astronaut) and pipeline.concealed == 0, "the swap works before the fault"
         broken["on"] = True
-        outs = [pipeline.process(astronaut.copy(), (i + 3) / 30) for i in range(8)]
+        return good, [pipeline.process(astronaut.copy(), (i + 3) / 30) for i in range(8)]
     finally:
         pipeline.close()
-    # A few frames bridged with the last good faces (the swap where it was), then hidden: the wearer's
-    # face, where the swap was, never goes out as it is.
+
+
+def assert_the_swap_was_bridged_then_hidden(astronaut, good, outs) -> None:
+    """A few frames bridged with the last good faces (the swap where it was), then hidden: the wearer's
+    face, where the swap was, never goes out as it is."""
     swapped = (good != astronaut).any(axis=2)
     shown = [float((out == astronaut).all(axis=2)[swapped].mean()) for out in outs]
     assert max(shown) < 0.1, shown
     assert all(is_hidden(out, astronaut) for out in outs[-4:])
+
+
+@pytest.mark.parametrize("fault", ["beside", "noise"])
+def test_a_face_mesh_off_its_crop_or_of_no_face_s_shape_hides_the_swap(astronaut, monkeypatch, fault):
+    """Before: the face-landmark model answering with finite numbers of the right shape but no face
+    (a provider or driver fault: every point moved 150 of the crop's 192 pixels aside, or scattered
+    over the crop) passed every check: the face swap was drawn beside the head or dissolved, and the
+    wearer's own face went out, under the AI-altered badge, on every frame."""
+    if fault == "beside":
+        wrong = lambda mesh: mesh + np.float32([150, 0, 0])  # noqa: E731
+    else:
+        wrong = lambda mesh: np.random.default_rng(0).uniform(0, 192, mesh.shape).astype(np.float32)  # noqa: E731
+    assert_the_swap_was_bridged_then_hidden(astronaut, *swap_with_a_wrong_mesh(astronaut, monkeypatch, wrong))
 
 
 def test_every_face_mesh_of_the_shared_faces_passes_the_check(astronaut):
