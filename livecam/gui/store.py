@@ -17,6 +17,7 @@ from PySide6 import QtCore
 
 from livecam import settings as S
 from livecam.chosen_files import Refusal, unusable_choice
+from livecam.gui import relay
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,6 @@ class SettingsStore(QtCore.QObject):
     changed = QtCore.Signal(object)  # the new Settings
     rejected = QtCore.Signal(str)  # a plain sentence: why a change was not taken
     checking_changed = QtCore.Signal(str)  # "Checking the photo me.jpg …" while a chosen file is checked, then ""
-    _checked = QtCore.Signal(int, object)  # check number, Refusal | None (from the check thread)
 
     def __init__(self, settings: S.Settings, persist: bool = True, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -63,7 +63,7 @@ class SettingsStore(QtCore.QObject):
         self._pending: _Pending | None = None
         self._numbered = 0
         self._last_check: Future | None = None
-        self._checked.connect(self._check_returned, QtCore.Qt.ConnectionType.QueuedConnection)
+        relay.on_gui_thread()  # the check thread's answers come back through it
         self._limit = QtCore.QTimer(self, singleShot=True)
         self._limit.timeout.connect(self._check_overdue)
 
@@ -183,10 +183,7 @@ class SettingsStore(QtCore.QObject):
             log.warning("Checking the chosen files failed", exc_info=True)
             refusal = Refusal(f"The chosen files could not be checked ({type(exc).__name__}); choose them again.",
                               "Nothing was changed.")
-        try:
-            self._checked.emit(number, refusal)
-        except RuntimeError:
-            pass  # the store was deleted meanwhile (the app quit): nobody waits for the answer
+        relay.answer(self._check_returned, number, refusal)  # dropped if the store is gone (the app quit)
         return number, refusal
 
     def _check_returned(self, number: int, refusal: Refusal | None) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui
 
+from livecam.gui import relay
+
 log = logging.getLogger(__name__)
 
 SIZE = (64, 36)  # the lists' icon size, in pixels
@@ -46,7 +48,6 @@ class Thumbnails(QtCore.QObject):
     thumbnails behind it)."""
 
     ready = QtCore.Signal(object)  # the Path whose icon ``icon`` now gives
-    _decoded = QtCore.Signal(object, object)  # Path, QImage | None (from the thread)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -55,7 +56,7 @@ class Thumbnails(QtCore.QObject):
         self._jobs: deque[Path] = deque()
         self._lock = threading.Lock()
         self._working = False
-        self._decoded.connect(self._made, QtCore.Qt.ConnectionType.QueuedConnection)
+        relay.on_gui_thread()  # the thread's thumbnails come back through it
 
     def icon(self, path: Path) -> QtGui.QIcon:
         """The thumbnail of ``path`` when made (an empty icon for a file that is no picture), else an
@@ -84,10 +85,7 @@ class Thumbnails(QtCore.QObject):
             except Exception:  # noqa: BLE001 - a thumbnail that cannot be made is an empty icon, not a dead thread
                 log.debug("The thumbnail of %s could not be made", path, exc_info=True)
                 image = None
-            try:
-                self._decoded.emit(path, image)
-            except RuntimeError:
-                return  # the app quit meanwhile: nobody shows it
+            relay.answer(self._made, path, image)  # dropped if the list is gone (the app quit)
 
     def _made(self, path: Path, image: QtGui.QImage | None) -> None:
         self._asked.discard(path)

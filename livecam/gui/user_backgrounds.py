@@ -14,6 +14,7 @@ from typing import Callable
 
 from PySide6 import QtCore
 
+from livecam.gui import relay
 from livecam.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from livecam.messages import shown
 
@@ -38,7 +39,6 @@ class UserBackgrounds(QtCore.QObject):
     from quitting); asked again meanwhile, the running one serves."""
 
     changed = QtCore.Signal()
-    _listed = QtCore.Signal(object, object)  # folder, list[Path] | OSError (from the thread)
 
     def __init__(self, folder: Callable[[], Path], parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -46,7 +46,7 @@ class UserBackgrounds(QtCore.QObject):
         self.paths: list[Path] | None = None
         self.sentence = ""
         self._asked: Path | None = None  # the folder being listed
-        self._listed.connect(self._got, QtCore.Qt.ConnectionType.QueuedConnection)
+        relay.on_gui_thread()  # the thread's listing comes back through it
         self._limit = QtCore.QTimer(self, singleShot=True, interval=int(LIST_LIMIT_S * 1000))
         self._limit.timeout.connect(self._overdue)
 
@@ -63,10 +63,7 @@ class UserBackgrounds(QtCore.QObject):
             listing: list[Path] | OSError = list_folder(folder)
         except OSError as exc:
             listing = exc
-        try:
-            self._listed.emit(folder, listing)
-        except RuntimeError:
-            return  # the app quit meanwhile: nobody shows it
+        relay.answer(self._got, folder, listing)  # dropped if the lists are gone (the app quit)
 
     def _got(self, folder: Path, listing: list[Path] | OSError) -> None:
         self._asked = None
