@@ -6,6 +6,7 @@ Each test failed on the start tree (f4824b6) unless it says it is a guard. tmp f
 timed tests (a bound on a wait is a bound, never a measurement)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -112,19 +113,32 @@ def test_settings_taken_after_quit_are_not_built_into_the_closed_pipeline():
 # -------------------------------------------------------------- 2. the picture list during a check
 
 
-def test_the_picture_list_and_the_tray_menu_show_a_picture_being_checked_as_pending(tmp_path, qtbot, held_checks):
-    """Before: both kept the old picture selected (ticked) while the new one was checked, as if the
-    pick had been lost; only the status line said "Checking the picture …"."""
+@contextlib.contextmanager
+def _background_held_in_its_check(tmp_path, held_checks, name: str):
+    """An app whose settings window shows the picture list, with the background ``name`` picked and its
+    check held until the gate opens: yields (app, its window, the gate, the picked file, the picture
+    the list showed before)."""
     from livecam.gui.app import LiveCamApp
 
     seen, gate, held = held_checks
-    beach = _photo(tmp_path, "beach.jpg")
-    held.add(beach.name)
+    picked = _photo(tmp_path, name)
+    held.add(picked.name)
     app = LiveCamApp(S.Settings(), persist=False, prefer_tray=False)
     try:
         window = app.settings_window
         old = window.bg_image.currentData()
-        app.store.update(background={"mode": "image", "image": str(beach)})
+        app.store.update(background={"mode": "image", "image": str(picked)})
+        yield app, window, gate, picked, old
+    finally:
+        gate.set()
+        app.shutdown()
+        assert app.wait_for_checks(CHECK_MS / 1000)
+
+
+def test_the_picture_list_and_the_tray_menu_show_a_picture_being_checked_as_pending(tmp_path, qtbot, held_checks):
+    """Before: both kept the old picture selected (ticked) while the new one was checked, as if the
+    pick had been lost; only the status line said "Checking the picture …"."""
+    with _background_held_in_its_check(tmp_path, held_checks, "beach.jpg") as (app, window, gate, beach, old):
         assert app.store.checking and app.store.settings.background.image != str(beach)
         assert window.bg_image.currentData() == str(beach) != old
         assert window.bg_image.currentText() == "beach (checking …)"
@@ -138,33 +152,16 @@ def test_the_picture_list_and_the_tray_menu_show_a_picture_being_checked_as_pend
         assert (window.bg_image.currentData(), window.bg_image.currentText()) == (str(beach), "beach")
         app.actions._fill_background_menu()
         assert [a.text() for a in app.actions.background_menu.actions() if a.isChecked()] == ["beach"]
-    finally:
-        gate.set()
-        app.shutdown()
-        assert app.wait_for_checks(CHECK_MS / 1000)
 
 
 def test_a_refused_picture_gives_the_list_back_to_the_old_one(tmp_path, qtbot, held_checks):
     """Before: the list showed no pending entry at all; now it goes again when its check refuses it."""
-    from livecam.gui.app import LiveCamApp
-
-    seen, gate, held = held_checks
-    bad = _photo(tmp_path, "bad.jpg")
-    held.add(bad.name)
-    app = LiveCamApp(S.Settings(), persist=False, prefer_tray=False)
-    try:
-        window = app.settings_window
-        old = window.bg_image.currentData()
-        app.store.update(background={"mode": "image", "image": str(bad)})
+    with _background_held_in_its_check(tmp_path, held_checks, "bad.jpg") as (app, window, gate, bad, old):
         assert window.bg_image.currentText() == "bad (checking …)"
         gate.set()
         qtbot.waitUntil(lambda: not app.store.checking, timeout=CHECK_MS)
         assert window.bg_image.currentData() == old
         assert window.bg_image.findData(str(bad)) == -1
-    finally:
-        gate.set()
-        app.shutdown()
-        assert app.wait_for_checks(CHECK_MS / 1000)
 
 
 # -------------------------------------------------------------- 3. a library's words as the sentence

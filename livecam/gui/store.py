@@ -102,9 +102,7 @@ class SettingsStore(QtCore.QObject):
             return ""
         from livecam.messages import shown
 
-        section, name = fields[0].split(".")
-        path = getattr(getattr(self._pending.settings, section), name)
-        return f"{FILE_WORDS[fields[0]]} {shown(Path(path).name)}"
+        return f"{FILE_WORDS[fields[0]]} {shown(Path(self.checked_file(fields[0])).name)}"
 
     def _set_pending(self, pending: _Pending | None) -> None:
         before = self.checking_sentence
