@@ -322,13 +322,13 @@ def cmd_devices(args: argparse.Namespace) -> int:
         # Names come from the devices themselves (USB descriptors): shown escaped.
         print(f"  {cam['index']}: {shown(cam['name'])}" + (f"  {shown(cam['path'])}" if cam.get("path") else ""))
     if not cams:
-        print("  none found")
+        print("  none found; LiveCam shows its demo clip until one is plugged in")
     print("Virtual cameras:")
     vcams = devices.list_virtual_cameras()
     for v in vcams:
         print(f"  {shown(v['path'])}  label={v['label']!r}  exclusive_caps={v.get('exclusive_caps')}  ready={v.get('ready')}")
     if not vcams:
-        print("  none found")
+        print("  none found; livecam doctor says how to create one")  # a bare "none found" left the user there
     return 0
 
 

@@ -37,6 +37,11 @@ if [ ! -x .venv/bin/livecam ] || [ pyproject.toml -nt .venv/.installed ] \
     echo "$flavour" > .venv/.installed
     rm -f .venv/.compiled
 fi
+# A question about LiveCam itself (--help, --version, at any level) starts no camera: it is answered
+# at once, not after the compile below (about 20 s, which made the README's first command look stuck).
+for arg in "$@"; do
+    case "$arg" in -h|--help|--version) exec .venv/bin/livecam "$@" ;; esac
+done
 # numba compiles LiveCam's image loops on first use and keeps them on disk; doing it here, once per
 # install or kernel change, spares the first start a 10-20 s wait on a black camera.
 if [ ! -e .venv/.compiled ] || [ -n "$(find livecam -name '*_kernels.py' -newer .venv/.compiled -print -quit)" ]; then

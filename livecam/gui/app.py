@@ -51,6 +51,8 @@ class LiveCamApp(QtCore.QObject):
         self._checked.connect(self._show_checks)
         if isinstance(self.front, ControlWindow):
             self.actions.dialog_parent = self.front
+        else:
+            self.bridge.output_changed.connect(self.front.show_output)
         app = QtWidgets.QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self.shutdown)

@@ -211,6 +211,9 @@ def describe_output(output: outputs.Output, problem: str | None, settings: Setti
     return "The picture shows only in this window (output is set to preview): no call app sees it.", True
 
 
+OUTPUT_OFF = "The output opens when LiveCam is on."
+
+
 def on_sentence(settings: Settings) -> str:
     """What "on" means for this output: only a virtual camera or a recording is seen outside LiveCam."""
     kind = settings.output.kind
@@ -247,6 +250,9 @@ class LiveBridge(QtCore.QObject):
         self._want_running = False
         self._closed = False
         self.state, self.message = "off", "LiveCam is off."
+        # The newest sentence about where frames go: a settings window opened after the output was
+        # opened (the usual first start: tray first, window later) shows it instead of a stale default.
+        self.output: tuple[str, bool] = (OUTPUT_OFF, True)
         self.preview_size: tuple[int, int] | None = None  # read by the processing thread
         self.last_frame: FramePair | None = None
         self.last_stats: LiveStats | None = None
@@ -255,7 +261,7 @@ class LiveBridge(QtCore.QObject):
         self._woken = False
         self._wake.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
         self._job_state.connect(self._set_state, QtCore.Qt.ConnectionType.QueuedConnection)
-        self._job_output.connect(self.output_changed, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._job_output.connect(self._set_output, QtCore.Qt.ConnectionType.QueuedConnection)
         self._poll_timer = QtCore.QTimer(self, interval=POLL_MS)
         self._poll_timer.timeout.connect(self._poll)
 
@@ -442,6 +448,13 @@ class LiveBridge(QtCore.QObject):
         if (state, message) != (self.state, self.message):
             self.state, self.message = state, message
             self.state_changed.emit(state, message)
+        if state == "off":
+            self._set_output(OUTPUT_OFF, True)
+
+    def _set_output(self, sentence: str, ok: bool) -> None:
+        if (sentence, ok) != self.output:
+            self.output = (sentence, ok)
+            self.output_changed.emit(sentence, ok)
 
     def _poll(self) -> None:
         session = self._session

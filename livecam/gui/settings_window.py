@@ -26,6 +26,7 @@ from livecam.gui.widgets import PREVIEW_SIZE, PreviewPane
 
 RESOLUTIONS = ((640, 360), (640, 480), (960, 540), (1280, 720), (1920, 1080))
 FRAME_RATES = (15, 24, 25, 30, 60)
+TITLE_BAR = 40  # px a window manager's title bar and frame take, not known before the window is shown
 STATUS_MARKS = {"ok": ("✔", "#2e9d4f"), "info": ("ℹ", "#3b73b9"), "warn": ("!", "#c58a00"), "error": ("✖", "#d64541")}
 
 
@@ -77,7 +78,7 @@ class SettingsWindow(QtWidgets.QWidget):
         self.controls = EffectControls(store, actions, self)
         self.controls.rejected.connect(self.show_rejected)
         for title, page in self.controls.tabs():
-            self.tabs.addTab(page, title.replace("&", "&&"))
+            self.tabs.addTab(_ScrolledTab(page), title.replace("&", "&&"))
         # The controls by field ("background.blur"), as tests and tools reach them.
         c = self.controls
         self.sliders, self.choices, self.check_boxes, self.files = c.sliders, c.choices, c.check_boxes, c.files
@@ -104,7 +105,9 @@ class SettingsWindow(QtWidgets.QWidget):
         bridge.output_changed.connect(self.show_output)
         self.sync(store.settings)
         self.show_state(bridge.state, bridge.message)
+        self.show_output(*bridge.output)
         self._fill_presets()
+        self._fit_screen()
 
     # ------------------------------------------------------------ building
     def _camera_tab(self) -> QtWidgets.QWidget:
@@ -138,7 +141,7 @@ class SettingsWindow(QtWidgets.QWidget):
     def _output_tab(self) -> QtWidgets.QWidget:
         tab = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(tab)
-        self.output_line = QtWidgets.QLabel("The output opens when LiveCam is on.", wordWrap=True)
+        self.output_line = QtWidgets.QLabel(wordWrap=True)
         self.output_line.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.output_line)
         heading = QtWidgets.QLabel("<b>System check</b> (the same as <tt>livecam doctor</tt>)")
@@ -321,6 +324,15 @@ class SettingsWindow(QtWidgets.QWidget):
         self.checks_requested.emit()
 
     # ------------------------------------------------------------ window
+    def _fit_screen(self) -> None:
+        """Open with every tab whole where the screen has room, else as tall as the screen: Qt's own
+        first size is two thirds of the screen, which on a laptop showed a third of the Face tab."""
+        self.layout().activate()
+        room = self.screen().availableGeometry()
+        hint, least = self.sizeHint(), self.minimumSizeHint()
+        self.resize(max(least.width(), min(hint.width(), room.width())),
+                    max(least.height(), min(hint.height(), room.height() - TITLE_BAR)))
+
     def showEvent(self, event: QtGui.QShowEvent) -> None:
         super().showEvent(event)
         self.actions.dialog_parent = self
@@ -331,6 +343,23 @@ class SettingsWindow(QtWidgets.QWidget):
     def hideEvent(self, event: QtGui.QHideEvent) -> None:
         super().hideEvent(event)
         self.bridge.set_preview_size(None)  # no preview copies while nobody looks
+
+
+class _ScrolledTab(QtWidgets.QScrollArea):
+    """A tab page that scrolls. The tallest tab (Face: five effects) asked 1040 px of window, taller
+    than a 1366 × 768 laptop or a 1080p screen at 150 %, so the On and Close buttons sat below the
+    screen's edge; scrolled, a tab asks for little, and the window opens as tall as the screen allows."""
+
+    def __init__(self, page: QtWidgets.QWidget) -> None:
+        super().__init__(widgetResizable=True, frameShape=QtWidgets.QFrame.Shape.NoFrame)
+        self.setWidget(page)
+        # The tab's own lighter background shows through, as it did before the tabs scrolled.
+        self.viewport().setAutoFillBackground(False)
+        page.setAutoFillBackground(False)
+
+    def sizeHint(self) -> QtCore.QSize:
+        # The whole page (QScrollArea's own hint stops at 24 lines); _fit_screen bounds it by the screen.
+        return self.widget().sizeHint() + QtCore.QSize(self.verticalScrollBar().sizeHint().width(), 0)
 
 
 def _html(text: str) -> str:

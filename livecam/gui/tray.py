@@ -6,7 +6,10 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam.effects import REGISTRY
 from livecam.gui.actions import LiveCamActions
+from livecam.gui.bridge import OUTPUT_OFF
 from livecam.gui.icons import MENU_BUTTON_STYLE, STATE_COLORS, TOGGLE_STYLE, state_icon
+
+WELCOME_CONTROLS = "Click this icon for the settings and preview, right-click it for effects and presets."
 
 
 class TrayFront(QtCore.QObject):
@@ -21,6 +24,7 @@ class TrayFront(QtCore.QObject):
         self.tray.setToolTip("LiveCam")
         self.tray.activated.connect(self._activated)
         self._last_error = ""
+        self._welcomed = False
 
     def _activated(self, reason: QtWidgets.QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QtWidgets.QSystemTrayIcon.ActivationReason.Trigger,
@@ -37,13 +41,17 @@ class TrayFront(QtCore.QObject):
 
     def show(self) -> None:
         self.tray.show()
+
+    def show_output(self, sentence: str, ok: bool) -> None:
+        """The first output that works is the welcome: where the picture goes (on a first start, "pick
+        LiveCam in your call app") and where the controls are. It used to greet at once, before the
+        output opened, and told a user with no virtual camera to pick one that did not exist; an
+        output that fails says so in the error bubble instead."""
+        if not ok or self._welcomed or sentence == OUTPUT_OFF:
+            return
+        self._welcomed = True
         if self.tray.supportsMessages():
-            self.tray.showMessage(
-                "LiveCam is running",
-                'Pick "LiveCam" as the camera in your call app. Click this icon for the settings and preview, '
-                "right-click it for effects and presets.",
-                state_icon("on"), 6000,
-            )
+            self.tray.showMessage("LiveCam is running", f"{sentence} {WELCOME_CONTROLS}", state_icon("on"), 6000)
 
     def hide(self) -> None:
         self.tray.hide()
