@@ -16,6 +16,9 @@ its first byte and that never replaces anything it should not:
   (``STARTUP_S`` before its first frame) is killed and the recording ends with a sentence; a file
   without one whole fragment is removed rather than left unplayable. ``close(timeout)`` finishes within the timeout
   (the file keeps its last whole fragment) so a signal can end the process in time.
+- The file (or its folder) moved or deleted meanwhile stops the recording at the next frame with a
+  sentence: the encoder holds the file open, so its writes never fail there. A render's hidden file
+  is removed through its folder's descriptor, so it goes from a folder moved meanwhile too.
 - Live recordings carry each frame's time (a Matroska stream on the pipe, variable frame rate), so
   the recorded duration is the wall time however slow the pipeline; a render is frame-exact.
 """
@@ -191,12 +194,32 @@ def _expanded(path: str | Path) -> Path:
                           "path.") from None
 
 
-def _identity(path: str | Path, follow: bool = True) -> tuple[int, int] | None:
+def _identity(path: str | Path, follow: bool = True, dir_fd: int | None = None) -> tuple[int, int] | None:
     try:
-        st = os.stat(path) if follow else os.lstat(path)
+        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow)
     except (OSError, ValueError):
         return None
     return (st.st_dev, st.st_ino)
+
+
+def _identity_of(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def _open_folder(path: Path) -> int | None:
+    """A descriptor of the folder a recording is made in, to remove its hidden file there even after the
+    folder was moved; None where the system cannot remove through one (Windows), or the folder cannot be
+    opened (then the path serves, as before)."""
+    if os.unlink not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):
+        return None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
 
 
 def _frames(n: int) -> str:
@@ -228,7 +251,13 @@ class _Target:
                 f"Cannot write {shown(path)}: the folder {shown(path.parent)} does not exist; choose another path."
             )
         self._check_name()
-        self.fd, self.temp = self._create_temp()
+        self._folder = _open_folder(path.parent)
+        try:
+            self.fd, self.temp = self._create_temp()
+        except BaseException:
+            self.let_go_of_folder()
+            raise
+        self._ours = _identity_of(self.fd)
         try:
             if publish_at_start:
                 self._give_name()
@@ -243,6 +272,11 @@ class _Target:
     def written(self) -> Path:
         """Where the bytes are now."""
         return self.temp or self.aside or self.path
+
+    def lost(self) -> bool:
+        """Whether the name the bytes are under no longer names them (the file, or its folder, was moved
+        or deleted): one lstat, looked at before each frame."""
+        return self._ours is not None and _identity(self.written, follow=False) != self._ours
 
     def _check_name(self) -> None:
         path = self.path
@@ -284,7 +318,8 @@ class _Target:
         for _ in range(100):
             temp = self.path.with_name(f".{stem}.{secrets.token_hex(4)}.livecam-part{self.path.suffix}")
             try:
-                fd = os.open(temp, flags, 0o600)
+                # In the folder held open: the one its removal goes through, even if the name was swapped.
+                fd = os.open(temp if self._folder is None else temp.name, flags, 0o600, dir_fd=self._folder)
             except FileExistsError:
                 continue  # someone's file, or another writer's: never touched
             except PermissionError:
@@ -380,12 +415,45 @@ class _Target:
         self._unlink_temp()
 
     def _unlink_temp(self) -> None:
-        if self.temp is not None:
+        """Remove the hidden file through the folder it was made in, wherever that folder is now (removed
+        by its old path, it stayed in a folder moved during a render). Where it cannot be removed (a
+        folder made read-only meanwhile) it is emptied, so its space comes back; a name that is no
+        longer our file is left alone."""
+        temp, self.temp = self.temp, None
+        if temp is None:
+            return
+        where = {} if self._folder is None else {"dir_fd": self._folder}
+        name = temp.name if where else temp
+        try:
+            if _identity(name, follow=False, **where) == self._ours:
+                os.unlink(name, **where)
+        except OSError as exc:
+            self._empty(name, where, temp, exc)
+        finally:
+            self.let_go_of_folder()
+
+    def _empty(self, name: str | Path, where: dict[str, int], temp: Path, refused: OSError) -> None:
+        try:
+            fd = os.open(name, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), **where)
             try:
-                self.temp.unlink()
-            except FileNotFoundError:
+                if _identity_of(fd) == self._ours:
+                    os.ftruncate(fd, 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            log.warning("The unfinished file %s could not be removed (%s) nor emptied (%s).", shown(temp),
+                        refused.strerror or refused, exc.strerror or exc)
+            return
+        log.warning("The unfinished file %s could not be removed (%s); it was emptied and can be deleted.",
+                    shown(temp), refused.strerror or refused)
+
+    def let_go_of_folder(self) -> None:
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            try:
+                os.close(folder)
+            except OSError:
                 pass
-            self.temp = None
 
 
 # ------------------------------------------------------------------ Matroska framing for timed frames
@@ -431,6 +499,7 @@ class _Stopped(Exception):
 
 
 _STALLED = "the encoder took nothing for"
+_LOST = "the file was moved or deleted"
 
 
 class VideoWriter:
@@ -483,11 +552,7 @@ class VideoWriter:
 
     @property
     def _fd_identity(self) -> tuple[int, int] | None:
-        try:
-            st = os.fstat(self._fd)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino)
+        return _identity_of(self._fd)
 
     def _start(self, exe: str) -> None:
         w, h = self.width, self.height
@@ -556,6 +621,11 @@ class VideoWriter:
         with self._lock:
             if self.error is not None or self._closed:
                 raise OutputFailed(self.error or f"The recording to {shown(self.path)} is closed.")
+            if self._target.lost():
+                # The file holds its descriptor, so every write went on succeeding into a file that was
+                # deleted, or moved where no sentence would say, until the recording stopped.
+                self._finish(timeout=5.0, reason=_LOST, publish=self._publish_at_start)
+                raise OutputFailed(self.error or f"Recording to {shown(self.path)} stopped.")
             frame = self._fitted(image)
             data = frame.data
             try:
@@ -757,7 +827,7 @@ class VideoWriter:
             log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
         finally:
             os.close(self._fd)
-        if not playable:  # not one whole fragment: an empty file helps nobody
+        if not playable and reason != _LOST:  # not one whole fragment: an empty file helps nobody
             self._target.discard()
             _unlink_ours(self.path, ours)
             self.removed = True
@@ -786,8 +856,25 @@ class VideoWriter:
             # would say (it used to say "Recorded … to NAME", exit 0, with no such file).
             self.lost = True
             self.note = None
-            self.error = (f"The recording to {shown(self.path)} was moved or deleted (or its folder was) while LiveCam "
-                          "was writing it, so LiveCam cannot tell where it is now.")
+            self.error = self._lost_sentence(stopped=reason == _LOST)
+            if not self._publish_at_start:
+                # A render's hidden file, found in its folder wherever that went: a render that did not take
+                # its name leaves nothing (it stayed in a folder moved during the render's last seconds).
+                self._target.discard()
+        if publish:
+            self._target.let_go_of_folder()  # named, or said where it is: nothing is removed any more
+
+    def _lost_sentence(self, stopped: bool) -> str:
+        path, took = shown(self.path), f"after {_duration(self.duration_s)} ({_frames(self.frames)})"
+        if not self._publish_at_start:
+            return (f"The unfinished render to {path} was moved or deleted (or its folder was) while LiveCam was "
+                    f"writing it{f', so the render stopped {took}' if stopped else ''}; nothing was written to "
+                    f"{path}.")
+        if stopped:
+            return (f"The recording to {path} was moved or deleted (or its folder was) while LiveCam was writing "
+                    f"it, so the recording stopped {took}, and LiveCam cannot tell where the file is now.")
+        return (f"The recording to {path} was moved or deleted (or its folder was) while LiveCam was writing it, so "
+                "LiveCam cannot tell where it is now.")
 
     def _explain(self, rc: int, stderr: str) -> str:
         if "No space left on device" in stderr:

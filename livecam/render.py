@@ -109,6 +109,9 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
                 if progress and (n % 5 == 0 or n == total):
                     _progress(n, total, time.monotonic() - t0)
         except OutputFailed as exc:
+            fault = folder.fault(n) if writer.lost else None
+            if fault:  # the writer saw its file go with the folder: the folder's sentence says what happened
+                exc = OutputFailed(fault)
             own_sentence = writer.error is not None and str(exc) == writer.error
             _discard(writer)
             if progress and n >= 5:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,21 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from livecam import resources
 from livecam import settings as S
 from livecam.effects import EffectSpec, Toggle, toggles
-from livecam.gui import presets
+from livecam.gui import presets, relay
 from livecam.gui.icons import state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.thumbnails import Thumbnails
 from livecam.gui.user_backgrounds import UserBackgrounds
 from livecam.gui.widgets import roomy
 from livecam.media import IMAGE_FILTER, IMAGE_SUFFIXES, VIDEO_FILTER, media_kind
+from livecam.messages import shown
+from livecam.private_files import private_dir
 from livecam.setting_fields import field_of, meta
 
 log = logging.getLogger(__name__)
 
 PRESET_SHORTCUTS = 9  # Ctrl+1 .. Ctrl+9 switch to the first nine presets
+MAKE_FOLDER_LIMIT_S = 5.0  # as a listing of it (user_backgrounds.LIST_LIMIT_S): past this the drive is away
 FILTERS = {"image": IMAGE_FILTER, "video": VIDEO_FILTER}
 
 
@@ -61,6 +65,10 @@ class LiveCamActions(QtCore.QObject):
         self._background_actions: dict[Path, QtGui.QAction] = {}  # the Background menu's pictures
         self.my_backgrounds = UserBackgrounds(user_backgrounds_dir, self)
         self.my_backgrounds.changed.connect(self._refresh_background_menu)
+        relay.on_gui_thread()  # the folder made for "Open my backgrounds folder" comes back through it
+        self._making: Path | None = None  # that folder, while it is being made
+        self._making_limit = QtCore.QTimer(self, singleShot=True, interval=int(MAKE_FOLDER_LIMIT_S * 1000))
+        self._making_limit.timeout.connect(self._making_overdue)
 
         self.status = QtGui.QAction("LiveCam is off.", self, enabled=False)
         self._message = "LiveCam is off."
@@ -205,9 +213,48 @@ class LiveCamActions(QtCore.QObject):
         return path
 
     def open_backgrounds_folder(self) -> None:
-        folder = user_backgrounds_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
+        """Make the folder when it is missing, then open it in the file manager.
+
+        Made off the GUI thread: on a mount that hangs, mkdir there froze the tray for good. Made
+        private (0700, as the config folder it lies in): mkdir made the config folder itself 0755
+        when this came first. A folder that does not answer within MAKE_FOLDER_LIMIT_S is said in one
+        sentence, and is not opened when it answers later (a window out of nowhere)."""
+        if self._making is not None:  # asked again meanwhile: the one under way serves
+            if not self._making_limit.isActive():
+                self._making_overdue()
+            return
+        self._making = folder = user_backgrounds_dir()
+        self._making_limit.start()
+        threading.Thread(target=self._make_folder, args=(folder,), name="livecam-backgrounds-folder",
+                         daemon=True).start()
+
+    def _make_folder(self, folder: Path) -> None:
+        try:
+            private_dir(folder)
+            problem: Exception | None = None
+        except (OSError, ValueError) as exc:  # FolderError (one sentence of its own), a refusal, a bad path
+            problem = exc
+        relay.answer(self._folder_made, folder, problem)
+
+    def _folder_made(self, folder: Path, problem: Exception | None) -> None:
+        in_time = self._making_limit.isActive()
+        self._making = None
+        self._making_limit.stop()
+        if problem is not None:
+            log.warning("The folder %s could not be made: %s", folder, problem)
+            said = getattr(problem, "sentence", None)
+            why = getattr(problem, "strerror", None) or problem
+            self.store.rejected.emit(said("it was not opened") if said else
+                                     f"The folder {shown(folder)} could not be made ({why}), so it was not opened.")
+        elif in_time:
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder)))
+        else:
+            log.info("The folder %s answered after %g s; it was not opened then.", folder, MAKE_FOLDER_LIMIT_S)
+
+    def _making_overdue(self) -> None:
+        log.warning("The folder %s did not answer within %g s.", self._making, MAKE_FOLDER_LIMIT_S)
+        self.store.rejected.emit(f"The folder {shown(self._making)} does not answer (is it on a drive that is away?), "
+                                 "so it was not opened.")
 
     def thumbnail(self, path: Path) -> QtGui.QIcon:
         """The picture's icon once made off the GUI thread, an empty one until then (``thumbnails.ready``)."""
