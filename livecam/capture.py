@@ -399,7 +399,7 @@ class CameraSource(FrameSource):
     def _wait_with_placeholder(self, delay: float) -> None:
         if self._error is None:
             self._report(
-                f"{self.description} is not available (unplugged or in use by another app); "
+                f"{self.description} is not available ({_why_not_available(self.device)}); "
                 "LiveCam shows a placeholder and keeps retrying."
             )
         self._show_placeholder(self._placeholder, delay)
@@ -408,6 +408,16 @@ class CameraSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def _why_not_available(device: int | str) -> str:
+    """Why a camera gives no frames, as far as LiveCam can tell: a number Linux does not list (sysfs,
+    read at no cost) is no camera at all, and "unplugged" sent the user looking for a cable."""
+    from livecam import devices
+
+    if isinstance(device, int) and devices.is_linux() and device not in {c["index"] for c in devices.list_cameras()}:
+        return f"there is no camera {device} now; livecam devices lists the cameras"
+    return "unplugged or in use by another app"
 
 
 class _FileGone(Exception):

@@ -5,7 +5,8 @@ grabs a camera another app is using. v4l2loopback devices are told apart from re
 ``max_openers``/``buffers`` attributes only that driver creates. Elsewhere there is no such
 listing, so cameras are probed briefly with OpenCV and the virtual camera is OBS's.
 
-``SYSFS_ROOT`` and ``DEV_ROOT`` are module constants so tests can point them at a fake tree.
+``SYSFS_ROOT``, ``DEV_ROOT`` and ``MODULES_ROOT`` are module constants so tests can point them at a
+fake tree.
 ``livecam doctor``'s checks (``diagnose`` and its lines) live in ``livecam.doctor``, above this.
 """
 
@@ -21,11 +22,39 @@ log = logging.getLogger(__name__)
 
 SYSFS_ROOT = Path("/sys")
 DEV_ROOT = Path("/dev")
+MODULES_ROOT = Path("/lib/modules")  # depmod's lists, one folder per kernel
 LIVECAM_LABEL = "LiveCam"
 MODPROBE_FIX = 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
 RELOAD_FIX = f"sudo modprobe -r v4l2loopback && {MODPROBE_FIX}"
 OBS_FIX = "install OBS Studio and start its Virtual Camera once"
 PROBE_S = 3.0  # off Linux, a camera index that does not answer in this long ends the listing
+
+
+def loopback_installed() -> bool | None:
+    """Whether this kernel has a v4l2loopback module to load (DKMS and the distributions' packages
+    all end in depmod's list); None where the list cannot be read (a container, an unusual layout)."""
+    try:
+        listed = (MODULES_ROOT / os.uname().release / "modules.dep").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return "/v4l2loopback.ko" in listed
+
+
+def no_loopback_sentence() -> str:
+    """What to do when no v4l2loopback device exists: only the steps this machine still needs, so a
+    user whose module is installed is not sent to install it again, nor one whose module is loaded
+    to load it. ``livecam doctor``, ``run`` and the tray app all say this one."""
+    if (SYSFS_ROOT / "module" / "v4l2loopback").is_dir():
+        return ("No virtual camera: the v4l2loopback module is loaded but made no device; reload it with: "
+                f"{RELOAD_FIX}")
+    installed = loopback_installed()
+    if installed:
+        return f"No virtual camera: the v4l2loopback module is not loaded (it is installed); run: {MODPROBE_FIX}"
+    if installed is False:
+        return ("No virtual camera: the v4l2loopback module is not loaded, and it is not installed for this "
+                f"kernel; install it (e.g. sudo apt install v4l2loopback-dkms), then run: {MODPROBE_FIX}")
+    return ("No virtual camera: the v4l2loopback module is not loaded; install v4l2loopback "
+            f"(e.g. sudo apt install v4l2loopback-dkms) and run: {MODPROBE_FIX}")
 
 
 def _read(path: Path) -> str | None:

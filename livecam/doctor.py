@@ -16,8 +16,6 @@ from livecam import devices
 
 log = logging.getLogger(__name__)
 
-MODULES_ROOT = Path("/lib/modules")  # a constant, like devices.SYSFS_ROOT, so tests can fake the tree
-
 
 def _camera_lines() -> list[tuple[str, str]]:
     cams = devices.list_cameras()
@@ -30,39 +28,12 @@ def _camera_lines() -> list[tuple[str, str]]:
     return [("ok", f"Found {len(cams)} {noun}: {names}.")]
 
 
-def _loopback_installed() -> bool | None:
-    """Whether this kernel has a v4l2loopback module to load (DKMS and the distributions' packages
-    all end in depmod's list); None where the list cannot be read (a container, an unusual layout)."""
-    try:
-        listed = (MODULES_ROOT / os.uname().release / "modules.dep").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return "/v4l2loopback.ko" in listed
-
-
-def _no_loopback_sentence() -> str:
-    """What to do when no v4l2loopback device exists: only the steps this machine still needs, so a
-    user whose module is installed is not sent to install it again, nor one whose module is loaded
-    to load it."""
-    if (devices.SYSFS_ROOT / "module" / "v4l2loopback").is_dir():
-        return ("No virtual camera: the v4l2loopback module is loaded but made no device; reload it with: "
-                f"{devices.RELOAD_FIX}")
-    installed = _loopback_installed()
-    if installed:
-        return f"No virtual camera: the v4l2loopback module is not loaded (it is installed); run: {devices.MODPROBE_FIX}"
-    if installed is False:
-        return ("No virtual camera: the v4l2loopback module is not loaded, and it is not installed for this "
-                f"kernel; install it (e.g. sudo apt install v4l2loopback-dkms), then run: {devices.MODPROBE_FIX}")
-    return ("No virtual camera: the v4l2loopback module is not loaded; install v4l2loopback "
-            f"(e.g. sudo apt install v4l2loopback-dkms) and run: {devices.MODPROBE_FIX}")
-
-
 def _virtual_camera_lines() -> list[tuple[str, str]]:
     if not devices.is_linux():
         return [("info", f"LiveCam sends video through OBS Studio's virtual camera; {devices.OBS_FIX}.")]
     cams = devices.list_virtual_cameras()
     if not cams:
-        return [("error", _no_loopback_sentence())]
+        return [("error", devices.no_loopback_sentence())]
     ours = [c for c in cams if c["label"].strip() == devices.LIVECAM_LABEL]
     if not ours:
         others = ", ".join(f"{c['path']} ({c['label']})" for c in cams)

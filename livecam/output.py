@@ -73,11 +73,9 @@ def open_output(settings: OutputSettings, width: int, height: int, inputs: Itera
         output = _build("preview", settings, width, height)
         log.warning("Showing the video in a preview window instead.")
     except OutputError as exc:
-        log.info("No preview window either: %s", exc)
         output = _build("null", settings, width, height)
-        log.warning(
-            "Running without any video output (there is no display for a preview window either); "
-            "to see the result, record it with --output file --output-file result.mp4."
-        )
+        # One sentence: the preview's own says what is missing (a display, or PySide6) and what to do.
+        why = str(exc)
+        log.warning("Running without any video output: %s", why[:1].lower() + why[1:])
     output.fallback_reason = reason
     return output

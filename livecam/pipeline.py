@@ -440,9 +440,13 @@ class Pipeline:
             self._collect_builds()
 
     def close(self) -> None:
-        if self._builder is not None:
-            self.wait_for_builds(timeout=10.0)
+        """Close every effect. A build still running (a photo being fitted, a model loading, numba
+        compiling on a first start) is not waited for: Quit waited on it for the bridge's whole 10 s.
+        It is left on the builder thread, and what it makes is closed when it ends."""
         for slot in self._slots:
+            pending, slot.pending = slot.pending, None
+            if pending is not None:
+                pending.add_done_callback(_close_built)  # at once if it is already done
             self._install(slot, None)
 
 

@@ -85,7 +85,7 @@ def _virtualcam_fix(reason: str, device: str | None) -> str:
     if platform.system() != "Linux":
         return f"The OBS virtual camera is not available ({first}); {devices.OBS_FIX}, then start LiveCam again."
     if "No v4l2 loopback device found" in reason:
-        return f"No virtual camera device exists (the v4l2loopback module is not loaded); run: {devices.MODPROBE_FIX}"
+        return devices.no_loopback_sentence()  # the steps still needed here, as livecam doctor gives them
     which = f"the virtual camera {device}" if device else "the virtual camera"
     if "permission" in reason.lower():
         return f"LiveCam may not write to {which}; run sudo usermod -aG video $USER and log in again."
@@ -207,7 +207,9 @@ class PreviewOutput(Output):
         )
         if needs_display:
             # Without this check Qt aborts the whole process when it finds no display.
-            raise OutputError("The preview window needs PySide6 and a display, and there is no display here.")
+            raise OutputError("The preview window needs PySide6 and a display, and there is no display here; to see "
+                              "the result, run LiveCam from a desktop or record it with --output file "
+                              "--output-file result.mp4.")
         if threading.current_thread() is not threading.main_thread():
             raise OutputError("The preview window must be opened from the main thread.")
         try:

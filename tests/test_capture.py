@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livecam import capture
+from livecam import capture, devices
 from livecam.capture import (
     CameraSource,
     CaptureError,
@@ -255,7 +255,10 @@ def _placeholder_text_visible(image: np.ndarray) -> bool:
     return band.max() > 150 and image[:5].max() < 60  # light text on a dark card
 
 
-def test_camera_that_cannot_open_shows_placeholder_without_spinning(caplog: pytest.LogCaptureFixture) -> None:
+def test_camera_that_cannot_open_shows_placeholder_without_spinning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(devices, "list_cameras", lambda: [{"index": 0, "path": "/dev/video0", "name": "Webcam"}])
     attempts = []
 
     def opener(device: int | str) -> FakeCamera:
@@ -281,6 +284,25 @@ def test_camera_that_cannot_open_shows_placeholder_without_spinning(caplog: pyte
         "LiveCam shows a placeholder and keeps retrying."
     )
     assert sum(error in r.getMessage() for r in caplog.records) == 1  # said once, not once per retry
+
+
+def test_a_camera_number_linux_does_not_list_points_to_livecam_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    (tmp_path / "class" / "video4linux").mkdir(parents=True)  # a Linux with no camera at all
+    monkeypatch.setattr(devices, "SYSFS_ROOT", tmp_path)
+    monkeypatch.setattr(platform, "system", lambda: "Linux")
+    with CameraSource(5, 160, 120, 30, opener=lambda device: FakeCamera(opened=False)) as src:
+        src.latest(timeout=1.0)
+        for _ in range(100):
+            if src.error:
+                break
+            _pause(0.05)
+        said = src.error
+    assert said == ("Camera 5 is not available (there is no camera 5 now; livecam devices lists the cameras); "
+                    "LiveCam shows a placeholder and keeps retrying.")
 
 
 def test_real_opencv_with_no_such_camera_gives_placeholder() -> None:

@@ -199,7 +199,7 @@ def bare_linux(tmp_path, monkeypatch):
     (modules / os.uname().release).mkdir(parents=True)
     monkeypatch.setattr(devices, "SYSFS_ROOT", sysfs)
     monkeypatch.setattr(devices, "DEV_ROOT", dev)
-    monkeypatch.setattr(doctor, "MODULES_ROOT", modules)
+    monkeypatch.setattr(devices, "MODULES_ROOT", modules)
     monkeypatch.setattr(platform, "system", lambda: "Linux")
     return sysfs, modules / os.uname().release
 

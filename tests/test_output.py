@@ -127,13 +127,26 @@ def test_virtual_camera_uses_the_device_labelled_livecam(backends: type[Recordin
         assert backends.instances[1].device() == "/dev/video7"
 
 
-def test_missing_v4l2loopback_becomes_the_modprobe_instruction(backends: type[RecordingBackend]) -> None:
-    with pytest.raises(OutputError) as err:
-        VirtualCamOutput(W, H, 30, backend="livecam-missing")
-    assert str(err.value) == (
-        "No virtual camera device exists (the v4l2loopback module is not loaded); run: "
-        'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
-    )
+def test_missing_v4l2loopback_gives_the_steps_this_machine_still_needs(
+    backends: type[RecordingBackend], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run` and the tray say what `livecam doctor` says: a module that is not installed for this kernel
+    is installed first (modprobe alone fails with "Module v4l2loopback not found")."""
+    kernel = tmp_path / "modules" / os.uname().release
+    kernel.mkdir(parents=True)
+    monkeypatch.setattr(devices, "MODULES_ROOT", tmp_path / "modules")
+    modprobe = 'sudo modprobe v4l2loopback devices=1 video_nr=10 card_label="LiveCam" exclusive_caps=1'
+    said = []
+    for listed in ("updates/dkms/v4l2loopback.ko.xz:\n", "kernel/drivers/media/usb/uvc/uvcvideo.ko:\n"):
+        (kernel / "modules.dep").write_text(listed)
+        with pytest.raises(OutputError) as err:
+            VirtualCamOutput(W, H, 30, backend="livecam-missing")
+        said.append(str(err.value))
+    assert said == [
+        f"No virtual camera: the v4l2loopback module is not loaded (it is installed); run: {modprobe}",
+        "No virtual camera: the v4l2loopback module is not loaded, and it is not installed for this kernel; "
+        f"install it (e.g. sudo apt install v4l2loopback-dkms), then run: {modprobe}",
+    ]
 
 
 @pytest.mark.skipif(
@@ -164,8 +177,27 @@ def test_virtualcam_failure_without_a_display_records_nothing(
     out.close()
     assert out.frames_sent == 5
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing written anywhere
-    with pytest.raises(OutputError, match="needs PySide6 and a display"):
+    with pytest.raises(OutputError, match="needs PySide6 and a display") as err:
         open_output(OutputSettings(kind="preview"), W, H)  # asked for explicitly: no silent fallback
+    assert str(err.value).endswith("; to see the result, run LiveCam from a desktop or record it with "
+                                   "--output file --output-file result.mp4.")
+
+
+def test_no_display_for_the_fallback_preview_is_said_once(
+    backends: type[RecordingBackend], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-missing")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    caplog.set_level("INFO", "livecam")
+    open_output(OutputSettings(kind="virtualcam"), W, H).close()
+    said = [r.getMessage() for r in caplog.records if r.name == "livecam.output"]
+    assert len(said) == 2, said  # why there is no virtual camera, then why there is no output at all
+    assert said[0].startswith("No virtual camera: ")
+    assert said[1] == ("Running without any video output: the preview window needs PySide6 and a display, and "
+                       "there is no display here; to see the result, run LiveCam from a desktop or record it "
+                       "with --output file --output-file result.mp4.")
+    assert sum("display" in s for s in said) == 1
 
 
 def test_preview_window_shows_frames_offscreen(monkeypatch: pytest.MonkeyPatch) -> None:

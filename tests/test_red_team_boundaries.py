@@ -484,7 +484,7 @@ class _OddCamera:
 
 
 @pytest.mark.parametrize("frame", ["int32", "int8", "float16", "bool", "read-raises"])
-def test_a_camera_whose_frames_opencv_cannot_scale_costs_frames_not_the_camera(frame, caplog):
+def test_a_camera_whose_frames_opencv_cannot_scale_costs_frames_not_the_camera(frame, caplog, monkeypatch):
     """Before: a camera read that handed over 32-bit, signed 8-bit, half-float or boolean samples at
     another size than asked for (a depth or thermal camera's raw mode, a backend's odd conversion)
     made ``cover_fit`` raise inside the source thread: "Camera 7 stopped unexpectedly (OpenCV(5.1.0)
@@ -505,6 +505,9 @@ def test_a_camera_whose_frames_opencv_cannot_scale_costs_frames_not_the_camera(f
     else:
         odd = np.ones((60, 80, 3), np.bool_ if frame == "bool" else getattr(np, frame))
     caplog.set_level(logging.WARNING, "livecam")
+    from livecam import devices
+
+    monkeypatch.setattr(devices, "list_cameras", lambda: [{"index": 7, "path": "/dev/video7", "name": "Depth"}])
     source = capture.CameraSource(7, 64, 48, 30, opener=lambda d: _OddCamera(odd))
     with source:
         got = source.latest(after=-1, timeout=2.0)

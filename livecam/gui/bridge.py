@@ -249,6 +249,9 @@ class LiveBridge(QtCore.QObject):
         self._session: _Session | None = None
         self._want_running = False
         self._closed = False
+        # Whether the control thread is making the first pipeline, with no device open yet (see _load).
+        self._state_lock = threading.Lock()
+        self._loading = False
         self.state, self.message = "off", "LiveCam is off."
         # The newest sentence about where frames go: a settings window opened after the output was
         # opened (the usual first start: tray first, window later) shows it instead of a stale default.
@@ -314,11 +317,18 @@ class LiveBridge(QtCore.QObject):
         """Release the camera, the virtual camera and the models; blocks up to ``timeout`` s (Quit)."""
         if self._closed:
             return True
-        self._closed = True
-        self._want_running = False
+        with self._state_lock:
+            self._closed = True
+            self._want_running = False
+            loading = self._loading
         self._poll_timer.stop()
         future = self._control.submit(self._shutdown_job)
         self._control.shutdown(wait=False)
+        if loading:
+            # Nothing is open yet to release: the load finishes on its own thread, opens nothing, and
+            # the shutdown job queued behind it closes what it made.
+            log.info("LiveCam quits while its models are still loading.")
+            return True
         try:
             future.result(timeout)
             return True
@@ -341,6 +351,8 @@ class LiveBridge(QtCore.QObject):
         if not self._want_running or self._session is not None:
             return
         settings = self._settings
+        if self._pipeline is None and not self._load(settings):
+            return
         try:
             source = self._open_source(settings.capture)
         except capture.CaptureError as exc:
@@ -348,10 +360,6 @@ class LiveBridge(QtCore.QObject):
             return
         source.start()
         try:
-            if self._pipeline is None:
-                # Pictures, photos and models for a changed setting load on the pipeline's own builder
-                # thread, so a change never stalls the frames going out.
-                self._pipeline = Pipeline(settings, background_builds=True)
             self._pipeline.apply(self._settings)  # the newest, should a change have come in meanwhile
             self._pipeline.reset_temporal()  # a new (or reopened) source: no mask history from the last one
             width, height = source.size
@@ -381,6 +389,26 @@ class LiveBridge(QtCore.QObject):
             log.warning("%s", problem)
         self._job_output.emit(*describe_output(output, problem, settings))
         self._job_state.emit("on", on_sentence(settings))
+
+    def _load(self, settings: Settings) -> bool:
+        """Make the pipeline before the camera opens; False when LiveCam was switched off or quit meanwhile.
+
+        The first start loads the models, and numba compiles its loops on the first start after an
+        install: seconds, during which Quit waited for the bridge's whole timeout. Done before any
+        device opens, it holds nothing Quit must release, so Quit does not wait for it."""
+        with self._state_lock:
+            if self._closed:
+                return False
+            self._loading = True
+        try:
+            # Pictures, photos and models for a changed setting load on the pipeline's own builder
+            # thread, so a change never stalls the frames going out.
+            self._pipeline = Pipeline(settings, background_builds=True)
+        finally:
+            with self._state_lock:
+                self._loading = False
+                wanted = self._want_running and not self._closed
+        return wanted
 
     def _follow_viewers(self, session: _Session) -> None:
         """On the control thread: pause or resume as the last viewer change asked."""
