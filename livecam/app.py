@@ -94,17 +94,19 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     stopped_at: list[float] = []
     watchdogs: list[threading.Timer] = []
 
-    def hard_exit() -> None:
-        # The orderly stop overran (something is stuck in a driver or a model): the recording's
-        # encoder is killed (its file keeps its whole fragments) and the process ends now.
-        log.warning("Stopping took longer than %g s; LiveCam exits now.", STOP_WITHIN_S)
+    def hard_exit(why: str = f"Stopping took longer than {STOP_WITHIN_S:g} s") -> None:
+        # The orderly stop overran (something is stuck in a driver or a model) or a second signal asked
+        # not to wait: the recording's encoder is killed (its file keeps its whole fragments) and the
+        # process ends now.
+        log.warning("%s; LiveCam exits now%s.", why,
+                    ", and the recording keeps what it had up to its last whole second" if getattr(output, "writer", None) else "")
         output.abort()
         _flush_logs()
         os._exit(1)
 
     def request_stop(*_: Any) -> None:
         if stop.is_set():
-            hard_exit()  # a second Ctrl+C: no more waiting
+            hard_exit("A second stop signal came")  # a second Ctrl+C: no more waiting
         stop.set()
         stopped_at.append(time.monotonic())
         watchdog = threading.Timer(STOP_WITHIN_S - 0.1, hard_exit)
@@ -153,7 +155,7 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         for watchdog in watchdogs:
             watchdog.cancel()  # stopped in time
     stats = sender.stats()
-    log.info("Stopped after %d frames (%s).", session.processed, describe_stats(pipeline, sender, with_status=False))
+    log.info("Stopped after %d frame%s (%s).", session.processed, "" if session.processed == 1 else "s", describe_stats(pipeline, sender, with_status=False))
     summary = getattr(output, "summary", None)
     said = summary(missed=stats["late"]) if summary is not None else None
     if said:

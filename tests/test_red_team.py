@@ -650,3 +650,24 @@ def test_sigterm_while_pipelining_ends_in_order(tmp_path: Path, stall: bool, mod
     text = err.decode()
     assert took < 2.0, text
     assert proc.returncode == 0 and "Stopped after" in text and "Traceback" not in text, text
+
+
+def test_a_second_stop_signal_is_said_as_such(tmp_path: Path) -> None:
+    """A second SIGTERM while the first stop waits on a model stuck inside its library ends the process at
+    once, and the log says why: it used to say that stopping took longer than 2 s, which it had not."""
+    script = tmp_path / "camera.py"
+    script.write_text("STALL = True\n" + _FAKE_CAMERA)
+    proc = subprocess.Popen([sys.executable, str(script), "run", "--source", "0", "--size", "320x240", "--output",
+                             "null", "--blur", "50"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(6.0)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    text = err.decode()
+    assert proc.returncode == 1, text
+    assert "A second stop signal came; LiveCam exits now." in text, text
+    assert "took longer than" not in text and "Traceback" not in text, text
