@@ -48,6 +48,11 @@ def background_title(path: Path) -> str:
     return stem.replace("_", " ")
 
 
+def checking_title(path: Path) -> str:
+    """A picture still being checked, as the tray menu and the settings window's list both show it."""
+    return f"{background_title(path)} (checking …)"
+
+
 class LiveCamActions(QtCore.QObject):
     settings_requested = QtCore.Signal()
     quit_requested = QtCore.Signal()
@@ -300,7 +305,7 @@ class LiveCamActions(QtCore.QObject):
     def _add_background(self, menu: QtWidgets.QMenu, path: Path, current: str | None, checked: str = "") -> None:
         if checked and path == Path(checked):
             # No thumbnail: the file may be on the slow drive its check is waiting for.
-            action = menu.addAction(QtGui.QIcon(), f"{background_title(path)} (checking …)")
+            action = menu.addAction(QtGui.QIcon(), checking_title(path))
         else:
             icon = self.thumbnail(path) if path.suffix.lower() in IMAGE_SUFFIXES else QtGui.QIcon()
             action = menu.addAction(icon, background_title(path))

@@ -8,6 +8,7 @@ import time
 
 from PySide6 import QtCore, QtWidgets
 
+from livecam.gui import relay
 from livecam.gui.actions import LiveCamActions
 from livecam.gui.bridge import LiveBridge
 from livecam.gui.icons import state_icon
@@ -24,8 +25,6 @@ CHECKS_AT_EXIT_S = 5.0  # how long quitting waits for a file check still running
 class LiveCamApp(QtCore.QObject):
     """The running tray app. ``bridge`` can be injected (tests pass one with a fake source)."""
 
-    _checked = QtCore.Signal(object, object)
-
     def __init__(self, settings: Settings, bridge: LiveBridge | None = None, persist: bool = True,
                  prefer_tray: bool = True) -> None:
         super().__init__()
@@ -35,8 +34,9 @@ class LiveCamApp(QtCore.QObject):
         self.front = make_front(self.actions, prefer_tray=prefer_tray)
         self._window: SettingsWindow | None = None
         self._quitting = False
-        # Checks run on worker threads; after shutdown their answers are dropped, never emitted on
-        # an app being torn down.
+        # Checks run on worker threads and answer through the relay; after shutdown their answers are
+        # dropped.
+        relay.on_gui_thread()
         self._checks_lock = threading.Lock()
         self._checks: list[threading.Thread] = []
         self._closed = False
@@ -48,7 +48,6 @@ class LiveCamApp(QtCore.QObject):
         self.actions.settings_requested.connect(self.show_settings)
         self.actions.quit_requested.connect(self.quit)
         self.actions.recapture_requested.connect(self.recapture_neutral)
-        self._checked.connect(self._show_checks)
         if isinstance(self.front, ControlWindow):
             self.actions.dialog_parent = self.front
         else:
@@ -106,7 +105,7 @@ class LiveCamApp(QtCore.QObject):
         window.activateWindow()
 
     def check_devices(self) -> None:
-        # Camera probing and the CUDA check can take seconds; the answer comes back as a signal.
+        # Camera probing and the CUDA check can take seconds; the answer comes back through the relay.
         def work() -> None:
             try:
                 cameras, lines = run_checks()
@@ -114,8 +113,9 @@ class LiveCamApp(QtCore.QObject):
                 log.exception("The device checks failed")
                 cameras, lines = [], [("error", f"The checks could not run ({exc}).")]
             with self._checks_lock:
-                if not self._closed:
-                    self._checked.emit(cameras, lines)
+                closed = self._closed
+            if not closed:
+                relay.answer(self._show_checks, cameras, lines)
 
         thread = threading.Thread(target=work, name="livecam-checks", daemon=True)
         with self._checks_lock:

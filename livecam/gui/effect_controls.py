@@ -17,7 +17,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from livecam import resources
 from livecam import settings as S
 from livecam.effects import REGISTRY, EffectSpec
-from livecam.gui.actions import LiveCamActions, background_title
+from livecam.gui.actions import LiveCamActions, background_title, checking_title
 from livecam.gui.store import FILE_WORDS, SettingsStore
 from livecam.gui.widgets import SettingSlider
 from livecam.media import kind_by_suffix
@@ -338,7 +338,7 @@ class EffectControls(QtCore.QObject):
             paths.append(Path(shown))
         for path in paths:
             if checked and path == Path(checked):
-                combo.addItem(QtGui.QIcon(), f"{background_title(path)} (checking …)", str(path))
+                combo.addItem(QtGui.QIcon(), checking_title(path), str(path))
             else:
                 combo.addItem(self.actions.thumbnail(path), background_title(path), str(path))
             combo.setItemData(combo.count() - 1, str(path), QtCore.Qt.ItemDataRole.ToolTipRole)
