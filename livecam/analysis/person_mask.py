@@ -354,6 +354,12 @@ class PersonMask:
         self._last_colour = foreground
         t3 = time.perf_counter()
         timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
+        if not T.in_unit_range(held):
+            # A NaN (from the model's output, OpenCV's motion or a compiled loop) held over time stays
+            # for good, NaN times the weight kept being NaN: every later frame went out hidden. This
+            # frame keeps it (the output gate hides it); the next starts afresh.
+            log.debug("The held person mask is not finite in 0..1; the mask starts afresh.")
+            self.reset()
 
     def _reusable(self, motion: np.ndarray | None, size: tuple[int, int], foreground: bool) -> bool:
         """Whether the last frame's mask serves this one: the picture has not changed since the

@@ -128,6 +128,10 @@ def blur8(image: np.ndarray, sigma: float) -> np.ndarray:
     if size < 7:
         return cv2.GaussianBlur(image, (0, 0), sigma)
     total = cv2.sepFilter2D(image, cv2.CV_32F, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
+    if not cv2.checkRange(total, True)[0]:
+        # NaN casts to 0: a face swap's cover feathered so came out empty, and the wearer's own face
+        # left under the badge as if swapped. Raised, the avatar's frame is hidden.
+        raise ValueError("a feathering blur came out as something that is not a number")
     total += np.float32(32768.0)
     total *= np.float32(1.0 / 65536.0)
     return total.astype(np.uint8)  # truncates: with the 0.5 added, rounds half up

@@ -260,7 +260,12 @@ class MeshWarp:
             order = np.concatenate([order[~front], order[front]])
             labels = (order + 1).tolist()
             labels32 = (order + 1).astype(np.int32)
-        corners = np.round(grid.to_cells(dst)[self.triangles[order]]).astype(np.int32)  # (M, 3, 2)
+        cells = grid.to_cells(dst)
+        if not np.isfinite(cells).all():
+            # A NaN point becomes -2**31 as an integer, and OpenCV took 16 s to rasterise one such
+            # triangle: the frame path froze for minutes. The effect fails instead (its frame hidden).
+            raise ValueError("the face mesh has points that are not numbers")
+        corners = np.round(cells[self.triangles[order]]).astype(np.int32)  # (M, 3, 2)
         table = self._table
         table[:, :6] = affines.reshape(-1, 6)
         if kernels is not None and kernels.on_grid(corners, grid.rows, grid.cols):

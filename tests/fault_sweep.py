@@ -1,0 +1,467 @@
+"""A fault injector for the library boundaries a frame crosses, and the pixel checks of what leaves.
+
+Every call LiveCam's frame path makes into ONNX Runtime (``InferenceSession.run``), OpenCV (the
+``cv2`` functions the ``livecam`` modules reference), the compiled numba loops (the ``*_kernels``
+modules' dispatchers, wherever a module holds one) and numpy's allocators (``np.empty`` and kin in a
+``livecam`` module) goes through one :class:`Injector`, which counts the calls of each boundary and
+makes the k-th misbehave in a chosen way. :func:`run_case` runs a configuration's frames through
+``Pipeline.process`` with one such fault in one frame and reports, with pixels, what left: whether
+the hidden region showed the raw room or face, whether an altered face left without its badge, and
+whether the good frames after it came back.
+
+The tests (test_red_team_sweep.py) draw cases from this; ``python tests/fault_sweep.py`` runs the
+whole sweep and prints every case that broke a promise.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = 256  # frames are scaled to SIZE x SIZE: every model still finds the face, each case is cheap
+WARM = 3  # good frames before the faulty one (the models, masks and badge settle)
+RECOVER = 8  # good frames after it; the last must leave as a good frame does
+CELL = 4  # the raw room's checkerboard cell, px: a blur or a replacement picture leaves no trace of it
+ROOM = np.zeros((SIZE, SIZE), bool)  # top corners: room, never the person (nor the badge, top right)
+ROOM[4:52, 4:60] = ROOM[34:64, SIZE - 48:SIZE - 4] = True
+
+PHOTO = str(ROOT / "tests" / "fixtures" / "mpl_grace_hopper.jpg")
+
+CONFIGS: dict[str, dict] = {
+    "blur": {"background": {"mode": "blur", "blur": 60}},
+    "image": {"background": {"mode": "image"}},
+    "swap": {"background": {"mode": "off"}, "avatar": {"mode": "swap", "photo": PHOTO}},
+    "animate": {"background": {"mode": "blur"}, "avatar": {"mode": "animate", "photo": PHOTO}},
+    "all": {"low_light": {"mode": "auto"}, "touch_up": {"strength": 60}, "eye_contact": {"enabled": True},
+            "background": {"mode": "blur", "blur": 60}, "key_light": {"strength": 70},
+            "auto_frame": {"enabled": True}},
+    "touch_up": {"background": {"mode": "off"}, "touch_up": {"strength": 60}},
+    "low_light": {"background": {"mode": "off"}, "low_light": {"mode": "auto"}},
+}
+HIDES_ROOM = {"blur", "image", "animate", "all"}
+HIDES_FACE = {"swap", "animate"}
+ALTERS_FACE = {"swap", "animate", "all"}
+
+BOUNDARIES = ("ort", "cv2", "numba", "alloc")
+KINDS: dict[str, tuple[str, ...]] = {
+    "ort": ("raise", "nan", "inf", "huge", "negative", "denormal", "shape", "dtype", "empty", "constant0",
+            "constant1"),
+    "cv2": ("raise", "none", "shape", "dtype", "nan"),
+    "numba": ("zerodiv", "index", "nan"),
+    "alloc": ("memory",),
+}
+
+
+# ---------------------------------------------------------------- the injector
+
+class Injector:
+    """Counts each boundary's calls; the ``at``-th call (0-based, counted from ``arm``) of
+    ``boundary`` misbehaves as ``kind``. ``persist``: that call and every later one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
+        self.names: dict[str, list[str]] = {b: [] for b in BOUNDARIES}
+        self.boundary: str | None = None
+        self.kind = ""
+        self.at = -1
+        self.persist = False
+        self.fired: list[str] = []
+
+    def arm(self, boundary: str | None, kind: str = "", at: int = -1, persist: bool = False) -> None:
+        with self.lock:
+            self.counts = dict.fromkeys(BOUNDARIES, 0)
+            self.names = {b: [] for b in BOUNDARIES}
+            self.boundary, self.kind, self.at, self.persist = boundary, kind, at, persist
+            self.fired = []
+
+    def disarm(self) -> None:
+        self.boundary = None
+
+    def hit(self, boundary: str, name: str) -> str | None:
+        """The fault for this call, or None."""
+        with self.lock:
+            n = self.counts[boundary]
+            self.counts[boundary] = n + 1
+            self.names[boundary].append(name)
+            if boundary != self.boundary or (n != self.at and not (self.persist and n > self.at)):
+                return None
+            self.fired.append(name)
+            return self.kind
+
+
+INJECTOR = Injector()
+
+
+def _spoiled_array(value, kind: str):
+    """``value`` (an array) as a misbehaving library returns it."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if kind == "shape":
+        return value[:-1] if value.ndim and value.shape[0] > 1 else np.zeros((3, 5), value.dtype)
+    if kind == "dtype":
+        return value.astype(np.float64 if value.dtype == np.uint8 else np.uint8)
+    fill = {"nan": np.nan, "inf": np.inf, "huge": 3e38, "negative": -1e4, "denormal": 1e-42,
+            "constant0": 0.0, "constant1": 1.0}[kind]
+    if not np.issubdtype(value.dtype, np.floating):
+        return np.full(value.shape, np.nan if kind == "nan" else fill, np.float32) if kind in ("nan", "inf") \
+            else np.full(value.shape, fill).astype(value.dtype)
+    return np.full(value.shape, fill, value.dtype)
+
+
+def _ort_run(real):
+    @functools.wraps(real)
+    def run(self, output_names, input_feed, *args, **kwargs):
+        kind = INJECTOR.hit("ort", "InferenceSession.run")
+        if kind == "raise":
+            raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : injected")
+        values = real(self, output_names, input_feed, *args, **kwargs)
+        if kind is None:
+            return values
+        if kind == "empty":
+            return []
+        return [_spoiled_array(v, kind) for v in values]
+    return run
+
+
+def _cv2_call(name: str, real):
+    def call(*args, **kwargs):
+        kind = INJECTOR.hit("cv2", name)
+        if kind is None:
+            return real(*args, **kwargs)
+        if kind == "raise":
+            raise cv2.error(f"OpenCV(4.x) injected: (-215:Assertion failed) in function '{name}'")
+        if kind == "none":
+            return None
+        value = real(*args, **kwargs)
+        if isinstance(value, tuple):
+            return tuple(_spoiled_array(v, kind) for v in value)
+        if kind == "nan":
+            return np.full(value.shape, np.nan, np.float32) if isinstance(value, np.ndarray) else value
+        return _spoiled_array(value, kind)
+    call.__name__ = name
+    return call
+
+
+class _Cv2Proxy(types.ModuleType):
+    """What a livecam module sees as ``cv2``: the real module, its functions counted."""
+
+    def __init__(self) -> None:
+        super().__init__("cv2")
+        self._wrapped: dict[str, object] = {}
+
+    def __getattr__(self, name: str):
+        real = getattr(cv2, name)
+        if not (isinstance(real, types.BuiltinFunctionType) or type(real).__name__ == "function"):
+            return real  # constants, classes (cv2.error), submodules
+        wrapped = self._wrapped.get(name)
+        if wrapped is None:
+            wrapped = self._wrapped[name] = _cv2_call(name, real)
+        return wrapped
+
+
+ALLOCATORS = ("empty", "zeros", "empty_like", "zeros_like", "full", "full_like", "ones", "ones_like")
+
+
+class _NumpyProxy(types.ModuleType):
+    """What a livecam module sees as ``np``: numpy, its allocators counted."""
+
+    def __init__(self) -> None:
+        super().__init__("numpy")
+        for name in ALLOCATORS:
+            setattr(self, name, self._allocator(name, getattr(np, name)))
+
+    @staticmethod
+    def _allocator(name: str, real):
+        def allocate(*args, **kwargs):
+            if INJECTOR.hit("alloc", f"np.{name}") == "memory":
+                raise MemoryError(f"Unable to allocate array (injected in np.{name})")
+            return real(*args, **kwargs)
+        return allocate
+
+    def __getattr__(self, name: str):
+        return getattr(np, name)
+
+
+def _is_dispatcher(value) -> bool:
+    return type(value).__name__ in ("CPUDispatcher", "Dispatcher") and hasattr(value, "py_func")
+
+
+def _kernel_call(name: str, real):
+    def call(*args, **kwargs):
+        kind = INJECTOR.hit("numba", name)
+        if kind == "zerodiv":
+            raise ZeroDivisionError("division by zero")
+        if kind == "index":
+            raise IndexError("index 512 is out of bounds for axis 0 with size 512")
+        floats = [a for a in args if isinstance(a, np.ndarray) and np.issubdtype(a.dtype, np.floating)
+                  and a.flags.writeable] if kind == "nan" else []
+        before = [a.copy() for a in floats]
+        value = real(*args, **kwargs)
+        for a, b in zip(floats, before):
+            if not np.array_equal(a, b, equal_nan=True):
+                a[...] = np.nan  # the loop's output: what it wrote is NaN
+        if kind == "nan" and isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
+            value = np.full_like(value, np.nan)
+        return value
+    call.__name__ = name
+    call.py_func = real.py_func
+    return call
+
+
+def frame_path_modules() -> list[types.ModuleType]:
+    import livecam.analysis  # noqa: F401 - loads the frame path's modules
+    import livecam.effects.avatar  # noqa: F401
+    import livecam.pipeline  # noqa: F401
+
+    skip = ("livecam.gui", "livecam.recording", "livecam.render", "livecam.live_", "livecam.pacing",
+            "livecam.sinks", "livecam.cli")
+    return [m for name, m in sorted(sys.modules.items())
+            if name.startswith("livecam.") and not name.startswith(skip) and m is not None]
+
+
+def install(monkeypatch) -> None:
+    """Route every boundary of the frame path through INJECTOR (undone with ``monkeypatch``)."""
+    import onnxruntime as ort
+
+    from livecam.effects import REGISTRY
+
+    for spec in REGISTRY:  # every effect's module loaded, so its names are patched too
+        __import__(spec.build.partition(":")[0])
+    session = ort.InferenceSession
+    monkeypatch.setattr(session, "run", _ort_run(session.run))
+    cv2_proxy, np_proxy, kernels = _Cv2Proxy(), _NumpyProxy(), {}
+    for module in frame_path_modules():
+        jitted = False
+        for name, value in list(vars(module).items()):
+            if _is_dispatcher(value):
+                jitted = True
+                if id(value) not in kernels:
+                    kernels[id(value)] = _kernel_call(name, value)
+                monkeypatch.setattr(module, name, kernels[id(value)])
+        if getattr(module, "cv2", None) is cv2:
+            monkeypatch.setattr(module, "cv2", cv2_proxy)
+        # Not where numba compiles: a loop compiled after this would find the proxy as its np.
+        if getattr(module, "np", None) is np and not jitted:
+            monkeypatch.setattr(module, "np", np_proxy)
+
+
+# ---------------------------------------------------------------- frames and checks
+
+def clip_frames(count: int = WARM + 1 + RECOVER) -> np.ndarray:
+    """The shared talking clip scaled to SIZE, with a strong checkerboard in the top corners: the raw
+    room, recognisable wherever it leaves."""
+    clip = ROOT.parent / "shared" / "data" / "video" / "lp_d3_expressions.mp4"
+    cap = cv2.VideoCapture(str(clip))
+    frames = []
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE]
+    checker = (((yy // CELL) + (xx // CELL)) % 2).astype(bool)
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frame = cv2.resize(frame, (SIZE, SIZE), interpolation=cv2.INTER_AREA)
+        room = np.zeros_like(frame)
+        room[checker] = (0, 255, 255)
+        room[~checker] = (255, 0, 255)
+        frame[ROOM] = room[ROOM]
+        frames.append(frame)
+    cap.release()
+    return np.stack(frames) if frames else np.zeros((0, SIZE, SIZE, 3), np.uint8)
+
+
+def settings_for(config: str):
+    from livecam import settings as S
+
+    changes = {"runtime": {"provider": "cpu", "threads": 1}, **CONFIGS[config]}
+    return S.update(S.Settings(), **changes)
+
+
+def room_shown(out: np.ndarray, raw: np.ndarray) -> float:
+    """How much of the raw room's checkerboard the top corners show: the correlation of the
+    output's corners with the input's (1: the room as it was; ~0: blurred, replaced or hidden)."""
+    # Green less blue: +-255 across the checkerboard, one value wherever it is blurred or replaced.
+    a = out[ROOM][:, 1].astype(np.float32) - out[ROOM][:, 0]
+    b = raw[ROOM][:, 1].astype(np.float32) - raw[ROOM][:, 0]
+    a, b = a - a.mean(), b - b.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return 0.0 if denominator == 0 else float((a * b).sum()) / denominator
+
+
+def face_box(shape) -> tuple[slice, slice]:
+    """The face's core in the clip (head-and-shoulders, face near the middle, upper half)."""
+    h, w = shape[:2]
+    return slice(int(0.22 * h), int(0.55 * h)), slice(int(0.36 * w), int(0.64 * w))
+
+
+def face_difference(out: np.ndarray, raw: np.ndarray) -> float:
+    box = face_box(raw.shape)
+    return float(np.abs(out[box].astype(np.int16) - raw[box].astype(np.int16)).mean())
+
+
+@functools.lru_cache(maxsize=4)
+def _badge_text(width: int, height: int) -> tuple[tuple[int, int, int, int], np.ndarray]:
+    """Where the badge goes and its text pixels, worked out once by a clean run's :class:`Reference`
+    (the badge's own OpenCV calls go through the injector too: never while a fault is armed)."""
+    from livecam.effects.badge import Badge
+
+    badge = Badge()
+    x0, y0, x1, y1 = badge.position((width, height))
+    _, alpha = badge._label_for(height)
+    return (x0, y0, x1, y1), alpha[: y1 - y0, : x1 - x0] > 0.95
+
+
+def badge_shown(out: np.ndarray) -> bool:
+    """The badge's text pixels are white in ``out``."""
+    (x0, y0, x1, y1), text = _badge_text(out.shape[1], out.shape[0])
+    return bool(text.any() and (out[y0:y1, x0:x1][text] >= 200).all())
+
+
+@dataclass
+class Case:
+    config: str
+    boundary: str
+    kind: str
+    at: int
+    persist: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.config}/{self.boundary}/{self.kind}@{self.at}{'+' if self.persist else ''}"
+
+
+@dataclass
+class Outcome:
+    case: Case
+    fired: list[str] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)  # promises broken, in words
+    hidden: int = 0  # frames that left concealed
+
+
+class Reference:
+    """A configuration's clean run: its outputs, and what each frame's calls were."""
+
+    def __init__(self, config: str, frames: np.ndarray) -> None:
+        from livecam.pipeline import Pipeline
+
+        self.config, self.frames = config, frames
+        INJECTOR.arm(None)
+        self.pipeline = Pipeline(settings_for(config))  # kept: the model pool keeps its sessions open
+        self.outputs = []
+        self.calls: dict[str, list[str]] = {}
+        for i, frame in enumerate(frames):
+            if i == WARM:
+                INJECTOR.arm(None)
+            self.outputs.append(self.pipeline.process(frame))
+            if i == WARM:
+                self.calls = {b: list(v) for b, v in INJECTOR.names.items()}
+        self.problems = self.pipeline.problems()
+        self.concealed = self.pipeline.concealed
+        self.face = [face_difference(o, f) for o, f in zip(self.outputs, frames)]
+        self.badged = [badge_shown(o) for o in self.outputs]
+
+    def sites(self, boundary: str) -> int:
+        """Calls of ``boundary`` the faulty frame makes (in the clean run)."""
+        return len(self.calls.get(boundary, ()))
+
+
+def run_case(ref: Reference, case: Case) -> Outcome:
+    """Run ``ref``'s frames through a fresh pipeline with ``case``'s fault in frame WARM."""
+    from livecam.pipeline import Pipeline
+
+    outcome = Outcome(case)
+    INJECTOR.arm(None)
+    pipeline = Pipeline(settings_for(ref.config))
+    said: list[str] = []
+    badge_from = None
+    try:
+        for i, frame in enumerate(ref.frames):
+            if i == WARM:
+                INJECTOR.arm(case.boundary, case.kind, case.at, case.persist)
+            elif i == WARM + 1:
+                outcome.fired = list(INJECTOR.fired)
+                if not case.persist:
+                    INJECTOR.disarm()
+            before = pipeline.concealed
+            try:
+                out = pipeline.process(frame)
+            except Exception as exc:  # noqa: BLE001 - a promise broken, recorded
+                said.append(f"frame {i} raised {type(exc).__name__}: {exc}")
+                continue
+            hidden = pipeline.concealed > before
+            outcome.hidden += hidden
+            if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == frame.shape):
+                said.append(f"frame {i} left as {getattr(out, 'dtype', type(out))} {getattr(out, 'shape', '')}")
+                continue
+            if ref.config in HIDES_ROOM and room_shown(out, frame) > 0.5:
+                said.append(f"frame {i} showed the raw room (correlation {room_shown(out, frame):.2f})")
+            # A hidden frame is the gate's concealed one, blurred beyond recognition (the room check
+            # above holds it to that); a frame let out must show the swap, not the face under it.
+            if ref.config in HIDES_FACE and not hidden and face_difference(out, frame) < 0.35 * ref.face[i]:
+                said.append(f"frame {i} showed the wearer's face ({face_difference(out, frame):.1f} from it, "
+                            f"the swap {ref.face[i]:.1f})")
+            if ref.config in ALTERS_FACE and ref.badged[i]:
+                badge_from = i if badge_from is None else badge_from
+            if (badge_from is not None and not hidden and ref.config in ALTERS_FACE
+                    and face_difference(out, frame) > 0.5 and not badge_shown(out)):
+                said.append(f"frame {i} left altered without its badge")
+            if i == len(ref.frames) - 1 and not case.persist and hidden and not ref.concealed:
+                said.append(f"still hidden {RECOVER} frames after the fault ({sorted(pipeline.gate.reasons)})")
+    finally:
+        INJECTOR.disarm()
+        pipeline.close()
+    outcome.broken = said
+    return outcome
+
+
+def all_cases(ref: Reference, boundaries=BOUNDARIES) -> list[Case]:
+    return [Case(ref.config, b, kind, at) for b in boundaries for kind in KINDS[b] for at in range(ref.sites(b))]
+
+
+def main(argv: list[str]) -> int:
+    """``python tests/fault_sweep.py [config ...] [--boundary b]``: the full sweep, every broken case."""
+    import logging
+    import time
+
+    import pytest
+
+    logging.disable(logging.CRITICAL)
+    configs = [a for a in argv if a in CONFIGS] or list(CONFIGS)
+    boundaries = tuple(a.split("=", 1)[1] for a in argv if a.startswith("--boundary=")) or BOUNDARIES
+    frames = clip_frames()
+    patch = pytest.MonkeyPatch()
+    install(patch)
+    try:
+        for config in configs:
+            t0 = time.monotonic()
+            ref = Reference(config, frames)
+            sites = {b: ref.sites(b) for b in BOUNDARIES}
+            print(f"# {config}: call sites in one frame {sites}; clean hidden {ref.concealed}; "
+                  f"problems {ref.problems}", flush=True)
+            cases = all_cases(ref, boundaries)
+            bad = 0
+            for n, case in enumerate(cases):
+                if n % 100 == 0:
+                    print(f"# {config}: case {n}, {time.monotonic() - t0:.0f} s", flush=True)
+                started = time.monotonic()
+                outcome = run_case(ref, case)
+                if time.monotonic() - started > 5:
+                    outcome.broken.append(f"took {time.monotonic() - started:.0f} s")
+                if outcome.broken:
+                    bad += 1
+                    print(f"{case} [{','.join(outcome.fired)}]: {'; '.join(outcome.broken)}", flush=True)
+            print(f"# {config}: {len(cases)} cases, {bad} broken, {time.monotonic() - t0:.0f} s", flush=True)
+    finally:
+        patch.undo()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main(sys.argv[1:]))
