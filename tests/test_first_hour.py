@@ -294,3 +294,44 @@ def test_devices_with_nothing_found_says_what_happens_and_where_to_look(bare_lin
     out = capsys.readouterr().out.splitlines()
     assert out == ["Cameras:", "  none found; LiveCam shows its demo clip until one is plugged in",
                    "Virtual cameras:", "  none found; livecam doctor says how to create one"]
+
+
+def test_file_dialogs_open_where_the_pictures_are_then_where_the_last_pick_was(qt, tmp_path, monkeypatch):
+    """The first photo or background pick opened in home; it opens in the Pictures folder (Videos for
+    a video), and after a pick in the folder of that pick; home only where neither exists."""
+    from PySide6 import QtCore, QtWidgets
+
+    from livecam.gui.actions import LiveCamActions
+    from livecam.gui.store import SettingsStore
+    from livecam.media import IMAGE_FILTER, VIDEO_FILTER
+    from livecam.settings import Settings
+
+    pictures, videos, elsewhere = tmp_path / "Pictures", tmp_path / "Videos", tmp_path / "trip"
+    for folder in (pictures, videos, elsewhere):
+        folder.mkdir()
+    kind = QtCore.QStandardPaths.StandardLocation
+    places = {kind.PicturesLocation: str(pictures), kind.MoviesLocation: str(videos)}
+    monkeypatch.setattr(QtCore.QStandardPaths, "writableLocation", lambda k: places.get(k, ""))
+    opened, answer = [], [""]
+
+    def dialog(parent, title, folder, filter_):
+        opened.append(folder)
+        return answer[0], ""
+
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", dialog)
+    actions = LiveCamActions(SettingsStore(Settings(), persist=False))
+    try:
+        assert actions.ask_file("photo", IMAGE_FILTER) == ""
+        assert actions.ask_file("video", VIDEO_FILTER) == ""
+        answer[0] = str(elsewhere / "me.jpg")
+        actions.ask_file("photo", IMAGE_FILTER)
+        actions.ask_file("photo", IMAGE_FILTER)
+        assert opened == [str(pictures), str(videos), str(pictures), str(elsewhere)]
+        fresh = LiveCamActions(SettingsStore(Settings(), persist=False))
+        places.clear()
+        answer[0] = ""
+        fresh.ask_file("photo", IMAGE_FILTER)
+        assert opened[-1] == str(Path.home())
+        fresh.deleteLater()
+    finally:
+        actions.deleteLater()

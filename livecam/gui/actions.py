@@ -72,6 +72,7 @@ class LiveCamActions(QtCore.QObject):
         self.my_backgrounds.changed.connect(self._refresh_background_menu)
         relay.on_gui_thread()  # the folder made for "Open my backgrounds folder" comes back through it
         self._making: Path | None = None  # that folder, while it is being made
+        self._last_folder = ""  # where this session's last file pick was
         self._making_limit = QtCore.QTimer(self, singleShot=True, interval=int(MAKE_FOLDER_LIMIT_S * 1000))
         self._making_limit.timeout.connect(self._making_overdue)
 
@@ -214,8 +215,21 @@ class LiveCamActions(QtCore.QObject):
 
     def ask_file(self, title: str, filter_: str) -> str:
         """A file path from the user, or "" if cancelled (tests replace this)."""
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.dialog_parent, title, str(Path.home()), filter_)
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.dialog_parent, title, self._start_folder(filter_), filter_)
+        if path:
+            self._last_folder = str(Path(path).parent)
         return path
+
+    def _start_folder(self, filter_: str) -> str:
+        """Where a file dialog opens: the folder of this session's last pick, else the user's Pictures
+        (or Videos, for a video) folder, else home; every dialog opening in home sent a first-time
+        user looking for where their photos are."""
+        if self._last_folder:
+            return self._last_folder
+        kind = QtCore.QStandardPaths.StandardLocation
+        where = QtCore.QStandardPaths.writableLocation(kind.MoviesLocation if filter_ == VIDEO_FILTER
+                                                       else kind.PicturesLocation)
+        return where if where and Path(where).is_dir() else str(Path.home())
 
     def open_backgrounds_folder(self) -> None:
         """Make the folder when it is missing, then open it in the file manager.
