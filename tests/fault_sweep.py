@@ -7,7 +7,10 @@ modules' dispatchers, wherever a module holds one) and numpy's allocators (``np.
 makes the k-th misbehave in a chosen way. :func:`run_case` runs a configuration's frames through
 ``Pipeline.process`` with one such fault in one frame and reports, with pixels, what left: whether
 the hidden region showed the raw room or face, whether an altered face left without its badge, and
-whether the good frames after it came back.
+whether the good frames after it came back. A case runs one frame at a time or through the live
+loop with pipelining on (``LiveRunner``: frame n+1 analysed on a second thread while frame n
+composites), and its fault goes in a chosen frame: by default the fourth, or a frame the face
+detector runs on (the first: one face, tracked after).
 
 The tests (test_red_team_sweep.py) draw cases from this; ``python tests/fault_sweep.py`` runs the
 whole sweep and prints every case that broke a promise.
@@ -61,36 +64,58 @@ KINDS: dict[str, tuple[str, ...]] = {
 
 # ---------------------------------------------------------------- the injector
 
+TAG = threading.local()  # .frame: the index of the frame the calls on this thread work for
+
+
 class Injector:
     """Counts each boundary's calls; the ``at``-th call (0-based, counted from ``arm``) of
-    ``boundary`` misbehaves as ``kind``. ``persist``: that call and every later one."""
+    ``boundary`` misbehaves as ``kind``. ``persist``: that call and every later one.
+
+    Armed with a ``frame``, only the calls made for that frame count (each thread says which frame
+    it works for in ``TAG.frame``): the live loop analyses frame n+1 on a second thread while frame
+    n composites, so "calls since arming" would mix two frames' calls in an order the threads
+    choose. Calls for a later frame misbehave only with ``persist``."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: dict[str, int] = dict.fromkeys(BOUNDARIES, 0)
         self.names: dict[str, list[str]] = {b: [] for b in BOUNDARIES}
+        self.callers: dict[str, list[str]] = {b: [] for b in BOUNDARIES}  # the module (or model) of each call
         self.boundary: str | None = None
         self.kind = ""
         self.at = -1
         self.persist = False
+        self.frame: int | None = None
         self.fired: list[str] = []
 
-    def arm(self, boundary: str | None, kind: str = "", at: int = -1, persist: bool = False) -> None:
+    def arm(self, boundary: str | None, kind: str = "", at: int = -1, persist: bool = False,
+            frame: int | None = None) -> None:
         with self.lock:
             self.counts = dict.fromkeys(BOUNDARIES, 0)
             self.names = {b: [] for b in BOUNDARIES}
-            self.boundary, self.kind, self.at, self.persist = boundary, kind, at, persist
+            self.callers = {b: [] for b in BOUNDARIES}
+            self.boundary, self.kind, self.at, self.persist, self.frame = boundary, kind, at, persist, frame
             self.fired = []
 
     def disarm(self) -> None:
-        self.boundary = None
+        self.boundary = self.frame = None
 
-    def hit(self, boundary: str, name: str) -> str | None:
-        """The fault for this call, or None."""
+    def hit(self, boundary: str, name: str, caller: str = "") -> str | None:
+        """The fault for this call, or None. ``caller``: the livecam module (or model) calling."""
         with self.lock:
+            if self.frame is not None:
+                tagged = getattr(TAG, "frame", None)
+                if tagged is None or tagged < self.frame:
+                    return None
+                if tagged > self.frame:
+                    if boundary != self.boundary or not self.persist:
+                        return None
+                    self.fired.append(name)
+                    return self.kind
             n = self.counts[boundary]
             self.counts[boundary] = n + 1
             self.names[boundary].append(name)
+            self.callers[boundary].append(caller)
             if boundary != self.boundary or (n != self.at and not (self.persist and n > self.at)):
                 return None
             self.fired.append(name)
@@ -119,7 +144,7 @@ def _spoiled_array(value, kind: str):
 def _ort_run(real):
     @functools.wraps(real)
     def run(self, output_names, input_feed, *args, **kwargs):
-        kind = INJECTOR.hit("ort", "InferenceSession.run")
+        kind = INJECTOR.hit("ort", "InferenceSession.run", Path(getattr(self, "_model_path", "") or "").stem)
         if kind == "raise":
             raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : injected")
         values = real(self, output_names, input_feed, *args, **kwargs)
@@ -131,9 +156,25 @@ def _ort_run(real):
     return run
 
 
+def _tagged_guard(real):
+    """``RunGuard.call`` runs the model on the guard's own thread: it works for the caller's frame."""
+    @functools.wraps(real)
+    def call(self, fn, *args):
+        frame = getattr(TAG, "frame", None)
+
+        def run(*a):
+            TAG.frame = frame
+            try:
+                return fn(*a)
+            finally:
+                TAG.frame = None
+        return real(self, run, *args)
+    return call
+
+
 def _cv2_call(name: str, real):
     def call(*args, **kwargs):
-        kind = INJECTOR.hit("cv2", name)
+        kind = INJECTOR.hit("cv2", name, sys._getframe(1).f_globals.get("__name__", ""))
         if kind is None:
             return real(*args, **kwargs)
         if kind == "raise":
@@ -181,7 +222,7 @@ class _NumpyProxy(types.ModuleType):
     @staticmethod
     def _allocator(name: str, real):
         def allocate(*args, **kwargs):
-            if INJECTOR.hit("alloc", f"np.{name}") == "memory":
+            if INJECTOR.hit("alloc", f"np.{name}", sys._getframe(1).f_globals.get("__name__", "")) == "memory":
                 raise MemoryError(f"Unable to allocate array (injected in np.{name})")
             return real(*args, **kwargs)
         return allocate
@@ -196,7 +237,7 @@ def _is_dispatcher(value) -> bool:
 
 def _kernel_call(name: str, real):
     def call(*args, **kwargs):
-        kind = INJECTOR.hit("numba", name)
+        kind = INJECTOR.hit("numba", name, sys._getframe(1).f_globals.get("__name__", ""))
         if kind == "zerodiv":
             raise ZeroDivisionError("division by zero")
         if kind == "index":
@@ -235,8 +276,11 @@ def install(monkeypatch) -> None:
 
     for spec in REGISTRY:  # every effect's module loaded, so its names are patched too
         __import__(spec.build.partition(":")[0])
+    from livecam.analysis.run_guard import RunGuard
+
     session = ort.InferenceSession
     monkeypatch.setattr(session, "run", _ort_run(session.run))
+    monkeypatch.setattr(RunGuard, "call", _tagged_guard(RunGuard.call))
     cv2_proxy, np_proxy, kernels = _Cv2Proxy(), _NumpyProxy(), {}
     for module in frame_path_modules():
         jitted = False
@@ -324,6 +368,10 @@ def badge_shown(out: np.ndarray) -> bool:
     return bool(text.any() and (out[y0:y1, x0:x1][text] >= 200).all())
 
 
+FPS = 30  # the clip's frame i was captured at i / FPS (the live loop's frames carry it; so do the others)
+LIVE_LIMIT = 60.0  # s for a live run of the clip's frames: past it, the loop froze
+
+
 @dataclass
 class Case:
     config: str
@@ -331,9 +379,12 @@ class Case:
     kind: str
     at: int
     persist: bool = False
+    frame: int = WARM  # the frame whose ``at``-th call misbehaves
+    live: bool = False  # through the live loop with pipelining on (analysis on its own thread)
 
     def __str__(self) -> str:
-        return f"{self.config}/{self.boundary}/{self.kind}@{self.at}{'+' if self.persist else ''}"
+        where = f"{'live ' if self.live else ''}frame {self.frame} " if self.live or self.frame != WARM else ""
+        return f"{where}{self.config}/{self.boundary}/{self.kind}@{self.at}{'+' if self.persist else ''}"
 
 
 @dataclass
@@ -344,8 +395,14 @@ class Outcome:
     hidden: int = 0  # frames that left concealed
 
 
+def _detector_runs(pipeline) -> int:
+    analyzer = pipeline.analyzer
+    return getattr(getattr(getattr(analyzer, "_analyzer", analyzer), "_tracker", None), "detector_runs", 0)
+
+
 class Reference:
-    """A configuration's clean run: its outputs, and what each frame's calls were."""
+    """A configuration's clean run: its outputs, what each frame's calls were, and the frames the
+    face detector ran on."""
 
     def __init__(self, config: str, frames: np.ndarray) -> None:
         from livecam.pipeline import Pipeline
@@ -354,25 +411,116 @@ class Reference:
         INJECTOR.arm(None)
         self.pipeline = Pipeline(settings_for(config))  # kept: the model pool keeps its sessions open
         self.outputs = []
-        self.calls: dict[str, list[str]] = {}
+        self.frame_calls: list[dict[str, list[str]]] = []
+        self.frame_callers: list[dict[str, list[str]]] = []
+        self.detector_frames: list[int] = []
         for i, frame in enumerate(frames):
-            if i == WARM:
-                INJECTOR.arm(None)
-            self.outputs.append(self.pipeline.process(frame))
-            if i == WARM:
-                self.calls = {b: list(v) for b, v in INJECTOR.names.items()}
+            INJECTOR.arm(None)
+            runs = _detector_runs(self.pipeline)
+            self.outputs.append(self.pipeline.process(frame, i / FPS))
+            self.frame_calls.append({b: list(v) for b, v in INJECTOR.names.items()})
+            self.frame_callers.append({b: list(v) for b, v in INJECTOR.callers.items()})
+            if _detector_runs(self.pipeline) > runs:
+                self.detector_frames.append(i)
+        self.calls = self.frame_calls[WARM]
         self.problems = self.pipeline.problems()
         self.concealed = self.pipeline.concealed
         self.face = [face_difference(o, f) for o, f in zip(self.outputs, frames)]
         self.badged = [badge_shown(o) for o in self.outputs]
 
-    def sites(self, boundary: str) -> int:
-        """Calls of ``boundary`` the faulty frame makes (in the clean run)."""
-        return len(self.calls.get(boundary, ()))
+    def sites(self, boundary: str, frame: int = WARM) -> int:
+        """Calls of ``boundary`` frame ``frame`` makes (in the clean run)."""
+        return len(self.frame_calls[frame].get(boundary, ()))
+
+
+class _Camera:
+    """The clip as a camera that always has the next frame ready: the live loop starts the analysis
+    of every frame but the first on its second thread while the frame before composites."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+
+    def latest(self, after: int = -1, timeout: float = 0.5):
+        from livecam.types import Frame
+
+        i = min(after + 1, len(self.frames) - 1)
+        return Frame(self.frames[i], i, i / FPS)
+
+
+class _Sender:
+    """Keeps each frame the live loop hands over, with whether the gate hid it."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline, self.concealed = pipeline, pipeline.concealed
+        self.sent: list[tuple[int, np.ndarray, bool]] = []
+
+    def submit(self, image, t) -> None:
+        concealed = self.pipeline.concealed  # the gate runs on this (the loop's) thread, before this
+        self.sent.append((round(t * FPS), np.array(image, copy=True), concealed > self.concealed))
+        self.concealed = concealed
+
+
+def _run_plain(ref: Reference, pipeline, said: list[str]):
+    """Each frame through ``Pipeline.process``: (frame index, output, hidden)."""
+    for i, frame in enumerate(ref.frames):
+        TAG.frame = i
+        before = pipeline.concealed
+        try:
+            out = pipeline.process(frame, i / FPS)
+        except Exception as exc:  # noqa: BLE001 - a promise broken, recorded
+            said.append(f"frame {i} raised {type(exc).__name__}: {exc}")
+            continue
+        finally:
+            TAG.frame = None
+        yield i, out, pipeline.concealed > before
+
+
+def _run_live(ref: Reference, pipeline, said: list[str]):
+    """The frames through ``LiveRunner`` with pipelining on: (frame index, output, hidden)."""
+    import pytest
+
+    from livecam.live_runner import LiveRunner, Prefetch
+
+    process, analyse = pipeline.process, Prefetch._analyse
+
+    def tagged(call):
+        def run(*args):
+            TAG.frame = round(args[-1] * FPS)  # (…, t): the frame's capture time
+            try:
+                return call(*args)
+            except Exception as exc:  # the runner sends such a frame hidden; still a promise broken
+                said.append(f"frame {TAG.frame} raised {type(exc).__name__}: {exc}")
+                raise
+            finally:
+                TAG.frame = None
+        return run
+
+    sender = _Sender(pipeline)
+    pipeline.process = tagged(process)
+    patch = pytest.MonkeyPatch()
+    patch.setattr(Prefetch, "_analyse", lambda self, image, needs, t: tagged(analyse)(self, image, needs, t))
+    try:
+        runner = LiveRunner(_Camera(ref.frames), pipeline, sender, frames=len(ref.frames), pipelining="on")
+        runner.pipelining = True  # whatever the cores: the second thread is what is swept
+        runner.start()
+        if not runner.wait(LIVE_LIMIT):
+            said.append(f"the live loop froze: {len(sender.sent)} of {len(ref.frames)} frames out in {LIVE_LIMIT:.0f} s")
+            runner.stop(1.0)
+        if runner.error:
+            said.append(f"the live loop stopped: {runner.error}")
+        # With an effect before the analysis (low light) the loop goes one frame at a time, by design.
+        if runner.overlapped < len(ref.frames) - 2 and not any(e.stage == "pre" for e in pipeline.effects):
+            said.append(f"only {runner.overlapped} frames analysed ahead")  # the sweep missed its thread
+    finally:
+        patch.undo()
+        del pipeline.process
+    for i, out, hidden in sender.sent:
+        yield i, out, hidden
 
 
 def run_case(ref: Reference, case: Case) -> Outcome:
-    """Run ``ref``'s frames through a fresh pipeline with ``case``'s fault in frame WARM."""
+    """Run ``ref``'s frames through a fresh pipeline (or live loop) with ``case``'s fault in frame
+    ``case.frame``; check what left."""
     from livecam.pipeline import Pipeline
 
     outcome = Outcome(case)
@@ -380,21 +528,11 @@ def run_case(ref: Reference, case: Case) -> Outcome:
     pipeline = Pipeline(settings_for(ref.config))
     said: list[str] = []
     badge_from = None
+    last = len(ref.frames) - 1
+    INJECTOR.arm(case.boundary, case.kind, case.at, case.persist, frame=case.frame)
     try:
-        for i, frame in enumerate(ref.frames):
-            if i == WARM:
-                INJECTOR.arm(case.boundary, case.kind, case.at, case.persist)
-            elif i == WARM + 1:
-                outcome.fired = list(INJECTOR.fired)
-                if not case.persist:
-                    INJECTOR.disarm()
-            before = pipeline.concealed
-            try:
-                out = pipeline.process(frame)
-            except Exception as exc:  # noqa: BLE001 - a promise broken, recorded
-                said.append(f"frame {i} raised {type(exc).__name__}: {exc}")
-                continue
-            hidden = pipeline.concealed > before
+        for i, out, hidden in (_run_live if case.live else _run_plain)(ref, pipeline, said):
+            frame = ref.frames[i]
             outcome.hidden += hidden
             if not (isinstance(out, np.ndarray) and out.dtype == np.uint8 and out.shape == frame.shape):
                 said.append(f"frame {i} left as {getattr(out, 'dtype', type(out))} {getattr(out, 'shape', '')}")
@@ -411,21 +549,26 @@ def run_case(ref: Reference, case: Case) -> Outcome:
             if (badge_from is not None and not hidden and ref.config in ALTERS_FACE
                     and face_difference(out, frame) > 0.5 and not badge_shown(out)):
                 said.append(f"frame {i} left altered without its badge")
-            if i == len(ref.frames) - 1 and not case.persist and hidden and not ref.concealed:
-                said.append(f"still hidden {RECOVER} frames after the fault ({sorted(pipeline.gate.reasons)})")
+            if i == last and not case.persist and hidden and not ref.concealed:
+                said.append(f"still hidden {last - case.frame} frames after the fault ({sorted(pipeline.gate.reasons)})")
     finally:
+        outcome.fired = list(dict.fromkeys(INJECTOR.fired))
         INJECTOR.disarm()
         pipeline.close()
     outcome.broken = said
     return outcome
 
 
-def all_cases(ref: Reference, boundaries=BOUNDARIES) -> list[Case]:
-    return [Case(ref.config, b, kind, at) for b in boundaries for kind in KINDS[b] for at in range(ref.sites(b))]
+def all_cases(ref: Reference, boundaries=BOUNDARIES, frame: int = WARM, live: bool = False) -> list[Case]:
+    return [Case(ref.config, b, kind, at, frame=frame, live=live)
+            for b in boundaries for kind in KINDS[b] for at in range(ref.sites(b, frame))]
 
 
 def main(argv: list[str]) -> int:
-    """``python tests/fault_sweep.py [config ...] [--boundary b]``: the full sweep, every broken case."""
+    """``python tests/fault_sweep.py [config ...] [--boundary=b] [--live] [--detector]
+    [--persist]``: the full sweep, every broken case. ``--live``: through the live loop, pipelining
+    on; ``--detector``: the fault in each frame the face detector runs on (the first), not in frame
+    WARM; ``--persist``: from the faulty call on, for good."""
     import logging
     import time
 
@@ -434,6 +577,7 @@ def main(argv: list[str]) -> int:
     logging.disable(logging.CRITICAL)
     configs = [a for a in argv if a in CONFIGS] or list(CONFIGS)
     boundaries = tuple(a.split("=", 1)[1] for a in argv if a.startswith("--boundary=")) or BOUNDARIES
+    live, detector, persist = "--live" in argv, "--detector" in argv, "--persist" in argv
     frames = clip_frames()
     patch = pytest.MonkeyPatch()
     install(patch)
@@ -444,7 +588,10 @@ def main(argv: list[str]) -> int:
             sites = {b: ref.sites(b) for b in BOUNDARIES}
             print(f"# {config}: call sites in one frame {sites}; clean hidden {ref.concealed}; "
                   f"problems {ref.problems}", flush=True)
-            cases = all_cases(ref, boundaries)
+            frames_at = ref.detector_frames if detector else [WARM]
+            cases = [c for f in frames_at for c in all_cases(ref, boundaries, frame=f, live=live)]
+            for case in cases:
+                case.persist = persist
             bad = 0
             for n, case in enumerate(cases):
                 if n % 100 == 0:

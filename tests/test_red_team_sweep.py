@@ -146,3 +146,100 @@ def test_a_face_swap_whose_cover_came_out_empty_is_hidden_not_shown_as_swapped(s
     cases = [F.Case("swap", "cv2", "nan", calls.index("erode")),
              F.Case("swap", "cv2", "nan", calls.index("sepFilter2D"))]
     assert _broken(ref, cases) == []
+
+
+# ------------------------------------------------------------------ round 26: the live loop's second thread
+
+def test_a_fault_on_the_live_loops_analysis_thread_is_seen_and_counted_for_its_frame(sweep, monkeypatch):
+    """The live sweep's own check: with pipelining on, frame 3's mask model runs on the analysis
+    thread (and through the run guard's thread) while frame 2 composites, and the fault armed for
+    frame 3 reaches that call; with the gate letting everything out, a compositing loop that raises
+    shows the raw room."""
+    from livecam.output_gate import OutputGate
+
+    ref = sweep("blur")
+    outcome = F.run_case(ref, F.Case("blur", "ort", "raise", 0, live=True))
+    assert outcome.fired == ["InferenceSession.run"] and outcome.broken == [], outcome
+    monkeypatch.setattr(OutputGate, "check", lambda self, image, settings, proof: image)
+    at = ref.calls["numba"].index("person_over")
+    outcome = F.run_case(ref, F.Case("blur", "numba", "zerodiv", at, live=True))
+    assert any("showed the raw room" in s for s in outcome.broken), outcome
+
+
+def test_every_call_of_a_background_frame_in_the_pipelined_live_loop_keeps_the_room_hidden(sweep):
+    """blur through LiveRunner with pipelining on: every boundary, every fault, every call site of
+    frame 3, whichever thread makes it (about 130 cases)."""
+    ref = sweep("blur")
+    assert _broken(ref, F.all_cases(ref, live=True)) == []
+
+
+# ------------------------------------------------------------------ the face detector's own frames
+
+def test_every_fault_in_the_face_detectors_calls_on_its_frame_keeps_the_swap_hidden(sweep):
+    """The detector runs on the first frame only (one face, tracked after): its calls are faulted
+    there, every kind at each. A detector output handed back as integers (uint8 in place of
+    float32) was cast back to float and read as 'no face': the first frame left with the wearer's
+    own face, unhidden, under a face swap."""
+    ref = sweep("swap")
+    assert ref.detector_frames == [0]
+    callers = ref.frame_callers[0]
+    cases = [F.Case("swap", b, kind, at, frame=0) for b in F.BOUNDARIES for kind in F.KINDS[b]
+             for at, caller in enumerate(callers[b])
+             if caller in ("livecam.analysis.face_detector", "face_detection_short_range")]
+    assert len(cases) >= 11 + 2 * 5, cases
+    assert _broken(ref, cases) == []
+
+
+def test_a_model_output_of_integers_where_the_model_declares_floats_is_refused():
+    from livecam.analysis.runtime import ModelOutputError, checked_outputs
+
+    (out,) = checked_outputs("m", ["y"], [np.array([0.5, -2.0], np.float64)], {"y": (2,)}, frozenset({"y"}))
+    assert out.dtype == np.float32 and out.tolist() == [0.5, -2.0]
+    for dtype in (np.uint8, np.int32, np.bool_):
+        with pytest.raises(ModelOutputError, match="not floats"):
+            checked_outputs("m", ["y"], [np.array([1, 0], dtype)], {"y": (2,)}, frozenset({"y"}))
+    (out,) = checked_outputs("m", ["y"], [np.array([3, 1], np.int64)], {"y": (2,)})  # declared integer: kept
+    assert out.dtype == np.int64
+
+
+# ------------------------------------------------------------------ redteam25's F4
+
+def test_the_lights_weight_blur_coming_back_rounded_fails_the_relight(monkeypatch):
+    """cv2.GaussianBlur handing back the weights' blur as uint8 (the sweep's swap/cv2/dtype at the
+    light's weight blur): the shading took mostly the wearer's light and the swap left as a smear
+    4.6 grey levels from the wearer's face (the clean swap: 14.7), badge on. Now the relight raises
+    (the swap fails, its frame is hidden)."""
+    from livecam.effects import avatar_light
+
+    rng = np.random.default_rng(26)
+    image, weights = rng.random((24, 24, 3), np.float32), rng.random((24, 24), np.float32)
+    good = avatar_light.masked_lowpass(image, weights, 2.0)
+    assert good.dtype == np.float32 and np.isfinite(good).all()
+    real = avatar_light.cv2.GaussianBlur
+    monkeypatch.setattr(avatar_light.cv2, "GaussianBlur",
+                        lambda src, *a, **k: real(src, *a, **k).astype(np.uint8) if src.ndim == 2 else real(src, *a, **k))
+    with pytest.raises(ValueError, match="weight blur"):
+        avatar_light.masked_lowpass(image, weights, 2.0)
+
+
+def test_a_face_oval_the_raster_never_drew_fails_the_swap_not_shown_as_swapped(sweep):
+    """The swap's cover oval (cv2.fillPoly in face_alpha) returning without drawing: the cover was 0
+    everywhere, the avatar said it swapped, and the wearer's face left unhidden under the badge
+    (found by the live sweep; one frame at a time alike)."""
+    ref = sweep("swap")
+    names, callers = ref.calls["cv2"], ref.frame_callers[F.WARM]["cv2"]
+    at = next(i for i, (n, c) in enumerate(zip(names, callers))
+              if n == "fillPoly" and c == "livecam.effects.avatar" and names[i + 1] == "erode")
+    cases = [F.Case("swap", "cv2", "none", at), F.Case("swap", "cv2", "none", at, live=True)]
+    assert _broken(ref, cases) == []
+
+
+def test_a_badge_label_drawn_without_its_text_is_not_kept_for_the_session(sweep):
+    """The first frame draws the AI-altered label, kept for the session. OpenCV's putText drawing
+    nothing there (found faulting the first frame, the detector's): every altered frame after it,
+    the whole session, left with a blank plate for a badge. Now such a label is refused (that frame
+    is hidden) and the next frame draws it again."""
+    ref = sweep("swap")
+    at = next(i for i, (n, c) in enumerate(zip(ref.frame_calls[0]["cv2"], ref.frame_callers[0]["cv2"]))
+              if n == "putText" and c == "livecam.effects.badge")
+    assert _broken(ref, [F.Case("swap", "cv2", "none", at, frame=0)]) == []

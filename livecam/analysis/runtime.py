@@ -98,7 +98,13 @@ def checked_outputs(model: str, names: list[str], values: list[Any], declared: d
             raise ModelOutputError(
                 f"Model {model} returned its output {name} with shape {value.shape} instead of {shape}; "
                 "this frame's result is not used.")
-        if name in floats and value.dtype != np.float32 and value.dtype.kind in "fiub":
+        if name in floats and value.dtype.kind in "iub":
+            # A provider's float comes as float64 or float16 (cast below), never as integers: their
+            # fractions and signs are gone. Read as scores, the face detector found no face in the
+            # first frame and a face swap let the wearer's face out.
+            raise ModelOutputError(f"Model {model} returned its output {name} as {value.dtype}, not floats; "
+                                   "this frame's result is not used.")
+        if name in floats and value.dtype != np.float32 and value.dtype.kind == "f":
             with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused below
                 value = value.astype(np.float32, order="C")
         elif not (value.flags.c_contiguous and value.flags.writeable):

@@ -1029,6 +1029,13 @@ def face_alpha(landmarks: np.ndarray, grid: Grid, opacity: float, fw: float | No
     alpha = np.zeros((grid.rows, grid.cols), np.uint8)
     poly = grid.cell_polys(landmarks, regions.FACE_OVAL) if points is None else points[_FACE_OVAL]
     cv2.fillPoly(alpha, [poly], 255, cv2.LINE_AA, 4)
+    if not alpha.any():
+        # An oval centred on the grid always marks cells: none marked is a raster fault, and the swap
+        # would cover nothing while saying it swapped (the wearer's face left under the badge). One
+        # centred off the grid (a face past the frame's border) legitimately covers nothing here.
+        cx, cy = poly.reshape(-1, 2).mean(axis=0) / 16.0
+        if 0.0 <= cx < grid.cols and 0.0 <= cy < grid.rows:
+            raise ValueError("the face oval marked no cell of the grid it lies on")
     inset = max(1, int(round(EDGE_INSET * cell_fw)))
     alpha = cv2.erode(alpha, np.ones((2 * inset + 1, 2 * inset + 1), np.uint8))
     alpha = light.blur8(alpha, max(0.5, FEATHER * cell_fw))  # GaussianBlur's values, a third of its cost

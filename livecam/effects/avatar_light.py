@@ -147,7 +147,10 @@ def masked_lowpass(image: np.ndarray, weights: np.ndarray, sigma: float) -> np.n
     """Normalised convolution: the blur of ``image`` where ``weights`` is high, spread smoothly elsewhere."""
     w = np.asarray(weights, np.float32)
     img = np.asarray(image, np.float32)
-    den = np.maximum(cv2.GaussianBlur(w, (0, 0), sigma), 1e-4)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    if den.dtype != np.float32:  # rounded weights relight a face with the wearer's light: fail, hide
+        raise ValueError(f"the light's weight blur came back as {den.dtype}, not float32")
+    den = np.maximum(den, 1e-4)
     if img.ndim == 2:
         return cv2.GaussianBlur(img * w, (0, 0), sigma) / den
     c = img.shape[2]

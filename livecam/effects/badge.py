@@ -87,7 +87,14 @@ class Badge(EffectBase):
 
     def _label_for(self, height: int) -> tuple[np.ndarray, np.ndarray]:
         if self._label is None or self._height != height:
-            self._label = render_label(height)
+            colour, alpha = render_label(height)
+            # Kept for the session: a label drawn wrong once (OpenCV drew no text, or NaN) left every
+            # altered frame after it without a readable badge. Refused, this frame fails (hidden).
+            text = alpha >= 0.95
+            if not (np.isfinite(colour).all() and np.isfinite(alpha).all() and text.any()
+                    and colour.shape[:2] == alpha.shape and (colour[text] >= 200).all()):
+                raise ValueError("the AI-altered label came out without its white text")
+            self._label = colour, alpha
             self._height = height
         return self._label
 
