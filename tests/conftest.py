@@ -53,6 +53,20 @@ def video_frames(name: str, count: int, size: tuple[int, int] | None = None) -> 
     return read_frames(path, count, size)
 
 
+def picked_faces(clip: str, picks, size: tuple[int, int] = (1280, 720)) -> tuple[list, list]:
+    """Frames ``picks`` of the shared clip ``video/clip`` at ``size`` and the faces one face tracker finds
+    run over those frames alone (a face in every one, or the test fails)."""
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    frames = video_frames(clip, max(picks) + 1, size)
+    frames = [frames[i] for i in picks]
+    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
+    faces = [tracker.process(f) for f in frames]
+    assert all(faces)
+    return frames, faces
+
+
 def tracked_frames(path: Path, count: int) -> list:
     """The first ``count`` frames of a video file, each with its faces from one face tracker run over
     the clip (as the live loop's face stage sees them)."""

@@ -9,16 +9,14 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import FIXTURES, video_frames  # noqa: E402
+from conftest import FIXTURES, picked_faces  # noqa: E402
 
 from livecam.analysis.avatar_photo import load_avatar_photo  # noqa: E402
-from livecam.analysis.face_tracker import FaceTracker  # noqa: E402
 from livecam.effects import avatar as av  # noqa: E402
 from livecam.effects import avatar_light as light  # noqa: E402
 from livecam.effects import avatar_pose_shade as pose_shade  # noqa: E402
 from livecam.effects import mesh_warp  # noqa: E402
 from livecam.effects import swap_kernels as kernels  # noqa: E402
-from livecam.settings import FaceSettings, RuntimeSettings  # noqa: E402
 from livecam.types import Analysis  # noqa: E402
 
 
@@ -148,11 +146,7 @@ def test_the_swap_over_spans_draws_the_whole_boxs_frames(photo, monkeypatch):
     """Real 720p frames, heads turned both ways (lp_d3, yaw -15 to +22 degrees) and frontal, both swap
     modes: the same frames with the spans as with the whole box, the spans in use and the nose lift
     reading its crop on them."""
-    frames = video_frames("lp_d3_expressions.mp4", 281, (1280, 720))
-    frames = [frames[i] for i in (20, 120, 160, 210, 250, 260, 270, 280)]
-    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    faces = [tracker.process(f) for f in frames]
-    assert all(faces)
+    frames, faces = picked_faces("lp_d3_expressions.mp4", (20, 120, 160, 210, 250, 260, 270, 280))
     picture = load_avatar_photo(FIXTURES / photo, store=False)
 
     def run():

@@ -6,7 +6,7 @@ the swap draws stay the same to the bit."""
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, video_frames
+from conftest import FIXTURES, picked_faces, video_frames
 
 from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis import face_landmarker
@@ -36,11 +36,7 @@ def test_warming_leaves_the_picture_as_it_was():
 def test_the_swap_draws_the_same_frames_with_and_without_the_warming(clip, picks, photo, monkeypatch):
     """Real 720p frames (the bench clip, and turned heads), both swap modes: the frames with the
     photo warmed are those of the code without it, and the warming reads the photo the remap reads."""
-    frames = video_frames(clip, max(picks) + 1, (1280, 720))
-    frames = [frames[i] for i in picks]
-    tracker = FaceTracker(FaceSettings(), RuntimeSettings())
-    faces = [tracker.process(f) for f in frames]
-    assert all(faces)
+    frames, faces = picked_faces(clip, picks)
     picture = load_avatar_photo(FIXTURES / photo, store=False)
 
     def run():
