@@ -349,7 +349,9 @@ class _Target:
         except OSError as exc:
             if exc.errno in _CANNOT_LINK:
                 raise self._cannot_link() from None
-            raise OutputError(f"Cannot write {shown(name)} ({exc.strerror}); choose another path.") from None
+            refused = OutputError(f"Cannot write {shown(name)} ({exc.strerror}); choose another path.")
+            refused.why = exc.strerror or str(exc)  # publish's own sentence says it when nothing took the name
+            raise refused from None
 
     def _probe_link(self) -> None:
         probe = self.temp.with_name(self.temp.name + f".{secrets.token_hex(4)}")
@@ -380,7 +382,12 @@ class _Target:
         try:
             self._give_name()
             return None
-        except OutputError:
+        except OutputError as exc:
+            why = getattr(exc, "why", None)
+            if why and not os.path.lexists(self.path):
+                # Nothing took the name: the folder refused it (made read-only meanwhile), and "changed" was untrue.
+                return (f"LiveCam could not give the finished file the name {shown(self.path)} ({why}; may LiveCam "
+                        f"still write in {shown(self.path.parent)}?); the result is in {shown(self.temp)}.")
             reason = self._what_changed()
         for n in range(1, 1000):
             aside = self.path.with_name(f"{self.path.stem[:80]}.livecam-{n}{self.path.suffix}")

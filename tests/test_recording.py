@@ -329,3 +329,24 @@ def test_a_4k_recording_on_a_slow_encoder_keeps_its_length(tmp_path: Path) -> No
     out.close()
     duration = _probe_duration(path)
     assert abs(duration - wall) / wall < 0.05, (duration, wall, out.frames_written)
+
+
+def test_a_folder_that_refuses_the_name_at_the_end_is_not_said_to_have_changed(tmp_path: Path, monkeypatch) -> None:
+    """The render's folder made read-only during its final close: nothing took the name, so the sentence
+    says the name could not be given and where the result is, not that the file 'changed'."""
+    target = tmp_path / "out.mp4"
+    writer = _render(target, 10)
+    real = os.link
+
+    def refuse(src, dst, *args, **kwargs):
+        if Path(dst).parent == tmp_path and not Path(dst).name.startswith("."):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", refuse)
+    writer.close()
+    assert not target.exists()
+    assert writer.note and "could not give the finished file the name" in writer.note, writer.note
+    assert "changed" not in writer.note and "Permission denied" in writer.note
+    (kept,) = _leftovers(tmp_path)
+    assert str(tmp_path / kept) in writer.note and _plays(tmp_path / kept) == 10
