@@ -58,6 +58,12 @@ BACKOFF_MAX_FRAMES = 64  # a failing effect is retried after 1, 2, 4 … frames,
 # settings change: a model run that failed once while the avatar read its photo (a provider or driver
 # hiccup) hid every frame for the rest of the session, and said the photo "shows 16 faces".
 BUILD_RETRY_FRAMES = (30, 150, 600)
+# An effect that raises frame after frame is built afresh once this many tries in a row have failed (about
+# 1 s at 30 fps, with the backoff), at most FRESH_BUILDS times for the same settings: a fault on the frame
+# where the photo avatar filled its caches kept a bad value there, and every frame after it was hidden for
+# the rest of the session, though a new effect of the same settings works.
+FRESH_AFTER = 6
+FRESH_BUILDS = 3
 
 
 @dataclass
@@ -73,6 +79,7 @@ class _Slot:
     retry_at: int = 0  # frame number from which to try the effect again
     build_failures: int = 0  # failed builds in a row for these settings
     rebuild_at: int | None = None  # frame number at which a failed build is tried again
+    fresh_builds: int = 0  # effects built afresh for these settings because the last kept raising
     pending: Future | None = None
     pending_version: int = 0
     logged: set[str] = field(default_factory=set)
@@ -155,7 +162,7 @@ class Pipeline:
             self._effective = self.settings
 
     def _reconfigure(self, slot: _Slot, settings: Settings) -> None:
-        slot.build_failures, slot.rebuild_at = 0, None  # new settings: a fresh series of tries
+        slot.build_failures, slot.rebuild_at, slot.fresh_builds = 0, None, 0  # new settings: a fresh series of tries
         if not slot.spec.enabled(settings):
             self._install(slot, None)
             return
@@ -225,8 +232,10 @@ class Pipeline:
         if slot.error is not None and effect is not None:
             log.info("%s works again.", slot.spec.label)  # after the sentence that said it could not be built
         previous, slot.effect = slot.effect, effect
-        slot.error, slot.reason, slot.failures, slot.retry_at, slot.logged = None, None, 0, 0, set()
+        slot.error, slot.reason, slot.failures, slot.retry_at = None, None, 0, 0
         slot.build_failures, slot.rebuild_at = 0, None
+        if not slot.fresh_builds:  # one built afresh for the same settings says the same things once
+            slot.logged = set()
         if previous is not None and previous is not effect:
             previous.close()
 
@@ -367,6 +376,11 @@ class Pipeline:
         slot.retry_at = self._frame + min(BACKOFF_MAX_FRAMES, 2 ** (slot.failures - 1))
         hidden = slot.spec.on_failure == "conceal"
         what = "the picture is hidden behind a full blur" if hidden else "it is skipped"
+        if (exc is not None and slot.failures == FRESH_AFTER and slot.fresh_builds < FRESH_BUILDS
+                and slot.pending is None and slot.spec.enabled(self.settings)):
+            slot.fresh_builds += 1
+            trace.debug("%s kept failing; building it afresh (%d of %d)", slot.spec.name, slot.fresh_builds, FRESH_BUILDS)
+            self._start_build(slot, self.settings)
         self._log_once(slot.logged, f"{slot.spec.label} failed ({reason.rstrip('.')}); {what} while LiveCam retries.", exc)
         return hidden
 
