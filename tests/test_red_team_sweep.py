@@ -243,3 +243,17 @@ def test_a_badge_label_drawn_without_its_text_is_not_kept_for_the_session(sweep)
     at = next(i for i, (n, c) in enumerate(zip(ref.frame_calls[0]["cv2"], ref.frame_callers[0]["cv2"]))
               if n == "putText" and c == "livecam.effects.badge")
     assert _broken(ref, [F.Case("swap", "cv2", "none", at, frame=0)]) == []
+
+
+def test_the_photo_avatars_stage_keeps_no_wrong_picture_for_the_session(sweep):
+    """A wrong shape or type from the OpenCV calls that lay the photo avatar's portrait out (the shut-eyes
+    portrait, read on blinks only) or shrink its canvas for the background (read by the background, not
+    the avatar) was kept for the session: every later frame hidden, the pipeline's fresh build of the
+    failing effect never reaching it. Refused before they are kept, the good frames after come back."""
+    ref = sweep("animate")
+    names, callers = ref.frame_calls[0]["cv2"], ref.frame_callers[0]["cv2"]
+    cases = [F.Case("animate", "cv2", kind, at, frame=0) for at, (name, caller) in enumerate(zip(names, callers))
+             if caller == "livecam.effects.avatar_stage" and name in ("resize", "warpAffine", "copyMakeBorder")
+             for kind in ("shape", "dtype")]
+    assert len(cases) >= 10, cases
+    assert _broken(ref, cases) == []

@@ -410,7 +410,12 @@ class Stage:
         in the frame as the portrait is, to be sampled through :meth:`draw`'s maps (with the person
         layer's :attr:`top` rows above the frame, the picture's first row repeated there)."""
         laid = place(picture, *self._placing, self.size)
-        return cv2.copyMakeBorder(laid, self.top, 0, 0, 0, cv2.BORDER_REPLICATE) if self.top else laid
+        laid = cv2.copyMakeBorder(laid, self.top, 0, 0, 0, cv2.BORDER_REPLICATE) if self.top else laid
+        # Kept with the stage for the session and read on some frames only (the shut-eyes portrait on
+        # blinks): a wrong one failed those frames for good, never enough in a row for a fresh build.
+        if laid.dtype != picture.dtype or laid.shape != (self.size[1] + self.top, self.size[0]) + picture.shape[2:]:
+            raise ValueError("the avatar's portrait was laid out with the wrong shape or type")
+        return laid
 
     def head_follow(self, y: np.ndarray) -> np.ndarray:
         """Share of the head's shift taken at height ``y``: 1 down to the chin, 0 a neck below it."""
@@ -457,8 +462,13 @@ class Stage:
     def small(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """The still canvas and its mask at the segmenter's size (w, h), for the background blur."""
         if size not in self._small:
-            self._small[size] = (cv2.resize(self.canvas, size, interpolation=cv2.INTER_AREA),
-                                 cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255)
+            canvas = cv2.resize(self.canvas, size, interpolation=cv2.INTER_AREA)
+            mask = cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+            # Kept for the session, and read by the background, not this effect: a wrong one was never
+            # made again (a fresh build of the failing background does not touch it).
+            if canvas.shape != (size[1], size[0], 3) or canvas.dtype != np.uint8 or mask.shape != (size[1], size[0]):
+                raise ValueError("the avatar's small canvas came out with the wrong shape or type")
+            self._small[size] = canvas, mask
         return self._small[size]
 
     def render(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None
