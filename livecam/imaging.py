@@ -73,3 +73,24 @@ def as_bgr8(image: object) -> np.ndarray | None:
     if image.ndim == 2:
         return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_GRAY2BGR)
     return np.ascontiguousarray(image)
+
+
+UNIT_UPPER = 1.0 + 1e-6  # checkRange's upper bound is exclusive; 1.0 itself is in range
+
+
+def finite_in_unit_range(values: np.ndarray) -> bool:
+    """Every value finite and in 0..1 (a float mask)."""
+    try:
+        return bool(cv2.checkRange(values, True, 0.0, UNIT_UPPER)[0])
+    except cv2.error:  # a type OpenCV does not check (float16), or OpenCV failing: numpy, slower
+        return bool(np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0)
+
+
+def read_ahead(picture: np.ndarray) -> None:
+    """Read one element of each 64-byte cache line of ``picture`` (H x W x C, pixels packed along each
+    row; a box of a frame is fine; else nothing), row by row in address order. Ahead of a step that
+    reads it in a scattered order (a remap, a rotated crop), the hardware prefetcher then streams the
+    lines instead of each read waiting on memory. A read only: nothing changes."""
+    if picture.ndim != 3 or picture.strides[2] != picture.itemsize or picture.strides[1] != picture.shape[2] * picture.itemsize:
+        return
+    picture[:, ::max(1, 64 // (picture.shape[2] * picture.itemsize)), 0].sum()

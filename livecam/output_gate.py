@@ -30,6 +30,7 @@ import numpy as np
 
 from livecam.effects import REGISTRY
 from livecam.effects.conceal import conceal
+from livecam.imaging import finite_in_unit_range
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")
@@ -56,7 +57,6 @@ EMPTY_ACCEPT = 15  # frames of steady empty mask after which "nobody there" is t
 # now: in the pipeline at 720p, numpy's mean of every 8th pixel cost 0.08 ms, OpenCV's mean of
 # every 16th row 0.02 ms (and checkRange on the small mask 0.01 ms against 0.03 for a numpy sum).
 ROW_STEP = 16
-UPPER = 1.0 + 1e-6  # checkRange's upper bound is exclusive; 1.0 itself is in range
 CARD_BGR = (48, 48, 48)  # the last-resort card: dark grey, clearly not a picture of anything
 DEFAULT_SHAPE = (720, 1280, 3)  # the card's size before any frame was seen
 
@@ -76,14 +76,6 @@ class Provenance:
 def _required(settings: Any) -> tuple[str, ...]:
     """Every "conceal" effect the settings turn on."""
     return tuple(spec.name for spec in REGISTRY if spec.on_failure == "conceal" and spec.enabled(settings))
-
-
-def _finite_in_range(values: np.ndarray) -> bool:
-    """Every value finite and in 0..1 (the float mask)."""
-    try:
-        return bool(cv2.checkRange(values, True, 0.0, UPPER)[0])
-    except cv2.error:  # a type OpenCV does not check (float16), or OpenCV failing: numpy, slower
-        return bool(np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0)
 
 
 def _jumped(before: float, coverage: float) -> bool:
@@ -179,7 +171,7 @@ class OutputGate:
         if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.shape != shape[:2]:
             self._steady = 0
             return "the person mask is missing or malformed"
-        if proof.small_mask is not None and not _finite_in_range(proof.small_mask):
+        if proof.small_mask is not None and not finite_in_unit_range(proof.small_mask):
             self._steady = 0
             return "the person mask has values out of range"
         return self._plausible(_coverage(mask))

@@ -1,5 +1,5 @@
 """Two reads that only bring memory into cache ahead of a scattered read of it: the face swap's photo
-before its remap (``avatar._warm``), and the frame under the face mesh's crop before the crop
+before its remap (``imaging.read_ahead``), and the frame under the face mesh's crop before the crop
 (``face_landmarker._warm_box``). Reads only: the pictures, the face stage's meshes and every frame
 the swap draws stay the same to the bit."""
 
@@ -13,6 +13,7 @@ from livecam.analysis import face_landmarker
 from livecam.analysis.face_landmarker import Roi
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
+from livecam.imaging import read_ahead
 from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
@@ -22,11 +23,11 @@ def test_warming_leaves_the_picture_as_it_was():
     for shape in [(669, 642, 3), (1, 1, 3), (0, 4, 3), (63, 1), (130,)]:
         picture = rng.integers(0, 256, shape, dtype=np.uint8)
         kept = picture.copy()
-        assert av._warm(picture) is None
+        assert read_ahead(picture) is None
         np.testing.assert_array_equal(picture, kept)
     view = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)[:, ::2]  # not contiguous: nothing read, nothing raised
     kept = view.copy()
-    av._warm(view)
+    read_ahead(view)
     np.testing.assert_array_equal(view, kept)
 
 
@@ -43,15 +44,15 @@ def test_the_swap_draws_the_same_frames_with_and_without_the_warming(clip, picks
         effects = [av.FaceSwap(picture), av.FaceSwap(picture, own_eyes_mouth=True)]
         return effects, [[e.apply(f, Analysis(faces=fc))[0] for f, fc in zip(frames, faces)] for e in effects]
 
-    warmed, warm = [], av._warm
+    warmed, warm = [], read_ahead
     with monkeypatch.context() as patch:
-        patch.setattr(av, "_warm", lambda p: warmed.append(p) or warm(p))
+        patch.setattr(av, "read_ahead", lambda p: warmed.append(p) or warm(p))
         effects, fast = run()
     assert len(warmed) == 2 * len(frames)
     assert all(p is e.source.image for p, e in zip(warmed, [effects[0]] * len(frames) + [effects[1]] * len(frames)))
     assert all(e.source.image.flags.c_contiguous for e in effects)  # else the warming reads nothing
     with monkeypatch.context() as patch:
-        patch.setattr(av, "_warm", lambda p: None)
+        patch.setattr(av, "read_ahead", lambda p: None)
         _, plain = run()
     for a_frames, b_frames in zip(fast, plain):
         for frame, a, b in zip(frames, a_frames, b_frames):

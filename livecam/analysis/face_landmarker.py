@@ -21,6 +21,7 @@ from livecam.analysis.face_kernels import READY, scaled_into
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import CANONICAL, POSE_INDICES
 from livecam.analysis.runtime import ModelOutputError, ModelSession, load_model
+from livecam.imaging import read_ahead
 
 PRESENCE_THRESHOLD = 0.5  # MediaPipe's ThresholdingCalculator in face_landmark_cpu
 # The mesh the model gives is face-shaped, however the face is turned, lit or covered, and lies on
@@ -103,21 +104,16 @@ def crop(image_bgr: np.ndarray, roi: Roi, n: int, mirror: bool = False) -> tuple
 
 
 def _warm_box(image_bgr: np.ndarray, roi: Roi) -> None:
-    """Read one byte of each cache line of the frame under ``roi``'s bounds, row by row. The frame is
-    new to the cache, and the crop's rotated, scaled sampling reads it at memory latency; read in
-    order first, the hardware prefetcher streams it (720p: the mesh's run 0.81 -> 0.71 ms of this
-    thread's time). A read only: the crop is the same."""
-    if not (image_bgr.ndim == 3 and image_bgr.flags.c_contiguous):
-        return
+    """:func:`livecam.imaging.read_ahead` of the frame under ``roi``'s bounds: the frame is new to the
+    cache and the crop's rotated, scaled sampling reads it at memory latency (720p: the mesh's run
+    0.81 -> 0.71 ms of this thread's time)."""
     h, w = image_bgr.shape[:2]
     x0, y0, x1, y1 = roi.box()
     if not (np.isfinite(x0) and np.isfinite(y0) and np.isfinite(x1) and np.isfinite(y1)):
         return
     x0, y0 = min(max(int(x0) - 1, 0), w), min(max(int(y0) - 1, 0), h)
     x1, y1 = min(max(int(x1) + 2, 0), w), min(max(int(y1) + 2, 0), h)
-    step = max(1, 64 // (image_bgr.shape[2] * image_bgr.itemsize))
-    if x1 > x0 and y1 > y0:
-        image_bgr[y0:y1, x0:x1:step, 0].sum()
+    read_ahead(image_bgr[y0:y1, x0:x1])
 
 
 def model_input(session: ModelSession, rgb: np.ndarray) -> np.ndarray:

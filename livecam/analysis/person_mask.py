@@ -26,6 +26,7 @@ from livecam.analysis import edge_strips
 from livecam.analysis.mask_kernels import READY, area_table, halve_across
 from livecam.analysis import temporal as T
 from livecam.analysis.runtime import ModelError
+from livecam.imaging import finite_in_unit_range
 from livecam.settings import Settings
 from livecam.types import Analysis
 
@@ -354,7 +355,7 @@ class PersonMask:
         self._last_colour = foreground
         t3 = time.perf_counter()
         timings.update(preprocess=(t1 - t0) * 1e3, inference=(t2 - t1) * 1e3, refine=(t3 - t2) * 1e3)
-        if not T.in_unit_range(held):
+        if not finite_in_unit_range(held):
             # A NaN (from the model's output, OpenCV's motion or a compiled loop) held over time stays
             # for good, NaN times the weight kept being NaN: every later frame went out hidden. This
             # frame keeps it (the output gate hides it); the next starts afresh.

@@ -41,14 +41,6 @@ def scene_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
     return float(cv2.absdiff(previous, current).mean()) > SCENE_CUT
 
 
-def in_unit_range(mask: np.ndarray) -> bool:
-    """Every value of a float mask finite and in 0..1 (checkRange's upper bound is exclusive)."""
-    try:
-        return bool(cv2.checkRange(mask, True, 0.0, 1.0 + 1e-6)[0])
-    except Exception:  # noqa: BLE001 - a type OpenCV does not check, or OpenCV failing: numpy, slower
-        return bool(np.isfinite(mask).all() and mask.min() >= 0.0 and mask.max() <= 1.0)
-
-
 def smooth_mask(previous: np.ndarray | None, current: np.ndarray, motion: np.ndarray | None,
                 strength: float, streak: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Image-motion-adaptive smoothing of float masks in 0..1; returns (mask, streak).
