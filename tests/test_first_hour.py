@@ -44,7 +44,7 @@ def make_app(qt):
 
     made = []
 
-    def make(output: str = "null", open_output=None):
+    def make(output: str = "null", open_output=None, first_start: bool = False):
         from livecam import settings as S
         from livecam.gui.bridge import LiveBridge
 
@@ -52,7 +52,7 @@ def make_app(qt):
                                                     "height": 512, "fps": 30},
                             output={"kind": output, "fps": 30}, background={"mode": "off"})
         bridge = LiveBridge(settings, open_output=open_output) if open_output else None
-        made.append(LiveCamApp(settings, bridge=bridge, persist=False))
+        made.append(LiveCamApp(settings, bridge=bridge, persist=False, first_start=first_start))
         return made[-1]
 
     yield make
@@ -183,6 +183,74 @@ def test_the_tray_welcomes_once_with_where_the_picture_goes(make_app, qt, tray_b
     app.actions.running.trigger()
     qt.waitUntil(lambda: app.bridge.state == "on", timeout=WAIT_MS)
     assert len(tray_bubbles) == 1
+
+
+@pytest.mark.parametrize("first_start", [True, False])
+def test_a_first_start_opens_the_settings_window_beside_the_tray(make_app, qt, tray_bubbles, first_start):
+    """A tray icon alone is easy to miss (GNOME folds it away): until the settings are saved once, the
+    tray app opens with the preview and the controls in view; afterwards it starts in the tray."""
+    from livecam.gui.tray import TrayFront
+
+    app = make_app(first_start=first_start)
+    assert isinstance(app.front, TrayFront)
+    app.start()
+    qt.waitUntil(lambda: app.bridge.state == "on", timeout=WAIT_MS)
+    if first_start:
+        qt.waitUntil(app.settings_window.isVisible, timeout=WAIT_MS)
+    else:
+        assert app._window is None  # not even built: nothing on screen but the tray icon
+
+
+# In a child process (run_gui takes over the signals and the QApplication): the tray app's start, with
+# the app replaced by one that prints whether it was told this is a first start, then quits.
+_FIRST_START_CHILD = """
+import sys
+from PySide6 import QtCore, QtWidgets
+import livecam.gui as gui
+import livecam.gui.app as gui_app
+from livecam import qt_platform
+from livecam.settings import Settings
+
+class Probe:
+    def __init__(self, settings, first_start=None, **_):
+        print("first_start", first_start)
+
+    def start(self):
+        QtCore.QTimer.singleShot(0, QtWidgets.QApplication.quit)
+
+    def quit(self):
+        QtWidgets.QApplication.quit()
+
+    def shutdown(self):
+        pass
+
+gui_app.LiveCamApp = Probe
+qt_platform.gui_problem = lambda: None  # offscreen: nothing to probe
+sys.exit(gui.run_gui(Settings()))
+"""
+
+
+def test_run_gui_calls_it_a_first_start_while_there_is_no_settings_file(tmp_path):
+    import subprocess
+    import sys
+
+    import livecam
+    from livecam.settings import Settings, save
+
+    config = tmp_path / "config"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LIVECAM_CONFIG_DIR": str(config),
+           "PYTHONPATH": str(Path(livecam.__file__).resolve().parents[1])}
+
+    def told() -> str:
+        done = subprocess.run([sys.executable, "-c", _FIRST_START_CHILD], env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout.split()[-1]
+
+    assert told() == "True"
+    config.mkdir(mode=0o700)
+    save(Settings(), config / "settings.json")
+    assert told() == "False"
 
 
 # ------------------------------------------------------------------ livecam doctor

@@ -283,7 +283,7 @@ from livecam import qt_platform
 from livecam.settings import Settings
 
 class Tray:
-    def __init__(self, settings):
+    def __init__(self, settings, **_):
         pass
 
     def start(self):

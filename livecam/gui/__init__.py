@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
-from livecam.settings import Settings
+from livecam.settings import Settings, settings_path
 
 INSTALL_HINT = (
     "The tray app needs PySide6; install it with: pip install 'livecam[gui]' (or pip install PySide6-Essentials)."
@@ -99,7 +99,8 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     app.setApplicationName("LiveCam")
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))
-    live = LiveCamApp(settings)
+    # No settings file yet: nothing has been set up here (one is written once anything is changed).
+    live = LiveCamApp(settings, first_start=not os.path.lexists(settings_path()))
     # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,
     # releasing the camera and finishing a recording, as `run` does (an ignored signal, as under
     # nohup, stays ignored). Python only sees a signal when Qt lets the interpreter run now and

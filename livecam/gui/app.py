@@ -26,8 +26,9 @@ class LiveCamApp(QtCore.QObject):
     """The running tray app. ``bridge`` can be injected (tests pass one with a fake source)."""
 
     def __init__(self, settings: Settings, bridge: LiveBridge | None = None, persist: bool = True,
-                 prefer_tray: bool = True) -> None:
+                 prefer_tray: bool = True, first_start: bool = False) -> None:
         super().__init__()
+        self._first_start = first_start
         self.store = SettingsStore(settings, persist=persist, parent=self)
         self.bridge = bridge or LiveBridge(settings, parent=self)
         self.actions = LiveCamActions(self.store, parent=self)
@@ -60,6 +61,10 @@ class LiveCamApp(QtCore.QObject):
     def start(self) -> None:
         self.front.show()
         self.actions.running.setChecked(True)  # toggled → bridge.start()
+        if self._first_start and not isinstance(self.front, ControlWindow):
+            # A tray icon alone is easy to miss (some panels fold it away): until LiveCam has been set up
+            # (its settings saved once), it opens with the preview and the controls in view.
+            self.show_settings()
 
     def shutdown(self) -> None:
         """Save the settings and release the camera and the virtual camera (idempotent)."""
