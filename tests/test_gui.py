@@ -217,6 +217,35 @@ def test_the_settings_window_keeps_its_width_as_the_stats_line_grows(make_app, q
     assert window.stats_line.text() == long_line
 
 
+def test_a_wrapped_stats_line_breaks_between_its_parts_not_after_a_bar(make_app, qtbot):
+    """The line wrapped at any space, so a line could end in a dangling "|" (seen on the settings
+    window at 1366x768); it now breaks in place of a separator, and keeps every part."""
+    from livecam.gui.bridge import STATS_SEPARATOR, LiveStats
+
+    app = make_app(start=False)
+    app.show_settings()
+    window = app.settings_window
+    qtbot.waitUntil(window.isVisible, timeout=WAIT_MS)
+    QtWidgets.QApplication.processEvents()
+    stats = LiveStats(fps=29.9, fps_out=30.0, latency_ms=41.0, providers={"landscape": "CPUExecutionProvider"},
+                      stages={"decode": 1.4, "preprocess": 0.6, "inference": 2.5, "refine": 1.4, "faces": 2.4,
+                              "touch_up": 1.2, "eye_contact": 1.0, "key_light": 1.3, "total": 12.8},
+                      mask="person mask: landscape (fast)")
+    line = window.stats_line
+    width = line.contentsRect().width()
+    for shown_width in (width, 300):
+        line.setFixedWidth(shown_width + line.width() - width)
+        window.show_stats(stats)
+        text = line.text()
+        assert text.replace("\n", STATS_SEPARATOR) == stats.describe(), "every part, in order"
+        rows = text.split("\n")
+        assert len(rows) >= 2, "the sample is longer than the line: it wraps"
+        for row in rows:
+            assert not row.rstrip().endswith("|") and not row.lstrip().startswith("|")
+            fits = line.fontMetrics().horizontalAdvance(row) <= line.contentsRect().width()
+            assert fits or STATS_SEPARATOR not in row, row  # only a part wider than the line overflows
+
+
 def test_exposure_slider_brightens_the_next_frames(make_app, qtbot, astronaut):
     pytest.importorskip("livecam.effects.low_light")
     app = make_app(base_settings(low_light={"mode": "manual"}))

@@ -69,6 +69,9 @@ class FramePair:
     placeholder: bool  # the "camera disconnected" card, not a processed frame
 
 
+STATS_SEPARATOR = "   |   "
+
+
 @dataclass(frozen=True)
 class LiveStats:
     fps: float  # frames processed per second
@@ -80,6 +83,10 @@ class LiveStats:
     mask: str = ""  # which model makes the person mask and why, one sentence ("" before the first mask)
 
     def describe(self) -> str:
+        return STATS_SEPARATOR.join(self.parts())
+
+    def parts(self) -> list[str]:
+        """The line's parts, each kept whole when the line is wrapped (:meth:`describe` joins them)."""
         parts = [f"{self.fps:.1f} fps"]
         stages = [f"{STAGE_WORDS.get(k, k)} {v:.1f}" for k, v in self.stages.items() if k != "total" and v >= 0.05]
         if stages:
@@ -91,7 +98,7 @@ class LiveStats:
         parts.append(self.provider_words())
         if self.mask:
             parts.append(self.mask)
-        return "   |   ".join(parts)
+        return parts
 
     def provider_words(self) -> str:
         names = sorted({PROVIDER_WORDS.get(p, p.replace("ExecutionProvider", "")) for p in self.providers.values()})

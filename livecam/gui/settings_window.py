@@ -18,7 +18,7 @@ from livecam import devices, model_specs
 from livecam import settings as S
 from livecam.gui import presets
 from livecam.gui.actions import IMAGE_FILTER, VIDEO_FILTER, LiveCamActions
-from livecam.gui.bridge import FramePair, LiveBridge, LiveStats
+from livecam.gui.bridge import STATS_SEPARATOR, FramePair, LiveBridge, LiveStats
 from livecam.gui.icons import STATE_COLORS, TOGGLE_STYLE, state_icon
 from livecam.gui.store import SettingsStore
 from livecam.gui.effect_controls import EffectControls, pair
@@ -59,7 +59,8 @@ class SettingsWindow(QtWidgets.QWidget):
         self._cameras: list[dict] = []
 
         self.preview = PreviewPane()
-        self.stats_line = QtWidgets.QLabel("Waiting for the first frame…", wordWrap=True)
+        self.stats_line = QtWidgets.QLabel("Waiting for the first frame…", wordWrap=True,
+                                           textFormat=QtCore.Qt.TextFormat.PlainText)
         self.stats_line.setTextInteractionFlags(QtCore.Qt.TextInteractionFlag.TextSelectableByMouse)
         # The line changes with every toggled effect: it wraps inside the width the rest of the window
         # asks for, in a fixed two-line height, instead of widening the window or making it jump.
@@ -283,7 +284,8 @@ class SettingsWindow(QtWidgets.QWidget):
             self.preview.show_frames(pair.before, pair.after)
 
     def show_stats(self, stats: LiveStats) -> None:
-        self.stats_line.setText(stats.describe())
+        line = self.stats_line
+        line.setText(wrapped(stats.parts(), line.fontMetrics(), line.contentsRect().width()))
 
     def show_state(self, state: str, message: str) -> None:
         self.setWindowIcon(state_icon(state))
@@ -360,6 +362,20 @@ class _ScrolledTab(QtWidgets.QScrollArea):
     def sizeHint(self) -> QtCore.QSize:
         # The whole page (QScrollArea's own hint stops at 24 lines); _fit_screen bounds it by the screen.
         return self.widget().sizeHint() + QtCore.QSize(self.verticalScrollBar().sizeHint().width(), 0)
+
+
+def wrapped(parts: list[str], metrics: QtGui.QFontMetrics, width: int) -> str:
+    """``parts`` joined by the stats separator, a line break taking its place where the next part would
+    not fit: a wrapped line no longer ends in a dangling "|". A part wider than the line is left for the
+    label's own word wrap."""
+    lines = [parts[0]] if parts else [""]
+    for part in parts[1:]:
+        joined = lines[-1] + STATS_SEPARATOR + part
+        if width > 0 and metrics.horizontalAdvance(joined) > width:
+            lines.append(part)
+        else:
+            lines[-1] = joined
+    return "\n".join(lines)
 
 
 def _html(text: str) -> str:
