@@ -24,7 +24,7 @@ HOLD_FRAMES = 3
 # The settings sections whose change means new model sessions (expensive); everything else is cheap.
 SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime": ("provider", "threads")}
 # The needs the face tracker serves; "faces_carried" alone (no effect wants every frame's own mesh)
-# lets it carry every other frame's mesh (livecam.effects.base).
+# lets it carry the mesh between reads (livecam.effects.base).
 FACE_NEEDS = frozenset({"faces", "faces_carried", "iris"})
 
 

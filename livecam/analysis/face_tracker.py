@@ -24,14 +24,18 @@ where lids move: per frame 0.37 -> 0.51 on lp_d6 (expressions), 0.26 -> 0.28 on 
 every frame's own model estimate (an evaluation's judge) asks for ``fresh_iris``.
 
 The mesh itself is the face stage's cost. A caller whose effects all take it (``carry``: the studio
-effects, never a face swap or the photo avatar, which get every frame's own reading) has every other
-frame's mesh carried instead: the last read moved on by half the velocity of the two reads before it
-(the whole velocity carries the reads' own jitter on, twice: with it the studio effects flickered
-2.5 % more on lp_d3, with half 0.6 %; the landmarks stay within 0.8 % of the face's width of the
-read ones at p95). A frame is read, not carried, where the face moves fast (CARRY_SPEED), or where
-the picture over the face's predicted box no longer looks like the one over the last read's box (a
-cut, a face that left, a hand, a prediction gone wrong): the two small grey views are compared by
-their correlation, so lighting and contrast set no threshold.
+effects, never a face swap or the photo avatar, which get every frame's own reading) has meshes
+carried between reads instead: the last read moved on by half the velocity of the two reads before
+it, a frame (the whole velocity carries the reads' own jitter on, twice: with it the studio effects
+flickered 2.5 % more on lp_d3, with half 0.6 %). How many frames in a row are carried follows how
+fast the face moves: a carried mesh misses by up to half the velocity a frame, so one frame where the
+face moves 3 % of its width a frame, up to three where it moves 1 % (CARRY_MISS, CARRY_RUN). A still
+face (the bench clip: 0.3 % a frame at the median) is then read one frame in four, one that turns and
+pulls faces (lp_d3) one in three, and the carried landmarks stay within 1.2 % of the face's width of
+every frame's read at p95 on both (0.5 % at the median). A frame is read, not carried, where the
+picture over the face's predicted box no longer looks like the one over the last read's box (a cut, a
+face that left, a hand, a prediction gone wrong): the two small grey views are compared by their
+correlation, so lighting and contrast set no threshold.
 """
 from __future__ import annotations
 
@@ -108,14 +112,16 @@ LID_MOVED = 0.1
 NARROW_EVERY = IRIS_EVERY // 2
 # Mesh points of each eye's lids and corners (upper, lower, outer, inner), the eyes in EYE_CORNERS order.
 MESH_LIDS = ((159, 145, 33, 133), (386, 374, 263, 362))
-# Carrying the mesh (``carry``): the share of the reads' velocity carried on; the fastest face, in its
-# widths a frame between two reads, whose mesh is still carried (a carried mesh misses by up to about
-# half its velocity where the face speeds up or stops, so this keeps it within 1.5 % of the face's
-# width: lp_d12's gestures, at up to 0.06, missed by 1.9 % at p95); and the least correlation between
-# the grey views (LOOK px square) of the face box's middle on the last read and of the predicted box's
-# now (0.94 at the least on lp_d3's turns and expressions; a cut or a face gone is near 0).
+# Carrying the mesh (``carry``): the share of the reads' velocity carried on, a frame; the most frames
+# carried in a row; the most a carried mesh may miss, in face widths: it misses by up to about half its
+# velocity for each frame carried (where the face speeds up or stops), so a face moving 3 % of its width a
+# frame is carried one frame, 1.5 % two, 1 % three (lp_d12's gestures, at up to 0.06 carried one frame,
+# missed by 1.9 % at p95); and the least correlation between the grey views (LOOK px square) of the face
+# box's middle on the last read and of the predicted box's now (0.94 at the least on lp_d3's turns and
+# expressions; a cut or a face gone is near 0).
 CARRY_STEP = 0.5
-CARRY_SPEED = 0.03
+CARRY_RUN = 3
+CARRY_MISS = 0.015
 CARRY_LOOK = 0.9
 LOOK = 24
 LOOK_SPAN = 0.6
@@ -266,18 +272,19 @@ class _Track:
 
 def carried_mesh(image_bgr: np.ndarray, track: _Track, frame: int) -> np.ndarray | None:
     """This frame's mesh carried from the track's last two reads, or None where it must be read: the
-    last frame was not read (never two carried in a row), the reads are too far apart, the face moves
-    fast, or the picture over the predicted face box is not the face the last read saw."""
+    reads are too far apart or too long ago (CARRY_RUN), the face moves too fast to be carried this many
+    frames (CARRY_MISS), or the picture over the predicted face box is not the face the last read saw."""
     if len(track.reads) < 2 or track.look is None:
         return None
     (f0, m0), (f1, m1) = track.reads
-    if f1 != frame - 1 or f1 - f0 > 2:
+    ahead = frame - f1  # frames since the last read
+    if not 0 < ahead <= CARRY_RUN or f1 - f0 > CARRY_RUN + 1:
         return None
     velocity = (m1 - m0) * np.float32(1.0 / (f1 - f0))
     box1 = _bounds(m1)
-    if float(np.abs(velocity[:, :2]).max()) > CARRY_SPEED * float(box1[2] - box1[0]):
+    if ahead * CARRY_STEP * float(np.abs(velocity[:, :2]).max()) > CARRY_MISS * float(box1[2] - box1[0]):
         return None
-    mesh = m1 + np.float32(CARRY_STEP) * velocity
+    mesh = m1 + np.float32(CARRY_STEP * ahead) * velocity
     look = _look(image_bgr, _bounds(mesh))
     if look is None:
         return None
@@ -324,7 +331,7 @@ class FaceTracker:
         """Faces in this frame. ``t`` is the capture time in seconds (for the jitter filter);
         without it frames are taken to be 1/fps apart. ``fresh_iris``: run the iris model on both
         eyes this frame instead of carrying irises between runs. ``carry``: the caller takes a mesh
-        carried from the last reads on every other frame (see the module's notes)."""
+        carried from the last reads on up to CARRY_RUN frames in a row (see the module's notes)."""
         if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 \
                 or image_bgr.dtype != np.uint8:
             raise ValueError("Face analysis needs a BGR uint8 frame of shape (height, width, 3).")

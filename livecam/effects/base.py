@@ -5,8 +5,9 @@ entry ``reads``), and then, once per frame, turns an image into an image plus th
 later effects:
 
 - ``needs``: analysis it reads ("mask", "faces", "iris", "hands"); "faces" is every frame's own
-  face mesh, "faces_carried" the faces where every other frame's mesh may be carried from the reads
-  before it (half the face stage's cost, within a few tenths of a percent of the face's width): an
+  face mesh, "faces_carried" the faces where the mesh may be carried from the reads before it for up
+  to three frames in a row while the face is still (the mesh model then runs on a quarter to a half
+  of the frames; within about a percent of the face's width, ``livecam.analysis.face_tracker``): an
   effect that follows a face's place and shape declares it, one that draws a face from its mesh (a
   swap, the photo avatar) declares "faces", and then every effect gets read meshes;
 - ``provides``: the Analysis fields its outputs may set; the pipeline refuses any other key, and the
