@@ -321,22 +321,27 @@ class CameraSource(FrameSource):
 
     def _open(self) -> Any:
         self.open_attempts += 1
+        cap = None
         try:
             cap = self._opener(self.device)
+            opened = cap is not None and cap.isOpened()
         except Exception as exc:  # backends raise cv2.error or OSError for vanished devices
             log.debug("%s: open failed: %s", self.description, exc)
-            return None
-        if cap is None or not cap.isOpened():
-            if cap is not None:
-                cap.release()
+            opened = False
+        if not opened:
+            _release(cap)
             return None
         width, height = self._size
         # FOURCC first: V4L2 only offers the large sizes once MJPG is chosen.
-        cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
-        cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-        cap.set(cv2.CAP_PROP_FPS, self._fps)
-        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a deep driver queue would hand us old frames
+        for prop, value in ((cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG")), (cv2.CAP_PROP_FRAME_WIDTH, width),
+                            (cv2.CAP_PROP_FRAME_HEIGHT, height), (cv2.CAP_PROP_FPS, self._fps),
+                            (cv2.CAP_PROP_BUFFERSIZE, 1)):  # a deep driver queue would hand us old frames
+            try:
+                cap.set(prop, value)
+            except Exception as exc:  # noqa: BLE001 - a mode the driver refuses by raising: it keeps its own
+                # Raised, it closed nothing (the device stayed open until collected) and the camera was
+                # called "stopped unexpectedly" and reopened, to refuse the same setting again, for good.
+                log.debug("%s: setting %d refused: %s", self.description, prop, exc)
         return cap
 
     def _run(self) -> None:
@@ -408,6 +413,15 @@ class CameraSource(FrameSource):
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+
+def _release(cap: Any) -> None:
+    if cap is None:
+        return
+    try:
+        cap.release()
+    except Exception as exc:  # noqa: BLE001 - a device that went away may fail to let go too
+        log.debug("releasing a camera failed: %s", exc)
 
 
 def _why_not_available(device: int | str) -> str:

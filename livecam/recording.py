@@ -145,14 +145,22 @@ def complete_fragments_end(fd: int) -> int:
     return _whole_fragments(fd)[0]
 
 
+def _read_at(fd: int, size: int, pos: int) -> bytes:
+    if hasattr(os, "pread"):  # no seek: ffmpeg writes through this very open file while a recording is named
+        return os.pread(fd, size, pos)
+    os.lseek(fd, pos, os.SEEK_SET)
+    return os.read(fd, size)
+
+
 def _whole_fragments(fd: int) -> tuple[int, int]:
     """(length up to the last whole fragment, number of whole fragments) of a fragmented MP4."""
     size = os.fstat(fd).st_size
     pos = good = fragments = 0
     in_fragment = False
     while pos + 8 <= size:
-        os.lseek(fd, pos, os.SEEK_SET)
-        header = os.read(fd, 16)
+        header = _read_at(fd, 16, pos)
+        if len(header) < 8:
+            break
         length, kind = struct.unpack(">I4s", header[:8])
         if length == 1 and len(header) == 16:
             length = struct.unpack(">Q", header[8:16])[0]
@@ -258,8 +266,12 @@ class _Target:
             self.let_go_of_folder()
             raise
         self._ours = _identity_of(self.fd)
+        # A live recording that replaces a file takes its name only once it holds a whole fragment (see
+        # VideoWriter._name_once_playable): named at the start, an ffmpeg that could not start, or a disk that
+        # filled before the first second, removed the user's file and left nothing in its place.
+        self.replaces = publish_at_start and overwrite and os.path.lexists(path)
         try:
-            if publish_at_start:
+            if publish_at_start and not self.replaces:
                 self._give_name()
             else:
                 self._probe_link()
@@ -331,9 +343,39 @@ class _Target:
                     f"Cannot create a file in {shown(self.path.parent)} ({exc.strerror}); choose another path."
                 ) from None
             if os.name == "posix":
-                os.fchmod(fd, 0o600)
+                self._make_private(fd, temp)
             return fd, temp
         raise OutputError(f"Cannot create a file in {shown(self.path.parent)}; choose another path.")
+
+    def _make_private(self, fd: int, temp: Path) -> None:
+        """0600 whatever the umask said. Where the file system refuses the mode (some network and
+        FAT mounts) a file already private goes on; one that is not is removed and refused: raised,
+        the OSError ended run and render in a traceback and left the hidden file (and its
+        descriptor) behind."""
+        try:
+            os.fchmod(fd, 0o600)
+            return
+        except OSError as exc:
+            refused = exc
+        try:
+            private = stat.S_IMODE(os.fstat(fd).st_mode) & 0o077 == 0
+        except OSError:
+            private = False
+        if private:
+            return
+        ours = _identity_of(fd)
+        os.close(fd)
+        where = {} if self._folder is None else {"dir_fd": self._folder}
+        name = temp if self._folder is None else temp.name
+        try:
+            if _identity(name, follow=False, **where) == ours:
+                os.unlink(name, **where)
+        except OSError:
+            log.warning("The unfinished file %s could not be removed; it is empty and can be deleted.", shown(temp))
+        raise OutputError(
+            f"LiveCam cannot make its file in {shown(self.path.parent)} readable by you alone "
+            f"({refused.strerror or refused}), and recordings are private; choose a folder on another disk."
+        )
 
     def _cannot_link(self) -> OutputError:
         return OutputError(
@@ -362,7 +404,14 @@ class _Target:
         """Give the bytes the target's name without replacing anything that is not ours to replace."""
         if self.overwrite and os.path.lexists(self.path):
             self._check_name()  # checked again: it may have changed into a link or an input meanwhile
-            os.replace(self.temp, self.path)  # rename never follows a link at the destination
+            try:
+                os.replace(self.temp, self.path)  # rename never follows a link at the destination
+            except OSError as exc:
+                # The file replaced is as it was (a rename is all or nothing); raised as it was, the
+                # OSError ended run and render in a traceback and left the hidden file unnamed.
+                refused = OutputError(f"Cannot write {shown(self.path)} ({exc.strerror}); choose another path.")
+                refused.why = exc.strerror or str(exc)
+                raise refused from None
             self.temp = None
             return
         try:
@@ -384,10 +433,12 @@ class _Target:
             return None
         except OutputError as exc:
             why = getattr(exc, "why", None)
-            if why and not os.path.lexists(self.path):
-                # Nothing took the name: the folder refused it (made read-only meanwhile), and "changed" was untrue.
+            if why and (self.overwrite or not os.path.lexists(self.path)):
+                # Nothing took the name: the folder refused it (made read-only meanwhile), and "changed" was
+                # untrue; with --overwrite the file there is as it was.
+                kept = f", and {shown(self.path)} is as it was" if os.path.lexists(self.path) else ""
                 return (f"LiveCam could not give the finished file the name {shown(self.path)} ({why}; may LiveCam "
-                        f"still write in {shown(self.path.parent)}?); the result is in {shown(self.temp)}.")
+                        f"still write in {shown(self.path.parent)}?){kept}; the result is in {shown(self.temp)}.")
             reason = self._what_changed()
         for n in range(1, 1000):
             aside = self.path.with_name(f"{self.path.stem[:80]}.livecam-{n}{self.path.suffix}")
@@ -443,13 +494,21 @@ class _Target:
         try:
             fd = os.open(name, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), **where)
             try:
-                if _identity_of(fd) == self._ours:
+                st = os.fstat(fd)
+                named = st.st_nlink > 1
+                if (st.st_dev, st.st_ino) == self._ours and not named:
                     os.ftruncate(fd, 0)
             finally:
                 os.close(fd)
         except OSError as exc:
             log.warning("The unfinished file %s could not be removed (%s) nor emptied (%s).", shown(temp),
                         refused.strerror or refused, exc.strerror or exc)
+            return
+        if named:
+            # The hidden name of a file that has its own name now (the link that names it was made): emptied,
+            # the finished recording or render went with it, under a sentence that said it was written.
+            log.warning("The hidden second name %s of %s could not be removed (%s); it can be deleted.", shown(temp),
+                        shown(self.path), refused.strerror or refused)
             return
         log.warning("The unfinished file %s could not be removed (%s); it was emptied and can be deleted.",
                     shown(temp), refused.strerror or refused)
@@ -507,6 +566,7 @@ class _Stopped(Exception):
 
 _STALLED = "the encoder took nothing for"
 _LOST = "the file was moved or deleted"
+_UNSAVED = "the disk reported an error while saving it"
 
 
 class VideoWriter:
@@ -547,6 +607,7 @@ class VideoWriter:
         self._publish_at_start = publish == "start"
         self._target = _Target(self.path, overwrite, inputs, publish_at_start=self._publish_at_start)
         self._fd = self._target.fd
+        self._unnamed_size = -1  # the file's size when last looked at for its first whole fragment
         try:
             self._start(exe)
         except BaseException:
@@ -585,7 +646,12 @@ class VideoWriter:
             "-movflags", "+frag_keyframe+empty_moov+default_base_moof", "-flush_packets", "1",
             "-f", container, "pipe:1",
         ]  # fmt: skip
-        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._stderr = tempfile.TemporaryFile()
+        except OSError as exc:  # a full or read-only temporary folder: raised, a traceback ended run and render
+            raise OutputError(f"LiveCam cannot keep ffmpeg's messages in {shown(tempfile.gettempdir())} "
+                              f"({exc.strerror or exc}); free some space there, or set TMPDIR to another "
+                              "folder.") from None
         self._stderr_tail = b""  # what was kept of it when it was cut back
         if fcntl is not None:
             # Shared with ffmpeg's descriptor 2: its writes then land at the end even after a cut to 0.
@@ -651,6 +717,27 @@ class VideoWriter:
             self.frames += 1
             if fcntl is not None:
                 self._trim_stderr()  # one fstat a frame
+            if self._target.replaces and self._target.temp is not None:
+                self._name_once_playable()
+
+    def _name_once_playable(self) -> None:
+        """Give a live recording that replaces a file its name once its first whole fragment is on disk
+        (about a second in): one fstat a frame until then. Where the file cannot be read without moving
+        ffmpeg's own position in it (no pread: Windows) it is named at the end."""
+        if not hasattr(os, "pread"):
+            return
+        try:
+            size = os.fstat(self._fd).st_size
+            if size == self._unnamed_size:
+                return
+            self._unnamed_size = size
+            if not _whole_fragments(self._fd)[1]:
+                return
+        except (OSError, struct.error):
+            return  # looked at again at the next frame, and at the end
+        self.note = self._target.publish()
+        if self._target.temp is not None:
+            self._target.replaces = False  # kept under its hidden name, which the note gives; not tried again
 
     def _stderr_end(self) -> bytes:
         """The last STDERR_KEEP_BYTES ffmpeg printed."""
@@ -829,11 +916,13 @@ class VideoWriter:
             playable = fragments > 0
             if rc != 0 and end < os.fstat(self._fd).st_size:
                 os.ftruncate(self._fd, end)  # also frees the space the cut-off fragment took
-            os.fsync(self._fd)
-        except OSError as exc:
+        except (OSError, struct.error) as exc:
             log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
-        finally:
-            os.close(self._fd)
+        unsaved = _saved(self._fd)
+        if unsaved is not None and reason is None:
+            # The disk said the bytes may not all be on it: a render that took its name and said "wrote
+            # N frames" could be missing its end; a recording summed up as recorded, likewise.
+            reason = unsaved
         if not playable and reason != _LOST:  # not one whole fragment: an empty file helps nobody
             self._target.discard()
             _unlink_ours(self.path, ours)
@@ -857,7 +946,7 @@ class VideoWriter:
         if reason is not None:
             self.error = self._sentence(reason)
         if publish:
-            self.note = self._target.publish()
+            self.note = self._target.publish() or self.note  # or the one said when it was named mid-recording
         if not self.removed and ours is not None and _identity(self._target.written, follow=False) != ours:
             # Its folder deleted or the file moved meanwhile: the bytes are not where any sentence
             # would say (it used to say "Recorded … to NAME", exit 0, with no such file).
@@ -906,7 +995,10 @@ class VideoWriter:
         took = f"after {_duration(self.duration_s)} ({_frames(self.frames)})"
         if self._publish_at_start:
             doing, verb = "recording", "record"
-            kept = ("; nothing playable had been written, so the file was removed" if self.removed
+            kept = (f"; nothing playable had been written, so {path} was left as it was" if self.removed
+                    and self._target.replaces
+                    else "; nothing playable had been written, so the file was removed" if self.removed
+                    else "; the disk may not have kept all of it" if problem.startswith(_UNSAVED)
                     else "; the file keeps what was recorded up to its last whole second")
         else:  # a render: its file takes its name only when complete, so a stopped one leaves nothing
             doing, verb, kept = "rendering", "render", "; nothing was written to it"
@@ -919,6 +1011,25 @@ class VideoWriter:
             return (f"{path} reached the largest file this disk allows: {doing} stopped {took}{kept}. "
                     f"{verb.capitalize()} to a disk formatted with exFAT, NTFS, APFS or ext4.")
         return f"{doing.capitalize()} to {path} stopped {took} ({problem}){kept}."
+
+
+def _saved(fd: int) -> str | None:
+    """Sync and close the file ``fd``; None when the disk took every byte, else the problem in the words
+    :meth:`VideoWriter._sentence` knows. A failing sync or close (a full or failing disk, a network file
+    system reporting a lost write late) was a log line, and the file was then named and called written."""
+    problem: OSError | None = None
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        problem = exc
+    try:
+        os.close(fd)
+    except OSError as exc:
+        problem = problem or exc
+    if problem is None or problem.errno == errno.EINVAL:  # EINVAL: a file that cannot be synced (a pipe)
+        return None
+    known = {errno.ENOSPC: "full", errno.EDQUOT: "quota", errno.EFBIG: "too large"}.get(problem.errno or 0)
+    return known or f"{_UNSAVED}: {problem.strerror or problem}"
 
 
 def _unlink_ours(path: Path, ours: tuple[int, int] | None) -> None:
@@ -950,7 +1061,9 @@ class FileOutput(Output):
 
     @property
     def error(self) -> str | None:
-        return self.writer.error
+        # note: the name was taken meanwhile and the recording went beside it (a replacing recording is
+        # named once it holds its first second).
+        return self.writer.error or self.writer.note
 
     def send(self, image: np.ndarray, t: float | None = None) -> None:
         self.check(image)
@@ -969,7 +1082,7 @@ class FileOutput(Output):
 
     def summary(self, missed: int = 0) -> str | None:
         """One sentence for the end of a run: how much was recorded, and how many frames were missed."""
-        if self.writer.removed or self.writer.lost:
+        if self.writer.removed or self.writer.lost or self.writer.note:
             return None
         text = (f"Recorded {_duration(self.writer.duration_s)} of video ({_frames(self.writer.frames)}) "
                 f"to {shown(self.path)}")

@@ -19,6 +19,8 @@ from livecam import devices
 
 log = logging.getLogger("livecam.output")
 
+OPEN_LIMIT_S = 5.0  # a virtual camera not open after this long hangs in its driver (an open takes milliseconds)
+
 class OutputError(RuntimeError):
     """An output cannot be opened; the message is one sentence saying what to do."""
 
@@ -123,7 +125,28 @@ class VirtualCamOutput(Output):
             )
         self._requested = device or None
         self.camera: Any = None
-        self._open_camera()
+        self._opening = threading.Lock()
+        self._abandoned = False  # the first open did not return in time: what it opens later is closed
+        self._open_in_time()
+
+    def _open_in_time(self) -> None:
+        """The first open, on a thread of its own for at most OPEN_LIMIT_S. A driver that blocked in it
+        (a loopback device another program holds in a bad state) held ``livecam run`` and the tray's
+        start for as long as it blocked, with no sentence; now the start goes on without the camera
+        (open_output's fallback says why). A reopen is already off the sender's thread (pacing)."""
+        from livecam.oneshot import OneShot
+
+        attempt = OneShot(self._open_camera, name="livecam-virtualcam-open")
+        if not attempt.wait(OPEN_LIMIT_S):
+            with self._opening:
+                if not attempt.done.is_set():
+                    self._abandoned = True
+                    raise OutputError(
+                        f"The virtual camera did not open within {OPEN_LIMIT_S:g} s (its driver does not answer); "
+                        f"close other programs that feed it, or reload the module with: {devices.RELOAD_FIX}"
+                    )
+        if attempt.error is not None:
+            raise attempt.error
 
     def _open_camera(self) -> None:
         linux = platform.system() == "Linux"
@@ -133,14 +156,19 @@ class VirtualCamOutput(Output):
             if chosen is None and devices.list_virtual_cameras():
                 log.warning('No v4l2loopback device is labelled "LiveCam"; using the first one pyvirtualcam finds.')
         try:
-            self.camera = self._pyvirtualcam.Camera(
+            camera = self._pyvirtualcam.Camera(
                 self.width, self.height, self.fps, fmt=self._pyvirtualcam.PixelFormat.BGR, device=chosen,
                 backend=self._backend,
             )
         except RuntimeError as exc:
             raise OutputError(_virtualcam_fix(str(exc), chosen)) from exc
-        label = devices.virtual_camera_label(self.camera.device) if linux else None
-        self.description = f"virtual camera {self.camera.device}" + (f" ({label})" if label else "")
+        with self._opening:
+            if self._abandoned:  # opened after the start gave up on it: nobody sends to it, so it is let go
+                _let_go(camera, "a virtual camera that opened too late")
+                return
+            self.camera = camera
+        label = devices.virtual_camera_label(camera.device) if linux else None
+        self.description = f"virtual camera {camera.device}" + (f" ({label})" if label else "")
 
     @property
     def device_path(self) -> str | None:
@@ -164,16 +192,24 @@ class VirtualCamOutput(Output):
 
     def _close_camera(self) -> None:
         camera, self.camera = self.camera, None
-        if camera is None:
-            return
-        try:
-            camera.close()
-        except Exception as exc:  # a vanished device may fail to close too; the handle is dropped either way
-            log.debug("closing the %s failed: %s", self.description, exc)
+        if camera is not None:
+            _let_go(camera, f"the {self.description}")
 
     def close(self) -> None:
         self._close_camera()
 
+
+
+def _let_go(camera: Any, what: str) -> None:
+    """Close a pyvirtualcam camera. A vanished device may fail to close: the handle is dropped either way,
+    and its finalizer is told it is closed, or it closed it again when collected and printed "Exception
+    ignored in Camera.__del__" with a traceback on the console."""
+    try:
+        camera.close()
+    except Exception as exc:  # noqa: BLE001
+        log.debug("closing %s failed: %s", what, exc)
+        if getattr(camera, "_backend", None) is not None:
+            camera._backend = None  # pyvirtualcam's own mark of a closed camera
 
 
 class NullOutput(Output):
