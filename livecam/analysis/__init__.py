@@ -174,6 +174,11 @@ class Analyzer:
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 if self._run_failed("faces", exc):
                     self.missing |= self._no_faces(needs)
+                elif getattr(self._tracker, "seeking", False):
+                    # A face lost a moment ago is being looked for: the last faces may lack it. Back in
+                    # view beside someone else, the swap went to the other face (the last faces' only
+                    # one) and the wearer's own face left unswapped.
+                    self.missing |= self._no_faces(needs)
                 elif not self._hold("faces", self._no_faces(needs)):
                     pass  # held long enough: missing
                 elif self._faces_read:

@@ -2,10 +2,11 @@
 
 Like MediaPipe's face_landmark_front graph, each face's next crop comes from this frame's
 landmarks, so most frames cost one mesh inference per face. The detector runs when no face is
-tracked, when a face was lost, and every ``detect_every`` frames to pick up newcomers while there
-is room for one (fewer than ``max_faces`` tracked); where a detection overlaps a tracked face the
-tracked crop is kept (AssociationNormRectCalculator keeps the later, landmark-based rect), so the
-detector never makes a tracked face jump.
+tracked, when a face was lost (and on every frame for a while after, while there is room: see
+SEEK_FRAMES), and every ``detect_every`` frames to pick up newcomers while there is room for one
+(fewer than ``max_faces`` tracked); where a detection overlaps a tracked face the tracked crop is
+kept (AssociationNormRectCalculator keeps the later, landmark-based rect), so the detector never
+makes a tracked face jump. The first face is the one a swap covers (see FIRST_WIDER).
 
 Irises, when asked for, cost nearly as much as the mesh (the iris model, ~1.4 ms an eye on one CPU
 thread), so each eye's model runs every ``IRIS_EVERY`` frames, the two eyes on different frames. In between an
@@ -68,6 +69,14 @@ log = logging.getLogger(__name__)
 
 ASSOCIATION_IOU = 0.5  # MediaPipe's min_similarity_threshold for detection vs tracked rects
 DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
+# The first face is the one a face swap or the photo avatar covers: the wearer, nearest the camera. With
+# room for more faces and someone else in view, the wearer's face lost for a few frames came back as a
+# newer track, second in the list, and only at the next periodic run (up to detect_every frames later):
+# the swap stayed on the other person and the wearer's own face left unswapped for the rest of the
+# session. After a loss the detector runs on every frame (while there is room, for up to SEEK_FRAMES
+# frames), and a newcomer this much wider than the first face goes first.
+SEEK_FRAMES = 90
+FIRST_WIDER = 1.5
 # A mesh narrower or shorter than this share of the crop it was read from is not a face: a faulty
 # model (all zeros or ones, finite, so no NaN check catches it) puts every point on one spot with a
 # passing presence score, and a face read from such a mesh (its box, pose and scale all zero) sent
@@ -307,10 +316,17 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._since_detect = 0
         self._lost = False
+        self._seek = 0  # frames left in which the detector runs on each frame, looking for a lost face
         self._shape: tuple[int, ...] | None = None
         self._last_t: float | None = None
         self._next_id = 1
         self._frame = 0
+
+    @property
+    def seeking(self) -> bool:
+        """A face was lost in the last SEEK_FRAMES frames and not found again: the faces of a frame
+        before may lack it, back in view now."""
+        return self._lost or self._seek > 0
 
     def apply(self, settings: FaceSettings) -> None:
         """Take new face settings between frames; only a detector change reopens a model."""
@@ -354,9 +370,12 @@ class FaceTracker:
         # The periodic run looks for newcomers only: with max_faces faces tracked there is no room
         # for one, and a detection over a tracked face keeps the tracked crop, so it would change
         # nothing but that frame's keypoints (~3 ms a run, the face stage's slowest frames).
-        if not self._tracks or self._lost or (self._since_detect >= s.detect_every
-                                              and len(self._tracks) < s.max_faces):
+        room = len(self._tracks) < s.max_faces
+        if self._lost:
+            self._seek = SEEK_FRAMES
+        if not self._tracks or self._lost or (room and (self._seek > 0 or self._since_detect >= s.detect_every)):
             self._detect(image_bgr)
+        self._seek = max(0, self._seek - 1)
 
         faces: list[Face] = []
         kept: list[_Track] = []
@@ -469,6 +488,8 @@ class FaceTracker:
                 continue
             if len(self._tracks) >= self.settings.max_faces:
                 break
-            self._tracks.append(_Track(self._next_id, roi, det.keypoints))
-            boxes.append(roi.box())
+            first = bool(self._tracks) and roi.size > FIRST_WIDER * self._tracks[0].roi.size
+            self._tracks.insert(0 if first else len(self._tracks), _Track(self._next_id, roi, det.keypoints))
+            boxes.insert(0 if first else len(boxes), roi.box())
             self._next_id += 1
+            self._seek = 0

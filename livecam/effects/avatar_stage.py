@@ -28,7 +28,7 @@ from livecam.analysis.head_pose import POSE_INDICES
 from livecam.effects.avatar_mouth import shows_teeth, skin_near_mouth
 from livecam.effects.background import composite
 from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate
-from livecam.imaging import cover_fit
+from livecam.imaging import cover_fit, finite_in_unit_range
 
 FACE_SHARE = (0.15, 0.9)  # the face outline's height over the frame's, at most and at least
 FACE_CENTRE = (0.5, 0.45)  # where the face sits before the wearer's is known (fractions of w, h)
@@ -465,9 +465,12 @@ class Stage:
             canvas = cv2.resize(self.canvas, size, interpolation=cv2.INTER_AREA)
             mask = cv2.resize(self.mask, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
             # Kept for the session, and read by the background, not this effect: a wrong one was never
-            # made again (a fresh build of the failing background does not touch it).
+            # made again (a fresh build of the failing background does not touch it). A mask of NaN hid
+            # every frame after it, and nothing raised, so no fresh build came either.
             if canvas.shape != (size[1], size[0], 3) or canvas.dtype != np.uint8 or mask.shape != (size[1], size[0]):
                 raise ValueError("the avatar's small canvas came out with the wrong shape or type")
+            if not finite_in_unit_range(mask):
+                raise ValueError("the avatar's small mask came out with values that are not in 0..1")
             self._small[size] = canvas, mask
         return self._small[size]
 
