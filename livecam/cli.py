@@ -505,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which person-mask model(s) to score: all (rvm too when fetched), both (landscape and "
                          "general), or one (default all)")
     ev.add_argument("--sheet", metavar="FOLDER", help="also write contact sheets (each model over a solid colour) there")
+    ev.add_argument("--width", type=number(int), metavar="PX",
+                    help="score the photos resized to this width, the halo band kept at 6 px (e.g. 640, 1280)")
     ev.set_defaults(func=cmd_eval)
     from livecam.model_fetch import add_models_command  # `livecam models fetch rvm` / `models list`
     add_models_command(sub)
