@@ -152,6 +152,10 @@ class LiveCamApp(QtCore.QObject):
     def _state_changed(self, state: str, message: str) -> None:
         self.actions.set_state(state, message)
         self.front.set_state(state, message)
+        if self.store.checking_sentence:
+            # A file still being checked stays said (LiveCam switched off meanwhile read as if the pick
+            # had been dropped); the state's own line comes back when the check returns.
+            self._checking(self.store.checking_sentence)
         QtWidgets.QApplication.setWindowIcon(state_icon(state))
         running = self.bridge.running
         if self.actions.running.isChecked() != running:

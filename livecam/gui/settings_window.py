@@ -290,8 +290,14 @@ class SettingsWindow(QtWidgets.QWidget):
     def show_state(self, state: str, message: str) -> None:
         self.setWindowIcon(state_icon(state))
         self.state_icon.setPixmap(state_icon(state).pixmap(20, 20))
-        color = STATE_COLORS["error"] if state == "error" else self.palette().windowText().color().name()
-        self.state_line.setText(f'<span style="color:{color}">{_html(message)}</span>')
+        checking = self.store.checking_sentence
+        if checking:
+            # Said until the check returns (show_checking then shows the state): a state change meanwhile
+            # (LiveCam switched off) read as if the pick had been dropped.
+            self.state_line.setText(_html(checking))
+        else:
+            color = STATE_COLORS["error"] if state == "error" else self.palette().windowText().color().name()
+            self.state_line.setText(f'<span style="color:{color}">{_html(message)}</span>')
         if state == "off":
             self.preview.clear("LiveCam is off")
             self.stats_line.setText("")

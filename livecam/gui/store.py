@@ -125,7 +125,13 @@ class SettingsStore(QtCore.QObject):
         if self._pending is not None and _overlap(self._pending, changes):
             self._set_pending(None)  # the user's newer choice of the same setting wins over the one being checked
         if _new_files(self._settings, new):
-            self._check(_Pending(0, changes, new, ""))
+            pending = self._pending
+            if pending is not None and pending.changes is not None:
+                # Another file picked while one is checked: both are checked together, not the first dropped.
+                merged = {k: {**pending.changes.get(k, {}), **changes.get(k, {})} for k in {*pending.changes, *changes}}
+                self._check(_Pending(0, merged, S.update(self._settings, **merged), pending.refused))
+            else:
+                self._check(_Pending(0, changes, new, ""))
             return True
         self.replace(new)
         return True
