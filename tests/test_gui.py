@@ -415,6 +415,17 @@ def test_unreadable_source_file_is_an_error_not_a_crash(make_app, qtbot, tmp_pat
     ui_responds(qtbot)
 
 
+def test_a_recording_that_cannot_be_made_is_one_sentence_not_a_traceback(make_app, qtbot, tmp_path, caplog):
+    """redteam28: a file output refused (its folder missing, read-only, ffmpeg absent) went up to the
+    control job's catch-all and was logged with a traceback."""
+    target = tmp_path / "no such folder" / "call.mp4"
+    app = make_app(base_settings(output={"kind": "file", "path": str(target)}))
+    qtbot.waitUntil(lambda: app.bridge.state == "error", timeout=WAIT_MS)
+    assert "could not start" in app.bridge.message and "no such folder" in app.bridge.message
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+    ui_responds(qtbot)
+
+
 class _BrokenSource(FrameSource):
     """Delivers a few real frames, then its reads fail the way a crashed driver would."""
 

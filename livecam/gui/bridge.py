@@ -350,6 +350,9 @@ class LiveBridge(QtCore.QObject):
     def _guarded(self, job: Callable[[], None]) -> None:
         try:
             job()
+        except outputs.OutputError as exc:  # a recording LiveCam may not make: its sentence says why, no traceback
+            log.error("%s", exc)
+            self._job_state.emit("error", f"LiveCam could not start: {exc}")
         except Exception as exc:  # a job must never die silently and leave the GUI saying "starting"
             log.exception("LiveCam control job failed")
             self._job_state.emit("error", f"LiveCam could not start: {exc}")
