@@ -47,6 +47,7 @@ from livecam.imaging import as_bgr8
 from livecam.messages import describe, failed
 from livecam.output_gate import OutputGate, Provenance
 from livecam.perf import tune_allocator
+from livecam.setting_fields import meta
 from livecam.settings import Settings, changed_sections
 from livecam.types import Analysis
 
@@ -80,6 +81,7 @@ class _Slot:
     build_failures: int = 0  # failed builds in a row for these settings
     rebuild_at: int | None = None  # frame number at which a failed build is tried again
     fresh_builds: int = 0  # effects built afresh for these settings because the last kept raising
+    shows: tuple[Any, ...] | None = None  # the settings sections the live effect draws (sections_for)
     pending: Future | None = None
     pending_version: int = 0
     logged: set[str] = field(default_factory=set)
@@ -169,7 +171,7 @@ class Pipeline:
         if slot.effect is not None and slot.pending is None:
             try:
                 if slot.effect.update(*sections_for(slot.spec, settings)):
-                    slot.error = None
+                    slot.error, slot.shows = None, sections_for(slot.spec, settings)
                     return
             except Exception as exc:  # noqa: BLE001 - a failed in-place update means: rebuild
                 trace.debug("%s update failed", slot.spec.name, exc_info=exc)
@@ -213,6 +215,11 @@ class Pipeline:
 
     def _build_failed(self, slot: _Slot, exc: BaseException) -> None:
         sentence = failed(f"{slot.spec.label} could not be started", exc)  # the library's words: the log's
+        if (slot.effect is not None and slot.spec.on_failure == "conceal"
+                and not stands_in(slot.spec, slot.shows, sections_for(slot.spec, self.settings))):
+            # A blur of 0 stood in for a background picture that vanished before it loaded, and the
+            # room left while the settings said "image".
+            self._install(slot, None)
         if slot.effect is not None:
             consequence = f"LiveCam keeps the previous {slot.spec.label.lower()}."
         elif slot.spec.on_failure == "conceal":
@@ -232,6 +239,7 @@ class Pipeline:
         if slot.error is not None and effect is not None:
             log.info("%s works again.", slot.spec.label)  # after the sentence that said it could not be built
         previous, slot.effect = slot.effect, effect
+        slot.shows = sections_for(slot.spec, self.settings) if effect is not None else None
         slot.error, slot.reason, slot.failures, slot.retry_at = None, None, 0, 0
         slot.build_failures, slot.rebuild_at = 0, None
         if not slot.fresh_builds:  # one built afresh for the same settings says the same things once
@@ -462,6 +470,30 @@ class Pipeline:
             if pending is not None:
                 pending.add_done_callback(_close_built)  # at once if it is already done
             self._install(slot, None)
+
+
+def stands_in(spec: EffectSpec, old: tuple[Any, ...] | None, new: tuple[Any, ...]) -> bool:
+    """Whether the effect built from sections ``old`` may stand in for one of ``new`` that could not be
+    built: it is the same but for a file (the last good picture or photo), or it hides at least as much
+    (``spec.hides``: a colour for a picture)."""
+    if old is None:
+        return False
+    if spec.hides is not None and spec.hides(old[0]) >= spec.hides(new[0]):
+        return True
+    return only_files_differ(old, new)
+
+
+def only_files_differ(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
+    """Whether settings sections ``new`` differ from ``old`` in nothing but fields that name a file."""
+    if len(old) != len(new):
+        return False
+    for before, after in zip(old, new):
+        if type(before) is not type(after):
+            return False
+        for f in dataclasses.fields(after):
+            if getattr(before, f.name) != getattr(after, f.name) and meta(f).file is None:
+                return False
+    return True
 
 
 def _counted_inside(frame: object) -> int:

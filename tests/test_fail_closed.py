@@ -137,6 +137,32 @@ def test_an_unusable_first_background_hides_the_frame(astronaut, tmp_path, conte
     assert not pipeline.problems() and (out[:40, -40:] == (255, 0, 0)).all()
 
 
+@pytest.mark.parametrize("before", [{"mode": "blur", "blur": 0}, {"mode": "off"}, {"mode": "blur", "blur": 60}])
+def test_a_new_background_that_fails_to_load_is_not_stood_in_for_by_a_weaker_one(astronaut, tmp_path, before):
+    """gui27's state machine: a picture chosen over a blur of 0 and gone before it loaded left the
+    previous effect (the blur of 0) standing in, and the room left while the settings said "image"."""
+    pipeline = Pipeline(S.update(S.Settings(), background=before))
+    pipeline.process(astronaut)
+    pipeline.apply(S.update(pipeline.settings, background={"mode": "image", "image": str(tmp_path / "gone.png")}))
+    out = pipeline.process(astronaut)
+    assert is_hidden(out, astronaut)
+    (problem,) = pipeline.problems()
+    assert "gone.png" in problem and "full blur" in problem
+
+
+def test_a_background_picture_that_fails_to_load_keeps_the_last_good_picture(astronaut, tmp_path):
+    """Only a file changed: the last good picture stands in (it hides as much as the new one would)."""
+    good = tmp_path / "office.png"
+    cv2.imwrite(str(good), np.full((90, 160, 3), (0, 0, 255), np.uint8))
+    pipeline = Pipeline(S.update(S.Settings(), background={"mode": "image", "image": str(good)}))
+    pipeline.process(astronaut)
+    pipeline.apply(S.update(pipeline.settings, background={"mode": "image", "image": str(tmp_path / "gone.png")}))
+    out = pipeline.process(astronaut)
+    assert (out[:40, -40:] == (0, 0, 255)).all(), "the last good picture"
+    (problem,) = pipeline.problems()
+    assert problem.endswith("LiveCam keeps the previous background.")
+
+
 def test_turning_the_background_off_shows_the_frame(astronaut, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"garbage")

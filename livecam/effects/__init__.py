@@ -59,6 +59,9 @@ class EffectSpec:
     bench: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)  # config -> changes
     bench_all: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # its part of the "all" config
     alters_face: bool = False  # it can change what a face looks like: the "AI-altered" badge covers it
+    # For a conceal effect, how much of what it hides a section of its settings keeps hidden (0..1): a
+    # built effect stands in for a new choice that failed to build only if it hides at least as much.
+    hides: Callable[[Any], float] | None = None
 
     def builder(self) -> Callable[[Any], Any]:
         module, _, name = self.build.partition(":")
@@ -219,6 +222,7 @@ REGISTRY: tuple[EffectSpec, ...] = (
         reads=("output", "capture"), build="livecam.effects.background:build_background",
         enabled=lambda s: s.background.mode != "off",
         on_failure="conceal",  # the room must stay hidden
+        hides=lambda b: 0.0 if b.mode == "off" else b.blur / 101 if b.mode == "blur" else 1.0,
         toggles=(
             Toggle("blur", "Background blur", "Blur", "Ctrl+B", field="mode", off="off", on="blur"),
             Toggle("image", "Background image", "Image", "Ctrl+I", field="mode", off="off", on="image"),
