@@ -128,3 +128,16 @@ def hopper() -> np.ndarray:
     image = cv2.imread(str(FIXTURES / "mpl_grace_hopper.jpg"))
     assert image is not None
     return image
+
+
+def counting_mesh_runs(tracker) -> list[int]:
+    """Counts the face mesh model's runs of a FaceTracker (one per face read) in the returned one-item list."""
+    runs = [0]
+    run = tracker.landmarker.run
+
+    def counted(*args, **kwargs):
+        runs[0] += 1
+        return run(*args, **kwargs)
+
+    tracker.landmarker.run = counted
+    return runs

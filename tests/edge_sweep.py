@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fault_sweep  # noqa: E402
+from clips import moving_dot_clip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -236,17 +237,6 @@ def json_dumps(data) -> str:
     return json.dumps(data, indent=2)
 
 
-def _clip(path: Path, frames: int = 8, size: tuple[int, int] = (64, 48)) -> Path:
-    w, h = size
-    out = cv2.VideoWriter(os.fsdecode(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (w, h))
-    for i in range(frames):
-        image = np.full((h, w, 3), 40, np.uint8)
-        cv2.circle(image, (8 + (i * 5) % (w - 16), h // 2), 6, (0, 0, 255), -1)
-        out.write(image)
-    out.release()
-    return path
-
-
 USER_BYTES = b"the user's own video, not to be touched\n"
 
 
@@ -260,7 +250,7 @@ def render_case(tmp: Path, kind: str, at: int, overwrite: bool = False, persist:
 
     from livecam import render, settings as S
 
-    src = _clip(tmp / "in.mp4")
+    src = moving_dot_clip(tmp / "in.mp4", 8, (64, 48))
     out_dir = tmp / "out"
     out_dir.mkdir()
     dst = out_dir / "out.mp4"

@@ -3,7 +3,7 @@ effect that reads faces takes a carried mesh, never across a cut, never for a fa
 to the mesh read on every frame."""
 import numpy as np
 import pytest
-from conftest import video_frames
+from conftest import counting_mesh_runs, video_frames
 
 from livecam import settings as S
 from livecam.analysis import Analyzer
@@ -19,22 +19,9 @@ SIZE = (1280, 720)
 STUDIO = (TouchUp, KeyLight, EyeContact, AutoFrame)
 
 
-def _counting(tracker: FaceTracker) -> list[int]:
-    """Counts the mesh model's runs of ``tracker`` (one per face read) in the returned one-item list."""
-    runs = [0]
-    run = tracker.landmarker.run
-
-    def counted(*args, **kwargs):
-        runs[0] += 1
-        return run(*args, **kwargs)
-
-    tracker.landmarker.run = counted
-    return runs
-
-
 def _reads(needs, frames) -> int:
     analyzer = Analyzer(S.Settings())
-    runs = _counting(analyzer.tracker)
+    runs = counting_mesh_runs(analyzer.tracker)
     for frame in frames:
         assert analyzer.analyze(frame, needs).faces
     return runs[0]
@@ -54,7 +41,7 @@ def _tracked_until_a_carry(frames) -> tuple[FaceTracker, list[int], int]:
     """A tracker run with ``carry`` over ``frames`` up to a frame on which it would carry the mesh: the
     tracker, its mesh-run counter and that frame's index."""
     tracker = FaceTracker(S.FaceSettings(), S.RuntimeSettings(provider="cpu"))
-    runs = _counting(tracker)
+    runs = counting_mesh_runs(tracker)
     for i, frame in enumerate(frames):
         if i > 2 and tracker._tracks and carried_mesh(frame, tracker._tracks[0], tracker._frame + 1) is not None:
             return tracker, runs, i
@@ -95,7 +82,7 @@ def test_carried_meshes_stay_close_to_every_frame_read(clip):
     frames = video_frames(clip, 60, SIZE)
     every = FaceTracker(S.FaceSettings(), S.RuntimeSettings(provider="cpu"))
     carrying = FaceTracker(S.FaceSettings(), S.RuntimeSettings(provider="cpu"))
-    runs = _counting(carrying)
+    runs = counting_mesh_runs(carrying)
     errors = []
     for frame in frames:
         a, b = every.process(frame)[0], carrying.process(frame, carry=True)[0]

@@ -4,7 +4,7 @@ cut or a face that leaves inside a run is read; the disclosure badge shows as wi
 import cv2
 import numpy as np
 import pytest
-from conftest import video_frames
+from conftest import counting_mesh_runs, video_frames
 
 from livecam import settings as S
 from livecam.analysis import Analyzer
@@ -20,19 +20,6 @@ from livecam.effects.touch_up import TouchUp
 
 SIZE = (1280, 720)
 STUDIO = frozenset().union(*(e.needs for e in (TouchUp, KeyLight, EyeContact, AutoFrame)))
-
-
-def _counting(tracker: FaceTracker) -> list[int]:
-    """Counts the mesh model's runs of ``tracker`` in the returned one-item list."""
-    runs = [0]
-    run = tracker.landmarker.run
-
-    def counted(*args, **kwargs):
-        runs[0] += 1
-        return run(*args, **kwargs)
-
-    tracker.landmarker.run = counted
-    return runs
 
 
 def _track(speed: float) -> tuple[np.ndarray, _Track]:
@@ -77,7 +64,7 @@ def test_a_still_face_is_read_one_frame_in_four_and_a_swap_or_avatar_every_frame
 
     def reads(needs) -> int:
         analyzer = Analyzer(S.Settings())
-        runs = _counting(analyzer.tracker)
+        runs = counting_mesh_runs(analyzer.tracker)
         for frame in frames:
             assert analyzer.analyze(frame, needs).faces
         return runs[0]
@@ -91,7 +78,7 @@ def _carried_twice(frames) -> tuple[FaceTracker, list[int], int]:
     """A tracker run with ``carry`` over ``frames`` up to a frame that would be the second carried in a
     row: the tracker, its mesh-run counter and that frame's index."""
     tracker = FaceTracker(S.FaceSettings(), S.RuntimeSettings(provider="cpu"))
-    runs = _counting(tracker)
+    runs = counting_mesh_runs(tracker)
     for i, frame in enumerate(frames):
         track = tracker._tracks[0] if tracker._tracks else None
         if (i > 2 and track is not None and track.reads[-1][0] == tracker._frame - 1

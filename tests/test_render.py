@@ -9,11 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
 import processes
+from clips import moving_dot_clip
 from livecam import cli, recording
 from livecam.capture import VideoReader
 
@@ -21,17 +20,6 @@ pytestmark = pytest.mark.skipif(recording.find_ffmpeg() is None, reason="ffmpeg 
 
 REPO = Path(__file__).resolve().parents[1]
 LIVECAM = [sys.executable, "-m", "livecam"]
-
-
-def _clip(path: Path, frames: int = 12, size: tuple[int, int] = (160, 120)) -> Path:
-    w, h = size
-    out = cv2.VideoWriter(os.fsdecode(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (w, h))
-    for i in range(frames):
-        image = np.full((h, w, 3), 40, np.uint8)
-        cv2.circle(image, (10 + (i * 7) % (w - 20), h // 2), 8, (0, 0, 255), -1)
-        out.write(image)
-    out.release()
-    return path
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -44,7 +32,7 @@ def _count(path: Path | bytes) -> int:
 
 
 def test_render_writes_private_h264_with_every_frame(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    src, dst = _clip(tmp_path / "in.mp4", 23), tmp_path / "out.mp4"
+    src, dst = moving_dot_clip(tmp_path / "in.mp4", 23), tmp_path / "out.mp4"
     assert cli.main(["render", str(src), str(dst), "--background", "off", "--quiet"]) == 0
     assert dst.stat().st_mode & 0o777 == 0o600
     codec = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries", "stream=codec_name",
@@ -57,7 +45,7 @@ def test_render_writes_private_h264_with_every_frame(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_render_onto_its_own_input_says_so(tmp_path: Path, capsys: pytest.CaptureFixture, overwrite: list[str]) -> None:
-    src = _clip(tmp_path / "in.mp4")
+    src = moving_dot_clip(tmp_path / "in.mp4")
     before = src.read_bytes()
     link = tmp_path / "link.mp4"
     link.symlink_to(src)
@@ -70,8 +58,8 @@ def test_render_onto_its_own_input_says_so(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_render_onto_a_background_it_reads_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    src = _clip(tmp_path / "in.mp4")
-    room = _clip(tmp_path / "room.mp4")
+    src = moving_dot_clip(tmp_path / "in.mp4")
+    room = moving_dot_clip(tmp_path / "room.mp4")
     before = room.read_bytes()
     assert cli.main(["render", str(src), str(room), "--background", str(room), "--overwrite", "--quiet"]) == 1
     assert "is also an input of this run" in capsys.readouterr().err
@@ -83,7 +71,7 @@ def test_render_with_names_that_are_not_utf8_or_hold_escapes(tmp_path: Path) -> 
     folder = os.fsencode(tmp_path)
     src = folder + b"/in\xff\xfe.mp4"
     dst = folder + b"/out\x1b[31mred\xff.mp4"
-    os.rename(_clip(tmp_path / "plain.mp4"), src)  # OpenCV's own writer crashes on such a name too
+    os.rename(moving_dot_clip(tmp_path / "plain.mp4"), src)  # OpenCV's own writer crashes on such a name too
     proc = subprocess.run([*LIVECAM, "render", os.fsdecode(src), os.fsdecode(dst), "--background", "off", "--quiet"],
                           cwd=tmp_path, env=_env(tmp_path), capture_output=True, check=False, timeout=120)
     err = proc.stderr
@@ -100,7 +88,7 @@ def _wait_for_part(folder: Path, poll: float) -> None:
 
 
 def test_a_file_that_appears_at_the_target_during_a_render_is_kept(tmp_path: Path) -> None:
-    src, dst = _clip(tmp_path / "in.mp4", 150, (320, 240)), tmp_path / "out.mp4"
+    src, dst = moving_dot_clip(tmp_path / "in.mp4", 150, (320, 240)), tmp_path / "out.mp4"
     proc = subprocess.Popen([*LIVECAM, "render", str(src), str(dst), "--background", "off", "--quiet"],
                             cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
     _wait_for_part(tmp_path, poll=0.002)
@@ -113,7 +101,7 @@ def test_a_file_that_appears_at_the_target_during_a_render_is_kept(tmp_path: Pat
 
 
 def test_two_renders_to_one_target_both_keep_their_frames(tmp_path: Path) -> None:
-    a, b = _clip(tmp_path / "a.mp4", 40), _clip(tmp_path / "b.mp4", 50)
+    a, b = moving_dot_clip(tmp_path / "a.mp4", 40), moving_dot_clip(tmp_path / "b.mp4", 50)
     dst = tmp_path / "out.mp4"
     procs = [subprocess.Popen([*LIVECAM, "render", str(src), str(dst), "--background", "off", "--quiet"],
                               cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True) for src in (a, b)]
@@ -132,7 +120,7 @@ def test_two_renders_to_one_target_both_keep_their_frames(tmp_path: Path) -> Non
 
 
 def test_sigterm_during_a_render_ends_in_time_and_leaves_nothing(tmp_path: Path) -> None:
-    src, dst = _clip(tmp_path / "in.mp4", 600, (640, 480)), tmp_path / "out.mp4"
+    src, dst = moving_dot_clip(tmp_path / "in.mp4", 600, (640, 480)), tmp_path / "out.mp4"
     proc = subprocess.Popen([*LIVECAM, "render", str(src), str(dst), "--blur", "60", "--quiet"],
                             cwd=tmp_path, env=_env(tmp_path), stderr=subprocess.PIPE, text=True)
     _wait_for_part(tmp_path, poll=0.01)
@@ -149,7 +137,7 @@ def test_an_encoder_failing_midway_ends_the_progress_line_before_its_sentence(tm
     from livecam import render
     from livecam import settings as S
 
-    src = _clip(tmp_path / "in.mp4", frames=30)
+    src = moving_dot_clip(tmp_path / "in.mp4", frames=30)
     write = render.VideoWriter.write
 
     def full_after_ten(self, image):
