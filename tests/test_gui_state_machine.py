@@ -521,3 +521,24 @@ def test_a_pick_made_while_another_is_checked_is_not_lost(qtbot):
     qtbot.waitUntil(lambda: not store.checking, timeout=STEP_MS)
     assert store.settings.avatar.photo.endswith("mpl_grace_hopper.jpg")
     assert store.settings.background.image == picture or said, "the picture was dropped in silence"
+
+
+def test_a_refused_pick_does_not_take_a_pick_made_meanwhile_with_it(qtbot, tmp_path):
+    """The state machine's random run: a photo with no face picked, then a background picture while the
+    photo was being checked; the two were checked as one choice, and the photo's refusal ("Nothing was
+    changed.") dropped the picture in silence. Each section is now checked on its own."""
+    from livecam.gui.store import SettingsStore
+
+    store = SettingsStore(S.Settings(), persist=False)
+    said: list[str] = []
+    store.rejected.connect(said.append)
+    no_face = tmp_path / "wall.png"
+    cv2.imwrite(str(no_face), np.full((240, 320, 3), 128, np.uint8))
+    picture = str(sorted((ROOT / "assets" / "backgrounds").glob("*.jpg"))[0])
+    store.update(avatar={"mode": "swap", "photo": str(no_face)})
+    store.update(background={"mode": "image", "image": picture})
+    qtbot.waitUntil(lambda: not store.checking, timeout=STEP_MS)
+    assert store.settings.background.image == picture and store.settings.background.mode == "image"
+    assert store.settings.avatar.photo == ""
+    (sentence,) = said
+    assert "wall.png" in sentence and sentence.endswith("The avatar settings stay as they were.")

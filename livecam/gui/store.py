@@ -29,6 +29,10 @@ CHECK_LIMIT_S = 30.0
 _NONE = object()
 
 
+# A file check's answer: (the section refused on its own, or None for the whole choice; why), per refusal.
+Refused = tuple[tuple[str | None, Refusal], ...]
+
+
 class _Pending(NamedTuple):
     """A choice waiting for its file check: ``changes`` (for ``update``) or the whole ``settings``."""
 
@@ -152,7 +156,12 @@ class SettingsStore(QtCore.QObject):
         pending = pending._replace(number=self._numbered)
         old = self._settings
         self._set_pending(pending)
-        self._last_check = self._checks.submit(self._run_check, pending.number, old, pending.settings)
+        # Files of two sections picked one after the other (a photo while a picture was being checked) are
+        # checked section by section: one refused must not drop the other in silence.
+        parts = () if pending.changes is None else tuple(
+            section for section in pending.changes if any(k.startswith(f"{section}.") for k in _new_files(old, pending.settings)))
+        self._last_check = self._checks.submit(self._run_check, pending.number, old, pending.settings,
+                                               parts if len(parts) > 1 else ())
         self._limit.start(int(CHECK_LIMIT_S * 1000))
 
     def _check_overdue(self) -> None:
@@ -178,43 +187,55 @@ class SettingsStore(QtCore.QObject):
             wait([last], timeout)
         return last is None or last.done()
 
-    def _run_check(self, number: int, old: S.Settings, new: S.Settings) -> tuple[int, Refusal | None]:
-        """On the check thread; the answer is also the future's result, for ``settle`` at quit."""
+    def _run_check(self, number: int, old: S.Settings, new: S.Settings,
+                   parts: tuple[str, ...] = ()) -> tuple[int, Refused]:
+        """On the check thread; the answer is also the future's result, for ``settle`` at quit. With
+        ``parts`` each of those sections' files is checked on its own (a refusal names its section)."""
         try:
-            refusal = unusable_choice(old, new)
+            if parts:
+                answers = ((p, unusable_choice(old, dataclasses.replace(old, **{p: getattr(new, p)}))) for p in parts)
+                refused: Refused = tuple((p, r) for p, r in answers if r)
+            else:
+                refusal = unusable_choice(old, new)
+                refused = ((None, refusal),) if refusal else ()
         except BaseException as exc:  # noqa: BLE001 - a file that was not checked is not taken; and an answer
             # must come back whatever was raised (a SystemExit from a library left the choice "being checked")
             log.warning("Checking the chosen files failed", exc_info=True)
-            refusal = Refusal(f"The chosen files could not be checked ({type(exc).__name__}); choose them again.",
-                              "Nothing was changed.")
-        relay.answer(self._check_returned, number, refusal)  # dropped if the store is gone (the app quit)
-        return number, refusal
+            refused = ((None, Refusal(f"The chosen files could not be checked ({type(exc).__name__}); choose them "
+                                      "again.", "Nothing was changed.")),)
+        relay.answer(self._check_returned, number, refused)  # dropped if the store is gone (the app quit)
+        return number, refused
 
-    def _check_returned(self, number: int, refusal: Refusal | None) -> None:
+    def _check_returned(self, number: int, refused: Refused) -> None:
         """On the GUI thread: apply or refuse the choice, unless a newer one replaced it meanwhile."""
-        said = self._take_answer(number, refusal)
+        said = self._take_answer(number, refused)
         if said:
             self.rejected.emit(said)
 
-    def _take_answer(self, number: int, refusal: Refusal | None) -> str:
-        """Apply the pending choice ``number`` checked, or drop the one refused; the refusal's sentence
-        or "" (nothing to say, or an answer to a choice a newer one replaced)."""
+    def _take_answer(self, number: int, refused: Refused) -> str:
+        """Apply the pending choice ``number`` checked, or drop what was refused (a section refused on
+        its own: the rest is applied); the refusals' sentences or "" (nothing to say, or an answer to a
+        choice a newer one replaced)."""
         pending = self._pending
         if pending is None or pending.number != number:
             return ""
         self._set_pending(None)
-        if refusal:
-            return _refusal_words(pending.refused, refusal)
-        if pending.changes is None:
+        if pending.changes is None or any(part is None for part, _ in refused):
+            if refused:
+                return " ".join(_refusal_words(pending.refused, refusal) for _, refusal in refused)
             self.replace(pending.settings)
             return ""
+        dropped = {part for part, _ in refused}
+        changes = {section: fields for section, fields in pending.changes.items() if section not in dropped}
+        said = [_refusal_words(pending.refused, Refusal(r.why, f"The {part} settings stay as they were."))
+                for part, r in refused]
         try:
             # On top of what changed meanwhile (a slider moved while the photo was checked).
-            new = S.update(self._settings, **pending.changes)
+            new = S.update(self._settings, **changes)
         except (S.SettingsError, TypeError) as exc:
             return str(exc)
         self.replace(new)
-        return ""
+        return " ".join(said)
 
     def settle(self, timeout: float) -> str:
         """At quit: wait up to ``timeout`` s for the check of a choice still being checked and take its
