@@ -153,7 +153,7 @@ def test_within_patience_a_slow_run_is_waited_for_and_a_live_one_is_not(short_de
 def test_a_render_waits_for_a_model_slower_than_the_live_deadline(short_deadlines, monkeypatch, tmp_path):
     """An offline render of a huge frame runs a model for seconds (8K matting: 3-5 s here); that is
     slow, not hung: every frame is rendered with its background, none hidden, exit status 0."""
-    from test_render import _clip
+    from clips import moving_dot_clip
 
     from livecam import cli, recording
     from livecam.capture import VideoReader
@@ -167,7 +167,7 @@ def test_a_render_waits_for_a_model_slower_than_the_live_deadline(short_deadline
         return real_run(self, *args, **kwargs)
 
     monkeypatch.setattr(ort.InferenceSession, "run", slow_run)
-    src, dst = _clip(tmp_path / "in.mp4", frames=3), tmp_path / "out.mp4"
+    src, dst = moving_dot_clip(tmp_path / "in.mp4", frames=3), tmp_path / "out.mp4"
     assert cli.main(["render", str(src), str(dst), "--background", "color", "--color", "#00ff00", "--quiet"]) == 0
     with VideoReader(str(dst)) as reader:
         frames = list(reader)
