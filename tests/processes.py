@@ -6,6 +6,8 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -43,3 +45,45 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=timeout)
     return time.monotonic() - t0, out, err
+
+
+# The tray app's start (run_gui) in a child process, with the app itself replaced by ``App``, a
+# StubApp whose source the test gives: run_gui takes over the signals and the QApplication, so it is
+# not run in the test process. The stub's start ends the event loop unless it overrides start.
+_RUN_GUI_CHILD = """
+import sys
+from PySide6 import QtCore, QtWidgets
+import livecam.gui as gui
+import livecam.gui.app as gui_app
+from livecam import qt_platform
+from livecam.settings import Settings
+
+class StubApp:
+    def __init__(self, settings, **options):
+        self.options = options
+
+    def start(self):
+        QtCore.QTimer.singleShot(0, QtWidgets.QApplication.quit)
+
+    def quit(self):
+        QtWidgets.QApplication.quit()
+
+    def shutdown(self):
+        pass
+
+@APP@
+
+gui_app.LiveCamApp = App
+qt_platform.gui_problem = lambda: None  # offscreen: nothing to probe
+sys.exit(gui.run_gui(Settings()))
+"""
+
+
+def run_gui_child(app: str, *args: str, env: dict) -> str:
+    """The stdout of run_gui run in a child with LiveCamApp replaced by ``app`` (source defining
+    ``class App(StubApp)``); fails the test on a non-zero exit."""
+    script = _RUN_GUI_CHILD.replace("@APP@", textwrap.dedent(app))
+    done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

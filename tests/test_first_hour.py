@@ -201,40 +201,18 @@ def test_a_first_start_opens_the_settings_window_beside_the_tray(make_app, qt, t
         assert app._window is None  # not even built: nothing on screen but the tray icon
 
 
-# In a child process (run_gui takes over the signals and the QApplication): the tray app's start, with
-# the app replaced by one that prints whether it was told this is a first start, then quits.
-_FIRST_START_CHILD = """
-import sys
-from PySide6 import QtCore, QtWidgets
-import livecam.gui as gui
-import livecam.gui.app as gui_app
-from livecam import qt_platform
-from livecam.settings import Settings
-
-class Probe:
+# The app replaced by one that prints whether it was told this is a first start, then quits.
+_FIRST_START_APP = """
+class App(StubApp):
     def __init__(self, settings, first_start=None, **_):
         print("first_start", first_start)
-
-    def start(self):
-        QtCore.QTimer.singleShot(0, QtWidgets.QApplication.quit)
-
-    def quit(self):
-        QtWidgets.QApplication.quit()
-
-    def shutdown(self):
-        pass
-
-gui_app.LiveCamApp = Probe
-qt_platform.gui_problem = lambda: None  # offscreen: nothing to probe
-sys.exit(gui.run_gui(Settings()))
 """
 
 
 def test_run_gui_calls_it_a_first_start_while_there_is_no_settings_file(tmp_path):
-    import subprocess
-    import sys
-
     import livecam
+    from processes import run_gui_child
+
     from livecam.settings import Settings, save
 
     config = tmp_path / "config"
@@ -242,10 +220,7 @@ def test_run_gui_calls_it_a_first_start_while_there_is_no_settings_file(tmp_path
            "PYTHONPATH": str(Path(livecam.__file__).resolve().parents[1])}
 
     def told() -> str:
-        done = subprocess.run([sys.executable, "-c", _FIRST_START_CHILD], env=env, capture_output=True,
-                              text=True, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
-        return done.stdout.split()[-1]
+        return run_gui_child(_FIRST_START_APP, env=env).split()[-1]
 
     assert told() == "True"
     config.mkdir(mode=0o700)

@@ -270,48 +270,26 @@ def comma_locale(tmp_path_factory):
     return {**os.environ, "LOCPATH": str(folder), "LC_ALL": "de_DE.UTF-8", "QT_QPA_PLATFORM": "offscreen"}
 
 
-# In a child process: the tray app's start (run_gui) with the app itself replaced by one that loads
-# the landscape selfie model once the QApplication is up, as the real one does, and prints the
-# model's mean person value on the Hopper portrait and the C library's decimal point then.
-_TRAY_CHILD = """
-import locale, sys
+# The tray app's start (run_gui, in a child) with the app itself replaced by one that loads the
+# landscape selfie model once the QApplication is up, as the real one does, and prints the model's mean
+# person value on the Hopper portrait and the C library's decimal point then.
+_MODEL_APP = """
+import locale
 import cv2
-from PySide6 import QtCore, QtWidgets
-import livecam.gui as gui
-import livecam.gui.app as gui_app
-from livecam import qt_platform
-from livecam.settings import Settings
 
-class Tray:
-    def __init__(self, settings, **_):
-        pass
-
+class App(StubApp):
     def start(self):
         from livecam.analysis.segmenter import Segmenter
         picture = cv2.imread(sys.argv[1])
         print(locale.localeconv()["decimal_point"], float(Segmenter("landscape").predict(picture).mean()))
-        QtCore.QTimer.singleShot(0, QtWidgets.QApplication.quit)
-
-    def quit(self):
-        QtWidgets.QApplication.quit()
-
-    def shutdown(self):
-        pass
-
-gui_app.LiveCamApp = Tray
-qt_platform.gui_problem = lambda: None  # offscreen: nothing to probe
-sys.exit(gui.run_gui(Settings()))
+        super().start()
 """
 
 
 def _tray_child(env: dict) -> tuple[str, float]:
-    import subprocess
-    import sys
+    from processes import run_gui_child
 
-    done = subprocess.run([sys.executable, "-c", _TRAY_CHILD, str(HOPPER)], env=env, capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    point, mean = done.stdout.split()[-2:]
+    point, mean = run_gui_child(_MODEL_APP, str(HOPPER), env=env).split()[-2:]
     return point, float(mean)
 
 

@@ -51,8 +51,7 @@ def main() -> int:
     widths = [int(x) for x in a.widths.split(",")]
     results = table(a.model, None if a.half == "all" else a.half, widths, a.data)
     if a.json:
-        print(json.dumps({str(w): {k: v for k, v in s.items() if k != "photos"} | {"photos": s["photos"]}
-                          for w, s in results.items()}))
+        print(json.dumps({str(w): s for w, s in results.items()}))
     else:
         print_table(a.model, results)
     return 0

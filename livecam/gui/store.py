@@ -159,7 +159,7 @@ class SettingsStore(QtCore.QObject):
         # Files of two sections picked one after the other (a photo while a picture was being checked) are
         # checked section by section: one refused must not drop the other in silence.
         parts = () if pending.changes is None else tuple(
-            section for section in pending.changes if any(k.startswith(f"{section}.") for k in _new_files(old, pending.settings)))
+            dict.fromkeys(key.partition(".")[0] for key in _new_files(old, pending.settings)))
         self._last_check = self._checks.submit(self._run_check, pending.number, old, pending.settings,
                                                parts if len(parts) > 1 else ())
         self._limit.start(int(CHECK_LIMIT_S * 1000))
