@@ -755,7 +755,7 @@ def _delivers(device: int | str) -> bool:
             cap.release()
 
     attempt = OneShot(probe, name="livecam-camera-probe")
-    if not attempt.wait(CAMERA_PROBE_S):
+    if not attempt.finished_within(CAMERA_PROBE_S):
         log.warning("Camera %s gave no picture within %g s (its driver does not answer); LiveCam passes it over.",
                     shown(str(device)), CAMERA_PROBE_S)
         return False

@@ -114,7 +114,7 @@ def list_cameras(max_index: int = 8) -> list[dict[str, Any]]:
         # in a bad state, one another program holds) froze the settings window, `livecam doctor`
         # and the start for as long as it blocked.
         probe = OneShot(lambda index=index: _opens(index), name="livecam-camera-list")
-        if not probe.wait(PROBE_S):
+        if not probe.finished_within(PROBE_S):
             log.warning("Camera %d did not answer within %g s (its driver is stuck); LiveCam lists the cameras "
                         "before it only.", index, PROBE_S)
             break

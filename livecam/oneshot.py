@@ -11,6 +11,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from livecam.not_running import not_running_for
+
 
 class OneShot:
     """``fn()`` started at once on a daemon thread. ``done`` is set when it returned (``result``)
@@ -36,6 +38,19 @@ class OneShot:
     def wait(self, timeout: float) -> bool:
         """Whether it has finished (returned or raised) within ``timeout`` s from now."""
         return self.done.wait(max(0.0, timeout))
+
+    def finished_within(self, limit: float) -> bool:
+        """Whether it has finished within ``limit`` s of time the process ran: a stop meanwhile (Ctrl+Z,
+        a paused VM) gives the call its ``limit`` afresh once the process goes on, as the model run
+        guard does. Judged on the clock alone, a stop during an open made a working driver "hung"."""
+        asked = time.monotonic()
+        while not self.done.wait(max(0.0, limit)):
+            now = time.monotonic()
+            if not not_running_for(asked, limit, now):
+                return self.done.is_set()
+            self.excuse(now)
+            asked = now
+        return True
 
     def running_for(self, now: float | None = None) -> float:
         """Seconds since it started, or since the process last went on after not running (see

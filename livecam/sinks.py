@@ -137,7 +137,7 @@ class VirtualCamOutput(Output):
         from livecam.oneshot import OneShot
 
         attempt = OneShot(self._open_camera, name="livecam-virtualcam-open")
-        if not attempt.wait(OPEN_LIMIT_S):
+        if not attempt.finished_within(OPEN_LIMIT_S):
             with self._opening:
                 if not attempt.done.is_set():
                     self._abandoned = True

@@ -186,6 +186,25 @@ def test_oneshot_hands_back_the_result_the_error_or_keeps_waiting_no_longer_than
     assert stuck.wait(5) and stuck.result == "late"
 
 
+def test_oneshot_finished_within_counts_only_time_the_process_ran(monkeypatch):
+    """A stop (the clock jumps, nothing ran) gives the call its limit afresh; a call still running once
+    the process has run for the limit is not finished."""
+    from live_doubles import StoppedClock
+    from livecam.oneshot import OneShot
+
+    clock = StoppedClock(monkeypatch)
+    clock.skip(10.0, after=0.05)
+    slow = OneShot(lambda: time.sleep(0.4) or "opened")
+    assert slow.finished_within(0.3) and slow.result == "opened"
+
+    gate = threading.Event()
+    stuck = OneShot(lambda: gate.wait(30))
+    started = time.perf_counter()
+    assert not stuck.finished_within(0.1)
+    assert time.perf_counter() - started < 1.0
+    gate.set()
+
+
 class _FakeCapture:
     """cv2.VideoCapture for the listing off Linux: ``opens`` says which indices exist, ``stuck``
     which block in open until the event is set, ``broken`` which raise (cv2.error's stand-in)."""

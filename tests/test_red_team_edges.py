@@ -201,6 +201,22 @@ def test_a_virtual_camera_whose_open_hangs_does_not_hold_the_start(vcam, monkeyp
     assert closed.wait(5.0)  # opened at last, and let go
 
 
+def test_a_stop_during_the_virtual_cameras_open_is_not_taken_for_a_hung_driver(vcam, monkeypatch) -> None:
+    """Ctrl+Z while the virtual camera opened: judged on the clock, whose seconds run on while the process
+    is stopped, a working driver was "hung" and LiveCam started without its camera. Time the process did
+    not run does not count against the open (livecam.not_running), as for the other watchdogs."""
+    from live_doubles import StoppedClock
+
+    monkeypatch.setattr(sinks, "OPEN_LIMIT_S", 0.3)
+    monkeypatch.setattr(E, "VCAM_BLOCK_S", 0.5)
+    vcam.faults = E.Faults("block", 0)
+    clock = StoppedClock(monkeypatch)
+    clock.skip(10.0, after=0.1)  # stopped for 10 s while the open was under way
+    output = sinks.VirtualCamOutput(64, 48, 30, backend=E.BACKEND)
+    assert output.camera is not None
+    output.close()
+
+
 def test_a_virtual_camera_that_fails_to_close_prints_no_traceback_when_collected(vcam, monkeypatch) -> None:
     unraisable: list[str] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda args: unraisable.append(repr(args.exc_value)))
