@@ -357,3 +357,26 @@ def test_ort_fallback_printout_becomes_the_reason_and_stays_off_stdout(monkeypat
     assert session.provider == "CPUExecutionProvider"
     assert session.fallback == "CUDA failure 35: CUDA driver version is insufficient for CUDA runtime version"
     assert "face_landmark asked for CUDAExecutionProvider but runs on CPUExecutionProvider (CUDA failure 35" in caplog.text
+
+
+def test_a_session_reads_its_input_name_once_not_on_every_run():
+    class CountingSession:
+        """An ORT session's surface as ModelSession.run uses it, counting get_inputs() calls."""
+        asked = 0
+
+        def get_inputs(self):
+            self.asked += 1
+            return [type("Node", (), {"name": "input"})()]
+
+        def get_outputs(self):
+            return [type("Node", (), {"name": "out", "shape": [1, 2], "type": "tensor(float)"})()]
+
+        def run(self, names, feed):
+            return [feed["input"] * 2]
+
+    session = CountingSession()
+    model = runtime.ModelSession(name="counting", spec={}, session=session, provider="CPUExecutionProvider", threads=1)
+    x = np.array([[1.0, 2.0]], np.float32)
+    for _ in range(3):
+        np.testing.assert_array_equal(model.run(x)[0], [[2.0, 4.0]])
+    assert session.asked == 1
