@@ -647,23 +647,28 @@ def test_clothes_made_up_below_the_photo_go_on_as_they_leave_it():
     for y in range(h):  # shoulders sloping out a pixel a row, a lighter stripe down the middle
         person[y, 80 - y:120 + y] = (90, 60, 30, 255)
         person[y, 98:102, :3] = (200, 200, 200)
+    person[:, :40 - h + 2, 3] = 40  # the mask's soft tail over the room beside the shoulders
     ext = ast.extend_below(person, 30)
     assert ext.shape == (70, w, 4) and np.array_equal(ext[:h], person)
     below = ext[h:]
     covered = below[..., 3] > 127
     lefts = np.array([np.flatnonzero(r)[0] for r in covered])
     rights = np.array([np.flatnonzero(r)[-1] for r in covered])
-    # The outline goes on widening at its own slope and never narrows; the new columns take the
-    # colour at its edge, the stripe carries on straight down, the background stays clear.
+    # The outline goes on widening at its own slope and never narrows; inside it the clothes are
+    # solid in the clothing's colour, the narrow stripe spread along the row (a column carried
+    # straight down is a streak as long as the body rises), and beside it the room stays clear.
     assert np.polyfit(np.arange(30), lefts, 1)[0] == pytest.approx(-1.0, abs=0.1)
     assert np.polyfit(np.arange(30), rights, 1)[0] == pytest.approx(1.0, abs=0.1)
     assert lefts[-1] < 80 - h - 20 and rights[-1] > 120 + h + 20
     solid = below[..., 3] == 255
-    body = solid.copy()
-    body[:, 96:104] = False
-    assert np.abs(below[body][:, :3].astype(int) - (90, 60, 30)).max() <= 2
-    assert np.abs(below[:, 99, :3].astype(int) - 200).max() <= 2
-    assert (below[..., 3][~covered] < 128).all() and below[0, 0, 3] == 0
+    assert solid[:, 70:130].all()
+    off = np.abs(below[..., :3].astype(int) - (90, 60, 30))
+    away = solid.copy()
+    away[:, 84:117] = False
+    assert off[away].max() <= 2
+    contrast = np.abs(np.subtract((200, 200, 200), (90, 60, 30)))
+    assert (off[:, 98:102].max(axis=(0, 1)) < 0.5 * contrast).all()  # old code: the stripe whole
+    assert (below[..., 3][~covered] < 128).all() and (below[:, :10, 3] == 0).all()
     narrowing = person[::-1].copy()
     ext = ast.extend_below(narrowing, 30)
     cover = ext[h:, :, 3] > 127  # goes straight down, as wide as the photo's last rows

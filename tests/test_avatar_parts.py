@@ -173,6 +173,26 @@ def test_torso_motion_follows_a_shifted_shirt():
     assert small.update(texture[:420], lm) is None
 
 
+def test_torso_motion_follows_a_shirt_cut_by_the_frames_bottom():
+    """Head-and-shoulders framing: the band below the chin holds 78 rows before the frame ends,
+    26 once shrunk to the crop's width (too few: the old code gave up for the whole session, and
+    the shoulders took half the head's motion, lp_d12). Shrunk less, the shirt is followed."""
+    rng = np.random.default_rng(3)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (720, 1280, 3)).astype(np.uint8), (0, 0), 3)
+    lm = np.zeros((468, 3), np.float32)
+    oval = np.asarray(av.regions.FACE_OVAL)
+    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
+    lm[oval, 0] = 640 + 90 * np.cos(angles)
+    lm[oval, 1] = 250 + 120 * np.sin(angles)
+    lm[152] = (640, 370, 0)
+    torso = TorsoMotion()
+    assert np.allclose(torso.update(texture[:520], lm), 0)
+    moved = np.roll(texture, (4, -10), axis=(0, 1))[:520]
+    for _ in range(8):
+        shift = torso.update(moved, lm)
+    assert shift == pytest.approx((-10, 4), abs=1.5)
+
+
 def test_eval_scores_on_known_images():
     rng = np.random.default_rng(3)
     a = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3)).astype(np.uint8), (0, 0), 1)

@@ -15,7 +15,7 @@ from livecam.analysis import face_regions as regions
 from livecam.imaging import shrink_by, whole_factor_box
 
 CROP_WIDTH = 160  # the crop is shrunk by a whole factor to at most this width (3-4 px per cell at 720p)
-MIN_ROWS = 32  # a crop shorter than this (after resampling) holds too little torso to measure
+MIN_ROWS = 32  # a crop shorter than this (shrunk less to keep it) holds too little torso to measure
 BAND = (0.3, 1.1)  # rows from chin + this many face heights down (clear of the chin when the head nods)
 HALF_WIDTH = 1.0  # half the crop's width, in face heights
 MIN_RESPONSE = 0.2  # phase-correlation peak below which the frame's estimate is not trusted
@@ -57,6 +57,10 @@ class TorsoMotion:
             x0, x1 = int(max(0, cx - HALF_WIDTH * face_h)), int(min(w, cx + HALF_WIDTH * face_h))
             y0, y1 = int(max(0, chin + BAND[0] * face_h)), int(min(h, chin + BAND[1] * face_h))
             box, step = whole_factor_box(x0, y0, x1, y1, CROP_WIDTH)
+            # A torso cut by the frame's bottom (head-and-shoulders framing) leaves a short crop:
+            # it is shrunk less, down to MIN_ROWS rows, rather than given up.
+            step = max(1, min(step, (y1 - y0) // MIN_ROWS))
+            box = (x0, y0, x0 + (x1 - x0) // step * step, y0 + (y1 - y0) // step * step)
             if x1 - x0 < CROP_WIDTH // 2 or (box[3] - box[1]) // step < MIN_ROWS:
                 self._missing = True
                 return None

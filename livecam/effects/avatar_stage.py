@@ -49,6 +49,7 @@ NECK = 0.5  # below the chin, in face heights, where the torso's motion has take
 BELOW = 0.6  # face heights of clothing made up below a portrait cut by the frame's bottom edge
 ABOVE = 0.3  # face heights over which a portrait cut by the frame's top edge fades out above it
 MAX_SLOPE = 4.0  # pixels a row at most that the outline widens by there (shoulders, not arms held out)
+DARK_FLOOR = 12.0  # BGR levels added to each channel before taking a colour's shares: the dark have no hue
 SHIFT_ROOM = 0.8  # share of the gap between the rings the head may travel (beyond it the neck folds)
 MAP_STEP = 6  # frame pixels per coarse-grid cell of the warp map
 PLATE_SIZE = 384  # the clean plate is inpainted at this long side, then upsampled (it is smooth anyway)
@@ -156,35 +157,76 @@ def _premultiplied(picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.merge([*cv2.split(cv2.multiply(picture, cv2.merge([mask] * 3), scale=1 / 255)), mask])
 
 
-def extend_below(person4: np.ndarray, rows: int) -> np.ndarray:
-    """The premultiplied person layer (BGRA) with ``rows`` more rows below it: each column's colour
-    and coverage over the last few rows carried straight down, and the outline widening as fast as
-    it does over those rows (shoulders go on sloping out), its new columns in the colour at its edge.
-    So a torso moved up by the warp shows its clothes going on: a mirror would bring the chin back
-    into view, and stretching squeezes the shoulders into a column."""
-    depth = max(2, rows // 16)
+def _skin_like(colour: np.ndarray, skin: np.ndarray, person: np.ndarray) -> np.ndarray:
+    """Which of the ``person`` pixels of ``colour`` (BGR) look more like ``skin`` (BGR) than like the
+    rest of them, by their shares of B, G and R (so a neck in shadow is still skin), the rest's
+    share taken again without the skin found (three rounds); none where that would be most of them
+    (skin-coloured clothes, bare shoulders: there is nothing else to go on)."""
+    def shares(c: np.ndarray) -> np.ndarray:
+        c = c + DARK_FLOOR
+        return c / c.sum(-1, keepdims=True)
+
+    pixels, ref = shares(colour), shares(skin)
+    near = np.linalg.norm(pixels - ref, axis=-1)
+    like = np.zeros_like(person)
+    for _ in range(3):
+        rest = person & ~like
+        if not rest.any():
+            break
+        like = person & (near < np.linalg.norm(pixels - pixels[rest].mean(0), axis=-1))
+    return like if np.count_nonzero(like) < 0.5 * np.count_nonzero(person) else np.zeros_like(person)
+
+
+def extend_below(person4: np.ndarray, rows: int, skin: np.ndarray | None = None) -> np.ndarray:
+    """The premultiplied person layer (BGRA) with ``rows`` more rows below it: the clothes going on.
+
+    The outline goes on widening as fast as it does over the layer's last ``rows // 4`` rows (a
+    line fitted to its edges there: shoulders go on sloping out; the mask's very last rows, where
+    the segmenter meets the picture's edge, often stall) and is solid inside, clear outside (the
+    mask's soft tail there is the room: carried down, it drew a dark smudge beside the shoulders).
+    Its colour is the clothing's over those rows, per column, weighted towards the bottom, with
+    what is not clothing left out (pixels less than half person, and those that look like ``skin``,
+    the face's BGR, see :func:`_skin_like`: the neck in an open collar, a hand), smoothed along the
+    row by half that depth and filled from the clothing beside it where a column has none. Each
+    column's own colour carried straight down turned every edge the last rows cut (a collar, the
+    neck's shadow, a hand) into a streak as long as the body rose (lp_d20: his shirt a stack of
+    streaks from frame ~100, with a dark smudge beside the shoulders)."""
+    depth = max(2, rows // 4)
     band = person4[-depth:].astype(np.float32)
-    alpha = band[..., 3].mean(0)
-    colour = band[..., :3].sum(0) / np.maximum(band[..., 3:].sum(0), 1e-3) * 255.0  # un-premultiplied
-    row = np.clip(np.concatenate([colour, alpha[:, None]], axis=1), 0, 255)
-    w = len(row)
-    x = np.arange(w, dtype=np.float32)[None]
-    index = np.broadcast_to(np.arange(w), (rows, w))
-    cover = np.ones((rows, w), np.float32)
-    top, last = np.flatnonzero(person4[-depth, :, 3] > 127), np.flatnonzero(person4[-1, :, 3] > 127)
-    if len(top) and len(last):
-        inset = min(3, (last[-1] - last[0]) // 4)
-        left, right = last[0] + inset, last[-1] - inset
-        down = np.arange(1, rows + 1, dtype=np.float32)[:, None]
-        out_l = last[0] - np.clip((top[0] - last[0]) / (depth - 1), 0.0, MAX_SLOPE) * down
-        out_r = last[-1] + np.clip((last[-1] - top[-1]) / (depth - 1), 0.0, MAX_SLOPE) * down
-        widened_l, widened_r = (x < left) & (x > out_l - 1), (x > right) & (x < out_r + 1)
-        index = np.where(widened_l, left, np.where(widened_r, right, index))
-        cover = np.where(widened_l, np.clip(x - out_l + 1, 0, 1), np.where(widened_r, np.clip(out_r + 1 - x, 0, 1), 1.0))
-    below = row[index]
-    below[..., 3] *= cover
-    below[..., :3] *= below[..., 3:] / 255.0
-    return np.ascontiguousarray(np.concatenate([person4, np.round(below).astype(np.uint8)]))
+    alpha = band[..., 3] / 255.0
+    colour = band[..., :3] / np.maximum(alpha, 1e-3)[..., None]  # un-premultiplied
+    cloth = alpha > 0.5
+    if skin is not None and cloth.any():
+        cloth &= ~_skin_like(colour, np.asarray(skin, np.float32), cloth)
+        cloth = cloth if cloth.any() else alpha > 0.5
+    cloth = cloth.astype(np.float32)
+    weight = cloth * np.linspace(0.25, 1.0, depth, dtype=np.float32)[:, None]  # the last rows count most
+    total = weight.sum(0)
+    w = person4.shape[1]
+    x = np.arange(w, dtype=np.float32)
+    below = np.zeros((rows, w, 4), np.float32)
+    edges = [np.flatnonzero(r > 127) for r in person4[-depth:, :, 3]]
+    if not total.any() or not len(edges[-1]):  # the person ends above the photo's edge: nothing goes on
+        return np.ascontiguousarray(np.concatenate([person4, below.astype(np.uint8)]))
+    # Normalised smoothing: each column the weighted mean of the clothing round it.
+    sums = np.concatenate([(colour * weight[..., None]).sum(0), total[:, None]], axis=1)[None]
+    spread = cv2.GaussianBlur(sums, (0, 0), depth / 2.0, sigmaY=1e-3, borderType=cv2.BORDER_REPLICATE)[0]
+    known = np.flatnonzero(spread[:, 3] > 1e-3 * depth)
+    per_column = spread[known, :3] / spread[known, 3:]
+    row = np.stack([np.interp(x, known.astype(np.float32), per_column[:, c]) for c in range(3)], axis=1)
+    down = np.arange(1, rows + 1, dtype=np.float32)[:, None]
+    at = np.array([k for k, e in enumerate(edges) if len(e)], np.float32)
+    if len(at) > 1:
+        left = np.polyfit(at, [e[0] for e in edges if len(e)], 1)[0]
+        right = np.polyfit(at, [e[-1] for e in edges if len(e)], 1)[0]
+    else:
+        left = right = 0.0
+    out_l = edges[-1][0] - np.clip(-left, 0.0, MAX_SLOPE) * down
+    out_r = edges[-1][-1] + np.clip(right, 0.0, MAX_SLOPE) * down
+    cover = np.clip(np.minimum(x[None] - out_l + 1, out_r + 1 - x[None]), 0.0, 1.0)  # one pixel soft
+    below[..., 3] = cover * 255.0
+    below[..., :3] = row[None] * cover[..., None]
+    return np.ascontiguousarray(np.concatenate([person4, np.round(np.clip(below, 0, 255)).astype(np.uint8)]))
 
 
 def extend_above(person4: np.ndarray, rows: int) -> np.ndarray:
@@ -362,7 +404,7 @@ class Stage:
                 self.person4 = np.concatenate([self.person4, _premultiplied(
                     place(image, scale, tx, ty - h, strip), place(mask, scale, tx, ty - h, strip))])
             if below > real:
-                self.person4 = extend_below(self.person4, below - real)
+                self.person4 = extend_below(self.person4, below - real, self.mouth_skin)
             bottom = self.edge_out[:, 1] > 0
             self.edge[bottom, 1] += below  # their rest is in the made-up rows, out of the frame
             self.edge_room[bottom, 1] = below - 1.0
