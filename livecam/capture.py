@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from livecam.imaging import cover_fit
+from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import shown
@@ -465,7 +465,7 @@ class VideoFileSource(FrameSource):
             self._cap, first = _open_video_with_frame(self.path)
         except _FileGone as exc:
             raise CaptureError(f"Video file {shown(self.path)} {exc}; pass another video or a camera index.") from None
-        file_fps = self._cap.get(cv2.CAP_PROP_FPS)
+        file_fps = _prop(self._cap, cv2.CAP_PROP_FPS)
         h, w = first.shape[:2]
         width, height = (width or w, height or h)
         rate = file_fps if 1 <= file_fps <= 240 else (fps or 30)
@@ -497,8 +497,8 @@ class VideoFileSource(FrameSource):
         """The next frame, rewinding at the end when looping; None at the end of a non-looping file."""
         if self._cap is not None:
             ok, image = _read(self._cap)
-            if ok and image is not None:
-                return self._own(image) if isinstance(image, np.ndarray) else image
+            if ok:
+                return self._own(image)
         if not self.loop:
             self.finished = True
             return None
@@ -603,16 +603,39 @@ def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
     return cv2.VideoCapture(name, cv2.CAP_FFMPEG), (st.st_dev, st.st_ino)
 
 
-def _read(cap: Any) -> tuple[bool, Any]:
-    """``cap.read()``, with a decoder that raises (cv2.error from a damaged stream, no memory) taken
-    as a failed read. Raised, it escaped VideoFileSource: at the first frame a traceback instead of
-    a sentence; mid-clip the source restarted on the same broken decoder forever (the "stopped
-    unexpectedly" card for good, the clip never played again)."""
+def _read(cap: Any) -> tuple[bool, np.ndarray | None]:
+    """``cap.read()`` as (True, a BGR uint8 picture) or (False, None): a decoder that raises (cv2.error
+    from a damaged stream, no memory) or hands over what is no picture (None, an empty array, two
+    channels, int32 samples) gave no frame, and grey, BGRA, 16-bit or float samples are made BGR uint8
+    (:func:`livecam.imaging.as_bgr8`). Raised, a decoder's error escaped VideoFileSource: at the first
+    frame a traceback instead of a sentence; mid-clip the source restarted on the same broken decoder
+    forever (the "stopped unexpectedly" card for good). Handed out as they came, such pictures reached
+    the background's blend and the pipeline, and an empty one stopped the source on a division by zero."""
     try:
-        return cap.read()
+        ok, image = cap.read()
     except Exception as exc:  # noqa: BLE001 - any decoder failure is a read that gave no frame
         trace.debug("decoding a video frame failed", exc_info=exc)
         return False, None
+    image = as_bgr8(image) if ok else None
+    return image is not None, image
+
+
+def _prop(cap: Any, prop: int) -> float:
+    """``cap.get(prop)``, 0 (what OpenCV says for a property it does not know) where the backend raises."""
+    try:
+        return float(cap.get(prop) or 0.0)
+    except Exception as exc:  # noqa: BLE001 - a container the backend cannot describe: its defaults apply
+        trace.debug("reading a video property failed", exc_info=exc)
+        return 0.0
+
+
+def _opened(cap: Any) -> bool:
+    """``cap.isOpened()``, False where the backend raises (it could not take the file)."""
+    try:
+        return bool(cap.isOpened())
+    except Exception as exc:  # noqa: BLE001 - raised out of the source's start it was a traceback
+        trace.debug("opening a video failed", exc_info=exc)
+        return False
 
 
 def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
@@ -627,16 +650,14 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     except OSError as exc:
         raise _FileGone(f"cannot be read ({exc.strerror})") from None
     try:
-        if not cap.isOpened():
+        if not _opened(cap):
             raise _FileGone("cannot be opened (damaged, emptied or an unsupported format)")
         ok, first = _read(cap)
-        if not ok or first is None:
+        if not ok:
             raise _FileGone("has no readable frames")
     except BaseException:
         cap.release()
         raise
-    if first.ndim == 2:
-        first = cv2.cvtColor(first, cv2.COLOR_GRAY2BGR)
     return cap, first
 
 
@@ -662,7 +683,7 @@ class VideoReader:
             ) from None
         except OSError as exc:
             raise CaptureError(f"Video file {shown(self.path)} cannot be read ({exc.strerror}).") from None
-        if not self._cap.isOpened():
+        if not _opened(self._cap):
             self._cap.release()
             from livecam.streams import sound_only
 
@@ -672,10 +693,11 @@ class VideoReader:
                 f"Video file {shown(self.path)} cannot be opened (damaged or an unsupported format); "
                 "convert it to MP4 (H.264)."
             )
-        fps = self._cap.get(cv2.CAP_PROP_FPS)
+        fps = _prop(self._cap, cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 30.0
-        self.frame_count = max(0, int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
-        self.size = (int(self._cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        count = _prop(self._cap, cv2.CAP_PROP_FRAME_COUNT)
+        self.frame_count = max(0, int(count)) if np.isfinite(count) else 0
+        self.size = (int(_prop(self._cap, cv2.CAP_PROP_FRAME_WIDTH)), int(_prop(self._cap, cv2.CAP_PROP_FRAME_HEIGHT)))
         self.last_ms: float | None = None  # the time of the last frame read
         self.failure: str | None = None  # why decoding stopped before the end, when the decoder raised
 
@@ -693,7 +715,11 @@ class VideoReader:
                 return
             if not ok or image is None:
                 return
-            yield cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+            picture = as_bgr8(image)  # grey, BGRA, 16-bit or float samples made BGR uint8, like the live source's
+            if picture is None:
+                self.failure = "a frame is no picture LiveCam can read"
+                return
+            yield picture
 
     def missing_frames(self, read: int) -> int:
         """How many frames the container promised beyond the ``read`` that decoded, when the

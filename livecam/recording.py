@@ -398,7 +398,12 @@ class _Target:
     def _probe_link(self) -> None:
         probe = self.temp.with_name(self.temp.name + f".{secrets.token_hex(4)}")
         self._link(probe)
-        probe.unlink()
+        try:
+            os.unlink(probe)
+        except OSError as exc:  # raised as it was, a traceback ended the start and the probe stayed unnamed
+            raise OutputError(f"LiveCam cannot remove files in {shown(self.path.parent)} ({exc.strerror or exc}), "
+                              f"which saving a file safely needs; the empty file {shown(probe)} can be deleted; "
+                              "choose another folder.") from None
 
     def _give_name(self) -> None:
         """Give the bytes the target's name without replacing anything that is not ours to replace."""

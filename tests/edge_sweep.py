@@ -13,7 +13,8 @@ One :class:`Faults` counts the calls that cross an edge and makes the k-th misbe
 - the ffmpeg pipe and the file system: the ``os`` module that :mod:`livecam.recording`,
   :mod:`livecam.render`, :mod:`livecam.private_files` and :mod:`livecam.settings` see is a proxy
   (:class:`OsProxy`) whose listed functions fail with ENOSPC, EIO, EACCES, EROFS, a broken pipe,
-  a short write or a write that blocks.
+  a short write or a write that blocks; so do their ``tempfile`` (:class:`TempfileProxy`) and the
+  ``pathlib.Path`` writes any livecam module makes (PATH_CALLS).
 
 Each case runs a real entry point (the live loop with a camera source and a pyvirtualcam backend;
 the paced sender on a virtual camera; ``render``; a live recording; ``settings.save``) and checks
@@ -22,7 +23,10 @@ no hang past the documented timeouts, never the raw room out (the clip's painted
 :func:`fault_sweep.room_shown`), the user's file never replaced nor cut, nothing left readable by
 others, no hidden file left behind.
 
-``python tests/edge_sweep.py [camera] [vcam] [fs]`` runs every case and prints those that broke a
+Video files (a live source, a background video) get the camera's kinds through the same stand-in,
+put where every video file is opened (``capture._video_capture``).
+
+``python tests/edge_sweep.py [camera] [vcam] [fs] [file]`` runs every case and prints those that broke a
 promise; the tests (test_red_team_edges.py) run a part of it.
 """
 from __future__ import annotations
@@ -125,14 +129,56 @@ class OsProxy(types.ModuleType):
 
 
 FS_MODULES = ("livecam.recording", "livecam.render", "livecam.private_files", "livecam.settings")
+# The same writes made through tempfile and pathlib (which call the real os inside): counted as
+# "tempfile.<name>" and "Path.<name>" where a livecam module calls them.
+TEMPFILE_CALLS = ("mkstemp", "mkdtemp", "TemporaryFile", "NamedTemporaryFile")
+PATH_CALLS = ("write_bytes", "write_text", "rename", "replace", "unlink", "mkdir", "touch", "chmod", "hardlink_to",
+              "symlink_to")
+
+
+class TempfileProxy(types.ModuleType):
+    """What a livecam module sees as ``tempfile``: the real module, TEMPFILE_CALLS counted by ``faults``."""
+
+    def __init__(self, faults: Faults) -> None:
+        super().__init__("tempfile")
+        self._faults = faults
+
+    def __getattr__(self, name: str):
+        import tempfile
+
+        real = getattr(tempfile, name)
+        if name not in TEMPFILE_CALLS:
+            return real
+        return _faulty(self._faults, f"tempfile.{name}", real)
+
+
+def _faulty(faults: Faults, label: str, real, from_livecam: bool = False):
+    """``real`` with ``faults`` on it; ``from_livecam``: counted only where a livecam module calls it."""
+
+    def call(*args, **kwargs):
+        if from_livecam and not sys._getframe(1).f_globals.get("__name__", "").startswith("livecam"):
+            return real(*args, **kwargs)
+        kind = faults.hit(label)
+        if kind is None or kind in ("short", "block"):
+            return real(*args, **kwargs)
+        raise _os_error(kind, str(args[0]) if args else label)
+
+    return call
 
 
 def install_os(monkeypatch, faults: Faults, modules: tuple[str, ...] = FS_MODULES) -> OsProxy:
     import importlib
+    import pathlib
 
     proxy = OsProxy(faults)
+    temp = TempfileProxy(faults)
     for name in modules:
-        monkeypatch.setattr(importlib.import_module(name), "os", proxy)
+        module = importlib.import_module(name)
+        monkeypatch.setattr(module, "os", proxy)
+        if hasattr(module, "tempfile"):
+            monkeypatch.setattr(module, "tempfile", temp)
+    for name in PATH_CALLS:
+        monkeypatch.setattr(pathlib.Path, name, _faulty(faults, f"Path.{name}", getattr(pathlib.Path, name), True))
     return proxy
 
 
@@ -568,6 +614,15 @@ def is_video(out: np.ndarray) -> bool:
     return int(out[8:48, 8:56, 2].mean()) > 120
 
 
+def _escaping() -> tuple[list[str], object]:
+    """Exceptions that end a thread, kept in the list; put the hook returned back when done."""
+    escaped: list[str] = []
+    old = threading.excepthook
+    threading.excepthook = lambda args: escaped.append(
+        f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}")
+    return escaped, old
+
+
 def live_case(pipeline, camera: Faults, vcam: Faults, seconds: float = 3.0) -> LiveOutcome:
     """The live loop (CameraSource → LiveRunner with ``pipeline`` → PacedSender → VirtualCamOutput on the
     sweep's backend) for ``seconds``, with ``camera`` faults on the capture and ``vcam`` on the backend."""
@@ -590,9 +645,7 @@ def live_case(pipeline, camera: Faults, vcam: Faults, seconds: float = 3.0) -> L
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append
     logging.getLogger("livecam").addHandler(handler)
-    escaped: list[str] = []
-    old_hook = threading.excepthook
-    threading.excepthook = lambda args: escaped.append(f"{args.thread.name}: {args.exc_type.__name__}: {args.exc_value}")
+    escaped, old_hook = _escaping()
     fault_at: list[float] = []
     try:
         pipeline.reset_temporal()
@@ -650,6 +703,163 @@ def live_case(pipeline, camera: Faults, vcam: Faults, seconds: float = 3.0) -> L
     return out
 
 
+# ---------------------------------------------------------------- video files: a source, and a background
+
+FILE_READ_KINDS = tuple(k for k in READ_KINDS if k != "block") + ("block",)
+FILE_SECONDS = 2.0  # a file case's run: the fault at the tenth read (1/3 s at 30 fps) and the recovery after it
+
+
+@dataclass
+class FileOutcome:
+    reads: list[str]
+    fired: list[str]
+    frames: int = 0  # pictures handed out
+    video_after_fault: int = 0  # pictures made from the file that came out after the fault
+    said: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def _file_capture(monkeypatch, frames: np.ndarray, faults: Faults) -> None:
+    """Every video file LiveCam opens (``capture._video_capture``: the live source, the reader, the
+    background's probe) is the painted clip with ``faults`` on its calls."""
+    from livecam import capture
+
+    monkeypatch.setattr(capture, "_video_capture", lambda path: (FaultyCapture(frames, faults), (0, 0)))
+
+
+def file_source_case(tmp: Path, kind: str, at: int, persist: bool = False) -> FileOutcome:
+    """A video file as the live source (``VideoFileSource``, looping, real time) for FILE_SECONDS, with
+    ``kind`` at its ``at``-th capture call: what ``latest`` hands out must be a BGR uint8 picture of the
+    source's size (the clip, or a card), a one-off fault must let the clip play on, no thread may die,
+    closing must be prompt and what is said must be one plain line."""
+    import pytest
+
+    from livecam.capture import VideoFileSource
+
+    clip = moving_dot_clip(tmp / "clip.mp4", 4, (SIZE, SIZE))
+    frames = fault_sweep.clip_frames(30)
+    faults = Faults(kind, at, persist)
+    out = FileOutcome([], [])
+    escaped, old_hook = _escaping()
+    with pytest.MonkeyPatch.context() as mp, _Said() as warned:
+        _file_capture(mp, frames, faults)
+        try:
+            source = VideoFileSource(clip, SIZE, SIZE, 30).start()
+        except Exception as exc:  # noqa: BLE001 - a CaptureError is the documented sentence
+            source = None
+            (out.said if type(exc).__name__ == "CaptureError" else out.problems).append(f"{type(exc).__name__}: {exc}")
+        try:
+            if source is not None:
+                deadline, last, after = time.monotonic() + FILE_SECONDS, -1, False
+                while time.monotonic() < deadline:
+                    frame = source.latest(last, timeout=0.5)
+                    last = frame.index
+                    image = frame.image
+                    out.frames += 1
+                    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8
+                            and image.shape == (SIZE, SIZE, 3)):
+                        out.problems.append(f"handed out a picture of {getattr(image, 'dtype', type(image))} "
+                                            f"{getattr(image, 'shape', '')}")
+                        break
+                    if faults.fired and not frame.placeholder:
+                        out.video_after_fault += after
+                        after = True
+                started = time.monotonic()
+                source.close(timeout=2.0)
+                if time.monotonic() - started > 2.5:
+                    out.problems.append(f"closing took {time.monotonic() - started:.1f} s")
+                if source.error:
+                    out.said.append(source.error)
+        finally:
+            threading.excepthook = old_hook
+    out.said += warned
+    out.reads, out.fired = faults.names, faults.fired
+    if escaped:
+        out.problems.append(f"escaped a thread: {escaped}")
+    if source is not None and faults.fired and not persist and kind != "block" and out.video_after_fault == 0:
+        out.problems.append("the clip did not play on after a one-off fault")
+    _one_line(out.said, out.problems)
+    _plain(out.said, out.problems)
+    return out
+
+
+def background_case(tmp: Path, kind: str, at: int, persist: bool = False, frames_in: int = 60) -> FileOutcome:
+    """A video behind the person (``VideoBackground`` through the pipeline with a background video) with
+    ``kind`` at the ``at``-th capture call of the file (the probe's and the live source's together):
+    no frame out may show the raw room, the pipeline must not raise, and a one-off fault must not hide
+    the picture for good."""
+    import pytest
+
+    from livecam import settings as S
+    from livecam.pipeline import Pipeline
+
+    clip = moving_dot_clip(tmp / "bg.mp4", 4, (SIZE, SIZE))
+    frames = fault_sweep.clip_frames(30)
+    faults = Faults(kind, at, persist)
+    out = FileOutcome([], [])
+    escaped, old_hook = _escaping()
+    pipeline = None
+    with pytest.MonkeyPatch.context() as mp, _Said() as warned:
+        # The background's own file is a plain grey picture: the room's painted corners never come from it.
+        grey = np.full((30, SIZE, SIZE, 3), 128, np.uint8)
+        _file_capture(mp, grey, faults)
+        settings = S.update(fault_sweep.settings_for("blur"), background={"mode": "video", "video": str(clip)})
+        try:
+            pipeline = Pipeline(settings)
+            hidden_tail = 0
+            for i in range(frames_in):
+                raw = frames[i % len(frames)]
+                before = pipeline.concealed
+                image = pipeline.process(raw, time.monotonic())
+                hidden_tail = hidden_tail + 1 if pipeline.concealed > before else 0
+                if fault_sweep.room_shown(image, raw) > 0.5:
+                    out.problems.append(f"frame {i} out shows the raw room")
+                    break
+                if faults.fired and pipeline.concealed == before:
+                    out.video_after_fault += 1
+                time.sleep(1 / 60)  # the file's thread gets to publish
+            out.said += pipeline.problems()
+            if faults.fired and not persist and kind != "block" and hidden_tail >= 10:
+                out.problems.append(f"the last {hidden_tail} frames were hidden after a one-off fault")
+        except Exception as exc:  # noqa: BLE001 - what the sweep looks for
+            out.problems.append(f"raised {type(exc).__name__}: {exc}")
+        finally:
+            if pipeline is not None:
+                pipeline.close()
+            threading.excepthook = old_hook
+    out.said += warned
+    out.reads, out.fired = faults.names, faults.fired
+    if escaped:
+        out.problems.append(f"escaped a thread: {escaped}")
+    _one_line(out.said, out.problems)
+    _plain(out.said, out.problems)
+    return out
+
+
+def _plain(sentences: list[str], problems: list[str]) -> None:
+    """OpenCV's own text (its assertions, the stand-in's "edge sweep: ...") is no sentence for a user, and
+    "stopped unexpectedly" is the source thread's last guard: a fault nothing before it took for what it is."""
+    for s in sentences:
+        if "Assertion failed" in s or "error: (-" in s or "edge sweep:" in s or "stopped unexpectedly" in s:
+            problems.append(f"not plain: {s!r}")
+
+
+def file_cases() -> list[tuple[str, str, int, bool]]:
+    """(entry, kind, call index, persist): each call kind at the open's calls, each read kind at the
+    tenth call, once and (but "block" and "same") for good."""
+    cases = []
+    for entry in ("file", "background"):
+        cases += [(entry, kind, at, False) for at in range(4) for kind in CALL_KINDS]
+        for kind in FILE_READ_KINDS:
+            cases.append((entry, kind, 10, kind == "same"))
+            if kind not in ("block", "same"):
+                cases.append((entry, kind, 10, True))
+    return cases
+
+
+FILE_ENTRIES = {"file": file_source_case, "background": background_case}
+
+
 # ---------------------------------------------------------------- the whole sweep, as a command
 
 FS_ENTRIES = {
@@ -697,8 +907,17 @@ def main(argv: list[str]) -> int:
 
     import pyvirtualcam  # noqa: F401 - fails here, not mid-sweep, where it is missing
 
-    edges = argv or ["camera", "vcam", "fs"]
+    edges = argv or ["camera", "vcam", "fs", "file"]
     total = broken = 0
+    if "file" in edges:
+        for entry, kind, at, persist in file_cases():
+            with tempfile.TemporaryDirectory() as tmp:
+                outcome = FILE_ENTRIES[entry](Path(tmp), kind, at, persist)
+            total += 1
+            if outcome.problems:
+                broken += 1
+                print(f"{entry} {kind} at call {at}{' for good' if persist else ''}: {outcome.problems} | "
+                      f"{outcome.said[:2]}", flush=True)
     if "fs" in edges:
         for entry in FS_ENTRIES:
             for kind, at, name in fs_cases(entry):

@@ -79,11 +79,11 @@ sys.exit(gui.run_gui(Settings()))
 """
 
 
-def run_gui_child(app: str, *args: str, env: dict) -> str:
+def run_gui_child(app: str, *args: str, env: dict, timeout: float = 300) -> str:
     """The stdout of run_gui run in a child with LiveCamApp replaced by ``app`` (source defining
-    ``class App(StubApp)``); fails the test on a non-zero exit."""
+    ``class App(StubApp)``); fails the test on a non-zero exit (subprocess.TimeoutExpired past ``timeout``)."""
     script = _RUN_GUI_CHILD.replace("@APP@", textwrap.dedent(app))
     done = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=timeout)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout

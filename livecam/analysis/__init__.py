@@ -168,6 +168,11 @@ class Analyzer:
                     return result
                 result.faces = tracker.process(image, want_iris="iris" in needs, t=t,
                                                carry="faces" not in needs and "faces_carried" in needs)
+                if "faces" in needs and getattr(tracker, "wearer_lost", False):
+                    # The first face (the one a swap or the photo avatar covers: the effects that read every
+                    # frame's faces) lost beside someone else: the swap went to the other face, and the
+                    # wearer's own face, in view but unread, left unswapped.
+                    self.missing |= self._no_faces(needs)
                 self._faces_read = True
                 self._failed.discard("faces")
                 self._misses.pop("faces", None)

@@ -74,7 +74,9 @@ DUPLICATE_IOU = 0.5  # two tracks that collapsed onto one face
 # newer track, second in the list, and only at the next periodic run (up to detect_every frames later):
 # the swap stayed on the other person and the wearer's own face left unswapped for the rest of the
 # session. After a loss the detector runs on every frame (while there is room, for up to SEEK_FRAMES
-# frames), and a newcomer this much wider than the first face goes first.
+# frames), and a newcomer this much wider than the first face goes first. And while the first face is
+# lost and not found again (``wearer_lost``), the next face to turn up takes its place: the other
+# faces are not the wearer's, and a frame whose first face is one of them is not the swap's to draw.
 SEEK_FRAMES = 90
 FIRST_WIDER = 1.5
 # A mesh narrower or shorter than this share of the crop it was read from is not a face: a faulty
@@ -317,6 +319,7 @@ class FaceTracker:
         self._since_detect = 0
         self._lost = False
         self._seek = 0  # frames left in which the detector runs on each frame, looking for a lost face
+        self._vacant = False  # the first face (the wearer's) was lost and nobody has taken its place yet
         self._shape: tuple[int, ...] | None = None
         self._last_t: float | None = None
         self._next_id = 1
@@ -327,6 +330,12 @@ class FaceTracker:
         """A face was lost in the last SEEK_FRAMES frames and not found again: the faces of a frame
         before may lack it, back in view now."""
         return self._lost or self._seek > 0
+
+    @property
+    def wearer_lost(self) -> bool:
+        """The first face was lost and is still looked for, while other faces are tracked: this frame's
+        first face is someone else's, and the wearer's may be in view unread (turned, half hidden)."""
+        return self._vacant and bool(self._tracks)
 
     def apply(self, settings: FaceSettings) -> None:
         """Take new face settings between frames; only a detector change reopens a model."""
@@ -376,11 +385,13 @@ class FaceTracker:
         if not self._tracks or self._lost or (room and (self._seek > 0 or self._since_detect >= s.detect_every)):
             self._detect(image_bgr)
         self._seek = max(0, self._seek - 1)
+        if not self._lost and self._seek == 0:
+            self._vacant = False  # looked for long enough: whoever is first now is the one a swap covers
 
         faces: list[Face] = []
         kept: list[_Track] = []
         self._lost = False
-        for track in self._tracks:
+        for n, track in enumerate(self._tracks):
             # A detection this frame comes with keypoints the mesh read goes with.
             landmarks = carried_mesh(image_bgr, track, self._frame) if carry and track.keypoints is None else None
             if landmarks is not None:
@@ -390,6 +401,7 @@ class FaceTracker:
                 box = None if presence < PRESENCE_THRESHOLD else _bounds(landmarks)
                 if box is None or not _spread(landmarks, track.roi.size, box):
                     self._lost = True
+                    self._vacant |= n == 0
                     continue
                 if _off_crop(box, track.roi):
                     raise ModelOutputError(f"Model {self.landmarker.session.name} put the face off the middle of "
@@ -488,7 +500,8 @@ class FaceTracker:
                 continue
             if len(self._tracks) >= self.settings.max_faces:
                 break
-            first = bool(self._tracks) and roi.size > FIRST_WIDER * self._tracks[0].roi.size
+            first = bool(self._tracks) and (self._vacant or roi.size > FIRST_WIDER * self._tracks[0].roi.size)
+            self._vacant = False
             self._tracks.insert(0 if first else len(self._tracks), _Track(self._next_id, roi, det.keypoints))
             boxes.insert(0 if first else len(boxes), roi.box())
             self._next_id += 1

@@ -68,7 +68,8 @@ def tell_on_desktop(sentence: str) -> bool:
 
 
 def run_gui(settings: Settings, frames: int = 0) -> int:
-    """Run the tray app until Quit; returns the process exit code."""
+    """Run the tray app until Quit, then end the process with its exit code; returns the exit code only
+    where the tray app cannot start (or runs as ``livecam run`` instead)."""
     problem = pyside_problem()
     if problem:
         print(f"livecam: {problem}", file=sys.stderr)
@@ -114,4 +115,11 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     live.start()
     code = app.exec()
     live.shutdown()
-    return code
+    # All Quit must do is done: the settings saved, the camera, the virtual camera and a recording
+    # closed. What may still run is work nobody waits for, on a thread the interpreter's exit joins:
+    # the first start's numba compile (~20 s) held the process that long after Quit. As `run` does
+    # once asked to stop, the process ends here.
+    from livecam.app import _flush_logs
+
+    _flush_logs()
+    os._exit(code)
