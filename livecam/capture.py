@@ -117,6 +117,10 @@ class FrameSource:
     and call ``_publish(image)``. Use as a context manager, or call ``start()`` and ``close()``.
     """
 
+    # What the user sees while the source is down, as its sentences say it; a background video's
+    # viewer sees the background's last picture, not the card.
+    stand_in = "LiveCam shows a placeholder"
+
     def __init__(self, width: int, height: int, fps: float, description: str) -> None:
         self._size = (int(width), int(height))
         self._fps = float(fps)
@@ -183,8 +187,7 @@ class FrameSource:
         # A camera read that never returns (a USB device gone mid-transfer, a hung driver) sends
         # nothing and raises nothing: without this the picture froze, then "catching up" for good.
         self._stuck_said = True
-        self._report(f"{self._description} stopped responding; LiveCam shows a placeholder until it sends "
-                     "frames again.")
+        self._report(f"{self._description} stopped responding; {self.stand_in} until it sends frames again.")
         return self._publish(placeholder_image(*self._size, STUCK_PLACEHOLDER_TEXT), placeholder=True)
 
     def _stuck(self, frame: Frame) -> bool:
@@ -279,8 +282,7 @@ class FrameSource:
             except Exception as exc:  # noqa: BLE001 - any failure: placeholder, retry, traceback to the log file
                 reason = shown(str(exc) or type(exc).__name__, 100)
                 self._report(
-                    f"{self._description} stopped unexpectedly ({reason}); "
-                    "LiveCam shows a placeholder and keeps retrying."
+                    f"{self._description} stopped unexpectedly ({reason}); {self.stand_in} and keeps retrying."
                 )
                 trace.debug("%s failed", self._description, exc_info=exc)
             if time.monotonic() - started > 2 * BACKOFF_MAX:
@@ -513,7 +515,7 @@ class VideoFileSource(FrameSource):
         file once it is back, or None once the source is closed."""
         self._close_capture()
         self._report(
-            f"Video file {shown(self.path)} {reason}; LiveCam shows a placeholder and keeps checking for it."
+            f"Video file {shown(self.path)} {reason}; {self.stand_in} and keeps checking for it."
         )
         card = placeholder_image(*self._size, FILE_PLACEHOLDER_TEXT)
         delay = BACKOFF_START

@@ -178,6 +178,9 @@ def test_a_background_video_whose_decoder_fails_for_good_keeps_the_room_hidden_a
     outcome = E.background_case(tmp_path, "raise", 10, persist=True, frames_in=30)
     assert outcome.fired and outcome.problems == [], outcome.problems
     assert any("Video file" in s for s in outcome.said)
+    # The viewer sees the background's last picture, and the sentence says so (it said "placeholder").
+    assert any("the background keeps its last picture" in s for s in outcome.said), outcome.said
+    assert not any("placeholder" in s for s in outcome.said), outcome.said
 
 
 def test_the_reader_of_a_render_makes_every_frame_bgr(tmp_path, monkeypatch):

@@ -205,6 +205,7 @@ class VideoBackground(EffectBase):
             raise BackgroundError(f"Background video {path} cannot be decoded; use an MP4 (H.264) file.")
         try:
             self.source = VideoFileSource(path, w, h, fps, loop=True, realtime=True)
+            self.source.stand_in = "the background keeps its last picture"
             self.source.start()
         except CaptureError as exc:
             raise BackgroundError(str(exc)) from exc
