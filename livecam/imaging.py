@@ -75,15 +75,18 @@ def as_bgr8(image: object) -> np.ndarray | None:
     return np.ascontiguousarray(image)
 
 
-UNIT_UPPER = 1.0 + 1e-6  # checkRange's upper bound is exclusive; 1.0 itself is in range
+UNIT_UPPER = 1.0 + 1e-6  # exclusive: 1.0 and float rounding just above it are in range
 
 
 def finite_in_unit_range(values: np.ndarray) -> bool:
-    """Every value finite and in 0..1 (a float mask)."""
-    try:
-        return bool(cv2.checkRange(values, True, 0.0, UNIT_UPPER)[0])
-    except cv2.error:  # a type OpenCV does not check (float16), or OpenCV failing: numpy, slower
-        return bool(np.isfinite(values).all() and values.min() >= 0.0 and values.max() <= 1.0)
+    """Every value finite and in 0..1 (a float mask; an empty one is)."""
+    if not values.size:
+        return True
+    # numpy's min and max carry a NaN through, and an infinity fails a bound: two reductions, a
+    # quarter of cv2.checkRange's time on the 256 x 131 person mask (0.009 against 0.037 ms), which
+    # the mask stage and the output gate each check every frame. checkRange also took -0.0 for
+    # out of range (it compares the bits). As Python floats: float16 would round the bound to 1.
+    return float(values.min()) >= 0.0 and float(values.max()) < UNIT_UPPER
 
 
 def read_ahead(picture: np.ndarray) -> None:

@@ -86,6 +86,9 @@ def test_the_fused_pass_gives_the_opencv_calls_bytes(scene):
         kernels.person_over(frame.reshape(-1), colour.reshape(-1), inplace.reshape(-1), mask.reshape(-1),
                             inplace.reshape(-1), True)
         if foreground is edge:
+            read = out.copy()  # the background read where it lies, not gathered first
+            assert kernels.blend_from(read.reshape(-1), edge.colour, back.reshape(-1), mask.reshape(-1), edge.index)
+            assert np.array_equal(read, expected)
             for target in (out, inplace):
                 kernels.blend_at(target.reshape(-1), edge.colour, take_pixels(back, edge.index), mask.reshape(-1),
                                  edge.index)
@@ -102,6 +105,8 @@ def test_an_edge_index_outside_the_frame_is_reported_and_not_written():
     assert kernels.band_size(mask, np.array([3, 16], np.intp)) == -1
     assert kernels.band_size(mask, np.array([-1], np.intp)) == -1
     assert not kernels.blend_at(out, colour, colour, mask, np.array([16, 3], np.intp))
+    assert not kernels.blend_from(out, colour, np.full(48, 9, np.uint8), mask, np.array([16, 3], np.intp))
+    assert not kernels.blend_from(out, colour, np.full(48, 9, np.uint8), mask, np.array([-1], np.intp))
     assert not out.any()
 
 
@@ -116,3 +121,23 @@ def test_a_wrong_dtype_or_layout_is_refused_by_the_kernel_itself(array):
         mask = np.zeros(16, np.uint8)[::2]
     with pytest.raises(TypeError):
         kernels.person_over(frame, np.zeros(24, np.uint8), np.zeros(24, np.uint8), mask, np.zeros(24, np.uint8), False)
+
+
+def test_runs_of_every_length_around_the_four_word_step():
+    """Runs of all-room and all-person words of 1 to 13 words (the run search takes four words a
+    step, then one), between mixed words and at the mask's end, with a tail of single pixels."""
+    rng = np.random.default_rng(19)
+    for trial in range(60):
+        parts = []
+        while sum(len(p) for p in parts) < 8 * 200:
+            kind = rng.integers(3)
+            words = int(rng.integers(1, 14))
+            parts.append(np.full(8 * words, 0 if kind == 0 else 255, np.uint8) if kind < 2
+                         else rng.integers(0, 256, 8 * words).astype(np.uint8))
+        flat = np.concatenate(parts)[:8 * 200 + trial % 8]  # a tail shorter than a word
+        mask = flat.reshape(1, -1)
+        frame = rng.integers(0, 256, (1, flat.size, 3), dtype=np.uint8)
+        back = rng.integers(0, 256, (1, flat.size, 3), dtype=np.uint8)
+        out = np.empty_like(frame)
+        assert kernels.person_over(frame.reshape(-1), frame.reshape(-1), back.reshape(-1), flat, out.reshape(-1), False)
+        assert np.array_equal(out, _reference(frame, back, mask))

@@ -331,6 +331,44 @@ def test_the_edge_band_is_the_numpy_steps_to_the_bit(monkeypatch):
     assert len(calls) == 300
 
 
+
+# ---------------------------------------------------------------- the edge colour
+
+
+def _edge_colour_before(image, mask, flat, shift):
+    return T.decontaminate(T.take_pixels(image, flat), np.take(mask.reshape(-1), flat), shift)
+
+
+def test_the_edge_colour_is_the_gathers_and_decontaminate_to_the_bit(monkeypatch):
+    """Random frames, masks and shifts, 1, 4 or 9 pixels a shift (the working scale 1, 2, 3):
+    shifts whose room share lands on halves (ties of cv2.add's rounding to whole numbers), shifts
+    past saturation both ways, NaN and infinite ones; an index outside the frame is the numpy
+    steps' IndexError, as before."""
+    calls = _counted(monkeypatch, K, "edge_colour_into")
+    rng = np.random.default_rng(11)
+    for i in range(300):
+        h, w = int(rng.integers(1, 60)), int(rng.integers(1, 90))
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        mask = rng.choice(np.array([0, 1, 127, 128, 254, 255], np.uint8), (h, w)) if i % 3 == 0 else \
+            rng.integers(0, 256, (h, w), dtype=np.uint8)
+        block = int(rng.choice([1, 4, 9]))
+        m = int(rng.integers(0, 40))
+        flat = rng.integers(0, h * w, m * block).astype(np.intp)
+        shift = (rng.standard_normal((m, 3)) * 120).astype(np.float32)
+        if i % 4 == 1:
+            shift = (rng.integers(-300, 300, (m, 3)) + np.float32(0.5)).astype(np.float32)
+        if i % 10 == 7 and m:
+            shift.reshape(-1)[rng.integers(0, 3 * m, 3)] = [np.nan, np.inf, -np.inf]
+            shift.reshape(-1)[rng.integers(0, 3 * m)] = np.float32(1e12)
+        got = T.edge_colour(image, mask, flat, shift)
+        with np.errstate(invalid="ignore"):  # inf x 0 in the numpy steps: NaN, which OpenCV saturates
+            want = _edge_colour_before(image, mask, flat, shift)
+        _equal(got, want)
+    assert len(calls) > 250  # all but the cases without a shift
+    image, mask = np.zeros((4, 5, 3), np.uint8), np.zeros((4, 5), np.uint8)
+    with pytest.raises(IndexError):
+        T.edge_colour(image, mask, np.array([3, 20], np.intp), np.ones((2, 3), np.float32))
+
 # ---------------------------------------------------------------- the model input
 
 
@@ -432,6 +470,7 @@ def _stage_outputs(frames, monkeypatch=None, before=False):
         monkeypatch.setattr(T, "colour_guided_fit", lambda g, s, r, e, w=True, space=None: _fit_before(g, s, r, e, w))
         monkeypatch.setattr(T, "settle", _settle_before)
         monkeypatch.setattr(T, "edge_band", _edge_band_before)
+        monkeypatch.setattr(T, "edge_colour", _edge_colour_before)
         monkeypatch.setattr(PM, "_halved", _halved_before)
         monkeypatch.setattr(T, "halve", lambda image, dst=None: cv2.resize(
             image, (image.shape[1] // 2, image.shape[0] // 2), dst=dst, interpolation=cv2.INTER_AREA))

@@ -408,6 +408,11 @@ def test_the_numpy_twins_give_the_compiled_loops_pixels_to_the_bit():
             out = outs[0].copy()
             got.append((fn(out, ec, eb, mask, index), out))
         assert got[0][0] == got[1][0] and np.array_equal(got[0][1], got[1][1])
+        got = []
+        for fn in (k.blend_from, k._blend_from_np):
+            out = outs[0].copy()
+            got.append((fn(out, ec, back, mask, index), out))
+        assert got[0][0] == got[1][0] and np.array_equal(got[0][1], got[1][1])
 
     check()
 

@@ -382,8 +382,7 @@ class PersonMask:
         work_size = (alpha_work.shape[1], alpha_work.shape[0])
         # The colours are smooth: sampled once per working-size point, shared by its block.
         local = T.sample(shift, points, work_size)
-        pixels = T.take_pixels(image, flat)
-        return T.EdgeColour(flat, T.decontaminate(pixels, np.take(mask.reshape(-1), flat), local), image.shape)
+        return T.EdgeColour(flat, T.edge_colour(image, mask, flat, local), image.shape)
 
     def _matte(self, image: np.ndarray, result: Analysis, want_foreground: bool = True) -> None:
         matting = self._backend

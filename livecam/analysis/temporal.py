@@ -406,6 +406,22 @@ def decontaminate(pixels: np.ndarray, alpha: np.ndarray, shift: np.ndarray) -> n
     return cv2.add(pixels, out, dtype=cv2.CV_8U)  # rounds and saturates to 0..255 in the same pass
 
 
+def edge_colour(image: np.ndarray, mask: np.ndarray, flat: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``decontaminate`` of the frame's pixels at the flat indices ``flat``: ``image`` BGR uint8 and
+    its uint8 ``mask`` of the same size, ``shift`` M x 3 float32 with each row serving len(flat) / M
+    pixels in a row. N x 3 uint8, in one compiled pass (``mask_kernels.edge_colour_into``: the same
+    bytes as the gathers and decontaminate: 0.045 against 0.10 ms for 9600 edge pixels of s18 at
+    720p, one thread)."""
+    n, m = len(flat), len(shift)
+    if (m and n % m == 0 and _compiled_arrays((mask,), np.uint8, mask.shape)
+            and _compiled_arrays((image,), np.uint8, mask.shape + (3,))
+            and _compiled_arrays((shift,), np.float32, (m, 3)) and _compiled_arrays((flat,), np.intp, (n,))):
+        out = np.empty((n, 3), np.uint8)
+        if mask_kernels.edge_colour_into(image.reshape(-1), mask.reshape(-1), flat, shift, out):
+            return out
+    return decontaminate(take_pixels(image, flat), np.take(mask.reshape(-1), flat), shift)
+
+
 class EdgeColour:
     """The person's own colour on the edge pixels only: ``index`` the flat pixel indices (row *
     width + col) of a frame of ``shape``, ``colour`` their N x 3 uint8 BGR. It is what

