@@ -85,6 +85,68 @@ def test_the_lit_box_takes_views_through_lit():
     np.testing.assert_array_equal(got, expected)
 
 
+def test_the_quarter_area_step_is_resizes_to_the_byte():
+    rng = np.random.default_rng(12)
+    frames, _ = clip_frames("lp_s18_room_landscape.mp4", 3)
+    grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
+    grays += [rng.integers(0, 256, (int(h), int(w)), np.uint8) for h, w in rng.integers(4, 300, (200, 2))]
+    grays += [rng.choice(np.uint8([0, 255]), (97, 131)), np.full((8, 8), 7, np.uint8)]  # halves: to even
+    for gray in grays:
+        h, w = gray.shape[0] // 4, gray.shape[1] // 4
+        got = np.empty((h, w), np.uint8)
+        kernels.quarter_area(gray, got)
+        np.testing.assert_array_equal(got, cv2.resize(gray[:4 * h, :4 * w], (w, h), interpolation=cv2.INTER_AREA))
+
+
+def _ulps(got, expected):
+    expected = np.asarray(expected, np.float32)
+    return float((np.abs(got.astype(np.float64) - expected) / np.spacing(np.abs(expected))).max())
+
+
+def test_the_room_gain_loop_is_the_numpy_steps_within_two_ulps():
+    rng = np.random.default_rng(13)
+    room = key_light.KeyLight(KeyLightSettings(strength=70), BackgroundSettings(mode="off"))
+    for _ in range(200):
+        lights = []
+        for _ in range(int(rng.integers(1, 4))):
+            light = key_light._Light(np.zeros((468, 3), np.float32), opacity=float(rng.uniform(0, 1)))
+            light.follow(light.landmarks, rng.uniform(0, 1280, 2).astype(np.float32), float(rng.uniform(20, 400)))
+            lights.append(light)
+        rows, cols = (int(v) for v in rng.integers(1, 90, 2))
+        origin, cell = tuple(rng.integers(0, 900, 2)), tuple(rng.uniform(1, 30, 2))
+        shift = 0.5 if rng.random() < 0.5 else 0.0
+        ys, xs = key_light._cells(rows, cols)
+        expected = room._room_gain((xs + 0.5) * cell[0] + origin[0] - shift, (ys + 0.5) * cell[1] + origin[1] - shift,
+                                   lights)
+        got = room._room_grid((rows, cols), origin, cell, shift, lights)
+        assert got.dtype == np.float32 and _ulps(got, expected) <= 2
+
+
+def test_the_face_gain_and_encoding_loops_are_the_numpy_steps_within_two_ulps(monkeypatch):
+    rng = np.random.default_rng(14)
+    for k in range(200):
+        shape = tuple(int(v) for v in rng.integers(2, 50, 2))
+        smooth, facing, mask, neck = (rng.uniform(0, 1, shape).astype(np.float32) for _ in range(4))
+        smooth[rng.random(shape) < 0.1] = 0.0
+        prev = rng.uniform(1, 2, shape).astype(np.float32) if k % 2 else None
+        ref, strength, opacity = (float(v) for v in rng.uniform(0, 1, 3))
+        grid = rng.uniform(0.5, 1.002, shape).astype(np.float32)
+        grid[rng.random(shape) < (0.05 if k % 3 else 0.0)] = 1.5  # some lit cells, or none
+
+        def both():
+            even, gain = key_light.face_gain(smooth, ref, None if prev is None else prev.copy(), facing, mask, neck,
+                                             strength, opacity)
+            return even, gain, *key_light.encode_reach(grid)
+
+        fast = both()
+        with monkeypatch.context() as patch:
+            patch.setattr(kernels, "READY", False)
+            slow = both()
+        for a, b in zip(fast[:3], slow[:3]):
+            assert a.dtype == np.float32 and a.shape == shape and _ulps(a, b) <= 2
+        assert fast[3] == slow[3]  # the same rows and columns lit
+
+
 def _reference_skin(small, radius, tone=None):
     """touch_up's steps before the compiled loops: self_guided, x 255, the tone, rounded."""
     x = small.astype(np.float32) * np.float32(1 / 255)
@@ -158,13 +220,18 @@ def test_key_light_and_touch_up_draw_the_same_pixels_with_the_kernels_and_withou
     with monkeypatch.context() as patch:  # numba unable to compile the loops (livecam.jit)
         patch.setattr(kernels, "READY", False)
         without = run()
-    for outs_slow, outs_without in zip(slow, without):
-        for a, b in zip(outs_slow, outs_without):
-            np.testing.assert_array_equal(a, b)
+    # The touch-up's loops give its calls' bytes. The key light's lit box takes an exact root where
+    # lit() has cv2.magnitude, and its room gain LLVM's exp where numpy has its own: a level apart
+    # now and then, nowhere more (tests above bound each loop on its own).
     changed = 0
-    for outs_fast, outs_slow in zip(fast, slow):
-        for frame, a, b in zip(frames, outs_fast, outs_slow):
-            np.testing.assert_array_equal(a, b)
+    for k, (outs_fast, outs_slow, outs_without) in enumerate(zip(fast, slow, without)):
+        for frame, a, b, c in zip(frames, outs_fast, outs_slow, outs_without):
+            for other in (b, c):
+                diff = np.abs(a.astype(int) - other)
+                if k < 2:
+                    assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size, (k, diff.max())
+                else:
+                    np.testing.assert_array_equal(a, other)
             changed += int((a != frame).any())
     assert changed >= 4 * 20  # the effects did draw on these frames
 

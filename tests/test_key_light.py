@@ -227,3 +227,16 @@ def test_a_face_that_barely_moves_keeps_its_drawn_shape_and_the_same_light(portr
     landmarks[:, 0] += 2 * MOVE_CELLS * cell
     effect.apply(shifted, Analysis(faces=[dataclasses.replace(face, landmarks=landmarks)]))
     assert effect._lights[0].geometry is not drawn
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5])
+def test_a_box_one_pixel_wide_is_lit_as_any_other(rows):
+    """OpenCV took a (1, 1) or (4, 1) float array for a Scalar: the fallback's one-column box came out black.
+    Each column of a box is lit on its own, so one column alone must give what it gives in a wider box."""
+    rng = np.random.default_rng(rows)
+    values = rng.integers(0, 256, (rows, 3, 3), dtype=np.uint8)
+    gain = rng.uniform(0.7, 1.4, (rows, 3)).astype(np.float32)
+    wide = lit(values, gain).copy()
+    for col in range(3):
+        one = lit(np.ascontiguousarray(values[:, col:col + 1]), np.ascontiguousarray(gain[:, col:col + 1]))
+        np.testing.assert_array_equal(one, wide[:, col:col + 1])

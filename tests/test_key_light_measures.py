@@ -37,6 +37,12 @@ class _Measured(K.KeyLight):
                 light.opacity = max(0.0, light.opacity - K.FADE)
         self._lights = [l for l in self._lights if l in seen or l.opacity > 0.0]
 
+    @staticmethod
+    def _room_lights(lights):
+        """Each face's centre and reach for the room's gain, measured afresh."""
+        return np.array([(*light.landmarks[:, :2].mean(0), K.ROOM_KEEP * face_width(light.landmarks), light.opacity)
+                         for light in lights], np.float64)
+
     def _room_gain(self, xs, ys, lights):
         keep = np.zeros(xs.shape, np.float32)
         for light in lights:

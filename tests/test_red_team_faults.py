@@ -316,6 +316,17 @@ def _face_run(frames: np.ndarray, tmp_path, config: str, prelude: str = "") -> t
     return np.load(dst), json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def same_without_loops(out: np.ndarray, usual: np.ndarray, config: str) -> None:
+    """The frames the numpy and OpenCV steps draw against the compiled loops': the same bytes, but
+    for the key light's loops (studio), whose exact root, ``powf`` and ``expf`` put a rare pixel a
+    level from the steps' (tests/test_effect_kernels.py bounds each)."""
+    if config != "studio":
+        assert np.array_equal(out, usual)
+        return
+    diff = np.abs(out.astype(int) - usual)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size, (diff.max(), np.count_nonzero(diff))
+
+
 @pytest.fixture(scope="module")
 def face_frames() -> np.ndarray:
     from conftest import shared_data
@@ -347,13 +358,17 @@ def test_numba_unable_to_compile_or_cache_the_face_loops_keeps_the_same_frames(f
     file, no cache folder, no numba), so the face stage, touch-up, key light, eye contact, the badge
     or the face swap could not be built and the frames went out hidden with numba's words as the
     problem. Now: compiled afresh, or the numpy and OpenCV steps the loops replaced: the same frames,
-    bit for bit, and no problem to report."""
+    bit for bit (but for the key light's loops, whose exact root, ``powf`` and ``expf`` put a rare
+    pixel a level from its steps' when numba is missing), and no problem to report."""
     usual, said_usual = usual_faces[config]
     assert said_usual["problems"] == [], said_usual
     assert (usual != face_frames).any(axis=(1, 2, 3)).all()  # the effects drew on every frame
     out, said = _face_run(face_frames, tmp_path, config, _BROKEN_NUMBA[fault])
     assert said["problems"] == [], said
-    assert np.array_equal(out, usual)
+    if fault == "no_numba":
+        same_without_loops(out, usual, config)
+    else:
+        assert np.array_equal(out, usual)
     # The compiled loops ran with numba working, and afresh (not cached) or not at all with the fault.
     needed = ("effect_kernels", "face_kernels") if config == "studio" else ("swap_kernels", "face_kernels")
     assert all(said_usual["ready"][k] is True for k in needed), said_usual

@@ -1,6 +1,8 @@
 """Compiled loops (numba) for per-frame passes of the key light, the touch-up and the badge, each
 giving exactly what the OpenCV and numpy calls they replace give (``tests/test_effect_kernels.py``
-checks every input value where the inputs are 8-bit, random and recorded frames elsewhere).
+checks every input value where the inputs are 8-bit, random and recorded frames elsewhere), but
+the key light's float loops on its coarse grids, whose ``expf`` and ``powf`` are LLVM's: an ulp or
+two from numpy's, which puts a rare output value one level off (5 in 10^7 on two test clips).
 
 - **The room's dimming** (``scale_into``): ``cv2.multiply(image, gain, scale=1/255)`` for 8-bit
   arrays, in one pass at about 0.4 of its time. OpenCV's float product rounded half to even is
@@ -17,6 +19,17 @@ checks every input value where the inputs are 8-bit, random and recorded frames 
   OpenCV's), and its rounding to 8 bits, in three passes instead of a dozen calls and temporaries.
 - **The skin's blend** (``mix_into``): the touch-up's ``smooth a / 255 + roi (255 - a) / 255``
   (two scaled multiplies and a saturating add over the face's box) in one pass into the frame.
+- **The room's gain** (``room_gain_into``): ``key_light``'s Gaussian keep-out around each face, on
+  a coarse grid, in one pass instead of about twenty numpy calls a face, and with each face's
+  Gaussian split into a row and a column factor (h + w exponentials instead of h w): 33 -> 10 us
+  a call on the 720p room's 45 x 80 grid. An ulp or two from the numpy steps (``expf`` of a sum
+  against a product of two), far below the 1/255 step the gain ends in.
+- **The face's gain grid** (``face_gain``): the key light's evening, key and outline on its coarse
+  grid, in one pass (float32 in the numpy steps' order; ``powf`` an ulp apart now and then).
+- **The grid's encoding and reach** (``encode_reach``): the key light's gain to 8-bit encoding and
+  the rows and columns it lights, in one pass.
+- **The face box's first shrink** (``quarter_area``): the key light's exact-quarter ``INTER_AREA``
+  resize of the box's gray, to the byte.
 - **The badge's label** (``label_into``): its float32 blend over the corner, in one pass.
 
 Compiled at import from explicit signatures (kept on disk where numba can; ``livecam.jit``: where
@@ -194,6 +207,119 @@ def label_into(colour, alpha, out, y0, x0):  # pragma: no cover - compiled
                 v = c_row[c, k] * a + np.float32(o_row[j + k]) * keep
                 v = v if v > zero else zero
                 o_row[j + k] = np.uint8(v if v < full else full)
+
+
+@_KERNELS.compiled(f"void(float32, float32, float32, float32, float32, float64[:, ::1], float32, {_F32_2D})",
+                    error_model="numpy")
+def room_gain_into(ox, dx, oy, dy, shift, lights, far, out):  # pragma: no cover - compiled
+    """``key_light.KeyLight._room_gain`` on a grid: cell (r, c) is the frame point
+    ((c + 0.5) dx + ox - shift, (r + 0.5) dy + oy - shift); ``lights`` rows are (centre x, centre
+    y, reach, opacity) of each face; ``far``: 1 less the encoded gain far from every face. Each
+    face's Gaussian is a product of a column and a row factor (exp(a + b) = exp(a) exp(b)), so a
+    grid of h x w cells takes h + w exponentials a face instead of h w."""
+    h, w = out.shape
+    n = lights.shape[0]
+    zero, half, one = np.float32(0.0), np.float32(0.5), np.float32(1.0)
+    across = np.empty((n, w), np.float32)
+    down = np.empty((n, h), np.float32)
+    for k in range(n):
+        cx, cy = np.float32(lights[k, 0]), np.float32(lights[k, 1])
+        spread = np.float32(2.0 * lights[k, 2] * lights[k, 2])
+        opacity = np.float32(lights[k, 3])
+        for c in range(w):
+            e = (np.float32(c) + half) * dx + ox - shift - cx
+            across[k, c] = np.exp(-(e * e) / spread)
+        for r in range(h):
+            e = (np.float32(r) + half) * dy + oy - shift - cy
+            if e > zero:
+                e = e / np.float32(2.0)  # shoulders and chest below the face are spared too
+            down[k, r] = np.exp(-(e * e) / spread) * opacity
+    for r in range(h):
+        o_row = out[r]
+        for c in range(w):
+            o_row[c] = zero
+        for k in range(n):
+            f, a_row = down[k, r], across[k]
+            for c in range(w):
+                v = f * a_row[c]
+                o_row[c] = o_row[c] if o_row[c] > v else v
+        for c in range(w):
+            o_row[c] = one - far * (one - o_row[c])
+
+
+@_KERNELS.compiled(f"void({_U8_2D}, {_U8_2D})")
+def quarter_area(image, small):  # pragma: no cover - compiled
+    """``small = cv2.resize(image[:4 sh, :4 sw], (sw, sh), interpolation=INTER_AREA)`` for ``small``
+    of shape (sh, sw): each 4 x 4 block's mean rounded half to even, as OpenCV's whole-factor area
+    step gives it (random blocks checked in tests/test_effect_kernels.py; its 2x step rounds
+    otherwise), at about a third of its time: a band's four rows are summed first, in 16-bit lanes."""
+    sh, sw = small.shape
+    four = np.uint64(4)
+    width = np.uint64(sw) * four
+    rows = np.empty(width, np.uint16)
+    for band in range(np.uint64(sh)):
+        top = band * four
+        r0, r1 = image[top], image[top + np.uint64(1)]
+        r2, r3 = image[top + np.uint64(2)], image[top + np.uint64(3)]
+        for c in range(width):
+            rows[c] = np.uint16(r0[c]) + np.uint16(r1[c]) + np.uint16(r2[c]) + np.uint16(r3[c])
+        s_row = small[band]
+        for b in range(np.uint64(sw)):
+            j = b * four
+            total = rows[j] + rows[j + np.uint64(1)] + rows[j + np.uint64(2)] + rows[j + np.uint64(3)]
+            s_row[b] = np.uint8(np.rint(np.float32(total) * np.float32(1.0 / 16.0)))
+
+
+@_KERNELS.compiled(f"void({_F32_2D}, float32, float32, float32, {_F32_2D}, boolean, {_F32_2D}, {_F32_2D}, {_F32_2D}, "
+                    f"float32, float32, float32, {_F32_2D})", error_model="numpy")
+def face_gain(smooth, ref, most, power, even, evened, facing, mask, neck, key, neck_key, opacity,
+              gain):  # pragma: no cover - compiled
+    """``key_light.KeyLight.gain_grid``'s last steps on the face's grid, float32 in their order: the
+    evening ``clip(ref / max(smooth, 1e-4), 1, most) ** power`` (moved 0.3 of the way from
+    ``even``'s values where ``evened``, and written into ``even``), the key ``(1 + key facing)
+    even`` inside the outline ``mask`` and ``neck_key`` on the neck, none on the grid's edge, by
+    ``opacity``, into ``gain``. One pass instead of a dozen numpy calls on a few hundred cells (their
+    overhead was the cost); ``**`` is LLVM's ``powf``, an ulp from numpy's now and then."""
+    h, w = smooth.shape
+    one, least = np.float32(1.0), np.float32(1e-4)
+    follow = np.float32(0.3)
+    last_r, last_c = h - 1, w - 1
+    for r in range(h):
+        for c in range(w):
+            v = smooth[r, c]
+            e = ref / (v if v > least else least)
+            e = (e if e > one else one) if e < most else most
+            e = e ** power
+            if evened:
+                e = even[r, c] + follow * (e - even[r, c])
+            even[r, c] = e
+            if r == 0 or c == 0 or r == last_r or c == last_c:
+                gain[r, c] = one  # the box's edge gets no light at all: no seam where the box ends
+                continue
+            lift = ((one + key * facing[r, c]) * e - one) * mask[r, c] + neck_key * neck[r, c]
+            gain[r, c] = one + lift * opacity
+
+
+@_KERNELS.compiled(f"UniTuple(int64, 4)({_F32_2D}, float32, float32, {_F32_2D})")
+def encode_reach(gain, power, above, encoded):  # pragma: no cover - compiled
+    """``encoded = gain ** power`` (float32) and the first and last rows and columns where ``gain >
+    above`` (where the light reaches): (first row, last row, first column, last column), all -1
+    where it reaches nowhere. One pass for six numpy calls on the key light's grid."""
+    h, w = gain.shape
+    r0 = r1 = c0 = c1 = -1
+    for r in range(h):
+        for c in range(w):
+            v = gain[r, c]
+            encoded[r, c] = v ** power
+            if v > above:
+                if r0 < 0:
+                    r0 = r
+                r1 = r
+                if c0 < 0 or c < c0:
+                    c0 = c
+                if c > c1:
+                    c1 = c
+    return r0, r1, c0, c1
 
 
 READY: bool = _KERNELS.fallback is None
