@@ -683,7 +683,7 @@ def test_a_head_that_travels_far_takes_the_untracked_body_along(portrait, wearer
     fw = av.face_width(face.landmarks)
     reach = av.NECK_REACH * stage.face_width
     _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-0.2 * fw).landmarks)
-    assert body[1] == pytest.approx(-0.1 * stage.face_width, abs=1.0)  # a lean: half the head's shift
+    assert np.abs(body).max() < 0.5  # a nod or a turn within a neck's reach: the body stays
     _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-1.0 * fw).landmarks)
     assert body[1] == pytest.approx(-stage.face_width + reach, abs=1.0)  # sitting up: the neck's reach behind
 

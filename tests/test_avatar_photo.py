@@ -359,6 +359,44 @@ def test_a_head_moving_over_a_still_body_bends_the_neck_and_leaves_the_collar(da
     assert 0.55 <= share <= 0.8, share
 
 
+@pytest.mark.parametrize("torso", ["still", "untracked"])
+@pytest.mark.parametrize("side", [-1, 1])
+def test_the_shoulders_stay_with_a_still_body_while_the_head_slides(data_dir, torso, side):
+    """lp_d12's first frame as the photo, its real mesh slid a fifth of a face width sideways over
+    a torso measured still, or one that cannot be followed (a neck's reach: the body stays): the
+    shoulders beside the neck (person pixels from the chin down half a face height, more than 0.75
+    face widths from the face's centre) stay within 0.15 of the head's shift. Before, the stage's
+    head share went by height alone, and the frame's sides just below the chin took three quarters
+    of the head's shift: the shoulders went 0.42-0.47 of the head's way (an untracked torso's,
+    which took half the head's shift besides, 0.58-0.67)."""
+    from livecam.analysis import face_regions as regions
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.effects.avatar import face_width
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
+    first = cap.read()[1]
+    cap.release()
+    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
+    avatar = _d12_photo_avatar(first)
+    stage = avatar.stage_for((first.shape[1], first.shape[0]), lm)
+    avatar.driven_points(stage, lm, np.zeros(2))
+    moved = lm.copy()
+    moved[:, 0] += side * 0.2 * face_width(lm)
+    face, ring, shift = avatar.driven_points(stage, moved, np.zeros(2) if torso == "still" else None)
+    head = int(round(shift[0, 0]))
+    assert abs(head) > 0.18 * stage.face_width
+    out, _, _ = stage.render(face, ring, shift)
+
+    y, x = np.arange(stage.mask.shape[0])[:, None], np.arange(stage.mask.shape[1])[None]
+    centre = stage.landmarks[regions.FACE_OVAL, 0].mean()
+    face_h = stage.neck / 0.5
+    shoulders = (stage.mask > 200) & (y > stage.chin) & (y < stage.chin + 0.5 * face_h) \
+        & (np.abs(x - centre) > 0.75 * stage.face_width)
+    assert shoulders.sum() > 5000  # both shoulders, well inside the frame
+    assert abs(_shift_found(out, stage.canvas, shoulders, head)) <= 0.15 * abs(head)
+
+
 def test_the_hair_round_a_real_moving_head_lands_where_the_real_hair_does(data_dir):
     """lp_d12 frame 80: the wearer's head has moved a third of a face width left and down since
     the first frame (the photo). The photo's hair band (outside the face outline, above the eyes)

@@ -52,8 +52,9 @@ the iris model when the swap needs it, as the pipeline runs it) timed separately
 **Photo avatar** (``--animate``): self-reenactment on every talking clip beside a still-paste
 baseline, as before; its contact sheets go to the same folder. Besides the face box's SSIM it
 prints the SSIM of the whole width below the face box (the clothes: a torso that stretches or
-slides shows there). ``--animate-only`` runs just this, without dlib, on the talking clips whose
-wearer is in ``--half`` of the pair set (tune: lp_d12, lp_d20; report: lp_d9, AOC).
+slides shows there). ``--animate-only`` runs just this, without dlib, on every wearer clip of
+``--half`` of the pair set (tune: lp_d12, lp_d20, lp_d3, lp_s18, lp_d19, lp_d18; report: lp_d6, lp_d9,
+AOC, lp_d0, lp_s32): the clips where the head moves over a still body count, not only the talking ones.
 """
 from __future__ import annotations
 
@@ -714,7 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-only", action="store_true", help="only the 720p timing (no dlib needed)")
     ap.add_argument("--animate", action="store_true", help="also the photo avatar's self-reenactment")
     ap.add_argument("--animate-only", action="store_true",
-                    help="only the photo avatar's self-reenactment (no dlib), on the talking clips of --half")
+                    help="only the photo avatar's self-reenactment (no dlib), on every wearer clip of --half")
     ap.add_argument("--clips", nargs="*", help="talking clips for --animate (default: all of them)")
     ap.add_argument("--sheets", default=str(ROOT / "out" / "avatar_eval"), help="contact-sheet folder ('' = none)")
     ap.add_argument("--sheet-source", default="fr_obama.jpg", help="the other person's photo on --animate sheets")
@@ -724,9 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     args.speed_frames = 60 if args.quick else 150
     args.talking = TALKING if args.clips is None else args.clips
     if args.animate_only and args.clips is None and args.half != "both":
-        # The talking clips split as their wearers do in the pair set.
-        wearers = {Path(r["wearer"]).name for r in load_pairs(Path(args.pairs)) if r["half"] == args.half}
-        args.talking = [c for c in TALKING if c in wearers]
+        # Every wearer clip of the half, in the pair set's order.
+        wearers = [Path(r["wearer"]).name for r in load_pairs(Path(args.pairs)) if r["half"] == args.half]
+        args.talking = list(dict.fromkeys(wearers))
     if not (data_dir() / "video").is_dir():
         sys.exit(f"Shared test data not found at {data_dir()}; set LIVECAM_DATA.")
     cv2.setNumThreads(1)
