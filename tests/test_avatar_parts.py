@@ -154,8 +154,9 @@ def test_close_lips_never_lets_them_cross():
     assert np.allclose(lm[av._UPPER_INNER, 1], lm[av._LOWER_INNER, 1])
 
 
-def test_torso_motion_follows_a_shifted_shirt():
-    rng = np.random.default_rng(2)
+def _shirt_and_face(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 720p textured "shirt" and a face oval's mesh points (chin at row 370) above it."""
+    rng = np.random.default_rng(seed)
     texture = cv2.GaussianBlur(rng.integers(0, 255, (720, 1280, 3)).astype(np.uint8), (0, 0), 3)
     lm = np.zeros((468, 3), np.float32)
     oval = np.asarray(av.regions.FACE_OVAL)
@@ -163,6 +164,11 @@ def test_torso_motion_follows_a_shifted_shirt():
     lm[oval, 0] = 640 + 90 * np.cos(angles)
     lm[oval, 1] = 250 + 120 * np.sin(angles)
     lm[152] = (640, 370, 0)
+    return texture, lm
+
+
+def test_torso_motion_follows_a_shifted_shirt():
+    texture, lm = _shirt_and_face(2)
     torso = TorsoMotion()
     assert np.allclose(torso.update(texture, lm), 0)
     moved = np.roll(texture, (6, -10), axis=(0, 1))
@@ -177,14 +183,7 @@ def test_torso_motion_follows_a_shirt_cut_by_the_frames_bottom():
     """Head-and-shoulders framing: the band below the chin holds 78 rows before the frame ends,
     26 once shrunk to the crop's width (too few: the old code gave up for the whole session, and
     the shoulders took half the head's motion, lp_d12). Shrunk less, the shirt is followed."""
-    rng = np.random.default_rng(3)
-    texture = cv2.GaussianBlur(rng.integers(0, 255, (720, 1280, 3)).astype(np.uint8), (0, 0), 3)
-    lm = np.zeros((468, 3), np.float32)
-    oval = np.asarray(av.regions.FACE_OVAL)
-    angles = np.linspace(0, 2 * np.pi, len(oval), endpoint=False)
-    lm[oval, 0] = 640 + 90 * np.cos(angles)
-    lm[oval, 1] = 250 + 120 * np.sin(angles)
-    lm[152] = (640, 370, 0)
+    texture, lm = _shirt_and_face(3)
     torso = TorsoMotion()
     assert np.allclose(torso.update(texture[:520], lm), 0)
     moved = np.roll(texture, (4, -10), axis=(0, 1))[:520]

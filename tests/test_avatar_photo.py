@@ -308,6 +308,21 @@ def _d12_photo_avatar(first):
         return PhotoAvatar(load_avatar_photo(photo_path, store=False))
 
 
+def _d12_staged(data_dir):
+    """lp_d12's first frame's mesh, its photo avatar and stage, settled at the neutral pose."""
+    from livecam.analysis.face_tracker import FaceTracker
+    from livecam.settings import FaceSettings, RuntimeSettings
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
+    first = cap.read()[1]
+    cap.release()
+    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
+    avatar = _d12_photo_avatar(first)
+    stage = avatar.stage_for((first.shape[1], first.shape[0]), lm)
+    avatar.driven_points(stage, lm, np.zeros(2))
+    return lm, avatar, stage
+
+
 def _shift_found(picture, still, where, most):
     """The horizontal shift, 0 to ``most`` pixels (its sign), that lays ``still``'s pixels at
     ``where`` best onto ``picture`` (least mean absolute grey difference)."""
@@ -327,17 +342,9 @@ def test_a_head_moving_over_a_still_body_bends_the_neck_and_leaves_the_collar(da
     the head. Before, the head ring's points under the chin moved rigidly with the head and dragged
     the neck and collar along (0.91 of the way)."""
     from livecam.analysis import face_regions as regions
-    from livecam.analysis.face_tracker import FaceTracker
     from livecam.effects.avatar import face_width
-    from livecam.settings import FaceSettings, RuntimeSettings
 
-    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
-    first = cap.read()[1]
-    cap.release()
-    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
-    avatar = _d12_photo_avatar(first)
-    stage = avatar.stage_for((first.shape[1], first.shape[0]), lm)
-    avatar.driven_points(stage, lm, np.zeros(2))
+    lm, avatar, stage = _d12_staged(data_dir)
     fw = face_width(lm)
     moved = lm.copy()
     moved[:, 0] += side * 0.25 * fw
@@ -370,17 +377,9 @@ def test_the_shoulders_stay_with_a_still_body_while_the_head_slides(data_dir, to
     of the head's shift: the shoulders went 0.42-0.47 of the head's way (an untracked torso's,
     which took half the head's shift besides, 0.58-0.67)."""
     from livecam.analysis import face_regions as regions
-    from livecam.analysis.face_tracker import FaceTracker
     from livecam.effects.avatar import face_width
-    from livecam.settings import FaceSettings, RuntimeSettings
 
-    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d12_talking_indoor.mp4"))
-    first = cap.read()[1]
-    cap.release()
-    lm = FaceTracker(FaceSettings(), RuntimeSettings()).process(first)[0].landmarks
-    avatar = _d12_photo_avatar(first)
-    stage = avatar.stage_for((first.shape[1], first.shape[0]), lm)
-    avatar.driven_points(stage, lm, np.zeros(2))
+    lm, avatar, stage = _d12_staged(data_dir)
     moved = lm.copy()
     moved[:, 0] += side * 0.2 * face_width(lm)
     face, ring, shift = avatar.driven_points(stage, moved, np.zeros(2) if torso == "still" else None)
