@@ -236,6 +236,52 @@ def test_key_light_and_touch_up_draw_the_same_pixels_with_the_kernels_and_withou
     assert changed >= 4 * 20  # the effects did draw on these frames
 
 
+def _eye_patch(rng):
+    """A random eye-sized BGR patch as a view into a larger frame (not C-ordered, as eye contact's
+    are), its inner opening (a feathered random blob) and an iris centre and radius on it."""
+    h, w = int(rng.integers(4, 60)), int(rng.integers(6, 90))
+    frame = rng.integers(0, 256, (h + 5, w + 7, 3), dtype=np.uint8)
+    blob = np.where(rng.random((h, w)) < rng.uniform(0.2, 1.0), 255, 0).astype(np.uint8)
+    inner = np.where(cv2.GaussianBlur(blob, (0, 0), 0.8) > 127, 255, 0).astype(np.uint8)
+    return frame[2:2 + h, 3:3 + w], inner, rng.uniform(-2, w + 2), rng.uniform(-2, h + 2), rng.uniform(1, 20)
+
+
+def test_the_eye_colours_loop_is_the_calls():
+    """Eye contact's iris and white colours and the iris's mask, from the loop and from the OpenCV
+    calls it stands for, on random patches: the same to the bit (the loop's float32 root and
+    cv2.magnitude could put a pixel lying on a radius on either side; none of these cases does)."""
+    from livecam.effects import eye_contact
+
+    rng = np.random.default_rng(11)
+    whites = 0
+    for _ in range(1500):
+        roi, inner, ix, iy, r = _eye_patch(rng)
+        fast, calls = eye_contact._colours(roi, inner, ix, iy, r), eye_contact._colours_calls(roi, inner, ix, iy, r)
+        assert fast[0].dtype == fast[1].dtype == np.float32
+        for a, b in zip(fast, calls):
+            np.testing.assert_array_equal(a, b)
+        whites += not np.array_equal(fast[0], fast[1])
+    assert whites > 500  # the white's own colour was found, not only the iris's
+
+
+def test_the_eroded_inside_is_erode_of_the_threshold():
+    """Eye contact's inner opening: erode(compare(opening, 127, GT)) and its count, every size from
+    2 x 2 (OpenCV treats a 1 x 1 array as a scalar; the effect never makes one smaller than 4 x 6)."""
+    from livecam.effects import eye_contact
+
+    rng = np.random.default_rng(12)
+    for n in range(2000):
+        h, w = int(rng.integers(2, 50)), int(rng.integers(2, 80))
+        opening = rng.integers(0, 256, (h, w), dtype=np.uint8)
+        if n % 2:  # an antialiased opening, as the effect draws
+            opening = cv2.GaussianBlur(np.where(rng.random((h, w)) < 0.7, 255, 0).astype(np.uint8), (0, 0), 1.0)
+        inner = np.empty_like(opening)
+        count = kernels.eroded_inside(opening, inner)
+        expected = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
+        np.testing.assert_array_equal(inner, expected)
+        assert count == cv2.countNonZero(expected)
+
+
 def test_the_badge_draws_the_label_as_its_float_steps_do():
     from livecam.effects.badge import Badge
 

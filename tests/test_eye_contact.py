@@ -297,6 +297,33 @@ def test_on_real_blinks_a_shut_eye_keeps_its_own_pixels(data_dir, clip, frames):
     assert rows[~shut, 2].max() > 2.0  # open eyes were moved
 
 
+def test_the_compiled_loops_and_the_calls_move_real_eyes_to_the_same_pixels(data_dir, monkeypatch):
+    """lp_d6 (gaze below the lens): the eye's inner opening and the colours of what it uncovers from the
+    compiled loops (effect_kernels) give the pixels of the OpenCV calls they stand for (as where numba
+    cannot compile), and the eyes were moved."""
+    from livecam.effects import effect_kernels
+
+    cap = cv2.VideoCapture(str(data_dir / "video" / "lp_d6_expressions.mp4"))
+    analyzer = Analyzer(S.Settings(), offline=True)
+    frames = []
+    for _ in range(24):
+        ok, frame = cap.read()
+        assert ok
+        frames.append((frame, _analyse(analyzer, frame)))
+
+    def run():
+        effect = EyeContact(EyeContactSettings(enabled=True))
+        return [effect.apply(frame, analysis)[0] for frame, analysis in frames]
+
+    fast = run()
+    with monkeypatch.context() as patch:
+        patch.setattr(effect_kernels, "READY", False)
+        slow = run()
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)
+    assert sum(np.abs(a.astype(int) - f).max() > 20 for a, (f, _) in zip(fast, frames)) >= 12
+
+
 def test_closed_eyes_turned_head_and_a_look_away_are_left_alone(looking_down):
     image, analysis = looking_down
     face = analysis.faces[0]

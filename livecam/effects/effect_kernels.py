@@ -1,4 +1,4 @@
-"""Compiled loops (numba) for per-frame passes of the key light, the touch-up and the badge, each
+"""Compiled loops (numba) for per-frame passes of the key light, the touch-up, eye contact and the badge, each
 giving exactly what the OpenCV and numpy calls they replace give (``tests/test_effect_kernels.py``
 checks every input value where the inputs are 8-bit, random and recorded frames elsewhere), but
 the key light's float loops on its coarse grids, whose ``expf`` and ``powf`` are LLVM's: an ulp or
@@ -31,6 +31,9 @@ two from numpy's, which puts a rare output value one level off (5 in 10^7 on two
 - **The face box's first shrink** (``quarter_area``): the key light's exact-quarter ``INTER_AREA``
   resize of the box's gray, to the byte.
 - **The badge's label** (``label_into``): its float32 blend over the corner, in one pass.
+- **Eye contact's patch** (``eroded_inside``, ``eye_colours``): the eye's inner opening (threshold,
+  3 x 3 erosion and count) and the iris's and white's mean colours with the iris's mask, two
+  loops where each eye took fifteen small OpenCV calls.
 
 Compiled at import from explicit signatures (kept on disk where numba can; ``livecam.jit``: where
 it cannot compile at all, ``READY`` is False and the callers keep to the calls these replace);
@@ -42,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from livecam.jit import Kernels
 
-_KERNELS = Kernels("the key light's, touch-up's and badge's loops")
+_KERNELS = Kernels("the key light's, touch-up's, eye contact's and badge's loops")
 
 _U8_1D = "uint8[::1]"
 _U8_2D = "uint8[:, ::1]"
@@ -324,3 +327,100 @@ def encode_reach(gain, power, above, encoded):  # pragma: no cover - compiled
 
 READY: bool = _KERNELS.fallback is None
 """Whether every loop compiled: where not (``livecam.jit``), the callers take their OpenCV and numpy steps."""
+
+
+@_KERNELS.compiled(f"int64(uint8[:, :, :], {_U8_2D}, {_U8_2D}, float32, float32, float32, float32, {_U8_2D}, "
+                    "float64[::1])")
+def eye_colours(roi, grey, inner, ix, iy, on_radius, white_radius, on, out):  # pragma: no cover - compiled
+    """Eye contact's iris and white colours (``eye_contact._colours_calls``, a dozen OpenCV calls on
+    the eye's patch) in two passes: ``out[:3]`` the mean BGR of ``inner``'s pixels nearer the iris
+    centre (ix, iy) than ``on_radius`` (255 in ``on`` there, 0 elsewhere; of all ``inner``'s where
+    none is), ``out[3:]`` the mean of
+    those further than ``white_radius`` whose ``grey`` (``roi``'s, from ``cv2.cvtColor``: OpenCV's
+    own rounding) is at least their mean grey. Means as ``cv2.mean`` takes them (the sum times 1 / count); distances are
+    float32 ``sqrt`` where the calls take ``cv2.magnitude`` (an ulp apart now and then, which moves
+    a pixel across a radius only when it lies on it). Returns how many pixels the white's mean
+    took: 0 where fewer than 4 lie past ``white_radius`` or none of them is as light as their mean
+    (the caller keeps the iris's colour for the white there)."""
+    h, w = inner.shape
+    n_inner = n_on = n_white = 0
+    s_inner = np.zeros(3, np.int64)
+    s_on = np.zeros(3, np.int64)
+    s_grey = np.int64(0)
+    for r in range(np.uint64(h)):
+        dy = np.float32(r) - iy
+        for c in range(np.uint64(w)):
+            on[r, c] = 0
+            if inner[r, c] == 0:
+                continue
+            b, g, rr = np.int64(roi[r, c, 0]), np.int64(roi[r, c, 1]), np.int64(roi[r, c, 2])
+            n_inner += 1
+            s_inner[0] += b
+            s_inner[1] += g
+            s_inner[2] += rr
+            dx = np.float32(c) - ix
+            d = np.sqrt(dx * dx + dy * dy)
+            if d < on_radius:
+                on[r, c] = 255
+                n_on += 1
+                s_on[0] += b
+                s_on[1] += g
+                s_on[2] += rr
+            elif d > white_radius:
+                n_white += 1
+                s_grey += np.int64(grey[r, c])
+    if n_on:
+        for k in range(3):
+            out[k] = np.float64(s_on[k]) * (1.0 / n_on)
+    else:
+        for k in range(3):
+            out[k] = np.float64(s_inner[k]) * (1.0 / max(n_inner, 1))
+    if n_white < 4:
+        return 0
+    threshold = np.float64(s_grey) * (1.0 / n_white)
+    n_light = 0
+    s_light = np.zeros(3, np.int64)
+    for r in range(np.uint64(h)):
+        dy = np.float32(r) - iy
+        for c in range(np.uint64(w)):
+            if inner[r, c] == 0:
+                continue
+            dx = np.float32(c) - ix
+            if not np.sqrt(dx * dx + dy * dy) > white_radius:
+                continue
+            if np.float64(grey[r, c]) >= threshold:
+                b, g, rr = np.int64(roi[r, c, 0]), np.int64(roi[r, c, 1]), np.int64(roi[r, c, 2])
+                n_light += 1
+                s_light[0] += b
+                s_light[1] += g
+                s_light[2] += rr
+    for k in range(3):
+        out[3 + k] = np.float64(s_light[k]) * (1.0 / max(n_light, 1))
+    return n_light
+
+
+@_KERNELS.compiled(f"int64({_U8_2D}, {_U8_2D})")
+def eroded_inside(opening, inner):  # pragma: no cover - compiled
+    """``inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), ones((3, 3)))`` (erode's border:
+    what lies outside the patch does not count) in one pass; returns its ``countNonZero``."""
+    h, w = opening.shape
+    across = np.empty((h, w), np.uint8)  # over half covered, and so are both row neighbours
+    last = w - 1
+    for r in range(h):
+        row, out = opening[r], across[r]
+        for c in range(w):
+            v = row[c] > 127
+            if c > 0:
+                v = v and row[c - 1] > 127
+            if c < last:
+                v = v and row[c + 1] > 127
+            out[c] = v
+    count = 0
+    for r in range(h):
+        above, here, below = across[max(r - 1, 0)], across[r], across[min(r + 1, h - 1)]
+        out = inner[r]
+        for c in range(w):
+            v = above[c] & here[c] & below[c]
+            out[c] = 255 if v else 0
+            count += v
+    return count

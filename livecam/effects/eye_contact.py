@@ -32,7 +32,9 @@ stage: each eye's model every 16th frame (8th while it reads the lids narrower t
 where the carried iris is lost, matches worse than it usually does on that eye, or the lids move,
 the iris carried in between (see ``face_tracker``). The patches' per-pixel float steps (the move's map,
 the fill of what it uncovers) run in ``face_kernels``' compiled loops, to the bit what the numpy
-steps kept here as their reference (``_sample_map_steps``, ``_fill_steps``) give.
+steps kept here as their reference (``_sample_map_steps``, ``_fill_steps``) give, and so do the
+opening's inner part and the fill's colours in ``effect_kernels``' (``_inside``, ``_colours``); the
+per-frame geometry on a few points is Python floats, not numpy calls (~10 us each on arrays that small).
 """
 from __future__ import annotations
 
@@ -45,7 +47,7 @@ from livecam.analysis import face_regions as regions
 from livecam.analysis.face_kernels import READY, bump_angle, fill_into, known_planes, off_path, sample_points
 from livecam.analysis.face_measures import lid_gap
 from livecam.analysis.head_pose import rotation_matrix
-from livecam.effects import AvatarSettings, EyeContactSettings
+from livecam.effects import AvatarSettings, EyeContactSettings, effect_kernels
 from livecam.effects.base import NO_OUTPUTS, EffectBase, Outputs
 from livecam.types import Analysis
 
@@ -108,11 +110,17 @@ def visible_iris(landmarks: np.ndarray, iris: np.ndarray, lids) -> tuple[float, 
     model's iris diameter. Open eyes show 0.8-1.1 of it, eyes narrowed to a slit 0.3-0.5."""
     out = []
     for k, (_, (_, _, outer, inner), rows) in enumerate(EYES):
-        eye = iris[rows]
-        diameter = 2.0 * float(np.mean(np.hypot(*(eye[1:, :2] - eye[0, :2]).T)))
-        width = float(np.hypot(*(landmarks[outer, :2] - landmarks[inner, :2])))
-        out.append(float(lids[k]) * width / max(diameter, 1e-6))
+        (ox, oy), (nx, ny) = landmarks[outer, :2].tolist(), landmarks[inner, :2].tolist()
+        out.append(float(lids[k]) * math.hypot(ox - nx, oy - ny) / max(2.0 * iris_radius(iris, rows), 1e-6))
     return tuple(out)  # type: ignore[return-value]
+
+
+def iris_radius(iris: np.ndarray, rows: slice) -> float:
+    """One eye's iris radius in pixels: the mean distance of its four outline points (``rows`` of
+    ``Face.iris``) from its centre. Python floats: numpy's calls cost ~10 us each on five points,
+    and the effect measures each iris three times a frame."""
+    (cx, cy), *ring = iris[rows, :2].tolist()
+    return sum(math.hypot(x - cx, y - cy) for x, y in ring) / len(ring)
 
 
 def _forward(landmarks: np.ndarray, pose=None) -> np.ndarray:
@@ -130,11 +138,11 @@ def _forward(landmarks: np.ndarray, pose=None) -> np.ndarray:
 def eyeball_centres(landmarks: np.ndarray, pose=None) -> list[tuple[np.ndarray, float]]:
     """Per eye: the image position (x, y) where the iris centre sits when the eye looks into the lens,
     and the eye's radius of rotation in pixels. ``pose``: see :func:`_forward`."""
-    fx, fy, fz = _forward(landmarks, pose)
+    fx, fy, fz = _forward(landmarks, pose).tolist()
     out = []
     for _, (_, _, outer, inner), _ in EYES:
-        a, b = landmarks[outer].astype(np.float64), landmarks[inner].astype(np.float64)
-        d = b - a
+        a, b = landmarks[outer].tolist(), landmarks[inner].tolist()  # Python floats: the float64 steps, faster
+        d = (b[0] - a[0], b[1] - a[1], b[2] - a[2])
         width = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])  # 3-D: foreshortening does not shrink it
         # The face's up direction (image y is down): forward x the corner line, pointing up the image.
         ux, uy = (fy * d[2] - fz * d[1]) / max(width, 1e-6), (fz * d[0] - fx * d[2]) / max(width, 1e-6)
@@ -150,10 +158,12 @@ def gaze_vector(landmarks: np.ndarray, iris: np.ndarray, centres=None) -> np.nda
     """Sine of the gaze's angle to the lens, (x right, y down), both eyes averaged. ``centres``: this
     face's :func:`eyeball_centres`, when already known."""
     centres = eyeball_centres(landmarks) if centres is None else centres
-    total = np.zeros(2)
+    tx = ty = 0.0
     for (centre, radius), (_, _, rows) in zip(centres, EYES):
-        total += (iris[rows.start, :2] - centre) / max(radius, 1e-6)
-    return np.clip(total / len(EYES), -0.99, 0.99)
+        (x, y), (cx, cy) = iris[rows.start, :2].tolist(), centre.tolist()
+        tx += (x - cx) / max(radius, 1e-6)
+        ty += (y - cy) / max(radius, 1e-6)
+    return np.array([_clip(tx / len(EYES), -0.99, 0.99), _clip(ty / len(EYES), -0.99, 0.99)])
 
 
 def gaze_angles(landmarks: np.ndarray, iris: np.ndarray) -> tuple[float, float]:
@@ -194,9 +204,8 @@ def eye_openings(landmarks: np.ndarray, openings: np.ndarray | None,
     for k, (contour, _, rows) in enumerate(EYES):
         polys = [landmarks[contour, :2]]
         if openings is not None and iris is not None:
-            eye = iris[rows, :2].astype(np.float32)
-            r = IRIS_OPENING * float(np.mean(np.hypot(*(eye[1:] - eye[0]).T)))
-            disc = (eye[0] + r * _CIRCLE).astype(np.float32)
+            r = IRIS_OPENING * iris_radius(iris, rows)
+            disc = (iris[rows.start, :2].astype(np.float64) + r * _CIRCLE).astype(np.float32)
             hull = cv2.convexHull(np.asarray(openings[k], np.float32))
             area, part = cv2.intersectConvexConvex(hull, disc)
             if area > 1.0 and part is not None:
@@ -213,8 +222,9 @@ _CIRCLE = np.stack([np.cos(np.linspace(0, 2 * np.pi, 24, endpoint=False)),
 def _fill(mask: np.ndarray, polys, offset=(0, 0)) -> None:
     # Rounded in frame coordinates the same way everywhere: the same edge pixels to the last bit.
     for poly in polys:
-        p = np.rint(np.asarray(poly, np.float32) * 16).astype(np.int32) - (16 * offset[0], 16 * offset[1])
-        cv2.fillPoly(mask, [p.astype(np.int32)], 255, cv2.LINE_AA, 4)
+        p = np.rint(np.asarray(poly, np.float32) * 16).astype(np.int32)
+        # The offset in the points' own fixed point: the same pixels as subtracting it from them.
+        cv2.fillPoly(mask, [p], 255, cv2.LINE_AA, 4, (-16 * offset[0], -16 * offset[1]))
 
 
 def eye_regions(landmarks: np.ndarray, shape: tuple[int, ...], openings: np.ndarray | None = None,
@@ -313,15 +323,14 @@ class EyeContact(EffectBase):
         for (_, radius), (_, _, rows), eye_weight, opening in zip(centres, EYES, self.eye_weight, polys):
             if eye_weight < 0.01:
                 continue  # this eye shut or a slit: its own pixels, untouched
-            iris = face.iris[rows]
-            r_iris = float(np.mean(np.linalg.norm(iris[1:, :2] - iris[0, :2], axis=1)))
+            r_iris = iris_radius(face.iris, rows)
             shift = self._shift * radius * self.weight * eye_weight
-            norm = float(np.hypot(*shift))
+            norm = math.hypot(*shift.tolist())
             if norm > MAX_SHIFT * r_iris:
                 shift *= MAX_SHIFT * r_iris / norm
             if norm < 0.05:
                 continue
-            made = moved_eye(image, opening, iris[0, :2], r_iris, shift, eye_weight)
+            made = moved_eye(image, opening, face.iris[rows.start, :2], r_iris, shift, eye_weight)
             if made is not None:
                 patches.append(made)
         if not patches:
@@ -359,6 +368,7 @@ def _usual(usual: list[float], k: int, gap: float) -> float:
 
 
 _GRID = np.zeros((2, 0, 0), np.float32)
+_SQUARE = np.ones((3, 3), np.uint8)  # the erosion's 3 x 3 neighbourhood
 
 
 def _grid(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
@@ -388,11 +398,11 @@ def moved_eye(image: np.ndarray, contour, iris: np.ndarray, r_iris: float, shift
     and cost about 1.5 ms.)"""
     h, w = image.shape[:2]
     polys = [contour] if isinstance(contour, np.ndarray) else list(contour)
-    points = np.concatenate([np.asarray(p, np.float64)[:, :2] for p in polys])
+    points = np.concatenate([np.asarray(p)[:, :2] for p in polys])
     pad = 2
-    x0, y0 = np.floor(points.min(0)).astype(int) - pad
-    x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    (lx, ly), (hx, hy) = points.min(0).tolist(), points.max(0).tolist()  # Python floats: a few numpy calls less
+    x0, y0 = max(math.floor(lx) - pad, 0), max(math.floor(ly) - pad, 0)
+    x1, y1 = min(math.ceil(hx) + pad + 1, w), min(math.ceil(hy) + pad + 1, h)
     if x1 - x0 < 6 or y1 - y0 < 4 or r_iris < 1.0:
         return None
     roi = image[y0:y1, x0:x1]
@@ -400,11 +410,11 @@ def moved_eye(image: np.ndarray, contour, iris: np.ndarray, r_iris: float, shift
     opening = np.zeros((rh, rw), np.uint8)
     _fill(opening, polys, (x0, y0))
     # Where a sample may come from: the opening less a pixel at the lids (the lash line is not eyeball).
-    inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), np.ones((3, 3), np.uint8))
-    if cv2.countNonZero(inner) < 6:
+    inner, count = _inside(opening)
+    if count < 6:
         return None
-    ix, iy = float(iris[0] - x0), float(iris[1] - y0)
-    ux, uy = float(shift[0]), float(shift[1])
+    (ix, iy), (ux, uy) = np.asarray(iris, np.float64)[:2].tolist(), np.asarray(shift, np.float64)[:2].tolist()
+    ix, iy = ix - x0, iy - y0  # exact: no more bits than the iris's own
     sx, sy = sample_map(rh, rw, ix, iy, ux, uy, r_iris)
     moved = cv2.remap(roi, sx, sy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     # Sampled as is, except where the source lies further past a lid than the output pixel itself
@@ -416,6 +426,16 @@ def moved_eye(image: np.ndarray, contour, iris: np.ndarray, r_iris: float, shift
         moved = _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, ux, uy, open_)
     alpha = cv2.GaussianBlur(opening, (0, 0), 0.7)  # feathered inwards: the lid line stays the wearer's
     return _blend(moved, roi, cv2.min(alpha, opening)), (x0, y0, x1, y1)
+
+
+def _inside(opening: np.ndarray) -> tuple[np.ndarray, int]:
+    """The opening's pixels over half covered, less those beside one that is not (255), and how
+    many: one compiled pass (``effect_kernels.eroded_inside``) where it could be compiled."""
+    if effect_kernels.READY and opening.flags.c_contiguous:
+        inner = np.empty_like(opening)
+        return inner, effect_kernels.eroded_inside(opening, inner)
+    inner = cv2.erode(cv2.compare(opening, 127, cv2.CMP_GT), _SQUARE)
+    return inner, cv2.countNonZero(inner)
 
 
 def sample_map(rows: int, cols: int, ix: float, iy: float, ux: float, uy: float,
@@ -466,19 +486,7 @@ def _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, shift_
     the iris's texture or colour where the source lies on the iris, the white elsewhere. ``shift_x``,
     ``shift_y``: the iris's move in pixels (where it is now). Only those points are worked out."""
     rows, cols = np.nonzero(uncovered > 12)
-    ys, xs = _grid(*roi.shape[:2])
-    d_src = cv2.magnitude(xs - ix, ys - iy)
-    on = cv2.bitwise_and(inner, cv2.compare(d_src, 0.8 * r_iris, cv2.CMP_LT))
-    iris_colour = np.float32(cv2.mean(roi, on if cv2.countNonZero(on) else inner)[:3])
-    white = cv2.bitwise_and(inner, cv2.compare(d_src, 1.15 * r_iris, cv2.CMP_GT))
-    # The white's own colour: the white the opening shows lighter than its mean (the rest is lashes,
-    # the lids' shadow and the iris's rim, which drew grey patches where little white was near).
-    white_colour = iris_colour
-    if cv2.countNonZero(white) >= 4:
-        grey = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
-        light = cv2.bitwise_and(white, cv2.compare(grey, cv2.mean(grey, white)[0], cv2.CMP_GE))
-        if cv2.countNonZero(light):
-            white_colour = np.float32(cv2.mean(roi, light)[:3])
+    iris_colour, white_colour, on = _colours(roi, inner, ix, iy, r_iris)
     psx, psy = sx[rows, cols][None], sy[rows, cols][None]
     # The uncovered white, drawn from what surrounds it in the output (a normalised box average, two
     # passes, close to a Gaussian): the white it continues and the lid it meets, so it keeps their
@@ -506,6 +514,40 @@ def _fill_uncovered(roi, moved, inner, uncovered, ix, iy, r_iris, sx, sy, shift_
         return out
     return _fill_steps(moved, rows, cols, spread, uncovered, hyp, iris_px, seen, white_colour, iris_colour, prior,
                        r_iris)
+
+
+def _colours(roi: np.ndarray, inner: np.ndarray, ix: float, iy: float,
+             r_iris: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The iris's mean colour (inside 0.8 of its radius, in ``inner``), the white's (see
+    :func:`_colours_calls`), float32 BGR, and the iris's mask (255 there): in one compiled loop
+    (``effect_kernels.eye_colours``, 42 -> 20 us an eye hot, the same bytes) where the patch fits it."""
+    if not (effect_kernels.READY and roi.dtype == np.uint8 and roi.ndim == 3 and roi.shape[2] == 3
+            and inner.dtype == np.uint8 and inner.shape == roi.shape[:2] and inner.flags.c_contiguous):
+        return _colours_calls(roi, inner, ix, iy, r_iris)
+    out, on = np.empty(6, np.float64), np.empty_like(inner)
+    grey = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
+    light = effect_kernels.eye_colours(roi, grey, inner, np.float32(ix), np.float32(iy), np.float32(0.8 * r_iris),
+                                       np.float32(1.15 * r_iris), on, out)
+    iris_colour = np.float32(out[:3])
+    return iris_colour, np.float32(out[3:]) if light else iris_colour, on
+
+
+def _colours_calls(roi, inner, ix, iy, r_iris) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_colours` as OpenCV calls: its reference, and its way where the loop cannot run."""
+    ys, xs = _grid(*roi.shape[:2])
+    d_src = cv2.magnitude(xs - ix, ys - iy)
+    on = cv2.bitwise_and(inner, cv2.compare(d_src, 0.8 * r_iris, cv2.CMP_LT))
+    iris_colour = np.float32(cv2.mean(roi, on if cv2.countNonZero(on) else inner)[:3])
+    white = cv2.bitwise_and(inner, cv2.compare(d_src, 1.15 * r_iris, cv2.CMP_GT))
+    # The white's own colour: the white the opening shows lighter than its mean (the rest is lashes,
+    # the lids' shadow and the iris's rim, which drew grey patches where little white was near).
+    white_colour = iris_colour
+    if cv2.countNonZero(white) >= 4:
+        grey = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
+        light = cv2.bitwise_and(white, cv2.compare(grey, cv2.mean(grey, white)[0], cv2.CMP_GE))
+        if cv2.countNonZero(light):
+            white_colour = np.float32(cv2.mean(roi, light)[:3])
+    return iris_colour, white_colour, on
 
 
 def _known_planes(seed: np.ndarray, known: np.ndarray) -> np.ndarray:
