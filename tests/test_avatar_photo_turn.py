@@ -91,3 +91,31 @@ def test_the_silhouette_moves_nothing_at_rest_and_only_the_folded_outline_and_ri
     gap = np.linalg.norm(out_ring[ring_moved, :2] - out[oval, :2].mean(0), axis=1)
     assert np.all(gap > np.linalg.norm(ring[ring_moved, :2] - out[oval, :2].mean(0), axis=1))
     assert 0 < RING_KEEP < 1
+
+
+def test_a_jaw_that_opens_or_rolls_does_not_fold_the_neck_under_it():
+    """lp_d18 (a tuning-half wearer) as her own portrait, frames 60-79: her mouth opens and the chin
+    drops ~34 px with the head still. The head-ring points under the chin take only their share of the
+    head's motion (none of the expression), so the chin crossed them and the band under the jaw turned
+    inside out (a jagged collar where it showed). Folded area of the triangles on those ring points,
+    in thousandths of a squared face width, frame mean: 5.6 before, none now."""
+    frames, faces = clip_frames("lp_d18_frontal_plain.mp4", 80)
+    effect = portrait_avatar(frames[0])
+    folded, gaps = [], []
+    for i in range(80):
+        effect.apply(frames[i], Analysis(faces=list(faces[i])))
+        if i < 60 or effect._offset is None:
+            continue
+        stage = effect._stage
+        face, ring, shift = (stage.landmarks + effect._offset[0], stage.ring + effect._offset[1], effect._offset[2])
+        now = signed_areas(stage.control(face, ring, shift), stage.triangles)
+        flipped = signed_areas(stage.rest, stage.triangles) * now < 0
+        neck = len(stage.points) + np.flatnonzero(stage.ring_head < 1.0)
+        on_neck = np.isin(stage.triangles, neck).any(1) & ~stage.face_only
+        folded.append((np.abs(now) / stage.face_width ** 2 * 1000)[flipped & on_neck].sum())
+        # The chin's drop is real: the point under it is kept below it, not the chin held up.
+        under = len(stage.points) + int(np.argmax(np.where(stage.ring_head < 1.0, stage.ring[:, 1], -np.inf)))
+        gaps.append(stage.control(face, ring, shift)[under, 1] - face[152, 1])
+    assert len(folded) == 20
+    assert np.mean(folded) < 0.05, np.mean(folded)
+    assert min(gaps) > 0.0, min(gaps)

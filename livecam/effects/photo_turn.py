@@ -14,6 +14,12 @@ as a turned cheek's is, not folded), and each head-ring point beside those out t
 its rest gap beyond the outline (hair foreshortened, not folded onto the cheek). At rest nothing moves.
 On lp_d3 turned ~23 degrees (frames 250-279) the face's inside-out area falls from 18.1 to 0.9
 thousandths of a squared face width, and the far cheek's stair-stepped edge is a smooth one.
+
+Under the chin the ring's points take only their share of the head's motion and none of its
+expression, so a jaw that opens or rolls over a still torso crossed them; they are kept outside the
+jaw's two outline edges nearest them (:meth:`Silhouette._under_chin`). On lp_d18 (mouth opening) and
+lp_d12 (rolling over a torso measured going the other way) the frames with a fold under the chin fall
+from 61 and 20 to 0 and 1.
 """
 from __future__ import annotations
 
@@ -53,6 +59,13 @@ def ray_exits(centre: np.ndarray, dirs: np.ndarray, hull: np.ndarray) -> np.ndar
     return t
 
 
+def _unit_normals(p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
+    """Per edge p0 -> p1 (rows), its unit normal (the edge turned a quarter clockwise in image rows)."""
+    edge = p1 - p0
+    normal = np.stack([edge[:, 1], -edge[:, 0]], axis=1)
+    return normal / np.maximum(np.hypot(normal[:, 0], normal[:, 1]), 1e-9)[:, None]
+
+
 class Silhouette:
     """Per stage: where the outline and the head ring lie at rest, to keep them unfolded each frame.
 
@@ -71,6 +84,21 @@ class Silhouette:
         c = oval.mean(0)
         off = ring[:, :2] - c
         self.ring_gap = np.hypot(off[:, 0], off[:, 1]) - outline_radius(oval, c, np.arctan2(off[:, 1], off[:, 0]))
+        # Per ring point that takes less than the head's whole motion: the outline's two edges at
+        # the outline point nearest it (rows of ``oval``), the side of each it lies on, and the
+        # share of its rest distance from each edge's line it keeps (see :meth:`_under_chin`).
+        self.neck = np.flatnonzero(self.ring_head < 1.0)
+        pts = ring[self.neck, :2].astype(np.float64)
+        n = len(oval)
+        near = np.argmin(np.linalg.norm(pts[:, None] - oval[None], axis=2), axis=1) if len(pts) else np.zeros(0, int)
+        self.neck_edges = np.stack([np.stack([(near - 1) % n, near], 1), np.stack([near, (near + 1) % n], 1)], 1)
+        self.neck_side = np.ones((len(pts), 2))
+        self.neck_keep = np.zeros((len(pts), 2))
+        for k in range(2):
+            p0 = oval[self.neck_edges[:, k, 0]]
+            dist = ((pts - p0) * _unit_normals(p0, oval[self.neck_edges[:, k, 1]])).sum(1)
+            self.neck_side[:, k] = np.where(dist < 0, -1.0, 1.0)
+            self.neck_keep[:, k] = RING_KEEP * np.abs(dist)
 
     def _outline_share(self, face: np.ndarray) -> np.ndarray:
         """Per outline point, its distance from the outline's centre over the inner hull's there."""
@@ -80,6 +108,26 @@ class Silhouette:
         exits = ray_exits(c, oval - c, hull)
         return np.where(exits > 0, 1.0 / np.maximum(exits, 1e-9), 1.0)
 
+    def _under_chin(self, oval: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """``ring`` with its points that take less than the head's whole motion (under the chin,
+        beside the jaw: the neck and collar) kept on the outer side of the two outline edges
+        (``oval``, driven) at the outline point nearest them at rest, by ``RING_KEEP`` of their rest
+        distance from each edge's line. They move only by their share of the head's motion, so a
+        jaw that opens, or rolls and slides over a torso that stays or goes the other way, crossed
+        them and folded the neck's band over (lp_d18 frame 70; lp_d12 frame 176: a jagged collar)."""
+        if not len(self.neck):
+            return ring
+        out = None
+        for k in range(2):
+            p0 = oval[self.neck_edges[:, k, 0]]
+            normal = _unit_normals(p0, oval[self.neck_edges[:, k, 1]]) * self.neck_side[:, k, None]
+            pts = (ring if out is None else out)[self.neck, :2].astype(np.float64)
+            short = self.neck_keep[:, k] - ((pts - p0) * normal).sum(1)
+            if (short > 0).any():
+                out = ring.copy() if out is None else out
+                out[self.neck, :2] = pts + np.maximum(short, 0.0)[:, None] * normal
+        return ring if out is None else out
+
     def __call__(self, face: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``face`` (the driven mesh) and ``ring`` (the driven head ring), unfolded (copies where moved)."""
         oval = face[self.oval, :2].astype(np.float64)
@@ -87,11 +135,13 @@ class Silhouette:
         hull = cv2.convexHull(face[self.inner, :2].astype(np.float32)).reshape(-1, 2).astype(np.float64)
         exits = ray_exits(c, oval - c, hull) * self.inset  # where the outline must reach, share of now
         out = exits > 1.0
+        if out.any():
+            face = face.copy()
+            oval[out] = c + (oval[out] - c) * exits[out, None]
+            face[self.oval[out], :2] = oval[out]
+        ring = self._under_chin(oval, ring)
         if not out.any():
             return face, ring
-        face = face.copy()
-        oval[out] = c + (oval[out] - c) * exits[out, None]
-        face[self.oval[out], :2] = oval[out]
         # The ring only beside the outline points moved out (the far side): on the near side the ring
         # goes behind the widening face as the back of a head does, and pushing it out widened the
         # hair past the wearer's (tuning half, lp_d12 from its frame 47: 0.7203 -> 0.7190 at 0.1).
