@@ -28,22 +28,27 @@ def test_ray_exits_finds_a_convex_polygons_boundary():
     np.testing.assert_allclose(t, [2.0, 1.0, 2.0, 4.0], atol=1e-9)
 
 
+def _driven(frames, faces, first):
+    """The photo avatar of frame 0 driven through every frame; from frame ``first`` on, each frame's
+    stage, driven (face, ring, shift), the warp triangles' signed areas and which turned inside out."""
+    effect = portrait_avatar(frames[0])
+    for i in range(len(frames)):
+        effect.apply(frames[i], Analysis(faces=list(faces[i])))
+        if i < first or effect._offset is None:
+            continue
+        stage = effect._stage
+        driven = (stage.landmarks + effect._offset[0], stage.ring + effect._offset[1], effect._offset[2])
+        now = signed_areas(stage.control(*driven), stage.triangles)
+        yield stage, driven, now, signed_areas(stage.rest, stage.triangles) * now < 0
+
+
 def test_a_turned_heads_far_side_does_not_fold(d3):
     """Frames 250-279, driven from her frame 0: the warp's face and head-ring triangles drawn inside
     out, as area in thousandths of a squared face width (a frame mean). HEAD: face 18.1, ring 5.05;
     now 0.91 and 4.46 (the ring now lies deeper and swings in further: without the silhouette it
     folds 25.4)."""
-    frames, faces = d3
-    effect = portrait_avatar(frames[0])
     face_fold, ring_fold = [], []
-    for i in range(280):
-        effect.apply(frames[i], Analysis(faces=list(faces[i])))
-        if i < 250 or effect._offset is None:
-            continue
-        stage = effect._stage
-        face, ring, shift = (stage.landmarks + effect._offset[0], stage.ring + effect._offset[1], effect._offset[2])
-        now = signed_areas(stage.control(face, ring, shift), stage.triangles)
-        flipped = signed_areas(stage.rest, stage.triangles) * now < 0
+    for stage, _, now, flipped in _driven(*d3, first=250):
         head = (stage.triangles < len(stage.points) + len(stage.ring)).all(1)
         area = np.abs(now) / stage.face_width ** 2 * 1000
         face_fold.append(area[flipped & stage.face_only].sum())
@@ -99,17 +104,8 @@ def test_a_jaw_that_opens_or_rolls_does_not_fold_the_neck_under_it():
     head's motion (none of the expression), so the chin crossed them and the band under the jaw turned
     inside out (a jagged collar where it showed). Folded area of the triangles on those ring points,
     in thousandths of a squared face width, frame mean: 5.6 before, none now."""
-    frames, faces = clip_frames("lp_d18_frontal_plain.mp4", 80)
-    effect = portrait_avatar(frames[0])
     folded, gaps = [], []
-    for i in range(80):
-        effect.apply(frames[i], Analysis(faces=list(faces[i])))
-        if i < 60 or effect._offset is None:
-            continue
-        stage = effect._stage
-        face, ring, shift = (stage.landmarks + effect._offset[0], stage.ring + effect._offset[1], effect._offset[2])
-        now = signed_areas(stage.control(face, ring, shift), stage.triangles)
-        flipped = signed_areas(stage.rest, stage.triangles) * now < 0
+    for stage, (face, ring, shift), now, flipped in _driven(*clip_frames("lp_d18_frontal_plain.mp4", 80), first=60):
         neck = len(stage.points) + np.flatnonzero(stage.ring_head < 1.0)
         on_neck = np.isin(stage.triangles, neck).any(1) & ~stage.face_only
         folded.append((np.abs(now) / stage.face_width ** 2 * 1000)[flipped & on_neck].sum())
