@@ -62,7 +62,9 @@ def test_a_still_picture_reuses_the_mask_but_the_model_still_runs_every_few_fram
 def test_a_moving_picture_is_worked_out_on_every_frame(astronaut):
     stage = PersonMask(_settings())
     moving = [np.ascontiguousarray(np.roll(astronaut, 4 * i, axis=1)) for i in range(6)]
-    assert not any(s for _, s in _frames(stage, moving))
+    runs = _frames(stage, moving)
+    assert not any(s for _, s in runs)
+    assert all(r.timings["inference"] > 0.0 for r, _ in runs)  # 1.6 model pixels a frame: no rest either
 
 
 def test_the_gate_can_be_switched_off(astronaut):
@@ -167,3 +169,112 @@ def test_settling_at_the_ramp_pixels_alone_equals_the_whole_frame_pass(motion_sh
     out = T.settle(alpha.copy(), previous, motion)
     assert np.array_equal(out, _dense_settle(alpha.copy(), previous, motion))
     assert (out != alpha).sum() > 0.05 * alpha.size  # the test holds pixels at all
+
+
+# ---------------------------------------------------------------- the small-motion tier
+
+
+def _shifted(image, dx):
+    """``image`` moved right by ``dx`` pixels (sub-pixel: bilinear), as a camera sees a slow sway."""
+    m = np.float32([[1, 0, dx], [0, 1, 0]])
+    return cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
+def _pair(image, moved, gate=True):
+    """The stage's results on ``image`` and then ``moved``, and whether the model rested on the second."""
+    stage = PersonMask(_settings(gate))
+    first, second = Analysis(), Analysis()
+    stage.process(image, first, foreground=True)
+    stage.process(moved, second, foreground=True)
+    return first, second, stage.held
+
+
+def test_the_texture_bound_lets_sub_pixel_moves_through_and_stops_larger_ones_and_new_things():
+    rng = np.random.default_rng(3)
+    grey = cv2.GaussianBlur(rng.integers(0, 256, (144, 256), dtype=np.uint8), (0, 0), 2)
+    texture = T.texture(grey)
+
+    def moved(dx):
+        return T.frame_motion(grey, _shifted(grey[..., None], dx).reshape(grey.shape))
+
+    assert T.small_motion(moved(0.2), texture)  # under HOLD_SHIFT of a pixel
+    assert not T.small_motion(moved(1.5), texture)  # three times the bound
+    flat = np.full((144, 256), 90, np.uint8)
+    hand = flat.copy()
+    hand[60:80, 100:120] = 120  # something new in a flat room: no texture there explains it
+    assert T.small_motion(T.frame_motion(flat, flat), T.texture(flat))
+    assert not T.small_motion(T.frame_motion(flat, hand), T.texture(flat))
+
+
+def test_a_sub_pixel_move_rests_the_model_and_the_edge_still_follows_the_new_frame(astronaut):
+    moved = _shifted(astronaut, 0.5)  # a fifth of a model pixel
+    first, held, rested = _pair(astronaut, moved)
+    _, fresh, ran = _pair(astronaut, moved, gate=False)
+    assert rested and not ran
+    assert held.timings["inference"] == 0.0 and held.timings["refine"] > 0.0
+    assert held.raw_mask is first.raw_mask  # the model's last output stood in
+    assert isinstance(held.foreground, T.EdgeColour) and len(held.foreground)  # the edge colour, afresh
+    # Refined against the new frame, the mask is much nearer the model's own on it than the last mask was.
+    to_model = np.abs(held.mask.astype(np.int16) - fresh.mask).mean()
+    last_to_model = np.abs(first.mask.astype(np.int16) - fresh.mask).mean()
+    assert last_to_model > 0.1 and to_model < 0.4 * last_to_model
+
+
+def test_a_larger_move_runs_the_model(astronaut):
+    _, result, rested = _pair(astronaut, _shifted(astronaut, 3.0))  # 1.2 model pixels
+    assert not rested and result.timings["inference"] > 0.0
+
+
+def test_the_model_runs_at_least_every_few_frames_while_the_picture_sways(astronaut):
+    stage = PersonMask(_settings())
+    rested = []
+    for i in range(12):  # a slow drift: a tenth of a model pixel a frame, never still
+        _frames(stage, [_shifted(astronaut, 0.25 * i)], foreground=True)
+        assert not stage.still
+        rested.append(stage.held)
+    longest = max(len(r) for r in "".join("h" if h else "." for h in rested).split("."))
+    assert rested[0] is False and longest == T.HOLD_MAX_SKIPS
+    assert rested.count(False) == -(-12 // (T.HOLD_MAX_SKIPS + 1))  # and no more often than that
+
+
+def test_the_tier_releases_a_held_error_on_the_same_frame_as_the_model_on_every_frame(astronaut):
+    """The streak counter's bound (a mistake held on a still wall leaves within RELEASE_FRAMES frames)
+    counts frames, not model runs: on a rested frame the model's last output is counted again."""
+    rng = np.random.default_rng(4)
+    frames = [_shifted(_noisy(astronaut, rng), 0.25 * i) for i in range(10)]
+
+    def released(gate):
+        stage = PersonMask(_settings(gate))
+        _frames(stage, frames[:2], foreground=True)
+        # Wall above the head held as person; the model's last run already said room once.
+        stage._held = stage._held.copy()
+        stage._held[:20, :40] = 1.0
+        stage._streak[:20, :40] = -1
+        stage._skips = 0
+        out, rested = [], []
+        for frame in frames[2:]:
+            result = Analysis()
+            stage.process(frame, result, foreground=True)
+            out.append(float(result.small_mask[:20, :40].mean()))
+            rested.append(stage.held)
+        return out, rested
+
+    with_tier, rested = released(True)
+    every_frame, _ = released(False)
+    assert any(rested)
+    first = [next(i for i, v in enumerate(values) if v < 0.5) for values in (with_tier, every_frame)]
+    assert first[0] == first[1] <= T.RELEASE_FRAMES
+
+
+def test_a_nan_from_the_model_still_resets_and_the_next_frame_runs_it(astronaut, monkeypatch):
+    stage = PersonMask(_settings())
+    _frames(stage, [astronaut], foreground=True)
+    seg = stage._backend
+    real = seg.infer
+    monkeypatch.setattr(seg, "infer", lambda tensor: np.full_like(real(tensor), np.nan))
+    _frames(stage, [_shifted(astronaut, 3.0)], foreground=True)  # large move: the model runs, says NaN
+    assert stage._held is None  # started afresh
+    monkeypatch.setattr(seg, "infer", real)
+    result, _ = _frames(stage, [_shifted(astronaut, 3.2)], foreground=True)[0]  # a small move
+    assert not stage.held and result.timings["inference"] > 0.0
+    assert np.isfinite(result.small_mask).all()

@@ -175,8 +175,10 @@ class PersonMask:
         self._alpha_work: np.ndarray | None = None  # last edge alpha at the working size, for settling
         self._last: Analysis | None = None  # the last frame the model saw, for the motion gate
         self._last_colour = False  # whether that frame's band carries the person's colour
-        self._skips = 0  # frames in a row that reused the last mask
+        self._texture: np.ndarray | None = None  # T.texture of that frame, for the small-motion tier
+        self._skips = 0  # frames in a row without a model run (the mask reused, or held and refined)
         self.still = False  # the last frame reused the mask: the picture had not changed
+        self.held = False  # the last frame refined the held mask without a model run: it hardly moved
         if self.model == "rvm":
             self._backend.reset()
 
@@ -313,7 +315,7 @@ class PersonMask:
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         motion = T.frame_motion(self._grey, grey)  # against the last frame the model saw
         if self._reusable(motion, (h, w), foreground):
-            self.still = True
+            self.still, self.held = True, False
             self._skips += 1
             last = self._last
             result.raw_mask, result.small, result.small_mask, result.mask = last.raw_mask, small, last.small_mask, last.mask
@@ -321,16 +323,27 @@ class PersonMask:
             t1 = time.perf_counter()
             timings.update(preprocess=(t1 - t0) * 1e3, inference=0.0, refine=0.0)
             return
-        self.still, self._skips = False, 0
-        tensor = seg.to_tensor(small)
-        t1 = time.perf_counter()
-        raw = seg.infer(tensor)
-        t2 = time.perf_counter()
-        if self._held is not None and self._held.shape != raw.shape:
-            self.reset()
-            motion = None
+        self.still = False
+        self.held = self._holdable(motion)
+        if self.held:
+            # The picture moved by less than the model resolves: its last output stands for this
+            # frame's, and the held mask is fitted afresh to this frame below. Smoothed against it as a
+            # run's output would be, so the streak counter keeps counting frames: a held error leaves
+            # when it would have. (Motion stays measured against the frame the model saw: moves add up.)
+            self._skips += 1
+            raw = self._last.raw_mask
+            t1 = t2 = time.perf_counter()
+        else:
+            self._skips = 0
+            tensor = seg.to_tensor(small)
+            t1 = time.perf_counter()
+            raw = seg.infer(tensor)
+            t2 = time.perf_counter()
+            if self._held is not None and self._held.shape != raw.shape:
+                self.reset()
+                motion = None
+            self._grey, self._texture = grey, None
         self._held, self._streak = T.smooth_mask(self._held, raw, motion, s.temporal_smoothing, self._streak)
-        self._grey = grey
         held = self._held
         centre = T.edge_centre(s.edge)
         if s.refine:
@@ -372,6 +385,19 @@ class PersonMask:
                 or (foreground and not self._last_colour) or not T.still(motion)):
             return False
         return self._streak is None or not self._streak.any()
+
+    def _holdable(self, motion: np.ndarray | None) -> bool:
+        """Whether the model may rest this frame and its held mask be refined against the frame
+        (the small-motion tier): the picture moved by less than T.HOLD_SHIFT of a model pixel since
+        the model last ran, and it ran on the frame before at the latest (T.HOLD_MAX_SKIPS)."""
+        last = self._last
+        if (motion is None or self._held is None or last is None or last.raw_mask is None
+                or last.raw_mask.shape != self._held.shape or not self.settings.runtime.motion_gate
+                or self._skips >= T.HOLD_MAX_SKIPS):
+            return False
+        if self._texture is None:  # once per model run, from the frame it saw
+            self._texture = T.texture(self._grey)
+        return T.small_motion(motion, self._texture)
 
     @staticmethod
     def _foreground(image, mask, alpha_work, scale, shift, ramp=None) -> T.EdgeColour:
