@@ -84,6 +84,11 @@ class Silhouette:
         c = oval.mean(0)
         off = ring[:, :2] - c
         self.ring_gap = np.hypot(off[:, 0], off[:, 1]) - outline_radius(oval, c, np.arctan2(off[:, 1], off[:, 0]))
+        # Under the chin the ring has more rows than one a direction (the neck's, ``avatar_stage.NECK_STEPS``):
+        # the ring's angular step counts directions, and each row further out keeps to the outline edges
+        # its direction's first point keeps to (below), so the rows on one direction are pushed alike.
+        rays = np.unique(np.round(np.arctan2(off[:, 1], off[:, 0]), 6), return_inverse=True)[1].ravel()
+        self.step = 2 * np.pi / max(rays.max() + 1, 1)
         # Per ring point that takes less than the head's whole motion: the outline's two edges at
         # the outline point nearest it (rows of ``oval``), the side of each it lies on, and the
         # share of its rest distance from each edge's line it keeps (see :meth:`_under_chin`).
@@ -91,6 +96,11 @@ class Silhouette:
         pts = ring[self.neck, :2].astype(np.float64)
         n = len(oval)
         near = np.argmin(np.linalg.norm(pts[:, None] - oval[None], axis=2), axis=1) if len(pts) else np.zeros(0, int)
+        radius = np.hypot(off[self.neck, 0], off[self.neck, 1])
+        first = {}
+        for k in np.argsort(radius):
+            first.setdefault(rays[self.neck[k]], near[k])
+        near = np.array([first[rays[i]] for i in self.neck], int)
         self.neck_edges = np.stack([np.stack([(near - 1) % n, near], 1), np.stack([near, (near + 1) % n], 1)], 1)
         self.neck_side = np.ones((len(pts), 2))
         self.neck_keep = np.zeros((len(pts), 2))
@@ -150,7 +160,7 @@ class Silhouette:
         ang = np.arctan2(off[:, 1], off[:, 0])
         least = outline_radius(oval, c, ang) + RING_KEEP * self.ring_gap
         moved = np.arctan2(oval[out, 1] - c[1], oval[out, 0] - c[0])
-        beside = np.abs((ang[:, None] - moved[None, :] + np.pi) % (2 * np.pi) - np.pi).min(1) < 2 * np.pi / len(ring)
+        beside = np.abs((ang[:, None] - moved[None, :] + np.pi) % (2 * np.pi) - np.pi).min(1) < self.step
         push = (least > r) & (self.ring_head >= 1.0) & beside
         if push.any():
             ring = ring.copy()
