@@ -67,32 +67,10 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     from livecam.output import OutputError, PacedSender, open_output
     from livecam.recording import input_files
 
-    try:
-        source = open_source(settings.capture)
-    except CaptureError as exc:
-        print(f"livecam: {exc}", file=sys.stderr)
-        return 1
-    source.start()
-    log.info("Source: %s", source.description)
-    width, height = source.size
-    pipeline = Pipeline(settings)
-    for problem in pipeline.problems():
-        log.error(problem)
-    try:
-        output = open_output(settings.output, width, height, inputs=input_files(settings))
-    except OutputError as exc:
-        print(f"livecam: {exc}", file=sys.stderr)
-        source.close()
-        pipeline.close()
-        return 1
-    log.info("Output: %s", output.description)
-    sender = PacedSender(output, settings.output.fps).start()
-    session = LiveSession(settings.capture, source, pipeline, sender, frames)
-    watch = watch_output(output, settings.output.always_on, session.viewers_changed)
-
     stop = threading.Event()
     stopped_at: list[float] = []
     watchdogs: list[threading.Timer] = []
+    output = session = None  # a stop signal may come before either is opened
 
     def hard_exit(why: str = f"Stopping took longer than {STOP_WITHIN_S:g} s") -> None:
         # The orderly stop overran (something is stuck in a driver or a model) or a second signal asked
@@ -100,7 +78,8 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         # process ends now.
         log.warning("%s; LiveCam exits now%s.", why,
                     ", and the recording keeps what it had up to its last whole second" if getattr(output, "writer", None) else "")
-        output.abort()
+        if output is not None:
+            output.abort()
         _flush_logs()
         os._exit(1)
 
@@ -113,9 +92,61 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         watchdog.daemon = True
         watchdog.start()
         watchdogs.append(watchdog)
-        session.wake.set()
+        if session is not None:
+            session.wake.set()
 
-    catch_stop_signals(request_stop)  # SIGINT too, not KeyboardInterrupt: it could land mid-cleanup
+    # Caught before anything is opened, SIGINT too (not KeyboardInterrupt: it could land mid-cleanup). Caught
+    # only once the loop ran, a stop while the models loaded or ffmpeg started raised KeyboardInterrupt out of
+    # here with the camera's thread and the encoder running: the recording left as an empty file under its
+    # name, and at times the interpreter's end aborted under the camera's decoder ("FATAL: exception not
+    # rethrown", SIGABRT). A stop during the start now ends the way one in the loop does.
+    catch_stop_signals(request_stop)
+    try:
+        source = open_source(settings.capture)
+    except CaptureError as exc:
+        print(f"livecam: {exc}", file=sys.stderr)
+        return 1
+    pipeline = sender = None
+    try:
+        source.start()
+        log.info("Source: %s", source.description)
+        width, height = source.size
+        pipeline = Pipeline(settings)
+        for problem in pipeline.problems():
+            log.error(problem)
+        if stop.is_set():
+            # Stopped while the models loaded: no recording or virtual camera is opened for a run that
+            # will not happen (the 2 s watchdog could end the process with it half made).
+            source.close(timeout=0.2)
+            pipeline.close()
+            log.info("Stopped before the first frame.")
+            _flush_logs()
+            os._exit(0)  # as a stop in the loop ends
+        output = open_output(settings.output, width, height, inputs=input_files(settings))
+        log.info("Output: %s", output.description)
+        sender = PacedSender(output, settings.output.fps).start()
+        session = LiveSession(settings.capture, source, pipeline, sender, frames)
+        watch = watch_output(output, settings.output.always_on, session.viewers_changed)
+    except RuntimeError as exc:  # OutputError is one too
+        if isinstance(exc, OutputError):
+            print(f"livecam: {exc}", file=sys.stderr)
+        elif "can't start new thread" in str(exc):
+            # The process or the system at its limit of threads. It was a traceback, the recording left as
+            # an empty file under its name, and at times an abort at the interpreter's end (the camera's
+            # thread still decoding).
+            print("livecam: LiveCam could not start one of its threads (the system is at its limit of threads "
+                  "or memory); close some programs and try again.", file=sys.stderr)
+        else:
+            raise
+        (session or source).close()
+        if sender is not None:
+            sender.stop()
+        if output is not None:
+            output.close()  # a recording that holds no frame is removed
+        if pipeline is not None:
+            pipeline.close()
+        return 1
+
     # A preview window needs the main thread to run Qt's events; other outputs just wait.
     pump = getattr(output, "pump", None)
     last_stats = time.monotonic()

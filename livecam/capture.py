@@ -157,8 +157,9 @@ class FrameSource:
 
     def start(self) -> FrameSource:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._guarded_run, name=f"livecam-capture: {self._description}", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._guarded_run, name=f"livecam-capture: {self._description}", daemon=True)
+            thread.start()  # kept once it runs: close() joined a thread that never started, and raised
+            self._thread = thread
         return self
 
     def latest(self, after: int = -1, timeout: float = 1.0) -> Frame:

@@ -285,6 +285,7 @@ class Prefetch:
         # reused by a later picture while the entry stands.
         self._ahead: dict[int, tuple[np.ndarray, frozenset, Future]] = {}
         self.missing: set[str] = set(getattr(self._analyzer, "missing", ()))
+        self._refused = False  # the pool's thread could not start: nothing is analysed ahead
         pipeline.analyzer = self
 
     def start(self, frame) -> bool:
@@ -295,7 +296,20 @@ class Prefetch:
         if as_picture(frame.image) is not frame.image:
             return False  # not a picture the pipeline analyses as it is (it makes the card of it)
         needs = frozenset(self._pipeline.needs())
-        self._ahead[id(frame.image)] = (frame.image, needs, self._pool.submit(self._analyse, frame.image, needs, frame.t))
+        try:
+            analysis = self._pool.submit(self._analyse, frame.image, needs, frame.t)
+        except RuntimeError as exc:
+            # No second thread to be had ("can't start new thread": the process or the system at its limit):
+            # this frame and every later one is analysed in line, as without pipelining. It used to end
+            # processing ("Processing stopped") with a traceback. The item the pool queued before its
+            # thread failed is dropped, never analysed late, out of order, by a thread started later.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            if not self._refused:
+                self._refused = True
+                log.warning("Pipelining off: LiveCam could not start its second thread (%s); each frame is "
+                            "analysed in turn.", exc)
+            return False
+        self._ahead[id(frame.image)] = (frame.image, needs, analysis)
         return True
 
     def _analyse(self, image, needs, t):

@@ -186,8 +186,9 @@ class PacedSender:
 
     def start(self) -> PacedSender:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="livecam-sender", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._run, name="livecam-sender", daemon=True)
+            thread.start()  # kept once it runs, as the capture's thread
+            self._thread = thread
         return self
 
     def submit(self, image: np.ndarray, capture_t: float) -> None:

@@ -234,6 +234,18 @@ def _frames(n: int) -> str:
     return "1 frame" if n == 1 else f"{n} frames"
 
 
+# Out of open files, memory or processes for the moment: neither another path nor a reinstall helps
+# (it said "reinstall ffmpeg" for a process at its open-file limit).
+_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN}
+
+
+def _fix(exc: OSError, usual: str) -> str:
+    """What to do about ``exc``: ``usual``, unless the process or the system ran out of something."""
+    if exc.errno in _EXHAUSTED:
+        return "close some programs (or raise the open-file limit, ulimit -n) and try again"
+    return usual
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
@@ -340,7 +352,8 @@ class _Target:
                 ) from None
             except OSError as exc:
                 raise OutputError(
-                    f"Cannot create a file in {shown(self.path.parent)} ({exc.strerror}); choose another path."
+                    f"Cannot create a file in {shown(self.path.parent)} ({exc.strerror}); "
+                    f"{_fix(exc, 'choose another path')}."
                 ) from None
             if os.name == "posix":
                 self._make_private(fd, temp)
@@ -672,7 +685,9 @@ class VideoWriter:
             )
         except OSError as exc:
             self._stderr.close()
-            raise OutputError(f"ffmpeg could not be started ({exc.strerror}); reinstall ffmpeg.") from None
+            raise OutputError(
+                f"ffmpeg could not be started ({exc.strerror}); {_fix(exc, 'reinstall ffmpeg')}."
+            ) from None
         self._pipe = self._proc.stdin.fileno()
         # Where pipes cannot be polled (Windows) writes block, and the sender's deadline aborts them.
         self._poll = select.poll() if hasattr(select, "poll") else None

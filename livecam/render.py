@@ -27,6 +27,7 @@ from livecam.recording import (
     OutputError,
     OutputFailed,
     VideoWriter,
+    _frames,
     catch_stop_signals,
     input_files,
 )
@@ -133,7 +134,7 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
     if progress:
         print(file=sys.stderr)
     if not complete:
-        return _error(f"Stopped after {n} frames; nothing was written to {shown(dst)}.")
+        return _error(f"Stopped after {_frames(n)}; nothing was written to {shown(dst)}.")
     if writer.error:
         return _error(writer.error)
     if writer.note:

@@ -1,12 +1,13 @@
 """Nothing leaves the machine: a live session with every headless effect on, traced by strace.
 
 The session runs `livecam run --output null` on a looping real clip (blur, touch-up, low light auto,
-auto-frame and an avatar swap with a public-domain photo) in a fresh HOME, with ORT_DISABLE_TELEMETRY
-(and the CI variables that also quiet ONNX Runtime) taken out of its environment so the package has
-to set it itself. The session is stopped with SIGTERM after its time. strace records every network
+auto-frame, key light, eye contact and an avatar swap with a public-domain photo, so the badge too) in
+a fresh HOME, with ORT_DISABLE_TELEMETRY (and the CI variables that also quiet ONNX Runtime) taken out
+of its environment so the package has to set it itself. The session is stopped with SIGTERM after its time. strace records every network
 system call of the process and all its threads and children; the test asserts not one of them names
 an internet address family, and that ONNX Runtime's telemetry store (~/.cache/Microsoft) was never
-made.
+made. strace also records each file made, opened for writing, renamed or removed: all of them lie in
+the fresh HOME (the settings and the log) or in a __pycache__ folder (Python's and numba's caches).
 
 By default the session lasts 60 s. The long version, by hand (about 30 minutes of wall time):
 
@@ -33,12 +34,17 @@ DEMO = REPO / "assets" / "demo" / "demo.mp4"
 PHOTO = REPO / "tests" / "fixtures" / "sk_astronaut.png"  # NASA, public domain
 ORT_QUIET = ("ORT_DISABLE_TELEMETRY", "ORT_RUNNING_UNIT_TESTS", "CI")
 INTERNET = re.compile(r"\bAF_INET6?\b")
+FILE_CALLS = ("open", "openat", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rename", "renameat", "renameat2",
+              "link", "linkat", "symlink", "symlinkat", "truncate")
+# A file made, written, renamed or removed (a call that failed changed nothing and is not counted).
+WRITES = re.compile(r"^\d+\s+(?:open(?:at)?\(.*O_(?:WRONLY|RDWR|CREAT|TRUNC)|(?!open)[a-z0-9]+\()(?!.*= -1 E)")
 
 
 @dataclass
 class Trace:
     network_calls: int  # every traced network system call (AF_UNIX ones included)
     internet_calls: list[str]  # the ones that name AF_INET or AF_INET6
+    written: list[str]  # the paths of files made, opened for writing, renamed or removed
     telemetry_store: bool
     frames: int  # from the closing summary (0 when the stop ran past its 2 s and LiveCam exited at once)
     status_lines: list[str]  # the "fps out" line LiveCam logs every 5 s while it runs
@@ -58,12 +64,12 @@ def traced_session(seconds: int, work: Path) -> Trace:
     trace_file = work / "network.trace"
     clip = CLIP if CLIP.is_file() else DEMO
     command = [
-        "strace", "-f", "-qq", "-e", "trace=network", "-o", str(trace_file),
+        "strace", "-f", "-qq", "-e", "trace=network," + ",".join(FILE_CALLS), "-o", str(trace_file),
         # SIGTERM after ``seconds`` of wall time, however fast the machine processes: LiveCam stops in
         # order and says how many frames it processed.
         "timeout", "-s", "TERM", "-k", "30", str(seconds),
         sys.executable, "-m", "livecam", "run", "--source", str(clip), "--output", "null",
-        "--blur", "60", "--touch-up", "50", "--low-light", "auto", "--auto-frame",
+        "--blur", "60", "--touch-up", "50", "--low-light", "auto", "--auto-frame", "--key-light", "60", "--eye-contact",
         "--avatar", str(PHOTO), "--avatar-mode", "swap",
     ]
     start = time.monotonic()
@@ -72,11 +78,15 @@ def traced_session(seconds: int, work: Path) -> Trace:
     wall_s = time.monotonic() - start
     output = done.stdout + done.stderr
     lines = trace_file.read_text(errors="replace").splitlines()
-    calls = [line for line in lines if re.search(r"^\d+\s+[a-z_0-9]+\(", line)]
+    named = [(m.group(1), line) for line in lines if (m := re.search(r"^\d+\s+([a-z_0-9]+)\(", line))]
+    calls = [line for name, line in named if name not in FILE_CALLS]
+    written = sorted({path for name, line in named if name in FILE_CALLS and WRITES.search(line)
+                      for path in re.findall(r'"([^"]*)"', line)})
     stopped = re.search(r"Stopped after (\d+) frames", output)
     return Trace(
         network_calls=len(calls),
         internet_calls=[line for line in calls if INTERNET.search(line)],
+        written=written,
         telemetry_store=(home / ".cache" / "Microsoft").exists(),
         frames=int(stopped.group(1)) if stopped else 0,
         status_lines=[line for line in output.splitlines() if "fps out; processing" in line and "Stopped" not in line],
@@ -112,6 +122,9 @@ def test_live_session_opens_no_internet_socket(tmp_path):
     assert "Traceback" not in trace.output, trace.output[-2000:]
     assert trace.internet_calls == [], f"{len(trace.internet_calls)} internet calls, e.g. {trace.internet_calls[:5]}"
     assert not trace.telemetry_store, "ONNX Runtime created its telemetry store under ~/.cache/Microsoft"
+    elsewhere = [p for p in trace.written if p != os.devnull and "__pycache__" not in Path(p).parts
+                 and not Path(p).is_relative_to(tmp_path / "home")]
+    assert elsewhere == [], f"files written outside the session's HOME and the caches: {elsewhere[:10]}"
 
 
 def test_strace_sees_an_internet_socket(tmp_path):

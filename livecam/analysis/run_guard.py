@@ -137,9 +137,12 @@ class RunGuard:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=_serve, args=(self._jobs,), daemon=True,
-                                                name=f"livecam-model-{self.name}")
-                self._thread.start()
+                thread = threading.Thread(target=_serve, args=(self._jobs,), daemon=True,
+                                          name=f"livecam-model-{self.name}")
+                # Kept only once it runs: a start that failed ("can't start new thread", the process at its
+                # thread limit) left a thread that never ran, and every later call queued behind it for good.
+                thread.start()
+                self._thread = thread
 
 
 def _serve(jobs: queue.SimpleQueue) -> None:
