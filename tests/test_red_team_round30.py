@@ -65,6 +65,22 @@ def _clip(folder: Path) -> Path:
     return clip
 
 
+def _run_child(tmp_path: Path, child: str, head: tuple, frames: str, *extra: str,
+               **run) -> tuple[subprocess.CompletedProcess, Path]:
+    """``livecam run`` blurring a test clip into a recording under tmp_path/out, through the ``child``
+    script (its own arguments ``head`` first), in a fresh config and data home."""
+    clip, out = _clip(tmp_path), tmp_path / "out"
+    out.mkdir()
+    script = tmp_path / "child.py"
+    script.write_text(child)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVECAM_CONFIG_DIR": str(tmp_path / "cfg"),
+           "LIVECAM_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, str(script), *head, "run", "--source", str(clip), "--output", "file",
+                           "--output-file", str(out / "r.mp4"), "--blur", "50", "--frames", frames, *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, **run)
+    return done, out
+
+
 @needs_ffmpeg
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT", "SIGHUP"])
 @pytest.mark.parametrize("where", ["models", "sender"])
@@ -72,16 +88,8 @@ def test_a_stop_signal_while_run_starts_ends_in_order_without_an_empty_recording
     """models: while the pipeline is made (the models load); sender: ffmpeg has started and named the
     recording, the loop has not begun. Before: exit 130, no sentence, and with the recording open a
     0-byte file under its name."""
-    clip, out = _clip(tmp_path), tmp_path / "out"
-    out.mkdir()
-    script = tmp_path / "child.py"
-    script.write_text(_SIGNAL_IN_START)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVECAM_CONFIG_DIR": str(tmp_path / "cfg"),
-           "LIVECAM_DATA_HOME": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, str(script), sig, where, "run", "--source", str(clip), "--output", "file",
-                           "--output-file", str(out / "r.mp4"), "--blur", "50", "--frames", "100000"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+    done, out = _run_child(tmp_path, _SIGNAL_IN_START, (sig, where), "100000",
+                           preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     err = done.stderr
     # Not 130 (KeyboardInterrupt) nor -6 (an abort at the interpreter's end): stopped in order, or, where the
     # models took more than the 2 s a stop may take to load on a busy machine, ended at 2 s by the watchdog.
@@ -154,16 +162,7 @@ sys.exit(code)
 
 
 def _run_without(tmp_path: Path, prefix: str, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
-    clip, out = _clip(tmp_path), tmp_path / "out"
-    out.mkdir()
-    script = tmp_path / "child.py"
-    script.write_text(_NO_THREAD)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "LIVECAM_CONFIG_DIR": str(tmp_path / "cfg"),
-           "LIVECAM_DATA_HOME": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, str(script), prefix, "run", "--source", str(clip), "--output", "file",
-                           "--output-file", str(out / "r.mp4"), "--blur", "50", "--frames", "30", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    return done, out
+    return _run_child(tmp_path, _NO_THREAD, (prefix,), "30", *extra)
 
 
 @needs_ffmpeg
