@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -89,7 +90,14 @@ def _summary(rows: list[dict[str, float]], resolution: str, effect: str, provide
         # CPU time of the processing thread: steadier than wall time on a busy shared machine.
         "cpu_median_ms": round(statistics.median(r["cpu"] for r in rows), 3),
         "cpu_mean_ms": round(statistics.fmean(r["cpu"] for r in rows), 3),
-        **({"cpu_process_mean_ms": round(statistics.fmean(r["cpu_process"] for r in rows), 3)} if "cpu_process" in rows[0] else {}),
+        # Every thread's CPU, median and mean: the median is what tools/ab_interleaved.py reports (the model
+        # runs happen on their sessions' own threads, which the processing thread's column never sees).
+        **({"cpu_process_median_ms": round(statistics.median(r["cpu_process"] for r in rows), 3),
+            "cpu_process_mean_ms": round(statistics.fmean(r["cpu_process"] for r in rows), 3)}
+           if "cpu_process" in rows[0] else {}),
+        # Wall time on a shared machine includes waiting for a core (each model run's thread hop waits
+        # twice): at load 3-4 on 2 cores the "all" row's median wall was 13-14 ms for 10-11 ms of CPU.
+        "load1": round(os.getloadavg()[0], 2),
         "stages": {k: round(v, 3) for k, v in stages.items()},
         "provider": provider,
         "threads": threads,
@@ -310,8 +318,9 @@ def run(args: argparse.Namespace) -> dict:
 
 def print_table(report: dict) -> None:
     print(f"clip: {report['clip']}  frames per row: {report['frames']}  (ms per frame; median/p95 wall, cpu = "
-          "median / mean CPU time of the processing thread; all threads = mean CPU time of the whole process, "
-          "ONNX Runtime's and rvm's worker threads included; stages: mean ms)")
+          "median / mean CPU time of the processing thread; all threads = median / mean CPU time of the whole "
+          "process, the model runs' threads included; load = 1-minute load average at the row's end, on "
+          f"{os.cpu_count()} cores: wall above all threads' CPU is time spent waiting for a core; stages: mean wall ms)")
     base = {(b["resolution"], b["effect"]): b for b in report["baseline"]}
     from livecam.effects import REGISTRY
 
@@ -321,14 +330,15 @@ def print_table(report: dict) -> None:
         if not rows:
             continue  # --no-baseline: no heading over nothing
         print(f"\n{group}")
-        print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>15} {'all threads':>11} {'fps':>6}  "
-              "provider/threads  stages (mean ms)")
+        print(f"{'size':>10} {'effect':>9} {'median':>8} {'p95':>8} {'cpu':>15} {'all threads':>15} {'load':>5} "
+              f"{'fps':>6}  provider/threads  stages (mean ms)")
         for r in rows:
             stages = " ".join(f"{k}={r['stages'][k]:.2f}" for k in stage_order if k in r["stages"])
             prov = r["provider"].replace("ExecutionProvider", "")
             print(f"{r['resolution']:>10} {r['effect']:>9} {r['median_ms']:8.2f} {r['p95_ms']:8.2f} "
                   f"{r['cpu_median_ms']:7.2f}/{r.get('cpu_mean_ms', r['cpu_median_ms']):7.2f} "
-                  f"{r.get('cpu_process_mean_ms', float('nan')):11.2f} {r['fps']:6.1f}  "
+                  f"{r.get('cpu_process_median_ms', float('nan')):7.2f}/{r.get('cpu_process_mean_ms', float('nan')):7.2f} "
+                  f"{r.get('load1', float('nan')):5.1f} {r['fps']:6.1f}  "
                   f"{prov}/{r['threads']}  {stages}" + (f"  [{r['profile']}]" if r.get("profile") else ""))
     piped = [r for r in report["results"] if r.get("pipelined")]
     if piped:

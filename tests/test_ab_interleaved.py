@@ -43,3 +43,30 @@ def test_a_registry_configuration_runs_with_the_bench_photo():
     assert result["diff_max"] == 0
     for stages in result["stages"]:
         assert {"faces", "avatar", "frame"} <= set(stages)
+
+
+def test_it_times_the_frames_the_bench_times(monkeypatch):
+    """The clip in order and looped at its end, as ``livecam bench`` reads it: cycling the first 120
+    frames left out the later ones, where low light's auto mode starts to work on the bench clip."""
+    import cv2
+    import numpy as np
+    import pytest
+
+    from livecam import bench
+
+    clip = bench.default_clip()  # the shared data's s18 clip, 200+ frames
+    if cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT) < 150:
+        pytest.skip("needs a clip of 150 frames or more (the shared data's)")
+    tool = _tool()
+    seen = []
+
+    def interleave(runs, images, frames, config, size):
+        seen.extend(images)
+        return {}
+
+    monkeypatch.setattr(tool, "_interleave", interleave)
+    monkeypatch.setattr(tool, "_load", lambda tree, changes, first: (None, {}))
+    tool.compare([str(ROOT), str(ROOT)], "blur", (64, 36), 140, clip)
+    expected = [f for f, _ in bench.frames_from(clip, (64, 36), 150)]
+    assert len(seen) == 150
+    assert all(np.array_equal(a, b) for a, b in zip(seen, expected))

@@ -88,3 +88,43 @@ def test_the_table_has_no_baseline_heading_without_baseline_rows(capsys):
     assert "LiveCam" in out and "1280x720" in out and "baseline" not in out.split("pipelining")[0]
     bench.print_table({"clip": "c.mp4", "frames": 2, "skipped": [], "results": [row], "baseline": [dict(row, effect="mp blur")]})
     assert "baseline (mediapipe-style)" in capsys.readouterr().out
+
+
+def test_bench_gives_every_threads_cpu_median_and_the_load_it_ran_under(monkeypatch, capsys):
+    """The A/B reports the median CPU of all threads; the bench's row has it too, beside the load
+    average that says how much of the wall time was waiting for a core."""
+    import numpy as np
+
+    from livecam.resources import demo_clip_path
+
+    class Pipeline:
+        def __init__(self, settings) -> None:
+            self.last_timings: dict = {}
+            self.analyzer = type("A", (), {"broken": {}, "profile": None})()
+            self.n = 0
+
+        def problems(self):
+            return []
+
+        def process(self, frame: np.ndarray) -> np.ndarray:
+            self.n += 1
+            end = time.process_time() + (0.030 if self.n % 4 == 0 else 0.004)  # one frame in four is slow
+            while time.process_time() < end:
+                pass
+            return frame
+
+        def providers(self):
+            return {}
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr("livecam.pipeline.Pipeline", Pipeline)
+    monkeypatch.setattr("os.getloadavg", lambda: (3.5, 2.0, 1.0))
+    row = bench.bench_livecam(demo_clip_path(), (320, 180), "blur", 12, "cpu", 1)
+    assert 3.5 <= row["cpu_process_median_ms"] < 10.0  # the median is the usual frame
+    assert row["cpu_process_mean_ms"] > row["cpu_process_median_ms"] + 4.0  # the mean counts the slow ones
+    assert row["load1"] == 3.5
+    bench.print_table({"clip": "c.mp4", "frames": 12, "skipped": [], "results": [row], "baseline": []})
+    line = next(l for l in capsys.readouterr().out.splitlines() if "320x180" in l)
+    assert f"{row['cpu_process_median_ms']:7.2f}/{row['cpu_process_mean_ms']:7.2f}" in line and "  3.5 " in line

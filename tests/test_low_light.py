@@ -203,6 +203,28 @@ def test_denoiser_moving_fraction_stays_low_on_still_grain():
     assert denoiser.moving_fraction < 0.05
 
 
+
+def test_denoiser_leaves_the_frame_as_it_is_where_8_bits_cannot_average():
+    """At a weight on the past too small to move a still pixel by half a level, the result is the frame
+    itself, exactly: before, a lone pixel that jumped 40 levels in a still cell was pulled back by 2
+    while the grain it is there for stayed as it was (auto mode's first, small lifts ask for this)."""
+    rng = np.random.default_rng(3)
+    base = np.full((96, 128, 3), 120, np.float64)
+    frames = [np.clip(base + rng.normal(0, 1.0, base.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    frames[-1][50, 61] = np.minimum(frames[-1][50, 61].astype(int) + 40, 255)  # one pixel, in a still cell
+    denoiser = TemporalDenoiser()
+    for f in frames:
+        out = denoiser.step(f, cv2.resize(f, (32, 24), interpolation=cv2.INTER_LINEAR), 0.8)
+    np.testing.assert_array_equal(out, frames[-1])
+    # The next frame is judged against this one, as if averaged: the average followed the frame.
+    np.testing.assert_array_equal(denoiser.average, frames[-1])
+    # A real strength still averages the grain away.
+    denoiser = TemporalDenoiser()
+    for f in frames[:-1]:
+        out = denoiser.step(f, cv2.resize(f, (32, 24), interpolation=cv2.INTER_LINEAR), 60)
+    assert np.abs(out.astype(np.float64) - 120).mean() < 0.8 * np.abs(frames[-2].astype(np.float64) - 120).mean()
+
+
 # ---------------------------------------------------------------- manual sliders
 
 

@@ -81,18 +81,14 @@ def one(tree: str, config: str, frames: int = 300, size: tuple[int, int] = (1280
         changes = bench_configs()[config]
     changes["segmentation"] = {"model": "landscape"}  # the same model in every tree
     changes["runtime"] = {"threads": 1, "provider": "cpu"}
+    from livecam.bench import frames_from
+
     pipeline = Pipeline(S.update(S.Settings(), **changes))
-    cap = cv2.VideoCapture(str(_clip(tree)))
-    images = []
-    while len(images) < 120:  # the clip's moving part, looped: the same frames in every tree
-        ok, frame = cap.read()
-        if not ok:
-            break
-        images.append(cv2.resize(frame, size))
     wall, cpu, proc = [], [], []
-    for i in range(frames + 10):
+    # The frames ``livecam bench`` times, in every tree (see ab_interleaved).
+    for i, (image, _) in enumerate(frames_from(_clip(tree), size, frames + 10)):
         c0, t0, p0 = time.thread_time(), time.perf_counter(), time.process_time()
-        cv2.cvtColor(pipeline.process(images[i % len(images)]), cv2.COLOR_BGR2YUV_I420)
+        cv2.cvtColor(pipeline.process(image), cv2.COLOR_BGR2YUV_I420)
         if i >= 10:  # warm-up
             wall.append((time.perf_counter() - t0) * 1e3)
             cpu.append((time.thread_time() - c0) * 1e3)

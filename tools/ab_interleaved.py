@@ -10,7 +10,9 @@ the avatar's photo is the bench's, or ``$AB_PHOTO``), else settings changes as J
 ``tools/ab_bench.py`` alternates whole runs of a few seconds each, and on a shared 2-core machine
 the load changes on that scale: the same tree's CPU column moved between 6.7 and 10 ms within one
 run at load 3-5. Here each frame goes through A and then B (B then A on the next frame), so both see
-the same load; the same tree against itself differs by about 1 % this way.
+the same load; the same tree against itself differs by about 1 % this way. The frames are the ones
+``livecam bench`` times (its ``frames_from``: the clip in order, looped at its end), so the two
+measure the same work; the bench's wall times add what waiting for a core costs on a busy machine.
 
 Both trees' ``livecam`` packages are imported under their own names' modules: the modules of the
 tree whose pipeline runs are put into ``sys.modules`` before its call (so code that imports inside a
@@ -30,6 +32,7 @@ import sys
 import time
 import types
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -94,27 +97,25 @@ def compare(trees: list[str], config: str, size: tuple[int, int], frames: int, c
     changes = _changes(config)
     changes["segmentation"] = {"model": "landscape"}
     changes["runtime"] = {"threads": 1, "provider": "cpu"}
-    cap = cv2.VideoCapture(str(clip or _clip(trees[0])))
-    images = []
-    while len(images) < 120:  # the clip's moving part, looped, as ab_bench
-        ok, frame = cap.read()
-        if not ok:
-            break
-        images.append(cv2.resize(frame, size))
-    cap.release()
+    from livecam.bench import frames_from
+
+    # The frames ``livecam bench`` times: the clip in order from its start, looped at its end. Cycling
+    # its first 120 instead left out what the bench's later frames bring (low light's auto mode lifts
+    # the s18 clip from about frame 120 on, +1.0 ms a frame over 200), so the two disagreed on "all".
+    images = frames_from(clip or _clip(trees[0]), size, frames + 10)
+    first = next(frames_from(clip or _clip(trees[0]), size, 1))[0]
     before = {n: m for n, m in sys.modules.items() if _ours(n)}  # the caller's own, put back at the end
     try:
-        return _interleave([_load(str(Path(t).resolve()), changes, images[-1]) for t in trees], images, frames,
-                           config, size)
+        return _interleave([_load(str(Path(t).resolve()), changes, first) for t in trees],
+                           (image for image, _ in images), frames, config, size)
     finally:
         _install(before)
 
 
-def _interleave(runs: list, images: list[np.ndarray], frames: int, config: str, size: tuple[int, int]) -> dict:
+def _interleave(runs: list, images: Iterator[np.ndarray], frames: int, config: str, size: tuple[int, int]) -> dict:
     stages: list[dict[str, list[float]]] = [{} for _ in runs]
     worst, mean_diff = 0, []
-    for i in range(frames + 10):
-        image = images[i % len(images)]
+    for i, image in enumerate(images):
         outs = [None, None]
         for k in (0, 1) if i % 2 == 0 else (1, 0):
             pipeline, modules = runs[k]
