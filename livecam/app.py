@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from livecam.live_session import PAUSED_CARD, RESUME_RETRY_S, LiveSession  # noqa: F401 (PAUSED_CARD for tests)
+from livecam.messages import NO_THREAD, no_thread
 from livecam.pipeline import Pipeline
 from livecam.recording import catch_stop_signals
 from livecam.settings import Settings
@@ -130,12 +131,11 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     except RuntimeError as exc:  # OutputError is one too
         if isinstance(exc, OutputError):
             print(f"livecam: {exc}", file=sys.stderr)
-        elif "can't start new thread" in str(exc):
+        elif no_thread(exc):
             # The process or the system at its limit of threads. It was a traceback, the recording left as
             # an empty file under its name, and at times an abort at the interpreter's end (the camera's
             # thread still decoding).
-            print("livecam: LiveCam could not start one of its threads (the system is at its limit of threads "
-                  "or memory); close some programs and try again.", file=sys.stderr)
+            print(f"livecam: {NO_THREAD}", file=sys.stderr)
         else:
             raise
         (session or source).close()

@@ -18,6 +18,7 @@ the log file only.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -32,7 +33,7 @@ import numpy as np
 from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
-from livecam.messages import shown
+from livecam.messages import NO_FILES_FIX, shown
 from livecam.not_running import not_running_for
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
@@ -438,7 +439,39 @@ def _why_not_available(device: int | str) -> str:
 
 
 class _FileGone(Exception):
-    """The video file cannot be opened or decoded right now; the text says how, in a few words."""
+    """The video file cannot be opened or decoded right now; the text says how, in a few words, and
+    ``fix`` what to do where another file is not the answer."""
+
+    def __init__(self, why: str, fix: str | None = None) -> None:
+        super().__init__(why)
+        self.fix = fix
+
+
+AT_FILE_LIMIT = "cannot be opened now: LiveCam has as many files open as the system allows"
+# Descriptors the video decoder takes to open a file (FFmpeg took 2 for an MP4 here; with 1 free it
+# said only "not opened"), with room to spare: fewer free than this and the limit is why.
+_DECODER_FILES = 4
+
+
+def _out_of_files(exc: OSError) -> bool:
+    return exc.errno in (errno.EMFILE, errno.ENFILE)
+
+
+def _at_file_limit(path: Path) -> bool:
+    """Whether a failed open of ``path`` by the decoder was the process or the system out of file
+    descriptors. OpenCV's failed open carries no errno (it said "damaged" under ``ulimit -n``), so this
+    tries to hold a few descriptors of the file at once, as the decoder would."""
+    fds: list[int] = []
+    try:
+        fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        while len(fds) < _DECODER_FILES:
+            fds.append(os.dup(fds[0]))
+    except OSError as exc:
+        return _out_of_files(exc)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return False
 
 
 class VideoFileSource(FrameSource):
@@ -467,7 +500,8 @@ class VideoFileSource(FrameSource):
         try:
             self._cap, first = _open_video_with_frame(self.path)
         except _FileGone as exc:
-            raise CaptureError(f"Video file {shown(self.path)} {exc}; pass another video or a camera index.") from None
+            fix = exc.fix or "pass another video or a camera index"
+            raise CaptureError(f"Video file {shown(self.path)} {exc}; {fix}.") from None
         file_fps = _prop(self._cap, cv2.CAP_PROP_FPS)
         h, w = first.shape[:2]
         width, height = (width or w, height or h)
@@ -651,9 +685,13 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
     except _UnusableName:
         raise _FileGone("has a name that is not valid UTF-8, which the video decoder cannot open; rename it") from None
     except OSError as exc:
+        if _out_of_files(exc):
+            raise _FileGone(AT_FILE_LIMIT, NO_FILES_FIX) from None
         raise _FileGone(f"cannot be read ({exc.strerror})") from None
     try:
         if not _opened(cap):
+            if _at_file_limit(path):
+                raise _FileGone(AT_FILE_LIMIT, NO_FILES_FIX)
             raise _FileGone("cannot be opened (damaged, emptied or an unsupported format)")
         ok, first = _read(cap)
         if not ok:
@@ -685,9 +723,13 @@ class VideoReader:
                 "system; rename the file."
             ) from None
         except OSError as exc:
+            if _out_of_files(exc):
+                raise CaptureError(f"Video file {shown(self.path)} {AT_FILE_LIMIT}; {NO_FILES_FIX}.") from None
             raise CaptureError(f"Video file {shown(self.path)} cannot be read ({exc.strerror}).") from None
         if not _opened(self._cap):
             self._cap.release()
+            if _at_file_limit(self.path):
+                raise CaptureError(f"Video file {shown(self.path)} {AT_FILE_LIMIT}; {NO_FILES_FIX}.")
             from livecam.streams import sound_only
 
             if sound_only(self.path):

@@ -15,6 +15,7 @@ from typing import Any
 
 from livecam.capture import placeholder_image
 from livecam.live_runner import LiveRunner
+from livecam.messages import failed, no_thread
 from livecam.pipeline import Pipeline
 from livecam.settings import CaptureSettings
 
@@ -130,11 +131,22 @@ class LiveSession:
             source.close()
             self._retry_at = time.monotonic() + RESUME_RETRY_S
             return
-        source.start()
-        self.source = source
-        self.pipeline.reset_temporal()  # the mask history is from before the pause
-        self.sender.resume(since)
-        self.runner = self._make_runner(source, remaining).start()
+        try:
+            source.start()
+            self.source = source
+            self.pipeline.reset_temporal()  # the mask history is from before the pause
+            self.sender.resume(since)
+            self.runner = self._make_runner(source, remaining).start()
+        except RuntimeError as exc:
+            if not no_thread(exc):
+                raise
+            # The camera's or the runner's thread refused (the system at its limit): it was a traceback that
+            # ended `livecam run`. The app keeps the card and LiveCam tries again while it watches.
+            self.source = None
+            source.close()
+            self.sender.pause(last=placeholder_image(*self.size, PAUSED_CARD))
+            self._retry_at = time.monotonic() + RESUME_RETRY_S
+            log.error("%s", failed("LiveCam could not resume for the app that opened its camera", exc))
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the runner (waiting at most ``timeout`` s for a frame being processed) and the source."""

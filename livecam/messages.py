@@ -12,6 +12,13 @@ from typing import Any
 
 SHOWN = 120  # characters of a path or text shown in a message
 
+# The process or the system at its limit of threads (or of the memory their stacks take): nothing the
+# user chose or installed is at fault, so the fix is room, not a reinstall.
+NO_THREAD = ("LiveCam could not start one of its threads (the system is at its limit of threads or memory); "
+             "close some programs and try again.")
+# What to do when the process or the system has as many files open as it may (EMFILE, ENFILE).
+NO_FILES_FIX = "close some programs (or raise the open-file limit, ulimit -n) and try again"
+
 # The common control characters by their usual names; every other unprintable one by its code.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
@@ -73,6 +80,11 @@ def describe(exc: BaseException) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def no_thread(exc: BaseException) -> bool:
+    """Whether ``exc`` is Python refusing to start a thread (``Thread.start``'s "can't start new thread")."""
+    return isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)
+
+
 def failed(what: str, exc: BaseException) -> str:
     """``what`` ("Avatar could not be started") and why, as one plain sentence of ours.
 
@@ -84,6 +96,8 @@ def failed(what: str, exc: BaseException) -> str:
         return describe(exc)
     if isinstance(exc, MemoryError):
         return f"{what}: there is not enough memory."
+    if no_thread(exc):
+        return f"{what}: {NO_THREAD}"
     if isinstance(exc, OSError) and exc.strerror:
         from livecam.private_files import reason
 

@@ -48,7 +48,7 @@ import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import RECORDING_SUFFIXES
-from livecam.messages import shown
+from livecam.messages import NO_FILES_FIX, shown
 from livecam.not_running import not_running_for
 from livecam.sinks import Output, OutputError, OutputFailed
 
@@ -242,7 +242,7 @@ _EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN}
 def _fix(exc: OSError, usual: str) -> str:
     """What to do about ``exc``: ``usual``, unless the process or the system ran out of something."""
     if exc.errno in _EXHAUSTED:
-        return "close some programs (or raise the open-file limit, ulimit -n) and try again"
+        return NO_FILES_FIX
     return usual
 
 

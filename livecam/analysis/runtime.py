@@ -35,6 +35,7 @@ import numpy as np
 
 from livecam.analysis import model_history
 from livecam.analysis.run_guard import RunGuard
+from livecam.messages import NO_THREAD, no_thread
 from livecam.private_files import reason
 
 log = logging.getLogger(__name__)
@@ -487,6 +488,7 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
     if spec.get("spin") is False:  # the model's own threads sleep between its steps instead of spinning
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     errors: list[str] = []
+    refused = False  # the last try's thread could not start
     printed = io.StringIO()
     # Try the full list first, then fall back to the CPU alone; collect each failure into one message.
     for attempt in (providers, ["CPUExecutionProvider"]):
@@ -503,7 +505,10 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
             raise
         except Exception as exc:  # ORT raises several unrelated types for unusable providers / bad files
             errors.append(f"{'/'.join(attempt)}: {exc}")
+            refused = no_thread(exc)
     else:
+        if refused:  # the guard's thread could not start (the system at its limit): the file is not at fault
+            raise ModelError(f"Model {path.name} could not be loaded: {NO_THREAD}")
         raise ModelError(
             f"Model {path.name} could not be loaded ({errors[-1]}); the file may be damaged, reinstall LiveCam."
         )
