@@ -86,7 +86,8 @@ def one(tree: str, config: str, frames: int = 300, size: tuple[int, int] = (1280
     pipeline = Pipeline(S.update(S.Settings(), **changes))
     wall, cpu, proc = [], [], []
     # The frames ``livecam bench`` times, in every tree (see ab_interleaved).
-    for i, (image, _) in enumerate(frames_from(_clip(tree), size, frames + 10)):
+    images = [image for image, _ in frames_from(_clip(tree), size, frames + 10)]  # decoded before timing
+    for i, image in enumerate(images):
         c0, t0, p0 = time.thread_time(), time.perf_counter(), time.process_time()
         cv2.cvtColor(pipeline.process(image), cv2.COLOR_BGR2YUV_I420)
         if i >= 10:  # warm-up

@@ -102,7 +102,9 @@ def compare(trees: list[str], config: str, size: tuple[int, int], frames: int, c
     # The frames ``livecam bench`` times: the clip in order from its start, looped at its end. Cycling
     # its first 120 instead left out what the bench's later frames bring (low light's auto mode lifts
     # the s18 clip from about frame 120 on, +1.0 ms a frame over 200), so the two disagreed on "all".
-    images = frames_from(clip or _clip(trees[0]), size, frames + 10)
+    # Decoded before any frame is timed: decoding in the loop left FFmpeg's threads decoding ahead
+    # while a pipeline ran, in the process CPU this tool reads (main's image 720p read 5.1 for 3.8).
+    images = list(frames_from(clip or _clip(trees[0]), size, frames + 10))
     first = next(frames_from(clip or _clip(trees[0]), size, 1))[0]
     before = {n: m for n, m in sys.modules.items() if _ours(n)}  # the caller's own, put back at the end
     try:
