@@ -86,3 +86,42 @@ def test_livecam_eval_refuses_a_width_no_photo_can_take_before_measuring_anythin
     assert main(["eval", "--width", "-3", "--model", "landscape"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--width takes 32 to 7680 px, not -3" in err
+
+
+def test_at_a_width_the_photos_not_enlarged_are_also_scored_apart(tmp_path, monkeypatch, astronaut):
+    # An enlargement adds no detail and grows a truth mask's rim with it: the photos at least the width
+    # wide are the ones that say how a frame of that size fares, so they are scored apart as well.
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "nothing"))
+    images, masks = tmp_path / "masks" / "dev" / "images", tmp_path / "masks" / "dev" / "masks"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for name, width in (("big", 800), ("small", 160)):
+        height = width * 3 // 4
+        truth = np.zeros((height, width), np.uint8)
+        cv2.circle(truth, (width // 2, height * 5 // 8), width * 3 // 16, 255, -1)
+        cv2.imwrite(str(images / f"{name}.png"), cv2.resize(astronaut, (width, height), interpolation=cv2.INTER_AREA))
+        cv2.imwrite(str(masks / f"{name}.png"), truth)
+    wide = Q.eval_stills(tmp_path, "landscape", width=640)
+    native = wide["native"]
+    assert native["images"] == 1 and wide["images"] == 2
+    big = wide["photos"]["big"]
+    for name in ("raw", "final"):
+        assert native[name] == pytest.approx(big[name], abs=1e-4)
+        assert native[name] != pytest.approx(wide["photos"]["small"][name], abs=1e-4)
+    half = wide["photos"]["big"]["half"]
+    assert native["halves"][half]["images"] == 1 and native["halves"][half]["final"] == native["final"]
+    # Every photo is at least 100 px wide: none is enlarged; as they are, there is nothing to set apart.
+    assert Q.eval_stills(tmp_path, "landscape", width=100)["native"]["images"] == 2
+    assert "native" not in Q.eval_stills(tmp_path, "landscape")
+
+
+def test_eval_says_how_the_photos_not_enlarged_fare(tmp_path, monkeypatch, capsys, astronaut):
+    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "nothing"))
+    _folder(tmp_path, astronaut)
+    monkeypatch.setattr(Q, "wall_reference", lambda *a: None)
+    monkeypatch.setattr(Q, "eval_clips", lambda *a, **k: {"clips": {}})
+    for width, said in ((640, "  photos at least 640 px wide (not enlarged): 0"),
+                        (100, "  photos at least 100 px wide (not enlarged): 2, halo ")):
+        assert Q.main(argparse.Namespace(json=False, data=str(tmp_path), model="landscape", sheet=None, width=width)) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert [line for line in lines if line.startswith(said)], lines

@@ -6,7 +6,8 @@ at every size, the native one included.
     python tools/eval_sizes.py [--model landscape] [--half tune|report|all] [--widths 0,640,1280] [--json]
 
 Width 0 is the photos as they are. Prints, per width and half, IoU raw -> final and the final halo
-as a share of raw (light / dark), the numbers ``livecam eval`` prints for the photos."""
+as a share of raw (light / dark), the numbers ``livecam eval`` prints for the photos; at a width, also
+for the photos at least that wide ("not enl.": shrunk or kept, never enlarged; see quality.eval_stills)."""
 from __future__ import annotations
 
 import argparse
@@ -28,15 +29,17 @@ def table(model: str, half: str | None, widths: list[int], data: str | None = No
 
 def print_table(model: str, results: dict) -> None:
     print(f"model: {model}; halo is final as a share of raw (light / dark)")
-    print(f"{'width':>8} {'half':<15}{'photos':>7}{'IoU raw':>9}{'final':>8}{'halo light':>12}{'dark':>7}")
+    print(f"{'width':>8} {'half':<25}{'photos':>7}{'IoU raw':>9}{'final':>8}{'halo light':>12}{'dark':>7}")
     for w, s in results.items():
-        for half, hs in s["halves"].items():
-            if "raw" not in hs:
-                continue
-            r, f = hs["raw"], hs["final"]
-            print(f"{w or 'native':>8} {quality.HALF_NAMES[half]:<15}{hs['images']:>7}{r['iou']:>9.4f}{f['iou']:>8.4f}"
-                  f"{quality._ratio(f['halo_light'], r['halo_light']):>12.3f}"
-                  f"{quality._ratio(f['halo_dark'], r['halo_dark']):>7.3f}")
+        rows = [("", s["halves"])] + ([(" not enl.", s["native"]["halves"])] if "native" in s else [])
+        for subset, halves in rows:
+            for half, hs in halves.items():
+                if "raw" not in hs:
+                    continue
+                r, f = hs["raw"], hs["final"]
+                print(f"{w or 'native':>8} {quality.HALF_NAMES[half] + subset:<25}{hs['images']:>7}{r['iou']:>9.4f}"
+                      f"{f['iou']:>8.4f}{quality._ratio(f['halo_light'], r['halo_light']):>12.3f}"
+                      f"{quality._ratio(f['halo_dark'], r['halo_dark']):>7.3f}")
 
 
 def main() -> int:
