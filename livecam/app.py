@@ -17,7 +17,7 @@ from typing import Any
 from livecam.live_session import PAUSED_CARD, RESUME_RETRY_S, LiveSession  # noqa: F401 (PAUSED_CARD for tests)
 from livecam.messages import NO_THREAD, no_thread
 from livecam.pipeline import Pipeline
-from livecam.recording import catch_stop_signals
+from livecam.recording import catch_stop_signals, end_recordings_now
 from livecam.settings import Settings
 
 log = logging.getLogger("livecam")
@@ -77,10 +77,18 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         # The orderly stop overran (something is stuck in a driver or a model) or a second signal asked
         # not to wait: the recording's encoder is killed (its file keeps its whole fragments) and the
         # process ends now.
-        log.warning("%s; LiveCam exits now%s.", why,
-                    ", and the recording keeps what it had up to its last whole second" if getattr(output, "writer", None) else "")
         if output is not None:
             output.abort()
+        # The recording too while it is still being opened (output is None then): it has its name from the start.
+        end_recordings_now()
+        writer = getattr(output, "writer", None)
+        if writer is None:
+            said = ""
+        elif writer.removed:
+            said = ", and the recording, not one whole second long yet, is removed"
+        else:
+            said = ", and the recording keeps what it had up to its last whole second"
+        log.warning("%s; LiveCam exits now%s.", why, said)
         _flush_logs()
         os._exit(1)
 

@@ -18,9 +18,10 @@ the log file only.
 
 from __future__ import annotations
 
-import errno
+import collections
 import logging
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ import numpy as np
 from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
-from livecam.messages import NO_FILES_FIX, shown
+from livecam.messages import NO_FILES_FIX, OUT_OF_FILES, shown
 from livecam.not_running import not_running_for
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
@@ -62,6 +63,7 @@ FILE_PLACEHOLDER_TEXT = "video file missing - retrying"
 FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
 STUCK_PLACEHOLDER_TEXT = "video source not responding"
 STUCK_S = 2.0  # a source whose thread lives but has sent nothing for this long is stuck in a driver call
+STUCK_GAPS = 3  # ... or for this many of its own usual gaps between frames (a camera slower than it says)
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -135,6 +137,8 @@ class FrameSource:
         self._stuck_said = False
         self._running_since = 0.0  # monotonic time the process last resumed after it did not run
         self._copy_reads = False  # the reader reuses one buffer (see _own)
+        self._last_read: float | None = None  # monotonic time of the last real frame the thread published
+        self._gaps: collections.deque[float] = collections.deque(maxlen=8)  # the times between them
 
     # -- public API
 
@@ -195,7 +199,15 @@ class FrameSource:
     def _stuck(self, frame: Frame) -> bool:
         thread = self._thread
         return (thread is not None and thread.is_alive() and not self._stop.is_set()
-                and time.monotonic() - max(frame.t, self._running_since) > max(STUCK_S, 3.0 / max(self._fps, 0.1)))
+                and time.monotonic() - max(frame.t, self._running_since) > self._stuck_after())
+
+    def _stuck_after(self) -> float:
+        """Seconds without a frame that make the source stuck: STUCK_S, or STUCK_GAPS of the gaps it
+        really keeps between frames. A camera that sends one frame every 5 s (a long exposure in the
+        dark, a slow network camera) though it said 30 fps was called "not responding" between any two
+        of its frames: the card, then its picture, two log lines every 5 s for as long as it ran."""
+        usual = statistics.median_low(self._gaps) if self._gaps else 0.0  # one long stall does not count
+        return max(STUCK_S, 3.0 / max(self._fps, 0.1), STUCK_GAPS * usual)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the thread, waiting at most ``timeout`` s for it (a stuck driver call may never end)."""
@@ -236,13 +248,19 @@ class FrameSource:
         return image.copy() if self._copy_reads else image
 
     def _publish(self, image: np.ndarray, placeholder: bool = False) -> Frame:
-        if self._stuck_said and not placeholder and threading.current_thread() is self._thread:
+        read = not placeholder and threading.current_thread() is self._thread
+        if self._stuck_said and read:
             self._stuck_said = False
             self._error = None
             log.info("%s is back.", self._description)
+        now = time.monotonic()
+        if read:
+            if self._last_read is not None:
+                self._gaps.append(now - self._last_read)
+            self._last_read = now
         with self._cond:
             self._count += 1
-            frame = Frame(image=image, index=self._count, t=time.monotonic(), placeholder=placeholder)
+            frame = Frame(image=image, index=self._count, t=now, placeholder=placeholder)
             self._frame = frame
             self._cond.notify_all()
         return frame
@@ -384,7 +402,7 @@ class CameraSource(FrameSource):
             image = self._own(image)
             if not got_any:
                 got_any = True
-                if self._error:
+                if self._error and not self._stuck_said:  # after a stall, _publish says it (it was said twice)
                     log.info("%s is back.", self.description)
                 self._error = None
             if image.ndim == 2:
@@ -454,7 +472,7 @@ _DECODER_FILES = 4
 
 
 def _out_of_files(exc: OSError) -> bool:
-    return exc.errno in (errno.EMFILE, errno.ENFILE)
+    return exc.errno in OUT_OF_FILES
 
 
 def _at_file_limit(path: Path) -> bool:

@@ -59,6 +59,9 @@ class LiveSession:
         self.wake = threading.Event()
         self._want: tuple[bool, float] | None = None
         self._retry_at = 0.0
+        # Why the last resume failed while an app watches (the app sees the paused card meanwhile): said
+        # once per cause, not on every retry, and shown by the tray's state line. None once resumed.
+        self.problem: str | None = None
         self._released: LiveRunner | None = None  # the runner released last: it may still be inside a frame
 
     @property
@@ -78,6 +81,8 @@ class LiveSession:
         if self._want is None:
             return
         watched, t = self._want
+        if not watched:
+            self.problem = None  # nobody waits for the camera any more: a later app is told afresh
         if not watched and self.runner is not None:
             # The virtual camera must have had a frame, or apps with exclusive_caps never list it.
             if self.sender.stats()["frames_sent"] > 0:
@@ -85,7 +90,8 @@ class LiveSession:
                 log.info("No app is using the LiveCam camera: the camera is released and processing is paused "
                          "until one opens it.")
         elif watched and self.runner is None and time.monotonic() >= self._retry_at:
-            log.info("An app opened the LiveCam camera: resuming.")
+            if self.problem is None:
+                log.info("An app opened the LiveCam camera: resuming.")
             self.resume(t)
 
     @property
@@ -123,13 +129,12 @@ class LiveSession:
         try:
             source = self._open_source(self._capture)
         except CaptureError as exc:
-            self._retry_at = time.monotonic() + RESUME_RETRY_S
-            log.error("%s", exc)
+            self._cannot_resume(str(exc))
             return
         if source.size != self.size:
-            log.error("The source now delivers %dx%d instead of %dx%d; LiveCam tries again.", *source.size, *self.size)
             source.close()
-            self._retry_at = time.monotonic() + RESUME_RETRY_S
+            self._cannot_resume("The source now delivers {}x{} instead of {}x{}; LiveCam tries again.".format(
+                *source.size, *self.size))
             return
         try:
             source.start()
@@ -145,8 +150,19 @@ class LiveSession:
             self.source = None
             source.close()
             self.sender.pause(last=placeholder_image(*self.size, PAUSED_CARD))
-            self._retry_at = time.monotonic() + RESUME_RETRY_S
-            log.error("%s", failed("LiveCam could not resume for the app that opened its camera", exc))
+            self._cannot_resume(failed("LiveCam could not resume for the app that opened its camera", exc))
+            return
+        if self.problem is not None:
+            log.info("LiveCam resumed for the app that opened its camera.")
+            self.problem = None
+
+    def _cannot_resume(self, sentence: str) -> None:
+        """Try again in RESUME_RETRY_S; ``sentence`` goes to the log once per cause (every 2 s it was the
+        same line again for as long as the app watched) and stays as ``problem`` for the tray."""
+        self._retry_at = time.monotonic() + RESUME_RETRY_S
+        if sentence != self.problem:
+            log.error("%s", sentence)
+        self.problem = sentence
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the runner (waiting at most ``timeout`` s for a frame being processed) and the source."""

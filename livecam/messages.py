@@ -7,6 +7,7 @@ surrogates, which cannot even be printed). And a broken settings file can hold a
 """
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
@@ -18,6 +19,11 @@ NO_THREAD = ("LiveCam could not start one of its threads (the system is at its l
              "close some programs and try again.")
 # What to do when the process or the system has as many files open as it may (EMFILE, ENFILE).
 NO_FILES_FIX = "close some programs (or raise the open-file limit, ulimit -n) and try again"
+# Out of files, memory or processes for the moment: neither another path nor a reinstall helps. The one
+# table of these errno values and the fix each takes (the camera and the recording each kept a set).
+OUT_OF = {errno.EMFILE: NO_FILES_FIX, errno.ENFILE: NO_FILES_FIX,
+          errno.ENOMEM: "close some programs and try again", errno.EAGAIN: "close some programs and try again"}
+OUT_OF_FILES = frozenset(code for code, fix in OUT_OF.items() if fix == NO_FILES_FIX)
 
 # The common control characters by their usual names; every other unprintable one by its code.
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
@@ -78,6 +84,11 @@ def describe(exc: BaseException) -> str:
     which left "failed: ." in the log), with one full stop."""
     text = str(exc).strip() or type(exc).__name__
     return text if text.endswith(".") else text + "."
+
+
+def out_of(exc: OSError) -> str | None:
+    """What to do when ``exc`` is the process or the system out of files, memory or processes; else None."""
+    return OUT_OF.get(exc.errno)
 
 
 def no_thread(exc: BaseException) -> bool:

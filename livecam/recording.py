@@ -48,7 +48,7 @@ import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import RECORDING_SUFFIXES
-from livecam.messages import NO_FILES_FIX, shown
+from livecam.messages import out_of, shown
 from livecam.not_running import not_running_for
 from livecam.sinks import Output, OutputError, OutputFailed
 
@@ -88,6 +88,19 @@ def catch_stop_signals(handler: Any) -> dict[int, Any]:
 CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
 _CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
                 getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+
+
+# The writers whose file is not finished yet, for a process that must end at once (see end_recordings_now).
+_UNFINISHED: set["VideoWriter"] = set()
+
+
+def end_recordings_now() -> None:
+    """From a stop's watchdog, just before the process ends with os._exit (a stop that overran, a second
+    Ctrl+C): every unfinished file ends as its close would end it, at once. The watchdog knew the
+    recording only once it was open: a signal while ffmpeg was asked what it can do and started left a
+    0-byte file under the user's name, and one in the first second an unplayable header."""
+    for writer in list(_UNFINISHED):
+        writer.end_now()
 
 
 def find_ffmpeg() -> str | None:
@@ -234,16 +247,10 @@ def _frames(n: int) -> str:
     return "1 frame" if n == 1 else f"{n} frames"
 
 
-# Out of open files, memory or processes for the moment: neither another path nor a reinstall helps
-# (it said "reinstall ffmpeg" for a process at its open-file limit).
-_EXHAUSTED = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EAGAIN}
-
-
 def _fix(exc: OSError, usual: str) -> str:
-    """What to do about ``exc``: ``usual``, unless the process or the system ran out of something."""
-    if exc.errno in _EXHAUSTED:
-        return NO_FILES_FIX
-    return usual
+    """What to do about ``exc``: ``usual``, unless the process or the system ran out of something (it said
+    "reinstall ffmpeg" for a process at its open-file limit)."""
+    return out_of(exc) or usual
 
 
 def _duration(seconds: float) -> str:
@@ -625,15 +632,23 @@ class VideoWriter:
         self._publish_at_start = publish == "start"
         self._target = _Target(self.path, overwrite, inputs, publish_at_start=self._publish_at_start)
         self._fd = self._target.fd
+        # Held while the file is tidied and its descriptor closed, by _finish or end_now: never the
+        # descriptor after it was closed (its number may name another file by then).
+        self._fd_lock = threading.Lock()
+        self._fd_closed = False
         self._unnamed_size = -1  # the file's size when last looked at for its first whole fragment
+        _UNFINISHED.add(self)
         try:
             self._start(exe)
         except BaseException:
-            ours = self._fd_identity
-            os.close(self._fd)
-            self._target.discard()
-            if publish == "start":
-                _unlink_ours(self.path, ours)
+            with self._fd_lock:
+                _UNFINISHED.discard(self)
+                ours = self._fd_identity
+                os.close(self._fd)
+                self._fd_closed = True
+                self._target.discard()
+                if publish == "start":
+                    _unlink_ours(self.path, ours)
             raise
 
     @property
@@ -896,11 +911,40 @@ class VideoWriter:
             self._finish(timeout=1.0, reason=None, publish=False)
             self._target.discard()
 
-    def emergency_discard(self) -> None:
-        """From a signal's watchdog, while another thread may be inside ``write``: kill ffmpeg and
-        remove the file if it never got the target's name. Takes no lock."""
+    def end_now(self) -> None:
+        """From a signal's watchdog, while another thread may be inside ``write`` or still starting ffmpeg:
+        kill ffmpeg and end the file as ``close`` would. A render's file, which never got its name, is
+        removed; a live recording keeps its whole fragments under its name, cut after the last, or is
+        removed where it holds none. Never waits on the writer's lock."""
         self._kill()
-        self._target.discard()
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            try:
+                proc.wait(0.5)  # SIGKILLed: gone in a moment, and it writes no more into the file
+            except subprocess.TimeoutExpired:
+                pass
+        if not self._fd_lock.acquire(timeout=0.2):
+            return  # _finish is tidying it: it ends the file the same way
+        try:
+            if not self._publish_at_start:
+                self._target.discard()  # a render's hidden file: the render says nothing was written
+                self.removed = True
+                return
+            if self._fd_closed:
+                return  # _finish tidied it already
+            ours = self._fd_identity
+            try:
+                end, fragments = _whole_fragments(self._fd)
+                if fragments and end < os.fstat(self._fd).st_size:
+                    os.ftruncate(self._fd, end)
+            except (OSError, struct.error):
+                return
+            if not fragments:
+                _unlink_ours(self.path, ours)
+                self._target.discard()  # the hidden file of one that replaces a file, not named yet
+                self.removed = True
+        finally:
+            self._fd_lock.release()
 
     def _finish(self, timeout: float, reason: str | None, publish: bool = True) -> None:
         if self._closed:
@@ -929,25 +973,9 @@ class VideoWriter:
         self._stderr.close()
         if rc != 0 and not self._killed:
             reason = self._explain(rc, stderr)  # it stopped by itself: its own words say best why
-        playable = True
-        ours = self._fd_identity
-        try:
-            end, fragments = _whole_fragments(self._fd)
-            playable = fragments > 0
-            if rc != 0 and end < os.fstat(self._fd).st_size:
-                os.ftruncate(self._fd, end)  # also frees the space the cut-off fragment took
-        except (OSError, struct.error) as exc:
-            log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
-        unsaved = _saved(self._fd)
-        if unsaved is not None and reason is None:
-            # The disk said the bytes may not all be on it: a render that took its name and said "wrote
-            # N frames" could be missing its end; a recording summed up as recorded, likewise.
-            reason = unsaved
-        if not playable and reason != _LOST:  # not one whole fragment: an empty file helps nobody
-            self._target.discard()
-            _unlink_ours(self.path, ours)
-            self.removed = True
-            publish = False
+        with self._fd_lock:
+            reason, publish, ours = self._tidy(rc, reason, publish)
+        if self.removed:
             if reason is None and self.frames:
                 # Frames went in and no video came out, though ffmpeg said all was well (a broken
                 # or substituted ffmpeg): the caller must not report a recording that is not there.
@@ -979,6 +1007,32 @@ class VideoWriter:
                 self._target.discard()
         if publish:
             self._target.let_go_of_folder()  # named, or said where it is: nothing is removed any more
+        _UNFINISHED.discard(self)
+
+    def _tidy(self, rc: int, reason: str | None, publish: bool) -> tuple[str | None, bool, tuple[int, int] | None]:
+        """Cut the file after its last whole fragment, sync and close it, and remove it where it holds no
+        whole fragment: (the reason so far, whether to publish, the file's identity)."""
+        playable = True
+        ours = self._fd_identity
+        try:
+            end, fragments = _whole_fragments(self._fd)
+            playable = fragments > 0
+            if rc != 0 and end < os.fstat(self._fd).st_size:
+                os.ftruncate(self._fd, end)  # also frees the space the cut-off fragment took
+        except (OSError, struct.error) as exc:
+            log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
+        unsaved = _saved(self._fd)
+        self._fd_closed = True
+        if unsaved is not None and reason is None:
+            # The disk said the bytes may not all be on it: a render that took its name and said "wrote
+            # N frames" could be missing its end; a recording summed up as recorded, likewise.
+            reason = unsaved
+        if not playable and reason != _LOST:  # not one whole fragment: an empty file helps nobody
+            self._target.discard()
+            _unlink_ours(self.path, ours)
+            self.removed = True
+            publish = False
+        return reason, publish, ours
 
     def _lost_sentence(self, stopped: bool) -> str:
         path, took = shown(self.path), f"after {_duration(self.duration_s)} ({_frames(self.frames)})"

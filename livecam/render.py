@@ -29,6 +29,7 @@ from livecam.recording import (
     VideoWriter,
     _frames,
     catch_stop_signals,
+    end_recordings_now,
     input_files,
 )
 from livecam.settings import Settings
@@ -74,7 +75,7 @@ def _render(src: str, dst: str, settings: Settings, progress: bool) -> int:
     writer: VideoWriter | None = None
     stop = threading.Event()
     n, complete = 0, False
-    signals = _Signals(stop, lambda: writer)
+    signals = _Signals(stop)
     try:
         problems = pipeline.unbuildable()
         first = next(frames, None)
@@ -202,16 +203,14 @@ class _Signals:
     """SIGTERM/SIGINT/SIGHUP stop the render after the frame in hand; if that frame takes too long (a
     stuck model), the unfinished file is removed and the process ends at STOP_WITHIN_S."""
 
-    def __init__(self, stop: threading.Event, writer: Any) -> None:
-        self._stop, self._writer = stop, writer
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
         self._previous: dict[int, Any] = {}
         self._timers: list[threading.Timer] = []
         self._previous = catch_stop_signals(self._request)
 
     def _hard_exit(self) -> None:
-        current = self._writer()
-        if current is not None:
-            current.emergency_discard()
+        end_recordings_now()  # the writer too while it is still being opened (not known here yet)
         print("\nlivecam: Stopped; nothing was written.", file=sys.stderr, flush=True)
         os._exit(1)
 

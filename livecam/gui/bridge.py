@@ -176,6 +176,12 @@ class _Tap:
         )
 
 
+def _idle_state(live: LiveSession) -> tuple[str, str]:
+    """The state line while the camera is paused: idle, unless an app watches and the resume failed (the
+    app sees the paused card): then what is wrong, in the session's own sentence ("idle" said nothing)."""
+    return ("error", live.problem) if live.problem else ("idle", IDLE_SENTENCE)
+
+
 @dataclass
 class _Session:
     live: LiveSession  # source and runner, paused while no app watches the virtual camera
@@ -424,10 +430,10 @@ class LiveBridge(QtCore.QObject):
         """On the control thread: pause or resume as the last viewer change asked."""
         if session is not self._session:
             return
-        was_idle = session.live.idle
+        was_idle, was_problem = session.live.idle, session.live.problem
         session.live.follow_viewers()
-        if session.live.idle and not was_idle:
-            self._job_state.emit("idle", IDLE_SENTENCE)
+        if session.live.idle and (not was_idle or session.live.problem != was_problem):
+            self._job_state.emit(*_idle_state(session.live))
         elif was_idle and not session.live.idle:
             self._job_state.emit("on", on_sentence(self._settings))
 
@@ -504,7 +510,7 @@ class LiveBridge(QtCore.QObject):
         if not session.live.settled:
             self._submit(lambda: self._follow_viewers(session))  # e.g. idle waited for the first frame out
         if session.live.idle:
-            self._set_state("idle", IDLE_SENTENCE)
+            self._set_state(*_idle_state(session.live))
             return
         problems = []
         runner = session.live.runner

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import queue
 import threading
+import time
 from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -26,6 +28,9 @@ SAVE_DELAY_MS = 500
 # the choice is neither lost in silence nor "being checked" for ever; the first check loads the
 # models and took up to 7 s on a loaded machine.
 CHECK_LIMIT_S = 30.0
+# A settings file that cannot be read and changed less than this long ago is being written by another
+# program (an editor writing in place, a script's "> settings.json"): its save waits until it settles.
+SETTLE_S = 1.0
 _NONE = object()
 
 
@@ -57,7 +62,7 @@ class SettingsStore(QtCore.QObject):
         self._session_only = _differences(self._saved, settings)
         self._written = settings  # the settings as of the last save: what changed since is the tray's own
         self._timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
-        self._timer.timeout.connect(self.flush)
+        self._timer.timeout.connect(lambda: self.flush(wait=False))
         self._dirty = False
         # A newly chosen file is checked off the GUI thread: an avatar photo by the effect's own load (a
         # face fit: 0.2-2.4 s), a background picture or video by a bounded decode (a 12 MP PNG: 230 ms,
@@ -266,40 +271,68 @@ class SettingsStore(QtCore.QObject):
             self._dirty = True
             self._timer.start()
 
-    def to_save(self) -> S.Settings:
+    def to_save(self, wait: bool = True) -> S.Settings | None:
         """What the file holds now, with the changes made here since the last save on top. The whole
         copy written at each change threw away what another LiveCam (``run --save``, a second tray, an
-        editor) had put in the file meanwhile."""
-        data = S.to_dict(self._on_disk())
+        editor) had put in the file meanwhile. None while another program writes the file and ``wait``
+        is False."""
+        on_disk = self._on_disk(wait)
+        if on_disk is None:
+            return None
+        data = S.to_dict(on_disk)
         for (section, name), value in _differences(self._written, self._settings).items():
             if self._session_only.get((section, name), _NONE) != value:
                 data[section][name] = value
         return S.from_dict(data)
 
-    def _on_disk(self) -> S.Settings:
-        """The file's settings; the last saved ones when it is missing or cannot be used."""
+    def _on_disk(self, wait: bool) -> S.Settings | None:
+        """The file's settings; the last saved ones when it is missing or cannot be used. A file caught
+        half written by another program (unreadable, and changed in the last SETTLE_S) is read again once
+        it settles, for at most 2 x SETTLE_S when ``wait``, else None: taken for broken, the half file
+        was kept as the .bak, and the save's rename threw away the whole one its writer then finished."""
         from livecam.private_files import check_folder
 
         path = S.settings_path()
         try:
             check_folder(path.parent)  # a file in a folder others may write to is not read (as load())
-            return S.from_dict(S.read_json(path))
-        except Exception:  # noqa: BLE001 - untrusted file: what was saved last stands in
+        except Exception:  # noqa: BLE001 - untrusted folder: what was saved last stands in
             return self._saved
+        give_up = time.monotonic() + 2 * SETTLE_S
+        while True:
+            try:
+                return S.from_dict(S.read_json(path))
+            except Exception:  # noqa: BLE001 - untrusted file: what was saved last stands in
+                if not _being_written(path) or (wait and time.monotonic() >= give_up):
+                    return self._saved
+                if not wait:
+                    return None
+                time.sleep(0.05)
 
-    def flush(self) -> None:
-        """Write pending changes now (called on quit)."""
+    def flush(self, wait: bool = True) -> None:
+        """Write pending changes now (called on quit); ``wait=False`` (the save timer) tries again later
+        while another program writes the file, instead of waiting for it."""
         self._timer.stop()
         if not self._dirty:
             return
-        self._dirty = False
         try:
             current = self._settings
-            settings = self.to_save()
+            settings = self.to_save(wait)
+            if settings is None:
+                self._timer.start()
+                return
+            self._dirty = False
             S.save(settings)
             self._saved, self._written = settings, current
         except (OSError, S.SettingsError) as exc:
             log.error("Could not save the settings (%s); the changes last until LiveCam quits.", exc)
+
+
+def _being_written(path: Path) -> bool:
+    """Whether the file at ``path`` changed less than SETTLE_S ago (by the wall clock its time is kept in)."""
+    try:
+        return abs(time.time() - os.stat(path).st_mtime) < SETTLE_S
+    except OSError:
+        return False
 
 
 def _refusal_words(refused: str, refusal: Refusal) -> str:
