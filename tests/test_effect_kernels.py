@@ -302,3 +302,47 @@ def test_the_badge_draws_the_label_as_its_float_steps_do():
         with pytest.MonkeyPatch.context() as patch:  # numba unable to compile the loop (livecam.jit)
             patch.setattr(kernels, "READY", False)
             np.testing.assert_array_equal(Badge().apply(frame, Analysis(altered=True))[0], expected)
+
+
+def test_the_tone_pairs_are_cv2_lut_for_every_byte_pair_and_frame_shape():
+    from livecam.effects.low_light import Tone, to_lut, tone_curve
+
+    rng = np.random.default_rng(3)
+    # Every (first, second) byte pair at every offset from a four-byte boundary in the frame.
+    pairs = np.stack(np.meshgrid(_VALUES, _VALUES, indexing="ij"), -1).reshape(-1)
+    frame = np.tile(np.concatenate([np.roll(pairs, -k) for k in range(4)]), 3).reshape(512, 1024, 3)
+    for lut in (to_lut(tone_curve(0.08)), to_lut(tone_curve(2.0, 0.6, 1.2)), rng.permutation(_VALUES)):
+        tone = Tone(lut)
+        assert tone.pairs is not None
+        np.testing.assert_array_equal(tone.apply(frame), cv2.LUT(frame, lut))
+        odd_start = frame.reshape(-1)[2:602].reshape(10, 20, 3)  # even, not a multiple of four
+        locked = frame[:8].copy()
+        locked.flags.writeable = False
+        for view in (frame[:5, :7], frame[1:4], frame[:3, :3], np.ascontiguousarray(frame[:3, :3]), odd_start, locked):
+            # views that are not C-ordered, of a size or start that is no multiple of 4 bytes, read-only: cv2.LUT
+            np.testing.assert_array_equal(tone.apply(view), cv2.LUT(view, lut))
+    warm = rng.integers(0, 256, (1, 256, 3), np.uint8)  # one table a channel: cv2.LUT
+    assert Tone(warm).pairs is None
+    np.testing.assert_array_equal(Tone(warm).apply(frame), cv2.LUT(frame, warm))
+
+
+def test_low_light_draws_the_same_pixels_with_the_pairs_and_without(monkeypatch, astronaut):
+    from livecam.effects.low_light import LowLight
+    from livecam.settings import LowLightSettings
+
+    def frames(ready):
+        with monkeypatch.context() as patch:
+            patch.setattr(kernels, "READY", ready)
+            outs = []
+            for settings in (LowLightSettings(mode="manual", exposure=0.7, shadows=0.8),
+                             LowLightSettings(mode="manual", exposure=0.7, warmth=30)):
+                effect = LowLight(settings)
+                outs.append(effect.enhance(astronaut, Analysis()))
+            dark = (astronaut // 4).astype(np.uint8)
+            effect = LowLight(LowLightSettings(mode="auto"))
+            outs += [effect.enhance(dark, Analysis()) for _ in range(3)]
+            return outs
+
+    for got, want in zip(frames(True), frames(False), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(frames(True)[0], astronaut)  # it did lift
