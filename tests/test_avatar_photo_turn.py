@@ -46,7 +46,9 @@ def test_a_turned_heads_far_side_does_not_fold(d3):
     """Frames 250-279, driven from her frame 0: the warp's face and head-ring triangles drawn inside
     out, as area in thousandths of a squared face width (a frame mean). HEAD: face 18.1, ring 5.05;
     now 0.91 and 4.46 (the ring now lies deeper and swings in further: without the silhouette it
-    folds 25.4)."""
+    folds 25.4). With the flow round the head read where the rigid ring went (flow44) the ring
+    follows her neck and hair, which stay as her jaw turns over them: 31.0 with only the points
+    under the chin kept outside the outline, 2.0 with every ring point kept so."""
     face_fold, ring_fold = [], []
     for stage, _, now, flipped in _driven(*d3, first=250):
         head = (stage.triangles < len(stage.points) + len(stage.ring)).all(1)

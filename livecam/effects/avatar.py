@@ -1189,7 +1189,6 @@ class PhotoAvatar(EffectBase):
         self._torso = TorsoMotion()
         self._placement = HeadPlacement()
         self._surround = SurroundFlow()  # the wearer's own motion round the head, for the head ring
-        self._head_move = np.zeros(2)  # the head's shift since neutral, wearer pixels: the flow's guess
         self._offset: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # mesh, ring, shift from rest
         # The wearer's blinks lower the portrait's own lids: the portrait with its eyes shut (made
         # once, as the swap's photo is) and the lids' reader (loaded on first use, only for faces
@@ -1295,7 +1294,6 @@ class PhotoAvatar(EffectBase):
             r = cv2.Rodrigues(rvec * (math.radians(MAX_TURN) / angle))[0]
         k = stage.face_width / max(face_width(n), 1e-6)
         s = float(np.clip(s, *SCALE_LIMITS))
-        self._head_move = (cw - cn)[:2]
         shift = (cw - cn) * k
         shift[2] = 0.0
         # Where the torso cannot be followed, the body stays still: a head that turns or nods moves
@@ -1355,15 +1353,27 @@ class PhotoAvatar(EffectBase):
     def follow_surround(self, stage: Stage, image: np.ndarray, ring: np.ndarray) -> np.ndarray:
         """The head ring ``ring`` (rows as ``stage.ring``, moved rigidly with the head) taken to where
         the wearer's own picture at those places has gone since the neutral frame
-        (:class:`SurroundFlow`, guessed to have gone with the head), by at most ``SURROUND_REACH``
-        face widths a point. The stage laid the portrait's face over the wearer's neutral one, so
-        its rest ring marks the same places round the wearer's head. Only ring points on the
-        portrait's person (hair, ears, neck) follow: elsewhere the ring carries the clear part of
-        the person layer, and moving it with the head keeps the hair's edge moving with the head."""
+        (:class:`SurroundFlow`, guessed to have gone where the rigid ring went), by at most
+        ``SURROUND_REACH`` face widths a point. The stage laid the portrait's face over the wearer's
+        neutral one, so its rest ring marks the same places round the wearer's head. Only ring
+        points on the portrait's person (hair, ears, neck) follow: elsewhere the ring carries the
+        clear part of the person layer, and moving it with the head keeps the hair's edge moving
+        with the head."""
         sx, sy, sh = face_frame(stage.landmarks)
         wx, wy, wh = face_frame(self._neutral)
         k = sh / max(wh, 1e-6)
-        moved = self._surround(image, (stage.ring[:, :2] - (sx, sy)) / k + (wx, wy), self._head_move)
+        # The flow's crop goes where the rigid ring went, on average, not where the face's centre
+        # went: on a turn the ring, behind the face, moves less than the face (the near side's hair
+        # and the wall beside it hardly move), and reading it in a crop moved with the face left the
+        # flow to find the whole difference; over a plain wall DIS found only part of it, and the
+        # near side's hair was taken in towards the far side (lp_d3 frames 18-29, 0.1 face widths).
+        # Tuning half, face-box SSIM lp_d12 / lp_d20 / lp_d3 / lp_s18 / lp_d19 / lp_d18: the face's
+        # shift 0.8000 / 0.8296 / 0.7937 / 0.8375 / 0.8683 / 0.8576, the ring's 0.8000 / 0.8297 /
+        # 0.7976 / 0.8370 / 0.8684 / 0.8585 (lp_d3 frames 18-29 0.734 -> 0.751). A head that only
+        # slides moves both alike. The ring so read stays with her neck and hair as her jaw turns
+        # over them, so every ring point is kept outside the outline (``photo_turn.Silhouette``).
+        guess = (ring[:, :2] - stage.ring[:, :2]).mean(0) / k
+        moved = self._surround(image, (stage.ring[:, :2] - (sx, sy)) / k + (wx, wy), guess)
         if moved is None:
             return ring
         off = stage.ring[:, :2] + moved * k - ring[:, :2]

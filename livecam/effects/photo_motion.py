@@ -75,10 +75,10 @@ class SurroundFlow:
     neck and collar beside the jaw stay as the head turns. A dense optical flow (DIS, OpenCV's
     fastest preset) from the neutral frame's crop round the points to this frame's, both shrunk
     about ``FLOW_WIDTH`` pixels wide, says where each part of that crop has gone. This frame's crop
-    is taken where a guess (the head's own shift) says the points went, so the flow measures only
-    what the head's motion leaves (a few pixels even when the camera pans a third of the crop), and
-    being measured against the neutral frame each time (not chained) it cannot drift. It is
-    measured every ``FLOW_EVERY`` frames."""
+    is taken where a guess (the caller's: where the rigidly moved ring went) says the points went,
+    so the flow measures only what the head's motion leaves (a few pixels even when the camera pans
+    a third of the crop), and being measured against the neutral frame each time (not chained) it
+    cannot drift. It is measured every ``FLOW_EVERY`` frames."""
 
     def __init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(FLOW_PRESET)

@@ -17,9 +17,10 @@ thousandths of a squared face width, and the far cheek's stair-stepped edge is a
 
 Under the chin the ring's points take only their share of the head's motion and none of its
 expression, so a jaw that opens or rolls over a still torso crossed them; they are kept outside the
-jaw's two outline edges nearest them (:meth:`Silhouette._under_chin`). On lp_d18 (mouth opening) and
+jaw's two outline edges nearest them (:meth:`Silhouette._outside_outline`). On lp_d18 (mouth opening) and
 lp_d12 (rolling over a torso measured going the other way) the frames with a fold under the chin fall
-from 61 and 20 to 0 and 1.
+from 61 and 20 to 0 and 1. The rest of the ring is kept so too: it follows the wearer's own hair and
+neck, which stay as a turning jaw passes over them.
 """
 from __future__ import annotations
 
@@ -89,26 +90,28 @@ class Silhouette:
         # its direction's first point keeps to (below), so the rows on one direction are pushed alike.
         rays = np.unique(np.round(np.arctan2(off[:, 1], off[:, 0]), 6), return_inverse=True)[1].ravel()
         self.step = 2 * np.pi / max(rays.max() + 1, 1)
-        # Per ring point that takes less than the head's whole motion: the outline's two edges at
-        # the outline point nearest it (rows of ``oval``), the side of each it lies on, and the
-        # share of its rest distance from each edge's line it keeps (see :meth:`_under_chin`).
-        self.neck = np.flatnonzero(self.ring_head < 1.0)
-        pts = ring[self.neck, :2].astype(np.float64)
+        # Per ring point: the outline's two edges at the outline point nearest it (rows of
+        # ``oval``), the side of each it lies on, and the share of its rest distance from each edge's
+        # line it keeps (see :meth:`_outside_outline`). Every point, since none need move with the
+        # jaw: under the chin they take only their share of the head's motion, and on the person
+        # they follow the wearer's own picture (``PhotoAvatar.follow_surround``), whose neck and
+        # hair stay as a turning jaw passes over them (lp_d3 frames 250-279: the ring's inside-out
+        # area 31.0 thousandths of a squared face width with only those under the chin kept, 2.0 so).
+        pts = ring[:, :2].astype(np.float64)
         n = len(oval)
-        near = np.argmin(np.linalg.norm(pts[:, None] - oval[None], axis=2), axis=1) if len(pts) else np.zeros(0, int)
-        radius = np.hypot(off[self.neck, 0], off[self.neck, 1])
+        near = np.argmin(np.linalg.norm(pts[:, None] - oval[None], axis=2), axis=1)
         first = {}
-        for k in np.argsort(radius):
-            first.setdefault(rays[self.neck[k]], near[k])
-        near = np.array([first[rays[i]] for i in self.neck], int)
-        self.neck_edges = np.stack([np.stack([(near - 1) % n, near], 1), np.stack([near, (near + 1) % n], 1)], 1)
-        self.neck_side = np.ones((len(pts), 2))
-        self.neck_keep = np.zeros((len(pts), 2))
+        for k in np.argsort(np.hypot(off[:, 0], off[:, 1])):
+            first.setdefault(rays[k], near[k])
+        near = np.array([first[ray] for ray in rays], int)
+        self.edges = np.stack([np.stack([(near - 1) % n, near], 1), np.stack([near, (near + 1) % n], 1)], 1)
+        self.side = np.ones((len(pts), 2))
+        self.keep = np.zeros((len(pts), 2))
         for k in range(2):
-            p0 = oval[self.neck_edges[:, k, 0]]
-            dist = ((pts - p0) * _unit_normals(p0, oval[self.neck_edges[:, k, 1]])).sum(1)
-            self.neck_side[:, k] = np.where(dist < 0, -1.0, 1.0)
-            self.neck_keep[:, k] = RING_KEEP * np.abs(dist)
+            p0 = oval[self.edges[:, k, 0]]
+            dist = ((pts - p0) * _unit_normals(p0, oval[self.edges[:, k, 1]])).sum(1)
+            self.side[:, k] = np.where(dist < 0, -1.0, 1.0)
+            self.keep[:, k] = RING_KEEP * np.abs(dist)
 
     def _outline_share(self, face: np.ndarray) -> np.ndarray:
         """Per outline point, its distance from the outline's centre over the inner hull's there."""
@@ -118,24 +121,22 @@ class Silhouette:
         exits = ray_exits(c, oval - c, hull)
         return np.where(exits > 0, 1.0 / np.maximum(exits, 1e-9), 1.0)
 
-    def _under_chin(self, oval: np.ndarray, ring: np.ndarray) -> np.ndarray:
-        """``ring`` with its points that take less than the head's whole motion (under the chin,
-        beside the jaw: the neck and collar) kept on the outer side of the two outline edges
-        (``oval``, driven) at the outline point nearest them at rest, by ``RING_KEEP`` of their rest
-        distance from each edge's line. They move only by their share of the head's motion, so a
-        jaw that opens, or rolls and slides over a torso that stays or goes the other way, crossed
-        them and folded the neck's band over (lp_d18 frame 70; lp_d12 frame 176: a jagged collar)."""
-        if not len(self.neck):
-            return ring
+    def _outside_outline(self, oval: np.ndarray, ring: np.ndarray) -> np.ndarray:
+        """``ring`` with its points kept on the outer side of the two outline edges (``oval``,
+        driven) at the outline point nearest them at rest, by ``RING_KEEP`` of their rest distance
+        from each edge's line. Under the chin they move only by their share of the head's motion,
+        so a jaw that opens, or rolls and slides over a torso that stays or goes the other way,
+        crossed them and folded the neck's band over (lp_d18 frame 70; lp_d12 frame 176: a jagged
+        collar); elsewhere the wearer's own motion round the head can leave them as the jaw turns."""
         out = None
         for k in range(2):
-            p0 = oval[self.neck_edges[:, k, 0]]
-            normal = _unit_normals(p0, oval[self.neck_edges[:, k, 1]]) * self.neck_side[:, k, None]
-            pts = (ring if out is None else out)[self.neck, :2].astype(np.float64)
-            short = self.neck_keep[:, k] - ((pts - p0) * normal).sum(1)
+            p0 = oval[self.edges[:, k, 0]]
+            normal = _unit_normals(p0, oval[self.edges[:, k, 1]]) * self.side[:, k, None]
+            pts = (ring if out is None else out)[:, :2].astype(np.float64)
+            short = self.keep[:, k] - ((pts - p0) * normal).sum(1)
             if (short > 0).any():
                 out = ring.copy() if out is None else out
-                out[self.neck, :2] = pts + np.maximum(short, 0.0)[:, None] * normal
+                out[:, :2] = pts + np.maximum(short, 0.0)[:, None] * normal
         return ring if out is None else out
 
     def __call__(self, face: np.ndarray, ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +150,7 @@ class Silhouette:
             face = face.copy()
             oval[out] = c + (oval[out] - c) * exits[out, None]
             face[self.oval[out], :2] = oval[out]
-        ring = self._under_chin(oval, ring)
+        ring = self._outside_outline(oval, ring)
         if not out.any():
             return face, ring
         # The ring only beside the outline points moved out (the far side): on the near side the ring
