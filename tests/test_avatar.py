@@ -681,11 +681,41 @@ def test_a_head_that_travels_far_takes_the_untracked_body_along(portrait, wearer
     portrait.recapture()
     portrait.apply(image, Analysis(faces=[face]))
     fw = av.face_width(face.landmarks)
-    reach = av.NECK_REACH * stage.face_width
+    reach, lift = av.NECK_REACH * stage.face_width, av.NECK_LIFT * stage.face_width
+    for dx, dy in ((-0.2, 0.0), (0.0, 0.2)):  # slid sideways, ducked: within a neck's reach the body stays
+        _, _, (_, body) = portrait.driven_points(stage, _moved(face, dx=dx * fw, dy=dy * fw).landmarks)
+        assert np.abs(body).max() < 0.5
+    # Lifted level (no nod) further than a neck lifts it: the wearer sits up, the body goes along
+    # by the rest (old code: it stayed within a quarter face width whichever way the head went).
     _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-0.2 * fw).landmarks)
-    assert np.abs(body).max() < 0.5  # a nod or a turn within a neck's reach: the body stays
+    assert body[1] == pytest.approx(-0.2 * stage.face_width + lift, abs=1.0)
     _, _, (_, body) = portrait.driven_points(stage, _moved(face, dy=-1.0 * fw).landmarks)
-    assert body[1] == pytest.approx(-stage.face_width + reach, abs=1.0)  # sitting up: the neck's reach behind
+    assert body[1] == pytest.approx(-stage.face_width + lift, abs=1.0)  # sitting up: a neck's lift behind
+    _, _, (_, body) = portrait.driven_points(stage, _moved(face, dx=1.0 * fw).landmarks)
+    assert body[0] == pytest.approx(stage.face_width - reach, abs=1.0)
+
+
+@pytest.mark.parametrize("pitch, yaw, roll", [(20, 0, 0), (0, 25, 0), (0, 0, 25), (0, 20, -25), (-25, 0, 20)])
+def test_a_head_that_nods_or_turns_on_its_neck_leaves_the_untracked_body(portrait, wearer, pitch, yaw, roll):
+    """The wearer's mesh turned about the neck's top (under the ears, at the chin's height): all of
+    the face's travel is the head's own turn and the body stays. A head tilted 25 degrees
+    towards a shoulder takes the face's centre 0.3 face widths sideways, further than a neck slides a
+    level head (old code: the body went along by the rest)."""
+    from livecam.analysis.head_pose import POSE_INDICES
+    from livecam.analysis.torso_motion import neck_top
+
+    image, face = wearer
+    stage = portrait.stage_for((image.shape[1], image.shape[0]))
+    portrait.recapture()
+    portrait.apply(image, Analysis(faces=[face]))
+    lm = face.landmarks.astype(np.float64)
+    rot = cv2.Rodrigues(np.radians([pitch, yaw, roll]))[0]
+    neck = neck_top(lm)
+    turned = (lm - neck) @ rot.T + neck
+    travel = (turned[POSE_INDICES] - lm[POSE_INDICES]).mean(0)[:2] / av.face_width(lm)
+    assert not roll or abs(travel[0]) > av.NECK_REACH  # the tilts: further than a neck slides a level head
+    _, _, (_, body) = portrait.driven_points(stage, turned.astype(np.float32))
+    assert np.abs(body).max() < 0.5, (travel, body)
 
 
 def test_photo_avatar_opens_its_mouth_with_the_wearers_teeth(portrait, wearer):

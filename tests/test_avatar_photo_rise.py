@@ -10,6 +10,7 @@ import pytest
 from conftest import clip_frames, portrait_avatar
 
 from livecam.effects import avatar_stage as ast
+from livecam.types import Analysis
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +62,34 @@ def test_a_risen_body_goes_on_as_solid_sloping_shoulders_without_a_smudge(d20_ri
     # left (old: from its last rows only, where the mask stalls at the frame's edge, 0.3).
     lefts = np.array([np.flatnonzero(r > 0.5)[0] for r in alpha])
     assert np.polyfit(np.arange(len(lefts)), lefts, 1)[0] < -0.8
+
+
+def _body_and_head(clip: str, count: int) -> np.ndarray:
+    """Per frame of the shared ``clip``, its first frame as the portrait: the (head, body) shifts the
+    photo avatar moved its portrait by, in the stage's face widths."""
+    frames, faces = clip_frames(clip, count)
+    avatar = portrait_avatar(frames[0])
+    shifts = []
+    for frame, found in zip(frames, faces):
+        avatar.apply(frame, Analysis(faces=found))
+        shifts.append(np.asarray(avatar._offset[2]) / avatar.stage_for(frame.shape[1::-1]).face_width)
+    return np.array(shifts)
+
+
+def test_a_wearer_who_rises_takes_the_untracked_body_along():
+    """lp_d20 sits up two thirds of a face width over his clip, head level (under 6 degrees of nod),
+    with no torso below his chin to follow: his avatar's body goes along, a neck's lift behind the
+    head (old code: a quarter face width behind whichever way, 0.63 of the head's way by the end;
+    the shirt stretched under a neck too long)."""
+    shifts = _body_and_head("lp_d20_talking_dim.mp4", 150)
+    head, body = shifts[-1]
+    assert head[1] < -0.6
+    assert body[1] / head[1] > 0.75, (head, body)
+
+
+def test_nods_and_turns_leave_the_untracked_body_still():
+    """lp_d3 nods (its face's centre up to 0.12 face widths down) and turns 16 degrees, with no torso
+    below the chin to follow: the head moves on its neck, and the body stays."""
+    shifts = _body_and_head("lp_d3_expressions.mp4", 150)
+    assert np.abs(shifts[:, 0, 1]).max() > 0.1  # the head's vertical travel
+    assert np.abs(shifts[:, 1]).max() < 0.005

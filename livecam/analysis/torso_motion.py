@@ -5,6 +5,11 @@ moves the face's centre without moving the body, a wearer who leans moves both. 
 needs to tell the two apart, or its shoulders slide with every head turn. So a small grey crop
 below the chin is kept at the neutral pose, and each frame the same part of the picture is
 phase-correlated with it (one FFT pair on a 64-pixel-wide crop, ~0.2 ms).
+
+Where the picture shows too little torso (head-and-shoulders framing), the mesh alone still tells a
+head that moves on its neck from one the body carries: a turn or a nod swings the face round the
+neck's top, so whatever of the head's travel that rotation does not explain moved the neck itself
+(:func:`carried`).
 """
 from __future__ import annotations
 
@@ -21,6 +26,32 @@ HALF_WIDTH = 1.0  # half the crop's width, in face heights
 MIN_RESPONSE = 0.2  # phase-correlation peak below which the frame's estimate is not trusted
 MAX_SHIFT = 0.25  # a shift beyond this share of the crop is a wrap-around or another object
 SMOOTHING = 0.5  # weight of the new estimate (the rest is the previous one): no jitter on the shoulders
+EARS = (234, 454)  # the face outline's sides, in front of the ears: the neck's top lies at their depth
+
+
+def neck_top(landmarks: np.ndarray) -> np.ndarray:
+    """Where the head turns on its neck, in the mesh's (x, y, z): midway between the ears, at the
+    ears' depth and the chin's height."""
+    ears = landmarks[list(EARS)]
+    return np.array([ears[:, 0].mean(), landmarks[152, 1], ears[:, 2].mean()], np.float64)
+
+
+def carried(travel: np.ndarray, rotation: np.ndarray, centre: np.ndarray, neck: np.ndarray,
+            low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The share (x, y) of the head's ``travel`` since neutral that the body carried: what the head's
+    ``rotation`` about the ``neck``'s top (both neutral mesh coordinates, as the pose points'
+    ``centre``) does not explain, beyond what a neck moves a head by on its own (from ``low`` to
+    ``high``, x and y).
+
+    A nod, a turn or a tilt swings the face's centre round the neck's top with the body still; a
+    wearer who sits up lifts it with no rotation at all. Tuning half, the most a clip's head
+    travelled sideways / down and (after the arrow) what its rotation leaves of it, in face widths:
+    lp_d3 (nods and turns, body still) 0.163 -> 0.077 / 0.133 -> 0.067; lp_d12 (ducks, leans) 0.418
+    -> 0.327 / 0.317 -> 0.318. Up: lp_d20 (sits up) 0.667 -> 0.657, the clips whose body stays
+    0.041 -> 0.039 at most."""
+    turned = ((rotation - np.eye(3)) @ (np.asarray(centre, np.float64) - neck))[:2]
+    rest = np.asarray(travel, np.float64)[:2] - turned
+    return rest - np.clip(rest, low, high)
 
 
 class TorsoMotion:

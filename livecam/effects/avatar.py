@@ -45,7 +45,7 @@ from livecam.analysis.eye_look import EYE_CORNERS, iris_positions
 from livecam.analysis.face_measures import face_width, lid_gap, mouth_openness
 from livecam.analysis.head_pose import CANONICAL, POSE_INDICES, rigid_fit
 from livecam.analysis.runtime import ModelHung
-from livecam.analysis.torso_motion import TorsoMotion
+from livecam.analysis.torso_motion import TorsoMotion, carried, neck_top
 from livecam.effects import avatar_light as light
 from livecam.effects import avatar_pose_shade, lid_skin
 from livecam.effects.avatar_cover import cover_cells, fill_cover
@@ -1099,13 +1099,20 @@ def close_lips(face: np.ndarray) -> None:
 MAX_TURN = 25.0  # degrees of head rotation passed on to the portrait (a flat photo has no far side)
 SCALE_LIMITS = (0.8, 1.25)  # leaning in and out, relative to the neutral pose
 REST_RATE = 0.12  # per frame without a face: the portrait relaxes back to its own pose
-# Face widths a head may travel over a torso that cannot be followed before the body goes along (the
-# wearer sits up, slides): within it the body stays still. It used to take half the head's shift
-# there too; tuning half, clothes SSIM kept still instead: lp_d19 0.5509 -> 0.5726, lp_d18 0.7686
-# -> 0.7765, face boxes within 0.001; lp_d20, who rises 0.45 face heights, loses (0.5027 -> 0.4859
-# with the shoulders' SHOULDER_SLOPE at 1). A shorter reach suits him (0.15: 0.5122, 0.1: 0.5282)
-# but takes the body along with an ordinary turn of the head.
+# Face widths a head may travel sideways or down over a torso that cannot be followed, beyond what
+# its turn, nod or tilt about the neck's top explains (torso_motion.carried), before the body goes
+# along (the wearer slides, slumps): within it the body stays still. A neck moves a level head that
+# far (lp_d12 ducks his 0.3 down, head level, while his tracked shirt stays within 0.06); shorter
+# reaches took the body along with ordinary turns. Leaving the rotation out scores the same on the
+# tuning half (lp_d20's clothes 0.5289 without it, 0.5283 with): it keeps the body still under a
+# head tilted or turned past the reach (tests/test_avatar.py), which no untracked tuning clip does.
 NECK_REACH = 0.25
+# Face widths a neck lifts a level head by before the body goes along (the wearer sits up, stands):
+# hardly any. The tuning clips whose body stays lift the head by at most 0.04 (lp_d18); lp_d20 sits
+# up 0.67 with his head level, and a body that stayed within the reach above lagged him (tuning
+# half, clothes SSIM 0.4956); 0.1: 0.5283 (0.05: 0.5339, near those clips' 0.04; face boxes within
+# 0.004).
+NECK_LIFT = 0.1
 # Face widths the wearer's own motion round the head may take a head-ring point off the rigid
 # head's (:meth:`PhotoAvatar.follow_surround`): a bound on what a mismatch between the wearer's
 # surroundings and the portrait's can do. Tuning half, face-box SSIM lp_d12 / lp_d20 / lp_s18 /
@@ -1276,6 +1283,7 @@ class PhotoAvatar(EffectBase):
             torso = None
         n, w = self._neutral, landmarks.astype(np.float64)
         s, r, cn, cw = rigid_fit(n[POSE_INDICES], w[POSE_INDICES])
+        turn, centre = r, cn  # the head's own rotation about its neck, before the cap below
         aligned = ((w - cw) @ r) / s + cn  # the wearer brought back into the neutral's frame
         closing = mouth_openness(n) - mouth_openness(aligned)
         if closing > stage.mouth_open + 0.01:
@@ -1296,12 +1304,13 @@ class PhotoAvatar(EffectBase):
         s = float(np.clip(s, *SCALE_LIMITS))
         shift = (cw - cn) * k
         shift[2] = 0.0
-        # Where the torso cannot be followed, the body stays still: a head that turns or nods moves
-        # alone. A neck reaches only so far, so a head that travels further (the wearer sits up,
-        # stands, slides) takes the body along by the rest.
+        # Where the torso cannot be followed, a head that turns or nods moves alone: the travel its
+        # rotation about the neck's top explains, and a neck's reach more, leave the body still; a
+        # head that travels further (the wearer sits up, stands, slides) takes the body along.
         if torso is None:
-            reach = NECK_REACH * stage.face_width
-            body = shift[:2] - np.clip(shift[:2], -reach, reach)
+            fw = face_width(n)
+            body = carried(cw - cn, turn, centre, neck_top(n), (-NECK_REACH * fw, -NECK_LIFT * fw),
+                           (NECK_REACH * fw, NECK_REACH * fw)) * k
         else:
             body = np.asarray(torso, np.float64)[:2] * k
         c = stage.centre
