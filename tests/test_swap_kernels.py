@@ -1,7 +1,7 @@
 """The compiled loops of ``livecam.effects.swap_kernels`` give exactly what the OpenCV calls they
 replace give: the mesh raster (one ``cv2.fillConvexPoly`` per triangle) and its table lookup, and the
 relight with the grain traded (``avatar_light.relight`` then ``add_grain``), the nose lift's share
-to fill (its numpy steps) and its blend;
+to fill (its numpy steps) and its blend, the 8-bit blur's integer kernel and the skin's medians;
 and the swap and the photo avatar draw the same pixels with them as without them, on real frames."""
 
 import cv2
@@ -249,6 +249,66 @@ def test_the_nose_fill_is_the_numpy_steps(monkeypatch):
         np.testing.assert_array_equal(got[0], expected[0])
         assert got[1] == expected[1]
     assert answers == {True, False}
+
+
+def test_the_gaussian_kernel_is_the_python_loops():
+    """``swap_kernels.gaussian_kernel`` against ``avatar_light._bit_exact_kernel`` (OpenCV's integer
+    kernel, summing to 256), every tap, over sigmas from narrow to wide and densely where the face
+    width puts the swap's feathers; and the 8-bit blur it feeds is GaussianBlur's."""
+    rng = np.random.default_rng(17)
+    sigmas = np.concatenate([rng.uniform(0.25, 16.0, 4000), np.arange(0.5, 6.0, 0.0013), [1.3125, 2.886]])
+    for sigma in sigmas.tolist():
+        size = int(round(sigma * 6 + 1)) | 1
+        got = np.full(size, -1, np.float32)
+        kernels.gaussian_kernel(sigma, got)
+        expected = light._bit_exact_kernel(size, sigma)
+        np.testing.assert_array_equal(got, expected)
+        assert got.sum() == 256
+    image = rng.integers(0, 256, (47, 53), np.uint8)
+    for sigma in rng.uniform(1.2, 9.0, 40).tolist():
+        np.testing.assert_array_equal(light.blur8(image, sigma), cv2.GaussianBlur(image, (0, 0), sigma))
+
+
+def _statistics_by_np_median(lab, where):
+    """The skin statistics as ``np.median`` itself takes them (what ``skin_statistics`` repeats)."""
+    pixels = lab[where] if np.count_nonzero(where) >= light.SKIN_CELLS_LEAST else lab.reshape(-1, 3)
+    median = np.median(pixels, axis=0).astype(np.float32)
+    return median, 1.4826 * np.median(np.abs(pixels - median), axis=0).astype(np.float32)
+
+
+def test_the_skin_statistics_are_np_medians(monkeypatch):
+    """``SkinModel``'s medians and spreads with ``swap_kernels.skin_statistics`` against ``np.median``
+    and against its numpy path, every value and its dtype: odd and even counts, ties (rounded Lab),
+    one repeated value, fewer skin cells than SKIN_CELLS_LEAST (every cell then), and a NaN (left
+    to numpy's path)."""
+    rng = np.random.default_rng(19)
+    for trial in range(800):
+        h, w = (int(v) for v in rng.integers(1, 70, 2))
+        lab = rng.random((h, w, 3), dtype=np.float32) * np.float32(100.0) - np.float32(trial % 2 * 40)
+        if trial % 3 == 0:
+            lab = np.round(lab)
+        if trial % 17 == 0:
+            lab[:] = 42.5
+        lab = np.ascontiguousarray(lab, np.float32)
+        where = rng.random((h, w)) < (0.001 if trial % 9 == 0 else rng.random())
+        got = light._skin_statistics_where(lab, where)
+        np.testing.assert_array_equal(got[0], _statistics_by_np_median(lab, where)[0])
+        np.testing.assert_array_equal(got[1], _statistics_by_np_median(lab, where)[1])
+        with monkeypatch.context() as patch:
+            patch.setattr(light, "_kernels", None)
+            expected = light._skin_statistics_where(lab, where)
+        for a, b in zip(got, expected):
+            assert a.dtype == b.dtype == np.float32
+            np.testing.assert_array_equal(a, b)
+    lab = np.ascontiguousarray(rng.random((20, 20, 3), dtype=np.float32))
+    lab[3, 4, 1] = np.nan
+    where = np.ones((20, 20), bool)
+    median, spread = np.empty(3, np.float32), np.empty(3, np.float32)
+    assert kernels.skin_statistics(lab, where.view(np.uint8), light.SKIN_CELLS_LEAST, median, spread) == -1
+    with monkeypatch.context() as patch:
+        patch.setattr(light, "_kernels", None)
+        expected = light._skin_statistics_where(lab, where)
+    np.testing.assert_array_equal(light._skin_statistics_where(lab, where)[0], expected[0])
 
 
 def test_the_avatars_draw_the_same_pixels_with_the_kernels_and_without(data_dir, monkeypatch, tmp_path):

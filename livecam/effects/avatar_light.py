@@ -115,6 +115,11 @@ def _bit_exact_kernel(size: int, sigma: float) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _kernel_for(sigma: float) -> tuple[int, np.ndarray]:
     size = int(round(sigma * 6 + 1)) | 1  # GaussianBlur's own size for 8-bit images
+    if _kernels is not None and size >= 3:  # the same kernel (``swap_kernels.gaussian_kernel``)
+        kernel = np.empty(size, np.float32)
+        _kernels.gaussian_kernel(sigma, kernel)
+        if kernel.sum() == 256:  # never a broken kernel kept in the cache (NaN sums to NaN)
+            return size, kernel
     return size, _bit_exact_kernel(size, sigma)
 
 
@@ -169,6 +174,9 @@ def wide_lowpass(image: np.ndarray, weights: np.ndarray, sigma: float) -> np.nda
     return cv2.resize(half, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+SKIN_CELLS_LEAST = 8  # fewer skin cells than this: the statistics are taken over every cell
+
+
 def _median(values: np.ndarray):
     """``np.median`` of a 1-D array, the same value: its checks and its axis handling cost several
     times the partition itself on a few thousand cells."""
@@ -187,6 +195,26 @@ def skin_statistics(columns: list[np.ndarray], dtype) -> tuple[np.ndarray, np.nd
     return median, spread
 
 
+def _skin_statistics_where(lab_image: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``skin_statistics`` of ``lab_image``'s cells where ``where`` (bool) is set, of every cell where
+    fewer than SKIN_CELLS_LEAST are (a face too small for statistics: everything is accepted as skin).
+    One compiled pass (``swap_kernels.skin_statistics``, the same values) where it can run."""
+    if (_kernels is not None and lab_image.dtype == np.float32 and lab_image.ndim == 3 and lab_image.shape[2] == 3
+            and lab_image.flags.c_contiguous and where.shape == lab_image.shape[:2] and where.flags.c_contiguous):
+        median, mad = np.empty(3, np.float32), np.empty(3, np.float32)
+        if (_kernels.skin_statistics(lab_image, where.view(np.uint8), SKIN_CELLS_LEAST, median, mad) > 0
+                and np.isfinite(median).all() and np.isfinite(mad).all()):
+            return median, 1.4826 * mad  # as skin_statistics scales it (float32)
+    # Per channel on contiguous planes: a boolean mask over an (h, w, 3) image and a median
+    # along its first axis are slow in numpy.
+    planes = cv2.split(lab_image)
+    if np.count_nonzero(where) < SKIN_CELLS_LEAST:
+        columns = [p.reshape(-1) for p in planes]
+    else:
+        columns = [p[where] for p in planes]
+    return skin_statistics(columns, lab_image.dtype)
+
+
 def chroma_spread(spread: np.ndarray) -> float:
     """How far skin's colour (a, b) typically strays, from ``skin_statistics``' spreads, floored so
     a very even face is not too strict."""
@@ -197,19 +225,12 @@ class SkinModel:
     """One face's skin colour: Lab median and spreads over the cells where ``inner`` is set."""
 
     def __init__(self, lab_image: np.ndarray, inner: np.ndarray, sigma: float) -> None:
-        # Per channel on contiguous planes: a boolean mask over an (h, w, 3) image and a median
-        # along its first axis are slow in numpy.
-        planes = cv2.split(lab_image)
         where = np.asarray(inner) > 0
-        if np.count_nonzero(where) < 8:  # a face too small for statistics: accept everything as skin
-            columns = [p.reshape(-1) for p in planes]
-        else:
-            columns = [p[where] for p in planes]
-        self.median, spread = skin_statistics(columns, lab_image.dtype)
+        self.median, spread = _skin_statistics_where(lab_image, where)
         self.chroma_spread = chroma_spread(spread)
         self.dark_spread = max(float(spread[0]), SKIN_DARK_MIN)
         # The smooth shading of the skin, to judge "darker than the skin around it", not than the median.
-        self.shading = masked_lowpass(planes[0], inner, sigma)
+        self.shading = masked_lowpass(lab_image[..., 0], inner, sigma)
 
     def score(self, lab_image: np.ndarray) -> np.ndarray:
         """Per cell, how far from this skin in spreads (0 = typical skin)."""
