@@ -384,6 +384,7 @@ class CameraSource(FrameSource):
         """Read until the camera fails or the source closes; True if any frame came through."""
         got_any = False
         failures = 0
+        kept = -float("inf")  # when the last read used was taken
         width, height = self._size
         while not self._stop.is_set():
             try:
@@ -399,6 +400,14 @@ class CameraSource(FrameSource):
                     break
                 continue
             failures = 0
+            now = time.monotonic()
+            if now - kept < 0.5 / max(self._fps, 0.1):
+                # Far faster than the pace asked for (a driver handing back its last buffer at once, a
+                # 1000 fps mode): each read was copied and scaled though a newer one replaced it before
+                # anyone took it, and a 1080p camera kept one core of two busy (~90 %) on that alone.
+                # Skipped, the newest frame taken is at most half a frame interval old.
+                continue
+            kept = now
             image = self._own(image)
             if not got_any:
                 got_any = True

@@ -277,7 +277,7 @@ def _damaged_models() -> list[str]:
     for name in names:
         try:
             # Uncached: the settings window asks again after the user reinstalled or repaired.
-            runtime.verified_path.__wrapped__(name, folder)
+            runtime.check_model(name, folder)
         except runtime.ModelError as exc:
             damaged.append(str(exc))
     return damaged

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -238,6 +239,10 @@ MAX_SETTINGS_BYTES = 1024 * 1024  # a real settings file is about 2 kB
 MAX_NUMBER_DIGITS = 100  # longer integers are refused before int() (which stops at 4300 digits)
 MAX_BACKUPS = 50  # settings.json.bak, .bak.2 ... : distinct broken versions kept side by side
 _COPY_LIMIT = 64 * 1024 * 1024  # a bigger "settings file" is moved aside instead of read into memory
+# A settings file that cannot be read and changed less than this long ago is being written by another
+# program (an editor writing in place, a script's "> settings.json"): it is read again once it settles,
+# at start-up (load) as at the tray's save, instead of being called broken.
+SETTLE_S = 1.0
 
 
 def config_dir() -> Path:
@@ -481,6 +486,32 @@ def read_json(path: Path) -> Any:
         raise Unusable("it is nested too deeply to be one of LiveCam's files") from None
 
 
+def being_written(path: Path) -> bool:
+    """Whether the file at ``path`` changed less than SETTLE_S ago (by the wall clock its time is kept in)."""
+    try:
+        return abs(time.time() - os.stat(path).st_mtime) < SETTLE_S
+    except OSError:
+        return False
+
+
+def read_settled(path: Path, wait: bool = True) -> Settings | None:
+    """The settings in the file at ``path``, or Unusable saying why not. A file caught half written
+    (unusable, and changed in the last SETTLE_S) is read again until it settles, for at most
+    2 x SETTLE_S when ``wait``; without ``wait`` that gives None at once (the caller tries later).
+    Taken for broken, the half file was kept as the .bak and the session ran on the defaults (start-up),
+    or a save replaced the whole file its writer then finished (the tray)."""
+    give_up = time.monotonic() + 2 * SETTLE_S
+    while True:
+        try:
+            return _parse(read_json(path))
+        except Unusable:
+            if not being_written(path) or (wait and time.monotonic() >= give_up):
+                raise
+            if not wait:
+                return None
+            time.sleep(0.05)
+
+
 def _parse(data: Any) -> Settings:
     try:
         return from_dict(data)
@@ -549,7 +580,7 @@ def load(path: Path | None = None) -> Settings:
     if not os.path.lexists(path):
         return Settings()
     try:
-        return _parse(read_json(path))
+        return read_settled(path)
     except Unusable as exc:
         reason = str(exc)
     except Exception as exc:  # noqa: BLE001 - the file is untrusted input and the defaults are safe

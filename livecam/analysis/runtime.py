@@ -154,8 +154,30 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
 def verified_path(name: str, directory: Path | None = None) -> Path:
+    """The checked file of bundled model ``name`` (ModelError, one sentence, when it is not the one the
+    manifest describes). Hashed once per state of the file: cached by name alone, a file replaced or cut
+    short after its first check was opened unchecked by every later load (a provider change, an effect
+    turned off and on again)."""
+    path = (directory or models_dir()) / model_spec(name)["file"]
+    try:
+        st = path.stat()
+        state = (st.st_size, st.st_mtime_ns, st.st_ino)
+    except OSError:
+        state = None  # missing: checked (and refused) below every time
+    return _verified_path(name, directory, state)
+
+
+@functools.lru_cache(maxsize=None)
+def _verified_path(name: str, directory: Path | None, state: tuple | None) -> Path:
+    return check_model(name, directory)
+
+
+verified_path.cache_clear = _verified_path.cache_clear  # type: ignore[attr-defined]
+
+
+def check_model(name: str, directory: Path | None = None) -> Path:
+    """verified_path without its cache (``livecam doctor`` asks again after a repair)."""
     spec = model_spec(name)
     path = (directory or models_dir()) / spec["file"]
     if not path.is_file():
@@ -345,19 +367,66 @@ class ModelSession:
     provider: str  # e.g. "CPUExecutionProvider"; the one that really runs the model
     threads: int
     fallback: str = ""  # why it did not get the first provider it asked for ("" when it did)
+    path: str = ""  # the verified file it was opened from (to open it again on the CPU)
     guard: RunGuard = field(init=False, repr=False, compare=False)
+    _moving: threading.Lock = field(init=False, repr=False, compare=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.guard = RunGuard(self.name, ModelHung, gpu=self.provider in _GPU_PROVIDERS)
 
     def call(self, fn, *args):
         """``fn(*args)`` (one of the ORT session's run methods) under the session's deadline; a hung
-        session also leaves the pool, so opening the model again (a settings change) starts afresh."""
+        session also leaves the pool, so opening the model again (a settings change) starts afresh.
+        A run that raises on a GPU provider moves this session to the CPU (see _off_the_gpu), and a
+        run of the ORT session itself is then asked again there, so the frame is not lost."""
+        session = self.session
         try:
             return self.guard.call(fn, *args)
         except ModelHung:
             _forget(self)
             raise
+        except ModelOutputError:
+            raise  # a bad result, not a broken provider: the model runs on
+        except Exception as exc:
+            if self.provider not in _GPU_PROVIDERS or not self._off_the_gpu(session, exc):
+                raise
+            if getattr(fn, "__self__", None) is not session:
+                raise  # bound to what the GPU held (a recurrent runner's state): its next step starts afresh
+        return self.call(getattr(self.session, fn.__name__), *args)  # on the CPU now: moved once at most
+
+    def _off_the_gpu(self, session: Any, exc: Exception) -> bool:
+        """After a GPU run raised (a lost CUDA context, an execution provider error at run), open the
+        model again on the CPU in this very object, which every holder shares: the pool handed the
+        same broken GPU session to every fresh build, so the person mask stayed missing and the frame
+        hidden until the settings changed. False when it could not be opened there."""
+        with self._moving:
+            if self.session is not session:
+                return True  # another caller moved it already
+            try:
+                cpu = _open(self.name, self.spec, self._unchanged(), ["CPUExecutionProvider"], self.threads)
+            except ModelError as why:
+                log.error("%s failed on %s (%s) and could not be opened on the CPU either: %s",
+                          self.name, self.provider, _run_error(exc), why)
+                return False
+            log.warning("%s failed on %s (%s); LiveCam runs it on the CPU from now on, more slowly; "
+                        "livecam doctor says how to fix the GPU.", self.name, self.provider, _run_error(exc))
+            self.fallback = _run_error(exc)
+            self.session, self.provider, self.guard = cpu.session, cpu.provider, cpu.guard
+            return True
+
+    def _unchanged(self) -> Path:
+        """The file this session was opened from, checked again: what is there now may not be what was
+        verified at start-up (an update or a failing disk since), and the CPU would run it unchecked."""
+        path = Path(self.path)
+        try:
+            st = path.stat()
+            same = _verified_file(str(path), self.spec["sha256"], st.st_size, st.st_mtime_ns)
+        except (OSError, KeyError):
+            same = False
+        if not same:
+            raise ModelError(f"its file {path} is missing or changed since LiveCam opened it; reinstall LiveCam "
+                             "or fetch the model again.")
+        return path
 
     @functools.cached_property
     def input_name(self) -> str:
@@ -476,6 +545,14 @@ def _ep_error(printed: str) -> str:
     return re.sub(r"^\S+\.(?:h|cc|cpp):\d+ ", "", text)
 
 
+def _run_error(exc: Exception) -> str:
+    """A failed run's reason in a few words: ORT's text from its CUDA failure on, else as it is."""
+    text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    if "CUDA failure" in text:  # after it, ORT adds " ; GPU=0 ; hostname=..." (as in its EP Error printout)
+        text = text[text.index("CUDA failure"):].split(" ; ")[0]
+    return text if len(text) <= 160 else text[:159] + "…"
+
+
 def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], threads: int) -> ModelSession:
     import onnxruntime as ort
 
@@ -523,7 +600,8 @@ def _open(name: str, spec: dict[str, Any], path: Path, providers: list[str], thr
     elif printed.getvalue().strip():
         log.debug("onnxruntime printed: %s", printed.getvalue().strip())
     log.debug("%s runs on %s with %d thread(s).", name, real, threads)
-    return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads, fallback=fallback)
+    return ModelSession(name=name, spec=spec, session=session, provider=real, threads=threads, fallback=fallback,
+                        path=str(path))
 
 
 # ---------------------------------------------------------------- recurrent models
@@ -577,16 +655,22 @@ class RecurrentRunner:
             name: np.ascontiguousarray(initial[name]) if name in initial else _initial_state(inputs[name])
             for name in self.state
         }
-        # io_binding=None: bind on the device when the session runs on a GPU; True binds even on
-        # the CPU (same code path, which the tests use), False never binds.
-        device = _BINDING_DEVICES.get(session.provider)
-        self.device = (device or "cpu") if io_binding is not False else "cpu"
-        self.io_binding = bool(device) if io_binding is None else io_binding
+        self._asked_binding = io_binding
+        self._bind_for(session.provider)
         self._declared = _declared_shapes(session.session)
         self._floats = _declared_floats(session.session)
         # The largest magnitude a healthy state can hold (a GRU's hidden state lies in [-1, 1]), or None.
         self.state_bound = state_bound
         self.reset()
+
+    def _bind_for(self, provider: str) -> None:
+        # io_binding=None: bind on the device when the session runs on a GPU; True binds even on
+        # the CPU (same code path, which the tests use), False never binds.
+        device = _BINDING_DEVICES.get(provider)
+        io_binding = self._asked_binding
+        self.provider = provider
+        self.device = (device or "cpu") if io_binding is not False else "cpu"
+        self.io_binding = bool(device) if io_binding is None else io_binding
 
     def reset(self) -> None:
         """Forget the recurrent state (scene cut, new camera, new resolution)."""
@@ -596,6 +680,11 @@ class RecurrentRunner:
 
     def step(self, feeds: dict[str, np.ndarray], outputs: tuple[str, ...] = ("fgr", "pha")) -> dict[str, np.ndarray]:
         """Run one frame; returns the named outputs as numpy arrays and keeps the state for the next."""
+        if self.session.provider != self.provider:
+            # The session moved off a failed GPU: its state there is gone, and outputs bound to it
+            # would fail on the CPU session for ever.
+            self._bind_for(self.session.provider)
+            self.reset()
         outputs = tuple(outputs)
         names = list(outputs) + [o for o in self.state.values() if o not in outputs]
         if not self.io_binding:

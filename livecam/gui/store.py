@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import queue
 import threading
-import time
 from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -28,9 +26,6 @@ SAVE_DELAY_MS = 500
 # the choice is neither lost in silence nor "being checked" for ever; the first check loads the
 # models and took up to 7 s on a loaded machine.
 CHECK_LIMIT_S = 30.0
-# A settings file that cannot be read and changed less than this long ago is being written by another
-# program (an editor writing in place, a script's "> settings.json"): its save waits until it settles.
-SETTLE_S = 1.0
 _NONE = object()
 
 
@@ -297,16 +292,10 @@ class SettingsStore(QtCore.QObject):
             check_folder(path.parent)  # a file in a folder others may write to is not read (as load())
         except Exception:  # noqa: BLE001 - untrusted folder: what was saved last stands in
             return self._saved
-        give_up = time.monotonic() + 2 * SETTLE_S
-        while True:
-            try:
-                return S.from_dict(S.read_json(path))
-            except Exception:  # noqa: BLE001 - untrusted file: what was saved last stands in
-                if not _being_written(path) or (wait and time.monotonic() >= give_up):
-                    return self._saved
-                if not wait:
-                    return None
-                time.sleep(0.05)
+        try:
+            return S.read_settled(path, wait)
+        except Exception:  # noqa: BLE001 - untrusted file: what was saved last stands in
+            return self._saved
 
     def flush(self, wait: bool = True) -> None:
         """Write pending changes now (called on quit); ``wait=False`` (the save timer) tries again later
@@ -325,14 +314,6 @@ class SettingsStore(QtCore.QObject):
             self._saved, self._written = settings, current
         except (OSError, S.SettingsError) as exc:
             log.error("Could not save the settings (%s); the changes last until LiveCam quits.", exc)
-
-
-def _being_written(path: Path) -> bool:
-    """Whether the file at ``path`` changed less than SETTLE_S ago (by the wall clock its time is kept in)."""
-    try:
-        return abs(time.time() - os.stat(path).st_mtime) < SETTLE_S
-    except OSError:
-        return False
 
 
 def _refusal_words(refused: str, refusal: Refusal) -> str:
