@@ -76,24 +76,31 @@ def _outside_ssim(frame, out, landmarks) -> float:
     return float(s[outside > 0].mean())
 
 
+def _outside_scores(frames, faces, start: int) -> list[float]:
+    """The portrait of ``frames[0]`` driven through the clip: ``_outside_ssim`` of each frame from
+    ``start`` on where a face was found."""
+    from livecam.types import Analysis
+
+    avatar = portrait_avatar(frames[0])
+    got = []
+    for i, (frame, found) in enumerate(zip(frames, faces)):
+        out, _ = avatar.apply(frame, Analysis(faces=list(found)))
+        if i >= start and found:
+            got.append(_outside_ssim(frame, out, found[0].landmarks))
+    return got
+
+
 def test_the_head_ring_follows_the_wearers_own_hair_on_a_turning_head(d12, monkeypatch):
     """lp_d12 as its own portrait: over frames 30-49 (the head turns and the hair swings) the
     picture outside the face outline matches the real one better with the ring following the
     wearer's own motion than with the ring moved rigidly with the head (SURROUND_REACH 0)."""
     from livecam.effects import avatar as av
-    from livecam.types import Analysis
 
     frames, faces = d12
     scores = {}
     for reach in (0.0, av.SURROUND_REACH):
         monkeypatch.setattr(av, "SURROUND_REACH", reach)
-        avatar = portrait_avatar(frames[0])
-        got = []
-        for i, (frame, found) in enumerate(zip(frames, faces)):
-            out, _ = avatar.apply(frame, Analysis(faces=list(found)))
-            if i >= 30 and found:
-                got.append(_outside_ssim(frame, out, found[0].landmarks))
-        scores[reach] = float(np.mean(got))
+        scores[reach] = float(np.mean(_outside_scores(frames, faces, 30)))
     rigid, follow = scores[0.0], scores[av.SURROUND_REACH]
     assert follow > rigid + 0.02, scores
 
@@ -127,13 +134,6 @@ def test_the_near_sides_hair_stays_out_on_a_turning_head():
     ring went, not where the face's centre went; read with the face, over the plain wall DIS found
     only part of the difference and took the near side's hair in towards the far side, wall
     showing where her hair is (outside the outline, 0.580 so; 0.618 now)."""
-    from livecam.types import Analysis
-
     frames, faces = clip_frames("lp_d3_expressions.mp4", 30)
-    avatar = portrait_avatar(frames[0])
-    got = []
-    for i, (frame, found) in enumerate(zip(frames, faces)):
-        out, _ = avatar.apply(frame, Analysis(faces=list(found)))
-        if i >= 18 and found:
-            got.append(_outside_ssim(frame, out, found[0].landmarks))
+    got = _outside_scores(frames, faces, 18)
     assert len(got) == 12 and np.mean(got) > 0.60, got
