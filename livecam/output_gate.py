@@ -78,6 +78,12 @@ def _required(settings: Any) -> tuple[str, ...]:
     return tuple(spec.name for spec in REGISTRY if spec.on_failure == "conceal" and spec.enabled(settings))
 
 
+def promises_more(old: Any, new: Any) -> bool:
+    """Whether ``new`` turns on a "conceal" effect that ``old`` did not: frames made under ``old`` then
+    show more than the user now chose."""
+    return not set(_required(new)) <= set(_required(old))
+
+
 def _jumped(before: float, coverage: float) -> bool:
     """A rise from ``before`` to ``coverage`` (within WINDOW frames) that a person does not make."""
     rise = coverage - before

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import statistics
 import threading
 import time
@@ -156,6 +157,9 @@ class PacedSender:
         self._pending: tuple[np.ndarray, float] | None = None
         self._current: np.ndarray | None = None
         self._current_is_card = False  # a pause card is repeated as it is, never replaced
+        self._current_t = math.inf  # the current frame's capture time; inf once it went through _hide
+        self._withdrawn_before = -math.inf  # frames captured up to here go out only through _hide
+        self._hide: Any = None
         self._pending_is_card = False
         self._fresh_at = 0.0  # when the current frame came in
         self._spacing: collections.deque[float] = collections.deque(maxlen=15)  # s between new frames
@@ -218,6 +222,19 @@ class PacedSender:
             self._pending_is_card = last is not None
             if self.state not in ("failed", "reopening"):
                 self.state, self.status = "paused", None
+        self._wake.set()
+
+    def withdraw(self, before: float, hide: Any) -> None:
+        """Frames captured up to ``before`` (``time.monotonic()``) were made under settings that hid less
+        than the user now chose: from now on they go out only through ``hide`` (which must not raise).
+
+        Without this the repeat, and a frame still being processed under the old settings, kept the
+        room going out after the user turned on an effect that hides it, until the next frame made
+        under the new settings came: with that effect's first model run hanging or slow, for the
+        catch-up card's 1-10 s."""
+        with self._lock:
+            self._withdrawn_before = max(self._withdrawn_before, before)
+            self._hide = hide
         self._wake.set()
 
     def resume(self, since: float | None = None) -> None:
@@ -337,14 +354,19 @@ class PacedSender:
                         and now - self._fresh_at < CATCH_UP_MAX_S:
                     self._spacing.append(now - self._fresh_at)
                 self._current = pending[0]
+                self._current_t = pending[1]
                 self._current_is_card = self._pending_is_card
                 self._pending_is_card = False
                 self._fresh_at = now
             current = self._current
+            withdrawn = (current is not None and not self._current_is_card
+                         and self._current_t <= self._withdrawn_before)
             stalled = (pending is None and not self._current_is_card and self.state == "sending"
                        and now - self._fresh_at > self._catch_up_after())
         if current is None:
             return False
+        if withdrawn:
+            current = self._hidden(current)
         if stalled:
             current = self._card()
         if not self._sink.offer(current, now, wait):
@@ -380,6 +402,14 @@ class PacedSender:
         if back:
             log.warning("The %s takes frames again.", self.output.description)
         return True
+
+    def _hidden(self, image: np.ndarray) -> np.ndarray:
+        """``image``, withdrawn, through the hide function; kept as the frame repeated."""
+        hidden = self._hide(image)
+        with self._lock:
+            if self._current is image:
+                self._current, self._current_t = hidden, math.inf
+        return hidden
 
     def _catch_up_after(self) -> float:
         """Seconds without a new frame that make a stall: CATCH_UP_AFTER_S, or CATCH_UP_SPACINGS of how

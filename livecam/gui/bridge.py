@@ -27,6 +27,7 @@ from livecam import capture, idle
 from livecam import output as outputs
 from livecam.live_runner import LiveRunner
 from livecam.live_session import LiveSession
+from livecam.output_gate import promises_more
 from livecam.pipeline import Pipeline
 from livecam.settings import Settings
 
@@ -315,9 +316,12 @@ class LiveBridge(QtCore.QObject):
         old, self._settings = self._settings, settings
         if self._closed:
             return  # a choice taken at quit (``SettingsStore.settle``): saved, not built into a closed pipeline
-        pipeline = self._pipeline
+        pipeline, session = self._pipeline, self._session
         if pipeline is not None:
             pipeline.apply(settings)
+            if session is not None and promises_more(old, settings):
+                # The frame repeated and the one being processed were made before the choice.
+                session.sender.withdraw(time.monotonic(), pipeline.gate.safe)
         if self._want_running and (old.capture != settings.capture or old.output != settings.output):
             self._set_state("starting", "LiveCam is switching to the new camera or output…")
             self._submit(self._restart_job)
