@@ -196,7 +196,7 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     stats = sender.stats()
     log.info("Stopped after %d frame%s (%s).", session.processed, "" if session.processed == 1 else "s", describe_stats(pipeline, sender, with_status=False))
     summary = getattr(output, "summary", None)
-    said = summary(missed=stats["late"]) if summary is not None else None
+    said = summary(missed=stats["left_out"], made=session.processed) if summary is not None else None
     if said:
         log.info(said)
     problem = session.error or (sender.status if sender.failed.is_set() else None) or getattr(output, "error", None)

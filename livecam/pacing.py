@@ -177,6 +177,10 @@ class PacedSender:
         self._repeats = 0
         self._dropped = 0
         self._late = 0  # ticks whose frame could not go out because the output was still busy
+        # Frames made and never sent: replaced while held back by a busy output. Not ``_late``, which
+        # also counts the repeat ticks that lose nothing (a slow recording said 1000 of 1000 were lost).
+        self._left_out = 0
+        self._pending_held = False  # the pending frame found the output busy at a tick
         self._catching_up = 0  # ticks that sent the catching-up card
         self._send_times: collections.deque[float] = collections.deque(maxlen=max(2, int(2 * fps)))
         self._latencies: collections.deque[float] = collections.deque(maxlen=120)
@@ -203,7 +207,10 @@ class PacedSender:
                 return  # a frame finished while pausing: nobody is watching it
             if self._pending is not None:
                 self._dropped += 1
+                if self._pending_held:
+                    self._left_out += 1
             self._pending = (image, capture_t)
+            self._pending_held = False
         self._wake.set()
 
     def pause(self, last: np.ndarray | None = None) -> None:
@@ -220,6 +227,7 @@ class PacedSender:
             self._current = None  # on resume, no stale frame goes out
             self._pending = None if last is None else (last, time.monotonic())
             self._pending_is_card = last is not None
+            self._pending_held = False
             if self.state not in ("failed", "reopening"):
                 self.state, self.status = "paused", None
         self._wake.set()
@@ -274,12 +282,14 @@ class PacedSender:
 
     def stats(self) -> dict[str, Any]:
         """fps_out (over the last ~2 s), frames_sent, repeats, dropped, late (ticks the output was
-        still busy), catching_up (ticks that showed the card), latency_ms_median (or None), state
+        still busy, repeats included), left_out (frames made and never sent because the output was
+        busy), catching_up (ticks that showed the card), latency_ms_median (or None), state
         and status."""
         with self._lock:
             times = list(self._send_times)
             latencies = list(self._latencies)
             sent, repeats, dropped, late = self._sent, self._repeats, self._dropped, self._late
+            left_out = self._left_out
             state, status, catching_up = self.state, self.status, self._catching_up
         fps_out = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
         if state in ("paused", "reopening", "failed"):
@@ -290,6 +300,7 @@ class PacedSender:
             "repeats": repeats,
             "dropped": dropped,
             "late": late,
+            "left_out": left_out,
             "catching_up": catching_up,
             "latency_ms_median": 1000 * statistics.median(latencies) if latencies else None,
             "state": state,
@@ -334,6 +345,9 @@ class PacedSender:
             self._tick(wait=max(0.0, self._deadline() - self._sink.hung_for(time.monotonic())))
             self._sink.drain(self._deadline())
             self._check_sink()
+        with self._lock:
+            if self._pending is not None and not self._pending_is_card:
+                self._left_out += 1  # made, and the output never took it
 
     def _check_sink(self, now: float | None = None) -> bool:
         """Act on a send that failed or hung; True once the sender has failed for good."""
@@ -349,6 +363,7 @@ class PacedSender:
         now = time.monotonic()
         with self._lock:
             pending, self._pending = self._pending, None
+            self._pending_held = False
             if pending is not None:
                 if not self._pending_is_card and not self._current_is_card and self._current is not None \
                         and now - self._fresh_at < CATCH_UP_MAX_S:
@@ -372,8 +387,12 @@ class PacedSender:
         if not self._sink.offer(current, now, wait):
             with self._lock:
                 self._late += 1
-                if pending is not None:
+                if pending is not None and self._pending is None:
                     self._pending = pending  # the newest frame is not lost: it goes at the next tick
+                    self._pending_held = True
+                elif pending is not None:
+                    self._dropped += 1  # a newer frame came during the offer: this one never goes out
+                    self._left_out += 1
             return False
         with self._lock:
             self._sent += 1

@@ -1154,13 +1154,17 @@ class FileOutput(Output):
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
         self.writer.close(timeout)
 
-    def summary(self, missed: int = 0) -> str | None:
-        """One sentence for the end of a run: how much was recorded, and how many frames were missed."""
+    def summary(self, missed: int = 0, made: int | None = None) -> str | None:
+        """One sentence for the end of a run: how much was recorded, and how many of the ``made`` frames
+        were never written (``missed``: the sender's ``left_out``, frames replaced while the encoder was
+        busy; nothing is said when there were none)."""
         if self.writer.removed or self.writer.lost or self.writer.note:
             return None
         text = (f"Recorded {_duration(self.writer.duration_s)} of video ({_frames(self.writer.frames)}) "
                 f"to {shown(self.path)}")
         if missed:
-            text += (f"; {missed} frame{'s were' if missed != 1 else ' was'} left out because the recording "
-                     "could not keep up, and the frames around them play longer, so the video keeps real time")
+            of = f" of the {made} made" if made is not None and made >= missed else ""
+            text += (f"; {missed} frame{'s' if missed != 1 else ''}{of} {'were' if missed != 1 else 'was'} "
+                     "left out because the computer could not record them fast enough (the frames around them "
+                     "stay on screen longer, so the video keeps real time)")
         return text + "."
