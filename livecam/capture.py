@@ -65,6 +65,7 @@ FAILED_PLACEHOLDER_TEXT = "video source failed - retrying"
 STUCK_PLACEHOLDER_TEXT = "video source not responding"
 STUCK_S = 2.0  # a source whose thread lives but has sent nothing for this long is stuck in a driver call
 STUCK_GAPS = 3  # ... or for this many of its own usual gaps between frames (a camera slower than it says)
+FAST_READS = 8  # reads whose median gap shows a camera far faster than asked (not one burst)
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
@@ -385,7 +386,8 @@ class CameraSource(FrameSource):
         """Read until the camera fails or the source closes; True if any frame came through."""
         got_any = False
         failures = 0
-        kept = -float("inf")  # when the last read used was taken
+        kept = last = -float("inf")  # when the last read used, and the last read, were taken
+        gaps: collections.deque[float] = collections.deque(maxlen=FAST_READS)  # between reads, skipped ones too
         width, height = self._size
         while not self._stop.is_set():
             try:
@@ -402,11 +404,17 @@ class CameraSource(FrameSource):
                 continue
             failures = 0
             now = time.monotonic()
-            if now - kept < 0.5 / max(self._fps, 0.1):
-                # Far faster than the pace asked for (a driver handing back its last buffer at once, a
-                # 1000 fps mode): each read was copied and scaled though a newer one replaced it before
-                # anyone took it, and a 1080p camera kept one core of two busy (~90 %) on that alone.
-                # Skipped, the newest frame taken is at most half a frame interval old.
+            gaps.append(now - last)
+            last = now
+            half = 0.5 / max(self._fps, 0.1)
+            if now - kept < half and len(gaps) == FAST_READS and statistics.median(gaps) < half:
+                # A camera far faster than the pace asked for (a driver handing back its last buffer at
+                # once, a 1000 fps mode): each read was copied and scaled though a newer one replaced it
+                # before anyone took it, and a 1080p camera kept one core of two busy (~90 %) on that
+                # alone. Its frames are fresh, so the one kept is at most half an interval older than
+                # the newest. Only when reads keep coming that fast: a burst from a camera at its pace
+                # (queued buffers read back to back after the thread waited for a core) holds frames a
+                # whole interval apart, and skipping there kept the oldest of them.
                 continue
             kept = now
             image = self._own(image)
