@@ -1,6 +1,7 @@
 """Shared fixtures: the repo's own public-domain photos, and the optional shared test data."""
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -113,6 +114,18 @@ def isolated_config(tmp_path, monkeypatch):
     fetched, `auto` would measure it on every test; tests that want the real one point back to it)."""
     monkeypatch.setenv("LIVECAM_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("LIVECAM_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture(autouse=True)
+def restored_log_levels():
+    """``cli.setup_logging`` sets the root logger to DEBUG for the process: a test that runs the CLI in
+    process left it so, and a later test's caplog caught debug and info lines it never asked for (the
+    round 32 and 33 tests failed after test_red_team.py, alone they passed)."""
+    loggers = [logging.getLogger(), logging.getLogger("livecam")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")
