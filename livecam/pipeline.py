@@ -261,9 +261,15 @@ class Pipeline:
 
     def _wanted_but_missing(self, slot: _Slot) -> bool:
         """The settings ask for this effect but it is not there: it could not be built, or it is still
-        being built and nothing older stands in."""
-        return (slot.effect is None and (slot.error is not None or slot.pending is not None)
-                and slot.spec.enabled(self.settings))
+        being built and nothing older stands in. For a "conceal" effect the older one stands in only if
+        it hides at least as much: a weak blur kept while the chosen background picture loaded let the
+        room out, nearly sharp, under "image"."""
+        if not slot.spec.enabled(self.settings):
+            return False
+        if slot.effect is None:
+            return slot.error is not None or slot.pending is not None
+        return (slot.pending is not None and slot.spec.on_failure == "conceal"
+                and not stands_in(slot.spec, slot.shows, sections_for(slot.spec, self.settings)))
 
     @property
     def effective_settings(self) -> Settings:
