@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import typing
 from pathlib import Path
@@ -166,6 +167,10 @@ def _check_one(folder: Path, content: bytes, caplog: pytest.LogCaptureFixture) -
     folder.mkdir()
     path = folder / "settings.json"
     path.write_bytes(content)
+    # Written long ago: a file changed in the last second is waited for as half written (settings.SETTLE_S),
+    # and these are finished files.
+    settled = path.stat().st_mtime - 10
+    os.utime(path, (settled, settled))
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="livecam"):
         result = S.load(path)
