@@ -932,17 +932,12 @@ class VideoWriter:
                 return
             if self._fd_closed:
                 return  # _finish tidied it already
-            ours = self._fd_identity
             try:
-                end, fragments = _whole_fragments(self._fd)
-                if fragments and end < os.fstat(self._fd).st_size:
-                    os.ftruncate(self._fd, end)
+                playable = _cut_after_whole_fragments(self._fd)
             except (OSError, struct.error):
                 return
-            if not fragments:
-                _unlink_ours(self.path, ours)
-                self._target.discard()  # the hidden file of one that replaces a file, not named yet
-                self.removed = True
+            if not playable:
+                self._remove_unplayable(self._fd_identity)
         finally:
             self._fd_lock.release()
 
@@ -1015,10 +1010,8 @@ class VideoWriter:
         playable = True
         ours = self._fd_identity
         try:
-            end, fragments = _whole_fragments(self._fd)
-            playable = fragments > 0
-            if rc != 0 and end < os.fstat(self._fd).st_size:
-                os.ftruncate(self._fd, end)  # also frees the space the cut-off fragment took
+            # Only a failed ffmpeg leaves a cut-off fragment; after a clean exit the end is whole.
+            playable = _cut_after_whole_fragments(self._fd, cut=rc != 0)
         except (OSError, struct.error) as exc:
             log.warning("Could not tidy the end of %s (%s); it plays up to where it was cut.", shown(self.path), exc)
         unsaved = _saved(self._fd)
@@ -1028,11 +1021,16 @@ class VideoWriter:
             # N frames" could be missing its end; a recording summed up as recorded, likewise.
             reason = unsaved
         if not playable and reason != _LOST:  # not one whole fragment: an empty file helps nobody
-            self._target.discard()
-            _unlink_ours(self.path, ours)
-            self.removed = True
+            self._remove_unplayable(ours)  # ours read before the close: the descriptor is gone now
             publish = False
         return reason, publish, ours
+
+    def _remove_unplayable(self, ours: tuple[int, int] | None) -> None:
+        """Remove a file without one whole fragment: under the user's name only if it is still ``ours``, and
+        the hidden file of one that replaces a file (not named yet)."""
+        _unlink_ours(self.path, ours)
+        self._target.discard()
+        self.removed = True
 
     def _lost_sentence(self, stopped: bool) -> str:
         path, took = shown(self.path), f"after {_duration(self.duration_s)} ({_frames(self.frames)})"
@@ -1085,6 +1083,15 @@ class VideoWriter:
             return (f"{path} reached the largest file this disk allows: {doing} stopped {took}{kept}. "
                     f"{verb.capitalize()} to a disk formatted with exFAT, NTFS, APFS or ext4.")
         return f"{doing.capitalize()} to {path} stopped {took} ({problem}){kept}."
+
+
+def _cut_after_whole_fragments(fd: int, cut: bool = True) -> bool:
+    """Cut the file ``fd`` after its last whole fragment (when ``cut``; this also frees the space a cut-off
+    fragment took); True when it holds at least one."""
+    end, fragments = _whole_fragments(fd)
+    if cut and end < os.fstat(fd).st_size:
+        os.ftruncate(fd, end)
+    return fragments > 0
 
 
 def _saved(fd: int) -> str | None:
