@@ -128,6 +128,20 @@ def restored_log_levels():
         logger.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def qt_garbage_freed_here(request):
+    """Qt objects a Qt test leaves in reference cycles are freed on this (the GUI) thread when it ends. Else
+    the next collection frees them on whichever thread allocates (a later test's pipeline or control
+    thread), their timers stay registered, and Qt's next timer event crashes the whole run (a segfault in
+    round 36's Quit test after round 32's bare bridge; the tray app itself collects only on its GUI thread:
+    livecam/gui/gc_thread.py)."""
+    yield
+    if {"qtbot", "qapp"} & set(request.fixturenames):
+        import gc
+
+        gc.collect()
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """NASA portrait (public domain), BGR, 512x512: a person in front of a flag and a shuttle model."""

@@ -112,9 +112,14 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     heartbeat = QtCore.QTimer(interval=200)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()
+    from livecam.gui.gc_thread import GuiThreadCollector
+
+    collector = GuiThreadCollector()
+    collector.start()
     live.start()
     code = app.exec()
     live.shutdown()
+    collector.stop()
     # All Quit must do is done: the settings saved, the camera, the virtual camera and a recording
     # closed. What may still run is work nobody waits for, on a thread the interpreter's exit joins:
     # the first start's numba compile (~20 s) held the process that long after Quit. As `run` does
