@@ -117,3 +117,41 @@ def test_a_jaw_that_opens_or_rolls_does_not_fold_the_neck_under_it():
     assert len(folded) == 20
     assert np.mean(folded) < 0.05, np.mean(folded)
     assert min(gaps) > 0.0, min(gaps)
+
+
+def test_what_lies_beside_a_turning_head_stays_and_nothing_outside_the_face_folds(d3):
+    """Frames 18-29, driven from her frame 0: she turns ~16 degrees to her right (the far side on
+    the image's left). The triangles outside the face (head ring, body ring, box edge) drawn inside
+    out, as area in thousandths of a squared face width (frame mean). The body ring and box edge took
+    the face's travel (46 px towards the far side at frame 25) while the ring, behind the face, swung
+    the other way: the far side's hair between them was stretched into streaks and the near side's
+    ring crossed them (a torn edge of wall beside her ear). 21.6 before, 2.0 now."""
+    fold = []
+    for stage, _, now, flipped in _driven(*clip_frames("lp_d3_expressions.mp4", 30), first=18):
+        area = np.abs(now) / stage.face_width ** 2 * 1000
+        fold.append(area[flipped & ~stage.face_only].sum())
+    assert len(fold) == 12
+    assert np.mean(fold) < 6.0, np.mean(fold)
+
+
+def test_beside_the_head_a_slide_is_followed_and_a_turn_is_not(d3):
+    """``Stage.beyond_travel``: a head that slides takes what lies beside it along (the whole
+    travel); one that turns about its own centre swings its face, and takes nothing along; where
+    the face and the centre went opposite ways, nothing moves either."""
+    frames, faces = d3
+    stage = portrait_avatar(frames[0]).stage_for((frames[0].shape[1], frames[0].shape[0]), faces[0][0].landmarks)
+    rest = stage.landmarks
+    np.testing.assert_allclose(stage.beyond_travel(rest + (12.0, -5.0, 0.0), np.array([12.0, -5.0])), [12.0, -5.0],
+                               atol=1e-6)
+    yaw = np.radians(15.0)
+    turn = np.array([[np.cos(yaw), 0.0, np.sin(yaw)], [0.0, 1.0, 0.0], [-np.sin(yaw), 0.0, np.cos(yaw)]])
+    turned = stage.head_centre + (rest - stage.head_centre) @ turn.T
+    from livecam.analysis.head_pose import POSE_INDICES
+
+    front = (turned - rest)[POSE_INDICES, :2].mean(0)
+    assert abs(front[0]) > 0.08 * stage.face_width  # the face's front swung 30 px
+    np.testing.assert_allclose(stage.beyond_travel(turned, front), [0.0, 0.0], atol=0.5)
+    # The same turn while the head slides 10 px back: its centre goes back, its face still forward.
+    back = np.array([-np.sign(front[0]) * 10.0, 0.0])
+    got = stage.beyond_travel(turned + (*back, 0.0), front + back)
+    assert abs(got[0]) < 0.5, got

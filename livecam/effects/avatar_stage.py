@@ -13,7 +13,9 @@ and a clean background plate, with the control points its warp moves.
   jaw), so the neck bends between them and nothing above the shoulders is ever stretched. The head ring's own points under the chin
   follow that rule too (:meth:`Stage.neck_ring`): a head that turns or slides over a still body
   leaves the collar where it is. Under the chin the ring has more rows out to the body ring
-  (``NECK_STEPS``), so the neck bends over several rows of triangles, not one.
+  (``NECK_STEPS``), so the neck bends over several rows of triangles, not one. The body ring and
+  the box edge take only the travel the head's centre made as well as its face
+  (:meth:`Stage.beyond_travel`): a turn swings the face, not what lies beside the head.
 - **Below the frame.** A portrait cut by the frame's bottom goes on below it (the photo's own rows
   where it has them, else clothes made up from its last rows, see :func:`extend_below`), so a body
   that rises moves up whole instead of stretching its clothes up from a fixed bottom edge.
@@ -25,7 +27,8 @@ import numpy as np
 
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_measures import face_width, mouth_openness
-from livecam.analysis.head_pose import POSE_INDICES
+from livecam.analysis.head_pose import POSE_INDICES, rigid_fit
+from livecam.analysis.torso_motion import EARS
 from livecam.effects.avatar_mouth import shows_teeth, skin_near_mouth
 from livecam.effects.background import composite
 from livecam.effects.mesh_warp import Grid, MeshWarp, triangulate
@@ -78,6 +81,9 @@ PLATE_GROW = 0.02  # the person mask is grown by this share of the plate's size 
 # 0.8332 / 0.7926; 96: 0.7922 / 0.8310 / 0.8332 / 0.7922; 128: 0.7925 / 0.8301 / 0.8332 / 0.7931;
 # 192: 0.7941 / 0.8282 / 0.8332 / 0.7931.
 PLATE_HOLE = 128
+# The pose points off the face outline: the head's motion is read back from them (:meth:`Stage.beyond_travel`),
+# since a turn's outline is moved out on its far side each frame (``photo_turn.Silhouette``).
+INNER_POSE = np.setdiff1d(POSE_INDICES, regions.FACE_OVAL)
 
 
 def face_frame(landmarks: np.ndarray) -> tuple[float, float, float]:
@@ -433,6 +439,9 @@ class Stage:
         # the body ring (or box edge) beyond, outline points most of the way to the box's edge.
         # What lies beyond moves with the head by its own share, so the gap closes only by the rest.
         self.centre2 = c2
+        # Midway between the outline's sides in front of the ears, at their depth: the head's centre,
+        # which a turn or nod leaves nearly where it was (see :meth:`beyond_travel`).
+        self.head_centre = self.landmarks[list(EARS)].mean(0)
         oval_off = oval3[:, :2] - c2
         oval_dir = oval_off / np.maximum(np.linalg.norm(oval_off, axis=1, keepdims=True), 1e-6)
         oval_room = _fit_inside(oval_dir * far, c2, box) * far
@@ -563,12 +572,39 @@ class Stage:
         out[rows, :2] -= (np.maximum(over, 0.0)[:, None] * dirs).astype(out.dtype)
         return out
 
+    def beyond_travel(self, face: np.ndarray, head: np.ndarray) -> np.ndarray:
+        """The share of the head's travel ``head`` (x, y: the face's pose points', by which the mesh at
+        ``face`` was moved) that the body ring and box edge take: per axis, what the head's centre
+        (:attr:`head_centre`, carried by the head's motion read back from ``face``) travelled the same
+        way too, no more than ``head``, none where the two went opposite ways.
+
+        A turn swings the face's front round the head's centre: lp_d3 turned 16 degrees moved her
+        face's pose points 0.14 face widths sideways, but her hair beside the head, the wall and the
+        hair on her shoulders stayed. Taking the face's travel, the body ring went 46 px towards the
+        far side while the head ring, behind the face, swung the other way: the far side's hair
+        between them was stretched into vertical streaks, the near side's ring crossed the body ring
+        and the box edge (a torn vertical edge of wall beside the ear) and the hair at the bottom
+        corner folded into steps (lp_d3 frames 18-29: the inside-out area of the triangles outside
+        the face 21.6 -> 2.0 thousandths of a squared face width). The centre's travel alone is not
+        enough: the rotation read off the mesh wobbles by a degree or two on a still head (a wink, a
+        smile), and the centre, a third of a face width behind the pose points, carried that wobble
+        to the clothes beside the neck (lp_d19's sweater: SSIM below the face box 0.61 -> 0.51).
+        Where both agree, a head that slides takes all of its travel as before."""
+        now = np.asarray(face, np.float64)[INNER_POSE]
+        if not np.isfinite(now).all():  # left to the warp, which refuses such a mesh in one sentence
+            return head
+        s, r, cs, cd = rigid_fit(self.landmarks[INNER_POSE], now)
+        centre = (cd + s * (self.head_centre - cs) @ r.T - self.head_centre)[:2]
+        return np.where(centre * head > 0, np.sign(head) * np.minimum(np.abs(centre), np.abs(head)), 0.0)
+
     def control(self, face: np.ndarray, ring: np.ndarray, shifts: np.ndarray | None = None) -> np.ndarray:
         """The warp's control points: the chosen mesh points, the head ring, the body ring and the
-        box edge, these two moved by ``shifts`` ((head x, y), (torso x, y)) as set up above."""
+        box edge, these two moved by ``shifts`` ((head x, y), (torso x, y)) as set up above, of the
+        head's travel only what :meth:`beyond_travel` leaves."""
         body, edge = self.body, self.edge
         if shifts is not None:
             head, torso = np.asarray(shifts, np.float64)[:, :2]
+            head = self.beyond_travel(face, head)
             ring = self._neck_short_of_beyond(ring, head, torso)
             body, edge = body.copy(), edge.copy()
             body[:, :2] += self.body_head[:, None] * head + ((1.0 - self.body_head) * self.body_follow)[:, None] * torso
