@@ -105,10 +105,12 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,
     # releasing the camera and finishing a recording, as `run` does (an ignored signal, as under
     # nohup, stays ignored). Python only sees a signal when Qt lets the interpreter run now and
-    # then, hence the heartbeat timer.
+    # then, hence the heartbeat timer. Python runs the handler between two lines of whatever slot
+    # the GUI thread is in (a frame being shown, a file check's answer, a save): Quit, run there,
+    # hid the windows and waited for the camera's release inside it; it waits for the event loop.
     from livecam.recording import catch_stop_signals
 
-    catch_stop_signals(lambda *_: live.quit())
+    catch_stop_signals(lambda *_: QtCore.QTimer.singleShot(0, live.quit))
     heartbeat = QtCore.QTimer(interval=200)
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 
 from PySide6 import QtCore, QtWidgets
 
@@ -31,6 +32,10 @@ class LiveCamApp(QtCore.QObject):
         self._first_start = first_start
         self.store = SettingsStore(settings, persist=persist, parent=self)
         self.bridge = bridge or LiveBridge(settings, parent=self)
+        if self.bridge.parent() is None:
+            # A bridge handed in is freed with the app, here: left to Python, its last reference was the
+            # control thread's job, and it was freed there (a QObject with timers, off the GUI thread).
+            self.bridge.setParent(self)
         self.actions = LiveCamActions(self.store, parent=self)
         self.front = make_front(self.actions, prefer_tray=prefer_tray)
         self._window: SettingsWindow | None = None
@@ -40,7 +45,7 @@ class LiveCamApp(QtCore.QObject):
         relay.on_gui_thread()
         self._checks_lock = threading.Lock()
         self._checks: list[threading.Thread] = []
-        self._closed = False
+        self._closed = threading.Event()
 
         self.store.changed.connect(self.bridge.apply_settings)
         self.bridge.state_changed.connect(self._state_changed)
@@ -69,7 +74,8 @@ class LiveCamApp(QtCore.QObject):
     def shutdown(self) -> None:
         """Save the settings and release the camera and the virtual camera (idempotent)."""
         with self._checks_lock:
-            first, self._closed = not self._closed, True
+            first = not self._closed.is_set()
+            self._closed.set()
         self.store.flush()
         self.bridge.shutdown()
         self.front.hide()
@@ -111,20 +117,22 @@ class LiveCamApp(QtCore.QObject):
 
     def check_devices(self) -> None:
         # Camera probing and the CUDA check can take seconds; the answer comes back through the relay.
+        # The thread holds the app weakly: holding it, it was the app's last reference when the app was
+        # let go of during a check, and the app, its windows and their timers were freed on that thread.
+        show, closed = weakref.WeakMethod(self._show_checks), self._closed
+
         def work() -> None:
             try:
                 cameras, lines = run_checks()
             except Exception as exc:  # noqa: BLE001 - a failed check is a line in the window, not a dead thread
                 log.exception("The device checks failed")
                 cameras, lines = [], [("error", f"The checks could not run ({exc}).")]
-            with self._checks_lock:
-                closed = self._closed
-            if not closed:
-                relay.answer(self._show_checks, cameras, lines)
+            if not closed.is_set():
+                relay.answer(show, cameras, lines)
 
         thread = threading.Thread(target=work, name="livecam-checks", daemon=True)
         with self._checks_lock:
-            if self._closed:
+            if self._closed.is_set():
                 return
             self._checks = [t for t in self._checks if t.is_alive()] + [thread]
         thread.start()

@@ -25,6 +25,7 @@ from PySide6 import QtCore
 
 from livecam import capture, idle
 from livecam import output as outputs
+from livecam.gui import relay
 from livecam.live_runner import LiveRunner
 from livecam.live_session import LiveSession
 from livecam.output_gate import promises_more
@@ -243,9 +244,6 @@ class LiveBridge(QtCore.QObject):
     frame_ready = QtCore.Signal(object)  # FramePair, always the newest
     stats_ready = QtCore.Signal(object)  # LiveStats
     output_changed = QtCore.Signal(str, bool)  # sentence, ok
-    _wake = QtCore.Signal()
-    _job_state = QtCore.Signal(str, str)
-    _job_output = QtCore.Signal(str, bool)
 
     def __init__(
         self,
@@ -276,9 +274,10 @@ class LiveBridge(QtCore.QObject):
         self._mail_lock = threading.Lock()
         self._mail: FramePair | None = None
         self._woken = False
-        self._wake.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
-        self._job_state.connect(self._set_state, QtCore.Qt.ConnectionType.QueuedConnection)
-        self._job_output.connect(self._set_output, QtCore.Qt.ConnectionType.QueuedConnection)
+        # The control and processing threads answer through the relay, not through signals of this
+        # object: one emitted there while the app deleted the bridge here (Quit while the models load,
+        # then the load's "off") reached a half-deleted object (see relay.py).
+        relay.on_gui_thread()
         self._poll_timer = QtCore.QTimer(self, interval=POLL_MS)
         self._poll_timer.timeout.connect(self._poll)
 
@@ -357,15 +356,18 @@ class LiveBridge(QtCore.QObject):
     def _submit(self, job: Callable[[], None]) -> Future:
         return self._control.submit(self._guarded, job)
 
+    def _answer_state(self, state: str, message: str) -> None:
+        relay.answer(self._set_state, state, message)
+
     def _guarded(self, job: Callable[[], None]) -> None:
         try:
             job()
         except outputs.OutputError as exc:  # a recording LiveCam may not make: its sentence says why, no traceback
             log.error("%s", exc)
-            self._job_state.emit("error", f"LiveCam could not start: {exc}")
+            self._answer_state("error", f"LiveCam could not start: {exc}")
         except Exception as exc:  # a job must never die silently and leave the GUI saying "starting"
             log.exception("LiveCam control job failed")
-            self._job_state.emit("error", f"LiveCam could not start: {exc}")
+            self._answer_state("error", f"LiveCam could not start: {exc}")
 
     def _start_job(self) -> None:
         if not self._want_running or self._session is not None:
@@ -376,7 +378,7 @@ class LiveBridge(QtCore.QObject):
         try:
             source = self._open_source(settings.capture)
         except capture.CaptureError as exc:
-            self._job_state.emit("error", str(exc))
+            self._answer_state("error", str(exc))
             return
         source.start()
         try:
@@ -407,8 +409,8 @@ class LiveBridge(QtCore.QObject):
         log.info("Source: %s; output: %s", source.description, output.description)
         if problem:
             log.warning("%s", problem)
-        self._job_output.emit(*describe_output(output, problem, settings))
-        self._job_state.emit("on", on_sentence(settings))
+        relay.answer(self._set_output, *describe_output(output, problem, settings))
+        self._answer_state("on", on_sentence(settings))
 
     def _load(self, settings: Settings) -> bool:
         """Make the pipeline before the camera opens; False when LiveCam was switched off or quit meanwhile.
@@ -437,9 +439,9 @@ class LiveBridge(QtCore.QObject):
         was_idle, was_problem = session.live.idle, session.live.problem
         session.live.follow_viewers()
         if session.live.idle and (not was_idle or session.live.problem != was_problem):
-            self._job_state.emit(*_idle_state(session.live))
+            self._answer_state(*_idle_state(session.live))
         elif was_idle and not session.live.idle:
-            self._job_state.emit("on", on_sentence(self._settings))
+            self._answer_state("on", on_sentence(self._settings))
 
     def _stop_job(self) -> None:
         session, self._session = self._session, None
@@ -450,10 +452,10 @@ class LiveBridge(QtCore.QObject):
             session.sender.stop()
             session.output.close()  # a recording is finished here and can still fail (disk full)
             if getattr(session.output, "error", None):
-                self._job_state.emit("error", session.output.error)
+                self._answer_state("error", session.output.error)
                 return
         if not self._want_running:
-            self._job_state.emit("off", "LiveCam is off: the camera and the virtual camera are released.")
+            self._answer_state("off", "LiveCam is off: the camera and the virtual camera are released.")
 
     def _restart_job(self) -> None:
         if self._session is not None:
@@ -472,7 +474,7 @@ class LiveBridge(QtCore.QObject):
             wake = not self._woken
             self._woken = True
         if wake:
-            self._wake.emit()
+            relay.answer(self._deliver)
 
     def _publish_stats(self, stats: LiveStats) -> None:
         self.last_stats = stats

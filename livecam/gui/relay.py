@@ -1,5 +1,6 @@
-"""Answers from LiveCam's daemon threads (file checks, thumbnails, folder listings), delivered on the
-GUI thread to the object that asked, only while it still exists.
+"""Answers from LiveCam's worker threads (file checks, thumbnails, folder listings, device checks, the
+live loop's control and processing threads), delivered on the GUI thread to the object that asked,
+only while it still exists.
 
 Each of those threads used to emit a queued signal of the object waiting for its answer. When that
 object was being deleted on the GUI thread at the same moment (the app quitting, a test's app torn
@@ -25,8 +26,9 @@ class _Relay(QtCore.QObject):
         super().__init__()
         self._call.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
 
-    def send(self, method: Callable[..., Any], args: tuple) -> None:
-        self._call.emit(weakref.WeakMethod(method), args)
+    def send(self, method: Callable[..., Any] | weakref.WeakMethod, args: tuple) -> None:
+        target = method if isinstance(method, weakref.WeakMethod) else weakref.WeakMethod(method)
+        self._call.emit(target, args)
 
     @staticmethod
     def _deliver(target: weakref.WeakMethod, args: tuple) -> None:
@@ -48,9 +50,11 @@ def on_gui_thread() -> None:
             _RELAY = _Relay()
 
 
-def answer(method: Callable[..., Any], *args: Any) -> None:
+def answer(method: Callable[..., Any] | weakref.WeakMethod, *args: Any) -> None:
     """From any thread: call the bound ``method`` of a QObject with ``args`` on the GUI thread, unless
-    that object has been deleted (or collected) by then."""
+    that object has been deleted (or collected) by then. A thread that must not keep its object alive
+    passes a ``weakref.WeakMethod``: the last reference let go of on a worker thread frees a QObject
+    there, where Qt cannot stop its timers or delete its widgets."""
     relay = _RELAY
     if relay is not None:
         relay.send(method, args)
