@@ -36,7 +36,7 @@ from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import IMAGE_SUFFIXES, MISSING, NOT_REGULAR, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import NO_FILES_FIX, OUT_OF_FILES, shown
-from livecam.not_running import not_running_for
+from livecam.not_running import not_running_for, resumed_at
 from livecam.resources import demo_clip_path
 from livecam.settings import CaptureSettings
 from livecam.types import Frame
@@ -201,7 +201,7 @@ class FrameSource:
     def _stuck(self, frame: Frame) -> bool:
         thread = self._thread
         return (thread is not None and thread.is_alive() and not self._stop.is_set()
-                and time.monotonic() - max(frame.t, self._running_since) > self._stuck_after())
+                and time.monotonic() - max(frame.t, self._running_since, resumed_at()) > self._stuck_after())
 
     def _stuck_after(self) -> float:
         """Seconds without a frame that make the source stuck: STUCK_S, or STUCK_GAPS of the gaps it

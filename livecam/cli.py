@@ -261,7 +261,11 @@ def settings_from_args(args: argparse.Namespace):
         if refusal:  # saved, it would replace the last good background or photo in the file
             log.warning("%s Nothing was saved; give a file that works with --save.", refusal.why)
         else:
-            log.info("Saved settings to %s.", S.save(_files_in_full(s, saved)))
+            mine = S.differences(saved, _files_in_full(s, saved))
+            # Over what the file holds when written (read under the writers' lock), not over the copy
+            # read at start: a tray's save in between kept.
+            S.save_merged(lambda: S.with_changes(S.load(), mine))
+            log.info("Saved settings to %s.", S.settings_path())
     return s
 
 

@@ -25,13 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; the age rule alone decides
-    fcntl = None  # type: ignore[assignment]
-
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
-from livecam.private_files import reason
+from livecam.private_files import folder_lock, reason
 
 
 class FetchError(RuntimeError):
@@ -228,31 +223,11 @@ def _remove_stale(folder: Path) -> None:
         try:
             if not old.is_dir() or old.is_symlink() or now - old.stat().st_mtime <= STALE_S:
                 continue
-            with _owned(old, wait=False) as ours:
+            with folder_lock(old, wait=False) as ours:
                 if ours:
                     shutil.rmtree(old)
         except OSError:
             pass  # left for the next fetch; it never holds a file under the model's name
-
-
-@contextmanager
-def _owned(folder: Path, wait: bool):
-    """Yields whether this process holds ``folder``'s lock: taken at once when ``wait``, or only when no
-    live process holds it. True where locks do not work (no flock, a file system without them): the age
-    rule then decides alone, as it did before locks."""
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        held = True
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                held = False
-            except OSError:
-                pass  # ENOLCK and the like: no lock to go by
-        yield held
-    finally:
-        os.close(fd)
 
 
 @contextmanager
@@ -261,7 +236,7 @@ def work_folder(parent: Path, prefix: str):
     its whole life so that no other fetch's ``_remove_stale`` takes it, whatever the clock says."""
     work = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
     try:
-        with _owned(work, wait=True):
+        with folder_lock(work, wait=True):
             yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)  # what cannot go now goes as stale at a later fetch

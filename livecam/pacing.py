@@ -29,7 +29,7 @@ import numpy as np
 
 from livecam.capture import FrameClock, placeholder_image
 from livecam.messages import shown
-from livecam.not_running import not_running_for
+from livecam.not_running import not_running_for, rate, resumed_at
 from livecam.oneshot import OneShot
 from livecam.sinks import Output, OutputFailed
 
@@ -291,7 +291,7 @@ class PacedSender:
             sent, repeats, dropped, late = self._sent, self._repeats, self._dropped, self._late
             left_out = self._left_out
             state, status, catching_up = self.state, self.status, self._catching_up
-        fps_out = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        fps_out = rate(times)
         if state in ("paused", "reopening", "failed"):
             fps_out = 0.0
         return {
@@ -377,7 +377,7 @@ class PacedSender:
             withdrawn = (current is not None and not self._current_is_card
                          and self._current_t <= self._withdrawn_before)
             stalled = (pending is None and not self._current_is_card and self.state == "sending"
-                       and now - self._fresh_at > self._catch_up_after())
+                       and now - max(self._fresh_at, resumed_at()) > self._catch_up_after())
         if current is None:
             return False
         if withdrawn:

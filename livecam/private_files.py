@@ -10,11 +10,18 @@ and nothing a user made is replaced unless the caller says so.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock
+    fcntl = None  # type: ignore[assignment]
 
 from livecam.messages import shown
 
@@ -139,12 +146,14 @@ def _temp_stem(name: str) -> str:
     return name
 
 
-def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -> Path:
+def write_private(path: str | Path, data: bytes | str, overwrite: bool = True,
+                  before_replace: Callable[[], None] | None = None) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600 (in a folder :func:`private_dir` accepts).
 
     With ``overwrite=False`` an existing file is left alone and FileExistsError is raised. A path
     that is a symbolic link (a dotfiles setup) is written where the link points, in a folder that
     must be private too: replacing the link with a plain file threw the user's link away.
+    ``before_replace`` runs last before the rename and may raise to call the write off.
     """
     path = Path(path)
     linked = overwrite and path.is_symlink()
@@ -166,6 +175,8 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if before_replace is not None:
+            before_replace()
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -179,6 +190,30 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True) -
             pass
         raise
     return path
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, wait: bool) -> Iterator[bool]:
+    """Yields whether this process holds ``folder``'s advisory lock, a flock on the folder itself (no
+    lock file to leave behind or keep private; the kernel drops it with its holder): taken when
+    ``wait``, or only when no other process holds it. True where locks do not work (no flock, a file
+    system without them). Raises OSError when the folder cannot be opened."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        held = True
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                held = False
+            except OSError:
+                pass  # ENOLCK and the like: no lock to go by
+        yield held
+    finally:
+        try:
+            os.close(fd)  # closing releases the lock
+        except OSError:
+            pass  # a read-only descriptor of a folder: nothing written is lost with it
 
 
 def _refuse_other_than_file(path: Path, linked: bool) -> None:

@@ -1164,11 +1164,15 @@ class FileOutput(Output):
     def summary(self, missed: int = 0, made: int | None = None) -> str | None:
         """One sentence for the end of a run: how much was recorded, and how many of the ``made`` frames
         were never written (``missed``: the sender's ``left_out``, frames replaced while the encoder was
-        busy; nothing is said when there were none)."""
+        busy; nothing is said when there were none).
+
+        The count is of frames made, never of frames written: the sender writes a frame again at each
+        tick no new one came (that is how the file keeps real time), and "Recorded 8.1 s of video (232
+        frames)" stood beside "N of the 200 made were left out"."""
         if self.writer.removed or self.writer.lost or self.writer.note:
             return None
-        text = (f"Recorded {_duration(self.writer.duration_s)} of video ({_frames(self.writer.frames)}) "
-                f"to {shown(self.path)}")
+        made_words = f" ({_frames(made)} made)" if made is not None else ""
+        text = f"Recorded {_duration(self.writer.duration_s)} of video{made_words} to {shown(self.path)}"
         if missed:
             of = f" of the {made} made" if made is not None and made >= missed else ""
             text += (f"; {missed} frame{'s' if missed != 1 else ''}{of} {'were' if missed != 1 else 'was'} "

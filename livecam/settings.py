@@ -11,6 +11,7 @@ what those sections affect.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Callable, Iterator, Literal, get_args
 
 from livecam.effects import (  # noqa: F401  (re-exported: the effects' sections are settings too)
     AvatarMode,
@@ -224,6 +225,25 @@ def update(settings: Any, **changes: dict[str, Any]) -> Any:
     return dataclasses.replace(settings, **sections)
 
 
+def differences(a: Any, b: Any) -> dict[tuple[str, str], Any]:
+    """Each field whose value in ``b`` differs from ``a``: (section, field) -> ``b``'s value."""
+    out = {}
+    for section in fields(a):
+        sa, sb = getattr(a, section.name), getattr(b, section.name)
+        for f in fields(sa):
+            if getattr(sa, f.name) != getattr(sb, f.name):
+                out[(section.name, f.name)] = getattr(sb, f.name)
+    return out
+
+
+def with_changes(settings: Any, changes: dict[tuple[str, str], Any]) -> Any:
+    """``settings`` with ``changes`` (as :func:`differences` gives them) on top, checked as a whole."""
+    data = to_dict(settings)
+    for (section, name), value in changes.items():
+        data[section][name] = value
+    return from_dict(data)
+
+
 def changed_sections(old: Any, new: Any) -> set[str]:
     return {f.name for f in fields(Settings) if getattr(old, f.name) != getattr(new, f.name)}
 
@@ -391,22 +411,91 @@ def from_dict(data: Any) -> Settings:
         raise SettingsError(f"a setting holds a value of the wrong kind ({shown(str(exc), 80)}).") from None
 
 
+MERGE_TRIES = 5  # re-merges when the file keeps changing between our read and our rename
+
+
 def save(settings: Settings, path: Path | None = None) -> Path:
     """Write ``settings`` atomically as an owner-only file (0600) in an owner-only folder (0700).
 
     Raises SettingsError with one sentence when they cannot be written, whatever the reason."""
+    path = path or settings_path()
+    with _writer_lock(path, wait=True):
+        _write(settings, path)
+    return path
+
+
+def save_merged(merge: Callable[[], Settings | None], path: Path | None = None, wait: bool = True) -> Settings | None:
+    """Read-modify-write the settings file: ``merge()`` reads the file and returns what to write (None:
+    not now). Returns what was written, or None when ``merge`` said not now or, without ``wait``,
+    another LiveCam is saving (the caller tries again later).
+
+    The tray's save read the file, put its own changes on top and renamed the result in: a whole
+    write by another program between the read and the rename was lost. Every LiveCam writer holds
+    one advisory lock across read -> rename; and as an editor takes no lock, the file's state (inode,
+    size, mtime_ns) is compared just before the rename, and a file changed since the read is read
+    and merged again. Raises SettingsError with one sentence when it cannot be written."""
+    path = path or settings_path()
+    with _writer_lock(path, wait) as held:
+        if not held:
+            return None
+        for _ in range(MERGE_TRIES):
+            before = _file_state(path)
+            settings = merge()
+            if settings is None:
+                return None
+            try:
+                _write(settings, path, before)
+            except _ChangedMeanwhile:
+                continue
+            return settings
+    raise SettingsError(f"The settings were not saved to {shown(path)}: another program kept changing the file "
+                        f"while LiveCam saved ({MERGE_TRIES} tries); close it and change a setting again.")
+
+
+class _ChangedMeanwhile(Exception):
+    """The settings file changed between our read and our rename."""
+
+
+def _file_state(path: Path) -> tuple | None:
+    """What tells a rewritten file from the one read: a rename (inode), an in-place write (size, mtime_ns)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _write(settings: Settings, path: Path, before: tuple | None | object = ...) -> None:
     from livecam.private_files import FolderError, check_folder, reason, write_private
 
-    path = path or settings_path()
+    def unchanged() -> None:
+        if before is not ... and _file_state(path) != before:
+            raise _ChangedMeanwhile
+
     try:
         if os.path.isdir(path.parent):
             check_folder(path.parent)  # refused first: no backup is made in a folder others may write to
         _keep_before_replacing(path)
-        return write_private(path, json.dumps(to_dict(settings), indent=2) + "\n")
+        write_private(path, json.dumps(to_dict(settings), indent=2) + "\n", before_replace=unchanged)
     except FolderError as exc:
         raise SettingsError(exc.sentence("the settings were not saved")) from None
     except OSError as exc:
         raise SettingsError(f"The settings were not saved to {shown(path)}: {reason(exc)}.") from None
+
+
+@contextlib.contextmanager
+def _writer_lock(path: Path, wait: bool) -> Iterator[bool]:
+    """The LiveCam writers' lock for the settings file at ``path``: its folder's. Yields True unlocked
+    where the folder cannot be opened yet (the save makes it, or says why not): the state check
+    before the rename still catches a write in between."""
+    from livecam.private_files import folder_lock
+
+    with contextlib.ExitStack() as stack:
+        try:
+            held = stack.enter_context(folder_lock(path.parent, wait))
+        except OSError:
+            held = True
+        yield held
 
 
 def _keep_before_replacing(path: Path) -> None:

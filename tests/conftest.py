@@ -117,6 +117,18 @@ def isolated_config(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def restored_resume_time():
+    """``not_running.resumed_at`` is kept for the process: a test that moved time.monotonic forward
+    (StoppedClock) left it that far ahead of the real clock, and every later test's stall checks (the
+    camera's "not responding", the sender's "catching up") stayed quiet for as long."""
+    from livecam import not_running
+
+    kept = not_running._resumed_at
+    yield
+    not_running._resumed_at = kept
+
+
+@pytest.fixture(autouse=True)
 def restored_log_levels():
     """``cli.setup_logging`` sets the root logger to DEBUG for the process: a test that runs the CLI in
     process left it so, and a later test's caplog caught debug and info lines it never asked for (the

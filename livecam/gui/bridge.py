@@ -28,6 +28,7 @@ from livecam import output as outputs
 from livecam.gui import relay
 from livecam.live_runner import LiveRunner
 from livecam.live_session import LiveSession
+from livecam.not_running import rate
 from livecam.output_gate import promises_more
 from livecam.pipeline import Pipeline
 from livecam.settings import Settings
@@ -164,8 +165,7 @@ class _Tap:
 
     def stats(self) -> LiveStats:
         # Read here, on the processing thread, so the pipeline's timing tables never change mid-read.
-        t = self._times
-        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        fps = rate(self._times)
         sent = self.sender.stats()
         return LiveStats(
             fps=fps,

@@ -54,7 +54,7 @@ class SettingsStore(QtCore.QObject):
         self._saved = S.load() if persist else settings
         # Command-line flags (e.g. --source clip.mp4) are for this session: they stay out of the file
         # unless the user changes that field here.
-        self._session_only = _differences(self._saved, settings)
+        self._session_only = S.differences(self._saved, settings)
         self._written = settings  # the settings as of the last save: what changed since is the tray's own
         self._timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._timer.timeout.connect(lambda: self.flush(wait=False))
@@ -274,11 +274,9 @@ class SettingsStore(QtCore.QObject):
         on_disk = self._on_disk(wait)
         if on_disk is None:
             return None
-        data = S.to_dict(on_disk)
-        for (section, name), value in _differences(self._written, self._settings).items():
-            if self._session_only.get((section, name), _NONE) != value:
-                data[section][name] = value
-        return S.from_dict(data)
+        mine = {key: value for key, value in S.differences(self._written, self._settings).items()
+                if self._session_only.get(key, _NONE) != value}
+        return S.with_changes(on_disk, mine)
 
     def _on_disk(self, wait: bool) -> S.Settings | None:
         """The file's settings; the last saved ones when it is missing or cannot be used. A file caught
@@ -305,12 +303,13 @@ class SettingsStore(QtCore.QObject):
             return
         try:
             current = self._settings
-            settings = self.to_save(wait)
-            if settings is None:
+            self._dirty = False
+            # Read, merge and rename under the writers' lock, merged again if the file changed meanwhile.
+            settings = S.save_merged(lambda: self.to_save(wait), wait=wait)
+            if settings is None:  # another program is writing the file: try again shortly
+                self._dirty = True
                 self._timer.start()
                 return
-            self._dirty = False
-            S.save(settings)
             self._saved, self._written = settings, current
         except (OSError, S.SettingsError) as exc:
             log.error("Could not save the settings (%s); the changes last until LiveCam quits.", exc)
@@ -372,13 +371,3 @@ def _overlap(pending: _Pending, changes: dict[str, dict[str, Any]]) -> bool:
     if pending.changes is None:
         return True
     return any(set(fields) & set(pending.changes.get(section, {})) for section, fields in changes.items())
-
-
-def _differences(a: S.Settings, b: S.Settings) -> dict[tuple[str, str], Any]:
-    out = {}
-    for section in dataclasses.fields(S.Settings):
-        sa, sb = getattr(a, section.name), getattr(b, section.name)
-        for f in dataclasses.fields(sa):
-            if getattr(sa, f.name) != getattr(sb, f.name):
-                out[(section.name, f.name)] = getattr(sb, f.name)
-    return out
