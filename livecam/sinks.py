@@ -7,10 +7,12 @@ live in :mod:`livecam.recording`, pacing in :mod:`livecam.pacing`, the choice be
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import platform
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -231,9 +233,14 @@ class PreviewOutput(Output):
     """A PySide6 window showing the output.
 
     Build it on the main thread; ``send`` may be called from any thread (the picture is handed to
-    the GUI thread through a queued signal). The main thread must run Qt's event loop: the GUI does
+    the GUI thread through :mod:`livecam.gui.relay`). The main thread must run Qt's event loop: the GUI does
     that anyway; a CLI calls :meth:`exec`, which returns when the window is closed, or calls
     :meth:`pump` from its own wait loop.
+
+    The window is the relay's to keep and free, on the GUI thread: this output holds it weakly. The sender
+    thread holds this output and often lets go of it last; the window, freed with it there, was a widget
+    deleted off the GUI thread while the GUI thread delivered it a queued frame (a bus error, 1 in ~20
+    closes). Frames go to the relay, never to a signal of the window, for the same reason.
     """
 
     def __init__(self, width: int, height: int, fps: float = 30, title: str = "LiveCam preview") -> None:
@@ -249,36 +256,32 @@ class PreviewOutput(Output):
         if threading.current_thread() is not threading.main_thread():
             raise OutputError("The preview window must be opened from the main thread.")
         try:
-            from PySide6 import QtCore, QtGui, QtWidgets
+            window_type = _preview_window_type()
         except ImportError as exc:
             raise OutputError(
                 "The preview window needs PySide6 and a display; install it with pip install livecam[gui]."
             ) from exc
-
-        class _Window(QtWidgets.QLabel):
-            frame = QtCore.Signal(object)
-
-            def __init__(self) -> None:
-                super().__init__()
-                self.frame.connect(self._show, QtCore.Qt.ConnectionType.QueuedConnection)
-
-            def _show(self, image: np.ndarray) -> None:
-                image = np.ascontiguousarray(image)
-                h, w = image.shape[:2]
-                qimage = QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888)
-                self.setPixmap(QtGui.QPixmap.fromImage(qimage))  # fromImage copies, so `image` may go
-
+        from livecam.gui import relay
         from livecam.qt_app import application
 
         self._app = application()
-        self.window = _Window()
-        self.window.setWindowTitle(title)
-        self.window.resize(self.width, self.height)
-        self.window.show()
+        self._relay = relay
+        window = window_type()
+        window.setWindowTitle(title)
+        window.resize(self.width, self.height)
+        window.show()
+        self._window = relay.hold(window)
+        self._show = weakref.WeakMethod(window.show_frame)  # made here: no strong reference off the GUI thread
+        self._release = weakref.finalize(self, relay.release, self._window)
         self.description = "preview window"
 
+    @property
+    def window(self) -> Any:
+        """The window (on the GUI thread only), or None once this output is closed."""
+        return self._window()
+
     def _send(self, image: np.ndarray) -> None:
-        self.window.frame.emit(image)
+        self._relay.answer(self._show, image)
 
     def exec(self) -> None:
         """Run Qt's event loop until the window is closed (for front ends without their own loop)."""
@@ -290,7 +293,24 @@ class PreviewOutput(Output):
         For a main thread that runs its own wait loop instead of :meth:`exec`; call it every few ms.
         """
         self._app.processEvents()
-        return self.window.isVisible()
+        window = self.window
+        return window is not None and window.isVisible()
 
     def close(self) -> None:
-        self.window.close()
+        """Close and free the window: at once on the GUI thread, from another thread when the GUI's events run."""
+        self._release()
+
+
+@functools.cache
+def _preview_window_type() -> type:
+    """The preview's window class, made once (PySide6 is optional, so it is not imported with this module)."""
+    from PySide6 import QtGui, QtWidgets
+
+    class PreviewWindow(QtWidgets.QLabel):
+        def show_frame(self, image: np.ndarray) -> None:
+            image = np.ascontiguousarray(image)
+            h, w = image.shape[:2]
+            qimage = QtGui.QImage(image.data, w, h, 3 * w, QtGui.QImage.Format.Format_BGR888)
+            self.setPixmap(QtGui.QPixmap.fromImage(qimage))  # fromImage copies, so `image` may go
+
+    return PreviewWindow

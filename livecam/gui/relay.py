@@ -8,6 +8,12 @@ down), the event could be posted after Qt had cleared the object's pending event
 memory was freed: the GUI thread then delivered it to a freed object and the process died of a
 segmentation fault (1 run in 8 of the GUI tests). The threads now emit on one relay that lives as long
 as the process, and the relay calls the receiver on the GUI thread if it is still there.
+
+A Qt object that a worker thread's object owns (``livecam run``'s preview window, owned by the output the
+sender thread holds) is freed wherever that owner's last reference goes: on the sender's thread, a
+widget deleted there while the GUI thread delivered its queued frame died of a bus error. Such an object
+is :func:`hold`-en here instead, its owner keeping a weak reference, and :func:`release` lets go of it on
+the GUI thread whichever thread asks.
 """
 from __future__ import annotations
 
@@ -21,10 +27,13 @@ from shiboken6 import isValid
 
 class _Relay(QtCore.QObject):
     _call = QtCore.Signal(object, object)  # weakref.WeakMethod, tuple of arguments
+    _release = QtCore.Signal(object)  # weakref.ref to an object held in _HELD
 
     def __init__(self) -> None:
         super().__init__()
+        self.thread_id = threading.get_ident()
         self._call.connect(self._deliver, QtCore.Qt.ConnectionType.QueuedConnection)
+        self._release.connect(_let_go, QtCore.Qt.ConnectionType.QueuedConnection)
 
     def send(self, method: Callable[..., Any] | weakref.WeakMethod, args: tuple) -> None:
         target = method if isinstance(method, weakref.WeakMethod) else weakref.WeakMethod(method)
@@ -39,6 +48,7 @@ class _Relay(QtCore.QObject):
 
 _RELAY: _Relay | None = None
 _LOCK = threading.Lock()
+_HELD: dict[int, QtCore.QObject] = {}  # read and changed on the GUI thread only
 
 
 def on_gui_thread() -> None:
@@ -58,3 +68,29 @@ def answer(method: Callable[..., Any] | weakref.WeakMethod, *args: Any) -> None:
     relay = _RELAY
     if relay is not None:
         relay.send(method, args)
+
+
+def hold(obj: QtCore.QObject) -> weakref.ref:
+    """On the GUI thread: keep ``obj`` here until :func:`release`, so that its owner, which keeps only the
+    weak reference returned, may be let go of on any thread without freeing ``obj`` there."""
+    on_gui_thread()
+    _HELD[id(obj)] = obj
+    return weakref.ref(obj)
+
+
+def release(ref: weakref.ref) -> None:
+    """From any thread: free what :func:`hold` kept, at once on the GUI thread, else when its events run
+    next (``ref`` is never followed off the GUI thread: the strong reference made would be the last)."""
+    relay = _RELAY
+    if relay is None:
+        return
+    if threading.get_ident() == relay.thread_id:
+        _let_go(ref)
+    else:
+        relay._release.emit(ref)
+
+
+def _let_go(ref: weakref.ref) -> None:
+    obj = ref()
+    if obj is not None and _HELD.get(id(obj)) is obj:
+        del _HELD[id(obj)]
