@@ -197,3 +197,32 @@ def test_livecam_run_with_a_preview_shows_the_picture_and_ends_with_its_window_f
     crop = (512 - 512 * 64 // 96) // 2  # the still picture is cut to 3:2 about its middle
     expected = cv2.resize(astronaut[crop:512 - crop], (96, 64), interpolation=cv2.INTER_AREA).astype(np.int16)
     assert np.abs(shown[0].astype(np.int16) - expected).mean() < 3  # the astronaut, not a card
+
+
+def test_frames_sent_while_the_main_thread_does_not_pump_wait_one_at_a_time(qtbot):
+    """The sender kept sending while the main thread was busy (``livecam run`` closing its session, up to
+    5 s): every frame was queued to the GUI thread, 2.7 MB each at 720p. Now one frame waits, the newest,
+    and the next pump shows it once."""
+    from livecam.sinks import PreviewOutput
+
+    out = PreviewOutput(W, H, 30)
+    try:
+        shown: list[int] = []
+        window = out.window
+        real = window.show_frame
+        window.show_frame = lambda image: (shown.append(int(image[0, 0, 0])), real(image))
+        del window
+
+        def send_many() -> None:
+            for n in range(100):
+                out.send(np.full((H, W, 3), n, np.uint8))
+
+        sender = threading.Thread(target=send_many)
+        sender.start()
+        sender.join()
+        assert out.pump()
+        qtbot.wait(50)
+        assert shown == [99], f"{len(shown)} frames delivered, not the newest one alone"
+        assert out.window.pixmap().toImage().pixelColor(1, 1).red() == 99
+    finally:
+        out.close()
