@@ -17,6 +17,7 @@ the session's :class:`~livecam.analysis.run_guard.RunGuard`: one that never retu
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import io
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 import weakref
@@ -156,24 +158,17 @@ def sha256_of(path: Path) -> str:
 
 def verified_path(name: str, directory: Path | None = None) -> Path:
     """The checked file of bundled model ``name`` (ModelError, one sentence, when it is not the one the
-    manifest describes). Hashed once per state of the file: cached by name alone, a file replaced or cut
-    short after its first check was opened unchecked by every later load (a provider change, an effect
-    turned off and on again)."""
-    path = (directory or models_dir()) / model_spec(name)["file"]
+    manifest describes). Hashed once per state of the file (:func:`_matches`): cached by name alone, a file
+    replaced or cut short after its first check was opened unchecked by every later load (a provider
+    change, an effect turned off and on again)."""
+    spec = model_spec(name)
+    path = (directory or models_dir()) / spec["file"]
     try:
-        st = path.stat()
-        state = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if _matches(path, spec["sha256"]):
+            return path
     except OSError:
-        state = None  # missing: checked (and refused) below every time
-    return _verified_path(name, directory, state)
-
-
-@functools.lru_cache(maxsize=None)
-def _verified_path(name: str, directory: Path | None, state: tuple | None) -> Path:
-    return check_model(name, directory)
-
-
-verified_path.cache_clear = _verified_path.cache_clear  # type: ignore[attr-defined]
+        pass
+    return check_model(name, directory)  # hashes again, to say in its sentence what is wrong
 
 
 def check_model(name: str, directory: Path | None = None) -> Path:
@@ -196,10 +191,25 @@ def check_model(name: str, directory: Path | None = None) -> Path:
     return path
 
 
+def _matches(path: Path, sha256: str) -> bool:
+    """Whether the regular file at ``path`` hashes to ``sha256`` (OSError when it cannot be read). Hashed
+    once per state of the file (size, mtime_ns, inode), so a file replaced on disk (a new download, an
+    update while LiveCam runs) or cut short is hashed again; what is not a regular file is never opened
+    (a FIFO's open waits for a writer for ever)."""
+    st = path.stat()
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))  # as opening it would
+    if not stat.S_ISREG(st.st_mode):
+        return False
+    return _hash_matches(str(path), sha256, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
 @functools.lru_cache(maxsize=64)
-def _verified_file(path: str, sha256: str, size: int, mtime_ns: int) -> bool:
-    # Keyed by size and mtime too, so a file replaced on disk (a new download) is hashed again.
+def _hash_matches(path: str, sha256: str, size: int, mtime_ns: int, ino: int) -> bool:
     return sha256_of(Path(path)) == sha256
+
+
+verified_path.cache_clear = _hash_matches.cache_clear  # type: ignore[attr-defined]
 
 
 def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
@@ -208,11 +218,11 @@ def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
     if "sha256" not in spec:
         raise ModelError(f"The description of model {name!r} has no sha256, so its file cannot be checked.")
     try:
-        stat = path.stat()
+        path.stat()
     except OSError:
         raise ModelError(f"Model file {path} is missing; download it with: livecam models fetch {name}") from None
     try:
-        matches = _verified_file(str(path), spec["sha256"], stat.st_size, stat.st_mtime_ns)
+        matches = _matches(path, spec["sha256"])
     except OSError as exc:
         raise ModelError(f"Model file {path} cannot be read ({reason(exc)}); check its permissions or "
                          f"download it again: livecam models fetch {name}") from None
@@ -419,8 +429,7 @@ class ModelSession:
         verified at start-up (an update or a failing disk since), and the CPU would run it unchecked."""
         path = Path(self.path)
         try:
-            st = path.stat()
-            same = _verified_file(str(path), self.spec["sha256"], st.st_size, st.st_mtime_ns)
+            same = _matches(path, self.spec["sha256"])
         except (OSError, KeyError):
             same = False
         if not same:
