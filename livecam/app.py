@@ -165,7 +165,11 @@ def run_live(settings: Settings, frames: int = 0) -> int:
             session.wake.wait(0.03 if pump else 0.25 if session.runner else RESUME_RETRY_S)
             if session.runner is not None and session.runner.done.is_set():
                 break  # N frames done, or processing stopped with an error
-            if stop.is_set() or (pump is not None and not pump()) or sender.failed.is_set():
+            if pump is not None and not stop.is_set() and not pump():
+                # The preview window was closed: the user's Quit, as Ctrl+C (it waited for a frame stuck
+                # in a model for the session's whole 5 s, the process still there).
+                request_stop()
+            if stop.is_set() or sender.failed.is_set():
                 break
             session.follow_viewers()
             if not frames and not session.idle and time.monotonic() - last_stats >= STATS_EVERY_S:

@@ -24,6 +24,11 @@ log = logging.getLogger("livecam")
 PAUSED_CARD = "LiveCam - starting the camera"  # what an app sees until the first frame after a pause
 RESUME_WAIT_S = 0.1  # how soon a resume is tried again while the released runner finishes its frame
 RESUME_RETRY_S = 2.0  # a source that cannot be reopened is tried again this often while an app watches
+# How long Quit waits for the frame being processed (one takes well under this). A frame stuck in a
+# model run (until the run guard gives it up, up to 10 s) is left on its thread: the sender and the
+# output close under it, and what it makes goes nowhere. Waited for, it kept the window and the
+# virtual camera there for the runner's whole 5 s.
+QUIT_FRAME_WAIT_S = 0.3
 
 
 def _same_source(capture: CaptureSettings, source: Any) -> CaptureSettings:
@@ -164,10 +169,11 @@ class LiveSession:
             log.error("%s", sentence)
         self.problem = sentence
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the runner (waiting at most ``timeout`` s for a frame being processed) and the source."""
+    def close(self, timeout: float = 5.0, frame_wait: float | None = None) -> None:
+        """Stop the runner (waiting at most ``frame_wait`` s, default ``timeout``, for a frame being
+        processed) and the source (at most ``timeout`` s)."""
         if self.runner is not None:
-            self.runner.stop(timeout)
+            self.runner.stop(timeout if frame_wait is None else frame_wait)
             self.processed_before += self.runner.processed
             self.error = self.error or self.runner.error
             self.runner = None

@@ -46,12 +46,14 @@ _REASONS = {
 
 
 _LOOP = "it is a symbolic link that leads round in a circle"
+_READ_ONLY = "it is read-only; make it writable if LiveCam may change it"
+_OWN_WORDS = (_LOOP, _READ_ONLY)  # said as they are, whatever the errno says in general
 
 
 def reason(exc: OSError) -> str:
     """Why an OS call failed, in a few plain lower-case words."""
-    if exc.strerror == _LOOP:
-        return _LOOP
+    if exc.strerror in _OWN_WORDS:
+        return exc.strerror
     return _REASONS.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
 
 
@@ -217,7 +219,7 @@ def folder_lock(folder: str | Path, wait: bool) -> Iterator[bool]:
 
 
 def _refuse_other_than_file(path: Path, linked: bool) -> None:
-    """Raise OSError unless ``path`` is a regular file or missing: the rename that writes it would put
+    """Raise OSError unless ``path`` is a writable regular file or missing: the rename that writes it would put
     a plain file in the place of whatever is there. A link to /dev/null (a way to keep no settings)
     replaced the device itself when LiveCam ran as root; a link to a FIFO or socket of the user's
     replaced that."""
@@ -226,6 +228,10 @@ def _refuse_other_than_file(path: Path, linked: bool) -> None:
     except OSError:
         return  # missing (the write creates it) or unreadable (the write says why)
     if stat.S_ISREG(mode):
+        if not mode & stat.S_IWUSR:
+            # The owner took the write permission away to keep the file as it is; the rename would
+            # not ask (the folder's permission is what it needs), and the file was replaced all the same.
+            raise OSError(errno.EACCES, _READ_ONLY, str(path))
         return
     if stat.S_ISDIR(mode):
         raise OSError(errno.EISDIR, _REASONS[errno.EISDIR], str(path))

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import io
 import json
 import logging
 import math
 import os
+import stat
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -432,8 +435,8 @@ def save_merged(merge: Callable[[], Settings | None], path: Path | None = None, 
     The tray's save read the file, put its own changes on top and renamed the result in: a whole
     write by another program between the read and the rename was lost. Every LiveCam writer holds
     one advisory lock across read -> rename; and as an editor takes no lock, the file's state (inode,
-    size, mtime_ns) is compared just before the rename, and a file changed since the read is read
-    and merged again. Raises SettingsError with one sentence when it cannot be written."""
+    size, mtime_ns and its bytes) is compared just before the rename, and a file changed since the
+    read is read and merged again. Raises SettingsError with one sentence when it cannot be written."""
     path = path or settings_path()
     with _writer_lock(path, wait) as held:
         if not held:
@@ -457,12 +460,17 @@ class _ChangedMeanwhile(Exception):
 
 
 def _file_state(path: Path) -> tuple | None:
-    """What tells a rewritten file from the one read: a rename (inode), an in-place write (size, mtime_ns)."""
+    """What tells a rewritten file from the one read: a rename (inode), an in-place write (size, mtime_ns)
+    and, as an in-place write of the same size within one tick of the file system's clock (up to 2 s
+    on some) leaves those three as they were, the bytes themselves (a settings file is a few kB)."""
     try:
-        st = os.stat(path)
+        st, data = _read_bytes(path)
     except OSError:
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns
+        try:
+            st, data = os.stat(path), None  # there but unreadable: its state without the bytes
+        except OSError:
+            return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, None if data is None else hashlib.sha256(data).digest()
 
 
 def _write(settings: Settings, path: Path, before: tuple | None | object = ...) -> None:
@@ -539,19 +547,42 @@ def _parse_constant(text: str) -> float:
     raise Unusable(f"it holds {text}, which is not a number LiveCam can use")
 
 
+class _Opened(io.BufferedReader):
+    """A file opened by _open_regular, with its state: ``regular`` (only such a file may be read) and ``size``."""
+
+    st: os.stat_result
+
+    @property
+    def regular(self) -> bool:
+        return stat.S_ISREG(self.st.st_mode)
+
+    @property
+    def size(self) -> int:
+        return self.st.st_size
+
+
+def _open_regular(path: Path) -> _Opened:
+    """``path`` opened for reading without waiting: a FIFO would wait for a writer for ever, and a
+    device never end, so read only what says ``regular``. Raises OSError."""
+    f = _Opened(io.FileIO(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)), "rb"))
+    f.st = os.fstat(f.fileno())
+    return f
+
+
+def _read_bytes(path: Path) -> tuple[os.stat_result, bytes | None]:
+    """The file's state and its first MAX_SETTINGS_BYTES + 1 bytes (None: not a regular file). Raises OSError."""
+    with _open_regular(path) as f:
+        return f.st, f.read(MAX_SETTINGS_BYTES + 1) if f.regular else None
+
+
 def _read(path: Path) -> str:
     """The file's text (a UTF-8 byte-order mark is fine), or Unusable saying why not."""
-    import stat
-
     try:
-        # Non-blocking open and a regular file only: a FIFO would wait forever, a device never end.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                raise Unusable("it is not a regular file")
-            data = f.read(MAX_SETTINGS_BYTES + 1)
+        data = _read_bytes(path)[1]
     except OSError as exc:
         raise Unusable(f"it cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if data is None:
+        raise Unusable("it is not a regular file")
     if len(data) > MAX_SETTINGS_BYTES:
         raise Unusable(f"it is over {MAX_SETTINGS_BYTES // 1024} kB; LiveCam's own files are a few kB")
     try:
@@ -612,9 +643,11 @@ def _parse(data: Any) -> Settings:
 
 def _same_bytes(a: Path, b: Path) -> bool:
     try:
-        if a.stat().st_size != b.stat().st_size:
-            return False
-        with open(a, "rb") as fa, open(b, "rb") as fb:
+        with _open_regular(a) as fa, _open_regular(b) as fb:
+            # A FIFO at NAME.bak beside an empty settings file (both "0 bytes") was opened and waited
+            # for a writer for ever: LiveCam hung at its start.
+            if not (fa.regular and fb.regular) or fa.size != fb.size:
+                return False
             while True:
                 chunk = fa.read(1 << 20)
                 if chunk != fb.read(1 << 20):

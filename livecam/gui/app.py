@@ -76,11 +76,12 @@ class LiveCamApp(QtCore.QObject):
         with self._checks_lock:
             first = not self._closed.is_set()
             self._closed.set()
-        self.store.flush()
-        self.bridge.shutdown()
+        # The windows go first: whatever the release below waits for, the user sees Quit done.
         self.front.hide()
         if self._window is not None:
             self._window.hide()
+        self.store.flush()
+        self.bridge.shutdown()
         # A file check still running (a photo's private copy being written) may finish, and a choice it
         # passes is saved; one that hangs is left behind on its daemon thread rather than holding LiveCam
         # open (waited for once), its choice not kept, and the log says so.

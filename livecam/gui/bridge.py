@@ -27,7 +27,7 @@ from livecam import capture, idle
 from livecam import output as outputs
 from livecam.gui import relay
 from livecam.live_runner import LiveRunner
-from livecam.live_session import LiveSession
+from livecam.live_session import QUIT_FRAME_WAIT_S, LiveSession
 from livecam.not_running import rate
 from livecam.output_gate import promises_more
 from livecam.pipeline import Pipeline
@@ -443,12 +443,12 @@ class LiveBridge(QtCore.QObject):
         elif was_idle and not session.live.idle:
             self._answer_state("on", on_sentence(self._settings))
 
-    def _stop_job(self) -> None:
+    def _stop_job(self, frame_wait: float | None = None) -> None:
         session, self._session = self._session, None
         if session is not None:
             if session.watch is not None:
                 session.watch.close()
-            session.live.close()
+            session.live.close(frame_wait=frame_wait)
             session.sender.stop()
             session.output.close()  # a recording is finished here and can still fail (disk full)
             if getattr(session.output, "error", None):
@@ -463,7 +463,9 @@ class LiveBridge(QtCore.QObject):
         self._start_job()
 
     def _shutdown_job(self) -> None:
-        self._stop_job()
+        # No start follows a Quit, so a runner still inside a stuck model run can be left to end alone
+        # (a restart must wait for it: two runners on one pipeline).
+        self._stop_job(frame_wait=QUIT_FRAME_WAIT_S)
         if self._pipeline is not None:
             self._pipeline.close()
 
