@@ -1,7 +1,7 @@
 """The compiled loops of ``livecam.effects.effect_kernels`` give exactly what the OpenCV calls they
 replace give: the key light's room dimming (every value and gain), its lit box (random frames,
-gains and boxes, against ``key_light.lit``), the touch-up's self-guided skin (against
-``self_guided`` and its 8-bit rounding) and its blend (every smooth, roi and alpha triple); and the
+gains and boxes, against ``key_light.lit``; from a coarse grid within a level of it), the
+touch-up's self-guided skin (against ``self_guided`` and its 8-bit rounding) and its blend (every smooth, roi and alpha triple); and the
 key light and the touch-up draw the same pixels with them as without them, on real frames."""
 import cv2
 import numpy as np
@@ -83,6 +83,41 @@ def test_the_lit_box_takes_views_through_lit():
     got = frame.copy()
     key_light.lit_box(wide[:, ::2], got, (10, 5, 50, 30), gain, luma, (5, 10), key_light.Scratch())
     np.testing.assert_array_equal(got, expected)
+
+
+def test_the_lit_box_from_a_grid_is_the_enlarged_gain_lit_within_a_level():
+    """The key light's loop enlarges its coarse gain grid itself (one row at a time, as
+    cv2.resize's INTER_LINEAR places it) instead of reading a resized gain: an ulp from
+    cv2.resize's values and a root an ulp from cv2.magnitude's put a rare pixel a level apart."""
+    rng = np.random.default_rng(17)
+    values = changed = 0
+    for _ in range(120):
+        gh, gw = (int(v) for v in rng.integers(2, 30, 2))
+        span = (int(rng.integers(gh, 8 * gh + 2)), int(rng.integers(gw, 8 * gw + 2)))  # (h, w) the grid covers
+        frame, _ = _frame_and_gain(rng, span[0] + 7, span[1] + 9)
+        by, bx = int(rng.integers(0, 8)), int(rng.integers(0, 10))  # where the span starts in the frame
+        grid = rng.uniform(0.6, 2.4, (gh, gw)).astype(np.float32)
+        luma = cv2.cvtColor(np.ascontiguousarray(frame[by:by + span[0], bx:bx + span[1]]), cv2.COLOR_BGR2GRAY)
+        r0, c0 = int(rng.integers(0, span[0])), int(rng.integers(0, span[1]))
+        r1, c1 = int(rng.integers(r0 + 1, span[0] + 1)), int(rng.integers(c0 + 1, span[1] + 1))
+        box = (bx + c0, by + r0, bx + c1, by + r1)
+        gain = cv2.resize(grid, (span[1], span[0]), interpolation=cv2.INTER_LINEAR)
+        expected = frame.copy()
+        if (r1 - r0) * (c1 - c0) > 1:  # lit()'s OpenCV calls read a (1, 1) box's scratch unset
+            expected[by + r0:by + r1, bx + c0:bx + c1] = key_light.lit(
+                frame[by + r0:by + r1, bx + c0:bx + c1], gain[r0:r1, c0:c1], key_light.Scratch(), luma[r0:r1, c0:c1])
+        got = frame.copy()
+        key_light.lit_box(frame, got, box, grid, luma, (r0, c0), key_light.Scratch(), span)
+        if (r1 - r0) * (c1 - c0) == 1:
+            continue
+        diff = np.abs(got.astype(int) - expected)
+        assert diff.max() <= 1
+        outside = np.ones(frame.shape[:2], bool)
+        outside[by + r0:by + r1, bx + c0:bx + c1] = False
+        np.testing.assert_array_equal(got[outside], frame[outside])  # nothing written past the box
+        values += 3 * (r1 - r0) * (c1 - c0)
+        changed += int(np.count_nonzero(diff))
+    assert values > 50_000 and changed <= 1e-4 * values, (values, changed)
 
 
 def test_the_quarter_area_step_is_resizes_to_the_byte():
@@ -221,8 +256,9 @@ def test_key_light_and_touch_up_draw_the_same_pixels_with_the_kernels_and_withou
         patch.setattr(kernels, "READY", False)
         without = run()
     # The touch-up's loops give its calls' bytes. The key light's lit box takes an exact root where
-    # lit() has cv2.magnitude, and its room gain LLVM's exp where numpy has its own: a level apart
-    # now and then, nowhere more (tests above bound each loop on its own).
+    # lit() has cv2.magnitude and enlarges its gain an ulp from cv2.resize, and its room gain takes
+    # LLVM's exp where numpy has its own: a level apart now and then, nowhere more (tests above
+    # bound each loop on its own).
     changed = 0
     for k, (outs_fast, outs_slow, outs_without) in enumerate(zip(fast, slow, without)):
         for frame, a, b, c in zip(frames, outs_fast, outs_slow, outs_without):
