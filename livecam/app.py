@@ -136,16 +136,17 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         sender = PacedSender(output, settings.output.fps).start()
         session = LiveSession(settings.capture, source, pipeline, sender, frames)
         watch = watch_output(output, settings.output.always_on, session.viewers_changed)
-    except RuntimeError as exc:  # OutputError is one too
+    except Exception as exc:  # noqa: BLE001 - re-raised below unless said: the camera's thread is stopped first
+        # Raised past the open camera (a bug's traceback), the interpreter's end also aborted under its
+        # thread ("terminate called without an active exception", exit 134).
+        said = isinstance(exc, OutputError) or (isinstance(exc, RuntimeError) and no_thread(exc))
         if isinstance(exc, OutputError):
             print(f"livecam: {exc}", file=sys.stderr)
-        elif no_thread(exc):
+        elif said:
             # The process or the system at its limit of threads. It was a traceback, the recording left as
             # an empty file under its name, and at times an abort at the interpreter's end (the camera's
             # thread still decoding).
             print(f"livecam: {NO_THREAD}", file=sys.stderr)
-        else:
-            raise
         (session or source).close()
         if sender is not None:
             sender.stop()
@@ -153,6 +154,8 @@ def run_live(settings: Settings, frames: int = 0) -> int:
             output.close()  # a recording that holds no frame is removed
         if pipeline is not None:
             pipeline.close()
+        if not said:
+            raise
         return 1
 
     # A preview window needs the main thread to run Qt's events; other outputs just wait.

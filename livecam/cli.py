@@ -132,14 +132,16 @@ def _add_section_flags(group, wanted: str, only: tuple[str, ...] = (), leave: tu
 def _file_field(value: str, choices_: tuple, or_file: dict, flag: str) -> str:
     """For a flag that takes a mode or a file: the field the file ``value`` goes into."""
     from livecam.media import media_kind
+    from livecam.messages import shown
     from livecam.settings import SettingsError
 
     kind = media_kind(value)
     if kind in or_file:
         return or_file[kind]
-    if not Path(value).exists():
-        raise SettingsError(f"{flag} {value!r} is neither one of {', '.join(choices_)} nor an existing file.")
-    raise SettingsError(f"{flag} {value!r} is not a picture or a video LiveCam can read; use a JPEG, PNG or MP4 file.")
+    if not os.path.exists(value):  # False for a name too long too: pathlib's exists() raised that
+        raise SettingsError(f"{flag} {shown(value)} is neither one of {', '.join(choices_)} nor an existing file.")
+    raise SettingsError(f"{flag} {shown(value)} is not a picture or a video LiveCam can read; use a JPEG, PNG or MP4 "
+                        "file.")
 
 
 def effect_changes(args: argparse.Namespace) -> dict[str, dict]:
@@ -363,7 +365,14 @@ def cmd_avatars(args: argparse.Namespace) -> int:
             return 1
         print(f"Removed {shown(path)}.")
         return 0
-    kept = stored_avatars()
+    try:
+        kept = stored_avatars()
+    except OSError as exc:  # the config folder's name too long, a drive gone: a traceback before
+        from livecam.private_files import reason
+
+        print(f"livecam: The kept avatar photos in {shown(store_dir())} cannot be listed ({reason(exc)}); check "
+              "that folder, or LIVECAM_CONFIG_DIR if you set it.", file=sys.stderr)
+        return 1
     if not kept:
         print(f"No avatar photos are kept (they would be in {shown(store_dir())}).")
         return 0

@@ -24,11 +24,12 @@ log = logging.getLogger("livecam")
 PAUSED_CARD = "LiveCam - starting the camera"  # what an app sees until the first frame after a pause
 RESUME_WAIT_S = 0.1  # how soon a resume is tried again while the released runner finishes its frame
 RESUME_RETRY_S = 2.0  # a source that cannot be reopened is tried again this often while an app watches
-# How long Quit waits for the frame being processed (one takes well under this). A frame stuck in a
-# model run (until the run guard gives it up, up to 10 s) is left on its thread: the sender and the
-# output close under it, and what it makes goes nowhere. Waited for, it kept the window and the
-# virtual camera there for the runner's whole 5 s.
-QUIT_FRAME_WAIT_S = 0.3
+# How long Quit, switching LiveCam off, or a pause with no app watching waits for the frame being
+# processed (one takes well under this). A frame stuck in a model run (until the run guard gives it up,
+# up to 10 s) is left on its thread: the sender and the output close under it, and what it makes goes
+# nowhere. Waited for, it kept the window and the virtual camera there for the runner's whole 5 s. A
+# start or resume that follows waits for it (see ``finishing``): two runners on one pipeline must never be.
+FRAME_WAIT_S = 0.3
 
 
 def _same_source(capture: CaptureSettings, source: Any) -> CaptureSettings:
@@ -111,7 +112,7 @@ class LiveSession:
         runner.stop(timeout=0)  # no new frame is taken from here on...
         self.source.close()  # ...so the camera can go at once (its light turns off)
         self.source = None
-        runner.stop()
+        runner.stop(FRAME_WAIT_S)  # one stuck in a model run held the control thread 5 s; resume waits for it
         self._released = runner
         self.processed_before += runner.processed
         self.error = self.error or runner.error
@@ -123,8 +124,7 @@ class LiveSession:
         remaining = self.frames - self.processed if self.frames else 0
         if self.frames and remaining <= 0:
             return
-        released = self._released
-        if released is not None and not released.done.is_set():
+        if self.finishing:
             # Its frame is still in the pipeline (a model run stuck until the run guard gives it up): a
             # second runner beside it shared the pipeline, and the old one's exit unhooked the new one's
             # prefetch (every frame analysed twice, and each picture analysed ahead kept for good).
@@ -169,6 +169,18 @@ class LiveSession:
             log.error("%s", sentence)
         self.problem = sentence
 
+    @property
+    def finishing(self) -> bool:
+        """Whether a runner this session let go of is still inside a frame (a model run stuck until the
+        run guard gives it up): nothing else may run on the pipeline until it is out."""
+        released = self._released
+        return released is not None and not released.done.is_set()
+
+    def wait_finished(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for :attr:`finishing` to end; True once it has."""
+        released = self._released
+        return released is None or released.done.wait(timeout)
+
     def close(self, timeout: float = 5.0, frame_wait: float | None = None) -> None:
         """Stop the runner (waiting at most ``frame_wait`` s, default ``timeout``, for a frame being
         processed) and the source (at most ``timeout`` s)."""
@@ -176,7 +188,7 @@ class LiveSession:
             self.runner.stop(timeout if frame_wait is None else frame_wait)
             self.processed_before += self.runner.processed
             self.error = self.error or self.runner.error
-            self.runner = None
+            self._released, self.runner = self.runner, None
         if self.source is not None:
             self.source.close(timeout=timeout)  # a camera stuck in its driver must not eat the 2 s
             self.source = None

@@ -273,7 +273,16 @@ class _Target:
                 f"{', '.join(RECORDING_SUFFIXES[:-1])} or {RECORDING_SUFFIXES[-1]}; choose a name like "
                 f"{shown(path.stem or 'recording', 60)}.mp4."
             )
-        if not path.parent.is_dir():
+        try:
+            folder = stat.S_ISDIR(os.stat(path.parent).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            folder = False
+        except OSError as exc:
+            # A folder name too long, a folder it may not look into, a drive that went away: pathlib's
+            # is_dir() raised these (a traceback; `run` then aborted under the camera's thread at exit).
+            raise OutputError(f"Cannot write {shown(path)} ({exc.strerror}); {_fix(exc, 'choose another path')}.") \
+                from None
+        if not folder:
             raise OutputError(
                 f"Cannot write {shown(path)}: the folder {shown(path.parent)} does not exist; choose another path."
             )

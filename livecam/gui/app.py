@@ -50,6 +50,7 @@ class LiveCamApp(QtCore.QObject):
         self.store.changed.connect(self.bridge.apply_settings)
         self.bridge.state_changed.connect(self._state_changed)
         self.store.checking_changed.connect(self._checking)
+        self.store.unsaved.connect(self._unsaved)
         self.actions.running.toggled.connect(self.bridge.set_running)
         self.actions.settings_requested.connect(self.show_settings)
         self.actions.quit_requested.connect(self.quit)
@@ -157,6 +158,13 @@ class LiveCamApp(QtCore.QObject):
             self.front.set_state(self.front.state, message)
         else:
             self.front.tray.setToolTip(f"LiveCam: {message}")
+
+    def _unsaved(self, sentence: str) -> None:
+        """Said once where LiveCam's problems are said; saved again, the state's own line is back."""
+        if sentence:
+            self.front.say(sentence)
+        else:
+            self.front.set_state(self.bridge.state, self.bridge.message)
 
     def _state_changed(self, state: str, message: str) -> None:
         self.actions.set_state(state, message)

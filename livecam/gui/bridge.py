@@ -27,7 +27,7 @@ from livecam import capture, idle
 from livecam import output as outputs
 from livecam.gui import relay
 from livecam.live_runner import LiveRunner
-from livecam.live_session import QUIT_FRAME_WAIT_S, LiveSession
+from livecam.live_session import FRAME_WAIT_S, LiveSession
 from livecam.not_running import rate
 from livecam.output_gate import promises_more
 from livecam.pipeline import Pipeline
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 STATS_EVERY_S = 0.5
 IDLE_SENTENCE = "No app is using the LiveCam camera: the webcam is off until one opens it."
+STILL_FINISHING = ("LiveCam is starting: the last frame is still in an effect that has not answered yet; it "
+                   "starts as soon as that frame is done.")
+FINISHING_POLL_S = 0.1  # how often a start waiting for that frame looks whether it was switched off or quit
 POLL_MS = 250
 
 PROVIDER_WORDS = {
@@ -259,6 +262,9 @@ class LiveBridge(QtCore.QObject):
         self._control = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livecam-control")
         self._pipeline: Pipeline | None = None
         self._session: _Session | None = None
+        # The live session last stopped while its runner was still inside a frame (a model run stuck until
+        # the run guard gives it up): the next start waits for it, as two runners on one pipeline must not be.
+        self._finishing: LiveSession | None = None
         self._want_running = False
         self._closed = False
         # Whether the control thread is making the first pipeline, with no device open yet (see _load).
@@ -370,7 +376,7 @@ class LiveBridge(QtCore.QObject):
             self._answer_state("error", f"LiveCam could not start: {exc}")
 
     def _start_job(self) -> None:
-        if not self._want_running or self._session is not None:
+        if not self._want_running or self._session is not None or not self._last_frame_done():
             return
         settings = self._settings
         if self._pipeline is None and not self._load(settings):
@@ -412,6 +418,20 @@ class LiveBridge(QtCore.QObject):
         relay.answer(self._set_output, *describe_output(output, problem, settings))
         self._answer_state("on", on_sentence(settings))
 
+    def _last_frame_done(self) -> bool:
+        """Wait for the frame a stopped runner is still inside; False when switched off or quit meanwhile.
+
+        Switching off leaves such a frame on its thread, so the camera and the virtual camera go at once
+        (waited for, they stayed for the runner's 5 s); a start made meanwhile waits here, saying why."""
+        live = self._finishing
+        if live is not None and live.finishing:
+            self._answer_state("starting", STILL_FINISHING)
+            while not live.wait_finished(FINISHING_POLL_S):
+                if not self._want_running or self._closed:
+                    return False
+        self._finishing = None
+        return True
+
     def _load(self, settings: Settings) -> bool:
         """Make the pipeline before the camera opens; False when LiveCam was switched off or quit meanwhile.
 
@@ -443,12 +463,14 @@ class LiveBridge(QtCore.QObject):
         elif was_idle and not session.live.idle:
             self._answer_state("on", on_sentence(self._settings))
 
-    def _stop_job(self, frame_wait: float | None = None) -> None:
+    def _stop_job(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             if session.watch is not None:
                 session.watch.close()
-            session.live.close(frame_wait=frame_wait)
+            session.live.close(frame_wait=FRAME_WAIT_S)
+            if session.live.finishing:
+                self._finishing = session.live
             session.sender.stop()
             session.output.close()  # a recording is finished here and can still fail (disk full)
             if getattr(session.output, "error", None):
@@ -463,9 +485,7 @@ class LiveBridge(QtCore.QObject):
         self._start_job()
 
     def _shutdown_job(self) -> None:
-        # No start follows a Quit, so a runner still inside a stuck model run can be left to end alone
-        # (a restart must wait for it: two runners on one pipeline).
-        self._stop_job(frame_wait=QUIT_FRAME_WAIT_S)
+        self._stop_job()  # a runner still inside a stuck model run is left to end alone: no start follows
         if self._pipeline is not None:
             self._pipeline.close()
 

@@ -99,6 +99,7 @@ class SettingsWindow(QtWidgets.QWidget):
         store.changed.connect(self.sync)
         store.rejected.connect(self.show_rejected)
         store.checking_changed.connect(self.show_checking)
+        store.unsaved.connect(self.show_unsaved)
         actions.presets_changed.connect(self._fill_presets)
         bridge.frame_ready.connect(self.show_frame)
         bridge.stats_ready.connect(self.show_stats)
@@ -313,6 +314,13 @@ class SettingsWindow(QtWidgets.QWidget):
             self.state_line.setText(_html(sentence))
         else:
             self.show_state(self.bridge.state, self.bridge.message)  # a refusal, if any, comes next
+
+    def show_unsaved(self, sentence: str) -> None:
+        """The settings cannot be saved (``sentence``), or they were saved again ("")."""
+        if sentence:
+            self.show_rejected(sentence)
+        else:
+            self.show_state(self.bridge.state, self.bridge.message)
 
     def show_rejected(self, sentence: str) -> None:
         self.state_line.setText(f'<span style="color:{STATE_COLORS["error"]}">{_html(sentence)}</span>')

@@ -22,6 +22,9 @@ from livecam.gui import relay
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
+# While the file cannot be written (made read-only, a full disk) the save is tried again this often, so
+# the changes kept meanwhile are saved once it can be, with no further change needed.
+SAVE_RETRY_MS = 5000
 # A file check not back by then (a hung network drive, a decoder that never returns) is refused, so
 # the choice is neither lost in silence nor "being checked" for ever; the first check loads the
 # models and took up to 7 s on a loaded machine.
@@ -46,6 +49,7 @@ class SettingsStore(QtCore.QObject):
     changed = QtCore.Signal(object)  # the new Settings
     rejected = QtCore.Signal(str)  # a plain sentence: why a change was not taken
     checking_changed = QtCore.Signal(str)  # "Checking the photo me.jpg …" while a chosen file is checked, then ""
+    unsaved = QtCore.Signal(str)  # why the changes cannot be saved (once, when that starts), then "" once saved
 
     def __init__(self, settings: S.Settings, persist: bool = True, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -59,6 +63,7 @@ class SettingsStore(QtCore.QObject):
         self._timer = QtCore.QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._timer.timeout.connect(lambda: self.flush(wait=False))
         self._dirty = False
+        self.unsaved_reason = ""  # why the last save failed ("" while saving works)
         # A newly chosen file is checked off the GUI thread: an avatar photo by the effect's own load (a
         # face fit: 0.2-2.4 s), a background picture or video by a bounded decode (a 12 MP PNG: 230 ms,
         # a 4K video up to 320 ms, a file on a slow drive: unbounded), each of which froze the tray and
@@ -264,7 +269,7 @@ class SettingsStore(QtCore.QObject):
         self.changed.emit(settings)
         if self._persist:
             self._dirty = True
-            self._timer.start()
+            self._timer.start(SAVE_DELAY_MS)
 
     def to_save(self, wait: bool = True) -> S.Settings | None:
         """What the file holds now, with the changes made here since the last save on top. The whole
@@ -303,16 +308,36 @@ class SettingsStore(QtCore.QObject):
             return
         try:
             current = self._settings
-            self._dirty = False
             # Read, merge and rename under the writers' lock, merged again if the file changed meanwhile.
             settings = S.save_merged(lambda: self.to_save(wait), wait=wait)
-            if settings is None:  # another program is writing the file: try again shortly
-                self._dirty = True
-                self._timer.start()
-                return
-            self._saved, self._written = settings, current
-        except (OSError, S.SettingsError) as exc:
-            log.error("Could not save the settings (%s); the changes last until LiveCam quits.", exc)
+        except S.SettingsError as exc:
+            self._cannot_save(str(exc))
+            return
+        except OSError as exc:
+            from livecam.private_files import reason
+
+            self._cannot_save(f"The settings were not saved: {reason(exc)}.")
+            return
+        if settings is None:  # another program is writing the file: try again shortly
+            self._timer.start(SAVE_DELAY_MS)
+            return
+        self._saved, self._written = settings, current
+        self._dirty = False
+        if self.unsaved_reason:
+            self.unsaved_reason = ""
+            log.info("The settings were saved: the file can be written again.")
+            self.unsaved.emit("")
+
+    def _cannot_save(self, why: str) -> None:
+        """Keep the changes, try again in SAVE_RETRY_MS, and say so once: the sentence came on every save
+        attempt (every slider moved) for as long as the file stayed read-only."""
+        self._timer.start(SAVE_RETRY_MS)
+        if self.unsaved_reason:
+            return
+        self.unsaved_reason = (f"{why} Your changes are kept while LiveCam runs and saved as soon as the file can "
+                               "be written.")
+        log.error("%s", self.unsaved_reason)
+        self.unsaved.emit(self.unsaved_reason)
 
 
 def _refusal_words(refused: str, refusal: Refusal) -> str:

@@ -39,6 +39,12 @@ class TrayFront(QtCore.QObject):
             self.tray.showMessage("LiveCam", message, QtWidgets.QSystemTrayIcon.MessageIcon.Warning, 8000)
         self._last_error = message if state == "error" else ""
 
+    def say(self, sentence: str) -> None:
+        """A problem that is not LiveCam's state (the settings cannot be saved), in the error's bubble."""
+        self.tray.setToolTip(f"LiveCam: {sentence}")
+        if self.tray.supportsMessages():
+            self.tray.showMessage("LiveCam", sentence, QtWidgets.QSystemTrayIcon.MessageIcon.Warning, 8000)
+
     def show(self) -> None:
         self.tray.show()
 
@@ -127,6 +133,11 @@ class ControlWindow(QtWidgets.QWidget):
         self.icon.setPixmap(icon.pixmap(32, 32))
         color = STATE_COLORS["error"] if state == "error" else self.palette().windowText().color().name()
         self.message.setText(f'<span style="color:{color}">{_html(message)}</span>')
+
+    def say(self, sentence: str) -> None:
+        """A problem that is not LiveCam's state (the settings cannot be saved), on the state's line until
+        the state next changes."""
+        self.message.setText(f'<span style="color:{STATE_COLORS["error"]}">{_html(sentence)}</span>')
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         # Without a tray nothing would be left to bring LiveCam back, so closing this window quits.
