@@ -339,3 +339,26 @@ def test_listing_the_kept_avatar_photos_in_a_config_folder_whose_name_is_too_lon
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and "too long" in err, err
     assert err.count("\n") == 1
+
+
+def test_the_kept_avatar_photos_in_a_config_folder_whose_name_is_too_long_everywhere_else(
+        tmp_path, monkeypatch, qtbot):
+    """The lead's follow-up: the same folder broke ``livecam avatars remove`` (a traceback), raised in
+    the tray's "kept photo copies" menu (a Qt slot), and a moved photo's look-up for its kept copy
+    said the copy's 300-character name instead of the photo's own sentence."""
+    from PySide6 import QtWidgets
+
+    from livecam.analysis import avatar_photo as ap
+    from livecam.gui.effect_controls import EffectControls
+
+    monkeypatch.setenv("LIVECAM_CONFIG_DIR", str(tmp_path / ("a" * 300)))
+    with pytest.raises(ap.AvatarPhotoError, match="cannot be listed .the name is too long"):
+        ap.remove_stored_avatar("photo.png")
+    assert ap.stored_copy(tmp_path / "gone.png") is None
+    with pytest.raises(ap.AvatarPhotoError, match="gone.png"):
+        ap.load_avatar_photo(tmp_path / "gone.png")
+    menu = QtWidgets.QMenu()
+    EffectControls._fill_kept_photos(None, menu)
+    texts = [a.text() for a in menu.actions()]
+    assert len(texts) == 1 and "cannot be listed (the name is too long)" in texts[0]
+    assert not menu.actions()[0].isEnabled()

@@ -231,7 +231,9 @@ def _is_stored(path: Path) -> bool:
 def stored_copy(path: str | Path) -> Path | None:
     """The kept copy of exactly ``path`` in the config folder, if there is one."""
     candidate = store_dir() / stored_name(path)
-    return candidate if candidate.is_file() else None
+    # os.path: False, not OSError, where the config folder's name is too long (the photo's own
+    # sentence is then said, not one about a copy the user never named).
+    return candidate if os.path.isfile(candidate) else None
 
 
 def stored_avatars() -> list[StoredAvatar]:
@@ -252,7 +254,11 @@ def remove_stored_avatar(name: str) -> Path:
     """Delete the kept copy called ``name`` (as :func:`stored_avatars` lists it); returns its path.
     An unknown name, or a copy the file system will not delete, raises AvatarPhotoError with one
     sentence."""
-    known = {s.name: s.path for s in stored_avatars()}
+    try:
+        known = {s.name: s.path for s in stored_avatars()}
+    except OSError as exc:  # the config folder's name too long, a drive gone: a traceback before
+        raise AvatarPhotoError(f"The kept avatar photos in {shown(store_dir())} cannot be listed ({reason(exc)}); "
+                               "check that folder, or LIVECAM_CONFIG_DIR if you set it.") from None
     if name not in known:
         listed = ", ".join(sorted(known)) or "none are kept"
         raise AvatarPhotoError(f"No stored avatar photo is called {shown(name, 60)}; the stored ones are: {listed}.")

@@ -218,7 +218,13 @@ class EffectControls(QtCore.QObject):
         from livecam.analysis.avatar_photo import stored_avatars
 
         menu.clear()
-        kept = stored_avatars()
+        try:
+            kept = stored_avatars()
+        except OSError as exc:  # the config folder's name too long, a drive gone: raised in a Qt slot before
+            from livecam.private_files import reason
+
+            menu.addAction(QtGui.QAction(f"The kept photo copies cannot be listed ({reason(exc)})", menu, enabled=False))
+            return
         if not kept:
             menu.addAction(QtGui.QAction("No photo copies are kept", menu, enabled=False))
         for item in kept:
