@@ -89,6 +89,10 @@ class LiveCamApp(QtCore.QObject):
         if first:
             self.store.settle(CHECKS_AT_EXIT_S)
             self.store.flush()
+            # The windows are gone by now (Quit is not held for it): the log, on stderr, is where it is said.
+            lost = self.store.lost_at_quit()
+            if lost:
+                log.error("%s", lost)
 
     def quit(self) -> None:
         if self._quitting:

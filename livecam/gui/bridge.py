@@ -73,6 +73,7 @@ class FramePair:
     after: np.ndarray | None  # preview-size BGR output
     settings: Settings  # the settings this frame was processed with
     placeholder: bool  # the "camera disconnected" card, not a processed frame
+    session: Any = field(default=None, repr=False, compare=False)  # its session's key: shown only while current
 
 
 STATS_SEPARATOR = "   |   "
@@ -160,11 +161,12 @@ class _Tap:
         size = self.bridge.preview_size
         after = fit_inside(image, size) if size else None
         self.bridge._publish(
-            FramePair(self.processed, image, self._before, after, self.pipeline.effective_settings, self._placeholder)
+            FramePair(self.processed, image, self._before, after, self.pipeline.effective_settings, self._placeholder,
+                      self.sender)
         )
         if now - self._last_stats >= STATS_EVERY_S:
             self._last_stats = now
-            self.bridge._publish_stats(self.stats())
+            self.bridge._publish_stats(self.stats(), self.sender)
 
     def stats(self) -> LiveStats:
         # Read here, on the processing thread, so the pipeline's timing tables never change mid-read.
@@ -265,6 +267,10 @@ class LiveBridge(QtCore.QObject):
         # The live session last stopped while its runner was still inside a frame (a model run stuck until
         # the run guard gives it up): the next start waits for it, as two runners on one pipeline must not be.
         self._finishing: LiveSession | None = None
+        # The sender of the session whose frames and stats the GUI shows, None while off: a frame that was
+        # stuck in a model run at "off" and came back later was still shown in the preview once (keyed by
+        # the session, not by timing, as a quick off and on again reuses no sender).
+        self._current: outputs.PacedSender | None = None
         self._want_running = False
         self._closed = False
         # Whether the control thread is making the first pipeline, with no device open yet (see _load).
@@ -397,6 +403,8 @@ class LiveBridge(QtCore.QObject):
             raise
         sender = outputs.PacedSender(output, settings.output.fps).start()
         pipeline = self._pipeline
+        self.last_stats = None  # the last session's: its fps and problems are not this one's
+        self._current = sender  # before its runner starts: its first frame is shown
 
         def make_runner(src: Any, frames: int) -> LiveRunner:
             tap = _Tap(self, src, sender, pipeline)  # stands in for source and sender to copy frames out
@@ -464,6 +472,7 @@ class LiveBridge(QtCore.QObject):
             self._answer_state("on", on_sentence(self._settings))
 
     def _stop_job(self) -> None:
+        self._current = None  # nothing this session still makes is shown from here on
         session, self._session = self._session, None
         if session is not None:
             if session.watch is not None:
@@ -491,6 +500,8 @@ class LiveBridge(QtCore.QObject):
 
     # ------------------------------------------------------------ processing thread → GUI thread
     def _publish(self, pair: FramePair) -> None:
+        if pair.session is not self._current:
+            return  # a frame of a session already stopped: it must not replace the current one's
         with self._mail_lock:
             self._mail = pair
             wake = not self._woken
@@ -498,14 +509,16 @@ class LiveBridge(QtCore.QObject):
         if wake:
             relay.answer(self._deliver)
 
-    def _publish_stats(self, stats: LiveStats) -> None:
-        self.last_stats = stats
+    def _publish_stats(self, stats: LiveStats, session: Any) -> None:
+        if session is self._current:
+            self.last_stats = stats
 
     def _deliver(self) -> None:
         with self._mail_lock:
             pair, self._mail = self._mail, None
             self._woken = False
-        if pair is not None and not self._closed:
+        # Checked again here, on the GUI thread: the session may have stopped since it was published.
+        if pair is not None and pair.session is self._current and not self._closed:
             self.last_frame = pair
             self.frame_ready.emit(pair)
 
@@ -522,6 +535,7 @@ class LiveBridge(QtCore.QObject):
             self.state_changed.emit(state, message)
         if state == "off":
             self._set_output(OUTPUT_OFF, True)
+            self.last_frame = None  # a window shown later says "off", not the last session's picture
 
     def _set_output(self, sentence: str, ok: bool) -> None:
         if (sentence, ok) != self.output:

@@ -6,6 +6,7 @@ tracking); switching to one never changes the camera, the output or the inferenc
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,9 @@ def check_name(name: str) -> str:
 
 
 def exists(name: str) -> bool:
-    return bool(_slug(name)) and _path(name).is_file()
+    # os.path.isfile, not Path.is_file: that raises for a config folder whose name is too long, and the
+    # tray app did not start (its presets menu is filled as it starts).
+    return bool(_slug(name)) and os.path.isfile(_path(name))
 
 
 def save_preset(name: str, settings: S.Settings) -> Path:
@@ -101,7 +104,11 @@ def all_presets() -> dict[str, dict[str, dict[str, Any]]]:
     """Every saved preset, name -> sections, sorted by name; broken files are left out
     (``load_preset`` says what is wrong with one)."""
     found = {}
-    for path in presets_dir().glob("*.json"):
+    try:
+        paths = list(presets_dir().glob("*.json"))
+    except OSError:  # a folder name too long, a drive gone: no presets to offer; saving one says why
+        paths = []
+    for path in paths:
         try:
             body = _read(path)
         except PresetError:
@@ -117,7 +124,7 @@ def list_presets() -> list[str]:
 def load_preset(name: str) -> dict[str, dict[str, Any]]:
     """The preset's sections, as ``{"background": {...}, ...}``."""
     path = _path(name) if _slug(name) else None
-    if path is None or not path.is_file():
+    if path is None or not os.path.isfile(path):
         raise PresetError(f"There is no preset called {name!r}; save one first.")
     return _read(path)["settings"]
 
@@ -143,7 +150,7 @@ def matching_preset(settings: S.Settings, saved: dict[str, dict[str, Any]] | Non
 
 def delete_preset(name: str) -> None:
     path = _path(name) if _slug(name) else None
-    if path is None or not path.is_file():
+    if path is None or not os.path.isfile(path):
         raise PresetError(f"There is no preset called {name!r}.")
     try:
         path.unlink()

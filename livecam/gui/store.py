@@ -64,6 +64,7 @@ class SettingsStore(QtCore.QObject):
         self._timer.timeout.connect(lambda: self.flush(wait=False))
         self._dirty = False
         self.unsaved_reason = ""  # why the last save failed ("" while saving works)
+        self._why = ""  # the last failed save's own sentence, without "kept while LiveCam runs"
         # A newly chosen file is checked off the GUI thread: an avatar photo by the effect's own load (a
         # face fit: 0.2-2.4 s), a background picture or video by a bounded decode (a 12 MP PNG: 230 ms,
         # a 4K video up to 320 ms, a file on a slow drive: unbounded), each of which froze the tray and
@@ -323,6 +324,7 @@ class SettingsStore(QtCore.QObject):
             return
         self._saved, self._written = settings, current
         self._dirty = False
+        self._why = ""
         if self.unsaved_reason:
             self.unsaved_reason = ""
             log.info("The settings were saved: the file can be written again.")
@@ -332,12 +334,22 @@ class SettingsStore(QtCore.QObject):
         """Keep the changes, try again in SAVE_RETRY_MS, and say so once: the sentence came on every save
         attempt (every slider moved) for as long as the file stayed read-only."""
         self._timer.start(SAVE_RETRY_MS)
+        self._why = why
         if self.unsaved_reason:
             return
         self.unsaved_reason = (f"{why} Your changes are kept while LiveCam runs and saved as soon as the file can "
                                "be written.")
         log.error("%s", self.unsaved_reason)
         self.unsaved.emit(self.unsaved_reason)
+
+    def lost_at_quit(self) -> str:
+        """At quit, after the last ``flush``: the sentence saying the changes it could not save are lost, or
+        "" when nothing is. The outage was said once, when it began, with "kept while LiveCam runs", and
+        Quit then dropped the changes in silence."""
+        if not (self._persist and self._dirty):
+            return ""
+        why = self._why or "The settings were not saved."
+        return f"LiveCam quit with settings changes it could not save, so they are lost (set them again): {why}"
 
 
 def _refusal_words(refused: str, refusal: Refusal) -> str:
