@@ -154,6 +154,46 @@ def qt_garbage_freed_here(request):
         gc.collect()
 
 
+def blur_on_camera(**more):
+    """Settings for the tray's live tests: the astronaut picture as a 512 px camera, the blur on the
+    landscape mask model, no pipelining; ``more`` adds sections (an output, ...)."""
+    from livecam import settings as S
+
+    return S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 512,
+                                           "height": 512, "fps": 30},
+                    background={"mode": "blur", "blur": 80}, segmentation={"model": "landscape"},
+                    runtime={"pipelining": "off"}, **more)
+
+
+@pytest.fixture
+def hung_mask(monkeypatch):
+    """The person mask's ORT run blocks while ``on`` is set, until ``release`` (or the test's end); the
+    run guard would give it up only after a minute, so within a test the run is simply stuck."""
+    import threading
+
+    import onnxruntime as ort
+
+    from livecam.analysis import run_guard
+
+    monkeypatch.setattr(run_guard, "HANG_S", 60.0)
+    real = ort.InferenceSession.run
+
+    class Hang:
+        on = False
+        hit = threading.Event()
+        release = threading.Event()
+
+    def run(self, *args, **kwargs):
+        if Hang.on and "selfie_segmentation" in self._model_path:
+            Hang.hit.set()
+            Hang.release.wait()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ort.InferenceSession, "run", run)
+    yield Hang
+    Hang.release.set()
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """NASA portrait (public domain), BGR, 512x512: a person in front of a flag and a shuttle model."""

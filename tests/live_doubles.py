@@ -46,6 +46,25 @@ class RecordingOutput(NullOutput):
         self.got.append(image)
 
 
+class ClosedOutput(RecordingOutput):
+    """A virtual camera stand-in that says when it was closed (``closed_at``) and how many frames it
+    was handed after that (``after_close``)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.closed_at: float | None = None
+        self.after_close = 0
+
+    def _send(self, image: np.ndarray) -> None:
+        if self.closed_at is not None:
+            self.after_close += 1
+        super()._send(image)
+
+    def close(self) -> None:
+        self.closed_at = time.monotonic()
+        super().close()
+
+
 class StoppedClock:
     """time.monotonic, plus the seconds the process is made to have "not run" (``offset``, or
     ``skip`` from another thread): a process stopped and continued, as its watchdogs see it."""

@@ -23,8 +23,6 @@ import stat
 import threading
 import time
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 
 from livecam import settings as S
@@ -226,62 +224,12 @@ def test_a_users_file_at_a_writers_path_survives_or_is_refused_in_one_sentence(t
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import FIXTURES  # noqa: E402
-from live_doubles import RecordingOutput  # noqa: E402
+from conftest import FIXTURES, blur_on_camera  # noqa: E402
+from live_doubles import ClosedOutput  # noqa: E402
 from processes import needs_ffmpeg  # noqa: E402
-
-from livecam.analysis import run_guard  # noqa: E402
 
 WAIT_MS = 15_000
 QUIT_WITHIN_S = 2.0  # what `livecam run` promises after a stop signal; the tray waited 5 s and more
-
-
-@pytest.fixture
-def hung_mask(monkeypatch):
-    """The person mask's ORT run blocks once ``on`` is set, until the test ends; the guard would give it
-    up only after a minute, so for the whole test the run is simply stuck."""
-    monkeypatch.setattr(run_guard, "HANG_S", 60.0)
-    release = threading.Event()
-    real = ort.InferenceSession.run
-
-    class Hang:
-        on = False
-        hit = threading.Event()
-
-    def run(self, *args, **kwargs):
-        if Hang.on and "selfie_segmentation" in self._model_path:
-            Hang.hit.set()
-            release.wait()
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(ort.InferenceSession, "run", run)
-    yield Hang
-    release.set()
-
-
-class _ClosedOutput(RecordingOutput):
-    """A virtual camera stand-in that says when it was closed and what it got after."""
-
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.closed_at: float | None = None
-        self.after_close = 0
-
-    def _send(self, image: np.ndarray) -> None:
-        if self.closed_at is not None:
-            self.after_close += 1
-        super()._send(image)
-
-    def close(self) -> None:
-        self.closed_at = time.monotonic()
-        super().close()
-
-
-def _blur_on_camera(**more) -> S.Settings:
-    return S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 512,
-                                           "height": 512, "fps": 30},
-                    background={"mode": "blur", "blur": 80}, segmentation={"model": "landscape"},
-                    runtime={"pipelining": "off"}, **more)
 
 
 def _quit_while_hung(qtbot, app, hang) -> float:
@@ -300,13 +248,13 @@ def test_quit_while_a_model_run_hangs_closes_the_window_and_the_virtual_camera_a
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import LiveBridge
 
-    outputs: list[_ClosedOutput] = []
+    outputs: list[ClosedOutput] = []
 
     def open_output(settings, width, height):
-        outputs.append(_ClosedOutput(width, height, settings.output.fps))
+        outputs.append(ClosedOutput(width, height, settings.output.fps))
         return outputs[-1], None
 
-    settings = _blur_on_camera()
+    settings = blur_on_camera()
     app = LiveCamApp(settings, bridge=LiveBridge(settings, open_output=open_output), persist=True,
                      prefer_tray=False)
     try:
@@ -333,7 +281,7 @@ def test_quit_while_a_model_run_hangs_finishes_the_recording(qtbot, hung_mask, t
     from livecam.recording import find_ffmpeg
 
     target = tmp_path / "call.mp4"
-    settings = _blur_on_camera(output={"kind": "file", "path": str(target), "fps": 30})
+    settings = blur_on_camera(output={"kind": "file", "path": str(target), "fps": 30})
     app = LiveCamApp(settings, persist=False, prefer_tray=False)
     try:
         took = _quit_while_hung(qtbot, app, hung_mask)

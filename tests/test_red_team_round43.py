@@ -18,8 +18,6 @@ import os
 import threading
 import time
 
-import numpy as np
-import onnxruntime as ort
 import pytest
 
 from livecam import settings as S
@@ -27,38 +25,14 @@ from livecam import settings as S
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import FIXTURES  # noqa: E402
-from live_doubles import RecordingOutput  # noqa: E402
-
-from livecam.analysis import run_guard  # noqa: E402
+from conftest import blur_on_camera  # noqa: E402
+from live_doubles import ClosedOutput  # noqa: E402
 
 WAIT_MS = 15_000
 OFF_WITHIN_S = 2.0  # as Quit since round 42; it took the runner's 5 s
 
 
 # ------------------------------------------------------------------ 1. switching off while a model run hangs
-
-
-@pytest.fixture
-def hung_mask(monkeypatch):
-    """The person mask's ORT run blocks while ``on`` is set, until ``release`` (or the test's end)."""
-    monkeypatch.setattr(run_guard, "HANG_S", 60.0)
-    real = ort.InferenceSession.run
-
-    class Hang:
-        on = False
-        hit = threading.Event()
-        release = threading.Event()
-
-    def run(self, *args, **kwargs):
-        if Hang.on and "selfie_segmentation" in self._model_path:
-            Hang.hit.set()
-            Hang.release.wait()
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(ort.InferenceSession, "run", run)
-    yield Hang
-    Hang.release.set()
 
 
 @pytest.fixture
@@ -86,33 +60,16 @@ def beside(monkeypatch):
     return Count
 
 
-class _ClosedOutput(RecordingOutput):
-    def __init__(self, *args) -> None:
-        super().__init__(*args)
-        self.closed_at: float | None = None
-
-    def close(self) -> None:
-        self.closed_at = time.monotonic()
-        super().close()
-
-
-def _blur_on_camera() -> S.Settings:
-    return S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 512,
-                                           "height": 512, "fps": 30},
-                    background={"mode": "blur", "blur": 80}, segmentation={"model": "landscape"},
-                    runtime={"pipelining": "off"})
-
-
 def test_switching_off_while_a_model_run_hangs_releases_the_camera_at_once_and_on_again_waits_for_it(
         qtbot, hung_mask, beside):
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import STILL_FINISHING, LiveBridge
 
-    opened: list[_ClosedOutput] = []
+    opened: list[ClosedOutput] = []
     sources: list = []
 
     def open_output(settings, width, height):
-        opened.append(_ClosedOutput(width, height, settings.output.fps))
+        opened.append(ClosedOutput(width, height, settings.output.fps))
         return opened[-1], None
 
     def open_source(capture):
@@ -121,7 +78,7 @@ def test_switching_off_while_a_model_run_hangs_releases_the_camera_at_once_and_o
         sources.append(real(capture))
         return sources[-1]
 
-    settings = _blur_on_camera()
+    settings = blur_on_camera()
     bridge = LiveBridge(settings, open_source=open_source, open_output=open_output)
     app = LiveCamApp(settings, bridge=bridge, persist=False, prefer_tray=False)
     try:
@@ -165,13 +122,13 @@ def test_switching_off_and_quitting_while_the_start_waits_for_the_stuck_frame_en
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import STILL_FINISHING, LiveBridge
 
-    opened: list[_ClosedOutput] = []
+    opened: list[ClosedOutput] = []
 
     def open_output(settings, width, height):
-        opened.append(_ClosedOutput(width, height, settings.output.fps))
+        opened.append(ClosedOutput(width, height, settings.output.fps))
         return opened[-1], None
 
-    settings = _blur_on_camera()
+    settings = blur_on_camera()
     bridge = LiveBridge(settings, open_output=open_output)
     app = LiveCamApp(settings, bridge=bridge, persist=False, prefer_tray=False)
     try:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 
-import onnxruntime as ort
 import pytest
 
 from livecam import settings as S
@@ -22,9 +20,7 @@ from livecam import settings as S
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import FIXTURES  # noqa: E402
-
-from livecam.analysis import run_guard  # noqa: E402
+from conftest import blur_on_camera  # noqa: E402
 
 WAIT_MS = 15_000
 QUIT_WITHIN_S = 2.0
@@ -75,37 +71,12 @@ def test_quit_after_the_settings_were_saved_says_nothing_is_lost(qtbot, caplog):
     assert S.load().touch_up.strength == 40
 
 
-@pytest.fixture
-def hung_mask(monkeypatch):
-    """The person mask's ORT run blocks while ``on`` is set, until ``release`` (or the test's end)."""
-    monkeypatch.setattr(run_guard, "HANG_S", 60.0)
-    real = ort.InferenceSession.run
-
-    class Hang:
-        on = False
-        hit = threading.Event()
-        release = threading.Event()
-
-    def run(self, *args, **kwargs):
-        if Hang.on and "selfie_segmentation" in self._model_path:
-            Hang.hit.set()
-            Hang.release.wait()
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(ort.InferenceSession, "run", run)
-    yield Hang
-    Hang.release.set()
-
-
 def test_a_frame_stuck_at_off_that_returns_later_is_not_shown_in_the_preview(qtbot, hung_mask):
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import LiveBridge
     from live_doubles import RecordingOutput
 
-    settings = S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 512,
-                                               "height": 512, "fps": 30},
-                        background={"mode": "blur", "blur": 80}, segmentation={"model": "landscape"},
-                        runtime={"pipelining": "off"})
+    settings = blur_on_camera()
     bridge = LiveBridge(settings, open_output=lambda s, w, h: (RecordingOutput(w, h, s.output.fps), None))
     app = LiveCamApp(settings, bridge=bridge, persist=False, prefer_tray=False)
     try:
