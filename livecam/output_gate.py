@@ -9,7 +9,8 @@ gate lets the frame out only when every promise is proven for it:
 - every chosen "conceal" effect applied this frame, and nothing in the chain raised;
 - the analysis those effects need is there (a model that keeps failing is held only for the
   analyzer's short grace, then reported missing);
-- the person mask is a frame-size uint8 picture, its small copy finite and in 0..1, and plausible:
+- the person mask is a frame-size uint8 picture, its small copy finite and in 0..1, decided (not
+  half "person" over much of the picture, which shows the room through), and plausible:
   a mask that jumps towards covering the whole picture, or to nothing of it, within a few frames
   is a model fault ("person" where the room is shows the raw room), while a close-up that fills
   the picture gradually is not;
@@ -57,6 +58,18 @@ EMPTY_ACCEPT = 15  # frames of steady empty mask after which "nobody there" is t
 # now: in the pipeline at 720p, numpy's mean of every 8th pixel cost 0.08 ms, OpenCV's mean of
 # every 16th row 0.02 ms (and checkRange on the small mask 0.01 ms against 0.03 for a numpy sum).
 ROW_STEP = 16
+# A person mask is close to 0 or 255 except along the person's edge: on the tuning half (both models)
+# at most 0.072 of a shared clip's 720p frame (motion blur in the dim clip, usually under 0.02) and
+# 0.09 of a masks/dev photo lay between UNDECIDED_LO and UNDECIDED_HI, and 0.21 of a night-time city
+# shot with nobody in it (lowlight dicm_20; a dark room is where a real mask is least sure). A model
+# answering "maybe" everywhere (a constant 0.4 from the landscape model made the mask 128 all over)
+# blends the raw room in at half strength with no jump in coverage, so over UNDECIDED of the picture
+# undecided is a fault (0.35: 1.7x a dark empty room's share, and the fault still hidden from its
+# fifth frame as the temporal blend drifts to it; 0.5 let seven frames through).
+UNDECIDED_LO, UNDECIDED_HI = 26, 229  # 0.1 .. 0.9: the room shows through at over a tenth
+UNDECIDED = 0.35
+UNDECIDED_PROBLEM = ("The person mask is undecided over much of the picture (a model or driver fault); "
+                     "the picture is hidden until the mask is clear again.")
 CARD_BGR = (48, 48, 48)  # the last-resort card: dark grey, clearly not a picture of anything
 DEFAULT_SHAPE = (720, 1280, 3)  # the card's size before any frame was seen
 
@@ -88,6 +101,15 @@ def _jumped(before: float, coverage: float) -> bool:
     """A rise from ``before`` to ``coverage`` (within WINDOW frames) that a person does not make."""
     rise = coverage - before
     return rise > JUMP or (rise > JUMP_MIN and rise > ROOM_JUMP * (1.0 - before))
+
+
+def _undecided(mask: np.ndarray) -> float:
+    """The share of the picture the uint8 mask neither calls person nor room, 0..1."""
+    rows = mask[::ROW_STEP]
+    try:
+        return cv2.countNonZero(cv2.inRange(rows, UNDECIDED_LO, UNDECIDED_HI)) / rows.size
+    except cv2.error:
+        return float(((rows >= UNDECIDED_LO) & (rows <= UNDECIDED_HI)).mean())
 
 
 def _coverage(mask: np.ndarray) -> float:
@@ -180,6 +202,16 @@ class OutputGate:
         if proof.small_mask is not None and not finite_in_unit_range(proof.small_mask):
             self._steady = 0
             return "the person mask has values out of range"
+        if _undecided(mask) > UNDECIDED:
+            self._steady = 0
+            if self.problem is None:
+                self.problem = UNDECIDED_PROBLEM
+            if "undecided" not in self._logged:
+                self._logged.add("undecided")
+                log.error("%s", UNDECIDED_PROBLEM)
+            return "the person mask is undecided over much of the picture"
+        if self.problem == UNDECIDED_PROBLEM:
+            self.problem = None
         return self._plausible(_coverage(mask))
 
     def _plausible(self, coverage: float) -> str | None:
