@@ -225,7 +225,7 @@ def read_image_bytes(
     """
     p = Path(path)
     name = shown(p)
-    want = _needed_long_short(max_side, cover)
+    want = _needed(max_side, cover)
     with _opened(p) as (f, info):
         nbytes = os.fstat(f.fileno()).st_size
         if nbytes > MAX_FILE_BYTES:
@@ -309,33 +309,36 @@ _REDUCED_FLAGS = {
 }
 
 
-def _needed_long_short(max_side: int | None, cover: tuple[int, int] | None) -> tuple[int, int] | None:
-    """The smallest (long side, short side) the caller needs, or None for "full size"."""
+def _needed(max_side: int | None, cover: tuple[int, int] | None) -> tuple[int, int, int] | None:
+    """The smallest (long side, width, height) of the picture, as displayed, that the caller needs, or
+    None for "full size"."""
     if max_side is None and cover is None:
         return None
-    long_side = short_side = 0
+    long_side = width = height = 0
     if max_side is not None:
         if int(max_side) < 1:
             raise ValueError(f"max_side must be at least 1, not {max_side!r}")
         long_side = int(max_side)
     if cover is not None:
-        w, h = (int(v) for v in cover)
-        if w < 1 or h < 1:
+        width, height = (int(v) for v in cover)
+        if width < 1 or height < 1:
             raise ValueError(f"cover must be a positive (width, height), not {cover!r}")
-        # Covering (w, h) needs both sides of the picture at least that big in its own orientation;
-        # an exact test happens after decoding, this only picks how much libjpeg may reduce.
-        long_side, short_side = max(long_side, w, h), max(short_side, min(w, h))
-    return long_side, short_side
+    return long_side, width, height
 
 
-def _reduction(info: ImageInfo, want: tuple[int, int] | None) -> int:
-    """The largest libjpeg scale (8, 4, 2, 1) that still leaves ``want`` pixels on each side."""
+def _reduction(info: ImageInfo, want: tuple[int, int, int] | None) -> int:
+    """The largest libjpeg scale (8, 4, 2, 1) that still leaves the picture ``want`` pixels.
+
+    A cover fit does not turn the picture: covering a landscape frame takes a portrait picture's
+    width at least the frame's. Counted as (long side, short side), a portrait photo was decoded too
+    small and blown up to cover the frame: a 12 MP phone photo 1512 pixels wide for 1080p, a 1600x2560
+    picture 800 wide for 720p (1.6 times, a quarter to 0.4 of the sharpness it has)."""
     if want is None:
         return 1
-    long_need, short_need = want
-    long_side, short_side = max(info.width, info.height), min(info.width, info.height)
+    long_need, width_need, height_need = want
     for factor in (8, 4, 2):
-        if math.ceil(long_side / factor) >= long_need and math.ceil(short_side / factor) >= short_need:
+        width, height = math.ceil(info.width / factor), math.ceil(info.height / factor)
+        if max(width, height) >= long_need and width >= width_need and height >= height_need:
             return factor
     return 1
 

@@ -30,6 +30,14 @@ def _pyside_dir() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def no_display() -> bool:
+    """Whether there is no display to open a window on (X11 and Wayland systems; no Qt platform named
+    either): Qt aborts there."""
+    if sys.platform in ("win32", "darwin"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
+
+
 def uses_xcb(environ: dict[str, str] | None = None) -> bool:
     """Whether Qt would use its X11 (xcb) plugin in this environment."""
     env = os.environ if environ is None else environ
@@ -108,6 +116,9 @@ def platform_reason(stderr: str, environ: dict[str, str] | None = None) -> str:
         known = f" (it has: {available.group(1)})" if available else ""
         return (f"Qt has no platform plugin {plugin.group(1)!r}{known}; unset QT_QPA_PLATFORM "
                 f"(now {env.get('QT_QPA_PLATFORM', '')!r}) or set it to one it has")
+    if "wayland" in stderr.lower() and env.get("WAYLAND_DISPLAY") and not env.get("DISPLAY"):
+        # Qt then tries X as well, with no display named: that complaint is not the one to act on.
+        return f"Qt could not connect to the Wayland display {env.get('WAYLAND_DISPLAY')!r}"
     display = _NO_X.search(stderr)
     if display:
         return (f"nothing answers on the X display {display.group(1) or env.get('DISPLAY', '')!r} "

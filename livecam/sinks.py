@@ -262,9 +262,13 @@ class PreviewOutput(Output):
                 "The preview window needs PySide6 and a display; install it with pip install livecam[gui]."
             ) from exc
         from livecam.gui import relay
-        from livecam.qt_app import application
+        from livecam.qt_app import NoWindows, application
 
-        self._app = application()
+        try:
+            self._app = application()
+        except NoWindows as exc:
+            raise OutputError(f"The preview window cannot open here: {exc}; to see the result, record it with "
+                              "--output file --output-file result.mp4.") from None
         self._relay = relay
         window = window_type()
         window.setWindowTitle(title)

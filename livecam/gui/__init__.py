@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 
+from livecam.qt_platform import no_display
 from livecam.settings import Settings, settings_path
 
 INSTALL_HINT = (
@@ -12,12 +13,6 @@ INSTALL_HINT = (
 
 
 UNSEEN_PLATFORMS = ("offscreen", "minimal", "minimalegl")
-
-
-def _no_display() -> bool:
-    if sys.platform in ("win32", "darwin"):
-        return False
-    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM"))
 
 
 def pyside_drops_none() -> bool:
@@ -56,7 +51,7 @@ def tell_on_desktop(sentence: str) -> bool:
     except (ValueError, OSError):
         pass  # a closed stream: nobody reads it either
     # Offscreen and minimal platforms draw for nobody: a modal box there would wait for ever.
-    if _no_display() or os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in UNSEEN_PLATFORMS or pyside_problem():
+    if no_display() or os.environ.get("QT_QPA_PLATFORM", "").split(":")[0] in UNSEEN_PLATFORMS or pyside_problem():
         return False
     from PySide6 import QtWidgets
 
@@ -76,27 +71,25 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
         return 1
     from PySide6 import QtCore
 
-    if _no_display():
+    if no_display():
         # Qt would abort the whole process here; say what to do instead.
         print("livecam: there is no desktop session (DISPLAY and WAYLAND_DISPLAY are not set); "
               "use livecam run, or start the tray app from your desktop.", file=sys.stderr)
         return 1
-    from livecam.qt_platform import gui_problem
+    from livecam.qt_app import NoWindows, application
 
-    platform_problem = gui_problem()
-    if platform_problem:
+    try:
+        app = application(sys.argv[:1])
+    except NoWindows as exc:
         # Qt would abort (exit 134) with a misleading hint; say what is wrong and keep LiveCam useful.
         print("livecam: the tray app cannot start here, so LiveCam is running without the tray "
-              f"(as `livecam run`; Ctrl+C stops it): {platform_problem}", file=sys.stderr)
+              f"(as `livecam run`; Ctrl+C stops it): {exc}", file=sys.stderr)
         from livecam.app import run_live
 
         return run_live(settings, frames=frames)
     from livecam.gui.app import LiveCamApp
     from livecam.gui.icons import state_icon
 
-    from livecam.qt_app import application
-
-    app = application(sys.argv[:1])
     app.setApplicationName("LiveCam")
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))
