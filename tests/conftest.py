@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 # Before anything imports onnxruntime (some tests import it directly, not through livecam): its
@@ -152,6 +153,17 @@ def qt_garbage_freed_here(request):
         import gc
 
         gc.collect()
+
+
+def written_long_ago(path: Path) -> Path:
+    """``path`` dated well before now, as a finished file a user wrote earlier: LiveCam waits up to
+    2 x settings.SETTLE_S for a broken settings file changed in the last SETTLE_S, taking it for half
+    written (round 32/33's own tests); a test of a finished file need not wait those seconds."""
+    from livecam.settings import SETTLE_S
+
+    then = time.time() - 10 * SETTLE_S
+    os.utime(path, (then, then))
+    return path
 
 
 def blur_on_camera(**more):

@@ -624,6 +624,8 @@ _FAKE_CAMERA = (
     "real, calls = A.Analyzer.analyze, [0]\n"
     "def analyze(self, *a, **k):\n"
     "    calls[0] += 1\n"
+    "    if calls[0] == 41:\n"
+    "        open(READY, 'w').close()  # the test's signal may come: streaming, or stuck from here\n"
     "    if STALL and calls[0] > 40:\n"
     "        threading.Event().wait(600)  # a model stuck inside its library\n"
     "    return real(self, *a, **k)\n"
@@ -633,17 +635,26 @@ _FAKE_CAMERA = (
 )
 
 
+def _fake_camera_run(tmp_path: Path, stall: bool, *more: str) -> subprocess.Popen:
+    """``livecam run`` on _FAKE_CAMERA, returned once its analysis has run 40 frames and the 41st is
+    under way (stuck there when ``stall``); a fixed 6 s wait used to stand for that."""
+    script, ready = tmp_path / "camera.py", tmp_path / "ready"
+    script.write_text(f"STALL = {stall}\nREADY = {str(ready)!r}\n" + _FAKE_CAMERA)
+    proc = subprocess.Popen([sys.executable, str(script), "run", "--source", "0", "--size", "320x240", "--output",
+                             "null", "--blur", "50", *more], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not _wait_for(lambda: ready.exists() or proc.poll() is not None, 120) or not ready.exists():
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the run never reached its 41st frame:\n{err.decode()[-3000:]}")
+    return proc
+
+
 @pytest.mark.parametrize("mode, stall", [("on", True), ("on", False), ("auto", True)])
 def test_sigterm_while_pipelining_ends_in_order(tmp_path: Path, stall: bool, mode: str) -> None:
     """SIGTERM with the second (analysis) thread running, or stuck inside a model: the process ends
     within two seconds and says what it did."""
-    script = tmp_path / "camera.py"
-    script.write_text(f"STALL = {stall}\n" + _FAKE_CAMERA)
-    proc = subprocess.Popen([sys.executable, str(script), "run", "--source", "0", "--size", "320x240", "--output",
-                             "null", "--blur", "50", "--pipelining", mode], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = _fake_camera_run(tmp_path, stall, "--pipelining", mode)
     try:
-        time.sleep(6.0)
         took, _, err = processes.stop(proc, timeout=20)
     finally:
         proc.kill()
@@ -655,12 +666,8 @@ def test_sigterm_while_pipelining_ends_in_order(tmp_path: Path, stall: bool, mod
 def test_a_second_stop_signal_is_said_as_such(tmp_path: Path) -> None:
     """A second SIGTERM while the first stop waits on a model stuck inside its library ends the process at
     once, and the log says why: it used to say that stopping took longer than 2 s, which it had not."""
-    script = tmp_path / "camera.py"
-    script.write_text("STALL = True\n" + _FAKE_CAMERA)
-    proc = subprocess.Popen([sys.executable, str(script), "run", "--source", "0", "--size", "320x240", "--output",
-                             "null", "--blur", "50"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = _fake_camera_run(tmp_path, True)
     try:
-        time.sleep(6.0)
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)

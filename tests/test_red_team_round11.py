@@ -36,6 +36,8 @@ import cv2
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
+from conftest import written_long_ago
+
 from livecam import bench, cli
 from livecam import settings as S
 from livecam.analysis import avatar_photo
@@ -182,8 +184,10 @@ def test_doctor_says_a_broken_settings_file_once(tmp_path, monkeypatch, capsys, 
 def test_a_broken_settings_file_is_told_again_once_it_changes(tmp_path, caplog):
     path = tmp_path / "settings.json"
     path.write_text("{first")
+    written_long_ago(path)
     assert len(_warned(caplog, path)) == 1 and _warned(caplog, path) == []
     path.write_text("{second, longer")
+    written_long_ago(path)
     again = _warned(caplog, path)
     assert len(again) == 1 and "settings.json.bak.2" in again[0]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, written_long_ago
 
 from livecam import settings as S
 
@@ -377,6 +377,7 @@ def test_any_json_in_the_settings_file_loads_without_raising_and_valid_fields_su
     def anything_loads(data):
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(json.dumps(data))
+        written_long_ago(path)  # a broken file just written was waited for a second per example
         assert isinstance(S.load(), S.Settings)
 
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)

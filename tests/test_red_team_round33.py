@@ -35,6 +35,7 @@ from livecam import gpu
 from livecam.analysis import runtime
 from livecam import settings as S
 from livecam.settings import from_dict
+from conftest import written_long_ago
 
 FAKE_DRIVER = gpu.Driver(version="580.65.06", cuda=(13, 0), gpus=("NVIDIA Test GPU",))
 LOST = "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : CUDA failure 999: unknown error ; GPU=0 ; hostname=vm"
@@ -228,8 +229,7 @@ def test_a_settings_file_broken_for_good_is_still_called_broken_at_start_up(capl
     path = S.settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("{ half")
-    old = os.stat(path).st_mtime - 10  # written long ago (SETTLE_S is 1 s)
-    os.utime(path, (old, old))
+    written_long_ago(path)  # finished long ago: not the file being written of the test above
     with caplog.at_level(logging.WARNING):
         loaded = S.load()
     assert loaded == S.Settings()

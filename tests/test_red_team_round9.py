@@ -8,6 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from conftest import written_long_ago
 from pixels import room_clip, room_detail
 
 from livecam import cli, recording
@@ -44,6 +45,7 @@ def test_saving_never_replaces_a_settings_file_livecam_could_neither_read_nor_ke
         _unreadable(monkeypatch, path)
     else:
         path.write_text(path.read_text()[:-20])  # cut short by hand: not JSON any more
+        written_long_ago(path)
         monkeypatch.setattr(S, "_backup", lambda p: None)  # the copy fails (disk full, quota)
     before = open(path, "rb").read() if fault != "unreadable" else None
     assert S.load() == S.Settings(), "the defaults stand in for a file that cannot be used"
@@ -66,6 +68,7 @@ def test_saving_over_a_broken_file_that_was_kept_as_a_backup_goes_ahead(monkeypa
     S.private_config_dir()
     path = S.settings_path()
     path.write_text("{not json")
+    written_long_ago(path)
     assert S.load() == S.Settings()
     new = S.update(S.Settings(), background={"mode": "blur"})
     S.save(new)

@@ -3,6 +3,7 @@ import json
 import logging
 
 import pytest
+from conftest import written_long_ago
 
 from livecam import settings as S
 
@@ -50,6 +51,7 @@ def test_broken_file_gives_defaults_warning_and_backup(tmp_path, caplog, content
         path.write_bytes(content)
     else:
         path.write_text(content)
+    written_long_ago(path)
     original = path.read_bytes()
     with caplog.at_level(logging.WARNING):
         s = S.load(path)
@@ -90,9 +92,9 @@ def test_utf8_byte_order_mark_loads_fine(tmp_path, caplog):
 def test_an_earlier_different_backup_is_never_overwritten(tmp_path, caplog):
     path = tmp_path / "settings.json"
     path.write_bytes(b"{first broken version")
-    S.load(path)
+    S.load(written_long_ago(path))
     path.write_bytes(b"{second broken version")
-    _, warnings = _load_warnings(path, caplog)
+    _, warnings = _load_warnings(written_long_ago(path), caplog)
     assert (tmp_path / "settings.json.bak").read_bytes() == b"{first broken version"
     assert (tmp_path / "settings.json.bak.2").read_bytes() == b"{second broken version"
     assert len(warnings) == 1 and str(tmp_path / "settings.json.bak.2") in warnings[0]
@@ -109,6 +111,7 @@ def test_an_earlier_different_backup_is_never_overwritten(tmp_path, caplog):
 def test_backups_are_private(tmp_path):
     path = tmp_path / "settings.json"
     path.write_bytes(b"{")
+    written_long_ago(path)
     path.chmod(0o644)
     S.load(path)
     assert (tmp_path / "settings.json.bak").stat().st_mode & 0o777 == 0o600
@@ -119,7 +122,7 @@ def test_a_file_too_big_to_copy_is_moved_aside(tmp_path, caplog, monkeypatch):
     path = tmp_path / "settings.json"
     content = b'{"capture": {"source": "' + b"x" * 5000 + b'"'  # cut short: not valid JSON
     path.write_bytes(content)
-    result, warnings = _load_warnings(path, caplog)
+    result, warnings = _load_warnings(written_long_ago(path), caplog)
     assert result == S.Settings() and len(warnings) == 1
     assert (tmp_path / "settings.json.bak").read_bytes() == content and not path.exists()
     assert len(warnings[0]) < 400  # the 5000-character value is not echoed

@@ -12,12 +12,12 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import random
 import typing
 from pathlib import Path
 
 import pytest
+from conftest import written_long_ago
 
 from livecam import settings as S
 
@@ -167,10 +167,7 @@ def _check_one(folder: Path, content: bytes, caplog: pytest.LogCaptureFixture) -
     folder.mkdir()
     path = folder / "settings.json"
     path.write_bytes(content)
-    # Written long ago: a file changed in the last second is waited for as half written (settings.SETTLE_S),
-    # and these are finished files.
-    settled = path.stat().st_mtime - 10
-    os.utime(path, (settled, settled))
+    written_long_ago(path)  # these are finished files, not half written ones
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="livecam"):
         result = S.load(path)
