@@ -7,11 +7,18 @@ thread ends whenever the driver lets it go (a daemon thread never holds the proc
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any, Callable
 
 from livecam.not_running import not_running_for
+
+# Set when the process was asked to stop (a stop signal, see recording.catch_stop_signals): a wait given
+# it as ``give_up`` ends at once. A stop during the virtual camera's open waited out the open's 5 s, and
+# `livecam run`'s 2 s watchdog ended the process instead ("Stopping took longer than 2 s", exit 1).
+STOP_ASKED = threading.Event()
+_GIVE_UP_POLL_S = 0.02
 
 
 class OneShot:
@@ -39,18 +46,31 @@ class OneShot:
         """Whether it has finished (returned or raised) within ``timeout`` s from now."""
         return self.done.wait(max(0.0, timeout))
 
-    def finished_within(self, limit: float) -> bool:
+    def finished_within(self, limit: float, give_up: threading.Event | None = None) -> bool:
         """Whether it has finished within ``limit`` s of time the process ran: a stop meanwhile (Ctrl+Z,
         a paused VM) gives the call its ``limit`` afresh once the process goes on, as the model run
-        guard does. Judged on the clock alone, a stop during an open made a working driver "hung"."""
+        guard does. Judged on the clock alone, a stop during an open made a working driver "hung".
+        ``give_up`` set ends the wait early (False unless it has finished by then)."""
         asked = time.monotonic()
-        while not self.done.wait(max(0.0, limit)):
+        while not self._wait(limit, give_up):
             now = time.monotonic()
+            if give_up is not None and give_up.is_set():
+                return self.done.is_set()
             if not not_running_for(asked, limit, now):
                 return self.done.is_set()
             self.excuse(now)
             asked = now
         return True
+
+    def _wait(self, limit: float, give_up: threading.Event | None) -> bool:
+        if give_up is None:
+            return self.done.wait(max(0.0, limit))
+        # As one wait of ``limit`` in slices, counted rather than timed: time the process did not run is
+        # finished_within's to judge, from the clock, after the wait.
+        for _ in range(max(1, math.ceil(limit / _GIVE_UP_POLL_S))):
+            if self.done.wait(min(_GIVE_UP_POLL_S, max(0.0, limit))) or give_up.is_set():
+                break
+        return self.done.is_set()
 
     def running_for(self, now: float | None = None) -> float:
         """Seconds since it started, or since the process last went on after not running (see

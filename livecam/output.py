@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from livecam.oneshot import STOP_ASKED
 from livecam.pacing import PacedSender, SenderState  # noqa: F401 (re-exported)
 from livecam.recording import (  # noqa: F401
     FileOutput,
@@ -65,8 +66,8 @@ def open_output(settings: OutputSettings, width: int, height: int, inputs: Itera
     try:
         return _build(settings.kind, settings, width, height, inputs)
     except OutputError as exc:
-        if settings.kind != "virtualcam":
-            raise
+        if settings.kind != "virtualcam" or STOP_ASKED.is_set():
+            raise  # stopped while it opened: nothing replaces it, the stop goes on
         reason = str(exc)
     log.warning("%s", reason)
     try:

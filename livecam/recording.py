@@ -50,6 +50,7 @@ from livecam.imaging import as_bgr8, cover_fit
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import out_of, shown
 from livecam.not_running import not_running_for
+from livecam.oneshot import STOP_ASKED
 from livecam.sinks import Output, OutputError, OutputFailed
 
 try:
@@ -81,9 +82,15 @@ def catch_stop_signals(handler: Any) -> dict[int, Any]:
     previous: dict[int, Any] = {}
     if threading.current_thread() is not threading.main_thread():
         return previous
+    STOP_ASKED.clear()  # a new run (in a process that ran one before: tests) starts with none asked
+
+    def stop(*args: Any) -> None:
+        STOP_ASKED.set()  # waits on a driver (the virtual camera's open) give up before the handler's watchdog
+        handler(*args)
+
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:
-            previous[sig] = signal.signal(sig, handler)
+            previous[sig] = signal.signal(sig, stop)
     return previous
 CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
 _CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
@@ -1178,7 +1185,10 @@ class FileOutput(Output):
         The count is of frames made, never of frames written: the sender writes a frame again at each
         tick no new one came (that is how the file keeps real time), and "Recorded 8.1 s of video (232
         frames)" stood beside "N of the 200 made were left out"."""
-        if self.writer.removed or self.writer.lost or self.writer.note:
+        if self.writer.removed or self.writer.lost or self.writer.note or self.writer.error:
+            # A recording that stopped (encoder killed or stalled, disk full) has its own one sentence, which
+            # says how much the file keeps. This one said "Recorded 3.0 s" of a file that plays 2 s, and blamed
+            # "the computer could not record them fast enough" for the frames a stopped encoder never took.
             return None
         made_words = f" ({_frames(made)} made)" if made is not None else ""
         text = f"Recorded {_duration(self.writer.duration_s)} of video{made_words} to {shown(self.path)}"

@@ -22,6 +22,7 @@ from livecam.analysis import run_guard
 from livecam.capture import CaptureError, VideoReader
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
+from livecam.oneshot import STOP_ASKED
 from livecam.pipeline import Pipeline
 from livecam.recording import (
     OutputError,
@@ -228,6 +229,7 @@ class _Signals:
             timer.cancel()  # stopped in time
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        STOP_ASKED.clear()  # the stop was this render's (a process that goes on opens its outputs afresh)
 
 
 def _progress(n: int, total: int, elapsed: float) -> None:

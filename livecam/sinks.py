@@ -15,6 +15,7 @@ import threading
 import weakref
 from typing import Any
 
+import cv2
 import numpy as np
 
 from livecam import devices
@@ -22,6 +23,7 @@ from livecam import devices
 log = logging.getLogger("livecam.output")
 
 OPEN_LIMIT_S = 5.0  # a virtual camera not open after this long hangs in its driver (an open takes milliseconds)
+CLOSE_LIMIT_S = 0.5  # ... and one not closed after this long (a close takes microseconds)
 
 class OutputError(RuntimeError):
     """An output cannot be opened; the message is one sentence saying what to do."""
@@ -126,6 +128,11 @@ class VirtualCamOutput(Output):
                 f"pyvirtualcam has no {self._backend!r} backend on this system; use --output preview or file instead."
             )
         self._requested = device or None
+        # The device's picture is I420 (BGR is converted in pyvirtualcam), one colour sample per 2x2 pixels;
+        # pyvirtualcam sizes its chroma rows width // 2, so an odd size left every colour row a sample off
+        # from the one above (the picture sheared in colour) and v4l2loopback an odd format. The camera is
+        # opened one pixel larger where a side is odd, and each frame gets its last row/column repeated.
+        self._pad = (self.height % 2, self.width % 2)
         self.camera: Any = None
         self._opening = threading.Lock()
         self._abandoned = False  # the first open did not return in time: what it opens later is closed
@@ -136,13 +143,15 @@ class VirtualCamOutput(Output):
         (a loopback device another program holds in a bad state) held ``livecam run`` and the tray's
         start for as long as it blocked, with no sentence; now the start goes on without the camera
         (open_output's fallback says why). A reopen is already off the sender's thread (pacing)."""
-        from livecam.oneshot import OneShot
+        from livecam.oneshot import STOP_ASKED, OneShot
 
         attempt = OneShot(self._open_camera, name="livecam-virtualcam-open")
-        if not attempt.finished_within(OPEN_LIMIT_S):
+        if not attempt.finished_within(OPEN_LIMIT_S, give_up=STOP_ASKED):
             with self._opening:
                 if not attempt.done.is_set():
                     self._abandoned = True
+                    if STOP_ASKED.is_set():
+                        raise OutputError("LiveCam was stopped while the virtual camera was still opening.")
                     raise OutputError(
                         f"The virtual camera did not open within {OPEN_LIMIT_S:g} s (its driver does not answer); "
                         f"close other programs that feed it, or reload the module with: {devices.RELOAD_FIX}"
@@ -159,8 +168,8 @@ class VirtualCamOutput(Output):
                 log.warning('No v4l2loopback device is labelled "LiveCam"; using the first one pyvirtualcam finds.')
         try:
             camera = self._pyvirtualcam.Camera(
-                self.width, self.height, self.fps, fmt=self._pyvirtualcam.PixelFormat.BGR, device=chosen,
-                backend=self._backend,
+                self.width + self._pad[1], self.height + self._pad[0], self.fps,
+                fmt=self._pyvirtualcam.PixelFormat.BGR, device=chosen, backend=self._backend,
             )
         except RuntimeError as exc:
             raise OutputError(_virtualcam_fix(str(exc), chosen)) from exc
@@ -180,9 +189,12 @@ class VirtualCamOutput(Output):
         return device if isinstance(device, str) and os.path.isabs(device) and os.path.exists(device) else None
 
     def _send(self, image: np.ndarray) -> None:
-        if self.camera is None:
+        camera = self.camera  # once: a close or an abort on another thread may clear it meanwhile
+        if camera is None:
             raise OutputError(f"the {self.description} is closed")
-        self.camera.send(image)
+        if any(self._pad):
+            image = cv2.copyMakeBorder(image, 0, self._pad[0], 0, self._pad[1], cv2.BORDER_REPLICATE)
+        camera.send(image)
 
     def reopen(self) -> None:
         self._close_camera()
@@ -198,8 +210,15 @@ class VirtualCamOutput(Output):
             _let_go(camera, f"the {self.description}")
 
     def close(self) -> None:
-        self._close_camera()
+        """Close the camera, waiting CLOSE_LIMIT_S at most: a driver that blocked in close held a stop until
+        `livecam run`'s 2 s watchdog ended the process ("Stopping took longer than 2 s", exit 1), and the
+        tray's control thread for good (off never came, a later on or Quit queued behind it)."""
+        from livecam.oneshot import OneShot
 
+        closing = OneShot(self._close_camera, name="livecam-virtualcam-close")
+        if not closing.finished_within(CLOSE_LIMIT_S):
+            log.warning("The %s did not close within %g s (its driver does not answer); LiveCam lets go of it.",
+                        self.description, CLOSE_LIMIT_S)
 
 
 def _let_go(camera: Any, what: str) -> None:
