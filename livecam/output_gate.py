@@ -204,11 +204,9 @@ class OutputGate:
             return "the person mask has values out of range"
         if _undecided(mask) > UNDECIDED:
             self._steady = 0
-            if self.problem is None:
+            if self.problem is None:  # a jump's own sentence stays while that fault holds
                 self.problem = UNDECIDED_PROBLEM
-            if "undecided" not in self._logged:
-                self._logged.add("undecided")
-                log.error("%s", UNDECIDED_PROBLEM)
+            self._say_once("undecided", UNDECIDED_PROBLEM)
             return "the person mask is undecided over much of the picture"
         if self.problem == UNDECIDED_PROBLEM:
             self.problem = None
@@ -268,9 +266,13 @@ class OutputGate:
         what = "most of the picture" if fault == "rise" else "nothing of the picture"
         self.problem = (f"The person mask suddenly covered {what} (a model or driver fault); "
                         "the picture is hidden until it looks right again.")
-        if fault not in self._logged:
-            self._logged.add(fault)
-            log.error("%s", self.problem)
+        self._say_once(fault, self.problem)
+
+    def _say_once(self, kind: str, sentence: str) -> None:
+        """Log ``sentence`` the first time a fault of ``kind`` is met in this stream, not at every frame."""
+        if kind not in self._logged:
+            self._logged.add(kind)
+            log.error("%s", sentence)
 
     # ------------------------------------------------------------ the safe frame
     def _remember_shape(self, shape: tuple[int, ...]) -> None:
