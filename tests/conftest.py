@@ -89,6 +89,23 @@ def clip_frames(name: str, count: int) -> tuple[list, list]:
     return [f for f, _ in pairs], [faces for _, faces in pairs]
 
 
+def mask_stage_outputs(frames: list) -> list[tuple]:
+    """The person-mask stage (landscape model, one CPU thread) over ``frames``: per frame, copies of
+    its mask, its small mask, and its edge colour's pixel index and colour."""
+    from livecam.analysis.person_mask import PersonMask
+    from livecam.settings import Settings, update
+    from livecam.types import Analysis
+
+    stage = PersonMask(update(Settings(), segmentation={"model": "landscape"}, runtime={"threads": 1, "provider": "cpu"}))
+    outputs = []
+    for frame in frames:
+        result = Analysis()
+        stage.process(frame, result, True)
+        outputs.append((result.mask.copy(), result.small_mask.copy(), result.foreground.index.copy(),
+                        result.foreground.colour.copy()))
+    return outputs
+
+
 def portrait_avatar(picture: np.ndarray):
     """A photo avatar whose portrait is ``picture`` (a wearer's own frame), loaded as a user's
     photo file is, without storing anything."""
@@ -219,6 +236,14 @@ def hopper() -> np.ndarray:
     image = cv2.imread(str(FIXTURES / "mpl_grace_hopper.jpg"))
     assert image is not None
     return image
+
+
+@pytest.fixture(scope="module")
+def hopper_photo():
+    """The Hopper portrait as an avatar photo (its fit made once per test module), nothing stored."""
+    from livecam.analysis.avatar_photo import load_avatar_photo
+
+    return load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
 
 
 def counting_mesh_runs(tracker) -> list[int]:

@@ -47,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fault_sweep  # noqa: E402
 from clips import moving_dot_clip  # noqa: E402
+from live_doubles import BackendDouble  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -553,10 +554,11 @@ def spoiled_read(kind: str, frame: np.ndarray, cap: FaultyCapture):
     raise ValueError(kind)
 
 
-class FaultyVirtualCam:
+class FaultyVirtualCam(BackendDouble):
     """A pyvirtualcam backend keeping what it gets; ``faults`` on its construction, send and close.
     Kinds: "raise" (OSError), "block" (VCAM_BLOCK_S), "gone" (this and every later call raise)."""
 
+    _device = "/dev/video-edge"
     faults = Faults()
     received: list[np.ndarray] = []
     instances = 0
@@ -564,7 +566,6 @@ class FaultyVirtualCam:
     def __init__(self, **kw) -> None:
         type(self).instances += 1
         self._act("construct")
-        self._device = "/dev/video-edge"
 
     def _act(self, name: str) -> None:
         kind = self.faults.hit(name)
@@ -573,7 +574,7 @@ class FaultyVirtualCam:
         elif kind in ("raise", "gone"):
             if kind == "gone":
                 self.faults.persist = True
-            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), self.__dict__.get("_device", "/dev/video-edge"))
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV), self._device)
 
     def send(self, frame: np.ndarray) -> None:
         self._act("send")
@@ -584,12 +585,6 @@ class FaultyVirtualCam:
 
     def close(self) -> None:
         self._act("close")
-
-    def device(self) -> str:
-        return self._device
-
-    def native_fourcc(self):
-        return None
 
 
 VCAM_CALLS = ("construct", "send", "close")

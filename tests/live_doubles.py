@@ -1,6 +1,7 @@
 """Stand-ins for the two ends of the live loop, for driving ``LiveRunner`` in tests: a camera that
 always has the next frame of a list ready (processing is the slow part), a sender that keeps
-what it is handed, and an output that keeps what it sends."""
+what it is handed, an output that keeps what it sends, and the base of the pyvirtualcam backends
+the tests register."""
 from __future__ import annotations
 
 import threading
@@ -63,6 +64,36 @@ class ClosedOutput(RecordingOutput):
     def close(self) -> None:
         self.closed_at = time.monotonic()
         super().close()
+
+
+def kept_outputs(kind=RecordingOutput):
+    """(opened, open_output): an ``open_output`` for ``LiveBridge`` that opens a ``kind`` output of
+    the size and fps asked for (no recording), and the list of every output it opened."""
+    opened: list = []
+
+    def open_output(settings, width: int, height: int):
+        opened.append(kind(width, height, settings.output.fps))
+        return opened[-1], None
+
+    return opened, open_output
+
+
+class BackendDouble:
+    """The calls of a pyvirtualcam backend (see pyvirtualcam.camera.Backend) that every stand-in
+    answers alike; a subclass adds ``__init__`` and ``send`` (and ``close`` where it does more).
+    ``_device`` names the device it says it opened; a subclass sets its own."""
+
+    _device = "/dev/video-test"
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def device(self) -> str:
+        return self._device
+
+    def native_fourcc(self) -> int | None:
+        return None  # no format of its own: pyvirtualcam converts the BGR frames it is sent
 
 
 class StoppedClock:

@@ -89,11 +89,6 @@ def test_fold_share_sees_a_mirrored_mesh():
 
 
 @pytest.fixture(scope="module")
-def hopper_photo():
-    return load_avatar_photo(HOPPER, store=False)
-
-
-@pytest.fixture(scope="module")
 def astronaut_photo():
     return load_avatar_photo(ASTRONAUT, store=False)
 

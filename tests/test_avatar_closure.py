@@ -8,7 +8,6 @@ import pytest
 from conftest import FIXTURES, tracked_frames
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.eye_closure import EyeClosure, LidReader, lid_gap
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
@@ -23,11 +22,6 @@ BLINK_CLIP = "video/lp_s18_room_landscape.mp4"
 @pytest.fixture(scope="module")
 def reader():
     return LidReader()
-
-
-@pytest.fixture(scope="module")
-def hopper_photo():
-    return load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
 
 
 @pytest.fixture(scope="module")

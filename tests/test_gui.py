@@ -28,6 +28,7 @@ from livecam.gui.app import LiveCamApp  # noqa: E402
 from livecam.gui.bridge import FramePair, LiveBridge  # noqa: E402
 from livecam.gui.icons import STATE_COLORS, state_icon  # noqa: E402
 from livecam.gui.tray import ControlWindow  # noqa: E402
+from live_doubles import kept_outputs  # noqa: E402
 from processes import needs_ffmpeg  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -478,12 +479,7 @@ class _RecordingOutput(outputs.NullOutput):
 
 
 def test_off_and_quit_release_the_camera_and_the_output(make_app, qtbot):
-    opened: list[_RecordingOutput] = []
-
-    def open_output(settings, w, h):
-        opened.append(_RecordingOutput(w, h, settings.output.fps))
-        return opened[-1], None
-
+    opened, open_output = kept_outputs(_RecordingOutput)
     app = make_app(bridge_factory=lambda s: LiveBridge(s, open_output=open_output))
     wait_frame(qtbot, app, lambda p: True)
     qtbot.waitUntil(lambda: app.bridge._session is not None, timeout=WAIT_MS)

@@ -25,6 +25,7 @@ if platform.system() != "Linux":
 
 from livecam import app, capture, devices, idle, output, sinks  # noqa: E402
 from livecam.settings import Settings, update  # noqa: E402
+from live_doubles import BackendDouble  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -144,7 +145,7 @@ def test_watch_output_only_for_a_device_and_never_when_always_on(device: Path, m
 # ---------------------------------------------------------------- the live loop
 
 
-class FileBackedCamera:
+class FileBackedCamera(BackendDouble):
     """A pyvirtualcam backend whose "device" is a plain file, so a Reader can open it."""
 
     path = ""
@@ -159,14 +160,8 @@ class FileBackedCamera:
         self.times.append(time.monotonic())
         self.last = frame.copy()
 
-    def close(self) -> None:
-        pass
-
     def device(self) -> str:
         return FileBackedCamera.path
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 def test_run_live_releases_the_source_while_nobody_watches_and_resumes_for_an_app(

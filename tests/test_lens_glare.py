@@ -7,7 +7,6 @@ import pytest
 from conftest import FIXTURES
 
 from livecam.analysis import face_regions as regions
-from livecam.analysis.avatar_photo import load_avatar_photo
 from livecam.analysis.face_tracker import FaceTracker
 from livecam.effects import avatar as av
 from livecam.effects import avatar_keep as keep
@@ -17,11 +16,6 @@ from livecam.settings import FaceSettings, RuntimeSettings
 from livecam.types import Analysis
 
 PURPLE = (255, 190, 235)  # BGR: an anti-reflection coating's glare, lighter than the skin
-
-
-@pytest.fixture(scope="module")
-def hopper_photo():
-    return load_avatar_photo(FIXTURES / "mpl_grace_hopper.jpg", store=False)
 
 
 @pytest.fixture(scope="module")

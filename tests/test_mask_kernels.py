@@ -1,6 +1,7 @@
 """The person-mask stage's compiled loops (``livecam.analysis.mask_kernels``) give exactly what the
-numpy and OpenCV steps they replaced give. Each replaced step is kept here as it was (``_*_before``)
-and compared on random cases with the values where the arithmetic turns (the release threshold,
+numpy and OpenCV steps they replaced give. Each replaced step (``_*_before``) is the library's own
+numpy fallback where it keeps one (run with the loops switched off), else kept here as it was, and
+compared on random cases with the values where the arithmetic turns (the release threshold,
 ties in rounding, flat pictures), and on real frames the whole mask stage's outputs are compared
 with the stage run on the steps as they were."""
 import cv2
@@ -9,58 +10,34 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import video_frames  # noqa: E402
+from conftest import mask_stage_outputs, video_frames  # noqa: E402
 
 from livecam.analysis import mask_kernels as K  # noqa: E402
 from livecam.analysis import person_mask as PM  # noqa: E402
 from livecam.analysis import temporal as T  # noqa: E402
 from livecam.analysis.segmenter import Segmenter, TOP_MARGIN  # noqa: E402
-from livecam.settings import Settings, update  # noqa: E402
-from livecam.types import Analysis  # noqa: E402
 
 
 # ---------------------------------------------------------------- the steps as they were
 
 
-def _smooth_before(previous, current, motion, strength, streak=None):
-    if streak is None or streak.shape != current.shape:
-        streak = np.zeros(current.shape, np.int8)
-    if previous is None or motion is None or previous.shape != current.shape or strength <= 0:
-        streak[:] = 0
-        return current, streak
-    diff = current - previous
-    direction = (diff > T.RELEASE_DELTA).view(np.int8) - (diff < -T.RELEASE_DELTA).view(np.int8)
-    streak = direction + streak * ((streak * direction) > 0)
-    np.clip(streak, -T.RELEASE_FRAMES, T.RELEASE_FRAMES, out=streak)
-    keep = np.float32(strength) * np.clip(np.float32(1.0) - motion * np.float32(1 / T.MOTION_FULL), 0.0, 1.0)
-    keep *= np.abs(streak) < T.RELEASE_FRAMES
-    return current - keep * diff, streak
+def _numpy_path(function):
+    """``function`` as it runs without the compiled loops (``K.READY`` False): the numpy steps the loops
+    replaced, which stay in ``temporal`` as its fallback, so the reference is the path the library
+    really takes where numba cannot compile."""
+    def run(*args, **kwargs):
+        ready = K.READY
+        K.READY = False
+        try:
+            return function(*args, **kwargs)
+        finally:
+            K.READY = ready
+
+    return run
 
 
-def _fit_before(guide, src, radius, eps, with_shift=True):
-    ksize = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x):
-        return cv2.boxFilter(x, -1, ksize)
-
-    r, g, b_ = cv2.split(guide)
-    mr, mg, mb, mp = box(r), box(g), box(b_), box(src)
-    x, y, z = box(r * src) - mr * mp, box(g * src) - mg * mp, box(b_ * src) - mb * mp
-    e = np.float32(eps)
-    rr, rg, rb = box(r * r) - mr * mr + e, box(r * g) - mr * mg, box(r * b_) - mr * mb
-    gg, gb, bb = box(g * g) - mg * mg + e, box(g * b_) - mg * mb, box(b_ * b_) - mb * mb + e
-    c00, c01, c02 = gg * bb - gb * gb, rb * gb - rg * bb, rg * gb - rb * gg
-    c11, c12, c22 = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    inv_det = np.float32(1.0) / (rr * c00 + rg * c01 + rb * c02)
-    ar = (c00 * x + c01 * y + c02 * z) * inv_det
-    ag = (c01 * x + c11 * y + c12 * z) * inv_det
-    ab = (c02 * x + c12 * y + c22 * z) * inv_det
-    offset = mp - ar * mr - ag * mg - ab * mb
-    coefficients = cv2.merge([box(ar), box(ag), box(ab)]), box(offset)
-    if not with_shift:
-        return *coefficients, None
-    slope = np.float32(255.0) / (box(src * src) - mp * mp + np.float32(0.03))
-    return *coefficients, cv2.merge([x * slope, y * slope, z * slope])
+_smooth_before = _numpy_path(T.smooth_mask)
+_fit_before = _numpy_path(T.colour_guided_fit)
 
 
 def _halved_before(small, mask):
@@ -71,34 +48,8 @@ def _halved_before(small, mask):
     return guide, cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
 
 
-def _settle_before(alpha, previous, motion, points=None):
-    points = T.ramp(alpha) if points is None else points
-    if not len(points):
-        return alpha
-    cols, rows = T.nearest_source(motion.shape, alpha.shape)
-    x, y = points[:, 0], points[:, 1]
-    quiet = motion[rows[y], cols[x]] < np.float32(T.SETTLE_STILL)
-    x, y = x[quiet], y[quiet]
-    alpha[y, x] = previous[y, x]
-    return alpha
-
-
-def _edge_band_before(alpha_work, scale, candidates=None):
-    if candidates is None:
-        points = T.ramp(alpha_work)
-    else:
-        values = alpha_work[candidates[:, 1], candidates[:, 0]]
-        points = candidates[(values >= 5) & (values <= 250)]
-    if not len(points):
-        return np.zeros((0, 2), np.int32), np.zeros(0, np.intp)
-    w = alpha_work.shape[1]
-    x, y = points[:, 0].astype(np.intp), points[:, 1].astype(np.intp)
-    if scale == 1:
-        return points, y * w + x
-    fw = w * scale
-    top = y * (scale * fw) + x * scale
-    offsets = (np.arange(scale, dtype=np.intp)[:, None] * fw + np.arange(scale, dtype=np.intp)[None]).ravel()
-    return points, (top[:, None] + offsets[None]).ravel()
+_settle_before = _numpy_path(T.settle)
+_edge_band_before = _numpy_path(T.edge_band)
 
 
 def _shrink_before(segmenter, image_bgr, half=None):
@@ -475,15 +426,7 @@ def _stage_outputs(frames, monkeypatch=None, before=False):
         monkeypatch.setattr(T, "halve", lambda image, dst=None: cv2.resize(
             image, (image.shape[1] // 2, image.shape[0] // 2), dst=dst, interpolation=cv2.INTER_AREA))
         monkeypatch.setattr(Segmenter, "to_tensor", lambda self, small: _tensor_before_keeping(self, small))
-    settings = update(Settings(), segmentation={"model": "landscape"}, runtime={"threads": 1, "provider": "cpu"})
-    stage = PM.PersonMask(settings)
-    outputs = []
-    for frame in frames:
-        result = Analysis()
-        stage.process(frame, result, True)
-        outputs.append((result.mask.copy(), result.small_mask.copy(), result.foreground.index.copy(),
-                        result.foreground.colour.copy()))
-    return outputs
+    return mask_stage_outputs(frames)
 
 
 def _tensor_before_keeping(segmenter, small):

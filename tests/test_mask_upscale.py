@@ -9,13 +9,10 @@ import pytest
 
 pytest.importorskip("numba")
 
-from conftest import video_frames  # noqa: E402
+from conftest import mask_stage_outputs, video_frames  # noqa: E402
 
 from livecam.analysis import mask_kernels as K  # noqa: E402
-from livecam.analysis import person_mask as PM  # noqa: E402
 from livecam.analysis import temporal as T  # noqa: E402
-from livecam.settings import Settings, update  # noqa: E402
-from livecam.types import Analysis  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not K.READY, reason="numba cannot compile here: upscale keeps to the warp")
 
@@ -118,23 +115,12 @@ def test_the_tiny_sources_opencv_rounds_otherwise_stay_below_the_threshold():
     assert T.DOUBLE_FROM > 3
 
 
-def _stage(frames):
-    settings = update(Settings(), segmentation={"model": "landscape"}, runtime={"threads": 1, "provider": "cpu"})
-    stage = PM.PersonMask(settings)
-    outputs = []
-    for frame in frames:
-        result = Analysis()
-        stage.process(frame, result, True)
-        outputs.append((result.mask.copy(), result.foreground.index.copy(), result.foreground.colour.copy()))
-    return outputs
-
-
 def test_the_mask_stage_gives_what_it_gave_before_on_real_frames(monkeypatch, counted):
     frames = video_frames("lp_s18_room_landscape.mp4", 16, (1280, 720))
-    now = _stage(frames)
+    now = mask_stage_outputs(frames)
     assert len(counted) >= len(frames) // 2  # the frames' masks went through the loop (still frames reuse theirs)
     monkeypatch.setattr(T, "upscale", _upscale_before)
-    before = _stage(frames)
+    before = mask_stage_outputs(frames)
     assert len(now) == len(before) == len(frames)
     for got, want in zip(now, before):
         for g, w in zip(got, want):

@@ -33,6 +33,7 @@ from livecam.output import (
     open_output,
 )
 from livecam.settings import OutputSettings
+from live_doubles import BackendDouble
 
 W, H = 64, 48
 
@@ -53,8 +54,8 @@ def _frame(value: int) -> np.ndarray:
     return image
 
 
-class RecordingBackend:
-    """A pyvirtualcam backend (see pyvirtualcam.camera.Backend) that keeps what it is sent."""
+class RecordingBackend(BackendDouble):
+    """A pyvirtualcam backend that keeps what it is sent."""
 
     instances: list[RecordingBackend] = []
 
@@ -69,15 +70,6 @@ class RecordingBackend:
     def send(self, frame: np.ndarray) -> None:
         self.frames.append(frame.copy())
         self.times.append(time.monotonic())
-
-    def close(self) -> None:
-        self.closed = True
-
-    def device(self) -> str:
-        return self._device
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 class MissingLoopback:

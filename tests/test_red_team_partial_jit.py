@@ -14,7 +14,7 @@ from test_red_team_faults import (_FACE_CONFIGS, _blur_frames, _face_run, face_f
 _PARTIAL = """
 import numba
 _real_njit = numba.njit
-_REFUSED = {"scaled_into", "tensor_into", "scale_into", "relight_grain", "person_over"}
+_REFUSED = {"scaled_into", "tensor_into", "scale_into", "relight_grain_rows", "person_over"}
 def _njit(*args, **options):
     if args and callable(args[0]):
         return _real_njit(*args, **options)

@@ -37,6 +37,7 @@ from livecam.capture import CaptureError, VideoFileSource
 from livecam.pacing import PacedSender
 from livecam.recording import FileOutput
 from livecam.sinks import VirtualCamOutput
+from live_doubles import BackendDouble
 
 W, H = 64, 48
 
@@ -50,9 +51,10 @@ def _until(condition: Any, seconds: float = 20.0) -> bool:
     return True
 
 
-class HeldDevice:
+class HeldDevice(BackendDouble):
     """A pyvirtualcam backend whose device opens, takes ``takes`` frames, then refuses every write."""
 
+    _device = "/dev/video-held"
     opened: list[HeldDevice] = []
     takes = 0
 
@@ -64,15 +66,6 @@ class HeldDevice:
         if self.frames >= HeldDevice.takes:
             raise RuntimeError("write failed: Device or resource busy")
         self.frames += 1
-
-    def close(self) -> None:
-        pass
-
-    def device(self) -> str:
-        return "/dev/video-held"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.fixture

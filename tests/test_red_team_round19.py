@@ -74,15 +74,21 @@ def tray(qtbot, held_checks):
 # -- 1. "Checking the photo …" while a picked photo is checked
 
 
+def _pick_held_photo(tmp_path, tray, held, name):
+    """A copy of the Hopper photo named ``name`` picked for the swap in ``tray``, its check held."""
+    photo = tmp_path / name
+    photo.write_bytes(HOPPER.read_bytes())
+    held.add(name)
+    tray.store.update(avatar={"mode": "swap", "photo": str(photo)})
+    return photo
+
+
 def test_the_settings_window_and_the_tray_say_a_photo_is_being_checked(tmp_path, qtbot, tray, held_checks):
     """Before: for the 0.1-2.4 s of the check the settings window and the tray showed the old photo
     name (none) as if the pick had been lost."""
     seen, gate, held = held_checks
-    photo = tmp_path / "me.jpg"
-    photo.write_bytes(HOPPER.read_bytes())
-    held.add("me.jpg")
     window = tray.settings_window
-    tray.store.update(avatar={"mode": "swap", "photo": str(photo)})
+    photo = _pick_held_photo(tmp_path, tray, held, "me.jpg")
     assert tray.store.checking
     assert window.files["avatar.photo"].text() == "Checking the photo …"
     assert tray.actions.status.text() == "Checking the photo me.jpg …"
@@ -98,11 +104,8 @@ def test_the_settings_window_and_the_tray_say_a_photo_is_being_checked(tmp_path,
 
 def test_a_refused_photo_s_checking_line_gives_way_to_the_refusal(tmp_path, qtbot, tray, held_checks):
     seen, gate, held = held_checks
-    photo = tmp_path / "bad.jpg"
-    photo.write_bytes(HOPPER.read_bytes())
-    held.add("bad.jpg")
     window = tray.settings_window
-    tray.store.update(avatar={"mode": "swap", "photo": str(photo)})
+    _pick_held_photo(tmp_path, tray, held, "bad.jpg")
     assert window.files["avatar.photo"].text() == "Checking the photo …"
     gate.set()
     qtbot.waitUntil(lambda: not tray.store.checking, timeout=CHECK_MS)

@@ -27,7 +27,7 @@ from livecam import settings as S
 from livecam.capture import FrameSource
 from livecam.output_gate import promises_more
 from livecam.pacing import PacedSender
-from live_doubles import RecordingOutput, until
+from live_doubles import BackendDouble, RecordingOutput, kept_outputs, until
 
 W, H = 64, 48
 
@@ -63,12 +63,7 @@ def test_a_blur_turned_on_while_the_next_frame_hangs_stops_the_room_going_out(qt
     from livecam.gui.bridge import LiveBridge
 
     room = _room()
-    outputs: list[RecordingOutput] = []
-
-    def open_output(settings: Any, width: int, height: int):
-        outputs.append(RecordingOutput(width, height, settings.output.fps))
-        return outputs[-1], None
-
+    outputs, open_output = kept_outputs()
     settings = S.update(S.Settings(), output={"kind": "null", "fps": 30}, background={"mode": "off"})
     bridge = LiveBridge(settings, open_source=lambda capture: _RoomCamera(room), open_output=open_output)
     hung = threading.Event()
@@ -131,9 +126,10 @@ def test_a_withdrawn_frame_is_hidden_once_and_the_pause_card_is_never_touched():
 # ---------------------------------------------------------------- 2. guards: the device vanishing
 
 
-class _Vanishing:
+class _Vanishing(BackendDouble):
     """A pyvirtualcam backend whose 5th send (counted over every open) fails the way ``fault`` says."""
 
+    _device = "/dev/video-gone"
     fault: tuple[Any, ...] = ()
     sends = 0
     opened = 0
@@ -150,15 +146,6 @@ class _Vanishing:
         if kind == "hang" and _Vanishing.sends == 5:
             time.sleep(0.6)
         _Vanishing.got.append(int(frame.reshape(-1)[0]))
-
-    def close(self) -> None:
-        pass
-
-    def device(self) -> str:
-        return "/dev/video-gone"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.mark.parametrize("fault", [("oserror", errno.ENODEV), ("oserror", errno.EBADF), ("oserror", errno.ENOSPC),

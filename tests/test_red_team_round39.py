@@ -37,6 +37,7 @@ from livecam.live_runner import LiveRunner
 from livecam.live_session import LiveSession
 from livecam.pipeline import Pipeline
 from livecam.settings import Settings, update
+from live_doubles import BackendDouble
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 W, H = 320, 180
@@ -165,19 +166,27 @@ def _every_toggle(base: Settings, pictures: list[str], video: str) -> list[Setti
     return out
 
 
-def _cycle(pipeline: Pipeline, choices: list[Settings], frame: np.ndarray, cycles: int, warm: int,
+def _cycle(first: Settings, choices: list[Settings], frame: np.ndarray, cycles: int, warm: int,
            folders: tuple[Path, Path]) -> tuple[Held, Held]:
-    """Apply ``cycles`` settings from ``choices`` in turn, a frame before and after each build is in."""
-    start = None
-    for i, settings in enumerate(itertools.islice(itertools.cycle(choices), cycles)):
-        if i == warm:
-            start = held(*folders)
-        pipeline.apply(settings)
-        out = pipeline.process(frame)
-        pipeline.wait_for_builds()
-        out = pipeline.process(frame)
-        assert out.shape == frame.shape
-    return start, held(*folders)
+    """A pipeline on ``first`` (effects built on the builder thread, the tray's way) given ``cycles``
+    settings from ``choices`` in turn, a frame before and after each build is in, then closed; what
+    it held after ``warm`` changes and at the end (printed, for -s)."""
+    pipeline = Pipeline(first, background_builds=True)
+    try:
+        start = None
+        for i, settings in enumerate(itertools.islice(itertools.cycle(choices), cycles)):
+            if i == warm:
+                start = held(*folders)
+            pipeline.apply(settings)
+            out = pipeline.process(frame)
+            pipeline.wait_for_builds()
+            out = pipeline.process(frame)
+            assert out.shape == frame.shape
+        end = held(*folders)
+    finally:
+        pipeline.close()
+    print(start, end, sep="\n")  # the numbers, for -s
+    return start, end
 
 
 # ---------------------------------------------------------------- the pipeline
@@ -187,12 +196,7 @@ def test_toggling_every_effect_and_picking_backgrounds_for_long_holds_nothing_mo
     """The tray's way (effects built on the builder thread): every registry toggle on and off, the
     background over three pictures and a video, 600 changes after a warm-up of two rounds."""
     choices = _every_toggle(_base(), _pictures(tmp_path), _video(tmp_path))
-    pipeline = Pipeline(_base(), background_builds=True)
-    try:
-        start, end = _cycle(pipeline, choices, frame, 600 + 2 * len(choices), 2 * len(choices), folders)
-    finally:
-        pipeline.close()
-    print(start, end, sep="\n")  # the numbers, for -s
+    start, end = _cycle(_base(), choices, frame, 600 + 2 * len(choices), 2 * len(choices), folders)
     assert not start.grew(end), f"after 600 settings changes: {start.grew(end)}"
 
 
@@ -202,17 +206,12 @@ def test_rebuilding_every_model_after_settings_changes_holds_nothing_more(frame,
     base = update(_base(), background={"mode": "blur"}, touch_up={"strength": 50}, key_light={"strength": 60})
     choices = [update(base, segmentation={"model": model}, face={"detector": detector}, runtime={"threads": threads})
                for model in ("landscape", "general") for detector in ("short", "full") for threads in (1, 2)]
-    pipeline = Pipeline(base, background_builds=True)
-    try:
-        # Memory is not judged here: ONNX Runtime's native memory rises as sessions are opened and closed
-        # and levels off at a height that depends on the process's past (alone: +60 MB over the first 100
-        # thread changes, then flat within 4 MB for 400 more; after other test files the 200 changes here
-        # took 18-44 MB; Python's own allocations flat to 0.2 MB). A session leaked per change shows in
-        # the pool's count and in its run threads.
-        start, end = _cycle(pipeline, choices, frame, 300, 100, folders)
-    finally:
-        pipeline.close()
-    print(start, end, sep="\n")  # the numbers, for -s
+    # Memory is not judged here: ONNX Runtime's native memory rises as sessions are opened and closed
+    # and levels off at a height that depends on the process's past (alone: +60 MB over the first 100
+    # thread changes, then flat within 4 MB for 400 more; after other test files the 200 changes here
+    # took 18-44 MB; Python's own allocations flat to 0.2 MB). A session leaked per change shows in
+    # the pool's count and in its run threads.
+    start, end = _cycle(base, choices, frame, 300, 100, folders)
     grew = start.grew(end, rss_mb=float("inf"))
     assert not grew, f"after 200 model changes: {grew}"
 
@@ -224,12 +223,7 @@ def test_switching_the_avatar_photo_on_and_off_holds_nothing_more(frame, folders
     choices = [update(_base(), avatar={"mode": mode, "photo": photo})
                for photo in photos for mode in ("swap", "animate")]
     choices.append(update(_base(), avatar={"mode": "off"}))
-    pipeline = Pipeline(_base(), background_builds=True)
-    try:
-        start, end = _cycle(pipeline, choices, frame, 60 + 2 * len(choices), 2 * len(choices), folders)
-    finally:
-        pipeline.close()
-    print(start, end, sep="\n")  # the numbers, for -s
+    start, end = _cycle(_base(), choices, frame, 60 + 2 * len(choices), 2 * len(choices), folders)
     assert not start.grew(end), f"after 60 avatar changes: {start.grew(end)}"
 
 
@@ -372,7 +366,7 @@ def test_the_camera_opened_and_closed_500_times_holds_nothing_more(fake_camera, 
 # ---------------------------------------------------------------- the virtual camera
 
 
-class FlakyVirtualCamera:
+class FlakyVirtualCamera(BackendDouble):
     """A pyvirtualcam backend that holds a real descriptor while open and dies every ``life`` frames."""
 
     opened = 0
@@ -394,12 +388,6 @@ class FlakyVirtualCamera:
             os.close(self._fd)
             self._fd = None
             FlakyVirtualCamera.closed += 1
-
-    def device(self) -> str:
-        return "/dev/video-test"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.fixture
@@ -612,11 +600,9 @@ def test_the_counts_catch_an_effect_that_leaks_a_descriptor_a_thread_and_its_fra
     monkeypatch.setattr(background.BlurBackground, "__init__", leaky_init)
     monkeypatch.setattr(background.BlurBackground, "apply", hoarding_apply)
     choices = [update(_base(), background={"mode": mode}) for mode in ("blur", "off")]  # a build every other change
-    pipeline = Pipeline(choices[0], background_builds=True)
     try:
-        start, end = _cycle(pipeline, choices, frame, 120, 20, folders)
+        start, end = _cycle(choices[0], choices, frame, 120, 20, folders)
     finally:
-        pipeline.close()
         stop.set()
     grown = " ".join(start.grew(end))
     assert "fds" in grown and "threads" in grown and "rss_mb" in grown, grown

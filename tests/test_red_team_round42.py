@@ -225,7 +225,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from conftest import FIXTURES, blur_on_camera  # noqa: E402
-from live_doubles import ClosedOutput  # noqa: E402
+from live_doubles import ClosedOutput, kept_outputs  # noqa: E402
 from processes import needs_ffmpeg  # noqa: E402
 
 WAIT_MS = 15_000
@@ -248,12 +248,7 @@ def test_quit_while_a_model_run_hangs_closes_the_window_and_the_virtual_camera_a
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import LiveBridge
 
-    outputs: list[ClosedOutput] = []
-
-    def open_output(settings, width, height):
-        outputs.append(ClosedOutput(width, height, settings.output.fps))
-        return outputs[-1], None
-
+    outputs, open_output = kept_outputs(ClosedOutput)
     settings = blur_on_camera()
     app = LiveCamApp(settings, bridge=LiveBridge(settings, open_output=open_output), persist=True,
                      prefer_tray=False)

@@ -26,7 +26,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from conftest import blur_on_camera  # noqa: E402
-from live_doubles import ClosedOutput  # noqa: E402
+from live_doubles import ClosedOutput, kept_outputs  # noqa: E402
 
 WAIT_MS = 15_000
 OFF_WITHIN_S = 2.0  # as Quit since round 42; it took the runner's 5 s
@@ -65,12 +65,8 @@ def test_switching_off_while_a_model_run_hangs_releases_the_camera_at_once_and_o
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import STILL_FINISHING, LiveBridge
 
-    opened: list[ClosedOutput] = []
+    opened, open_output = kept_outputs(ClosedOutput)
     sources: list = []
-
-    def open_output(settings, width, height):
-        opened.append(ClosedOutput(width, height, settings.output.fps))
-        return opened[-1], None
 
     def open_source(capture):
         from livecam.capture import open_source as real
@@ -122,11 +118,7 @@ def test_switching_off_and_quitting_while_the_start_waits_for_the_stuck_frame_en
     from livecam.gui.app import LiveCamApp
     from livecam.gui.bridge import STILL_FINISHING, LiveBridge
 
-    opened: list[ClosedOutput] = []
-
-    def open_output(settings, width, height):
-        opened.append(ClosedOutput(width, height, settings.output.fps))
-        return opened[-1], None
+    opened, open_output = kept_outputs(ClosedOutput)
 
     settings = blur_on_camera()
     bridge = LiveBridge(settings, open_output=open_output)

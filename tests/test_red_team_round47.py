@@ -21,6 +21,7 @@ from livecam import devices, oneshot, output, pacing, recording, sinks
 from livecam import settings as S
 from livecam.capture import FrameSource, iter_video_frames
 from livecam.settings import OutputSettings
+from live_doubles import BackendDouble
 
 
 def _until(predicate: Any, timeout: float = 5.0) -> bool:
@@ -32,10 +33,11 @@ def _until(predicate: Any, timeout: float = 5.0) -> bool:
     return bool(predicate())
 
 
-class I420Device:
+class I420Device(BackendDouble):
     """A pyvirtualcam backend that, like the v4l2loopback and OBS devices, takes I420: one colour sample
     per 2x2 pixels, so both sides must be even (cv2 refuses an odd one as the device's format does)."""
 
+    _device = "/dev/video-test47"
     instances: list[I420Device] = []
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
@@ -47,15 +49,6 @@ class I420Device:
     def send(self, frame: np.ndarray) -> None:
         bgr = frame.reshape(self.height, self.width, 3)
         self.frames.append(cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420))
-
-    def close(self) -> None:
-        self.closed = True
-
-    def device(self) -> str:
-        return "/dev/video-test47"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.fixture

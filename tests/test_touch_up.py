@@ -4,6 +4,7 @@ outside the skin changed, 0 = identity, fades instead of popping.
 Landmarks come from the recorded MediaPipe goldens, so these tests need no model."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,9 @@ from livecam.effects.touch_up import (
 )
 from livecam.settings import TouchUpSettings
 from livecam.types import Analysis, Face
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from eval_face import region_ssim, skin_texture  # noqa: E402  the measures eval_face reports
 
 GOLDEN = Path(__file__).resolve().parent / "fixtures" / "face_golden"
 FADE = 8
@@ -71,27 +75,6 @@ def face_size(face: Face) -> float:
     return float(np.ptp(face.landmarks[list(regions.FACE_OVAL), :2], axis=0).max())
 
 
-def skin_texture(image: np.ndarray, face: Face) -> float:
-    """High-frequency energy (grey minus a Gaussian of 1 % of the face size) in the skin core."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    detail = grey - cv2.GaussianBlur(grey, (0, 0), max(1.0, 0.01 * face_size(face)))
-    core = skin_mask(face.landmarks[:, :2], image.shape[:2], face_size(face)) > 200
-    return float((detail[core] ** 2).mean())
-
-
-def region_ssim(a: np.ndarray, b: np.ndarray, face: Face, indices) -> float:
-    """Mean SSIM (Gaussian window, sigma 1.5, grey) over the filled region."""
-    x, y = (cv2.cvtColor(i, cv2.COLOR_BGR2GRAY).astype(np.float64) for i in (a, b))
-    g = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5)  # noqa: E731
-    mx, my = g(x), g(y)
-    vx, vy, cov = g(x * x) - mx * mx, g(y * y) - my * my, g(x * y) - mx * my
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    ssim = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    region = np.zeros(a.shape[:2], np.uint8)
-    cv2.fillPoly(region, [np.round(face.landmarks[list(indices), :2]).astype(np.int32)], 1)
-    return float(ssim[region > 0].mean())
-
-
 def test_effect_contract():
     effect = TouchUp(TouchUpSettings(strength=60))
     assert effect.needs == frozenset({"faces_carried"}) and effect.stage == "post"
@@ -115,9 +98,9 @@ def test_strength_100_halves_skin_texture_and_keeps_eyes_and_mouth(portrait):
     before = image.copy()
     out = settled(TouchUp(TouchUpSettings(strength=100)), image, [face])
     assert np.array_equal(image, before), "the input frame must not be modified"
-    assert skin_texture(out, face) <= 0.5 * skin_texture(image, face)
+    assert skin_texture(out, face.landmarks) <= 0.5 * skin_texture(image, face.landmarks)
     for name in ("right_eye", "left_eye", "lips"):
-        assert region_ssim(image, out, face, regions.FEATURES[name]) >= 0.95, name
+        assert region_ssim(image, out, face.landmarks, regions.FEATURES[name]) >= 0.95, name
 
 
 def test_only_skin_changes(portrait):
@@ -198,8 +181,8 @@ def test_faces_at_the_frame_edge_and_several_faces(astronaut):
     pair = np.hstack([astronaut, astronaut])
     right = Face(face.box + (512, 0, 512, 0), 1.0, face.landmarks + (512, 0, 0))
     out = settled(TouchUp(TouchUpSettings(strength=100)), pair, [face, right])
-    assert skin_texture(out[:, :512], face) < 0.5 * skin_texture(astronaut, face)
-    assert skin_texture(out[:, 512:], face) < 0.5 * skin_texture(astronaut, face)
+    assert skin_texture(out[:, :512], face.landmarks) < 0.5 * skin_texture(astronaut, face.landmarks)
+    assert skin_texture(out[:, 512:], face.landmarks) < 0.5 * skin_texture(astronaut, face.landmarks)
 
 
 def test_bad_landmarks_are_ignored(astronaut):

@@ -71,6 +71,17 @@ def tracker(**face) -> FaceTracker:
     return FaceTracker(FaceSettings(**{"smoothing": False, **face}), RUNTIME)
 
 
+def photo_faces(photos: list[Path]):
+    """(path, image, faces) of each photo in which a tracker finds a face, each photo read on its own."""
+    t = tracker()
+    for p in photos:
+        image = cv2.imread(str(p))
+        t.reset()
+        faces = [] if image is None else t.process(image)
+        if faces:
+            yield p, image, faces
+
+
 def read_clip(path: Path, limit: int = 400) -> list[np.ndarray]:
     return list(itertools.islice(iter_video_frames(path), limit))
 
@@ -131,13 +142,7 @@ def part_models(root: Path, args) -> dict:
                 inputs[det.session.name].append(det.session.normalize(det.letterbox(image)[0])[0])
     sessions["face_landmark"] = lm.session
     sessions["iris_landmark"] = lm.iris_session
-    t = tracker()
-    for p in photos:
-        image = cv2.imread(str(p))
-        t.reset()
-        faces = [] if image is None else t.process(image)
-        if not faces:
-            continue
+    for _, image, faces in photo_faces(photos):
         roi = roi_from_landmarks(faces[0].landmarks)
         inputs["face_landmark"].append(lm.session.normalize(crop(image, roi, 192)[0])[0])
         eye = eye_roi(faces[0].landmarks, regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER)
@@ -333,6 +338,7 @@ def part_jitter(root: Path, args) -> dict:
 
 
 def skin_texture(image: np.ndarray, landmarks: np.ndarray) -> float:
+    """High-frequency energy (grey minus a Gaussian of 1 % of the face size) in the skin core."""
     size = float(np.ptp(landmarks[list(regions.FACE_OVAL), :2], axis=0).max())
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
     detail = grey - cv2.GaussianBlur(grey, (0, 0), max(1.0, 0.01 * size))
@@ -341,6 +347,7 @@ def skin_texture(image: np.ndarray, landmarks: np.ndarray) -> float:
 
 
 def region_ssim(a: np.ndarray, b: np.ndarray, landmarks: np.ndarray, indices) -> float:
+    """Mean SSIM (Gaussian window, sigma 1.5, grey) over the region the ``indices`` landmarks outline."""
     x, y = (cv2.cvtColor(i, cv2.COLOR_BGR2GRAY).astype(np.float64) for i in (a, b))
     g = lambda z: cv2.GaussianBlur(z, (11, 11), 1.5)  # noqa: E731
     mx, my = g(x), g(y)
@@ -355,14 +362,8 @@ def region_ssim(a: np.ndarray, b: np.ndarray, landmarks: np.ndarray, indices) ->
 def part_touchup(root: Path, args) -> dict:
     photos = [REPO / "tests" / "fixtures" / n for n in ("sk_astronaut.png", "mpl_grace_hopper.jpg")]
     photos += sorted((root / "faces" / "single").glob("*"))
-    t = tracker()
     per = {}
-    for p in photos:
-        image = cv2.imread(str(p))
-        t.reset()
-        faces = [] if image is None else t.process(image)
-        if not faces:
-            continue
+    for p, image, faces in photo_faces(photos):
         effect = TouchUp(TouchUpSettings(strength=100))
         for _ in range(10):
             out = effect.apply(image, Analysis(faces=faces))[0]

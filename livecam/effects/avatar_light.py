@@ -385,12 +385,9 @@ def relight_with_grain(face: np.ndarray, gain: np.ndarray, offset: np.ndarray, a
     if not ok:
         return add_grain(relight(face, gain[gy:gy + h, gx:gx + w], offset[gy:gy + h, gx:gx + w]),
                          frame[y0:y0 + h, x0:x0 + w])
-    out = np.empty_like(face)
-    lo, hi = GRAIN_KEEP
-    _kernels.relight_grain(face.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
-                           offset.reshape(offset.shape[0], -1), gy, gx, frame.reshape(frame.shape[0], -1), y0, x0,
-                           _GRAIN_KERNEL, np.float32(hi), np.float32(1.0 / (hi - lo)), out.reshape(h, -1))
-    return out
+    whole = np.empty((h, 6), np.int64)
+    whole[:, 0::2], whole[:, 1::2] = 0, w  # every row made, blurred and read over the whole box
+    return _relight_kernel(face, gain, gc, offset, at, frame, origin, whole)
 
 
 def blend_face(face: np.ndarray, alpha: np.ndarray, frame: np.ndarray, origin: tuple[int, int],
@@ -433,6 +430,14 @@ def relight_rows(warped: np.ndarray, gain: np.ndarray, offset: np.ndarray, at: t
             and spans.shape == (h, 6) and min(gy, gx, x0, y0) >= 0 and gy + h <= gain.shape[0]
             and gx + w <= gain.shape[1] and y0 + h <= frame.shape[0] and x0 + w <= frame.shape[1]):
         return relight_with_grain(warped, gain, offset, at, frame, origin)
+    return _relight_kernel(warped, gain, gc, offset, at, frame, origin, spans)
+
+
+def _relight_kernel(warped: np.ndarray, gain: np.ndarray, gc: int, offset: np.ndarray, at: tuple[int, int],
+                    frame: np.ndarray, origin: tuple[int, int], spans: np.ndarray) -> np.ndarray:
+    """``swap_kernels.relight_grain_rows`` on maps its callers have checked (it reads unchecked)."""
+    h = warped.shape[0]
+    (gy, gx), (x0, y0) = at, origin
     out = np.empty_like(warped)
     lo, hi = GRAIN_KEEP
     _kernels.relight_grain_rows(warped.reshape(h, -1), gain.reshape(gain.shape[0], -1), gc,
