@@ -10,7 +10,8 @@ gate lets the frame out only when every promise is proven for it:
 - the analysis those effects need is there (a model that keeps failing is held only for the
   analyzer's short grace, then reported missing);
 - the person mask is a frame-size uint8 picture, its small copy finite and in 0..1, decided (not
-  half "person" over much of the picture, which shows the room through), and plausible:
+  half "person" over much of the picture, which shows the room through; nor the model's own answer
+  this frame, which the temporal blend reaches only a few frames later), and plausible:
   a mask that jumps towards covering the whole picture, or to nothing of it, within a few frames
   is a model fault ("person" where the room is shows the raw room), while a close-up that fills
   the picture gradually is not;
@@ -68,6 +69,15 @@ ROW_STEP = 16
 # fifth frame as the temporal blend drifts to it; 0.5 let seven frames through).
 UNDECIDED_LO, UNDECIDED_HI = 26, 229  # 0.1 .. 0.9: the room shows through at over a tenth
 UNDECIDED = 0.35
+# The temporal blend takes a few frames to drift from the person's mask to a model's "maybe": the
+# first three or four frames of the fault left under UNDECIDED with the room blended in at the person's
+# edge. The model's own answer this frame (``Provenance.raw_mask``) shows the fault at once: undecided
+# over more than RAW_UNDECIDED of it is a fault too. On the tuning half the selfie models' answers were
+# undecided over at most 0.26 (a photo; 0.13 a dark room, 0.15 at p99); the reporting half's night
+# city view with nobody in it reached 0.41. A model answering "maybe" is undecided nearly everywhere
+# (0.95-1.0 in round 46's and 49's faults), so the limit sits well clear of a dark room, where a real
+# mask is least sure and a false hide would flicker.
+RAW_UNDECIDED = 0.7
 UNDECIDED_PROBLEM = ("The person mask is undecided over much of the picture (a model or driver fault); "
                      "the picture is hidden until the mask is clear again.")
 CARD_BGR = (48, 48, 48)  # the last-resort card: dark grey, clearly not a picture of anything
@@ -83,6 +93,7 @@ class Provenance:
     applied: dict[str, frozenset[str]] = field(default_factory=dict)  # effects that applied this frame → their needs
     mask: np.ndarray | None = None  # the person mask the room-hiding effect used (uint8, frame size)
     small_mask: np.ndarray | None = None  # its model-size float copy, when it had one
+    raw_mask: np.ndarray | None = None  # the model's own answer this frame (float 0..1), when it ran
     missing: set[str] = field(default_factory=set)  # analysis results the models could not make this frame
 
 
@@ -110,6 +121,18 @@ def _undecided(mask: np.ndarray) -> float:
         return cv2.countNonZero(cv2.inRange(rows, UNDECIDED_LO, UNDECIDED_HI)) / rows.size
     except cv2.error:
         return float(((rows >= UNDECIDED_LO) & (rows <= UNDECIDED_HI)).mean())
+
+
+def _raw_undecided(raw: Any) -> float:
+    """The share of the model's float answer between 0.1 and 0.9, 0..1 (0 when there is none to judge)."""
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.float32 or raw.ndim < 2 or not raw.size:
+        return 0.0
+    rows = raw.reshape(-1, raw.shape[-1])
+    lo, hi = UNDECIDED_LO / 255.0, UNDECIDED_HI / 255.0
+    try:
+        return cv2.countNonZero(cv2.inRange(rows, lo, hi)) / rows.size
+    except cv2.error:
+        return float(((rows >= lo) & (rows <= hi)).mean())
 
 
 def _coverage(mask: np.ndarray) -> float:
@@ -202,7 +225,7 @@ class OutputGate:
         if proof.small_mask is not None and not finite_in_unit_range(proof.small_mask):
             self._steady = 0
             return "the person mask has values out of range"
-        if _undecided(mask) > UNDECIDED:
+        if _undecided(mask) > UNDECIDED or _raw_undecided(proof.raw_mask) > RAW_UNDECIDED:
             self._steady = 0
             if self.problem is None:  # a jump's own sentence stays while that fault holds
                 self.problem = UNDECIDED_PROBLEM

@@ -382,6 +382,7 @@ class Pipeline:
         proof.applied[slot.spec.name] = effect.needs
         if "mask" in effect.needs and slot.spec.on_failure == "conceal":
             proof.mask, proof.small_mask = analysis.mask, analysis.small_mask  # the mask this effect hid with
+            proof.raw_mask = analysis.raw_mask
         return result, analysis_out, False
 
     def _failed(self, slot: _Slot, reason: str, exc: BaseException | None) -> bool:

@@ -21,6 +21,10 @@ log = logging.getLogger(__name__)
 # A failed inference is bridged with the last good result for this many frames (0.1 s at 30 fps):
 # longer, and a person who moves meanwhile leaves the held mask or face behind.
 HOLD_FRAMES = 3
+# A model that fails now and then (one run in three) said its sentence at every failure after a good
+# frame: ten lines a second, and the one that mattered scrolled away. It is said again only once the
+# model has answered well for this many frames in a row (5 s at 30 fps).
+RESAY_AFTER = 150
 # The settings sections whose change means new model sessions (expensive); everything else is cheap.
 SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime": ("provider", "threads")}
 # The needs the face tracker serves; "faces_carried" alone (no effect wants every frame's own mesh)
@@ -44,7 +48,8 @@ class Analyzer:
         # read or a still frame; the empty list of a frame whose faces were missing, not needed, or of
         # another source may not: an effect would take it for no face in view.
         self._faces_read = False
-        self._failed: set[str] = set()
+        self._failed: set[str] = set()  # said to have failed, and not answered well for RESAY_AFTER frames since
+        self._good: dict[str, int] = {}  # per result in ``_failed``: good answers in a row since it last failed
         self._misses: dict[str, int] = {}  # frames in a row whose inference failed, per result
         self.missing: set[str] = set()  # wanted this frame but neither made nor held ("mask", "faces")
         self.broken: dict[str, str] = {}  # what cannot run until settings change → why (plain sentence)
@@ -174,8 +179,7 @@ class Analyzer:
                     # wearer's own face, in view but unread, left unswapped.
                     self.missing |= self._no_faces(needs)
                 self._faces_read = True
-                self._failed.discard("faces")
-                self._misses.pop("faces", None)
+                self._answered("faces")
             except Exception as exc:  # keep the last faces rather than dropping the effect for a frame
                 if self._run_failed("faces", exc):
                     self.missing |= self._no_faces(needs)
@@ -209,7 +213,7 @@ class Analyzer:
             face = result.faces[0] if result.faces else None
             outline = None if face is None else regions.polygon(face.landmarks, regions.FACE_OVAL)
             result.hands = tracker.process(image, None if face is None else face.box, outline)
-            self._failed.discard("hands")
+            self._answered("hands")
         except Exception as exc:  # noqa: BLE001 - any fault in the hand models costs the hands alone
             self._run_failed("hands", exc)
             tracker.reset()
@@ -235,8 +239,7 @@ class Analyzer:
             return
         try:
             person.process(image, result, foreground=self._wants_foreground(needs))
-            self._failed.discard("mask")
-            self._misses.pop("mask", None)
+            self._answered("mask")
         except Exception as exc:
             result.mask = result.small_mask = None  # nothing half-made by the failed attempt
             if self._run_failed("mask", exc):
@@ -250,6 +253,16 @@ class Analyzer:
                 self.broken["rvm"] = person.notice
             else:  # the live watch gave rvm back its place
                 self.broken.pop("rvm", None)
+
+    def _answered(self, what: str) -> None:
+        """A good result: the failures in a row start over, and after RESAY_AFTER of them in a row a
+        new failure is said again."""
+        self._misses.pop(what, None)
+        if what in self._failed:
+            self._good[what] = self._good.get(what, 0) + 1
+            if self._good[what] >= RESAY_AFTER:
+                self._failed.discard(what)
+                del self._good[what]
 
     def _hold(self, what: str, gap: set[str] | None = None) -> bool:
         """After a failed inference: whether the last good result may still stand in (else ``gap``, by
@@ -289,6 +302,7 @@ class Analyzer:
         return False
 
     def _warn_once(self, what: str, exc: Exception) -> None:
+        self._good[what] = 0
         if what not in self._failed:
             log.error("Analysis (%s) failed: %s LiveCam bridges a few frames with the last good result, "
                       "then hides the picture, and keeps trying.", what, describe(exc))
