@@ -140,7 +140,12 @@ def run_live(settings: Settings, frames: int = 0) -> int:
         # Raised past the open camera (a bug's traceback), the interpreter's end also aborted under its
         # thread ("terminate called without an active exception", exit 134).
         said = isinstance(exc, OutputError) or (isinstance(exc, RuntimeError) and no_thread(exc))
-        if isinstance(exc, OutputError):
+        # The user's stop cut the output's open short (the virtual camera's driver had not answered yet): a
+        # stop, not a failure, so it ends as a stop in the loop does (exit 0; it was 1).
+        stopped = isinstance(exc, OutputError) and stop.is_set()
+        if stopped:
+            log.info("%s", exc)
+        elif isinstance(exc, OutputError):
             print(f"livecam: {exc}", file=sys.stderr)
         elif said:
             # The process or the system at its limit of threads. It was a traceback, the recording left as
@@ -156,6 +161,9 @@ def run_live(settings: Settings, frames: int = 0) -> int:
             pipeline.close()
         if not said:
             raise
+        if stopped:
+            _flush_logs()
+            os._exit(0)  # as a stop in the loop ends (the 2 s promise: no interpreter teardown)
         return 1
 
     # A preview window needs the main thread to run Qt's events; other outputs just wait.

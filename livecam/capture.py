@@ -25,6 +25,7 @@ import stat
 import statistics
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,9 @@ STUCK_GAPS = 3  # ... or for this many of its own usual gaps between frames (a c
 FAST_READS = 8  # reads whose median gap shows a camera far faster than asked (not one burst)
 BACKOFF_START = 0.5
 BACKOFF_MAX = 8.0
+# Reads whose buffers are watched for reuse; the first this many are copied meanwhile (a reuse shows only at
+# the read that overwrites): a reader's ring of more buffers than this goes unnoticed.
+OWN_READS = 8
 READ_FAILURES_BEFORE_RECONNECT = 5  # a single dropped read is normal on USB; five in a row is not
 
 
@@ -138,7 +142,9 @@ class FrameSource:
         self._thread: threading.Thread | None = None
         self._stuck_said = False
         self._running_since = 0.0  # monotonic time the process last resumed after it did not run
-        self._copy_reads = False  # the reader reuses one buffer (see _own)
+        self._copy_reads = False  # the reader reuses its buffers (see _own)
+        self._read_buffers: collections.deque[weakref.ref] = collections.deque(maxlen=OWN_READS)
+        self._reads_owned = 0
         self._last_read: float | None = None  # monotonic time of the last real frame the thread published
         self._gaps: collections.deque[float] = collections.deque(maxlen=8)  # the times between them
 
@@ -242,12 +248,24 @@ class FrameSource:
         """A picture just read, as one no later read can change. A reader that hands back the same
         buffer every time, overwritten by its next read (some capture backends and wrappers do),
         changed the frame under the pipeline while it worked on it: the mask of one picture was laid
-        over the next. Once a read is seen to share the last frame's memory, every read is copied."""
-        last = self._frame
-        if not self._copy_reads and last is not None and np.may_share_memory(image, last.image):
-            self._copy_reads = True
-            log.debug("%s hands back one buffer for every frame; LiveCam copies each.", self._description)
-        return image.copy() if self._copy_reads else image
+        over the next. So was one that keeps a ring of buffers (read k+2 overwrites read k), which a
+        look at the last frame alone missed, and the very first frame, whose reuse shows only at the
+        read that overwrites it. The buffers of the last OWN_READS reads are watched (weakly: a fresh
+        array per read, as cv2 gives, is freed as usual), the first OWN_READS reads are copied, and
+        once a read shares memory with an earlier one every read is copied."""
+        if not self._copy_reads:
+            root = image
+            while isinstance(root.base, np.ndarray):
+                root = root.base
+            if any((seen := ref()) is not None and np.may_share_memory(image, seen) for ref in self._read_buffers):
+                self._copy_reads = True
+                log.debug("%s reuses its buffers from read to read; LiveCam copies each frame.", self._description)
+            else:
+                self._read_buffers.append(weakref.ref(root))
+                self._reads_owned += 1
+                if self._reads_owned > OWN_READS:
+                    return image
+        return image.copy()
 
     def _publish(self, image: np.ndarray, placeholder: bool = False) -> Frame:
         read = not placeholder and threading.current_thread() is self._thread
@@ -342,6 +360,7 @@ class CameraSource(FrameSource):
         self._cap: Any = None
         self._placeholder = placeholder_image(width, height)
         self.open_attempts = 0  # how often the camera was (re)opened; tests read it
+        self._brief = 0  # streams in a row that ended within BACKOFF_MAX of their first frame
 
     def _open(self) -> Any:
         self.open_attempts += 1
@@ -372,8 +391,11 @@ class CameraSource(FrameSource):
         delay = BACKOFF_START
         while not self._stop.is_set():
             self._cap = self._open()
+            self._reads_owned = 0  # a reopened camera (maybe another device) is watched for reused buffers afresh
             if self._cap is not None and self._stream():
-                delay = BACKOFF_START  # it delivered frames, so the next outage starts afresh
+                # It delivered frames, so the next outage starts afresh: even for a camera that keeps stopping soon
+                # after (only its sentences are held back), as a longer wait would cost the seconds of video it gives.
+                delay = BACKOFF_START
             if self._cap is not None:
                 self._cap.release()
                 self._cap = None
@@ -389,6 +411,7 @@ class CameraSource(FrameSource):
         kept = last = -float("inf")  # when the last read used, and the last read, were taken
         gaps: collections.deque[float] = collections.deque(maxlen=FAST_READS)  # between reads, skipped ones too
         width, height = self._size
+        first = None  # when this stream's first frame came
         while not self._stop.is_set():
             try:
                 ok, image = self._cap.read()
@@ -419,8 +442,12 @@ class CameraSource(FrameSource):
             kept = now
             image = self._own(image)
             if not got_any:
-                got_any = True
-                if self._error and not self._stuck_said:  # after a stall, _publish says it (it was said twice)
+                got_any, first = True, now
+            # Back at its first frame; a camera that stops again soon after each reconnect (a loose cable, a USB
+            # port short of power) only once it has stayed BACKOFF_MAX: its outage was said and cleared at every
+            # cycle, two lines a second for as long as it ran.
+            if self._error is not None and (self._brief < 2 or now - first >= BACKOFF_MAX):
+                if not self._stuck_said:  # after a stall, _publish says it (it was said twice)
                     log.info("%s is back.", self.description)
                 self._error = None
             if image.ndim == 2:
@@ -435,7 +462,10 @@ class CameraSource(FrameSource):
                 pass
             self._publish(image)
         if got_any and not self._stop.is_set():
+            self._brief = self._brief + 1 if time.monotonic() - first < BACKOFF_MAX else 0
             self._report(
+                f"{self.description} keeps stopping soon after it starts sending (a loose cable, or a USB port "
+                "short of power?); LiveCam shows a placeholder and keeps retrying." if self._brief >= 2 else
                 f"{self.description} stopped sending frames (unplugged?); "
                 "LiveCam shows a placeholder and keeps retrying."
             )

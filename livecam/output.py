@@ -2,7 +2,8 @@
 
 Outputs are registered by name in ``OUTPUTS``; ``open_output`` builds the one the settings ask
 for and, when the virtual camera cannot be opened, says how to fix that in one sentence and falls
-back to a preview window, then to the null output, so LiveCam still runs. Nothing is ever written
+back to a preview window, then to the null output, so LiveCam still runs, until the virtual camera
+is there (the sender keeps trying it). Nothing is ever written
 to disk unless the user asked for a file.
 
 The outputs themselves live in :mod:`livecam.sinks` (virtual camera, preview, null) and
@@ -26,6 +27,7 @@ from livecam.recording import (  # noqa: F401
 )
 from livecam.settings import OutputSettings
 from livecam.sinks import (  # noqa: F401
+    AwaitedOutput,
     NullOutput,
     Output,
     OutputError,
@@ -56,10 +58,11 @@ def _build(kind: str, settings: OutputSettings, width: int, height: int, inputs:
 
 
 def open_output(settings: OutputSettings, width: int, height: int, inputs: Iterable[str | Path] = ()) -> Output:
-    """Open the output ``settings.kind`` names; a virtual camera that cannot be opened is replaced
-    by a preview window, else the null output, with ``output.fallback_reason`` saying why.
+    """Open the output ``settings.kind`` names. A virtual camera that cannot be opened yet is awaited: frames go
+    to a preview window, else nowhere, until it opens (the sender tries again with back-off, see
+    :class:`AwaitedOutput`), with ``output.fallback_reason`` saying why.
 
-    Nothing is recorded unless asked for: without a display the fallback sends frames nowhere and
+    Nothing is recorded unless asked for: without a display the stand-in sends frames nowhere and
     says how to record them instead. ``inputs``: the files this run reads, which a recording refuses
     to replace.
     """
@@ -70,13 +73,15 @@ def open_output(settings: OutputSettings, width: int, height: int, inputs: Itera
             raise  # stopped while it opened: nothing replaces it, the stop goes on
         reason = str(exc)
     log.warning("%s", reason)
+    meanwhile = "LiveCam switches to the virtual camera once it is there"
     try:
-        output = _build("preview", settings, width, height)
-        log.warning("Showing the video in a preview window instead.")
+        stand_in = _build("preview", settings, width, height)
+        log.warning("Showing the video in a preview window instead; %s.", meanwhile)
     except OutputError as exc:
-        output = _build("null", settings, width, height)
+        stand_in = _build("null", settings, width, height)
         # One sentence: the preview's own says what is missing (a display, or PySide6) and what to do.
-        why = str(exc)
-        log.warning("Running without any video output: %s", why[:1].lower() + why[1:])
+        why = str(exc).rstrip(".")
+        log.warning("Running without any video output: %s; %s.", why[:1].lower() + why[1:], meanwhile)
+    output = AwaitedOutput(stand_in, lambda: _build("virtualcam", settings, width, height))
     output.fallback_reason = reason
     return output

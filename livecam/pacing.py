@@ -11,7 +11,8 @@ at a time; a tick that finds it still busy is counted as late (a recording then 
 frame a little longer: it keeps real time through its timestamps), and a send that takes longer
 than ``SINK_DEADLINE_S`` drops the output with a sentence while the stream goes on.
 The sender also owns what happens when the output breaks: a lost virtual camera is closed and
-reopened with back-off (``state`` "reopening", ``status`` says so in words); a recording that
+reopened with back-off (``state`` "reopening", ``status`` says so in words), and one not there at the start
+is tried the same way while its stand-in gets the frames (sinks.AwaitedOutput); a recording that
 cannot go on (disk full) stops the sender for good (``state`` "failed", ``failed`` is set).
 """
 
@@ -172,7 +173,10 @@ class PacedSender:
         self._reopen_seen = 0.0  # time.monotonic() when the reopen in flight was last looked at
         self._reopen_delay = REOPEN_BACKOFF_START_S
         self._reopened = False  # reopened, and the output has not yet failed again
-        self._flap_told = False  # said once that the output opens but takes no frame
+        self._back_at = 0.0  # time.monotonic() of the last reopen that worked
+        self._back_sent = 0  # the sink's count of frames taken then
+        self._flap_told: str | None = None  # the flap said once (see _flap), until the output is back for good
+        self._flap_losses = 0  # losses in the flap going on
         self._sent = 0
         self._repeats = 0
         self._dropped = 0
@@ -186,6 +190,13 @@ class PacedSender:
         self._latencies: collections.deque[float] = collections.deque(maxlen=120)
         self._thread: threading.Thread | None = None
         self._sink = _SinkThread(output)
+        if self._awaiting():  # its first open has just failed: the next try after the first back-off
+            self._next_reopen = time.monotonic() + self._reopen_delay
+
+    def _awaiting(self) -> bool:
+        """The output stands in for a virtual camera that is not there yet (sinks.AwaitedOutput): frames go to the
+        stand-in while the camera is tried, as a lost one is reopened, with back-off."""
+        return getattr(self.output, "awaiting", False)
 
     @property
     def error(self) -> str | None:
@@ -264,7 +275,9 @@ class PacedSender:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
         reopening = self._reopening
-        if reopening is not None:  # its owner closes the output next: not before a reopen in flight is done
+        if reopening is not None and not self._awaiting():
+            # Its owner closes the output next: not before a reopen in flight is done (an awaited camera that
+            # opens after the close is let go by the output itself).
             reopening.done.wait(max(0.0, deadline - time.monotonic()))
         if not self._sink.drain(max(0.0, deadline - time.monotonic())):
             if hasattr(self.output, "deadline_s"):
@@ -338,6 +351,8 @@ class PacedSender:
                     break
                 continue
             self._tick()
+            if self._awaiting() or self._reopening is not None:  # an awaited camera tried, or its open collected
+                self._try_reopen()
             if not clock.wait():
                 break
         if self._pending is not None and self.state not in ("reopening", "failed"):
@@ -399,9 +414,10 @@ class PacedSender:
             self._send_times.append(now)
             # The device took a frame after an outage told as "opens but takes no frame" (the
             # program holding it let go): said, since the quiet reopens before it were not.
-            back = self._flap_told and self._sink.sent > 0
+            back = self._flap_told is not None and self._sink.sent > self._back_sent and (
+                self._flap_told == "no frame" or now - self._back_at >= REOPEN_BACKOFF_MAX_S)
             if back:
-                self._flap_told = False
+                self._flap_told = None
             if stalled:
                 self._catching_up += 1
             if pending is None:
@@ -465,7 +481,7 @@ class PacedSender:
                                "(it hung) and was stopped.")
             self.failed.set()
             return
-        flapping = self._took_nothing_since_reopen()
+        flapping = self._flap()
         (log.debug if flapping else log.warning)(
             "The %s hung for %g s; LiveCam drops it and reopens it.", self.output.description, self._deadline())
         self._sink = _SinkThread(self.output)
@@ -480,7 +496,7 @@ class PacedSender:
             self.failed.set()
             return
         # Close the dead handle now: writing to it again could block or crash in the driver.
-        flapping = self._took_nothing_since_reopen()
+        flapping = self._flap()
         (log.debug if flapping else log.warning)(
             "The %s stopped taking frames (%s); LiveCam reopens it.", self.output.description, exc)
         try:
@@ -490,32 +506,44 @@ class PacedSender:
         self._sink = _SinkThread(self.output)
         self._lost(flapping, shown(str(exc) or type(exc).__name__, 100))
 
-    def _took_nothing_since_reopen(self) -> bool:
-        """True when the output was reopened and then failed again before taking a single frame: a
-        device that opens but refuses every write (held by another program, a driver in a bad
-        state). Each such reopen "worked", so the outage would start afresh each time: a reopen every
-        half second for good, two warnings each, and the state flipping back to "sending"."""
-        return self._reopened and self._sink.sent == 0
+    def _flap(self) -> str | None:
+        """How the output failed again after a reopen that worked, or None for a fresh outage: "no frame" when it
+        took none (a device held by another program, a driver in a bad state), "soon" when it took some but
+        failed before it had stayed as long as the longest back-off (a driver that takes N frames, then errors).
+        Each such reopen "worked", so every loss started a fresh outage: a reopen every half second for good,
+        two warnings each, and the state flipping back to "sending". The same outage goes on instead."""
+        if not self._reopened:
+            return None
+        if self._sink.sent <= self._back_sent:
+            return "no frame"
+        return "soon" if time.monotonic() - self._back_at < REOPEN_BACKOFF_MAX_S else None
 
-    def _lost(self, flapping: bool = False, why: str = "") -> None:
+    def _lost(self, flapping: str | None = None, why: str = "") -> None:
         with self._lock:
             self.reopen_attempts = 0
             if flapping:  # the same outage goes on: the back-off keeps growing, the sentence says why
                 self._reopen_delay = min(self._reopen_delay * 2, REOPEN_BACKOFF_MAX_S)
+                self._flap_losses += 1
             else:
                 self._reopen_delay = REOPEN_BACKOFF_START_S
-                self._flap_told = False
+                self._flap_told = None
+                self._flap_losses = 1
             self._reopened = False
             self._next_reopen = time.monotonic() + self._reopen_delay
             self.state = "reopening"
-            if flapping:
+            fix = "close other programs that use it, or replug or reload the device"
+            if flapping == "no frame":
                 self.status = (f"The {self.output.description} opens but takes no frame ({why}); LiveCam tries "
-                               f"again in {self._reopen_delay:g} s (close other programs that use it, or "
-                               "replug or reload the device).")
+                               f"again in {self._reopen_delay:g} s ({fix}).")
+            elif flapping:
+                self.status = (f"The {self.output.description} fails again soon after each reopen ({why}; lost "
+                               f"{self._flap_losses} times); LiveCam tries again in {self._reopen_delay:g} s ({fix}).")
             else:
                 self.status = f"The {self.output.description} was lost; reopening it in {self._reopen_delay:g} s."
-            told, self._flap_told = self._flap_told, self._flap_told or flapping
-        if flapping and not told:
+            told = self._flap_told
+            if flapping and told is None:
+                self._flap_told = flapping
+        if flapping and told is None:  # one sentence when the flap starts; "takes frames again" when it ends
             log.warning("%s", self.status)
 
     def _try_reopen(self) -> None:
@@ -529,9 +557,14 @@ class PacedSender:
             attempt = self._reopening = OneShot(self.output.reopen, name="livecam-reopen")
             self._reopen_told = False
             self._reopen_seen = attempt.started
-        # A reopen that is quick (the usual case) is dealt with in this tick, as before.
-        waited = min(self._deadline(), 1.0 / self.fps)
+        # A reopen that is quick (the usual case) is dealt with in this tick, as before. An awaited camera's open
+        # is looked at again at the next tick: meanwhile the stand-in gets its frames on time, and the open has
+        # its own limit (sinks.OPEN_LIMIT_S), so no hang is said for it here.
+        awaiting = self._awaiting()
+        waited = 0.0 if awaiting else min(self._deadline(), 1.0 / self.fps)
         if not attempt.wait(waited):
+            if awaiting:
+                return
             now = time.monotonic()
             # Stopped and continued since the reopen was last looked at, in this wait or between two ticks
             # (a stop that fell between them, outside any wait, was taken for a hang): not a hang.
@@ -552,14 +585,24 @@ class PacedSender:
             self._next_reopen = time.monotonic() + self._reopen_delay
             log.debug("reopening the output failed: %s", attempt.error)
             with self._lock:
+                if awaiting:  # said once, by open_output; the stats line keeps the count
+                    self.status = (f"The virtual camera is not there yet (attempt {self.reopen_attempts} failed, "
+                                   f"next in {self._reopen_delay:g} s); {self.output.meanwhile}.")
+                    return
                 self.status = (
                     f"The {self.output.description} was lost; reopening it "
                     f"(attempt {self.reopen_attempts} failed, next in {self._reopen_delay:g} s)."
                 )
             return
+        self._reopened = True
+        self._back_at, self._back_sent = time.monotonic(), self._sink.sent
+        if awaiting or self.state != "reopening":  # the awaited camera opened (it said so): frames never stopped
+            self._reopen_delay = REOPEN_BACKOFF_START_S
+            with self._lock:
+                self.status = None
+            return
         (log.debug if self._flap_told else log.warning)(
             "The %s is back after %d attempt%s.", self.output.description, self.reopen_attempts,
             "" if self.reopen_attempts == 1 else "s")
-        self._reopened = True
         with self._lock:
             self.state, self.status = "starting", None  # "sending" once the next frame goes out

@@ -111,6 +111,10 @@ class VirtualCamOutput(Output):
     """
 
     recoverable = True
+    # First opens given up on (past OPEN_LIMIT_S) whose driver call has not returned yet. While one is still blocked, a
+    # new first open fails at once: an awaited camera (AwaitedOutput) is tried again every few seconds, and each try
+    # left one more thread blocked in the driver for good.
+    _given_up: list[Any] = []
 
     def __init__(self, width: int, height: int, fps: float = 30, device: str = "", backend: str | None = None) -> None:
         super().__init__(width, height, fps)
@@ -145,17 +149,20 @@ class VirtualCamOutput(Output):
         (open_output's fallback says why). A reopen is already off the sender's thread (pacing)."""
         from livecam.oneshot import STOP_ASKED, OneShot
 
+        hung = (f"The virtual camera did not open within {OPEN_LIMIT_S:g} s (its driver does not answer); close other "
+                f"programs that feed it, or reload the module with: {devices.RELOAD_FIX}")
+        VirtualCamOutput._given_up[:] = [a for a in VirtualCamOutput._given_up if not a.done.is_set()]
+        if VirtualCamOutput._given_up:
+            raise OutputError(hung)
         attempt = OneShot(self._open_camera, name="livecam-virtualcam-open")
         if not attempt.finished_within(OPEN_LIMIT_S, give_up=STOP_ASKED):
             with self._opening:
                 if not attempt.done.is_set():
                     self._abandoned = True
+                    VirtualCamOutput._given_up.append(attempt)
                     if STOP_ASKED.is_set():
                         raise OutputError("LiveCam was stopped while the virtual camera was still opening.")
-                    raise OutputError(
-                        f"The virtual camera did not open within {OPEN_LIMIT_S:g} s (its driver does not answer); "
-                        f"close other programs that feed it, or reload the module with: {devices.RELOAD_FIX}"
-                    )
+                    raise OutputError(hung)
         if attempt.error is not None:
             raise attempt.error
 
@@ -219,6 +226,80 @@ class VirtualCamOutput(Output):
         if not closing.finished_within(CLOSE_LIMIT_S):
             log.warning("The %s did not close within %g s (its driver does not answer); LiveCam lets go of it.",
                         self.description, CLOSE_LIMIT_S)
+
+
+class AwaitedOutput(Output):
+    """The virtual camera the user chose, not there yet (v4l2loopback not loaded, OBS's camera not started): frames
+    go to ``stand_in`` (a preview window, or nowhere) while the sender's reopen machinery calls :meth:`reopen`
+    with back-off, which tries ``open_camera`` again; once it opens, frames go to it and the stand-in closes.
+
+    Before, a first open that failed put the stand-in in its place for the whole run, though the device came up a
+    second later. ``awaiting`` is True until then."""
+
+    recoverable = True
+
+    def __init__(self, stand_in: Output, open_camera: Any) -> None:
+        super().__init__(stand_in.width, stand_in.height, stand_in.fps)
+        self.stand_in = stand_in
+        self._open_camera = open_camera
+        self.camera: Output | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        if hasattr(stand_in, "pump"):
+            self.pump = self._pump  # a preview's events are run by the caller's loop (see PreviewOutput.pump)
+
+    @property
+    def awaiting(self) -> bool:
+        return self.camera is None
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        return (self.camera or self.stand_in).description
+
+    def _send(self, image: np.ndarray) -> None:
+        (self.camera or self.stand_in).send(image)
+
+    def reopen(self) -> None:
+        """Open the awaited camera (OutputError while it is still not there), or reopen it once it was lost."""
+        if self.camera is not None:
+            self.camera.reopen()
+            return
+        camera = self._open_camera()
+        with self._lock:
+            if self._closed:  # the run ended while it opened: nobody sends to it
+                camera.close()
+                return
+            self.camera = camera
+        instead = "" if isinstance(self.stand_in, NullOutput) else f" instead of the {self.stand_in.description}"
+        log.warning("The virtual camera is there now: LiveCam sends to the %s%s.", camera.description, instead)
+        self.stand_in.close()
+
+    @property
+    def meanwhile(self) -> str:
+        """Where the video goes until the camera is there, in words."""
+        if isinstance(self.stand_in, NullOutput):
+            return "nothing is sent meanwhile"
+        return f"the video shows in the {self.stand_in.description} meanwhile"
+
+    def abort(self) -> None:
+        (self.camera or self.stand_in).abort()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            camera = self.camera
+        if camera is not None:
+            camera.close()
+        self.stand_in.close()
+
+    def _pump(self) -> bool:
+        """The preview's events; its window closed by the user ends the run (False) only while it stands in."""
+        shown = self.stand_in.pump()  # type: ignore[attr-defined]
+        return shown or self.camera is not None
+
+    @property
+    def device_path(self) -> str | None:
+        return getattr(self.camera, "device_path", None)
 
 
 def _let_go(camera: Any, what: str) -> None:

@@ -162,12 +162,12 @@ def test_virtualcam_failure_without_a_display_records_nothing(
     for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         monkeypatch.delenv(name, raising=False)  # no display, so the preview cannot open either
     out = open_output(OutputSettings(kind="virtualcam"), W, H)
-    assert isinstance(out, NullOutput)  # no silent sample recording any more
+    assert isinstance(out.stand_in, NullOutput)  # no silent sample recording any more (awaiting the camera)
     assert devices.MODPROBE_FIX in (out.fallback_reason or "")
     for i in range(5):
         out.send(_frame(40 * i))
     out.close()
-    assert out.frames_sent == 5
+    assert out.stand_in.frames_sent == 5
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # nothing written anywhere
     with pytest.raises(OutputError, match="needs PySide6 and a display") as err:
         open_output(OutputSettings(kind="preview"), W, H)  # asked for explicitly: no silent fallback
@@ -188,7 +188,8 @@ def test_no_display_for_the_fallback_preview_is_said_once(
     assert said[0].startswith("No virtual camera: ")
     assert said[1] == ("Running without any video output: the preview window needs PySide6 and a display, and "
                        "there is no display here; to see the result, run LiveCam from a desktop or record it "
-                       "with --output file --output-file result.mp4.")
+                       "with --output file --output-file result.mp4; LiveCam switches to the virtual camera once "
+                       "it is there.")
     assert sum("display" in s for s in said) == 1
 
 

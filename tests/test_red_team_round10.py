@@ -111,7 +111,9 @@ def test_a_device_that_opens_but_takes_no_frame_backs_off_and_says_so(
 
 
 def test_a_device_that_takes_frames_between_losses_starts_each_outage_afresh(held: type[HeldDevice]) -> None:
-    HeldDevice.takes = 2  # each reopen takes two frames, then fails: separate outages, not one
+    # Each reopen takes frames for longer than the longest back-off (20 at 100 fps: 0.2 s), then fails: separate
+    # outages, not one. (One that fails sooner after each reopen is one outage: test_red_team_round48.)
+    HeldDevice.takes = 20
     state, status = _run_until_opened(5)
     assert state == "reopening"
     assert status == "The virtual camera /dev/video-held was lost; reopening it in 0.01 s."
