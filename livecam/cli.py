@@ -7,13 +7,15 @@ top, and hands one Settings object to the pipeline. Effect flags are declared on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import hashlib
 import logging
 import logging.handlers
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -300,10 +302,41 @@ def _frames(args: argparse.Namespace) -> int:
     return args.frames
 
 
+@contextlib.contextmanager
+def _one_sender(settings) -> Iterator[str | None]:
+    """Yields None while this is the only LiveCam sending to its virtual camera, else the sentence that
+    stops it. v4l2loopback lets any number of programs write one device: two LiveCams (the tray started
+    twice, `livecam run` beside the tray) took turns frame by frame, and a call showed the other one's
+    picture between this one's, the raw room where the other hides nothing."""
+    from livecam.private_files import FolderError, held_lock
+    from livecam.settings import private_config_dir
+
+    if settings.output.kind != "virtualcam":
+        yield None
+        return
+    device = settings.output.device
+    name = "virtual-camera.lock" if not device else \
+        f"virtual-camera-{hashlib.sha256(os.fsencode(device)).hexdigest()[:16]}.lock"
+    try:
+        folder = private_config_dir()
+    except FolderError:
+        yield None  # no folder of ours to lock in: the settings' own sentence says why
+        return
+    with held_lock(folder / name) as holder:
+        yield None if holder is None else (
+            f"LiveCam is already running (process {holder}, the tray app or livecam run) and sends to the "
+            "virtual camera; two would take turns on it, so this one does not start: quit the other first, "
+            "or use --output preview or --output file.")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from livecam.app import run_live
 
-    return run_live(settings_from_args(args), frames=_frames(args))
+    settings = settings_from_args(args)
+    with _one_sender(settings) as refused:
+        if refused:
+            return _cannot_start(refused, tray=False)
+        return run_live(settings, frames=_frames(args))
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -315,7 +348,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from livecam.gui import run_gui
 
-    return run_gui(settings_from_args(args), frames=_frames(args))
+    settings = settings_from_args(args)
+    with _one_sender(settings) as refused:
+        if refused:
+            return _cannot_start(refused, tray=True)
+        return run_gui(settings, frames=_frames(args))
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -7,15 +7,29 @@ every frame went out hidden with numba's words as the only sentence (session 33'
 compositing loops). ``Kernels(what)`` compiles each loop with its cache, else afresh, else hands
 back the numpy twin its caller gives (or None, for a caller that keeps its own numpy path), and
 says so once in the log.
+
+numba's cache index is a pickle, loaded (run) at every start: whoever can write the cache can run code
+as the user. Its folders and files are made private whatever the umask (under umask 000 they were
+0777 and 0666), and a cache folder or file others may write, or that another user owns, is not loaded
+from: those loops are compiled afresh, and the log says why.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import os
+import stat
+import threading
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from livecam.messages import shown
+
 try:
-    from numba import njit
+    with warnings.catch_warnings(record=True) as _import_warnings:
+        warnings.simplefilter("always")
+        from numba import njit
 except Exception as exc:  # noqa: BLE001 - llvmlite missing or unloadable: the numpy paths
     njit = None
     _NO_NUMBA: str | None = f"numba cannot be loaded ({exc})"
@@ -23,6 +37,69 @@ else:
     _NO_NUMBA = None
 
 log = logging.getLogger(__name__)
+
+for _said in _import_warnings:
+    _first = str(_said.message).split("\n", 1)[0]
+    if _first.startswith("Environment variable "):
+        # NUMBA_NUM_THREADS=abc and the like: numba's warning carried a whole traceback onto the terminal
+        # at every start, for a value it then ignores.
+        log.warning("%s numba ignores it.", _first)
+    else:
+        warnings.warn_explicit(_said.message, _said.category, _said.filename, _said.lineno)
+
+_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
+_umask_lock = threading.Lock()
+_umask_users = 0
+_umask_saved = 0
+
+
+@contextlib.contextmanager
+def _private_umask() -> Iterator[None]:
+    """What numba writes meanwhile (cache folders, index and code files) is the owner's alone. The umask
+    is the process's: two threads compiling at once share one change, undone when the last is done."""
+    global _umask_users, _umask_saved
+    with _umask_lock:
+        if _umask_users == 0:
+            _umask_saved = os.umask(0o077)
+            os.umask(_umask_saved | 0o077)
+        _umask_users += 1
+    try:
+        yield
+    finally:
+        with _umask_lock:
+            _umask_users -= 1
+            if _umask_users == 0:
+                os.umask(_umask_saved)
+
+
+def _trusted(path: str, st: os.stat_result) -> str | None:
+    """Why ``path`` may hold code others put there, or None: owned by us (or root) and written by no one else."""
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"{shown(path)} belongs to another user (uid {st.st_uid})"
+    if st.st_mode & _OTHERS_WRITE:
+        return f"{shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def unsafe_cache(folder: str | None) -> str | None:
+    """Why numba's cache in ``folder`` must not be loaded from, or None (also when numba names none)."""
+    if not folder or os.name != "posix":
+        return None
+    try:
+        why = _trusted(folder, os.stat(folder))
+        if why is None:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith((".nbi", ".nbc")):
+                        why = _trusted(entry.path, entry.stat(follow_symlinks=False))
+                        if why:
+                            break
+    except OSError:
+        return None  # numba's own load says what is wrong with a folder it cannot read
+    if why is None:
+        return None
+    return (f"{why}, and numba runs what it finds there; make it private (chmod -R go-w) or remove it, "
+            "and LiveCam's loops are kept there again")
 
 
 class Kernels:
@@ -42,7 +119,15 @@ class Kernels:
             if njit is not None:
                 for cache in (True, False):
                     try:
-                        return njit(signature, cache=cache, nogil=True, **options)(fn)
+                        if not cache:
+                            return njit(signature, cache=False, nogil=True, **options)(fn)
+                        with _private_umask():
+                            # Without a signature nothing is compiled or loaded yet: only the folder is found.
+                            found = njit(cache=True, nogil=True, **options)(fn)
+                            refused = unsafe_cache(getattr(getattr(found, "stats", None), "cache_path", None))
+                            if refused:
+                                raise PermissionError(refused)
+                            return njit(signature, cache=True, nogil=True, **options)(fn)
                     except Exception as exc:  # noqa: BLE001 - numba's errors have no common base
                         reason = f"numba could not compile {fn.__name__} ({type(exc).__name__}: {exc})"
                         if cache and not self._cache_told:

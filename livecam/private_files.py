@@ -296,3 +296,40 @@ def open_private_log(path: str | Path) -> int:
         os.close(fd)
         raise
     return fd
+
+
+@contextlib.contextmanager
+def held_lock(path: str | Path) -> Iterator[str | None]:
+    """Hold the advisory lock of the private file ``path`` (created 0600 in a private folder) for the
+    block: yields None while this process holds it, or the process id its holder wrote in it when
+    another process holds it. The kernel drops the lock with its holder (a crash leaves none behind).
+    Where it cannot be taken (no flock, a folder or file LiveCam will not use) nothing is refused."""
+    fd = -1
+    try:
+        private_dir(Path(path).parent)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), FILE_MODE)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or (os.name == "posix" and st.st_uid != os.geteuid()):
+            raise OSError(errno.EPERM, "not a file of ours", str(path))
+        if os.name == "posix" and stat.S_IMODE(st.st_mode) != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)
+    except OSError:
+        if fd >= 0:
+            os.close(fd)
+        yield None
+        return
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                return
+            except OSError:
+                pass  # ENOLCK and the like: no lock to go by
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield None
+    finally:
+        os.close(fd)

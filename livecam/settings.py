@@ -414,6 +414,41 @@ def from_dict(data: Any) -> Settings:
         raise SettingsError(f"a setting holds a value of the wrong kind ({shown(str(exc), 80)}).") from None
 
 
+def salvage(data: Any) -> tuple[Settings, list[str]] | None:
+    """The settings in ``data`` this version can use, each setting checked on its own on top of those
+    kept before it, and the names of those left out; None when ``data`` is no object of sections.
+
+    A file written by a newer LiveCam (a setting or effect this one does not know) or one with a value
+    of the wrong kind was thrown away whole: the session ran on the defaults, and a user who had chosen
+    to appear as their avatar appeared as themselves."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        data = migrate(data)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    hints = field_hints(Settings)
+    kept: dict[str, dict[str, Any]] = {}
+    left: list[str] = []
+    for name, values in data.items():
+        cls = hints.get(name) if isinstance(name, str) else None
+        if cls is None or not isinstance(values, dict):
+            left.append(shown(name, 40))
+            continue
+        known = {f.name for f in fields(cls)}
+        for key, value in values.items():
+            trial = {**kept, name: {**kept.get(name, {}), key: value}}
+            try:
+                if key not in known:
+                    raise SettingsError(key)
+                from_dict(trial)
+            except (SettingsError, TypeError, ValueError, RecursionError):
+                left.append(f"{name}.{shown(key, 40)}")
+                continue
+            kept = trial
+    return from_dict(kept), left
+
+
 MERGE_TRIES = 5  # re-merges when the file keeps changing between our read and our rename
 
 
@@ -701,23 +736,36 @@ def load(path: Path | None = None) -> Settings:
             return Settings()
     if not os.path.lexists(path):
         return Settings()
+    salvaged = None
     try:
         return read_settled(path)
     except Unusable as exc:
         reason = str(exc)
+        try:
+            salvaged = salvage(read_json(path))
+        except Exception:  # noqa: BLE001 - the same untrusted file: what read_settled said stands
+            salvaged = None
     except Exception as exc:  # noqa: BLE001 - the file is untrusted input and the defaults are safe
         reason = f"it holds something LiveCam cannot use ({type(exc).__name__})"
         log.debug("reading settings %s failed", shown(str(path)), exc_info=exc)
     backup = _backup(path) if os.path.isfile(path) else None
     kept = f"the original is kept as {shown(str(backup))}" if backup else "it could not be backed up"
+    if salvaged is not None and salvaged[0] != Settings():  # something the user chose is still there
+        result, left = salvaged
+        names = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+        sentence = (f"Settings file {shown(str(path))} holds settings this LiveCam cannot use ({names}: written by "
+                    f"a newer version, or edited by hand); LiveCam uses the rest, {kept}.")
+    else:
+        result = Settings()
+        sentence = f"Settings file {shown(str(path))} is broken ({reason}); LiveCam uses the defaults, {kept}."
     # Once per broken file (until it changes): `livecam doctor` reads the settings in two checks and
     # the tray in several places, and each said the same sentence again.
     told = _file_key(path)
     level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
-    log.log(level, "Settings file %s is broken (%s); LiveCam uses the defaults, %s.", shown(str(path)), reason, kept)
+    log.log(level, "%s", sentence)
     if told is not None:
         _TOLD_BROKEN.add(told)
-    return Settings()
+    return result
 
 
 _TOLD_BROKEN: set[tuple] = set()  # _file_key of each unusable settings file or folder already warned about
