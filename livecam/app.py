@@ -66,7 +66,7 @@ def run_live(settings: Settings, frames: int = 0) -> int:
     from livecam.capture import CaptureError, open_source
     from livecam.idle import watch_output
     from livecam.output import OutputError, PacedSender, open_output
-    from livecam.recording import input_files
+    from livecam.output_file import input_files
 
     stop = threading.Event()
     stopped_at: list[float] = []

@@ -17,14 +17,11 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from livecam.ffmpeg_tool import find_ffmpeg  # noqa: F401 (re-exported)
+from livecam.mp4_fragments import complete_fragments_end  # noqa: F401 (re-exported)
 from livecam.oneshot import STOP_ASKED
 from livecam.pacing import PacedSender, SenderState  # noqa: F401 (re-exported)
-from livecam.recording import (  # noqa: F401
-    FileOutput,
-    VideoWriter,
-    complete_fragments_end,
-    find_ffmpeg,
-)
+from livecam.recording import FileOutput, VideoWriter  # noqa: F401
 from livecam.settings import OutputSettings
 from livecam.sinks import (  # noqa: F401
     AwaitedOutput,

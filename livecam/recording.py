@@ -1,40 +1,31 @@
 """The one video writer: ``run --output file`` and ``render`` both record through :class:`VideoWriter`.
 
-H.264 in fragmented MP4, encoded by an ffmpeg child process, into a file that is private (0600) from
-its first byte and that never replaces anything it should not:
+H.264 in fragmented MP4, encoded by an ffmpeg child process (:mod:`livecam.ffmpeg_tool`), into a file
+that is private (0600) from its first byte and that never replaces anything it should not (how the
+file gets its name: :mod:`livecam.output_file`):
 
-- The bytes go to a unique temporary file created with O_EXCL next to the target, and the target
-  name is given to it with a hard link (which fails, instead of replacing, when the name is taken),
-  then the temporary name is removed. So a file that appears meanwhile, a user's own ``.part`` file,
-  a second writer, a symbolic link or an input file are never replaced. Where the file system cannot
-  hard-link, the recording is refused before anything is written.
-- ``--overwrite`` replaces only a regular file, atomically (rename), never through a symbolic link,
-  and never an input.
 - A live recording takes its name when it starts (so a crash leaves a playable file under it: every
   fragment is complete on disk before the next starts); a render takes it only once complete.
 - Writes never block: the pipe is non-blocking, and an encoder that takes nothing for ``STALL_S``
   (``STARTUP_S`` before its first frame) is killed and the recording ends with a sentence; a file
-  without one whole fragment is removed rather than left unplayable. ``close(timeout)`` finishes within the timeout
-  (the file keeps its last whole fragment) so a signal can end the process in time.
+  without one whole fragment (:mod:`livecam.mp4_fragments`) is removed rather than left unplayable.
+  ``close(timeout)`` finishes within the timeout (the file keeps its last whole fragment) so a signal
+  can end the process in time.
 - The file (or its folder) moved or deleted meanwhile stops the recording at the next frame with a
-  sentence: the encoder holds the file open, so its writes never fail there. A render's hidden file
-  is removed through its folder's descriptor, so it goes from a folder moved meanwhile too.
-- Live recordings carry each frame's time (a Matroska stream on the pipe, variable frame rate), so
-  the recorded duration is the wall time however slow the pipeline; a render is frame-exact.
+  sentence: the encoder holds the file open, so its writes never fail there.
+- Live recordings carry each frame's time (a Matroska stream on the pipe, :mod:`livecam.matroska`;
+  variable frame rate), so the recorded duration is the wall time however slow the pipeline; a
+  render is frame-exact.
 """
 
 from __future__ import annotations
 
 import errno
 import fractions
-import functools
 import logging
 import os
-import secrets
 import select
-import shutil
 import signal
-import stat
 import struct
 import subprocess
 import tempfile
@@ -46,11 +37,14 @@ from typing import Any, Literal
 
 import numpy as np
 
+from livecam.ffmpeg_tool import _ffmpeg_has_encoder, _passthrough_timing, find_ffmpeg
 from livecam.imaging import as_bgr8, cover_fit
-from livecam.media import RECORDING_SUFFIXES
-from livecam.messages import out_of, shown
+from livecam.matroska import _mkv_frame_prefix, _mkv_header
+from livecam.messages import shown
+from livecam.mp4_fragments import _cut_after_whole_fragments, _whole_fragments
 from livecam.not_running import not_running_for
 from livecam.oneshot import STOP_ASKED
+from livecam.output_file import _expanded, _fix, _identity, _identity_of, _Target, _unlink_ours
 from livecam.sinks import Output, OutputError, OutputFailed
 
 try:
@@ -93,8 +87,6 @@ def catch_stop_signals(handler: Any) -> dict[int, Any]:
             previous[sig] = signal.signal(sig, stop)
     return previous
 CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
-_CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
-                getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 
 
 # The writers whose file is not finished yet, for a process that must end at once (see end_recordings_now).
@@ -110,492 +102,12 @@ def end_recordings_now() -> None:
         writer.end_now()
 
 
-def find_ffmpeg() -> str | None:
-    """The ffmpeg program that encodes recordings, or None (tests replace this)."""
-    return shutil.which("ffmpeg")
-
-
-QUERY_TIMEOUT_S = 20.0
-_UNANSWERED: set[str] = set()  # ffmpeg programs that did not answer a query in time: not asked again
-
-
-def _ffmpeg_says(exe: str, *args: str) -> str | None:
-    """What ``exe -hide_banner ARGS`` prints, or None where it cannot say. A program that hung on one
-    query is not asked the next: a recording waited 20 s for each before it started."""
-    if exe in _UNANSWERED:
-        return None
-    try:
-        return subprocess.run([exe, "-hide_banner", *args], capture_output=True, text=True,
-                              timeout=QUERY_TIMEOUT_S, check=False).stdout
-    except subprocess.TimeoutExpired:
-        _UNANSWERED.add(exe)
-    except (OSError, subprocess.SubprocessError, UnicodeDecodeError):
-        pass
-    return None
-
-
-@functools.lru_cache(maxsize=4)
-def _ffmpeg_has_encoder(exe: str, name: str) -> bool:
-    listed = _ffmpeg_says(exe, "-encoders") or ""
-    return any(line.split()[1:2] == [name] for line in listed.splitlines())
-
-
-@functools.lru_cache(maxsize=4)
-def _ffmpeg_has_option(exe: str, name: str) -> bool:
-    """Whether ``exe`` takes the option ``-name``; True when its help cannot be read (the newest
-    ffmpeg's options are the ones used then)."""
-    listed = _ffmpeg_says(exe, "-h", "long")
-    if not listed or not listed.strip():
-        return True
-    return any(line.split()[:1] == [f"-{name}"] for line in listed.splitlines())
-
-
-def _passthrough_timing(exe: str) -> list[str]:
-    """The option that keeps each frame's own time: ``-fps_mode`` from FFmpeg 5.1 on (``-vsync`` is
-    gone in FFmpeg 9), ``-vsync`` before it. With -fps_mode alone, the ffmpeg 4.4 that Ubuntu 22.04
-    installs refused the command ("Unrecognized option 'fps_mode'") and no live recording could start."""
-    return ["-fps_mode" if _ffmpeg_has_option(exe, "fps_mode") else "-vsync", "passthrough"]
-
-
-def complete_fragments_end(fd: int) -> int:
-    """Length of the part of a fragmented MP4 that ends on a whole fragment (moof + mdat).
-
-    Walks the top-level boxes; a box cut short, or a ``moof`` whose ``mdat`` is, is not counted.
-    """
-    return _whole_fragments(fd)[0]
-
-
-def _read_at(fd: int, size: int, pos: int) -> bytes:
-    if hasattr(os, "pread"):  # no seek: ffmpeg writes through this very open file while a recording is named
-        return os.pread(fd, size, pos)
-    os.lseek(fd, pos, os.SEEK_SET)
-    return os.read(fd, size)
-
-
-def _whole_fragments(fd: int) -> tuple[int, int]:
-    """(length up to the last whole fragment, number of whole fragments) of a fragmented MP4."""
-    size = os.fstat(fd).st_size
-    pos = good = fragments = 0
-    in_fragment = False
-    while pos + 8 <= size:
-        header = _read_at(fd, 16, pos)
-        if len(header) < 8:
-            break
-        length, kind = struct.unpack(">I4s", header[:8])
-        if length == 1 and len(header) == 16:
-            length = struct.unpack(">Q", header[8:16])[0]
-        if length < 8 or pos + length > size:
-            break
-        pos += length
-        if kind == b"moof":  # a moof only counts together with the mdat that follows it
-            in_fragment = True
-            continue
-        if kind == b"mdat" and in_fragment:
-            fragments += 1
-        in_fragment = False
-        good = pos
-    return good, fragments
-
-
-def input_files(settings: Any) -> list[str]:
-    """Every file a run or render reads (source, background picture or video, avatar photo): a
-    recording must never replace one of them."""
-    found = []
-    source = str(getattr(getattr(settings, "capture", None), "source", "") or "")
-    if source and source not in ("auto", "demo") and not source.isdigit():
-        found.append(source)
-    background = getattr(settings, "background", None)
-    avatar = getattr(settings, "avatar", None)
-    for value in (getattr(background, "image", ""), getattr(background, "video", ""), getattr(avatar, "photo", "")):
-        if value:
-            found.append(str(value))
-    return found
-
-
-def _expanded(path: str | Path) -> Path:
-    """``path`` with a leading ``~`` or ``~user`` expanded; OutputError when that user is unknown
-    (pathlib raises RuntimeError, which ended `run --output-file '~x/a.mp4'` and `render` with a traceback)."""
-    try:
-        return Path(path).expanduser()
-    except RuntimeError:
-        raise OutputError(f"Cannot write {shown(path)}: no home folder is known for its ~ part; give the full "
-                          "path.") from None
-
-
-def _identity(path: str | Path, follow: bool = True, dir_fd: int | None = None) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path, dir_fd=dir_fd, follow_symlinks=follow)
-    except (OSError, ValueError):
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _identity_of(fd: int) -> tuple[int, int] | None:
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
-
-
-def _open_folder(path: Path) -> int | None:
-    """A descriptor of the folder a recording is made in, to remove its hidden file there even after the
-    folder was moved; None where the system cannot remove through one (Windows), or the folder cannot be
-    opened (then the path serves, as before)."""
-    if os.unlink not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):
-        return None
-    try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-
-
 def _frames(n: int) -> str:
     return "1 frame" if n == 1 else f"{n} frames"
 
 
-def _fix(exc: OSError, usual: str) -> str:
-    """What to do about ``exc``: ``usual``, unless the process or the system ran out of something (it said
-    "reinstall ffmpeg" for a process at its open-file limit)."""
-    return out_of(exc) or usual
-
-
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-
-
-# ------------------------------------------------------------------ the target name
-
-
-class _Target:
-    """The bytes' temporary file beside ``path`` and the one way it gets ``path``'s name."""
-
-    def __init__(self, path: Path, overwrite: bool, inputs: Iterable[str | Path], publish_at_start: bool) -> None:
-        self.path, self.overwrite = path, overwrite
-        self.aside: Path | None = None  # the name the bytes got when ``path`` was taken meanwhile
-        self._inputs = [i for i in (_identity(p) for p in inputs) if i is not None]
-        if path.suffix.lower() not in RECORDING_SUFFIXES:
-            raise OutputError(
-                f"Cannot record to {shown(path.name)}: a recording must end in "
-                f"{', '.join(RECORDING_SUFFIXES[:-1])} or {RECORDING_SUFFIXES[-1]}; choose a name like "
-                f"{shown(path.stem or 'recording', 60)}.mp4."
-            )
-        try:
-            folder = stat.S_ISDIR(os.stat(path.parent).st_mode)
-        except (FileNotFoundError, NotADirectoryError):
-            folder = False
-        except OSError as exc:
-            # A folder name too long, a folder it may not look into, a drive that went away: pathlib's
-            # is_dir() raised these (a traceback; `run` then aborted under the camera's thread at exit).
-            raise OutputError(f"Cannot write {shown(path)} ({exc.strerror}); {_fix(exc, 'choose another path')}.") \
-                from None
-        if not folder:
-            raise OutputError(
-                f"Cannot write {shown(path)}: the folder {shown(path.parent)} does not exist; choose another path."
-            )
-        self._check_name()
-        self._folder = _open_folder(path.parent)
-        try:
-            self.fd, self.temp = self._create_temp()
-        except BaseException:
-            self.let_go_of_folder()
-            raise
-        self._ours = _identity_of(self.fd)
-        # A live recording that replaces a file takes its name only once it holds a whole fragment (see
-        # VideoWriter._name_once_playable): named at the start, an ffmpeg that could not start, or a disk that
-        # filled before the first second, removed the user's file and left nothing in its place.
-        self.replaces = publish_at_start and overwrite and os.path.lexists(path)
-        try:
-            if publish_at_start and not self.replaces:
-                self._give_name()
-            else:
-                self._probe_link()
-        except BaseException:
-            os.close(self.fd)
-            self._unlink_temp()
-            raise
-
-    @property
-    def written(self) -> Path:
-        """Where the bytes are now."""
-        return self.temp or self.aside or self.path
-
-    def lost(self) -> bool:
-        """Whether the name the bytes are under no longer names them (the file, or its folder, was moved
-        or deleted): one lstat, looked at before each frame."""
-        return self._ours is not None and _identity(self.written, follow=False) != self._ours
-
-    def _check_name(self) -> None:
-        path = self.path
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise OutputError(f"Cannot write {shown(path)} ({exc.strerror}); choose another path.") from None
-        if (st.st_dev, st.st_ino) in self._inputs or _identity(path) in self._inputs:
-            raise OutputError(
-                f"{shown(path)} is also an input of this run, and the input and output must be different files; "
-                "choose another output name."
-            )
-        # What --overwrite cannot replace is said first: "add --overwrite" for a folder or a link sent
-        # the user to an option that then refused it for another reason.
-        if stat.S_ISLNK(st.st_mode):
-            raise OutputError(
-                f"{shown(path)} is a symbolic link and LiveCam never writes through one; give the real file's "
-                "name or another name."
-            )
-        if stat.S_ISDIR(st.st_mode):
-            raise OutputError(f"{shown(path)} is a folder; give a file name ending in .mp4.")
-        if not stat.S_ISREG(st.st_mode):
-            raise OutputError(
-                f"{shown(path)} is not a regular file (a device, pipe or socket) and --overwrite replaces only "
-                "regular files; choose another name."
-            )
-        if not self.overwrite:
-            raise OutputError(
-                f"{shown(path)} already exists and LiveCam does not replace files; choose another name, "
-                "or add --overwrite to replace it."
-            )
-
-    def _create_temp(self) -> tuple[int, Path]:
-        flags = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-                 | getattr(os, "O_BINARY", 0))
-        stem = self.path.stem[:80]
-        for _ in range(100):
-            temp = self.path.with_name(f".{stem}.{secrets.token_hex(4)}.livecam-part{self.path.suffix}")
-            try:
-                # In the folder held open: the one its removal goes through, even if the name was swapped.
-                fd = os.open(temp if self._folder is None else temp.name, flags, 0o600, dir_fd=self._folder)
-            except FileExistsError:
-                continue  # someone's file, or another writer's: never touched
-            except PermissionError:
-                raise OutputError(
-                    f"LiveCam may not write in {shown(self.path.parent)}; choose a folder you can write to."
-                ) from None
-            except OSError as exc:
-                raise OutputError(
-                    f"Cannot create a file in {shown(self.path.parent)} ({exc.strerror}); "
-                    f"{_fix(exc, 'choose another path')}."
-                ) from None
-            if os.name == "posix":
-                self._make_private(fd, temp)
-            return fd, temp
-        raise OutputError(f"Cannot create a file in {shown(self.path.parent)}; choose another path.")
-
-    def _make_private(self, fd: int, temp: Path) -> None:
-        """0600 whatever the umask said. Where the file system refuses the mode (some network and
-        FAT mounts) a file already private goes on; one that is not is removed and refused: raised,
-        the OSError ended run and render in a traceback and left the hidden file (and its
-        descriptor) behind."""
-        try:
-            os.fchmod(fd, 0o600)
-            return
-        except OSError as exc:
-            refused = exc
-        try:
-            private = stat.S_IMODE(os.fstat(fd).st_mode) & 0o077 == 0
-        except OSError:
-            private = False
-        if private:
-            return
-        ours = _identity_of(fd)
-        os.close(fd)
-        where = {} if self._folder is None else {"dir_fd": self._folder}
-        name = temp if self._folder is None else temp.name
-        try:
-            if _identity(name, follow=False, **where) == ours:
-                os.unlink(name, **where)
-        except OSError:
-            log.warning("The unfinished file %s could not be removed; it is empty and can be deleted.", shown(temp))
-        raise OutputError(
-            f"LiveCam cannot make its file in {shown(self.path.parent)} readable by you alone "
-            f"({refused.strerror or refused}), and recordings are private; choose a folder on another disk."
-        )
-
-    def _cannot_link(self) -> OutputError:
-        return OutputError(
-            f"The folder {shown(self.path.parent)} is on a file system without hard links, which LiveCam needs "
-            "to save a file with no risk of replacing another; choose a folder on another disk."
-        )
-
-    def _link(self, name: Path) -> None:
-        try:
-            os.link(self.temp, name, follow_symlinks=False)
-        except FileExistsError:
-            raise
-        except OSError as exc:
-            if exc.errno in _CANNOT_LINK:
-                raise self._cannot_link() from None
-            refused = OutputError(f"Cannot write {shown(name)} ({exc.strerror}); choose another path.")
-            refused.why = exc.strerror or str(exc)  # publish's own sentence says it when nothing took the name
-            raise refused from None
-
-    def _probe_link(self) -> None:
-        probe = self.temp.with_name(self.temp.name + f".{secrets.token_hex(4)}")
-        self._link(probe)
-        try:
-            os.unlink(probe)
-        except OSError as exc:  # raised as it was, a traceback ended the start and the probe stayed unnamed
-            raise OutputError(f"LiveCam cannot remove files in {shown(self.path.parent)} ({exc.strerror or exc}), "
-                              f"which saving a file safely needs; the empty file {shown(probe)} can be deleted; "
-                              "choose another folder.") from None
-
-    def _give_name(self) -> None:
-        """Give the bytes the target's name without replacing anything that is not ours to replace."""
-        if self.overwrite and os.path.lexists(self.path):
-            self._check_name()  # checked again: it may have changed into a link or an input meanwhile
-            try:
-                os.replace(self.temp, self.path)  # rename never follows a link at the destination
-            except OSError as exc:
-                # The file replaced is as it was (a rename is all or nothing); raised as it was, the
-                # OSError ended run and render in a traceback and left the hidden file unnamed.
-                refused = OutputError(f"Cannot write {shown(self.path)} ({exc.strerror}); choose another path.")
-                refused.why = exc.strerror or str(exc)
-                raise refused from None
-            self.temp = None
-            return
-        try:
-            self._link(self.path)
-        except FileExistsError:
-            raise OutputError(
-                f"{shown(self.path)} already exists and LiveCam does not replace files; choose another name, "
-                "or add --overwrite to replace it."
-            ) from None
-        self._unlink_temp()
-
-    def publish(self) -> str | None:
-        """Give the finished file its name; a sentence when the name was taken meanwhile (the file is
-        then kept beside it under another name), else None."""
-        if self.temp is None:
-            return None
-        try:
-            self._give_name()
-            return None
-        except OutputError as exc:
-            why = getattr(exc, "why", None)
-            if why and (self.overwrite or not os.path.lexists(self.path)):
-                # Nothing took the name: the folder refused it (made read-only meanwhile), and "changed" was
-                # untrue; with --overwrite the file there is as it was.
-                kept = f", and {shown(self.path)} is as it was" if os.path.lexists(self.path) else ""
-                return (f"LiveCam could not give the finished file the name {shown(self.path)} ({why}; may LiveCam "
-                        f"still write in {shown(self.path.parent)}?){kept}; the result is in {shown(self.temp)}.")
-            reason = self._what_changed()
-        for n in range(1, 1000):
-            aside = self.path.with_name(f"{self.path.stem[:80]}.livecam-{n}{self.path.suffix}")
-            try:
-                self._link(aside)
-            except FileExistsError:
-                continue
-            except OutputError:
-                break
-            self._unlink_temp()
-            self.aside = aside
-            return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
-                    f"the result is in {shown(aside)}.")
-        return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
-                f"the result is in {shown(self.temp)}.")
-
-    def _what_changed(self) -> str:
-        try:
-            st = os.lstat(self.path)
-        except OSError:
-            return "it could not be given that name"
-        if (st.st_dev, st.st_ino) in self._inputs or _identity(self.path) in self._inputs:
-            return "it is an input of this run now"
-        if stat.S_ISLNK(st.st_mode):
-            return "it is a symbolic link now"
-        if not stat.S_ISREG(st.st_mode):
-            return "it is not a regular file now"
-        return "another file took that name meanwhile"
-
-    def discard(self) -> None:
-        """Remove what was written, if it never got the target's name."""
-        self._unlink_temp()
-
-    def _unlink_temp(self) -> None:
-        """Remove the hidden file through the folder it was made in, wherever that folder is now (removed
-        by its old path, it stayed in a folder moved during a render). Where it cannot be removed (a
-        folder made read-only meanwhile) it is emptied, so its space comes back; a name that is no
-        longer our file is left alone."""
-        temp, self.temp = self.temp, None
-        if temp is None:
-            return
-        where = {} if self._folder is None else {"dir_fd": self._folder}
-        name = temp.name if where else temp
-        try:
-            if _identity(name, follow=False, **where) == self._ours:
-                os.unlink(name, **where)
-        except OSError as exc:
-            self._empty(name, where, temp, exc)
-        finally:
-            self.let_go_of_folder()
-
-    def _empty(self, name: str | Path, where: dict[str, int], temp: Path, refused: OSError) -> None:
-        try:
-            fd = os.open(name, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), **where)
-            try:
-                st = os.fstat(fd)
-                named = st.st_nlink > 1
-                if (st.st_dev, st.st_ino) == self._ours and not named:
-                    os.ftruncate(fd, 0)
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            log.warning("The unfinished file %s could not be removed (%s) nor emptied (%s).", shown(temp),
-                        refused.strerror or refused, exc.strerror or exc)
-            return
-        if named:
-            # The hidden name of a file that has its own name now (the link that names it was made): emptied,
-            # the finished recording or render went with it, under a sentence that said it was written.
-            log.warning("The hidden second name %s of %s could not be removed (%s); it can be deleted.", shown(temp),
-                        shown(self.path), refused.strerror or refused)
-            return
-        log.warning("The unfinished file %s could not be removed (%s); it was emptied and can be deleted.",
-                    shown(temp), refused.strerror or refused)
-
-    def let_go_of_folder(self) -> None:
-        folder, self._folder = self._folder, None
-        if folder is not None:
-            try:
-                os.close(folder)
-            except OSError:
-                pass
-
-
-# ------------------------------------------------------------------ Matroska framing for timed frames
-
-
-def _element(ident: bytes, payload: bytes) -> bytes:
-    return ident + b"\x01" + len(payload).to_bytes(7, "big") + payload
-
-
-def _uint(ident: bytes, value: int) -> bytes:
-    return _element(ident, int(value).to_bytes(8, "big"))
-
-
-def _mkv_header(width: int, height: int) -> bytes:
-    """An EBML header, a Segment of unknown size, millisecond timestamps and one raw BGR video track.
-
-    Raw video cannot carry a time per frame on a pipe; this is the least framing ffmpeg reads it from."""
-    ebml = _element(b"\x1a\x45\xdf\xa3", _element(b"\x42\x82", b"matroska") + _uint(b"\x42\x87", 4)
-                    + _uint(b"\x42\x85", 2))
-    info = _element(b"\x15\x49\xa9\x66", _uint(b"\x2a\xd7\xb1", 1_000_000))
-    video = _element(b"\xe0", _uint(b"\xb0", width) + _uint(b"\xba", height) + _element(b"\x2e\xb5\x24", b"BGR\x18"))
-    track = _element(b"\xae", _uint(b"\xd7", 1) + _uint(b"\x73\xc5", 1) + _uint(b"\x83", 1)
-                     + _element(b"\x86", b"V_UNCOMPRESSED") + video)
-    segment = b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff"
-    return ebml + segment + info + _element(b"\x16\x54\xae\x6b", track)
-
-
-def _mkv_frame_prefix(ms: int, size: int) -> bytes:
-    """A Cluster at ``ms`` holding one keyframe SimpleBlock of ``size`` bytes; the bytes follow."""
-    block_head = b"\x81\x00\x00\x80"  # track 1, relative time 0, keyframe
-    timecode = _uint(b"\xe7", ms)
-    block_len = len(block_head) + size
-    block = b"\xa3\x01" + block_len.to_bytes(7, "big") + block_head
-    cluster_len = len(timecode) + len(block) + size
-    return b"\x1f\x43\xb6\x75\x01" + cluster_len.to_bytes(7, "big") + timecode + block
 
 
 # ------------------------------------------------------------------ the writer
@@ -1101,15 +613,6 @@ class VideoWriter:
         return f"{doing.capitalize()} to {path} stopped {took} ({problem}){kept}."
 
 
-def _cut_after_whole_fragments(fd: int, cut: bool = True) -> bool:
-    """Cut the file ``fd`` after its last whole fragment (when ``cut``; this also frees the space a cut-off
-    fragment took); True when it holds at least one."""
-    end, fragments = _whole_fragments(fd)
-    if cut and end < os.fstat(fd).st_size:
-        os.ftruncate(fd, end)
-    return fragments > 0
-
-
 def _saved(fd: int) -> str | None:
     """Sync and close the file ``fd``; None when the disk took every byte, else the problem in the words
     :meth:`VideoWriter._sentence` knows. A failing sync or close (a full or failing disk, a network file
@@ -1127,12 +630,6 @@ def _saved(fd: int) -> str | None:
         return None
     known = {errno.ENOSPC: "full", errno.EDQUOT: "quota", errno.EFBIG: "too large"}.get(problem.errno or 0)
     return known or f"{_UNSAVED}: {problem.strerror or problem}"
-
-
-def _unlink_ours(path: Path, ours: tuple[int, int] | None) -> None:
-    """Remove ``path`` only if it is still the file we created (a start that failed after naming)."""
-    if ours is not None and _identity(path, follow=False) == ours:
-        path.unlink(missing_ok=True)
 
 
 class FileOutput(Output):

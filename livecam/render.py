@@ -23,6 +23,7 @@ from livecam.capture import CaptureError, VideoReader
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import shown
 from livecam.oneshot import STOP_ASKED
+from livecam.output_file import input_files
 from livecam.pipeline import Pipeline
 from livecam.recording import (
     OutputError,
@@ -31,7 +32,6 @@ from livecam.recording import (
     _frames,
     catch_stop_signals,
     end_recordings_now,
-    input_files,
 )
 from livecam.settings import Settings
 

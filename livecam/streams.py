@@ -2,7 +2,7 @@
 
 OpenCV's decoder only says "not opened": a sound-only file (a voice memo saved as .mp4, an .m4a)
 was called "damaged or an unsupported format", and the user went looking for a converter. ffprobe
-comes with the ffmpeg that encodes recordings (:func:`livecam.recording.find_ffmpeg`); where there
+comes with the ffmpeg that encodes recordings (:func:`livecam.ffmpeg_tool.find_ffmpeg`); where there
 is none, nothing is asked and the general sentence stands.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ STREAM_KINDS = {"audio", "video", "subtitle", "data", "attachment"}  # what ffpr
 
 def sound_only(path: str | Path) -> bool:
     """True only when ffprobe read ``path`` and found sound streams and no video stream."""
-    from livecam.recording import find_ffmpeg
+    from livecam.ffmpeg_tool import find_ffmpeg
 
     ffmpeg = find_ffmpeg()
     if not ffmpeg:

@@ -11,7 +11,8 @@ One :class:`Faults` counts the calls that cross an edge and makes the k-th misbe
 - the virtual camera: a pyvirtualcam backend (:class:`FaultyVirtualCam`) whose construction,
   ``send`` and ``close`` raise, block, or lose the device for good;
 - the ffmpeg pipe and the file system: the ``os`` module that :mod:`livecam.recording`,
-  :mod:`livecam.render`, :mod:`livecam.private_files` and :mod:`livecam.settings` see is a proxy
+  :mod:`livecam.output_file`, :mod:`livecam.mp4_fragments`, :mod:`livecam.render`,
+  :mod:`livecam.private_files` and :mod:`livecam.settings` see is a proxy
   (:class:`OsProxy`) whose listed functions fail with ENOSPC, EIO, EACCES, EROFS, a broken pipe,
   a short write or a write that blocks; so do their ``tempfile`` (:class:`TempfileProxy`) and the
   ``pathlib.Path`` writes any livecam module makes (PATH_CALLS).
@@ -129,7 +130,8 @@ class OsProxy(types.ModuleType):
         return call
 
 
-FS_MODULES = ("livecam.recording", "livecam.render", "livecam.private_files", "livecam.settings")
+FS_MODULES = ("livecam.recording", "livecam.output_file", "livecam.mp4_fragments", "livecam.render",
+              "livecam.private_files", "livecam.settings")
 # The same writes made through tempfile and pathlib (which call the real os inside): counted as
 # "tempfile.<name>" and "Path.<name>" where a livecam module calls them.
 TEMPFILE_CALLS = ("mkstemp", "mkdtemp", "TemporaryFile", "NamedTemporaryFile")

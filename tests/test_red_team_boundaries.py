@@ -356,7 +356,7 @@ def test_a_render_that_fails_midway_leaves_nothing_under_its_name(tmp_path):
 
     import numpy as np
 
-    from livecam import recording
+    from livecam import mp4_fragments, recording
     from livecam.sinks import OutputFailed
 
     out = tmp_path / "r.mp4"
@@ -364,12 +364,12 @@ def test_a_render_that_fails_midway_leaves_nothing_under_its_name(tmp_path):
     # Frames until ffmpeg has put at least one whole one-second fragment on disk: the encoder holds
     # frames back before it writes (45 frames were not always enough on a busy machine).
     deadline, i = time.monotonic() + 60, 0
-    while recording._whole_fragments(writer._fd)[1] == 0 and time.monotonic() < deadline:
+    while mp4_fragments._whole_fragments(writer._fd)[1] == 0 and time.monotonic() < deadline:
         writer.write(np.full((48, 64, 3), (i * 5) % 256, np.uint8))
         i += 1
         if i % 15 == 0:
             threading.Event().wait(0.05)
-    assert recording._whole_fragments(writer._fd)[1] > 0
+    assert mp4_fragments._whole_fragments(writer._fd)[1] > 0
     os.killpg(writer._proc.pid, signal.SIGKILL)
     writer._proc.wait()
     with pytest.raises(OutputFailed):

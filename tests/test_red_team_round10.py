@@ -32,7 +32,7 @@ import pytest
 import pyvirtualcam
 from pyvirtualcam.camera import BACKENDS
 
-from livecam import capture, devices, pacing, recording
+from livecam import capture, devices, ffmpeg_tool, pacing, recording
 from livecam.capture import CaptureError, VideoFileSource
 from livecam.pacing import PacedSender
 from livecam.recording import FileOutput
@@ -215,9 +215,7 @@ def test_a_live_recording_works_with_an_ffmpeg_older_than_5_1(tmp_path: Path, mo
     )
     old.chmod(0o755)
     monkeypatch.setattr(recording, "find_ffmpeg", lambda: str(old))
-    known = getattr(recording, "_ffmpeg_has_option", None)
-    if known is not None:
-        known.cache_clear()
+    ffmpeg_tool._ffmpeg_has_option.cache_clear()
     target = tmp_path / "rec.mp4"
     out = FileOutput(target, W, H, 30)
     t0 = time.monotonic()
@@ -240,14 +238,14 @@ def test_an_ffmpeg_that_hangs_on_a_query_is_asked_once_not_at_each(tmp_path: Pat
     exe = tmp_path / "ffmpeg"
     exe.write_text(f"#!/bin/sh\necho x >> {starts}\nexec sleep 600\n")
     exe.chmod(0o755)
-    monkeypatch.setattr(recording, "QUERY_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(recording, "_UNANSWERED", set())
-    recording._ffmpeg_has_encoder.cache_clear()
-    recording._ffmpeg_has_option.cache_clear()
+    monkeypatch.setattr(ffmpeg_tool, "QUERY_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(ffmpeg_tool, "_UNANSWERED", set())
+    ffmpeg_tool._ffmpeg_has_encoder.cache_clear()
+    ffmpeg_tool._ffmpeg_has_option.cache_clear()
     try:
-        assert recording._ffmpeg_has_encoder(str(exe), "libx264") is False
-        assert recording._passthrough_timing(str(exe)) == ["-fps_mode", "passthrough"]
+        assert ffmpeg_tool._ffmpeg_has_encoder(str(exe), "libx264") is False
+        assert ffmpeg_tool._passthrough_timing(str(exe)) == ["-fps_mode", "passthrough"]
     finally:
-        recording._ffmpeg_has_encoder.cache_clear()
-        recording._ffmpeg_has_option.cache_clear()
+        ffmpeg_tool._ffmpeg_has_encoder.cache_clear()
+        ffmpeg_tool._ffmpeg_has_option.cache_clear()
     assert starts.read_text().count("x") == 1

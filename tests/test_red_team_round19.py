@@ -261,12 +261,12 @@ def test_a_preset_switch_during_a_check_wins_over_the_checked_photo(tmp_path, qt
 @pytest.fixture
 def fake_ffprobe(tmp_path, monkeypatch):
     """An ffprobe beside a fake ffmpeg, running the shell lines the test gives."""
-    from livecam import recording
+    from livecam import ffmpeg_tool
 
     folder = tmp_path / "bin"
     folder.mkdir()
     (folder / "ffmpeg").write_text("#!/bin/sh\nexit 0\n")
-    monkeypatch.setattr(recording, "find_ffmpeg", lambda: str(folder / "ffmpeg"))
+    monkeypatch.setattr(ffmpeg_tool, "find_ffmpeg", lambda: str(folder / "ffmpeg"))
 
     def make(body: str) -> Path:
         probe = folder / "ffprobe"
@@ -293,11 +293,11 @@ def test_an_ffprobe_that_hangs_crashes_or_prints_garbage_says_no(tmp_path, monke
 
 def test_without_ffprobe_nothing_is_asked(tmp_path, monkeypatch):
     """Guard."""
-    from livecam import recording, streams
+    from livecam import ffmpeg_tool, streams
 
-    monkeypatch.setattr(recording, "find_ffmpeg", lambda: None)
+    monkeypatch.setattr(ffmpeg_tool, "find_ffmpeg", lambda: None)
     assert streams.sound_only(tmp_path / "memo.m4a") is False
-    monkeypatch.setattr(recording, "find_ffmpeg", lambda: str(tmp_path / "ffmpeg"))  # no ffprobe beside it
+    monkeypatch.setattr(ffmpeg_tool, "find_ffmpeg", lambda: str(tmp_path / "ffmpeg"))  # no ffprobe beside it
     assert streams.sound_only(tmp_path / "memo.m4a") is False
 
 

@@ -18,7 +18,7 @@ import processes
 import pytest
 from live_doubles import until
 
-from livecam import recording
+from livecam import mp4_fragments, recording
 from livecam.recording import OutputFailed, VideoWriter
 
 W, H = 64, 48
@@ -170,7 +170,7 @@ def test_a_render_cut_by_the_close_deadline_is_not_named_as_if_whole(
     writer = VideoWriter(out / "cut.mp4", 160, 120, 30, timing="frames", publish="end")
     for i in range(90):  # three fragments' worth; the first two are on disk before the close
         writer.write(_moving(i))
-    assert until(lambda: recording._whole_fragments(writer._fd)[1] >= 1, WAIT_S), "ffmpeg never wrote a fragment"
+    assert until(lambda: mp4_fragments._whole_fragments(writer._fd)[1] >= 1, WAIT_S), "ffmpeg never wrote a fragment"
     writer.close(timeout=1.0)
     assert writer.error is not None and "(ffmpeg did not finish the file within 1.0 s" in writer.error, writer.error
     assert writer.error.endswith("; nothing was written to it."), writer.error
@@ -204,7 +204,7 @@ def test_a_live_recording_cut_by_the_close_deadline_keeps_its_whole_fragments(
     writer = VideoWriter(tmp_path / "live.mp4", 160, 120, 30, timing="frames", publish="start")
     for i in range(90):
         writer.write(_moving(i))
-    assert until(lambda: recording._whole_fragments(writer._fd)[1] >= 1, WAIT_S), "ffmpeg never wrote a fragment"
+    assert until(lambda: mp4_fragments._whole_fragments(writer._fd)[1] >= 1, WAIT_S), "ffmpeg never wrote a fragment"
     writer.close(timeout=1.0)
     assert writer.error is None and not writer.removed
     assert (tmp_path / "live.mp4").stat().st_size > 0

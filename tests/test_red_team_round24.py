@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from livecam import recording
+from livecam import mp4_fragments, recording
 
 needs_ffmpeg = pytest.mark.skipif(recording.find_ffmpeg() is None, reason="ffmpeg is not installed")
 
@@ -72,7 +72,7 @@ def test_an_unfinished_render_that_cannot_be_removed_is_emptied_without_a_traceb
         return unlink(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "unlink", refused)
-    with caplog.at_level(logging.WARNING, "livecam.recording"):
+    with caplog.at_level(logging.WARNING, "livecam.output_file"):
         writer.discard()
     assert part.stat().st_size == 0
     assert "could not be removed (Permission denied); it was emptied" in caplog.text
@@ -119,7 +119,7 @@ def test_a_live_recording_stops_at_the_first_frame_after_its_file_went_away(tmp_
     assert output.summary() is None  # never "Recorded … to v.mp4"
     if how == "folder moved":  # the bytes it had are whole where the folder went
         moved = tmp_path / "moved" / "v.mp4"
-        assert recording.complete_fragments_end(os.open(moved, os.O_RDONLY)) == moved.stat().st_size > 0
+        assert mp4_fragments.complete_fragments_end(os.open(moved, os.O_RDONLY)) == moved.stat().st_size > 0
 
 
 @needs_ffmpeg

@@ -183,10 +183,10 @@ def test_the_tray_says_why_the_camera_did_not_come_back_for_the_app(qtbot):
 @pytest.mark.parametrize("code", [errno.EMFILE, errno.ENFILE])
 def test_out_of_files_is_one_table_for_the_camera_and_the_recording(code):
     """The camera's and the recording's "as many files open as the system allows" read one table."""
-    from livecam import capture, recording
+    from livecam import capture, output_file
 
     exc = OSError(code, os.strerror(code))
-    assert recording._fix(exc, "choose another path") == messages.NO_FILES_FIX
+    assert output_file._fix(exc, "choose another path") == messages.NO_FILES_FIX
     assert capture._out_of_files(exc)
     assert messages.out_of(exc) == messages.NO_FILES_FIX
 
@@ -195,10 +195,10 @@ def test_out_of_files_is_one_table_for_the_camera_and_the_recording(code):
 def test_memory_or_processes_run_out_are_not_called_a_file_limit(code):
     """Before: "ffmpeg could not be started (Cannot allocate memory); close some programs (or raise the
     open-file limit, ulimit -n) and try again.": the open-file limit has nothing to do with it."""
-    from livecam import capture, recording
+    from livecam import capture, output_file
 
     exc = OSError(code, os.strerror(code))
-    said = recording._fix(exc, "reinstall ffmpeg")
+    said = output_file._fix(exc, "reinstall ffmpeg")
     assert "ulimit" not in said and "reinstall" not in said and said.startswith("close some programs"), said
     assert said == messages.out_of(exc)
     assert not capture._out_of_files(exc)  # the camera's "as many files open as the system allows" is not said
@@ -272,7 +272,7 @@ def test_a_stop_that_ends_the_process_at_once_leaves_no_empty_recording_under_it
 def test_a_recording_ended_at_once_after_its_first_seconds_keeps_what_plays(tmp_path, monkeypatch):
     """Guard: the watchdog's end keeps a recording that holds whole fragments, playable, under its name
     (cut after the last whole one)."""
-    from livecam import recording
+    from livecam import mp4_fragments, recording
 
     path = tmp_path / "r.mp4"
     writer = recording.VideoWriter(path, 160, 120, 30.0, timing="clock", publish="start")
@@ -282,7 +282,7 @@ def test_a_recording_ended_at_once_after_its_first_seconds_keeps_what_plays(tmp_
     recording.end_recordings_now()
     fd = os.open(path, os.O_RDONLY)
     try:
-        size, whole = os.fstat(fd).st_size, recording.complete_fragments_end(fd)
+        size, whole = os.fstat(fd).st_size, mp4_fragments.complete_fragments_end(fd)
     finally:
         os.close(fd)
     assert size == whole and size > 0

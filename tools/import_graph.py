@@ -23,14 +23,15 @@ PACKAGE = ROOT / "livecam"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("livecam.types", "livecam.setting_fields", "livecam.messages", "livecam.private_files",
                     "livecam.media", "livecam.resources", "livecam.perf", "livecam.imaging", "livecam.gpu",
-                    "livecam.offline", "livecam.qt_platform", "livecam.model_specs")),
+                    "livecam.offline", "livecam.qt_platform", "livecam.model_specs", "livecam.ffmpeg_tool")),
     ("settings", ("livecam.settings",)),
     ("devices", ("livecam.devices",)),
     ("capture", ("livecam.capture",)),
     ("analysis", ("livecam.analysis", "livecam.analysis.*", "livecam.model_fetch")),
     ("effects", ("livecam.effects", "livecam.effects.*")),
     ("pipeline", ("livecam.pipeline", "livecam.output_gate")),
-    ("output", ("livecam.output", "livecam.sinks", "livecam.pacing", "livecam.recording", "livecam.idle")),
+    ("output", ("livecam.output", "livecam.sinks", "livecam.pacing", "livecam.recording", "livecam.output_file",
+                "livecam.matroska", "livecam.mp4_fragments", "livecam.idle")),
     ("session", ("livecam.live_runner", "livecam.live_session", "livecam.app", "livecam.render", "livecam.bench",
                  "livecam.quality")),
     # The package itself is the public API (Pipeline, Settings, ...): it sits on top.

@@ -210,7 +210,7 @@ def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.O
         except outputs.OutputError as exc:
             return outputs.NullOutput(width, height, o.fps), str(exc)
     if o.kind == "file":
-        from livecam.recording import input_files
+        from livecam.output_file import input_files
 
         # As in `run`: a recording never replaces the clip, picture or photo it is made from.
         return outputs.FileOutput(o.path, width, height, o.fps, overwrite=o.overwrite,
