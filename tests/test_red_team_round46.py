@@ -23,6 +23,7 @@ from livecam.output_gate import UNDECIDED_PROBLEM
 from livecam.pipeline import Pipeline
 
 from conftest import video_frames
+from live_doubles import ANSWER_FORMS
 
 SIZE = (640, 360)
 # The room shows through at most this much in a frame that leaves: a blurred or hidden one keeps under
@@ -119,25 +120,7 @@ def test_an_undecided_mask_is_hidden_said_once_and_the_picture_comes_back_with_t
 # ------------------------------------------------------------------ 2. guards: the answer's form
 
 
-def _strided(o: np.ndarray) -> np.ndarray:
-    wide = np.zeros(o.shape + (2,), o.dtype)
-    wide[..., 0] = o
-    return wide[..., 0]
-
-
-def _read_only(o: np.ndarray) -> np.ndarray:
-    o = np.array(o)
-    o.flags.writeable = False
-    return o
-
-
-FORMS = {
-    "float16": lambda o: np.asarray(o).astype(np.float16),
-    "float64": lambda o: np.asarray(o).astype(np.float64),
-    "read-only": _read_only,
-    "fortran": lambda o: np.asfortranarray(o),
-    "strided": _strided,
-}
+FORMS = ANSWER_FORMS
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))

@@ -34,27 +34,20 @@ from livecam import devices, output, pacing, sinks
 from livecam.capture import CameraSource
 from livecam.pacing import PacedSender
 from livecam.settings import OutputSettings
+from live_doubles import BackendDouble, until as _until
 
 W, H = 64, 48
 ROOT = Path(livecam.__file__).resolve().parent.parent  # the tree under test, for a child process
-
-
-def _until(predicate: Any, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-class LateDevice:
+class LateDevice(BackendDouble):
     """A pyvirtualcam backend whose device is not there (no v4l2loopback) until ``there`` is set."""
 
+    _device = "/dev/video-late48"
     there = False
     tries = 0
     instances: list[LateDevice] = []
@@ -69,15 +62,6 @@ class LateDevice:
 
     def send(self, frame: np.ndarray) -> None:
         self.frames += 1
-
-    def close(self) -> None:
-        self.closed = True
-
-    def device(self) -> str:
-        return "/dev/video-late48"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.fixture
@@ -207,9 +191,10 @@ def test_an_awaited_camera_whose_driver_hangs_in_open_holds_one_thread_not_one_a
 
 # ------------------------------------------------------------ 2. a device that takes N frames, then fails
 
-class FewFramesDevice:
+class FewFramesDevice(BackendDouble):
     """Opens, takes ``takes`` frames, then refuses every write (until ``healthy``)."""
 
+    _device = "/dev/video-few48"
     opened: list[FewFramesDevice] = []
     takes = 3
     healthy = False
@@ -222,15 +207,6 @@ class FewFramesDevice:
         if self.frames >= FewFramesDevice.takes and not FewFramesDevice.healthy:
             raise RuntimeError("write failed: Input/output error")
         self.frames += 1
-
-    def close(self) -> None:
-        pass
-
-    def device(self) -> str:
-        return "/dev/video-few48"
-
-    def native_fourcc(self) -> int | None:
-        return None
 
 
 @pytest.fixture

@@ -32,6 +32,7 @@ from livecam.pipeline import Pipeline
 from livecam.settings import FaceSettings, RuntimeSettings
 
 from conftest import FIXTURES, video_frames
+from live_doubles import ANSWER_FORMS
 
 SIZE = (640, 360)
 CLIP = "lp_d12_talking_indoor.mp4"
@@ -232,24 +233,7 @@ def test_a_mesh_shifted_beside_the_face_never_lets_the_wearers_face_out(models):
 
 # ------------------------------------------------------------------ 5. guards
 
-def _strided(o: np.ndarray) -> np.ndarray:
-    wide = np.zeros(o.shape + (2,), o.dtype)
-    wide[..., 0] = o
-    return wide[..., 0]
-
-
-def _read_only(o: np.ndarray) -> np.ndarray:
-    o = np.array(o)
-    o.flags.writeable = False
-    return o
-
-
-FORMS = {
-    "float16": lambda o: o.astype(np.float16),
-    "float64": lambda o: o.astype(np.float64),
-    "read-only": _read_only,
-    "strided": _strided,
-}
+FORMS = ANSWER_FORMS
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
