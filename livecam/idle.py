@@ -208,14 +208,17 @@ class ViewerWatch:
             log.exception("The idle switch failed")
 
 
-def watch_output(output: Any, always_on: bool, on_change: OnChange) -> ViewerWatch | None:
+def watch_output(output: Any, always_on: bool, on_change: OnChange) -> ViewerWatch | LateWatch | None:
     """A started :class:`ViewerWatch` on ``output``'s device, or None when LiveCam should stay on.
 
     None for outputs without a device node (files, preview, OBS), with ``always_on``, or where
-    watching cannot work (then it says why, once, in the log).
+    watching cannot work (then it says why, once, in the log). A virtual camera that is not there yet
+    (sinks.AwaitedOutput) gets a :class:`LateWatch`, which starts the watch once it opens.
     """
     if always_on:
         return None
+    if getattr(output, "awaiting", False):
+        return LateWatch(output, on_change)
     device = getattr(output, "device_path", None)
     if device is None:
         return None
@@ -224,3 +227,29 @@ def watch_output(output: Any, always_on: bool, on_change: OnChange) -> ViewerWat
         log.info("LiveCam stays on while nobody watches: %s.", reason)
         return None
     return ViewerWatch(device, on_change).start()
+
+
+class LateWatch:
+    """The watch of a virtual camera that comes after the start: begun when it opens.
+
+    The watch was looked for once at the start, when the awaited camera had no device node yet, so a camera
+    that came up later ran always on (no pause while no app watched) until LiveCam was started again."""
+
+    def __init__(self, output: Any, on_change: OnChange) -> None:
+        self._on_change = on_change
+        self._lock = threading.Lock()
+        self._closed = False
+        self.watch: ViewerWatch | None = None
+        output.when_open(lambda: self._opened(output))
+
+    def _opened(self, output: Any) -> None:  # the thread that opened the camera
+        with self._lock:
+            if not self._closed:
+                self.watch = watch_output(output, False, self._on_change)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            watch, self.watch = self.watch, None
+        if watch is not None:
+            watch.close()

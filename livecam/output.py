@@ -54,14 +54,16 @@ def _build(kind: str, settings: OutputSettings, width: int, height: int, inputs:
     return cls(width, height, settings.fps)
 
 
-def open_output(settings: OutputSettings, width: int, height: int, inputs: Iterable[str | Path] = ()) -> Output:
+def open_output(settings: OutputSettings, width: int, height: int, inputs: Iterable[str | Path] = (),
+                preview: bool = True) -> Output:
     """Open the output ``settings.kind`` names. A virtual camera that cannot be opened yet is awaited: frames go
     to a preview window, else nowhere, until it opens (the sender tries again with back-off, see
     :class:`AwaitedOutput`), with ``output.fallback_reason`` saying why.
 
     Nothing is recorded unless asked for: without a display the stand-in sends frames nowhere and
     says how to record them instead. ``inputs``: the files this run reads, which a recording refuses
-    to replace.
+    to replace. ``preview``: whether a preview window may stand in (False in the tray, whose own window shows
+    the picture).
     """
     try:
         return _build(settings.kind, settings, width, height, inputs)
@@ -71,14 +73,19 @@ def open_output(settings: OutputSettings, width: int, height: int, inputs: Itera
         reason = str(exc)
     log.warning("%s", reason)
     meanwhile = "LiveCam switches to the virtual camera once it is there"
-    try:
-        stand_in = _build("preview", settings, width, height)
-        log.warning("Showing the video in a preview window instead; %s.", meanwhile)
-    except OutputError as exc:
+    stand_in: Output | None = None
+    why = "the picture shows only in LiveCam's own window"  # the tray (preview=False)
+    if preview:
+        try:
+            stand_in = _build("preview", settings, width, height)
+            log.warning("Showing the video in a preview window instead; %s.", meanwhile)
+        except OutputError as exc:
+            # One sentence: the preview's own says what is missing (a display, or PySide6) and what to do.
+            why = str(exc).rstrip(".")
+            why = why[:1].lower() + why[1:]
+    if stand_in is None:
         stand_in = _build("null", settings, width, height)
-        # One sentence: the preview's own says what is missing (a display, or PySide6) and what to do.
-        why = str(exc).rstrip(".")
-        log.warning("Running without any video output: %s; %s.", why[:1].lower() + why[1:], meanwhile)
+        log.warning("Running without any video output: %s; %s.", why, meanwhile)
     output = AwaitedOutput(stand_in, lambda: _build("virtualcam", settings, width, height))
     output.fallback_reason = reason
     return output

@@ -245,6 +245,7 @@ class AwaitedOutput(Output):
         self.camera: Output | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._on_open: list[Any] = []
         if hasattr(stand_in, "pump"):
             self.pump = self._pump  # a preview's events are run by the caller's loop (see PreviewOutput.pump)
 
@@ -273,6 +274,23 @@ class AwaitedOutput(Output):
         instead = "" if isinstance(self.stand_in, NullOutput) else f" instead of the {self.stand_in.description}"
         log.warning("The virtual camera is there now: LiveCam sends to the %s%s.", camera.description, instead)
         self.stand_in.close()
+        with self._lock:
+            callbacks, self._on_open = self._on_open, []
+        for callback in callbacks:
+            _call_quietly(callback)
+
+    def when_open(self, callback: Any) -> None:
+        """Call ``callback()`` once the awaited camera has opened (on the thread that opened it), or now if it has.
+
+        What starts with the camera starts then: the idle watch on its device node (idle.watch_output), the tray's
+        sentence about where frames go. Not called once this output is closed."""
+        with self._lock:
+            if self._closed:
+                return
+            if self.camera is None:
+                self._on_open.append(callback)
+                return
+        _call_quietly(callback)
 
     @property
     def meanwhile(self) -> str:
@@ -287,6 +305,7 @@ class AwaitedOutput(Output):
     def close(self) -> None:
         with self._lock:
             self._closed = True
+            self._on_open = []
             camera = self.camera
         if camera is not None:
             camera.close()
@@ -300,6 +319,14 @@ class AwaitedOutput(Output):
     @property
     def device_path(self) -> str | None:
         return getattr(self.camera, "device_path", None)
+
+
+def _call_quietly(callback: Any) -> None:
+    """A follower of the camera's open that fails is said in the log; the camera stays open and gets the frames."""
+    try:
+        callback()
+    except Exception:  # noqa: BLE001
+        log.exception("A step after the virtual camera opened failed")
 
 
 def _let_go(camera: Any, what: str) -> None:

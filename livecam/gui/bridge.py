@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -195,34 +195,35 @@ class _Session:
     output: outputs.Output
     sender: outputs.PacedSender
     output_problem: str | None
-    watch: Any = None  # the idle ViewerWatch, None when always on or not a virtual camera
+    watch: Any = None  # the idle watch (idle.watch_output), None when always on or not a virtual camera
+
+
+AWAITING = "; LiveCam switches to the virtual camera once it is there."
 
 
 def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.Output, str | None]:
-    """The output the settings ask for, or a null output plus the sentence saying why not.
+    """The output the settings ask for, as `livecam run` opens it (outputs.open_output), plus the sentence saying
+    why call apps cannot see it yet: a virtual camera that is not there is awaited, with nothing sent meanwhile.
 
     "preview" means the GUI's own window here, so no second window opens.
     """
-    o = settings.output
-    if o.kind == "virtualcam":
-        try:
-            return outputs.OUTPUTS["virtualcam"](width, height, o.fps, device=o.device), None
-        except outputs.OutputError as exc:
-            return outputs.NullOutput(width, height, o.fps), str(exc)
-    if o.kind == "file":
-        from livecam.output_file import input_files
+    from livecam.output_file import input_files
 
-        # As in `run`: a recording never replaces the clip, picture or photo it is made from.
-        return outputs.FileOutput(o.path, width, height, o.fps, overwrite=o.overwrite,
-                                  inputs=input_files(settings)), None
-    return outputs.NullOutput(width, height, o.fps), None
+    o = settings.output
+    if o.kind not in ("virtualcam", "file"):
+        o = replace(o, kind="null")
+    # As in `run`: a recording never replaces the clip, picture or photo it is made from.
+    output = outputs.open_output(o, width, height, inputs=input_files(settings), preview=False)
+    reason = output.fallback_reason
+    return output, reason.rstrip(".") + AWAITING if reason else None
 
 
 def describe_output(output: outputs.Output, problem: str | None, settings: Settings) -> tuple[str, bool]:
     """(sentence, ok) about where frames go, for the settings window and the tray tooltip."""
     if problem:
         return f"Call apps cannot see LiveCam: {problem}", False
-    if isinstance(output, outputs.VirtualCamOutput):
+    # An awaited camera comes with a problem until it opens (see _camera_opened).
+    if isinstance(output, (outputs.VirtualCamOutput, outputs.AwaitedOutput)):
         return f'Sending to the {output.description}: pick "LiveCam" as the camera in your call app.', True
     if settings.output.kind == "file":
         return f"Recording to {output.description}.", True
@@ -421,7 +422,9 @@ class LiveBridge(QtCore.QObject):
 
         session.watch = idle.watch_output(output, settings.output.always_on, viewers_changed)
         log.info("Source: %s; output: %s", source.description, output.description)
-        if problem:
+        if getattr(output, "awaiting", False):
+            output.when_open(lambda: relay.answer(self._camera_opened, session))
+        elif problem:  # open_output said an awaited camera's
             log.warning("%s", problem)
         relay.answer(self._set_output, *describe_output(output, problem, settings))
         self._answer_state("on", on_sentence(settings))
@@ -536,6 +539,13 @@ class LiveBridge(QtCore.QObject):
         if state == "off":
             self._set_output(OUTPUT_OFF, True)
             self.last_frame = None  # a window shown later says "off", not the last session's picture
+
+    def _camera_opened(self, session: _Session) -> None:
+        """The awaited virtual camera opened: call apps see LiveCam now (its problem and the output's sentence go)."""
+        if session is not self._session:
+            return
+        session.output_problem = None
+        self._set_output(*describe_output(session.output, None, self._settings))
 
     def _set_output(self, sentence: str, ok: bool) -> None:
         if (sentence, ok) != self.output:

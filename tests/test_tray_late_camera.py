@@ -1,0 +1,215 @@
+"""A virtual camera that comes after LiveCam started (v4l2loopback loaded, OBS's camera started later), in the tray
+and in the idle watch.
+
+1. The tray built the virtual camera once at "on" and put a null output in its place, with a problem line, for as
+   long as it was on; `livecam run` awaited it (round 48). The tray now opens its output through the same
+   ``output.open_output``: the camera is tried with back-off, and once it opens the problem goes and the output's
+   sentence says where frames go. Off and Quit stay prompt while the awaited open hangs in the driver.
+2. The idle watch was looked for once at the start, when the awaited camera had no device node: a camera that came
+   later ran always on (no pause while no app watched). The watch now starts when the camera opens.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import pyvirtualcam
+from pyvirtualcam.camera import BACKENDS
+
+from livecam import app, capture, devices, idle, pacing, sinks
+from livecam import settings as S
+from livecam.capture import FrameSource
+from live_doubles import BackendDouble, until
+
+pytest.importorskip("inotify_simple")
+if platform.system() != "Linux":
+    pytest.skip("the idle watch is Linux-only", allow_module_level=True)
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+class LateDevice(BackendDouble):
+    """A pyvirtualcam backend whose device is not there until ``there`` is set; with ``hang`` set, an open
+    blocks in the driver until ``release`` is set. ``path`` is the device node it says it opened."""
+
+    path = "/dev/video-late-tray"
+    there = False
+    hang = False
+    release = threading.Event()
+    hanging = threading.Event()
+    tries = 0
+    instances: list[LateDevice] = []
+
+    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
+        LateDevice.tries += 1
+        if not LateDevice.there:
+            raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99]")
+        if LateDevice.hang:
+            LateDevice.hanging.set()
+            LateDevice.release.wait(30)
+        self.frames = 0
+        self.closed = False
+        LateDevice.instances.append(self)
+
+    def send(self, frame: np.ndarray) -> None:
+        self.frames += 1
+
+    def device(self) -> str:
+        return LateDevice.path
+
+
+@pytest.fixture
+def late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(devices, "SYSFS_ROOT", tmp_path / "sys")  # no real devices leak in
+    monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-late-tray")
+    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.02)
+    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_MAX_S", 0.1)
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)  # `run`'s stand-in is the null output
+    LateDevice.path, LateDevice.there, LateDevice.hang, LateDevice.tries = "/dev/video-late-tray", False, False, 0
+    LateDevice.instances = []
+    LateDevice.release, LateDevice.hanging = threading.Event(), threading.Event()
+    pyvirtualcam.register_backend("livecam-late-tray", LateDevice)
+    yield LateDevice
+    LateDevice.release.set()
+    BACKENDS.pop("livecam-late-tray", None)
+
+
+class _RoomCamera(FrameSource):
+    """A camera filming the same room at 30 fps."""
+
+    def __init__(self, room: np.ndarray) -> None:
+        super().__init__(room.shape[1], room.shape[0], 30, "room camera")
+        self.room = room
+
+    def _run(self) -> None:
+        while not self._stop.wait(1 / 30):
+            self._publish(self.room.copy())
+
+
+def _bridge(always_on: bool = True):
+    from livecam.gui.bridge import LiveBridge
+
+    settings = S.update(S.Settings(), output={"kind": "virtualcam", "fps": 30, "always_on": always_on},
+                        background={"mode": "off"})
+    room = np.full((48, 64, 3), 120, np.uint8)
+    return LiveBridge(settings, open_source=lambda capture: _RoomCamera(room))
+
+
+def test_the_tray_sends_to_a_virtual_camera_that_comes_after_it_was_switched_on(qtbot, late) -> None:
+    """Before: the tray's null output stood in for as long as it was on; the camera that came was never opened."""
+    bridge = _bridge()
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.state == "error", timeout=20000)
+        sentence, ok = bridge.output
+        assert not ok and sentence.startswith("Call apps cannot see LiveCam: ")
+        assert sentence.endswith("; LiveCam switches to the virtual camera once it is there."), sentence
+        assert devices.MODPROBE_FIX in sentence  # what to do, as `run` says it
+        assert "switches to the virtual camera" in bridge.message
+        late.there = True
+        qtbot.waitUntil(lambda: bool(late.instances) and late.instances[0].frames >= 5, timeout=10000)
+        qtbot.waitUntil(lambda: bridge.output[1], timeout=5000)
+        assert bridge.output[0] == ('Sending to the virtual camera /dev/video-late-tray: pick "LiveCam" as the '
+                                    'camera in your call app.')
+        qtbot.waitUntil(lambda: bridge.state == "on", timeout=5000)
+        assert bridge.message == "LiveCam is on."
+        bridge.stop()
+        qtbot.waitUntil(lambda: bridge.state == "off", timeout=5000)
+        assert late.instances[0].closed and len(late.instances) == 1
+    finally:
+        bridge.shutdown(10)
+
+
+@pytest.mark.parametrize("how", ["off", "quit"])
+def test_off_and_quit_stay_prompt_while_the_awaited_camera_hangs_in_its_open(qtbot, late, how: str) -> None:
+    """The awaited open runs on the sender's reopen thread with its own limit: neither off nor Quit waits for it,
+    and a camera that opens after them is closed at once, never sent to."""
+    bridge = _bridge()
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.state == "error", timeout=20000)
+        late.hang, late.there = True, True
+        assert until(late.hanging.is_set, 10), "the awaited camera was never tried"
+        t0 = time.monotonic()
+        if how == "off":
+            bridge.stop()
+            qtbot.waitUntil(lambda: bridge.state == "off", timeout=5000)
+        else:
+            assert bridge.shutdown(10)
+        assert time.monotonic() - t0 < 1.5
+        late.release.set()
+        assert until(lambda: bool(late.instances) and late.instances[0].closed, 10)
+        assert late.instances[0].frames == 0
+    finally:
+        late.release.set()
+        bridge.shutdown(10)
+
+
+def test_the_tray_pauses_while_no_app_watches_a_virtual_camera_that_came_late(qtbot, late, tmp_path) -> None:
+    """Before: the watch was looked for at "on", when the camera had no device node: no idle pause till the
+    next on. A plain file stands in for the device node (inotify and /proc see it alike, see test_idle)."""
+    node = tmp_path / "video-late"
+    node.write_bytes(b"")
+    late.path = str(node)
+    bridge = _bridge(always_on=False)
+    try:
+        bridge.start()
+        qtbot.waitUntil(lambda: bridge.state == "error", timeout=20000)
+        late.there = True
+        qtbot.waitUntil(lambda: bridge.state == "idle", timeout=10000)
+        assert bridge._session.live.idle and bridge._session.live.runner is None  # the webcam is released
+    finally:
+        bridge.shutdown(10)
+
+
+class _Reader:
+    """Another process that holds ``path`` open (as a call app holds the camera) until closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.proc = subprocess.Popen(["sh", "-c", 'exec 3<"$1"; read line', "sh", str(path)],
+                                     stdin=subprocess.PIPE)
+        assert until(lambda: self.proc.pid in idle.openers(str(path)), 5)
+
+    def close(self) -> None:
+        self.proc.communicate(b"bye\n", timeout=5)
+
+
+def test_run_pauses_while_no_app_watches_a_virtual_camera_that_came_late(late, tmp_path, monkeypatch) -> None:
+    node = tmp_path / "video-late"
+    node.write_bytes(b"")
+    late.path = str(node)
+    sources: list[Any] = []
+    real_open = capture.open_source
+
+    def open_source(settings):
+        sources.append(real_open(settings))
+        return sources[-1]
+
+    monkeypatch.setattr(capture, "open_source", open_source)
+    settings = S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 96,
+                                               "height": 64, "fps": 30},
+                        background={"mode": "off"}, output={"kind": "virtualcam", "fps": 30})
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(app.run_live(settings, frames=150)), daemon=True)
+    runner.start()
+    assert until(lambda: late.tries >= 3, 30), "the awaited camera was not tried again"  # the run is in its loop
+    late.there = True
+    assert until(lambda: bool(late.instances), 10), "the awaited camera never opened"
+    # Paused while the run goes on (150 frames are 5 s of video; before, it ran them through always on).
+    assert until(lambda: sources[0]._stop.is_set() or not runner.is_alive(), 10)
+    assert runner.is_alive() and sources[0]._stop.is_set(), "the source was never released"
+    reader = _Reader(node)  # an app opens the camera: the frames come back, and the run ends at 150
+    try:
+        runner.join(60)
+    finally:
+        reader.close()
+    assert result == [0]
+    assert len(sources) == 2
