@@ -307,9 +307,15 @@ def _one_sender(settings) -> Iterator[str | None]:
     """Yields None while this is the only LiveCam sending to its virtual camera, else the sentence that
     stops it. v4l2loopback lets any number of programs write one device: two LiveCams (the tray started
     twice, `livecam run` beside the tray) took turns frame by frame, and a call showed the other one's
-    picture between this one's, the raw room where the other hides nothing."""
+    picture between this one's, the raw room where the other hides nothing.
+
+    The device node's own lock (``sinks.VirtualCamOutput``) is what keeps apart two LiveCams that name
+    one device two ways; this one, keyed by the setting, is kept because it acts before anything opens:
+    a second tray is stopped before its window, models and camera start (a tray with the camera off
+    opens no device at all), and so is a second one on OBS's camera, which has no node to lock."""
     from livecam.private_files import FolderError, held_lock
     from livecam.settings import private_config_dir
+    from livecam.sinks import already_sending
 
     if settings.output.kind != "virtualcam":
         yield None
@@ -323,10 +329,7 @@ def _one_sender(settings) -> Iterator[str | None]:
         yield None  # no folder of ours to lock in: the settings' own sentence says why
         return
     with held_lock(folder / name) as holder:
-        yield None if holder is None else (
-            f"LiveCam is already running (process {holder}, the tray app or livecam run) and sends to the "
-            "virtual camera; two would take turns on it, so this one does not start: quit the other first, "
-            "or use --output preview or --output file.")
+        yield None if holder is None else already_sending(holder)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

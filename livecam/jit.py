@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import stat
 import threading
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from livecam.messages import shown
+from livecam.private_files import not_ours
 
 try:
     with warnings.catch_warnings(record=True) as _import_warnings:
@@ -47,7 +47,6 @@ for _said in _import_warnings:
     else:
         warnings.warn_explicit(_said.message, _said.category, _said.filename, _said.lineno)
 
-_OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _umask_lock = threading.Lock()
 _umask_users = 0
 _umask_saved = 0
@@ -72,26 +71,17 @@ def _private_umask() -> Iterator[None]:
                 os.umask(_umask_saved)
 
 
-def _trusted(path: str, st: os.stat_result) -> str | None:
-    """Why ``path`` may hold code others put there, or None: owned by us (or root) and written by no one else."""
-    if st.st_uid not in (os.geteuid(), 0):
-        return f"{shown(path)} belongs to another user (uid {st.st_uid})"
-    if st.st_mode & _OTHERS_WRITE:
-        return f"{shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
-
-
 def unsafe_cache(folder: str | None) -> str | None:
     """Why numba's cache in ``folder`` must not be loaded from, or None (also when numba names none)."""
     if not folder or os.name != "posix":
         return None
     try:
-        why = _trusted(folder, os.stat(folder))
+        why = not_ours(folder, os.stat(folder))
         if why is None:
             with os.scandir(folder) as entries:
                 for entry in entries:
                     if entry.name.endswith((".nbi", ".nbc")):
-                        why = _trusted(entry.path, entry.stat(follow_symlinks=False))
+                        why = not_ours(entry.path, entry.stat(follow_symlinks=False))
                         if why:
                             break
     except OSError:

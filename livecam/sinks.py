@@ -18,6 +18,11 @@ from typing import Any
 import cv2
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock (and no device node: OBS's camera)
+    fcntl = None  # type: ignore[assignment]
+
 from livecam import devices
 
 log = logging.getLogger("livecam.output")
@@ -31,6 +36,48 @@ class OutputError(RuntimeError):
 
 class OutputFailed(OutputError):
     """An open output stopped for good (e.g. the disk filled up); the message says what happened."""
+
+
+def already_sending(holder: str | None = None, device: str | None = None) -> str:
+    """The one sentence for a second LiveCam on a virtual camera another LiveCam already sends to:
+    two would take turns on it frame by frame (v4l2loopback lets any number of programs write one
+    device), and a call would see the other one's picture between this one's."""
+    who = f"process {holder}, " if holder else ""
+    on = f" {device}" if device else ""
+    return (f"LiveCam is already running ({who}the tray app or livecam run) and sends to the virtual camera{on}; two "
+            "would take turns on it, so this one does not start: quit the other first, or use --output preview or "
+            "--output file.")
+
+
+def _hold_device(device: Any) -> int | None:
+    """A descriptor of the device node ``device`` holding its exclusive flock (released when it is closed), or
+    None where the node cannot be locked (no flock, no file we can open, OBS's camera): then nothing is
+    refused. Raises OutputError when another process holds it: the lock is on the node itself, so two
+    LiveCams are kept apart whatever they called it (``--device /dev/video10`` and the one labelled LiveCam)."""
+    if fcntl is None or not isinstance(device, str) or not os.path.isabs(device):
+        return None
+    try:
+        # Non-blocking: a FIFO (or a driver) must not hold the open; read-only: nothing is written through it.
+        fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise OutputError(already_sending(device=device)) from None
+    except OSError:  # ENOLCK and the like: no lock to go by
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)  # the kernel drops the flock with it (and with a crashed process)
+        except OSError:
+            pass
 
 
 class Output:
@@ -138,6 +185,7 @@ class VirtualCamOutput(Output):
         # opened one pixel larger where a side is odd, and each frame gets its last row/column repeated.
         self._pad = (self.height % 2, self.width % 2)
         self.camera: Any = None
+        self._held: int | None = None  # the device node's flock, held while the camera is ours
         self._opening = threading.Lock()
         self._abandoned = False  # the first open did not return in time: what it opens later is closed
         self._open_in_time()
@@ -180,11 +228,18 @@ class VirtualCamOutput(Output):
             )
         except RuntimeError as exc:
             raise OutputError(_virtualcam_fix(str(exc), chosen)) from exc
+        # Locked once open: only then is the node known (pyvirtualcam picks it when none is named).
+        try:
+            held = _hold_device(getattr(camera, "device", None))
+        except OutputError:
+            _let_go(camera, "a virtual camera another LiveCam sends to")
+            raise
         with self._opening:
             if self._abandoned:  # opened after the start gave up on it: nobody sends to it, so it is let go
                 _let_go(camera, "a virtual camera that opened too late")
+                _release(held)
                 return
-            self.camera = camera
+            self.camera, self._held = camera, held
         label = devices.virtual_camera_label(camera.device) if linux else None
         self.description = f"virtual camera {camera.device}" + (f" ({label})" if label else "")
 
@@ -213,8 +268,10 @@ class VirtualCamOutput(Output):
 
     def _close_camera(self) -> None:
         camera, self.camera = self.camera, None
+        held, self._held = self._held, None
         if camera is not None:
             _let_go(camera, f"the {self.description}")
+        _release(held)  # after the camera: another LiveCam may take the device only once it is let go
 
     def close(self) -> None:
         """Close the camera, waiting CLOSE_LIMIT_S at most: a driver that blocked in close held a stop until

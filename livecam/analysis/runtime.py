@@ -37,8 +37,8 @@ import numpy as np
 
 from livecam.analysis import model_history
 from livecam.analysis.run_guard import RunGuard
-from livecam.messages import NO_THREAD, no_thread
-from livecam.private_files import reason
+from livecam.messages import NO_THREAD, no_thread, shown
+from livecam.private_files import not_ours, reason
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,24 @@ def verified_file(name: str, spec: dict[str, Any], path: Path) -> Path:
             f"Model file {path} is damaged or not the expected download (its sha256 does not match); "
             f"delete it and run: livecam models fetch {name}"
         )
+    why = _others_may_change(path)
+    if why:
+        # Checked once and opened after: whoever may write the file or its folder could swap it in between
+        # (or the int8 copy beside it together with the record that holds its checksum).
+        raise ModelError(f"Model file {path} is not loaded because {why}; make the folder private with chmod 700 "
+                         "and the file with chmod 600, or set LIVECAM_DATA_HOME to a folder of your own and run: "
+                         f"livecam models fetch {name}")
     return path
+
+
+def _others_may_change(path: Path) -> str | None:
+    """Why someone other than us (or root) may replace the fetched model ``path``, or None."""
+    if os.name != "posix":
+        return None
+    try:
+        return not_ours(str(path.parent), os.stat(path.parent)) or not_ours(str(path), os.stat(path))
+    except OSError as exc:
+        return f"it cannot be checked ({reason(exc)})"
 
 
 def available_providers() -> list[str]:
@@ -298,8 +315,9 @@ def user_cache_dir() -> Path:
     return xdg_folder("XDG_CACHE_HOME", ".cache") / "livecam"
 
 
-def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]:
-    """The options every session gets for one ORT provider: the one place they are set."""
+def provider_options(provider_name: str, spec: dict[str, Any], cached: bool = True) -> dict[str, str]:
+    """The options every session gets for one ORT provider: the one place they are set. ``cached=False``:
+    without the on-disk cache of built engines (:func:`_cache_refused` said why)."""
     if provider_name == "CUDAExecutionProvider":
         return {
             "device_id": str(CUDA_DEVICE_ID),
@@ -313,14 +331,13 @@ def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]
         }
     if provider_name == "TensorrtExecutionProvider":
         cache = user_cache_dir() / "tensorrt"
+        # Building an engine takes seconds to minutes; the cache makes it a one-off per model,
+        # GPU and TensorRT version (TensorRT checks those itself).
+        kept = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+                "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache)}
         return {
             "device_id": str(CUDA_DEVICE_ID),
-            # Building an engine takes seconds to minutes; the cache makes it a one-off per model,
-            # GPU and TensorRT version (TensorRT checks those itself).
-            "trt_engine_cache_enable": "True",
-            "trt_engine_cache_path": str(cache),
-            "trt_timing_cache_enable": "True",
-            "trt_timing_cache_path": str(cache),
+            **(kept if cached else {"trt_engine_cache_enable": "False", "trt_timing_cache_enable": "False"}),
             # fp16 where the GPU has fast fp16 (TensorRT checks) and the model allows it (spec "fp16": false opts out).
             "trt_fp16_enable": "True" if spec.get("fp16", True) else "False",
         }
@@ -330,7 +347,7 @@ def provider_options(provider_name: str, spec: dict[str, Any]) -> dict[str, str]
         return {
             "ModelFormat": "MLProgram",  # covers more operators than the old NeuralNetwork format
             "MLComputeUnits": "ALL",  # Neural Engine, GPU or CPU, as Core ML sees fit
-            "ModelCacheDirectory": str(user_cache_dir() / "coreml"),
+            **({"ModelCacheDirectory": str(user_cache_dir() / "coreml")} if cached else {}),
         }
     return {}
 
@@ -352,13 +369,49 @@ def session_options(threads: int, providers: list[str]):
     return opts
 
 
+# The providers that keep built models on disk: the option naming the folder, and the provider's name in a sentence.
+_CACHES = {"TensorrtExecutionProvider": ("trt_engine_cache_path", "TensorRT"),
+           "CoreMLExecutionProvider": ("ModelCacheDirectory", "Core ML")}
+_cache_told: set[str] = set()
+
+
+def _cache_refused(folder: Path) -> str | None:
+    """Why the engine cache ``folder`` must not be used, or None: made (with any folder missing above it)
+    0700 whatever the umask, and then it, the folder above it and everything in it must be ours (or
+    root's) and written by no one else. TensorRT loads a cached engine as it finds it, so whoever could
+    write there (a folder left 0777 by a start under umask 000) chose what ran in place of our checked model."""
+    from livecam.private_files import make_folders
+
+    try:
+        make_folders(folder)
+    except OSError as exc:
+        return f"the folder {shown(folder)} cannot be made ({reason(exc)})"
+    if os.name != "posix":
+        return None
+    try:
+        why = not_ours(str(folder.parent), os.stat(folder.parent)) or not_ours(str(folder), os.stat(folder))
+        for root, dirs, files in os.walk(folder):
+            for entry in (*dirs, *files):
+                path = os.path.join(root, entry)
+                why = why or not_ours(path, os.stat(path))  # what a link leads to is what would be loaded
+    except OSError as exc:
+        return f"{shown(folder)} cannot be read ({reason(exc)})"
+    return why
+
+
 def _with_options(providers: list[str], spec: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     out = []
     for name in providers:
         options = provider_options(name, spec)
-        for key in ("trt_engine_cache_path", "ModelCacheDirectory"):
-            if key in options:
-                Path(options[key]).mkdir(parents=True, exist_ok=True)
+        key, label = _CACHES.get(name, ("", ""))
+        why = key in options and _cache_refused(Path(options[key]))
+        if why:
+            if options[key] not in _cache_told:
+                _cache_told.add(options[key])
+                log.warning("LiveCam keeps no built models in its cache because %s, and %s loads what it finds there "
+                            "as it is: make %s private (chmod -R go-w) or remove it, and until then each model is "
+                            "built afresh at every start.", why, label, shown(options[key]))
+            options = provider_options(name, spec, cached=False)
         out.append((name, options))
     return out
 
