@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from livecam.capture import Frame
+from livecam.capture import Frame, FrameSource
 from livecam.sinks import NullOutput
 
 
@@ -149,3 +149,15 @@ ANSWER_FORMS = {
     "fortran": lambda o: np.asfortranarray(o),
     "strided": _strided,
 }
+
+
+class RoomCamera(FrameSource):
+    """A camera filming the same room at 30 fps."""
+
+    def __init__(self, room: np.ndarray) -> None:
+        super().__init__(room.shape[1], room.shape[0], 30, "room camera")
+        self.room = room
+
+    def _run(self) -> None:
+        while not self._stop.wait(1 / 30):
+            self._publish(self.room.copy())

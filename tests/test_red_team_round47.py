@@ -19,9 +19,9 @@ from pyvirtualcam.camera import BACKENDS
 
 from livecam import devices, oneshot, output, pacing, recording, sinks
 from livecam import settings as S
-from livecam.capture import FrameSource, iter_video_frames
+from livecam.capture import iter_video_frames
 from livecam.settings import OutputSettings
-from live_doubles import BackendDouble
+from live_doubles import BackendDouble, RoomCamera
 
 
 def _until(predicate: Any, timeout: float = 5.0) -> bool:
@@ -185,18 +185,6 @@ def test_a_recording_whose_encoder_was_killed_keeps_its_whole_seconds_and_says_o
     assert 30 <= len(played) <= 75  # whole seconds only, nothing after the kill
 
 
-class _RoomCamera(FrameSource):
-    """A camera filming the same room at 30 fps."""
-
-    def __init__(self, room: np.ndarray) -> None:
-        super().__init__(room.shape[1], room.shape[0], 30, "room camera")
-        self.room = room
-
-    def _run(self) -> None:
-        while not self._stop.wait(1 / 30):
-            self._publish(self.room.copy())
-
-
 def test_the_tray_switches_off_while_the_virtual_cameras_driver_hangs_in_close(qtbot, stuck_device) -> None:
     """The tray's off closes the output on the bridge's control thread: a close that blocked in the driver held
     that thread for good, so the tray never said "off", and a later on or Quit queued behind it."""
@@ -210,7 +198,7 @@ def test_the_tray_switches_off_while_the_virtual_cameras_driver_hangs_in_close(q
 
     settings = S.update(S.Settings(), output={"kind": "virtualcam", "fps": 30, "always_on": True},
                         background={"mode": "off"})
-    bridge = LiveBridge(settings, open_source=lambda capture: _RoomCamera(room), open_output=open_output)
+    bridge = LiveBridge(settings, open_source=lambda capture: RoomCamera(room), open_output=open_output)
     try:
         bridge.start()
         assert _until(lambda: stuck_device.instances and len(stuck_device.instances[0].frames) >= 3, 20)

@@ -25,8 +25,7 @@ from pyvirtualcam.camera import BACKENDS
 
 from livecam import app, capture, devices, idle, pacing, sinks
 from livecam import settings as S
-from livecam.capture import FrameSource
-from live_doubles import BackendDouble, until
+from live_doubles import BackendDouble, RoomCamera, until
 
 pytest.importorskip("inotify_simple")
 if platform.system() != "Linux":
@@ -82,25 +81,13 @@ def late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     BACKENDS.pop("livecam-late-tray", None)
 
 
-class _RoomCamera(FrameSource):
-    """A camera filming the same room at 30 fps."""
-
-    def __init__(self, room: np.ndarray) -> None:
-        super().__init__(room.shape[1], room.shape[0], 30, "room camera")
-        self.room = room
-
-    def _run(self) -> None:
-        while not self._stop.wait(1 / 30):
-            self._publish(self.room.copy())
-
-
 def _bridge(always_on: bool = True):
     from livecam.gui.bridge import LiveBridge
 
     settings = S.update(S.Settings(), output={"kind": "virtualcam", "fps": 30, "always_on": always_on},
                         background={"mode": "off"})
     room = np.full((48, 64, 3), 120, np.uint8)
-    return LiveBridge(settings, open_source=lambda capture: _RoomCamera(room))
+    return LiveBridge(settings, open_source=lambda capture: RoomCamera(room))
 
 
 def test_the_tray_sends_to_a_virtual_camera_that_comes_after_it_was_switched_on(qtbot, late) -> None:
