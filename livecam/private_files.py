@@ -215,6 +215,21 @@ def write_private(path: str | Path, data: bytes | str, overwrite: bool = True,
     return path
 
 
+def try_flock(fd: int, wait: bool = False) -> bool | None:
+    """Take the exclusive advisory lock of ``fd`` (a flock: the kernel drops it with the descriptor and
+    with a crashed holder): True once held, False while another holds it (and not ``wait``), None where
+    locks do not work (no flock, ENOLCK and the like): nothing to go by."""
+    if fcntl is None:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
 @contextlib.contextmanager
 def folder_lock(folder: str | Path, wait: bool) -> Iterator[bool]:
     """Yields whether this process holds ``folder``'s advisory lock, a flock on the folder itself (no
@@ -223,15 +238,7 @@ def folder_lock(folder: str | Path, wait: bool) -> Iterator[bool]:
     system without them). Raises OSError when the folder cannot be opened."""
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        held = True
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                held = False
-            except OSError:
-                pass  # ENOLCK and the like: no lock to go by
-        yield held
+        yield try_flock(fd, wait) is not False
     finally:
         try:
             os.close(fd)  # closing releases the lock
@@ -341,14 +348,9 @@ def held_lock(path: str | Path) -> Iterator[str | None]:
         yield None
         return
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                return
-            except OSError:
-                pass  # ENOLCK and the like: no lock to go by
+        if try_flock(fd) is False:
+            yield os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            return
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield None

@@ -18,11 +18,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock (and no device node: OBS's camera)
-    fcntl = None  # type: ignore[assignment]
-
 from livecam import devices
 
 log = logging.getLogger("livecam.output")
@@ -54,22 +49,22 @@ def _hold_device(device: Any) -> int | None:
     None where the node cannot be locked (no flock, no file we can open, OBS's camera): then nothing is
     refused. Raises OutputError when another process holds it: the lock is on the node itself, so two
     LiveCams are kept apart whatever they called it (``--device /dev/video10`` and the one labelled LiveCam)."""
-    if fcntl is None or not isinstance(device, str) or not os.path.isabs(device):
-        return None
+    from livecam.private_files import try_flock
+
+    if not isinstance(device, str) or not os.path.isabs(device):
+        return None  # no device node (OBS's camera)
     try:
         # Non-blocking: a FIFO (or a driver) must not hold the open; read-only: nothing is written through it.
         fd = os.open(device, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise OutputError(already_sending(device=device)) from None
-    except OSError:  # ENOLCK and the like: no lock to go by
-        os.close(fd)
-        return None
-    return fd
+    held = try_flock(fd)
+    if held:
+        return fd
+    os.close(fd)
+    if held is False:
+        raise OutputError(already_sending(device=device))
+    return None  # ENOLCK and the like: no lock to go by
 
 
 def _release(fd: int | None) -> None:
