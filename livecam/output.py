@@ -55,7 +55,7 @@ def _build(kind: str, settings: OutputSettings, width: int, height: int, inputs:
 
 
 def open_output(settings: OutputSettings, width: int, height: int, inputs: Iterable[str | Path] = (),
-                preview: bool = True) -> Output:
+                preview: bool = True, wait: bool = True) -> Output:
     """Open the output ``settings.kind`` names. A virtual camera that cannot be opened yet is awaited: frames go
     to a preview window, else nowhere, until it opens (the sender tries again with back-off, see
     :class:`AwaitedOutput`), with ``output.fallback_reason`` saying why.
@@ -63,8 +63,15 @@ def open_output(settings: OutputSettings, width: int, height: int, inputs: Itera
     Nothing is recorded unless asked for: without a display the stand-in sends frames nowhere and
     says how to record them instead. ``inputs``: the files this run reads, which a recording refuses
     to replace. ``preview``: whether a preview window may stand in (False in the tray, whose own window shows
-    the picture).
+    the picture). ``wait``: whether the virtual camera's first open is waited for here. A driver that is slow
+    took up to sinks.OPEN_LIMIT_S, and the tray's control thread, which answers the user's clicks, waited that
+    long with nothing to show: with False the camera comes back awaited at once (nothing is sent meanwhile) and
+    its first open runs on the sender's reopen thread like any later one; a first open that fails then sets
+    ``fallback_reason`` there.
     """
+    if not wait and settings.kind == "virtualcam":
+        return AwaitedOutput(_build("null", settings, width, height),
+                             lambda: _build("virtualcam", settings, width, height))
     try:
         return _build(settings.kind, settings, width, height, inputs)
     except OutputError as exc:

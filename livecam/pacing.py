@@ -190,7 +190,9 @@ class PacedSender:
         self._latencies: collections.deque[float] = collections.deque(maxlen=120)
         self._thread: threading.Thread | None = None
         self._sink = _SinkThread(output)
-        if self._awaiting():  # its first open has just failed: the next try after the first back-off
+        # Its first open has just failed: the next try after the first back-off. One not tried yet (no reason
+        # given, see open_output's wait) is tried at the first tick.
+        if self._awaiting() and output.fallback_reason:
             self._next_reopen = time.monotonic() + self._reopen_delay
 
     def _awaiting(self) -> bool:

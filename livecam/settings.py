@@ -421,6 +421,13 @@ def salvage(data: Any) -> tuple[Settings, list[str]] | None:
     A file written by a newer LiveCam (a setting or effect this one does not know) or one with a value
     of the wrong kind was thrown away whole: the session ran on the defaults, and a user who had chosen
     to appear as their avatar appeared as themselves."""
+    found = salvaged_values(data)
+    return None if found is None else (from_dict(found[0]), found[1])
+
+
+def salvaged_values(data: Any) -> tuple[dict[str, dict[str, Any]], list[str]] | None:
+    """:func:`salvage`'s sections and values as they were kept (only those ``data`` sets, in today's shape), for
+    what holds a part of the settings (a preset), and the names of those left out."""
     if not isinstance(data, dict):
         return None
     try:
@@ -446,7 +453,7 @@ def salvage(data: Any) -> tuple[Settings, list[str]] | None:
                 left.append(f"{name}.{shown(key, 40)}")
                 continue
             kept = trial
-    return from_dict(kept), left
+    return kept, left
 
 
 MERGE_TRIES = 5  # re-merges when the file keeps changing between our read and our rename

@@ -317,7 +317,13 @@ class AwaitedOutput(Output):
         if self.camera is not None:
             self.camera.reopen()
             return
-        camera = self._open_camera()
+        try:
+            camera = self._open_camera()
+        except OutputError as exc:
+            if self.fallback_reason is None:  # its first open (open_output's wait=False): why is said once, here
+                self.fallback_reason = str(exc)
+                log.warning("%s", exc)
+            raise
         with self._lock:
             if self._closed:  # the run ended while it opened: nobody sends to it
                 camera.close()

@@ -71,6 +71,9 @@ class StubApp:
     def shutdown(self):
         pass
 
+    def show_settings(self):  # asked for by a second livecam gui (single_instance)
+        pass
+
 @APP@
 
 gui_app.LiveCamApp = App

@@ -140,6 +140,59 @@ def test_off_and_quit_stay_prompt_while_the_awaited_camera_hangs_in_its_open(qtb
         bridge.shutdown(10)
 
 
+def test_a_first_open_that_hangs_in_the_driver_holds_neither_the_toggle_nor_the_preview(qtbot, late, monkeypatch):
+    """Before: the tray's first open ran on its control thread for as long as the driver took (up to OPEN_LIMIT_S,
+    raised here past every wait of the test, so the open stays in the driver throughout): the preview showed
+    nothing and the menu's toggle queued behind it. Now the open runs beside the sender, and a camera that opens
+    after off is closed, never sent to."""
+    from livecam.gui.app import LiveCamApp
+    from livecam.gui.bridge import OPENING
+
+    monkeypatch.setattr(sinks, "OPEN_LIMIT_S", 120.0)
+    late.there, late.hang = True, True
+    bridge = _bridge()
+    bridge.set_preview_size((64, 48))
+    tray = LiveCamApp(bridge.settings, bridge=bridge, persist=False)
+    try:
+        tray.start()
+        assert until(late.hanging.is_set, 10), "the virtual camera was never tried"
+        qtbot.waitUntil(lambda: bridge.last_frame is not None, timeout=10000)
+        assert bridge.last_frame.after is not None and bridge.last_frame.after.shape[:2] == (48, 64)
+        assert bridge.output == (OPENING, True)
+        tray.actions.running.setChecked(False)  # the menu's toggle
+        qtbot.waitUntil(lambda: bridge.state == "off", timeout=5000)
+        assert not late.release.is_set() and not late.instances, "off waited for the open"
+        late.release.set()
+        assert until(lambda: bool(late.instances) and late.instances[0].closed, 10)
+        assert late.instances[0].frames == 0
+    finally:
+        late.release.set()
+        tray.shutdown()
+
+
+def test_a_slow_first_open_sends_once_it_returns(qtbot, late, monkeypatch) -> None:
+    """The camera that opens late on the sender's reopen thread gets the frames and the sentence says so; the
+    frames made meanwhile went nowhere (the null stand-in), as before."""
+    monkeypatch.setattr(sinks, "OPEN_LIMIT_S", 120.0)
+    late.there, late.hang = True, True
+    bridge = _bridge()
+    try:
+        bridge.start()
+        assert until(late.hanging.is_set, 10)
+        qtbot.waitUntil(lambda: bridge.last_frame is not None, timeout=10000)
+        output = bridge._session.output
+        assert output.awaiting and output.fallback_reason is None and bridge.state == "on"
+        qtbot.waitUntil(lambda: output.stand_in.frames_sent > 0, timeout=5000)  # nowhere, while it opens
+        late.release.set()
+        qtbot.waitUntil(lambda: bool(late.instances) and late.instances[0].frames >= 5, timeout=10000)
+        qtbot.waitUntil(lambda: bridge.output[1] and bridge.output[0].startswith("Sending to"), timeout=5000)
+        assert len(late.instances) == 1 and late.tries == 1
+        assert bridge.state == "on"
+    finally:
+        late.release.set()
+        bridge.shutdown(10)
+
+
 def test_the_tray_pauses_while_no_app_watches_a_virtual_camera_that_came_late(qtbot, late, tmp_path) -> None:
     """Before: the watch was looked for at "on", when the camera had no device node: no idle pause till the
     next on. A plain file stands in for the device node (inotify and /proc see it alike, see test_idle)."""

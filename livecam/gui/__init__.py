@@ -95,6 +95,9 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     app.setWindowIcon(state_icon("off"))
     # No settings file yet: nothing has been set up here (one is written once anything is changed).
     live = LiveCamApp(settings, first_start=not os.path.lexists(settings_path()))
+    from livecam.gui.single_instance import ShowRequests
+
+    requests = ShowRequests(live.show_settings)  # a second `livecam gui` brings up this window (see cli.cmd_gui)
     # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,
     # releasing the camera and finishing a recording, as `run` does (an ignored signal, as under
     # nohup, stays ignored). Python only sees a signal when Qt lets the interpreter run now and
@@ -113,6 +116,7 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     collector.start()
     live.start()
     code = app.exec()
+    requests.close()
     live.shutdown()
     collector.stop()
     # All Quit must do is done: the settings saved, the camera, the virtual camera and a recording

@@ -58,6 +58,7 @@ class LiveCamActions(QtCore.QObject):
     quit_requested = QtCore.Signal()
     recapture_requested = QtCore.Signal()  # photo avatar: take the next face as the neutral pose
     presets_changed = QtCore.Signal()
+    said = QtCore.Signal(str)  # a sentence for where LiveCam's problems are said (a preset only partly usable)
 
     def __init__(self, store: SettingsStore, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
@@ -339,8 +340,13 @@ class LiveCamActions(QtCore.QObject):
         # A preset's picture or photo may have been moved or deleted since it was saved: as a picked file.
         return self.store.choose(new, refused=f"The preset {name!r} was not applied: ")
 
+    def tell(self, sentence: str) -> None:
+        """Say ``sentence`` from the event loop: the presets are first read while this is made, before the app
+        has connected ``said``."""
+        QtCore.QTimer.singleShot(0, self, lambda: self.said.emit(sentence))
+
     def _switch_preset_number(self, n: int) -> None:
-        names = presets.list_presets()
+        names = presets.list_presets(self.tell)
         if n < len(names):
             self.switch_preset(names[n])
 
@@ -371,7 +377,7 @@ class LiveCamActions(QtCore.QObject):
     def _fill_presets_menu(self) -> None:
         menu = self.presets_menu
         menu.clear()
-        names = presets.list_presets()
+        names = presets.list_presets(self.tell)
         current = presets.matching_preset(self.store.settings) if names else None
         for n, name in enumerate(names):
             if n < PRESET_SHORTCUTS:

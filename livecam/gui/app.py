@@ -55,6 +55,7 @@ class LiveCamApp(QtCore.QObject):
         self.actions.settings_requested.connect(self.show_settings)
         self.actions.quit_requested.connect(self.quit)
         self.actions.recapture_requested.connect(self.recapture_neutral)
+        self.actions.said.connect(self._say)
         if isinstance(self.front, ControlWindow):
             self.actions.dialog_parent = self.front
         else:
@@ -162,6 +163,12 @@ class LiveCamApp(QtCore.QObject):
             self.front.set_state(self.front.state, message)
         else:
             self.front.tray.setToolTip(f"LiveCam: {message}")
+
+    def _say(self, sentence: str) -> None:
+        """A sentence that is not LiveCam's state (a preset only partly usable), where problems are said."""
+        self.front.say(sentence)
+        if self._window is not None:
+            self._window.show_rejected(sentence)
 
     def _unsaved(self, sentence: str) -> None:
         """Said once where LiveCam's problems are said; saved again, the state's own line is back."""

@@ -199,13 +199,22 @@ class _Session:
 
 
 AWAITING = "; LiveCam switches to the virtual camera once it is there."
+OPENING = "Opening the virtual camera: call apps can pick LiveCam once it is open."
+
+
+def _awaited_problem(output: outputs.Output) -> str | None:
+    """Why call apps cannot see an awaited virtual camera, once its first open has failed; else None."""
+    reason = output.fallback_reason if getattr(output, "awaiting", False) else None
+    return reason.rstrip(".") + AWAITING if reason else None
 
 
 def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.Output, str | None]:
     """The output the settings ask for, as `livecam run` opens it (outputs.open_output), plus the sentence saying
     why call apps cannot see it yet: a virtual camera that is not there is awaited, with nothing sent meanwhile.
 
-    "preview" means the GUI's own window here, so no second window opens.
+    "preview" means the GUI's own window here, so no second window opens. The virtual camera's first open is not
+    waited for (wait=False): a slow driver held the control thread, so the toggle, Quit and the preview, for up
+    to sinks.OPEN_LIMIT_S; it runs on the sender's reopen thread, and a failure is picked up by the poll.
     """
     from livecam.output_file import input_files
 
@@ -213,16 +222,17 @@ def _open_output(settings: Settings, width: int, height: int) -> tuple[outputs.O
     if o.kind not in ("virtualcam", "file"):
         o = replace(o, kind="null")
     # As in `run`: a recording never replaces the clip, picture or photo it is made from.
-    output = outputs.open_output(o, width, height, inputs=input_files(settings), preview=False)
-    reason = output.fallback_reason
-    return output, reason.rstrip(".") + AWAITING if reason else None
+    output = outputs.open_output(o, width, height, inputs=input_files(settings), preview=False, wait=False)
+    return output, _awaited_problem(output)
 
 
 def describe_output(output: outputs.Output, problem: str | None, settings: Settings) -> tuple[str, bool]:
     """(sentence, ok) about where frames go, for the settings window and the tray tooltip."""
     if problem:
         return f"Call apps cannot see LiveCam: {problem}", False
-    # An awaited camera comes with a problem until it opens (see _camera_opened).
+    # An awaited camera comes with a problem until it opens (see _camera_opened), once its first open failed.
+    if getattr(output, "awaiting", False):
+        return OPENING, True
     if isinstance(output, (outputs.VirtualCamOutput, outputs.AwaitedOutput)):
         return f'Sending to the {output.description}: pick "LiveCam" as the camera in your call app.', True
     if settings.output.kind == "file":
@@ -561,6 +571,11 @@ class LiveBridge(QtCore.QObject):
             self.stats_ready.emit(stats)
         if not session.live.settled:
             self._submit(lambda: self._follow_viewers(session))  # e.g. idle waited for the first frame out
+        if session.output_problem is None:
+            problem = _awaited_problem(session.output)  # the first open failed, on the sender's reopen thread
+            if problem:  # said in the log by the output itself
+                session.output_problem = problem
+                self._set_output(*describe_output(session.output, problem, self._settings))
         if session.live.idle:
             self._set_state(*_idle_state(session.live))
             return

@@ -6,7 +6,9 @@ tracking); switching to one never changes the camera, the output or the inferenc
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,12 @@ from livecam.private_files import FolderError, reason, write_private
 # What shapes the picture: the masks, the face tracking and every effect's own section.
 PRESET_SECTIONS = ("segmentation", "face", *(name for name, _ in effect_sections()))
 MAX_NAME = 60
+NAMED = 5  # settings left out named in a sentence; the rest are counted
+
+log = logging.getLogger(__name__)
+# Each preset file (as it is now: one saved again is another) whose left-out settings were said: the menu and the
+# window read the presets each time they open, and the sentence is said once, not each time.
+_TOLD: set[tuple] = set()
 
 
 class PresetError(ValueError):
@@ -86,23 +94,30 @@ def _read(path: Path) -> dict[str, Any]:
         raise PresetError(f"Preset file {shown(str(path))} holds the preset {shown(body['name'], 60)!r}, whose "
                           f"file would be {shown(_slug(body['name']) + '.json', 60)}; rename the file or save the "
                           "preset again.")
-    sections = body["settings"]
-    unknown = set(sections) - set(PRESET_SECTIONS)
-    if unknown:
-        raise PresetError(f"Preset file {shown(str(path))} sets {shown(sorted(unknown)[0])}, which presets do not "
-                          "hold; save it again.")
-    try:
-        S.from_dict(sections)  # validates every value before anything is applied
-    except (ValueError, TypeError, RecursionError) as exc:
-        raise _broken(path, shown(str(exc).rstrip("."))) from None
-    # Applied as validated: a preset saved by an older LiveCam (avatar.keep_eyes_mouth, avatar.badge)
-    # passed the check above in today's shape, then was applied in its old one and refused.
-    return {**body, "settings": S.migrate(sections)}
+    # A preset written by a newer LiveCam (a setting, a value or an effect this one does not know) was left out of
+    # the menu whole, and said nothing: what this version knows is kept, each value checked as the settings file's
+    # are, in today's shape (avatar.keep_eyes_mouth, avatar.badge of an older one). The file is never rewritten.
+    found = S.salvaged_values(body["settings"])
+    if found is None:
+        raise _broken(path, "it holds no settings")
+    kept, left = found
+    # A section presets do not hold (the camera, the output) is never applied: a preset never switches them.
+    left += [shown(name, 40) for name in kept if name not in PRESET_SECTIONS]
+    kept = {name: values for name, values in kept.items() if name in PRESET_SECTIONS}
+    if left and not kept:
+        raise PresetError(f"Preset file {shown(str(path))} holds nothing this LiveCam can use ({_names(left)}: "
+                          "written by a newer version, or broken); save the preset again or delete the file.")
+    return {**body, "settings": kept, "left": left}
 
 
-def all_presets() -> dict[str, dict[str, dict[str, Any]]]:
-    """Every saved preset, name -> sections, sorted by name; broken files are left out
-    (``load_preset`` says what is wrong with one)."""
+def _names(left: list[str]) -> str:
+    return ", ".join(left[:NAMED]) + (f" and {len(left) - NAMED} more" if len(left) > NAMED else "")
+
+
+def all_presets(tell: Callable[[str], None] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every saved preset, name -> sections, sorted by name. A file with nothing usable is left out, and a
+    preset with settings this version does not know keeps the rest: ``tell`` gets one sentence for each, once
+    per file as it is now (and the log a warning)."""
     found = {}
     try:
         paths = list(presets_dir().glob("*.json"))
@@ -111,14 +126,29 @@ def all_presets() -> dict[str, dict[str, dict[str, Any]]]:
     for path in paths:
         try:
             body = _read(path)
-        except PresetError:
+        except PresetError as exc:
+            _say_once(path, str(exc), tell)
             continue
-        found[str(body["name"])] = body["settings"]
+        name = str(body["name"])
+        if body["left"]:
+            _say_once(path, f"The preset {shown(name, 60)!r} holds settings this LiveCam cannot use "
+                            f"({_names(body['left'])}: written by a newer version, or edited by hand); it uses the "
+                            f"rest, and its file {shown(str(path))} is left as it is.", tell)
+        found[name] = body["settings"]
     return dict(sorted(found.items(), key=lambda item: item[0].casefold()))
 
 
-def list_presets() -> list[str]:
-    return list(all_presets())
+def _say_once(path: Path, sentence: str, tell: Callable[[str], None] | None) -> None:
+    key = S._file_key(path)
+    if tell is None or key is None or key in _TOLD:
+        return  # a reader that shows nothing (matching_preset) does not use up the telling
+    _TOLD.add(key)
+    log.warning("%s", sentence)
+    tell(sentence)
+
+
+def list_presets(tell: Callable[[str], None] | None = None) -> list[str]:
+    return list(all_presets(tell))
 
 
 def load_preset(name: str) -> dict[str, dict[str, Any]]:

@@ -266,7 +266,7 @@ class SettingsWindow(QtWidgets.QWidget):
         self.fps.setCurrentIndex(rates.index(c.fps))
 
     def _fill_presets(self) -> None:
-        self._presets = presets.all_presets()
+        self._presets = presets.all_presets(self.actions.tell)
         self._select_preset(self.store.settings)
 
     def _select_preset(self, s: S.Settings) -> None:

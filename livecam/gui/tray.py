@@ -6,7 +6,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from livecam.effects import REGISTRY
 from livecam.gui.actions import LiveCamActions
-from livecam.gui.bridge import OUTPUT_OFF
+from livecam.gui.bridge import OPENING, OUTPUT_OFF
 from livecam.gui.icons import MENU_BUTTON_STYLE, STATE_COLORS, TOGGLE_STYLE, state_icon
 
 WELCOME_CONTROLS = "Click this icon for the settings and preview, right-click it for effects and presets."
@@ -53,7 +53,7 @@ class TrayFront(QtCore.QObject):
         LiveCam in your call app") and where the controls are. It used to greet at once, before the
         output opened, and told a user with no virtual camera to pick one that did not exist; an
         output that fails says so in the error bubble instead."""
-        if not ok or self._welcomed or sentence == OUTPUT_OFF:
+        if not ok or self._welcomed or sentence in (OUTPUT_OFF, OPENING):  # no output open yet
             return
         self._welcomed = True
         if self.tray.supportsMessages():
