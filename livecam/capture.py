@@ -34,7 +34,8 @@ import cv2
 import numpy as np
 
 from livecam.imaging import as_bgr8, cover_fit
-from livecam.media import IMAGE_SUFFIXES, MISSING, NOT_REGULAR, VIDEO_SUFFIXES, ImageError, media_kind, why_not_a_file
+from livecam.media import IMAGE_SUFFIXES, MAX_VIDEO_PIXELS, MISSING, NOT_REGULAR, VIDEO_SUFFIXES, ImageError
+from livecam.media import media_kind, why_not_a_file
 from livecam.media import read_image as read_bounded_image
 from livecam.messages import NO_FILES_FIX, OUT_OF_FILES, shown
 from livecam.not_running import not_running_for, resumed_at
@@ -683,6 +684,24 @@ class _NotRegular(Exception):
     """What was opened is no regular file: a FIFO, a folder or a device put there since it was checked."""
 
 
+class _TooLarge(Exception):
+    """The video's frames are over MAX_VIDEO_PIXELS; the text says so in a few words, ``fix`` what to do."""
+
+    fix = "save a smaller copy (1920x1080 is plenty) and use that"
+
+
+def _refuse_too_large(cap: Any) -> None:
+    """_TooLarge (the decoder released) when the container says its frames are over MAX_VIDEO_PIXELS,
+    before any is decoded. A 4 MB MJPEG of 12000x12000 frames as the background took ``livecam run``
+    from 0.32 GB (the same at 1280x720) to 2.6 GB resident; at MJPEG's 65535x65535 a frame is 13 GB,
+    more than most machines have: the out-of-memory killer or a machine swapping, mid-call."""
+    w, h = int(_prop(cap, cv2.CAP_PROP_FRAME_WIDTH)), int(_prop(cap, cv2.CAP_PROP_FRAME_HEIGHT))
+    if w * h > MAX_VIDEO_PIXELS:
+        cap.release()
+        raise _TooLarge(f"has frames of {w}x{h} pixels ({w * h / 1e6:.0f} megapixels), over LiveCam's "
+                        f"{MAX_VIDEO_PIXELS / 1e6:.0f} megapixel limit for video (8K)")
+
+
 def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
     """``cv2.VideoCapture`` on ``path`` through FFmpeg, and the (device, inode) of what it opened.
 
@@ -704,6 +723,7 @@ def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
             cap = cv2.VideoCapture(f"/proc/self/fd/{fd}", cv2.CAP_FFMPEG)  # FFmpeg opens its own description
         finally:
             os.close(fd)
+        _refuse_too_large(cap)
         return cap, (st.st_dev, st.st_ino)
     name = str(path)
     try:
@@ -711,7 +731,9 @@ def _video_capture(path: Path) -> tuple[Any, tuple[int, int]]:
     except UnicodeEncodeError:
         raise _UnusableName from None
     st = os.stat(path)
-    return cv2.VideoCapture(name, cv2.CAP_FFMPEG), (st.st_dev, st.st_ino)
+    cap = cv2.VideoCapture(name, cv2.CAP_FFMPEG)
+    _refuse_too_large(cap)
+    return cap, (st.st_dev, st.st_ino)
 
 
 def _read(cap: Any) -> tuple[bool, np.ndarray | None]:
@@ -760,6 +782,8 @@ def _open_video_with_frame(path: Path) -> tuple[Any, np.ndarray]:
         raise _FileGone("has a name that is not valid UTF-8, which the video decoder cannot open; rename it") from None
     except _NotRegular:
         raise _FileGone(NOT_REGULAR) from None
+    except _TooLarge as exc:
+        raise _FileGone(str(exc), exc.fix) from None
     except OSError as exc:
         if _out_of_files(exc):
             raise _FileGone(AT_FILE_LIMIT, NO_FILES_FIX) from None
@@ -795,6 +819,8 @@ class VideoReader:
             self._cap, self.identity = _video_capture(self.path)
         except _NotRegular:
             raise CaptureError(f"{shown(self.path)} {NOT_REGULAR}; pass a video file.") from None
+        except _TooLarge as exc:
+            raise CaptureError(f"Video file {shown(self.path)} {exc}; {exc.fix}.") from None
         except _UnusableName:
             raise CaptureError(
                 f"The name of {shown(self.path)} is not valid UTF-8, which the video decoder cannot open on this "

@@ -16,6 +16,7 @@ releases the webcam and stops processing, or starts them again; see ``app.run_li
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import platform
@@ -26,12 +27,28 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from livecam.messages import OUT_OF
+
 log = logging.getLogger(__name__)
 
 GRACE_S = 0.5  # the last app closed the camera this long ago: nobody is watching
 RESCAN_AFTER_OPEN_S = (0.02, 0.1, 0.3)  # an opener's fd appears in /proc a moment after its open event
 
 OnChange = Callable[[bool, float], None]
+
+# Why the kernel refuses to watch a node, in words that point at the fix. inotify's own errno values
+# mean its limits: ENOSPC is "no watch left" (fs.inotify.max_user_watches), not a full disk, and EMFILE
+# at its start is as often the per-user instance limit as the open-file limit.
+_REFUSED = {
+    errno.ENOSPC: "the system's limit of inotify watches is reached (fs.inotify.max_user_watches)",
+    errno.EMFILE: "the limit of inotify instances (fs.inotify.max_user_instances) or of open files is reached",
+    errno.ENFILE: "the system's limit of open files is reached",
+    errno.ENOMEM: "the system is out of memory",
+}
+
+
+class CannotLook(OSError):
+    """/proc cannot be listed just now (the process at its open-file limit): who watches is not known."""
 
 
 def openers(device: str, exclude: frozenset[int] | None = None) -> set[int]:
@@ -42,16 +59,20 @@ def openers(device: str, exclude: frozenset[int] | None = None) -> set[int]:
     found: set[int] = set()
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
-    except OSError:
-        return found
+    except OSError as exc:
+        # Not "nobody": taken for that, an app that held the camera got the paused card, and kept it for
+        # its whole call (no further open or close came to make LiveCam look again).
+        raise CannotLook(exc.errno, exc.strerror) from None
     for pid in pids:
         if pid in exclude:
             continue
         folder = f"/proc/{pid}/fd"
         try:
             fds = os.listdir(folder)
-        except OSError:  # gone, or another user's process
-            continue
+        except OSError as exc:
+            if exc.errno in OUT_OF:  # this process out of files or memory, not the other one's doing
+                raise CannotLook(exc.errno, exc.strerror) from None
+            continue  # gone, or another user's process
         for fd in fds:
             try:
                 if os.readlink(f"{folder}/{fd}") == target:
@@ -107,8 +128,12 @@ class ViewerWatch:
         self._flags = flags
         self._inotify = INotify()
         mask = flags.OPEN | flags.CLOSE_WRITE | flags.CLOSE_NOWRITE | flags.DELETE_SELF
-        self._inotify.add_watch(device, mask)
-        self._wake_r, self._wake_w = os.pipe()
+        try:
+            self._inotify.add_watch(device, mask)
+            self._wake_r, self._wake_w = os.pipe()
+        except BaseException:
+            self._inotify.close()  # its descriptor was left open at every refused start
+            raise
         self._stop = threading.Event()
         self.watched = True
         self.viewers: set[int] = set()
@@ -181,7 +206,14 @@ class ViewerWatch:
                             rescans = [now + d for d in RESCAN_AFTER_OPEN_S]
                         look = True
                 if look:
-                    self.viewers = openers(self.device, self._exclude)
+                    try:
+                        self.viewers = openers(self.device, self._exclude)
+                    except CannotLook:
+                        # Kept as it is until /proc can be read again, looked at once more shortly (a
+                        # grace begun on an earlier look begins again at the next look that works).
+                        empty_since = None
+                        rescans = rescans or [now + RESCAN_AFTER_OPEN_S[-1]]
+                        continue
                     if self.viewers:
                         empty_since = None
                         if not self.watched:
@@ -226,7 +258,16 @@ def watch_output(output: Any, always_on: bool, on_change: OnChange) -> ViewerWat
     if reason:
         log.info("LiveCam stays on while nobody watches: %s.", reason)
         return None
-    return ViewerWatch(device, on_change).start()
+    try:
+        return ViewerWatch(device, on_change).start()
+    except OSError as exc:
+        # The kernel's inotify limits are per user and often reached on a desktop (editors, sync tools):
+        # the watch is a saving, not the stream, so it was a traceback that ended `livecam run`, and in
+        # the tray a start left half made (the camera and the sender running, the state never "on").
+        why = _REFUSED.get(exc.errno or 0) or (exc.strerror or type(exc).__name__).lower()
+        log.warning("LiveCam stays on while nobody watches: the system refused to watch %s for apps (%s); "
+                    "close some programs (or raise that limit) and start LiveCam again.", device, why)
+        return None
 
 
 class LateWatch:

@@ -97,6 +97,10 @@ def media_kind(path: str | Path) -> MediaKind:
 # 30 MP (6000x5000) is about 180 MB on top of a running LiveCam's ~190 MB: under 400 MB in all.
 MAX_PIXELS = 30_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024  # the compressed bytes are held too while decoding
+# A video's frames are decoded one after another for as long as it plays, each held whole: the limit is
+# the largest frame cameras and editors make (DCI 8K, 35 MP, about 106 MB as BGR). A container may claim
+# far more in a few kilobytes (MJPEG allows 65535x65535: 13 GB a frame).
+MAX_VIDEO_PIXELS = 8192 * 4320
 _FORMATS = "JPEG, PNG, WebP, BMP or TIFF"
 
 
@@ -174,7 +178,10 @@ def _opened(path: Path) -> Iterator[tuple[BinaryIO, ImageInfo]]:
     with os.fdopen(fd, "rb") as f:
         try:
             info = _probe(f)
-        except (struct.error, IndexError, OSError):  # a header cut short, a read error
+        # A header cut short, a read error, or an offset past what a file can hold (a TIFF structure in
+        # Exif saying BigTIFF, its first IFD at 2**63: seek's ValueError was a traceback at `run --source`,
+        # and "a fault inside LiveCam" with a full blur for the session as a background or avatar).
+        except (struct.error, IndexError, OSError, ValueError, OverflowError):
             info = None
         if info is None or info.width <= 0 or info.height <= 0:
             raise ImageError(f"{name} is not a {_FORMATS} image (or it is damaged); choose another picture.")
