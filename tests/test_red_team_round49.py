@@ -11,8 +11,9 @@ answering "maybe".
    also judges the model's own answer this frame (Provenance.raw_mask).
 3. A face model that raises now and then logged its sentence at every failure after a good frame. It is
    now said once, and again only after the model has answered well for a while.
-4. Known, not fixed (xfail): a face mesh shifted by a fifth of its crop passes every check, the crop
-   follows it, and the swap is drawn beside the wearer's face.
+4. A face mesh shifted by a fifth of its crop passed every check, the crop followed it, and the swap
+   was drawn beside the wearer's face. While a swap or the photo avatar is on, the mesh is now held
+   against the face detector's keypoints (livecam.analysis.mesh_check; tests/test_mesh_check.py).
 5. Guards (no finding): the face models' answers as float16, float64, read-only or strided views leave
    the same picture; a face that flaps (found every other frame) never lets the wearer's face out.
 """
@@ -206,10 +207,8 @@ def test_a_model_failing_again_after_answering_well_for_long_is_said_again(caplo
     assert sum("Analysis (faces) failed" in r.getMessage() for r in caplog.records) == 2
 
 
-# ------------------------------------------------------------------ 4. known: a shifted mesh
+# ------------------------------------------------------------------ 4. a shifted mesh
 
-@pytest.mark.xfail(strict=True, reason="a mesh shifted by 0.2 of its crop is face-shaped and near the crop's middle; "
-                                       "no cheap signal tells it from a face that moved (see redteam49's report)")
 def test_a_mesh_shifted_beside_the_face_never_lets_the_wearers_face_out(models):
     frames = video_frames(CLIP, 14, SIZE)
     middles = _face_middles(frames)

@@ -171,8 +171,10 @@ class Analyzer:
                     self.missing |= self._no_faces(needs)
                     self._faces_read = False
                     return result
+                # "faces": a swap or the photo avatar draws over the face where the mesh puts it.
                 result.faces = tracker.process(image, want_iris="iris" in needs, t=t,
-                                               carry="faces" not in needs and "faces_carried" in needs)
+                                               carry="faces" not in needs and "faces_carried" in needs,
+                                               verify="faces" in needs)
                 if "faces" in needs and getattr(tracker, "wearer_lost", False):
                     # The first face (the one a swap or the photo avatar covers: the effects that read every
                     # frame's faces) lost beside someone else: the swap went to the other face, and the

@@ -37,6 +37,15 @@ every frame's read at p95 on both (0.5 % at the median). A frame is read, not ca
 picture over the face's predicted box no longer looks like the one over the last read's box (a cut, a
 face that left, a hand, a prediction gone wrong): the two small grey views are compared by their
 correlation, so lighting and contrast set no threshold.
+
+A face swap or the photo avatar (``verify``) is drawn where the mesh says the face is, and a mesh that
+lies beside the face, face-shaped and near its crop's middle, passes every check of the mesh itself (the
+crop follows it): the wearer's own face left unswapped. While one is on, the mesh is held against the
+detector's keypoints (``mesh_check``) on every frame the detector runs, on every VERIFY_EVERY-th frame
+(an extra detector run: the swap's face stage +0.47 ms a frame at 720p, mean) and on any frame whose
+mesh jumped off its crop's middle by JUMP; a mesh that misses them is refused like any faulty answer
+(its crop stays the last agreeing mesh's), and every frame is held against the detector until a mesh
+agrees again.
 """
 from __future__ import annotations
 
@@ -47,6 +56,7 @@ import cv2
 import numpy as np
 
 from livecam.analysis import face_regions as regions
+from livecam.analysis import mesh_check
 from livecam.analysis.eye_closure import OPEN_FALL, OPEN_RISE
 from livecam.analysis.face_detector import FaceDetector
 from livecam.analysis.face_landmarker import (
@@ -95,6 +105,17 @@ MIN_FACE = 4.0
 # width. A face that jumps farther still is read near the crop's middle (the model's own pull: the
 # astronaut moved 64 px of a 155 px crop read 44 px moved, then followed), so it is not refused.
 MESH_OFF_CROP = 0.25
+# How often (frames) the mesh is held against the detector while ``verify``: a mesh that drifts off the
+# face slowly is found within this many frames (a third of a second at 30 fps); the detector's run (2.4 ms
+# of CPU at 720p idle, more on a busy machine) costs a tenth of that a frame (tools/ab_interleaved.py
+# swap at load 7.5: the face stage 4.51 -> 4.98 ms mean).
+VERIFY_EVERY = 10
+# A mesh whose box centre moved this far (crop sides) off its crop's centre, where the last read put it,
+# is held against the detector on that frame. The crop is 1.56-1.88 of the detector's box side (tuning
+# half), under 2: a mesh that jumped by mesh_check.MISS detector sides jumped at least this many crop
+# sides, so every jump the check refuses is looked at on its first frame. Genuine reads on the tuning
+# half: none past it (at most 0.056 of 1981; median 0.0024), so it adds detector runs only on fast moves.
+JUMP = mesh_check.MISS / 2.0
 IRIS_EVERY = 16  # frames between two runs of one eye's iris model
 EYE_CORNERS = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER))
 PATCH = 1.2  # the template's half side, of the iris radius: the iris and a rim of white and lid
@@ -258,10 +279,10 @@ def _bounds(landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate([xy.min(0), xy.max(0)])
 
 
-def _off_crop(box: np.ndarray, roi: Roi) -> bool:
-    """The mesh's box (``_bounds``) is centred farther than MESH_OFF_CROP crop sides from its crop's centre."""
+def _off_crop(box: np.ndarray, roi: Roi, limit: float = MESH_OFF_CROP) -> bool:
+    """The mesh's box (``_bounds``) is centred farther than ``limit`` crop sides from its crop's centre."""
     dx, dy = 0.5 * float(box[0] + box[2]) - roi.cx, 0.5 * float(box[1] + box[3]) - roi.cy
-    return not dx * dx + dy * dy <= (MESH_OFF_CROP * roi.size) ** 2
+    return not dx * dx + dy * dy <= (limit * roi.size) ** 2
 
 
 class _Track:
@@ -324,6 +345,9 @@ class FaceTracker:
         self._last_t: float | None = None
         self._next_id = 1
         self._frame = 0
+        self._found: list | None = None  # this frame's detections, where the detector ran on it
+        self._since_found = 0  # frames since the detector last ran
+        self._doubted = False  # a mesh was refused against the detector and none has agreed since
 
     @property
     def seeking(self) -> bool:
@@ -352,11 +376,13 @@ class FaceTracker:
                 self.landmarker.session.name: self.landmarker.session.provider}
 
     def process(self, image_bgr: np.ndarray, want_iris: bool = False, t: float | None = None,
-                fresh_iris: bool = False, carry: bool = False) -> list[Face]:
+                fresh_iris: bool = False, carry: bool = False, verify: bool = False) -> list[Face]:
         """Faces in this frame. ``t`` is the capture time in seconds (for the jitter filter);
         without it frames are taken to be 1/fps apart. ``fresh_iris``: run the iris model on both
         eyes this frame instead of carrying irises between runs. ``carry``: the caller takes a mesh
-        carried from the last reads on up to CARRY_RUN frames in a row (see the module's notes)."""
+        carried from the last reads on up to CARRY_RUN frames in a row (see the module's notes).
+        ``verify``: an effect draws over the face where the mesh says it is; the mesh is held against
+        the detector (see the module's notes), and one that misses its keypoints raises ModelOutputError."""
         if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim != 3 or image_bgr.shape[2] != 3 \
                 or image_bgr.dtype != np.uint8:
             raise ValueError("Face analysis needs a BGR uint8 frame of shape (height, width, 3).")
@@ -376,6 +402,8 @@ class FaceTracker:
         s = self.settings
         self._frame += 1
         self._since_detect += 1
+        self._since_found += 1
+        self._found = None
         # The periodic run looks for newcomers only: with max_faces faces tracked there is no room
         # for one, and a detection over a tracked face keeps the tracked crop, so it would change
         # nothing but that frame's keypoints (~3 ms a run, the face stage's slowest frames).
@@ -406,6 +434,8 @@ class FaceTracker:
                 if _off_crop(box, track.roi):
                     raise ModelOutputError(f"Model {self.landmarker.session.name} put the face off the middle of "
                                            "the picture it was shown; this frame's result is not used.")
+                if verify:
+                    self._verify(image_bgr, track, landmarks, box)
                 track.reads = [*track.reads[-1:], (self._frame, landmarks)]
                 track.presence = presence
                 track.look = _look(image_bgr, box) if carry else None
@@ -487,10 +517,33 @@ class FaceTracker:
             state.age += 1
         return np.concatenate(out), lids, openings
 
+    def _verify(self, image_bgr: np.ndarray, track: _Track, landmarks: np.ndarray, box: np.ndarray) -> None:
+        """Raise ModelOutputError where this read mesh misses the detector's keypoints, on the frames the
+        module's notes name; after that, every frame is checked until a mesh agrees."""
+        if self._found is None:
+            if not (self._doubted or self._since_found >= VERIFY_EVERY or _off_crop(box, track.roi, JUMP)):
+                return
+            self.detector_runs += 1
+            self._since_found = 0
+            # One face more than are tracked: a face someone else nearer the camera outranks is still found.
+            self._found = self.detector.detect(image_bgr, max_faces=self.settings.max_faces + 1)
+        miss = mesh_check.nearest_miss(landmarks, box, self._found)
+        if miss is not None and miss <= mesh_check.MISS:
+            self._doubted = False
+            return
+        if miss is None and not self._doubted:
+            return  # no face found there (turned away, in the dark): nothing to hold the mesh against
+        # Refused before the track takes it: the crop stays the last agreeing mesh's, on the face.
+        self._doubted = True
+        raise ModelOutputError(f"Model {self.landmarker.session.name} put the face's eyes, nose and mouth where the "
+                               "face detector finds none; this frame's result is not used.")
+
     def _detect(self, image_bgr: np.ndarray) -> None:
         self._since_detect = 0
+        self._since_found = 0
         self.detector_runs += 1
         detections = self.detector.detect(image_bgr, max_faces=self.settings.max_faces)
+        self._found = detections
         boxes = [t.roi.box() for t in self._tracks]
         for det in detections:
             roi = roi_from_detection(det)
