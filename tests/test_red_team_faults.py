@@ -276,7 +276,13 @@ def test_numba_unable_to_compile_or_cache_the_compositing_loops_keeps_the_same_b
     out, said = _blur_frames(moving_frames, tmp_path, "ONLY = ()\n" + _BROKEN_NUMBA[fault])
     assert said["problems"] == [], said
     assert (said["fallback"] is not None) == (fault == "no_numba"), said
-    assert np.array_equal(out, usual)
+    if fault == "no_numba":
+        # numpy's twins and numba's loops round the same float32 sums, but numpy picks its SIMD kernels by
+        # CPU: on an AMD EPYC one pixel in 4 frames came out one level apart. The same blur, not the same bits.
+        diff = np.abs(out.astype(np.int16) - usual)
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size
+    else:
+        assert np.array_equal(out, usual)  # numba compiled afresh: the same loops, the same bits
 
 
 

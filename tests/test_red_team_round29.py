@@ -89,7 +89,9 @@ def test_after_the_loss_the_wearer_found_again_is_the_first_face_even_when_no_wi
         pytest.skip("the shared clip is not there")
     settings = FaceSettings(max_faces=3)
     wearer = _first_side(frames[0], settings)
-    frames = _turned(frames, TURN, wearer)
+    # 90 degrees, not 70: at 70 the mirrored head sits at the mesh's edge, where the CPU's own float kernels
+    # in ONNX Runtime decide whether it is lost (kept on an AMD EPYC, lost where this test was written).
+    frames = _turned(frames, TURN, wearer, 90.0)
     tracker = FaceTracker(settings, RuntimeSettings(provider="cpu", threads=1))
     sides, lost = [], []
     for i, frame in enumerate(frames):
