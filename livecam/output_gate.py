@@ -14,7 +14,8 @@ gate lets the frame out only when every promise is proven for it:
   this frame, which the temporal blend reaches only a few frames later), and plausible:
   a mask that jumps towards covering the whole picture, or to nothing of it, within a few frames
   is a model fault ("person" where the room is shows the raw room), while a close-up that fills
-  the picture gradually is not;
+  the picture gradually is not; and the right way round: a mask that surrounds the room is a model
+  answering confidently but wrong (livecam.mask_check);
 - the picture is a BGR uint8 frame of the input's size.
 
 Otherwise the frame goes out concealed (:func:`livecam.effects.conceal.conceal`), and when even
@@ -33,6 +34,7 @@ import numpy as np
 from livecam.effects import REGISTRY
 from livecam.effects.conceal import conceal
 from livecam.imaging import finite_in_unit_range
+from livecam.mask_check import MaskCheck
 
 log = logging.getLogger(__name__)
 trace = logging.getLogger("livecam.trace")
@@ -78,6 +80,10 @@ UNDECIDED = 0.35
 # (0.95-1.0 in round 46's and 49's faults), so the limit sits well clear of a dark room, where a real
 # mask is least sure and a false hide would flicker.
 RAW_UNDECIDED = 0.7
+# A model can also answer confidently but inverted: coverage and decidedness look right then, its shape
+# does not (livecam.mask_check).
+MISPLACED_PROBLEM = ("The person mask is inverted (a model or driver fault); "
+                     "the picture is hidden until it is the right way round again.")
 UNDECIDED_PROBLEM = ("The person mask is undecided over much of the picture (a model or driver fault); "
                      "the picture is hidden until the mask is clear again.")
 CARD_BGR = (48, 48, 48)  # the last-resort card: dark grey, clearly not a picture of anything
@@ -163,12 +169,14 @@ class OutputGate:
         self.reasons: Counter[str] = Counter()
         self._logged: set[str] = set()
         self.problem: str | None = None  # a plain sentence while the mask is held implausible
+        self._placed = MaskCheck()  # whether the mask is the right way round
 
     def reset(self) -> None:
         """A new source: the mask history starts over."""
         self._history.clear()
         self._hidden_gap = False
         self._fault, self._steady, self.problem = None, 0, None
+        self._placed.reset()
 
     def _forget_history(self) -> None:
         """No mask to compare with: a fault stays until a steady mask ends it."""
@@ -233,7 +241,29 @@ class OutputGate:
             return "the person mask is undecided over much of the picture"
         if self.problem == UNDECIDED_PROBLEM:
             self.problem = None
-        return self._plausible(_coverage(mask))
+        reason = self._plausible(_coverage(mask))
+        return self._misplaced_mask(proof) or reason
+
+    def _misplaced_mask(self, proof: Provenance) -> str | None:
+        """A reason while the mask is inverted (MaskCheck), else None."""
+        check = self._placed
+        person = proof.small_mask
+        if isinstance(person, np.ndarray) and person.ndim == 2 and person.dtype == np.float32 and person.size:
+            raw = proof.raw_mask
+            if isinstance(raw, np.ndarray) and raw.dtype == np.float32 and raw.size == person.size:
+                # The model's own answer this frame too: the temporal blend reaches a fault a few frames
+                # late, and leaves it a few frames late; what either calls person may show the room.
+                check.judge(person, raw.reshape(person.shape))
+            else:
+                check.judge(person)
+        if check.fault is None:
+            if self.problem == MISPLACED_PROBLEM:
+                self.problem = None
+            return None
+        self._say_once("misplaced", MISPLACED_PROBLEM)
+        if self.problem is None:  # a jump's own sentence stays while that fault holds
+            self.problem = MISPLACED_PROBLEM
+        return f"the person mask is {check.fault}"
 
     def _plausible(self, coverage: float) -> str | None:
         """None while the mask's coverage moves like a person; a reason while it is a fault."""

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from livecam import settings as S
@@ -33,7 +32,7 @@ from livecam.pipeline import Pipeline
 from livecam.settings import FaceSettings, RuntimeSettings
 
 from conftest import FIXTURES, video_frames
-from live_doubles import ANSWER_FORMS
+from live_doubles import ANSWER_FORMS, ModelAnswers
 
 SIZE = (640, 360)
 CLIP = "lp_d12_talking_indoor.mp4"
@@ -45,27 +44,9 @@ SAME = 3
 SHOWN = 0.5
 
 
-class _Models:
-    """ORT's run, the answers of the models whose file names hold one of ``names`` replaced by
-    ``answer(outputs)`` while one is set."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.answer = None
-        self.names: tuple[str, ...] = ()
-        real = ort.InferenceSession.run
-
-        def run(session, *args, **kwargs):
-            outs = real(session, *args, **kwargs)
-            if self.answer is not None and any(n in session._model_path for n in self.names):
-                return self.answer(outs)
-            return outs
-
-        monkeypatch.setattr(ort.InferenceSession, "run", run)
-
-
 @pytest.fixture
 def models(monkeypatch):
-    return _Models(monkeypatch)
+    return ModelAnswers(monkeypatch)
 
 
 def _pipeline(**sections) -> Pipeline:
