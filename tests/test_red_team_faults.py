@@ -277,12 +277,17 @@ def test_numba_unable_to_compile_or_cache_the_compositing_loops_keeps_the_same_b
     assert said["problems"] == [], said
     assert (said["fallback"] is not None) == (fault == "no_numba"), said
     if fault == "no_numba":
-        # numpy's twins and numba's loops round the same float32 sums, but numpy picks its SIMD kernels by
-        # CPU: on an AMD EPYC one pixel in 4 frames came out one level apart. The same blur, not the same bits.
-        diff = np.abs(out.astype(np.int16) - usual)
-        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size
+        same_blur_without_loops(out, usual)
     else:
         assert np.array_equal(out, usual)  # numba compiled afresh: the same loops, the same bits
+
+
+def same_blur_without_loops(out: np.ndarray, usual: np.ndarray) -> None:
+    """The blur the numpy twins draw against the compiled loops': numpy picks its float kernels by CPU, and
+    on an AMD EPYC one pixel in four 640x360 frames came out a level apart (the same bits on the machines
+    these tests were written on)."""
+    diff = np.abs(out.astype(int) - usual)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 1e-4 * diff.size, (diff.max(), np.count_nonzero(diff))
 
 
 
