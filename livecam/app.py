@@ -17,8 +17,9 @@ from typing import Any
 from livecam.live_session import PAUSED_CARD, RESUME_RETRY_S, LiveSession  # noqa: F401 (PAUSED_CARD for tests)
 from livecam.messages import NO_THREAD, no_thread
 from livecam.pipeline import Pipeline
-from livecam.recording import catch_stop_signals, end_recordings_now
+from livecam.recording import end_recordings_now
 from livecam.settings import Settings
+from livecam.stop_signals import catch_stop_signals
 
 log = logging.getLogger("livecam")
 

@@ -788,7 +788,7 @@ def _stop_signals_interrupt() -> None:
     cleanup runs: their default action kills the process on the spot, which left a half-fetched
     model's temporary folder behind and pip still downloading into it. ``run`` and ``render``
     install their own, orderly handlers over these."""
-    from livecam.recording import catch_stop_signals
+    from livecam.stop_signals import catch_stop_signals
 
     def interrupt(*_: object) -> None:
         raise KeyboardInterrupt

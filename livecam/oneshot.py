@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from livecam.not_running import not_running_for
 
-# Set when the process was asked to stop (a stop signal, see recording.catch_stop_signals): a wait given
+# Set when the process was asked to stop (a stop signal, see stop_signals.catch_stop_signals): a wait given
 # it as ``give_up`` ends at once. A stop during the virtual camera's open waited out the open's 5 s, and
 # `livecam run`'s 2 s watchdog ended the process instead ("Stopping took longer than 2 s", exit 1).
 STOP_ASKED = threading.Event()

@@ -30,6 +30,7 @@ FILE_MODE = 0o600
 MAX_COPY_BYTES = 256 * 1024 * 1024  # as large as a picture LiveCam accepts (media.MAX_FILE_BYTES)
 _OTHERS_WRITE = stat.S_IWGRP | stat.S_IWOTH
 _FIX = "set LIVECAM_CONFIG_DIR to a folder of your own"
+_FOLDER_FIXES = {"owner": _FIX, "mode": f"make it private with chmod 700 or {_FIX}"}  # by _open_to_others' kind
 
 _REASONS = {
     errno.EROFS: "the file system is read-only",
@@ -83,13 +84,19 @@ def check_folder(path: str | Path) -> None:
         raise FolderError(f"the path {shown(path)} is a file, not a folder", f"move it away or {_FIX}", errno.ENOTDIR)
     if os.name != "posix":
         return
-    if st.st_uid != os.geteuid():
-        raise FolderError(f"the folder {shown(path)} belongs to another user (uid {st.st_uid})", _FIX)
+    why = _open_to_others(st, root_too=False)
+    if why is not None:
+        raise FolderError(f"the folder {shown(path)} {why[1]}", _FOLDER_FIXES[why[0]])
+
+
+def _open_to_others(st: os.stat_result, root_too: bool) -> tuple[str, str] | None:
+    """How someone else could change what ``st`` describes, as (``"owner"`` or ``"mode"``, a few words to
+    follow its name), or None: it is ours (or root's, with ``root_too``) and no one else may write to it."""
+    if st.st_uid not in ((os.geteuid(), 0) if root_too else (os.geteuid(),)):
+        return "owner", f"belongs to another user (uid {st.st_uid})"
     if st.st_mode & _OTHERS_WRITE:
-        raise FolderError(
-            f"the folder {shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})",
-            f"make it private with chmod 700 or {_FIX}",
-        )
+        return "mode", f"can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
 
 
 def make_folders(folder: str | Path) -> None:
@@ -97,20 +104,32 @@ def make_folders(folder: str | Path) -> None:
     they were 0777: anyone on the machine could replace what LiveCam keeps there, a fetched model or a
     TensorRT engine). A folder already there is left as it is. Raises OSError."""
     folder = Path(folder)
-    missing = []
-    probe = folder
-    while not os.path.lexists(probe) and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    for made in reversed(missing):
-        try:
-            os.mkdir(made, DIR_MODE)
-        except FileExistsError:
-            continue  # another LiveCam made it a moment ago; its caller checks it like any folder already there
-        if os.name == "posix":
-            os.chmod(made, DIR_MODE)
+    for missing in _missing(folder):
+        # False: another LiveCam made it a moment ago; its caller checks it like any folder already there.
+        _mkdir_private(missing)
     if not folder.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+
+
+def _missing(path: Path) -> list[Path]:
+    """``path`` and the folders above it that do not exist (yet), outermost first."""
+    missing = []
+    while not os.path.lexists(path) and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing[::-1]
+
+
+def _mkdir_private(folder: Path) -> bool:
+    """Make ``folder`` 0700 whatever the umask (which may take more than it should, never less); False when
+    it appeared meanwhile (made by another LiveCam, or someone else), left as it is. Raises OSError."""
+    try:
+        os.mkdir(folder, DIR_MODE)
+    except FileExistsError:
+        return False
+    if os.name == "posix":
+        os.chmod(folder, DIR_MODE)
+    return True
 
 
 def _config_root(path: Path) -> Path | None:
@@ -133,26 +152,19 @@ def private_dir(path: str | Path) -> Path:
     root = _config_root(path) or path
     # From the config folder (or ``path`` itself) down to ``path``: each is checked or made by us.
     chain = [*reversed([p for p in path.parents if p == root or root in p.parents]), path]
-    above = []  # missing folders above that, e.g. ~/.config on a fresh account
-    probe = chain[0].parent
-    while not os.path.lexists(probe) and probe != probe.parent:
-        above.append(probe)
-        probe = probe.parent
-    for folder in [*reversed(above), *chain]:
+    # Before it, the missing folders above (~/.config on a fresh account): made, not checked.
+    for folder in [*_missing(chain[0].parent), *chain]:
         if os.path.lexists(folder):
             if folder in chain:
                 check_folder(folder)
             continue
         try:
-            os.mkdir(folder, DIR_MODE)
-        except FileExistsError:
-            check_folder(folder)  # made a moment ago by another LiveCam (or someone else)
-            continue
+            made = _mkdir_private(folder)
         except OSError as exc:
             raise FolderError(f"LiveCam cannot create the folder {shown(folder)} ({reason(exc)})", _FIX,
                               exc.errno or 0) from None
-        if os.name == "posix":
-            os.chmod(folder, DIR_MODE)  # ours, just made: the umask may have taken more than it should
+        if not made:
+            check_folder(folder)  # made a moment ago by another LiveCam (or someone else)
     return path
 
 
@@ -362,8 +374,5 @@ def not_ours(path: str, st: os.stat_result) -> str | None:
     """Why what ``path`` holds may have been put there by someone else, or None: owned by us (or root) and
     written by no one else. numba's cache index and TensorRT's engines are run as found, and a fetched model
     is loaded after its check: whoever may write them chooses what runs."""
-    if st.st_uid not in (os.geteuid(), 0):
-        return f"{shown(path)} belongs to another user (uid {st.st_uid})"
-    if st.st_mode & _OTHERS_WRITE:
-        return f"{shown(path)} can be written by other users (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
+    why = _open_to_others(st, root_too=True)
+    return None if why is None else f"{shown(path)} {why[1]}"

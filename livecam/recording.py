@@ -43,7 +43,6 @@ from livecam.matroska import _mkv_frame_prefix, _mkv_header
 from livecam.messages import shown
 from livecam.mp4_fragments import _cut_after_whole_fragments, _whole_fragments
 from livecam.not_running import not_running_for
-from livecam.oneshot import STOP_ASKED
 from livecam.output_file import _expanded, _fix, _identity, _identity_of, _Target, _unlink_ours
 from livecam.sinks import Output, OutputError, OutputFailed
 
@@ -64,28 +63,6 @@ _PIPE_BYTES = 1 << 20  # a bigger pipe than the default 64 KiB: a frame goes in 
 # at the end (2.4 GB of memory); past STDERR_MAX_BYTES it is cut back to its last STDERR_KEEP_BYTES.
 STDERR_KEEP_BYTES = 64 << 10
 STDERR_MAX_BYTES = 1 << 20
-# The signals that end a run or a render in order (the recording finalised or its partial removed):
-# SIGHUP too, sent when the terminal closes or an ssh session drops; its default action would leave
-# an unfinished hidden temp file and an orphaned encoder behind.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
-
-
-def catch_stop_signals(handler: Any) -> dict[int, Any]:
-    """Install ``handler`` for the STOP_SIGNALS (main thread only); returns the previous handlers.
-    A signal someone chose to ignore stays ignored (``nohup livecam run`` survives its terminal)."""
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is not threading.main_thread():
-        return previous
-    STOP_ASKED.clear()  # a new run (in a process that ran one before: tests) starts with none asked
-
-    def stop(*args: Any) -> None:
-        STOP_ASKED.set()  # waits on a driver (the virtual camera's open) give up before the handler's watchdog
-        handler(*args)
-
-    for sig in STOP_SIGNALS:
-        if signal.getsignal(sig) is not signal.SIG_IGN:
-            previous[sig] = signal.signal(sig, stop)
-    return previous
 CLOSE_TIMEOUT_S = 30.0  # a normal end: ffmpeg encodes what it still holds, then the file is complete
 
 

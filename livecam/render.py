@@ -30,10 +30,10 @@ from livecam.recording import (
     OutputFailed,
     VideoWriter,
     _frames,
-    catch_stop_signals,
     end_recordings_now,
 )
 from livecam.settings import Settings
+from livecam.stop_signals import catch_stop_signals
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,6 @@ and /proc lists both in the opener's fds. The real device is exercised by the QE
 from __future__ import annotations
 
 import platform
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -25,31 +24,9 @@ if platform.system() != "Linux":
 
 from livecam import app, capture, devices, idle, output, sinks  # noqa: E402
 from livecam.settings import Settings, update  # noqa: E402
-from live_doubles import BackendDouble  # noqa: E402
+from live_doubles import BackendDouble, Reader, kept_sources, until as _until  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def _until(condition, seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        threading.Event().wait(0.01)
-    return True
-
-
-class Reader:
-    """Another process that holds ``path`` open (as a call app holds the camera) until closed."""
-
-    def __init__(self, path: Path) -> None:
-        self.proc = subprocess.Popen(["sh", "-c", 'exec 3<"$1"; read line', "sh", str(path)],
-                                     stdin=subprocess.PIPE)
-        assert _until(lambda: self.proc.pid in idle.openers(str(path)), 5)
-        self.opened = time.monotonic()
-
-    def close(self) -> None:
-        self.proc.communicate(b"bye\n", timeout=5)
 
 
 @pytest.fixture
@@ -171,14 +148,7 @@ def test_run_live_releases_the_source_while_nobody_watches_and_resumes_for_an_ap
     monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-file")
     FileBackedCamera.path, FileBackedCamera.instances = str(device), []
     pyvirtualcam.register_backend("livecam-file", FileBackedCamera)
-    sources: list[Any] = []
-    real_open = capture.open_source
-
-    def open_source(settings):
-        sources.append(real_open(settings))
-        return sources[-1]
-
-    monkeypatch.setattr(capture, "open_source", open_source)
+    sources = kept_sources(monkeypatch)
     settings = update(Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 96, "height": 64,
                                            "fps": 30},
                       background={"mode": "off"}, output={"kind": "virtualcam", "fps": 30})

@@ -14,7 +14,6 @@ import logging
 import math
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
@@ -23,7 +22,7 @@ from livecam.output_gate import UNDECIDED_PROBLEM
 from livecam.pipeline import Pipeline
 
 from conftest import video_frames
-from live_doubles import ANSWER_FORMS
+from live_doubles import ANSWER_FORMS, ModelAnswers, RaisingNowAndThen, differences_in_form
 
 SIZE = (640, 360)
 # The room shows through at most this much in a frame that leaves: a blurred or hidden one keeps under
@@ -31,25 +30,10 @@ SIZE = (640, 360)
 SHOWN_AT_MOST = 0.3
 
 
-class _PersonModel:
-    """The person model's ORT run, its answer replaced by ``answer(outputs)`` while one is set."""
-
-    def __init__(self, monkeypatch) -> None:
-        self.answer = None
-        real = ort.InferenceSession.run
-
-        def run(session, *args, **kwargs):
-            outs = real(session, *args, **kwargs)
-            if self.answer is not None and "selfie_segmentation" in session._model_path:
-                return self.answer(outs)
-            return outs
-
-        monkeypatch.setattr(ort.InferenceSession, "run", run)
-
-
 @pytest.fixture
 def person_model(monkeypatch):
-    return _PersonModel(monkeypatch)
+    """The person model's ORT run, its answer replaced by ``answer(outputs)`` while one is set."""
+    return ModelAnswers(monkeypatch, ("selfie_segmentation",))
 
 
 def _blur() -> Pipeline:
@@ -120,38 +104,15 @@ def test_an_undecided_mask_is_hidden_said_once_and_the_picture_comes_back_with_t
 # ------------------------------------------------------------------ 2. guards: the answer's form
 
 
-FORMS = ANSWER_FORMS
-
-
-@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("form", sorted(ANSWER_FORMS))
 def test_the_person_model_answer_in_another_form_leaves_the_same_picture(person_model, form):
     frames = video_frames("lp_d12_talking_indoor.mp4", 8, SIZE)
-    genuine = _blur()
-    expected = [genuine.process(f) for f in frames]
-    genuine.close()
-    pipeline = _blur()
-    person_model.answer = lambda outs: [FORMS[form](o) for o in outs]
-    try:
-        outs = [pipeline.process(f) for f in frames]
-    finally:
-        person_model.answer = None
-        pipeline.close()
-    assert pipeline.gate.hidden == 0
-    for out, want in zip(outs, expected):
-        assert np.abs(out.astype(np.int16) - want).mean() < 1.0
+    assert max(differences_in_form(person_model, form, _blur, frames)) < 1.0
 
 
 def test_a_person_model_run_that_raises_now_and_then_never_shows_the_room(person_model):
     room = _room()
-    runs = [0]
-
-    def sometimes(outs):
-        runs[0] += 1
-        if runs[0] % 7 == 3:
-            raise RuntimeError("ORT fault")
-        return outs
-
-    person_model.answer = sometimes
+    person_model.answer = RaisingNowAndThen(every=7, at=3)
     pipeline = _blur()
     try:
         for _ in range(20):

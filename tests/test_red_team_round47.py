@@ -17,7 +17,7 @@ import pytest
 import pyvirtualcam
 from pyvirtualcam.camera import BACKENDS
 
-from livecam import devices, oneshot, output, pacing, recording, sinks
+from livecam import devices, oneshot, output, pacing, recording, sinks, stop_signals
 from livecam import settings as S
 from livecam.capture import iter_video_frames
 from livecam.settings import OutputSettings
@@ -120,7 +120,7 @@ def test_a_stop_signal_during_a_virtual_camera_open_that_hangs_ends_the_open_wit
     stuck_device.stuck_in = "open"
     monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-stuck-47")
     stops: list[int] = []
-    previous = recording.catch_stop_signals(lambda sig, frame: stops.append(sig))
+    previous = stop_signals.catch_stop_signals(lambda sig, frame: stops.append(sig))
     signal_later = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM))
     try:
         signal_later.start()

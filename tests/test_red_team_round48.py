@@ -34,7 +34,7 @@ from livecam import devices, output, pacing, sinks
 from livecam.capture import CameraSource
 from livecam.pacing import PacedSender
 from livecam.settings import OutputSettings
-from live_doubles import BackendDouble, until as _until
+from live_doubles import BackendDouble, CaptureDouble, LateDevice, late_device, until as _until
 
 W, H = 64, 48
 ROOT = Path(livecam.__file__).resolve().parent.parent  # the tree under test, for a child process
@@ -44,39 +44,20 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-class LateDevice(BackendDouble):
-    """A pyvirtualcam backend whose device is not there (no v4l2loopback) until ``there`` is set."""
-
-    _device = "/dev/video-late48"
-    there = False
-    tries = 0
-    instances: list[LateDevice] = []
-
-    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
-        LateDevice.tries += 1
-        if not LateDevice.there:
-            raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99]")
-        self.frames = 0
-        self.closed = False
-        LateDevice.instances.append(self)
-
-    def send(self, frame: np.ndarray) -> None:
-        self.frames += 1
+def _submit_for(sender: PacedSender, frame: np.ndarray, seconds: float) -> None:
+    """``frame`` handed to ``sender`` every 10 ms or so for ``seconds``."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        sender.submit(frame, time.monotonic())
+        time.sleep(0.01)
 
 
 @pytest.fixture
 def late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(devices, "SYSFS_ROOT", tmp_path / "sys")  # no real devices leak in
     monkeypatch.setattr(platform, "system", lambda: "Linux")
-    monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-late-48")
-    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.02)
-    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_MAX_S", 0.1)
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)  # no display: the stand-in is the null output
-    LateDevice.there, LateDevice.tries, LateDevice.instances = False, 0, []
-    pyvirtualcam.register_backend("livecam-late-48", LateDevice)
-    yield LateDevice
-    BACKENDS.pop("livecam-late-48", None)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)  # no display: the stand-in is the null output
+    with late_device(monkeypatch, tmp_path, "livecam-late-48", "/dev/video-late48") as device:
+        yield device
 
 
 def test_a_virtual_camera_that_appears_after_the_start_gets_the_frames_once_it_is_there(late, caplog) -> None:
@@ -114,10 +95,7 @@ def test_an_awaited_virtual_camera_that_never_comes_is_tried_at_a_modest_rate_wi
     started = LateDevice.tries
     try:
         with PacedSender(out, 100) as sender:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 1.0:
-                sender.submit(frame, time.monotonic())
-                time.sleep(0.01)
+            _submit_for(sender, frame, 1.0)
             status = sender.status or ""
     finally:
         out.close()
@@ -173,10 +151,7 @@ def test_an_awaited_camera_whose_driver_hangs_in_open_holds_one_thread_not_one_a
     frame = np.full((H, W, 3), 90, np.uint8)
     try:
         with PacedSender(out, 100) as sender:
-            t0 = time.monotonic()
-            while time.monotonic() - t0 < 1.5:
-                sender.submit(frame, time.monotonic())
-                time.sleep(0.01)
+            _submit_for(sender, frame, 1.5)
             blocked = sum(t.name == "livecam-virtualcam-open" for t in threading.enumerate())
             status = sender.status or ""
         assert blocked == 1, blocked
@@ -309,25 +284,17 @@ def test_a_stop_during_the_virtual_cameras_open_exits_as_a_stop(tmp_path: Path) 
 
 # ------------------------------------------------------------ 4. the camera: frames in a ring of buffers
 
-class RingCap:
+class RingCap(CaptureDouble):
     """A ``cv2.VideoCapture`` stand-in that hands back its frames in a ring of ``n`` buffers it owns: read k+n
     overwrites the picture read k handed over (double buffering in a capture wrapper)."""
+
+    fps = 200
 
     def __init__(self, n: int) -> None:
         self.ring = [np.zeros((H, W, 3), np.uint8) for _ in range(n)]
         self.k = 0
 
-    def isOpened(self) -> bool:  # noqa: N802
-        return True
-
-    def set(self, *args: Any) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
-
-    def read(self) -> tuple[bool, np.ndarray]:
-        time.sleep(1 / 200)
+    def _next(self) -> tuple[bool, np.ndarray]:
         buf = self.ring[self.k % len(self.ring)]
         self.k += 1
         buf[:] = self.k % 251
@@ -355,7 +322,7 @@ def test_a_frame_from_a_camera_that_reuses_a_ring_of_buffers_is_not_changed_unde
 
 # ------------------------------------------------------------ 4. the camera: one that stops soon after each reconnect
 
-class BriefCap:
+class BriefCap(CaptureDouble):
     """Gives ``good`` frames after every open, then fails every read (until ``healthy``)."""
 
     opened = 0
@@ -366,17 +333,7 @@ class BriefCap:
         self.n = 0
         BriefCap.opened += 1
 
-    def isOpened(self) -> bool:  # noqa: N802
-        return True
-
-    def set(self, *args: Any) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
-
-    def read(self) -> tuple[bool, np.ndarray | None]:
-        time.sleep(1 / 100)
+    def _next(self) -> tuple[bool, np.ndarray | None]:
         self.n += 1
         if self.n <= BriefCap.good or BriefCap.healthy:
             return True, np.full((H, W, 3), 100, np.uint8)

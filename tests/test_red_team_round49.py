@@ -32,7 +32,7 @@ from livecam.pipeline import Pipeline
 from livecam.settings import FaceSettings, RuntimeSettings
 
 from conftest import FIXTURES, video_frames
-from live_doubles import ANSWER_FORMS, ModelAnswers
+from live_doubles import ANSWER_FORMS, ModelAnswers, RaisingNowAndThen, differences_in_form
 
 SIZE = (640, 360)
 CLIP = "lp_d12_talking_indoor.mp4"
@@ -73,6 +73,14 @@ def _own_face(out: np.ndarray, frame: np.ndarray, middle: tuple[slice, slice]) -
     return float((np.abs(out[middle].astype(np.int16) - frame[middle]).max(2) <= SAME).mean())
 
 
+def _never_out(pipeline: Pipeline, frames: list[np.ndarray], middles: list[tuple[slice, slice]], label=None) -> None:
+    """Each of ``frames`` leaves ``pipeline`` hidden or with the wearer's face (``middles``) not shown as it is."""
+    for i, (frame, middle) in enumerate(zip(frames, middles)):
+        before = pipeline.gate.hidden
+        out = pipeline.process(frame)
+        assert pipeline.gate.hidden > before or _own_face(out, frame, middle) <= SHOWN, (label, i)
+
+
 # ------------------------------------------------------------------ 1. a detector answering garbage
 
 def _boxes(scale) -> callable:
@@ -103,10 +111,7 @@ def test_a_detector_answering_garbage_never_lets_the_wearers_face_out_unswapped(
     pipeline = _swap()  # built first: the swap reads the photo's face with the same detector
     models.names, models.answer = ("face_detection",), DETECTOR_FAULTS[fault]
     try:
-        for i, frame in enumerate(frames[:8]):
-            before = pipeline.gate.hidden
-            out = pipeline.process(frame)
-            assert pipeline.gate.hidden > before or _own_face(out, frame, middles[i]) <= SHOWN, (fault, i)
+        _never_out(pipeline, frames[:8], middles, fault)
         # The detector answers well again: the swap comes back.
         models.answer = None
         for i, frame in enumerate(frames[8:], 8):
@@ -154,14 +159,7 @@ def test_a_person_model_that_starts_answering_maybe_is_hidden_from_its_first_fra
 
 def test_a_face_model_that_raises_now_and_then_is_said_once(models, caplog):
     frames = video_frames(CLIP, 24, SIZE)
-    runs = [0]
-
-    def sometimes(outs):
-        runs[0] += 1
-        if runs[0] % 3 == 0:
-            raise RuntimeError("ORT fault")
-        return outs
-
+    sometimes = RaisingNowAndThen(every=3, at=0)
     models.names, models.answer = ("face_landmark",), sometimes
     pipeline = _pipeline(background={"mode": "off"}, touch_up={"strength": 60})
     try:
@@ -172,7 +170,7 @@ def test_a_face_model_that_raises_now_and_then_is_said_once(models, caplog):
         models.answer = None
         pipeline.close()
     said = [r for r in caplog.records if r.levelno >= logging.ERROR and "Analysis (faces) failed" in r.getMessage()]
-    assert runs[0] >= 18 and len(said) == 1, [r.getMessage() for r in said]
+    assert sometimes.runs >= 18 and len(said) == 1, [r.getMessage() for r in said]
 
 
 def test_a_model_failing_again_after_answering_well_for_long_is_said_again(caplog):
@@ -213,28 +211,13 @@ def test_a_mesh_shifted_beside_the_face_never_lets_the_wearers_face_out(models):
 
 # ------------------------------------------------------------------ 5. guards
 
-FORMS = ANSWER_FORMS
-
-
-@pytest.mark.parametrize("form", sorted(FORMS))
+@pytest.mark.parametrize("form", sorted(ANSWER_FORMS))
 def test_the_face_models_answers_in_another_form_leave_the_same_picture(models, form):
     frames = video_frames(CLIP, 6, SIZE)
     settings = dict(touch_up={"strength": 60}, eye_contact={"enabled": True}, background={"mode": "off"})
-    genuine = _pipeline(**settings)
-    expected = [genuine.process(f) for f in frames]
-    genuine.close()
     models.names = ("face_detection", "face_landmark", "iris_landmark")
-    models.answer = lambda outs: [FORMS[form](o) for o in outs]
-    pipeline = _pipeline(**settings)
-    try:
-        outs = [pipeline.process(f) for f in frames]
-    finally:
-        models.answer = None
-        pipeline.close()
-    assert pipeline.gate.hidden == 0
-    for out, want in zip(outs, expected):
-        # float16 rounds the mesh by up to 1/16 of a crop pixel: the same picture within a level or two.
-        assert np.abs(out.astype(np.int16) - want).mean() < 1.0
+    # float16 rounds the mesh by up to 1/16 of a crop pixel: the same picture within a level or two.
+    assert max(differences_in_form(models, form, lambda: _pipeline(**settings), frames)) < 1.0
 
 
 def test_a_face_found_only_every_other_frame_never_lets_the_wearers_face_out(models):
@@ -249,10 +232,7 @@ def test_a_face_found_only_every_other_frame_never_lets_the_wearers_face_out(mod
     pipeline = _swap()
     models.names, models.answer = ("face_landmark",), flapping
     try:
-        for i, frame in enumerate(frames):
-            before = pipeline.gate.hidden
-            out = pipeline.process(frame)
-            assert pipeline.gate.hidden > before or _own_face(out, frame, middles[i]) <= SHOWN, i
+        _never_out(pipeline, frames, middles)
     finally:
         models.answer = None
         pipeline.close()

@@ -12,20 +12,16 @@ and in the idle watch.
 from __future__ import annotations
 
 import platform
-import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-import pyvirtualcam
-from pyvirtualcam.camera import BACKENDS
 
-from livecam import app, capture, devices, idle, pacing, sinks
+from livecam import app, devices, sinks
 from livecam import settings as S
-from live_doubles import BackendDouble, RoomCamera, until
+from live_doubles import Reader, RoomCamera, kept_sources, late_device, until
 
 pytest.importorskip("inotify_simple")
 if platform.system() != "Linux":
@@ -34,51 +30,10 @@ if platform.system() != "Linux":
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
-class LateDevice(BackendDouble):
-    """A pyvirtualcam backend whose device is not there until ``there`` is set; with ``hang`` set, an open
-    blocks in the driver until ``release`` is set. ``path`` is the device node it says it opened."""
-
-    path = "/dev/video-late-tray"
-    there = False
-    hang = False
-    release = threading.Event()
-    hanging = threading.Event()
-    tries = 0
-    instances: list[LateDevice] = []
-
-    def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: Any) -> None:
-        LateDevice.tries += 1
-        if not LateDevice.there:
-            raise RuntimeError("No v4l2 loopback device found at /dev/video[0-99]")
-        if LateDevice.hang:
-            LateDevice.hanging.set()
-            LateDevice.release.wait(30)
-        self.frames = 0
-        self.closed = False
-        LateDevice.instances.append(self)
-
-    def send(self, frame: np.ndarray) -> None:
-        self.frames += 1
-
-    def device(self) -> str:
-        return LateDevice.path
-
-
 @pytest.fixture
 def late(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(devices, "SYSFS_ROOT", tmp_path / "sys")  # no real devices leak in
-    monkeypatch.setattr(sinks, "_default_backend", lambda: "livecam-late-tray")
-    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_START_S", 0.02)
-    monkeypatch.setattr(pacing, "REOPEN_BACKOFF_MAX_S", 0.1)
-    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
-        monkeypatch.delenv(name, raising=False)  # `run`'s stand-in is the null output
-    LateDevice.path, LateDevice.there, LateDevice.hang, LateDevice.tries = "/dev/video-late-tray", False, False, 0
-    LateDevice.instances = []
-    LateDevice.release, LateDevice.hanging = threading.Event(), threading.Event()
-    pyvirtualcam.register_backend("livecam-late-tray", LateDevice)
-    yield LateDevice
-    LateDevice.release.set()
-    BACKENDS.pop("livecam-late-tray", None)
+    with late_device(monkeypatch, tmp_path, "livecam-late-tray", "/dev/video-late-tray") as device:
+        yield device
 
 
 def _bridge(always_on: bool = True):
@@ -210,30 +165,11 @@ def test_the_tray_pauses_while_no_app_watches_a_virtual_camera_that_came_late(qt
         bridge.shutdown(10)
 
 
-class _Reader:
-    """Another process that holds ``path`` open (as a call app holds the camera) until closed."""
-
-    def __init__(self, path: Path) -> None:
-        self.proc = subprocess.Popen(["sh", "-c", 'exec 3<"$1"; read line', "sh", str(path)],
-                                     stdin=subprocess.PIPE)
-        assert until(lambda: self.proc.pid in idle.openers(str(path)), 5)
-
-    def close(self) -> None:
-        self.proc.communicate(b"bye\n", timeout=5)
-
-
 def test_run_pauses_while_no_app_watches_a_virtual_camera_that_came_late(late, tmp_path, monkeypatch) -> None:
     node = tmp_path / "video-late"
     node.write_bytes(b"")
     late.path = str(node)
-    sources: list[Any] = []
-    real_open = capture.open_source
-
-    def open_source(settings):
-        sources.append(real_open(settings))
-        return sources[-1]
-
-    monkeypatch.setattr(capture, "open_source", open_source)
+    sources = kept_sources(monkeypatch)
     settings = S.update(S.Settings(), capture={"source": str(FIXTURES / "sk_astronaut.png"), "width": 96,
                                                "height": 64, "fps": 30},
                         background={"mode": "off"}, output={"kind": "virtualcam", "fps": 30})
@@ -246,7 +182,7 @@ def test_run_pauses_while_no_app_watches_a_virtual_camera_that_came_late(late, t
     # Paused while the run goes on (150 frames are 5 s of video; before, it ran them through always on).
     assert until(lambda: sources[0]._stop.is_set() or not runner.is_alive(), 10)
     assert runner.is_alive() and sources[0]._stop.is_set(), "the source was never released"
-    reader = _Reader(node)  # an app opens the camera: the frames come back, and the run ends at 150
+    reader = Reader(node)  # an app opens the camera: the frames come back, and the run ends at 150
     try:
         runner.join(60)
     finally:

@@ -104,7 +104,7 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     # then, hence the heartbeat timer. Python runs the handler between two lines of whatever slot
     # the GUI thread is in (a frame being shown, a file check's answer, a save): Quit, run there,
     # hid the windows and waited for the camera's release inside it; it waits for the event loop.
-    from livecam.recording import catch_stop_signals
+    from livecam.stop_signals import catch_stop_signals
 
     catch_stop_signals(lambda *_: QtCore.QTimer.singleShot(0, live.quit))
     heartbeat = QtCore.QTimer(interval=200)
