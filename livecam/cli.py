@@ -699,7 +699,31 @@ def _has_desktop() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _standard_descriptors_open() -> None:
+    """Put /dev/null on any of descriptors 0-2 that LiveCam was started without (``2>&-``, a launcher
+    that closes them). Left closed, the next file LiveCam opened took the number, and whatever writes
+    to "stderr" below Python (Qt's and ONNX Runtime's warnings, a fatal error's report) wrote into it:
+    the private log (``2>&-``), ffmpeg's message file under a recording (``>&- 2>&-``), or the tray's
+    X11 connection (all three closed), where Qt's first warning hung the tray for good."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+        except OSError:
+            return  # no /dev/null (a bare chroot): nothing better to put there
+        if null != fd:  # the lowest free number, so this one unless a lower one was free too
+            os.dup2(null, fd)
+            os.close(null)
+        else:
+            os.set_inheritable(fd, True)  # as standard streams are: a child started later sees them open
+
+
 def main(argv: list[str] | None = None) -> int:
+    _standard_descriptors_open()  # first: an import opens files too
     from livecam.settings import SettingsError
 
     argv = sys.argv[1:] if argv is None else argv
