@@ -1,6 +1,5 @@
 """tools/framing_share.py: the I420 fold (cut-out converted at its own size, planes enlarged) against
 today's enlarge-then-convert, on a real photo's cut-out."""
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -9,17 +8,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT.parent / "shared" / "data" / "faces" / "single" / "mpl_grace_hopper.jpg"
+sys.path.insert(0, str(ROOT / "tools"))
 
-
-def _tool():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        spec = importlib.util.spec_from_file_location("framing_share", ROOT / "tools" / "framing_share.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    return module
+import framing_share  # noqa: E402
 
 
 def _cut() -> np.ndarray:
@@ -32,7 +23,7 @@ def _cut() -> np.ndarray:
 
 
 def test_the_fold_gives_todays_i420_within_a_few_levels():
-    tool = _tool()
+    tool = framing_share
     cut = _cut()
     a, b = tool.today(cut), tool.folded(cut)
     assert a.shape == b.shape == (720 * 3 // 2, 1280)
@@ -44,7 +35,7 @@ def test_the_fold_gives_todays_i420_within_a_few_levels():
 
 
 def test_the_fold_keeps_a_flat_colour_exact_and_the_planes_in_place():
-    tool = _tool()
+    tool = framing_share
     cut = np.zeros((576, 1024, 3), np.uint8)
     cut[:, :512] = (40, 160, 220)  # left half orange, right half black: U and V must stay on their sides
     a, b = tool.today(cut), tool.folded(cut)
