@@ -4,7 +4,9 @@ A model can answer confidently but wrong with the coverage and decidedness of a 
 output gate's other checks let it out and the background effect shows the room where the mask claims
 the person. An inverted mask (person 0, room 1) is told by its shape: a person enters the picture from
 its bottom or sides and the room surrounds them, so a mask that calls most of the top row and of both
-sides "person" has the room in its middle.
+sides "person" has the room in its middle, and where the person reaches the bottom edge (as at a
+desk) the bottom row's middle is then the room's. A close-up that fills the picture is person on all
+four edges, so that last test keeps it from being taken for an inverted mask.
 
 Left on purpose: a mask shifted or mirrored off the person, or an old frame's mask stuck while the
 person moves. maskcheck49 caught those by the picture's contrast across the mask's outline against the
@@ -47,8 +49,10 @@ class MaskCheck:
             person = cv2.max(person, np.ascontiguousarray(mask)[::ROWS])
         cells = cv2.compare(person, PERSON, cv2.CMP_GE)
         h, w = cells.shape
+        middle = cells[-1:, w // 3:w - w // 3]
         if (cv2.countNonZero(cells[:1]) > BORDER * w and cv2.countNonZero(cells[:, :1]) > BORDER * h
-                and cv2.countNonZero(cells[:, -1:]) > BORDER * h):
+                and cv2.countNonZero(cells[:, -1:]) > BORDER * h
+                and cv2.countNonZero(middle) < (1.0 - BORDER) * middle.size):
             self.fault, self._back = "inverted", 0
         elif self.fault is not None:
             self._back += 1

@@ -214,3 +214,17 @@ def test_a_person_walking_in_front_of_a_wall_of_their_shirts_colour_is_not_hidde
         assert pipeline.gate.hidden == 0, pipeline.gate.reasons
     finally:
         pipeline.close()
+
+
+def test_a_close_up_that_fills_the_picture_is_not_taken_for_an_inverted_mask():
+    """Guard: a face leaning into the camera is person on all four edges; an inverted mask of someone at a
+    desk is person on the top and sides, and room at the bottom's middle."""
+    from livecam.mask_check import MaskCheck
+
+    close_up = np.ones((144, 256), np.float32)
+    close_up[:20, :10] = close_up[:20, -10:] = 0.0  # the room in the top corners, past the hair
+    person = np.zeros((144, 256), np.float32)
+    person[40:, 80:176] = 1.0  # at a desk: from the bottom edge up
+    check = MaskCheck()
+    assert all(check.judge(close_up) is None for _ in range(10))
+    assert check.judge(np.float32(1) - person) == "inverted"
