@@ -735,7 +735,7 @@ def load(path: Path | None = None) -> Settings:
             check_folder(path.parent)
         except FolderError as exc:
             # Whoever may write there may have planted the file: it is not read.
-            told = _file_key(path.parent, folder=True)
+            told = file_key(path.parent, folder=True)
             level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
             log.log(level, exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"))
             if told is not None:
@@ -767,7 +767,7 @@ def load(path: Path | None = None) -> Settings:
         sentence = f"Settings file {shown(str(path))} is broken ({reason}); LiveCam uses the defaults, {kept}."
     # Once per broken file (until it changes): `livecam doctor` reads the settings in two checks and
     # the tray in several places, and each said the same sentence again.
-    told = _file_key(path)
+    told = file_key(path)
     level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
     log.log(level, "%s", sentence)
     if told is not None:
@@ -775,10 +775,10 @@ def load(path: Path | None = None) -> Settings:
     return result
 
 
-_TOLD_BROKEN: set[tuple] = set()  # _file_key of each unusable settings file or folder already warned about
+_TOLD_BROKEN: set[tuple] = set()  # file_key of each unusable settings file or folder already warned about
 
 
-def _file_key(path: Path, folder: bool = False) -> tuple | None:
+def file_key(path: Path, folder: bool = False) -> tuple | None:
     """This very file as it is now (a fixed, replaced or rewritten file is another key); for a folder,
     its owner and mode (what makes it unusable), not the files coming and going in it."""
     try:

@@ -139,7 +139,7 @@ def all_presets(tell: Callable[[str], None] | None = None) -> dict[str, dict[str
 
 
 def _say_once(path: Path, sentence: str, tell: Callable[[str], None] | None) -> None:
-    key = S._file_key(path)
+    key = S.file_key(path)
     if tell is None or key is None or key in _TOLD:
         return  # a reader that shows nothing (matching_preset) does not use up the telling
     _TOLD.add(key)
