@@ -181,17 +181,20 @@ def test_every_call_of_a_background_frame_in_the_pipelined_live_loop_keeps_the_r
 # ------------------------------------------------------------------ the face detector's own frames
 
 def test_every_fault_in_the_face_detectors_calls_on_its_frame_keeps_the_swap_hidden(sweep):
-    """The detector runs on the first frame only (one face, tracked after): its calls are faulted
-    there, every kind at each. A detector output handed back as integers (uint8 in place of
-    float32) was cast back to float and read as 'no face': the first frame left with the wearer's
-    own face, unhidden, under a face swap."""
+    """The detector runs on the first frame (one face, tracked after) and, under a swap, on every
+    VERIFY_EVERY-th frame, where the mesh is held against it: its calls are faulted there, every kind
+    at each. A detector output handed back as integers (uint8 in place of float32) was cast back to
+    float and read as 'no face': the first frame left with the wearer's own face, unhidden, under a
+    face swap."""
+    from livecam.analysis.face_tracker import VERIFY_EVERY
+
     ref = sweep("swap")
-    assert ref.detector_frames == [0]
-    callers = ref.frame_callers[0]
-    cases = [F.Case("swap", b, kind, at, frame=0) for b in F.BOUNDARIES for kind in F.KINDS[b]
-             for at, caller in enumerate(callers[b])
+    cadence = list(range(0, len(ref.frame_callers), VERIFY_EVERY))
+    assert ref.detector_frames[:1] == [0] and set(cadence) <= set(ref.detector_frames), ref.detector_frames
+    cases = [F.Case("swap", b, kind, at, frame=f) for f in ref.detector_frames for b in F.BOUNDARIES
+             for kind in F.KINDS[b] for at, caller in enumerate(ref.frame_callers[f][b])
              if caller in ("livecam.analysis.face_detector", "face_detection_short_range")]
-    assert len(cases) >= 11 + 2 * 5, cases
+    assert len(cases) >= len(ref.detector_frames) * (11 + 2 * 5), cases
     assert _broken(ref, cases) == []
 
 
