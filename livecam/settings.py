@@ -735,11 +735,8 @@ def load(path: Path | None = None) -> Settings:
             check_folder(path.parent)
         except FolderError as exc:
             # Whoever may write there may have planted the file: it is not read.
-            told = file_key(path.parent, folder=True)
-            level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
-            log.log(level, exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"))
-            if told is not None:
-                _TOLD_BROKEN.add(told)
+            warn_once(path.parent, exc.sentence("LiveCam neither reads nor saves settings there and uses the defaults"),
+                      folder=True)
             return Settings()
     if not os.path.lexists(path):
         return Settings()
@@ -765,17 +762,23 @@ def load(path: Path | None = None) -> Settings:
     else:
         result = Settings()
         sentence = f"Settings file {shown(str(path))} is broken ({reason}); LiveCam uses the defaults, {kept}."
-    # Once per broken file (until it changes): `livecam doctor` reads the settings in two checks and
-    # the tray in several places, and each said the same sentence again.
-    told = file_key(path)
-    level = logging.DEBUG if told is not None and told in _TOLD_BROKEN else logging.WARNING
-    log.log(level, "%s", sentence)
-    if told is not None:
-        _TOLD_BROKEN.add(told)
+    warn_once(path, sentence)
     return result
 
 
-_TOLD_BROKEN: set[tuple] = set()  # file_key of each unusable settings file or folder already warned about
+_TOLD: set[tuple] = set()  # file_key of each unusable file or folder already warned about
+
+
+def warn_once(path: Path, sentence: str, folder: bool = False) -> bool:
+    """Log ``sentence`` as a warning once per file as it is now (until it changes; a debug line after),
+    and say whether it was said now. `livecam doctor` reads the settings in two checks and the tray
+    reads settings and presets each time a menu opens: each said the same sentence again."""
+    told = file_key(path, folder=folder)
+    first = told is None or told not in _TOLD
+    log.log(logging.WARNING if first else logging.DEBUG, "%s", sentence)
+    if told is not None:
+        _TOLD.add(told)
+    return first
 
 
 def file_key(path: Path, folder: bool = False) -> tuple | None:

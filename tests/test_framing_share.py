@@ -23,9 +23,8 @@ def _cut() -> np.ndarray:
 
 
 def test_the_fold_gives_todays_i420_within_a_few_levels():
-    tool = framing_share
     cut = _cut()
-    a, b = tool.today(cut), tool.folded(cut)
+    a, b = framing_share.today(cut), framing_share.folded(cut)
     assert a.shape == b.shape == (720 * 3 // 2, 1280)
     # Luma: the same warp, rounded once more (Y of the warp against the warp of Y): a level here and there.
     assert cv2.PSNR(a[:720], b[:720]) > 52  # 56 here
@@ -35,10 +34,9 @@ def test_the_fold_gives_todays_i420_within_a_few_levels():
 
 
 def test_the_fold_keeps_a_flat_colour_exact_and_the_planes_in_place():
-    tool = framing_share
     cut = np.zeros((576, 1024, 3), np.uint8)
     cut[:, :512] = (40, 160, 220)  # left half orange, right half black: U and V must stay on their sides
-    a, b = tool.today(cut), tool.folded(cut)
+    a, b = framing_share.today(cut), framing_share.folded(cut)
     H = 720
     for planes in (a, b):
         u = planes[H: H + H // 4].reshape(H // 2, 640)

@@ -6,7 +6,6 @@ tracking); switching to one never changes the camera, the output or the inferenc
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,11 +20,6 @@ from livecam.private_files import FolderError, reason, write_private
 PRESET_SECTIONS = ("segmentation", "face", *(name for name, _ in effect_sections()))
 MAX_NAME = 60
 NAMED = 5  # settings left out named in a sentence; the rest are counted
-
-log = logging.getLogger(__name__)
-# Each preset file (as it is now: one saved again is another) whose left-out settings were said: the menu and the
-# window read the presets each time they open, and the sentence is said once, not each time.
-_TOLD: set[tuple] = set()
 
 
 class PresetError(ValueError):
@@ -139,12 +133,9 @@ def all_presets(tell: Callable[[str], None] | None = None) -> dict[str, dict[str
 
 
 def _say_once(path: Path, sentence: str, tell: Callable[[str], None] | None) -> None:
-    key = S.file_key(path)
-    if tell is None or key is None or key in _TOLD:
-        return  # a reader that shows nothing (matching_preset) does not use up the telling
-    _TOLD.add(key)
-    log.warning("%s", sentence)
-    tell(sentence)
+    # A reader that shows nothing (matching_preset) does not use up the telling, nor does a file gone since.
+    if tell is not None and S.file_key(path) is not None and S.warn_once(path, sentence):
+        tell(sentence)
 
 
 def list_presets(tell: Callable[[str], None] | None = None) -> list[str]:
