@@ -25,6 +25,12 @@ HOLD_FRAMES = 3
 # frame: ten lines a second, and the one that mattered scrolled away. It is said again only once the
 # model has answered well for this many frames in a row (5 s at 30 fps).
 RESAY_AFTER = 150
+# What a failed model costs, said with its sentence. The mask and the faces are bridged, then missing
+# (the gate hides the picture, the effects that need them are paused); the hands are only lost
+# (``_find_hands``): said like the others, a hand model's fault promised a hidden picture, or paused
+# "hands effects", that never came, and named nothing of what did happen.
+AFTER_A_FAILURE = "LiveCam bridges a few frames with the last good result, then hides the picture, and keeps trying."
+HANDS_LOST = "a face effect may draw over a hand raised to your face (the picture is not hidden for it)"
 # The settings sections whose change means new model sessions (expensive); everything else is cheap.
 SESSION_SECTIONS = {"segmentation": ("model",), "face": ("detector",), "runtime": ("provider", "threads")}
 # The needs the face tracker serves; "faces_carried" alone (no effect wants every frame's own mesh)
@@ -289,7 +295,8 @@ class Analyzer:
             return opener()
         except (ModelError, ValueError, ImportError) as exc:
             self.broken[what] = str(exc)
-            log.error("%s The %s effects are paused until the settings change.", exc, what)
+            log.error("%s %s", exc, f"Until the settings change, {HANDS_LOST}." if what == "hands"
+                      else f"The {what} effects are paused until the settings change.")
             return None
 
     def _run_failed(self, what: str, exc: Exception) -> bool:
@@ -306,6 +313,6 @@ class Analyzer:
     def _warn_once(self, what: str, exc: Exception) -> None:
         self._good[what] = 0
         if what not in self._failed:
-            log.error("Analysis (%s) failed: %s LiveCam bridges a few frames with the last good result, "
-                      "then hides the picture, and keeps trying.", what, describe(exc))
+            log.error("Analysis (%s) failed: %s %s", what, describe(exc),
+                      f"Until it answers again, {HANDS_LOST}; LiveCam keeps trying." if what == "hands" else AFTER_A_FAILURE)
             self._failed.add(what)
