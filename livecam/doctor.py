@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 from livecam import devices
@@ -90,8 +91,11 @@ def _cuda_really_works() -> tuple[bool | None, str]:
     # ORT's log and the runtime's warning would print the failure here; the doctor line says it once.
     onnxruntime.set_default_logger_severity(4)
     runtime_log = logging.getLogger(runtime.__name__)
-    level = runtime_log.level
-    runtime_log.setLevel(logging.ERROR)
+    # Only this thread's lines: the settings window runs this check beside the live loop, and a level set on
+    # the shared logger hid the live models' own warnings meanwhile (a GPU lost mid-session, moved to the
+    # CPU without a word).
+    quiet = _ThisThreadBelow(logging.ERROR)
+    runtime_log.addFilter(quiet)
     try:
         models = runtime.manifest()["models"]
         name = min(models, key=lambda m: (runtime.models_dir() / models[m]["file"]).stat().st_size)
@@ -101,7 +105,18 @@ def _cuda_really_works() -> tuple[bool | None, str]:
         return None, ""
     finally:
         onnxruntime.set_default_logger_severity(2)
-        runtime_log.setLevel(level)
+        runtime_log.removeFilter(quiet)
+
+
+class _ThisThreadBelow(logging.Filter):
+    """Drops the records below ``level`` logged on the thread that made it; other threads' pass."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level, self.thread = level, threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread or record.levelno >= self.level
 
 
 def _repair(commands: list[str]) -> str:
