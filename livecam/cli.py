@@ -350,11 +350,11 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 def cmd_gui(args: argparse.Namespace) -> int:
     from livecam.gui import run_gui
-    from livecam.gui.single_instance import show_running_tray
+    from livecam.gui.single_instance import ALREADY_SHOWN, show_running_tray
 
     settings = settings_from_args(args)
     if show_running_tray():  # as most desktop apps started twice do: the first one's window comes up
-        print("LiveCam is already running: its settings window is shown.")
+        print(ALREADY_SHOWN)
         return 0
     with _one_sender(settings) as refused:
         if refused:

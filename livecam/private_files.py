@@ -38,6 +38,9 @@ _REASONS = {
     errno.EPERM: "permission is denied",
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "the disk quota is used up",
+    # The file-size limit of this session (``ulimit -f``, a launcher's or a service's limit): the OS's words ("file
+    # too large") said neither why nor what to change, and a settings file of 1 KB is hardly large.
+    errno.EFBIG: "it would go over the file-size limit this session sets (ulimit -f); raise or lift it",
     errno.EISDIR: "it is a folder, not a file",
     errno.ENOTDIR: "a part of its path is a file, not a folder",
     errno.ENAMETOOLONG: "the name is too long",
@@ -48,7 +51,19 @@ _REASONS = {
 
 _LOOP = "it is a symbolic link that leads round in a circle"
 _READ_ONLY = "it is read-only; make it writable if LiveCam may change it"
-_OWN_WORDS = (_LOOP, _READ_ONLY)  # said as they are, whatever the errno says in general
+_OVER_COPY_LIMIT = f"it is over {MAX_COPY_BYTES >> 20} MB"
+_OWN_WORDS = (_LOOP, _READ_ONLY, _OVER_COPY_LIMIT)  # said as they are, whatever the errno says in general
+
+
+def file_size_limit() -> int | None:
+    """The most bytes a file this process (and a child it starts: ffmpeg) may write (``ulimit -f``), or None when
+    there is no such limit. Past it a write fails with EFBIG, which otherwise means the file system's own limit."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def reason(exc: OSError) -> str:
@@ -182,22 +197,24 @@ def _temp_stem(name: str) -> str:
 
 
 def write_private(path: str | Path, data: bytes | str, overwrite: bool = True,
-                  before_replace: Callable[[], None] | None = None) -> Path:
+                  before_replace: Callable[[], None] | None = None, through_links: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically with mode 0600 (in a folder :func:`private_dir` accepts).
 
     With ``overwrite=False`` an existing file is left alone and FileExistsError is raised. A path
     that is a symbolic link (a dotfiles setup) is written where the link points, in a folder that
     must be private too: replacing the link with a plain file threw the user's link away.
     ``before_replace`` runs last before the rename and may raise to call the write off.
+    ``through_links=False`` is for LiveCam's own copies (nobody's dotfiles): a link at their name is replaced by
+    the file, and whatever it leads to is left alone.
     """
     path = Path(path)
-    linked = overwrite and path.is_symlink()
+    linked = overwrite and through_links and path.is_symlink()
     if linked:
         try:
             path = path.resolve()
         except RuntimeError:  # pathlib's word for a loop: it escaped every caller's OSError as a traceback
             raise OSError(errno.ELOOP, _LOOP, str(path)) from None
-    if overwrite:
+    if overwrite and (through_links or not path.is_symlink()):  # the rename replaces a link itself
         _refuse_other_than_file(path, linked)
     private_dir(path.parent)
     if isinstance(data, str):
@@ -297,7 +314,7 @@ def copy_private(source: str | Path, target: str | Path, overwrite: bool = False
         os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "it is not a regular file", str(source))
-        raise OSError(errno.EFBIG, f"it is over {MAX_COPY_BYTES >> 20} MB", str(source))
+        raise OSError(errno.EFBIG, _OVER_COPY_LIMIT, str(source))
     with os.fdopen(fd, "rb") as f:
         data = f.read(st.st_size + 1)
     if len(data) != st.st_size:

@@ -44,6 +44,7 @@ from livecam.messages import shown
 from livecam.mp4_fragments import _cut_after_whole_fragments, _whole_fragments
 from livecam.not_running import not_running_for
 from livecam.output_file import _expanded, _fix, _identity, _identity_of, _Target, _unlink_ours
+from livecam.private_files import file_size_limit
 from livecam.sinks import Output, OutputError, OutputFailed
 
 try:
@@ -584,6 +585,11 @@ class VideoWriter:
                     f"Free some space or {verb} to another disk.")
         if problem == "quota":
             return f"Your disk quota is used up: {doing} to {path} stopped {took}{kept}."
+        if problem == "too large" and (limit := file_size_limit()) is not None:
+            # Not the disk's doing: the disk's words sent the user to reformat a disk that holds files of any size.
+            return (f"{path} reached the file-size limit this session sets (ulimit -f, {limit / 2**20:.1f} MB): "
+                    f"{doing} stopped {took}{kept}. Raise or lift that limit (ulimit -f unlimited) where LiveCam "
+                    "is started.")
         if problem == "too large":
             return (f"{path} reached the largest file this disk allows: {doing} stopped {took}{kept}. "
                     f"{verb.capitalize()} to a disk formatted with exFAT, NTFS, APFS or ext4.")

@@ -277,7 +277,8 @@ def _store(source: Path, data: bytes) -> Path:
     if _is_stored(source) or ships_with_livecam(source):
         return source  # already the stored copy, or LiveCam's own
     private_dir(store_dir())
-    return write_private(store_dir() / stored_name(source), data, overwrite=True)
+    # A link at the copy's name is not followed: the photo went into the file it led to, replacing that.
+    return write_private(store_dir() / stored_name(source), data, overwrite=True, through_links=False)
 
 
 FITS_KEPT = 8  # fitted photos remembered (content hash -> landmarks and pose): rebuilding refits nothing

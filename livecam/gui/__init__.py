@@ -93,11 +93,20 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
     app.setApplicationName("LiveCam")
     app.setQuitOnLastWindowClosed(False)  # closing the settings window keeps LiveCam in the tray
     app.setWindowIcon(state_icon("off"))
+    from livecam.gui.single_instance import ALREADY_SHOWN, STARTING_MS, ShowRequests, show_running_tray
+
+    # A second `livecam gui` brings up this window (see cli.cmd_gui); its requests wait for the event loop.
+    requests = ShowRequests(lambda: live.show_settings())
+    if requests.other_tray:
+        # Another tray got here first, started at the same moment (both found no tray to ask): that one runs.
+        if show_running_tray(STARTING_MS):
+            print(ALREADY_SHOWN)
+            return 0
+        print("livecam: LiveCam is already running (its tray app started at the same moment and does not answer "
+              "yet); use its tray icon, or quit it before starting LiveCam again.", file=sys.stderr)
+        return 2
     # No settings file yet: nothing has been set up here (one is written once anything is changed).
     live = LiveCamApp(settings, first_start=not os.path.lexists(settings_path()))
-    from livecam.gui.single_instance import ShowRequests
-
-    requests = ShowRequests(live.show_settings)  # a second `livecam gui` brings up this window (see cli.cmd_gui)
     # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,
     # releasing the camera and finishing a recording, as `run` does (an ignored signal, as under
     # nohup, stays ignored). Python only sees a signal when Qt lets the interpreter run now and

@@ -20,6 +20,8 @@ SHOW = b"show\n"  # the one request
 SHOWN = b"shown\n"  # the answer: the window is up
 ANSWER_MS = 2000  # a tray that has not answered by then is stuck (its GUI thread busy): the sentence is said instead
 READ_MS = 1000  # a client that has not sent its request by then is dropped
+STARTING_MS = 10_000  # a tray that won a start at the same moment answers once its event loop runs (models load first)
+ALREADY_SHOWN = "LiveCam is already running: its settings window is shown."
 MAX_PATH = 100  # an AF_UNIX address holds 107 bytes on Linux, 103 on macOS
 
 
@@ -36,7 +38,7 @@ def socket_path() -> Path | None:
     return path if len(os.fsencode(path)) <= MAX_PATH else None
 
 
-def show_running_tray() -> bool:
+def show_running_tray(answer_ms: int = ANSWER_MS) -> bool:
     """True when a tray of this user is running and has brought up its window (then this one is not needed)."""
     path = socket_path()
     if path is None or not os.path.exists(path):
@@ -62,26 +64,50 @@ def show_running_tray() -> bool:
         if not socket.waitForBytesWritten(ANSWER_MS):
             return False
         answer = b""
-        while len(answer) < len(SHOWN) and socket.waitForReadyRead(ANSWER_MS):
+        while len(answer) < len(SHOWN) and socket.waitForReadyRead(answer_ms):
             answer += socket.read(len(SHOWN) - len(answer)).data()
         return answer == SHOWN
     finally:
         socket.abort()
 
 
-def _listen(server, path: Path) -> bool:
+def _answering(path: Path) -> bool:
+    """Whether a tray listens on ``path`` now (a socket left by a killed tray refuses the connection). Says
+    nothing to it: a client that sends nothing is dropped after READ_MS."""
+    import socket
+
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.settimeout(ANSWER_MS / 1000)
+        client.connect(os.fspath(path))
+    except OSError:
+        return False  # refused (nobody listens), gone, or not a socket: nobody to leave the name to
+    finally:
+        client.close()
+    return True
+
+
+def _listen(server, path: Path) -> bool | None:
+    """Listen on ``path``: True once listening, None where another tray already does, False where Qt cannot.
+
+    Qt binds a socket with access options in a folder of its own and renames it onto ``path``, replacing whatever
+    is there: a tray started at the same moment as another one (both past ``show_running_tray``, neither listening
+    yet) took the first one's name, and both ran on, each with the camera. The look and the listen happen under
+    the config folder's lock, so of two trays starting at once exactly one listens."""
     from PySide6 import QtNetwork
 
+    from livecam.private_files import folder_lock
+
     server.setSocketOptions(QtNetwork.QLocalServer.SocketOption.UserAccessOption)
-    if server.listen(str(path)):
-        return True
-    if server.serverError() != QtNetwork.QAbstractSocket.SocketError.AddressInUseError:
-        return False
-    # A socket file left by a tray that ended without closing it (killed, crashed). Only the tray that holds the
-    # virtual camera's lock (or the only one, with another output) comes here: a tray still answering was asked
-    # before this one started.
-    QtNetwork.QLocalServer.removeServer(str(path))
-    return server.listen(str(path))
+    try:
+        with folder_lock(path.parent, wait=True):
+            if _answering(path):
+                return None
+            # A socket file left by a tray that ended without closing it (killed, crashed): nobody answers it.
+            QtNetwork.QLocalServer.removeServer(str(path))
+            return server.listen(str(path))
+    except OSError:
+        return False  # the folder cannot be opened to lock it: the settings' own sentence says why
 
 
 class ShowRequests:
@@ -94,10 +120,12 @@ class ShowRequests:
         self._buffers: dict[object, bytes] = {}
         self.server = QtNetwork.QLocalServer()
         self.path = socket_path()
-        self.listening = self.path is not None and _listen(self.server, self.path)
+        listening = None if self.path is None else _listen(self.server, self.path)
+        self.other_tray = listening is None and self.path is not None  # another tray of this user listens
+        self.listening = bool(listening)
         if self.listening:
             self.server.newConnection.connect(self._connected)
-        elif self.path is not None:
+        elif self.path is not None and not self.other_tray:
             log.info("A second livecam gui cannot bring up this window (%s).", self.server.errorString())
 
     def close(self) -> None:
