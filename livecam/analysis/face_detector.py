@@ -32,6 +32,8 @@ SPECS = {
 NMS_IOU = 0.3
 SCORE_CLIP = 100.0
 NUM_KEYPOINTS = 6  # right eye, left eye, nose tip, mouth centre, right ear tragion, left ear tragion
+# The face's own features, the ears left out: on a turned head the far ear is a guess off the box.
+FEATURES = slice(0, 4)
 # What a face box the models give looks like. On the tuning half (975 detections of both models on
 # the shared clips and photos) every box was square (w/h 0.999-1.000) with its centre in the picture,
 # at least 13 of the model's input pixels and at most 0.73 of the picture's long side wide, and no
@@ -52,6 +54,11 @@ class Detection:
     box: np.ndarray  # (4,) float32 x0, y0, x1, y1 in frame pixels
     keypoints: np.ndarray  # (6, 2) float32 frame pixels
     score: float
+
+    @property
+    def features(self) -> np.ndarray:
+        """(4, 2) right eye, left eye, nose tip, mouth centre: the keypoints a face's own are judged by."""
+        return self.keypoints[FEATURES]
 
 
 def ssd_anchor_centres(size: int, strides: tuple[int, ...], interpolated_scale_aspect_ratio: float) -> np.ndarray:
@@ -176,8 +183,7 @@ def box_fault(box: np.ndarray, keypoints: np.ndarray, shape: tuple[int, ...], pi
         return "outside the picture"
     grown = np.array([box[0] - KEYPOINT_OUT * bw, box[1] - KEYPOINT_OUT * bh, box[2] + KEYPOINT_OUT * bw,
                       box[3] + KEYPOINT_OUT * bh])
-    # The ears are left out: on a turned head the far one lies off the box.
-    face = keypoints[:4]
+    face = keypoints[FEATURES]
     if not ((face >= grown[:2]).all() and (face <= grown[2:]).all()):
         return "whose eyes, nose and mouth lie outside it"
     return ""

@@ -20,8 +20,8 @@ import numpy as np
 from livecam.analysis import face_regions as regions
 from livecam.analysis.face_detector import Detection
 
-# The mesh's points for the detector's first four keypoints (right eye, left eye, nose tip, mouth
-# centre); a pair is its mean. The ears are left out: the detector's far ear on a turned head is a guess.
+# The mesh's points for the detector's features (right eye, left eye, nose tip, mouth centre); a
+# pair is its mean.
 KEYPOINT_MESH = ((regions.RIGHT_EYE_OUTER, regions.RIGHT_EYE_INNER), (regions.LEFT_EYE_OUTER, regions.LEFT_EYE_INNER),
                  (1,), (13, 14))  # the nose tip; the inner lips' middles, as face_measures.mouth_openness
 MISS = 0.12  # of the detector's box side, the mean of the four offsets
@@ -40,7 +40,7 @@ def miss(landmarks: np.ndarray, detection: Detection) -> float:
     shifted mesh moves all four one way, a genuine one's small disagreements partly cancel), in the
     detection's box sides."""
     side = float(detection.box[2] - detection.box[0])
-    offset = (keypoints_of(landmarks) - detection.keypoints[:4]).mean(0)
+    offset = (keypoints_of(landmarks) - detection.features).mean(0)
     return float(np.hypot(*offset)) / side
 
 
