@@ -11,6 +11,10 @@ replacing a file it should not.
 - The file is private (0600) from its first byte.
 - A render's hidden file is removed through its folder's descriptor, so it goes from a folder moved
   meanwhile too.
+- A writer holds a flock on its hidden file for as long as the bytes are written (ffmpeg's copy of the
+  descriptor keeps it until the encoder is gone), so the hidden file of one ended outright (SIGKILL, the
+  out-of-memory killer, a power cut) is told from a live one by the next writer in that folder, and
+  removed: it held up to a whole render's size, under a dot name nobody sees, for good.
 """
 
 from __future__ import annotations
@@ -18,17 +22,32 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import secrets
 import stat
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from livecam.media import RECORDING_SUFFIXES
 from livecam.messages import out_of, shown
+from livecam.private_files import try_flock
 from livecam.sinks import OutputError
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock (and no folder descriptor): nothing left behind is removed
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger("livecam.output_file")
+
+_PART = ".livecam-part"  # the hidden file's mark: .<stem>.<8 hex>.livecam-part<suffix>
+_LEFT_BEHIND = re.compile(r"\..*\.[0-9a-f]{8}" + re.escape(_PART)
+                          + f"({'|'.join(re.escape(s) for s in RECORDING_SUFFIXES)})", re.IGNORECASE)
+FOLDER_WAIT_S = 5.0  # a bound on waiting for another writer's brief hold of the folder, never reached by one
+_KEPT_MODE = 0o400  # a finished result kept under its hidden name (publish's sentence gives it): never removed
 
 _CANNOT_LINK = {errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOSYS, errno.EOPNOTSUPP,
                 getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
@@ -125,7 +144,11 @@ class _Target:
         self._check_name()
         self._folder = _open_folder(path.parent)
         try:
-            self.fd, self.temp = self._create_temp()
+            with _folder_held(self._folder) as held:
+                if held:
+                    _remove_left_behind(self._folder, path.parent)
+                self.fd, self.temp = self._create_temp()
+                try_flock(self.fd)  # before the folder is let go: no other writer sees it unheld
         except BaseException:
             self.let_go_of_folder()
             raise
@@ -192,7 +215,7 @@ class _Target:
                  | getattr(os, "O_BINARY", 0))
         stem = self.path.stem[:80]
         for _ in range(100):
-            temp = self.path.with_name(f".{stem}.{secrets.token_hex(4)}.livecam-part{self.path.suffix}")
+            temp = self.path.with_name(f".{stem}.{secrets.token_hex(4)}{_PART}{self.path.suffix}")
             try:
                 # In the folder held open: the one its removal goes through, even if the name was swapped.
                 fd = os.open(temp if self._folder is None else temp.name, flags, 0o600, dir_fd=self._folder)
@@ -307,6 +330,7 @@ class _Target:
                 # Nothing took the name: the folder refused it (made read-only meanwhile), and "changed" was
                 # untrue; with --overwrite the file there is as it was.
                 kept = f", and {shown(self.path)} is as it was" if os.path.lexists(self.path) else ""
+                self._keep_temp()
                 return (f"LiveCam could not give the finished file the name {shown(self.path)} ({why}; may LiveCam "
                         f"still write in {shown(self.path.parent)}?){kept}; the result is in {shown(self.temp)}.")
             reason = self._what_changed()
@@ -322,6 +346,7 @@ class _Target:
             self.aside = aside
             return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
                     f"the result is in {shown(aside)}.")
+        self._keep_temp()
         return (f"{shown(self.path)} changed while LiveCam was writing it ({reason}), so it was left alone; "
                 f"the result is in {shown(self.temp)}.")
 
@@ -337,6 +362,17 @@ class _Target:
         if not stat.S_ISREG(st.st_mode):
             return "it is not a regular file now"
         return "another file took that name meanwhile"
+
+    def _keep_temp(self) -> None:
+        """Mark the hidden file as a result the user was told of, so no later writer takes it for one left
+        behind; where the mark is refused it stays all the same (nothing is removed that is not 0600)."""
+        where = {} if self._folder is None else {"dir_fd": self._folder}
+        name = self.temp.name if where else self.temp
+        try:
+            if _identity(name, follow=False, **where) == self._ours:
+                os.chmod(name, _KEPT_MODE, **where)
+        except OSError:
+            pass
 
     def discard(self) -> None:
         """Remove what was written, if it never got the target's name."""
@@ -390,6 +426,52 @@ class _Target:
                 os.close(folder)
             except OSError:
                 pass
+
+
+@contextmanager
+def _folder_held(folder: int | None) -> Iterator[bool]:
+    """Hold ``folder``'s flock while a writer looks for files left behind and makes and locks its own: so no
+    writer's hidden file is ever seen before it is locked. Waited for up to FOLDER_WAIT_S only: a flock
+    some other program keeps on the folder must not freeze the start (the writer then removes nothing).
+    False where locks do not work (then nothing is removed: a live writer could not be told from a dead one)."""
+    held = False
+    if folder is not None:
+        end = time.monotonic() + FOLDER_WAIT_S
+        while (got := try_flock(folder)) is False and time.monotonic() < end:
+            time.sleep(0.01)
+        held = got is True
+    try:
+        yield held
+    finally:
+        if held:
+            fcntl.flock(folder, fcntl.LOCK_UN)
+
+
+def _remove_left_behind(folder: int, where: Path) -> None:
+    """Remove the hidden files in ``folder`` that no writer holds: left by a render or recording ended
+    outright. Only LiveCam's own: its name, this user's, one name, 0600 (a kept result is 0400)."""
+    try:
+        names = [n for n in os.listdir(folder) if _LEFT_BEHIND.fullmatch(n)]
+    except OSError:
+        return
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    for name in names:
+        try:
+            fd = os.open(name, flags, dir_fd=folder)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            ours = (stat.S_ISREG(st.st_mode) and st.st_nlink == 1 and st.st_uid == os.geteuid()
+                    and stat.S_IMODE(st.st_mode) == 0o600)
+            if ours and try_flock(fd) is True and _identity(name, False, folder) == (st.st_dev, st.st_ino):
+                os.unlink(name, dir_fd=folder)
+                log.warning("Removed %s (%.1f MB), the unfinished file of a render or recording that was ended "
+                            "before it could finish.", shown(where / name), st.st_size / 1e6)
+        except OSError:
+            pass  # left for the next writer
+        finally:
+            os.close(fd)
 
 
 def _unlink_ours(path: Path, ours: tuple[int, int] | None) -> None:
