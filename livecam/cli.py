@@ -356,10 +356,15 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if show_running_tray():  # as most desktop apps started twice do: the first one's window comes up
         print(ALREADY_SHOWN)
         return 0
+    return run_gui(settings, frames=_frames(args), one_sender=lambda: _one_tray_sender(settings))
+
+
+@contextlib.contextmanager
+def _one_tray_sender(settings) -> Iterator[int | None]:
+    """``_one_sender`` for the tray, which takes it once its socket is claimed: None, or the exit code once
+    the sentence is said (on stderr and on the desktop)."""
     with _one_sender(settings) as refused:
-        if refused:
-            return _cannot_start(refused, tray=True)
-        return run_gui(settings, frames=_frames(args))
+        yield None if refused is None else _cannot_start(refused, tray=True)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """The tray app (``livecam gui``). PySide6 is optional: without it this says how to get it."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -62,9 +63,15 @@ def tell_on_desktop(sentence: str) -> bool:
     return True
 
 
-def run_gui(settings: Settings, frames: int = 0) -> int:
+def run_gui(settings: Settings, frames: int = 0, one_sender=contextlib.nullcontext) -> int:
     """Run the tray app until Quit, then end the process with its exit code; returns the exit code only
-    where the tray app cannot start (or runs as ``livecam run`` instead)."""
+    where the tray app cannot start (or runs as ``livecam run`` instead).
+
+    ``one_sender()`` is held for the rest of the process: a context yielding None while this is the only
+    LiveCam sending to its virtual camera, else the exit code once it has said why not (cli.cmd_gui). It is
+    entered after the tray socket is claimed: two trays started at the same moment on the virtual camera
+    were parted by it first, and the one that came second exited 2 with "already running" instead of
+    showing the first one's window, as it does for every other output."""
     problem = pyside_problem()
     if problem:
         print(f"livecam: {problem}", file=sys.stderr)
@@ -82,11 +89,14 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
         app = application(sys.argv[:1])
     except NoWindows as exc:
         # Qt would abort (exit 134) with a misleading hint; say what is wrong and keep LiveCam useful.
-        print("livecam: the tray app cannot start here, so LiveCam is running without the tray "
-              f"(as `livecam run`; Ctrl+C stops it): {exc}", file=sys.stderr)
-        from livecam.app import run_live
+        with one_sender() as refused:
+            if refused is not None:
+                return refused
+            print("livecam: the tray app cannot start here, so LiveCam is running without the tray "
+                  f"(as `livecam run`; Ctrl+C stops it): {exc}", file=sys.stderr)
+            from livecam.app import run_live
 
-        return run_live(settings, frames=frames)
+            return run_live(settings, frames=frames)
     from livecam.gui.app import LiveCamApp
     from livecam.gui.icons import state_icon
 
@@ -102,9 +112,18 @@ def run_gui(settings: Settings, frames: int = 0) -> int:
         if show_running_tray(STARTING_MS):
             print(ALREADY_SHOWN)
             return 0
+        with one_sender() as refused:  # it does not answer: where it holds the virtual camera, its lock names it
+            if refused is not None:
+                return refused
         print("livecam: LiveCam is already running (its tray app started at the same moment and does not answer "
               "yet); use its tray icon, or quit it before starting LiveCam again.", file=sys.stderr)
         return 2
+    held = contextlib.ExitStack()  # left to the process's end: the kernel drops the lock with it
+    refused = held.enter_context(one_sender())
+    if refused is not None:  # `livecam run` (or a tray with no socket to claim) sends to that camera
+        requests.close()
+        held.close()
+        return refused
     # No settings file yet: nothing has been set up here (one is written once anything is changed).
     live = LiveCamApp(settings, first_start=not os.path.lexists(settings_path()))
     # Ctrl+C in the terminal, the terminal closing (SIGHUP) or the session ending: quit cleanly,

@@ -138,6 +138,10 @@ class ShowRequests:
         from PySide6 import QtCore
 
         while (client := self.server.nextPendingConnection()) is not None:
+            # Ours from here to its deleteLater in _gone, not the server's child as well: each client's slots
+            # hold this object, so the deletion of the last client can be what lets go of it and its server, and
+            # a server deleted then deleted that client a second time, mid-destruction (SIGSEGV in ~QLocalSocket).
+            client.setParent(None)
             self._buffers[client] = b""
             client.readyRead.connect(lambda c=client: self._read(c))
             client.disconnected.connect(lambda c=client: self._gone(c))
